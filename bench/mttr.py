@@ -1,0 +1,341 @@
+"""Monitoring: time to remediate a harmful window (MTTR), and the cost of a sensor tick for 20 governed models.
+
+    .venv/bin/python bench/mttr.py [--trials 6] [--interval 5] [--rows 50000] [--models 20] [--only mttr|ticks]
+
+MTTR. Two versions of the default credit_scoring model (governance.yaml; the
+sensors' `check_interval_seconds` set to --interval) are deployed in a
+temporary state dir: v1 trained on a shifted population (generator drift=1.0),
+then v2 on the baseline. `govern serve` and `dagster-daemon run` run on it.
+Trials alternate two harms, one window (500 applications, 16 concurrent
+clients over HTTP) each:
+- rollback: v1 is champion (a person rolled back to it) and faces baseline
+  applicants: severe score drift; v2 passes on the window, so policy rolls back;
+- kill switch: v2 faces applicants whose recorded incomes and credit use are
+  biased against women: disparate impact; v1 does not pass, so kill switch.
+MTTR is the time from the window's last decision being logged to the API
+(GET /models/credit_scoring, polled every 50 ms) reporting the rolled-back
+version or the safe state. The ledger gives the alert and the action times.
+Baseline, measured in the same run: a person acting directly (paul's rollback
+and bea's kill switch, as `govern rollback` / `govern disable` do them) to the
+API reporting it: what remediation costs without detection.
+
+Tick. --models copies of the default model, each with a deployed champion and
+one complete, labelled window of decisions; each monitoring sensor is
+evaluated as the daemon's code server does (`build_sensor_context` on the
+state dir's instance, references already loaded), judging that window on each
+of its streams; and once idle (no new window). Baseline: Evidently's whole DataDriftPreset per window, what a
+data-drift tick would cost if it produced the report itself.
+Goals (issue 6): MTTR median at most 30 s (others claim "under 60 seconds");
+a sensor tick for 20 governed models under 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from governance.config import GovernedModel, load_config  # noqa: E402
+from governance.data.generator import generate_applications  # noqa: E402
+from governance.decisions import DecisionLog  # noqa: E402
+from governance.monitoring.drift import data_drift  # noqa: E402
+from governance.monitoring.labels import import_labels  # noqa: E402
+from governance.monitoring.monitor import monitor_for  # noqa: E402
+from governance.monitoring.traffic import Traffic, applications  # noqa: E402
+from governance.monitoring.windows import completed_at  # noqa: E402
+from governance.release.deployment import rollback  # noqa: E402
+from governance.release.kill_switch import set_kill_switch  # noqa: E402
+from governance.release.services import Services  # noqa: E402
+from governance.settings import Settings, apply_offline_env  # noqa: E402
+from governance.timestamps import parse_utc  # noqa: E402
+from governance.trust.demo import demo_key_path, demo_principals  # noqa: E402
+from governance.trust.keys import load_private_key  # noqa: E402
+from governance_assets.monitoring.daemon import DagsterDaemon  # noqa: E402
+from tests.monitoring.support import deploy_trained, deploy_version, train  # noqa: E402
+
+MODEL = "credit_scoring"
+GOAL_MEDIAN_S, CLAIM_S, GOAL_TICK_S = 30.0, 60.0, 2.0
+CLIENTS, POLL_S, WINDOW_TIMEOUT_S, MAX_WINDOWS = 16, 0.05, 60.0, 4
+SENSORS = ("data_drift", "score_drift", "fairness", "performance")
+
+
+def config_file(path: Path, names: list[str], interval: int, rows: int) -> Path:
+    """The default credit_scoring model under each name, its sensors at `interval`, `rows` generated rows."""
+    base = yaml.safe_load((REPO / "governance.yaml").read_text())["models"][MODEL]
+    entry = {**base, "monitoring": {**base["monitoring"], "check_interval_seconds": interval},
+             "source": {"generator": {**base["source"]["generator"], "rows": rows}}}
+    path.write_text(yaml.safe_dump({"models": {name: entry for name in names}}, sort_keys=False))
+    return path
+
+
+def state(root: Path, names: list[str], interval: int, rows: int) -> Settings:
+    root.mkdir(parents=True)
+    settings = Settings(home=root / "govern", config_path=config_file(root / "governance.yaml", names, interval, rows),
+                        policies_override=REPO / "policies")
+    demo_principals(settings)
+    return settings
+
+
+# --- MTTR --------------------------------------------------------------------------------------
+
+class Api:
+    """`govern serve` on a free port, stopped by its own process group."""
+
+    def __init__(self, settings: Settings, log: Path) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        command = [str(Path(sys.executable).parent / "govern"), "--home", str(settings.home), "--config",
+                   str(settings.config_path), "serve", "--port", str(self.port)]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(log, "wb")
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while not self._ready():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"govern serve did not start; see {log}")
+            time.sleep(0.2)
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def status(self) -> dict:
+        with urllib.request.urlopen(f"{self.url}/models/{MODEL}", timeout=5) as response:
+            return json.loads(response.read())
+
+    def wait_until(self, condition, timeout: float = WINDOW_TIMEOUT_S) -> datetime | None:
+        """The moment the API's status first satisfies `condition`; None after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while not condition(self.status()):
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(POLL_S)
+        return datetime.now(timezone.utc)
+
+    def decide(self, bodies: list[dict]) -> list[dict]:
+        """Send every application, CLIENTS at a time; the answers."""
+        async def run() -> list[dict]:
+            queue, answers = list(enumerate(bodies)), [None] * len(bodies)
+            async with httpx.AsyncClient(base_url=self.url, timeout=30) as client:
+                async def worker():
+                    while queue:
+                        index, body = queue.pop()
+                        response = await client.post(f"/models/{MODEL}/decisions", json=body)
+                        response.raise_for_status()
+                        answers[index] = response.json()
+                await asyncio.gather(*(worker() for _ in range(CLIENTS)))
+            return answers
+        return asyncio.run(run())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=30)
+        self.log.close()
+
+
+def bodies(model: GovernedModel, seed: int, **knobs) -> list[dict]:
+    window = model.monitoring.window_size
+    frame = generate_applications(window, seed, **knobs)
+    return [{**a.features, **(a.protected or {})} for a in applications(model, frame)]
+
+
+def measure_mttr(root: Path, trials: int, interval: int, rows: int) -> tuple[list[dict], list[float], list[float]]:
+    settings = state(root, [MODEL], interval, rows)
+    model = load_config(settings.config_path).model(MODEL)
+    print(f"training and deploying v1 (shifted population) and v2 (baseline), {rows} rows each ...", flush=True)
+    deploy_version(settings, model, seed=8, rows=rows, drift=1.0)
+    deploy_version(settings, model, seed=7, rows=rows)
+    services, log = Services(settings), DecisionLog.for_settings(settings)
+    paul, bea = (load_private_key(demo_key_path(settings, name)) for name in ("paul", "bea"))
+    api = Api(settings, root / "govern-serve.log")
+    results, person_rollback, person_kill = [], [], []
+    try:
+        with DagsterDaemon(settings, root / "daemon.log"):
+            for trial in range(trials):
+                kind = ("rollback", "kill switch")[trial % 2]
+                if kind == "rollback":
+                    acted = datetime.now(timezone.utc)
+                    rollback(services, MODEL, "paul", paul, "bench: v1 back", to_version=1)
+                    person_rollback.append(_since(acted, api.wait_until(lambda s: s["served_version"] == 1)))
+                    knobs, done = {}, lambda s: s["served_version"] == 2
+                else:
+                    knobs, done = {"bias": 1.0}, lambda s: s["safe_state"]
+                results.append(_trial(api, services, log, model, trial, kind, knobs, done))
+                print(f"  trial {trial + 1} ({kind}): contained {results[-1]['mttr']:.1f} s after window "
+                      f"{results[-1]['window']} was complete", flush=True)
+                if kind == "kill switch":
+                    acted = datetime.now(timezone.utc)
+                    set_kill_switch(services, MODEL, True, "bea", bea, "bench: a person switches off")
+                    person_kill.append(_since(acted, api.wait_until(lambda s: s["safe_state"])))
+                    set_kill_switch(services, MODEL, False, "bea", bea, "bench: reset")
+                    api.wait_until(lambda s: not s["safe_state"])
+    finally:
+        api.stop()
+    return results, person_rollback, person_kill
+
+
+def _trial(api: Api, services: Services, log: DecisionLog, model: GovernedModel, trial: int, kind: str, knobs: dict,
+           done) -> dict:
+    """Harmful windows until serving is contained; the times, from the window the remediation names."""
+    since = services.ledger.size()
+    for attempt in range(MAX_WINDOWS):
+        api.decide(bodies(model, 1000 * trial + attempt, **knobs))
+        reached = api.wait_until(done)
+        if reached is not None:
+            break
+    else:
+        raise RuntimeError(f"trial {trial + 1} ({kind}): not contained after {MAX_WINDOWS} harmful windows")
+    acted = _remediation(services, since)
+    window = acted.payload["window"]
+    complete = parse_utc(completed_at(log, MODEL, window))
+    alert = next(e for e in services.ledger.entries(model=MODEL, action="monitoring.alert", since_seq=since)
+                 if e.payload["window"] == window)
+    action = next(e for e in services.ledger.entries(model=MODEL, since_seq=since)
+                  if e.action in ("rollback.completed", "kill_switch.on"))
+    return {"trial": trial + 1, "kind": kind, "window": window, "windows_sent": attempt + 1,
+            "alert": _since(complete, parse_utc(alert.ts)), "action": _since(complete, parse_utc(action.ts)),
+            "mttr": _since(complete, reached)}
+
+
+def _remediation(services: Services, since: int):
+    """The remediation that contained (ledgered just after serving may already have seen its action)."""
+    deadline = time.monotonic() + WINDOW_TIMEOUT_S
+    while time.monotonic() < deadline:
+        for entry in services.ledger.entries(model=MODEL, action="monitoring.remediation", since_seq=since):
+            if {"rollback", "kill_switch"} & set(entry.payload["actions"]):
+                return entry
+        time.sleep(POLL_S)
+    raise RuntimeError("serving was contained, but no monitoring remediation says so")
+
+
+def _since(start: datetime, end: datetime) -> float:
+    return (end - start).total_seconds()
+
+
+# --- ticks -------------------------------------------------------------------------------------
+
+def measure_ticks(root: Path, count: int, rows: int) -> tuple[dict, dict, float, float]:
+    import dagster as dg
+
+    from governance_assets.definitions import build_definitions
+    from governance_assets.instance import open_instance
+    from resources import governance_resources
+
+    names = [f"model_{i:02d}" for i in range(1, count + 1)]
+    settings = state(root, names, 5, rows)
+    config = load_config(settings.config_path)
+    print(f"deploying {count} governed models and one window of decisions each ...", flush=True)
+    frame, pipeline = train(config.model(names[0]), seed=7, rows=rows)
+    window = generate_applications(config.model(names[0]).monitoring.window_size, seed=100)
+    outcomes = []
+    for name in names:  # one labelled window each, so that every stream of every sensor judges one
+        deploy_trained(settings, config.model(name), frame, pipeline, "bench")
+        answers = Traffic(settings, config.model(name)).send(len(window), seed=100)
+        outcomes += [(a["decision_id"], int(label)) for a, label in zip(answers, window["default"])]
+    pd.DataFrame(outcomes, columns=["decision_id", "label"]).to_csv(root / "labels.csv", index=False)
+    import_labels(DecisionLog.for_settings(settings), Services(settings).ledger, config, root / "labels.csv",
+                  actor="bench")
+    defs, instance = build_definitions(settings, config), open_instance(settings)
+    resources = governance_resources(settings)
+
+    def tick(name: str, sensor: str, cursor: str | None) -> tuple[float, str | None]:
+        definition = defs.resolve_sensor_def(f"{name}_{sensor}")
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+        started = time.perf_counter()
+        result = definition(context)
+        return time.perf_counter() - started, result.cursor
+
+    for name in names:  # warm: references built and loaded, as after the code server's first ticks
+        for sensor in SENSORS:
+            tick(name, sensor, None)
+    judging, idle = {}, {}
+    for sensor in SENSORS:
+        judging[sensor] = sum(statistics.median(tick(name, sensor, None)[0] for _ in range(3)) for name in names)
+        idle[sensor] = sum(tick(name, sensor, tick(name, sensor, None)[1])[0] for name in names)
+    monitor = monitor_for(settings)
+    baseline = 0.0
+    for name in names:
+        model = config.model(name)
+        window = monitor.log.window(name, 0, model.monitoring.window_size)
+        features = pd.DataFrame([d.features for d in window], columns=model.feature_columns)
+        reference = monitor.references.get(model, 1)
+        started = time.perf_counter()
+        data_drift(model, reference, features, full_report=True)
+        baseline += time.perf_counter() - started
+    return judging, idle, baseline, judging["data_drift"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--interval", type=int, default=5, help="the sensors' check_interval_seconds")
+    parser.add_argument("--rows", type=int, default=50_000, help="generated rows per trained version")
+    parser.add_argument("--models", type=int, default=20)
+    parser.add_argument("--only", choices=("mttr", "ticks"), help="measure one of the two")
+    args = parser.parse_args()
+    apply_offline_env()
+    with tempfile.TemporaryDirectory(prefix="bench-mttr-") as tmp:
+        if args.only != "ticks":
+            report_mttr(args, *measure_mttr(Path(tmp) / "mttr", args.trials, args.interval, args.rows))
+        if args.only != "mttr":
+            report_ticks(args, *measure_ticks(Path(tmp) / "ticks", args.models, args.rows))
+
+
+def report_mttr(args, results: list[dict], person_rollback: list[float], person_kill: list[float]) -> None:
+    print(f"\nMTTR: harmful window complete -> serving rolled back or in the safe state "
+          f"(sensors every {args.interval} s, {args.trials} trials)")
+    print(f"  {'trial':<6}{'harm':<13}{'windows':>8}{'alert':>8}{'action':>9}{'serving':>9}")
+    for r in results:
+        print(f"  {r['trial']:<6}{r['kind']:<13}{r['windows_sent']:>8}{_s(r['alert']):>8}{_s(r['action']):>9}"
+              f"{_s(r['mttr']):>9}")
+    median = statistics.median(r["mttr"] for r in results)
+    print(f"  median {median:.1f} s   goal <= {GOAL_MEDIAN_S:.0f} s (ratio {median / GOAL_MEDIAN_S:.2f})   "
+          f"'under 60 seconds' claim (ratio {median / CLAIM_S:.2f})")
+    print("  baseline, a person acting directly (no detection), to serving, median:")
+    for kind, person in (("rollback", person_rollback), ("kill switch", person_kill)):
+        ours = statistics.median(r["mttr"] for r in results if r["kind"] == kind)
+        print(f"    {kind:<12} person {statistics.median(person):.2f} s   monitoring {ours:.1f} s   "
+              f"(detection and orchestration add {ours - statistics.median(person):.1f} s)")
+
+
+def report_ticks(args, judging: dict, idle: dict, baseline: float, ours: float) -> None:
+    total_judging, total_idle = sum(judging.values()), sum(idle.values())
+    print(f"\nSensor ticks for {args.models} governed models (one evaluation of each sensor per model)")
+    print(f"  {'sensor':<14}{'judging a window':>18}{'idle':>10}")
+    for sensor in SENSORS:
+        print(f"  {sensor:<14}{judging[sensor]:>17.2f}s{idle[sensor]:>9.2f}s")
+    print(f"  {'all four':<14}{total_judging:>17.2f}s{total_idle:>9.2f}s   goal: one sensor's tick for "
+          f"{args.models} models < {GOAL_TICK_S:.0f} s (slowest: {max(judging.values()):.2f} s)")
+    print(f"  baseline: Evidently's whole DataDriftPreset in the data-drift tick: {baseline:.2f} s "
+          f"(ours {ours:.2f} s, ratio {baseline / ours:.1f}x)")
+
+
+def _s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}s"
+
+
+if __name__ == "__main__":
+    main()

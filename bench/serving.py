@@ -1,0 +1,360 @@
+"""Scoring API: `govern serve` side by side with `mlflow models serve` on the same model version.
+
+    .venv/bin/python bench/serving.py [--seconds 15] [--clients 32] [--workers 1] [--flips 20]
+
+Trains the default credit_scoring model (governance.yaml: 50,000 generated rows),
+registers it as v1, records a governed deployment and sets the champion alias, all
+in a temporary state dir. Then, under the same closed-loop load (`--clients`
+keep-alive connections, each sending one-row JSON requests back to back, the same
+64 applications in turn), measures:
+
+- `govern serve`: validation, score, SHAP reasons, decision log commit before every answer;
+- baseline `mlflow models serve -m models:/credit_scoring/1 --env-manager local`
+  (one worker, its default): a bare `predict`, nothing logged, no reasons.
+
+It prints throughput, p50/p99 latency and server CPU per request (all worker
+processes; the steadiest figure when other work shares the machine) of both and
+the ratios, checks that the decision log holds one row per answer, and measures the time from a kill switch
+write (the commit `govern disable` ends with) to the first "refer" answer, and
+back, over `--flips` flips under load. Goals (issue 5): at least mlflow's
+throughput, p99 under 50 ms, kill switch honoured within 1 s at p99.
+The load client is a lean asyncio HTTP/1.1 client in this process (uvloop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import uvloop
+
+from governance import training
+from governance.config import GovernedModel, load_config
+from governance.control import ControlStore
+from governance.data.source import generate
+from governance.decisions import DecisionLog
+from governance.registry import ModelRegistry, version_key
+from governance.settings import Settings, apply_offline_env
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = "credit_scoring"
+GOAL_P99_MS = 50.0
+GOAL_KILL_SWITCH_P99_S = 1.0
+GOVERN = Path(sys.executable).parent / "govern"
+
+
+# --- state: one governed, deployed champion ------------------------------------------------
+
+def deploy_champion(settings: Settings, model: GovernedModel) -> int:
+    """Train on the configured generator data, register v1, record its deployment, make it champion."""
+    registry, control = ModelRegistry.for_settings(settings), ControlStore.for_settings(settings)
+    frame, _ = generate(model)
+    pipeline = training.fit(model, training.split(model, frame).train)
+    key = version_key(model.name, 1)
+    run_id = registry.start_run(model.name, key, tags={"governance.data_md5": "bench"})
+    registered = registry.register(model.name, key, run_id, pipeline, training.TRUSTED_TYPES[model.estimator.kind],
+                                   tags={"governance.data_md5": "bench"})
+    registry.finish_run(run_id, ok=True)
+    started = control.start_deployment(model=model.name, version=1, kind="deploy",
+                                       artifact_sha256=registered.artifact_sha256, evidence_digest="e" * 64,
+                                       approval_digest="a" * 64, previous_version=None, actor="system:bench")
+    control.finish_deployment(started.id, "completed")
+    registry.set_champion(model.name, 1)
+    return registered.version
+
+
+def applications(model: GovernedModel, count: int = 64) -> list[dict]:
+    rows = generate(model, rows=10_000, seed=99)[0].sample(count, random_state=1)
+    columns = model.feature_columns + model.protected_columns
+    return [{c: (v.item() if hasattr(v, "item") else v) for c, v in row.items() if c in columns}
+            for _, row in rows.iterrows()]
+
+
+# --- servers ------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, name: str, command: list[str], env: dict, ready_path: str, port: int, log: Path) -> None:
+        self.name, self.port, self.ready_path = name, port, ready_path
+        self.log = open(log, "wb")
+        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+
+    def wait_ready(self, timeout: float = 120.0) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log.name}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{self.ready_path}", timeout=1):
+                    return time.monotonic() - started
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"{self.name} not ready after {timeout} s; see {self.log.name}")
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server and all its worker processes."""
+        parent = psutil.Process(self.process.pid)
+        times = [p.cpu_times() for p in [parent, *parent.children(recursive=True)]]
+        return sum(t.user + t.system for t in times)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log.close()
+
+
+def govern_server(settings: Settings, workers: int, log_dir: Path) -> Server:
+    port = free_port()
+    command = [str(GOVERN), "--home", str(settings.home), "--config", str(settings.config_path),
+               "serve", "--port", str(port), "--workers", str(workers)]
+    return Server("govern serve", command, dict(os.environ), "/healthz", port, log_dir / "govern-serve.log")
+
+
+def mlflow_server(settings: Settings, version: int, log_dir: Path) -> Server:
+    port = free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": settings.tracking_uri,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    command = [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", f"models:/{MODEL}/{version}",
+               "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)]
+    return Server("mlflow models serve", command, env, "/ping", port, log_dir / "mlflow-serve.log")
+
+
+# --- load ---------------------------------------------------------------------------------
+
+@dataclass
+class Load:
+    seconds: float
+    server_cpu_seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+    answers: list[tuple[float, bytes]] = field(default_factory=list)  # (received at, body) when kept
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def percentile_ms(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def request_bytes(port: int, path: str, payload: dict) -> bytes:
+    body = json.dumps(payload).encode()
+    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = b""
+        while size := int((await reader.readline()).strip(), 16):
+            body += await reader.readexactly(size)
+            await reader.readline()
+        await reader.readline()
+    else:
+        body = await reader.readexactly(int(headers.get("content-length", 0)))
+    return int(lines[0].split()[1]), body
+
+
+async def run_load(port: int, requests: list[bytes], clients: int, seconds: float, keep_answers: bool = False) -> Load:
+    load = Load(seconds)
+    deadline = time.perf_counter() + seconds
+
+    async def client(offset: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        i = offset
+        while time.perf_counter() < deadline:
+            sent = time.perf_counter()
+            writer.write(requests[i % len(requests)])
+            status, body = await read_response(reader)
+            received = time.perf_counter()
+            load.latencies.append(received - sent)
+            load.statuses[status] = load.statuses.get(status, 0) + 1
+            if keep_answers:
+                load.answers.append((received, body))
+            i += clients
+        writer.close()
+
+    await asyncio.gather(*(client(n) for n in range(clients)))
+    return load
+
+
+def measure(server: Server, requests: list[bytes], clients: int, seconds: float, log: DecisionLog) -> tuple[Load, int]:
+    """A warm-up, then the measured load; also how many decisions the log gained during it."""
+    uvloop.run(run_load(server.port, requests, clients, min(3.0, seconds)))
+    before, cpu = log.count(MODEL), server.cpu_seconds()
+    load = uvloop.run(run_load(server.port, requests, clients, seconds))
+    load.server_cpu_seconds = server.cpu_seconds() - cpu
+    return load, log.count(MODEL) - before
+
+
+# --- kill switch ----------------------------------------------------------------------------
+
+def kill_switch_latencies(settings: Settings, port: int, requests: list[bytes], flips: int,
+                          clients: int = 8) -> tuple[list[float], list[float]]:
+    """Seconds from each kill switch write to the first answer that honours it (on: refer; off: scored)."""
+    control = ControlStore.for_settings(settings)
+    writes: list[tuple[float, bool]] = []
+
+    def flip() -> None:
+        time.sleep(0.5)
+        for _ in range(flips):
+            for disabled in (True, False):
+                control.set_kill_switch(MODEL, disabled, "bench flip", "system:bench", "b" * 64)
+                writes.append((time.perf_counter(), disabled))
+                time.sleep(0.4)
+
+    flipper = threading.Thread(target=flip)
+    flipper.start()
+    load = uvloop.run(run_load(port, requests, clients, 1.0 + flips * 0.8 + 0.5, keep_answers=True))
+    flipper.join()
+    answers = [(t, json.loads(body)["safe_state"]) for t, body in load.answers]
+    on, off = [], []
+    for written, disabled in writes:
+        first = next((t for t, safe in answers if t >= written and safe == disabled), None)
+        if first is None:
+            raise RuntimeError(f"no answer honoured the kill switch write at {written:.3f}")
+        (on if disabled else off).append(first - written)
+    return on, off
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# --- main -----------------------------------------------------------------------------------
+
+@dataclass
+class Measured:
+    load: Load
+    ready_seconds: float
+    logged: int  # decision log rows added during the measured load
+    batch: float = 0.0  # govern serve: mean applications per batch
+    kill_on: list[float] = field(default_factory=list)  # govern serve: kill switch on -> first refer (s)
+    kill_off: list[float] = field(default_factory=list)
+
+
+def bench(server: Server, path: str, payloads: list[dict], args, settings: Settings, governed: bool) -> Measured:
+    """Load one server (and, for govern serve, flip its kill switch); always stop it."""
+    try:
+        ready = server.wait_ready()
+        requests = [request_bytes(server.port, path, p) for p in payloads]
+        load, logged = measure(server, requests, args.clients, args.seconds, DecisionLog.for_settings(settings))
+        if not governed:
+            return Measured(load, ready, logged)
+        batch = mean_batch_size(server.port)
+        on, off = kill_switch_latencies(settings, server.port, requests, args.flips)
+        return Measured(load, ready, logged, batch, on, off)
+    finally:
+        server.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=15.0, help="measured load per server")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent keep-alive connections")
+    parser.add_argument("--workers", type=int, default=1, help="govern serve worker processes")
+    parser.add_argument("--flips", type=int, default=20, help="kill switch flips on and off")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary state dir and server logs")
+    args = parser.parse_args()
+    apply_offline_env()
+
+    root = Path(tempfile.mkdtemp(prefix="govern-bench-serving-"))
+    settings = Settings(home=root / "govern", config_path=REPO / "governance.yaml")
+    settings.home.mkdir(parents=True)
+    model = load_config(settings.config_path).model(MODEL)
+    started = time.perf_counter()
+    version = deploy_champion(settings, model)
+    print(f"trained, registered and deployed {version_key(MODEL, version)} in {time.perf_counter() - started:.1f} s "
+          f"({model.source.generator.rows} rows, {model.estimator.kind})")
+    sample = applications(model)
+    features = [{c: a[c] for c in model.feature_columns} for a in sample]
+    try:
+        ours = bench(govern_server(settings, args.workers, root), f"/models/{MODEL}/decisions", sample, args,
+                     settings, governed=True)
+        # mlflow serve goes second: loading `models:/...` from a local artifact store writes a
+        # `registered_model_meta` file into the stored artifact, which changes its digest.
+        base = bench(mlflow_server(settings, version, root), "/invocations",
+                     [{"dataframe_records": [f]} for f in features], args, settings, governed=False)
+    finally:
+        if args.keep:
+            print(f"state and server logs kept in {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    report(args, ours, base)
+    return 0
+
+
+def mean_batch_size(port: int) -> float:
+    """Applications decided per batch so far (from /metrics)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    values = {line.split("{")[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+              if line.startswith(("govern_serving_batch_size_sum", "govern_serving_batch_size_count"))}
+    return values["govern_serving_batch_size_sum"] / values["govern_serving_batch_size_count"]
+
+
+def report(args, ours: Measured, base: Measured) -> None:
+    print(f"\n{args.clients} clients, {args.seconds:.0f} s each, one-row JSON requests; "
+          f"govern serve with {args.workers} worker(s), mlflow models serve with its default 1")
+    print(f"{'':28}{'govern serve':>16}{'mlflow serve':>16}{'ratio':>10}")
+    a, b = ours.load, base.load
+    cpu_a, cpu_b = (1000 * load.server_cpu_seconds / len(load.latencies) for load in (a, b))
+    for label, x, y in (("throughput (req/s)", a.throughput, b.throughput),
+                        ("p50 latency (ms)", a.percentile_ms(0.50), b.percentile_ms(0.50)),
+                        ("p99 latency (ms)", a.percentile_ms(0.99), b.percentile_ms(0.99)),
+                        ("server CPU per request (ms)", cpu_a, cpu_b)):
+        print(f"{label:28}{x:16.2f}{y:16.2f}{x / y:10.2f}")
+    print(f"{'answers (HTTP status: n)':28}{_statuses(a):>16}{_statuses(b):>16}")
+    print(f"{'ready after start (s)':28}{ours.ready_seconds:16.1f}{base.ready_seconds:16.1f}")
+    answered = sum(a.statuses.values())
+    print(f"govern serve decided {ours.batch:.1f} applications per batch on average (one model call, one commit)")
+    print(f"decision log: {ours.logged} rows added for {answered} answers during the measured run "
+          f"(each with score, reasons and input digest, committed before its answer)")
+    on, off = ours.kill_on, ours.kill_off
+    print(f"kill switch write -> first 'refer': p50 {1000 * percentile(on, 0.5):.1f} ms, "
+          f"p99 {1000 * percentile(on, 0.99):.1f} ms, max {1000 * max(on):.1f} ms over {len(on)} flips (8 clients)")
+    print(f"kill switch off -> first scored:   p50 {1000 * percentile(off, 0.5):.1f} ms, "
+          f"p99 {1000 * percentile(off, 0.99):.1f} ms")
+    goals = {"throughput >= mlflow serve": a.throughput >= b.throughput,
+             f"p99 < {GOAL_P99_MS:.0f} ms": a.percentile_ms(0.99) < GOAL_P99_MS,
+             f"kill switch p99 < {GOAL_KILL_SWITCH_P99_S:.0f} s": percentile(on, 0.99) < GOAL_KILL_SWITCH_P99_S,
+             "every answer logged": ours.logged == answered and set(a.statuses) == {200}}
+    print("goals: " + ", ".join(f"{goal}: {'met' if ok else 'MISSED'}" for goal, ok in goals.items()))
+
+
+def _statuses(load: Load) -> str:
+    return " ".join(f"{status}:{count}" for status, count in sorted(load.statuses.items()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

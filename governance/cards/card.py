@@ -1,0 +1,108 @@
+"""The model card: Markdown for review in the Dagster UI, self-contained HTML for people and examiners.
+
+The card is rendered from the version's reports, never from live objects, so
+it says exactly what the sealed evidence says. `missing_sections` names what a
+reviewer would find absent; the documentation gate reads it.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import jinja2
+from markdown_it import MarkdownIt
+
+from governance.config import GovernedModel
+from governance.digests import file_sha256
+from governance.registry import RegisteredVersion
+
+_TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("governance.cards", "templates"),
+                                autoescape=False, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+_HTML_STYLE = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1d232a}
+table{border-collapse:collapse;margin:.8rem 0}td,th{border:1px solid #ccd;padding:.25rem .6rem;text-align:left}
+th{background:#eef}code{background:#f3f3f6;padding:0 .2rem}img{max-width:48%;vertical-align:top}"""
+
+
+@dataclass(frozen=True)
+class Card:
+    markdown: Path
+    html: Path
+    markdown_sha256: str
+    html_sha256: str
+    missing_sections: list[str]
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing_sections
+
+
+def missing_sections(model: GovernedModel, reports: dict) -> list[str]:
+    """Sections a complete card needs and this one lacks."""
+    checks = {
+        "intended_use": bool(model.intended_use.strip()),
+        "limitations": bool(model.limitations),
+        "owners": bool(model.owners.data_scientists and model.owners.business_owner),
+        "data_validation": bool(reports["validation"].get("passed")),
+        "performance": reports["performance"].get("auc") is not None,
+        "fairness": all(a in reports["fairness"]["attributes"] for a in reports["fairness"]["gated_attributes"]),
+        "explanations": bool(reports["explainability"].get("importance")),
+    }
+    return [name for name, present in checks.items() if not present]
+
+
+def write_card(model: GovernedModel, key: str, registered: RegisteredVersion, reports: dict,
+               report_digests: dict[str, str], waivers: list[dict], out_dir: Path) -> Card:
+    """Render `model_card.md` and `model_card.html` into `out_dir` (plots are expected in out_dir/plots)."""
+    missing = missing_sections(model, reports)
+    limitations = list(model.limitations) + _automatic_limitations(reports)
+    markdown = _TEMPLATES.get_template("model_card.md.j2").render(
+        model=model, key=key, registered=registered, report_digests=report_digests, waivers=waivers,
+        limitations=limitations, generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        ci=_ci, num=_num, proxy_line=_proxy_line, **reports)
+    if missing:
+        markdown += "\n## Incomplete\n\nThis card lacks: " + ", ".join(missing) + ".\n"
+    md_path, html_path = out_dir / "model_card.md", out_dir / "model_card.html"
+    md_path.write_text(markdown, encoding="utf-8")
+    html_path.write_text(_html(markdown, out_dir, title=f"Model card: {model.name} {key}"), encoding="utf-8")
+    return Card(md_path, html_path, file_sha256(md_path), file_sha256(html_path), missing)
+
+
+def _automatic_limitations(reports: dict) -> list[str]:
+    found = []
+    for name in reports["fairness"]["gated_attributes"]:
+        small = [g for g, v in reports["fairness"]["attributes"][name]["groups"].items() if v["small_group"]]
+        if small:
+            found.append(f"Few test rows for {name} group(s) {', '.join(small)}: their figures have wide intervals.")
+    for flag in reports["explainability"]["proxy_flags"]:
+        found.append(f"`{flag['feature']}` (rank {flag['rank']}) may act as a proxy for {flag['attribute']} "
+                     f"(strength {flag['strength']:.2f}).")
+    return found
+
+
+def _html(markdown: str, out_dir: Path, title: str) -> str:
+    body = MarkdownIt("commonmark").enable("table").render(markdown)
+    body = re.sub(r'src="(plots/[^"]+\.png)"', lambda m: f'src="{_data_uri(out_dir / m.group(1))}"', body)
+    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
+            f"<style>{_HTML_STYLE}</style></head><body>{body}</body></html>")
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def _ci(bounds: list) -> str:
+    low, high = bounds
+    return "" if low is None else f"[{low:.3f}, {high:.3f}]"
+
+
+def _num(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _proxy_line(strengths: dict[str, float]) -> str:
+    attribute, strength = max(strengths.items(), key=lambda kv: kv[1])
+    return f"{strength:.2f} ({attribute})"

@@ -1,0 +1,50 @@
+"""`govern`: the command line of governance-assets.
+
+Human-readable output by default, `--json` for machines; every refusal or bad
+input prints `error: ...` and exits non-zero.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from governance.cli import audit, keys, ledger, lifecycle, monitoring, policy, release, serve
+from governance.cli.output import run_guarded
+from governance.settings import Settings, apply_offline_env
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Govern high-risk ML models: gates, signed approvals, audit ledger, kill switch.")
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    config: Annotated[Optional[Path], typer.Option("--config", help="governed models config (default: $GOVERN_CONFIG or governance.yaml)")] = None,
+    home: Annotated[Optional[Path], typer.Option("--home", help="state directory (default: $GOVERN_HOME or .govern)")] = None,
+) -> None:
+    apply_offline_env()
+    ctx.obj = Settings.from_env(config_path=config, home=home)
+
+
+app.command("demo")(lifecycle.demo)
+app.command("status")(lifecycle.status)
+app.command("ui")(lifecycle.ui)
+app.command("serve")(serve.serve)
+for command in (release.approve, release.reject, release.disable, release.enable, release.rollback):
+    app.command(command.__name__)(command)
+app.command("waive")(policy.waive)
+app.add_typer(policy.app, name="policy")
+app.add_typer(ledger.app, name="ledger")
+app.command("keygen")(keys.keygen)
+app.command("lineage")(audit.lineage)
+app.command("trace")(audit.trace)
+app.add_typer(audit.evidence_app, name="evidence")
+app.command("retention")(audit.retention)
+app.add_typer(monitoring.labels_app, name="labels")
+
+
+def main() -> None:
+    run_guarded(app)

@@ -1,0 +1,119 @@
+"""`govern demo`, `govern status`, `govern ui`: running and looking at the governed lifecycle."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from governance.cli.output import emit, fail
+from governance.config import load_config
+from governance.release.services import Services
+from governance.settings import Settings
+
+JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def demo(ctx: typer.Context, model: Annotated[str, typer.Option(help="governed model to run")] = "credit_scoring",
+         port: Annotated[int, typer.Option(help="port for the scoring API the demo starts")] = 8000) -> None:
+    """Run the governed lifecycle headless on the embedded default and print where to look."""
+    from governance_assets import demo as scenario
+
+    settings: Settings = ctx.obj
+    config = load_config(settings.config_path)
+    config.model(model)
+    typer.echo(f"governance-assets demo: {model}, state dir {settings.home}\n")
+    facts = scenario.run(settings, config, model, typer.echo, port)
+    if not facts["ledger_ok"]:
+        fail("the ledger did not verify; run `govern ledger verify` for the first bad entry")
+    typer.echo(_where_to_look(settings, facts))
+
+
+def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Per governed model: versions and the state of each of their assets."""
+    from governance_assets.instance import open_instance
+    from governance_assets.status import status as collect
+
+    settings: Settings = ctx.obj
+    found = collect(open_instance(settings), Services(settings), load_config(settings.config_path))
+    emit(found, as_json, _status_text)
+
+
+def ui(ctx: typer.Context, port: Annotated[int, typer.Option(help="Dagster UI port")] = 3000,
+       mlflow_port: Annotated[int, typer.Option(help="MLflow UI port")] = 5000,
+       api_port: Annotated[int, typer.Option(help="scoring API port")] = 8000) -> None:
+    """Start the Dagster UI and daemon (`dagster dev`), the MLflow UI and the scoring API on the state dir."""
+    from governance_assets.instance import open_instance
+
+    settings: Settings = ctx.obj
+    open_instance(settings)
+    env = {**os.environ, "DAGSTER_HOME": str(settings.dagster_home), "GOVERN_HOME": str(settings.home),
+           "GOVERN_CONFIG": str(settings.config_path)}
+    bin_dir = Path(sys.executable).parent
+    commands = [
+        [str(bin_dir / "dagster"), "dev", "-w", str(Path(__file__).resolve().parents[2] / "workspace.yaml"),
+         "-h", "127.0.0.1", "-p", str(port)],
+        [str(bin_dir / "mlflow"), "ui", "--backend-store-uri", settings.tracking_uri, "--host", "127.0.0.1",
+         "--port", str(mlflow_port)],
+        [str(bin_dir / "govern"), "serve", "--port", str(api_port)],
+    ]
+    processes = [subprocess.Popen(c, env=env, start_new_session=True) for c in commands]
+    typer.echo(f"Dagster UI: http://127.0.0.1:{port}   MLflow UI: http://127.0.0.1:{mlflow_port}   "
+               f"scoring API: http://127.0.0.1:{api_port}/docs   (Ctrl-C stops all)")
+    try:
+        processes[0].wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGINT)
+        for process in processes:
+            process.wait(timeout=30)
+
+
+def _where_to_look(settings: Settings, facts: dict) -> str:
+    return "\n".join([
+        "",
+        "Where to look:",
+        f"  model card (HTML)      {facts['card']}",
+        f"  sealed evidence pack   {facts['evidence_pack']}",
+        f"  examiner's archive     {facts['evidence_archive']}   (govern evidence verify FILE)",
+        "  one decision           govern trace DECISION_ID   /   a version: govern lineage credit_scoring VERSION",
+        "  ledger                 govern ledger verify   /   govern ledger show --model credit_scoring",
+        "  versions and assets    govern status",
+        "  the UI                 make ui, then http://127.0.0.1:3000 (lineage, metadata, checks)",
+    ])
+
+
+def _status_text(found: list[dict]) -> str:
+    lines = []
+    for model in found:
+        champion = f"v{model['champion']}" if model["champion"] else "none"
+        switch = model["kill_switch"]
+        state = f"KILL SWITCH ON since {switch['at']} by {switch['by']}: {switch['reason']}" if switch["on"] else "serving"
+        lines.append(f"{model['model']} (risk tier {model['risk_tier']}; champion {champion}; {state})")
+        for waiting in model["awaiting_approval"]:
+            lines.append(f"  {waiting['version']} awaits approval by one of: {', '.join(waiting['may_approve']) or 'nobody in the roster'}")
+        for name, state in model["data"].items():
+            lines.append(f"  {name:<24} {_state_text(state)}")
+        if not model["versions"]:
+            lines.append("  no versions yet: run `govern demo` or the candidate job")
+        for version in model["versions"]:
+            lines.append(f"  {version['key']}")
+            for name, state in version["assets"].items():
+                lines.append(f"    {name:<22} {_state_text(state)}")
+    return "\n".join(lines)
+
+
+def _state_text(state: dict) -> str:
+    if state["state"] == "missing":
+        return "-"
+    when = state["at"].replace("T", " ")
+    extras = " ".join(f"{k}={v}" for k, v in state.items() if k not in ("state", "at", "run_id"))
+    return f"{state['state']:<12} {when} {extras}".rstrip()

@@ -1,0 +1,50 @@
+"""`govern serve`: run the scoring API (FastAPI on uvicorn) for every governed model."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import tempfile
+from typing import Annotated
+
+import typer
+
+from governance.config import load_config
+from governance.settings import Settings
+
+APP_FACTORY = "governance.serving.app:app_from_env"
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes (each decides and logs on its own)")] = 1,
+) -> None:
+    """Serve decisions from each governed model's approved champion, following promotions, rollbacks and
+    the kill switch without a restart. Every decision is in the decision log before it is answered."""
+    import uvicorn
+
+    settings: Settings = ctx.obj
+    load_config(settings.config_path)  # a bad config fails here, naming file, model and field
+    # Worker processes build their Settings from the environment: hand them this command's choices.
+    os.environ["GOVERN_HOME"], os.environ["GOVERN_CONFIG"] = str(settings.home), str(settings.config_path)
+    metrics_dir = tempfile.mkdtemp(prefix="govern-metrics-") if workers > 1 else None
+    if metrics_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # prometheus-client's multi-process mode
+    typer.echo(f"serving {settings.config_path} on http://{host}:{port} with {workers} worker(s); "
+               f"state in {settings.home}")
+    try:
+        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, access_log=False,
+                    log_config=_log_config(uvicorn.config.LOGGING_CONFIG))
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _log_config(base: dict) -> dict:
+    """uvicorn's logging, plus the governance loggers (champion changes, safe state, failures)."""
+    config = copy.deepcopy(base)
+    config["loggers"]["governance"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config

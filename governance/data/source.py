@@ -1,0 +1,73 @@
+"""Reading a governed model's source data (the generator, a CSV or a Parquet file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from governance.config import GovernedModel
+from governance.data.snapshot import cached_path
+from governance.data.generator import generate_applications
+from governance.errors import GovernanceError
+from governance.settings import Settings
+
+
+class DataError(GovernanceError):
+    """A data file cannot be read as a table. The message names the file."""
+
+
+def generate(model: GovernedModel, **overrides) -> tuple[pd.DataFrame, str]:
+    """The generator's frame for a generator-sourced model, and a description of exactly what was generated.
+
+    `overrides` replace the configured knobs (rows, seed, bias, drift, proxy) for one run, e.g. a scenario.
+    """
+    spec = model.source.generator
+    if spec is None:
+        raise DataError(f"model {model.name!r} reads {model.source.file.path}, not the generator")
+    knobs = {**spec.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+    described = "generator(" + ", ".join(f"{k}={v}" for k, v in knobs.items()) + ")"
+    return generate_applications(**knobs), described
+
+
+def read_dataset(model: GovernedModel, path: str | Path) -> pd.DataFrame:
+    """Read a snapshot; text columns the contract calls categories become pandas categoricals."""
+    frame = read_table(path)
+    for column, spec in model.contract.items():
+        if spec.kind == "category" and column in frame and frame[column].dtype == object:
+            frame[column] = frame[column].astype("category")
+    return frame
+
+
+def read_snapshot(settings: Settings, model: GovernedModel, md5: str) -> pd.DataFrame:
+    """The immutable snapshot with this md5, from the DVC cache."""
+    return read_dataset(model, cached_path(settings, md5))
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV (strict UTF-8) or Parquet file, raising DataError that names the file on failure."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: data file not found")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty")
+    try:
+        if _is_parquet(path):
+            return pd.read_parquet(path)
+        return pd.read_csv(path, encoding="utf-8", encoding_errors="strict", low_memory=False)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: no columns to read (empty or blank file)") from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{path}: malformed CSV: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot be read as {path.suffix.lstrip('.') or 'a table'}: {exc}") from None
+
+
+def _is_parquet(path: Path) -> bool:
+    """By name, or by magic number for content-addressed copies (the DVC cache has no file names)."""
+    if path.suffix.lower() == ".parquet":
+        return True
+    with open(path, "rb") as fh:
+        return fh.read(4) == b"PAR1"

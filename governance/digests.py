@@ -1,0 +1,55 @@
+"""Canonical JSON and SHA-256 digests: the one way the project hashes things.
+
+Canonical JSON follows RFC 8785 (JSON Canonicalization Scheme): sorted keys, no
+insignificant white space, fixed number formatting, UTF-8. Anything that is
+signed, chained or sealed is hashed over these bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import rfc8785
+
+_CHUNK = 1 << 20
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 bytes of a JSON-compatible value (dicts, lists, str, int, float, bool, None)."""
+    return rfc8785.dumps(value)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def digest_of(value: Any) -> str:
+    """SHA-256 (hex) of a value's canonical JSON."""
+    return sha256_hex(canonical_json(value))
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_md5(path: str | Path) -> str:
+    """MD5 as DVC records it (used only to cross-check DVC, never for integrity)."""
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def tree_sha256(root: str | Path, ignore: frozenset[str] = frozenset()) -> str:
+    """One digest over a directory: canonical JSON of {relative path: file sha256}, minus files named in `ignore`."""
+    root = Path(root)
+    files = {p.relative_to(root).as_posix(): file_sha256(p) for p in sorted(root.rglob("*"))
+             if p.is_file() and p.name not in ignore}
+    return digest_of(files)

@@ -1,0 +1,60 @@
+"""Retention: forgetting what the configured periods say to forget, without breaking any proof.
+
+Decision inputs (features and protected attributes) go after
+`decision_features_days` (the input digest stays, so a decision can still be
+matched to an input someone presents); decision rows after `decision_log_days`;
+ledger payloads after `ledger_payload_days`. Ledger entries hash their
+payload's digest, not the payload, so the chain and every Merkle proof still
+verify: the run ends by verifying the whole ledger, and it records itself in
+the ledger ("retention.applied", one entry per model) so that an examiner sees
+when and what was forgotten.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from governance.config import Retention
+from governance.decisions import DecisionLog
+from governance.release.services import Services
+from governance.timestamps import utc_now, utc_timestamp
+
+ACTOR = "system:retention"
+
+
+@dataclass(frozen=True)
+class RetentionRun:
+    at: str
+    cutoffs: dict[str, str]  # what -> records made before this time were forgotten
+    decision_inputs_expired: dict[str, int]  # per model
+    decisions_deleted: dict[str, int]
+    ledger_payloads_expired: int
+    ledger_ok: bool
+    ledger_problem: str | None
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def apply_retention(services: Services, retention: Retention, models: list[str],
+                    now: datetime | None = None) -> RetentionRun:
+    """Apply `retention` to the decision log (the configured `models` and any other model found in it)
+    and to the ledger; then verify the ledger."""
+    now = now or utc_now()
+    cutoffs = {"decision_inputs": utc_timestamp(now - timedelta(days=retention.decision_features_days)),
+               "decisions": utc_timestamp(now - timedelta(days=retention.decision_log_days)),
+               "ledger_payloads": utc_timestamp(now - timedelta(days=retention.ledger_payload_days))}
+    log = DecisionLog.for_settings(services.settings)
+    names = sorted(set(models) | set(log.models()))
+    deleted = {name: log.delete_before(name, cutoffs["decisions"]) for name in names}
+    inputs = {name: log.expire_inputs(name, cutoffs["decision_inputs"]) for name in names}
+    payloads = services.ledger.expire_payloads(now - timedelta(days=retention.ledger_payload_days))
+    services.ledger.append_many([
+        {"actor": ACTOR, "action": "retention.applied", "subject": {"model": name},
+         "payload": {"cutoffs": cutoffs, "decision_inputs_expired": inputs[name], "decisions_deleted": deleted[name],
+                     "ledger_payloads_expired_all_models": payloads}} for name in names])
+    report = services.ledger.verify()
+    return RetentionRun(at=utc_timestamp(now), cutoffs=cutoffs, decision_inputs_expired=inputs,
+                        decisions_deleted=deleted, ledger_payloads_expired=payloads, ledger_ok=report.ok,
+                        ledger_problem=report.problem)

@@ -1,0 +1,81 @@
+"""From one served decision to everything behind it.
+
+The decision log gives the version, input digest, reasons and whether the kill
+switch was on. The control store says which governed move had made which
+version champion at that moment (a deployment, or a rollback) and which approval
+it relied on; the ledger says who turned the kill switch on and why. Then the
+version's lineage. Never the decision's inputs: only their digest.
+"""
+
+from __future__ import annotations
+
+from governance.control import Deployment
+from governance.decisions import DecisionLog
+from governance.lineage.chain import Lineage, LineageError, version_lineage
+from governance.registry import version_key
+from governance.release.services import Services
+
+
+def trace_decision(services: Services, decisions: DecisionLog, decision_id: str, registry: bool = False) -> dict:
+    """The decision, what was in force when it was made, and its version's lineage
+    (cross-checked against the MLflow registry only when `registry` is true)."""
+    decision = decisions.get(decision_id)
+    if decision is None:
+        raise LineageError(f"decision {decision_id!r} is not in the decision log: unknown, or deleted after the "
+                           "retention period (retention.decision_log_days)")
+    moves = services.control.deployments(decision.model)
+    in_force = move_in_force(moves, decision.ts)
+    version = version_key(decision.model, decision.version) if decision.version is not None else None
+    lineage: Lineage | None = version_lineage(services, decision.model, version, registry=registry) if version else None
+    traced = {
+        "decision": {"decision_id": decision.decision_id, "ts": decision.ts, "model": decision.model,
+                     "version": version, "input_digest": decision.input_digest, "score": decision.score,
+                     "outcome": decision.outcome, "reasons": decision.reasons,
+                     "inputs_retained": decision.features is not None},
+        "kill_switch": {"on": decision.kill_switch, "last_change": _kill_switch_change(services, decision)},
+        "in_force": _describe_move(in_force, decision.model),
+        "rollback_in_force": bool(in_force and in_force.kind == "rollback"),
+        "findings": [],
+        "lineage": lineage.document if lineage else None,
+    }
+    if version and in_force and in_force.version != decision.version:
+        traced["findings"].append(f"served by {version} while the governed champion was "
+                                  f"{version_key(decision.model, in_force.version)} (the scoring API had not yet "
+                                  f"followed move #{in_force.id})")
+    if lineage:
+        traced["approval"] = _approval_relied_on(lineage, in_force)
+    return traced
+
+
+def move_in_force(moves: list[Deployment], ts: str) -> Deployment | None:
+    """The last governed move (deployment or rollback) completed at or before `ts`."""
+    done = [m for m in moves if m.status == "completed" and m.finished_at and m.finished_at <= ts]
+    return max(done, key=lambda m: m.finished_at) if done else None
+
+
+def _describe_move(move: Deployment | None, model: str) -> dict | None:
+    if move is None:
+        return None
+    return {"id": move.id, "kind": move.kind, "version": version_key(model, move.version),
+            "from": version_key(model, move.previous_version) if move.previous_version else None,
+            "actor": move.actor, "automated": move.actor.startswith("system:"), "completed_at": move.finished_at,
+            "approval_statement": move.approval_digest}
+
+
+def _kill_switch_change(services: Services, decision) -> dict | None:
+    """The last kill switch flip at or before the decision (who, when, why)."""
+    flips = [e for action in ("kill_switch.on", "kill_switch.off")
+             for e in services.ledger.entries(model=decision.model, action=action) if e.ts <= decision.ts]
+    if not flips:
+        return None
+    last = max(flips, key=lambda e: e.seq)
+    return {"state": last.action.split(".")[1], "by": last.actor, "at": last.ts,
+            "reason": (last.payload or {}).get("reason"), "seq": last.seq, "entry_hash": last.entry_hash}
+
+
+def _approval_relied_on(lineage: Lineage, move: Deployment | None) -> dict | None:
+    """The approval the move in force deployed under; else the version's latest granted approval."""
+    granted = [a for a in lineage.document["approvals"] if a["decision"] == "granted"]
+    relied = [a for a in granted if move and a["statement_digest"] == move.approval_digest]
+    chosen = (relied or granted or [None])[-1]
+    return chosen and {key: chosen[key] for key in ("approver", "roles", "signed_at", "statement_digest")}

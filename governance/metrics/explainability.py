@@ -1,0 +1,128 @@
+"""Attributions (SHAP) per original feature, global importance, and proxy detection.
+
+`attributions` is shared by the explainability report and the scoring API's
+reason codes, so the reasons a customer gets are computed exactly as the card
+describes. Attributions are in log-odds of the unfavourable outcome: a positive
+value pushed the score towards decline.
+
+A feature is a proxy for a protected attribute when it alone separates a
+protected group from the rest: proxy strength is max over groups of
+|2 AUC - 1| (0 = no information, 1 = a perfect copy). Categorical features are
+scored by each category's share of the group.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import Pipeline
+
+from governance.config import GovernedModel
+
+PROXY_SAMPLE_ROWS = 20_000
+
+
+class Explainer:
+    """A SHAP explainer for one fitted pipeline, mapping outputs back to original features.
+
+    Linear models need `background` rows (SHAP's masker); tree models do not.
+    """
+
+    def __init__(self, pipeline: Pipeline, features: list[str], background: pd.DataFrame | None = None) -> None:
+        import shap
+
+        self.pipeline, self.features = pipeline, features
+        prep, estimator = pipeline.named_steps["prep"], pipeline.named_steps["model"]
+        self._origin = _output_origins(prep)
+        if hasattr(estimator, "coef_"):
+            if background is None:
+                raise ValueError("explaining a linear model needs background rows")
+            self.method = "LinearExplainer"
+            self._shap = shap.LinearExplainer(estimator, prep.transform(background[features]))
+        else:
+            self.method = "TreeExplainer"
+            self._shap = shap.TreeExplainer(estimator)
+
+    def attributions(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """SHAP values per row and original feature (summed over one-hot columns)."""
+        transformed = self.pipeline.named_steps["prep"].transform(frame[self.features])
+        values = np.asarray(self._shap.shap_values(transformed))
+        if values.ndim == 3:  # per-class output (random forest): keep the unfavourable class
+            values = values[:, :, 1]
+        per_output = pd.DataFrame(values, columns=self._origin, index=frame.index)
+        return per_output.T.groupby(level=0, sort=False).sum().T[self.features]
+
+
+def version_explainer(settings, model: GovernedModel, pipeline: Pipeline, data_md5: str) -> Explainer:
+    """The explainer of one model version, as the card and the scoring API both use it. A linear model's
+    SHAP background is the version's first 200 training rows (read from its data snapshot); a tree model
+    needs none."""
+    if not hasattr(pipeline.named_steps["model"], "coef_"):
+        return Explainer(pipeline, model.feature_columns)
+    from governance import training
+    from governance.data.source import read_snapshot
+
+    train = training.split(model, read_snapshot(settings, model, data_md5)).train
+    return Explainer(pipeline, model.feature_columns, train.head(200))
+
+
+def explainability_report(model: GovernedModel, explainer: Explainer, test: pd.DataFrame,
+                          groups: dict[str, pd.Series]) -> tuple[dict, pd.DataFrame]:
+    """Global importance on a bounded sample, proxy strength of each feature; also the sample's values."""
+    evaluation = model.evaluation
+    sample = test.sample(n=min(evaluation.shap_sample_rows, len(test)), random_state=0)
+    values = explainer.attributions(sample)
+    importance = values.abs().mean().sort_values(ascending=False)
+    top = list(importance.index[: evaluation.proxy_top_k])
+    gated = {a.label for a in model.protected_attributes}
+    proxies = {feature: proxy_strengths(test[feature], {k: v for k, v in groups.items() if k in gated})
+               for feature in model.feature_columns}
+    top_proxy = max(((f, a, s) for f in top for a, s in proxies[f].items()), key=lambda t: t[2], default=None)
+    report = {
+        "sample_rows": len(sample),
+        "method": explainer.method,
+        "importance": [{"feature": f, "mean_abs_shap": float(v), "rank": i + 1}
+                       for i, (f, v) in enumerate(importance.items())],
+        "top_k": top,
+        "proxy_strength": proxies,
+        "top_k_max_proxy": None if top_proxy is None else
+        {"feature": top_proxy[0], "attribute": top_proxy[1], "strength": top_proxy[2]},
+        "proxy_flags": [{"feature": f, "attribute": a, "strength": s, "rank": top.index(f) + 1}
+                        for f in top for a, s in proxies[f].items() if s >= evaluation.proxy_flag_strength],
+    }
+    return report, values
+
+
+def proxy_strengths(feature: pd.Series, groups: dict[str, pd.Series]) -> dict[str, float]:
+    """For each protected attribute, how well this feature alone singles out one of its groups."""
+    rows = np.random.default_rng(0).permutation(len(feature))[:PROXY_SAMPLE_ROWS]
+    values = feature.reset_index(drop=True).iloc[rows]
+    return {name: _strength(values, labels.reset_index(drop=True).iloc[rows]) for name, labels in groups.items()}
+
+
+def _strength(values: pd.Series, labels: pd.Series) -> float:
+    best = 0.0
+    for group in pd.unique(labels):
+        member = (labels == group).to_numpy()
+        if member.all() or not member.any():
+            continue
+        x = values
+        if not pd.api.types.is_numeric_dtype(values):
+            x = values.astype(str).map(pd.Series(member, index=values.index).groupby(values.astype(str)).mean())
+        best = max(best, abs(2 * roc_auc_score(member, x.to_numpy(dtype=float)) - 1))
+    return round(float(best), 4)
+
+
+def _output_origins(prep) -> list[str]:
+    """The original feature behind each column the preprocessing step outputs."""
+    origins: list[str] = []
+    for name, transformer, columns in prep.transformers_:
+        if name == "remainder" or transformer == "drop":
+            continue
+        if hasattr(transformer, "categories_") and len(transformer.get_feature_names_out(columns)) > len(columns):
+            for column, categories in zip(columns, transformer.categories_):
+                origins.extend([column] * len(categories))
+        else:
+            origins.extend(columns)
+    return origins

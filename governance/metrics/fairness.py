@@ -1,0 +1,171 @@
+"""Fairness of automated approvals by protected group, with bootstrap confidence intervals.
+
+The favourable outcome is the one good for the applicant (for credit: no
+default); a decision "selects" an applicant when it approves them automatically.
+Point estimates come from Fairlearn's `MetricFrame` (over weighted cells, see
+`metric_frame`). Intervals come from a percentile bootstrap over the test rows,
+drawn as multinomial cell counts (see `_bootstrap`): Fairlearn's own `n_boot`
+recomputes a whole MetricFrame per resample, 24 s for 200 resamples of 12,500
+rows here, against milliseconds.
+
+Disparate impact compares each group's selection rate with a reference group's
+(configured, or the largest group), so it can fall below 1 or exceed it.
+Equal opportunity and equalized odds compare true- and false-positive rates
+across the groups with at least `min_group_size` rows of each outcome (all
+groups if fewer than two qualify); smaller groups are flagged `small_group`
+and judged on their disparate-impact intervals.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
+
+from governance.config import GovernedModel
+
+INTERSECTION = " & "
+
+
+def protected_groups(model: GovernedModel, frame: pd.DataFrame) -> dict[str, pd.Series]:
+    """Group labels per protected attribute (numeric columns cut into bands), plus their intersection."""
+    groups = {}
+    for attribute in model.protected_attributes:
+        values = frame[attribute.column]
+        if attribute.bands is not None:
+            values = pd.cut(values, bins=attribute.bands, right=False).astype(str)
+        groups[attribute.label] = values.astype(str).reset_index(drop=True)
+    if len(groups) > 1:
+        names = list(groups)
+        joined = groups[names[0]]
+        for name in names[1:]:
+            joined = joined + INTERSECTION + groups[name]
+        groups[INTERSECTION.join(names)] = joined
+    return groups
+
+
+def fairness_report(model: GovernedModel, y_favourable: np.ndarray, approved: np.ndarray,
+                    groups: dict[str, pd.Series], seed: int = 0) -> dict:
+    """Per attribute: MetricFrame by group, parity and odds figures, disparate impact with intervals."""
+    evaluation = model.evaluation
+    references = {a.label: a.reference for a in model.protected_attributes}
+    rng = np.random.default_rng(seed)
+    attributes = {
+        name: _attribute(values, y_favourable.astype(np.int8), approved.astype(np.int8), references.get(name),
+                         evaluation.bootstrap_samples, evaluation.confidence, evaluation.min_group_size, rng)
+        for name, values in groups.items()
+    }
+    return {
+        "favourable_outcome": str(model.favourable_outcome),
+        "selection": f"score < {model.decisioning.approve_below} (automatic approval)",
+        "rows": int(len(y_favourable)),
+        "bootstrap_samples": evaluation.bootstrap_samples,
+        "confidence": evaluation.confidence,
+        "attributes": attributes,
+        "gated_attributes": [a.label for a in model.protected_attributes],
+    }
+
+
+def metric_frame(values: pd.Series, y: np.ndarray, pred: np.ndarray) -> MetricFrame:
+    """Fairlearn's MetricFrame of selection rate, TPR, FPR and count by group, given one weighted row per
+    (group, outcome, decision) cell. Each metric is a (weighted) function of those counts alone, so this equals
+    the frame over every row; MetricFrame stacks each row in Python (10 s for 250,000 rows), this takes ms."""
+    labels = pd.Categorical(values)
+    cells = labels.codes.astype(np.int64) * 4 + y.astype(np.int64) * 2 + pred.astype(np.int64)
+    present = np.flatnonzero(np.bincount(cells, minlength=len(labels.categories) * 4))
+    weights = np.bincount(cells, minlength=len(labels.categories) * 4)[present]
+    metrics = {"selection_rate": selection_rate, "true_positive_rate": true_positive_rate,
+               "false_positive_rate": false_positive_rate, "count": _weighted_count}
+    return MetricFrame(metrics=metrics, y_true=(present // 2) % 2, y_pred=present % 2,
+                       sensitive_features=pd.Series(labels.categories[present // 4].astype(str), name="group"),
+                       sample_params={name: {"sample_weight": weights} for name in metrics})
+
+
+def _weighted_count(y_true, y_pred, sample_weight) -> float:
+    return float(np.sum(sample_weight))
+
+
+def _attribute(values: pd.Series, y: np.ndarray, pred: np.ndarray, reference: str | None, samples: int,
+               confidence: float, min_group_size: int, rng: np.random.Generator) -> dict:
+    frame = metric_frame(values, y, pred)
+    by_group = frame.by_group
+    labels = [str(g) for g in by_group.index]
+    reference = reference if reference in labels else labels[int(np.argmax(by_group["count"].to_numpy()))]
+    codes = pd.Categorical(values, categories=labels).codes
+    # Rates of outcomes need enough of each outcome: smaller groups are reported, and judged on intervals only.
+    per_class = np.stack([np.bincount(codes[y == c], minlength=len(labels)) for c in (0, 1)])
+    measured = per_class.min(axis=0) >= min_group_size
+    boot = _bootstrap(codes, len(labels), y, pred, samples, rng)
+    ref = labels.index(reference)
+    low, high = (1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100
+    point_sel = by_group["selection_rate"].to_numpy()
+    groups = {}
+    for i, label in enumerate(labels):
+        row = by_group.iloc[i]
+        entry = {"rows": int(row["count"]), "selection_rate": float(row["selection_rate"]),
+                 "true_positive_rate": _num(row["true_positive_rate"]),
+                 "false_positive_rate": _num(row["false_positive_rate"]),
+                 "selection_rate_ci": _ci(boot["selection_rate"][:, i], low, high),
+                 "small_group": not bool(measured[i])}
+        if i != ref:
+            entry["disparate_impact"] = _num(_ratio(point_sel[i], point_sel[ref]))
+            entry["disparate_impact_ci"] = _ci(_ratio(boot["selection_rate"][:, i], boot["selection_rate"][:, ref]),
+                                               low, high)
+        groups[label] = entry
+    odds = measured if measured.sum() >= 2 else np.ones(len(labels), dtype=bool)
+    tpr, fpr = (by_group[m].to_numpy(dtype=float)[odds] for m in ("true_positive_rate", "false_positive_rate"))
+    eod_boot = np.maximum(_spread(boot["true_positive_rate"][:, odds]), _spread(boot["false_positive_rate"][:, odds]))
+    return {
+        "reference_group": reference,
+        "groups": groups,
+        "demographic_parity_difference": float(frame.difference()["selection_rate"]),
+        "demographic_parity_ratio": float(frame.ratio()["selection_rate"]),
+        "demographic_parity_difference_ci": _ci(_spread(boot["selection_rate"]), low, high),
+        "odds_groups": [label for label, keep in zip(labels, odds) if keep],
+        "equal_opportunity_difference": float(np.nanmax(tpr) - np.nanmin(tpr)),
+        "equalized_odds_difference": float(max(np.nanmax(tpr) - np.nanmin(tpr), np.nanmax(fpr) - np.nanmin(fpr))),
+        "equalized_odds_difference_ci": _ci(eod_boot, low, high),
+    }
+
+
+def _bootstrap(codes: np.ndarray, n_groups: int, y: np.ndarray, pred: np.ndarray, samples: int,
+               rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Per resample and group: selection rate, TPR and FPR.
+
+    Every statistic here depends only on the counts of rows per (group, label, decision)
+    cell, and resampling n rows with replacement draws those counts from a multinomial over
+    the cells; so one multinomial draw per resample is the row bootstrap, exactly, at a cost
+    independent of the number of rows.
+    """
+    cells = codes.astype(np.int64) * 4 + y.astype(np.int64) * 2 + pred
+    observed = np.bincount(cells, minlength=n_groups * 4)
+    counts = rng.multinomial(len(cells), observed / len(cells), size=samples).reshape(samples, n_groups, 2, 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        group_rows = counts.sum(axis=(2, 3))
+        return {
+            "selection_rate": counts[..., 1].sum(axis=2) / group_rows,
+            "true_positive_rate": counts[:, :, 1, 1] / counts[:, :, 1, :].sum(axis=2),
+            "false_positive_rate": counts[:, :, 0, 1] / counts[:, :, 0, :].sum(axis=2),
+        }
+
+
+def _spread(per_group: np.ndarray) -> np.ndarray:
+    """Largest minus smallest group value in each resample."""
+    return np.nanmax(per_group, axis=1) - np.nanmin(per_group, axis=1)
+
+
+def _ratio(numerator, denominator):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(numerator, dtype=float) / np.asarray(denominator, dtype=float)
+
+
+def _ci(samples: np.ndarray, low: float, high: float) -> list[float | None]:
+    finite = samples[np.isfinite(samples)]
+    if not len(finite):
+        return [None, None]
+    return [float(np.percentile(finite, low)), float(np.percentile(finite, high))]
+
+
+def _num(value) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None

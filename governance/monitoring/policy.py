@@ -1,0 +1,180 @@
+"""The policy's judgement of a window (policies/monitoring.cedar).
+
+A window's measurements become the attributes of a Cedar `MonitoringWindow`,
+rounded to Cedar's four decimal digits towards alerting, and System::"monitoring"
+asks whether the window calls for `retrain` (drift) and for `contain` (harm).
+How harm is contained is asked next, with whether the previous approved version
+passes on the same window: `auto_rollback` or `auto_disable`. Nothing about
+what to do is decided here; every threshold and choice is in the policy, and
+each rule that fired is quoted with the value measured and its threshold (read
+from the rule itself).
+
+Fail closed: Cedar errors while evaluating a rule raise PolicyError, so a
+window is never judged harmless because a rule could not be evaluated.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any
+
+import cedarpy
+
+from governance.policy.bundle import SCHEMA_FILE, PolicyBundle, PolicyError
+from governance.monitoring.figures import Measurement
+
+RETRAIN, CONTAIN = "retrain", "contain"
+ROLLBACK, DISABLE = "auto_rollback", "auto_disable"
+MONITORING = "monitoring"
+_PRINCIPAL = {"type": "System", "id": MONITORING}
+_PRINCIPAL_ENTITY = {"uid": _PRINCIPAL, "attrs": {"name": MONITORING},
+                     "parents": [{"type": "Role", "id": "automation"}]}
+_QUANTUM = Decimal("0.0001")
+_LIMIT = Decimal(1_000_000_000)
+_LOWER_IS_WORSE = {"di_ci_high_min"}  # rounded down; every other figure is worse when higher, rounded up
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A rule that decided, and the comparisons that made it fire."""
+
+    rule: str
+    message: str
+    conditions: tuple[str, ...]  # e.g. "score_psi = 0.2130 (fires when >= 0.1000)"
+
+    def describe(self) -> str:
+        return f"{self.rule} ({'; '.join(self.conditions)})" if self.conditions else self.rule
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: str
+    allowed: bool
+    findings: tuple[Finding, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "allowed": self.allowed,
+                "findings": [{"rule": f.rule, "message": f.message, "conditions": list(f.conditions)}
+                             for f in self.findings]}
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What the policy says about one window of one version's decisions."""
+
+    model: str
+    version: int
+    risk_tier: str
+    window: str  # "<first seq>-<last seq>"
+    stream: str  # live | labelled
+    decisions: int
+    measurements: tuple[Measurement, ...]
+    retrain: Verdict
+    contain: Verdict
+    policy_digest: str
+
+    @property
+    def alert(self) -> bool:
+        return self.retrain.allowed or self.contain.allowed
+
+    @property
+    def attributes(self) -> dict[str, float]:
+        return {name: value for m in self.measurements for name, value in m.attributes.items()}
+
+    @property
+    def first_seq(self) -> int:
+        return int(self.window.split("-")[0])
+
+    @property
+    def last_seq(self) -> int:
+        return int(self.window.split("-")[1])
+
+    def summary(self) -> str:
+        """One line for people: the window, what was measured, and what the policy says."""
+        measured = "; ".join(m.summary for m in self.measurements)
+        head = (f"{self.model}-v{self.version} window {self.window} ({self.decisions} {self.stream} decisions): "
+                f"{measured}")
+        calls = [f"{v.action.upper()} by {', '.join(f.describe() for f in v.findings)}"
+                 for v in (self.contain, self.retrain) if v.allowed]
+        return f"{head} -> {' and '.join(calls) if calls else 'within policy'}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "version": self.version, "risk_tier": self.risk_tier, "window": self.window,
+                "stream": self.stream, "decisions": self.decisions, "alert": self.alert,
+                "measurements": [m.to_dict() for m in self.measurements],
+                "retrain": self.retrain.to_dict(), "contain": self.contain.to_dict(),
+                "policy_digest": self.policy_digest}
+
+
+def judge(bundle: PolicyBundle, *, model: str, version: int, risk_tier: str, window: str, stream: str,
+          decisions: int, measurements: list[Measurement]) -> Judgement:
+    """Ask the policy whether this window calls for retraining and for containment."""
+    figures = {name: value for m in measurements for name, value in m.attributes.items()}
+    attributes = _attributes(model, version, risk_tier, decisions, figures)
+    verdicts = {action: _ask(bundle, action, attributes, {}) for action in (RETRAIN, CONTAIN)}
+    return Judgement(model=model, version=version, risk_tier=risk_tier, window=window, stream=stream,
+                     decisions=decisions, measurements=tuple(measurements), retrain=verdicts[RETRAIN],
+                     contain=verdicts[CONTAIN], policy_digest=bundle.digest)
+
+
+def rejudge(bundle: PolicyBundle, recorded: dict[str, Any]) -> Judgement:
+    """Judge again, under the policy in force now, the measurements a judgement recorded (`to_dict`)."""
+    return judge(bundle, model=recorded["model"], version=recorded["version"], risk_tier=recorded["risk_tier"],
+                 window=recorded["window"], stream=recorded["stream"], decisions=recorded["decisions"],
+                 measurements=[Measurement.from_dict(m) for m in recorded["measurements"]])
+
+
+def containment(bundle: PolicyBundle, judgement: Judgement, rollback_target_passes: bool) -> list[Verdict]:
+    """The containments the policy permits for a harmful window (auto_rollback, auto_disable), in that order."""
+    attributes = _attributes(judgement.model, judgement.version, judgement.risk_tier, judgement.decisions,
+                             judgement.attributes)
+    context = {"rollback_target_passes": rollback_target_passes}
+    return [v for v in (_ask(bundle, action, attributes, context) for action in (ROLLBACK, DISABLE)) if v.allowed]
+
+
+def _attributes(model: str, version: int, risk_tier: str, decisions: int, figures: dict[str, float]) -> dict[str, Any]:
+    """The MonitoringWindow's attributes: the window's identity, and the figures as Cedar decimals."""
+    return {"model": model, "version": str(version), "risk_tier": risk_tier, "decisions": decisions,
+            **{name: _decimal(name, value) for name, value in figures.items()}}
+
+
+def _ask(bundle: PolicyBundle, action: str, attributes: dict[str, Any], context: dict) -> Verdict:
+    resource = {"type": "MonitoringWindow", "id": f"{attributes['model']}/{attributes['version']}"}
+    entity = {"uid": resource, "attrs": {k: _cedar(v) for k, v in attributes.items()},
+              "parents": [{"type": "Model", "id": attributes["model"]}]}
+    try:
+        entities = cedarpy.Entities.from_json_str(json.dumps([_PRINCIPAL_ENTITY, entity]), bundle.schema)
+    except ValueError as exc:
+        raise PolicyError(f"{bundle.directory / SCHEMA_FILE}: the MonitoringWindow built from the measurements "
+                          f"does not conform to the schema ({exc})") from None
+    request = {"principal": _PRINCIPAL, "action": {"type": "Action", "id": action}, "resource": resource,
+               "context": context}
+    result = cedarpy.is_authorized(request, bundle.policies, entities, schema=bundle.schema)
+    if result.diagnostics.errors or result.decision == cedarpy.Decision.NoDecision:
+        raise PolicyError(f"monitoring policy could not judge {action} for {resource['id']}: "
+                          + "; ".join(result.diagnostics.errors))
+    fired = [bundle.rules[rule] for rule in bundle.rules if rule in set(result.diagnostics.reasons)]
+    findings = tuple(Finding(rule.id, rule.message, _conditions(rule, attributes)) for rule in fired)
+    return Verdict(action, result.allowed, findings)
+
+
+def _conditions(rule, attributes: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(f"{check.attribute} = {attributes[check.attribute]} (fires when {check.denies_when} {check.threshold})"
+                 for check in rule.checks if check.attribute in attributes and check.threshold is not None
+                 and check.denies(attributes[check.attribute]))
+
+
+def _decimal(name: str, value: float) -> Decimal:
+    """Four digits, rounded towards alerting; infinities clipped far beyond any threshold."""
+    if math.isnan(value):
+        raise PolicyError(f"monitoring figure {name} is not a number")
+    exact = Decimal(repr(float(value))) if abs(value) != float("inf") else _LIMIT.copy_sign(Decimal(value))
+    exact = max(-_LIMIT, min(_LIMIT, exact))
+    return exact.quantize(_QUANTUM, rounding=ROUND_FLOOR if name in _LOWER_IS_WORSE else ROUND_CEILING)
+
+
+def _cedar(value: Any) -> Any:
+    return {"__extn": {"fn": "decimal", "arg": str(value)}} if isinstance(value, Decimal) else value

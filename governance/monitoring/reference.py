@@ -1,0 +1,155 @@
+"""What a version's live decisions are compared with, built from what was approved.
+
+A version's monitoring reference is a sample of the held-out rows of its
+training snapshot (the DVC md5 its registry version is tagged with): the same
+population it was trained on, rows it never saw, so its scores there are what
+a stationary population gets. Their features are the data-drift reference;
+their scores, computed by the approved artifact, the score-drift reference.
+The model card's figures (AUC, KS) are read from the sealed evidence pack the
+version was approved with, after verifying it.
+
+A reference is built once per version, saved beside the version's reports and
+its SHA-256 ledgered; a saved file whose digest is not the ledgered one is
+rebuilt, never trusted. Loaded references and pipelines stay in memory, so a
+sensor tick only pays for the window it judges.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from governance import training
+from governance.config import GovernedModel
+from governance.data.source import read_snapshot
+from governance.digests import file_sha256
+from governance.errors import GovernanceError
+from governance.registry import version_key
+from governance.release import evidence_pack
+from governance.release.services import Services
+
+REFERENCE_ROWS = 3000
+FILE_NAME = "monitoring_reference.parquet"
+SCORE_COLUMN = "__score__"
+LEDGER_ACTION = "monitoring.reference"
+ACTOR = "system:monitoring"
+_KEEP = 64
+
+
+@dataclass(frozen=True)
+class Reference:
+    model: str
+    version: int
+    artifact_sha256: str
+    rows: pd.DataFrame  # feature columns and SCORE_COLUMN
+    sha256: str
+    card: dict[str, float] | None  # the approved model card's "auc" and "ks"
+    card_problem: str | None  # why `card` is None
+
+    @property
+    def key(self) -> str:
+        return version_key(self.model, self.version)
+
+    @property
+    def scores(self) -> np.ndarray:
+        return self.rows[SCORE_COLUMN].to_numpy(dtype=float)
+
+
+class References:
+    """References and approved pipelines of the versions being monitored, loaded once per process."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._references: OrderedDict[tuple, Reference] = OrderedDict()
+        self._pipelines: OrderedDict[tuple, Pipeline] = OrderedDict()
+        self._lock = threading.RLock()
+
+    def get(self, model: GovernedModel, version: int) -> Reference:
+        approved = self.approved_artifact(model.name, version)
+        wanted = (model.name, version, approved)
+        with self._lock:
+            if wanted not in self._references:
+                self._references[wanted] = self._load_or_build(model, version, approved)
+                _trim(self._references)
+            self._references.move_to_end(wanted)
+            return self._references[wanted]
+
+    def pipeline(self, model: GovernedModel, version: int) -> Pipeline:
+        """The version's pipeline, from the artifact with the approved digest only."""
+        approved = self.approved_artifact(model.name, version)
+        wanted = (model.name, version, approved)
+        with self._lock:
+            if wanted not in self._pipelines:
+                registry = self.services.registry
+                self._pipelines[wanted] = registry.load(registry.version(model.name, version), approved)
+                _trim(self._pipelines)
+            return self._pipelines[wanted]
+
+    def approved_artifact(self, model: str, version: int) -> str:
+        approved = self.services.control.deployed_artifact(model, version)
+        if approved is None:
+            raise GovernanceError(f"{version_key(model, version)} was never deployed through governance: "
+                                  "no approved artifact to monitor it against")
+        return approved
+
+    def _load_or_build(self, model: GovernedModel, version: int, approved: str) -> Reference:
+        key = version_key(model.name, version)
+        path = self.services.settings.model_dir(model.name, key) / FILE_NAME
+        recorded = [e for e in self.services.ledger.entries(model=model.name, version=key, action=LEDGER_ACTION)
+                    if e.digests.get("artifact") == approved]
+        if path.is_file() and recorded and file_sha256(path) == recorded[-1].digests["reference"]:
+            rows = pd.read_parquet(path)
+        else:
+            rows = self._build(model, version, path, approved, rebuilt=path.is_file())
+        card, problem = _card(self.services, model, version)
+        return Reference(model.name, version, approved, rows, file_sha256(path), card, problem)
+
+    def _build(self, model: GovernedModel, version: int, path, approved: str, rebuilt: bool) -> pd.DataFrame:
+        registered = self.services.registry.version(model.name, version)
+        md5 = registered.tags.get("governance.data_md5")
+        if not md5:
+            raise GovernanceError(f"{registered.key}: no governance.data_md5 tag, so its training data is unknown")
+        held_out = training.split(model, read_snapshot(self.services.settings, model, md5)).test
+        if len(held_out) > REFERENCE_ROWS:
+            held_out = held_out.sample(REFERENCE_ROWS, random_state=0)
+        rows = held_out[model.feature_columns].reset_index(drop=True)
+        rows[SCORE_COLUMN] = training.score(self.pipeline(model, version), model, held_out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_name(path.name + ".tmp")
+        rows.to_parquet(staging, index=False)
+        staging.replace(path)
+        self.services.ledger.append(
+            actor=ACTOR, action=LEDGER_ACTION, subject={"model": model.name, "version": registered.key},
+            digests={"reference": file_sha256(path), "artifact": approved},
+            payload={"data_md5": md5, "rows": len(rows), "rebuilt_unverified_file": rebuilt})
+        return rows
+
+
+def _card(services: Services, model: GovernedModel, version: int) -> tuple[dict[str, float] | None, str | None]:
+    """AUC and KS from the performance report sealed in the evidence pack the version was deployed with."""
+    key = version_key(model.name, version)
+    done = [d for d in services.control.deployments(model.name, "completed") if d.version == version]
+    if not done:
+        return None, f"{key} was never deployed"
+    digest = done[-1].evidence_digest
+    try:
+        pack = evidence_pack.verify(services.settings.model_dir(model.name, key) / "evidence" / digest, digest)
+    except evidence_pack.EvidenceError as exc:
+        return None, f"{key}'s approved evidence pack cannot be used: {exc}"
+    if "performance.json" not in pack.manifest["files"]:
+        return None, f"{key}'s approved evidence pack {digest[:12]}... has no performance.json"
+    report = json.loads((pack.path / "performance.json").read_bytes())
+    if report.get("auc") is None or report.get("ks") is None:
+        return None, f"{key}'s sealed performance report has no AUC or KS"
+    return {"auc": float(report["auc"]), "ks": float(report["ks"])}, None
+
+
+def _trim(cache: OrderedDict) -> None:
+    while len(cache) > _KEEP:
+        cache.popitem(last=False)

@@ -1,0 +1,57 @@
+"""Retraining requested by automation: signed, authorised by policy and ledgered before any run starts.
+
+Monitoring (a window that calls for `retrain`) and the retraining schedule ask
+here; the system principal must be allowed to `train` the model
+(policies/authorisation.cedar). The request is the ledger entry
+`retraining.requested`; the retraining sensor launches the candidate run for
+each monitoring request, the schedule launches its own. The candidate stops at
+the approval request: automation never promotes.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from governance.errors import GovernanceError
+from governance.ledger.store import LedgerEntry
+from governance.policy.authz import ModelSubject, authorize, roles_of
+from governance.registry import version_key
+from governance.release.services import SYSTEM, Services
+from governance.trust.statements import Statement, sign
+from governance.trust.store import StatementRefused
+
+REQUESTED, REFUSED = "retraining.requested", "retraining.refused"
+STATEMENT_VALIDITY = timedelta(minutes=10)
+MONITORING, SCHEDULE = "monitoring", "schedule"
+
+
+class RetrainingRefused(GovernanceError):
+    """The policy does not let automation train this model. Ledgered with the reasons."""
+
+
+def request_retraining(services: Services, model: str, trigger: str, reason: str,
+                       details: dict | None = None) -> LedgerEntry:
+    """Sign, authorise and ledger a retraining of `model` by the system principal; raise RetrainingRefused if denied."""
+    signed = sign(Statement.new("train", {"model": model}, SYSTEM, valid_for=STATEMENT_VALIDITY,
+                                comment=f"retraining requested by {trigger}"), services.system_key())
+    try:
+        services.statements.submit(signed, services.roster)
+    except StatementRefused as refusal:
+        raise RetrainingRefused(f"retraining of {model} refused: {refusal.reason}") from None
+    decision = authorize(services.policies, roles_of(services.roster), SYSTEM, "train", ModelSubject(model))
+    champion = services.registry.champion(model)
+    subject = {"model": model, **({"version": version_key(model, champion)} if champion else {})}
+    payload = {"trigger": trigger, "reason": reason, **(details or {})}
+    if not decision.allowed:
+        services.ledger.append(actor=SYSTEM, action=REFUSED, subject=subject,
+                               digests={"policy": decision.policy_digest, "statement": signed.digest},
+                               payload={**payload, "refused_because": list(decision.reasons)})
+        raise RetrainingRefused(f"retraining of {model} by {SYSTEM} refused: {' '.join(decision.reasons)}")
+    return services.ledger.append(actor=SYSTEM, action=REQUESTED, subject=subject,
+                                  digests={"policy": decision.policy_digest, "statement": signed.digest}, payload=payload)
+
+
+def monitoring_requests(services: Services, model: str, after_seq: int = 0) -> list[LedgerEntry]:
+    """Retraining requests monitoring made for `model` after ledger entry `after_seq`, oldest first."""
+    return [entry for entry in services.ledger.entries(model=model, action=REQUESTED, since_seq=after_seq)
+            if (entry.payload or {}).get("trigger") == MONITORING]

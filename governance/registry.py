@@ -1,0 +1,202 @@
+"""The MLflow model registry as the governance process uses it.
+
+One MLflow experiment per governed model; one MLflow run per model version
+(Dagster partition); one registered model version per run, tagged with the data
+md5, code version, partition key and the SHA-256 of its artifact directory.
+Serving follows the `champion` alias. Everything goes through an explicit
+`MlflowClient` (no process-global active run), so two versions trained in one
+process can never share a run.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock
+
+from governance.digests import tree_sha256
+from governance.errors import GovernanceError
+
+CHAMPION = "champion"
+# MLflow writes this into a stored artifact directory whenever a `models:/` URI is loaded (e.g. by
+# `mlflow models serve`); it describes the registration, not the model, so it is not part of the digest.
+NOT_MODEL_CONTENT = frozenset({"registered_model_meta"})
+PARTITION_TAG = "governance.partition_key"
+KEY_PATTERN = re.compile(r"^(?P<model>[a-z][a-z0-9_]*)-v(?P<version>[1-9][0-9]*)$")
+
+
+class RegistryError(GovernanceError):
+    """The registry is not in the state the governance process expects."""
+
+
+def version_key(model: str, version: int) -> str:
+    """The stable partition key of one registered version, e.g. `credit_scoring-v3`."""
+    return f"{model}-v{version}"
+
+
+def parse_version_key(key: str) -> tuple[str, int]:
+    match = KEY_PATTERN.match(key)
+    if not match:
+        raise RegistryError(f"{key!r} is not a model version key (expected <model>-v<number>)")
+    return match["model"], int(match["version"])
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    model: str
+    version: int
+    run_id: str
+    source: str
+    artifact_sha256: str
+    tags: dict[str, str]
+
+    @property
+    def key(self) -> str:
+        return version_key(self.model, self.version)
+
+
+class ModelRegistry:
+    def __init__(self, tracking_uri: str, artifact_root: Path, lock_dir: Path) -> None:
+        from mlflow import MlflowClient
+
+        self.tracking_uri = tracking_uri
+        self.artifact_root = Path(artifact_root)
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self._lock_dir = Path(lock_dir)
+
+    @classmethod
+    def for_settings(cls, settings) -> "ModelRegistry":
+        return cls(settings.tracking_uri, settings.mlflow_artifacts, settings.home)
+
+    # --- runs ------------------------------------------------------------------
+    def experiment_id(self, model: str) -> str:
+        name = f"governance/{model}"
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        location = (self.artifact_root / model).as_uri()
+        return self.client.create_experiment(name, artifact_location=location, tags={"governance.model": model})
+
+    def run_for(self, model: str, key: str):
+        """The MLflow run of one version key, or None (there is at most one)."""
+        runs = self.client.search_runs([self.experiment_id(model)], filter_string=f"tags.`{PARTITION_TAG}` = '{key}'")
+        if len(runs) > 1:
+            raise RegistryError(f"{key}: {len(runs)} MLflow runs carry this partition key; expected one")
+        return runs[0] if runs else None
+
+    def start_run(self, model: str, key: str, tags: dict[str, str]) -> str:
+        """Open the version's run: a new one, or the one a failed attempt left (never a second)."""
+        existing = self.run_for(model, key)
+        if existing is not None:
+            self.client.update_run(existing.info.run_id, status="RUNNING")
+            return existing.info.run_id
+        run = self.client.create_run(self.experiment_id(model), run_name=key, tags={PARTITION_TAG: key, **tags})
+        return run.info.run_id
+
+    def log(self, run_id: str, params: dict[str, str], metrics: dict[str, float]) -> None:
+        from mlflow.entities import Metric, Param
+
+        self.client.log_batch(run_id, metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()],
+                              params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+
+    def finish_run(self, run_id: str, ok: bool) -> None:
+        self.client.set_terminated(run_id, status="FINISHED" if ok else "FAILED")
+
+    # --- versions ------------------------------------------------------------------
+    def latest_version(self, model: str) -> int:
+        versions = self.client.search_model_versions(f"name = '{model}'")
+        return max((int(v.version) for v in versions), default=0)
+
+    def register(self, model: str, key: str, run_id: str, pipeline, trusted_types: list[str],
+                 tags: dict[str, str]) -> RegisteredVersion:
+        """Save the pipeline into the run and register it as exactly the version `key` names."""
+        import mlflow.sklearn
+
+        _, expected = parse_version_key(key)
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / "model"
+            mlflow.sklearn.save_model(pipeline, str(local), skops_trusted_types=trusted_types,
+                                      pip_requirements=_pip_requirements())
+            digest = tree_sha256(local, NOT_MODEL_CONTENT)
+            self.client.log_artifacts(run_id, str(local), artifact_path="model")
+        source = f"{self.client.get_run(run_id).info.artifact_uri}/model"
+        with FileLock(self._lock_dir / f".register-{model}.lock"):
+            latest = self.latest_version(model)
+            if latest != expected - 1:
+                raise RegistryError(f"{key}: the registry's latest version of {model!r} is v{latest}, so this "
+                                    f"partition would not get v{expected}; request a new candidate")
+            if self.client.search_registered_models(f"name = '{model}'") == []:
+                self.client.create_registered_model(model, tags={"governance.model": model})
+            created = self.client.create_model_version(
+                model, source, run_id=run_id, tags={PARTITION_TAG: key, "governance.artifact_sha256": digest, **tags})
+        if int(created.version) != expected:
+            raise RegistryError(f"{key}: MLflow assigned v{created.version} instead of v{expected}")
+        return self.version(model, expected)
+
+    def version(self, model: str, version: int) -> RegisteredVersion:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            found = self.client.get_model_version(model, str(version))
+        except MlflowException:
+            raise RegistryError(f"{version_key(model, version)}: no such registered model version") from None
+        tags = dict(found.tags)
+        return RegisteredVersion(model=model, version=version, run_id=found.run_id, source=found.source,
+                                 artifact_sha256=tags.get("governance.artifact_sha256", ""), tags=tags)
+
+    def versions(self, model: str) -> list[RegisteredVersion]:
+        found = self.client.search_model_versions(f"name = '{model}'")
+        return sorted((self.version(model, int(v.version)) for v in found), key=lambda v: v.version)
+
+    def artifact_digest(self, registered: RegisteredVersion) -> str:
+        """Recompute the SHA-256 of the version's artifact directory as stored now."""
+        with self._local_copy(registered) as path:
+            return tree_sha256(path, NOT_MODEL_CONTENT)
+
+    def load(self, registered: RegisteredVersion, expected_sha256: str):
+        """Load a version's pipeline only if its stored artifacts still have the expected digest.
+
+        The digest is checked on the very copy that is loaded (no window for a swap), and before
+        skops deserialises anything.
+        """
+        import mlflow.sklearn
+
+        with self._local_copy(registered) as path:
+            actual = tree_sha256(path, NOT_MODEL_CONTENT)
+            if actual != expected_sha256:
+                raise RegistryError(f"{registered.key}: model artifact digest is {actual[:12]}..., expected "
+                                    f"{expected_sha256[:12]}...; refusing to load a changed artifact")
+            return mlflow.sklearn.load_model(str(path))
+
+    @contextmanager
+    def _local_copy(self, registered: RegisteredVersion) -> Iterator[Path]:
+        import mlflow.artifacts
+
+        with tempfile.TemporaryDirectory(prefix="govern-model-") as tmp:
+            path = mlflow.artifacts.download_artifacts(artifact_uri=f"runs:/{registered.run_id}/model",
+                                                       dst_path=tmp, tracking_uri=self.tracking_uri)
+            yield Path(path)
+
+    # --- aliases -------------------------------------------------------------------
+    def champion(self, model: str) -> int | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return int(self.client.get_model_version_by_alias(model, CHAMPION).version)
+        except MlflowException:
+            return None
+
+    def set_champion(self, model: str, version: int) -> None:
+        self.client.set_registered_model_alias(model, CHAMPION, str(version))
+
+
+def _pip_requirements() -> list[str]:
+    """The exact versions this process scores with (MLflow would otherwise infer them in a subprocess: ~5 s)."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")]

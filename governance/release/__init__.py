@@ -1,0 +1,1 @@
+"""From a passing gate to production and back: evidence packs, approvals, deployment, rollback, kill switch."""

@@ -1,0 +1,217 @@
+"""Human approval of a sealed evidence pack.
+
+A request (ledger "approval.requested") names one version and the digest of
+its sealed evidence pack. An approver signs an `approve` or `reject` statement
+bound to that digest; the statement store checks it is authentic, Cedar
+decides whether that principal may decide on that version (role, separation of
+duties, expiry), and the decision lands in the ledger.
+
+`valid_approval` is what the release assets rely on. It trusts nothing it did
+not check itself at that moment: the pack's files are re-hashed, the statement
+re-verified against today's roster, Cedar asked again with the approval's age,
+and a rejection after the request closes it (a new request is needed). Every
+refusal is ledgered with its reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from governance.errors import GovernanceError
+from governance.policy.authz import approval_context, authorize, roles_of
+from governance.policy.records import gate_subject
+from governance.release import evidence_pack
+from governance.release.evidence_pack import EvidencePack
+from governance.release.services import Services
+from governance.timestamps import utc_now, utc_timestamp
+from governance.trust.statements import SignedStatement, Statement, sign
+from governance.trust.store import StatementRefused
+
+# How long the signature itself lasts; the policy's approval_expiry rule decides how long an approval counts.
+STATEMENT_VALIDITY = timedelta(days=30)
+REQUESTED = "approval.requested"
+
+
+class ApprovalRefused(GovernanceError):
+    """An approval or rejection was not accepted, or no valid approval exists. Ledgered with its reason."""
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    model: str
+    version: str
+    pack_digest: str
+    pack_path: str
+    requested_at: str
+    requested_by: tuple[str, ...]
+    entry_hash: str
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A verified, authorised approval of one evidence pack."""
+
+    model: str
+    version: str
+    principal: str
+    roles: tuple[str, ...]
+    issued_at: str
+    comment: str
+    statement_digest: str
+    evidence_digest: str
+    policy_digest: str
+
+    def to_dict(self) -> dict:
+        return {**self.__dict__, "roles": list(self.roles)}
+
+
+def request_approval(services: Services, pack: EvidencePack, requested_by: tuple[str, ...]) -> ApprovalRequest:
+    """Mark the version pending approval of exactly this pack."""
+    model, version = pack.manifest["model"], pack.manifest["version"]
+    entry = services.ledger.append(
+        actor="system:approval_request", action=REQUESTED, subject={"model": model, "version": version},
+        digests={"evidence_pack": pack.digest, "artifact": pack.facts["artifact_sha256"],
+                 "policy": pack.facts["policy_digest"]},
+        payload={"pack_path": str(pack.path), "requested_by": list(requested_by)})
+    return _request(entry)
+
+
+def latest_request(services: Services, model: str, version: str) -> ApprovalRequest:
+    entries = services.ledger.entries(model=model, version=version, action=REQUESTED, limit=1)
+    if not entries:
+        raise ApprovalRefused(f"{model} {version}: no approval request in the ledger (its gate must pass first)")
+    return _request(entries[-1])
+
+
+def pending(services: Services, model: str, version: str) -> bool:
+    """True when the latest request has neither a granted approval nor a rejection after it."""
+    try:
+        request = latest_request(services, model, version)
+    except ApprovalRefused:
+        return False
+    decided = services.ledger.entries(model=model, version=version)
+    return not any(e.action in ("approval.granted", "approval.rejected") and e.ts >= request.requested_at
+                   and e.digests.get("evidence_pack") == request.pack_digest for e in decided)
+
+
+def who_may_approve(services: Services, model: str, version: str) -> list[str]:
+    """The roster principals Cedar would let approve this version now (what a pending request waits for)."""
+    roster, bundle = services.roster, services.policies
+    subject = gate_subject(services.ledger, model, version)
+    now = utc_now()
+    return sorted(name for name in roster.principals
+                  if authorize(bundle, roles_of(roster), name, "approve", subject, approval_context(now, now)).allowed)
+
+
+def decide(services: Services, model: str, version: str, action: str, principal: str,
+           private_key: Ed25519PrivateKey, comment: str = "", now: datetime | None = None) -> Approval:
+    """Sign, verify, authorise and record an `approve` or `reject` of the version's pending pack."""
+    now = now or utc_now()
+    request = latest_request(services, model, version)
+    _verified_pack(services, request)
+    subject = {"model": model, "version": version, "evidence_digest": request.pack_digest}
+    signed = sign(Statement.new(action, subject, principal, valid_for=STATEMENT_VALIDITY, comment=comment, now=now),
+                  private_key)
+    try:
+        services.statements.submit(signed, services.roster, now)
+    except StatementRefused as refusal:
+        raise ApprovalRefused(f"{action} refused: {refusal.reason}") from None
+    if action == "approve":
+        _refuse_if_rejected(services, request, signed, now)
+    approval = _authorised(services, request, signed, now)
+    services.ledger.append(actor=principal, action=f"approval.{'granted' if action == 'approve' else 'rejected'}",
+                           subject={"model": model, "version": version},
+                           digests={"statement": signed.digest, "evidence_pack": request.pack_digest,
+                                    "policy": approval.policy_digest},
+                           payload={"roles": list(approval.roles), "comment": comment})
+    return approval
+
+
+def valid_approval(services: Services, model: str, version: str, relying: str,
+                   now: datetime | None = None) -> tuple[Approval, EvidencePack]:
+    """The approval `relying` (an asset or command) may act on now, with its verified pack; else refuse."""
+    now = now or utc_now()
+    reasons: list[str] = []
+    try:
+        request = latest_request(services, model, version)
+        pack = _verified_pack(services, request)
+        candidates = services.statements.find(action="approve", model=model, version=version, active_at=now)
+        for recorded in candidates:
+            signed = recorded.signed
+            try:
+                _check_binding(request, signed)
+                _refuse_if_rejected(services, request, signed, now, ledger=False)
+                services.statements.reverify(signed, services.roster, now)
+                return _authorised(services, request, signed, now, ledger=False), pack
+            except (ApprovalRefused, StatementRefused) as refusal:
+                reasons.append(f"{signed.statement.principal}'s approval {signed.digest[:12]}: "
+                               f"{getattr(refusal, 'reason', None) or refusal}")
+        reasons = reasons or ["no unexpired approve statement for this version"]
+    except GovernanceError as error:
+        reasons.append(str(error))
+    services.ledger.append(actor=f"system:{relying}", action="release.refused",
+                           subject={"model": model, "version": version}, payload={"reasons": reasons})
+    raise ApprovalRefused(f"{model} {version}: no valid approval: " + "; ".join(reasons))
+
+
+def _verified_pack(services: Services, request: ApprovalRequest) -> EvidencePack:
+    return evidence_pack.verify(request.pack_path, request.pack_digest)
+
+
+def _check_binding(request: ApprovalRequest, signed: SignedStatement) -> None:
+    statement = signed.statement
+    if statement.subject.get("evidence_digest") != request.pack_digest:
+        raise ApprovalRefused(f"it approves evidence pack {statement.subject.get('evidence_digest', '?')[:12]}, "
+                              f"not the pending pack {request.pack_digest[:12]}")
+    if utc_timestamp(statement.issued_at) < request.requested_at:
+        raise ApprovalRefused("it was signed before the pending approval request")
+
+
+def _refuse_if_rejected(services: Services, request: ApprovalRequest, signed: SignedStatement, now: datetime,
+                        ledger: bool = True) -> None:
+    rejections = [r.signed for r in services.statements.find(action="reject", model=request.model,
+                                                             version=request.version)
+                  if r.signed.statement.subject.get("evidence_digest") == request.pack_digest
+                  and utc_timestamp(r.signed.statement.issued_at) >= request.requested_at]
+    if rejections:
+        reason = (f"{rejections[0].statement.principal} rejected this evidence pack at "
+                  f"{utc_timestamp(rejections[0].statement.issued_at)}; approving needs a new approval request")
+        if ledger:
+            _ledger_refusal(services, request, signed, reason)
+        raise ApprovalRefused(reason)
+
+
+def _authorised(services: Services, request: ApprovalRequest, signed: SignedStatement, now: datetime,
+                ledger: bool = True) -> Approval:
+    statement = signed.statement
+    roster, bundle = services.roster, services.policies
+    subject = gate_subject(services.ledger, request.model, request.version)
+    context = approval_context(statement.issued_at, now) if statement.action == "approve" else {}
+    decision = authorize(bundle, roles_of(roster), statement.principal, statement.action, subject, context)
+    if not decision.allowed:
+        reason = " ".join(decision.reasons)
+        if ledger:
+            _ledger_refusal(services, request, signed, reason)
+        raise ApprovalRefused(f"{statement.action} by {statement.principal} refused: {reason}")
+    return Approval(model=request.model, version=request.version, principal=statement.principal,
+                    roles=tuple(sorted(roster.principal(statement.principal).roles)),
+                    issued_at=utc_timestamp(statement.issued_at), comment=statement.comment,
+                    statement_digest=signed.digest, evidence_digest=request.pack_digest, policy_digest=bundle.digest)
+
+
+def _ledger_refusal(services: Services, request: ApprovalRequest, signed: SignedStatement, reason: str) -> None:
+    services.ledger.append(actor=signed.statement.principal, action="approval.refused",
+                           subject={"model": request.model, "version": request.version},
+                           digests={"statement": signed.digest, "evidence_pack": request.pack_digest},
+                           payload={"action": signed.statement.action, "reason": reason})
+
+
+def _request(entry) -> ApprovalRequest:
+    return ApprovalRequest(model=entry.subject["model"], version=entry.subject["version"],
+                           pack_digest=entry.digests["evidence_pack"], pack_path=entry.payload["pack_path"],
+                           requested_at=entry.ts, requested_by=tuple(entry.payload.get("requested_by", ())),
+                           entry_hash=entry.entry_hash)
+

@@ -1,0 +1,66 @@
+"""Turning a version's reports into the release gate's evidence.
+
+Fairness is judged over every gated protected attribute and every group other
+than its reference: the gate sees the lowest upper bound and the highest lower
+bound of the disparate-impact intervals (a group fails only when its whole
+interval lies outside the band), and the largest equalized odds difference.
+`context` tells the decision which group each figure came from.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from governance.config import GovernedModel
+from governance.policy.evidence import GateEvidence
+from governance.timestamps import parse_utc, utc_now
+
+
+def gate_evidence(model: GovernedModel, version: str, *, validation: dict, performance: dict, fairness: dict,
+                  explainability: dict, card: dict, champion_auc: float | None, requested_by: list[str],
+                  now: datetime | None = None) -> GateEvidence:
+    intervals = _disparate_impact(fairness)
+    odds = {name: fairness["attributes"][name] for name in fairness["gated_attributes"]}
+    worst_odds = max(odds, key=lambda name: odds[name]["equalized_odds_difference"])
+    proxy = explainability.get("top_k_max_proxy") or {"feature": "none", "attribute": "none", "strength": 0.0}
+    taken_at = parse_utc(validation["snapshot"]["taken_at"])
+    low_high = min(intervals, key=lambda i: i["high"])
+    high_low = max(intervals, key=lambda i: i["low"])
+    return GateEvidence(
+        model=model.name, version=version, risk_tier=model.risk_tier,
+        validation_passed=bool(validation["passed"]), auc=performance["auc"], ks=performance["ks"],
+        champion_auc=champion_auc,
+        di_ci_high_min=low_high["high"], di_ci_low_max=high_low["low"],
+        di_point_min=min(i["point"] for i in intervals), di_point_max=max(i["point"] for i in intervals),
+        equalized_odds_difference_max=odds[worst_odds]["equalized_odds_difference"],
+        equalized_odds_ci_low_max=max(o["equalized_odds_difference_ci"][0] or 0.0 for o in odds.values()),
+        proxy_strength_max=float(proxy["strength"]),
+        card_complete=bool(card["complete"]), card_missing_sections=list(card["missing_sections"]),
+        data_age_days=((now or utc_now()) - taken_at).days,
+        trained_by=list(model.owners.data_scientists), requested_by=requested_by,
+        context={
+            "di_ci_high_min": _describe(low_high), "di_ci_low_max": _describe(high_low),
+            "equalized_odds_difference_max": f"{worst_odds}: {odds[worst_odds]['equalized_odds_difference']:.4f}",
+            "proxy_strength_max": f"{proxy['feature']} for {proxy['attribute']} (among the top features)",
+            "validation_passed": f"snapshot {validation['data_md5']}: {len(validation['failures'])} failed expectations",
+            "data_age_days": f"snapshot taken {validation['snapshot']['taken_at']}",
+        },
+    )
+
+
+def _disparate_impact(fairness: dict) -> list[dict]:
+    found = []
+    for name in fairness["gated_attributes"]:
+        attribute = fairness["attributes"][name]
+        for group, figures in attribute["groups"].items():
+            low, high = figures.get("disparate_impact_ci") or (None, None)
+            if "disparate_impact" not in figures or low is None:
+                continue
+            found.append({"attribute": name, "group": group, "reference": attribute["reference_group"],
+                          "point": figures["disparate_impact"], "low": low, "high": high})
+    return found or [{"attribute": "none", "group": "none", "reference": "none", "point": 1.0, "low": 1.0, "high": 1.0}]
+
+
+def _describe(interval: dict) -> str:
+    return (f"{interval['attribute']}={interval['group']} vs {interval['reference']}: {interval['point']:.4f} "
+            f"[{interval['low']:.4f}, {interval['high']:.4f}]")

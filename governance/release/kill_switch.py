@@ -1,0 +1,48 @@
+"""The kill switch: put a model's serving in the safe state (every answer "refer"), or lift it.
+
+Both are signed statements, authorised by Cedar (people and automation may
+disable; only a person may enable) and ledgered. Serving polls the control
+store, so the flip takes effect within its poll interval.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from governance.control import KillSwitch
+from governance.errors import GovernanceError
+from governance.policy.authz import ModelSubject, authorize, roles_of
+from governance.release.services import Services
+from governance.trust.statements import Statement, sign
+from governance.trust.store import StatementRefused
+
+STATEMENT_VALIDITY = timedelta(minutes=10)
+
+
+class KillSwitchRefused(GovernanceError):
+    """The flip was refused; the kill switch did not change. Ledgered with its reason."""
+
+
+def set_kill_switch(services: Services, model: str, disabled: bool, principal: str, private_key: Ed25519PrivateKey,
+                    reason: str) -> KillSwitch:
+    action = "disable" if disabled else "enable"
+    signed = sign(Statement.new(action, {"model": model}, principal, valid_for=STATEMENT_VALIDITY, comment=reason),
+                  private_key)
+    roster = services.roster
+    try:
+        services.statements.submit(signed, roster)
+    except StatementRefused as refusal:
+        raise KillSwitchRefused(f"{action} refused: {refusal.reason}") from None
+    decision = authorize(services.policies, roles_of(roster), principal, action, ModelSubject(model))
+    if not decision.allowed:
+        services.ledger.append(actor=principal, action="kill_switch.refused", subject={"model": model},
+                               digests={"statement": signed.digest, "policy": decision.policy_digest},
+                               payload={"action": action, "reason": " ".join(decision.reasons)})
+        raise KillSwitchRefused(f"{action} of {model} by {principal} refused: {' '.join(decision.reasons)}")
+    state = services.control.set_kill_switch(model, disabled, reason, principal, signed.digest)
+    services.ledger.append(actor=principal, action=f"kill_switch.{'on' if disabled else 'off'}", subject={"model": model},
+                           digests={"statement": signed.digest, "policy": decision.policy_digest},
+                           payload={"reason": reason})
+    return state

@@ -1,0 +1,175 @@
+"""What each model's decisions use: the governed champion, followed without a restart.
+
+The MLflow `champion` alias names a version; it is served only if a governed
+deployment (or rollback) of that version completed, and only from an artifact
+whose SHA-256 is the digest that deployment approved. Anything else (no alias,
+an alias moved by hand, a changed artifact, a failed load) is the safe state:
+every decision is referred to manual review.
+
+A follower thread re-reads the alias and the deployment records every
+`poll_seconds`. A new champion is loaded and explained completely in that
+thread, then swapped in with one assignment, so a request sees either the old
+or the new version, never half of one. Recently served versions stay loaded,
+so a rollback to one of them takes effect at the next poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from sklearn.pipeline import Pipeline
+
+from governance.config import GovernedModel
+from governance.control import ControlStore
+from governance.errors import GovernanceError
+from governance.metrics.explainability import Explainer, version_explainer
+from governance.registry import ModelRegistry, RegisteredVersion, version_key
+from governance.serving import metrics
+from governance.settings import Settings
+from governance.timestamps import utc_timestamp
+
+log = logging.getLogger(__name__)
+
+KEEP_LOADED = 3
+RETRY_FAILED_LOAD_SECONDS = 30.0
+
+
+class ServingError(GovernanceError):
+    """A version cannot be served; the message names the version and why."""
+
+
+@dataclass(frozen=True)
+class ServedVersion:
+    """A champion loaded from its approved artifact, with the explainer its reasons come from."""
+
+    version: int
+    artifact_sha256: str
+    pipeline: Pipeline
+    explainer: Explainer
+    loaded_at: str
+
+
+@dataclass(frozen=True)
+class ServingState:
+    """The champion alias as last read, and what is served for it (None: the safe state, and why)."""
+
+    champion: int | None
+    served: ServedVersion | None
+    safe_reason: str | None
+
+    def describe(self) -> dict:
+        served = self.served
+        return {"champion_version": self.champion, "served_version": served.version if served else None,
+                "artifact_sha256": served.artifact_sha256 if served else None,
+                "loaded_at": served.loaded_at if served else None, "unserved_reason": self.safe_reason}
+
+
+def load_version(settings: Settings, registry: ModelRegistry, model: GovernedModel, version: int,
+                 approved_sha256: str) -> ServedVersion:
+    """Load a version from the artifact with the approved digest and build its explainer; raise if anything fails."""
+    registered = registry.version(model.name, version)
+    pipeline = registry.load(registered, approved_sha256)
+    trained_on = list(getattr(pipeline, "feature_names_in_", []))
+    if trained_on != model.feature_columns:
+        raise ServingError(f"{registered.key}: trained on features {trained_on}, but the config's model has "
+                           f"{model.feature_columns}; the request schema would not match the model")
+    return ServedVersion(version=version, artifact_sha256=approved_sha256, pipeline=pipeline,
+                         explainer=_explainer(settings, model, registered, pipeline),
+                         loaded_at=utc_timestamp())
+
+
+def _explainer(settings: Settings, model: GovernedModel, registered: RegisteredVersion, pipeline: Pipeline) -> Explainer:
+    """The model card's explainer (same construction as the explainability report)."""
+    md5 = registered.tags.get("governance.data_md5")
+    if not md5:
+        raise ServingError(f"{registered.key}: no governance.data_md5 tag, so its SHAP background cannot be read")
+    return version_explainer(settings, model, pipeline, md5)
+
+
+class ChampionFollower:
+    """Keeps one model's ServingState in step with the champion alias and the deployment records."""
+
+    def __init__(self, settings: Settings, model: GovernedModel, registry: ModelRegistry, control: ControlStore,
+                 poll_seconds: float = 1.0) -> None:
+        self.settings, self.model, self.registry, self.control = settings, model, registry, control
+        self.poll_seconds = poll_seconds
+        self.state = ServingState(champion=None, served=None, safe_reason="the champion alias has not been read yet")
+        self.problem: str | None = None  # the last failure to read the alias, while the last state is kept
+        self._loaded: OrderedDict[tuple[int, str], ServedVersion] = OrderedDict()
+        self._failed: tuple[tuple[int, str], float, str] | None = None  # (version, digest), when, why
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def refresh(self) -> ServingState:
+        """Read the alias and deployments once; load and swap in a new champion if it changed."""
+        name = self.model.name
+        try:
+            champion = self.registry.champion(name)
+            approved = None if champion is None else self.control.deployed_artifact(name, champion)
+        except Exception as exc:  # keep serving the last verified champion; the kill switch is read per batch
+            self.problem = f"cannot read the champion alias or deployments of {name!r}: {exc}"
+            log.warning(self.problem)
+            metrics.ERRORS.labels(name, "champion_read").inc()
+            return self.state
+        self.problem = None
+        if champion is None:
+            return self._set(ServingState(None, None, f"model {name!r} has no champion alias"))
+        if approved is None:
+            return self._set(ServingState(champion, None, f"{version_key(name, champion)} is the champion alias but "
+                                          "no governed deployment of it completed"))
+        served = self._loaded_or_load(champion, approved)
+        if isinstance(served, str):
+            return self._set(ServingState(champion, None, served))
+        return self._set(ServingState(champion, served, None))
+
+    def _loaded_or_load(self, version: int, approved: str) -> ServedVersion | str:
+        """The loaded version, or why it cannot be served (a failed load is retried after a while)."""
+        wanted = (version, approved)
+        if wanted in self._loaded:
+            self._loaded.move_to_end(wanted)
+            return self._loaded[wanted]
+        failed = self._failed
+        if failed and failed[0] == wanted and time.monotonic() - failed[1] < RETRY_FAILED_LOAD_SECONDS:
+            return failed[2]
+        try:
+            served = load_version(self.settings, self.registry, self.model, version, approved)
+        except Exception as exc:
+            why = f"{version_key(self.model.name, version)} could not be served: {exc}"
+            self._failed = (wanted, time.monotonic(), why)
+            metrics.ERRORS.labels(self.model.name, "champion_load").inc()
+            return why
+        self._failed = None
+        self._loaded[wanted] = served
+        while len(self._loaded) > KEEP_LOADED:
+            self._loaded.popitem(last=False)
+        return served
+
+    def _set(self, state: ServingState) -> ServingState:
+        if state != self.state:
+            if state.served:
+                log.info("%s: serving v%s", self.model.name, state.served.version)
+            else:
+                log.warning("%s: safe state (refer every application): %s", self.model.name, state.safe_reason)
+        self.state = state  # one assignment: requests see the old state or the new one
+        metrics.SERVED_VERSION.labels(self.model.name).set(state.served.version if state.served else 0)
+        return state
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._follow, name=f"champion-{self.model.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def _follow(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.refresh()
+            except Exception:  # never stop following; the state stays as it was
+                log.exception("%s: following the champion failed", self.model.name)

@@ -1,0 +1,124 @@
+"""Making and logging decisions for one model, a batch at a time.
+
+A batch is scored with one `predict_proba` and one SHAP call and written to the
+decision log in one transaction, committed before any of its answers is
+returned. The kill switch is read for every batch, so a flip is honoured by the
+next batch. In the safe state (kill switch on, no servable champion, or a model
+that failed to score) every application is referred to manual review: never an
+automated decline, no score, no reasons, and still logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+import pandas as pd
+
+from governance import training
+from governance.config import GovernedModel
+from governance.control import ControlStore, KillSwitch
+from governance.decisions import DecisionLog
+from governance.digests import digest_of
+from governance.serving import metrics
+from governance.serving.champion import ChampionFollower, ServedVersion
+from governance.serving.reasons import ReasonCodes
+from governance.timestamps import utc_timestamp
+
+log = logging.getLogger(__name__)
+
+APPROVE, DECLINE, REFER = "approve", "decline", "refer"
+
+
+@dataclass(frozen=True)
+class Application:
+    """One validated request: every feature, and the protected attributes sent (only if collected)."""
+
+    features: dict
+    protected: dict | None
+
+
+class DecisionMaker:
+    def __init__(self, model: GovernedModel, follower: ChampionFollower, control: ControlStore,
+                 decision_log: DecisionLog) -> None:
+        self.model, self.follower, self.control, self.log = model, follower, control, decision_log
+        self.reasons = ReasonCodes(model)
+        self.features = model.feature_columns  # resolved once (derived from the contract on every access)
+
+    def decide(self, applications: list[Application]) -> list[dict]:
+        """Decide every application, log all of them in one commit, and return the answers in order."""
+        state, switch = self.follower.state, self._kill_switch()
+        if switch.disabled:
+            answers, cause = self._safe(applications, f"kill switch on: {switch.reason}"), "kill_switch"
+        elif state.served is None:
+            answers, cause = self._safe(applications, state.safe_reason), "no_servable_champion"
+        else:
+            answers, cause = self._scored_or_safe(state.served, applications)
+        ts = utc_timestamp()
+        for answer in answers:
+            answer["ts"] = ts
+        self.log.record_many([_row(self.model.name, app, answer, switch.disabled)
+                              for app, answer in zip(applications, answers, strict=True)])
+        self._count(answers, cause)
+        return answers
+
+    def _count(self, answers: list[dict], safe_state_cause: str | None) -> None:
+        name = self.model.name
+        for answer in answers:
+            metrics.DECISIONS.labels(name, answer["outcome"]).inc()
+        if safe_state_cause:
+            metrics.SAFE_STATE.labels(name, safe_state_cause).inc(len(answers))
+        metrics.BATCH_SIZE.labels(name).observe(len(answers))
+
+    def _kill_switch(self) -> KillSwitch:
+        try:
+            return self.control.kill_switch(self.model.name)
+        except Exception as exc:  # deny by default: an unreadable kill switch counts as on
+            log.error("%s: cannot read the kill switch: %s", self.model.name, exc)
+            metrics.ERRORS.labels(self.model.name, "kill_switch_read").inc()
+            return KillSwitch(model=self.model.name, disabled=True, reason=f"kill switch unreadable: {exc}")
+
+    def _scored_or_safe(self, served: ServedVersion, applications: list[Application]) -> tuple[list[dict], str | None]:
+        try:
+            return self._scored(served, applications), None
+        except Exception as exc:
+            log.exception("%s v%s: scoring failed", self.model.name, served.version)
+            metrics.ERRORS.labels(self.model.name, "scoring").inc()
+            return self._safe(applications, f"v{served.version} failed to score: {exc}"), "scoring_failed"
+
+    def _scored(self, served: ServedVersion, applications: list[Application]) -> list[dict]:
+        frame = pd.DataFrame([a.features for a in applications], columns=self.features)
+        scores = training.score(served.pipeline, self.model, frame)
+        reasons = self.reasons.principal(served.explainer.attributions(frame))
+        return [self._answer(served.version, float(score), self._outcome(score), why, None)
+                for score, why in zip(scores, reasons)]
+
+    def _outcome(self, score: float) -> str:
+        rule = self.model.decisioning
+        if score < rule.approve_below:
+            return APPROVE
+        return DECLINE if score >= rule.decline_at_or_above else REFER
+
+    def _safe(self, applications: list[Application], reason: str) -> list[dict]:
+        return [self._answer(None, None, REFER, [], reason) for _ in applications]
+
+    def _answer(self, version: int | None, score: float | None, outcome: str, reasons: list[dict],
+                safe_reason: str | None) -> dict:
+        return {"decision_id": str(uuid.uuid4()), "model": self.model.name, "version": version, "score": score,
+                "outcome": outcome, "reasons": reasons, "safe_state": safe_reason is not None,
+                "safe_state_reason": safe_reason}
+
+
+def input_digest(application: Application) -> str:
+    """SHA-256 of the canonical JSON of the validated request: every feature (nulls included) plus any
+    protected attributes sent, as one flat object."""
+    return digest_of({**application.features, **(application.protected or {})})
+
+
+def _row(model: str, application: Application, answer: dict, kill_switch: bool) -> dict:
+    """The decision log row (DecisionLog.record_many's fields)."""
+    return {"decision_id": answer["decision_id"], "ts": answer["ts"], "model": model, "version": answer["version"],
+            "input_digest": input_digest(application), "features": application.features,
+            "protected": application.protected, "score": answer["score"], "outcome": answer["outcome"],
+            "reasons": answer["reasons"], "kill_switch": kill_switch}

@@ -1,0 +1,27 @@
+"""The project's one timestamp form: UTC, ISO 8601, microseconds, trailing Z (2026-11-22T10:00:00.123456Z)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+TIMESTAMP_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def utc_timestamp(moment: datetime | None = None) -> str:
+    """The timestamp of an aware datetime (now if None); naive datetimes are refused, not guessed."""
+    moment = moment or utc_now()
+    if moment.tzinfo is None:
+        raise ValueError("a naive datetime has no time zone; use an aware UTC datetime")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_utc(text: str) -> datetime:
+    """Inverse of `utc_timestamp`; anything else is refused."""
+    if not isinstance(text, str) or not TIMESTAMP_PATTERN.match(text):
+        raise ValueError(f"expected a UTC timestamp like 2026-11-22T10:00:00.000000Z, got {text!r}")
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)

@@ -1,0 +1,102 @@
+"""Training a governed model: split, estimator pipeline, fit.
+
+The score is the probability of the unfavourable outcome (for credit: default).
+The train/test split is a deterministic function of each row's id, so any
+version's test set can be rebuilt from its data snapshot alone, and a candidate
+and the champion are compared on the same rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+from governance.config import GovernedModel
+
+# Types skops must be told to trust when MLflow saves each estimator kind. A fixed
+# allow-list (never "whatever the file contains"); artifacts are digest-checked before loading.
+TRUSTED_TYPES = {
+    "hist_gradient_boosting": ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+                               "functools.partial", "sklearn.utils.validation.check_array"],
+    "random_forest": ["sklearn.tree._tree.Tree"],
+    "logistic_regression": [],
+}
+
+
+@dataclass(frozen=True)
+class Split:
+    train: pd.DataFrame
+    test: pd.DataFrame
+
+
+def split(model: GovernedModel, frame: pd.DataFrame) -> Split:
+    """Deterministic split by a hash of the id column (the same id is always on the same side)."""
+    in_test = test_mask(frame[model.id_column], model.evaluation.test_fraction)
+    return Split(train=frame[~in_test], test=frame[in_test])
+
+
+def test_mask(ids: pd.Series, fraction: float) -> np.ndarray:
+    hashed = pd.util.hash_pandas_object(ids, index=False).to_numpy()
+    return (hashed % 10_000) < int(fraction * 10_000)
+
+
+def unfavourable(model: GovernedModel, frame: pd.DataFrame) -> np.ndarray:
+    """1 where the recorded outcome is the unfavourable one (the event the score predicts)."""
+    return (frame[model.target] != model.favourable_outcome).to_numpy(dtype=np.int8)
+
+
+def categorical_features(model: GovernedModel) -> list[str]:
+    contract = model.contract
+    return [c for c in model.feature_columns if contract[c].kind == "category"]
+
+
+def build_pipeline(model: GovernedModel) -> Pipeline:
+    """Preprocessing and estimator as one scikit-learn pipeline (what MLflow stores and serves)."""
+    features = model.feature_columns
+    categorical = categorical_features(model)
+    numeric = [c for c in features if c not in categorical]
+    params = dict(model.estimator.params)
+    if model.estimator.kind == "logistic_regression":
+        prep = ColumnTransformer([("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
+                                  ("numeric", StandardScaler(), numeric)], verbose_feature_names_out=False)
+        return Pipeline([("prep", prep), ("model", LogisticRegression(max_iter=1000, **params))])
+    # Tree models: one ordinal column per categorical feature keeps attributions per feature.
+    encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-2)
+    prep = ColumnTransformer([("categorical", encoder, categorical), ("numeric", "passthrough", numeric)],
+                             verbose_feature_names_out=False)
+    if model.estimator.kind == "random_forest":
+        estimator = RandomForestClassifier(n_jobs=-1, **{"n_estimators": 200, "min_samples_leaf": 20, **params})
+    else:
+        estimator = HistGradientBoostingClassifier(categorical_features=list(range(len(categorical))), **params)
+    return Pipeline([("prep", prep), ("model", estimator)])
+
+
+def fit(model: GovernedModel, train: pd.DataFrame) -> Pipeline:
+    pipeline = build_pipeline(model)
+    pipeline.fit(train[model.feature_columns], unfavourable(model, train))
+    return pipeline
+
+
+def score(pipeline: Pipeline, model: GovernedModel, frame: pd.DataFrame) -> np.ndarray:
+    """Probability of the unfavourable outcome for each row."""
+    return pipeline.predict_proba(frame[model.feature_columns])[:, 1]
+
+
+def params_of(model: GovernedModel) -> dict[str, str]:
+    """Flat parameters to record with the training run."""
+    estimator = build_pipeline(model).named_steps["model"]
+    flat = {f"estimator.{k}": str(v) for k, v in sorted(estimator.get_params().items())}
+    return {"estimator.kind": model.estimator.kind, "features": ",".join(model.feature_columns),
+            "test_fraction": str(model.evaluation.test_fraction), **flat}
+
+
+def feature_digest(model: GovernedModel) -> str:
+    return hashlib.sha256(",".join(model.feature_columns).encode()).hexdigest()

@@ -1,0 +1,250 @@
+"""The statement store: where signed statements are verified, recorded and found again.
+
+`submit` accepts a statement only if its principal is in the roster, the
+signature verifies with that principal's roster key, it has not expired, it was
+not issued in the future (beyond MAX_CLOCK_SKEW) and its nonce was never used
+before (a unique constraint, so a replay loses even against a concurrent
+submit). `reverify` re-checks a recorded statement at the time it is relied on,
+against the roster of that moment: a removed principal or a rotated key stops
+counting. Re-verifying a recorded statement is not a replay.
+
+Ledger: every refusal appends "statement.refused" and every accepted statement
+appends "statement.recorded" (actor = the principal, subject = the statement's
+subject, digests = statement and roster), so that the ledger holds the digest of
+every statement the store ever accepted or refused. Callers add their domain
+event (e.g. "approval.granted") once they have also authorised the statement.
+The row is committed before its ledger entry is appended; a statement whose
+entry is missing (a crash in between) is refused by `reverify` rather than
+trusted, and its nonce stays spent.
+
+Authorisation (may this principal approve this version?) is not decided here:
+that is the Cedar policies' job, with the verified statement as input.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography.exceptions import InvalidSignature
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from governance.db import engine_for, write_transaction
+from governance.errors import GovernanceError
+from governance.ledger import Ledger, LedgerEntry
+from governance.settings import Settings
+from governance.trust.roster import Principal, Roster
+from governance.timestamps import utc_now, utc_timestamp
+from governance.trust.statements import SignedStatement, signing_bytes
+
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+_LOCK = "signed_statements"
+
+_metadata = MetaData()
+_statements = Table(
+    "signed_statements",
+    _metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("nonce", String(64), nullable=False, unique=True),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("action", String(32), nullable=False),
+    Column("principal", String(32), nullable=False),
+    Column("model", String(64), nullable=False),
+    Column("version", String(128)),
+    Column("issued_at", String(27), nullable=False),
+    Column("expires_at", String(27), nullable=False),
+    Column("recorded_at", String(27), nullable=False),
+    Column("roster_version", Integer, nullable=False),
+    Column("roster_digest", String(64), nullable=False),
+    Column("ledger_entry_hash", String(64)),
+    Column("document", Text, nullable=False),
+    Index("ix_signed_statements_subject", "model", "version", "action"),
+)
+
+
+class StatementRefused(GovernanceError):
+    """A statement was not accepted (or no longer verifies). `reason` says why, for people."""
+
+    def __init__(self, signed: SignedStatement, reason: str) -> None:
+        statement = signed.statement
+        super().__init__(f"{statement.action} statement by {statement.principal!r} refused: {reason}")
+        self.reason = reason
+        self.digest = signed.digest
+        self.ledger_entry: LedgerEntry | None = None
+
+
+@dataclass(frozen=True)
+class RecordedStatement:
+    """A statement as the store holds it."""
+
+    signed: SignedStatement
+    seq: int
+    recorded_at: str
+    roster_version: int
+    roster_digest: str
+    ledger_entry_hash: str | None
+
+    @property
+    def digest(self) -> str:
+        return self.signed.digest
+
+
+class StatementStore:
+    """Signed statements in the governance database (settings.ledger_url)."""
+
+    def __init__(self, url: str, ledger: Ledger) -> None:
+        self.engine = engine_for(url)
+        self.ledger = ledger
+        with write_transaction(self.engine, _LOCK) as conn:
+            _metadata.create_all(conn)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> "StatementStore":
+        return cls(settings.ledger_url, Ledger.for_settings(settings))
+
+    def submit(self, signed: SignedStatement, roster: Roster, now: datetime | None = None) -> RecordedStatement:
+        """Verify and record a new statement; raise StatementRefused (and ledger it) otherwise."""
+        now = now or utc_now()
+        try:
+            _check_authentic(signed, roster, now)
+            _check_not_future(signed, now)
+            seq = self._insert(signed, roster, now)
+        except StatementRefused as refusal:
+            raise self._refused(refusal, signed, roster)
+        entry = self.ledger.append(
+            actor=signed.statement.principal,
+            action="statement.recorded",
+            subject=dict(signed.statement.subject),
+            digests={"statement": signed.digest, "roster": roster.digest},
+            payload={"action": signed.statement.action, "roster_version": roster.version},
+        )
+        with write_transaction(self.engine, _LOCK) as conn:
+            conn.execute(update(_statements).where(_statements.c.seq == seq).values(ledger_entry_hash=entry.entry_hash))
+        return self._recorded_by_nonce(signed.statement.nonce)
+
+    def reverify(self, signed: SignedStatement, roster: Roster, now: datetime | None = None) -> RecordedStatement:
+        """Check again, now, that a recorded statement still verifies; raise StatementRefused otherwise."""
+        now = now or utc_now()
+        try:
+            recorded = self._recorded_by_nonce(signed.statement.nonce)
+            if recorded is None:
+                raise StatementRefused(signed, "not recorded in the statement store (submit it first)")
+            if recorded.digest != signed.digest:
+                raise StatementRefused(
+                    signed, f"differs from the statement recorded with nonce {signed.statement.nonce} "
+                            f"(recorded digest {recorded.digest})")
+            if recorded.ledger_entry_hash is None:
+                raise StatementRefused(
+                    signed, "recorded without its ledger entry (its submit was interrupted); sign a new statement")
+            _check_authentic(signed, roster, now)
+        except StatementRefused as refusal:
+            raise self._refused(refusal, signed, roster)
+        return recorded
+
+    def find(self, *, action: str | None = None, model: str | None = None, version: str | None = None,
+             principal: str | None = None, active_at: datetime | None = None) -> list[RecordedStatement]:
+        """Recorded statements matching every given filter, newest first.
+
+        `active_at` keeps only statements not yet expired at that moment. Found is
+        not verified: call `reverify` on the one you rely on.
+        """
+        filters = {"action": action, "model": model, "version": version, "principal": principal}
+        query = select(_statements).order_by(_statements.c.seq.desc())
+        for column, value in filters.items():
+            if value is not None:
+                query = query.where(_statements.c[column] == value)
+        if active_at is not None:
+            query = query.where(_statements.c.expires_at > utc_timestamp(active_at))
+        with self.engine.connect() as conn:
+            return [_from_row(row) for row in conn.execute(query).mappings()]
+
+    def _insert(self, signed: SignedStatement, roster: Roster, now: datetime) -> int:
+        statement = signed.statement
+        row = {
+            "nonce": statement.nonce,
+            "digest": signed.digest,
+            "action": statement.action,
+            "principal": statement.principal,
+            "model": statement.subject["model"],
+            "version": statement.subject.get("version"),
+            "issued_at": utc_timestamp(statement.issued_at),
+            "expires_at": utc_timestamp(statement.expires_at),
+            "recorded_at": utc_timestamp(now),
+            "roster_version": roster.version,
+            "roster_digest": roster.digest,
+            "document": signed.to_json(),
+        }
+        try:
+            with write_transaction(self.engine, _LOCK) as conn:
+                return conn.execute(insert(_statements).values(**row)).inserted_primary_key[0]
+        except IntegrityError:  # the unique nonce: the one guard against replays, concurrent or not
+            raise StatementRefused(signed, self._replay_reason(signed)) from None
+
+    def _refused(self, refusal: StatementRefused, signed: SignedStatement, roster: Roster) -> StatementRefused:
+        refusal.ledger_entry = self.ledger.append(
+            actor=signed.statement.principal,
+            action="statement.refused",
+            subject=dict(signed.statement.subject),
+            digests={"statement": signed.digest, "roster": roster.digest},
+            payload={"action": signed.statement.action, "reason": refusal.reason},
+        )
+        return refusal
+
+    def _replay_reason(self, signed: SignedStatement) -> str:
+        earlier = self._recorded_by_nonce(signed.statement.nonce)
+        if earlier is not None and earlier.digest == signed.digest:
+            return f"replay: this statement was already recorded at {earlier.recorded_at}"
+        return f"replay: nonce {signed.statement.nonce} was already used by another statement"
+
+    def _recorded_by_nonce(self, nonce: str) -> RecordedStatement | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(_statements).where(_statements.c.nonce == nonce)).mappings().first()
+        return _from_row(row) if row is not None else None
+
+
+def _check_authentic(signed: SignedStatement, roster: Roster, now: datetime) -> Principal:
+    """Principal in the roster, signature by their roster key, not expired."""
+    statement = signed.statement
+    principal = roster.principals.get(statement.principal)
+    if principal is None:
+        raise StatementRefused(
+            signed, f"principal {statement.principal!r} is not in the roster (version {roster.version}, {roster.path})")
+    try:
+        signature = base64.b64decode(signed.signature, validate=True)
+    except (binascii.Error, ValueError):
+        signature = b""
+    if len(signature) != 64:
+        raise StatementRefused(signed, "the signature is not base64 of a 64-byte Ed25519 signature")
+    try:
+        principal.public_key.verify(signature, signing_bytes(statement))
+    except InvalidSignature:
+        raise StatementRefused(
+            signed, f"the signature does not verify with {principal.name!r}'s public key in roster version "
+                    f"{roster.version}: it was made with another key, or the statement was changed after signing"
+        ) from None
+    if now >= statement.expires_at:
+        raise StatementRefused(signed, f"expired at {utc_timestamp(statement.expires_at)} (now {utc_timestamp(now)})")
+    return principal
+
+
+def _check_not_future(signed: SignedStatement, now: datetime) -> None:
+    issued = signed.statement.issued_at
+    if issued > now + MAX_CLOCK_SKEW:
+        raise StatementRefused(
+            signed, f"issued at {utc_timestamp(issued)}, more than {int(MAX_CLOCK_SKEW.total_seconds())} s "
+                    f"after this machine's clock ({utc_timestamp(now)}); check the signer's clock")
+
+
+def _from_row(row: Mapping) -> RecordedStatement:
+    return RecordedStatement(
+        signed=SignedStatement.from_json(row["document"], source=f"signed_statements row {row['seq']}"),
+        seq=row["seq"],
+        recorded_at=row["recorded_at"],
+        roster_version=row["roster_version"],
+        roster_digest=row["roster_digest"],
+        ledger_entry_hash=row["ledger_entry_hash"],
+    )

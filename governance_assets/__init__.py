@@ -1,0 +1,1 @@
+"""Dagster wiring: one asset graph per governed model, over the governance core."""

@@ -1,0 +1,57 @@
+"""What every governed model's assets share: keys, partitions, owners, tags, metadata helpers."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from governance.config import GovernedModel
+from resources import GovernanceResource
+
+
+def key(model: GovernedModel, name: str) -> dg.AssetKey:
+    """Asset keys are prefixed with the model name: `credit_scoring/trained_model`."""
+    return dg.AssetKey([model.name, name])
+
+
+def versions(model: GovernedModel) -> dg.DynamicPartitionsDefinition:
+    """One dynamic partition per registered model version, keyed `<model>-v<N>`."""
+    return dg.DynamicPartitionsDefinition(name=f"{model.name}_versions")
+
+
+REQUESTED_BY_TAG = "governance/requested_by"
+
+
+def requested_by(context: dg.AssetExecutionContext) -> list[str]:
+    """Who asked for this run: a run tag, so it is used only to deny self-approval, never to allow anything."""
+    tag = context.run.tags.get(REQUESTED_BY_TAG, "")
+    return sorted({name.strip() for name in tag.split(",") if name.strip()})
+
+
+def owners(model: GovernedModel) -> list[str]:
+    return [f"team:{model.owners.team}"]
+
+
+def tags(model: GovernedModel, stage: str) -> dict[str, str]:
+    return {"governance/model": model.name, "governance/risk_tier": model.risk_tier, "governance/stage": stage}
+
+
+def md_table(header: list[str], rows: list[list]) -> dg.MetadataValue:
+    """A Markdown table for asset metadata."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "" if value is None else str(value).replace("|", "\\|")
+
+
+def record(governance: GovernanceResource, asset: str, action: str, subject: dict, digests: dict | None = None,
+           payload: dict | None = None) -> dict:
+    """Append a governance event to the ledger; returns the metadata that links the materialization to it."""
+    entry = governance.services.ledger.append(actor=f"system:{asset}", action=action, subject=subject,
+                                              digests=digests, payload=payload)
+    return {"ledger_entry": entry.entry_hash, "ledger_seq": dg.MetadataValue.int(entry.seq),
+            "ledger_link": dg.MetadataValue.url(f"{governance.settings.serve_url}/ledger/entries/{entry.seq}")}

@@ -1,0 +1,168 @@
+"""Per version: performance, fairness and explainability reports, and the model card."""
+
+import json
+import re
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from governance import training
+from governance.cards import plots
+from governance.cards.card import write_card
+from governance.config import GovernedModel
+from governance.data.source import read_dataset
+from governance.data.validation import load_validation
+from governance.digests import canonical_json, file_sha256
+from governance.errors import GovernanceError
+from governance.metrics.explainability import explainability_report, version_explainer
+from governance.metrics.fairness import fairness_report, protected_groups
+from governance.metrics.performance import performance_report
+from governance.settings import Settings
+from governance.policy.authz import VersionSubject
+from governance.policy.waivers import honoured_waivers
+from governance_assets.common import key, md_table, owners, record, requested_by, tags, versions
+from resources import GovernanceResource
+
+
+def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
+    common = dict(group_name=model.name, owners=owners(model), partitions_def=versions(model),
+                  tags=tags(model, "evaluation"))
+    trained_in = {"trained": dg.AssetIn(key(model, "trained_model"))}
+
+    @dg.asset(key=key(model, "performance_report"), ins=trained_in, kinds={"scikit-learn"}, **common,
+              description="AUC, Gini, KS, Brier and calibration on the held-out test set, overall and by group.")
+    def performance(governance: GovernanceResource, trained: dict) -> dg.Output[dict]:
+        test, scores = _test_set(governance.settings, model, trained)
+        report = performance_report(training.unfavourable(model, test), scores, protected_groups(model, test),
+                                    model.decisioning)
+        saved, links = _save(governance, model, trained, "performance", report)
+        rows = [[name, g, v["rows"], v["auc"], v["ks"]] for name, groups in report["by_group"].items()
+                for g, v in groups.items()]
+        return dg.Output(saved, metadata={
+            "auc": report["auc"], "gini": report["gini"], "ks": report["ks"], "brier": report["brier"],
+            "calibration_error": report["calibration"]["expected_calibration_error"],
+            "by_group": md_table(["attribute", "group", "rows", "AUC", "KS"], rows), **_file_metadata(saved), **links})
+
+    @dg.asset(key=key(model, "fairness_report"), ins=trained_in, kinds={"fairlearn"}, **common,
+              description="Fairlearn MetricFrame by protected group and intersection: selection rate, parity, "
+                          "equalized odds, disparate impact, with bootstrap confidence intervals.")
+    def fairness(governance: GovernanceResource, trained: dict) -> dg.Output[dict]:
+        test, scores = _test_set(governance.settings, model, trained)
+        report = fairness_report(model, 1 - training.unfavourable(model, test),
+                                 scores < model.decisioning.approve_below, protected_groups(model, test))
+        saved, links = _save(governance, model, trained, "fairness", report)
+        rows = [[name, g, v["rows"], v["selection_rate"], v.get("disparate_impact"),
+                 _interval(v.get("disparate_impact_ci"))]
+                for name in report["gated_attributes"] for g, v in report["attributes"][name]["groups"].items()]
+        odds = {f"equalized_odds_difference[{n}]": report["attributes"][n]["equalized_odds_difference"]
+                for n in report["gated_attributes"]}
+        return dg.Output(saved, metadata={
+            **odds, "groups": md_table(["attribute", "group", "rows", "approval rate", "DI", "DI interval"], rows),
+            **_file_metadata(saved), **links})
+
+    @dg.asset(key=key(model, "explainability_report"), ins=trained_in, kinds={"shap"}, **common,
+              description="SHAP global importance on a bounded sample, and proxy screening of the top features.")
+    def explainability(governance: GovernanceResource, trained: dict) -> dg.Output[dict]:
+        settings, registry = governance.settings, governance.registry
+        registered = registry.version(model.name, trained["version"])
+        pipeline = registry.load(registered, trained["artifact_sha256"])
+        test, _ = _test_set(settings, model, trained)
+        explainer = version_explainer(settings, model, pipeline, trained["data_md5"])
+        report, values = explainability_report(model, explainer, test, protected_groups(model, test))
+        plots.shap_summary(values, test.loc[values.index], _dir(settings, model, trained) / "plots" / "shap_summary.png")
+        saved, links = _save(governance, model, trained, "explainability", report)
+        rows = [[r["rank"], r["feature"], r["mean_abs_shap"], max(report["proxy_strength"][r["feature"]].values())]
+                for r in report["importance"][:10]]
+        return dg.Output(saved, metadata={
+            "top_features": md_table(["rank", "feature", "mean |SHAP|", "proxy strength"], rows),
+            "proxy_flags": len(report["proxy_flags"]), **_file_metadata(saved), **links})
+
+    @dg.asset(key=key(model, "model_card"), kinds={"markdown", "html"}, **common,
+              ins={"trained": dg.AssetIn(key(model, "trained_model")),
+                   "performance": dg.AssetIn(key(model, "performance_report")),
+                   "fairness": dg.AssetIn(key(model, "fairness_report")),
+                   "explainability": dg.AssetIn(key(model, "explainability_report"))},
+              description="The model card (Markdown and self-contained HTML with plots) from the version's reports.")
+    def model_card(context: dg.AssetExecutionContext, governance: GovernanceResource, trained: dict,
+                   performance: dict, fairness: dict, explainability: dict) -> dg.Output[dict]:
+        settings, services = governance.settings, governance.services
+        subject = VersionSubject(model.name, trained["key"], model.risk_tier, tuple(trained["trained_by"]),
+                                 tuple(requested_by(context)))
+        waivers = [w.to_dict() for w in honoured_waivers(bundle=services.policies, roster=services.roster,
+                                                         store=services.statements, subject=subject)]
+        reports = {name: _load(saved) for name, saved in
+                   (("performance", performance), ("fairness", fairness), ("explainability", explainability))}
+        validation = load_validation(settings, model.name, trained["data_md5"])
+        reports["validation"], reports["snapshot"] = validation, validation["snapshot"]
+        out = _dir(settings, model, trained)
+        plots.roc(reports["performance"], out / "plots" / "roc.png")
+        plots.calibration(reports["performance"], out / "plots" / "calibration.png")
+        plots.selection_rates(reports["fairness"], out / "plots" / "selection_rates.png")
+        digests = {"Performance report": performance["sha256"], "Fairness report": fairness["sha256"],
+                   "Explainability report": explainability["sha256"]}
+        card = write_card(model, trained["key"], services.registry.version(model.name, trained["version"]), reports,
+                          digests, waivers=waivers, out_dir=out)
+        links = record(governance, "model_card", "card.published", {"model": model.name, "version": trained["key"]},
+                       {"html": card.html_sha256, "markdown": card.markdown_sha256},
+                       {"complete": card.complete, "missing_sections": card.missing_sections})
+        result = {"key": trained["key"], "markdown_path": str(card.markdown), "html_path": str(card.html),
+                  "markdown_sha256": card.markdown_sha256, "html_sha256": card.html_sha256,
+                  "complete": card.complete, "missing_sections": card.missing_sections}
+        return dg.Output(result, metadata={
+            "card": dg.MetadataValue.md(_without_images(card.markdown.read_text(encoding="utf-8"))),
+            "html": dg.MetadataValue.path(str(card.html)), "html_sha256": card.html_sha256,
+            "complete": card.complete, "missing_sections": ", ".join(card.missing_sections) or "none", **links})
+
+    return [performance, fairness, explainability, model_card]
+
+
+def _dir(settings: Settings, model: GovernedModel, trained: dict) -> Path:
+    path = settings.model_dir(model.name, trained["key"])
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _test_set(settings: Settings, model: GovernedModel, trained: dict) -> tuple[pd.DataFrame, np.ndarray]:
+    """The version's test rows and the scores trained_model recorded for them (both digest-checked)."""
+    for name in ("scores", "test"):
+        if file_sha256(trained[f"{name}_path"]) != trained[f"{name}_sha256"]:
+            raise GovernanceError(f"{trained[f'{name}_path']}: changed since trained_model recorded it")
+    test = read_dataset(model, trained["test_path"])
+    scores = np.load(trained["scores_path"])
+    if len(scores) != len(test):
+        raise GovernanceError(f"{trained['key']}: {len(scores)} recorded scores for {len(test)} test rows")
+    return test.reset_index(drop=True), scores
+
+
+def _save(governance: GovernanceResource, model: GovernedModel, trained: dict, name: str,
+          report: dict) -> tuple[dict, dict]:
+    """Write a report, ledger its digest; returns what downstream reads and the metadata linking the ledger."""
+    path = _dir(governance.settings, model, trained) / f"{name}.json"
+    path.write_bytes(canonical_json(report))
+    saved = {"key": trained["key"], "report": name, "path": str(path), "sha256": file_sha256(path)}
+    links = record(governance, f"{name}_report", f"report.{name}", {"model": model.name, "version": trained["key"]},
+                   {"report": saved["sha256"], "artifact": trained["artifact_sha256"]})
+    return saved, links
+
+
+def _load(saved: dict) -> dict:
+    if file_sha256(saved["path"]) != saved["sha256"]:
+        raise GovernanceError(f"{saved['path']}: report changed since it was produced")
+    return json.loads(Path(saved["path"]).read_bytes())
+
+
+def _without_images(markdown: str) -> str:
+    """The UI cannot resolve the card's relative plot files: point to the HTML card instead."""
+    return re.sub(r"!\[[^\]]*\]\([^)]*\)( !\[[^\]]*\]\([^)]*\))*", "_(plots: see the HTML card)_", markdown)
+
+
+def _file_metadata(saved: dict) -> dict:
+    return {"report": dg.MetadataValue.path(saved["path"]), "sha256": saved["sha256"]}
+
+
+def _interval(bounds) -> str:
+    if not bounds or bounds[0] is None:
+        return ""
+    return f"[{bounds[0]:.3f}, {bounds[1]:.3f}]"

@@ -1,0 +1,56 @@
+"""What `govern status` reports: per model, the champion and kill switch, what waits for whom,
+and each version with the state of each of its assets. Interrupted champion moves are settled first."""
+
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from governance.config import GovernanceConfig, GovernedModel
+from governance.release.approvals import pending, who_may_approve
+from governance.release.deployment import reconcile
+from governance.release.services import Services
+from governance_assets.common import key, versions
+
+DATA_ASSETS = ("applications", "validated_applications")
+VERSION_ASSETS = ("trained_model", "performance_report", "fairness_report", "explainability_report", "model_card",
+                  "release_gate", "approval_request", "approved_release", "production_deployment")
+
+
+def model_status(instance: dg.DagsterInstance, services: Services, model: GovernedModel) -> dict:
+    reconcile(services, model.name)
+    keys = instance.get_dynamic_partitions(versions(model).name)
+    switch = services.control.kill_switch(model.name)
+    return {
+        "model": model.name,
+        "risk_tier": model.risk_tier,
+        "champion": services.registry.champion(model.name),
+        "kill_switch": {"on": switch.disabled, "reason": switch.reason, "by": switch.changed_by, "at": switch.changed_at},
+        "awaiting_approval": [{"version": k, "may_approve": who_may_approve(services, model.name, k)}
+                              for k in keys if pending(services, model.name, k)],
+        "data": {name: _latest(instance, key(model, name), None) for name in DATA_ASSETS},
+        "versions": [{"key": k, "assets": {name: _latest(instance, key(model, name), k) for name in VERSION_ASSETS}}
+                     for k in keys],
+    }
+
+
+def status(instance: dg.DagsterInstance, services: Services, config: GovernanceConfig) -> list[dict]:
+    return [model_status(instance, services, model) for model in config.models.values()]
+
+
+def _latest(instance: dg.DagsterInstance, asset: dg.AssetKey, partition: str | None) -> dict:
+    """The newest materialization (or a newer failure) of one asset partition."""
+    records_filter = dg.AssetRecordsFilter(asset_key=asset, asset_partitions=[partition] if partition else None)
+    done = instance.fetch_materializations(records_filter, limit=1).records
+    failed = instance.fetch_failed_materializations(records_filter, limit=1).records
+    latest_done = done[0].timestamp if done else None
+    if failed and (latest_done is None or failed[0].timestamp > latest_done):
+        return {"state": "failed", "at": _iso(failed[0].timestamp), "run_id": failed[0].run_id}
+    if not done:
+        return {"state": "missing"}
+    metadata = done[0].asset_materialization.metadata
+    facts = {k: metadata[k].value for k in ("dvc_md5", "passed", "complete", "allowed", "champion") if k in metadata}
+    return {"state": "materialized", "at": _iso(latest_done), "run_id": done[0].run_id, **facts}
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -1,0 +1,46 @@
+"""Jobs per governed model.
+
+- `<model>_candidate`: one new version (a partition) from the data snapshot to
+  the sealed approval request; it stops there, waiting for a person.
+- `<model>_release`: `approved_release` then `production_deployment` for one
+  version; the approval sensor launches it when a signed approval arrives.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from governance.config import GovernedModel
+from governance_assets.common import key, versions
+
+
+def candidate_job_name(model: str) -> str:
+    return f"{model}_candidate"
+
+
+def release_job_name(model: str) -> str:
+    return f"{model}_release"
+
+
+def candidate_job(model: GovernedModel) -> dg.UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        candidate_job_name(model.name),
+        selection=dg.AssetSelection.assets(key(model, "approval_request")).upstream(),
+        partitions_def=versions(model),
+        tags={"governance/model": model.name},
+        description=f"Train and evaluate one new {model.name} version, gate it, and seal its evidence for approval.",
+    )
+
+
+def release_job(model: GovernedModel) -> dg.UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        release_job_name(model.name),
+        selection=dg.AssetSelection.assets(key(model, "approved_release"), key(model, "production_deployment")),
+        partitions_def=versions(model),
+        tags={"governance/model": model.name},
+        description=f"Verify the signed approval of one {model.name} version and make it the champion.",
+    )
+
+
+def model_jobs(model: GovernedModel) -> list[dg.UnresolvedAssetJobDefinition]:
+    return [candidate_job(model), release_job(model)]

@@ -1,0 +1,1 @@
+"""Sensors per governed model."""

@@ -1,0 +1,107 @@
+"""Running the real asset graph in tests: a config, a state dir, a Dagster instance."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import dagster as dg
+import uvicorn
+import yaml
+
+from governance.config import load_config
+from governance.registry import ModelRegistry
+from governance.release.services import Services
+from governance.settings import Settings
+from governance_assets.definitions import build_definitions
+from governance_assets.instance import open_instance
+from jobs.candidates import run_candidate
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL_CONFIG = REPO / "tests" / "configs" / "small.yaml"
+
+
+def write_config(path: Path, models: dict) -> Path:
+    path.write_text(yaml.safe_dump({"models": models}, sort_keys=False))
+    return path
+
+
+def small_model(**overrides) -> dict:
+    """The small credit_scoring entry as a dict, with top-level fields replaced."""
+    model = yaml.safe_load(SMALL_CONFIG.read_text())["models"]["credit_scoring"]
+    return {**model, **overrides}
+
+
+class Lifecycle:
+    """A state dir with its Dagster instance, and the Definitions of a config, for one test."""
+
+    def __init__(self, home: Path, config_path: Path, policies: Path = REPO / "policies") -> None:
+        self.settings = Settings(home=home, config_path=config_path, policies_override=policies)
+        self.instance = open_instance(self.settings)  # the state dir's own, as the CLI and UI use it
+        self.config = load_config(config_path)
+        self.defs = build_definitions(self.settings, self.config)
+        self.services = Services(self.settings)
+        self.registry = self.services.registry
+
+    def candidate(self, model: str = "credit_scoring", tags: dict | None = None):
+        return run_candidate(self.defs, self.instance, self.registry, self.config.model(model), tags=tags)
+
+    def materialized(self, model: str, asset: str, partition: str | None = None) -> list:
+        records_filter = dg.AssetRecordsFilter(asset_key=dg.AssetKey([model, asset]),
+                                               asset_partitions=[partition] if partition else None)
+        return self.instance.fetch_materializations(records_filter, limit=100).records
+
+
+def register_version(settings: Settings, model_name: str = "credit_scoring", seed: int = 1, rows: int = 3000):
+    """Train a small real model on generated data and register it as the next version (no Dagster)."""
+    from governance import training
+    from governance.data.generator import generate_applications
+    from governance.registry import version_key
+
+    model = load_config(SMALL_CONFIG).model(model_name)
+    registry = ModelRegistry.for_settings(settings)
+    key = version_key(model_name, registry.latest_version(model_name) + 1)
+    split = training.split(model, generate_applications(rows, seed=seed))
+    run_id = registry.start_run(model_name, key, tags={})
+    registered = registry.register(model_name, key, run_id, training.fit(model, split.train),
+                                   training.TRUSTED_TYPES[model.estimator.kind],
+                                   tags={"governance.data_md5": "0" * 32})
+    registry.finish_run(run_id, ok=True)
+    return registered
+
+
+class RunningAPI:
+    """uvicorn serving the app in a thread, on a socket bound before it starts."""
+
+    def __init__(self, app) -> None:
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
+
+    def __enter__(self) -> "RunningAPI":
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the scoring API did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+        self.socket.close()
+
+
+def wait_until(condition, what: str, timeout: float = 10.0) -> float:
+    """Poll `condition` until true; return the seconds it took."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.01)
+    return time.monotonic() - started

@@ -1,0 +1,148 @@
+"""The ledger on real SQLite files and a real PostgreSQL: entries, chain, proofs, retention, bad input."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from datetime import datetime, timedelta, timezone
+from hashlib import sha256
+
+import pytest
+
+from governance.digests import canonical_json
+from governance.ledger import Ledger, LedgerError
+from governance.ledger.merkle import leaf_hash, mth
+from governance.ledger.store import GENESIS, record_bytes
+
+from ledger_support import event, sqlite_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger(request, tmp_path) -> Ledger:
+    if request.param == "sqlite":
+        return Ledger(sqlite_url(tmp_path / "governance.db"))
+    return Ledger(request.getfixturevalue("postgres_url"))
+
+
+def test_entry_hash_is_sha256_of_the_documented_canonical_record(ledger):
+    first = ledger.append(actor="system:data", action="data.snapshot", subject={"model": "credit_default"},
+                          digests={"data": "ab" * 32}, payload={"rows": 50_000, "label": "é 𝄞"})
+    second = ledger.append(actor="alice", action="approval.granted",
+                           subject={"model": "credit_default", "version": "3"})
+    assert (first.seq, second.seq) == (1, 2)
+    assert (first.prev_hash, second.prev_hash) == (GENESIS, first.entry_hash)
+    assert second.payload == {} and first.payload_digest == sha256(canonical_json(first.payload)).hexdigest()
+    assert first.ts.endswith("Z") and datetime.fromisoformat(first.ts[:-1]) <= datetime.fromisoformat(second.ts[:-1])
+    for entry in (first, second):
+        record = {"entry": {"action": entry.action, "actor": entry.actor, "digests": entry.digests,
+                            "subject": entry.subject, "ts": entry.ts},
+                  "payload_digest": entry.payload_digest, "prev_hash": entry.prev_hash, "seq": entry.seq}
+        assert sha256(canonical_json(record)).hexdigest() == entry.entry_hash
+        assert ledger.entry(entry.seq) == entry
+
+
+def test_record_template_is_the_canonical_json_of_the_record():
+    content = canonical_json({"action": "a.b", "actor": "x\"y\\z\u00e9\n", "digests": {}, "subject": {"model": "m"},
+                              "ts": "2026-11-22T10:00:00.000000Z"})
+    record = {"entry": json.loads(content), "payload_digest": "cd" * 32, "prev_hash": "ef" * 32, "seq": 123456789}
+    assert record_bytes(content, "cd" * 32, "ef" * 32, 123456789) == canonical_json(record)
+
+
+def test_queries_filter_by_model_version_action_and_position(ledger):
+    written = ledger.append_many([event(i) for i in range(40)])
+    assert ledger.size() == 40 and [e.seq for e in written] == list(range(1, 41))
+    assert ledger.entries() == written
+    taiwan = ledger.entries(model="taiwan_default")
+    assert taiwan == [e for e in written if e.subject["model"] == "taiwan_default"]
+    assert ledger.entries(model="credit_default", version="1", action="gate.decision") == [
+        e for e in written if e.subject == {"model": "credit_default", "version": "1"} and e.action == "gate.decision"]
+    assert ledger.entries(since_seq=35) == written[35:]
+    assert ledger.entries(model="credit_default", limit=3) == [e for e in written if e.subject["model"] == "credit_default"][-3:]
+    assert ledger.entries(model="nobody") == []
+    with pytest.raises(LedgerError, match="no entry 41; the ledger has 40 entries"):
+        ledger.entry(41)
+
+
+def test_roots_and_proofs_across_stored_node_boundaries(ledger):
+    entries = ledger.append_many([event(i) for i in range(530)])
+    for i in range(530, 600):
+        entries.append(ledger.append(**event(i)))
+    leaves = [leaf_hash(bytes.fromhex(e.entry_hash)) for e in entries]
+    for size in (0, 1, 255, 256, 257, 511, 512, 513, 600):
+        assert ledger.root(size) == mth(leaves[:size]).hex()
+        for seq in {1, size // 2, size - 1, size} & set(range(1, size + 1)):
+            proof = ledger.inclusion_proof(seq, size)
+            assert proof.verify() and proof.root == ledger.root(size) and proof.entry_hash == entries[seq - 1].entry_hash
+        for old in {0, 1, size // 3, 256, size} & set(range(size + 1)):
+            proof = ledger.consistency_proof(old, size)
+            assert proof.verify() and proof.old_root == mth(leaves[:old]).hex()
+    with pytest.raises(LedgerError, match="no tree of size 601"):
+        ledger.root(601)
+    with pytest.raises(LedgerError, match="entry 0 is not among"):
+        ledger.inclusion_proof(0)
+    report = ledger.verify()
+    assert report.ok and report.size == 600 and report.root == ledger.root()
+
+
+def test_retention_drops_payloads_keeps_digests_and_the_chain_verifies(ledger):
+    ledger.append_many([event(i) for i in range(30)])
+    cutoff = datetime.now(timezone.utc) + timedelta(seconds=1)
+    ledger.append_many([event(i) for i in range(30, 40)])
+    before = ledger.entries()
+    assert ledger.expire_payloads(older_than=datetime.now(timezone.utc) - timedelta(days=1)) == 0
+    expired = ledger.expire_payloads(older_than=cutoff)
+    after = ledger.entries()
+    assert 0 < expired <= 40
+    for old, new in zip(before, after):
+        dropped = new.ts < cutoff.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        assert new.payload == (None if dropped else old.payload)
+        assert (new.payload_digest, new.entry_hash, new.digests) == (old.payload_digest, old.entry_hash, old.digests)
+    assert ledger.verify().ok and ledger.inclusion_proof(3).verify()
+    with pytest.raises(LedgerError, match="timezone-aware"):
+        ledger.expire_payloads(datetime(2026, 1, 1))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"action": "Gate"}, "field 'action' must be dotted lowercase"),
+    ({"actor": " "}, "field 'actor'"),
+    ({"subject": {"version": "1"}}, "non-empty string 'model'"),
+    ({"subject": {"model": "m", "version": 3}}, "'subject.version' must be a string"),
+    ({"digests": {"data": "not-a-digest"}}, "field 'digests'"),
+    ({"payload": {"x": float("nan")}}, "field 'payload' is not plain JSON"),
+    ({"payload": {"blob": "x" * 20_000}}, "keep payloads under"),
+    ({"payload": {"name": "a\x00b"}}, "NUL character"),
+    ({"approver": "bob"}, "unknown field"),
+])
+def test_bad_events_are_refused_by_name_and_append_nothing(tmp_path, change, message):
+    ledger = Ledger(sqlite_url(tmp_path / "governance.db"))
+    ledger.append(**event(0))
+    with pytest.raises(LedgerError, match=f"ledger event 2 of 3: .*{message}"):
+        ledger.append_many([event(1), {**event(2), **change}, event(3)])
+    assert ledger.size() == 1 and ledger.verify().ok
+
+
+def test_reopening_an_existing_ledger_keeps_it(tmp_path):
+    url = sqlite_url(tmp_path / "governance.db")
+    Ledger(url).append_many([event(i) for i in range(300)])
+    again = Ledger(url)
+    again.append(**event(300))
+    assert again.size() == 301 and again.verify().ok
+
+
+def test_generated_query_columns_cannot_be_written(ledger_file):
+    with closing(sqlite3.connect(ledger_file)) as db, pytest.raises(sqlite3.OperationalError, match="generated"):
+        db.execute("UPDATE ledger_entries SET model = 'forged' WHERE seq = 3")
+
+
+@pytest.mark.parametrize("statement, seq, problem", [
+    ("UPDATE ledger_entries SET payload = replace(payload, '\"i\":4', '\"i\":5') WHERE seq = 5", 5, "payload was altered"),
+    ("UPDATE ledger_entries SET content = replace(content, 'alice', 'alicf') WHERE seq = 11", 11, "content"),
+    ("DELETE FROM ledger_entries WHERE seq = 7", 7, "entry 7 is missing"),
+])
+def test_tampering_is_named_on_both_backends(ledger, statement, seq, problem):
+    ledger.append_many([event(i) for i in range(20)])
+    with ledger.engine.begin() as conn:
+        conn.exec_driver_sql(statement)
+    report = ledger.verify()
+    assert not report.ok and report.first_bad_seq == seq and problem in report.problem, report

@@ -1,0 +1,62 @@
+"""One governed history per database backend for the whole package (building one takes about a minute)."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+from typer.testing import CliRunner
+
+from governance.cli import app
+
+from tests.conftest import POSTGRES_ADMIN_URL
+from tests.lineage.world import World, build_world
+
+
+@pytest.fixture(scope="package")
+def world(tmp_path_factory) -> World:
+    """The history on the embedded default (SQLite)."""
+    return build_world(tmp_path_factory.mktemp("lineage") / "govern")
+
+
+@pytest.fixture(scope="package")
+def pg_world(tmp_path_factory) -> World:
+    """The same history with the governance stores on PostgreSQL (the production configuration)."""
+    admin = sqlalchemy.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"govern_lineage_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sqlalchemy.exc.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {exc.orig}")
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield build_world(tmp_path_factory.mktemp("lineage-pg") / "govern", database_url=url)
+    from governance.db import engine_for
+
+    engine_for(url).dispose()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_world(request) -> World:
+    return request.getfixturevalue("world" if request.param == "sqlite" else "pg_world")
+
+
+def copy_of(world: World, home: Path):
+    """Settings for a copy of the world's state dir (SQLite), for tests that change what cannot be undone."""
+    shutil.copytree(world.settings.home, home)
+    return replace(world.settings, home=home)
+
+
+def govern(settings, *args):
+    """Run `govern` on a state dir as a user would (settings from options and the environment)."""
+    base = ["--home", str(settings.home), "--config", str(settings.config_path)]
+    env = {"GOVERN_POLICIES": str(settings.policies_dir), "GOVERN_DATABASE_URL": settings.database_url or "",
+           "GOVERN_ROSTER": str(settings.roster_override or "")}
+    return CliRunner(env=env).invoke(app, base + [str(a) for a in args])

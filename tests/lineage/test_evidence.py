@@ -1,0 +1,220 @@
+"""`govern evidence`: a signed, self-contained pack; `govern evidence verify` catches every change offline."""
+
+import base64
+import csv
+import hashlib
+import io
+import json
+import re
+import shutil
+import subprocess
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.serialization import (Encoding, NoEncryption, PrivateFormat, PublicFormat,
+                                                          load_pem_private_key)
+
+from governance.data.generator import generate_applications
+from governance.lineage.control_map import load_control_map
+from governance.lineage.pack import EvidenceExportError, export_evidence
+from governance.lineage.verify import verify_pack
+from governance.release.services import Services
+from governance.trust.keys import generate_key_pair, public_key_line, write_private_key
+from tests.lineage.conftest import copy_of, govern
+from tests.lineage.world import MODEL, SEEDS, V1, V2
+
+pytestmark = pytest.mark.slow
+FOLDER = f"evidence-{V1}"
+
+
+@pytest.fixture(scope="module")
+def pack(world, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("evidence") / "pack.zip"
+    result = govern(world.settings, "evidence", MODEL, "1", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert f"evidence pack written: {out}" in result.output
+    return out
+
+
+def files_of(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as archive:
+        return {info.filename.split("/", 1)[1]: archive.read(info) for info in archive.infolist()}
+
+
+def rewritten(path: Path, out: Path, files: dict[str, bytes]) -> Path:
+    """The archive as someone who changed its files would re-zip it (consistent CRCs)."""
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(f"{FOLDER}/{name}", data)
+    return out
+
+
+def test_a_fresh_pack_verifies_on_both_backends(any_world, tmp_path):
+    out = tmp_path / "pack.zip"
+    written = export_evidence(any_world.services, MODEL, V1, out)
+    checked = verify_pack(out, any_world.services.system_key().public_key())
+    assert checked.ok, checked.problems
+    assert (checked.model, checked.version, checked.files) == (MODEL, V1, written.files)
+    assert any("the policy bundle is the one the release gate applied" in n for n in checked.notes)
+    assert any(n.startswith("statements/approve-") and "signed by ravi; the signature verifies" in n
+               for n in checked.notes)
+
+
+def test_the_cli_verifies_and_pins_the_key(world, pack, tmp_path):
+    result = govern(world.settings, "evidence", "verify", pack)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"evidence pack OK: {V1}")
+    system = tmp_path / "system.pub.pem"
+    system.write_bytes(world.services.system_key().public_key().public_bytes(Encoding.PEM,
+                                                                            PublicFormat.SubjectPublicKeyInfo))
+    assert govern(world.settings, "evidence", "verify", pack, "--public-key", system).exit_code == 0
+    other = tmp_path / "other.pub.pem"
+    other.write_bytes(generate_key_pair()[1].public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    refused = govern(world.settings, "evidence", "verify", pack, "--public-key", other, "--json")
+    assert refused.exit_code == 1
+    assert any("not by the pinned key" in p for p in json.loads(refused.output)["problems"])
+
+
+def test_any_changed_byte_in_any_file_fails_naming_the_file(pack, tmp_path):
+    original = files_of(pack)
+    for name, data in original.items():
+        changed = bytearray(data)
+        changed[len(data) // 2] ^= 0x01
+        checked = verify_pack(rewritten(pack, tmp_path / "changed.zip", {**original, name: bytes(changed)}))
+        assert not checked.ok, name
+        assert any(p.startswith(name) or f"over {name}" in p for p in checked.problems), (name, checked.problems)
+
+
+def test_a_removed_or_added_file_fails_naming_it(pack, tmp_path):
+    original = files_of(pack)
+    for name in original:
+        checked = verify_pack(rewritten(pack, tmp_path / "removed.zip",
+                                        {n: d for n, d in original.items() if n != name}))
+        assert not checked.ok and any(p.startswith(name) for p in checked.problems), (name, checked.problems)
+    checked = verify_pack(rewritten(pack, tmp_path / "added.zip", {**original, "approved_evidence/extra.json": b"{}"}))
+    assert checked.problems == ["approved_evidence/extra.json: not in the manifest"]
+
+
+def test_a_replaced_manifest_signature_fails(pack, tmp_path):
+    original = files_of(pack)
+    attacker, attacker_public = generate_key_pair()
+    resigned = {**original, "MANIFEST.sig": attacker.sign(original["MANIFEST.json"])}
+    checked = verify_pack(rewritten(pack, tmp_path / "resigned.zip", resigned))
+    assert any(p.startswith("MANIFEST.sig: does not verify over MANIFEST.json") for p in checked.problems)
+
+    # The whole manifest re-issued under the attacker's key: the roster and the ledger checkpoint give it away.
+    manifest = json.loads(original["MANIFEST.json"])
+    pem = attacker_public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    manifest["public_key"] = public_key_line(attacker_public)
+    forged = {**original, "keys/system.pub.pem": pem}
+    manifest["files"]["keys/system.pub.pem"] = hashlib.sha256(pem).hexdigest()
+    forged["MANIFEST.json"] = json.dumps(manifest).encode()
+    forged["MANIFEST.sig"] = attacker.sign(forged["MANIFEST.json"])
+    checked = verify_pack(rewritten(pack, tmp_path / "forged.zip", forged))
+    assert any(p.startswith("roster.json: principal 'system' does not have the key") for p in checked.problems)
+    assert any(p.startswith("ledger/checkpoint.json:") for p in checked.problems)
+
+
+def test_a_damaged_archive_fails(pack, tmp_path):
+    raw = bytearray(pack.read_bytes())
+    raw[len(raw) // 3] ^= 0xFF
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_bytes(bytes(raw))
+    checked = verify_pack(damaged)
+    assert not checked.ok and checked.problems
+    assert not verify_pack(tmp_path / "missing.zip").ok
+
+
+def test_no_training_rows_decision_inputs_or_secrets_in_the_pack(world, pack):
+    contents = files_of(pack)
+    text = "\n".join(data.decode("utf-8", "replace") for data in contents.values())
+    training = [generate_applications(6000, seed=seed) for seed in SEEDS.values()]
+    numbers = set(re.findall(r"\d{6,}", text))
+    for frame in training:
+        assert not numbers & {str(i) for i in frame["application_id"]}  # no applicant's id, from any snapshot
+    model = world.life.config.model(MODEL)
+    rows = [row for frame in training for row in frame.head(200)[model.feature_columns].to_dict(orient="records")]
+    for row in rows + list(world.sent.values()):
+        for pattern in _row_patterns(row):
+            assert not pattern.search(text), pattern.pattern
+    secrets = [b"PRIVATE KEY"]
+    for key_file in world.settings.keys_dir.glob("*.key"):
+        pem = key_file.read_bytes()
+        body = b"".join(line for line in pem.splitlines() if not line.startswith(b"-----"))
+        raw = load_pem_private_key(pem, None).private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        secrets += [body, raw, raw.hex().encode(), base64.b64encode(raw)]
+    blob = b"\n".join(contents.values()) + pack.read_bytes()
+    for secret in secrets:
+        assert secret not in blob
+
+
+def test_an_examiner_checks_it_with_standard_tools(pack, tmp_path):
+    if not shutil.which("sha256sum") or not shutil.which("openssl"):
+        pytest.skip("sha256sum or openssl not installed")
+    with zipfile.ZipFile(pack) as archive:
+        archive.extractall(tmp_path)
+    folder = tmp_path / FOLDER
+    sums = subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=folder, capture_output=True, text=True)
+    assert sums.returncode == 0, sums.stdout + sums.stderr
+    signature = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "keys/system.pub.pem", "-rawin",
+                                "-in", "MANIFEST.json", "-sigfile", "MANIFEST.sig"], cwd=folder, capture_output=True,
+                               text=True)
+    assert signature.returncode == 0 and "Signature Verified Successfully" in signature.stdout, signature.stderr
+    index = (folder / "index.html").read_text()
+    assert "approved_evidence/model_card.html" in index and "ravi" in index and "<script" not in index
+
+
+def test_the_control_map_table_maps_every_artefact_to_its_files(world, pack):
+    contents = files_of(pack)
+    rows = list(csv.DictReader(io.StringIO(contents["control_map.csv"].decode())))
+    control_map = load_control_map(world.settings.policies_dir / "control_map.yaml")
+    assert {r["requirement"] for r in rows} == {r.title for r in control_map.requirements.values()}
+    missing = {r["artefact"] for r in rows if r["status"] != "in this pack"}
+    assert missing == {control_map.artefacts["monitoring_reports"].title}  # no monitoring report yet
+    for row in rows:
+        assert all(name in contents for name in row["files"].split())
+    assert b"Reg B" in contents["control_map.html"] or b"Regulation B" in contents["control_map.html"]
+
+
+def test_the_version_s_monitoring_reports_are_carried(world, tmp_path):
+    settings = copy_of(world, tmp_path / "govern")
+    services = Services(settings)
+    reports = settings.model_dir(MODEL) / "monitoring"
+    for version, stream in ((V1, "drift-1-500-abc"), (V2, "drift-501-1000-def")):
+        html = f"<html>Evidently data drift of {version}</html>".encode()
+        (reports / stream).mkdir(parents=True)
+        (reports / stream / "data_drift.html").write_bytes(html)
+        services.ledger.append(actor="system:monitoring", action="monitoring.alert",
+                               subject={"model": MODEL, "version": version},
+                               digests={"evidently_html": hashlib.sha256(html).hexdigest()},
+                               payload={"stream": "drift", "window": stream.split("-", 1)[1]})
+    export_evidence(services, MODEL, V1, tmp_path / "pack.zip")
+    contents = files_of(tmp_path / "pack.zip")
+    assert [n for n in contents if n.startswith("monitoring/")] == ["monitoring/drift-1-500-abc/data_drift.html"]
+    rows = list(csv.DictReader(io.StringIO(contents["control_map.csv"].decode())))
+    assert all(r["status"] == "in this pack" for r in rows)
+    assert json.loads(contents["lineage.json"])["monitoring"][0]["action"] == "monitoring.alert"
+    assert verify_pack(tmp_path / "pack.zip").ok
+
+
+def test_export_refuses_a_key_the_roster_does_not_name(world, tmp_path):
+    stray = tmp_path / "keys" / "stray.key"
+    stray.parent.mkdir()
+    write_private_key(stray, generate_key_pair()[0])
+    services = Services(replace(world.settings, system_key_override=stray))
+    with pytest.raises(EvidenceExportError, match="stray.key: not the key of principal 'system'"):
+        export_evidence(services, MODEL, V1, tmp_path / "pack.zip")
+    assert not (tmp_path / "pack.zip").exists()
+
+
+def _row_patterns(row: dict) -> list[re.Pattern]:
+    """A serialised row in any key order we write (as given, or sorted): its values in that order, close together."""
+    def value(v) -> str:
+        if isinstance(v, float) and v.is_integer():
+            return rf"{int(v)}(?:\.0)?"
+        return re.escape(str(v))
+
+    orders = [list(row), sorted(row)]
+    return [re.compile(r"\W{1,40}(?:\w+\W{1,5})?".join(value(row[k]) for k in keys)) for keys in orders]

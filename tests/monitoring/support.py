@@ -1,0 +1,97 @@
+"""A state dir with governed champions, built through the core (no Dagster): where the tests and bench/mttr.py start.
+
+Each version is trained on its own generated data snapshot (real DVC), registered
+in MLflow, given a sealed evidence pack holding its real performance report, and
+deployed through `governance.release.deployment.deploy`, in order, so the last
+is the champion and the one before it the rollback target. The approval it is
+deployed on is not a signed one (`deploy` trusts its caller to have verified it):
+these tests are about what happens after a release.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from governance import training
+from governance.config import load_config
+from governance.data.generator import generate_applications
+from governance.data.snapshot import snapshot_frame
+from governance.digests import canonical_json
+from governance.metrics.fairness import protected_groups
+from governance.metrics.performance import performance_report
+from governance.registry import ModelRegistry, version_key
+from governance.release.approvals import Approval
+from governance.release.deployment import deploy
+from governance.release.evidence_pack import seal
+from governance.release.services import Services
+from governance.settings import Settings
+from governance.trust.demo import demo_principals
+from tests.helpers import REPO, small_model, write_config
+
+MODEL = "credit_scoring"
+MONITORING = {"collect_protected_attributes": True, "window_size": 500, "min_window_size": 200,
+              "check_interval_seconds": 1, "retrain_cron": "0 3 * * 1"}
+
+
+def monitored_config(path: Path, models: tuple[str, ...] = (MODEL,), **monitoring) -> Path:
+    entry = small_model(monitoring={**MONITORING, **monitoring})
+    return write_config(path, {name: entry for name in models})
+
+
+def settings_for(home: Path, config: Path) -> Settings:
+    return Settings(home=home, config_path=config, policies_override=REPO / "policies")
+
+
+def build_state(root: Path, versions: list[dict], models: tuple[str, ...] = (MODEL,)) -> Settings:
+    """State dir under `root` with each model's `versions` (generator knobs + seed) deployed in order."""
+    settings = settings_for(root / "govern", monitored_config(root / "governance.yaml", models))
+    demo_principals(settings)
+    config = load_config(settings.config_path)
+    for name in models:
+        for knobs in versions:
+            deploy_version(settings, config.model(name), **knobs)
+    return settings
+
+
+def deploy_version(settings: Settings, model, seed: int, rows: int = 6000, **knobs) -> int:
+    """Train a version on generated data (`knobs`: drift, bias, proxy) and deploy it as the champion."""
+    frame, pipeline = train(model, seed, rows, **knobs)
+    return deploy_trained(settings, model, frame, pipeline, f"generator(seed={seed}, rows={rows}, {knobs})")
+
+
+def train(model, seed: int, rows: int, **knobs):
+    frame = generate_applications(rows, seed=seed, **knobs)
+    return frame, training.fit(model, training.split(model, frame).train)
+
+
+def deploy_trained(settings: Settings, model, frame, pipeline, source: str) -> int:
+    """Snapshot, register, seal (with its real performance report) and deploy a trained pipeline."""
+    registry = ModelRegistry.for_settings(settings)
+    snapshot = snapshot_frame(settings, model.name, frame, source)
+    key = version_key(model.name, registry.latest_version(model.name) + 1)
+    run_id = registry.start_run(model.name, key, tags={})
+    registered = registry.register(model.name, key, run_id, pipeline, training.TRUSTED_TYPES[model.estimator.kind],
+                                   tags={"governance.data_md5": snapshot.md5})
+    registry.finish_run(run_id, ok=True)
+    test = training.split(model, frame).test.reset_index(drop=True)
+    report = performance_report(training.unfavourable(model, test), training.score(pipeline, model, test),
+                                protected_groups(model, test), model.decisioning)
+    out = settings.model_dir(model.name, key)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "performance.json").write_bytes(canonical_json(report))
+    (out / "model_card.md").write_text(f"# {key}\n")
+    pack = seal(out / "evidence", model.name, key, {"performance.json": out / "performance.json",
+                                                    "model_card.md": out / "model_card.md"},
+                {"artifact_sha256": registered.artifact_sha256, "policy_digest": "0" * 64})
+    approval = Approval(model=model.name, version=key, principal="ravi", roles=("model_risk_approver",),
+                        issued_at="2026-11-22T10:00:00.000000Z", comment="", statement_digest="1" * 64,
+                        evidence_digest=pack.digest, policy_digest="0" * 64)
+    deploy(Services(settings), approval, pack, actor="system:production_deployment")
+    return registered.version
+
+
+def copy_state(settings: Settings, root: Path) -> Settings:
+    """A private copy of a built state dir (MLflow's artifacts stay where they were built: read-only use)."""
+    shutil.copytree(settings.home, root / "govern")
+    return settings_for(root / "govern", settings.config_path)

@@ -1,0 +1,127 @@
+"""The measurements of a window and the policy's reading of them, on constructed data with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from governance.config import load_config
+from governance.monitoring.drift import psi
+from governance.monitoring.fairness import equal_opportunity, live_fairness
+from governance.monitoring.figures import Measurement
+from governance.monitoring.performance import performance
+from governance.monitoring.policy import containment, judge
+from governance.monitoring.windows import Cursor, CursorError
+from governance.policy.bundle import PolicyBundle
+from tests.helpers import REPO, SMALL_CONFIG
+
+MODEL = load_config(SMALL_CONFIG).model("credit_scoring")
+
+
+@pytest.fixture(scope="module")
+def bundle() -> PolicyBundle:
+    return PolicyBundle.load(REPO / "policies")
+
+
+def window(bundle, **attributes) -> object:
+    measured = [Measurement("test", attributes, "constructed")]
+    return judge(bundle, model="credit_scoring", version=2, risk_tier="high", window="1-500", stream="live",
+                 decisions=500, measurements=measured)
+
+
+def test_psi_is_zero_on_the_reference_and_grows_with_a_shift():
+    rng = np.random.default_rng(0)
+    reference = rng.beta(2, 8, 20_000)
+    assert psi(reference, reference) == pytest.approx(0.0, abs=1e-12)
+    assert psi(reference, rng.beta(2, 8, 500)) < 0.05
+    assert psi(reference, rng.beta(3, 6, 500)) > 0.25
+    assert np.isfinite(psi(reference, np.full(500, 0.99)))  # empty bins count as a 0.01% share, not infinity
+
+
+def protected(sexes: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"sex": sexes, "age_band": ["40-59"] * len(sexes)})
+
+
+def test_disparate_impact_interval_and_parity_gap_from_counts():
+    # 200 men approved at 60%, 200 women at 30%: disparate impact 0.5
+    frame = protected(["M"] * 200 + ["F"] * 200)
+    approved = np.array([1] * 120 + [0] * 80 + [1] * 60 + [0] * 140, dtype=bool)
+    measured = live_fairness(MODEL, frame, approved)
+    women = measured.details["attributes"]["sex"]["groups"]["F"]
+    assert women["disparate_impact"] == pytest.approx(0.5)
+    low, high = women["disparate_impact_ci"]
+    assert low < 0.5 < high < 0.8
+    assert measured.attributes["di_ci_high_min"] == pytest.approx(high)
+    assert measured.attributes["parity_difference_max"] == pytest.approx(0.3)
+    assert measured.details["comparisons"] == 1  # age_band has a single group: nothing to compare
+
+
+def test_small_groups_are_reported_but_not_judged():
+    frame = protected(["M"] * 300 + ["F"] * 20)
+    approved = np.array([1] * 150 + [0] * 150 + [0] * 20, dtype=bool)
+    measured = live_fairness(MODEL, frame, approved)
+    assert measured.attributes == {}
+    assert measured.details["attributes"]["sex"]["groups"]["F"]["judged"] is False
+    assert "fairness not judged" in measured.summary
+
+
+def test_more_comparisons_widen_every_interval():
+    approved = np.array([1] * 120 + [0] * 80 + [1] * 90 + [0] * 110, dtype=bool)
+    one = live_fairness(MODEL, protected(["M"] * 200 + ["F"] * 200), approved)
+    ages = ["40-59"] * 200 + ["25-39"] * 100 + ["60+"] * 100
+    several = live_fairness(MODEL, pd.DataFrame({"sex": ["M"] * 200 + ["F"] * 200, "age_band": ages}), approved)
+    assert several.details["comparisons"] == 3
+    narrow = one.details["attributes"]["sex"]["groups"]["F"]["disparate_impact_ci"]
+    wide = several.details["attributes"]["sex"]["groups"]["F"]["disparate_impact_ci"]
+    assert wide[0] < narrow[0] and wide[1] > narrow[1]
+
+
+def test_equal_opportunity_compares_approval_among_the_favourable_outcomes_only():
+    frame = protected(["M"] * 300 + ["F"] * 300)
+    approved = np.array(([1] * 150 + [0] * 150) + ([1] * 60 + [0] * 240), dtype=bool)
+    good = np.array(([1] * 200 + [0] * 100) + ([1] * 200 + [0] * 100), dtype=bool)
+    measured = equal_opportunity(MODEL, frame, approved, good)
+    women = measured.details["attributes"]["sex"]["groups"]["F"]
+    assert women["rows"] == 200 and women["gap"] == pytest.approx(0.30 - 0.75)
+    assert 0.3 < measured.attributes["equal_opportunity_ci_low_max"] < 0.45
+
+
+def test_performance_needs_the_card_and_both_outcomes():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 400)
+    assert performance(None, "no sealed pack", y, rng.random(400), 0.95).attributes == {}
+    assert "need 10 of each" in performance({"auc": 0.8, "ks": 0.5}, None, np.zeros(400, int), rng.random(400),
+                                            0.95).summary
+    ranked = performance({"auc": 0.8, "ks": 0.5}, None, y, y + rng.normal(0, 0.3, 400), 0.95)
+    assert ranked.attributes["auc_drop_ci_low"] < 0 and ranked.attributes["ks_drop_ci_low"] < 0
+    noise = performance({"auc": 0.8, "ks": 0.5}, None, y, rng.random(400), 0.95)
+    assert noise.attributes["auc_drop_ci_low"] > 0.2 and noise.attributes["ks_drop_ci_low"] > 0.2
+
+
+def test_the_policy_reads_figures_rounded_towards_alerting(bundle):
+    assert not window(bundle, score_psi=0.0999).alert
+    borderline = window(bundle, score_psi=0.09999)  # rounds up to 0.1000: retrain
+    assert borderline.retrain.allowed and not borderline.contain.allowed
+    assert borderline.retrain.findings[0].conditions == ("score_psi = 0.1000 (fires when >= 0.1000)",)
+    assert not window(bundle, di_ci_high_min=0.80004, di_ci_low_max=1.0).alert  # rounds down to 0.8000
+    unfair = window(bundle, di_ci_high_min=0.79999, di_ci_low_max=1.0)  # rounds down to 0.7999: contain
+    assert unfair.contain.allowed and [f.rule for f in unfair.contain.findings] == ["monitoring.disparate_impact"]
+    assert window(bundle).alert is False  # nothing measured calls for nothing
+
+
+def test_the_policy_chooses_how_to_contain(bundle):
+    harmful = window(bundle, score_psi=0.4)
+    assert [f.rule for f in harmful.contain.findings] == ["monitoring.score_drift_severe"]
+    assert [v.action for v in containment(bundle, harmful, rollback_target_passes=True)] == ["auto_rollback"]
+    assert [v.action for v in containment(bundle, harmful, rollback_target_passes=False)] == ["auto_disable"]
+
+
+def test_cursors_round_trip_and_refuse_what_they_did_not_write():
+    cursor = Cursor.parse(None, ("live", "labelled"))
+    assert cursor.positions == {"live": 0, "labelled": 0}
+    moved = cursor.moved("live", 1500)
+    assert Cursor.parse(moved.dumps(), ("live", "labelled")) == moved
+    for stored in ("1500", '{"live": -1}', '{"offline": 3}', "not json"):
+        with pytest.raises(CursorError, match="is not a monitoring cursor"):
+            Cursor.parse(stored, ("live",))

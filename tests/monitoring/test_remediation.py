@@ -1,0 +1,179 @@
+"""The remediation job: the policy chooses rollback, kill switch or retraining; automation signs, Cedar authorises,
+the ledger records; it never promotes, and it does nothing twice."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+
+from governance.monitoring.retraining import REQUESTED
+from governance.release.kill_switch import set_kill_switch
+from governance.trust.demo import demo_key_path
+from governance.trust.keys import load_private_key
+from resources import governance_resources
+from tests.helpers import REPO
+from tests.monitoring.conftest import MODEL, Monitored
+
+
+def alert(monitored: Monitored, sensor: str) -> dg.RunRequest:
+    requests = monitored.tick(sensor).run_requests
+    assert len(requests) == 1, [r.tags for r in requests]
+    return requests[0]
+
+
+def remediation_entry(monitored: Monitored) -> dict:
+    return monitored.ledger("monitoring.remediation")[-1].payload
+
+
+def test_severe_drift_rolls_back_to_the_previous_version_that_passes_on_the_window(monitored: Monitored):
+    monitored.roll_back_by_hand(1)  # v1, trained on a shifted population, is back in production
+    monitored.send(seed=100)  # baseline applicants: v1's scores drift severely, v2 would be fine
+    request = alert(monitored, "score_drift")
+    result = monitored.run(request)
+    assert result.success
+
+    services = monitored.services
+    assert services.registry.champion(MODEL) == 2 and not services.control.kill_switch(MODEL).disabled
+    move = services.control.deployments(MODEL, "completed")[-1]
+    assert (move.kind, move.version, move.actor) == ("rollback", 2, "system")
+    actions = [e.action for e in services.ledger.entries(model=MODEL)][-8:]
+    assert actions == ["monitoring.alert", "monitoring.reference", "statement.recorded", "rollback.started",
+                       "rollback.completed", "statement.recorded", REQUESTED, "monitoring.remediation"]
+    payload = remediation_entry(monitored)
+    assert payload["actions"] == ["rollback", "retraining_requested"]
+    assert payload["rollback_target"]["version"] == 2 and payload["rollback_target"]["passes"] is True
+    assert "rolled back to v2 (monitoring.contain_by_rollback)" in payload["notes"]
+    statement = services.statements.find(action="rollback", model=MODEL)[0]  # newest first
+    assert statement.signed.statement.principal == "system"
+    assert "monitoring.score_drift_severe" in statement.signed.statement.comment
+
+    report = result.asset_materializations_for_node(f"{MODEL}__monitoring_report")[0]
+    html = Path(report.metadata["evidently_report"].value)
+    assert html.is_file() and html.stat().st_size > 100_000  # Evidently's self-contained HTML
+    figures = json.loads(Path(report.metadata["report"].value).read_bytes())
+    drift = next(m for m in figures["measurements"] if m["concern"] == "data_drift")
+    assert len(drift["details"]["by_feature"]) == len(monitored.model.feature_columns)
+    check = result.get_asset_check_evaluations()[0]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+
+    moves = len(services.control.deployments(MODEL))
+    assert monitored.run(request).success  # the same window again (another sensor, a retry, a person)
+    assert len(services.control.deployments(MODEL)) == moves and not services.control.kill_switch(MODEL).disabled
+    again = remediation_entry(monitored)
+    assert again["actions"] == []
+    assert "the window was judged on v1 but the champion is now v2: nothing to do" in again["notes"]
+    assert services.ledger.verify().ok
+
+
+def test_a_fairness_breach_no_earlier_version_avoids_trips_the_kill_switch(monitored: Monitored):
+    monitored.send(seed=200, bias=1.0)  # v2 approves women far less often; v1 drifts severely on it too
+    request = alert(monitored, "fairness")
+    assert monitored.run(request).success
+    services = monitored.services
+    switch = services.control.kill_switch(MODEL)
+    assert switch.disabled and switch.changed_by == "system" and services.registry.champion(MODEL) == 2
+    assert "monitoring.disparate_impact" in switch.reason
+    payload = remediation_entry(monitored)
+    assert "kill_switch" in payload["actions"]
+    assert payload["rollback_target"]["version"] == 1 and payload["rollback_target"]["passes"] is False
+    assert "monitoring.score_drift_severe" in payload["rollback_target"]["summary"]
+    assert any("kill switch on (monitoring.contain_by_kill_switch)" in note for note in payload["notes"])
+    assert services.ledger.entries(model=MODEL, action="kill_switch.on")[-1].actor == "system"
+    assert monitored.send(seed=201, rows=1)[0]["outcome"] == "refer"  # serving is in the safe state
+
+    bea = load_private_key(demo_key_path(monitored.settings, "bea"))
+    set_kill_switch(services, MODEL, False, "bea", bea, "reviewed: traffic was a data error")
+    assert monitored.run(request).success  # the same window reported again after a person re-enabled
+    assert not services.control.kill_switch(MODEL).disabled
+    assert "bea re-enabled the model at" in " ".join(remediation_entry(monitored)["notes"])
+
+
+def test_monitoring_never_flaps_back_to_a_version_it_contained(monitored: Monitored):
+    monitored.send(seed=400, drift=1.0)  # v2 drifts severely on v1's population: rolled back to v1
+    assert monitored.run(alert(monitored, "score_drift")).success
+    assert monitored.services.registry.champion(MODEL) == 1
+    monitored.send(seed=401)  # the population returns: v1 drifts severely, and v2 would pass, but ...
+    assert monitored.run(alert(monitored, "score_drift")).success
+    services = monitored.services
+    assert services.registry.champion(MODEL) == 1 and services.control.kill_switch(MODEL).disabled
+    target = remediation_entry(monitored)["rollback_target"]
+    assert target["version"] == 2 and target["passes"] is False
+    assert "no person has put it back since" in target["summary"]
+
+
+def test_moderate_drift_opens_one_retraining_run_per_deployment_and_never_promotes(monitored: Monitored):
+    monitored.send(seed=300, drift=0.3)
+    monitored.send(seed=301, drift=0.3)
+    requests = monitored.tick("data_drift").run_requests
+    assert [r.tags["governance/window"] for r in requests] == ["1-500", "501-1000"]
+    for request in requests:
+        assert monitored.run(request).success
+    services = monitored.services
+    assert services.registry.champion(MODEL) == 2 and not services.control.kill_switch(MODEL).disabled
+    assert [e.payload["window"] for e in monitored.ledger("monitoring.remediation")] == ["1-500", "501-1000"]
+    retraining = monitored.ledger(REQUESTED)
+    assert len(retraining) == 1 and retraining[0].actor == "system"
+    assert "retraining was already requested for this deployment" in " ".join(remediation_entry(monitored)["notes"])
+
+    launched = monitored.tick("retraining_requests")
+    (request,) = launched.run_requests
+    assert request.partition_key == "credit_scoring-v3"
+    assert request.tags["governance/requested_by"] == "system"
+    assert monitored.instance.has_dynamic_partition("credit_scoring_versions", "credit_scoring-v3")
+    assert monitored.tick("retraining_requests").run_requests == []  # nothing new in the ledger
+
+
+def test_the_action_is_the_policy_s_choice_not_the_code_s(monitored: Monitored, tmp_path: Path):
+    policies = tmp_path / "policies"
+    shutil.copytree(REPO / "policies", policies)
+    rules = policies / "monitoring.cedar"
+    rules.write_text(rules.read_text().replace("when { context.rollback_target_passes };", "when { false };")
+                     .replace("unless { context.rollback_target_passes };", ";"))
+    monitored.use_policies(policies)  # a stricter policy: never roll back automatically, always switch off
+    monitored.roll_back_by_hand(1)
+    monitored.send(seed=100)  # the rollback scenario: v2 passes on the window
+    assert monitored.run(alert(monitored, "score_drift")).success
+    services = monitored.services
+    assert services.registry.champion(MODEL) == 1 and services.control.kill_switch(MODEL).disabled
+    assert "kill_switch" in remediation_entry(monitored)["actions"]
+
+
+def test_harm_that_the_policy_permits_no_containment_for_fails_loudly(monitored: Monitored, tmp_path: Path):
+    policies = tmp_path / "policies"
+    shutil.copytree(REPO / "policies", policies)
+    rules = policies / "monitoring.cedar"
+    rules.write_text(rules.read_text().replace("unless { context.rollback_target_passes };", "when { false };"))
+    monitored.use_policies(policies)
+    monitored.send(seed=200, bias=1.0)  # harm; no earlier version passes; and this policy permits no kill switch
+    result = monitored.run(alert(monitored, "fairness"))
+    assert not result.success
+    assert "harm was found and NOT contained" in str(result.all_events)
+    assert any("CONTAINMENT FAILED" in note for note in remediation_entry(monitored)["notes"])
+    assert not monitored.services.control.kill_switch(MODEL).disabled
+
+
+def test_a_window_that_is_not_in_the_decision_log_acts_on_nothing(monitored: Monitored):
+    bogus = dg.RunRequest(run_config={"ops": {f"{MODEL}__monitoring_report": {"config": {
+        "first_seq": 1, "last_seq": 500, "stream": "live"}}}})
+    result = monitored.run(bogus)
+    assert not result.success
+    assert "no window 1-500 of model 'credit_scoring'" in str(result.all_events)
+    assert len(monitored.services.control.deployments(MODEL)) == 2
+    assert monitored.ledger("monitoring.remediation") == []
+
+
+def test_the_retraining_schedule_authorises_ledgers_and_requests_a_new_version(monitored: Monitored):
+    schedule = monitored.defs.resolve_schedule_def(f"{MODEL}_retraining_schedule")
+    assert schedule.cron_schedule == "0 3 * * 1" and schedule.execution_timezone == "UTC"
+    context = dg.build_schedule_context(instance=monitored.instance, resources=governance_resources(monitored.settings),
+                                        scheduled_execution_time=datetime(2026, 11, 23, 3, tzinfo=timezone.utc))
+    request = schedule(context)
+    assert request.partition_key == "credit_scoring-v3" and request.tags["governance/requested_by"] == "system"
+    entry = monitored.ledger(REQUESTED)[-1]
+    assert entry.payload["trigger"] == "schedule" and entry.actor == "system"
+    signed = monitored.services.statements.find(action="train", model=MODEL)[0]
+    assert entry.digests["statement"] == signed.digest and signed.signed.statement.principal == "system"

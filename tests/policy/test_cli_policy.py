@@ -1,0 +1,101 @@
+"""`govern policy check` and `govern waive`, through Typer with a real state dir."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from governance.cli import policy
+from governance.ledger import Ledger
+from governance.policy.bundle import PolicyBundle, PolicyError
+from governance.policy.gate import evaluate_gate
+from governance.policy.records import record_gate_decision
+from governance.policy.waivers import WaiverRefused
+
+from .conftest import POLICIES, passing_evidence
+
+
+@pytest.fixture
+def govern(settings):
+    """The two commands mounted as the lead's `govern` app mounts them, with `settings` as ctx.obj."""
+    app = typer.Typer()
+
+    @app.callback()
+    def _global(ctx: typer.Context) -> None:
+        ctx.obj = settings
+
+    app.add_typer(policy.app, name="policy")
+    app.command("waive")(policy.waive)
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, [str(arg) for arg in args])
+
+
+@pytest.fixture
+def gated(cast, settings):
+    """A recorded gate decision for credit_scoring 7; the demo roster of `cast` is the one in force."""
+    assert settings.roster_path == settings.home / "roster.yaml"
+    record_gate_decision(Ledger.for_settings(settings),
+                         evaluate_gate(PolicyBundle.load(POLICIES), passing_evidence(di_ci_high_min=0.7)))
+
+
+def test_policy_check_prints_digest_and_thresholds(govern):
+    result = govern("policy", "check", "--policies", POLICIES)
+    assert result.exit_code == 0, result.output
+    assert "policies OK" in result.output and "performance.auc_floor" in result.output
+    assert "high: auc >= 0.7000" in result.output
+    data = json.loads(govern("policy", "check", "--policies", POLICIES, "--json").output)
+    assert data["digest"] == PolicyBundle.load(POLICIES).digest
+    rule = next(r for r in data["gate_rules"] if r["id"] == "data_quality.validation_passed")
+    assert rule["unwaivable"] and rule["thresholds"] == [{"tier": "every tier", "requirement": "validation_passed is true"}]
+
+
+def test_policy_check_fails_on_a_broken_file(govern, policy_copy):
+    (policy_copy / "documentation.cedar").write_text("forbid (principal, action, resource)\n")
+    result = govern("policy", "check", "--policies", policy_copy)
+    assert isinstance(result.exception, PolicyError)
+    assert f"{policy_copy / 'documentation.cedar'}:1:" in str(result.exception)
+
+
+def test_waive_grants_a_signed_waiver(govern, gated):
+    last_day = (datetime.now(timezone.utc) + timedelta(days=20)).date()
+    result = govern("waive", "credit_scoring", "7", "--rule", "fairness.disparate_impact", "--until", last_day,
+                    "--reason", "remediation plan agreed", "--as", "carl", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["granted_by"] == "carl" and data["rule"] == "fairness.disparate_impact"
+    assert data["until"] == f"{last_day + timedelta(days=1)}T00:00:00.000000Z"  # through the last day, UTC
+
+
+@pytest.mark.parametrize("args, reason", [
+    (["--as", "ravi"], "no rule permits ravi"),
+    (["--as", "carl", "--rule", "data_quality.validation_passed"], "marked @unwaivable"),
+    (["--as", "carl", "--until", str(date.today() + timedelta(days=60))], "at most 30 days"),
+])
+def test_waive_refusals_exit_with_the_reason(govern, gated, args, reason):
+    options = {"--rule": "fairness.disparate_impact", "--until": str(date.today() + timedelta(days=5)),
+               "--reason": "because"}
+    options.update(dict(zip(args[::2], args[1::2])))
+    result = govern("waive", "credit_scoring", "7", *[item for pair in options.items() for item in pair])
+    assert isinstance(result.exception, WaiverRefused) and reason in str(result.exception)
+
+
+def test_waive_with_another_principals_key_is_refused(govern, gated, settings):
+    result = govern("waive", "credit_scoring", "7", "--rule", "fairness.disparate_impact",
+                    "--until", date.today() + timedelta(days=5), "--reason", "because", "--as", "carl",
+                    "--key", settings.keys_dir / "cora.key")
+    assert isinstance(result.exception, WaiverRefused)
+    assert "signature does not verify" in str(result.exception)
+
+
+@pytest.mark.parametrize("until, message", [
+    ("2026-02-30", "not a calendar date"), ("next week", "expected YYYY-MM-DD"),
+    ("2026-12-31T12:00:00", "give the time zone"),
+])
+def test_waive_rejects_a_bad_until(govern, gated, until, message):
+    result = govern("waive", "credit_scoring", "7", "--rule", "fairness.disparate_impact", "--until", until,
+                    "--reason", "because", "--as", "carl")
+    assert result.exit_code == 2 and message in result.output

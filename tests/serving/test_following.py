@@ -1,0 +1,129 @@
+"""Following the kill switch and the champion alias without a restart, and the safe state."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import httpx
+import pandas as pd
+import pytest
+
+from governance import training
+from tests.helpers import wait_until
+from tests.serving.conftest import MODEL, body, deploy
+
+DECIDE = f"/models/{MODEL}/decisions"
+
+
+def decide(client: httpx.Client, deployed, row: int = 0) -> dict:
+    response = client.post(DECIDE, json=body(deployed.applications.iloc[row], deployed.model))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def score(deployed, version: int, row: int = 0) -> float:
+    frame = pd.DataFrame([body(deployed.applications.iloc[row], deployed.model, protected=False)])
+    return float(training.score(deployed.pipelines[version], deployed.model, frame)[0])
+
+
+def assert_safe_state(answer: dict, why: str) -> None:
+    assert answer["outcome"] == "refer" and answer["safe_state"] is True
+    assert answer["score"] is None and answer["version"] is None and answer["reasons"] == []
+    assert why in answer["safe_state_reason"]
+
+
+def test_kill_switch_turns_every_answer_into_refer_within_a_second(deployed, client):
+    risky = int(training.score(deployed.pipelines[1], deployed.model, deployed.applications).argmax())
+    assert decide(client, deployed, risky)["outcome"] == "decline"
+    deployed.control.set_kill_switch(MODEL, True, "fairness alert", "ops", "d" * 64)
+    took = wait_until(lambda: decide(client, deployed, risky)["outcome"] == "refer", "the first refer", timeout=1.0)
+    assert took < 1.0
+    answer = decide(client, deployed, risky)
+    assert_safe_state(answer, "kill switch on: fairness alert")
+    logged = deployed.decisions.get(answer["decision_id"])
+    assert (logged.outcome, logged.kill_switch, logged.score, logged.version) == ("refer", True, None, None)
+    status = client.get(f"/models/{MODEL}").json()
+    assert status["safe_state"] is True and status["kill_switch"]["reason"] == "fairness alert"
+
+    deployed.control.set_kill_switch(MODEL, False, "alert resolved", "risk-officer", "e" * 64)
+    wait_until(lambda: decide(client, deployed, risky)["outcome"] == "decline", "scoring to resume", timeout=1.0)
+
+
+def test_champion_changes_are_followed_without_a_restart(deployed, client):
+    assert decide(client, deployed)["score"] == pytest.approx(score(deployed, 1), abs=1e-12)
+    for version in (2, 1):  # a promotion, then a rollback
+        deployed.registry.set_champion(MODEL, version)
+        wait_until(lambda: decide(client, deployed)["version"] == version, f"v{version} to be served")
+        answer = decide(client, deployed)
+        assert answer["score"] == pytest.approx(score(deployed, version), abs=1e-12)
+        assert deployed.decisions.get(answer["decision_id"]).version == version
+        assert client.get(f"/models/{MODEL}").json()["served_version"] == version
+    assert score(deployed, 1) != score(deployed, 2)
+
+
+def test_an_alias_moved_outside_governance_or_a_changed_artifact_is_not_served(deployed, client):
+    deployed.registry.set_champion(MODEL, 3)  # registered, never deployed through governance
+    wait_until(lambda: decide(client, deployed)["safe_state"], "the safe state")
+    assert_safe_state(decide(client, deployed), "no governed deployment of it completed")
+    assert client.get(f"/models/{MODEL}").json()["champion_version"] == 3
+
+    v3 = deployed.versions[3]
+    artifact = deployed.registry.artifact_root / MODEL / v3.run_id / "artifacts" / "model" / "MLmodel"
+    artifact.write_text(artifact.read_text() + "\n# changed after approval\n")
+    deploy(deployed.control, v3)  # the deployment approved the original digest
+    wait_until(lambda: "digest" in (client.get(f"/models/{MODEL}").json()["unserved_reason"] or ""),
+               "the digest refusal")
+    status = client.get(f"/models/{MODEL}").json()
+    assert status["served_version"] is None and status["safe_state"] is True
+    assert_safe_state(decide(client, deployed), "refusing to load a changed artifact")
+
+
+def test_under_load_while_the_kill_switch_flips_nothing_fails_and_every_answer_is_logged(deployed, api):
+    before = deployed.decisions.last_seq(MODEL)
+    stop = threading.Event()
+    flips = []
+
+    def flip() -> None:
+        disabled = False
+        while not stop.wait(0.1):
+            disabled = not disabled
+            deployed.control.set_kill_switch(MODEL, disabled, "load test flip", "ops", "f" * 64)
+            flips.append(disabled)
+        deployed.control.set_kill_switch(MODEL, False, "load test over", "ops", "f" * 64)
+
+    bodies = [body(row, deployed.model) for _, row in deployed.applications.head(64).iterrows()]
+
+    async def load(seconds: float) -> list[httpx.Response]:
+        responses: list[httpx.Response] = []
+        deadline = time.monotonic() + seconds
+        async with httpx.AsyncClient(base_url=api.url, timeout=10,
+                                     limits=httpx.Limits(max_connections=32)) as client:
+            async def worker(n: int) -> None:
+                i = n
+                while time.monotonic() < deadline:
+                    responses.append(await client.post(DECIDE, json=bodies[i % len(bodies)]))
+                    i += 32
+            await asyncio.gather(*(worker(n) for n in range(32)))
+        return responses
+
+    flipper = threading.Thread(target=flip)
+    flipper.start()
+    try:
+        responses = asyncio.run(load(2.5))
+    finally:
+        stop.set()
+        flipper.join()
+
+    assert {r.status_code for r in responses} == {200}
+    answers = [r.json() for r in responses]
+    safe = [a for a in answers if a["safe_state"]]
+    scored = [a for a in answers if not a["safe_state"]]
+    assert safe and scored and len(flips) >= 10
+    assert all(a["outcome"] == "refer" and "kill switch on" in a["safe_state_reason"] for a in safe)
+    assert all(a["version"] == 1 and a["score"] is not None for a in scored)
+    logged = deployed.decisions.window(MODEL, before, limit=len(answers) + 1000)
+    assert len(logged) == len(answers)
+    assert {d.decision_id: d.outcome for d in logged} == {a["decision_id"]: a["outcome"] for a in answers}
+    assert {d.decision_id for d in logged if d.kill_switch} == {a["decision_id"] for a in safe}

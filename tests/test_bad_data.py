@@ -1,0 +1,173 @@
+"""Broken datasets and configs: each fails with an error naming the problem, and nothing downstream exists.
+
+Datasets run through the real graph (Dagster, DVC, Great Expectations, MLflow);
+configs fail to load before anything runs.
+"""
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from governance.cli import app
+from governance.config import ConfigError, load_config
+from governance.data.generator import CONTRACT, generate_applications
+from tests.helpers import small_model, write_config
+
+pytestmark = pytest.mark.slow
+
+
+def _valid_csv(path: Path, rows: int = 1500):
+    frame = generate_applications(rows, seed=3)
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def _file_model(csv: Path) -> dict:
+    model = small_model(source={"file": {"path": str(csv)}}, columns=CONTRACT, min_rows=200)
+    return {"credit_scoring": model}
+
+
+def _break(kind: str, path: Path) -> None:
+    frame = generate_applications(1500, seed=3)
+    if kind == "missing_column":
+        frame = frame.drop(columns=["debt_to_income"])
+    elif kind == "extra_column":
+        frame["favourite_colour"] = "blue"
+    elif kind == "wrong_type":
+        frame["annual_income"] = frame["annual_income"].astype(str)
+        frame.loc[5, "annual_income"] = "about forty thousand"
+    elif kind == "null_target":
+        frame["default"] = frame["default"].astype("float")
+        frame.loc[[3, 9], "default"] = None
+    elif kind == "out_of_range":
+        frame.loc[7, "credit_utilisation"] = 7.5
+    elif kind == "single_class":
+        frame["default"] = 0
+    elif kind == "duplicated_ids":
+        frame.loc[10, "application_id"] = frame.loc[11, "application_id"]
+    elif kind == "unknown_category":
+        frame["housing"] = frame["housing"].astype(str)
+        frame.loc[4, "housing"] = "castle"
+    elif kind == "too_few_rows":
+        frame = frame.head(50)
+    elif kind == "bad_target_value":
+        frame.loc[2, "default"] = 2
+    frame.to_csv(path, index=False)
+
+
+DATASET_CASES = {
+    "missing_column": "missing columns ['debt_to_income']",
+    "extra_column": "unexpected columns ['favourite_colour']",
+    "wrong_type": "column 'annual_income': type",
+    "null_target": "column 'default': 2 of 1500 rows are null",
+    "out_of_range": "column 'credit_utilisation': 1 of 1500 rows are outside [0.0, 2.0]",
+    "single_class": "column 'default': the target needs both classes [0, 1]: 1 absent",
+    "duplicated_ids": "column 'application_id': 2 of 1500 rows have duplicated ids",
+    "unknown_category": "column 'housing': 1 of 1500 rows are not in",
+    "too_few_rows": "row count 50 is below the minimum 200",
+    "bad_target_value": "column 'default': 1 of 1500 rows are not in [0, 1]",
+}
+
+UNREADABLE_CASES = {
+    "empty_file": (b"", "the file is empty"),
+    "not_utf8": ("application_id,sex\n1,M\u00e4nnlich\n".encode("latin-1"), "not UTF-8 text (byte 0xe4"),
+    "blank_file": (b"\n\n", "no columns to read"),
+}
+
+
+def _failure_text(result) -> str:
+    texts = [_with_causes(e.event_specific_data.error) for e in result.all_events if e.is_step_failure]
+    texts += [e.event_specific_data.description or "" for e in result.all_events
+              if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]
+    return "\n".join(texts)
+
+
+def _with_causes(error) -> str:
+    return error.message + ("\n" + _with_causes(error.cause) if error.cause else "")
+
+
+def _assert_nothing_downstream(life, key: str) -> None:
+    for asset in ("trained_model", "performance_report", "fairness_report", "explainability_report", "model_card"):
+        assert not life.materialized("credit_scoring", asset, key), f"{asset} was materialized"
+    assert life.registry.latest_version("credit_scoring") == 0
+    assert not life.registry.client.search_registered_models()
+
+
+@pytest.mark.parametrize("kind", sorted(DATASET_CASES))
+def test_broken_dataset_blocks_training(kind, tmp_path, lifecycle):
+    csv = tmp_path / f"{kind}.csv"
+    _break(kind, csv)
+    life = lifecycle(write_config(tmp_path / "governance.yaml", _file_model(csv)))
+    key, result = life.candidate()
+    assert not result.success
+    assert DATASET_CASES[kind] in _failure_text(result)
+    check = life.instance.get_latest_asset_check_evaluation_record(
+        __import__("dagster").AssetCheckKey(__import__("dagster").AssetKey(["credit_scoring", "validated_applications"]),
+                                             "data_contract"))
+    assert check is not None and not check.event.dagster_event.event_specific_data.passed
+    _assert_nothing_downstream(life, key)
+
+
+@pytest.mark.parametrize("kind", sorted(UNREADABLE_CASES))
+def test_unreadable_file_fails_naming_it(kind, tmp_path, lifecycle):
+    content, message = UNREADABLE_CASES[kind]
+    csv = tmp_path / f"{kind}.csv"
+    csv.write_bytes(content)
+    life = lifecycle(write_config(tmp_path / "governance.yaml", _file_model(csv)))
+    key, result = life.candidate()
+    text = _failure_text(result)
+    assert not result.success and str(csv) in text and message in text
+    assert not life.materialized("credit_scoring", "applications")
+    _assert_nothing_downstream(life, key)
+
+
+def test_a_valid_file_source_passes_the_same_checks(tmp_path, lifecycle):
+    csv = tmp_path / "good.csv"
+    _valid_csv(csv)
+    life = lifecycle(write_config(tmp_path / "governance.yaml", _file_model(csv)))
+    key, result = life.candidate()
+    assert life.materialized("credit_scoring", "model_card", key), _failure_text(result)
+    assert life.registry.latest_version("credit_scoring") == 1
+
+
+CONFIG_CASES = {
+    "protected_as_feature": ({"features": ["annual_income", "sex"]},
+                             "model 'credit_scoring': field '(model)': features: 'sex' is a protected attribute"),
+    "unknown_estimator": ({"estimator": {"kind": "neural_net"}}, "field 'estimator.kind'"),
+    "unknown_field": ({"colour": "blue"}, "field 'colour': Extra inputs are not permitted"),
+    "bad_tier": ({"risk_tier": "extreme"}, "field 'risk_tier'"),
+    "file_without_contract": ({"source": {"file": {"path": "data.csv"}}}, "a file source needs its data contract"),
+    "wrong_file_type": ({"source": {"file": {"path": "data.xlsx"}}}, "unsupported data file type '.xlsx'"),
+    "favourable_not_a_target_value": ({"favourable_outcome": 7}, "including favourable_outcome 7"),
+    "protected_band_on_text": ({"protected_attributes": [{"column": "sex", "bands": [0, 1]}]},
+                               "bands need a numeric column"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONFIG_CASES))
+def test_broken_config_names_file_model_and_field(case, tmp_path):
+    overrides, message = CONFIG_CASES[case]
+    path = write_config(tmp_path / "governance.yaml", {"credit_scoring": small_model(**overrides)})
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(path) in str(error.value) and message in str(error.value)
+
+
+def test_config_that_is_not_utf8_or_not_yaml(tmp_path):
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("models:\n  cr\u00e9dit: {}\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_config(latin)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("models: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(broken)
+
+
+def test_unknown_model_is_named_by_the_cli(tmp_path):
+    result = CliRunner().invoke(app, ["--home", str(tmp_path / "govern"), "--config",
+                                      str(Path(__file__).parent / "configs" / "small.yaml"),
+                                      "demo", "--model", "mortgage"])
+    assert result.exit_code != 0
+    assert "unknown model 'mortgage' (governed models: credit_scoring)" in str(result.exception) + result.output

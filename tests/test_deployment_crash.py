@@ -1,0 +1,123 @@
+"""Killing the deployment process at each step leaves a consistent registry and ledger.
+
+The champion is v1; a child process deploys v2 and is killed (os._exit) at one
+step of the move. Afterwards `reconcile` must settle the move so that the
+champion alias is v1 or v2, never anything else, the control store's last
+completed move names the champion, the ledger records the same outcome, and
+the ledger still verifies.
+"""
+
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from governance.release.approvals import Approval
+from governance.release.deployment import deploy, reconcile
+from governance.release.evidence_pack import seal
+from governance.release.services import Services
+from governance.settings import Settings
+from governance.trust.demo import demo_principals
+from tests.helpers import REPO, register_version
+
+pytestmark = pytest.mark.slow
+MODEL = "credit_scoring"
+
+CRASH_POINTS = {
+    "before the ledger records the start": """
+        original = Ledger.append
+        def append(self, **kw):
+            if kw["action"] == "deploy.started":
+                os._exit(9)
+            return original(self, **kw)
+        Ledger.append = append""",
+    "before the alias moves": """
+        ModelRegistry.set_champion = lambda self, model, version: os._exit(9)""",
+    "after the alias moved": """
+        original = ModelRegistry.set_champion
+        def set_champion(self, model, version):
+            original(self, model, version)
+            os._exit(9)
+        ModelRegistry.set_champion = set_champion""",
+    "after the control store completed it": """
+        original = Ledger.append
+        def append(self, **kw):
+            if kw["action"] == "deploy.completed":
+                os._exit(9)
+            return original(self, **kw)
+        Ledger.append = append""",
+}
+
+
+def _approval(settings: Settings, version: int) -> tuple[Approval, object]:
+    services = Services(settings)
+    registered = services.registry.version(MODEL, version)
+    card = settings.home / f"card-v{version}.md"
+    card.write_text(f"card of v{version}")
+    pack = seal(settings.home / "packs", MODEL, registered.key, {"model_card.md": card},
+                {"artifact_sha256": registered.artifact_sha256, "policy_digest": "0" * 64})
+    approval = Approval(model=MODEL, version=registered.key, principal="ravi", roles=("model_risk_approver",),
+                        issued_at="2026-11-22T10:00:00.000000Z", comment="", statement_digest="1" * 64,
+                        evidence_digest=pack.digest, policy_digest="0" * 64)
+    return approval, pack
+
+
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory):
+    """v1 deployed as champion, v2 registered and approved: the state every crash starts from."""
+    settings = Settings(home=tmp_path_factory.mktemp("golden") / "govern", config_path=REPO / "governance.yaml")
+    demo_principals(settings)
+    register_version(settings, seed=1)
+    register_version(settings, seed=2)
+    deploy(Services(settings), *_approval(settings, 1), actor="system:production_deployment")
+    return settings
+
+
+def _child(settings: Settings, patch: str) -> int:
+    script = textwrap.dedent("""
+        import os, sys
+        from pathlib import Path
+        from governance.ledger import Ledger
+        from governance.registry import ModelRegistry
+        from governance.settings import Settings
+        from governance.release.deployment import deploy
+        from governance.release.services import Services
+        from tests.test_deployment_crash import _approval
+        settings = Settings(home=Path(sys.argv[1]), config_path=Path(sys.argv[2]))
+    """) + textwrap.dedent(patch) + textwrap.dedent("""
+        deploy(Services(settings), *_approval(settings, 2), actor="system:production_deployment")
+    """)
+    return subprocess.run([sys.executable, "-c", script, str(settings.home), str(settings.config_path)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120).returncode
+
+
+@pytest.mark.parametrize("point", list(CRASH_POINTS) + ["no crash"])
+def test_a_crash_at_any_step_leaves_old_or_new_champion_and_an_agreeing_ledger(point, golden, tmp_path):
+    home = tmp_path / "govern"
+    shutil.copytree(golden.home, home)
+    settings = Settings(home=home, config_path=golden.config_path)
+    code = _child(settings, CRASH_POINTS.get(point, ""))
+    assert code == (0 if point == "no crash" else 9)
+
+    services = Services(settings)
+    reconcile(services, MODEL)
+    champion = services.registry.champion(MODEL)
+    assert champion in (1, 2)
+    moves = services.control.deployments(MODEL)
+    assert all(m.status in ("completed", "aborted") for m in moves)
+    assert [m for m in moves if m.status == "completed"][-1].version == champion
+    terminal = [e for e in services.ledger.entries(model=MODEL)
+                if e.action in ("deploy.completed", "deploy.aborted")]
+    assert terminal[-1].subject["version"] == f"{MODEL}-v{moves[-1].version}"
+    assert terminal[-1].action == f"deploy.{moves[-1].status}"
+    completed_in_ledger = [e for e in terminal if e.action == "deploy.completed"]
+    assert completed_in_ledger[-1].subject["version"] == f"{MODEL}-v{champion}"
+    starts = [e for e in services.ledger.entries(model=MODEL) if e.action == "deploy.started"]
+    assert len(starts) == len(moves)
+    assert services.control.deployed_artifact(MODEL, champion) == services.registry.version(MODEL, champion).artifact_sha256
+    assert services.ledger.verify().ok
+    assert not reconcile(services, MODEL)  # settled once, stays settled
+    expected = {"before the ledger records the start": 1, "before the alias moves": 1}.get(point, 2)
+    assert champion == expected

@@ -1,0 +1,120 @@
+"""End to end through Dagster: the graph from raw data to model card, with real values checked."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from governance.data.generator import generate_applications
+from governance.digests import file_md5, file_sha256
+from governance.registry import PARTITION_TAG
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def two_versions(tmp_path_factory):
+    """Two candidate versions of the small model, run through Dagster once for the whole module."""
+    from tests.helpers import SMALL_CONFIG, Lifecycle
+
+    life = Lifecycle(tmp_path_factory.mktemp("pipeline") / "govern", SMALL_CONFIG)
+    runs = [life.candidate(), life.candidate()]
+    yield life, runs
+
+
+def test_each_partition_is_one_mlflow_run_and_one_registered_version(two_versions):
+    life, runs = two_versions
+    assert [key for key, _ in runs] == ["credit_scoring-v1", "credit_scoring-v2"]
+    assert all(result.success for _, result in runs)
+    client = life.registry.client
+    experiment = life.registry.experiment_id("credit_scoring")
+    all_runs = client.search_runs([experiment])
+    assert sorted(r.data.tags[PARTITION_TAG] for r in all_runs) == ["credit_scoring-v1", "credit_scoring-v2"]
+    versions = life.registry.versions("credit_scoring")
+    assert [v.version for v in versions] == [1, 2]
+    for version, run in zip(versions, sorted(all_runs, key=lambda r: r.data.tags[PARTITION_TAG])):
+        assert version.run_id == run.info.run_id
+        assert version.tags[PARTITION_TAG] == version.key
+        assert version.tags["governance.code_version"].startswith(("git:", "package:"))
+        assert len(version.tags["governance.data_md5"]) == 32
+        assert life.registry.artifact_digest(version) == version.artifact_sha256
+
+
+def test_rematerializing_a_version_reuses_its_run(two_versions):
+    life, _ = two_versions
+    job = life.defs.resolve_job_def("credit_scoring_candidate")
+    result = job.execute_in_process(instance=life.instance, partition_key="credit_scoring-v1")
+    assert result.success
+    assert len(life.registry.client.search_runs([life.registry.experiment_id("credit_scoring")])) == 2
+    assert life.registry.latest_version("credit_scoring") == 2
+
+
+def test_dvc_md5_is_the_snapshot_files_md5(two_versions):
+    life, runs = two_versions
+    snapshot = runs[0][1].output_for_node("credit_scoring__applications")
+    dvc_file = Path(snapshot["dvc_file"])
+    data_file = dvc_file.with_name(dvc_file.name.removesuffix(".dvc"))
+    assert file_md5(data_file) == snapshot["md5"] == file_md5(snapshot["cache_path"])
+    assert (life.settings.dvc_remote / "files" / "md5" / snapshot["md5"][:2] / snapshot["md5"][2:]).is_file()
+    metadata = life.materialized("credit_scoring", "applications")[0].asset_materialization.metadata
+    assert metadata["dvc_md5"].value == snapshot["md5"]
+    trained = runs[0][1].output_for_node("credit_scoring__trained_model")
+    assert trained["data_md5"] == snapshot["md5"]
+
+
+def test_fairness_figures_match_a_hand_computation(two_versions):
+    life, runs = two_versions
+    result = runs[0][1]
+    trained = result.output_for_node("credit_scoring__trained_model")
+    report = json.loads(Path(result.output_for_node("credit_scoring__fairness_report")["path"]).read_bytes())
+    model = life.config.model("credit_scoring")
+    frame = generate_applications(6000, seed=7)
+    from governance.training import split
+
+    test = split(model, frame).test.reset_index(drop=True)
+    approved = np.load(trained["scores_path"]) < model.decisioning.approve_below
+    good = (test["default"] == 0).to_numpy()
+    sex = test["sex"].astype(str).to_numpy()
+    rate = {g: approved[sex == g].mean() for g in ("F", "M")}
+    tpr = {g: approved[(sex == g) & good].mean() for g in ("F", "M")}
+    fpr = {g: approved[(sex == g) & ~good].mean() for g in ("F", "M")}
+    figures = report["attributes"]["sex"]
+    assert figures["groups"]["F"]["selection_rate"] == pytest.approx(rate["F"])
+    assert figures["groups"]["F"]["disparate_impact"] == pytest.approx(rate["F"] / rate["M"])
+    assert figures["demographic_parity_difference"] == pytest.approx(abs(rate["F"] - rate["M"]))
+    assert figures["equalized_odds_difference"] == pytest.approx(
+        max(abs(tpr["F"] - tpr["M"]), abs(fpr["F"] - fpr["M"])))
+    low, high = figures["groups"]["F"]["disparate_impact_ci"]
+    assert low < figures["groups"]["F"]["disparate_impact"] < high
+
+
+def test_model_card_names_its_evidence(two_versions):
+    life, runs = two_versions
+    result = runs[1][1]
+    card = result.output_for_node("credit_scoring__model_card")
+    trained = result.output_for_node("credit_scoring__trained_model")
+    html = Path(card["html_path"]).read_text()
+    markdown = Path(card["markdown_path"]).read_text()
+    assert card["complete"] and file_sha256(card["html_path"]) == card["html_sha256"]
+    for fact in (trained["data_md5"], trained["run_id"], trained["artifact_sha256"], "passed"):
+        assert fact in markdown and fact in html
+    for name in ("performance_report", "fairness_report", "explainability_report"):
+        assert result.output_for_node(f"credit_scoring__{name}")["sha256"] in markdown
+    assert html.count("data:image/png;base64,") == 4
+    metadata = life.materialized("credit_scoring", "model_card", "credit_scoring-v2")[0].asset_materialization.metadata
+    assert "## Fairness" in metadata["card"].value
+
+
+def test_metadata_a_reviewer_needs_is_on_each_asset(two_versions):
+    life, _ = two_versions
+    expected = {
+        ("validated_applications", None): {"passed", "expectations", "failures", "result_digest"},
+        ("trained_model", "credit_scoring-v1"): {"mlflow_run", "artifact_sha256", "dvc_md5", "code_version"},
+        ("performance_report", "credit_scoring-v1"): {"auc", "gini", "ks", "by_group", "sha256"},
+        ("fairness_report", "credit_scoring-v1"): {"groups", "sha256"},
+        ("explainability_report", "credit_scoring-v1"): {"top_features", "proxy_flags"},
+    }
+    for (asset, partition), keys in expected.items():
+        metadata = life.materialized("credit_scoring", asset, partition)[0].asset_materialization.metadata
+        assert keys <= set(metadata), f"{asset} lacks {keys - set(metadata)}"

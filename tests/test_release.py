@@ -1,0 +1,263 @@
+"""From a passing gate to production through Dagster: approval, the sensor, and the attacks that must deploy nothing.
+
+One state dir for the module: version 1 passes its gate and waits for approval.
+Each attack then tries to get it deployed without a valid approval; each must
+leave the champion unset and leave its reason in the ledger. Finally a proper
+approval deploys it.
+"""
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from sqlalchemy import insert
+from typer.testing import CliRunner
+
+from governance.cli import app
+from governance.release.approvals import ApprovalRefused, decide, valid_approval
+from governance.release.services import Services
+from governance.timestamps import utc_now
+from governance.trust.demo import demo_principals
+from governance.trust.keys import generate_key_pair, load_private_key
+from governance.trust.statements import SignedStatement, Statement, sign
+from governance.trust.store import StatementRefused
+from resources import governance_resources
+from sensors.approvals import approval_sensor
+from tests.helpers import SMALL_CONFIG, Lifecycle
+
+pytestmark = pytest.mark.slow
+MODEL, V1 = "credit_scoring", "credit_scoring-v1"
+
+
+@pytest.fixture(scope="module")
+def life(tmp_path_factory):
+    life = Lifecycle(tmp_path_factory.mktemp("release") / "govern", SMALL_CONFIG)
+    demo_principals(life.settings)
+    key, result = life.candidate(tags={"governance/requested_by": "dana"})
+    assert key == V1 and result.success
+    return life
+
+
+def govern(life, *args):
+    base = ["--home", str(life.settings.home), "--config", str(life.settings.config_path)]
+    return CliRunner(env={"GOVERN_POLICIES": str(life.settings.policies_dir)}).invoke(app, base + [str(a) for a in args])
+
+
+def release(life, selection=None):
+    """Run what the approval sensor launches: approved_release then production_deployment."""
+    job = life.defs.resolve_job_def("credit_scoring_release")
+    return job.execute_in_process(instance=life.instance, partition_key=V1, raise_on_error=False,
+                                  asset_selection=selection)
+
+
+def services(life) -> Services:
+    return Services(life.settings)
+
+
+def last_refusal(life) -> str:
+    entries = services(life).ledger.entries(model=MODEL, action="release.refused")
+    return " ".join(entries[-1].payload["reasons"]) if entries else ""
+
+
+def key_of(life, name):
+    return load_private_key(life.settings.keys_dir / f"{name}.key")
+
+
+def assert_nothing_deployed(life, reason: str):
+    assert services(life).registry.champion(MODEL) is None
+    assert not services(life).control.deployments(MODEL)
+    assert reason in last_refusal(life), last_refusal(life)
+
+
+def test_gate_passed_and_the_request_is_pending(life):
+    gate = services(life).ledger.entries(model=MODEL, action="gate.decision")[-1]
+    assert gate.payload["allowed"] and gate.digests["policy"] == services(life).policies.digest
+    request = services(life).ledger.entries(model=MODEL, action="approval.requested")[-1]
+    pack = Path(request.payload["pack_path"])
+    assert {"model_card.html", "fairness.json", "gate_decision.json", "validation.json"} <= {
+        p.name for p in pack.iterdir()}
+    status = json.loads(govern(life, "status", "--json").output)
+    assert status[0]["versions"][0]["assets"]["approval_request"]["state"] == "materialized"
+    assert status[0]["versions"][0]["assets"]["release_gate"]["allowed"] is True
+    # Cedar decides who may approve: model risk approvers, never dana who trained and requested it.
+    assert status[0]["awaiting_approval"] == [{"version": V1, "may_approve": ["ravi", "rhea"]}]
+    assert "credit_scoring-v1 awaits approval by one of: ravi, rhea" in govern(life, "status").output
+
+
+def test_no_approval_deploys_nothing(life):
+    assert not release(life).success
+    assert_nothing_deployed(life, "no unexpired approve statement")
+
+
+def test_a_reported_materialization_of_approved_release_deploys_nothing(life):
+    life.instance.report_runless_asset_event(dg.AssetMaterialization(
+        asset_key=dg.AssetKey([MODEL, "approved_release"]), partition=V1, metadata={"approver": "ravi"}))
+    result = release(life, selection=[dg.AssetKey([MODEL, "production_deployment"])])
+    assert not result.success
+    entry = services(life).ledger.entries(model=MODEL, action="release.refused")[-1]
+    assert entry.actor == "system:production_deployment"
+    assert_nothing_deployed(life, "no unexpired approve statement")
+
+
+def test_approvals_refused_at_signing(life):
+    cases = {  # principal: (their key, expected reason)
+        "dana": ("dana", "Whoever trained or requested a version may not approve it"),
+        "bea": ("bea", "no rule permits bea"),
+        "ravi": ("rhea", "signature does not verify"),  # signed with someone else's key: a forgery
+        "mallory": (None, "not in the roster"),
+    }
+    for principal, (key_name, reason) in cases.items():
+        key = key_of(life, key_name) if key_name else generate_key_pair()[0]
+        result = govern(life, "approve", MODEL, "1", "--as", principal,
+                        *(["--key", life.settings.keys_dir / f"{key_name}.key"] if key_name else []))
+        if key_name is None:
+            with pytest.raises((ApprovalRefused, StatementRefused)) as refused:
+                decide(services(life), MODEL, V1, "approve", principal, key)
+            message = str(refused.value)
+        else:
+            message = str(result.exception)
+        assert result.exit_code != 0 and reason in message, (principal, message)
+    refusals = {e.action for e in services(life).ledger.entries(model=MODEL) if e.action.endswith("refused")}
+    assert {"approval.refused", "statement.refused"} <= refusals
+    assert not release(life).success
+    assert_nothing_deployed(life, "dana's approval")
+    assert "Whoever trained or requested a version may not approve it" in last_refusal(life)
+
+
+def test_a_forged_statement_written_straight_into_the_store_deploys_nothing(life):
+    store = services(life).statements
+    request = services(life).ledger.entries(model=MODEL, action="approval.requested")[-1]
+    forged_key, _ = generate_key_pair()
+    statement = Statement.new("approve", {"model": MODEL, "version": V1, "evidence_digest": request.digests["evidence_pack"]},
+                              "ravi", valid_for=timedelta(days=1))
+    forged = sign(statement, forged_key)
+    _insert_raw(store, forged)
+    assert not release(life).success
+    assert_nothing_deployed(life, "signature does not verify")
+
+
+def test_an_approval_of_another_version_replayed_deploys_nothing(life):
+    store = services(life).statements
+    other = Statement.new("approve", {"model": MODEL, "version": "credit_scoring-v9", "evidence_digest": "0" * 64},
+                          "ravi", valid_for=timedelta(days=1))
+    signed = sign(other, key_of(life, "ravi"))
+    _insert_raw(store, signed, version=V1)  # re-labelled as an approval of v1
+    assert not release(life).success
+    assert_nothing_deployed(life, "not the pending pack")
+
+
+def test_an_expired_approval_does_not_count(life):
+    svc = services(life)
+    decide(svc, MODEL, V1, "approve", "rhea", key_of(life, "rhea"), comment="expiry check")
+    later = utc_now() + timedelta(days=8)  # beyond the policy's 168-hour approval validity
+    with pytest.raises(ApprovalRefused, match="An approval is valid for 7 days"):
+        valid_approval(svc, MODEL, V1, "test", now=later)
+    assert valid_approval(svc, MODEL, V1, "test")[0].principal == "rhea"
+    _withdraw(svc, "rhea")
+
+
+def test_a_rejected_version_approved_later_needs_a_new_request(life):
+    assert govern(life, "reject", MODEL, "1", "--as", "ravi", "--comment", "calibration drift").exit_code == 0
+    result = govern(life, "approve", MODEL, "1", "--as", "rhea")
+    assert "rejected this evidence pack" in str(result.exception)
+    assert not release(life).success
+    assert_nothing_deployed(life, "rejected this evidence pack")
+
+
+def test_changed_evidence_or_artifact_after_approval_deploys_nothing(life):
+    job = life.defs.resolve_job_def("credit_scoring_candidate")
+    resubmit = job.execute_in_process(instance=life.instance, partition_key=V1,
+                                      tags={"governance/requested_by": "dana"})
+    assert resubmit.success  # a new approval request for the same evidence
+    result = govern(life, "approve", MODEL, "1", "--as", "ravi", "--comment", "reviewed again")
+    assert result.exit_code == 0, result.output
+    pack = Path(services(life).ledger.entries(model=MODEL, action="approval.requested")[-1].payload["pack_path"])
+    card = pack / "model_card.md"
+    original = card.read_bytes()
+    card.write_bytes(original.replace(b"## Limitations", b"## Limitations\n\n- (edited after approval)"))
+    assert not release(life).success
+    assert_nothing_deployed(life, "changed since the evidence pack was sealed")
+    card.write_bytes(original)
+
+    registered = services(life).registry.version(MODEL, 1)
+    artifact = Path(registered.source.removeprefix("file://")) / "MLmodel"
+    saved = artifact.read_bytes()
+    artifact.write_bytes(saved + b"\n# tampered\n")
+    result = release(life)
+    assert not result.success
+    refused = services(life).ledger.entries(model=MODEL, action="deployment.refused")[-1]
+    assert "artifact's digest" in refused.payload["reason"]
+    assert services(life).registry.champion(MODEL) is None
+    artifact.write_bytes(saved)
+
+
+def test_the_approval_sensor_launches_the_release_that_deploys(life):
+    sensor = approval_sensor(life.config.model(MODEL))
+    resources = governance_resources(life.settings)
+    result = sensor(dg.build_sensor_context(instance=life.instance, resources=resources))
+    requests = result.run_requests
+    assert requests and {r.partition_key for r in requests} == {V1}
+    assert len({r.run_key for r in requests}) == len(requests)
+    follow_up = sensor(dg.build_sensor_context(instance=life.instance, cursor=result.cursor, resources=resources))
+    assert not follow_up.run_requests  # the cursor moved past every approval
+
+    assert release(life).success
+    svc = services(life)
+    assert svc.registry.champion(MODEL) == 1
+    done = svc.control.deployments(MODEL, "completed")[-1]
+    assert done.version == 1 and done.artifact_sha256 == svc.registry.version(MODEL, 1).artifact_sha256
+    actions = [e.action for e in svc.ledger.entries(model=MODEL)]
+    assert actions[-3:] == ["release.approved", "deploy.started", "deploy.completed"]
+    metadata = life.materialized(MODEL, "approved_release", V1)[0].asset_materialization.metadata  # newest first
+    assert metadata["approver"].value == "ravi" and metadata["role"].value == "model_risk_approver"
+    assert svc.ledger.verify().ok
+
+
+def _insert_raw(store, signed: SignedStatement, version: str | None = None) -> None:
+    """An attacker with write access to the database, bypassing `submit`."""
+    from governance.trust import store as store_module
+
+    statement = signed.statement
+    row = {"nonce": statement.nonce, "digest": signed.digest, "action": statement.action,
+           "principal": statement.principal, "model": statement.subject["model"],
+           "version": version or statement.subject.get("version"),
+           "issued_at": statement.issued_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+           "expires_at": statement.expires_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+           "recorded_at": statement.issued_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "roster_version": 1,
+           "roster_digest": "0" * 64, "ledger_entry_hash": "0" * 64, "document": signed.to_json()}
+    with store.engine.begin() as conn:
+        conn.execute(insert(store_module._statements).values(**row))
+
+
+def _withdraw(svc, principal: str) -> None:
+    """Remove a principal's approvals so later steps start without one (test bookkeeping only)."""
+    from governance.trust import store as store_module
+
+    table = store_module._statements
+    with svc.statements.engine.begin() as conn:
+        conn.execute(table.delete().where(table.c.principal == principal, table.c.action == "approve"))
+
+
+def test_no_private_key_material_anywhere_in_the_state(life):
+    """Ledger, statement store, decision log, MLflow, Dagster's event log and metadata, reports, evidence packs."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+
+    secrets = []
+    for path in life.settings.keys_dir.glob("*.key"):
+        key = load_private_key(path)
+        raw = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                serialization.NoEncryption())
+        pem_body = "".join(path.read_text().splitlines()[1:-1]).encode()
+        secrets += [raw, raw.hex().encode(), base64.b64encode(raw), pem_body]
+    scanned = 0
+    for file in life.settings.home.rglob("*"):
+        if file.is_file() and life.settings.keys_dir not in file.parents:
+            content = file.read_bytes()
+            scanned += 1
+            leaked = [s for s in secrets if s in content]
+            assert not leaked, f"private key material in {file}"
+    assert scanned > 50

@@ -1,0 +1,247 @@
+"""The statement store on a real ledger: what it accepts, what it refuses and why, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import multiprocessing
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from governance.ledger import Ledger
+from governance.trust.keys import generate_key_pair
+from governance.trust.roster import Principal, Roster
+from governance.timestamps import utc_now
+from governance.trust.statements import SignedStatement, Statement, sign
+from governance.trust.store import MAX_CLOCK_SKEW, StatementRefused, StatementStore
+
+EVIDENCE = "cd" * 32
+SUBJECT = {"model": "credit_scoring", "version": "credit_scoring-v3", "evidence_digest": EVIDENCE}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, settings):
+    return settings.ledger_url if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def ledger(url) -> Ledger:
+    return Ledger(url)
+
+
+@pytest.fixture
+def store(url, ledger) -> StatementStore:
+    return StatementStore(url, ledger)
+
+
+def approval(cast, signer="ravi", principal="ravi", *, valid_for=timedelta(days=7), now=None, **subject):
+    statement = Statement.new("approve", SUBJECT | subject, principal, valid_for=valid_for,
+                              comment="evidence pack reviewed", now=now)
+    key = cast.keys[signer] if isinstance(signer, str) else signer
+    return sign(statement, key)
+
+
+def only_entry(ledger: Ledger, action: str):
+    entries = ledger.entries(action=action)
+    assert len(entries) == 1, entries
+    return entries[0]
+
+
+def test_an_authentic_statement_is_recorded_found_and_ledgered(cast, store, ledger):
+    older = store.submit(approval(cast, version="credit_scoring-v2"), cast.roster)
+    signed = approval(cast)
+    recorded = store.submit(signed, cast.roster)
+    assert recorded.signed == signed and recorded.digest == signed.digest
+    assert recorded.roster_digest == cast.roster.digest
+    entry = ledger.entries(action="statement.recorded")[-1]
+    assert recorded.ledger_entry_hash == entry.entry_hash
+    assert (entry.actor, entry.subject) == ("ravi", SUBJECT)
+    assert entry.digests == {"statement": signed.digest, "roster": cast.roster.digest}
+    assert entry.payload == {"action": "approve", "roster_version": 1}
+    assert [r.digest for r in store.find(action="approve", model="credit_scoring")] == [signed.digest, older.digest]
+    assert [r.digest for r in store.find(version="credit_scoring-v3")] == [signed.digest]
+    assert store.find(action="reject") == [] and store.find(principal="rhea") == []
+
+
+def test_find_active_at_drops_expired_statements(cast, store):
+    now = utc_now()
+    store.submit(approval(cast, valid_for=timedelta(minutes=10), now=now), cast.roster, now=now)
+    assert len(store.find(active_at=now + timedelta(minutes=9))) == 1
+    assert store.find(active_at=now + timedelta(minutes=10)) == []
+
+
+def foreign_key_statement(cast):
+    """Claims to be ravi, signed with a key that is not in the roster."""
+    return approval(cast, signer=generate_key_pair()[0])
+
+
+def changed_after_signing(cast):
+    signed = approval(cast)
+    other = replace(signed.statement, subject=SUBJECT | {"version": "credit_scoring-v4"})
+    return SignedStatement(other, signed.signature)
+
+
+def expired(cast):
+    return approval(cast, now=utc_now() - timedelta(days=8))
+
+
+def from_the_future(cast):
+    return approval(cast, now=utc_now() + MAX_CLOCK_SKEW + timedelta(minutes=1))
+
+
+def unknown_principal(cast):
+    return approval(cast, principal="mallory")
+
+
+def garbage_signature(cast):
+    return SignedStatement(approval(cast).statement, "not-a-signature")
+
+
+REFUSALS = [
+    (foreign_key_statement, "does not verify with 'ravi'"),
+    (changed_after_signing, "changed after signing"),
+    (expired, "expired at"),
+    (from_the_future, "after this machine's clock"),
+    (unknown_principal, "principal 'mallory' is not in the roster"),
+    (garbage_signature, "not base64 of a 64-byte Ed25519 signature"),
+]
+
+
+@pytest.mark.parametrize("url", ["sqlite"], indirect=True)  # backend-independent checks; replay runs on both
+@pytest.mark.parametrize("make, reason", REFUSALS, ids=[make.__name__ for make, _ in REFUSALS])
+def test_refused_statements_give_a_reason_leave_a_ledger_entry_and_record_nothing(cast, store, ledger, make, reason):
+    signed = make(cast)
+    with pytest.raises(StatementRefused) as caught:
+        store.submit(signed, cast.roster)
+    refusal = caught.value
+    assert reason in refusal.reason and reason in str(refusal)
+    entry = only_entry(ledger, "statement.refused")
+    assert refusal.ledger_entry == entry
+    assert entry.actor == signed.statement.principal
+    assert entry.subject == dict(signed.statement.subject)
+    assert entry.digests == {"statement": signed.digest, "roster": cast.roster.digest}
+    assert entry.payload == {"action": "approve", "reason": refusal.reason}
+    assert store.find() == []
+    assert ledger.entries(action="statement.recorded") == []
+
+
+def test_a_replayed_statement_is_refused_and_ledgered(cast, store, ledger):
+    signed = approval(cast)
+    store.submit(signed, cast.roster)
+    with pytest.raises(StatementRefused, match="replay: this statement was already recorded at"):
+        store.submit(SignedStatement.from_json(signed.to_json()), cast.roster)
+    assert only_entry(ledger, "statement.refused").digests["statement"] == signed.digest
+    assert len(store.find()) == 1
+
+
+def test_a_new_statement_reusing_a_nonce_is_refused(cast, store):
+    first = approval(cast)
+    store.submit(first, cast.roster)
+    second = sign(replace(first.statement, subject=SUBJECT | {"version": "credit_scoring-v4"}), cast.keys["ravi"])
+    with pytest.raises(StatementRefused, match=f"nonce {first.statement.nonce} was already used by another statement"):
+        store.submit(second, cast.roster)
+
+
+def test_reverify_accepts_the_recorded_statement_again_and_again(cast, store, ledger):
+    signed = approval(cast)
+    recorded = store.submit(signed, cast.roster)
+    assert store.reverify(signed, cast.roster) == recorded
+    assert store.reverify(SignedStatement.from_json(signed.to_json()), cast.roster) == recorded
+    assert ledger.entries(action="statement.refused") == []
+
+
+def without(roster: Roster, name: str, tmp_path) -> Roster:
+    return Roster.write(tmp_path / "next.yaml", version=roster.version + 1,
+                        principals=[p for n, p in roster.principals.items() if n != name])
+
+
+def rotated(roster: Roster, name: str, tmp_path) -> Roster:
+    fresh = Principal(name, roster.principal(name).roles, generate_key_pair()[1])
+    return Roster.write(tmp_path / "next.yaml", version=roster.version + 1,
+                        principals=[fresh if n == name else p for n, p in roster.principals.items()])
+
+
+def test_reverify_refuses_what_no_longer_holds(cast, store, ledger, tmp_path):
+    now = utc_now()
+    signed = approval(cast, valid_for=timedelta(hours=1), now=now)
+    store.submit(signed, cast.roster, now=now)
+    checks = [
+        (lambda: store.reverify(signed, cast.roster, now + timedelta(hours=1)), "expired at"),
+        (lambda: store.reverify(signed, without(cast.roster, "ravi", tmp_path), now),
+         "principal 'ravi' is not in the roster (version 2"),
+        (lambda: store.reverify(signed, rotated(cast.roster, "ravi", tmp_path), now), "does not verify"),
+        (lambda: store.reverify(approval(cast), cast.roster, now), "not recorded in the statement store"),
+        (lambda: store.reverify(sign(replace(signed.statement, comment="edited"), cast.keys["ravi"]), cast.roster, now),
+         "differs from the statement recorded"),
+    ]
+    for check, reason in checks:
+        with pytest.raises(StatementRefused, match=reason.replace("(", r"\(")):
+            check()
+    reasons = [entry.payload["reason"] for entry in ledger.entries(action="statement.refused")]
+    assert len(reasons) == len(checks)
+    assert all(reason in logged for (_, reason), logged in zip(checks, reasons))
+
+
+@pytest.mark.parametrize("url", ["sqlite"], indirect=True)
+def test_a_statement_whose_ledger_entry_never_landed_is_not_trusted(cast, store):
+    """A crash between committing the row and appending its ledger entry leaves the hash empty."""
+    from sqlalchemy import update
+
+    from governance.trust.store import _statements
+
+    signed = approval(cast)
+    store.submit(signed, cast.roster)
+    with store.engine.begin() as conn:
+        conn.execute(update(_statements).values(ledger_entry_hash=None))
+    with pytest.raises(StatementRefused, match="recorded without its ledger entry"):
+        store.reverify(signed, cast.roster)
+    with pytest.raises(StatementRefused, match="replay: this statement was already recorded"):
+        store.submit(signed, cast.roster)
+
+def _submit_in_child(url: str, roster_path: str, statement_json: str, barrier, results) -> None:
+    store = StatementStore(url, Ledger(url))
+    signed = SignedStatement.from_json(statement_json)
+    roster = Roster.load(roster_path)
+    barrier.wait()
+    try:
+        store.submit(signed, roster)
+        results.put("accepted")
+    except StatementRefused as refusal:
+        results.put(refusal.reason)
+
+
+def test_two_processes_submitting_the_same_nonce_at_once_exactly_one_wins(cast, url, store, ledger):
+    signed = approval(cast)
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(2), context.Queue()
+    args = (url, str(cast.roster.path), signed.to_json(), barrier, results)
+    children = [context.Process(target=_submit_in_child, args=args) for _ in range(2)]
+    for child in children:
+        child.start()
+    outcomes = sorted(results.get(timeout=60) for _ in children)
+    for child in children:
+        child.join(timeout=60)
+        assert child.exitcode == 0
+    assert outcomes[0] == "accepted" and outcomes[1].startswith("replay:")
+    assert len(store.find()) == 1
+    assert len(ledger.entries(action="statement.recorded")) == 1
+    assert len(ledger.entries(action="statement.refused")) == 1
+    assert ledger.verify().ok
+
+
+def test_no_private_key_material_reaches_the_database_or_the_roster(cast, settings):
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    store = StatementStore(settings.ledger_url, Ledger(settings.ledger_url))
+    store.submit(approval(cast), cast.roster)
+    with pytest.raises(StatementRefused):
+        store.submit(approval(cast, signer="rhea"), cast.roster)
+    stored = b"".join(p.read_bytes() for p in settings.home.glob("governance.db*"))
+    stored += cast.roster.path.read_bytes()
+    for name, key in cast.keys.items():
+        raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        pem_body = "".join(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode().splitlines()[1:-1])
+        for secret in (raw, raw.hex().encode(), base64.b64encode(raw), pem_body.encode()):
+            assert secret not in stored, name
+    assert b"PRIVATE KEY" not in stored
