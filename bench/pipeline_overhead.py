@@ -5,7 +5,11 @@ fit the same estimator, score the test set) and the governed candidate run
 through Dagster (DVC snapshot, Great Expectations, MLflow run and registration,
 performance, fairness with bootstrap intervals, SHAP, model card, Cedar gate,
 sealed evidence pack and approval request, every step in the ledger). Prints
-each time, the ratio, and the governed run's slowest steps.
+each time, the ratio, and the governed run's slowest steps. The governed run
+goes twice per size: the first run in the process pays what a fresh run process
+pays (importing Great Expectations, SHAP, MLflow, DVC on first use; later sizes
+find them imported), the second shows the warm cost. The goal is judged on the
+first.
 
     .venv/bin/python bench/pipeline_overhead.py [--rows 100000 1000000]
 
@@ -66,19 +70,22 @@ def main() -> None:
     args = parser.parse_args()
     apply_offline_env()
     raw = yaml.safe_load((REPO / "governance.yaml").read_text())
-    print(f"{'rows':>10} {'bare s':>8} {'governed s':>11} {'ratio':>6}  goal <= {GOAL}x at 1M")
+    print(f"{'rows':>10} {'bare s':>8} {'governed s':>11} {'ratio':>6} {'again s':>7} {'ratio':>6}  "
+          f"goal <= {GOAL}x at 1M")
     for rows in args.rows:
         with tempfile.TemporaryDirectory(prefix="govern-bench-") as tmp:
             raw["models"]["credit_scoring"]["source"]["generator"]["rows"] = rows
             config = Path(tmp) / "governance.yaml"
             config.write_text(yaml.safe_dump(raw))
             model = load_config(config).model("credit_scoring")
-            bare(model, 10_000)  # warm imports and caches for both sides
+            bare(model, 10_000)  # warm the bare script's own imports and caches
             bare_s = bare(model, rows)
             governed_s, steps = governed(config, Path(tmp) / "govern")
+            warm_s, _ = governed(config, Path(tmp) / "govern-warm")
         ratio = governed_s / bare_s
         verdict = "" if rows < 1_000_000 else ("  meets goal" if ratio <= GOAL else "  MISSES goal")
-        print(f"{rows:>10,} {bare_s:>8.2f} {governed_s:>11.2f} {ratio:>5.2f}x{verdict}")
+        print(f"{rows:>10,} {bare_s:>8.2f} {governed_s:>11.2f} {ratio:>5.2f}x {warm_s:>7.2f} {warm_s / bare_s:>5.2f}x"
+              f"{verdict}")
         slowest = sorted(steps.items(), key=lambda kv: -kv[1])[:6]
         print("           slowest steps: " + ", ".join(f"{k.split('__')[-1]} {v:.1f}s" for k, v in slowest))
 
