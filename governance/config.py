@@ -11,10 +11,10 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from governance.errors import GovernanceError
+from governance.yamlfile import read_yaml
 
 MODEL_NAME = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
 RiskTier = Literal["high", "medium", "low"]
@@ -282,14 +282,7 @@ class GovernanceConfig(_Strict):
 def load_config(path: str | Path) -> GovernanceConfig:
     """Load and validate a governance config; raise ConfigError naming file, model and field."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml(path, ConfigError, "config file", {("models",): "model"})
     if not isinstance(raw, dict) or not isinstance(raw.get("models"), dict) or not raw["models"]:
         raise ConfigError(f"{path}: expected a mapping with a non-empty 'models' mapping at the top")
     unknown = set(raw) - {"models", "retention"}

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from governance.cli import app
 from governance.config import ConfigError, load_config
 from governance.data.generator import CONTRACT, generate_applications
-from tests.helpers import small_model, write_config
+from tests.helpers import REPO, small_model, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -163,6 +163,15 @@ def test_config_that_is_not_utf8_or_not_yaml(tmp_path):
     broken.write_text("models: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(broken)
+
+
+def test_a_model_defined_twice_is_refused_not_silently_replaced(tmp_path):
+    """YAML keeps the last of two equal keys; a second `credit_scoring:` must not quietly replace the first."""
+    config = (REPO / "governance.yaml").read_text()
+    twice = tmp_path / "governance.yaml"
+    twice.write_text(config + config[config.index("  credit_scoring:"):])  # `models:` is the last section
+    with pytest.raises(ConfigError, match=r"governance\.yaml: model 'credit_scoring': defined twice \(lines \d+ and \d+\)"):
+        load_config(twice)
 
 
 def test_unknown_model_is_named_by_the_cli(tmp_path):

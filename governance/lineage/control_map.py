@@ -15,10 +15,10 @@ import re
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from governance.errors import GovernanceError
+from governance.yamlfile import read_yaml
 
 CONTROL_MAP_FILE = "control_map.yaml"
 _ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
@@ -89,14 +89,7 @@ class ControlMap(_Strict):
 def load_control_map(path: str | Path) -> ControlMap:
     """Load and validate; raise ControlMapError naming the file and the field."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ControlMapError(f"{path}: control map not found") from None
-    except UnicodeDecodeError as exc:
-        raise ControlMapError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except yaml.YAMLError as exc:
-        raise ControlMapError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml(path, ControlMapError, "control map")
     if not isinstance(raw, dict):
         raise ControlMapError(f"{path}: expected a mapping with 'version', 'requirements' and 'artefacts'")
     try:

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from governance.digests import digest_of
 from governance.errors import GovernanceError
 from governance.trust.keys import PublicKeyError, parse_public_key_line, public_key_line
+from governance.yamlfile import read_yaml
 
 HUMAN_ROLES = frozenset(
     {"data_scientist", "model_risk_approver", "ml_platform", "business_owner", "compliance_manager", "auditor"}
@@ -82,7 +83,7 @@ class Roster:
     @classmethod
     def load(cls, path: str | Path) -> "Roster":
         path = Path(path)
-        raw = _read_yaml(path)
+        raw = read_yaml(path, RosterError, "roster file", {("principals",): "principal"})
         version, entries = _top_level(path, raw)
         principals = {name: _principal(path, name, body) for name, body in entries.items()}
         _refuse_shared_keys(path, principals)
@@ -107,37 +108,6 @@ class Roster:
             return self.principals[name]
         except KeyError:
             raise UnknownPrincipal(f"{self.path}: no principal {name!r} in roster version {self.version}") from None
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RosterError(f"{path}: roster file not found") from None
-    except UnicodeDecodeError as exc:
-        raise RosterError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    try:
-        _refuse_duplicate_keys(path, yaml.compose(text, Loader=yaml.SafeLoader), ())
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RosterError(f"{path}: not valid YAML: {exc}") from None
-
-
-def _refuse_duplicate_keys(path: Path, node: yaml.Node | None, trail: tuple[str, ...]) -> None:
-    """YAML loaders keep the last of two equal keys silently; a roster must not."""
-    if isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _refuse_duplicate_keys(path, item, trail)
-    if not isinstance(node, yaml.MappingNode):
-        return
-    first_line: dict[str, int] = {}
-    for key_node, value_node in node.value:
-        key, line = str(key_node.value), key_node.start_mark.line + 1
-        if key in first_line:
-            where = f"principal {key!r}" if trail == ("principals",) else f"field {'.'.join((*trail, key))!r}"
-            raise RosterError(f"{path}: {where}: defined twice (lines {first_line[key]} and {line}); names must be unique")
-        first_line[key] = line
-        _refuse_duplicate_keys(path, value_node, (*trail, key))
 
 
 def _top_level(path: Path, raw: Any) -> tuple[int, dict]:
