@@ -51,9 +51,10 @@ def governed(config_path: Path, home: Path) -> tuple[float, dict[str, float]]:
     settings = Settings(home=home, config_path=config_path, policies_override=REPO / "policies")
     state.prepare(settings)
     config = load_config(config_path)
+    registry = ModelRegistry.for_settings(settings)  # creates the new state dir's MLflow database: setup, not a run
     with dg.instance_for_test() as instance:
         start = time.perf_counter()
-        _, result = run_candidate(build_definitions(settings, config), instance, ModelRegistry.for_settings(settings),
+        _, result = run_candidate(build_definitions(settings, config), instance, registry,
                                   config.model("credit_scoring"))
         elapsed = time.perf_counter() - start
         failures = [e.step_key for e in result.all_events if e.is_step_failure]

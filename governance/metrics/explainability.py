@@ -76,8 +76,7 @@ def explainability_report(model: GovernedModel, explainer: Explainer, test: pd.D
     importance = values.abs().mean().sort_values(ascending=False)
     top = list(importance.index[: evaluation.proxy_top_k])
     gated = {a.label for a in model.protected_attributes}
-    proxies = {feature: proxy_strengths(test[feature], {k: v for k, v in groups.items() if k in gated})
-               for feature in model.feature_columns}
+    proxies = proxy_strengths(test[model.feature_columns], {k: v for k, v in groups.items() if k in gated})
     top_proxy = max(((f, a, s) for f in top for a, s in proxies[f].items()), key=lambda t: t[2], default=None)
     report = {
         "sample_rows": len(sample),
@@ -94,22 +93,27 @@ def explainability_report(model: GovernedModel, explainer: Explainer, test: pd.D
     return report, values
 
 
-def proxy_strengths(feature: pd.Series, groups: dict[str, pd.Series]) -> dict[str, float]:
-    """For each protected attribute, how well this feature alone singles out one of its groups."""
-    rows = np.random.default_rng(0).permutation(len(feature))[:PROXY_SAMPLE_ROWS]
-    values = feature.reset_index(drop=True).iloc[rows]
-    return {name: _strength(values, labels.reset_index(drop=True).iloc[rows]) for name, labels in groups.items()}
+def proxy_strengths(features: pd.DataFrame, groups: dict[str, pd.Series]) -> dict[str, dict[str, float]]:
+    """For each feature and protected attribute, how well the feature alone singles out one of its groups
+    (on the same sample of at most PROXY_SAMPLE_ROWS rows for every feature)."""
+    rows = np.random.default_rng(0).permutation(len(features))[:PROXY_SAMPLE_ROWS]
+    sample = features.iloc[rows].reset_index(drop=True)
+    members = {name: _group_members(labels.iloc[rows]) for name, labels in groups.items()}
+    return {feature: {name: _strength(sample[feature], masks) for name, masks in members.items()}
+            for feature in features.columns}
 
 
-def _strength(values: pd.Series, labels: pd.Series) -> float:
+def _group_members(labels: pd.Series) -> list[np.ndarray]:
+    """One membership mask per group that is neither empty nor everyone."""
+    masks = [(labels == group).to_numpy() for group in pd.unique(labels)]
+    return [m for m in masks if m.any() and not m.all()]
+
+
+def _strength(values: pd.Series, members: list[np.ndarray]) -> float:
     best = 0.0
-    for group in pd.unique(labels):
-        member = (labels == group).to_numpy()
-        if member.all() or not member.any():
-            continue
-        x = values
-        if not pd.api.types.is_numeric_dtype(values):
-            x = values.astype(str).map(pd.Series(member, index=values.index).groupby(values.astype(str)).mean())
+    text = None if pd.api.types.is_numeric_dtype(values) else values.astype(str)
+    for member in members:
+        x = values if text is None else text.map(pd.Series(member).groupby(text).mean())
         best = max(best, abs(2 * roc_auc_score(member, x.to_numpy(dtype=float)) - 1))
     return round(float(best), 4)
 
