@@ -72,6 +72,23 @@ def register_version(settings: Settings, model_name: str = "credit_scoring", see
     return registered
 
 
+def sealed_approval(settings: Settings, version: int, model: str = "credit_scoring"):
+    """A sealed evidence pack and an approval of registered `version` (statement digest unique per version),
+    for tests of deployment mechanics that do not need a signed human approval."""
+    from governance.release.approvals import Approval
+    from governance.release.evidence_pack import seal
+
+    registered = Services(settings).registry.version(model, version)
+    card = settings.home / f"card-v{version}.md"
+    card.write_text(f"card of v{version}")
+    pack = seal(settings.home / "packs", model, registered.key, {"model_card.md": card},
+                {"artifact_sha256": registered.artifact_sha256, "policy_digest": "0" * 64})
+    approval = Approval(model=model, version=registered.key, principal="ravi", roles=("model_risk_approver",),
+                        issued_at="2026-11-22T10:00:00.000000Z", comment="", statement_digest=f"{version:064d}",
+                        evidence_digest=pack.digest, policy_digest="0" * 64)
+    return approval, pack
+
+
 class RunningAPI:
     """uvicorn serving the app in a thread, on a socket bound before it starts."""
 

@@ -14,13 +14,11 @@ import textwrap
 
 import pytest
 
-from governance.release.approvals import Approval
 from governance.release.deployment import deploy, reconcile
-from governance.release.evidence_pack import seal
 from governance.release.services import Services
 from governance.settings import Settings
 from governance.trust.demo import demo_principals
-from tests.helpers import REPO, register_version
+from tests.helpers import REPO, register_version, sealed_approval
 
 pytestmark = pytest.mark.slow
 MODEL = "credit_scoring"
@@ -51,19 +49,6 @@ CRASH_POINTS = {
 }
 
 
-def _approval(settings: Settings, version: int) -> tuple[Approval, object]:
-    services = Services(settings)
-    registered = services.registry.version(MODEL, version)
-    card = settings.home / f"card-v{version}.md"
-    card.write_text(f"card of v{version}")
-    pack = seal(settings.home / "packs", MODEL, registered.key, {"model_card.md": card},
-                {"artifact_sha256": registered.artifact_sha256, "policy_digest": "0" * 64})
-    approval = Approval(model=MODEL, version=registered.key, principal="ravi", roles=("model_risk_approver",),
-                        issued_at="2026-11-22T10:00:00.000000Z", comment="", statement_digest="1" * 64,
-                        evidence_digest=pack.digest, policy_digest="0" * 64)
-    return approval, pack
-
-
 @pytest.fixture(scope="module")
 def golden(tmp_path_factory):
     """v1 deployed as champion, v2 registered and approved: the state every crash starts from."""
@@ -71,7 +56,7 @@ def golden(tmp_path_factory):
     demo_principals(settings)
     register_version(settings, seed=1)
     register_version(settings, seed=2)
-    deploy(Services(settings), *_approval(settings, 1), actor="system:production_deployment")
+    deploy(Services(settings), *sealed_approval(settings, 1), actor="system:production_deployment")
     return settings
 
 
@@ -84,10 +69,10 @@ def _child(settings: Settings, patch: str) -> int:
         from governance.settings import Settings
         from governance.release.deployment import deploy
         from governance.release.services import Services
-        from tests.test_deployment_crash import _approval
+        from tests.helpers import sealed_approval
         settings = Settings(home=Path(sys.argv[1]), config_path=Path(sys.argv[2]))
     """) + textwrap.dedent(patch) + textwrap.dedent("""
-        deploy(Services(settings), *_approval(settings, 2), actor="system:production_deployment")
+        deploy(Services(settings), *sealed_approval(settings, 2), actor="system:production_deployment")
     """)
     return subprocess.run([sys.executable, "-c", script, str(settings.home), str(settings.config_path)],
                           cwd=REPO, capture_output=True, text=True, timeout=120).returncode

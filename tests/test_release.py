@@ -214,6 +214,11 @@ def test_the_approval_sensor_launches_the_release_that_deploys(life):
     assert metadata["approver"].value == "ravi" and metadata["role"].value == "model_risk_approver"
     assert svc.ledger.verify().ok
 
+    size = svc.ledger.size()
+    again = govern(life, "approve", MODEL, "v1", "--as", "ravi")
+    assert again.exit_code != 0 and f"{V1} is already the champion: there is nothing to approve" in str(again.exception)
+    assert svc.ledger.size() == size
+
 
 def _insert_raw(store, signed: SignedStatement, version: str | None = None) -> None:
     """An attacker with write access to the database, bypassing `submit`."""

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from governance.errors import GovernanceError
 from governance.policy.authz import approval_context, authorize, roles_of
 from governance.policy.records import gate_subject
+from governance.registry import parse_version_key
 from governance.release import evidence_pack
 from governance.release.evidence_pack import EvidencePack
 from governance.release.services import Services
@@ -111,6 +112,8 @@ def decide(services: Services, model: str, version: str, action: str, principal:
     """Sign, verify, authorise and record an `approve` or `reject` of the version's pending pack."""
     now = now or utc_now()
     request = latest_request(services, model, version)
+    if action == "approve" and services.registry.champion(model) == parse_version_key(version)[1]:
+        raise ApprovalRefused(f"{version} is already the champion: there is nothing to approve")
     _verified_pack(services, request)
     subject = {"model": model, "version": version, "evidence_digest": request.pack_digest}
     signed = sign(Statement.new(action, subject, principal, valid_for=STATEMENT_VALIDITY, comment=comment, now=now),

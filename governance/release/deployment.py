@@ -65,9 +65,10 @@ def deploy(services: Services, approval: Approval, pack: EvidencePack, actor: st
 def rollback(services: Services, model: str, principal: str, private_key: Ed25519PrivateKey, reason: str,
              to_version: int | None = None) -> Deployment:
     """Return to an earlier approved version (default: the one deployed before the champion), signed and authorised."""
+    services.governed_model(model)
     reconcile(services, model)
     current = services.registry.champion(model)
-    target = to_version if to_version is not None else previous_version(services, model)
+    target = to_version if to_version is not None else previous_version(services, model, passing_over_rolled_back=True)
     if target is None:
         _refuse(services, model, None, principal, f"no earlier approved version of {model} to roll back to")
     key = version_key(model, target)
@@ -94,13 +95,25 @@ def rollback(services: Services, model: str, principal: str, private_key: Ed2551
                  statement_digest=signed.digest, reason=reason)
 
 
-def previous_version(services: Services, model: str) -> int | None:
-    """The version that was champion before the current one (walking back over completed moves)."""
+def previous_version(services: Services, model: str, passing_over_rolled_back: bool = False) -> int | None:
+    """The version that was champion before the current one, walking back over completed moves.
+
+    With `passing_over_rolled_back` (a person's plain `rollback`), a version a rollback moved away from is
+    passed over: it comes back only when someone names it (`rollback --to`) or deploys it on a new approval.
+    Monitoring walks the plain history and decides for itself (it re-judges the target on the harmful window
+    and never restores what it contained)."""
     current = services.registry.champion(model)
-    history = [d.version for d in services.control.deployments(model, "completed")]
+    moves = services.control.deployments(model, "completed")
+    rolled_away: set[int] = set()
+    for move in moves if passing_over_rolled_back else ():
+        rolled_away.discard(move.version)
+        if move.kind == "rollback" and move.previous_version is not None:
+            rolled_away.add(move.previous_version)
+    history = [m.version for m in moves]
     while history and history[-1] == current:
         history.pop()
-    return history[-1] if history else None
+    earlier = (v for v in reversed(history) if v != current and v not in rolled_away)
+    return next(earlier, None)
 
 
 def reconcile(services: Services, model: str) -> list[Deployment]:

@@ -27,6 +27,7 @@ class KillSwitchRefused(GovernanceError):
 
 def set_kill_switch(services: Services, model: str, disabled: bool, principal: str, private_key: Ed25519PrivateKey,
                     reason: str) -> KillSwitch:
+    services.governed_model(model)
     action = "disable" if disabled else "enable"
     signed = sign(Statement.new(action, {"model": model}, principal, valid_for=STATEMENT_VALIDITY, comment=reason),
                   private_key)

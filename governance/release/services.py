@@ -7,6 +7,7 @@ from functools import cached_property
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from governance.config import GovernedModel, load_config
 from governance.control import ControlStore
 from governance.ledger import Ledger
 from governance.policy.bundle import PolicyBundle
@@ -48,6 +49,10 @@ class Services:
     def policies(self) -> PolicyBundle:
         """Loaded on every use: decisions follow the policy files in force now."""
         return PolicyBundle.load(self.settings.policies_dir)
+
+    def governed_model(self, model: str) -> GovernedModel:
+        """The model's configuration; ConfigError (naming the governed models) if it is not governed here."""
+        return load_config(self.settings.config_path).model(model)
 
     def system_key(self) -> Ed25519PrivateKey:
         """The `system` principal's key, for automated actions."""

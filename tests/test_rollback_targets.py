@@ -1,0 +1,53 @@
+"""Which version a plain `rollback` returns to, and what a move on an ungoverned model does (nothing)."""
+
+import pytest
+
+from governance.config import ConfigError
+from governance.release.deployment import DeploymentRefused, deploy, rollback
+from governance.release.kill_switch import set_kill_switch
+from governance.release.services import Services
+from governance.settings import Settings
+from governance.trust.demo import demo_principals
+from governance.trust.keys import load_private_key
+from tests.helpers import REPO, register_version, sealed_approval
+
+pytestmark = pytest.mark.slow
+MODEL = "credit_scoring"
+
+
+@pytest.fixture
+def services(tmp_path) -> Services:
+    """v1, v2, v3 deployed in turn (v3 is the champion)."""
+    settings = Settings(home=tmp_path / "govern", config_path=REPO / "governance.yaml")
+    demo_principals(settings)
+    services = Services(settings)
+    for seed in (1, 2, 3):
+        registered = register_version(settings, seed=seed)
+        deploy(services, *sealed_approval(settings, registered.version), actor="system:production_deployment")
+    return services
+
+
+def _key(services: Services, name: str):
+    return load_private_key(services.settings.keys_dir / f"{name}.key")
+
+
+def test_a_plain_rollback_never_returns_to_a_version_rolled_back_from(services):
+    paul = _key(services, "paul")
+    assert rollback(services, MODEL, "paul", paul, "v3 under investigation").version == 2
+    # The move before v2 in history is v3, the version just rolled away from: the default passes over it.
+    assert rollback(services, MODEL, "paul", paul, "v2 also suspect").version == 1
+    with pytest.raises(DeploymentRefused, match="no earlier approved version"):
+        rollback(services, MODEL, "paul", paul, "and again")
+    # Naming a rolled-back version is a deliberate choice, and allowed (it was approved).
+    assert rollback(services, MODEL, "paul", paul, "v3 cleared", to_version=3).version == 3
+    assert services.registry.champion(MODEL) == 3
+
+
+def test_moves_on_a_model_that_is_not_governed_are_refused_and_change_nothing(services):
+    before = services.ledger.size()
+    with pytest.raises(ConfigError, match="unknown model 'nosuch' \\(governed models: credit_scoring\\)"):
+        set_kill_switch(services, "nosuch", True, "bea", _key(services, "bea"), "typo")
+    with pytest.raises(ConfigError, match="unknown model 'nosuch'"):
+        rollback(services, "nosuch", "paul", _key(services, "paul"), "typo")
+    assert services.ledger.size() == before
+    assert services.control.kill_switch("nosuch").disabled is False
