@@ -86,9 +86,14 @@ class Settings:
 
     # --- governance databases -------------------------------------------------
     @property
+    def governance_db(self) -> Path:
+        """The embedded default's database of ledger, statements and control state."""
+        return self.home / "governance.db"
+
+    @property
     def ledger_url(self) -> str:
         """Ledger, signed statements, nonces and control state (kill switch)."""
-        return self.database_url or f"sqlite:///{self.home / 'governance.db'}"
+        return self.database_url or f"sqlite:///{self.governance_db}"
 
     @property
     def decisions_url(self) -> str:

@@ -10,12 +10,21 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from governance.cli import audit, keys, ledger, lifecycle, monitoring, policy, release, serve
-from governance.cli.output import run_guarded
+from governance.cli.output import fail, run_guarded
 from governance.settings import Settings, apply_offline_env
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+class _Govern(TyperGroup):
+    """Notes whether the command line asks for help, before the callback runs (which needs to know)."""
+
+    def resolve_command(self, ctx, args):
+        ctx.meta["asks_for_help"] = "--help" in args
+        return super().resolve_command(ctx, args)
+
+
+app = typer.Typer(cls=_Govern, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Govern high-risk ML models: gates, signed approvals, audit ledger, kill switch.")
 
 
@@ -26,7 +35,15 @@ def _global(
     home: Annotated[Optional[Path], typer.Option("--home", help="state directory (default: $GOVERN_HOME or .govern)")] = None,
 ) -> None:
     apply_offline_env()
-    ctx.obj = Settings.from_env(config_path=config, home=home)
+    ctx.obj = settings = Settings.from_env(config_path=config, home=home)
+    needs_state = ctx.invoked_subcommand not in CREATES_STATE and not ctx.meta.get("asks_for_help")
+    if needs_state and not settings.production and not settings.governance_db.is_file():
+        fail(f"no governance state at {settings.home} (no governance.db): check --home / GOVERN_HOME, or "
+             "GOVERN_DATABASE_URL for production; `make demo` or `govern ui` create a state dir")
+
+
+# Commands that run without an existing state (they create one, or read only files they are given).
+CREATES_STATE = {"demo", "ui", "serve", "keygen", "policy", "evidence"}
 
 
 app.command("demo")(lifecycle.demo)

@@ -36,7 +36,7 @@ def _services(settings: Settings):
 # --- lineage -----------------------------------------------------------------------------------
 
 def lineage(ctx: typer.Context, model: ModelArg, version: VersionArg, as_json: JsonOption = False) -> None:
-    """A version's lineage, each step with its ledger entry and inclusion proof.
+    """A version's lineage, each step with its ledger entry and inclusion proof (exit 1 on any finding).
 
     Data snapshot, validation, training run, reports and card, gate decision, waivers, evidence pack,
     approvals, deployments and rollbacks, kill switch, monitoring."""
@@ -44,6 +44,13 @@ def lineage(ctx: typer.Context, model: ModelArg, version: VersionArg, as_json: J
 
     found = version_lineage(_services(ctx.obj), model, normalise_version(model, version))
     emit(found.document, as_json, lineage_text)
+    _exit_on_findings(found.document["findings"])
+
+
+def _exit_on_findings(findings: list[str]) -> None:
+    """A lineage that does not fully verify (tampered entry, missing step) is printed, then exits 1."""
+    if findings:
+        raise typer.Exit(1)
 
 
 def _ref(citation: dict | None) -> str:
@@ -112,13 +119,15 @@ def lineage_text(doc: dict) -> str:
 def trace(ctx: typer.Context, decision_id: Annotated[str, typer.Argument(help="the decision id the API returned")],
           registry: Annotated[bool, typer.Option("--registry", help="also cross-check the MLflow registry (slower)")] = False,
           as_json: JsonOption = False) -> None:
-    """Trace one decision: its version, input digest, reasons, kill switch or rollback in force, lineage."""
+    """Trace one decision: its version, input digest, reasons, kill switch or rollback in force, lineage
+    (exit 1 if the lineage has findings)."""
     from governance.decisions import DecisionLog
     from governance.lineage.trace import trace_decision
 
     settings: Settings = ctx.obj
     traced = trace_decision(_services(settings), DecisionLog.for_settings(settings), decision_id, registry=registry)
     emit(traced, as_json, trace_text)
+    _exit_on_findings(traced["findings"] + (traced["lineage"] or {}).get("findings", []))
 
 
 def trace_text(traced: dict) -> str:

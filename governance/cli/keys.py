@@ -15,7 +15,7 @@ import yaml
 from governance.cli.output import emit, fail
 from governance.errors import GovernanceError
 from governance.trust.keys import generate_key_pair, public_key_line, user_key_path, write_private_key
-from governance.trust.roster import PRINCIPAL_NAME, ROLES
+from governance.trust.roster import PRINCIPAL_NAME, RosterError, parse_roles
 
 
 def keygen(
@@ -28,9 +28,11 @@ def keygen(
     role_list = [role.strip() for role in roles.split(",") if role.strip()]
     if not PRINCIPAL_NAME.match(principal):
         fail(f"--principal {principal!r}: use 2-32 characters of a-z, 0-9, '_' or '-', starting with a letter")
-    unknown = [role for role in role_list if role not in ROLES]
-    if unknown:
-        fail(f"--roles: unknown role(s) {', '.join(unknown)} (known: {', '.join(sorted(ROLES))})")
+    if role_list:  # the roster's own rules, so the printed entry is one the roster accepts
+        try:
+            parse_roles(role_list, lambda _field, why: RosterError(why))
+        except RosterError as exc:
+            fail(f"--roles: {exc}")
     private, public = generate_key_pair()
     try:
         path = write_private_key(out or user_key_path(principal), private)

@@ -15,11 +15,11 @@ from typing import Annotated, Optional
 import typer
 
 from governance.cli.output import emit, fail
+from governance.cli.release import normalise_version, signing_key
 from governance.policy.bundle import PolicyBundle
 from governance.policy.records import gate_subject
 from governance.policy.waivers import grant_waiver
 from governance.settings import Settings
-from governance.trust.keys import load_private_key, signing_key_path
 from governance.trust.roster import Roster
 from governance.trust.store import StatementStore
 
@@ -52,7 +52,7 @@ def check(ctx: typer.Context, policies: PoliciesOption = None, as_json: JsonOpti
 def waive(
     ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="governed model, e.g. credit_scoring")],
-    version: Annotated[str, typer.Argument(help="model version, as its release-gate decision names it")],
+    version: Annotated[str, typer.Argument(help="version: 3, v3 or credit_scoring-v3")],
     rule: Annotated[str, typer.Option("--rule", help="release-gate rule id, e.g. fairness.disparate_impact")],
     until: Annotated[str, typer.Option("--until", help="last day the waiver applies, YYYY-MM-DD (it ends at the "
                                                        "following midnight UTC), or an exact end like 2026-12-31T12:00:00Z")],
@@ -70,12 +70,12 @@ def waive(
         bundle=bundle,
         roster=Roster.load(settings.roster_path),
         store=store,
-        subject=gate_subject(store.ledger, model, version),
+        subject=gate_subject(store.ledger, model, normalise_version(model, version)),
         rule_id=rule,
         until=end,
         reason=reason,
         principal=principal,
-        private_key=load_private_key(key or signing_key_path(settings.keys_dir, principal)),
+        private_key=signing_key(settings, principal, key),
     )
     emit({**granted.to_dict(), "policy_digest": bundle.digest}, as_json, _human_waiver)
 

@@ -17,6 +17,7 @@ from governance.registry import parse_version_key, version_key
 from governance.release.services import Services
 from governance.settings import Settings
 from governance.trust.keys import load_private_key, signing_key_path
+from governance.trust.roster import Roster
 
 ModelArg = Annotated[str, typer.Argument(help="governed model, e.g. credit_scoring")]
 VersionArg = Annotated[str, typer.Argument(help="version: 3, v3 or credit_scoring-v3")]
@@ -63,7 +64,7 @@ def rollback(ctx: typer.Context, model: ModelArg, principal: AsOption,
 
     settings: Settings = ctx.obj
     target = parse_version_key(normalise_version(model, to))[1] if to else None
-    move = roll_back(Services(settings), model, principal, _key(settings, principal, key), reason, target)
+    move = roll_back(Services(settings), model, principal, signing_key(settings, principal, key), reason, target)
     emit({"model": model, "champion": version_key(model, move.version),
           "previous": version_key(model, move.previous_version) if move.previous_version else None,
           "deployment_id": move.id, "status": move.status}, as_json,
@@ -85,7 +86,7 @@ def _decide(settings: Settings, action: str, model: str, version: str, principal
     from governance.release.approvals import decide
 
     approval = decide(Services(settings), model, normalise_version(model, version), action, principal,
-                      _key(settings, principal, key), comment)
+                      signing_key(settings, principal, key), comment)
     verb = "approved" if action == "approve" else "rejected"
     emit({**approval.to_dict(), "decision": verb}, as_json,
          lambda r: f"{r['version']} {verb} by {r['principal']} ({', '.join(r['roles'])}) at {r['issued_at']}\n"
@@ -97,10 +98,14 @@ def _kill_switch(settings: Settings, model: str, disabled: bool, principal: str,
                  as_json: bool) -> None:
     from governance.release.kill_switch import set_kill_switch
 
-    state = set_kill_switch(Services(settings), model, disabled, principal, _key(settings, principal, key), reason)
+    state = set_kill_switch(Services(settings), model, disabled, principal, signing_key(settings, principal, key), reason)
     emit(state.__dict__, as_json, lambda s: f"{model}: kill switch {'ON (safe state: every answer is refer)' if s['disabled'] else 'off'}"
                                              f" by {s['changed_by']} at {s['changed_at']}: {s['reason']}")
 
 
-def _key(settings: Settings, principal: str, key: Path | None):
+def signing_key(settings: Settings, principal: str, key: Path | None):
+    """The private key to sign as `principal`: `--key`, else the principal's key file. Without `--key`, a name
+    that is not in the roster is named as such (not as a missing key file)."""
+    if key is None:
+        Roster.load(settings.roster_path).principal(principal)
     return load_private_key(key or signing_key_path(settings.keys_dir, principal))

@@ -144,7 +144,7 @@ def _principal(path: Path, name: Any, body: Any) -> Principal:
     for field in ("roles", "public_key"):
         if field not in body:
             raise bad(field, "missing")
-    roles = _roles(body["roles"], bad)
+    roles = parse_roles(body["roles"], bad)
     try:
         public_key = parse_public_key_line(body["public_key"])
     except PublicKeyError as exc:
@@ -155,7 +155,8 @@ def _principal(path: Path, name: Any, body: Any) -> Principal:
     return Principal(name, roles, public_key, display_name)
 
 
-def _roles(value: Any, bad) -> frozenset[str]:
+def parse_roles(value: Any, bad) -> frozenset[str]:
+    """A principal's roles, or `bad(field, why)` raised: known roles, none twice, automation alone."""
     if not isinstance(value, list) or not value:
         raise bad("roles", f"expected a non-empty list of roles ({', '.join(sorted(ROLES))})")
     for role in value:

@@ -117,3 +117,13 @@ def test_show_filters_and_limits(settings, ledger_file):
     assert human.exit_code == 0
     assert "#504" in human.output and "gate.decision" in human.output and "#599" in human.output
     assert govern(settings, "show", "--model", "nobody").output.strip() == "no ledger entries match"
+
+
+def test_a_state_dir_that_does_not_exist_is_an_error_not_an_empty_green_ledger(tmp_path):
+    """A mistyped --home must not verify "0 entries" (nor create a state there); help still works."""
+    missing = tmp_path / "typo"
+    for args in (["ledger", "verify"], ["status"], ["trace", "some-decision"]):
+        result = runner.invoke(app, ["--home", str(missing), *args])
+        assert result.exit_code == 2 and f"no governance state at {missing}" in result.output, result.output
+    assert runner.invoke(app, ["--home", str(missing), "ledger", "verify", "--help"]).exit_code == 0
+    assert not missing.exists()

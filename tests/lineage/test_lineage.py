@@ -87,9 +87,11 @@ def test_a_rewritten_ledger_entry_is_a_finding(world):
     original = _set_content(ledger, card.seq, forged)
     try:
         doc = version_lineage(world.services, MODEL, V1).document
+        result = govern(world.settings, "lineage", MODEL, "1")
     finally:
         _set_content(ledger, card.seq, original)
     assert f"ledger entry {card.seq}: its fields do not hash to its entry_hash" in doc["findings"]
+    assert result.exit_code == 1 and f"[#{card.seq} DOES NOT VERIFY]" in result.output, result.output
     assert _citations(doc)[card.seq]["verified"] is False
 
 

@@ -36,10 +36,11 @@ def govern(settings):
 
 @pytest.fixture
 def gated(cast, settings):
-    """A recorded gate decision for credit_scoring 7; the demo roster of `cast` is the one in force."""
+    """A recorded gate decision for credit_scoring-v7 (`waive` takes 7, v7 or the key); the demo roster of `cast` is the one in force."""
     assert settings.roster_path == settings.home / "roster.yaml"
     record_gate_decision(Ledger.for_settings(settings),
-                         evaluate_gate(PolicyBundle.load(POLICIES), passing_evidence(di_ci_high_min=0.7)))
+                         evaluate_gate(PolicyBundle.load(POLICIES),
+                                       passing_evidence(di_ci_high_min=0.7, version="credit_scoring-v7")))
 
 
 def test_policy_check_prints_digest_and_thresholds(govern):

@@ -87,7 +87,10 @@ def test_keygen_refuses_a_repository_path(tmp_path):
 def test_keygen_refuses_bad_names_and_roles_before_writing_anything(tmp_path):
     bad_role = keygen("--principal", "zed", "--out", str(tmp_path / "a.key"), "--roles", "auditor,superuser")
     assert bad_role.exit_code == 2
-    assert "unknown role(s) superuser" in bad_role.stderr
+    assert "--roles: unknown role 'superuser'" in bad_role.stderr
+    mixed = keygen("--principal", "zed", "--out", str(tmp_path / "c.key"), "--roles", "automation,auditor")
+    assert mixed.exit_code == 2
+    assert "'automation' is for machine principals and cannot be combined with human roles" in mixed.stderr
     bad_name = keygen("--principal", "Zed Smith", "--out", str(tmp_path / "b.key"))
     assert bad_name.exit_code == 2
     assert "--principal 'Zed Smith'" in bad_name.stderr
