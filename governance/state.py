@@ -11,6 +11,7 @@ from __future__ import annotations
 import yaml
 
 from governance.data.snapshot import ensure_repo
+from governance.ledger import Ledger
 from governance.settings import Settings
 
 
@@ -24,7 +25,8 @@ def dagster_instance_config(settings: Settings) -> dict:
 
 
 def prepare(settings: Settings) -> None:
-    """Create the state dir layout; (re)write dagster.yaml when the environment asks for another storage."""
+    """Create the state dir layout and the governance database; (re)write dagster.yaml when the environment asks
+    for another storage."""
     for path in (settings.home, settings.dagster_home, settings.mlflow_artifacts, settings.reports_dir):
         path.mkdir(parents=True, exist_ok=True)
     (settings.home / ".gitignore").write_text("*\n")
@@ -33,3 +35,4 @@ def prepare(settings: Settings) -> None:
     if not instance_yaml.exists() or instance_yaml.read_text() != wanted:
         instance_yaml.write_text(wanted)
     ensure_repo(settings)
+    Ledger.for_settings(settings)  # its tables: a prepared state dir is one the CLI accepts

@@ -11,9 +11,12 @@ from dataclasses import replace
 import pytest
 from typer.testing import CliRunner
 
+from governance import state
 from governance.cli import app
 from governance.ledger import Checkpoint, CheckpointError
+from governance.settings import Settings
 from governance.trust.demo import demo_principals
+from tests.helpers import REPO
 
 from ledger_support import TEMPLATE_SIZE
 
@@ -127,3 +130,5 @@ def test_a_state_dir_that_does_not_exist_is_an_error_not_an_empty_green_ledger(t
         assert result.exit_code == 2 and f"no governance state at {missing}" in result.output, result.output
     assert runner.invoke(app, ["--home", str(missing), "ledger", "verify", "--help"]).exit_code == 0
     assert not missing.exists()
+    state.prepare(Settings(home=missing, config_path=REPO / "governance.yaml"))  # what `govern ui` does first
+    assert runner.invoke(app, ["--home", str(missing), "ledger", "verify"]).exit_code == 0
