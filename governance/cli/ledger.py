@@ -29,8 +29,9 @@ def _read(path: Path, what: str) -> bytes:
 
 
 def _checkpoint(path: Path) -> Checkpoint:
+    text = _read(path, "checkpoint").decode("utf-8", errors="replace")  # its errors name the file already
     try:
-        return Checkpoint.from_json(_read(path, "checkpoint").decode("utf-8", errors="replace"))
+        return Checkpoint.from_json(text)
     except GovernanceError as exc:
         raise GovernanceError(f"{path}: {exc}") from None
 

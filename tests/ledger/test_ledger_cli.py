@@ -132,3 +132,9 @@ def test_a_state_dir_that_does_not_exist_is_an_error_not_an_empty_green_ledger(t
     assert not missing.exists()
     state.prepare(Settings(home=missing, config_path=REPO / "governance.yaml"))  # what `govern ui` does first
     assert runner.invoke(app, ["--home", str(missing), "ledger", "verify"]).exit_code == 0
+
+
+def test_a_missing_checkpoint_file_is_named_once(settings, ledger_file, tmp_path):
+    missing = tmp_path / "none.json"
+    result = govern(settings, "verify", "--checkpoint", str(missing))
+    assert str(result.exception) == f"{missing}: cannot read the checkpoint: No such file or directory"
