@@ -170,7 +170,10 @@ def _free_port(preferred: int) -> int:
 def run(settings: Settings, config: GovernanceConfig, model_name: str, say: Callable[[str], None],
         port: int = 8000) -> dict:
     """Play the lifecycle; returns the facts the CLI prints at the end."""
-    logging.getLogger("mlflow").setLevel(logging.WARNING)  # table creation notices are not part of the story
+    import mlflow  # noqa: F401  (it sets its loggers' levels on import: quieten them after)
+
+    for logger in ("mlflow", "alembic"):  # table creation notices are not part of the story
+        logging.getLogger(logger).setLevel(logging.WARNING)
     demo = Demo(settings, config, config.model(model_name), say, port)
     name = demo.model.name
 
