@@ -202,8 +202,11 @@ def test_the_approval_sensor_launches_the_release_that_deploys(life):
     assert len({r.run_key for r in requests}) == len(requests)
     follow_up = sensor(dg.build_sensor_context(instance=life.instance, cursor=result.cursor, resources=resources))
     assert not follow_up.run_requests  # the cursor moved past every approval
+    waiting = govern(life, "status")
+    assert f"{V1} approved by ravi; awaits release by the approval sensor" in waiting.output, waiting.output
 
     assert release(life).success
+    assert "awaits release" not in govern(life, "status").output
     svc = services(life)
     assert svc.registry.champion(MODEL) == 1
     done = svc.control.deployments(MODEL, "completed")[-1]

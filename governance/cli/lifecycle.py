@@ -100,6 +100,9 @@ def _status_text(found: list[dict]) -> str:
         lines.append(f"{model['model']} (risk tier {model['risk_tier']}; champion {champion}; {state})")
         for waiting in model["awaiting_approval"]:
             lines.append(f"  {waiting['version']} awaits approval by one of: {', '.join(waiting['may_approve']) or 'nobody in the roster'}")
+        for approved in model["awaiting_release"]:
+            lines.append(f"  {approved['version']} approved by {approved['approved_by']}; awaits release by the "
+                         "approval sensor (the Dagster daemon: `govern ui` or dagster-daemon)")
         for name, state in model["data"].items():
             lines.append(f"  {name:<24} {_state_text(state)}")
         if not model["versions"]:

@@ -89,13 +89,28 @@ def latest_request(services: Services, model: str, version: str) -> ApprovalRequ
 
 def pending(services: Services, model: str, version: str) -> bool:
     """True when the latest request has neither a granted approval nor a rejection after it."""
+    decisions = _decisions(services, model, version)
+    return decisions is not None and not decisions
+
+
+def awaiting_release(services: Services, model: str, version: str) -> str | None:
+    """Who approved the latest request, when that approval has not deployed the version yet (else None)."""
+    decisions = _decisions(services, model, version)
+    if not decisions or decisions[-1].action != "approval.granted":
+        return None
+    used = {d.approval_digest for d in services.control.deployments(model, "completed")}
+    return None if decisions[-1].digests["statement"] in used else decisions[-1].actor
+
+
+def _decisions(services: Services, model: str, version: str) -> list | None:
+    """Grants and rejections of the latest request's pack, oldest first; None when there is no request."""
     try:
         request = latest_request(services, model, version)
     except ApprovalRefused:
-        return False
-    decided = services.ledger.entries(model=model, version=version)
-    return not any(e.action in ("approval.granted", "approval.rejected") and e.ts >= request.requested_at
-                   and e.digests.get("evidence_pack") == request.pack_digest for e in decided)
+        return None
+    return [e for e in services.ledger.entries(model=model, version=version)
+            if e.action in ("approval.granted", "approval.rejected") and e.ts >= request.requested_at
+            and e.digests.get("evidence_pack") == request.pack_digest]
 
 
 def who_may_approve(services: Services, model: str, version: str) -> list[str]:
