@@ -8,6 +8,7 @@ for exactly this version's sealed evidence, unexpired, not rejected) is decided 
 import dagster as dg
 
 from governance.config import GovernedModel
+from governance.release.approvals import deployed_approvals
 from governance_assets.common import versions
 from jobs import release_job_name
 from resources import GovernanceResource
@@ -22,11 +23,11 @@ def approval_sensor(model: GovernedModel) -> dg.SensorDefinition:
         services = governance.services
         recorded = services.statements.find(action="approve", model=model.name)
         fresh = sorted((r for r in recorded if r.seq > seen), key=lambda r: r.seq)
-        granted = {e.digests.get("statement") for e in services.ledger.entries(model=model.name,
-                                                                                action="approval.granted")}
-        deployed = {d.approval_digest for d in services.control.deployments(model.name, "completed")}
         if not fresh:
             return dg.SensorResult(skip_reason="no new approvals")
+        granted = {e.digests.get("statement") for e in services.ledger.entries(model=model.name,
+                                                                                action="approval.granted")}
+        deployed = deployed_approvals(services, model.name)
         requests = []
         for approval in fresh:
             version = approval.signed.statement.subject["version"]

@@ -98,8 +98,12 @@ def awaiting_release(services: Services, model: str, version: str) -> str | None
     decisions = _decisions(services, model, version)
     if not decisions or decisions[-1].action != "approval.granted":
         return None
-    used = {d.approval_digest for d in services.control.deployments(model, "completed")}
-    return None if decisions[-1].digests["statement"] in used else decisions[-1].actor
+    return None if decisions[-1].digests["statement"] in deployed_approvals(services, model) else decisions[-1].actor
+
+
+def deployed_approvals(services: Services, model: str) -> set[str]:
+    """Statement digests of the approvals a completed deployment of `model` used."""
+    return {d.approval_digest for d in services.control.deployments(model, "completed")}
 
 
 def _decisions(services: Services, model: str, version: str) -> list | None:

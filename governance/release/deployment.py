@@ -70,7 +70,8 @@ def rollback(services: Services, model: str, principal: str, private_key: Ed2551
     current = services.registry.champion(model)
     target = to_version if to_version is not None else previous_version(services, model, passing_over_rolled_back=True)
     if target is None:
-        _refuse(services, model, None, principal, f"no earlier approved version of {model} to roll back to")
+        _refuse(services, model, None, principal, f"no earlier approved version of {model} to roll back to "
+                "(versions rolled back from are passed over; name one with `govern rollback --to`)")
     key = version_key(model, target)
     signed = sign(Statement.new("rollback", {"model": model, "version": key}, principal,
                                 valid_for=ROLLBACK_STATEMENT_VALIDITY, comment=reason), private_key)
@@ -102,18 +103,19 @@ def previous_version(services: Services, model: str, passing_over_rolled_back: b
     passed over: it comes back only when someone names it (`rollback --to`) or deploys it on a new approval.
     Monitoring walks the plain history and decides for itself (it re-judges the target on the harmful window
     and never restores what it contained)."""
-    current = services.registry.champion(model)
     moves = services.control.deployments(model, "completed")
-    rolled_away: set[int] = set()
-    for move in moves if passing_over_rolled_back else ():
-        rolled_away.discard(move.version)
+    skipped = {services.registry.champion(model)} | (_rolled_back_from(moves) if passing_over_rolled_back else set())
+    return next((m.version for m in reversed(moves) if m.version not in skipped), None)
+
+
+def _rolled_back_from(moves: list[Deployment]) -> set[int]:
+    """Versions a rollback moved away from and that no later move brought back."""
+    away: set[int] = set()
+    for move in moves:
+        away.discard(move.version)
         if move.kind == "rollback" and move.previous_version is not None:
-            rolled_away.add(move.previous_version)
-    history = [m.version for m in moves]
-    while history and history[-1] == current:
-        history.pop()
-    earlier = (v for v in reversed(history) if v != current and v not in rolled_away)
-    return next(earlier, None)
+            away.add(move.previous_version)
+    return away
 
 
 def reconcile(services: Services, model: str) -> list[Deployment]:

@@ -88,10 +88,12 @@ def test_a_rewritten_ledger_entry_is_a_finding(world):
     try:
         doc = version_lineage(world.services, MODEL, V1).document
         result = govern(world.settings, "lineage", MODEL, "1")
+        traced = govern(world.settings, "trace", world.decisions["after_rollback"][0]["decision_id"])  # made by v1
     finally:
         _set_content(ledger, card.seq, original)
     assert f"ledger entry {card.seq}: its fields do not hash to its entry_hash" in doc["findings"]
     assert result.exit_code == 1 and f"[#{card.seq} DOES NOT VERIFY]" in result.output, result.output
+    assert traced.exit_code == 1 and f"[#{card.seq} DOES NOT VERIFY]" in traced.output, traced.output
     assert _citations(doc)[card.seq]["verified"] is False
 
 
