@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import threading
+from collections.abc import Iterator
+
 import dagster as dg
 
 from governance.config import GovernedModel
@@ -55,3 +60,26 @@ def record(governance: GovernanceResource, asset: str, action: str, subject: dic
                                               digests=digests, payload=payload)
     return {"ledger_entry": entry.entry_hash, "ledger_seq": dg.MetadataValue.int(entry.seq),
             "ledger_link": dg.MetadataValue.url(f"{governance.settings.serve_url}/ledger/entries/{entry.seq}")}
+
+
+@contextlib.contextmanager
+def importing_meanwhile(*modules: str) -> Iterator[None]:
+    """Import `modules` on a second thread while the body runs; wait for them when it ends.
+
+    A run process is fresh, and Great Expectations, SHAP and skops take seconds to import in the step
+    that first needs them. Started a step early, around work that leaves a core idle or releases the GIL
+    (generating data, fitting), the imports mostly overlap it. Wrap only code that imports nothing itself.
+    A failed import is left to fail again, with its error, where the module is really used.
+    """
+    thread = threading.Thread(target=_import_quietly, args=(modules,), name="importing-meanwhile", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
+
+
+def _import_quietly(modules: tuple[str, ...]) -> None:
+    for name in modules:
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)

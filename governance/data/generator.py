@@ -64,7 +64,7 @@ def generate_applications(rows: int, seed: int = 7, bias: float = 0.0, drift: fl
     """Return `rows` synthetic applications; the same arguments give the same frame."""
     rng = np.random.default_rng(seed)
     female = rng.random(rows) < 0.48
-    age = np.clip(rng.gamma(6.0, 4.5, rows) + 15 - 8 * drift, 18, 85).round().astype(np.int16)
+    age = np.clip(rng.gamma(6.0, 4.5, rows) + 15 - 8 * drift, 18, 85).round().astype(np.int64)
     retired = (age >= 63) & (rng.random(rows) < 0.5)
     employment = np.where(retired, 3, rng.choice([0, 1, 2, 4], rows, p=[0.68, 0.14, 0.12, 0.06]))
     employment_years = np.where(employment >= 3, 0.0, np.minimum(rng.exponential(6.0, rows), age - 17.0)).round(1)
@@ -75,10 +75,10 @@ def generate_applications(rows: int, seed: int = 7, bias: float = 0.0, drift: fl
     annual_income = np.exp(log_income).round(-2)
 
     history_years = np.clip(rng.normal(0.55, 0.2, rows) * (age - 18), 0, 60).round(1)
-    open_accounts = rng.poisson(3 + history_years / 6).astype(np.int16)
+    open_accounts = rng.poisson(3 + history_years / 6).astype(np.int64)
     utilisation = np.clip(rng.beta(2.0, 4.0, rows) + 0.18 * drift + 0.12 * bias * female, 0, 1.2).round(3)
-    delinquencies = rng.poisson(0.25 + 0.6 * utilisation + 0.3 * drift).astype(np.int16)
-    inquiries = rng.poisson(0.8 + 1.2 * drift, rows).astype(np.int16)
+    delinquencies = rng.poisson(0.25 + 0.6 * utilisation + 0.3 * drift).astype(np.int64)
+    inquiries = rng.poisson(0.8 + 1.2 * drift, rows).astype(np.int64)
 
     loan_amount = np.clip(np.exp(rng.normal(9.2, 0.7, rows)) * (1 + 0.3 * drift), 500, 150_000).round(-1)
     term = TERMS[rng.choice(5, rows, p=[0.1, 0.2, 0.35, 0.15, 0.2])]
@@ -88,8 +88,8 @@ def generate_applications(rows: int, seed: int = 7, bias: float = 0.0, drift: fl
     housing = np.where(age > 35, rng.choice(4, rows, p=[0.3, 0.4, 0.25, 0.05]), rng.choice(4, rows, p=[0.2, 0.35, 0.35, 0.1]))
     purpose = rng.choice(7, rows, p=[0.35, 0.15, 0.15, 0.07, 0.06, 0.07, 0.15])
     savings = np.round(np.maximum(0, rng.lognormal(7.5, 1.3, rows) * (annual_income / 45_000) - 500), -1)
-    dependents = rng.poisson(0.9, rows).astype(np.int16)
-    existing_customer = (rng.random(rows) < 0.4).astype(np.int8)
+    dependents = rng.poisson(0.9, rows).astype(np.int64)
+    existing_customer = (rng.random(rows) < 0.4).astype(np.int64)
 
     leaks_sex = rng.random(rows) < proxy
     occupation = np.where(leaks_sex, np.where(female, 2, 1), rng.choice(6, rows))
@@ -100,7 +100,7 @@ def generate_applications(rows: int, seed: int = 7, bias: float = 0.0, drift: fl
         employment=employment, term=term, savings=savings, housing=housing,
     )
     recorded_logit = _logit(p_default) + bias * 1.4 * female
-    default = (rng.random(rows) < _sigmoid(recorded_logit)).astype(np.int8)
+    default = (rng.random(rows) < _sigmoid(recorded_logit)).astype(np.int64)
 
     return pd.DataFrame({
         ID_COLUMN: np.arange(1, rows + 1, dtype=np.int64) + seed * 10_000_000_000,
@@ -111,7 +111,7 @@ def generate_applications(rows: int, seed: int = 7, bias: float = 0.0, drift: fl
         "housing": _categorical(housing, HOUSING),
         "loan_purpose": _categorical(purpose, PURPOSE),
         "loan_amount": loan_amount,
-        "loan_term_months": term.astype(np.int16),
+        "loan_term_months": term.astype(np.int64),
         "debt_to_income": debt_to_income,
         "credit_utilisation": utilisation,
         "credit_history_years": history_years,
