@@ -6,6 +6,7 @@ configs fail to load before anything runs.
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -193,3 +194,4 @@ def test_narrow_integer_columns_are_range_checked_and_left_as_they_are(tmp_path)
     report = validate(model, frame, "md5")
     assert "column 'age': 2 of 1500 rows are outside [18.0, 100.0]" in report.failures
     assert str(frame["age"].dtype) == "int16"
+    assert pd.get_option("mode.copy_on_write") is False  # GX ran under copy-on-write; the process does not
