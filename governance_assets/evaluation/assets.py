@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from governance import training
-from governance.cards import plots
 from governance.cards.card import write_card
 from governance.config import GovernedModel
 from governance.data.source import read_dataset
@@ -65,6 +64,8 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
     @dg.asset(key=key(model, "explainability_report"), ins=trained_in, kinds={"shap"}, **common,
               description="SHAP global importance on a bounded sample, and proxy screening of the top features.")
     def explainability(governance: GovernanceResource, trained: dict) -> dg.Output[dict]:
+        from governance.cards import plots  # matplotlib: kept out of the code location's start-up
+
         settings, registry = governance.settings, governance.registry
         registered = registry.version(model.name, trained["version"])
         pipeline = registry.load(registered, trained["artifact_sha256"])
@@ -87,6 +88,8 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
               description="The model card (Markdown and self-contained HTML with plots) from the version's reports.")
     def model_card(context: dg.AssetExecutionContext, governance: GovernanceResource, trained: dict,
                    performance: dict, fairness: dict, explainability: dict) -> dg.Output[dict]:
+        from governance.cards import plots
+
         settings, services = governance.settings, governance.services
         subject = VersionSubject(model.name, trained["key"], model.risk_tier, tuple(trained["trained_by"]),
                                  tuple(requested_by(context)))

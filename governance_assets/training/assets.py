@@ -65,7 +65,7 @@ def _train_and_register(context, registry: ModelRegistry, model: GovernedModel, 
     run_id = registry.start_run(model.name, context.partition_key,
                                 tags={**version_tags, "dagster.run_id": context.run_id})
     try:
-        with importing_meanwhile("skops.io", "shap"):  # registration and explainability need them
+        with importing_meanwhile("skops.io", "shap", "governance.cards.plots"):  # registration, reports and card
             pipeline = training.fit(model, split.train)
         registry.log(run_id, params=training.params_of(model),
                      metrics={"train_rows": len(split.train), "test_rows": len(split.test)})
