@@ -40,6 +40,7 @@ def test_proxy_strength_equals_the_auc_definition():
     features = pd.DataFrame({
         "height": np.where(sex == "F", 165, 178) + rng.integers(-15, 15, n),  # integers: tied values
         "noise": rng.random(n),
+        "existing_customer": rng.random(n) < np.where(sex == "F", 0.3, 0.5),  # boolean
         "occupation": pd.Categorical(np.where(rng.random(n) < 0.7, np.where(sex == "F", "care", "trade"),
                                               rng.choice(["care", "trade", "office"], n))),
     })
@@ -50,12 +51,16 @@ def test_proxy_strength_equals_the_auc_definition():
     assert measured["height"]["sex"] > 0.6 and measured["noise"]["sex"] < 0.1
 
 
-def test_proxy_strength_leaves_missing_numeric_values_out():
+def test_missing_values_count_as_information():
     rng = np.random.default_rng(6)
     sex = pd.Series(rng.choice(["F", "M"], 2000))
     income = pd.Series(np.where(sex == "F", 30_000.0, 45_000.0) + rng.normal(0, 9_000, 2000))
     income[::5] = np.nan
-    known = income.notna()
-    measured = proxy_strengths(income.to_frame("income"), {"sex": sex})
-    assert measured["income"]["sex"] == _by_hand(income[known].reset_index(drop=True),
-                                                 sex[known].reset_index(drop=True))
+    only_for_women = pd.Series(np.where(sex == "F", np.nan, 1.0))  # missing exactly when female
+    features = pd.DataFrame({"income": income, "only_for_women": only_for_women})
+    measured = proxy_strengths(features, {"sex": sex})
+    # missing ranks lowest, or highest, whichever separates more: as filling it below or above every value
+    low, high = income.fillna(income.min() - 1), income.fillna(income.max() + 1)
+    assert measured["income"]["sex"] == max(_by_hand(low, sex), _by_hand(high, sex))
+    assert measured["only_for_women"]["sex"] == 1.0
+    assert proxy_strengths(pd.DataFrame({"blank": [np.nan] * 2000}), {"sex": sex})["blank"]["sex"] == 0.0

@@ -8,7 +8,7 @@ value pushed the score towards decline.
 A feature is a proxy for a protected attribute when it alone separates a
 protected group from the rest: proxy strength is max over groups of
 |2 AUC - 1| (0 = no information, 1 = a perfect copy). Categorical features are
-scored by each category's share of the group.
+scored by each category's share of the group; a missing value counts as information.
 """
 
 from __future__ import annotations
@@ -109,29 +109,36 @@ def _group_members(labels: pd.Series) -> list[np.ndarray]:
 
 
 def _strength(values: pd.Series, members: list[np.ndarray]) -> float:
-    """The best |2 AUC - 1| over groups. A numeric feature is ranked once for all groups; a categorical
-    one is scored by each category's share of the group. Missing numeric values are left out."""
+    """The best |2 AUC - 1| over groups (and, with missing values, over where they rank)."""
     if pd.api.types.is_numeric_dtype(values):
-        ranks = values.rank().to_numpy()
-        return round(max(abs(2 * _rank_auc(ranks, m) - 1) for m in members), 4) if members else 0.0
-    codes = pd.factorize(values, use_na_sentinel=False)[0]
-    counts = np.bincount(codes)
-    best = 0.0
-    for member in members:
-        share = np.bincount(codes, weights=member) / counts
-        best = max(best, abs(2 * _rank_auc(pd.Series(share[codes]).rank().to_numpy(), member) - 1))
-    return round(float(best), 4)
+        orderings = _orderings(values)
+        aucs = [_rank_auc(ranks, member) for member in members for ranks in orderings]
+    else:
+        codes = pd.factorize(values, use_na_sentinel=False)[0]
+        aucs = [_rank_auc(_share_ranks(codes, member), member) for member in members]
+    return round(max((abs(2 * auc - 1) for auc in aucs), default=0.0), 4)
+
+
+def _orderings(values: pd.Series) -> list[np.ndarray]:
+    """A numeric feature's average ranks, computed once for all groups. Being missing is information too
+    (the estimator sends missing values to whichever side of a split fits): they rank lowest in one
+    ordering and highest in the other."""
+    if not values.isna().any():
+        return [values.rank().to_numpy()]
+    return [values.rank(na_option=placement).to_numpy() for placement in ("top", "bottom")]
+
+
+def _share_ranks(codes: np.ndarray, member: np.ndarray) -> np.ndarray:
+    """Rows ranked by their category's share of the group (a category has no order of its own)."""
+    share = np.bincount(codes, weights=member) / np.bincount(codes)
+    return pd.Series(share[codes]).rank().to_numpy()
 
 
 def _rank_auc(ranks: np.ndarray, member: np.ndarray) -> float:
-    """AUC of `member` against a feature from the feature's average ranks (Mann-Whitney U): the value
+    """AUC of `member` against a feature, from the feature's average ranks (Mann-Whitney U): the value
     roc_auc_score gives, ties counted half, without sorting the feature once per group."""
-    known = ~np.isnan(ranks)
-    ranks, member = ranks[known], member[known]
     positives = int(member.sum())
     negatives = len(member) - positives
-    if not positives or not negatives:
-        return 0.5
     return float((ranks[member].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
