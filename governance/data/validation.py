@@ -85,8 +85,8 @@ def validate(model: GovernedModel, frame: pd.DataFrame, data_md5: str) -> Valida
              .add_batch_definition_whole_dataframe("snapshot"))
     suite = context.suites.add(gx.ExpectationSuite(name=suite_name(model), expectations=expectations(model)))
     definition = context.validation_definitions.add(gx.ValidationDefinition(name="snapshot", data=batch, suite=suite))
-    # GX copies the whole frame for each column expectation (`df[df[column].notnull()]`) and only reads
-    # the copies: under copy-on-write they are never made, which halves the suite's time at 1M rows.
+    # GX takes the whole frame's non-null rows of a column for each column expectation and only reads
+    # them: under copy-on-write, where that is every row, no copy is made (half the suite's time at 1M rows).
     with pd.option_context("mode.copy_on_write", True):
         outcome = definition.run(batch_parameters={"dataframe": _widened_integers(frame)},
                                  result_format={"result_format": "BASIC", "partial_unexpected_count": 0})
@@ -103,7 +103,7 @@ def _widened_integers(frame: pd.DataFrame) -> pd.DataFrame:
     narrow = {c: "int64" for c, t in frame.dtypes.items()
               if pd.api.types.is_integer_dtype(t) and not pd.api.types.is_extension_array_dtype(t)
               and t.itemsize < 8}
-    return frame.astype(narrow).copy() if narrow else frame  # the copy consolidates the blocks GX copies per metric
+    return frame.astype(narrow) if narrow else frame
 
 
 def suite_name(model: GovernedModel) -> str:
