@@ -66,10 +66,12 @@ def record(governance: GovernanceResource, asset: str, action: str, subject: dic
 def importing_meanwhile(*modules: str) -> Iterator[None]:
     """Import `modules` on a second thread while the body runs; wait for them when it ends.
 
-    A run process is fresh, and Great Expectations, SHAP and skops take seconds to import in the step
-    that first needs them. Started a step early, around work that leaves a core idle or releases the GIL
-    (generating data, fitting), the imports mostly overlap it. Wrap only code that imports nothing itself.
-    A failed import is left to fail again, with its error, where the module is really used.
+    A run process is fresh, and Great Expectations takes seconds to import in the step that first needs
+    it; started a step early, around vectorised work that leaves a core idle (generating data), the import
+    mostly overlaps it. Wrap only code that imports nothing and leaves warning filters alone (imports
+    change them process-wide), and that hands the GIL back rarely: an estimator's fit hands it back
+    thousands of times and can stall behind an importing thread. A failed import is left to fail again,
+    with its error, where the module is really used.
     """
     thread = threading.Thread(target=_import_quietly, args=(modules,), name="importing-meanwhile", daemon=True)
     thread.start()

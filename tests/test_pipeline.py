@@ -118,17 +118,3 @@ def test_metadata_a_reviewer_needs_is_on_each_asset(two_versions):
     for (asset, partition), keys in expected.items():
         metadata = life.materialized("credit_scoring", asset, partition)[0].asset_materialization.metadata
         assert keys <= set(metadata), f"{asset} lacks {keys - set(metadata)}"
-
-
-def test_importing_meanwhile_imports_during_the_body_and_leaves_failures_to_the_real_import():
-    import importlib
-    import sys
-
-    from governance_assets.common import importing_meanwhile
-
-    sys.modules.pop("colorsys", None)
-    with importing_meanwhile("no_such_module_for_the_test", "colorsys"):
-        pass
-    assert "colorsys" in sys.modules  # imported after the failing name, and waited for
-    with pytest.raises(ModuleNotFoundError, match="no_such_module_for_the_test"):
-        importlib.import_module("no_such_module_for_the_test")

@@ -13,7 +13,7 @@ from governance.metrics.performance import discrimination
 from governance.provenance import code_version
 from governance.registry import ModelRegistry, RegisteredVersion, parse_version_key
 from governance.settings import Settings
-from governance_assets.common import importing_meanwhile, key, owners, record, tags, versions
+from governance_assets.common import key, owners, record, tags, versions
 from resources import GovernanceResource
 
 
@@ -65,8 +65,7 @@ def _train_and_register(context, registry: ModelRegistry, model: GovernedModel, 
     run_id = registry.start_run(model.name, context.partition_key,
                                 tags={**version_tags, "dagster.run_id": context.run_id})
     try:
-        with importing_meanwhile("skops.io", "shap", "governance.cards.plots"):  # registration, reports and card
-            pipeline = training.fit(model, split.train)
+        pipeline = training.fit(model, split.train)
         registry.log(run_id, params=training.params_of(model),
                      metrics={"train_rows": len(split.train), "test_rows": len(split.test)})
         registered = registry.register(model.name, context.partition_key, run_id, pipeline,
