@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from governance.config import GovernanceConfig, GovernedModel
-from governance.release.approvals import awaiting_release, pending, who_may_approve
+from governance.release.approvals import approval_stage, deployed_approvals, who_may_approve
 from governance.release.deployment import reconcile
 from governance.release.services import Services
 from governance_assets.common import key, versions
@@ -20,15 +20,17 @@ def model_status(instance: dg.DagsterInstance, services: Services, model: Govern
     reconcile(services, model.name)
     keys = instance.get_dynamic_partitions(versions(model).name)
     switch = services.control.kill_switch(model.name)
+    deployed = deployed_approvals(services, model.name)
+    stages = {k: stage for k in keys if (stage := approval_stage(services, model.name, k, deployed))}
     return {
         "model": model.name,
         "risk_tier": model.risk_tier,
         "champion": services.registry.champion(model.name),
         "kill_switch": {"on": switch.disabled, "reason": switch.reason, "by": switch.changed_by, "at": switch.changed_at},
         "awaiting_approval": [{"version": k, "may_approve": who_may_approve(services, model.name, k)}
-                              for k in keys if pending(services, model.name, k)],
-        "awaiting_release": [{"version": k, "approved_by": by} for k in keys
-                             if (by := awaiting_release(services, model.name, k))],
+                              for k, (stage, _) in stages.items() if stage == "pending"],
+        "awaiting_release": [{"version": k, "approved_by": by}
+                             for k, (stage, by) in stages.items() if stage == "awaiting_release"],
         "data": {name: _latest(instance, key(model, name), None) for name in DATA_ASSETS},
         "versions": [{"key": k, "assets": {name: _latest(instance, key(model, name), k) for name in VERSION_ASSETS}}
                      for k in keys],

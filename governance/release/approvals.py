@@ -87,18 +87,20 @@ def latest_request(services: Services, model: str, version: str) -> ApprovalRequ
     return _request(entries[-1])
 
 
-def pending(services: Services, model: str, version: str) -> bool:
-    """True when the latest request has neither a granted approval nor a rejection after it."""
+def approval_stage(services: Services, model: str, version: str,
+                   deployed: set[str]) -> tuple[str, str | None] | None:
+    """Where the version's latest approval request stands: ("pending", None) while nobody has decided;
+    ("awaiting_release", approver) once approved, until a completed deployment has used that approval (its
+    statement digest in `deployed`, see `deployed_approvals`); else None (no request, rejected, released)."""
     decisions = _decisions(services, model, version)
-    return decisions is not None and not decisions
-
-
-def awaiting_release(services: Services, model: str, version: str) -> str | None:
-    """Who approved the latest request, when that approval has not deployed the version yet (else None)."""
-    decisions = _decisions(services, model, version)
-    if not decisions or decisions[-1].action != "approval.granted":
+    if decisions is None:
         return None
-    return None if decisions[-1].digests["statement"] in deployed_approvals(services, model) else decisions[-1].actor
+    if not decisions:
+        return "pending", None
+    last = decisions[-1]
+    if last.action == "approval.granted" and last.digests["statement"] not in deployed:
+        return "awaiting_release", last.actor
+    return None
 
 
 def deployed_approvals(services: Services, model: str) -> set[str]:
