@@ -43,7 +43,7 @@ GOAL = 1.5
 
 def governed(config_path: Path, home: Path) -> tuple[float, dict[str, float]]:
     """One candidate run through Dagster on the state dir `home`, as the CLI runs it."""
-    settings = Settings(home=home, config_path=config_path, policies_override=REPO / "policies")
+    settings = _settings(config_path, home)
     config = load_config(config_path)
     registry = ModelRegistry.for_settings(settings)
     with open_instance(settings) as instance:
@@ -61,7 +61,7 @@ def governed(config_path: Path, home: Path) -> tuple[float, dict[str, float]]:
 
 def prepared(config_path: Path, home: Path) -> Path:
     """A new state dir with its databases created (setup a deployment has done before any run)."""
-    settings = Settings(home=home, config_path=config_path, policies_override=REPO / "policies")
+    settings = _settings(config_path, home)
     ModelRegistry.for_settings(settings)
     open_instance(settings).dispose()
     return home
@@ -73,6 +73,10 @@ def fresh_process(command: list[str]) -> float:
     start = time.time()
     out = subprocess.run([sys.executable, *command], check=True, capture_output=True, text=True, cwd=REPO).stdout
     return float(out.split()[-1]) - start
+
+
+def _settings(config_path: Path, home: Path) -> Settings:
+    return Settings(home=home, config_path=config_path, policies_override=REPO / "policies")
 
 
 def _config(tmp: Path, raw: dict, rows: int) -> Path:
