@@ -1,8 +1,9 @@
 """Preparing the state directory: Dagster instance config, DVC repository, folders.
 
 Idempotent and offline. The embedded default keeps Dagster on SQLite inside
-`<state dir>/dagster`; with `GOVERN_DAGSTER_DATABASE_URL` set, the instance
-uses PostgreSQL (dagster-postgres) instead. Telemetry and the UI's first-run
+`<state dir>/dagster`, through Dagster's SQLite storage with pooled connections
+(`governance_assets.storage`); with `GOVERN_DAGSTER_DATABASE_URL` set, the
+instance uses PostgreSQL (dagster-postgres) instead. Telemetry and the UI's first-run
 dialog are off in both.
 """
 
@@ -21,6 +22,9 @@ def dagster_instance_config(settings: Settings) -> dict:
                     "run_queue": {"dequeue_interval_seconds": 1}}
     if settings.dagster_database_url:
         config["storage"] = {"postgres": {"postgres_url": {"env": "GOVERN_DAGSTER_DATABASE_URL"}}}
+    else:
+        config["storage"] = {"custom": {"module": "governance_assets.storage", "class": "PooledSqliteStorage",
+                                        "config": {"base_dir": str(settings.dagster_home)}}}
     return config
 
 

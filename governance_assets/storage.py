@@ -1,0 +1,140 @@
+"""The embedded default's Dagster storage: Dagster's own SQLite storages, with pooled connections.
+
+Dagster's SQLite storages create a new SQLAlchemy engine, and so open a new SQLite connection, for
+every query and every event they store (`NullPool`). A governed candidate run stores about 150 events
+and makes several hundred queries, and those connects cost about 2 s per run: most of what Dagster
+adds to a run (measured with `bench/pipeline_overhead.py`). These subclasses keep one pooled engine per
+database file in each process instead. Files, tables, migrations, WAL mode and the event log's
+per-run shards and lock are Dagster's own, so a state dir reads the same with either storage. The
+production configuration uses Dagster's PostgreSQL storage, which pools already.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from contextlib import contextmanager
+from typing import Iterator
+
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
+from dagster._serdes import ConfigurableClassData
+from sqlalchemy import Connection, Engine, create_engine
+
+
+class _Engines:
+    """One pooled engine per SQLite file; the least recently used are closed beyond `limit` (the event
+    log has a file per run). A forked child drops its parent's connections and opens its own."""
+
+    def __init__(self, limit: int = 8, **connect_args) -> None:
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
+        self._connect_args = {"check_same_thread": False, **connect_args}
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def get(self, conn_string: str) -> Engine:
+        with self._lock:
+            if self._pid != os.getpid():
+                for engine in self._engines.values():
+                    engine.dispose(close=False)
+                self._engines.clear()
+                self._pid = os.getpid()
+            engine = self._engines.pop(conn_string, None)
+            if engine is None:
+                # No overflow limit: a burst of threads gets extra connections (closed when returned)
+                # rather than waiting on the pool, as NullPool would have served them.
+                engine = create_engine(conn_string, max_overflow=-1, connect_args=self._connect_args)
+            self._engines[conn_string] = engine
+            while len(self._engines) > self._limit:
+                self._engines.popitem(last=False)[1].dispose()
+            return engine
+
+    def dispose(self) -> None:
+        with self._lock:
+            while self._engines:
+                self._engines.popitem()[1].dispose()
+
+
+@contextmanager
+def _transaction(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as conn, conn.begin():
+        yield conn
+
+
+class PooledSqliteEventLogStorage(SqliteEventLogStorage):
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
+        self._engines = _Engines(timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+        super().__init__(base_dir, inst_data)
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        with self._db_lock:
+            engine = self._engines.get(self.conn_string_for_shard(shard))
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            with _transaction(engine) as conn:
+                yield conn
+
+    def has_table(self, table_name: str) -> bool:
+        engine = self._engines.get(self.conn_string_for_shard(INDEX_SHARD_NAME))
+        with engine.connect() as conn:
+            return bool(engine.dialect.has_table(conn, table_name))
+
+    def wipe(self) -> None:
+        self._engines.dispose()  # before the run shards' files are deleted
+        super().wipe()
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._engines.dispose()
+
+
+class _PooledFile:
+    """`connect()` over a pooled engine, for the storages kept in one SQLite file (runs, schedules)."""
+
+    _conn_string: str
+
+    def __init__(self, conn_string: str, inst_data: ConfigurableClassData | None = None) -> None:
+        self._engines = _Engines()
+        super().__init__(conn_string, inst_data)
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        with _transaction(self._engines.get(self._conn_string)) as conn:
+            yield conn
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._engines.dispose()
+
+
+class PooledSqliteRunStorage(_PooledFile, SqliteRunStorage):
+    pass
+
+
+class PooledSqliteScheduleStorage(_PooledFile, SqliteScheduleStorage):
+    pass
+
+
+class PooledSqliteStorage(DagsterSqliteStorage):
+    """Dagster's SQLite storage (same directories under `base_dir`) over the pooled storages above.
+
+    Configured in the state dir's dagster.yaml as `storage: custom:` with this module and class."""
+
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
+        self.base_dir = base_dir
+        self._run_storage = PooledSqliteRunStorage.from_local(os.path.join(base_dir, "history"))
+        self._event_log_storage = PooledSqliteEventLogStorage(os.path.join(base_dir, "history", "runs"))
+        self._schedule_storage = PooledSqliteScheduleStorage.from_local(os.path.join(base_dir, "schedules"))
+        self._inst_data = inst_data
+        super(DagsterSqliteStorage, self).__init__()  # not its __init__: that opens unpooled storages
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData, config_value) -> PooledSqliteStorage:
+        return cls.from_local(inst_data=inst_data, **config_value)

@@ -1,0 +1,157 @@
+"""The state dir's Dagster storage: Dagster's SQLite files and tables, over pooled connections."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import threading
+from pathlib import Path
+
+import dagster as dg
+import sqlalchemy
+import yaml
+
+from governance.settings import Settings
+from governance.state import dagster_instance_config
+from governance_assets.storage import (PooledSqliteEventLogStorage, PooledSqliteRunStorage,
+                                       PooledSqliteScheduleStorage)
+
+VERSIONS = dg.DynamicPartitionsDefinition(name="versions")
+
+
+@dg.asset(partitions_def=VERSIONS)
+def report() -> dict:
+    return {"auc": 0.8}
+
+
+@dg.asset(partitions_def=VERSIONS)
+def card(report: dict) -> dict:
+    return {"auc": report["auc"]}
+
+
+JOB = dg.Definitions(assets=[report, card], jobs=[dg.define_asset_job("evaluate")]).resolve_job_def("evaluate")
+
+
+def instance(home: Path, pooled: bool = True) -> dg.DagsterInstance:
+    """The instance of a state dir as `govern` configures it, or Dagster's plain SQLite default."""
+    config = dagster_instance_config(Settings(home=home, config_path=home / "governance.yaml"))
+    if not pooled:
+        del config["storage"]
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    return dg.DagsterInstance.from_config(str(dagster_home))
+
+
+def evaluate(inst: dg.DagsterInstance, version: str) -> dg.ExecuteInProcessResult:
+    inst.add_dynamic_partitions("versions", [version])
+    return JOB.execute_in_process(instance=inst, partition_key=version)
+
+
+def materialized(inst: dg.DagsterInstance, asset: str) -> list[str]:
+    records = inst.fetch_materializations(dg.AssetKey(asset), limit=100).records
+    return sorted(r.partition_key for r in records)
+
+
+class Connects:
+    """New SQLite connections opened, process-wide, while counting."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def _opened(self, *_args) -> None:
+        self.count += 1
+
+    def __enter__(self) -> "Connects":
+        sqlalchemy.event.listen(sqlalchemy.pool.Pool, "connect", self._opened)
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        sqlalchemy.event.remove(sqlalchemy.pool.Pool, "connect", self._opened)
+
+
+def test_the_embedded_default_is_pooled_sqlite_and_production_is_postgres(tmp_path):
+    inst = instance(tmp_path)
+    assert isinstance(inst.event_log_storage, PooledSqliteEventLogStorage)
+    assert isinstance(inst.run_storage, PooledSqliteRunStorage)
+    assert isinstance(inst.schedule_storage, PooledSqliteScheduleStorage)
+    assert (tmp_path / "dagster" / "history" / "runs.db").is_file()  # Dagster's own layout
+    production = Settings(home=tmp_path, config_path=tmp_path / "governance.yaml",
+                          dagster_database_url="postgresql://dagster@db/dagster")
+    assert dagster_instance_config(production)["storage"] == {
+        "postgres": {"postgres_url": {"env": "GOVERN_DAGSTER_DATABASE_URL"}}}
+
+
+def test_a_run_reuses_its_connections(tmp_path):
+    plain, pooled = instance(tmp_path / "plain", pooled=False), instance(tmp_path / "pooled")
+    for inst in (plain, pooled):  # the index and run databases exist before counting
+        evaluate(inst, "v1")
+    with Connects() as on_plain:
+        evaluate(plain, "v2")
+    with Connects() as on_pooled:
+        result = evaluate(pooled, "v2")
+    events = len(result.all_events)
+    assert on_plain.count > events >= 15  # Dagster's default: a new connection per query and event
+    assert on_pooled.count <= 4, f"{on_pooled.count} connections opened for one run of {events} events"
+    assert materialized(pooled, "card") == ["v1", "v2"]
+
+
+def test_a_state_dir_reads_the_same_with_either_storage(tmp_path):
+    evaluate(instance(tmp_path, pooled=False), "v1")
+    pooled = instance(tmp_path)
+    assert materialized(pooled, "card") == ["v1"]
+    evaluate(pooled, "v2")
+    plain = instance(tmp_path, pooled=False)
+    assert materialized(plain, "card") == ["v1", "v2"]
+    assert plain.get_dynamic_partitions("versions") == ["v1", "v2"]
+    assert len(plain.get_run_records()) == 2
+
+
+def test_threads_share_the_pooled_storage(tmp_path):
+    inst = instance(tmp_path)
+    errors: list[BaseException] = []
+
+    def add(thread: int) -> None:
+        try:
+            for i in range(15):
+                inst.add_dynamic_partitions("versions", [f"t{thread}-{i}"])
+                inst.report_runless_asset_event(dg.AssetMaterialization("report", partition=f"t{thread}-{i}"))
+                inst.get_run_records(limit=1)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add, args=(t,)) for t in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(instance(tmp_path, pooled=False).get_dynamic_partitions("versions")) == 90
+    assert len(materialized(inst, "report")) == 90
+
+
+def test_a_forked_process_opens_its_own_connections(tmp_path):
+    inst = instance(tmp_path)
+    evaluate(inst, "v1")  # the parent's pool holds open connections now
+
+    def record() -> None:
+        with Connects() as opened:
+            inst.add_dynamic_partitions("versions", ["child"])  # into the index the parent has open
+        sys.exit(0 if opened.count else 3)  # 3: it wrote through a connection inherited from the parent
+
+    child = multiprocessing.get_context("fork").Process(target=record)
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    evaluate(inst, "v2")  # the parent's connections still work
+    assert inst.get_dynamic_partitions("versions") == ["v1", "child", "v2"]
+    assert materialized(inst, "report") == ["v1", "v2"]
+
+
+def test_wipe_closes_connections_before_deleting_the_run_files(tmp_path):
+    inst = instance(tmp_path)
+    run = evaluate(inst, "v1").dagster_run
+    inst.wipe()
+    inst.report_engine_event("after the wipe", run)
+    logs = instance(tmp_path, pooled=False).all_logs(run.run_id)
+    assert [e.message for e in logs] == ["after the wipe"]  # on disk, not in a deleted file still open
