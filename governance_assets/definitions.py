@@ -7,6 +7,8 @@ comes from the environment through `Settings.from_env`.
 
 from __future__ import annotations
 
+import gc
+
 import dagster as dg
 
 from governance.config import GovernanceConfig, GovernedModel, load_config
@@ -44,7 +46,23 @@ def build_definitions(settings: Settings, config: GovernanceConfig) -> dg.Defini
 def _load() -> dg.Definitions:
     apply_offline_env()
     settings = Settings.from_env()
-    return build_definitions(settings, load_config(settings.config_path))
+    definitions = build_definitions(settings, load_config(settings.config_path))
+    _spare_the_collector()
+    return definitions
+
+
+def _spare_the_collector() -> None:
+    """Keep what the code location imported out of Python's garbage collections.
+
+    A run process holds several hundred thousand objects from its imports (Dagster, pandas,
+    scikit-learn, later MLflow, Great Expectations, SHAP) for its whole life, and each full collection
+    re-scans every one of them. In a fresh process running a 1M-row candidate, the full collections
+    after this module loaded took 1.4-2 s (0.4-0.5 s apiece). Frozen, these objects are skipped, and a
+    larger young generation lets a step's temporaries die before a collection sees them: in the same
+    run, no full collection ran before the run ended.
+    """
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 defs = _load()

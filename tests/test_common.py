@@ -1,5 +1,6 @@
 """The helpers every model's assets share."""
 
+import gc
 import importlib
 import sys
 import threading
@@ -17,3 +18,10 @@ def test_importing_meanwhile_has_imported_when_the_block_ends_and_leaves_failure
     assert not any(t.name == "importing-meanwhile" for t in threading.enumerate())
     with pytest.raises(ModuleNotFoundError, match="no_such_module_for_the_test"):
         importlib.import_module("no_such_module_for_the_test")
+
+
+def test_loading_the_code_location_keeps_its_imports_out_of_collections():
+    import governance_assets.definitions  # noqa: F401  (what a run process loads first)
+
+    assert gc.get_freeze_count() > 100_000
+    assert gc.get_threshold()[0] >= 10_000
