@@ -12,8 +12,10 @@ from __future__ import annotations
 import yaml
 
 from governance.data.snapshot import ensure_repo
+from governance.errors import GovernanceError
 from governance.ledger import Ledger
 from governance.settings import Settings
+from governance.yamlfile import read_yaml
 
 
 def dagster_instance_config(settings: Settings) -> dict:
@@ -29,14 +31,18 @@ def dagster_instance_config(settings: Settings) -> dict:
 
 
 def prepare(settings: Settings) -> None:
-    """Create the state dir layout and the governance database; (re)write dagster.yaml when the environment asks
-    for another storage."""
+    """Create the state dir layout and the governance database; (re)write the settings of dagster.yaml that
+    `dagster_instance_config` owns (storage follows the environment), keeping any others an operator added
+    there (a run launcher, a run coordinator)."""
     for path in (settings.home, settings.dagster_home, settings.mlflow_artifacts, settings.reports_dir):
         path.mkdir(parents=True, exist_ok=True)
     (settings.home / ".gitignore").write_text("*\n")
     instance_yaml = settings.dagster_home / "dagster.yaml"
-    wanted = yaml.safe_dump(dagster_instance_config(settings), sort_keys=True)
-    if not instance_yaml.exists() or instance_yaml.read_text() != wanted:
-        instance_yaml.write_text(wanted)
+    present = read_yaml(instance_yaml, GovernanceError, "Dagster instance config") if instance_yaml.exists() else None
+    if present is not None and not isinstance(present, dict):
+        raise GovernanceError(f"{instance_yaml}: expected a mapping of Dagster instance settings")
+    wanted = {**(present or {}), **dagster_instance_config(settings)}
+    if wanted != present:
+        instance_yaml.write_text(yaml.safe_dump(wanted, sort_keys=True))
     ensure_repo(settings)
     Ledger.for_settings(settings)  # its tables: a prepared state dir is one the CLI accepts

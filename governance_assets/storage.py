@@ -17,13 +17,16 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Iterator
 
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (INDEX_SHARD_NAME, SqliteEventLogStorage,
+                                                                     SqliteEventLogStorageWatchdog)
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
 from dagster._serdes import ConfigurableClassData
 from sqlalchemy import Connection, Engine, create_engine
+from watchdog.events import FileModifiedEvent, FileSystemEvent, PatternMatchingEventHandler
+from watchdog.observers import Observer
 
 
 class _Engines:
@@ -39,11 +42,7 @@ class _Engines:
 
     def get(self, conn_string: str) -> Engine:
         with self._lock:
-            if self._pid != os.getpid():
-                for engine in self._engines.values():
-                    engine.dispose(close=False)
-                self._engines.clear()
-                self._pid = os.getpid()
+            self._forget_if_forked()
             engine = self._engines.pop(conn_string, None)
             if engine is None:
                 # No overflow limit: a burst of threads gets extra connections (closed when returned)
@@ -56,8 +55,16 @@ class _Engines:
 
     def dispose(self) -> None:
         with self._lock:
+            self._forget_if_forked()
             while self._engines:
                 self._engines.popitem()[1].dispose()
+
+    def _forget_if_forked(self) -> None:
+        if self._pid != os.getpid():  # the parent's connections: not ours to use or to close
+            for engine in self._engines.values():
+                engine.dispose(close=False)
+            self._engines.clear()
+            self._pid = os.getpid()
 
 
 @contextmanager
@@ -86,6 +93,13 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         with engine.connect() as conn:
             return bool(engine.dialect.has_table(conn, table_name))
 
+    def watch(self, run_id: str, cursor: str | None, callback) -> None:
+        if not self._obs:
+            self._obs = Observer()
+            self._obs.start()
+        handler = _RunLogWatch(self, run_id, callback, cursor)
+        self._watchers[run_id][callback] = (handler, self._obs.schedule(handler, self._base_dir, recursive=True))
+
     def wipe(self) -> None:
         self._engines.dispose()  # before the run shards' files are deleted
         super().wipe()
@@ -93,6 +107,22 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def dispose(self) -> None:
         super().dispose()
         self._engines.dispose()
+
+
+class _RunLogWatch(PatternMatchingEventHandler):
+    """Dagster's watch of one run's events (the UI's live log), woken by the run's file or its WAL.
+
+    Dagster's watch waits for `<run>.db` to change. A commit goes to `<run>.db-wal`, and SQLite copies it
+    into `<run>.db` when the last connection closes: at once with a connection per write, but not while
+    a pooled connection, the writer's or the UI's own, holds the file open."""
+
+    def __init__(self, storage: SqliteEventLogStorage, run_id: str, callback, cursor: str | None) -> None:
+        self._run_file = storage.path_for_shard(run_id)
+        self._dagster_watch = SqliteEventLogStorageWatchdog(storage, run_id, callback, cursor)
+        super().__init__(patterns=[self._run_file, f"{self._run_file}-wal"])
+
+    def on_modified(self, event: FileSystemEvent) -> None:
+        self._dagster_watch.on_modified(FileModifiedEvent(self._run_file))
 
 
 class _PooledFile:

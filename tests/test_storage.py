@@ -5,14 +5,17 @@ from __future__ import annotations
 import multiprocessing
 import sys
 import threading
+import time
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import sqlalchemy
 import yaml
 
 from governance.settings import Settings
-from governance.state import dagster_instance_config
+from governance.errors import GovernanceError
+from governance.state import dagster_instance_config, prepare
 from governance_assets.storage import (PooledSqliteEventLogStorage, PooledSqliteRunStorage,
                                        PooledSqliteScheduleStorage)
 
@@ -141,7 +144,10 @@ def test_a_forked_process_opens_its_own_connections(tmp_path):
 
     child = multiprocessing.get_context("fork").Process(target=record)
     child.start()
-    child.join(60)
+    try:
+        child.join(60)
+    finally:
+        child.kill()
     assert child.exitcode == 0
     evaluate(inst, "v2")  # the parent's connections still work
     assert inst.get_dynamic_partitions("versions") == ["v1", "child", "v2"]
@@ -155,3 +161,41 @@ def test_wipe_closes_connections_before_deleting_the_run_files(tmp_path):
     inst.report_engine_event("after the wipe", run)
     logs = instance(tmp_path, pooled=False).all_logs(run.run_id)
     assert [e.message for e in logs] == ["after the wipe"]  # on disk, not in a deleted file still open
+
+
+def test_a_watcher_sees_events_committed_through_a_pooled_connection(tmp_path):
+    writer, watcher = instance(tmp_path), instance(tmp_path)  # a run worker and the UI's webserver
+    run = evaluate(writer, "v1").dagster_run
+    assert watcher.all_logs(run.run_id)  # each now holds the run's file open: no checkpoint on commit
+    seen: list[str] = []
+
+    def note(event, _cursor) -> None:
+        seen.append(event.message)
+
+    watcher.watch_event_logs(run.run_id, None, note)
+    try:
+        for attempt in range(20):  # the file observer starts watching on its own thread, some time soon
+            writer.report_engine_event(f"while the UI watches ({attempt})", run)
+            time.sleep(0.5)
+            if any(m.startswith("while the UI watches") for m in seen):
+                break
+        assert any(m.startswith("while the UI watches") for m in seen), "the watcher saw no new event in 10 s"
+    finally:
+        watcher.end_watch_event_logs(run.run_id, note)
+        watcher.dispose()
+
+
+def test_preparing_the_state_dir_keeps_an_operators_run_launcher(tmp_path):
+    settings = Settings(home=tmp_path, config_path=tmp_path / "governance.yaml")
+    instance_yaml = settings.dagster_home / "dagster.yaml"
+    instance_yaml.parent.mkdir(parents=True)
+    launcher = {"module": "dagster_k8s", "class": "K8sRunLauncher", "config": {"job_namespace": "governance"}}
+    instance_yaml.write_text(yaml.safe_dump({"run_launcher": launcher, "telemetry": {"enabled": True}}))
+    prepare(settings)
+    written = yaml.safe_load(instance_yaml.read_text())
+    assert written["run_launcher"] == launcher
+    assert written["telemetry"] == {"enabled": False}  # ours: never on
+    assert written["storage"]["custom"]["class"] == "PooledSqliteStorage"
+    instance_yaml.write_text("- not\n- a mapping\n")
+    with pytest.raises(GovernanceError, match=f"{instance_yaml}: expected a mapping"):
+        prepare(settings)

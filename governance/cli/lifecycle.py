@@ -40,7 +40,8 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     from governance_assets.status import status as collect
 
     settings: Settings = ctx.obj
-    found = collect(open_instance(settings), Services(settings), load_config(settings.config_path))
+    with open_instance(settings) as instance:
+        found = collect(instance, Services(settings), load_config(settings.config_path))
     emit(found, as_json, _status_text)
 
 
@@ -51,7 +52,7 @@ def ui(ctx: typer.Context, port: Annotated[int, typer.Option(help="Dagster UI po
     from governance_assets.instance import open_instance
 
     settings: Settings = ctx.obj
-    open_instance(settings)
+    open_instance(settings).dispose()  # prepared: the UI and daemon open their own
     env = {**os.environ, "DAGSTER_HOME": str(settings.dagster_home), "GOVERN_HOME": str(settings.home),
            "GOVERN_CONFIG": str(settings.config_path)}
     bin_dir = Path(sys.executable).parent

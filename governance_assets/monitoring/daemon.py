@@ -43,7 +43,7 @@ class DagsterDaemon:
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> "DagsterDaemon":
-        open_instance(self.settings)
+        open_instance(self.settings).dispose()  # prepared: the daemon opens its own
         command = [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(WORKSPACE)]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, env=daemon_environment(self.settings), stdout=log,
