@@ -51,7 +51,7 @@ def ui(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(url)
-        yield url, key
+        yield url, key, life
     finally:
         os.killpg(webserver.pid, signal.SIGTERM)
         webserver.wait(timeout=30)
@@ -69,7 +69,7 @@ def page(ui):
 
 
 def test_lineage_shows_the_governed_graph(ui, page):
-    url, _ = ui
+    url, *_ = ui
     page.goto(f"{url}/asset-groups/credit_scoring@governance_assets/lineage", wait_until="networkidle")
     _skip_welcome(page)
     page.wait_for_selector("text=production_deployment", timeout=20_000)
@@ -79,7 +79,7 @@ def test_lineage_shows_the_governed_graph(ui, page):
 
 
 def test_the_model_card_is_readable_from_asset_metadata(ui, page):
-    url, _ = ui
+    url, *_ = ui
     page.goto(f"{url}/assets/credit_scoring/model_card", wait_until="networkidle")
     page.wait_for_selector("text=ledger_entry", timeout=20_000)
     text = page.inner_text("body")
@@ -95,13 +95,21 @@ def test_the_model_card_is_readable_from_asset_metadata(ui, page):
 
 
 def test_the_release_gate_check_is_red_with_the_policys_reasons(ui, page):
-    url, key = ui
+    url, key, _ = ui
     page.goto(f"{url}/assets/credit_scoring/release_gate?view=checks", wait_until="networkidle")
     page.wait_for_selector("text=policy_decision", timeout=20_000)
     text = page.inner_text("body")
     assert "This is a blocking asset check." in text
     assert "Failed" in text and "fairness.disparate_impact" in text and "sex=F vs M" in text
     _screenshot(page, "release_gate_check.png")
+
+
+def test_a_run_page_shows_events_as_they_are_stored(ui, page):
+    url, _, life = ui
+    run = life.instance.create_run_for_job(life.defs.resolve_job_def("credit_scoring_candidate"))
+    page.goto(f"{url}/runs/{run.run_id}", wait_until="networkidle")
+    life.instance.report_engine_event("stored while the page is open", run)  # through a pooled connection
+    page.wait_for_selector("text=stored while the page is open", timeout=20_000)
 
 
 def _skip_welcome(page) -> None:
