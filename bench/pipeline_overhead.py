@@ -34,7 +34,7 @@ from governance.config import load_config
 from governance.registry import ModelRegistry
 from governance.settings import Settings, apply_offline_env
 from governance_assets.definitions import build_definitions
-from governance_assets.instance import open_instance
+from governance_assets.instance import create_databases, open_instance
 from jobs.candidates import run_candidate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,9 +61,7 @@ def governed(config_path: Path, home: Path) -> tuple[float, dict[str, float]]:
 
 def prepared(config_path: Path, home: Path) -> Path:
     """A new state dir with its databases created (setup a deployment has done before any run)."""
-    settings = _settings(config_path, home)
-    ModelRegistry.for_settings(settings)
-    open_instance(settings).dispose()
+    create_databases(_settings(config_path, home))
     return home
 
 

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from governance import state
+from governance.registry import ModelRegistry
 from governance.settings import Settings
 
 
@@ -10,3 +11,14 @@ def open_instance(settings: Settings) -> dg.DagsterInstance:
     """Prepare the state dir and return its persistent Dagster instance."""
     state.prepare(settings)
     return dg.DagsterInstance.from_config(str(settings.dagster_home))
+
+
+def create_databases(settings: Settings) -> None:
+    """Create the state dir's Dagster and MLflow databases before processes start on it together.
+
+    Each process would otherwise run the first-time migrations itself, and two running them at once
+    break them: `govern ui` on a new state dir left MLflow's tables half-migrated ("table
+    _alembic_tmp_model_versions already exists"), and its first run failed at `trained_model`.
+    """
+    ModelRegistry.for_settings(settings)
+    open_instance(settings).dispose()

@@ -13,9 +13,10 @@ import pytest
 import sqlalchemy
 import yaml
 
-from governance.settings import Settings
 from governance.errors import GovernanceError
+from governance.settings import Settings
 from governance.state import dagster_instance_config, prepare
+from governance_assets.instance import create_databases
 from governance_assets.storage import (PooledSqliteEventLogStorage, PooledSqliteRunStorage,
                                        PooledSqliteScheduleStorage)
 
@@ -199,3 +200,14 @@ def test_preparing_the_state_dir_keeps_an_operators_run_launcher(tmp_path):
     instance_yaml.write_text("- not\n- a mapping\n")
     with pytest.raises(GovernanceError, match=f"{instance_yaml}: expected a mapping"):
         prepare(settings)
+
+
+def test_a_new_state_dir_gets_its_databases_before_processes_share_it(tmp_path):
+    settings = Settings(home=tmp_path, config_path=tmp_path / "governance.yaml")
+    create_databases(settings)
+    mlflow_db = sqlalchemy.create_engine(settings.tracking_uri)
+    with mlflow_db.connect() as conn:  # migrated to MLflow's head: no process needs to migrate it again
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        assert conn.exec_driver_sql("SELECT count(*) FROM registered_models").scalar() == 0
+    mlflow_db.dispose()
+    assert (settings.dagster_home / "history" / "runs.db").is_file()

@@ -49,10 +49,10 @@ def ui(ctx: typer.Context, port: Annotated[int, typer.Option(help="Dagster UI po
        mlflow_port: Annotated[int, typer.Option(help="MLflow UI port")] = 5000,
        api_port: Annotated[int, typer.Option(help="scoring API port")] = 8000) -> None:
     """Start the Dagster UI and daemon (`dagster dev`), the MLflow UI and the scoring API on the state dir."""
-    from governance_assets.instance import open_instance
+    from governance_assets.instance import create_databases
 
     settings: Settings = ctx.obj
-    open_instance(settings).dispose()  # prepared: the UI and daemon open their own
+    create_databases(settings)
     env = {**os.environ, "DAGSTER_HOME": str(settings.dagster_home), "GOVERN_HOME": str(settings.home),
            "GOVERN_CONFIG": str(settings.config_path)}
     bin_dir = Path(sys.executable).parent

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from governance.settings import Settings
-from governance_assets.instance import open_instance
+from governance_assets.instance import create_databases
 
 WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
 STOP_SECONDS = 30
@@ -43,7 +43,7 @@ class DagsterDaemon:
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> "DagsterDaemon":
-        open_instance(self.settings).dispose()  # prepared: the daemon opens its own
+        create_databases(self.settings)
         command = [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(WORKSPACE)]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, env=daemon_environment(self.settings), stdout=log,
