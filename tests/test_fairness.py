@@ -5,7 +5,9 @@ import pandas as pd
 import pytest
 from fairlearn.metrics import MetricFrame, count, false_positive_rate, selection_rate, true_positive_rate
 
-from governance.metrics.fairness import _bootstrap, metric_frame
+from governance.config import load_config
+from governance.metrics.fairness import _bootstrap, metric_frame, protected_groups
+from tests.helpers import REPO
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -36,3 +38,14 @@ def test_bootstrap_intervals_cover_the_truth_and_narrow_with_more_rows():
         assert low < 0.45 / 0.6 < high
         widths.append(high - low)
     assert widths[1] < widths[0] / 5
+
+
+def test_intersection_groups_join_each_rows_labels():
+    model = load_config(REPO / "governance.yaml").model("credit_scoring")
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"sex": pd.Categorical(rng.choice(["M", "F"], 500)),
+                          "age_band": rng.choice(["18-24", "25-39", "40-59", "60+"], 500)}, index=range(100, 600))
+    groups = protected_groups(model, frame)
+    assert list(groups) == ["sex", "age_band", "sex & age_band"]
+    assert groups["sex & age_band"].tolist() == [f"{s} & {a}" for s, a in zip(frame["sex"], frame["age_band"])]
+    assert groups["sex & age_band"].index.equals(pd.RangeIndex(500))

@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from governance.config import Decisioning
 from governance.metrics.explainability import proxy_strengths
-from governance.metrics.performance import discrimination
+from governance.metrics.performance import ROC_POINTS, discrimination, performance_report
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -19,6 +20,33 @@ def test_discrimination_equals_scikit_learn(seed):
     assert measured["auc"] == pytest.approx(roc_auc_score(y, score), abs=1e-12)
     assert measured["gini"] == pytest.approx(2 * roc_auc_score(y, score) - 1, abs=1e-12)
     assert measured["ks"] == pytest.approx(np.max(tpr - fpr))
+    assert discrimination(np.ones(10), score[:10]) == {"auc": None, "gini": None, "ks": None}
+
+
+def test_performance_report_by_group_equals_scikit_learn_on_each_group():
+    """Groups are read from the one overall sort: each must still equal scikit-learn's own on its rows."""
+    rng = np.random.default_rng(3)
+    n = 6000
+    y = rng.integers(0, 2, n).astype(np.int8)
+    score = np.round(rng.random(n) * 0.5 + 0.2 * y, 2)  # many ties, across and within groups
+    band = pd.Series(rng.choice(["18-24", "25-39"], n, p=[0.3, 0.7]))
+    band[np.flatnonzero(y == 0)[:5]] = "60+"  # a group without events: no AUC, as scikit-learn refuses it
+    report = performance_report(y, score, {"age_band": band}, Decisioning(approve_below=0.3, decline_at_or_above=0.6))
+    fpr, tpr, _ = roc_curve(y, score)
+    assert report["auc"] == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+    assert report["roc_curve"]["tpr"] == np.interp(np.linspace(0, 1, ROC_POINTS), fpr, tpr).round(4).tolist()
+    for group, figures in report["by_group"]["age_band"].items():
+        member = (band == group).to_numpy()
+        assert figures["rows"] == member.sum() and figures["event_rate"] == pytest.approx(y[member].mean())
+        if len(np.unique(y[member])) < 2:
+            assert figures["auc"] is None and figures["ks"] is None
+            continue
+        fpr, tpr, _ = roc_curve(y[member], score[member])
+        assert figures["auc"] == pytest.approx(roc_auc_score(y[member], score[member]), abs=1e-12), group
+        assert figures["ks"] == pytest.approx(np.max(tpr - fpr), abs=1e-12), group
+    assert report["by_group"]["age_band"]["60+"]["auc"] is None
+    bins = report["calibration"]["bins"]
+    assert [b["rows"] for b in bins] == [600] * 10 and bins[0]["mean_score"] <= bins[-1]["mean_score"]
 
 
 def _by_hand(values: pd.Series, labels: pd.Series) -> float:

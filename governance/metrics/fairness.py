@@ -18,6 +18,8 @@ and judged on their disparate-impact intervals.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
@@ -36,12 +38,17 @@ def protected_groups(model: GovernedModel, frame: pd.DataFrame) -> dict[str, pd.
             values = pd.cut(values, bins=attribute.bands, right=False).astype(str)
         groups[attribute.label] = values.astype(str).reset_index(drop=True)
     if len(groups) > 1:
-        names = list(groups)
-        joined = groups[names[0]]
-        for name in names[1:]:
-            joined = joined + INTERSECTION + groups[name]
-        groups[INTERSECTION.join(names)] = joined
+        groups[INTERSECTION.join(groups)] = _intersections(list(groups.values()))
     return groups
+
+
+def _intersections(labels: list[pd.Series]) -> pd.Series:
+    """Each row's group labels joined by INTERSECTION: each combination's label is built once, not once per
+    row (joining strings row by row was most of this module's time at a million rows)."""
+    factorized = [pd.factorize(series) for series in labels]
+    combination = np.ravel_multi_index([codes for codes, _ in factorized], [len(names) for _, names in factorized])
+    names = [INTERSECTION.join(parts) for parts in itertools.product(*(names for _, names in factorized))]
+    return pd.Series(np.array(names, dtype=object)[combination])
 
 
 def fairness_report(model: GovernedModel, y_favourable: np.ndarray, approved: np.ndarray,
