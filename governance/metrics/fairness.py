@@ -30,25 +30,26 @@ INTERSECTION = " & "
 
 
 def protected_groups(model: GovernedModel, frame: pd.DataFrame) -> dict[str, pd.Series]:
-    """Group labels per protected attribute (numeric columns cut into bands), plus their intersection."""
-    groups = {}
+    """Group labels per protected attribute (numeric columns cut into bands), plus their intersection.
+
+    A categorical column's labels are written once per category, not once per row (per row, that was most
+    of this function's time at a million rows); the labels are those `astype(str)` gives either way.
+    """
+    factorized = {}
     for attribute in model.protected_attributes:
         values = frame[attribute.column]
         if attribute.bands is not None:
-            values = pd.cut(values, bins=attribute.bands, right=False).astype(str)
-        groups[attribute.label] = values.astype(str).reset_index(drop=True)
-    if len(groups) > 1:
-        groups[INTERSECTION.join(groups)] = _intersections(list(groups.values()))
-    return groups
-
-
-def _intersections(labels: list[pd.Series]) -> pd.Series:
-    """Each row's group labels joined by INTERSECTION: each combination's label is built once, not once per
-    row (joining strings row by row was most of this module's time at a million rows)."""
-    factorized = [pd.factorize(series) for series in labels]
-    combination = np.ravel_multi_index([codes for codes, _ in factorized], [len(names) for _, names in factorized])
-    names = [INTERSECTION.join(parts) for parts in itertools.product(*(names for _, names in factorized))]
-    return pd.Series(np.array(names, dtype=object)[combination])
+            values = pd.cut(values, bins=attribute.bands, right=False)
+        if not isinstance(values.dtype, pd.CategoricalDtype):
+            values = values.astype(str)
+        codes, distinct = pd.factorize(values, use_na_sentinel=False)
+        factorized[attribute.label] = codes, list(np.asarray(distinct.astype(str), dtype=object))
+    if len(factorized) > 1:
+        parts = list(factorized.values())
+        codes = np.ravel_multi_index([c for c, _ in parts], [len(labels) for _, labels in parts])
+        labels = [INTERSECTION.join(combination) for combination in itertools.product(*(ls for _, ls in parts))]
+        factorized[INTERSECTION.join(factorized)] = codes, labels
+    return {name: pd.Series(np.array(labels, dtype=object)[codes]) for name, (codes, labels) in factorized.items()}
 
 
 def fairness_report(model: GovernedModel, y_favourable: np.ndarray, approved: np.ndarray,
