@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -63,6 +64,7 @@ def ui(ctx: typer.Context, port: Annotated[int, typer.Option(help="Dagster UI po
          "--port", str(mlflow_port)],
         [str(bin_dir / "govern"), "serve", "--port", str(api_port)],
     ]
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill`, systemd or `docker stop` end it as Ctrl-C does
     processes = [subprocess.Popen(c, env=env, start_new_session=True) for c in commands]
     typer.echo(f"Dagster UI: http://127.0.0.1:{port}   MLflow UI: http://127.0.0.1:{mlflow_port}   "
                f"scoring API: http://127.0.0.1:{api_port}/docs   (Ctrl-C stops all)")
@@ -71,11 +73,37 @@ def ui(ctx: typer.Context, port: Annotated[int, typer.Option(help="Dagster UI po
     except KeyboardInterrupt:
         pass
     finally:
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGINT)
-        for process in processes:
-            process.wait(timeout=30)
+        for stop in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the shutdown short
+            signal.signal(stop, signal.SIG_IGN)
+        stop_process_groups(processes)
+
+
+def stop_process_groups(processes: list[subprocess.Popen], grace: float = 10.0) -> None:
+    """Stop each process's whole group (the UI's webserver, daemon and code servers are its children): SIGINT
+    as Ctrl-C would, then SIGTERM, then SIGKILL, each given `grace` seconds. A group started where SIGINT is
+    ignored (under nohup, or in the background of a script) still stops."""
+    for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        running = [p for p in processes if _signal_group(p, stop)]
+        deadline = time.monotonic() + grace
+        while running and time.monotonic() < deadline:
+            time.sleep(0.1)
+            running = [p for p in running if _signal_group(p, 0)]
+        if not running:
+            return
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> bool:
+    """Send `signum` (0: none) to the process's group; False once none of the group is left."""
+    process.poll()  # reap the leader once it has exited: a zombie still counts as a member
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _where_to_look(settings: Settings, facts: dict) -> str:
