@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from fairlearn.metrics import MetricFrame, count, false_positive_rate, selection_rate, true_positive_rate
 
-from governance.config import load_config
+from governance.config import ProtectedAttribute, load_config
 from governance.metrics.fairness import _bootstrap, metric_frame, protected_groups
 from tests.helpers import REPO
 
@@ -40,12 +40,25 @@ def test_bootstrap_intervals_cover_the_truth_and_narrow_with_more_rows():
     assert widths[1] < widths[0] / 5
 
 
-def test_intersection_groups_join_each_rows_labels():
+def test_group_labels_are_each_rows_values_as_text_joined_for_intersections():
     model = load_config(REPO / "governance.yaml").model("credit_scoring")
+    banded = model.model_copy(update={"protected_attributes": [
+        ProtectedAttribute(column="age", bands=[18, 25, 40]), ProtectedAttribute(column="sex"),
+        ProtectedAttribute(column="region")]})
     rng = np.random.default_rng(4)
-    frame = pd.DataFrame({"sex": pd.Categorical(rng.choice(["M", "F"], 500)),
-                          "age_band": rng.choice(["18-24", "25-39", "40-59", "60+"], 500)}, index=range(100, 600))
+    frame = pd.DataFrame({"sex": pd.Categorical(rng.choice(["M", "F", None], 500)),
+                          "age_band": rng.choice(["18-24", "25-39", "40-59", "60+"], 500),
+                          "age": np.where(rng.random(500) < 0.1, np.nan, rng.integers(16, 60, 500)),
+                          "region": rng.choice([1, 2, 3], 500)}, index=range(100, 600))
     groups = protected_groups(model, frame)
     assert list(groups) == ["sex", "age_band", "sex & age_band"]
-    assert groups["sex & age_band"].tolist() == [f"{s} & {a}" for s, a in zip(frame["sex"], frame["age_band"])]
-    assert groups["sex & age_band"].index.equals(pd.RangeIndex(500))
+    assert groups["sex & age_band"].tolist() == [f"{s} & {a}" for s, a in zip(frame["sex"].astype(str),
+                                                                                 frame["age_band"])]
+    groups = protected_groups(banded, frame)
+    bands = banded.protected_attributes[0].bands  # floats, as the config holds them
+    age = pd.cut(frame["age"], bins=bands, right=False).astype(str)  # outside the bands or missing: "nan"
+    assert groups["age"].tolist() == age.tolist() and {"[18.0, 25.0)", "[25.0, 40.0)", "nan"} == set(age)
+    assert groups["region"].tolist() == frame["region"].astype(str).tolist()
+    assert groups["age & sex & region"].tolist() == [" & ".join(row) for row in zip(
+        age, frame["sex"].astype(str), frame["region"].astype(str))]
+    assert all(g.index.equals(pd.RangeIndex(500)) for g in groups.values())

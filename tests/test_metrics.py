@@ -21,6 +21,9 @@ def test_discrimination_equals_scikit_learn(seed):
     assert measured["gini"] == pytest.approx(2 * roc_auc_score(y, score) - 1, abs=1e-12)
     assert measured["ks"] == pytest.approx(np.max(tpr - fpr))
     assert discrimination(np.ones(10), score[:10]) == {"auc": None, "gini": None, "ks": None}
+    assert discrimination(np.array([]), np.array([])) == {"auc": None, "gini": None, "ks": None}
+    with pytest.raises(ValueError, match="1 of 3 scores are NaN"):
+        discrimination(np.array([0, 1, 0]), np.array([0.1, np.nan, 0.3]))
 
 
 def test_performance_report_by_group_equals_scikit_learn_on_each_group():

@@ -18,8 +18,6 @@ and judged on their disparate-impact intervals.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
@@ -40,16 +38,30 @@ def protected_groups(model: GovernedModel, frame: pd.DataFrame) -> dict[str, pd.
         values = frame[attribute.column]
         if attribute.bands is not None:
             values = pd.cut(values, bins=attribute.bands, right=False)
-        if not isinstance(values.dtype, pd.CategoricalDtype):
-            values = values.astype(str)
-        codes, distinct = pd.factorize(values, use_na_sentinel=False)
-        factorized[attribute.label] = codes, list(np.asarray(distinct.astype(str), dtype=object))
+        factorized[attribute.label] = _labelled_codes(values)
     if len(factorized) > 1:
-        parts = list(factorized.values())
-        codes = np.ravel_multi_index([c for c, _ in parts], [len(labels) for _, labels in parts])
-        labels = [INTERSECTION.join(combination) for combination in itertools.product(*(ls for _, ls in parts))]
-        factorized[INTERSECTION.join(factorized)] = codes, labels
+        factorized[INTERSECTION.join(factorized)] = _intersections(list(factorized.values()))
     return {name: pd.Series(np.array(labels, dtype=object)[codes]) for name, (codes, labels) in factorized.items()}
+
+
+def _labelled_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Each row's code into a list of labels, the labels being what `values.astype(str)` gives."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        labels = list(np.asarray(values.cat.categories.astype(str), dtype=object)) + ["nan"]
+        codes = values.cat.codes.to_numpy().astype(np.int64)
+        return np.where(codes < 0, len(labels) - 1, codes), labels  # code -1: missing, which astype(str) calls "nan"
+    codes, distinct = pd.factorize(values.astype(str))
+    return codes, list(distinct)
+
+
+def _intersections(parts: list[tuple[np.ndarray, list[str]]]) -> tuple[np.ndarray, list[str]]:
+    """Codes and labels of the combinations that occur, one attribute at a time (so the labels built grow
+    with the combinations present, never with every possible one)."""
+    codes, labels = parts[0]
+    for more_codes, more_labels in parts[1:]:
+        codes, present = pd.factorize(codes.astype(np.int64) * len(more_labels) + more_codes)
+        labels = [f"{labels[p // len(more_labels)]}{INTERSECTION}{more_labels[p % len(more_labels)]}" for p in present]
+    return codes, labels
 
 
 def fairness_report(model: GovernedModel, y_favourable: np.ndarray, approved: np.ndarray,

@@ -4,7 +4,7 @@
 Every figure reads the scores sorted once: a group's rows, taken in that order,
 are already sorted, so no group sorts again (at a million rows, scikit-learn's
 `roc_curve` per group and per figure was most of the report's time). The ROC
-curve, AUC and KS equal scikit-learn's on the same rows, ties included
+curve is scikit-learn's, point for point, so AUC and KS are too, ties included
 (tests/test_metrics.py).
 """
 
@@ -53,14 +53,21 @@ def decision_rates(score: np.ndarray, decisioning: Decisioning) -> dict:
 
 
 def _roc(y_sorted: np.ndarray, score_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """(fpr, tpr) from (0, 0), one point per distinct score from the highest down, as scikit-learn's
-    `roc_curve` draws it before dropping collinear points; None where one class is absent."""
+    """(fpr, tpr) exactly as scikit-learn's `roc_curve` draws them (one point per distinct score from the
+    highest down, collinear points dropped, from (0, 0)); None where one class is absent."""
+    if len(score_sorted) and np.isnan(score_sorted[-1]):  # argsort puts NaN last
+        raise ValueError(f"{int(np.isnan(score_sorted).sum())} of {len(score_sorted)} scores are NaN")
     events = y_sorted[::-1].astype(np.int64)
+    if not len(events):
+        return None
     last_of_each_score = np.r_[np.flatnonzero(np.diff(score_sorted[::-1])), len(events) - 1]
     tps = np.cumsum(events)[last_of_each_score]
     fps = last_of_each_score + 1 - tps
-    if not len(events) or tps[-1] == 0 or fps[-1] == 0:
+    if tps[-1] == 0 or fps[-1] == 0:
         return None
+    if len(fps) > 2:
+        kept = np.flatnonzero(np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True])
+        fps, tps = fps[kept], tps[kept]
     return np.r_[0.0, fps / fps[-1]], np.r_[0.0, tps / tps[-1]]
 
 
