@@ -21,7 +21,7 @@ def report(signum, frame):
 signal.signal(signal.SIGTERM, report)
 if sys.argv[1] == "honour":
     signal.signal(signal.SIGINT, report)
-subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], stdout=subprocess.DEVNULL)
 print("ready", flush=True)
 time.sleep(600)
 """
@@ -52,8 +52,10 @@ def test_every_group_stops_with_the_gentlest_signal_it_honours():
     try:
         os.kill(stubborn.pid, signal.SIGSTOP)  # cannot act on SIGINT or SIGTERM until killed
         started = time.monotonic()
-        stop_process_groups(list(children), grace=1.0)
-        assert time.monotonic() - started < 5
+        stop_process_groups(list(children), grace=2.0)
+        # Two stages wait out their grace (SIGINT ignored; SIGTERM held by the stopped one); SIGKILL ends at once,
+        # though the killed group leaves exited grandchildren that a container's init may never reap.
+        assert time.monotonic() - started < 5.5
         assert [p.poll() is not None for p in children] == [True, True, True]
         assert honours.stdout.read().strip() == "SIGINT"
         assert ignores.stdout.read().strip() == "SIGTERM"

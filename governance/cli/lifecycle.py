@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import psutil
 import typer
 
 from governance.cli.output import emit, fail
@@ -64,11 +65,12 @@ def ui(ctx: typer.Context, port: Annotated[int, typer.Option(help="Dagster UI po
          "--port", str(mlflow_port)],
         [str(bin_dir / "govern"), "serve", "--port", str(api_port)],
     ]
+    processes: list[subprocess.Popen] = []
     signal.signal(signal.SIGTERM, _interrupt)  # `kill`, systemd or `docker stop` end it as Ctrl-C does
-    processes = [subprocess.Popen(c, env=env, start_new_session=True) for c in commands]
-    typer.echo(f"Dagster UI: http://127.0.0.1:{port}   MLflow UI: http://127.0.0.1:{mlflow_port}   "
-               f"scoring API: http://127.0.0.1:{api_port}/docs   (Ctrl-C stops all)")
     try:
+        processes.extend(subprocess.Popen(c, env=env, start_new_session=True) for c in commands)
+        typer.echo(f"Dagster UI: http://127.0.0.1:{port}   MLflow UI: http://127.0.0.1:{mlflow_port}   "
+                   f"scoring API: http://127.0.0.1:{api_port}/docs   (Ctrl-C stops all)")
         processes[0].wait()
     except KeyboardInterrupt:
         pass
@@ -80,26 +82,42 @@ def ui(ctx: typer.Context, port: Annotated[int, typer.Option(help="Dagster UI po
 
 def stop_process_groups(processes: list[subprocess.Popen], grace: float = 10.0) -> None:
     """Stop each process's whole group (the UI's webserver, daemon and code servers are its children): SIGINT
-    as Ctrl-C would, then SIGTERM, then SIGKILL, each given `grace` seconds. A group started where SIGINT is
-    ignored (under nohup, or in the background of a script) still stops."""
+    as Ctrl-C would, then SIGTERM, then SIGKILL, each given `grace` seconds and sent only to groups still
+    running. A group started where SIGINT is ignored (under nohup, or in the background of a script) still
+    stops."""
+    running = list(processes)
     for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-        running = [p for p in processes if _signal_group(p, stop)]
+        running = [p for p in running if _signal_group(p, stop)]
         deadline = time.monotonic() + grace
         while running and time.monotonic() < deadline:
             time.sleep(0.1)
-            running = [p for p in running if _signal_group(p, 0)]
+            running = [p for p in running if _group_running(p)]
         if not running:
             return
 
 
 def _signal_group(process: subprocess.Popen, signum: int) -> bool:
-    """Send `signum` (0: none) to the process's group; False once none of the group is left."""
-    process.poll()  # reap the leader once it has exited: a zombie still counts as a member
+    """Send `signum` to the process's group if any of it still runs; whether it was sent."""
+    if not _group_running(process):
+        return False
     try:
         os.killpg(process.pid, signum)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         return False
     return True
+
+
+def _group_running(process: subprocess.Popen) -> bool:
+    """Whether a process of the group still runs. One that exited but was not reaped (a zombie: its new parent,
+    the container's init, may never reap it) does not."""
+    process.poll()  # reap the leader, our child
+    for candidate in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(candidate.pid) == process.pid and candidate.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, PermissionError):
+            continue
+    return False
 
 
 def _interrupt(signum, frame) -> None:
