@@ -27,6 +27,7 @@ import httpx
 from governance.config import GovernanceConfig, GovernedModel
 from governance.data.generator import generate_applications
 from governance.decisions import DecisionLog
+from governance.errors import GovernanceError
 from governance.lineage.pack import export_evidence
 from governance.lineage.trace import trace_decision
 from governance.lineage.verify import verify_pack
@@ -76,6 +77,23 @@ class Demo:
 
     def gate(self, key: str) -> dict:
         return json.loads((self.settings.model_dir(self.model.name, key) / "gate_decision.json").read_bytes())
+
+    def say_gate(self, key: str) -> None:
+        gate = self.gate(key)
+        self.say(f"   {key}: release gate {'ALLOWED' if gate['allowed'] else 'DENIED'} (policy {gate['policy_digest'][:12]})")
+        for denial in gate["denials"]:
+            finding = denial["findings"][0]
+            self.say(f"     - {denial['rule']}: {finding['attribute']} = {finding['measured']:.4f}, "
+                     f"requires {finding['requirement']} ({finding['detail']})")
+
+    def pending_approval(self, key: str, result: dg.ExecuteInProcessResult, role: str) -> dict:
+        """The approval request of a candidate the story goes on with; if its gate stopped it, why, then stop."""
+        if result.success:
+            return result.output_for_node(f"{self.model.name}__approval_request")
+        if (self.settings.model_dir(self.model.name, key) / "gate_decision.json").is_file():
+            self.say_gate(key)
+        raise GovernanceError(f"{key}: the {role} did not reach its approval request, and the rest of the demo "
+                              "needs it approved; `govern status` shows where its run stopped")
 
     def approve(self, key: str, approver: str, comment: str) -> None:
         decide(self.services, self.model.name, key, "approve", approver, self._key(approver), comment)
@@ -179,18 +197,11 @@ def run(settings: Settings, config: GovernanceConfig, model_name: str, say: Call
 
     say("1. A candidate trained on historically biased data (generator bias knob 0.6)")
     biased, _ = demo.candidate(BIASED)
-    gate = demo.gate(biased)
-    say(f"   {biased}: release gate {'ALLOWED' if gate['allowed'] else 'DENIED'} (policy {gate['policy_digest'][:12]})")
-    for denial in gate["denials"]:
-        finding = denial["findings"][0]
-        say(f"     - {denial['rule']}: {finding['attribute']} = {finding['measured']:.4f}, "
-            f"requires {finding['requirement']} ({finding['detail']})")
+    demo.say_gate(biased)
 
     say("2. A candidate on fair data: gate, sealed evidence, waiting for a human")
     fair, result = demo.candidate()
-    if not result.success:
-        raise RuntimeError(f"{fair}: the fair candidate did not reach its approval request; see `govern status`")
-    request = result.output_for_node(f"{name}__approval_request")
+    request = demo.pending_approval(fair, result, "fair candidate")
     say(f"   {fair}: gate ALLOWED; evidence pack {request['pack_digest'][:16]} pending approval")
     try:
         demo.approve(fair, "dana", "my own model")
@@ -209,6 +220,7 @@ def run(settings: Settings, config: GovernanceConfig, model_name: str, say: Call
 
         say("4. A retrained candidate (new data snapshot), approved by a second approver and deployed")
         retrained, result = demo.candidate({"seed": 5})
+        demo.pending_approval(retrained, result, "retrained candidate")
         demo.approve(retrained, "rhea", "Retraining on the current snapshot; no material change.")
         say(f"   {retrained}: {', '.join(demo.sensor_tick())}; serving follows in "
             f"{api.wait_for(demo.model, lambda a: a['version'] == demo.services.registry.champion(name)):.2f} s")
