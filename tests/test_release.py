@@ -83,7 +83,9 @@ def test_gate_passed_and_the_request_is_pending(life):
     assert status[0]["versions"][0]["assets"]["release_gate"]["allowed"] is True
     # Cedar decides who may approve: model risk approvers, never dana who trained and requested it.
     assert status[0]["awaiting_approval"] == [{"version": V1, "may_approve": ["ravi", "rhea"]}]
-    assert "credit_scoring-v1 awaits approval by one of: ravi, rhea" in govern(life, "status").output
+    text = govern(life, "status").output
+    assert "credit_scoring-v1 awaits approval by one of: ravi, rhea" in text
+    assert "(risk tier high; no champion: serving refers every application to manual review)" in text
 
 
 def test_no_approval_deploys_nothing(life):

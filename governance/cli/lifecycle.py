@@ -141,10 +141,14 @@ def _where_to_look(settings: Settings, facts: dict) -> str:
 def _status_text(found: list[dict]) -> str:
     lines = []
     for model in found:
-        champion = f"v{model['champion']}" if model["champion"] else "none"
         switch = model["kill_switch"]
-        state = f"KILL SWITCH ON since {switch['at']} by {switch['by']}: {switch['reason']}" if switch["on"] else "serving"
-        lines.append(f"{model['model']} (risk tier {model['risk_tier']}; champion {champion}; {state})")
+        state = [f"champion v{model['champion']}" if model["champion"] else
+                 "no champion: serving refers every application to manual review"]
+        if switch["on"]:
+            state.append(f"KILL SWITCH ON since {switch['at']} by {switch['by']}: {switch['reason']}")
+        elif model["champion"]:
+            state.append("serving")
+        lines.append(f"{model['model']} (risk tier {model['risk_tier']}; {'; '.join(state)})")
         for waiting in model["awaiting_approval"]:
             lines.append(f"  {waiting['version']} awaits approval by one of: {', '.join(waiting['may_approve']) or 'nobody in the roster'}")
         for approved in model["awaiting_release"]:
