@@ -7,6 +7,12 @@ adds to a run (measured with `bench/pipeline_overhead.py`). These subclasses kee
 database file in each process instead. Files, tables, migrations, WAL mode and the event log's
 per-run shards and lock are Dagster's own, so a state dir reads the same with either storage. The
 production configuration uses Dagster's PostgreSQL storage, which pools already.
+
+The UI's live run log polls, as it does on PostgreSQL (Dagster's `SqlPollingEventWatcher`: every 250 ms
+while a run's events keep coming, backing off to 16 s while they do not). Dagster's SQLite watch waits
+for a file change instead, and with pooled connections that is not enough: a commit goes to the run's
+WAL, whose write comes before the commit is visible to readers, so a watcher woken by it can read too
+early and then wait for the next write, which after a run's last event never comes.
 """
 
 from __future__ import annotations
@@ -17,16 +23,15 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Iterator
 
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import (INDEX_SHARD_NAME, SqliteEventLogStorage,
-                                                                     SqliteEventLogStorageWatchdog)
+from dagster._core.storage.event_log.base import EventLogCursor
+from dagster._core.storage.event_log.polling_event_watcher import SqlPollingEventWatcher
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
 from dagster._serdes import ConfigurableClassData
 from sqlalchemy import Connection, Engine, create_engine
-from watchdog.events import FileModifiedEvent, FileSystemEvent, PatternMatchingEventHandler
-from watchdog.observers import Observer
 
 
 class _Engines:
@@ -76,6 +81,7 @@ def _transaction(engine: Engine) -> Iterator[Connection]:
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
         self._engines = _Engines(timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+        self._polling: SqlPollingEventWatcher | None = None
         super().__init__(base_dir, inst_data)
 
     @contextmanager
@@ -94,11 +100,16 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             return bool(engine.dialect.has_table(conn, table_name))
 
     def watch(self, run_id: str, cursor: str | None, callback) -> None:
-        if not self._obs:
-            self._obs = Observer()
-            self._obs.start()
-        handler = _RunLogWatch(self, run_id, callback, cursor)
-        self._watchers[run_id][callback] = (handler, self._obs.schedule(handler, self._base_dir, recursive=True))
+        """The UI's live run log, polled as Dagster's PostgreSQL storage does (see the module's docstring)."""
+        if cursor and EventLogCursor.parse(cursor).is_offset_cursor():
+            raise ValueError("a run's events are watched from a storage-id cursor, not an offset")
+        if self._polling is None:
+            self._polling = SqlPollingEventWatcher(self)
+        self._polling.watch_run(run_id, cursor, callback)
+
+    def end_watch(self, run_id: str, handler) -> None:
+        if self._polling is not None:
+            self._polling.unwatch_run(run_id, handler)
 
     def wipe(self) -> None:
         self._engines.dispose()  # before the run shards' files are deleted
@@ -106,23 +117,10 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     def dispose(self) -> None:
         super().dispose()
+        if self._polling is not None:
+            self._polling.close()
+            self._polling = None
         self._engines.dispose()
-
-
-class _RunLogWatch(PatternMatchingEventHandler):
-    """Dagster's watch of one run's events (the UI's live log), woken by the run's file or its WAL.
-
-    Dagster's watch waits for `<run>.db` to change. A commit goes to `<run>.db-wal`, and SQLite copies it
-    into `<run>.db` when the last connection closes: at once with a connection per write, but not while
-    a pooled connection, the writer's or the UI's own, holds the file open."""
-
-    def __init__(self, storage: SqliteEventLogStorage, run_id: str, callback, cursor: str | None) -> None:
-        self._run_file = storage.path_for_shard(run_id)
-        self._dagster_watch = SqliteEventLogStorageWatchdog(storage, run_id, callback, cursor)
-        super().__init__(patterns=[self._run_file, f"{self._run_file}-wal"])
-
-    def on_modified(self, event: FileSystemEvent) -> None:
-        self._dagster_watch.on_modified(FileModifiedEvent(self._run_file))
 
 
 class _PooledFile:

@@ -175,7 +175,7 @@ def test_a_watcher_sees_events_committed_through_a_pooled_connection(tmp_path):
 
     watcher.watch_event_logs(run.run_id, None, note)
     try:
-        for attempt in range(20):  # the file observer starts watching on its own thread, some time soon
+        for attempt in range(20):  # a poller on its own thread reads them
             writer.report_engine_event(f"while the UI watches ({attempt})", run)
             time.sleep(0.5)
             if any(m.startswith("while the UI watches") for m in seen):
@@ -184,6 +184,37 @@ def test_a_watcher_sees_events_committed_through_a_pooled_connection(tmp_path):
     finally:
         watcher.end_watch_event_logs(run.run_id, note)
         watcher.dispose()
+
+
+def test_a_watch_delivers_every_event_after_its_cursor_once(tmp_path):
+    """The UI reads a run's events, then watches from that cursor. An event stored in between, and the
+    run's last event (after which nothing is written again), must both arrive, and only once."""
+    writer, watcher = instance(tmp_path), instance(tmp_path)
+    run = evaluate(writer, "v1").dagster_run
+    cursor = watcher.get_records_for_run(run.run_id).cursor
+    writer.report_engine_event("stored between the read and the watch", run)
+    seen: list[str] = []
+
+    def note(event, _cursor) -> None:
+        seen.append(event.message)
+
+    watcher.watch_event_logs(run.run_id, cursor, note)
+    try:
+        _wait_for(lambda: len(seen) >= 1)
+        writer.report_engine_event("the last event", run)
+        _wait_for(lambda: len(seen) >= 2)
+        time.sleep(1)  # a few more polls: nothing is delivered twice
+        assert seen == ["stored between the read and the watch", "the last event"]
+    finally:
+        watcher.end_watch_event_logs(run.run_id, note)
+        watcher.dispose()
+
+
+def _wait_for(condition, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not delivered within {timeout} s"
+        time.sleep(0.05)
 
 
 def test_preparing_the_state_dir_keeps_an_operators_run_launcher(tmp_path):
