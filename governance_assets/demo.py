@@ -82,9 +82,8 @@ class Demo:
         gate = self.gate(key)
         self.say(f"   {key}: release gate {'ALLOWED' if gate['allowed'] else 'DENIED'} (policy {gate['policy_digest'][:12]})")
         for denial in gate["denials"]:
-            finding = denial["findings"][0]
-            self.say(f"     - {denial['rule']}: {finding['attribute']} = {finding['measured']:.4f}, "
-                     f"requires {finding['requirement']} ({finding['detail']})")
+            for finding in denial["findings"] or [None]:
+                self.say(f"     - {denial['rule']}: " + (_finding(finding) if finding else denial["message"]))
 
     def pending_approval(self, key: str, result: dg.ExecuteInProcessResult, role: str) -> dict:
         """The approval request of a candidate the story goes on with; if its gate stopped it, why, then stop."""
@@ -171,6 +170,14 @@ class ScoringAPI:
                 return time.monotonic() - start
             time.sleep(0.05)
         raise RuntimeError("serving did not follow the change in time")
+
+
+def _finding(finding: dict) -> str:
+    """`attribute = measured, requires ... (detail)`; a measured figure to 4 decimals, anything else as JSON."""
+    measured = finding["measured"]
+    shown = f"{measured:.4f}" if isinstance(measured, float) else json.dumps(measured)
+    detail = f" ({finding['detail']})" if finding.get("detail") else ""
+    return f"{finding['attribute']} = {shown}, requires {finding['requirement']}{detail}"
 
 
 def _free_port(preferred: int) -> int:

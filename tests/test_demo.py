@@ -5,7 +5,7 @@ import pytest
 from governance.config import load_config
 from governance.errors import GovernanceError
 from governance.settings import Settings
-from governance_assets.demo import BIASED, Demo
+from governance_assets.demo import BIASED, Demo, _finding
 from tests.helpers import REPO, SMALL_CONFIG
 
 
@@ -20,3 +20,15 @@ def test_a_candidate_stopped_at_its_gate_is_explained_and_ends_the_story(tmp_pat
     assert said[0] == f"   {key}: release gate DENIED (policy {demo.gate(key)['policy_digest'][:12]})"
     assert any("fairness.disparate_impact" in line and "requires di_ci_high_min >= 0.8000" in line for line in said[1:])
     demo.instance.dispose()
+
+
+def test_a_finding_of_any_kind_is_narrated():
+    """Gate findings measure figures, flags, lists and the infinite ratio JSON keeps as a string."""
+    assert _finding({"attribute": "auc", "measured": 0.71234, "requirement": ">= 0.7", "detail": "test set"}) == \
+        "auc = 0.7123, requires >= 0.7 (test set)"
+    assert _finding({"attribute": "validation_passed", "measured": False, "requirement": "== true"}) == \
+        "validation_passed = false, requires == true"
+    assert _finding({"attribute": "trained_by", "measured": ["dana"], "requirement": "not empty", "detail": ""}) == \
+        'trained_by = ["dana"], requires not empty'
+    assert _finding({"attribute": "di", "measured": "inf", "requirement": "<= 1.25", "detail": None}) == \
+        'di = "inf", requires <= 1.25'
