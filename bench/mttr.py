@@ -35,7 +35,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -61,6 +60,7 @@ from governance.monitoring.labels import import_labels  # noqa: E402
 from governance.monitoring.monitor import monitor_for  # noqa: E402
 from governance.monitoring.traffic import Traffic, applications  # noqa: E402
 from governance.monitoring.windows import completed_at  # noqa: E402
+from governance.processes import stop_process_groups  # noqa: E402
 from governance.release.deployment import rollback  # noqa: E402
 from governance.release.kill_switch import set_kill_switch  # noqa: E402
 from governance.release.services import Services  # noqa: E402
@@ -150,9 +150,7 @@ class Api:
         return asyncio.run(run())
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
+        stop_process_groups([self.process])
         self.log.close()
 
 

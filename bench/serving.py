@@ -28,7 +28,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -47,6 +46,7 @@ from governance.config import GovernedModel, load_config
 from governance.control import ControlStore
 from governance.data.source import generate
 from governance.decisions import DecisionLog
+from governance.processes import stop_process_groups
 from governance.registry import ModelRegistry, version_key
 from governance.settings import Settings, apply_offline_env
 
@@ -118,13 +118,7 @@ class Server:
         return sum(t.user + t.system for t in times)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process_groups([self.process])
         self.log.close()
 
 

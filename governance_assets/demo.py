@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from governance.errors import GovernanceError
 from governance.lineage.pack import export_evidence
 from governance.lineage.trace import trace_decision
 from governance.lineage.verify import verify_pack
+from governance.processes import stop_process_groups
 from governance.release.approvals import decide
 from governance.release.deployment import rollback
 from governance.release.kill_switch import set_kill_switch
@@ -146,9 +146,8 @@ class ScoringAPI:
         raise RuntimeError(f"the scoring API did not start on {self.url}: {self.process.stderr.read(2000)!r}")
 
     def __exit__(self, *_exc) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
+        if self.process is not None:
+            stop_process_groups([self.process])
 
     def decide(self, model: GovernedModel, rows: int, seed: int) -> list[dict]:
         frame = generate_applications(rows, seed=seed)

@@ -6,15 +6,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
-import psutil
 import typer
 
 from governance.cli.output import emit, fail
 from governance.config import load_config
+from governance.processes import stop_process_groups
 from governance.release.services import Services
 from governance.settings import Settings
 
@@ -78,46 +77,6 @@ def ui(ctx: typer.Context, port: Annotated[int, typer.Option(help="Dagster UI po
         for stop in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the shutdown short
             signal.signal(stop, signal.SIG_IGN)
         stop_process_groups(processes)
-
-
-def stop_process_groups(processes: list[subprocess.Popen], grace: float = 10.0) -> None:
-    """Stop each process's whole group (the UI's webserver, daemon and code servers are its children): SIGINT
-    as Ctrl-C would, then SIGTERM, then SIGKILL, each given `grace` seconds and sent only to groups still
-    running. A group started where SIGINT is ignored (under nohup, or in the background of a script) still
-    stops."""
-    running = list(processes)
-    for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-        running = [p for p in running if _signal_group(p, stop)]
-        deadline = time.monotonic() + grace
-        while running and time.monotonic() < deadline:
-            time.sleep(0.1)
-            running = [p for p in running if _group_running(p)]
-        if not running:
-            return
-
-
-def _signal_group(process: subprocess.Popen, signum: int) -> bool:
-    """Send `signum` to the process's group if any of it still runs; whether it was sent."""
-    if not _group_running(process):
-        return False
-    try:
-        os.killpg(process.pid, signum)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-def _group_running(process: subprocess.Popen) -> bool:
-    """Whether a process of the group still runs. One that exited but was not reaped (a zombie: its new parent,
-    the container's init, may never reap it) does not."""
-    process.poll()  # reap the leader, our child
-    for candidate in psutil.process_iter(["status"]):
-        try:
-            if os.getpgid(candidate.pid) == process.pid and candidate.info["status"] != psutil.STATUS_ZOMBIE:
-                return True
-        except (ProcessLookupError, PermissionError):
-            continue
-    return False
 
 
 def _interrupt(signum, frame) -> None:

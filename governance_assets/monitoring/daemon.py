@@ -11,16 +11,15 @@ Dagster maps SIGTERM onto SIGINT), and stopped by its own process group.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from governance.processes import stop_process_groups
 from governance.settings import Settings
 from governance_assets.instance import create_databases
 
 WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
-STOP_SECONDS = 30
 
 
 def daemon_environment(settings: Settings) -> dict[str, str]:
@@ -51,14 +50,8 @@ class DagsterDaemon:
         return self
 
     def __exit__(self, *_exc) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGINT)
-        try:
-            self.process.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        if self.process is not None:
+            stop_process_groups([self.process])
 
     @property
     def running(self) -> bool:

@@ -1,4 +1,4 @@
-"""`govern ui` stops everything it started, including what its children started, whatever signal ends it."""
+"""Stopping what a command started (`govern ui`, the demo's API, the daemon), whatever signal it honours."""
 
 import os
 import signal
@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from governance.cli.lifecycle import stop_process_groups
+from governance.processes import stop_process_groups
 
 # A child that starts a grandchild, then waits; it reports each signal it receives, and ignores SIGINT
 # when asked to (as a process started under nohup or in a script's background does).
