@@ -30,6 +30,7 @@ from governance.errors import GovernanceError
 from governance.lineage.pack import export_evidence
 from governance.lineage.trace import trace_decision
 from governance.lineage.verify import verify_pack
+from governance.policy.gate import describe_finding
 from governance.processes import stop_process_groups
 from governance.release.approvals import decide
 from governance.release.deployment import rollback
@@ -83,7 +84,7 @@ class Demo:
         self.say(f"   {key}: release gate {'ALLOWED' if gate['allowed'] else 'DENIED'} (policy {gate['policy_digest'][:12]})")
         for denial in gate["denials"]:
             for finding in denial["findings"] or [None]:
-                self.say(f"     - {denial['rule']}: " + (_finding(finding) if finding else denial["message"]))
+                self.say(f"     - {denial['rule']}: " + (describe_finding(finding, digits=4) if finding else denial["message"]))
 
     def pending_approval(self, key: str, result: dg.ExecuteInProcessResult, role: str) -> dict:
         """The approval request of a candidate the story goes on with; if its gate stopped it, why, then stop."""
@@ -169,14 +170,6 @@ class ScoringAPI:
                 return time.monotonic() - start
             time.sleep(0.05)
         raise RuntimeError("serving did not follow the change in time")
-
-
-def _finding(finding: dict) -> str:
-    """`attribute = measured, requires ... (detail)`; a measured figure to 4 decimals, anything else as JSON."""
-    measured = finding["measured"]
-    shown = f"{measured:.4f}" if isinstance(measured, float) else json.dumps(measured)
-    detail = f" ({finding['detail']})" if finding.get("detail") else ""
-    return f"{finding['attribute']} = {shown}, requires {finding['requirement']}{detail}"
 
 
 def _free_port(preferred: int) -> int:

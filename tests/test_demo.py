@@ -1,11 +1,14 @@
 """The demo narrates a gate that stops a candidate its story needs, instead of failing further on."""
 
+import functools
+
 import pytest
 
 from governance.config import load_config
 from governance.errors import GovernanceError
+from governance.policy.gate import describe_finding
 from governance.settings import Settings
-from governance_assets.demo import BIASED, Demo, _finding
+from governance_assets.demo import BIASED, Demo
 from tests.helpers import REPO, SMALL_CONFIG
 
 
@@ -24,6 +27,7 @@ def test_a_candidate_stopped_at_its_gate_is_explained_and_ends_the_story(tmp_pat
 
 def test_a_finding_of_any_kind_is_narrated():
     """Gate findings measure figures, flags, lists and the infinite ratio JSON keeps as a string."""
+    _finding = functools.partial(describe_finding, digits=4)  # as the demo narrates them
     assert _finding({"attribute": "auc", "measured": 0.71234, "requirement": ">= 0.7", "detail": "test set"}) == \
         "auc = 0.7123, requires >= 0.7 (test set)"
     assert _finding({"attribute": "validation_passed", "measured": False, "requirement": "== true"}) == \

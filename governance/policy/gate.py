@@ -87,10 +87,7 @@ class RuleDenial:
 
     def reason(self) -> str:
         """One line for people: rule, message, each finding, and the waiver if any."""
-        findings = "; ".join(
-            f"{f.attribute} = {json.dumps(_jsonable(f.measured))}, requires {f.requirement}" + (f" ({f.detail})" if f.detail else "")
-            for f in self.findings
-        )
+        findings = "; ".join(describe_finding(f.to_dict()) for f in self.findings)
         text = f"{self.rule}: {self.message} {findings}"
         if self.waiver:
             text += f" [WAIVED by {self.waiver.granted_by} until {utc_timestamp(self.waiver.until)}: {self.waiver.reason}]"
@@ -125,6 +122,15 @@ class GateDecision:
 
     def reasons(self) -> list[str]:
         return [denial.reason() for denial in self.denials] + [f"error: {error}" for error in self.errors]
+
+
+def describe_finding(finding: dict[str, Any], digits: int | None = None) -> str:
+    """`attribute = measured, requires ... (detail)` from a finding as `Finding.to_dict` writes it (and a gate
+    decision file keeps it); with `digits`, a measured number is rounded for a narration."""
+    measured = finding["measured"]
+    shown = f"{measured:.{digits}f}" if digits is not None and isinstance(measured, float) else json.dumps(measured)
+    detail = f" ({finding['detail']})" if finding.get("detail") else ""
+    return f"{finding['attribute']} = {shown}, requires {finding['requirement']}{detail}"
 
 
 def evaluate_gate(bundle: PolicyBundle, evidence: GateEvidence, waivers: Iterable[Waiver] = (),
