@@ -2,8 +2,8 @@
 
 `attributions` is shared by the explainability report and the scoring API's
 reason codes, so the reasons a customer gets are computed exactly as the card
-describes. Attributions are in log-odds of the unfavourable outcome: a positive
-value pushed the score towards decline.
+describes. Attributions are in log-odds of the unfavourable outcome (a forest's
+in probability): a positive value pushed the score towards decline.
 
 A feature is a proxy for a protected attribute when it alone separates a
 protected group from the rest: proxy strength is max over groups of
@@ -15,17 +15,25 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.pipeline import Pipeline
 
 from governance.config import GovernedModel
+from governance.errors import GovernanceError
 
 PROXY_SAMPLE_ROWS = 20_000
+# SHAP's categorical split reads its category set from a float32 bit mask: categories 1..24 at most.
+MAX_SHAP_CATEGORIES = 24
+ADDITIVITY_TOLERANCE = 1e-9  # in probability
 
 
 class Explainer:
     """A SHAP explainer for one fitted pipeline, mapping outputs back to original features.
 
-    Linear models need `background` rows (SHAP's masker); tree models do not.
+    Linear models need `background` rows (SHAP's masker); tree models do not. Every call checks that the
+    attributions add up to the estimator's own output (its log-odds, or a forest's probability) for each
+    row (`units`: what attributions are measured in), so an explanation that misstates the model is
+    refused rather than published.
     """
 
     def __init__(self, pipeline: Pipeline, features: list[str], background: pd.DataFrame | None = None) -> None:
@@ -42,15 +50,37 @@ class Explainer:
         else:
             self.method = "TreeExplainer"
             self._shap = shap.TreeExplainer(estimator)
+        # SHAP explains the margin: log-odds for boosting and linear models, probability for a forest.
+        self.units = "log-odds" if hasattr(estimator, "decision_function") else "probability"
+        self._known_categories = _categorical_splits(estimator, self._shap, self._origin)
 
-    def attributions(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """SHAP values per row and original feature (summed over one-hot columns)."""
+    def attributions(self, frame: pd.DataFrame, scores: np.ndarray | None = None) -> pd.DataFrame:
+        """SHAP values per row and original feature (summed over one-hot columns). `scores`, the model's
+        probabilities of the unfavourable outcome for these rows (`training.score`), spare predicting them
+        again for the additivity check."""
         transformed = self.pipeline.named_steps["prep"].transform(frame[self.features])
-        values = np.asarray(self._shap.shap_values(transformed))
+        values = np.asarray(self._shap.shap_values(_categories_one_based(transformed, self._known_categories)))
         if values.ndim == 3:  # per-class output (random forest): keep the unfavourable class
             values = values[:, :, 1]
+        if scores is None:
+            scores = self.pipeline.named_steps["model"].predict_proba(transformed)[:, 1]
+        self._check_additivity(values, np.asarray(scores))
         per_output = pd.DataFrame(values, columns=self._origin, index=frame.index)
         return per_output.T.groupby(level=0, sort=False).sum().T[self.features]
+
+    def _check_additivity(self, values: np.ndarray, scores: np.ndarray) -> None:
+        """Base value plus a row's attributions must give the row's score (through the logistic function
+        where they are log-odds)."""
+        estimator = self.pipeline.named_steps["model"]
+        explained = values.sum(axis=1) + np.ravel(self._shap.expected_value)[-1]  # a forest's: per class
+        if self.units == "log-odds":
+            explained = expit(explained)
+        gaps = np.abs(explained - scores)
+        if len(gaps) and gaps.max() > ADDITIVITY_TOLERANCE:
+            raise GovernanceError(
+                f"{self.method} attributions do not add up to the {type(estimator).__name__}'s scores on "
+                f"{int((gaps > ADDITIVITY_TOLERANCE).sum())} of {len(gaps)} rows (largest gap {gaps.max():.3g}); "
+                "the explanation would misstate the model, so none is given")
 
 
 def version_explainer(settings, model: GovernedModel, pipeline: Pipeline, data_md5: str) -> Explainer:
@@ -80,6 +110,7 @@ def explainability_report(model: GovernedModel, explainer: Explainer, test: pd.D
     report = {
         "sample_rows": len(sample),
         "method": explainer.method,
+        "units": explainer.units,
         "importance": [{"feature": f, "mean_abs_shap": float(v), "rank": i + 1}
                        for i, (f, v) in enumerate(importance.items())],
         "top_k": top,
@@ -140,6 +171,44 @@ def _rank_auc(ranks: np.ndarray, member: np.ndarray) -> float:
     positives = int(member.sum())
     negatives = len(member) - positives
     return float((ranks[member].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def _categorical_splits(estimator, explainer, origins: list[str]) -> dict[int, np.ndarray]:
+    """Give SHAP a HistGradientBoosting model's categorical splits as what they are; returns, per
+    categorical input column, the categories the estimator saw in training.
+
+    SHAP converts every HistGradientBoosting split to `x <= threshold` (shap/shap#3436), which sends a
+    category set down the wrong branches: attributions then no longer add up to the model's output. Its
+    C core has a categorical split type (category c goes left when bit c-1 of the threshold is set), so
+    each categorical node gets its left set as that mask, and `_categories_one_based` shifts codes by one.
+    """
+    categorical = getattr(estimator, "is_categorical_", None)
+    if categorical is None or not categorical.any():
+        return {}
+    known = {int(c): np.asarray(estimator._bin_mapper.bin_thresholds_[c]) for c in np.flatnonzero(categorical)}
+    for column, categories in known.items():
+        if len(categories) and categories.max() >= MAX_SHAP_CATEGORIES:
+            raise GovernanceError(f"feature {origins[column]!r} has {int(categories.max()) + 1} categories; SHAP "
+                                  f"explains categorical splits of at most {MAX_SHAP_CATEGORIES}")
+    ensemble = explainer.model
+    for tree, (predictor,) in enumerate(estimator._predictors):
+        nodes = predictor.nodes
+        split = np.flatnonzero(nodes["is_categorical"].astype(bool) & ~nodes["is_leaf"].astype(bool))
+        ensemble.thresholds[tree, split] = predictor.raw_left_cat_bitsets[nodes["bitset_idx"][split], 0]
+        ensemble.threshold_types[tree, split] = 1
+    return known
+
+
+def _categories_one_based(transformed, known: dict[int, np.ndarray]):
+    """Categorical codes as SHAP's categorical split reads them (1-based); what HistGradientBoosting routes
+    as missing (a negative code: missing or unknown to the encoder; a category unseen in training) as NaN."""
+    if not known:
+        return transformed
+    shifted = np.array(transformed, dtype=np.float64)
+    for column, categories in known.items():
+        codes = shifted[:, column]
+        shifted[:, column] = np.where(np.isin(codes, categories), codes + 1, np.nan)
+    return shifted
 
 
 def _output_origins(prep) -> list[str]:

@@ -90,7 +90,7 @@ class DecisionMaker:
     def _scored(self, served: ServedVersion, applications: list[Application]) -> list[dict]:
         frame = pd.DataFrame([a.features for a in applications], columns=self.features)
         scores = training.score(served.pipeline, self.model, frame)
-        reasons = self.reasons.principal(served.explainer.attributions(frame))
+        reasons = self.reasons.principal(served.explainer.attributions(frame, scores))
         return [self._answer(served.version, float(score), self._outcome(score), why, None)
                 for score, why in zip(scores, reasons)]
 

@@ -1,6 +1,6 @@
 """Principal reasons of a decision: the features that pushed its score most towards decline.
 
-Computed from the same SHAP attributions as the model card (log-odds of the
+Computed from the same SHAP attributions as the model card (log-odds, or a forest's probability, of the
 unfavourable outcome, per original feature): the features with the largest
 positive attributions, at most four, never a protected attribute. Each reason
 is {code, feature, text}; the text is the model's configured adverse-action
