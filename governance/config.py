@@ -19,6 +19,8 @@ from governance.yamlfile import read_yaml
 MODEL_NAME = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
 RiskTier = Literal["high", "medium", "low"]
 EstimatorKind = Literal["hist_gradient_boosting", "logistic_regression", "random_forest"]
+# SHAP's categorical split reads its category set from a float32 bit mask: categories 1..24 at most.
+MAX_SHAP_CATEGORIES = 24
 
 
 class ConfigError(GovernanceError):
@@ -228,6 +230,20 @@ class GovernedModel(_Strict):
             numeric = columns[attribute.column].kind in ("integer", "number")
             if attribute.bands is not None and not numeric:
                 raise ValueError(f"protected_attributes.{attribute.column}: bands need a numeric column")
+        self._check_features_fit_estimator(columns)
+
+    def _check_features_fit_estimator(self, columns: dict[str, "ColumnSpec"]) -> None:
+        """Refuse, before anything is trained, features the configured estimator cannot fit or SHAP explain."""
+        kind = self.estimator.kind
+        for name in self.feature_columns:
+            spec = columns[name]
+            if kind == "logistic_regression" and spec.nullable and spec.kind != "category":
+                raise ValueError(f"columns.{name}: nullable, but logistic_regression cannot take missing values "
+                                 "(make the column required, exclude it, or choose a tree estimator)")
+            if kind == "hist_gradient_boosting" and spec.kind == "category" and len(spec.values) > MAX_SHAP_CATEGORIES:
+                raise ValueError(f"columns.{name}: {len(spec.values)} categories, but SHAP explains a "
+                                 f"hist_gradient_boosting model's categorical splits of at most {MAX_SHAP_CATEGORIES} "
+                                 "(group categories or exclude the column)")
 
     @property
     def contract(self) -> dict[str, ColumnSpec]:

@@ -142,6 +142,14 @@ CONFIG_CASES = {
     "favourable_not_a_target_value": ({"favourable_outcome": 7}, "including favourable_outcome 7"),
     "protected_band_on_text": ({"protected_attributes": [{"column": "sex", "bands": [0, 1]}]},
                                "bands need a numeric column"),
+    "linear_model_with_nullable_feature": (
+        {"estimator": {"kind": "logistic_regression"},
+         "columns": {**CONTRACT, "annual_income": {**CONTRACT["annual_income"], "nullable": True}}},
+        "columns.annual_income: nullable, but logistic_regression cannot take missing values"),
+    "too_many_categories_to_explain": (
+        {"columns": {**CONTRACT, "housing": {"kind": "category", "values": [f"h{i}" for i in range(30)]}}},
+        "columns.housing: 30 categories, but SHAP explains a hist_gradient_boosting model's categorical splits "
+        "of at most 24"),
 }
 
 

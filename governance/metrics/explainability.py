@@ -18,12 +18,10 @@ import pandas as pd
 from scipy.special import expit
 from sklearn.pipeline import Pipeline
 
-from governance.config import GovernedModel
+from governance.config import MAX_SHAP_CATEGORIES, GovernedModel
 from governance.errors import GovernanceError
 
 PROXY_SAMPLE_ROWS = 20_000
-# SHAP's categorical split reads its category set from a float32 bit mask: categories 1..24 at most.
-MAX_SHAP_CATEGORIES = 24
 ADDITIVITY_TOLERANCE = 1e-9  # in probability
 
 
