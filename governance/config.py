@@ -227,9 +227,13 @@ class GovernedModel(_Strict):
             raise ValueError(f"columns.{self.target}: the target needs exactly two values including "
                              f"favourable_outcome {self.favourable_outcome!r}")
         for attribute in self.protected_attributes:
-            numeric = columns[attribute.column].kind in ("integer", "number")
-            if attribute.bands is not None and not numeric:
+            spec = columns[attribute.column]
+            if attribute.bands is not None and spec.kind not in ("integer", "number"):
                 raise ValueError(f"protected_attributes.{attribute.column}: bands need a numeric column")
+            known = None if attribute.bands is not None or spec.values is None else [str(v) for v in spec.values]
+            if attribute.reference is not None and known is not None and attribute.reference not in known:
+                raise ValueError(f"protected_attributes.{attribute.column}: reference {attribute.reference!r} is not "
+                                 f"one of the column's values ({', '.join(known)})")
         self._check_features_fit_estimator(columns)
 
     def _check_features_fit_estimator(self, columns: dict[str, "ColumnSpec"]) -> None:

@@ -8,6 +8,7 @@ signed, chained or sealed is hashed over these bytes.
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,18 @@ _CHUNK = 1 << 20
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 bytes of a JSON-compatible value (dicts, lists, str, int, float, bool, None)."""
     return rfc8785.dumps(value)
+
+
+def jsonable(value: Any) -> Any:
+    """The value with its infinities (a ratio over a zero rate) as the strings "inf" and "-inf", which
+    canonical JSON can carry and `float()` reads back. NaN stays: it is a defect, not a measurement."""
+    if isinstance(value, float) and math.isinf(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: jsonable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [jsonable(item) for item in value]
+    return value
 
 
 def sha256_hex(data: bytes) -> str:

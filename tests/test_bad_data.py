@@ -142,6 +142,8 @@ CONFIG_CASES = {
     "favourable_not_a_target_value": ({"favourable_outcome": 7}, "including favourable_outcome 7"),
     "protected_band_on_text": ({"protected_attributes": [{"column": "sex", "bands": [0, 1]}]},
                                "bands need a numeric column"),
+    "reference_group_not_a_value": ({"protected_attributes": [{"column": "sex", "reference": "male"}]},
+                                    "protected_attributes.sex: reference 'male' is not one of the column's values"),
     "linear_model_with_nullable_feature": (
         {"estimator": {"kind": "logistic_regression"},
          "columns": {**CONTRACT, "annual_income": {**CONTRACT["annual_income"], "nullable": True}}},

@@ -6,8 +6,18 @@ import pytest
 from fairlearn.metrics import MetricFrame, count, false_positive_rate, selection_rate, true_positive_rate
 
 from governance.config import ProtectedAttribute, load_config
-from governance.metrics.fairness import _bootstrap, metric_frame, protected_groups
+from governance.errors import GovernanceError
+from governance.metrics.fairness import _bootstrap, fairness_report, metric_frame, protected_groups
+from governance.release.gate_evidence import _disparate_impact
 from tests.helpers import REPO
+
+
+def report(sex: list[str], favourable: list[int], approved: list[int], reference: str | None = "M") -> dict:
+    """The fairness report of rows with only `sex` gated, M as its configured reference."""
+    model = load_config(REPO / "governance.yaml").model("credit_scoring")
+    model = model.model_copy(update={"protected_attributes": [ProtectedAttribute(column="sex", reference=reference)]})
+    groups = {"sex": pd.Series(sex)}
+    return fairness_report(model, np.array(favourable), np.array(approved), groups)["attributes"]["sex"]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -62,3 +72,54 @@ def test_group_labels_are_each_rows_values_as_text_joined_for_intersections():
     assert groups["age & sex & region"].tolist() == [" & ".join(row) for row in zip(
         age, frame["sex"].astype(str), frame["region"].astype(str))]
     assert all(g.index.equals(pd.RangeIndex(500)) for g in groups.values())
+
+
+def test_a_reference_group_without_approvals_makes_disparate_impact_infinite_and_fails_the_gate():
+    """It had made every ratio undefined: the intervals came out empty and the gate saw a neutral 1.0."""
+    rng = np.random.default_rng(5)
+    n = 2000
+    sex = ["M"] * (n // 2) + ["F"] * (n // 2)
+    approved = np.r_[np.zeros(n // 2, int), (rng.random(n // 2) < 0.5).astype(int)]
+    figures = report(sex, rng.integers(0, 2, n).tolist(), approved.tolist())
+    female = figures["groups"]["F"]
+    assert female["disparate_impact"] == "inf" and female["disparate_impact_ci"] == ["inf", "inf"]  # JSON text
+    interval, = _disparate_impact({"gated_attributes": ["sex"], "attributes": {"sex": figures}})
+    assert interval["low"] == float("inf")  # the gate's di_ci_low_max: far above the 1.25 the policy allows
+
+
+def test_a_small_reference_group_leaves_the_upper_bound_open_when_resamples_approve_none_of_it():
+    rng = np.random.default_rng(6)
+    sex = ["M"] * 20 + ["F"] * 2000
+    approved = [1, 1] + [0] * 18 + (rng.random(2000) < 0.5).astype(int).tolist()
+    figures = report(sex, rng.integers(0, 2, 2020).tolist(), approved)
+    point, (low, high) = figures["groups"]["F"]["disparate_impact"], figures["groups"]["F"]["disparate_impact_ci"]
+    assert np.isfinite(point) and np.isfinite(low) and low < point and high == "inf"
+
+
+def test_a_rate_a_group_cannot_have_is_undefined_and_left_out_of_the_odds_figures():
+    """A group with no favourable outcomes has no true positive rate (Fairlearn says 0.0)."""
+    rng = np.random.default_rng(7)
+    sex = ["M"] * 1000 + ["F"] * 1000 + ["X"] * 60
+    favourable = rng.integers(0, 2, 2060)
+    favourable[2000:] = 0
+    approved = (rng.random(2060) < 0.4).astype(int)
+    figures = report(sex, favourable.tolist(), approved.tolist())
+    assert figures["groups"]["X"]["true_positive_rate"] is None
+    assert figures["groups"]["X"]["false_positive_rate"] is not None
+    tpr = [figures["groups"][g]["true_positive_rate"] for g in ("M", "F")]
+    assert figures["equal_opportunity_difference"] == pytest.approx(max(tpr) - min(tpr), abs=1e-12)
+
+
+def test_a_configured_reference_missing_from_the_test_set_is_refused_by_name():
+    with pytest.raises(GovernanceError, match=r"protected attribute 'sex': reference group 'M' is not among the "
+                                              r"groups of the test set \(F, X\)"):
+        report(["F", "X"] * 50, [0, 1] * 50, [1, 0] * 50)
+
+
+def test_missing_protected_values_form_one_group_whatever_marks_them_missing():
+    model = load_config(REPO / "governance.yaml").model("credit_scoring")
+    frame = pd.DataFrame({"sex": pd.Series(["M", None, "F", np.nan, "M"], dtype=object),
+                          "age_band": ["18-24", "25-39", "25-39", "60+", "18-24"]})
+    groups = protected_groups(model, frame)
+    assert groups["sex"].tolist() == ["M", "nan", "F", "nan", "M"]
+    assert groups["sex & age_band"].tolist()[1:4] == ["nan & 25-39", "F & 25-39", "nan & 60+"]

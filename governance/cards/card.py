@@ -96,11 +96,12 @@ def _data_uri(path: Path) -> str:
 
 def _ci(bounds: list) -> str:
     low, high = bounds
-    return "" if low is None else f"[{low:.3f}, {high:.3f}]"
+    return "" if low is None else f"[{float(low):.3f}, {float(high):.3f}]"
 
 
 def _num(value) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+    """A figure to three decimals; reports write an infinite ratio as "inf"."""
+    return "n/a" if value is None else f"{float(value):.3f}"
 
 
 def _proxy_line(strengths: dict[str, float]) -> str:

@@ -9,7 +9,9 @@ recomputes a whole MetricFrame per resample, 24 s for 200 resamples of 12,500
 rows here, against milliseconds.
 
 Disparate impact compares each group's selection rate with a reference group's
-(configured, or the largest group), so it can fall below 1 or exceed it.
+(configured, or the largest group), so it can fall below 1 or exceed it; over a
+reference that approved nobody it is infinite, written "inf" (canonical JSON has
+no infinity; `float()` reads it back).
 Equal opportunity and equalized odds compare true- and false-positive rates
 across the groups with at least `min_group_size` rows of each outcome (all
 groups if fewer than two qualify); smaller groups are flagged `small_group`
@@ -23,6 +25,8 @@ import pandas as pd
 from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
 
 from governance.config import GovernedModel
+from governance.digests import jsonable
+from governance.errors import GovernanceError
 
 INTERSECTION = " & "
 
@@ -45,12 +49,13 @@ def protected_groups(model: GovernedModel, frame: pd.DataFrame) -> dict[str, pd.
 
 
 def _labelled_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """Each row's code into a list of labels, the labels being what `values.astype(str)` gives."""
+    """Each row's code into a list of labels, the labels being what `values.astype(str)` gives; every
+    missing value (NaN, None) is the one group "nan"."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         labels = list(np.asarray(values.cat.categories.astype(str), dtype=object)) + ["nan"]
         codes = values.cat.codes.to_numpy().astype(np.int64)
         return np.where(codes < 0, len(labels) - 1, codes), labels  # code -1: missing, which astype(str) calls "nan"
-    codes, distinct = pd.factorize(values.astype(str))
+    codes, distinct = pd.factorize(values.astype(str).where(values.notna(), "nan"))  # None too, not "None"
     return codes, list(distinct)
 
 
@@ -71,11 +76,11 @@ def fairness_report(model: GovernedModel, y_favourable: np.ndarray, approved: np
     references = {a.label: a.reference for a in model.protected_attributes}
     rng = np.random.default_rng(seed)
     attributes = {
-        name: _attribute(values, y_favourable.astype(np.int8), approved.astype(np.int8), references.get(name),
+        name: _attribute(name, values, y_favourable.astype(np.int8), approved.astype(np.int8), references.get(name),
                          evaluation.bootstrap_samples, evaluation.confidence, evaluation.min_group_size, rng)
         for name, values in groups.items()
     }
-    return {
+    return jsonable({
         "favourable_outcome": str(model.favourable_outcome),
         "selection": f"score < {model.decisioning.approve_below} (automatic approval)",
         "rows": int(len(y_favourable)),
@@ -83,7 +88,7 @@ def fairness_report(model: GovernedModel, y_favourable: np.ndarray, approved: np
         "confidence": evaluation.confidence,
         "attributes": attributes,
         "gated_attributes": [a.label for a in model.protected_attributes],
-    }
+    })
 
 
 def metric_frame(values: pd.Series, y: np.ndarray, pred: np.ndarray) -> MetricFrame:
@@ -105,12 +110,16 @@ def _weighted_count(y_true, y_pred, sample_weight) -> float:
     return float(np.sum(sample_weight))
 
 
-def _attribute(values: pd.Series, y: np.ndarray, pred: np.ndarray, reference: str | None, samples: int,
+def _attribute(name: str, values: pd.Series, y: np.ndarray, pred: np.ndarray, reference: str | None, samples: int,
                confidence: float, min_group_size: int, rng: np.random.Generator) -> dict:
     frame = metric_frame(values, y, pred)
     by_group = frame.by_group
     labels = [str(g) for g in by_group.index]
-    reference = reference if reference in labels else labels[int(np.argmax(by_group["count"].to_numpy()))]
+    if reference is None:
+        reference = labels[int(np.argmax(by_group["count"].to_numpy()))]
+    elif reference not in labels:
+        raise GovernanceError(f"protected attribute {name!r}: reference group {reference!r} is not among "
+                              f"the groups of the test set ({', '.join(labels)})")
     codes = pd.Categorical(values, categories=labels).codes
     # Rates of outcomes need enough of each outcome: smaller groups are reported, and judged on intervals only.
     per_class = np.stack([np.bincount(codes[y == c], minlength=len(labels)) for c in (0, 1)])
@@ -119,21 +128,24 @@ def _attribute(values: pd.Series, y: np.ndarray, pred: np.ndarray, reference: st
     ref = labels.index(reference)
     low, high = (1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100
     point_sel = by_group["selection_rate"].to_numpy()
+    # A rate with no rows to measure (a group without one of the outcomes) is undefined, not 0 as Fairlearn has it.
+    tpr_all = np.where(per_class[1] > 0, by_group["true_positive_rate"].to_numpy(dtype=float), np.nan)
+    fpr_all = np.where(per_class[0] > 0, by_group["false_positive_rate"].to_numpy(dtype=float), np.nan)
     groups = {}
     for i, label in enumerate(labels):
         row = by_group.iloc[i]
         entry = {"rows": int(row["count"]), "selection_rate": float(row["selection_rate"]),
-                 "true_positive_rate": _num(row["true_positive_rate"]),
-                 "false_positive_rate": _num(row["false_positive_rate"]),
+                 "true_positive_rate": _num(tpr_all[i]), "false_positive_rate": _num(fpr_all[i]),
                  "selection_rate_ci": _ci(boot["selection_rate"][:, i], low, high),
                  "small_group": not bool(measured[i])}
         if i != ref:
-            entry["disparate_impact"] = _num(_ratio(point_sel[i], point_sel[ref]))
+            ratio = float(_ratio(point_sel[i], point_sel[ref]))  # infinite: the reference has no approvals
+            entry["disparate_impact"] = None if np.isnan(ratio) else ratio
             entry["disparate_impact_ci"] = _ci(_ratio(boot["selection_rate"][:, i], boot["selection_rate"][:, ref]),
                                                low, high)
         groups[label] = entry
     odds = measured if measured.sum() >= 2 else np.ones(len(labels), dtype=bool)
-    tpr, fpr = (by_group[m].to_numpy(dtype=float)[odds] for m in ("true_positive_rate", "false_positive_rate"))
+    tpr, fpr = tpr_all[odds], fpr_all[odds]
     eod_boot = np.maximum(_spread(boot["true_positive_rate"][:, odds]), _spread(boot["false_positive_rate"][:, odds]))
     return {
         "reference_group": reference,
@@ -180,10 +192,15 @@ def _ratio(numerator, denominator):
 
 
 def _ci(samples: np.ndarray, low: float, high: float) -> list[float | None]:
-    finite = samples[np.isfinite(samples)]
-    if not len(finite):
+    """Percentile interval of the resamples. A resample without rows to measure (NaN) is left out; an
+    infinite ratio (the reference group approved nobody in it) is kept, so a bound reaching it is infinite."""
+    kept = np.sort(samples[~np.isnan(samples)])
+    if not len(kept):
         return [None, None]
-    return [float(np.percentile(finite, low)), float(np.percentile(finite, high))]
+    with np.errstate(invalid="ignore"):
+        bounds = np.percentile(kept, [low, high])
+    upper_neighbours = np.ceil(np.array([low, high]) / 100 * (len(kept) - 1)).astype(int)
+    return [float("inf") if np.isinf(kept[i]) else float(b) for i, b in zip(upper_neighbours, bounds)]
 
 
 def _num(value) -> float | None:

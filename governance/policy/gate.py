@@ -14,7 +14,6 @@ not be evaluated is otherwise silently skipped) denies the promotion.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +22,7 @@ from typing import Any
 
 import cedarpy
 
-from governance.digests import digest_of
+from governance.digests import digest_of, jsonable
 from governance.policy.bundle import GATE_ACTION, SCHEMA_FILE, PolicyBundle, PolicyError, Rule
 from governance.policy.evidence import GateEvidence, candidate_attributes, measured_value
 from governance.timestamps import utc_now, utc_timestamp
@@ -68,7 +67,7 @@ class Finding:
     detail: str | None  # where the value came from, from the evidence's context
 
     def to_dict(self) -> dict[str, Any]:
-        return {"attribute": self.attribute, "measured": _jsonable(self.measured), "threshold": self.threshold,
+        return {"attribute": self.attribute, "measured": jsonable(self.measured), "threshold": self.threshold,
                 "requirement": self.requirement, "detail": self.detail}
 
 
@@ -152,7 +151,7 @@ def evaluate_gate(bundle: PolicyBundle, evidence: GateEvidence, waivers: Iterabl
     return GateDecision(
         model=evidence.model, version=evidence.version, risk_tier=evidence.risk_tier,
         trained_by=tuple(evidence.trained_by), requested_by=tuple(evidence.requested_by), allowed=allowed,
-        policy_digest=bundle.digest, evidence_digest=digest_of(_jsonable(evidence.to_dict())),
+        policy_digest=bundle.digest, evidence_digest=digest_of(jsonable(evidence.to_dict())),
         decided_at=utc_timestamp(now),
         valid_until=utc_timestamp(min(waived_until)) if allowed and waived_until else None,
         rules_evaluated=tuple(rule.id for rule in bundle.rules.values() if GATE_ACTION in rule.actions),
@@ -224,14 +223,3 @@ def _detail(evidence: GateEvidence, attribute: str) -> str | None:
         return evidence.context[attribute]
     describe = _DEFAULT_DETAIL.get(attribute)
     return describe(evidence) if describe else None
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON values: infinities (a ratio over a zero rate) become strings."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(item) for item in value]
-    return value

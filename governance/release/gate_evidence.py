@@ -57,7 +57,7 @@ def _disparate_impact(fairness: dict) -> list[dict]:
             if "disparate_impact" not in figures or low is None:
                 continue
             found.append({"attribute": name, "group": group, "reference": attribute["reference_group"],
-                          "point": figures["disparate_impact"], "low": low, "high": high})
+                          "point": float(figures["disparate_impact"]), "low": float(low), "high": float(high)})
     return found or [{"attribute": "none", "group": "none", "reference": "none", "point": 1.0, "low": 1.0, "high": 1.0}]
 
 

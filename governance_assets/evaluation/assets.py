@@ -168,4 +168,4 @@ def _file_metadata(saved: dict) -> dict:
 def _interval(bounds) -> str:
     if not bounds or bounds[0] is None:
         return ""
-    return f"[{bounds[0]:.3f}, {bounds[1]:.3f}]"
+    return f"[{float(bounds[0]):.3f}, {float(bounds[1]):.3f}]"
