@@ -60,12 +60,14 @@ def _categorical(model: GovernedModel) -> list[str]:
 
 def _typed(model: GovernedModel, frame: pd.DataFrame) -> pd.DataFrame:
     """Features as Evidently should see them, the same for logged JSON and reference Parquet."""
-    categories = set(_categorical(model))
+    categories, contract = set(_categorical(model)), model.contract
     typed = {}
     for column in model.feature_columns:
         values = frame[column]
         if column in categories:
-            typed[column] = values.astype(str).where(values.notna(), None)
+            # Integer codes as integers whatever the dtype: a missing value makes pandas read 36 as 36.0.
+            text = (pd.to_numeric(values).astype("Int64") if contract[column].kind == "integer" else values).astype(str)
+            typed[column] = text.where(values.notna(), None)
         else:
             typed[column] = pd.to_numeric(values, errors="coerce").astype(float)
     return pd.DataFrame(typed)
