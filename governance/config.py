@@ -244,10 +244,11 @@ class GovernedModel(_Strict):
             if kind == "logistic_regression" and spec.nullable and spec.kind != "category":
                 raise ValueError(f"columns.{name}: nullable, but logistic_regression cannot take missing values "
                                  "(make the column required, exclude it, or choose a tree estimator)")
-            if kind == "hist_gradient_boosting" and spec.kind == "category" and len(spec.values) > MAX_SHAP_CATEGORIES:
-                raise ValueError(f"columns.{name}: {len(spec.values)} categories, but SHAP explains a "
-                                 f"hist_gradient_boosting model's categorical splits of at most {MAX_SHAP_CATEGORIES} "
-                                 "(group categories or exclude the column)")
+            categories = len(spec.values or ()) + spec.nullable  # the estimator keeps "missing" as a category
+            if kind == "hist_gradient_boosting" and spec.kind == "category" and categories > MAX_SHAP_CATEGORIES:
+                raise ValueError(f"columns.{name}: {categories} categories (a missing value counts), but SHAP "
+                                 f"explains a hist_gradient_boosting model's categorical splits of at most "
+                                 f"{MAX_SHAP_CATEGORIES} (group categories or exclude the column)")
 
     @property
     def contract(self) -> dict[str, ColumnSpec]:

@@ -150,7 +150,7 @@ CONFIG_CASES = {
         "columns.annual_income: nullable, but logistic_regression cannot take missing values"),
     "too_many_categories_to_explain": (
         {"columns": {**CONTRACT, "housing": {"kind": "category", "values": [f"h{i}" for i in range(30)]}}},
-        "columns.housing: 30 categories, but SHAP explains a hist_gradient_boosting model's categorical splits "
+        "columns.housing: 30 categories (a missing value counts), but SHAP explains a hist_gradient_boosting model's categorical splits "
         "of at most 24"),
 }
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import shap
+from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import Pipeline
 
 from governance import training
 from governance.config import load_config
@@ -61,21 +65,56 @@ def test_attributions_add_up_to_the_model_output_with_unknown_and_missing_values
     assert explainer.units == ("probability" if kind == "random_forest" else "log-odds")
 
 
-def test_categorical_splits_are_explained_as_category_sets(data):
-    """The gradient-boosted model splits employment type on sets of categories; SHAP's own conversion reads
-    those splits as thresholds (shap/shap#3436), and its attributions no longer add up to the output."""
+def test_shap_alone_misreads_categorical_splits_and_the_check_refuses_what_it_says(data):
+    """SHAP's own conversion reads the model's category-set splits as thresholds (shap/shap#3436)."""
     model, train, rows = data
     _, pipeline = fitted(model, train, "hist_gradient_boosting", max_iter=60, random_state=0)
-    estimator = pipeline.named_steps["model"]
-    splits = [p.nodes for (p,) in estimator._predictors]
-    assert any((n["is_categorical"].astype(bool) & ~n["is_leaf"].astype(bool)).any() for n in splits)
+    estimator, prep = pipeline.named_steps["model"], pipeline.named_steps["prep"]
+    assert any((p.nodes["is_categorical"].astype(bool) & ~p.nodes["is_leaf"].astype(bool)).any()
+               for (p,) in estimator._predictors)
+    transformed = prep.transform(rows[model.feature_columns])
+    unpatched = shap.TreeExplainer(estimator)
+    gaps = np.abs(unpatched.shap_values(transformed).sum(axis=1) + np.ravel(unpatched.expected_value)[-1]
+                  - estimator.decision_function(transformed))
+    assert gaps.max() > 0.1
 
     explainer = Explainer(pipeline, model.feature_columns)
-    ensemble = explainer._shap.model
-    ensemble.threshold_types[:] = 0  # what shap does on its own: every split a threshold
+    explainer._shap = unpatched
     with pytest.raises(GovernanceError, match=r"attributions do not add up to the HistGradientBoostingClassifier's "
                                               r"scores on \d+ of 300 rows \(largest gap"):
         explainer.attributions(rows)
+
+
+def test_a_category_missing_in_training_is_one_of_the_models_own_categories(data):
+    """The estimator re-encodes the categories it saw, a missing one among them: codes shift by one."""
+    model, train, rows = data
+    gappy = train.copy()
+    gappy[CATEGORICAL] = gappy[CATEGORICAL].astype(object)
+    gappy.loc[gappy.index[::40], CATEGORICAL] = np.nan  # as read from CSV: the encoder's missing code, -2
+    _, pipeline = fitted(model, gappy, "hist_gradient_boosting", max_iter=60, random_state=0)
+    values = Explainer(pipeline, model.feature_columns).attributions(rows)  # rows: missing and unknown too
+    expected = np.ravel(Explainer(pipeline, model.feature_columns)._shap.expected_value)[-1]
+    np.testing.assert_allclose(values.sum(axis=1) + expected,
+                               model_output(pipeline, rows, model.feature_columns), atol=1e-9)
+
+
+def test_attributions_follow_each_feature_whatever_the_column_order(data):
+    """The estimator puts its categorical columns first; attributions come back to the pipeline's order."""
+    model, train, rows = data
+    _, categorical_first = fitted(model, train, "hist_gradient_boosting", max_iter=40, random_state=0)
+    categorical = training.categorical_features(model)
+    numeric = [c for c in model.feature_columns if c not in categorical]
+    encoder = categorical_first.named_steps["prep"].named_transformers_["categorical"]
+    prep = ColumnTransformer([("numeric", "passthrough", numeric), ("categorical", clone(encoder), categorical)],
+                             verbose_feature_names_out=False)
+    estimator = clone(categorical_first.named_steps["model"]).set_params(
+        categorical_features=list(range(len(numeric), len(numeric) + len(categorical))))
+    numeric_first = Pipeline([("prep", prep), ("model", estimator)])
+    numeric_first.fit(train[model.feature_columns], training.unfavourable(model, train))
+
+    expected = Explainer(categorical_first, model.feature_columns).attributions(rows)
+    measured = Explainer(numeric_first, model.feature_columns).attributions(rows)
+    pd.testing.assert_frame_equal(measured, expected, atol=1e-9)
 
 
 def test_too_many_categories_for_shap_are_refused_by_name(data):

@@ -50,16 +50,20 @@ class Explainer:
             self._shap = shap.TreeExplainer(estimator)
         # SHAP explains the margin: log-odds for boosting and linear models, probability for a forest.
         self.units = "log-odds" if hasattr(estimator, "decision_function") else "probability"
-        self._known_categories = _categorical_splits(estimator, self._shap, self._origin)
+        self._categorical = _CategoricalSplits.of(estimator, self._shap, self._origin)
 
     def attributions(self, frame: pd.DataFrame, scores: np.ndarray | None = None) -> pd.DataFrame:
         """SHAP values per row and original feature (summed over one-hot columns). `scores`, the model's
         probabilities of the unfavourable outcome for these rows (`training.score`), spare predicting them
         again for the additivity check."""
         transformed = self.pipeline.named_steps["prep"].transform(frame[self.features])
-        values = np.asarray(self._shap.shap_values(_categories_one_based(transformed, self._known_categories)))
+        categorical = self._categorical
+        values = np.asarray(self._shap.shap_values(transformed if categorical is None
+                                                   else categorical.shap_input(transformed)))
         if values.ndim == 3:  # per-class output (random forest): keep the unfavourable class
             values = values[:, :, 1]
+        if categorical is not None:
+            values = categorical.in_input_order(values)
         if scores is None:
             scores = self.pipeline.named_steps["model"].predict_proba(transformed)[:, 1]
         self._check_additivity(values, np.asarray(scores))
@@ -171,42 +175,49 @@ def _rank_auc(ranks: np.ndarray, member: np.ndarray) -> float:
     return float((ranks[member].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
-def _categorical_splits(estimator, explainer, origins: list[str]) -> dict[int, np.ndarray]:
-    """Give SHAP a HistGradientBoosting model's categorical splits as what they are; returns, per
-    categorical input column, the categories the estimator saw in training.
+class _CategoricalSplits:
+    """SHAP on a HistGradientBoosting model's categorical splits, as the model makes them.
 
     SHAP converts every HistGradientBoosting split to `x <= threshold` (shap/shap#3436), which sends a
     category set down the wrong branches: attributions then no longer add up to the model's output. Its
     C core has a categorical split type (category c goes left when bit c-1 of the threshold is set), so
-    each categorical node gets its left set as that mask, and `_categories_one_based` shifts codes by one.
+    each categorical node gets its left category set as that mask. The trees read the estimator's own
+    codes, not the pipeline's: it re-encodes the categories it saw in training (a missing value among
+    them) as 0..k-1 and anything else as missing, with its categorical columns first.
     """
-    categorical = getattr(estimator, "is_categorical_", None)
-    if categorical is None or not categorical.any():
-        return {}
-    known = {int(c): np.asarray(estimator._bin_mapper.bin_thresholds_[c]) for c in np.flatnonzero(categorical)}
-    for column, categories in known.items():
-        if len(categories) and categories.max() >= MAX_SHAP_CATEGORIES:
-            raise GovernanceError(f"feature {origins[column]!r} has {int(categories.max()) + 1} categories; SHAP "
-                                  f"explains categorical splits of at most {MAX_SHAP_CATEGORIES}")
-    ensemble = explainer.model
-    for tree, (predictor,) in enumerate(estimator._predictors):
-        nodes = predictor.nodes
-        split = np.flatnonzero(nodes["is_categorical"].astype(bool) & ~nodes["is_leaf"].astype(bool))
-        ensemble.thresholds[tree, split] = predictor.raw_left_cat_bitsets[nodes["bitset_idx"][split], 0]
-        ensemble.threshold_types[tree, split] = 1
-    return known
 
+    def __init__(self, estimator, explainer, origins: list[str]) -> None:
+        self.estimator = estimator
+        self.categorical = estimator._is_categorical_remapped  # per tree column
+        # The input column behind each tree column.
+        self.input_columns = np.r_[np.flatnonzero(estimator.is_categorical_), np.flatnonzero(~estimator.is_categorical_)]
+        for column in np.flatnonzero(self.categorical):
+            count = len(estimator._bin_mapper.bin_thresholds_[column])
+            if count > MAX_SHAP_CATEGORIES:
+                raise GovernanceError(f"feature {origins[self.input_columns[column]]!r} has {count} categories; SHAP "
+                                      f"explains categorical splits of at most {MAX_SHAP_CATEGORIES}")
+        ensemble = explainer.model
+        for tree, (predictor,) in enumerate(estimator._predictors):
+            nodes = predictor.nodes
+            split = np.flatnonzero(nodes["is_categorical"].astype(bool) & ~nodes["is_leaf"].astype(bool))
+            ensemble.thresholds[tree, split] = predictor.raw_left_cat_bitsets[nodes["bitset_idx"][split], 0]
+            ensemble.threshold_types[tree, split] = 1
 
-def _categories_one_based(transformed, known: dict[int, np.ndarray]):
-    """Categorical codes as SHAP's categorical split reads them (1-based); what HistGradientBoosting routes
-    as missing (a negative code: missing or unknown to the encoder; a category unseen in training) as NaN."""
-    if not known:
-        return transformed
-    shifted = np.array(transformed, dtype=np.float64)
-    for column, categories in known.items():
-        codes = shifted[:, column]
-        shifted[:, column] = np.where(np.isin(codes, categories), codes + 1, np.nan)
-    return shifted
+    @classmethod
+    def of(cls, estimator, explainer, origins: list[str]) -> "_CategoricalSplits | None":
+        categorical = getattr(estimator, "is_categorical_", None)
+        return cls(estimator, explainer, origins) if categorical is not None and categorical.any() else None
+
+    def shap_input(self, transformed) -> np.ndarray:
+        """The rows as the trees read them, categories 1-based."""
+        codes = self.estimator._preprocessor.transform(transformed)
+        codes[:, self.categorical] += 1
+        return codes
+
+    def in_input_order(self, values: np.ndarray) -> np.ndarray:
+        ordered = np.empty_like(values)
+        ordered[:, self.input_columns] = values
+        return ordered
 
 
 def _output_origins(prep) -> list[str]:
