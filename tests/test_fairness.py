@@ -7,7 +7,7 @@ from fairlearn.metrics import MetricFrame, count, false_positive_rate, selection
 
 from governance.config import ProtectedAttribute, load_config
 from governance.errors import GovernanceError
-from governance.metrics.fairness import _bootstrap, fairness_report, metric_frame, protected_groups
+from governance.metrics.fairness import _bootstrap, _ci, fairness_report, metric_frame, protected_groups
 from governance.release.gate_evidence import _disparate_impact
 from tests.helpers import REPO
 
@@ -97,17 +97,25 @@ def test_a_small_reference_group_leaves_the_upper_bound_open_when_resamples_appr
 
 
 def test_a_rate_a_group_cannot_have_is_undefined_and_left_out_of_the_odds_figures():
-    """A group with no favourable outcomes has no true positive rate (Fairlearn says 0.0)."""
+    """A group with no favourable outcomes has no true positive rate (Fairlearn says 0.0). No group here has
+    30 rows of each outcome, so the odds figures read every group: the undefined rate must not count."""
     rng = np.random.default_rng(7)
-    sex = ["M"] * 1000 + ["F"] * 1000 + ["X"] * 60
-    favourable = rng.integers(0, 2, 2060)
-    favourable[2000:] = 0
-    approved = (rng.random(2060) < 0.4).astype(int)
+    sex = ["M"] * 40 + ["F"] * 40 + ["X"] * 20
+    favourable = np.r_[rng.integers(0, 2, 80), np.zeros(20, int)]
+    approved = (rng.random(100) < 0.4).astype(int)
     figures = report(sex, favourable.tolist(), approved.tolist())
+    assert figures["odds_groups"] == ["F", "M", "X"]
     assert figures["groups"]["X"]["true_positive_rate"] is None
     assert figures["groups"]["X"]["false_positive_rate"] is not None
     tpr = [figures["groups"][g]["true_positive_rate"] for g in ("M", "F")]
     assert figures["equal_opportunity_difference"] == pytest.approx(max(tpr) - min(tpr), abs=1e-12)
+
+
+def test_an_interval_next_to_an_infinite_resample_is_never_nan():
+    """numpy's interpolation gives NaN at a whole-number position next to an infinite value."""
+    assert _ci(np.array([1.0, 2.0, np.inf]), 50, 50) == [2.0, 2.0]
+    assert _ci(np.array([1.0, 2.0, np.inf]), 75, 100) == [float("inf"), float("inf")]
+    assert _ci(np.array([np.nan, 1.0, 3.0]), 50, 50) == [2.0, 2.0]
 
 
 def test_a_configured_reference_missing_from_the_test_set_is_refused_by_name():
@@ -123,3 +131,5 @@ def test_missing_protected_values_form_one_group_whatever_marks_them_missing():
     groups = protected_groups(model, frame)
     assert groups["sex"].tolist() == ["M", "nan", "F", "nan", "M"]
     assert groups["sex & age_band"].tolist()[1:4] == ["nan & 25-39", "F & 25-39", "nan & 60+"]
+    coded = pd.DataFrame({"sex": [1.0, np.nan, 2.0], "age_band": ["18-24"] * 3})  # integer codes, one missing
+    assert protected_groups(model, coded)["sex"].tolist() == ["1", "nan", "2"]

@@ -25,6 +25,7 @@ import pandas as pd
 from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
 
 from governance.config import GovernedModel
+from governance.data.categories import category_text
 from governance.digests import jsonable
 from governance.errors import GovernanceError
 
@@ -49,13 +50,13 @@ def protected_groups(model: GovernedModel, frame: pd.DataFrame) -> dict[str, pd.
 
 
 def _labelled_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """Each row's code into a list of labels, the labels being what `values.astype(str)` gives; every
-    missing value (NaN, None) is the one group "nan"."""
+    """Each row's code into a list of labels, the labels being what `values.astype(str)` gives (integer codes
+    as integers, also where a missing value made them floats); every missing value is the one group "nan"."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         labels = list(np.asarray(values.cat.categories.astype(str), dtype=object)) + ["nan"]
         codes = values.cat.codes.to_numpy().astype(np.int64)
         return np.where(codes < 0, len(labels) - 1, codes), labels  # code -1: missing, which astype(str) calls "nan"
-    codes, distinct = pd.factorize(values.astype(str).where(values.notna(), "nan"))  # None too, not "None"
+    codes, distinct = pd.factorize(category_text(values).fillna("nan"))
     return codes, list(distinct)
 
 
@@ -151,7 +152,7 @@ def _attribute(name: str, values: pd.Series, y: np.ndarray, pred: np.ndarray, re
         "reference_group": reference,
         "groups": groups,
         "demographic_parity_difference": float(frame.difference()["selection_rate"]),
-        "demographic_parity_ratio": float(frame.ratio()["selection_rate"]),
+        "demographic_parity_ratio": _num(frame.ratio()["selection_rate"]),  # None when nobody is approved
         "demographic_parity_difference_ci": _ci(_spread(boot["selection_rate"]), low, high),
         "odds_groups": [label for label, keep in zip(labels, odds) if keep],
         "equal_opportunity_difference": float(np.nanmax(tpr) - np.nanmin(tpr)),
@@ -197,10 +198,19 @@ def _ci(samples: np.ndarray, low: float, high: float) -> list[float | None]:
     kept = np.sort(samples[~np.isnan(samples)])
     if not len(kept):
         return [None, None]
-    with np.errstate(invalid="ignore"):
-        bounds = np.percentile(kept, [low, high])
-    upper_neighbours = np.ceil(np.array([low, high]) / 100 * (len(kept) - 1)).astype(int)
-    return [float("inf") if np.isinf(kept[i]) else float(b) for i, b in zip(upper_neighbours, bounds)]
+    return [_percentile(kept, q) for q in (low, high)]
+
+
+def _percentile(ordered: np.ndarray, q: float) -> float:
+    """numpy's (linear) percentile of sorted values whose largest may be infinite (numpy's interpolation
+    would give NaN next to one): infinite where it interpolates towards an infinite value."""
+    position = q / 100 * (len(ordered) - 1)
+    below = int(np.floor(position))
+    if position == below:
+        return float(ordered[below])
+    if np.isinf(ordered[below + 1]):
+        return float("inf")
+    return float(np.percentile(ordered, q))
 
 
 def _num(value) -> float | None:

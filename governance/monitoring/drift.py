@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from governance.config import GovernedModel
+from governance.data.categories import category_text
 from governance.monitoring.figures import Measurement
 from governance.monitoring.reference import Reference
 
@@ -60,14 +61,12 @@ def _categorical(model: GovernedModel) -> list[str]:
 
 def _typed(model: GovernedModel, frame: pd.DataFrame) -> pd.DataFrame:
     """Features as Evidently should see them, the same for logged JSON and reference Parquet."""
-    categories, contract = set(_categorical(model)), model.contract
+    categories = set(_categorical(model))
     typed = {}
     for column in model.feature_columns:
         values = frame[column]
         if column in categories:
-            # Integer codes as integers whatever the dtype: a missing value makes pandas read 36 as 36.0.
-            text = (pd.to_numeric(values).astype("Int64") if contract[column].kind == "integer" else values).astype(str)
-            typed[column] = text.where(values.notna(), None)
+            typed[column] = category_text(values)
         else:
             typed[column] = pd.to_numeric(values, errors="coerce").astype(float)
     return pd.DataFrame(typed)
