@@ -81,13 +81,24 @@ def build_pipeline(model: GovernedModel) -> Pipeline:
 
 def fit(model: GovernedModel, train: pd.DataFrame) -> Pipeline:
     pipeline = build_pipeline(model)
-    pipeline.fit(train[model.feature_columns], unfavourable(model, train))
+    pipeline.fit(feature_frame(train, model.feature_columns), unfavourable(model, train))
     return pipeline
 
 
 def score(pipeline: Pipeline, model: GovernedModel, frame: pd.DataFrame) -> np.ndarray:
     """Probability of the unfavourable outcome for each row."""
-    return pipeline.predict_proba(frame[model.feature_columns])[:, 1]
+    return pipeline.predict_proba(feature_frame(frame, model.feature_columns))[:, 1]
+
+
+def feature_frame(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """The feature columns as the pipeline must see them: every missing value NaN. A request's null arrives
+    as None, which the category encoder would take for a category of its own (a snapshot's missing value
+    is NaN), so the same applicant would be scored differently in training and in serving."""
+    chosen = frame[features]
+    text = chosen.select_dtypes(include="object").columns
+    if not len(text):
+        return chosen
+    return chosen.assign(**{column: chosen[column].where(chosen[column].notna(), np.nan) for column in text})
 
 
 def params_of(model: GovernedModel) -> dict[str, str]:

@@ -38,7 +38,7 @@ def fitted(model, train, kind: str, **params):
 
 
 def model_output(pipeline, rows: pd.DataFrame, features: list[str]) -> np.ndarray:
-    transformed = pipeline.named_steps["prep"].transform(rows[features])
+    transformed = pipeline.named_steps["prep"].transform(training.feature_frame(rows, features))
     estimator = pipeline.named_steps["model"]
     if hasattr(estimator, "decision_function"):
         return estimator.decision_function(transformed)
@@ -96,6 +96,23 @@ def test_a_category_missing_in_training_is_one_of_the_models_own_categories(data
     expected = np.ravel(Explainer(pipeline, model.feature_columns)._shap.expected_value)[-1]
     np.testing.assert_allclose(values.sum(axis=1) + expected,
                                model_output(pipeline, rows, model.feature_columns), atol=1e-9)
+
+
+def test_a_missing_category_sent_as_null_is_scored_and_explained_as_in_training(data):
+    """JSON's null arrives as None; the training snapshot's missing value is NaN. The category encoder took
+    None for an unknown category of its own, so the same applicant was scored another way in serving."""
+    model, train, rows = data
+    gappy = train.copy()
+    gappy[CATEGORICAL] = gappy[CATEGORICAL].astype(object)
+    gappy.loc[gappy.index[::40], CATEGORICAL] = np.nan
+    _, pipeline = fitted(model, gappy, "hist_gradient_boosting", max_iter=60, random_state=0)
+    as_nan, as_none = rows.iloc[:40].copy(), rows.iloc[:40].copy()
+    as_nan[CATEGORICAL] = pd.Series(np.nan, index=as_nan.index, dtype=object)
+    as_none[CATEGORICAL] = pd.Series([None] * len(as_none), index=as_none.index, dtype=object)
+    assert as_none[CATEGORICAL].map(lambda v: v is None).all()
+    np.testing.assert_array_equal(training.score(pipeline, model, as_none), training.score(pipeline, model, as_nan))
+    explainer = Explainer(pipeline, model.feature_columns)
+    pd.testing.assert_frame_equal(explainer.attributions(as_none), explainer.attributions(as_nan))
 
 
 def test_attributions_follow_each_feature_whatever_the_column_order(data):

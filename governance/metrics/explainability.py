@@ -19,6 +19,7 @@ from scipy.special import expit
 from sklearn.pipeline import Pipeline
 
 from governance.config import MAX_SHAP_CATEGORIES, GovernedModel
+from governance.training import feature_frame
 from governance.errors import GovernanceError
 
 PROXY_SAMPLE_ROWS = 20_000
@@ -56,7 +57,7 @@ class Explainer:
         """SHAP values per row and original feature (summed over one-hot columns). `scores`, the model's
         probabilities of the unfavourable outcome for these rows (`training.score`), spare predicting them
         again for the additivity check."""
-        transformed = self.pipeline.named_steps["prep"].transform(frame[self.features])
+        transformed = self.pipeline.named_steps["prep"].transform(feature_frame(frame, self.features))
         categorical = self._categorical
         values = np.asarray(self._shap.shap_values(transformed if categorical is None
                                                    else categorical.shap_input(transformed)))
