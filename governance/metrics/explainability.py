@@ -45,7 +45,7 @@ class Explainer:
             if background is None:
                 raise ValueError("explaining a linear model needs background rows")
             self.method = "LinearExplainer"
-            self._shap = shap.LinearExplainer(estimator, prep.transform(background[features]))
+            self._shap = shap.LinearExplainer(estimator, prep.transform(feature_frame(background, features)))
         else:
             self.method = "TreeExplainer"
             self._shap = shap.TreeExplainer(estimator)
