@@ -17,19 +17,17 @@ def stop_process_groups(processes: list[subprocess.Popen], grace: float = 10.0) 
     (under nohup, or in the background of a script) still stops."""
     running = list(processes)
     for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-        running = [p for p in running if _signal_group(p, stop)]
+        running = [p for p in _still_running(running) if _signal_group(p, stop)]
         deadline = time.monotonic() + grace
         while running and time.monotonic() < deadline:
             time.sleep(0.1)
-            running = [p for p in running if _group_running(p)]
+            running = _still_running(running)
         if not running:
             return
 
 
 def _signal_group(process: subprocess.Popen, signum: int) -> bool:
-    """Send `signum` to the process's group if any of it still runs; whether it was sent."""
-    if not _group_running(process):
-        return False
+    """Send `signum` to the process's group; whether it was sent."""
     try:
         os.killpg(process.pid, signum)
     except (ProcessLookupError, PermissionError):
@@ -37,14 +35,17 @@ def _signal_group(process: subprocess.Popen, signum: int) -> bool:
     return True
 
 
-def _group_running(process: subprocess.Popen) -> bool:
-    """Whether a process of the group still runs. One that exited but was not reaped (a zombie: its new parent,
-    the container's init, may never reap it) does not."""
-    process.poll()  # reap the leader, our child
+def _still_running(processes: list[subprocess.Popen]) -> list[subprocess.Popen]:
+    """The processes whose group still has a member running, from one look at the process table. A member
+    that exited but was not reaped (a zombie: its new parent, the container's init, may never reap it) does
+    not count."""
+    for process in processes:
+        process.poll()  # reap the leader, our child
+    groups = set()
     for candidate in psutil.process_iter(["status"]):
         try:
-            if os.getpgid(candidate.pid) == process.pid and candidate.info["status"] != psutil.STATUS_ZOMBIE:
-                return True
+            if candidate.info["status"] != psutil.STATUS_ZOMBIE:
+                groups.add(os.getpgid(candidate.pid))
         except (ProcessLookupError, PermissionError):
             continue
-    return False
+    return [p for p in processes if p.pid in groups]
