@@ -77,7 +77,10 @@ class Demo:
         return key, result
 
     def gate(self, key: str) -> dict:
-        return json.loads((self.settings.model_dir(self.model.name, key) / "gate_decision.json").read_bytes())
+        return json.loads(self._gate_file(key).read_bytes())
+
+    def _gate_file(self, key: str) -> Path:
+        return self.settings.model_dir(self.model.name, key) / "gate_decision.json"
 
     def say_gate(self, key: str) -> None:
         gate = self.gate(key)
@@ -90,7 +93,7 @@ class Demo:
         """The approval request of a candidate the story goes on with; if its gate stopped it, why, then stop."""
         if result.success:
             return result.output_for_node(f"{self.model.name}__approval_request")
-        if (self.settings.model_dir(self.model.name, key) / "gate_decision.json").is_file():
+        if self._gate_file(key).is_file():
             self.say_gate(key)
         raise GovernanceError(f"{key}: the {role} did not reach its approval request, and the rest of the demo "
                               "needs it approved; `govern status` shows where its run stopped")

@@ -19,6 +19,7 @@ from governance.state import dagster_instance_config, prepare
 from governance_assets.instance import create_databases
 from governance_assets.storage import (PooledSqliteEventLogStorage, PooledSqliteRunStorage,
                                        PooledSqliteScheduleStorage)
+from tests.helpers import wait_until
 
 VERSIONS = dg.DynamicPartitionsDefinition(name="versions")
 
@@ -200,21 +201,14 @@ def test_a_watch_delivers_every_event_after_its_cursor_once(tmp_path):
 
     watcher.watch_event_logs(run.run_id, cursor, note)
     try:
-        _wait_for(lambda: len(seen) >= 1)
+        wait_until(lambda: len(seen) >= 1, "the event stored between the read and the watch")
         writer.report_engine_event("the last event", run)
-        _wait_for(lambda: len(seen) >= 2)
+        wait_until(lambda: len(seen) >= 2, "the run's last event")
         time.sleep(1)  # a few more polls: nothing is delivered twice
         assert seen == ["stored between the read and the watch", "the last event"]
     finally:
         watcher.end_watch_event_logs(run.run_id, note)
         watcher.dispose()
-
-
-def _wait_for(condition, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not delivered within {timeout} s"
-        time.sleep(0.05)
 
 
 def test_preparing_the_state_dir_keeps_an_operators_run_launcher(tmp_path):
