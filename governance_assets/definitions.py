@@ -1,6 +1,6 @@
 """The code location: every governed model's asset graph, jobs, sensors and resources, assembled here.
 
-`dagster dev -w workspace.yaml` loads `defs`. Which models exist comes from the
+`dagster dev -w workspace.yaml` loads `defs`, lazily. Which models exist comes from the
 governance config (`GOVERN_CONFIG`, default `governance.yaml`); where state lives
 comes from the environment through `Settings.from_env`.
 """
@@ -43,7 +43,10 @@ def build_definitions(settings: Settings, config: GovernanceConfig) -> dg.Defini
     )
 
 
-def _load() -> dg.Definitions:
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The code location, built when Dagster loads it (not when `build_definitions` is imported: the CLI, the
+    demo and the tests build their own, from their `--config` and `--home`)."""
     apply_offline_env()
     settings = Settings.from_env()
     definitions = build_definitions(settings, load_config(settings.config_path))
@@ -64,6 +67,3 @@ def _spare_the_collector() -> None:
     gc.collect()  # what is garbage now is not frozen with the rest
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)
-
-
-defs = _load()
