@@ -53,10 +53,13 @@ class Explainer:
         self.units = "log-odds" if hasattr(estimator, "decision_function") else "probability"
         self._categorical = _CategoricalSplits.of(estimator, self._shap, self._origin)
 
-    def attributions(self, frame: pd.DataFrame, scores: np.ndarray | None = None) -> pd.DataFrame:
-        """SHAP values per row and original feature (summed over one-hot columns). `scores`, the model's
-        probabilities of the unfavourable outcome for these rows (`training.score`), spare predicting them
-        again for the additivity check."""
+    def attributions(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """SHAP values per row and original feature (summed over one-hot columns)."""
+        return self.explain(frame)[1]
+
+    def explain(self, frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+        """Each row's score (the probability of the unfavourable outcome, as `training.score` gives it) and
+        its attributions, from one pass through the preprocessing."""
         transformed = self.pipeline.named_steps["prep"].transform(feature_frame(frame, self.features))
         categorical = self._categorical
         values = np.asarray(self._shap.shap_values(transformed if categorical is None
@@ -65,11 +68,10 @@ class Explainer:
             values = values[:, :, 1]
         if categorical is not None:
             values = categorical.in_input_order(values)
-        if scores is None:
-            scores = self.pipeline.named_steps["model"].predict_proba(transformed)[:, 1]
-        self._check_additivity(values, np.asarray(scores))
+        scores = self.pipeline.named_steps["model"].predict_proba(transformed)[:, 1]
+        self._check_additivity(values, scores)
         per_output = pd.DataFrame(values, columns=self._origin, index=frame.index)
-        return per_output.T.groupby(level=0, sort=False).sum().T[self.features]
+        return scores, per_output.T.groupby(level=0, sort=False).sum().T[self.features]
 
     def _check_additivity(self, values: np.ndarray, scores: np.ndarray) -> None:
         """Base value plus a row's attributions must give the row's score (through the logistic function

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from governance import training
 from governance.config import GovernedModel
 from governance.control import ControlStore, KillSwitch
 from governance.decisions import DecisionLog
@@ -89,8 +88,8 @@ class DecisionMaker:
 
     def _scored(self, served: ServedVersion, applications: list[Application]) -> list[dict]:
         frame = pd.DataFrame([a.features for a in applications], columns=self.features)
-        scores = training.score(served.pipeline, self.model, frame)
-        reasons = self.reasons.principal(served.explainer.attributions(frame, scores))
+        scores, attributions = served.explainer.explain(frame)  # one pass through the preprocessing
+        reasons = self.reasons.principal(attributions)
         return [self._answer(served.version, float(score), self._outcome(score), why, None)
                 for score, why in zip(scores, reasons)]
 
