@@ -6,7 +6,9 @@ protected attribute (groups as `governance.metrics.fairness.protected_groups`
 forms them) this gives each group's selection rate, the demographic parity
 difference (largest minus smallest rate) and each group's disparate impact: its
 rate over the reference group's (configured, else the largest group), with a
-Katz log interval. As at the release gate, a group is judged on its whole interval,
+Katz log interval. A window without the configured reference group judges
+nothing on that attribute and says so: comparing with another group instead
+would judge the window against a baseline nobody approved. As at the release gate, a group is judged on its whole interval,
 so a window of a few hundred decisions does not raise alarms on noise; and as
 every group compared in a window could raise the alarm, the intervals are
 Bonferroni-adjusted for the number of comparisons (at `evaluation.confidence`
@@ -43,22 +45,24 @@ def live_fairness(model: GovernedModel, protected: pd.DataFrame, approved: np.nd
         for group, row in table.iterrows():
             entry = {"rows": int(row["rows"]), "approved": int(row["selected"]),
                      "selection_rate": float(row["rate"]), "judged": (name, group) in judged}
-            if group != reference:
+            if reference is not None and group != reference:
                 point, low, high = _ratio_interval(row, table.loc[reference], z)
                 entry.update(disparate_impact=point, disparate_impact_ci=[low, high])
                 if entry["judged"]:
                     highs.append(high)
                     lows.append(low)
             groups[str(group)] = entry
-        rates = [table.loc[g, "rate"] for n, g in judged if n == name] + [table.loc[reference, "rate"]]
-        if len(rates) >= 2:
+        rates = [table.loc[g, "rate"] for n, g in judged if n == name]
+        if rates:
+            rates.append(table.loc[reference, "rate"])
             gaps.append(float(max(rates) - min(rates)))
-        by_attribute[name] = {"reference_group": str(reference), "groups": groups}
+        by_attribute[name] = _attribute_entry(model, name, reference, groups)
     details = {"decisions": int(len(approved)), "confidence": model.evaluation.confidence, "comparisons": len(judged),
                "min_group_size": model.evaluation.min_group_size, "attributes": by_attribute}
     if not highs:
         return Measurement("fairness", {}, f"fairness not judged: no protected group has "
-                           f"{model.evaluation.min_group_size} decisions beside its reference group", details)
+                           f"{model.evaluation.min_group_size} decisions beside its reference group"
+                           f"{_absent_references(by_attribute)}", details)
     attributes = {"di_ci_high_min": min(highs), "di_ci_low_max": max(lows), "parity_difference_max": max(gaps)}
     summary = (f"disparate impact intervals reach from {min(highs):.2f} (lowest upper bound) to "
                f"{max(lows):.2f} (highest lower bound); parity gap {max(gaps):.2f}")
@@ -76,11 +80,11 @@ def equal_opportunity(model: GovernedModel, protected: pd.DataFrame, approved: n
     bounds, by_attribute = [], {}
     for name, table in tables.items():
         reference = _reference(model, name, table)
-        ref = table.loc[reference]
         groups = {}
         for group, row in table.iterrows():
             entry = {"rows": int(row["rows"]), "selection_rate": float(row["rate"])}
-            if group != reference:
+            if reference is not None and group != reference:
+                ref = table.loc[reference]
                 gap = float(row["rate"] - ref["rate"])
                 se = math.sqrt(row["rate"] * (1 - row["rate"]) / row["rows"]
                                + ref["rate"] * (1 - ref["rate"]) / ref["rows"])
@@ -88,12 +92,13 @@ def equal_opportunity(model: GovernedModel, protected: pd.DataFrame, approved: n
                 if entry["judged"]:
                     bounds.append(max(0.0, abs(gap) - z * se))
             groups[str(group)] = entry
-        by_attribute[name] = {"reference_group": str(reference), "groups": groups}
+        by_attribute[name] = _attribute_entry(model, name, reference, groups)
     details = {"favourable_outcomes": int(good.sum()), "confidence": model.evaluation.confidence,
                "comparisons": len(judged), "attributes": by_attribute}
     if not bounds:
         return Measurement("equal_opportunity", {}, "equal opportunity not judged: too few favourable outcomes "
-                           f"per group (need {model.evaluation.min_group_size})", details)
+                           f"per group (need {model.evaluation.min_group_size}){_absent_references(by_attribute)}",
+                           details)
     return Measurement("equal_opportunity", {"equal_opportunity_ci_low_max": max(bounds)},
                        f"largest equal-opportunity gap at least {max(bounds):.3f} (lower bound)", details)
 
@@ -109,7 +114,7 @@ def _judged_pairs(model: GovernedModel, tables: dict[str, pd.DataFrame]) -> set[
     pairs = set()
     for name, table in tables.items():
         reference = _reference(model, name, table)
-        if table.loc[reference, "rows"] >= minimum:
+        if reference is not None and table.loc[reference, "rows"] >= minimum:
             pairs |= {(name, g) for g in table.index if g != reference and table.loc[g, "rows"] >= minimum}
     return pairs
 
@@ -121,9 +126,28 @@ def _counts(values: pd.Series, selected: np.ndarray) -> pd.DataFrame:
     return counts
 
 
-def _reference(model: GovernedModel, name: str, table: pd.DataFrame) -> str:
-    configured = next(a.reference for a in model.protected_attributes if a.label == name)
-    return configured if configured in table.index else str(table["rows"].idxmax())
+def _configured_reference(model: GovernedModel, name: str) -> str | None:
+    return next(a.reference for a in model.protected_attributes if a.label == name)
+
+
+def _reference(model: GovernedModel, name: str, table: pd.DataFrame) -> str | None:
+    """The group the attribute's others are compared with in this window; None when the configured one is absent."""
+    configured = _configured_reference(model, name)
+    if configured is None:
+        return str(table["rows"].idxmax())
+    return configured if configured in table.index else None
+
+
+def _absent_references(by_attribute: dict) -> str:
+    absent = [f"{name} {entry['reference_group']!r}" for name, entry in by_attribute.items()
+              if entry.get("reference_absent")]
+    return f" (reference group absent from the window: {', '.join(absent)})" if absent else ""
+
+
+def _attribute_entry(model: GovernedModel, name: str, reference: str | None, groups: dict) -> dict:
+    if reference is None:
+        return {"reference_group": _configured_reference(model, name), "reference_absent": True, "groups": groups}
+    return {"reference_group": str(reference), "groups": groups}
 
 
 def _ratio_interval(group: pd.Series, reference: pd.Series, z: float) -> tuple[float | None, float, float]:

@@ -125,3 +125,26 @@ def test_cursors_round_trip_and_refuse_what_they_did_not_write():
     for stored in ("1500", '{"live": -1}', '{"offline": 3}', "not json"):
         with pytest.raises(CursorError, match="is not a monitoring cursor"):
             Cursor.parse(stored, ("live",))
+
+
+def test_a_window_without_the_configured_reference_group_judges_nothing_against_another_group():
+    # Reference for age_band is 40-59; this window has none of it. Comparing 60+ with 25-39 instead would
+    # find disparate impact 0.5 against a baseline nobody configured.
+    ages = ["25-39"] * 200 + ["60+"] * 200
+    frame = pd.DataFrame({"sex": ["M", "F"] * 200, "age_band": ages})
+    approved = np.array([1] * 120 + [0] * 80 + [1] * 60 + [0] * 140, dtype=bool)
+    measured = live_fairness(MODEL, frame, approved)
+    age = measured.details["attributes"]["age_band"]
+    assert age["reference_group"] == "40-59" and age["reference_absent"] is True
+    assert all(not g["judged"] and "disparate_impact" not in g for g in age["groups"].values())
+    assert measured.details["comparisons"] == 1  # sex only: M and F are both present, split evenly by age
+    assert measured.attributes["parity_difference_max"] < 0.05  # the 0.3 age gap is not counted as a sex gap
+
+    only_ages = pd.DataFrame({"sex": ["F"] * 400, "age_band": ages})
+    nothing = live_fairness(MODEL, only_ages, approved)
+    assert nothing.attributes == {}
+    assert "reference group absent from the window: sex 'M', age_band '40-59'" in nothing.summary
+    good = np.ones(400, dtype=bool)
+    opportunity = equal_opportunity(MODEL, only_ages, approved, good)
+    assert opportunity.attributes == {} and "age_band '40-59'" in opportunity.summary
+    assert "gap" not in opportunity.details["attributes"]["age_band"]["groups"]["60+"]
