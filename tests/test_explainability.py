@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shap
+from scipy.special import expit
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
@@ -56,7 +57,9 @@ def test_attributions_add_up_to_the_model_output_with_unknown_and_missing_values
     if kind == "logistic_regression":  # it has no missing-value handling (the contract has no nullable column)
         rows = rows.drop(rows.index[20:30])
     explainer = Explainer(pipeline, tuned.feature_columns, train.head(200))
-    scores, values = explainer.explain(rows)
+    explanation = explainer.explain(rows)
+    scores, values = explanation.scores, explanation.attributions
+    assert explanation.faithful.all() and explanation.gaps.max() < 1e-12
     # What serving answers with (a forest sums its trees on threads: the last bit may differ between calls).
     np.testing.assert_allclose(scores, training.score(pipeline, tuned, rows), rtol=0, atol=1e-12)
     assert list(values.columns) == tuned.feature_columns and values.index.equals(rows.index)
@@ -81,10 +84,14 @@ def test_shap_alone_misreads_categorical_splits_and_the_check_refuses_what_it_sa
     assert gaps.max() > 0.1
 
     explainer = Explainer(pipeline, model.feature_columns)
-    explainer._shap = unpatched
-    with pytest.raises(GovernanceError, match=r"attributions do not add up to the HistGradientBoostingClassifier's "
-                                              r"scores on \d+ of 300 rows \(largest gap"):
+    explainer._shap, explainer._categorical = unpatched, None  # SHAP alone, on the pipeline's own codes
+    explained = expit(unpatched.shap_values(transformed).sum(axis=1) + np.ravel(unpatched.expected_value)[-1])
+    misstated = np.abs(explained - estimator.predict_proba(transformed)[:, 1]) > 1e-9
+    assert misstated.any()
+    with pytest.raises(GovernanceError, match=rf"attributions do not add up to the HistGradientBoostingClassifier's "
+                                              rf"scores on {misstated.sum()} of 300 rows \(largest gap"):
         explainer.attributions(rows)
+    np.testing.assert_array_equal(explainer.explain(rows).faithful, ~misstated)  # row by row, as serving reads it
 
 
 def test_a_category_missing_in_training_is_one_of_the_models_own_categories(data):

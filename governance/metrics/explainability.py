@@ -13,6 +13,8 @@ scored by each category's share of the group; a missing value counts as informat
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy.special import expit
@@ -26,13 +28,28 @@ PROXY_SAMPLE_ROWS = 20_000
 ADDITIVITY_TOLERANCE = 1e-9  # in probability
 
 
+@dataclass(frozen=True)
+class Explanation:
+    """A batch's scores (the probability of the unfavourable outcome, as `training.score` gives it), their
+    attributions, and each row's additivity gap."""
+
+    scores: np.ndarray
+    attributions: pd.DataFrame
+    gaps: np.ndarray
+
+    @property
+    def faithful(self) -> np.ndarray:
+        """Rows whose attributions add up to their score (within ADDITIVITY_TOLERANCE)."""
+        return self.gaps <= ADDITIVITY_TOLERANCE
+
+
 class Explainer:
     """A SHAP explainer for one fitted pipeline, mapping outputs back to original features.
 
-    Linear models need `background` rows (SHAP's masker); tree models do not. Every call checks that the
-    attributions add up to the estimator's own output (its log-odds, or a forest's probability) for each
-    row (`units`: what attributions are measured in), so an explanation that misstates the model is
-    refused rather than published.
+    Linear models need `background` rows (SHAP's masker); tree models do not. Attributions must add up to
+    the estimator's own output (its log-odds, or a forest's probability; `units` says which) for each row,
+    so an explanation that misstates the model is refused rather than published: `attributions` refuses a
+    batch with any such row, `explain` reports each row's gap for callers that refuse row by row.
     """
 
     def __init__(self, pipeline: Pipeline, features: list[str], background: pd.DataFrame | None = None) -> None:
@@ -54,12 +71,21 @@ class Explainer:
         self._categorical = _CategoricalSplits.of(estimator, self._shap, self._origin)
 
     def attributions(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """SHAP values per row and original feature (summed over one-hot columns)."""
-        return self.explain(frame)[1]
+        """SHAP values per row and original feature (summed over one-hot columns); refused if any row's do not
+        add up to its score."""
+        explanation = self.explain(frame)
+        gaps = explanation.gaps
+        if not explanation.faithful.all():
+            estimator = self.pipeline.named_steps["model"]
+            raise GovernanceError(
+                f"{self.method} attributions do not add up to the {type(estimator).__name__}'s scores on "
+                f"{int((~explanation.faithful).sum())} of {len(gaps)} rows (largest gap {gaps.max():.3g}); "
+                "the explanation would misstate the model, so none is given")
+        return explanation.attributions
 
-    def explain(self, frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
-        """Each row's score (the probability of the unfavourable outcome, as `training.score` gives it) and
-        its attributions, from one pass through the preprocessing."""
+    def explain(self, frame: pd.DataFrame) -> Explanation:
+        """Each row's score and attributions from one pass through the preprocessing, with how far each row's
+        attributions are from adding up to its score."""
         transformed = self.pipeline.named_steps["prep"].transform(feature_frame(frame, self.features))
         categorical = self._categorical
         values = np.asarray(self._shap.shap_values(transformed if categorical is None
@@ -69,23 +95,17 @@ class Explainer:
         if categorical is not None:
             values = categorical.in_input_order(values)
         scores = self.pipeline.named_steps["model"].predict_proba(transformed)[:, 1]
-        self._check_additivity(values, scores)
         per_output = pd.DataFrame(values, columns=self._origin, index=frame.index)
-        return scores, per_output.T.groupby(level=0, sort=False).sum().T[self.features]
+        return Explanation(scores, per_output.T.groupby(level=0, sort=False).sum().T[self.features],
+                           self._additivity_gaps(values, scores))
 
-    def _check_additivity(self, values: np.ndarray, scores: np.ndarray) -> None:
-        """Base value plus a row's attributions must give the row's score (through the logistic function
-        where they are log-odds)."""
-        estimator = self.pipeline.named_steps["model"]
+    def _additivity_gaps(self, values: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """|base value plus a row's attributions - the row's score| (through the logistic function where they
+        are log-odds), in probability."""
         explained = values.sum(axis=1) + np.ravel(self._shap.expected_value)[-1]  # a forest's: per class
         if self.units == "log-odds":
             explained = expit(explained)
-        gaps = np.abs(explained - scores)
-        if len(gaps) and gaps.max() > ADDITIVITY_TOLERANCE:
-            raise GovernanceError(
-                f"{self.method} attributions do not add up to the {type(estimator).__name__}'s scores on "
-                f"{int((gaps > ADDITIVITY_TOLERANCE).sum())} of {len(gaps)} rows (largest gap {gaps.max():.3g}); "
-                "the explanation would misstate the model, so none is given")
+        return np.abs(explained - scores)
 
 
 def version_explainer(settings, model: GovernedModel, pipeline: Pipeline, data_md5: str) -> Explainer:

@@ -5,7 +5,9 @@ decision log in one transaction, committed before any of its answers is
 returned. The kill switch is read for every batch, so a flip is honoured by the
 next batch. In the safe state (kill switch on, no servable champion, or a model
 that failed to score) every application is referred to manual review: never an
-automated decline, no score, no reasons, and still logged.
+automated decline, no score, no reasons, and still logged. A single application
+whose attributions do not add up to its score is referred the same way, keeping
+its score; the rest of its batch is decided as usual.
 """
 
 from __future__ import annotations
@@ -88,10 +90,25 @@ class DecisionMaker:
 
     def _scored(self, served: ServedVersion, applications: list[Application]) -> list[dict]:
         frame = pd.DataFrame([a.features for a in applications], columns=self.features)
-        scores, attributions = served.explainer.explain(frame)  # one pass through the preprocessing
-        reasons = self.reasons.principal(attributions)
-        return [self._answer(served.version, float(score), self._outcome(score), why, None)
-                for score, why in zip(scores, reasons)]
+        explanation = served.explainer.explain(frame)  # one pass through the preprocessing
+        reasons = self.reasons.principal(explanation.attributions)
+        answers = [self._answer(served.version, float(score), self._outcome(score), why, None)
+                   if faithful else self._unexplained(served.version, float(score), gap)
+                   for score, why, faithful, gap in zip(explanation.scores, reasons, explanation.faithful,
+                                                        explanation.gaps)]
+        if not explanation.faithful.all():
+            unexplained = int((~explanation.faithful).sum())
+            log.error("%s v%s: %d of %d attributions do not add up to their scores; referred", self.model.name,
+                      served.version, unexplained, len(answers))
+            metrics.ERRORS.labels(self.model.name, "explanation").inc()
+            metrics.SAFE_STATE.labels(self.model.name, "explanation_failed").inc(unexplained)
+        return answers
+
+    def _unexplained(self, version: int, score: float, gap: float) -> dict:
+        """A row whose reasons would misstate the model: referred with its score, without reasons, whatever
+        the rest of the batch gets (a decision does not depend on the requests it was batched with)."""
+        return self._answer(version, score, REFER, [], f"v{version}: attributions miss the score by {gap:.3g}; "
+                                                       "no reasons can be given")
 
     def _outcome(self, score: float) -> str:
         rule = self.model.decisioning

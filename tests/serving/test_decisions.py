@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -12,6 +13,8 @@ from governance.digests import digest_of
 from governance.ledger import InclusionProof, Ledger
 from governance.metrics.explainability import Explainer
 from governance.serving import create_app
+from governance.serving.champion import ChampionFollower
+from governance.serving.decide import Application, DecisionMaker
 from tests.helpers import RunningAPI
 from tests.serving.conftest import LINEAR, MODEL, REASON_CODES, body, config_file
 
@@ -59,6 +62,37 @@ def test_decisions_carry_score_outcome_and_reasons_and_are_logged(deployed, clie
         assert logged.protected == {c: sent[c] for c in model.protected_columns}
         assert (logged.score, logged.outcome, logged.reasons) == (answer["score"], answer["outcome"], answer["reasons"])
     assert outcomes == {"approve", "refer", "decline"}
+
+
+def test_an_application_whose_attributions_miss_its_score_is_referred_alone(deployed):
+    """Its reasons would misstate the model, so it goes to a person with its score; its batch is decided."""
+    model = deployed.model
+    follower = ChampionFollower(deployed.settings, model, deployed.registry, deployed.control)
+    served = follower.refresh().served
+    explain = served.explainer._shap.shap_values
+
+    def second_row_misstated(rows):  # an explainer defect that shows on one application only
+        values = np.array(explain(rows))
+        values[1, 0] += 0.5
+        return values
+
+    served.explainer._shap.shap_values = second_row_misstated
+    rows = deployed.applications.head(3)
+    batch = [Application(features=body(row, model, protected=False), protected=None) for _, row in rows.iterrows()]
+    answers = DecisionMaker(model, follower, deployed.control, deployed.decisions).decide(batch)
+
+    scores = training.score(deployed.pipelines[1], model, rows)
+    assert [a["score"] for a in answers] == pytest.approx(list(scores), abs=1e-12)
+    referred = answers[1]
+    assert referred["outcome"] == "refer" and referred["reasons"] == [] and referred["safe_state"]
+    assert referred["version"] == 1 and "attributions miss the score by" in referred["safe_state_reason"]
+    logged = deployed.decisions.get(referred["decision_id"])
+    assert (logged.outcome, logged.score, logged.reasons) == ("refer", referred["score"], [])
+    rule = model.decisioning
+    for answer, score in zip([answers[0], answers[2]], [scores[0], scores[2]]):
+        assert not answer["safe_state"] and answer["safe_state_reason"] is None
+        assert answer["outcome"] == ("approve" if score < rule.approve_below else
+                                     "decline" if score >= rule.decline_at_or_above else "refer")
 
 
 def test_a_linear_model_explains_against_its_training_snapshot_as_on_its_card(deployed, client):
