@@ -1,5 +1,6 @@
-"""What `govern status` reports: per model, the champion and kill switch, what waits for whom,
-and each version with the state of each of its assets. Interrupted champion moves are settled first."""
+"""What `govern status` reports: per model, the champion and the move that set it, the kill switch, what
+waits for whom, and each version with the state of each of its assets. Interrupted champion moves are
+settled first."""
 
 from datetime import datetime, timezone
 
@@ -26,6 +27,7 @@ def model_status(instance: dg.DagsterInstance, services: Services, model: Govern
         "model": model.name,
         "risk_tier": model.risk_tier,
         "champion": services.registry.champion(model.name),
+        "last_move": _last_move(services, model.name),
         "kill_switch": {"on": switch.disabled, "reason": switch.reason, "by": switch.changed_by, "at": switch.changed_at},
         "awaiting_approval": [{"version": k, "may_approve": who_may_approve(services, model.name, k)}
                               for k, (stage, _) in stages.items() if stage == "pending"],
@@ -39,6 +41,16 @@ def model_status(instance: dg.DagsterInstance, services: Services, model: Govern
 
 def status(instance: dg.DagsterInstance, services: Services, config: GovernanceConfig) -> list[dict]:
     return [model_status(instance, services, model) for model in config.models.values()]
+
+
+def _last_move(services: Services, model: str) -> dict | None:
+    """The newest completed champion move (a deployment or a rollback): what set the champion, and who."""
+    done = services.control.deployments(model, "completed")
+    if not done:
+        return None
+    move = done[-1]
+    return {"kind": move.kind, "version": move.version, "previous_version": move.previous_version,
+            "by": move.actor, "at": move.finished_at}
 
 
 def _latest(instance: dg.DagsterInstance, asset: dg.AssetKey, partition: str | None) -> dict:

@@ -1,7 +1,12 @@
-"""Which version a plain `rollback` returns to, and what a move on an ungoverned model does (nothing)."""
+"""Which version a plain `rollback` returns to, how `govern status` reports the move, and what a move on an
+ungoverned model does (nothing)."""
+
+import json
 
 import pytest
+from typer.testing import CliRunner
 
+from governance.cli import app
 from governance.config import ConfigError
 from governance.release.deployment import DeploymentRefused, deploy, rollback
 from governance.release.kill_switch import set_kill_switch
@@ -43,6 +48,14 @@ def test_a_plain_rollback_never_returns_to_a_version_rolled_back_from(services):
     assert services.registry.champion(MODEL) == 3
 
 
+def test_status_says_which_move_set_the_champion_and_who_made_it(services):
+    assert "champion v3 (deployed by system:production_deployment at " in _status(services)
+    rollback(services, MODEL, "paul", _key(services, "paul"), "v3 under investigation")
+    move = json.loads(_status(services, "--json"))[0]["last_move"]
+    assert (move["kind"], move["version"], move["previous_version"], move["by"]) == ("rollback", 2, 3, "paul")
+    assert f"champion v2 (rolled back from v3 by paul at {move['at']}); serving" in _status(services)
+
+
 def test_moves_on_a_model_that_is_not_governed_are_refused_and_change_nothing(services):
     before = services.ledger.size()
     with pytest.raises(ConfigError, match="unknown model 'nosuch' \\(governed models: credit_scoring\\)"):
@@ -51,3 +64,11 @@ def test_moves_on_a_model_that_is_not_governed_are_refused_and_change_nothing(se
         rollback(services, "nosuch", "paul", _key(services, "paul"), "typo")
     assert services.ledger.size() == before
     assert services.control.kill_switch("nosuch").disabled is False
+
+
+def _status(services: Services, *options: str) -> str:
+    settings = services.settings
+    result = CliRunner().invoke(app, ["--home", str(settings.home), "--config", str(settings.config_path),
+                                      "status", *options])
+    assert result.exit_code == 0, result.output
+    return result.output

@@ -101,7 +101,7 @@ def _status_text(found: list[dict]) -> str:
     lines = []
     for model in found:
         switch = model["kill_switch"]
-        state = [f"champion v{model['champion']}" if model["champion"] else
+        state = [f"champion v{model['champion']}{_move_text(model['last_move'])}" if model["champion"] else
                  "no champion: serving refers every application to manual review"]
         if switch["on"]:
             state.append(f"KILL SWITCH ON since {switch['at']} by {switch['by']}: {switch['reason']}")
@@ -122,6 +122,15 @@ def _status_text(found: list[dict]) -> str:
             for name, state in version["assets"].items():
                 lines.append(f"    {name:<22} {_state_text(state)}")
     return "\n".join(lines)
+
+
+def _move_text(move: dict | None) -> str:
+    if move is None:
+        return ""
+    if move["kind"] == "rollback":
+        origin = f" from v{move['previous_version']}" if move["previous_version"] else ""
+        return f" (rolled back{origin} by {move['by']} at {move['at']})"
+    return f" (deployed by {move['by']} at {move['at']})"
 
 
 def _state_text(state: dict) -> str:
