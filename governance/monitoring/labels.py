@@ -5,7 +5,8 @@ scoring API returned it) and `label` (the real outcome, one of the target's two
 values in the model's data contract). The whole file is checked before
 anything is written, and then written in one transaction: an unknown decision,
 a label outside the contract, a decision listed twice, or a decision already
-labelled differently refuses the file, naming the rows. Labelling a decision
+labelled differently refuses the file, naming every kind of problem found and
+its rows. Labelling a decision
 again with the same outcome changes nothing. Each import is ledgered per model
 with the file's SHA-256 and counts (no ids, no outcomes: those stay in the
 decision log).
@@ -57,7 +58,9 @@ def import_labels(log: DecisionLog, ledger: Ledger, config: GovernanceConfig, pa
     sha256 = file_sha256(path) if path.is_file() else None
     frame = _read(path)
     known = _decisions(log, frame["decision_id"].tolist())
-    _check(path, frame, known, config, model)
+    problems = _problems(frame, known, config, model)
+    if problems:
+        raise LabelsError(f"{path}: " + "; ".join(problems))
     fresh = [(i, int(v)) for i, v in zip(frame["decision_id"], frame["label"]) if known[i][1] is None]
     labelled_at = utc_timestamp()
     if fresh:
@@ -80,6 +83,8 @@ def labelled_count(log: DecisionLog, model: str) -> int:
 
 
 def _read(path: Path) -> pd.DataFrame:
+    """The file's two columns: decision ids as stripped text ("" where empty), labels as numbers (NaN where
+    not a number)."""
     frame = read_table(path)
     if tuple(frame.columns) != COLUMNS:
         raise LabelsError(f"{path}: expected exactly the columns {', '.join(COLUMNS)}, found "
@@ -87,19 +92,8 @@ def _read(path: Path) -> pd.DataFrame:
     if frame.empty:
         raise LabelsError(f"{path}: no labels in the file")
     ids = frame["decision_id"]
-    blank = _rows(ids.isna() | (ids.astype(str).str.strip() == ""))
-    if blank:
-        raise LabelsError(f"{path}: decision_id is empty in row(s) {blank}")
-    frame["decision_id"] = ids.astype(str).str.strip()
-    numeric = pd.to_numeric(frame["label"], errors="coerce")
-    bad = _rows(numeric.isna() | (numeric != numeric.round()))
-    if bad:
-        raise LabelsError(f"{path}: label is not a whole number in row(s) {bad}")
-    frame["label"] = numeric.astype(int)
-    repeated = _rows(frame["decision_id"].duplicated(keep=False))
-    if repeated:
-        raise LabelsError(f"{path}: decision(s) listed more than once, row(s) {repeated}")
-    return frame
+    return pd.DataFrame({"decision_id": ids.astype(str).str.strip().where(ids.notna(), ""),
+                         "label": pd.to_numeric(frame["label"], errors="coerce")})
 
 
 def _decisions(log: DecisionLog, ids: list[str]) -> dict[str, tuple[str, int | None]]:
@@ -114,28 +108,33 @@ def _decisions(log: DecisionLog, ids: list[str]) -> dict[str, tuple[str, int | N
     return found
 
 
-def _check(path: Path, frame: pd.DataFrame, known: dict, config: GovernanceConfig, model: str | None) -> None:
+def _problems(frame: pd.DataFrame, known: dict, config: GovernanceConfig, model: str | None) -> list[str]:
+    """Every kind of problem in the file, each naming its rows (a file is fixed in one pass, not one per run)."""
     ids, labels = frame["decision_id"], frame["label"]
-    unknown = _rows(~ids.isin(list(known)))
-    if unknown:
-        raise LabelsError(f"{path}: no such decision in the decision log, row(s) {unknown}")
-    owners = ids.map(lambda i: known[i][0])
+    blank, whole, found = ids == "", labels == labels.round(), ids.isin(list(known))  # NaN is never whole
+    owners = ids.map(lambda i: known[i][0] if i in known else None)
+    current = ids.map(lambda i: known[i][1] if i in known else None)
+    problems = _where(blank, "decision_id is empty in row(s)")
+    problems += _where(~whole, "label is not a whole number in row(s)")
+    problems += _where(~blank & ids.duplicated(keep=False), "decision(s) listed more than once, row(s)")
+    problems += _where(~blank & ~found, "no such decision in the decision log, row(s)")
     if model is not None:
         config.model(model)
-        elsewhere = _rows(owners != model)
-        if elsewhere:
-            raise LabelsError(f"{path}: decision(s) of another model than {model!r}, row(s) {elsewhere}")
-    for name in sorted(set(owners)):
+        problems += _where(found & (owners != model), f"decision(s) of another model than {model!r}, row(s)")
+    for name in sorted(set(owners[found])):
         governed = config.model(name)
         allowed = governed.contract[governed.target].values
-        outside = _rows((owners == name) & ~labels.isin(allowed))
-        if outside:
-            raise LabelsError(f"{path}: label not one of {name}'s outcomes {allowed} (column "
-                              f"{governed.target!r}), row(s) {outside}")
-    changed = _rows(ids.map(lambda i: known[i][1]).notna() & (ids.map(lambda i: known[i][1]) != labels))
-    if changed:
-        raise LabelsError(f"{path}: decision(s) already labelled with another outcome, row(s) {changed}; "
-                          "a label is a recorded fact and is not overwritten")
+        problems += _where((owners == name) & whole & ~labels.isin(allowed), f"label not one of {name}'s outcomes "
+                           f"{allowed} (column {governed.target!r}), row(s)")
+    problems += _where(whole & current.notna() & (current != labels),
+                       "decision(s) already labelled with another outcome, row(s)",
+                       "; a label is a recorded fact and is not overwritten")
+    return problems
+
+
+def _where(mask: pd.Series, problem: str, why: str = "") -> list[str]:
+    rows = _rows(mask)
+    return [f"{problem} {rows}{why}"] if rows else []
 
 
 def _rows(mask: pd.Series) -> str:

@@ -61,6 +61,21 @@ def test_a_bad_file_is_refused_naming_the_rows_and_labels_nothing(settings, log,
     assert labelled_count(log, "credit_scoring") == 0
 
 
+def test_every_kind_of_problem_in_a_file_is_named_at_once(settings, log, tmp_path):
+    assert govern_labels(settings, "import", str(write(tmp_path / "a.csv", [("d-0", 0)]))).exit_code == 0
+    rows = [("d-1", 1), ("", 0), ("d-2", "yes"), ("d-3", 0), ("d-3", 0), ("nobody", 1), ("d-4", 7), ("d-0", 1)]
+    path = write(tmp_path / "b.csv", rows)
+    result = govern_labels(settings, "import", str(path))
+    assert result.exit_code != 0
+    assert str(result.exception) == (
+        f"{path}: decision_id is empty in row(s) 2; label is not a whole number in row(s) 3; "
+        "decision(s) listed more than once, row(s) 4, 5; no such decision in the decision log, row(s) 6; "
+        "label not one of credit_scoring's outcomes [0, 1] (column 'default'), row(s) 7; "
+        "decision(s) already labelled with another outcome, row(s) 8; a label is a recorded fact and is not "
+        "overwritten")
+    assert labelled_count(log, "credit_scoring") == 1  # d-0's, from the first file only
+
+
 def test_a_recorded_outcome_is_never_overwritten(settings, log, tmp_path):
     assert govern_labels(settings, "import", str(write(tmp_path / "a.csv", [("d-0", 0)]))).exit_code == 0
     result = govern_labels(settings, "import", str(write(tmp_path / "b.csv", [("d-1", 1), ("d-0", 1)])))
