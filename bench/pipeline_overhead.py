@@ -34,6 +34,7 @@ from governance.config import load_config
 from governance.registry import ModelRegistry
 from governance.settings import Settings, apply_offline_env
 from governance_assets.definitions import build_definitions
+from governance_assets.demo import QUIET
 from governance_assets.instance import create_databases, open_instance
 from jobs.candidates import run_candidate
 
@@ -42,14 +43,15 @@ GOAL = 1.5
 
 
 def governed(config_path: Path, home: Path) -> tuple[float, dict[str, float]]:
-    """One candidate run through Dagster on the state dir `home`, as the CLI runs it."""
+    """One candidate run through Dagster on the state dir `home`, as `govern demo` runs it (every event in the
+    instance's event log; Dagster's console logger quiet, so the benchmark prints figures, not run logs)."""
     settings = _settings(config_path, home)
     config = load_config(config_path)
     registry = ModelRegistry.for_settings(settings)
     with open_instance(settings) as instance:
         start = time.perf_counter()
         _, result = run_candidate(build_definitions(settings, config), instance, registry,
-                                  config.model("credit_scoring"))
+                                  config.model("credit_scoring"), run_config=QUIET)
         elapsed = time.perf_counter() - start
     failures = [e.step_key for e in result.all_events if e.is_step_failure]
     # A denied gate is a governed outcome (it skips only the sealing step); anything else is a broken run.

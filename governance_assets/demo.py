@@ -42,8 +42,8 @@ from governance.trust.keys import load_private_key
 from governance_assets.definitions import build_definitions
 from governance_assets.instance import open_instance
 from governance_assets.monitoring.scenario import play
-from jobs import candidate_job_name, release_job_name
-from jobs.candidates import next_candidate_key
+from jobs import release_job_name
+from jobs.candidates import run_candidate
 from resources import governance_resources
 from sensors.approvals import approval_sensor
 
@@ -69,12 +69,9 @@ class Demo:
 
     # --- the graph ---------------------------------------------------------------------
     def candidate(self, scenario: dict | None = None, requested_by: str = "dana") -> tuple[str, dg.ExecuteInProcessResult]:
-        key = next_candidate_key(self.instance, self.services.registry, self.model)
         run_config = {**QUIET, **({"ops": {f"{self.model.name}__applications": {"config": scenario}}} if scenario else {})}
-        result = self.defs.resolve_job_def(candidate_job_name(self.model.name)).execute_in_process(
-            instance=self.instance, partition_key=key, run_config=run_config, raise_on_error=False,
-            tags={"governance/requested_by": requested_by})
-        return key, result
+        return run_candidate(self.defs, self.instance, self.services.registry, self.model,
+                             tags={"governance/requested_by": requested_by}, run_config=run_config)
 
     def gate(self, key: str) -> dict:
         return json.loads(self._gate_file(key).read_bytes())
