@@ -54,6 +54,9 @@ def test_status_says_which_move_set_the_champion_and_who_made_it(services):
     move = json.loads(_status(services, "--json"))[0]["last_move"]
     assert (move["kind"], move["version"], move["previous_version"], move["by"]) == ("rollback", 2, 3, "paul")
     assert f"champion v2 (rolled back from v3 by paul at {move['at']}); serving" in _status(services)
+    services.registry.set_champion(MODEL, 1)  # the alias moved outside governance
+    assert (f"champion v1 (NOT set by a governed move: the last one put v2 in place by paul at {move['at']})"
+            in _status(services))
 
 
 def test_moves_on_a_model_that_is_not_governed_are_refused_and_change_nothing(services):

@@ -101,7 +101,8 @@ def _status_text(found: list[dict]) -> str:
     lines = []
     for model in found:
         switch = model["kill_switch"]
-        state = [f"champion v{model['champion']}{_move_text(model['last_move'])}" if model["champion"] else
+        state = [f"champion v{model['champion']}{_move_text(model['last_move'], model['champion'])}"
+                 if model["champion"] else
                  "no champion: serving refers every application to manual review"]
         if switch["on"]:
             state.append(f"KILL SWITCH ON since {switch['at']} by {switch['by']}: {switch['reason']}")
@@ -124,13 +125,17 @@ def _status_text(found: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _move_text(move: dict | None) -> str:
+def _move_text(move: dict | None, champion: int) -> str:
+    """How the champion got there: the last governed move, or a warning when no governed move set it."""
     if move is None:
-        return ""
+        return " (NOT set by a governed move: none has completed)"
+    by = f"by {move['by']} at {move['at']}"
+    if move["version"] != champion:
+        return f" (NOT set by a governed move: the last one put v{move['version']} in place {by})"
     if move["kind"] == "rollback":
         origin = f" from v{move['previous_version']}" if move["previous_version"] else ""
-        return f" (rolled back{origin} by {move['by']} at {move['at']})"
-    return f" (deployed by {move['by']} at {move['at']})"
+        return f" (rolled back{origin} {by})"
+    return f" (deployed {by})"
 
 
 def _state_text(state: dict) -> str:

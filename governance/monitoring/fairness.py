@@ -65,7 +65,7 @@ def live_fairness(model: GovernedModel, protected: pd.DataFrame, approved: np.nd
                            f"{_absent_references(by_attribute)}", details)
     attributes = {"di_ci_high_min": min(highs), "di_ci_low_max": max(lows), "parity_difference_max": max(gaps)}
     summary = (f"disparate impact intervals reach from {min(highs):.2f} (lowest upper bound) to "
-               f"{max(lows):.2f} (highest lower bound); parity gap {max(gaps):.2f}")
+               f"{max(lows):.2f} (highest lower bound); parity gap {max(gaps):.2f}{_absent_references(by_attribute)}")
     return Measurement("fairness", attributes, summary, details)
 
 
@@ -73,6 +73,9 @@ def equal_opportunity(model: GovernedModel, protected: pd.DataFrame, approved: n
                       favourable: np.ndarray) -> Measurement:
     """Selection rates among applicants with the favourable real outcome, and the gaps to the reference group."""
     good = favourable.astype(bool)
+    if not good.any():
+        return Measurement("equal_opportunity", {}, "equal opportunity not judged: no favourable outcome among "
+                           f"the window's {len(good)} labelled decisions", {"favourable_outcomes": 0})
     groups_of = _groups(model, protected[good].reset_index(drop=True))
     tables = {name: _counts(values, approved[good]) for name, values in groups_of.items()}
     judged = _judged_pairs(model, tables)
@@ -100,7 +103,8 @@ def equal_opportunity(model: GovernedModel, protected: pd.DataFrame, approved: n
                            f"per group (need {model.evaluation.min_group_size}){_absent_references(by_attribute)}",
                            details)
     return Measurement("equal_opportunity", {"equal_opportunity_ci_low_max": max(bounds)},
-                       f"largest equal-opportunity gap at least {max(bounds):.3f} (lower bound)", details)
+                       f"largest equal-opportunity gap at least {max(bounds):.3f} (lower bound)"
+                       f"{_absent_references(by_attribute)}", details)
 
 
 def _groups(model: GovernedModel, protected: pd.DataFrame) -> dict[str, pd.Series]:

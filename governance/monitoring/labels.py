@@ -118,14 +118,17 @@ def _problems(frame: pd.DataFrame, known: dict, config: GovernanceConfig, model:
     problems += _where(~whole, "label is not a whole number in row(s)")
     problems += _where(~blank & ids.duplicated(keep=False), "decision(s) listed more than once, row(s)")
     problems += _where(~blank & ~found, "no such decision in the decision log, row(s)")
+    governed = owners.isin(list(config.models))
     if model is not None:
         config.model(model)
         problems += _where(found & (owners != model), f"decision(s) of another model than {model!r}, row(s)")
-    for name in sorted(set(owners[found])):
-        governed = config.model(name)
-        allowed = governed.contract[governed.target].values
+    else:
+        problems += _where(found & ~governed, "decision(s) of a model this config does not govern, row(s)")
+    for name in sorted(set(owners[found & governed])):
+        spec = config.model(name)
+        allowed = spec.contract[spec.target].values
         problems += _where((owners == name) & whole & ~labels.isin(allowed), f"label not one of {name}'s outcomes "
-                           f"{allowed} (column {governed.target!r}), row(s)")
+                           f"{allowed} (column {spec.target!r}), row(s)")
     problems += _where(whole & current.notna() & (current != labels),
                        "decision(s) already labelled with another outcome, row(s)",
                        "; a label is a recorded fact and is not overwritten")

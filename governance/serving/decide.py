@@ -5,9 +5,9 @@ decision log in one transaction, committed before any of its answers is
 returned. The kill switch is read for every batch, so a flip is honoured by the
 next batch. In the safe state (kill switch on, no servable champion, or a model
 that failed to score) every application is referred to manual review: never an
-automated decline, no score, no reasons, and still logged. A single application
-whose attributions do not add up to its score is referred the same way, keeping
-its score; the rest of its batch is decided as usual.
+automated decline, no score, no reasons, and still logged. So is a single
+application whose attributions do not add up to its score; the rest of its
+batch is decided as usual.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class DecisionMaker:
         for answer in answers:
             metrics.DECISIONS.labels(name, answer["outcome"]).inc()
         if safe_state_cause:
-            metrics.SAFE_STATE.labels(name, safe_state_cause).inc(len(answers))
+            metrics.SAFE_STATE.labels(name, safe_state_cause).inc(sum(a["safe_state"] for a in answers))
         metrics.BATCH_SIZE.labels(name).observe(len(answers))
 
     def _kill_switch(self) -> KillSwitch:
@@ -82,33 +82,30 @@ class DecisionMaker:
 
     def _scored_or_safe(self, served: ServedVersion, applications: list[Application]) -> tuple[list[dict], str | None]:
         try:
-            return self._scored(served, applications), None
+            answers = self._scored(served, applications)
         except Exception as exc:
             log.exception("%s v%s: scoring failed", self.model.name, served.version)
             metrics.ERRORS.labels(self.model.name, "scoring").inc()
             return self._safe(applications, f"v{served.version} failed to score: {exc}"), "scoring_failed"
+        unexplained = sum(a["safe_state"] for a in answers)
+        if not unexplained:
+            return answers, None
+        log.error("%s v%s: the attributions of %d of %d applications do not add up to their scores; referred",
+                  self.model.name, served.version, unexplained, len(answers))
+        metrics.ERRORS.labels(self.model.name, "explanation").inc()
+        return answers, "explanation_failed"
 
     def _scored(self, served: ServedVersion, applications: list[Application]) -> list[dict]:
+        """Scored answers; an application whose attributions miss its score gets the safe state's answer alone
+        (its reasons would misstate the model), whatever the rest of its batch gets."""
         frame = pd.DataFrame([a.features for a in applications], columns=self.features)
         explanation = served.explainer.explain(frame)  # one pass through the preprocessing
         reasons = self.reasons.principal(explanation.attributions)
-        answers = [self._answer(served.version, float(score), self._outcome(score), why, None)
-                   if faithful else self._unexplained(served.version, float(score), gap)
-                   for score, why, faithful, gap in zip(explanation.scores, reasons, explanation.faithful,
-                                                        explanation.gaps)]
-        if not explanation.faithful.all():
-            unexplained = int((~explanation.faithful).sum())
-            log.error("%s v%s: %d of %d attributions do not add up to their scores; referred", self.model.name,
-                      served.version, unexplained, len(answers))
-            metrics.ERRORS.labels(self.model.name, "explanation").inc()
-            metrics.SAFE_STATE.labels(self.model.name, "explanation_failed").inc(unexplained)
-        return answers
-
-    def _unexplained(self, version: int, score: float, gap: float) -> dict:
-        """A row whose reasons would misstate the model: referred with its score, without reasons, whatever
-        the rest of the batch gets (a decision does not depend on the requests it was batched with)."""
-        return self._answer(version, score, REFER, [], f"v{version}: attributions miss the score by {gap:.3g}; "
-                                                       "no reasons can be given")
+        return [self._answer(served.version, float(score), self._outcome(score), why, None) if faithful else
+                self._answer(None, None, REFER, [], f"v{served.version} could not explain this application: its "
+                                                    f"attributions miss its score by {gap:.3g}")
+                for score, why, faithful, gap in zip(explanation.scores, reasons, explanation.faithful,
+                                                     explanation.gaps)]
 
     def _outcome(self, score: float) -> str:
         rule = self.model.decisioning

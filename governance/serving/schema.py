@@ -94,7 +94,8 @@ class DecisionAnswer(BaseModel):
     score: float | None = Field(description="probability of the unfavourable outcome; null in the safe state")
     outcome: Literal["approve", "decline", "refer"]
     reasons: list[Reason] = Field(description="at most four principal reasons, strongest first")
-    safe_state: bool = Field(description="true when referred because the kill switch is on or no governed "
-                                         "champion could be served")
+    safe_state: bool = Field(description="true when referred because the kill switch is on, no governed "
+                                         "champion could be served, or the champion could not score or explain "
+                                         "this application (safe_state_reason says which)")
     safe_state_reason: str | None
     ts: str

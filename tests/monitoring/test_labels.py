@@ -76,6 +76,19 @@ def test_every_kind_of_problem_in_a_file_is_named_at_once(settings, log, tmp_pat
     assert labelled_count(log, "credit_scoring") == 1  # d-0's, from the first file only
 
 
+def test_decisions_of_a_model_no_longer_governed_are_named_with_the_rest(settings, log, tmp_path):
+    log.record(decision_id="r-0", ts="2026-11-22T10:00:00.000000Z", model="retired_model", version=1,
+               input_digest="0" * 64, features={}, protected=None, score=0.1, outcome="approve", reasons=[],
+               kill_switch=False)
+    path = write(tmp_path / "a.csv", [("d-0", 0), ("r-0", 1), ("nobody", 0)])
+    refused = str(govern_labels(settings, "import", str(path)).exception)
+    assert refused == (f"{path}: no such decision in the decision log, row(s) 3; "
+                       "decision(s) of a model this config does not govern, row(s) 2")
+    refused = str(govern_labels(settings, "import", str(path), "--model", "credit_scoring").exception)
+    assert refused.endswith("decision(s) of another model than 'credit_scoring', row(s) 2")
+    assert labelled_count(log, "credit_scoring") == 0
+
+
 def test_a_recorded_outcome_is_never_overwritten(settings, log, tmp_path):
     assert govern_labels(settings, "import", str(write(tmp_path / "a.csv", [("d-0", 0)]))).exit_code == 0
     result = govern_labels(settings, "import", str(write(tmp_path / "b.csv", [("d-1", 1), ("d-0", 1)])))

@@ -139,6 +139,7 @@ def test_a_window_without_the_configured_reference_group_judges_nothing_against_
     assert all(not g["judged"] and "disparate_impact" not in g for g in age["groups"].values())
     assert measured.details["comparisons"] == 1  # sex only: M and F are both present, split evenly by age
     assert measured.attributes["parity_difference_max"] < 0.05  # the 0.3 age gap is not counted as a sex gap
+    assert measured.summary.endswith("(reference group absent from the window: age_band '40-59')")
 
     only_ages = pd.DataFrame({"sex": ["F"] * 400, "age_band": ages})
     nothing = live_fairness(MODEL, only_ages, approved)
@@ -148,3 +149,14 @@ def test_a_window_without_the_configured_reference_group_judges_nothing_against_
     opportunity = equal_opportunity(MODEL, only_ages, approved, good)
     assert opportunity.attributes == {} and "age_band '40-59'" in opportunity.summary
     assert "gap" not in opportunity.details["attributes"]["age_band"]["groups"]["60+"]
+
+
+def test_a_labelled_window_without_a_favourable_outcome_is_not_judged_for_equal_opportunity():
+    unreferenced = MODEL.model_copy(update={"protected_attributes": [
+        a.model_copy(update={"reference": None}) for a in MODEL.protected_attributes]})
+    frame = protected(["M"] * 200 + ["F"] * 200)
+    for model in (MODEL, unreferenced):  # with no reference configured, the largest group of none was an error
+        measured = equal_opportunity(model, frame, np.zeros(400, dtype=bool), np.zeros(400, dtype=bool))
+        assert measured.attributes == {}
+        assert measured.summary == ("equal opportunity not judged: no favourable outcome among the window's "
+                                    "400 labelled decisions")

@@ -6,6 +6,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from prometheus_client import REGISTRY
 
 from governance import training
 from governance.config import load_config
@@ -65,7 +66,7 @@ def test_decisions_carry_score_outcome_and_reasons_and_are_logged(deployed, clie
 
 
 def test_an_application_whose_attributions_miss_its_score_is_referred_alone(deployed):
-    """Its reasons would misstate the model, so it goes to a person with its score; its batch is decided."""
+    """Its reasons would misstate the model, so it gets the safe state's answer; the rest of its batch is decided."""
     model = deployed.model
     follower = ChampionFollower(deployed.settings, model, deployed.registry, deployed.control)
     served = follower.refresh().served
@@ -79,20 +80,27 @@ def test_an_application_whose_attributions_miss_its_score_is_referred_alone(depl
     served.explainer._shap.shap_values = second_row_misstated
     rows = deployed.applications.head(3)
     batch = [Application(features=body(row, model, protected=False), protected=None) for _, row in rows.iterrows()]
+    counted = {"model": MODEL, "cause": "explanation_failed"}
+    before = REGISTRY.get_sample_value("govern_serving_safe_state_total", counted) or 0
     answers = DecisionMaker(model, follower, deployed.control, deployed.decisions).decide(batch)
 
-    scores = training.score(deployed.pipelines[1], model, rows)
-    assert [a["score"] for a in answers] == pytest.approx(list(scores), abs=1e-12)
     referred = answers[1]
-    assert referred["outcome"] == "refer" and referred["reasons"] == [] and referred["safe_state"]
-    assert referred["version"] == 1 and "attributions miss the score by" in referred["safe_state_reason"]
-    logged = deployed.decisions.get(referred["decision_id"])
-    assert (logged.outcome, logged.score, logged.reasons) == ("refer", referred["score"], [])
+    assert (referred["outcome"], referred["score"], referred["version"], referred["reasons"]) == ("refer", None,
+                                                                                                 None, [])
+    assert referred["safe_state"] and referred["safe_state_reason"].startswith(
+        "v1 could not explain this application: its attributions miss its score by ")
+    assert deployed.decisions.get(referred["decision_id"]).outcome == "refer"
+    assert REGISTRY.get_sample_value("govern_serving_safe_state_total", counted) == before + 1
+
+    scores = training.score(deployed.pipelines[1], model, rows)
+    attributions = Explainer(deployed.pipelines[1], model.feature_columns).attributions(rows)
     rule = model.decisioning
-    for answer, score in zip([answers[0], answers[2]], [scores[0], scores[2]]):
-        assert not answer["safe_state"] and answer["safe_state_reason"] is None
+    for position in (0, 2):
+        answer, score = answers[position], scores[position]
+        assert not answer["safe_state"] and answer["score"] == pytest.approx(score, abs=1e-12)
         assert answer["outcome"] == ("approve" if score < rule.approve_below else
                                      "decline" if score >= rule.decline_at_or_above else "refer")
+        assert [r["feature"] for r in answer["reasons"]] == principal(attributions.iloc[position])
 
 
 def test_a_linear_model_explains_against_its_training_snapshot_as_on_its_card(deployed, client):
