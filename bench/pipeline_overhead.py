@@ -34,8 +34,8 @@ from governance.config import load_config
 from governance.registry import ModelRegistry
 from governance.settings import Settings, apply_offline_env
 from governance_assets.definitions import build_definitions
-from governance_assets.demo import QUIET
 from governance_assets.instance import create_databases, open_instance
+from jobs import QUIET
 from jobs.candidates import run_candidate
 
 REPO = Path(__file__).resolve().parents[1]

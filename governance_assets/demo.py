@@ -42,14 +42,12 @@ from governance.trust.keys import load_private_key
 from governance_assets.definitions import build_definitions
 from governance_assets.instance import open_instance
 from governance_assets.monitoring.scenario import play
-from jobs import release_job_name
+from jobs import QUIET, release_job_name
 from jobs.candidates import run_candidate
 from resources import governance_resources
 from sensors.approvals import approval_sensor
 
 BIASED = {"bias": 0.6}
-# The narration says what happened; Dagster's own log of an expected gate denial would bury it.
-QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 @dataclass

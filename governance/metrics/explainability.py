@@ -79,7 +79,7 @@ class Explainer:
             estimator = self.pipeline.named_steps["model"]
             raise GovernanceError(
                 f"{self.method} attributions do not add up to the {type(estimator).__name__}'s scores on "
-                f"{int((~explanation.faithful).sum())} of {len(gaps)} rows (largest gap {gaps.max():.3g}); "
+                f"{int((~explanation.faithful).sum())} of {len(gaps)} rows (largest gap {np.nanmax(gaps):.3g}); "
                 "the explanation would misstate the model, so none is given")
         return explanation.attributions
 
