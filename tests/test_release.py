@@ -168,6 +168,31 @@ def test_a_rejected_version_approved_later_needs_a_new_request(life):
     assert_nothing_deployed(life, "rejected this evidence pack")
 
 
+def test_a_gate_run_after_sealing_does_not_change_who_may_approve_the_pack(life):
+    """The requester is fixed in the sealed pack: re-running the gate without the tag frees nobody to approve."""
+    job = life.defs.resolve_job_def("credit_scoring_candidate")
+    assert job.execute_in_process(instance=life.instance, partition_key=V1,
+                                  tags={"governance/requested_by": "ravi"}).success
+    refused = govern(life, "approve", MODEL, "1", "--as", "ravi")
+    assert "Whoever trained or requested a version may not approve it" in str(refused.exception)
+    assert job.execute_in_process(instance=life.instance, partition_key=V1,  # no requested_by tag this time
+                                  asset_selection=[dg.AssetKey([MODEL, "release_gate"])]).success
+    with pytest.raises(ApprovalRefused, match="ravi's approval .*Whoever trained or requested"):
+        valid_approval(services(life), MODEL, V1, "test")
+    assert not release(life).success
+    assert_nothing_deployed(life, "Whoever trained or requested a version may not approve it")
+    assert services(life).statements.find(action="approve", model=MODEL, version=V1)  # ravi's is still stored
+    _withdraw(services(life), "ravi")
+
+
+def test_a_rejection_cedar_refused_vetoes_nothing(life):
+    refused = govern(life, "reject", MODEL, "1", "--as", "audrey", "--comment", "not mine to reject")
+    assert refused.exit_code != 0 and "reject by audrey refused" in str(refused.exception)
+    assert govern(life, "approve", MODEL, "1", "--as", "rhea").exit_code == 0
+    assert valid_approval(services(life), MODEL, V1, "test")[0].principal == "rhea"
+    _withdraw(services(life), "rhea")
+
+
 def test_changed_evidence_or_artifact_after_approval_deploys_nothing(life):
     job = life.defs.resolve_job_def("credit_scoring_candidate")
     resubmit = job.execute_in_process(instance=life.instance, partition_key=V1,

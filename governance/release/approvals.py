@@ -4,7 +4,9 @@ A request (ledger "approval.requested") names one version and the digest of
 its sealed evidence pack. An approver signs an `approve` or `reject` statement
 bound to that digest; the statement store checks it is authentic, Cedar
 decides whether that principal may decide on that version (role, separation of
-duties, expiry), and the decision lands in the ledger.
+duties, expiry) as the gate decision sealed in that pack describes it, and the
+decision lands in the ledger. Only decisions Cedar allowed count: a rejection
+it refused vetoes nothing.
 
 `valid_approval` is what the release assets rely on. It trusts nothing it did
 not check itself at that moment: the pack's files are re-hashed, the statement
@@ -15,14 +17,15 @@ refusal is ledgered with its reason.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from governance.digests import sha256_hex
 from governance.errors import GovernanceError
-from governance.policy.authz import approval_context, authorize, roles_of
-from governance.policy.records import gate_subject
+from governance.policy.authz import VersionSubject, approval_context, authorize, roles_of
 from governance.registry import parse_version_key
 from governance.release import evidence_pack
 from governance.release.evidence_pack import EvidencePack
@@ -114,7 +117,12 @@ def _decisions(services: Services, model: str, version: str) -> list | None:
         request = latest_request(services, model, version)
     except ApprovalRefused:
         return None
-    return [e for e in services.ledger.entries(model=model, version=version)
+    return _decided(services, request)
+
+
+def _decided(services: Services, request: ApprovalRequest) -> list:
+    """Grants and rejections of this request's pack, oldest first: each ledgered only once Cedar allowed it."""
+    return [e for e in services.ledger.entries(model=request.model, version=request.version)
             if e.action in ("approval.granted", "approval.rejected") and e.ts >= request.requested_at
             and e.digests.get("evidence_pack") == request.pack_digest]
 
@@ -122,7 +130,11 @@ def _decisions(services: Services, model: str, version: str) -> list | None:
 def who_may_approve(services: Services, model: str, version: str) -> list[str]:
     """The roster principals Cedar would let approve this version now (what a pending request waits for)."""
     roster, bundle = services.roster, services.policies
-    subject = gate_subject(services.ledger, model, version)
+    request = latest_request(services, model, version)
+    try:
+        subject = _sealed_subject(request, _verified_pack(services, request))
+    except GovernanceError:  # a pack that no longer verifies cannot be approved by anyone
+        return []
     now = utc_now()
     return sorted(name for name in roster.principals
                   if authorize(bundle, roles_of(roster), name, "approve", subject, approval_context(now, now)).allowed)
@@ -135,7 +147,7 @@ def decide(services: Services, model: str, version: str, action: str, principal:
     request = latest_request(services, model, version)
     if action == "approve" and services.registry.champion(model) == parse_version_key(version)[1]:
         raise ApprovalRefused(f"{version} is already the champion: there is nothing to approve")
-    _verified_pack(services, request)
+    sealed = _sealed_subject(request, _verified_pack(services, request))
     subject = {"model": model, "version": version, "evidence_digest": request.pack_digest}
     signed = sign(Statement.new(action, subject, principal, valid_for=STATEMENT_VALIDITY, comment=comment, now=now),
                   private_key)
@@ -144,8 +156,8 @@ def decide(services: Services, model: str, version: str, action: str, principal:
     except StatementRefused as refusal:
         raise ApprovalRefused(f"{action} refused: {refusal.reason}") from None
     if action == "approve":
-        _refuse_if_rejected(services, request, signed, now)
-    approval = _authorised(services, request, signed, now)
+        _refuse_if_rejected(services, request, signed)
+    approval = _authorised(services, request, sealed, signed, now)
     services.ledger.append(actor=principal, action=f"approval.{'granted' if action == 'approve' else 'rejected'}",
                            subject={"model": model, "version": version},
                            digests={"statement": signed.digest, "evidence_pack": request.pack_digest,
@@ -162,14 +174,15 @@ def valid_approval(services: Services, model: str, version: str, relying: str,
     try:
         request = latest_request(services, model, version)
         pack = _verified_pack(services, request)
+        sealed = _sealed_subject(request, pack)
         candidates = services.statements.find(action="approve", model=model, version=version, active_at=now)
         for recorded in candidates:
             signed = recorded.signed
             try:
                 _check_binding(request, signed)
-                _refuse_if_rejected(services, request, signed, now, ledger=False)
+                _refuse_if_rejected(services, request, signed, ledger=False)
                 services.statements.reverify(signed, services.roster, now)
-                return _authorised(services, request, signed, now, ledger=False), pack
+                return _authorised(services, request, sealed, signed, now, ledger=False), pack
             except (ApprovalRefused, StatementRefused) as refusal:
                 reasons.append(f"{signed.statement.principal}'s approval {signed.digest[:12]}: "
                                f"{getattr(refusal, 'reason', None) or refusal}")
@@ -185,6 +198,18 @@ def _verified_pack(services: Services, request: ApprovalRequest) -> EvidencePack
     return evidence_pack.verify(request.pack_path, request.pack_digest)
 
 
+def _sealed_subject(request: ApprovalRequest, pack: EvidencePack) -> VersionSubject:
+    """The version as the gate decision sealed in the pending pack describes it. Who trained it and who asked
+    for it are fixed when the evidence is sealed: a gate run later (say, launched without a requested_by tag)
+    changes nothing about who may approve this pack."""
+    data = (pack.path / "gate_decision.json").read_bytes()
+    if sha256_hex(data) != pack.manifest["files"].get("gate_decision.json"):
+        raise ApprovalRefused(f"{pack.path}: gate_decision.json is not the sealed one")
+    decision = json.loads(data)
+    return VersionSubject(request.model, request.version, decision["risk_tier"], tuple(decision["trained_by"]),
+                          tuple(sorted({*decision["requested_by"], *request.requested_by})))
+
+
 def _check_binding(request: ApprovalRequest, signed: SignedStatement) -> None:
     statement = signed.statement
     if statement.subject.get("evidence_digest") != request.pack_digest:
@@ -194,25 +219,22 @@ def _check_binding(request: ApprovalRequest, signed: SignedStatement) -> None:
         raise ApprovalRefused("it was signed before the pending approval request")
 
 
-def _refuse_if_rejected(services: Services, request: ApprovalRequest, signed: SignedStatement, now: datetime,
+def _refuse_if_rejected(services: Services, request: ApprovalRequest, signed: SignedStatement,
                         ledger: bool = True) -> None:
-    rejections = [r.signed for r in services.statements.find(action="reject", model=request.model,
-                                                             version=request.version)
-                  if r.signed.statement.subject.get("evidence_digest") == request.pack_digest
-                  and utc_timestamp(r.signed.statement.issued_at) >= request.requested_at]
+    """Refuse once someone allowed to reject this pack did (a rejection Cedar refused vetoes nothing)."""
+    rejections = [e for e in _decided(services, request) if e.action == "approval.rejected"]
     if rejections:
-        reason = (f"{rejections[0].statement.principal} rejected this evidence pack at "
-                  f"{utc_timestamp(rejections[0].statement.issued_at)}; approving needs a new approval request")
+        reason = (f"{rejections[0].actor} rejected this evidence pack at {rejections[0].ts}; approving needs a "
+                  "new approval request")
         if ledger:
             _ledger_refusal(services, request, signed, reason)
         raise ApprovalRefused(reason)
 
 
-def _authorised(services: Services, request: ApprovalRequest, signed: SignedStatement, now: datetime,
-                ledger: bool = True) -> Approval:
+def _authorised(services: Services, request: ApprovalRequest, subject: VersionSubject, signed: SignedStatement,
+                now: datetime, ledger: bool = True) -> Approval:
     statement = signed.statement
     roster, bundle = services.roster, services.policies
-    subject = gate_subject(services.ledger, request.model, request.version)
     context = approval_context(statement.issued_at, now) if statement.action == "approve" else {}
     decision = authorize(bundle, roles_of(roster), statement.principal, statement.action, subject, context)
     if not decision.allowed:
