@@ -190,14 +190,19 @@ def export(ctx: typer.Context, model: ModelArg, version: VersionArg,
 def verify(file: Annotated[Path, typer.Argument(help="an evidence pack (.zip)")],
            public_key: Annotated[Optional[Path], typer.Option(
                "--public-key", help="PEM Ed25519 public key the pack must be signed with (else: the key it carries)")] = None,
+           roster: Annotated[Optional[Path], typer.Option(
+               "--roster", help="roster file whose keys the statements must be signed with (else: the roster the "
+                                "pack carries)")] = None,
            as_json: JsonOption = False) -> None:
     """Check an evidence pack offline; name each file that does not match (exit 1).
 
     Every file against the signed manifest, the signature, the roster, the ledger proofs against the
     signed checkpoint, and the approved evidence against the approval statements."""
     from governance.lineage.verify import verify_pack
+    from governance.trust.roster import Roster
 
-    checked = verify_pack(file, _pinned_key(public_key) if public_key else None)
+    trusted = {name: p.key_line for name, p in Roster.load(roster).principals.items()} if roster else None
+    checked = verify_pack(file, _pinned_key(public_key) if public_key else None, trusted)
     emit(checked.to_dict(), as_json, _verification_text)
     if not checked.ok:
         raise typer.Exit(1)

@@ -5,12 +5,15 @@ the manifest's, a file missing or not listed, a manifest signature that does
 not verify with the key the manifest names (or with the pinned key), a roster
 or key file that is not the one the manifest names, a ledger entry or proof
 that does not lead to the signed checkpoint's root, approved evidence that is
-not what the approval statements bound, a statement no ledger entry records.
-Notes do not fail the pack but tell the examiner what to compare by hand, or
-what changed since (e.g. a statement whose signer left the roster).
+not what the approval statements bound, a statement no ledger entry records or
+whose signature does not verify, an approval the manifest names that the pack
+does not prove. Notes do not fail the pack but tell the examiner what to compare
+by hand, or what changed since (e.g. a statement whose signer left the roster).
 
-A pack that carries its own key proves integrity, not origin: pin the key the
-organisation publishes (`pinned_key`) to prove origin too.
+A pack that carries its own key and roster proves integrity, not origin: pin the
+key the organisation publishes (`pinned_key`) and check the statements against
+the roster it publishes (`trusted_keys`) to prove origin too; whoever holds the
+signing key could otherwise write a roster of their own.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import base64
 import json
 import zipfile
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,8 +60,13 @@ class PackVerification:
         return {"ok": self.ok, **self.__dict__}
 
 
-def verify_pack(path: str | Path, pinned_key: Ed25519PublicKey | None = None) -> PackVerification:
-    """Check the archive at `path`; never raises on a bad pack, the result names every problem."""
+def verify_pack(path: str | Path, pinned_key: Ed25519PublicKey | None = None,
+                trusted_keys: Mapping[str, str] | None = None) -> PackVerification:
+    """Check the archive at `path`; never raises on a bad pack, the result names every problem.
+
+    `trusted_keys` (principal -> public key line, from a roster the examiner trusts) is what the statements'
+    signers must hold; without it their signatures are checked against the roster the pack carries, which
+    whoever holds the signing key could have written."""
     result = PackVerification(archive=str(path))
     contents = _read(Path(path), result)
     if contents is None:
@@ -71,7 +80,7 @@ def verify_pack(path: str | Path, pinned_key: Ed25519PublicKey | None = None) ->
     if key is not None:
         entries = _ledger(contents, manifest, key, result)
         _approved_evidence(contents, manifest, result)
-        _statements(contents, manifest, roster, entries, result)
+        _statements(contents, manifest, _signers(roster, trusted_keys, result), entries, result)
     _policy(contents, result)
     return result
 
@@ -231,9 +240,25 @@ def _approved_evidence(contents: dict[str, bytes], manifest: dict, result: PackV
             result.problems.append(f"{APPROVED}/{name}: not the file the sealed evidence pack lists")
 
 
-def _statements(contents: dict[str, bytes], manifest: dict, roster: dict, entries: list,
+def _signers(roster: dict, trusted: Mapping[str, str] | None, result: PackVerification) -> dict[str, str]:
+    """Whose key each statement must verify with: the trusted roster's, which the carried roster must agree with."""
+    carried = {name: body.get("public_key") for name, body in roster.items()}
+    if trusted is None:
+        result.notes.append("statement signatures are checked against the roster the pack carries: pass the roster "
+                            "your organisation publishes (--roster) to check them against it")
+        return carried
+    for name, line in sorted(carried.items()):
+        if name in trusted and trusted[name] != line:
+            result.problems.append(f"{ROSTER}: principal {name!r} has another key than in the trusted roster")
+    return dict(trusted)
+
+
+def _statements(contents: dict[str, bytes], manifest: dict, signers: dict[str, str], entries: list,
                 result: PackVerification) -> None:
+    """Every statement recorded in the ledger excerpt and signed by its principal; the approval the manifest
+    names among them."""
     recorded = {entry["digests"].get("statement") for entry in entries if isinstance(entry.get("digests"), dict)}
+    proven = set()
     for name in sorted(n for n in contents if n.startswith(f"{STATEMENTS}/")):
         try:
             signed = SignedStatement.from_json(contents[name].decode("utf-8"), source=name)
@@ -246,19 +271,30 @@ def _statements(contents: dict[str, bytes], manifest: dict, roster: dict, entrie
         if statement.action == "approve" and statement.subject["evidence_digest"] != manifest.get("approved_evidence_digest"):
             result.notes.append(f"{name}: approves evidence {statement.subject['evidence_digest']}, an earlier pack "
                                 "than the one in approved_evidence/")
-        result.notes.append(f"{name}: {_signature_note(signed, roster)}")
+        problem = _signature_problem(signed, signers)
+        if problem is None:
+            result.notes.append(f"{name}: {statement.action} signed by {statement.principal}; the signature verifies")
+            proven.add(signed.digest)
+        elif statement.principal in signers:
+            result.problems.append(f"{name}: {problem}")
+        else:
+            result.notes.append(f"{name}: {problem} (the roster changed since it was signed)")
+    claimed = (manifest.get("summary") or {}).get("approval_statement")
+    if claimed and claimed not in proven & recorded:
+        result.problems.append(f"{STATEMENTS}/: the approval the manifest names ({claimed}) is not in the pack with "
+                               "a signature that verifies and a ledger entry that records it")
 
 
-def _signature_note(signed: SignedStatement, roster: dict) -> str:
+def _signature_problem(signed: SignedStatement, signers: dict[str, str]) -> str | None:
     principal = signed.statement.principal
-    line = (roster.get(principal) or {}).get("public_key")
+    line = signers.get(principal)
     if line is None:
-        return f"{principal} is not in the carried roster (the roster changed since it was signed)"
+        return f"{principal} is not in the roster its signature is checked against"
     try:
         parse_public_key_line(line).verify(base64.b64decode(signed.signature), signing_bytes(signed.statement))
     except (InvalidSignature, GovernanceError, ValueError):
-        return f"signature by {principal} does NOT verify with {principal}'s key in the carried roster"
-    return f"{signed.statement.action} signed by {principal}; the signature verifies with the carried roster"
+        return f"the signature by {principal} does NOT verify with {principal}'s key"
+    return None
 
 
 def _policy(contents: dict[str, bytes], result: PackVerification) -> None:

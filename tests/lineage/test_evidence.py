@@ -218,3 +218,67 @@ def _row_patterns(row: dict) -> list[re.Pattern]:
 
     orders = [list(row), sorted(row)]
     return [re.compile(r"\W{1,40}(?:\w+\W{1,5})?".join(value(row[k]) for k in keys)) for keys in orders]
+
+
+def _pack_by_the_signing_key_holder(tmp_path: Path, approver_key, roster_key) -> tuple[Path, object]:
+    """A pack built from scratch by whoever holds the system key: its own ledger, checkpoint and roster, and an
+    approval "by ravi" signed with `approver_key` (None: a signature of zeros) while the roster names
+    `roster_key` as ravi's. Returns the archive and the system's public key (pinned: origin is not in doubt)."""
+    from datetime import timedelta
+
+    from governance.digests import canonical_json, digest_of, sha256_hex
+    from governance.ledger import Ledger, sign_checkpoint
+    from governance.lineage.layout import PACK_KIND
+    from governance.trust.statements import SignedStatement, Statement, sign
+
+    system, system_public = generate_key_pair()
+    sealed = canonical_json({"model": MODEL, "version": V1, "facts": {}, "files": {}})
+    evidence = sha256_hex(sealed)
+    statement = Statement.new("approve", {"model": MODEL, "version": V1, "evidence_digest": evidence}, "ravi",
+                              valid_for=timedelta(days=1))
+    approval = (sign(statement, approver_key) if approver_key else
+                SignedStatement(statement, base64.b64encode(bytes(64)).decode()))
+    ledger = Ledger(f"sqlite:///{tmp_path / 'forged.db'}")
+    ledger.append(actor="ravi", action="approval.granted", subject={"model": MODEL, "version": V1},
+                  digests={"statement": approval.digest, "evidence_pack": evidence})
+    checkpoint = sign_checkpoint(ledger, system, "system")
+    entry = {**ledger.entry(1).to_dict(), "inclusion_proof": list(ledger.inclusion_proof(1, checkpoint.size).path)}
+    roster = {"version": 1, "principals": {
+        "system": {"roles": ["automation"], "public_key": public_key_line(system_public)},
+        "ravi": {"roles": ["model_risk_approver"], "public_key": public_key_line(roster_key)}}}
+    files = {"approved_evidence/manifest.json": sealed, "roster.json": canonical_json(roster),
+             "ledger/checkpoint.json": checkpoint.to_json().encode(),
+             "ledger/entries.json": json.dumps({"entries": [entry]}).encode(),
+             f"statements/approve-{approval.digest}.json": approval.to_json().encode(), "policy/bundle/x.cedar": b""}
+    manifest = canonical_json({
+        "kind": PACK_KIND, "model": MODEL, "version": V1, "signer": "system",
+        "public_key": public_key_line(system_public), "roster": {"version": 1, "digest": digest_of(roster)},
+        "ledger_checkpoint": {"size": checkpoint.size, "root": checkpoint.root}, "approved_evidence_digest": evidence,
+        "summary": {"approver": "ravi", "approval_statement": approval.digest},
+        "files": {name: sha256_hex(data) for name, data in files.items()}})
+    out = rewritten(None, tmp_path / "forged.zip", {**files, "MANIFEST.json": manifest,
+                                                    "MANIFEST.sig": system.sign(manifest)})
+    return out, system_public
+
+
+def test_an_approval_whose_signature_does_not_verify_fails_the_pack(tmp_path):
+    ravi = generate_key_pair()[1]
+    forged, system = _pack_by_the_signing_key_holder(tmp_path, None, ravi)
+    checked = verify_pack(forged, system)
+    assert not checked.ok
+    assert any("the signature by ravi does NOT verify with ravi's key" in p for p in checked.problems)
+    assert any("the approval the manifest names" in p for p in checked.problems)
+
+
+def test_a_roster_of_the_signing_key_holder_s_own_fails_against_the_published_one(world, pack, tmp_path):
+    impostor, impostor_public = generate_key_pair()
+    forged, system = _pack_by_the_signing_key_holder(tmp_path, impostor, impostor_public)
+    assert verify_pack(forged, system).ok  # self-consistent: only a roster from outside the pack tells
+    published = {"ravi": public_key_line(generate_key_pair()[1])}
+    checked = verify_pack(forged, system, published)
+    assert "roster.json: principal 'ravi' has another key than in the trusted roster" in checked.problems
+    assert any("the signature by ravi does NOT verify" in p for p in checked.problems)
+
+    roster = world.services.roster.path  # the genuine pack against the organisation's roster file
+    result = govern(world.settings, "evidence", "verify", pack, "--roster", roster)
+    assert result.exit_code == 0 and "checked against the roster the pack carries" not in result.output, result.output
