@@ -23,9 +23,11 @@ from governance.cli import app
 from governance.data.validation import load_validation
 from governance.policy.bundle import PolicyBundle
 from governance.policy.gate import evaluate_gate
+from governance.release.approvals import ApprovalRefused, decide, valid_approval
 from governance.release.gate_evidence import gate_evidence
-from governance.timestamps import utc_now
+from governance.timestamps import parse_utc, utc_now
 from governance.trust.demo import demo_principals
+from governance.trust.keys import load_private_key
 from tests.helpers import REPO, SMALL_CONFIG, Lifecycle
 
 pytestmark = pytest.mark.slow
@@ -162,3 +164,13 @@ def test_a_waiver_is_honoured_by_the_gate_and_shown_on_the_card(life):
     card = Path(result.output_for_node(f"{MODEL}__model_card")["markdown_path"]).read_text()
     for rule in rules:
         assert f"| {rule} | carl | remediation plan FR-12 agreed with the regulator |" in card
+
+    # The waived pass lasts as long as the waiver: after it, the sealed pack can be neither approved nor released.
+    ravi = load_private_key(life.settings.keys_dir / "ravi.key")
+    after = parse_utc(gate["valid_until"]) + timedelta(seconds=1)
+    with pytest.raises(ApprovalRefused, match="the gate passed on a waiver that ended at"):
+        decide(life.services, MODEL, key, "approve", "ravi", ravi, now=after)
+    decide(life.services, MODEL, key, "approve", "ravi", ravi)
+    assert valid_approval(life.services, MODEL, key, "test")[0].principal == "ravi"
+    with pytest.raises(ApprovalRefused, match="the gate passed on a waiver that ended at"):
+        valid_approval(life.services, MODEL, key, "test", now=after)

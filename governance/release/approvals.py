@@ -30,7 +30,7 @@ from governance.registry import parse_version_key
 from governance.release import evidence_pack
 from governance.release.evidence_pack import EvidencePack
 from governance.release.services import Services
-from governance.timestamps import utc_now, utc_timestamp
+from governance.timestamps import parse_utc, utc_now, utc_timestamp
 from governance.trust.statements import SignedStatement, Statement, sign
 from governance.trust.store import StatementRefused
 
@@ -129,13 +129,12 @@ def _decided(services: Services, request: ApprovalRequest) -> list:
 
 def who_may_approve(services: Services, model: str, version: str) -> list[str]:
     """The roster principals Cedar would let approve this version now (what a pending request waits for)."""
-    roster, bundle = services.roster, services.policies
+    roster, bundle, now = services.roster, services.policies, utc_now()
     request = latest_request(services, model, version)
     try:
-        subject = _sealed_subject(request, _verified_pack(services, request))
-    except GovernanceError:  # a pack that no longer verifies cannot be approved by anyone
+        subject = _sealed_subject(request, _verified_pack(services, request), now)
+    except GovernanceError:  # a pack that no longer verifies (or whose waiver ended) nobody can approve
         return []
-    now = utc_now()
     return sorted(name for name in roster.principals
                   if authorize(bundle, roles_of(roster), name, "approve", subject, approval_context(now, now)).allowed)
 
@@ -147,7 +146,7 @@ def decide(services: Services, model: str, version: str, action: str, principal:
     request = latest_request(services, model, version)
     if action == "approve" and services.registry.champion(model) == parse_version_key(version)[1]:
         raise ApprovalRefused(f"{version} is already the champion: there is nothing to approve")
-    sealed = _sealed_subject(request, _verified_pack(services, request))
+    sealed = _sealed_subject(request, _verified_pack(services, request), now)
     subject = {"model": model, "version": version, "evidence_digest": request.pack_digest}
     signed = sign(Statement.new(action, subject, principal, valid_for=STATEMENT_VALIDITY, comment=comment, now=now),
                   private_key)
@@ -174,7 +173,7 @@ def valid_approval(services: Services, model: str, version: str, relying: str,
     try:
         request = latest_request(services, model, version)
         pack = _verified_pack(services, request)
-        sealed = _sealed_subject(request, pack)
+        sealed = _sealed_subject(request, pack, now)
         candidates = services.statements.find(action="approve", model=model, version=version, active_at=now)
         for recorded in candidates:
             signed = recorded.signed
@@ -198,14 +197,18 @@ def _verified_pack(services: Services, request: ApprovalRequest) -> EvidencePack
     return evidence_pack.verify(request.pack_path, request.pack_digest)
 
 
-def _sealed_subject(request: ApprovalRequest, pack: EvidencePack) -> VersionSubject:
+def _sealed_subject(request: ApprovalRequest, pack: EvidencePack, now: datetime) -> VersionSubject:
     """The version as the gate decision sealed in the pending pack describes it. Who trained it and who asked
     for it are fixed when the evidence is sealed: a gate run later (say, launched without a requested_by tag)
-    changes nothing about who may approve this pack."""
+    changes nothing about who may approve this pack. A gate that passed on a waiver counts only until the
+    waiver ends."""
     data = (pack.path / "gate_decision.json").read_bytes()
     if sha256_hex(data) != pack.manifest["files"].get("gate_decision.json"):
         raise ApprovalRefused(f"{pack.path}: gate_decision.json is not the sealed one")
     decision = json.loads(data)
+    if decision["valid_until"] and parse_utc(decision["valid_until"]) <= now:
+        raise ApprovalRefused(f"the gate passed on a waiver that ended at {decision['valid_until']}; run the "
+                              "release gate again and request approval again")
     return VersionSubject(request.model, request.version, decision["risk_tier"], tuple(decision["trained_by"]),
                           tuple(sorted({*decision["requested_by"], *request.requested_by})))
 
