@@ -532,8 +532,16 @@ class Ledger:
                       prev_hash)
 
     @staticmethod
-    def _entry_from_row(row) -> LedgerEntry:
+    def _entry_from_row(row, checked: bool) -> LedgerEntry:
+        """An entry as stored; when `checked`, refused if its payload or fields no longer hash to what the chain
+        recorded (a row edited in the database; the whole chain is `verify`'s to check, this the entry itself)."""
         seq, content, payload, payload_digest, entry_hash, prev_hash = row
+        if checked and payload is not None and sha256(payload).hexdigest() != payload_digest:
+            raise LedgerError(f"entry {seq}: its payload does not hash to the digest the chain recorded; "
+                              "run `govern ledger verify`")
+        recomputed = sha256(record_bytes(content, payload_digest, prev_hash or GENESIS, seq)).hexdigest()
+        if checked and recomputed != entry_hash:
+            raise LedgerError(f"entry {seq}: its fields do not hash to its entry hash; run `govern ledger verify`")
         try:
             fields = json.loads(content)
             return LedgerEntry(seq=seq, ts=fields["ts"], actor=fields["actor"], action=fields["action"],
@@ -544,8 +552,11 @@ class Ledger:
             raise LedgerError(f"entry {seq} is unreadable ({exc!r}); run `govern ledger verify`") from None
 
     def entries(self, *, model: str | None = None, version: str | None = None, action: str | None = None,
-                since_seq: int = 0, limit: int | None = None) -> list[LedgerEntry]:
-        """Entries after `since_seq` matching the filters, oldest first; `limit` keeps the most recent N."""
+                since_seq: int = 0, limit: int | None = None, checked: bool = True) -> list[LedgerEntry]:
+        """Entries after `since_seq` matching the filters, oldest first; `limit` keeps the most recent N.
+
+        Each is refused (LedgerError) if it no longer hashes to what the chain recorded; `checked=False` gives
+        entries as stored, to a caller that checks them itself (the lineage reports an altered entry)."""
         e = self._entries.c
         query = self._entry_query().where(e.seq > since_seq)
         for column, value in ((e.model, model), (e.version, version), (e.action, action)):
@@ -554,7 +565,7 @@ class Ledger:
         query = query.order_by(e.seq.desc()).limit(limit) if limit else query.order_by(e.seq)
         with self._reading() as conn:
             rows = conn.execute(query).all()
-        found = [self._entry_from_row(row) for row in rows]
+        found = [self._entry_from_row(row, checked) for row in rows]
         return found[::-1] if limit else found
 
     def entry(self, seq: int) -> LedgerEntry:
@@ -562,7 +573,7 @@ class Ledger:
             row = conn.execute(self._entry_query().where(self._entries.c.seq == seq)).first()
             if row is None:
                 raise LedgerError(f"there is no entry {seq}; the ledger has {self._head(conn)[0]} entries")
-        return self._entry_from_row(row)
+        return self._entry_from_row(row, checked=True)
 
     def size(self) -> int:
         with self._reading() as conn:

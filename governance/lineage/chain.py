@@ -97,7 +97,8 @@ class _Builder:
         ledger = self.services.ledger
         self.size = ledger.size() if self.size is None else self.size
         self.root = ledger.root(self.size)
-        self.own = [e for e in ledger.entries(model=self.model, version=self.version) if e.seq <= self.size]
+        self.own = [e for e in ledger.entries(model=self.model, version=self.version, checked=False)
+                    if e.seq <= self.size]  # unchecked: an altered entry is a finding, not an error
         if not self.own:
             raise LineageError(f"{self.model} {self.version}: no ledger entry names this version (among the "
                                f"first {self.size}); it was not produced by the governed pipeline")
@@ -142,7 +143,8 @@ class _Builder:
         return self.cited[entry.seq]
 
     def _model_entries(self, *actions: str) -> list[LedgerEntry]:
-        found = [e for action in actions for e in self.services.ledger.entries(model=self.model, action=action)]
+        found = [e for action in actions
+                 for e in self.services.ledger.entries(model=self.model, action=action, checked=False)]
         return sorted((e for e in found if e.seq <= self.size), key=lambda e: e.seq)
 
     @staticmethod
@@ -354,7 +356,8 @@ class _Builder:
         if version == self.version:
             return self.own
         if version not in self.others:
-            self.others[version] = [e for e in self.services.ledger.entries(model=self.model, version=version)
+            self.others[version] = [e for e in self.services.ledger.entries(model=self.model, version=version,
+                                                                            checked=False)
                                     if e.seq <= self.size]
         return self.others[version]
 

@@ -65,7 +65,8 @@ def _describe_move(move: Deployment | None, model: str) -> dict | None:
 def _kill_switch_change(services: Services, decision) -> dict | None:
     """The last kill switch flip at or before the decision (who, when, why)."""
     flips = [e for action in ("kill_switch.on", "kill_switch.off")
-             for e in services.ledger.entries(model=decision.model, action=action) if e.ts <= decision.ts]
+             for e in services.ledger.entries(model=decision.model, action=action, checked=False)
+             if e.ts <= decision.ts]
     if not flips:
         return None
     last = max(flips, key=lambda e: e.seq)

@@ -107,7 +107,7 @@ def test_bytes_that_are_not_utf8_are_reported_not_raised(ledger_file):
     execute(ledger_file, "UPDATE ledger_entries SET content = CAST(? AS TEXT) WHERE seq = 77",
             content[:at] + b"\xff" + content[at + 1:])
     assert_names(verify(ledger_file), 77, "content")
-    with pytest.raises(LedgerError, match="entry 77 is unreadable"):
+    with pytest.raises(LedgerError, match="entry 77: its fields do not hash to its entry hash"):
         Ledger(sqlite_url(ledger_file)).entry(77)
 
 
@@ -199,3 +199,18 @@ def test_a_history_rewritten_from_the_first_entry_is_detected(ledger_file, signi
     rewrite_consistently(ledger_file, 1, "ts", "2020-01-01T00:00:00.000000Z")
     assert verify(ledger_file).ok
     assert_names(verify(ledger_file, checkpoint), TEMPLATE_SIZE, "rewritten")
+
+
+def test_an_entry_whose_payload_was_edited_is_not_read_as_if_intact(ledger_file):
+    """What approvals and the gate read from the ledger (who requested a version, its risk tier) must be what
+    the chain recorded, not what a database edit left, even before anyone runs `govern ledger verify`."""
+    ledger = Ledger(sqlite_url(ledger_file))
+    entry = ledger.entry(300)
+    assert entry.payload is not None
+    edited = json.dumps({**entry.payload, "forged": True}, separators=(",", ":"), sort_keys=True)
+    execute(ledger_file, "UPDATE ledger_entries SET payload = ? WHERE seq = 300", edited)
+    with pytest.raises(LedgerError, match="entry 300: its payload does not hash to the digest the chain recorded"):
+        ledger.entry(300)
+    with pytest.raises(LedgerError, match="entry 300"):
+        ledger.entries(since_seq=299)
+    assert ledger.entries(since_seq=299, checked=False)[0].payload["forged"] is True  # for the lineage
