@@ -56,12 +56,17 @@ def verify(
     ctx: typer.Context,
     checkpoint: Annotated[Optional[Path], typer.Option(
         "--checkpoint", help="signed checkpoint the log must extend (its signer's key comes from the roster)")] = None,
+    signer: Annotated[str, typer.Option(
+        "--signer", help="who must have signed the checkpoint (the principal that signs them on schedule)")] = "system",
     as_json: JsonOption = False,
 ) -> None:
     """Recompute the chain and Merkle tree; name the first entry that does not verify (exit 1)."""
     signed = None
     if checkpoint is not None:
         signed = _checkpoint(checkpoint)
+        if signed.signer != signer:  # anyone in the roster can sign a checkpoint of a log they rewrote
+            raise GovernanceError(f"{checkpoint}: signed by {signed.signer!r}, not by {signer!r}; pass --signer if "
+                                  "another principal signs your checkpoints")
         roster = Roster.load(ctx.obj.roster_path)
         verify_checkpoint_signature(signed, roster.principal(signed.signer).public_key)
     report = Ledger.for_settings(ctx.obj).verify(signed)

@@ -77,9 +77,16 @@ def test_checkpoint_then_verify_against_it_catches_truncation(settings, ledger_f
     assert "ledger FAILED at entry 591: entry 591 is missing" in truncated.output
 
 
-def test_a_named_signer_signs_with_their_own_roster_key(settings, ledger_file, cast):
+def test_a_named_signer_signs_with_their_own_roster_key(settings, ledger_file, cast, tmp_path):
     result = govern(settings, "checkpoint", "--as", "audrey")
     assert result.exit_code == 0 and Checkpoint.from_json(result.output).signer == "audrey"
+    # Anyone in the roster can sign a checkpoint (of a log they rewrote, say): verify names whose it expects.
+    by_audrey = tmp_path / "audrey.json"
+    by_audrey.write_text(result.output)
+    refused = govern(settings, "verify", "--checkpoint", str(by_audrey))
+    assert refused.exit_code != 0 and str(refused.exception) == (
+        f"{by_audrey}: signed by 'audrey', not by 'system'; pass --signer if another principal signs your checkpoints")
+    assert govern(settings, "verify", "--checkpoint", str(by_audrey), "--signer", "audrey").exit_code == 0
 
 
 def test_a_key_that_is_not_the_signers_roster_key_makes_no_checkpoint(settings, ledger_file, cast, tmp_path):
