@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from governance.config import GovernanceConfig, GovernedModel
-from governance.release.approvals import approval_stage, deployed_approvals, who_may_approve
+from governance.release.approvals import approval_stage, deployed_approvals, latest_request, who_may_approve
 from governance.release.deployment import reconcile
 from governance.release.services import Services
 from governance_assets.common import key, versions
@@ -29,7 +29,8 @@ def model_status(instance: dg.DagsterInstance, services: Services, model: Govern
         "champion": services.registry.champion(model.name),
         "last_move": _last_move(services, model.name),
         "kill_switch": {"on": switch.disabled, "reason": switch.reason, "by": switch.changed_by, "at": switch.changed_at},
-        "awaiting_approval": [{"version": k, "may_approve": who_may_approve(services, model.name, k)}
+        "awaiting_approval": [{"version": k, "evidence_pack": latest_request(services, model.name, k).pack_digest,
+                               "may_approve": who_may_approve(services, model.name, k)}
                               for k, (stage, _) in stages.items() if stage == "pending"],
         "awaiting_release": [{"version": k, "approved_by": by}
                              for k, (stage, by) in stages.items() if stage == "awaiting_release"],

@@ -82,9 +82,11 @@ def test_gate_passed_and_the_request_is_pending(life):
     assert status[0]["versions"][0]["assets"]["approval_request"]["state"] == "materialized"
     assert status[0]["versions"][0]["assets"]["release_gate"]["allowed"] is True
     # Cedar decides who may approve: model risk approvers, never dana who trained and requested it.
-    assert status[0]["awaiting_approval"] == [{"version": V1, "may_approve": ["ravi", "rhea"]}]
+    assert status[0]["awaiting_approval"] == [{"version": V1, "evidence_pack": request.digests["evidence_pack"],
+                                               "may_approve": ["ravi", "rhea"]}]
     text = govern(life, "status").output
-    assert "credit_scoring-v1 awaits approval by one of: ravi, rhea" in text
+    assert (f"credit_scoring-v1 awaits approval of evidence pack {request.digests['evidence_pack'][:12]} by one of: "
+            "ravi, rhea") in text
     assert "(risk tier high; no champion: serving refers every application to manual review)" in text
 
 
@@ -183,6 +185,17 @@ def test_a_gate_run_after_sealing_does_not_change_who_may_approve_the_pack(life)
     assert_nothing_deployed(life, "Whoever trained or requested a version may not approve it")
     assert services(life).statements.find(action="approve", model=MODEL, version=V1)  # ravi's is still stored
     _withdraw(services(life), "ravi")
+
+
+def test_an_approval_names_the_pack_its_approver_reviewed(life):
+    pending = services(life).ledger.entries(model=MODEL, action="approval.requested")[-1].digests["evidence_pack"]
+    stale = govern(life, "approve", MODEL, "1", "--as", "rhea", "--evidence", "0" * 12)
+    assert stale.exit_code != 0 and str(stale.exception) == (
+        f"{V1}: the pending evidence pack is {pending[:12]}, not the '000000000000' you reviewed (12 characters or "
+        "more): review the pending pack")
+    assert "12 characters" in str(govern(life, "approve", MODEL, "1", "--as", "rhea", "--evidence", pending[:6]).exception)
+    assert govern(life, "approve", MODEL, "1", "--as", "rhea", "--evidence", pending[:12]).exit_code == 0
+    _withdraw(services(life), "rhea")
 
 
 def test_a_rejection_cedar_refused_vetoes_nothing(life):

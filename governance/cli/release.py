@@ -27,18 +27,23 @@ KeyOption = Annotated[Optional[Path], typer.Option(
 JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 
+EvidenceOption = Annotated[Optional[str], typer.Option(
+    "--evidence", help="digest of the evidence pack you reviewed (12 characters or more, as `govern status` shows "
+                       "it): refused if the pending pack is another one")]
+
+
 def approve(ctx: typer.Context, model: ModelArg, version: VersionArg, principal: AsOption, key: KeyOption = None,
             comment: Annotated[str, typer.Option(help="signed with the approval; no personal data")] = "",
-            as_json: JsonOption = False) -> None:
+            evidence: EvidenceOption = None, as_json: JsonOption = False) -> None:
     """Approve a version's pending evidence pack (model risk approvers; never who built or requested it)."""
-    _decide(ctx.obj, "approve", model, version, principal, key, comment, as_json)
+    _decide(ctx.obj, "approve", model, version, principal, key, comment, evidence, as_json)
 
 
 def reject(ctx: typer.Context, model: ModelArg, version: VersionArg, principal: AsOption, key: KeyOption = None,
            comment: Annotated[str, typer.Option(help="why; signed with the rejection")] = "",
-           as_json: JsonOption = False) -> None:
+           evidence: EvidenceOption = None, as_json: JsonOption = False) -> None:
     """Reject a version's pending evidence pack; approving it later needs a new approval request."""
-    _decide(ctx.obj, "reject", model, version, principal, key, comment, as_json)
+    _decide(ctx.obj, "reject", model, version, principal, key, comment, evidence, as_json)
 
 
 def disable(ctx: typer.Context, model: ModelArg, principal: AsOption,
@@ -82,11 +87,11 @@ def normalise_version(model: str, version: str) -> str:
 
 
 def _decide(settings: Settings, action: str, model: str, version: str, principal: str, key: Path | None,
-            comment: str, as_json: bool) -> None:
+            comment: str, evidence: str | None, as_json: bool) -> None:
     from governance.release.approvals import decide
 
     approval = decide(Services(settings), model, normalise_version(model, version), action, principal,
-                      signing_key(settings, principal, key), comment)
+                      signing_key(settings, principal, key), comment, reviewed=evidence)
     verb = "approved" if action == "approve" else "rejected"
     emit({**approval.to_dict(), "decision": verb}, as_json,
          lambda r: f"{r['version']} {verb} by {r['principal']} ({', '.join(r['roles'])}) at {r['issued_at']}\n"

@@ -140,10 +140,15 @@ def who_may_approve(services: Services, model: str, version: str) -> list[str]:
 
 
 def decide(services: Services, model: str, version: str, action: str, principal: str,
-           private_key: Ed25519PrivateKey, comment: str = "", now: datetime | None = None) -> Approval:
-    """Sign, verify, authorise and record an `approve` or `reject` of the version's pending pack."""
+           private_key: Ed25519PrivateKey, comment: str = "", now: datetime | None = None,
+           reviewed: str | None = None) -> Approval:
+    """Sign, verify, authorise and record an `approve` or `reject` of the version's pending pack; `reviewed`
+    (the digest, or its first 12 or more characters, of the pack the principal reviewed) must name that pack."""
     now = now or utc_now()
     request = latest_request(services, model, version)
+    if reviewed is not None and (len(reviewed) < 12 or not request.pack_digest.startswith(reviewed.lower())):
+        raise ApprovalRefused(f"{version}: the pending evidence pack is {request.pack_digest[:12]}, not the "
+                              f"{reviewed!r} you reviewed (12 characters or more): review the pending pack")
     if action == "approve" and services.registry.champion(model) == parse_version_key(version)[1]:
         raise ApprovalRefused(f"{version} is already the champion: there is nothing to approve")
     sealed = _sealed_subject(request, _verified_pack(services, request), now)
