@@ -85,7 +85,7 @@ def test_gate_passed_and_the_request_is_pending(life):
     assert status[0]["awaiting_approval"] == [{"version": V1, "evidence_pack": request.digests["evidence_pack"],
                                                "may_approve": ["ravi", "rhea"]}]
     text = govern(life, "status").output
-    assert (f"credit_scoring-v1 awaits approval of evidence pack {request.digests['evidence_pack'][:12]} by one of: "
+    assert (f"credit_scoring-v1 awaits approval of evidence pack {request.digests['evidence_pack']} by one of: "
             "ravi, rhea") in text
     assert "(risk tier high; no champion: serving refers every application to manual review)" in text
 
@@ -170,31 +170,18 @@ def test_a_rejected_version_approved_later_needs_a_new_request(life):
     assert_nothing_deployed(life, "rejected this evidence pack")
 
 
-def test_a_gate_run_after_sealing_does_not_change_who_may_approve_the_pack(life):
-    """The requester is fixed in the sealed pack: re-running the gate without the tag frees nobody to approve."""
-    job = life.defs.resolve_job_def("credit_scoring_candidate")
-    assert job.execute_in_process(instance=life.instance, partition_key=V1,
-                                  tags={"governance/requested_by": "ravi"}).success
-    refused = govern(life, "approve", MODEL, "1", "--as", "ravi")
-    assert "Whoever trained or requested a version may not approve it" in str(refused.exception)
-    assert job.execute_in_process(instance=life.instance, partition_key=V1,  # no requested_by tag this time
-                                  asset_selection=[dg.AssetKey([MODEL, "release_gate"])]).success
-    with pytest.raises(ApprovalRefused, match="ravi's approval .*Whoever trained or requested"):
-        valid_approval(services(life), MODEL, V1, "test")
-    assert not release(life).success
-    assert_nothing_deployed(life, "Whoever trained or requested a version may not approve it")
-    assert services(life).statements.find(action="approve", model=MODEL, version=V1)  # ravi's is still stored
-    _withdraw(services(life), "ravi")
-
-
 def test_an_approval_names_the_pack_its_approver_reviewed(life):
+    job = life.defs.resolve_job_def("credit_scoring_candidate")  # a new request: the last pack was rejected
+    assert job.execute_in_process(instance=life.instance, partition_key=V1,
+                                  tags={"governance/requested_by": "dana"}).success
     pending = services(life).ledger.entries(model=MODEL, action="approval.requested")[-1].digests["evidence_pack"]
-    stale = govern(life, "approve", MODEL, "1", "--as", "rhea", "--evidence", "0" * 12)
+    stale = govern(life, "approve", MODEL, "1", "--as", "rhea", "--evidence", "0" * 32)
     assert stale.exit_code != 0 and str(stale.exception) == (
-        f"{V1}: the pending evidence pack is {pending[:12]}, not the '000000000000' you reviewed (12 characters or "
-        "more): review the pending pack")
-    assert "12 characters" in str(govern(life, "approve", MODEL, "1", "--as", "rhea", "--evidence", pending[:6]).exception)
-    assert govern(life, "approve", MODEL, "1", "--as", "rhea", "--evidence", pending[:12]).exit_code == 0
+        f"{V1}: the pending evidence pack is {pending}, not the '{'0' * 32}' you reviewed (32 characters or more): "
+        "review the pending pack")
+    short = govern(life, "approve", MODEL, "1", "--as", "rhea", "--evidence", pending[:12])
+    assert "32 characters" in str(short.exception)
+    assert govern(life, "approve", MODEL, "1", "--as", "rhea", "--evidence", pending[:32].upper()).exit_code == 0
     _withdraw(services(life), "rhea")
 
 
@@ -203,6 +190,26 @@ def test_a_rejection_cedar_refused_vetoes_nothing(life):
     assert refused.exit_code != 0 and "reject by audrey refused" in str(refused.exception)
     assert govern(life, "approve", MODEL, "1", "--as", "rhea").exit_code == 0
     assert valid_approval(services(life), MODEL, V1, "test")[0].principal == "rhea"
+    _withdraw(services(life), "rhea")
+
+
+def test_whoever_once_requested_the_version_may_not_approve_it_after_an_untagged_run(life):
+    """A run tag names the requester; a later gate run or a whole new pack launched without it frees nobody."""
+    job = life.defs.resolve_job_def("credit_scoring_candidate")
+    assert job.execute_in_process(instance=life.instance, partition_key=V1,
+                                  tags={"governance/requested_by": "rhea"}).success
+    refused = govern(life, "approve", MODEL, "1", "--as", "rhea")
+    assert "Whoever trained or requested a version may not approve it" in str(refused.exception)
+    assert job.execute_in_process(instance=life.instance, partition_key=V1,  # no requested_by tag this time
+                                  asset_selection=[dg.AssetKey([MODEL, "release_gate"])]).success
+    with pytest.raises(ApprovalRefused, match="rhea's approval .*Whoever trained or requested"):
+        valid_approval(services(life), MODEL, V1, "test")  # the statement she signed is still stored
+    assert not release(life).success
+    assert_nothing_deployed(life, "Whoever trained or requested a version may not approve it")
+    assert job.execute_in_process(instance=life.instance, partition_key=V1).success  # a new pack, untagged
+    resealed = govern(life, "approve", MODEL, "1", "--as", "rhea")
+    assert "Whoever trained or requested a version may not approve it" in str(resealed.exception)
+    assert "rhea" not in json.loads(govern(life, "status", "--json").output)[0]["awaiting_approval"][0]["may_approve"]
     _withdraw(services(life), "rhea")
 
 

@@ -4,6 +4,7 @@ ungoverned model does (nothing)."""
 import json
 
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from governance.cli import app
@@ -46,6 +47,19 @@ def test_a_plain_rollback_never_returns_to_a_version_rolled_back_from(services):
     # Naming a rolled-back version is a deliberate choice, and allowed (it was approved).
     assert rollback(services, MODEL, "paul", paul, "v3 cleared", to_version=3).version == 3
     assert services.registry.champion(MODEL) == 3
+
+
+def test_an_altered_ledger_entry_does_not_stop_a_rollback(services):
+    """Ledger reads refuse an entry that no longer hashes to the chain; the bookkeeping a rollback does first
+    must not, or one edited row would stop containment (verify names the row)."""
+    ledger = services.ledger
+    altered = next(e for e in ledger.entries(model=MODEL) if e.payload and e.action == "deploy.completed")
+    with ledger.engine.begin() as conn:
+        conn.execute(text("UPDATE ledger_entries SET payload = :p WHERE seq = :s"),
+                     {"p": json.dumps({**altered.payload, "edited": True}).encode(), "s": altered.seq})
+    assert rollback(services, MODEL, "paul", _key(services, "paul"), "v3 suspect").version == 2
+    assert services.registry.champion(MODEL) == 2
+    assert ledger.verify().first_bad_seq == altered.seq
 
 
 def test_status_says_which_move_set_the_champion_and_who_made_it(services):

@@ -28,7 +28,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable outpu
 
 
 EvidenceOption = Annotated[Optional[str], typer.Option(
-    "--evidence", help="digest of the evidence pack you reviewed (12 characters or more, as `govern status` shows "
+    "--evidence", help="digest of the evidence pack you reviewed (32 characters or more, as `govern status` shows "
                        "it): refused if the pending pack is another one")]
 
 

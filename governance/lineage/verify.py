@@ -258,7 +258,7 @@ def _statements(contents: dict[str, bytes], manifest: dict, signers: dict[str, s
     """Every statement recorded in the ledger excerpt and signed by its principal; the approval the manifest
     names among them."""
     recorded = {entry["digests"].get("statement") for entry in entries if isinstance(entry.get("digests"), dict)}
-    proven = set()
+    proven = {}
     for name in sorted(n for n in contents if n.startswith(f"{STATEMENTS}/")):
         try:
             signed = SignedStatement.from_json(contents[name].decode("utf-8"), source=name)
@@ -274,15 +274,34 @@ def _statements(contents: dict[str, bytes], manifest: dict, signers: dict[str, s
         problem = _signature_problem(signed, signers)
         if problem is None:
             result.notes.append(f"{name}: {statement.action} signed by {statement.principal}; the signature verifies")
-            proven.add(signed.digest)
+            proven[signed.digest] = statement
         elif statement.principal in signers:
             result.problems.append(f"{name}: {problem}")
         else:
             result.notes.append(f"{name}: {problem} (the roster changed since it was signed)")
-    claimed = (manifest.get("summary") or {}).get("approval_statement")
-    if claimed and claimed not in proven & recorded:
-        result.problems.append(f"{STATEMENTS}/: the approval the manifest names ({claimed}) is not in the pack with "
-                               "a signature that verifies and a ledger entry that records it")
+    for entry in entries:  # every decision the excerpt records is in the pack, signed by whoever the entry names
+        digest = (entry.get("digests") or {}).get("statement")
+        if entry.get("action") in ("approval.granted", "approval.rejected") and (
+                digest not in proven or proven[digest].principal != entry.get("actor")):
+            result.problems.append(f"{ENTRIES}: entry {entry.get('seq')} ({entry.get('action')} by "
+                                   f"{entry.get('actor')}) has no statement in the pack that it verifies")
+    _claimed_approval(manifest, proven, recorded, result)
+
+
+def _claimed_approval(manifest: dict, proven: dict, recorded: set, result: PackVerification) -> None:
+    """The approval the signed manifest names: an `approve` of this model version by the approver it names,
+    proven above and recorded in the ledger excerpt (of an earlier pack than approved_evidence/ is a note)."""
+    summary = manifest.get("summary") or {}
+    claimed, approver = summary.get("approval_statement"), summary.get("approver")
+    if not claimed and not approver:
+        return
+    statement = proven.get(claimed)
+    if (statement is None or claimed not in recorded or statement.action != "approve"
+            or statement.principal != approver
+            or (statement.subject.get("model"), statement.subject.get("version"))
+            != (manifest.get("model"), manifest.get("version"))):
+        result.problems.append(f"{STATEMENTS}/: the approval the manifest names ({claimed}, by {approver}) is not "
+                               "in the pack as a verified, ledgered approve statement of this version")
 
 
 def _signature_problem(signed: SignedStatement, signers: dict[str, str]) -> str | None:

@@ -172,7 +172,7 @@ def _contained_by_monitoring(monitor: Monitor, model: GovernedModel) -> set[int]
     """Versions monitoring rolled back from or switched off that no person has put back since (by deploying or
     rolling back to them, or by re-enabling while they were champion): never restored automatically."""
     contained, champion = set(), None
-    for entry in monitor.services.ledger.entries(model=model.name):
+    for entry in monitor.services.ledger.entries(model=model.name, checked=False):  # containment must not stall
         if entry.action in ("deploy.completed", "rollback.completed"):
             champion = parse_version_key(entry.subject["version"])[1]
             if entry.actor != SYSTEM:
@@ -187,7 +187,7 @@ def _contained_by_monitoring(monitor: Monitor, model: GovernedModel) -> set[int]
 def _retrain(monitor: Monitor, model: GovernedModel, judgement: Judgement, move: Deployment, actions: list,
              notes: list) -> None:
     services = monitor.services
-    earlier = [e for e in services.ledger.entries(model=model.name, action=REQUESTED)
+    earlier = [e for e in services.ledger.entries(model=model.name, action=REQUESTED, checked=False)
                if (e.payload or {}).get("trigger") == MONITORING and e.payload.get("deployment_id") == move.id]
     if earlier:
         notes.append(f"retraining was already requested for this deployment (ledger entry {earlier[0].seq})")

@@ -52,7 +52,8 @@ def write_report(monitor: Monitor, model: GovernedModel, window: Window, stream:
 
 def run_report(ledger: Ledger, model: str, run_id: str) -> dict:
     """The judgement recorded by the report the run `run_id` wrote, checked against its ledgered digest."""
-    for entry in reversed(ledger.entries(model=model, limit=_RECENT)):
+    # Unchecked: an altered entry elsewhere must not stop containment; the report itself is digest-checked.
+    for entry in reversed(ledger.entries(model=model, limit=_RECENT, checked=False)):
         if entry.action in (ALERTED, REPORTED) and (entry.payload or {}).get("run_id") == run_id:
             return load_report(entry.payload["path"], entry.digests["report"])
     raise GovernanceError(f"no monitoring report of {model} was ledgered by run {run_id}")

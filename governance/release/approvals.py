@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from governance.digests import sha256_hex
 from governance.errors import GovernanceError
 from governance.policy.authz import VersionSubject, approval_context, authorize, roles_of
+from governance.policy.records import GATE_DECISION
 from governance.registry import parse_version_key
 from governance.release import evidence_pack
 from governance.release.evidence_pack import EvidencePack
@@ -37,6 +38,8 @@ from governance.trust.store import StatementRefused
 # How long the signature itself lasts; the policy's approval_expiry rule decides how long an approval counts.
 STATEMENT_VALIDITY = timedelta(days=30)
 REQUESTED = "approval.requested"
+# How much of a pack digest an approver must give to pin it (128 bits: no second pack can be made to match).
+REVIEWED_DIGEST_CHARS = 32
 
 
 class ApprovalRefused(GovernanceError):
@@ -132,8 +135,8 @@ def who_may_approve(services: Services, model: str, version: str) -> list[str]:
     roster, bundle, now = services.roster, services.policies, utc_now()
     request = latest_request(services, model, version)
     try:
-        subject = _sealed_subject(request, _verified_pack(services, request), now)
-    except GovernanceError:  # a pack that no longer verifies (or whose waiver ended) nobody can approve
+        subject = _sealed_subject(services, request, _verified_pack(services, request), now)
+    except (GovernanceError, ValueError, OSError):  # a pack that no longer verifies (or whose waiver ended)
         return []
     return sorted(name for name in roster.principals
                   if authorize(bundle, roles_of(roster), name, "approve", subject, approval_context(now, now)).allowed)
@@ -143,15 +146,17 @@ def decide(services: Services, model: str, version: str, action: str, principal:
            private_key: Ed25519PrivateKey, comment: str = "", now: datetime | None = None,
            reviewed: str | None = None) -> Approval:
     """Sign, verify, authorise and record an `approve` or `reject` of the version's pending pack; `reviewed`
-    (the digest, or its first 12 or more characters, of the pack the principal reviewed) must name that pack."""
+    (the digest, or its first REVIEWED_DIGEST_CHARS or more characters, of the pack the principal reviewed) must
+    name that pack."""
     now = now or utc_now()
     request = latest_request(services, model, version)
-    if reviewed is not None and (len(reviewed) < 12 or not request.pack_digest.startswith(reviewed.lower())):
-        raise ApprovalRefused(f"{version}: the pending evidence pack is {request.pack_digest[:12]}, not the "
-                              f"{reviewed!r} you reviewed (12 characters or more): review the pending pack")
+    if reviewed is not None and (len(reviewed) < REVIEWED_DIGEST_CHARS
+                                 or not request.pack_digest.startswith(reviewed.lower())):
+        raise ApprovalRefused(f"{version}: the pending evidence pack is {request.pack_digest}, not the {reviewed!r} "
+                              f"you reviewed ({REVIEWED_DIGEST_CHARS} characters or more): review the pending pack")
     if action == "approve" and services.registry.champion(model) == parse_version_key(version)[1]:
         raise ApprovalRefused(f"{version} is already the champion: there is nothing to approve")
-    sealed = _sealed_subject(request, _verified_pack(services, request), now)
+    sealed = _sealed_subject(services, request, _verified_pack(services, request), now)
     subject = {"model": model, "version": version, "evidence_digest": request.pack_digest}
     signed = sign(Statement.new(action, subject, principal, valid_for=STATEMENT_VALIDITY, comment=comment, now=now),
                   private_key)
@@ -178,7 +183,7 @@ def valid_approval(services: Services, model: str, version: str, relying: str,
     try:
         request = latest_request(services, model, version)
         pack = _verified_pack(services, request)
-        sealed = _sealed_subject(request, pack, now)
+        sealed = _sealed_subject(services, request, pack, now)
         candidates = services.statements.find(action="approve", model=model, version=version, active_at=now)
         for recorded in candidates:
             signed = recorded.signed
@@ -202,11 +207,11 @@ def _verified_pack(services: Services, request: ApprovalRequest) -> EvidencePack
     return evidence_pack.verify(request.pack_path, request.pack_digest)
 
 
-def _sealed_subject(request: ApprovalRequest, pack: EvidencePack, now: datetime) -> VersionSubject:
-    """The version as the gate decision sealed in the pending pack describes it. Who trained it and who asked
-    for it are fixed when the evidence is sealed: a gate run later (say, launched without a requested_by tag)
-    changes nothing about who may approve this pack. A gate that passed on a waiver counts only until the
-    waiver ends."""
+def _sealed_subject(services: Services, request: ApprovalRequest, pack: EvidencePack,
+                    now: datetime) -> VersionSubject:
+    """The version as the gate decision sealed in the pending pack describes it, with everyone who ever asked
+    for it: a run tag names the requester, so a later run launched without the tag (a new gate decision, a
+    new pack) frees nobody to approve. A gate that passed on a waiver counts only until the waiver ends."""
     data = (pack.path / "gate_decision.json").read_bytes()
     if sha256_hex(data) != pack.manifest["files"].get("gate_decision.json"):
         raise ApprovalRefused(f"{pack.path}: gate_decision.json is not the sealed one")
@@ -214,8 +219,10 @@ def _sealed_subject(request: ApprovalRequest, pack: EvidencePack, now: datetime)
     if decision["valid_until"] and parse_utc(decision["valid_until"]) <= now:
         raise ApprovalRefused(f"the gate passed on a waiver that ended at {decision['valid_until']}; run the "
                               "release gate again and request approval again")
+    asked = {name for entry in services.ledger.entries(model=request.model, version=request.version)
+             if entry.action in (REQUESTED, GATE_DECISION) for name in (entry.payload or {}).get("requested_by", ())}
     return VersionSubject(request.model, request.version, decision["risk_tier"], tuple(decision["trained_by"]),
-                          tuple(sorted({*decision["requested_by"], *request.requested_by})))
+                          tuple(sorted({*decision["requested_by"], *request.requested_by, *asked})))
 
 
 def _check_binding(request: ApprovalRequest, signed: SignedStatement) -> None:

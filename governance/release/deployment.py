@@ -157,7 +157,8 @@ def _ledger_step(services: Services, move: Deployment, step: str, **extra) -> No
 
 def _recorded_steps(services: Services, model: str, move_id: int) -> set[str]:
     steps = set()
-    for entry in services.ledger.entries(model=model):
+    # Bookkeeping, read unchecked: one altered entry of the model must not stop a rollback (verify names it).
+    for entry in services.ledger.entries(model=model, checked=False):
         if entry.action.split(".")[0] in ("deploy", "rollback") and (entry.payload or {}).get("deployment_id") == move_id:
             steps.add(entry.action.split(".", 1)[1])
     return steps

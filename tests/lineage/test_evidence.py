@@ -220,10 +220,12 @@ def _row_patterns(row: dict) -> list[re.Pattern]:
     return [re.compile(r"\W{1,40}(?:\w+\W{1,5})?".join(value(row[k]) for k in keys)) for keys in orders]
 
 
-def _pack_by_the_signing_key_holder(tmp_path: Path, approver_key, roster_key) -> tuple[Path, object]:
-    """A pack built from scratch by whoever holds the system key: its own ledger, checkpoint and roster, and an
-    approval "by ravi" signed with `approver_key` (None: a signature of zeros) while the roster names
-    `roster_key` as ravi's. Returns the archive and the system's public key (pinned: origin is not in doubt)."""
+def _pack_by_the_signing_key_holder(tmp_path: Path, approver_key, roster_key, action: str = "approve",
+                                    version: str = V1, names_it: bool = True) -> tuple[Path, object]:
+    """A pack built from scratch by whoever holds the system key: its own ledger, checkpoint and roster, and a
+    statement "by ravi" (`action` of `version`) signed with `approver_key` (None: a signature of zeros) while
+    the roster names `roster_key` as ravi's; the manifest names it as the approval (`names_it`, else names only
+    ravi). Returns the archive and the system's public key (pinned: origin is not in doubt)."""
     from datetime import timedelta
 
     from governance.digests import canonical_json, digest_of, sha256_hex
@@ -234,7 +236,7 @@ def _pack_by_the_signing_key_holder(tmp_path: Path, approver_key, roster_key) ->
     system, system_public = generate_key_pair()
     sealed = canonical_json({"model": MODEL, "version": V1, "facts": {}, "files": {}})
     evidence = sha256_hex(sealed)
-    statement = Statement.new("approve", {"model": MODEL, "version": V1, "evidence_digest": evidence}, "ravi",
+    statement = Statement.new(action, {"model": MODEL, "version": version, "evidence_digest": evidence}, "ravi",
                               valid_for=timedelta(days=1))
     approval = (sign(statement, approver_key) if approver_key else
                 SignedStatement(statement, base64.b64encode(bytes(64)).decode()))
@@ -249,12 +251,12 @@ def _pack_by_the_signing_key_holder(tmp_path: Path, approver_key, roster_key) ->
     files = {"approved_evidence/manifest.json": sealed, "roster.json": canonical_json(roster),
              "ledger/checkpoint.json": checkpoint.to_json().encode(),
              "ledger/entries.json": json.dumps({"entries": [entry]}).encode(),
-             f"statements/approve-{approval.digest}.json": approval.to_json().encode(), "policy/bundle/x.cedar": b""}
+             f"statements/{action}-{approval.digest}.json": approval.to_json().encode(), "policy/bundle/x.cedar": b""}
     manifest = canonical_json({
         "kind": PACK_KIND, "model": MODEL, "version": V1, "signer": "system",
         "public_key": public_key_line(system_public), "roster": {"version": 1, "digest": digest_of(roster)},
         "ledger_checkpoint": {"size": checkpoint.size, "root": checkpoint.root}, "approved_evidence_digest": evidence,
-        "summary": {"approver": "ravi", "approval_statement": approval.digest},
+        "summary": {"approver": "ravi", "approval_statement": approval.digest if names_it else None},
         "files": {name: sha256_hex(data) for name, data in files.items()}})
     out = rewritten(None, tmp_path / "forged.zip", {**files, "MANIFEST.json": manifest,
                                                     "MANIFEST.sig": system.sign(manifest)})
@@ -282,3 +284,16 @@ def test_a_roster_of_the_signing_key_holder_s_own_fails_against_the_published_on
     roster = world.services.roster.path  # the genuine pack against the organisation's roster file
     result = govern(world.settings, "evidence", "verify", pack, "--roster", roster)
     assert result.exit_code == 0 and "checked against the roster the pack carries" not in result.output, result.output
+
+
+@pytest.mark.parametrize("action, version, names_it", [
+    ("reject", V1, True),  # ravi's genuine rejection of this pack, named as its approval
+    ("approve", V2, True),  # ravi's genuine approval of another version, replayed
+    ("approve", V1, False),  # an approver named without the statement
+])
+def test_the_approval_the_manifest_names_must_be_an_approval_of_this_version(tmp_path, action, version, names_it):
+    ravi, ravi_public = generate_key_pair()
+    forged, system = _pack_by_the_signing_key_holder(tmp_path, ravi, ravi_public, action, version, names_it)
+    checked = verify_pack(forged, system, {"ravi": public_key_line(ravi_public)})
+    assert not checked.ok
+    assert any(p.startswith("statements/: the approval the manifest names") for p in checked.problems)
