@@ -177,10 +177,9 @@ def test_an_approval_names_the_pack_its_approver_reviewed(life):
     pending = services(life).ledger.entries(model=MODEL, action="approval.requested")[-1].digests["evidence_pack"]
     stale = govern(life, "approve", MODEL, "1", "--as", "rhea", "--evidence", "0" * 32)
     assert stale.exit_code != 0 and str(stale.exception) == (
-        f"{V1}: the pending evidence pack is {pending}, not the '{'0' * 32}' you reviewed (32 characters or more): "
-        "review the pending pack")
+        f"{V1}: the pending evidence pack is {pending}, not the '{'0' * 32}' you reviewed: review the pending pack")
     short = govern(life, "approve", MODEL, "1", "--as", "rhea", "--evidence", pending[:12])
-    assert "32 characters" in str(short.exception)
+    assert str(short.exception) == f"{V1}: give at least 32 characters of the evidence pack digest you reviewed, not 12"
     assert govern(life, "approve", MODEL, "1", "--as", "rhea", "--evidence", pending[:32].upper()).exit_code == 0
     _withdraw(services(life), "rhea")
 

@@ -150,10 +150,12 @@ def decide(services: Services, model: str, version: str, action: str, principal:
     name that pack."""
     now = now or utc_now()
     request = latest_request(services, model, version)
-    if reviewed is not None and (len(reviewed) < REVIEWED_DIGEST_CHARS
-                                 or not request.pack_digest.startswith(reviewed.lower())):
+    if reviewed is not None and len(reviewed) < REVIEWED_DIGEST_CHARS:
+        raise ApprovalRefused(f"{version}: give at least {REVIEWED_DIGEST_CHARS} characters of the evidence pack "
+                              f"digest you reviewed, not {len(reviewed)}")
+    if reviewed is not None and not request.pack_digest.startswith(reviewed.lower()):
         raise ApprovalRefused(f"{version}: the pending evidence pack is {request.pack_digest}, not the {reviewed!r} "
-                              f"you reviewed ({REVIEWED_DIGEST_CHARS} characters or more): review the pending pack")
+                              "you reviewed: review the pending pack")
     if action == "approve" and services.registry.champion(model) == parse_version_key(version)[1]:
         raise ApprovalRefused(f"{version} is already the champion: there is nothing to approve")
     sealed = _sealed_subject(services, request, _verified_pack(services, request), now)
