@@ -103,6 +103,8 @@ def _describe_entries(entries: list[dict]) -> str:
     for entry in entries:
         subject = " ".join(f"{key}={value}" for key, value in entry["subject"].items())
         lines.append(f"#{entry['seq']:<6} {entry['ts']}  {entry['action']:<22} {subject}  by {entry['actor']}")
+        if entry["altered"]:
+            lines.append(f"        ALTERED: {entry['altered']} (run `govern ledger verify`)")
         for name, digest in entry["digests"].items():
             lines.append(f"        {name}: sha256 {digest}")
         payload = "(expired)" if entry["payload"] is None else json.dumps(entry["payload"], sort_keys=True)
@@ -120,6 +122,9 @@ def show(
     limit: Annotated[int, typer.Option("--limit", min=0, help="the most recent N matching entries (0: all)")] = 50,
     as_json: JsonOption = False,
 ) -> None:
-    """List ledger entries, oldest first."""
-    entries = Ledger.for_settings(ctx.obj).entries(model=model, version=version, action=action, limit=limit or None)
-    emit([entry.to_dict() for entry in entries], as_json, _describe_entries)
+    """List ledger entries, oldest first; an entry that no longer hashes to what it records is listed as ALTERED."""
+    from governance.lineage.proofs import altered
+
+    entries = Ledger.for_settings(ctx.obj).entries(model=model, version=version, action=action, limit=limit or None,
+                                                   checked=False)
+    emit([{**entry.to_dict(), "altered": altered(entry.to_dict())} for entry in entries], as_json, _describe_entries)

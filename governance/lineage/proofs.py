@@ -23,8 +23,8 @@ def entry_hash_of(entry: dict[str, Any]) -> str:
     return sha256_hex(record_bytes(content, entry["payload_digest"], entry["prev_hash"], entry["seq"]))
 
 
-def entry_problem(entry: dict[str, Any], path: list[str], size: int, root: str) -> str | None:
-    """Why this entry or its proof does not verify against (size, root); None when both do."""
+def altered(entry: dict[str, Any]) -> str | None:
+    """Why this entry's fields or payload no longer hash to what it records; None when they do."""
     seq = entry.get("seq")
     try:
         if entry_hash_of(entry) != entry["entry_hash"]:
@@ -32,6 +32,18 @@ def entry_problem(entry: dict[str, Any], path: list[str], size: int, root: str) 
         payload = entry["payload"]
         if payload is not None and sha256_hex(canonical_json(payload)) != entry["payload_digest"]:
             return f"entry {seq}: its payload does not hash to its payload_digest"
+    except (KeyError, TypeError, ValueError) as exc:
+        return f"entry {seq}: malformed ({exc!r})"
+    return None
+
+
+def entry_problem(entry: dict[str, Any], path: list[str], size: int, root: str) -> str | None:
+    """Why this entry or its proof does not verify against (size, root); None when both do."""
+    problem = altered(entry)
+    if problem:
+        return problem
+    seq = entry.get("seq")
+    try:
         proof = InclusionProof(seq=seq, size=size, entry_hash=entry["entry_hash"], path=tuple(path), root=root)
     except (KeyError, TypeError, ValueError) as exc:
         return f"entry {seq}: malformed ({exc!r})"

@@ -129,6 +129,16 @@ def test_show_filters_and_limits(settings, ledger_file):
     assert govern(settings, "show", "--model", "nobody").output.strip() == "no ledger entries match"
 
 
+def test_show_lists_an_altered_entry_as_altered_rather_than_failing(settings, ledger_file):
+    with closing(sqlite3.connect(ledger_file)) as db, db:
+        db.execute("UPDATE ledger_entries SET payload = CAST(? AS BLOB) WHERE seq = 598", (b'{"forged":true}',))
+    listed = json.loads(govern(settings, "show", "--model", "taiwan_default", "--limit", "3", "--json").output)
+    assert [(e["seq"], e["altered"]) for e in listed] == [
+        (592, None), (595, None), (598, "entry 598: its payload does not hash to its payload_digest")]
+    human = govern(settings, "show", "--model", "taiwan_default", "--limit", "1").output
+    assert "ALTERED: entry 598: its payload does not hash to its payload_digest" in human
+
+
 def test_a_state_dir_that_does_not_exist_is_an_error_not_an_empty_green_ledger(tmp_path):
     """A mistyped --home must not verify "0 entries" (nor create a state there); help still works."""
     missing = tmp_path / "typo"
