@@ -2,8 +2,9 @@
 
 Every gate decision is one "gate.decision" entry: subject {model, version},
 digests {policy, evidence}, payload = the decision's JSON. Commands that act
-on a version later (waive) take its risk tier, trainers and requesters from
-the latest such entry rather than from anyone's say-so.
+on a version later (waive) take its risk tier and trainers from the latest
+such entry, and its requesters from every entry that ever named one, rather
+than from anyone's say-so.
 """
 
 from __future__ import annotations
@@ -27,10 +28,18 @@ def record_gate_decision(ledger: Ledger, decision: GateDecision) -> LedgerEntry:
 
 
 def gate_subject(ledger: Ledger, model: str, version: str) -> VersionSubject:
-    """The version as its latest recorded gate decision describes it."""
+    """The version as its latest recorded gate decision describes it, with everyone who ever asked for it."""
     entries = ledger.entries(model=model, version=version, action=GATE_DECISION, limit=1)
     if not entries or entries[-1].payload is None:
         raise PolicyError(f"no release-gate decision for {model} version {version} in the ledger "
                           f"({ledger.engine.url.render_as_string(hide_password=True)}): run the release gate first")
     seen = entries[-1].payload
-    return VersionSubject(model, version, seen["risk_tier"], tuple(seen["trained_by"]), tuple(seen["requested_by"]))
+    return VersionSubject(model, version, seen["risk_tier"], tuple(seen["trained_by"]),
+                          tuple(sorted(requesters(ledger, model, version))))
+
+
+def requesters(ledger: Ledger, model: str, version: str) -> set[str]:
+    """Everyone any ledger entry of the version names as having requested it (gate decisions, approval
+    requests). A run tag names the requester, so a later run launched without the tag frees nobody."""
+    return {name for entry in ledger.entries(model=model, version=version)
+            for name in (entry.payload or {}).get("requested_by", ())}

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from governance.digests import sha256_hex
 from governance.errors import GovernanceError
 from governance.policy.authz import VersionSubject, approval_context, authorize, roles_of
-from governance.policy.records import GATE_DECISION
+from governance.policy.records import requesters
 from governance.registry import parse_version_key
 from governance.release import evidence_pack
 from governance.release.evidence_pack import EvidencePack
@@ -221,8 +221,7 @@ def _sealed_subject(services: Services, request: ApprovalRequest, pack: Evidence
     if decision["valid_until"] and parse_utc(decision["valid_until"]) <= now:
         raise ApprovalRefused(f"the gate passed on a waiver that ended at {decision['valid_until']}; run the "
                               "release gate again and request approval again")
-    asked = {name for entry in services.ledger.entries(model=request.model, version=request.version)
-             if entry.action in (REQUESTED, GATE_DECISION) for name in (entry.payload or {}).get("requested_by", ())}
+    asked = requesters(services.ledger, request.model, request.version)
     return VersionSubject(request.model, request.version, decision["risk_tier"], tuple(decision["trained_by"]),
                           tuple(sorted({*decision["requested_by"], *request.requested_by, *asked})))
 

@@ -70,6 +70,10 @@ def test_gate_subject_comes_from_the_recorded_gate_decision(world):
     assert entry.digests["policy"] == world.bundle.digest and entry.payload["allowed"] is False
     with pytest.raises(PolicyError, match="no release-gate decision for credit_scoring version 8"):
         gate_subject(world.ledger, "credit_scoring", "8")
+    # A later gate run launched without the requester's tag does not make rhea free to grant a waiver.
+    untagged = replace(UNFAIR, requested_by=[])
+    record_gate_decision(world.ledger, evaluate_gate(world.bundle, untagged, now=world.now))
+    assert gate_subject(world.ledger, "credit_scoring", "7").requested_by == ("rhea",)
 
 
 def test_granted_waiver_is_signed_ledgered_and_honoured_by_the_gate(world):
