@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from governance.config import GovernanceConfig, GovernedModel
+from governance.errors import GovernanceError
 from governance.release.approvals import approval_stage, deployed_approvals, latest_request, who_may_approve
 from governance.release.deployment import reconcile
 from governance.release.services import Services
@@ -29,9 +30,8 @@ def model_status(instance: dg.DagsterInstance, services: Services, model: Govern
         "champion": services.registry.champion(model.name),
         "last_move": _last_move(services, model.name),
         "kill_switch": {"on": switch.disabled, "reason": switch.reason, "by": switch.changed_by, "at": switch.changed_at},
-        "awaiting_approval": [{"version": k, "evidence_pack": latest_request(services, model.name, k).pack_digest,
-                               "may_approve": who_may_approve(services, model.name, k)}
-                              for k, (stage, _) in stages.items() if stage == "pending"],
+        "awaiting_approval": [_awaiting(services, model.name, k) for k, (stage, _) in stages.items()
+                              if stage == "pending"],
         "awaiting_release": [{"version": k, "approved_by": by}
                              for k, (stage, by) in stages.items() if stage == "awaiting_release"],
         "data": {name: _latest(instance, key(model, name), None) for name in DATA_ASSETS},
@@ -42,6 +42,15 @@ def model_status(instance: dg.DagsterInstance, services: Services, model: Govern
 
 def status(instance: dg.DagsterInstance, services: Services, config: GovernanceConfig) -> list[dict]:
     return [model_status(instance, services, model) for model in config.models.values()]
+
+
+def _awaiting(services: Services, model: str, version: str) -> dict:
+    """A pending version: the pack it waits on and who may approve it, or why nobody can."""
+    waiting = {"version": version, "evidence_pack": latest_request(services, model, version).pack_digest}
+    try:
+        return {**waiting, "may_approve": who_may_approve(services, model, version)}
+    except GovernanceError as exc:
+        return {**waiting, "may_approve": [], "cannot_be_approved": str(exc)}
 
 
 def _last_move(services: Services, model: str) -> dict | None:

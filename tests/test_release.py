@@ -174,7 +174,15 @@ def test_an_approval_names_the_pack_its_approver_reviewed(life):
     job = life.defs.resolve_job_def("credit_scoring_candidate")  # a new request: the last pack was rejected
     assert job.execute_in_process(instance=life.instance, partition_key=V1,
                                   tags={"governance/requested_by": "dana"}).success
-    pending = services(life).ledger.entries(model=MODEL, action="approval.requested")[-1].digests["evidence_pack"]
+    request = services(life).ledger.entries(model=MODEL, action="approval.requested")[-1]
+    pending = request.digests["evidence_pack"]
+    card = Path(request.payload["pack_path"]) / "model_card.md"
+    original = card.read_bytes()
+    card.write_bytes(original + b"\n(edited)\n")
+    damaged = json.loads(govern(life, "status", "--json").output)[0]["awaiting_approval"][0]
+    assert damaged["may_approve"] == [] and "model_card.md" in damaged["cannot_be_approved"]
+    assert f"{V1} awaits approval of evidence pack {pending} cannot be approved: " in govern(life, "status").output
+    card.write_bytes(original)
     stale = govern(life, "approve", MODEL, "1", "--as", "rhea", "--evidence", "0" * 32)
     assert stale.exit_code != 0 and str(stale.exception) == (
         f"{V1}: the pending evidence pack is {pending}, not the '{'0' * 32}' you reviewed: review the pending pack")

@@ -110,8 +110,9 @@ def _status_text(found: list[dict]) -> str:
             state.append("serving")
         lines.append(f"{model['model']} (risk tier {model['risk_tier']}; {'; '.join(state)})")
         for waiting in model["awaiting_approval"]:
-            lines.append(f"  {waiting['version']} awaits approval of evidence pack {waiting['evidence_pack']} by one "
-                         f"of: {', '.join(waiting['may_approve']) or 'nobody in the roster'}")
+            who = (f"cannot be approved: {waiting['cannot_be_approved']}" if "cannot_be_approved" in waiting else
+                   f"by one of: {', '.join(waiting['may_approve']) or 'nobody in the roster'}")
+            lines.append(f"  {waiting['version']} awaits approval of evidence pack {waiting['evidence_pack']} {who}")
         for approved in model["awaiting_release"]:
             lines.append(f"  {approved['version']} approved by {approved['approved_by']}; awaits release by the "
                          "approval sensor (the Dagster daemon: `govern ui` or dagster-daemon)")

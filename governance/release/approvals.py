@@ -131,13 +131,14 @@ def _decided(services: Services, request: ApprovalRequest) -> list:
 
 
 def who_may_approve(services: Services, model: str, version: str) -> list[str]:
-    """The roster principals Cedar would let approve this version now (what a pending request waits for)."""
+    """The roster principals Cedar would let approve this version now (what a pending request waits for);
+    ApprovalRefused if nobody can, because the pending pack no longer verifies or its waiver has ended."""
     roster, bundle, now = services.roster, services.policies, utc_now()
     request = latest_request(services, model, version)
     try:
         subject = _sealed_subject(services, request, _verified_pack(services, request), now)
-    except (GovernanceError, ValueError, OSError):  # a pack that no longer verifies (or whose waiver ended)
-        return []
+    except (ValueError, OSError) as exc:  # a pack file that is not JSON, or not readable
+        raise ApprovalRefused(f"{request.pack_path}: the pending evidence pack cannot be read ({exc})") from None
     return sorted(name for name in roster.principals
                   if authorize(bundle, roles_of(roster), name, "approve", subject, approval_context(now, now)).allowed)
 
