@@ -23,7 +23,9 @@ from governance.cli import app
 from governance.data.validation import load_validation
 from governance.policy.bundle import PolicyBundle
 from governance.policy.gate import evaluate_gate
+from governance.release import approvals
 from governance.release.approvals import ApprovalRefused, decide, valid_approval
+from governance.release.deployment import DeploymentRefused, rollback
 from governance.release.gate_evidence import gate_evidence
 from governance.timestamps import parse_utc, utc_now
 from governance.trust.demo import demo_principals
@@ -142,7 +144,7 @@ def test_a_changed_threshold_changes_the_graphs_decision_with_a_new_digest(life,
     assert [d["rule"] for d in entry.payload["denials"]] == ["performance.auc_floor"]
 
 
-def test_a_waiver_is_honoured_by_the_gate_and_shown_on_the_card(life):
+def test_a_waiver_is_honoured_by_the_gate_and_shown_on_the_card(life, monkeypatch):
     key, _ = life.runs["biased"]
     decision = json.loads((life.settings.model_dir(MODEL, key) / "gate_decision.json").read_bytes())
     rules = [d["rule"] for d in decision["denials"]]
@@ -174,3 +176,16 @@ def test_a_waiver_is_honoured_by_the_gate_and_shown_on_the_card(life):
     assert valid_approval(life.services, MODEL, key, "test")[0].principal == "ravi"
     with pytest.raises(ApprovalRefused, match="the gate passed on a waiver that ended at"):
         valid_approval(life.services, MODEL, key, "test", now=after)
+
+    # Deployed on the waiver, then replaced: once the waiver has ended, no rollback brings it back.
+    release = life.defs.resolve_job_def("credit_scoring_release")
+    assert release.execute_in_process(instance=life.instance, partition_key=key).success
+    fair_key, _ = life.runs["fair"]
+    decide(life.services, MODEL, fair_key, "approve", "ravi", ravi)
+    assert release.execute_in_process(instance=life.instance, partition_key=fair_key).success
+    paul = load_private_key(life.settings.keys_dir / "paul.key")
+    monkeypatch.setattr(approvals, "utc_now", lambda: after)
+    with pytest.raises(DeploymentRefused, match=f"{key}: the gate passed on a waiver that ended at .*a rollback does "
+                                                "not bring it back"):
+        rollback(life.services, MODEL, "paul", paul, "fair version suspect", to_version=int(key.rsplit("v", 1)[1]))
+    assert life.services.registry.champion(MODEL) == int(fair_key.rsplit("v", 1)[1])

@@ -210,18 +210,40 @@ def _verified_pack(services: Services, request: ApprovalRequest) -> EvidencePack
     return evidence_pack.verify(request.pack_path, request.pack_digest)
 
 
+def waiver_ended(services: Services, model: str, version: str, evidence_digest: str,
+                 now: datetime | None = None) -> str | None:
+    """Why an approval of this sealed evidence no longer stands: its gate passed on a waiver that has ended
+    (a rollback must not bring such a version back). None when it stands, or when no request sealed it."""
+    for entry in services.ledger.entries(model=model, version=version, action=REQUESTED):
+        if entry.digests.get("evidence_pack") == evidence_digest and entry.payload:
+            return _waiver_end(_sealed_gate(evidence_pack.verify(entry.payload["pack_path"], evidence_digest)),
+                               now or utc_now())
+    return None
+
+
+def _sealed_gate(pack: EvidencePack) -> dict:
+    """The gate decision sealed in the pack, checked against the pack's manifest."""
+    data = (pack.path / "gate_decision.json").read_bytes()
+    if sha256_hex(data) != pack.manifest["files"].get("gate_decision.json"):
+        raise ApprovalRefused(f"{pack.path}: gate_decision.json is not the sealed one")
+    return json.loads(data)
+
+
+def _waiver_end(decision: dict, now: datetime) -> str | None:
+    if decision["valid_until"] and parse_utc(decision["valid_until"]) <= now:
+        return f"the gate passed on a waiver that ended at {decision['valid_until']}"
+    return None
+
+
 def _sealed_subject(services: Services, request: ApprovalRequest, pack: EvidencePack,
                     now: datetime) -> VersionSubject:
     """The version as the gate decision sealed in the pending pack describes it, with everyone who ever asked
     for it: a run tag names the requester, so a later run launched without the tag (a new gate decision, a
     new pack) frees nobody to approve. A gate that passed on a waiver counts only until the waiver ends."""
-    data = (pack.path / "gate_decision.json").read_bytes()
-    if sha256_hex(data) != pack.manifest["files"].get("gate_decision.json"):
-        raise ApprovalRefused(f"{pack.path}: gate_decision.json is not the sealed one")
-    decision = json.loads(data)
-    if decision["valid_until"] and parse_utc(decision["valid_until"]) <= now:
-        raise ApprovalRefused(f"the gate passed on a waiver that ended at {decision['valid_until']}; run the "
-                              "release gate again and request approval again")
+    decision = _sealed_gate(pack)
+    ended = _waiver_end(decision, now)
+    if ended:
+        raise ApprovalRefused(f"{ended}; run the release gate again and request approval again")
     asked = requesters(services.ledger, request.model, request.version)
     return VersionSubject(request.model, request.version, decision["risk_tier"], tuple(decision["trained_by"]),
                           tuple(sorted({*decision["requested_by"], *request.requested_by, *asked})))
