@@ -2,6 +2,7 @@
 ungoverned model does (nothing)."""
 
 import json
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import text
@@ -60,6 +61,18 @@ def test_an_altered_ledger_entry_does_not_stop_a_rollback(services):
     assert rollback(services, MODEL, "paul", _key(services, "paul"), "v3 suspect").version == 2
     assert services.registry.champion(MODEL) == 2
     assert ledger.verify().first_bad_seq == altered.seq
+
+
+def test_cedar_decides_who_deploys_and_that_a_person_approved(services):
+    registered = register_version(services.settings, seed=4)
+    approval, pack = sealed_approval(services.settings, registered.version)
+    by_automation = replace(approval, principal="system", roles=("automation",))
+    with pytest.raises(DeploymentRefused, match="Nothing is deployed without a valid approval signed by a person"):
+        deploy(services, by_automation, pack, actor="system:production_deployment")
+    with pytest.raises(DeploymentRefused, match="no rule permits audrey"):
+        deploy(services, approval, pack, actor="audrey")
+    assert services.registry.champion(MODEL) == 3
+    assert deploy(services, approval, pack, actor="system:production_deployment").version == registered.version
 
 
 def test_status_says_which_move_set_the_champion_and_who_made_it(services):

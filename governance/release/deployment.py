@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from governance.control import Deployment
 from governance.errors import GovernanceError
-from governance.policy.authz import ModelSubject, authorize, roles_of
+from governance.policy.authz import ModelSubject, VersionSubject, authorize, roles_of
 from governance.registry import parse_version_key, version_key
 from governance.release.approvals import Approval, waiver_ended
 from governance.release.evidence_pack import EvidencePack
@@ -38,12 +38,20 @@ class DeploymentRefused(GovernanceError):
 
 
 def deploy(services: Services, approval: Approval, pack: EvidencePack, actor: str) -> Deployment:
-    """Make an approved version the champion, after checking its artifact is the one approved.
+    """Make an approved version the champion, after Cedar allows `actor` to deploy it on that approval and its
+    artifact is checked to be the one approved.
 
     An approval is spent by the deployment it authorised: once that version is replaced (a newer release, a
     rollback), the same approval cannot bring it back; a person must approve again."""
     model, number = parse_version_key(approval.version)
     reconcile(services, model)
+    principal = actor.split(":", 1)[0]  # "system:production_deployment" acts as the roster's system principal
+    subject = VersionSubject(model, approval.version, services.governed_model(model).risk_tier)
+    decision = authorize(services.policies, roles_of(services.roster), principal, "deploy", subject,
+                         {"human_approval": approval.principal in services.roster.principals
+                          and "automation" not in approval.roles})
+    if not decision.allowed:
+        _refuse(services, model, approval.version, actor, " ".join(decision.reasons))
     approved_artifact = pack.facts["artifact_sha256"]
     registered = services.registry.version(model, number)
     actual = services.registry.artifact_digest(registered)

@@ -30,7 +30,8 @@ MATRIX = [
     ("reject", HIGH, {}, {"ravi", "rhea"}),
     ("approve", MEDIUM, FRESH, {"ravi", "bea"}),
     ("reject", MEDIUM, {}, {"ravi", "rhea", "bea"}),
-    ("deploy", HIGH, {}, {"paul"}),
+    ("deploy", HIGH, {"human_approval": True}, {"paul", "system"}),  # the release job acts on the approval
+    ("deploy", HIGH, {"human_approval": False}, set()),
     ("rollback", MODEL, ROLLBACK, {"paul", "system"}),
     ("disable", MODEL, {}, {"bea", "paul", "system"}),
     ("enable", MODEL, {}, {"bea"}),
@@ -52,7 +53,7 @@ def test_role_by_action_matrix(bundle, action, subject, context, allowed):
 
 
 def test_denial_without_a_permit_says_who_lacks_what(bundle):
-    decision = authorize(bundle, ROSTER, "audrey", "deploy", HIGH)
+    decision = authorize(bundle, ROSTER, "audrey", "deploy", HIGH, {"human_approval": True})
     assert not decision.allowed and decision.rules == ()
     assert decision.reasons == ("no rule permits audrey (roles: auditor) to deploy credit_scoring version 7",)
 
@@ -81,7 +82,7 @@ def test_approvals_expire(bundle, hours, allowed):
 
 
 @pytest.mark.parametrize("action, context", [
-    ("approve", FRESH), ("reject", {}), ("deploy", {}), ("enable", {}), ("waive", WAIVE)])
+    ("approve", FRESH), ("reject", {}), ("enable", {}), ("waive", WAIVE)])
 def test_system_principal_never_takes_human_decisions(bundle, action, context):
     subject = MODEL if action == "enable" else HIGH
     assert not authorize(bundle, ROSTER, "system", action, subject, context).allowed

@@ -86,10 +86,10 @@ def test_type_error_names_file_and_line(policy_copy):
 
 def test_misspelt_role_or_action_fails_validation(policy_copy):
     path = policy_copy / "authorisation.cedar"
-    path.write_text(path.read_text().replace('Role::"ml_platform", action == Action::"deploy"',
-                                             'Role::"ml_platfrom", action == Action::"deploy"'))
+    path.write_text(path.read_text().replace('Role::"business_owner", action == Action::"enable"',
+                                             'Role::"busines_owner", action == Action::"enable"'))
     message = load_error(policy_copy)
-    assert f"{path}:{line_of(path, 'ml_platfrom')}: " in message and "ml_platfrom" in message
+    assert f"{path}:{line_of(path, 'busines_owner')}: " in message and "busines_owner" in message
 
 
 @pytest.mark.parametrize("policy, problem", [
