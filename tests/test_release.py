@@ -323,3 +323,18 @@ def test_no_private_key_material_anywhere_in_the_state(life):
             leaked = [s for s in secrets if s in content]
             assert not leaked, f"private key material in {file}"
     assert scanned > 50
+
+
+def test_a_pack_that_seals_no_gate_decision_is_approvable_by_nobody(life, tmp_path):
+    """Who may approve is read from the gate decision sealed in the pack: a pack without one is refused."""
+    from governance.release.approvals import request_approval
+    from governance.release.evidence_pack import seal
+
+    card = tmp_path / "model_card.md"
+    card.write_text("a card and nothing else")
+    pack = seal(tmp_path / "packs", MODEL, V1, {"model_card.md": card}, {"artifact_sha256": "0" * 64,
+                                                                         "policy_digest": "0" * 64})
+    request_approval(services(life), pack, ())
+    with pytest.raises(ApprovalRefused, match="the pack seals no gate decision, so nothing says who may approve it"):
+        valid_approval(services(life), MODEL, V1, "test")
+    assert "seals no gate decision" in last_refusal(life)

@@ -223,8 +223,11 @@ def waiver_ended(services: Services, model: str, version: str, evidence_digest: 
 
 def _sealed_gate(pack: EvidencePack) -> dict:
     """The gate decision sealed in the pack, checked against the pack's manifest."""
+    sealed = pack.manifest["files"].get("gate_decision.json")
+    if sealed is None:
+        raise ApprovalRefused(f"{pack.path}: the pack seals no gate decision, so nothing says who may approve it")
     data = (pack.path / "gate_decision.json").read_bytes()
-    if sha256_hex(data) != pack.manifest["files"].get("gate_decision.json"):
+    if sha256_hex(data) != sealed:
         raise ApprovalRefused(f"{pack.path}: gate_decision.json is not the sealed one")
     return json.loads(data)
 
