@@ -46,9 +46,10 @@ def status(instance: dg.DagsterInstance, services: Services, config: GovernanceC
 
 def _awaiting(services: Services, model: str, version: str) -> dict:
     """A pending version: the pack it waits on and who may approve it, or why nobody can."""
-    waiting = {"version": version, "evidence_pack": latest_request(services, model, version).pack_digest}
+    request = latest_request(services, model, version)
+    waiting = {"version": version, "evidence_pack": request.pack_digest}
     try:
-        return {**waiting, "may_approve": who_may_approve(services, model, version)}
+        return {**waiting, "may_approve": who_may_approve(services, request)}
     except GovernanceError as exc:
         return {**waiting, "may_approve": [], "cannot_be_approved": str(exc)}
 

@@ -53,7 +53,6 @@ class ApprovalRequest:
     pack_digest: str
     pack_path: str
     requested_at: str
-    requested_by: tuple[str, ...]
     entry_hash: str
 
 
@@ -130,11 +129,10 @@ def _decided(services: Services, request: ApprovalRequest) -> list:
             and e.digests.get("evidence_pack") == request.pack_digest]
 
 
-def who_may_approve(services: Services, model: str, version: str) -> list[str]:
-    """The roster principals Cedar would let approve this version now (what a pending request waits for);
-    ApprovalRefused if nobody can, because the pending pack no longer verifies or its waiver has ended."""
+def who_may_approve(services: Services, request: ApprovalRequest) -> list[str]:
+    """The roster principals Cedar would let approve this request's pack now; ApprovalRefused if nobody can,
+    because the pack no longer verifies or its waiver has ended."""
     roster, bundle, now = services.roster, services.policies, utc_now()
-    request = latest_request(services, model, version)
     try:
         subject = _sealed_subject(services, request, _verified_pack(services, request), now)
     except (ValueError, OSError) as exc:  # a pack file that is not JSON, or not readable
@@ -249,7 +247,7 @@ def _sealed_subject(services: Services, request: ApprovalRequest, pack: Evidence
         raise ApprovalRefused(f"{ended}; run the release gate again and request approval again")
     asked = requesters(services.ledger, request.model, request.version)
     return VersionSubject(request.model, request.version, decision["risk_tier"], tuple(decision["trained_by"]),
-                          tuple(sorted({*decision["requested_by"], *request.requested_by, *asked})))
+                          tuple(sorted({*decision["requested_by"], *asked})))
 
 
 def _check_binding(request: ApprovalRequest, signed: SignedStatement) -> None:
@@ -300,6 +298,6 @@ def _ledger_refusal(services: Services, request: ApprovalRequest, signed: Signed
 def _request(entry) -> ApprovalRequest:
     return ApprovalRequest(model=entry.subject["model"], version=entry.subject["version"],
                            pack_digest=entry.digests["evidence_pack"], pack_path=entry.payload["pack_path"],
-                           requested_at=entry.ts, requested_by=tuple(entry.payload.get("requested_by", ())),
+                           requested_at=entry.ts,
                            entry_hash=entry.entry_hash)
 
