@@ -338,3 +338,24 @@ def test_a_pack_that_seals_no_gate_decision_is_approvable_by_nobody(life, tmp_pa
     with pytest.raises(ApprovalRefused, match="the pack seals no gate decision, so nothing says who may approve it"):
         valid_approval(services(life), MODEL, V1, "test")
     assert "seals no gate decision" in last_refusal(life)
+
+
+def test_a_pack_judged_under_a_lower_risk_tier_than_the_model_now_has_is_approvable_by_nobody(life, tmp_path):
+    """Raising a model's risk tier after its gate ran leaves the pending pack judged by the lower tier's thresholds
+    and approvers: it must be gated again, not approved."""
+    from governance.release.approvals import request_approval
+    from governance.release.evidence_pack import seal
+
+    first = services(life).ledger.entries(model=MODEL, action="approval.requested")[0]
+    decision = json.loads((Path(first.payload["pack_path"]) / "gate_decision.json").read_bytes())
+    assert decision["risk_tier"] == "high"
+    (tmp_path / "gate_decision.json").write_text(json.dumps({**decision, "risk_tier": "medium"}))
+    pack = seal(tmp_path / "packs", MODEL, V1, {"gate_decision.json": tmp_path / "gate_decision.json"},
+                {"artifact_sha256": "0" * 64, "policy_digest": "0" * 64})
+    request_approval(services(life), pack, ())
+    reason = "credit_scoring's risk tier is now high, but the gate sealed in this pack judged credit_scoring-v1 as medium"
+    refused = govern(life, "reject", MODEL, "1", "--as", "ravi")  # v1 is the champion by now: nothing to approve
+    assert refused.exit_code != 0 and reason in str(refused.exception)
+    with pytest.raises(ApprovalRefused, match=reason):
+        valid_approval(services(life), MODEL, V1, "test")
+    assert reason in json.loads(govern(life, "status", "--json").output)[0]["awaiting_approval"][0]["cannot_be_approved"]

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from governance.digests import sha256_hex
 from governance.errors import GovernanceError
 from governance.policy.authz import VersionSubject, approval_context, authorize, roles_of
+from governance.policy.evidence import RISK_TIERS
 from governance.policy.records import requesters
 from governance.registry import parse_version_key
 from governance.release import evidence_pack
@@ -240,11 +241,18 @@ def _sealed_subject(services: Services, request: ApprovalRequest, pack: Evidence
                     now: datetime) -> VersionSubject:
     """The version as the gate decision sealed in the pending pack describes it, with everyone who ever asked
     for it: a run tag names the requester, so a later run launched without the tag (a new gate decision, a
-    new pack) frees nobody to approve. A gate that passed on a waiver counts only until the waiver ends."""
+    new pack) frees nobody to approve. A gate that passed on a waiver counts only until the waiver ends, and a
+    gate that judged the version under a lower risk tier than the model's configuration now gives counts not at
+    all: both its thresholds and who may approve were the lower tier's."""
     decision = _sealed_gate(pack)
     ended = _waiver_end(decision, now)
     if ended:
         raise ApprovalRefused(f"{ended}; run the release gate again and request approval again")
+    tier = services.governed_model(request.model).risk_tier
+    if RISK_TIERS.index(tier) < RISK_TIERS.index(decision["risk_tier"]):
+        raise ApprovalRefused(f"{request.model}'s risk tier is now {tier}, but the gate sealed in this pack judged "
+                              f"{request.version} as {decision['risk_tier']}; run the release gate again and request "
+                              "approval again")
     asked = requesters(services.ledger, request.model, request.version)
     return VersionSubject(request.model, request.version, decision["risk_tier"], tuple(decision["trained_by"]),
                           tuple(sorted({*decision["requested_by"], *asked})))
