@@ -5,8 +5,9 @@ number (monitoring windows and sensor cursors use it), a decision id (what the
 customer and `govern trace` use), time, model and version, the SHA-256 of the
 canonical input, the features (for drift monitoring; retention may expire them
 while the digest stays), protected attributes only where the model's config
-collects them for monitoring, score, outcome, reasons and whether the kill
-switch was on. Labels (the real outcome) arrive later and are joined by id.
+collects them for monitoring, score, outcome, reasons, whether the kill
+switch was on and, for a safe-state answer, why. Labels (the real outcome)
+arrive later and are joined by id.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 from dataclasses import dataclass
 
 from sqlalchemy import (Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text, bindparam, delete,
-                        func, insert, or_, select, update)
+                        func, insert, inspect, or_, select, text, update)
 
 from governance.db import engine_for
 
@@ -34,6 +35,7 @@ decisions = Table(
     Column("outcome", String(20), nullable=False),  # approve | decline | refer
     Column("reasons", Text, nullable=False),  # JSON list of {code, feature, text}
     Column("kill_switch", Boolean, nullable=False),
+    Column("safe_state_reason", Text),  # why the safe state answered (kill switch, no champion, ...); None if scored
     Column("label", Integer),
     Column("labelled_at", String(40)),
     Index("ix_decisions_model_seq", "model", "seq"),
@@ -56,6 +58,7 @@ class Decision:
     kill_switch: bool
     label: int | None = None
     labelled_at: str | None = None
+    safe_state_reason: str | None = None
 
     @classmethod
     def from_row(cls, row) -> "Decision":
@@ -70,6 +73,7 @@ class DecisionLog:
     def __init__(self, url: str) -> None:
         self.engine = engine_for(url)
         metadata.create_all(self.engine)
+        _add_new_columns(self.engine)
 
     @classmethod
     def for_settings(cls, settings) -> "DecisionLog":
@@ -77,11 +81,12 @@ class DecisionLog:
 
     def record(self, *, decision_id: str, ts: str, model: str, version: int | None, input_digest: str,
                features: dict | None, protected: dict | None, score: float | None, outcome: str,
-               reasons: list[dict], kill_switch: bool) -> int:
+               reasons: list[dict], kill_switch: bool, safe_state_reason: str | None = None) -> int:
         """Append one decision (committed on return) and give its sequence number."""
         return self.record_many([dict(decision_id=decision_id, ts=ts, model=model, version=version,
                                       input_digest=input_digest, features=features, protected=protected, score=score,
-                                      outcome=outcome, reasons=reasons, kill_switch=kill_switch)])[0]
+                                      outcome=outcome, reasons=reasons, kill_switch=kill_switch,
+                                      safe_state_reason=safe_state_reason)])[0]
 
     def record_many(self, rows: list[dict]) -> list[int]:
         """Append decisions (the fields of `record`) in one commit; their sequence numbers, in order."""
@@ -143,6 +148,19 @@ class DecisionLog:
         """Delete `model`'s decisions made before `before` (a UTC timestamp); returns how many."""
         with self.engine.begin() as conn:
             return conn.execute(delete(decisions).where(decisions.c.model == model, decisions.c.ts < before)).rowcount
+
+
+def _add_new_columns(engine) -> None:
+    """A decision log written before a column existed gets it, empty for the rows it already holds (only
+    nullable columns are ever added, so `create_all` creating new logs and this upgrading old ones agree)."""
+    present = {column["name"] for column in inspect(engine).get_columns(decisions.name)}
+    missing = [column for column in decisions.columns if column.name not in present]
+    if not missing:
+        return
+    with engine.begin() as conn:
+        for column in missing:
+            conn.execute(text(f"ALTER TABLE {decisions.name} ADD COLUMN {column.name} "
+                              f"{column.type.compile(engine.dialect)}"))
 
 
 def _json(value) -> str:

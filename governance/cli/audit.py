@@ -136,6 +136,8 @@ def trace_text(traced: dict) -> str:
     lines = [f"decision {d['decision_id']} at {d['ts']}: {d['outcome']}, {score}, by {d['version'] or 'no version (safe state)'}",
              f"  input digest sha256 {d['input_digest']}" + ("" if d["inputs_retained"] else " (inputs expired by retention)"),
              "  reasons: " + ("; ".join(f"{r.get('code')} {r.get('text')}" for r in d["reasons"]) or "none")]
+    if d["safe_state_reason"]:
+        lines.append(f"  safe state: {d['safe_state_reason']}")
     change = switch["last_change"]
     lines.append(f"  kill switch: {'ON' if switch['on'] else 'off'}" + (
         f" (last set {change['state']} by {change['by']} at {change['at']}: {change['reason']})" if change else ""))

@@ -1,10 +1,10 @@
 """From one served decision to everything behind it.
 
-The decision log gives the version, input digest, reasons and whether the kill
-switch was on. The control store says which governed move had made which
-version champion at that moment (a deployment, or a rollback) and which approval
-it relied on; the ledger says who turned the kill switch on and why. Then the
-version's lineage. Never the decision's inputs: only their digest.
+The decision log gives the version, input digest, reasons, whether the kill
+switch was on and why a safe-state answer was given. The control store says
+which governed move had made which version champion at that moment (a
+deployment, or a rollback) and which approval it relied on; the ledger says who
+turned the kill switch on and why. Then the version's lineage. Never the decision's inputs: only their digest.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def trace_decision(services: Services, decisions: DecisionLog, decision_id: str,
         "decision": {"decision_id": decision.decision_id, "ts": decision.ts, "model": decision.model,
                      "version": version, "input_digest": decision.input_digest, "score": decision.score,
                      "outcome": decision.outcome, "reasons": decision.reasons,
+                     "safe_state_reason": decision.safe_state_reason,
                      "inputs_retained": decision.features is not None},
         "kill_switch": {"on": decision.kill_switch, "last_change": _kill_switch_change(services, decision)},
         "in_force": _describe_move(in_force, decision.model),

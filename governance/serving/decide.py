@@ -134,4 +134,4 @@ def _row(model: str, application: Application, answer: dict, kill_switch: bool) 
     return {"decision_id": answer["decision_id"], "ts": answer["ts"], "model": model, "version": answer["version"],
             "input_digest": input_digest(application), "features": application.features,
             "protected": application.protected, "score": answer["score"], "outcome": answer["outcome"],
-            "reasons": answer["reasons"], "kill_switch": kill_switch}
+            "reasons": answer["reasons"], "kill_switch": kill_switch, "safe_state_reason": answer["safe_state_reason"]}

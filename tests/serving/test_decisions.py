@@ -89,7 +89,9 @@ def test_an_application_whose_attributions_miss_its_score_is_referred_alone(depl
                                                                                                  None, [])
     assert referred["safe_state"] and referred["safe_state_reason"].startswith(
         "v1 could not explain this application: its attributions miss its score by ")
-    assert deployed.decisions.get(referred["decision_id"]).outcome == "refer"
+    logged = deployed.decisions.get(referred["decision_id"])
+    assert (logged.outcome, logged.safe_state_reason) == ("refer", referred["safe_state_reason"])
+    assert deployed.decisions.get(answers[0]["decision_id"]).safe_state_reason is None
     assert REGISTRY.get_sample_value("govern_serving_safe_state_total", counted) == before + 1
 
     scores = training.score(deployed.pipelines[1], model, rows)

@@ -44,6 +44,7 @@ def test_kill_switch_turns_every_answer_into_refer_within_a_second(deployed, cli
     assert_safe_state(answer, "kill switch on: fairness alert")
     logged = deployed.decisions.get(answer["decision_id"])
     assert (logged.outcome, logged.kill_switch, logged.score, logged.version) == ("refer", True, None, None)
+    assert logged.safe_state_reason == "kill switch on: fairness alert"
     status = client.get(f"/models/{MODEL}").json()
     assert status["safe_state"] is True and status["kill_switch"]["reason"] == "fairness alert"
 
@@ -66,7 +67,9 @@ def test_champion_changes_are_followed_without_a_restart(deployed, client):
 def test_an_alias_moved_outside_governance_or_a_changed_artifact_is_not_served(deployed, client):
     deployed.registry.set_champion(MODEL, 3)  # registered, never deployed through governance
     wait_until(lambda: decide(client, deployed)["safe_state"], "the safe state")
-    assert_safe_state(decide(client, deployed), "no governed deployment of it completed")
+    answer = decide(client, deployed)
+    assert_safe_state(answer, "no governed deployment of it completed")
+    assert "no governed deployment of it completed" in deployed.decisions.get(answer["decision_id"]).safe_state_reason
     assert client.get(f"/models/{MODEL}").json()["champion_version"] == 3
 
     v3 = deployed.versions[3]
