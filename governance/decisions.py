@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import (Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text, bindparam, delete,
                         func, insert, inspect, or_, select, text, update)
+from sqlalchemy.exc import DBAPIError
 
 from governance.db import engine_for
 
@@ -153,14 +154,19 @@ class DecisionLog:
 def _add_new_columns(engine) -> None:
     """A decision log written before a column existed gets it, empty for the rows it already holds (only
     nullable columns are ever added, so `create_all` creating new logs and this upgrading old ones agree)."""
-    present = {column["name"] for column in inspect(engine).get_columns(decisions.name)}
-    missing = [column for column in decisions.columns if column.name not in present]
-    if not missing:
-        return
-    with engine.begin() as conn:
-        for column in missing:
-            conn.execute(text(f"ALTER TABLE {decisions.name} ADD COLUMN {column.name} "
-                              f"{column.type.compile(engine.dialect)}"))
+    present = _column_names(engine)
+    for column in [c for c in decisions.columns if c.name not in present]:
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {decisions.name} ADD COLUMN {column.name} "
+                                  f"{column.type.compile(engine.dialect)}"))
+        except DBAPIError:
+            if column.name not in _column_names(engine):  # not merely another process adding it first
+                raise
+
+
+def _column_names(engine) -> set[str]:
+    return {column["name"] for column in inspect(engine).get_columns(decisions.name)}
 
 
 def _json(value) -> str:

@@ -37,3 +37,14 @@ def test_an_old_decision_log_gains_the_safe_state_reason_and_keeps_its_rows(url)
                kill_switch=False, safe_state_reason="no champion has been deployed")
     assert DecisionLog(url).get("after-upgrade").safe_state_reason == "no champion has been deployed"  # idempotent
     assert log.count() == 2
+
+
+def test_two_processes_upgrading_the_same_log_at_once_both_succeed(url, monkeypatch):
+    """The second to run ALTER TABLE finds the column already added by the first: not an error."""
+    from governance import decisions as module
+
+    DecisionLog(url)  # already upgraded: the column exists
+    real = module._column_names
+    views = iter([real(engine_for(url)) - {"safe_state_reason"}])  # what the slower process saw before the ALTER
+    monkeypatch.setattr(module, "_column_names", lambda engine: next(views, None) or real(engine))
+    assert DecisionLog(url).count() == 0
