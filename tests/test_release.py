@@ -16,7 +16,7 @@ from sqlalchemy import insert
 from typer.testing import CliRunner
 
 from governance.cli import app
-from governance.release.approvals import ApprovalRefused, decide, valid_approval
+from governance.release.approvals import ApprovalRefused, approval_lapsed, decide, valid_approval
 from governance.release.services import Services
 from governance.timestamps import utc_now
 from governance.trust.demo import demo_principals
@@ -353,9 +353,20 @@ def test_a_pack_judged_under_a_lower_risk_tier_than_the_model_now_has_is_approva
     pack = seal(tmp_path / "packs", MODEL, V1, {"gate_decision.json": tmp_path / "gate_decision.json"},
                 {"artifact_sha256": "0" * 64, "policy_digest": "0" * 64})
     request_approval(services(life), pack, ())
-    reason = "credit_scoring's risk tier is now high, but the gate sealed in this pack judged credit_scoring-v1 as medium"
+    reason = "credit_scoring's risk tier is now high, but the gate sealed for credit_scoring-v1 judged it as medium"
     refused = govern(life, "reject", MODEL, "1", "--as", "ravi")  # v1 is the champion by now: nothing to approve
     assert refused.exit_code != 0 and reason in str(refused.exception)
+    ledgered = services(life).ledger.entries(model=MODEL, action="approval.refused")[-1]
+    assert ledgered.actor == "ravi" and reason in ledgered.payload["reason"]
     with pytest.raises(ApprovalRefused, match=reason):
         valid_approval(services(life), MODEL, V1, "test")
     assert reason in json.loads(govern(life, "status", "--json").output)[0]["awaiting_approval"][0]["cannot_be_approved"]
+    assert approval_lapsed(services(life), MODEL, V1, pack.digest) == reason  # what a rollback to it is refused for
+
+    (tmp_path / "gate_decision.json").write_text(json.dumps({**decision, "risk_tier": "extreme"}))
+    unknown = seal(tmp_path / "unknown", MODEL, V1, {"gate_decision.json": tmp_path / "gate_decision.json"},
+                   {"artifact_sha256": "0" * 64, "policy_digest": "0" * 64})
+    request_approval(services(life), unknown, ())
+    with pytest.raises(ApprovalRefused, match="names no known risk tier \\('extreme'\\)"):
+        valid_approval(services(life), MODEL, V1, "test")
+    assert "names no known risk tier" in last_refusal(life)

@@ -158,7 +158,6 @@ def decide(services: Services, model: str, version: str, action: str, principal:
                               "you reviewed: review the pending pack")
     if action == "approve" and services.registry.champion(model) == parse_version_key(version)[1]:
         raise ApprovalRefused(f"{version} is already the champion: there is nothing to approve")
-    sealed = _sealed_subject(services, request, _verified_pack(services, request), now)
     subject = {"model": model, "version": version, "evidence_digest": request.pack_digest}
     signed = sign(Statement.new(action, subject, principal, valid_for=STATEMENT_VALIDITY, comment=comment, now=now),
                   private_key)
@@ -166,6 +165,11 @@ def decide(services: Services, model: str, version: str, action: str, principal:
         services.statements.submit(signed, services.roster, now)
     except StatementRefused as refusal:
         raise ApprovalRefused(f"{action} refused: {refusal.reason}") from None
+    try:
+        sealed = _sealed_subject(services, request, _verified_pack(services, request), now)
+    except GovernanceError as refusal:  # the pack changed, its waiver ended, the model's tier was raised
+        _ledger_refusal(services, request, signed, str(refusal))
+        raise
     if action == "approve":
         _refuse_if_rejected(services, request, signed)
     approval = _authorised(services, request, sealed, signed, now)
@@ -209,14 +213,15 @@ def _verified_pack(services: Services, request: ApprovalRequest) -> EvidencePack
     return evidence_pack.verify(request.pack_path, request.pack_digest)
 
 
-def waiver_ended(services: Services, model: str, version: str, evidence_digest: str,
-                 now: datetime | None = None) -> str | None:
-    """Why an approval of this sealed evidence no longer stands: its gate passed on a waiver that has ended
-    (a rollback must not bring such a version back). None when it stands, or when no request sealed it."""
+def approval_lapsed(services: Services, model: str, version: str, evidence_digest: str,
+                    now: datetime | None = None) -> str | None:
+    """Why an approval of this sealed evidence no longer stands (a rollback must not bring such a version back):
+    its gate passed on a waiver that has ended, or judged it under a lower risk tier than the model now has.
+    None when it stands, or when no request sealed it."""
     for entry in services.ledger.entries(model=model, version=version, action=REQUESTED):
         if entry.digests.get("evidence_pack") == evidence_digest and entry.payload:
-            return _waiver_end(_sealed_gate(evidence_pack.verify(entry.payload["pack_path"], evidence_digest)),
-                               now or utc_now())
+            decision = _sealed_gate(evidence_pack.verify(entry.payload["pack_path"], evidence_digest))
+            return _waiver_end(decision, now or utc_now()) or _tier_raised(services, model, version, decision)
     return None
 
 
@@ -231,6 +236,17 @@ def _sealed_gate(pack: EvidencePack) -> dict:
     return json.loads(data)
 
 
+def _tier_raised(services: Services, model: str, version: str, decision: dict) -> str | None:
+    """Why a sealed gate decision no longer judges the version: it did so under a lower risk tier than the
+    model's configuration now gives (both its thresholds and who may approve were the lower tier's)."""
+    sealed, tier = decision.get("risk_tier"), services.governed_model(model).risk_tier
+    if sealed not in RISK_TIERS:
+        return f"the gate decision sealed for {version} names no known risk tier ({sealed!r})"
+    if RISK_TIERS.index(tier) < RISK_TIERS.index(sealed):
+        return f"{model}'s risk tier is now {tier}, but the gate sealed for {version} judged it as {sealed}"
+    return None
+
+
 def _waiver_end(decision: dict, now: datetime) -> str | None:
     if decision["valid_until"] and parse_utc(decision["valid_until"]) <= now:
         return f"the gate passed on a waiver that ended at {decision['valid_until']}"
@@ -242,17 +258,11 @@ def _sealed_subject(services: Services, request: ApprovalRequest, pack: Evidence
     """The version as the gate decision sealed in the pending pack describes it, with everyone who ever asked
     for it: a run tag names the requester, so a later run launched without the tag (a new gate decision, a
     new pack) frees nobody to approve. A gate that passed on a waiver counts only until the waiver ends, and a
-    gate that judged the version under a lower risk tier than the model's configuration now gives counts not at
-    all: both its thresholds and who may approve were the lower tier's."""
+    gate that judged the version under a lower risk tier than the model now has not at all."""
     decision = _sealed_gate(pack)
-    ended = _waiver_end(decision, now)
-    if ended:
-        raise ApprovalRefused(f"{ended}; run the release gate again and request approval again")
-    tier = services.governed_model(request.model).risk_tier
-    if RISK_TIERS.index(tier) < RISK_TIERS.index(decision["risk_tier"]):
-        raise ApprovalRefused(f"{request.model}'s risk tier is now {tier}, but the gate sealed in this pack judged "
-                              f"{request.version} as {decision['risk_tier']}; run the release gate again and request "
-                              "approval again")
+    lapsed = _waiver_end(decision, now) or _tier_raised(services, request.model, request.version, decision)
+    if lapsed:
+        raise ApprovalRefused(f"{lapsed}; run the release gate again and request approval again")
     asked = requesters(services.ledger, request.model, request.version)
     return VersionSubject(request.model, request.version, decision["risk_tier"], tuple(decision["trained_by"]),
                           tuple(sorted({*decision["requested_by"], *asked})))

@@ -24,7 +24,7 @@ from governance.control import Deployment
 from governance.errors import GovernanceError
 from governance.policy.authz import ModelSubject, VersionSubject, authorize, roles_of
 from governance.registry import parse_version_key, version_key
-from governance.release.approvals import Approval, waiver_ended
+from governance.release.approvals import Approval, approval_lapsed
 from governance.release.evidence_pack import EvidencePack
 from governance.release.services import Services
 from governance.trust.statements import Statement, sign
@@ -99,9 +99,9 @@ def rollback(services: Services, model: str, principal: str, private_key: Ed2551
         _refuse(services, model, key, principal, f"{key}'s artifact digest {actual} is not the approved "
                 f"{approved_artifact}", statement=signed.digest)
     original = [d for d in services.control.deployments(model, "completed") if d.version == target][-1]
-    ended = waiver_ended(services, model, key, original.evidence_digest)
-    if ended:
-        _refuse(services, model, key, principal, f"{key}: {ended}; a rollback does not bring it back",
+    lapsed = approval_lapsed(services, model, key, original.evidence_digest)
+    if lapsed:
+        _refuse(services, model, key, principal, f"{key}: {lapsed}; a rollback does not bring it back",
                 statement=signed.digest)
     return _move(services, model, target, kind="rollback", actor=principal, artifact_sha256=approved_artifact,
                  evidence_digest=original.evidence_digest, approval_digest=original.approval_digest,
