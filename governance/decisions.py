@@ -21,6 +21,9 @@ from sqlalchemy.exc import DBAPIError
 
 from governance.db import engine_for
 
+# How long opening an old decision log on PostgreSQL waits for the lock that adding a column needs.
+UPGRADE_LOCK_TIMEOUT = "5s"
+
 metadata = MetaData()
 decisions = Table(
     "decisions", metadata,
@@ -153,11 +156,17 @@ class DecisionLog:
 
 def _add_new_columns(engine) -> None:
     """A decision log written before a column existed gets it, empty for the rows it already holds (only
-    nullable columns are ever added, so `create_all` creating new logs and this upgrading old ones agree)."""
+    nullable columns are ever added, so `create_all` creating new logs and this upgrading old ones agree).
+    On PostgreSQL, where ALTER TABLE queues every write behind it, it waits at most UPGRADE_LOCK_TIMEOUT."""
     present = _column_names(engine)
     for column in [c for c in decisions.columns if c.name not in present]:
+        if not column.nullable or column.server_default is not None:
+            raise RuntimeError(f"{decisions.name}.{column.name}: only nullable columns without a default are "
+                               "added to an existing decision log")
         try:
             with engine.begin() as conn:
+                if engine.dialect.name == "postgresql":
+                    conn.execute(text(f"SET LOCAL lock_timeout = '{UPGRADE_LOCK_TIMEOUT}'"))
                 conn.execute(text(f"ALTER TABLE {decisions.name} ADD COLUMN {column.name} "
                                   f"{column.type.compile(engine.dialect)}"))
         except DBAPIError:

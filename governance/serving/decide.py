@@ -86,7 +86,9 @@ class DecisionMaker:
         except Exception as exc:
             log.exception("%s v%s: scoring failed", self.model.name, served.version)
             metrics.ERRORS.labels(self.model.name, "scoring").inc()
-            return self._safe(applications, f"v{served.version} failed to score: {exc}"), "scoring_failed"
+            # The exception's text stays in the server log: it may quote an input value.
+            return (self._safe(applications, f"v{served.version} failed to score ({type(exc).__name__})"),
+                    "scoring_failed")
         unexplained = sum(a["safe_state"] for a in answers)
         if not unexplained:
             return answers, None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import Column, MetaData, Table, insert, inspect
 
@@ -48,3 +50,35 @@ def test_two_processes_upgrading_the_same_log_at_once_both_succeed(url, monkeypa
     views = iter([real(engine_for(url)) - {"safe_state_reason"}])  # what the slower process saw before the ALTER
     monkeypatch.setattr(module, "_column_names", lambda engine: next(views, None) or real(engine))
     assert DecisionLog(url).count() == 0
+
+
+def test_on_postgresql_the_upgrade_gives_up_rather_than_hold_up_the_logs_writers(postgres_url, monkeypatch):
+    """ALTER TABLE waits for every open transaction on the table and queues all writes behind it: bounded."""
+    from sqlalchemy.exc import OperationalError
+
+    from governance import decisions as module
+
+    monkeypatch.setattr(module, "UPGRADE_LOCK_TIMEOUT", "200ms")
+    old = MetaData()
+    table = Table(decisions.name, old, *(Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+                                         for c in decisions.columns if c.name != "safe_state_reason"))
+    engine = engine_for(postgres_url)
+    old.create_all(engine)
+    failures = []
+
+    def upgrade():
+        try:
+            DecisionLog(postgres_url)
+        except OperationalError as exc:
+            failures.append(exc)
+
+    with engine.connect() as reader, reader.begin():
+        reader.execute(table.select())  # an old worker's transaction, still open
+        opening = threading.Thread(target=upgrade)
+        opening.start()
+        opening.join(timeout=5)
+        waited = opening.is_alive()
+    opening.join()
+    assert not waited, "opening the log waited for as long as the reader's transaction lasted"
+    assert len(failures) == 1 and "lock timeout" in str(failures[0])
+    assert DecisionLog(postgres_url).count() == 0  # once the reader is done, the upgrade goes through

@@ -105,6 +105,26 @@ def test_an_application_whose_attributions_miss_its_score_is_referred_alone(depl
         assert [r["feature"] for r in answer["reasons"]] == principal(attributions.iloc[position])
 
 
+def test_a_version_that_fails_to_score_refers_the_batch_without_quoting_the_error(deployed):
+    """The answer and the decision log say which version failed and how; the exception's text, which may quote
+    an input value, stays in the server log."""
+    model = deployed.model
+    follower = ChampionFollower(deployed.settings, model, deployed.registry, deployed.control)
+    served = follower.refresh().served
+
+    def fails(rows):
+        raise ValueError("could not convert string to float: 'applicant-secret'")
+
+    served.explainer._shap.shap_values = fails
+    rows = deployed.applications.head(2)
+    batch = [Application(features=body(row, model, protected=False), protected=None) for _, row in rows.iterrows()]
+    answers = DecisionMaker(model, follower, deployed.control, deployed.decisions).decide(batch)
+    for answer in answers:
+        assert (answer["outcome"], answer["score"], answer["safe_state_reason"]) == (
+            "refer", None, f"v{served.version} failed to score (ValueError)")
+        assert deployed.decisions.get(answer["decision_id"]).safe_state_reason == answer["safe_state_reason"]
+
+
 def test_a_linear_model_explains_against_its_training_snapshot_as_on_its_card(deployed, client):
     linear, pipeline = deployed.linear, deployed.linear_pipeline
     rows = deployed.applications.head(20)
