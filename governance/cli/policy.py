@@ -8,6 +8,7 @@ The policy bundle and the roster in force come from the settings
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Optional
@@ -16,6 +17,8 @@ import typer
 
 from governance.cli.output import emit, fail
 from governance.cli.release import normalise_version, signing_key
+from governance.config import load_config
+from governance.policy.authz import VersionSubject
 from governance.policy.bundle import PolicyBundle
 from governance.policy.records import gate_subject
 from governance.policy.waivers import grant_waiver
@@ -70,7 +73,7 @@ def waive(
         bundle=bundle,
         roster=Roster.load(settings.roster_path),
         store=store,
-        subject=gate_subject(store.ledger, model, normalise_version(model, version)),
+        subject=_as_the_gate_judges(settings, gate_subject(store.ledger, model, normalise_version(model, version))),
         rule_id=rule,
         until=end,
         reason=reason,
@@ -78,6 +81,12 @@ def waive(
         private_key=signing_key(settings, principal, key),
     )
     emit({**granted.to_dict(), "policy_digest": bundle.digest}, as_json, _human_waiver)
+
+
+def _as_the_gate_judges(settings: Settings, subject: VersionSubject) -> VersionSubject:
+    """The version under the risk tier the gate will honour the waiver by: the model's as configured now, which
+    may have been raised since the recorded gate decision."""
+    return replace(subject, risk_tier=load_config(settings.config_path).model(subject.model).risk_tier)
 
 
 def _parse_until(text: str) -> datetime:

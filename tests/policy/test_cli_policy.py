@@ -71,6 +71,17 @@ def test_waive_grants_a_signed_waiver(govern, gated):
     assert data["until"] == f"{last_day + timedelta(days=1)}T00:00:00.000000Z"  # through the last day, UTC
 
 
+def test_waive_judges_the_version_under_the_risk_tier_the_gate_will(govern, settings, cast):
+    """The gate honours a waiver under the model's configured tier (high), even where the recorded gate
+    decision judged the version as medium: a 45-day waiver, allowed for medium, is refused up front."""
+    record_gate_decision(Ledger.for_settings(settings),
+                         evaluate_gate(PolicyBundle.load(POLICIES), passing_evidence(
+                             di_ci_high_min=0.7, version="credit_scoring-v7", risk_tier="medium")))
+    result = govern("waive", "credit_scoring", "7", "--rule", "fairness.disparate_impact", "--until",
+                    date.today() + timedelta(days=45), "--reason", "remediation plan agreed", "--as", "carl")
+    assert isinstance(result.exception, WaiverRefused) and "at most 30 days" in str(result.exception)
+
+
 @pytest.mark.parametrize("args, reason", [
     (["--as", "ravi"], "no rule permits ravi"),
     (["--as", "carl", "--rule", "data_quality.validation_passed"], "marked @unwaivable"),
