@@ -8,7 +8,8 @@ import dagster as dg
 
 from governance.config import GovernanceConfig, GovernedModel
 from governance.errors import GovernanceError
-from governance.release.approvals import approval_stage, deployed_approvals, latest_request, who_may_approve
+from governance.release.approvals import (approval_lapsed, approval_stage, deployed_approvals, latest_request,
+                                          who_may_approve)
 from governance.release.deployment import reconcile
 from governance.release.services import Services
 from governance_assets.common import key, versions
@@ -32,7 +33,7 @@ def model_status(instance: dg.DagsterInstance, services: Services, model: Govern
         "kill_switch": {"on": switch.disabled, "reason": switch.reason, "by": switch.changed_by, "at": switch.changed_at},
         "awaiting_approval": [_awaiting(services, model.name, k) for k, (stage, _) in stages.items()
                               if stage == "pending"],
-        "awaiting_release": [{"version": k, "approved_by": by}
+        "awaiting_release": [_approved(services, model.name, k, by)
                              for k, (stage, by) in stages.items() if stage == "awaiting_release"],
         "data": {name: _latest(instance, key(model, name), None) for name in DATA_ASSETS},
         "versions": [{"key": k, "assets": {name: _latest(instance, key(model, name), k) for name in VERSION_ASSETS}}
@@ -52,6 +53,17 @@ def _awaiting(services: Services, model: str, version: str) -> dict:
         return {**waiting, "may_approve": who_may_approve(services, request)}
     except GovernanceError as exc:
         return {**waiting, "may_approve": [], "cannot_be_approved": str(exc)}
+
+
+def _approved(services: Services, model: str, version: str, approver: str) -> dict:
+    """An approved version waiting for its release, and why the release will refuse it if its approval has
+    lapsed (the waiver its gate passed on ended, or the model's risk tier was raised)."""
+    approved = {"version": version, "approved_by": approver}
+    try:
+        lapsed = approval_lapsed(services, model, version, latest_request(services, model, version).pack_digest)
+    except GovernanceError as exc:
+        lapsed = str(exc)
+    return {**approved, "cannot_be_released": lapsed} if lapsed else approved
 
 
 def _last_move(services: Services, model: str) -> dict | None:

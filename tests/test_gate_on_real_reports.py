@@ -176,6 +176,14 @@ def test_a_waiver_is_honoured_by_the_gate_and_shown_on_the_card(life, monkeypatc
     assert valid_approval(life.services, MODEL, key, "test")[0].principal == "ravi"
     with pytest.raises(ApprovalRefused, match="the gate passed on a waiver that ended at"):
         valid_approval(life.services, MODEL, key, "test", now=after)
+    status = ["status", "--json"]
+    assert json.loads(runner.invoke(app, base + status).output)[0]["awaiting_release"] == [
+        {"version": key, "approved_by": "ravi"}]
+    with monkeypatch.context() as later:  # govern status, once the waiver has ended: says why it will not release
+        later.setattr(approvals, "utc_now", lambda: after)
+        waiting = json.loads(runner.invoke(app, base + status).output)[0]["awaiting_release"]
+        assert "the gate passed on a waiver that ended at" in waiting[0]["cannot_be_released"]
+        assert "cannot be released: the gate passed on a waiver" in runner.invoke(app, base + ["status"]).output
 
     # Deployed on the waiver, then replaced: once the waiver has ended, no rollback brings it back.
     release = life.defs.resolve_job_def("credit_scoring_release")

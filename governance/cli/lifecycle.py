@@ -114,8 +114,9 @@ def _status_text(found: list[dict]) -> str:
                    f"by one of: {', '.join(waiting['may_approve']) or 'nobody in the roster'}")
             lines.append(f"  {waiting['version']} awaits approval of evidence pack {waiting['evidence_pack']} {who}")
         for approved in model["awaiting_release"]:
-            lines.append(f"  {approved['version']} approved by {approved['approved_by']}; awaits release by the "
-                         "approval sensor (the Dagster daemon: `govern ui` or dagster-daemon)")
+            lines.append(f"  {approved['version']} approved by {approved['approved_by']}; " + (
+                f"cannot be released: {approved['cannot_be_released']}" if "cannot_be_released" in approved else
+                "awaits release by the approval sensor (the Dagster daemon: `govern ui` or dagster-daemon)"))
         for name, state in model["data"].items():
             lines.append(f"  {name:<24} {_state_text(state)}")
         if not model["versions"]:
