@@ -362,6 +362,8 @@ def test_a_pack_judged_under_a_lower_risk_tier_than_the_model_now_has_is_approva
         valid_approval(services(life), MODEL, V1, "test")
     assert reason in json.loads(govern(life, "status", "--json").output)[0]["awaiting_approval"][0]["cannot_be_approved"]
     assert approval_lapsed(services(life), MODEL, V1, pack.digest) == reason  # what a rollback to it is refused for
+    (pack.path / "manifest.json").write_text("not json")
+    assert "the approved evidence pack cannot be read" in approval_lapsed(services(life), MODEL, V1, pack.digest)
 
     (tmp_path / "gate_decision.json").write_text(json.dumps({**decision, "risk_tier": "extreme"}))
     unknown = seal(tmp_path / "unknown", MODEL, V1, {"gate_decision.json": tmp_path / "gate_decision.json"},

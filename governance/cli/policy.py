@@ -18,7 +18,6 @@ import typer
 from governance.cli.output import emit, fail
 from governance.cli.release import normalise_version, signing_key
 from governance.config import load_config
-from governance.policy.authz import VersionSubject
 from governance.policy.bundle import PolicyBundle
 from governance.policy.records import gate_subject
 from governance.policy.waivers import grant_waiver
@@ -67,13 +66,14 @@ def waive(
     """Grant a signed, time-bound waiver of one release-gate rule for one model version."""
     settings: Settings = ctx.obj
     end = _parse_until(until)
+    tier = load_config(settings.config_path).model(model).risk_tier  # the tier the gate honours waivers under
     bundle = PolicyBundle.load(settings.policies_dir)
     store = StatementStore.for_settings(settings)
     granted = grant_waiver(
         bundle=bundle,
         roster=Roster.load(settings.roster_path),
         store=store,
-        subject=_as_the_gate_judges(settings, gate_subject(store.ledger, model, normalise_version(model, version))),
+        subject=replace(gate_subject(store.ledger, model, normalise_version(model, version)), risk_tier=tier),
         rule_id=rule,
         until=end,
         reason=reason,
@@ -81,12 +81,6 @@ def waive(
         private_key=signing_key(settings, principal, key),
     )
     emit({**granted.to_dict(), "policy_digest": bundle.digest}, as_json, _human_waiver)
-
-
-def _as_the_gate_judges(settings: Settings, subject: VersionSubject) -> VersionSubject:
-    """The version under the risk tier the gate will honour the waiver by: the model's as configured now, which
-    may have been raised since the recorded gate decision."""
-    return replace(subject, risk_tier=load_config(settings.config_path).model(subject.model).risk_tier)
 
 
 def _parse_until(text: str) -> datetime:

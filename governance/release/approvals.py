@@ -216,11 +216,15 @@ def _verified_pack(services: Services, request: ApprovalRequest) -> EvidencePack
 def approval_lapsed(services: Services, model: str, version: str, evidence_digest: str,
                     now: datetime | None = None) -> str | None:
     """Why an approval of this sealed evidence no longer stands (a rollback must not bring such a version back):
-    its gate passed on a waiver that has ended, or judged it under a lower risk tier than the model now has.
-    None when it stands, or when no request sealed it."""
+    its gate passed on a waiver that has ended, or judged it under a lower risk tier than the model now has, or
+    its pack cannot be read. None when it stands, or when no request sealed it."""
     for entry in services.ledger.entries(model=model, version=version, action=REQUESTED):
         if entry.digests.get("evidence_pack") == evidence_digest and entry.payload:
-            decision = _sealed_gate(evidence_pack.verify(entry.payload["pack_path"], evidence_digest))
+            path = entry.payload["pack_path"]
+            try:
+                decision = _sealed_gate(evidence_pack.verify(path, evidence_digest))
+            except (ValueError, OSError) as exc:  # a pack file that is not JSON, or not readable
+                return f"{path}: the approved evidence pack cannot be read ({exc})"
             return _waiver_end(decision, now or utc_now()) or _tier_raised(services, model, version, decision)
     return None
 

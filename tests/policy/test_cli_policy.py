@@ -80,6 +80,9 @@ def test_waive_judges_the_version_under_the_risk_tier_the_gate_will(govern, sett
     result = govern("waive", "credit_scoring", "7", "--rule", "fairness.disparate_impact", "--until",
                     date.today() + timedelta(days=45), "--reason", "remediation plan agreed", "--as", "carl")
     assert isinstance(result.exception, WaiverRefused) and "at most 30 days" in str(result.exception)
+    ungoverned = govern("waive", "retired_model", "7", "--rule", "fairness.disparate_impact", "--until",
+                        date.today() + timedelta(days=5), "--reason", "r", "--as", "carl")
+    assert "unknown model 'retired_model' (governed models: credit_scoring)" in str(ungoverned.exception)
 
 
 @pytest.mark.parametrize("args, reason", [
