@@ -372,3 +372,7 @@ def test_a_pack_judged_under_a_lower_risk_tier_than_the_model_now_has_is_approva
     with pytest.raises(ApprovalRefused, match="names no known risk tier \\('extreme'\\)"):
         valid_approval(services(life), MODEL, V1, "test")
     assert "names no known risk tier" in last_refusal(life)
+    (unknown.path / "manifest.json").write_text("not json")  # an unreadable pack is refused and ledgered, not a crash
+    with pytest.raises(ApprovalRefused, match="manifest.json: the manifest cannot be read"):
+        valid_approval(services(life), MODEL, V1, "test")
+    assert "the manifest cannot be read" in last_refusal(life)

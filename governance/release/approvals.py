@@ -131,13 +131,10 @@ def _decided(services: Services, request: ApprovalRequest) -> list:
 
 
 def who_may_approve(services: Services, request: ApprovalRequest) -> list[str]:
-    """The roster principals Cedar would let approve this request's pack now; ApprovalRefused if nobody can,
-    because the pack no longer verifies or its waiver has ended."""
+    """The roster principals Cedar would let approve this request's pack now; a GovernanceError saying why if
+    nobody can (the pack no longer verifies, its waiver has ended, the model's risk tier was raised)."""
     roster, bundle, now = services.roster, services.policies, utc_now()
-    try:
-        subject = _sealed_subject(services, request, _verified_pack(services, request), now)
-    except (ValueError, OSError) as exc:  # a pack file that is not JSON, or not readable
-        raise ApprovalRefused(f"{request.pack_path}: the pending evidence pack cannot be read ({exc})") from None
+    subject = _sealed_subject(services, request, _verified_pack(services, request), now)
     return sorted(name for name in roster.principals
                   if authorize(bundle, roles_of(roster), name, "approve", subject, approval_context(now, now)).allowed)
 
@@ -220,11 +217,10 @@ def approval_lapsed(services: Services, model: str, version: str, evidence_diges
     its pack cannot be read. None when it stands, or when no request sealed it."""
     for entry in services.ledger.entries(model=model, version=version, action=REQUESTED):
         if entry.digests.get("evidence_pack") == evidence_digest and entry.payload:
-            path = entry.payload["pack_path"]
             try:
-                decision = _sealed_gate(evidence_pack.verify(path, evidence_digest))
-            except (ValueError, OSError) as exc:  # a pack file that is not JSON, or not readable
-                return f"{path}: the approved evidence pack cannot be read ({exc})"
+                decision = _sealed_gate(evidence_pack.verify(entry.payload["pack_path"], evidence_digest))
+            except GovernanceError as exc:  # the pack no longer verifies, or seals no gate decision
+                return f"the approved evidence pack cannot be read as sealed: {exc}"
             return _waiver_end(decision, now or utc_now()) or _tier_raised(services, model, version, decision)
     return None
 

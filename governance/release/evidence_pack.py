@@ -71,7 +71,10 @@ def verify(path: Path, expected_digest: str) -> EvidencePack:
     manifest_file = path / MANIFEST
     if not manifest_file.is_file():
         raise EvidenceError(f"{manifest_file}: the evidence pack has no manifest")
-    manifest = json.loads(manifest_file.read_bytes())
+    try:
+        manifest = json.loads(manifest_file.read_bytes())
+    except (ValueError, OSError) as exc:  # not JSON, or not readable
+        raise EvidenceError(f"{manifest_file}: the manifest cannot be read ({exc})") from None
     digest = digest_of(manifest)
     if digest != expected_digest:
         raise EvidenceError(f"{manifest_file}: the manifest's digest is {digest}, not the sealed {expected_digest}")
