@@ -536,12 +536,12 @@ class Ledger:
         """An entry as stored; when `checked`, refused if its payload or fields no longer hash to what the chain
         recorded (a row edited in the database; the whole chain is `verify`'s to check, this the entry itself)."""
         seq, content, payload, payload_digest, entry_hash, prev_hash = row
-        if checked and payload is not None and sha256(payload).hexdigest() != payload_digest:
-            raise LedgerError(f"entry {seq}: its payload does not hash to the digest the chain recorded; "
-                              "run `govern ledger verify`")
-        recomputed = sha256(record_bytes(content, payload_digest, prev_hash or GENESIS, seq)).hexdigest()
-        if checked and recomputed != entry_hash:
-            raise LedgerError(f"entry {seq}: its fields do not hash to its entry hash; run `govern ledger verify`")
+        if checked:
+            if payload is not None and sha256(payload).hexdigest() != payload_digest:
+                raise LedgerError(f"entry {seq}: its payload does not hash to the digest the chain recorded; "
+                                  "run `govern ledger verify`")
+            if sha256(record_bytes(content, payload_digest, prev_hash or GENESIS, seq)).hexdigest() != entry_hash:
+                raise LedgerError(f"entry {seq}: its fields do not hash to its entry hash; run `govern ledger verify`")
         try:
             fields = json.loads(content)
             return LedgerEntry(seq=seq, ts=fields["ts"], actor=fields["actor"], action=fields["action"],
