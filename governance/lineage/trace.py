@@ -4,7 +4,8 @@ The decision log gives the version, input digest, reasons, whether the kill
 switch was on and why a safe-state answer was given. The control store says
 which governed move had made which version champion at that moment (a
 deployment, or a rollback) and which approval it relied on; the ledger says who
-turned the kill switch on and why. Then the version's lineage. Never the decision's inputs: only their digest.
+turned the kill switch on and why. Then the version's lineage. Never the
+decision's inputs: only their digest.
 """
 
 from __future__ import annotations
