@@ -8,8 +8,8 @@ import dagster as dg
 
 from governance.config import GovernanceConfig, GovernedModel
 from governance.errors import GovernanceError
-from governance.release.approvals import (approval_lapsed, approval_stage, deployed_approvals, latest_request,
-                                          who_may_approve)
+from governance.release.approvals import (ApprovalRefused, ApprovalRequest, approval_lapsed, approval_stage,
+                                          deployed_approvals, latest_request, who_may_approve)
 from governance.release.deployment import reconcile
 from governance.release.services import Services
 from governance_assets.common import key, versions
@@ -24,17 +24,18 @@ def model_status(instance: dg.DagsterInstance, services: Services, model: Govern
     keys = instance.get_dynamic_partitions(versions(model).name)
     switch = services.control.kill_switch(model.name)
     deployed = deployed_approvals(services, model.name)
-    stages = {k: stage for k in keys if (stage := approval_stage(services, model.name, k, deployed))}
+    requests = [request for k in keys if (request := _request(services, model.name, k))]
+    stages = [(request, *stage) for request in requests if (stage := approval_stage(services, request, deployed))]
     return {
         "model": model.name,
         "risk_tier": model.risk_tier,
         "champion": services.registry.champion(model.name),
         "last_move": _last_move(services, model.name),
         "kill_switch": {"on": switch.disabled, "reason": switch.reason, "by": switch.changed_by, "at": switch.changed_at},
-        "awaiting_approval": [_awaiting(services, model.name, k) for k, (stage, _) in stages.items()
+        "awaiting_approval": [_awaiting(services, request) for request, stage, _ in stages
                               if stage == "pending"],
-        "awaiting_release": [_approved(services, model.name, k, by)
-                             for k, (stage, by) in stages.items() if stage == "awaiting_release"],
+        "awaiting_release": [_approved(services, request, by)
+                             for request, stage, by in stages if stage == "awaiting_release"],
         "data": {name: _latest(instance, key(model, name), None) for name in DATA_ASSETS},
         "versions": [{"key": k, "assets": {name: _latest(instance, key(model, name), k) for name in VERSION_ASSETS}}
                      for k in keys],
@@ -45,22 +46,29 @@ def status(instance: dg.DagsterInstance, services: Services, config: GovernanceC
     return [model_status(instance, services, model) for model in config.models.values()]
 
 
-def _awaiting(services: Services, model: str, version: str) -> dict:
+def _request(services: Services, model: str, version: str) -> ApprovalRequest | None:
+    """The version's latest approval request; None if its gate never passed."""
+    try:
+        return latest_request(services, model, version)
+    except ApprovalRefused:
+        return None
+
+
+def _awaiting(services: Services, request: ApprovalRequest) -> dict:
     """A pending version: the pack it waits on and who may approve it, or why nobody can."""
-    request = latest_request(services, model, version)
-    waiting = {"version": version, "evidence_pack": request.pack_digest}
+    waiting = {"version": request.version, "evidence_pack": request.pack_digest}
     try:
         return {**waiting, "may_approve": who_may_approve(services, request)}
     except GovernanceError as exc:
         return {**waiting, "may_approve": [], "cannot_be_approved": str(exc)}
 
 
-def _approved(services: Services, model: str, version: str, approver: str) -> dict:
+def _approved(services: Services, request: ApprovalRequest, approver: str) -> dict:
     """An approved version waiting for its release, and why the release will refuse it if its approval has
-    lapsed (the waiver its gate passed on ended, or the model's risk tier was raised)."""
-    approved = {"version": version, "approved_by": approver}
+    lapsed (the waiver its gate passed on ended, the model's risk tier was raised, its pack no longer verifies)."""
+    approved = {"version": request.version, "approved_by": approver}
     try:
-        lapsed = approval_lapsed(services, model, version, latest_request(services, model, version).pack_digest)
+        lapsed = approval_lapsed(services, request.model, request.version, request.pack_digest)
     except GovernanceError as exc:
         lapsed = str(exc)
     return {**approved, "cannot_be_released": lapsed} if lapsed else approved

@@ -93,14 +93,12 @@ def latest_request(services: Services, model: str, version: str) -> ApprovalRequ
     return _request(entries[-1])
 
 
-def approval_stage(services: Services, model: str, version: str,
+def approval_stage(services: Services, request: ApprovalRequest,
                    deployed: set[str]) -> tuple[str, str | None] | None:
-    """Where the version's latest approval request stands: ("pending", None) while nobody has decided;
-    ("awaiting_release", approver) once approved, until a completed deployment has used that approval (its
-    statement digest in `deployed`, see `deployed_approvals`); else None (no request, rejected, released)."""
-    decisions = _decisions(services, model, version)
-    if decisions is None:
-        return None
+    """Where an approval request stands: ("pending", None) while nobody has decided; ("awaiting_release",
+    approver) once approved, until a completed deployment has used that approval (its statement digest in
+    `deployed`, see `deployed_approvals`); else None (rejected, released)."""
+    decisions = _decided(services, request)
     if not decisions:
         return "pending", None
     last = decisions[-1]
@@ -112,15 +110,6 @@ def approval_stage(services: Services, model: str, version: str,
 def deployed_approvals(services: Services, model: str) -> set[str]:
     """Statement digests of the approvals a completed deployment of `model` used."""
     return {d.approval_digest for d in services.control.deployments(model, "completed")}
-
-
-def _decisions(services: Services, model: str, version: str) -> list | None:
-    """Grants and rejections of the latest request's pack, oldest first; None when there is no request."""
-    try:
-        request = latest_request(services, model, version)
-    except ApprovalRefused:
-        return None
-    return _decided(services, request)
 
 
 def _decided(services: Services, request: ApprovalRequest) -> list:
