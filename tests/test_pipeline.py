@@ -101,7 +101,7 @@ def test_model_card_names_its_evidence(two_versions):
         assert fact in markdown and fact in html
     for name in ("performance_report", "fairness_report", "explainability_report"):
         assert result.output_for_node(f"credit_scoring__{name}")["sha256"] in markdown
-    assert html.count("data:image/png;base64,") == 4
+    assert html.count("data:image/svg+xml;base64,") == 4
     metadata = life.materialized("credit_scoring", "model_card", "credit_scoring-v2")[0].asset_materialization.metadata
     assert "## Fairness" in metadata["card"].value
 

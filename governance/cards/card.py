@@ -85,13 +85,13 @@ def _automatic_limitations(reports: dict) -> list[str]:
 
 def _html(markdown: str, out_dir: Path, title: str) -> str:
     body = MarkdownIt("commonmark").enable("table").render(markdown)
-    body = re.sub(r'src="(plots/[^"]+\.png)"', lambda m: f'src="{_data_uri(out_dir / m.group(1))}"', body)
+    body = re.sub(r'src="(plots/[^"]+\.svg)"', lambda m: f'src="{_data_uri(out_dir / m.group(1))}"', body)
     return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
             f"<style>{_HTML_STYLE}</style></head><body>{body}</body></html>")
 
 
 def _data_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+    return "data:image/svg+xml;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
 def _ci(bounds: list) -> str:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from governance import training
+from governance.cards import plots
 from governance.cards.card import write_card
 from governance.config import GovernedModel
 from governance.data.source import read_dataset
@@ -64,15 +65,13 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
     @dg.asset(key=key(model, "explainability_report"), ins=trained_in, kinds={"shap"}, **common,
               description="SHAP global importance on a bounded sample, and proxy screening of the top features.")
     def explainability(governance: GovernanceResource, trained: dict) -> dg.Output[dict]:
-        from governance.cards import plots  # matplotlib: kept out of the code location's start-up
-
         settings, registry = governance.settings, governance.registry
         registered = registry.version(model.name, trained["version"])
         pipeline = registry.load(registered, trained["artifact_sha256"])
         test, _ = _test_set(settings, model, trained)
         explainer = version_explainer(settings, model, pipeline, trained["data_md5"])
         report, values = explainability_report(model, explainer, test, protected_groups(model, test))
-        plots.shap_summary(values, test.loc[values.index], _dir(settings, model, trained) / "plots" / "shap_summary.png")
+        plots.shap_summary(values, test.loc[values.index], _dir(settings, model, trained) / "plots" / "shap_summary.svg")
         saved, links = _save(governance, model, trained, "explainability", report)
         rows = [[r["rank"], r["feature"], r["mean_abs_shap"], max(report["proxy_strength"][r["feature"]].values())]
                 for r in report["importance"][:10]]
@@ -88,8 +87,6 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
               description="The model card (Markdown and self-contained HTML with plots) from the version's reports.")
     def model_card(context: dg.AssetExecutionContext, governance: GovernanceResource, trained: dict,
                    performance: dict, fairness: dict, explainability: dict) -> dg.Output[dict]:
-        from governance.cards import plots
-
         settings, services = governance.settings, governance.services
         subject = VersionSubject(model.name, trained["key"], model.risk_tier, tuple(trained["trained_by"]),
                                  tuple(requested_by(context)))
@@ -100,9 +97,9 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         validation = load_validation(settings, model.name, trained["data_md5"])
         reports["validation"], reports["snapshot"] = validation, validation["snapshot"]
         out = _dir(settings, model, trained)
-        plots.roc(reports["performance"], out / "plots" / "roc.png")
-        plots.calibration(reports["performance"], out / "plots" / "calibration.png")
-        plots.selection_rates(reports["fairness"], out / "plots" / "selection_rates.png")
+        plots.roc(reports["performance"], out / "plots" / "roc.svg")
+        plots.calibration(reports["performance"], out / "plots" / "calibration.svg")
+        plots.selection_rates(reports["fairness"], out / "plots" / "selection_rates.svg")
         digests = {"Performance report": performance["sha256"], "Fairness report": fairness["sha256"],
                    "Explainability report": explainability["sha256"]}
         card = write_card(model, trained["key"], services.registry.version(model.name, trained["version"]), reports,
