@@ -5,9 +5,8 @@ import numpy as np
 
 from governance import training
 from governance.config import GovernedModel
-from governance.data.snapshot import cached_path
 from governance.data.source import read_snapshot
-from governance.digests import file_md5, file_sha256
+from governance.digests import file_sha256
 from governance.errors import GovernanceError
 from governance.metrics.performance import discrimination
 from governance.provenance import code_version
@@ -36,7 +35,7 @@ def training_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             md5, links = registered.tags["governance.data_md5"], {}
             test = training.split(model, read_snapshot(settings, model, md5)).test
         else:
-            md5 = _validated_md5(settings, validated)
+            md5 = _validated_md5(validated)
             split = training.split(model, read_snapshot(settings, model, md5))
             registered, pipeline = _train_and_register(context, registry, model, md5, validated, split)
             test = split.test
@@ -99,13 +98,10 @@ def _record(settings: Settings, model: GovernedModel, registered: RegisteredVers
     }
 
 
-def _validated_md5(settings: Settings, validated: dict) -> str:
-    """The md5 of data that passed validation, re-checked against the bytes about to be used."""
+def _validated_md5(validated: dict) -> str:
+    """The md5 of data that passed validation (reading it re-checks the bytes against the md5)."""
     md5 = validated["md5"]
     if not validated["validation"]["passed"]:
         failures = "; ".join(validated["validation"]["failures"][:3])
         raise GovernanceError(f"data snapshot {md5} failed validation ({failures}); no model is trained on it")
-    actual = file_md5(cached_path(settings, md5))
-    if actual != md5:
-        raise GovernanceError(f"data snapshot {md5} changed on disk (now {actual}); refusing to train")
     return md5
