@@ -24,7 +24,7 @@ _TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("governance.cards", 
                                 autoescape=False, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
 _HTML_STYLE = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1d232a}
 table{border-collapse:collapse;margin:.8rem 0}td,th{border:1px solid #ccd;padding:.25rem .6rem;text-align:left}
-th{background:#eef}code{background:#f3f3f6;padding:0 .2rem}img{max-width:48%;vertical-align:top}"""
+th{background:#eef}code{background:#f3f3f6;padding:0 .2rem}img{max-width:100%;vertical-align:top}"""
 
 
 @dataclass(frozen=True)
