@@ -52,7 +52,8 @@ def file_sha256(path: str | Path) -> str:
 
 
 def file_md5(path: str | Path) -> str:
-    """MD5 as DVC records it (used only to cross-check DVC, never for integrity)."""
+    """MD5 as DVC records it: whether a file still holds the bytes DVC recorded. The ledger's digests,
+    what evidence is checked against, are SHA-256."""
     h = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(_CHUNK), b""):

@@ -63,7 +63,7 @@ def data_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
     def validated_applications(context: dg.AssetExecutionContext, governance: GovernanceResource,
                                applications: dict):
         settings = governance.settings
-        frame = read_snapshot(settings, model, applications["md5"])
+        frame = read_snapshot(settings, model, applications["md5"], keep=True)  # training reads it next
         report = validate(model, frame, applications["md5"])
         path = save_validation(settings, report, applications)
         links = record(governance, "validated_applications", "data.validated" if report.passed else "data.rejected",
