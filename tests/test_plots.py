@@ -22,23 +22,31 @@ def _texts(root: ET.Element) -> list[str]:
     return [t.text for t in root.iter(f"{SVG}text")]
 
 
+def _frame(root: ET.Element) -> tuple[float, float, float, float]:
+    """The plot area's left, top, right and bottom."""
+    frame = root.find(f"{SVG}rect[@fill='none']")
+    left, top = float(frame.get("x")), float(frame.get("y"))
+    return left, top, left + float(frame.get("width")), top + float(frame.get("height"))
+
+
 def test_roc_curve_runs_from_the_bottom_left_corner_to_the_top_right(tmp_path):
     performance = {"auc": 0.8123, "roc_curve": {"fpr": [0, 0.1, 0.5, 1], "tpr": [0, 0.6, 0.9, 1]}}
     root = _svg(plots.roc(performance, tmp_path / "roc.svg"))
     curve = [[tuple(map(float, p.split(","))) for p in line.get("points").split()]
              for line in root.iter(f"{SVG}polyline")][1]
-    frame = root.find(f"{SVG}rect[@fill='none']")
-    left, top = float(frame.get("x")), float(frame.get("y"))
-    right, bottom = left + float(frame.get("width")), top + float(frame.get("height"))
+    left, top, right, bottom = _frame(root)
     assert curve[0] == (left, bottom) and curve[-1] == (right, top) and len(curve) == 4
     assert curve[1] == (pytest.approx(left + 0.1 * (right - left)), pytest.approx(bottom - 0.6 * (bottom - top)))
     assert "AUC 0.812" in _texts(root) and "False positive rate" in _texts(root)
 
 
-def test_calibration_marks_each_bin(tmp_path):
-    bins = [{"mean_score": s, "observed_rate": s * 1.1} for s in (0.05, 0.2, 0.45, 0.7)]
+def test_calibration_marks_each_bin_at_its_mean_score_and_observed_rate(tmp_path):
+    bins = [{"mean_score": s, "observed_rate": s * 1.2} for s in (0.05, 0.2, 0.45, 0.7)]
     root = _svg(plots.calibration({"calibration": {"bins": bins}}, tmp_path / "calibration.svg"))
-    assert len(list(root.iter(f"{SVG}circle"))) == 4
+    left, top, right, bottom = _frame(root)
+    marks = [(float(c.get("cx")), float(c.get("cy"))) for c in root.iter(f"{SVG}circle")]
+    assert marks == [(pytest.approx(left + b["mean_score"] * (right - left), abs=0.1),
+                      pytest.approx(bottom - b["observed_rate"] * (bottom - top), abs=0.1)) for b in bins]
 
 
 def test_selection_rates_draw_a_bar_per_group_at_its_rate_with_its_interval(tmp_path):
@@ -46,11 +54,14 @@ def test_selection_rates_draw_a_bar_per_group_at_its_rate_with_its_interval(tmp_
               "M": {"selection_rate": 0.25, "selection_rate_ci": [None, None]}}
     fairness = {"gated_attributes": ["sex"], "attributes": {"sex": {"groups": groups}}}
     root = _svg(plots.selection_rates(fairness, tmp_path / "rates.svg"))
-    frame = root.find(f"{SVG}rect[@fill='none']")
+    left, top, right, bottom = _frame(root)
     bars = root.findall(f"{SVG}rect[@fill='{plots._BAR}']")
-    heights = [float(b.get("height")) / float(frame.get("height")) for b in bars]
+    heights = [float(b.get("height")) / (bottom - top) for b in bars]
     assert heights == [pytest.approx(0.5, abs=0.01), pytest.approx(0.25, abs=0.01)]
-    assert len(root.findall(f"{SVG}path")) == 1  # an interval only where one was computed
+    (interval,) = root.findall(f"{SVG}path")  # an interval only where one was computed
+    ends = sorted({float(y) for y in re.findall(r"M[\d.]+ ([\d.]+)h8", interval.get("d"))})
+    assert ends == [pytest.approx(bottom - 0.55 * (bottom - top), abs=0.1),
+                    pytest.approx(bottom - 0.45 * (bottom - top), abs=0.1)]
     assert {"F", "M", "Approval rate by sex"} <= set(_texts(root))
 
 
@@ -73,13 +84,24 @@ def test_shap_summary_shows_the_most_important_features_first_one_dot_per_row(tm
     assert sum(len(d) for d in dots.values()) == rows * 12
     assert len(dots[plots._MISSING]) == 10  # f3's missing values
     # f0's row, the top one: its highest feature values are red and furthest right, its lowest blue and left.
-    below_top_row = float(root.find(f"{SVG}rect[@fill='none']").get("y")) + 26
+    below_top_row = _frame(root)[1] + 26
     f0 = {c: [float(x) for x, y in d if float(y) < below_top_row] for c, d in dots.items()}
     assert sum(len(xs) for xs in f0.values()) == rows
     assert min(f0[plots._mix(1)]) > max(f0[plots._mix(0)])
+
+
+def test_shap_summary_of_one_signed_feature_keeps_zero_in_view_and_escapes_its_name(tmp_path):
+    name = 'income <after> & "tax"'
+    values = pd.DataFrame({name: np.linspace(0.1, 0.5, 50)})
+    root = _svg(plots.shap_summary(values, pd.DataFrame({name: np.arange(50.0)}), tmp_path / "shap.svg"))
+    left, _, right, _ = _frame(root)
+    zero = float(next(root.iter(f"{SVG}line")).get("x1"))
+    assert left < zero < right and name in _texts(root)
 
 
 def test_ticks_are_round_numbers_within_the_range():
     assert plots._ticks(0, 1) == [0, 0.2, 0.4, 0.6, 0.8, 1]
     assert plots._ticks(-1.3, 2.2) == [-1, 0, 1, 2]
     assert plots._ticks(0.013, 0.09) == [0.02, 0.04, 0.06, 0.08]
+    assert plots._ticks(-0.3, 0)[0] == -0.3 and plots._ticks(-0.3, 0)[-1] == 0  # ends that division blurs
+    assert plots._ticks(2, 2) == [2]

@@ -78,6 +78,8 @@ def test_gate_passed_and_the_request_is_pending(life):
     pack = Path(request.payload["pack_path"])
     assert {"model_card.html", "fairness.json", "gate_decision.json", "validation.json"} <= {
         p.name for p in pack.iterdir()}
+    assert {p.name for p in (pack / "plots").iterdir()} == {
+        "roc.svg", "calibration.svg", "selection_rates.svg", "shap_summary.svg"}
     status = json.loads(govern(life, "status", "--json").output)
     assert status[0]["versions"][0]["assets"]["approval_request"]["state"] == "materialized"
     assert status[0]["versions"][0]["assets"]["release_gate"]["allowed"] is True

@@ -121,13 +121,13 @@ def selection_rates(fairness: dict, path: Path) -> Path:
 
 def shap_summary(values: pd.DataFrame, sample: pd.DataFrame, path: Path) -> Path:
     """SHAP's beeswarm: one dot per sampled row for each of the most important features (most important on
-    top), placed at its attribution and coloured by where the row's feature value ranks among the sample's,
-    blue for the lowest to red for the highest (grey where the value is missing)."""
+    top), placed at its attribution and coloured by the row's feature value (see `_shades`)."""
     order = values.abs().mean().sort_values(ascending=False).index[:_SHAP_FEATURES]
-    low, high = float(values[order].min().min()), float(values[order].max().max())
+    low, high = min(float(values[order].min().min()), 0.0), max(float(values[order].max().max()), 0.0)
     pad = (high - low) * 0.04 or 1.0
     row = 26
-    chart = _Chart(left=170, top=30, width=380, height=row * len(order), xs=(low - pad, high + pad))
+    labels = 20 + 7 * max(len(str(feature)) for feature in order)  # about 7 px a character
+    chart = _Chart(left=labels, top=30, width=380, height=row * len(order), xs=(low - pad, high + pad))
     chart.marks.append(f'<line x1="{chart.x(0)}" y1="{chart.top}" x2="{chart.x(0)}" '
                        f'y2="{chart.top + chart.height}" stroke="{_GUIDE}"/>')
     strokes: dict[str, list[str]] = {}
@@ -191,11 +191,13 @@ def _colour_bar(x: float, top: float, height: float) -> str:
 
 def _ticks(low: float, high: float, most: int = 6) -> list[float]:
     """Round values (steps of 1, 2 or 5 times a power of ten) between low and high."""
+    if not high > low:
+        return [low]
     rough = (high - low) / most
     power = 10 ** math.floor(math.log10(rough))
     step = next(power * m for m in (1, 2, 5, 10) if power * m >= rough)
-    first = math.ceil(low / step) * step
-    return [round(first + i * step, 10) for i in range(int((high - first) / step + 1e-9) + 1)]
+    first, last = math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9)  # -0.3 / 0.05 is -5.999...
+    return [round(i * step, 12) + 0.0 for i in range(first, last + 1)]  # + 0.0: no "-0"
 
 
 def _write(path: Path, width: float, height: float, title: str, marks: list[str]) -> Path:

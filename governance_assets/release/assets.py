@@ -98,7 +98,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                  "performance.json": Path(performance["path"]), "fairness.json": Path(fairness["path"]),
                  "explainability.json": Path(explainability["path"]), "gate_decision.json": Path(gate["path"]),
                  "validation.json": validation_path(settings, model.name, trained["data_md5"])}
-        files.update({f"plots/{p.name}": p for p in sorted((Path(card["html_path"]).parent / "plots").glob("*.svg"))})
+        files.update({f"plots/{p.name}": p for p in sorted((Path(card["html_path"]).parent / "plots").iterdir())})
         # The policy bundle the gate applied, so the evidence says which rules were in force, byte for byte.
         bundle = governance.services.policies
         if bundle.digest != decision["policy_digest"]:
