@@ -27,7 +27,9 @@ time across processes, so the chain never forks and no entry is lost.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -37,8 +39,9 @@ from hashlib import sha256
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (BigInteger, CheckConstraint, Column, Computed, Connection, Index, Integer, LargeBinary,
-                        MetaData, Table, Text, and_, bindparam, cast, func, insert, inspect, literal, or_, select,
-                        update)
+                        MetaData, Table, Text, and_, bindparam, cast, create_engine, func, insert, inspect, literal,
+                        or_, select, update)
+from sqlalchemy.pool import NullPool
 
 from governance.db import engine_for, is_sqlite, write_transaction
 from governance.digests import canonical_json
@@ -309,12 +312,13 @@ class _Broken(Exception):
 class _Scan:
     """Recomputes the chain and the Merkle tree from stored bytes, one block of entries at a time."""
 
-    def __init__(self, stored_nodes: dict[tuple[int, int], str]) -> None:
+    def __init__(self, stored_nodes: dict[tuple[int, int], str], size: int = 0,
+                 link: bytes = GENESIS.encode()) -> None:
         self.stored = stored_nodes
         self.frontier = Frontier()
         self.leaves: list[bytes] = []
-        self.link = GENESIS.encode()
-        self.size = 0
+        self.link = link
+        self.size = size
 
     def wanted(self, stop: int | None) -> int:
         """How many rows to feed next: up to the end of the block, and not past `stop`."""
@@ -361,6 +365,10 @@ class _Scan:
 
     def _close_block(self) -> None:
         block_root, self.leaves = mth(self.leaves), []
+        self._push_block(block_root)
+
+    def _push_block(self, block_root: bytes) -> None:
+        """Add the next block's root to the tree; every stored node it completes must match."""
         for level, idx, digest in self.frontier.push(BLOCK_HEIGHT, block_root):
             stored = self.stored.pop((level, idx), None)
             if stored != digest.hex():
@@ -372,12 +380,136 @@ class _Scan:
     def root(self) -> bytes:
         return self.frontier.root(self.leaves)
 
+    def take_over(self, half: _Half, stop: int | None) -> bytes | None:
+        """Continue with the second half's result (its blocks, then its tail); returns the root at `stop` if
+        that falls in the half."""
+        if half.broken is not None:
+            raise _Broken(*half.broken)
+        if half.start_link != self.link:  # both read the stored hash of the entry they meet at
+            raise _Broken(self.size + 1, self.link)
+        at_stop = None
+        for block_root in half.block_roots:
+            if stop is not None and self.size < stop <= self.size + BLOCK:
+                at_stop = self.frontier.root(half.stop_leaves)
+            self._push_block(block_root)
+            self.size += BLOCK
+        self.leaves, self.link, self.size = half.tail, half.link, half.size
+        if stop is not None and self.size - len(self.leaves) < stop <= self.size:
+            at_stop = self.frontier.root(half.stop_leaves)
+        return at_stop
+
     def check_no_stray_nodes(self) -> None:
         if self.stored:
             level, idx = min(self.stored, key=lambda key: key[1] << key[0])
             raise _Broken(self.size + 1, self.link,
                           f"a stored Merkle node covers {_span(level, idx)} but the log ends at entry "
                           f"{self.size}: entries after {self.size} were removed, or the node table was altered")
+
+
+PARALLEL_FROM = 200_000  # entries: from here a second process verifying half the log saves more than it costs
+
+
+def _split(size: int) -> int | None:
+    """Where the log is cut for two processes to verify a half each (a block boundary), or None for one.
+
+    Only a process with no other thread forks (a thread holding a lock when it forks would leave the child
+    waiting for it forever): the CLI and the benchmark, not a Dagster process, which verifies in one.
+    """
+    if size < PARALLEL_FROM or not _forking_is_safe():
+        return None
+    split = size // 2 // BLOCK * BLOCK
+    return split or None
+
+
+def _forking_is_safe() -> bool:
+    return ("fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+            and not multiprocessing.current_process().daemon)  # a daemonic process may not have children
+
+
+@dataclass(frozen=True)
+class _Half:
+    """What the second process found: a break (seq, link, problem), or the half's block roots, tail and
+    last link; `stop_leaves` are the leaves from the start of the stop's block up to the stop."""
+
+    broken: tuple[int, bytes, str | None] | None
+    start_link: bytes = b""
+    block_roots: tuple[bytes, ...] = ()
+    tail: tuple[bytes, ...] = ()
+    stop_leaves: tuple[bytes, ...] = ()
+    link: bytes = b""
+    size: int = 0
+
+
+class _HalfScan(_Scan):
+    """The second half's scan: block roots are handed back, not checked (the first process checks them
+    against the stored nodes as it takes them over, in order)."""
+
+    def __init__(self, size: int, link: bytes, stop: int | None) -> None:
+        super().__init__({}, size, link)
+        self.stop, self.block_roots, self.stop_leaves = stop, [], []
+
+    def add(self, rows: list[tuple]) -> None:
+        super().add(rows)
+        if self.size == self.stop and self.leaves:
+            self.stop_leaves = list(self.leaves)
+
+    def _close_block(self) -> None:
+        if self.size == self.stop:
+            self.stop_leaves = list(self.leaves)
+        self.block_roots.append(mth(self.leaves))
+        self.leaves = []
+
+
+class _SecondHalf:
+    """Entries after `split` up to `size`, verified by a forked process while this one does the first half."""
+
+    def __init__(self, ledger: "Ledger", split: int, size: int, stop: int | None) -> None:
+        context = multiprocessing.get_context("fork")
+        self._results, sender = context.Pipe(duplex=False)
+        self._process = context.Process(target=_verify_half, args=(ledger, split, size, stop, sender),
+                                        name="ledger-verify-second-half", daemon=True)
+        self._process.start()
+        sender.close()
+        self.split, self.size = split, size
+
+    def result(self) -> _Half:
+        try:
+            found = self._results.recv()
+        except EOFError:
+            found = f"the process ended with exit code {self._process.exitcode} and no result"
+        if isinstance(found, str):
+            raise LedgerError(f"verifying entries {self.split + 1}..{self.size} failed: {found}")
+        return found
+
+    def close(self) -> None:
+        if self._process.is_alive():  # the first half broke: its answer is the first break
+            self._process.kill()
+        self._process.join()
+        self._results.close()
+
+
+def _verify_half(ledger: "Ledger", split: int, size: int, stop: int | None, sender) -> None:
+    """In the forked process: its own connection (the parent's are never touched), then the scan."""
+    try:
+        engine = create_engine(ledger.engine.url, poolclass=NullPool)
+        e = ledger._entries.c
+        with engine.connect() as conn, conn.begin():
+            link = conn.execute(select(ledger._bytes(e.entry_hash)).where(e.seq == split)).scalar()
+            scan = _HalfScan(split, link, stop)
+            try:
+                cursor = ledger._scan_cursor(conn, split, size)
+                while rows := cursor.fetchmany(scan.wanted(stop)):
+                    scan.add(rows)
+                cursor.close()
+            except _Broken as broken:
+                sender.send(_Half(broken=(broken.seq, broken.link, broken.problem)))
+                return
+        sender.send(_Half(None, link, tuple(scan.block_roots), tuple(scan.leaves), tuple(scan.stop_leaves),
+                          scan.link, scan.size))
+    except Exception as exc:  # handed to the parent, which raises it as a LedgerError
+        sender.send(f"{type(exc).__name__}: {exc}")
+    finally:
+        sender.close()
 
 
 def _describe_break(seq: int, link: str, rows: dict[int, tuple]) -> str:
@@ -619,7 +751,8 @@ class Ledger:
         Never raises on tampering: the report names the first entry that does not verify and
         the stored field at fault. With a checkpoint (whose signature the caller has checked),
         also proves the log extends it: root at checkpoint.size equals its root, plus a
-        consistency proof from it to the current head.
+        consistency proof from it to the current head. A large log is verified by two processes,
+        a half each (see `_split`); the answer is the same as from one.
         """
         stop = checkpoint.size if checkpoint else None
         with self._reading() as conn:
@@ -628,8 +761,10 @@ class Ledger:
             scan = _Scan({(lvl, idx): value for lvl, idx, value in conn.execute(
                 select(nodes.level, nodes.idx, nodes.hash))})
             at_checkpoint = scan.root() if stop == 0 else None
+            split = _split(size)
+            second = None if split is None else _SecondHalf(self, split, size, stop)
             try:
-                cursor = self._scan_cursor(conn)
+                cursor = self._scan_cursor(conn, 0, split or size)
                 try:
                     while rows := cursor.fetchmany(scan.wanted(stop)):
                         scan.add(rows)
@@ -637,23 +772,31 @@ class Ledger:
                             at_checkpoint = scan.root()
                 finally:
                     cursor.close()
+                if second is not None:
+                    at_half = scan.take_over(second.result(), stop)
+                    at_checkpoint = at_checkpoint if at_half is None else at_half
                 scan.check_no_stray_nodes()
             except _Broken as broken:
                 problem = broken.problem or self._describe(conn, broken)
                 return VerifyReport(ok=False, size=size, root=None, first_bad_seq=broken.seq, problem=problem)
+            finally:
+                if second is not None:
+                    second.close()
             root = scan.root()
             if checkpoint is None:
                 return VerifyReport(ok=True, size=size, root=root.hex())
             return self._against_checkpoint(conn, checkpoint, size, root, at_checkpoint)
 
-    def _scan_cursor(self, conn: Connection):
-        """DBAPI cursor over (seq, content, payload, payload_digest, entry_hash) as bytes, in order.
+    def _scan_cursor(self, conn: Connection, after: int, last: int):
+        """DBAPI cursor over (seq, content, payload, payload_digest, entry_hash) as bytes, in order, of the
+        entries after `after` up to `last`.
 
         Raw DBAPI rows: SQLAlchemy Row objects double the cost of a 1M-entry verify (measured).
         """
         e = self._entries.c
         query = select(e.seq, *(self._bytes(c) for c in (e.content, e.payload, e.payload_digest, e.entry_hash)))
-        sql = str(query.order_by(e.seq).compile(dialect=self.engine.dialect, compile_kwargs={"literal_binds": True}))
+        query = query.where(e.seq > after, e.seq <= last).order_by(e.seq)
+        sql = str(query.compile(dialect=self.engine.dialect, compile_kwargs={"literal_binds": True}))
         dbapi = conn.connection.dbapi_connection
         cursor = dbapi.cursor() if is_sqlite(self.engine) else dbapi.cursor(name="ledger_verify")
         cursor.execute(sql)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from governance.ledger import Ledger
+from governance.ledger import Ledger, store
 
 from ledger_support import TEMPLATE_SIZE, event, sqlite_url
 
@@ -39,3 +39,13 @@ def ledger_file(ledger_template: Path, settings) -> Path:
 @pytest.fixture(scope="session")
 def signing_key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture(params=["in one process", "in two processes"])
+def verifying(request, monkeypatch) -> str:
+    """Verify as for a small log (one process) and as the CLI does for a large one (a forked process takes the
+    second half), on the test's own small log."""
+    if request.param == "in two processes":
+        monkeypatch.setattr(store, "PARALLEL_FROM", 1)
+        monkeypatch.setattr(store, "_forking_is_safe", lambda: True)
+    return request.param

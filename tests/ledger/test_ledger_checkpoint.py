@@ -14,6 +14,8 @@ from governance.ledger import Checkpoint, CheckpointError, Ledger, sign_checkpoi
 
 from ledger_support import TEMPLATE_SIZE, event, sqlite_url
 
+pytestmark = pytest.mark.usefixtures("verifying")
+
 
 @pytest.fixture
 def ledger(ledger_file) -> Ledger:
@@ -93,3 +95,19 @@ def test_verify_proves_extension_of_a_checkpoint_at_any_size(ledger, size):
     assert report.ok and report.consistency.verify() and report.consistency.old_size == size
     rewritten = ledger.verify(replace(checkpoint, root=ledger.root(size + 1)))
     assert not rewritten.ok and f"entries 1..{size} no longer match" in rewritten.problem
+
+
+def test_checkpoints_at_any_size_are_proved_wherever_the_log_is_cut_for_verifying(tmp_path, signing_key, verifying):
+    """Sizes before, at and after the block boundary where two processes split a 1,100-entry log (512), at
+    block ends and inside blocks: each checkpoint's root is recomputed and the log proved to extend it."""
+    ledger = Ledger(sqlite_url(tmp_path / "ledger.db"))
+    checkpoints = []
+    for size in (256, 300, 512, 600, 768, 800, 1100):
+        ledger.append_many([event(i) for i in range(ledger.size(), size)])
+        checkpoints.append(sign_checkpoint(ledger, signing_key, "system"))
+    for checkpoint in checkpoints:
+        report = ledger.verify(checkpoint)
+        assert report.ok and report.checkpoint_size == checkpoint.size and report.size == 1100, report
+        rewritten = ledger.verify(replace(checkpoint, root="00" * 32))
+        assert not rewritten.ok and rewritten.first_bad_seq == checkpoint.size
+        assert "was rewritten" in rewritten.problem

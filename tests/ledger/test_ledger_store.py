@@ -17,6 +17,8 @@ from governance.ledger.store import GENESIS, record_bytes
 
 from ledger_support import event, sqlite_url
 
+pytestmark = pytest.mark.usefixtures("verifying")
+
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def ledger(request, tmp_path) -> Ledger:

@@ -18,6 +18,8 @@ from governance.ledger.store import GENESIS
 
 from ledger_support import TEMPLATE_SIZE, event, sqlite_url
 
+pytestmark = pytest.mark.usefixtures("verifying")
+
 CONTENT_FIELDS = {  # field -> the JSON text just before its value in `content`
     "ts": b'"ts":"', "actor": b'"actor":"', "action": b'"action":"',
     "subject.model": b'"model":"', "subject.version": b'"version":"', "digests": b'"evidence":"',
