@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import re
+import sys
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -380,19 +381,19 @@ class _Scan:
     def root(self) -> bytes:
         return self.frontier.root(self.leaves)
 
-    def take_over(self, half: _Half, stop: int | None) -> bytes | None:
-        """Continue with the second half's result (its blocks, then its tail); returns the root at `stop` if
-        that falls in the half."""
-        if half.broken is not None:
-            raise _Broken(*half.broken)
-        if half.start_link != self.link:  # both read the stored hash of the entry they meet at
-            raise _Broken(self.size + 1, self.link)
+    def take_over(self, half: _Half, split: int, stop: int | None) -> bytes | None:
+        """Continue with the second half's result (its blocks, then its tail or its break), in the order one
+        scan would have met them; returns the root at `stop` if that falls in the half."""
+        if self.size != split or half.start_link != self.link:  # the first half's last entries are missing,
+            raise _Broken(self.size + 1, self.link)  # or the halves did not meet at the same stored hash
         at_stop = None
         for block_root in half.block_roots:
             if stop is not None and self.size < stop <= self.size + BLOCK:
                 at_stop = self.frontier.root(half.stop_leaves)
             self._push_block(block_root)
             self.size += BLOCK
+        if half.broken is not None:  # after the blocks before it, whose stored nodes may break first
+            raise _Broken(*half.broken)
         self.leaves, self.link, self.size = half.tail, half.link, half.size
         if stop is not None and self.size - len(self.leaves) < stop <= self.size:
             at_stop = self.frontier.root(half.stop_leaves)
@@ -407,6 +408,7 @@ class _Scan:
 
 
 PARALLEL_FROM = 200_000  # entries: from here a second process verifying half the log saves more than it costs
+HALF_LOCK_TIMEOUT = "10s"  # PostgreSQL: a lock the second half waits for may be queued behind this process's
 
 
 def _split(size: int) -> int | None:
@@ -422,14 +424,14 @@ def _split(size: int) -> int | None:
 
 
 def _forking_is_safe() -> bool:
-    return ("fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+    return (sys.platform == "linux" and threading.active_count() == 1
             and not multiprocessing.current_process().daemon)  # a daemonic process may not have children
 
 
 @dataclass(frozen=True)
 class _Half:
-    """What the second process found: a break (seq, link, problem), or the half's block roots, tail and
-    last link; `stop_leaves` are the leaves from the start of the stop's block up to the stop."""
+    """What the second process found: the roots of its complete blocks, then its break (seq, link, problem)
+    or its tail and last link; `stop_leaves` are the leaves from the start of the stop's block to the stop."""
 
     broken: tuple[int, bytes, str | None] | None
     start_link: bytes = b""
@@ -463,10 +465,10 @@ class _HalfScan(_Scan):
 class _SecondHalf:
     """Entries after `split` up to `size`, verified by a forked process while this one does the first half."""
 
-    def __init__(self, ledger: "Ledger", split: int, size: int, stop: int | None) -> None:
+    def __init__(self, ledger: "Ledger", split: int, size: int, stop: int | None, snapshot: str | None) -> None:
         context = multiprocessing.get_context("fork")
         self._results, sender = context.Pipe(duplex=False)
-        self._process = context.Process(target=_verify_half, args=(ledger, split, size, stop, sender),
+        self._process = context.Process(target=_verify_half, args=(ledger, split, size, stop, snapshot, sender),
                                         name="ledger-verify-second-half", daemon=True)
         self._process.start()
         sender.close()
@@ -475,7 +477,8 @@ class _SecondHalf:
     def result(self) -> _Half:
         try:
             found = self._results.recv()
-        except EOFError:
+        except (EOFError, OSError):
+            self._process.join(timeout=5)
             found = f"the process ended with exit code {self._process.exitcode} and no result"
         if isinstance(found, str):
             raise LedgerError(f"verifying entries {self.split + 1}..{self.size} failed: {found}")
@@ -488,22 +491,32 @@ class _SecondHalf:
         self._results.close()
 
 
-def _verify_half(ledger: "Ledger", split: int, size: int, stop: int | None, sender) -> None:
-    """In the forked process: its own connection (the parent's are never touched), then the scan."""
+def _verify_half(ledger: "Ledger", split: int, size: int, stop: int | None, snapshot: str | None, sender) -> None:
+    """In the forked process: its own connection (the parent's are never touched), reading the parent's
+    snapshot on PostgreSQL, and giving up on a lock rather than waiting for one behind the parent's."""
     try:
         engine = create_engine(ledger.engine.url, poolclass=NullPool)
         e = ledger._entries.c
-        with engine.connect() as conn, conn.begin():
-            link = conn.execute(select(ledger._bytes(e.entry_hash)).where(e.seq == split)).scalar()
-            scan = _HalfScan(split, link, stop)
-            try:
-                cursor = ledger._scan_cursor(conn, split, size)
-                while rows := cursor.fetchmany(scan.wanted(stop)):
-                    scan.add(rows)
-                cursor.close()
-            except _Broken as broken:
-                sender.send(_Half(broken=(broken.seq, broken.link, broken.problem)))
-                return
+        with engine.connect() as conn:
+            if snapshot is not None:
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                if snapshot is not None:
+                    if not re.fullmatch(r"[0-9A-F-]+", snapshot):
+                        raise ValueError(f"unexpected snapshot id {snapshot!r}")
+                    conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{HALF_LOCK_TIMEOUT}'")
+                link = conn.execute(select(ledger._bytes(e.entry_hash)).where(e.seq == split)).scalar()
+                scan = _HalfScan(split, link, stop)
+                try:
+                    cursor = ledger._scan_cursor(conn, split, size)
+                    while rows := cursor.fetchmany(scan.wanted(stop)):
+                        scan.add(rows)
+                    cursor.close()
+                except _Broken as broken:
+                    sender.send(_Half(broken=(broken.seq, broken.link, broken.problem), start_link=link,
+                                      block_roots=tuple(scan.block_roots)))
+                    return
         sender.send(_Half(None, link, tuple(scan.block_roots), tuple(scan.leaves), tuple(scan.stop_leaves),
                           scan.link, scan.size))
     except Exception as exc:  # handed to the parent, which raises it as a LedgerError
@@ -762,7 +775,7 @@ class Ledger:
                 select(nodes.level, nodes.idx, nodes.hash))})
             at_checkpoint = scan.root() if stop == 0 else None
             split = _split(size)
-            second = None if split is None else _SecondHalf(self, split, size, stop)
+            second = None if split is None else _SecondHalf(self, split, size, stop, self._exported_snapshot(conn))
             try:
                 cursor = self._scan_cursor(conn, 0, split or size)
                 try:
@@ -773,7 +786,7 @@ class Ledger:
                 finally:
                     cursor.close()
                 if second is not None:
-                    at_half = scan.take_over(second.result(), stop)
+                    at_half = scan.take_over(second.result(), split, stop)
                     at_checkpoint = at_checkpoint if at_half is None else at_half
                 scan.check_no_stray_nodes()
             except _Broken as broken:
@@ -786,6 +799,10 @@ class Ledger:
             if checkpoint is None:
                 return VerifyReport(ok=True, size=size, root=root.hex())
             return self._against_checkpoint(conn, checkpoint, size, root, at_checkpoint)
+
+    def _exported_snapshot(self, conn: Connection) -> str | None:
+        """PostgreSQL: this transaction's snapshot, for the second half to read exactly what this one reads."""
+        return None if is_sqlite(self.engine) else conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
 
     def _scan_cursor(self, conn: Connection, after: int, last: int):
         """DBAPI cursor over (seq, content, payload, payload_digest, entry_hash) as bytes, in order, of the

@@ -121,7 +121,7 @@ def test_changes_to_an_entry_whose_payload_expired_are_named(ledger_file):
     assert_names(verify(ledger_file), 300, "content (ts, actor, action, subject, digests) or payload_digest")
 
 
-@pytest.mark.parametrize("seq", [1, 300, 513])
+@pytest.mark.parametrize("seq", [1, 256, 300, 513])  # 256: where two processes cut this log
 def test_a_deleted_entry_is_named(ledger_file, seq):
     execute(ledger_file, "DELETE FROM ledger_entries WHERE seq = ?", seq)
     before = f"entry {seq - 1}" if seq > 1 else "the start"
@@ -142,6 +142,12 @@ def test_a_changed_merkle_node_names_the_entries_it_covers(ledger_file):
     execute(ledger_file, "UPDATE ledger_nodes SET hash = 'ff' || substr(hash, 3) WHERE level = 8 AND idx = 1")
     report = verify(ledger_file)
     assert report.first_bad_seq == 257 and "Merkle node over entries 257..512" in report.problem
+
+
+def test_a_changed_merkle_node_is_named_before_a_later_changed_entry(ledger_file):
+    execute(ledger_file, "UPDATE ledger_nodes SET hash = 'ff' || substr(hash, 3) WHERE level = 8 AND idx = 1")
+    execute(ledger_file, "UPDATE ledger_entries SET entry_hash = 'ff' || substr(entry_hash, 3) WHERE seq = 550")
+    assert verify(ledger_file).first_bad_seq == 257
 
 
 def test_a_truncated_tail_is_found_by_the_nodes_left_behind(ledger_file):
