@@ -35,11 +35,11 @@ class _Chart:
     ys: tuple[float, float] = (0.0, 1.0)
     marks: list[str] = field(default_factory=list)
 
-    def x(self, value: float) -> float:
+    def x(self, value: float | np.ndarray) -> float | np.ndarray:
         low, high = self.xs
         return np.round(self.left + (value - low) / (high - low) * self.width, 1)
 
-    def y(self, value: float) -> float:
+    def y(self, value: float | np.ndarray) -> float | np.ndarray:
         low, high = self.ys
         return np.round(self.top + self.height - (value - low) / (high - low) * self.height, 1)
 

@@ -58,7 +58,7 @@ def read_snapshot(settings: Settings, model: GovernedModel, md5: str, *, keep: b
     actual = file_md5(path)
     if actual != md5:
         raise DataError(f"{path}: data snapshot {md5} changed on disk (its md5 is now {actual}); it is not used")
-    key = (str(path), md5, tuple(column for column, spec in model.contract.items() if spec.kind == "category"))
+    key = (path, tuple(column for column, spec in model.contract.items() if spec.kind == "category"))
     with _kept_lock:
         frame = _kept.pop(key, None)
         _kept.clear()  # a parse kept for a read that never came

@@ -495,9 +495,7 @@ def _verify_half(ledger: "Ledger", split: int, size: int, stop: int | None, snap
     """In the forked process: its own connection (the parent's are never touched), reading the parent's
     snapshot on PostgreSQL, and giving up on a lock rather than waiting for one behind the parent's."""
     try:
-        engine = create_engine(ledger.engine.url, poolclass=NullPool)
-        e = ledger._entries.c
-        with engine.connect() as conn:
+        with create_engine(ledger.engine.url, poolclass=NullPool).connect() as conn:
             if snapshot is not None:
                 conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
@@ -506,23 +504,28 @@ def _verify_half(ledger: "Ledger", split: int, size: int, stop: int | None, snap
                         raise ValueError(f"unexpected snapshot id {snapshot!r}")
                     conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
                     conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{HALF_LOCK_TIMEOUT}'")
-                link = conn.execute(select(ledger._bytes(e.entry_hash)).where(e.seq == split)).scalar()
-                scan = _HalfScan(split, link, stop)
-                try:
-                    cursor = ledger._scan_cursor(conn, split, size)
-                    while rows := cursor.fetchmany(scan.wanted(stop)):
-                        scan.add(rows)
-                    cursor.close()
-                except _Broken as broken:
-                    sender.send(_Half(broken=(broken.seq, broken.link, broken.problem), start_link=link,
-                                      block_roots=tuple(scan.block_roots)))
-                    return
-        sender.send(_Half(None, link, tuple(scan.block_roots), tuple(scan.leaves), tuple(scan.stop_leaves),
-                          scan.link, scan.size))
+                sender.send(_scan_half(ledger, conn, split, size, stop))
     except Exception as exc:  # handed to the parent, which raises it as a LedgerError
         sender.send(f"{type(exc).__name__}: {exc}")
     finally:
         sender.close()
+
+
+def _scan_half(ledger: "Ledger", conn: Connection, split: int, size: int, stop: int | None) -> _Half:
+    e = ledger._entries.c
+    link = conn.execute(select(ledger._bytes(e.entry_hash)).where(e.seq == split)).scalar()
+    scan = _HalfScan(split, link, stop)
+    cursor = ledger._scan_cursor(conn, split, size)
+    try:
+        while rows := cursor.fetchmany(scan.wanted(stop)):
+            scan.add(rows)
+    except _Broken as broken:
+        return _Half(broken=(broken.seq, broken.link, broken.problem), start_link=link,
+                     block_roots=tuple(scan.block_roots))
+    finally:
+        cursor.close()
+    return _Half(None, link, tuple(scan.block_roots), tuple(scan.leaves), tuple(scan.stop_leaves), scan.link,
+                 scan.size)
 
 
 def _describe_break(seq: int, link: str, rows: dict[int, tuple]) -> str:
