@@ -26,6 +26,7 @@ from pathlib import Path
 
 from governance.digests import canonical_json
 from governance.ledger import Ledger
+from governance.ledger.store import entry_content, record_bytes
 
 BATCH = 10_000
 ACTIONS = ["data.snapshot", "validation.result", "model.registered", "gate.decision", "approval.granted"]
@@ -44,10 +45,8 @@ def event(i: int) -> dict:
 
 def record_and_payload(entry) -> list[bytes]:
     """The bytes an append or verify hashes for one entry: its record and its payload."""
-    record = {"entry": {"action": entry.action, "actor": entry.actor, "digests": entry.digests,
-                        "subject": entry.subject, "ts": entry.ts},
-              "payload_digest": entry.payload_digest, "prev_hash": entry.prev_hash, "seq": entry.seq}
-    return [canonical_json(record), canonical_json(entry.payload)]
+    record = record_bytes(entry_content(entry.to_dict()), entry.payload_digest, entry.prev_hash, entry.seq)
+    return [record, canonical_json(entry.payload)]
 
 
 def stored_bytes(path: Path) -> list[bytes]:
@@ -87,7 +86,7 @@ class Table:
 
 
 def bench_appends(ledger: Ledger, table: Table, durable: int) -> None:
-    seconds, entries = timed(lambda: [ledger.append(**event(i)) for i in range(durable)])
+    seconds, entries = timed(lambda: [ledger.append_record(**event(i)) for i in range(durable)])
     floor = hash_all([chunk for entry in entries for chunk in record_and_payload(entry)])
     rate = durable / seconds
     table.add("durable single appends (1 txn each)", rate, "appends/s", durable / floor, rate=True,
@@ -99,7 +98,7 @@ def grow(ledger: Ledger, table: Table, target: int) -> None:
     start, seconds, floor = ledger.size(), 0.0, None
     for low in range(start, target, BATCH):
         batch = [event(i) for i in range(low, min(low + BATCH, target))]
-        took, entries = timed(lambda: ledger.append_many(batch))
+        took, entries = timed(lambda: ledger.append_records(batch))
         seconds += took
         if floor is None:
             floor = len(entries) / hash_all([chunk for entry in entries for chunk in record_and_payload(entry)])

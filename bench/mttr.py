@@ -52,6 +52,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from governance import events  # noqa: E402
 from governance.config import GovernedModel, load_config  # noqa: E402
 from governance.data.generator import generate_applications  # noqa: E402
 from governance.decisions import DecisionLog  # noqa: E402
@@ -206,25 +207,23 @@ def _trial(api: Api, services: Services, log: DecisionLog, model: GovernedModel,
             break
     else:
         raise RuntimeError(f"trial {trial + 1} ({kind}): not contained after {MAX_WINDOWS} harmful windows")
-    acted = _remediation(services, since)
-    window = acted.payload["window"]
+    window = _remediation(services, since).window
     complete = parse_utc(completed_at(log, MODEL, window))
-    alert = next(e for e in services.ledger.entries(model=MODEL, action="monitoring.alert", since_seq=since)
-                 if e.payload["window"] == window)
-    action = next(e for e in services.ledger.entries(model=MODEL, since_seq=since)
-                  if e.action in ("rollback.completed", "kill_switch.on"))
+    alert = next(e for e in services.ledger.events(events.MonitoringAlert, model=MODEL, since_seq=since)
+                 if e.window == window)
+    action = services.ledger.events((events.RollbackCompleted, events.KillSwitchOn), model=MODEL, since_seq=since)[0]
     return {"trial": trial + 1, "kind": kind, "window": window, "windows_sent": attempt + 1,
             "alert": _since(complete, parse_utc(alert.ts)), "action": _since(complete, parse_utc(action.ts)),
             "mttr": _since(complete, reached)}
 
 
-def _remediation(services: Services, since: int):
+def _remediation(services: Services, since: int) -> events.RemediationDecided:
     """The remediation that contained (ledgered just after serving may already have seen its action)."""
     deadline = time.monotonic() + WINDOW_TIMEOUT_S
     while time.monotonic() < deadline:
-        for entry in services.ledger.entries(model=MODEL, action="monitoring.remediation", since_seq=since):
-            if {"rollback", "kill_switch"} & set(entry.payload["actions"]):
-                return entry
+        for remediation in services.ledger.events(events.RemediationDecided, model=MODEL, since_seq=since):
+            if {"rollback", "kill_switch"} & set(remediation.actions):
+                return remediation
         time.sleep(POLL_S)
     raise RuntimeError("serving was contained, but no monitoring remediation says so")
 

@@ -100,10 +100,10 @@ def pad_decisions(world: World, total: int) -> list[str]:
 def pad_ledger(world: World, entries: int) -> None:
     ledger = world.services.ledger
     for low in range(0, entries, 10_000):
-        ledger.append_many([{"actor": "system:bench", "action": "report.performance",
-                             "subject": {"model": "other_model", "version": f"other_model-v{1 + i // 40}"},
-                             "digests": {"report": hashlib.sha256(b"%d" % i).hexdigest()},
-                             "payload": {"auc": 0.81, "i": i}} for i in range(low, min(low + 10_000, entries))])
+        ledger.append_records([{"actor": "system:bench", "action": "report.performance",
+                                "subject": {"model": "other_model", "version": f"other_model-v{1 + i // 40}"},
+                                "digests": {"report": hashlib.sha256(b"%d" % i).hexdigest()},
+                                "payload": {"auc": 0.81, "i": i}} for i in range(low, min(low + 10_000, entries))])
 
 
 def bench_trace(world: World, ids: list[str], runs: int) -> tuple[float, float]:

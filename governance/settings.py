@@ -142,6 +142,20 @@ class Settings:
         base = self.reports_dir / model
         return base / version if version else base
 
+    def evidence_pack_dir(self, model: str, version: str, digest: str) -> Path:
+        """Where the version's evidence pack with this digest is sealed: it follows from the three, so no
+        record has to remember (or can misdirect) where a pack lives."""
+        return self.model_dir(model, version) / "evidence" / digest
+
+    def relative(self, path: str | Path) -> str:
+        """A path in the state dir as recorded in stores: relative to it, so a copied state dir stays whole."""
+        return Path(path).resolve().relative_to(self.home).as_posix()
+
+    def resolve(self, recorded: str | Path) -> Path:
+        """A path a store recorded: relative ones are inside the state dir (older records hold absolute ones)."""
+        path = Path(recorded)
+        return path if path.is_absolute() else self.home / path
+
 
 def _path(value: str | None) -> Path | None:
     return Path(value).expanduser().resolve() if value else None

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from governance.config import GovernedModel
+from governance.events import Event
 from resources import GovernanceResource
 
 
@@ -53,11 +54,14 @@ def _cell(value) -> str:
     return "" if value is None else str(value).replace("|", "\\|")
 
 
-def record(governance: GovernanceResource, asset: str, action: str, subject: dict, digests: dict | None = None,
-           payload: dict | None = None) -> dict:
+def actor(asset: str) -> str:
+    """The principal an asset records its events as."""
+    return f"system:{asset}"
+
+
+def record(governance: GovernanceResource, event: Event) -> dict:
     """Append a governance event to the ledger; returns the metadata that links the materialization to it."""
-    entry = governance.services.ledger.append(actor=f"system:{asset}", action=action, subject=subject,
-                                              digests=digests, payload=payload)
+    entry = governance.services.ledger.append(event)
     return {"ledger_entry": entry.entry_hash, "ledger_seq": dg.MetadataValue.int(entry.seq),
             "ledger_link": dg.MetadataValue.url(f"{governance.settings.serve_url}/ledger/entries/{entry.seq}")}
 

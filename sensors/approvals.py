@@ -1,6 +1,7 @@
 """The approval sensor: a new signed approval launches the release run, so approvers never need the UI.
 
-It only notices approvals the ledger says were granted, and launches. Whether the approval is valid (authentic, authorised,
+It only notices approvals the ledger says were granted (`ApprovalGranted`, read after a ledger sequence
+cursor), and launches. Whether the approval is valid (authentic, authorised,
 for exactly this version's sealed evidence, unexpired, not rejected) is decided by
 `approved_release` and again by `production_deployment`, which ledger every refusal.
 """
@@ -8,6 +9,7 @@ for exactly this version's sealed evidence, unexpired, not rejected) is decided 
 import dagster as dg
 
 from governance.config import GovernedModel
+from governance.events import ApprovalGranted
 from governance.release.approvals import deployed_approvals
 from governance_assets.common import versions
 from jobs import release_job_name
@@ -19,31 +21,26 @@ def approval_sensor(model: GovernedModel) -> dg.SensorDefinition:
                default_status=dg.DefaultSensorStatus.RUNNING,
                description=f"Launches {release_job_name(model.name)} for each new signed approval of a version.")
     def approvals(context: dg.SensorEvaluationContext, governance: GovernanceResource) -> dg.SensorResult:
+        # The cursor is a ledger sequence number: a grant is ledgered only once its statement was verified and
+        # Cedar allowed it, and ledger order is commit order, so no grant can appear behind the cursor.
         seen = int(context.cursor or 0)
         services = governance.services
-        recorded = services.statements.find(action="approve", model=model.name)
-        fresh = sorted((r for r in recorded if r.seq > seen), key=lambda r: r.seq)
-        if not fresh:
+        granted = services.ledger.events(ApprovalGranted, model=model.name, since_seq=seen)
+        if not granted:
             return dg.SensorResult(skip_reason="no new approvals")
-        granted = {e.digests.get("statement") for e in services.ledger.entries(model=model.name,
-                                                                                action="approval.granted")}
         deployed = deployed_approvals(services, model.name)
         requests = []
-        for approval in fresh:
-            version = approval.signed.statement.subject["version"]
-            if approval.digest not in granted:
-                context.log.info(f"approval {approval.digest[:12]} by {approval.signed.statement.principal} was "
-                                 "refused when signed (see the ledger); not launching")
+        for approval in granted:
+            if approval.statement in deployed:
+                context.log.info(f"approval {approval.statement[:12]} was already deployed; not launching again")
                 continue
-            if approval.digest in deployed:
-                context.log.info(f"approval {approval.digest[:12]} was already deployed; not launching again")
+            if not context.instance.has_dynamic_partition(versions(model).name, approval.version):
+                context.log.warning(f"approval {approval.statement[:12]} names unknown version "
+                                    f"{approval.version!r}; ignored")
                 continue
-            if not context.instance.has_dynamic_partition(versions(model).name, version):
-                context.log.warning(f"approval {approval.digest[:12]} names unknown version {version!r}; ignored")
-                continue
-            requests.append(dg.RunRequest(partition_key=version, run_key=f"approval-{approval.digest}",
-                                          tags={"governance/approval": approval.digest[:32],
-                                                "governance/approver": approval.signed.statement.principal}))
-        return dg.SensorResult(run_requests=requests, cursor=str(fresh[-1].seq))
+            requests.append(dg.RunRequest(partition_key=approval.version, run_key=f"approval-{approval.statement}",
+                                          tags={"governance/approval": approval.statement[:32],
+                                                "governance/approver": approval.actor}))
+        return dg.SensorResult(run_requests=requests, cursor=str(granted[-1].seq))
 
     return approvals

@@ -72,21 +72,37 @@ def register_version(settings: Settings, model_name: str = "credit_scoring", see
     return registered
 
 
-def sealed_approval(settings: Settings, version: int, model: str = "credit_scoring"):
-    """A sealed evidence pack and an approval of registered `version` (statement digest unique per version),
-    for tests of deployment mechanics that do not need a signed human approval."""
-    from governance.release.approvals import Approval
+def sealed_approval(settings: Settings, version: int, model: str = "credit_scoring", approver: str = "ravi"):
+    """A sealed evidence pack of registered `version` and a real signed, recorded approval of it by `approver`
+    (the demo cast's key: call `demo_principals` first), for tests of deployment mechanics that skip the gate."""
     from governance.release.evidence_pack import seal
 
     registered = Services(settings).registry.version(model, version)
     card = settings.home / f"card-v{version}.md"
     card.write_text(f"card of v{version}")
-    pack = seal(settings.home / "packs", model, registered.key, {"model_card.md": card},
-                {"artifact_sha256": registered.artifact_sha256, "policy_digest": "0" * 64})
-    approval = Approval(model=model, version=registered.key, principal="ravi", roles=("model_risk_approver",),
-                        issued_at="2026-11-22T10:00:00.000000Z", comment="", statement_digest=f"{version:064d}",
-                        evidence_digest=pack.digest, policy_digest="0" * 64)
-    return approval, pack
+    pack = seal(settings.model_dir(model, registered.key) / "evidence", model, registered.key,
+                {"model_card.md": card}, {"artifact_sha256": registered.artifact_sha256, "policy_digest": "0" * 64})
+    return signed_approval(settings, pack, approver), pack
+
+
+def signed_approval(settings: Settings, pack, approver: str = "ravi"):
+    """A real `approve` statement of the sealed `pack` by a demo principal, signed with their key and recorded."""
+    from datetime import timedelta
+
+    from governance.release.approvals import Approval
+    from governance.trust.demo import demo_key_path
+    from governance.trust.keys import load_private_key
+    from governance.trust.statements import Statement, sign
+
+    services = Services(settings)
+    model, version = pack.manifest["model"], pack.manifest["version"]
+    statement = Statement.new("approve", {"model": model, "version": version, "evidence_digest": pack.digest},
+                              approver, valid_for=timedelta(days=30))
+    signed = sign(statement, load_private_key(demo_key_path(settings, approver)))
+    services.statements.submit(signed, services.roster)
+    return Approval(model=model, version=version, principal=approver, roles=("model_risk_approver",),
+                    issued_at=statement.issued_at.isoformat(), comment="", statement_digest=signed.digest,
+                    evidence_digest=pack.digest, policy_digest="0" * 64)
 
 
 class RunningAPI:

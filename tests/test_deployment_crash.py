@@ -14,6 +14,7 @@ import textwrap
 
 import pytest
 
+from governance import events
 from governance.release.deployment import deploy, reconcile
 from governance.release.services import Services
 from governance.settings import Settings
@@ -26,10 +27,10 @@ MODEL = "credit_scoring"
 CRASH_POINTS = {
     "before the ledger records the start": """
         original = Ledger.append
-        def append(self, **kw):
-            if kw["action"] == "deploy.started":
+        def append(self, event):
+            if isinstance(event, events.DeploymentStarted):
                 os._exit(9)
-            return original(self, **kw)
+            return original(self, event)
         Ledger.append = append""",
     "before the alias moves": """
         ModelRegistry.set_champion = lambda self, model, version: os._exit(9)""",
@@ -41,10 +42,10 @@ CRASH_POINTS = {
         ModelRegistry.set_champion = set_champion""",
     "after the control store completed it": """
         original = Ledger.append
-        def append(self, **kw):
-            if kw["action"] == "deploy.completed":
+        def append(self, event):
+            if isinstance(event, events.DeploymentCompleted):
                 os._exit(9)
-            return original(self, **kw)
+            return original(self, event)
         Ledger.append = append""",
 }
 
@@ -64,6 +65,7 @@ def _child(settings: Settings, patch: str) -> int:
     script = textwrap.dedent("""
         import os, sys
         from pathlib import Path
+        from governance import events
         from governance.ledger import Ledger
         from governance.registry import ModelRegistry
         from governance.settings import Settings
@@ -93,13 +95,12 @@ def test_a_crash_at_any_step_leaves_old_or_new_champion_and_an_agreeing_ledger(p
     moves = services.control.deployments(MODEL)
     assert all(m.status in ("completed", "aborted") for m in moves)
     assert [m for m in moves if m.status == "completed"][-1].version == champion
-    terminal = [e for e in services.ledger.entries(model=MODEL)
-                if e.action in ("deploy.completed", "deploy.aborted")]
-    assert terminal[-1].subject["version"] == f"{MODEL}-v{moves[-1].version}"
-    assert terminal[-1].action == f"deploy.{moves[-1].status}"
-    completed_in_ledger = [e for e in terminal if e.action == "deploy.completed"]
-    assert completed_in_ledger[-1].subject["version"] == f"{MODEL}-v{champion}"
-    starts = [e for e in services.ledger.entries(model=MODEL) if e.action == "deploy.started"]
+    terminal = services.ledger.events((events.DeploymentCompleted, events.DeploymentAborted), model=MODEL)
+    assert terminal[-1].version == f"{MODEL}-v{moves[-1].version}" and terminal[-1].deployment_id == moves[-1].id
+    assert type(terminal[-1]) is events.move_step("deploy", moves[-1].status)
+    completed_in_ledger = [e for e in terminal if isinstance(e, events.DeploymentCompleted)]
+    assert completed_in_ledger[-1].version == f"{MODEL}-v{champion}"
+    starts = services.ledger.events(events.DeploymentStarted, model=MODEL)
     assert len(starts) == len(moves)
     assert services.control.deployed_artifact(MODEL, champion) == services.registry.version(MODEL, champion).artifact_sha256
     assert services.ledger.verify().ok

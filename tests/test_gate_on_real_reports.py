@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from governance import events
 from governance.cli import app
 from governance.data.validation import load_validation
 from governance.policy.bundle import PolicyBundle
@@ -139,9 +140,9 @@ def test_a_changed_threshold_changes_the_graphs_decision_with_a_new_digest(life,
         instance=stricter.instance, partition_key=fair_key, raise_on_error=False,
         tags={"governance/requested_by": "dana"})
     assert not result.success
-    entry = stricter.services.ledger.entries(model=MODEL, version=fair_key, action="gate.decision")[-1]
-    assert entry.digests["policy"] == strict.digest != PolicyBundle.load(REPO / "policies").digest
-    assert [d["rule"] for d in entry.payload["denials"]] == ["performance.auc_floor"]
+    gate = stricter.services.ledger.latest(events.GateDecided, model=MODEL, version=fair_key)
+    assert gate.policy == strict.digest != PolicyBundle.load(REPO / "policies").digest
+    assert gate.allowed is False and [d["rule"] for d in gate.decision["denials"]] == ["performance.auc_floor"]
 
 
 def test_a_waiver_is_honoured_by_the_gate_and_shown_on_the_card(life, monkeypatch):

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from governance import events
 from governance.cli import app
 from governance.decisions import DecisionLog
 from governance.serving import create_app
@@ -105,8 +106,8 @@ def test_approve_deploy_decide_disable_enable_rollback(tmp_path):
     rerun = life.defs.resolve_job_def("credit_scoring_release").execute_in_process(
         instance=life.instance, partition_key=v2, raise_on_error=False)
     assert not rerun.success and life.registry.champion(MODEL) == 1
-    refused = life.services.ledger.entries(model=MODEL, action="deployment.refused")[-1]
-    assert "needs a new approval request and approval" in refused.payload["reason"]
+    refused = life.services.ledger.latest(events.DeploymentRefused, model=MODEL)
+    assert "needs a new approval request and approval" in refused.reason
 
     answered = 20 + 60 + 60 + 10  # the batches above, plus the single polls counted below
     log = DecisionLog.for_settings(life.settings)
@@ -114,6 +115,6 @@ def test_approve_deploy_decide_disable_enable_rollback(tmp_path):
     for answer in first_answers + answers + referred:
         assert log.get(answer["decision_id"]).outcome == answer["outcome"]
     assert life.services.ledger.verify().ok
-    actions = [e.action for e in life.services.ledger.entries(model=MODEL)]
-    for expected in ("approval.granted", "deploy.completed", "kill_switch.on", "kill_switch.off", "rollback.completed"):
-        assert expected in actions
+    recorded = {type(e) for e in life.services.ledger.events(events.Event, model=MODEL)}
+    assert {events.ApprovalGranted, events.DeploymentCompleted, events.KillSwitchOn, events.KillSwitchOff,
+            events.RollbackCompleted} <= recorded

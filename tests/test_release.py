@@ -15,8 +15,10 @@ import pytest
 from sqlalchemy import insert
 from typer.testing import CliRunner
 
+from governance import events
 from governance.cli import app
-from governance.release.approvals import ApprovalRefused, approval_lapsed, decide, valid_approval
+from governance.release.approvals import (ApprovalRefused, approval_lapsed, decide, latest_request,
+                                          valid_approval)
 from governance.release.services import Services
 from governance.timestamps import utc_now
 from governance.trust.demo import demo_principals
@@ -57,8 +59,13 @@ def services(life) -> Services:
 
 
 def last_refusal(life) -> str:
-    entries = services(life).ledger.entries(model=MODEL, action="release.refused")
-    return " ".join(entries[-1].payload["reasons"]) if entries else ""
+    refused = services(life).ledger.latest(events.ReleaseRefused, model=MODEL)
+    return " ".join(refused.reasons) if refused else ""
+
+
+def evidence_dir(life) -> Path:
+    """Where the version's evidence packs are sealed (only a pack there can be requested for approval)."""
+    return life.settings.model_dir(MODEL, V1) / "evidence"
 
 
 def key_of(life, name):
@@ -72,10 +79,12 @@ def assert_nothing_deployed(life, reason: str):
 
 
 def test_gate_passed_and_the_request_is_pending(life):
-    gate = services(life).ledger.entries(model=MODEL, action="gate.decision")[-1]
-    assert gate.payload["allowed"] and gate.digests["policy"] == services(life).policies.digest
-    request = services(life).ledger.entries(model=MODEL, action="approval.requested")[-1]
-    pack = Path(request.payload["pack_path"])
+    gate = services(life).ledger.latest(events.GateDecided, model=MODEL)
+    assert gate.allowed is True and gate.decision["allowed"] is True
+    assert gate.policy == services(life).policies.digest
+    request = services(life).ledger.latest(events.ApprovalRequested, model=MODEL)
+    pack = life.settings.evidence_pack_dir(MODEL, V1, request.evidence_pack)
+    assert pack == Path(latest_request(services(life), MODEL, V1).pack_path)
     assert {"model_card.html", "fairness.json", "gate_decision.json", "validation.json"} <= {
         p.name for p in pack.iterdir()}
     assert {p.name for p in (pack / "plots").iterdir()} == {
@@ -84,10 +93,10 @@ def test_gate_passed_and_the_request_is_pending(life):
     assert status[0]["versions"][0]["assets"]["approval_request"]["state"] == "materialized"
     assert status[0]["versions"][0]["assets"]["release_gate"]["allowed"] is True
     # Cedar decides who may approve: model risk approvers, never dana who trained and requested it.
-    assert status[0]["awaiting_approval"] == [{"version": V1, "evidence_pack": request.digests["evidence_pack"],
+    assert status[0]["awaiting_approval"] == [{"version": V1, "evidence_pack": request.evidence_pack,
                                                "may_approve": ["ravi", "rhea"]}]
     text = govern(life, "status").output
-    assert (f"credit_scoring-v1 awaits approval of evidence pack {request.digests['evidence_pack']} by one of: "
+    assert (f"credit_scoring-v1 awaits approval of evidence pack {request.evidence_pack} by one of: "
             "ravi, rhea") in text
     assert "(risk tier high; no champion: serving refers every application to manual review)" in text
 
@@ -102,7 +111,7 @@ def test_a_reported_materialization_of_approved_release_deploys_nothing(life):
         asset_key=dg.AssetKey([MODEL, "approved_release"]), partition=V1, metadata={"approver": "ravi"}))
     result = release(life, selection=[dg.AssetKey([MODEL, "production_deployment"])])
     assert not result.success
-    entry = services(life).ledger.entries(model=MODEL, action="release.refused")[-1]
+    entry = services(life).ledger.latest(events.ReleaseRefused, model=MODEL)
     assert entry.actor == "system:production_deployment"
     assert_nothing_deployed(life, "no unexpired approve statement")
 
@@ -125,8 +134,9 @@ def test_approvals_refused_at_signing(life):
         else:
             message = str(result.exception)
         assert result.exit_code != 0 and reason in message, (principal, message)
-    refusals = {e.action for e in services(life).ledger.entries(model=MODEL) if e.action.endswith("refused")}
-    assert {"approval.refused", "statement.refused"} <= refusals
+    refusals = {type(e) for e in services(life).ledger.events(
+        (events.ApprovalDecisionRefused, events.StatementRefused), model=MODEL)}
+    assert refusals == {events.ApprovalDecisionRefused, events.StatementRefused}
     assert not release(life).success
     assert_nothing_deployed(life, "dana's approval")
     assert "Whoever trained or requested a version may not approve it" in last_refusal(life)
@@ -134,9 +144,9 @@ def test_approvals_refused_at_signing(life):
 
 def test_a_forged_statement_written_straight_into_the_store_deploys_nothing(life):
     store = services(life).statements
-    request = services(life).ledger.entries(model=MODEL, action="approval.requested")[-1]
+    request = services(life).ledger.latest(events.ApprovalRequested, model=MODEL)
     forged_key, _ = generate_key_pair()
-    statement = Statement.new("approve", {"model": MODEL, "version": V1, "evidence_digest": request.digests["evidence_pack"]},
+    statement = Statement.new("approve", {"model": MODEL, "version": V1, "evidence_digest": request.evidence_pack},
                               "ravi", valid_for=timedelta(days=1))
     forged = sign(statement, forged_key)
     _insert_raw(store, forged)
@@ -176,9 +186,9 @@ def test_an_approval_names_the_pack_its_approver_reviewed(life):
     job = life.defs.resolve_job_def("credit_scoring_candidate")  # a new request: the last pack was rejected
     assert job.execute_in_process(instance=life.instance, partition_key=V1,
                                   tags={"governance/requested_by": "dana"}).success
-    request = services(life).ledger.entries(model=MODEL, action="approval.requested")[-1]
-    pending = request.digests["evidence_pack"]
-    card = Path(request.payload["pack_path"]) / "model_card.md"
+    request = latest_request(services(life), MODEL, V1)
+    pending = request.pack_digest
+    card = Path(request.pack_path) / "model_card.md"
     original = card.read_bytes()
     card.write_bytes(original + b"\n(edited)\n")
     damaged = json.loads(govern(life, "status", "--json").output)[0]["awaiting_approval"][0]
@@ -229,7 +239,7 @@ def test_changed_evidence_or_artifact_after_approval_deploys_nothing(life):
     assert resubmit.success  # a new approval request for the same evidence
     result = govern(life, "approve", MODEL, "1", "--as", "ravi", "--comment", "reviewed again")
     assert result.exit_code == 0, result.output
-    pack = Path(services(life).ledger.entries(model=MODEL, action="approval.requested")[-1].payload["pack_path"])
+    pack = Path(latest_request(services(life), MODEL, V1).pack_path)
     card = pack / "model_card.md"
     original = card.read_bytes()
     card.write_bytes(original.replace(b"## Limitations", b"## Limitations\n\n- (edited after approval)"))
@@ -243,8 +253,8 @@ def test_changed_evidence_or_artifact_after_approval_deploys_nothing(life):
     artifact.write_bytes(saved + b"\n# tampered\n")
     result = release(life)
     assert not result.success
-    refused = services(life).ledger.entries(model=MODEL, action="deployment.refused")[-1]
-    assert "artifact's digest" in refused.payload["reason"]
+    refused = services(life).ledger.latest(events.DeploymentRefused, model=MODEL)
+    assert "artifact's digest" in refused.reason
     assert services(life).registry.champion(MODEL) is None
     artifact.write_bytes(saved)
 
@@ -267,8 +277,8 @@ def test_the_approval_sensor_launches_the_release_that_deploys(life):
     assert svc.registry.champion(MODEL) == 1
     done = svc.control.deployments(MODEL, "completed")[-1]
     assert done.version == 1 and done.artifact_sha256 == svc.registry.version(MODEL, 1).artifact_sha256
-    actions = [e.action for e in svc.ledger.entries(model=MODEL)]
-    assert actions[-3:] == ["release.approved", "deploy.started", "deploy.completed"]
+    steps = [type(e) for e in svc.ledger.events(events.Event, model=MODEL)]
+    assert steps[-3:] == [events.ReleaseApproved, events.DeploymentStarted, events.DeploymentCompleted]
     metadata = life.materialized(MODEL, "approved_release", V1)[0].asset_materialization.metadata  # newest first
     assert metadata["approver"].value == "ravi" and metadata["role"].value == "model_risk_approver"
     assert svc.ledger.verify().ok
@@ -334,8 +344,12 @@ def test_a_pack_that_seals_no_gate_decision_is_approvable_by_nobody(life, tmp_pa
 
     card = tmp_path / "model_card.md"
     card.write_text("a card and nothing else")
-    pack = seal(tmp_path / "packs", MODEL, V1, {"model_card.md": card}, {"artifact_sha256": "0" * 64,
-                                                                         "policy_digest": "0" * 64})
+    facts = {"artifact_sha256": "0" * 64, "policy_digest": "0" * 64}
+    elsewhere = seal(tmp_path / "packs", MODEL, V1, {"model_card.md": card}, facts)
+    with pytest.raises(ApprovalRefused, match="requested for approval only where it is sealed"):
+        request_approval(services(life), elsewhere, ())
+    pack = seal(evidence_dir(life), MODEL, V1, {"model_card.md": card}, facts)
+    assert pack.digest == elsewhere.digest
     request_approval(services(life), pack, ())
     with pytest.raises(ApprovalRefused, match="the pack seals no gate decision, so nothing says who may approve it"):
         valid_approval(services(life), MODEL, V1, "test")
@@ -348,18 +362,19 @@ def test_a_pack_judged_under_a_lower_risk_tier_than_the_model_now_has_is_approva
     from governance.release.approvals import request_approval
     from governance.release.evidence_pack import seal
 
-    first = services(life).ledger.entries(model=MODEL, action="approval.requested")[0]
-    decision = json.loads((Path(first.payload["pack_path"]) / "gate_decision.json").read_bytes())
+    first = services(life).ledger.events(events.ApprovalRequested, model=MODEL)[0]
+    decision = json.loads((life.settings.evidence_pack_dir(MODEL, V1, first.evidence_pack)
+                           / "gate_decision.json").read_bytes())
     assert decision["risk_tier"] == "high"
     (tmp_path / "gate_decision.json").write_text(json.dumps({**decision, "risk_tier": "medium"}))
-    pack = seal(tmp_path / "packs", MODEL, V1, {"gate_decision.json": tmp_path / "gate_decision.json"},
+    pack = seal(evidence_dir(life), MODEL, V1, {"gate_decision.json": tmp_path / "gate_decision.json"},
                 {"artifact_sha256": "0" * 64, "policy_digest": "0" * 64})
     request_approval(services(life), pack, ())
     reason = "credit_scoring's risk tier is now high, but the gate sealed for credit_scoring-v1 judged it as medium"
     refused = govern(life, "reject", MODEL, "1", "--as", "ravi")  # v1 is the champion by now: nothing to approve
     assert refused.exit_code != 0 and reason in str(refused.exception)
-    ledgered = services(life).ledger.entries(model=MODEL, action="approval.refused")[-1]
-    assert ledgered.actor == "ravi" and reason in ledgered.payload["reason"]
+    ledgered = services(life).ledger.latest(events.ApprovalDecisionRefused, model=MODEL)
+    assert ledgered.actor == "ravi" and ledgered.statement_action == "reject" and reason in ledgered.reason
     with pytest.raises(ApprovalRefused, match=reason):
         valid_approval(services(life), MODEL, V1, "test")
     assert reason in json.loads(govern(life, "status", "--json").output)[0]["awaiting_approval"][0]["cannot_be_approved"]
@@ -368,7 +383,7 @@ def test_a_pack_judged_under_a_lower_risk_tier_than_the_model_now_has_is_approva
     assert "the approved evidence pack cannot be read" in approval_lapsed(services(life), MODEL, V1, pack.digest)
 
     (tmp_path / "gate_decision.json").write_text(json.dumps({**decision, "risk_tier": "extreme"}))
-    unknown = seal(tmp_path / "unknown", MODEL, V1, {"gate_decision.json": tmp_path / "gate_decision.json"},
+    unknown = seal(evidence_dir(life), MODEL, V1, {"gate_decision.json": tmp_path / "gate_decision.json"},
                    {"artifact_sha256": "0" * 64, "policy_digest": "0" * 64})
     request_approval(services(life), unknown, ())
     with pytest.raises(ApprovalRefused, match="names no known risk tier \\('extreme'\\)"):

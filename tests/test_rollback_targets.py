@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from governance import events
 from governance.cli import app
 from governance.config import ConfigError
 from governance.release.deployment import DeploymentRefused, deploy, rollback
@@ -54,7 +55,7 @@ def test_an_altered_ledger_entry_does_not_stop_a_rollback(services):
     """Ledger reads refuse an entry that no longer hashes to the chain; the bookkeeping a rollback does first
     must not, or one edited row would stop containment (verify names the row)."""
     ledger = services.ledger
-    altered = next(e for e in ledger.entries(model=MODEL) if e.payload and e.action == "deploy.completed")
+    altered = next(e for e in ledger.entries(model=MODEL, action=events.DeploymentCompleted.action) if e.payload)
     with ledger.engine.begin() as conn:
         conn.execute(text("UPDATE ledger_entries SET payload = :p WHERE seq = :s"),
                      {"p": json.dumps({**altered.payload, "edited": True}).encode(), "s": altered.seq})

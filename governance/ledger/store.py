@@ -2,13 +2,14 @@
 
 Entry hash = SHA-256 of the canonical JSON (RFC 8785) of the record
 
-    {"entry": {"action", "actor", "digests", "subject", "ts"},
+    {"entry": {"action", "actor", "digests", "facts" (only when not empty), "subject", "ts"},
      "payload_digest": <sha256 hex of the payload's canonical JSON>,
      "prev_hash": <entry hash of the previous entry, 64 zeros for the first>,
      "seq": <1-based sequence number>}
 
 The hash covers the payload's digest, not the payload, so retention can drop payloads and
-the chain still verifies. `content` stores the canonical bytes of "entry"; "entry" sorts
+the chain still verifies. Facts (state that decisions depend on, see `governance.events`)
+are hashed with the entry and never expire. `content` stores the canonical bytes of "entry"; "entry" sorts
 before the other keys, so the record is `content` spliced into a fixed template and
 `verify()` hashes stored bytes without parsing JSON.
 
@@ -33,7 +34,7 @@ import sys
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import cache
 from hashlib import sha256
@@ -41,12 +42,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (BigInteger, CheckConstraint, Column, Computed, Connection, Index, Integer, LargeBinary,
                         MetaData, Table, Text, and_, bindparam, cast, create_engine, func, insert, inspect, literal,
-                        or_, select, update)
+                        or_, select, text, update)
 from sqlalchemy.pool import NullPool
 
 from governance.db import engine_for, is_sqlite, write_transaction
 from governance.digests import canonical_json
 from governance.errors import GovernanceError
+from governance.events import E, Event, RetentionApplied, actions
 from governance.timestamps import utc_timestamp
 from governance.ledger.merkle import (ConsistencyProof, Frontier, InclusionProof, consistency_path, inclusion_path,
                                       leaf_hash, mth, node_hash, split_point, verify_consistency)
@@ -64,13 +66,19 @@ MAX_PAYLOAD_BYTES = 16_384
 _RECORD = b'{"entry":%b,"payload_digest":"%b","prev_hash":"%b","seq":%d}'
 _ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_EVENT_FIELDS = {"actor", "action", "subject", "digests", "payload"}
+_EVENT_FIELDS = {"actor", "action", "subject", "digests", "facts", "payload"}
+HASHED_FIELDS = ("action", "actor", "digests", "facts", "subject", "ts")
 # Query columns the database derives from `content`: name -> JSON path.
 _DERIVED = {"model": ("subject", "model"), "version": ("subject", "version"), "action": ("action",), "ts": ("ts",)}
 
 
 class LedgerError(GovernanceError):
     """A ledger operation was refused: bad event, unknown entry or size, unreadable store."""
+
+
+def entry_content(fields: dict) -> bytes:
+    """Canonical JSON of an entry's hashed fields; `facts` only when an entry has some (older entries have none)."""
+    return canonical_json({name: fields[name] for name in HASHED_FIELDS if name != "facts" or fields.get(name)})
 
 
 def record_bytes(content: bytes, payload_digest: str, prev_hash: str, seq: int) -> bytes:
@@ -90,6 +98,7 @@ class LedgerEntry:
     payload_digest: str
     prev_hash: str
     entry_hash: str
+    facts: dict = field(default_factory=dict)  # never expired: see governance.events
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -137,6 +146,9 @@ def _tables(dialect: str) -> tuple[Table, Table]:
         CheckConstraint("seq >= 1", name="ledger_entries_seq_positive"),
         Index("ix_ledger_entries_model", "model", "version", "seq"),
         Index("ix_ledger_entries_action", "action", "seq"),
+        # Entries whose payload retention expired: verify checks each against the retention runs.
+        Index("ix_ledger_entries_expired", "seq", sqlite_where=text("payload IS NULL"),
+              postgresql_where=text("payload IS NULL")),
     )
     nodes = Table(
         "ledger_nodes", metadata,
@@ -183,12 +195,12 @@ def _validated(event: Any, where: str) -> dict:
     if unknown:
         raise _fail(where, f"unknown field(s) {sorted(unknown)} (allowed: {sorted(_EVENT_FIELDS)})")
     actor, action = event.get("actor"), event.get("action")
-    subject, digests = event.get("subject"), event.get("digests") or {}
+    subject, digests, facts = event.get("subject"), event.get("digests") or {}, event.get("facts") or {}
     payload = {} if event.get("payload") is None else event["payload"]
     if not isinstance(actor, str) or not actor.strip() or len(actor) > 200:
         raise _fail(where, f"field 'actor' must be a principal name or 'system:<component>', got {actor!r}")
     if not isinstance(action, str) or not _ACTION.match(action):
-        raise _fail(where, f"field 'action' must be dotted lowercase like 'gate.decision', got {action!r}")
+        raise _fail(where, f"field 'action' must be dotted lowercase like 'concern.event', got {action!r}")
     if not isinstance(subject, dict) or not isinstance(subject.get("model"), str) or not subject["model"]:
         raise _fail(where, "field 'subject' must be a dict with a non-empty string 'model'")
     if "version" in subject and not isinstance(subject["version"], str):
@@ -198,6 +210,9 @@ def _validated(event: Any, where: str) -> dict:
         raise _fail(where, "field 'digests' must map names to lowercase SHA-256 hex digests")
     if not isinstance(payload, dict):
         raise _fail(where, f"field 'payload' must be a dict, not {type(payload).__name__}")
+    if not isinstance(facts, dict):
+        raise _fail(where, f"field 'facts' must be a dict, not {type(facts).__name__}")
+    _canonical(facts, where, "facts")
     payload_bytes = _canonical(payload, where, "payload")
     if len(payload_bytes) > MAX_PAYLOAD_BYTES:
         raise _fail(where, f"field 'payload' is {len(payload_bytes)} bytes; keep payloads under "
@@ -205,7 +220,7 @@ def _validated(event: Any, where: str) -> dict:
     _canonical(subject, where, "subject")
     _check_strings(actor, where, "actor")
     _check_strings(digests, where, "digests")
-    return {"actor": actor, "action": action, "subject": subject, "digests": digests,
+    return {"actor": actor, "action": action, "subject": subject, "digests": digests, "facts": facts,
             "payload_bytes": payload_bytes, "payload_digest": sha256(payload_bytes).hexdigest()}
 
 
@@ -587,15 +602,28 @@ class Ledger:
         return cls(settings.ledger_url)
 
     # --- writing --------------------------------------------------------------------------
-    def append(self, *, actor: str, action: str, subject: dict, digests: dict[str, str] | None = None,
-               payload: dict | None = None) -> LedgerEntry:
-        event = {"actor": actor, "action": action, "subject": subject, "digests": digests, "payload": payload}
-        return self._append([_validated(event, "ledger event")])[0]
+    def append(self, event: Event) -> LedgerEntry:
+        """Append one governance event (see `governance.events`)."""
+        return self._append([_validated(event.record(), f"{event.action} event")])[0]
 
-    def append_many(self, events: list[dict]) -> list[LedgerEntry]:
+    def append_many(self, events: list[Event]) -> list[LedgerEntry]:
         """Append all events in one transaction, in order; a bad event appends none of them."""
         total = len(events)
-        return self._append([_validated(event, f"ledger event {i} of {total}") for i, event in enumerate(events, 1)])
+        return self._append([_validated(e.record(), f"{e.action} event {i} of {total}")
+                             for i, e in enumerate(events, 1)])
+
+    def append_record(self, *, actor: str, action: str, subject: dict, digests: dict[str, str] | None = None,
+                      facts: dict | None = None, payload: dict | None = None) -> LedgerEntry:
+        """Append raw entry fields. The storage layer's own door, for its tests and benchmarks: governance code
+        appends typed events (`append`), so that every action is declared once."""
+        record = {"actor": actor, "action": action, "subject": subject, "digests": digests, "facts": facts,
+                  "payload": payload}
+        return self._append([_validated(record, "ledger event")])[0]
+
+    def append_records(self, records: list[dict]) -> list[LedgerEntry]:
+        """Raw entry fields, all in one transaction (see `append_record`); a bad one appends none of them."""
+        total = len(records)
+        return self._append([_validated(r, f"ledger event {i} of {total}") for i, r in enumerate(records, 1)])
 
     def _append(self, events: list[dict]) -> list[LedgerEntry]:
         if not events:
@@ -605,8 +633,7 @@ class Ledger:
             size, prev = self._head(conn)
             ts = utc_timestamp()  # taken under the lock, so time order follows sequence order
             for seq, event in enumerate(events, size + 1):
-                entry = {key: event[key] for key in ("action", "actor", "digests", "subject")} | {"ts": ts}
-                content = canonical_json(entry)
+                content = entry_content(event | {"ts": ts})
                 entry_hash = sha256(record_bytes(content, event["payload_digest"], prev, seq)).hexdigest()
                 rows.append({"seq": seq, "content": content.decode(), "payload": event["payload_bytes"].decode(),
                              "payload_digest": event["payload_digest"], "entry_hash": entry_hash})
@@ -693,28 +720,46 @@ class Ledger:
         try:
             fields = json.loads(content)
             return LedgerEntry(seq=seq, ts=fields["ts"], actor=fields["actor"], action=fields["action"],
-                               subject=fields["subject"], digests=fields["digests"],
+                               subject=fields["subject"], digests=fields["digests"], facts=fields.get("facts", {}),
                                payload=None if payload is None else json.loads(payload),
                                payload_digest=payload_digest, prev_hash=prev_hash or GENESIS, entry_hash=entry_hash)
         except (TypeError, ValueError, KeyError) as exc:
             raise LedgerError(f"entry {seq} is unreadable ({exc!r}); run `govern ledger verify`") from None
 
-    def entries(self, *, model: str | None = None, version: str | None = None, action: str | None = None,
-                since_seq: int = 0, limit: int | None = None, checked: bool = True) -> list[LedgerEntry]:
+    def entries(self, *, model: str | None = None, version: str | None = None,
+                action: str | tuple[str, ...] | None = None, since_seq: int = 0, limit: int | None = None,
+                checked: bool = True) -> list[LedgerEntry]:
         """Entries after `since_seq` matching the filters, oldest first; `limit` keeps the most recent N.
 
         Each is refused (LedgerError) if it no longer hashes to what the chain recorded; `checked=False` gives
         entries as stored, to a caller that checks them itself (the lineage reports an altered entry)."""
         e = self._entries.c
         query = self._entry_query().where(e.seq > since_seq)
-        for column, value in ((e.model, model), (e.version, version), (e.action, action)):
+        for column, value in ((e.model, model), (e.version, version)):
             if value is not None:
                 query = query.where(column == value)
+        if action is not None:
+            query = query.where(e.action.in_(action) if isinstance(action, tuple) else e.action == action)
         query = query.order_by(e.seq.desc()).limit(limit) if limit else query.order_by(e.seq)
         with self._reading() as conn:
             rows = conn.execute(query).all()
         found = [self._entry_from_row(row, checked) for row in rows]
         return found[::-1] if limit else found
+
+    def events(self, kinds: type[E] | tuple[type[E], ...], *, model: str | None = None, version: str | None = None,
+               since_seq: int = 0, limit: int | None = None, checked: bool = True) -> list[E]:
+        """Typed events of these kinds (and kinds derived from them), oldest first; filters as in `entries`."""
+        kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+        found = self.entries(model=model, version=version, action=actions(*kinds), since_seq=since_seq,
+                             limit=limit, checked=checked)
+        return [kinds[0].from_entry(entry) if len(kinds) == 1 else Event.from_entry(entry)  # type: ignore[misc]
+                for entry in found]
+
+    def latest(self, kinds: type[E] | tuple[type[E], ...], *, model: str | None = None,
+               version: str | None = None, checked: bool = True) -> E | None:
+        """The most recent event of these kinds, or None."""
+        found = self.events(kinds, model=model, version=version, limit=1, checked=checked)
+        return found[-1] if found else None
 
     def entry(self, seq: int) -> LedgerEntry:
         with self._reading() as conn:
@@ -799,9 +844,29 @@ class Ledger:
                 if second is not None:
                     second.close()
             root = scan.root()
+            unexplained = self._unexplained_expiry(conn, size)
+            if unexplained is not None:
+                return VerifyReport(ok=False, size=size, root=root.hex(), first_bad_seq=unexplained[0],
+                                    problem=unexplained[1])
             if checkpoint is None:
                 return VerifyReport(ok=True, size=size, root=root.hex())
             return self._against_checkpoint(conn, checkpoint, size, root, at_checkpoint)
+
+    def _unexplained_expiry(self, conn: Connection, size: int) -> tuple[int, str] | None:
+        """The first entry whose payload is gone although no later retention run's cut-off was past it: a
+        payload removed by hand, not by retention (the chain cannot tell, since it hashes only the digest)."""
+        e = self._entries.c
+        expired = conn.execute(select(e.seq, e.ts).where(e.payload.is_(None), e.seq <= size).order_by(e.seq)).all()
+        if not expired:
+            return None
+        runs = [(seq, json.loads(content).get("facts", {}).get("ledger_payloads_before") or "")
+                for seq, content in conn.execute(select(e.seq, e.content).where(
+                    e.action.in_(actions(RetentionApplied)), e.seq <= size).order_by(e.seq))]
+        for seq, ts in expired:
+            if not any(run_seq > seq and ts < cutoff for run_seq, cutoff in runs):
+                return seq, (f"entry {seq}: its payload is gone, but no later retention run expired payloads "
+                             f"recorded at {ts}: it was removed outside retention")
+        return None
 
     def _exported_snapshot(self, conn: Connection) -> str | None:
         """PostgreSQL: this transaction's snapshot, for the second half to read exactly what this one reads."""

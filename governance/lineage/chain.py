@@ -5,8 +5,8 @@ of the ledger's first `size` entries (one root for the whole lineage), and
 checked on the way: the entry's fields must hash to its entry hash and the proof
 must lead to the root. Steps are linked by digests rather than by payloads, so a
 lineage still holds together after retention expired the payloads: the version's
-`model.registered` entry names the validation digest, the `data.validated` entry
-with that digest names the data digest, and the `data.snapshot` entry with that
+`ModelRegistered` event names the validation digest, the `DataValidated` event
+with that digest names the data digest, and the `DataSnapshotted` event with that
 digest is the snapshot. Facts also held elsewhere (registry tags, the sealed
 evidence pack) are compared, and every disagreement or missing step is a finding.
 
@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 
+from governance import events as ev
 from governance.control import Deployment
 from governance.errors import GovernanceError
+from governance.events import Event, EventError
 from governance.ledger import InclusionProof, LedgerEntry
 from governance.lineage.proofs import entry_problem
 from governance.registry import parse_version_key, version_key
@@ -31,10 +33,10 @@ from governance.release import evidence_pack
 from governance.release.services import Services
 from governance.timestamps import utc_timestamp
 
-REPORTS = ("performance", "fairness", "explainability")
-# Action families of production monitoring; their entries must name the version (subject.version).
-MONITORING_FAMILIES = frozenset({"monitoring", "drift", "alert", "remediation", "retraining"})
-MOVES = ("deploy", "rollback")
+# Production monitoring's events; they name the version they judged.
+MONITORING_EVENTS = (ev.MonitoringReferenceBuilt, ev.WindowJudged, ev.RemediationDecided, ev.RetrainingDecided)
+REFUSALS = (ev.ApprovalDecisionRefused, ev.ReleaseRefused, ev.DeploymentRefused, ev.KillSwitchRefused,
+            ev.WaiverRefused, ev.StatementRefused, ev.RetrainingRefused)
 
 
 class LineageError(GovernanceError):
@@ -68,8 +70,12 @@ def version_lineage(services: Services, model: str, version: str, size: int | No
     return _Builder(services, model, version, number, size, with_registry=registry).build()
 
 
-def _family(action: str) -> str:
-    return action.split(".", 1)[0]
+def _typed(entry: LedgerEntry) -> Event | None:
+    """The event an entry records; None for an action no event type declares (it is listed, not interpreted)."""
+    try:
+        return Event.from_entry(entry)
+    except EventError:
+        return None
 
 
 def _iso_ms(epoch_ms: int | None) -> str | None:
@@ -103,7 +109,7 @@ class _Builder:
             raise LineageError(f"{self.model} {self.version}: no ledger entry names this version (among the "
                                f"first {self.size}); it was not produced by the governed pipeline")
         self.moves = self.services.control.deployments(self.model)
-        registered = self._latest(self.own, "model.registered")
+        registered = self._latest(self.own, ev.ModelRegistered)
         pack = self._evidence_pack()
         registry = self._registry()
         validation, data = self._data(registered, registry)
@@ -142,16 +148,20 @@ class _Builder:
                                      "verified": problem is None, "payload_expired": entry.payload is None}
         return self.cited[entry.seq]
 
-    def _model_entries(self, *actions: str) -> list[LedgerEntry]:
-        found = [e for action in actions
-                 for e in self.services.ledger.entries(model=self.model, action=action, checked=False)]
-        return sorted((e for e in found if e.seq <= self.size), key=lambda e: e.seq)
+    def _model_entries(self, *kinds: type[Event]) -> list[LedgerEntry]:
+        found = self.services.ledger.entries(model=self.model, action=ev.actions(*kinds), checked=False)
+        return [e for e in found if e.seq <= self.size]
 
     @staticmethod
-    def _latest(entries: Iterable[LedgerEntry], *actions: str, before: int | None = None,
-                where: Callable[[LedgerEntry], bool] = lambda e: True) -> LedgerEntry | None:
-        found = [e for e in entries if e.action in actions and (before is None or e.seq < before) and where(e)]
-        return found[-1] if found else None
+    def _of(entries: Iterable[LedgerEntry], *kinds: type[Event]) -> list[tuple[LedgerEntry, Event]]:
+        """The entries recording events of these kinds, each with its typed event."""
+        return [(e, typed) for e in entries if isinstance(typed := _typed(e), kinds)]
+
+    def _latest(self, entries: Iterable[LedgerEntry], *kinds: type[Event], before: int | None = None,
+                where: Callable[[Event], bool] = lambda e: True) -> tuple[LedgerEntry, Event] | tuple[None, None]:
+        found = [(e, typed) for e, typed in self._of(entries, *kinds)
+                 if (before is None or e.seq < before) and where(typed)]
+        return found[-1] if found else (None, None)
 
     def _missing(self, step: str, why: str) -> None:
         self.findings.append(f"missing {step}: {why}")
@@ -184,117 +194,113 @@ class _Builder:
                 "status": run.info.status, "started_at": _iso_ms(run.info.start_time),
                 "ended_at": _iso_ms(run.info.end_time)}
 
-    def _data(self, registered: LedgerEntry | None, registry: dict) -> tuple[dict | None, dict | None]:
-        md5 = registry.get("data_md5") or (registered and (registered.payload or {}).get("dvc_md5"))
-        validation_digest = registered.digests.get("validation") if registered else None
+    def _data(self, registered: tuple, registry: dict) -> tuple[dict | None, dict | None]:
+        entry, trained = registered
+        md5 = registry.get("data_md5") or (trained and trained.dvc_md5)
+        validation_digest = trained.validation if trained else None
 
-        def same_validation(entry: LedgerEntry) -> bool:
-            if validation_digest:
-                return entry.digests.get("validation") == validation_digest
-            return (entry.payload or {}).get("dvc_md5") == md5
+        def same_validation(checked: Event) -> bool:
+            assert isinstance(checked, ev.DataChecked)
+            return checked.validation == validation_digest if validation_digest else checked.dvc_md5 == md5
 
-        validated = self._latest(self._model_entries("data.validated", "data.rejected"), "data.validated",
-                                 "data.rejected", before=registered.seq if registered else None, where=same_validation)
+        validated_entry, validated = self._latest(self._model_entries(ev.DataChecked), ev.DataChecked,
+                                                  before=entry.seq if entry else None, where=same_validation)
         if validated is None:
-            self._missing("data validation", f"no data.validated entry with validation digest {validation_digest}")
+            self._missing("data validation", f"no data validation event with validation digest {validation_digest}")
             return None, None
-        data_digest = validated.digests.get("data")
-        snapshot = self._latest(self._model_entries("data.snapshot"), "data.snapshot", before=validated.seq,
-                                where=lambda e: e.digests.get("data") == data_digest)
-        payload = validated.payload or {}
-        validation = {"passed": validated.action == "data.validated", "digest": validation_digest,
-                      "suite": payload.get("suite"), "failed_expectations": payload.get("failed"),
-                      "entry": self.cite(validated)}
+        assert isinstance(validated, ev.DataChecked)
+        snapshot_entry, snapshot = self._latest(
+            self._model_entries(ev.DataSnapshotted), ev.DataSnapshotted, before=validated.seq,
+            where=lambda e: isinstance(e, ev.DataSnapshotted) and e.data == validated.data)
+        validation = {"passed": isinstance(validated, ev.DataValidated), "digest": validation_digest,
+                      "suite": validated.suite, "failed_expectations": validated.failed,
+                      "entry": self.cite(validated_entry)}
         if snapshot is None:
-            self._missing("data snapshot", f"no data.snapshot entry with data digest {data_digest}")
+            self._missing("data snapshot", f"no data snapshot event with data digest {validated.data}")
             return validation, None
-        facts = snapshot.payload or {}
-        data = {"dvc_md5": self._agree("data md5", ledger=facts.get("dvc_md5"), registry=md5),
-                "sha256": data_digest, "source": facts.get("source"), "rows": facts.get("rows"),
-                "columns": facts.get("columns"), "entry": self.cite(snapshot)}
+        assert isinstance(snapshot, ev.DataSnapshotted)
+        data = {"dvc_md5": self._agree("data md5", ledger=snapshot.dvc_md5, registry=md5),
+                "sha256": validated.data, "source": snapshot.source, "rows": snapshot.rows,
+                "columns": snapshot.columns, "entry": self.cite(snapshot_entry)}
         return validation, data
 
-    def _training(self, registered: LedgerEntry | None, registry: dict, pack: dict | None) -> dict | None:
-        if registered is None:
-            self._missing("training", f"no model.registered entry for {self.version}")
+    def _training(self, registered: tuple, registry: dict, pack: dict | None) -> dict | None:
+        entry, trained = registered
+        if trained is None:
+            self._missing("training", f"no model registration event for {self.version}")
             return None
-        payload, facts = registered.payload or {}, (pack or {}).get("facts") or {}
+        assert isinstance(trained, ev.ModelRegistered)
+        facts = (pack or {}).get("facts") or {}
         return {
-            "mlflow_run_id": self._agree("MLflow run id", ledger=payload.get("mlflow_run_id"),
+            "mlflow_run_id": self._agree("MLflow run id", ledger=trained.mlflow_run_id,
                                          registry=registry.get("run_id"), evidence_pack=facts.get("mlflow_run_id")),
-            "code_version": self._agree("code version", ledger=payload.get("code_version"),
+            "code_version": self._agree("code version", ledger=trained.code_version,
                                         registry=registry.get("code_version"), evidence_pack=facts.get("code_version")),
-            "artifact_sha256": self._agree("model artifact digest", ledger=registered.digests.get("artifact"),
+            "artifact_sha256": self._agree("model artifact digest", ledger=trained.artifact,
                                            registry=registry.get("artifact_sha256"),
                                            evidence_pack=facts.get("artifact_sha256")),
-            "data_md5": self._agree("training data md5", ledger=payload.get("dvc_md5"),
+            "data_md5": self._agree("training data md5", ledger=trained.dvc_md5,
                                     registry=registry.get("data_md5"), evidence_pack=facts.get("data_md5")),
-            "params": registry.get("params") or payload.get("params"), "run_status": registry.get("status"),
+            "params": registry.get("params") or trained.params, "run_status": registry.get("status"),
             "started_at": registry.get("started_at"), "ended_at": registry.get("ended_at"),
-            "artifact_source": registry.get("source"), "entry": self.cite(registered),
+            "artifact_source": registry.get("source"), "entry": self.cite(entry),
         }
 
     def _reports(self, pack: dict | None) -> list[dict]:
         sealed = (pack or {}).get("files") or {}
         found = []
-        for name in REPORTS:
-            entry = self._latest(self.own, f"report.{name}")
-            if entry is None:
-                self._missing(f"{name} report", f"no report.{name} entry")
+        for name, kind in ev.REPORT_EVENTS.items():
+            entry, report = self._latest(self.own, kind)
+            if report is None:
+                self._missing(f"{name} report", f"no {kind.__name__} event")
                 continue
-            digest = entry.digests.get("report")
-            found.append({"report": name, "sha256": digest, "sealed": sealed.get(f"{name}.json") == digest,
+            assert isinstance(report, ev.ReportPublished)
+            found.append({"report": name, "sha256": report.report, "sealed": sealed.get(f"{name}.json") == report.report,
                           "entry": self.cite(entry)})
-        card = self._latest(self.own, "card.published")
+        entry, card = self._latest(self.own, ev.CardPublished)
         if card is None:
-            self._missing("model card", "no card.published entry")
+            self._missing("model card", "no CardPublished event")
         else:
-            found.append({"report": "model_card", "sha256": card.digests.get("html"),
-                          "markdown_sha256": card.digests.get("markdown"),
-                          "complete": (card.payload or {}).get("complete"),
-                          "sealed": sealed.get("model_card.html") == card.digests.get("html"),
-                          "entry": self.cite(card)})
+            assert isinstance(card, ev.CardPublished)
+            found.append({"report": "model_card", "sha256": card.html, "markdown_sha256": card.markdown,
+                          "complete": card.complete, "sealed": sealed.get("model_card.html") == card.html,
+                          "entry": self.cite(entry)})
         return found
 
     def _gate(self, pack: dict | None) -> dict | None:
         sealed_gate = ((pack or {}).get("facts") or {}).get("gate_ledger_entry")
-        gate = (self._latest(self.own, "gate.decision", where=lambda e: e.entry_hash == sealed_gate)
-                or self._latest(self.own, "gate.decision"))
+        entry, gate = self._latest(self.own, ev.GateDecided, where=lambda e: e.entry_hash == sealed_gate)
         if gate is None:
-            self._missing("release gate", "no gate.decision entry")
+            entry, gate = self._latest(self.own, ev.GateDecided)
+        if gate is None:
+            self._missing("release gate", "no GateDecided event")
             return None
-        decision = gate.payload or {}
-        return {"allowed": decision.get("allowed"), "policy_digest": gate.digests.get("policy"),
-                "evidence_digest": gate.digests.get("evidence"), "decided_at": decision.get("decided_at"),
-                "rules_evaluated": decision.get("rules_evaluated"),
+        assert isinstance(gate, ev.GateDecided)
+        decision = gate.decision or {}
+        return {"allowed": gate.allowed, "policy_digest": gate.policy, "evidence_digest": gate.evidence,
+                "decided_at": decision.get("decided_at"), "rules_evaluated": decision.get("rules_evaluated"),
                 "denials": [{"rule": d["rule"], "message": d["message"], "unwaivable": d["unwaivable"],
                              "waiver": d["waiver"]} for d in decision.get("denials", [])],
-                "sealed": gate.entry_hash == sealed_gate, "entry": self.cite(gate)}
+                "sealed": gate.entry_hash == sealed_gate, "entry": self.cite(entry)}
 
     def _waivers(self) -> list[dict]:
-        return [{"rule": e.subject.get("rule"), "until": e.subject.get("until"), "granted_by": e.actor,
-                 "statement_digest": e.digests.get("statement"), "policy_digest": e.digests.get("policy"),
-                 "entry": self.cite(e)} for e in self.own if e.action == "waiver.granted"]
+        return [{"rule": w.rule, "until": w.until, "granted_by": w.actor, "statement_digest": w.statement,
+                 "policy_digest": w.policy, "entry": self.cite(e)}
+                for e, w in self._of(self.own, ev.WaiverGranted) if isinstance(w, ev.WaiverGranted)]
 
     def _evidence_pack(self) -> dict | None:
-        request = self._latest(self.own, "approval.requested")
+        entry, request = self._latest(self.own, ev.ApprovalRequested)
         if request is None:
             return None
-        payload, digest = request.payload or {}, request.digests.get("evidence_pack")
-        # Where approval_request seals packs (by digest), for when retention expired the request's payload.
-        sealed_at = self.services.settings.model_dir(self.model, self.version) / "evidence" / digest
-        found = {"digest": digest, "path": payload.get("pack_path") or (str(sealed_at) if sealed_at.is_dir() else None),
-                 "requested_by": payload.get("requested_by"), "requested_at": request.ts, "facts": None,
-                 "files": None, "entry": self.cite(request)}
-        if not found["path"]:
-            found["status"] = "not found: the request's payload expired and the pack is not where it was sealed"
-            self.findings.append(f"sealed evidence pack {digest}: {found['status']}")
-            return found
+        assert isinstance(request, ev.ApprovalRequested)
+        path = self.services.settings.evidence_pack_dir(self.model, self.version, request.evidence_pack)
+        found = {"digest": request.evidence_pack, "path": str(path), "requested_by": list(request.requested_by),
+                 "requested_at": request.ts, "facts": None, "files": None, "entry": self.cite(entry)}
         try:
-            pack = evidence_pack.verify(found["path"], digest)
+            pack = evidence_pack.verify(path, request.evidence_pack)
         except (GovernanceError, OSError, ValueError) as exc:
             found["status"] = f"DOES NOT VERIFY: {exc}"
-            self.findings.append(f"sealed evidence pack {digest}: {exc}")
+            self.findings.append(f"sealed evidence pack {request.evidence_pack}: {exc}")
             return found
         return {**found, "status": "verified", "facts": pack.facts, "files": pack.manifest["files"]}
 
@@ -304,39 +310,37 @@ class _Builder:
 
     def _approvals(self) -> list[dict]:
         statements = self._statements()
-        relied_on = {}
+        relied_on: dict[str, list[int]] = {}
         for move in self.moves:
             relied_on.setdefault(move.approval_digest, []).append(move.id)
         found = []
-        for e in self.own:
-            if e.action not in ("approval.granted", "approval.rejected"):
-                continue
-            digest, statement = e.digests.get("statement"), statements.get(e.digests.get("statement"))
+        for e, decided in self._of(self.own, ev.ApprovalDecided):
+            assert isinstance(decided, ev.ApprovalDecided)
+            statement = statements.get(decided.statement)
             found.append({
-                "decision": e.action.split(".")[1], "approver": e.actor, "roles": (e.payload or {}).get("roles"),
+                "decision": "granted" if isinstance(decided, ev.ApprovalGranted) else "rejected",
+                "approver": decided.actor, "roles": list(decided.roles),
                 "signed_at": utc_timestamp(statement.issued_at) if statement else None, "recorded_at": e.ts,
-                "statement_digest": digest, "evidence_pack": e.digests.get("evidence_pack"),
-                "policy_digest": e.digests.get("policy"),
-                "comment": statement.comment if statement else (e.payload or {}).get("comment"),
-                "relied_on_by_deployments": relied_on.get(digest, []), "entry": self.cite(e)})
+                "statement_digest": decided.statement, "evidence_pack": decided.evidence_pack,
+                "policy_digest": decided.policy, "comment": statement.comment if statement else decided.comment,
+                "relied_on_by_deployments": relied_on.get(decided.statement, []), "entry": self.cite(e)})
         return found
 
     def _releases(self) -> list[dict]:
-        return [{"approver": (e.payload or {}).get("approver"), "by": e.actor,
-                 "statement_digest": e.digests.get("statement"), "entry": self.cite(e)}
-                for e in self.own if e.action == "release.approved"]
+        return [{"approver": r.approver, "by": r.actor, "statement_digest": r.statement, "entry": self.cite(e)}
+                for e, r in self._of(self.own, ev.ReleaseApproved) if isinstance(r, ev.ReleaseApproved)]
 
     def _deployments(self) -> list[dict]:
         found = []
         for move in self.moves:
             if self.number not in (move.version, move.previous_version):
                 continue
-            entries = self._move_entries(move)
-            reason = next((e.payload["reason"] for e in entries if (e.payload or {}).get("reason")), None)
-            statement = next((e.payload["statement_digest"] for e in entries
-                              if (e.payload or {}).get("statement_digest")), None)
-            signed = [e for e in self._version_entries(version_key(self.model, move.version))
-                      if statement and e.action == "statement.recorded" and e.digests.get("statement") == statement]
+            steps = self._move_steps(move)
+            reason = next((step.reason for _, step in steps if step.reason), None)
+            statement = next((step.statement for _, step in steps if step.statement), None)
+            signed = [e for e, recorded in self._of(self._version_entries(version_key(self.model, move.version)),
+                                                    ev.StatementRecorded)
+                      if statement and isinstance(recorded, ev.StatementRecorded) and recorded.statement == statement]
             found.append({
                 "id": move.id, "kind": move.kind, "status": move.status, "to": version_key(self.model, move.version),
                 "from": version_key(self.model, move.previous_version) if move.previous_version else None,
@@ -344,12 +348,13 @@ class _Builder:
                 "actor": move.actor, "automated": move.actor.startswith("system:"), "reason": reason,
                 "started_at": move.started_at, "finished_at": move.finished_at,
                 "artifact_sha256": move.artifact_sha256, "approval_statement": move.approval_digest,
-                "statement_digest": statement, "entries": [self.cite(e) for e in signed + entries]})
+                "statement_digest": statement, "entries": [self.cite(e) for e in signed + [e for e, _ in steps]]})
         return found
 
-    def _move_entries(self, move: Deployment) -> list[LedgerEntry]:
-        return [e for e in self._version_entries(version_key(self.model, move.version))
-                if _family(e.action) in MOVES and (e.payload or {}).get("deployment_id") == move.id]
+    def _move_steps(self, move: Deployment) -> list[tuple[LedgerEntry, ev.MoveStep]]:
+        return [(e, step) for e, step in self._of(self._version_entries(version_key(self.model, move.version)),
+                                                  ev.MoveStep)
+                if isinstance(step, ev.MoveStep) and step.deployment_id == move.id]
 
     def _version_entries(self, version: str) -> list[LedgerEntry]:
         """Entries naming `version` (this one, or another a move went to), read once per version."""
@@ -369,20 +374,21 @@ class _Builder:
 
     def _kill_switch(self) -> dict:
         periods = self._champion_periods()
-        events = [e for e in self._model_entries("kill_switch.on", "kill_switch.off")
-                  if any(start <= e.ts and (end is None or e.ts < end) for start, end in periods)]
+        flips = [(e, flip) for e, flip in self._of(self._model_entries(ev.KillSwitchFlipped), ev.KillSwitchFlipped)
+                 if any(start <= e.ts and (end is None or e.ts < end) for start, end in periods)]
         return {"champion_periods": [{"from": start, "to": end} for start, end in periods],
-                "events": [{"state": e.action.split(".")[1], "by": e.actor, "at": e.ts,
-                            "reason": (e.payload or {}).get("reason"), "entry": self.cite(e)} for e in events]}
+                "events": [{"state": "on" if isinstance(flip, ev.KillSwitchOn) else "off", "by": flip.actor,
+                            "at": e.ts, "reason": getattr(flip, "reason", None), "entry": self.cite(e)}
+                           for e, flip in flips]}
 
     def _monitoring(self) -> list[dict]:
-        return [{"action": e.action, "by": e.actor, "at": e.ts, "digests": e.digests, "facts": e.payload,
-                 "entry": self.cite(e)} for e in self.own if _family(e.action) in MONITORING_FAMILIES]
+        return [{"action": e.action, "by": e.actor, "at": e.ts, "digests": e.digests, "facts": e.facts,
+                 "details": e.payload, "entry": self.cite(e)} for e, _ in self._of(self.own, *MONITORING_EVENTS)]
 
     def _refusals(self) -> list[dict]:
         return [{"action": e.action, "by": e.actor, "at": e.ts,
-                 "reason": (e.payload or {}).get("reason") or (e.payload or {}).get("reasons"),
-                 "entry": self.cite(e)} for e in self.own if e.action.endswith(".refused")]
+                 "reason": getattr(refused, "reason", None) or getattr(refused, "reasons", None),
+                 "entry": self.cite(e)} for e, refused in self._of(self.own, *REFUSALS)]
 
     def _summary(self, document: dict) -> dict:
         approvals = [a for a in document["approvals"] if a["decision"] == "granted"]

@@ -28,7 +28,8 @@ from governance.digests import canonical_json, digest_of, file_sha256, sha256_he
 from governance.errors import GovernanceError
 from governance.ledger import Checkpoint, sign_checkpoint
 from governance.lineage import html
-from governance.lineage.chain import MONITORING_FAMILIES, Lineage, version_lineage
+from governance.events import actions
+from governance.lineage.chain import MONITORING_EVENTS, Lineage, version_lineage
 from governance.lineage.control_map import CONTROL_MAP_FILE, load_control_map, to_csv
 from governance.lineage.layout import (APPROVED, CHECKPOINT, ENTRIES, MANIFEST, MONITORING, PACK_KIND, POLICY,
                                        PUBLIC_KEY, ROSTER, SIGNATURE, STATEMENTS, SUMS, folder_name)
@@ -155,7 +156,8 @@ def _monitoring(services: Services, lineage: Lineage) -> dict[str, bytes]:
     """The version's monitoring reports (report.json, Evidently's HTML): the files in the model's monitoring
     directory whose SHA-256 a monitoring entry of the lineage records."""
     root = services.settings.model_dir(lineage.document["model"]) / "monitoring"
-    wanted = {digest for entry in lineage.entries.values() if entry.action.split(".")[0] in MONITORING_FAMILIES
+    monitoring = actions(*MONITORING_EVENTS)
+    wanted = {digest for entry in lineage.entries.values() if entry.action in monitoring
               for digest in entry.digests.values()}
     if not wanted or not root.is_dir():
         return {}

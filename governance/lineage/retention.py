@@ -6,7 +6,7 @@ matched to an input someone presents); decision rows after `decision_log_days`;
 ledger payloads after `ledger_payload_days`. Ledger entries hash their
 payload's digest, not the payload, so the chain and every Merkle proof still
 verify: the run ends by verifying the whole ledger, and it records itself in
-the ledger ("retention.applied", one entry per model) so that an examiner sees
+the ledger (`RetentionApplied`, one entry per model) so that an examiner sees
 when and what was forgotten.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from governance import events
 from governance.config import Retention
 from governance.decisions import DecisionLog
 from governance.release.services import Services
@@ -51,9 +52,10 @@ def apply_retention(services: Services, retention: Retention, models: list[str],
     inputs = {name: log.expire_inputs(name, cutoffs["decision_inputs"]) for name in names}
     payloads = services.ledger.expire_payloads(now - timedelta(days=retention.ledger_payload_days))
     services.ledger.append_many([
-        {"actor": ACTOR, "action": "retention.applied", "subject": {"model": name},
-         "payload": {"cutoffs": cutoffs, "decision_inputs_expired": inputs[name], "decisions_deleted": deleted[name],
-                     "ledger_payloads_expired_all_models": payloads}} for name in names])
+        events.RetentionApplied(actor=ACTOR, model=name, ledger_payloads_before=cutoffs["ledger_payloads"],
+                                cutoffs=cutoffs, decision_inputs_expired=inputs[name],
+                                decisions_deleted=deleted[name], ledger_payloads_expired_all_models=payloads)
+        for name in names])
     report = services.ledger.verify()
     return RetentionRun(at=utc_timestamp(now), cutoffs=cutoffs, decision_inputs_expired=inputs,
                         decisions_deleted=deleted, ledger_payloads_expired=payloads, ledger_ok=report.ok,

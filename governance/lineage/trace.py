@@ -10,6 +10,7 @@ decision's inputs: only their digest.
 
 from __future__ import annotations
 
+from governance.events import KillSwitchFlipped
 from governance.control import Deployment
 from governance.decisions import DecisionLog
 from governance.lineage.chain import Lineage, LineageError, version_lineage
@@ -66,14 +67,13 @@ def _describe_move(move: Deployment | None, model: str) -> dict | None:
 
 def _kill_switch_change(services: Services, decision) -> dict | None:
     """The last kill switch flip at or before the decision (who, when, why)."""
-    flips = [e for action in ("kill_switch.on", "kill_switch.off")
-             for e in services.ledger.entries(model=decision.model, action=action, checked=False)
+    flips = [e for e in services.ledger.events(KillSwitchFlipped, model=decision.model, checked=False)
              if e.ts <= decision.ts]
     if not flips:
         return None
-    last = max(flips, key=lambda e: e.seq)
-    return {"state": last.action.split(".")[1], "by": last.actor, "at": last.ts,
-            "reason": (last.payload or {}).get("reason"), "seq": last.seq, "entry_hash": last.entry_hash}
+    last = flips[-1]
+    return {"state": "on" if last.disabled else "off", "by": last.actor, "at": last.ts,
+            "reason": last.reason, "seq": last.seq, "entry_hash": last.entry_hash}
 
 
 def _approval_relied_on(lineage: Lineage, move: Deployment | None) -> dict | None:

@@ -30,6 +30,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from governance.events import ApprovalDecided, actions
 from governance.digests import digest_of, sha256_hex
 from governance.errors import GovernanceError
 from governance.ledger import Checkpoint, CheckpointError, verify_checkpoint_signature
@@ -281,7 +282,7 @@ def _statements(contents: dict[str, bytes], manifest: dict, signers: dict[str, s
             result.notes.append(f"{name}: {problem} (the roster changed since it was signed)")
     for entry in entries:  # every decision the excerpt records is in the pack, signed by whoever the entry names
         digest = (entry.get("digests") or {}).get("statement")
-        if entry.get("action") in ("approval.granted", "approval.rejected") and (
+        if entry.get("action") in actions(ApprovalDecided) and (
                 digest not in proven or proven[digest].principal != entry.get("actor")):
             result.problems.append(f"{ENTRIES}: entry {entry.get('seq')} ({entry.get('action')} by "
                                    f"{entry.get('actor')}) has no statement in the pack that it verifies")

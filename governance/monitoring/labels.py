@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import func, select
 
+from governance import events
 from governance.config import GovernanceConfig
 from governance.data.source import read_table
 from governance.decisions import DecisionLog, decisions
@@ -69,8 +70,8 @@ def import_labels(log: DecisionLog, ledger: Ledger, config: GovernanceConfig, pa
     for decision_id, _ in fresh:
         per_model[known[decision_id][0]] = per_model.get(known[decision_id][0], 0) + 1
     for name, count in sorted(per_model.items()):
-        ledger.append(actor=actor, action="labels.imported", subject={"model": name}, digests={"file": sha256},
-                      payload={"labelled": count, "file_rows": len(frame), "labelled_at": labelled_at})
+        ledger.append(events.LabelsImported(actor=actor, model=name, file=sha256, labelled=count,
+                                            file_rows=len(frame), labelled_at=labelled_at))
     return LabelImport(str(path), sha256, len(frame), per_model, len(frame) - len(fresh), labelled_at)
 
 

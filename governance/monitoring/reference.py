@@ -26,6 +26,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from governance import training
+from governance import events
 from governance.config import GovernedModel
 from governance.data.source import read_snapshot
 from governance.digests import file_sha256
@@ -37,7 +38,6 @@ from governance.release.services import Services
 REFERENCE_ROWS = 3000
 FILE_NAME = "monitoring_reference.parquet"
 SCORE_COLUMN = "__score__"
-LEDGER_ACTION = "monitoring.reference"
 ACTOR = "system:monitoring"
 _KEEP = 64
 
@@ -101,9 +101,9 @@ class References:
     def _load_or_build(self, model: GovernedModel, version: int, approved: str) -> Reference:
         key = version_key(model.name, version)
         path = self.services.settings.model_dir(model.name, key) / FILE_NAME
-        recorded = [e for e in self.services.ledger.entries(model=model.name, version=key, action=LEDGER_ACTION)
-                    if e.digests.get("artifact") == approved]
-        if path.is_file() and recorded and file_sha256(path) == recorded[-1].digests["reference"]:
+        recorded = [e for e in self.services.ledger.events(events.MonitoringReferenceBuilt, model=model.name,
+                                                           version=key) if e.artifact == approved]
+        if path.is_file() and recorded and file_sha256(path) == recorded[-1].reference:
             rows = pd.read_parquet(path)
         else:
             rows = self._build(model, version, path, approved, rebuilt=path.is_file())
@@ -124,10 +124,9 @@ class References:
         staging = path.with_name(path.name + ".tmp")
         rows.to_parquet(staging, index=False)
         staging.replace(path)
-        self.services.ledger.append(
-            actor=ACTOR, action=LEDGER_ACTION, subject={"model": model.name, "version": registered.key},
-            digests={"reference": file_sha256(path), "artifact": approved},
-            payload={"data_md5": md5, "rows": len(rows), "rebuilt_unverified_file": rebuilt})
+        self.services.ledger.append(events.MonitoringReferenceBuilt(
+            actor=ACTOR, model=model.name, version=registered.key, reference=file_sha256(path), artifact=approved,
+            data_md5=md5, rows=len(rows), rebuilt_unverified_file=rebuilt))
         return rows
 
 

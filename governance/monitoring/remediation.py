@@ -25,18 +25,18 @@ from dataclasses import asdict, dataclass
 
 from governance.config import GovernedModel
 from governance.control import Deployment
+from governance import events
 from governance.errors import GovernanceError
 from governance.monitoring.lease import remediation_lease
 from governance.monitoring.monitor import Monitor
 from governance.monitoring.policy import DISABLE, ROLLBACK, Judgement, containment, rejudge
-from governance.monitoring.retraining import MONITORING, REQUESTED, RetrainingRefused, request_retraining
+from governance.monitoring.retraining import MONITORING, RetrainingRefused, monitoring_requests, request_retraining
 from governance.monitoring.windows import completed_at, read_window
 from governance.registry import parse_version_key, version_key
 from governance.release.deployment import previous_version, reconcile, rollback
 from governance.release.kill_switch import set_kill_switch
 from governance.release.services import SYSTEM
 
-ACTION = "monitoring.remediation"
 ACTOR = "system:monitoring"
 ROLLED_BACK, SWITCHED_OFF, RETRAINING = "rollback", "kill_switch", "retraining_requested"
 
@@ -84,12 +84,10 @@ def _remediate(monitor: Monitor, model: GovernedModel, judgement: Judgement) -> 
             _retrain(monitor, model, judgement, move, actions, notes)
     if not judgement.alert:
         notes.append("under the policy in force the window calls for nothing")
-    entry = services.ledger.append(
-        actor=ACTOR, action=ACTION,
-        subject={"model": model.name, "version": version_key(model.name, judgement.version)},
-        digests={"policy": judgement.policy_digest},
-        payload={"window": judgement.window, "stream": judgement.stream, "actions": actions, "notes": notes,
-                 "contained": contained, "rollback_target": target, "judgement": judgement.to_dict()})
+    entry = services.ledger.append(events.RemediationDecided(
+        actor=ACTOR, model=model.name, version=version_key(model.name, judgement.version),
+        policy=judgement.policy_digest, window=judgement.window, stream=judgement.stream, actions=tuple(actions),
+        contained=contained, rollback_target=target, notes=tuple(notes), judgement=judgement.to_dict()))
     return Remediation(model.name, judgement.version, judgement.window, judgement.stream, tuple(actions),
                        tuple(notes), contained, target, entry.seq)
 
@@ -172,28 +170,29 @@ def _contained_by_monitoring(monitor: Monitor, model: GovernedModel) -> set[int]
     """Versions monitoring rolled back from or switched off that no person has put back since (by deploying or
     rolling back to them, or by re-enabling while they were champion): never restored automatically."""
     contained, champion = set(), None
-    for entry in monitor.services.ledger.entries(model=model.name, checked=False):  # containment must not stall
-        if entry.action in ("deploy.completed", "rollback.completed"):
-            champion = parse_version_key(entry.subject["version"])[1]
-            if entry.actor != SYSTEM:
+    history = monitor.services.ledger.events((*events.MOVE_COMPLETED, events.KillSwitchOff, events.RemediationDecided),
+                                             model=model.name, checked=False)  # containment must not stall
+    for event in history:
+        if isinstance(event, events.MoveStep):
+            champion = parse_version_key(event.version)[1]
+            if event.actor != SYSTEM:
                 contained.discard(champion)
-        elif entry.action == "kill_switch.off" and entry.actor != SYSTEM:
+        elif isinstance(event, events.KillSwitchOff) and event.actor != SYSTEM:
             contained.discard(champion)
-        elif entry.action == ACTION and {ROLLED_BACK, SWITCHED_OFF} & set((entry.payload or {}).get("actions", [])):
-            contained.add(entry.payload["judgement"]["version"])
+        elif isinstance(event, events.RemediationDecided) and {ROLLED_BACK, SWITCHED_OFF} & set(event.actions):
+            contained.add(parse_version_key(event.version)[1])
     return contained
 
 
 def _retrain(monitor: Monitor, model: GovernedModel, judgement: Judgement, move: Deployment, actions: list,
              notes: list) -> None:
     services = monitor.services
-    earlier = [e for e in services.ledger.entries(model=model.name, action=REQUESTED, checked=False)
-               if (e.payload or {}).get("trigger") == MONITORING and e.payload.get("deployment_id") == move.id]
+    earlier = [e for e in monitoring_requests(services, model.name, checked=False) if e.deployment_id == move.id]
     if earlier:
         notes.append(f"retraining was already requested for this deployment (ledger entry {earlier[0].seq})")
         return
     details = {"deployment_id": move.id, "window": judgement.window, "stream": judgement.stream,
-               "rules": [f.rule for f in judgement.retrain.findings]}
+               "rules": tuple(f.rule for f in judgement.retrain.findings)}
     try:
         entry = request_retraining(services, model.name, MONITORING, _reason(judgement, judgement.retrain), details)
     except RetrainingRefused as refused:

@@ -15,14 +15,15 @@ from pathlib import Path
 from governance.config import GovernedModel
 from governance.digests import canonical_json, file_sha256
 from governance.errors import GovernanceError
+from governance.events import WindowJudged
 from governance.ledger import Ledger
 from governance.monitoring.monitor import CONCERNS, Monitor
 from governance.monitoring.policy import Judgement
 from governance.monitoring.windows import Window
+from governance.settings import Settings
 
 _RECENT = 200  # ledger entries of the model searched for a run's report (it was written moments before)
 REPORT_FILE, DRIFT_HTML = "report.json", "data_drift.html"
-ALERTED, REPORTED = "monitoring.alert", "monitoring.report"  # ledger actions: the window alerts, or no longer does
 
 
 @dataclass(frozen=True)
@@ -50,12 +51,12 @@ def write_report(monitor: Monitor, model: GovernedModel, window: Window, stream:
     return MonitoringReport(judgement, path, file_sha256(path), html, file_sha256(html) if html else None)
 
 
-def run_report(ledger: Ledger, model: str, run_id: str) -> dict:
+def run_report(ledger: Ledger, settings: Settings, model: str, run_id: str) -> dict:
     """The judgement recorded by the report the run `run_id` wrote, checked against its ledgered digest."""
     # Unchecked: an altered entry elsewhere must not stop containment; the report itself is digest-checked.
-    for entry in reversed(ledger.entries(model=model, limit=_RECENT, checked=False)):
-        if entry.action in (ALERTED, REPORTED) and (entry.payload or {}).get("run_id") == run_id:
-            return load_report(entry.payload["path"], entry.digests["report"])
+    for judged in reversed(ledger.events(WindowJudged, model=model, limit=_RECENT, checked=False)):
+        if judged.run_id == run_id:
+            return load_report(settings.resolve(judged.path), judged.report)
     raise GovernanceError(f"no monitoring report of {model} was ledgered by run {run_id}")
 
 

@@ -2,8 +2,8 @@
 
 Monitoring (a window that calls for `retrain`) and the retraining schedule ask
 here; the system principal must be allowed to `train` the model
-(policies/authorisation.cedar). The request is the ledger entry
-`retraining.requested`; the retraining sensor launches the candidate run for
+(policies/authorisation.cedar). The request is the ledger event
+`RetrainingRequested`; the retraining sensor launches the candidate run for
 each monitoring request, the schedule launches its own. The candidate stops at
 the approval request: automation never promotes.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from governance import events
 from governance.errors import GovernanceError
 from governance.ledger.store import LedgerEntry
 from governance.policy.authz import ModelSubject, authorize, roles_of
@@ -20,7 +21,6 @@ from governance.release.services import SYSTEM, Services
 from governance.trust.statements import Statement, sign
 from governance.trust.store import StatementRefused
 
-REQUESTED, REFUSED = "retraining.requested", "retraining.refused"
 STATEMENT_VALIDITY = timedelta(minutes=10)
 MONITORING, SCHEDULE = "monitoring", "schedule"
 
@@ -40,18 +40,18 @@ def request_retraining(services: Services, model: str, trigger: str, reason: str
         raise RetrainingRefused(f"retraining of {model} refused: {refusal.reason}") from None
     decision = authorize(services.policies, roles_of(services.roster), SYSTEM, "train", ModelSubject(model))
     champion = services.registry.champion(model)
-    subject = {"model": model, **({"version": version_key(model, champion)} if champion else {})}
-    payload = {"trigger": trigger, "reason": reason, **(details or {})}
+    fields = {"actor": SYSTEM, "model": model, "version": version_key(model, champion) if champion else None,
+              "policy": decision.policy_digest, "statement": signed.digest, "trigger": trigger, "reason": reason,
+              **(details or {})}
     if not decision.allowed:
-        services.ledger.append(actor=SYSTEM, action=REFUSED, subject=subject,
-                               digests={"policy": decision.policy_digest, "statement": signed.digest},
-                               payload={**payload, "refused_because": list(decision.reasons)})
+        services.ledger.append(events.RetrainingRefused(**fields, refused_because=tuple(decision.reasons)))
         raise RetrainingRefused(f"retraining of {model} by {SYSTEM} refused: {' '.join(decision.reasons)}")
-    return services.ledger.append(actor=SYSTEM, action=REQUESTED, subject=subject,
-                                  digests={"policy": decision.policy_digest, "statement": signed.digest}, payload=payload)
+    return services.ledger.append(events.RetrainingRequested(**fields))
 
 
-def monitoring_requests(services: Services, model: str, after_seq: int = 0) -> list[LedgerEntry]:
+def monitoring_requests(services: Services, model: str, after_seq: int = 0,
+                        checked: bool = True) -> list[events.RetrainingRequested]:
     """Retraining requests monitoring made for `model` after ledger entry `after_seq`, oldest first."""
-    return [entry for entry in services.ledger.entries(model=model, action=REQUESTED, since_seq=after_seq)
-            if (entry.payload or {}).get("trigger") == MONITORING]
+    return [requested for requested in services.ledger.events(events.RetrainingRequested, model=model,
+                                                              since_seq=after_seq, checked=checked)
+            if requested.trigger == MONITORING]

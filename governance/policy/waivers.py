@@ -4,12 +4,12 @@ Granting (`grant_waiver`): the compliance manager's signed "waive" statement
 binds {model, version, rule, until}; its reason is the statement's comment and
 it expires when the waiver does. The statement store verifies it against the
 roster (a forged signature or unknown principal is refused there, and the store
-ledgers "statement.refused"); then Cedar decides whether this principal may
+ledgers a `StatementRefused` event); then Cedar decides whether this principal may
 waive this rule for this version for that long. A Cedar refusal appends
-"waiver.refused" with the reasons; a grant appends "waiver.granted".
+`WaiverRefused` with the reasons; a grant appends `WaiverGranted`.
 
 Honouring (`honoured_waivers`): the gate counts a waiver only if it was granted
-(its "waiver.granted" entry is in the ledger), its statement still verifies
+(its `WaiverGranted` event is in the ledger), its statement still verifies
 against today's roster, Cedar still authorises it under today's policies, and
 it has not expired. Expiry needs nobody to act: an expired waiver is simply
 no longer found.
@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from governance import events
 from governance.errors import GovernanceError
 from governance.ledger import Ledger
 from governance.policy.authz import AuthzDecision, VersionSubject, authorize, roles_of
@@ -67,9 +68,9 @@ def grant_waiver(*, bundle: PolicyBundle, roster: Roster, store: StatementStore,
         raise WaiverRefused(f"waiver refused: {refusal.reason}") from None
     decision = _authorise(bundle, roster, signed, subject)
     if not decision.allowed:
-        _ledger(store.ledger, "waiver.refused", signed, bundle, decision)
+        _ledger(store.ledger, events.WaiverRefused, signed, bundle, decision)
         raise WaiverRefused("waiver refused: " + " ".join(decision.reasons))
-    _ledger(store.ledger, "waiver.granted", signed, bundle, decision)
+    _ledger(store.ledger, events.WaiverGranted, signed, bundle, decision)
     return _waiver(signed)
 
 
@@ -77,8 +78,8 @@ def honoured_waivers(*, bundle: PolicyBundle, roster: Roster, store: StatementSt
                      now: datetime | None = None) -> list[Waiver]:
     """The waivers for `subject` that the gate may apply at `now` (see the module docstring)."""
     now = now or utc_now()
-    granted = {entry.digests.get("statement")
-               for entry in store.ledger.entries(model=subject.model, version=subject.version, action="waiver.granted")}
+    granted = {waiver.statement for waiver in store.ledger.events(events.WaiverGranted, model=subject.model,
+                                                                   version=subject.version)}
     honoured = []
     for recorded in store.find(action=WAIVE, model=subject.model, version=subject.version, active_at=now):
         signed = recorded.signed
@@ -104,15 +105,13 @@ def _authorise(bundle: PolicyBundle, roster: Roster, signed: SignedStatement, su
     return authorize(bundle, roles_of(roster), statement.principal, WAIVE, subject, context)
 
 
-def _ledger(ledger: Ledger, action: str, signed: SignedStatement, bundle: PolicyBundle,
+def _ledger(ledger: Ledger, decided: type[events.WaiverDecided], signed: SignedStatement, bundle: PolicyBundle,
             decision: AuthzDecision) -> None:
-    ledger.append(
-        actor=signed.statement.principal,
-        action=action,
-        subject=dict(signed.statement.subject),
-        digests={"statement": signed.digest, "policy": bundle.digest},
-        payload={"allowed": decision.allowed, "rules": list(decision.rules), "reasons": list(decision.reasons)},
-    )
+    subject = signed.statement.subject
+    ledger.append(decided(
+        actor=signed.statement.principal, model=subject["model"], version=subject["version"], rule=subject["rule"],
+        until=subject["until"], statement=signed.digest, policy=bundle.digest, allowed=decision.allowed,
+        rules=tuple(decision.rules), reasons=tuple(decision.reasons)))
 
 
 def _waiver(signed: SignedStatement) -> Waiver:

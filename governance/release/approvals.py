@@ -1,6 +1,6 @@
 """Human approval of a sealed evidence pack.
 
-A request (ledger "approval.requested") names one version and the digest of
+A request (`events.ApprovalRequested`) names one version and the digest of
 its sealed evidence pack. An approver signs an `approve` or `reject` statement
 bound to that digest; the statement store checks it is authentic, Cedar
 decides whether that principal may decide on that version (role, separation of
@@ -18,11 +18,12 @@ refusal is ledgered with its reason.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from governance import events
 from governance.digests import sha256_hex
 from governance.errors import GovernanceError
 from governance.policy.authz import VersionSubject, approval_context, authorize, roles_of
@@ -38,7 +39,6 @@ from governance.trust.store import StatementRefused
 
 # How long the signature itself lasts; the policy's approval_expiry rule decides how long an approval counts.
 STATEMENT_VALIDITY = timedelta(days=30)
-REQUESTED = "approval.requested"
 # How much of a pack digest an approver must give to pin it (128 bits: no second pack can be made to match).
 REVIEWED_DIGEST_CHARS = 32
 
@@ -55,6 +55,8 @@ class ApprovalRequest:
     pack_path: str
     requested_at: str
     entry_hash: str
+    seq: int
+    requested_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,19 +80,23 @@ class Approval:
 def request_approval(services: Services, pack: EvidencePack, requested_by: tuple[str, ...]) -> ApprovalRequest:
     """Mark the version pending approval of exactly this pack."""
     model, version = pack.manifest["model"], pack.manifest["version"]
-    entry = services.ledger.append(
-        actor="system:approval_request", action=REQUESTED, subject={"model": model, "version": version},
-        digests={"evidence_pack": pack.digest, "artifact": pack.facts["artifact_sha256"],
-                 "policy": pack.facts["policy_digest"]},
-        payload={"pack_path": str(pack.path), "requested_by": list(requested_by)})
-    return _request(entry)
+    expected = services.settings.evidence_pack_dir(model, version, pack.digest)
+    if pack.path.resolve() != expected.resolve():
+        raise ApprovalRefused(f"{pack.path}: an evidence pack is requested for approval only where it is sealed "
+                              f"({expected})")
+    requested = events.ApprovalRequested(
+        actor="system:approval_request", model=model, version=version, evidence_pack=pack.digest,
+        artifact=pack.facts["artifact_sha256"], policy=pack.facts["policy_digest"],
+        requested_by=tuple(requested_by))
+    entry = services.ledger.append(requested)
+    return _request(services, replace(requested, seq=entry.seq, ts=entry.ts, entry_hash=entry.entry_hash))
 
 
 def latest_request(services: Services, model: str, version: str) -> ApprovalRequest:
-    entries = services.ledger.entries(model=model, version=version, action=REQUESTED, limit=1)
-    if not entries:
+    requested = services.ledger.latest(events.ApprovalRequested, model=model, version=version)
+    if requested is None:
         raise ApprovalRefused(f"{model} {version}: no approval request in the ledger (its gate must pass first)")
-    return _request(entries[-1])
+    return _request(services, requested)
 
 
 def approval_stage(services: Services, request: ApprovalRequest,
@@ -102,7 +108,7 @@ def approval_stage(services: Services, request: ApprovalRequest,
     if not decisions:
         return "pending", None
     last = decisions[-1]
-    if last.action == "approval.granted" and last.digests["statement"] not in deployed:
+    if isinstance(last, events.ApprovalGranted) and last.statement not in deployed:
         return "awaiting_release", last.actor
     return None
 
@@ -112,11 +118,11 @@ def deployed_approvals(services: Services, model: str) -> set[str]:
     return {d.approval_digest for d in services.control.deployments(model, "completed")}
 
 
-def _decided(services: Services, request: ApprovalRequest) -> list:
+def _decided(services: Services, request: ApprovalRequest) -> list[events.ApprovalDecided]:
     """Grants and rejections of this request's pack, oldest first: each ledgered only once Cedar allowed it."""
-    return [e for e in services.ledger.entries(model=request.model, version=request.version)
-            if e.action in ("approval.granted", "approval.rejected") and e.ts >= request.requested_at
-            and e.digests.get("evidence_pack") == request.pack_digest]
+    return [e for e in services.ledger.events(events.ApprovalDecided, model=request.model, version=request.version,
+                                              since_seq=request.seq)
+            if e.evidence_pack == request.pack_digest]
 
 
 def who_may_approve(services: Services, request: ApprovalRequest) -> list[str]:
@@ -159,11 +165,10 @@ def decide(services: Services, model: str, version: str, action: str, principal:
     if action == "approve":
         _refuse_if_rejected(services, request, signed)
     approval = _authorised(services, request, sealed, signed, now)
-    services.ledger.append(actor=principal, action=f"approval.{'granted' if action == 'approve' else 'rejected'}",
-                           subject={"model": model, "version": version},
-                           digests={"statement": signed.digest, "evidence_pack": request.pack_digest,
-                                    "policy": approval.policy_digest},
-                           payload={"roles": list(approval.roles), "comment": comment})
+    decided = events.ApprovalGranted if action == "approve" else events.ApprovalRejected
+    services.ledger.append(decided(actor=principal, model=model, version=version, statement=signed.digest,
+                                   evidence_pack=request.pack_digest, policy=approval.policy_digest,
+                                   roles=tuple(approval.roles), comment=comment))
     return approval
 
 
@@ -190,8 +195,8 @@ def valid_approval(services: Services, model: str, version: str, relying: str,
         reasons = reasons or ["no unexpired approve statement for this version"]
     except GovernanceError as error:
         reasons.append(str(error))
-    services.ledger.append(actor=f"system:{relying}", action="release.refused",
-                           subject={"model": model, "version": version}, payload={"reasons": reasons})
+    services.ledger.append(events.ReleaseRefused(actor=f"system:{relying}", model=model, version=version,
+                                                 reasons=tuple(reasons)))
     raise ApprovalRefused(f"{model} {version}: no valid approval: " + "; ".join(reasons))
 
 
@@ -204,10 +209,11 @@ def approval_lapsed(services: Services, model: str, version: str, evidence_diges
     """Why an approval of this sealed evidence no longer stands (a rollback must not bring such a version back):
     its gate passed on a waiver that has ended, or judged it under a lower risk tier than the model now has, or
     its pack cannot be read. None when it stands, or when no request sealed it."""
-    for entry in services.ledger.entries(model=model, version=version, action=REQUESTED):
-        if entry.digests.get("evidence_pack") == evidence_digest and entry.payload:
+    for requested in services.ledger.events(events.ApprovalRequested, model=model, version=version):
+        if requested.evidence_pack == evidence_digest:
             try:
-                decision = _sealed_gate(evidence_pack.verify(entry.payload["pack_path"], evidence_digest))
+                decision = _sealed_gate(evidence_pack.verify(_request(services, requested).pack_path,
+                                                             evidence_digest))
             except GovernanceError as exc:  # the pack no longer verifies, or seals no gate decision
                 return f"the approved evidence pack cannot be read as sealed: {exc}"
             return _waiver_end(decision, now or utc_now()) or _tier_raised(services, model, version, decision)
@@ -269,7 +275,7 @@ def _check_binding(request: ApprovalRequest, signed: SignedStatement) -> None:
 def _refuse_if_rejected(services: Services, request: ApprovalRequest, signed: SignedStatement,
                         ledger: bool = True) -> None:
     """Refuse once someone allowed to reject this pack did (a rejection Cedar refused vetoes nothing)."""
-    rejections = [e for e in _decided(services, request) if e.action == "approval.rejected"]
+    rejections = [e for e in _decided(services, request) if isinstance(e, events.ApprovalRejected)]
     if rejections:
         reason = (f"{rejections[0].actor} rejected this evidence pack at {rejections[0].ts}; approving needs a "
                   "new approval request")
@@ -296,15 +302,15 @@ def _authorised(services: Services, request: ApprovalRequest, subject: VersionSu
 
 
 def _ledger_refusal(services: Services, request: ApprovalRequest, signed: SignedStatement, reason: str) -> None:
-    services.ledger.append(actor=signed.statement.principal, action="approval.refused",
-                           subject={"model": request.model, "version": request.version},
-                           digests={"statement": signed.digest, "evidence_pack": request.pack_digest},
-                           payload={"action": signed.statement.action, "reason": reason})
+    services.ledger.append(events.ApprovalDecisionRefused(
+        actor=signed.statement.principal, model=request.model, version=request.version, statement=signed.digest,
+        evidence_pack=request.pack_digest, statement_action=signed.statement.action, reason=reason))
 
 
-def _request(entry) -> ApprovalRequest:
-    return ApprovalRequest(model=entry.subject["model"], version=entry.subject["version"],
-                           pack_digest=entry.digests["evidence_pack"], pack_path=entry.payload["pack_path"],
-                           requested_at=entry.ts,
-                           entry_hash=entry.entry_hash)
+def _request(services: Services, requested: events.ApprovalRequested) -> ApprovalRequest:
+    return ApprovalRequest(model=requested.model, version=requested.version, pack_digest=requested.evidence_pack,
+                           pack_path=str(services.settings.evidence_pack_dir(requested.model, requested.version,
+                                                                             requested.evidence_pack)),
+                           requested_at=requested.ts, entry_hash=requested.entry_hash, seq=requested.seq,
+                           requested_by=requested.requested_by)
 

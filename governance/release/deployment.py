@@ -20,12 +20,14 @@ from datetime import timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from governance import events
 from governance.control import Deployment
 from governance.errors import GovernanceError
 from governance.policy.authz import ModelSubject, VersionSubject, authorize, roles_of
 from governance.registry import parse_version_key, version_key
 from governance.release.approvals import Approval, approval_lapsed
 from governance.release.evidence_pack import EvidencePack
+from governance.release.production import approved_artifact, move_problem, record_incidents, verified_moves
 from governance.release.services import Services
 from governance.trust.statements import Statement, sign
 from governance.trust.store import StatementRefused
@@ -75,7 +77,8 @@ def rollback(services: Services, model: str, principal: str, private_key: Ed2551
     """Return to an earlier approved version (default: the one deployed before the champion), signed and authorised."""
     services.governed_model(model)
     reconcile(services, model)
-    current = services.registry.champion(model)
+    moves = verified_moves(services, model)
+    current = parse_version_key(moves[-1].version)[1] if moves else None
     target = to_version if to_version is not None else previous_version(services, model, passing_over_rolled_back=True)
     if target is None:
         _refuse(services, model, None, principal, f"no earlier approved version of {model} to roll back to "
@@ -87,25 +90,25 @@ def rollback(services: Services, model: str, principal: str, private_key: Ed2551
         services.statements.submit(signed, services.roster)
     except StatementRefused as refusal:
         raise DeploymentRefused(f"rollback refused: {refusal.reason}") from None
-    approved_artifact = services.control.deployed_artifact(model, target)
+    approved = approved_artifact(moves, target)
     decision = authorize(services.policies, roles_of(services.roster), principal, "rollback", ModelSubject(model),
-                         {"target_version": key, "target_approved": approved_artifact is not None})
+                         {"target_version": key, "target_approved": approved is not None})
     if not decision.allowed:
         _refuse(services, model, key, principal, " ".join(decision.reasons), statement=signed.digest)
     if target == current:
         _refuse(services, model, key, principal, f"{key} is already the champion", statement=signed.digest)
     actual = services.registry.artifact_digest(services.registry.version(model, target))
-    if actual != approved_artifact:
+    if actual != approved:
         _refuse(services, model, key, principal, f"{key}'s artifact digest {actual} is not the approved "
-                f"{approved_artifact}", statement=signed.digest)
-    original = [d for d in services.control.deployments(model, "completed") if d.version == target][-1]
-    lapsed = approval_lapsed(services, model, key, original.evidence_digest)
+                f"{approved}", statement=signed.digest)
+    original = [m for m in moves if m.version == key][-1]
+    lapsed = approval_lapsed(services, model, key, original.evidence_pack)
     if lapsed:
         _refuse(services, model, key, principal, f"{key}: {lapsed}; a rollback does not bring it back",
                 statement=signed.digest)
-    return _move(services, model, target, kind="rollback", actor=principal, artifact_sha256=approved_artifact,
-                 evidence_digest=original.evidence_digest, approval_digest=original.approval_digest,
-                 statement_digest=signed.digest, reason=reason)
+    return _move(services, model, target, kind="rollback", actor=principal, artifact_sha256=approved,
+                 evidence_digest=original.evidence_pack, approval_digest=original.approval,
+                 statement=signed.digest, reason=reason)
 
 
 def previous_version(services: Services, model: str, passing_over_rolled_back: bool = False) -> int | None:
@@ -115,42 +118,65 @@ def previous_version(services: Services, model: str, passing_over_rolled_back: b
     passed over: it comes back only when someone names it (`rollback --to`) or deploys it on a new approval.
     Monitoring walks the plain history and decides for itself (it re-judges the target on the harmful window
     and never restores what it contained)."""
-    moves = services.control.deployments(model, "completed")
-    skipped = {services.registry.champion(model)} | (_rolled_back_from(moves) if passing_over_rolled_back else set())
-    return next((m.version for m in reversed(moves) if m.version not in skipped), None)
+    moves = verified_moves(services, model)
+    versions = [parse_version_key(m.version)[1] for m in moves]
+    skipped = ({versions[-1]} if versions else set()) | (
+        _rolled_back_from(moves) if passing_over_rolled_back else set())
+    return next((v for v in reversed(versions) if v not in skipped), None)
 
 
-def _rolled_back_from(moves: list[Deployment]) -> set[int]:
+def _rolled_back_from(moves: list[events.MoveStep]) -> set[int]:
     """Versions a rollback moved away from and that no later move brought back."""
     away: set[int] = set()
     for move in moves:
-        away.discard(move.version)
+        away.discard(parse_version_key(move.version)[1])
         if move.kind == "rollback" and move.previous_version is not None:
             away.add(move.previous_version)
     return away
 
 
 def reconcile(services: Services, model: str) -> list[Deployment]:
-    """Settle moves a crash interrupted, and make the ledger record every step; returns the settled moves."""
-    settled = []
+    """Settle moves a crash interrupted; returns the settled moves.
+
+    A deployments row is a cache. A `started` move completes only if the ledger records its start and the
+    start's authority verifies (a signed approval, and for a rollback its signed statement) and the alias
+    points at it; every other started row is aborted. A move whose completion the ledger missed is ledgered
+    on the same condition. Rows the signed record does not back are incidents, ledgered and left unused."""
+    settled, incidents, roster = [], [], services.roster
     champion = services.registry.champion(model)
+    steps = services.ledger.events(events.MoveStep, model=model, checked=False)
     for move in services.control.deployments(model):
-        recorded = _recorded_steps(services, model, move.id)
-        if "started" not in recorded:
-            _ledger_step(services, move, "started", recovered=True)
+        recorded = {step.step: step for step in steps if step.deployment_id == move.id}
+        if move.status != "started" and move.status in recorded:
+            continue
+        started = recorded.get("started")
+        problem = ("the ledger records no start of it" if started is None
+                   else move_problem(services, roster, started))
+        if problem:
+            incidents.append(f"deployments row #{move.id} ({move.kind} to v{move.version}, {move.status}) is not "
+                             f"backed by the signed record: {problem}")
         if move.status == "started":
-            move = services.control.finish_deployment(move.id, "completed" if champion == move.version else "aborted")
+            done = problem is None and champion == move.version
+            move = services.control.finish_deployment(move.id, "completed" if done else "aborted")
             settled.append(move)
-        if move.status not in recorded:
-            _ledger_step(services, move, move.status, recovered=True)
+        if move.status == "aborted" and started is None:  # the record says it was tried and came to nothing
+            _ledger_step(services, move, "started", recovered=True)
+        if move.status == "aborted" or problem is None:
+            _ledger_step(services, move, move.status, recovered=True, **(_carried(started) if started else {}))
+    record_incidents(services, model, incidents, actor="system:reconcile")
     return settled
+
+
+def _carried(started: events.MoveStep) -> dict:
+    """What a recovered step repeats from the start it completes (a rollback's statement and reason)."""
+    return {"statement": started.statement, "reason": started.reason, "trigger": started.trigger}
 
 
 def _move(services: Services, model: str, number: int, *, kind: str, actor: str, artifact_sha256: str,
           evidence_digest: str, approval_digest: str, **extra) -> Deployment:
     move = services.control.start_deployment(
         model=model, version=number, kind=kind, artifact_sha256=artifact_sha256, evidence_digest=evidence_digest,
-        approval_digest=approval_digest, previous_version=services.registry.champion(model), actor=actor)
+        approval_digest=approval_digest, previous_version=_verified_champion(services, model), actor=actor)
     _ledger_step(services, move, "started", **extra)
     services.registry.set_champion(model, number)
     move = services.control.finish_deployment(move.id, "completed")
@@ -159,26 +185,19 @@ def _move(services: Services, model: str, number: int, *, kind: str, actor: str,
 
 
 def _ledger_step(services: Services, move: Deployment, step: str, **extra) -> None:
-    services.ledger.append(
-        actor=move.actor, action=f"{move.kind}.{step}",
-        subject={"model": move.model, "version": version_key(move.model, move.version)},
-        digests={"artifact": move.artifact_sha256, "evidence_pack": move.evidence_digest,
-                 "approval": move.approval_digest},
-        payload={"deployment_id": move.id, "previous_version": move.previous_version, **extra})
-
-
-def _recorded_steps(services: Services, model: str, move_id: int) -> set[str]:
-    steps = set()
-    # Bookkeeping, read unchecked: one altered entry of the model must not stop a rollback (verify names it).
-    for entry in services.ledger.entries(model=model, checked=False):
-        if entry.action.split(".")[0] in ("deploy", "rollback") and (entry.payload or {}).get("deployment_id") == move_id:
-            steps.add(entry.action.split(".", 1)[1])
-    return steps
+    services.ledger.append(events.move_step(move.kind, step)(
+        actor=move.actor, model=move.model, version=version_key(move.model, move.version),
+        artifact=move.artifact_sha256, evidence_pack=move.evidence_digest, approval=move.approval_digest,
+        deployment_id=move.id, previous_version=move.previous_version, **extra))
 
 
 def _refuse(services: Services, model: str, version: str | None, actor: str, reason: str,
             statement: str | None = None) -> None:
-    services.ledger.append(actor=actor, action="deployment.refused",
-                           subject={"model": model, **({"version": version} if version else {})},
-                           digests={"statement": statement} if statement else None, payload={"reason": reason})
+    services.ledger.append(events.DeploymentRefused(actor=actor, model=model, version=version, statement=statement,
+                                                    reason=reason))
     raise DeploymentRefused(f"{model}{' ' + version if version else ''}: {reason}")
+
+
+def _verified_champion(services: Services, model: str) -> int | None:
+    moves = verified_moves(services, model)
+    return parse_version_key(moves[-1].version)[1] if moves else None

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from governance import events
 from governance.control import KillSwitch
 from governance.errors import GovernanceError
 from governance.policy.authz import ModelSubject, authorize, roles_of
@@ -38,12 +39,12 @@ def set_kill_switch(services: Services, model: str, disabled: bool, principal: s
         raise KillSwitchRefused(f"{action} refused: {refusal.reason}") from None
     decision = authorize(services.policies, roles_of(roster), principal, action, ModelSubject(model))
     if not decision.allowed:
-        services.ledger.append(actor=principal, action="kill_switch.refused", subject={"model": model},
-                               digests={"statement": signed.digest, "policy": decision.policy_digest},
-                               payload={"action": action, "reason": " ".join(decision.reasons)})
+        services.ledger.append(events.KillSwitchRefused(
+            actor=principal, model=model, statement=signed.digest, policy=decision.policy_digest,
+            statement_action=action, reason=" ".join(decision.reasons)))
         raise KillSwitchRefused(f"{action} of {model} by {principal} refused: {' '.join(decision.reasons)}")
     state = services.control.set_kill_switch(model, disabled, reason, principal, signed.digest)
-    services.ledger.append(actor=principal, action=f"kill_switch.{'on' if disabled else 'off'}", subject={"model": model},
-                           digests={"statement": signed.digest, "policy": decision.policy_digest},
-                           payload={"reason": reason})
+    flipped = events.KillSwitchOn if disabled else events.KillSwitchOff
+    services.ledger.append(flipped(actor=principal, model=model, statement=signed.digest,
+                                   policy=decision.policy_digest, reason=reason))
     return state

@@ -8,11 +8,11 @@ submit). `reverify` re-checks a recorded statement at the time it is relied on,
 against the roster of that moment: a removed principal or a rotated key stops
 counting. Re-verifying a recorded statement is not a replay.
 
-Ledger: every refusal appends "statement.refused" and every accepted statement
-appends "statement.recorded" (actor = the principal, subject = the statement's
+Ledger: every refusal appends `StatementRefused` and every accepted statement
+appends `StatementRecorded` (actor = the principal, subject = the statement's
 subject, digests = statement and roster), so that the ledger holds the digest of
 every statement the store ever accepted or refused. Callers add their domain
-event (e.g. "approval.granted") once they have also authorised the statement.
+event (e.g. `ApprovalGranted`) once they have also authorised the statement.
 The row is committed before its ledger entry is appended; a statement whose
 entry is missing (a crash in between) is refused by `reverify` rather than
 trusted, and its nonce stays spent.
@@ -26,13 +26,14 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 from cryptography.exceptions import InvalidSignature
 from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from governance import events
 from governance.db import engine_for, write_transaction
 from governance.errors import GovernanceError
 from governance.ledger import Ledger, LedgerEntry
@@ -115,13 +116,9 @@ class StatementStore:
             seq = self._insert(signed, roster, now)
         except StatementRefused as refusal:
             raise self._refused(refusal, signed, roster)
-        entry = self.ledger.append(
-            actor=signed.statement.principal,
-            action="statement.recorded",
-            subject=dict(signed.statement.subject),
-            digests={"statement": signed.digest, "roster": roster.digest},
-            payload={"action": signed.statement.action, "roster_version": roster.version},
-        )
+        entry = self.ledger.append(events.StatementRecorded(
+            actor=signed.statement.principal, **_subject(signed), statement=signed.digest, roster=roster.digest,
+            statement_action=signed.statement.action, roster_version=roster.version))
         with write_transaction(self.engine, _LOCK) as conn:
             conn.execute(update(_statements).where(_statements.c.seq == seq).values(ledger_entry_hash=entry.entry_hash))
         return self._recorded_by_nonce(signed.statement.nonce)
@@ -162,6 +159,15 @@ class StatementStore:
         with self.engine.connect() as conn:
             return [_from_row(row) for row in conn.execute(query).mappings()]
 
+    def by_digest(self, digest: str) -> RecordedStatement | None:
+        """The recorded statement with this digest, unverified (check it with `authentic` or `reverify`)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(_statements).where(_statements.c.digest == digest)).mappings().first()
+        if row is None:
+            return None
+        recorded = _from_row(row)
+        return recorded if recorded.digest == digest else None  # the document, not the column, names it
+
     def _insert(self, signed: SignedStatement, roster: Roster, now: datetime) -> int:
         statement = signed.statement
         row = {
@@ -185,13 +191,9 @@ class StatementStore:
             raise StatementRefused(signed, self._replay_reason(signed)) from None
 
     def _refused(self, refusal: StatementRefused, signed: SignedStatement, roster: Roster) -> StatementRefused:
-        refusal.ledger_entry = self.ledger.append(
-            actor=signed.statement.principal,
-            action="statement.refused",
-            subject=dict(signed.statement.subject),
-            digests={"statement": signed.digest, "roster": roster.digest},
-            payload={"action": signed.statement.action, "reason": refusal.reason},
-        )
+        refusal.ledger_entry = self.ledger.append(events.StatementRefused(
+            actor=signed.statement.principal, **_subject(signed), statement=signed.digest, roster=roster.digest,
+            statement_action=signed.statement.action, reason=refusal.reason))
         return refusal
 
     def _replay_reason(self, signed: SignedStatement) -> str:
@@ -231,6 +233,12 @@ def _check_authentic(signed: SignedStatement, roster: Roster, now: datetime) -> 
     return principal
 
 
+def authentic(signed: SignedStatement, roster: Roster) -> Principal:
+    """The signer, if they are in `roster` and the signature verifies with their roster key; else StatementRefused.
+    Expiry is not checked: this asks whether a past statement was really made, not whether it may be used now."""
+    return _check_authentic(signed, roster, signed.statement.issued_at)
+
+
 def _check_not_future(signed: SignedStatement, now: datetime) -> None:
     issued = signed.statement.issued_at
     if issued > now + MAX_CLOCK_SKEW:
@@ -248,3 +256,13 @@ def _from_row(row: Mapping) -> RecordedStatement:
         roster_digest=row["roster_digest"],
         ledger_entry_hash=row["ledger_entry_hash"],
     )
+
+
+def _subject(signed: SignedStatement) -> dict[str, str]:
+    """The statement's subject as the statement events declare it (`events.StatementEvent`)."""
+    declared = {f.name for f in fields(events.StatementEvent)}
+    subject = signed.statement.subject
+    unknown = sorted(set(subject) - declared)
+    if unknown:
+        raise StatementRefused(signed, f"its subject has field(s) {unknown} no statement takes")
+    return dict(subject)

@@ -5,12 +5,13 @@ from typing import Optional
 
 import dagster as dg
 
+from governance import events
 from governance.config import GovernedModel
 from governance.data import snapshot as snapshots
 from governance.data.source import generate, read_dataset, read_snapshot
 from governance.data.validation import save_validation, validate
 from governance.errors import GovernanceError
-from governance_assets.common import importing_meanwhile, key, md_table, owners, record, tags
+from governance_assets.common import actor, importing_meanwhile, key, md_table, owners, record, tags
 from resources import GovernanceResource
 
 CONTRACT_CHECK = "data_contract"
@@ -45,8 +46,9 @@ def data_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             frame = read_dataset(model, path)
             snap = snapshots.snapshot_file(settings, model.name, path, frame)
         context.log.info(f"snapshot {snap.md5} ({snap.rows} rows) of {snap.source}")
-        links = record(governance, "applications", "data.snapshot", {"model": model.name}, {"data": snap.sha256},
-                       {"dvc_md5": snap.md5, "rows": snap.rows, "columns": snap.columns, "source": snap.source})
+        links = record(governance, events.DataSnapshotted(
+            actor=actor("applications"), model=model.name, data=snap.sha256, dvc_md5=snap.md5, rows=snap.rows,
+            columns=snap.columns, source=str(snap.source)))
         return dg.Output(snap.to_dict(), metadata={**links,
             "dvc_md5": snap.md5, "rows": dg.MetadataValue.int(snap.rows), "columns": snap.columns,
             "size_bytes": snap.size, "source": snap.source, "dvc_file": dg.MetadataValue.path(snap.dvc_file),
@@ -66,9 +68,11 @@ def data_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         frame = read_snapshot(settings, model, applications["md5"], keep=True)  # training reads it next
         report = validate(model, frame, applications["md5"])
         path = save_validation(settings, report, applications)
-        links = record(governance, "validated_applications", "data.validated" if report.passed else "data.rejected",
-                       {"model": model.name}, {"validation": report.digest, "data": applications["sha256"]},
-                       {"dvc_md5": applications["md5"], "suite": report.suite, "failed": len(report.failures)})
+        checked = events.DataValidated if report.passed else events.DataRejected
+        links = record(governance, checked(
+            actor=actor("validated_applications"), model=model.name, validation=report.digest,
+            data=applications["sha256"], dvc_md5=applications["md5"], suite=report.suite,
+            failed=len(report.failures)))
         summary = {"passed": report.passed, "suite": report.suite, "evaluated": report.evaluated,
                    "failures": report.failures, "digest": report.digest, "path": str(path)}
         yield dg.Output({**applications, "validation": summary}, metadata={**links,

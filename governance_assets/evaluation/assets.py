@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from governance import training
+from governance import events
 from governance.cards import plots
 from governance.cards.card import write_card
 from governance.config import GovernedModel
@@ -22,7 +23,7 @@ from governance.metrics.performance import performance_report
 from governance.settings import Settings
 from governance.policy.authz import VersionSubject
 from governance.policy.waivers import honoured_waivers
-from governance_assets.common import key, md_table, owners, record, requested_by, tags, versions
+from governance_assets.common import actor, key, md_table, owners, record, requested_by, tags, versions
 from resources import GovernanceResource
 
 
@@ -104,9 +105,9 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                    "Explainability report": explainability["sha256"]}
         card = write_card(model, trained["key"], services.registry.version(model.name, trained["version"]), reports,
                           digests, waivers=waivers, out_dir=out)
-        links = record(governance, "model_card", "card.published", {"model": model.name, "version": trained["key"]},
-                       {"html": card.html_sha256, "markdown": card.markdown_sha256},
-                       {"complete": card.complete, "missing_sections": card.missing_sections})
+        links = record(governance, events.CardPublished(
+            actor=actor("model_card"), model=model.name, version=trained["key"], html=card.html_sha256,
+            markdown=card.markdown_sha256, complete=card.complete, missing_sections=tuple(card.missing_sections)))
         result = {"key": trained["key"], "markdown_path": str(card.markdown), "html_path": str(card.html),
                   "markdown_sha256": card.markdown_sha256, "html_sha256": card.html_sha256,
                   "complete": card.complete, "missing_sections": card.missing_sections}
@@ -142,8 +143,9 @@ def _save(governance: GovernanceResource, model: GovernedModel, trained: dict, n
     path = _dir(governance.settings, model, trained) / f"{name}.json"
     path.write_bytes(canonical_json(report))
     saved = {"key": trained["key"], "report": name, "path": str(path), "sha256": file_sha256(path)}
-    links = record(governance, f"{name}_report", f"report.{name}", {"model": model.name, "version": trained["key"]},
-                   {"report": saved["sha256"], "artifact": trained["artifact_sha256"]})
+    links = record(governance, events.REPORT_EVENTS[name](
+        actor=actor(f"{name}_report"), model=model.name, version=trained["key"], report=saved["sha256"],
+        artifact=trained["artifact_sha256"]))
     return saved, links
 
 

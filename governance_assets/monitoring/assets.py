@@ -9,16 +9,17 @@ how the run's remediation finds it (several runs' reports can be in flight).
 
 import dagster as dg
 
+from governance import events
 from governance.config import GovernedModel
 from governance.decisions import DecisionLog
 from governance.errors import GovernanceError
 from governance.monitoring.labels import import_labels, labelled_count
 from governance.monitoring.monitor import monitor_for
 from governance.monitoring.remediation import remediate
-from governance.monitoring.report import ALERTED, REPORTED, run_report, write_report
+from governance.monitoring.report import run_report, write_report
 from governance.monitoring.windows import LIVE, STREAMS, read_window
 from governance.registry import version_key
-from governance_assets.common import key, md_table, owners, record, tags
+from governance_assets.common import actor, key, md_table, owners, record, tags
 from resources import GovernanceResource
 
 POLICY_CHECK = "within_policy"
@@ -78,13 +79,13 @@ def monitoring_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         report = write_report(monitor, model, window, config.stream, directory,
                               {"alerted_by": config.alerted_by, "run_id": context.run_id})
         judgement = report.judgement
-        links = record(governance, "monitoring_report", ALERTED if judgement.alert else REPORTED,
-                       {"model": model.name, "version": version_key(model.name, judgement.version)},
-                       {"report": report.sha256,
-                        **({"evidently_html": report.html_sha256} if report.html_sha256 else {})},
-                       {"window": judgement.window, "stream": judgement.stream, "alerted_by": config.alerted_by,
-                        "run_id": context.run_id, "path": str(report.path), "summary": judgement.summary(),
-                        "policy_digest": judgement.policy_digest})
+        judged = events.MonitoringAlert if judgement.alert else events.MonitoringReported
+        links = record(governance, judged(
+            actor=actor("monitoring_report"), model=model.name, version=version_key(model.name, judgement.version),
+            report=report.sha256, evidently_html=report.html_sha256, window=judgement.window,
+            stream=judgement.stream, run_id=context.run_id,
+            path=governance.settings.relative(report.path), alerted_by=config.alerted_by,
+            summary=judgement.summary(), policy_digest=judgement.policy_digest))
         figures = {name: dg.MetadataValue.float(float(value)) for name, value in judgement.attributes.items()}
         check = dg.AssetCheckResult(check_name=POLICY_CHECK, passed=not judgement.alert,
                                     severity=dg.AssetCheckSeverity.ERROR if judgement.contain.allowed
@@ -103,7 +104,7 @@ def monitoring_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                           "approved version or kill switch (signed by the system principal), retraining request.")
     def remediation(context: dg.AssetExecutionContext, governance: GovernanceResource) -> dg.MaterializeResult:
         monitor = monitor_for(governance.settings)
-        recorded = run_report(governance.services.ledger, model.name, context.run_id)  # this run's report
+        recorded = run_report(governance.services.ledger, governance.settings, model.name, context.run_id)  # this run's report
         done = remediate(monitor, model, recorded, holder=context.run_id)
         if not done.contained:
             raise GovernanceError(f"{model.name}: harm was found and NOT contained: {done.summary()} "

@@ -26,10 +26,10 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from governance import events
 from governance.config import load_config
 from governance.decisions import DecisionLog
 from governance.errors import GovernanceError
-from governance.ledger.store import LedgerEntry
 from governance.monitoring.traffic import Traffic
 from governance.monitoring.windows import completed_at
 from governance.release.services import Services
@@ -42,12 +42,13 @@ from jobs.monitoring import IN_FLIGHT
 from sensors.monitoring import SENSORS
 
 SHIFT, BREACH = {"drift": 0.25}, {"bias": 1.0}
-SHOWN = ("monitoring.alert", "monitoring.remediation", "retraining.requested", "rollback.completed", "kill_switch.on",
-         "approval.requested")
+SHOWN = (events.MonitoringAlert, events.RemediationDecided, events.RetrainingRequested, events.RollbackCompleted,
+         events.KillSwitchOn, events.ApprovalRequested)
+CONTAINED = (events.RollbackCompleted, events.KillSwitchOn)
 
 
 def play(settings: Settings, model_name: str, say: Callable[[str], None] = print,
-         timeout_seconds: float = 600.0) -> list[LedgerEntry]:
+         timeout_seconds: float = 600.0) -> list[events.Event]:
     model = load_config(settings.config_path).model(model_name)
     if not model.monitoring.collect_protected_attributes:
         raise GovernanceError(f"{model_name} does not collect protected attributes: fairness cannot be monitored")
@@ -62,11 +63,12 @@ def play(settings: Settings, model_name: str, say: Callable[[str], None] = print
         _complete_the_open_window(traffic, seed - 1)
         windows = [_window(traffic, seed + i) for i in range(2)]
         wait(lambda: _all_judged(instance, model_name, windows), "every sensor to judge the healthy windows")
-        alerts = services.ledger.entries(model=model_name, action="monitoring.alert", since_seq=start)
+        alerts = services.ledger.events(events.MonitoringAlert, model=model_name, since_seq=start)
         say(f"1. healthy traffic, windows {', '.join(windows)}: judged by every sensor, {len(alerts)} alerts")
 
         shifted = [_window(traffic, seed + 10 + i, **SHIFT) for i in range(2)]
-        wait(lambda: _since(services, model_name, "retraining.requested", start), "a retraining request")
+        wait(lambda: services.ledger.events(events.RetrainingRequested, model=model_name, since_seq=start),
+             "a retraining request")
         run = wait(lambda: _candidate_run(instance, model_name), "the retraining run")
         say(f"2. population shift (drift {SHIFT['drift']}), windows {', '.join(shifted)}: drift alert, retraining "
             f"requested; run {run.run_id[:8]} trains a candidate that will wait for approval")
@@ -79,17 +81,17 @@ def play(settings: Settings, model_name: str, say: Callable[[str], None] = print
                 break
         else:
             raise GovernanceError("the fairness breach was not contained after three harmful windows")
-        say(f"3. fairness breach (bias {BREACH['bias']}): {', '.join(contained.payload['actions'])} "
-            f"{_mttr(services, model_name, breach, contained):.1f} s after window {contained.payload['window']} "
+        say(f"3. fairness breach (bias {BREACH['bias']}): {', '.join(contained.actions)} "
+            f"{_mttr(services, model_name, breach, contained):.1f} s after window {contained.window} "
             "was complete")
         wait(lambda: not instance.get_runs(dg.RunsFilter(job_name=candidate_job_name(model_name), statuses=IN_FLIGHT)),
              "the retraining run to finish")
         assert daemon.running, f"the daemon stopped; see {daemon.log_path}"
-    entries = [e for e in services.ledger.entries(model=model_name, since_seq=start) if e.action in SHOWN]
+    shown = services.ledger.events(SHOWN, model=model_name, since_seq=start)
     say("4. timeline (ledger):")
-    for entry in entries:
-        say(f"   {entry.ts}  #{entry.seq:<5} {entry.action:<24} {entry.actor:<26} {_what(entry)}")
-    return entries
+    for event in shown:
+        say(f"   {event.ts}  #{event.seq:<5} {event.action:<24} {event.actor:<26} {_what(event)}")
+    return shown
 
 
 class _Waiter:
@@ -131,39 +133,33 @@ def _all_judged(instance: dg.DagsterInstance, model: str, windows: list[str]) ->
     return all((sensor, window) in seen for sensor in live for window in windows)
 
 
-def _since(services: Services, model: str, action: str, start: int) -> list[LedgerEntry]:
-    return services.ledger.entries(model=model, action=action, since_seq=start)
-
-
 def _candidate_run(instance: dg.DagsterInstance, model: str) -> dg.DagsterRun | None:
     runs = instance.get_runs(dg.RunsFilter(job_name=candidate_job_name(model),
                                            tags={"governance/trigger": "monitoring"}), limit=1)
     return runs[0] if runs else None
 
 
-def _contained(services: Services, model: str, since: int, wait_seconds: float) -> LedgerEntry | None:
+def _contained(services: Services, model: str, since: int, wait_seconds: float) -> events.RemediationDecided | None:
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
-        for entry in _since(services, model, "monitoring.remediation", since):
-            if {"rollback", "kill_switch"} & set(entry.payload["actions"]):
-                return entry
+        for remediation in services.ledger.events(events.RemediationDecided, model=model, since_seq=since):
+            if {"rollback", "kill_switch"} & set(remediation.actions):
+                return remediation
         time.sleep(0.5)
     return None
 
 
-def _mttr(services: Services, model: str, since: int, remediation: LedgerEntry) -> float:
+def _mttr(services: Services, model: str, since: int, remediation: events.RemediationDecided) -> float:
     """From the last decision of the window the remediation names to the rollback or kill switch taking effect."""
     log = DecisionLog.for_settings(services.settings)
-    complete = parse_utc(completed_at(log, model, remediation.payload["window"]))
-    acted = next(e for e in services.ledger.entries(model=model, since_seq=since)
-                 if e.action in ("rollback.completed", "kill_switch.on"))
+    complete = parse_utc(completed_at(log, model, remediation.window))
+    acted = services.ledger.events(CONTAINED, model=model, since_seq=since)[0]
     return (parse_utc(acted.ts) - complete).total_seconds()
 
 
-def _what(entry: LedgerEntry) -> str:
-    payload = entry.payload or {}
-    if entry.action == "monitoring.remediation":
-        return f"window {payload.get('window')}: {', '.join(payload.get('actions', [])) or 'no action'}"
-    if entry.action == "monitoring.alert":
-        return f"window {payload.get('window')} ({payload.get('alerted_by')})"
-    return entry.subject.get("version", "")
+def _what(event: events.Event) -> str:
+    if isinstance(event, events.RemediationDecided):
+        return f"window {event.window}: {', '.join(event.actions) or 'no action'}"
+    if isinstance(event, events.MonitoringAlert):
+        return f"window {event.window} ({event.alerted_by})"
+    return getattr(event, "version", None) or ""

@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from governance import training
+from governance import events
 from governance.config import GovernedModel
 from governance.data.source import read_snapshot
 from governance.data.validation import load_validation, validation_path
@@ -23,7 +24,7 @@ from governance.release.evidence_pack import seal
 from governance.release.gate_evidence import gate_evidence
 from governance.release.services import Services
 from governance.timestamps import parse_utc, utc_now
-from governance_assets.common import key, md_table, owners, record, tags, versions
+from governance_assets.common import actor, key, md_table, owners, record, tags, versions
 from governance_assets.common import requested_by as requested_by_tag
 from resources import GovernanceResource
 
@@ -130,10 +131,10 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                           "exists: verified here, never taken from upstream.")
     def approved_release(context: dg.AssetExecutionContext, governance: GovernanceResource) -> dg.MaterializeResult:
         approval, pack = valid_approval(governance.services, model.name, context.partition_key, "approved_release")
-        links = record(governance, "approved_release", "release.approved",
-                       {"model": model.name, "version": context.partition_key},
-                       {"statement": approval.statement_digest, "evidence_pack": pack.digest},
-                       {"approver": approval.principal, "roles": list(approval.roles)})
+        links = record(governance, events.ReleaseApproved(
+            actor=actor("approved_release"), model=model.name, version=context.partition_key,
+            statement=approval.statement_digest, evidence_pack=pack.digest, approver=approval.principal,
+            roles=tuple(approval.roles)))
         return dg.MaterializeResult(metadata={
             "approver": approval.principal, "role": ", ".join(approval.roles), "approved_at": approval.issued_at,
             "comment": approval.comment or "-", "statement_digest": approval.statement_digest,

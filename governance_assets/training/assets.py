@@ -4,6 +4,7 @@ import dagster as dg
 import numpy as np
 
 from governance import training
+from governance import events
 from governance.config import GovernedModel
 from governance.data.source import read_snapshot
 from governance.digests import file_sha256
@@ -12,7 +13,7 @@ from governance.metrics.performance import discrimination
 from governance.provenance import code_version
 from governance.registry import ModelRegistry, RegisteredVersion, parse_version_key
 from governance.settings import Settings
-from governance_assets.common import key, owners, record, tags, versions
+from governance_assets.common import actor, key, owners, record, tags, versions
 from resources import GovernanceResource
 
 
@@ -39,12 +40,11 @@ def training_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             split = training.split(model, read_snapshot(settings, model, md5))
             registered, pipeline = _train_and_register(context, registry, model, md5, validated, split)
             test = split.test
-            links = record(governance, "trained_model", "model.registered",
-                           {"model": model.name, "version": registered.key},
-                           {"artifact": registered.artifact_sha256, "validation": validated["validation"]["digest"]},
-                           {"dvc_md5": md5, "mlflow_run_id": registered.run_id, "registered_version": number,
-                            "code_version": registered.tags["governance.code_version"],
-                            "params": training.params_of(model)})
+            links = record(governance, events.ModelRegistered(
+                actor=actor("trained_model"), model=model.name, version=registered.key,
+                artifact=registered.artifact_sha256, validation=validated["validation"]["digest"], dvc_md5=md5,
+                mlflow_run_id=registered.run_id, registered_version=number,
+                code_version=registered.tags["governance.code_version"], params=training.params_of(model)))
         result = _record(settings, model, registered, pipeline, md5, test)
         return dg.Output(result, metadata={**links,
             "registered_version": dg.MetadataValue.int(number), "mlflow_run_id": registered.run_id,

@@ -19,10 +19,10 @@ def ledger_template(tmp_path_factory) -> Path:
     """Built once through both append paths: batches and single appends across block boundaries."""
     path = tmp_path_factory.mktemp("ledger-template") / "governance.db"
     ledger = Ledger(sqlite_url(path))
-    ledger.append_many([event(i) for i in range(250)])
+    ledger.append_records([event(i) for i in range(250)])
     for i in range(250, 260):
-        ledger.append(**event(i))
-    ledger.append_many([event(i) for i in range(260, TEMPLATE_SIZE)])
+        ledger.append_record(**event(i))
+    ledger.append_records([event(i) for i in range(260, TEMPLATE_SIZE)])
     return path
 
 

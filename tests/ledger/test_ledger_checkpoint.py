@@ -33,7 +33,7 @@ def test_a_checkpoint_signs_the_verified_head_and_round_trips(ledger, signing_ke
 
 def test_the_log_proves_it_extends_an_older_checkpoint(ledger, signing_key):
     checkpoint = sign_checkpoint(ledger, signing_key, "system")
-    ledger.append_many([event(i) for i in range(TEMPLATE_SIZE, TEMPLATE_SIZE + 300)])
+    ledger.append_records([event(i) for i in range(TEMPLATE_SIZE, TEMPLATE_SIZE + 300)])
     report = ledger.verify(checkpoint)
     assert report.ok and report.checkpoint_size == TEMPLATE_SIZE and report.size == TEMPLATE_SIZE + 300
     proof = report.consistency
@@ -103,7 +103,7 @@ def test_checkpoints_at_any_size_are_proved_wherever_the_log_is_cut_for_verifyin
     ledger = Ledger(sqlite_url(tmp_path / "ledger.db"))
     checkpoints = []
     for size in (256, 300, 512, 600, 768, 800, 1100):
-        ledger.append_many([event(i) for i in range(ledger.size(), size)])
+        ledger.append_records([event(i) for i in range(ledger.size(), size)])
         checkpoints.append(sign_checkpoint(ledger, signing_key, "system"))
     for checkpoint in checkpoints:
         report = ledger.verify(checkpoint)

@@ -26,7 +26,7 @@ while not go.exists():
     time.sleep(0.001)
 started = time.time()
 for i in range(count):
-    ledger.append(actor=f"system:{name}", action="test.append", subject={"model": "concurrency"},
+    ledger.append_record(actor=f"system:{name}", action="test.append", subject={"model": "concurrency"},
                   payload={"writer": name, "i": i})
 print(started, time.time())
 """

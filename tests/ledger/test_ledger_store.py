@@ -10,6 +10,9 @@ from hashlib import sha256
 
 import pytest
 
+from governance.events import RetentionApplied
+from governance.timestamps import utc_timestamp
+
 from governance.digests import canonical_json
 from governance.ledger import Ledger, LedgerError
 from governance.ledger.merkle import leaf_hash, mth
@@ -26,9 +29,9 @@ def ledger(request, tmp_path) -> Ledger:
 
 
 def test_entry_hash_is_sha256_of_the_documented_canonical_record(ledger):
-    first = ledger.append(actor="system:data", action="data.snapshot", subject={"model": "credit_default"},
+    first = ledger.append_record(actor="system:data", action="data.snapshot", subject={"model": "credit_default"},
                           digests={"data": "ab" * 32}, payload={"rows": 50_000, "label": "é 𝄞"})
-    second = ledger.append(actor="alice", action="approval.granted",
+    second = ledger.append_record(actor="alice", action="approval.granted",
                            subject={"model": "credit_default", "version": "3"})
     assert (first.seq, second.seq) == (1, 2)
     assert (first.prev_hash, second.prev_hash) == (GENESIS, first.entry_hash)
@@ -50,7 +53,7 @@ def test_record_template_is_the_canonical_json_of_the_record():
 
 
 def test_queries_filter_by_model_version_action_and_position(ledger):
-    written = ledger.append_many([event(i) for i in range(40)])
+    written = ledger.append_records([event(i) for i in range(40)])
     assert ledger.size() == 40 and [e.seq for e in written] == list(range(1, 41))
     assert ledger.entries() == written
     taiwan = ledger.entries(model="taiwan_default")
@@ -65,9 +68,9 @@ def test_queries_filter_by_model_version_action_and_position(ledger):
 
 
 def test_roots_and_proofs_across_stored_node_boundaries(ledger, verifying):
-    entries = ledger.append_many([event(i) for i in range(530)])
+    entries = ledger.append_records([event(i) for i in range(530)])
     for i in range(530, 600):
-        entries.append(ledger.append(**event(i)))
+        entries.append(ledger.append_record(**event(i)))
     leaves = [leaf_hash(bytes.fromhex(e.entry_hash)) for e in entries]
     for size in (0, 1, 255, 256, 257, 511, 512, 513, 600):
         assert ledger.root(size) == mth(leaves[:size]).hex()
@@ -86,9 +89,9 @@ def test_roots_and_proofs_across_stored_node_boundaries(ledger, verifying):
 
 
 def test_retention_drops_payloads_keeps_digests_and_the_chain_verifies(ledger):
-    ledger.append_many([event(i) for i in range(30)])
+    ledger.append_records([event(i) for i in range(30)])
     cutoff = datetime.now(timezone.utc) + timedelta(seconds=1)
-    ledger.append_many([event(i) for i in range(30, 40)])
+    ledger.append_records([event(i) for i in range(30, 40)])
     before = ledger.entries()
     assert ledger.expire_payloads(older_than=datetime.now(timezone.utc) - timedelta(days=1)) == 0
     expired = ledger.expire_payloads(older_than=cutoff)
@@ -98,6 +101,9 @@ def test_retention_drops_payloads_keeps_digests_and_the_chain_verifies(ledger):
         dropped = new.ts < cutoff.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         assert new.payload == (None if dropped else old.payload)
         assert (new.payload_digest, new.entry_hash, new.digests) == (old.payload_digest, old.entry_hash, old.digests)
+    assert not ledger.verify().ok  # until a retention run records the cut-off, the expiry is unexplained
+    ledger.append(RetentionApplied(actor="system:retention", model="m", ledger_payloads_before=utc_timestamp(cutoff)))
+    assert ledger.verify().ok
     assert ledger.verify().ok and ledger.inclusion_proof(3).verify()
     with pytest.raises(LedgerError, match="timezone-aware"):
         ledger.expire_payloads(datetime(2026, 1, 1))
@@ -116,17 +122,17 @@ def test_retention_drops_payloads_keeps_digests_and_the_chain_verifies(ledger):
 ])
 def test_bad_events_are_refused_by_name_and_append_nothing(tmp_path, change, message):
     ledger = Ledger(sqlite_url(tmp_path / "governance.db"))
-    ledger.append(**event(0))
+    ledger.append_record(**event(0))
     with pytest.raises(LedgerError, match=f"ledger event 2 of 3: .*{message}"):
-        ledger.append_many([event(1), {**event(2), **change}, event(3)])
+        ledger.append_records([event(1), {**event(2), **change}, event(3)])
     assert ledger.size() == 1 and ledger.verify().ok
 
 
 def test_reopening_an_existing_ledger_keeps_it(tmp_path):
     url = sqlite_url(tmp_path / "governance.db")
-    Ledger(url).append_many([event(i) for i in range(300)])
+    Ledger(url).append_records([event(i) for i in range(300)])
     again = Ledger(url)
-    again.append(**event(300))
+    again.append_record(**event(300))
     assert again.size() == 301 and again.verify().ok
 
 
@@ -145,7 +151,7 @@ def test_generated_query_columns_cannot_be_written(ledger_file):
     ("DELETE FROM ledger_entries WHERE seq = 400", 400, "entry 400 is missing"),
 ])
 def test_tampering_is_named_on_both_backends(ledger, statement, seq, problem, verifying):
-    ledger.append_many([event(i) for i in range(600)])
+    ledger.append_records([event(i) for i in range(600)])
     with ledger.engine.begin() as conn:
         conn.exec_driver_sql(statement)
     report = ledger.verify()

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from governance.events import RetentionApplied
+from governance.timestamps import utc_timestamp
+
 from governance.digests import canonical_json
 from governance.ledger import Ledger, LedgerError, VerifyReport, sign_checkpoint
 from governance.ledger.merkle import leaf_hash, mth
@@ -115,10 +118,23 @@ def test_bytes_that_are_not_utf8_are_reported_not_raised(ledger_file):
 
 def test_changes_to_an_entry_whose_payload_expired_are_named(ledger_file):
     ledger = Ledger(sqlite_url(ledger_file))
-    assert ledger.expire_payloads(datetime.now(timezone.utc) + timedelta(seconds=1)) == TEMPLATE_SIZE
+    cutoff = datetime.now(timezone.utc) + timedelta(seconds=1)
+    assert ledger.expire_payloads(cutoff) == TEMPLATE_SIZE
+    ledger.append(RetentionApplied(actor="system:retention", model="m", ledger_payloads_before=utc_timestamp(cutoff)))
     assert ledger.verify().ok
     change_byte(ledger_file, 300, "payload_digest", 0)
     assert_names(verify(ledger_file), 300, "content (ts, actor, action, subject, digests) or payload_digest")
+
+
+@pytest.mark.parametrize("expired", [False, True])
+def test_a_payload_removed_outside_retention_is_named(ledger_file, expired):
+    ledger = Ledger(sqlite_url(ledger_file))
+    if expired:  # a retention run before the entry was written explains nothing about it
+        cutoff = datetime.now(timezone.utc) - timedelta(days=1)
+        ledger.append(RetentionApplied(actor="system:retention", model="m",
+                                       ledger_payloads_before=utc_timestamp(cutoff)))
+    execute(ledger_file, "UPDATE ledger_entries SET payload = NULL WHERE seq = 300")
+    assert_names(verify(ledger_file), 300, "its payload is gone", "removed outside retention")
 
 
 @pytest.mark.parametrize("seq", [1, 256, 300, 513])  # 256: where two processes cut this log
@@ -191,7 +207,7 @@ def rewrite_consistently(path: Path, seq: int, field: str, value: str) -> None:
 def test_a_history_rewritten_consistently_after_a_checkpoint_is_detected(ledger_file, signing_key):
     ledger = Ledger(sqlite_url(ledger_file))
     checkpoint = sign_checkpoint(ledger, signing_key, "system")
-    ledger.append_many([event(i) for i in range(TEMPLATE_SIZE, TEMPLATE_SIZE + 20)])
+    ledger.append_records([event(i) for i in range(TEMPLATE_SIZE, TEMPLATE_SIZE + 20)])
     extended = ledger.verify(checkpoint)
     assert extended.ok and extended.checkpoint_size == TEMPLATE_SIZE and extended.consistency.verify()
 

@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import (Encoding, NoEncryption, PrivateFormat, PublicFormat,
                                                           load_pem_private_key)
 
+from governance import events
 from governance.data.generator import generate_applications
 from governance.lineage.control_map import load_control_map
 from governance.lineage.pack import EvidenceExportError, export_evidence
@@ -186,13 +187,16 @@ def test_the_version_s_monitoring_reports_are_carried(world, tmp_path):
         html = f"<html>Evidently data drift of {version}</html>".encode()
         (reports / stream).mkdir(parents=True)
         (reports / stream / "data_drift.html").write_bytes(html)
-        services.ledger.append(actor="system:monitoring", action="monitoring.alert",
-                               subject={"model": MODEL, "version": version},
-                               digests={"evidently_html": hashlib.sha256(html).hexdigest()},
-                               payload={"stream": "drift", "window": stream.split("-", 1)[1]})
+        report = json.dumps({"version": version, "alerted": True}).encode()
+        (reports / stream / "report.json").write_bytes(report)
+        services.ledger.append(events.MonitoringAlert(
+            actor="system:monitoring", model=MODEL, version=version, report=hashlib.sha256(report).hexdigest(),
+            evidently_html=hashlib.sha256(html).hexdigest(), window=stream.split("-", 1)[1], stream="drift",
+            run_id="test-run", path=settings.relative(reports / stream / "report.json")))
     export_evidence(services, MODEL, V1, tmp_path / "pack.zip")
     contents = files_of(tmp_path / "pack.zip")
-    assert [n for n in contents if n.startswith("monitoring/")] == ["monitoring/drift-1-500-abc/data_drift.html"]
+    assert [n for n in contents if n.startswith("monitoring/")] == [
+        "monitoring/drift-1-500-abc/data_drift.html", "monitoring/drift-1-500-abc/report.json"]
     rows = list(csv.DictReader(io.StringIO(contents["control_map.csv"].decode())))
     assert all(r["status"] == "in this pack" for r in rows)
     assert json.loads(contents["lineage.json"])["monitoring"][0]["action"] == "monitoring.alert"
@@ -241,8 +245,8 @@ def _pack_by_the_signing_key_holder(tmp_path: Path, approver_key, roster_key, ac
     approval = (sign(statement, approver_key) if approver_key else
                 SignedStatement(statement, base64.b64encode(bytes(64)).decode()))
     ledger = Ledger(f"sqlite:///{tmp_path / 'forged.db'}")
-    ledger.append(actor="ravi", action="approval.granted", subject={"model": MODEL, "version": V1},
-                  digests={"statement": approval.digest, "evidence_pack": evidence})
+    ledger.append_record(actor="ravi", action="approval.granted", subject={"model": MODEL, "version": V1},
+                         digests={"statement": approval.digest, "evidence_pack": evidence})
     checkpoint = sign_checkpoint(ledger, system, "system")
     entry = {**ledger.entry(1).to_dict(), "inclusion_proof": list(ledger.inclusion_proof(1, checkpoint.size).path)}
     roster = {"version": 1, "principals": {

@@ -6,9 +6,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from governance import events
 from governance.ledger import InclusionProof
 from governance.lineage.chain import LineageError, version_lineage
 from governance.lineage.pack import EvidenceExportError, export_evidence
+from governance.release.approvals import latest_request
 from tests.lineage.conftest import govern
 from tests.lineage.world import MODEL, V1, V2
 
@@ -81,9 +83,9 @@ def test_the_human_lineage_reads_step_by_step(world):
 
 def test_a_rewritten_ledger_entry_is_a_finding(world):
     ledger = world.services.ledger
-    card = ledger.entries(model=MODEL, version=V1, action="card.published")[-1]
-    forged = json.dumps({"action": card.action, "actor": "dana", "digests": card.digests, "subject": card.subject,
-                         "ts": card.ts}, separators=(",", ":"), sort_keys=True)
+    card = ledger.entries(model=MODEL, version=V1, action=events.CardPublished.action)[-1]
+    forged = json.dumps({"action": card.action, "actor": "dana", "digests": card.digests, "facts": card.facts,
+                         "subject": card.subject, "ts": card.ts}, separators=(",", ":"), sort_keys=True)
     original = _set_content(ledger, card.seq, forged)
     try:
         doc = version_lineage(world.services, MODEL, V1).document
@@ -98,8 +100,7 @@ def test_a_rewritten_ledger_entry_is_a_finding(world):
 
 
 def test_a_changed_sealed_file_is_a_finding_and_no_pack_is_exported(world, tmp_path):
-    pack = Path(world.services.ledger.entries(model=MODEL, version=V1, action="approval.requested")[-1]
-                .payload["pack_path"])
+    pack = Path(latest_request(world.services, MODEL, V1).pack_path)
     card = pack / "model_card.md"
     original = card.read_bytes()
     card.write_bytes(original + b"\nedited later\n")

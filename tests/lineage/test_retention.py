@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from governance import events
 from governance.config import Retention
 from governance.decisions import DecisionLog
 from governance.lineage.pack import export_evidence
@@ -56,8 +57,8 @@ def test_retention_expires_payloads_and_every_proof_still_verifies(stores):
     record(log, "recent", MODEL, 0.5)
     record(log, "ancient", MODEL, 30)
     for i in range(300):  # more than one Merkle block of stored nodes
-        services.ledger.append(actor="system:test", action="report.performance",
-                               subject={"model": MODEL, "version": V1}, payload={"auc": 0.8, "i": i})
+        services.ledger.append_record(actor="system:test", action="report.performance",
+                                      subject={"model": MODEL, "version": V1}, payload={"auc": 0.8, "i": i})
     retention = Retention(decision_features_days=1, decision_log_days=10, ledger_payload_days=1)
     run = apply_retention(services, retention, [MODEL], now=utc_now() + timedelta(days=2))
     assert run.ledger_ok and run.ledger_payloads_expired == 300
@@ -69,8 +70,8 @@ def test_retention_expires_payloads_and_every_proof_still_verifies(stores):
         entry = ledger.entry(seq)
         assert entry.payload is None
         assert entry_problem(entry.to_dict(), list(ledger.inclusion_proof(seq).path), size, root) is None
-    [applied] = ledger.entries(action="retention.applied")
-    assert applied.actor == "system:retention" and applied.payload["decisions_deleted"] == 1
+    [applied] = ledger.events(events.RetentionApplied)
+    assert applied.actor == "system:retention" and applied.decisions_deleted == 1 and not applied.expired
 
 
 @pytest.mark.slow

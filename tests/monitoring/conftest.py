@@ -20,6 +20,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from governance import events
 from governance.cli.monitoring import labels_app
 from governance.config import GovernedModel, load_config
 from governance.data.generator import generate_applications
@@ -113,8 +114,8 @@ class Monitored:
         self.settings = replace(self.settings, policies_override=directory)
         self.defs = build_definitions(self.settings, load_config(self.settings.config_path))
 
-    def ledger(self, action: str) -> list:
-        return self.services.ledger.entries(model=MODEL, action=action)
+    def ledger(self, kind: type[events.E]) -> list[events.E]:
+        return self.services.ledger.events(kind, model=MODEL)
 
 
 @pytest.fixture

@@ -21,13 +21,12 @@ from governance.digests import canonical_json
 from governance.metrics.fairness import protected_groups
 from governance.metrics.performance import performance_report
 from governance.registry import ModelRegistry, version_key
-from governance.release.approvals import Approval
 from governance.release.deployment import deploy
 from governance.release.evidence_pack import seal
 from governance.release.services import Services
 from governance.settings import Settings
 from governance.trust.demo import demo_principals
-from tests.helpers import REPO, small_model, write_config
+from tests.helpers import REPO, signed_approval, small_model, write_config
 
 MODEL = "credit_scoring"
 MONITORING = {"collect_protected_attributes": True, "window_size": 500, "min_window_size": 200,
@@ -84,10 +83,7 @@ def deploy_trained(settings: Settings, model, frame, pipeline, source: str) -> i
     pack = seal(out / "evidence", model.name, key, {"performance.json": out / "performance.json",
                                                     "model_card.md": out / "model_card.md"},
                 {"artifact_sha256": registered.artifact_sha256, "policy_digest": "0" * 64})
-    approval = Approval(model=model.name, version=key, principal="ravi", roles=("model_risk_approver",),
-                        issued_at="2026-11-22T10:00:00.000000Z", comment="", statement_digest="1" * 64,
-                        evidence_digest=pack.digest, policy_digest="0" * 64)
-    deploy(Services(settings), approval, pack, actor="system:production_deployment")
+    deploy(Services(settings), signed_approval(settings, pack), pack, actor="system:production_deployment")
     return registered.version
 
 

@@ -8,6 +8,7 @@ import time
 import dagster as dg
 import pytest
 
+from governance import events
 from governance.timestamps import parse_utc
 from governance_assets.monitoring.daemon import DagsterDaemon
 from jobs.monitoring import IN_FLIGHT, remediation_job_name
@@ -39,11 +40,11 @@ def test_the_daemon_s_sensors_and_remediation_roll_back_a_harmful_champion(monit
             time.sleep(0.2)
         runs = monitored.instance.get_runs(remediation_runs)
         assert runs and all(r.tags["governance/window"] == "1-500" and r.is_success for r in runs)
-    remediations = [e.payload for e in monitored.ledger("monitoring.remediation")]
-    acted = [r for r in remediations if r["actions"]]
-    assert len(acted) == 1 and acted[0]["actions"][0] == "rollback" and acted[0]["window"] == "1-500"
+    remediations = monitored.ledger(events.RemediationDecided)
+    acted = [r for r in remediations if r.actions]
+    assert len(acted) == 1 and acted[0].actions[0] == "rollback" and acted[0].window == "1-500"
     # another sensor's run for the same window, if the daemon started one, found nothing left to do
-    assert all("nothing to do" in " ".join(r["notes"]) for r in remediations if not r["actions"])
+    assert all("nothing to do" in " ".join(r.notes) for r in remediations if not r.actions)
     assert len(monitored.services.control.deployments(MODEL)) == 4  # two deployments, paul's and one rollback
     requested = [tick for state in monitored.instance.all_instigator_state() if state.name.startswith(MODEL)
                   for tick in monitored.instance.get_ticks(state.instigator_origin_id, state.selector_id)

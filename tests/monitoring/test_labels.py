@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from governance import events
 from governance.decisions import DecisionLog
 from governance.ledger import Ledger
 from governance.monitoring.labels import labelled_count
@@ -38,9 +39,10 @@ def test_a_file_of_outcomes_labels_the_decisions_and_is_ledgered_without_them(se
     done = json.loads(result.output)
     assert done["labelled"] == {"credit_scoring": 4} and done["unchanged"] == 0
     assert log.get("d-1").label == 1 and log.get("d-1").labelled_at == done["labelled_at"]
-    entry = Ledger.for_settings(settings).entries(action="labels.imported")[-1]
-    assert entry.digests == {"file": done["sha256"]} and entry.payload["labelled"] == 4
-    assert "d-1" not in json.dumps(entry.payload)  # counts and the file's digest only
+    ledger = Ledger.for_settings(settings)
+    imported = ledger.latest(events.LabelsImported)
+    assert imported.file == done["sha256"] and imported.labelled == 4 and imported.file_rows == 4
+    assert "d-1" not in json.dumps(ledger.entry(imported.seq).to_dict())  # counts and the file's digest only
     again = json.loads(govern_labels(settings, "import", str(path), "--json").output)
     assert again["labelled"] == {} and again["unchanged"] == 4  # the same outcomes again change nothing
 

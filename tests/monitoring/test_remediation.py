@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from governance.monitoring.retraining import REQUESTED
+from governance import events
 from governance.release.kill_switch import set_kill_switch
 from governance.trust.demo import demo_key_path
 from governance.trust.keys import load_private_key
@@ -25,8 +25,8 @@ def alert(monitored: Monitored, sensor: str) -> dg.RunRequest:
     return requests[0]
 
 
-def remediation_entry(monitored: Monitored) -> dict:
-    return monitored.ledger("monitoring.remediation")[-1].payload
+def remediation(monitored: Monitored) -> events.RemediationDecided:
+    return monitored.ledger(events.RemediationDecided)[-1]
 
 
 def test_severe_drift_rolls_back_to_the_previous_version_that_passes_on_the_window(monitored: Monitored):
@@ -40,13 +40,14 @@ def test_severe_drift_rolls_back_to_the_previous_version_that_passes_on_the_wind
     assert services.registry.champion(MODEL) == 2 and not services.control.kill_switch(MODEL).disabled
     move = services.control.deployments(MODEL, "completed")[-1]
     assert (move.kind, move.version, move.actor) == ("rollback", 2, "system")
-    actions = [e.action for e in services.ledger.entries(model=MODEL)][-8:]
-    assert actions == ["monitoring.alert", "monitoring.reference", "statement.recorded", "rollback.started",
-                       "rollback.completed", "statement.recorded", REQUESTED, "monitoring.remediation"]
-    payload = remediation_entry(monitored)
-    assert payload["actions"] == ["rollback", "retraining_requested"]
-    assert payload["rollback_target"]["version"] == 2 and payload["rollback_target"]["passes"] is True
-    assert "rolled back to v2 (monitoring.contain_by_rollback)" in payload["notes"]
+    steps = [events.event_type(e.action) for e in services.ledger.entries(model=MODEL)][-8:]
+    assert steps == [events.MonitoringAlert, events.MonitoringReferenceBuilt, events.StatementRecorded,
+                     events.RollbackStarted, events.RollbackCompleted, events.StatementRecorded,
+                     events.RetrainingRequested, events.RemediationDecided]
+    acted = remediation(monitored)
+    assert acted.actions == ("rollback", "retraining_requested") and acted.contained is True
+    assert acted.rollback_target["version"] == 2 and acted.rollback_target["passes"] is True
+    assert "rolled back to v2 (monitoring.contain_by_rollback)" in acted.notes
     statement = services.statements.find(action="rollback", model=MODEL)[0]  # newest first
     assert statement.signed.statement.principal == "system"
     assert "monitoring.score_drift_severe" in statement.signed.statement.comment
@@ -63,9 +64,9 @@ def test_severe_drift_rolls_back_to_the_previous_version_that_passes_on_the_wind
     moves = len(services.control.deployments(MODEL))
     assert monitored.run(request).success  # the same window again (another sensor, a retry, a person)
     assert len(services.control.deployments(MODEL)) == moves and not services.control.kill_switch(MODEL).disabled
-    again = remediation_entry(monitored)
-    assert again["actions"] == []
-    assert "the window was judged on v1 but the champion is now v2: nothing to do" in again["notes"]
+    again = remediation(monitored)
+    assert again.actions == ()
+    assert "the window was judged on v1 but the champion is now v2: nothing to do" in again.notes
     assert services.ledger.verify().ok
 
 
@@ -77,19 +78,19 @@ def test_a_fairness_breach_no_earlier_version_avoids_trips_the_kill_switch(monit
     switch = services.control.kill_switch(MODEL)
     assert switch.disabled and switch.changed_by == "system" and services.registry.champion(MODEL) == 2
     assert "monitoring.disparate_impact" in switch.reason
-    payload = remediation_entry(monitored)
-    assert "kill_switch" in payload["actions"]
-    assert payload["rollback_target"]["version"] == 1 and payload["rollback_target"]["passes"] is False
-    assert "monitoring.score_drift_severe" in payload["rollback_target"]["summary"]
-    assert any("kill switch on (monitoring.contain_by_kill_switch)" in note for note in payload["notes"])
-    assert services.ledger.entries(model=MODEL, action="kill_switch.on")[-1].actor == "system"
+    acted = remediation(monitored)
+    assert "kill_switch" in acted.actions and acted.contained is True
+    assert acted.rollback_target["version"] == 1 and acted.rollback_target["passes"] is False
+    assert "monitoring.score_drift_severe" in acted.rollback_target["summary"]
+    assert any("kill switch on (monitoring.contain_by_kill_switch)" in note for note in acted.notes)
+    assert services.ledger.latest(events.KillSwitchOn, model=MODEL).actor == "system"
     assert monitored.send(seed=201, rows=1)[0]["outcome"] == "refer"  # serving is in the safe state
 
     bea = load_private_key(demo_key_path(monitored.settings, "bea"))
     set_kill_switch(services, MODEL, False, "bea", bea, "reviewed: traffic was a data error")
     assert monitored.run(request).success  # the same window reported again after a person re-enabled
     assert not services.control.kill_switch(MODEL).disabled
-    assert "bea re-enabled the model at" in " ".join(remediation_entry(monitored)["notes"])
+    assert "bea re-enabled the model at" in " ".join(remediation(monitored).notes)
 
 
 def test_monitoring_never_flaps_back_to_a_version_it_contained(monitored: Monitored):
@@ -100,7 +101,7 @@ def test_monitoring_never_flaps_back_to_a_version_it_contained(monitored: Monito
     assert monitored.run(alert(monitored, "score_drift")).success
     services = monitored.services
     assert services.registry.champion(MODEL) == 1 and services.control.kill_switch(MODEL).disabled
-    target = remediation_entry(monitored)["rollback_target"]
+    target = remediation(monitored).rollback_target
     assert target["version"] == 2 and target["passes"] is False
     assert "no person has put it back since" in target["summary"]
 
@@ -114,10 +115,12 @@ def test_moderate_drift_opens_one_retraining_run_per_deployment_and_never_promot
         assert monitored.run(request).success
     services = monitored.services
     assert services.registry.champion(MODEL) == 2 and not services.control.kill_switch(MODEL).disabled
-    assert [e.payload["window"] for e in monitored.ledger("monitoring.remediation")] == ["1-500", "501-1000"]
-    retraining = monitored.ledger(REQUESTED)
+    assert [e.window for e in monitored.ledger(events.RemediationDecided)] == ["1-500", "501-1000"]
+    retraining = monitored.ledger(events.RetrainingRequested)
     assert len(retraining) == 1 and retraining[0].actor == "system"
-    assert "retraining was already requested for this deployment" in " ".join(remediation_entry(monitored)["notes"])
+    assert (retraining[0].trigger, retraining[0].window) == ("monitoring", "1-500")
+    assert retraining[0].deployment_id == services.control.deployments(MODEL, "completed")[-1].id
+    assert "retraining was already requested for this deployment" in " ".join(remediation(monitored).notes)
 
     launched = monitored.tick("retraining_requests")
     (request,) = launched.run_requests
@@ -139,7 +142,7 @@ def test_the_action_is_the_policy_s_choice_not_the_code_s(monitored: Monitored, 
     assert monitored.run(alert(monitored, "score_drift")).success
     services = monitored.services
     assert services.registry.champion(MODEL) == 1 and services.control.kill_switch(MODEL).disabled
-    assert "kill_switch" in remediation_entry(monitored)["actions"]
+    assert "kill_switch" in remediation(monitored).actions
 
 
 def test_harm_that_the_policy_permits_no_containment_for_fails_loudly(monitored: Monitored, tmp_path: Path):
@@ -152,7 +155,8 @@ def test_harm_that_the_policy_permits_no_containment_for_fails_loudly(monitored:
     result = monitored.run(alert(monitored, "fairness"))
     assert not result.success
     assert "harm was found and NOT contained" in str(result.all_events)
-    assert any("CONTAINMENT FAILED" in note for note in remediation_entry(monitored)["notes"])
+    failed = remediation(monitored)
+    assert any("CONTAINMENT FAILED" in note for note in failed.notes) and failed.contained is False
     assert not monitored.services.control.kill_switch(MODEL).disabled
 
 
@@ -163,7 +167,7 @@ def test_a_window_that_is_not_in_the_decision_log_acts_on_nothing(monitored: Mon
     assert not result.success
     assert "no window 1-500 of model 'credit_scoring'" in str(result.all_events)
     assert len(monitored.services.control.deployments(MODEL)) == 2
-    assert monitored.ledger("monitoring.remediation") == []
+    assert monitored.ledger(events.RemediationDecided) == []
 
 
 def test_the_retraining_schedule_authorises_ledgers_and_requests_a_new_version(monitored: Monitored):
@@ -173,7 +177,7 @@ def test_the_retraining_schedule_authorises_ledgers_and_requests_a_new_version(m
                                         scheduled_execution_time=datetime(2026, 11, 23, 3, tzinfo=timezone.utc))
     request = schedule(context)
     assert request.partition_key == "credit_scoring-v3" and request.tags["governance/requested_by"] == "system"
-    entry = monitored.ledger(REQUESTED)[-1]
-    assert entry.payload["trigger"] == "schedule" and entry.actor == "system"
+    requested = monitored.ledger(events.RetrainingRequested)[-1]
+    assert requested.trigger == "schedule" and requested.actor == "system"
     signed = monitored.services.statements.find(action="train", model=MODEL)[0]
-    assert entry.digests["statement"] == signed.digest and signed.signed.statement.principal == "system"
+    assert requested.statement == signed.digest and signed.signed.statement.principal == "system"

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from governance import events
 from governance.ledger import Ledger
 from governance.policy.authz import VersionSubject
 from governance.policy.bundle import PolicyBundle, PolicyError
@@ -48,8 +49,8 @@ class World:
         return honoured_waivers(bundle=bundle or self.bundle, roster=roster or self.roster, store=self.store,
                                 subject=subject or self.subject, now=self.now + after)
 
-    def entries(self, action: str):
-        return self.ledger.entries(action=action)
+    def events(self, kind: type[events.E]) -> list[events.E]:
+        return self.ledger.events(kind)
 
 
 @pytest.fixture
@@ -66,8 +67,9 @@ def refused(world: World, **grant) -> str:
 
 def test_gate_subject_comes_from_the_recorded_gate_decision(world):
     assert world.subject == VersionSubject("credit_scoring", "7", "high", ("dana",), ("rhea",))
-    (entry,) = world.entries("gate.decision")
-    assert entry.digests["policy"] == world.bundle.digest and entry.payload["allowed"] is False
+    (entry,) = world.events(events.GateDecided)
+    assert entry.policy == world.bundle.digest and entry.allowed is False and entry.decision["allowed"] is False
+    assert (entry.trained_by, entry.requested_by, entry.risk_tier) == (("dana",), ("rhea",), "high")
     with pytest.raises(PolicyError, match="no release-gate decision for credit_scoring version 8"):
         gate_subject(world.ledger, "credit_scoring", "8")
     # A later gate run launched without the requester's tag does not make rhea free to grant a waiver.
@@ -79,11 +81,11 @@ def test_gate_subject_comes_from_the_recorded_gate_decision(world):
 def test_granted_waiver_is_signed_ledgered_and_honoured_by_the_gate(world):
     waiver = world.grant()
     assert (waiver.rule, waiver.granted_by, waiver.until) == (RULE, "carl", world.now + timedelta(days=10))
-    (granted,) = world.entries("waiver.granted")
-    assert granted.actor == "carl" and granted.subject["rule"] == RULE
-    assert granted.digests == {"statement": waiver.statement_digest, "policy": world.bundle.digest}
-    assert granted.payload["rules"] == ["waivers.compliance_manager"]
-    assert world.entries("statement.recorded")[0].digests["statement"] == waiver.statement_digest
+    (granted,) = world.events(events.WaiverGranted)
+    assert granted.actor == "carl" and granted.rule == RULE and granted.allowed is True
+    assert (granted.statement, granted.policy) == (waiver.statement_digest, world.bundle.digest)
+    assert granted.rules == ("waivers.compliance_manager",)
+    assert world.events(events.StatementRecorded)[0].statement == waiver.statement_digest
 
     honoured = world.honoured()
     assert honoured == [waiver]
@@ -95,15 +97,15 @@ def test_granted_waiver_is_signed_ledgered_and_honoured_by_the_gate(world):
 def test_wrong_role_is_refused_with_a_reason_and_a_ledger_entry(world):
     message = refused(world, principal="ravi")
     assert "no rule permits ravi (roles: model_risk_approver) to waive credit_scoring version 7" in message
-    (entry,) = world.entries("waiver.refused")
-    assert entry.actor == "ravi" and entry.payload["allowed"] is False
+    (entry,) = world.events(events.WaiverRefused)
+    assert entry.actor == "ravi" and entry.allowed is False
 
 
 def test_self_waiver_is_refused(world):
     subject = replace(world.subject, requested_by=("carl",))
     with pytest.raises(WaiverRefused, match="Whoever trained or requested a version may not waive its rules"):
         world.grant(subject=subject)
-    assert world.entries("waiver.refused")[0].payload["rules"] == ["separation_of_duties.no_self_waiver"]
+    assert world.events(events.WaiverRefused)[0].rules == ("separation_of_duties.no_self_waiver",)
 
 
 @pytest.mark.parametrize("days, granted", [(30, True), (30.5, False), (31, False)])
@@ -112,7 +114,7 @@ def test_waiver_longer_than_the_policy_maximum_is_refused(world, days, granted):
         assert world.grant(days=days).rule == RULE
         return
     assert "at most 30 days for a high-risk version" in refused(world, days=days)
-    assert world.entries("waiver.refused")[0].payload["rules"] == ["waivers.maximum_duration"]
+    assert world.events(events.WaiverRefused)[0].rules == ("waivers.maximum_duration",)
 
 
 def test_unwaivable_rule_is_refused(world):
@@ -122,9 +124,9 @@ def test_unwaivable_rule_is_refused(world):
 def test_forged_signature_is_refused_by_the_store_and_ledgered(world):
     message = refused(world, key="dana")  # claims to be carl, signed with dana's key
     assert "signature does not verify with 'carl'" in message
-    (entry,) = world.entries("statement.refused")
-    assert entry.actor == "carl" and entry.payload["action"] == "waive"
-    assert world.entries("waiver.granted") == [] and world.entries("waiver.refused") == []
+    (entry,) = world.events(events.StatementRefused)
+    assert entry.actor == "carl" and entry.statement_action == "waive"
+    assert world.events(events.WaiverDecided) == []
 
 
 def test_unknown_rule_or_past_end_is_bad_input(world):
@@ -186,6 +188,7 @@ def test_waivers_on_postgresql(postgres_url, tmp_path, bundle, cast):
     assert world.honoured() == [waiver]
     with pytest.raises(WaiverRefused):
         world.grant(principal="ravi")
-    assert [e.action for e in world.ledger.entries()] == [
-        "gate.decision", "statement.recorded", "waiver.granted", "statement.recorded", "waiver.refused"]
+    assert [events.event_type(e.action) for e in world.ledger.entries()] == [
+        events.GateDecided, events.StatementRecorded, events.WaiverGranted, events.StatementRecorded,
+        events.WaiverRefused]
     assert world.ledger.verify().ok

@@ -225,8 +225,8 @@ def test_status_health_metrics_and_unknown_model(client):
 
 def test_ledger_entries_are_served_with_their_inclusion_proof(deployed, client):
     ledger = Ledger.for_settings(deployed.settings)
-    first = ledger.append(actor="system:test", action="test.event", subject={"model": MODEL, "version": "1"})
-    ledger.append(actor="system:test", action="test.event", subject={"model": MODEL, "version": "2"})
+    first = ledger.append_record(actor="system:test", action="test.event", subject={"model": MODEL, "version": "1"})
+    ledger.append_record(actor="system:test", action="test.event", subject={"model": MODEL, "version": "2"})
     found = client.get(f"/ledger/entries/{first.seq}")
     assert found.status_code == 200
     assert found.json()["entry"] == first.to_dict()

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from governance import events
 from governance.ledger import Ledger
 from governance.trust.keys import generate_key_pair
 from governance.trust.roster import Principal, Roster
@@ -42,10 +43,10 @@ def approval(cast, signer="ravi", principal="ravi", *, valid_for=timedelta(days=
     return sign(statement, key)
 
 
-def only_entry(ledger: Ledger, action: str):
-    entries = ledger.entries(action=action)
-    assert len(entries) == 1, entries
-    return entries[0]
+def only_event(ledger: Ledger, kind: type[events.E]) -> events.E:
+    found = ledger.events(kind)
+    assert len(found) == 1, found
+    return found[0]
 
 
 def test_an_authentic_statement_is_recorded_found_and_ledgered(cast, store, ledger):
@@ -54,11 +55,13 @@ def test_an_authentic_statement_is_recorded_found_and_ledgered(cast, store, ledg
     recorded = store.submit(signed, cast.roster)
     assert recorded.signed == signed and recorded.digest == signed.digest
     assert recorded.roster_digest == cast.roster.digest
-    entry = ledger.entries(action="statement.recorded")[-1]
+    entry = ledger.latest(events.StatementRecorded)
     assert recorded.ledger_entry_hash == entry.entry_hash
-    assert (entry.actor, entry.subject) == ("ravi", SUBJECT)
-    assert entry.digests == {"statement": signed.digest, "roster": cast.roster.digest}
-    assert entry.payload == {"action": "approve", "roster_version": 1}
+    assert (entry.actor, entry.model, entry.version, entry.evidence_digest) == (
+        "ravi", SUBJECT["model"], SUBJECT["version"], SUBJECT["evidence_digest"])
+    assert (entry.rule, entry.until) == (None, None)
+    assert (entry.statement, entry.roster) == (signed.digest, cast.roster.digest)
+    assert (entry.statement_action, entry.roster_version) == ("approve", 1)
     assert [r.digest for r in store.find(action="approve", model="credit_scoring")] == [signed.digest, older.digest]
     assert [r.digest for r in store.find(version="credit_scoring-v3")] == [signed.digest]
     assert store.find(action="reject") == [] and store.find(principal="rhea") == []
@@ -116,14 +119,16 @@ def test_refused_statements_give_a_reason_leave_a_ledger_entry_and_record_nothin
         store.submit(signed, cast.roster)
     refusal = caught.value
     assert reason in refusal.reason and reason in str(refusal)
-    entry = only_entry(ledger, "statement.refused")
-    assert refusal.ledger_entry == entry
+    entry = only_event(ledger, events.StatementRefused)
+    assert refusal.ledger_entry == ledger.entry(entry.seq)
     assert entry.actor == signed.statement.principal
-    assert entry.subject == dict(signed.statement.subject)
-    assert entry.digests == {"statement": signed.digest, "roster": cast.roster.digest}
-    assert entry.payload == {"action": "approve", "reason": refusal.reason}
+    subject = signed.statement.subject
+    assert (entry.model, entry.version, entry.evidence_digest) == (
+        subject["model"], subject["version"], subject["evidence_digest"])
+    assert (entry.statement, entry.roster) == (signed.digest, cast.roster.digest)
+    assert (entry.statement_action, entry.reason) == ("approve", refusal.reason)
     assert store.find() == []
-    assert ledger.entries(action="statement.recorded") == []
+    assert ledger.events(events.StatementRecorded) == []
 
 
 def test_a_replayed_statement_is_refused_and_ledgered(cast, store, ledger):
@@ -131,7 +136,7 @@ def test_a_replayed_statement_is_refused_and_ledgered(cast, store, ledger):
     store.submit(signed, cast.roster)
     with pytest.raises(StatementRefused, match="replay: this statement was already recorded at"):
         store.submit(SignedStatement.from_json(signed.to_json()), cast.roster)
-    assert only_entry(ledger, "statement.refused").digests["statement"] == signed.digest
+    assert only_event(ledger, events.StatementRefused).statement == signed.digest
     assert len(store.find()) == 1
 
 
@@ -148,7 +153,7 @@ def test_reverify_accepts_the_recorded_statement_again_and_again(cast, store, le
     recorded = store.submit(signed, cast.roster)
     assert store.reverify(signed, cast.roster) == recorded
     assert store.reverify(SignedStatement.from_json(signed.to_json()), cast.roster) == recorded
-    assert ledger.entries(action="statement.refused") == []
+    assert ledger.events(events.StatementRefused) == []
 
 
 def without(roster: Roster, name: str, tmp_path) -> Roster:
@@ -178,7 +183,7 @@ def test_reverify_refuses_what_no_longer_holds(cast, store, ledger, tmp_path):
     for check, reason in checks:
         with pytest.raises(StatementRefused, match=reason.replace("(", r"\(")):
             check()
-    reasons = [entry.payload["reason"] for entry in ledger.entries(action="statement.refused")]
+    reasons = [refused.reason for refused in ledger.events(events.StatementRefused)]
     assert len(reasons) == len(checks)
     assert all(reason in logged for (_, reason), logged in zip(checks, reasons))
 
@@ -225,8 +230,8 @@ def test_two_processes_submitting_the_same_nonce_at_once_exactly_one_wins(cast, 
         assert child.exitcode == 0
     assert outcomes[0] == "accepted" and outcomes[1].startswith("replay:")
     assert len(store.find()) == 1
-    assert len(ledger.entries(action="statement.recorded")) == 1
-    assert len(ledger.entries(action="statement.refused")) == 1
+    assert len(ledger.events(events.StatementRecorded)) == 1
+    assert len(ledger.events(events.StatementRefused)) == 1
     assert ledger.verify().ok
 
 

@@ -1,0 +1,209 @@
+"""Production as the signed record says it is: a model's verified champion and kill switch.
+
+A database row (deployments, kill switches), the MLflow `champion` alias and a run tag are caches. What
+moves production or the safe state is derived here from ledger events and the signed statements behind
+them, verified where it is used (serving, recovery, rollback, status, lineage, trace):
+
+- the champion is the version of the latest completed move (deploy or rollback) whose authority verifies.
+  A deploy's authority is an `approve` statement of that version's sealed evidence pack, signed by a person
+  in the roster with their roster key; the pack must still verify and name the artifact the move deployed.
+  A rollback needs that too (the version was approved once) and its own signed `rollback` statement;
+- the kill switch is as the latest kill-switch event whose `disable`/`enable` statement verifies and which
+  Cedar allows that principal says.
+
+A move or flip whose authority does not verify is skipped (the last verified state holds) and is an
+incident, and so is every cache that disagrees with the verified state. `record_incidents` ledgers each
+new incident once (`events.ProductionIncident`); status, lineage and trace report them with a non-zero exit.
+Signatures are checked against the roster of now: a principal removed from the roster no longer vouches
+for anything, so re-approve what they approved before removing them (docs/operations.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from governance import events
+from governance.digests import digest_of
+from governance.errors import GovernanceError
+from governance.policy.authz import ModelSubject, authorize, roles_of
+from governance.registry import parse_version_key, version_key
+from governance.release import evidence_pack
+from governance.release.services import Services
+from governance.trust.roster import Roster
+from governance.trust.store import StatementRefused, authentic
+
+AUTOMATION = "automation"
+
+
+@dataclass(frozen=True)
+class Production:
+    """What may be served for a model, as verified now, and every way the record or the caches disagree."""
+
+    model: str
+    champion: int | None
+    move: events.MoveStep | None  # the completed move that made it champion
+    kill_switch: bool
+    flip: events.KillSwitchFlipped | None  # the verified flip that set the kill switch
+    incidents: tuple[str, ...]
+
+    @property
+    def artifact(self) -> str | None:
+        return self.move.artifact if self.move else None
+
+
+def verified_production(services: Services, model: str) -> Production:
+    """The model's verified champion and kill switch, with the incidents found on the way (caches included)."""
+    roster = services.roster
+    incidents: list[str] = []
+    move = _verified_move(services, roster, model, incidents)
+    flip = _verified_flip(services, roster, model, incidents)
+    production = Production(model=model, champion=parse_version_key(move.version)[1] if move else None, move=move,
+                            kill_switch=flip is not None and flip.disabled, flip=flip, incidents=())
+    incidents += _caches_disagree(services, production)
+    return Production(**{**production.__dict__, "incidents": tuple(incidents)})
+
+
+def record_incidents(services: Services, model: str, incidents: tuple[str, ...] | list[str],
+                     actor: str) -> list[events.ProductionIncident]:
+    """Ledger each incident not ledgered before for this model (an incident is named by the digest of its text)."""
+    if not incidents:
+        return []
+    seen = {i.incident for i in services.ledger.events(events.ProductionIncident, model=model, checked=False)}
+    fresh = []
+    for text in incidents:
+        incident = digest_of({"model": model, "incident": text})
+        if incident not in seen:
+            seen.add(incident)
+            fresh.append(events.ProductionIncident(actor=actor, model=model, incident=incident,
+                                                   description=text[:2000]))
+    if fresh:
+        services.ledger.append_many(fresh)
+    return fresh
+
+
+# --- moves ---------------------------------------------------------------------------------------------
+
+def _verified_move(services: Services, roster: Roster, model: str, incidents: list[str]) -> events.MoveStep | None:
+    completed = services.ledger.events(events.MOVE_COMPLETED, model=model, checked=False)
+    for move in reversed(completed):
+        problem = move_problem(services, roster, move)
+        if problem is None:
+            return move
+        incidents.append(f"{move.action} #{move.seq} to {move.version} does not verify: {problem}")
+    return None
+
+
+def verified_moves(services: Services, model: str) -> list[events.MoveStep]:
+    """Every completed move of the model whose authority verifies, oldest first (forgeries left out)."""
+    roster = services.roster
+    return [move for move in services.ledger.events(events.MOVE_COMPLETED, model=model, checked=False)
+            if move_problem(services, roster, move) is None]
+
+
+def approved_artifact(moves: list[events.MoveStep], version: int) -> str | None:
+    """The approved artifact digest a verified move to `version` deployed; None if none did."""
+    found = [m.artifact for m in moves if parse_version_key(m.version)[1] == version]
+    return found[-1] if found else None
+
+
+def move_problem(services: Services, roster: Roster, move: events.MoveStep) -> str | None:
+    """Why this move's authority does not verify; None when it does."""
+    problem = approval_problem(services, roster, move.model, move.version, move.approval, move.evidence_pack,
+                               move.artifact)
+    if problem or move.kind == "deploy":
+        return problem
+    if move.statement is None:
+        return "the rollback names no signed rollback statement"
+    return _statement_problem(services, roster, move.statement, "rollback", model=move.model, version=move.version)
+
+
+def approval_problem(services: Services, roster: Roster, model: str, version: str, approval: str,
+                     evidence: str, artifact: str) -> str | None:
+    """Why `approval` does not authorise deploying `artifact` of `version`; None when it does: a person's signed
+    approve statement bound to the sealed pack `evidence`, which still verifies and names that artifact."""
+    problem = _statement_problem(services, roster, approval, "approve", model=model, version=version,
+                                 evidence_digest=evidence)
+    if problem:
+        return f"approval {approval[:12]}: {problem}"
+    signer = roster.principals[_principal_of(services, approval)]
+    if AUTOMATION in signer.roles:
+        return f"approval {approval[:12]} was signed by automation ({signer.name}), not a person"
+    try:
+        sealed = _sealed_artifact(str(services.settings.evidence_pack_dir(model, version, evidence)), evidence)
+    except (GovernanceError, OSError, ValueError, KeyError) as exc:
+        return f"the approved evidence pack {evidence[:12]} does not verify: {exc}"
+    if sealed != artifact:
+        return f"it deployed artifact {artifact[:12]}, but the approved evidence names {sealed[:12]}"
+    return None
+
+
+@lru_cache(maxsize=256)
+def _sealed_artifact(path: str, digest: str) -> str:
+    """The artifact digest a sealed pack names; a pack is verified once per process (its digest binds it)."""
+    return evidence_pack.verify(path, digest).facts["artifact_sha256"]
+
+
+def _principal_of(services: Services, digest: str) -> str:
+    recorded = services.statements.by_digest(digest)
+    assert recorded is not None
+    return recorded.signed.statement.principal
+
+
+def _statement_problem(services: Services, roster: Roster, digest: str, action: str, **subject: str) -> str | None:
+    """Why the statement with this digest is not an authentic `action` statement on `subject`; None if it is."""
+    recorded = services.statements.by_digest(digest)
+    if recorded is None:
+        return f"no signed statement {digest[:12]} is recorded"
+    statement = recorded.signed.statement
+    if statement.action != action:
+        return f"statement {digest[:12]} is a {statement.action!r}, not a {action!r}"
+    differs = {k: v for k, v in subject.items() if statement.subject.get(k) != v}
+    if differs:
+        return f"statement {digest[:12]} is about {statement.subject}, not {differs}"
+    try:
+        authentic(recorded.signed, roster)
+    except StatementRefused as refusal:
+        return refusal.reason
+    return None
+
+
+# --- kill switch ---------------------------------------------------------------------------------------
+
+def _verified_flip(services: Services, roster: Roster, model: str,
+                   incidents: list[str]) -> events.KillSwitchFlipped | None:
+    for flip in reversed(services.ledger.events(events.KillSwitchFlipped, model=model, checked=False)):
+        action = "disable" if flip.disabled else "enable"
+        problem = _statement_problem(services, roster, flip.statement, action, model=model)
+        if problem is None:
+            principal = _principal_of(services, flip.statement)
+            decision = authorize(services.policies, roles_of(roster), principal, action, ModelSubject(model))
+            problem = None if decision.allowed else f"Cedar refuses {principal}: {' '.join(decision.reasons)}"
+        if problem is None:
+            return flip
+        incidents.append(f"{flip.action} #{flip.seq} does not verify: {problem}")
+    return None
+
+
+# --- caches ----------------------------------------------------------------------------------------------
+
+def _caches_disagree(services: Services, production: Production) -> list[str]:
+    model, found = production.model, []
+    alias = services.registry.champion(model)
+    if alias != production.champion:
+        found.append(f"the MLflow champion alias points at {_named(model, alias)}, but the verified champion is "
+                     f"{_named(model, production.champion)}")
+    row = services.control.kill_switch(model)
+    if row.disabled != production.kill_switch:
+        found.append(f"the kill switch row says {'on' if row.disabled else 'off'}, but the latest verified "
+                     f"statement says {'on' if production.kill_switch else 'off'}")
+    recorded = {m.deployment_id for m in services.ledger.events(events.MOVE_COMPLETED, model=model, checked=False)}
+    for row in services.control.deployments(model, "completed"):
+        if row.id not in recorded:
+            found.append(f"deployments row #{row.id} says {row.kind} to v{row.version} completed, but the ledger "
+                         "records no such move")
+    return found
+
+
+def _named(model: str, version: int | None) -> str:
+    return version_key(model, version) if version else "no version"
