@@ -11,7 +11,7 @@ export GX_ANALYTICS_ENABLED := False
 export DO_NOT_TRACK := 1
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup demo test ui bench clean browser
+.PHONY: setup demo test snapshot ui bench clean browser
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ demo: setup
 
 test: setup browser
 	$(BIN)/python -m pytest
+
+# After reviewing a change to the code location: rewrite tests/snapshots/asset_graph.json (the test never does).
+snapshot: setup
+	$(BIN)/python -m tests.snapshots update
 
 ui: setup
 	$(BIN)/govern ui
