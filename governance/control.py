@@ -79,7 +79,7 @@ class ControlStore:
         metadata.create_all(self.engine)
 
     @classmethod
-    def for_settings(cls, settings) -> "ControlStore":
+    def for_settings(cls, settings) -> ControlStore:
         return cls(settings.ledger_url)
 
     # --- kill switch ---------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-@lru_cache(maxsize=None)
+@cache
 def engine_for(url: str) -> Engine:
     """One pooled engine per URL and process."""
     parsed = make_url(url)

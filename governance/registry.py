@@ -70,7 +70,7 @@ class ModelRegistry:
         self._lock_dir = Path(lock_dir)
 
     @classmethod
-    def for_settings(cls, settings) -> "ModelRegistry":
+    def for_settings(cls, settings) -> ModelRegistry:
         return cls(settings.tracking_uri, settings.mlflow_artifacts, settings.home)
 
     # --- runs ------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import click
 import typer
@@ -190,9 +190,9 @@ def export(ctx: typer.Context, model: ModelArg, version: VersionArg,
 
 @evidence_app.command("verify")
 def verify(file: Annotated[Path, typer.Argument(help="an evidence pack (.zip)")],
-           public_key: Annotated[Optional[Path], typer.Option(
+           public_key: Annotated[Path | None, typer.Option(
                "--public-key", help="PEM Ed25519 public key the pack must be signed with (else: the key it carries)")] = None,
-           roster: Annotated[Optional[Path], typer.Option(
+           roster: Annotated[Path | None, typer.Option(
                "--roster", help="roster file whose keys the statements must be signed with (else: the roster the "
                                 "pack carries)")] = None,
            as_json: JsonOption = False) -> None:

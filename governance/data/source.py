@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from governance.config import GovernedModel
-from governance.data.snapshot import cached_path
 from governance.data.generator import generate_applications
+from governance.data.snapshot import cached_path
 from governance.digests import file_md5
 from governance.errors import GovernanceError
 from governance.settings import Settings

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, field
-
 from pathlib import Path
 
 import pandas as pd

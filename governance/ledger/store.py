@@ -39,17 +39,48 @@ from functools import cache
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (BigInteger, CheckConstraint, Column, Computed, Connection, Index, Integer, LargeBinary,
-                        MetaData, Table, Text, and_, bindparam, cast, create_engine, func, insert, inspect, literal,
-                        or_, select, update)
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Computed,
+    Connection,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    create_engine,
+    func,
+    insert,
+    inspect,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.pool import NullPool
 
 from governance.db import engine_for, is_sqlite, write_transaction
 from governance.digests import canonical_json
 from governance.errors import GovernanceError
+from governance.ledger.merkle import (
+    ConsistencyProof,
+    Frontier,
+    InclusionProof,
+    consistency_path,
+    inclusion_path,
+    leaf_hash,
+    mth,
+    node_hash,
+    split_point,
+    verify_consistency,
+)
 from governance.timestamps import utc_timestamp
-from governance.ledger.merkle import (ConsistencyProof, Frontier, InclusionProof, consistency_path, inclusion_path,
-                                      leaf_hash, mth, node_hash, split_point, verify_consistency)
 
 if TYPE_CHECKING:
     from governance.ledger.checkpoint import Checkpoint
@@ -465,7 +496,7 @@ class _HalfScan(_Scan):
 class _SecondHalf:
     """Entries after `split` up to `size`, verified by a forked process while this one does the first half."""
 
-    def __init__(self, ledger: "Ledger", split: int, size: int, stop: int | None, snapshot: str | None) -> None:
+    def __init__(self, ledger: Ledger, split: int, size: int, stop: int | None, snapshot: str | None) -> None:
         context = multiprocessing.get_context("fork")
         self._results, sender = context.Pipe(duplex=False)
         self._process = context.Process(target=_verify_half, args=(ledger, split, size, stop, snapshot, sender),
@@ -491,7 +522,7 @@ class _SecondHalf:
         self._results.close()
 
 
-def _verify_half(ledger: "Ledger", split: int, size: int, stop: int | None, snapshot: str | None, sender) -> None:
+def _verify_half(ledger: Ledger, split: int, size: int, stop: int | None, snapshot: str | None, sender) -> None:
     """In the forked process: its own connection (the parent's are never touched), reading the parent's
     snapshot on PostgreSQL, and giving up on a lock rather than waiting for one behind the parent's."""
     try:
@@ -511,7 +542,7 @@ def _verify_half(ledger: "Ledger", split: int, size: int, stop: int | None, snap
         sender.close()
 
 
-def _scan_half(ledger: "Ledger", conn: Connection, split: int, size: int, stop: int | None) -> _Half:
+def _scan_half(ledger: Ledger, conn: Connection, split: int, size: int, stop: int | None) -> _Half:
     e = ledger._entries.c
     link = conn.execute(select(ledger._bytes(e.entry_hash)).where(e.seq == split)).scalar()
     scan = _HalfScan(split, link, stop)
@@ -583,7 +614,7 @@ class Ledger:
                 self._entries.metadata.create_all(conn)
 
     @classmethod
-    def for_settings(cls, settings: "Settings") -> "Ledger":
+    def for_settings(cls, settings: Settings) -> Ledger:
         return cls(settings.ledger_url)
 
     # --- writing --------------------------------------------------------------------------
@@ -761,7 +792,7 @@ class Ledger:
                                 new_root=tree.subtree(0, new_size).hex(), path=tuple(p.hex() for p in path))
 
     # --- verification ---------------------------------------------------------------------
-    def verify(self, checkpoint: "Checkpoint | None" = None) -> VerifyReport:
+    def verify(self, checkpoint: Checkpoint | None = None) -> VerifyReport:
         """Recompute the chain, payload digests and Merkle tree from the stored bytes.
 
         Never raises on tampering: the report names the first entry that does not verify and
@@ -829,7 +860,7 @@ class Ledger:
         rows = {row[0]: tuple(row) for row in conn.execute(near.order_by(e.seq).limit(2))}
         return _describe_break(broken.seq, broken.link.decode(), rows)
 
-    def _against_checkpoint(self, conn: Connection, checkpoint: "Checkpoint", size: int, root: bytes,
+    def _against_checkpoint(self, conn: Connection, checkpoint: Checkpoint, size: int, root: bytes,
                             at_checkpoint: bytes | None) -> VerifyReport:
         signed = f"the checkpoint signed by {checkpoint.signer} at {checkpoint.issued_at}"
         failed = dict(ok=False, size=size, root=root.hex(), checkpoint_size=checkpoint.size)

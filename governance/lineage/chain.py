@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-
+from datetime import UTC, datetime
 
 from governance.control import Deployment
 from governance.errors import GovernanceError
@@ -73,7 +72,7 @@ def _family(action: str) -> str:
 
 
 def _iso_ms(epoch_ms: int | None) -> str | None:
-    return None if epoch_ms is None else utc_timestamp(datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc))
+    return None if epoch_ms is None else utc_timestamp(datetime.fromtimestamp(epoch_ms / 1000, tz=UTC))
 
 
 @dataclass

@@ -30,8 +30,21 @@ from governance.ledger import Checkpoint, sign_checkpoint
 from governance.lineage import html
 from governance.lineage.chain import MONITORING_FAMILIES, Lineage, version_lineage
 from governance.lineage.control_map import CONTROL_MAP_FILE, load_control_map, to_csv
-from governance.lineage.layout import (APPROVED, CHECKPOINT, ENTRIES, MANIFEST, MONITORING, PACK_KIND, POLICY,
-                                       PUBLIC_KEY, ROSTER, SIGNATURE, STATEMENTS, SUMS, folder_name)
+from governance.lineage.layout import (
+    APPROVED,
+    CHECKPOINT,
+    ENTRIES,
+    MANIFEST,
+    MONITORING,
+    PACK_KIND,
+    POLICY,
+    PUBLIC_KEY,
+    ROSTER,
+    SIGNATURE,
+    STATEMENTS,
+    SUMS,
+    folder_name,
+)
 from governance.policy.bundle import SCHEMA_FILE, PolicyBundle
 from governance.release.evidence_pack import MANIFEST as SEALED_MANIFEST
 from governance.release.services import SYSTEM, Services

@@ -33,8 +33,19 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from governance.digests import digest_of, sha256_hex
 from governance.errors import GovernanceError
 from governance.ledger import Checkpoint, CheckpointError, verify_checkpoint_signature
-from governance.lineage.layout import (APPROVED, CHECKPOINT, ENTRIES, MANIFEST, PACK_KIND, POLICY, PUBLIC_KEY,
-                                       ROSTER, SIGNATURE, STATEMENTS, SUMS)
+from governance.lineage.layout import (
+    APPROVED,
+    CHECKPOINT,
+    ENTRIES,
+    MANIFEST,
+    PACK_KIND,
+    POLICY,
+    PUBLIC_KEY,
+    ROSTER,
+    SIGNATURE,
+    STATEMENTS,
+    SUMS,
+)
 from governance.lineage.proofs import entry_problem
 from governance.release.evidence_pack import MANIFEST as SEALED_MANIFEST
 from governance.trust.keys import parse_public_key_line, public_key_line

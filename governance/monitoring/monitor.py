@@ -106,7 +106,7 @@ class Monitor:
                           window=window.key, stream=stream, decisions=len(entries), measurements=measurements)
         return judgement, snapshot
 
-    def _measure(self, concern: str, model: GovernedModel, version: int, sample: "_Sample", full_report: bool):
+    def _measure(self, concern: str, model: GovernedModel, version: int, sample: _Sample, full_report: bool):
         if concern == "data_drift":
             return data_drift(model, self.references.get(model, version), sample.features, full_report)
         if concern == "score_drift":
@@ -162,7 +162,7 @@ class _Sample:
     def protected(self) -> pd.DataFrame:
         return pd.DataFrame([self._protected[i] for i in self.with_protected], columns=self.model.protected_columns)
 
-    def rescored(self, pipeline) -> "_Sample":
+    def rescored(self, pipeline) -> _Sample:
         """The same applications decided by another version: its scores, and approvals by the same rule."""
         other = _Sample(self.model, self.observed)
         other.features = self.features  # decoded once for both

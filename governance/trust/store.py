@@ -37,8 +37,8 @@ from governance.db import engine_for, write_transaction
 from governance.errors import GovernanceError
 from governance.ledger import Ledger, LedgerEntry
 from governance.settings import Settings
-from governance.trust.roster import Principal, Roster
 from governance.timestamps import utc_now, utc_timestamp
+from governance.trust.roster import Principal, Roster
 from governance.trust.statements import SignedStatement, signing_bytes
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -103,7 +103,7 @@ class StatementStore:
             _metadata.create_all(conn)
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> "StatementStore":
+    def for_settings(cls, settings: Settings) -> StatementStore:
         return cls(settings.ledger_url, Ledger.for_settings(settings))
 
     def submit(self, signed: SignedStatement, roster: Roster, now: datetime | None = None) -> RecordedStatement:
@@ -114,7 +114,8 @@ class StatementStore:
             _check_not_future(signed, now)
             seq = self._insert(signed, roster, now)
         except StatementRefused as refusal:
-            raise self._refused(refusal, signed, roster)
+            self._refused(refusal, signed, roster)
+            raise
         entry = self.ledger.append(
             actor=signed.statement.principal,
             action="statement.recorded",
@@ -142,7 +143,8 @@ class StatementStore:
                     signed, "recorded without its ledger entry (its submit was interrupted); sign a new statement")
             _check_authentic(signed, roster, now)
         except StatementRefused as refusal:
-            raise self._refused(refusal, signed, roster)
+            self._refused(refusal, signed, roster)
+            raise
         return recorded
 
     def find(self, *, action: str | None = None, model: str | None = None, version: str | None = None,

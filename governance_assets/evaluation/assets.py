@@ -19,9 +19,9 @@ from governance.errors import GovernanceError
 from governance.metrics.explainability import explainability_report, version_explainer
 from governance.metrics.fairness import fairness_report, protected_groups
 from governance.metrics.performance import performance_report
-from governance.settings import Settings
 from governance.policy.authz import VersionSubject
 from governance.policy.waivers import honoured_waivers
+from governance.settings import Settings
 from governance_assets.common import key, md_table, owners, record, requested_by, tags, versions
 from resources import GovernanceResource
 

@@ -5,18 +5,17 @@ from __future__ import annotations
 import json
 import sqlite3
 from contextlib import closing
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 from pathlib import Path
 
 import pytest
+from ledger_support import TEMPLATE_SIZE, event, sqlite_url
 
 from governance.digests import canonical_json
 from governance.ledger import Ledger, LedgerError, VerifyReport, sign_checkpoint
 from governance.ledger.merkle import leaf_hash, mth
 from governance.ledger.store import GENESIS
-
-from ledger_support import TEMPLATE_SIZE, event, sqlite_url
 
 pytestmark = pytest.mark.usefixtures("verifying")
 
@@ -115,7 +114,7 @@ def test_bytes_that_are_not_utf8_are_reported_not_raised(ledger_file):
 
 def test_changes_to_an_entry_whose_payload_expired_are_named(ledger_file):
     ledger = Ledger(sqlite_url(ledger_file))
-    assert ledger.expire_payloads(datetime.now(timezone.utc) + timedelta(seconds=1)) == TEMPLATE_SIZE
+    assert ledger.expire_payloads(datetime.now(UTC) + timedelta(seconds=1)) == TEMPLATE_SIZE
     assert ledger.verify().ok
     change_byte(ledger_file, 300, "payload_digest", 0)
     assert_names(verify(ledger_file), 300, "content (ts, actor, action, subject, digests) or payload_digest")
