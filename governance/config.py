@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from governance.errors import GovernanceError
 from governance.yamlfile import read_yaml
@@ -334,7 +335,7 @@ def _parse_model(path: Path, name: str, body: dict) -> GovernedModel:
     return model
 
 
-def _describe(error: dict) -> str:
+def _describe(error: ErrorDetails) -> str:
     field = ".".join(str(part) for part in error["loc"]) or "(model)"
     message = error["msg"].removeprefix("Value error, ")
     return f"field '{field}': {message}"

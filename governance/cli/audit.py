@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -160,7 +159,7 @@ def trace_text(traced: dict) -> str:
 class _ExportByDefault(TyperGroup):
     """`govern evidence MODEL VERSION --out F` is `govern evidence export ...`; `verify` stays a subcommand."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx, args: list[str]) -> list[str]:  # ctx: typer's own click Context
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             args = ["export", *args]
         return super().parse_args(ctx, args)

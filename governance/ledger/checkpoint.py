@@ -78,7 +78,7 @@ class Checkpoint:
 def sign_checkpoint(ledger: Ledger, private_key: Ed25519PrivateKey, signer: str) -> Checkpoint:
     """Verify the ledger, then sign its current size and root. Refuses to vouch for a broken log."""
     report = ledger.verify()
-    if not report.ok:
+    if not report.ok or report.root is None:
         raise CheckpointError(f"refusing to sign a checkpoint: the ledger does not verify at entry "
                               f"{report.first_bad_seq}: {report.problem}")
     unsigned = Checkpoint(size=report.size, root=report.root, issued_at=utc_timestamp(), signer=signer, signature="")

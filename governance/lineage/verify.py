@@ -177,7 +177,10 @@ def _files(contents: dict[str, bytes], manifest: dict, result: PackVerification)
         result.problems.append(f"{SUMS}: does not list the manifest's files and digests")
     if PUBLIC_KEY in contents:
         try:
-            carried = public_key_line(load_pem_public_key(contents[PUBLIC_KEY]))
+            loaded = load_pem_public_key(contents[PUBLIC_KEY])
+            if not isinstance(loaded, Ed25519PublicKey):
+                raise TypeError("not an Ed25519 public key")
+            carried = public_key_line(loaded)
         except (ValueError, TypeError):
             carried = None
         if carried != manifest.get("public_key"):

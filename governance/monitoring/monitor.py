@@ -94,6 +94,8 @@ class Monitor:
         """
         entries = window.labelled() if stream == LABELLED else window.judged()
         version = as_version or window.version
+        if version is None:
+            raise GovernanceError(f"window {window.key} of {model.name}: no scored decision, so no version to judge")
         sample = _Sample(model, observe(self.log, window, entries))
         if as_version is not None:
             sample = sample.rescored(self.references.pipeline(model, as_version))
@@ -186,7 +188,8 @@ def _protected_problem(model: GovernedModel, sample: _Sample) -> str | None:
 def scan(monitor: Monitor, model: GovernedModel, streams: dict[str, tuple[str, ...]], cursor: Cursor,
          max_windows: int = MAX_WINDOWS_PER_TICK) -> Scan:
     """Judge each stream's complete windows after the cursor, for that stream's concerns."""
-    judgements, notes = [], []
+    judgements: list[Judgement] = []
+    notes: list[str] = []
     for stream, concerns in streams.items():
         cursor = _scan_stream(monitor, model, stream, concerns, cursor, max_windows, judgements, notes)
     return Scan(tuple(judgements), tuple(notes), cursor)

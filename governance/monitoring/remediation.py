@@ -73,7 +73,9 @@ def _remediate(monitor: Monitor, model: GovernedModel, judgement: Judgement) -> 
     reconcile(services, model.name)
     champion = services.registry.champion(model.name)
     move = _current_move(services.control.deployments(model.name, "completed"), champion)
-    actions, notes, target, contained = [], [], None, True
+    actions: list[str] = []
+    notes: list[str] = []
+    target, contained = None, True
     if judgement.version != champion or move is None:
         notes.append(f"the window was judged on v{judgement.version} but the champion is now "
                      f"{'v' + str(champion) if champion else 'unset'}: nothing to do")
@@ -180,7 +182,8 @@ def _contained_by_monitoring(monitor: Monitor, model: GovernedModel) -> set[int]
         elif entry.action == "kill_switch.off" and entry.actor != SYSTEM:
             contained.discard(champion)
         elif entry.action == ACTION and {ROLLED_BACK, SWITCHED_OFF} & set((entry.payload or {}).get("actions", [])):
-            contained.add(entry.payload["judgement"]["version"])
+            # Expired by retention, this payload raises: issue 19 keeps such operational state out of payloads.
+            contained.add(entry.payload["judgement"]["version"])  # type: ignore[index]
     return contained
 
 
@@ -188,7 +191,7 @@ def _retrain(monitor: Monitor, model: GovernedModel, judgement: Judgement, move:
              notes: list) -> None:
     services = monitor.services
     earlier = [e for e in services.ledger.entries(model=model.name, action=REQUESTED, checked=False)
-               if (e.payload or {}).get("trigger") == MONITORING and e.payload.get("deployment_id") == move.id]
+               if (e.payload or {}).get("trigger") == MONITORING and (e.payload or {}).get("deployment_id") == move.id]
     if earlier:
         notes.append(f"retraining was already requested for this deployment (ledger entry {earlier[0].seq})")
         return

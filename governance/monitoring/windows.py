@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -152,7 +153,7 @@ class Cursor:
     @classmethod
     def parse(cls, text: str | None, streams: tuple[str, ...]) -> Cursor:
         """A stored cursor, or the start (0) for streams it does not name yet."""
-        stored = {}
+        stored: Any = {}
         if text:
             try:
                 stored = json.loads(text)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -196,7 +197,7 @@ def valid_approval(services: Services, model: str, version: str, relying: str,
 
 
 def _verified_pack(services: Services, request: ApprovalRequest) -> EvidencePack:
-    return evidence_pack.verify(request.pack_path, request.pack_digest)
+    return evidence_pack.verify(Path(request.pack_path), request.pack_digest)
 
 
 def approval_lapsed(services: Services, model: str, version: str, evidence_digest: str,

@@ -17,6 +17,7 @@ move completed, so until then it answers in the safe state.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import NoReturn
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -177,7 +178,7 @@ def _recorded_steps(services: Services, model: str, move_id: int) -> set[str]:
 
 
 def _refuse(services: Services, model: str, version: str | None, actor: str, reason: str,
-            statement: str | None = None) -> None:
+            statement: str | None = None) -> NoReturn:
     services.ledger.append(actor=actor, action="deployment.refused",
                            subject={"model": model, **({"version": version} if version else {})},
                            digests={"statement": statement} if statement else None, payload={"reason": reason})

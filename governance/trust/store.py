@@ -33,7 +33,7 @@ from cryptography.exceptions import InvalidSignature
 from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from governance.db import engine_for, write_transaction
+from governance.db import engine_for, inserted_id, write_transaction
 from governance.errors import GovernanceError
 from governance.ledger import Ledger, LedgerEntry
 from governance.settings import Settings
@@ -125,7 +125,9 @@ class StatementStore:
         )
         with write_transaction(self.engine, _LOCK) as conn:
             conn.execute(update(_statements).where(_statements.c.seq == seq).values(ledger_entry_hash=entry.entry_hash))
-        return self._recorded_by_nonce(signed.statement.nonce)
+        recorded = self._recorded_by_nonce(signed.statement.nonce)
+        assert recorded is not None, "recorded in this call"
+        return recorded
 
     def reverify(self, signed: SignedStatement, roster: Roster, now: datetime | None = None) -> RecordedStatement:
         """Check again, now, that a recorded statement still verifies; raise StatementRefused otherwise."""
@@ -182,7 +184,7 @@ class StatementStore:
         }
         try:
             with write_transaction(self.engine, _LOCK) as conn:
-                return conn.execute(insert(_statements).values(**row)).inserted_primary_key[0]
+                return inserted_id(conn.execute(insert(_statements).values(**row)))
         except IntegrityError:  # the unique nonce: the one guard against replays, concurrent or not
             raise StatementRefused(signed, self._replay_reason(signed)) from None
 
