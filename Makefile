@@ -11,7 +11,7 @@ export GX_ANALYTICS_ENABLED := False
 export DO_NOT_TRACK := 1
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup demo test ui bench clean browser
+.PHONY: setup demo lint test snapshot ui bench clean browser
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,8 +31,17 @@ browser:
 demo: setup
 	$(BIN)/govern demo
 
-test: setup browser
+# Before any test: ruff's lint over the repository and mypy over the core (both configured in pyproject.toml).
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint browser
 	$(BIN)/python -m pytest
+
+# After reviewing a change to the code location: rewrite tests/snapshots/asset_graph.json (the test never does).
+snapshot: setup
+	$(BIN)/python -m tests.snapshots update
 
 ui: setup
 	$(BIN)/govern ui

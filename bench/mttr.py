@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import socket
 import statistics
 import subprocess
@@ -42,7 +41,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -133,7 +132,7 @@ class Api:
             if time.monotonic() > deadline:
                 return None
             time.sleep(POLL_S)
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     def decide(self, bodies: list[dict]) -> list[dict]:
         """Send every application, CLIENTS at a time; the answers."""
@@ -176,7 +175,7 @@ def measure_mttr(root: Path, trials: int, interval: int, rows: int) -> tuple[lis
             for trial in range(trials):
                 kind = ("rollback", "kill switch")[trial % 2]
                 if kind == "rollback":
-                    acted = datetime.now(timezone.utc)
+                    acted = datetime.now(UTC)
                     rollback(services, MODEL, "paul", paul, "bench: v1 back", to_version=1)
                     person_rollback.append(_since(acted, api.wait_until(lambda s: s["served_version"] == 1)))
                     knobs, done = {}, lambda s: s["served_version"] == 2
@@ -186,7 +185,7 @@ def measure_mttr(root: Path, trials: int, interval: int, rows: int) -> tuple[lis
                 print(f"  trial {trial + 1} ({kind}): contained {results[-1]['mttr']:.1f} s after window "
                       f"{results[-1]['window']} was complete", flush=True)
                 if kind == "kill switch":
-                    acted = datetime.now(timezone.utc)
+                    acted = datetime.now(UTC)
                     set_kill_switch(services, MODEL, True, "bea", bea, "bench: a person switches off")
                     person_kill.append(_since(acted, api.wait_until(lambda s: s["safe_state"])))
                     set_kill_switch(services, MODEL, False, "bea", bea, "bench: reset")

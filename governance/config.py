@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from governance.errors import GovernanceError
 from governance.yamlfile import read_yaml
@@ -59,7 +60,7 @@ class DataSource(_Strict):
     file: FileSource | None = None
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "DataSource":
+    def _exactly_one(self) -> DataSource:
         if (self.generator is None) == (self.file is None):
             raise ValueError("give exactly one of 'generator' or 'file'")
         return self
@@ -102,7 +103,7 @@ class ColumnSpec(_Strict):
     nullable: bool = False
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ColumnSpec":
+    def _consistent(self) -> ColumnSpec:
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError("min is greater than max")
         if self.values is not None and self.kind not in ("integer", "category"):
@@ -124,7 +125,7 @@ class Decisioning(_Strict):
     decline_at_or_above: float = Field(0.5, gt=0, lt=1)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Decisioning":
+    def _ordered(self) -> Decisioning:
         if self.approve_below > self.decline_at_or_above:
             raise ValueError("approve_below must not exceed decline_at_or_above")
         return self
@@ -151,7 +152,7 @@ class Monitoring(_Strict):
     retrain_cron: str = Field("0 3 * * 1", description="scheduled retraining (cron, UTC)")
 
     @model_validator(mode="after")
-    def _sizes(self) -> "Monitoring":
+    def _sizes(self) -> Monitoring:
         if self.min_window_size > self.window_size:
             raise ValueError("min_window_size must not exceed window_size")
         return self
@@ -192,7 +193,7 @@ class GovernedModel(_Strict):
         return [p.column for p in self.protected_attributes]
 
     @model_validator(mode="after")
-    def _roles_of_columns(self) -> "GovernedModel":
+    def _roles_of_columns(self) -> GovernedModel:
         if not MODEL_NAME.match(self.name):
             raise ValueError(f"model name {self.name!r} must be lower snake_case (letters, digits, _)")
         protected = set(self.protected_columns)
@@ -215,7 +216,7 @@ class GovernedModel(_Strict):
             raise ValueError(f"reason_codes: not model features: {', '.join(unknown)}")
         return self
 
-    def _check_contract(self, columns: dict[str, "ColumnSpec"]) -> None:
+    def _check_contract(self, columns: dict[str, ColumnSpec]) -> None:
         named = {self.id_column, self.target, *self.protected_columns, *self.exclude}
         if isinstance(self.features, list):
             named.update(self.features)
@@ -236,7 +237,7 @@ class GovernedModel(_Strict):
                                  f"one of the column's values ({', '.join(known)})")
         self._check_features_fit_estimator(columns)
 
-    def _check_features_fit_estimator(self, columns: dict[str, "ColumnSpec"]) -> None:
+    def _check_features_fit_estimator(self, columns: dict[str, ColumnSpec]) -> None:
         """Refuse, before anything is trained, features the configured estimator cannot fit or SHAP explain."""
         kind = self.estimator.kind
         for name in self.feature_columns:
@@ -281,7 +282,7 @@ class Retention(_Strict):
     ledger_payload_days: int = Field(3653, ge=1, description="ledger entry payloads (digests stay)")
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Retention":
+    def _ordered(self) -> Retention:
         if self.decision_features_days > self.decision_log_days:
             raise ValueError("decision_features_days must not exceed decision_log_days")
         return self
@@ -334,7 +335,7 @@ def _parse_model(path: Path, name: str, body: dict) -> GovernedModel:
     return model
 
 
-def _describe(error: dict) -> str:
+def _describe(error: ErrorDetails) -> str:
     field = ".".join(str(part) for part in error["loc"]) or "(model)"
     message = error["msg"].removeprefix("Value error, ")
     return f"field '{field}': {message}"

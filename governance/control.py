@@ -14,10 +14,11 @@ ledger (`Settings.ledger_url`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text, insert, select, update
 
-from governance.db import engine_for, write_transaction
+from governance.db import engine_for, inserted_id, write_transaction
 from governance.timestamps import utc_timestamp
 
 metadata = MetaData()
@@ -79,7 +80,7 @@ class ControlStore:
         metadata.create_all(self.engine)
 
     @classmethod
-    def for_settings(cls, settings) -> "ControlStore":
+    def for_settings(cls, settings) -> ControlStore:
         return cls(settings.ledger_url)
 
     # --- kill switch ---------------------------------------------------------------
@@ -90,7 +91,7 @@ class ControlStore:
 
     def set_kill_switch(self, model: str, disabled: bool, reason: str, changed_by: str,
                         statement_digest: str) -> KillSwitch:
-        values = {"disabled": disabled, "reason": reason, "changed_by": changed_by,
+        values: dict[str, Any] = {"disabled": disabled, "reason": reason, "changed_by": changed_by,
                   "changed_at": utc_timestamp(), "statement_digest": statement_digest}
         with write_transaction(self.engine, "kill_switches") as conn:
             exists = conn.execute(select(kill_switches.c.model).where(kill_switches.c.model == model)).first()
@@ -104,10 +105,10 @@ class ControlStore:
     def start_deployment(self, *, model: str, version: int, kind: str, artifact_sha256: str, evidence_digest: str,
                          approval_digest: str, previous_version: int | None, actor: str) -> Deployment:
         with write_transaction(self.engine, "deployments") as conn:
-            new_id = conn.execute(insert(deployments).values(
+            new_id = inserted_id(conn.execute(insert(deployments).values(
                 model=model, version=version, kind=kind, status="started", artifact_sha256=artifact_sha256,
                 evidence_digest=evidence_digest, approval_digest=approval_digest, previous_version=previous_version,
-                actor=actor, started_at=utc_timestamp())).inserted_primary_key[0]
+                actor=actor, started_at=utc_timestamp())))
         return self.deployment(new_id)
 
     def finish_deployment(self, deployment_id: int, status: str) -> Deployment:

@@ -15,8 +15,26 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import (Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text, bindparam, delete,
-                        func, insert, inspect, or_, select, text, update)
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    delete,
+    func,
+    insert,
+    inspect,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 
 from governance.db import engine_for
@@ -65,7 +83,7 @@ class Decision:
     safe_state_reason: str | None = None
 
     @classmethod
-    def from_row(cls, row) -> "Decision":
+    def from_row(cls, row) -> Decision:
         data = dict(row)
         for field in ("features", "protected"):
             data[field] = json.loads(data[field]) if data[field] is not None else None
@@ -80,7 +98,7 @@ class DecisionLog:
         _add_new_columns(self.engine)
 
     @classmethod
-    def for_settings(cls, settings) -> "DecisionLog":
+    def for_settings(cls, settings) -> DecisionLog:
         return cls(settings.decisions_url)
 
     def record(self, *, decision_id: str, ts: str, model: str, version: int | None, input_digest: str,

@@ -22,7 +22,7 @@ import types
 import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar, dataclass_transform
 
 from governance.errors import GovernanceError
 
@@ -108,7 +108,7 @@ class Event:
         values: dict[str, Any] = {"actor": entry.actor, "seq": entry.seq, "ts": entry.ts,
                                   "entry_hash": entry.entry_hash, "expired": entry.payload is None}
         for f in _declared(kind):
-            source = sources.get(f.metadata.get(_PART))
+            source = sources.get(f.metadata.get(_PART, ""))
             if source is not None:
                 values[f.name] = _restore(f, source.get(f.name))
         return kind._unchecked(**values)
@@ -121,6 +121,7 @@ class Event:
         return made
 
 
+@dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(field, subject, digest, fact, detail))
 def event(action: str) -> Callable[[type[E]], type[E]]:
     """Declare an event type for `action`: a frozen, keyword-only dataclass whose constructor refuses a
     missing, undeclared or mistyped field with an EventError naming the event and the field."""
@@ -394,6 +395,7 @@ class MoveStep(Event):
     step: ClassVar[str]
 
 
+@dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(field, subject, digest, fact, detail))
 def _move(kind: str, step: str) -> Callable[[type[E]], type[E]]:
     def declare(cls: type[E]) -> type[E]:
         cls.kind, cls.step = kind, step  # type: ignore[attr-defined]

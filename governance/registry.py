@@ -70,7 +70,7 @@ class ModelRegistry:
         self._lock_dir = Path(lock_dir)
 
     @classmethod
-    def for_settings(cls, settings) -> "ModelRegistry":
+    def for_settings(cls, settings) -> ModelRegistry:
         return cls(settings.tracking_uri, settings.mlflow_artifacts, settings.home)
 
     # --- runs ------------------------------------------------------------------
@@ -146,7 +146,7 @@ class ModelRegistry:
         except MlflowException:
             raise RegistryError(f"{version_key(model, version)}: no such registered model version") from None
         tags = dict(found.tags)
-        return RegisteredVersion(model=model, version=version, run_id=found.run_id, source=found.source,
+        return RegisteredVersion(model=model, version=version, run_id=found.run_id or "", source=found.source or "",
                                  artifact_sha256=tags.get("governance.artifact_sha256", ""), tags=tags)
 
     def versions(self, model: str) -> list[RegisteredVersion]:

@@ -44,7 +44,7 @@ class Settings:
     system_key_override: Path | None = None
 
     @classmethod
-    def from_env(cls, config_path: str | Path | None = None, home: str | Path | None = None) -> "Settings":
+    def from_env(cls, config_path: str | Path | None = None, home: str | Path | None = None) -> Settings:
         env = os.environ
         home_path = Path(home or env.get("GOVERN_HOME") or ".govern").expanduser().resolve()
         config = Path(config_path or env.get("GOVERN_CONFIG") or "governance.yaml").expanduser().resolve()

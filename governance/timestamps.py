@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 TIMESTAMP_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
@@ -17,11 +17,11 @@ def utc_timestamp(moment: datetime | None = None) -> str:
     moment = moment or utc_now()
     if moment.tzinfo is None:
         raise ValueError("a naive datetime has no time zone; use an aware UTC datetime")
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_utc(text: str) -> datetime:
     """Inverse of `utc_timestamp`; anything else is refused."""
     if not isinstance(text, str) or not TIMESTAMP_PATTERN.match(text):
         raise ValueError(f"expected a UTC timestamp like 2026-11-22T10:00:00.000000Z, got {text!r}")
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)

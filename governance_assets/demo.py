@@ -129,7 +129,7 @@ class ScoringAPI:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> "ScoringAPI":
+    def __enter__(self) -> ScoringAPI:
         command = [str(Path(sys.executable).parent / "govern"), "--home", str(self.settings.home), "--config",
                    str(self.settings.config_path), "serve", "--port", str(self.port)]
         env = {**os.environ, "GOVERN_POLICIES": str(self.settings.policies_dir)}

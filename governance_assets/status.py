@@ -2,14 +2,21 @@
 waits for whom, and each version with the state of each of its assets. Interrupted champion moves are
 settled first."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
 from governance.config import GovernanceConfig, GovernedModel
 from governance.errors import GovernanceError
-from governance.release.approvals import (ApprovalRefused, ApprovalRequest, approval_lapsed, approval_stage,
-                                          deployed_approvals, latest_request, who_may_approve)
+from governance.release.approvals import (
+    ApprovalRefused,
+    ApprovalRequest,
+    approval_lapsed,
+    approval_stage,
+    deployed_approvals,
+    latest_request,
+    who_may_approve,
+)
 from governance.release.deployment import reconcile
 from governance.release.services import Services
 from governance_assets.common import key, versions
@@ -100,4 +107,4 @@ def _latest(instance: dg.DagsterInstance, asset: dg.AssetKey, partition: str | N
 
 
 def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

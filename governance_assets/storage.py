@@ -20,8 +20,8 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from dagster._core.storage.event_log.base import EventLogCursor
 from dagster._core.storage.event_log.polling_event_watcher import SqlPollingEventWatcher

@@ -13,7 +13,6 @@ import dagster as dg
 from governance.config import GovernedModel
 from governance_assets.common import key, versions
 
-
 # Run config for runs launched in process whose story is told elsewhere (the demo's narration, a benchmark's
 # figures): Dagster's console log of, say, an expected gate denial would bury it. Events still reach the
 # instance's event log.

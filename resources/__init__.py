@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Optional
 
 import dagster as dg
 
@@ -25,10 +24,10 @@ class GovernanceResource(dg.ConfigurableResource):
     home: str
     config_path: str
     policies_dir: str
-    roster_path: Optional[str] = None
-    system_key_path: Optional[str] = None
-    database_url: Optional[str] = None
-    mlflow_tracking_uri: Optional[str] = None
+    roster_path: str | None = None
+    system_key_path: str | None = None
+    database_url: str | None = None
+    mlflow_tracking_uri: str | None = None
     serve_url: str = Settings.serve_url
     mlflow_ui_url: str = Settings.mlflow_ui_url
 

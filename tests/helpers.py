@@ -115,7 +115,7 @@ class RunningAPI:
         self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
 
-    def __enter__(self) -> "RunningAPI":
+    def __enter__(self) -> RunningAPI:
         self.thread.start()
         deadline = time.monotonic() + 30
         while not self.server.started:

@@ -1,49 +1,45 @@
-"""The asset graph under review: a snapshot of keys, deps, partitions, checks, owners, tags and kinds.
+"""The code location under review: every asset spec, check, job selection, sensor and schedule.
 
-Any lineage change shows up as a diff of tests/snapshots/asset_graph.json.
-Regenerate deliberately with `UPDATE_SNAPSHOTS=1 make test`.
+Any change shows up as a diff against tests/snapshots/asset_graph.json, and the test fails until someone has
+reviewed it and run `make snapshot` (`python -m tests.snapshots update`). The test never writes the file.
 """
 
-import json
-import os
-from pathlib import Path
-
 import dagster as dg
+import pytest
 
 from governance.config import load_config
 from governance_assets.definitions import build_definitions
 from tests.conftest import REPO
+from tests.snapshots.asset_graph import SNAPSHOT, as_text, current, describe, difference
 
-SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
-
-
-def graph_description(defs: dg.Definitions) -> dict:
-    graph = defs.resolve_asset_graph()
-    described = {}
-    for asset_key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
-        node = graph.get(asset_key)
-        partitions = node.partitions_def
-        described[asset_key.to_user_string()] = {
-            "deps": sorted(k.to_user_string() for k in node.parent_keys),
-            "partitions": getattr(partitions, "name", None) if partitions else None,
-            "checks": sorted(f"{c.name}{' (blocking)' if graph.get_check_spec(c).blocking else ''}"
-                             for c in node.check_keys),
-            "owners": sorted(node.owners),
-            "tags": {k: v for k, v in sorted(node.tags.items()) if not k.startswith("dagster/kind/")},
-            "kinds": sorted(node.kinds),
-            "group": node.group_name,
-        }
-    return {"assets": described, "jobs": sorted(j.name for j in defs.resolve_all_job_defs()),
-            "sensors": sorted(s.name for s in defs.sensors or []),
-            "schedules": sorted(s.name for s in defs.schedules or [])}
+UPDATE = "review the change, then run `make snapshot` (python -m tests.snapshots update) and commit the file"
 
 
-def test_asset_graph_matches_the_reviewed_snapshot(settings):
-    defs = build_definitions(settings, load_config(REPO / "governance.yaml"))
-    current = graph_description(defs)
-    if os.environ.get("UPDATE_SNAPSHOTS") or not SNAPSHOT.exists():
-        SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
-    assert current == json.loads(SNAPSHOT.read_text()), "asset graph changed: review, then UPDATE_SNAPSHOTS=1"
+def test_the_code_location_matches_the_reviewed_snapshot(settings):
+    now = as_text(current(settings.home))
+    if not SNAPSHOT.exists():
+        pytest.fail(f"no reviewed snapshot at {SNAPSHOT.relative_to(REPO)}: {UPDATE}", pytrace=False)
+    changes = difference(SNAPSHOT.read_text(), now)
+    if changes:
+        pytest.fail(f"the code location differs from the reviewed snapshot:\n{changes}\n{UPDATE}", pytrace=False)
+
+
+def test_the_snapshot_is_deterministic(settings):
+    assert as_text(current(settings.home)) == as_text(current(settings.home.with_name("elsewhere")))
+
+
+def test_the_snapshot_records_automation_code_version_and_pool_where_set():
+    @dg.asset(code_version="3", pool="candidates",
+              automation_condition=dg.AutomationCondition.eager() & ~dg.AutomationCondition.any_deps_in_progress())
+    def governed(): ...
+
+    @dg.asset
+    def plain(): ...
+
+    assets = describe(dg.Definitions(assets=[governed, plain]))["assets"]
+    assert assets["governed"]["automation_condition"] == "AND(eager, NOT(any_deps_in_progress))"
+    assert (assets["governed"]["code_version"], assets["governed"]["pools"]) == ("3", ["candidates"])
+    assert not {"automation_condition", "code_version", "pools"} & assets["plain"].keys()
 
 
 def test_asset_selection_strings_parse(settings):

@@ -67,7 +67,10 @@ def real_evidence(life, which: str):
     key, result = life.runs[which]
     out = {name: result.output_for_node(f"{MODEL}__{name}") for name in
            ("trained_model", "performance_report", "fairness_report", "explainability_report", "model_card")}
-    load = lambda name: json.loads(Path(out[name]["path"]).read_bytes())
+
+    def load(name):
+        return json.loads(Path(out[name]["path"]).read_bytes())
+
     return gate_evidence(life.config.model(MODEL), key,
                          validation=load_validation(life.settings, MODEL, out["trained_model"]["data_md5"]),
                          performance=load("performance_report"), fairness=load("fairness_report"),

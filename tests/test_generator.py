@@ -56,7 +56,10 @@ def test_outcome_follows_the_known_ground_truth_without_bias():
 
 def test_bias_knob_records_more_defaults_for_women_than_their_risk_implies():
     fair, biased = generate_applications(100_000, seed=2), generate_applications(100_000, seed=2, bias=0.6)
-    gap = lambda f: f.loc[f.sex == "F", "default"].mean() - f.loc[f.sex == "M", "default"].mean()
+
+    def gap(f):
+        return f.loc[f.sex == "F", "default"].mean() - f.loc[f.sex == "M", "default"].mean()
+
     assert abs(gap(fair)) < 0.01
     assert gap(biased) > 0.08
 

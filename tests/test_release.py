@@ -17,8 +17,7 @@ from typer.testing import CliRunner
 
 from governance import events
 from governance.cli import app
-from governance.release.approvals import (ApprovalRefused, approval_lapsed, decide, latest_request,
-                                          valid_approval)
+from governance.release.approvals import ApprovalRefused, approval_lapsed, decide, latest_request, valid_approval
 from governance.release.services import Services
 from governance.timestamps import utc_now
 from governance.trust.demo import demo_principals

@@ -17,8 +17,7 @@ from governance.errors import GovernanceError
 from governance.settings import Settings
 from governance.state import dagster_instance_config, prepare
 from governance_assets.instance import create_databases
-from governance_assets.storage import (PooledSqliteEventLogStorage, PooledSqliteRunStorage,
-                                       PooledSqliteScheduleStorage)
+from governance_assets.storage import PooledSqliteEventLogStorage, PooledSqliteRunStorage, PooledSqliteScheduleStorage
 from tests.helpers import wait_until
 
 VERSIONS = dg.DynamicPartitionsDefinition(name="versions")
@@ -67,7 +66,7 @@ class Connects:
     def _opened(self, *_args) -> None:
         self.count += 1
 
-    def __enter__(self) -> "Connects":
+    def __enter__(self) -> Connects:
         sqlalchemy.event.listen(sqlalchemy.pool.Pool, "connect", self._opened)
         return self
 

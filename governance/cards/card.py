@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
@@ -61,7 +61,7 @@ def write_card(model: GovernedModel, key: str, registered: RegisteredVersion, re
     limitations = list(model.limitations) + _automatic_limitations(reports)
     markdown = _TEMPLATES.get_template("model_card.md.j2").render(
         model=model, key=key, registered=registered, report_digests=report_digests, waivers=waivers,
-        limitations=limitations, generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        limitations=limitations, generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         ci=_ci, num=_num, proxy_line=_proxy_line, **reports)
     if missing:
         markdown += "\n## Incomplete\n\nThis card lacks: " + ", ".join(missing) + ".\n"

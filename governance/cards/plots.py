@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 import pandas as pd
@@ -35,10 +36,18 @@ class _Chart:
     ys: tuple[float, float] = (0.0, 1.0)
     marks: list[str] = field(default_factory=list)
 
+    @overload
+    def x(self, value: float) -> float: ...
+    @overload
+    def x(self, value: np.ndarray) -> np.ndarray: ...
     def x(self, value: float | np.ndarray) -> float | np.ndarray:
         low, high = self.xs
         return np.round(self.left + (value - low) / (high - low) * self.width, 1)
 
+    @overload
+    def y(self, value: float) -> float: ...
+    @overload
+    def y(self, value: np.ndarray) -> np.ndarray: ...
     def y(self, value: float | np.ndarray) -> float | np.ndarray:
         low, high = self.ys
         return np.round(self.top + self.height - (value - low) / (high - low) * self.height, 1)

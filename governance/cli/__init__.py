@@ -7,7 +7,7 @@ input prints `error: ...` and exits non-zero.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from typer.core import TyperGroup
@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 from governance.cli import audit, keys, ledger, lifecycle, monitoring, policy, release, serve
 from governance.cli.output import fail, run_guarded
 from governance.settings import Settings, apply_offline_env
+
 
 class _Govern(TyperGroup):
     """Notes whether the command line asks for help, before the callback runs (which needs to know)."""
@@ -31,8 +32,8 @@ app = typer.Typer(cls=_Govern, no_args_is_help=True, add_completion=False, prett
 @app.callback()
 def _global(
     ctx: typer.Context,
-    config: Annotated[Optional[Path], typer.Option("--config", help="governed models config (default: $GOVERN_CONFIG or governance.yaml)")] = None,
-    home: Annotated[Optional[Path], typer.Option("--home", help="state directory (default: $GOVERN_HOME or .govern)")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="governed models config (default: $GOVERN_CONFIG or governance.yaml)")] = None,
+    home: Annotated[Path | None, typer.Option("--home", help="state directory (default: $GOVERN_HOME or .govern)")] = None,
 ) -> None:
     apply_offline_env()
     ctx.obj = settings = Settings.from_env(config_path=config, home=home)

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -160,7 +159,7 @@ def trace_text(traced: dict) -> str:
 class _ExportByDefault(TyperGroup):
     """`govern evidence MODEL VERSION --out F` is `govern evidence export ...`; `verify` stays a subcommand."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx, args: list[str]) -> list[str]:  # ctx: typer's own click Context
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             args = ["export", *args]
         return super().parse_args(ctx, args)
@@ -190,9 +189,9 @@ def export(ctx: typer.Context, model: ModelArg, version: VersionArg,
 
 @evidence_app.command("verify")
 def verify(file: Annotated[Path, typer.Argument(help="an evidence pack (.zip)")],
-           public_key: Annotated[Optional[Path], typer.Option(
+           public_key: Annotated[Path | None, typer.Option(
                "--public-key", help="PEM Ed25519 public key the pack must be signed with (else: the key it carries)")] = None,
-           roster: Annotated[Optional[Path], typer.Option(
+           roster: Annotated[Path | None, typer.Option(
                "--roster", help="roster file whose keys the statements must be signed with (else: the roster the "
                                 "pack carries)")] = None,
            as_json: JsonOption = False) -> None:

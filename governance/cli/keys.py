@@ -7,7 +7,7 @@ printed is only the public half, as the entry to add to the roster by review.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 import yaml
@@ -20,7 +20,7 @@ from governance.trust.roster import PRINCIPAL_NAME, RosterError, parse_roles
 
 def keygen(
     principal: Annotated[str, typer.Option("--principal", help="the principal's roster name, e.g. ravi")],
-    out: Annotated[Optional[Path], typer.Option("--out", help="private key file (default: ~/.config/govern/keys/NAME.key)")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="private key file (default: ~/.config/govern/keys/NAME.key)")] = None,
     roles: Annotated[str, typer.Option("--roles", help="comma-separated roles for the printed roster entry")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:

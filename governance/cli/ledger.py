@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -54,7 +54,7 @@ def _describe_report(report: dict) -> str:
 @app.command()
 def verify(
     ctx: typer.Context,
-    checkpoint: Annotated[Optional[Path], typer.Option(
+    checkpoint: Annotated[Path | None, typer.Option(
         "--checkpoint", help="signed checkpoint the log must extend (its signer's key comes from the roster)")] = None,
     signer: Annotated[str, typer.Option(
         "--signer", help="who must have signed the checkpoint (the principal that signs them on schedule)")] = "system",
@@ -79,9 +79,9 @@ def verify(
 def checkpoint_command(
     ctx: typer.Context,
     signer: Annotated[str, typer.Option("--as", help="roster principal who signs (default: the system principal)")] = "system",
-    key: Annotated[Optional[Path], typer.Option("--key", help="the signer's private key (default: the system key, "
+    key: Annotated[Path | None, typer.Option("--key", help="the signer's private key (default: the system key, "
                                                                "or the state dir's / ~/.config/govern/keys/NAME.key)")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="write the checkpoint here instead of stdout")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="write the checkpoint here instead of stdout")] = None,
 ) -> None:
     """Verify the ledger and sign a checkpoint of its head (size, Merkle root, time)."""
     settings: Settings = ctx.obj
@@ -116,9 +116,9 @@ def _describe_entries(entries: list[dict]) -> str:
 @app.command()
 def show(
     ctx: typer.Context,
-    model: Annotated[Optional[str], typer.Option("--model", help="only entries about this model")] = None,
-    version: Annotated[Optional[str], typer.Option("--version", help="only entries about this model version")] = None,
-    action: Annotated[Optional[str], typer.Option("--action", help="only this action, e.g. gate.decision")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="only entries about this model")] = None,
+    version: Annotated[str | None, typer.Option("--version", help="only entries about this model version")] = None,
+    action: Annotated[str | None, typer.Option("--action", help="only this action, e.g. gate.decision")] = None,
     limit: Annotated[int, typer.Option("--limit", min=0, help="the most recent N matching entries (0: all)")] = 50,
     as_json: JsonOption = False,
 ) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -22,7 +22,7 @@ CLI_ACTOR = "cli:labels_import"
 def import_labels(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="CSV or Parquet with exactly the columns decision_id and label")],
-    model: Annotated[Optional[str], typer.Option("--model", help="refuse decisions of any other model")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="refuse decisions of any other model")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Label logged decisions with their real outcomes; the whole file is checked first, then written at once."""

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -28,7 +28,7 @@ from governance.trust.store import StatementStore
 app = typer.Typer(no_args_is_help=True, help="Policy as code: validate the Cedar policy bundle.")
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-PoliciesOption = Annotated[Optional[Path], typer.Option(
+PoliciesOption = Annotated[Path | None, typer.Option(
     "--policies", help="policy directory to check (default: the bundle in force)")]
 JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
@@ -60,7 +60,7 @@ def waive(
                                                        "following midnight UTC), or an exact end like 2026-12-31T12:00:00Z")],
     reason: Annotated[str, typer.Option("--reason", help="why the rule is waived (signed with the waiver; no personal data)")],
     principal: Annotated[str, typer.Option("--as", help="the compliance manager granting it (roster name)")],
-    key: Annotated[Optional[Path], typer.Option("--key", help="private key file (default: the state dir's, then ~/.config/govern/keys/NAME.key)")] = None,
+    key: Annotated[Path | None, typer.Option("--key", help="private key file (default: the state dir's, then ~/.config/govern/keys/NAME.key)")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Grant a signed, time-bound waiver of one release-gate rule for one model version."""
@@ -90,14 +90,14 @@ def _parse_until(text: str) -> datetime:
             day = datetime.strptime(text, "%Y-%m-%d").date()
         except ValueError:
             fail(f"--until {text!r}: not a calendar date")
-        return datetime.combine(day + timedelta(days=1), time(), tzinfo=timezone.utc)
+        return datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         fail(f"--until {text!r}: expected YYYY-MM-DD or an ISO 8601 time with its zone, e.g. 2026-12-31T12:00:00Z")
     if moment.tzinfo is None:
         fail(f"--until {text!r}: give the time zone (e.g. a trailing Z for UTC)")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def _human_check(result: dict) -> str:

@@ -8,7 +8,7 @@ verifies it, asks Cedar and writes the ledger before anything changes.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -22,12 +22,12 @@ from governance.trust.roster import Roster
 ModelArg = Annotated[str, typer.Argument(help="governed model, e.g. credit_scoring")]
 VersionArg = Annotated[str, typer.Argument(help="version: 3, v3 or credit_scoring-v3")]
 AsOption = Annotated[str, typer.Option("--as", help="your principal name in the roster")]
-KeyOption = Annotated[Optional[Path], typer.Option(
+KeyOption = Annotated[Path | None, typer.Option(
     "--key", help="your private key (default: the state dir's, then ~/.config/govern/keys/NAME.key)")]
 JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 
-EvidenceOption = Annotated[Optional[str], typer.Option(
+EvidenceOption = Annotated[str | None, typer.Option(
     "--evidence", help="digest of the evidence pack you reviewed (32 characters or more, as `govern status` shows "
                        "it): refused if the pending pack is another one")]
 
@@ -62,7 +62,7 @@ def enable(ctx: typer.Context, model: ModelArg, principal: AsOption,
 
 def rollback(ctx: typer.Context, model: ModelArg, principal: AsOption,
              reason: Annotated[str, typer.Option(help="why (signed, ledgered)")],
-             to: Annotated[Optional[str], typer.Option("--to", help="target version (default: the previous champion)")] = None,
+             to: Annotated[str | None, typer.Option("--to", help="target version (default: the previous champion)")] = None,
              key: KeyOption = None, as_json: JsonOption = False) -> None:
     """Return the champion to an earlier approved version (ML platform, or automation)."""
     from governance.release.deployment import rollback as roll_back

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from governance.config import GovernedModel
-from governance.data.snapshot import cached_path
 from governance.data.generator import generate_applications
+from governance.data.snapshot import cached_path
 from governance.digests import file_md5
 from governance.errors import GovernanceError
 from governance.settings import Settings
@@ -30,7 +30,7 @@ def generate(model: GovernedModel, **overrides) -> tuple[pd.DataFrame, str]:
     """
     spec = model.source.generator
     if spec is None:
-        raise DataError(f"model {model.name!r} reads {model.source.file.path}, not the generator")
+        raise DataError(f"model {model.name!r} reads {model.source.file and model.source.file.path}, not the generator")
     knobs = {**spec.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
     described = "generator(" + ", ".join(f"{k}={v}" for k, v in knobs.items()) + ")"
     return generate_applications(**knobs), described

@@ -49,7 +49,7 @@ class Checkpoint:
         return json.dumps({"kind": KIND, **asdict(self)}, indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "Checkpoint":
+    def from_json(cls, text: str) -> Checkpoint:
         """Parse and validate; errors name the field."""
         try:
             data = json.loads(text)
@@ -75,10 +75,10 @@ class Checkpoint:
         return cls(**{field: data[field] for field in checks})
 
 
-def sign_checkpoint(ledger: "Ledger", private_key: Ed25519PrivateKey, signer: str) -> Checkpoint:
+def sign_checkpoint(ledger: Ledger, private_key: Ed25519PrivateKey, signer: str) -> Checkpoint:
     """Verify the ledger, then sign its current size and root. Refuses to vouch for a broken log."""
     report = ledger.verify()
-    if not report.ok:
+    if not report.ok or report.root is None:
         raise CheckpointError(f"refusing to sign a checkpoint: the ledger does not verify at entry "
                               f"{report.first_bad_seq}: {report.problem}")
     unsigned = Checkpoint(size=report.size, root=report.root, issued_at=utc_timestamp(), signer=signer, signature="")

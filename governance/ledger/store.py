@@ -32,7 +32,7 @@ import multiprocessing
 import re
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -40,18 +40,50 @@ from functools import cache
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (BigInteger, CheckConstraint, Column, Computed, Connection, Index, Integer, LargeBinary,
-                        MetaData, Table, Text, and_, bindparam, cast, create_engine, func, insert, inspect, literal,
-                        or_, select, text, update)
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Computed,
+    Connection,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    create_engine,
+    func,
+    insert,
+    inspect,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.pool import NullPool
 
 from governance.db import engine_for, is_sqlite, write_transaction
 from governance.digests import canonical_json
 from governance.errors import GovernanceError
 from governance.events import E, Event, RetentionApplied, actions
+from governance.ledger.merkle import (
+    ConsistencyProof,
+    Frontier,
+    InclusionProof,
+    consistency_path,
+    inclusion_path,
+    leaf_hash,
+    mth,
+    node_hash,
+    split_point,
+    verify_consistency,
+)
 from governance.timestamps import utc_timestamp
-from governance.ledger.merkle import (ConsistencyProof, Frontier, InclusionProof, consistency_path, inclusion_path,
-                                      leaf_hash, mth, node_hash, split_point, verify_consistency)
 
 if TYPE_CHECKING:
     from governance.ledger.checkpoint import Checkpoint
@@ -480,7 +512,7 @@ class _HalfScan(_Scan):
 class _SecondHalf:
     """Entries after `split` up to `size`, verified by a forked process while this one does the first half."""
 
-    def __init__(self, ledger: "Ledger", split: int, size: int, stop: int | None, snapshot: str | None) -> None:
+    def __init__(self, ledger: Ledger, split: int, size: int, stop: int | None, snapshot: str | None) -> None:
         context = multiprocessing.get_context("fork")
         self._results, sender = context.Pipe(duplex=False)
         self._process = context.Process(target=_verify_half, args=(ledger, split, size, stop, snapshot, sender),
@@ -506,7 +538,7 @@ class _SecondHalf:
         self._results.close()
 
 
-def _verify_half(ledger: "Ledger", split: int, size: int, stop: int | None, snapshot: str | None, sender) -> None:
+def _verify_half(ledger: Ledger, split: int, size: int, stop: int | None, snapshot: str | None, sender) -> None:
     """In the forked process: its own connection (the parent's are never touched), reading the parent's
     snapshot on PostgreSQL, and giving up on a lock rather than waiting for one behind the parent's."""
     try:
@@ -526,7 +558,7 @@ def _verify_half(ledger: "Ledger", split: int, size: int, stop: int | None, snap
         sender.close()
 
 
-def _scan_half(ledger: "Ledger", conn: Connection, split: int, size: int, stop: int | None) -> _Half:
+def _scan_half(ledger: Ledger, conn: Connection, split: int, size: int, stop: int | None) -> _Half:
     e = ledger._entries.c
     link = conn.execute(select(ledger._bytes(e.entry_hash)).where(e.seq == split)).scalar()
     scan = _HalfScan(split, link, stop)
@@ -598,7 +630,7 @@ class Ledger:
                 self._entries.metadata.create_all(conn)
 
     @classmethod
-    def for_settings(cls, settings: "Settings") -> "Ledger":
+    def for_settings(cls, settings: Settings) -> Ledger:
         return cls(settings.ledger_url)
 
     # --- writing --------------------------------------------------------------------------
@@ -606,7 +638,7 @@ class Ledger:
         """Append one governance event (see `governance.events`)."""
         return self._append([_validated(event.record(), f"{event.action} event")])[0]
 
-    def append_many(self, events: list[Event]) -> list[LedgerEntry]:
+    def append_many(self, events: Sequence[Event]) -> list[LedgerEntry]:
         """Append all events in one transaction, in order; a bad event appends none of them."""
         total = len(events)
         return self._append([_validated(e.record(), f"{e.action} event {i} of {total}")
@@ -806,7 +838,7 @@ class Ledger:
                                 new_root=tree.subtree(0, new_size).hex(), path=tuple(p.hex() for p in path))
 
     # --- verification ---------------------------------------------------------------------
-    def verify(self, checkpoint: "Checkpoint | None" = None) -> VerifyReport:
+    def verify(self, checkpoint: Checkpoint | None = None) -> VerifyReport:
         """Recompute the chain, payload digests and Merkle tree from the stored bytes.
 
         Never raises on tampering: the report names the first entry that does not verify and
@@ -894,7 +926,7 @@ class Ledger:
         rows = {row[0]: tuple(row) for row in conn.execute(near.order_by(e.seq).limit(2))}
         return _describe_break(broken.seq, broken.link.decode(), rows)
 
-    def _against_checkpoint(self, conn: Connection, checkpoint: "Checkpoint", size: int, root: bytes,
+    def _against_checkpoint(self, conn: Connection, checkpoint: Checkpoint, size: int, root: bytes,
                             at_checkpoint: bytes | None) -> VerifyReport:
         signed = f"the checkpoint signed by {checkpoint.signer} at {checkpoint.issued_at}"
         failed = dict(ok=False, size=size, root=root.hex(), checkpoint_size=checkpoint.size)

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-
+from datetime import UTC, datetime
 
 from governance import events as ev
 from governance.control import Deployment
@@ -79,7 +78,7 @@ def _typed(entry: LedgerEntry) -> Event | None:
 
 
 def _iso_ms(epoch_ms: int | None) -> str | None:
-    return None if epoch_ms is None else utc_timestamp(datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc))
+    return None if epoch_ms is None else utc_timestamp(datetime.fromtimestamp(epoch_ms / 1000, tz=UTC))
 
 
 @dataclass

@@ -16,6 +16,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from governance.errors import GovernanceError
 from governance.yamlfile import read_yaml
@@ -114,7 +115,7 @@ def _check_references(control_map: ControlMap) -> None:
                                       f"requirement (known: {', '.join(control_map.requirements)})")
 
 
-def _describe(error: dict) -> str:
+def _describe(error: ErrorDetails) -> str:
     field = ".".join(str(part) for part in error["loc"]) or "(top level)"
     return f"field '{field}': {error['msg'].removeprefix('Value error, ')}"
 

@@ -6,6 +6,7 @@ from the unpacked folder in any browser.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from html import escape
 from typing import Any
 
@@ -28,7 +29,7 @@ def _cell(value: Any) -> str:
     return escape(str(value))
 
 
-def _table(header: list[str], rows: list[list[Any]], raw: set[int] = frozenset()) -> str:
+def _table(header: list[str], rows: list[list[Any]], raw: AbstractSet[int] = frozenset()) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{v if i in raw else _cell(v)}</td>" for i, v in enumerate(row)) + "</tr>"
                    for row in rows)

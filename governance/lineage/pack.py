@@ -26,13 +26,26 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from governance.config import load_config
 from governance.digests import canonical_json, digest_of, file_sha256, sha256_hex
 from governance.errors import GovernanceError
+from governance.events import actions
 from governance.ledger import Checkpoint, sign_checkpoint
 from governance.lineage import html
-from governance.events import actions
 from governance.lineage.chain import MONITORING_EVENTS, Lineage, version_lineage
 from governance.lineage.control_map import CONTROL_MAP_FILE, load_control_map, to_csv
-from governance.lineage.layout import (APPROVED, CHECKPOINT, ENTRIES, MANIFEST, MONITORING, PACK_KIND, POLICY,
-                                       PUBLIC_KEY, ROSTER, SIGNATURE, STATEMENTS, SUMS, folder_name)
+from governance.lineage.layout import (
+    APPROVED,
+    CHECKPOINT,
+    ENTRIES,
+    MANIFEST,
+    MONITORING,
+    PACK_KIND,
+    POLICY,
+    PUBLIC_KEY,
+    ROSTER,
+    SIGNATURE,
+    STATEMENTS,
+    SUMS,
+    folder_name,
+)
 from governance.policy.bundle import SCHEMA_FILE, PolicyBundle
 from governance.release.evidence_pack import MANIFEST as SEALED_MANIFEST
 from governance.release.services import SYSTEM, Services

@@ -40,7 +40,7 @@ def entry_problem(entry: dict[str, Any], path: list[str], size: int, root: str) 
     problem = altered(entry)
     if problem:
         return problem
-    seq = entry.get("seq")
+    seq: Any = entry.get("seq")  # as read; InclusionProof refuses what is not a sequence number
     try:
         proof = InclusionProof(seq=seq, size=size, entry_hash=entry["entry_hash"], path=tuple(path), root=root)
     except (KeyError, TypeError, ValueError) as exc:

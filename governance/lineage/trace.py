@@ -10,9 +10,11 @@ decision's inputs: only their digest.
 
 from __future__ import annotations
 
-from governance.events import KillSwitchFlipped
+from typing import Any
+
 from governance.control import Deployment
 from governance.decisions import DecisionLog
+from governance.events import KillSwitchFlipped
 from governance.lineage.chain import Lineage, LineageError, version_lineage
 from governance.registry import version_key
 from governance.release.services import Services
@@ -29,7 +31,7 @@ def trace_decision(services: Services, decisions: DecisionLog, decision_id: str,
     in_force = move_in_force(moves, decision.ts)
     version = version_key(decision.model, decision.version) if decision.version is not None else None
     lineage: Lineage | None = version_lineage(services, decision.model, version, registry=registry) if version else None
-    traced = {
+    traced: dict[str, Any] = {
         "decision": {"decision_id": decision.decision_id, "ts": decision.ts, "model": decision.model,
                      "version": version, "input_digest": decision.input_digest, "score": decision.score,
                      "outcome": decision.outcome, "reasons": decision.reasons,
@@ -53,7 +55,7 @@ def trace_decision(services: Services, decisions: DecisionLog, decision_id: str,
 def move_in_force(moves: list[Deployment], ts: str) -> Deployment | None:
     """The last governed move (deployment or rollback) completed at or before `ts`."""
     done = [m for m in moves if m.status == "completed" and m.finished_at and m.finished_at <= ts]
-    return max(done, key=lambda m: m.finished_at) if done else None
+    return max(done, key=lambda m: m.finished_at or "") if done else None
 
 
 def _describe_move(move: Deployment | None, model: str) -> dict | None:

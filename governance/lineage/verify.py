@@ -30,12 +30,23 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from governance.events import ApprovalDecided, actions
 from governance.digests import digest_of, sha256_hex
 from governance.errors import GovernanceError
+from governance.events import ApprovalDecided, actions
 from governance.ledger import Checkpoint, CheckpointError, verify_checkpoint_signature
-from governance.lineage.layout import (APPROVED, CHECKPOINT, ENTRIES, MANIFEST, PACK_KIND, POLICY, PUBLIC_KEY,
-                                       ROSTER, SIGNATURE, STATEMENTS, SUMS)
+from governance.lineage.layout import (
+    APPROVED,
+    CHECKPOINT,
+    ENTRIES,
+    MANIFEST,
+    PACK_KIND,
+    POLICY,
+    PUBLIC_KEY,
+    ROSTER,
+    SIGNATURE,
+    STATEMENTS,
+    SUMS,
+)
 from governance.lineage.proofs import entry_problem
 from governance.release.evidence_pack import MANIFEST as SEALED_MANIFEST
 from governance.trust.keys import parse_public_key_line, public_key_line
@@ -167,7 +178,10 @@ def _files(contents: dict[str, bytes], manifest: dict, result: PackVerification)
         result.problems.append(f"{SUMS}: does not list the manifest's files and digests")
     if PUBLIC_KEY in contents:
         try:
-            carried = public_key_line(load_pem_public_key(contents[PUBLIC_KEY]))
+            loaded = load_pem_public_key(contents[PUBLIC_KEY])
+            if not isinstance(loaded, Ed25519PublicKey):
+                raise TypeError("not an Ed25519 public key")
+            carried = public_key_line(loaded)
         except (ValueError, TypeError):
             carried = None
         if carried != manifest.get("public_key"):

@@ -21,8 +21,8 @@ from scipy.special import expit
 from sklearn.pipeline import Pipeline
 
 from governance.config import MAX_SHAP_CATEGORIES, GovernedModel
-from governance.training import feature_frame
 from governance.errors import GovernanceError
+from governance.training import feature_frame
 
 PROXY_SAMPLE_ROWS = 20_000
 ADDITIVITY_TOLERANCE = 1e-9  # in probability
@@ -227,7 +227,7 @@ class _CategoricalSplits:
             ensemble.threshold_types[tree, split] = 1
 
     @classmethod
-    def of(cls, estimator, explainer, origins: list[str]) -> "_CategoricalSplits | None":
+    def of(cls, estimator, explainer, origins: list[str]) -> _CategoricalSplits | None:
         categorical = getattr(estimator, "is_categorical_", None)
         return cls(estimator, explainer, origins) if categorical is not None and categorical.any() else None
 

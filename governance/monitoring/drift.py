@@ -18,6 +18,7 @@ bins cut at the deciles of the reference's scores.
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -91,7 +92,7 @@ def data_drift(model: GovernedModel, reference: Reference, features: pd.DataFram
     result = snapshot.dict()
     drifted = result["metrics"][0]["value"]
     share, count = float(drifted["share"]), int(drifted["count"])
-    details = {"share": share, "drifted_features": count, "features": len(model.feature_columns),
+    details: dict[str, Any] = {"share": share, "drifted_features": count, "features": len(model.feature_columns),
                "window_rows": int(len(features)), "reference_rows": int(len(reference.rows))}
     if full_report:
         details["by_feature"] = _feature_tests(result)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,7 @@ def live_fairness(model: GovernedModel, protected: pd.DataFrame, approved: np.nd
         reference = _reference(model, name, table)
         groups = {}
         for group, row in table.iterrows():
-            entry = {"rows": int(row["rows"]), "approved": int(row["selected"]),
+            entry: dict[str, Any] = {"rows": int(row["rows"]), "approved": int(row["selected"]),
                      "selection_rate": float(row["rate"]), "judged": (name, group) in judged}
             if reference is not None and group != reference:
                 point, low, high = _ratio_interval(row, table.loc[reference], z)
@@ -85,7 +86,7 @@ def equal_opportunity(model: GovernedModel, protected: pd.DataFrame, approved: n
         reference = _reference(model, name, table)
         groups = {}
         for group, row in table.iterrows():
-            entry = {"rows": int(row["rows"]), "selection_rate": float(row["rate"])}
+            entry: dict[str, Any] = {"rows": int(row["rows"]), "selection_rate": float(row["rate"])}
             if reference is not None and group != reference:
                 ref = table.loc[reference]
                 gap = float(row["rate"] - ref["rate"])

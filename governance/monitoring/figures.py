@@ -25,5 +25,5 @@ class Measurement:
                 "details": self.details}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Measurement":
+    def from_dict(cls, data: dict[str, Any]) -> Measurement:
         return cls(data["concern"], dict(data["attributes"]), data["summary"], dict(data["details"]))

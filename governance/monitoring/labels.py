@@ -56,8 +56,8 @@ def import_labels(log: DecisionLog, ledger: Ledger, config: GovernanceConfig, pa
                   model: str | None = None) -> LabelImport:
     """Check the whole file, then label its decisions in one transaction and ledger the import."""
     path = Path(path)
-    sha256 = file_sha256(path) if path.is_file() else None
     frame = _read(path)
+    sha256 = file_sha256(path)
     known = _decisions(log, frame["decision_id"].tolist())
     problems = _problems(frame, known, config, model)
     if problems:

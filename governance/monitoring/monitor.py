@@ -94,6 +94,8 @@ class Monitor:
         """
         entries = window.labelled() if stream == LABELLED else window.judged()
         version = as_version or window.version
+        if version is None:
+            raise GovernanceError(f"window {window.key} of {model.name}: no scored decision, so no version to judge")
         sample = _Sample(model, observe(self.log, window, entries))
         if as_version is not None:
             sample = sample.rescored(self.references.pipeline(model, as_version))
@@ -106,7 +108,7 @@ class Monitor:
                           window=window.key, stream=stream, decisions=len(entries), measurements=measurements)
         return judgement, snapshot
 
-    def _measure(self, concern: str, model: GovernedModel, version: int, sample: "_Sample", full_report: bool):
+    def _measure(self, concern: str, model: GovernedModel, version: int, sample: _Sample, full_report: bool):
         if concern == "data_drift":
             return data_drift(model, self.references.get(model, version), sample.features, full_report)
         if concern == "score_drift":
@@ -162,7 +164,7 @@ class _Sample:
     def protected(self) -> pd.DataFrame:
         return pd.DataFrame([self._protected[i] for i in self.with_protected], columns=self.model.protected_columns)
 
-    def rescored(self, pipeline) -> "_Sample":
+    def rescored(self, pipeline) -> _Sample:
         """The same applications decided by another version: its scores, and approvals by the same rule."""
         other = _Sample(self.model, self.observed)
         other.features = self.features  # decoded once for both
@@ -186,7 +188,8 @@ def _protected_problem(model: GovernedModel, sample: _Sample) -> str | None:
 def scan(monitor: Monitor, model: GovernedModel, streams: dict[str, tuple[str, ...]], cursor: Cursor,
          max_windows: int = MAX_WINDOWS_PER_TICK) -> Scan:
     """Judge each stream's complete windows after the cursor, for that stream's concerns."""
-    judgements, notes = [], []
+    judgements: list[Judgement] = []
+    notes: list[str] = []
     for stream, concerns in streams.items():
         cursor = _scan_stream(monitor, model, stream, concerns, cursor, max_windows, judgements, notes)
     return Scan(tuple(judgements), tuple(notes), cursor)

@@ -23,8 +23,8 @@ from typing import Any
 
 import cedarpy
 
-from governance.policy.bundle import SCHEMA_FILE, PolicyBundle, PolicyError
 from governance.monitoring.figures import Measurement
+from governance.policy.bundle import SCHEMA_FILE, PolicyBundle, PolicyError
 
 RETRAIN, CONTAIN = "retrain", "contain"
 ROLLBACK, DISABLE = "auto_rollback", "auto_disable"

@@ -25,8 +25,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from governance import training
-from governance import events
+from governance import events, training
 from governance.config import GovernedModel
 from governance.data.source import read_snapshot
 from governance.digests import file_sha256

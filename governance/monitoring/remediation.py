@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from governance import events
 from governance.config import GovernedModel
 from governance.control import Deployment
-from governance import events
 from governance.errors import GovernanceError
 from governance.monitoring.lease import remediation_lease
 from governance.monitoring.monitor import Monitor
@@ -73,7 +73,9 @@ def _remediate(monitor: Monitor, model: GovernedModel, judgement: Judgement) -> 
     reconcile(services, model.name)
     champion = services.registry.champion(model.name)
     move = _current_move(services.control.deployments(model.name, "completed"), champion)
-    actions, notes, target, contained = [], [], None, True
+    actions: list[str] = []
+    notes: list[str] = []
+    target, contained = None, True
     if judgement.version != champion or move is None:
         notes.append(f"the window was judged on v{judgement.version} but the champion is now "
                      f"{'v' + str(champion) if champion else 'unset'}: nothing to do")
@@ -170,7 +172,7 @@ def _contained_by_monitoring(monitor: Monitor, model: GovernedModel) -> set[int]
     """Versions monitoring rolled back from or switched off that no person has put back since (by deploying or
     rolling back to them, or by re-enabling while they were champion): never restored automatically."""
     contained, champion = set(), None
-    history = monitor.services.ledger.events((*events.MOVE_COMPLETED, events.KillSwitchOff, events.RemediationDecided),
+    history: list[events.Event] = monitor.services.ledger.events((*events.MOVE_COMPLETED, events.KillSwitchOff, events.RemediationDecided),
                                              model=model.name, checked=False)  # containment must not stall
     for event in history:
         if isinstance(event, events.MoveStep):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -150,9 +151,9 @@ class Cursor:
     positions: dict[str, int]
 
     @classmethod
-    def parse(cls, text: str | None, streams: tuple[str, ...]) -> "Cursor":
+    def parse(cls, text: str | None, streams: tuple[str, ...]) -> Cursor:
         """A stored cursor, or the start (0) for streams it does not name yet."""
-        stored = {}
+        stored: Any = {}
         if text:
             try:
                 stored = json.loads(text)
@@ -164,7 +165,7 @@ class Cursor:
                                   '(expected JSON like {"live": 1500}); reset it in the Dagster UI')
         return cls({stream: stored.get(stream, 0) for stream in streams})
 
-    def moved(self, stream: str, seq: int) -> "Cursor":
+    def moved(self, stream: str, seq: int) -> Cursor:
         return Cursor({**self.positions, stream: seq})
 
     def dumps(self) -> str:

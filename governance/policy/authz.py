@@ -116,7 +116,7 @@ def authorize(bundle: PolicyBundle, roster_roles: Mapping[str, Sequence[str]], p
     return decision(result.allowed and not errors, reasons + errors, rules)
 
 
-def roles_of(roster: "Roster") -> dict[str, list[str]]:
+def roles_of(roster: Roster) -> dict[str, list[str]]:
     """The roster as `authorize` reads it: principal name -> roles."""
     return {name: sorted(principal.roles) for name, principal in roster.principals.items()}
 

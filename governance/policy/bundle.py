@@ -76,7 +76,7 @@ class PolicyBundle:
     gate_permits: cedarpy.PolicySet  # the promote permits alone: asked again once waived rules are set aside
 
     @classmethod
-    def load(cls, directory: str | Path) -> "PolicyBundle":
+    def load(cls, directory: str | Path) -> PolicyBundle:
         directory = Path(directory)
         files = _read_files(directory)
         texts = {name: _decode(directory / name, data) for name, data in files.items()}

@@ -16,6 +16,7 @@ from governance.policy.authz import VersionSubject
 from governance.policy.bundle import PolicyError
 from governance.policy.gate import RELEASE_GATE, GateDecision
 
+
 def record_gate_decision(ledger: Ledger, decision: GateDecision) -> LedgerEntry:
     return ledger.append(GateDecided(
         actor=f"system:{RELEASE_GATE}", model=decision.model, version=decision.version,
@@ -37,5 +38,7 @@ def gate_subject(ledger: Ledger, model: str, version: str) -> VersionSubject:
 def requesters(ledger: Ledger, model: str, version: str) -> set[str]:
     """Everyone a gate decision or approval request of the version names as having requested it. A run tag
     names the requester, so a later run launched without the tag frees nobody."""
-    return {name for asked in ledger.events((GateDecided, ApprovalRequested), model=model, version=version)
-            for name in asked.requested_by or ()}
+    asked: list[GateDecided | ApprovalRequested] = [
+        *ledger.events(GateDecided, model=model, version=version),
+        *ledger.events(ApprovalRequested, model=model, version=version)]
+    return {name for event in asked for name in event.requested_by}

@@ -106,8 +106,9 @@ def _tier_guard(node: dict) -> str | None:
     if body is None:
         return None
     for attr_side, value_side in ((body["left"], body["right"]), (body["right"], body["left"])):
-        if _resource_attribute(attr_side) == "risk_tier" and isinstance(_literal(value_side), str):
-            return _literal(value_side)
+        tier = _literal(value_side)
+        if _resource_attribute(attr_side) == "risk_tier" and isinstance(tier, str):
+            return tier
     return None
 
 

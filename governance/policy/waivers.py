@@ -28,8 +28,8 @@ from governance.ledger import Ledger
 from governance.policy.authz import AuthzDecision, VersionSubject, authorize, roles_of
 from governance.policy.bundle import PolicyBundle, PolicyError
 from governance.policy.gate import Waiver
-from governance.trust.roster import Roster
 from governance.timestamps import parse_utc, utc_now, utc_timestamp
+from governance.trust.roster import Roster
 from governance.trust.statements import SignedStatement, Statement, sign
 from governance.trust.store import StatementRefused, StatementStore
 

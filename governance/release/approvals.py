@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -201,7 +202,7 @@ def valid_approval(services: Services, model: str, version: str, relying: str,
 
 
 def _verified_pack(services: Services, request: ApprovalRequest) -> EvidencePack:
-    return evidence_pack.verify(request.pack_path, request.pack_digest)
+    return evidence_pack.verify(Path(request.pack_path), request.pack_digest)
 
 
 def approval_lapsed(services: Services, model: str, version: str, evidence_digest: str,
@@ -212,7 +213,7 @@ def approval_lapsed(services: Services, model: str, version: str, evidence_diges
     for requested in services.ledger.events(events.ApprovalRequested, model=model, version=version):
         if requested.evidence_pack == evidence_digest:
             try:
-                decision = _sealed_gate(evidence_pack.verify(_request(services, requested).pack_path,
+                decision = _sealed_gate(evidence_pack.verify(Path(_request(services, requested).pack_path),
                                                              evidence_digest))
             except GovernanceError as exc:  # the pack no longer verifies, or seals no gate decision
                 return f"the approved evidence pack cannot be read as sealed: {exc}"

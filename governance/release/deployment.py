@@ -17,6 +17,7 @@ move completed, so until then it answers in the safe state.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import NoReturn
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -192,7 +193,7 @@ def _ledger_step(services: Services, move: Deployment, step: str, **extra) -> No
 
 
 def _refuse(services: Services, model: str, version: str | None, actor: str, reason: str,
-            statement: str | None = None) -> None:
+            statement: str | None = None) -> NoReturn:
     services.ledger.append(events.DeploymentRefused(actor=actor, model=model, version=version, statement=statement,
                                                     reason=reason))
     raise DeploymentRefused(f"{model}{' ' + version if version else ''}: {reason}")

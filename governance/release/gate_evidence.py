@@ -54,7 +54,7 @@ def _disparate_impact(fairness: dict) -> list[dict]:
         attribute = fairness["attributes"][name]
         for group, figures in attribute["groups"].items():
             low, high = figures.get("disparate_impact_ci") or (None, None)
-            if "disparate_impact" not in figures or low is None:
+            if "disparate_impact" not in figures or low is None or high is None:
                 continue
             found.append({"attribute": name, "group": group, "reference": attribute["reference_group"],
                           "point": float(figures["disparate_impact"]), "low": float(low), "high": float(high)})

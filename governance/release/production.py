@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from governance import events
 from governance.digests import digest_of
@@ -141,7 +142,7 @@ def approval_problem(services: Services, roster: Roster, model: str, version: st
 @lru_cache(maxsize=256)
 def _sealed_artifact(path: str, digest: str) -> str:
     """The artifact digest a sealed pack names; a pack is verified once per process (its digest binds it)."""
-    return evidence_pack.verify(path, digest).facts["artifact_sha256"]
+    return evidence_pack.verify(Path(path), digest).facts["artifact_sha256"]
 
 
 def _principal_of(services: Services, digest: str) -> str:
@@ -193,9 +194,9 @@ def _caches_disagree(services: Services, production: Production) -> list[str]:
     if alias != production.champion:
         found.append(f"the MLflow champion alias points at {_named(model, alias)}, but the verified champion is "
                      f"{_named(model, production.champion)}")
-    row = services.control.kill_switch(model)
-    if row.disabled != production.kill_switch:
-        found.append(f"the kill switch row says {'on' if row.disabled else 'off'}, but the latest verified "
+    switch = services.control.kill_switch(model)
+    if switch.disabled != production.kill_switch:
+        found.append(f"the kill switch row says {'on' if switch.disabled else 'off'}, but the latest verified "
                      f"statement says {'on' if production.kill_switch else 'off'}")
     recorded = {m.deployment_id for m in services.ledger.events(events.MOVE_COMPLETED, model=model, checked=False)}
     for row in services.control.deployments(model, "completed"):

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from governance.config import GovernanceConfig, GovernedModel, load_config
 from governance.control import ControlStore
@@ -153,7 +154,7 @@ def _add_decision_route(app: FastAPI, endpoint: ModelEndpoint) -> None:
              )(decide)
 
 
-def _invalid(model: str, errors: list[dict]) -> JSONResponse:
+def _invalid(model: str, errors: list[ErrorDetails]) -> JSONResponse:
     """422 naming every field at fault; not decided, so not in the decision log (counted in the metrics)."""
     fields = [{"field": ".".join(str(part) for part in error["loc"]) or "(body)",
                "problem": error["msg"].removeprefix("Value error, ")} for error in errors]

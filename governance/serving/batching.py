@@ -45,7 +45,7 @@ class MicroBatcher(Generic[Item, Result]):
 
     def start(self) -> None:
         self._wake = asyncio.Event()
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._task = asyncio.get_running_loop().create_task(self._run(self._wake))
 
     async def stop(self) -> None:
         if self._task:
@@ -55,16 +55,18 @@ class MicroBatcher(Generic[Item, Result]):
 
     async def submit(self, item: Item) -> Result:
         """Queue one item and wait for its result (or the exception its batch raised)."""
+        if self._wake is None:
+            raise RuntimeError("submit() before start()")
         future = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
         self._wake.set()
         return await future
 
-    async def _run(self) -> None:
+    async def _run(self, wake: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await self._wake.wait()
-            self._wake.clear()
+            await wake.wait()
+            wake.clear()
             while self._pending:
                 await self._gather(loop)
                 batch = [self._pending.popleft() for _ in range(min(self._max, len(self._pending)))]

@@ -50,10 +50,11 @@ class DecisionMaker:
     def decide(self, applications: list[Application]) -> list[dict]:
         """Decide every application, log all of them in one commit, and return the answers in order."""
         state, switch = self.follower.state, self._kill_switch()
+        cause: str | None
         if switch.disabled:
             answers, cause = self._safe(applications, f"kill switch on: {switch.reason}"), "kill_switch"
         elif state.served is None:
-            answers, cause = self._safe(applications, state.safe_reason), "no_servable_champion"
+            answers, cause = self._safe(applications, state.safe_reason or "no servable champion"), "no_servable_champion"
         else:
             answers, cause = self._scored_or_safe(state.served, applications)
         ts = utc_timestamp()

@@ -51,10 +51,10 @@ def _field(spec: ColumnSpec, required: bool) -> tuple[Any, Any]:
 
 def _kind(spec: ColumnSpec) -> Any:
     if spec.kind == "category":
-        return Literal[tuple(spec.values)]
+        return Literal[tuple(spec.values or ())]
     if spec.kind == "boolean":
         return bool
-    bounds = {"ge": spec.min, "le": spec.max}
+    bounds: dict[str, Any] = {"ge": spec.min, "le": spec.max}
     if spec.kind == "integer":  # a strict int (a Literal of ints would let true pass as 1)
         return Annotated[int, Field(**bounds), *([AfterValidator(_one_of(spec.values))] if spec.values else [])]
     return Annotated[float, Field(allow_inf_nan=False, **bounds)]

@@ -52,7 +52,7 @@ def public_key_line(public: Ed25519PublicKey) -> str:
     return KEY_PREFIX + base64.b64encode(raw).decode("ascii")
 
 
-def parse_public_key_line(line: str) -> Ed25519PublicKey:
+def parse_public_key_line(line: object) -> Ed25519PublicKey:
     """Decode `ed25519:<base64>`; refuse anything but a key of prime order (see curve.py)."""
     if not isinstance(line, str) or not line.startswith(KEY_PREFIX):
         # Never quote the value: someone may have pasted a private key here by mistake.

@@ -81,7 +81,7 @@ class Roster:
     digest: str
 
     @classmethod
-    def load(cls, path: str | Path) -> "Roster":
+    def load(cls, path: str | Path) -> Roster:
         path = Path(path)
         raw = read_yaml(path, RosterError, "roster file", {("principals",): "principal"})
         version, entries = _top_level(path, raw)
@@ -91,7 +91,7 @@ class Roster:
         return cls(path, version, MappingProxyType(principals), digest_of(document))
 
     @classmethod
-    def write(cls, path: str | Path, *, version: int, principals: Iterable[Principal], header: str = "") -> "Roster":
+    def write(cls, path: str | Path, *, version: int, principals: Iterable[Principal], header: str = "") -> Roster:
         """Write a roster file atomically (temporary file, then rename) and return it validated."""
         path = Path(path)
         document = {"version": version, "principals": {p.name: p.document() for p in principals}}

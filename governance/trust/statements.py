@@ -26,7 +26,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any
@@ -91,12 +91,12 @@ class Statement:
             value = getattr(self, moment)
             if not isinstance(value, datetime) or value.tzinfo is None:
                 raise StatementFormatError(f"statement field {moment!r}: expected an aware UTC datetime")
-            object.__setattr__(self, moment, value.astimezone(timezone.utc))
+            object.__setattr__(self, moment, value.astimezone(UTC))
         _check_fields(self)
 
     @classmethod
     def new(cls, action: str, subject: Mapping[str, str], principal: str, *, valid_for: timedelta,
-            comment: str = "", now: datetime | None = None) -> "Statement":
+            comment: str = "", now: datetime | None = None) -> Statement:
         """A statement issued now with a fresh random nonce, valid for `valid_for`."""
         issued = now or utc_now()
         return cls(action, subject, principal, issued, issued + valid_for, secrets.token_hex(16), comment)
@@ -115,7 +115,7 @@ class Statement:
         }
 
     @classmethod
-    def from_payload(cls, payload: Any, source: str = "statement") -> "Statement":
+    def from_payload(cls, payload: Any, source: str = "statement") -> Statement:
         if not isinstance(payload, dict) or set(payload) != _PAYLOAD_FIELDS:
             raise StatementFormatError(f"{source}: field 'statement': expected exactly the fields {sorted(_PAYLOAD_FIELDS)}")
         if payload["type"] != STATEMENT_TYPE:
@@ -157,7 +157,7 @@ class SignedStatement:
         return json.dumps(self.document(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
     @classmethod
-    def from_json(cls, text: str, source: str = "statement") -> "SignedStatement":
+    def from_json(cls, text: str, source: str = "statement") -> SignedStatement:
         """Parse a statement file; `source` (e.g. the file name) prefixes every error."""
         if len(text) > _MAX_FILE_CHARS:
             raise StatementFormatError(f"{source}: larger than {_MAX_FILE_CHARS} characters; not a statement")

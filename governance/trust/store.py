@@ -28,18 +28,19 @@ import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from governance import events
-from governance.db import engine_for, write_transaction
+from governance.db import engine_for, inserted_id, write_transaction
 from governance.errors import GovernanceError
 from governance.ledger import Ledger, LedgerEntry
 from governance.settings import Settings
-from governance.trust.roster import Principal, Roster
 from governance.timestamps import utc_now, utc_timestamp
+from governance.trust.roster import Principal, Roster
 from governance.trust.statements import SignedStatement, signing_bytes
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -104,7 +105,7 @@ class StatementStore:
             _metadata.create_all(conn)
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> "StatementStore":
+    def for_settings(cls, settings: Settings) -> StatementStore:
         return cls(settings.ledger_url, Ledger.for_settings(settings))
 
     def submit(self, signed: SignedStatement, roster: Roster, now: datetime | None = None) -> RecordedStatement:
@@ -115,13 +116,16 @@ class StatementStore:
             _check_not_future(signed, now)
             seq = self._insert(signed, roster, now)
         except StatementRefused as refusal:
-            raise self._refused(refusal, signed, roster)
+            self._refused(refusal, signed, roster)
+            raise
         entry = self.ledger.append(events.StatementRecorded(
             actor=signed.statement.principal, **_subject(signed), statement=signed.digest, roster=roster.digest,
             statement_action=signed.statement.action, roster_version=roster.version))
         with write_transaction(self.engine, _LOCK) as conn:
             conn.execute(update(_statements).where(_statements.c.seq == seq).values(ledger_entry_hash=entry.entry_hash))
-        return self._recorded_by_nonce(signed.statement.nonce)
+        recorded = self._recorded_by_nonce(signed.statement.nonce)
+        assert recorded is not None, "recorded in this call"
+        return recorded
 
     def reverify(self, signed: SignedStatement, roster: Roster, now: datetime | None = None) -> RecordedStatement:
         """Check again, now, that a recorded statement still verifies; raise StatementRefused otherwise."""
@@ -139,7 +143,8 @@ class StatementStore:
                     signed, "recorded without its ledger entry (its submit was interrupted); sign a new statement")
             _check_authentic(signed, roster, now)
         except StatementRefused as refusal:
-            raise self._refused(refusal, signed, roster)
+            self._refused(refusal, signed, roster)
+            raise
         return recorded
 
     def find(self, *, action: str | None = None, model: str | None = None, version: str | None = None,
@@ -186,7 +191,7 @@ class StatementStore:
         }
         try:
             with write_transaction(self.engine, _LOCK) as conn:
-                return conn.execute(insert(_statements).values(**row)).inserted_primary_key[0]
+                return inserted_id(conn.execute(insert(_statements).values(**row)))
         except IntegrityError:  # the unique nonce: the one guard against replays, concurrent or not
             raise StatementRefused(signed, self._replay_reason(signed)) from None
 
@@ -258,7 +263,7 @@ def _from_row(row: Mapping) -> RecordedStatement:
     )
 
 
-def _subject(signed: SignedStatement) -> dict[str, str]:
+def _subject(signed: SignedStatement) -> dict[str, Any]:
     """The statement's subject as the statement events declare it (`events.StatementEvent`)."""
     declared = {f.name for f in fields(events.StatementEvent)}
     subject = signed.statement.subject

@@ -1,7 +1,6 @@
 """`applications` (a DVC-versioned snapshot) and `validated_applications` (Great Expectations)."""
 
 import json
-from typing import Optional
 
 import dagster as dg
 
@@ -20,10 +19,10 @@ CONTRACT_CHECK = "data_contract"
 class GeneratorScenario(dg.Config):
     """Run-time overrides of the built-in generator's knobs (scenarios, demos); recorded in the snapshot's source."""
 
-    seed: Optional[int] = None
-    bias: Optional[float] = None
-    drift: Optional[float] = None
-    proxy: Optional[float] = None
+    seed: int | None = None
+    bias: float | None = None
+    drift: float | None = None
+    proxy: float | None = None
 
 
 def data_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:

@@ -8,8 +8,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from governance import training
-from governance import events
+from governance import events, training
 from governance.cards import plots
 from governance.cards.card import write_card
 from governance.config import GovernedModel
@@ -20,9 +19,9 @@ from governance.errors import GovernanceError
 from governance.metrics.explainability import explainability_report, version_explainer
 from governance.metrics.fairness import fairness_report, protected_groups
 from governance.metrics.performance import performance_report
-from governance.settings import Settings
 from governance.policy.authz import VersionSubject
 from governance.policy.waivers import honoured_waivers
+from governance.settings import Settings
 from governance_assets.common import actor, key, md_table, owners, record, requested_by, tags, versions
 from resources import GovernanceResource
 

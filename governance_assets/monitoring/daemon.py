@@ -41,7 +41,7 @@ class DagsterDaemon:
         self.settings, self.log_path = settings, log_path
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> "DagsterDaemon":
+    def __enter__(self) -> DagsterDaemon:
         create_databases(self.settings)
         command = [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(WORKSPACE)]
         with open(self.log_path, "ab") as log:

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from governance import training
-from governance import events
+from governance import events, training
 from governance.config import GovernedModel
 from governance.data.source import read_snapshot
 from governance.data.validation import load_validation, validation_path

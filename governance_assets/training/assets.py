@@ -3,8 +3,7 @@
 import dagster as dg
 import numpy as np
 
-from governance import training
-from governance import events
+from governance import events, training
 from governance.config import GovernedModel
 from governance.data.source import read_snapshot
 from governance.digests import file_sha256

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from ledger_support import TEMPLATE_SIZE, event, sqlite_url
 
 from governance.ledger import Ledger, store
-
-from ledger_support import TEMPLATE_SIZE, event, sqlite_url
 
 
 @pytest.fixture(scope="session")

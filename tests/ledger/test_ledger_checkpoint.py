@@ -9,10 +9,9 @@ from dataclasses import replace
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from ledger_support import TEMPLATE_SIZE, event, sqlite_url
 
 from governance.ledger import Checkpoint, CheckpointError, Ledger, sign_checkpoint, verify_checkpoint_signature
-
-from ledger_support import TEMPLATE_SIZE, event, sqlite_url
 
 pytestmark = pytest.mark.usefixtures("verifying")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from contextlib import closing
-
 from dataclasses import replace
 
 import pytest
+from ledger_support import TEMPLATE_SIZE
 from typer.testing import CliRunner
 
 from governance import state
@@ -17,8 +17,6 @@ from governance.ledger import Checkpoint, CheckpointError
 from governance.settings import Settings
 from governance.trust.demo import demo_principals
 from tests.helpers import REPO
-
-from ledger_support import TEMPLATE_SIZE
 
 runner = CliRunner()
 

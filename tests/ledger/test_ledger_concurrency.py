@@ -7,9 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from governance.ledger import Ledger
-
 from ledger_support import sqlite_url
+
+from governance.ledger import Ledger
 
 # Each writer opens the ledger, says it is ready, waits for the go signal, appends one
 # entry per transaction (durable single appends, the contended path) and prints when it

@@ -6,9 +6,20 @@ from hashlib import sha256
 
 import pytest
 
-from governance.ledger.merkle import (EMPTY_ROOT, ConsistencyProof, Frontier, InclusionProof, consistency_path,
-                                      inclusion_path, leaf_hash, mth, node_hash, split_point, verify_consistency,
-                                      verify_inclusion)
+from governance.ledger.merkle import (
+    EMPTY_ROOT,
+    ConsistencyProof,
+    Frontier,
+    InclusionProof,
+    consistency_path,
+    inclusion_path,
+    leaf_hash,
+    mth,
+    node_hash,
+    split_point,
+    verify_consistency,
+    verify_inclusion,
+)
 
 # Certificate Transparency's reference leaves and tree heads (used by every RFC 6962 implementation).
 CT_LEAVES = [bytes.fromhex(h) for h in

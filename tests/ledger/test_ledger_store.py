@@ -5,20 +5,18 @@ from __future__ import annotations
 import json
 import sqlite3
 from contextlib import closing
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 
 import pytest
-
-from governance.events import RetentionApplied
-from governance.timestamps import utc_timestamp
+from ledger_support import event, sqlite_url
 
 from governance.digests import canonical_json
+from governance.events import RetentionApplied
 from governance.ledger import Ledger, LedgerError
 from governance.ledger.merkle import leaf_hash, mth
 from governance.ledger.store import GENESIS, record_bytes
-
-from ledger_support import event, sqlite_url
+from governance.timestamps import utc_timestamp
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -90,10 +88,10 @@ def test_roots_and_proofs_across_stored_node_boundaries(ledger, verifying):
 
 def test_retention_drops_payloads_keeps_digests_and_the_chain_verifies(ledger):
     ledger.append_records([event(i) for i in range(30)])
-    cutoff = datetime.now(timezone.utc) + timedelta(seconds=1)
+    cutoff = datetime.now(UTC) + timedelta(seconds=1)
     ledger.append_records([event(i) for i in range(30, 40)])
     before = ledger.entries()
-    assert ledger.expire_payloads(older_than=datetime.now(timezone.utc) - timedelta(days=1)) == 0
+    assert ledger.expire_payloads(older_than=datetime.now(UTC) - timedelta(days=1)) == 0
     expired = ledger.expire_payloads(older_than=cutoff)
     after = ledger.entries()
     assert 0 < expired <= 40

@@ -5,21 +5,19 @@ from __future__ import annotations
 import json
 import sqlite3
 from contextlib import closing
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 from pathlib import Path
 
 import pytest
-
-from governance.events import RetentionApplied
-from governance.timestamps import utc_timestamp
+from ledger_support import TEMPLATE_SIZE, event, sqlite_url
 
 from governance.digests import canonical_json
+from governance.events import RetentionApplied
 from governance.ledger import Ledger, LedgerError, VerifyReport, sign_checkpoint
 from governance.ledger.merkle import leaf_hash, mth
 from governance.ledger.store import GENESIS
-
-from ledger_support import TEMPLATE_SIZE, event, sqlite_url
+from governance.timestamps import utc_timestamp
 
 pytestmark = pytest.mark.usefixtures("verifying")
 
@@ -118,7 +116,7 @@ def test_bytes_that_are_not_utf8_are_reported_not_raised(ledger_file):
 
 def test_changes_to_an_entry_whose_payload_expired_are_named(ledger_file):
     ledger = Ledger(sqlite_url(ledger_file))
-    cutoff = datetime.now(timezone.utc) + timedelta(seconds=1)
+    cutoff = datetime.now(UTC) + timedelta(seconds=1)
     assert ledger.expire_payloads(cutoff) == TEMPLATE_SIZE
     ledger.append(RetentionApplied(actor="system:retention", model="m", ledger_payloads_before=utc_timestamp(cutoff)))
     assert ledger.verify().ok
@@ -130,7 +128,7 @@ def test_changes_to_an_entry_whose_payload_expired_are_named(ledger_file):
 def test_a_payload_removed_outside_retention_is_named(ledger_file, expired):
     ledger = Ledger(sqlite_url(ledger_file))
     if expired:  # a retention run before the entry was written explains nothing about it
-        cutoff = datetime.now(timezone.utc) - timedelta(days=1)
+        cutoff = datetime.now(UTC) - timedelta(days=1)
         ledger.append(RetentionApplied(actor="system:retention", model="m",
                                        ledger_payloads_before=utc_timestamp(cutoff)))
     execute(ledger_file, "UPDATE ledger_entries SET payload = NULL WHERE seq = 300")

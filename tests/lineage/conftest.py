@@ -12,7 +12,6 @@ import sqlalchemy
 from typer.testing import CliRunner
 
 from governance.cli import app
-
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.lineage.world import World, build_world
 

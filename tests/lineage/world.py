@@ -26,11 +26,10 @@ from governance.release.services import Services
 from governance.serving import create_app
 from governance.trust.demo import demo_principals
 from governance.trust.keys import load_private_key
+from governance_assets.definitions import build_definitions
 from jobs import candidate_job_name, release_job_name
 from jobs.candidates import next_candidate_key
-from governance_assets.definitions import build_definitions
-from tests.helpers import SMALL_CONFIG, Lifecycle
-from tests.helpers import RunningAPI
+from tests.helpers import SMALL_CONFIG, Lifecycle, RunningAPI
 
 MODEL = "credit_scoring"
 V1, V2 = f"{MODEL}-v1", f"{MODEL}-v2"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -174,7 +174,7 @@ def test_the_retraining_schedule_authorises_ledgers_and_requests_a_new_version(m
     schedule = monitored.defs.resolve_schedule_def(f"{MODEL}_retraining_schedule")
     assert schedule.cron_schedule == "0 3 * * 1" and schedule.execution_timezone == "UTC"
     context = dg.build_schedule_context(instance=monitored.instance, resources=governance_resources(monitored.settings),
-                                        scheduled_execution_time=datetime(2026, 11, 23, 3, tzinfo=timezone.utc))
+                                        scheduled_execution_time=datetime(2026, 11, 23, 3, tzinfo=UTC))
     request = schedule(context)
     assert request.partition_key == "credit_scoring-v3" and request.tags["governance/requested_by"] == "system"
     requested = monitored.ledger(events.RetrainingRequested)[-1]

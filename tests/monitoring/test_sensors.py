@@ -105,7 +105,7 @@ def test_a_second_sensor_alerting_on_a_reported_window_requests_nothing_more(mon
     monitored.run(first[0])
     second = monitored.tick("data_drift")
     assert second.run_requests == []
-    assert f"already being reported and remediated by run" in skip_message(second)
+    assert "already being reported and remediated by run" in skip_message(second)
 
 
 def test_cursors_neither_skip_nor_repeat_windows_across_restarts(monitored: Monitored):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import typer
@@ -62,7 +62,7 @@ def test_policy_check_fails_on_a_broken_file(govern, policy_copy):
 
 
 def test_waive_grants_a_signed_waiver(govern, gated):
-    last_day = (datetime.now(timezone.utc) + timedelta(days=20)).date()
+    last_day = (datetime.now(UTC) + timedelta(days=20)).date()
     result = govern("waive", "credit_scoring", "7", "--rule", "fairness.disparate_impact", "--until", last_day,
                     "--reason", "remediation plan agreed", "--as", "carl", "--json")
     assert result.exit_code == 0, result.output

@@ -15,8 +15,8 @@ from governance.policy.gate import evaluate_gate
 from governance.policy.records import gate_subject, record_gate_decision
 from governance.policy.waivers import WaiverRefused, grant_waiver, honoured_waivers
 from governance.settings import Settings
-from governance.trust.roster import Roster
 from governance.timestamps import utc_now
+from governance.trust.roster import Roster
 from governance.trust.store import StatementStore
 
 from .conftest import passing_evidence

@@ -56,7 +56,8 @@ def test_champion_changes_are_followed_without_a_restart(deployed, client):
     assert decide(client, deployed)["score"] == pytest.approx(score(deployed, 1), abs=1e-12)
     for version in (2, 1):  # a promotion, then a rollback
         deployed.registry.set_champion(MODEL, version)
-        wait_until(lambda: decide(client, deployed)["version"] == version, f"v{version} to be served")
+        wait_until(lambda: decide(client, deployed)["version"] == version,  # noqa: B023 (waited for in this iteration)
+                   f"v{version} to be served")
         answer = decide(client, deployed)
         assert answer["score"] == pytest.approx(score(deployed, version), abs=1e-12)
         assert deployed.decisions.get(answer["decision_id"]).version == version

@@ -11,9 +11,9 @@ import pytest
 
 from governance import events
 from governance.ledger import Ledger
+from governance.timestamps import utc_now
 from governance.trust.keys import generate_key_pair
 from governance.trust.roster import Principal, Roster
-from governance.timestamps import utc_now
 from governance.trust.statements import SignedStatement, Statement, sign
 from governance.trust.store import MAX_CLOCK_SKEW, StatementRefused, StatementStore
 

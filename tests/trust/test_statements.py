@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -14,12 +14,12 @@ from governance.trust.statements import (
     SignedStatement,
     Statement,
     StatementFormatError,
-    utc_timestamp,
     sign,
     signing_bytes,
+    utc_timestamp,
 )
 
-NOW = datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=UTC)
 EVIDENCE = "ab" * 32
 APPROVAL = {"model": "credit_scoring", "version": "credit_scoring-v3", "evidence_digest": EVIDENCE}
 
