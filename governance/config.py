@@ -287,10 +287,19 @@ class Retention(_Strict):
         return self
 
 
+class Serving(_Strict):
+    """The scoring API's limits."""
+
+    max_request_bytes: int = Field(
+        65_536, ge=1024, le=10_485_760,
+        description="request bodies over this are refused (413) before they are read; one application is ~1 KB")
+
+
 class GovernanceConfig(_Strict):
     path: Path
     models: dict[str, GovernedModel]
     retention: Retention = Field(default_factory=Retention)
+    serving: Serving = Field(default_factory=Serving)
 
     def model(self, name: str) -> GovernedModel:
         try:
