@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -41,7 +42,8 @@ log = logging.getLogger(__name__)
 # What a client is told when a store fails; the error itself (driver text, host, port) stays in the server log.
 DATABASE_UNAVAILABLE = "a governance database cannot be reached; nothing was decided or changed, retry later"
 NOT_LOGGED = "the decision could not be logged, so none was made; retry later"
-LAST_SEQ = 2**63 - 1  # the largest ledger sequence number a store can hold
+LAST_SEQ = 2**63 - 1
+DOCS_ASSETS = "/docs-assets"  # the largest ledger sequence number a store can hold
 
 
 @dataclass
@@ -75,9 +77,11 @@ def create_app(settings: Settings, config: GovernanceConfig | None = None, *, po
             await endpoint.batcher.stop()
             endpoint.follower.stop()
 
-    app = FastAPI(title="governance-assets scoring API", lifespan=lifespan,
-                  description="Decisions from each governed model's approved champion, logged before they are "
-                              "returned.")
+    # /docs and /redoc from assets the package carries (pinned), never a CDN; no Swagger validator call either.
+    app = FastAPIOffline(title="governance-assets scoring API", lifespan=lifespan, static_url=DOCS_ASSETS,
+                         swagger_ui_parameters={"validatorUrl": None},
+                         description="Decisions from each governed model's approved champion, logged before they "
+                                     "are returned.")
     app.add_middleware(BodyLimit, max_bytes=config.serving.max_request_bytes,
                        setting=f"serving.max_request_bytes in {config.path.name}")
     for endpoint in endpoints.values():

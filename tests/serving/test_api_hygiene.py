@@ -95,3 +95,16 @@ def test_a_ledger_entry_that_does_not_exist_is_not_found_whatever_its_number(cli
     answer = client.get(f"/ledger/entries/{seq}")
     assert answer.status_code == 404, answer.text
     assert "entry" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_api_pages_load_only_what_the_api_serves(client, page):
+    html = client.get(page)
+    assert html.status_code == 200
+    assert not re.search(r"(https?:)?//", html.text), "a URL off this server (a CDN) in the page"
+    referenced = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", html.text)
+    assert len(referenced) >= 3, referenced  # script, style or fonts, favicon, the OpenAPI document
+    for url in referenced:
+        assert url.startswith("/"), url
+        answer = client.get(url)
+        assert answer.status_code == 200 and answer.content, url
