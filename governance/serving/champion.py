@@ -35,6 +35,8 @@ from governance.timestamps import utc_timestamp
 log = logging.getLogger(__name__)
 
 KEEP_LOADED = 3
+# The kill switch's reason when its state cannot be read (the error stays in the server log: it names hosts).
+KILL_SWITCH_UNREADABLE = "its state cannot be read, so it counts as on"
 RETRY_FAILED_LOAD_SECONDS = 30.0
 
 
@@ -120,7 +122,7 @@ class ChampionFollower:
             return self.control.kill_switch(self.model.name)
         except Exception as exc:  # as each batch does: an unreadable kill switch counts as on
             log.warning("%s: cannot read the kill switch: %s", self.model.name, exc)
-            return KillSwitch(model=self.model.name, disabled=True, reason="kill switch unreadable")
+            return KillSwitch(model=self.model.name, disabled=True, reason=KILL_SWITCH_UNREADABLE)
 
     def _follow_champion(self) -> ServingState:
         name = self.model.name
