@@ -14,6 +14,7 @@ from governance.control import ControlStore
 from governance.decisions import DecisionLog
 from governance.errors import GovernanceError
 from governance.ledger import Ledger
+from governance.registry import ModelRegistry
 from governance.settings import Settings
 from governance.state import prepare
 from tests.conftest import POSTGRES_ADMIN_URL
@@ -56,7 +57,8 @@ def test_dagster_and_our_stores_run_on_postgresql_with_the_documented_urls(tmp_p
     urls = {store: url.replace("postgresql://", f"postgresql{driver}://") for store, url in production_role.items()}
     monkeypatch.setenv("GOVERN_DAGSTER_DATABASE_URL", urls["dagster"])
     settings = Settings(home=tmp_path / "govern", config_path=REPO / "governance.yaml",
-                        database_url=urls["governance"], dagster_database_url=urls["dagster"])
+                        database_url=urls["governance"], dagster_database_url=urls["dagster"],
+                        mlflow_tracking_uri=urls["mlflow"])
     prepare(settings)
     assert production_role["dagster"].split("@")[0] not in (settings.dagster_home / "dagster.yaml").read_text()
 
@@ -79,6 +81,10 @@ def test_dagster_and_our_stores_run_on_postgresql_with_the_documented_urls(tmp_p
     control.set_kill_switch("credit_scoring", True, "drill", "system:test", "c" * 64)
     assert control.kill_switch("credit_scoring").disabled
     assert DecisionLog.for_settings(settings).count("credit_scoring") == 0
+    registry = ModelRegistry.for_settings(settings)  # MLflow's tracking and registry store, migrated
+    run_id = registry.start_run("credit_scoring", "credit_scoring-v1", tags={"governance.data_md5": "0" * 32})
+    registry.finish_run(run_id, ok=True)
+    assert registry.run_for("credit_scoring", "credit_scoring-v1").info.run_id == run_id
 
 
 def test_a_dagster_database_url_that_is_not_postgresql_is_refused_without_showing_it(tmp_path):
