@@ -71,6 +71,10 @@ def test_dagster_and_our_stores_run_on_postgresql_with_the_documented_urls(tmp_p
         assert [r.partition_key for r in records] == ["v1"]
         assert records[0].run_id == result.run_id
         assert instance.get_run_by_id(result.run_id).is_success
+        worker = dg.DagsterInstance.from_ref(instance.get_ref())  # how a launched run's worker opens it
+        worker.report_runless_asset_event(dg.AssetMaterialization("report", partition="v1"))
+        worker.dispose()
+        assert len(instance.fetch_materializations(dg.AssetKey("report"), limit=10).records) == 2
     finally:
         instance.dispose()
 
