@@ -34,6 +34,7 @@ from governance.serving.batching import MicroBatcher
 from governance.serving.champion import ChampionFollower
 from governance.serving.decide import Application, DecisionMaker
 from governance.serving.limits import BodyLimit
+from governance.serving.pages import DOCS_ASSETS, SameOriginPages
 from governance.serving.schema import ApplicationSchema, DecisionAnswer
 from governance.settings import Settings, apply_offline_env
 
@@ -42,8 +43,7 @@ log = logging.getLogger(__name__)
 # What a client is told when a store fails; the error itself (driver text, host, port) stays in the server log.
 DATABASE_UNAVAILABLE = "a governance database cannot be reached; nothing was decided or changed, retry later"
 NOT_LOGGED = "the decision could not be logged, so none was made; retry later"
-LAST_SEQ = 2**63 - 1
-DOCS_ASSETS = "/docs-assets"  # the largest ledger sequence number a store can hold
+LAST_SEQ = 2**63 - 1  # the largest ledger sequence number a store can hold
 
 
 @dataclass
@@ -77,13 +77,14 @@ def create_app(settings: Settings, config: GovernanceConfig | None = None, *, po
             await endpoint.batcher.stop()
             endpoint.follower.stop()
 
-    # /docs and /redoc from assets the package carries (pinned), never a CDN; no Swagger validator call either.
+    # /docs and /redoc from assets a pinned package carries, never a CDN; no Swagger validator call either.
     app = FastAPIOffline(title="governance-assets scoring API", lifespan=lifespan, static_url=DOCS_ASSETS,
                          swagger_ui_parameters={"validatorUrl": None},
                          description="Decisions from each governed model's approved champion, logged before they "
                                      "are returned.")
     app.add_middleware(BodyLimit, max_bytes=config.serving.max_request_bytes,
                        setting=f"serving.max_request_bytes in {config.path.name}")
+    app.add_middleware(SameOriginPages)
     for endpoint in endpoints.values():
         _add_decision_route(app, endpoint)
 
