@@ -189,7 +189,7 @@ def refuse_production(settings: Settings) -> None:
     if found:
         raise GovernanceError(f"govern demo runs on the embedded default only, and {', '.join(found)} "
                               f"{'is' if len(found) == 1 else 'are'} set (production stores or trust); nothing was "
-                              "written. Unset them, or run it with another GOVERN_HOME in a clean environment")
+                              "written. Unset them to run the demo on the embedded default, in its own state dir")
 
 
 def run(settings: Settings, config: GovernanceConfig, model_name: str, say: Callable[[str], None],
