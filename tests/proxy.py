@@ -8,7 +8,8 @@ import threading
 
 class TcpProxy:
     """Forwards connections to 127.0.0.1:`port` to `target`. `stop()` closes the listener and cuts every open
-    connection (new ones are refused); `start()` listens again on the same port."""
+    connection (new ones are refused); `hang()` leaves new ones unanswered; `start()` forwards again on the
+    same port."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
@@ -17,25 +18,32 @@ class TcpProxy:
         self.port = probe.getsockname()[1]
         probe.close()
         self._listener: socket.socket | None = None
+        self._hung: socket.socket | None = None
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
 
     def start(self) -> None:
+        self._listener = listener = self._listen()
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def hang(self) -> None:
+        """Cut every open connection, then let new ones connect and never answer them (a dropped network)."""
+        self.stop()
+        self._hung = self._listen()  # the kernel completes the handshakes; nothing is ever read or forwarded
+
+    def _listen(self) -> socket.socket:
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
         listener.listen(64)
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return listener
 
     def stop(self) -> None:
         with self._lock:
-            listener, self._listener = self._listener, None
+            listeners, self._listener, self._hung = (self._listener, self._hung), None, None
             cut, self._open = self._open, set()
-        if listener:
-            listener.close()
-        for sock in cut:
-            _close(sock)
+        for sock in [*filter(None, listeners), *cut]:
+            _close(sock)  # shutdown first: it stops a listener that a thread is blocked accepting on
 
     def _accept(self, listener: socket.socket) -> None:
         while True:

@@ -15,6 +15,7 @@ import httpx
 from sqlalchemy import make_url
 
 from governance.control import ControlStore
+from governance.db import POSTGRES_CONNECT_TIMEOUT_SECONDS
 from governance.decisions import DecisionLog
 from governance.serving import create_app
 from governance.serving.app import DATABASE_UNAVAILABLE, NOT_LOGGED
@@ -113,3 +114,30 @@ def test_an_unreadable_kill_switch_counts_as_on_and_its_error_stays_in_the_serve
     logged = deployed.decisions.get(answer["decision_id"])
     assert logged.kill_switch is True and logged.safe_state_reason == answer["safe_state_reason"]
     assert str(proxy.port) not in json.dumps(answer)
+
+
+def test_a_database_that_does_not_answer_costs_a_request_seconds_not_minutes(deployed, postgres_url):
+    """A dropped network: connections open but nothing answers. Each new connection gives up after the connect
+    timeout, so a decision request is refused (503) in seconds; decisions resume when the network is back."""
+    database = make_url(postgres_url)
+    proxy = TcpProxy((database.host, database.port or 5432))
+    proxy.start()
+    proxied = database.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    settings = dataclasses.replace(deployed.settings, database_url=proxied)
+    deploy(ControlStore.for_settings(settings), deployed.versions[1])
+    sent = body(deployed.applications.iloc[11], deployed.model)
+    try:
+        with RunningAPI(create_app(settings, deployed.config, poll_seconds=0.2)) as api, \
+                httpx.Client(base_url=api.url, timeout=60) as client:
+            assert client.post(DECIDE, json=sent).status_code == 200
+            proxy.hang()
+            started = time.monotonic()
+            refused = client.post(DECIDE, json=sent)
+            assert refused.status_code == 503 and refused.json() == {"error": NOT_LOGGED}
+            assert time.monotonic() - started < 4 * POSTGRES_CONNECT_TIMEOUT_SECONDS  # kill switch read, then log
+            proxy.stop()
+            proxy.start()
+            wait_until(lambda: client.post(DECIDE, json=sent).status_code == 200, "decisions once the network is back",
+                       timeout=30)
+    finally:
+        proxy.stop()
