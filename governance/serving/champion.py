@@ -130,8 +130,9 @@ class ChampionFollower:
             champion = self.registry.champion(name)
             approved = None if champion is None else self.control.deployed_artifact(name, champion)
         except Exception as exc:  # keep serving the last verified champion; the kill switch is read per batch
-            self.problem = f"cannot read the champion alias or deployments of {name!r}: {exc}"
-            log.warning(self.problem)
+            # The error names hosts and ports: it stays in the server log; clients see that reading failed.
+            self.problem = f"cannot read the champion alias or deployments of {name!r} (the server log says why)"
+            log.warning("%s: %s", self.problem, exc)
             metrics.ERRORS.labels(name, "champion_read").inc()
             return self.state
         self.problem = None

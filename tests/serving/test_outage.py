@@ -141,3 +141,18 @@ def test_a_database_that_does_not_answer_costs_a_request_seconds_not_minutes(dep
                        timeout=30)
     finally:
         proxy.stop()
+
+
+def test_unreadable_deployment_records_keep_the_champion_and_their_error_stays_in_the_server_log(deployed, postgres_url):
+    database = make_url(postgres_url)
+    proxy = TcpProxy((database.host, database.port or 5432))
+    proxy.start()
+    proxied = database.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    settings = dataclasses.replace(deployed.settings, database_url=proxied)
+    control = ControlStore.for_settings(settings)
+    deploy(control, deployed.versions[1])
+    follower = ChampionFollower(settings, deployed.model, deployed.registry, control)
+    assert follower.refresh().served.version == 1
+    proxy.stop()  # the deployment records cannot be read now
+    assert follower.refresh().served.version == 1  # the last verified champion stays
+    assert follower.problem == f"cannot read the champion alias or deployments of {MODEL!r} (the server log says why)"
