@@ -125,7 +125,7 @@ def create_app(settings: Settings, config: GovernanceConfig | None = None, *, po
         except SQLAlchemyError as exc:
             log.error("readiness: %s", exc)
             return JSONResponse({"ready": False, "databases": "unreachable", "error": DATABASE_UNAVAILABLE,
-                                 "models": {name: {"safe_state": True, "decisions": "refused (503)"}
+                                 "models": {name: {"decisions": "refused (503) until the databases answer"}
                                             for name in endpoints}}, 503)
         return JSONResponse({"ready": True, "databases": "reachable", "models": {
             name: {"champion_version": e.follower.state.champion, **_safe_state(e, switches[name]),
@@ -195,8 +195,9 @@ def _add_decision_route(app: FastAPI, endpoint: ModelEndpoint) -> None:
 
 def _safe_state(endpoint: ModelEndpoint, switch: KillSwitch) -> dict:
     """Whether a model's decisions are answered in the safe state (refer), and why."""
-    reason = f"kill switch on: {switch.reason}" if switch.disabled else endpoint.follower.state.safe_reason
-    served = endpoint.follower.state.served
+    state = endpoint.follower.state  # read once: the follower swaps it whole
+    reason = f"kill switch on: {switch.reason}" if switch.disabled else state.safe_reason
+    served = state.served
     return {"answering_version": served.version if served and not switch.disabled else None,
             "safe_state": reason is not None, "safe_state_reason": reason}
 
