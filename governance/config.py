@@ -288,10 +288,19 @@ class Retention(_Strict):
         return self
 
 
+class Serving(_Strict):
+    """The scoring API's limits."""
+
+    max_request_bytes: int = Field(
+        65_536, ge=1024, le=10_485_760,
+        description="request bodies over this are refused (413) before they are read; one application is ~1 KB")
+
+
 class GovernanceConfig(_Strict):
     path: Path
     models: dict[str, GovernedModel]
     retention: Retention = Field(default_factory=Retention)
+    serving: Serving = Field(default_factory=Serving)
 
     def model(self, name: str) -> GovernedModel:
         try:
@@ -307,7 +316,7 @@ def load_config(path: str | Path) -> GovernanceConfig:
     raw = read_yaml(path, ConfigError, "config file", {("models",): "model"})
     if not isinstance(raw, dict) or not isinstance(raw.get("models"), dict) or not raw["models"]:
         raise ConfigError(f"{path}: expected a mapping with a non-empty 'models' mapping at the top")
-    unknown = set(raw) - {"models", "retention"}
+    unknown = set(raw) - {"models", "retention", "serving"}
     if unknown:
         raise ConfigError(f"{path}: unknown top-level field(s): {', '.join(sorted(unknown))}")
     models = {}
@@ -315,12 +324,17 @@ def load_config(path: str | Path) -> GovernanceConfig:
         if not isinstance(body, dict):
             raise ConfigError(f"{path}: model {name!r}: expected a mapping of fields")
         models[name] = _parse_model(path, str(name), body)
+    return GovernanceConfig(path=path, models=models, retention=_section(path, raw, "retention", Retention),
+                            serving=_section(path, raw, "serving", Serving))
+
+
+def _section(path: Path, raw: dict, name: str, section: type[_Strict]) -> _Strict:
+    """A top-level section other than the models (its defaults where it is absent)."""
     try:
-        retention = Retention(**(raw.get("retention") or {}))
+        return section(**(raw.get(name) or {}))
     except (ValidationError, TypeError) as exc:
         problems = "; ".join(_describe(err) for err in exc.errors()) if isinstance(exc, ValidationError) else str(exc)
-        raise ConfigError(f"{path}: retention: {problems}") from None
-    return GovernanceConfig(path=path, models=models, retention=retention)
+        raise ConfigError(f"{path}: {name}: {problems}") from None
 
 
 def _parse_model(path: Path, name: str, body: dict) -> GovernedModel:

@@ -20,6 +20,9 @@ from sqlalchemy import Connection, CursorResult, Engine, create_engine, event, t
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A PostgreSQL that does not answer (a dropped network, a hung server) fails a new connection after this,
+# rather than holding a request until TCP gives up minutes later.
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
 
 
 @cache
@@ -27,7 +30,7 @@ def engine_for(url: str) -> Engine:
     """One pooled engine per URL and process."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS})
     if parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     # isolation_level=None hands transaction control to SQLAlchemy's "begin" event below

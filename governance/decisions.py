@@ -118,6 +118,11 @@ class DecisionLog:
             result = conn.execute(insert(decisions).returning(decisions.c.seq, sort_by_parameter_order=True), encoded)
             return list(result.scalars())
 
+    def ping(self) -> None:
+        """Raise if the log's database cannot be reached."""
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
     def get(self, decision_id: str) -> Decision | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(decisions).where(decisions.c.decision_id == decision_id)).mappings().first()

@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from governance.errors import GovernanceError
+
 # Written into the process environment so that libraries and the subprocesses
 # they spawn (DVC, MLflow, Great Expectations) never phone home.
 OFFLINE_ENV = {
@@ -25,6 +27,15 @@ OFFLINE_ENV = {
     "DO_NOT_TRACK": "1",
     "HF_HUB_OFFLINE": "1",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+
+# The settings that point a process away from the embedded default, by the variable that sets each.
+PRODUCTION_VARIABLES = {
+    "database_url": "GOVERN_DATABASE_URL",
+    "mlflow_tracking_uri": "MLFLOW_TRACKING_URI",
+    "dagster_database_url": "GOVERN_DAGSTER_DATABASE_URL",
+    "roster_override": "GOVERN_ROSTER",
+    "system_key_override": "GOVERN_SYSTEM_KEY",
 }
 
 
@@ -42,6 +53,10 @@ class Settings:
     policies_override: Path | None = None
     roster_override: Path | None = None
     system_key_override: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.dagster_database_url is not None:
+            dagster_postgres_url(self.dagster_database_url)  # refuses a URL Dagster's storage cannot take
 
     @classmethod
     def from_env(cls, config_path: str | Path | None = None, home: str | Path | None = None) -> Settings:
@@ -66,6 +81,10 @@ class Settings:
     def production(self) -> bool:
         """Production is the PostgreSQL configuration; the embedded default is a single-machine sandbox."""
         return self.database_url is not None
+
+    def production_variables(self) -> list[str]:
+        """The variables of `PRODUCTION_VARIABLES` that are set: stores or trust outside the state dir."""
+        return [variable for field, variable in PRODUCTION_VARIABLES.items() if getattr(self, field) is not None]
 
     @property
     def policies_dir(self) -> Path:
@@ -93,12 +112,19 @@ class Settings:
     @property
     def ledger_url(self) -> str:
         """Ledger, signed statements, nonces and control state (kill switch)."""
-        return self.database_url or f"sqlite:///{self.governance_db}"
+        return self._store_url or f"sqlite:///{self.governance_db}"
 
     @property
     def decisions_url(self) -> str:
         """Decision log written by the scoring API (kept apart: it takes the write load)."""
-        return self.database_url or f"sqlite:///{self.home / 'decisions.db'}"
+        return self._store_url or f"sqlite:///{self.home / 'decisions.db'}"
+
+    @property
+    def _store_url(self) -> str | None:
+        """`database_url`, on PostgreSQL through psycopg 3 (the stores read its types, e.g. bytea as bytes),
+        whichever driver the URL names."""
+        url = self.database_url
+        return _with_driver(url, "psycopg") if url and _is_postgres(url) else url
 
     # --- MLflow ---------------------------------------------------------------
     @property
@@ -155,6 +181,28 @@ class Settings:
         """A path a store recorded: relative ones are inside the state dir (older records hold absolute ones)."""
         path = Path(recorded)
         return path if path.is_absolute() else self.home / path
+
+
+def dagster_postgres_url(url: str) -> str:
+    """`GOVERN_DAGSTER_DATABASE_URL` with the driver dagster-postgres needs, psycopg2, whichever the URL names.
+
+    SQLAlchemy 2.1 maps a plain `postgresql://` URL to psycopg 3, on which Dagster's event log fails at its
+    first event (`syntax error at or near "$1"` in `NOTIFY run_events, $1`).
+    """
+    if not _is_postgres(url):
+        # Never the URL itself in a message: it may carry a password.
+        raise GovernanceError(f"GOVERN_DAGSTER_DATABASE_URL: expected a postgresql:// URL (Dagster's PostgreSQL "
+                              f"storage), not one of scheme {url.partition('://')[0][:30]!r}")
+    return _with_driver(url, "psycopg2")
+
+
+def _is_postgres(url: str) -> bool:
+    scheme, separator, _ = url.partition("://")
+    return bool(separator) and scheme.split("+")[0] in ("postgresql", "postgres")
+
+
+def _with_driver(url: str, driver: str) -> str:
+    return f"postgresql+{driver}://{url.partition('://')[2]}"
 
 
 def _path(value: str | None) -> Path | None:

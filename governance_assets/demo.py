@@ -60,6 +60,7 @@ class Demo:
     facts: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        refuse_production(self.settings)
         demo_principals(self.settings)
         self.instance = open_instance(self.settings)
         self.defs = build_definitions(self.settings, self.config)
@@ -180,6 +181,15 @@ def _free_port(preferred: int) -> int:
             except OSError:
                 continue
     raise RuntimeError("no free port for the scoring API")
+
+
+def refuse_production(settings: Settings) -> None:
+    """The demo writes demo keys, a demo roster, ledger entries and model versions: never into production."""
+    found = settings.production_variables()
+    if found:
+        raise GovernanceError(f"govern demo runs on the embedded default only, and {', '.join(found)} "
+                              f"{'is' if len(found) == 1 else 'are'} set (production stores or trust); nothing was "
+                              "written. Unset them to run the demo on the embedded default, in its own state dir")
 
 
 def run(settings: Settings, config: GovernanceConfig, model_name: str, say: Callable[[str], None],

@@ -4,9 +4,11 @@ Datasets run through the real graph (Dagster, DVC, Great Expectations, MLflow);
 configs fail to load before anything runs.
 """
 
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from governance.cli import app
@@ -204,3 +206,16 @@ def test_narrow_integer_columns_are_range_checked_and_left_as_they_are(tmp_path)
     report = validate(model, frame, "md5")
     assert "column 'age': 2 of 1500 rows are outside [18.0, 100.0]" in report.failures
     assert str(frame["age"].dtype) == "int16"
+
+
+@pytest.mark.parametrize("serving, problem", [
+    ({"max_request_bytes": 10}, "field 'max_request_bytes': Input should be greater than or equal to 1024"),
+    ({"max_request_bytes": "lots"}, "field 'max_request_bytes': Input should be a valid integer"),
+    ({"max_body": 4096}, "field 'max_body': Extra inputs are not permitted"),
+])
+def test_a_bad_serving_limit_is_named(tmp_path, serving, problem):
+    config = yaml.safe_load((REPO / "governance.yaml").read_text())
+    path = tmp_path / "governance.yaml"
+    path.write_text(yaml.safe_dump({**config, "serving": serving}))
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: serving: {problem}")):
+        load_config(path)

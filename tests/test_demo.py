@@ -3,7 +3,10 @@
 import functools
 
 import pytest
+import sqlalchemy
+from typer.testing import CliRunner
 
+from governance.cli import app
 from governance.config import load_config
 from governance.errors import GovernanceError
 from governance.policy.gate import describe_finding
@@ -36,3 +39,22 @@ def test_a_finding_of_any_kind_is_narrated():
         'trained_by = ["dana"], requires not empty'
     assert _finding({"attribute": "di", "measured": "inf", "requirement": "<= 1.25", "detail": None}) == \
         'di = "inf", requires <= 1.25'
+
+
+@pytest.mark.parametrize("variable", ["GOVERN_DATABASE_URL", "MLFLOW_TRACKING_URI", "GOVERN_DAGSTER_DATABASE_URL",
+                                      "GOVERN_ROSTER", "GOVERN_SYSTEM_KEY"])
+def test_the_demo_refuses_production_stores_before_writing_anything(tmp_path, postgres_url, variable):
+    value = postgres_url if variable.endswith("_URL") or variable.endswith("_URI") else str(tmp_path / "prod.file")
+    home = tmp_path / "state"
+    result = CliRunner().invoke(app, ["--home", str(home), "--config", str(SMALL_CONFIG), "demo"],
+                                env={variable: value, "GOVERN_POLICIES": str(REPO / "policies")})
+    said = str(result.exception) + result.output
+    assert result.exit_code != 0
+    assert f"govern demo runs on the embedded default only, and {variable} is set" in said
+    assert "nothing was written" in said
+    assert not home.exists()  # no keys, no roster, no ledger, no Dagster instance, no MLflow store
+    database = sqlalchemy.create_engine(postgres_url)
+    try:
+        assert sqlalchemy.inspect(database).get_table_names() == []  # no ledger, MLflow or Dagster table
+    finally:
+        database.dispose()

@@ -82,8 +82,10 @@ def test_the_embedded_default_is_pooled_sqlite_and_production_is_postgres(tmp_pa
     assert (tmp_path / "dagster" / "history" / "runs.db").is_file()  # Dagster's own layout
     production = Settings(home=tmp_path, config_path=tmp_path / "governance.yaml",
                           dagster_database_url="postgresql://dagster@db/dagster")
-    assert dagster_instance_config(production)["storage"] == {
-        "postgres": {"postgres_url": {"env": "GOVERN_DAGSTER_DATABASE_URL"}}}
+    assert dagster_instance_config(production)["storage"] == {"custom": {
+        "module": "governance_assets.postgres_storage", "class": "PostgresStorage",
+        "config": {"postgres_url": {"env": "GOVERN_DAGSTER_DATABASE_URL"}}}}  # Dagster on PostgreSQL runs in
+    # tests/test_production_storage.py
 
 
 def test_a_run_reuses_its_connections(tmp_path):
@@ -235,3 +237,17 @@ def test_a_new_state_dir_gets_its_databases_before_processes_share_it(tmp_path):
         assert conn.exec_driver_sql("SELECT count(*) FROM registered_models").scalar() == 0
     mlflow_db.dispose()
     assert (settings.dagster_home / "history" / "runs.db").is_file()
+
+
+def test_the_instance_monitors_runs_and_retries_those_whose_worker_was_lost(tmp_path):
+    settings = Settings(home=tmp_path, config_path=tmp_path / "governance.yaml")
+    prepare(settings)
+    inst = dg.DagsterInstance.from_config(str(settings.dagster_home))
+    try:
+        assert inst.run_monitoring_enabled
+        assert (inst.run_monitoring_start_timeout_seconds, inst.run_monitoring_cancel_timeout_seconds) == (180, 180)
+        assert inst.run_monitoring_poll_interval_seconds == 30
+        assert inst.run_retries_enabled and inst.run_retries_max_retries == 2
+        assert not inst.run_retries_retry_on_asset_or_op_failure  # a denied gate is an outcome, not retried
+    finally:
+        inst.dispose()

@@ -4,7 +4,10 @@
 Each model gets a request schema from its data contract, a champion follower
 and a micro-batcher that decides and logs requests together. A bad request is
 answered 422 naming its fields; it is not scored and, as no decision was made,
-not in the decision log (it is counted in the metrics).
+not in the decision log (it is counted in the metrics). A body over the config's
+`serving.max_request_bytes` is refused (413) before it is read. When a store cannot be
+reached, clients get 503 with a fixed text; the error itself stays in the server log.
+`/healthz` says the process is alive (no database read); `/readyz` checks the databases.
 """
 
 import asyncio
@@ -17,11 +20,13 @@ from dataclasses import asdict, dataclass
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
+from sqlalchemy.exc import SQLAlchemyError
 
 from governance.config import GovernanceConfig, GovernedModel, load_config
-from governance.control import ControlStore
+from governance.control import ControlStore, KillSwitch
 from governance.decisions import DecisionLog
 from governance.ledger import Ledger, LedgerError
 from governance.registry import ModelRegistry
@@ -29,10 +34,17 @@ from governance.serving import metrics
 from governance.serving.batching import MicroBatcher
 from governance.serving.champion import ChampionFollower
 from governance.serving.decide import Application, DecisionMaker
+from governance.serving.limits import BodyLimit
+from governance.serving.pages import DOCS_ASSETS, SameOriginPages
 from governance.serving.schema import ApplicationSchema, DecisionAnswer
 from governance.settings import Settings, apply_offline_env
 
 log = logging.getLogger(__name__)
+
+# What a client is told when a store fails; the error itself (driver text, host, port) stays in the server log.
+DATABASE_UNAVAILABLE = "a governance database cannot be reached; nothing was decided or changed, retry later"
+NOT_LOGGED = "the decision could not be logged, so none was made; retry later"
+LAST_SEQ = 2**63 - 1  # the largest ledger sequence number a store can hold
 
 
 @dataclass
@@ -66,11 +78,21 @@ def create_app(settings: Settings, config: GovernanceConfig | None = None, *, po
             await endpoint.batcher.stop()
             endpoint.follower.stop()
 
-    app = FastAPI(title="governance-assets scoring API", lifespan=lifespan,
-                  description="Decisions from each governed model's approved champion, logged before they are "
-                              "returned.")
+    # /docs and /redoc from assets a pinned package carries, never a CDN; no Swagger validator call either.
+    app = FastAPIOffline(title="governance-assets scoring API", lifespan=lifespan, static_url=DOCS_ASSETS,
+                         swagger_ui_parameters={"validatorUrl": None},
+                         description="Decisions from each governed model's approved champion, logged before they "
+                                     "are returned.")
+    app.add_middleware(BodyLimit, max_bytes=config.serving.max_request_bytes,
+                       setting=f"serving.max_request_bytes in {config.path.name}")
+    app.add_middleware(SameOriginPages)
     for endpoint in endpoints.values():
         _add_decision_route(app, endpoint)
+
+    @app.exception_handler(SQLAlchemyError)
+    async def database_unavailable(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        log.error("%s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"error": DATABASE_UNAVAILABLE}, 503)
 
     def endpoint_of(model: str) -> ModelEndpoint:
         if model not in endpoints:
@@ -84,15 +106,31 @@ def create_app(settings: Settings, config: GovernanceConfig | None = None, *, po
     @app.get("/models/{model}", summary="What is served for a model: champion, served version, kill switch")
     def model_status(model: str) -> dict:
         endpoint = endpoint_of(model)
-        state, switch = endpoint.follower.state, control.kill_switch(model)
-        reason = f"kill switch on: {switch.reason}" if switch.disabled else state.safe_reason
-        return {"model": model, **state.describe(), "safe_state": reason is not None, "safe_state_reason": reason,
+        switch = control.kill_switch(model)
+        return {"model": model, **endpoint.follower.state.describe(), **_safe_state(endpoint, switch),
                 "kill_switch": {k: v for k, v in asdict(switch).items() if k != "model"},
                 "decisioning": endpoint.model.decisioning.model_dump(), "follower_problem": endpoint.follower.problem}
 
-    @app.get("/healthz", summary="Liveness, and what each model serves")
+    @app.get("/healthz", summary="Liveness (reads no database), and each model's safe state as last followed")
     def healthz() -> dict:
-        return {"status": "ok", "models": {name: e.follower.state.describe() for name, e in endpoints.items()}}
+        return {"status": "alive", "models": {name: {**e.follower.state.describe(),
+                                                     **_safe_state(e, e.follower.kill_switch)}
+                                              for name, e in endpoints.items()}}
+
+    @app.get("/readyz", summary="Readiness: databases reachable; per model champion, kill switch and safe state",
+             responses={503: {"description": "a governance database cannot be reached: decisions answer 503"}})
+    def readyz() -> JSONResponse:
+        try:
+            decision_log.ping()
+            switches = {name: control.kill_switch(name) for name in endpoints}
+        except SQLAlchemyError as exc:
+            log.error("readiness: %s", exc)
+            return JSONResponse({"ready": False, "databases": "unreachable", "error": DATABASE_UNAVAILABLE,
+                                 "models": {name: {"decisions": "refused (503) until the databases answer"}
+                                            for name in endpoints}}, 503)
+        return JSONResponse({"ready": True, "databases": "reachable", "models": {
+            name: {"champion_version": e.follower.state.champion, **_safe_state(e, switches[name]),
+                   "kill_switch": "on" if switches[name].disabled else "off"} for name, e in endpoints.items()}})
 
     @app.get("/metrics", summary="Prometheus metrics")
     def prometheus() -> Response:
@@ -101,6 +139,8 @@ def create_app(settings: Settings, config: GovernanceConfig | None = None, *, po
 
     @app.get("/ledger/entries/{seq}", summary="A ledger entry with its Merkle inclusion proof (read-only)")
     def ledger_entry(seq: int) -> dict:
+        if not 1 <= seq <= LAST_SEQ:
+            raise HTTPException(404, f"there is no ledger entry {seq}: entries are numbered from 1")
         try:
             entry, proof = ledger.entry(seq), ledger.inclusion_proof(seq)
         except LedgerError as exc:
@@ -141,7 +181,7 @@ def _add_decision_route(app: FastAPI, endpoint: ModelEndpoint) -> None:
             log.error("%s: decision not logged, so not made: %s", name, exc)
             metrics.ERRORS.labels(name, "decision_not_logged").inc()
             metrics.REQUESTS.labels(name, "503").inc()
-            return JSONResponse({"error": f"the decision could not be logged, so none was made: {exc}"}, 503)
+            return JSONResponse({"error": NOT_LOGGED}, 503)
         metrics.LATENCY.labels(name).observe(time.perf_counter() - started)
         metrics.REQUESTS.labels(name, "200").inc()
         return Response(json.dumps(answer), media_type="application/json")
@@ -152,6 +192,15 @@ def _add_decision_route(app: FastAPI, endpoint: ModelEndpoint) -> None:
              responses={422: {"description": "invalid application; `fields` names each field at fault"},
                         503: {"description": "the decision log could not be written; no decision was made"}},
              )(decide)
+
+
+def _safe_state(endpoint: ModelEndpoint, switch: KillSwitch) -> dict:
+    """Whether a model's decisions are answered in the safe state (refer), and why."""
+    state = endpoint.follower.state  # read once: the follower swaps it whole
+    reason = f"kill switch on: {switch.reason}" if switch.disabled else state.safe_reason
+    served = state.served
+    return {"answering_version": served.version if served and not switch.disabled else None,
+            "safe_state": reason is not None, "safe_state_reason": reason}
 
 
 def _invalid(model: str, errors: list[ErrorDetails]) -> JSONResponse:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from sklearn.pipeline import Pipeline
 
 from governance.config import GovernedModel
-from governance.control import ControlStore
+from governance.control import ControlStore, KillSwitch
 from governance.errors import GovernanceError
 from governance.metrics.explainability import Explainer, version_explainer
 from governance.registry import ModelRegistry, RegisteredVersion, version_key
@@ -35,6 +35,8 @@ from governance.timestamps import utc_timestamp
 log = logging.getLogger(__name__)
 
 KEEP_LOADED = 3
+# The kill switch's reason when its state cannot be read (the error stays in the server log: it names hosts).
+KILL_SWITCH_UNREADABLE = "its state cannot be read, so it counts as on"
 RETRY_FAILED_LOAD_SECONDS = 30.0
 
 
@@ -99,20 +101,38 @@ class ChampionFollower:
         self.poll_seconds = poll_seconds
         self.state = ServingState(champion=None, served=None, safe_reason="the champion alias has not been read yet")
         self.problem: str | None = None  # the last failure to read the alias, while the last state is kept
+        self.kill_switch = KillSwitch(model=model.name, disabled=True, reason="the kill switch has not been read yet")
         self._loaded: OrderedDict[tuple[int, str], ServedVersion] = OrderedDict()
         self._failed: tuple[tuple[int, str], float, str] | None = None  # (version, digest), when, why
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def refresh(self) -> ServingState:
-        """Read the alias and deployments once; load and swap in a new champion if it changed."""
+        """Read the alias and deployments once; load and swap in a new champion if it changed. Publish what is
+        answered: with the kill switch on (or unreadable), the safe state, whatever is loaded."""
+        state = self._follow_champion()
+        self.kill_switch = switch = self._read_kill_switch()
+        metrics.KILL_SWITCH.labels(self.model.name).set(1 if switch.disabled else 0)
+        served = state.served.version if state.served and not switch.disabled else 0
+        metrics.SERVED_VERSION.labels(self.model.name).set(served)
+        return state
+
+    def _read_kill_switch(self) -> KillSwitch:
+        try:
+            return self.control.kill_switch(self.model.name)
+        except Exception as exc:  # as each batch does: an unreadable kill switch counts as on
+            log.warning("%s: cannot read the kill switch: %s", self.model.name, exc)
+            return KillSwitch(model=self.model.name, disabled=True, reason=KILL_SWITCH_UNREADABLE)
+
+    def _follow_champion(self) -> ServingState:
         name = self.model.name
         try:
             champion = self.registry.champion(name)
             approved = None if champion is None else self.control.deployed_artifact(name, champion)
         except Exception as exc:  # keep serving the last verified champion; the kill switch is read per batch
-            self.problem = f"cannot read the champion alias or deployments of {name!r}: {exc}"
-            log.warning(self.problem)
+            # The error names hosts and ports: it stays in the server log; clients see that reading failed.
+            self.problem = f"cannot read the champion alias or deployments of {name!r} (the server log says why)"
+            log.warning("%s: %s", self.problem, exc)
             metrics.ERRORS.labels(name, "champion_read").inc()
             return self.state
         self.problem = None
@@ -155,7 +175,6 @@ class ChampionFollower:
             else:
                 log.warning("%s: safe state (refer every application): %s", self.model.name, state.safe_reason)
         self.state = state  # one assignment: requests see the old state or the new one
-        metrics.SERVED_VERSION.labels(self.model.name).set(state.served.version if state.served else 0)
         return state
 
     def start(self) -> None:

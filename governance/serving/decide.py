@@ -23,7 +23,7 @@ from governance.control import ControlStore, KillSwitch
 from governance.decisions import DecisionLog
 from governance.digests import digest_of
 from governance.serving import metrics
-from governance.serving.champion import ChampionFollower, ServedVersion
+from governance.serving.champion import KILL_SWITCH_UNREADABLE, ChampionFollower, ServedVersion
 from governance.serving.reasons import ReasonCodes
 from governance.timestamps import utc_timestamp
 
@@ -79,7 +79,7 @@ class DecisionMaker:
         except Exception as exc:  # deny by default: an unreadable kill switch counts as on
             log.error("%s: cannot read the kill switch: %s", self.model.name, exc)
             metrics.ERRORS.labels(self.model.name, "kill_switch_read").inc()
-            return KillSwitch(model=self.model.name, disabled=True, reason=f"kill switch unreadable: {exc}")
+            return KillSwitch(model=self.model.name, disabled=True, reason=KILL_SWITCH_UNREADABLE)
 
     def _scored_or_safe(self, served: ServedVersion, applications: list[Application]) -> tuple[list[dict], str | None]:
         try:

@@ -31,8 +31,11 @@ ERRORS = Counter("govern_serving_errors_total", "Errors, by kind (invalid_reques
                  ["model", "kind"])
 BATCH_SIZE = Histogram("govern_serving_batch_size", "Applications decided together", ["model"],
                        buckets=(1, 2, 4, 8, 16, 32, 64))
-SERVED_VERSION = Gauge("govern_serving_served_version", "Version served (0: the safe state)", ["model"],
-                       multiprocess_mode="mostrecent")
+SERVED_VERSION = Gauge("govern_serving_served_version",
+                       "Version whose decisions are answered (0: the safe state: kill switch on or nothing servable)",
+                       ["model"], multiprocess_mode="mostrecent")
+KILL_SWITCH = Gauge("govern_serving_kill_switch", "Kill switch as last read (1: on, or unreadable; 0: off)",
+                    ["model"], multiprocess_mode="mostrecent")
 
 
 def exposition() -> tuple[bytes, str]:
