@@ -135,8 +135,12 @@ class Evaluation(_Strict):
     bootstrap_samples: int = Field(200, ge=20, le=5000)
     confidence: float = Field(0.95, gt=0.5, lt=1)
     shap_sample_rows: int = Field(1000, ge=50, le=100_000)
-    proxy_top_k: int = Field(5, ge=1, le=100)
-    proxy_flag_strength: float = Field(0.5, gt=0, le=1, description="report a top feature as a likely proxy from here")
+    proxy_flag_strength: float = Field(
+        0.5, gt=0, le=1, description="flag a feature as a proxy when its strength times its importance share "
+                                     "(mean |SHAP| over the top feature's) reaches this")
+    proxy_encoding_strength: float = Field(
+        0.95, gt=0, le=1, description="flag a feature as a proxy when its strength alone reaches this, whatever its "
+                                      "importance (it encodes a protected attribute)")
     min_group_size: int = Field(30, ge=1)
 
 

@@ -43,7 +43,8 @@ NUMERIC_RULES = [
     ("performance.ks_floor", "performance.cedar", "ks", "lessThan"),
     ("fairness.disparate_impact", "fairness.cedar", "di_ci_high_min", "lessThan"),
     ("fairness.equalized_odds", "fairness.cedar", "equalized_odds_ci_low_max", "greaterThan"),
-    ("explainability.protected_proxy", "explainability.cedar", "proxy_strength_max", "greaterThanOrEqual"),
+    ("explainability.protected_proxy", "explainability.cedar", "proxy_weighted_max", "greaterThanOrEqual"),
+    ("explainability.encoded_attribute", "explainability.cedar", "proxy_strength_max", "greaterThanOrEqual"),
 ]
 
 

@@ -22,7 +22,7 @@ def gate_evidence(model: GovernedModel, version: str, *, validation: dict, perfo
     intervals = _disparate_impact(fairness)
     odds = {name: fairness["attributes"][name] for name in fairness["gated_attributes"]}
     worst_odds = max(odds, key=lambda name: odds[name]["equalized_odds_difference"])
-    proxy = explainability.get("top_k_max_proxy") or {"feature": "none", "attribute": "none", "strength": 0.0}
+    strongest, weighted = explainability["proxy_strength_max"], explainability["proxy_weighted_max"]
     taken_at = parse_utc(validation["snapshot"]["taken_at"])
     low_high = min(intervals, key=lambda i: i["high"])
     high_low = max(intervals, key=lambda i: i["low"])
@@ -34,14 +34,17 @@ def gate_evidence(model: GovernedModel, version: str, *, validation: dict, perfo
         di_point_min=min(i["point"] for i in intervals), di_point_max=max(i["point"] for i in intervals),
         equalized_odds_difference_max=odds[worst_odds]["equalized_odds_difference"],
         equalized_odds_ci_low_max=max(o["equalized_odds_difference_ci"][0] or 0.0 for o in odds.values()),
-        proxy_strength_max=float(proxy["strength"]),
+        proxy_strength_max=float(strongest["strength"]), proxy_weighted_max=float(weighted["weighted"]),
         card_complete=bool(card["complete"]), card_missing_sections=list(card["missing_sections"]),
         data_age_days=((now or utc_now()) - taken_at).days,
         trained_by=list(model.owners.data_scientists), requested_by=requested_by,
         context={
             "di_ci_high_min": _describe(low_high), "di_ci_low_max": _describe(high_low),
             "equalized_odds_difference_max": f"{worst_odds}: {odds[worst_odds]['equalized_odds_difference']:.4f}",
-            "proxy_strength_max": f"{proxy['feature']} for {proxy['attribute']} (among the top features)",
+            "proxy_strength_max": f"feature {strongest['feature']} for {strongest['attribute']}: strength "
+                                  f"{strongest['strength']:.2f}, importance rank {strongest['rank']}",
+            "proxy_weighted_max": f"feature {weighted['feature']} for {weighted['attribute']}: strength "
+                                  f"{weighted['strength']:.2f} x importance share {weighted['importance_share']:.2f}",
             "validation_passed": f"snapshot {validation['data_md5']}: {len(validation['failures'])} failed expectations",
             "data_age_days": f"snapshot taken {validation['snapshot']['taken_at']}",
         },

@@ -15,6 +15,7 @@ so a rollback to one of them takes effect at the next poll.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -26,9 +27,10 @@ from sklearn.pipeline import Pipeline
 from governance.config import GovernedModel
 from governance.control import ControlStore
 from governance.errors import GovernanceError
-from governance.metrics.explainability import Explainer, version_explainer
+from governance.metrics.explainability import Explainer, version_explainer, withheld_from_reasons
 from governance.registry import ModelRegistry, RegisteredVersion, version_key
 from governance.serving import metrics
+from governance.serving.reasons import ReasonCodes
 from governance.settings import Settings
 from governance.timestamps import utc_timestamp
 
@@ -44,12 +46,14 @@ class ServingError(GovernanceError):
 
 @dataclass(frozen=True)
 class ServedVersion:
-    """A champion loaded from its approved artifact, with the explainer its reasons come from."""
+    """A champion loaded from its approved artifact, with the explainer its reasons come from and the reason
+    codes it may give (never a protected attribute or a proxy its screen flagged)."""
 
     version: int
     artifact_sha256: str
     pipeline: Pipeline
     explainer: Explainer
+    reasons: ReasonCodes
     loaded_at: str
 
 
@@ -79,7 +83,19 @@ def load_version(settings: Settings, registry: ModelRegistry, model: GovernedMod
                            f"{model.feature_columns}; the request schema would not match the model")
     return ServedVersion(version=version, artifact_sha256=approved_sha256, pipeline=pipeline,
                          explainer=_explainer(settings, model, registered, pipeline),
+                         reasons=ReasonCodes(model, _flagged_proxies(settings, model, registered)),
                          loaded_at=utc_timestamp())
+
+
+def _flagged_proxies(settings: Settings, model: GovernedModel, registered: RegisteredVersion) -> frozenset[str]:
+    """The proxies the version's explainability report flagged (none known without a report: a version
+    registered outside the graph, which no gate passed)."""
+    path = settings.model_dir(model.name, registered.key) / "explainability.json"
+    if not path.is_file():
+        log.warning("%s: no explainability report at %s; only protected attributes are withheld from reasons",
+                    registered.key, path)
+        return frozenset()
+    return withheld_from_reasons(model, json.loads(path.read_bytes()))
 
 
 def _explainer(settings: Settings, model: GovernedModel, registered: RegisteredVersion, pipeline: Pipeline) -> Explainer:
