@@ -7,7 +7,10 @@ validated on load and every error names the file, the model and the field.
 
 from __future__ import annotations
 
+import csv
+import difflib
 import re
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -73,13 +76,26 @@ class ProtectedAttribute(_Strict):
     """
 
     column: str
-    name: str | None = None
-    bands: list[float] | None = None
-    reference: str | None = None
+    name: str | None = Field(None, description="what reports call it (default: the column name)")
+    bands: list[float] | None = Field(
+        None, description="left-closed band edges for a numeric column, e.g. [18, 30, 40, 50, 101] gives groups "
+                          "'[18.0, 30.0)' ... '[50.0, 101.0)'; required for a numeric column without `values`")
+    reference: str | None = Field(
+        None, description="the group others are compared with: one of the column's values, or of its bands "
+                          "written as '[18.0, 30.0)' (default: the largest group)")
+    derived_from: list[str] = Field(
+        default_factory=list, description="columns the attribute is computed from (e.g. the raw age behind an age "
+                                          "band): like the attribute, never a feature")
 
     @property
     def label(self) -> str:
         return self.name or self.column
+
+    @property
+    def band_labels(self) -> list[str]:
+        """The group names the bands give (as pandas writes a left-closed interval)."""
+        edges = self.bands or []
+        return [f"[{float(low)!r}, {float(high)!r})" for low, high in zip(edges, edges[1:])]
 
     @field_validator("bands")
     @classmethod
@@ -195,16 +211,32 @@ class GovernedModel(_Strict):
     def protected_columns(self) -> list[str]:
         return [p.column for p in self.protected_attributes]
 
+    @property
+    def protected_sources(self) -> dict[str, str]:
+        """Columns a protected attribute is computed from -> that attribute's column (the generator's own
+        derivations included)."""
+        sources = {column: p.column for p in self.protected_attributes for column in p.derived_from}
+        if self.source.generator is not None:
+            from governance.data.generator import PROTECTED_SOURCES
+
+            sources.update({column: attribute for attribute, columns in PROTECTED_SOURCES.items()
+                            if attribute in self.protected_columns for column in columns})
+        return sources
+
     @model_validator(mode="after")
     def _roles_of_columns(self) -> "GovernedModel":
         if not MODEL_NAME.match(self.name):
             raise ValueError(f"model name {self.name!r} must be lower snake_case (letters, digits, _)")
-        protected = set(self.protected_columns)
+        protected, sources = set(self.protected_columns), self.protected_sources
         reserved = {self.id_column, self.target}
         if isinstance(self.features, list):
             for column in self.features:
                 if column in protected:
-                    raise ValueError(f"features: {column!r} is a protected attribute and may never be a model feature")
+                    raise ValueError(f"features: {column!r} is a protected attribute and may never be a model feature "
+                                     "(remove it from features)")
+                if column in sources:
+                    raise ValueError(f"features: {column!r} is the source of protected attribute {sources[column]!r} "
+                                     "and may never be a model feature (remove it from features)")
                 if column in reserved:
                     raise ValueError(f"features: {column!r} is the id or target column")
             if len(set(self.features)) != len(self.features):
@@ -214,13 +246,23 @@ class GovernedModel(_Strict):
         if self.source.file is not None and self.columns is None:
             raise ValueError("columns: a file source needs its data contract (one entry per column)")
         self._check_contract(self.contract)
-        unknown = sorted(set(self.reason_codes) - set(self.feature_columns))
-        if unknown:
-            raise ValueError(f"reason_codes: not model features: {', '.join(unknown)}")
+        self._check_reason_codes()
         return self
 
+    def _check_reason_codes(self) -> None:
+        features, contract = set(self.feature_columns), self.contract
+        for name in sorted(set(self.reason_codes) - features):
+            if name not in contract:
+                why = "is not a column of the data contract (add it to columns, or remove this reason)"
+            elif name in self.protected_columns or name in self.protected_sources:
+                why = "is protected: a decision never gives it as a reason (remove this reason)"
+            else:
+                why = "is not a model feature (it is the id, the target or excluded; remove this reason)"
+            raise ValueError(f"reason_codes.{name}: {name!r} {why}")
+
     def _check_contract(self, columns: dict[str, "ColumnSpec"]) -> None:
-        named = {self.id_column, self.target, *self.protected_columns, *self.exclude}
+        named = {self.id_column, self.target, *self.protected_columns, *self.exclude,
+                 *(c for p in self.protected_attributes for c in p.derived_from)}
         if isinstance(self.features, list):
             named.update(self.features)
         missing = sorted(named - set(columns))
@@ -231,14 +273,19 @@ class GovernedModel(_Strict):
             raise ValueError(f"columns.{self.target}: the target needs exactly two values including "
                              f"favourable_outcome {self.favourable_outcome!r}")
         for attribute in self.protected_attributes:
-            spec = columns[attribute.column]
-            if attribute.bands is not None and spec.kind not in ("integer", "number"):
-                raise ValueError(f"protected_attributes.{attribute.column}: bands need a numeric column")
-            known = None if attribute.bands is not None or spec.values is None else [str(v) for v in spec.values]
-            if attribute.reference is not None and known is not None and attribute.reference not in known:
-                raise ValueError(f"protected_attributes.{attribute.column}: reference {attribute.reference!r} is not "
-                                 f"one of the column's values ({', '.join(known)})")
+            _check_groups(attribute, columns[attribute.column])
         self._check_features_fit_estimator(columns)
+        self._check_finite_ranges(columns)
+
+    def _check_finite_ranges(self, columns: dict[str, "ColumnSpec"]) -> None:
+        """Every numeric feature has a finite range, so the scoring API refuses e.g. 1e308 (its schema is the
+        contract)."""
+        for name in self.feature_columns:
+            spec = columns[name]
+            if spec.kind in ("integer", "number") and not spec.values and (spec.min is None or spec.max is None):
+                missing = " and ".join(bound for bound in ("min", "max") if getattr(spec, bound) is None)
+                raise ValueError(f"columns.{name}: a numeric feature needs a finite range; add {missing} (the "
+                                 "scoring API refuses values outside it, and validation refuses them in training data)")
 
     def _check_features_fit_estimator(self, columns: dict[str, "ColumnSpec"]) -> None:
         """Refuse, before anything is trained, features the configured estimator cannot fit or SHAP explain."""
@@ -269,8 +316,25 @@ class GovernedModel(_Strict):
         """The model's features (resolves `features: all` against the data contract)."""
         if isinstance(self.features, list):
             return list(self.features)
-        skip = {self.id_column, self.target, *self.protected_columns, *self.exclude}
+        skip = {self.id_column, self.target, *self.protected_columns, *self.protected_sources, *self.exclude}
         return [c for c in self.contract if c not in skip]
+
+
+def _check_groups(attribute: ProtectedAttribute, spec: ColumnSpec) -> None:
+    """A protected attribute has a few named groups, and its reference is one of them."""
+    where = f"protected_attributes.{attribute.column}"
+    numeric = spec.kind in ("integer", "number")
+    if attribute.bands is not None and not numeric:
+        raise ValueError(f"{where}: bands need a numeric column (columns.{attribute.column} is {spec.kind})")
+    if attribute.bands is None and numeric and not spec.values:
+        low = int(spec.min) if spec.min is not None else 18
+        raise ValueError(f"{where}: a numeric column needs bands (left-closed edges), else every distinct value is a "
+                         f"group; e.g. bands: [{low}, 30, 40, 50, 65, 101], or give the column its values")
+    groups = attribute.band_labels if attribute.bands is not None else [str(v) for v in spec.values or ()]
+    if attribute.reference is not None and groups and attribute.reference not in groups:
+        hint = difflib.get_close_matches(attribute.reference, groups, n=1)
+        raise ValueError(f"{where}: reference {attribute.reference!r} is not one of its groups "
+                         f"({', '.join(repr(g) for g in groups)})" + (f"; did you mean {hint[0]!r}?" if hint else ""))
 
 
 class Retention(_Strict):
@@ -312,7 +376,7 @@ def load_config(path: str | Path) -> GovernanceConfig:
         raise ConfigError(f"{path}: expected a mapping with a non-empty 'models' mapping at the top")
     unknown = set(raw) - {"models", "retention"}
     if unknown:
-        raise ConfigError(f"{path}: unknown top-level field(s): {', '.join(sorted(unknown))}")
+        raise ConfigError(f"{path}: " + "; ".join(_unknown_key((), key, ["models", "retention"]) for key in sorted(unknown)))
     models = {}
     for name, body in raw["models"].items():
         if not isinstance(body, dict):
@@ -321,7 +385,8 @@ def load_config(path: str | Path) -> GovernanceConfig:
     try:
         retention = Retention(**(raw.get("retention") or {}))
     except (ValidationError, TypeError) as exc:
-        problems = "; ".join(_describe(err) for err in exc.errors()) if isinstance(exc, ValidationError) else str(exc)
+        problems = ("; ".join(_describe(err, Retention, ("retention",)) for err in exc.errors())
+                    if isinstance(exc, ValidationError) else str(exc))
         raise ConfigError(f"{path}: retention: {problems}") from None
     return GovernanceConfig(path=path, models=models, retention=retention)
 
@@ -330,15 +395,77 @@ def _parse_model(path: Path, name: str, body: dict) -> GovernedModel:
     try:
         model = GovernedModel(name=name, **body)
     except ValidationError as exc:
-        problems = "; ".join(_describe(err) for err in exc.errors())
+        problems = "; ".join(_describe(err, GovernedModel) for err in exc.errors())
         raise ConfigError(f"{path}: model {name!r}: {problems}") from None
     if model.source.file is not None and not model.source.file.path.is_absolute():
         resolved = FileSource(path=(path.parent / model.source.file.path).resolve())
         model = model.model_copy(update={"source": DataSource(file=resolved)})
+    _check_file_header(path, model)
     return model
 
 
-def _describe(error: dict) -> str:
-    field = ".".join(str(part) for part in error["loc"]) or "(model)"
+def _check_file_header(path: Path, model: GovernedModel) -> None:
+    """A CSV source's header names exactly the contract's columns (read before anything is trained)."""
+    source = model.source.file
+    if source is None or source.path.suffix.lower() != ".csv" or not source.path.is_file():
+        return
+    try:
+        with source.path.open("rb") as handle:
+            header = next(csv.reader([handle.readline().decode("utf-8-sig")]), [])
+    except (OSError, UnicodeDecodeError):
+        return  # reading the data names the problem
+    if not header:
+        return
+    problems = []
+    if uncovered := [c for c in header if c not in model.contract]:
+        problems.append(f"the file has columns with no contract: {', '.join(uncovered)} (add each to columns, "
+                        "with exclude if it is not a feature)")
+    if absent := [c for c in model.contract if c not in header]:
+        problems.append(f"columns in the contract are not in the file: {', '.join(absent)}")
+    if problems:
+        raise ConfigError(f"{path}: model {model.name!r}: field 'columns': {source.path}: " + "; ".join(problems))
+
+
+def _describe(error: dict, schema: type[BaseModel], prefix: tuple = ()) -> str:
+    loc = tuple(error["loc"])
+    field = ".".join(str(part) for part in prefix + loc) or "(model)"
+    if error["type"] == "extra_forbidden":
+        return _unknown_key(prefix + loc[:-1], str(loc[-1]), _allowed_keys(schema, loc[:-1]))
     message = error["msg"].removeprefix("Value error, ")
-    return f"field '{field}': {message}"
+    return f"field '{field}': {message}" if loc else message  # a model-wide check names its own field
+
+
+def _unknown_key(where: tuple, key: str, allowed: list[str]) -> str:
+    """An unknown key, with the allowed keys and the closest of them."""
+    field = ".".join(str(part) for part in (*where, key))
+    closest = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    hint = f"; did you mean {closest[0]!r}?" if closest else ""
+    removed = REMOVED_KEYS.get(key)
+    if removed:
+        return f"field '{field}': {removed}"
+    return f"field '{field}': unknown key{hint} (allowed: {', '.join(allowed)})"
+
+
+# Keys a config may still carry from an older version, with what to do about them.
+REMOVED_KEYS = {"proxy_top_k": "no longer used: every feature is proxy-screened (see proxy_flag_strength and "
+                               "proxy_encoding_strength); remove it"}
+
+
+def _allowed_keys(schema: type[BaseModel], loc: tuple) -> list[str]:
+    """The field names of the config section at `loc` (list indexes and mapping keys stepped over)."""
+    for part in loc:
+        field = schema.model_fields.get(str(part)) if schema else None
+        if field is not None:  # else a list index or a mapping key (a column's name): same section
+            schema = _section(field.annotation)
+    return sorted(n for n in schema.model_fields if n != "name" or schema is not GovernedModel) if schema else []
+
+
+def _section(annotation) -> type[BaseModel] | None:
+    """The config section class inside an annotation such as `X | None`, `list[X]` or `dict[str, X]`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in reversed(typing.get_args(annotation)):
+        found = _section(arg)
+        if found is not None:
+            return found
+    return None

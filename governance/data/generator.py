@@ -49,7 +49,7 @@ CONTRACT: dict[str, dict] = {
     "open_accounts": {"kind": "integer", "min": 0, "max": 200},
     "delinquencies_2y": {"kind": "integer", "min": 0, "max": 100},
     "inquiries_6m": {"kind": "integer", "min": 0, "max": 100},
-    "savings_balance": {"kind": "number", "min": 0},
+    "savings_balance": {"kind": "number", "min": 0, "max": 100_000_000},
     "dependents": {"kind": "integer", "min": 0, "max": 20},
     "existing_customer": {"kind": "integer", "values": [0, 1]},
     "occupation_group": {"kind": "category", "values": OCCUPATION.tolist()},
@@ -57,6 +57,9 @@ CONTRACT: dict[str, dict] = {
     "age_band": {"kind": "category", "values": AGE_BANDS.tolist()},
     TARGET: {"kind": "integer", "values": [0, 1]},
 }
+
+# Protected attribute -> the columns it is computed from (never features either).
+PROTECTED_SOURCES: dict[str, list[str]] = {"age_band": ["age"]}
 
 
 def generate_applications(rows: int, seed: int = 7, bias: float = 0.0, drift: float = 0.0,
