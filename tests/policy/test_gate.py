@@ -270,3 +270,25 @@ def test_a_rule_that_errors_while_evaluating_denies(policy_copy):
     decision = evaluate_gate(PolicyBundle.load(policy_copy), passing_evidence(), now=NOW)
     assert not decision.allowed and decision.denials == ()
     assert "data_quality.overflowing" in decision.errors[0] and "overflow" in decision.errors[0]
+
+
+def test_reasons_name_attribute_groups_and_round_as_the_card(bundle):
+    """Once the equalized-odds reason named no attribute or group and printed 0.249201127819549."""
+    from governance.release.gate_evidence import _describe_odds
+
+    sex = {"equalized_odds_difference": 0.3125, "equalized_odds_difference_ci": [0.249201127819549, 0.371],
+           "odds_groups": ["F", "M"],
+           "groups": {"F": {"true_positive_rate": 0.61, "false_positive_rate": 0.4121},
+                      "M": {"true_positive_rate": 0.70, "false_positive_rate": 0.0996}}}
+    evidence = passing_evidence(equalized_odds_ci_low_max=0.249201127819549,
+                                context={"equalized_odds_ci_low_max": _describe_odds("sex", sex)})
+    (reason,) = evaluate_gate(bundle, evidence, now=NOW).reasons()
+    assert reason.startswith("fairness.equalized_odds: ")
+    assert ("equalized_odds_ci_low_max = 0.249, requires equalized_odds_ci_low_max <= 0.1000 (sex: equalized odds "
+            "difference 0.312 [0.249, 0.371]; false positive rate F 0.412 vs M 0.100)") in reason
+    assert "0.2492" not in reason
+
+
+def test_a_figure_that_would_round_onto_its_threshold_keeps_four_digits(bundle):
+    (reason,) = evaluate_gate(bundle, passing_evidence(auc=0.69996), now=NOW).reasons()
+    assert "auc = 0.69996, requires auc >= 0.7000" in reason
