@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from governance.data.contract import CONTRACT, PROTECTED_SOURCES
 from governance.errors import GovernanceError
 from governance.yamlfile import read_yaml
 
@@ -27,7 +28,11 @@ MAX_SHAP_CATEGORIES = 24
 
 
 class ConfigError(GovernanceError):
-    """A configuration file is invalid. The message names file, model and field."""
+    """A configuration file is invalid. The message names file, model and field; `problems` lists each one."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
 
 
 class _Strict(BaseModel):
@@ -37,8 +42,8 @@ class _Strict(BaseModel):
 class GeneratorSource(_Strict):
     """The built-in synthetic credit-applications generator (see governance.data.generator)."""
 
-    rows: int = Field(50_000, ge=100, le=50_000_000)
-    seed: int = 7
+    rows: int = Field(50_000, ge=100, le=50_000_000, description="applications to generate")
+    seed: int = Field(7, description="random seed: the same seed gives the same rows")
     bias: float = Field(0.0, ge=0.0, le=1.0, description="historical bias against the disadvantaged group")
     drift: float = Field(0.0, ge=0.0, le=1.0, description="population shift away from the baseline")
     proxy: float = Field(0.0, ge=0.0, le=1.0, description="strength of a feature that leaks sex")
@@ -47,7 +52,7 @@ class GeneratorSource(_Strict):
 class FileSource(_Strict):
     """A CSV or Parquet file, resolved relative to the config file."""
 
-    path: Path
+    path: Path = Field(description="the data file (.csv or .parquet), relative to the config file or absolute")
 
     @field_validator("path")
     @classmethod
@@ -58,8 +63,10 @@ class FileSource(_Strict):
 
 
 class DataSource(_Strict):
-    generator: GeneratorSource | None = None
-    file: FileSource | None = None
+    """Where a version's training data comes from: exactly one of `generator` or `file`."""
+
+    generator: GeneratorSource | None = Field(None, description="the built-in synthetic generator")
+    file: FileSource | None = Field(None, description="a CSV or Parquet file (needs `columns`, its data contract)")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "DataSource":
@@ -75,7 +82,7 @@ class ProtectedAttribute(_Strict):
     `reference` is the group others are compared with (default: the largest).
     """
 
-    column: str
+    column: str = Field(description="the column holding the attribute (in the data, never a feature)")
     name: str | None = Field(None, description="what reports call it (default: the column name)")
     bands: list[float] | None = Field(
         None, description="left-closed band edges for a numeric column, e.g. [18, 30, 40, 50, 101] gives groups "
@@ -111,11 +118,14 @@ ColumnKind = Literal["integer", "number", "category", "boolean"]
 class ColumnSpec(_Strict):
     """The data contract of one column, turned into Great Expectations expectations."""
 
-    kind: ColumnKind
-    min: float | None = None
-    max: float | None = None
-    values: list[int | str] | None = None
-    nullable: bool = False
+    kind: ColumnKind = Field(description="integer, number, category or boolean")
+    min: float | None = Field(None, description="smallest allowed value (numeric columns; required for a numeric "
+                                                "feature without values)")
+    max: float | None = Field(None, description="largest allowed value (numeric columns; required for a numeric "
+                                                "feature without values)")
+    values: list[int | str] | None = Field(None, description="the allowed values (required for a category column; "
+                                                             "optional for an integer column)")
+    nullable: bool = Field(False, description="whether a value may be missing")
 
     @model_validator(mode="after")
     def _consistent(self) -> "ColumnSpec":
@@ -129,15 +139,19 @@ class ColumnSpec(_Strict):
 
 
 class Estimator(_Strict):
-    kind: EstimatorKind = "hist_gradient_boosting"
-    params: dict[str, Any] = Field(default_factory=dict)
+    """The scikit-learn estimator trained for each version."""
+
+    kind: EstimatorKind = Field("hist_gradient_boosting", description="hist_gradient_boosting, "
+                                                                       "logistic_regression or random_forest")
+    params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the estimator")
 
 
 class Decisioning(_Strict):
     """How a score (probability of the unfavourable outcome) becomes a decision."""
 
-    approve_below: float = Field(0.2, gt=0, lt=1)
-    decline_at_or_above: float = Field(0.5, gt=0, lt=1)
+    approve_below: float = Field(0.2, gt=0, lt=1, description="scores below this are approved automatically")
+    decline_at_or_above: float = Field(0.5, gt=0, lt=1, description="scores from this up are declined, with reasons; "
+                                                                    "in between: referred to manual review")
 
     @model_validator(mode="after")
     def _ordered(self) -> "Decisioning":
@@ -147,17 +161,21 @@ class Decisioning(_Strict):
 
 
 class Evaluation(_Strict):
-    test_fraction: float = Field(0.25, gt=0.05, lt=0.9)
-    bootstrap_samples: int = Field(200, ge=20, le=5000)
-    confidence: float = Field(0.95, gt=0.5, lt=1)
-    shap_sample_rows: int = Field(1000, ge=50, le=100_000)
+    """How a version is evaluated: its held-out test set, intervals, explanations and proxy screen."""
+
+    test_fraction: float = Field(0.25, gt=0.05, lt=0.9, description="share of rows held out for testing (by a hash "
+                                                                    "of the id column)")
+    bootstrap_samples: int = Field(200, ge=20, le=5000, description="bootstrap resamples for confidence intervals")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="confidence level of the intervals")
+    shap_sample_rows: int = Field(1000, ge=50, le=100_000, description="test rows SHAP explains for global importance")
     proxy_flag_strength: float = Field(
         0.5, gt=0, le=1, description="flag a feature as a proxy when its strength times its importance share "
                                      "(mean |SHAP| over the top feature's) reaches this")
     proxy_encoding_strength: float = Field(
         0.95, gt=0, le=1, description="flag a feature as a proxy when its strength alone reaches this, whatever its "
                                       "importance (it encodes a protected attribute)")
-    min_group_size: int = Field(30, ge=1)
+    min_group_size: int = Field(30, ge=1, description="rows of each outcome a group needs for its rates to count in "
+                                                      "the equalized odds difference (smaller groups: intervals only)")
 
 
 class Monitoring(_Strict):
@@ -178,34 +196,42 @@ class Monitoring(_Strict):
 
 
 class Owners(_Strict):
-    team: str
-    data_scientists: list[str] = Field(min_length=1)
-    business_owner: str
+    """Who owns the model (roster principal names)."""
+
+    team: str = Field(description="the owning team")
+    data_scientists: list[str] = Field(min_length=1, description="who trains it: they may never approve its versions")
+    business_owner: str = Field(description="who answers for its decisions (the kill switch)")
 
 
 class GovernedModel(_Strict):
-    name: str
-    description: str = ""
-    intended_use: str = ""
+    """One governed model: an entry under `models`, keyed by its name (lower snake_case)."""
+
+    name: str = Field(description="set from the entry's key under `models`")
+    description: str = Field("", description="what the model predicts, for the model card")
+    intended_use: str = Field("", description="what it may be used for (the card is incomplete without it)")
     limitations: list[str] = Field(default_factory=list, description="known limits, printed on the model card")
-    source: DataSource
+    source: DataSource = Field(description="where the training data comes from")
     columns: dict[str, ColumnSpec] | None = Field(
         None, description="data contract; optional for the generator, which brings its own")
-    min_rows: int = Field(1000, ge=10)
-    id_column: str
-    target: str
-    favourable_outcome: int | str
-    features: Literal["all"] | list[str] = "all"
+    min_rows: int = Field(1000, ge=10, description="a data snapshot with fewer rows is refused")
+    id_column: str = Field(description="unique id of each row (never a feature)")
+    target: str = Field(description="the outcome column (two values)")
+    favourable_outcome: int | str = Field(description="the target value that is good for the applicant (e.g. no "
+                                                      "default)")
+    features: Literal["all"] | list[str] = Field(
+        "all", description="the model's inputs: `all` (every contract column but the id, target, protected "
+                           "attributes and their sources, and `exclude`) or a list")
     exclude: list[str] = Field(default_factory=list, description="columns never used as features")
-    protected_attributes: list[ProtectedAttribute] = Field(min_length=1)
-    risk_tier: RiskTier
-    estimator: Estimator = Field(default_factory=Estimator)
-    decisioning: Decisioning = Field(default_factory=Decisioning)
-    evaluation: Evaluation = Field(default_factory=Evaluation)
-    monitoring: Monitoring = Field(default_factory=Monitoring)
+    protected_attributes: list[ProtectedAttribute] = Field(
+        min_length=1, description="attributes fairness is measured on; never features, never reasons")
+    risk_tier: RiskTier = Field(description="high, medium or low: selects the policy thresholds and waiver limits")
+    estimator: Estimator = Field(default_factory=Estimator, description="what is trained")
+    decisioning: Decisioning = Field(default_factory=Decisioning, description="score cut-offs")
+    evaluation: Evaluation = Field(default_factory=Evaluation, description="test set, intervals, SHAP, proxy screen")
+    monitoring: Monitoring = Field(default_factory=Monitoring, description="production monitoring of the champion")
     reason_codes: dict[str, str] = Field(
         default_factory=dict, description="feature -> adverse-action reason text (default: from the feature name)")
-    owners: Owners
+    owners: Owners = Field(description="team, data scientists and business owner")
 
     @property
     def protected_columns(self) -> list[str]:
@@ -217,8 +243,6 @@ class GovernedModel(_Strict):
         derivations included)."""
         sources = {column: p.column for p in self.protected_attributes for column in p.derived_from}
         if self.source.generator is not None:
-            from governance.data.generator import PROTECTED_SOURCES
-
             sources.update({column: attribute for attribute, columns in PROTECTED_SOURCES.items()
                             if attribute in self.protected_columns for column in columns})
         return sources
@@ -306,9 +330,6 @@ class GovernedModel(_Strict):
         """Every expected column with its spec (the generator's own contract when none is configured)."""
         if self.columns is not None:
             return self.columns
-        # Imported here: the trust core imports this module, and the generator brings pandas (0.4 s per CLI call).
-        from governance.data.generator import CONTRACT
-
         return {name: ColumnSpec(**spec) for name, spec in CONTRACT.items()}
 
     @property
@@ -369,25 +390,30 @@ class GovernanceConfig(_Strict):
 
 
 def load_config(path: str | Path) -> GovernanceConfig:
-    """Load and validate a governance config; raise ConfigError naming file, model and field."""
+    """Load and validate a governance config; raise ConfigError naming file, model and field (every problem of
+    every model)."""
     path = Path(path)
     raw = read_yaml(path, ConfigError, "config file", {("models",): "model"})
     if not isinstance(raw, dict) or not isinstance(raw.get("models"), dict) or not raw["models"]:
         raise ConfigError(f"{path}: expected a mapping with a non-empty 'models' mapping at the top")
-    unknown = set(raw) - {"models", "retention"}
-    if unknown:
-        raise ConfigError(f"{path}: " + "; ".join(_unknown_key((), key, ["models", "retention"]) for key in sorted(unknown)))
+    problems = [f"{path}: {_unknown_key((), key, ['models', 'retention'])}"
+                for key in sorted(set(raw) - {"models", "retention"})]
     models = {}
     for name, body in raw["models"].items():
-        if not isinstance(body, dict):
-            raise ConfigError(f"{path}: model {name!r}: expected a mapping of fields")
-        models[name] = _parse_model(path, str(name), body)
+        try:
+            if not isinstance(body, dict):
+                raise ConfigError(f"{path}: model {name!r}: expected a mapping of fields")
+            models[name] = _parse_model(path, str(name), body)
+        except ConfigError as exc:
+            problems += exc.problems
     try:
         retention = Retention(**(raw.get("retention") or {}))
     except (ValidationError, TypeError) as exc:
-        problems = ("; ".join(_describe(err, Retention, ("retention",)) for err in exc.errors())
-                    if isinstance(exc, ValidationError) else str(exc))
-        raise ConfigError(f"{path}: retention: {problems}") from None
+        described = ([_describe(err, Retention, ("retention",)) for err in exc.errors()]
+                     if isinstance(exc, ValidationError) else [f"retention: {exc}"])
+        problems += [f"{path}: {problem}" for problem in described]
+    if problems:
+        raise ConfigError("\n".join(problems), problems)
     return GovernanceConfig(path=path, models=models, retention=retention)
 
 
@@ -395,8 +421,9 @@ def _parse_model(path: Path, name: str, body: dict) -> GovernedModel:
     try:
         model = GovernedModel(name=name, **body)
     except ValidationError as exc:
-        problems = "; ".join(_describe(err, GovernedModel) for err in exc.errors())
-        raise ConfigError(f"{path}: model {name!r}: {problems}") from None
+        problems = [_describe(err, GovernedModel) for err in exc.errors()]
+        raise ConfigError(f"{path}: model {name!r}: " + "; ".join(problems),
+                          [f"{path}: model {name!r}: {problem}" for problem in problems]) from None
     if model.source.file is not None and not model.source.file.path.is_absolute():
         resolved = FileSource(path=(path.parent / model.source.file.path).resolve())
         model = model.model_copy(update={"source": DataSource(file=resolved)})

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
-from governance.cli import audit, keys, ledger, lifecycle, monitoring, policy, release, serve
+from governance.cli import audit, config, keys, ledger, lifecycle, monitoring, policy, release, serve
 from governance.cli.output import fail, run_guarded
 from governance.settings import Settings, apply_offline_env
 
@@ -43,7 +43,7 @@ def _global(
 
 
 # Commands that run without an existing state (they create one, or read only files they are given).
-CREATES_STATE = {"demo", "ui", "serve", "keygen", "policy", "evidence"}
+CREATES_STATE = {"demo", "ui", "serve", "keygen", "policy", "evidence", "config"}
 
 
 app.command("demo")(lifecycle.demo)
@@ -54,6 +54,7 @@ for command in (release.approve, release.reject, release.disable, release.enable
     app.command(command.__name__)(command)
 app.command("waive")(policy.waive)
 app.add_typer(policy.app, name="policy")
+app.add_typer(config.app, name="config")
 app.add_typer(ledger.app, name="ledger")
 app.command("keygen")(keys.keygen)
 app.command("lineage")(audit.lineage)
