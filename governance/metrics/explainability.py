@@ -174,13 +174,14 @@ def _strongest(screen: list[dict], figure: str) -> dict:
     """The screened feature with the highest `figure` (no feature: nothing measured, 0)."""
     row = max(screen, key=lambda r: r[figure], default=None)
     if row is None:
-        return {"feature": "none", "attribute": "none", "strength": 0.0, "weighted": 0.0, "rank": 0}
+        return {"feature": "none", "attribute": "none", "strength": 0.0, "weighted": 0.0, "importance_share": 0.0,
+                "rank": 0}
     return {key: row[key] for key in ("feature", "attribute", "strength", "weighted", "importance_share", "rank")}
 
 
-def withheld_from_reasons(model: GovernedModel, explainability: dict) -> frozenset[str]:
-    """Features a decision never gives as a reason: protected columns, and the proxies the screen flagged."""
-    return frozenset(model.protected_columns) | {row["feature"] for row in explainability.get("proxy_flags", ())}
+def flagged_proxies(explainability: dict) -> frozenset[str]:
+    """The features an explainability report's screen flagged as proxies (never given as reasons)."""
+    return frozenset(row["feature"] for row in explainability.get("proxy_flags", ()))
 
 
 def proxy_strengths(features: pd.DataFrame, groups: dict[str, pd.Series]) -> dict[str, dict[str, float]]:

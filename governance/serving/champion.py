@@ -27,7 +27,7 @@ from sklearn.pipeline import Pipeline
 from governance.config import GovernedModel
 from governance.control import ControlStore
 from governance.errors import GovernanceError
-from governance.metrics.explainability import Explainer, version_explainer, withheld_from_reasons
+from governance.metrics.explainability import Explainer, flagged_proxies, version_explainer
 from governance.registry import ModelRegistry, RegisteredVersion, version_key
 from governance.serving import metrics
 from governance.serving.reasons import ReasonCodes
@@ -83,11 +83,11 @@ def load_version(settings: Settings, registry: ModelRegistry, model: GovernedMod
                            f"{model.feature_columns}; the request schema would not match the model")
     return ServedVersion(version=version, artifact_sha256=approved_sha256, pipeline=pipeline,
                          explainer=_explainer(settings, model, registered, pipeline),
-                         reasons=ReasonCodes(model, _flagged_proxies(settings, model, registered)),
+                         reasons=ReasonCodes(model, _version_proxies(settings, model, registered)),
                          loaded_at=utc_timestamp())
 
 
-def _flagged_proxies(settings: Settings, model: GovernedModel, registered: RegisteredVersion) -> frozenset[str]:
+def _version_proxies(settings: Settings, model: GovernedModel, registered: RegisteredVersion) -> frozenset[str]:
     """The proxies the version's explainability report flagged (none known without a report: a version
     registered outside the graph, which no gate passed)."""
     path = settings.model_dir(model.name, registered.key) / "explainability.json"
@@ -95,7 +95,7 @@ def _flagged_proxies(settings: Settings, model: GovernedModel, registered: Regis
         log.warning("%s: no explainability report at %s; only protected attributes are withheld from reasons",
                     registered.key, path)
         return frozenset()
-    return withheld_from_reasons(model, json.loads(path.read_bytes()))
+    return flagged_proxies(json.loads(path.read_bytes()))
 
 
 def _explainer(settings: Settings, model: GovernedModel, registered: RegisteredVersion, pipeline: Pipeline) -> Explainer:
