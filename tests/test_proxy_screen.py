@@ -11,7 +11,7 @@ import pytest
 from governance.control import ControlStore
 from governance.data.generator import CONTRACT, generate_applications
 from governance.decisions import DecisionLog
-from governance.serving.champion import ChampionFollower, ServingState, load_version
+from governance.serving.champion import ChampionFollower, ServingError, ServingState, load_version
 from governance.serving.decide import Application, DecisionMaker
 from governance.serving.reasons import ReasonCodes
 from tests.helpers import small_model, write_config
@@ -102,3 +102,21 @@ def test_no_decision_gives_the_proxy_as_a_reason(denied, tmp_path):
         assert log.get(answers[i]["decision_id"]).reasons_withheld == 1
     assert next_given, "some declined row should get its next eligible reason in the proxy's place"
     assert sum(log.get(a["decision_id"]).reasons_withheld for a in answers) == len(would_give)
+
+
+def test_a_version_whose_report_was_changed_is_not_served(denied):
+    """Unflagging the proxy in the report on disk must not bring it back as a reason: the report is the one the
+    ledger recorded, or the version is not served."""
+    life, key, result = denied
+    trained = result.output_for_node(f"{MODEL}__trained_model")
+    path = life.settings.model_dir(MODEL, key) / "explainability.json"
+    original = path.read_bytes()
+    report = json.loads(original)
+    report["proxy_flags"] = []
+    path.write_text(json.dumps(report))
+    try:
+        with pytest.raises(ServingError, match="is not the one the ledger recorded"):
+            load_version(life.settings, life.registry, life.config.model(MODEL), trained["version"],
+                         trained["artifact_sha256"])
+    finally:
+        path.write_bytes(original)

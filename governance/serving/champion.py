@@ -26,7 +26,9 @@ from sklearn.pipeline import Pipeline
 
 from governance.config import GovernedModel
 from governance.control import ControlStore
+from governance.digests import file_sha256
 from governance.errors import GovernanceError
+from governance.ledger import Ledger
 from governance.metrics.explainability import Explainer, flagged_proxies, version_explainer
 from governance.registry import ModelRegistry, RegisteredVersion, version_key
 from governance.serving import metrics
@@ -88,13 +90,19 @@ def load_version(settings: Settings, registry: ModelRegistry, model: GovernedMod
 
 
 def _version_proxies(settings: Settings, model: GovernedModel, registered: RegisteredVersion) -> frozenset[str]:
-    """The proxies the version's explainability report flagged (none known without a report: a version
-    registered outside the graph, which no gate passed)."""
+    """The proxies the version's explainability report flagged, from the report whose digest the ledger
+    recorded (a changed report is refused: its reasons could name a proxy). None are known without a report:
+    a version registered outside the graph, which no gate passed."""
     path = settings.model_dir(model.name, registered.key) / "explainability.json"
-    if not path.is_file():
-        log.warning("%s: no explainability report at %s; only protected attributes are withheld from reasons",
-                    registered.key, path)
+    recorded = Ledger.for_settings(settings).entries(model=model.name, version=registered.key,
+                                                     action="report.explainability", limit=1)
+    if not path.is_file() and not recorded:
+        log.warning("%s: no explainability report; only protected attributes are withheld from reasons",
+                    registered.key)
         return frozenset()
+    if not path.is_file() or not recorded or file_sha256(path) != recorded[-1].digests.get("report"):
+        raise ServingError(f"{registered.key}: its explainability report at {path} is missing or is not the one "
+                           "the ledger recorded; its flagged proxies cannot be known")
     return flagged_proxies(json.loads(path.read_bytes()))
 
 
