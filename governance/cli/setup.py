@@ -21,7 +21,6 @@ from governance.config import load_config
 from governance.errors import GovernanceError
 from governance.policy.bundle import PolicyBundle
 from governance.settings import BUNDLED_POLICIES, Settings
-from governance.state import prepare
 from governance.trust.keys import parse_public_key_line, public_key_line
 from governance.trust.roster import PRINCIPAL_NAME, Principal, Roster, RosterError, parse_roles
 
@@ -39,6 +38,8 @@ def init(ctx: typer.Context, as_json: JsonOption = False) -> None:
         shutil.copytree(BUNDLED_POLICIES, settings.home / "policies")
         copied = True
     bundle = PolicyBundle.load(settings.policies_dir)
+    from governance.state import prepare  # brings DVC and pandas: only for the command that needs them
+
     prepare(settings)
     roster = Roster.load(settings.roster_path)
     emit({"home": str(settings.home), "config": str(settings.config_path), "models": sorted(config.models),
