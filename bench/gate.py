@@ -38,7 +38,7 @@ def evidence() -> GateEvidence:
         model="credit_scoring", version="7", risk_tier="high", validation_passed=True,
         auc=0.7512, ks=0.3711, champion_auc=0.7490,
         di_ci_high_min=0.70, di_ci_low_max=0.98, di_point_min=0.62, di_point_max=1.01,
-        equalized_odds_difference_max=0.19, equalized_odds_ci_low_max=0.13, proxy_strength_max=0.11,
+        equalized_odds_difference_max=0.19, equalized_odds_ci_low_max=0.13, proxy_strength_max=0.11, proxy_weighted_max=0.04,
         card_complete=True, card_missing_sections=[], data_age_days=3,
         trained_by=["dana"], requested_by=["dana"],
         context={"di_ci_high_min": "sex=F vs M: 0.62 [0.55, 0.70]",

@@ -7,13 +7,17 @@ validated on load and every error names the file, the model and the field.
 
 from __future__ import annotations
 
+import csv
+import difflib
 import re
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
+from governance.data.contract import CONTRACT, PROTECTED_SOURCES
 from governance.errors import GovernanceError
 from governance.yamlfile import read_yaml
 
@@ -25,7 +29,11 @@ MAX_SHAP_CATEGORIES = 24
 
 
 class ConfigError(GovernanceError):
-    """A configuration file is invalid. The message names file, model and field."""
+    """A configuration file is invalid. The message names file, model and field; `problems` lists each one."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
 
 
 class _Strict(BaseModel):
@@ -35,8 +43,8 @@ class _Strict(BaseModel):
 class GeneratorSource(_Strict):
     """The built-in synthetic credit-applications generator (see governance.data.generator)."""
 
-    rows: int = Field(50_000, ge=100, le=50_000_000)
-    seed: int = 7
+    rows: int = Field(50_000, ge=100, le=50_000_000, description="applications to generate")
+    seed: int = Field(7, description="random seed: the same seed gives the same rows")
     bias: float = Field(0.0, ge=0.0, le=1.0, description="historical bias against the disadvantaged group")
     drift: float = Field(0.0, ge=0.0, le=1.0, description="population shift away from the baseline")
     proxy: float = Field(0.0, ge=0.0, le=1.0, description="strength of a feature that leaks sex")
@@ -45,7 +53,7 @@ class GeneratorSource(_Strict):
 class FileSource(_Strict):
     """A CSV or Parquet file, resolved relative to the config file."""
 
-    path: Path
+    path: Path = Field(description="the data file (.csv or .parquet), relative to the config file or absolute")
 
     @field_validator("path")
     @classmethod
@@ -56,8 +64,10 @@ class FileSource(_Strict):
 
 
 class DataSource(_Strict):
-    generator: GeneratorSource | None = None
-    file: FileSource | None = None
+    """Where a version's training data comes from: exactly one of `generator` or `file`."""
+
+    generator: GeneratorSource | None = Field(None, description="the built-in synthetic generator")
+    file: FileSource | None = Field(None, description="a CSV or Parquet file (needs `columns`, its data contract)")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> DataSource:
@@ -73,14 +83,27 @@ class ProtectedAttribute(_Strict):
     `reference` is the group others are compared with (default: the largest).
     """
 
-    column: str
-    name: str | None = None
-    bands: list[float] | None = None
-    reference: str | None = None
+    column: str = Field(description="the column holding the attribute (in the data, never a feature)")
+    name: str | None = Field(None, description="what reports call it (default: the column name)")
+    bands: list[float] | None = Field(
+        None, description="left-closed band edges for a numeric column, e.g. [18, 30, 40, 50, 101] gives groups "
+                          "'[18.0, 30.0)' ... '[50.0, 101.0)'; required for a numeric column without `values`")
+    reference: str | None = Field(
+        None, description="the group others are compared with: one of the column's values, or of its bands "
+                          "written as '[18.0, 30.0)' (default: the largest group)")
+    derived_from: list[str] = Field(
+        default_factory=list, description="columns the attribute is computed from (e.g. the raw age behind an age "
+                                          "band): like the attribute, never a feature")
 
     @property
     def label(self) -> str:
         return self.name or self.column
+
+    @property
+    def band_labels(self) -> list[str]:
+        """The group names the bands give (as pandas writes a left-closed interval)."""
+        edges = self.bands or []
+        return [f"[{float(low)!r}, {float(high)!r})" for low, high in zip(edges, edges[1:])]
 
     @field_validator("bands")
     @classmethod
@@ -96,11 +119,14 @@ ColumnKind = Literal["integer", "number", "category", "boolean"]
 class ColumnSpec(_Strict):
     """The data contract of one column, turned into Great Expectations expectations."""
 
-    kind: ColumnKind
-    min: float | None = None
-    max: float | None = None
-    values: list[int | str] | None = None
-    nullable: bool = False
+    kind: ColumnKind = Field(description="integer, number, category or boolean")
+    min: float | None = Field(None, description="smallest allowed value (numeric columns; required for a numeric "
+                                                "feature without values)")
+    max: float | None = Field(None, description="largest allowed value (numeric columns; required for a numeric "
+                                                "feature without values)")
+    values: list[int | str] | None = Field(None, description="the allowed values (required for a category column; "
+                                                             "optional for an integer column)")
+    nullable: bool = Field(False, description="whether a value may be missing")
 
     @model_validator(mode="after")
     def _consistent(self) -> ColumnSpec:
@@ -114,15 +140,19 @@ class ColumnSpec(_Strict):
 
 
 class Estimator(_Strict):
-    kind: EstimatorKind = "hist_gradient_boosting"
-    params: dict[str, Any] = Field(default_factory=dict)
+    """The scikit-learn estimator trained for each version."""
+
+    kind: EstimatorKind = Field("hist_gradient_boosting", description="hist_gradient_boosting, "
+                                                                       "logistic_regression or random_forest")
+    params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the estimator")
 
 
 class Decisioning(_Strict):
     """How a score (probability of the unfavourable outcome) becomes a decision."""
 
-    approve_below: float = Field(0.2, gt=0, lt=1)
-    decline_at_or_above: float = Field(0.5, gt=0, lt=1)
+    approve_below: float = Field(0.2, gt=0, lt=1, description="scores below this are approved automatically")
+    decline_at_or_above: float = Field(0.5, gt=0, lt=1, description="scores from this up are declined, with reasons; "
+                                                                    "in between: referred to manual review")
 
     @model_validator(mode="after")
     def _ordered(self) -> Decisioning:
@@ -132,13 +162,21 @@ class Decisioning(_Strict):
 
 
 class Evaluation(_Strict):
-    test_fraction: float = Field(0.25, gt=0.05, lt=0.9)
-    bootstrap_samples: int = Field(200, ge=20, le=5000)
-    confidence: float = Field(0.95, gt=0.5, lt=1)
-    shap_sample_rows: int = Field(1000, ge=50, le=100_000)
-    proxy_top_k: int = Field(5, ge=1, le=100)
-    proxy_flag_strength: float = Field(0.5, gt=0, le=1, description="report a top feature as a likely proxy from here")
-    min_group_size: int = Field(30, ge=1)
+    """How a version is evaluated: its held-out test set, intervals, explanations and proxy screen."""
+
+    test_fraction: float = Field(0.25, gt=0.05, lt=0.9, description="share of rows held out for testing (by a hash "
+                                                                    "of the id column)")
+    bootstrap_samples: int = Field(200, ge=20, le=5000, description="bootstrap resamples for confidence intervals")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="confidence level of the intervals")
+    shap_sample_rows: int = Field(1000, ge=50, le=100_000, description="test rows SHAP explains for global importance")
+    proxy_flag_strength: float = Field(
+        0.5, gt=0, le=1, description="flag a feature as a proxy when its strength times its importance share "
+                                     "(mean |SHAP| over the top feature's) reaches this")
+    proxy_encoding_strength: float = Field(
+        0.95, gt=0, le=1, description="flag a feature as a proxy when its strength alone reaches this, whatever its "
+                                      "importance (it encodes a protected attribute)")
+    min_group_size: int = Field(30, ge=1, description="rows of each outcome a group needs for its rates to count in "
+                                                      "the equalized odds difference (smaller groups: intervals only)")
 
 
 class Monitoring(_Strict):
@@ -159,49 +197,71 @@ class Monitoring(_Strict):
 
 
 class Owners(_Strict):
-    team: str
-    data_scientists: list[str] = Field(min_length=1)
-    business_owner: str
+    """Who owns the model (roster principal names)."""
+
+    team: str = Field(description="the owning team")
+    data_scientists: list[str] = Field(min_length=1, description="who trains it: they may never approve its versions")
+    business_owner: str = Field(description="who answers for its decisions (the kill switch)")
 
 
 class GovernedModel(_Strict):
-    name: str
-    description: str = ""
-    intended_use: str = ""
+    """One governed model: an entry under `models`, keyed by its name (lower snake_case)."""
+
+    name: str = Field(description="set from the entry's key under `models`")
+    description: str = Field("", description="what the model predicts, for the model card")
+    intended_use: str = Field("", description="what it may be used for (the card is incomplete without it)")
     limitations: list[str] = Field(default_factory=list, description="known limits, printed on the model card")
-    source: DataSource
+    source: DataSource = Field(description="where the training data comes from")
     columns: dict[str, ColumnSpec] | None = Field(
         None, description="data contract; optional for the generator, which brings its own")
-    min_rows: int = Field(1000, ge=10)
-    id_column: str
-    target: str
-    favourable_outcome: int | str
-    features: Literal["all"] | list[str] = "all"
+    min_rows: int = Field(1000, ge=10, description="a data snapshot with fewer rows is refused")
+    id_column: str = Field(description="unique id of each row (never a feature)")
+    target: str = Field(description="the outcome column (two values)")
+    favourable_outcome: int | str = Field(description="the target value that is good for the applicant (e.g. no "
+                                                      "default)")
+    features: Literal["all"] | list[str] = Field(
+        "all", description="the model's inputs: `all` (every contract column but the id, target, protected "
+                           "attributes and their sources, and `exclude`) or a list")
     exclude: list[str] = Field(default_factory=list, description="columns never used as features")
-    protected_attributes: list[ProtectedAttribute] = Field(min_length=1)
-    risk_tier: RiskTier
-    estimator: Estimator = Field(default_factory=Estimator)
-    decisioning: Decisioning = Field(default_factory=Decisioning)
-    evaluation: Evaluation = Field(default_factory=Evaluation)
-    monitoring: Monitoring = Field(default_factory=Monitoring)
+    protected_attributes: list[ProtectedAttribute] = Field(
+        min_length=1, description="attributes fairness is measured on; never features, never reasons")
+    risk_tier: RiskTier = Field(description="high, medium or low: selects the policy thresholds and waiver limits")
+    estimator: Estimator = Field(default_factory=Estimator, description="what is trained")
+    decisioning: Decisioning = Field(default_factory=Decisioning, description="score cut-offs")
+    evaluation: Evaluation = Field(default_factory=Evaluation, description="test set, intervals, SHAP, proxy screen")
+    monitoring: Monitoring = Field(default_factory=Monitoring, description="production monitoring of the champion")
     reason_codes: dict[str, str] = Field(
         default_factory=dict, description="feature -> adverse-action reason text (default: from the feature name)")
-    owners: Owners
+    owners: Owners = Field(description="team, data scientists and business owner")
 
     @property
     def protected_columns(self) -> list[str]:
         return [p.column for p in self.protected_attributes]
 
+    @property
+    def protected_sources(self) -> dict[str, str]:
+        """Columns a protected attribute is computed from -> that attribute's column (the generator's own
+        derivations included)."""
+        sources = {column: p.column for p in self.protected_attributes for column in p.derived_from}
+        if self.source.generator is not None:
+            sources.update({column: attribute for attribute, columns in PROTECTED_SOURCES.items()
+                            if attribute in self.protected_columns for column in columns})
+        return sources
+
     @model_validator(mode="after")
     def _roles_of_columns(self) -> GovernedModel:
         if not MODEL_NAME.match(self.name):
             raise ValueError(f"model name {self.name!r} must be lower snake_case (letters, digits, _)")
-        protected = set(self.protected_columns)
+        protected, sources = set(self.protected_columns), self.protected_sources
         reserved = {self.id_column, self.target}
         if isinstance(self.features, list):
             for column in self.features:
                 if column in protected:
-                    raise ValueError(f"features: {column!r} is a protected attribute and may never be a model feature")
+                    raise ValueError(f"features: {column!r} is a protected attribute and may never be a model feature "
+                                     "(remove it from features)")
+                if column in sources:
+                    raise ValueError(f"features: {column!r} is the source of protected attribute {sources[column]!r} "
+                                     "and may never be a model feature (remove it from features)")
                 if column in reserved:
                     raise ValueError(f"features: {column!r} is the id or target column")
             if len(set(self.features)) != len(self.features):
@@ -211,13 +271,23 @@ class GovernedModel(_Strict):
         if self.source.file is not None and self.columns is None:
             raise ValueError("columns: a file source needs its data contract (one entry per column)")
         self._check_contract(self.contract)
-        unknown = sorted(set(self.reason_codes) - set(self.feature_columns))
-        if unknown:
-            raise ValueError(f"reason_codes: not model features: {', '.join(unknown)}")
+        self._check_reason_codes()
         return self
 
+    def _check_reason_codes(self) -> None:
+        features, contract = set(self.feature_columns), self.contract
+        for name in sorted(set(self.reason_codes) - features):
+            if name not in contract:
+                why = "is not a column of the data contract (add it to columns, or remove this reason)"
+            elif name in self.protected_columns or name in self.protected_sources:
+                why = "is protected: a decision never gives it as a reason (remove this reason)"
+            else:
+                why = "is not a model feature (it is the id, the target or excluded; remove this reason)"
+            raise ValueError(f"reason_codes.{name}: {name!r} {why}")
+
     def _check_contract(self, columns: dict[str, ColumnSpec]) -> None:
-        named = {self.id_column, self.target, *self.protected_columns, *self.exclude}
+        named = {self.id_column, self.target, *self.protected_columns, *self.exclude,
+                 *(c for p in self.protected_attributes for c in p.derived_from)}
         if isinstance(self.features, list):
             named.update(self.features)
         missing = sorted(named - set(columns))
@@ -228,14 +298,19 @@ class GovernedModel(_Strict):
             raise ValueError(f"columns.{self.target}: the target needs exactly two values including "
                              f"favourable_outcome {self.favourable_outcome!r}")
         for attribute in self.protected_attributes:
-            spec = columns[attribute.column]
-            if attribute.bands is not None and spec.kind not in ("integer", "number"):
-                raise ValueError(f"protected_attributes.{attribute.column}: bands need a numeric column")
-            known = None if attribute.bands is not None or spec.values is None else [str(v) for v in spec.values]
-            if attribute.reference is not None and known is not None and attribute.reference not in known:
-                raise ValueError(f"protected_attributes.{attribute.column}: reference {attribute.reference!r} is not "
-                                 f"one of the column's values ({', '.join(known)})")
+            _check_groups(attribute, columns[attribute.column])
         self._check_features_fit_estimator(columns)
+        self._check_finite_ranges(columns)
+
+    def _check_finite_ranges(self, columns: dict[str, ColumnSpec]) -> None:
+        """Every numeric feature has a finite range, so the scoring API refuses e.g. 1e308 (its schema is the
+        contract)."""
+        for name in self.feature_columns:
+            spec = columns[name]
+            if spec.kind in ("integer", "number") and not spec.values and (spec.min is None or spec.max is None):
+                missing = " and ".join(bound for bound in ("min", "max") if getattr(spec, bound) is None)
+                raise ValueError(f"columns.{name}: a numeric feature needs a finite range; add {missing} (the "
+                                 "scoring API refuses values outside it, and validation refuses them in training data)")
 
     def _check_features_fit_estimator(self, columns: dict[str, ColumnSpec]) -> None:
         """Refuse, before anything is trained, features the configured estimator cannot fit or SHAP explain."""
@@ -256,9 +331,6 @@ class GovernedModel(_Strict):
         """Every expected column with its spec (the generator's own contract when none is configured)."""
         if self.columns is not None:
             return self.columns
-        # Imported here: the trust core imports this module, and the generator brings pandas (0.4 s per CLI call).
-        from governance.data.generator import CONTRACT
-
         return {name: ColumnSpec(**spec) for name, spec in CONTRACT.items()}
 
     @property
@@ -266,8 +338,25 @@ class GovernedModel(_Strict):
         """The model's features (resolves `features: all` against the data contract)."""
         if isinstance(self.features, list):
             return list(self.features)
-        skip = {self.id_column, self.target, *self.protected_columns, *self.exclude}
+        skip = {self.id_column, self.target, *self.protected_columns, *self.protected_sources, *self.exclude}
         return [c for c in self.contract if c not in skip]
+
+
+def _check_groups(attribute: ProtectedAttribute, spec: ColumnSpec) -> None:
+    """A protected attribute has a few named groups, and its reference is one of them."""
+    where = f"protected_attributes.{attribute.column}"
+    numeric = spec.kind in ("integer", "number")
+    if attribute.bands is not None and not numeric:
+        raise ValueError(f"{where}: bands need a numeric column (columns.{attribute.column} is {spec.kind})")
+    if attribute.bands is None and numeric and not spec.values:
+        low = int(spec.min) if spec.min is not None else 18
+        raise ValueError(f"{where}: a numeric column needs bands (left-closed edges), else every distinct value is a "
+                         f"group; e.g. bands: [{low}, 30, 40, 50, 65, 101], or give the column its values")
+    groups = attribute.band_labels if attribute.bands is not None else [str(v) for v in spec.values or ()]
+    if attribute.reference is not None and groups and attribute.reference not in groups:
+        hint = difflib.get_close_matches(attribute.reference, groups, n=1)
+        raise ValueError(f"{where}: reference {attribute.reference!r} is not one of its groups "
+                         f"({', '.join(repr(g) for g in groups)})" + (f"; did you mean {hint[0]!r}?" if hint else ""))
 
 
 class Retention(_Strict):
@@ -311,45 +400,116 @@ class GovernanceConfig(_Strict):
 
 
 def load_config(path: str | Path) -> GovernanceConfig:
-    """Load and validate a governance config; raise ConfigError naming file, model and field."""
+    """Load and validate a governance config; raise ConfigError naming file, model and field (every problem of
+    every model)."""
     path = Path(path)
     raw = read_yaml(path, ConfigError, "config file", {("models",): "model"})
     if not isinstance(raw, dict) or not isinstance(raw.get("models"), dict) or not raw["models"]:
         raise ConfigError(f"{path}: expected a mapping with a non-empty 'models' mapping at the top")
-    unknown = set(raw) - {"models", "retention", "serving"}
-    if unknown:
-        raise ConfigError(f"{path}: unknown top-level field(s): {', '.join(sorted(unknown))}")
+    sections: dict[str, type[_Strict]] = {"retention": Retention, "serving": Serving}
+    problems = [f"{path}: {_unknown_key((), key, ['models', *sections])}"
+                for key in sorted(set(raw) - {"models", *sections})]
     models = {}
     for name, body in raw["models"].items():
-        if not isinstance(body, dict):
-            raise ConfigError(f"{path}: model {name!r}: expected a mapping of fields")
-        models[name] = _parse_model(path, str(name), body)
-    return GovernanceConfig(path=path, models=models, retention=_section(path, raw, "retention", Retention),
-                            serving=_section(path, raw, "serving", Serving))
+        try:
+            if not isinstance(body, dict):
+                raise ConfigError(f"{path}: model {name!r}: expected a mapping of fields")
+            models[name] = _parse_model(path, str(name), body)
+        except ConfigError as exc:
+            problems += exc.problems
+    parsed = {name: _top_section(path, raw, name, schema, problems) for name, schema in sections.items()}
+    if problems:
+        raise ConfigError("\n".join(problems), problems)
+    return GovernanceConfig(path=path, models=models, **parsed)
 
 
-def _section(path: Path, raw: dict, name: str, section: type[_Strict]) -> _Strict:
-    """A top-level section other than the models (its defaults where it is absent)."""
+def _top_section(path: Path, raw: dict, name: str, schema: type[_Strict], problems: list[str]) -> _Strict | None:
+    """A top-level section other than the models (its defaults where it is absent); its problems are added."""
     try:
-        return section(**(raw.get(name) or {}))
+        return schema(**(raw.get(name) or {}))
     except (ValidationError, TypeError) as exc:
-        problems = "; ".join(_describe(err) for err in exc.errors()) if isinstance(exc, ValidationError) else str(exc)
-        raise ConfigError(f"{path}: {name}: {problems}") from None
+        described = ([_describe(err, schema, (name,)) for err in exc.errors()]
+                     if isinstance(exc, ValidationError) else [f"{name}: {exc}"])
+        problems += [f"{path}: {problem}" for problem in described]
+        return None
 
 
 def _parse_model(path: Path, name: str, body: dict) -> GovernedModel:
     try:
         model = GovernedModel(name=name, **body)
     except ValidationError as exc:
-        problems = "; ".join(_describe(err) for err in exc.errors())
-        raise ConfigError(f"{path}: model {name!r}: {problems}") from None
+        problems = [_describe(err, GovernedModel) for err in exc.errors()]
+        raise ConfigError(f"{path}: model {name!r}: " + "; ".join(problems),
+                          [f"{path}: model {name!r}: {problem}" for problem in problems]) from None
     if model.source.file is not None and not model.source.file.path.is_absolute():
         resolved = FileSource(path=(path.parent / model.source.file.path).resolve())
         model = model.model_copy(update={"source": DataSource(file=resolved)})
+    _check_file_header(path, model)
     return model
 
 
-def _describe(error: ErrorDetails) -> str:
-    field = ".".join(str(part) for part in error["loc"]) or "(model)"
+def _check_file_header(path: Path, model: GovernedModel) -> None:
+    """A CSV source's header names exactly the contract's columns (read before anything is trained)."""
+    source = model.source.file
+    if source is None or source.path.suffix.lower() != ".csv" or not source.path.is_file():
+        return
+    try:
+        with source.path.open("rb") as handle:
+            header = next(csv.reader([handle.readline().decode("utf-8-sig")]), [])
+    except (OSError, UnicodeDecodeError):
+        return  # reading the data names the problem
+    if not header:
+        return
+    problems = []
+    if uncovered := [c for c in header if c not in model.contract]:
+        problems.append(f"the file has columns with no contract: {', '.join(uncovered)} (add each to columns, "
+                        "with exclude if it is not a feature)")
+    if absent := [c for c in model.contract if c not in header]:
+        problems.append(f"columns in the contract are not in the file: {', '.join(absent)}")
+    if problems:
+        raise ConfigError(f"{path}: model {model.name!r}: field 'columns': {source.path}: " + "; ".join(problems))
+
+
+def _describe(error: ErrorDetails, schema: type[BaseModel], prefix: tuple = ()) -> str:
+    loc = tuple(error["loc"])
+    field = ".".join(str(part) for part in prefix + loc) or "(model)"
+    if error["type"] == "extra_forbidden":
+        return _unknown_key(prefix + loc[:-1], str(loc[-1]), _allowed_keys(schema, loc[:-1]))
     message = error["msg"].removeprefix("Value error, ")
-    return f"field '{field}': {message}"
+    return f"field '{field}': {message}" if loc else message  # a model-wide check names its own field
+
+
+def _unknown_key(where: tuple, key: str, allowed: list[str]) -> str:
+    """An unknown key, with the allowed keys and the closest of them."""
+    field = ".".join(str(part) for part in (*where, key))
+    closest = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    hint = f"; did you mean {closest[0]!r}?" if closest else ""
+    removed = REMOVED_KEYS.get(key)
+    if removed:
+        return f"field '{field}': {removed}"
+    return f"field '{field}': unknown key{hint} (allowed: {', '.join(allowed)})"
+
+
+# Keys a config may still carry from an older version, with what to do about them.
+REMOVED_KEYS = {"proxy_top_k": "no longer used: every feature is proxy-screened (see proxy_flag_strength and "
+                               "proxy_encoding_strength); remove it"}
+
+
+def _allowed_keys(schema: type[BaseModel] | None, loc: tuple) -> list[str]:
+    """The field names of the config section at `loc` (list indexes and mapping keys stepped over)."""
+    for part in loc:
+        field = schema.model_fields.get(str(part)) if schema else None
+        if field is not None:  # else a list index or a mapping key (a column's name): same section
+            schema = _section(field.annotation)
+    return sorted(n for n in schema.model_fields if n != "name" or schema is not GovernedModel) if schema else []
+
+
+def _section(annotation) -> type[BaseModel] | None:
+    """The config section class inside an annotation such as `X | None`, `list[X]` or `dict[str, X]`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in reversed(typing.get_args(annotation)):
+        found = _section(arg)
+        if found is not None:
+            return found
+    return None

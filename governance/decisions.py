@@ -5,8 +5,9 @@ number (monitoring windows and sensor cursors use it), a decision id (what the
 customer and `govern trace` use), time, model and version, the SHA-256 of the
 canonical input, the features (for drift monitoring; retention may expire them
 while the digest stays), protected attributes only where the model's config
-collects them for monitoring, score, outcome, reasons, whether the kill
-switch was on and, for a safe-state answer, why. Labels (the real outcome)
+collects them for monitoring, score, outcome, reasons, how many features were
+withheld from the reasons (protected attributes or flagged proxies that would have
+been among them), whether the kill switch was on and, for a safe-state answer, why. Labels (the real outcome)
 arrive later and are joined by id.
 """
 
@@ -56,6 +57,7 @@ decisions = Table(
     Column("score", Float),  # None in the safe state
     Column("outcome", String(20), nullable=False),  # approve | decline | refer
     Column("reasons", Text, nullable=False),  # JSON list of {code, feature, text}
+    Column("reasons_withheld", Integer),  # protected attributes or flagged proxies kept out of the reasons
     Column("kill_switch", Boolean, nullable=False),
     Column("safe_state_reason", Text),  # why the safe state answered (kill switch, no champion, ...); None if scored
     Column("label", Integer),
@@ -81,6 +83,7 @@ class Decision:
     label: int | None = None
     labelled_at: str | None = None
     safe_state_reason: str | None = None
+    reasons_withheld: int | None = None
 
     @classmethod
     def from_row(cls, row) -> Decision:
@@ -103,17 +106,18 @@ class DecisionLog:
 
     def record(self, *, decision_id: str, ts: str, model: str, version: int | None, input_digest: str,
                features: dict | None, protected: dict | None, score: float | None, outcome: str,
-               reasons: list[dict], kill_switch: bool, safe_state_reason: str | None = None) -> int:
+               reasons: list[dict], kill_switch: bool, safe_state_reason: str | None = None,
+               reasons_withheld: int | None = None) -> int:
         """Append one decision (committed on return) and give its sequence number."""
         return self.record_many([dict(decision_id=decision_id, ts=ts, model=model, version=version,
                                       input_digest=input_digest, features=features, protected=protected, score=score,
                                       outcome=outcome, reasons=reasons, kill_switch=kill_switch,
-                                      safe_state_reason=safe_state_reason)])[0]
+                                      safe_state_reason=safe_state_reason, reasons_withheld=reasons_withheld)])[0]
 
     def record_many(self, rows: list[dict]) -> list[int]:
         """Append decisions (the fields of `record`) in one commit; their sequence numbers, in order."""
         encoded = [{**row, "features": _json_or_none(row["features"]), "protected": _json_or_none(row["protected"]),
-                    "reasons": _json(row["reasons"])} for row in rows]
+                    "reasons": _json(row["reasons"]), "reasons_withheld": row.get("reasons_withheld")} for row in rows]
         with self.engine.begin() as conn:
             result = conn.execute(insert(decisions).returning(decisions.c.seq, sort_by_parameter_order=True), encoded)
             return list(result.scalars())

@@ -296,6 +296,7 @@ class CardPublished(Event):
     markdown: str = digest()
     complete: bool = fact()
     missing_sections: tuple[str, ...] = fact(default=())
+    waivers: tuple[str, ...] = fact(default=())  # statement digests of the waivers the card lists
 
 
 @event("gate.decision")

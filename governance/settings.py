@@ -39,6 +39,10 @@ PRODUCTION_VARIABLES = {
 }
 
 
+# The policies shipped with the project, which `govern init` copies for a config that has none beside it.
+BUNDLED_POLICIES = Path(__file__).resolve().parents[1] / "policies"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved locations of every piece of governance state."""
@@ -88,8 +92,12 @@ class Settings:
 
     @property
     def policies_dir(self) -> Path:
-        """The versioned Cedar policy bundle: `GOVERN_POLICIES`, else `policies/` beside the config file."""
-        return self.policies_override or self.config_path.parent / "policies"
+        """The versioned Cedar policy bundle: `GOVERN_POLICIES`, else `policies/` beside the config file, else
+        the copy `govern init` made in the state dir for a config that has none beside it."""
+        if self.policies_override:
+            return self.policies_override
+        beside, own = self.config_path.parent / "policies", self.home / "policies"
+        return own if not beside.is_dir() and own.is_dir() else beside
 
     @property
     def roster_path(self) -> Path:

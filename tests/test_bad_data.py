@@ -99,8 +99,9 @@ def _assert_nothing_downstream(life, key: str) -> None:
 @pytest.mark.parametrize("kind", sorted(DATASET_CASES))
 def test_broken_dataset_blocks_training(kind, tmp_path, lifecycle):
     csv = tmp_path / f"{kind}.csv"
-    _break(kind, csv)
+    _valid_csv(csv)  # the config's load checks the header; the file breaks after it
     life = lifecycle(write_config(tmp_path / "governance.yaml", _file_model(csv)))
+    _break(kind, csv)
     key, result = life.candidate()
     assert not result.success
     assert DATASET_CASES[kind] in _failure_text(result)
@@ -115,8 +116,9 @@ def test_broken_dataset_blocks_training(kind, tmp_path, lifecycle):
 def test_unreadable_file_fails_naming_it(kind, tmp_path, lifecycle):
     content, message = UNREADABLE_CASES[kind]
     csv = tmp_path / f"{kind}.csv"
-    csv.write_bytes(content)
+    _valid_csv(csv)  # the config's load checks the header; the file breaks after it
     life = lifecycle(write_config(tmp_path / "governance.yaml", _file_model(csv)))
+    csv.write_bytes(content)
     key, result = life.candidate()
     text = _failure_text(result)
     assert not result.success and str(csv) in text and message in text
@@ -135,9 +137,31 @@ def test_a_valid_file_source_passes_the_same_checks(tmp_path, lifecycle):
 
 CONFIG_CASES = {
     "protected_as_feature": ({"features": ["annual_income", "sex"]},
-                             "model 'credit_scoring': field '(model)': features: 'sex' is a protected attribute"),
+                             "model 'credit_scoring': features: 'sex' is a protected attribute"),
+    "protected_source_as_feature": ({"features": ["annual_income", "age"]},
+                                    "features: 'age' is the source of protected attribute 'age_band' and may never be "
+                                    "a model feature (remove it from features)"),
     "unknown_estimator": ({"estimator": {"kind": "neural_net"}}, "field 'estimator.kind'"),
-    "unknown_field": ({"colour": "blue"}, "field 'colour': Extra inputs are not permitted"),
+    "unknown_field": ({"flavour": "blue"}, "field 'flavour': unknown key (allowed: columns, decisioning, "),
+    "mistyped_field": ({"risk_teir": "high"}, "field 'risk_teir': unknown key; did you mean 'risk_tier'? (allowed: "),
+    "mistyped_nested_field": ({"evaluation": {"shap_sample_row": 200}},
+                              "field 'evaluation.shap_sample_row': unknown key; did you mean 'shap_sample_rows'? "
+                              "(allowed: bootstrap_samples, confidence, min_group_size, proxy_encoding_strength, "
+                              "proxy_flag_strength, shap_sample_rows, test_fraction)"),
+    "mistyped_column_field": ({"columns": {**CONTRACT, "loan_amount": {"kind": "number", "maximum": 5}}},
+                              "field 'columns.loan_amount.maximum': unknown key; did you mean 'max'? (allowed: kind, "
+                              "max, min, nullable, values)"),
+    "removed_field": ({"evaluation": {"proxy_top_k": 5}}, "field 'evaluation.proxy_top_k': no longer used: every "
+                                                           "feature is proxy-screened"),
+    "numeric_protected_without_bands": ({"protected_attributes": [{"column": "age"}]},
+                                        "protected_attributes.age: a numeric column needs bands (left-closed edges)"),
+    "banded_reference_not_a_band": (
+        {"protected_attributes": [{"column": "age", "bands": [18, 40, 101], "reference": "18-40"}]},
+        "protected_attributes.age: reference '18-40' is not one of its groups ('[18.0, 40.0)', '[40.0, 101.0)')"),
+    "numeric_feature_without_range": ({"columns": {**CONTRACT, "loan_amount": {"kind": "number", "min": 0}}},
+                                      "columns.loan_amount: a numeric feature needs a finite range; add max"),
+    "reason_for_a_column_not_in_the_contract": ({"reason_codes": {"salary": "Income"}},
+                                                "reason_codes.salary: 'salary' is not a column of the data contract"),
     "bad_tier": ({"risk_tier": "extreme"}, "field 'risk_tier'"),
     "file_without_contract": ({"source": {"file": {"path": "data.csv"}}}, "a file source needs its data contract"),
     "wrong_file_type": ({"source": {"file": {"path": "data.xlsx"}}}, "unsupported data file type '.xlsx'"),
@@ -145,7 +169,7 @@ CONFIG_CASES = {
     "protected_band_on_text": ({"protected_attributes": [{"column": "sex", "bands": [0, 1]}]},
                                "bands need a numeric column"),
     "reference_group_not_a_value": ({"protected_attributes": [{"column": "sex", "reference": "male"}]},
-                                    "protected_attributes.sex: reference 'male' is not one of the column's values"),
+                                    "protected_attributes.sex: reference 'male' is not one of its groups ('F', 'M')"),
     "linear_model_with_nullable_feature": (
         {"estimator": {"kind": "logistic_regression"},
          "columns": {**CONTRACT, "annual_income": {**CONTRACT["annual_income"], "nullable": True}}},
@@ -209,13 +233,32 @@ def test_narrow_integer_columns_are_range_checked_and_left_as_they_are(tmp_path)
 
 
 @pytest.mark.parametrize("serving, problem", [
-    ({"max_request_bytes": 10}, "field 'max_request_bytes': Input should be greater than or equal to 1024"),
-    ({"max_request_bytes": "lots"}, "field 'max_request_bytes': Input should be a valid integer"),
-    ({"max_body": 4096}, "field 'max_body': Extra inputs are not permitted"),
+    ({"max_request_bytes": 10}, "field 'serving.max_request_bytes': Input should be greater than or equal to 1024"),
+    ({"max_request_bytes": "lots"}, "field 'serving.max_request_bytes': Input should be a valid integer"),
+    ({"max_body": 4096}, "field 'serving.max_body': unknown key (allowed: max_request_bytes)"),
 ])
 def test_a_bad_serving_limit_is_named(tmp_path, serving, problem):
     config = yaml.safe_load((REPO / "governance.yaml").read_text())
     path = tmp_path / "governance.yaml"
     path.write_text(yaml.safe_dump({**config, "serving": serving}))
-    with pytest.raises(ConfigError, match=re.escape(f"{path}: serving: {problem}")):
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: {problem}")):
         load_config(path)
+
+
+def test_without_exclude_the_protected_source_column_is_still_never_a_feature(tmp_path):
+    """Dropping `exclude: [age]` once made the raw age (age_band's source) a feature the gate allowed."""
+    entry = small_model()
+    entry.pop("exclude")
+    model = load_config(write_config(tmp_path / "governance.yaml", {"credit_scoring": entry})).model("credit_scoring")
+    assert "age" not in model.feature_columns and "age_band" not in model.feature_columns
+    assert model.protected_sources == {"age": "age_band"}
+
+
+def test_band_labels_are_the_groups_fairness_reports_name():
+    import pandas as pd
+
+    from governance.config import ProtectedAttribute
+
+    attribute = ProtectedAttribute(column="X5", bands=[18, 30, 40.5, 101])
+    cut = pd.cut(pd.Series([18, 35, 50]), bins=attribute.bands, right=False).astype(str)
+    assert list(cut) == attribute.band_labels == ["[18.0, 30.0)", "[30.0, 40.5)", "[40.5, 101.0)"]

@@ -17,6 +17,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 
 import pytest
+from dagster import AssetKey
 from typer.testing import CliRunner
 
 from governance import events
@@ -44,7 +45,8 @@ NUMERIC_RULES = [
     ("performance.ks_floor", "performance.cedar", "ks", "lessThan"),
     ("fairness.disparate_impact", "fairness.cedar", "di_ci_high_min", "lessThan"),
     ("fairness.equalized_odds", "fairness.cedar", "equalized_odds_ci_low_max", "greaterThan"),
-    ("explainability.protected_proxy", "explainability.cedar", "proxy_strength_max", "greaterThanOrEqual"),
+    ("explainability.protected_proxy", "explainability.cedar", "proxy_weighted_max", "greaterThanOrEqual"),
+    ("explainability.encoded_attribute", "explainability.cedar", "proxy_strength_max", "greaterThanOrEqual"),
 ]
 
 
@@ -162,14 +164,23 @@ def test_a_waiver_is_honoured_by_the_gate_and_shown_on_the_card(life, monkeypatc
     selfish = runner.invoke(app, base + ["waive", MODEL, key, "--rule", rules[0], "--until", until,
                                          "--reason", "mine", "--as", "dana"])
     assert selfish.exit_code != 0
+    # Only the gate and what follows it run again (as a user re-materializes them in the UI): the card, written
+    # before any waiver existed, is published again listing every waiver the gate honoured, before it is sealed.
+    card_before = life.services.ledger.latest(events.CardPublished, model=MODEL, version=key)
     result = life.defs.resolve_job_def("credit_scoring_candidate").execute_in_process(
-        instance=life.instance, partition_key=key, run_config=BIASED, tags={"governance/requested_by": "dana"})
+        instance=life.instance, partition_key=key, tags={"governance/requested_by": "dana"},
+        asset_selection=[AssetKey([MODEL, "release_gate"]), AssetKey([MODEL, "approval_request"])])
     assert result.success
     gate = json.loads(Path(result.output_for_node(f"{MODEL}__release_gate")["path"]).read_bytes())
     assert gate["allowed"] and gate["valid_until"] and all(d["waiver"]["granted_by"] == "carl" for d in gate["denials"])
-    card = Path(result.output_for_node(f"{MODEL}__model_card")["markdown_path"]).read_text()
+    card = (life.settings.model_dir(MODEL, key) / "model_card.md").read_text()
+    assert "No waiver applies" not in card
     for rule in rules:
         assert f"| {rule} | carl | remediation plan FR-12 agreed with the regulator |" in card
+    card_after = life.services.ledger.latest(events.CardPublished, model=MODEL, version=key)
+    assert card_after.seq > card_before.seq and card_after.waivers
+    pack = Path(result.output_for_node(f"{MODEL}__approval_request")["pack_path"])
+    assert (pack / "model_card.md").read_text() == card  # the sealed card is the one that lists them
 
     # The waived pass lasts as long as the waiver: after it, the sealed pack can be neither approved nor released.
     ravi = load_private_key(life.settings.keys_dir / "ravi.key")

@@ -11,7 +11,7 @@ from tests.helpers import write_config
 pytestmark = pytest.mark.slow
 TAIWAN = DATASETS / "taiwan_credit_default.csv"
 
-NUMBER = {"kind": "number"}
+NUMBER = {"kind": "number", "min": -10_000_000, "max": 10_000_000}
 REPAYMENT = {"kind": "integer", "min": -2, "max": 9}
 TAIWAN_MODEL = {
     "description": "Default of credit card clients next month (Taiwan, 2005; UCI, CC BY 4.0).",
@@ -19,7 +19,7 @@ TAIWAN_MODEL = {
     "limitations": ["2005 data from one Taiwanese bank."],
     "source": {"file": {"path": str(TAIWAN)}},
     "columns": {
-        "ID": {"kind": "integer", "min": 1}, "X1": {"kind": "number", "min": 0},
+        "ID": {"kind": "integer", "min": 1}, "X1": {"kind": "number", "min": 0, "max": 10_000_000},
         "X2": {"kind": "integer", "values": [1, 2]}, "X3": {"kind": "integer", "min": 0, "max": 6},
         "X4": {"kind": "integer", "min": 0, "max": 3}, "X5": {"kind": "integer", "min": 18, "max": 100},
         **{f"X{i}": REPAYMENT for i in range(6, 12)}, **{f"X{i}": NUMBER for i in range(12, 24)},

@@ -78,8 +78,8 @@ def _automatic_limitations(reports: dict) -> list[str]:
         if small:
             found.append(f"Few test rows for {name} group(s) {', '.join(small)}: their figures have wide intervals.")
     for flag in reports["explainability"]["proxy_flags"]:
-        found.append(f"`{flag['feature']}` (rank {flag['rank']}) may act as a proxy for {flag['attribute']} "
-                     f"(strength {flag['strength']:.2f}).")
+        found.append(f"`{flag['feature']}` (importance rank {flag['rank']}) is a proxy for {flag['attribute']} "
+                     f"(strength {flag['strength']:.2f}, weighted {flag['weighted']:.2f}); never given as a reason.")
     return found
 
 

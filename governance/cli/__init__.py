@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from governance.cli import audit, keys, ledger, lifecycle, monitoring, policy, release, serve
+from governance.cli import audit, config, keys, ledger, lifecycle, monitoring, policy, release, serve, setup
 from governance.cli.output import fail, run_guarded
 from governance.settings import Settings, apply_offline_env
 
@@ -40,11 +40,12 @@ def _global(
     needs_state = ctx.invoked_subcommand not in CREATES_STATE and not ctx.meta.get("asks_for_help")
     if needs_state and not settings.production and not settings.governance_db.is_file():
         fail(f"no governance state at {settings.home} (no governance.db): check --home / GOVERN_HOME, or "
-             "GOVERN_DATABASE_URL for production; `make demo` or `govern ui` create a state dir")
+             "GOVERN_DATABASE_URL for production; `govern init` creates one for your config (`make demo` or "
+             "`govern ui` for the demo's)")
 
 
 # Commands that run without an existing state (they create one, or read only files they are given).
-CREATES_STATE = {"demo", "ui", "serve", "keygen", "policy", "evidence"}
+CREATES_STATE = {"demo", "ui", "serve", "keygen", "policy", "evidence", "config", "init", "roster"}
 
 
 app.command("demo")(lifecycle.demo)
@@ -55,6 +56,9 @@ for command in (release.approve, release.reject, release.disable, release.enable
     app.command(command.__name__)(command)
 app.command("waive")(policy.waive)
 app.add_typer(policy.app, name="policy")
+app.add_typer(config.app, name="config")
+app.command("init")(setup.init)
+app.add_typer(setup.roster_app, name="roster")
 app.add_typer(ledger.app, name="ledger")
 app.command("keygen")(keys.keygen)
 app.command("lineage")(audit.lineage)

@@ -22,41 +22,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-EMPLOYMENT = np.array(["salaried", "self_employed", "contract", "retired", "unemployed"])
-HOUSING = np.array(["own", "mortgage", "rent", "other"])
-PURPOSE = np.array(["debt_consolidation", "home_improvement", "car", "education", "medical", "business", "other"])
-OCCUPATION = np.array(["office", "trades", "care", "technical", "service", "management"])
-AGE_BANDS = np.array(["18-24", "25-39", "40-59", "60+"])
-TERMS = np.array([12, 24, 36, 48, 60])
+from governance.data import contract
+from governance.data.contract import CONTRACT, ID_COLUMN, PROTECTED_SOURCES, TARGET  # noqa: F401 (re-exported)
 
-ID_COLUMN = "application_id"
-TARGET = "default"
-
-# The generator's data contract (the shape of governance.config.ColumnSpec).
-CONTRACT: dict[str, dict] = {
-    ID_COLUMN: {"kind": "integer", "min": 1},
-    "age": {"kind": "integer", "min": 18, "max": 100},
-    "annual_income": {"kind": "number", "min": 0, "max": 10_000_000},
-    "employment_type": {"kind": "category", "values": EMPLOYMENT.tolist()},
-    "employment_years": {"kind": "number", "min": 0, "max": 70},
-    "housing": {"kind": "category", "values": HOUSING.tolist()},
-    "loan_purpose": {"kind": "category", "values": PURPOSE.tolist()},
-    "loan_amount": {"kind": "number", "min": 100, "max": 1_000_000},
-    "loan_term_months": {"kind": "integer", "values": TERMS.tolist()},
-    "debt_to_income": {"kind": "number", "min": 0, "max": 5},
-    "credit_utilisation": {"kind": "number", "min": 0, "max": 2},
-    "credit_history_years": {"kind": "number", "min": 0, "max": 80},
-    "open_accounts": {"kind": "integer", "min": 0, "max": 200},
-    "delinquencies_2y": {"kind": "integer", "min": 0, "max": 100},
-    "inquiries_6m": {"kind": "integer", "min": 0, "max": 100},
-    "savings_balance": {"kind": "number", "min": 0},
-    "dependents": {"kind": "integer", "min": 0, "max": 20},
-    "existing_customer": {"kind": "integer", "values": [0, 1]},
-    "occupation_group": {"kind": "category", "values": OCCUPATION.tolist()},
-    "sex": {"kind": "category", "values": ["F", "M"]},
-    "age_band": {"kind": "category", "values": AGE_BANDS.tolist()},
-    TARGET: {"kind": "integer", "values": [0, 1]},
-}
+EMPLOYMENT, HOUSING, PURPOSE = np.array(contract.EMPLOYMENT), np.array(contract.HOUSING), np.array(contract.PURPOSE)
+OCCUPATION, AGE_BANDS, TERMS = np.array(contract.OCCUPATION), np.array(contract.AGE_BANDS), np.array(contract.TERMS)
 
 
 def generate_applications(rows: int, seed: int = 7, bias: float = 0.0, drift: float = 0.0,

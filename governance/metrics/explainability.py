@@ -9,6 +9,14 @@ A feature is a proxy for a protected attribute when it alone separates a
 protected group from the rest: proxy strength is max over groups of
 |2 AUC - 1| (0 = no information, 1 = a perfect copy). Categorical features are
 scored by each category's share of the group; a missing value counts as information.
+
+Every feature is screened, whatever its rank. Its strength is weighed by how much
+the model leans on it: weighted strength = strength x importance share, where the
+importance share is its mean |SHAP| over the most important feature's (1 for the
+top feature). A feature is flagged as a proxy when its weighted strength reaches
+`evaluation.proxy_flag_strength` (the model leans on a stand-in), or when its
+strength alone reaches `evaluation.proxy_encoding_strength` whatever its importance
+(it encodes the attribute: a copy the model could lean on at any retraining).
 """
 
 from __future__ import annotations
@@ -123,29 +131,57 @@ def version_explainer(settings, model: GovernedModel, pipeline: Pipeline, data_m
 
 def explainability_report(model: GovernedModel, explainer: Explainer, test: pd.DataFrame,
                           groups: dict[str, pd.Series]) -> tuple[dict, pd.DataFrame]:
-    """Global importance on a bounded sample, proxy strength of each feature; also the sample's values."""
+    """Global importance on a bounded sample, and the proxy screen of every feature; also the sample's values."""
     evaluation = model.evaluation
     sample = test.sample(n=min(evaluation.shap_sample_rows, len(test)), random_state=0)
     values = explainer.attributions(sample)
     importance = values.abs().mean().sort_values(ascending=False)
-    top = list(importance.index[: evaluation.proxy_top_k])
     gated = {a.label for a in model.protected_attributes}
     proxies = proxy_strengths(test[model.feature_columns], {k: v for k, v in groups.items() if k in gated})
-    top_proxy = max(((f, a, s) for f in top for a, s in proxies[f].items()), key=lambda t: t[2], default=None)
+    screen = proxy_screen(importance, proxies, evaluation)
     report = {
         "sample_rows": len(sample),
         "method": explainer.method,
         "units": explainer.units,
         "importance": [{"feature": f, "mean_abs_shap": float(v), "rank": i + 1}
                        for i, (f, v) in enumerate(importance.items())],
-        "top_k": top,
         "proxy_strength": proxies,
-        "top_k_max_proxy": None if top_proxy is None else
-        {"feature": top_proxy[0], "attribute": top_proxy[1], "strength": top_proxy[2]},
-        "proxy_flags": [{"feature": f, "attribute": a, "strength": s, "rank": top.index(f) + 1}
-                        for f in top for a, s in proxies[f].items() if s >= evaluation.proxy_flag_strength],
+        "proxy_screen": screen,
+        "proxy_flags": [row for row in screen if row["flagged"]],
+        "proxy_strength_max": _strongest(screen, "strength"),
+        "proxy_weighted_max": _strongest(screen, "weighted"),
     }
     return report, values
+
+
+def proxy_screen(importance: pd.Series, proxies: dict[str, dict[str, float]], evaluation) -> list[dict]:
+    """Each feature's strongest protected attribute, its strength weighed by importance, and whether it is
+    flagged (see the module docstring); the most worrying first."""
+    top = float(importance.iloc[0]) if len(importance) and importance.iloc[0] > 0 else 1.0
+    rows = []
+    for rank, (feature, mean_abs) in enumerate(importance.items(), start=1):
+        attribute, strength = max(proxies[feature].items(), key=lambda kv: kv[1], default=("none", 0.0))
+        share = round(float(mean_abs) / top, 4)
+        weighted = round(strength * share, 4)
+        encodes, leans = strength >= evaluation.proxy_encoding_strength, weighted >= evaluation.proxy_flag_strength
+        rows.append({"feature": feature, "attribute": attribute, "strength": strength, "importance_share": share,
+                     "weighted": weighted, "rank": rank, "flagged": encodes or leans,
+                     "why": "encodes" if encodes else "leans" if leans else None})
+    return sorted(rows, key=lambda row: (not row["flagged"], -row["weighted"], -row["strength"]))
+
+
+def _strongest(screen: list[dict], figure: str) -> dict:
+    """The screened feature with the highest `figure` (no feature: nothing measured, 0)."""
+    row = max(screen, key=lambda r: r[figure], default=None)
+    if row is None:
+        return {"feature": "none", "attribute": "none", "strength": 0.0, "weighted": 0.0, "importance_share": 0.0,
+                "rank": 0}
+    return {key: row[key] for key in ("feature", "attribute", "strength", "weighted", "importance_share", "rank")}
+
+
+def flagged_proxies(explainability: dict) -> frozenset[str]:
+    """The features an explainability report's screen flagged as proxies (never given as reasons)."""
+    return frozenset(row["feature"] for row in explainability.get("proxy_flags", ()))
 
 
 def proxy_strengths(features: pd.DataFrame, groups: dict[str, pd.Series]) -> dict[str, dict[str, float]]:

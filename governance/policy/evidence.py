@@ -29,7 +29,7 @@ _DECIMAL_LIMIT = Decimal(1_000_000_000)
 # Which way each metric is rounded to Cedar's four digits: towards failing.
 _HIGHER_IS_BETTER = ("auc", "ks", "di_ci_high_min", "di_point_min")
 _LOWER_IS_BETTER = ("di_ci_low_max", "di_point_max", "equalized_odds_difference_max",
-                    "equalized_odds_ci_low_max", "proxy_strength_max")
+                    "equalized_odds_ci_low_max", "proxy_strength_max", "proxy_weighted_max")
 
 
 class EvidenceError(GovernanceError):
@@ -57,7 +57,8 @@ class GateEvidence:
     di_point_max: float
     equalized_odds_difference_max: float
     equalized_odds_ci_low_max: float
-    proxy_strength_max: float
+    proxy_strength_max: float  # the strongest proxy of a protected attribute among every feature
+    proxy_weighted_max: float  # the highest proxy strength times importance share among every feature
     card_complete: bool
     card_missing_sections: list[str]
     data_age_days: int

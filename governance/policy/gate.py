@@ -14,6 +14,7 @@ not be evaluated is otherwise silently skipped) denies the promotion.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -123,13 +124,30 @@ class GateDecision:
         return [denial.reason() for denial in self.denials] + [f"error: {error}" for error in self.errors]
 
 
-def describe_finding(finding: dict[str, Any], digits: int | None = None) -> str:
+# Figures in reasons are rounded as the model card rounds them.
+CARD_DIGITS = 3
+
+
+def describe_finding(finding: dict[str, Any], digits: int = CARD_DIGITS) -> str:
     """`attribute = measured, requires ... (detail)` from a finding as `Finding.to_dict` writes it (and a gate
-    decision file keeps it); with `digits`, a measured number is rounded for a narration."""
+    decision file keeps it). A measured number is rounded to `digits`, unless that rounding would print the
+    threshold itself: then it is given in full (0.69996 against a 0.7 floor reads 0.69996, not 0.700)."""
     measured = finding["measured"]
-    shown = f"{measured:.{digits}f}" if digits is not None and isinstance(measured, float) else json.dumps(measured)
+    shown = json.dumps(measured)
+    if isinstance(measured, float) and math.isfinite(measured):
+        rounded = f"{measured:.{digits}f}"
+        threshold = finding.get("threshold")
+        if not (isinstance(threshold, (int, float, str)) and _same_at(rounded, threshold, digits)):
+            shown = rounded
     detail = f" ({finding['detail']})" if finding.get("detail") else ""
     return f"{finding['attribute']} = {shown}, requires {finding['requirement']}{detail}"
+
+
+def _same_at(shown: str, threshold: Any, digits: int) -> bool:
+    try:
+        return shown == f"{float(threshold):.{digits}f}"
+    except ValueError:
+        return False
 
 
 def evaluate_gate(bundle: PolicyBundle, evidence: GateEvidence, waivers: Iterable[Waiver] = (),

@@ -22,7 +22,8 @@ def gate_evidence(model: GovernedModel, version: str, *, validation: dict, perfo
     intervals = _disparate_impact(fairness)
     odds = {name: fairness["attributes"][name] for name in fairness["gated_attributes"]}
     worst_odds = max(odds, key=lambda name: odds[name]["equalized_odds_difference"])
-    proxy = explainability.get("top_k_max_proxy") or {"feature": "none", "attribute": "none", "strength": 0.0}
+    widest_low = max(odds, key=lambda name: odds[name]["equalized_odds_difference_ci"][0] or 0.0)
+    strongest, weighted = explainability["proxy_strength_max"], explainability["proxy_weighted_max"]
     taken_at = parse_utc(validation["snapshot"]["taken_at"])
     low_high = min(intervals, key=lambda i: i["high"])
     high_low = max(intervals, key=lambda i: i["low"])
@@ -34,14 +35,18 @@ def gate_evidence(model: GovernedModel, version: str, *, validation: dict, perfo
         di_point_min=min(i["point"] for i in intervals), di_point_max=max(i["point"] for i in intervals),
         equalized_odds_difference_max=odds[worst_odds]["equalized_odds_difference"],
         equalized_odds_ci_low_max=max(o["equalized_odds_difference_ci"][0] or 0.0 for o in odds.values()),
-        proxy_strength_max=float(proxy["strength"]),
+        proxy_strength_max=float(strongest["strength"]), proxy_weighted_max=float(weighted["weighted"]),
         card_complete=bool(card["complete"]), card_missing_sections=list(card["missing_sections"]),
         data_age_days=((now or utc_now()) - taken_at).days,
         trained_by=list(model.owners.data_scientists), requested_by=requested_by,
         context={
             "di_ci_high_min": _describe(low_high), "di_ci_low_max": _describe(high_low),
-            "equalized_odds_difference_max": f"{worst_odds}: {odds[worst_odds]['equalized_odds_difference']:.4f}",
-            "proxy_strength_max": f"{proxy['feature']} for {proxy['attribute']} (among the top features)",
+            "equalized_odds_difference_max": _describe_odds(worst_odds, odds[worst_odds]),
+            "equalized_odds_ci_low_max": _describe_odds(widest_low, odds[widest_low]),
+            "proxy_strength_max": f"feature {strongest['feature']} for {strongest['attribute']}: strength "
+                                  f"{strongest['strength']:.2f}, importance rank {strongest['rank']}",
+            "proxy_weighted_max": f"feature {weighted['feature']} for {weighted['attribute']}: strength "
+                                  f"{weighted['strength']:.2f} x importance share {weighted['importance_share']:.2f}",
             "validation_passed": f"snapshot {validation['data_md5']}: {len(validation['failures'])} failed expectations",
             "data_age_days": f"snapshot taken {validation['snapshot']['taken_at']}",
         },
@@ -62,5 +67,31 @@ def _disparate_impact(fairness: dict) -> list[dict]:
 
 
 def _describe(interval: dict) -> str:
-    return (f"{interval['attribute']}={interval['group']} vs {interval['reference']}: {interval['point']:.4f} "
-            f"[{interval['low']:.4f}, {interval['high']:.4f}]")
+    """Where a disparate-impact figure came from, rounded as the model card rounds it."""
+    return (f"{interval['attribute']}={interval['group']} vs {interval['reference']}: {interval['point']:.3f} "
+            f"[{interval['low']:.3f}, {interval['high']:.3f}]")
+
+
+def _describe_odds(name: str, attribute: dict) -> str:
+    """The attribute, its equalized odds difference with its interval, and the two groups whose true- or
+    false-positive rates are furthest apart, rounded as the model card rounds them."""
+    low, high = attribute["equalized_odds_difference_ci"]
+    interval = "" if low is None else f" [{low:.3f}, {high:.3f}]"
+    text = f"{name}: equalized odds difference {attribute['equalized_odds_difference']:.3f}{interval}"
+    gaps = [gap for rate in ("true_positive_rate", "false_positive_rate")
+            if (gap := _widest_gap(attribute, rate)) is not None]
+    if not gaps:
+        return text
+    spread, rate, (high_group, high_rate), (low_group, low_rate) = max(gaps)
+    label = "true positive rate" if rate == "true_positive_rate" else "false positive rate"
+    return f"{text}; {label} {high_group} {high_rate:.3f} vs {low_group} {low_rate:.3f}"
+
+
+def _widest_gap(attribute: dict, rate: str) -> tuple | None:
+    """(spread, rate, highest group and rate, lowest group and rate) among the groups the odds are judged on."""
+    measured = [(group, attribute["groups"][group][rate]) for group in attribute.get("odds_groups", attribute["groups"])
+                if attribute["groups"][group][rate] is not None]
+    if len(measured) < 2:
+        return None
+    highest, lowest = max(measured, key=lambda g: g[1]), min(measured, key=lambda g: g[1])
+    return highest[1] - lowest[1], rate, highest, lowest

@@ -15,6 +15,7 @@ so a rollback to one of them takes effect at the next poll.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -25,10 +26,14 @@ from sklearn.pipeline import Pipeline
 
 from governance.config import GovernedModel
 from governance.control import ControlStore, KillSwitch
+from governance.digests import file_sha256
 from governance.errors import GovernanceError
-from governance.metrics.explainability import Explainer, version_explainer
+from governance.events import ExplainabilityReportPublished
+from governance.ledger import Ledger
+from governance.metrics.explainability import Explainer, flagged_proxies, version_explainer
 from governance.registry import ModelRegistry, RegisteredVersion, version_key
 from governance.serving import metrics
+from governance.serving.reasons import ReasonCodes
 from governance.settings import Settings
 from governance.timestamps import utc_timestamp
 
@@ -46,12 +51,14 @@ class ServingError(GovernanceError):
 
 @dataclass(frozen=True)
 class ServedVersion:
-    """A champion loaded from its approved artifact, with the explainer its reasons come from."""
+    """A champion loaded from its approved artifact, with the explainer its reasons come from and the reason
+    codes it may give (never a protected attribute or a proxy its screen flagged)."""
 
     version: int
     artifact_sha256: str
     pipeline: Pipeline
     explainer: Explainer
+    reasons: ReasonCodes
     loaded_at: str
 
 
@@ -81,7 +88,25 @@ def load_version(settings: Settings, registry: ModelRegistry, model: GovernedMod
                            f"{model.feature_columns}; the request schema would not match the model")
     return ServedVersion(version=version, artifact_sha256=approved_sha256, pipeline=pipeline,
                          explainer=_explainer(settings, model, registered, pipeline),
+                         reasons=ReasonCodes(model, _version_proxies(settings, model, registered)),
                          loaded_at=utc_timestamp())
+
+
+def _version_proxies(settings: Settings, model: GovernedModel, registered: RegisteredVersion) -> frozenset[str]:
+    """The proxies the version's explainability report flagged, from the report whose digest the ledger
+    recorded (a changed report is refused: its reasons could name a proxy). None are known without a report:
+    a version registered outside the graph, which no gate passed."""
+    path = settings.model_dir(model.name, registered.key) / "explainability.json"
+    recorded = Ledger.for_settings(settings).latest(ExplainabilityReportPublished, model=model.name,
+                                                    version=registered.key)
+    if not path.is_file() and not recorded:
+        log.warning("%s: no explainability report; only protected attributes are withheld from reasons",
+                    registered.key)
+        return frozenset()
+    if not path.is_file() or not recorded or file_sha256(path) != recorded.report:
+        raise ServingError(f"{registered.key}: its explainability report at {path} is missing or is not the one "
+                           "the ledger recorded; its flagged proxies cannot be known")
+    return flagged_proxies(json.loads(path.read_bytes()))
 
 
 def _explainer(settings: Settings, model: GovernedModel, registered: RegisteredVersion, pipeline: Pipeline) -> Explainer:

@@ -24,7 +24,6 @@ from governance.decisions import DecisionLog
 from governance.digests import digest_of
 from governance.serving import metrics
 from governance.serving.champion import KILL_SWITCH_UNREADABLE, ChampionFollower, ServedVersion
-from governance.serving.reasons import ReasonCodes
 from governance.timestamps import utc_timestamp
 
 log = logging.getLogger(__name__)
@@ -44,7 +43,6 @@ class DecisionMaker:
     def __init__(self, model: GovernedModel, follower: ChampionFollower, control: ControlStore,
                  decision_log: DecisionLog) -> None:
         self.model, self.follower, self.control, self.log = model, follower, control, decision_log
-        self.reasons = ReasonCodes(model)
         self.features = model.feature_columns  # resolved once (derived from the contract on every access)
 
     def decide(self, applications: list[Application]) -> list[dict]:
@@ -62,6 +60,8 @@ class DecisionMaker:
             answer["ts"] = ts
         self.log.record_many([_row(self.model.name, app, answer, switch.disabled)
                               for app, answer in zip(applications, answers, strict=True)])
+        for answer in answers:  # logged, not told: the applicant gets the reasons given
+            del answer["reasons_withheld"]
         self._count(answers, cause)
         return answers
 
@@ -103,8 +103,9 @@ class DecisionMaker:
         (its reasons would misstate the model), whatever the rest of its batch gets."""
         frame = pd.DataFrame([a.features for a in applications], columns=self.features)
         explanation = served.explainer.explain(frame)  # one pass through the preprocessing
-        reasons = self.reasons.principal(explanation.attributions)
-        return [self._answer(served.version, float(score), self._outcome(score), why, None) if faithful else
+        reasons = served.reasons.principal(explanation.attributions)
+        return [self._answer(served.version, float(score), self._outcome(score), why.given, None, why.withheld)
+                if faithful else
                 self._answer(None, None, REFER, [], f"v{served.version} could not explain this application: its "
                                                     f"attributions miss its score by {gap:.3g}")
                 for score, why, faithful, gap in zip(explanation.scores, reasons, explanation.faithful,
@@ -120,10 +121,10 @@ class DecisionMaker:
         return [self._answer(None, None, REFER, [], reason) for _ in applications]
 
     def _answer(self, version: int | None, score: float | None, outcome: str, reasons: list[dict],
-                safe_reason: str | None) -> dict:
+                safe_reason: str | None, withheld: int | None = None) -> dict:
         return {"decision_id": str(uuid.uuid4()), "model": self.model.name, "version": version, "score": score,
-                "outcome": outcome, "reasons": reasons, "safe_state": safe_reason is not None,
-                "safe_state_reason": safe_reason}
+                "outcome": outcome, "reasons": reasons, "reasons_withheld": withheld,
+                "safe_state": safe_reason is not None, "safe_state_reason": safe_reason}
 
 
 def input_digest(application: Application) -> str:
@@ -137,4 +138,5 @@ def _row(model: str, application: Application, answer: dict, kill_switch: bool) 
     return {"decision_id": answer["decision_id"], "ts": answer["ts"], "model": model, "version": answer["version"],
             "input_digest": input_digest(application), "features": application.features,
             "protected": application.protected, "score": answer["score"], "outcome": answer["outcome"],
-            "reasons": answer["reasons"], "kill_switch": kill_switch, "safe_state_reason": answer["safe_state_reason"]}
+            "reasons": answer["reasons"], "reasons_withheld": answer["reasons_withheld"], "kill_switch": kill_switch,
+            "safe_state_reason": answer["safe_state_reason"]}

@@ -63,7 +63,7 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             **_file_metadata(saved), **links})
 
     @dg.asset(key=key(model, "explainability_report"), ins=trained_in, kinds={"shap"}, **common,
-              description="SHAP global importance on a bounded sample, and proxy screening of the top features.")
+              description="SHAP global importance on a bounded sample, and the proxy screen of every feature.")
     def explainability(governance: GovernanceResource, trained: dict) -> dg.Output[dict]:
         settings, registry = governance.settings, governance.registry
         registered = registry.version(model.name, trained["version"])
@@ -75,9 +75,12 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         saved, links = _save(governance, model, trained, "explainability", report)
         rows = [[r["rank"], r["feature"], r["mean_abs_shap"], max(report["proxy_strength"][r["feature"]].values())]
                 for r in report["importance"][:10]]
+        flags = [[f["feature"], f["attribute"], f["strength"], f["weighted"], f["why"]] for f in report["proxy_flags"]]
         return dg.Output(saved, metadata={
             "top_features": md_table(["rank", "feature", "mean |SHAP|", "proxy strength"], rows),
-            "proxy_flags": len(report["proxy_flags"]), **_file_metadata(saved), **links})
+            "proxy_flags": len(report["proxy_flags"]),
+            "flagged_proxies": md_table(["feature", "attribute", "strength", "weighted", "why"], flags),
+            **_file_metadata(saved), **links})
 
     @dg.asset(key=key(model, "model_card"), kinds={"markdown", "html"}, **common,
               ins={"trained": dg.AssetIn(key(model, "trained_model")),
@@ -87,35 +90,46 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
               description="The model card (Markdown and self-contained HTML with plots) from the version's reports.")
     def model_card(context: dg.AssetExecutionContext, governance: GovernanceResource, trained: dict,
                    performance: dict, fairness: dict, explainability: dict) -> dg.Output[dict]:
-        settings, services = governance.settings, governance.services
+        services = governance.services
         subject = VersionSubject(model.name, trained["key"], model.risk_tier, tuple(trained["trained_by"]),
                                  tuple(requested_by(context)))
         waivers = [w.to_dict() for w in honoured_waivers(bundle=services.policies, roster=services.roster,
                                                          store=services.statements, subject=subject)]
-        reports = {name: _load(saved) for name, saved in
-                   (("performance", performance), ("fairness", fairness), ("explainability", explainability))}
-        validation = load_validation(settings, model.name, trained["data_md5"])
-        reports["validation"], reports["snapshot"] = validation, validation["snapshot"]
-        out = _dir(settings, model, trained)
-        plots.roc(reports["performance"], out / "plots" / "roc.svg")
-        plots.calibration(reports["performance"], out / "plots" / "calibration.svg")
-        plots.selection_rates(reports["fairness"], out / "plots" / "selection_rates.svg")
-        digests = {"Performance report": performance["sha256"], "Fairness report": fairness["sha256"],
-                   "Explainability report": explainability["sha256"]}
-        card = write_card(model, trained["key"], services.registry.version(model.name, trained["version"]), reports,
-                          digests, waivers=waivers, out_dir=out)
-        links = record(governance, events.CardPublished(
-            actor=actor("model_card"), model=model.name, version=trained["key"], html=card.html_sha256,
-            markdown=card.markdown_sha256, complete=card.complete, missing_sections=tuple(card.missing_sections)))
-        result = {"key": trained["key"], "markdown_path": str(card.markdown), "html_path": str(card.html),
-                  "markdown_sha256": card.markdown_sha256, "html_sha256": card.html_sha256,
-                  "complete": card.complete, "missing_sections": card.missing_sections}
-        return dg.Output(result, metadata={
-            "card": dg.MetadataValue.md(_without_images(card.markdown.read_text(encoding="utf-8"))),
-            "html": dg.MetadataValue.path(str(card.html)), "html_sha256": card.html_sha256,
-            "complete": card.complete, "missing_sections": ", ".join(card.missing_sections) or "none", **links})
+        return publish_card(governance, model, trained, performance, fairness, explainability, waivers)
 
     return [performance, fairness, explainability, model_card]
+
+
+def publish_card(governance: GovernanceResource, model: GovernedModel, trained: dict, performance: dict,
+                 fairness: dict, explainability: dict, waivers: list[dict]) -> dg.Output[dict]:
+    """Render the version's card from its reports with `waivers` listed, ledger its digests, and return the
+    model_card output (the release gate publishes it again when the waivers it honoured differ)."""
+    settings, services = governance.settings, governance.services
+    reports = {name: _load(saved) for name, saved in
+               (("performance", performance), ("fairness", fairness), ("explainability", explainability))}
+    validation = load_validation(settings, model.name, trained["data_md5"])
+    reports["validation"], reports["snapshot"] = validation, validation["snapshot"]
+    out = _dir(settings, model, trained)
+    plots.roc(reports["performance"], out / "plots" / "roc.svg")
+    plots.calibration(reports["performance"], out / "plots" / "calibration.svg")
+    plots.selection_rates(reports["fairness"], out / "plots" / "selection_rates.svg")
+    digests = {"Performance report": performance["sha256"], "Fairness report": fairness["sha256"],
+               "Explainability report": explainability["sha256"]}
+    card = write_card(model, trained["key"], services.registry.version(model.name, trained["version"]), reports,
+                      digests, waivers=waivers, out_dir=out)
+    links = record(governance, events.CardPublished(
+        actor=actor("model_card"), model=model.name, version=trained["key"], html=card.html_sha256,
+        markdown=card.markdown_sha256, complete=card.complete, missing_sections=tuple(card.missing_sections),
+        waivers=tuple(w["statement_digest"] for w in waivers)))
+    result = {"key": trained["key"], "markdown_path": str(card.markdown), "html_path": str(card.html),
+              "markdown_sha256": card.markdown_sha256, "html_sha256": card.html_sha256,
+              "complete": card.complete, "missing_sections": card.missing_sections,
+              "waivers": sorted(w["statement_digest"] for w in waivers)}
+    return dg.Output(result, metadata={
+        "card": dg.MetadataValue.md(_without_images(card.markdown.read_text(encoding="utf-8"))),
+        "html": dg.MetadataValue.path(str(card.html)), "html_sha256": card.html_sha256,
+        "complete": card.complete, "missing_sections": ", ".join(card.missing_sections) or "none",
+        "waivers": len(waivers), **links})
 
 
 def _dir(settings: Settings, model: GovernedModel, trained: dict) -> Path:

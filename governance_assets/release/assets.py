@@ -25,6 +25,7 @@ from governance.release.services import Services
 from governance.timestamps import parse_utc, utc_now
 from governance_assets.common import actor, key, md_table, owners, record, tags, versions
 from governance_assets.common import requested_by as requested_by_tag
+from governance_assets.evaluation.assets import publish_card
 from resources import GovernanceResource
 
 GATE_CHECK = "policy_decision"
@@ -58,6 +59,11 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         bundle, roster = services.policies, services.roster
         waivers = honoured_waivers(bundle=bundle, roster=roster, store=services.statements, subject=subject)
         decision = evaluate_gate(bundle, evidence, waivers)
+        relied_on = [denial.waiver.to_dict() for denial in decision.denials if denial.waiver]
+        if sorted(w["statement_digest"] for w in relied_on) != card.get("waivers", []):
+            # The card lists exactly the waivers this decision honoured (granted after the card was written,
+            # or no longer relied upon): it is published again, before anything seals it.
+            publish_card(governance, model, trained, performance, fairness, explainability, relied_on)
         entry = record_gate_decision(services.ledger, decision)
         path = governance.settings.model_dir(model.name, version) / "gate_decision.json"
         path.write_bytes(canonical_json(decision.to_dict()))

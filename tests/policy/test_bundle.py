@@ -27,7 +27,7 @@ def test_repository_policies_load_with_ids_messages_and_thresholds(bundle):
     assert gate_rules == {
         "data_quality.validation_passed", "data_quality.data_age", "performance.auc_floor", "performance.ks_floor",
         "performance.champion_auc_drop", "fairness.disparate_impact", "fairness.equalized_odds",
-        "explainability.protected_proxy", "documentation.model_card_complete",
+        "explainability.protected_proxy", "explainability.encoded_attribute", "documentation.model_card_complete",
         "separation_of_duties.trainer_recorded",
     }
     assert all(rule.message for rule in bundle.rules.values())

@@ -27,7 +27,9 @@ THRESHOLDS = [
     ("fairness.disparate_impact", "di_ci_high_min", {"high": "0.8", "medium": "0.8", "low": "0.7"}, "below"),
     ("fairness.disparate_impact", "di_ci_low_max", {"high": "1.25", "medium": "1.25", "low": "1.43"}, "above"),
     ("fairness.equalized_odds", "equalized_odds_ci_low_max", {"high": "0.1", "medium": "0.1", "low": "0.15"}, "above"),
-    ("explainability.protected_proxy", "proxy_strength_max", {"high": "0.5", "medium": "0.6", "low": "0.7"}, "at_or_above"),
+    ("explainability.protected_proxy", "proxy_weighted_max", {"high": "0.5", "medium": "0.6", "low": "0.7"}, "at_or_above"),
+    ("explainability.encoded_attribute", "proxy_strength_max", {"high": "0.95", "medium": "0.95", "low": "0.95"},
+     "at_or_above"),
     ("data_quality.data_age", "data_age_days", {"high": "365", "medium": "540", "low": "730"}, "above"),
 ]
 
@@ -103,8 +105,10 @@ def test_no_champion_means_no_drop_rule(bundle):
     ("equalized_odds_ci_low_max", 0.09996, False),
     ("di_ci_high_min", 0.79999, True),
     ("di_ci_low_max", 1.25001, True),
-    ("proxy_strength_max", 0.49999, True),  # rounds up to 0.5000, which ">= 0.5 denies" catches: safe side
-    ("proxy_strength_max", 0.4999, False),
+    ("proxy_weighted_max", 0.49999, True),  # rounds up to 0.5000, which ">= 0.5 denies" catches: safe side
+    ("proxy_weighted_max", 0.4999, False),
+    ("proxy_strength_max", 0.94999, True),
+    ("proxy_strength_max", 0.9499, False),
 ])
 def test_rounding_to_four_digits_never_passes_a_failing_value(bundle, attribute, value, denied):
     decision = evaluate_gate(bundle, passing_evidence(**{attribute: value}), now=NOW)
@@ -145,7 +149,7 @@ def test_both_sides_of_the_band_are_reported(bundle):
 
 
 def test_every_denying_rule_is_reported(bundle):
-    evidence = passing_evidence(auc=0.6, validation_passed=False, proxy_strength_max=0.9, data_age_days=999)
+    evidence = passing_evidence(auc=0.6, validation_passed=False, proxy_weighted_max=0.9, data_age_days=999)
     decision = evaluate_gate(bundle, evidence, now=NOW)
     assert [d.rule for d in decision.denials] == [
         "data_quality.validation_passed", "data_quality.data_age", "explainability.protected_proxy",
@@ -266,3 +270,25 @@ def test_a_rule_that_errors_while_evaluating_denies(policy_copy):
     decision = evaluate_gate(PolicyBundle.load(policy_copy), passing_evidence(), now=NOW)
     assert not decision.allowed and decision.denials == ()
     assert "data_quality.overflowing" in decision.errors[0] and "overflow" in decision.errors[0]
+
+
+def test_reasons_name_attribute_groups_and_round_as_the_card(bundle):
+    """Once the equalized-odds reason named no attribute or group and printed 0.249201127819549."""
+    from governance.release.gate_evidence import _describe_odds
+
+    sex = {"equalized_odds_difference": 0.3125, "equalized_odds_difference_ci": [0.249201127819549, 0.371],
+           "odds_groups": ["F", "M"],
+           "groups": {"F": {"true_positive_rate": 0.61, "false_positive_rate": 0.4121},
+                      "M": {"true_positive_rate": 0.70, "false_positive_rate": 0.0996}}}
+    evidence = passing_evidence(equalized_odds_ci_low_max=0.249201127819549,
+                                context={"equalized_odds_ci_low_max": _describe_odds("sex", sex)})
+    (reason,) = evaluate_gate(bundle, evidence, now=NOW).reasons()
+    assert reason.startswith("fairness.equalized_odds: ")
+    assert ("equalized_odds_ci_low_max = 0.249, requires equalized_odds_ci_low_max <= 0.1000 (sex: equalized odds "
+            "difference 0.312 [0.249, 0.371]; false positive rate F 0.412 vs M 0.100)") in reason
+    assert "0.2492" not in reason
+
+
+def test_a_figure_that_would_round_onto_its_threshold_keeps_four_digits(bundle):
+    (reason,) = evaluate_gate(bundle, passing_evidence(auc=0.69996), now=NOW).reasons()
+    assert "auc = 0.69996, requires auc >= 0.7000" in reason

@@ -1,0 +1,45 @@
+"""`govern config check FILE`: validate a governed models config before anything runs.
+
+Every problem of every model is printed on its own `error:` line naming the file, the model, the field
+and the fix (a mistyped key with the allowed keys and the closest match); the exit status is 1 when
+there is any. Nothing is trained, registered or written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from governance.cli.output import emit
+from governance.config import ConfigError, load_config
+
+app = typer.Typer(no_args_is_help=True, help="The governed models config: check it before anything runs.")
+
+
+@app.command("check")
+def check(file: Annotated[Path, typer.Argument(help="the config file (e.g. governance.yaml)")],
+          as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
+    """Validate FILE as `govern` and the UI will load it; print each model, or every error."""
+    try:
+        config = load_config(file)
+    except ConfigError as exc:
+        if as_json:
+            emit({"file": str(file), "valid": False, "errors": exc.problems}, True, str)
+        else:
+            for problem in exc.problems:
+                typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(1) from None
+    models = [{"model": name, "risk_tier": model.risk_tier, "features": model.feature_columns,
+               "protected_attributes": [a.label for a in model.protected_attributes]}
+              for name, model in config.models.items()]
+    emit({"file": str(file), "valid": True, "models": models}, as_json, _human)
+
+
+def _human(result: dict) -> str:
+    lines = [f"{result['file']}: valid"]
+    for model in result["models"]:
+        lines.append(f"  {model['model']} ({model['risk_tier']} risk): {len(model['features'])} features; protected: "
+                     f"{', '.join(model['protected_attributes'])}")
+    return "\n".join(lines)

@@ -1,0 +1,62 @@
+"""`govern init` for a config outside the repository, and `govern roster add` growing its roster."""
+
+import json
+import shutil
+
+from typer.testing import CliRunner
+
+from governance.cli import app
+from governance.policy.bundle import PolicyBundle
+from governance.trust.roster import Roster
+from tests.helpers import REPO, SMALL_CONFIG
+
+
+def govern(home, config, *args):
+    return CliRunner().invoke(app, ["--home", str(home), "--config", str(config), *args])
+
+
+def test_init_makes_a_state_dir_with_policies_for_a_config_anywhere(tmp_path, monkeypatch):
+    monkeypatch.delenv("GOVERN_POLICIES", raising=False)
+    monkeypatch.delenv("GOVERN_ROSTER", raising=False)
+    config = tmp_path / "elsewhere" / "governance.yaml"
+    config.parent.mkdir()
+    shutil.copy(SMALL_CONFIG, config)
+    home = tmp_path / "state"
+    assert "govern init" in govern(home, config, "status").output  # before: no state, and what to do
+
+    result = govern(home, config, "init", "--json")
+    assert result.exit_code == 0, result.output
+    done = json.loads(result.output)
+    assert done["policies"] == str(home / "policies") and done["policies_copied"] and done["principals"] == []
+    assert PolicyBundle.load(home / "policies").digest == PolicyBundle.load(REPO / "policies").digest
+    assert (home / "governance.db").is_file()
+    assert govern(home, config, "status").exit_code == 0
+    again = govern(home, config, "init", "--json")  # idempotent, and the copy is now the bundle in force
+    assert again.exit_code == 0 and not json.loads(again.output)["policies_copied"]
+
+    key = govern(home, config, "keygen", "--principal", "ravi", "--out", str(tmp_path / "ravi.key"), "--json")
+    public = tmp_path / "ravi.pub"
+    public.write_text(json.loads(key.output)["public_key"] + "\n")
+    added = govern(home, config, "roster", "add", "ravi", "--role", "model_risk_approver", "--public-key", str(public))
+    assert added.exit_code == 0, added.output
+    roster = Roster.load(home / "policies" / "roster.yaml")
+    assert roster.version == 2 and set(roster.principals["ravi"].roles) == {"model_risk_approver"}
+    assert (home / "policies" / "roster.yaml").read_text().startswith("# The production roster")
+
+    refused = {
+        "this is a private key": ["ravi2", "--role", "auditor", "--public-key", str(tmp_path / "ravi.key")],
+        "--role:": ["rhea", "--role", "approver", "--public-key", str(public)],
+        "principal 'ravi' is already in roster version 2": ["ravi", "--role", "auditor", "--public-key", str(public)],
+    }
+    for why, args in refused.items():
+        result = govern(home, config, "roster", "add", *args)
+        assert result.exit_code != 0 and why in result.output, (why, result.output)
+    assert Roster.load(home / "policies" / "roster.yaml").version == 2
+
+
+def test_init_creates_nothing_from_a_bad_config(tmp_path):
+    config = tmp_path / "governance.yaml"
+    config.write_text(SMALL_CONFIG.read_text().replace("risk_tier: high", "risk_teir: high"))
+    result = govern(tmp_path / "state", config, "init")
+    assert result.exit_code != 0 and "did you mean 'risk_tier'?" in str(result.exception) + result.output
+    assert not (tmp_path / "state").exists()

@@ -1,0 +1,123 @@
+"""A low-importance feature that exactly encodes sex (a code for sex and marital status, as in real credit
+data): the proxy screen flags it whatever its rank, the release gate denies naming it and the attribute, and
+no decision gives it as a reason (the next eligible reason is given, and the withheld one is counted)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from governance.control import ControlStore
+from governance.data.generator import CONTRACT, generate_applications
+from governance.decisions import DecisionLog
+from governance.serving.champion import ChampionFollower, ServingError, ServingState, load_version
+from governance.serving.decide import Application, DecisionMaker
+from governance.serving.reasons import ReasonCodes
+from tests.helpers import small_model, write_config
+
+pytestmark = pytest.mark.slow
+MODEL = "credit_status"
+MARITAL = ["single", "married", "divorced"]
+PROXY = "personal_status"
+
+
+def applications_with_personal_status(rows: int = 6000) -> "pd.DataFrame":
+    """Generator rows plus `personal_status` = sex and marital status in one code; being divorced raises the
+    recorded default rate a little, so the model uses the column, but not much."""
+    frame = generate_applications(rows, seed=7)
+    rng = np.random.default_rng(3)
+    marital = rng.choice(len(MARITAL), rows, p=[0.4, 0.45, 0.15])
+    frame[PROXY] = [f"{sex}_{MARITAL[m]}" for sex, m in zip(frame["sex"].astype(str), marital)]
+    flip = (marital == 2) & (rng.random(rows) < 0.08)
+    frame.loc[flip, "default"] = 1
+    return frame
+
+
+@pytest.fixture(scope="module")
+def denied(tmp_path_factory):
+    from tests.helpers import Lifecycle
+
+    root = tmp_path_factory.mktemp("proxy")
+    data = root / "applications.csv"
+    applications_with_personal_status().to_csv(data, index=False)
+    columns = {**CONTRACT, PROXY: {"kind": "category", "values": [f"{s}_{m}" for s in "FM" for m in MARITAL]}}
+    entry = small_model(source={"file": {"path": str(data)}}, columns=columns)
+    life = Lifecycle(root / "govern", write_config(root / "governance.yaml", {MODEL: entry}))
+    key, result = life.candidate(MODEL, tags={"governance/requested_by": "dana"})
+    return life, key, result
+
+
+def test_the_screen_flags_a_low_importance_exact_proxy(denied):
+    life, key, result = denied
+    report = json.loads(Path(result.output_for_node(f"{MODEL}__explainability_report")["path"]).read_bytes())
+    row = next(r for r in report["proxy_screen"] if r["feature"] == PROXY)
+    assert row["attribute"] == "sex" and row["strength"] == 1.0
+    assert row["rank"] > 5 and row["weighted"] < 0.5  # outside the old top five, and barely used
+    assert row["flagged"] and row["why"] == "encodes"
+    assert [f["feature"] for f in report["proxy_flags"]] == [PROXY]
+    card = Path(result.output_for_node(f"{MODEL}__model_card")["markdown_path"]).read_text()
+    assert f"| {PROXY} | sex | 1.00 |" in card and "yes: encodes it" in card
+    assert f"or a flagged proxy ({PROXY}) as a principal reason" in card
+
+
+def test_the_gate_denies_naming_the_feature_and_the_attribute(denied):
+    life, key, result = denied
+    assert not result.success
+    decision = json.loads((life.settings.model_dir(MODEL, key) / "gate_decision.json").read_bytes())
+    assert not decision["allowed"]
+    denial = next(d for d in decision["denials"] if d["rule"] == "explainability.encoded_attribute")
+    (finding,) = denial["findings"]
+    assert finding["attribute"] == "proxy_strength_max" and finding["measured"] == 1.0
+    assert f"feature {PROXY} for sex" in finding["detail"]
+    assert not life.materialized(MODEL, "approval_request", key)
+
+
+def test_no_decision_gives_the_proxy_as_a_reason(denied, tmp_path):
+    life, key, result = denied
+    trained = result.output_for_node(f"{MODEL}__trained_model")
+    model = life.config.model(MODEL)
+    served = load_version(life.settings, life.registry, model, trained["version"], trained["artifact_sha256"])
+    rows = applications_with_personal_status(3000).sample(600, random_state=1)
+    attributions = served.explainer.attributions(rows)
+    unscreened = ReasonCodes(model).principal(attributions)  # what the reasons were before the screen
+    would_give = [i for i, reasons in enumerate(unscreened) if PROXY in {r["feature"] for r in reasons.given}]
+    assert would_give, "the constructed proxy must be among some rows' principal reasons for this test to bite"
+
+    follower = ChampionFollower(life.settings, model, life.registry, ControlStore.for_settings(life.settings))
+    follower.state = ServingState(trained["version"], served, None)
+    log = DecisionLog.for_settings(life.settings)
+    maker = DecisionMaker(model, follower, ControlStore.for_settings(life.settings), log)
+    applications = [Application({c: row[c] for c in model.feature_columns}, None)
+                    for row in rows.to_dict("records")]
+    answers = maker.decide(applications)
+    assert all(PROXY not in {r["feature"] for r in answer["reasons"]} for answer in answers)
+    assert "reasons_withheld" not in answers[0]  # logged, not sent
+    next_given = 0
+    for i in would_give:
+        given = [r["feature"] for r in answers[i]["reasons"]]
+        kept = [r["feature"] for r in unscreened[i].given if r["feature"] != PROXY]
+        assert given[:len(kept)] == kept  # the others keep their order; the next eligible reason moves up
+        next_given += len(given) > len(kept)
+        assert log.get(answers[i]["decision_id"]).reasons_withheld == 1
+    assert next_given, "some declined row should get its next eligible reason in the proxy's place"
+    assert sum(log.get(a["decision_id"]).reasons_withheld for a in answers) == len(would_give)
+
+
+def test_a_version_whose_report_was_changed_is_not_served(denied):
+    """Unflagging the proxy in the report on disk must not bring it back as a reason: the report is the one the
+    ledger recorded, or the version is not served."""
+    life, key, result = denied
+    trained = result.output_for_node(f"{MODEL}__trained_model")
+    path = life.settings.model_dir(MODEL, key) / "explainability.json"
+    original = path.read_bytes()
+    report = json.loads(original)
+    report["proxy_flags"] = []
+    path.write_text(json.dumps(report))
+    try:
+        with pytest.raises(ServingError, match="is not the one the ledger recorded"):
+            load_version(life.settings, life.registry, life.config.model(MODEL), trained["version"],
+                         trained["artifact_sha256"])
+    finally:
+        path.write_bytes(original)
