@@ -3,6 +3,10 @@
 A window's measurements become the attributes of a Cedar `MonitoringWindow`,
 rounded to Cedar's four decimal digits towards alerting, and System::"monitoring"
 asks whether the window calls for `retrain` (drift) and for `contain` (harm).
+Per-feature figures (a feature's drift distance and its importance in the
+version's decisions) are judged one feature at a time as `FeatureDrift`
+resources: the window calls for retraining when the window or any one of its
+features does, so a strong drift of one important feature is enough.
 How harm is contained is asked next, with whether the previous approved version
 passes on the same window: `auto_rollback` or `auto_disable`. Nothing about
 what to do is decided here; every threshold and choice is in the policy, and
@@ -29,6 +33,7 @@ from governance.monitoring.figures import Measurement
 RETRAIN, CONTAIN = "retrain", "contain"
 ROLLBACK, DISABLE = "auto_rollback", "auto_disable"
 MONITORING = "monitoring"
+WINDOW, FEATURE = "MonitoringWindow", "FeatureDrift"
 _PRINCIPAL = {"type": "System", "id": MONITORING}
 _PRINCIPAL_ENTITY = {"uid": _PRINCIPAL, "attrs": {"name": MONITORING},
                      "parents": [{"type": "Role", "id": "automation"}]}
@@ -111,13 +116,44 @@ class Judgement:
 
 def judge(bundle: PolicyBundle, *, model: str, version: int, risk_tier: str, window: str, stream: str,
           decisions: int, measurements: list[Measurement]) -> Judgement:
-    """Ask the policy whether this window calls for retraining and for containment."""
+    """Ask the policy whether this window (or one of its features) calls for retraining, and for containment."""
     figures = {name: value for m in measurements for name, value in m.attributes.items()}
     attributes = _attributes(model, version, risk_tier, decisions, figures)
-    verdicts = {action: _ask(bundle, action, attributes, {}) for action in (RETRAIN, CONTAIN)}
+    features = {name: figures for m in measurements for name, figures in m.features.items()}
+    retrain = _with_features(_ask(bundle, RETRAIN, attributes, {}), ask_features(bundle, attributes, features))
     return Judgement(model=model, version=version, risk_tier=risk_tier, window=window, stream=stream,
-                     decisions=decisions, measurements=tuple(measurements), retrain=verdicts[RETRAIN],
-                     contain=verdicts[CONTAIN], policy_digest=bundle.digest)
+                     decisions=decisions, measurements=tuple(measurements), retrain=retrain,
+                     contain=_ask(bundle, CONTAIN, attributes, {}), policy_digest=bundle.digest)
+
+
+def ask_features(bundle: PolicyBundle, window: dict[str, Any], features: dict[str, dict[str, Any]]) -> dict[str, Verdict]:
+    """Whether each feature's figures alone call for retraining (one Cedar batch, `FeatureDrift` resources)."""
+    if not features:
+        return {}
+    identity = {k: window[k] for k in ("model", "version", "risk_tier")}
+    attributes = {name: {**identity, "feature": name, **{k: _figure(k, v) for k, v in figures.items()}}
+                  for name, figures in features.items()}
+    entities = [_PRINCIPAL_ENTITY] + [_entity(FEATURE, f"{window['model']}/{window['version']}/{name}", attrs)
+                                      for name, attrs in attributes.items()]
+    requests = [{"principal": _PRINCIPAL, "action": {"type": "Action", "id": RETRAIN},
+                 "resource": {"type": FEATURE, "id": f"{window['model']}/{window['version']}/{name}"},
+                 "context": {}} for name in attributes]
+    results = cedarpy.is_authorized_batch(requests, bundle.policies, _entities(bundle, entities), schema=bundle.schema)
+    return {name: _verdict(bundle, RETRAIN, request["resource"]["id"], result, attrs, prefix=f"{name}: ")
+            for (name, attrs), request, result in zip(attributes.items(), requests, results)}
+
+
+def _with_features(window: Verdict, features: dict[str, Verdict]) -> Verdict:
+    """The window's verdict, allowed too when a feature's is; each rule quoted once, with every feature it fired on."""
+    fired = [v for v in features.values() if v.allowed]
+    if not fired:
+        return window
+    merged: dict[str, Finding] = {f.rule: f for f in window.findings}
+    for finding in (f for v in fired for f in v.findings):
+        known = merged.get(finding.rule)
+        merged[finding.rule] = finding if known is None else \
+            Finding(known.rule, known.message, known.conditions + finding.conditions)
+    return Verdict(window.action, True, tuple(merged.values()))
 
 
 def rejudge(bundle: PolicyBundle, recorded: dict[str, Any]) -> Judgement:
@@ -141,30 +177,48 @@ def _attributes(model: str, version: int, risk_tier: str, decisions: int, figure
             **{name: _decimal(name, value) for name, value in figures.items()}}
 
 
-def _ask(bundle: PolicyBundle, action: str, attributes: dict[str, Any], context: dict) -> Verdict:
-    resource = {"type": "MonitoringWindow", "id": f"{attributes['model']}/{attributes['version']}"}
-    entity = {"uid": resource, "attrs": {k: _cedar(v) for k, v in attributes.items()},
-              "parents": [{"type": "Model", "id": attributes["model"]}]}
+def _figure(name: str, value: Any) -> Any:
+    """A per-feature figure as Cedar reads it: numbers other than whole ranks as decimals, text as is."""
+    return _decimal(name, value) if isinstance(value, float) else value
+
+
+def _entity(kind: str, identity: str, attributes: dict[str, Any]) -> dict:
+    return {"uid": {"type": kind, "id": identity}, "attrs": {k: _cedar(v) for k, v in attributes.items()},
+            "parents": [{"type": "Model", "id": attributes["model"]}]}
+
+
+def _entities(bundle: PolicyBundle, entities: list[dict]) -> cedarpy.Entities:
     try:
-        entities = cedarpy.Entities.from_json_str(json.dumps([_PRINCIPAL_ENTITY, entity]), bundle.schema)
+        return cedarpy.Entities.from_json_str(json.dumps(entities), bundle.schema)
     except ValueError as exc:
-        raise PolicyError(f"{bundle.directory / SCHEMA_FILE}: the MonitoringWindow built from the measurements "
-                          f"does not conform to the schema ({exc})") from None
-    request = {"principal": _PRINCIPAL, "action": {"type": "Action", "id": action}, "resource": resource,
-               "context": context}
+        raise PolicyError(f"{bundle.directory / SCHEMA_FILE}: the {entities[-1]['uid']['type']} built from the "
+                          f"measurements does not conform to the schema ({exc})") from None
+
+
+def _ask(bundle: PolicyBundle, action: str, attributes: dict[str, Any], context: dict) -> Verdict:
+    identity = f"{attributes['model']}/{attributes['version']}"
+    entities = _entities(bundle, [_PRINCIPAL_ENTITY, _entity(WINDOW, identity, attributes)])
+    request = {"principal": _PRINCIPAL, "action": {"type": "Action", "id": action},
+               "resource": {"type": WINDOW, "id": identity}, "context": context}
     result = cedarpy.is_authorized(request, bundle.policies, entities, schema=bundle.schema)
+    return _verdict(bundle, action, identity, result, attributes)
+
+
+def _verdict(bundle: PolicyBundle, action: str, identity: str, result, attributes: dict[str, Any],
+             prefix: str = "") -> Verdict:
     if result.diagnostics.errors or result.decision == cedarpy.Decision.NoDecision:
-        raise PolicyError(f"monitoring policy could not judge {action} for {resource['id']}: "
+        raise PolicyError(f"monitoring policy could not judge {action} for {identity}: "
                           + "; ".join(result.diagnostics.errors))
     fired = [bundle.rules[rule] for rule in bundle.rules if rule in set(result.diagnostics.reasons)]
-    findings = tuple(Finding(rule.id, rule.message, _conditions(rule, attributes)) for rule in fired)
+    findings = tuple(Finding(rule.id, rule.message, tuple(prefix + c for c in _conditions(rule, attributes)))
+                     for rule in fired)
     return Verdict(action, result.allowed, findings)
 
 
 def _conditions(rule, attributes: dict[str, Any]) -> tuple[str, ...]:
     return tuple(f"{check.attribute} = {attributes[check.attribute]} (fires when {check.denies_when} {check.threshold})"
                  for check in rule.checks if check.attribute in attributes and check.threshold is not None
-                 and check.denies(attributes[check.attribute]))
+                 and check.applies_to(attributes["risk_tier"]) and check.denies(attributes[check.attribute]))
 
 
 def _decimal(name: str, value: float) -> Decimal:

@@ -1,7 +1,8 @@
 """A state dir with governed champions, built through the core (no Dagster): where the tests and bench/mttr.py start.
 
 Each version is trained on its own generated data snapshot (real DVC), registered
-in MLflow, given a sealed evidence pack holding its real performance report, and
+in MLflow, given a sealed evidence pack holding its real performance and
+explainability (SHAP) reports, and
 deployed through `governance.release.deployment.deploy`, in order, so the last
 is the champion and the one before it the rollback target. The approval it is
 deployed on is not a signed one (`deploy` trusts its caller to have verified it):
@@ -18,6 +19,7 @@ from governance.config import load_config
 from governance.data.generator import generate_applications
 from governance.data.snapshot import snapshot_frame
 from governance.digests import canonical_json
+from governance.metrics.explainability import explainability_report, version_explainer
 from governance.metrics.fairness import protected_groups
 from governance.metrics.performance import performance_report
 from governance.registry import ModelRegistry, version_key
@@ -80,8 +82,12 @@ def deploy_trained(settings: Settings, model, frame, pipeline, source: str) -> i
     out = settings.model_dir(model.name, key)
     out.mkdir(parents=True, exist_ok=True)
     (out / "performance.json").write_bytes(canonical_json(report))
+    explainer = version_explainer(settings, model, pipeline, snapshot.md5)
+    explained, _ = explainability_report(model, explainer, test, protected_groups(model, test))
+    (out / "explainability.json").write_bytes(canonical_json(explained))
     (out / "model_card.md").write_text(f"# {key}\n")
     pack = seal(out / "evidence", model.name, key, {"performance.json": out / "performance.json",
+                                                    "explainability.json": out / "explainability.json",
                                                     "model_card.md": out / "model_card.md"},
                 {"artifact_sha256": registered.artifact_sha256, "policy_digest": "0" * 64})
     approval = Approval(model=model.name, version=key, principal="ravi", roles=("model_risk_approver",),

@@ -1,0 +1,52 @@
+"""Drift judged by what it does to decisions: one important feature moving strongly is enough to retrain, the
+same move of a feature the champion hardly uses is not (default policy, real Evidently, real Cedar)."""
+
+from __future__ import annotations
+
+import pytest
+
+from governance.data.generator import generate_applications
+from governance.monitoring.monitor import monitor_for
+from tests.monitoring.conftest import Monitored
+
+RULE = "monitoring.important_feature_drift"
+
+
+def _numeric_by_importance(monitored: Monitored) -> list[str]:
+    """The champion's numeric features, most important first (its sealed explainability report)."""
+    reference = monitor_for(monitored.settings).references.get(monitored.model, 2)
+    assert reference.importance is not None, reference.importance_problem
+    contract = monitored.model.contract
+    numeric = [f for f in monitored.model.feature_columns
+               if contract[f].kind != "category" and not contract[f].values]
+    return sorted(numeric, key=lambda f: reference.importance[f]["rank"])
+
+
+def _send_shifted(monitored: Monitored, feature: str, seed: int) -> None:
+    """One window of baseline applications with `feature` moved up by one of its standard deviations."""
+    frame = generate_applications(monitored.model.monitoring.window_size, seed=seed)
+    frame[feature] = frame[feature] + frame[feature].std()
+    monitored.traffic.decide(frame)
+
+
+@pytest.mark.parametrize("which, alerts", [("most important", True), ("least important", False)])
+def test_a_one_sd_shift_alerts_when_the_feature_matters(monitored: Monitored, which: str, alerts: bool):
+    ranked = _numeric_by_importance(monitored)
+    feature = ranked[0] if which == "most important" else ranked[-1]
+    _send_shifted(monitored, feature, seed=900)
+
+    result = monitored.tick("data_drift")
+    message = result.skip_reason.skip_message if result.skip_reason else ""
+    assert bool(result.run_requests) is alerts, message
+    if alerts:
+        report = monitored.run(result.run_requests[0])
+        assert report.success
+        payload = monitored.ledger("monitoring.remediation")[-1].payload
+        retrain = payload["judgement"]["retrain"]
+        fired = {f["rule"]: f for f in retrain["findings"]}
+        assert retrain["allowed"] and RULE in fired
+        assert any(c.startswith(f"{feature}: drift_distance = ") for c in fired[RULE]["conditions"])
+        assert "monitoring.data_drift" not in fired  # one feature of 17 is far from the share rule's 30%
+    else:
+        assert message.split(";")[0].startswith("credit_scoring-v2 window") and "within policy" in message, message
+        assert RULE not in message
