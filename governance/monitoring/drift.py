@@ -69,6 +69,12 @@ def _categorical(model: GovernedModel) -> list[str]:
     return [c for c in model.feature_columns if contract[c].kind == "category" or contract[c].values]
 
 
+def distance_methods(model: GovernedModel) -> dict[str, str]:
+    """The distance each feature's drift is measured with: Jensen-Shannon for categories, else Wasserstein."""
+    categories = set(_categorical(model))
+    return {c: CATEGORY_DISTANCE if c in categories else NUMERIC_DISTANCE for c in model.feature_columns}
+
+
 def _typed(model: GovernedModel, frame: pd.DataFrame) -> pd.DataFrame:
     """Features as Evidently should see them, the same for logged JSON and reference Parquet."""
     categories = set(_categorical(model))
@@ -103,7 +109,7 @@ def data_drift(model: GovernedModel, reference: Reference, features: pd.DataFram
     result = snapshot.dict()
     drifted = result["metrics"][0]["value"]
     share, count = float(drifted["share"]), int(drifted["count"])
-    by_feature = _feature_figures(reference, _distances(baseline_rows, typed, set(categories)))
+    by_feature = _feature_figures(reference, _distances(baseline_rows, typed, distance_methods(model)))
     details = {"share": share, "drifted_features": count, "features": len(model.feature_columns),
                "window_rows": int(len(features)), "reference_rows": int(len(reference.rows)),
                "importance_problem": reference.importance_problem}
@@ -115,7 +121,7 @@ def data_drift(model: GovernedModel, reference: Reference, features: pd.DataFram
             snapshot if full_report else None)
 
 
-def _distances(reference: pd.DataFrame, current: pd.DataFrame, categories: set[str]) -> dict[str, tuple[str, float]]:
+def _distances(reference: pd.DataFrame, current: pd.DataFrame, methods: dict[str, str]) -> dict[str, tuple[str, float]]:
     """feature -> (method, distance of the window's values from the reference's), by Evidently's stat tests."""
     from evidently.legacy.calculations.stattests import jensenshannon_stat_test, wasserstein_stat_test
     from evidently.legacy.core import ColumnType
@@ -123,8 +129,7 @@ def _distances(reference: pd.DataFrame, current: pd.DataFrame, categories: set[s
     tests = {CATEGORY_DISTANCE: (jensenshannon_stat_test, ColumnType.Categorical),
              NUMERIC_DISTANCE: (wasserstein_stat_test, ColumnType.Numerical)}
     distances = {}
-    for column in current.columns:
-        method = CATEGORY_DISTANCE if column in categories else NUMERIC_DISTANCE
+    for column, method in methods.items():
         test, kind = tests[method]
         distances[column] = method, float(test(reference[column], current[column], kind, None).drift_score)
     return distances

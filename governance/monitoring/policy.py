@@ -232,3 +232,27 @@ def _decimal(name: str, value: float) -> Decimal:
 
 def _cedar(value: Any) -> Any:
     return {"__extn": {"fn": "decimal", "arg": str(value)}} if isinstance(value, Decimal) else value
+
+
+def what_would_fire(bundle: PolicyBundle, model: str, version: str, risk_tier: str,
+                    features: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """For a model card: the retrain and contain rules with their thresholds at this risk tier, and for each
+    feature (FeatureDrift figures without a distance: method, importance, importance_rank) the smallest drift
+    distance, among the thresholds the policy names, at which that feature alone calls for retraining (Cedar
+    asked at each; None when none suffices)."""
+    rules = [{"rule": rule.id, "action": action, "message": rule.message,
+              "fires_when": [f"{c.attribute} {c.denies_when} {c.threshold}" for c in rule.checks
+                             if c.applies_to(risk_tier) and c.threshold is not None]}
+             for rule in bundle.rules.values() for action in rule.actions if action in (RETRAIN, CONTAIN)]
+    distances = sorted({c.threshold for rule in bundle.rules.values() for c in rule.checks
+                        if c.attribute == "drift_distance" and c.applies_to(risk_tier) and c.threshold is not None})
+    window = {"model": model, "version": version, "risk_tier": risk_tier}
+    fires_from: dict[str, float | None] = dict.fromkeys(features)
+    for distance in distances:
+        waiting = {name: {**figures, "drift_distance": float(distance)}
+                   for name, figures in features.items() if fires_from[name] is None}
+        for name, verdict in ask_features(bundle, window, waiting).items():
+            if verdict.allowed:
+                fires_from[name] = float(distance)
+    return {"policy_digest": bundle.digest, "risk_tier": risk_tier, "rules": rules,
+            "features": [{"feature": name, **features[name], "fires_from": fires_from[name]} for name in features]}

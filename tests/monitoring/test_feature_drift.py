@@ -3,10 +3,13 @@ same move of a feature the champion hardly uses is not (default policy, real Evi
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from governance.data.generator import generate_applications
 from governance.monitoring.monitor import monitor_for
+from governance.monitoring.watch import card_watch
 from tests.monitoring.conftest import Monitored
 
 RULE = "monitoring.important_feature_drift"
@@ -50,3 +53,16 @@ def test_a_one_sd_shift_alerts_when_the_feature_matters(monitored: Monitored, wh
     else:
         assert message.split(";")[0].startswith("credit_scoring-v2 window") and "within policy" in message, message
         assert RULE not in message
+
+
+def test_the_card_says_which_features_alone_would_call_for_retraining(monitored: Monitored):
+    """The model card's monitoring section: the champion's top feature is watched from the high tier's distance,
+    its least important is not watched by itself, and the window rules are quoted with their thresholds."""
+    settings, model = monitored.settings, monitored.model
+    explained = json.loads((settings.model_dir(model.name, "credit_scoring-v2") / "explainability.json").read_bytes())
+    watch = card_watch(monitor_for(settings).policies(), model, "credit_scoring-v2", explained)
+    by_feature = {row["feature"]: row for row in watch["features"]}
+    assert by_feature[explained["importance"][0]["feature"]]["fires_from"] == pytest.approx(0.3)
+    assert by_feature[explained["importance"][-1]["feature"]]["fires_from"] is None
+    assert {"rule": "monitoring.data_drift", "action": "retrain", "fires_when": ["drift_share >= 0.3000"]} in \
+        [{k: r[k] for k in ("rule", "action", "fires_when")} for r in watch["rules"]]
