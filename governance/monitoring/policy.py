@@ -31,7 +31,7 @@ from governance.policy.bundle import SCHEMA_FILE, PolicyBundle, PolicyError
 from governance.monitoring.figures import Measurement
 
 RETRAIN, CONTAIN = "retrain", "contain"
-ROLLBACK, DISABLE = "auto_rollback", "auto_disable"
+ROLLBACK, DISABLE, ROLLBACK_TARGET = "auto_rollback", "auto_disable", "auto_rollback_target"
 MONITORING = "monitoring"
 WINDOW, FEATURE = "MonitoringWindow", "FeatureDrift"
 _PRINCIPAL = {"type": "System", "id": MONITORING}
@@ -169,6 +169,13 @@ def containment(bundle: PolicyBundle, judgement: Judgement, rollback_target_pass
                              judgement.attributes)
     context = {"rollback_target_passes": rollback_target_passes}
     return [v for v in (_ask(bundle, action, attributes, context) for action in (ROLLBACK, DISABLE)) if v.allowed]
+
+
+def may_restore(bundle: PolicyBundle, judgement: Judgement, facts: dict[str, Any]) -> Verdict:
+    """Whether automation may restore an earlier version (`facts`: the auto_rollback_target context)."""
+    attributes = _attributes(judgement.model, judgement.version, judgement.risk_tier, judgement.decisions,
+                             judgement.attributes)
+    return _ask(bundle, ROLLBACK_TARGET, attributes, facts)
 
 
 def _attributes(model: str, version: int, risk_tier: str, decisions: int, figures: dict[str, float]) -> dict[str, Any]:

@@ -6,7 +6,8 @@ explainability (SHAP) reports, and
 deployed through `governance.release.deployment.deploy`, in order, so the last
 is the champion and the one before it the rollback target. The approval it is
 deployed on is not a signed one (`deploy` trusts its caller to have verified it):
-these tests are about what happens after a release.
+these tests are about what happens after a release. Its ledger entry is written as
+a real approval's is, under the policy bundle in force.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from governance import training
 from governance.config import load_config
 from governance.data.generator import generate_applications
 from governance.data.snapshot import snapshot_frame
-from governance.digests import canonical_json
+from governance.digests import canonical_json, sha256_hex
 from governance.metrics.explainability import explainability_report, version_explainer
 from governance.metrics.fairness import protected_groups
 from governance.metrics.performance import performance_report
@@ -90,10 +91,15 @@ def deploy_trained(settings: Settings, model, frame, pipeline, source: str) -> i
                                                     "explainability.json": out / "explainability.json",
                                                     "model_card.md": out / "model_card.md"},
                 {"artifact_sha256": registered.artifact_sha256, "policy_digest": "0" * 64})
+    services = Services(settings)
     approval = Approval(model=model.name, version=key, principal="ravi", roles=("model_risk_approver",),
-                        issued_at="2026-11-22T10:00:00.000000Z", comment="", statement_digest="1" * 64,
-                        evidence_digest=pack.digest, policy_digest="0" * 64)
-    deploy(Services(settings), approval, pack, actor="system:production_deployment")
+                        issued_at="2026-11-22T10:00:00.000000Z", comment="", statement_digest=sha256_hex(key.encode()),
+                        evidence_digest=pack.digest, policy_digest=services.policies.digest)
+    services.ledger.append(actor="ravi", action="approval.granted", subject={"model": model.name, "version": key},
+                           digests={"statement": approval.statement_digest, "evidence_pack": pack.digest,
+                                    "policy": approval.policy_digest},
+                           payload={"roles": list(approval.roles), "comment": ""})  # as approvals.decide ledgers it
+    deploy(services, approval, pack, actor="system:production_deployment")
     return registered.version
 
 
