@@ -66,3 +66,20 @@ def load_report(path: str | Path, sha256: str) -> dict:
         raise GovernanceError(f"{path}: the monitoring report changed since it was written "
                               f"(sha256 {actual[:12]}..., recorded {sha256[:12]}...)")
     return json.loads(Path(path).read_bytes())
+
+
+def drift_alerted_after(ledger: Ledger, model: str, after_seq: int) -> list[dict]:
+    """Windows of `model` alerted after ledger entry `after_seq` whose report calls for retraining (drift):
+    {"seq", "at", "version", "window", "rules"}; an alert whose report cannot be read is listed with its problem."""
+    found = []
+    for entry in ledger.entries(model=model, action=ALERTED, since_seq=after_seq):
+        alert = {"seq": entry.seq, "at": entry.ts, "version": entry.subject.get("version"),
+                 "window": (entry.payload or {}).get("window")}
+        try:
+            retrain = load_report(entry.payload["path"], entry.digests["report"])["retrain"]
+        except (GovernanceError, OSError, KeyError, ValueError) as exc:
+            found.append({**alert, "problem": f"its report cannot be read: {exc}"})
+            continue
+        if retrain["allowed"]:
+            found.append({**alert, "rules": [f["rule"] for f in retrain["findings"]]})
+    return found

@@ -24,7 +24,7 @@ from governance.metrics.explainability import explainability_report, version_exp
 from governance.metrics.fairness import protected_groups
 from governance.metrics.performance import performance_report
 from governance.registry import ModelRegistry, version_key
-from governance.release.approvals import Approval
+from governance.release.approvals import Approval, request_approval
 from governance.release.deployment import deploy
 from governance.release.evidence_pack import seal
 from governance.release.services import Services
@@ -70,6 +70,30 @@ def train(model, seed: int, rows: int, **knobs):
 
 def deploy_trained(settings: Settings, model, frame, pipeline, source: str) -> int:
     """Snapshot, register, seal (with its real performance report) and deploy a trained pipeline."""
+    key, registered, pack = seal_trained(settings, model, frame, pipeline, source)
+    services = Services(settings)
+    approval = Approval(model=model.name, version=key, principal="ravi", roles=("model_risk_approver",),
+                        issued_at="2026-11-22T10:00:00.000000Z", comment="", statement_digest=sha256_hex(key.encode()),
+                        evidence_digest=pack.digest, policy_digest=services.policies.digest)
+    services.ledger.append(actor="ravi", action="approval.granted", subject={"model": model.name, "version": key},
+                           digests={"statement": approval.statement_digest, "evidence_pack": pack.digest,
+                                    "policy": approval.policy_digest},
+                           payload={"roles": list(approval.roles), "comment": ""})  # as approvals.decide ledgers it
+    deploy(services, approval, pack, actor="system:production_deployment")
+    return registered.version
+
+
+def request_candidate(settings: Settings, model, seed: int, rows: int = 6000) -> str:
+    """Train, register and seal a candidate and ledger its approval request (it stays pending); its key."""
+    frame, pipeline = train(model, seed, rows)
+    key, _, pack = seal_trained(settings, model, frame, pipeline, f"generator(seed={seed}, rows={rows})")
+    request_approval(Services(settings), pack, requested_by=("system",))
+    return key
+
+
+def seal_trained(settings: Settings, model, frame, pipeline, source: str):
+    """Snapshot, register and seal a trained pipeline with its real performance and explainability reports;
+    returns (version key, registered version, evidence pack)."""
     registry = ModelRegistry.for_settings(settings)
     snapshot = snapshot_frame(settings, model.name, frame, source)
     key = version_key(model.name, registry.latest_version(model.name) + 1)
@@ -91,16 +115,7 @@ def deploy_trained(settings: Settings, model, frame, pipeline, source: str) -> i
                                                     "explainability.json": out / "explainability.json",
                                                     "model_card.md": out / "model_card.md"},
                 {"artifact_sha256": registered.artifact_sha256, "policy_digest": "0" * 64})
-    services = Services(settings)
-    approval = Approval(model=model.name, version=key, principal="ravi", roles=("model_risk_approver",),
-                        issued_at="2026-11-22T10:00:00.000000Z", comment="", statement_digest=sha256_hex(key.encode()),
-                        evidence_digest=pack.digest, policy_digest=services.policies.digest)
-    services.ledger.append(actor="ravi", action="approval.granted", subject={"model": model.name, "version": key},
-                           digests={"statement": approval.statement_digest, "evidence_pack": pack.digest,
-                                    "policy": approval.policy_digest},
-                           payload={"roles": list(approval.roles), "comment": ""})  # as approvals.decide ledgers it
-    deploy(services, approval, pack, actor="system:production_deployment")
-    return registered.version
+    return key, registered, pack
 
 
 def copy_state(settings: Settings, root: Path) -> Settings:
