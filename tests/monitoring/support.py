@@ -26,7 +26,7 @@ from governance.metrics.performance import performance_report
 from governance.registry import ModelRegistry, version_key
 from governance.release.approvals import Approval, request_approval
 from governance.release.deployment import deploy
-from governance.release.evidence_pack import seal
+from governance.release.evidence_pack import seal, verify
 from governance.release.services import Services
 from governance.settings import Settings
 from governance.trust.demo import demo_principals
@@ -71,16 +71,30 @@ def train(model, seed: int, rows: int, **knobs):
 def deploy_trained(settings: Settings, model, frame, pipeline, source: str) -> int:
     """Snapshot, register, seal (with its real performance report) and deploy a trained pipeline."""
     key, registered, pack = seal_trained(settings, model, frame, pipeline, source)
+    _approve_and_deploy(Services(settings), model.name, key, pack, statement=sha256_hex(key.encode()))
+    return registered.version
+
+
+def redeploy(settings: Settings, model: str, version: int) -> None:
+    """An earlier version released again by people: a new approval of its sealed evidence, then a deployment
+    (not a rollback: nobody rolls back away from the champion it replaces)."""
     services = Services(settings)
-    approval = Approval(model=model.name, version=key, principal="ravi", roles=("model_risk_approver",),
-                        issued_at="2026-11-22T10:00:00.000000Z", comment="", statement_digest=sha256_hex(key.encode()),
+    key = version_key(model, version)
+    digest = [d for d in services.control.deployments(model, "completed") if d.version == version][-1].evidence_digest
+    pack = verify(settings.model_dir(model, key) / "evidence" / digest, digest)
+    nonce = len(services.control.deployments(model))
+    _approve_and_deploy(services, model, key, pack, statement=sha256_hex(f"{key}/{nonce}".encode()))
+
+
+def _approve_and_deploy(services: Services, model: str, key: str, pack, statement: str) -> None:
+    approval = Approval(model=model, version=key, principal="ravi", roles=("model_risk_approver",),
+                        issued_at="2026-11-22T10:00:00.000000Z", comment="", statement_digest=statement,
                         evidence_digest=pack.digest, policy_digest=services.policies.digest)
-    services.ledger.append(actor="ravi", action="approval.granted", subject={"model": model.name, "version": key},
+    services.ledger.append(actor="ravi", action="approval.granted", subject={"model": model, "version": key},
                            digests={"statement": approval.statement_digest, "evidence_pack": pack.digest,
                                     "policy": approval.policy_digest},
                            payload={"roles": list(approval.roles), "comment": ""})  # as approvals.decide ledgers it
     deploy(services, approval, pack, actor="system:production_deployment")
-    return registered.version
 
 
 def request_candidate(settings: Settings, model, seed: int, rows: int = 6000) -> str:

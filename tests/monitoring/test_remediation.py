@@ -18,6 +18,7 @@ from governance.trust.keys import load_private_key
 from resources import governance_resources
 from tests.helpers import REPO
 from tests.monitoring.conftest import MODEL, Monitored
+from tests.monitoring.support import redeploy
 
 
 def alert(monitored: Monitored, sensor: str) -> dg.RunRequest:
@@ -121,6 +122,21 @@ def test_automation_never_restores_a_version_a_person_rolled_back_from(monitored
     assert skipped["version"] == 2
     assert "paul rolled back away from v2" in skipped["reason"] and "no person has put it back since" in skipped["reason"]
     assert "auto_rollback_target not permitted" in skipped["reason"]
+
+
+def test_a_release_over_an_automatic_rollback_is_not_a_person_rolling_back(monitored: Monitored):
+    """People release v2 again after monitoring rolled it back to v1: v1 stays a target for the next harm
+    (the release moved away from v1, but nobody rolled back away from it). bench/mttr.py relies on this."""
+    monitored.send(seed=100, drift=1.0)
+    assert monitored.run(alert(monitored, "score_drift")).success
+    assert monitored.services.registry.champion(MODEL) == 1
+    redeploy(monitored.settings, MODEL, 2)
+    monitored.send(seed=101, drift=1.0)
+    assert monitored.run(alert(monitored, "score_drift")).success
+    services = monitored.services
+    assert services.registry.champion(MODEL) == 1 and not services.control.kill_switch(MODEL).disabled
+    target = remediation_entry(monitored)["rollback_target"]
+    assert target["version"] == 1 and target["passes"] is True and target["skipped"] == []
 
 
 def _changed_policies(tmp_path: Path, allow_older_policy: bool) -> Path:
