@@ -39,6 +39,7 @@ _PRINCIPAL_ENTITY = {"uid": _PRINCIPAL, "attrs": {"name": MONITORING},
                      "parents": [{"type": "Role", "id": "automation"}]}
 _QUANTUM = Decimal("0.0001")
 _LIMIT = Decimal(1_000_000_000)
+_FEATURE_DECIMALS = {"drift_distance", "importance"}  # FeatureDrift's decimal attributes (schema.cedarschema)
 _LOWER_IS_WORSE = {"di_ci_high_min"}  # rounded down; every other figure is worse when higher, rounded up
 
 
@@ -185,8 +186,9 @@ def _attributes(model: str, version: int, risk_tier: str, decisions: int, figure
 
 
 def _figure(name: str, value: Any) -> Any:
-    """A per-feature figure as Cedar reads it: numbers other than whole ranks as decimals, text as is."""
-    return _decimal(name, value) if isinstance(value, float) else value
+    """A per-feature figure as Cedar reads it: the FeatureDrift decimals as decimals (a recorded 0.0 comes back
+    from canonical JSON as 0), the rest (method, rank) as they are."""
+    return _decimal(name, float(value)) if name in _FEATURE_DECIMALS else value
 
 
 def _entity(kind: str, identity: str, attributes: dict[str, Any]) -> dict:
