@@ -76,7 +76,7 @@ def rollback(services: Services, model: str, principal: str, private_key: Ed2551
     services.governed_model(model)
     reconcile(services, model)
     current = services.registry.champion(model)
-    target = to_version if to_version is not None else previous_version(services, model, passing_over_rolled_back=True)
+    target = to_version if to_version is not None else previous_version(services, model)
     if target is None:
         _refuse(services, model, None, principal, f"no earlier approved version of {model} to roll back to "
                 "(versions rolled back from are passed over; name one with `govern rollback --to`)")
@@ -108,15 +108,13 @@ def rollback(services: Services, model: str, principal: str, private_key: Ed2551
                  statement_digest=signed.digest, reason=reason)
 
 
-def previous_version(services: Services, model: str, passing_over_rolled_back: bool = False) -> int | None:
-    """The version that was champion before the current one, walking back over completed moves.
-
-    With `passing_over_rolled_back` (a person's plain `rollback`), a version a rollback moved away from is
-    passed over: it comes back only when someone names it (`rollback --to`) or deploys it on a new approval.
-    Monitoring walks the plain history and decides for itself (it re-judges the target on the harmful window
-    and never restores what it contained)."""
+def previous_version(services: Services, model: str) -> int | None:
+    """The target of a person's plain `rollback`: the version that was champion before the current one, walking
+    back over completed moves and passing over versions a rollback moved away from (they come back only when
+    someone names one, `rollback --to`, or deploys it on a new approval). Monitoring chooses its own target
+    (governance.monitoring.remediation)."""
     moves = services.control.deployments(model, "completed")
-    skipped = {services.registry.champion(model)} | (_rolled_back_from(moves) if passing_over_rolled_back else set())
+    skipped = {services.registry.champion(model)} | _rolled_back_from(moves)
     return next((m.version for m in reversed(moves) if m.version not in skipped), None)
 
 
