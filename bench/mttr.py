@@ -8,16 +8,19 @@ temporary state dir: v1 trained on a shifted population (generator drift=1.0),
 then v2 on the baseline. `govern serve` and `dagster-daemon run` run on it.
 Trials alternate two harms, one window (500 applications, 16 concurrent
 clients over HTTP) each:
-- rollback: v1 is champion (a person rolled back to it) and faces baseline
-  applicants: severe score drift; v2 passes on the window, so policy rolls back;
+- rollback: v2 is champion (released again by people after the previous
+  rollback trial) and faces v1's shifted population: severe score drift; v1
+  passes on the window, so policy rolls back (automation never restores a
+  version a person rolled back away from, so the reset is a release, not a
+  rollback);
 - kill switch: v2 faces applicants whose recorded incomes and credit use are
   biased against women: disparate impact; v1 does not pass, so kill switch.
 MTTR is the time from the window's last decision being logged to the API
 (GET /models/credit_scoring, polled every 50 ms) reporting the rolled-back
 version or the safe state. The ledger gives the alert and the action times.
-Baseline, measured in the same run: a person acting directly (paul's rollback
-and bea's kill switch, as `govern rollback` / `govern disable` do them) to the
-API reporting it: what remediation costs without detection.
+Baseline, measured in the same run: people acting directly (releasing v2 again
+after a rollback trial, and bea's kill switch as `govern disable` does it) to
+the API reporting it: what a champion move costs without detection.
 
 Tick. --models copies of the default model, each with a deployed champion and
 one complete, labelled window of decisions; each monitoring sensor is
@@ -61,7 +64,6 @@ from governance.monitoring.monitor import monitor_for  # noqa: E402
 from governance.monitoring.traffic import Traffic, applications  # noqa: E402
 from governance.monitoring.windows import completed_at  # noqa: E402
 from governance.processes import stop_process_groups  # noqa: E402
-from governance.release.deployment import rollback  # noqa: E402
 from governance.release.kill_switch import set_kill_switch  # noqa: E402
 from governance.release.services import Services  # noqa: E402
 from governance.settings import Settings, apply_offline_env  # noqa: E402
@@ -69,7 +71,7 @@ from governance.timestamps import parse_utc  # noqa: E402
 from governance.trust.demo import demo_key_path, demo_principals  # noqa: E402
 from governance.trust.keys import load_private_key  # noqa: E402
 from governance_assets.monitoring.daemon import DagsterDaemon  # noqa: E402
-from tests.monitoring.support import deploy_trained, deploy_version, train  # noqa: E402
+from tests.monitoring.support import deploy_trained, deploy_version, redeploy, train  # noqa: E402
 
 MODEL = "credit_scoring"
 GOAL_MEDIAN_S, CLAIM_S, GOAL_TICK_S = 30.0, 60.0, 2.0
@@ -167,7 +169,7 @@ def measure_mttr(root: Path, trials: int, interval: int, rows: int) -> tuple[lis
     deploy_version(settings, model, seed=8, rows=rows, drift=1.0)
     deploy_version(settings, model, seed=7, rows=rows)
     services, log = Services(settings), DecisionLog.for_settings(settings)
-    paul, bea = (load_private_key(demo_key_path(settings, name)) for name in ("paul", "bea"))
+    bea = load_private_key(demo_key_path(settings, "bea"))
     api = Api(settings, root / "govern-serve.log")
     results, person_rollback, person_kill = [], [], []
     try:
@@ -175,15 +177,16 @@ def measure_mttr(root: Path, trials: int, interval: int, rows: int) -> tuple[lis
             for trial in range(trials):
                 kind = ("rollback", "kill switch")[trial % 2]
                 if kind == "rollback":
-                    acted = datetime.now(UTC)
-                    rollback(services, MODEL, "paul", paul, "bench: v1 back", to_version=1)
-                    person_rollback.append(_since(acted, api.wait_until(lambda s: s["served_version"] == 1)))
-                    knobs, done = {}, lambda s: s["served_version"] == 2
+                    knobs, done = {"drift": 1.0}, lambda s: s["served_version"] == 1
                 else:
                     knobs, done = {"bias": 1.0}, lambda s: s["safe_state"]
                 results.append(_trial(api, services, log, model, trial, kind, knobs, done))
                 print(f"  trial {trial + 1} ({kind}): contained {results[-1]['mttr']:.1f} s after window "
                       f"{results[-1]['window']} was complete", flush=True)
+                if kind == "rollback":
+                    acted = datetime.now(UTC)
+                    redeploy(settings, MODEL, 2)
+                    person_rollback.append(_since(acted, api.wait_until(lambda s: s["served_version"] == 2)))
                 if kind == "kill switch":
                     acted = datetime.now(UTC)
                     set_kill_switch(services, MODEL, True, "bea", bea, "bench: a person switches off")
@@ -310,8 +313,8 @@ def report_mttr(args, results: list[dict], person_rollback: list[float], person_
     median = statistics.median(r["mttr"] for r in results)
     print(f"  median {median:.1f} s   goal <= {GOAL_MEDIAN_S:.0f} s (ratio {median / GOAL_MEDIAN_S:.2f})   "
           f"'under 60 seconds' claim (ratio {median / CLAIM_S:.2f})")
-    print("  baseline, a person acting directly (no detection), to serving, median:")
-    for kind, person in (("rollback", person_rollback), ("kill switch", person_kill)):
+    print("  baseline, people acting directly (no detection), to serving, median:")
+    for kind, person in (("rollback", person_rollback), ("kill switch", person_kill)):  # rollback: a release
         ours = statistics.median(r["mttr"] for r in results if r["kind"] == kind)
         print(f"    {kind:<12} person {statistics.median(person):.2f} s   monitoring {ours:.1f} s   "
               f"(detection and orchestration add {ours - statistics.median(person):.1f} s)")

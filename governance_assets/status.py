@@ -8,6 +8,7 @@ import dagster as dg
 
 from governance.config import GovernanceConfig, GovernedModel
 from governance.errors import GovernanceError
+from governance.monitoring.report import drift_alerted_after
 from governance.release.approvals import (
     ApprovalRefused,
     ApprovalRequest,
@@ -62,12 +63,22 @@ def _request(services: Services, model: str, version: str) -> ApprovalRequest | 
 
 
 def _awaiting(services: Services, request: ApprovalRequest) -> dict:
-    """A pending version: the pack it waits on and who may approve it, or why nobody can."""
+    """A pending version: the pack it waits on, drift alerted since it was trained (its evidence predates it),
+    and who may approve it, or why nobody can."""
     waiting = {"version": request.version, "evidence_pack": request.pack_digest}
+    newer = _drift_since_trained(services, request)
+    if newer:
+        waiting["predates_drift"] = newer
     try:
         return {**waiting, "may_approve": who_may_approve(services, request)}
     except GovernanceError as exc:
         return {**waiting, "may_approve": [], "cannot_be_approved": str(exc)}
+
+
+def _drift_since_trained(services: Services, request: ApprovalRequest) -> list[dict]:
+    """Drift alerted after the version's first ledger entry (its registration): none of it is in its evidence."""
+    own = services.ledger.entries(model=request.model, version=request.version, checked=False)
+    return drift_alerted_after(services.ledger, services.settings, request.model, own[0].seq) if own else []
 
 
 def _approved(services: Services, request: ApprovalRequest, approver: str) -> dict:

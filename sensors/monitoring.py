@@ -45,12 +45,20 @@ SENSORS: dict[str, dict[str, tuple[str, ...]]] = {
 _MAX_MESSAGE = 4000
 
 
+def daemon_interval(seconds: int) -> int:
+    """The `minimum_interval_seconds` under which the daemon ticks every `seconds`: its sensor loop wakes every
+    5 s and skips a sensor whose last tick is less than the minimum ago, and a tick started one loop earlier is
+    always a hair less than a loop ago, so a 5 s minimum ticked every 10 s. One second of slack lets each
+    tick land on the first loop after `seconds` (the loop stays the floor)."""
+    return max(1, seconds - 1)
+
+
 def monitoring_sensor(model: GovernedModel, concern: str) -> dg.SensorDefinition:
     streams = SENSORS[concern]
     name = f"{model.name}_{concern}"
 
     @dg.sensor(name=name, job_name=remediation_job_name(model.name),
-               minimum_interval_seconds=model.monitoring.check_interval_seconds,
+               minimum_interval_seconds=daemon_interval(model.monitoring.check_interval_seconds),
                default_status=dg.DefaultSensorStatus.RUNNING,
                description=f"Judges each complete window of {model.name}'s decisions for "
                            f"{', '.join(c for cs in streams.values() for c in cs).replace('_', ' ')} and requests "
@@ -104,7 +112,7 @@ def _observation(model: GovernedModel, sensor: str, judgement: Judgement) -> dg.
 
 def retraining_requests_sensor(model: GovernedModel) -> dg.SensorDefinition:
     @dg.sensor(name=f"{model.name}_retraining_requests", job_name=candidate_job_name(model.name),
-               minimum_interval_seconds=model.monitoring.check_interval_seconds,
+               minimum_interval_seconds=daemon_interval(model.monitoring.check_interval_seconds),
                default_status=dg.DefaultSensorStatus.RUNNING,
                description=f"Launches {candidate_job_name(model.name)} when monitoring requests retraining of "
                            f"{model.name} (ledger retraining.requested); the candidate waits for approval.")

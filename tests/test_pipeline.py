@@ -104,6 +104,10 @@ def test_model_card_names_its_evidence(two_versions):
     assert html.count("data:image/svg+xml;base64,") == 4
     metadata = life.materialized("credit_scoring", "model_card", "credit_scoring-v2")[0].asset_materialization.metadata
     assert "## Fairness" in metadata["card"].value
+    explained = json.loads(Path(result.output_for_node("credit_scoring__explainability_report")["path"]).read_bytes())
+    top = explained["importance"][0]["feature"]  # the monitoring section: what would fire, the top feature included
+    assert "## Monitoring" in markdown and "| monitoring.score_drift_severe | contain | score_psi >= 0.2500 |" in markdown
+    assert f"| 1 | {top} |" in markdown.split("## Monitoring")[1]
 
 
 def test_metadata_a_reviewer_needs_is_on_each_asset(two_versions):

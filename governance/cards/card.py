@@ -55,13 +55,14 @@ def missing_sections(model: GovernedModel, reports: dict) -> list[str]:
 
 
 def write_card(model: GovernedModel, key: str, registered: RegisteredVersion, reports: dict,
-               report_digests: dict[str, str], waivers: list[dict], out_dir: Path) -> Card:
-    """Render `model_card.md` and `model_card.html` into `out_dir` (plots are expected in out_dir/plots)."""
+               report_digests: dict[str, str], waivers: list[dict], out_dir: Path, monitoring: dict) -> Card:
+    """Render `model_card.md` and `model_card.html` into `out_dir` (plots are expected in out_dir/plots);
+    `monitoring` is what the monitoring policy would do about it (`governance.monitoring.watch.card_watch`)."""
     missing = missing_sections(model, reports)
     limitations = list(model.limitations) + _automatic_limitations(reports)
     markdown = _TEMPLATES.get_template("model_card.md.j2").render(
         model=model, key=key, registered=registered, report_digests=report_digests, waivers=waivers,
-        limitations=limitations, generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        limitations=limitations, monitoring=monitoring, generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         ci=_ci, num=_num, proxy_line=_proxy_line, **reports)
     if missing:
         markdown += "\n## Incomplete\n\nThis card lacks: " + ", ".join(missing) + ".\n"

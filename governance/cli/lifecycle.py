@@ -113,6 +113,9 @@ def _status_text(found: list[dict]) -> str:
             who = (f"cannot be approved: {waiting['cannot_be_approved']}" if "cannot_be_approved" in waiting else
                    f"by one of: {', '.join(waiting['may_approve']) or 'nobody in the roster'}")
             lines.append(f"  {waiting['version']} awaits approval of evidence pack {waiting['evidence_pack']} {who}")
+            for drift in waiting.get("predates_drift", []):
+                lines.append(f"    PREDATES DRIFT alerted at {drift['at']} on {drift['version']} window {drift['window']} "
+                             f"({drift.get('problem') or ', '.join(drift['rules'])}): its evidence does not reflect it")
         for approved in model["awaiting_release"]:
             lines.append(f"  {approved['version']} approved by {approved['approved_by']}; " + (
                 f"cannot be released: {approved['cannot_be_released']}" if "cannot_be_released" in approved else

@@ -11,6 +11,15 @@ the whole `DataDriftPreset`, with each feature's test and the HTML report (about
 a second), and yields the same share. Evidently is imported on first use: the
 import takes seconds, and only processes that judge data drift need it.
 
+Each feature's drift distance is measured with Evidently's own stat tests,
+the method fixed whatever the sizes (Wasserstein distance normed by the
+reference's spread for numbers, Jensen-Shannon distance for categories): how
+far the values moved, not how sure a test is that they moved, so that the
+policy can ask whether a feature its version's decisions rest on (its share of
+the sealed SHAP attributions, from the reference) drifted strongly. Called
+directly (about 12 ms for 17 features), not as 17 `ValueDrift` metrics in the
+report (about 0.6 s a window, most of it building their plots).
+
 Score drift is the population stability index of the window's scores over ten
 bins cut at the deciles of the reference's scores.
 """
@@ -29,6 +38,7 @@ from governance.monitoring.figures import Measurement
 from governance.monitoring.reference import Reference
 
 PSI_BINS = 10
+NUMERIC_DISTANCE, CATEGORY_DISTANCE = "wasserstein", "jensenshannon"
 _FLOOR = 1e-4  # an empty bin would make PSI infinite; it counts as a 0.01% share
 _KEEP_BASELINES = 64
 _BASELINES: OrderedDict = OrderedDict()
@@ -60,6 +70,12 @@ def _categorical(model: GovernedModel) -> list[str]:
     return [c for c in model.feature_columns if contract[c].kind == "category" or contract[c].values]
 
 
+def distance_methods(model: GovernedModel) -> dict[str, str]:
+    """The distance each feature's drift is measured with: Jensen-Shannon for categories, else Wasserstein."""
+    categories = set(_categorical(model))
+    return {c: CATEGORY_DISTANCE if c in categories else NUMERIC_DISTANCE for c in model.feature_columns}
+
+
 def _typed(model: GovernedModel, frame: pd.DataFrame) -> pd.DataFrame:
     """Features as Evidently should see them, the same for logged JSON and reference Parquet."""
     categories = set(_categorical(model))
@@ -74,7 +90,8 @@ def _typed(model: GovernedModel, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def data_drift(model: GovernedModel, reference: Reference, features: pd.DataFrame, full_report: bool = False):
-    """The share of drifted features; with `full_report`, every feature's test and the Evidently snapshot.
+    """The share of drifted features and each feature's drift distance beside its importance; with
+    `full_report`, every feature's test and the Evidently snapshot.
 
     Returns (Measurement, snapshot or None).
     """
@@ -85,28 +102,70 @@ def data_drift(model: GovernedModel, reference: Reference, features: pd.DataFram
     categories = _categorical(model)
     definition = DataDefinition(categorical_columns=categories,
                                 numerical_columns=[c for c in model.feature_columns if c not in categories])
-    current = Dataset.from_pandas(_typed(model, features), data_definition=definition)
-    baseline = _baseline(model, reference, definition)
+    typed = _typed(model, features)
+    current = Dataset.from_pandas(typed, data_definition=definition)
+    baseline, baseline_rows = _baseline(model, reference, definition)
     metric = DataDriftPreset() if full_report else DriftedColumnsCount()
     snapshot = Report([metric], include_tests=full_report).run(current, baseline)
     result = snapshot.dict()
     drifted = result["metrics"][0]["value"]
     share, count = float(drifted["share"]), int(drifted["count"])
+    by_feature = _feature_figures(reference, _distances(baseline_rows, typed, distance_methods(model)))
     details: dict[str, Any] = {"share": share, "drifted_features": count, "features": len(model.feature_columns),
-               "window_rows": int(len(features)), "reference_rows": int(len(reference.rows))}
+               "window_rows": int(len(features)), "reference_rows": int(len(reference.rows)),
+               "importance_problem": reference.importance_problem}
     if full_report:
         details["by_feature"] = _feature_tests(result)
-    summary = f"data drift in {count} of {len(model.feature_columns)} features (share {share:.2f})"
-    return Measurement("data_drift", {"drift_share": share}, summary, details), snapshot if full_report else None
+    summary = (f"data drift in {count} of {len(model.feature_columns)} features (share {share:.2f})"
+               f"{_strongest(by_feature)}")
+    return (Measurement("data_drift", {"drift_share": share}, summary, details, by_feature),
+            snapshot if full_report else None)
+
+
+def _distances(reference: pd.DataFrame, current: pd.DataFrame, methods: dict[str, str]) -> dict[str, tuple[str, float]]:
+    """feature -> (method, distance of the window's values from the reference's), by Evidently's stat tests."""
+    from evidently.legacy.calculations.stattests import jensenshannon_stat_test, wasserstein_stat_test
+    from evidently.legacy.core import ColumnType
+
+    tests = {CATEGORY_DISTANCE: (jensenshannon_stat_test, ColumnType.Categorical),
+             NUMERIC_DISTANCE: (wasserstein_stat_test, ColumnType.Numerical)}
+    distances = {}
+    for column, method in methods.items():
+        test, kind = tests[method]
+        distances[column] = method, float(test(reference[column], current[column], kind, None).drift_score)
+    return distances
+
+
+def _feature_figures(reference: Reference, distances: dict[str, tuple[str, float]]) -> dict[str, dict]:
+    """FeatureDrift figures by feature: the method, its distance, and the feature's importance when known."""
+    importance = reference.importance or {}
+    figures = {}
+    for column, (method, distance) in distances.items():
+        known = importance.get(column)
+        figures[column] = {"method": method, "drift_distance": distance,
+                           **({"importance": float(known["share"]), "importance_rank": int(known["rank"])}
+                              if known else {})}
+    return figures
+
+
+def _strongest(by_feature: dict[str, dict]) -> str:
+    """The most important of the three features that moved furthest, for the one-line summary."""
+    moved = sorted(by_feature.items(), key=lambda item: -item[1]["drift_distance"])[:3]
+    name, figures = min(moved, key=lambda item: item[1].get("importance_rank", len(by_feature) + 1))
+    weight = f", importance {figures['importance']:.2f} rank {figures['importance_rank']}" \
+        if "importance" in figures else ", importance unknown"
+    return f"; {name} moved {figures['drift_distance']:.2f} ({figures['method']}{weight})"
 
 
 def _baseline(model: GovernedModel, reference: Reference, definition):
-    """The reference as an Evidently dataset, prepared once per reference (it is the same every tick)."""
+    """The reference as an Evidently dataset and as typed rows, prepared once per reference (it is the same
+    every tick)."""
     from evidently import Dataset
 
     key = (reference.sha256, tuple(model.feature_columns), tuple(definition.categorical_columns or ()))
     if key not in _BASELINES:
-        _BASELINES[key] = Dataset.from_pandas(_typed(model, reference.rows), data_definition=definition)
+        rows = _typed(model, reference.rows)
+        _BASELINES[key] = Dataset.from_pandas(rows, data_definition=definition), rows
         while len(_BASELINES) > _KEEP_BASELINES:
             _BASELINES.popitem(last=False)
     return _BASELINES[key]

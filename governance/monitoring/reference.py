@@ -5,7 +5,8 @@ training snapshot (the DVC md5 its registry version is tagged with): the same
 population it was trained on, rows it never saw, so its scores there are what
 a stationary population gets. Their features are the data-drift reference;
 their scores, computed by the approved artifact, the score-drift reference.
-The model card's figures (AUC, KS) are read from the sealed evidence pack the
+The model card's figures (AUC, KS) and each feature's importance (its share of
+the mean absolute SHAP attributions) are read from the sealed evidence pack the
 version was approved with, after verifying it.
 
 A reference is built once per version, saved beside the version's reports and
@@ -50,6 +51,8 @@ class Reference:
     sha256: str
     card: dict[str, float] | None  # the approved model card's "auc" and "ks"
     card_problem: str | None  # why `card` is None
+    importance: dict[str, dict] | None = None  # feature -> {"share", "rank"} from the sealed explainability report
+    importance_problem: str | None = None  # why `importance` is None
 
     @property
     def key(self) -> str:
@@ -106,8 +109,11 @@ class References:
             rows = pd.read_parquet(path)
         else:
             rows = self._build(model, version, path, approved, rebuilt=path.is_file())
-        card, problem = _card(self.services, model, version)
-        return Reference(model.name, version, approved, rows, file_sha256(path), card, problem)
+        pack, problem = _approved_pack(self.services, model, version)
+        card, card_problem = _card(pack, problem)
+        importance, importance_problem = _importance(pack, problem, model)
+        return Reference(model.name, version, approved, rows, file_sha256(path), card, card_problem,
+                         importance, importance_problem)
 
     def _build(self, model: GovernedModel, version: int, path, approved: str, rebuilt: bool) -> pd.DataFrame:
         registered = self.services.registry.version(model.name, version)
@@ -129,23 +135,51 @@ class References:
         return rows
 
 
-def _card(services: Services, model: GovernedModel, version: int) -> tuple[dict[str, float] | None, str | None]:
-    """AUC and KS from the performance report sealed in the evidence pack the version was deployed with."""
+def _approved_pack(services: Services, model: GovernedModel, version: int):
+    """The evidence pack the version was deployed with, verified; or None and why it cannot be used."""
     key = version_key(model.name, version)
     done = [d for d in services.control.deployments(model.name, "completed") if d.version == version]
     if not done:
         return None, f"{key} was never deployed"
     digest = done[-1].evidence_digest
     try:
-        pack = evidence_pack.verify(services.settings.model_dir(model.name, key) / "evidence" / digest, digest)
+        return evidence_pack.verify(services.settings.model_dir(model.name, key) / "evidence" / digest, digest), None
     except evidence_pack.EvidenceError as exc:
         return None, f"{key}'s approved evidence pack cannot be used: {exc}"
-    if "performance.json" not in pack.manifest["files"]:
-        return None, f"{key}'s approved evidence pack {digest[:12]}... has no performance.json"
-    report = json.loads((pack.path / "performance.json").read_bytes())
+
+
+def _sealed_report(pack, name: str) -> tuple[dict | None, str | None]:
+    if name not in pack.manifest["files"]:
+        return None, f"{pack.manifest['version']}'s approved evidence pack {pack.digest[:12]}... has no {name}"
+    return json.loads((pack.path / name).read_bytes()), None
+
+
+def _card(pack, problem: str | None) -> tuple[dict[str, float] | None, str | None]:
+    """AUC and KS from the performance report sealed in the evidence pack the version was deployed with."""
+    report, problem = _sealed_report(pack, "performance.json") if pack else (None, problem)
+    if report is None:
+        return None, problem
     if report.get("auc") is None or report.get("ks") is None:
-        return None, f"{key}'s sealed performance report has no AUC or KS"
+        return None, f"{pack.manifest['version']}'s sealed performance report has no AUC or KS"
     return {"auc": float(report["auc"]), "ks": float(report["ks"])}, None
+
+
+def _importance(pack, problem: str | None, model: GovernedModel) -> tuple[dict[str, dict] | None, str | None]:
+    """Each feature's share of the attributions in the explainability report sealed with the version."""
+    report, problem = _sealed_report(pack, "explainability.json") if pack else (None, problem)
+    if report is None:
+        return None, problem
+    return importance_shares(report, model.feature_columns), None
+
+
+def importance_shares(report: dict, features: list[str]) -> dict[str, dict]:
+    """feature -> {"share": mean |SHAP| over the sum of all features', "rank"}; a feature the report
+    does not list carries no attribution (share 0, ranked last)."""
+    listed = {row["feature"]: float(row["mean_abs_shap"]) for row in report.get("importance", [])}
+    total = sum(listed.values())
+    ordered = sorted(features, key=lambda f: -listed.get(f, 0.0))
+    return {f: {"share": listed.get(f, 0.0) / total if total > 0 else 0.0, "rank": i + 1}
+            for i, f in enumerate(ordered)}
 
 
 def _trim(cache: OrderedDict) -> None:

@@ -7,11 +7,14 @@ already on, or harm in a window completed before a person re-enabled the model
 (their decision stands), changes nothing. At most one retraining request per
 champion deployment.
 
-Containment: the rollback target is the version deployed before the champion,
-unless monitoring itself contained that version and no person has put it back
-since. It passes when the
-policy, judging the same window re-scored by it against its own reference,
-calls for no containment. The policy then permits `auto_rollback` or
+Containment: the rollback target is the most recent earlier approved version
+that automation may restore. Never one monitoring itself contained and no
+person has put back since; and only if the policy permits `auto_rollback_target`
+given whether a person rolled back away from it and whether its approval was
+granted under the policy and roster in force (by default: none of those).
+Each more recent version passed over is recorded with why. The target passes
+when the policy, judging the same window re-scored by it against its own
+reference, calls for no containment. The policy then permits `auto_rollback` or
 `auto_disable` (policies/monitoring.cedar); a refused rollback is asked again
 as if the target did not pass. The rollback and the kill switch are the core's
 own actions: signed by the system principal, authorised by Cedar, ledgered.
@@ -29,12 +32,13 @@ from governance.control import Deployment
 from governance.errors import GovernanceError
 from governance.monitoring.lease import remediation_lease
 from governance.monitoring.monitor import Monitor
-from governance.monitoring.policy import DISABLE, ROLLBACK, Judgement, containment, rejudge
+from governance.monitoring.policy import DISABLE, ROLLBACK, Judgement, containment, may_restore, rejudge
 from governance.monitoring.retraining import MONITORING, RetrainingRefused, monitoring_requests, request_retraining
 from governance.monitoring.windows import completed_at, read_window
 from governance.registry import parse_version_key, version_key
-from governance.release.deployment import previous_version, reconcile, rollback
+from governance.release.deployment import reconcile, rollback
 from governance.release.kill_switch import set_kill_switch
+from governance.release.production import verified_moves
 from governance.release.services import SYSTEM
 
 ACTOR = "system:monitoring"
@@ -149,23 +153,104 @@ def _switch_off(monitor: Monitor, model: GovernedModel, judgement: Judgement, re
 
 def _rollback_target(monitor: Monitor, model: GovernedModel,
                      judgement: Judgement) -> tuple[int | None, bool, dict | None]:
-    """The previous approved version, whether it passes on this window, and what was found."""
+    """The most recent earlier approved version automation may restore, whether it passes on this window, and
+    what was found: {"version", "passes", "summary", "skipped": [{"version", "reason"}, ...]}."""
     services = monitor.services
-    target = previous_version(services, model.name)
-    if target is None:
+    moves = verified_moves(services, model.name)  # deployment rows and the alias are caches: never trusted here
+    champion = moves[-1].version if moves else None
+    candidates = [parse_version_key(v)[1] for v in dict.fromkeys(m.version for m in reversed(moves)) if v != champion]
+    if not candidates:
         return None, False, None
-    if target in _contained_by_monitoring(monitor, model):
-        return target, False, {"version": target, "passes": False,
-                               "summary": f"v{target} was contained by monitoring and no person has put it back since: "
-                                          "not restored automatically"}
+    contained, skipped = _contained_by_monitoring(monitor, model), []
+    for target in candidates:
+        reason = _why_not_restored(monitor, judgement, target, moves, contained)
+        if reason:
+            skipped.append({"version": target, "reason": reason})
+            continue
+        passes, summary = _judged_as(monitor, model, judgement, target)
+        return target, passes, {"version": target, "passes": passes, "summary": summary, "skipped": skipped}
+    passed_over = "; ".join(f"v{s['version']}: {s['reason']}" for s in skipped)
+    return None, False, {"version": None, "passes": False, "skipped": skipped,
+                         "summary": f"no earlier approved version may be restored automatically ({passed_over})"}
+
+
+def _judged_as(monitor: Monitor, model: GovernedModel, judgement: Judgement, target: int) -> tuple[bool, str]:
+    """Whether `target`, re-scoring the harmful window, passes (the policy calls for no containment), and why."""
     window = read_window(monitor.log, model.name, judgement.first_seq, judgement.last_seq)
     concerns = tuple(m.concern for m in judgement.measurements)
     try:
         rescored, _ = monitor.judge(model, window, judgement.stream, concerns, as_version=target)
     except GovernanceError as exc:
-        return target, False, {"version": target, "passes": False, "summary": f"v{target} cannot be judged: {exc}"}
-    passes = not rescored.contain.allowed
-    return target, passes, {"version": target, "passes": passes, "summary": rescored.summary()}
+        return False, f"v{target} cannot be judged: {exc}"
+    return not rescored.contain.allowed, rescored.summary()
+
+
+def _why_not_restored(monitor: Monitor, judgement: Judgement, target: int, moves: list[events.MoveStep],
+                      contained: set[int]) -> str | None:
+    """Why automation must not restore `target` (None: it may)."""
+    if target in contained:
+        return f"v{target} was contained by monitoring and no person has put it back since: not restored automatically"
+    facts, problems = _restore_facts(monitor, judgement.model, target, moves)
+    verdict = may_restore(monitor.policies(), judgement, facts)
+    if verdict.allowed:
+        return None
+    return "; ".join(problems or ["the monitoring policy permits no automatic restore of it"]) + \
+        " (policy: auto_rollback_target not permitted)"
+
+
+def _restore_facts(monitor: Monitor, model: str, target: int,
+                   moves: list[events.MoveStep]) -> tuple[dict, list[str]]:
+    """The auto_rollback_target context for `target`, and each fact against restoring it, for people."""
+    problems = []
+    away = _rolled_back_by_person(moves).get(target)
+    if away is not None:
+        problems.append(f"{away.actor} rolled back away from v{target} (deployment #{away.deployment_id} at "
+                        f"{away.ts}) and no person has put it back since")
+    policy_ok, roster_ok, approval_problems = _approval_in_force(monitor, model, target, moves)
+    facts = {"target_version": version_key(model, target), "rolled_back_by_person": away is not None,
+             "approved_under_policy_in_force": policy_ok, "approved_under_roster_in_force": roster_ok}
+    return facts, problems + approval_problems
+
+
+def _rolled_back_by_person(moves: list[events.MoveStep]) -> dict[int, events.MoveStep]:
+    """Versions a person rolled back away from, with that rollback, that no later move by a person (a deployment
+    on an approval, a rollback) brought back."""
+    away: dict[int, events.MoveStep] = {}
+    for move in moves:
+        if move.actor != SYSTEM:
+            away.pop(parse_version_key(move.version)[1], None)
+            if move.kind == "rollback" and move.previous_version is not None:
+                away[move.previous_version] = move
+    return away
+
+
+def _approval_in_force(monitor: Monitor, model: str, target: int,
+                       moves: list[events.MoveStep]) -> tuple[bool, bool, list[str]]:
+    """Whether the approval `target` was last deployed on was granted under the policy bundle in force and by a
+    principal today's roster still gives the roles they approved with; and what is not so."""
+    key = version_key(model, target)
+    digest = [m for m in moves if m.version == key][-1].approval
+    try:
+        granted = [e for e in monitor.services.ledger.events(events.ApprovalGranted, model=model, version=key)
+                   if e.statement == digest]
+    except GovernanceError as exc:  # an altered entry: nothing vouches for the approval
+        return False, False, [f"{key}'s approval cannot be read from the ledger: {exc}"]
+    if not granted:
+        return False, False, [f"no approval {digest[:12]}... of {key} is in the ledger"]
+    approval, problems = granted[-1], []
+    in_force = monitor.policies().digest
+    policy_ok = approval.policy == in_force
+    if not policy_ok:
+        problems.append(f"{key} was approved under policy {approval.policy[:12]}..., not the "
+                        f"policy in force ({in_force[:12]}...)")
+    roster = monitor.services.roster
+    holder = roster.principals.get(approval.actor)
+    roles = set(approval.roles)
+    roster_ok = holder is not None and bool(roles) and roles <= holder.roles
+    if not roster_ok:
+        problems.append(f"its approver {approval.actor} no longer holds {', '.join(sorted(roles)) or 'their roles'} "
+                        f"in the roster in force (version {roster.version})")
+    return policy_ok, roster_ok, problems
 
 
 def _contained_by_monitoring(monitor: Monitor, model: GovernedModel) -> set[int]:

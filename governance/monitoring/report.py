@@ -15,7 +15,7 @@ from pathlib import Path
 from governance.config import GovernedModel
 from governance.digests import canonical_json, file_sha256
 from governance.errors import GovernanceError
-from governance.events import WindowJudged
+from governance.events import MonitoringAlert, WindowJudged
 from governance.ledger import Ledger
 from governance.monitoring.monitor import CONCERNS, Monitor
 from governance.monitoring.policy import Judgement
@@ -67,3 +67,19 @@ def load_report(path: str | Path, sha256: str) -> dict:
         raise GovernanceError(f"{path}: the monitoring report changed since it was written "
                               f"(sha256 {actual[:12]}..., recorded {sha256[:12]}...)")
     return json.loads(Path(path).read_bytes())
+
+
+def drift_alerted_after(ledger: Ledger, settings: Settings, model: str, after_seq: int) -> list[dict]:
+    """Windows of `model` alerted after ledger entry `after_seq` whose report calls for retraining (drift):
+    {"seq", "at", "version", "window", "rules"}; an alert whose report cannot be read is listed with its problem."""
+    found = []
+    for alerted in ledger.events(MonitoringAlert, model=model, since_seq=after_seq):
+        alert = {"seq": alerted.seq, "at": alerted.ts, "version": alerted.version, "window": alerted.window}
+        try:
+            retrain = load_report(settings.resolve(alerted.path), alerted.report)["retrain"]
+        except (GovernanceError, OSError, KeyError, ValueError) as exc:
+            found.append({**alert, "problem": f"its report cannot be read: {exc}"})
+            continue
+        if retrain["allowed"]:
+            found.append({**alert, "rules": [f["rule"] for f in retrain["findings"]]})
+    return found

@@ -34,8 +34,12 @@ class Traffic:
 
     def send(self, rows: int, seed: int, **knobs: float) -> list[dict]:
         """Decide `rows` generated applications (knobs: drift, bias, proxy); returns the answers, in order."""
+        return self.decide(generate_applications(rows, seed=seed, **knobs))
+
+    def decide(self, frame: pd.DataFrame) -> list[dict]:
+        """Decide the applications of a frame (the generator's columns); returns the answers, in order."""
         self.follower.refresh()
-        batch = applications(self.model, generate_applications(rows, seed=seed, **knobs))
+        batch = applications(self.model, frame)
         answers = []
         with threadpool_limits(limits=1):  # as the API's decision thread runs (governance.serving.batching)
             for start in range(0, len(batch), MAX_BATCH):

@@ -80,7 +80,7 @@ def rollback(services: Services, model: str, principal: str, private_key: Ed2551
     reconcile(services, model)
     moves = verified_moves(services, model)
     current = parse_version_key(moves[-1].version)[1] if moves else None
-    target = to_version if to_version is not None else previous_version(services, model, passing_over_rolled_back=True)
+    target = to_version if to_version is not None else previous_version(services, model)
     if target is None:
         _refuse(services, model, None, principal, f"no earlier approved version of {model} to roll back to "
                 "(versions rolled back from are passed over; name one with `govern rollback --to`)")
@@ -112,17 +112,14 @@ def rollback(services: Services, model: str, principal: str, private_key: Ed2551
                  statement=signed.digest, reason=reason)
 
 
-def previous_version(services: Services, model: str, passing_over_rolled_back: bool = False) -> int | None:
-    """The version that was champion before the current one, walking back over completed moves.
-
-    With `passing_over_rolled_back` (a person's plain `rollback`), a version a rollback moved away from is
-    passed over: it comes back only when someone names it (`rollback --to`) or deploys it on a new approval.
-    Monitoring walks the plain history and decides for itself (it re-judges the target on the harmful window
-    and never restores what it contained)."""
+def previous_version(services: Services, model: str) -> int | None:
+    """The target of a person's plain `rollback`: the version that was champion before the current one, walking
+    back over completed moves whose signed authority verifies and passing over versions a rollback moved away
+    from (they come back only when someone names one, `rollback --to`, or deploys it on a new approval).
+    Monitoring chooses its own target (governance.monitoring.remediation)."""
     moves = verified_moves(services, model)
     versions = [parse_version_key(m.version)[1] for m in moves]
-    skipped = ({versions[-1]} if versions else set()) | (
-        _rolled_back_from(moves) if passing_over_rolled_back else set())
+    skipped = ({versions[-1]} if versions else set()) | _rolled_back_from(moves)
     return next((v for v in reversed(versions) if v not in skipped), None)
 
 

@@ -19,6 +19,7 @@ from governance.errors import GovernanceError
 from governance.metrics.explainability import explainability_report, version_explainer
 from governance.metrics.fairness import fairness_report, protected_groups
 from governance.metrics.performance import performance_report
+from governance.monitoring.watch import card_watch
 from governance.policy.authz import VersionSubject
 from governance.policy.waivers import honoured_waivers
 from governance.settings import Settings
@@ -115,8 +116,9 @@ def publish_card(governance: GovernanceResource, model: GovernedModel, trained: 
     plots.selection_rates(reports["fairness"], out / "plots" / "selection_rates.svg")
     digests = {"Performance report": performance["sha256"], "Fairness report": fairness["sha256"],
                "Explainability report": explainability["sha256"]}
+    watch = card_watch(services.policies, model, trained["key"], reports["explainability"])
     card = write_card(model, trained["key"], services.registry.version(model.name, trained["version"]), reports,
-                      digests, waivers=waivers, out_dir=out)
+                      digests, waivers=waivers, out_dir=out, monitoring=watch)
     links = record(governance, events.CardPublished(
         actor=actor("model_card"), model=model.name, version=trained["key"], html=card.html_sha256,
         markdown=card.markdown_sha256, complete=card.complete, missing_sections=tuple(card.missing_sections),

@@ -3,7 +3,9 @@ evaluating anything by hand."""
 
 from __future__ import annotations
 
+import statistics
 import time
+from dataclasses import replace
 
 import dagster as dg
 import pytest
@@ -13,6 +15,7 @@ from governance.timestamps import parse_utc
 from governance_assets.monitoring.daemon import DagsterDaemon
 from jobs.monitoring import IN_FLIGHT, remediation_job_name
 from tests.monitoring.conftest import MODEL, Monitored
+from tests.monitoring.support import monitored_config
 
 pytestmark = pytest.mark.slow
 DEADLINE_SECONDS = 120
@@ -21,12 +24,11 @@ DEADLINE_SECONDS = 120
 def test_the_daemon_s_sensors_and_remediation_roll_back_a_harmful_champion(monitored: Monitored, tmp_path):
     log = tmp_path / "daemon.log"
     with DagsterDaemon(monitored.settings, log) as daemon:
-        monitored.roll_back_by_hand(1)  # while the daemon starts: v1 is harmful on baseline traffic
-        window = monitored.send(seed=100)
+        window = monitored.send(seed=100, drift=1.0)  # v1's population: v2 drifts severely, v1 passes
         complete = parse_utc(window[-1]["ts"])
         services = monitored.services
         deadline = time.monotonic() + DEADLINE_SECONDS
-        while services.registry.champion(MODEL) != 2:
+        while services.registry.champion(MODEL) != 1:
             assert daemon.running, log.read_text()[-3000:]
             assert time.monotonic() < deadline, f"no rollback within {DEADLINE_SECONDS} s:\n{log.read_text()[-3000:]}"
             time.sleep(0.2)
@@ -45,9 +47,33 @@ def test_the_daemon_s_sensors_and_remediation_roll_back_a_harmful_champion(monit
     assert len(acted) == 1 and acted[0].actions[0] == "rollback" and acted[0].window == "1-500"
     # another sensor's run for the same window, if the daemon started one, found nothing left to do
     assert all("nothing to do" in " ".join(r.notes) for r in remediations if not r.actions)
-    assert len(monitored.services.control.deployments(MODEL)) == 4  # two deployments, paul's and one rollback
+    assert len(monitored.services.control.deployments(MODEL)) == 3  # two deployments and one rollback
     requested = [tick for state in monitored.instance.all_instigator_state() if state.name.startswith(MODEL)
                   for tick in monitored.instance.get_ticks(state.instigator_origin_id, state.selector_id)
                   if tick.run_ids]
     assert {t.instigator_name for t in requested} & {f"{MODEL}_data_drift", f"{MODEL}_score_drift"}
     assert not daemon.running
+
+
+def test_the_sensors_tick_at_the_configured_interval(monitored: Monitored, tmp_path):
+    """With `check_interval_seconds: 5` (the daemon's own loop), each monitoring sensor ticks about every 5 s,
+    not every other loop (10 s, as it did with the interval passed to Dagster as is)."""
+    settings = replace(monitored.settings, config_path=monitored_config(tmp_path / "governance.yaml",
+                                                                        check_interval_seconds=5))
+    log = tmp_path / "daemon.log"
+    sensor = f"{MODEL}_data_drift"
+    with DagsterDaemon(settings, log) as daemon:
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while len(_tick_times(monitored.instance, sensor)) < 7:
+            assert daemon.running, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, f"fewer than 7 ticks in {DEADLINE_SECONDS} s:\n{log.read_text()[-3000:]}"
+            time.sleep(0.5)
+    ticks = _tick_times(monitored.instance, sensor)
+    gaps = [later - earlier for earlier, later in zip(ticks, ticks[1:])]
+    print(f"{sensor} ticked every {statistics.mean(gaps):.2f} s on average (gaps {', '.join(f'{g:.1f}' for g in gaps)})")
+    assert statistics.mean(gaps) < 6.0, gaps  # a skipped loop makes a 10 s gap
+
+
+def _tick_times(instance: dg.DagsterInstance, sensor: str) -> list[float]:
+    states = [s for s in instance.all_instigator_state() if s.name == sensor]
+    return sorted(t.timestamp for s in states for t in instance.get_ticks(s.instigator_origin_id, s.selector_id))

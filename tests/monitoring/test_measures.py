@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from governance.config import load_config
+from governance.digests import canonical_json
 from governance.monitoring.drift import psi
 from governance.monitoring.fairness import equal_opportunity, live_fairness
 from governance.monitoring.figures import Measurement
 from governance.monitoring.performance import performance
-from governance.monitoring.policy import containment, judge
+from governance.monitoring.policy import containment, judge, rejudge
 from governance.monitoring.windows import Cursor, CursorError
 from governance.policy.bundle import PolicyBundle
 from tests.helpers import REPO, SMALL_CONFIG
@@ -115,6 +118,38 @@ def test_the_policy_chooses_how_to_contain(bundle):
     assert [f.rule for f in harmful.contain.findings] == ["monitoring.score_drift_severe"]
     assert [v.action for v in containment(bundle, harmful, rollback_target_passes=True)] == ["auto_rollback"]
     assert [v.action for v in containment(bundle, harmful, rollback_target_passes=False)] == ["auto_disable"]
+
+
+def features_judged(bundle, risk_tier: str = "high", **features: dict) -> object:
+    measured = [Measurement("data_drift", {"drift_share": 0.0}, "constructed", {}, features)]
+    return judge(bundle, model="credit_scoring", version=2, risk_tier=risk_tier, window="1-500", stream="live",
+                 decisions=500, measurements=measured)
+
+
+def test_one_important_feature_drifting_strongly_calls_for_retraining_by_risk_tier(bundle):
+    def feature(distance: float, importance: float, rank: int = 1) -> dict:
+        return {"method": "wasserstein", "drift_distance": distance, "importance": importance, "importance_rank": rank}
+
+    strong = features_judged(bundle, annual_income=feature(1.02, 0.25), dependents=feature(0.01, 0.0, 17))
+    assert strong.retrain.allowed and not strong.contain.allowed
+    (finding,) = strong.retrain.findings
+    assert finding.rule == "monitoring.important_feature_drift"
+    assert finding.conditions == ("annual_income: importance = 0.2500 (fires when >= 0.1000)",
+                                  "annual_income: drift_distance = 1.0200 (fires when >= 0.3000)")
+    assert not features_judged(bundle, dependents=feature(1.02, 0.01, 17)).alert  # moved, but hardly used
+    assert not features_judged(bundle, annual_income=feature(0.29, 0.25)).alert  # used, but moved little
+    assert not features_judged(bundle, "low", annual_income=feature(0.5, 0.25)).alert  # the low tier's 0.75
+    unknown = {"method": "wasserstein", "drift_distance": 5.0}  # no sealed explainability report: no importance
+    assert not features_judged(bundle, annual_income=unknown).alert
+
+
+def test_a_recorded_judgement_with_whole_number_figures_is_judged_again(bundle):
+    """Canonical JSON writes 0.0 as 0: a feature the model never uses (importance 0) or that did not move
+    (distance 0) must still be judged as a decimal when remediation re-reads the report."""
+    recorded = json.loads(canonical_json(features_judged(bundle, dependents={
+        "method": "wasserstein", "drift_distance": 0.0, "importance": 0.0, "importance_rank": 17}).to_dict()))
+    assert recorded["measurements"][0]["features"]["dependents"]["importance"] == 0
+    assert rejudge(bundle, recorded).retrain.allowed is False
 
 
 def test_cursors_round_trip_and_refuse_what_they_did_not_write():

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from governance import events
 from governance.release.kill_switch import set_kill_switch
@@ -17,6 +18,7 @@ from governance.trust.keys import load_private_key
 from resources import governance_resources
 from tests.helpers import REPO
 from tests.monitoring.conftest import MODEL, Monitored
+from tests.monitoring.support import redeploy
 
 
 def alert(monitored: Monitored, sensor: str) -> dg.RunRequest:
@@ -30,24 +32,24 @@ def remediation(monitored: Monitored) -> events.RemediationDecided:
 
 
 def test_severe_drift_rolls_back_to_the_previous_version_that_passes_on_the_window(monitored: Monitored):
-    monitored.roll_back_by_hand(1)  # v1, trained on a shifted population, is back in production
-    monitored.send(seed=100)  # baseline applicants: v1's scores drift severely, v2 would be fine
+    monitored.send(seed=100, drift=1.0)  # v1's shifted population: v2's scores drift severely, v1 would be fine
     request = alert(monitored, "score_drift")
     result = monitored.run(request)
     assert result.success
 
     services = monitored.services
-    assert services.registry.champion(MODEL) == 2 and not services.control.kill_switch(MODEL).disabled
+    assert services.registry.champion(MODEL) == 1 and not services.control.kill_switch(MODEL).disabled
     move = services.control.deployments(MODEL, "completed")[-1]
-    assert (move.kind, move.version, move.actor) == ("rollback", 2, "system")
+    assert (move.kind, move.version, move.actor) == ("rollback", 1, "system")
     steps = [events.event_type(e.action) for e in services.ledger.entries(model=MODEL)][-8:]
     assert steps == [events.MonitoringAlert, events.MonitoringReferenceBuilt, events.StatementRecorded,
                      events.RollbackStarted, events.RollbackCompleted, events.StatementRecorded,
                      events.RetrainingRequested, events.RemediationDecided]
     acted = remediation(monitored)
     assert acted.actions == ("rollback", "retraining_requested") and acted.contained is True
-    assert acted.rollback_target["version"] == 2 and acted.rollback_target["passes"] is True
-    assert "rolled back to v2 (monitoring.contain_by_rollback)" in acted.notes
+    assert acted.rollback_target["version"] == 1 and acted.rollback_target["passes"] is True
+    assert acted.rollback_target["skipped"] == []
+    assert "rolled back to v1 (monitoring.contain_by_rollback)" in acted.notes
     statement = services.statements.find(action="rollback", model=MODEL)[0]  # newest first
     assert statement.signed.statement.principal == "system"
     assert "monitoring.score_drift_severe" in statement.signed.statement.comment
@@ -66,7 +68,7 @@ def test_severe_drift_rolls_back_to_the_previous_version_that_passes_on_the_wind
     assert len(services.control.deployments(MODEL)) == moves and not services.control.kill_switch(MODEL).disabled
     again = remediation(monitored)
     assert again.actions == ()
-    assert "the window was judged on v1 but the champion is now v2: nothing to do" in again.notes
+    assert "the window was judged on v2 but the champion is now v1: nothing to do" in again.notes
     assert services.ledger.verify().ok
 
 
@@ -102,8 +104,71 @@ def test_monitoring_never_flaps_back_to_a_version_it_contained(monitored: Monito
     services = monitored.services
     assert services.registry.champion(MODEL) == 1 and services.control.kill_switch(MODEL).disabled
     target = remediation(monitored).rollback_target
-    assert target["version"] == 2 and target["passes"] is False
-    assert "no person has put it back since" in target["summary"]
+    assert target["version"] is None and target["passes"] is False
+    (skipped,) = target["skipped"]
+    assert skipped["version"] == 2 and "contained by monitoring and no person has put it back since" in skipped["reason"]
+
+
+def test_automation_never_restores_a_version_a_person_rolled_back_from(monitored: Monitored):
+    monitored.roll_back_by_hand(1)  # paul took v2 out of production: v1, trained on a shifted population, serves
+    monitored.send(seed=100)  # baseline applicants: v1's scores drift severely; v2 would pass, but paul removed it
+    assert monitored.run(alert(monitored, "score_drift")).success
+    services = monitored.services
+    assert services.registry.champion(MODEL) == 1 and services.control.kill_switch(MODEL).disabled
+    acted = remediation(monitored)
+    assert "kill_switch" in acted.actions and "rollback" not in acted.actions
+    target = acted.rollback_target
+    assert target["version"] is None and target["passes"] is False
+    (skipped,) = target["skipped"]
+    assert skipped["version"] == 2
+    assert "paul rolled back away from v2" in skipped["reason"] and "no person has put it back since" in skipped["reason"]
+    assert "auto_rollback_target not permitted" in skipped["reason"]
+
+
+def test_a_release_over_an_automatic_rollback_is_not_a_person_rolling_back(monitored: Monitored):
+    """People release v2 again after monitoring rolled it back to v1: v1 stays a target for the next harm
+    (the release moved away from v1, but nobody rolled back away from it). bench/mttr.py relies on this."""
+    monitored.send(seed=100, drift=1.0)
+    assert monitored.run(alert(monitored, "score_drift")).success
+    assert monitored.services.registry.champion(MODEL) == 1
+    redeploy(monitored.settings, MODEL, 2)
+    monitored.send(seed=101, drift=1.0)
+    assert monitored.run(alert(monitored, "score_drift")).success
+    services = monitored.services
+    assert services.registry.champion(MODEL) == 1 and not services.control.kill_switch(MODEL).disabled
+    target = remediation(monitored).rollback_target
+    assert target["version"] == 1 and target["passes"] is True and target["skipped"] == []
+
+
+def _changed_policies(tmp_path: Path, allow_older_policy: bool) -> Path:
+    """A copy of the policies (so another bundle digest than the one the versions were approved under); with
+    `allow_older_policy`, one that explicitly lets automation restore versions approved under another bundle."""
+    policies = tmp_path / "policies"
+    shutil.copytree(REPO / "policies", policies)
+    rules = policies / "monitoring.cedar"
+    text = rules.read_text() + "\n// changed after the versions were approved\n"
+    if allow_older_policy:
+        text = text.replace("  context.approved_under_policy_in_force &&\n", "")
+    rules.write_text(text)
+    return policies
+
+
+@pytest.mark.parametrize("allow_older_policy", [False, True])
+def test_a_version_approved_under_another_policy_is_restored_only_if_the_policy_says_so(
+        monitored: Monitored, tmp_path: Path, allow_older_policy: bool):
+    monitored.use_policies(_changed_policies(tmp_path, allow_older_policy))
+    monitored.send(seed=100, drift=1.0)  # v2 drifts severely; v1 would pass
+    assert monitored.run(alert(monitored, "score_drift")).success
+    services = monitored.services
+    target = remediation(monitored).rollback_target
+    if allow_older_policy:
+        assert services.registry.champion(MODEL) == 1 and not services.control.kill_switch(MODEL).disabled
+        assert target["version"] == 1 and target["passes"] is True and target["skipped"] == []
+    else:
+        assert services.registry.champion(MODEL) == 2 and services.control.kill_switch(MODEL).disabled
+        (skipped,) = target["skipped"]
+        assert skipped["version"] == 1 and "was approved under policy" in skipped["reason"]
+        assert "not the policy in force" in skipped["reason"]
 
 
 def test_moderate_drift_opens_one_retraining_run_per_deployment_and_never_promotes(monitored: Monitored):
@@ -135,14 +200,15 @@ def test_the_action_is_the_policy_s_choice_not_the_code_s(monitored: Monitored, 
     shutil.copytree(REPO / "policies", policies)
     rules = policies / "monitoring.cedar"
     rules.write_text(rules.read_text().replace("when { context.rollback_target_passes };", "when { false };")
-                     .replace("unless { context.rollback_target_passes };", ";"))
+                     .replace("unless { context.rollback_target_passes };", ";")
+                     .replace("  context.approved_under_policy_in_force &&\n", ""))  # v1 stays a target
     monitored.use_policies(policies)  # a stricter policy: never roll back automatically, always switch off
-    monitored.roll_back_by_hand(1)
-    monitored.send(seed=100)  # the rollback scenario: v2 passes on the window
+    monitored.send(seed=100, drift=1.0)  # the rollback scenario: v1 passes on the window
     assert monitored.run(alert(monitored, "score_drift")).success
     services = monitored.services
-    assert services.registry.champion(MODEL) == 1 and services.control.kill_switch(MODEL).disabled
-    assert "kill_switch" in remediation(monitored).actions
+    assert services.registry.champion(MODEL) == 2 and services.control.kill_switch(MODEL).disabled
+    acted = remediation(monitored)
+    assert "kill_switch" in acted.actions and acted.rollback_target["passes"] is True
 
 
 def test_harm_that_the_policy_permits_no_containment_for_fails_loudly(monitored: Monitored, tmp_path: Path):

@@ -1,0 +1,44 @@
+"""A candidate waiting for approval while a newer drift is alerted is marked as predating it, in `govern status`
+(JSON and text) where the approver sees the request."""
+
+from __future__ import annotations
+
+from governance import events
+from governance.cli.lifecycle import _status_text
+from governance_assets.common import versions
+from governance_assets.status import model_status
+from tests.monitoring.conftest import Monitored
+from tests.monitoring.support import request_candidate
+from tests.monitoring.test_remediation import alert
+
+
+def _waiting(monitored: Monitored) -> tuple[dict, dict]:
+    found = model_status(monitored.instance, monitored.services, monitored.model)
+    (waiting,) = found["awaiting_approval"]
+    return found, waiting
+
+
+def test_a_candidate_trained_before_a_newer_drift_says_so(monitored: Monitored):
+    candidate = request_candidate(monitored.settings, monitored.model, seed=11)
+    monitored.instance.add_dynamic_partitions(versions(monitored.model).name, [candidate])
+    found, waiting = _waiting(monitored)
+    assert waiting["version"] == candidate and "predates_drift" not in waiting
+    assert "PREDATES DRIFT" not in _status_text([found])
+
+    monitored.send(seed=300, drift=0.3)  # a drift the candidate's data never saw
+    assert monitored.run(alert(monitored, "data_drift")).success
+    found, waiting = _waiting(monitored)
+    (drift,) = waiting["predates_drift"]
+    assert (drift["version"], drift["window"]) == ("credit_scoring-v2", "1-500") and drift["rules"]
+    assert drift["seq"] == monitored.ledger(events.MonitoringAlert)[-1].seq
+    assert (f"PREDATES DRIFT alerted at {drift['at']} on credit_scoring-v2 window 1-500 ({', '.join(drift['rules'])})"
+            in _status_text([found]))
+
+
+def test_a_candidate_trained_after_the_drift_is_not_marked(monitored: Monitored):
+    monitored.send(seed=300, drift=0.3)
+    assert monitored.run(alert(monitored, "data_drift")).success
+    candidate = request_candidate(monitored.settings, monitored.model, seed=11)
+    monitored.instance.add_dynamic_partitions(versions(monitored.model).name, [candidate])
+    _, waiting = _waiting(monitored)
+    assert waiting["version"] == candidate and "predates_drift" not in waiting
