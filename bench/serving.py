@@ -3,8 +3,8 @@
     .venv/bin/python bench/serving.py [--seconds 15] [--clients 32] [--workers 1] [--flips 20]
 
 Trains the default credit_scoring model (governance.yaml: 50,000 generated rows),
-registers it as v1, records a governed deployment and sets the champion alias, all
-in a temporary state dir. Then, under the same closed-loop load (`--clients`
+registers it as v1 and deploys it through governance (a demo principal's signed
+approval of its sealed evidence pack), all in a temporary state dir. Then, under the same closed-loop load (`--clients`
 keep-alive connections, each sending one-row JSON requests back to back, the same
 64 applications in turn), measures:
 
@@ -14,9 +14,11 @@ keep-alive connections, each sending one-row JSON requests back to back, the sam
 
 It prints throughput, p50/p99 latency and server CPU per request (all worker
 processes; the steadiest figure when other work shares the machine) of both and
-the ratios, checks that the decision log holds one row per answer, and measures the time from a kill switch
-write (the commit `govern disable` ends with) to the first "refer" answer, and
-back, over `--flips` flips under load. Goals (issue 5): at least mlflow's
+the ratios, checks that the decision log holds one row per answer, and measures
+the time from the start of a signed kill switch flip (what `govern disable` does:
+sign, Cedar, row, ledger) to the first "refer" answer, and from a signed
+`govern enable` to the first scored one (once serving's follower reads it, up to
+its 1 s poll), over `--flips` flips under load. Goals (issue 5): at least mlflow's
 throughput, p99 under 50 ms, kill switch honoured within 1 s at p99.
 The load client is a lean asyncio HTTP/1.1 client in this process (uvloop).
 """
@@ -41,27 +43,37 @@ from pathlib import Path
 import psutil
 import uvloop
 
-from governance import training
-from governance.config import GovernedModel, load_config
-from governance.control import ControlStore
-from governance.data.source import generate
-from governance.decisions import DecisionLog
-from governance.processes import stop_process_groups
-from governance.registry import ModelRegistry, version_key
-from governance.settings import Settings, apply_offline_env
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from governance import training  # noqa: E402
+from governance.config import GovernedModel, load_config  # noqa: E402
+from governance.data.source import generate  # noqa: E402
+from governance.decisions import DecisionLog  # noqa: E402
+from governance.processes import stop_process_groups  # noqa: E402
+from governance.registry import ModelRegistry, version_key  # noqa: E402
+from governance.release.deployment import deploy  # noqa: E402
+from governance.release.kill_switch import set_kill_switch  # noqa: E402
+from governance.release.services import Services  # noqa: E402
+from governance.settings import Settings, apply_offline_env  # noqa: E402
+from governance.trust.demo import demo_key_path, demo_principals  # noqa: E402
+from governance.trust.keys import load_private_key  # noqa: E402
+from tests.helpers import sealed_approval  # noqa: E402
+
 MODEL = "credit_scoring"
 GOAL_P99_MS = 50.0
 GOAL_KILL_SWITCH_P99_S = 1.0
+# Seconds after a flip before the next: an `enable` is honoured once the follower (polling every second) reads
+# the signed record, which holds the switch on until then; a `disable` at the next batch.
+SETTLE_S = {True: 0.4, False: 1.6}
 GOVERN = Path(sys.executable).parent / "govern"
 
 
 # --- state: one governed, deployed champion ------------------------------------------------
 
 def deploy_champion(settings: Settings, model: GovernedModel) -> int:
-    """Train on the configured generator data, register v1, record its deployment, make it champion."""
-    registry, control = ModelRegistry.for_settings(settings), ControlStore.for_settings(settings)
+    """Train on the configured generator data, register v1 and deploy it on ravi's signed approval (demo cast)."""
+    registry = ModelRegistry.for_settings(settings)
     frame, _ = generate(model)
     pipeline = training.fit(model, training.split(model, frame).train)
     key = version_key(model.name, 1)
@@ -69,11 +81,8 @@ def deploy_champion(settings: Settings, model: GovernedModel) -> int:
     registered = registry.register(model.name, key, run_id, pipeline, training.TRUSTED_TYPES[model.estimator.kind],
                                    tags={"governance.data_md5": "bench"})
     registry.finish_run(run_id, ok=True)
-    started = control.start_deployment(model=model.name, version=1, kind="deploy",
-                                       artifact_sha256=registered.artifact_sha256, evidence_digest="e" * 64,
-                                       approval_digest="a" * 64, previous_version=None, actor="system:bench")
-    control.finish_deployment(started.id, "completed")
-    registry.set_champion(model.name, 1)
+    demo_principals(settings)
+    deploy(Services(settings), *sealed_approval(settings, registered.version), actor="system:production_deployment")
     return registered.version
 
 
@@ -214,28 +223,31 @@ def measure(server: Server, requests: list[bytes], clients: int, seconds: float,
 
 def kill_switch_latencies(settings: Settings, port: int, requests: list[bytes], flips: int,
                           clients: int = 8) -> tuple[list[float], list[float]]:
-    """Seconds from each kill switch write to the first answer that honours it (on: refer; off: scored)."""
-    control = ControlStore.for_settings(settings)
+    """Seconds from the start of each signed flip (bea, the business owner) to the first answer that honours it
+    (on: refer; off: scored)."""
+    services, bea = Services(settings), load_private_key(demo_key_path(settings, "bea"))
     writes: list[tuple[float, bool]] = []
 
     def flip() -> None:
         time.sleep(0.5)
         for _ in range(flips):
             for disabled in (True, False):
-                control.set_kill_switch(MODEL, disabled, "bench flip", "system:bench", "b" * 64)
-                writes.append((time.perf_counter(), disabled))
-                time.sleep(0.4)
+                started = time.perf_counter()
+                set_kill_switch(services, MODEL, disabled, "bea", bea, "bench flip")
+                writes.append((started, disabled))
+                time.sleep(SETTLE_S[disabled])
 
     flipper = threading.Thread(target=flip)
     flipper.start()
-    load = uvloop.run(run_load(port, requests, clients, 1.0 + flips * 0.8 + 0.5, keep_answers=True))
+    load = uvloop.run(run_load(port, requests, clients, 1.0 + flips * (sum(SETTLE_S.values()) + 0.5) + 1.0,
+                                 keep_answers=True))
     flipper.join()
     answers = [(t, json.loads(body)["safe_state"]) for t, body in load.answers]
     on, off = [], []
     for written, disabled in writes:
         first = next((t for t, safe in answers if t >= written and safe == disabled), None)
         if first is None:
-            raise RuntimeError(f"no answer honoured the kill switch write at {written:.3f}")
+            raise RuntimeError(f"no answer honoured the signed kill switch flip started at {written:.3f}")
         (on if disabled else off).append(first - written)
     return on, off
 
@@ -335,9 +347,9 @@ def report(args, ours: Measured, base: Measured) -> None:
     print(f"decision log: {ours.logged} rows added for {answered} answers during the measured run "
           f"(each with score, reasons and input digest, committed before its answer)")
     on, off = ours.kill_on, ours.kill_off
-    print(f"kill switch write -> first 'refer': p50 {1000 * percentile(on, 0.5):.1f} ms, "
+    print(f"signed kill switch on -> first 'refer': p50 {1000 * percentile(on, 0.5):.1f} ms, "
           f"p99 {1000 * percentile(on, 0.99):.1f} ms, max {1000 * max(on):.1f} ms over {len(on)} flips (8 clients)")
-    print(f"kill switch off -> first scored:   p50 {1000 * percentile(off, 0.5):.1f} ms, "
+    print(f"signed kill switch off -> first scored: p50 {1000 * percentile(off, 0.5):.1f} ms, "
           f"p99 {1000 * percentile(off, 0.99):.1f} ms")
     goals = {"throughput >= mlflow serve": a.throughput >= b.throughput,
              f"p99 < {GOAL_P99_MS:.0f} ms": a.percentile_ms(0.99) < GOAL_P99_MS,

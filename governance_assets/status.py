@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from governance import events
 from governance.config import GovernanceConfig, GovernedModel
+from governance.control import KillSwitch
 from governance.errors import GovernanceError
 from governance.monitoring.report import drift_alerted_after
 from governance.release.approvals import (
@@ -19,7 +21,9 @@ from governance.release.approvals import (
     who_may_approve,
 )
 from governance.release.deployment import reconcile
+from governance.release.production import Production, confirmed_production, record_incidents
 from governance.release.services import Services
+from governance.settings import Settings
 from governance_assets.common import key, versions
 
 DATA_ASSETS = ("applications", "validated_applications")
@@ -29,6 +33,8 @@ VERSION_ASSETS = ("trained_model", "performance_report", "fairness_report", "exp
 
 def model_status(instance: dg.DagsterInstance, services: Services, model: GovernedModel) -> dict:
     reconcile(services, model.name)
+    production = confirmed_production(services, model.name)
+    record_incidents(services, model.name, production.incidents, actor="system:status")
     keys = instance.get_dynamic_partitions(versions(model).name)
     switch = services.control.kill_switch(model.name)
     deployed = deployed_approvals(services, model.name)
@@ -37,9 +43,12 @@ def model_status(instance: dg.DagsterInstance, services: Services, model: Govern
     return {
         "model": model.name,
         "risk_tier": model.risk_tier,
-        "champion": services.registry.champion(model.name),
+        "champion": production.champion,
+        "champion_alias": services.registry.champion(model.name),
         "last_move": _last_move(services, model.name),
-        "kill_switch": {"on": switch.disabled, "reason": switch.reason, "by": switch.changed_by, "at": switch.changed_at},
+        "kill_switch": _kill_switch(production, switch),
+        "incidents": _incidents(services, production),
+        "trust": trust_warnings(services.settings),
         "awaiting_approval": [_awaiting(services, request) for request, stage, _ in stages
                               if stage == "pending"],
         "awaiting_release": [_approved(services, request, by)
@@ -48,6 +57,37 @@ def model_status(instance: dg.DagsterInstance, services: Services, model: Govern
         "versions": [{"key": k, "assets": {name: _latest(instance, key(model, name), k) for name in VERSION_ASSETS}}
                      for k in keys],
     }
+
+
+def _kill_switch(production: Production, row: KillSwitch) -> dict:
+    """The kill switch as the latest verified signed statement sets it (on also while its row says on)."""
+    flip = production.flip
+    if flip is None:
+        return {"on": row.disabled, "reason": row.reason, "by": row.changed_by, "at": row.changed_at, "signed": False}
+    return {"on": production.kill_switch or row.disabled, "reason": flip.reason, "by": flip.actor, "at": flip.ts,
+            "signed": True, "ledger_entry": flip.seq}
+
+
+def _incidents(services: Services, production: Production) -> list[str]:
+    """What disagrees with the signed record now, and the incidents ledgered since the last verified signed
+    action on production (a move or a kill-switch flip): until a person acts again, they stand."""
+    acted = max((e.seq for e in (production.move, production.flip) if e is not None), default=0)
+    ledgered = [i.description for i in services.ledger.events(events.ProductionIncident, model=production.model,
+                                                              since_seq=acted, checked=False)]
+    return list(dict.fromkeys([*production.incidents, *ledgered]))
+
+
+def trust_warnings(settings: Settings) -> list[str]:
+    """Where the state dir holds trust material (demo trust): anyone who can write it can sign as anyone."""
+    found = []
+    if settings.roster_path.is_relative_to(settings.home):
+        found.append(f"the roster is in the state dir ({settings.roster_path}): whoever can write the state dir "
+                     "decides who may approve (demo trust; production reads policies/roster.yaml or GOVERN_ROSTER)")
+    keys = sorted(settings.keys_dir.glob("*.key")) if settings.keys_dir.is_dir() else []
+    if keys:
+        found.append(f"{len(keys)} private keys are in the state dir ({settings.keys_dir}): whoever can read it can "
+                     "sign as those principals (demo trust; keep people's keys on their own machines)")
+    return found
 
 
 def status(instance: dg.DagsterInstance, services: Services, config: GovernanceConfig) -> list[dict]:

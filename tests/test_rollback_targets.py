@@ -82,9 +82,11 @@ def test_status_says_which_move_set_the_champion_and_who_made_it(services):
     move = json.loads(_status(services, "--json"))[0]["last_move"]
     assert (move["kind"], move["version"], move["previous_version"], move["by"]) == ("rollback", 2, 3, "paul")
     assert f"champion v2 (rolled back from v3 by paul at {move['at']}); serving" in _status(services)
-    services.registry.set_champion(MODEL, 1)  # the alias moved outside governance
-    assert (f"champion v1 (NOT set by a governed move: the last one put v2 in place by paul at {move['at']})"
-            in _status(services))
+    services.registry.set_champion(MODEL, 1)  # the alias moved outside governance: a cache, not the champion
+    shown = _status(services, exit_code=1)
+    assert f"champion v2 (rolled back from v3 by paul at {move['at']})" in shown
+    assert ("INCIDENT: the MLflow champion alias points at credit_scoring-v1, but the verified champion is "
+            "credit_scoring-v2") in shown
 
 
 def test_moves_on_a_model_that_is_not_governed_are_refused_and_change_nothing(services):
@@ -97,9 +99,9 @@ def test_moves_on_a_model_that_is_not_governed_are_refused_and_change_nothing(se
     assert services.control.kill_switch("nosuch").disabled is False
 
 
-def _status(services: Services, *options: str) -> str:
+def _status(services: Services, *options: str, exit_code: int = 0) -> str:
     settings = services.settings
     result = CliRunner().invoke(app, ["--home", str(settings.home), "--config", str(settings.config_path),
                                       "status", *options])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == exit_code, result.output
     return result.output

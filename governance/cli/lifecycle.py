@@ -44,6 +44,8 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     with open_instance(settings) as instance:
         found = collect(instance, Services(settings), load_config(settings.config_path))
     emit(found, as_json, _status_text)
+    if any(model["incidents"] for model in found):
+        raise typer.Exit(1)  # production disagrees with the signed record: see the incidents
 
 
 def ui(ctx: typer.Context, port: Annotated[int, typer.Option(help="Dagster UI port")] = 3000,
@@ -109,6 +111,8 @@ def _status_text(found: list[dict]) -> str:
         elif model["champion"]:
             state.append("serving")
         lines.append(f"{model['model']} (risk tier {model['risk_tier']}; {'; '.join(state)})")
+        lines += [f"  INCIDENT: {incident}" for incident in model["incidents"]]
+        lines += [f"  WARNING: {warning}" for warning in model["trust"]]
         for waiting in model["awaiting_approval"]:
             who = (f"cannot be approved: {waiting['cannot_be_approved']}" if "cannot_be_approved" in waiting else
                    f"by one of: {', '.join(waiting['may_approve']) or 'nobody in the roster'}")

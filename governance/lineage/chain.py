@@ -29,6 +29,7 @@ from governance.ledger import InclusionProof, LedgerEntry
 from governance.lineage.proofs import entry_problem
 from governance.registry import parse_version_key, version_key
 from governance.release import evidence_pack
+from governance.release.production import confirmed_production, move_problem, statement_problem
 from governance.release.services import Services
 from governance.timestamps import utc_timestamp
 
@@ -128,6 +129,7 @@ class _Builder:
             "monitoring": self._monitoring(),
             "refusals": self._refusals(),
         }
+        self._check_signed_record()
         document["other_events"] = [self.cite(e) for e in self.own if e.seq not in self.cited]
         document["summary"] = self._summary(document)
         document["findings"] = self.findings
@@ -388,6 +390,32 @@ class _Builder:
         return [{"action": e.action, "by": e.actor, "at": e.ts,
                  "reason": getattr(refused, "reason", None) or getattr(refused, "reasons", None),
                  "entry": self.cite(e)} for e, refused in self._of(self.own, *REFUSALS)]
+
+    def _check_signed_record(self) -> None:
+        """Every approval, waiver and move of this version against the signed statement behind it (a forged,
+        re-hashed entry passes the chain but not this), and production's disagreements with the record."""
+        services, roster = self.services, self.services.roster
+        for _, decided in self._of(self.own, ev.ApprovalDecided):
+            assert isinstance(decided, ev.ApprovalDecided)
+            action = "approve" if isinstance(decided, ev.ApprovalGranted) else "reject"
+            problem = statement_problem(services, roster, decided.statement, action, model=self.model,
+                                        version=self.version, evidence_digest=decided.evidence_pack)
+            if problem:
+                self.findings.append(f"{decided.action} #{decided.seq} by {decided.actor}: {problem}")
+        for _, waiver in self._of(self.own, ev.WaiverGranted):
+            assert isinstance(waiver, ev.WaiverGranted)
+            problem = statement_problem(services, roster, waiver.statement, "waive", model=self.model,
+                                        version=self.version, rule=waiver.rule)
+            if problem:
+                self.findings.append(f"{waiver.action} #{waiver.seq} by {waiver.actor}: {problem}")
+        for _, move in self._of(self.own, *ev.MOVE_COMPLETED):
+            assert isinstance(move, ev.MoveStep)
+            problem = move_problem(services, roster, move)
+            if problem:
+                self.findings.append(f"{move.action} #{move.seq}: {problem}")
+        incidents = confirmed_production(services, self.model).incidents
+        self.findings += [f"production incident: {i}" for i in incidents
+                          if self.version in i or f"v{self.number} " in i or f"v{self.number}," in i]
 
     def _summary(self, document: dict) -> dict:
         approvals = [a for a in document["approvals"] if a["decision"] == "granted"]

@@ -17,6 +17,7 @@ from governance.decisions import DecisionLog
 from governance.events import KillSwitchFlipped
 from governance.lineage.chain import Lineage, LineageError, version_lineage
 from governance.registry import version_key
+from governance.release.production import statement_problem
 from governance.release.services import Services
 
 
@@ -47,6 +48,10 @@ def trace_decision(services: Services, decisions: DecisionLog, decision_id: str,
         traced["findings"].append(f"served by {version} while the governed champion was "
                                   f"{version_key(decision.model, in_force.version)} (the scoring API had not yet "
                                   f"followed move #{in_force.id})")
+    change = traced["kill_switch"]["last_change"]
+    if change and change["problem"]:
+        traced["findings"].append(f"the kill switch change in force (ledger entry {change['seq']}) does not verify: "
+                                  f"{change['problem']}")
     if lineage:
         traced["approval"] = _approval_relied_on(lineage, in_force)
     return traced
@@ -74,8 +79,10 @@ def _kill_switch_change(services: Services, decision) -> dict | None:
     if not flips:
         return None
     last = flips[-1]
+    problem = statement_problem(services, services.roster, last.statement, "disable" if last.disabled else "enable",
+                                model=decision.model)
     return {"state": "on" if last.disabled else "off", "by": last.actor, "at": last.ts,
-            "reason": last.reason, "seq": last.seq, "entry_hash": last.entry_hash}
+            "reason": last.reason, "seq": last.seq, "entry_hash": last.entry_hash, "problem": problem}
 
 
 def _approval_relied_on(lineage: Lineage, move: Deployment | None) -> dict | None:

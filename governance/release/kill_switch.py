@@ -1,8 +1,10 @@
 """The kill switch: put a model's serving in the safe state (every answer "refer"), or lift it.
 
-Both are signed statements, authorised by Cedar (people and automation may
-disable; only a person may enable) and ledgered. Serving polls the control
-store, so the flip takes effect within its poll interval.
+Both are signed statements with a reason, authorised by Cedar (people and
+automation may disable; only a person may enable) and ledgered. Serving reads
+the control store's row per batch, so a flip takes effect for the next batch,
+and holds the switch on while the latest verified signed statement says on,
+whatever the row says (`governance.release.production`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ def set_kill_switch(services: Services, model: str, disabled: bool, principal: s
                     reason: str) -> KillSwitch:
     services.governed_model(model)
     action = "disable" if disabled else "enable"
+    if not reason.strip():
+        raise KillSwitchRefused(f"{action} of {model} needs a reason: the ledger and the people it informs read it")
     signed = sign(Statement.new(action, {"model": model}, principal, valid_for=STATEMENT_VALIDITY, comment=reason),
                   private_key)
     roster = services.roster

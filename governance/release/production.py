@@ -20,7 +20,8 @@ for anything, so re-approve what they approved before removing them (docs/operat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -51,6 +52,17 @@ class Production:
     @property
     def artifact(self) -> str | None:
         return self.move.artifact if self.move else None
+
+
+def confirmed_production(services: Services, model: str, pause_seconds: float = 0.5) -> Production:
+    """`verified_production`, with only the incidents found again after a pause: a governed move or flip writes
+    its caches (alias, rows) a moment before its ledger event, and that moment is no incident."""
+    first = verified_production(services, model)
+    if not first.incidents:
+        return first
+    time.sleep(pause_seconds)
+    again = verified_production(services, model)
+    return replace(again, incidents=tuple(i for i in again.incidents if i in first.incidents))
 
 
 def verified_production(services: Services, model: str) -> Production:
@@ -87,8 +99,9 @@ def record_incidents(services: Services, model: str, incidents: tuple[str, ...] 
 
 def _verified_move(services: Services, roster: Roster, model: str, incidents: list[str]) -> events.MoveStep | None:
     completed = services.ledger.events(events.MOVE_COMPLETED, model=model, checked=False)
+    replays = _replays(completed)
     for move in reversed(completed):
-        problem = move_problem(services, roster, move)
+        problem = replays.get(move.seq) or move_problem(services, roster, move)
         if problem is None:
             return move
         incidents.append(f"{move.action} #{move.seq} to {move.version} does not verify: {problem}")
@@ -98,8 +111,23 @@ def _verified_move(services: Services, roster: Roster, model: str, incidents: li
 def verified_moves(services: Services, model: str) -> list[events.MoveStep]:
     """Every completed move of the model whose authority verifies, oldest first (forgeries left out)."""
     roster = services.roster
-    return [move for move in services.ledger.events(events.MOVE_COMPLETED, model=model, checked=False)
-            if move_problem(services, roster, move) is None]
+    completed = services.ledger.events(events.MOVE_COMPLETED, model=model, checked=False)
+    replays = _replays(completed)
+    return [move for move in completed if move.seq not in replays and move_problem(services, roster, move) is None]
+
+
+def _replays(completed: list[events.MoveStep]) -> dict[int, str]:
+    """Moves that reuse the authority of an earlier move: an approval authorises one deployment, a rollback
+    statement one rollback (a recovered step repeats its own deployment's, which is no reuse)."""
+    owner: dict[str, int] = {}
+    found = {}
+    for move in completed:
+        authority = move.statement if move.kind == "rollback" else move.approval
+        assert authority is not None or move.kind == "rollback"
+        first = owner.setdefault(authority or f"none-{move.seq}", move.deployment_id)
+        if first != move.deployment_id:
+            found[move.seq] = f"it reuses the authority {str(authority)[:12]} that deployment #{first} already used"
+    return found
 
 
 def approved_artifact(moves: list[events.MoveStep], version: int) -> str | None:
@@ -116,14 +144,14 @@ def move_problem(services: Services, roster: Roster, move: events.MoveStep) -> s
         return problem
     if move.statement is None:
         return "the rollback names no signed rollback statement"
-    return _statement_problem(services, roster, move.statement, "rollback", model=move.model, version=move.version)
+    return statement_problem(services, roster, move.statement, "rollback", model=move.model, version=move.version)
 
 
 def approval_problem(services: Services, roster: Roster, model: str, version: str, approval: str,
                      evidence: str, artifact: str) -> str | None:
     """Why `approval` does not authorise deploying `artifact` of `version`; None when it does: a person's signed
     approve statement bound to the sealed pack `evidence`, which still verifies and names that artifact."""
-    problem = _statement_problem(services, roster, approval, "approve", model=model, version=version,
+    problem = statement_problem(services, roster, approval, "approve", model=model, version=version,
                                  evidence_digest=evidence)
     if problem:
         return f"approval {approval[:12]}: {problem}"
@@ -151,7 +179,7 @@ def _principal_of(services: Services, digest: str) -> str:
     return recorded.signed.statement.principal
 
 
-def _statement_problem(services: Services, roster: Roster, digest: str, action: str, **subject: str) -> str | None:
+def statement_problem(services: Services, roster: Roster, digest: str, action: str, **subject: str) -> str | None:
     """Why the statement with this digest is not an authentic `action` statement on `subject`; None if it is."""
     recorded = services.statements.by_digest(digest)
     if recorded is None:
@@ -175,7 +203,7 @@ def _verified_flip(services: Services, roster: Roster, model: str,
                    incidents: list[str]) -> events.KillSwitchFlipped | None:
     for flip in reversed(services.ledger.events(events.KillSwitchFlipped, model=model, checked=False)):
         action = "disable" if flip.disabled else "enable"
-        problem = _statement_problem(services, roster, flip.statement, action, model=model)
+        problem = statement_problem(services, roster, flip.statement, action, model=model)
         if problem is None:
             principal = _principal_of(services, flip.statement)
             decision = authorize(services.policies, roles_of(roster), principal, action, ModelSubject(model))

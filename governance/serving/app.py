@@ -106,7 +106,7 @@ def create_app(settings: Settings, config: GovernanceConfig | None = None, *, po
     @app.get("/models/{model}", summary="What is served for a model: champion, served version, kill switch")
     def model_status(model: str) -> dict:
         endpoint = endpoint_of(model)
-        switch = control.kill_switch(model)
+        switch = endpoint.follower.in_force(control.kill_switch(model))
         return {"model": model, **endpoint.follower.state.describe(), **_safe_state(endpoint, switch),
                 "kill_switch": {k: v for k, v in asdict(switch).items() if k != "model"},
                 "decisioning": endpoint.model.decisioning.model_dump(), "follower_problem": endpoint.follower.problem}
@@ -122,7 +122,7 @@ def create_app(settings: Settings, config: GovernanceConfig | None = None, *, po
     def readyz() -> JSONResponse:
         try:
             decision_log.ping()
-            switches = {name: control.kill_switch(name) for name in endpoints}
+            switches = {name: e.follower.in_force(control.kill_switch(name)) for name, e in endpoints.items()}
         except SQLAlchemyError as exc:
             log.error("readiness: %s", exc)
             return JSONResponse({"ready": False, "databases": "unreachable", "error": DATABASE_UNAVAILABLE,

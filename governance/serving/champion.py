@@ -32,6 +32,8 @@ from governance.events import ExplainabilityReportPublished
 from governance.ledger import Ledger
 from governance.metrics.explainability import Explainer, flagged_proxies, version_explainer
 from governance.registry import ModelRegistry, RegisteredVersion, version_key
+from governance.release.production import Production, record_incidents, verified_production
+from governance.release.services import Services
 from governance.serving import metrics
 from governance.serving.reasons import ReasonCodes
 from governance.settings import Settings
@@ -127,20 +129,30 @@ class ChampionFollower:
         self.state = ServingState(champion=None, served=None, safe_reason="the champion alias has not been read yet")
         self.problem: str | None = None  # the last failure to read the alias, while the last state is kept
         self.kill_switch = KillSwitch(model=model.name, disabled=True, reason="the kill switch has not been read yet")
+        # The kill switch as the latest verified signed statement sets it; until read, on (deny by default).
+        self.switched_off_by_record: str | None = "the signed record has not been read yet"
+        self.services = Services(settings)
+        self._seen_incidents: set[str] = set()
         self._loaded: OrderedDict[tuple[int, str], ServedVersion] = OrderedDict()
         self._failed: tuple[tuple[int, str], float, str] | None = None  # (version, digest), when, why
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def refresh(self) -> ServingState:
-        """Read the alias and deployments once; load and swap in a new champion if it changed. Publish what is
-        answered: with the kill switch on (or unreadable), the safe state, whatever is loaded."""
+        """Derive the champion and the kill switch from the signed record; load and swap in a new champion if it
+        changed. Publish what is answered: with the kill switch on (or unreadable), the safe state."""
         state = self._follow_champion()
-        self.kill_switch = switch = self._read_kill_switch()
+        self.kill_switch = switch = self.in_force(self._read_kill_switch())
         metrics.KILL_SWITCH.labels(self.model.name).set(1 if switch.disabled else 0)
         served = state.served.version if state.served and not switch.disabled else 0
         metrics.SERVED_VERSION.labels(self.model.name).set(served)
         return state
+
+    def in_force(self, row: KillSwitch) -> KillSwitch:
+        """The kill switch serving obeys: its row (read per batch, so a flip acts at once), held on while the
+        latest verified signed statement says on, whatever the row says."""
+        held = self.switched_off_by_record
+        return KillSwitch(model=self.model.name, disabled=True, reason=held) if held and not row.disabled else row
 
     def _read_kill_switch(self) -> KillSwitch:
         try:
@@ -152,8 +164,14 @@ class ChampionFollower:
     def _follow_champion(self) -> ServingState:
         name = self.model.name
         try:
-            champion = self.registry.champion(name)
-            approved = None if champion is None else self.control.deployed_artifact(name, champion)
+            production = verified_production(self.services, name)
+            # A governed move or flip writes its caches a moment before its ledger event: only a disagreement
+            # seen at two polls in a row is an incident.
+            confirmed = [i for i in production.incidents if i in self._seen_incidents]
+            self._seen_incidents = set(production.incidents)
+            record_incidents(self.services, name, confirmed, actor="system:serving")
+            champion, approved = production.champion, production.artifact
+            self.switched_off_by_record = _switched_off(production)
         except Exception as exc:  # keep serving the last verified champion; the kill switch is read per batch
             # The error names hosts and ports: it stays in the server log; clients see that reading failed.
             self.problem = f"cannot read the champion alias or deployments of {name!r} (the server log says why)"
@@ -161,11 +179,9 @@ class ChampionFollower:
             metrics.ERRORS.labels(name, "champion_read").inc()
             return self.state
         self.problem = None
-        if champion is None:
-            return self._set(ServingState(None, None, f"model {name!r} has no champion alias"))
-        if approved is None:
-            return self._set(ServingState(champion, None, f"{version_key(name, champion)} is the champion alias but "
-                                          "no governed deployment of it completed"))
+        if champion is None or approved is None:
+            return self._set(ServingState(None, None, f"model {name!r} has no champion whose deployment the signed "
+                                          "record verifies"))
         served = self._loaded_or_load(champion, approved)
         if isinstance(served, str):
             return self._set(ServingState(champion, None, served))
@@ -217,3 +233,12 @@ class ChampionFollower:
                 self.refresh()
             except Exception:  # never stop following; the state stays as it was
                 log.exception("%s: following the champion failed", self.model.name)
+
+
+def _switched_off(production: Production) -> str | None:
+    """Why the signed record holds the kill switch on, whatever its row says; None when it does not."""
+    if not production.kill_switch:
+        return None
+    flip = production.flip
+    assert flip is not None
+    return f"{flip.actor}'s signed statement holds it on (ledger entry {flip.seq}): {flip.reason or ''}"

@@ -74,8 +74,10 @@ class DecisionMaker:
         metrics.BATCH_SIZE.labels(name).observe(len(answers))
 
     def _kill_switch(self) -> KillSwitch:
+        """The row, read per batch so a flip takes effect at once; on whenever the signed record holds it on
+        (an edited row lifts nothing)."""
         try:
-            return self.control.kill_switch(self.model.name)
+            return self.follower.in_force(self.control.kill_switch(self.model.name))
         except Exception as exc:  # deny by default: an unreadable kill switch counts as on
             log.error("%s: cannot read the kill switch: %s", self.model.name, exc)
             metrics.ERRORS.labels(self.model.name, "kill_switch_read").inc()

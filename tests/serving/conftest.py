@@ -2,14 +2,18 @@
 
 Built once for the package (training and registering takes seconds): three
 versions of the small credit_scoring model trained on generator data and
-registered in MLflow; v1 and v2 deployed through the control store, v3 only
-registered. Beside it, `credit_linear`, a logistic regression whose SHAP
-background is read from its DVC data snapshot, deployed as v1. Each test starts
-with credit_scoring v1 as champion and the kill switch off.
+registered in MLflow; v2 then v1 deployed, v3 only registered. Deployments,
+rollbacks and kill-switch flips are the governed ones, signed by the demo cast:
+serving follows the signed record, never a row or the alias. Beside it,
+`credit_linear`, a logistic regression whose SHAP background is read from its
+DVC data snapshot, deployed as v1. Each test starts with credit_scoring v1 as
+champion and the kill switch off.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +29,15 @@ from governance.data.generator import generate_applications
 from governance.data.snapshot import snapshot_frame
 from governance.decisions import DecisionLog
 from governance.registry import ModelRegistry, RegisteredVersion, version_key
+from governance.release.deployment import deploy, rollback
+from governance.release.kill_switch import set_kill_switch
+from governance.release.production import verified_production
+from governance.release.services import Services
 from governance.serving import create_app
 from governance.settings import Settings
-from tests.helpers import RunningAPI, wait_until
+from governance.trust.demo import demo_key_path, demo_principals
+from governance.trust.keys import load_private_key
+from tests.helpers import REPO, RunningAPI, sealed_approval, wait_until
 
 SMALL_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "small.yaml"
 MODEL = "credit_scoring"
@@ -40,6 +50,7 @@ REASON_CODES = {"debt_to_income": "Excessive obligations in relation to income",
 @dataclass
 class Deployed:
     settings: Settings
+    services: Services
     config: GovernanceConfig
     model: GovernedModel
     registry: ModelRegistry
@@ -63,12 +74,31 @@ def register(registry: ModelRegistry, model: GovernedModel, version: int, pipeli
     return registered
 
 
-def deploy(control: ControlStore, registered: RegisteredVersion) -> None:
-    """Record a completed governed deployment of exactly this artifact (what production_deployment writes)."""
-    started = control.start_deployment(model=registered.model, version=registered.version, kind="deploy",
-                                       artifact_sha256=registered.artifact_sha256, evidence_digest="e" * 64,
-                                       approval_digest="a" * 64, previous_version=None, actor="system:test")
-    control.finish_deployment(started.id, "completed")
+def deploy_version(settings: Settings, version: int, model: str = MODEL) -> None:
+    """A governed deployment of registered `version`: ravi's signed approval of its sealed evidence, deployed."""
+    deploy(Services(settings), *sealed_approval(settings, version, model), actor="system:production_deployment")
+
+
+def roll_back(services: Services, version: int, reason: str) -> None:
+    """paul's signed rollback to `version` (deployed before)."""
+    rollback(services, MODEL, "paul", _key(services.settings, "paul"), reason, to_version=version)
+
+
+def flip_kill_switch(services: Services, disabled: bool, reason: str) -> None:
+    """bea's (business owner) signed kill-switch flip."""
+    set_kill_switch(services, MODEL, disabled, "bea", _key(services.settings, "bea"), reason)
+
+
+def _key(settings: Settings, principal: str):
+    return load_private_key(demo_key_path(settings, principal))
+
+
+def on_database(settings: Settings, database_url: str) -> Settings:
+    """The same state dir with its governance stores on `database_url` (MLflow stays where it is), trusting the
+    demo roster (production reads no roster from the state dir by default) and v1 deployed there."""
+    moved = dataclasses.replace(settings, database_url=database_url, roster_override=settings.home / "roster.yaml")
+    deploy_version(moved, 1)
+    return moved
 
 
 def config_file(path: Path, collect_protected: bool, with_linear: bool = True) -> Path:
@@ -87,6 +117,8 @@ def deployed(tmp_path_factory) -> Deployed:
     root = tmp_path_factory.mktemp("serving")
     settings = Settings(home=root / "govern", config_path=config_file(root / "governance.yaml", True))
     settings.home.mkdir(parents=True)
+    shutil.copytree(REPO / "policies", settings.home / "policies")  # as `govern init` does: `govern serve` reads it
+    demo_principals(settings)
     config = load_config(settings.config_path)
     model = config.model(MODEL)
     registry, control = ModelRegistry.for_settings(settings), ControlStore.for_settings(settings)
@@ -95,18 +127,17 @@ def deployed(tmp_path_factory) -> Deployed:
     pipelines = {1: training.fit(model, frame), 2: training.fit(model, other)}
     pipelines[3] = pipelines[1]
     versions = {v: register(registry, model, v, pipelines[v]) for v in (1, 2, 3)}
-    deploy(control, versions[1])
-    deploy(control, versions[2])
-    registry.set_champion(MODEL, 1)
+    deploy_version(settings, 2)
+    deploy_version(settings, 1)
     linear = config.model(LINEAR)
     snapshot = snapshot_frame(settings, LINEAR, frame, "generator(rows=6000, seed=7)")
     train = training.split(linear, frame).train
     linear_pipeline = training.fit(linear, train)
-    deploy(control, register(registry, linear, 1, linear_pipeline, data_md5=snapshot.md5))
-    registry.set_champion(LINEAR, 1)
+    register(registry, linear, 1, linear_pipeline, data_md5=snapshot.md5)
+    deploy_version(settings, 1, LINEAR)
     applications = generate_applications(400, seed=23)
-    return Deployed(settings, config, model, registry, control, DecisionLog.for_settings(settings), versions,
-                    pipelines, applications, linear, linear_pipeline, train)
+    return Deployed(settings, Services(settings), config, model, registry, control, DecisionLog.for_settings(settings),
+                    versions, pipelines, applications, linear, linear_pipeline, train)
 
 
 @pytest.fixture(scope="package")
@@ -123,15 +154,22 @@ def client(api: RunningAPI):
 
 @pytest.fixture(autouse=True)
 def v1_champion_switch_off(request):
-    """Every test starts from v1 served and the kill switch off (tests change both)."""
+    """Every test starts from v1 served and the kill switch off (tests change both), by signed governed actions
+    taken only where the record, the alias or the row differ."""
     if "deployed" not in request.fixturenames:
         return
-    deployed = request.getfixturevalue("deployed")
-    deployed.control.set_kill_switch(MODEL, False, "test reset", "system:test", "0" * 64)
-    deployed.registry.set_champion(MODEL, 1)
+    services = request.getfixturevalue("deployed").services
+    production = verified_production(services, MODEL)
+    if production.kill_switch or services.control.kill_switch(MODEL).disabled:
+        flip_kill_switch(services, False, "test reset")
+    if production.champion != 1:
+        roll_back(services, 1, "test reset")
+    elif services.registry.champion(MODEL) != 1:  # an alias moved by hand: put the cache back
+        services.registry.set_champion(MODEL, 1)
     if "api" in request.fixturenames:
-        wait_until(lambda: httpx.get(f"{request.getfixturevalue('api').url}/models/{MODEL}").json()
-                   ["served_version"] == 1, "v1 to be served again")
+        url = request.getfixturevalue("api").url
+        wait_until(lambda: httpx.get(f"{url}/healthz").json()["models"][MODEL]["answering_version"] == 1,
+                   "v1 to be answered again")
 
 
 def body(row: pd.Series, model: GovernedModel, protected: bool = True) -> dict:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.helpers import wait_until
-from tests.serving.conftest import MODEL, body
+from tests.serving.conftest import MODEL, body, flip_kill_switch
 
 DECIDE = f"/models/{MODEL}/decisions"
 
@@ -32,7 +32,7 @@ def test_health_readiness_and_metrics_state_the_safe_state(deployed, client):
     wait_until(lambda: metric(client, "govern_serving_served_version") == 1, "v1 in the metrics")
     assert metric(client, "govern_serving_kill_switch") == 0
 
-    deployed.control.set_kill_switch(MODEL, True, "hygiene drill", "ops", "c" * 64)
+    flip_kill_switch(deployed.services, True, "hygiene drill")
     ready = client.get("/readyz").json()["models"][MODEL]
     assert ready == {"champion_version": 1, "answering_version": None, "safe_state": True,
                      "safe_state_reason": "kill switch on: hygiene drill", "kill_switch": "on"}

@@ -6,7 +6,6 @@ when the proxy is back decisions resume without a restart."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import threading
 import time
@@ -23,7 +22,7 @@ from governance.serving.champion import KILL_SWITCH_UNREADABLE, ChampionFollower
 from governance.serving.decide import Application, DecisionMaker
 from tests.helpers import RunningAPI, wait_until
 from tests.proxy import TcpProxy
-from tests.serving.conftest import MODEL, body, deploy
+from tests.serving.conftest import MODEL, body, on_database
 
 DECIDE = f"/models/{MODEL}/decisions"
 
@@ -59,8 +58,7 @@ def test_every_request_is_answered_and_logged_or_refused_through_an_outage(deplo
     proxy = TcpProxy((database.host, database.port or 5432))
     proxy.start()
     proxied = database.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    settings = dataclasses.replace(deployed.settings, database_url=proxied)  # MLflow stays where it is
-    deploy(ControlStore.for_settings(settings), deployed.versions[1])
+    settings = on_database(deployed.settings, proxied)  # v1 deployed there; MLflow stays where it is
     internals = ("127.0.0.1", str(proxy.port), str(database.port), "psycopg", "connection", "SELECT")
     try:
         with RunningAPI(create_app(settings, deployed.config, poll_seconds=0.2)) as api, \
@@ -123,8 +121,7 @@ def test_a_database_that_does_not_answer_costs_a_request_seconds_not_minutes(dep
     proxy = TcpProxy((database.host, database.port or 5432))
     proxy.start()
     proxied = database.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    settings = dataclasses.replace(deployed.settings, database_url=proxied)
-    deploy(ControlStore.for_settings(settings), deployed.versions[1])
+    settings = on_database(deployed.settings, proxied)
     sent = body(deployed.applications.iloc[11], deployed.model)
     try:
         with RunningAPI(create_app(settings, deployed.config, poll_seconds=0.2)) as api, \
@@ -148,9 +145,8 @@ def test_unreadable_deployment_records_keep_the_champion_and_their_error_stays_i
     proxy = TcpProxy((database.host, database.port or 5432))
     proxy.start()
     proxied = database.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    settings = dataclasses.replace(deployed.settings, database_url=proxied)
+    settings = on_database(deployed.settings, proxied)
     control = ControlStore.for_settings(settings)
-    deploy(control, deployed.versions[1])
     follower = ChampionFollower(settings, deployed.model, deployed.registry, control)
     assert follower.refresh().served.version == 1
     proxy.stop()  # the deployment records cannot be read now

@@ -1,0 +1,155 @@
+"""An insider who can write the databases, the state dir and the MLflow store, against a real history.
+
+Each attack runs on a copy of the lineage world (v1 and v2 each approved and deployed, a signed rollback to
+v1, the kill switch flipped on and off by the business owner). A row, an alias or a ledger entry is a cache:
+every attack must end in the safe state (the last verified champion, or refer), with the incident in the
+ledger and a non-zero `govern status`, `lineage` or `ledger verify`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from governance import events
+from governance.control import ControlStore
+from governance.data.generator import generate_applications
+from governance.decisions import DecisionLog
+from governance.ledger import Ledger
+from governance.release.kill_switch import set_kill_switch
+from governance.release.production import verified_production
+from governance.release.services import Services
+from governance.serving.champion import ChampionFollower
+from governance.serving.decide import Application, DecisionMaker
+from governance.timestamps import utc_now, utc_timestamp
+from governance.trust.demo import demo_key_path
+from governance.trust.keys import load_private_key
+from tests.lineage.conftest import copy_of, govern
+from tests.lineage.world import MODEL, World
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def attacked(world: World, tmp_path: Path):
+    return copy_of(world, tmp_path / "govern")
+
+
+def _sql(settings, statement: str, *args) -> None:
+    with closing(sqlite3.connect(settings.home / "governance.db")) as db:
+        db.execute(statement, args)
+        db.commit()
+
+
+def _answers(settings) -> list[dict]:
+    """What serving answers now: the follower derives champion and kill switch, the maker decides."""
+    model = Services(settings).governed_model(MODEL)
+    services = Services(settings)
+    follower = ChampionFollower(settings, model, services.registry, services.control)
+    follower.refresh()
+    follower.refresh()  # an incident is one seen at two polls in a row
+    maker = DecisionMaker(model, follower, ControlStore.for_settings(settings), DecisionLog.for_settings(settings))
+    rows = generate_applications(20, seed=5).to_dict("records")
+    return maker.decide([Application({c: row[c] for c in model.feature_columns}, None) for row in rows])
+
+
+def _incidents(settings) -> list[str]:
+    return [i.description for i in Services(settings).ledger.events(events.ProductionIncident, model=MODEL)]
+
+
+def test_a_forged_deployment_row_and_alias_are_not_completed_and_serving_keeps_the_verified_champion(attacked):
+    services = Services(attacked)
+    real = services.control.deployments(MODEL, "completed")[-1]
+    _sql(attacked, "INSERT INTO deployments (model, version, kind, status, artifact_sha256, evidence_digest, "
+                   "approval_digest, previous_version, actor, started_at) VALUES (?, 2, 'deploy', 'started', ?, ?, ?, "
+                   "1, 'system:production_deployment', ?)",
+         MODEL, "a" * 64, real.evidence_digest, real.approval_digest, utc_timestamp())
+    services.registry.set_champion(MODEL, 2)
+
+    status = govern(attacked, "status")
+    assert status.exit_code == 1, status.output
+    assert "INCIDENT" in status.output and "not backed by the signed record" in status.output
+    assert services.control.deployments(MODEL)[-1].status == "aborted"
+    assert verified_production(services, MODEL).champion == 1
+    assert {a["version"] for a in _answers(attacked)} == {1}
+    assert any("champion alias points at credit_scoring-v2" in i for i in _incidents(attacked))
+    assert govern(attacked, "lineage", MODEL, "2").exit_code == 1
+
+
+def test_a_hand_moved_alias_is_ignored_by_serving_and_ledgered(attacked):
+    Services(attacked).registry.set_champion(MODEL, 2)  # v2 was rolled back from: a person took it out
+    assert {a["version"] for a in _answers(attacked)} == {1}
+    assert [i for i in _incidents(attacked) if "champion alias points at credit_scoring-v2" in i]
+
+
+def test_appended_rehashed_forgeries_of_an_approval_and_a_deployment_deploy_nothing(attacked):
+    """The attacker appends well-chained entries: the chain verifies, the signatures behind them do not exist."""
+    services = Services(attacked)
+    ledger = services.ledger
+    forged = "f" * 64
+    granted = ledger.latest(events.ApprovalGranted, model=MODEL, version=f"{MODEL}-v2")
+    ledger.append(events.ApprovalGranted(actor="ravi", model=MODEL, version=f"{MODEL}-v2", statement=forged,
+                                         evidence_pack=granted.evidence_pack, policy=granted.policy,
+                                         roles=("model_risk_approver",)))
+    completed = ledger.latest(events.DeploymentCompleted, model=MODEL, version=f"{MODEL}-v2")
+    ledger.append(events.DeploymentCompleted(
+        actor="system:production_deployment", model=MODEL, version=f"{MODEL}-v2", artifact=completed.artifact,
+        evidence_pack=completed.evidence_pack, approval=forged, deployment_id=999, previous_version=1))
+    assert ledger.verify().ok  # nothing wrong with the chain itself
+
+    assert verified_production(services, MODEL).champion == 1
+    assert {a["version"] for a in _answers(attacked)} == {1}
+    lineage = govern(attacked, "lineage", MODEL, "2")
+    assert lineage.exit_code == 1 and f"no signed statement {forged[:12]} is recorded" in lineage.output
+    assert govern(attacked, "status").exit_code == 1
+
+
+def test_a_replayed_approval_does_not_bring_back_a_version_rolled_back_from(attacked):
+    """v2's real approval, reused by a forged deployment of v2 after paul rolled it back."""
+    ledger = Services(attacked).ledger
+    completed = ledger.latest(events.DeploymentCompleted, model=MODEL, version=f"{MODEL}-v2")
+    ledger.append(events.DeploymentCompleted(
+        actor="system:production_deployment", model=MODEL, version=f"{MODEL}-v2", artifact=completed.artifact,
+        evidence_pack=completed.evidence_pack, approval=completed.approval, deployment_id=999, previous_version=1))
+    assert verified_production(Services(attacked), MODEL).champion == 1
+    assert any("reuses the authority" in i for i in verified_production(Services(attacked), MODEL).incidents)
+
+
+def test_an_edited_kill_switch_row_lifts_nothing(attacked):
+    services = Services(attacked)
+    set_kill_switch(services, MODEL, True, "bea", load_private_key(demo_key_path(attacked, "bea")), "drill")
+    _sql(attacked, "UPDATE kill_switches SET disabled = 0 WHERE model = ?", MODEL)
+    answers = _answers(attacked)
+    assert {a["outcome"] for a in answers} == {"refer"} and all(a["safe_state"] for a in answers)
+    assert any("kill switch row says off" in i for i in _incidents(attacked))
+    status = govern(attacked, "status")
+    assert status.exit_code == 1 and "KILL SWITCH ON" in status.output
+
+
+def test_a_payload_removed_outside_retention_fails_verification(attacked):
+    seq = Ledger.for_settings(attacked).size() - 1
+    _sql(attacked, "UPDATE ledger_entries SET payload = NULL WHERE seq = ?", seq)
+    verify = govern(attacked, "ledger", "verify")
+    assert verify.exit_code != 0 and "removed outside retention" in verify.output
+
+
+def test_a_fresh_entry_expired_by_retention_of_the_right_age_still_verifies(attacked):
+    """The same expiry, by retention with its cut-off recorded, is not an incident."""
+    ledger = Ledger.for_settings(attacked)
+    cutoff = utc_now() + timedelta(seconds=1)
+    ledger.expire_payloads(cutoff)
+    ledger.append(events.RetentionApplied(actor="system:retention", model=MODEL,
+                                          ledger_payloads_before=utc_timestamp(cutoff)))
+    assert govern(attacked, "ledger", "verify").exit_code == 0
+
+
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_the_kill_switch_is_not_lifted_without_a_reason(attacked, reason):
+    before = Ledger.for_settings(attacked).size()
+    result = govern(attacked, "enable", MODEL, "--reason", reason, "--as", "bea")
+    assert result.exit_code != 0 and "needs a reason" in f"{result.output}{result.exception}"
+    assert Ledger.for_settings(attacked).size() == before
