@@ -89,6 +89,7 @@ def signed_approval(settings: Settings, pack, approver: str = "ravi"):
     """A real `approve` statement of the sealed `pack` by a demo principal, signed with their key and recorded."""
     from datetime import timedelta
 
+    from governance import events
     from governance.release.approvals import Approval
     from governance.trust.demo import demo_key_path
     from governance.trust.keys import load_private_key
@@ -100,6 +101,13 @@ def signed_approval(settings: Settings, pack, approver: str = "ravi"):
                               approver, valid_for=timedelta(days=30))
     signed = sign(statement, load_private_key(demo_key_path(settings, approver)))
     services.statements.submit(signed, services.roster)
+    tier = services.governed_model(model).risk_tier
+    services.ledger.append_many([  # what the gate and `approvals.decide` ledger in the graph
+        events.GateDecided(actor="system:release_gate", model=model, version=version, policy=services.policies.digest,
+                           evidence=pack.digest, allowed=True, risk_tier=tier),
+        events.ApprovalGranted(actor=approver, model=model, version=version, statement=signed.digest,
+                               evidence_pack=pack.digest, policy=services.policies.digest,
+                               roles=("model_risk_approver",))])
     return Approval(model=model, version=version, principal=approver, roles=("model_risk_approver",),
                     issued_at=statement.issued_at.isoformat(), comment="", statement_digest=signed.digest,
                     evidence_digest=pack.digest, policy_digest="0" * 64)

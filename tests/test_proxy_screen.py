@@ -87,6 +87,7 @@ def test_no_decision_gives_the_proxy_as_a_reason(denied, tmp_path):
 
     follower = ChampionFollower(life.settings, model, life.registry, ControlStore.for_settings(life.settings))
     follower.state = ServingState(trained["version"], served, None)
+    follower.switched_off_by_record = None  # driven directly: no governed deployment, the kill switch never on
     log = DecisionLog.for_settings(life.settings)
     maker = DecisionMaker(model, follower, ControlStore.for_settings(life.settings), log)
     applications = [Application({c: row[c] for c in model.feature_columns}, None)

@@ -739,10 +739,14 @@ class Ledger:
                       prev_hash)
 
     @staticmethod
-    def _entry_from_row(row, checked: bool) -> LedgerEntry:
+    def _entry_from_row(row, checked: bool | str) -> LedgerEntry:
         """An entry as stored; when `checked`, refused if its payload or fields no longer hash to what the chain
-        recorded (a row edited in the database; the whole chain is `verify`'s to check, this the entry itself)."""
+        recorded (a row edited in the database; the whole chain is `verify`'s to check, this the entry itself).
+        `checked="facts"` refuses altered fields but reads an altered payload as gone: for decisions that rest on
+        facts and digests only, so that an edited detail cannot stop them (verify still names it)."""
         seq, content, payload, payload_digest, entry_hash, prev_hash = row
+        if checked == "facts" and payload is not None and sha256(payload).hexdigest() != payload_digest:
+            payload = None
         if checked:
             if payload is not None and sha256(payload).hexdigest() != payload_digest:
                 raise LedgerError(f"entry {seq}: its payload does not hash to the digest the chain recorded; "
@@ -760,7 +764,7 @@ class Ledger:
 
     def entries(self, *, model: str | None = None, version: str | None = None,
                 action: str | tuple[str, ...] | None = None, since_seq: int = 0, limit: int | None = None,
-                checked: bool = True) -> list[LedgerEntry]:
+                checked: bool | str = True) -> list[LedgerEntry]:
         """Entries after `since_seq` matching the filters, oldest first; `limit` keeps the most recent N.
 
         Each is refused (LedgerError) if it no longer hashes to what the chain recorded; `checked=False` gives
@@ -779,7 +783,7 @@ class Ledger:
         return found[::-1] if limit else found
 
     def events(self, kinds: type[E] | tuple[type[E], ...], *, model: str | None = None, version: str | None = None,
-               since_seq: int = 0, limit: int | None = None, checked: bool = True) -> list[E]:
+               since_seq: int = 0, limit: int | None = None, checked: bool | str = True) -> list[E]:
         """Typed events of these kinds (and kinds derived from them), oldest first; filters as in `entries`."""
         kinds = kinds if isinstance(kinds, tuple) else (kinds,)
         found = self.entries(model=model, version=version, action=actions(*kinds), since_seq=since_seq,
@@ -788,7 +792,7 @@ class Ledger:
                 for entry in found]
 
     def latest(self, kinds: type[E] | tuple[type[E], ...], *, model: str | None = None,
-               version: str | None = None, checked: bool = True) -> E | None:
+               version: str | None = None, checked: bool | str = True) -> E | None:
         """The most recent event of these kinds, or None."""
         found = self.events(kinds, model=model, version=version, limit=1, checked=checked)
         return found[-1] if found else None

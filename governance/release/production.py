@@ -28,14 +28,20 @@ from pathlib import Path
 from governance import events
 from governance.digests import digest_of
 from governance.errors import GovernanceError
-from governance.policy.authz import ModelSubject, authorize, roles_of
+from governance.policy.authz import ModelSubject, approval_context, authorize, roles_of
+from governance.policy.records import gate_subject
 from governance.registry import parse_version_key, version_key
 from governance.release import evidence_pack
 from governance.release.services import Services
+from governance.timestamps import utc_timestamp
 from governance.trust.roster import Roster
+from governance.trust.statements import SignedStatement
 from governance.trust.store import StatementRefused, authentic
 
 AUTOMATION = "automation"
+# Production rests on facts and digests: an altered entry is refused, an altered detail only dropped (an edited
+# reason must not stop containment; `govern ledger verify` names it).
+FACTS = "facts"
 
 
 @dataclass(frozen=True)
@@ -98,35 +104,44 @@ def record_incidents(services: Services, model: str, incidents: tuple[str, ...] 
 # --- moves ---------------------------------------------------------------------------------------------
 
 def _verified_move(services: Services, roster: Roster, model: str, incidents: list[str]) -> events.MoveStep | None:
-    completed = services.ledger.events(events.MOVE_COMPLETED, model=model, checked=False)
-    replays = _replays(completed)
-    for move in reversed(completed):
-        problem = replays.get(move.seq) or move_problem(services, roster, move)
-        if problem is None:
-            return move
-        incidents.append(f"{move.action} #{move.seq} to {move.version} does not verify: {problem}")
+    """The latest completed move, if its authority verifies. If it does not, nothing is served (the safe state):
+    falling back to an older move would restore a version a person moved away from."""
+    completed = services.ledger.events(events.MOVE_COMPLETED, model=model, checked=FACTS)
+    if not completed:
+        return None
+    move = completed[-1]
+    problem = _replays(completed).get(move.seq) or move_problem(services, roster, move)
+    if problem is None:
+        return move
+    incidents.append(f"{move.action} #{move.seq} to {move.version} does not verify: {problem}; serving answers in "
+                     "the safe state")
     return None
 
 
 def verified_moves(services: Services, model: str) -> list[events.MoveStep]:
     """Every completed move of the model whose authority verifies, oldest first (forgeries left out)."""
     roster = services.roster
-    completed = services.ledger.events(events.MOVE_COMPLETED, model=model, checked=False)
+    completed = services.ledger.events(events.MOVE_COMPLETED, model=model, checked=FACTS)
     replays = _replays(completed)
     return [move for move in completed if move.seq not in replays and move_problem(services, roster, move) is None]
 
 
 def _replays(completed: list[events.MoveStep]) -> dict[int, str]:
-    """Moves that reuse the authority of an earlier move: an approval authorises one deployment, a rollback
-    statement one rollback (a recovered step repeats its own deployment's, which is no reuse)."""
+    """Moves that reuse a deployment or the authority of an earlier one: a deployment completes once, an approval
+    authorises one deployment, a rollback statement one rollback."""
+    deployments: set[int] = set()
     owner: dict[str, int] = {}
     found = {}
     for move in completed:
         authority = move.statement if move.kind == "rollback" else move.approval
-        assert authority is not None or move.kind == "rollback"
-        first = owner.setdefault(authority or f"none-{move.seq}", move.deployment_id)
-        if first != move.deployment_id:
-            found[move.seq] = f"it reuses the authority {str(authority)[:12]} that deployment #{first} already used"
+        if move.deployment_id in deployments:
+            found[move.seq] = f"deployment #{move.deployment_id} already completed"
+        elif authority is None:
+            found[move.seq] = "it names no signed authority"
+        elif owner.setdefault(authority, move.deployment_id) != move.deployment_id:
+            found[move.seq] = (f"it reuses the authority {authority[:12]} that deployment #{owner[authority]} "
+                               "already used")
+        deployments.add(move.deployment_id)
     return found
 
 
@@ -137,27 +152,66 @@ def approved_artifact(moves: list[events.MoveStep], version: int) -> str | None:
 
 
 def move_problem(services: Services, roster: Roster, move: events.MoveStep) -> str | None:
-    """Why this move's authority does not verify; None when it does."""
+    """Why this move's authority does not verify; None when it does. A step that completes a move must follow
+    the move's recorded start with the same facts; the authority is checked as of that start."""
+    started = move if move.step == "started" else _start_of(services, move)
+    if started is None:
+        return f"the ledger records no start of deployment #{move.deployment_id}"
+    if move is not started and _facts(move) != _facts(started):
+        return f"it does not complete deployment #{move.deployment_id} as that was started"
     problem = approval_problem(services, roster, move.model, move.version, move.approval, move.evidence_pack,
-                               move.artifact)
+                               move.artifact, at=started.ts)
     if problem or move.kind == "deploy":
         return problem
     if move.statement is None:
         return "the rollback names no signed rollback statement"
-    return statement_problem(services, roster, move.statement, "rollback", model=move.model, version=move.version)
+    problem = statement_problem(services, roster, move.statement, "rollback", at=started.ts, model=move.model,
+                                version=move.version)
+    if problem:
+        return problem
+    principal = _principal_of(services, move.statement)
+    decision = authorize(services.policies, roles_of(roster), principal, "rollback", ModelSubject(move.model),
+                         {"target_version": move.version, "target_approved": True})
+    return None if decision.allowed else f"Cedar refuses {principal}'s rollback: {' '.join(decision.reasons)}"
+
+
+def _start_of(services: Services, move: events.MoveStep) -> events.MoveStep | None:
+    starts = [s for s in services.ledger.events(events.MoveStep, model=move.model, version=move.version, checked=FACTS)
+              if s.step == "started" and s.deployment_id == move.deployment_id and s.seq < move.seq]
+    return starts[0] if starts else None
+
+
+def _facts(move: events.MoveStep) -> tuple:
+    return (move.kind, move.version, move.artifact, move.evidence_pack, move.approval, move.statement)
 
 
 def approval_problem(services: Services, roster: Roster, model: str, version: str, approval: str,
-                     evidence: str, artifact: str) -> str | None:
+                     evidence: str, artifact: str, at: str | None = None) -> str | None:
     """Why `approval` does not authorise deploying `artifact` of `version`; None when it does: a person's signed
-    approve statement bound to the sealed pack `evidence`, which still verifies and names that artifact."""
+    approve statement bound to the sealed pack `evidence` (which still verifies and names that artifact),
+    granted in the ledger, and one Cedar lets that person make on this version (roles, separation of duties)."""
     problem = statement_problem(services, roster, approval, "approve", model=model, version=version,
-                                 evidence_digest=evidence)
+                                evidence_digest=evidence)
     if problem:
         return f"approval {approval[:12]}: {problem}"
-    signer = roster.principals[_principal_of(services, approval)]
-    if AUTOMATION in signer.roles:
-        return f"approval {approval[:12]} was signed by automation ({signer.name}), not a person"
+    signed = _signed(services, approval)
+    if at is not None and utc_timestamp(signed.statement.issued_at) > at:
+        return f"approval {approval[:12]} was signed after the move it authorises"
+    if not any(g.statement == approval for g in services.ledger.events(events.ApprovalGranted, model=model,
+                                                                       version=version, checked=FACTS)):
+        return f"approval {approval[:12]} was never granted (no approval.granted entry: Cedar did not allow it)"
+    principal = signed.statement.principal
+    if AUTOMATION in roster.principals[principal].roles:
+        return f"approval {approval[:12]} was signed by automation ({principal}), not a person"
+    try:
+        subject = gate_subject(services.ledger, model, version)
+    except GovernanceError as exc:
+        return f"approval {approval[:12]}: {exc}"
+    issued = signed.statement.issued_at
+    decision = authorize(services.policies, roles_of(roster), principal, "approve", subject,
+                         approval_context(issued, issued))
+    if not decision.allowed:
+        return f"Cedar refuses {principal}'s approval: {' '.join(decision.reasons)}"
     try:
         sealed = _sealed_artifact(str(services.settings.evidence_pack_dir(model, version, evidence)), evidence)
     except (GovernanceError, OSError, ValueError, KeyError) as exc:
@@ -173,18 +227,31 @@ def _sealed_artifact(path: str, digest: str) -> str:
     return evidence_pack.verify(Path(path), digest).facts["artifact_sha256"]
 
 
+def _signed(services: Services, digest: str) -> SignedStatement:
+    recorded = services.statements.by_digest(digest)
+    if recorded is None:
+        raise GovernanceError(f"no signed statement {digest[:12]} is recorded")
+    return recorded.signed
+
+
 def _principal_of(services: Services, digest: str) -> str:
-    recorded = services.statements.by_digest(digest)
-    assert recorded is not None
-    return recorded.signed.statement.principal
+    return _signed(services, digest).statement.principal
 
 
-def statement_problem(services: Services, roster: Roster, digest: str, action: str, **subject: str) -> str | None:
-    """Why the statement with this digest is not an authentic `action` statement on `subject`; None if it is."""
-    recorded = services.statements.by_digest(digest)
+def statement_problem(services: Services, roster: Roster, digest: str, action: str, at: str | None = None,
+                      **subject: str) -> str | None:
+    """Why the statement with this digest is not an authentic `action` statement on `subject` (valid at `at`,
+    when given); None if it is. A statement that cannot even be read is a problem, not an error."""
+    try:
+        recorded = services.statements.by_digest(digest)
+    except GovernanceError as exc:
+        return f"statement {digest[:12]} cannot be read: {exc}"
     if recorded is None:
         return f"no signed statement {digest[:12]} is recorded"
     statement = recorded.signed.statement
+    if at is not None and not utc_timestamp(statement.issued_at) <= at < utc_timestamp(statement.expires_at):
+        return (f"statement {digest[:12]} was not valid at {at} (issued {utc_timestamp(statement.issued_at)}, "
+                f"expires {utc_timestamp(statement.expires_at)})")
     if statement.action != action:
         return f"statement {digest[:12]} is a {statement.action!r}, not a {action!r}"
     differs = {k: v for k, v in subject.items() if statement.subject.get(k) != v}
@@ -201,17 +268,30 @@ def statement_problem(services: Services, roster: Roster, digest: str, action: s
 
 def _verified_flip(services: Services, roster: Roster, model: str,
                    incidents: list[str]) -> events.KillSwitchFlipped | None:
-    for flip in reversed(services.ledger.events(events.KillSwitchFlipped, model=model, checked=False)):
-        action = "disable" if flip.disabled else "enable"
-        problem = statement_problem(services, roster, flip.statement, action, model=model)
-        if problem is None:
-            principal = _principal_of(services, flip.statement)
-            decision = authorize(services.policies, roles_of(roster), principal, action, ModelSubject(model))
-            problem = None if decision.allowed else f"Cedar refuses {principal}: {' '.join(decision.reasons)}"
-        if problem is None:
-            return flip
-        incidents.append(f"{flip.action} #{flip.seq} does not verify: {problem}")
-    return None
+    """The latest kill-switch flip, if a fresh, Cedar-allowed statement backs it and no earlier flip used that
+    statement. A latest flip that does not verify holds the kill switch on (see `verified_production`)."""
+    flips = services.ledger.events(events.KillSwitchFlipped, model=model, checked=FACTS)
+    if not flips:
+        return None
+    flip, earlier = flips[-1], {f.statement for f in flips[:-1]}
+    action = "disable" if flip.disabled else "enable"
+    problem = (f"statement {flip.statement[:12]} already backed an earlier flip" if flip.statement in earlier
+               else statement_problem(services, roster, flip.statement, action, at=flip.ts, model=model))
+    if problem is None:
+        principal = _principal_of(services, flip.statement)
+        decision = authorize(services.policies, roles_of(roster), principal, action, ModelSubject(model))
+        problem = None if decision.allowed else f"Cedar refuses {principal}: {' '.join(decision.reasons)}"
+    if problem is None:
+        return flip
+    incidents.append(f"{flip.action} #{flip.seq} does not verify: {problem}; the kill switch counts as on")
+    return _UNVERIFIED_FLIP(flip)
+
+
+def _UNVERIFIED_FLIP(flip: events.KillSwitchFlipped) -> events.KillSwitchOn:  # noqa: N802 (reads as a constant)
+    """A stand-in flip that holds the kill switch on while the latest real one does not verify."""
+    return events.KillSwitchOn(actor="system:verification", model=flip.model, statement=flip.statement,
+                               policy=flip.policy, reason=f"{flip.action} #{flip.seq} does not verify",
+                               seq=flip.seq, ts=flip.ts, entry_hash=flip.entry_hash)
 
 
 # --- caches ----------------------------------------------------------------------------------------------

@@ -172,9 +172,10 @@ class ChampionFollower:
             record_incidents(self.services, name, confirmed, actor="system:serving")
             champion, approved = production.champion, production.artifact
             self.switched_off_by_record = _switched_off(production)
-        except Exception as exc:  # keep serving the last verified champion; the kill switch is read per batch
+        except Exception as exc:  # the record cannot be checked: hold the kill switch on until it can (fail safe)
             # The error names hosts and ports: it stays in the server log; clients see that reading failed.
-            self.problem = f"cannot read the champion alias or deployments of {name!r} (the server log says why)"
+            self.problem = f"cannot read or verify the signed record of {name!r} (the server log says why)"
+            self.switched_off_by_record = self.problem
             log.warning("%s: %s", self.problem, exc)
             metrics.ERRORS.labels(name, "champion_read").inc()
             return self.state

@@ -101,22 +101,64 @@ def test_appended_rehashed_forgeries_of_an_approval_and_a_deployment_deploy_noth
         evidence_pack=completed.evidence_pack, approval=forged, deployment_id=999, previous_version=1))
     assert ledger.verify().ok  # nothing wrong with the chain itself
 
-    assert verified_production(services, MODEL).champion == 1
-    assert {a["version"] for a in _answers(attacked)} == {1}
+    # The latest move does not verify: nothing is served (never an older move, which a person moved away from).
+    assert verified_production(services, MODEL).champion is None
+    assert {(a["outcome"], a["safe_state"]) for a in _answers(attacked)} == {("refer", True)}
     lineage = govern(attacked, "lineage", MODEL, "2")
     assert lineage.exit_code == 1 and f"no signed statement {forged[:12]} is recorded" in lineage.output
     assert govern(attacked, "status").exit_code == 1
 
 
 def test_a_replayed_approval_does_not_bring_back_a_version_rolled_back_from(attacked):
-    """v2's real approval, reused by a forged deployment of v2 after paul rolled it back."""
+    """v2's real approval and deployment id, replayed after paul rolled v2 back (the reviewer's C1)."""
     ledger = Services(attacked).ledger
     completed = ledger.latest(events.DeploymentCompleted, model=MODEL, version=f"{MODEL}-v2")
     ledger.append(events.DeploymentCompleted(
         actor="system:production_deployment", model=MODEL, version=f"{MODEL}-v2", artifact=completed.artifact,
-        evidence_pack=completed.evidence_pack, approval=completed.approval, deployment_id=999, previous_version=1))
-    assert verified_production(Services(attacked), MODEL).champion == 1
-    assert any("reuses the authority" in i for i in verified_production(Services(attacked), MODEL).incidents)
+        evidence_pack=completed.evidence_pack, approval=completed.approval, deployment_id=completed.deployment_id,
+        previous_version=1))
+    production = verified_production(Services(attacked), MODEL)
+    assert production.champion is None and any("already completed" in i for i in production.incidents)
+    assert {a["outcome"] for a in _answers(attacked)} == {"refer"}
+
+
+def test_a_replayed_approval_under_a_new_deployment_id_is_refused(attacked):
+    ledger = Services(attacked).ledger
+    started = ledger.latest(events.DeploymentStarted, model=MODEL, version=f"{MODEL}-v2")
+    for step in (events.DeploymentStarted, events.DeploymentCompleted):
+        ledger.append(step(actor="system:production_deployment", model=MODEL, version=f"{MODEL}-v2",
+                           artifact=started.artifact, evidence_pack=started.evidence_pack, approval=started.approval,
+                           deployment_id=999, previous_version=1))
+    production = verified_production(Services(attacked), MODEL)
+    assert production.champion is None and any("reuses the authority" in i for i in production.incidents)
+
+
+def test_a_replayed_enable_does_not_lift_a_later_disable(attacked):
+    services = Services(attacked)
+    set_kill_switch(services, MODEL, True, "bea", load_private_key(demo_key_path(attacked, "bea")), "fraud ring")
+    old = services.ledger.latest(events.KillSwitchOff, model=MODEL)
+    services.ledger.append(events.KillSwitchOff(actor="bea", model=MODEL, statement=old.statement, policy=old.policy,
+                                                reason="all clear"))
+    _sql(attacked, "UPDATE kill_switches SET disabled = 0 WHERE model = ?", MODEL)
+    assert verified_production(services, MODEL).kill_switch
+    assert {a["outcome"] for a in _answers(attacked)} == {"refer"}
+
+
+def test_a_statement_cedar_refused_authorises_nothing(attacked):
+    """dana (a data scientist) signs an approval of v2; Cedar refuses it, but the statement is recorded."""
+    from governance.release.approvals import ApprovalRefused, decide
+
+    services = Services(attacked)
+    with pytest.raises(ApprovalRefused):
+        decide(services, MODEL, f"{MODEL}-v2", "approve", "dana", load_private_key(demo_key_path(attacked, "dana")))
+    [dana] = services.statements.find(action="approve", principal="dana")
+    started = services.ledger.latest(events.DeploymentStarted, model=MODEL, version=f"{MODEL}-v2")
+    for step in (events.DeploymentStarted, events.DeploymentCompleted):
+        services.ledger.append(step(actor="system:production_deployment", model=MODEL, version=f"{MODEL}-v2",
+                                    artifact=started.artifact, evidence_pack=started.evidence_pack,
+                                    approval=dana.digest, deployment_id=77, previous_version=1))
+    assert verified_production(services, MODEL).champion is None
+    assert {a["outcome"] for a in _answers(attacked)} == {"refer"}
 
 
 def test_an_edited_kill_switch_row_lifts_nothing(attacked):

@@ -13,7 +13,7 @@ import time
 import httpx
 from sqlalchemy import make_url
 
-from governance.control import ControlStore
+from governance.control import ControlStore, KillSwitch
 from governance.db import POSTGRES_CONNECT_TIMEOUT_SECONDS
 from governance.decisions import DecisionLog
 from governance.serving import create_app
@@ -151,4 +151,5 @@ def test_unreadable_deployment_records_keep_the_champion_and_their_error_stays_i
     assert follower.refresh().served.version == 1
     proxy.stop()  # the deployment records cannot be read now
     assert follower.refresh().served.version == 1  # the last verified champion stays
-    assert follower.problem == f"cannot read the champion alias or deployments of {MODEL!r} (the server log says why)"
+    assert follower.problem == f"cannot read or verify the signed record of {MODEL!r} (the server log says why)"
+    assert follower.in_force(KillSwitch(model=MODEL, disabled=False)).disabled  # unverifiable: held in the safe state
