@@ -83,6 +83,9 @@ def trust_warnings(settings: Settings) -> list[str]:
     if settings.roster_path.is_relative_to(settings.home):
         found.append(f"the roster is in the state dir ({settings.roster_path}): whoever can write the state dir "
                      "decides who may approve (demo trust; production reads policies/roster.yaml or GOVERN_ROSTER)")
+    if settings.policies_dir.is_relative_to(settings.home):
+        found.append(f"the Cedar policies are in the state dir ({settings.policies_dir}): whoever can write it "
+                     "decides the rules (keep them under version control and point GOVERN_POLICIES at them)")
     keys = sorted(settings.keys_dir.glob("*.key")) if settings.keys_dir.is_dir() else []
     if keys:
         found.append(f"{len(keys)} private keys are in the state dir ({settings.keys_dir}): whoever can read it can "

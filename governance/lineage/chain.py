@@ -17,6 +17,7 @@ signed checkpoint (taken after verifying the whole ledger) vouches for.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -414,8 +415,8 @@ class _Builder:
             if problem:
                 self.findings.append(f"{move.action} #{move.seq}: {problem}")
         incidents = confirmed_production(services, self.model).incidents
-        self.findings += [f"production incident: {i}" for i in incidents
-                          if self.version in i or f"v{self.number} " in i or f"v{self.number}," in i]
+        named = re.compile(rf"(?:{re.escape(self.version)}|\bv{self.number})(?!\d)")
+        self.findings += [f"production incident: {i}" for i in incidents if named.search(i)]
 
     def _summary(self, document: dict) -> dict:
         approvals = [a for a in document["approvals"] if a["decision"] == "granted"]

@@ -16,6 +16,7 @@ move completed, so until then it answers in the safe state.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import NoReturn
 
@@ -158,6 +159,7 @@ def reconcile(services: Services, model: str) -> list[Deployment]:
             move = services.control.finish_deployment(move.id, "completed" if done else "aborted")
             settled.append(move)
         if move.status == "aborted" and started is None:  # the record says it was tried and came to nothing
+            move = replace(move, actor="system:reconcile")  # the row's actor is a cache too: nobody signed it
             _ledger_step(services, move, "started", recovered=True)
         if move.status == "aborted" or problem is None:
             _ledger_step(services, move, move.status, recovered=True, **(_carried(started) if started else {}))

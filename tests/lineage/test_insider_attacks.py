@@ -195,3 +195,4 @@ def test_the_kill_switch_is_not_lifted_without_a_reason(attacked, reason):
     result = govern(attacked, "enable", MODEL, "--reason", reason, "--as", "bea")
     assert result.exit_code != 0 and "needs a reason" in f"{result.output}{result.exception}"
     assert Ledger.for_settings(attacked).size() == before
+
