@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from governance.control import Deployment
 from governance.decisions import DecisionLog
-from governance.events import KillSwitchFlipped
+from governance.events import KillSwitchFlipped, MoveStep
 from governance.lineage.chain import Lineage, LineageError, version_lineage
 from governance.registry import version_key
-from governance.release.production import statement_problem
+from governance.release.production import statement_problem, verified_moves
 from governance.release.services import Services
 
 
@@ -28,7 +27,7 @@ def trace_decision(services: Services, decisions: DecisionLog, decision_id: str,
     if decision is None:
         raise LineageError(f"decision {decision_id!r} is not in the decision log: unknown, or deleted after the "
                            "retention period (retention.decision_log_days)")
-    moves = services.control.deployments(decision.model)
+    moves = verified_moves(services, decision.model)  # the deployments rows are a cache: never trusted here
     in_force = move_in_force(moves, decision.ts)
     version = version_key(decision.model, decision.version) if decision.version is not None else None
     lineage: Lineage | None = version_lineage(services, decision.model, version, registry=registry) if version else None
@@ -44,10 +43,9 @@ def trace_decision(services: Services, decisions: DecisionLog, decision_id: str,
         "findings": [],
         "lineage": lineage.document if lineage else None,
     }
-    if version and in_force and in_force.version != decision.version:
-        traced["findings"].append(f"served by {version} while the governed champion was "
-                                  f"{version_key(decision.model, in_force.version)} (the scoring API had not yet "
-                                  f"followed move #{in_force.id})")
+    if version and in_force and in_force.version != version:
+        traced["findings"].append(f"served by {version} while the governed champion was {in_force.version} (the "
+                                  f"scoring API had not yet followed move #{in_force.deployment_id})")
     change = traced["kill_switch"]["last_change"]
     if change and change["problem"]:
         traced["findings"].append(f"the kill switch change in force (ledger entry {change['seq']}) does not verify: "
@@ -57,19 +55,19 @@ def trace_decision(services: Services, decisions: DecisionLog, decision_id: str,
     return traced
 
 
-def move_in_force(moves: list[Deployment], ts: str) -> Deployment | None:
-    """The last governed move (deployment or rollback) completed at or before `ts`."""
-    done = [m for m in moves if m.status == "completed" and m.finished_at and m.finished_at <= ts]
-    return max(done, key=lambda m: m.finished_at or "") if done else None
+def move_in_force(moves: list[MoveStep], ts: str) -> MoveStep | None:
+    """The last verified governed move (deployment or rollback) completed at or before `ts`."""
+    done = [m for m in moves if m.ts <= ts]
+    return done[-1] if done else None
 
 
-def _describe_move(move: Deployment | None, model: str) -> dict | None:
+def _describe_move(move: MoveStep | None, model: str) -> dict | None:
     if move is None:
         return None
-    return {"id": move.id, "kind": move.kind, "version": version_key(model, move.version),
+    return {"id": move.deployment_id, "kind": move.kind, "version": move.version,
             "from": version_key(model, move.previous_version) if move.previous_version else None,
-            "actor": move.actor, "automated": move.actor.startswith("system:"), "completed_at": move.finished_at,
-            "approval_statement": move.approval_digest}
+            "actor": move.actor, "automated": move.actor.startswith("system:"), "completed_at": move.ts,
+            "approval_statement": move.approval, "ledger_entry": move.seq}
 
 
 def _kill_switch_change(services: Services, decision) -> dict | None:
@@ -85,9 +83,9 @@ def _kill_switch_change(services: Services, decision) -> dict | None:
             "reason": last.reason, "seq": last.seq, "entry_hash": last.entry_hash, "problem": problem}
 
 
-def _approval_relied_on(lineage: Lineage, move: Deployment | None) -> dict | None:
+def _approval_relied_on(lineage: Lineage, move: MoveStep | None) -> dict | None:
     """The approval the move in force deployed under; else the version's latest granted approval."""
     granted = [a for a in lineage.document["approvals"] if a["decision"] == "granted"]
-    relied = [a for a in granted if move and a["statement_digest"] == move.approval_digest]
+    relied = [a for a in granted if move and a["statement_digest"] == move.approval]
     chosen = (relied or granted or [None])[-1]
     return chosen and {key: chosen[key] for key in ("approver", "roles", "signed_at", "statement_digest")}

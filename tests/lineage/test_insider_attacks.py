@@ -8,6 +8,7 @@ ledger and a non-zero `govern status`, `lineage` or `ledger verify`.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import closing
 from datetime import timedelta
@@ -196,3 +197,12 @@ def test_the_kill_switch_is_not_lifted_without_a_reason(attacked, reason):
     assert result.exit_code != 0 and "needs a reason" in f"{result.output}{result.exception}"
     assert Ledger.for_settings(attacked).size() == before
 
+
+
+def test_trace_takes_the_move_in_force_from_the_signed_record_not_the_rows(world, attacked):
+    decision = world.decisions["after_rollback"][0]["decision_id"]
+    before = json.loads(govern(attacked, "trace", decision, "--json").output)
+    _sql(attacked, "UPDATE deployments SET finished_at = '2000-01-01T00:00:00.000000Z', version = 2")
+    after = json.loads(govern(attacked, "trace", decision, "--json").output)
+    assert after["in_force"] == before["in_force"] and after["in_force"]["kind"] == "rollback"
+    assert after["in_force"]["version"] == f"{MODEL}-v1"
