@@ -34,6 +34,10 @@ class RegistryError(GovernanceError):
     """The registry is not in the state the governance process expects."""
 
 
+class ArtifactChanged(RegistryError):
+    """A version's stored artifact no longer has the digest its approval names: an incident, never loaded."""
+
+
 def version_key(model: str, version: int) -> str:
     """The stable partition key of one registered version, e.g. `credit_scoring-v3`."""
     return f"{model}-v{version}"
@@ -169,7 +173,7 @@ class ModelRegistry:
         with self._local_copy(registered) as path:
             actual = tree_sha256(path, NOT_MODEL_CONTENT)
             if actual != expected_sha256:
-                raise RegistryError(f"{registered.key}: model artifact digest is {actual[:12]}..., expected "
+                raise ArtifactChanged(f"{registered.key}: model artifact digest is {actual[:12]}..., expected "
                                     f"{expected_sha256[:12]}...; refusing to load a changed artifact")
             return mlflow.sklearn.load_model(str(path))
 

@@ -31,7 +31,7 @@ from governance.errors import GovernanceError
 from governance.events import ExplainabilityReportPublished
 from governance.ledger import Ledger
 from governance.metrics.explainability import Explainer, flagged_proxies, version_explainer
-from governance.registry import ModelRegistry, RegisteredVersion, version_key
+from governance.registry import ArtifactChanged, ModelRegistry, RegisteredVersion, version_key
 from governance.release.production import Production, record_incidents, verified_production
 from governance.release.services import Services
 from governance.serving import metrics
@@ -199,16 +199,22 @@ class ChampionFollower:
             return failed[2]
         try:
             served = load_version(self.settings, self.registry, self.model, version, approved)
+        except ArtifactChanged as exc:  # the store was written after approval: the record says so
+            record_incidents(self.services, self.model.name, [str(exc)], actor="system:serving")
+            return self._failed_load(wanted, exc)
         except Exception as exc:
-            why = f"{version_key(self.model.name, version)} could not be served: {exc}"
-            self._failed = (wanted, time.monotonic(), why)
-            metrics.ERRORS.labels(self.model.name, "champion_load").inc()
-            return why
+            return self._failed_load(wanted, exc)
         self._failed = None
         self._loaded[wanted] = served
         while len(self._loaded) > KEEP_LOADED:
             self._loaded.popitem(last=False)
         return served
+
+    def _failed_load(self, wanted: tuple[int, str], exc: Exception) -> str:
+        why = f"{version_key(self.model.name, wanted[0])} could not be served: {exc}"
+        self._failed = (wanted, time.monotonic(), why)
+        metrics.ERRORS.labels(self.model.name, "champion_load").inc()
+        return why
 
     def _set(self, state: ServingState) -> ServingState:
         if state != self.state:

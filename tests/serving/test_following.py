@@ -106,6 +106,8 @@ def test_an_artifact_changed_after_its_governed_deployment_is_not_served(deploye
         answer = decide(client, deployed)
         assert_safe_state(answer, "refusing to load a changed artifact")
         assert "refusing to load a changed artifact" in deployed.decisions.get(answer["decision_id"]).safe_state_reason
+    incidents = deployed.services.ledger.events(events.ProductionIncident, model=MODEL)
+    assert any("refusing to load a changed artifact" in i.description for i in incidents)
 
 
 def test_a_kill_switch_row_edited_off_while_the_signed_record_says_on_keeps_every_answer_refer(deployed, client):
