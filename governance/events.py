@@ -22,9 +22,12 @@ import types
 import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, TypeVar, dataclass_transform
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, dataclass_transform
 
 from governance.errors import GovernanceError
+
+if TYPE_CHECKING:  # the ledger imports this module
+    from governance.ledger.store import LedgerEntry
 
 SUBJECT, DIGEST, FACT, DETAIL, ENTRY = "subject", "digest", "fact", "detail", "entry"
 _PART = "ledger_part"
@@ -34,20 +37,6 @@ E = TypeVar("E", bound="Event")
 
 class EventError(GovernanceError):
     """An event was built with a missing, undeclared or mistyped field; nothing was written."""
-
-
-class StoredEntry(Protocol):
-    """What `Event.from_entry` reads: a ledger entry (`governance.ledger.store.LedgerEntry`)."""
-
-    seq: int
-    ts: str
-    actor: str
-    action: str
-    subject: dict
-    digests: dict
-    facts: dict
-    payload: dict | None
-    entry_hash: str
 
 
 def subject(**kwargs: Any) -> Any:
@@ -98,7 +87,7 @@ class Event:
                 "facts": parts[FACT], "payload": parts[DETAIL]}
 
     @classmethod
-    def from_entry(cls: type[E], entry: StoredEntry) -> E:
+    def from_entry(cls: type[E], entry: LedgerEntry) -> E:
         """The typed event a ledger entry records; fields an older entry lacks are None, and so are details once
         retention expired the payload. Keys the type no longer declares are ignored."""
         kind = _BY_ACTION.get(entry.action)

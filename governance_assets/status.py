@@ -11,6 +11,7 @@ from governance.config import GovernanceConfig, GovernedModel
 from governance.control import KillSwitch
 from governance.errors import GovernanceError
 from governance.monitoring.report import drift_alerted_after
+from governance.registry import parse_version_key
 from governance.release.approvals import (
     ApprovalRefused,
     ApprovalRequest,
@@ -45,7 +46,7 @@ def model_status(instance: dg.DagsterInstance, services: Services, model: Govern
         "risk_tier": model.risk_tier,
         "champion": production.champion,
         "champion_alias": services.registry.champion(model.name),
-        "last_move": _last_move(services, model.name),
+        "last_move": _last_move(production.move),
         "kill_switch": _kill_switch(production, switch),
         "incidents": _incidents(services, production),
         "trust": trust_warnings(services.settings),
@@ -135,14 +136,12 @@ def _approved(services: Services, request: ApprovalRequest, approver: str) -> di
     return {**approved, "cannot_be_released": lapsed} if lapsed else approved
 
 
-def _last_move(services: Services, model: str) -> dict | None:
-    """The newest completed champion move (a deployment or a rollback): what set the champion, and who."""
-    done = services.control.deployments(model, "completed")
-    if not done:
+def _last_move(move: events.MoveStep | None) -> dict | None:
+    """The verified move that set the champion (a deployment or a rollback), and who made it."""
+    if move is None:
         return None
-    move = done[-1]
-    return {"kind": move.kind, "version": move.version, "previous_version": move.previous_version,
-            "by": move.actor, "at": move.finished_at}
+    return {"kind": move.kind, "version": parse_version_key(move.version)[1],
+            "previous_version": move.previous_version, "by": move.actor, "at": move.ts}
 
 
 def _latest(instance: dg.DagsterInstance, asset: dg.AssetKey, partition: str | None) -> dict:

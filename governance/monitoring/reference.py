@@ -33,6 +33,7 @@ from governance.digests import file_sha256
 from governance.errors import GovernanceError
 from governance.registry import version_key
 from governance.release import evidence_pack
+from governance.release.production import approved_artifact, verified_moves
 from governance.release.services import Services
 
 REFERENCE_ROWS = 3000
@@ -94,7 +95,7 @@ class References:
             return self._pipelines[wanted]
 
     def approved_artifact(self, model: str, version: int) -> str:
-        approved = self.services.control.deployed_artifact(model, version)
+        approved = approved_artifact(verified_moves(self.services, model), version)
         if approved is None:
             raise GovernanceError(f"{version_key(model, version)} was never deployed through governance: "
                                   "no approved artifact to monitor it against")
@@ -138,12 +139,12 @@ class References:
 def _approved_pack(services: Services, model: GovernedModel, version: int):
     """The evidence pack the version was deployed with, verified; or None and why it cannot be used."""
     key = version_key(model.name, version)
-    done = [d for d in services.control.deployments(model.name, "completed") if d.version == version]
+    done = [m for m in verified_moves(services, model.name) if m.version == key]
     if not done:
         return None, f"{key} was never deployed"
-    digest = done[-1].evidence_digest
+    digest = done[-1].evidence_pack
     try:
-        return evidence_pack.verify(services.settings.model_dir(model.name, key) / "evidence" / digest, digest), None
+        return evidence_pack.verify(services.settings.evidence_pack_dir(model.name, key, digest), digest), None
     except evidence_pack.EvidenceError as exc:
         return None, f"{key}'s approved evidence pack cannot be used: {exc}"
 

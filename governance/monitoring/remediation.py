@@ -28,7 +28,6 @@ from dataclasses import asdict, dataclass
 
 from governance import events
 from governance.config import GovernedModel
-from governance.control import Deployment
 from governance.errors import GovernanceError
 from governance.monitoring.lease import remediation_lease
 from governance.monitoring.monitor import Monitor
@@ -38,7 +37,7 @@ from governance.monitoring.windows import completed_at, read_window
 from governance.registry import parse_version_key, version_key
 from governance.release.deployment import reconcile, rollback
 from governance.release.kill_switch import set_kill_switch
-from governance.release.production import verified_moves
+from governance.release.production import verified_champion, verified_moves
 from governance.release.services import SYSTEM
 
 ACTOR = "system:monitoring"
@@ -75,8 +74,8 @@ def remediate(monitor: Monitor, model: GovernedModel, recorded: dict, holder: st
 def _remediate(monitor: Monitor, model: GovernedModel, judgement: Judgement) -> Remediation:
     services = monitor.services
     reconcile(services, model.name)
-    champion = services.registry.champion(model.name)
-    move = _current_move(services.control.deployments(model.name, "completed"), champion)
+    move = verified_champion(services, model.name)  # rows and the alias are caches
+    champion = parse_version_key(move.version)[1] if move else None
     actions: list[str] = []
     notes: list[str] = []
     target, contained = None, True
@@ -96,10 +95,6 @@ def _remediate(monitor: Monitor, model: GovernedModel, judgement: Judgement) -> 
         contained=contained, rollback_target=target, notes=tuple(notes), judgement=judgement.to_dict()))
     return Remediation(model.name, judgement.version, judgement.window, judgement.stream, tuple(actions),
                        tuple(notes), contained, target, entry.seq)
-
-
-def _current_move(moves: list[Deployment], champion: int | None) -> Deployment | None:
-    return moves[-1] if moves and moves[-1].version == champion else None
 
 
 def _contain(monitor: Monitor, model: GovernedModel, judgement: Judgement, actions: list,
@@ -271,14 +266,14 @@ def _contained_by_monitoring(monitor: Monitor, model: GovernedModel) -> set[int]
     return contained
 
 
-def _retrain(monitor: Monitor, model: GovernedModel, judgement: Judgement, move: Deployment, actions: list,
+def _retrain(monitor: Monitor, model: GovernedModel, judgement: Judgement, move: events.MoveStep, actions: list,
              notes: list) -> None:
     services = monitor.services
-    earlier = [e for e in monitoring_requests(services, model.name, checked=False) if e.deployment_id == move.id]
+    earlier = [e for e in monitoring_requests(services, model.name, checked=False) if e.deployment_id == move.deployment_id]
     if earlier:
         notes.append(f"retraining was already requested for this deployment (ledger entry {earlier[0].seq})")
         return
-    details = {"deployment_id": move.id, "window": judgement.window, "stream": judgement.stream,
+    details = {"deployment_id": move.deployment_id, "window": judgement.window, "stream": judgement.stream,
                "rules": tuple(f.rule for f in judgement.retrain.findings)}
     try:
         entry = request_retraining(services, model.name, MONITORING, _reason(judgement, judgement.retrain), details)

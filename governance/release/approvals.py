@@ -115,8 +115,10 @@ def approval_stage(services: Services, request: ApprovalRequest,
 
 
 def deployed_approvals(services: Services, model: str) -> set[str]:
-    """Statement digests of the approvals a completed deployment of `model` used."""
-    return {d.approval_digest for d in services.control.deployments(model, "completed")}
+    """Statement digests of the approvals a verified deployment of `model` used."""
+    from governance.release.production import verified_moves  # production reads approvals' records
+
+    return {m.approval for m in verified_moves(services, model) if m.kind == "deploy"}
 
 
 def _decided(services: Services, request: ApprovalRequest) -> list[events.ApprovalDecided]:

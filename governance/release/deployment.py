@@ -29,7 +29,13 @@ from governance.policy.authz import ModelSubject, VersionSubject, authorize, rol
 from governance.registry import parse_version_key, version_key
 from governance.release.approvals import Approval, approval_lapsed
 from governance.release.evidence_pack import EvidencePack
-from governance.release.production import approved_artifact, move_problem, record_incidents, verified_moves
+from governance.release.production import (
+    approved_artifact,
+    move_problem,
+    record_incidents,
+    verified_champion,
+    verified_moves,
+)
 from governance.release.services import Services
 from governance.trust.statements import Statement, sign
 from governance.trust.store import StatementRefused
@@ -62,14 +68,15 @@ def deploy(services: Services, approval: Approval, pack: EvidencePack, actor: st
     if actual != approved_artifact:
         _refuse(services, model, approval.version, actor,
                 f"the model artifact's digest is {actual}, but the approved evidence names {approved_artifact}")
-    spent = [d for d in services.control.deployments(model, "completed")
-             if d.approval_digest == approval.statement_digest and d.version == number]
-    if spent and services.registry.champion(model) == number:
-        return spent[-1]  # already deployed by this approval: nothing to do
+    spent = [m for m in verified_moves(services, model)
+             if m.kind == "deploy" and m.approval == approval.statement_digest and m.version == approval.version]
+    if spent and _champion_number(services, model) == number:
+        return services.control.deployment(spent[-1].deployment_id)  # already deployed by this approval
     if spent:
         _refuse(services, model, approval.version, actor,
-                f"approval {approval.statement_digest[:12]} was used by deployment #{spent[-1].id} and the version was "
-                "since replaced (e.g. rolled back); deploying it again needs a new approval request and approval")
+                f"approval {approval.statement_digest[:12]} was used by deployment #{spent[-1].deployment_id} and the "
+                "version was since replaced (e.g. rolled back); deploying it again needs a new approval request and "
+                "approval")
     return _move(services, model, number, kind="deploy", actor=actor, artifact_sha256=approved_artifact,
                  evidence_digest=approval.evidence_digest, approval_digest=approval.statement_digest)
 
@@ -176,7 +183,7 @@ def _move(services: Services, model: str, number: int, *, kind: str, actor: str,
           evidence_digest: str, approval_digest: str, **extra) -> Deployment:
     move = services.control.start_deployment(
         model=model, version=number, kind=kind, artifact_sha256=artifact_sha256, evidence_digest=evidence_digest,
-        approval_digest=approval_digest, previous_version=_verified_champion(services, model), actor=actor)
+        approval_digest=approval_digest, previous_version=_champion_number(services, model), actor=actor)
     _ledger_step(services, move, "started", **extra)
     services.registry.set_champion(model, number)
     move = services.control.finish_deployment(move.id, "completed")
@@ -198,6 +205,6 @@ def _refuse(services: Services, model: str, version: str | None, actor: str, rea
     raise DeploymentRefused(f"{model}{' ' + version if version else ''}: {reason}")
 
 
-def _verified_champion(services: Services, model: str) -> int | None:
-    moves = verified_moves(services, model)
-    return parse_version_key(moves[-1].version)[1] if moves else None
+def _champion_number(services: Services, model: str) -> int | None:
+    move = verified_champion(services, model)
+    return parse_version_key(move.version)[1] if move else None

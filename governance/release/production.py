@@ -118,6 +118,11 @@ def _verified_move(services: Services, roster: Roster, model: str, incidents: li
     return None
 
 
+def verified_champion(services: Services, model: str) -> events.MoveStep | None:
+    """The move that made the current champion, if it verifies (else None: the safe state)."""
+    return _verified_move(services, services.roster, model, [])
+
+
 def verified_moves(services: Services, model: str) -> list[events.MoveStep]:
     """Every completed move of the model whose authority verifies, oldest first (forgeries left out)."""
     roster = services.roster
@@ -306,7 +311,7 @@ def _caches_disagree(services: Services, production: Production) -> list[str]:
     if switch.disabled != production.kill_switch:
         found.append(f"the kill switch row says {'on' if switch.disabled else 'off'}, but the latest verified "
                      f"statement says {'on' if production.kill_switch else 'off'}")
-    recorded = {m.deployment_id for m in services.ledger.events(events.MOVE_COMPLETED, model=model, checked=False)}
+    recorded = {m.deployment_id for m in services.ledger.events(events.MOVE_COMPLETED, model=model, checked=FACTS)}
     for row in services.control.deployments(model, "completed"):
         if row.id not in recorded:
             found.append(f"deployments row #{row.id} says {row.kind} to v{row.version} completed, but the ledger "

@@ -17,10 +17,12 @@ from governance.policy.authz import VersionSubject
 from governance.policy.gate import evaluate_gate
 from governance.policy.records import record_gate_decision
 from governance.policy.waivers import honoured_waivers
+from governance.registry import parse_version_key
 from governance.release.approvals import request_approval, valid_approval
 from governance.release.deployment import deploy
 from governance.release.evidence_pack import seal
 from governance.release.gate_evidence import gate_evidence
+from governance.release.production import verified_champion
 from governance.release.services import Services
 from governance.timestamps import parse_utc, utc_now
 from governance_assets.common import actor, key, md_table, owners, record, tags, versions
@@ -171,10 +173,10 @@ def _load(saved: dict) -> dict:
 
 def _champion_auc(services: Services, model: GovernedModel, trained: dict) -> float | None:
     """The governed champion's AUC on this version's test set; None without one."""
-    champion = services.registry.champion(model.name)
-    approved = champion and services.control.deployed_artifact(model.name, champion)
-    if not approved or champion == trained["version"]:
+    move = verified_champion(services, model.name)  # the alias and rows are caches
+    if move is None or parse_version_key(move.version)[1] == trained["version"]:
         return None
+    champion, approved = parse_version_key(move.version)[1], move.artifact
     pipeline = services.registry.load(services.registry.version(model.name, champion), approved)
     test = training.split(model, read_snapshot(services.settings, model, trained["data_md5"])).test
     return discrimination(training.unfavourable(model, test), training.score(pipeline, model, test))["auc"]
