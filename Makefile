@@ -31,9 +31,10 @@ browser:
 demo: setup
 	$(BIN)/govern demo
 
-# Before any test: ruff's lint over the repository and mypy over the core (both configured in pyproject.toml).
+# Before any test: ruff's lint and format check over the repository and mypy over the core (pyproject.toml).
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 test: lint browser

@@ -35,25 +35,49 @@ GOAL_P95_MS = 50.0
 
 def evidence() -> GateEvidence:
     return GateEvidence(
-        model="credit_scoring", version="7", risk_tier="high", validation_passed=True,
-        auc=0.7512, ks=0.3711, champion_auc=0.7490,
-        di_ci_high_min=0.70, di_ci_low_max=0.98, di_point_min=0.62, di_point_max=1.01,
-        equalized_odds_difference_max=0.19, equalized_odds_ci_low_max=0.13, proxy_strength_max=0.11, proxy_weighted_max=0.04,
-        card_complete=True, card_missing_sections=[], data_age_days=3,
-        trained_by=["dana"], requested_by=["dana"],
-        context={"di_ci_high_min": "sex=F vs M: 0.62 [0.55, 0.70]",
-                 "equalized_odds_ci_low_max": "sex: 0.19 [0.13, 0.25]"},
+        model="credit_scoring",
+        version="7",
+        risk_tier="high",
+        validation_passed=True,
+        auc=0.7512,
+        ks=0.3711,
+        champion_auc=0.7490,
+        di_ci_high_min=0.70,
+        di_ci_low_max=0.98,
+        di_point_min=0.62,
+        di_point_max=1.01,
+        equalized_odds_difference_max=0.19,
+        equalized_odds_ci_low_max=0.13,
+        proxy_strength_max=0.11,
+        proxy_weighted_max=0.04,
+        card_complete=True,
+        card_missing_sections=[],
+        data_age_days=3,
+        trained_by=["dana"],
+        requested_by=["dana"],
+        context={
+            "di_ci_high_min": "sex=F vs M: 0.62 [0.55, 0.70]",
+            "equalized_odds_ci_low_max": "sex: 0.19 [0.13, 0.25]",
+        },
     )
 
 
 def prebuilt_entities(bundle: PolicyBundle, gate_evidence: GateEvidence) -> cedarpy.Entities:
     """The baseline's entities, parsed once outside the timed loop."""
-    attrs = {name: {"__extn": {"fn": "decimal", "arg": str(value)}} if isinstance(value, Decimal) else value
-             for name, value in candidate_attributes(gate_evidence).items()}
-    principal = {"uid": {"type": "System", "id": "release_gate"}, "attrs": {"name": "release_gate"},
-                 "parents": [{"type": "Role", "id": "automation"}]}
-    candidate = {"uid": {"type": "ReleaseCandidate", "id": "credit_scoring/7"}, "attrs": attrs,
-                 "parents": [{"type": "Model", "id": "credit_scoring"}]}
+    attrs = {
+        name: {"__extn": {"fn": "decimal", "arg": str(value)}} if isinstance(value, Decimal) else value
+        for name, value in candidate_attributes(gate_evidence).items()
+    }
+    principal = {
+        "uid": {"type": "System", "id": "release_gate"},
+        "attrs": {"name": "release_gate"},
+        "parents": [{"type": "Role", "id": "automation"}],
+    }
+    candidate = {
+        "uid": {"type": "ReleaseCandidate", "id": "credit_scoring/7"},
+        "attrs": attrs,
+        "parents": [{"type": "Model", "id": "credit_scoring"}],
+    }
     return cedarpy.Entities.from_json_str(json.dumps([principal, candidate]), bundle.schema)
 
 
@@ -80,14 +104,26 @@ def main() -> None:
     bundle = PolicyBundle.load(POLICIES)
     now = utc_now()
     gate_evidence = evidence()
-    waiver = Waiver("credit_scoring", "7", "fairness.disparate_impact", now + timedelta(days=10), "carl",
-                    now, "remediation agreed", "ab" * 32)
+    waiver = Waiver(
+        "credit_scoring",
+        "7",
+        "fairness.disparate_impact",
+        now + timedelta(days=10),
+        "carl",
+        now,
+        "remediation agreed",
+        "ab" * 32,
+    )
     decision = evaluate_gate(bundle, gate_evidence, [waiver], now=now)
     assert [d.rule for d in decision.denials] == ["fairness.disparate_impact", "fairness.equalized_odds"], decision
 
     entities = prebuilt_entities(bundle, gate_evidence)
-    request = {"principal": {"type": "System", "id": "release_gate"}, "action": {"type": "Action", "id": "promote"},
-               "resource": {"type": "ReleaseCandidate", "id": "credit_scoring/7"}, "context": {}}
+    request = {
+        "principal": {"type": "System", "id": "release_gate"},
+        "action": {"type": "Action", "id": "promote"},
+        "resource": {"type": "ReleaseCandidate", "id": "credit_scoring/7"},
+        "context": {},
+    }
 
     full = measure(lambda: evaluate_gate(bundle, gate_evidence, [waiver], now=now), runs)
     bare = measure(lambda: cedarpy.is_authorized(request, bundle.policies, entities), runs)

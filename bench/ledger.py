@@ -75,22 +75,46 @@ class Table:
     def __init__(self) -> None:
         self.rows: list[dict] = []
 
-    def add(self, name: str, value: float, unit: str, baseline: float, *, rate: bool = False,
-            goal: str = "", met: bool | None = None) -> None:
+    def add(
+        self,
+        name: str,
+        value: float,
+        unit: str,
+        baseline: float,
+        *,
+        rate: bool = False,
+        goal: str = "",
+        met: bool | None = None,
+    ) -> None:
         cost = baseline / value if rate else value / baseline
-        self.rows.append({"measure": name, "value": value, "unit": unit, "baseline": baseline,
-                          "times_the_floor": cost, "goal": goal, "met": met})
+        self.rows.append(
+            {
+                "measure": name,
+                "value": value,
+                "unit": unit,
+                "baseline": baseline,
+                "times_the_floor": cost,
+                "goal": goal,
+                "met": met,
+            }
+        )
         verdict = "" if met is None else ("met" if met else "MISSED")
-        print(f"{name:<42} {value:>13,.3f} {baseline:>15,.3f} {unit:<10} {cost:>8,.1f}x  {goal} {verdict}",
-              flush=True)
+        print(f"{name:<42} {value:>13,.3f} {baseline:>15,.3f} {unit:<10} {cost:>8,.1f}x  {goal} {verdict}", flush=True)
 
 
 def bench_appends(ledger: Ledger, table: Table, durable: int) -> None:
     seconds, entries = timed(lambda: [ledger.append_record(**event(i)) for i in range(durable)])
     floor = hash_all([chunk for entry in entries for chunk in record_and_payload(entry)])
     rate = durable / seconds
-    table.add("durable single appends (1 txn each)", rate, "appends/s", durable / floor, rate=True,
-              goal="goal >= 500/s", met=rate >= 500)
+    table.add(
+        "durable single appends (1 txn each)",
+        rate,
+        "appends/s",
+        durable / floor,
+        rate=True,
+        goal="goal >= 500/s",
+        met=rate >= 500,
+    )
 
 
 def grow(ledger: Ledger, table: Table, target: int) -> None:
@@ -102,8 +126,9 @@ def grow(ledger: Ledger, table: Table, target: int) -> None:
         seconds += took
         if floor is None:
             floor = len(entries) / hash_all([chunk for entry in entries for chunk in record_and_payload(entry)])
-    table.add(f"batched appends ({BATCH:,}/txn) to {target:,}", (target - start) / seconds, "appends/s", floor,
-              rate=True)
+    table.add(
+        f"batched appends ({BATCH:,}/txn) to {target:,}", (target - start) / seconds, "appends/s", floor, rate=True
+    )
 
 
 def bench_verify(ledger: Ledger, path: Path, table: Table, goal: bool) -> None:
@@ -115,8 +140,14 @@ def bench_verify(ledger: Ledger, path: Path, table: Table, goal: bool) -> None:
         assert report.ok and report.size == size, report
         runs.append(seconds)
     median = statistics.median(runs)
-    table.add(f"verify {size:,} entries (median of 3)", median, "s", floor,
-              goal="goal <= 3 s" if goal else "", met=median <= 3 if goal else None)
+    table.add(
+        f"verify {size:,} entries (median of 3)",
+        median,
+        "s",
+        floor,
+        goal="goal <= 3 s" if goal else "",
+        met=median <= 3 if goal else None,
+    )
     table.add(f"verify {size:,} entries (best of 3)", min(runs), "s", floor)
 
 
@@ -134,16 +165,28 @@ def bench_proofs(ledger: Ledger, table: Table) -> None:
     assert all(proof.verify() for _, proof in inclusion + consistency)
     inclusion_floor = statistics.mean(
         hash_all([b"\x00" + bytes.fromhex(p.entry_hash)] + [b"\x01" + bytes.fromhex(h) * 2 for h in p.path])
-        for _, p in inclusion)
-    consistency_floor = statistics.mean(hash_all([b"\x01" + bytes.fromhex(h) * 2 for h in p.path * 2])
-                                        for _, p in consistency)
+        for _, p in inclusion
+    )
+    consistency_floor = statistics.mean(
+        hash_all([b"\x01" + bytes.fromhex(h) * 2 for h in p.path * 2]) for _, p in consistency
+    )
     times = sorted(seconds for seconds, _ in inclusion)
     p99 = times[int(len(times) * 0.99) - 1]
     table.add(f"inclusion proof at {size:,} (mean)", statistics.mean(times) * 1e3, "ms", inclusion_floor * 1e3)
-    table.add(f"inclusion proof at {size:,} (p99)", p99 * 1e3, "ms", inclusion_floor * 1e3,
-              goal="goal < 10 ms", met=p99 < 0.010)
-    table.add(f"consistency proof to {size:,} (mean)", statistics.mean(s for s, _ in consistency) * 1e3, "ms",
-              consistency_floor * 1e3)
+    table.add(
+        f"inclusion proof at {size:,} (p99)",
+        p99 * 1e3,
+        "ms",
+        inclusion_floor * 1e3,
+        goal="goal < 10 ms",
+        met=p99 < 0.010,
+    )
+    table.add(
+        f"consistency proof to {size:,} (mean)",
+        statistics.mean(s for s, _ in consistency) * 1e3,
+        "ms",
+        consistency_floor * 1e3,
+    )
     checked = [timed(proof.verify)[0] for _, proof in inclusion[:100]]
     table.add("  verifying an inclusion proof (pure)", statistics.mean(checked) * 1e3, "ms", inclusion_floor * 1e3)
 
@@ -162,8 +205,10 @@ def run(path: Path, entries: int, durable: int) -> None:
         grow(ledger, table, entries)
         bench_verify(ledger, path, table, goal=entries >= 1_000_000)
     bench_proofs(ledger, table)
-    print(f"\ndatabase: {path.stat().st_size / 1e6:,.0f} MB for {ledger.size():,} entries; "
-          f"load average {os.getloadavg()[0]:.2f} at the end")
+    print(
+        f"\ndatabase: {path.stat().st_size / 1e6:,.0f} MB for {ledger.size():,} entries; "
+        f"load average {os.getloadavg()[0]:.2f} at the end"
+    )
     results = Path(__file__).resolve().parent / "results"
     results.mkdir(exist_ok=True)
     (results / "ledger.json").write_text(json.dumps(table.rows, indent=2))
@@ -184,6 +229,7 @@ def main() -> None:
         sys.exit(f"{args.dir / 'governance.db'} exists; give an empty --dir")
     else:
         run(args.dir / "governance.db", args.entries, args.durable)
+
 
 if __name__ == "__main__":
     main()

@@ -82,21 +82,28 @@ SENSORS = ("data_drift", "score_drift", "fairness", "performance")
 def config_file(path: Path, names: list[str], interval: int, rows: int) -> Path:
     """The default credit_scoring model under each name, its sensors at `interval`, `rows` generated rows."""
     base = yaml.safe_load((REPO / "governance.yaml").read_text())["models"][MODEL]
-    entry = {**base, "monitoring": {**base["monitoring"], "check_interval_seconds": interval},
-             "source": {"generator": {**base["source"]["generator"], "rows": rows}}}
+    entry = {
+        **base,
+        "monitoring": {**base["monitoring"], "check_interval_seconds": interval},
+        "source": {"generator": {**base["source"]["generator"], "rows": rows}},
+    }
     path.write_text(yaml.safe_dump({"models": {name: entry for name in names}}, sort_keys=False))
     return path
 
 
 def state(root: Path, names: list[str], interval: int, rows: int) -> Settings:
     root.mkdir(parents=True)
-    settings = Settings(home=root / "govern", config_path=config_file(root / "governance.yaml", names, interval, rows),
-                        policies_override=REPO / "policies")
+    settings = Settings(
+        home=root / "govern",
+        config_path=config_file(root / "governance.yaml", names, interval, rows),
+        policies_override=REPO / "policies",
+    )
     demo_principals(settings)
     return settings
 
 
 # --- MTTR --------------------------------------------------------------------------------------
+
 
 class Api:
     """`govern serve` on a free port, stopped by its own process group."""
@@ -105,8 +112,16 @@ class Api:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        command = [str(Path(sys.executable).parent / "govern"), "--home", str(settings.home), "--config",
-                   str(settings.config_path), "serve", "--port", str(self.port)]
+        command = [
+            str(Path(sys.executable).parent / "govern"),
+            "--home",
+            str(settings.home),
+            "--config",
+            str(settings.config_path),
+            "serve",
+            "--port",
+            str(self.port),
+        ]
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log, "wb")
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -138,17 +153,21 @@ class Api:
 
     def decide(self, bodies: list[dict]) -> list[dict]:
         """Send every application, CLIENTS at a time; the answers."""
+
         async def run() -> list[dict]:
             queue, answers = list(enumerate(bodies)), [None] * len(bodies)
             async with httpx.AsyncClient(base_url=self.url, timeout=30) as client:
+
                 async def worker():
                     while queue:
                         index, body = queue.pop()
                         response = await client.post(f"/models/{MODEL}/decisions", json=body)
                         response.raise_for_status()
                         answers[index] = response.json()
+
                 await asyncio.gather(*(worker() for _ in range(CLIENTS)))
             return answers
+
         return asyncio.run(run())
 
     def stop(self) -> None:
@@ -181,8 +200,11 @@ def measure_mttr(root: Path, trials: int, interval: int, rows: int) -> tuple[lis
                 else:
                     knobs, done = {"bias": 1.0}, lambda s: s["safe_state"]
                 results.append(_trial(api, services, log, model, trial, kind, knobs, done))
-                print(f"  trial {trial + 1} ({kind}): contained {results[-1]['mttr']:.1f} s after window "
-                      f"{results[-1]['window']} was complete", flush=True)
+                print(
+                    f"  trial {trial + 1} ({kind}): contained {results[-1]['mttr']:.1f} s after window "
+                    f"{results[-1]['window']} was complete",
+                    flush=True,
+                )
                 if kind == "rollback":
                     acted = datetime.now(UTC)
                     redeploy(settings, MODEL, 2)
@@ -198,8 +220,9 @@ def measure_mttr(root: Path, trials: int, interval: int, rows: int) -> tuple[lis
     return results, person_rollback, person_kill
 
 
-def _trial(api: Api, services: Services, log: DecisionLog, model: GovernedModel, trial: int, kind: str, knobs: dict,
-           done) -> dict:
+def _trial(
+    api: Api, services: Services, log: DecisionLog, model: GovernedModel, trial: int, kind: str, knobs: dict, done
+) -> dict:
     """Harmful windows until serving is contained; the times, from the window the remediation names."""
     since = services.ledger.size()
     for attempt in range(MAX_WINDOWS):
@@ -211,12 +234,19 @@ def _trial(api: Api, services: Services, log: DecisionLog, model: GovernedModel,
         raise RuntimeError(f"trial {trial + 1} ({kind}): not contained after {MAX_WINDOWS} harmful windows")
     window = _remediation(services, since).window
     complete = parse_utc(completed_at(log, MODEL, window))
-    alert = next(e for e in services.ledger.events(events.MonitoringAlert, model=MODEL, since_seq=since)
-                 if e.window == window)
+    alert = next(
+        e for e in services.ledger.events(events.MonitoringAlert, model=MODEL, since_seq=since) if e.window == window
+    )
     action = services.ledger.events((events.RollbackCompleted, events.KillSwitchOn), model=MODEL, since_seq=since)[0]
-    return {"trial": trial + 1, "kind": kind, "window": window, "windows_sent": attempt + 1,
-            "alert": _since(complete, parse_utc(alert.ts)), "action": _since(complete, parse_utc(action.ts)),
-            "mttr": _since(complete, reached)}
+    return {
+        "trial": trial + 1,
+        "kind": kind,
+        "window": window,
+        "windows_sent": attempt + 1,
+        "alert": _since(complete, parse_utc(alert.ts)),
+        "action": _since(complete, parse_utc(action.ts)),
+        "mttr": _since(complete, reached),
+    }
 
 
 def _remediation(services: Services, since: int) -> events.RemediationDecided:
@@ -235,6 +265,7 @@ def _since(start: datetime, end: datetime) -> float:
 
 
 # --- ticks -------------------------------------------------------------------------------------
+
 
 def measure_ticks(root: Path, count: int, rows: int) -> tuple[dict, dict, float, float]:
     import dagster as dg
@@ -255,8 +286,9 @@ def measure_ticks(root: Path, count: int, rows: int) -> tuple[dict, dict, float,
         answers = Traffic(settings, config.model(name)).send(len(window), seed=100)
         outcomes += [(a["decision_id"], int(label)) for a, label in zip(answers, window["default"])]
     pd.DataFrame(outcomes, columns=["decision_id", "label"]).to_csv(root / "labels.csv", index=False)
-    import_labels(DecisionLog.for_settings(settings), Services(settings).ledger, config, root / "labels.csv",
-                  actor="bench")
+    import_labels(
+        DecisionLog.for_settings(settings), Services(settings).ledger, config, root / "labels.csv", actor="bench"
+    )
     defs, instance = build_definitions(settings, config), open_instance(settings)
     resources = governance_resources(settings)
 
@@ -304,20 +336,28 @@ def main() -> None:
 
 
 def report_mttr(args, results: list[dict], person_rollback: list[float], person_kill: list[float]) -> None:
-    print(f"\nMTTR: harmful window complete -> serving rolled back or in the safe state "
-          f"(sensors every {args.interval} s, {args.trials} trials)")
+    print(
+        f"\nMTTR: harmful window complete -> serving rolled back or in the safe state "
+        f"(sensors every {args.interval} s, {args.trials} trials)"
+    )
     print(f"  {'trial':<6}{'harm':<13}{'windows':>8}{'alert':>8}{'action':>9}{'serving':>9}")
     for r in results:
-        print(f"  {r['trial']:<6}{r['kind']:<13}{r['windows_sent']:>8}{_s(r['alert']):>8}{_s(r['action']):>9}"
-              f"{_s(r['mttr']):>9}")
+        print(
+            f"  {r['trial']:<6}{r['kind']:<13}{r['windows_sent']:>8}{_s(r['alert']):>8}{_s(r['action']):>9}"
+            f"{_s(r['mttr']):>9}"
+        )
     median = statistics.median(r["mttr"] for r in results)
-    print(f"  median {median:.1f} s   goal <= {GOAL_MEDIAN_S:.0f} s (ratio {median / GOAL_MEDIAN_S:.2f})   "
-          f"'under 60 seconds' claim (ratio {median / CLAIM_S:.2f})")
+    print(
+        f"  median {median:.1f} s   goal <= {GOAL_MEDIAN_S:.0f} s (ratio {median / GOAL_MEDIAN_S:.2f})   "
+        f"'under 60 seconds' claim (ratio {median / CLAIM_S:.2f})"
+    )
     print("  baseline, people acting directly (no detection), to serving, median:")
     for kind, person in (("rollback", person_rollback), ("kill switch", person_kill)):  # rollback: a release
         ours = statistics.median(r["mttr"] for r in results if r["kind"] == kind)
-        print(f"    {kind:<12} person {statistics.median(person):.2f} s   monitoring {ours:.1f} s   "
-              f"(detection and orchestration add {ours - statistics.median(person):.1f} s)")
+        print(
+            f"    {kind:<12} person {statistics.median(person):.2f} s   monitoring {ours:.1f} s   "
+            f"(detection and orchestration add {ours - statistics.median(person):.1f} s)"
+        )
 
 
 def report_ticks(args, judging: dict, idle: dict, baseline: float, ours: float) -> None:
@@ -326,10 +366,14 @@ def report_ticks(args, judging: dict, idle: dict, baseline: float, ours: float) 
     print(f"  {'sensor':<14}{'judging a window':>18}{'idle':>10}")
     for sensor in SENSORS:
         print(f"  {sensor:<14}{judging[sensor]:>17.2f}s{idle[sensor]:>9.2f}s")
-    print(f"  {'all four':<14}{total_judging:>17.2f}s{total_idle:>9.2f}s   goal: one sensor's tick for "
-          f"{args.models} models < {GOAL_TICK_S:.0f} s (slowest: {max(judging.values()):.2f} s)")
-    print(f"  baseline: Evidently's whole DataDriftPreset in the data-drift tick: {baseline:.2f} s "
-          f"(ours {ours:.2f} s, ratio {baseline / ours:.1f}x)")
+    print(
+        f"  {'all four':<14}{total_judging:>17.2f}s{total_idle:>9.2f}s   goal: one sensor's tick for "
+        f"{args.models} models < {GOAL_TICK_S:.0f} s (slowest: {max(judging.values()):.2f} s)"
+    )
+    print(
+        f"  baseline: Evidently's whole DataDriftPreset in the data-drift tick: {baseline:.2f} s "
+        f"(ours {ours:.2f} s, ratio {baseline / ours:.1f}x)"
+    )
 
 
 def _s(value: float | None) -> str:

@@ -52,14 +52,18 @@ def governed(config_path: Path, home: Path) -> tuple[float, dict[str, float]]:
     registry = ModelRegistry.for_settings(settings)
     with open_instance(settings) as instance:
         start = time.perf_counter()
-        _, result = run_candidate(build_definitions(settings, config), instance, registry,
-                                  config.model("credit_scoring"), run_config=QUIET)
+        _, result = run_candidate(
+            build_definitions(settings, config), instance, registry, config.model("credit_scoring"), run_config=QUIET
+        )
         elapsed = time.perf_counter() - start
     failures = [e.step_key for e in result.all_events if e.is_step_failure]
     # A denied gate is a governed outcome (it skips only the sealing step); anything else is a broken run.
     assert set(failures) <= {"credit_scoring__release_gate"}, f"governed run failed at {failures}"
-    steps = {e.step_key: e.event_specific_data.duration_ms / 1000 for e in result.all_events
-             if e.event_type_value == "STEP_SUCCESS"}
+    steps = {
+        e.step_key: e.event_specific_data.duration_ms / 1000
+        for e in result.all_events
+        if e.event_type_value == "STEP_SUCCESS"
+    }
     return elapsed, steps
 
 
@@ -105,8 +109,10 @@ def main() -> None:
         print(f"finished {time.time()}")
         return
     raw = yaml.safe_load((REPO / "governance.yaml").read_text())
-    print(f"{'rows':>10}  {'bare s, median (range)':>24}  {'governed s, median (range)':>26}  {'ratio':>6}  "
-          f"goal <= {GOAL}x at 1M")
+    print(
+        f"{'rows':>10}  {'bare s, median (range)':>24}  {'governed s, median (range)':>26}  {'ratio':>6}  "
+        f"goal <= {GOAL}x at 1M"
+    )
     with tempfile.TemporaryDirectory(prefix="govern-bench-") as tmp:
         for rows in args.rows:
             config = _config(Path(tmp), raw, rows)
@@ -128,20 +134,25 @@ def main() -> None:
             print(f"{rows:>10,}  {_spread(bare_s):>24}  {_spread(times):>26}  {ratio:>5.2f}x{_verdict(rows, ratio)}")
             _, steps = sorted(governed_s, key=lambda run: run[0])[len(times) // 2]
             slowest = sorted(steps.items(), key=lambda kv: -kv[1])[:6]
-            print(f"{'':>10}  the median governed run's slowest steps: "
-                  + ", ".join(f"{k.split('__')[-1]} {v:.1f}s" for k, v in slowest))
+            print(
+                f"{'':>10}  the median governed run's slowest steps: "
+                + ", ".join(f"{k.split('__')[-1]} {v:.1f}s" for k, v in slowest)
+            )
         rows = max(args.rows)
         config = _config(Path(tmp), raw, rows)
         bare_fresh = fresh_process(["bench/bare_training.py", str(config)])
         home = prepared(config, Path(tmp) / "govern-fresh")
         governed_fresh = fresh_process([__file__, "--fresh", str(config), str(home)])
         ratio = governed_fresh / bare_fresh
-        print(f"{rows:>10,}  fresh processes: bare {bare_fresh:.2f} s, governed {governed_fresh:.2f} s: "
-              f"{ratio:.2f}x{_verdict(rows, ratio)}")
+        print(
+            f"{rows:>10,}  fresh processes: bare {bare_fresh:.2f} s, governed {governed_fresh:.2f} s: "
+            f"{ratio:.2f}x{_verdict(rows, ratio)}"
+        )
 
 
 def _verdict(rows: int, ratio: float) -> str:
     return "" if rows < 1_000_000 else ("  meets goal" if ratio <= GOAL else "  MISSES goal")
+
 
 if __name__ == "__main__":
     main()

@@ -71,6 +71,7 @@ GOVERN = Path(sys.executable).parent / "govern"
 
 # --- state: one governed, deployed champion ------------------------------------------------
 
+
 def deploy_champion(settings: Settings, model: GovernedModel) -> int:
     """Train on the configured generator data, register v1 and deploy it on ravi's signed approval (demo cast)."""
     registry = ModelRegistry.for_settings(settings)
@@ -78,8 +79,14 @@ def deploy_champion(settings: Settings, model: GovernedModel) -> int:
     pipeline = training.fit(model, training.split(model, frame).train)
     key = version_key(model.name, 1)
     run_id = registry.start_run(model.name, key, tags={"governance.data_md5": "bench"})
-    registered = registry.register(model.name, key, run_id, pipeline, training.TRUSTED_TYPES[model.estimator.kind],
-                                   tags={"governance.data_md5": "bench"})
+    registered = registry.register(
+        model.name,
+        key,
+        run_id,
+        pipeline,
+        training.TRUSTED_TYPES[model.estimator.kind],
+        tags={"governance.data_md5": "bench"},
+    )
     registry.finish_run(run_id, ok=True)
     demo_principals(settings)
     deploy(Services(settings), *sealed_approval(settings, registered.version), actor="system:production_deployment")
@@ -89,11 +96,14 @@ def deploy_champion(settings: Settings, model: GovernedModel) -> int:
 def applications(model: GovernedModel, count: int = 64) -> list[dict]:
     rows = generate(model, rows=10_000, seed=99)[0].sample(count, random_state=1)
     columns = model.feature_columns + model.protected_columns
-    return [{c: (v.item() if hasattr(v, "item") else v) for c, v in row.items() if c in columns}
-            for _, row in rows.iterrows()]
+    return [
+        {c: (v.item() if hasattr(v, "item") else v) for c, v in row.items() if c in columns}
+        for _, row in rows.iterrows()
+    ]
 
 
 # --- servers ------------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -105,8 +115,9 @@ class Server:
     def __init__(self, name: str, command: list[str], env: dict, ready_path: str, port: int, log: Path) -> None:
         self.name, self.port, self.ready_path = name, port, ready_path
         self.log = open(log, "wb")
-        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            command, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def wait_ready(self, timeout: float = 120.0) -> float:
         started = time.monotonic()
@@ -133,21 +144,46 @@ class Server:
 
 def govern_server(settings: Settings, workers: int, log_dir: Path) -> Server:
     port = free_port()
-    command = [str(GOVERN), "--home", str(settings.home), "--config", str(settings.config_path),
-               "serve", "--port", str(port), "--workers", str(workers)]
+    command = [
+        str(GOVERN),
+        "--home",
+        str(settings.home),
+        "--config",
+        str(settings.config_path),
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     return Server("govern serve", command, dict(os.environ), "/healthz", port, log_dir / "govern-serve.log")
 
 
 def mlflow_server(settings: Settings, version: int, log_dir: Path) -> Server:
     port = free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": settings.tracking_uri,
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    command = [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", f"models:/{MODEL}/{version}",
-               "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)]
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": settings.tracking_uri,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    command = [
+        str(Path(sys.executable).parent / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        f"models:/{MODEL}/{version}",
+        "--env-manager",
+        "local",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     return Server("mlflow models serve", command, env, "/ping", port, log_dir / "mlflow-serve.log")
 
 
 # --- load ---------------------------------------------------------------------------------
+
 
 @dataclass
 class Load:
@@ -168,8 +204,10 @@ class Load:
 
 def request_bytes(port: int, path: str, payload: dict) -> bytes:
     body = json.dumps(payload).encode()
-    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
 async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
@@ -221,8 +259,10 @@ def measure(server: Server, requests: list[bytes], clients: int, seconds: float,
 
 # --- kill switch ----------------------------------------------------------------------------
 
-def kill_switch_latencies(settings: Settings, port: int, requests: list[bytes], flips: int,
-                          clients: int = 8) -> tuple[list[float], list[float]]:
+
+def kill_switch_latencies(
+    settings: Settings, port: int, requests: list[bytes], flips: int, clients: int = 8
+) -> tuple[list[float], list[float]]:
     """Seconds from the start of each signed flip (bea, the business owner) to the first answer that honours it
     (on: refer; off: scored)."""
     services, bea = Services(settings), load_private_key(demo_key_path(settings, "bea"))
@@ -239,8 +279,9 @@ def kill_switch_latencies(settings: Settings, port: int, requests: list[bytes], 
 
     flipper = threading.Thread(target=flip)
     flipper.start()
-    load = uvloop.run(run_load(port, requests, clients, 1.0 + flips * (sum(SETTLE_S.values()) + 0.5) + 1.0,
-                                 keep_answers=True))
+    load = uvloop.run(
+        run_load(port, requests, clients, 1.0 + flips * (sum(SETTLE_S.values()) + 0.5) + 1.0, keep_answers=True)
+    )
     flipper.join()
     answers = [(t, json.loads(body)["safe_state"]) for t, body in load.answers]
     on, off = [], []
@@ -258,6 +299,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 # --- main -----------------------------------------------------------------------------------
+
 
 @dataclass
 class Measured:
@@ -300,17 +342,31 @@ def main() -> int:
     model = load_config(settings.config_path).model(MODEL)
     started = time.perf_counter()
     version = deploy_champion(settings, model)
-    print(f"trained, registered and deployed {version_key(MODEL, version)} in {time.perf_counter() - started:.1f} s "
-          f"({model.source.generator.rows} rows, {model.estimator.kind})")
+    print(
+        f"trained, registered and deployed {version_key(MODEL, version)} in {time.perf_counter() - started:.1f} s "
+        f"({model.source.generator.rows} rows, {model.estimator.kind})"
+    )
     sample = applications(model)
     features = [{c: a[c] for c in model.feature_columns} for a in sample]
     try:
-        ours = bench(govern_server(settings, args.workers, root), f"/models/{MODEL}/decisions", sample, args,
-                     settings, governed=True)
+        ours = bench(
+            govern_server(settings, args.workers, root),
+            f"/models/{MODEL}/decisions",
+            sample,
+            args,
+            settings,
+            governed=True,
+        )
         # mlflow serve goes second: loading `models:/...` from a local artifact store writes a
         # `registered_model_meta` file into the stored artifact, which changes its digest.
-        base = bench(mlflow_server(settings, version, root), "/invocations",
-                     [{"dataframe_records": [f]} for f in features], args, settings, governed=False)
+        base = bench(
+            mlflow_server(settings, version, root),
+            "/invocations",
+            [{"dataframe_records": [f]} for f in features],
+            args,
+            settings,
+            governed=False,
+        )
     finally:
         if args.keep:
             print(f"state and server logs kept in {root}")
@@ -324,37 +380,52 @@ def mean_batch_size(port: int) -> float:
     """Applications decided per batch so far (from /metrics)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
-    values = {line.split("{")[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-              if line.startswith(("govern_serving_batch_size_sum", "govern_serving_batch_size_count"))}
+    values = {
+        line.split("{")[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(("govern_serving_batch_size_sum", "govern_serving_batch_size_count"))
+    }
     return values["govern_serving_batch_size_sum"] / values["govern_serving_batch_size_count"]
 
 
 def report(args, ours: Measured, base: Measured) -> None:
-    print(f"\n{args.clients} clients, {args.seconds:.0f} s each, one-row JSON requests; "
-          f"govern serve with {args.workers} worker(s), mlflow models serve with its default 1")
+    print(
+        f"\n{args.clients} clients, {args.seconds:.0f} s each, one-row JSON requests; "
+        f"govern serve with {args.workers} worker(s), mlflow models serve with its default 1"
+    )
     print(f"{'':28}{'govern serve':>16}{'mlflow serve':>16}{'ratio':>10}")
     a, b = ours.load, base.load
     cpu_a, cpu_b = (1000 * load.server_cpu_seconds / len(load.latencies) for load in (a, b))
-    for label, x, y in (("throughput (req/s)", a.throughput, b.throughput),
-                        ("p50 latency (ms)", a.percentile_ms(0.50), b.percentile_ms(0.50)),
-                        ("p99 latency (ms)", a.percentile_ms(0.99), b.percentile_ms(0.99)),
-                        ("server CPU per request (ms)", cpu_a, cpu_b)):
+    for label, x, y in (
+        ("throughput (req/s)", a.throughput, b.throughput),
+        ("p50 latency (ms)", a.percentile_ms(0.50), b.percentile_ms(0.50)),
+        ("p99 latency (ms)", a.percentile_ms(0.99), b.percentile_ms(0.99)),
+        ("server CPU per request (ms)", cpu_a, cpu_b),
+    ):
         print(f"{label:28}{x:16.2f}{y:16.2f}{x / y:10.2f}")
     print(f"{'answers (HTTP status: n)':28}{_statuses(a):>16}{_statuses(b):>16}")
     print(f"{'ready after start (s)':28}{ours.ready_seconds:16.1f}{base.ready_seconds:16.1f}")
     answered = sum(a.statuses.values())
     print(f"govern serve decided {ours.batch:.1f} applications per batch on average (one model call, one commit)")
-    print(f"decision log: {ours.logged} rows added for {answered} answers during the measured run "
-          f"(each with score, reasons and input digest, committed before its answer)")
+    print(
+        f"decision log: {ours.logged} rows added for {answered} answers during the measured run "
+        f"(each with score, reasons and input digest, committed before its answer)"
+    )
     on, off = ours.kill_on, ours.kill_off
-    print(f"signed kill switch on -> first 'refer': p50 {1000 * percentile(on, 0.5):.1f} ms, "
-          f"p99 {1000 * percentile(on, 0.99):.1f} ms, max {1000 * max(on):.1f} ms over {len(on)} flips (8 clients)")
-    print(f"signed kill switch off -> first scored: p50 {1000 * percentile(off, 0.5):.1f} ms, "
-          f"p99 {1000 * percentile(off, 0.99):.1f} ms")
-    goals = {"throughput >= mlflow serve": a.throughput >= b.throughput,
-             f"p99 < {GOAL_P99_MS:.0f} ms": a.percentile_ms(0.99) < GOAL_P99_MS,
-             f"kill switch p99 < {GOAL_KILL_SWITCH_P99_S:.0f} s": percentile(on, 0.99) < GOAL_KILL_SWITCH_P99_S,
-             "every answer logged": ours.logged == answered and set(a.statuses) == {200}}
+    print(
+        f"signed kill switch on -> first 'refer': p50 {1000 * percentile(on, 0.5):.1f} ms, "
+        f"p99 {1000 * percentile(on, 0.99):.1f} ms, max {1000 * max(on):.1f} ms over {len(on)} flips (8 clients)"
+    )
+    print(
+        f"signed kill switch off -> first scored: p50 {1000 * percentile(off, 0.5):.1f} ms, "
+        f"p99 {1000 * percentile(off, 0.99):.1f} ms"
+    )
+    goals = {
+        "throughput >= mlflow serve": a.throughput >= b.throughput,
+        f"p99 < {GOAL_P99_MS:.0f} ms": a.percentile_ms(0.99) < GOAL_P99_MS,
+        f"kill switch p99 < {GOAL_KILL_SWITCH_P99_S:.0f} s": percentile(on, 0.99) < GOAL_KILL_SWITCH_P99_S,
+        "every answer logged": ours.logged == answered and set(a.statuses) == {200},
+    }
     print("goals: " + ", ".join(f"{goal}: {'met' if ok else 'MISSED'}" for goal, ok in goals.items()))
 
 

@@ -72,8 +72,11 @@ def median_of(runs: int, action) -> float:
 
 def row(name: str, value: float, baseline: float, baseline_name: str, goal: str = "", met: bool | None = None) -> None:
     verdict = "" if met is None else ("met" if met else "MISSED")
-    print(f"{name:<44} {value * 1000:>10,.1f} ms  vs {baseline * 1000:>9,.1f} ms {baseline_name:<34} "
-          f"{value / baseline:>7,.1f}x  {goal} {verdict}", flush=True)
+    print(
+        f"{name:<44} {value * 1000:>10,.1f} ms  vs {baseline * 1000:>9,.1f} ms {baseline_name:<34} "
+        f"{value / baseline:>7,.1f}x  {goal} {verdict}",
+        flush=True,
+    )
 
 
 def pad_decisions(world: World, total: int) -> list[str]:
@@ -86,11 +89,21 @@ def pad_decisions(world: World, total: int) -> list[str]:
         rows = []
         for i in range(low, min(low + BATCH, total)):
             answer = served[i % len(served)]
-            rows.append({"decision_id": str(uuid.UUID(int=rng.getrandbits(128))), "ts": answer["ts"],
-                         "model": MODEL, "version": answer["version"],
-                         "input_digest": hashlib.sha256(b"%d" % i).hexdigest(), "features": bodies[i % len(bodies)],
-                         "protected": None, "score": answer["score"], "outcome": answer["outcome"],
-                         "reasons": json.dumps(answer["reasons"]), "kill_switch": False})
+            rows.append(
+                {
+                    "decision_id": str(uuid.UUID(int=rng.getrandbits(128))),
+                    "ts": answer["ts"],
+                    "model": MODEL,
+                    "version": answer["version"],
+                    "input_digest": hashlib.sha256(b"%d" % i).hexdigest(),
+                    "features": bodies[i % len(bodies)],
+                    "protected": None,
+                    "score": answer["score"],
+                    "outcome": answer["outcome"],
+                    "reasons": json.dumps(answer["reasons"]),
+                    "kill_switch": False,
+                }
+            )
         with log.engine.begin() as conn:
             conn.execute(insert(decisions), rows)
         ids += [r["decision_id"] for r in rows[:: max(1, len(rows) // 20)]]
@@ -100,10 +113,18 @@ def pad_decisions(world: World, total: int) -> list[str]:
 def pad_ledger(world: World, entries: int) -> None:
     ledger = world.services.ledger
     for low in range(0, entries, 10_000):
-        ledger.append_records([{"actor": "system:bench", "action": "report.performance",
-                                "subject": {"model": "other_model", "version": f"other_model-v{1 + i // 40}"},
-                                "digests": {"report": hashlib.sha256(b"%d" % i).hexdigest()},
-                                "payload": {"auc": 0.81, "i": i}} for i in range(low, min(low + 10_000, entries))])
+        ledger.append_records(
+            [
+                {
+                    "actor": "system:bench",
+                    "action": "report.performance",
+                    "subject": {"model": "other_model", "version": f"other_model-v{1 + i // 40}"},
+                    "digests": {"report": hashlib.sha256(b"%d" % i).hexdigest()},
+                    "payload": {"auc": 0.81, "i": i},
+                }
+                for i in range(low, min(low + 10_000, entries))
+            ]
+        )
 
 
 def bench_trace(world: World, ids: list[str], runs: int) -> tuple[float, float]:
@@ -117,13 +138,19 @@ def bench_trace(world: World, ids: list[str], runs: int) -> tuple[float, float]:
 
 
 def bench_process(world: World, decision_id: str) -> tuple[float, float]:
-    env = {**os.environ, "GOVERN_HOME": str(world.settings.home), "GOVERN_CONFIG": str(world.settings.config_path),
-           "GOVERN_POLICIES": str(world.settings.policies_dir), "GOVERN_DATABASE_URL": world.settings.database_url or "",
-           "GOVERN_ROSTER": str(world.settings.roster_override or "")}
+    env = {
+        **os.environ,
+        "GOVERN_HOME": str(world.settings.home),
+        "GOVERN_CONFIG": str(world.settings.config_path),
+        "GOVERN_POLICIES": str(world.settings.policies_dir),
+        "GOVERN_DATABASE_URL": world.settings.database_url or "",
+        "GOVERN_ROSTER": str(world.settings.roster_override or ""),
+    }
     python = sys.executable
     cli = median_of(3, lambda: subprocess.run([python, "-c", "import governance.cli"], env=env, check=True))
-    traced = median_of(3, lambda: subprocess.run([python, "-c", PROCESS_SCRIPT, decision_id], env=env, check=True,
-                                                  capture_output=True))
+    traced = median_of(
+        3, lambda: subprocess.run([python, "-c", PROCESS_SCRIPT, decision_id], env=env, check=True, capture_output=True)
+    )
     return traced, cli
 
 
@@ -139,12 +166,22 @@ def bench_evidence(world: World, out_dir: Path) -> None:
                 archive.writestr(name, data)
 
     size = world.services.ledger.size()
-    row(f"evidence export (ledger of {size:,} entries)", export, median_of(3, plain_zip),
-        "zipping the same files", "goal < 10 s", export < 10)
+    row(
+        f"evidence export (ledger of {size:,} entries)",
+        export,
+        median_of(3, plain_zip),
+        "zipping the same files",
+        "goal < 10 s",
+        export < 10,
+    )
     verify = median_of(3, lambda: verify_pack(out))
     assert verify_pack(out).ok
-    row("evidence verify (offline)", verify, median_of(3, lambda: [hashlib.sha256(d).digest() for d in files.values()]),
-        "SHA-256 of every file")
+    row(
+        "evidence verify (offline)",
+        verify,
+        median_of(3, lambda: [hashlib.sha256(d).digest() for d in files.values()]),
+        "SHA-256 of every file",
+    )
 
 
 def main() -> None:
@@ -159,8 +196,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         started = time.perf_counter()
         world = build_world(Path(tmp) / "govern", database_url=args.database_url)
-        print(f"history built in {time.perf_counter() - started:.0f} s "
-              f"({'PostgreSQL' if args.database_url else 'SQLite'})", flush=True)
+        print(
+            f"history built in {time.perf_counter() - started:.0f} s "
+            f"({'PostgreSQL' if args.database_url else 'SQLite'})",
+            flush=True,
+        )
         few = [a["decision_id"] for answers in world.decisions.values() for a in answers if a["version"]]
         small_trace, _ = bench_trace(world, few, args.runs)
         started = time.perf_counter()
@@ -168,14 +208,26 @@ def main() -> None:
         count = DecisionLog.for_settings(world.settings).count()
         print(f"decision log padded to {count:,} rows in {time.perf_counter() - started:.0f} s", flush=True)
         trace, lookup = bench_trace(world, ids, args.runs)
-        row(f"trace, in process ({count:,} decisions)", trace, small_trace, f"same, {len(few)} decisions",
-            "goal < 1 s", trace < 1)
+        row(
+            f"trace, in process ({count:,} decisions)",
+            trace,
+            small_trace,
+            f"same, {len(few)} decisions",
+            "goal < 1 s",
+            trace < 1,
+        )
         row(f"trace, in process ({count:,} decisions)", trace, lookup, "decision lookup alone")
         pad_ledger(world, args.ledger_entries)
         size = world.services.ledger.size()
         wide, _ = bench_trace(world, ids, args.runs)
-        row(f"trace, in process (+ ledger of {size:,})", wide, trace, f"same, ledger of {size - args.ledger_entries}",
-            "goal < 1 s", wide < 1)
+        row(
+            f"trace, in process (+ ledger of {size:,})",
+            wide,
+            trace,
+            f"same, ledger of {size - args.ledger_entries}",
+            "goal < 1 s",
+            wide < 1,
+        )
         process, cli = bench_process(world, ids[0])
         row("trace, new process", process, cli, "importing the govern CLI")
         bench_evidence(world, Path(tmp))

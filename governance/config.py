@@ -86,14 +86,20 @@ class ProtectedAttribute(_Strict):
     column: str = Field(description="the column holding the attribute (in the data, never a feature)")
     name: str | None = Field(None, description="what reports call it (default: the column name)")
     bands: list[float] | None = Field(
-        None, description="left-closed band edges for a numeric column, e.g. [18, 30, 40, 50, 101] gives groups "
-                          "'[18.0, 30.0)' ... '[50.0, 101.0)'; required for a numeric column without `values`")
+        None,
+        description="left-closed band edges for a numeric column, e.g. [18, 30, 40, 50, 101] gives groups "
+        "'[18.0, 30.0)' ... '[50.0, 101.0)'; required for a numeric column without `values`",
+    )
     reference: str | None = Field(
-        None, description="the group others are compared with: one of the column's values, or of its bands "
-                          "written as '[18.0, 30.0)' (default: the largest group)")
+        None,
+        description="the group others are compared with: one of the column's values, or of its bands "
+        "written as '[18.0, 30.0)' (default: the largest group)",
+    )
     derived_from: list[str] = Field(
-        default_factory=list, description="columns the attribute is computed from (e.g. the raw age behind an age "
-                                          "band): like the attribute, never a feature")
+        default_factory=list,
+        description="columns the attribute is computed from (e.g. the raw age behind an age "
+        "band): like the attribute, never a feature",
+    )
 
     @property
     def label(self) -> str:
@@ -120,12 +126,15 @@ class ColumnSpec(_Strict):
     """The data contract of one column, turned into Great Expectations expectations."""
 
     kind: ColumnKind = Field(description="integer, number, category or boolean")
-    min: float | None = Field(None, description="smallest allowed value (numeric columns; required for a numeric "
-                                                "feature without values)")
-    max: float | None = Field(None, description="largest allowed value (numeric columns; required for a numeric "
-                                                "feature without values)")
-    values: list[int | str] | None = Field(None, description="the allowed values (required for a category column; "
-                                                             "optional for an integer column)")
+    min: float | None = Field(
+        None, description="smallest allowed value (numeric columns; required for a numeric feature without values)"
+    )
+    max: float | None = Field(
+        None, description="largest allowed value (numeric columns; required for a numeric feature without values)"
+    )
+    values: list[int | str] | None = Field(
+        None, description="the allowed values (required for a category column; optional for an integer column)"
+    )
     nullable: bool = Field(False, description="whether a value may be missing")
 
     @model_validator(mode="after")
@@ -142,8 +151,9 @@ class ColumnSpec(_Strict):
 class Estimator(_Strict):
     """The scikit-learn estimator trained for each version."""
 
-    kind: EstimatorKind = Field("hist_gradient_boosting", description="hist_gradient_boosting, "
-                                                                       "logistic_regression or random_forest")
+    kind: EstimatorKind = Field(
+        "hist_gradient_boosting", description="hist_gradient_boosting, logistic_regression or random_forest"
+    )
     params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the estimator")
 
 
@@ -151,8 +161,12 @@ class Decisioning(_Strict):
     """How a score (probability of the unfavourable outcome) becomes a decision."""
 
     approve_below: float = Field(0.2, gt=0, lt=1, description="scores below this are approved automatically")
-    decline_at_or_above: float = Field(0.5, gt=0, lt=1, description="scores from this up are declined, with reasons; "
-                                                                    "in between: referred to manual review")
+    decline_at_or_above: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="scores from this up are declined, with reasons; in between: referred to manual review",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Decisioning:
@@ -164,26 +178,40 @@ class Decisioning(_Strict):
 class Evaluation(_Strict):
     """How a version is evaluated: its held-out test set, intervals, explanations and proxy screen."""
 
-    test_fraction: float = Field(0.25, gt=0.05, lt=0.9, description="share of rows held out for testing (by a hash "
-                                                                    "of the id column)")
+    test_fraction: float = Field(
+        0.25, gt=0.05, lt=0.9, description="share of rows held out for testing (by a hash of the id column)"
+    )
     bootstrap_samples: int = Field(200, ge=20, le=5000, description="bootstrap resamples for confidence intervals")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="confidence level of the intervals")
     shap_sample_rows: int = Field(1000, ge=50, le=100_000, description="test rows SHAP explains for global importance")
     proxy_flag_strength: float = Field(
-        0.5, gt=0, le=1, description="flag a feature as a proxy when its strength times its importance share "
-                                     "(mean |SHAP| over the top feature's) reaches this")
+        0.5,
+        gt=0,
+        le=1,
+        description="flag a feature as a proxy when its strength times its importance share "
+        "(mean |SHAP| over the top feature's) reaches this",
+    )
     proxy_encoding_strength: float = Field(
-        0.95, gt=0, le=1, description="flag a feature as a proxy when its strength alone reaches this, whatever its "
-                                      "importance (it encodes a protected attribute)")
-    min_group_size: int = Field(30, ge=1, description="rows of each outcome a group needs for its rates to count in "
-                                                      "the equalized odds difference (smaller groups: intervals only)")
+        0.95,
+        gt=0,
+        le=1,
+        description="flag a feature as a proxy when its strength alone reaches this, whatever its "
+        "importance (it encodes a protected attribute)",
+    )
+    min_group_size: int = Field(
+        30,
+        ge=1,
+        description="rows of each outcome a group needs for its rates to count in "
+        "the equalized odds difference (smaller groups: intervals only)",
+    )
 
 
 class Monitoring(_Strict):
     """Production monitoring of the champion's decisions (thresholds live in the policy files)."""
 
     collect_protected_attributes: bool = Field(
-        False, description="log protected attributes sent with requests, for fairness monitoring only")
+        False, description="log protected attributes sent with requests, for fairness monitoring only"
+    )
     window_size: int = Field(500, ge=20, description="decisions per monitoring window")
     min_window_size: int = Field(200, ge=10, description="never judge a smaller window")
     check_interval_seconds: int = Field(30, ge=1, description="how often the sensors look")
@@ -213,25 +241,31 @@ class GovernedModel(_Strict):
     limitations: list[str] = Field(default_factory=list, description="known limits, printed on the model card")
     source: DataSource = Field(description="where the training data comes from")
     columns: dict[str, ColumnSpec] | None = Field(
-        None, description="data contract; optional for the generator, which brings its own")
+        None, description="data contract; optional for the generator, which brings its own"
+    )
     min_rows: int = Field(1000, ge=10, description="a data snapshot with fewer rows is refused")
     id_column: str = Field(description="unique id of each row (never a feature)")
     target: str = Field(description="the outcome column (two values)")
-    favourable_outcome: int | str = Field(description="the target value that is good for the applicant (e.g. no "
-                                                      "default)")
+    favourable_outcome: int | str = Field(
+        description="the target value that is good for the applicant (e.g. no default)"
+    )
     features: Literal["all"] | list[str] = Field(
-        "all", description="the model's inputs: `all` (every contract column but the id, target, protected "
-                           "attributes and their sources, and `exclude`) or a list")
+        "all",
+        description="the model's inputs: `all` (every contract column but the id, target, protected "
+        "attributes and their sources, and `exclude`) or a list",
+    )
     exclude: list[str] = Field(default_factory=list, description="columns never used as features")
     protected_attributes: list[ProtectedAttribute] = Field(
-        min_length=1, description="attributes fairness is measured on; never features, never reasons")
+        min_length=1, description="attributes fairness is measured on; never features, never reasons"
+    )
     risk_tier: RiskTier = Field(description="high, medium or low: selects the policy thresholds and waiver limits")
     estimator: Estimator = Field(default_factory=Estimator, description="what is trained")
     decisioning: Decisioning = Field(default_factory=Decisioning, description="score cut-offs")
     evaluation: Evaluation = Field(default_factory=Evaluation, description="test set, intervals, SHAP, proxy screen")
     monitoring: Monitoring = Field(default_factory=Monitoring, description="production monitoring of the champion")
     reason_codes: dict[str, str] = Field(
-        default_factory=dict, description="feature -> adverse-action reason text (default: from the feature name)")
+        default_factory=dict, description="feature -> adverse-action reason text (default: from the feature name)"
+    )
     owners: Owners = Field(description="team, data scientists and business owner")
 
     @property
@@ -244,8 +278,14 @@ class GovernedModel(_Strict):
         derivations included)."""
         sources = {column: p.column for p in self.protected_attributes for column in p.derived_from}
         if self.source.generator is not None:
-            sources.update({column: attribute for attribute, columns in PROTECTED_SOURCES.items()
-                            if attribute in self.protected_columns for column in columns})
+            sources.update(
+                {
+                    column: attribute
+                    for attribute, columns in PROTECTED_SOURCES.items()
+                    if attribute in self.protected_columns
+                    for column in columns
+                }
+            )
         return sources
 
     @model_validator(mode="after")
@@ -257,15 +297,22 @@ class GovernedModel(_Strict):
         if isinstance(self.features, list):
             for column in self.features:
                 if column in protected:
-                    raise ValueError(f"features: {column!r} is a protected attribute and may never be a model feature "
-                                     "(remove it from features)")
+                    raise ValueError(
+                        f"features: {column!r} is a protected attribute and may never be a model feature "
+                        "(remove it from features)"
+                    )
                 if column in sources:
-                    raise ValueError(f"features: {column!r} is the source of protected attribute {sources[column]!r} "
-                                     "and may never be a model feature (remove it from features)")
+                    raise ValueError(
+                        f"features: {column!r} is the source of protected attribute {sources[column]!r} "
+                        "and may never be a model feature (remove it from features)"
+                    )
                 if column in reserved:
                     raise ValueError(f"features: {column!r} is the id or target column")
             if len(set(self.features)) != len(self.features):
-                raise ValueError("features: listed twice: " + ", ".join(sorted({c for c in self.features if self.features.count(c) > 1})))
+                raise ValueError(
+                    "features: listed twice: "
+                    + ", ".join(sorted({c for c in self.features if self.features.count(c) > 1}))
+                )
         if self.target in protected or self.id_column in protected:
             raise ValueError("protected_attributes: the id or target column cannot be a protected attribute")
         if self.source.file is not None and self.columns is None:
@@ -286,8 +333,13 @@ class GovernedModel(_Strict):
             raise ValueError(f"reason_codes.{name}: {name!r} {why}")
 
     def _check_contract(self, columns: dict[str, ColumnSpec]) -> None:
-        named = {self.id_column, self.target, *self.protected_columns, *self.exclude,
-                 *(c for p in self.protected_attributes for c in p.derived_from)}
+        named = {
+            self.id_column,
+            self.target,
+            *self.protected_columns,
+            *self.exclude,
+            *(c for p in self.protected_attributes for c in p.derived_from),
+        }
         if isinstance(self.features, list):
             named.update(self.features)
         missing = sorted(named - set(columns))
@@ -295,8 +347,10 @@ class GovernedModel(_Strict):
             raise ValueError(f"columns: no contract for {', '.join(missing)}")
         target = columns[self.target]
         if not target.values or len(target.values) != 2 or self.favourable_outcome not in target.values:
-            raise ValueError(f"columns.{self.target}: the target needs exactly two values including "
-                             f"favourable_outcome {self.favourable_outcome!r}")
+            raise ValueError(
+                f"columns.{self.target}: the target needs exactly two values including "
+                f"favourable_outcome {self.favourable_outcome!r}"
+            )
         for attribute in self.protected_attributes:
             _check_groups(attribute, columns[attribute.column])
         self._check_features_fit_estimator(columns)
@@ -309,8 +363,10 @@ class GovernedModel(_Strict):
             spec = columns[name]
             if spec.kind in ("integer", "number") and not spec.values and (spec.min is None or spec.max is None):
                 missing = " and ".join(bound for bound in ("min", "max") if getattr(spec, bound) is None)
-                raise ValueError(f"columns.{name}: a numeric feature needs a finite range; add {missing} (the "
-                                 "scoring API refuses values outside it, and validation refuses them in training data)")
+                raise ValueError(
+                    f"columns.{name}: a numeric feature needs a finite range; add {missing} (the "
+                    "scoring API refuses values outside it, and validation refuses them in training data)"
+                )
 
     def _check_features_fit_estimator(self, columns: dict[str, ColumnSpec]) -> None:
         """Refuse, before anything is trained, features the configured estimator cannot fit or SHAP explain."""
@@ -318,13 +374,17 @@ class GovernedModel(_Strict):
         for name in self.feature_columns:
             spec = columns[name]
             if kind == "logistic_regression" and spec.nullable and spec.kind != "category":
-                raise ValueError(f"columns.{name}: nullable, but logistic_regression cannot take missing values "
-                                 "(make the column required, exclude it, or choose a tree estimator)")
+                raise ValueError(
+                    f"columns.{name}: nullable, but logistic_regression cannot take missing values "
+                    "(make the column required, exclude it, or choose a tree estimator)"
+                )
             categories = len(spec.values or ()) + spec.nullable  # the estimator keeps "missing" as a category
             if kind == "hist_gradient_boosting" and spec.kind == "category" and categories > MAX_SHAP_CATEGORIES:
-                raise ValueError(f"columns.{name}: {categories} categories (a missing value counts), but SHAP "
-                                 f"explains a hist_gradient_boosting model's categorical splits of at most "
-                                 f"{MAX_SHAP_CATEGORIES} (group categories or exclude the column)")
+                raise ValueError(
+                    f"columns.{name}: {categories} categories (a missing value counts), but SHAP "
+                    f"explains a hist_gradient_boosting model's categorical splits of at most "
+                    f"{MAX_SHAP_CATEGORIES} (group categories or exclude the column)"
+                )
 
     @property
     def contract(self) -> dict[str, ColumnSpec]:
@@ -350,13 +410,17 @@ def _check_groups(attribute: ProtectedAttribute, spec: ColumnSpec) -> None:
         raise ValueError(f"{where}: bands need a numeric column (columns.{attribute.column} is {spec.kind})")
     if attribute.bands is None and numeric and not spec.values:
         low = int(spec.min) if spec.min is not None else 18
-        raise ValueError(f"{where}: a numeric column needs bands (left-closed edges), else every distinct value is a "
-                         f"group; e.g. bands: [{low}, 30, 40, 50, 65, 101], or give the column its values")
+        raise ValueError(
+            f"{where}: a numeric column needs bands (left-closed edges), else every distinct value is a "
+            f"group; e.g. bands: [{low}, 30, 40, 50, 65, 101], or give the column its values"
+        )
     groups = attribute.band_labels if attribute.bands is not None else [str(v) for v in spec.values or ()]
     if attribute.reference is not None and groups and attribute.reference not in groups:
         hint = difflib.get_close_matches(attribute.reference, groups, n=1)
-        raise ValueError(f"{where}: reference {attribute.reference!r} is not one of its groups "
-                         f"({', '.join(repr(g) for g in groups)})" + (f"; did you mean {hint[0]!r}?" if hint else ""))
+        raise ValueError(
+            f"{where}: reference {attribute.reference!r} is not one of its groups "
+            f"({', '.join(repr(g) for g in groups)})" + (f"; did you mean {hint[0]!r}?" if hint else "")
+        )
 
 
 class Retention(_Strict):
@@ -381,8 +445,11 @@ class Serving(_Strict):
     """The scoring API's limits."""
 
     max_request_bytes: int = Field(
-        65_536, ge=1024, le=10_485_760,
-        description="request bodies over this are refused (413) before they are read; one application is ~1 KB")
+        65_536,
+        ge=1024,
+        le=10_485_760,
+        description="request bodies over this are refused (413) before they are read; one application is ~1 KB",
+    )
 
 
 class GovernanceConfig(_Strict):
@@ -407,8 +474,9 @@ def load_config(path: str | Path) -> GovernanceConfig:
     if not isinstance(raw, dict) or not isinstance(raw.get("models"), dict) or not raw["models"]:
         raise ConfigError(f"{path}: expected a mapping with a non-empty 'models' mapping at the top")
     sections: dict[str, type[_Strict]] = {"retention": Retention, "serving": Serving}
-    problems = [f"{path}: {_unknown_key((), key, ['models', *sections])}"
-                for key in sorted(set(raw) - {"models", *sections})]
+    problems = [
+        f"{path}: {_unknown_key((), key, ['models', *sections])}" for key in sorted(set(raw) - {"models", *sections})
+    ]
     models = {}
     for name, body in raw["models"].items():
         try:
@@ -428,8 +496,11 @@ def _top_section(path: Path, raw: dict, name: str, schema: type[_Strict], proble
     try:
         return schema(**(raw.get(name) or {}))
     except (ValidationError, TypeError) as exc:
-        described = ([_describe(err, schema, (name,)) for err in exc.errors()]
-                     if isinstance(exc, ValidationError) else [f"{name}: {exc}"])
+        described = (
+            [_describe(err, schema, (name,)) for err in exc.errors()]
+            if isinstance(exc, ValidationError)
+            else [f"{name}: {exc}"]
+        )
         problems += [f"{path}: {problem}" for problem in described]
         return None
 
@@ -439,8 +510,10 @@ def _parse_model(path: Path, name: str, body: dict) -> GovernedModel:
         model = GovernedModel(name=name, **body)
     except ValidationError as exc:
         problems = [_describe(err, GovernedModel) for err in exc.errors()]
-        raise ConfigError(f"{path}: model {name!r}: " + "; ".join(problems),
-                          [f"{path}: model {name!r}: {problem}" for problem in problems]) from None
+        raise ConfigError(
+            f"{path}: model {name!r}: " + "; ".join(problems),
+            [f"{path}: model {name!r}: {problem}" for problem in problems],
+        ) from None
     if model.source.file is not None and not model.source.file.path.is_absolute():
         resolved = FileSource(path=(path.parent / model.source.file.path).resolve())
         model = model.model_copy(update={"source": DataSource(file=resolved)})
@@ -462,8 +535,10 @@ def _check_file_header(path: Path, model: GovernedModel) -> None:
         return
     problems = []
     if uncovered := [c for c in header if c not in model.contract]:
-        problems.append(f"the file has columns with no contract: {', '.join(uncovered)} (add each to columns, "
-                        "with exclude if it is not a feature)")
+        problems.append(
+            f"the file has columns with no contract: {', '.join(uncovered)} (add each to columns, "
+            "with exclude if it is not a feature)"
+        )
     if absent := [c for c in model.contract if c not in header]:
         problems.append(f"columns in the contract are not in the file: {', '.join(absent)}")
     if problems:
@@ -491,8 +566,10 @@ def _unknown_key(where: tuple, key: str, allowed: list[str]) -> str:
 
 
 # Keys a config may still carry from an older version, with what to do about them.
-REMOVED_KEYS = {"proxy_top_k": "no longer used: every feature is proxy-screened (see proxy_flag_strength and "
-                               "proxy_encoding_strength); remove it"}
+REMOVED_KEYS = {
+    "proxy_top_k": "no longer used: every feature is proxy-screened (see proxy_flag_strength and "
+    "proxy_encoding_strength); remove it"
+}
 
 
 def _allowed_keys(schema: type[BaseModel] | None, loc: tuple) -> list[str]:

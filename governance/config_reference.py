@@ -20,8 +20,13 @@ from governance.config import GovernedModel, Retention
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 BEGIN, END = "<!-- BEGIN GENERATED REFERENCE -->", "<!-- END GENERATED REFERENCE -->"
-_BOUNDS = (("minimum", ">= {}"), ("exclusiveMinimum", "> {}"), ("maximum", "<= {}"), ("exclusiveMaximum", "< {}"),
-           ("minItems", "at least {} item(s)"))
+_BOUNDS = (
+    ("minimum", ">= {}"),
+    ("exclusiveMinimum", "> {}"),
+    ("maximum", "<= {}"),
+    ("exclusiveMaximum", "< {}"),
+    ("minItems", "at least {} item(s)"),
+)
 
 
 def reference_markdown() -> str:
@@ -45,8 +50,15 @@ def _section(out: list[str], path: str, schema: dict, defs: dict, hidden: set[st
         for suffix, ref in _refs(prop):
             nested.append((f"{path}.{name}{suffix}", defs[ref]))
     title = schema.get("description", "").strip().split("\n\n")[0].replace("\n", " ")
-    out += [f"### `{path}`", "", *([title, ""] if title else []),
-            "| field | type | default | meaning |", "|---|---|---|---|", *rows, ""]
+    out += [
+        f"### `{path}`",
+        "",
+        *([title, ""] if title else []),
+        "| field | type | default | meaning |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+    ]
     for sub_path, sub_schema in nested:
         _section(out, sub_path, sub_schema, defs, hidden=set())
 
@@ -80,8 +92,9 @@ def _type(prop: dict, defs: dict) -> str:
     if kind == "object":
         values = prop.get("additionalProperties")
         return f"mapping of {_type(values, defs)}" if isinstance(values, dict) else "mapping"
-    return {"string": "text", "integer": "integer", "number": "number", "boolean": "true/false",
-            "null": "null"}.get(kind, kind)
+    return {"string": "text", "integer": "integer", "number": "number", "boolean": "true/false", "null": "null"}.get(
+        kind, kind
+    )
 
 
 def _default(prop: dict, section: str | None, name: str) -> str:
@@ -109,8 +122,10 @@ def main() -> None:
         start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
         DOC.write_text(text[:start] + "\n" + reference_markdown() + "\n" + text[end:], encoding="utf-8")
     elif documented(text) != reference_markdown().strip("\n"):
-        sys.exit(f"{DOC}: the reference differs from the config's schema; run "
-                 "`python -m governance.config_reference --write`")
+        sys.exit(
+            f"{DOC}: the reference differs from the config's schema; run "
+            "`python -m governance.config_reference --write`"
+        )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ from governance.timestamps import utc_timestamp
 
 metadata = MetaData()
 kill_switches = Table(
-    "kill_switches", metadata,
+    "kill_switches",
+    metadata,
     Column("model", String(100), primary_key=True),
     Column("disabled", Boolean, nullable=False),
     Column("reason", Text, nullable=False),
@@ -32,7 +33,8 @@ kill_switches = Table(
     Column("statement_digest", String(64), nullable=False),
 )
 deployments = Table(
-    "deployments", metadata,
+    "deployments",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("model", String(100), nullable=False, index=True),
     Column("version", Integer, nullable=False),
@@ -89,10 +91,16 @@ class ControlStore:
             row = conn.execute(select(kill_switches).where(kill_switches.c.model == model)).mappings().first()
         return KillSwitch(**row) if row else KillSwitch(model=model, disabled=False)
 
-    def set_kill_switch(self, model: str, disabled: bool, reason: str, changed_by: str,
-                        statement_digest: str) -> KillSwitch:
-        values: dict[str, Any] = {"disabled": disabled, "reason": reason, "changed_by": changed_by,
-                  "changed_at": utc_timestamp(), "statement_digest": statement_digest}
+    def set_kill_switch(
+        self, model: str, disabled: bool, reason: str, changed_by: str, statement_digest: str
+    ) -> KillSwitch:
+        values: dict[str, Any] = {
+            "disabled": disabled,
+            "reason": reason,
+            "changed_by": changed_by,
+            "changed_at": utc_timestamp(),
+            "statement_digest": statement_digest,
+        }
         with write_transaction(self.engine, "kill_switches") as conn:
             exists = conn.execute(select(kill_switches.c.model).where(kill_switches.c.model == model)).first()
             if exists:
@@ -102,19 +110,44 @@ class ControlStore:
         return KillSwitch(model=model, **values)
 
     # --- deployments ---------------------------------------------------------------
-    def start_deployment(self, *, model: str, version: int, kind: str, artifact_sha256: str, evidence_digest: str,
-                         approval_digest: str, previous_version: int | None, actor: str) -> Deployment:
+    def start_deployment(
+        self,
+        *,
+        model: str,
+        version: int,
+        kind: str,
+        artifact_sha256: str,
+        evidence_digest: str,
+        approval_digest: str,
+        previous_version: int | None,
+        actor: str,
+    ) -> Deployment:
         with write_transaction(self.engine, "deployments") as conn:
-            new_id = inserted_id(conn.execute(insert(deployments).values(
-                model=model, version=version, kind=kind, status="started", artifact_sha256=artifact_sha256,
-                evidence_digest=evidence_digest, approval_digest=approval_digest, previous_version=previous_version,
-                actor=actor, started_at=utc_timestamp())))
+            new_id = inserted_id(
+                conn.execute(
+                    insert(deployments).values(
+                        model=model,
+                        version=version,
+                        kind=kind,
+                        status="started",
+                        artifact_sha256=artifact_sha256,
+                        evidence_digest=evidence_digest,
+                        approval_digest=approval_digest,
+                        previous_version=previous_version,
+                        actor=actor,
+                        started_at=utc_timestamp(),
+                    )
+                )
+            )
         return self.deployment(new_id)
 
     def finish_deployment(self, deployment_id: int, status: str) -> Deployment:
         with write_transaction(self.engine, "deployments") as conn:
-            conn.execute(update(deployments).where(deployments.c.id == deployment_id)
-                         .values(status=status, finished_at=utc_timestamp()))
+            conn.execute(
+                update(deployments)
+                .where(deployments.c.id == deployment_id)
+                .values(status=status, finished_at=utc_timestamp())
+            )
         return self.deployment(deployment_id)
 
     def deployment(self, deployment_id: int) -> Deployment:

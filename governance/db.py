@@ -30,7 +30,9 @@ def engine_for(url: str) -> Engine:
     """One pooled engine per URL and process."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS})
+        return create_engine(
+            url, pool_pre_ping=True, connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS}
+        )
     if parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     # isolation_level=None hands transaction control to SQLAlchemy's "begin" event below

@@ -45,7 +45,8 @@ UPGRADE_LOCK_TIMEOUT = "5s"
 
 metadata = MetaData()
 decisions = Table(
-    "decisions", metadata,
+    "decisions",
+    metadata,
     Column("seq", Integer, primary_key=True, autoincrement=True),
     Column("decision_id", String(40), nullable=False, unique=True),
     Column("ts", String(40), nullable=False),
@@ -104,20 +105,56 @@ class DecisionLog:
     def for_settings(cls, settings) -> DecisionLog:
         return cls(settings.decisions_url)
 
-    def record(self, *, decision_id: str, ts: str, model: str, version: int | None, input_digest: str,
-               features: dict | None, protected: dict | None, score: float | None, outcome: str,
-               reasons: list[dict], kill_switch: bool, safe_state_reason: str | None = None,
-               reasons_withheld: int | None = None) -> int:
+    def record(
+        self,
+        *,
+        decision_id: str,
+        ts: str,
+        model: str,
+        version: int | None,
+        input_digest: str,
+        features: dict | None,
+        protected: dict | None,
+        score: float | None,
+        outcome: str,
+        reasons: list[dict],
+        kill_switch: bool,
+        safe_state_reason: str | None = None,
+        reasons_withheld: int | None = None,
+    ) -> int:
         """Append one decision (committed on return) and give its sequence number."""
-        return self.record_many([dict(decision_id=decision_id, ts=ts, model=model, version=version,
-                                      input_digest=input_digest, features=features, protected=protected, score=score,
-                                      outcome=outcome, reasons=reasons, kill_switch=kill_switch,
-                                      safe_state_reason=safe_state_reason, reasons_withheld=reasons_withheld)])[0]
+        return self.record_many(
+            [
+                dict(
+                    decision_id=decision_id,
+                    ts=ts,
+                    model=model,
+                    version=version,
+                    input_digest=input_digest,
+                    features=features,
+                    protected=protected,
+                    score=score,
+                    outcome=outcome,
+                    reasons=reasons,
+                    kill_switch=kill_switch,
+                    safe_state_reason=safe_state_reason,
+                    reasons_withheld=reasons_withheld,
+                )
+            ]
+        )[0]
 
     def record_many(self, rows: list[dict]) -> list[int]:
         """Append decisions (the fields of `record`) in one commit; their sequence numbers, in order."""
-        encoded = [{**row, "features": _json_or_none(row["features"]), "protected": _json_or_none(row["protected"]),
-                    "reasons": _json(row["reasons"]), "reasons_withheld": row.get("reasons_withheld")} for row in rows]
+        encoded = [
+            {
+                **row,
+                "features": _json_or_none(row["features"]),
+                "protected": _json_or_none(row["protected"]),
+                "reasons": _json(row["reasons"]),
+                "reasons_withheld": row.get("reasons_withheld"),
+            }
+            for row in rows
+        ]
         with self.engine.begin() as conn:
             result = conn.execute(insert(decisions).returning(decisions.c.seq, sort_by_parameter_order=True), encoded)
             return list(result.scalars())
@@ -134,8 +171,12 @@ class DecisionLog:
 
     def window(self, model: str, after_seq: int, limit: int) -> list[Decision]:
         """Up to `limit` decisions of `model` with seq > after_seq, oldest first."""
-        query = (select(decisions).where(decisions.c.model == model, decisions.c.seq > after_seq)
-                 .order_by(decisions.c.seq).limit(limit))
+        query = (
+            select(decisions)
+            .where(decisions.c.model == model, decisions.c.seq > after_seq)
+            .order_by(decisions.c.seq)
+            .limit(limit)
+        )
         with self.engine.connect() as conn:
             return [Decision.from_row(row) for row in conn.execute(query).mappings()]
 
@@ -148,13 +189,17 @@ class DecisionLog:
 
     def last_seq(self, model: str) -> int:
         with self.engine.connect() as conn:
-            return conn.execute(select(func.coalesce(func.max(decisions.c.seq), 0))
-                                .where(decisions.c.model == model)).scalar_one()
+            return conn.execute(
+                select(func.coalesce(func.max(decisions.c.seq), 0)).where(decisions.c.model == model)
+            ).scalar_one()
 
     def add_labels(self, labels: list[tuple[str, int]], labelled_at: str) -> int:
         """Join real outcomes to decisions by id; returns how many decisions were labelled."""
-        statement = (update(decisions).where(decisions.c.decision_id == bindparam("id"))
-                     .values(label=bindparam("label"), labelled_at=labelled_at))
+        statement = (
+            update(decisions)
+            .where(decisions.c.decision_id == bindparam("id"))
+            .values(label=bindparam("label"), labelled_at=labelled_at)
+        )
         with self.engine.begin() as conn:
             result = conn.execute(statement, [{"id": i, "label": v} for i, v in labels])
         return result.rowcount
@@ -169,9 +214,11 @@ class DecisionLog:
         """Drop the features and protected attributes of `model`'s decisions made before `before` (a UTC
         timestamp); the input digest, version, score, outcome and reasons stay. Returns the rows changed."""
         c = decisions.c
-        statement = (update(decisions)
-                     .where(c.model == model, c.ts < before, or_(c.features.is_not(None), c.protected.is_not(None)))
-                     .values(features=None, protected=None))
+        statement = (
+            update(decisions)
+            .where(c.model == model, c.ts < before, or_(c.features.is_not(None), c.protected.is_not(None)))
+            .values(features=None, protected=None)
+        )
         with self.engine.begin() as conn:
             return conn.execute(statement).rowcount
 
@@ -188,14 +235,17 @@ def _add_new_columns(engine) -> None:
     present = _column_names(engine)
     for column in [c for c in decisions.columns if c.name not in present]:
         if not column.nullable or column.server_default is not None:
-            raise RuntimeError(f"{decisions.name}.{column.name}: only nullable columns without a default are "
-                               "added to an existing decision log")
+            raise RuntimeError(
+                f"{decisions.name}.{column.name}: only nullable columns without a default are "
+                "added to an existing decision log"
+            )
         try:
             with engine.begin() as conn:
                 if engine.dialect.name == "postgresql":
                     conn.execute(text(f"SET LOCAL lock_timeout = '{UPGRADE_LOCK_TIMEOUT}'"))
-                conn.execute(text(f"ALTER TABLE {decisions.name} ADD COLUMN {column.name} "
-                                  f"{column.type.compile(engine.dialect)}"))
+                conn.execute(
+                    text(f"ALTER TABLE {decisions.name} ADD COLUMN {column.name} {column.type.compile(engine.dialect)}")
+                )
         except DBAPIError:
             if column.name not in _column_names(engine):  # not merely another process adding it first
                 raise

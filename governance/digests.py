@@ -64,6 +64,9 @@ def file_md5(path: str | Path) -> str:
 def tree_sha256(root: str | Path, ignore: frozenset[str] = frozenset()) -> str:
     """One digest over a directory: canonical JSON of {relative path: file sha256}, minus files named in `ignore`."""
     root = Path(root)
-    files = {p.relative_to(root).as_posix(): file_sha256(p) for p in sorted(root.rglob("*"))
-             if p.is_file() and p.name not in ignore}
+    files = {
+        p.relative_to(root).as_posix(): file_sha256(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name not in ignore
+    }
     return digest_of(files)

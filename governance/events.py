@@ -83,8 +83,14 @@ class Event:
             value = getattr(self, f.name)
             if part in parts and not (value is None and part in (SUBJECT, DIGEST)):
                 parts[part][f.name] = _plain(value)
-        return {"actor": self.actor, "action": self.action, "subject": parts[SUBJECT], "digests": parts[DIGEST],
-                "facts": parts[FACT], "payload": parts[DETAIL]}
+        return {
+            "actor": self.actor,
+            "action": self.action,
+            "subject": parts[SUBJECT],
+            "digests": parts[DIGEST],
+            "facts": parts[FACT],
+            "payload": parts[DETAIL],
+        }
 
     @classmethod
     def from_entry(cls: type[E], entry: LedgerEntry) -> E:
@@ -94,8 +100,13 @@ class Event:
         if kind is None or not issubclass(kind, cls):
             raise EventError(f"ledger entry {entry.seq} records {entry.action!r}, not a {cls.__name__}")
         sources = {SUBJECT: entry.subject, DIGEST: entry.digests, FACT: entry.facts, DETAIL: entry.payload or {}}
-        values: dict[str, Any] = {"actor": entry.actor, "seq": entry.seq, "ts": entry.ts,
-                                  "entry_hash": entry.entry_hash, "expired": entry.payload is None}
+        values: dict[str, Any] = {
+            "actor": entry.actor,
+            "seq": entry.seq,
+            "ts": entry.ts,
+            "entry_hash": entry.entry_hash,
+            "expired": entry.payload is None,
+        }
         for f in _declared(kind):
             source = sources.get(f.metadata.get(_PART, ""))
             if source is not None:
@@ -159,8 +170,10 @@ def _check(kind: type[Event], values: dict[str, Any]) -> None:
                 raise EventError(f"event {name}: field {fname!r} is missing")
             continue
         if not _fits(values[fname], hints[fname]):
-            raise EventError(f"event {name}: field {fname!r} must be {_describe(hints[fname])}, "
-                             f"got {type(values[fname]).__name__} {values[fname]!r:.80}")
+            raise EventError(
+                f"event {name}: field {fname!r} must be {_describe(hints[fname])}, "
+                f"got {type(values[fname]).__name__} {values[fname]!r:.80}"
+            )
 
 
 def _default(f: dataclasses.Field) -> Any:
@@ -207,6 +220,7 @@ def _restore(f: dataclasses.Field, value: Any) -> Any:
 
 # --- data -------------------------------------------------------------------------------------------
 
+
 @event("data.snapshot")
 class DataSnapshotted(Event):
     data: str = digest()
@@ -238,6 +252,7 @@ class DataRejected(DataChecked):
 
 
 # --- training and evidence ------------------------------------------------------------------------
+
 
 @event("model.registered")
 class ModelRegistered(Event):
@@ -274,8 +289,10 @@ class ExplainabilityReportPublished(ReportPublished):
 
 
 REPORT_EVENTS: dict[str, type[ReportPublished]] = {
-    "performance": PerformanceReportPublished, "fairness": FairnessReportPublished,
-    "explainability": ExplainabilityReportPublished}
+    "performance": PerformanceReportPublished,
+    "fairness": FairnessReportPublished,
+    "explainability": ExplainabilityReportPublished,
+}
 
 
 @event("card.published")
@@ -303,6 +320,7 @@ class GateDecided(Event):
 
 
 # --- approval ---------------------------------------------------------------------------------------
+
 
 @event("approval.requested")
 class ApprovalRequested(Event):
@@ -365,6 +383,7 @@ class ReleaseRefused(Event):
 
 
 # --- moving the champion ----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, kw_only=True)
 class MoveStep(Event):
@@ -444,6 +463,7 @@ class DeploymentRefused(Event):
 
 # --- kill switch, waivers, statements -------------------------------------------------------------------
 
+
 @dataclass(frozen=True, kw_only=True)
 class KillSwitchFlipped(Event):
     statement: str = digest()
@@ -517,6 +537,7 @@ class StatementRefused(StatementEvent):
 
 
 # --- monitoring and remediation ------------------------------------------------------------------------
+
 
 @event("monitoring.reference")
 class MonitoringReferenceBuilt(Event):

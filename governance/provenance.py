@@ -22,6 +22,7 @@ def code_version() -> str:
 
 
 def _git(*args: str) -> str:
-    result = subprocess.run(["git", "-C", str(PROJECT_ROOT), *args], capture_output=True, text=True, check=True,
-                            timeout=10)
+    result = subprocess.run(
+        ["git", "-C", str(PROJECT_ROOT), *args], capture_output=True, text=True, check=True, timeout=10
+    )
     return result.stdout.strip()

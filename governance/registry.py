@@ -105,8 +105,11 @@ class ModelRegistry:
     def log(self, run_id: str, params: dict[str, str], metrics: dict[str, float]) -> None:
         from mlflow.entities import Metric, Param
 
-        self.client.log_batch(run_id, metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()],
-                              params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+        self.client.log_batch(
+            run_id,
+            metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()],
+            params=[Param(k, str(v)[:6000]) for k, v in params.items()],
+        )
 
     def finish_run(self, run_id: str, ok: bool) -> None:
         self.client.set_terminated(run_id, status="FINISHED" if ok else "FAILED")
@@ -116,28 +119,33 @@ class ModelRegistry:
         versions = self.client.search_model_versions(f"name = '{model}'")
         return max((int(v.version) for v in versions), default=0)
 
-    def register(self, model: str, key: str, run_id: str, pipeline, trusted_types: list[str],
-                 tags: dict[str, str]) -> RegisteredVersion:
+    def register(
+        self, model: str, key: str, run_id: str, pipeline, trusted_types: list[str], tags: dict[str, str]
+    ) -> RegisteredVersion:
         """Save the pipeline into the run and register it as exactly the version `key` names."""
         import mlflow.sklearn
 
         _, expected = parse_version_key(key)
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp) / "model"
-            mlflow.sklearn.save_model(pipeline, str(local), skops_trusted_types=trusted_types,
-                                      pip_requirements=_pip_requirements())
+            mlflow.sklearn.save_model(
+                pipeline, str(local), skops_trusted_types=trusted_types, pip_requirements=_pip_requirements()
+            )
             digest = tree_sha256(local, NOT_MODEL_CONTENT)
             self.client.log_artifacts(run_id, str(local), artifact_path="model")
         source = f"{self.client.get_run(run_id).info.artifact_uri}/model"
         with FileLock(self._lock_dir / f".register-{model}.lock"):
             latest = self.latest_version(model)
             if latest != expected - 1:
-                raise RegistryError(f"{key}: the registry's latest version of {model!r} is v{latest}, so this "
-                                    f"partition would not get v{expected}; request a new candidate")
+                raise RegistryError(
+                    f"{key}: the registry's latest version of {model!r} is v{latest}, so this "
+                    f"partition would not get v{expected}; request a new candidate"
+                )
             if self.client.search_registered_models(f"name = '{model}'") == []:
                 self.client.create_registered_model(model, tags={"governance.model": model})
             created = self.client.create_model_version(
-                model, source, run_id=run_id, tags={PARTITION_TAG: key, "governance.artifact_sha256": digest, **tags})
+                model, source, run_id=run_id, tags={PARTITION_TAG: key, "governance.artifact_sha256": digest, **tags}
+            )
         if int(created.version) != expected:
             raise RegistryError(f"{key}: MLflow assigned v{created.version} instead of v{expected}")
         return self.version(model, expected)
@@ -150,8 +158,14 @@ class ModelRegistry:
         except MlflowException:
             raise RegistryError(f"{version_key(model, version)}: no such registered model version") from None
         tags = dict(found.tags)
-        return RegisteredVersion(model=model, version=version, run_id=found.run_id or "", source=found.source or "",
-                                 artifact_sha256=tags.get("governance.artifact_sha256", ""), tags=tags)
+        return RegisteredVersion(
+            model=model,
+            version=version,
+            run_id=found.run_id or "",
+            source=found.source or "",
+            artifact_sha256=tags.get("governance.artifact_sha256", ""),
+            tags=tags,
+        )
 
     def versions(self, model: str) -> list[RegisteredVersion]:
         found = self.client.search_model_versions(f"name = '{model}'")
@@ -173,8 +187,10 @@ class ModelRegistry:
         with self._local_copy(registered) as path:
             actual = tree_sha256(path, NOT_MODEL_CONTENT)
             if actual != expected_sha256:
-                raise ArtifactChanged(f"{registered.key}: model artifact digest is {actual[:12]}..., expected "
-                                    f"{expected_sha256[:12]}...; refusing to load a changed artifact")
+                raise ArtifactChanged(
+                    f"{registered.key}: model artifact digest is {actual[:12]}..., expected "
+                    f"{expected_sha256[:12]}...; refusing to load a changed artifact"
+                )
             return mlflow.sklearn.load_model(str(path))
 
     @contextmanager
@@ -182,8 +198,9 @@ class ModelRegistry:
         import mlflow.artifacts
 
         with tempfile.TemporaryDirectory(prefix="govern-model-") as tmp:
-            path = mlflow.artifacts.download_artifacts(artifact_uri=f"runs:/{registered.run_id}/model",
-                                                       dst_path=tmp, tracking_uri=self.tracking_uri)
+            path = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"runs:/{registered.run_id}/model", dst_path=tmp, tracking_uri=self.tracking_uri
+            )
             yield Path(path)
 
     # --- aliases -------------------------------------------------------------------

@@ -199,8 +199,10 @@ def dagster_postgres_url(url: str) -> str:
     """
     if not _is_postgres(url):
         # Never the URL itself in a message: it may carry a password.
-        raise GovernanceError(f"GOVERN_DAGSTER_DATABASE_URL: expected a postgresql:// URL (Dagster's PostgreSQL "
-                              f"storage), not one of scheme {url.partition('://')[0][:30]!r}")
+        raise GovernanceError(
+            f"GOVERN_DAGSTER_DATABASE_URL: expected a postgresql:// URL (Dagster's PostgreSQL "
+            f"storage), not one of scheme {url.partition('://')[0][:30]!r}"
+        )
     return _with_driver(url, "psycopg2")
 
 

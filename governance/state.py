@@ -21,25 +21,43 @@ from governance.yamlfile import read_yaml
 # The daemon fails a run that has not started, or not stopped after a cancel, within these; a launcher that
 # checks its workers' health (k8s, docker) also has a run whose worker died failed. A governed run left
 # hanging would otherwise hold its model's retraining and release back for good.
-RUN_MONITORING = {"enabled": True, "start_timeout_seconds": 180, "cancel_timeout_seconds": 180,
-                  "poll_interval_seconds": 30}
+RUN_MONITORING = {
+    "enabled": True,
+    "start_timeout_seconds": 180,
+    "cancel_timeout_seconds": 180,
+    "poll_interval_seconds": 30,
+}
 # A run that failed because its worker crashed or was lost is launched again, twice at most. A run that failed
 # on its own steps (a blocking gate, a refused approval) is an outcome, not a crash: never retried.
 RUN_RETRIES = {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False}
 
 
 def dagster_instance_config(settings: Settings) -> dict:
-    config: dict = {"telemetry": {"enabled": False}, "nux": {"enabled": False},
-                    # Remediation runs are queued; dequeue every second (default 5 s) to keep time-to-contain short.
-                    "run_queue": {"dequeue_interval_seconds": 1},
-                    "run_monitoring": RUN_MONITORING, "run_retries": RUN_RETRIES}
+    config: dict = {
+        "telemetry": {"enabled": False},
+        "nux": {"enabled": False},
+        # Remediation runs are queued; dequeue every second (default 5 s) to keep time-to-contain short.
+        "run_queue": {"dequeue_interval_seconds": 1},
+        "run_monitoring": RUN_MONITORING,
+        "run_retries": RUN_RETRIES,
+    }
     if settings.dagster_database_url:
         # The URL stays an environment reference: the UI shows the variable's name, never a password.
-        config["storage"] = {"custom": {"module": "governance_assets.postgres_storage", "class": "PostgresStorage",
-                                        "config": {"postgres_url": {"env": "GOVERN_DAGSTER_DATABASE_URL"}}}}
+        config["storage"] = {
+            "custom": {
+                "module": "governance_assets.postgres_storage",
+                "class": "PostgresStorage",
+                "config": {"postgres_url": {"env": "GOVERN_DAGSTER_DATABASE_URL"}},
+            }
+        }
     else:
-        config["storage"] = {"custom": {"module": "governance_assets.storage", "class": "PooledSqliteStorage",
-                                        "config": {"base_dir": str(settings.dagster_home)}}}
+        config["storage"] = {
+            "custom": {
+                "module": "governance_assets.storage",
+                "class": "PooledSqliteStorage",
+                "config": {"base_dir": str(settings.dagster_home)},
+            }
+        }
     return config
 
 

@@ -24,8 +24,11 @@ from governance.config import GovernedModel
 # Types skops must be told to trust when MLflow saves each estimator kind. A fixed
 # allow-list (never "whatever the file contains"); artifacts are digest-checked before loading.
 TRUSTED_TYPES = {
-    "hist_gradient_boosting": ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-                               "functools.partial", "sklearn.utils.validation.check_array"],
+    "hist_gradient_boosting": [
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "functools.partial",
+        "sklearn.utils.validation.check_array",
+    ],
     "random_forest": ["sklearn.tree._tree.Tree"],
     "logistic_regression": [],
 }
@@ -65,13 +68,19 @@ def build_pipeline(model: GovernedModel) -> Pipeline:
     numeric = [c for c in features if c not in categorical]
     params = dict(model.estimator.params)
     if model.estimator.kind == "logistic_regression":
-        prep = ColumnTransformer([("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
-                                  ("numeric", StandardScaler(), numeric)], verbose_feature_names_out=False)
+        prep = ColumnTransformer(
+            [
+                ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
+                ("numeric", StandardScaler(), numeric),
+            ],
+            verbose_feature_names_out=False,
+        )
         return Pipeline([("prep", prep), ("model", LogisticRegression(max_iter=1000, **params))])
     # Tree models: one ordinal column per categorical feature keeps attributions per feature.
     encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-2)
-    prep = ColumnTransformer([("categorical", encoder, categorical), ("numeric", "passthrough", numeric)],
-                             verbose_feature_names_out=False)
+    prep = ColumnTransformer(
+        [("categorical", encoder, categorical), ("numeric", "passthrough", numeric)], verbose_feature_names_out=False
+    )
     if model.estimator.kind == "random_forest":
         estimator = RandomForestClassifier(n_jobs=-1, **{"n_estimators": 200, "min_samples_leaf": 20, **params})
     else:
@@ -105,8 +114,12 @@ def params_of(model: GovernedModel) -> dict[str, str]:
     """Flat parameters to record with the training run."""
     estimator = build_pipeline(model).named_steps["model"]
     flat = {f"estimator.{k}": str(v) for k, v in sorted(estimator.get_params().items())}
-    return {"estimator.kind": model.estimator.kind, "features": ",".join(model.feature_columns),
-            "test_fraction": str(model.evaluation.test_fraction), **flat}
+    return {
+        "estimator.kind": model.estimator.kind,
+        "features": ",".join(model.feature_columns),
+        "test_fraction": str(model.evaluation.test_fraction),
+        **flat,
+    }
 
 
 def feature_digest(model: GovernedModel) -> str:

@@ -16,8 +16,9 @@ import yaml
 from governance.errors import GovernanceError
 
 
-def read_yaml(path: Path, error: type[GovernanceError], what: str,
-              item_names: Mapping[tuple[str, ...], str] | None = None) -> Any:
+def read_yaml(
+    path: Path, error: type[GovernanceError], what: str, item_names: Mapping[tuple[str, ...], str] | None = None
+) -> Any:
     """Parse `path`, raising `error` with a message naming the file (`what` says which kind of file).
 
     `item_names` names the entries of a mapping for messages: {("principals",): "principal"} makes a
@@ -35,8 +36,13 @@ def read_yaml(path: Path, error: type[GovernanceError], what: str,
         raise error(f"{path}: not valid YAML: {exc}") from None
 
 
-def _refuse_duplicate_keys(path: Path, node: yaml.Node | None, trail: tuple[str, ...],
-                           error: type[GovernanceError], item_names: Mapping[tuple[str, ...], str]) -> None:
+def _refuse_duplicate_keys(
+    path: Path,
+    node: yaml.Node | None,
+    trail: tuple[str, ...],
+    error: type[GovernanceError],
+    item_names: Mapping[tuple[str, ...], str],
+) -> None:
     if isinstance(node, yaml.SequenceNode):
         for item in node.value:
             _refuse_duplicate_keys(path, item, trail, error, item_names)

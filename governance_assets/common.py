@@ -62,8 +62,11 @@ def actor(asset: str) -> str:
 def record(governance: GovernanceResource, event: Event) -> dict:
     """Append a governance event to the ledger; returns the metadata that links the materialization to it."""
     entry = governance.services.ledger.append(event)
-    return {"ledger_entry": entry.entry_hash, "ledger_seq": dg.MetadataValue.int(entry.seq),
-            "ledger_link": dg.MetadataValue.url(f"{governance.settings.serve_url}/ledger/entries/{entry.seq}")}
+    return {
+        "ledger_entry": entry.entry_hash,
+        "ledger_seq": dg.MetadataValue.int(entry.seq),
+        "ledger_link": dg.MetadataValue.url(f"{governance.settings.serve_url}/ledger/entries/{entry.seq}"),
+    }
 
 
 @contextlib.contextmanager

@@ -28,10 +28,17 @@ from sensors.monitoring import monitoring_sensors
 def model_definitions(model: GovernedModel) -> dg.Definitions:
     """The asset graph and jobs of one governed model."""
     return dg.Definitions(
-        assets=[*data_assets(model), *training_assets(model), *evaluation_assets(model), *release_assets(model),
-                *monitoring_assets(model)],
-        jobs=[*model_jobs(model), *monitoring_jobs(model)], sensors=[approval_sensor(model), *monitoring_sensors(model)],
-        schedules=[retraining_schedule(model)])
+        assets=[
+            *data_assets(model),
+            *training_assets(model),
+            *evaluation_assets(model),
+            *release_assets(model),
+            *monitoring_assets(model),
+        ],
+        jobs=[*model_jobs(model), *monitoring_jobs(model)],
+        sensors=[approval_sensor(model), *monitoring_sensors(model)],
+        schedules=[retraining_schedule(model)],
+    )
 
 
 def build_definitions(settings: Settings, config: GovernanceConfig) -> dg.Definitions:

@@ -67,10 +67,21 @@ class Demo:
         self.services = Services(self.settings)
 
     # --- the graph ---------------------------------------------------------------------
-    def candidate(self, scenario: dict | None = None, requested_by: str = "dana") -> tuple[str, dg.ExecuteInProcessResult]:
-        run_config = {**QUIET, **({"ops": {f"{self.model.name}__applications": {"config": scenario}}} if scenario else {})}
-        return run_candidate(self.defs, self.instance, self.services.registry, self.model,
-                             tags={"governance/requested_by": requested_by}, run_config=run_config)
+    def candidate(
+        self, scenario: dict | None = None, requested_by: str = "dana"
+    ) -> tuple[str, dg.ExecuteInProcessResult]:
+        run_config = {
+            **QUIET,
+            **({"ops": {f"{self.model.name}__applications": {"config": scenario}}} if scenario else {}),
+        }
+        return run_candidate(
+            self.defs,
+            self.instance,
+            self.services.registry,
+            self.model,
+            tags={"governance/requested_by": requested_by},
+            run_config=run_config,
+        )
 
     def gate(self, key: str) -> dict:
         return json.loads(self._gate_file(key).read_bytes())
@@ -80,10 +91,15 @@ class Demo:
 
     def say_gate(self, key: str) -> None:
         gate = self.gate(key)
-        self.say(f"   {key}: release gate {'ALLOWED' if gate['allowed'] else 'DENIED'} (policy {gate['policy_digest'][:12]})")
+        self.say(
+            f"   {key}: release gate {'ALLOWED' if gate['allowed'] else 'DENIED'} (policy {gate['policy_digest'][:12]})"
+        )
         for denial in gate["denials"]:
             for finding in denial["findings"] or [None]:
-                self.say(f"     - {denial['rule']}: " + (describe_finding(finding, digits=4) if finding else denial["message"]))
+                self.say(
+                    f"     - {denial['rule']}: "
+                    + (describe_finding(finding, digits=4) if finding else denial["message"])
+                )
 
     def pending_approval(self, key: str, result: dg.ExecuteInProcessResult, role: str) -> dict:
         """The approval request of a candidate the story goes on with; if its gate stopped it, why, then stop."""
@@ -91,8 +107,10 @@ class Demo:
             return result.output_for_node(f"{self.model.name}__approval_request")
         if self._gate_file(key).is_file():
             self.say_gate(key)
-        raise GovernanceError(f"{key}: the {role} did not reach its approval request, and the rest of the demo "
-                              "needs it approved; `govern status` shows where its run stopped")
+        raise GovernanceError(
+            f"{key}: the {role} did not reach its approval request, and the rest of the demo "
+            "needs it approved; `govern status` shows where its run stopped"
+        )
 
     def approve(self, key: str, approver: str, comment: str) -> None:
         decide(self.services, self.model.name, key, "approve", approver, self._key(approver), comment)
@@ -100,14 +118,23 @@ class Demo:
     def sensor_tick(self) -> list[str]:
         """What the daemon does: evaluate the approval sensor, launch the runs it requests."""
         sensor = approval_sensor(self.model)
-        result = sensor(dg.build_sensor_context(instance=self.instance, cursor=self.facts.get("sensor_cursor"),
-                                                resources=governance_resources(self.settings)))
+        result = sensor(
+            dg.build_sensor_context(
+                instance=self.instance,
+                cursor=self.facts.get("sensor_cursor"),
+                resources=governance_resources(self.settings),
+            )
+        )
         self.facts["sensor_cursor"] = result.cursor or self.facts.get("sensor_cursor")
         launched = []
         for request in result.run_requests or []:
             run = self.defs.resolve_job_def(release_job_name(self.model.name)).execute_in_process(
-                instance=self.instance, partition_key=request.partition_key, tags=request.tags, run_config=QUIET,
-                raise_on_error=False)
+                instance=self.instance,
+                partition_key=request.partition_key,
+                tags=request.tags,
+                run_config=QUIET,
+                raise_on_error=False,
+            )
             launched.append(f"{request.partition_key}: {'deployed' if run.success else 'refused'}")
         return launched
 
@@ -131,11 +158,20 @@ class ScoringAPI:
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> ScoringAPI:
-        command = [str(Path(sys.executable).parent / "govern"), "--home", str(self.settings.home), "--config",
-                   str(self.settings.config_path), "serve", "--port", str(self.port)]
+        command = [
+            str(Path(sys.executable).parent / "govern"),
+            "--home",
+            str(self.settings.home),
+            "--config",
+            str(self.settings.config_path),
+            "serve",
+            "--port",
+            str(self.port),
+        ]
         env = {**os.environ, "GOVERN_POLICIES": str(self.settings.policies_dir)}
-        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -151,7 +187,9 @@ class ScoringAPI:
 
     def decide(self, model: GovernedModel, rows: int, seed: int) -> list[dict]:
         frame = generate_applications(rows, seed=seed)
-        columns = model.feature_columns + (model.protected_columns if model.monitoring.collect_protected_attributes else [])
+        columns = model.feature_columns + (
+            model.protected_columns if model.monitoring.collect_protected_attributes else []
+        )
         answers = []
         with httpx.Client(base_url=self.url, timeout=10) as client:
             for record in frame[columns].to_dict(orient="records"):
@@ -187,13 +225,16 @@ def refuse_production(settings: Settings) -> None:
     """The demo writes demo keys, a demo roster, ledger entries and model versions: never into production."""
     found = settings.production_variables()
     if found:
-        raise GovernanceError(f"govern demo runs on the embedded default only, and {', '.join(found)} "
-                              f"{'is' if len(found) == 1 else 'are'} set (production stores or trust); nothing was "
-                              "written. Unset them to run the demo on the embedded default, in its own state dir")
+        raise GovernanceError(
+            f"govern demo runs on the embedded default only, and {', '.join(found)} "
+            f"{'is' if len(found) == 1 else 'are'} set (production stores or trust); nothing was "
+            "written. Unset them to run the demo on the embedded default, in its own state dir"
+        )
 
 
-def run(settings: Settings, config: GovernanceConfig, model_name: str, say: Callable[[str], None],
-        port: int = 8000) -> dict:
+def run(
+    settings: Settings, config: GovernanceConfig, model_name: str, say: Callable[[str], None], port: int = 8000
+) -> dict:
     """Play the lifecycle; returns the facts the CLI prints at the end."""
     import mlflow  # noqa: F401  (it sets its loggers' levels on import: quieten them after)
 
@@ -220,24 +261,30 @@ def run(settings: Settings, config: GovernanceConfig, model_name: str, say: Call
     with ScoringAPI(settings, port) as api:
         answers = api.decide(demo.model, 200, seed=101)
         shown = next(a for a in answers if a["outcome"] == "decline")
-        say(f"3. Serving {name} v{shown['version']}: 200 decisions logged; e.g. {shown['decision_id']}: "
+        say(
+            f"3. Serving {name} v{shown['version']}: 200 decisions logged; e.g. {shown['decision_id']}: "
             f"{shown['outcome']} (score {shown['score']:.3f}); reasons: "
-            + "; ".join(r["text"] for r in shown["reasons"]))
+            + "; ".join(r["text"] for r in shown["reasons"])
+        )
         demo.facts["decision_before_rollback"] = shown["decision_id"]
 
         say("4. A retrained candidate (new data snapshot), approved by a second approver and deployed")
         retrained, result = demo.candidate({"seed": 5})
         demo.pending_approval(retrained, result, "retrained candidate")
         demo.approve(retrained, "rhea", "Retraining on the current snapshot; no material change.")
-        say(f"   {retrained}: {', '.join(demo.sensor_tick())}; serving follows in "
-            f"{api.wait_for(demo.model, lambda a: a['version'] == demo.services.registry.champion(name)):.2f} s")
+        say(
+            f"   {retrained}: {', '.join(demo.sensor_tick())}; serving follows in "
+            f"{api.wait_for(demo.model, lambda a: a['version'] == demo.services.registry.champion(name)):.2f} s"
+        )
 
         say("5. Kill switch: bea (business owner) stops automated decisions")
         demo.kill_switch(True, "bea", "Complaints about declines under review")
         seconds = api.wait_for(demo.model, lambda a: a["outcome"] == "refer" and a["safe_state"])
         referred = api.decide(demo.model, 50, seed=202)
-        say(f"   safe state after {seconds:.2f} s: {sum(a['outcome'] == 'refer' for a in referred)}/50 answers are "
-            "'refer' to manual review, none declined")
+        say(
+            f"   safe state after {seconds:.2f} s: {sum(a['outcome'] == 'refer' for a in referred)}/50 answers are "
+            "'refer' to manual review, none declined"
+        )
         demo.kill_switch(False, "bea", "Review closed; decisions may resume")
 
         say("6. Rollback: paul (ML platform) returns to the previously approved version")
@@ -255,19 +302,31 @@ def run(settings: Settings, config: GovernanceConfig, model_name: str, say: Call
     for label in ("decision_before_rollback", "decision_after_rollback"):
         traced = trace_decision(demo.services, DecisionLog.for_settings(settings), demo.facts[label])
         lineage = traced["lineage"]
-        say(f"   {traced['decision']['decision_id']}: {traced['decision']['outcome']} by {traced['decision']['version']}, "
+        say(
+            f"   {traced['decision']['decision_id']}: {traced['decision']['outcome']} by {traced['decision']['version']}, "
             f"approved by {traced['approval']['approver']}, data md5 {lineage['data']['dvc_md5']}"
-            + (" (rollback in force)" if traced["rollback_in_force"] else ""))
+            + (" (rollback in force)" if traced["rollback_in_force"] else "")
+        )
     archive = settings.home / "evidence" / f"{fair}.zip"
     archive.parent.mkdir(parents=True, exist_ok=True)
     exported = export_evidence(demo.services, name, fair, archive)
     checked = verify_pack(archive)
-    say(f"   evidence pack for {fair}: {exported.files} files, signed manifest; offline verification "
-        f"{'passes' if checked.ok else 'FAILS: ' + '; '.join(checked.problems)}")
+    say(
+        f"   evidence pack for {fair}: {exported.files} files, signed manifest; offline verification "
+        f"{'passes' if checked.ok else 'FAILS: ' + '; '.join(checked.problems)}"
+    )
 
     report = demo.services.ledger.verify()
     say(f"9. Ledger: {report.size} entries, chain and Merkle tree {'verify' if report.ok else 'DO NOT VERIFY'}")
-    demo.facts.update({"biased": biased, "fair": fair, "retrained": retrained, "ledger_ok": report.ok,
-                       "card": str(settings.model_dir(name, fair) / "model_card.html"),
-                       "evidence_pack": request["pack_path"], "evidence_archive": str(archive)})
+    demo.facts.update(
+        {
+            "biased": biased,
+            "fair": fair,
+            "retrained": retrained,
+            "ledger_ok": report.ok,
+            "card": str(settings.model_dir(name, fair) / "model_card.html"),
+            "evidence_pack": request["pack_path"],
+            "evidence_archive": str(archive),
+        }
+    )
     return demo.facts

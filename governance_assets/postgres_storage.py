@@ -16,5 +16,8 @@ from governance.settings import dagster_postgres_url
 class PostgresStorage(DagsterPostgresStorage):
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value) -> PostgresStorage:
-        return cls(inst_data=inst_data, postgres_url=dagster_postgres_url(config_value["postgres_url"]),
-                   should_autocreate_tables=config_value.get("should_autocreate_tables", True))
+        return cls(
+            inst_data=inst_data,
+            postgres_url=dagster_postgres_url(config_value["postgres_url"]),
+            should_autocreate_tables=config_value.get("should_autocreate_tables", True),
+        )

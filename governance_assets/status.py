@@ -28,8 +28,17 @@ from governance.settings import Settings
 from governance_assets.common import key, versions
 
 DATA_ASSETS = ("applications", "validated_applications")
-VERSION_ASSETS = ("trained_model", "performance_report", "fairness_report", "explainability_report", "model_card",
-                  "release_gate", "approval_request", "approved_release", "production_deployment")
+VERSION_ASSETS = (
+    "trained_model",
+    "performance_report",
+    "fairness_report",
+    "explainability_report",
+    "model_card",
+    "release_gate",
+    "approval_request",
+    "approved_release",
+    "production_deployment",
+)
 
 
 def model_status(instance: dg.DagsterInstance, services: Services, model: GovernedModel) -> dict:
@@ -50,13 +59,15 @@ def model_status(instance: dg.DagsterInstance, services: Services, model: Govern
         "kill_switch": _kill_switch(production, switch),
         "incidents": _incidents(services, production),
         "trust": trust_warnings(services.settings),
-        "awaiting_approval": [_awaiting(services, request) for request, stage, _ in stages
-                              if stage == "pending"],
-        "awaiting_release": [_approved(services, request, by)
-                             for request, stage, by in stages if stage == "awaiting_release"],
+        "awaiting_approval": [_awaiting(services, request) for request, stage, _ in stages if stage == "pending"],
+        "awaiting_release": [
+            _approved(services, request, by) for request, stage, by in stages if stage == "awaiting_release"
+        ],
         "data": {name: _latest(instance, key(model, name), None) for name in DATA_ASSETS},
-        "versions": [{"key": k, "assets": {name: _latest(instance, key(model, name), k) for name in VERSION_ASSETS}}
-                     for k in keys],
+        "versions": [
+            {"key": k, "assets": {name: _latest(instance, key(model, name), k) for name in VERSION_ASSETS}}
+            for k in keys
+        ],
     }
 
 
@@ -65,16 +76,26 @@ def _kill_switch(production: Production, row: KillSwitch) -> dict:
     flip = production.flip
     if flip is None:
         return {"on": row.disabled, "reason": row.reason, "by": row.changed_by, "at": row.changed_at, "signed": False}
-    return {"on": production.kill_switch or row.disabled, "reason": flip.reason, "by": flip.actor, "at": flip.ts,
-            "signed": True, "ledger_entry": flip.seq}
+    return {
+        "on": production.kill_switch or row.disabled,
+        "reason": flip.reason,
+        "by": flip.actor,
+        "at": flip.ts,
+        "signed": True,
+        "ledger_entry": flip.seq,
+    }
 
 
 def _incidents(services: Services, production: Production) -> list[str]:
     """What disagrees with the signed record now, and the incidents ledgered since the last verified signed
     action on production (a move or a kill-switch flip): until a person acts again, they stand."""
     acted = max((e.seq for e in (production.move, production.flip) if e is not None), default=0)
-    ledgered = [i.description for i in services.ledger.events(events.ProductionIncident, model=production.model,
-                                                              since_seq=acted, checked=False)]
+    ledgered = [
+        i.description
+        for i in services.ledger.events(
+            events.ProductionIncident, model=production.model, since_seq=acted, checked=False
+        )
+    ]
     return list(dict.fromkeys([*production.incidents, *ledgered]))
 
 
@@ -82,15 +103,21 @@ def trust_warnings(settings: Settings) -> list[str]:
     """Where the state dir holds trust material (demo trust): anyone who can write it can sign as anyone."""
     found = []
     if settings.roster_path.is_relative_to(settings.home):
-        found.append(f"the roster is in the state dir ({settings.roster_path}): whoever can write the state dir "
-                     "decides who may approve (demo trust; production reads policies/roster.yaml or GOVERN_ROSTER)")
+        found.append(
+            f"the roster is in the state dir ({settings.roster_path}): whoever can write the state dir "
+            "decides who may approve (demo trust; production reads policies/roster.yaml or GOVERN_ROSTER)"
+        )
     if settings.policies_dir.is_relative_to(settings.home):
-        found.append(f"the Cedar policies are in the state dir ({settings.policies_dir}): whoever can write it "
-                     "decides the rules (keep them under version control and point GOVERN_POLICIES at them)")
+        found.append(
+            f"the Cedar policies are in the state dir ({settings.policies_dir}): whoever can write it "
+            "decides the rules (keep them under version control and point GOVERN_POLICIES at them)"
+        )
     keys = sorted(settings.keys_dir.glob("*.key")) if settings.keys_dir.is_dir() else []
     if keys:
-        found.append(f"{len(keys)} private keys are in the state dir ({settings.keys_dir}): whoever can read it can "
-                     "sign as those principals (demo trust; keep people's keys on their own machines)")
+        found.append(
+            f"{len(keys)} private keys are in the state dir ({settings.keys_dir}): whoever can read it can "
+            "sign as those principals (demo trust; keep people's keys on their own machines)"
+        )
     return found
 
 
@@ -140,8 +167,13 @@ def _last_move(move: events.MoveStep | None) -> dict | None:
     """The verified move that set the champion (a deployment or a rollback), and who made it."""
     if move is None:
         return None
-    return {"kind": move.kind, "version": parse_version_key(move.version)[1],
-            "previous_version": move.previous_version, "by": move.actor, "at": move.ts}
+    return {
+        "kind": move.kind,
+        "version": parse_version_key(move.version)[1],
+        "previous_version": move.previous_version,
+        "by": move.actor,
+        "at": move.ts,
+    }
 
 
 def _latest(instance: dg.DagsterInstance, asset: dg.AssetKey, partition: str | None) -> dict:

@@ -25,13 +25,19 @@ def next_candidate_key(instance: dg.DagsterInstance, registry: ModelRegistry, mo
     return key
 
 
-def run_candidate(defs: dg.Definitions, instance: dg.DagsterInstance, registry: ModelRegistry,
-                  model: GovernedModel, tags: dict[str, str] | None = None,
-                  run_config: dict | None = None) -> tuple[str, dg.ExecuteInProcessResult]:
+def run_candidate(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    registry: ModelRegistry,
+    model: GovernedModel,
+    tags: dict[str, str] | None = None,
+    run_config: dict | None = None,
+) -> tuple[str, dg.ExecuteInProcessResult]:
     """Train and evaluate a new version in this process, recorded in `instance` (the demo, the tests and the
     pipeline benchmark run candidates this way)."""
     key = next_candidate_key(instance, registry, model)
     job = defs.resolve_job_def(candidate_job_name(model.name))
-    result = job.execute_in_process(instance=instance, partition_key=key, tags=tags or {}, run_config=run_config,
-                                    raise_on_error=False)
+    result = job.execute_in_process(
+        instance=instance, partition_key=key, tags=tags or {}, run_config=run_config, raise_on_error=False
+    )
     return key, result

@@ -20,8 +20,12 @@ from jobs import candidate_job_name
 from jobs.candidates import next_candidate_key
 from resources import GovernanceResource
 
-IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-             dg.DagsterRunStatus.STARTED]
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 
 def remediation_job_name(model: str) -> str:
@@ -34,14 +38,18 @@ def remediation_job(model: GovernedModel) -> dg.UnresolvedAssetJobDefinition:
         selection=dg.AssetSelection.assets(key(model, "monitoring_report"), key(model, "remediation")),
         tags={"governance/model": model.name},
         description=f"Report one alerting window of {model.name}'s decisions, then remediate as the policy says "
-                    "(rollback or kill switch, retraining request).")
+        "(rollback or kill switch, retraining request).",
+    )
 
 
 def report_run_config(model: GovernedModel, first_seq: int, last_seq: int, stream: str, alerted_by: str) -> dict:
     """The remediation job's run config for one window."""
     op = "__".join(key(model, "monitoring_report").path)
-    return {"ops": {op: {"config": {"first_seq": first_seq, "last_seq": last_seq, "stream": stream,
-                                    "alerted_by": alerted_by}}}}
+    return {
+        "ops": {
+            op: {"config": {"first_seq": first_seq, "last_seq": last_seq, "stream": stream, "alerted_by": alerted_by}}
+        }
+    }
 
 
 def candidate_in_flight(instance: dg.DagsterInstance, model: GovernedModel) -> dg.DagsterRun | None:
@@ -53,24 +61,36 @@ def candidate_in_flight(instance: dg.DagsterInstance, model: GovernedModel) -> d
 def retraining_schedule(model: GovernedModel) -> dg.ScheduleDefinition:
     cron = model.monitoring.retrain_cron
 
-    @dg.schedule(name=f"{model.name}_retraining_schedule", cron_schedule=cron, execution_timezone="UTC",
-                 job_name=candidate_job_name(model.name), default_status=dg.DefaultScheduleStatus.RUNNING,
-                 description=f"Scheduled retraining of {model.name} ({cron}, UTC): a new candidate version, "
-                             "gated and sealed for approval; automation never promotes it.")
+    @dg.schedule(
+        name=f"{model.name}_retraining_schedule",
+        cron_schedule=cron,
+        execution_timezone="UTC",
+        job_name=candidate_job_name(model.name),
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"Scheduled retraining of {model.name} ({cron}, UTC): a new candidate version, "
+        "gated and sealed for approval; automation never promotes it.",
+    )
     def retraining(context: dg.ScheduleEvaluationContext, governance: GovernanceResource):
         running = candidate_in_flight(context.instance, model)
         if running is not None:
             return dg.SkipReason(f"candidate run {running.run_id} is in flight; not starting another")
         scheduled = context.scheduled_execution_time.isoformat()
         try:
-            entry = request_retraining(governance.services, model.name, SCHEDULE, f"scheduled retraining ({cron})",
-                                       {"scheduled_for": scheduled})
+            entry = request_retraining(
+                governance.services,
+                model.name,
+                SCHEDULE,
+                f"scheduled retraining ({cron})",
+                {"scheduled_for": scheduled},
+            )
         except RetrainingRefused as refused:
             return dg.SkipReason(str(refused))
         partition = next_candidate_key(context.instance, governance.registry, model)
-        return dg.RunRequest(run_key=f"scheduled-{scheduled}", partition_key=partition,
-                             tags={REQUESTED_BY_TAG: SYSTEM, "governance/trigger": SCHEDULE,
-                                   "governance/ledger_entry": str(entry.seq)})
+        return dg.RunRequest(
+            run_key=f"scheduled-{scheduled}",
+            partition_key=partition,
+            tags={REQUESTED_BY_TAG: SYSTEM, "governance/trigger": SCHEDULE, "governance/ledger_entry": str(entry.seq)},
+        )
 
     return retraining
 

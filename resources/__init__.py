@@ -33,11 +33,17 @@ class GovernanceResource(dg.ConfigurableResource):
 
     @cached_property
     def settings(self) -> Settings:
-        return Settings(home=Path(self.home), config_path=Path(self.config_path), database_url=self.database_url,
-                        mlflow_tracking_uri=self.mlflow_tracking_uri, policies_override=Path(self.policies_dir),
-                        roster_override=_optional_path(self.roster_path),
-                        system_key_override=_optional_path(self.system_key_path),
-                        serve_url=self.serve_url, mlflow_ui_url=self.mlflow_ui_url)
+        return Settings(
+            home=Path(self.home),
+            config_path=Path(self.config_path),
+            database_url=self.database_url,
+            mlflow_tracking_uri=self.mlflow_tracking_uri,
+            policies_override=Path(self.policies_dir),
+            roster_override=_optional_path(self.roster_path),
+            system_key_override=_optional_path(self.system_key_path),
+            serve_url=self.serve_url,
+            mlflow_ui_url=self.mlflow_ui_url,
+        )
 
     @cached_property
     def config(self) -> GovernanceConfig:
@@ -56,17 +62,19 @@ class GovernanceResource(dg.ConfigurableResource):
 def governance_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """Resources for Definitions. URLs that may carry credentials stay environment references,
     so the Dagster UI shows the variable's name, never its value."""
-    return {"governance": GovernanceResource(
-        home=str(settings.home),
-        config_path=str(settings.config_path),
-        policies_dir=str(settings.policies_dir),
-        roster_path=str(settings.roster_override) if settings.roster_override else None,
-        system_key_path=str(settings.system_key_override) if settings.system_key_override else None,
-        database_url=dg.EnvVar("GOVERN_DATABASE_URL") if settings.database_url else None,
-        mlflow_tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI") if settings.mlflow_tracking_uri else None,
-        serve_url=settings.serve_url,
-        mlflow_ui_url=settings.mlflow_ui_url,
-    )}
+    return {
+        "governance": GovernanceResource(
+            home=str(settings.home),
+            config_path=str(settings.config_path),
+            policies_dir=str(settings.policies_dir),
+            roster_path=str(settings.roster_override) if settings.roster_override else None,
+            system_key_path=str(settings.system_key_override) if settings.system_key_override else None,
+            database_url=dg.EnvVar("GOVERN_DATABASE_URL") if settings.database_url else None,
+            mlflow_tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI") if settings.mlflow_tracking_uri else None,
+            serve_url=settings.serve_url,
+            mlflow_ui_url=settings.mlflow_ui_url,
+        )
+    }
 
 
 def _optional_path(value: str | None) -> Path | None:

@@ -17,9 +17,13 @@ from resources import GovernanceResource
 
 
 def approval_sensor(model: GovernedModel) -> dg.SensorDefinition:
-    @dg.sensor(name=f"{model.name}_approvals", job_name=release_job_name(model.name), minimum_interval_seconds=5,
-               default_status=dg.DefaultSensorStatus.RUNNING,
-               description=f"Launches {release_job_name(model.name)} for each new signed approval of a version.")
+    @dg.sensor(
+        name=f"{model.name}_approvals",
+        job_name=release_job_name(model.name),
+        minimum_interval_seconds=5,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Launches {release_job_name(model.name)} for each new signed approval of a version.",
+    )
     def approvals(context: dg.SensorEvaluationContext, governance: GovernanceResource) -> dg.SensorResult:
         # The cursor is a ledger sequence number: a grant is ledgered only once its statement was verified and
         # Cedar allowed it, and ledger order is commit order, so no grant can appear behind the cursor.
@@ -35,12 +39,17 @@ def approval_sensor(model: GovernedModel) -> dg.SensorDefinition:
                 context.log.info(f"approval {approval.statement[:12]} was already deployed; not launching again")
                 continue
             if not context.instance.has_dynamic_partition(versions(model).name, approval.version):
-                context.log.warning(f"approval {approval.statement[:12]} names unknown version "
-                                    f"{approval.version!r}; ignored")
+                context.log.warning(
+                    f"approval {approval.statement[:12]} names unknown version {approval.version!r}; ignored"
+                )
                 continue
-            requests.append(dg.RunRequest(partition_key=approval.version, run_key=f"approval-{approval.statement}",
-                                          tags={"governance/approval": approval.statement[:32],
-                                                "governance/approver": approval.actor}))
+            requests.append(
+                dg.RunRequest(
+                    partition_key=approval.version,
+                    run_key=f"approval-{approval.statement}",
+                    tags={"governance/approval": approval.statement[:32], "governance/approver": approval.actor},
+                )
+            )
         return dg.SensorResult(run_requests=requests, cursor=str(granted[-1].seq))
 
     return approvals

@@ -57,12 +57,15 @@ def monitoring_sensor(model: GovernedModel, concern: str) -> dg.SensorDefinition
     streams = SENSORS[concern]
     name = f"{model.name}_{concern}"
 
-    @dg.sensor(name=name, job_name=remediation_job_name(model.name),
-               minimum_interval_seconds=daemon_interval(model.monitoring.check_interval_seconds),
-               default_status=dg.DefaultSensorStatus.RUNNING,
-               description=f"Judges each complete window of {model.name}'s decisions for "
-                           f"{', '.join(c for cs in streams.values() for c in cs).replace('_', ' ')} and requests "
-                           f"{remediation_job_name(model.name)} when the monitoring policy alerts.")
+    @dg.sensor(
+        name=name,
+        job_name=remediation_job_name(model.name),
+        minimum_interval_seconds=daemon_interval(model.monitoring.check_interval_seconds),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Judges each complete window of {model.name}'s decisions for "
+        f"{', '.join(c for cs in streams.values() for c in cs).replace('_', ' ')} and requests "
+        f"{remediation_job_name(model.name)} when the monitoring policy alerts.",
+    )
     def sense(context: dg.SensorEvaluationContext, governance: GovernanceResource) -> dg.SensorResult:
         try:
             cursor = Cursor.parse(context.cursor, tuple(streams))
@@ -73,13 +76,20 @@ def monitoring_sensor(model: GovernedModel, concern: str) -> dg.SensorDefinition
         for judgement in (j for j in result.judgements if j.alert):
             earlier = _reported(context.instance, model, judgement)
             if earlier is not None:
-                covered.append(f"window {judgement.window} is already being reported and remediated by run "
-                               f"{earlier.run_id} ({earlier.tags.get('governance/alerted_by')})")
+                covered.append(
+                    f"window {judgement.window} is already being reported and remediated by run "
+                    f"{earlier.run_id} ({earlier.tags.get('governance/alerted_by')})"
+                )
                 continue
-            requests.append(dg.RunRequest(
-                run_key=f"{name}:{judgement.stream}:{judgement.window}",
-                run_config=report_run_config(model, judgement.first_seq, judgement.last_seq, judgement.stream, name),
-                tags={**_window_tags(judgement), "governance/alerted_by": name, REQUESTED_BY_TAG: SYSTEM}))
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"{name}:{judgement.stream}:{judgement.window}",
+                    run_config=report_run_config(
+                        model, judgement.first_seq, judgement.last_seq, judgement.stream, name
+                    ),
+                    tags={**_window_tags(judgement), "governance/alerted_by": name, REQUESTED_BY_TAG: SYSTEM},
+                )
+            )
         observations = [_observation(model, name, j) for j in result.judgements]
         message = "; ".join([result.message(), *covered])[:_MAX_MESSAGE] or "nothing to judge"
         if requests:
@@ -97,43 +107,71 @@ def _window_tags(judgement: Judgement) -> dict[str, str]:
 def _reported(instance: dg.DagsterInstance, model: GovernedModel, judgement: Judgement) -> dg.DagsterRun | None:
     """A remediation run another sensor requested for this window, in flight or done (its report judges every
     concern of the stream); a failed one does not count, so the window is requested again."""
-    runs = instance.get_runs(dg.RunsFilter(job_name=remediation_job_name(model.name), tags=_window_tags(judgement),
-                                           statuses=[*IN_FLIGHT, dg.DagsterRunStatus.SUCCESS]), limit=1)
+    runs = instance.get_runs(
+        dg.RunsFilter(
+            job_name=remediation_job_name(model.name),
+            tags=_window_tags(judgement),
+            statuses=[*IN_FLIGHT, dg.DagsterRunStatus.SUCCESS],
+        ),
+        limit=1,
+    )
     return runs[0] if runs else None
 
 
 def _observation(model: GovernedModel, sensor: str, judgement: Judgement) -> dg.AssetObservation:
     figures = {name: dg.MetadataValue.float(float(value)) for name, value in judgement.attributes.items()}
-    return dg.AssetObservation(asset_key=key(model, "monitoring_report"), metadata={
-        "window": judgement.window, "stream": judgement.stream, "version": dg.MetadataValue.int(judgement.version),
-        "decisions": dg.MetadataValue.int(judgement.decisions), "alert": judgement.alert, "sensor": sensor,
-        "summary": judgement.summary(), **figures})
+    return dg.AssetObservation(
+        asset_key=key(model, "monitoring_report"),
+        metadata={
+            "window": judgement.window,
+            "stream": judgement.stream,
+            "version": dg.MetadataValue.int(judgement.version),
+            "decisions": dg.MetadataValue.int(judgement.decisions),
+            "alert": judgement.alert,
+            "sensor": sensor,
+            "summary": judgement.summary(),
+            **figures,
+        },
+    )
 
 
 def retraining_requests_sensor(model: GovernedModel) -> dg.SensorDefinition:
-    @dg.sensor(name=f"{model.name}_retraining_requests", job_name=candidate_job_name(model.name),
-               minimum_interval_seconds=daemon_interval(model.monitoring.check_interval_seconds),
-               default_status=dg.DefaultSensorStatus.RUNNING,
-               description=f"Launches {candidate_job_name(model.name)} when monitoring requests retraining of "
-                           f"{model.name} (ledger retraining.requested); the candidate waits for approval.")
+    @dg.sensor(
+        name=f"{model.name}_retraining_requests",
+        job_name=candidate_job_name(model.name),
+        minimum_interval_seconds=daemon_interval(model.monitoring.check_interval_seconds),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Launches {candidate_job_name(model.name)} when monitoring requests retraining of "
+        f"{model.name} (ledger retraining.requested); the candidate waits for approval.",
+    )
     def retraining_requests(context: dg.SensorEvaluationContext, governance: GovernanceResource) -> dg.SensorResult:
         after = int(context.cursor or 0)
         try:
             requested = monitoring_requests(governance.services, model.name, after)
         except (GovernanceError, SQLAlchemyError) as exc:
-            return dg.SensorResult(skip_reason="the ledger cannot be read now (tried again next tick): "
-                                               + str(exc).splitlines()[0])
+            return dg.SensorResult(
+                skip_reason="the ledger cannot be read now (tried again next tick): " + str(exc).splitlines()[0]
+            )
         if not requested:
             return dg.SensorResult(skip_reason="no new retraining requests from monitoring")
         latest = requested[-1]
         running = candidate_in_flight(context.instance, model)
         if running is not None:
-            return dg.SensorResult(skip_reason=f"candidate run {running.run_id} is already in flight; it answers the "
-                                               f"requests up to ledger entry {latest.seq}", cursor=str(latest.seq))
+            return dg.SensorResult(
+                skip_reason=f"candidate run {running.run_id} is already in flight; it answers the "
+                f"requests up to ledger entry {latest.seq}",
+                cursor=str(latest.seq),
+            )
         partition = next_candidate_key(context.instance, governance.registry, model)
-        request = dg.RunRequest(run_key=f"retraining-{latest.seq}", partition_key=partition,
-                                tags={REQUESTED_BY_TAG: SYSTEM, "governance/trigger": MONITORING,
-                                      "governance/ledger_entry": str(latest.seq)})
+        request = dg.RunRequest(
+            run_key=f"retraining-{latest.seq}",
+            partition_key=partition,
+            tags={
+                REQUESTED_BY_TAG: SYSTEM,
+                "governance/trigger": MONITORING,
+                "governance/ledger_entry": str(latest.seq),
+            },
+        )
         return dg.SensorResult(run_requests=[request], cursor=str(latest.seq))
 
     return retraining_requests

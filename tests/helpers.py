@@ -49,8 +49,9 @@ class Lifecycle:
         return run_candidate(self.defs, self.instance, self.registry, self.config.model(model), tags=tags)
 
     def materialized(self, model: str, asset: str, partition: str | None = None) -> list:
-        records_filter = dg.AssetRecordsFilter(asset_key=dg.AssetKey([model, asset]),
-                                               asset_partitions=[partition] if partition else None)
+        records_filter = dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey([model, asset]), asset_partitions=[partition] if partition else None
+        )
         return self.instance.fetch_materializations(records_filter, limit=100).records
 
 
@@ -65,9 +66,14 @@ def register_version(settings: Settings, model_name: str = "credit_scoring", see
     key = version_key(model_name, registry.latest_version(model_name) + 1)
     split = training.split(model, generate_applications(rows, seed=seed))
     run_id = registry.start_run(model_name, key, tags={})
-    registered = registry.register(model_name, key, run_id, training.fit(model, split.train),
-                                   training.TRUSTED_TYPES[model.estimator.kind],
-                                   tags={"governance.data_md5": "0" * 32})
+    registered = registry.register(
+        model_name,
+        key,
+        run_id,
+        training.fit(model, split.train),
+        training.TRUSTED_TYPES[model.estimator.kind],
+        tags={"governance.data_md5": "0" * 32},
+    )
     registry.finish_run(run_id, ok=True)
     return registered
 
@@ -80,8 +86,13 @@ def sealed_approval(settings: Settings, version: int, model: str = "credit_scori
     registered = Services(settings).registry.version(model, version)
     card = settings.home / f"card-v{version}.md"
     card.write_text(f"card of v{version}")
-    pack = seal(settings.model_dir(model, registered.key) / "evidence", model, registered.key,
-                {"model_card.md": card}, {"artifact_sha256": registered.artifact_sha256, "policy_digest": "0" * 64})
+    pack = seal(
+        settings.model_dir(model, registered.key) / "evidence",
+        model,
+        registered.key,
+        {"model_card.md": card},
+        {"artifact_sha256": registered.artifact_sha256, "policy_digest": "0" * 64},
+    )
     return signed_approval(settings, pack, approver), pack
 
 
@@ -97,20 +108,48 @@ def signed_approval(settings: Settings, pack, approver: str = "ravi"):
 
     services = Services(settings)
     model, version = pack.manifest["model"], pack.manifest["version"]
-    statement = Statement.new("approve", {"model": model, "version": version, "evidence_digest": pack.digest},
-                              approver, valid_for=timedelta(days=30))
+    statement = Statement.new(
+        "approve",
+        {"model": model, "version": version, "evidence_digest": pack.digest},
+        approver,
+        valid_for=timedelta(days=30),
+    )
     signed = sign(statement, load_private_key(demo_key_path(settings, approver)))
     services.statements.submit(signed, services.roster)
     tier = services.governed_model(model).risk_tier
-    services.ledger.append_many([  # what the gate and `approvals.decide` ledger in the graph
-        events.GateDecided(actor="system:release_gate", model=model, version=version, policy=services.policies.digest,
-                           evidence=pack.digest, allowed=True, risk_tier=tier),
-        events.ApprovalGranted(actor=approver, model=model, version=version, statement=signed.digest,
-                               evidence_pack=pack.digest, policy=services.policies.digest,
-                               roles=("model_risk_approver",))])
-    return Approval(model=model, version=version, principal=approver, roles=("model_risk_approver",),
-                    issued_at=statement.issued_at.isoformat(), comment="", statement_digest=signed.digest,
-                    evidence_digest=pack.digest, policy_digest="0" * 64)
+    services.ledger.append_many(
+        [  # what the gate and `approvals.decide` ledger in the graph
+            events.GateDecided(
+                actor="system:release_gate",
+                model=model,
+                version=version,
+                policy=services.policies.digest,
+                evidence=pack.digest,
+                allowed=True,
+                risk_tier=tier,
+            ),
+            events.ApprovalGranted(
+                actor=approver,
+                model=model,
+                version=version,
+                statement=signed.digest,
+                evidence_pack=pack.digest,
+                policy=services.policies.digest,
+                roles=("model_risk_approver",),
+            ),
+        ]
+    )
+    return Approval(
+        model=model,
+        version=version,
+        principal=approver,
+        roles=("model_risk_approver",),
+        issued_at=statement.issued_at.isoformat(),
+        comment="",
+        statement_digest=signed.digest,
+        evidence_digest=pack.digest,
+        policy_digest="0" * 64,
+    )
 
 
 class RunningAPI:

@@ -29,8 +29,11 @@ def test_the_snapshot_is_deterministic(settings):
 
 
 def test_the_snapshot_records_automation_code_version_and_pool_where_set():
-    @dg.asset(code_version="3", pool="candidates",
-              automation_condition=dg.AutomationCondition.eager() & ~dg.AutomationCondition.any_deps_in_progress())
+    @dg.asset(
+        code_version="3",
+        pool="candidates",
+        automation_condition=dg.AutomationCondition.eager() & ~dg.AutomationCondition.any_deps_in_progress(),
+    )
     def governed(): ...
 
     @dg.asset

@@ -80,8 +80,11 @@ UNREADABLE_CASES = {
 
 def _failure_text(result) -> str:
     texts = [_with_causes(e.event_specific_data.error) for e in result.all_events if e.is_step_failure]
-    texts += [e.event_specific_data.description or "" for e in result.all_events
-              if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]
+    texts += [
+        e.event_specific_data.description or ""
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed
+    ]
     return "\n".join(texts)
 
 
@@ -106,8 +109,10 @@ def test_broken_dataset_blocks_training(kind, tmp_path, lifecycle):
     assert not result.success
     assert DATASET_CASES[kind] in _failure_text(result)
     check = life.instance.get_latest_asset_check_evaluation_record(
-        __import__("dagster").AssetCheckKey(__import__("dagster").AssetKey(["credit_scoring", "validated_applications"]),
-                                             "data_contract"))
+        __import__("dagster").AssetCheckKey(
+            __import__("dagster").AssetKey(["credit_scoring", "validated_applications"]), "data_contract"
+        )
+    )
     assert check is not None and not check.event.dagster_event.event_specific_data.passed
     _assert_nothing_downstream(life, key)
 
@@ -136,48 +141,73 @@ def test_a_valid_file_source_passes_the_same_checks(tmp_path, lifecycle):
 
 
 CONFIG_CASES = {
-    "protected_as_feature": ({"features": ["annual_income", "sex"]},
-                             "model 'credit_scoring': features: 'sex' is a protected attribute"),
-    "protected_source_as_feature": ({"features": ["annual_income", "age"]},
-                                    "features: 'age' is the source of protected attribute 'age_band' and may never be "
-                                    "a model feature (remove it from features)"),
+    "protected_as_feature": (
+        {"features": ["annual_income", "sex"]},
+        "model 'credit_scoring': features: 'sex' is a protected attribute",
+    ),
+    "protected_source_as_feature": (
+        {"features": ["annual_income", "age"]},
+        "features: 'age' is the source of protected attribute 'age_band' and may never be "
+        "a model feature (remove it from features)",
+    ),
     "unknown_estimator": ({"estimator": {"kind": "neural_net"}}, "field 'estimator.kind'"),
     "unknown_field": ({"flavour": "blue"}, "field 'flavour': unknown key (allowed: columns, decisioning, "),
     "mistyped_field": ({"risk_teir": "high"}, "field 'risk_teir': unknown key; did you mean 'risk_tier'? (allowed: "),
-    "mistyped_nested_field": ({"evaluation": {"shap_sample_row": 200}},
-                              "field 'evaluation.shap_sample_row': unknown key; did you mean 'shap_sample_rows'? "
-                              "(allowed: bootstrap_samples, confidence, min_group_size, proxy_encoding_strength, "
-                              "proxy_flag_strength, shap_sample_rows, test_fraction)"),
-    "mistyped_column_field": ({"columns": {**CONTRACT, "loan_amount": {"kind": "number", "maximum": 5}}},
-                              "field 'columns.loan_amount.maximum': unknown key; did you mean 'max'? (allowed: kind, "
-                              "max, min, nullable, values)"),
-    "removed_field": ({"evaluation": {"proxy_top_k": 5}}, "field 'evaluation.proxy_top_k': no longer used: every "
-                                                           "feature is proxy-screened"),
-    "numeric_protected_without_bands": ({"protected_attributes": [{"column": "age"}]},
-                                        "protected_attributes.age: a numeric column needs bands (left-closed edges)"),
+    "mistyped_nested_field": (
+        {"evaluation": {"shap_sample_row": 200}},
+        "field 'evaluation.shap_sample_row': unknown key; did you mean 'shap_sample_rows'? "
+        "(allowed: bootstrap_samples, confidence, min_group_size, proxy_encoding_strength, "
+        "proxy_flag_strength, shap_sample_rows, test_fraction)",
+    ),
+    "mistyped_column_field": (
+        {"columns": {**CONTRACT, "loan_amount": {"kind": "number", "maximum": 5}}},
+        "field 'columns.loan_amount.maximum': unknown key; did you mean 'max'? (allowed: kind, "
+        "max, min, nullable, values)",
+    ),
+    "removed_field": (
+        {"evaluation": {"proxy_top_k": 5}},
+        "field 'evaluation.proxy_top_k': no longer used: every feature is proxy-screened",
+    ),
+    "numeric_protected_without_bands": (
+        {"protected_attributes": [{"column": "age"}]},
+        "protected_attributes.age: a numeric column needs bands (left-closed edges)",
+    ),
     "banded_reference_not_a_band": (
         {"protected_attributes": [{"column": "age", "bands": [18, 40, 101], "reference": "18-40"}]},
-        "protected_attributes.age: reference '18-40' is not one of its groups ('[18.0, 40.0)', '[40.0, 101.0)')"),
-    "numeric_feature_without_range": ({"columns": {**CONTRACT, "loan_amount": {"kind": "number", "min": 0}}},
-                                      "columns.loan_amount: a numeric feature needs a finite range; add max"),
-    "reason_for_a_column_not_in_the_contract": ({"reason_codes": {"salary": "Income"}},
-                                                "reason_codes.salary: 'salary' is not a column of the data contract"),
+        "protected_attributes.age: reference '18-40' is not one of its groups ('[18.0, 40.0)', '[40.0, 101.0)')",
+    ),
+    "numeric_feature_without_range": (
+        {"columns": {**CONTRACT, "loan_amount": {"kind": "number", "min": 0}}},
+        "columns.loan_amount: a numeric feature needs a finite range; add max",
+    ),
+    "reason_for_a_column_not_in_the_contract": (
+        {"reason_codes": {"salary": "Income"}},
+        "reason_codes.salary: 'salary' is not a column of the data contract",
+    ),
     "bad_tier": ({"risk_tier": "extreme"}, "field 'risk_tier'"),
     "file_without_contract": ({"source": {"file": {"path": "data.csv"}}}, "a file source needs its data contract"),
     "wrong_file_type": ({"source": {"file": {"path": "data.xlsx"}}}, "unsupported data file type '.xlsx'"),
     "favourable_not_a_target_value": ({"favourable_outcome": 7}, "including favourable_outcome 7"),
-    "protected_band_on_text": ({"protected_attributes": [{"column": "sex", "bands": [0, 1]}]},
-                               "bands need a numeric column"),
-    "reference_group_not_a_value": ({"protected_attributes": [{"column": "sex", "reference": "male"}]},
-                                    "protected_attributes.sex: reference 'male' is not one of its groups ('F', 'M')"),
+    "protected_band_on_text": (
+        {"protected_attributes": [{"column": "sex", "bands": [0, 1]}]},
+        "bands need a numeric column",
+    ),
+    "reference_group_not_a_value": (
+        {"protected_attributes": [{"column": "sex", "reference": "male"}]},
+        "protected_attributes.sex: reference 'male' is not one of its groups ('F', 'M')",
+    ),
     "linear_model_with_nullable_feature": (
-        {"estimator": {"kind": "logistic_regression"},
-         "columns": {**CONTRACT, "annual_income": {**CONTRACT["annual_income"], "nullable": True}}},
-        "columns.annual_income: nullable, but logistic_regression cannot take missing values"),
+        {
+            "estimator": {"kind": "logistic_regression"},
+            "columns": {**CONTRACT, "annual_income": {**CONTRACT["annual_income"], "nullable": True}},
+        },
+        "columns.annual_income: nullable, but logistic_regression cannot take missing values",
+    ),
     "too_many_categories_to_explain": (
         {"columns": {**CONTRACT, "housing": {"kind": "category", "values": [f"h{i}" for i in range(30)]}}},
         "columns.housing: 30 categories (a missing value counts), but SHAP explains a hist_gradient_boosting model's categorical splits "
-        "of at most 24"),
+        "of at most 24",
+    ),
 }
 
 
@@ -205,15 +235,26 @@ def test_a_model_defined_twice_is_refused_not_silently_replaced(tmp_path):
     """YAML keeps the last of two equal keys; a second `credit_scoring:` must not quietly replace the first."""
     config = (REPO / "governance.yaml").read_text()
     twice = tmp_path / "governance.yaml"
-    twice.write_text(config + config[config.index("  credit_scoring:"):])  # `models:` is the last section
-    with pytest.raises(ConfigError, match=r"governance\.yaml: model 'credit_scoring': defined twice \(lines \d+ and \d+\)"):
+    twice.write_text(config + config[config.index("  credit_scoring:") :])  # `models:` is the last section
+    with pytest.raises(
+        ConfigError, match=r"governance\.yaml: model 'credit_scoring': defined twice \(lines \d+ and \d+\)"
+    ):
         load_config(twice)
 
 
 def test_unknown_model_is_named_by_the_cli(tmp_path):
-    result = CliRunner().invoke(app, ["--home", str(tmp_path / "govern"), "--config",
-                                      str(Path(__file__).parent / "configs" / "small.yaml"),
-                                      "demo", "--model", "mortgage"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "--home",
+            str(tmp_path / "govern"),
+            "--config",
+            str(Path(__file__).parent / "configs" / "small.yaml"),
+            "demo",
+            "--model",
+            "mortgage",
+        ],
+    )
     assert result.exit_code != 0
     assert "unknown model 'mortgage' (governed models: credit_scoring)" in str(result.exception) + result.output
 
@@ -223,8 +264,9 @@ def test_narrow_integer_columns_are_range_checked_and_left_as_they_are(tmp_path)
     not in place)."""
     from governance.data.validation import validate
 
-    model = load_config(write_config(tmp_path / "governance.yaml", _file_model(tmp_path / "unused.csv"))
-                        ).model("credit_scoring")
+    model = load_config(write_config(tmp_path / "governance.yaml", _file_model(tmp_path / "unused.csv"))).model(
+        "credit_scoring"
+    )
     frame = generate_applications(1500, seed=3).astype({"age": "int16", "dependents": "int8"})
     frame.loc[[5, 6], "age"] = 150
     report = validate(model, frame, "md5")
@@ -232,11 +274,14 @@ def test_narrow_integer_columns_are_range_checked_and_left_as_they_are(tmp_path)
     assert str(frame["age"].dtype) == "int16"
 
 
-@pytest.mark.parametrize("serving, problem", [
-    ({"max_request_bytes": 10}, "field 'serving.max_request_bytes': Input should be greater than or equal to 1024"),
-    ({"max_request_bytes": "lots"}, "field 'serving.max_request_bytes': Input should be a valid integer"),
-    ({"max_body": 4096}, "field 'serving.max_body': unknown key (allowed: max_request_bytes)"),
-])
+@pytest.mark.parametrize(
+    "serving, problem",
+    [
+        ({"max_request_bytes": 10}, "field 'serving.max_request_bytes': Input should be greater than or equal to 1024"),
+        ({"max_request_bytes": "lots"}, "field 'serving.max_request_bytes': Input should be a valid integer"),
+        ({"max_body": 4096}, "field 'serving.max_body': unknown key (allowed: max_request_bytes)"),
+    ],
+)
 def test_a_bad_serving_limit_is_named(tmp_path, serving, problem):
     config = yaml.safe_load((REPO / "governance.yaml").read_text())
     path = tmp_path / "governance.yaml"

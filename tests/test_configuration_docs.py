@@ -20,7 +20,8 @@ TEXT = DOC.read_text(encoding="utf-8")
 
 def test_the_reference_is_generated_from_the_schema():
     assert documented(TEXT) == reference_markdown().strip("\n"), (
-        "docs/configuration.md is stale: run `python -m governance.config_reference --write`")
+        "docs/configuration.md is stale: run `python -m governance.config_reference --write`"
+    )
 
 
 def test_every_field_is_documented_with_a_meaning():
@@ -40,14 +41,14 @@ def worked_example(tmp_path):
     header = re.search(r"```csv\n(.*?)\n", TEXT, re.S).group(1).split(",")
     (tmp_path / "data").mkdir()
     pd.DataFrame([[1, 42000, 0.31, 84, 0, "car", "salaried", "F", 34, 0]], columns=header).to_csv(
-        tmp_path / "data" / "loans.csv", index=False)
+        tmp_path / "data" / "loans.csv", index=False
+    )
     return config
 
 
 def test_the_worked_example_is_a_valid_config(tmp_path):
     model = load_config(worked_example(tmp_path)).model("loans")
-    assert model.feature_columns == ["income", "debt_ratio", "history_months", "late_payments", "purpose",
-                                     "employment"]
+    assert model.feature_columns == ["income", "debt_ratio", "history_months", "late_payments", "purpose", "employment"]
     assert model.protected_attributes[1].band_labels[2] == model.protected_attributes[1].reference
 
 
@@ -77,7 +78,8 @@ def test_config_check_prints_every_error_with_allowed_keys_and_closest_match(tmp
         f"error: {bad}: model 'second': field 'risk_tier': Input should be 'high', 'medium' or 'low'",
         f"error: {bad}: model 'unbanded': protected_attributes.age: a numeric column needs bands (left-closed "
         "edges), else every distinct value is a group; e.g. bands: [18, 30, 40, 50, 65, 101], or give the column "
-        "its values"]
+        "its values",
+    ]
     json_result = CliRunner().invoke(app, ["config", "check", str(bad), "--json"])
     assert json_result.exit_code == 1 and len(yaml.safe_load(json_result.output)["errors"]) == 3
 
@@ -85,10 +87,19 @@ def test_config_check_prints_every_error_with_allowed_keys_and_closest_match(tmp
 def test_config_check_answers_in_under_two_seconds_of_cpu():
     """Wall time on a shared two-core machine depends on its load; the CPU a check spends does not."""
     started = time.process_time()
-    child = subprocess.run([sys.executable, "-c", "import resource, sys; from governance.cli import app; "
-                            "sys.argv = ['govern', 'config', 'check', sys.argv[1]]\n"
-                            "try:\n    app()\nexcept SystemExit:\n    pass\n"
-                            "u = resource.getrusage(resource.RUSAGE_SELF); print(u.ru_utime + u.ru_stime)",
-                            str(REPO / "governance.yaml")], capture_output=True, text=True, check=True)
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import resource, sys; from governance.cli import app; "
+            "sys.argv = ['govern', 'config', 'check', sys.argv[1]]\n"
+            "try:\n    app()\nexcept SystemExit:\n    pass\n"
+            "u = resource.getrusage(resource.RUSAGE_SELF); print(u.ru_utime + u.ru_stime)",
+            str(REPO / "governance.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert time.process_time() - started < 1
     assert float(child.stdout.strip().splitlines()[-1]) < 2.0, child.stdout

@@ -31,23 +31,36 @@ def test_a_candidate_stopped_at_its_gate_is_explained_and_ends_the_story(tmp_pat
 def test_a_finding_of_any_kind_is_narrated():
     """Gate findings measure figures, flags, lists and the infinite ratio JSON keeps as a string."""
     _finding = functools.partial(describe_finding, digits=4)  # as the demo narrates them
-    assert _finding({"attribute": "auc", "measured": 0.71234, "requirement": ">= 0.7", "detail": "test set"}) == \
-        "auc = 0.7123, requires >= 0.7 (test set)"
-    assert _finding({"attribute": "validation_passed", "measured": False, "requirement": "== true"}) == \
-        "validation_passed = false, requires == true"
-    assert _finding({"attribute": "trained_by", "measured": ["dana"], "requirement": "not empty", "detail": ""}) == \
-        'trained_by = ["dana"], requires not empty'
-    assert _finding({"attribute": "di", "measured": "inf", "requirement": "<= 1.25", "detail": None}) == \
-        'di = "inf", requires <= 1.25'
+    assert (
+        _finding({"attribute": "auc", "measured": 0.71234, "requirement": ">= 0.7", "detail": "test set"})
+        == "auc = 0.7123, requires >= 0.7 (test set)"
+    )
+    assert (
+        _finding({"attribute": "validation_passed", "measured": False, "requirement": "== true"})
+        == "validation_passed = false, requires == true"
+    )
+    assert (
+        _finding({"attribute": "trained_by", "measured": ["dana"], "requirement": "not empty", "detail": ""})
+        == 'trained_by = ["dana"], requires not empty'
+    )
+    assert (
+        _finding({"attribute": "di", "measured": "inf", "requirement": "<= 1.25", "detail": None})
+        == 'di = "inf", requires <= 1.25'
+    )
 
 
-@pytest.mark.parametrize("variable", ["GOVERN_DATABASE_URL", "MLFLOW_TRACKING_URI", "GOVERN_DAGSTER_DATABASE_URL",
-                                      "GOVERN_ROSTER", "GOVERN_SYSTEM_KEY"])
+@pytest.mark.parametrize(
+    "variable",
+    ["GOVERN_DATABASE_URL", "MLFLOW_TRACKING_URI", "GOVERN_DAGSTER_DATABASE_URL", "GOVERN_ROSTER", "GOVERN_SYSTEM_KEY"],
+)
 def test_the_demo_refuses_production_stores_before_writing_anything(tmp_path, postgres_url, variable):
     value = postgres_url if variable.endswith("_URL") or variable.endswith("_URI") else str(tmp_path / "prod.file")
     home = tmp_path / "state"
-    result = CliRunner().invoke(app, ["--home", str(home), "--config", str(SMALL_CONFIG), "demo"],
-                                env={variable: value, "GOVERN_POLICIES": str(REPO / "policies")})
+    result = CliRunner().invoke(
+        app,
+        ["--home", str(home), "--config", str(SMALL_CONFIG), "demo"],
+        env={variable: value, "GOVERN_POLICIES": str(REPO / "policies")},
+    )
     said = str(result.exception) + result.output
     assert result.exit_code != 0
     assert f"govern demo runs on the embedded default only, and {variable} is set" in said

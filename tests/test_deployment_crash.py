@@ -62,7 +62,8 @@ def golden(tmp_path_factory):
 
 
 def _child(settings: Settings, patch: str) -> int:
-    script = textwrap.dedent("""
+    script = (
+        textwrap.dedent("""
         import os, sys
         from pathlib import Path
         from governance import events
@@ -73,11 +74,19 @@ def _child(settings: Settings, patch: str) -> int:
         from governance.release.services import Services
         from tests.helpers import sealed_approval
         settings = Settings(home=Path(sys.argv[1]), config_path=Path(sys.argv[2]))
-    """) + textwrap.dedent(patch) + textwrap.dedent("""
+    """)
+        + textwrap.dedent(patch)
+        + textwrap.dedent("""
         deploy(Services(settings), *sealed_approval(settings, 2), actor="system:production_deployment")
     """)
-    return subprocess.run([sys.executable, "-c", script, str(settings.home), str(settings.config_path)],
-                          cwd=REPO, capture_output=True, text=True, timeout=120).returncode
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script, str(settings.home), str(settings.config_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).returncode
 
 
 @pytest.mark.parametrize("point", list(CRASH_POINTS) + ["no crash"])
@@ -102,7 +111,10 @@ def test_a_crash_at_any_step_leaves_old_or_new_champion_and_an_agreeing_ledger(p
     assert completed_in_ledger[-1].version == f"{MODEL}-v{champion}"
     starts = services.ledger.events(events.DeploymentStarted, model=MODEL)
     assert len(starts) == len(moves)
-    assert services.control.deployed_artifact(MODEL, champion) == services.registry.version(MODEL, champion).artifact_sha256
+    assert (
+        services.control.deployed_artifact(MODEL, champion)
+        == services.registry.version(MODEL, champion).artifact_sha256
+    )
     assert services.ledger.verify().ok
     assert not reconcile(services, MODEL)  # settled once, stays settled
     expected = {"before the ledger records the start": 1, "before the alias moves": 1}.get(point, 2)

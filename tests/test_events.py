@@ -43,17 +43,27 @@ def test_each_action_is_spelled_in_exactly_one_module():
 
 
 def _requested(**overrides) -> events.ApprovalRequested:
-    fields = {"actor": "system:approval_request", "model": MODEL, "version": "credit_scoring-v1",
-              "evidence_pack": "a" * 64, "artifact": "b" * 64, "policy": "c" * 64, "requested_by": ("dana",)}
+    fields = {
+        "actor": "system:approval_request",
+        "model": MODEL,
+        "version": "credit_scoring-v1",
+        "evidence_pack": "a" * 64,
+        "artifact": "b" * 64,
+        "policy": "c" * 64,
+        "requested_by": ("dana",),
+    }
     return events.ApprovalRequested(**{**fields, **overrides})
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"pack_path": "/tmp/pack"}, "undeclared field(s) ['pack_path']"),
-    ({"policy": None}, "field 'policy' must be str"),
-    ({"requested_by": ["dana"]}, "field 'requested_by' must be tuple"),
-    ({"version": 1}, "field 'version' must be str"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"pack_path": "/tmp/pack"}, "undeclared field(s) ['pack_path']"),
+        ({"policy": None}, "field 'policy' must be str"),
+        ({"requested_by": ["dana"]}, "field 'requested_by' must be tuple"),
+        ({"version": 1}, "field 'version' must be str"),
+    ],
+)
 def test_a_malformed_event_is_refused_naming_event_and_field_and_nothing_is_written(tmp_path, change, message):
     ledger = Ledger(f"sqlite:///{tmp_path / 'governance.db'}")
     ledger.append(_requested())
@@ -65,8 +75,9 @@ def test_a_malformed_event_is_refused_naming_event_and_field_and_nothing_is_writ
 
 def test_a_missing_field_is_refused():
     with pytest.raises(EventError, match=r"ApprovalRequested \(approval.requested\): field 'policy' is missing"):
-        events.ApprovalRequested(actor="x", model=MODEL, version="credit_scoring-v1", evidence_pack="a" * 64,
-                                 artifact="b" * 64)
+        events.ApprovalRequested(
+            actor="x", model=MODEL, version="credit_scoring-v1", evidence_pack="a" * 64, artifact="b" * 64
+        )
 
 
 def test_an_event_reads_back_as_written_and_facts_survive_retention(tmp_path):
@@ -76,14 +87,16 @@ def test_an_event_reads_back_as_written_and_facts_survive_retention(tmp_path):
     assert entry.facts == {"requested_by": ["dana"]} and entry.payload == {}
     cutoff = utc_now() + timedelta(days=1)
     ledger.expire_payloads(cutoff)
-    ledger.append(events.RetentionApplied(actor="system:retention", model=MODEL,
-                                          ledger_payloads_before=utc_timestamp(cutoff)))
+    ledger.append(
+        events.RetentionApplied(actor="system:retention", model=MODEL, ledger_payloads_before=utc_timestamp(cutoff))
+    )
     read = ledger.latest(events.ApprovalRequested, model=MODEL)
     assert read == written and read.seq == entry.seq and read.entry_hash == entry.entry_hash and read.expired
     assert ledger.verify().ok
 
 
 # --- through the real graph -------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def life(tmp_path_factory) -> Lifecycle:
@@ -162,4 +175,3 @@ def test_status_approve_deploy_rollback_and_lineage_work_after_the_shortest_rete
 
 def run_seq(services: Services) -> int:
     return services.ledger.latest(events.RetentionApplied, model=MODEL).seq
-

@@ -46,11 +46,14 @@ def model_output(pipeline, rows: pd.DataFrame, features: list[str]) -> np.ndarra
     return estimator.predict_proba(transformed)[:, 1]
 
 
-@pytest.mark.parametrize("kind, params", [
-    ("hist_gradient_boosting", {"max_iter": 60, "random_state": 0}),
-    ("random_forest", {"n_estimators": 30, "random_state": 0}),
-    ("logistic_regression", {}),
-])
+@pytest.mark.parametrize(
+    "kind, params",
+    [
+        ("hist_gradient_boosting", {"max_iter": 60, "random_state": 0}),
+        ("random_forest", {"n_estimators": 30, "random_state": 0}),
+        ("logistic_regression", {}),
+    ],
+)
 def test_attributions_add_up_to_the_model_output_with_unknown_and_missing_values(data, kind, params):
     model, train, rows = data
     tuned, pipeline = fitted(model, train, kind, **params)
@@ -64,8 +67,9 @@ def test_attributions_add_up_to_the_model_output_with_unknown_and_missing_values
     np.testing.assert_allclose(scores, training.score(pipeline, tuned, rows), rtol=0, atol=1e-12)
     assert list(values.columns) == tuned.feature_columns and values.index.equals(rows.index)
     expected = np.ravel(explainer._shap.expected_value)[-1]
-    np.testing.assert_allclose(values.sum(axis=1) + expected, model_output(pipeline, rows, tuned.feature_columns),
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        values.sum(axis=1) + expected, model_output(pipeline, rows, tuned.feature_columns), atol=1e-9
+    )
     assert values[CATEGORICAL].abs().sum() > 0
     assert explainer.units == ("probability" if kind == "random_forest" else "log-odds")
 
@@ -75,12 +79,17 @@ def test_shap_alone_misreads_categorical_splits_and_the_check_refuses_what_it_sa
     model, train, rows = data
     _, pipeline = fitted(model, train, "hist_gradient_boosting", max_iter=60, random_state=0)
     estimator, prep = pipeline.named_steps["model"], pipeline.named_steps["prep"]
-    assert any((p.nodes["is_categorical"].astype(bool) & ~p.nodes["is_leaf"].astype(bool)).any()
-               for (p,) in estimator._predictors)
+    assert any(
+        (p.nodes["is_categorical"].astype(bool) & ~p.nodes["is_leaf"].astype(bool)).any()
+        for (p,) in estimator._predictors
+    )
     transformed = prep.transform(rows[model.feature_columns])
     unpatched = shap.TreeExplainer(estimator)
-    gaps = np.abs(unpatched.shap_values(transformed).sum(axis=1) + np.ravel(unpatched.expected_value)[-1]
-                  - estimator.decision_function(transformed))
+    gaps = np.abs(
+        unpatched.shap_values(transformed).sum(axis=1)
+        + np.ravel(unpatched.expected_value)[-1]
+        - estimator.decision_function(transformed)
+    )
     assert gaps.max() > 0.1
 
     explainer = Explainer(pipeline, model.feature_columns)
@@ -88,8 +97,11 @@ def test_shap_alone_misreads_categorical_splits_and_the_check_refuses_what_it_sa
     explained = expit(unpatched.shap_values(transformed).sum(axis=1) + np.ravel(unpatched.expected_value)[-1])
     misstated = np.abs(explained - estimator.predict_proba(transformed)[:, 1]) > 1e-9
     assert misstated.any()
-    with pytest.raises(GovernanceError, match=rf"attributions do not add up to the HistGradientBoostingClassifier's "
-                                              rf"scores on {misstated.sum()} of 300 rows \(largest gap"):
+    with pytest.raises(
+        GovernanceError,
+        match=rf"attributions do not add up to the HistGradientBoostingClassifier's "
+        rf"scores on {misstated.sum()} of 300 rows \(largest gap",
+    ):
         explainer.attributions(rows)
     np.testing.assert_array_equal(explainer.explain(rows).faithful, ~misstated)  # row by row, as serving reads it
 
@@ -103,8 +115,9 @@ def test_a_category_missing_in_training_is_one_of_the_models_own_categories(data
     _, pipeline = fitted(model, gappy, "hist_gradient_boosting", max_iter=60, random_state=0)
     values = Explainer(pipeline, model.feature_columns).attributions(rows)  # rows: missing and unknown too
     expected = np.ravel(Explainer(pipeline, model.feature_columns)._shap.expected_value)[-1]
-    np.testing.assert_allclose(values.sum(axis=1) + expected,
-                               model_output(pipeline, rows, model.feature_columns), atol=1e-9)
+    np.testing.assert_allclose(
+        values.sum(axis=1) + expected, model_output(pipeline, rows, model.feature_columns), atol=1e-9
+    )
 
 
 def test_a_missing_category_sent_as_null_is_scored_and_explained_as_in_training(data):
@@ -131,10 +144,13 @@ def test_attributions_follow_each_feature_whatever_the_column_order(data):
     categorical = training.categorical_features(model)
     numeric = [c for c in model.feature_columns if c not in categorical]
     encoder = categorical_first.named_steps["prep"].named_transformers_["categorical"]
-    prep = ColumnTransformer([("numeric", "passthrough", numeric), ("categorical", clone(encoder), categorical)],
-                             verbose_feature_names_out=False)
+    prep = ColumnTransformer(
+        [("numeric", "passthrough", numeric), ("categorical", clone(encoder), categorical)],
+        verbose_feature_names_out=False,
+    )
     estimator = clone(categorical_first.named_steps["model"]).set_params(
-        categorical_features=list(range(len(numeric), len(numeric) + len(categorical))))
+        categorical_features=list(range(len(numeric), len(numeric) + len(categorical)))
+    )
     numeric_first = Pipeline([("prep", prep), ("model", estimator)])
     numeric_first.fit(train[model.feature_columns], training.unfavourable(model, train))
 
@@ -148,6 +164,8 @@ def test_too_many_categories_for_shap_are_refused_by_name(data):
     wide = train.copy()
     wide[CATEGORICAL] = pd.Categorical((np.arange(len(wide)) % 30).astype(str))  # 30 categories
     _, pipeline = fitted(model, wide, "hist_gradient_boosting", max_iter=5, random_state=0)
-    with pytest.raises(GovernanceError, match=f"feature '{CATEGORICAL}' has 30 categories; SHAP explains "
-                                              "categorical splits of at most 24"):
+    with pytest.raises(
+        GovernanceError,
+        match=f"feature '{CATEGORICAL}' has 30 categories; SHAP explains categorical splits of at most 24",
+    ):
         Explainer(pipeline, model.feature_columns)

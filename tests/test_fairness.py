@@ -26,9 +26,17 @@ def test_weighted_cells_give_the_row_level_metric_frame(seed):
     n = 5000
     groups = pd.Series(rng.choice(["F", "M", "X"], n, p=[0.48, 0.5, 0.02]))
     y, pred = rng.integers(0, 2, n), (rng.random(n) < 0.4).astype(int)
-    rows = MetricFrame(metrics={"selection_rate": selection_rate, "true_positive_rate": true_positive_rate,
-                                "false_positive_rate": false_positive_rate, "count": count},
-                       y_true=y, y_pred=pred, sensitive_features=groups.rename("group"))
+    rows = MetricFrame(
+        metrics={
+            "selection_rate": selection_rate,
+            "true_positive_rate": true_positive_rate,
+            "false_positive_rate": false_positive_rate,
+            "count": count,
+        },
+        y_true=y,
+        y_pred=pred,
+        sensitive_features=groups.rename("group"),
+    )
     cells = metric_frame(groups, y, pred)
     assert list(cells.by_group.index) == list(rows.by_group.index)
     np.testing.assert_allclose(cells.by_group.to_numpy(float), rows.by_group.to_numpy(float))
@@ -52,25 +60,38 @@ def test_bootstrap_intervals_cover_the_truth_and_narrow_with_more_rows():
 
 def test_group_labels_are_each_rows_values_as_text_joined_for_intersections():
     model = load_config(REPO / "governance.yaml").model("credit_scoring")
-    banded = model.model_copy(update={"protected_attributes": [
-        ProtectedAttribute(column="age", bands=[18, 25, 40]), ProtectedAttribute(column="sex"),
-        ProtectedAttribute(column="region")]})
+    banded = model.model_copy(
+        update={
+            "protected_attributes": [
+                ProtectedAttribute(column="age", bands=[18, 25, 40]),
+                ProtectedAttribute(column="sex"),
+                ProtectedAttribute(column="region"),
+            ]
+        }
+    )
     rng = np.random.default_rng(4)
-    frame = pd.DataFrame({"sex": pd.Categorical(rng.choice(["M", "F", None], 500)),
-                          "age_band": rng.choice(["18-24", "25-39", "40-59", "60+"], 500),
-                          "age": np.where(rng.random(500) < 0.1, np.nan, rng.integers(16, 60, 500)),
-                          "region": rng.choice([1, 2, 3], 500)}, index=range(100, 600))
+    frame = pd.DataFrame(
+        {
+            "sex": pd.Categorical(rng.choice(["M", "F", None], 500)),
+            "age_band": rng.choice(["18-24", "25-39", "40-59", "60+"], 500),
+            "age": np.where(rng.random(500) < 0.1, np.nan, rng.integers(16, 60, 500)),
+            "region": rng.choice([1, 2, 3], 500),
+        },
+        index=range(100, 600),
+    )
     groups = protected_groups(model, frame)
     assert list(groups) == ["sex", "age_band", "sex & age_band"]
-    assert groups["sex & age_band"].tolist() == [f"{s} & {a}" for s, a in zip(frame["sex"].astype(str),
-                                                                                 frame["age_band"])]
+    assert groups["sex & age_band"].tolist() == [
+        f"{s} & {a}" for s, a in zip(frame["sex"].astype(str), frame["age_band"])
+    ]
     groups = protected_groups(banded, frame)
     bands = banded.protected_attributes[0].bands  # floats, as the config holds them
     age = pd.cut(frame["age"], bins=bands, right=False).astype(str)  # outside the bands or missing: "nan"
     assert groups["age"].tolist() == age.tolist() and {"[18.0, 25.0)", "[25.0, 40.0)", "nan"} == set(age)
     assert groups["region"].tolist() == frame["region"].astype(str).tolist()
-    assert groups["age & sex & region"].tolist() == [" & ".join(row) for row in zip(
-        age, frame["sex"].astype(str), frame["region"].astype(str))]
+    assert groups["age & sex & region"].tolist() == [
+        " & ".join(row) for row in zip(age, frame["sex"].astype(str), frame["region"].astype(str))
+    ]
     assert all(g.index.equals(pd.RangeIndex(500)) for g in groups.values())
 
 
@@ -83,7 +104,7 @@ def test_a_reference_group_without_approvals_makes_disparate_impact_infinite_and
     figures = report(sex, rng.integers(0, 2, n).tolist(), approved.tolist())
     female = figures["groups"]["F"]
     assert female["disparate_impact"] == "inf" and female["disparate_impact_ci"] == ["inf", "inf"]  # JSON text
-    interval, = _disparate_impact({"gated_attributes": ["sex"], "attributes": {"sex": figures}})
+    (interval,) = _disparate_impact({"gated_attributes": ["sex"], "attributes": {"sex": figures}})
     assert interval["low"] == float("inf")  # the gate's di_ci_low_max: far above the 1.25 the policy allows
 
 
@@ -119,15 +140,22 @@ def test_an_interval_next_to_an_infinite_resample_is_never_nan():
 
 
 def test_a_configured_reference_missing_from_the_test_set_is_refused_by_name():
-    with pytest.raises(GovernanceError, match=r"protected attribute 'sex': reference group 'M' is not among the "
-                                              r"groups of the test set \(F, X\)"):
+    with pytest.raises(
+        GovernanceError,
+        match=r"protected attribute 'sex': reference group 'M' is not among the "
+        r"groups of the test set \(F, X\)",
+    ):
         report(["F", "X"] * 50, [0, 1] * 50, [1, 0] * 50)
 
 
 def test_missing_protected_values_form_one_group_whatever_marks_them_missing():
     model = load_config(REPO / "governance.yaml").model("credit_scoring")
-    frame = pd.DataFrame({"sex": pd.Series(["M", None, "F", np.nan, "M"], dtype=object),
-                          "age_band": ["18-24", "25-39", "25-39", "60+", "18-24"]})
+    frame = pd.DataFrame(
+        {
+            "sex": pd.Series(["M", None, "F", np.nan, "M"], dtype=object),
+            "age_band": ["18-24", "25-39", "25-39", "60+", "18-24"],
+        }
+    )
     groups = protected_groups(model, frame)
     assert groups["sex"].tolist() == ["M", "nan", "F", "nan", "M"]
     assert groups["sex & age_band"].tolist()[1:4] == ["nan & 25-39", "F & 25-39", "nan & 60+"]

@@ -59,25 +59,38 @@ def life(tmp_path_factory):
     from jobs.candidates import next_candidate_key
 
     biased_key = next_candidate_key(life.instance, life.registry, life.config.model(MODEL))
-    biased = job.execute_in_process(instance=life.instance, partition_key=biased_key, run_config=BIASED,
-                                    tags={"governance/requested_by": "dana"}, raise_on_error=False)
+    biased = job.execute_in_process(
+        instance=life.instance,
+        partition_key=biased_key,
+        run_config=BIASED,
+        tags={"governance/requested_by": "dana"},
+        raise_on_error=False,
+    )
     life.runs = {"fair": fair, "biased": (biased_key, biased)}
     return life
 
 
 def real_evidence(life, which: str):
     key, result = life.runs[which]
-    out = {name: result.output_for_node(f"{MODEL}__{name}") for name in
-           ("trained_model", "performance_report", "fairness_report", "explainability_report", "model_card")}
+    out = {
+        name: result.output_for_node(f"{MODEL}__{name}")
+        for name in ("trained_model", "performance_report", "fairness_report", "explainability_report", "model_card")
+    }
 
     def load(name):
         return json.loads(Path(out[name]["path"]).read_bytes())
 
-    return gate_evidence(life.config.model(MODEL), key,
-                         validation=load_validation(life.settings, MODEL, out["trained_model"]["data_md5"]),
-                         performance=load("performance_report"), fairness=load("fairness_report"),
-                         explainability=load("explainability_report"), card=out["model_card"],
-                         champion_auc=None, requested_by=["dana"])
+    return gate_evidence(
+        life.config.model(MODEL),
+        key,
+        validation=load_validation(life.settings, MODEL, out["trained_model"]["data_md5"]),
+        performance=load("performance_report"),
+        fairness=load("fairness_report"),
+        explainability=load("explainability_report"),
+        card=out["model_card"],
+        champion_auc=None,
+        requested_by=["dana"],
+    )
 
 
 def with_threshold(tmp_path: Path, file: str, attribute: str, value: Decimal) -> PolicyBundle:
@@ -142,8 +155,11 @@ def test_a_changed_threshold_changes_the_graphs_decision_with_a_new_digest(life,
     strict = with_threshold(tmp_path, "performance.cedar", "auc", Decimal("0.9900"))
     stricter = Lifecycle(life.settings.home, SMALL_CONFIG, policies=strict.directory)
     result = stricter.defs.resolve_job_def("credit_scoring_candidate").execute_in_process(
-        instance=stricter.instance, partition_key=fair_key, raise_on_error=False,
-        tags={"governance/requested_by": "dana"})
+        instance=stricter.instance,
+        partition_key=fair_key,
+        raise_on_error=False,
+        tags={"governance/requested_by": "dana"},
+    )
     assert not result.success
     gate = stricter.services.ledger.latest(events.GateDecided, model=MODEL, version=fair_key)
     assert gate.policy == strict.digest != PolicyBundle.load(REPO / "policies").digest
@@ -158,18 +174,37 @@ def test_a_waiver_is_honoured_by_the_gate_and_shown_on_the_card(life, monkeypatc
     runner = CliRunner(env={"GOVERN_POLICIES": str(REPO / "policies")})
     base = ["--home", str(life.settings.home), "--config", str(SMALL_CONFIG)]
     for rule in rules:
-        waived = runner.invoke(app, base + ["waive", MODEL, key, "--rule", rule, "--until", until, "--reason",
-                                            "remediation plan FR-12 agreed with the regulator", "--as", "carl"])
+        waived = runner.invoke(
+            app,
+            base
+            + [
+                "waive",
+                MODEL,
+                key,
+                "--rule",
+                rule,
+                "--until",
+                until,
+                "--reason",
+                "remediation plan FR-12 agreed with the regulator",
+                "--as",
+                "carl",
+            ],
+        )
         assert waived.exit_code == 0, waived.output
-    selfish = runner.invoke(app, base + ["waive", MODEL, key, "--rule", rules[0], "--until", until,
-                                         "--reason", "mine", "--as", "dana"])
+    selfish = runner.invoke(
+        app, base + ["waive", MODEL, key, "--rule", rules[0], "--until", until, "--reason", "mine", "--as", "dana"]
+    )
     assert selfish.exit_code != 0
     # Only the gate and what follows it run again (as a user re-materializes them in the UI): the card, written
     # before any waiver existed, is published again listing every waiver the gate honoured, before it is sealed.
     card_before = life.services.ledger.latest(events.CardPublished, model=MODEL, version=key)
     result = life.defs.resolve_job_def("credit_scoring_candidate").execute_in_process(
-        instance=life.instance, partition_key=key, tags={"governance/requested_by": "dana"},
-        asset_selection=[AssetKey([MODEL, "release_gate"]), AssetKey([MODEL, "approval_request"])])
+        instance=life.instance,
+        partition_key=key,
+        tags={"governance/requested_by": "dana"},
+        asset_selection=[AssetKey([MODEL, "release_gate"]), AssetKey([MODEL, "approval_request"])],
+    )
     assert result.success
     gate = json.loads(Path(result.output_for_node(f"{MODEL}__release_gate")["path"]).read_bytes())
     assert gate["allowed"] and gate["valid_until"] and all(d["waiver"]["granted_by"] == "carl" for d in gate["denials"])
@@ -193,7 +228,8 @@ def test_a_waiver_is_honoured_by_the_gate_and_shown_on_the_card(life, monkeypatc
         valid_approval(life.services, MODEL, key, "test", now=after)
     status = ["status", "--json"]
     assert json.loads(runner.invoke(app, base + status).output)[0]["awaiting_release"] == [
-        {"version": key, "approved_by": "ravi"}]
+        {"version": key, "approved_by": "ravi"}
+    ]
     with monkeypatch.context() as later:  # govern status, once the waiver has ended: says why it will not release
         later.setattr(approvals, "utc_now", lambda: after)
         waiting = json.loads(runner.invoke(app, base + status).output)[0]["awaiting_release"]
@@ -208,7 +244,8 @@ def test_a_waiver_is_honoured_by_the_gate_and_shown_on_the_card(life, monkeypatc
     assert release.execute_in_process(instance=life.instance, partition_key=fair_key).success
     paul = load_private_key(life.settings.keys_dir / "paul.key")
     monkeypatch.setattr(approvals, "utc_now", lambda: after)
-    with pytest.raises(DeploymentRefused, match=f"{key}: the gate passed on a waiver that ended at .*a rollback does "
-                                                "not bring it back"):
+    with pytest.raises(
+        DeploymentRefused, match=f"{key}: the gate passed on a waiver that ended at .*a rollback does not bring it back"
+    ):
         rollback(life.services, MODEL, "paul", paul, "fair version suspect", to_version=int(key.rsplit("v", 1)[1]))
     assert life.services.registry.champion(MODEL) == int(fair_key.rsplit("v", 1)[1])

@@ -43,12 +43,17 @@ def test_outcome_follows_the_known_ground_truth_without_bias():
     from governance.data.generator import EMPLOYMENT, HOUSING
 
     expected = true_default_probability(
-        annual_income=frame["annual_income"].to_numpy(), debt_to_income=frame["debt_to_income"].to_numpy(),
-        utilisation=frame["credit_utilisation"].to_numpy(), delinquencies=frame["delinquencies_2y"].to_numpy(),
-        history_years=frame["credit_history_years"].to_numpy(), inquiries=frame["inquiries_6m"].to_numpy(),
+        annual_income=frame["annual_income"].to_numpy(),
+        debt_to_income=frame["debt_to_income"].to_numpy(),
+        utilisation=frame["credit_utilisation"].to_numpy(),
+        delinquencies=frame["delinquencies_2y"].to_numpy(),
+        history_years=frame["credit_history_years"].to_numpy(),
+        inquiries=frame["inquiries_6m"].to_numpy(),
         employment=pd.Categorical(frame["employment_type"], categories=EMPLOYMENT.tolist()).codes,
-        term=frame["loan_term_months"].to_numpy(), savings=frame["savings_balance"].to_numpy(),
-        housing=pd.Categorical(frame["housing"], categories=HOUSING.tolist()).codes)
+        term=frame["loan_term_months"].to_numpy(),
+        savings=frame["savings_balance"].to_numpy(),
+        housing=pd.Categorical(frame["housing"], categories=HOUSING.tolist()).codes,
+    )
     assert abs(frame["default"].mean() - expected.mean()) < 0.005
     top = expected > np.quantile(expected, 0.9)
     assert frame["default"][top].mean() > 2 * frame["default"].mean()

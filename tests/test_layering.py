@@ -58,8 +58,10 @@ def imported_modules(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.update(f"{node.module}.{alias.name}" if _is_module(f"{node.module}.{alias.name}") else node.module
-                         for alias in node.names)
+            found.update(
+                f"{node.module}.{alias.name}" if _is_module(f"{node.module}.{alias.name}") else node.module
+                for alias in node.names
+            )
     return found
 
 
@@ -81,9 +83,13 @@ def test_the_governance_core_and_its_cli_do_not_import_dagster_or_its_wiring():
 
 def _package_imports() -> set[tuple[str, str]]:
     """(importing file, module) for every import from one wiring package into another."""
-    return {(name, module) for package in WIRING_PACKAGES for name, path in _sources(package)
-            for module in imported_modules(path)
-            if module.split(".")[0] in WIRING_PACKAGES and module.split(".")[0] != package}
+    return {
+        (name, module)
+        for package in WIRING_PACKAGES
+        for name, path in _sources(package)
+        for module in imported_modules(path)
+        if module.split(".")[0] in WIRING_PACKAGES and module.split(".")[0] != package
+    }
 
 
 def package_cycles(imports: set[tuple[str, str]]) -> list[list[str]]:
@@ -108,7 +114,10 @@ def package_cycles(imports: set[tuple[str, str]]) -> list[list[str]]:
 
 def test_package_cycles_are_found():
     assert package_cycles({("a/x.py", "b.y"), ("b/y.py", "c"), ("c/z.py", "a.x")}) == [
-        ["a", "b", "c", "a"], ["b", "c", "a", "b"], ["c", "a", "b", "c"]]
+        ["a", "b", "c", "a"],
+        ["b", "c", "a", "b"],
+        ["c", "a", "b", "c"],
+    ]
     assert package_cycles({("a/x.py", "b.y"), ("b/y.py", "c")}) == []
 
 
@@ -119,14 +128,16 @@ def test_no_import_cycle_between_the_wiring_packages():
     steps = {pair for cycle in cycles for pair in zip(cycle, cycle[1:])}
     in_cycles = sorted(site for site in imports - allowed if (site[0].split("/")[0], site[1].split(".")[0]) in steps)
     assert cycles == [], f"package cycles {cycles} through {in_cycles}"
-    assert IMPORTS_CLOSING_A_PACKAGE_CYCLE - imports == set(), \
+    assert IMPORTS_CLOSING_A_PACKAGE_CYCLE - imports == set(), (
         "no longer imported: remove from IMPORTS_CLOSING_A_PACKAGE_CYCLE"
+    )
     open_now = {site for site in allowed if not package_cycles(imports - allowed | {site})}
     assert open_now == set(), "these close no cycle any more: remove from IMPORTS_CLOSING_A_PACKAGE_CYCLE"
 
 
 def test_no_private_key_material_is_tracked_by_git():
     # The pattern is written so that this file does not match it.
-    tracked = subprocess.run(["git", "-C", str(REPO), "grep", "-l", "-I", "-E", "PRIVATE KEY-{5}"],
-                             capture_output=True, text=True)
+    tracked = subprocess.run(
+        ["git", "-C", str(REPO), "grep", "-l", "-I", "-E", "PRIVATE KEY-{5}"], capture_output=True, text=True
+    )
     assert tracked.stdout.strip() == "", tracked.stdout

@@ -57,8 +57,11 @@ def _by_hand(values: pd.Series, labels: pd.Series) -> float:
     best = 0.0
     for group in labels.unique():
         member = (labels == group).to_numpy()
-        x = values if pd.api.types.is_numeric_dtype(values) else values.map(
-            pd.Series(member).groupby(values.to_numpy()).mean())
+        x = (
+            values
+            if pd.api.types.is_numeric_dtype(values)
+            else values.map(pd.Series(member).groupby(values.to_numpy()).mean())
+        )
         best = max(best, abs(2 * roc_auc_score(member, x.to_numpy(dtype=float)) - 1))
     return round(best, 4)
 
@@ -68,17 +71,26 @@ def test_proxy_strength_equals_the_auc_definition():
     n = 3000
     sex = pd.Series(rng.choice(["F", "M"], n))
     band = pd.Series(rng.choice(["18-24", "25-39", "40-59", "60+"], n))
-    features = pd.DataFrame({
-        "height": np.where(sex == "F", 165, 178) + rng.integers(-15, 15, n),  # integers: tied values
-        "noise": rng.random(n),
-        "existing_customer": rng.random(n) < np.where(sex == "F", 0.3, 0.5),  # boolean
-        "occupation": pd.Categorical(np.where(rng.random(n) < 0.7, np.where(sex == "F", "care", "trade"),
-                                              rng.choice(["care", "trade", "office"], n))),
-    })
+    features = pd.DataFrame(
+        {
+            "height": np.where(sex == "F", 165, 178) + rng.integers(-15, 15, n),  # integers: tied values
+            "noise": rng.random(n),
+            "existing_customer": rng.random(n) < np.where(sex == "F", 0.3, 0.5),  # boolean
+            "occupation": pd.Categorical(
+                np.where(
+                    rng.random(n) < 0.7,
+                    np.where(sex == "F", "care", "trade"),
+                    rng.choice(["care", "trade", "office"], n),
+                )
+            ),
+        }
+    )
     measured = proxy_strengths(features, {"sex": sex, "age_band": band})
     for feature in features.columns:
-        assert measured[feature] == {"sex": _by_hand(features[feature], sex),
-                                     "age_band": _by_hand(features[feature], band)}, feature
+        assert measured[feature] == {
+            "sex": _by_hand(features[feature], sex),
+            "age_band": _by_hand(features[feature], band),
+        }, feature
     assert measured["height"]["sex"] > 0.6 and measured["noise"]["sex"] < 0.1
 
 

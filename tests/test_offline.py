@@ -59,8 +59,13 @@ RUN = textwrap.dedent("""
 
 
 def test_a_candidate_run_attempts_no_network_connection(tmp_path):
-    result = subprocess.run([sys.executable, "-c", GUARD + RUN, str(tmp_path / "govern"), str(SMALL_CONFIG)],
-                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", GUARD + RUN, str(tmp_path / "govern"), str(SMALL_CONFIG)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome["success"]

@@ -84,7 +84,8 @@ def test_fairness_figures_match_a_hand_computation(two_versions):
     assert figures["groups"]["F"]["disparate_impact"] == pytest.approx(rate["F"] / rate["M"])
     assert figures["demographic_parity_difference"] == pytest.approx(abs(rate["F"] - rate["M"]))
     assert figures["equalized_odds_difference"] == pytest.approx(
-        max(abs(tpr["F"] - tpr["M"]), abs(fpr["F"] - fpr["M"])))
+        max(abs(tpr["F"] - tpr["M"]), abs(fpr["F"] - fpr["M"]))
+    )
     low, high = figures["groups"]["F"]["disparate_impact_ci"]
     assert low < figures["groups"]["F"]["disparate_impact"] < high
 
@@ -106,7 +107,9 @@ def test_model_card_names_its_evidence(two_versions):
     assert "## Fairness" in metadata["card"].value
     explained = json.loads(Path(result.output_for_node("credit_scoring__explainability_report")["path"]).read_bytes())
     top = explained["importance"][0]["feature"]  # the monitoring section: what would fire, the top feature included
-    assert "## Monitoring" in markdown and "| monitoring.score_drift_severe | contain | score_psi >= 0.2500 |" in markdown
+    assert (
+        "## Monitoring" in markdown and "| monitoring.score_drift_severe | contain | score_psi >= 0.2500 |" in markdown
+    )
     assert f"| 1 | {top} |" in markdown.split("## Monitoring")[1]
 
 

@@ -32,8 +32,9 @@ def _frame(root: ET.Element) -> tuple[float, float, float, float]:
 def test_roc_curve_runs_from_the_bottom_left_corner_to_the_top_right(tmp_path):
     performance = {"auc": 0.8123, "roc_curve": {"fpr": [0, 0.1, 0.5, 1], "tpr": [0, 0.6, 0.9, 1]}}
     root = _svg(plots.roc(performance, tmp_path / "roc.svg"))
-    curve = [[tuple(map(float, p.split(","))) for p in line.get("points").split()]
-             for line in root.iter(f"{SVG}polyline")][1]
+    curve = [
+        [tuple(map(float, p.split(","))) for p in line.get("points").split()] for line in root.iter(f"{SVG}polyline")
+    ][1]
     left, top, right, bottom = _frame(root)
     assert curve[0] == (left, bottom) and curve[-1] == (right, top) and len(curve) == 4
     assert curve[1] == (pytest.approx(left + 0.1 * (right - left)), pytest.approx(bottom - 0.6 * (bottom - top)))
@@ -45,13 +46,20 @@ def test_calibration_marks_each_bin_at_its_mean_score_and_observed_rate(tmp_path
     root = _svg(plots.calibration({"calibration": {"bins": bins}}, tmp_path / "calibration.svg"))
     left, top, right, bottom = _frame(root)
     marks = [(float(c.get("cx")), float(c.get("cy"))) for c in root.iter(f"{SVG}circle")]
-    assert marks == [(pytest.approx(left + b["mean_score"] * (right - left), abs=0.1),
-                      pytest.approx(bottom - b["observed_rate"] * (bottom - top), abs=0.1)) for b in bins]
+    assert marks == [
+        (
+            pytest.approx(left + b["mean_score"] * (right - left), abs=0.1),
+            pytest.approx(bottom - b["observed_rate"] * (bottom - top), abs=0.1),
+        )
+        for b in bins
+    ]
 
 
 def test_selection_rates_draw_a_bar_per_group_at_its_rate_with_its_interval(tmp_path):
-    groups = {"F": {"selection_rate": 0.5, "selection_rate_ci": [0.45, 0.55]},
-              "M": {"selection_rate": 0.25, "selection_rate_ci": [None, None]}}
+    groups = {
+        "F": {"selection_rate": 0.5, "selection_rate_ci": [0.45, 0.55]},
+        "M": {"selection_rate": 0.25, "selection_rate_ci": [None, None]},
+    }
     fairness = {"gated_attributes": ["sex"], "attributes": {"sex": {"groups": groups}}}
     root = _svg(plots.selection_rates(fairness, tmp_path / "rates.svg"))
     left, top, right, bottom = _frame(root)
@@ -60,8 +68,10 @@ def test_selection_rates_draw_a_bar_per_group_at_its_rate_with_its_interval(tmp_
     assert heights == [pytest.approx(0.5, abs=0.01), pytest.approx(0.25, abs=0.01)]
     (interval,) = root.findall(f"{SVG}path")  # an interval only where one was computed
     ends = sorted({float(y) for y in re.findall(r"M[\d.]+ ([\d.]+)h8", interval.get("d"))})
-    assert ends == [pytest.approx(bottom - 0.55 * (bottom - top), abs=0.1),
-                    pytest.approx(bottom - 0.45 * (bottom - top), abs=0.1)]
+    assert ends == [
+        pytest.approx(bottom - 0.55 * (bottom - top), abs=0.1),
+        pytest.approx(bottom - 0.45 * (bottom - top), abs=0.1),
+    ]
     assert {"F", "M", "Approval rate by sex"} <= set(_texts(root))
 
 
@@ -79,8 +89,11 @@ def test_shap_summary_shows_the_most_important_features_first_one_dot_per_row(tm
     expected = list(values.abs().mean().sort_values(ascending=False).index[:12])
     labels = [t for t in _texts(root) if t in features]
     assert labels == expected == ["f0", *[f"f{i}" for i in range(13, 2, -1)]]
-    dots = {c: re.findall(r"M(-?[\d.]+) (-?[\d.]+)h0", p.get("d")) for p in root.iter(f"{SVG}path")
-            for c in [p.get("stroke")]}
+    dots = {
+        c: re.findall(r"M(-?[\d.]+) (-?[\d.]+)h0", p.get("d"))
+        for p in root.iter(f"{SVG}path")
+        for c in [p.get("stroke")]
+    }
     assert sum(len(d) for d in dots.values()) == rows * 12
     assert len(dots[plots._MISSING]) == 10  # f3's missing values
     # f0's row, the top one: its highest feature values are red and furthest right, its lowest blue and left.

@@ -28,8 +28,9 @@ time.sleep(600)
 
 
 def _start(mode: str) -> subprocess.Popen:
-    child = subprocess.Popen([sys.executable, "-c", CHILD, mode], stdout=subprocess.PIPE, text=True,
-                             start_new_session=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, mode], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
     assert child.stdout.readline().strip() == "ready"
     return child
 

@@ -38,18 +38,22 @@ def govern(life, *args):
 def sensor_tick(life, cursor):
     """What the daemon does on a tick: evaluate the sensor and launch the runs it asks for."""
     result = approval_sensor(life.config.model(MODEL))(
-        dg.build_sensor_context(instance=life.instance, cursor=cursor, resources=governance_resources(life.settings)))
+        dg.build_sensor_context(instance=life.instance, cursor=cursor, resources=governance_resources(life.settings))
+    )
     for request in result.run_requests or []:
         run = life.defs.resolve_job_def("credit_scoring_release").execute_in_process(
-            instance=life.instance, partition_key=request.partition_key, tags=request.tags)
+            instance=life.instance, partition_key=request.partition_key, tags=request.tags
+        )
         assert run.success
     return result.cursor or cursor
 
 
 def ask(client, life, rows):
     columns = life.config.model(MODEL).feature_columns  # this config does not collect protected attributes
-    return [client.post(f"/models/{MODEL}/decisions", json=row).raise_for_status().json()
-            for row in rows[columns].to_dict(orient="records")]
+    return [
+        client.post(f"/models/{MODEL}/decisions", json=row).raise_for_status().json()
+        for row in rows[columns].to_dict(orient="records")
+    ]
 
 
 def test_approve_deploy_decide_disable_enable_rollback(tmp_path):
@@ -64,8 +68,10 @@ def test_approve_deploy_decide_disable_enable_rollback(tmp_path):
     assert life.registry.champion(MODEL) == 1
 
     applications = generate_applications(60, seed=99)
-    with RunningAPI(create_app(life.settings, life.config, poll_seconds=0.2)) as api, \
-            httpx.Client(base_url=api.url, timeout=10) as client:
+    with (
+        RunningAPI(create_app(life.settings, life.config, poll_seconds=0.2)) as api,
+        httpx.Client(base_url=api.url, timeout=10) as client,
+    ):
         first_answers = ask(client, life, applications.head(20))
         assert {a["version"] for a in first_answers} == {1}
 
@@ -101,10 +107,12 @@ def test_approve_deploy_decide_disable_enable_rollback(tmp_path):
     # A fresh daemon's approval sensor (no cursor) must not bring v2 back: both approvals were released already,
     # and an approval is spent by its deployment, so even a forced re-run of v2's release deploys nothing.
     fresh = approval_sensor(life.config.model(MODEL))(
-        dg.build_sensor_context(instance=life.instance, resources=governance_resources(life.settings)))
+        dg.build_sensor_context(instance=life.instance, resources=governance_resources(life.settings))
+    )
     assert not fresh.run_requests
     rerun = life.defs.resolve_job_def("credit_scoring_release").execute_in_process(
-        instance=life.instance, partition_key=v2, raise_on_error=False)
+        instance=life.instance, partition_key=v2, raise_on_error=False
+    )
     assert not rerun.success and life.registry.champion(MODEL) == 1
     refused = life.services.ledger.latest(events.DeploymentRefused, model=MODEL)
     assert "needs a new approval request and approval" in refused.reason
@@ -116,5 +124,10 @@ def test_approve_deploy_decide_disable_enable_rollback(tmp_path):
         assert log.get(answer["decision_id"]).outcome == answer["outcome"]
     assert life.services.ledger.verify().ok
     recorded = {type(e) for e in life.services.ledger.events(events.Event, model=MODEL)}
-    assert {events.ApprovalGranted, events.DeploymentCompleted, events.KillSwitchOn, events.KillSwitchOff,
-            events.RollbackCompleted} <= recorded
+    assert {
+        events.ApprovalGranted,
+        events.DeploymentCompleted,
+        events.KillSwitchOn,
+        events.KillSwitchOff,
+        events.RollbackCompleted,
+    } <= recorded

@@ -42,8 +42,12 @@ def production_role():
     except sqlalchemy.exc.OperationalError as exc:
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {exc.orig}")
     host = sqlalchemy.make_url(POSTGRES_ADMIN_URL)
-    yield {store: sqlalchemy.URL.create("postgresql", role, password, host.host, host.port, database)
-           .render_as_string(hide_password=False) for store, database in databases.items()}
+    yield {
+        store: sqlalchemy.URL.create("postgresql", role, password, host.host, host.port, database).render_as_string(
+            hide_password=False
+        )
+        for store, database in databases.items()
+    }
     with admin.connect() as conn:
         for database in databases.values():
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
@@ -52,13 +56,18 @@ def production_role():
 
 
 @pytest.mark.parametrize("driver", ["", "+psycopg2", "+psycopg"])
-def test_dagster_and_our_stores_run_on_postgresql_with_the_documented_urls(tmp_path, monkeypatch, production_role,
-                                                                         driver):
+def test_dagster_and_our_stores_run_on_postgresql_with_the_documented_urls(
+    tmp_path, monkeypatch, production_role, driver
+):
     urls = {store: url.replace("postgresql://", f"postgresql{driver}://") for store, url in production_role.items()}
     monkeypatch.setenv("GOVERN_DAGSTER_DATABASE_URL", urls["dagster"])
-    settings = Settings(home=tmp_path / "govern", config_path=REPO / "governance.yaml",
-                        database_url=urls["governance"], dagster_database_url=urls["dagster"],
-                        mlflow_tracking_uri=urls["mlflow"])
+    settings = Settings(
+        home=tmp_path / "govern",
+        config_path=REPO / "governance.yaml",
+        database_url=urls["governance"],
+        dagster_database_url=urls["dagster"],
+        mlflow_tracking_uri=urls["mlflow"],
+    )
     prepare(settings)
     assert production_role["dagster"].split("@")[0] not in (settings.dagster_home / "dagster.yaml").read_text()
 
@@ -93,6 +102,9 @@ def test_dagster_and_our_stores_run_on_postgresql_with_the_documented_urls(tmp_p
 
 def test_a_dagster_database_url_that_is_not_postgresql_is_refused_without_showing_it(tmp_path):
     with pytest.raises(GovernanceError, match="GOVERN_DAGSTER_DATABASE_URL: expected a postgresql:// URL") as refused:
-        Settings(home=tmp_path, config_path=tmp_path / "governance.yaml",
-                 dagster_database_url="mysql://govern:hunter2@db/dagster")
+        Settings(
+            home=tmp_path,
+            config_path=tmp_path / "governance.yaml",
+            dagster_database_url="mysql://govern:hunter2@db/dagster",
+        )
     assert "hunter2" not in str(refused.value)

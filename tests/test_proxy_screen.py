@@ -90,8 +90,7 @@ def test_no_decision_gives_the_proxy_as_a_reason(denied, tmp_path):
     follower.switched_off_by_record = None  # driven directly: no governed deployment, the kill switch never on
     log = DecisionLog.for_settings(life.settings)
     maker = DecisionMaker(model, follower, ControlStore.for_settings(life.settings), log)
-    applications = [Application({c: row[c] for c in model.feature_columns}, None)
-                    for row in rows.to_dict("records")]
+    applications = [Application({c: row[c] for c in model.feature_columns}, None) for row in rows.to_dict("records")]
     answers = maker.decide(applications)
     assert all(PROXY not in {r["feature"] for r in answer["reasons"]} for answer in answers)
     assert "reasons_withheld" not in answers[0]  # logged, not sent
@@ -99,7 +98,7 @@ def test_no_decision_gives_the_proxy_as_a_reason(denied, tmp_path):
     for i in would_give:
         given = [r["feature"] for r in answers[i]["reasons"]]
         kept = [r["feature"] for r in unscreened[i].given if r["feature"] != PROXY]
-        assert given[:len(kept)] == kept  # the others keep their order; the next eligible reason moves up
+        assert given[: len(kept)] == kept  # the others keep their order; the next eligible reason moves up
         next_given += len(given) > len(kept)
         assert log.get(answers[i]["decision_id"]).reasons_withheld == 1
     assert next_given, "some declined row should get its next eligible reason in the proxy's place"
@@ -118,7 +117,8 @@ def test_a_version_whose_report_was_changed_is_not_served(denied):
     path.write_text(json.dumps(report))
     try:
         with pytest.raises(ServingError, match="is not the one the ledger recorded"):
-            load_version(life.settings, life.registry, life.config.model(MODEL), trained["version"],
-                         trained["artifact_sha256"])
+            load_version(
+                life.settings, life.registry, life.config.model(MODEL), trained["version"], trained["artifact_sha256"]
+            )
     finally:
         path.write_bytes(original)

@@ -43,14 +43,17 @@ def life(tmp_path_factory):
 
 def govern(life, *args):
     base = ["--home", str(life.settings.home), "--config", str(life.settings.config_path)]
-    return CliRunner(env={"GOVERN_POLICIES": str(life.settings.policies_dir)}).invoke(app, base + [str(a) for a in args])
+    return CliRunner(env={"GOVERN_POLICIES": str(life.settings.policies_dir)}).invoke(
+        app, base + [str(a) for a in args]
+    )
 
 
 def release(life, selection=None):
     """Run what the approval sensor launches: approved_release then production_deployment."""
     job = life.defs.resolve_job_def("credit_scoring_release")
-    return job.execute_in_process(instance=life.instance, partition_key=V1, raise_on_error=False,
-                                  asset_selection=selection)
+    return job.execute_in_process(
+        instance=life.instance, partition_key=V1, raise_on_error=False, asset_selection=selection
+    )
 
 
 def services(life) -> Services:
@@ -85,18 +88,23 @@ def test_gate_passed_and_the_request_is_pending(life):
     pack = life.settings.evidence_pack_dir(MODEL, V1, request.evidence_pack)
     assert pack == Path(latest_request(services(life), MODEL, V1).pack_path)
     assert {"model_card.html", "fairness.json", "gate_decision.json", "validation.json"} <= {
-        p.name for p in pack.iterdir()}
+        p.name for p in pack.iterdir()
+    }
     assert {p.name for p in (pack / "plots").iterdir()} == {
-        "roc.svg", "calibration.svg", "selection_rates.svg", "shap_summary.svg"}
+        "roc.svg",
+        "calibration.svg",
+        "selection_rates.svg",
+        "shap_summary.svg",
+    }
     status = json.loads(govern(life, "status", "--json").output)
     assert status[0]["versions"][0]["assets"]["approval_request"]["state"] == "materialized"
     assert status[0]["versions"][0]["assets"]["release_gate"]["allowed"] is True
     # Cedar decides who may approve: model risk approvers, never dana who trained and requested it.
-    assert status[0]["awaiting_approval"] == [{"version": V1, "evidence_pack": request.evidence_pack,
-                                               "may_approve": ["ravi", "rhea"]}]
+    assert status[0]["awaiting_approval"] == [
+        {"version": V1, "evidence_pack": request.evidence_pack, "may_approve": ["ravi", "rhea"]}
+    ]
     text = govern(life, "status").output
-    assert (f"credit_scoring-v1 awaits approval of evidence pack {request.evidence_pack} by one of: "
-            "ravi, rhea") in text
+    assert (f"credit_scoring-v1 awaits approval of evidence pack {request.evidence_pack} by one of: ravi, rhea") in text
     assert "(risk tier high; no champion: serving refers every application to manual review)" in text
 
 
@@ -106,8 +114,11 @@ def test_no_approval_deploys_nothing(life):
 
 
 def test_a_reported_materialization_of_approved_release_deploys_nothing(life):
-    life.instance.report_runless_asset_event(dg.AssetMaterialization(
-        asset_key=dg.AssetKey([MODEL, "approved_release"]), partition=V1, metadata={"approver": "ravi"}))
+    life.instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            asset_key=dg.AssetKey([MODEL, "approved_release"]), partition=V1, metadata={"approver": "ravi"}
+        )
+    )
     result = release(life, selection=[dg.AssetKey([MODEL, "production_deployment"])])
     assert not result.success
     entry = services(life).ledger.latest(events.ReleaseRefused, model=MODEL)
@@ -124,8 +135,15 @@ def test_approvals_refused_at_signing(life):
     }
     for principal, (key_name, reason) in cases.items():
         key = key_of(life, key_name) if key_name else generate_key_pair()[0]
-        result = govern(life, "approve", MODEL, "1", "--as", principal,
-                        *(["--key", life.settings.keys_dir / f"{key_name}.key"] if key_name else []))
+        result = govern(
+            life,
+            "approve",
+            MODEL,
+            "1",
+            "--as",
+            principal,
+            *(["--key", life.settings.keys_dir / f"{key_name}.key"] if key_name else []),
+        )
         if key_name is None:
             with pytest.raises((ApprovalRefused, StatementRefused)) as refused:
                 decide(services(life), MODEL, V1, "approve", principal, key)
@@ -133,8 +151,10 @@ def test_approvals_refused_at_signing(life):
         else:
             message = str(result.exception)
         assert result.exit_code != 0 and reason in message, (principal, message)
-    refusals = {type(e) for e in services(life).ledger.events(
-        (events.ApprovalDecisionRefused, events.StatementRefused), model=MODEL)}
+    refusals = {
+        type(e)
+        for e in services(life).ledger.events((events.ApprovalDecisionRefused, events.StatementRefused), model=MODEL)
+    }
     assert refusals == {events.ApprovalDecisionRefused, events.StatementRefused}
     assert not release(life).success
     assert_nothing_deployed(life, "dana's approval")
@@ -145,8 +165,12 @@ def test_a_forged_statement_written_straight_into_the_store_deploys_nothing(life
     store = services(life).statements
     request = services(life).ledger.latest(events.ApprovalRequested, model=MODEL)
     forged_key, _ = generate_key_pair()
-    statement = Statement.new("approve", {"model": MODEL, "version": V1, "evidence_digest": request.evidence_pack},
-                              "ravi", valid_for=timedelta(days=1))
+    statement = Statement.new(
+        "approve",
+        {"model": MODEL, "version": V1, "evidence_digest": request.evidence_pack},
+        "ravi",
+        valid_for=timedelta(days=1),
+    )
     forged = sign(statement, forged_key)
     _insert_raw(store, forged)
     assert not release(life).success
@@ -155,8 +179,12 @@ def test_a_forged_statement_written_straight_into_the_store_deploys_nothing(life
 
 def test_an_approval_of_another_version_replayed_deploys_nothing(life):
     store = services(life).statements
-    other = Statement.new("approve", {"model": MODEL, "version": "credit_scoring-v9", "evidence_digest": "0" * 64},
-                          "ravi", valid_for=timedelta(days=1))
+    other = Statement.new(
+        "approve",
+        {"model": MODEL, "version": "credit_scoring-v9", "evidence_digest": "0" * 64},
+        "ravi",
+        valid_for=timedelta(days=1),
+    )
     signed = sign(other, key_of(life, "ravi"))
     _insert_raw(store, signed, version=V1)  # re-labelled as an approval of v1
     assert not release(life).success
@@ -183,8 +211,9 @@ def test_a_rejected_version_approved_later_needs_a_new_request(life):
 
 def test_an_approval_names_the_pack_its_approver_reviewed(life):
     job = life.defs.resolve_job_def("credit_scoring_candidate")  # a new request: the last pack was rejected
-    assert job.execute_in_process(instance=life.instance, partition_key=V1,
-                                  tags={"governance/requested_by": "dana"}).success
+    assert job.execute_in_process(
+        instance=life.instance, partition_key=V1, tags={"governance/requested_by": "dana"}
+    ).success
     request = latest_request(services(life), MODEL, V1)
     pending = request.pack_digest
     card = Path(request.pack_path) / "model_card.md"
@@ -196,7 +225,8 @@ def test_an_approval_names_the_pack_its_approver_reviewed(life):
     card.write_bytes(original)
     stale = govern(life, "approve", MODEL, "1", "--as", "rhea", "--evidence", "0" * 32)
     assert stale.exit_code != 0 and str(stale.exception) == (
-        f"{V1}: the pending evidence pack is {pending}, not the '{'0' * 32}' you reviewed: review the pending pack")
+        f"{V1}: the pending evidence pack is {pending}, not the '{'0' * 32}' you reviewed: review the pending pack"
+    )
     short = govern(life, "approve", MODEL, "1", "--as", "rhea", "--evidence", pending[:12])
     assert str(short.exception) == f"{V1}: give at least 32 characters of the evidence pack digest you reviewed, not 12"
     assert govern(life, "approve", MODEL, "1", "--as", "rhea", "--evidence", pending[:32].upper()).exit_code == 0
@@ -214,12 +244,16 @@ def test_a_rejection_cedar_refused_vetoes_nothing(life):
 def test_whoever_once_requested_the_version_may_not_approve_it_after_an_untagged_run(life):
     """A run tag names the requester; a later gate run or a whole new pack launched without it frees nobody."""
     job = life.defs.resolve_job_def("credit_scoring_candidate")
-    assert job.execute_in_process(instance=life.instance, partition_key=V1,
-                                  tags={"governance/requested_by": "rhea"}).success
+    assert job.execute_in_process(
+        instance=life.instance, partition_key=V1, tags={"governance/requested_by": "rhea"}
+    ).success
     refused = govern(life, "approve", MODEL, "1", "--as", "rhea")
     assert "Whoever trained or requested a version may not approve it" in str(refused.exception)
-    assert job.execute_in_process(instance=life.instance, partition_key=V1,  # no requested_by tag this time
-                                  asset_selection=[dg.AssetKey([MODEL, "release_gate"])]).success
+    assert job.execute_in_process(
+        instance=life.instance,
+        partition_key=V1,  # no requested_by tag this time
+        asset_selection=[dg.AssetKey([MODEL, "release_gate"])],
+    ).success
     with pytest.raises(ApprovalRefused, match="rhea's approval .*Whoever trained or requested"):
         valid_approval(services(life), MODEL, V1, "test")  # the statement she signed is still stored
     assert not release(life).success
@@ -233,8 +267,9 @@ def test_whoever_once_requested_the_version_may_not_approve_it_after_an_untagged
 
 def test_changed_evidence_or_artifact_after_approval_deploys_nothing(life):
     job = life.defs.resolve_job_def("credit_scoring_candidate")
-    resubmit = job.execute_in_process(instance=life.instance, partition_key=V1,
-                                      tags={"governance/requested_by": "dana"})
+    resubmit = job.execute_in_process(
+        instance=life.instance, partition_key=V1, tags={"governance/requested_by": "dana"}
+    )
     assert resubmit.success  # a new approval request for the same evidence
     result = govern(life, "approve", MODEL, "1", "--as", "ravi", "--comment", "reviewed again")
     assert result.exit_code == 0, result.output
@@ -293,13 +328,21 @@ def _insert_raw(store, signed: SignedStatement, version: str | None = None) -> N
     from governance.trust import store as store_module
 
     statement = signed.statement
-    row = {"nonce": statement.nonce, "digest": signed.digest, "action": statement.action,
-           "principal": statement.principal, "model": statement.subject["model"],
-           "version": version or statement.subject.get("version"),
-           "issued_at": statement.issued_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-           "expires_at": statement.expires_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-           "recorded_at": statement.issued_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "roster_version": 1,
-           "roster_digest": "0" * 64, "ledger_entry_hash": "0" * 64, "document": signed.to_json()}
+    row = {
+        "nonce": statement.nonce,
+        "digest": signed.digest,
+        "action": statement.action,
+        "principal": statement.principal,
+        "model": statement.subject["model"],
+        "version": version or statement.subject.get("version"),
+        "issued_at": statement.issued_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "expires_at": statement.expires_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "recorded_at": statement.issued_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "roster_version": 1,
+        "roster_digest": "0" * 64,
+        "ledger_entry_hash": "0" * 64,
+        "document": signed.to_json(),
+    }
     with store.engine.begin() as conn:
         conn.execute(insert(store_module._statements).values(**row))
 
@@ -322,8 +365,9 @@ def test_no_private_key_material_anywhere_in_the_state(life):
     secrets = []
     for path in life.settings.keys_dir.glob("*.key"):
         key = load_private_key(path)
-        raw = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                                serialization.NoEncryption())
+        raw = key.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
         pem_body = "".join(path.read_text().splitlines()[1:-1]).encode()
         secrets += [raw, raw.hex().encode(), base64.b64encode(raw), pem_body]
     scanned = 0
@@ -362,12 +406,18 @@ def test_a_pack_judged_under_a_lower_risk_tier_than_the_model_now_has_is_approva
     from governance.release.evidence_pack import seal
 
     first = services(life).ledger.events(events.ApprovalRequested, model=MODEL)[0]
-    decision = json.loads((life.settings.evidence_pack_dir(MODEL, V1, first.evidence_pack)
-                           / "gate_decision.json").read_bytes())
+    decision = json.loads(
+        (life.settings.evidence_pack_dir(MODEL, V1, first.evidence_pack) / "gate_decision.json").read_bytes()
+    )
     assert decision["risk_tier"] == "high"
     (tmp_path / "gate_decision.json").write_text(json.dumps({**decision, "risk_tier": "medium"}))
-    pack = seal(evidence_dir(life), MODEL, V1, {"gate_decision.json": tmp_path / "gate_decision.json"},
-                {"artifact_sha256": "0" * 64, "policy_digest": "0" * 64})
+    pack = seal(
+        evidence_dir(life),
+        MODEL,
+        V1,
+        {"gate_decision.json": tmp_path / "gate_decision.json"},
+        {"artifact_sha256": "0" * 64, "policy_digest": "0" * 64},
+    )
     request_approval(services(life), pack, ())
     reason = "credit_scoring's risk tier is now high, but the gate sealed for credit_scoring-v1 judged it as medium"
     refused = govern(life, "reject", MODEL, "1", "--as", "ravi")  # v1 is the champion by now: nothing to approve
@@ -376,14 +426,21 @@ def test_a_pack_judged_under_a_lower_risk_tier_than_the_model_now_has_is_approva
     assert ledgered.actor == "ravi" and ledgered.statement_action == "reject" and reason in ledgered.reason
     with pytest.raises(ApprovalRefused, match=reason):
         valid_approval(services(life), MODEL, V1, "test")
-    assert reason in json.loads(govern(life, "status", "--json").output)[0]["awaiting_approval"][0]["cannot_be_approved"]
+    assert (
+        reason in json.loads(govern(life, "status", "--json").output)[0]["awaiting_approval"][0]["cannot_be_approved"]
+    )
     assert approval_lapsed(services(life), MODEL, V1, pack.digest) == reason  # what a rollback to it is refused for
     (pack.path / "manifest.json").write_text("not json")
     assert "the approved evidence pack cannot be read" in approval_lapsed(services(life), MODEL, V1, pack.digest)
 
     (tmp_path / "gate_decision.json").write_text(json.dumps({**decision, "risk_tier": "extreme"}))
-    unknown = seal(evidence_dir(life), MODEL, V1, {"gate_decision.json": tmp_path / "gate_decision.json"},
-                   {"artifact_sha256": "0" * 64, "policy_digest": "0" * 64})
+    unknown = seal(
+        evidence_dir(life),
+        MODEL,
+        V1,
+        {"gate_decision.json": tmp_path / "gate_decision.json"},
+        {"artifact_sha256": "0" * 64, "policy_digest": "0" * 64},
+    )
     request_approval(services(life), unknown, ())
     with pytest.raises(ApprovalRefused, match="names no known risk tier \\('extreme'\\)"):
         valid_approval(services(life), MODEL, V1, "test")

@@ -57,8 +57,10 @@ def test_an_altered_ledger_entry_does_not_stop_a_rollback(services):
     ledger = services.ledger
     altered = next(e for e in ledger.entries(model=MODEL, action=events.DeploymentCompleted.action) if e.payload)
     with ledger.engine.begin() as conn:
-        conn.execute(text("UPDATE ledger_entries SET payload = :p WHERE seq = :s"),
-                     {"p": json.dumps({**altered.payload, "edited": True}).encode(), "s": altered.seq})
+        conn.execute(
+            text("UPDATE ledger_entries SET payload = :p WHERE seq = :s"),
+            {"p": json.dumps({**altered.payload, "edited": True}).encode(), "s": altered.seq},
+        )
     assert rollback(services, MODEL, "paul", _key(services, "paul"), "v3 suspect").version == 2
     assert services.registry.champion(MODEL) == 2
     assert ledger.verify().first_bad_seq == altered.seq
@@ -85,8 +87,10 @@ def test_status_says_which_move_set_the_champion_and_who_made_it(services):
     services.registry.set_champion(MODEL, 1)  # the alias moved outside governance: a cache, not the champion
     shown = _status(services, exit_code=1)
     assert f"champion v2 (rolled back from v3 by paul at {move['at']})" in shown
-    assert ("INCIDENT: the MLflow champion alias points at credit_scoring-v1, but the verified champion is "
-            "credit_scoring-v2") in shown
+    assert (
+        "INCIDENT: the MLflow champion alias points at credit_scoring-v1, but the verified champion is "
+        "credit_scoring-v2"
+    ) in shown
 
 
 def test_moves_on_a_model_that_is_not_governed_are_refused_and_change_nothing(services):
@@ -101,7 +105,8 @@ def test_moves_on_a_model_that_is_not_governed_are_refused_and_change_nothing(se
 
 def _status(services: Services, *options: str, exit_code: int = 0) -> str:
     settings = services.settings
-    result = CliRunner().invoke(app, ["--home", str(settings.home), "--config", str(settings.config_path),
-                                      "status", *options])
+    result = CliRunner().invoke(
+        app, ["--home", str(settings.home), "--config", str(settings.config_path), "status", *options]
+    )
     assert result.exit_code == exit_code, result.output
     return result.output

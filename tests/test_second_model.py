@@ -19,15 +19,23 @@ TAIWAN_MODEL = {
     "limitations": ["2005 data from one Taiwanese bank."],
     "source": {"file": {"path": str(TAIWAN)}},
     "columns": {
-        "ID": {"kind": "integer", "min": 1}, "X1": {"kind": "number", "min": 0, "max": 10_000_000},
-        "X2": {"kind": "integer", "values": [1, 2]}, "X3": {"kind": "integer", "min": 0, "max": 6},
-        "X4": {"kind": "integer", "min": 0, "max": 3}, "X5": {"kind": "integer", "min": 18, "max": 100},
-        **{f"X{i}": REPAYMENT for i in range(6, 12)}, **{f"X{i}": NUMBER for i in range(12, 24)},
+        "ID": {"kind": "integer", "min": 1},
+        "X1": {"kind": "number", "min": 0, "max": 10_000_000},
+        "X2": {"kind": "integer", "values": [1, 2]},
+        "X3": {"kind": "integer", "min": 0, "max": 6},
+        "X4": {"kind": "integer", "min": 0, "max": 3},
+        "X5": {"kind": "integer", "min": 18, "max": 100},
+        **{f"X{i}": REPAYMENT for i in range(6, 12)},
+        **{f"X{i}": NUMBER for i in range(12, 24)},
         "Y": {"kind": "integer", "values": [0, 1]},
     },
-    "id_column": "ID", "target": "Y", "favourable_outcome": 0,
-    "protected_attributes": [{"column": "X2", "name": "sex"},
-                             {"column": "X5", "name": "age", "bands": [18, 30, 40, 50, 100]}],
+    "id_column": "ID",
+    "target": "Y",
+    "favourable_outcome": 0,
+    "protected_attributes": [
+        {"column": "X2", "name": "sex"},
+        {"column": "X5", "name": "age", "bands": [18, 30, 40, 50, 100]},
+    ],
     "risk_tier": "high",
     "estimator": {"kind": "hist_gradient_boosting", "params": {"max_iter": 80, "random_state": 0}},
     "decisioning": {"approve_below": 0.25, "decline_at_or_above": 0.6},
@@ -48,10 +56,16 @@ def test_taiwan_credit_runs_through_the_same_graph(tmp_path, lifecycle):
     assert len(model.feature_columns) == 21
     fairness = json.loads(Path(result.output_for_node("taiwan_credit__fairness_report")["path"]).read_bytes())
     assert set(fairness["gated_attributes"]) == {"sex", "age"}
-    assert set(fairness["attributes"]["age"]["groups"]) == {"[18.0, 30.0)", "[30.0, 40.0)", "[40.0, 50.0)", "[50.0, 100.0)"}
+    assert set(fairness["attributes"]["age"]["groups"]) == {
+        "[18.0, 30.0)",
+        "[30.0, 40.0)",
+        "[40.0, 50.0)",
+        "[50.0, 100.0)",
+    }
     trained = result.output_for_node("taiwan_credit__trained_model")
     assert 0.70 < trained["test_auc"] < 0.85
     from governance.digests import file_md5
+
     assert trained["data_md5"] == file_md5(TAIWAN)
     card = Path(result.output_for_node("taiwan_credit__model_card")["markdown_path"]).read_text()
     features_row = next(line for line in card.splitlines() if line.startswith("| Features (21)"))

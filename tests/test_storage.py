@@ -80,11 +80,16 @@ def test_the_embedded_default_is_pooled_sqlite_and_production_is_postgres(tmp_pa
     assert isinstance(inst.run_storage, PooledSqliteRunStorage)
     assert isinstance(inst.schedule_storage, PooledSqliteScheduleStorage)
     assert (tmp_path / "dagster" / "history" / "runs.db").is_file()  # Dagster's own layout
-    production = Settings(home=tmp_path, config_path=tmp_path / "governance.yaml",
-                          dagster_database_url="postgresql://dagster@db/dagster")
-    assert dagster_instance_config(production)["storage"] == {"custom": {
-        "module": "governance_assets.postgres_storage", "class": "PostgresStorage",
-        "config": {"postgres_url": {"env": "GOVERN_DAGSTER_DATABASE_URL"}}}}  # Dagster on PostgreSQL runs in
+    production = Settings(
+        home=tmp_path, config_path=tmp_path / "governance.yaml", dagster_database_url="postgresql://dagster@db/dagster"
+    )
+    assert dagster_instance_config(production)["storage"] == {
+        "custom": {
+            "module": "governance_assets.postgres_storage",
+            "class": "PostgresStorage",
+            "config": {"postgres_url": {"env": "GOVERN_DAGSTER_DATABASE_URL"}},
+        }
+    }  # Dagster on PostgreSQL runs in
     # tests/test_production_storage.py
 
 

@@ -21,11 +21,27 @@ from tests.helpers import REPO, SMALL_CONFIG, Lifecycle
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run"]
-ASSETS = ["applications", "validated_applications", "trained_model", "performance_report", "fairness_report",
-          "explainability_report", "model_card", "release_gate", "approval_request", "approved_release",
-          "production_deployment"]
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ASSETS = [
+    "applications",
+    "validated_applications",
+    "trained_model",
+    "performance_report",
+    "fairness_report",
+    "explainability_report",
+    "model_card",
+    "release_gate",
+    "approval_request",
+    "approved_release",
+    "production_deployment",
+]
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +56,32 @@ def ui(tmp_path_factory):
 
     key = next_candidate_key(life.instance, life.registry, life.config.model("credit_scoring"))
     life.defs.resolve_job_def("credit_scoring_candidate").execute_in_process(
-        instance=life.instance, partition_key=key, run_config=biased, raise_on_error=False)
+        instance=life.instance, partition_key=key, run_config=biased, raise_on_error=False
+    )
     port = _free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(life.settings.dagster_home), "GOVERN_HOME": str(home),
-           "GOVERN_CONFIG": str(SMALL_CONFIG), "GOVERN_POLICIES": str(REPO / "policies")}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(life.settings.dagster_home),
+        "GOVERN_HOME": str(home),
+        "GOVERN_CONFIG": str(SMALL_CONFIG),
+        "GOVERN_POLICIES": str(REPO / "policies"),
+    }
     webserver = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster-webserver"), "-w", str(REPO / "workspace.yaml"),
-         "-h", "127.0.0.1", "-p", str(port)], env=env, cwd=REPO, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            str(Path(sys.executable).parent / "dagster-webserver"),
+            "-w",
+            str(REPO / "workspace.yaml"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        env=env,
+        cwd=REPO,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(url)

@@ -20,8 +20,13 @@ from governance.config import GovernedModel
 from governance.digests import file_sha256
 from governance.registry import RegisteredVersion
 
-_TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("governance.cards", "templates"),
-                                autoescape=False, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("governance.cards", "templates"),
+    autoescape=False,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    undefined=jinja2.StrictUndefined,
+)
 _HTML_STYLE = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1d232a}
 table{border-collapse:collapse;margin:.8rem 0}td,th{border:1px solid #ccd;padding:.25rem .6rem;text-align:left}
 th{background:#eef}code{background:#f3f3f6;padding:0 .2rem}img{max-width:100%;vertical-align:top}"""
@@ -54,16 +59,34 @@ def missing_sections(model: GovernedModel, reports: dict) -> list[str]:
     return [name for name, present in checks.items() if not present]
 
 
-def write_card(model: GovernedModel, key: str, registered: RegisteredVersion, reports: dict,
-               report_digests: dict[str, str], waivers: list[dict], out_dir: Path, monitoring: dict) -> Card:
+def write_card(
+    model: GovernedModel,
+    key: str,
+    registered: RegisteredVersion,
+    reports: dict,
+    report_digests: dict[str, str],
+    waivers: list[dict],
+    out_dir: Path,
+    monitoring: dict,
+) -> Card:
     """Render `model_card.md` and `model_card.html` into `out_dir` (plots are expected in out_dir/plots);
     `monitoring` is what the monitoring policy would do about it (`governance.monitoring.watch.card_watch`)."""
     missing = missing_sections(model, reports)
     limitations = list(model.limitations) + _automatic_limitations(reports)
     markdown = _TEMPLATES.get_template("model_card.md.j2").render(
-        model=model, key=key, registered=registered, report_digests=report_digests, waivers=waivers,
-        limitations=limitations, monitoring=monitoring, generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        ci=_ci, num=_num, proxy_line=_proxy_line, **reports)
+        model=model,
+        key=key,
+        registered=registered,
+        report_digests=report_digests,
+        waivers=waivers,
+        limitations=limitations,
+        monitoring=monitoring,
+        generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        ci=_ci,
+        num=_num,
+        proxy_line=_proxy_line,
+        **reports,
+    )
     if missing:
         markdown += "\n## Incomplete\n\nThis card lacks: " + ", ".join(missing) + ".\n"
     md_path, html_path = out_dir / "model_card.md", out_dir / "model_card.html"
@@ -79,16 +102,20 @@ def _automatic_limitations(reports: dict) -> list[str]:
         if small:
             found.append(f"Few test rows for {name} group(s) {', '.join(small)}: their figures have wide intervals.")
     for flag in reports["explainability"]["proxy_flags"]:
-        found.append(f"`{flag['feature']}` (importance rank {flag['rank']}) is a proxy for {flag['attribute']} "
-                     f"(strength {flag['strength']:.2f}, weighted {flag['weighted']:.2f}); never given as a reason.")
+        found.append(
+            f"`{flag['feature']}` (importance rank {flag['rank']}) is a proxy for {flag['attribute']} "
+            f"(strength {flag['strength']:.2f}, weighted {flag['weighted']:.2f}); never given as a reason."
+        )
     return found
 
 
 def _html(markdown: str, out_dir: Path, title: str) -> str:
     body = MarkdownIt("commonmark").enable("table").render(markdown)
     body = re.sub(r'src="(plots/[^"]+\.svg)"', lambda m: f'src="{_data_uri(out_dir / m.group(1))}"', body)
-    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
-            f"<style>{_HTML_STYLE}</style></head><body>{body}</body></html>")
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{_HTML_STYLE}</style></head><body>{body}</body></html>"
+    )
 
 
 def _data_uri(path: Path) -> str:

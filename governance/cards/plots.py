@@ -57,21 +57,25 @@ class _Chart:
         dash = ' stroke-dasharray="5 4" stroke-width="1"' if dashed else ' stroke-width="1.8"'
         self.marks.append(f'<polyline points="{points}" fill="none" stroke="{colour}"{dash}/>')
         if dots:
-            self.marks.extend(f'<circle cx="{self.x(a)}" cy="{self.y(b)}" r="3" fill="{colour}"/>'
-                              for a, b in zip(xs, ys))
+            self.marks.extend(
+                f'<circle cx="{self.x(a)}" cy="{self.y(b)}" r="3" fill="{colour}"/>' for a, b in zip(xs, ys)
+            )
 
-    def text(self, x: float, y: float, words: str, *, anchor: str = "middle", size: int = 12,
-             turned: bool = False) -> None:
+    def text(
+        self, x: float, y: float, words: str, *, anchor: str = "middle", size: int = 12, turned: bool = False
+    ) -> None:
         turn = f' transform="rotate(-90 {x} {y})"' if turned else ""
-        self.marks.append(f'<text x="{x}" y="{y}" text-anchor="{anchor}" font-size="{size}"{turn}>'
-                          f"{escape(words)}</text>")
+        self.marks.append(
+            f'<text x="{x}" y="{y}" text-anchor="{anchor}" font-size="{size}"{turn}>{escape(words)}</text>'
+        )
 
-    def axes(self, title: str, xlabel: str = "", ylabel: str = "", *, xticks: bool = True,
-             yticks: bool = True) -> None:
+    def axes(self, title: str, xlabel: str = "", ylabel: str = "", *, xticks: bool = True, yticks: bool = True) -> None:
         """The frame, ticks with their values, the axis labels and the title."""
         bottom, right = self.top + self.height, self.left + self.width
-        self.marks.append(f'<rect x="{self.left}" y="{self.top}" width="{self.width}" height="{self.height}" '
-                          f'fill="none" stroke="{_INK}" stroke-width="0.8"/>')
+        self.marks.append(
+            f'<rect x="{self.left}" y="{self.top}" width="{self.width}" height="{self.height}" '
+            f'fill="none" stroke="{_INK}" stroke-width="0.8"/>'
+        )
         for value in _ticks(*self.ys) if yticks else ():
             y = self.y(value)
             self.marks.append(f'<line x1="{self.left - 4}" y1="{y}" x2="{self.left}" y2="{y}" stroke="{_INK}"/>')
@@ -117,11 +121,15 @@ def selection_rates(fairness: dict, path: Path) -> Path:
         for j, (group, figures) in enumerate(groups.items()):
             rate, (low, high) = figures["selection_rate"], figures["selection_rate_ci"]
             left, middle = chart.left + j * slot + slot * 0.15, chart.left + (j + 0.5) * slot
-            chart.marks.append(f'<rect x="{round(left, 1)}" y="{chart.y(rate)}" width="{round(slot * 0.7, 1)}" '
-                               f'height="{round(chart.y(0) - chart.y(rate), 1)}" fill="{_BAR}"/>')
+            chart.marks.append(
+                f'<rect x="{round(left, 1)}" y="{chart.y(rate)}" width="{round(slot * 0.7, 1)}" '
+                f'height="{round(chart.y(0) - chart.y(rate), 1)}" fill="{_BAR}"/>'
+            )
             if low is not None:
-                chart.marks.append(f'<path d="M{middle - 4} {chart.y(low)}h8M{middle} {chart.y(low)}V{chart.y(high)}'
-                                   f'M{middle - 4} {chart.y(high)}h8" stroke="{_INK}" stroke-width="1.4"/>')
+                chart.marks.append(
+                    f'<path d="M{middle - 4} {chart.y(low)}h8M{middle} {chart.y(low)}V{chart.y(high)}'
+                    f'M{middle - 4} {chart.y(high)}h8" stroke="{_INK}" stroke-width="1.4"/>'
+                )
             chart.text(middle, chart.top + chart.height + 17, str(group), size=11)
         chart.axes(f"Approval rate by {name}", xticks=False)
         marks.extend(chart.marks)
@@ -137,8 +145,10 @@ def shap_summary(values: pd.DataFrame, sample: pd.DataFrame, path: Path) -> Path
     row = 26
     labels = 20 + 7 * max(len(str(feature)) for feature in order)  # about 7 px a character
     chart = _Chart(left=labels, top=30, width=380, height=row * len(order), xs=(low - pad, high + pad))
-    chart.marks.append(f'<line x1="{chart.x(0)}" y1="{chart.top}" x2="{chart.x(0)}" '
-                       f'y2="{chart.top + chart.height}" stroke="{_GUIDE}"/>')
+    chart.marks.append(
+        f'<line x1="{chart.x(0)}" y1="{chart.top}" x2="{chart.x(0)}" '
+        f'y2="{chart.top + chart.height}" stroke="{_GUIDE}"/>'
+    )
     strokes: dict[str, list[str]] = {}
     for i, feature in enumerate(order):
         middle = chart.top + (i + 0.5) * row
@@ -147,8 +157,10 @@ def shap_summary(values: pd.DataFrame, sample: pd.DataFrame, path: Path) -> Path
         for colour, x, y in zip(_shades(sample[feature]), xs, ys):
             strokes.setdefault(colour, []).append(f"M{x:.0f} {y:.1f}h0")
         chart.text(chart.left - 8, middle + 4, str(feature), anchor="end")
-    chart.marks.extend(f'<path d="{"".join(moves)}" stroke="{colour}" stroke-width="{_DOT}" stroke-linecap="round"/>'
-                       for colour, moves in strokes.items())
+    chart.marks.extend(
+        f'<path d="{"".join(moves)}" stroke="{colour}" stroke-width="{_DOT}" stroke-linecap="round"/>'
+        for colour, moves in strokes.items()
+    )
     chart.axes("", "SHAP value (impact on model output)", yticks=False)
     chart.marks.append(_colour_bar(chart.left + chart.width + 30, chart.top, chart.height))
     return _write(path, chart.left + chart.width + 110, chart.top + chart.height + 50, "SHAP summary", chart.marks)
@@ -189,13 +201,15 @@ def _mix(share: float) -> str:
 
 
 def _colour_bar(x: float, top: float, height: float) -> str:
-    return (f'<defs><linearGradient id="shade" x1="0" y1="1" x2="0" y2="0"><stop offset="0" stop-color="{_mix(0)}"/>'
-            f'<stop offset="1" stop-color="{_mix(1)}"/></linearGradient></defs>'
-            f'<rect x="{x}" y="{top}" width="10" height="{height}" fill="url(#shade)"/>'
-            f'<text x="{x + 14}" y="{top + 10}" font-size="11">High</text>'
-            f'<text x="{x + 14}" y="{top + height}" font-size="11">Low</text>'
-            f'<text x="{x + 30}" y="{top + height / 2}" font-size="12" text-anchor="middle" '
-            f'transform="rotate(-90 {x + 30} {top + height / 2})">Feature value</text>')
+    return (
+        f'<defs><linearGradient id="shade" x1="0" y1="1" x2="0" y2="0"><stop offset="0" stop-color="{_mix(0)}"/>'
+        f'<stop offset="1" stop-color="{_mix(1)}"/></linearGradient></defs>'
+        f'<rect x="{x}" y="{top}" width="10" height="{height}" fill="url(#shade)"/>'
+        f'<text x="{x + 14}" y="{top + 10}" font-size="11">High</text>'
+        f'<text x="{x + 14}" y="{top + height}" font-size="11">Low</text>'
+        f'<text x="{x + 30}" y="{top + height / 2}" font-size="12" text-anchor="middle" '
+        f'transform="rotate(-90 {x + 30} {top + height / 2})">Feature value</text>'
+    )
 
 
 def _ticks(low: float, high: float, most: int = 6) -> list[float]:
@@ -211,8 +225,10 @@ def _ticks(low: float, high: float, most: int = 6) -> list[float]:
 
 def _write(path: Path, width: float, height: float, title: str, marks: list[str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-                    f'viewBox="0 0 {width} {height}" role="img" font-family="system-ui,sans-serif" fill="{_INK}">'
-                    f'<title>{escape(title)}</title><rect width="100%" height="100%" fill="white"/>'
-                    + "".join(marks) + "</svg>", encoding="utf-8")
+    path.write_text(
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" font-family="system-ui,sans-serif" fill="{_INK}">'
+        f'<title>{escape(title)}</title><rect width="100%" height="100%" fill="white"/>' + "".join(marks) + "</svg>",
+        encoding="utf-8",
+    )
     return path

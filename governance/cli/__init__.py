@@ -25,23 +25,35 @@ class _Govern(TyperGroup):
         return super().resolve_command(ctx, args)
 
 
-app = typer.Typer(cls=_Govern, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="Govern high-risk ML models: gates, signed approvals, audit ledger, kill switch.")
+app = typer.Typer(
+    cls=_Govern,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Govern high-risk ML models: gates, signed approvals, audit ledger, kill switch.",
+)
 
 
 @app.callback()
 def _global(
     ctx: typer.Context,
-    config: Annotated[Path | None, typer.Option("--config", help="governed models config (default: $GOVERN_CONFIG or governance.yaml)")] = None,
-    home: Annotated[Path | None, typer.Option("--home", help="state directory (default: $GOVERN_HOME or .govern)")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="governed models config (default: $GOVERN_CONFIG or governance.yaml)"),
+    ] = None,
+    home: Annotated[
+        Path | None, typer.Option("--home", help="state directory (default: $GOVERN_HOME or .govern)")
+    ] = None,
 ) -> None:
     apply_offline_env()
     ctx.obj = settings = Settings.from_env(config_path=config, home=home)
     needs_state = ctx.invoked_subcommand not in CREATES_STATE and not ctx.meta.get("asks_for_help")
     if needs_state and not settings.production and not settings.governance_db.is_file():
-        fail(f"no governance state at {settings.home} (no governance.db): check --home / GOVERN_HOME, or "
-             "GOVERN_DATABASE_URL for production; `govern init` creates one for your config (`make demo` or "
-             "`govern ui` for the demo's)")
+        fail(
+            f"no governance state at {settings.home} (no governance.db): check --home / GOVERN_HOME, or "
+            "GOVERN_DATABASE_URL for production; `govern init` creates one for your config (`make demo` or "
+            "`govern ui` for the demo's)"
+        )
 
 
 # Commands that run without an existing state (they create one, or read only files they are given).

@@ -1,10 +1,10 @@
 """`govern lineage | trace | evidence | retention`: what auditors and examiners ask for.
 
-    govern lineage MODEL VERSION          the version's chain, every step with its ledger entry and proof
-    govern trace DECISION_ID              a served decision, what was in force, then its version's lineage
-    govern evidence MODEL VERSION --out F a signed, self-contained evidence pack (zip)
-    govern evidence verify F              check a pack offline; names any file that does not match
-    govern retention                      apply the configured retention periods
+govern lineage MODEL VERSION          the version's chain, every step with its ledger entry and proof
+govern trace DECISION_ID              a served decision, what was in force, then its version's lineage
+govern evidence MODEL VERSION --out F a signed, self-contained evidence pack (zip)
+govern evidence verify F              check a pack offline; names any file that does not match
+govern retention                      apply the configured retention periods
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def _services(settings: Settings):
 
 
 # --- lineage -----------------------------------------------------------------------------------
+
 
 def lineage(ctx: typer.Context, model: ModelArg, version: VersionArg, as_json: JsonOption = False) -> None:
     """A version's lineage, each step with its ledger entry and inclusion proof (exit 1 on any finding).
@@ -64,60 +65,121 @@ def _line(label: str, text: str, citation: dict | None = None) -> str:
 
 def lineage_text(doc: dict) -> str:
     s = doc["summary"]
-    data, validation, training, gate, pack = (doc[k] or {} for k in ("data", "validation", "training", "gate",
-                                                                     "evidence_pack"))
-    lines = [f"{doc['version']}: {s['status']}",
-             _line("data", f"DVC md5 {data.get('dvc_md5')}, {data.get('rows')} rows, source {data.get('source')}",
-                   data.get("entry")),
-             _line("validation", f"{'passed' if validation.get('passed') else 'FAILED'}, suite "
-                                 f"{validation.get('suite')}, {validation.get('failed_expectations')} failed",
-                   validation.get("entry")),
-             _line("training", f"MLflow run {training.get('mlflow_run_id')}, code {training.get('code_version')}, "
-                               f"artifact sha256 {training.get('artifact_sha256')}", training.get("entry"))]
+    data, validation, training, gate, pack = (
+        doc[k] or {} for k in ("data", "validation", "training", "gate", "evidence_pack")
+    )
+    lines = [
+        f"{doc['version']}: {s['status']}",
+        _line(
+            "data",
+            f"DVC md5 {data.get('dvc_md5')}, {data.get('rows')} rows, source {data.get('source')}",
+            data.get("entry"),
+        ),
+        _line(
+            "validation",
+            f"{'passed' if validation.get('passed') else 'FAILED'}, suite "
+            f"{validation.get('suite')}, {validation.get('failed_expectations')} failed",
+            validation.get("entry"),
+        ),
+        _line(
+            "training",
+            f"MLflow run {training.get('mlflow_run_id')}, code {training.get('code_version')}, "
+            f"artifact sha256 {training.get('artifact_sha256')}",
+            training.get("entry"),
+        ),
+    ]
     if training.get("params"):
         lines.append(_line("", "params: " + ", ".join(f"{k}={v}" for k, v in training["params"].items())))
     for report in doc["reports"]:
         sealed = "sealed in the evidence pack" if report["sealed"] else "not the sealed copy"
         lines.append(_line("report", f"{report['report']} sha256 {report['sha256']} ({sealed})", report["entry"]))
     if gate:
-        denials = ", ".join(d["rule"] + (f" (waived by {d['waiver']['granted_by']})" if d["waiver"] else "")
-                            for d in gate["denials"]) or "none"
+        denials = (
+            ", ".join(
+                d["rule"] + (f" (waived by {d['waiver']['granted_by']})" if d["waiver"] else "")
+                for d in gate["denials"]
+            )
+            or "none"
+        )
         verdict = {True: "allowed", False: "DENIED"}.get(gate["allowed"], "decided (payload expired)")
-        lines.append(_line("gate", f"{verdict} under policy "
-                                   f"{gate['policy_digest']}, {len(gate['rules_evaluated'] or [])} rules, "
-                                   f"denials: {denials}", gate["entry"]))
-    lines += [_line("waiver", f"{w['rule']} until {w['until']} granted by {w['granted_by']}", w["entry"])
-              for w in doc["waivers"]]
+        lines.append(
+            _line(
+                "gate",
+                f"{verdict} under policy "
+                f"{gate['policy_digest']}, {len(gate['rules_evaluated'] or [])} rules, "
+                f"denials: {denials}",
+                gate["entry"],
+            )
+        )
+    lines += [
+        _line("waiver", f"{w['rule']} until {w['until']} granted by {w['granted_by']}", w["entry"])
+        for w in doc["waivers"]
+    ]
     if pack:
-        lines.append(_line("evidence", f"pack {pack['digest']} {pack['status']}, requested by "
-                                       f"{', '.join(pack['requested_by'] or []) or '-'}", pack["entry"]))
-    lines += [_line("approval", f"{a['decision']} by {a['approver']} ({', '.join(a['roles'] or [])}) signed "
-                                f"{a['signed_at']}, statement {a['statement_digest']}", a["entry"])
-              for a in doc["approvals"]]
+        lines.append(
+            _line(
+                "evidence",
+                f"pack {pack['digest']} {pack['status']}, requested by {', '.join(pack['requested_by'] or []) or '-'}",
+                pack["entry"],
+            )
+        )
+    lines += [
+        _line(
+            "approval",
+            f"{a['decision']} by {a['approver']} ({', '.join(a['roles'] or [])}) signed "
+            f"{a['signed_at']}, statement {a['statement_digest']}",
+            a["entry"],
+        )
+        for a in doc["approvals"]
+    ]
     for move in doc["deployments"]:
         who = f"automated ({move['actor']})" if move["automated"] else f"by {move['actor']}"
         why = f", reason: {move['reason']}" if move["reason"] else ""
-        lines.append(_line(move["kind"], f"#{move['id']} {move['from'] or '-'} -> {move['to']} {who}, "
-                                         f"{move['status']} {move['finished_at'] or move['started_at']}{why}")
-                     + " " + " ".join(_ref(e) for e in move["entries"]))
-    lines += [_line("kill switch", f"{k['state']} by {k['by']} at {k['at']}: {k['reason']}", k["entry"])
-              for k in doc["kill_switch"]["events"]]
-    lines += [_line("monitoring", f"{m['action']} by {m['by']} at {m['at']}" + "".join(
-        f", {k} {(m['facts'] or {})[k]}" for k in ("stream", "window") if k in (m["facts"] or {})), m["entry"])
-        for m in doc["monitoring"]]
-    lines += [_line("refused", f"{r['action']} by {r['by']} at {r['at']}: {r['reason']}", r["entry"])
-              for r in doc["refusals"]]
-    lines.append(_line("ledger", f"proofs against the root {doc['ledger']['root']} of the first "
-                                 f"{doc['ledger']['size']} entries; {len(doc['other_events'])} other entries"))
+        lines.append(
+            _line(
+                move["kind"],
+                f"#{move['id']} {move['from'] or '-'} -> {move['to']} {who}, "
+                f"{move['status']} {move['finished_at'] or move['started_at']}{why}",
+            )
+            + " "
+            + " ".join(_ref(e) for e in move["entries"])
+        )
+    lines += [
+        _line("kill switch", f"{k['state']} by {k['by']} at {k['at']}: {k['reason']}", k["entry"])
+        for k in doc["kill_switch"]["events"]
+    ]
+    lines += [
+        _line(
+            "monitoring",
+            f"{m['action']} by {m['by']} at {m['at']}"
+            + "".join(f", {k} {(m['facts'] or {})[k]}" for k in ("stream", "window") if k in (m["facts"] or {})),
+            m["entry"],
+        )
+        for m in doc["monitoring"]
+    ]
+    lines += [
+        _line("refused", f"{r['action']} by {r['by']} at {r['at']}: {r['reason']}", r["entry"]) for r in doc["refusals"]
+    ]
+    lines.append(
+        _line(
+            "ledger",
+            f"proofs against the root {doc['ledger']['root']} of the first "
+            f"{doc['ledger']['size']} entries; {len(doc['other_events'])} other entries",
+        )
+    )
     lines += [_line("FINDING", finding) for finding in doc["findings"]] or [_line("findings", "none")]
     return "\n".join(lines)
 
 
 # --- trace -------------------------------------------------------------------------------------
 
-def trace(ctx: typer.Context, decision_id: Annotated[str, typer.Argument(help="the decision id the API returned")],
-          registry: Annotated[bool, typer.Option("--registry", help="also cross-check the MLflow registry (slower)")] = False,
-          as_json: JsonOption = False) -> None:
+
+def trace(
+    ctx: typer.Context,
+    decision_id: Annotated[str, typer.Argument(help="the decision id the API returned")],
+    registry: Annotated[bool, typer.Option("--registry", help="also cross-check the MLflow registry (slower)")] = False,
+    as_json: JsonOption = False,
+) -> None:
     """Trace one decision: its version, input digest, reasons, kill switch or rollback in force, lineage
     (exit 1 if the lineage has findings)."""
     from governance.decisions import DecisionLog
@@ -132,22 +194,31 @@ def trace(ctx: typer.Context, decision_id: Annotated[str, typer.Argument(help="t
 def trace_text(traced: dict) -> str:
     d, switch, move = traced["decision"], traced["kill_switch"], traced["in_force"]
     score = "no score" if d["score"] is None else f"score {d['score']:.4f}"
-    lines = [f"decision {d['decision_id']} at {d['ts']}: {d['outcome']}, {score}, by {d['version'] or 'no version (safe state)'}",
-             f"  input digest sha256 {d['input_digest']}" + ("" if d["inputs_retained"] else " (inputs expired by retention)"),
-             "  reasons: " + ("; ".join(f"{r.get('code')} {r.get('text')}" for r in d["reasons"]) or "none")]
+    lines = [
+        f"decision {d['decision_id']} at {d['ts']}: {d['outcome']}, {score}, by {d['version'] or 'no version (safe state)'}",
+        f"  input digest sha256 {d['input_digest']}"
+        + ("" if d["inputs_retained"] else " (inputs expired by retention)"),
+        "  reasons: " + ("; ".join(f"{r.get('code')} {r.get('text')}" for r in d["reasons"]) or "none"),
+    ]
     if d["safe_state_reason"]:
         lines.append(f"  safe state: {d['safe_state_reason']}")
     change = switch["last_change"]
-    lines.append(f"  kill switch: {'ON' if switch['on'] else 'off'}" + (
-        f" (last set {change['state']} by {change['by']} at {change['at']}: {change['reason']})" if change else ""))
+    lines.append(
+        f"  kill switch: {'ON' if switch['on'] else 'off'}"
+        + (f" (last set {change['state']} by {change['by']} at {change['at']}: {change['reason']})" if change else "")
+    )
     if move:
         who = f"automated ({move['actor']})" if move["automated"] else f"by {move['actor']}"
-        lines.append(f"  in force: {move['kind']} #{move['id']} to {move['version']} {who}, completed "
-                     f"{move['completed_at']}" + (" -- ROLLBACK IN FORCE" if traced["rollback_in_force"] else ""))
+        lines.append(
+            f"  in force: {move['kind']} #{move['id']} to {move['version']} {who}, completed "
+            f"{move['completed_at']}" + (" -- ROLLBACK IN FORCE" if traced["rollback_in_force"] else "")
+        )
     approval = traced.get("approval")
     if approval:
-        lines.append(f"  approved by {approval['approver']} ({', '.join(approval['roles'] or [])}) at "
-                     f"{approval['signed_at']}, statement {approval['statement_digest']}")
+        lines.append(
+            f"  approved by {approval['approver']} ({', '.join(approval['roles'] or [])}) at "
+            f"{approval['signed_at']}, statement {approval['statement_digest']}"
+        )
     lines += [f"  FINDING {finding}" for finding in traced["findings"]]
     if traced["lineage"]:
         lines += ["", lineage_text(traced["lineage"])]
@@ -155,6 +226,7 @@ def trace_text(traced: dict) -> str:
 
 
 # --- evidence ----------------------------------------------------------------------------------
+
 
 class _ExportByDefault(TyperGroup):
     """`govern evidence MODEL VERSION --out F` is `govern evidence export ...`; `verify` stays a subcommand."""
@@ -165,14 +237,21 @@ class _ExportByDefault(TyperGroup):
         return super().parse_args(ctx, args)
 
 
-evidence_app = typer.Typer(cls=_ExportByDefault, no_args_is_help=True,
-                           help="Evidence packs: `govern evidence MODEL VERSION --out FILE`, `govern evidence verify FILE`.")
+evidence_app = typer.Typer(
+    cls=_ExportByDefault,
+    no_args_is_help=True,
+    help="Evidence packs: `govern evidence MODEL VERSION --out FILE`, `govern evidence verify FILE`.",
+)
 
 
 @evidence_app.command("export")
-def export(ctx: typer.Context, model: ModelArg, version: VersionArg,
-           out: Annotated[Path, typer.Option("--out", help="the archive to write (.zip)")],
-           as_json: JsonOption = False) -> None:
+def export(
+    ctx: typer.Context,
+    model: ModelArg,
+    version: VersionArg,
+    out: Annotated[Path, typer.Option("--out", help="the archive to write (.zip)")],
+    as_json: JsonOption = False,
+) -> None:
     """Write a version's evidence pack (zip), signed by the system key.
 
     Model card, reports, policy bundle and gate decision, approvals and waivers, ledger excerpt with
@@ -180,21 +259,38 @@ def export(ctx: typer.Context, model: ModelArg, version: VersionArg,
     from governance.lineage.pack import export_evidence
 
     written = export_evidence(_services(ctx.obj), model, normalise_version(model, version), out.resolve())
-    emit(written.to_dict(), as_json, lambda w: "\n".join(
-        [f"evidence pack written: {w['path']} ({w['files']} files, {w['bytes'] // 1024} KiB)",
-         f"  manifest sha256 {w['manifest_sha256']}, signed by the system key",
-         f"  ledger checkpoint of {w['checkpoint_size']} entries",
-         *(f"  FINDING {finding}" for finding in w["findings"])]))
+    emit(
+        written.to_dict(),
+        as_json,
+        lambda w: "\n".join(
+            [
+                f"evidence pack written: {w['path']} ({w['files']} files, {w['bytes'] // 1024} KiB)",
+                f"  manifest sha256 {w['manifest_sha256']}, signed by the system key",
+                f"  ledger checkpoint of {w['checkpoint_size']} entries",
+                *(f"  FINDING {finding}" for finding in w["findings"]),
+            ]
+        ),
+    )
 
 
 @evidence_app.command("verify")
-def verify(file: Annotated[Path, typer.Argument(help="an evidence pack (.zip)")],
-           public_key: Annotated[Path | None, typer.Option(
-               "--public-key", help="PEM Ed25519 public key the pack must be signed with (else: the key it carries)")] = None,
-           roster: Annotated[Path | None, typer.Option(
-               "--roster", help="roster file whose keys the statements must be signed with (else: the roster the "
-                                "pack carries)")] = None,
-           as_json: JsonOption = False) -> None:
+def verify(
+    file: Annotated[Path, typer.Argument(help="an evidence pack (.zip)")],
+    public_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--public-key", help="PEM Ed25519 public key the pack must be signed with (else: the key it carries)"
+        ),
+    ] = None,
+    roster: Annotated[
+        Path | None,
+        typer.Option(
+            "--roster",
+            help="roster file whose keys the statements must be signed with (else: the roster the pack carries)",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
     """Check an evidence pack offline; name each file that does not match (exit 1).
 
     Every file against the signed manifest, the signature, the roster, the ledger proofs against the
@@ -225,12 +321,16 @@ def _pinned_key(path: Path):
 
 
 def _verification_text(checked: dict) -> str:
-    head = (f"evidence pack OK: {checked['version']}, {checked['files']} files match the signed manifest"
-            if checked["ok"] else f"evidence pack FAILED: {checked['archive']}")
+    head = (
+        f"evidence pack OK: {checked['version']}, {checked['files']} files match the signed manifest"
+        if checked["ok"]
+        else f"evidence pack FAILED: {checked['archive']}"
+    )
     return "\n".join([head, *(f"  - {p}" for p in checked["problems"]), *(f"  note: {n}" for n in checked["notes"])])
 
 
 # --- retention ---------------------------------------------------------------------------------
+
 
 def retention(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Apply the config's retention periods, then verify the ledger (exit 1 if it does not).
@@ -243,12 +343,19 @@ def retention(ctx: typer.Context, as_json: JsonOption = False) -> None:
     settings: Settings = ctx.obj
     config = load_config(settings.config_path)
     run = apply_retention(_services(settings), config.retention, list(config.models))
-    emit(run.to_dict(), as_json, lambda r: "\n".join([
-        f"retention applied at {r['at']}",
-        *(f"  {what}: before {cutoff}" for what, cutoff in r["cutoffs"].items()),
-        f"  decision inputs expired: {json.dumps(r['decision_inputs_expired'])}",
-        f"  decisions deleted: {json.dumps(r['decisions_deleted'])}",
-        f"  ledger payloads expired: {r['ledger_payloads_expired']}",
-        "  ledger verifies" if r["ledger_ok"] else f"  LEDGER DOES NOT VERIFY: {r['ledger_problem']}"]))
+    emit(
+        run.to_dict(),
+        as_json,
+        lambda r: "\n".join(
+            [
+                f"retention applied at {r['at']}",
+                *(f"  {what}: before {cutoff}" for what, cutoff in r["cutoffs"].items()),
+                f"  decision inputs expired: {json.dumps(r['decision_inputs_expired'])}",
+                f"  decisions deleted: {json.dumps(r['decisions_deleted'])}",
+                f"  ledger payloads expired: {r['ledger_payloads_expired']}",
+                "  ledger verifies" if r["ledger_ok"] else f"  LEDGER DOES NOT VERIFY: {r['ledger_problem']}",
+            ]
+        ),
+    )
     if not run.ledger_ok:
         raise typer.Exit(1)

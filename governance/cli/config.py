@@ -19,8 +19,10 @@ app = typer.Typer(no_args_is_help=True, help="The governed models config: check 
 
 
 @app.command("check")
-def check(file: Annotated[Path, typer.Argument(help="the config file (e.g. governance.yaml)")],
-          as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
+def check(
+    file: Annotated[Path, typer.Argument(help="the config file (e.g. governance.yaml)")],
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
     """Validate FILE as `govern` and the UI will load it; print each model, or every error."""
     try:
         config = load_config(file)
@@ -31,15 +33,23 @@ def check(file: Annotated[Path, typer.Argument(help="the config file (e.g. gover
             for problem in exc.problems:
                 typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(1) from None
-    models = [{"model": name, "risk_tier": model.risk_tier, "features": model.feature_columns,
-               "protected_attributes": [a.label for a in model.protected_attributes]}
-              for name, model in config.models.items()]
+    models = [
+        {
+            "model": name,
+            "risk_tier": model.risk_tier,
+            "features": model.feature_columns,
+            "protected_attributes": [a.label for a in model.protected_attributes],
+        }
+        for name, model in config.models.items()
+    ]
     emit({"file": str(file), "valid": True, "models": models}, as_json, _human)
 
 
 def _human(result: dict) -> str:
     lines = [f"{result['file']}: valid"]
     for model in result["models"]:
-        lines.append(f"  {model['model']} ({model['risk_tier']} risk): {len(model['features'])} features; protected: "
-                     f"{', '.join(model['protected_attributes'])}")
+        lines.append(
+            f"  {model['model']} ({model['risk_tier']} risk): {len(model['features'])} features; protected: "
+            f"{', '.join(model['protected_attributes'])}"
+        )
     return "\n".join(lines)

@@ -20,7 +20,9 @@ from governance.trust.roster import PRINCIPAL_NAME, RosterError, parse_roles
 
 def keygen(
     principal: Annotated[str, typer.Option("--principal", help="the principal's roster name, e.g. ravi")],
-    out: Annotated[Path | None, typer.Option("--out", help="private key file (default: ~/.config/govern/keys/NAME.key)")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="private key file (default: ~/.config/govern/keys/NAME.key)")
+    ] = None,
     roles: Annotated[str, typer.Option("--roles", help="comma-separated roles for the printed roster entry")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
@@ -39,8 +41,13 @@ def keygen(
     except GovernanceError as exc:
         fail(str(exc))
     entry = {principal: {"roles": role_list, "public_key": public_key_line(public)}}
-    result = {"principal": principal, "key_file": str(path), "public_key": public_key_line(public),
-              "roles": role_list, "roster_entry": entry}
+    result = {
+        "principal": principal,
+        "key_file": str(path),
+        "public_key": public_key_line(public),
+        "roles": role_list,
+        "roster_entry": entry,
+    }
     emit(result, as_json, _human)
 
 

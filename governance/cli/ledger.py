@@ -54,10 +54,18 @@ def _describe_report(report: dict) -> str:
 @app.command()
 def verify(
     ctx: typer.Context,
-    checkpoint: Annotated[Path | None, typer.Option(
-        "--checkpoint", help="signed checkpoint the log must extend (its signer's key comes from the roster)")] = None,
-    signer: Annotated[str, typer.Option(
-        "--signer", help="who must have signed the checkpoint (the principal that signs them on schedule)")] = "system",
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint", help="signed checkpoint the log must extend (its signer's key comes from the roster)"
+        ),
+    ] = None,
+    signer: Annotated[
+        str,
+        typer.Option(
+            "--signer", help="who must have signed the checkpoint (the principal that signs them on schedule)"
+        ),
+    ] = "system",
     as_json: JsonOption = False,
 ) -> None:
     """Recompute the chain and Merkle tree; name the first entry that does not verify (exit 1)."""
@@ -65,8 +73,10 @@ def verify(
     if checkpoint is not None:
         signed = _checkpoint(checkpoint)
         if signed.signer != signer:  # anyone in the roster can sign a checkpoint of a log they rewrote
-            raise GovernanceError(f"{checkpoint}: signed by {signed.signer!r}, not by {signer!r}; pass --signer if "
-                                  "another principal signs your checkpoints")
+            raise GovernanceError(
+                f"{checkpoint}: signed by {signed.signer!r}, not by {signer!r}; pass --signer if "
+                "another principal signs your checkpoints"
+            )
         roster = Roster.load(ctx.obj.roster_path)
         verify_checkpoint_signature(signed, roster.principal(signed.signer).public_key)
     report = Ledger.for_settings(ctx.obj).verify(signed)
@@ -78,9 +88,17 @@ def verify(
 @app.command("checkpoint")
 def checkpoint_command(
     ctx: typer.Context,
-    signer: Annotated[str, typer.Option("--as", help="roster principal who signs (default: the system principal)")] = "system",
-    key: Annotated[Path | None, typer.Option("--key", help="the signer's private key (default: the system key, "
-                                                               "or the state dir's / ~/.config/govern/keys/NAME.key)")] = None,
+    signer: Annotated[
+        str, typer.Option("--as", help="roster principal who signs (default: the system principal)")
+    ] = "system",
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            "--key",
+            help="the signer's private key (default: the system key, "
+            "or the state dir's / ~/.config/govern/keys/NAME.key)",
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="write the checkpoint here instead of stdout")] = None,
 ) -> None:
     """Verify the ledger and sign a checkpoint of its head (size, Merkle root, time)."""
@@ -125,6 +143,7 @@ def show(
     """List ledger entries, oldest first; an entry that no longer hashes to what it records is listed as ALTERED."""
     from governance.lineage.proofs import altered
 
-    entries = Ledger.for_settings(ctx.obj).entries(model=model, version=version, action=action, limit=limit or None,
-                                                   checked=False)
+    entries = Ledger.for_settings(ctx.obj).entries(
+        model=model, version=version, action=action, limit=limit or None, checked=False
+    )
     emit([{**entry.to_dict(), "altered": altered(entry.to_dict())} for entry in entries], as_json, _describe_entries)

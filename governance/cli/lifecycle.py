@@ -20,8 +20,11 @@ from governance.settings import Settings
 JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 
-def demo(ctx: typer.Context, model: Annotated[str, typer.Option(help="governed model to run")] = "credit_scoring",
-         port: Annotated[int, typer.Option(help="port for the scoring API the demo starts")] = 8000) -> None:
+def demo(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Option(help="governed model to run")] = "credit_scoring",
+    port: Annotated[int, typer.Option(help="port for the scoring API the demo starts")] = 8000,
+) -> None:
     """Run the governed lifecycle headless on the embedded default and print where to look."""
     from governance_assets import demo as scenario
 
@@ -48,30 +51,55 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
         raise typer.Exit(1)  # production disagrees with the signed record: see the incidents
 
 
-def ui(ctx: typer.Context, port: Annotated[int, typer.Option(help="Dagster UI port")] = 3000,
-       mlflow_port: Annotated[int, typer.Option(help="MLflow UI port")] = 5000,
-       api_port: Annotated[int, typer.Option(help="scoring API port")] = 8000) -> None:
+def ui(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option(help="Dagster UI port")] = 3000,
+    mlflow_port: Annotated[int, typer.Option(help="MLflow UI port")] = 5000,
+    api_port: Annotated[int, typer.Option(help="scoring API port")] = 8000,
+) -> None:
     """Start the Dagster UI and daemon (`dagster dev`), the MLflow UI and the scoring API on the state dir."""
     from governance_assets.instance import create_databases
 
     settings: Settings = ctx.obj
     create_databases(settings)
-    env = {**os.environ, "DAGSTER_HOME": str(settings.dagster_home), "GOVERN_HOME": str(settings.home),
-           "GOVERN_CONFIG": str(settings.config_path)}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(settings.dagster_home),
+        "GOVERN_HOME": str(settings.home),
+        "GOVERN_CONFIG": str(settings.config_path),
+    }
     bin_dir = Path(sys.executable).parent
     commands = [
-        [str(bin_dir / "dagster"), "dev", "-w", str(Path(__file__).resolve().parents[2] / "workspace.yaml"),
-         "-h", "127.0.0.1", "-p", str(port)],
-        [str(bin_dir / "mlflow"), "ui", "--backend-store-uri", settings.tracking_uri, "--host", "127.0.0.1",
-         "--port", str(mlflow_port)],
+        [
+            str(bin_dir / "dagster"),
+            "dev",
+            "-w",
+            str(Path(__file__).resolve().parents[2] / "workspace.yaml"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        [
+            str(bin_dir / "mlflow"),
+            "ui",
+            "--backend-store-uri",
+            settings.tracking_uri,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(mlflow_port),
+        ],
         [str(bin_dir / "govern"), "serve", "--port", str(api_port)],
     ]
     processes: list[subprocess.Popen] = []
     signal.signal(signal.SIGTERM, _interrupt)  # `kill`, systemd or `docker stop` end it as Ctrl-C does
     try:
         processes.extend(subprocess.Popen(c, env=env, start_new_session=True) for c in commands)
-        typer.echo(f"Dagster UI: http://127.0.0.1:{port}   MLflow UI: http://127.0.0.1:{mlflow_port}   "
-                   f"scoring API: http://127.0.0.1:{api_port}/docs   (Ctrl-C stops all)")
+        typer.echo(
+            f"Dagster UI: http://127.0.0.1:{port}   MLflow UI: http://127.0.0.1:{mlflow_port}   "
+            f"scoring API: http://127.0.0.1:{api_port}/docs   (Ctrl-C stops all)"
+        )
         processes[0].wait()
     except KeyboardInterrupt:
         pass
@@ -86,26 +114,30 @@ def _interrupt(signum, frame) -> None:
 
 
 def _where_to_look(settings: Settings, facts: dict) -> str:
-    return "\n".join([
-        "",
-        "Where to look:",
-        f"  model card (HTML)      {facts['card']}",
-        f"  sealed evidence pack   {facts['evidence_pack']}",
-        f"  examiner's archive     {facts['evidence_archive']}   (govern evidence verify FILE)",
-        "  one decision           govern trace DECISION_ID   /   a version: govern lineage credit_scoring VERSION",
-        "  ledger                 govern ledger verify   /   govern ledger show --model credit_scoring",
-        "  versions and assets    govern status",
-        "  the UI                 make ui, then http://127.0.0.1:3000 (lineage, metadata, checks)",
-    ])
+    return "\n".join(
+        [
+            "",
+            "Where to look:",
+            f"  model card (HTML)      {facts['card']}",
+            f"  sealed evidence pack   {facts['evidence_pack']}",
+            f"  examiner's archive     {facts['evidence_archive']}   (govern evidence verify FILE)",
+            "  one decision           govern trace DECISION_ID   /   a version: govern lineage credit_scoring VERSION",
+            "  ledger                 govern ledger verify   /   govern ledger show --model credit_scoring",
+            "  versions and assets    govern status",
+            "  the UI                 make ui, then http://127.0.0.1:3000 (lineage, metadata, checks)",
+        ]
+    )
 
 
 def _status_text(found: list[dict]) -> str:
     lines = []
     for model in found:
         switch = model["kill_switch"]
-        state = [f"champion v{model['champion']}{_move_text(model['last_move'], model['champion'])}"
-                 if model["champion"] else
-                 "no champion: serving refers every application to manual review"]
+        state = [
+            f"champion v{model['champion']}{_move_text(model['last_move'], model['champion'])}"
+            if model["champion"]
+            else "no champion: serving refers every application to manual review"
+        ]
         if switch["on"]:
             state.append(f"KILL SWITCH ON since {switch['at']} by {switch['by']}: {switch['reason']}")
         elif model["champion"]:
@@ -114,16 +146,26 @@ def _status_text(found: list[dict]) -> str:
         lines += [f"  INCIDENT: {incident}" for incident in model["incidents"]]
         lines += [f"  WARNING: {warning}" for warning in model["trust"]]
         for waiting in model["awaiting_approval"]:
-            who = (f"cannot be approved: {waiting['cannot_be_approved']}" if "cannot_be_approved" in waiting else
-                   f"by one of: {', '.join(waiting['may_approve']) or 'nobody in the roster'}")
+            who = (
+                f"cannot be approved: {waiting['cannot_be_approved']}"
+                if "cannot_be_approved" in waiting
+                else f"by one of: {', '.join(waiting['may_approve']) or 'nobody in the roster'}"
+            )
             lines.append(f"  {waiting['version']} awaits approval of evidence pack {waiting['evidence_pack']} {who}")
             for drift in waiting.get("predates_drift", []):
-                lines.append(f"    PREDATES DRIFT alerted at {drift['at']} on {drift['version']} window {drift['window']} "
-                             f"({drift.get('problem') or ', '.join(drift['rules'])}): its evidence does not reflect it")
+                lines.append(
+                    f"    PREDATES DRIFT alerted at {drift['at']} on {drift['version']} window {drift['window']} "
+                    f"({drift.get('problem') or ', '.join(drift['rules'])}): its evidence does not reflect it"
+                )
         for approved in model["awaiting_release"]:
-            lines.append(f"  {approved['version']} approved by {approved['approved_by']}; " + (
-                f"cannot be released: {approved['cannot_be_released']}" if "cannot_be_released" in approved else
-                "awaits release by the approval sensor (the Dagster daemon: `govern ui` or dagster-daemon)"))
+            lines.append(
+                f"  {approved['version']} approved by {approved['approved_by']}; "
+                + (
+                    f"cannot be released: {approved['cannot_be_released']}"
+                    if "cannot_be_released" in approved
+                    else "awaits release by the approval sensor (the Dagster daemon: `govern ui` or dagster-daemon)"
+                )
+            )
         for name, state in model["data"].items():
             lines.append(f"  {name:<24} {_state_text(state)}")
         if not model["versions"]:

@@ -29,12 +29,20 @@ def import_labels(
     from governance.monitoring.labels import import_labels as run_import
 
     settings: Settings = ctx.obj
-    done = run_import(DecisionLog.for_settings(settings), Ledger.for_settings(settings),
-                      load_config(settings.config_path), file, actor=CLI_ACTOR, model=model)
+    done = run_import(
+        DecisionLog.for_settings(settings),
+        Ledger.for_settings(settings),
+        load_config(settings.config_path),
+        file,
+        actor=CLI_ACTOR,
+        model=model,
+    )
     emit(done.to_dict(), as_json, _describe)
 
 
 def _describe(done: dict) -> str:
     labelled = ", ".join(f"{model}: {count}" for model, count in done["labelled"].items()) or "none"
-    return (f"{done['rows']} labels read from {done['path']} (sha256 {done['sha256']})\n"
-            f"  newly labelled: {labelled}; already labelled the same: {done['unchanged']}")
+    return (
+        f"{done['rows']} labels read from {done['path']} (sha256 {done['sha256']})\n"
+        f"  newly labelled: {labelled}; already labelled the same: {done['unchanged']}"
+    )

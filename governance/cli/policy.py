@@ -28,8 +28,9 @@ from governance.trust.store import StatementStore
 app = typer.Typer(no_args_is_help=True, help="Policy as code: validate the Cedar policy bundle.")
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-PoliciesOption = Annotated[Path | None, typer.Option(
-    "--policies", help="policy directory to check (default: the bundle in force)")]
+PoliciesOption = Annotated[
+    Path | None, typer.Option("--policies", help="policy directory to check (default: the bundle in force)")
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 
@@ -42,9 +43,15 @@ def check(ctx: typer.Context, policies: PoliciesOption = None, as_json: JsonOpti
         "digest": bundle.digest,
         "rules": len(bundle.rules),
         "gate_rules": [
-            {"id": rule.id, "message": rule.message, "location": rule.location, "unwaivable": rule.unwaivable,
-             "thresholds": [{"tier": check.tier or "every tier", "requirement": check.requirement}
-                            for check in rule.checks]}
+            {
+                "id": rule.id,
+                "message": rule.message,
+                "location": rule.location,
+                "unwaivable": rule.unwaivable,
+                "thresholds": [
+                    {"tier": check.tier or "every tier", "requirement": check.requirement} for check in rule.checks
+                ],
+            }
             for rule in bundle.gate_rules
         ],
     }
@@ -56,11 +63,22 @@ def waive(
     model: Annotated[str, typer.Argument(help="governed model, e.g. credit_scoring")],
     version: Annotated[str, typer.Argument(help="version: 3, v3 or credit_scoring-v3")],
     rule: Annotated[str, typer.Option("--rule", help="release-gate rule id, e.g. fairness.disparate_impact")],
-    until: Annotated[str, typer.Option("--until", help="last day the waiver applies, YYYY-MM-DD (it ends at the "
-                                                       "following midnight UTC), or an exact end like 2026-12-31T12:00:00Z")],
-    reason: Annotated[str, typer.Option("--reason", help="why the rule is waived (signed with the waiver; no personal data)")],
+    until: Annotated[
+        str,
+        typer.Option(
+            "--until",
+            help="last day the waiver applies, YYYY-MM-DD (it ends at the "
+            "following midnight UTC), or an exact end like 2026-12-31T12:00:00Z",
+        ),
+    ],
+    reason: Annotated[
+        str, typer.Option("--reason", help="why the rule is waived (signed with the waiver; no personal data)")
+    ],
     principal: Annotated[str, typer.Option("--as", help="the compliance manager granting it (roster name)")],
-    key: Annotated[Path | None, typer.Option("--key", help="private key file (default: the state dir's, then ~/.config/govern/keys/NAME.key)")] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option("--key", help="private key file (default: the state dir's, then ~/.config/govern/keys/NAME.key)"),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Grant a signed, time-bound waiver of one release-gate rule for one model version."""
@@ -101,8 +119,10 @@ def _parse_until(text: str) -> datetime:
 
 
 def _human_check(result: dict) -> str:
-    lines = [f"policies OK: {result['directory']} ({result['rules']} rules, digest {result['digest']})",
-             "release-gate rules:"]
+    lines = [
+        f"policies OK: {result['directory']} ({result['rules']} rules, digest {result['digest']})",
+        "release-gate rules:",
+    ]
     for rule in result["gate_rules"]:
         flag = " [unwaivable]" if rule["unwaivable"] else ""
         lines.append(f"  {rule['id']}{flag}  ({rule['location']})")
@@ -111,6 +131,8 @@ def _human_check(result: dict) -> str:
 
 
 def _human_waiver(result: dict) -> str:
-    return (f"waiver granted: {result['rule']} for {result['model']} version {result['version']} "
-            f"until {result['until']}\n  by {result['granted_by']} at {result['granted_at']}: {result['reason']}\n"
-            f"  statement {result['statement_digest']}, policy digest {result['policy_digest']}")
+    return (
+        f"waiver granted: {result['rule']} for {result['model']} version {result['version']} "
+        f"until {result['until']}\n  by {result['granted_by']} at {result['granted_at']}: {result['reason']}\n"
+        f"  statement {result['statement_digest']}, policy digest {result['policy_digest']}"
+    )

@@ -22,90 +22,164 @@ from governance.trust.roster import Roster
 ModelArg = Annotated[str, typer.Argument(help="governed model, e.g. credit_scoring")]
 VersionArg = Annotated[str, typer.Argument(help="version: 3, v3 or credit_scoring-v3")]
 AsOption = Annotated[str, typer.Option("--as", help="your principal name in the roster")]
-KeyOption = Annotated[Path | None, typer.Option(
-    "--key", help="your private key (default: the state dir's, then ~/.config/govern/keys/NAME.key)")]
+KeyOption = Annotated[
+    Path | None,
+    typer.Option("--key", help="your private key (default: the state dir's, then ~/.config/govern/keys/NAME.key)"),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 
-EvidenceOption = Annotated[str | None, typer.Option(
-    "--evidence", help="digest of the evidence pack you reviewed (32 characters or more, as `govern status` shows "
-                       "it): refused if the pending pack is another one")]
+EvidenceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--evidence",
+        help="digest of the evidence pack you reviewed (32 characters or more, as `govern status` shows "
+        "it): refused if the pending pack is another one",
+    ),
+]
 
 
-def approve(ctx: typer.Context, model: ModelArg, version: VersionArg, principal: AsOption, key: KeyOption = None,
-            comment: Annotated[str, typer.Option(help="signed with the approval; no personal data")] = "",
-            evidence: EvidenceOption = None, as_json: JsonOption = False) -> None:
+def approve(
+    ctx: typer.Context,
+    model: ModelArg,
+    version: VersionArg,
+    principal: AsOption,
+    key: KeyOption = None,
+    comment: Annotated[str, typer.Option(help="signed with the approval; no personal data")] = "",
+    evidence: EvidenceOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Approve a version's pending evidence pack (model risk approvers; never who built or requested it)."""
     _decide(ctx.obj, "approve", model, version, principal, key, comment, evidence, as_json)
 
 
-def reject(ctx: typer.Context, model: ModelArg, version: VersionArg, principal: AsOption, key: KeyOption = None,
-           comment: Annotated[str, typer.Option(help="why; signed with the rejection")] = "",
-           evidence: EvidenceOption = None, as_json: JsonOption = False) -> None:
+def reject(
+    ctx: typer.Context,
+    model: ModelArg,
+    version: VersionArg,
+    principal: AsOption,
+    key: KeyOption = None,
+    comment: Annotated[str, typer.Option(help="why; signed with the rejection")] = "",
+    evidence: EvidenceOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Reject a version's pending evidence pack; approving it later needs a new approval request."""
     _decide(ctx.obj, "reject", model, version, principal, key, comment, evidence, as_json)
 
 
-def disable(ctx: typer.Context, model: ModelArg, principal: AsOption,
-            reason: Annotated[str, typer.Option(help="why production is stopped (signed, ledgered)")],
-            key: KeyOption = None, as_json: JsonOption = False) -> None:
+def disable(
+    ctx: typer.Context,
+    model: ModelArg,
+    principal: AsOption,
+    reason: Annotated[str, typer.Option(help="why production is stopped (signed, ledgered)")],
+    key: KeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Kill switch on: serving answers every request with "refer" to manual review."""
     _kill_switch(ctx.obj, model, True, principal, key, reason, as_json)
 
 
-def enable(ctx: typer.Context, model: ModelArg, principal: AsOption,
-           reason: Annotated[str, typer.Option(help="why it is safe again (signed, ledgered)")],
-           key: KeyOption = None, as_json: JsonOption = False) -> None:
+def enable(
+    ctx: typer.Context,
+    model: ModelArg,
+    principal: AsOption,
+    reason: Annotated[str, typer.Option(help="why it is safe again (signed, ledgered)")],
+    key: KeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Kill switch off (a person only): serving decides automatically again."""
     _kill_switch(ctx.obj, model, False, principal, key, reason, as_json)
 
 
-def rollback(ctx: typer.Context, model: ModelArg, principal: AsOption,
-             reason: Annotated[str, typer.Option(help="why (signed, ledgered)")],
-             to: Annotated[str | None, typer.Option("--to", help="target version (default: the previous champion)")] = None,
-             key: KeyOption = None, as_json: JsonOption = False) -> None:
+def rollback(
+    ctx: typer.Context,
+    model: ModelArg,
+    principal: AsOption,
+    reason: Annotated[str, typer.Option(help="why (signed, ledgered)")],
+    to: Annotated[str | None, typer.Option("--to", help="target version (default: the previous champion)")] = None,
+    key: KeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Return the champion to an earlier approved version (ML platform, or automation)."""
     from governance.release.deployment import rollback as roll_back
 
     settings: Settings = ctx.obj
     target = parse_version_key(normalise_version(model, to))[1] if to else None
     move = roll_back(Services(settings), model, principal, signing_key(settings, principal, key), reason, target)
-    emit({"model": model, "champion": version_key(model, move.version),
-          "previous": version_key(model, move.previous_version) if move.previous_version else None,
-          "deployment_id": move.id, "status": move.status}, as_json,
-         lambda r: f"{model}: rolled back to {r['champion']} (was {r['previous']})")
+    emit(
+        {
+            "model": model,
+            "champion": version_key(model, move.version),
+            "previous": version_key(model, move.previous_version) if move.previous_version else None,
+            "deployment_id": move.id,
+            "status": move.status,
+        },
+        as_json,
+        lambda r: f"{model}: rolled back to {r['champion']} (was {r['previous']})",
+    )
 
 
 def normalise_version(model: str, version: str) -> str:
     """`3`, `v3` and `credit_scoring-v3` all name credit_scoring's registered version 3."""
     text = version.strip()
     if text.startswith(f"{model}-"):
-        text = text[len(model) + 1:]
+        text = text[len(model) + 1 :]
     key = version_key(model, int(text.lstrip("v"))) if text.lstrip("v").isdigit() else version
     parse_version_key(key)
     return key
 
 
-def _decide(settings: Settings, action: str, model: str, version: str, principal: str, key: Path | None,
-            comment: str, evidence: str | None, as_json: bool) -> None:
+def _decide(
+    settings: Settings,
+    action: str,
+    model: str,
+    version: str,
+    principal: str,
+    key: Path | None,
+    comment: str,
+    evidence: str | None,
+    as_json: bool,
+) -> None:
     from governance.release.approvals import decide
 
-    approval = decide(Services(settings), model, normalise_version(model, version), action, principal,
-                      signing_key(settings, principal, key), comment, reviewed=evidence)
+    approval = decide(
+        Services(settings),
+        model,
+        normalise_version(model, version),
+        action,
+        principal,
+        signing_key(settings, principal, key),
+        comment,
+        reviewed=evidence,
+    )
     verb = "approved" if action == "approve" else "rejected"
-    emit({**approval.to_dict(), "decision": verb}, as_json,
-         lambda r: f"{r['version']} {verb} by {r['principal']} ({', '.join(r['roles'])}) at {r['issued_at']}\n"
-                   f"  evidence pack {r['evidence_digest']}\n  statement {r['statement_digest']}"
-                   + ("\n  the approval sensor will now release and deploy it" if verb == "approved" else ""))
+    emit(
+        {**approval.to_dict(), "decision": verb},
+        as_json,
+        lambda r: (
+            f"{r['version']} {verb} by {r['principal']} ({', '.join(r['roles'])}) at {r['issued_at']}\n"
+            f"  evidence pack {r['evidence_digest']}\n  statement {r['statement_digest']}"
+            + ("\n  the approval sensor will now release and deploy it" if verb == "approved" else "")
+        ),
+    )
 
 
-def _kill_switch(settings: Settings, model: str, disabled: bool, principal: str, key: Path | None, reason: str,
-                 as_json: bool) -> None:
+def _kill_switch(
+    settings: Settings, model: str, disabled: bool, principal: str, key: Path | None, reason: str, as_json: bool
+) -> None:
     from governance.release.kill_switch import set_kill_switch
 
-    state = set_kill_switch(Services(settings), model, disabled, principal, signing_key(settings, principal, key), reason)
-    emit(state.__dict__, as_json, lambda s: f"{model}: kill switch {'ON (safe state: every answer is refer)' if s['disabled'] else 'off'}"
-                                             f" by {s['changed_by']} at {s['changed_at']}: {s['reason']}")
+    state = set_kill_switch(
+        Services(settings), model, disabled, principal, signing_key(settings, principal, key), reason
+    )
+    emit(
+        state.__dict__,
+        as_json,
+        lambda s: (
+            f"{model}: kill switch {'ON (safe state: every answer is refer)' if s['disabled'] else 'off'}"
+            f" by {s['changed_by']} at {s['changed_at']}: {s['reason']}"
+        ),
+    )
 
 
 def signing_key(settings: Settings, principal: str, key: Path | None):

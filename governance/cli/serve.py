@@ -33,11 +33,19 @@ def serve(
     metrics_dir = tempfile.mkdtemp(prefix="govern-metrics-") if workers > 1 else None
     if metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # prometheus-client's multi-process mode
-    typer.echo(f"serving {settings.config_path} on http://{host}:{port} with {workers} worker(s); "
-               f"state in {settings.home}")
+    typer.echo(
+        f"serving {settings.config_path} on http://{host}:{port} with {workers} worker(s); state in {settings.home}"
+    )
     try:
-        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, access_log=False,
-                    log_config=_log_config(uvicorn.config.LOGGING_CONFIG))
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,
+            log_config=_log_config(uvicorn.config.LOGGING_CONFIG),
+        )
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)

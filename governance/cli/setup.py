@@ -42,19 +42,34 @@ def init(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
     prepare(settings)
     roster = Roster.load(settings.roster_path)
-    emit({"home": str(settings.home), "config": str(settings.config_path), "models": sorted(config.models),
-          "policies": str(bundle.directory), "policies_copied": copied, "roster": str(roster.path),
-          "principals": sorted(roster.principals)}, as_json, _init_human)
+    emit(
+        {
+            "home": str(settings.home),
+            "config": str(settings.config_path),
+            "models": sorted(config.models),
+            "policies": str(bundle.directory),
+            "policies_copied": copied,
+            "roster": str(roster.path),
+            "principals": sorted(roster.principals),
+        },
+        as_json,
+        _init_human,
+    )
 
 
 def _init_human(result: dict) -> str:
     where = "copied from the bundled policies" if result["policies_copied"] else "in force"
-    lines = [f"state dir ready: {result['home']}", f"config: {result['config']} ({', '.join(result['models'])})",
-             f"policies: {result['policies']} ({where})",
-             f"roster: {result['roster']} ({len(result['principals'])} principals)"]
+    lines = [
+        f"state dir ready: {result['home']}",
+        f"config: {result['config']} ({', '.join(result['models'])})",
+        f"policies: {result['policies']} ({where})",
+        f"roster: {result['roster']} ({len(result['principals'])} principals)",
+    ]
     if not result["principals"]:
-        lines += ["next: each person runs `govern keygen --principal NAME --roles ROLE` on their own machine, then",
-                  "      `govern roster add NAME --role ROLE --public-key FILE` adds them here"]
+        lines += [
+            "next: each person runs `govern keygen --principal NAME --roles ROLE` on their own machine, then",
+            "      `govern roster add NAME --role ROLE --public-key FILE` adds them here",
+        ]
     return "\n".join(lines)
 
 
@@ -63,8 +78,12 @@ def add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="the principal's roster name, e.g. ravi")],
     role: Annotated[list[str], typer.Option("--role", help="a role (repeat for several)")],
-    public_key: Annotated[Path, typer.Option("--public-key", help="file with the 'ed25519:...' line `govern keygen` "
-                                                                 "prints, or a PEM public key")],
+    public_key: Annotated[
+        Path,
+        typer.Option(
+            "--public-key", help="file with the 'ed25519:...' line `govern keygen` prints, or a PEM public key"
+        ),
+    ],
     display_name: Annotated[str | None, typer.Option("--display-name")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -81,11 +100,21 @@ def add(
     except RosterError as exc:
         fail(f"--role: {exc}")
     principal = Principal(name, roles, _read_public_key(public_key), display_name)
-    updated = Roster.write(path, version=roster.version + 1, principals=[*roster.principals.values(), principal],
-                           header=_header(path))
-    emit({"roster": str(path), "version": updated.version, "principal": name, "roles": sorted(roles),
-          "public_key": principal.key_line, "digest": updated.digest}, as_json,
-         lambda r: f"{r['roster']}: version {r['version']} adds {r['principal']} ({', '.join(r['roles'])})")
+    updated = Roster.write(
+        path, version=roster.version + 1, principals=[*roster.principals.values(), principal], header=_header(path)
+    )
+    emit(
+        {
+            "roster": str(path),
+            "version": updated.version,
+            "principal": name,
+            "roles": sorted(roles),
+            "public_key": principal.key_line,
+            "digest": updated.digest,
+        },
+        as_json,
+        lambda r: f"{r['roster']}: version {r['version']} adds {r['principal']} ({', '.join(r['roles'])})",
+    )
 
 
 def _read_public_key(path: Path) -> Ed25519PublicKey:

@@ -29,8 +29,9 @@ EMPLOYMENT, HOUSING, PURPOSE = np.array(contract.EMPLOYMENT), np.array(contract.
 OCCUPATION, AGE_BANDS, TERMS = np.array(contract.OCCUPATION), np.array(contract.AGE_BANDS), np.array(contract.TERMS)
 
 
-def generate_applications(rows: int, seed: int = 7, bias: float = 0.0, drift: float = 0.0,
-                          proxy: float = 0.0) -> pd.DataFrame:
+def generate_applications(
+    rows: int, seed: int = 7, bias: float = 0.0, drift: float = 0.0, proxy: float = 0.0
+) -> pd.DataFrame:
     """Return `rows` synthetic applications; the same arguments give the same frame."""
     rng = np.random.default_rng(seed)
     female = rng.random(rows) < 0.48
@@ -55,7 +56,9 @@ def generate_applications(rows: int, seed: int = 7, bias: float = 0.0, drift: fl
     monthly_debt = annual_income / 12 * np.clip(rng.beta(2, 6, rows) + 0.1 * drift, 0, 0.9)
     monthly_payment = loan_amount / term * 1.08
     debt_to_income = np.clip((monthly_debt + monthly_payment) / (annual_income / 12), 0, 3).round(3)
-    housing = np.where(age > 35, rng.choice(4, rows, p=[0.3, 0.4, 0.25, 0.05]), rng.choice(4, rows, p=[0.2, 0.35, 0.35, 0.1]))
+    housing = np.where(
+        age > 35, rng.choice(4, rows, p=[0.3, 0.4, 0.25, 0.05]), rng.choice(4, rows, p=[0.2, 0.35, 0.35, 0.1])
+    )
     purpose = rng.choice(7, rows, p=[0.35, 0.15, 0.15, 0.07, 0.06, 0.07, 0.15])
     savings = np.round(np.maximum(0, rng.lognormal(7.5, 1.3, rows) * (annual_income / 45_000) - 500), -1)
     dependents = rng.poisson(0.9, rows).astype(np.int64)
@@ -65,41 +68,61 @@ def generate_applications(rows: int, seed: int = 7, bias: float = 0.0, drift: fl
     occupation = np.where(leaks_sex, np.where(female, 2, 1), rng.choice(6, rows))
 
     p_default = true_default_probability(
-        annual_income=annual_income, debt_to_income=debt_to_income, utilisation=utilisation,
-        delinquencies=delinquencies, history_years=history_years, inquiries=inquiries,
-        employment=employment, term=term, savings=savings, housing=housing,
+        annual_income=annual_income,
+        debt_to_income=debt_to_income,
+        utilisation=utilisation,
+        delinquencies=delinquencies,
+        history_years=history_years,
+        inquiries=inquiries,
+        employment=employment,
+        term=term,
+        savings=savings,
+        housing=housing,
     )
     recorded_logit = _logit(p_default) + bias * 1.4 * female
     default = (rng.random(rows) < _sigmoid(recorded_logit)).astype(np.int64)
 
-    return pd.DataFrame({
-        ID_COLUMN: np.arange(1, rows + 1, dtype=np.int64) + seed * 10_000_000_000,
-        "age": age,
-        "annual_income": annual_income,
-        "employment_type": _categorical(employment, EMPLOYMENT),
-        "employment_years": employment_years,
-        "housing": _categorical(housing, HOUSING),
-        "loan_purpose": _categorical(purpose, PURPOSE),
-        "loan_amount": loan_amount,
-        "loan_term_months": term.astype(np.int64),
-        "debt_to_income": debt_to_income,
-        "credit_utilisation": utilisation,
-        "credit_history_years": history_years,
-        "open_accounts": open_accounts,
-        "delinquencies_2y": delinquencies,
-        "inquiries_6m": inquiries,
-        "savings_balance": savings,
-        "dependents": dependents,
-        "existing_customer": existing_customer,
-        "occupation_group": _categorical(occupation, OCCUPATION),
-        "sex": _categorical(female.astype(np.int8), np.array(["M", "F"])),
-        "age_band": _categorical(np.digitize(age, [25, 40, 60]), AGE_BANDS),
-        TARGET: default,
-    })
+    return pd.DataFrame(
+        {
+            ID_COLUMN: np.arange(1, rows + 1, dtype=np.int64) + seed * 10_000_000_000,
+            "age": age,
+            "annual_income": annual_income,
+            "employment_type": _categorical(employment, EMPLOYMENT),
+            "employment_years": employment_years,
+            "housing": _categorical(housing, HOUSING),
+            "loan_purpose": _categorical(purpose, PURPOSE),
+            "loan_amount": loan_amount,
+            "loan_term_months": term.astype(np.int64),
+            "debt_to_income": debt_to_income,
+            "credit_utilisation": utilisation,
+            "credit_history_years": history_years,
+            "open_accounts": open_accounts,
+            "delinquencies_2y": delinquencies,
+            "inquiries_6m": inquiries,
+            "savings_balance": savings,
+            "dependents": dependents,
+            "existing_customer": existing_customer,
+            "occupation_group": _categorical(occupation, OCCUPATION),
+            "sex": _categorical(female.astype(np.int8), np.array(["M", "F"])),
+            "age_band": _categorical(np.digitize(age, [25, 40, 60]), AGE_BANDS),
+            TARGET: default,
+        }
+    )
 
 
-def true_default_probability(*, annual_income, debt_to_income, utilisation, delinquencies, history_years,
-                             inquiries, employment, term, savings, housing) -> np.ndarray:
+def true_default_probability(
+    *,
+    annual_income,
+    debt_to_income,
+    utilisation,
+    delinquencies,
+    history_years,
+    inquiries,
+    employment,
+    term,
+    savings,
+    housing,
+) -> np.ndarray:
     """The ground-truth risk: a logistic function of the applicant's real circumstances."""
     logit = (
         -3.3

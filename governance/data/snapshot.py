@@ -104,6 +104,15 @@ def _track(settings: Settings, model: str, target: Path, *, rows: int, columns: 
         repo.push()
     dvc_file = target.with_name(target.name + ".dvc")
     out = yaml.safe_load(dvc_file.read_text())["outs"][0]
-    return Snapshot(model=model, md5=out["md5"], sha256=file_sha256(target), size=int(out["size"]), rows=rows, columns=columns,
-                    dvc_file=str(dvc_file), cache_path=str(cached_path(settings, out["md5"])), source=source,
-                    taken_at=utc_timestamp())
+    return Snapshot(
+        model=model,
+        md5=out["md5"],
+        sha256=file_sha256(target),
+        size=int(out["size"]),
+        rows=rows,
+        columns=columns,
+        dvc_file=str(dvc_file),
+        cache_path=str(cached_path(settings, out["md5"])),
+        source=source,
+        taken_at=utc_timestamp(),
+    )

@@ -24,8 +24,12 @@ from governance.settings import Settings
 SUITE_VERSION = 1
 # Only these result fields survive; anything else GX reports may hold row values.
 _KEPT_RESULT_FIELDS = ("element_count", "unexpected_count", "unexpected_percent", "missing_count")
-_TABLE_LEVEL = {"expect_table_columns_to_match_set", "expect_table_row_count_to_be_between",
-                "expect_column_distinct_values_to_equal_set", "expect_column_values_to_be_in_type_list"}
+_TABLE_LEVEL = {
+    "expect_table_columns_to_match_set",
+    "expect_table_row_count_to_be_between",
+    "expect_column_distinct_values_to_equal_set",
+    "expect_column_values_to_be_in_type_list",
+}
 _DTYPES = {
     "integer": ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "Int64"],
     "number": ["float16", "float32", "float64", "Float64", "int8", "int16", "int32", "int64", "Int64"],
@@ -81,28 +85,42 @@ def validate(model: GovernedModel, frame: pd.DataFrame, data_md5: str) -> Valida
     context = gx.get_context(mode="ephemeral")
     # GX reads this as a mapping (validator: `"globally" in progress_bars`); its setter is annotated otherwise.
     context.variables.progress_bars = {"globally": False}  # type: ignore[assignment]
-    batch = (context.data_sources.add_pandas("source").add_dataframe_asset(model.name)
-             .add_batch_definition_whole_dataframe("snapshot"))
+    batch = (
+        context.data_sources.add_pandas("source")
+        .add_dataframe_asset(model.name)
+        .add_batch_definition_whole_dataframe("snapshot")
+    )
     suite = context.suites.add(gx.ExpectationSuite(name=suite_name(model), expectations=expectations(model)))
     definition = context.validation_definitions.add(gx.ValidationDefinition(name="snapshot", data=batch, suite=suite))
     # GX takes the whole frame's non-null rows of a column for each column expectation and only reads
     # them: under copy-on-write, where that is every row, no copy is made (half the suite's time at 1M rows).
     with pd.option_context("mode.copy_on_write", True):
-        outcome = definition.run(batch_parameters={"dataframe": _widened_integers(frame)},
-                                 result_format={"result_format": "BASIC", "partial_unexpected_count": 0})
+        outcome = definition.run(
+            batch_parameters={"dataframe": _widened_integers(frame)},
+            result_format={"result_format": "BASIC", "partial_unexpected_count": 0},
+        )
     results = [_clean(r.to_json_dict()) for r in outcome.results]
     missing = set(model.contract) - set(frame.columns)  # already named by the schema expectation
     failures = [_describe(r) for r in results if not r["success"] and r["kwargs"].get("column") not in missing]
-    return ValidationReport(model=model.name, data_md5=data_md5, suite=suite.name, passed=not failures,
-                            evaluated=len(results), failures=failures, results=results)
+    return ValidationReport(
+        model=model.name,
+        data_md5=data_md5,
+        suite=suite.name,
+        passed=not failures,
+        evaluated=len(results),
+        failures=failures,
+        results=results,
+    )
 
 
 def _widened_integers(frame: pd.DataFrame) -> pd.DataFrame:
     """Narrow integer columns as int64 (lossless): GX's pandas range check is vectorised only for int64 and
     float64 columns and calls a Python function per row otherwise (seconds at a million rows)."""
-    narrow = {c: "int64" for c, t in frame.dtypes.items()
-              if pd.api.types.is_integer_dtype(t) and not pd.api.types.is_extension_array_dtype(t)
-              and t.itemsize < 8}
+    narrow = {
+        c: "int64"
+        for c, t in frame.dtypes.items()
+        if pd.api.types.is_integer_dtype(t) and not pd.api.types.is_extension_array_dtype(t) and t.itemsize < 8
+    }
     return frame.astype(narrow) if narrow else frame
 
 
@@ -119,7 +137,9 @@ def expectations(model: GovernedModel) -> list:
         gxe.ExpectTableColumnsToMatchSet(column_set=list(contract), exact_match=True),
         gxe.ExpectTableRowCountToBeBetween(min_value=model.min_rows),
         gxe.ExpectColumnValuesToBeUnique(column=model.id_column),
-        gxe.ExpectColumnDistinctValuesToEqualSet(column=model.target, value_set=list(contract[model.target].values or ())),
+        gxe.ExpectColumnDistinctValuesToEqualSet(
+            column=model.target, value_set=list(contract[model.target].values or ())
+        ),
     ]
     for column, spec in contract.items():
         suite.extend(_column_expectations(gxe, column, spec))
@@ -128,8 +148,11 @@ def expectations(model: GovernedModel) -> list:
 
 def _column_expectations(gxe, column: str, spec: ColumnSpec) -> list:
     # A category column is defined by its allowed values (checked below), whatever its dtype.
-    found = [] if spec.kind == "category" else [
-        gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=_DTYPES[spec.kind])]
+    found = (
+        []
+        if spec.kind == "category"
+        else [gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=_DTYPES[spec.kind])]
+    )
     if not spec.nullable:
         found.append(gxe.ExpectColumnValuesToNotBeNull(column=column))
     if spec.values is not None:
@@ -165,8 +188,10 @@ def _describe(r: dict) -> str:
     match kind:
         case "expect_table_columns_to_match_set":
             mismatch = result.get("mismatched") or {}
-            parts = [f"missing columns {mismatch['missing']}" if mismatch.get("missing") else "",
-                     f"unexpected columns {mismatch['unexpected']}" if mismatch.get("unexpected") else ""]
+            parts = [
+                f"missing columns {mismatch['missing']}" if mismatch.get("missing") else "",
+                f"unexpected columns {mismatch['unexpected']}" if mismatch.get("unexpected") else "",
+            ]
             return "schema: " + ("; ".join(p for p in parts if p) or "column set differs from the contract")
         case "expect_table_row_count_to_be_between":
             return f"row count {result.get('observed_value')} is below the minimum {kwargs['min_value']}"
@@ -174,8 +199,10 @@ def _describe(r: dict) -> str:
             return f"column {column!r}: {bad} have duplicated ids"
         case "expect_column_distinct_values_to_equal_set":
             absent, extra = result.get("missing_count", 0), result.get("unexpected_count", 0)
-            return (f"column {column!r}: the target needs both classes {kwargs['value_set']}: "
-                    f"{absent} absent, {extra} unexpected")
+            return (
+                f"column {column!r}: the target needs both classes {kwargs['value_set']}: "
+                f"{absent} absent, {extra} unexpected"
+            )
         case "expect_column_values_to_be_in_type_list":
             return f"column {column!r}: type {result.get('observed_value')} is not one of {kwargs['type_list']}"
         case "expect_column_values_to_not_be_null":

@@ -5,6 +5,16 @@ from governance.ledger.merkle import ConsistencyProof, InclusionProof, verify_co
 from governance.ledger.store import Ledger, LedgerEntry, LedgerError, VerifyReport
 
 __all__ = [
-    "Checkpoint", "CheckpointError", "ConsistencyProof", "InclusionProof", "Ledger", "LedgerEntry", "LedgerError",
-    "VerifyReport", "sign_checkpoint", "verify_checkpoint_signature", "verify_consistency", "verify_inclusion",
+    "Checkpoint",
+    "CheckpointError",
+    "ConsistencyProof",
+    "InclusionProof",
+    "Ledger",
+    "LedgerEntry",
+    "LedgerError",
+    "VerifyReport",
+    "sign_checkpoint",
+    "verify_checkpoint_signature",
+    "verify_consistency",
+    "verify_inclusion",
 ]

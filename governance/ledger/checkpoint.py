@@ -42,8 +42,9 @@ class Checkpoint:
     signature: str  # Ed25519 signature (hex) over `signed_bytes()`
 
     def signed_bytes(self) -> bytes:
-        return canonical_json({"kind": KIND, "size": self.size, "root": self.root,
-                               "issued_at": self.issued_at, "signer": self.signer})
+        return canonical_json(
+            {"kind": KIND, "size": self.size, "root": self.root, "issued_at": self.issued_at, "signer": self.signer}
+        )
 
     def to_json(self) -> str:
         return json.dumps({"kind": KIND, **asdict(self)}, indent=2, sort_keys=True)
@@ -79,8 +80,10 @@ def sign_checkpoint(ledger: Ledger, private_key: Ed25519PrivateKey, signer: str)
     """Verify the ledger, then sign its current size and root. Refuses to vouch for a broken log."""
     report = ledger.verify()
     if not report.ok or report.root is None:
-        raise CheckpointError(f"refusing to sign a checkpoint: the ledger does not verify at entry "
-                              f"{report.first_bad_seq}: {report.problem}")
+        raise CheckpointError(
+            f"refusing to sign a checkpoint: the ledger does not verify at entry "
+            f"{report.first_bad_seq}: {report.problem}"
+        )
     unsigned = Checkpoint(size=report.size, root=report.root, issued_at=utc_timestamp(), signer=signer, signature="")
     return replace(unsigned, signature=private_key.sign(unsigned.signed_bytes()).hex())
 
@@ -90,5 +93,7 @@ def verify_checkpoint_signature(checkpoint: Checkpoint, public_key: Ed25519Publi
     try:
         public_key.verify(bytes.fromhex(checkpoint.signature), checkpoint.signed_bytes())
     except (InvalidSignature, ValueError):
-        raise CheckpointError(f"the checkpoint of {checkpoint.size} entries signed by {checkpoint.signer!r} at "
-                              f"{checkpoint.issued_at} does not verify with the given public key") from None
+        raise CheckpointError(
+            f"the checkpoint of {checkpoint.size} entries signed by {checkpoint.signer!r} at "
+            f"{checkpoint.issued_at} does not verify with the given public key"
+        ) from None

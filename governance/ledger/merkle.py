@@ -85,6 +85,7 @@ class Frontier:
 
 # --- proof generation (RFC 6962, 2.1.1 and 2.1.2) ------------------------------------------
 
+
 def inclusion_path(index: int, size: int, subtree: Subtree) -> list[bytes]:
     """Audit path of leaf `index` in the tree of the first `size` leaves."""
     if not 0 <= index < size:
@@ -128,6 +129,7 @@ def consistency_path(old_size: int, new_size: int, subtree: Subtree) -> list[byt
 
 # --- proof verification (RFC 9162, 2.1.3.2 and 2.1.4.2) ------------------------------------
 
+
 def verify_inclusion(leaf: bytes, index: int, size: int, path: Sequence[bytes], root: bytes) -> bool:
     """True if `path` proves that `leaf` is leaf `index` of the tree of `size` leaves with `root`."""
     if not 0 <= index < size:
@@ -146,8 +148,7 @@ def verify_inclusion(leaf: bytes, index: int, size: int, path: Sequence[bytes], 
     return sn == 0 and digest == root
 
 
-def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes,
-                       path: Sequence[bytes]) -> bool:
+def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes, path: Sequence[bytes]) -> bool:
     """True if `path` proves the tree (old_size, old_root) is a prefix of (new_size, new_root)."""
     if not 0 <= old_size <= new_size:
         return False
@@ -178,6 +179,7 @@ def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: 
 
 
 # --- proofs as data ------------------------------------------------------------------------
+
 
 def _unhex(values: Sequence[str]) -> list[bytes] | None:
     try:

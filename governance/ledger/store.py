@@ -156,6 +156,7 @@ class VerifyReport:
 
 # --- schema ------------------------------------------------------------------------------
 
+
 def _derived_column(dialect: str, name: str) -> Column:
     path = _DERIVED[name]
     if dialect == "sqlite":
@@ -168,7 +169,8 @@ def _tables(dialect: str) -> tuple[Table, Table]:
     sequence = BigInteger().with_variant(Integer, "sqlite")  # INTEGER PRIMARY KEY is SQLite's rowid
     metadata = MetaData()
     entries = Table(
-        "ledger_entries", metadata,
+        "ledger_entries",
+        metadata,
         Column("seq", sequence, primary_key=True, autoincrement=False),
         Column("content", Text, nullable=False),
         Column("payload", Text),
@@ -179,11 +181,16 @@ def _tables(dialect: str) -> tuple[Table, Table]:
         Index("ix_ledger_entries_model", "model", "version", "seq"),
         Index("ix_ledger_entries_action", "action", "seq"),
         # Entries whose payload retention expired: verify checks each against the retention runs.
-        Index("ix_ledger_entries_expired", "seq", sqlite_where=text("payload IS NULL"),
-              postgresql_where=text("payload IS NULL")),
+        Index(
+            "ix_ledger_entries_expired",
+            "seq",
+            sqlite_where=text("payload IS NULL"),
+            postgresql_where=text("payload IS NULL"),
+        ),
     )
     nodes = Table(
-        "ledger_nodes", metadata,
+        "ledger_nodes",
+        metadata,
         Column("level", Integer, primary_key=True),
         Column("idx", sequence, primary_key=True),
         Column("hash", Text, nullable=False),
@@ -192,6 +199,7 @@ def _tables(dialect: str) -> tuple[Table, Table]:
 
 
 # --- event validation --------------------------------------------------------------------
+
 
 def _fail(where: str, message: str) -> LedgerError:
     return LedgerError(f"{where}: {message}")
@@ -237,8 +245,9 @@ def _validated(event: Any, where: str) -> dict:
         raise _fail(where, "field 'subject' must be a dict with a non-empty string 'model'")
     if "version" in subject and not isinstance(subject["version"], str):
         raise _fail(where, f"field 'subject.version' must be a string, got {subject['version']!r}")
-    if not isinstance(digests, dict) or not all(isinstance(k, str) and isinstance(v, str) and _HEX64.match(v)
-                                                for k, v in digests.items()):
+    if not isinstance(digests, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and _HEX64.match(v) for k, v in digests.items()
+    ):
         raise _fail(where, "field 'digests' must map names to lowercase SHA-256 hex digests")
     if not isinstance(payload, dict):
         raise _fail(where, f"field 'payload' must be a dict, not {type(payload).__name__}")
@@ -247,17 +256,28 @@ def _validated(event: Any, where: str) -> dict:
     _canonical(facts, where, "facts")
     payload_bytes = _canonical(payload, where, "payload")
     if len(payload_bytes) > MAX_PAYLOAD_BYTES:
-        raise _fail(where, f"field 'payload' is {len(payload_bytes)} bytes; keep payloads under "
-                           f"{MAX_PAYLOAD_BYTES} bytes of facts and put digests of larger evidence in 'digests'")
+        raise _fail(
+            where,
+            f"field 'payload' is {len(payload_bytes)} bytes; keep payloads under "
+            f"{MAX_PAYLOAD_BYTES} bytes of facts and put digests of larger evidence in 'digests'",
+        )
     _canonical(subject, where, "subject")
     _check_strings(actor, where, "actor")
     _check_strings(digests, where, "digests")
-    return {"actor": actor, "action": action, "subject": subject, "digests": digests, "facts": facts,
-            "payload_bytes": payload_bytes, "payload_digest": sha256(payload_bytes).hexdigest()}
+    return {
+        "actor": actor,
+        "action": action,
+        "subject": subject,
+        "digests": digests,
+        "facts": facts,
+        "payload_bytes": payload_bytes,
+        "payload_digest": sha256(payload_bytes).hexdigest(),
+    }
 
 
 # --- reading the tree ----------------------------------------------------------------------
 # Frequent queries are built once: building a SQLAlchemy statement costs more than running it.
+
 
 @cache
 def _head_query(entries: Table):
@@ -277,8 +297,11 @@ def _nodes_query(nodes: Table, levels: int):
     One index lookup per level: SQLite would scan the table for a row-value IN list.
     """
     c = nodes.c
-    return select(c.level, c.idx, c.hash).where(or_(*(
-        and_(c.level == BLOCK_HEIGHT + i, c.idx.in_(bindparam(f"idx{i}", expanding=True))) for i in range(levels))))
+    return select(c.level, c.idx, c.hash).where(
+        or_(
+            *(and_(c.level == BLOCK_HEIGHT + i, c.idx.in_(bindparam(f"idx{i}", expanding=True))) for i in range(levels))
+        )
+    )
 
 
 def _unhex(value: Any, what: str) -> bytes:
@@ -308,19 +331,19 @@ class _TreeView:
             rows = self._conn.execute(_leaf_query(self._entries), {"low": low, "high": high}).all()
             if [row.seq for row in rows] != list(range(low + 1, high + 1)):
                 raise LedgerError(f"entries {low + 1}..{high} are incomplete; run `govern ledger verify`")
-            self._blocks[block] = [leaf_hash(_unhex(row.entry_hash, f"entry {row.seq}'s entry_hash"))
-                                   for row in rows]
+            self._blocks[block] = [leaf_hash(_unhex(row.entry_hash, f"entry {row.seq}'s entry_hash")) for row in rows]
         offset = block * BLOCK
-        return self._blocks[block][start - offset:end - offset]
+        return self._blocks[block][start - offset : end - offset]
 
     def preload(self, *, leaves: Iterable[int] = (), sizes: Iterable[int] = ()) -> None:
         """Read, in one query, every stored node a proof about these leaves and tree sizes can use:
         the ancestors of each leaf and their siblings, and the right-most complete subtree of each
         size at every level (which includes those that make up the size)."""
         # The same number of indices at every level keeps the SQL text, and so its prepared statement, reusable.
-        wanted = [[(leaf >> level) ^ side for leaf in leaves for side in (0, 1)]
-                  + [(size >> level) - 1 for size in sizes]
-                  for level in range(BLOCK_HEIGHT, self.size.bit_length())]
+        wanted = [
+            [(leaf >> level) ^ side for leaf in leaves for side in (0, 1)] + [(size >> level) - 1 for size in sizes]
+            for level in range(BLOCK_HEIGHT, self.size.bit_length())
+        ]
         if not wanted:
             return
         query = _nodes_query(self._nodes, len(wanted))
@@ -349,6 +372,7 @@ class _TreeView:
 
 # --- verification ------------------------------------------------------------------------
 
+
 class _Broken(Exception):
     """The scan stopped at entry `seq`; `problem` is set when the scan already knows why."""
 
@@ -360,8 +384,7 @@ class _Broken(Exception):
 class _Scan:
     """Recomputes the chain and the Merkle tree from stored bytes, one block of entries at a time."""
 
-    def __init__(self, stored_nodes: dict[tuple[int, int], str], size: int = 0,
-                 link: bytes = GENESIS.encode()) -> None:
+    def __init__(self, stored_nodes: dict[tuple[int, int], str], size: int = 0, link: bytes = GENESIS.encode()) -> None:
         self.stored = stored_nodes
         self.frontier = Frontier()
         self.leaves: list[bytes] = []
@@ -382,12 +405,21 @@ class _Scan:
         """
         seqs, contents, payloads, payload_digests, entry_hashes = zip(*rows)
         try:
-            digests = [sha256(_RECORD % record).digest()
-                       for record in zip(contents, payload_digests, (self.link, *entry_hashes[:-1]), seqs)]
-            intact = (seqs == tuple(range(self.size + 1, self.size + 1 + len(rows)))
-                      and tuple([digest.hex().encode() for digest in digests]) == entry_hashes
-                      and tuple([stored if payload is None else sha256(payload).hexdigest().encode()
-                                 for payload, stored in zip(payloads, payload_digests)]) == payload_digests)
+            digests = [
+                sha256(_RECORD % record).digest()
+                for record in zip(contents, payload_digests, (self.link, *entry_hashes[:-1]), seqs)
+            ]
+            intact = (
+                seqs == tuple(range(self.size + 1, self.size + 1 + len(rows)))
+                and tuple([digest.hex().encode() for digest in digests]) == entry_hashes
+                and tuple(
+                    [
+                        stored if payload is None else sha256(payload).hexdigest().encode()
+                        for payload, stored in zip(payloads, payload_digests)
+                    ]
+                )
+                == payload_digests
+            )
         except TypeError:  # a NULL or non-text value where the schema wants text
             intact = False
         if not intact:
@@ -401,9 +433,11 @@ class _Scan:
         link, expected = self.link, self.size + 1
         for seq, content, payload, payload_digest, entry_hash in rows:
             try:
-                intact = (seq == expected
-                          and sha256(_RECORD % (content, payload_digest, link, seq)).hexdigest().encode() == entry_hash
-                          and (payload is None or sha256(payload).hexdigest().encode() == payload_digest))
+                intact = (
+                    seq == expected
+                    and sha256(_RECORD % (content, payload_digest, link, seq)).hexdigest().encode() == entry_hash
+                    and (payload is None or sha256(payload).hexdigest().encode() == payload_digest)
+                )
             except TypeError:
                 intact = False
             if not intact:
@@ -421,9 +455,12 @@ class _Scan:
             stored = self.stored.pop((level, idx), None)
             if stored != digest.hex():
                 state = "is missing" if stored is None else f"is {stored[:16]}…, recomputed {digest.hex()[:16]}…"
-                raise _Broken((idx << level) + 1, self.link,
-                              f"the stored Merkle node over {_span(level, idx)} {state}: the node table was "
-                              "altered (those entries hash correctly, but proofs over them would not verify)")
+                raise _Broken(
+                    (idx << level) + 1,
+                    self.link,
+                    f"the stored Merkle node over {_span(level, idx)} {state}: the node table was "
+                    "altered (those entries hash correctly, but proofs over them would not verify)",
+                )
 
     def root(self) -> bytes:
         return self.frontier.root(self.leaves)
@@ -449,9 +486,12 @@ class _Scan:
     def check_no_stray_nodes(self) -> None:
         if self.stored:
             level, idx = min(self.stored, key=lambda key: key[1] << key[0])
-            raise _Broken(self.size + 1, self.link,
-                          f"a stored Merkle node covers {_span(level, idx)} but the log ends at entry "
-                          f"{self.size}: entries after {self.size} were removed, or the node table was altered")
+            raise _Broken(
+                self.size + 1,
+                self.link,
+                f"a stored Merkle node covers {_span(level, idx)} but the log ends at entry "
+                f"{self.size}: entries after {self.size} were removed, or the node table was altered",
+            )
 
 
 PARALLEL_FROM = 200_000  # entries: from here a second process verifying half the log saves more than it costs
@@ -471,8 +511,9 @@ def _split(size: int) -> int | None:
 
 
 def _forking_is_safe() -> bool:
-    return (sys.platform == "linux" and threading.active_count() == 1
-            and not multiprocessing.current_process().daemon)  # a daemonic process may not have children
+    return (
+        sys.platform == "linux" and threading.active_count() == 1 and not multiprocessing.current_process().daemon
+    )  # a daemonic process may not have children
 
 
 @dataclass(frozen=True)
@@ -515,8 +556,12 @@ class _SecondHalf:
     def __init__(self, ledger: Ledger, split: int, size: int, stop: int | None, snapshot: str | None) -> None:
         context = multiprocessing.get_context("fork")
         self._results, sender = context.Pipe(duplex=False)
-        self._process = context.Process(target=_verify_half, args=(ledger, split, size, stop, snapshot, sender),
-                                        name="ledger-verify-second-half", daemon=True)
+        self._process = context.Process(
+            target=_verify_half,
+            args=(ledger, split, size, stop, snapshot, sender),
+            name="ledger-verify-second-half",
+            daemon=True,
+        )
         self._process.start()
         sender.close()
         self.split, self.size = split, size
@@ -567,12 +612,12 @@ def _scan_half(ledger: Ledger, conn: Connection, split: int, size: int, stop: in
         while rows := cursor.fetchmany(scan.wanted(stop)):
             scan.add(rows)
     except _Broken as broken:
-        return _Half(broken=(broken.seq, broken.link, broken.problem), start_link=link,
-                     block_roots=tuple(scan.block_roots))
+        return _Half(
+            broken=(broken.seq, broken.link, broken.problem), start_link=link, block_roots=tuple(scan.block_roots)
+        )
     finally:
         cursor.close()
-    return _Half(None, link, tuple(scan.block_roots), tuple(scan.leaves), tuple(scan.stop_leaves), scan.link,
-                 scan.size)
+    return _Half(None, link, tuple(scan.block_roots), tuple(scan.leaves), tuple(scan.stop_leaves), scan.link, scan.size)
 
 
 def _describe_break(seq: int, link: str, rows: dict[int, tuple]) -> str:
@@ -580,8 +625,11 @@ def _describe_break(seq: int, link: str, rows: dict[int, tuple]) -> str:
     row = rows.get(seq)
     if row is None:
         later = min(rows)
-        return f"entry {seq} is missing: the log goes from " + (f"entry {seq - 1}" if seq > 1 else "the start") + \
-            f" to entry {later}"
+        return (
+            f"entry {seq} is missing: the log goes from "
+            + (f"entry {seq - 1}" if seq > 1 else "the start")
+            + f" to entry {later}"
+        )
     _, content, payload, payload_digest, entry_hash = row
     for name, value in (("content", content), ("payload_digest", payload_digest), ("entry_hash", entry_hash)):
         if value is None:
@@ -603,19 +651,25 @@ def _describe_break(seq: int, link: str, rows: dict[int, tuple]) -> str:
         return sha256(_RECORD % (ncontent, npd, prev.encode(), nseq)).hexdigest().encode() == nhash
 
     if next_links_to(computed):
-        return (f"entry {seq}: entry_hash was altered: the entry hashes to {computed[:16]}…, "
-                f"which entry {seq + 1} links to")
+        return (
+            f"entry {seq}: entry_hash was altered: the entry hashes to {computed[:16]}…, which entry {seq + 1} links to"
+        )
     if following is None:
         return f"entry {seq}: content or entry_hash was altered: the entry no longer hashes to its entry_hash"
     if not next_links_to(entry_hash):
-        return (f"entry {seq}: neither its content nor its entry_hash fit the chain between entries "
-                f"{seq - 1} and {seq + 1}: the entry was replaced, moved or swapped")
+        return (
+            f"entry {seq}: neither its content nor its entry_hash fit the chain between entries "
+            f"{seq - 1} and {seq + 1}: the entry was replaced, moved or swapped"
+        )
     fields = "content (ts, actor, action, subject, digests)"
-    return (f"entry {seq}: {fields if payload is not None else fields + ' or payload_digest'} was altered: "
-            "the entry no longer hashes to its entry_hash")
+    return (
+        f"entry {seq}: {fields if payload is not None else fields + ' or payload_digest'} was altered: "
+        "the entry no longer hashes to its entry_hash"
+    )
 
 
 # --- the ledger ----------------------------------------------------------------------------
+
 
 class Ledger:
     """The append-only audit ledger in the database at `url` (tables created if missing)."""
@@ -641,15 +695,30 @@ class Ledger:
     def append_many(self, events: Sequence[Event]) -> list[LedgerEntry]:
         """Append all events in one transaction, in order; a bad event appends none of them."""
         total = len(events)
-        return self._append([_validated(e.record(), f"{e.action} event {i} of {total}")
-                             for i, e in enumerate(events, 1)])
+        return self._append(
+            [_validated(e.record(), f"{e.action} event {i} of {total}") for i, e in enumerate(events, 1)]
+        )
 
-    def append_record(self, *, actor: str, action: str, subject: dict, digests: dict[str, str] | None = None,
-                      facts: dict | None = None, payload: dict | None = None) -> LedgerEntry:
+    def append_record(
+        self,
+        *,
+        actor: str,
+        action: str,
+        subject: dict,
+        digests: dict[str, str] | None = None,
+        facts: dict | None = None,
+        payload: dict | None = None,
+    ) -> LedgerEntry:
         """Append raw entry fields. The storage layer's own door, for its tests and benchmarks: governance code
         appends typed events (`append`), so that every action is declared once."""
-        record = {"actor": actor, "action": action, "subject": subject, "digests": digests, "facts": facts,
-                  "payload": payload}
+        record = {
+            "actor": actor,
+            "action": action,
+            "subject": subject,
+            "digests": digests,
+            "facts": facts,
+            "payload": payload,
+        }
         return self._append([_validated(record, "ledger event")])[0]
 
     def append_records(self, records: list[dict]) -> list[LedgerEntry]:
@@ -667,11 +736,25 @@ class Ledger:
             for seq, event in enumerate(events, size + 1):
                 content = entry_content(event | {"ts": ts})
                 entry_hash = sha256(record_bytes(content, event["payload_digest"], prev, seq)).hexdigest()
-                rows.append({"seq": seq, "content": content.decode(), "payload": event["payload_bytes"].decode(),
-                             "payload_digest": event["payload_digest"], "entry_hash": entry_hash})
-                made.append(LedgerEntry(seq=seq, payload=json.loads(event["payload_bytes"]),
-                                        payload_digest=event["payload_digest"], prev_hash=prev,
-                                        entry_hash=entry_hash, **json.loads(content)))
+                rows.append(
+                    {
+                        "seq": seq,
+                        "content": content.decode(),
+                        "payload": event["payload_bytes"].decode(),
+                        "payload_digest": event["payload_digest"],
+                        "entry_hash": entry_hash,
+                    }
+                )
+                made.append(
+                    LedgerEntry(
+                        seq=seq,
+                        payload=json.loads(event["payload_bytes"]),
+                        payload_digest=event["payload_digest"],
+                        prev_hash=prev,
+                        entry_hash=entry_hash,
+                        **json.loads(content),
+                    )
+                )
                 prev = entry_hash
             conn.execute(insert(self._entries), rows)
             self._store_nodes(conn, size, size + len(rows))
@@ -692,8 +775,10 @@ class Ledger:
                     digest = node_hash(tree.node(level - 1, 2 * idx), tree.node(level - 1, 2 * idx + 1))
                 tree.known[(level, idx)] = made[(level, idx)] = digest
             level += 1
-        conn.execute(insert(self._nodes), [{"level": level, "idx": idx, "hash": digest.hex()}
-                                           for (level, idx), digest in made.items()])
+        conn.execute(
+            insert(self._nodes),
+            [{"level": level, "idx": idx, "hash": digest.hex()} for (level, idx), digest in made.items()],
+        )
 
     def expire_payloads(self, older_than: datetime) -> int:
         """Retention: drop the payloads of entries recorded before `older_than`; digests and chain stay."""
@@ -701,9 +786,11 @@ class Ledger:
             raise LedgerError("expire_payloads needs a timezone-aware datetime (UTC), got a naive one")
         e = self._entries.c
         with write_transaction(self.engine, LOCK) as conn:
-            result = conn.execute(update(self._entries)
-                                  .where(e.ts < utc_timestamp(older_than), e.payload.is_not(None))
-                                  .values(payload=None))
+            result = conn.execute(
+                update(self._entries)
+                .where(e.ts < utc_timestamp(older_than), e.payload.is_not(None))
+                .values(payload=None)
+            )
             return result.rowcount
 
     # --- reading --------------------------------------------------------------------------
@@ -735,8 +822,7 @@ class Ledger:
     def _entry_query(self):
         e, previous = self._entries.c, self._entries.alias("previous")
         prev_hash = select(previous.c.entry_hash).where(previous.c.seq == e.seq - 1).scalar_subquery()
-        return select(e.seq, self._bytes(e.content), self._bytes(e.payload), e.payload_digest, e.entry_hash,
-                      prev_hash)
+        return select(e.seq, self._bytes(e.content), self._bytes(e.payload), e.payload_digest, e.entry_hash, prev_hash)
 
     @staticmethod
     def _entry_from_row(row, checked: bool | str) -> LedgerEntry:
@@ -749,22 +835,40 @@ class Ledger:
             payload = None
         if checked:
             if payload is not None and sha256(payload).hexdigest() != payload_digest:
-                raise LedgerError(f"entry {seq}: its payload does not hash to the digest the chain recorded; "
-                                  "run `govern ledger verify`")
+                raise LedgerError(
+                    f"entry {seq}: its payload does not hash to the digest the chain recorded; "
+                    "run `govern ledger verify`"
+                )
             if sha256(record_bytes(content, payload_digest, prev_hash or GENESIS, seq)).hexdigest() != entry_hash:
                 raise LedgerError(f"entry {seq}: its fields do not hash to its entry hash; run `govern ledger verify`")
         try:
             fields = json.loads(content)
-            return LedgerEntry(seq=seq, ts=fields["ts"], actor=fields["actor"], action=fields["action"],
-                               subject=fields["subject"], digests=fields["digests"], facts=fields.get("facts", {}),
-                               payload=None if payload is None else json.loads(payload),
-                               payload_digest=payload_digest, prev_hash=prev_hash or GENESIS, entry_hash=entry_hash)
+            return LedgerEntry(
+                seq=seq,
+                ts=fields["ts"],
+                actor=fields["actor"],
+                action=fields["action"],
+                subject=fields["subject"],
+                digests=fields["digests"],
+                facts=fields.get("facts", {}),
+                payload=None if payload is None else json.loads(payload),
+                payload_digest=payload_digest,
+                prev_hash=prev_hash or GENESIS,
+                entry_hash=entry_hash,
+            )
         except (TypeError, ValueError, KeyError) as exc:
             raise LedgerError(f"entry {seq} is unreadable ({exc!r}); run `govern ledger verify`") from None
 
-    def entries(self, *, model: str | None = None, version: str | None = None,
-                action: str | tuple[str, ...] | None = None, since_seq: int = 0, limit: int | None = None,
-                checked: bool | str = True) -> list[LedgerEntry]:
+    def entries(
+        self,
+        *,
+        model: str | None = None,
+        version: str | None = None,
+        action: str | tuple[str, ...] | None = None,
+        since_seq: int = 0,
+        limit: int | None = None,
+        checked: bool | str = True,
+    ) -> list[LedgerEntry]:
         """Entries after `since_seq` matching the filters, oldest first; `limit` keeps the most recent N.
 
         Each is refused (LedgerError) if it no longer hashes to what the chain recorded; `checked=False` gives
@@ -782,17 +886,34 @@ class Ledger:
         found = [self._entry_from_row(row, checked) for row in rows]
         return found[::-1] if limit else found
 
-    def events(self, kinds: type[E] | tuple[type[E], ...], *, model: str | None = None, version: str | None = None,
-               since_seq: int = 0, limit: int | None = None, checked: bool | str = True) -> list[E]:
+    def events(
+        self,
+        kinds: type[E] | tuple[type[E], ...],
+        *,
+        model: str | None = None,
+        version: str | None = None,
+        since_seq: int = 0,
+        limit: int | None = None,
+        checked: bool | str = True,
+    ) -> list[E]:
         """Typed events of these kinds (and kinds derived from them), oldest first; filters as in `entries`."""
         kinds = kinds if isinstance(kinds, tuple) else (kinds,)
-        found = self.entries(model=model, version=version, action=actions(*kinds), since_seq=since_seq,
-                             limit=limit, checked=checked)
-        return [kinds[0].from_entry(entry) if len(kinds) == 1 else Event.from_entry(entry)  # type: ignore[misc]
-                for entry in found]
+        found = self.entries(
+            model=model, version=version, action=actions(*kinds), since_seq=since_seq, limit=limit, checked=checked
+        )
+        return [
+            kinds[0].from_entry(entry) if len(kinds) == 1 else Event.from_entry(entry)  # type: ignore[misc]
+            for entry in found
+        ]
 
-    def latest(self, kinds: type[E] | tuple[type[E], ...], *, model: str | None = None,
-               version: str | None = None, checked: bool | str = True) -> E | None:
+    def latest(
+        self,
+        kinds: type[E] | tuple[type[E], ...],
+        *,
+        model: str | None = None,
+        version: str | None = None,
+        checked: bool | str = True,
+    ) -> E | None:
         """The most recent event of these kinds, or None."""
         found = self.events(kinds, model=model, version=version, limit=1, checked=checked)
         return found[-1] if found else None
@@ -825,8 +946,13 @@ class Ledger:
             tree.preload(leaves=[seq - 1], sizes=[size])
             path = inclusion_path(seq - 1, size, tree.subtree)
             entry_hash = conn.execute(select(self._entries.c.entry_hash).where(self._entries.c.seq == seq)).scalar()
-            return InclusionProof(seq=seq, size=size, entry_hash=entry_hash,
-                                  path=tuple(p.hex() for p in path), root=tree.subtree(0, size).hex())
+            return InclusionProof(
+                seq=seq,
+                size=size,
+                entry_hash=entry_hash,
+                path=tuple(p.hex() for p in path),
+                root=tree.subtree(0, size).hex(),
+            )
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
         with self._reading() as conn:
@@ -838,8 +964,13 @@ class Ledger:
         tree = _TreeView(conn, self._entries, self._nodes, new_size)
         tree.preload(leaves=[old_size - 1] if old_size else [], sizes=[old_size, new_size])
         path = consistency_path(old_size, new_size, tree.subtree)
-        return ConsistencyProof(old_size=old_size, new_size=new_size, old_root=tree.subtree(0, old_size).hex(),
-                                new_root=tree.subtree(0, new_size).hex(), path=tuple(p.hex() for p in path))
+        return ConsistencyProof(
+            old_size=old_size,
+            new_size=new_size,
+            old_root=tree.subtree(0, old_size).hex(),
+            new_root=tree.subtree(0, new_size).hex(),
+            path=tuple(p.hex() for p in path),
+        )
 
     # --- verification ---------------------------------------------------------------------
     def verify(self, checkpoint: Checkpoint | None = None) -> VerifyReport:
@@ -855,8 +986,9 @@ class Ledger:
         with self._reading() as conn:
             size = self._head(conn)[0]
             nodes = self._nodes.c
-            scan = _Scan({(lvl, idx): value for lvl, idx, value in conn.execute(
-                select(nodes.level, nodes.idx, nodes.hash))})
+            scan = _Scan(
+                {(lvl, idx): value for lvl, idx, value in conn.execute(select(nodes.level, nodes.idx, nodes.hash))}
+            )
             at_checkpoint = scan.root() if stop == 0 else None
             split = _split(size)
             second = None if split is None else _SecondHalf(self, split, size, stop, self._exported_snapshot(conn))
@@ -882,8 +1014,9 @@ class Ledger:
             root = scan.root()
             unexplained = self._unexplained_expiry(conn, size)
             if unexplained is not None:
-                return VerifyReport(ok=False, size=size, root=root.hex(), first_bad_seq=unexplained[0],
-                                    problem=unexplained[1])
+                return VerifyReport(
+                    ok=False, size=size, root=root.hex(), first_bad_seq=unexplained[0], problem=unexplained[1]
+                )
             if checkpoint is None:
                 return VerifyReport(ok=True, size=size, root=root.hex())
             return self._against_checkpoint(conn, checkpoint, size, root, at_checkpoint)
@@ -895,13 +1028,18 @@ class Ledger:
         expired = conn.execute(select(e.seq, e.ts).where(e.payload.is_(None), e.seq <= size).order_by(e.seq)).all()
         if not expired:
             return None
-        runs = [(seq, json.loads(content).get("facts", {}).get("ledger_payloads_before") or "")
-                for seq, content in conn.execute(select(e.seq, e.content).where(
-                    e.action.in_(actions(RetentionApplied)), e.seq <= size).order_by(e.seq))]
+        runs = [
+            (seq, json.loads(content).get("facts", {}).get("ledger_payloads_before") or "")
+            for seq, content in conn.execute(
+                select(e.seq, e.content).where(e.action.in_(actions(RetentionApplied)), e.seq <= size).order_by(e.seq)
+            )
+        ]
         for seq, ts in expired:
             if not any(run_seq > seq and ts < cutoff for run_seq, cutoff in runs):
-                return seq, (f"entry {seq}: its payload is gone, but no later retention run expired payloads "
-                             f"recorded at {ts}: it was removed outside retention")
+                return seq, (
+                    f"entry {seq}: its payload is gone, but no later retention run expired payloads "
+                    f"recorded at {ts}: it was removed outside retention"
+                )
         return None
 
     def _exported_snapshot(self, conn: Connection) -> str | None:
@@ -930,22 +1068,31 @@ class Ledger:
         rows = {row[0]: tuple(row) for row in conn.execute(near.order_by(e.seq).limit(2))}
         return _describe_break(broken.seq, broken.link.decode(), rows)
 
-    def _against_checkpoint(self, conn: Connection, checkpoint: Checkpoint, size: int, root: bytes,
-                            at_checkpoint: bytes | None) -> VerifyReport:
+    def _against_checkpoint(
+        self, conn: Connection, checkpoint: Checkpoint, size: int, root: bytes, at_checkpoint: bytes | None
+    ) -> VerifyReport:
         signed = f"the checkpoint signed by {checkpoint.signer} at {checkpoint.issued_at}"
         failed = dict(ok=False, size=size, root=root.hex(), checkpoint_size=checkpoint.size)
         if at_checkpoint is None:
-            return VerifyReport(**failed, first_bad_seq=size + 1,
-                                problem=f"entry {size + 1} is missing: the log has {size} entries but {signed} "
-                                        f"covers {checkpoint.size}: the tail was truncated")
+            return VerifyReport(
+                **failed,
+                first_bad_seq=size + 1,
+                problem=f"entry {size + 1} is missing: the log has {size} entries but {signed} "
+                f"covers {checkpoint.size}: the tail was truncated",
+            )
         if at_checkpoint.hex() != checkpoint.root:
-            return VerifyReport(**failed, first_bad_seq=checkpoint.size,
-                                problem=f"entries 1..{checkpoint.size} no longer match {signed}: their Merkle root "
-                                        f"is {at_checkpoint.hex()[:16]}…, signed {checkpoint.root[:16]}…; "
-                                        f"history up to entry {checkpoint.size} was rewritten")
+            return VerifyReport(
+                **failed,
+                first_bad_seq=checkpoint.size,
+                problem=f"entries 1..{checkpoint.size} no longer match {signed}: their Merkle root "
+                f"is {at_checkpoint.hex()[:16]}…, signed {checkpoint.root[:16]}…; "
+                f"history up to entry {checkpoint.size} was rewritten",
+            )
         proof = self._consistency(conn, checkpoint.size, size)
         if not verify_consistency(checkpoint.size, size, at_checkpoint, root, [bytes.fromhex(p) for p in proof.path]):
-            return VerifyReport(**failed, first_bad_seq=checkpoint.size + 1,
-                                problem=f"the stored Merkle nodes do not prove that entries after "
-                                        f"{checkpoint.size} extend {signed}")
+            return VerifyReport(
+                **failed,
+                first_bad_seq=checkpoint.size + 1,
+                problem=f"the stored Merkle nodes do not prove that entries after {checkpoint.size} extend {signed}",
+            )
         return VerifyReport(ok=True, size=size, root=root.hex(), checkpoint_size=checkpoint.size, consistency=proof)

@@ -36,8 +36,15 @@ from governance.timestamps import utc_timestamp
 
 # Production monitoring's events; they name the version they judged.
 MONITORING_EVENTS = (ev.MonitoringReferenceBuilt, ev.WindowJudged, ev.RemediationDecided, ev.RetrainingDecided)
-REFUSALS = (ev.ApprovalDecisionRefused, ev.ReleaseRefused, ev.DeploymentRefused, ev.KillSwitchRefused,
-            ev.WaiverRefused, ev.StatementRefused, ev.RetrainingRefused)
+REFUSALS = (
+    ev.ApprovalDecisionRefused,
+    ev.ReleaseRefused,
+    ev.DeploymentRefused,
+    ev.KillSwitchRefused,
+    ev.WaiverRefused,
+    ev.StatementRefused,
+    ev.RetrainingRefused,
+)
 
 
 class LineageError(GovernanceError):
@@ -59,8 +66,9 @@ class Lineage:
         return self.document["summary"]
 
 
-def version_lineage(services: Services, model: str, version: str, size: int | None = None,
-                    registry: bool = True) -> Lineage:
+def version_lineage(
+    services: Services, model: str, version: str, size: int | None = None, registry: bool = True
+) -> Lineage:
     """The lineage of `version` (e.g. credit_scoring-v3) as of the ledger's first `size` entries (default: all).
 
     `registry=False` leaves out the cross-check against MLflow's registry and run (importing and opening
@@ -104,20 +112,26 @@ class _Builder:
         ledger = self.services.ledger
         self.size = ledger.size() if self.size is None else self.size
         self.root = ledger.root(self.size)
-        self.own = [e for e in ledger.entries(model=self.model, version=self.version, checked=False)
-                    if e.seq <= self.size]  # unchecked: an altered entry is a finding, not an error
+        self.own = [
+            e for e in ledger.entries(model=self.model, version=self.version, checked=False) if e.seq <= self.size
+        ]  # unchecked: an altered entry is a finding, not an error
         if not self.own:
-            raise LineageError(f"{self.model} {self.version}: no ledger entry names this version (among the "
-                               f"first {self.size}); it was not produced by the governed pipeline")
+            raise LineageError(
+                f"{self.model} {self.version}: no ledger entry names this version (among the "
+                f"first {self.size}); it was not produced by the governed pipeline"
+            )
         self.moves = self.services.control.deployments(self.model)
         registered = self._latest(self.own, ev.ModelRegistered)
         pack = self._evidence_pack()
         registry = self._registry()
         validation, data = self._data(registered, registry)
         document = {
-            "model": self.model, "version": self.version, "registered_version": self.number,
+            "model": self.model,
+            "version": self.version,
+            "registered_version": self.number,
             "ledger": {"size": self.size, "root": self.root},
-            "data": data, "validation": validation,
+            "data": data,
+            "validation": validation,
             "training": self._training(registered, registry, pack),
             "reports": self._reports(pack),
             "gate": self._gate(pack),
@@ -145,9 +159,16 @@ class _Builder:
             if problem:
                 self.findings.append(f"ledger {problem}")
             self.entries[entry.seq], self.proofs[entry.seq] = entry, proof
-            self.cited[entry.seq] = {"seq": entry.seq, "ts": entry.ts, "actor": entry.actor, "action": entry.action,
-                                     "entry_hash": entry.entry_hash, "inclusion_proof": list(proof.path),
-                                     "verified": problem is None, "payload_expired": entry.payload is None}
+            self.cited[entry.seq] = {
+                "seq": entry.seq,
+                "ts": entry.ts,
+                "actor": entry.actor,
+                "action": entry.action,
+                "entry_hash": entry.entry_hash,
+                "inclusion_proof": list(proof.path),
+                "verified": problem is None,
+                "payload_expired": entry.payload is None,
+            }
         return self.cited[entry.seq]
 
     def _model_entries(self, *kinds: type[Event]) -> list[LedgerEntry]:
@@ -159,10 +180,16 @@ class _Builder:
         """The entries recording events of these kinds, each with its typed event."""
         return [(e, typed) for e in entries if isinstance(typed := _typed(e), kinds)]
 
-    def _latest(self, entries: Iterable[LedgerEntry], *kinds: type[Event], before: int | None = None,
-                where: Callable[[Event], bool] = lambda e: True) -> tuple[LedgerEntry, Event] | tuple[None, None]:
-        found = [(e, typed) for e, typed in self._of(entries, *kinds)
-                 if (before is None or e.seq < before) and where(typed)]
+    def _latest(
+        self,
+        entries: Iterable[LedgerEntry],
+        *kinds: type[Event],
+        before: int | None = None,
+        where: Callable[[Event], bool] = lambda e: True,
+    ) -> tuple[LedgerEntry, Event] | tuple[None, None]:
+        found = [
+            (e, typed) for e, typed in self._of(entries, *kinds) if (before is None or e.seq < before) and where(typed)
+        ]
         return found[-1] if found else (None, None)
 
     def _missing(self, step: str, why: str) -> None:
@@ -189,12 +216,17 @@ class _Builder:
         except (GovernanceError, MlflowException) as exc:
             self.findings.append(f"MLflow registry: {self.version} unavailable: {exc}")
             return {}
-        return {"run_id": registered.run_id, "artifact_sha256": registered.artifact_sha256 or None,
-                "data_md5": registered.tags.get("governance.data_md5"),
-                "code_version": registered.tags.get("governance.code_version"),
-                "source": registered.source, "params": dict(sorted(run.data.params.items())),
-                "status": run.info.status, "started_at": _iso_ms(run.info.start_time),
-                "ended_at": _iso_ms(run.info.end_time)}
+        return {
+            "run_id": registered.run_id,
+            "artifact_sha256": registered.artifact_sha256 or None,
+            "data_md5": registered.tags.get("governance.data_md5"),
+            "code_version": registered.tags.get("governance.code_version"),
+            "source": registered.source,
+            "params": dict(sorted(run.data.params.items())),
+            "status": run.info.status,
+            "started_at": _iso_ms(run.info.start_time),
+            "ended_at": _iso_ms(run.info.end_time),
+        }
 
     def _data(self, registered: tuple, registry: dict) -> tuple[dict | None, dict | None]:
         entry, trained = registered
@@ -205,25 +237,41 @@ class _Builder:
             assert isinstance(checked, ev.DataChecked)
             return checked.validation == validation_digest if validation_digest else checked.dvc_md5 == md5
 
-        validated_entry, validated = self._latest(self._model_entries(ev.DataChecked), ev.DataChecked,
-                                                  before=entry.seq if entry else None, where=same_validation)
+        validated_entry, validated = self._latest(
+            self._model_entries(ev.DataChecked),
+            ev.DataChecked,
+            before=entry.seq if entry else None,
+            where=same_validation,
+        )
         if validated is None:
             self._missing("data validation", f"no data validation event with validation digest {validation_digest}")
             return None, None
         assert isinstance(validated, ev.DataChecked)
         snapshot_entry, snapshot = self._latest(
-            self._model_entries(ev.DataSnapshotted), ev.DataSnapshotted, before=validated.seq,
-            where=lambda e: isinstance(e, ev.DataSnapshotted) and e.data == validated.data)
-        validation = {"passed": isinstance(validated, ev.DataValidated), "digest": validation_digest,
-                      "suite": validated.suite, "failed_expectations": validated.failed,
-                      "entry": self.cite(validated_entry)}
+            self._model_entries(ev.DataSnapshotted),
+            ev.DataSnapshotted,
+            before=validated.seq,
+            where=lambda e: isinstance(e, ev.DataSnapshotted) and e.data == validated.data,
+        )
+        validation = {
+            "passed": isinstance(validated, ev.DataValidated),
+            "digest": validation_digest,
+            "suite": validated.suite,
+            "failed_expectations": validated.failed,
+            "entry": self.cite(validated_entry),
+        }
         if snapshot is None:
             self._missing("data snapshot", f"no data snapshot event with data digest {validated.data}")
             return validation, None
         assert isinstance(snapshot, ev.DataSnapshotted)
-        data = {"dvc_md5": self._agree("data md5", ledger=snapshot.dvc_md5, registry=md5),
-                "sha256": validated.data, "source": snapshot.source, "rows": snapshot.rows,
-                "columns": snapshot.columns, "entry": self.cite(snapshot_entry)}
+        data = {
+            "dvc_md5": self._agree("data md5", ledger=snapshot.dvc_md5, registry=md5),
+            "sha256": validated.data,
+            "source": snapshot.source,
+            "rows": snapshot.rows,
+            "columns": snapshot.columns,
+            "entry": self.cite(snapshot_entry),
+        }
         return validation, data
 
     def _training(self, registered: tuple, registry: dict, pack: dict | None) -> dict | None:
@@ -234,18 +282,36 @@ class _Builder:
         assert isinstance(trained, ev.ModelRegistered)
         facts = (pack or {}).get("facts") or {}
         return {
-            "mlflow_run_id": self._agree("MLflow run id", ledger=trained.mlflow_run_id,
-                                         registry=registry.get("run_id"), evidence_pack=facts.get("mlflow_run_id")),
-            "code_version": self._agree("code version", ledger=trained.code_version,
-                                        registry=registry.get("code_version"), evidence_pack=facts.get("code_version")),
-            "artifact_sha256": self._agree("model artifact digest", ledger=trained.artifact,
-                                           registry=registry.get("artifact_sha256"),
-                                           evidence_pack=facts.get("artifact_sha256")),
-            "data_md5": self._agree("training data md5", ledger=trained.dvc_md5,
-                                    registry=registry.get("data_md5"), evidence_pack=facts.get("data_md5")),
-            "params": registry.get("params") or trained.params, "run_status": registry.get("status"),
-            "started_at": registry.get("started_at"), "ended_at": registry.get("ended_at"),
-            "artifact_source": registry.get("source"), "entry": self.cite(entry),
+            "mlflow_run_id": self._agree(
+                "MLflow run id",
+                ledger=trained.mlflow_run_id,
+                registry=registry.get("run_id"),
+                evidence_pack=facts.get("mlflow_run_id"),
+            ),
+            "code_version": self._agree(
+                "code version",
+                ledger=trained.code_version,
+                registry=registry.get("code_version"),
+                evidence_pack=facts.get("code_version"),
+            ),
+            "artifact_sha256": self._agree(
+                "model artifact digest",
+                ledger=trained.artifact,
+                registry=registry.get("artifact_sha256"),
+                evidence_pack=facts.get("artifact_sha256"),
+            ),
+            "data_md5": self._agree(
+                "training data md5",
+                ledger=trained.dvc_md5,
+                registry=registry.get("data_md5"),
+                evidence_pack=facts.get("data_md5"),
+            ),
+            "params": registry.get("params") or trained.params,
+            "run_status": registry.get("status"),
+            "started_at": registry.get("started_at"),
+            "ended_at": registry.get("ended_at"),
+            "artifact_source": registry.get("source"),
+            "entry": self.cite(entry),
         }
 
     def _reports(self, pack: dict | None) -> list[dict]:
@@ -257,16 +323,29 @@ class _Builder:
                 self._missing(f"{name} report", f"no {kind.__name__} event")
                 continue
             assert isinstance(report, ev.ReportPublished)
-            found.append({"report": name, "sha256": report.report, "sealed": sealed.get(f"{name}.json") == report.report,
-                          "entry": self.cite(entry)})
+            found.append(
+                {
+                    "report": name,
+                    "sha256": report.report,
+                    "sealed": sealed.get(f"{name}.json") == report.report,
+                    "entry": self.cite(entry),
+                }
+            )
         entry, card = self._latest(self.own, ev.CardPublished)
         if card is None:
             self._missing("model card", "no CardPublished event")
         else:
             assert isinstance(card, ev.CardPublished)
-            found.append({"report": "model_card", "sha256": card.html, "markdown_sha256": card.markdown,
-                          "complete": card.complete, "sealed": sealed.get("model_card.html") == card.html,
-                          "entry": self.cite(entry)})
+            found.append(
+                {
+                    "report": "model_card",
+                    "sha256": card.html,
+                    "markdown_sha256": card.markdown,
+                    "complete": card.complete,
+                    "sealed": sealed.get("model_card.html") == card.html,
+                    "entry": self.cite(entry),
+                }
+            )
         return found
 
     def _gate(self, pack: dict | None) -> dict | None:
@@ -279,16 +358,33 @@ class _Builder:
             return None
         assert isinstance(gate, ev.GateDecided)
         decision = gate.decision or {}
-        return {"allowed": gate.allowed, "policy_digest": gate.policy, "evidence_digest": gate.evidence,
-                "decided_at": decision.get("decided_at"), "rules_evaluated": decision.get("rules_evaluated"),
-                "denials": [{"rule": d["rule"], "message": d["message"], "unwaivable": d["unwaivable"],
-                             "waiver": d["waiver"]} for d in decision.get("denials", [])],
-                "sealed": gate.entry_hash == sealed_gate, "entry": self.cite(entry)}
+        return {
+            "allowed": gate.allowed,
+            "policy_digest": gate.policy,
+            "evidence_digest": gate.evidence,
+            "decided_at": decision.get("decided_at"),
+            "rules_evaluated": decision.get("rules_evaluated"),
+            "denials": [
+                {"rule": d["rule"], "message": d["message"], "unwaivable": d["unwaivable"], "waiver": d["waiver"]}
+                for d in decision.get("denials", [])
+            ],
+            "sealed": gate.entry_hash == sealed_gate,
+            "entry": self.cite(entry),
+        }
 
     def _waivers(self) -> list[dict]:
-        return [{"rule": w.rule, "until": w.until, "granted_by": w.actor, "statement_digest": w.statement,
-                 "policy_digest": w.policy, "entry": self.cite(e)}
-                for e, w in self._of(self.own, ev.WaiverGranted) if isinstance(w, ev.WaiverGranted)]
+        return [
+            {
+                "rule": w.rule,
+                "until": w.until,
+                "granted_by": w.actor,
+                "statement_digest": w.statement,
+                "policy_digest": w.policy,
+                "entry": self.cite(e),
+            }
+            for e, w in self._of(self.own, ev.WaiverGranted)
+            if isinstance(w, ev.WaiverGranted)
+        ]
 
     def _evidence_pack(self) -> dict | None:
         entry, request = self._latest(self.own, ev.ApprovalRequested)
@@ -296,8 +392,15 @@ class _Builder:
             return None
         assert isinstance(request, ev.ApprovalRequested)
         path = self.services.settings.evidence_pack_dir(self.model, self.version, request.evidence_pack)
-        found = {"digest": request.evidence_pack, "path": str(path), "requested_by": list(request.requested_by),
-                 "requested_at": request.ts, "facts": None, "files": None, "entry": self.cite(entry)}
+        found = {
+            "digest": request.evidence_pack,
+            "path": str(path),
+            "requested_by": list(request.requested_by),
+            "requested_at": request.ts,
+            "facts": None,
+            "files": None,
+            "entry": self.cite(entry),
+        }
         try:
             pack = evidence_pack.verify(path, request.evidence_pack)
         except (GovernanceError, OSError, ValueError) as exc:
@@ -307,8 +410,9 @@ class _Builder:
         return {**found, "status": "verified", "facts": pack.facts, "files": pack.manifest["files"]}
 
     def _statements(self) -> dict:
-        return {r.digest: r.signed.statement for r in self.services.statements.find(model=self.model,
-                                                                                  version=self.version)}
+        return {
+            r.digest: r.signed.statement for r in self.services.statements.find(model=self.model, version=self.version)
+        }
 
     def _approvals(self) -> list[dict]:
         statements = self._statements()
@@ -319,18 +423,29 @@ class _Builder:
         for e, decided in self._of(self.own, ev.ApprovalDecided):
             assert isinstance(decided, ev.ApprovalDecided)
             statement = statements.get(decided.statement)
-            found.append({
-                "decision": "granted" if isinstance(decided, ev.ApprovalGranted) else "rejected",
-                "approver": decided.actor, "roles": list(decided.roles),
-                "signed_at": utc_timestamp(statement.issued_at) if statement else None, "recorded_at": e.ts,
-                "statement_digest": decided.statement, "evidence_pack": decided.evidence_pack,
-                "policy_digest": decided.policy, "comment": statement.comment if statement else decided.comment,
-                "relied_on_by_deployments": relied_on.get(decided.statement, []), "entry": self.cite(e)})
+            found.append(
+                {
+                    "decision": "granted" if isinstance(decided, ev.ApprovalGranted) else "rejected",
+                    "approver": decided.actor,
+                    "roles": list(decided.roles),
+                    "signed_at": utc_timestamp(statement.issued_at) if statement else None,
+                    "recorded_at": e.ts,
+                    "statement_digest": decided.statement,
+                    "evidence_pack": decided.evidence_pack,
+                    "policy_digest": decided.policy,
+                    "comment": statement.comment if statement else decided.comment,
+                    "relied_on_by_deployments": relied_on.get(decided.statement, []),
+                    "entry": self.cite(e),
+                }
+            )
         return found
 
     def _releases(self) -> list[dict]:
-        return [{"approver": r.approver, "by": r.actor, "statement_digest": r.statement, "entry": self.cite(e)}
-                for e, r in self._of(self.own, ev.ReleaseApproved) if isinstance(r, ev.ReleaseApproved)]
+        return [
+            {"approver": r.approver, "by": r.actor, "statement_digest": r.statement, "entry": self.cite(e)}
+            for e, r in self._of(self.own, ev.ReleaseApproved)
+            if isinstance(r, ev.ReleaseApproved)
+        ]
 
     def _deployments(self) -> list[dict]:
         found = []
@@ -340,57 +455,108 @@ class _Builder:
             steps = self._move_steps(move)
             reason = next((step.reason for _, step in steps if step.reason), None)
             statement = next((step.statement for _, step in steps if step.statement), None)
-            signed = [e for e, recorded in self._of(self._version_entries(version_key(self.model, move.version)),
-                                                    ev.StatementRecorded)
-                      if statement and isinstance(recorded, ev.StatementRecorded) and recorded.statement == statement]
-            found.append({
-                "id": move.id, "kind": move.kind, "status": move.status, "to": version_key(self.model, move.version),
-                "from": version_key(self.model, move.previous_version) if move.previous_version else None,
-                "direction": "to this version" if move.version == self.number else "away from this version",
-                "actor": move.actor, "automated": move.actor.startswith("system:"), "reason": reason,
-                "started_at": move.started_at, "finished_at": move.finished_at,
-                "artifact_sha256": move.artifact_sha256, "approval_statement": move.approval_digest,
-                "statement_digest": statement, "entries": [self.cite(e) for e in signed + [e for e, _ in steps]]})
+            signed = [
+                e
+                for e, recorded in self._of(
+                    self._version_entries(version_key(self.model, move.version)), ev.StatementRecorded
+                )
+                if statement and isinstance(recorded, ev.StatementRecorded) and recorded.statement == statement
+            ]
+            found.append(
+                {
+                    "id": move.id,
+                    "kind": move.kind,
+                    "status": move.status,
+                    "to": version_key(self.model, move.version),
+                    "from": version_key(self.model, move.previous_version) if move.previous_version else None,
+                    "direction": "to this version" if move.version == self.number else "away from this version",
+                    "actor": move.actor,
+                    "automated": move.actor.startswith("system:"),
+                    "reason": reason,
+                    "started_at": move.started_at,
+                    "finished_at": move.finished_at,
+                    "artifact_sha256": move.artifact_sha256,
+                    "approval_statement": move.approval_digest,
+                    "statement_digest": statement,
+                    "entries": [self.cite(e) for e in signed + [e for e, _ in steps]],
+                }
+            )
         return found
 
     def _move_steps(self, move: Deployment) -> list[tuple[LedgerEntry, ev.MoveStep]]:
-        return [(e, step) for e, step in self._of(self._version_entries(version_key(self.model, move.version)),
-                                                  ev.MoveStep)
-                if isinstance(step, ev.MoveStep) and step.deployment_id == move.id]
+        return [
+            (e, step)
+            for e, step in self._of(self._version_entries(version_key(self.model, move.version)), ev.MoveStep)
+            if isinstance(step, ev.MoveStep) and step.deployment_id == move.id
+        ]
 
     def _version_entries(self, version: str) -> list[LedgerEntry]:
         """Entries naming `version` (this one, or another a move went to), read once per version."""
         if version == self.version:
             return self.own
         if version not in self.others:
-            self.others[version] = [e for e in self.services.ledger.entries(model=self.model, version=version,
-                                                                            checked=False)
-                                    if e.seq <= self.size]
+            self.others[version] = [
+                e
+                for e in self.services.ledger.entries(model=self.model, version=version, checked=False)
+                if e.seq <= self.size
+            ]
         return self.others[version]
 
     def _champion_periods(self) -> list[tuple[str, str | None]]:
         """When this version was the governed champion: from each completed move to it until the next one."""
         done = sorted((m for m in self.moves if m.status == "completed"), key=lambda m: m.finished_at)
-        return [(m.finished_at, done[i + 1].finished_at if i + 1 < len(done) else None)
-                for i, m in enumerate(done) if m.version == self.number]
+        return [
+            (m.finished_at, done[i + 1].finished_at if i + 1 < len(done) else None)
+            for i, m in enumerate(done)
+            if m.version == self.number
+        ]
 
     def _kill_switch(self) -> dict:
         periods = self._champion_periods()
-        flips = [(e, flip) for e, flip in self._of(self._model_entries(ev.KillSwitchFlipped), ev.KillSwitchFlipped)
-                 if any(start <= e.ts and (end is None or e.ts < end) for start, end in periods)]
-        return {"champion_periods": [{"from": start, "to": end} for start, end in periods],
-                "events": [{"state": "on" if isinstance(flip, ev.KillSwitchOn) else "off", "by": flip.actor,
-                            "at": e.ts, "reason": getattr(flip, "reason", None), "entry": self.cite(e)}
-                           for e, flip in flips]}
+        flips = [
+            (e, flip)
+            for e, flip in self._of(self._model_entries(ev.KillSwitchFlipped), ev.KillSwitchFlipped)
+            if any(start <= e.ts and (end is None or e.ts < end) for start, end in periods)
+        ]
+        return {
+            "champion_periods": [{"from": start, "to": end} for start, end in periods],
+            "events": [
+                {
+                    "state": "on" if isinstance(flip, ev.KillSwitchOn) else "off",
+                    "by": flip.actor,
+                    "at": e.ts,
+                    "reason": getattr(flip, "reason", None),
+                    "entry": self.cite(e),
+                }
+                for e, flip in flips
+            ],
+        }
 
     def _monitoring(self) -> list[dict]:
-        return [{"action": e.action, "by": e.actor, "at": e.ts, "digests": e.digests, "facts": e.facts,
-                 "details": e.payload, "entry": self.cite(e)} for e, _ in self._of(self.own, *MONITORING_EVENTS)]
+        return [
+            {
+                "action": e.action,
+                "by": e.actor,
+                "at": e.ts,
+                "digests": e.digests,
+                "facts": e.facts,
+                "details": e.payload,
+                "entry": self.cite(e),
+            }
+            for e, _ in self._of(self.own, *MONITORING_EVENTS)
+        ]
 
     def _refusals(self) -> list[dict]:
-        return [{"action": e.action, "by": e.actor, "at": e.ts,
-                 "reason": getattr(refused, "reason", None) or getattr(refused, "reasons", None),
-                 "entry": self.cite(e)} for e, refused in self._of(self.own, *REFUSALS)]
+        return [
+            {
+                "action": e.action,
+                "by": e.actor,
+                "at": e.ts,
+                "reason": getattr(refused, "reason", None) or getattr(refused, "reasons", None),
+                "entry": self.cite(e),
+            }
+            for e, refused in self._of(self.own, *REFUSALS)
+        ]
 
     def _check_signed_record(self) -> None:
         """Every approval, waiver and move of this version against the signed statement behind it (a forged,
@@ -399,14 +565,22 @@ class _Builder:
         for _, decided in self._of(self.own, ev.ApprovalDecided):
             assert isinstance(decided, ev.ApprovalDecided)
             action = "approve" if isinstance(decided, ev.ApprovalGranted) else "reject"
-            problem = statement_problem(services, roster, decided.statement, action, model=self.model,
-                                        version=self.version, evidence_digest=decided.evidence_pack)
+            problem = statement_problem(
+                services,
+                roster,
+                decided.statement,
+                action,
+                model=self.model,
+                version=self.version,
+                evidence_digest=decided.evidence_pack,
+            )
             if problem:
                 self.findings.append(f"{decided.action} #{decided.seq} by {decided.actor}: {problem}")
         for _, waiver in self._of(self.own, ev.WaiverGranted):
             assert isinstance(waiver, ev.WaiverGranted)
-            problem = statement_problem(services, roster, waiver.statement, "waive", model=self.model,
-                                        version=self.version, rule=waiver.rule)
+            problem = statement_problem(
+                services, roster, waiver.statement, "waive", model=self.model, version=self.version, rule=waiver.rule
+            )
             if problem:
                 self.findings.append(f"{waiver.action} #{waiver.seq} by {waiver.actor}: {problem}")
         for _, move in self._of(self.own, *ev.MOVE_COMPLETED):
@@ -423,14 +597,20 @@ class _Builder:
         relied = [a for a in approvals if a["relied_on_by_deployments"]]
         approval = (relied or approvals or [None])[-1]
         training, pack, data = document["training"] or {}, document["evidence_pack"] or {}, document["data"] or {}
-        return {"status": self._status(document), "data_md5": data.get("dvc_md5") or training.get("data_md5"),
-                "data_source": data.get("source"), "mlflow_run_id": training.get("mlflow_run_id"),
-                "code_version": training.get("code_version"), "artifact_sha256": training.get("artifact_sha256"),
-                "policy_digest": (document["gate"] or {}).get("policy_digest"),
-                "evidence_pack_digest": pack.get("digest"),
-                "approver": approval and approval["approver"], "approver_roles": approval and approval["roles"],
-                "approved_at": approval and approval["signed_at"],
-                "approval_statement": approval and approval["statement_digest"]}
+        return {
+            "status": self._status(document),
+            "data_md5": data.get("dvc_md5") or training.get("data_md5"),
+            "data_source": data.get("source"),
+            "mlflow_run_id": training.get("mlflow_run_id"),
+            "code_version": training.get("code_version"),
+            "artifact_sha256": training.get("artifact_sha256"),
+            "policy_digest": (document["gate"] or {}).get("policy_digest"),
+            "evidence_pack_digest": pack.get("digest"),
+            "approver": approval and approval["approver"],
+            "approver_roles": approval and approval["roles"],
+            "approved_at": approval and approval["signed_at"],
+            "approval_statement": approval and approval["statement_digest"],
+        }
 
     def _status(self, document: dict) -> str:
         done = sorted((m for m in self.moves if m.status == "completed"), key=lambda m: m.finished_at)

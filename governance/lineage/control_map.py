@@ -73,17 +73,29 @@ class ControlMap(_Strict):
         """The table for a pack holding `pack_files`, ordered as the requirements are listed."""
         rows = []
         for requirement_id, requirement in self.requirements.items():
-            found = [(name, artefact) for name, artefact in self.artefacts.items()
-                     if requirement_id in artefact.evidences]
-            base = {"requirement_id": requirement_id, "framework": requirement.framework,
-                    "reference": requirement.reference, "requirement": requirement.title}
+            found = [
+                (name, artefact) for name, artefact in self.artefacts.items() if requirement_id in artefact.evidences
+            ]
+            base = {
+                "requirement_id": requirement_id,
+                "framework": requirement.framework,
+                "reference": requirement.reference,
+                "requirement": requirement.title,
+            }
             if not found:
                 rows.append({**base, "artefact": "", "how": "", "files": "", "status": "GAP: no artefact mapped"})
             for name, artefact in found:
                 present = sorted({f for f in pack_files for p in artefact.files if fnmatchcase(f, p)})
-                rows.append({**base, "artefact": artefact.title, "artefact_id": name,
-                             "how": artefact.evidences[requirement_id], "files": " ".join(present),
-                             "status": "in this pack" if present else "GAP: not in this pack"})
+                rows.append(
+                    {
+                        **base,
+                        "artefact": artefact.title,
+                        "artefact_id": name,
+                        "how": artefact.evidences[requirement_id],
+                        "files": " ".join(present),
+                        "status": "in this pack" if present else "GAP: not in this pack",
+                    }
+                )
         return rows
 
 
@@ -106,13 +118,16 @@ def _check_references(control_map: ControlMap) -> None:
     path = control_map.path
     for requirement_id in control_map.requirements:
         if not _ID.match(requirement_id):
-            raise ControlMapError(f"{path}: field 'requirements.{requirement_id}': ids are dotted lower-case "
-                                  "words, e.g. eu_ai_act.art14")
+            raise ControlMapError(
+                f"{path}: field 'requirements.{requirement_id}': ids are dotted lower-case words, e.g. eu_ai_act.art14"
+            )
     for name, artefact in control_map.artefacts.items():
         for requirement_id in artefact.evidences:
             if requirement_id not in control_map.requirements:
-                raise ControlMapError(f"{path}: field 'artefacts.{name}.evidences.{requirement_id}': unknown "
-                                      f"requirement (known: {', '.join(control_map.requirements)})")
+                raise ControlMapError(
+                    f"{path}: field 'artefacts.{name}.evidences.{requirement_id}': unknown "
+                    f"requirement (known: {', '.join(control_map.requirements)})"
+                )
 
 
 def _describe(error: ErrorDetails) -> str:

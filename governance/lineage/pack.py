@@ -86,16 +86,31 @@ def export_evidence(services: Services, model: str, version: str, out: Path) -> 
     files["index.html"] = html.index_page(lineage.document, rows, {n: sha256_hex(b) for n, b in sorted(files.items())})
     files["README.txt"] = readme(version).encode()
     files[SUMS] = "".join(f"{sha256_hex(data)}  {name}\n" for name, data in sorted(files.items())).encode()
-    manifest = canonical_json({
-        "kind": PACK_KIND, "model": model, "version": version, "created_at": utc_timestamp(), "signer": SYSTEM,
-        "public_key": public_key_line(key.public_key()), "roster": {"version": roster.version, "digest": roster.digest},
-        "ledger_checkpoint": {"size": checkpoint.size, "root": checkpoint.root, "issued_at": checkpoint.issued_at},
-        "approved_evidence_digest": lineage.document["evidence_pack"]["digest"], "summary": lineage.summary,
-        "files": {name: sha256_hex(data) for name, data in sorted(files.items())}})
+    manifest = canonical_json(
+        {
+            "kind": PACK_KIND,
+            "model": model,
+            "version": version,
+            "created_at": utc_timestamp(),
+            "signer": SYSTEM,
+            "public_key": public_key_line(key.public_key()),
+            "roster": {"version": roster.version, "digest": roster.digest},
+            "ledger_checkpoint": {"size": checkpoint.size, "root": checkpoint.root, "issued_at": checkpoint.issued_at},
+            "approved_evidence_digest": lineage.document["evidence_pack"]["digest"],
+            "summary": lineage.summary,
+            "files": {name: sha256_hex(data) for name, data in sorted(files.items())},
+        }
+    )
     files[MANIFEST], files[SIGNATURE] = manifest, key.sign(manifest)
     _write_zip(out, folder_name(version), files)
-    return ExportedPack(path=out, manifest_sha256=sha256_hex(manifest), files=len(files), bytes=out.stat().st_size,
-                        checkpoint_size=checkpoint.size, findings=lineage.document["findings"])
+    return ExportedPack(
+        path=out,
+        manifest_sha256=sha256_hex(manifest),
+        files=len(files),
+        bytes=out.stat().st_size,
+        checkpoint_size=checkpoint.size,
+        findings=lineage.document["findings"],
+    )
 
 
 def _check_signer(roster: Roster, public: Ed25519PublicKey, services: Services) -> None:
@@ -103,21 +118,36 @@ def _check_signer(roster: Roster, public: Ed25519PublicKey, services: Services) 
     raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
     listed = roster.principals.get(SYSTEM)
     if listed is None or listed.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw) != raw:
-        raise EvidenceExportError(f"{services.settings.system_key_path}: not the key of principal {SYSTEM!r} in "
-                                  f"roster version {roster.version} ({roster.path}); a pack signed with it would "
-                                  "not verify against the roster")
+        raise EvidenceExportError(
+            f"{services.settings.system_key_path}: not the key of principal {SYSTEM!r} in "
+            f"roster version {roster.version} ({roster.path}); a pack signed with it would "
+            "not verify against the roster"
+        )
 
 
-def _contents(services: Services, lineage: Lineage, checkpoint: Checkpoint, roster: Roster,
-              public: Ed25519PublicKey) -> dict[str, bytes]:
+def _contents(
+    services: Services, lineage: Lineage, checkpoint: Checkpoint, roster: Roster, public: Ed25519PublicKey
+) -> dict[str, bytes]:
     document = lineage.document
-    files = {**_approved_evidence(document), **_policy_bundle(services), **_statements(services, lineage),
-             **_monitoring(services, lineage)}
+    files = {
+        **_approved_evidence(document),
+        **_policy_bundle(services),
+        **_statements(services, lineage),
+        **_monitoring(services, lineage),
+    }
     files["model/config.json"] = _json(_model_config(services, document["model"]))
     files["deployments.json"] = _json(document["deployments"])
     files["lineage.json"] = _json(document)
-    files[ENTRIES] = _json({"size": lineage.size, "root": lineage.root, "entries": [
-        {**entry.to_dict(), "inclusion_proof": list(lineage.proofs[seq].path)} for seq, entry in lineage.entries.items()]})
+    files[ENTRIES] = _json(
+        {
+            "size": lineage.size,
+            "root": lineage.root,
+            "entries": [
+                {**entry.to_dict(), "inclusion_proof": list(lineage.proofs[seq].path)}
+                for seq, entry in lineage.entries.items()
+            ],
+        }
+    )
     files[CHECKPOINT] = checkpoint.to_json().encode() + b"\n"
     files[ROSTER] = canonical_json(roster_document(roster))
     files[PUBLIC_KEY] = public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
@@ -136,11 +166,15 @@ def _approved_evidence(document: dict) -> dict[str, bytes]:
     """The sealed pack the approver signed, byte for byte (re-verified by the lineage a moment ago)."""
     pack = document["evidence_pack"]
     if pack is None:
-        raise EvidenceExportError(f"{document['version']}: no sealed evidence pack (its gate did not pass, or no "
-                                  "approval was requested); `govern lineage` shows what exists")
+        raise EvidenceExportError(
+            f"{document['version']}: no sealed evidence pack (its gate did not pass, or no "
+            "approval was requested); `govern lineage` shows what exists"
+        )
     if pack["status"] != "verified":
-        raise EvidenceExportError(f"{document['version']}: the sealed evidence pack {pack['digest']} at "
-                                  f"{pack['path']} cannot be presented as approved evidence: {pack['status']}")
+        raise EvidenceExportError(
+            f"{document['version']}: the sealed evidence pack {pack['digest']} at "
+            f"{pack['path']} cannot be presented as approved evidence: {pack['status']}"
+        )
     root, found = Path(pack["path"]), {}
     for name, digest in {SEALED_MANIFEST: pack["digest"], **pack["files"]}.items():
         data = (root / name).read_bytes()
@@ -161,8 +195,11 @@ def _policy_bundle(services: Services) -> dict[str, bytes]:
 def _statements(services: Services, lineage: Lineage) -> dict[str, bytes]:
     """Every signed statement a cited ledger entry names (approvals, rejections, waivers, rollbacks, kill switch)."""
     cited = {e.digests["statement"] for e in lineage.entries.values() if "statement" in e.digests}
-    return {f"{STATEMENTS}/{r.signed.statement.action}-{r.digest}.json": r.signed.to_json().encode()
-            for r in services.statements.find(model=lineage.document["model"]) if r.digest in cited}
+    return {
+        f"{STATEMENTS}/{r.signed.statement.action}-{r.digest}.json": r.signed.to_json().encode()
+        for r in services.statements.find(model=lineage.document["model"])
+        if r.digest in cited
+    }
 
 
 def _monitoring(services: Services, lineage: Lineage) -> dict[str, bytes]:
@@ -170,12 +207,16 @@ def _monitoring(services: Services, lineage: Lineage) -> dict[str, bytes]:
     directory whose SHA-256 a monitoring entry of the lineage records."""
     root = services.settings.model_dir(lineage.document["model"]) / "monitoring"
     monitoring = actions(*MONITORING_EVENTS)
-    wanted = {digest for entry in lineage.entries.values() if entry.action in monitoring
-              for digest in entry.digests.values()}
+    wanted = {
+        digest for entry in lineage.entries.values() if entry.action in monitoring for digest in entry.digests.values()
+    }
     if not wanted or not root.is_dir():
         return {}
-    return {f"{MONITORING}/{p.relative_to(root).as_posix()}": p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file() and file_sha256(p) in wanted}
+    return {
+        f"{MONITORING}/{p.relative_to(root).as_posix()}": p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and file_sha256(p) in wanted
+    }
 
 
 def _model_config(services: Services, model: str) -> dict:
@@ -204,7 +245,7 @@ def _write_zip(out: Path, folder: str, files: dict[str, bytes]) -> None:
 def readme(version: str) -> str:
     folder = folder_name(version)
     return f"""Evidence pack for {version}
-{'=' * (22 + len(version))}
+{"=" * (22 + len(version))}
 
 Open index.html: the summary, the version's lineage step by step, the control map
 (which file evidences which requirement) and every file with its SHA-256.

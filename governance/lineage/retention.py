@@ -38,25 +38,43 @@ class RetentionRun:
         return dict(self.__dict__)
 
 
-def apply_retention(services: Services, retention: Retention, models: list[str],
-                    now: datetime | None = None) -> RetentionRun:
+def apply_retention(
+    services: Services, retention: Retention, models: list[str], now: datetime | None = None
+) -> RetentionRun:
     """Apply `retention` to the decision log (the configured `models` and any other model found in it)
     and to the ledger; then verify the ledger."""
     now = now or utc_now()
-    cutoffs = {"decision_inputs": utc_timestamp(now - timedelta(days=retention.decision_features_days)),
-               "decisions": utc_timestamp(now - timedelta(days=retention.decision_log_days)),
-               "ledger_payloads": utc_timestamp(now - timedelta(days=retention.ledger_payload_days))}
+    cutoffs = {
+        "decision_inputs": utc_timestamp(now - timedelta(days=retention.decision_features_days)),
+        "decisions": utc_timestamp(now - timedelta(days=retention.decision_log_days)),
+        "ledger_payloads": utc_timestamp(now - timedelta(days=retention.ledger_payload_days)),
+    }
     log = DecisionLog.for_settings(services.settings)
     names = sorted(set(models) | set(log.models()))
     deleted = {name: log.delete_before(name, cutoffs["decisions"]) for name in names}
     inputs = {name: log.expire_inputs(name, cutoffs["decision_inputs"]) for name in names}
     payloads = services.ledger.expire_payloads(now - timedelta(days=retention.ledger_payload_days))
-    services.ledger.append_many([
-        events.RetentionApplied(actor=ACTOR, model=name, ledger_payloads_before=cutoffs["ledger_payloads"],
-                                cutoffs=cutoffs, decision_inputs_expired=inputs[name],
-                                decisions_deleted=deleted[name], ledger_payloads_expired_all_models=payloads)
-        for name in names])
+    services.ledger.append_many(
+        [
+            events.RetentionApplied(
+                actor=ACTOR,
+                model=name,
+                ledger_payloads_before=cutoffs["ledger_payloads"],
+                cutoffs=cutoffs,
+                decision_inputs_expired=inputs[name],
+                decisions_deleted=deleted[name],
+                ledger_payloads_expired_all_models=payloads,
+            )
+            for name in names
+        ]
+    )
     report = services.ledger.verify()
-    return RetentionRun(at=utc_timestamp(now), cutoffs=cutoffs, decision_inputs_expired=inputs,
-                        decisions_deleted=deleted, ledger_payloads_expired=payloads, ledger_ok=report.ok,
-                        ledger_problem=report.problem)
+    return RetentionRun(
+        at=utc_timestamp(now),
+        cutoffs=cutoffs,
+        decision_inputs_expired=inputs,
+        decisions_deleted=deleted,
+        ledger_payloads_expired=payloads,
+        ledger_ok=report.ok,
+        ledger_problem=report.problem,
+    )

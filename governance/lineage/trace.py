@@ -25,18 +25,27 @@ def trace_decision(services: Services, decisions: DecisionLog, decision_id: str,
     (cross-checked against the MLflow registry only when `registry` is true)."""
     decision = decisions.get(decision_id)
     if decision is None:
-        raise LineageError(f"decision {decision_id!r} is not in the decision log: unknown, or deleted after the "
-                           "retention period (retention.decision_log_days)")
+        raise LineageError(
+            f"decision {decision_id!r} is not in the decision log: unknown, or deleted after the "
+            "retention period (retention.decision_log_days)"
+        )
     moves = verified_moves(services, decision.model)  # the deployments rows are a cache: never trusted here
     in_force = move_in_force(moves, decision.ts)
     version = version_key(decision.model, decision.version) if decision.version is not None else None
     lineage: Lineage | None = version_lineage(services, decision.model, version, registry=registry) if version else None
     traced: dict[str, Any] = {
-        "decision": {"decision_id": decision.decision_id, "ts": decision.ts, "model": decision.model,
-                     "version": version, "input_digest": decision.input_digest, "score": decision.score,
-                     "outcome": decision.outcome, "reasons": decision.reasons,
-                     "safe_state_reason": decision.safe_state_reason,
-                     "inputs_retained": decision.features is not None},
+        "decision": {
+            "decision_id": decision.decision_id,
+            "ts": decision.ts,
+            "model": decision.model,
+            "version": version,
+            "input_digest": decision.input_digest,
+            "score": decision.score,
+            "outcome": decision.outcome,
+            "reasons": decision.reasons,
+            "safe_state_reason": decision.safe_state_reason,
+            "inputs_retained": decision.features is not None,
+        },
         "kill_switch": {"on": decision.kill_switch, "last_change": _kill_switch_change(services, decision)},
         "in_force": _describe_move(in_force, decision.model),
         "rollback_in_force": bool(in_force and in_force.kind == "rollback"),
@@ -44,12 +53,15 @@ def trace_decision(services: Services, decisions: DecisionLog, decision_id: str,
         "lineage": lineage.document if lineage else None,
     }
     if version and in_force and in_force.version != version:
-        traced["findings"].append(f"served by {version} while the governed champion was {in_force.version} (the "
-                                  f"scoring API had not yet followed move #{in_force.deployment_id})")
+        traced["findings"].append(
+            f"served by {version} while the governed champion was {in_force.version} (the "
+            f"scoring API had not yet followed move #{in_force.deployment_id})"
+        )
     change = traced["kill_switch"]["last_change"]
     if change and change["problem"]:
-        traced["findings"].append(f"the kill switch change in force (ledger entry {change['seq']}) does not verify: "
-                                  f"{change['problem']}")
+        traced["findings"].append(
+            f"the kill switch change in force (ledger entry {change['seq']}) does not verify: {change['problem']}"
+        )
     if lineage:
         traced["approval"] = _approval_relied_on(lineage, in_force)
     return traced
@@ -64,23 +76,39 @@ def move_in_force(moves: list[MoveStep], ts: str) -> MoveStep | None:
 def _describe_move(move: MoveStep | None, model: str) -> dict | None:
     if move is None:
         return None
-    return {"id": move.deployment_id, "kind": move.kind, "version": move.version,
-            "from": version_key(model, move.previous_version) if move.previous_version else None,
-            "actor": move.actor, "automated": move.actor.startswith("system:"), "completed_at": move.ts,
-            "approval_statement": move.approval, "ledger_entry": move.seq}
+    return {
+        "id": move.deployment_id,
+        "kind": move.kind,
+        "version": move.version,
+        "from": version_key(model, move.previous_version) if move.previous_version else None,
+        "actor": move.actor,
+        "automated": move.actor.startswith("system:"),
+        "completed_at": move.ts,
+        "approval_statement": move.approval,
+        "ledger_entry": move.seq,
+    }
 
 
 def _kill_switch_change(services: Services, decision) -> dict | None:
     """The last kill switch flip at or before the decision (who, when, why)."""
-    flips = [e for e in services.ledger.events(KillSwitchFlipped, model=decision.model, checked=False)
-             if e.ts <= decision.ts]
+    flips = [
+        e for e in services.ledger.events(KillSwitchFlipped, model=decision.model, checked=False) if e.ts <= decision.ts
+    ]
     if not flips:
         return None
     last = flips[-1]
-    problem = statement_problem(services, services.roster, last.statement, "disable" if last.disabled else "enable",
-                                model=decision.model)
-    return {"state": "on" if last.disabled else "off", "by": last.actor, "at": last.ts,
-            "reason": last.reason, "seq": last.seq, "entry_hash": last.entry_hash, "problem": problem}
+    problem = statement_problem(
+        services, services.roster, last.statement, "disable" if last.disabled else "enable", model=decision.model
+    )
+    return {
+        "state": "on" if last.disabled else "off",
+        "by": last.actor,
+        "at": last.ts,
+        "reason": last.reason,
+        "seq": last.seq,
+        "entry_hash": last.entry_hash,
+        "problem": problem,
+    }
 
 
 def _approval_relied_on(lineage: Lineage, move: MoveStep | None) -> dict | None:

@@ -72,8 +72,9 @@ class PackVerification:
         return {"ok": self.ok, **self.__dict__}
 
 
-def verify_pack(path: str | Path, pinned_key: Ed25519PublicKey | None = None,
-                trusted_keys: Mapping[str, str] | None = None) -> PackVerification:
+def verify_pack(
+    path: str | Path, pinned_key: Ed25519PublicKey | None = None, trusted_keys: Mapping[str, str] | None = None
+) -> PackVerification:
     """Check the archive at `path`; never raises on a bad pack, the result names every problem.
 
     `trusted_keys` (principal -> public key line, from a roster the examiner trusts) is what the statements'
@@ -137,8 +138,9 @@ def _manifest(contents: dict[str, bytes], result: PackVerification) -> dict | No
     return manifest
 
 
-def _signature(contents: dict[str, bytes], manifest: dict, pinned: Ed25519PublicKey | None,
-               result: PackVerification) -> Ed25519PublicKey | None:
+def _signature(
+    contents: dict[str, bytes], manifest: dict, pinned: Ed25519PublicKey | None, result: PackVerification
+) -> Ed25519PublicKey | None:
     """The manifest's key if MANIFEST.sig verifies with it (and it is the pinned key, if one is given)."""
     try:
         key = parse_public_key_line(manifest.get("public_key"))
@@ -147,20 +149,23 @@ def _signature(contents: dict[str, bytes], manifest: dict, pinned: Ed25519Public
         return None
     result.public_key = public_key_line(key)
     if pinned is not None and public_key_line(pinned) != result.public_key:
-        result.problems.append(f"{MANIFEST}: signed by {result.public_key}, not by the pinned key "
-                               f"{public_key_line(pinned)}")
+        result.problems.append(
+            f"{MANIFEST}: signed by {result.public_key}, not by the pinned key {public_key_line(pinned)}"
+        )
     if SIGNATURE not in contents:
         result.problems.append(f"{SIGNATURE}: missing")
         return None
     try:
         key.verify(contents[SIGNATURE], contents[MANIFEST])
     except InvalidSignature:
-        result.problems.append(f"{SIGNATURE}: does not verify over {MANIFEST} with the key it names "
-                               f"({result.public_key})")
+        result.problems.append(
+            f"{SIGNATURE}: does not verify over {MANIFEST} with the key it names ({result.public_key})"
+        )
         return None
     if pinned is None:
-        result.notes.append(f"signed by {result.public_key}: compare it with the key your organisation publishes, "
-                            "or pass --public-key")
+        result.notes.append(
+            f"signed by {result.public_key}: compare it with the key your organisation publishes, or pass --public-key"
+        )
     return key
 
 
@@ -196,13 +201,15 @@ def _roster(contents: dict[str, bytes], manifest: dict, result: PackVerification
         result.problems.append(f"{ROSTER}: missing or not JSON")
         return {}
     if digest_of(roster) != result.roster_digest:
-        result.problems.append(f"{ROSTER}: its digest {digest_of(roster)} is not the manifest's roster digest "
-                               f"{result.roster_digest}")
+        result.problems.append(
+            f"{ROSTER}: its digest {digest_of(roster)} is not the manifest's roster digest {result.roster_digest}"
+        )
     principals = roster.get("principals") or {}
     signer = principals.get(manifest.get("signer")) or {}
     if signer.get("public_key") != manifest.get("public_key"):
-        result.problems.append(f"{ROSTER}: principal {manifest.get('signer')!r} does not have the key that signed "
-                               f"the manifest")
+        result.problems.append(
+            f"{ROSTER}: principal {manifest.get('signer')!r} does not have the key that signed the manifest"
+        )
     result.notes.append(f"roster version {roster.get('version')}, digest {result.roster_digest}")
     return principals
 
@@ -230,8 +237,10 @@ def _ledger(contents: dict[str, bytes], manifest: dict, key: Ed25519PublicKey, r
         problem = entry_problem(entry, entry.get("inclusion_proof", []), checkpoint.size, checkpoint.root)
         if problem:
             result.problems.append(f"{ENTRIES}: {problem}")
-    result.notes.append(f"{len(entries)} ledger entries proven against the checkpoint of {checkpoint.size} entries "
-                        f"(root {checkpoint.root}) signed at {checkpoint.issued_at}")
+    result.notes.append(
+        f"{len(entries)} ledger entries proven against the checkpoint of {checkpoint.size} entries "
+        f"(root {checkpoint.root}) signed at {checkpoint.issued_at}"
+    )
     return entries
 
 
@@ -242,8 +251,9 @@ def _approved_evidence(contents: dict[str, bytes], manifest: dict, result: PackV
         result.problems.append(f"{sealed_name}: missing")
         return
     if sha256_hex(contents[sealed_name]) != manifest.get("approved_evidence_digest"):
-        result.problems.append(f"{sealed_name}: its digest is not the approved evidence digest "
-                               f"{manifest.get('approved_evidence_digest')}")
+        result.problems.append(
+            f"{sealed_name}: its digest is not the approved evidence digest {manifest.get('approved_evidence_digest')}"
+        )
     try:
         sealed_files = json.loads(contents[sealed_name])["files"]
     except (ValueError, KeyError, TypeError):
@@ -259,8 +269,10 @@ def _signers(roster: dict, trusted: Mapping[str, str] | None, result: PackVerifi
     """Whose key each statement must verify with: the trusted roster's, which the carried roster must agree with."""
     carried = {name: body.get("public_key") for name, body in roster.items()}
     if trusted is None:
-        result.notes.append("statement signatures are checked against the roster the pack carries: pass the roster "
-                            "your organisation publishes (--roster) to check them against it")
+        result.notes.append(
+            "statement signatures are checked against the roster the pack carries: pass the roster "
+            "your organisation publishes (--roster) to check them against it"
+        )
         return carried
     for name, line in sorted(carried.items()):
         if name in trusted and trusted[name] != line:
@@ -268,8 +280,9 @@ def _signers(roster: dict, trusted: Mapping[str, str] | None, result: PackVerifi
     return dict(trusted)
 
 
-def _statements(contents: dict[str, bytes], manifest: dict, signers: dict[str, str], entries: list,
-                result: PackVerification) -> None:
+def _statements(
+    contents: dict[str, bytes], manifest: dict, signers: dict[str, str], entries: list, result: PackVerification
+) -> None:
     """Every statement recorded in the ledger excerpt and signed by its principal; the approval the manifest
     names among them."""
     recorded = {entry["digests"].get("statement") for entry in entries if isinstance(entry.get("digests"), dict)}
@@ -283,9 +296,13 @@ def _statements(contents: dict[str, bytes], manifest: dict, signers: dict[str, s
         if signed.digest not in recorded:
             result.problems.append(f"{name}: no ledger entry in {ENTRIES} records this statement")
         statement = signed.statement
-        if statement.action == "approve" and statement.subject["evidence_digest"] != manifest.get("approved_evidence_digest"):
-            result.notes.append(f"{name}: approves evidence {statement.subject['evidence_digest']}, an earlier pack "
-                                "than the one in approved_evidence/")
+        if statement.action == "approve" and statement.subject["evidence_digest"] != manifest.get(
+            "approved_evidence_digest"
+        ):
+            result.notes.append(
+                f"{name}: approves evidence {statement.subject['evidence_digest']}, an earlier pack "
+                "than the one in approved_evidence/"
+            )
         problem = _signature_problem(signed, signers)
         if problem is None:
             result.notes.append(f"{name}: {statement.action} signed by {statement.principal}; the signature verifies")
@@ -297,9 +314,12 @@ def _statements(contents: dict[str, bytes], manifest: dict, signers: dict[str, s
     for entry in entries:  # every decision the excerpt records is in the pack, signed by whoever the entry names
         digest = (entry.get("digests") or {}).get("statement")
         if entry.get("action") in actions(ApprovalDecided) and (
-                digest not in proven or proven[digest].principal != entry.get("actor")):
-            result.problems.append(f"{ENTRIES}: entry {entry.get('seq')} ({entry.get('action')} by "
-                                   f"{entry.get('actor')}) has no statement in the pack that it verifies")
+            digest not in proven or proven[digest].principal != entry.get("actor")
+        ):
+            result.problems.append(
+                f"{ENTRIES}: entry {entry.get('seq')} ({entry.get('action')} by "
+                f"{entry.get('actor')}) has no statement in the pack that it verifies"
+            )
     _claimed_approval(manifest, proven, recorded, result)
 
 
@@ -311,12 +331,18 @@ def _claimed_approval(manifest: dict, proven: dict, recorded: set, result: PackV
     if not claimed and not approver:
         return
     statement = proven.get(claimed)
-    if (statement is None or claimed not in recorded or statement.action != "approve"
-            or statement.principal != approver
-            or (statement.subject.get("model"), statement.subject.get("version"))
-            != (manifest.get("model"), manifest.get("version"))):
-        result.problems.append(f"{STATEMENTS}/: the approval the manifest names ({claimed}, by {approver}) is not "
-                               "in the pack as a verified, ledgered approve statement of this version")
+    if (
+        statement is None
+        or claimed not in recorded
+        or statement.action != "approve"
+        or statement.principal != approver
+        or (statement.subject.get("model"), statement.subject.get("version"))
+        != (manifest.get("model"), manifest.get("version"))
+    ):
+        result.problems.append(
+            f"{STATEMENTS}/: the approval the manifest names ({claimed}, by {approver}) is not "
+            "in the pack as a verified, ledgered approve statement of this version"
+        )
 
 
 def _signature_problem(signed: SignedStatement, signers: dict[str, str]) -> str | None:
@@ -345,5 +371,7 @@ def _policy(contents: dict[str, bytes], result: PackVerification) -> None:
     if digest_of(bundle) == gate:
         result.notes.append(f"the policy bundle is the one the release gate applied ({gate})")
     else:
-        result.notes.append(f"the policy bundle ({digest_of(bundle)}) is not the one the release gate applied "
-                            f"({gate}): the policies changed since")
+        result.notes.append(
+            f"the policy bundle ({digest_of(bundle)}) is not the one the release gate applied "
+            f"({gate}): the policies changed since"
+        )

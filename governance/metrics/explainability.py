@@ -88,7 +88,8 @@ class Explainer:
             raise GovernanceError(
                 f"{self.method} attributions do not add up to the {type(estimator).__name__}'s scores on "
                 f"{int((~explanation.faithful).sum())} of {len(gaps)} rows (largest gap {np.nanmax(gaps):.3g}); "
-                "the explanation would misstate the model, so none is given")
+                "the explanation would misstate the model, so none is given"
+            )
         return explanation.attributions
 
     def explain(self, frame: pd.DataFrame) -> Explanation:
@@ -96,16 +97,20 @@ class Explainer:
         attributions are from adding up to its score."""
         transformed = self.pipeline.named_steps["prep"].transform(feature_frame(frame, self.features))
         categorical = self._categorical
-        values = np.asarray(self._shap.shap_values(transformed if categorical is None
-                                                   else categorical.shap_input(transformed)))
+        values = np.asarray(
+            self._shap.shap_values(transformed if categorical is None else categorical.shap_input(transformed))
+        )
         if values.ndim == 3:  # per-class output (random forest): keep the unfavourable class
             values = values[:, :, 1]
         if categorical is not None:
             values = categorical.in_input_order(values)
         scores = self.pipeline.named_steps["model"].predict_proba(transformed)[:, 1]
         per_output = pd.DataFrame(values, columns=self._origin, index=frame.index)
-        return Explanation(scores, per_output.T.groupby(level=0, sort=False).sum().T[self.features],
-                           self._additivity_gaps(values, scores))
+        return Explanation(
+            scores,
+            per_output.T.groupby(level=0, sort=False).sum().T[self.features],
+            self._additivity_gaps(values, scores),
+        )
 
     def _additivity_gaps(self, values: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """|base value plus a row's attributions - the row's score| (through the logistic function where they
@@ -129,8 +134,9 @@ def version_explainer(settings, model: GovernedModel, pipeline: Pipeline, data_m
     return Explainer(pipeline, model.feature_columns, train.head(200))
 
 
-def explainability_report(model: GovernedModel, explainer: Explainer, test: pd.DataFrame,
-                          groups: dict[str, pd.Series]) -> tuple[dict, pd.DataFrame]:
+def explainability_report(
+    model: GovernedModel, explainer: Explainer, test: pd.DataFrame, groups: dict[str, pd.Series]
+) -> tuple[dict, pd.DataFrame]:
     """Global importance on a bounded sample, and the proxy screen of every feature; also the sample's values."""
     evaluation = model.evaluation
     sample = test.sample(n=min(evaluation.shap_sample_rows, len(test)), random_state=0)
@@ -143,8 +149,9 @@ def explainability_report(model: GovernedModel, explainer: Explainer, test: pd.D
         "sample_rows": len(sample),
         "method": explainer.method,
         "units": explainer.units,
-        "importance": [{"feature": f, "mean_abs_shap": float(v), "rank": i + 1}
-                       for i, (f, v) in enumerate(importance.items())],
+        "importance": [
+            {"feature": f, "mean_abs_shap": float(v), "rank": i + 1} for i, (f, v) in enumerate(importance.items())
+        ],
         "proxy_strength": proxies,
         "proxy_screen": screen,
         "proxy_flags": [row for row in screen if row["flagged"]],
@@ -164,9 +171,18 @@ def proxy_screen(importance: pd.Series, proxies: dict[str, dict[str, float]], ev
         share = round(float(mean_abs) / top, 4)
         weighted = round(strength * share, 4)
         encodes, leans = strength >= evaluation.proxy_encoding_strength, weighted >= evaluation.proxy_flag_strength
-        rows.append({"feature": feature, "attribute": attribute, "strength": strength, "importance_share": share,
-                     "weighted": weighted, "rank": rank, "flagged": encodes or leans,
-                     "why": "encodes" if encodes else "leans" if leans else None})
+        rows.append(
+            {
+                "feature": feature,
+                "attribute": attribute,
+                "strength": strength,
+                "importance_share": share,
+                "weighted": weighted,
+                "rank": rank,
+                "flagged": encodes or leans,
+                "why": "encodes" if encodes else "leans" if leans else None,
+            }
+        )
     return sorted(rows, key=lambda row: (not row["flagged"], -row["weighted"], -row["strength"]))
 
 
@@ -174,8 +190,14 @@ def _strongest(screen: list[dict], figure: str) -> dict:
     """The screened feature with the highest `figure` (no feature: nothing measured, 0)."""
     row = max(screen, key=lambda r: r[figure], default=None)
     if row is None:
-        return {"feature": "none", "attribute": "none", "strength": 0.0, "weighted": 0.0, "importance_share": 0.0,
-                "rank": 0}
+        return {
+            "feature": "none",
+            "attribute": "none",
+            "strength": 0.0,
+            "weighted": 0.0,
+            "importance_share": 0.0,
+            "rank": 0,
+        }
     return {key: row[key] for key in ("feature", "attribute", "strength", "weighted", "importance_share", "rank")}
 
 
@@ -190,8 +212,10 @@ def proxy_strengths(features: pd.DataFrame, groups: dict[str, pd.Series]) -> dic
     rows = np.random.default_rng(0).permutation(len(features))[:PROXY_SAMPLE_ROWS]
     sample = features.iloc[rows].reset_index(drop=True)
     members = {name: _group_members(labels.iloc[rows]) for name, labels in groups.items()}
-    return {feature: {name: _strength(sample[feature], masks) for name, masks in members.items()}
-            for feature in features.columns}
+    return {
+        feature: {name: _strength(sample[feature], masks) for name, masks in members.items()}
+        for feature in features.columns
+    }
 
 
 def _group_members(labels: pd.Series) -> list[np.ndarray]:
@@ -249,12 +273,16 @@ class _CategoricalSplits:
         self.estimator = estimator
         self.categorical = estimator._is_categorical_remapped  # per tree column
         # The input column behind each tree column.
-        self.input_columns = np.r_[np.flatnonzero(estimator.is_categorical_), np.flatnonzero(~estimator.is_categorical_)]
+        self.input_columns = np.r_[
+            np.flatnonzero(estimator.is_categorical_), np.flatnonzero(~estimator.is_categorical_)
+        ]
         for column in np.flatnonzero(self.categorical):
             count = len(estimator._bin_mapper.bin_thresholds_[column])
             if count > MAX_SHAP_CATEGORIES:
-                raise GovernanceError(f"feature {origins[self.input_columns[column]]!r} has {count} categories; SHAP "
-                                      f"explains categorical splits of at most {MAX_SHAP_CATEGORIES}")
+                raise GovernanceError(
+                    f"feature {origins[self.input_columns[column]]!r} has {count} categories; SHAP "
+                    f"explains categorical splits of at most {MAX_SHAP_CATEGORIES}"
+                )
         ensemble = explainer.model
         for tree, (predictor,) in enumerate(estimator._predictors):
             nodes = predictor.nodes

@@ -70,26 +70,38 @@ def _intersections(parts: list[tuple[np.ndarray, list[str]]]) -> tuple[np.ndarra
     return codes, labels
 
 
-def fairness_report(model: GovernedModel, y_favourable: np.ndarray, approved: np.ndarray,
-                    groups: dict[str, pd.Series], seed: int = 0) -> dict:
+def fairness_report(
+    model: GovernedModel, y_favourable: np.ndarray, approved: np.ndarray, groups: dict[str, pd.Series], seed: int = 0
+) -> dict:
     """Per attribute: MetricFrame by group, parity and odds figures, disparate impact with intervals."""
     evaluation = model.evaluation
     references = {a.label: a.reference for a in model.protected_attributes}
     rng = np.random.default_rng(seed)
     attributes = {
-        name: _attribute(name, values, y_favourable.astype(np.int8), approved.astype(np.int8), references.get(name),
-                         evaluation.bootstrap_samples, evaluation.confidence, evaluation.min_group_size, rng)
+        name: _attribute(
+            name,
+            values,
+            y_favourable.astype(np.int8),
+            approved.astype(np.int8),
+            references.get(name),
+            evaluation.bootstrap_samples,
+            evaluation.confidence,
+            evaluation.min_group_size,
+            rng,
+        )
         for name, values in groups.items()
     }
-    return jsonable({
-        "favourable_outcome": str(model.favourable_outcome),
-        "selection": f"score < {model.decisioning.approve_below} (automatic approval)",
-        "rows": int(len(y_favourable)),
-        "bootstrap_samples": evaluation.bootstrap_samples,
-        "confidence": evaluation.confidence,
-        "attributes": attributes,
-        "gated_attributes": [a.label for a in model.protected_attributes],
-    })
+    return jsonable(
+        {
+            "favourable_outcome": str(model.favourable_outcome),
+            "selection": f"score < {model.decisioning.approve_below} (automatic approval)",
+            "rows": int(len(y_favourable)),
+            "bootstrap_samples": evaluation.bootstrap_samples,
+            "confidence": evaluation.confidence,
+            "attributes": attributes,
+            "gated_attributes": [a.label for a in model.protected_attributes],
+        }
+    )
 
 
 def metric_frame(values: pd.Series, y: np.ndarray, pred: np.ndarray) -> MetricFrame:
@@ -100,27 +112,46 @@ def metric_frame(values: pd.Series, y: np.ndarray, pred: np.ndarray) -> MetricFr
     cells = labels.codes.astype(np.int64) * 4 + y.astype(np.int64) * 2 + pred.astype(np.int64)
     present = np.flatnonzero(np.bincount(cells, minlength=len(labels.categories) * 4))
     weights = np.bincount(cells, minlength=len(labels.categories) * 4)[present]
-    metrics = {"selection_rate": selection_rate, "true_positive_rate": true_positive_rate,
-               "false_positive_rate": false_positive_rate, "count": _weighted_count}
-    return MetricFrame(metrics=metrics, y_true=(present // 2) % 2, y_pred=present % 2,
-                       sensitive_features=pd.Series(labels.categories[present // 4].astype(str), name="group"),
-                       sample_params={name: {"sample_weight": weights} for name in metrics})
+    metrics = {
+        "selection_rate": selection_rate,
+        "true_positive_rate": true_positive_rate,
+        "false_positive_rate": false_positive_rate,
+        "count": _weighted_count,
+    }
+    return MetricFrame(
+        metrics=metrics,
+        y_true=(present // 2) % 2,
+        y_pred=present % 2,
+        sensitive_features=pd.Series(labels.categories[present // 4].astype(str), name="group"),
+        sample_params={name: {"sample_weight": weights} for name in metrics},
+    )
 
 
 def _weighted_count(y_true, y_pred, sample_weight) -> float:
     return float(np.sum(sample_weight))
 
 
-def _attribute(name: str, values: pd.Series, y: np.ndarray, pred: np.ndarray, reference: str | None, samples: int,
-               confidence: float, min_group_size: int, rng: np.random.Generator) -> dict:
+def _attribute(
+    name: str,
+    values: pd.Series,
+    y: np.ndarray,
+    pred: np.ndarray,
+    reference: str | None,
+    samples: int,
+    confidence: float,
+    min_group_size: int,
+    rng: np.random.Generator,
+) -> dict:
     frame = metric_frame(values, y, pred)
     by_group = frame.by_group
     labels = [str(g) for g in by_group.index]
     if reference is None:
         reference = labels[int(np.argmax(by_group["count"].to_numpy()))]
     elif reference not in labels:
-        raise GovernanceError(f"protected attribute {name!r}: reference group {reference!r} is not among "
-                              f"the groups of the test set ({', '.join(labels)})")
+        raise GovernanceError(
+            f"protected attribute {name!r}: reference group {reference!r} is not among "
+            f"the groups of the test set ({', '.join(labels)})"
+        )
     codes = pd.Categorical(values, categories=labels).codes
     # Rates of outcomes need enough of each outcome: smaller groups are reported, and judged on intervals only.
     per_class = np.stack([np.bincount(codes[y == c], minlength=len(labels)) for c in (0, 1)])
@@ -135,15 +166,20 @@ def _attribute(name: str, values: pd.Series, y: np.ndarray, pred: np.ndarray, re
     groups = {}
     for i, label in enumerate(labels):
         row = by_group.iloc[i]
-        entry = {"rows": int(row["count"]), "selection_rate": float(row["selection_rate"]),
-                 "true_positive_rate": _num(tpr_all[i]), "false_positive_rate": _num(fpr_all[i]),
-                 "selection_rate_ci": _ci(boot["selection_rate"][:, i], low, high),
-                 "small_group": not bool(measured[i])}
+        entry = {
+            "rows": int(row["count"]),
+            "selection_rate": float(row["selection_rate"]),
+            "true_positive_rate": _num(tpr_all[i]),
+            "false_positive_rate": _num(fpr_all[i]),
+            "selection_rate_ci": _ci(boot["selection_rate"][:, i], low, high),
+            "small_group": not bool(measured[i]),
+        }
         if i != ref:
             ratio = float(_ratio(point_sel[i], point_sel[ref]))  # infinite: the reference has no approvals
             entry["disparate_impact"] = None if np.isnan(ratio) else ratio
-            entry["disparate_impact_ci"] = _ci(_ratio(boot["selection_rate"][:, i], boot["selection_rate"][:, ref]),
-                                               low, high)
+            entry["disparate_impact_ci"] = _ci(
+                _ratio(boot["selection_rate"][:, i], boot["selection_rate"][:, ref]), low, high
+            )
         groups[label] = entry
     odds = measured if measured.sum() >= 2 else np.ones(len(labels), dtype=bool)
     tpr, fpr = tpr_all[odds], fpr_all[odds]
@@ -161,8 +197,9 @@ def _attribute(name: str, values: pd.Series, y: np.ndarray, pred: np.ndarray, re
     }
 
 
-def _bootstrap(codes: np.ndarray, n_groups: int, y: np.ndarray, pred: np.ndarray, samples: int,
-               rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _bootstrap(
+    codes: np.ndarray, n_groups: int, y: np.ndarray, pred: np.ndarray, samples: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """Per resample and group: selection rate, TPR and FPR.
 
     Every statistic here depends only on the counts of rows per (group, label, decision)

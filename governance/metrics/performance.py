@@ -20,8 +20,9 @@ CALIBRATION_BINS = 10
 ROC_POINTS = 101
 
 
-def performance_report(y: np.ndarray, score: np.ndarray, groups: dict[str, pd.Series],
-                       decisioning: Decisioning) -> dict:
+def performance_report(
+    y: np.ndarray, score: np.ndarray, groups: dict[str, pd.Series], decisioning: Decisioning
+) -> dict:
     """AUC, Gini, KS, Brier, calibration and decision rates; the same by protected group."""
     order = np.argsort(score, kind="stable")
     y_sorted, score_sorted = y[order], score[order]
@@ -34,8 +35,9 @@ def performance_report(y: np.ndarray, score: np.ndarray, groups: dict[str, pd.Se
         "calibration": _calibration(y_sorted, score_sorted),
         "roc_curve": _roc_points(curve),
         "decisions": decision_rates(score, decisioning),
-        "by_group": {name: _by_group(y_sorted, score_sorted, values.to_numpy()[order])
-                     for name, values in groups.items()},
+        "by_group": {
+            name: _by_group(y_sorted, score_sorted, values.to_numpy()[order]) for name, values in groups.items()
+        },
     }
 
 
@@ -48,8 +50,11 @@ def discrimination(y: np.ndarray, score: np.ndarray) -> dict:
 def decision_rates(score: np.ndarray, decisioning: Decisioning) -> dict:
     approve = score < decisioning.approve_below
     decline = score >= decisioning.decline_at_or_above
-    return {"approve": float(approve.mean()), "refer": float((~approve & ~decline).mean()),
-            "decline": float(decline.mean())}
+    return {
+        "approve": float(approve.mean()),
+        "refer": float((~approve & ~decline).mean()),
+        "decline": float(decline.mean()),
+    }
 
 
 def _roc(y_sorted: np.ndarray, score_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -82,8 +87,10 @@ def _discrimination(curve: tuple[np.ndarray, np.ndarray] | None) -> dict:
 def _calibration(y_sorted: np.ndarray, score_sorted: np.ndarray) -> dict:
     """Observed event rate against mean score in equal-count bins, and the expected calibration error."""
     bins = [b for b in np.array_split(np.arange(len(y_sorted)), CALIBRATION_BINS) if len(b)]
-    rows = [{"mean_score": float(score_sorted[b].mean()), "observed_rate": float(y_sorted[b].mean()),
-             "rows": int(len(b))} for b in bins]
+    rows = [
+        {"mean_score": float(score_sorted[b].mean()), "observed_rate": float(y_sorted[b].mean()), "rows": int(len(b))}
+        for b in bins
+    ]
     ece = sum(r["rows"] * abs(r["mean_score"] - r["observed_rate"]) for r in rows) / max(len(y_sorted), 1)
     return {"bins": rows, "expected_calibration_error": float(ece)}
 
@@ -102,6 +109,10 @@ def _by_group(y_sorted: np.ndarray, score_sorted: np.ndarray, values_sorted: np.
     for code, group in enumerate(groups):
         mask = codes == code
         y, score = y_sorted[mask], score_sorted[mask]
-        result[str(group)] = {"rows": int(mask.sum()), "event_rate": float(y.mean()), "mean_score": float(score.mean()),
-                              **_discrimination(_roc(y, score))}
+        result[str(group)] = {
+            "rows": int(mask.sum()),
+            "event_rate": float(y.mean()),
+            "mean_score": float(score.mean()),
+            **_discrimination(_roc(y, score)),
+        }
     return dict(sorted(result.items()))

@@ -59,9 +59,19 @@ def _shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 def score_drift(reference: Reference, scores: np.ndarray) -> Measurement:
     value = psi(reference.scores, scores)
-    return Measurement("score_drift", {"score_psi": value}, f"score PSI {value:.3f}", {
-        "psi": value, "bins": PSI_BINS, "window_rows": int(len(scores)), "reference_rows": int(len(reference.scores)),
-        "mean_score": float(np.mean(scores)), "reference_mean_score": float(np.mean(reference.scores))})
+    return Measurement(
+        "score_drift",
+        {"score_psi": value},
+        f"score PSI {value:.3f}",
+        {
+            "psi": value,
+            "bins": PSI_BINS,
+            "window_rows": int(len(scores)),
+            "reference_rows": int(len(reference.scores)),
+            "mean_score": float(np.mean(scores)),
+            "reference_mean_score": float(np.mean(reference.scores)),
+        },
+    )
 
 
 def _categorical(model: GovernedModel) -> list[str]:
@@ -100,8 +110,9 @@ def data_drift(model: GovernedModel, reference: Reference, features: pd.DataFram
     from evidently.presets import DataDriftPreset
 
     categories = _categorical(model)
-    definition = DataDefinition(categorical_columns=categories,
-                                numerical_columns=[c for c in model.feature_columns if c not in categories])
+    definition = DataDefinition(
+        categorical_columns=categories, numerical_columns=[c for c in model.feature_columns if c not in categories]
+    )
     typed = _typed(model, features)
     current = Dataset.from_pandas(typed, data_definition=definition)
     baseline, baseline_rows = _baseline(model, reference, definition)
@@ -111,15 +122,23 @@ def data_drift(model: GovernedModel, reference: Reference, features: pd.DataFram
     drifted = result["metrics"][0]["value"]
     share, count = float(drifted["share"]), int(drifted["count"])
     by_feature = _feature_figures(reference, _distances(baseline_rows, typed, distance_methods(model)))
-    details: dict[str, Any] = {"share": share, "drifted_features": count, "features": len(model.feature_columns),
-               "window_rows": int(len(features)), "reference_rows": int(len(reference.rows)),
-               "importance_problem": reference.importance_problem}
+    details: dict[str, Any] = {
+        "share": share,
+        "drifted_features": count,
+        "features": len(model.feature_columns),
+        "window_rows": int(len(features)),
+        "reference_rows": int(len(reference.rows)),
+        "importance_problem": reference.importance_problem,
+    }
     if full_report:
         details["by_feature"] = _feature_tests(result)
-    summary = (f"data drift in {count} of {len(model.feature_columns)} features (share {share:.2f})"
-               f"{_strongest(by_feature)}")
-    return (Measurement("data_drift", {"drift_share": share}, summary, details, by_feature),
-            snapshot if full_report else None)
+    summary = (
+        f"data drift in {count} of {len(model.feature_columns)} features (share {share:.2f}){_strongest(by_feature)}"
+    )
+    return (
+        Measurement("data_drift", {"drift_share": share}, summary, details, by_feature),
+        snapshot if full_report else None,
+    )
 
 
 def _distances(reference: pd.DataFrame, current: pd.DataFrame, methods: dict[str, str]) -> dict[str, tuple[str, float]]:
@@ -127,8 +146,10 @@ def _distances(reference: pd.DataFrame, current: pd.DataFrame, methods: dict[str
     from evidently.legacy.calculations.stattests import jensenshannon_stat_test, wasserstein_stat_test
     from evidently.legacy.core import ColumnType
 
-    tests = {CATEGORY_DISTANCE: (jensenshannon_stat_test, ColumnType.Categorical),
-             NUMERIC_DISTANCE: (wasserstein_stat_test, ColumnType.Numerical)}
+    tests = {
+        CATEGORY_DISTANCE: (jensenshannon_stat_test, ColumnType.Categorical),
+        NUMERIC_DISTANCE: (wasserstein_stat_test, ColumnType.Numerical),
+    }
     distances = {}
     for column, method in methods.items():
         test, kind = tests[method]
@@ -142,9 +163,11 @@ def _feature_figures(reference: Reference, distances: dict[str, tuple[str, float
     figures = {}
     for column, (method, distance) in distances.items():
         known = importance.get(column)
-        figures[column] = {"method": method, "drift_distance": distance,
-                           **({"importance": float(known["share"]), "importance_rank": int(known["rank"])}
-                              if known else {})}
+        figures[column] = {
+            "method": method,
+            "drift_distance": distance,
+            **({"importance": float(known["share"]), "importance_rank": int(known["rank"])} if known else {}),
+        }
     return figures
 
 
@@ -152,8 +175,11 @@ def _strongest(by_feature: dict[str, dict]) -> str:
     """The most important of the three features that moved furthest, for the one-line summary."""
     moved = sorted(by_feature.items(), key=lambda item: -item[1]["drift_distance"])[:3]
     name, figures = min(moved, key=lambda item: item[1].get("importance_rank", len(by_feature) + 1))
-    weight = f", importance {figures['importance']:.2f} rank {figures['importance_rank']}" \
-        if "importance" in figures else ", importance unknown"
+    weight = (
+        f", importance {figures['importance']:.2f} rank {figures['importance_rank']}"
+        if "importance" in figures
+        else ", importance unknown"
+    )
     return f"; {name} moved {figures['drift_distance']:.2f} ({figures['method']}{weight})"
 
 
@@ -179,6 +205,13 @@ def _feature_tests(result: dict) -> list[dict]:
         params = test["metric_config"]["params"]
         if not params.get("type", "").endswith("ValueDrift"):
             continue
-        tests.append({"feature": params["column"], "method": params.get("method"), "threshold": params.get("threshold"),
-                      "score": float(scores[test["metric_config"]["metric_id"]]), "drifted": test["status"] == "FAIL"})
+        tests.append(
+            {
+                "feature": params["column"],
+                "method": params.get("method"),
+                "threshold": params.get("threshold"),
+                "score": float(scores[test["metric_config"]["metric_id"]]),
+                "drifted": test["status"] == "FAIL",
+            }
+        )
     return sorted(tests, key=lambda t: (not t["drifted"], t["feature"]))

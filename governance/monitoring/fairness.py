@@ -44,8 +44,12 @@ def live_fairness(model: GovernedModel, protected: pd.DataFrame, approved: np.nd
         reference = _reference(model, name, table)
         groups = {}
         for group, row in table.iterrows():
-            entry: dict[str, Any] = {"rows": int(row["rows"]), "approved": int(row["selected"]),
-                     "selection_rate": float(row["rate"]), "judged": (name, group) in judged}
+            entry: dict[str, Any] = {
+                "rows": int(row["rows"]),
+                "approved": int(row["selected"]),
+                "selection_rate": float(row["rate"]),
+                "judged": (name, group) in judged,
+            }
             if reference is not None and group != reference:
                 point, low, high = _ratio_interval(row, table.loc[reference], z)
                 entry.update(disparate_impact=point, disparate_impact_ci=[low, high])
@@ -58,25 +62,42 @@ def live_fairness(model: GovernedModel, protected: pd.DataFrame, approved: np.nd
             rates.append(table.loc[reference, "rate"])
             gaps.append(float(max(rates) - min(rates)))
         by_attribute[name] = _attribute_entry(model, name, reference, groups)
-    details = {"decisions": int(len(approved)), "confidence": model.evaluation.confidence, "comparisons": len(judged),
-               "min_group_size": model.evaluation.min_group_size, "attributes": by_attribute}
+    details = {
+        "decisions": int(len(approved)),
+        "confidence": model.evaluation.confidence,
+        "comparisons": len(judged),
+        "min_group_size": model.evaluation.min_group_size,
+        "attributes": by_attribute,
+    }
     if not highs:
-        return Measurement("fairness", {}, f"fairness not judged: no protected group has "
-                           f"{model.evaluation.min_group_size} decisions beside its reference group"
-                           f"{_absent_references(by_attribute)}", details)
+        return Measurement(
+            "fairness",
+            {},
+            f"fairness not judged: no protected group has "
+            f"{model.evaluation.min_group_size} decisions beside its reference group"
+            f"{_absent_references(by_attribute)}",
+            details,
+        )
     attributes = {"di_ci_high_min": min(highs), "di_ci_low_max": max(lows), "parity_difference_max": max(gaps)}
-    summary = (f"disparate impact intervals reach from {min(highs):.2f} (lowest upper bound) to "
-               f"{max(lows):.2f} (highest lower bound); parity gap {max(gaps):.2f}{_absent_references(by_attribute)}")
+    summary = (
+        f"disparate impact intervals reach from {min(highs):.2f} (lowest upper bound) to "
+        f"{max(lows):.2f} (highest lower bound); parity gap {max(gaps):.2f}{_absent_references(by_attribute)}"
+    )
     return Measurement("fairness", attributes, summary, details)
 
 
-def equal_opportunity(model: GovernedModel, protected: pd.DataFrame, approved: np.ndarray,
-                      favourable: np.ndarray) -> Measurement:
+def equal_opportunity(
+    model: GovernedModel, protected: pd.DataFrame, approved: np.ndarray, favourable: np.ndarray
+) -> Measurement:
     """Selection rates among applicants with the favourable real outcome, and the gaps to the reference group."""
     good = favourable.astype(bool)
     if not good.any():
-        return Measurement("equal_opportunity", {}, "equal opportunity not judged: no favourable outcome among "
-                           f"the window's {len(good)} labelled decisions", {"favourable_outcomes": 0})
+        return Measurement(
+            "equal_opportunity",
+            {},
+            f"equal opportunity not judged: no favourable outcome among the window's {len(good)} labelled decisions",
+            {"favourable_outcomes": 0},
+        )
     groups_of = _groups(model, protected[good].reset_index(drop=True))
     tables = {name: _counts(values, approved[good]) for name, values in groups_of.items()}
     judged = _judged_pairs(model, tables)
@@ -90,22 +111,34 @@ def equal_opportunity(model: GovernedModel, protected: pd.DataFrame, approved: n
             if reference is not None and group != reference:
                 ref = table.loc[reference]
                 gap = float(row["rate"] - ref["rate"])
-                se = math.sqrt(row["rate"] * (1 - row["rate"]) / row["rows"]
-                               + ref["rate"] * (1 - ref["rate"]) / ref["rows"])
+                se = math.sqrt(
+                    row["rate"] * (1 - row["rate"]) / row["rows"] + ref["rate"] * (1 - ref["rate"]) / ref["rows"]
+                )
                 entry.update(gap=gap, gap_ci=[gap - z * se, gap + z * se], judged=(name, group) in judged)
                 if entry["judged"]:
                     bounds.append(max(0.0, abs(gap) - z * se))
             groups[str(group)] = entry
         by_attribute[name] = _attribute_entry(model, name, reference, groups)
-    details = {"favourable_outcomes": int(good.sum()), "confidence": model.evaluation.confidence,
-               "comparisons": len(judged), "attributes": by_attribute}
+    details = {
+        "favourable_outcomes": int(good.sum()),
+        "confidence": model.evaluation.confidence,
+        "comparisons": len(judged),
+        "attributes": by_attribute,
+    }
     if not bounds:
-        return Measurement("equal_opportunity", {}, "equal opportunity not judged: too few favourable outcomes "
-                           f"per group (need {model.evaluation.min_group_size}){_absent_references(by_attribute)}",
-                           details)
-    return Measurement("equal_opportunity", {"equal_opportunity_ci_low_max": max(bounds)},
-                       f"largest equal-opportunity gap at least {max(bounds):.3f} (lower bound)"
-                       f"{_absent_references(by_attribute)}", details)
+        return Measurement(
+            "equal_opportunity",
+            {},
+            "equal opportunity not judged: too few favourable outcomes "
+            f"per group (need {model.evaluation.min_group_size}){_absent_references(by_attribute)}",
+            details,
+        )
+    return Measurement(
+        "equal_opportunity",
+        {"equal_opportunity_ci_low_max": max(bounds)},
+        f"largest equal-opportunity gap at least {max(bounds):.3f} (lower bound){_absent_references(by_attribute)}",
+        details,
+    )
 
 
 def _groups(model: GovernedModel, protected: pd.DataFrame) -> dict[str, pd.Series]:
@@ -144,8 +177,9 @@ def _reference(model: GovernedModel, name: str, table: pd.DataFrame) -> str | No
 
 
 def _absent_references(by_attribute: dict) -> str:
-    absent = [f"{name} {entry['reference_group']!r}" for name, entry in by_attribute.items()
-              if entry.get("reference_absent")]
+    absent = [
+        f"{name} {entry['reference_group']!r}" for name, entry in by_attribute.items() if entry.get("reference_absent")
+    ]
     return f" (reference group absent from the window: {', '.join(absent)})" if absent else ""
 
 
@@ -157,8 +191,12 @@ def _attribute_entry(model: GovernedModel, name: str, reference: str | None, gro
 
 def _ratio_interval(group: pd.Series, reference: pd.Series, z: float) -> tuple[float | None, float, float]:
     """Disparate impact (rate ratio) and its Katz log interval; a zero cell gets the Haldane correction."""
-    a1, n1, a0, n0 = (float(group["selected"]), float(group["rows"]), float(reference["selected"]),
-                      float(reference["rows"]))
+    a1, n1, a0, n0 = (
+        float(group["selected"]),
+        float(group["rows"]),
+        float(reference["selected"]),
+        float(reference["rows"]),
+    )
     point = (a1 / n1) / (a0 / n0) if a0 else None
     if min(a1, a0, n1 - a1, n0 - a0) == 0:
         a1, n1, a0, n0 = a1 + 0.5, n1 + 1, a0 + 0.5, n0 + 1

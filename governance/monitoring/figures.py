@@ -23,10 +23,20 @@ class Measurement:
     features: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"concern": self.concern, "attributes": self.attributes, "summary": self.summary,
-                "details": self.details, "features": self.features}
+        return {
+            "concern": self.concern,
+            "attributes": self.attributes,
+            "summary": self.summary,
+            "details": self.details,
+            "features": self.features,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Measurement:
-        return cls(data["concern"], dict(data["attributes"]), data["summary"], dict(data["details"]),
-                   {name: dict(figures) for name, figures in data.get("features", {}).items()})
+        return cls(
+            data["concern"],
+            dict(data["attributes"]),
+            data["summary"],
+            dict(data["details"]),
+            {name: dict(figures) for name, figures in data.get("features", {}).items()},
+        )

@@ -48,12 +48,19 @@ class LabelImport:
     labelled_at: str
 
     def to_dict(self) -> dict:
-        return {"path": self.path, "sha256": self.sha256, "rows": self.rows, "labelled": self.labelled,
-                "unchanged": self.unchanged, "labelled_at": self.labelled_at}
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "rows": self.rows,
+            "labelled": self.labelled,
+            "unchanged": self.unchanged,
+            "labelled_at": self.labelled_at,
+        }
 
 
-def import_labels(log: DecisionLog, ledger: Ledger, config: GovernanceConfig, path: str | Path, actor: str,
-                  model: str | None = None) -> LabelImport:
+def import_labels(
+    log: DecisionLog, ledger: Ledger, config: GovernanceConfig, path: str | Path, actor: str, model: str | None = None
+) -> LabelImport:
     """Check the whole file, then label its decisions in one transaction and ledger the import."""
     path = Path(path)
     frame = _read(path)
@@ -70,15 +77,19 @@ def import_labels(log: DecisionLog, ledger: Ledger, config: GovernanceConfig, pa
     for decision_id, _ in fresh:
         per_model[known[decision_id][0]] = per_model.get(known[decision_id][0], 0) + 1
     for name, count in sorted(per_model.items()):
-        ledger.append(events.LabelsImported(actor=actor, model=name, file=sha256, labelled=count,
-                                            file_rows=len(frame), labelled_at=labelled_at))
+        ledger.append(
+            events.LabelsImported(
+                actor=actor, model=name, file=sha256, labelled=count, file_rows=len(frame), labelled_at=labelled_at
+            )
+        )
     return LabelImport(str(path), sha256, len(frame), per_model, len(frame) - len(fresh), labelled_at)
 
 
 def labelled_count(log: DecisionLog, model: str) -> int:
     """How many of `model`'s decisions carry their real outcome."""
-    query = (select(func.count()).select_from(decisions)
-             .where(decisions.c.model == model, decisions.c.label.is_not(None)))
+    query = (
+        select(func.count()).select_from(decisions).where(decisions.c.model == model, decisions.c.label.is_not(None))
+    )
     with log.engine.connect() as conn:
         return conn.execute(query).scalar_one()
 
@@ -88,13 +99,19 @@ def _read(path: Path) -> pd.DataFrame:
     not a number)."""
     frame = read_table(path)
     if tuple(frame.columns) != COLUMNS:
-        raise LabelsError(f"{path}: expected exactly the columns {', '.join(COLUMNS)}, found "
-                          f"{', '.join(map(str, frame.columns)) or 'none'} (labels files carry nothing else)")
+        raise LabelsError(
+            f"{path}: expected exactly the columns {', '.join(COLUMNS)}, found "
+            f"{', '.join(map(str, frame.columns)) or 'none'} (labels files carry nothing else)"
+        )
     if frame.empty:
         raise LabelsError(f"{path}: no labels in the file")
     ids = frame["decision_id"]
-    return pd.DataFrame({"decision_id": ids.astype(str).str.strip().where(ids.notna(), ""),
-                         "label": pd.to_numeric(frame["label"], errors="coerce")})
+    return pd.DataFrame(
+        {
+            "decision_id": ids.astype(str).str.strip().where(ids.notna(), ""),
+            "label": pd.to_numeric(frame["label"], errors="coerce"),
+        }
+    )
 
 
 def _decisions(log: DecisionLog, ids: list[str]) -> dict[str, tuple[str, int | None]]:
@@ -102,9 +119,10 @@ def _decisions(log: DecisionLog, ids: list[str]) -> dict[str, tuple[str, int | N
     found = {}
     with log.engine.connect() as conn:
         for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start:start + _CHUNK]
+            chunk = ids[start : start + _CHUNK]
             query = select(decisions.c.decision_id, decisions.c.model, decisions.c.label).where(
-                decisions.c.decision_id.in_(chunk))
+                decisions.c.decision_id.in_(chunk)
+            )
             found.update({row.decision_id: (row.model, row.label) for row in conn.execute(query)})
     return found
 
@@ -128,11 +146,15 @@ def _problems(frame: pd.DataFrame, known: dict, config: GovernanceConfig, model:
     for name in sorted(set(owners[found & governed])):
         spec = config.model(name)
         allowed = spec.contract[spec.target].values
-        problems += _where((owners == name) & whole & ~labels.isin(allowed), f"label not one of {name}'s outcomes "
-                           f"{allowed} (column {spec.target!r}), row(s)")
-    problems += _where(whole & current.notna() & (current != labels),
-                       "decision(s) already labelled with another outcome, row(s)",
-                       "; a label is a recorded fact and is not overwritten")
+        problems += _where(
+            (owners == name) & whole & ~labels.isin(allowed),
+            f"label not one of {name}'s outcomes {allowed} (column {spec.target!r}), row(s)",
+        )
+    problems += _where(
+        whole & current.notna() & (current != labels),
+        "decision(s) already labelled with another outcome, row(s)",
+        "; a label is a recorded fact and is not overwritten",
+    )
     return problems
 
 

@@ -27,7 +27,8 @@ _POLL_SECONDS = 0.2
 
 metadata = MetaData()
 leases = Table(
-    "monitoring_leases", metadata,
+    "monitoring_leases",
+    metadata,
     Column("model", String(100), primary_key=True),
     Column("holder", String(200), nullable=False),
     Column("expires_at", String(40), nullable=False),

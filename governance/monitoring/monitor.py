@@ -41,8 +41,13 @@ from governance.release.services import Services
 from governance.serving.decide import APPROVE
 from governance.settings import Settings
 
-CONCERNS = {"data_drift": LIVE, "score_drift": LIVE, "fairness": LIVE,
-            "equal_opportunity": LABELLED, "performance": LABELLED}
+CONCERNS = {
+    "data_drift": LIVE,
+    "score_drift": LIVE,
+    "fairness": LIVE,
+    "equal_opportunity": LABELLED,
+    "performance": LABELLED,
+}
 MAX_WINDOWS_PER_TICK = 10
 
 
@@ -84,8 +89,15 @@ class Monitor:
             self._bundle = (fingerprint, PolicyBundle.load(directory))
         return self._bundle[1]
 
-    def judge(self, model: GovernedModel, window: Window, stream: str, concerns: tuple[str, ...],
-              as_version: int | None = None, full_report: bool = False):
+    def judge(
+        self,
+        model: GovernedModel,
+        window: Window,
+        stream: str,
+        concerns: tuple[str, ...],
+        as_version: int | None = None,
+        full_report: bool = False,
+    ):
         """Measure `concerns` on the window and ask the policy; returns (Judgement, Evidently snapshot or None).
 
         `as_version` re-scores the window's decisions with another approved version (a rollback target)
@@ -104,8 +116,16 @@ class Monitor:
             measurement, extra = self._measure(concern, model, version, sample, full_report)
             measurements.append(measurement)
             snapshot = snapshot or extra
-        judgement = judge(self.policies(), model=model.name, version=version, risk_tier=model.risk_tier,
-                          window=window.key, stream=stream, decisions=len(entries), measurements=measurements)
+        judgement = judge(
+            self.policies(),
+            model=model.name,
+            version=version,
+            risk_tier=model.risk_tier,
+            window=window.key,
+            stream=stream,
+            decisions=len(entries),
+            measurements=measurements,
+        )
         return judgement, snapshot
 
     def _measure(self, concern: str, model: GovernedModel, version: int, sample: _Sample, full_report: bool):
@@ -115,8 +135,13 @@ class Monitor:
             return score_drift(self.references.get(model, version), sample.scores), None
         if concern == "performance":
             reference = self.references.get(model, version)
-            return performance(reference.card, reference.card_problem, sample.unfavourable(), sample.scores,
-                               model.evaluation.confidence), None
+            return performance(
+                reference.card,
+                reference.card_problem,
+                sample.unfavourable(),
+                sample.scores,
+                model.evaluation.confidence,
+            ), None
         unmeasured = _protected_problem(model, sample)
         if unmeasured:
             return Measurement(concern, {}, f"{concern.replace('_', ' ')} not judged: {unmeasured}"), None
@@ -157,8 +182,9 @@ class _Sample:
     def with_protected(self) -> np.ndarray:
         """Positions of the decisions that carry every protected attribute."""
         columns = self.model.protected_columns
-        return np.array([i for i, p in enumerate(self._protected)
-                         if p and all(p.get(c) is not None for c in columns)], dtype=int)
+        return np.array(
+            [i for i, p in enumerate(self._protected) if p and all(p.get(c) is not None for c in columns)], dtype=int
+        )
 
     @cached_property
     def protected(self) -> pd.DataFrame:
@@ -180,13 +206,20 @@ def _protected_problem(model: GovernedModel, sample: _Sample) -> str | None:
     if not model.monitoring.collect_protected_attributes:
         return "the model does not collect protected attributes (monitoring.collect_protected_attributes is off)"
     if len(sample.with_protected) < model.monitoring.min_window_size:
-        return (f"only {len(sample.with_protected)} of {len(sample.scores)} decisions carry every protected attribute "
-                f"(minimum {model.monitoring.min_window_size})")
+        return (
+            f"only {len(sample.with_protected)} of {len(sample.scores)} decisions carry every protected attribute "
+            f"(minimum {model.monitoring.min_window_size})"
+        )
     return None
 
 
-def scan(monitor: Monitor, model: GovernedModel, streams: dict[str, tuple[str, ...]], cursor: Cursor,
-         max_windows: int = MAX_WINDOWS_PER_TICK) -> Scan:
+def scan(
+    monitor: Monitor,
+    model: GovernedModel,
+    streams: dict[str, tuple[str, ...]],
+    cursor: Cursor,
+    max_windows: int = MAX_WINDOWS_PER_TICK,
+) -> Scan:
     """Judge each stream's complete windows after the cursor, for that stream's concerns."""
     judgements: list[Judgement] = []
     notes: list[str] = []
@@ -195,16 +228,26 @@ def scan(monitor: Monitor, model: GovernedModel, streams: dict[str, tuple[str, .
     return Scan(tuple(judgements), tuple(notes), cursor)
 
 
-def _scan_stream(monitor: Monitor, model: GovernedModel, stream: str, concerns: tuple[str, ...], cursor: Cursor,
-                 max_windows: int, judgements: list, notes: list) -> Cursor:
+def _scan_stream(
+    monitor: Monitor,
+    model: GovernedModel,
+    stream: str,
+    concerns: tuple[str, ...],
+    cursor: Cursor,
+    max_windows: int,
+    judgements: list,
+    notes: list,
+) -> Cursor:
     size = model.monitoring.window_size
     for _ in range(max_windows):
         after = cursor.positions[stream]
         try:
             window = next_window(monitor.log, model.name, after, size)
             if window is None:
-                notes.append(f"{stream}: {pending(monitor.log, model.name, after, size)} of {size} decisions since "
-                             f"seq {after}, window not complete")
+                notes.append(
+                    f"{stream}: {pending(monitor.log, model.name, after, size)} of {size} decisions since "
+                    f"seq {after}, window not complete"
+                )
                 return cursor
             judgement, note, wait = _judge_or_pass(monitor, model, window, stream, concerns)
         except (GovernanceError, SQLAlchemyError, OSError) as exc:
@@ -222,16 +265,23 @@ def _scan_stream(monitor: Monitor, model: GovernedModel, stream: str, concerns: 
     return cursor
 
 
-def _judge_or_pass(monitor: Monitor, model: GovernedModel, window: Window, stream: str,
-                   concerns: tuple[str, ...]) -> tuple[Judgement | None, str, bool]:
+def _judge_or_pass(
+    monitor: Monitor, model: GovernedModel, window: Window, stream: str, concerns: tuple[str, ...]
+) -> tuple[Judgement | None, str, bool]:
     """The window's judgement; or why it is passed over for good; or why to wait for it (labels may still come)."""
     minimum = model.monitoring.min_window_size
     if window.version is None:
         return None, "no decision in it was scored (safe state: kill switch on or no servable champion)", False
     judged = window.judged()
     if len(judged) < minimum:
-        return None, (f"only {len(judged)} decisions scored by v{window.version} with their inputs kept "
-                      f"(minimum {minimum}), too few to judge"), False
+        return (
+            None,
+            (
+                f"only {len(judged)} decisions scored by v{window.version} with their inputs kept "
+                f"(minimum {minimum}), too few to judge"
+            ),
+            False,
+        )
     if stream == LABELLED and len(window.labelled()) < minimum:
         later = next_window(monitor.log, model.name, window.last_seq, model.monitoring.window_size)
         arrived = f"{len(window.labelled())} of {len(judged)} decisions labelled (minimum {minimum})"

@@ -21,17 +21,31 @@ from governance.monitoring.figures import Measurement
 MIN_EVENTS = 10  # fewer outcomes of either kind measure nothing
 
 
-def performance(card: dict[str, float] | None, card_problem: str | None, unfavourable: np.ndarray,
-                scores: np.ndarray, confidence: float) -> Measurement:
+def performance(
+    card: dict[str, float] | None,
+    card_problem: str | None,
+    unfavourable: np.ndarray,
+    scores: np.ndarray,
+    confidence: float,
+) -> Measurement:
     """AUC and KS of the window, and the lower bounds of their drops from the card's figures."""
     events, others = int(unfavourable.sum()), int(len(unfavourable) - unfavourable.sum())
-    details = {"labelled": int(len(unfavourable)), "unfavourable_outcomes": events, "confidence": confidence,
-               "card": card}
+    details = {
+        "labelled": int(len(unfavourable)),
+        "unfavourable_outcomes": events,
+        "confidence": confidence,
+        "card": card,
+    }
     if card is None:
         return Measurement("performance", {}, f"performance not judged: {card_problem}", details)
     if min(events, others) < MIN_EVENTS:
-        return Measurement("performance", {}, f"performance not judged: {events} unfavourable and {others} "
-                           f"favourable outcomes (need {MIN_EVENTS} of each)", details)
+        return Measurement(
+            "performance",
+            {},
+            f"performance not judged: {events} unfavourable and {others} "
+            f"favourable outcomes (need {MIN_EVENTS} of each)",
+            details,
+        )
     measured = discrimination(unfavourable, scores)
     auc, ks = measured["auc"], measured["ks"]
     auc_margin = NormalDist().inv_cdf((1 + confidence) / 2) * _auc_standard_error(auc, events, others)
@@ -44,6 +58,6 @@ def performance(card: dict[str, float] | None, card_problem: str | None, unfavou
 
 def _auc_standard_error(auc: float, events: int, others: int) -> float:
     """Hanley and McNeil (1982)."""
-    q1, q2 = auc / (2 - auc), 2 * auc ** 2 / (1 + auc)
-    variance = (auc * (1 - auc) + (events - 1) * (q1 - auc ** 2) + (others - 1) * (q2 - auc ** 2)) / (events * others)
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    variance = (auc * (1 - auc) + (events - 1) * (q1 - auc**2) + (others - 1) * (q2 - auc**2)) / (events * others)
     return math.sqrt(max(variance, 0.0))

@@ -97,15 +97,20 @@ class References:
     def approved_artifact(self, model: str, version: int) -> str:
         approved = approved_artifact(verified_moves(self.services, model), version)
         if approved is None:
-            raise GovernanceError(f"{version_key(model, version)} was never deployed through governance: "
-                                  "no approved artifact to monitor it against")
+            raise GovernanceError(
+                f"{version_key(model, version)} was never deployed through governance: "
+                "no approved artifact to monitor it against"
+            )
         return approved
 
     def _load_or_build(self, model: GovernedModel, version: int, approved: str) -> Reference:
         key = version_key(model.name, version)
         path = self.services.settings.model_dir(model.name, key) / FILE_NAME
-        recorded = [e for e in self.services.ledger.events(events.MonitoringReferenceBuilt, model=model.name,
-                                                           version=key) if e.artifact == approved]
+        recorded = [
+            e
+            for e in self.services.ledger.events(events.MonitoringReferenceBuilt, model=model.name, version=key)
+            if e.artifact == approved
+        ]
         if path.is_file() and recorded and file_sha256(path) == recorded[-1].reference:
             rows = pd.read_parquet(path)
         else:
@@ -113,8 +118,9 @@ class References:
         pack, problem = _approved_pack(self.services, model, version)
         card, card_problem = _card(pack, problem)
         importance, importance_problem = _importance(pack, problem, model)
-        return Reference(model.name, version, approved, rows, file_sha256(path), card, card_problem,
-                         importance, importance_problem)
+        return Reference(
+            model.name, version, approved, rows, file_sha256(path), card, card_problem, importance, importance_problem
+        )
 
     def _build(self, model: GovernedModel, version: int, path, approved: str, rebuilt: bool) -> pd.DataFrame:
         registered = self.services.registry.version(model.name, version)
@@ -130,9 +136,18 @@ class References:
         staging = path.with_name(path.name + ".tmp")
         rows.to_parquet(staging, index=False)
         staging.replace(path)
-        self.services.ledger.append(events.MonitoringReferenceBuilt(
-            actor=ACTOR, model=model.name, version=registered.key, reference=file_sha256(path), artifact=approved,
-            data_md5=md5, rows=len(rows), rebuilt_unverified_file=rebuilt))
+        self.services.ledger.append(
+            events.MonitoringReferenceBuilt(
+                actor=ACTOR,
+                model=model.name,
+                version=registered.key,
+                reference=file_sha256(path),
+                artifact=approved,
+                data_md5=md5,
+                rows=len(rows),
+                rebuilt_unverified_file=rebuilt,
+            )
+        )
         return rows
 
 
@@ -179,8 +194,9 @@ def importance_shares(report: dict, features: list[str]) -> dict[str, dict]:
     listed = {row["feature"]: float(row["mean_abs_shap"]) for row in report.get("importance", [])}
     total = sum(listed.values())
     ordered = sorted(features, key=lambda f: -listed.get(f, 0.0))
-    return {f: {"share": listed.get(f, 0.0) / total if total > 0 else 0.0, "rank": i + 1}
-            for i, f in enumerate(ordered)}
+    return {
+        f: {"share": listed.get(f, 0.0) / total if total > 0 else 0.0, "rank": i + 1} for i, f in enumerate(ordered)
+    }
 
 
 def _trim(cache: OrderedDict) -> None:

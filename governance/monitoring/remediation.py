@@ -80,8 +80,10 @@ def _remediate(monitor: Monitor, model: GovernedModel, judgement: Judgement) -> 
     notes: list[str] = []
     target, contained = None, True
     if judgement.version != champion or move is None:
-        notes.append(f"the window was judged on v{judgement.version} but the champion is now "
-                     f"{'v' + str(champion) if champion else 'unset'}: nothing to do")
+        notes.append(
+            f"the window was judged on v{judgement.version} but the champion is now "
+            f"{'v' + str(champion) if champion else 'unset'}: nothing to do"
+        )
     else:
         if judgement.contain.allowed:
             contained, target = _contain(monitor, model, judgement, actions, notes)
@@ -89,16 +91,37 @@ def _remediate(monitor: Monitor, model: GovernedModel, judgement: Judgement) -> 
             _retrain(monitor, model, judgement, move, actions, notes)
     if not judgement.alert:
         notes.append("under the policy in force the window calls for nothing")
-    entry = services.ledger.append(events.RemediationDecided(
-        actor=ACTOR, model=model.name, version=version_key(model.name, judgement.version),
-        policy=judgement.policy_digest, window=judgement.window, stream=judgement.stream, actions=tuple(actions),
-        contained=contained, rollback_target=target, notes=tuple(notes), judgement=judgement.to_dict()))
-    return Remediation(model.name, judgement.version, judgement.window, judgement.stream, tuple(actions),
-                       tuple(notes), contained, target, entry.seq)
+    entry = services.ledger.append(
+        events.RemediationDecided(
+            actor=ACTOR,
+            model=model.name,
+            version=version_key(model.name, judgement.version),
+            policy=judgement.policy_digest,
+            window=judgement.window,
+            stream=judgement.stream,
+            actions=tuple(actions),
+            contained=contained,
+            rollback_target=target,
+            notes=tuple(notes),
+            judgement=judgement.to_dict(),
+        )
+    )
+    return Remediation(
+        model.name,
+        judgement.version,
+        judgement.window,
+        judgement.stream,
+        tuple(actions),
+        tuple(notes),
+        contained,
+        target,
+        entry.seq,
+    )
 
 
-def _contain(monitor: Monitor, model: GovernedModel, judgement: Judgement, actions: list,
-             notes: list) -> tuple[bool, dict | None]:
+def _contain(
+    monitor: Monitor, model: GovernedModel, judgement: Judgement, actions: list, notes: list
+) -> tuple[bool, dict | None]:
     services = monitor.services
     switch = services.control.kill_switch(model.name)
     if switch.disabled:
@@ -106,8 +129,10 @@ def _contain(monitor: Monitor, model: GovernedModel, judgement: Judgement, actio
         return True, None
     complete = completed_at(monitor.log, model.name, judgement.window)
     if switch.changed_by and switch.changed_by != SYSTEM and switch.changed_at > complete:
-        notes.append(f"{switch.changed_by} re-enabled the model at {switch.changed_at}, after this window was "
-                     f"complete ({complete}): a person's decision on it is not overridden")
+        notes.append(
+            f"{switch.changed_by} re-enabled the model at {switch.changed_at}, after this window was "
+            f"complete ({complete}): a person's decision on it is not overridden"
+        )
         return True, None
     target, passes, described = _rollback_target(monitor, model, judgement)
     reason = _reason(judgement)
@@ -127,8 +152,9 @@ def _contain(monitor: Monitor, model: GovernedModel, judgement: Judgement, actio
     return bool(actions), described
 
 
-def _switch_off(monitor: Monitor, model: GovernedModel, judgement: Judgement, reason: str, actions: list,
-                notes: list, verdict=None) -> bool:
+def _switch_off(
+    monitor: Monitor, model: GovernedModel, judgement: Judgement, reason: str, actions: list, notes: list, verdict=None
+) -> bool:
     """The kill switch, if the policy permits it (asked again as if no rollback target passed)."""
     if verdict is None:
         verdict = next((v for v in containment(monitor.policies(), judgement, False) if v.action == DISABLE), None)
@@ -146,8 +172,9 @@ def _switch_off(monitor: Monitor, model: GovernedModel, judgement: Judgement, re
     return True
 
 
-def _rollback_target(monitor: Monitor, model: GovernedModel,
-                     judgement: Judgement) -> tuple[int | None, bool, dict | None]:
+def _rollback_target(
+    monitor: Monitor, model: GovernedModel, judgement: Judgement
+) -> tuple[int | None, bool, dict | None]:
     """The most recent earlier approved version automation may restore, whether it passes on this window, and
     what was found: {"version", "passes", "summary", "skipped": [{"version", "reason"}, ...]}."""
     services = monitor.services
@@ -165,8 +192,16 @@ def _rollback_target(monitor: Monitor, model: GovernedModel,
         passes, summary = _judged_as(monitor, model, judgement, target)
         return target, passes, {"version": target, "passes": passes, "summary": summary, "skipped": skipped}
     passed_over = "; ".join(f"v{s['version']}: {s['reason']}" for s in skipped)
-    return None, False, {"version": None, "passes": False, "skipped": skipped,
-                         "summary": f"no earlier approved version may be restored automatically ({passed_over})"}
+    return (
+        None,
+        False,
+        {
+            "version": None,
+            "passes": False,
+            "skipped": skipped,
+            "summary": f"no earlier approved version may be restored automatically ({passed_over})",
+        },
+    )
 
 
 def _judged_as(monitor: Monitor, model: GovernedModel, judgement: Judgement, target: int) -> tuple[bool, str]:
@@ -180,8 +215,9 @@ def _judged_as(monitor: Monitor, model: GovernedModel, judgement: Judgement, tar
     return not rescored.contain.allowed, rescored.summary()
 
 
-def _why_not_restored(monitor: Monitor, judgement: Judgement, target: int, moves: list[events.MoveStep],
-                      contained: set[int]) -> str | None:
+def _why_not_restored(
+    monitor: Monitor, judgement: Judgement, target: int, moves: list[events.MoveStep], contained: set[int]
+) -> str | None:
     """Why automation must not restore `target` (None: it may)."""
     if target in contained:
         return f"v{target} was contained by monitoring and no person has put it back since: not restored automatically"
@@ -189,21 +225,28 @@ def _why_not_restored(monitor: Monitor, judgement: Judgement, target: int, moves
     verdict = may_restore(monitor.policies(), judgement, facts)
     if verdict.allowed:
         return None
-    return "; ".join(problems or ["the monitoring policy permits no automatic restore of it"]) + \
-        " (policy: auto_rollback_target not permitted)"
+    return (
+        "; ".join(problems or ["the monitoring policy permits no automatic restore of it"])
+        + " (policy: auto_rollback_target not permitted)"
+    )
 
 
-def _restore_facts(monitor: Monitor, model: str, target: int,
-                   moves: list[events.MoveStep]) -> tuple[dict, list[str]]:
+def _restore_facts(monitor: Monitor, model: str, target: int, moves: list[events.MoveStep]) -> tuple[dict, list[str]]:
     """The auto_rollback_target context for `target`, and each fact against restoring it, for people."""
     problems = []
     away = _rolled_back_by_person(moves).get(target)
     if away is not None:
-        problems.append(f"{away.actor} rolled back away from v{target} (deployment #{away.deployment_id} at "
-                        f"{away.ts}) and no person has put it back since")
+        problems.append(
+            f"{away.actor} rolled back away from v{target} (deployment #{away.deployment_id} at "
+            f"{away.ts}) and no person has put it back since"
+        )
     policy_ok, roster_ok, approval_problems = _approval_in_force(monitor, model, target, moves)
-    facts = {"target_version": version_key(model, target), "rolled_back_by_person": away is not None,
-             "approved_under_policy_in_force": policy_ok, "approved_under_roster_in_force": roster_ok}
+    facts = {
+        "target_version": version_key(model, target),
+        "rolled_back_by_person": away is not None,
+        "approved_under_policy_in_force": policy_ok,
+        "approved_under_roster_in_force": roster_ok,
+    }
     return facts, problems + approval_problems
 
 
@@ -219,15 +262,19 @@ def _rolled_back_by_person(moves: list[events.MoveStep]) -> dict[int, events.Mov
     return away
 
 
-def _approval_in_force(monitor: Monitor, model: str, target: int,
-                       moves: list[events.MoveStep]) -> tuple[bool, bool, list[str]]:
+def _approval_in_force(
+    monitor: Monitor, model: str, target: int, moves: list[events.MoveStep]
+) -> tuple[bool, bool, list[str]]:
     """Whether the approval `target` was last deployed on was granted under the policy bundle in force and by a
     principal today's roster still gives the roles they approved with; and what is not so."""
     key = version_key(model, target)
     digest = [m for m in moves if m.version == key][-1].approval
     try:
-        granted = [e for e in monitor.services.ledger.events(events.ApprovalGranted, model=model, version=key)
-                   if e.statement == digest]
+        granted = [
+            e
+            for e in monitor.services.ledger.events(events.ApprovalGranted, model=model, version=key)
+            if e.statement == digest
+        ]
     except GovernanceError as exc:  # an altered entry: nothing vouches for the approval
         return False, False, [f"{key}'s approval cannot be read from the ledger: {exc}"]
     if not granted:
@@ -236,15 +283,18 @@ def _approval_in_force(monitor: Monitor, model: str, target: int,
     in_force = monitor.policies().digest
     policy_ok = approval.policy == in_force
     if not policy_ok:
-        problems.append(f"{key} was approved under policy {approval.policy[:12]}..., not the "
-                        f"policy in force ({in_force[:12]}...)")
+        problems.append(
+            f"{key} was approved under policy {approval.policy[:12]}..., not the policy in force ({in_force[:12]}...)"
+        )
     roster = monitor.services.roster
     holder = roster.principals.get(approval.actor)
     roles = set(approval.roles)
     roster_ok = holder is not None and bool(roles) and roles <= holder.roles
     if not roster_ok:
-        problems.append(f"its approver {approval.actor} no longer holds {', '.join(sorted(roles)) or 'their roles'} "
-                        f"in the roster in force (version {roster.version})")
+        problems.append(
+            f"its approver {approval.actor} no longer holds {', '.join(sorted(roles)) or 'their roles'} "
+            f"in the roster in force (version {roster.version})"
+        )
     return policy_ok, roster_ok, problems
 
 
@@ -252,8 +302,9 @@ def _contained_by_monitoring(monitor: Monitor, model: GovernedModel) -> set[int]
     """Versions monitoring rolled back from or switched off that no person has put back since (by deploying or
     rolling back to them, or by re-enabling while they were champion): never restored automatically."""
     contained, champion = set(), None
-    history: list[events.Event] = monitor.services.ledger.events((*events.MOVE_COMPLETED, events.KillSwitchOff, events.RemediationDecided),
-                                             model=model.name, checked=False)  # containment must not stall
+    history: list[events.Event] = monitor.services.ledger.events(
+        (*events.MOVE_COMPLETED, events.KillSwitchOff, events.RemediationDecided), model=model.name, checked=False
+    )  # containment must not stall
     for event in history:
         if isinstance(event, events.MoveStep):
             champion = parse_version_key(event.version)[1]
@@ -266,15 +317,22 @@ def _contained_by_monitoring(monitor: Monitor, model: GovernedModel) -> set[int]
     return contained
 
 
-def _retrain(monitor: Monitor, model: GovernedModel, judgement: Judgement, move: events.MoveStep, actions: list,
-             notes: list) -> None:
+def _retrain(
+    monitor: Monitor, model: GovernedModel, judgement: Judgement, move: events.MoveStep, actions: list, notes: list
+) -> None:
     services = monitor.services
-    earlier = [e for e in monitoring_requests(services, model.name, checked=False) if e.deployment_id == move.deployment_id]
+    earlier = [
+        e for e in monitoring_requests(services, model.name, checked=False) if e.deployment_id == move.deployment_id
+    ]
     if earlier:
         notes.append(f"retraining was already requested for this deployment (ledger entry {earlier[0].seq})")
         return
-    details = {"deployment_id": move.deployment_id, "window": judgement.window, "stream": judgement.stream,
-               "rules": tuple(f.rule for f in judgement.retrain.findings)}
+    details = {
+        "deployment_id": move.deployment_id,
+        "window": judgement.window,
+        "stream": judgement.stream,
+        "rules": tuple(f.rule for f in judgement.retrain.findings),
+    }
     try:
         entry = request_retraining(services, model.name, MONITORING, _reason(judgement, judgement.retrain), details)
     except RetrainingRefused as refused:

@@ -35,8 +35,9 @@ class MonitoringReport:
     html_sha256: str | None
 
 
-def write_report(monitor: Monitor, model: GovernedModel, window: Window, stream: str, directory: Path,
-                 context: dict) -> MonitoringReport:
+def write_report(
+    monitor: Monitor, model: GovernedModel, window: Window, stream: str, directory: Path, context: dict
+) -> MonitoringReport:
     """Judge every concern of the window's stream in full, and write the report (and the HTML) into `directory`."""
     concerns = tuple(name for name, of in CONCERNS.items() if of == stream)
     judgement, snapshot = monitor.judge(model, window, stream, concerns, full_report=True)
@@ -46,8 +47,11 @@ def write_report(monitor: Monitor, model: GovernedModel, window: Window, stream:
         html = directory / DRIFT_HTML
         snapshot.save_html(str(html))
     path = directory / REPORT_FILE
-    path.write_bytes(canonical_json({**judgement.to_dict(), "first_seq": window.first_seq,
-                                     "last_seq": window.last_seq, "context": context}))
+    path.write_bytes(
+        canonical_json(
+            {**judgement.to_dict(), "first_seq": window.first_seq, "last_seq": window.last_seq, "context": context}
+        )
+    )
     return MonitoringReport(judgement, path, file_sha256(path), html, file_sha256(html) if html else None)
 
 
@@ -64,8 +68,10 @@ def load_report(path: str | Path, sha256: str) -> dict:
     """A report's recorded judgement, only if the file is still the one that was written."""
     actual = file_sha256(path)
     if actual != sha256:
-        raise GovernanceError(f"{path}: the monitoring report changed since it was written "
-                              f"(sha256 {actual[:12]}..., recorded {sha256[:12]}...)")
+        raise GovernanceError(
+            f"{path}: the monitoring report changed since it was written "
+            f"(sha256 {actual[:12]}..., recorded {sha256[:12]}...)"
+        )
     return json.loads(Path(path).read_bytes())
 
 

@@ -29,29 +29,50 @@ class RetrainingRefused(GovernanceError):
     """The policy does not let automation train this model. Ledgered with the reasons."""
 
 
-def request_retraining(services: Services, model: str, trigger: str, reason: str,
-                       details: dict | None = None) -> LedgerEntry:
+def request_retraining(
+    services: Services, model: str, trigger: str, reason: str, details: dict | None = None
+) -> LedgerEntry:
     """Sign, authorise and ledger a retraining of `model` by the system principal; raise RetrainingRefused if denied."""
-    signed = sign(Statement.new("train", {"model": model}, SYSTEM, valid_for=STATEMENT_VALIDITY,
-                                comment=f"retraining requested by {trigger}"), services.system_key())
+    signed = sign(
+        Statement.new(
+            "train",
+            {"model": model},
+            SYSTEM,
+            valid_for=STATEMENT_VALIDITY,
+            comment=f"retraining requested by {trigger}",
+        ),
+        services.system_key(),
+    )
     try:
         services.statements.submit(signed, services.roster)
     except StatementRefused as refusal:
         raise RetrainingRefused(f"retraining of {model} refused: {refusal.reason}") from None
     decision = authorize(services.policies, roles_of(services.roster), SYSTEM, "train", ModelSubject(model))
     champion = services.registry.champion(model)
-    fields = {"actor": SYSTEM, "model": model, "version": version_key(model, champion) if champion else None,
-              "policy": decision.policy_digest, "statement": signed.digest, "trigger": trigger, "reason": reason,
-              **(details or {})}
+    fields = {
+        "actor": SYSTEM,
+        "model": model,
+        "version": version_key(model, champion) if champion else None,
+        "policy": decision.policy_digest,
+        "statement": signed.digest,
+        "trigger": trigger,
+        "reason": reason,
+        **(details or {}),
+    }
     if not decision.allowed:
         services.ledger.append(events.RetrainingRefused(**fields, refused_because=tuple(decision.reasons)))
         raise RetrainingRefused(f"retraining of {model} by {SYSTEM} refused: {' '.join(decision.reasons)}")
     return services.ledger.append(events.RetrainingRequested(**fields))
 
 
-def monitoring_requests(services: Services, model: str, after_seq: int = 0,
-                        checked: bool = True) -> list[events.RetrainingRequested]:
+def monitoring_requests(
+    services: Services, model: str, after_seq: int = 0, checked: bool = True
+) -> list[events.RetrainingRequested]:
     """Retraining requests monitoring made for `model` after ledger entry `after_seq`, oldest first."""
-    return [requested for requested in services.ledger.events(events.RetrainingRequested, model=model,
-                                                              since_seq=after_seq, checked=checked)
-            if requested.trigger == MONITORING]
+    return [
+        requested
+        for requested in services.ledger.events(
+            events.RetrainingRequested, model=model, since_seq=after_seq, checked=checked
+        )
+        if requested.trigger == MONITORING
+    ]

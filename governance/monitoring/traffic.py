@@ -43,7 +43,7 @@ class Traffic:
         answers = []
         with threadpool_limits(limits=1):  # as the API's decision thread runs (governance.serving.batching)
             for start in range(0, len(batch), MAX_BATCH):
-                answers += self.maker.decide(batch[start:start + MAX_BATCH])
+                answers += self.maker.decide(batch[start : start + MAX_BATCH])
         return answers
 
 

@@ -15,8 +15,10 @@ def card_watch(bundle: PolicyBundle, model: GovernedModel, key: str, explainabil
     """The rules that would fire on the version's windows, and from what drift each feature alone would
     call for retraining (its importance from the version's explainability report)."""
     shares = importance_shares(explainability, model.feature_columns)
-    features = {name: {"method": method, "importance": shares[name]["share"], "importance_rank": shares[name]["rank"]}
-                for name, method in distance_methods(model).items()}
+    features = {
+        name: {"method": method, "importance": shares[name]["share"], "importance_rank": shares[name]["rank"]}
+        for name, method in distance_methods(model).items()
+    }
     watch = what_would_fire(bundle, model.name, key, model.risk_tier, features)
     watch["features"].sort(key=lambda row: row["importance_rank"])
     return watch

@@ -90,14 +90,23 @@ class Window:
         return tuple(e for e in self.judged() if e.labelled)
 
 
-_ENTRY = (decisions.c.seq, decisions.c.version, decisions.c.score.is_not(None).label("scored"),
-          decisions.c.features.is_not(None).label("has_inputs"), decisions.c.label.is_not(None).label("labelled"))
+_ENTRY = (
+    decisions.c.seq,
+    decisions.c.version,
+    decisions.c.score.is_not(None).label("scored"),
+    decisions.c.features.is_not(None).label("has_inputs"),
+    decisions.c.label.is_not(None).label("labelled"),
+)
 
 
 def next_window(log: DecisionLog, model: str, after_seq: int, size: int) -> Window | None:
     """The `size` decisions of `model` after `after_seq`, or None while fewer have been made."""
-    query = (select(*_ENTRY).where(decisions.c.model == model, decisions.c.seq > after_seq)
-             .order_by(decisions.c.seq).limit(size))
+    query = (
+        select(*_ENTRY)
+        .where(decisions.c.model == model, decisions.c.seq > after_seq)
+        .order_by(decisions.c.seq)
+        .limit(size)
+    )
     with log.engine.connect() as conn:
         found = tuple(Entry(*row) for row in conn.execute(query))
     return Window(model, found) if len(found) == size else None
@@ -105,21 +114,27 @@ def next_window(log: DecisionLog, model: str, after_seq: int, size: int) -> Wind
 
 def pending(log: DecisionLog, model: str, after_seq: int, size: int) -> int:
     """How many decisions of `model` after `after_seq` an incomplete window holds so far."""
-    recent = (select(decisions.c.seq).where(decisions.c.model == model, decisions.c.seq > after_seq)
-              .limit(size).subquery())
+    recent = (
+        select(decisions.c.seq).where(decisions.c.model == model, decisions.c.seq > after_seq).limit(size).subquery()
+    )
     with log.engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(recent)).scalar_one()
 
 
 def read_window(log: DecisionLog, model: str, first_seq: int, last_seq: int) -> Window:
     """Exactly the decisions of `model` from `first_seq` to `last_seq` (what a sensor judged)."""
-    query = (select(*_ENTRY).where(decisions.c.model == model, decisions.c.seq >= first_seq,
-                                   decisions.c.seq <= last_seq).order_by(decisions.c.seq))
+    query = (
+        select(*_ENTRY)
+        .where(decisions.c.model == model, decisions.c.seq >= first_seq, decisions.c.seq <= last_seq)
+        .order_by(decisions.c.seq)
+    )
     with log.engine.connect() as conn:
         found = tuple(Entry(*row) for row in conn.execute(query))
     if not found or found[0].seq != first_seq or found[-1].seq != last_seq:
-        raise GovernanceError(f"decision log: no window {first_seq}-{last_seq} of model {model!r} "
-                              f"(found {len(found)} decisions in that range)")
+        raise GovernanceError(
+            f"decision log: no window {first_seq}-{last_seq} of model {model!r} "
+            f"(found {len(found)} decisions in that range)"
+        )
     return Window(model, found)
 
 
@@ -127,8 +142,11 @@ def observe(log: DecisionLog, window: Window, entries: tuple[Entry, ...]) -> lis
     """The inputs, scores, outcomes and labels of some of a window's decisions, oldest first."""
     wanted = {e.seq for e in entries}
     c = decisions.c
-    query = (select(c.seq, c.version, c.score, c.outcome, c.features, c.protected, c.label)
-             .where(c.model == window.model, c.seq >= window.first_seq, c.seq <= window.last_seq).order_by(c.seq))
+    query = (
+        select(c.seq, c.version, c.score, c.outcome, c.features, c.protected, c.label)
+        .where(c.model == window.model, c.seq >= window.first_seq, c.seq <= window.last_seq)
+        .order_by(c.seq)
+    )
     with log.engine.connect() as conn:
         rows = [row for row in conn.execute(query) if row.seq in wanted]
     return [Observed(*row) for row in rows]
@@ -160,9 +178,12 @@ class Cursor:
             except ValueError:
                 stored = None
             if not isinstance(stored, dict) or not all(
-                    s in STREAMS and isinstance(v, int) and v >= 0 for s, v in stored.items()):
-                raise CursorError(f"sensor cursor {text!r} is not a monitoring cursor "
-                                  '(expected JSON like {"live": 1500}); reset it in the Dagster UI')
+                s in STREAMS and isinstance(v, int) and v >= 0 for s, v in stored.items()
+            ):
+                raise CursorError(
+                    f"sensor cursor {text!r} is not a monitoring cursor "
+                    '(expected JSON like {"live": 1500}); reset it in the Dagster UI'
+                )
         return cls({stream: stored.get(stream, 0) for stream in streams})
 
     def moved(self, stream: str, seq: int) -> Cursor:

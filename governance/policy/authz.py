@@ -60,10 +60,17 @@ class VersionSubject:
             raise PolicyError(f"{self.describe()}: risk tier {self.risk_tier!r} is not one of {', '.join(RISK_TIERS)}")
 
     def entities(self) -> list[dict]:
-        attrs = {"model": self.model, "version": self.version, "risk_tier": self.risk_tier,
-                 "trained_by": list(self.trained_by), "requested_by": list(self.requested_by)}
-        return [{"uid": self.uid(), "attrs": attrs, "parents": [ModelSubject(self.model).uid()]},
-                *ModelSubject(self.model).entities()]
+        attrs = {
+            "model": self.model,
+            "version": self.version,
+            "risk_tier": self.risk_tier,
+            "trained_by": list(self.trained_by),
+            "requested_by": list(self.requested_by),
+        }
+        return [
+            {"uid": self.uid(), "attrs": attrs, "parents": [ModelSubject(self.model).uid()]},
+            *ModelSubject(self.model).entities(),
+        ]
 
     def uid(self) -> dict[str, str]:
         return {"type": "ModelVersion", "id": f"{self.model}/{self.version}"}
@@ -86,13 +93,25 @@ class AuthzDecision:
     policy_digest: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"allowed": self.allowed, "principal": self.principal, "action": self.action,
-                "subject": self.subject, "reasons": list(self.reasons), "rules": list(self.rules),
-                "policy_digest": self.policy_digest}
+        return {
+            "allowed": self.allowed,
+            "principal": self.principal,
+            "action": self.action,
+            "subject": self.subject,
+            "reasons": list(self.reasons),
+            "rules": list(self.rules),
+            "policy_digest": self.policy_digest,
+        }
 
 
-def authorize(bundle: PolicyBundle, roster_roles: Mapping[str, Sequence[str]], principal: str, action: str,
-              subject: Subject, context: Mapping[str, Any] | None = None) -> AuthzDecision:
+def authorize(
+    bundle: PolicyBundle,
+    roster_roles: Mapping[str, Sequence[str]],
+    principal: str,
+    action: str,
+    subject: Subject,
+    context: Mapping[str, Any] | None = None,
+) -> AuthzDecision:
     """May `principal` (with roles from `roster_roles`, name -> roles) take `action` on `subject`?"""
 
     def decision(allowed: bool, reasons: list[str], rules: tuple[str, ...] = ()) -> AuthzDecision:
@@ -102,17 +121,25 @@ def authorize(bundle: PolicyBundle, roster_roles: Mapping[str, Sequence[str]], p
         return decision(False, [f"{principal!r} is not a principal of the roster"])
     roles = list(roster_roles[principal])
     entities = _entities(bundle, principal, roles, subject)
-    request = {"principal": _principal_uid(principal, roles), "action": {"type": "Action", "id": action},
-               "resource": subject.uid(), "context": dict(context or {})}
+    request = {
+        "principal": _principal_uid(principal, roles),
+        "action": {"type": "Action", "id": action},
+        "resource": subject.uid(),
+        "context": dict(context or {}),
+    }
     result = cedarpy.is_authorized(request, bundle.policies, entities, schema=bundle.schema)
     if result.decision == cedarpy.Decision.NoDecision:
-        raise PolicyError(f"cannot ask Cedar whether {principal} may {action} {subject.describe()}: "
-                          + "; ".join(result.diagnostics.errors))
+        raise PolicyError(
+            f"cannot ask Cedar whether {principal} may {action} {subject.describe()}: "
+            + "; ".join(result.diagnostics.errors)
+        )
     rules = tuple(rule_id for rule_id in bundle.rules if rule_id in set(result.diagnostics.reasons))
     reasons = [bundle.rules[rule_id].message for rule_id in rules]
     errors = [f"rule could not be evaluated, so {action} is denied: {error}" for error in result.diagnostics.errors]
     if not result.allowed and not rules:
-        reasons.append(f"no rule permits {principal} (roles: {', '.join(roles) or 'none'}) to {action} {subject.describe()}")
+        reasons.append(
+            f"no rule permits {principal} (roles: {', '.join(roles) or 'none'}) to {action} {subject.describe()}"
+        )
     return decision(result.allowed and not errors, reasons + errors, rules)
 
 
@@ -133,11 +160,18 @@ def _principal_uid(name: str, roles: list[str]) -> dict[str, str]:
 def _entities(bundle: PolicyBundle, principal: str, roles: list[str], subject: Subject) -> cedarpy.Entities:
     unknown = sorted(set(roles) - bundle.roles)
     if unknown:
-        raise PolicyError(f"principal {principal!r} has role(s) {', '.join(unknown)} not declared in "
-                          f"{bundle.directory / SCHEMA_FILE} (declared: {', '.join(sorted(bundle.roles))})")
-    principal_entity = {"uid": _principal_uid(principal, roles), "attrs": {"name": principal},
-                        "parents": [{"type": "Role", "id": role} for role in roles]}
+        raise PolicyError(
+            f"principal {principal!r} has role(s) {', '.join(unknown)} not declared in "
+            f"{bundle.directory / SCHEMA_FILE} (declared: {', '.join(sorted(bundle.roles))})"
+        )
+    principal_entity = {
+        "uid": _principal_uid(principal, roles),
+        "attrs": {"name": principal},
+        "parents": [{"type": "Role", "id": role} for role in roles],
+    }
     try:
         return cedarpy.Entities.from_json_str(json.dumps([principal_entity, *subject.entities()]), bundle.schema)
     except ValueError as exc:
-        raise PolicyError(f"{subject.describe()}: subject does not conform to {bundle.directory / SCHEMA_FILE} ({exc})") from None
+        raise PolicyError(
+            f"{subject.describe()}: subject does not conform to {bundle.directory / SCHEMA_FILE} ({exc})"
+        ) from None

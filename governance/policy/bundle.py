@@ -91,7 +91,9 @@ class PolicyBundle:
         if problems:
             raise PolicyError(f"policies in {directory} not loaded:\n  " + "\n  ".join(problems))
         everything = {rule.id: est for rule, est in entries}
-        gate_permits = {rule.id: est for rule, est in entries if rule.effect == "permit" and GATE_ACTION in rule.actions}
+        gate_permits = {
+            rule.id: est for rule, est in entries if rule.effect == "permit" and GATE_ACTION in rule.actions
+        }
         file_digests = {name: sha256_hex(data) for name, data in files.items()}
         return cls(
             directory=directory,
@@ -108,7 +110,9 @@ class PolicyBundle:
         try:
             return self.rules[rule_id]
         except KeyError:
-            raise PolicyError(f"unknown rule {rule_id!r} (policies in {self.directory}, digest {self.digest[:12]})") from None
+            raise PolicyError(
+                f"unknown rule {rule_id!r} (policies in {self.directory}, digest {self.digest[:12]})"
+            ) from None
 
     @property
     def gate_rules(self) -> tuple[Rule, ...]:
@@ -157,7 +161,9 @@ def _load_file(path: Path, text: str, schema: cedarpy.Schema, problems: list[str
     try:
         parsed = json.loads(cedarpy.policies_to_json_str(text))
     except ValueError as exc:
-        problems.append(f"{path}:{syntax_error_line(text, cedarpy.policies_to_json_str, str(exc))}: syntax error: {exc}")
+        problems.append(
+            f"{path}:{syntax_error_line(text, cedarpy.policies_to_json_str, str(exc))}: syntax error: {exc}"
+        )
         return []
     if parsed["templates"]:
         problems.append(f"{path}: policy templates (?principal, ?resource) are not supported")
@@ -190,23 +196,32 @@ def _position(policy_id: str) -> int:
 def _rule(location: str, est: dict) -> tuple[Rule | None, list[str]]:
     annotations = est.get("annotations", {})
     rule_id, message = annotations.get("id"), annotations.get("message")
-    problems = [f"{location}: unknown annotation @{key} (known: @id, @message, @unwaivable)"
-                for key in sorted(set(annotations) - _ANNOTATIONS)]
+    problems = [
+        f"{location}: unknown annotation @{key} (known: @id, @message, @unwaivable)"
+        for key in sorted(set(annotations) - _ANNOTATIONS)
+    ]
     if not rule_id:
-        problems.append(f"{location}: rule without @id(\"concern.rule\")")
+        problems.append(f'{location}: rule without @id("concern.rule")')
     elif not _RULE_ID.match(rule_id):
         problems.append(f"{location}: @id {rule_id!r} is not of the form concern.rule (lower case, dotted)")
     if not message:
-        problems.append(f"{location}: rule {rule_id or '(no id)'} has no @message(\"...\") for people to read")
+        problems.append(f'{location}: rule {rule_id or "(no id)"} has no @message("...") for people to read')
     actions = _actions(est["action"])
     if actions is None:
-        problems.append(f"{location}: rule {rule_id or '(no id)'} must name its action(s) (action == ... or action in [...])")
+        problems.append(
+            f"{location}: rule {rule_id or '(no id)'} must name its action(s) (action == ... or action in [...])"
+        )
     rule = Rule(
-        id=rule_id or "", message=message or "", location=location, effect=est["effect"],
-        actions=actions or (), unwaivable="unwaivable" in annotations, checks=rule_checks(est),
+        id=rule_id or "",
+        message=message or "",
+        location=location,
+        effect=est["effect"],
+        actions=actions or (),
+        unwaivable="unwaivable" in annotations,
+        checks=rule_checks(est),
     )
     if rule.unwaivable and not rule.is_gate_rule:
-        problems.append(f"{location}: @unwaivable only applies to release-gate rules (forbid on Action::\"promote\")")
+        problems.append(f'{location}: @unwaivable only applies to release-gate rules (forbid on Action::"promote")')
     if rule.is_gate_rule and not rule.checks:
         problems.append(f"{location}: gate rule {rule_id} compares no resource attribute with a literal threshold")
     return (None if problems else rule), problems
@@ -227,4 +242,6 @@ def _check_unique(entries: list[tuple[Rule, dict]], problems: list[str]) -> None
 
 
 def _policy_set(policies: dict[str, dict]) -> cedarpy.PolicySet:
-    return cedarpy.PolicySet.from_json_str(json.dumps({"staticPolicies": policies, "templates": {}, "templateLinks": []}))
+    return cedarpy.PolicySet.from_json_str(
+        json.dumps({"staticPolicies": policies, "templates": {}, "templateLinks": []})
+    )

@@ -28,8 +28,14 @@ _DECIMAL_LIMIT = Decimal(1_000_000_000)
 
 # Which way each metric is rounded to Cedar's four digits: towards failing.
 _HIGHER_IS_BETTER = ("auc", "ks", "di_ci_high_min", "di_point_min")
-_LOWER_IS_BETTER = ("di_ci_low_max", "di_point_max", "equalized_odds_difference_max",
-                    "equalized_odds_ci_low_max", "proxy_strength_max", "proxy_weighted_max")
+_LOWER_IS_BETTER = (
+    "di_ci_low_max",
+    "di_point_max",
+    "equalized_odds_difference_max",
+    "equalized_odds_ci_low_max",
+    "proxy_strength_max",
+    "proxy_weighted_max",
+)
 
 
 class EvidenceError(GovernanceError):

@@ -30,7 +30,11 @@ from governance.timestamps import utc_now, utc_timestamp
 
 RELEASE_GATE = "release_gate"  # the System principal that asks for promotion
 _PRINCIPAL = {"type": "System", "id": RELEASE_GATE}
-_PRINCIPAL_ENTITY = {"uid": _PRINCIPAL, "attrs": {"name": RELEASE_GATE}, "parents": [{"type": "Role", "id": "automation"}]}
+_PRINCIPAL_ENTITY = {
+    "uid": _PRINCIPAL,
+    "attrs": {"name": RELEASE_GATE},
+    "parents": [{"type": "Role", "id": "automation"}],
+}
 
 
 @dataclass(frozen=True)
@@ -51,9 +55,14 @@ class Waiver:
 
     def to_dict(self) -> dict[str, str]:
         return {
-            "model": self.model, "version": self.version, "rule": self.rule,
-            "until": utc_timestamp(self.until), "granted_by": self.granted_by, "granted_at": utc_timestamp(self.granted_at),
-            "reason": self.reason, "statement_digest": self.statement_digest,
+            "model": self.model,
+            "version": self.version,
+            "rule": self.rule,
+            "until": utc_timestamp(self.until),
+            "granted_by": self.granted_by,
+            "granted_at": utc_timestamp(self.granted_at),
+            "reason": self.reason,
+            "statement_digest": self.statement_digest,
         }
 
 
@@ -68,8 +77,13 @@ class Finding:
     detail: str | None  # where the value came from, from the evidence's context
 
     def to_dict(self) -> dict[str, Any]:
-        return {"attribute": self.attribute, "measured": jsonable(self.measured), "threshold": self.threshold,
-                "requirement": self.requirement, "detail": self.detail}
+        return {
+            "attribute": self.attribute,
+            "measured": jsonable(self.measured),
+            "threshold": self.threshold,
+            "requirement": self.requirement,
+            "detail": self.detail,
+        }
 
 
 @dataclass(frozen=True)
@@ -81,16 +95,22 @@ class RuleDenial:
     waiver: Waiver | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "message": self.message, "unwaivable": self.unwaivable,
-                "findings": [finding.to_dict() for finding in self.findings],
-                "waiver": self.waiver.to_dict() if self.waiver else None}
+        return {
+            "rule": self.rule,
+            "message": self.message,
+            "unwaivable": self.unwaivable,
+            "findings": [finding.to_dict() for finding in self.findings],
+            "waiver": self.waiver.to_dict() if self.waiver else None,
+        }
 
     def reason(self) -> str:
         """One line for people: rule, message, each finding, and the waiver if any."""
         findings = "; ".join(describe_finding(f.to_dict()) for f in self.findings)
         text = f"{self.rule}: {self.message} {findings}"
         if self.waiver:
-            text += f" [WAIVED by {self.waiver.granted_by} until {utc_timestamp(self.waiver.until)}: {self.waiver.reason}]"
+            text += (
+                f" [WAIVED by {self.waiver.granted_by} until {utc_timestamp(self.waiver.until)}: {self.waiver.reason}]"
+            )
         return text
 
 
@@ -112,12 +132,19 @@ class GateDecision:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "model": self.model, "version": self.version, "risk_tier": self.risk_tier,
-            "trained_by": list(self.trained_by), "requested_by": list(self.requested_by),
-            "allowed": self.allowed, "policy_digest": self.policy_digest,
-            "evidence_digest": self.evidence_digest, "decided_at": self.decided_at,
-            "valid_until": self.valid_until, "rules_evaluated": list(self.rules_evaluated),
-            "denials": [denial.to_dict() for denial in self.denials], "errors": list(self.errors),
+            "model": self.model,
+            "version": self.version,
+            "risk_tier": self.risk_tier,
+            "trained_by": list(self.trained_by),
+            "requested_by": list(self.requested_by),
+            "allowed": self.allowed,
+            "policy_digest": self.policy_digest,
+            "evidence_digest": self.evidence_digest,
+            "decided_at": self.decided_at,
+            "valid_until": self.valid_until,
+            "rules_evaluated": list(self.rules_evaluated),
+            "denials": [denial.to_dict() for denial in self.denials],
+            "errors": list(self.errors),
         }
 
     def reasons(self) -> list[str]:
@@ -150,8 +177,9 @@ def _same_at(shown: str, threshold: Any, digits: int) -> bool:
         return False
 
 
-def evaluate_gate(bundle: PolicyBundle, evidence: GateEvidence, waivers: Iterable[Waiver] = (),
-                  now: datetime | None = None) -> GateDecision:
+def evaluate_gate(
+    bundle: PolicyBundle, evidence: GateEvidence, waivers: Iterable[Waiver] = (), now: datetime | None = None
+) -> GateDecision:
     """Decide whether `evidence`'s version may be promoted, under `bundle`, with `waivers` applied."""
     now = now or utc_now()
     attributes = candidate_attributes(evidence)
@@ -159,21 +187,31 @@ def evaluate_gate(bundle: PolicyBundle, evidence: GateEvidence, waivers: Iterabl
     result = _ask(bundle.policies, bundle, entities, attributes)
     errors = list(result.diagnostics.errors)
     denying = set() if result.allowed else set(result.diagnostics.reasons)
-    denials = tuple(_denial(rule, evidence, attributes, tuple(waivers), now)
-                    for rule in bundle.rules.values() if rule.id in denying)
+    denials = tuple(
+        _denial(rule, evidence, attributes, tuple(waivers), now) for rule in bundle.rules.values() if rule.id in denying
+    )
     if not result.allowed and not denials and not errors:
-        errors.append(f"no rule permits {GATE_ACTION}: the policies in {bundle.directory} have no promote permit that applies")
-    allowed = not errors and (result.allowed or _all_waived(denials)
-                              and _ask(bundle.gate_permits, bundle, entities, attributes).allowed)
+        errors.append(
+            f"no rule permits {GATE_ACTION}: the policies in {bundle.directory} have no promote permit that applies"
+        )
+    allowed = not errors and (
+        result.allowed or _all_waived(denials) and _ask(bundle.gate_permits, bundle, entities, attributes).allowed
+    )
     waived_until = [denial.waiver.until for denial in denials if denial.waiver]
     return GateDecision(
-        model=evidence.model, version=evidence.version, risk_tier=evidence.risk_tier,
-        trained_by=tuple(evidence.trained_by), requested_by=tuple(evidence.requested_by), allowed=allowed,
-        policy_digest=bundle.digest, evidence_digest=digest_of(jsonable(evidence.to_dict())),
+        model=evidence.model,
+        version=evidence.version,
+        risk_tier=evidence.risk_tier,
+        trained_by=tuple(evidence.trained_by),
+        requested_by=tuple(evidence.requested_by),
+        allowed=allowed,
+        policy_digest=bundle.digest,
+        evidence_digest=digest_of(jsonable(evidence.to_dict())),
         decided_at=utc_timestamp(now),
         valid_until=utc_timestamp(min(waived_until)) if allowed and waived_until else None,
         rules_evaluated=tuple(rule.id for rule in bundle.rules.values() if GATE_ACTION in rule.actions),
-        denials=denials, errors=tuple(errors),
+        denials=denials,
+        errors=tuple(errors),
     )
 
 
@@ -186,14 +224,21 @@ def _entities(bundle: PolicyBundle, attributes: dict[str, Any]) -> cedarpy.Entit
     try:
         return cedarpy.Entities.from_json_str(json.dumps([_PRINCIPAL_ENTITY, candidate]), bundle.schema)
     except ValueError as exc:
-        raise PolicyError(f"{bundle.directory / SCHEMA_FILE}: the ReleaseCandidate built from gate evidence "
-                          f"does not conform to the schema ({exc})") from None
+        raise PolicyError(
+            f"{bundle.directory / SCHEMA_FILE}: the ReleaseCandidate built from gate evidence "
+            f"does not conform to the schema ({exc})"
+        ) from None
 
 
-def _ask(policies: cedarpy.PolicySet, bundle: PolicyBundle, entities: cedarpy.Entities,
-         attributes: dict[str, Any]) -> cedarpy.AuthzResult:
-    request = {"principal": _PRINCIPAL, "action": {"type": "Action", "id": GATE_ACTION},
-               "resource": _resource(attributes), "context": {}}
+def _ask(
+    policies: cedarpy.PolicySet, bundle: PolicyBundle, entities: cedarpy.Entities, attributes: dict[str, Any]
+) -> cedarpy.AuthzResult:
+    request = {
+        "principal": _PRINCIPAL,
+        "action": {"type": "Action", "id": GATE_ACTION},
+        "resource": _resource(attributes),
+        "context": {},
+    }
     return cedarpy.is_authorized(request, policies, entities, schema=bundle.schema)
 
 
@@ -207,18 +252,28 @@ def _cedar_value(value: Any) -> Any:
     return value
 
 
-def _denial(rule: Rule, evidence: GateEvidence, attributes: dict[str, Any], waivers: tuple[Waiver, ...],
-            now: datetime) -> RuleDenial:
+def _denial(
+    rule: Rule, evidence: GateEvidence, attributes: dict[str, Any], waivers: tuple[Waiver, ...], now: datetime
+) -> RuleDenial:
     applicable = [check for check in rule.checks if check.applies_to(evidence.risk_tier)]
-    failing = [check for check in applicable
-               if check.attribute in attributes and check.denies(attributes[check.attribute])]
+    failing = [
+        check for check in applicable if check.attribute in attributes and check.denies(attributes[check.attribute])
+    ]
     findings = tuple(
-        Finding(check.attribute, measured_value(evidence, check.attribute), check.threshold_json(),
-                check.requirement, _detail(evidence, check.attribute))
+        Finding(
+            check.attribute,
+            measured_value(evidence, check.attribute),
+            check.threshold_json(),
+            check.requirement,
+            _detail(evidence, check.attribute),
+        )
         for check in failing or applicable
     )
-    waiver = None if rule.unwaivable else next(
-        (w for w in waivers if w.covers(evidence.model, evidence.version, rule.id, now)), None)
+    waiver = (
+        None
+        if rule.unwaivable
+        else next((w for w in waivers if w.covers(evidence.model, evidence.version, rule.id, now)), None)
+    )
     return RuleDenial(rule.id, rule.message, rule.unwaivable, findings, waiver)
 
 

@@ -18,21 +18,33 @@ from governance.policy.gate import RELEASE_GATE, GateDecision
 
 
 def record_gate_decision(ledger: Ledger, decision: GateDecision) -> LedgerEntry:
-    return ledger.append(GateDecided(
-        actor=f"system:{RELEASE_GATE}", model=decision.model, version=decision.version,
-        policy=decision.policy_digest, evidence=decision.evidence_digest, allowed=decision.allowed,
-        risk_tier=decision.risk_tier, trained_by=tuple(decision.trained_by),
-        requested_by=tuple(decision.requested_by), decision=decision.to_dict()))
+    return ledger.append(
+        GateDecided(
+            actor=f"system:{RELEASE_GATE}",
+            model=decision.model,
+            version=decision.version,
+            policy=decision.policy_digest,
+            evidence=decision.evidence_digest,
+            allowed=decision.allowed,
+            risk_tier=decision.risk_tier,
+            trained_by=tuple(decision.trained_by),
+            requested_by=tuple(decision.requested_by),
+            decision=decision.to_dict(),
+        )
+    )
 
 
 def gate_subject(ledger: Ledger, model: str, version: str) -> VersionSubject:
     """The version as its latest recorded gate decision describes it, with everyone who ever asked for it."""
     seen = ledger.latest(GateDecided, model=model, version=version)
     if seen is None:
-        raise PolicyError(f"no release-gate decision for {model} version {version} in the ledger "
-                          f"({ledger.engine.url.render_as_string(hide_password=True)}): run the release gate first")
-    return VersionSubject(model, version, seen.risk_tier, tuple(seen.trained_by),
-                          tuple(sorted(requesters(ledger, model, version))))
+        raise PolicyError(
+            f"no release-gate decision for {model} version {version} in the ledger "
+            f"({ledger.engine.url.render_as_string(hide_password=True)}): run the release gate first"
+        )
+    return VersionSubject(
+        model, version, seen.risk_tier, tuple(seen.trained_by), tuple(sorted(requesters(ledger, model, version)))
+    )
 
 
 def requesters(ledger: Ledger, model: str, version: str) -> set[str]:
@@ -40,5 +52,6 @@ def requesters(ledger: Ledger, model: str, version: str) -> set[str]:
     names the requester, so a later run launched without the tag frees nobody."""
     asked: list[GateDecided | ApprovalRequested] = [
         *ledger.events(GateDecided, model=model, version=version),
-        *ledger.events(ApprovalRequested, model=model, version=version)]
+        *ledger.events(ApprovalRequested, model=model, version=version),
+    ]
     return {name for event in asked for name in event.requested_by}

@@ -52,7 +52,9 @@ def syntax_error_line(text: str, parse: Callable[[str], object], message: str) -
     one above, within the statement, holding the token the message quotes.
     """
     lines = text.split("\n")
-    found = next((count for count in range(1, len(lines) + 1) if _fails_with(parse, "\n".join(lines[:count]), message)), 1)
+    found = next(
+        (count for count in range(1, len(lines) + 1) if _fails_with(parse, "\n".join(lines[:count]), message)), 1
+    )
     quoted = {a or b for a, b in _QUOTED.findall(message)}
     start = max((line for line in statement_lines(text) if line <= found), default=1)
     for number in range(found, start - 1, -1):

@@ -23,11 +23,26 @@ Literal = Decimal | int | bool | str
 
 _METHODS = {"lessThan": "<", "lessThanOrEqual": "<=", "greaterThan": ">", "greaterThanOrEqual": ">="}
 _COMPARISONS = {"<", "<=", ">", ">=", "==", "!="}
-_NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "==", "empty": "not empty", "not empty": "empty"}
+_NEGATED = {
+    "<": ">=",
+    "<=": ">",
+    ">": "<=",
+    ">=": "<",
+    "==": "!=",
+    "!=": "==",
+    "empty": "not empty",
+    "not empty": "empty",
+}
 _MIRRORED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 _EVALUATE: dict[str, Callable[[Any, Any], bool]] = {
-    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
-    "empty": lambda value, _: len(value) == 0, "not empty": lambda value, _: len(value) > 0,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "empty": lambda value, _: len(value) == 0,
+    "not empty": lambda value, _: len(value) > 0,
 }
 
 

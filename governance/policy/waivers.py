@@ -49,18 +49,30 @@ def waiver_context(bundle: PolicyBundle, rule_id: str, granted_at: datetime, unt
     }
 
 
-def grant_waiver(*, bundle: PolicyBundle, roster: Roster, store: StatementStore, subject: VersionSubject,
-                 rule_id: str, until: datetime, reason: str, principal: str, private_key: Ed25519PrivateKey,
-                 now: datetime | None = None) -> Waiver:
+def grant_waiver(
+    *,
+    bundle: PolicyBundle,
+    roster: Roster,
+    store: StatementStore,
+    subject: VersionSubject,
+    rule_id: str,
+    until: datetime,
+    reason: str,
+    principal: str,
+    private_key: Ed25519PrivateKey,
+    now: datetime | None = None,
+) -> Waiver:
     """Sign, verify, authorise and record a waiver; raise WaiverRefused (ledgered) when it is not granted."""
     now = now or utc_now()
     if not bundle.rule(rule_id).is_gate_rule:
         raise PolicyError(f"{rule_id} is not a release-gate rule (only forbid rules on promote can be waived)")
     if until <= now:
-        raise GovernanceError(f"a waiver must end after it is granted: until {utc_timestamp(until)} is not after "
-                              f"{utc_timestamp(now)}")
-    statement = Statement.new(WAIVE, _statement_subject(subject, rule_id, until), principal,
-                              valid_for=until - now, comment=reason, now=now)
+        raise GovernanceError(
+            f"a waiver must end after it is granted: until {utc_timestamp(until)} is not after {utc_timestamp(now)}"
+        )
+    statement = Statement.new(
+        WAIVE, _statement_subject(subject, rule_id, until), principal, valid_for=until - now, comment=reason, now=now
+    )
     signed = sign(statement, private_key)
     try:
         store.submit(signed, roster, now)
@@ -74,12 +86,15 @@ def grant_waiver(*, bundle: PolicyBundle, roster: Roster, store: StatementStore,
     return _waiver(signed)
 
 
-def honoured_waivers(*, bundle: PolicyBundle, roster: Roster, store: StatementStore, subject: VersionSubject,
-                     now: datetime | None = None) -> list[Waiver]:
+def honoured_waivers(
+    *, bundle: PolicyBundle, roster: Roster, store: StatementStore, subject: VersionSubject, now: datetime | None = None
+) -> list[Waiver]:
     """The waivers for `subject` that the gate may apply at `now` (see the module docstring)."""
     now = now or utc_now()
-    granted = {waiver.statement for waiver in store.ledger.events(events.WaiverGranted, model=subject.model,
-                                                                   version=subject.version)}
+    granted = {
+        waiver.statement
+        for waiver in store.ledger.events(events.WaiverGranted, model=subject.model, version=subject.version)
+    }
     honoured = []
     for recorded in store.find(action=WAIVE, model=subject.model, version=subject.version, active_at=now):
         signed = recorded.signed
@@ -100,24 +115,45 @@ def _statement_subject(subject: VersionSubject, rule_id: str, until: datetime) -
 
 def _authorise(bundle: PolicyBundle, roster: Roster, signed: SignedStatement, subject: VersionSubject) -> AuthzDecision:
     statement = signed.statement
-    context = waiver_context(bundle, statement.subject["rule"], statement.issued_at,
-                             parse_utc(statement.subject["until"]))
+    context = waiver_context(
+        bundle, statement.subject["rule"], statement.issued_at, parse_utc(statement.subject["until"])
+    )
     return authorize(bundle, roles_of(roster), statement.principal, WAIVE, subject, context)
 
 
-def _ledger(ledger: Ledger, decided: type[events.WaiverDecided], signed: SignedStatement, bundle: PolicyBundle,
-            decision: AuthzDecision) -> None:
+def _ledger(
+    ledger: Ledger,
+    decided: type[events.WaiverDecided],
+    signed: SignedStatement,
+    bundle: PolicyBundle,
+    decision: AuthzDecision,
+) -> None:
     subject = signed.statement.subject
-    ledger.append(decided(
-        actor=signed.statement.principal, model=subject["model"], version=subject["version"], rule=subject["rule"],
-        until=subject["until"], statement=signed.digest, policy=bundle.digest, allowed=decision.allowed,
-        rules=tuple(decision.rules), reasons=tuple(decision.reasons)))
+    ledger.append(
+        decided(
+            actor=signed.statement.principal,
+            model=subject["model"],
+            version=subject["version"],
+            rule=subject["rule"],
+            until=subject["until"],
+            statement=signed.digest,
+            policy=bundle.digest,
+            allowed=decision.allowed,
+            rules=tuple(decision.rules),
+            reasons=tuple(decision.reasons),
+        )
+    )
 
 
 def _waiver(signed: SignedStatement) -> Waiver:
     statement = signed.statement
     return Waiver(
-        model=statement.subject["model"], version=statement.subject["version"], rule=statement.subject["rule"],
-        until=parse_utc(statement.subject["until"]), granted_by=statement.principal,
-        granted_at=statement.issued_at, reason=statement.comment, statement_digest=signed.digest,
+        model=statement.subject["model"],
+        version=statement.subject["version"],
+        rule=statement.subject["rule"],
+        until=parse_utc(statement.subject["until"]),
+        granted_by=statement.principal,
+        granted_at=statement.issued_at,
+        reason=statement.comment,
+        statement_digest=signed.digest,
     )

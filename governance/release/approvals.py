@@ -83,12 +83,18 @@ def request_approval(services: Services, pack: EvidencePack, requested_by: tuple
     model, version = pack.manifest["model"], pack.manifest["version"]
     expected = services.settings.evidence_pack_dir(model, version, pack.digest)
     if pack.path.resolve() != expected.resolve():
-        raise ApprovalRefused(f"{pack.path}: an evidence pack is requested for approval only where it is sealed "
-                              f"({expected})")
+        raise ApprovalRefused(
+            f"{pack.path}: an evidence pack is requested for approval only where it is sealed ({expected})"
+        )
     requested = events.ApprovalRequested(
-        actor="system:approval_request", model=model, version=version, evidence_pack=pack.digest,
-        artifact=pack.facts["artifact_sha256"], policy=pack.facts["policy_digest"],
-        requested_by=tuple(requested_by))
+        actor="system:approval_request",
+        model=model,
+        version=version,
+        evidence_pack=pack.digest,
+        artifact=pack.facts["artifact_sha256"],
+        policy=pack.facts["policy_digest"],
+        requested_by=tuple(requested_by),
+    )
     entry = services.ledger.append(requested)
     return _request(services, replace(requested, seq=entry.seq, ts=entry.ts, entry_hash=entry.entry_hash))
 
@@ -100,8 +106,7 @@ def latest_request(services: Services, model: str, version: str) -> ApprovalRequ
     return _request(services, requested)
 
 
-def approval_stage(services: Services, request: ApprovalRequest,
-                   deployed: set[str]) -> tuple[str, str | None] | None:
+def approval_stage(services: Services, request: ApprovalRequest, deployed: set[str]) -> tuple[str, str | None] | None:
     """Where an approval request stands: ("pending", None) while nobody has decided; ("awaiting_release",
     approver) once approved, until a completed deployment has used that approval (its statement digest in
     `deployed`, see `deployed_approvals`); else None (rejected, released)."""
@@ -123,9 +128,13 @@ def deployed_approvals(services: Services, model: str) -> set[str]:
 
 def _decided(services: Services, request: ApprovalRequest) -> list[events.ApprovalDecided]:
     """Grants and rejections of this request's pack, oldest first: each ledgered only once Cedar allowed it."""
-    return [e for e in services.ledger.events(events.ApprovalDecided, model=request.model, version=request.version,
-                                              since_seq=request.seq)
-            if e.evidence_pack == request.pack_digest]
+    return [
+        e
+        for e in services.ledger.events(
+            events.ApprovalDecided, model=request.model, version=request.version, since_seq=request.seq
+        )
+        if e.evidence_pack == request.pack_digest
+    ]
 
 
 def who_may_approve(services: Services, request: ApprovalRequest) -> list[str]:
@@ -133,29 +142,45 @@ def who_may_approve(services: Services, request: ApprovalRequest) -> list[str]:
     nobody can (the pack no longer verifies, its waiver has ended, the model's risk tier was raised)."""
     roster, bundle, now = services.roster, services.policies, utc_now()
     subject = _sealed_subject(services, request, _verified_pack(services, request), now)
-    return sorted(name for name in roster.principals
-                  if authorize(bundle, roles_of(roster), name, "approve", subject, approval_context(now, now)).allowed)
+    return sorted(
+        name
+        for name in roster.principals
+        if authorize(bundle, roles_of(roster), name, "approve", subject, approval_context(now, now)).allowed
+    )
 
 
-def decide(services: Services, model: str, version: str, action: str, principal: str,
-           private_key: Ed25519PrivateKey, comment: str = "", now: datetime | None = None,
-           reviewed: str | None = None) -> Approval:
+def decide(
+    services: Services,
+    model: str,
+    version: str,
+    action: str,
+    principal: str,
+    private_key: Ed25519PrivateKey,
+    comment: str = "",
+    now: datetime | None = None,
+    reviewed: str | None = None,
+) -> Approval:
     """Sign, verify, authorise and record an `approve` or `reject` of the version's pending pack; `reviewed`
     (the digest, or its first REVIEWED_DIGEST_CHARS or more characters, of the pack the principal reviewed) must
     name that pack."""
     now = now or utc_now()
     request = latest_request(services, model, version)
     if reviewed is not None and len(reviewed) < REVIEWED_DIGEST_CHARS:
-        raise ApprovalRefused(f"{version}: give at least {REVIEWED_DIGEST_CHARS} characters of the evidence pack "
-                              f"digest you reviewed, not {len(reviewed)}")
+        raise ApprovalRefused(
+            f"{version}: give at least {REVIEWED_DIGEST_CHARS} characters of the evidence pack "
+            f"digest you reviewed, not {len(reviewed)}"
+        )
     if reviewed is not None and not request.pack_digest.startswith(reviewed.lower()):
-        raise ApprovalRefused(f"{version}: the pending evidence pack is {request.pack_digest}, not the {reviewed!r} "
-                              "you reviewed: review the pending pack")
+        raise ApprovalRefused(
+            f"{version}: the pending evidence pack is {request.pack_digest}, not the {reviewed!r} "
+            "you reviewed: review the pending pack"
+        )
     if action == "approve" and services.registry.champion(model) == parse_version_key(version)[1]:
         raise ApprovalRefused(f"{version} is already the champion: there is nothing to approve")
     subject = {"model": model, "version": version, "evidence_digest": request.pack_digest}
-    signed = sign(Statement.new(action, subject, principal, valid_for=STATEMENT_VALIDITY, comment=comment, now=now),
-                  private_key)
+    signed = sign(
+        Statement.new(action, subject, principal, valid_for=STATEMENT_VALIDITY, comment=comment, now=now), private_key
+    )
     try:
         services.statements.submit(signed, services.roster, now)
     except StatementRefused as refusal:
@@ -169,14 +194,24 @@ def decide(services: Services, model: str, version: str, action: str, principal:
         _refuse_if_rejected(services, request, signed)
     approval = _authorised(services, request, sealed, signed, now)
     decided = events.ApprovalGranted if action == "approve" else events.ApprovalRejected
-    services.ledger.append(decided(actor=principal, model=model, version=version, statement=signed.digest,
-                                   evidence_pack=request.pack_digest, policy=approval.policy_digest,
-                                   roles=tuple(approval.roles), comment=comment))
+    services.ledger.append(
+        decided(
+            actor=principal,
+            model=model,
+            version=version,
+            statement=signed.digest,
+            evidence_pack=request.pack_digest,
+            policy=approval.policy_digest,
+            roles=tuple(approval.roles),
+            comment=comment,
+        )
+    )
     return approval
 
 
-def valid_approval(services: Services, model: str, version: str, relying: str,
-                   now: datetime | None = None) -> tuple[Approval, EvidencePack]:
+def valid_approval(
+    services: Services, model: str, version: str, relying: str, now: datetime | None = None
+) -> tuple[Approval, EvidencePack]:
     """The approval `relying` (an asset or command) may act on now, with its verified pack; else refuse."""
     now = now or utc_now()
     reasons: list[str] = []
@@ -193,13 +228,16 @@ def valid_approval(services: Services, model: str, version: str, relying: str,
                 services.statements.reverify(signed, services.roster, now)
                 return _authorised(services, request, sealed, signed, now, ledger=False), pack
             except (ApprovalRefused, StatementRefused) as refusal:
-                reasons.append(f"{signed.statement.principal}'s approval {signed.digest[:12]}: "
-                               f"{getattr(refusal, 'reason', None) or refusal}")
+                reasons.append(
+                    f"{signed.statement.principal}'s approval {signed.digest[:12]}: "
+                    f"{getattr(refusal, 'reason', None) or refusal}"
+                )
         reasons = reasons or ["no unexpired approve statement for this version"]
     except GovernanceError as error:
         reasons.append(str(error))
-    services.ledger.append(events.ReleaseRefused(actor=f"system:{relying}", model=model, version=version,
-                                                 reasons=tuple(reasons)))
+    services.ledger.append(
+        events.ReleaseRefused(actor=f"system:{relying}", model=model, version=version, reasons=tuple(reasons))
+    )
     raise ApprovalRefused(f"{model} {version}: no valid approval: " + "; ".join(reasons))
 
 
@@ -207,16 +245,18 @@ def _verified_pack(services: Services, request: ApprovalRequest) -> EvidencePack
     return evidence_pack.verify(Path(request.pack_path), request.pack_digest)
 
 
-def approval_lapsed(services: Services, model: str, version: str, evidence_digest: str,
-                    now: datetime | None = None) -> str | None:
+def approval_lapsed(
+    services: Services, model: str, version: str, evidence_digest: str, now: datetime | None = None
+) -> str | None:
     """Why an approval of this sealed evidence no longer stands (a rollback must not bring such a version back):
     its gate passed on a waiver that has ended, or judged it under a lower risk tier than the model now has, or
     its pack cannot be read. None when it stands, or when no request sealed it."""
     for requested in services.ledger.events(events.ApprovalRequested, model=model, version=version):
         if requested.evidence_pack == evidence_digest:
             try:
-                decision = _sealed_gate(evidence_pack.verify(Path(_request(services, requested).pack_path),
-                                                             evidence_digest))
+                decision = _sealed_gate(
+                    evidence_pack.verify(Path(_request(services, requested).pack_path), evidence_digest)
+                )
             except GovernanceError as exc:  # the pack no longer verifies, or seals no gate decision
                 return f"the approved evidence pack cannot be read as sealed: {exc}"
             return _waiver_end(decision, now or utc_now()) or _tier_raised(services, model, version, decision)
@@ -251,8 +291,7 @@ def _waiver_end(decision: dict, now: datetime) -> str | None:
     return None
 
 
-def _sealed_subject(services: Services, request: ApprovalRequest, pack: EvidencePack,
-                    now: datetime) -> VersionSubject:
+def _sealed_subject(services: Services, request: ApprovalRequest, pack: EvidencePack, now: datetime) -> VersionSubject:
     """The version as the gate decision sealed in the pending pack describes it, with everyone who ever asked
     for it: a run tag names the requester, so a later run launched without the tag (a new gate decision, a
     new pack) frees nobody to approve. A gate that passed on a waiver counts only until the waiver ends, and a
@@ -262,33 +301,49 @@ def _sealed_subject(services: Services, request: ApprovalRequest, pack: Evidence
     if lapsed:
         raise ApprovalRefused(f"{lapsed}; run the release gate again and request approval again")
     asked = requesters(services.ledger, request.model, request.version)
-    return VersionSubject(request.model, request.version, decision["risk_tier"], tuple(decision["trained_by"]),
-                          tuple(sorted({*decision["requested_by"], *asked})))
+    return VersionSubject(
+        request.model,
+        request.version,
+        decision["risk_tier"],
+        tuple(decision["trained_by"]),
+        tuple(sorted({*decision["requested_by"], *asked})),
+    )
 
 
 def _check_binding(request: ApprovalRequest, signed: SignedStatement) -> None:
     statement = signed.statement
     if statement.subject.get("evidence_digest") != request.pack_digest:
-        raise ApprovalRefused(f"it approves evidence pack {statement.subject.get('evidence_digest', '?')[:12]}, "
-                              f"not the pending pack {request.pack_digest[:12]}")
+        raise ApprovalRefused(
+            f"it approves evidence pack {statement.subject.get('evidence_digest', '?')[:12]}, "
+            f"not the pending pack {request.pack_digest[:12]}"
+        )
     if utc_timestamp(statement.issued_at) < request.requested_at:
         raise ApprovalRefused("it was signed before the pending approval request")
 
 
-def _refuse_if_rejected(services: Services, request: ApprovalRequest, signed: SignedStatement,
-                        ledger: bool = True) -> None:
+def _refuse_if_rejected(
+    services: Services, request: ApprovalRequest, signed: SignedStatement, ledger: bool = True
+) -> None:
     """Refuse once someone allowed to reject this pack did (a rejection Cedar refused vetoes nothing)."""
     rejections = [e for e in _decided(services, request) if isinstance(e, events.ApprovalRejected)]
     if rejections:
-        reason = (f"{rejections[0].actor} rejected this evidence pack at {rejections[0].ts}; approving needs a "
-                  "new approval request")
+        reason = (
+            f"{rejections[0].actor} rejected this evidence pack at {rejections[0].ts}; approving needs a "
+            "new approval request"
+        )
         if ledger:
             _ledger_refusal(services, request, signed, reason)
         raise ApprovalRefused(reason)
 
 
-def _authorised(services: Services, request: ApprovalRequest, subject: VersionSubject, signed: SignedStatement,
-                now: datetime, ledger: bool = True) -> Approval:
+def _authorised(
+    services: Services,
+    request: ApprovalRequest,
+    subject: VersionSubject,
+    signed: SignedStatement,
+    now: datetime,
+    ledger: bool = True,
+) -> Approval:
     statement = signed.statement
     roster, bundle = services.roster, services.policies
     context = approval_context(statement.issued_at, now) if statement.action == "approve" else {}
@@ -298,22 +353,41 @@ def _authorised(services: Services, request: ApprovalRequest, subject: VersionSu
         if ledger:
             _ledger_refusal(services, request, signed, reason)
         raise ApprovalRefused(f"{statement.action} by {statement.principal} refused: {reason}")
-    return Approval(model=request.model, version=request.version, principal=statement.principal,
-                    roles=tuple(sorted(roster.principal(statement.principal).roles)),
-                    issued_at=utc_timestamp(statement.issued_at), comment=statement.comment,
-                    statement_digest=signed.digest, evidence_digest=request.pack_digest, policy_digest=bundle.digest)
+    return Approval(
+        model=request.model,
+        version=request.version,
+        principal=statement.principal,
+        roles=tuple(sorted(roster.principal(statement.principal).roles)),
+        issued_at=utc_timestamp(statement.issued_at),
+        comment=statement.comment,
+        statement_digest=signed.digest,
+        evidence_digest=request.pack_digest,
+        policy_digest=bundle.digest,
+    )
 
 
 def _ledger_refusal(services: Services, request: ApprovalRequest, signed: SignedStatement, reason: str) -> None:
-    services.ledger.append(events.ApprovalDecisionRefused(
-        actor=signed.statement.principal, model=request.model, version=request.version, statement=signed.digest,
-        evidence_pack=request.pack_digest, statement_action=signed.statement.action, reason=reason))
+    services.ledger.append(
+        events.ApprovalDecisionRefused(
+            actor=signed.statement.principal,
+            model=request.model,
+            version=request.version,
+            statement=signed.digest,
+            evidence_pack=request.pack_digest,
+            statement_action=signed.statement.action,
+            reason=reason,
+        )
+    )
 
 
 def _request(services: Services, requested: events.ApprovalRequested) -> ApprovalRequest:
-    return ApprovalRequest(model=requested.model, version=requested.version, pack_digest=requested.evidence_pack,
-                           pack_path=str(services.settings.evidence_pack_dir(requested.model, requested.version,
-                                                                             requested.evidence_pack)),
-                           requested_at=requested.ts, entry_hash=requested.entry_hash, seq=requested.seq,
-                           requested_by=requested.requested_by)
-
+    return ApprovalRequest(
+        model=requested.model,
+        version=requested.version,
+        pack_digest=requested.evidence_pack,
+        pack_path=str(services.settings.evidence_pack_dir(requested.model, requested.version, requested.evidence_pack)),
+        requested_at=requested.ts,
+        entry_hash=requested.entry_hash,
+        seq=requested.seq,
+        requested_by=requested.requested_by,
+    )

@@ -57,32 +57,64 @@ def deploy(services: Services, approval: Approval, pack: EvidencePack, actor: st
     reconcile(services, model)
     principal = actor.split(":", 1)[0]  # "system:production_deployment" acts as the roster's system principal
     subject = VersionSubject(model, approval.version, services.governed_model(model).risk_tier)
-    decision = authorize(services.policies, roles_of(services.roster), principal, "deploy", subject,
-                         {"human_approval": approval.principal in services.roster.principals
-                          and "automation" not in approval.roles})
+    decision = authorize(
+        services.policies,
+        roles_of(services.roster),
+        principal,
+        "deploy",
+        subject,
+        {"human_approval": approval.principal in services.roster.principals and "automation" not in approval.roles},
+    )
     if not decision.allowed:
         _refuse(services, model, approval.version, actor, " ".join(decision.reasons))
     approved_artifact = pack.facts["artifact_sha256"]
     registered = services.registry.version(model, number)
     actual = services.registry.artifact_digest(registered)
     if actual != approved_artifact:
-        _refuse(services, model, approval.version, actor,
-                f"the model artifact's digest is {actual}, but the approved evidence names {approved_artifact}")
-    spent = [m for m in verified_moves(services, model)
-             if m.kind == "deploy" and m.approval == approval.statement_digest and m.version == approval.version]
+        _refuse(
+            services,
+            model,
+            approval.version,
+            actor,
+            f"the model artifact's digest is {actual}, but the approved evidence names {approved_artifact}",
+        )
+    spent = [
+        m
+        for m in verified_moves(services, model)
+        if m.kind == "deploy" and m.approval == approval.statement_digest and m.version == approval.version
+    ]
     if spent and _champion_number(services, model) == number:
         return services.control.deployment(spent[-1].deployment_id)  # already deployed by this approval
     if spent:
-        _refuse(services, model, approval.version, actor,
-                f"approval {approval.statement_digest[:12]} was used by deployment #{spent[-1].deployment_id} and the "
-                "version was since replaced (e.g. rolled back); deploying it again needs a new approval request and "
-                "approval")
-    return _move(services, model, number, kind="deploy", actor=actor, artifact_sha256=approved_artifact,
-                 evidence_digest=approval.evidence_digest, approval_digest=approval.statement_digest)
+        _refuse(
+            services,
+            model,
+            approval.version,
+            actor,
+            f"approval {approval.statement_digest[:12]} was used by deployment #{spent[-1].deployment_id} and the "
+            "version was since replaced (e.g. rolled back); deploying it again needs a new approval request and "
+            "approval",
+        )
+    return _move(
+        services,
+        model,
+        number,
+        kind="deploy",
+        actor=actor,
+        artifact_sha256=approved_artifact,
+        evidence_digest=approval.evidence_digest,
+        approval_digest=approval.statement_digest,
+    )
 
 
-def rollback(services: Services, model: str, principal: str, private_key: Ed25519PrivateKey, reason: str,
-             to_version: int | None = None) -> Deployment:
+def rollback(
+    services: Services,
+    model: str,
+    principal: str,
+    private_key: Ed25519PrivateKey,
+    reason: str,
+    to_version: int | None = None,
+) -> Deployment:
     """Return to an earlier approved version (default: the one deployed before the champion), signed and authorised."""
     services.governed_model(model)
     reconcile(services, model)
@@ -90,34 +122,75 @@ def rollback(services: Services, model: str, principal: str, private_key: Ed2551
     current = parse_version_key(moves[-1].version)[1] if moves else None
     target = to_version if to_version is not None else previous_version(services, model)
     if target is None:
-        _refuse(services, model, None, principal, f"no earlier approved version of {model} to roll back to "
-                "(versions rolled back from are passed over; name one with `govern rollback --to`)")
+        _refuse(
+            services,
+            model,
+            None,
+            principal,
+            f"no earlier approved version of {model} to roll back to "
+            "(versions rolled back from are passed over; name one with `govern rollback --to`)",
+        )
     key = version_key(model, target)
-    signed = sign(Statement.new("rollback", {"model": model, "version": key}, principal,
-                                valid_for=ROLLBACK_STATEMENT_VALIDITY, comment=reason), private_key)
+    signed = sign(
+        Statement.new(
+            "rollback",
+            {"model": model, "version": key},
+            principal,
+            valid_for=ROLLBACK_STATEMENT_VALIDITY,
+            comment=reason,
+        ),
+        private_key,
+    )
     try:
         services.statements.submit(signed, services.roster)
     except StatementRefused as refusal:
         raise DeploymentRefused(f"rollback refused: {refusal.reason}") from None
     approved = approved_artifact(moves, target)
-    decision = authorize(services.policies, roles_of(services.roster), principal, "rollback", ModelSubject(model),
-                         {"target_version": key, "target_approved": approved is not None})
+    decision = authorize(
+        services.policies,
+        roles_of(services.roster),
+        principal,
+        "rollback",
+        ModelSubject(model),
+        {"target_version": key, "target_approved": approved is not None},
+    )
     if not decision.allowed:
         _refuse(services, model, key, principal, " ".join(decision.reasons), statement=signed.digest)
     if target == current:
         _refuse(services, model, key, principal, f"{key} is already the champion", statement=signed.digest)
     actual = services.registry.artifact_digest(services.registry.version(model, target))
     if actual != approved:
-        _refuse(services, model, key, principal, f"{key}'s artifact digest {actual} is not the approved "
-                f"{approved}", statement=signed.digest)
+        _refuse(
+            services,
+            model,
+            key,
+            principal,
+            f"{key}'s artifact digest {actual} is not the approved {approved}",
+            statement=signed.digest,
+        )
     original = [m for m in moves if m.version == key][-1]
     lapsed = approval_lapsed(services, model, key, original.evidence_pack)
     if lapsed:
-        _refuse(services, model, key, principal, f"{key}: {lapsed}; a rollback does not bring it back",
-                statement=signed.digest)
-    return _move(services, model, target, kind="rollback", actor=principal, artifact_sha256=approved,
-                 evidence_digest=original.evidence_pack, approval_digest=original.approval,
-                 statement=signed.digest, reason=reason)
+        _refuse(
+            services,
+            model,
+            key,
+            principal,
+            f"{key}: {lapsed}; a rollback does not bring it back",
+            statement=signed.digest,
+        )
+    return _move(
+        services,
+        model,
+        target,
+        kind="rollback",
+        actor=principal,
+        artifact_sha256=approved,
+        evidence_digest=original.evidence_pack,
+        approval_digest=original.approval,
+        statement=signed.digest,
+        reason=reason,
+    )
 
 
 def previous_version(services: Services, model: str) -> int | None:
@@ -156,11 +229,12 @@ def reconcile(services: Services, model: str) -> list[Deployment]:
         if move.status != "started" and move.status in recorded:
             continue
         started = recorded.get("started")
-        problem = ("the ledger records no start of it" if started is None
-                   else move_problem(services, roster, started))
+        problem = "the ledger records no start of it" if started is None else move_problem(services, roster, started)
         if problem:
-            incidents.append(f"deployments row #{move.id} ({move.kind} to v{move.version}, {move.status}) is not "
-                             f"backed by the signed record: {problem}")
+            incidents.append(
+                f"deployments row #{move.id} ({move.kind} to v{move.version}, {move.status}) is not "
+                f"backed by the signed record: {problem}"
+            )
         if move.status == "started":
             done = problem is None and champion == move.version
             move = services.control.finish_deployment(move.id, "completed" if done else "aborted")
@@ -179,11 +253,28 @@ def _carried(started: events.MoveStep) -> dict:
     return {"statement": started.statement, "reason": started.reason, "trigger": started.trigger}
 
 
-def _move(services: Services, model: str, number: int, *, kind: str, actor: str, artifact_sha256: str,
-          evidence_digest: str, approval_digest: str, **extra) -> Deployment:
+def _move(
+    services: Services,
+    model: str,
+    number: int,
+    *,
+    kind: str,
+    actor: str,
+    artifact_sha256: str,
+    evidence_digest: str,
+    approval_digest: str,
+    **extra,
+) -> Deployment:
     move = services.control.start_deployment(
-        model=model, version=number, kind=kind, artifact_sha256=artifact_sha256, evidence_digest=evidence_digest,
-        approval_digest=approval_digest, previous_version=_champion_number(services, model), actor=actor)
+        model=model,
+        version=number,
+        kind=kind,
+        artifact_sha256=artifact_sha256,
+        evidence_digest=evidence_digest,
+        approval_digest=approval_digest,
+        previous_version=_champion_number(services, model),
+        actor=actor,
+    )
     _ledger_step(services, move, "started", **extra)
     services.registry.set_champion(model, number)
     move = services.control.finish_deployment(move.id, "completed")
@@ -192,16 +283,27 @@ def _move(services: Services, model: str, number: int, *, kind: str, actor: str,
 
 
 def _ledger_step(services: Services, move: Deployment, step: str, **extra) -> None:
-    services.ledger.append(events.move_step(move.kind, step)(
-        actor=move.actor, model=move.model, version=version_key(move.model, move.version),
-        artifact=move.artifact_sha256, evidence_pack=move.evidence_digest, approval=move.approval_digest,
-        deployment_id=move.id, previous_version=move.previous_version, **extra))
+    services.ledger.append(
+        events.move_step(move.kind, step)(
+            actor=move.actor,
+            model=move.model,
+            version=version_key(move.model, move.version),
+            artifact=move.artifact_sha256,
+            evidence_pack=move.evidence_digest,
+            approval=move.approval_digest,
+            deployment_id=move.id,
+            previous_version=move.previous_version,
+            **extra,
+        )
+    )
 
 
-def _refuse(services: Services, model: str, version: str | None, actor: str, reason: str,
-            statement: str | None = None) -> NoReturn:
-    services.ledger.append(events.DeploymentRefused(actor=actor, model=model, version=version, statement=statement,
-                                                    reason=reason))
+def _refuse(
+    services: Services, model: str, version: str | None, actor: str, reason: str, statement: str | None = None
+) -> NoReturn:
+    services.ledger.append(
+        events.DeploymentRefused(actor=actor, model=model, version=version, statement=statement, reason=reason)
+    )
     raise DeploymentRefused(f"{model}{' ' + version if version else ''}: {reason}")
 
 

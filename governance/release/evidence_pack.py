@@ -50,8 +50,12 @@ def seal(root: Path, model: str, version: str, files: dict[str, Path], facts: di
             target = staging / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
-        manifest = {"model": model, "version": version, "facts": facts,
-                    "files": {name: file_sha256(staging / name) for name in sorted(files)}}
+        manifest = {
+            "model": model,
+            "version": version,
+            "facts": facts,
+            "files": {name: file_sha256(staging / name) for name in sorted(files)},
+        }
         (staging / MANIFEST).write_bytes(canonical_json(manifest))
         digest = digest_of(manifest)
         final = root / digest
@@ -84,8 +88,11 @@ def verify(path: Path, expected_digest: str) -> EvidencePack:
             raise EvidenceError(f"{file}: listed in the evidence pack's manifest but missing")
         if file_sha256(file) != sha256:
             raise EvidenceError(f"{file}: changed since the evidence pack was sealed")
-    extra = sorted(p.relative_to(path).as_posix() for p in path.rglob("*")
-                   if p.is_file() and p.name != MANIFEST and p.relative_to(path).as_posix() not in manifest["files"])
+    extra = sorted(
+        p.relative_to(path).as_posix()
+        for p in path.rglob("*")
+        if p.is_file() and p.name != MANIFEST and p.relative_to(path).as_posix() not in manifest["files"]
+    )
     if extra:
         raise EvidenceError(f"{path}: files not in the sealed manifest: {', '.join(extra)}")
     return EvidencePack(path=path, digest=digest, manifest=manifest)

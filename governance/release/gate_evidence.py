@@ -16,9 +16,19 @@ from governance.policy.evidence import GateEvidence
 from governance.timestamps import parse_utc, utc_now
 
 
-def gate_evidence(model: GovernedModel, version: str, *, validation: dict, performance: dict, fairness: dict,
-                  explainability: dict, card: dict, champion_auc: float | None, requested_by: list[str],
-                  now: datetime | None = None) -> GateEvidence:
+def gate_evidence(
+    model: GovernedModel,
+    version: str,
+    *,
+    validation: dict,
+    performance: dict,
+    fairness: dict,
+    explainability: dict,
+    card: dict,
+    champion_auc: float | None,
+    requested_by: list[str],
+    now: datetime | None = None,
+) -> GateEvidence:
     intervals = _disparate_impact(fairness)
     odds = {name: fairness["attributes"][name] for name in fairness["gated_attributes"]}
     worst_odds = max(odds, key=lambda name: odds[name]["equalized_odds_difference"])
@@ -28,25 +38,35 @@ def gate_evidence(model: GovernedModel, version: str, *, validation: dict, perfo
     low_high = min(intervals, key=lambda i: i["high"])
     high_low = max(intervals, key=lambda i: i["low"])
     return GateEvidence(
-        model=model.name, version=version, risk_tier=model.risk_tier,
-        validation_passed=bool(validation["passed"]), auc=performance["auc"], ks=performance["ks"],
+        model=model.name,
+        version=version,
+        risk_tier=model.risk_tier,
+        validation_passed=bool(validation["passed"]),
+        auc=performance["auc"],
+        ks=performance["ks"],
         champion_auc=champion_auc,
-        di_ci_high_min=low_high["high"], di_ci_low_max=high_low["low"],
-        di_point_min=min(i["point"] for i in intervals), di_point_max=max(i["point"] for i in intervals),
+        di_ci_high_min=low_high["high"],
+        di_ci_low_max=high_low["low"],
+        di_point_min=min(i["point"] for i in intervals),
+        di_point_max=max(i["point"] for i in intervals),
         equalized_odds_difference_max=odds[worst_odds]["equalized_odds_difference"],
         equalized_odds_ci_low_max=max(o["equalized_odds_difference_ci"][0] or 0.0 for o in odds.values()),
-        proxy_strength_max=float(strongest["strength"]), proxy_weighted_max=float(weighted["weighted"]),
-        card_complete=bool(card["complete"]), card_missing_sections=list(card["missing_sections"]),
+        proxy_strength_max=float(strongest["strength"]),
+        proxy_weighted_max=float(weighted["weighted"]),
+        card_complete=bool(card["complete"]),
+        card_missing_sections=list(card["missing_sections"]),
         data_age_days=((now or utc_now()) - taken_at).days,
-        trained_by=list(model.owners.data_scientists), requested_by=requested_by,
+        trained_by=list(model.owners.data_scientists),
+        requested_by=requested_by,
         context={
-            "di_ci_high_min": _describe(low_high), "di_ci_low_max": _describe(high_low),
+            "di_ci_high_min": _describe(low_high),
+            "di_ci_low_max": _describe(high_low),
             "equalized_odds_difference_max": _describe_odds(worst_odds, odds[worst_odds]),
             "equalized_odds_ci_low_max": _describe_odds(widest_low, odds[widest_low]),
             "proxy_strength_max": f"feature {strongest['feature']} for {strongest['attribute']}: strength "
-                                  f"{strongest['strength']:.2f}, importance rank {strongest['rank']}",
+            f"{strongest['strength']:.2f}, importance rank {strongest['rank']}",
             "proxy_weighted_max": f"feature {weighted['feature']} for {weighted['attribute']}: strength "
-                                  f"{weighted['strength']:.2f} x importance share {weighted['importance_share']:.2f}",
+            f"{weighted['strength']:.2f} x importance share {weighted['importance_share']:.2f}",
             "validation_passed": f"snapshot {validation['data_md5']}: {len(validation['failures'])} failed expectations",
             "data_age_days": f"snapshot taken {validation['snapshot']['taken_at']}",
         },
@@ -61,15 +81,25 @@ def _disparate_impact(fairness: dict) -> list[dict]:
             low, high = figures.get("disparate_impact_ci") or (None, None)
             if "disparate_impact" not in figures or low is None or high is None:
                 continue
-            found.append({"attribute": name, "group": group, "reference": attribute["reference_group"],
-                          "point": float(figures["disparate_impact"]), "low": float(low), "high": float(high)})
+            found.append(
+                {
+                    "attribute": name,
+                    "group": group,
+                    "reference": attribute["reference_group"],
+                    "point": float(figures["disparate_impact"]),
+                    "low": float(low),
+                    "high": float(high),
+                }
+            )
     return found or [{"attribute": "none", "group": "none", "reference": "none", "point": 1.0, "low": 1.0, "high": 1.0}]
 
 
 def _describe(interval: dict) -> str:
     """Where a disparate-impact figure came from, rounded as the model card rounds it."""
-    return (f"{interval['attribute']}={interval['group']} vs {interval['reference']}: {interval['point']:.3f} "
-            f"[{interval['low']:.3f}, {interval['high']:.3f}]")
+    return (
+        f"{interval['attribute']}={interval['group']} vs {interval['reference']}: {interval['point']:.3f} "
+        f"[{interval['low']:.3f}, {interval['high']:.3f}]"
+    )
 
 
 def _describe_odds(name: str, attribute: dict) -> str:
@@ -78,8 +108,11 @@ def _describe_odds(name: str, attribute: dict) -> str:
     low, high = attribute["equalized_odds_difference_ci"]
     interval = "" if low is None else f" [{low:.3f}, {high:.3f}]"
     text = f"{name}: equalized odds difference {attribute['equalized_odds_difference']:.3f}{interval}"
-    gaps = [gap for rate in ("true_positive_rate", "false_positive_rate")
-            if (gap := _widest_gap(attribute, rate)) is not None]
+    gaps = [
+        gap
+        for rate in ("true_positive_rate", "false_positive_rate")
+        if (gap := _widest_gap(attribute, rate)) is not None
+    ]
     if not gaps:
         return text
     spread, rate, (high_group, high_rate), (low_group, low_rate) = max(gaps)
@@ -89,8 +122,11 @@ def _describe_odds(name: str, attribute: dict) -> str:
 
 def _widest_gap(attribute: dict, rate: str) -> tuple | None:
     """(spread, rate, highest group and rate, lowest group and rate) among the groups the odds are judged on."""
-    measured = [(group, attribute["groups"][group][rate]) for group in attribute.get("odds_groups", attribute["groups"])
-                if attribute["groups"][group][rate] is not None]
+    measured = [
+        (group, attribute["groups"][group][rate])
+        for group in attribute.get("odds_groups", attribute["groups"])
+        if attribute["groups"][group][rate] is not None
+    ]
     if len(measured) < 2:
         return None
     highest, lowest = max(measured, key=lambda g: g[1]), min(measured, key=lambda g: g[1])

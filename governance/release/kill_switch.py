@@ -28,14 +28,16 @@ class KillSwitchRefused(GovernanceError):
     """The flip was refused; the kill switch did not change. Ledgered with its reason."""
 
 
-def set_kill_switch(services: Services, model: str, disabled: bool, principal: str, private_key: Ed25519PrivateKey,
-                    reason: str) -> KillSwitch:
+def set_kill_switch(
+    services: Services, model: str, disabled: bool, principal: str, private_key: Ed25519PrivateKey, reason: str
+) -> KillSwitch:
     services.governed_model(model)
     action = "disable" if disabled else "enable"
     if not reason.strip():
         raise KillSwitchRefused(f"{action} of {model} needs a reason: the ledger and the people it informs read it")
-    signed = sign(Statement.new(action, {"model": model}, principal, valid_for=STATEMENT_VALIDITY, comment=reason),
-                  private_key)
+    signed = sign(
+        Statement.new(action, {"model": model}, principal, valid_for=STATEMENT_VALIDITY, comment=reason), private_key
+    )
     roster = services.roster
     try:
         services.statements.submit(signed, roster)
@@ -43,12 +45,20 @@ def set_kill_switch(services: Services, model: str, disabled: bool, principal: s
         raise KillSwitchRefused(f"{action} refused: {refusal.reason}") from None
     decision = authorize(services.policies, roles_of(roster), principal, action, ModelSubject(model))
     if not decision.allowed:
-        services.ledger.append(events.KillSwitchRefused(
-            actor=principal, model=model, statement=signed.digest, policy=decision.policy_digest,
-            statement_action=action, reason=" ".join(decision.reasons)))
+        services.ledger.append(
+            events.KillSwitchRefused(
+                actor=principal,
+                model=model,
+                statement=signed.digest,
+                policy=decision.policy_digest,
+                statement_action=action,
+                reason=" ".join(decision.reasons),
+            )
+        )
         raise KillSwitchRefused(f"{action} of {model} by {principal} refused: {' '.join(decision.reasons)}")
     state = services.control.set_kill_switch(model, disabled, reason, principal, signed.digest)
     flipped = events.KillSwitchOn if disabled else events.KillSwitchOff
-    services.ledger.append(flipped(actor=principal, model=model, statement=signed.digest,
-                                   policy=decision.policy_digest, reason=reason))
+    services.ledger.append(
+        flipped(actor=principal, model=model, statement=signed.digest, policy=decision.policy_digest, reason=reason)
+    )
     return state

@@ -77,14 +77,21 @@ def verified_production(services: Services, model: str) -> Production:
     incidents: list[str] = []
     move = _verified_move(services, roster, model, incidents)
     flip = _verified_flip(services, roster, model, incidents)
-    production = Production(model=model, champion=parse_version_key(move.version)[1] if move else None, move=move,
-                            kill_switch=flip is not None and flip.disabled, flip=flip, incidents=())
+    production = Production(
+        model=model,
+        champion=parse_version_key(move.version)[1] if move else None,
+        move=move,
+        kill_switch=flip is not None and flip.disabled,
+        flip=flip,
+        incidents=(),
+    )
     incidents += _caches_disagree(services, production)
     return Production(**{**production.__dict__, "incidents": tuple(incidents)})
 
 
-def record_incidents(services: Services, model: str, incidents: tuple[str, ...] | list[str],
-                     actor: str) -> list[events.ProductionIncident]:
+def record_incidents(
+    services: Services, model: str, incidents: tuple[str, ...] | list[str], actor: str
+) -> list[events.ProductionIncident]:
     """Ledger each incident not ledgered before for this model (an incident is named by the digest of its text)."""
     if not incidents:
         return []
@@ -94,14 +101,16 @@ def record_incidents(services: Services, model: str, incidents: tuple[str, ...] 
         incident = digest_of({"model": model, "incident": text})
         if incident not in seen:
             seen.add(incident)
-            fresh.append(events.ProductionIncident(actor=actor, model=model, incident=incident,
-                                                   description=text[:2000]))
+            fresh.append(
+                events.ProductionIncident(actor=actor, model=model, incident=incident, description=text[:2000])
+            )
     if fresh:
         services.ledger.append_many(fresh)
     return fresh
 
 
 # --- moves ---------------------------------------------------------------------------------------------
+
 
 def _verified_move(services: Services, roster: Roster, model: str, incidents: list[str]) -> events.MoveStep | None:
     """The latest completed move, if its authority verifies. If it does not, nothing is served (the safe state):
@@ -113,8 +122,9 @@ def _verified_move(services: Services, roster: Roster, model: str, incidents: li
     problem = _replays(completed).get(move.seq) or move_problem(services, roster, move)
     if problem is None:
         return move
-    incidents.append(f"{move.action} #{move.seq} to {move.version} does not verify: {problem}; serving answers in "
-                     "the safe state")
+    incidents.append(
+        f"{move.action} #{move.seq} to {move.version} does not verify: {problem}; serving answers in the safe state"
+    )
     return None
 
 
@@ -144,8 +154,9 @@ def _replays(completed: list[events.MoveStep]) -> dict[int, str]:
         elif authority is None:
             found[move.seq] = "it names no signed authority"
         elif owner.setdefault(authority, move.deployment_id) != move.deployment_id:
-            found[move.seq] = (f"it reuses the authority {authority[:12]} that deployment #{owner[authority]} "
-                               "already used")
+            found[move.seq] = (
+                f"it reuses the authority {authority[:12]} that deployment #{owner[authority]} already used"
+            )
         deployments.add(move.deployment_id)
     return found
 
@@ -164,25 +175,36 @@ def move_problem(services: Services, roster: Roster, move: events.MoveStep) -> s
         return f"the ledger records no start of deployment #{move.deployment_id}"
     if move is not started and _facts(move) != _facts(started):
         return f"it does not complete deployment #{move.deployment_id} as that was started"
-    problem = approval_problem(services, roster, move.model, move.version, move.approval, move.evidence_pack,
-                               move.artifact, at=started.ts)
+    problem = approval_problem(
+        services, roster, move.model, move.version, move.approval, move.evidence_pack, move.artifact, at=started.ts
+    )
     if problem or move.kind == "deploy":
         return problem
     if move.statement is None:
         return "the rollback names no signed rollback statement"
-    problem = statement_problem(services, roster, move.statement, "rollback", at=started.ts, model=move.model,
-                                version=move.version)
+    problem = statement_problem(
+        services, roster, move.statement, "rollback", at=started.ts, model=move.model, version=move.version
+    )
     if problem:
         return problem
     principal = _principal_of(services, move.statement)
-    decision = authorize(services.policies, roles_of(roster), principal, "rollback", ModelSubject(move.model),
-                         {"target_version": move.version, "target_approved": True})
+    decision = authorize(
+        services.policies,
+        roles_of(roster),
+        principal,
+        "rollback",
+        ModelSubject(move.model),
+        {"target_version": move.version, "target_approved": True},
+    )
     return None if decision.allowed else f"Cedar refuses {principal}'s rollback: {' '.join(decision.reasons)}"
 
 
 def _start_of(services: Services, move: events.MoveStep) -> events.MoveStep | None:
-    starts = [s for s in services.ledger.events(events.MoveStep, model=move.model, version=move.version, checked=FACTS)
-              if s.step == "started" and s.deployment_id == move.deployment_id and s.seq < move.seq]
+    starts = [
+        s
+        for s in services.ledger.events(events.MoveStep, model=move.model, version=move.version, checked=FACTS)
+        if s.step == "started" and s.deployment_id == move.deployment_id and s.seq < move.seq
+    ]
     return starts[0] if starts else None
 
 
@@ -190,20 +212,31 @@ def _facts(move: events.MoveStep) -> tuple:
     return (move.kind, move.version, move.artifact, move.evidence_pack, move.approval, move.statement)
 
 
-def approval_problem(services: Services, roster: Roster, model: str, version: str, approval: str,
-                     evidence: str, artifact: str, at: str | None = None) -> str | None:
+def approval_problem(
+    services: Services,
+    roster: Roster,
+    model: str,
+    version: str,
+    approval: str,
+    evidence: str,
+    artifact: str,
+    at: str | None = None,
+) -> str | None:
     """Why `approval` does not authorise deploying `artifact` of `version`; None when it does: a person's signed
     approve statement bound to the sealed pack `evidence` (which still verifies and names that artifact),
     granted in the ledger, and one Cedar lets that person make on this version (roles, separation of duties)."""
-    problem = statement_problem(services, roster, approval, "approve", model=model, version=version,
-                                evidence_digest=evidence)
+    problem = statement_problem(
+        services, roster, approval, "approve", model=model, version=version, evidence_digest=evidence
+    )
     if problem:
         return f"approval {approval[:12]}: {problem}"
     signed = _signed(services, approval)
     if at is not None and utc_timestamp(signed.statement.issued_at) > at:
         return f"approval {approval[:12]} was signed after the move it authorises"
-    if not any(g.statement == approval for g in services.ledger.events(events.ApprovalGranted, model=model,
-                                                                       version=version, checked=FACTS)):
+    if not any(
+        g.statement == approval
+        for g in services.ledger.events(events.ApprovalGranted, model=model, version=version, checked=FACTS)
+    ):
         return f"approval {approval[:12]} was never granted (no approval.granted entry: Cedar did not allow it)"
     principal = signed.statement.principal
     if AUTOMATION in roster.principals[principal].roles:
@@ -213,8 +246,9 @@ def approval_problem(services: Services, roster: Roster, model: str, version: st
     except GovernanceError as exc:
         return f"approval {approval[:12]}: {exc}"
     issued = signed.statement.issued_at
-    decision = authorize(services.policies, roles_of(roster), principal, "approve", subject,
-                         approval_context(issued, issued))
+    decision = authorize(
+        services.policies, roles_of(roster), principal, "approve", subject, approval_context(issued, issued)
+    )
     if not decision.allowed:
         return f"Cedar refuses {principal}'s approval: {' '.join(decision.reasons)}"
     try:
@@ -243,8 +277,9 @@ def _principal_of(services: Services, digest: str) -> str:
     return _signed(services, digest).statement.principal
 
 
-def statement_problem(services: Services, roster: Roster, digest: str, action: str, at: str | None = None,
-                      **subject: str) -> str | None:
+def statement_problem(
+    services: Services, roster: Roster, digest: str, action: str, at: str | None = None, **subject: str
+) -> str | None:
     """Why the statement with this digest is not an authentic `action` statement on `subject` (valid at `at`,
     when given); None if it is. A statement that cannot even be read is a problem, not an error."""
     try:
@@ -255,8 +290,10 @@ def statement_problem(services: Services, roster: Roster, digest: str, action: s
         return f"no signed statement {digest[:12]} is recorded"
     statement = recorded.signed.statement
     if at is not None and not utc_timestamp(statement.issued_at) <= at < utc_timestamp(statement.expires_at):
-        return (f"statement {digest[:12]} was not valid at {at} (issued {utc_timestamp(statement.issued_at)}, "
-                f"expires {utc_timestamp(statement.expires_at)})")
+        return (
+            f"statement {digest[:12]} was not valid at {at} (issued {utc_timestamp(statement.issued_at)}, "
+            f"expires {utc_timestamp(statement.expires_at)})"
+        )
     if statement.action != action:
         return f"statement {digest[:12]} is a {statement.action!r}, not a {action!r}"
     differs = {k: v for k, v in subject.items() if statement.subject.get(k) != v}
@@ -271,8 +308,10 @@ def statement_problem(services: Services, roster: Roster, digest: str, action: s
 
 # --- kill switch ---------------------------------------------------------------------------------------
 
-def _verified_flip(services: Services, roster: Roster, model: str,
-                   incidents: list[str]) -> events.KillSwitchFlipped | None:
+
+def _verified_flip(
+    services: Services, roster: Roster, model: str, incidents: list[str]
+) -> events.KillSwitchFlipped | None:
     """The latest kill-switch flip, if a fresh, Cedar-allowed statement backs it and no earlier flip used that
     statement. A latest flip that does not verify holds the kill switch on (see `verified_production`)."""
     flips = services.ledger.events(events.KillSwitchFlipped, model=model, checked=FACTS)
@@ -280,8 +319,11 @@ def _verified_flip(services: Services, roster: Roster, model: str,
         return None
     flip, earlier = flips[-1], {f.statement for f in flips[:-1]}
     action = "disable" if flip.disabled else "enable"
-    problem = (f"statement {flip.statement[:12]} already backed an earlier flip" if flip.statement in earlier
-               else statement_problem(services, roster, flip.statement, action, at=flip.ts, model=model))
+    problem = (
+        f"statement {flip.statement[:12]} already backed an earlier flip"
+        if flip.statement in earlier
+        else statement_problem(services, roster, flip.statement, action, at=flip.ts, model=model)
+    )
     if problem is None:
         principal = _principal_of(services, flip.statement)
         decision = authorize(services.policies, roles_of(roster), principal, action, ModelSubject(model))
@@ -294,28 +336,42 @@ def _verified_flip(services: Services, roster: Roster, model: str,
 
 def _UNVERIFIED_FLIP(flip: events.KillSwitchFlipped) -> events.KillSwitchOn:  # noqa: N802 (reads as a constant)
     """A stand-in flip that holds the kill switch on while the latest real one does not verify."""
-    return events.KillSwitchOn(actor="system:verification", model=flip.model, statement=flip.statement,
-                               policy=flip.policy, reason=f"{flip.action} #{flip.seq} does not verify",
-                               seq=flip.seq, ts=flip.ts, entry_hash=flip.entry_hash)
+    return events.KillSwitchOn(
+        actor="system:verification",
+        model=flip.model,
+        statement=flip.statement,
+        policy=flip.policy,
+        reason=f"{flip.action} #{flip.seq} does not verify",
+        seq=flip.seq,
+        ts=flip.ts,
+        entry_hash=flip.entry_hash,
+    )
 
 
 # --- caches ----------------------------------------------------------------------------------------------
+
 
 def _caches_disagree(services: Services, production: Production) -> list[str]:
     model, found = production.model, []
     alias = services.registry.champion(model)
     if alias != production.champion:
-        found.append(f"the MLflow champion alias points at {_named(model, alias)}, but the verified champion is "
-                     f"{_named(model, production.champion)}")
+        found.append(
+            f"the MLflow champion alias points at {_named(model, alias)}, but the verified champion is "
+            f"{_named(model, production.champion)}"
+        )
     switch = services.control.kill_switch(model)
     if switch.disabled != production.kill_switch:
-        found.append(f"the kill switch row says {'on' if switch.disabled else 'off'}, but the latest verified "
-                     f"statement says {'on' if production.kill_switch else 'off'}")
+        found.append(
+            f"the kill switch row says {'on' if switch.disabled else 'off'}, but the latest verified "
+            f"statement says {'on' if production.kill_switch else 'off'}"
+        )
     recorded = {m.deployment_id for m in services.ledger.events(events.MOVE_COMPLETED, model=model, checked=FACTS)}
     for row in services.control.deployments(model, "completed"):
         if row.id not in recorded:
-            found.append(f"deployments row #{row.id} says {row.kind} to v{row.version} completed, but the ledger "
-                         "records no such move")
+            found.append(
+                f"deployments row #{row.id} says {row.kind} to v{row.version} completed, but the ledger "
+                "records no such move"
+            )
     return found
 
 

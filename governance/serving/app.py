@@ -60,8 +60,10 @@ def create_app(settings: Settings, config: GovernanceConfig | None = None, *, po
     config = config or load_config(settings.config_path)
     registry, control = ModelRegistry.for_settings(settings), ControlStore.for_settings(settings)
     decision_log, ledger = DecisionLog.for_settings(settings), Ledger.for_settings(settings)
-    endpoints = {name: _endpoint(settings, model, registry, control, decision_log, poll_seconds)
-                 for name, model in config.models.items()}
+    endpoints = {
+        name: _endpoint(settings, model, registry, control, decision_log, poll_seconds)
+        for name, model in config.models.items()
+    }
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -79,12 +81,18 @@ def create_app(settings: Settings, config: GovernanceConfig | None = None, *, po
             endpoint.follower.stop()
 
     # /docs and /redoc from assets a pinned package carries, never a CDN; no Swagger validator call either.
-    app = FastAPIOffline(title="governance-assets scoring API", lifespan=lifespan, static_url=DOCS_ASSETS,
-                         swagger_ui_parameters={"validatorUrl": None},
-                         description="Decisions from each governed model's approved champion, logged before they "
-                                     "are returned.")
-    app.add_middleware(BodyLimit, max_bytes=config.serving.max_request_bytes,
-                       setting=f"serving.max_request_bytes in {config.path.name}")
+    app = FastAPIOffline(
+        title="governance-assets scoring API",
+        lifespan=lifespan,
+        static_url=DOCS_ASSETS,
+        swagger_ui_parameters={"validatorUrl": None},
+        description="Decisions from each governed model's approved champion, logged before they are returned.",
+    )
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=config.serving.max_request_bytes,
+        setting=f"serving.max_request_bytes in {config.path.name}",
+    )
     app.add_middleware(SameOriginPages)
     for endpoint in endpoints.values():
         _add_decision_route(app, endpoint)
@@ -107,30 +115,59 @@ def create_app(settings: Settings, config: GovernanceConfig | None = None, *, po
     def model_status(model: str) -> dict:
         endpoint = endpoint_of(model)
         switch = endpoint.follower.in_force(control.kill_switch(model))
-        return {"model": model, **endpoint.follower.state.describe(), **_safe_state(endpoint, switch),
-                "kill_switch": {k: v for k, v in asdict(switch).items() if k != "model"},
-                "decisioning": endpoint.model.decisioning.model_dump(), "follower_problem": endpoint.follower.problem}
+        return {
+            "model": model,
+            **endpoint.follower.state.describe(),
+            **_safe_state(endpoint, switch),
+            "kill_switch": {k: v for k, v in asdict(switch).items() if k != "model"},
+            "decisioning": endpoint.model.decisioning.model_dump(),
+            "follower_problem": endpoint.follower.problem,
+        }
 
     @app.get("/healthz", summary="Liveness (reads no database), and each model's safe state as last followed")
     def healthz() -> dict:
-        return {"status": "alive", "models": {name: {**e.follower.state.describe(),
-                                                     **_safe_state(e, e.follower.kill_switch)}
-                                              for name, e in endpoints.items()}}
+        return {
+            "status": "alive",
+            "models": {
+                name: {**e.follower.state.describe(), **_safe_state(e, e.follower.kill_switch)}
+                for name, e in endpoints.items()
+            },
+        }
 
-    @app.get("/readyz", summary="Readiness: databases reachable; per model champion, kill switch and safe state",
-             responses={503: {"description": "a governance database cannot be reached: decisions answer 503"}})
+    @app.get(
+        "/readyz",
+        summary="Readiness: databases reachable; per model champion, kill switch and safe state",
+        responses={503: {"description": "a governance database cannot be reached: decisions answer 503"}},
+    )
     def readyz() -> JSONResponse:
         try:
             decision_log.ping()
             switches = {name: e.follower.in_force(control.kill_switch(name)) for name, e in endpoints.items()}
         except SQLAlchemyError as exc:
             log.error("readiness: %s", exc)
-            return JSONResponse({"ready": False, "databases": "unreachable", "error": DATABASE_UNAVAILABLE,
-                                 "models": {name: {"decisions": "refused (503) until the databases answer"}
-                                            for name in endpoints}}, 503)
-        return JSONResponse({"ready": True, "databases": "reachable", "models": {
-            name: {"champion_version": e.follower.state.champion, **_safe_state(e, switches[name]),
-                   "kill_switch": "on" if switches[name].disabled else "off"} for name, e in endpoints.items()}})
+            return JSONResponse(
+                {
+                    "ready": False,
+                    "databases": "unreachable",
+                    "error": DATABASE_UNAVAILABLE,
+                    "models": {name: {"decisions": "refused (503) until the databases answer"} for name in endpoints},
+                },
+                503,
+            )
+        return JSONResponse(
+            {
+                "ready": True,
+                "databases": "reachable",
+                "models": {
+                    name: {
+                        "champion_version": e.follower.state.champion,
+                        **_safe_state(e, switches[name]),
+                        "kill_switch": "on" if switches[name].disabled else "off",
+                    }
+                    for name, e in endpoints.items()
+                },
+            }
+        )
 
     @app.get("/metrics", summary="Prometheus metrics")
     def prometheus() -> Response:
@@ -156,12 +193,22 @@ def app_from_env() -> FastAPI:
     return create_app(Settings.from_env())
 
 
-def _endpoint(settings: Settings, model: GovernedModel, registry: ModelRegistry, control: ControlStore,
-              decision_log: DecisionLog, poll_seconds: float) -> ModelEndpoint:
+def _endpoint(
+    settings: Settings,
+    model: GovernedModel,
+    registry: ModelRegistry,
+    control: ControlStore,
+    decision_log: DecisionLog,
+    poll_seconds: float,
+) -> ModelEndpoint:
     follower = ChampionFollower(settings, model, registry, control, poll_seconds=poll_seconds)
     maker = DecisionMaker(model, follower, control, decision_log)
-    return ModelEndpoint(model=model, schema=ApplicationSchema(model), follower=follower,
-                         batcher=MicroBatcher(maker.decide, name=model.name))
+    return ModelEndpoint(
+        model=model,
+        schema=ApplicationSchema(model),
+        follower=follower,
+        batcher=MicroBatcher(maker.decide, name=model.name),
+    )
 
 
 def _add_decision_route(app: FastAPI, endpoint: ModelEndpoint) -> None:
@@ -187,11 +234,16 @@ def _add_decision_route(app: FastAPI, endpoint: ModelEndpoint) -> None:
         return Response(json.dumps(answer), media_type="application/json")
 
     body = {"required": True, "content": {"application/json": {"schema": schema.pydantic.model_json_schema()}}}
-    app.post(f"/models/{name}/decisions", response_model=DecisionAnswer, summary=f"Decide one {name} application",
-             openapi_extra={"requestBody": body},
-             responses={422: {"description": "invalid application; `fields` names each field at fault"},
-                        503: {"description": "the decision log could not be written; no decision was made"}},
-             )(decide)
+    app.post(
+        f"/models/{name}/decisions",
+        response_model=DecisionAnswer,
+        summary=f"Decide one {name} application",
+        openapi_extra={"requestBody": body},
+        responses={
+            422: {"description": "invalid application; `fields` names each field at fault"},
+            503: {"description": "the decision log could not be written; no decision was made"},
+        },
+    )(decide)
 
 
 def _safe_state(endpoint: ModelEndpoint, switch: KillSwitch) -> dict:
@@ -199,14 +251,22 @@ def _safe_state(endpoint: ModelEndpoint, switch: KillSwitch) -> dict:
     state = endpoint.follower.state  # read once: the follower swaps it whole
     reason = f"kill switch on: {switch.reason}" if switch.disabled else state.safe_reason
     served = state.served
-    return {"answering_version": served.version if served and not switch.disabled else None,
-            "safe_state": reason is not None, "safe_state_reason": reason}
+    return {
+        "answering_version": served.version if served and not switch.disabled else None,
+        "safe_state": reason is not None,
+        "safe_state_reason": reason,
+    }
 
 
 def _invalid(model: str, errors: list[ErrorDetails]) -> JSONResponse:
     """422 naming every field at fault; not decided, so not in the decision log (counted in the metrics)."""
-    fields = [{"field": ".".join(str(part) for part in error["loc"]) or "(body)",
-               "problem": error["msg"].removeprefix("Value error, ")} for error in errors]
+    fields = [
+        {
+            "field": ".".join(str(part) for part in error["loc"]) or "(body)",
+            "problem": error["msg"].removeprefix("Value error, "),
+        }
+        for error in errors
+    ]
     metrics.ERRORS.labels(model, "invalid_request").inc()
     metrics.REQUESTS.labels(model, "422").inc()
     summary = "; ".join(f"{f['field']}: {f['problem']}" for f in fields)

@@ -38,8 +38,9 @@ class MicroBatcher(Generic[Item, Result]):
     def __init__(self, process: Callable[[list[Item]], list[Result]], name: str, max_batch: int = MAX_BATCH) -> None:
         self._process, self._max = process, max_batch
         self._pending: deque[tuple[Item, asyncio.Future]] = deque()
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"decide-{name}",
-                                            initializer=_single_threaded_numerics)
+        self._executor = ThreadPoolExecutor(
+            1, thread_name_prefix=f"decide-{name}", initializer=_single_threaded_numerics
+        )
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
 

@@ -74,24 +74,35 @@ class ServingState:
 
     def describe(self) -> dict:
         served = self.served
-        return {"champion_version": self.champion, "served_version": served.version if served else None,
-                "artifact_sha256": served.artifact_sha256 if served else None,
-                "loaded_at": served.loaded_at if served else None, "unserved_reason": self.safe_reason}
+        return {
+            "champion_version": self.champion,
+            "served_version": served.version if served else None,
+            "artifact_sha256": served.artifact_sha256 if served else None,
+            "loaded_at": served.loaded_at if served else None,
+            "unserved_reason": self.safe_reason,
+        }
 
 
-def load_version(settings: Settings, registry: ModelRegistry, model: GovernedModel, version: int,
-                 approved_sha256: str) -> ServedVersion:
+def load_version(
+    settings: Settings, registry: ModelRegistry, model: GovernedModel, version: int, approved_sha256: str
+) -> ServedVersion:
     """Load a version from the artifact with the approved digest and build its explainer; raise if anything fails."""
     registered = registry.version(model.name, version)
     pipeline = registry.load(registered, approved_sha256)
     trained_on = list(getattr(pipeline, "feature_names_in_", []))
     if trained_on != model.feature_columns:
-        raise ServingError(f"{registered.key}: trained on features {trained_on}, but the config's model has "
-                           f"{model.feature_columns}; the request schema would not match the model")
-    return ServedVersion(version=version, artifact_sha256=approved_sha256, pipeline=pipeline,
-                         explainer=_explainer(settings, model, registered, pipeline),
-                         reasons=ReasonCodes(model, _version_proxies(settings, model, registered)),
-                         loaded_at=utc_timestamp())
+        raise ServingError(
+            f"{registered.key}: trained on features {trained_on}, but the config's model has "
+            f"{model.feature_columns}; the request schema would not match the model"
+        )
+    return ServedVersion(
+        version=version,
+        artifact_sha256=approved_sha256,
+        pipeline=pipeline,
+        explainer=_explainer(settings, model, registered, pipeline),
+        reasons=ReasonCodes(model, _version_proxies(settings, model, registered)),
+        loaded_at=utc_timestamp(),
+    )
 
 
 def _version_proxies(settings: Settings, model: GovernedModel, registered: RegisteredVersion) -> frozenset[str]:
@@ -99,19 +110,23 @@ def _version_proxies(settings: Settings, model: GovernedModel, registered: Regis
     recorded (a changed report is refused: its reasons could name a proxy). None are known without a report:
     a version registered outside the graph, which no gate passed."""
     path = settings.model_dir(model.name, registered.key) / "explainability.json"
-    recorded = Ledger.for_settings(settings).latest(ExplainabilityReportPublished, model=model.name,
-                                                    version=registered.key)
+    recorded = Ledger.for_settings(settings).latest(
+        ExplainabilityReportPublished, model=model.name, version=registered.key
+    )
     if not path.is_file() and not recorded:
-        log.warning("%s: no explainability report; only protected attributes are withheld from reasons",
-                    registered.key)
+        log.warning("%s: no explainability report; only protected attributes are withheld from reasons", registered.key)
         return frozenset()
     if not path.is_file() or not recorded or file_sha256(path) != recorded.report:
-        raise ServingError(f"{registered.key}: its explainability report at {path} is missing or is not the one "
-                           "the ledger recorded; its flagged proxies cannot be known")
+        raise ServingError(
+            f"{registered.key}: its explainability report at {path} is missing or is not the one "
+            "the ledger recorded; its flagged proxies cannot be known"
+        )
     return flagged_proxies(json.loads(path.read_bytes()))
 
 
-def _explainer(settings: Settings, model: GovernedModel, registered: RegisteredVersion, pipeline: Pipeline) -> Explainer:
+def _explainer(
+    settings: Settings, model: GovernedModel, registered: RegisteredVersion, pipeline: Pipeline
+) -> Explainer:
     """The model card's explainer (same construction as the explainability report)."""
     md5 = registered.tags.get("governance.data_md5")
     if not md5:
@@ -122,8 +137,14 @@ def _explainer(settings: Settings, model: GovernedModel, registered: RegisteredV
 class ChampionFollower:
     """Keeps one model's ServingState in step with the champion alias and the deployment records."""
 
-    def __init__(self, settings: Settings, model: GovernedModel, registry: ModelRegistry, control: ControlStore,
-                 poll_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        model: GovernedModel,
+        registry: ModelRegistry,
+        control: ControlStore,
+        poll_seconds: float = 1.0,
+    ) -> None:
         self.settings, self.model, self.registry, self.control = settings, model, registry, control
         self.poll_seconds = poll_seconds
         self.state = ServingState(champion=None, served=None, safe_reason="the champion alias has not been read yet")
@@ -181,8 +202,9 @@ class ChampionFollower:
             return self.state
         self.problem = None
         if champion is None or approved is None:
-            return self._set(ServingState(None, None, f"model {name!r} has no champion whose deployment the signed "
-                                          "record verifies"))
+            return self._set(
+                ServingState(None, None, f"model {name!r} has no champion whose deployment the signed record verifies")
+            )
         served = self._loaded_or_load(champion, approved)
         if isinstance(served, str):
             return self._set(ServingState(champion, None, served))

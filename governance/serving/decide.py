@@ -40,8 +40,9 @@ class Application:
 
 
 class DecisionMaker:
-    def __init__(self, model: GovernedModel, follower: ChampionFollower, control: ControlStore,
-                 decision_log: DecisionLog) -> None:
+    def __init__(
+        self, model: GovernedModel, follower: ChampionFollower, control: ControlStore, decision_log: DecisionLog
+    ) -> None:
         self.model, self.follower, self.control, self.log = model, follower, control, decision_log
         self.features = model.feature_columns  # resolved once (derived from the contract on every access)
 
@@ -52,14 +53,21 @@ class DecisionMaker:
         if switch.disabled:
             answers, cause = self._safe(applications, f"kill switch on: {switch.reason}"), "kill_switch"
         elif state.served is None:
-            answers, cause = self._safe(applications, state.safe_reason or "no servable champion"), "no_servable_champion"
+            answers, cause = (
+                self._safe(applications, state.safe_reason or "no servable champion"),
+                "no_servable_champion",
+            )
         else:
             answers, cause = self._scored_or_safe(state.served, applications)
         ts = utc_timestamp()
         for answer in answers:
             answer["ts"] = ts
-        self.log.record_many([_row(self.model.name, app, answer, switch.disabled)
-                              for app, answer in zip(applications, answers, strict=True)])
+        self.log.record_many(
+            [
+                _row(self.model.name, app, answer, switch.disabled)
+                for app, answer in zip(applications, answers, strict=True)
+            ]
+        )
         for answer in answers:  # logged, not told: the applicant gets the reasons given
             del answer["reasons_withheld"]
         self._count(answers, cause)
@@ -90,13 +98,20 @@ class DecisionMaker:
             log.exception("%s v%s: scoring failed", self.model.name, served.version)
             metrics.ERRORS.labels(self.model.name, "scoring").inc()
             # The exception's text stays in the server log: it may quote an input value.
-            return (self._safe(applications, f"v{served.version} failed to score ({type(exc).__name__})"),
-                    "scoring_failed")
+            return (
+                self._safe(applications, f"v{served.version} failed to score ({type(exc).__name__})"),
+                "scoring_failed",
+            )
         unexplained = sum(a["safe_state"] for a in answers)
         if not unexplained:
             return answers, None
-        log.error("%s v%s: the attributions of %d of %d applications do not add up to their scores; referred",
-                  self.model.name, served.version, unexplained, len(answers))
+        log.error(
+            "%s v%s: the attributions of %d of %d applications do not add up to their scores; referred",
+            self.model.name,
+            served.version,
+            unexplained,
+            len(answers),
+        )
         metrics.ERRORS.labels(self.model.name, "explanation").inc()
         return answers, "explanation_failed"
 
@@ -106,12 +121,18 @@ class DecisionMaker:
         frame = pd.DataFrame([a.features for a in applications], columns=self.features)
         explanation = served.explainer.explain(frame)  # one pass through the preprocessing
         reasons = served.reasons.principal(explanation.attributions)
-        return [self._answer(served.version, float(score), self._outcome(score), why.given, None, why.withheld)
-                if faithful else
-                self._answer(None, None, REFER, [], f"v{served.version} could not explain this application: its "
-                                                    f"attributions miss its score by {gap:.3g}")
-                for score, why, faithful, gap in zip(explanation.scores, reasons, explanation.faithful,
-                                                     explanation.gaps)]
+        return [
+            self._answer(served.version, float(score), self._outcome(score), why.given, None, why.withheld)
+            if faithful
+            else self._answer(
+                None,
+                None,
+                REFER,
+                [],
+                f"v{served.version} could not explain this application: its attributions miss its score by {gap:.3g}",
+            )
+            for score, why, faithful, gap in zip(explanation.scores, reasons, explanation.faithful, explanation.gaps)
+        ]
 
     def _outcome(self, score: float) -> str:
         rule = self.model.decisioning
@@ -122,11 +143,26 @@ class DecisionMaker:
     def _safe(self, applications: list[Application], reason: str) -> list[dict]:
         return [self._answer(None, None, REFER, [], reason) for _ in applications]
 
-    def _answer(self, version: int | None, score: float | None, outcome: str, reasons: list[dict],
-                safe_reason: str | None, withheld: int | None = None) -> dict:
-        return {"decision_id": str(uuid.uuid4()), "model": self.model.name, "version": version, "score": score,
-                "outcome": outcome, "reasons": reasons, "reasons_withheld": withheld,
-                "safe_state": safe_reason is not None, "safe_state_reason": safe_reason}
+    def _answer(
+        self,
+        version: int | None,
+        score: float | None,
+        outcome: str,
+        reasons: list[dict],
+        safe_reason: str | None,
+        withheld: int | None = None,
+    ) -> dict:
+        return {
+            "decision_id": str(uuid.uuid4()),
+            "model": self.model.name,
+            "version": version,
+            "score": score,
+            "outcome": outcome,
+            "reasons": reasons,
+            "reasons_withheld": withheld,
+            "safe_state": safe_reason is not None,
+            "safe_state_reason": safe_reason,
+        }
 
 
 def input_digest(application: Application) -> str:
@@ -137,8 +173,18 @@ def input_digest(application: Application) -> str:
 
 def _row(model: str, application: Application, answer: dict, kill_switch: bool) -> dict:
     """The decision log row (DecisionLog.record_many's fields)."""
-    return {"decision_id": answer["decision_id"], "ts": answer["ts"], "model": model, "version": answer["version"],
-            "input_digest": input_digest(application), "features": application.features,
-            "protected": application.protected, "score": answer["score"], "outcome": answer["outcome"],
-            "reasons": answer["reasons"], "reasons_withheld": answer["reasons_withheld"], "kill_switch": kill_switch,
-            "safe_state_reason": answer["safe_state_reason"]}
+    return {
+        "decision_id": answer["decision_id"],
+        "ts": answer["ts"],
+        "model": model,
+        "version": answer["version"],
+        "input_digest": input_digest(application),
+        "features": application.features,
+        "protected": application.protected,
+        "score": answer["score"],
+        "outcome": answer["outcome"],
+        "reasons": answer["reasons"],
+        "reasons_withheld": answer["reasons_withheld"],
+        "kill_switch": kill_switch,
+        "safe_state_reason": answer["safe_state_reason"],
+    }

@@ -20,22 +20,35 @@ from prometheus_client import (
     multiprocess,
 )
 
-REQUESTS = Counter("govern_serving_requests_total", "Decision requests answered, by HTTP status",
-                   ["model", "status"])
-LATENCY = Histogram("govern_serving_request_seconds", "Time from a valid request to its logged answer", ["model"],
-                    buckets=(0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5))
+REQUESTS = Counter("govern_serving_requests_total", "Decision requests answered, by HTTP status", ["model", "status"])
+LATENCY = Histogram(
+    "govern_serving_request_seconds",
+    "Time from a valid request to its logged answer",
+    ["model"],
+    buckets=(0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
 DECISIONS = Counter("govern_serving_decisions_total", "Decisions logged, by outcome", ["model", "outcome"])
-SAFE_STATE = Counter("govern_serving_safe_state_total",
-                     "Decisions answered in the safe state (refer), by cause", ["model", "cause"])
-ERRORS = Counter("govern_serving_errors_total", "Errors, by kind (invalid_request, log_write, scoring, ...)",
-                 ["model", "kind"])
-BATCH_SIZE = Histogram("govern_serving_batch_size", "Applications decided together", ["model"],
-                       buckets=(1, 2, 4, 8, 16, 32, 64))
-SERVED_VERSION = Gauge("govern_serving_served_version",
-                       "Version whose decisions are answered (0: the safe state: kill switch on or nothing servable)",
-                       ["model"], multiprocess_mode="mostrecent")
-KILL_SWITCH = Gauge("govern_serving_kill_switch", "Kill switch as last read (1: on, or unreadable; 0: off)",
-                    ["model"], multiprocess_mode="mostrecent")
+SAFE_STATE = Counter(
+    "govern_serving_safe_state_total", "Decisions answered in the safe state (refer), by cause", ["model", "cause"]
+)
+ERRORS = Counter(
+    "govern_serving_errors_total", "Errors, by kind (invalid_request, log_write, scoring, ...)", ["model", "kind"]
+)
+BATCH_SIZE = Histogram(
+    "govern_serving_batch_size", "Applications decided together", ["model"], buckets=(1, 2, 4, 8, 16, 32, 64)
+)
+SERVED_VERSION = Gauge(
+    "govern_serving_served_version",
+    "Version whose decisions are answered (0: the safe state: kill switch on or nothing servable)",
+    ["model"],
+    multiprocess_mode="mostrecent",
+)
+KILL_SWITCH = Gauge(
+    "govern_serving_kill_switch",
+    "Kill switch as last read (1: on, or unreadable; 0: off)",
+    ["model"],
+    multiprocess_mode="mostrecent",
+)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -12,8 +12,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 DOCS_ASSETS = "/docs-assets"
 PAGES = ("/docs", "/redoc")
 # Swagger UI and ReDoc start from an inline script and style; ReDoc searches in a blob worker.
-POLICY = (b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-          b"img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'")
+POLICY = (
+    b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'"
+)
 
 
 class SameOriginPages:

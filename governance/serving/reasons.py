@@ -34,9 +34,14 @@ class ReasonCodes:
         self.features = model.feature_columns
         self.withheld = frozenset(model.protected_columns) | withheld
         self._eligible = np.array([f not in self.withheld for f in self.features])
-        self._reasons = [{"code": feature.upper(), "feature": feature,
-                          "text": model.reason_codes.get(feature) or default_text(feature)}
-                         for feature in self.features]
+        self._reasons = [
+            {
+                "code": feature.upper(),
+                "feature": feature,
+                "text": model.reason_codes.get(feature) or default_text(feature),
+            }
+            for feature in self.features
+        ]
 
     def principal(self, attributions: pd.DataFrame) -> list[Reasons]:
         """For each row of attributions, its principal reasons among eligible features, strongest first, and
@@ -47,8 +52,10 @@ class ReasonCodes:
         withheld = (pushed & ~self._eligible[would_be]).sum(axis=1)
         eligible_values = np.where(self._eligible, values, -np.inf)
         order = np.argsort(-eligible_values, axis=1, kind="stable")[:, :MAX_REASONS]
-        return [Reasons([self._reasons[i] for i in row if eligible_values[r, i] > 0], int(withheld[r]))
-                for r, row in enumerate(order)]
+        return [
+            Reasons([self._reasons[i] for i in row if eligible_values[r, i] > 0], int(withheld[r]))
+            for r, row in enumerate(order)
+        ]
 
 
 def default_text(feature: str) -> str:

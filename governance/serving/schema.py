@@ -73,8 +73,10 @@ def _one_of(values: list) -> Any:
 
 def _refused(model: GovernedModel, column: str) -> tuple[Any, None]:
     def refuse(_value: Any) -> Any:
-        raise ValueError(f"{column!r} is a protected attribute and model {model.name!r} does not collect protected "
-                         "attributes (monitoring.collect_protected_attributes is off); do not send it")
+        raise ValueError(
+            f"{column!r} is a protected attribute and model {model.name!r} does not collect protected "
+            "attributes (monitoring.collect_protected_attributes is off); do not send it"
+        )
 
     return Annotated[Any, AfterValidator(refuse)], None
 
@@ -94,8 +96,10 @@ class DecisionAnswer(BaseModel):
     score: float | None = Field(description="probability of the unfavourable outcome; null in the safe state")
     outcome: Literal["approve", "decline", "refer"]
     reasons: list[Reason] = Field(description="at most four principal reasons, strongest first")
-    safe_state: bool = Field(description="true when referred because the kill switch is on, no governed "
-                                         "champion could be served, or the champion could not score or explain "
-                                         "this application (safe_state_reason says which)")
+    safe_state: bool = Field(
+        description="true when referred because the kill switch is on, no governed "
+        "champion could be served, or the champion could not score or explain "
+        "this application (safe_state_reason says which)"
+    )
     safe_state_reason: str | None
     ts: str

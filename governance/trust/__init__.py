@@ -18,8 +18,23 @@ from governance.trust.statements import SignedStatement, Statement, StatementFor
 from governance.trust.store import RecordedStatement, StatementRefused, StatementStore
 
 __all__ = [
-    "KeyFileError", "Principal", "ROLES", "RecordedStatement", "Roster", "RosterError", "SignedStatement",
-    "Statement", "StatementFormatError", "StatementRefused", "StatementStore", "UnknownPrincipal",
-    "demo_principals", "generate_key_pair", "load_private_key", "public_key_line", "sign", "signing_key_path",
+    "KeyFileError",
+    "Principal",
+    "ROLES",
+    "RecordedStatement",
+    "Roster",
+    "RosterError",
+    "SignedStatement",
+    "Statement",
+    "StatementFormatError",
+    "StatementRefused",
+    "StatementStore",
+    "UnknownPrincipal",
+    "demo_principals",
+    "generate_key_pair",
+    "load_private_key",
+    "public_key_line",
+    "sign",
+    "signing_key_path",
     "write_private_key",
 ]

@@ -58,7 +58,7 @@ def parse_public_key_line(line: object) -> Ed25519PublicKey:
         # Never quote the value: someone may have pasted a private key here by mistake.
         raise PublicKeyError("expected a string 'ed25519:<base64 of 32 bytes>'")
     try:
-        raw = base64.b64decode(line[len(KEY_PREFIX):], validate=True)
+        raw = base64.b64decode(line[len(KEY_PREFIX) :], validate=True)
     except (binascii.Error, ValueError):
         raise PublicKeyError("the part after 'ed25519:' is not valid base64") from None
     if len(raw) != 32:
@@ -165,7 +165,9 @@ def _git_work_tree(directory: Path) -> Path | None:
     try:
         done = subprocess.run(
             ["git", "-C", str(existing), "rev-parse", "--show-toplevel"],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
     except FileNotFoundError:  # no git installed: look for a repository the plain way
         return next((p for p in (existing, *existing.parents) if (p / ".git").exists()), None)
@@ -174,7 +176,9 @@ def _git_work_tree(directory: Path) -> Path | None:
 
 def _git_ignores(top: Path, path: Path) -> bool:
     try:
-        done = subprocess.run(["git", "-C", str(top), "check-ignore", "-q", str(path)], capture_output=True, check=False)
+        done = subprocess.run(
+            ["git", "-C", str(top), "check-ignore", "-q", str(path)], capture_output=True, check=False
+        )
     except FileNotFoundError:
         return False
     return done.returncode == 0

@@ -150,7 +150,9 @@ def _principal(path: Path, name: Any, body: Any) -> Principal:
     except PublicKeyError as exc:
         raise bad("public_key", str(exc)) from None
     display_name = body.get("display_name")
-    if display_name is not None and (not isinstance(display_name, str) or not 0 < len(display_name) <= MAX_DISPLAY_NAME):
+    if display_name is not None and (
+        not isinstance(display_name, str) or not 0 < len(display_name) <= MAX_DISPLAY_NAME
+    ):
         raise bad("display_name", f"expected text of 1 to {MAX_DISPLAY_NAME} characters")
     return Principal(name, roles, public_key, display_name)
 

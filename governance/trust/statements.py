@@ -44,22 +44,26 @@ _TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
-ACTION_SUBJECTS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "approve": ("model", "version", "evidence_digest"),
-    "reject": ("model", "version", "evidence_digest"),
-    "waive": ("model", "version", "rule", "until"),
-    "disable": ("model",),
-    "enable": ("model",),
-    "rollback": ("model", "version"),
-    "train": ("model",),
-})
-SUBJECT_FORMATS: Mapping[str, re.Pattern] = MappingProxyType({
-    "model": MODEL_NAME,
-    "version": _TOKEN,
-    "evidence_digest": _SHA256,
-    "rule": _TOKEN,
-    "until": TIMESTAMP_PATTERN,
-})
+ACTION_SUBJECTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "approve": ("model", "version", "evidence_digest"),
+        "reject": ("model", "version", "evidence_digest"),
+        "waive": ("model", "version", "rule", "until"),
+        "disable": ("model",),
+        "enable": ("model",),
+        "rollback": ("model", "version"),
+        "train": ("model",),
+    }
+)
+SUBJECT_FORMATS: Mapping[str, re.Pattern] = MappingProxyType(
+    {
+        "model": MODEL_NAME,
+        "version": _TOKEN,
+        "evidence_digest": _SHA256,
+        "rule": _TOKEN,
+        "until": TIMESTAMP_PATTERN,
+    }
+)
 MAX_COMMENT_CHARS = 500
 _LOOKS_PERSONAL = {
     "an e-mail address": re.compile(r"[^\s@]+@[^\s@]+\.[A-Za-z]{2,}"),
@@ -95,8 +99,16 @@ class Statement:
         _check_fields(self)
 
     @classmethod
-    def new(cls, action: str, subject: Mapping[str, str], principal: str, *, valid_for: timedelta,
-            comment: str = "", now: datetime | None = None) -> Statement:
+    def new(
+        cls,
+        action: str,
+        subject: Mapping[str, str],
+        principal: str,
+        *,
+        valid_for: timedelta,
+        comment: str = "",
+        now: datetime | None = None,
+    ) -> Statement:
         """A statement issued now with a fresh random nonce, valid for `valid_for`."""
         issued = now or utc_now()
         return cls(action, subject, principal, issued, issued + valid_for, secrets.token_hex(16), comment)
@@ -117,9 +129,13 @@ class Statement:
     @classmethod
     def from_payload(cls, payload: Any, source: str = "statement") -> Statement:
         if not isinstance(payload, dict) or set(payload) != _PAYLOAD_FIELDS:
-            raise StatementFormatError(f"{source}: field 'statement': expected exactly the fields {sorted(_PAYLOAD_FIELDS)}")
+            raise StatementFormatError(
+                f"{source}: field 'statement': expected exactly the fields {sorted(_PAYLOAD_FIELDS)}"
+            )
         if payload["type"] != STATEMENT_TYPE:
-            raise StatementFormatError(f"{source}: field 'statement.type': expected {STATEMENT_TYPE!r}, got {payload['type']!r}")
+            raise StatementFormatError(
+                f"{source}: field 'statement.type': expected {STATEMENT_TYPE!r}, got {payload['type']!r}"
+            )
         times = {}
         for name in ("issued_at", "expires_at"):
             try:
@@ -132,8 +148,15 @@ class Statement:
         if not isinstance(payload["subject"], dict):
             raise StatementFormatError(f"{source}: field 'statement.subject': expected a mapping")
         try:
-            return cls(payload["action"], payload["subject"], payload["principal"], times["issued_at"],
-                       times["expires_at"], payload["nonce"], payload["comment"])
+            return cls(
+                payload["action"],
+                payload["subject"],
+                payload["principal"],
+                times["issued_at"],
+                times["expires_at"],
+                payload["nonce"],
+                payload["comment"],
+            )
         except StatementFormatError as exc:
             raise StatementFormatError(f"{source}: {exc}") from None
 
@@ -189,7 +212,10 @@ def _check_fields(statement: Statement) -> None:
         raise bad("action", f"unknown action {statement.action!r} (known: {', '.join(sorted(ACTION_SUBJECTS))})")
     expected = ACTION_SUBJECTS[statement.action]
     if set(statement.subject) != set(expected):
-        raise bad("subject", f"a {statement.action!r} statement binds exactly {list(expected)}, got {sorted(statement.subject)}")
+        raise bad(
+            "subject",
+            f"a {statement.action!r} statement binds exactly {list(expected)}, got {sorted(statement.subject)}",
+        )
     for key, value in statement.subject.items():
         if not isinstance(value, str) or not SUBJECT_FORMATS[key].match(value):
             raise bad(f"subject.{key}", f"malformed value {value!r}")

@@ -118,9 +118,16 @@ class StatementStore:
         except StatementRefused as refusal:
             self._refused(refusal, signed, roster)
             raise
-        entry = self.ledger.append(events.StatementRecorded(
-            actor=signed.statement.principal, **_subject(signed), statement=signed.digest, roster=roster.digest,
-            statement_action=signed.statement.action, roster_version=roster.version))
+        entry = self.ledger.append(
+            events.StatementRecorded(
+                actor=signed.statement.principal,
+                **_subject(signed),
+                statement=signed.digest,
+                roster=roster.digest,
+                statement_action=signed.statement.action,
+                roster_version=roster.version,
+            )
+        )
         with write_transaction(self.engine, _LOCK) as conn:
             conn.execute(update(_statements).where(_statements.c.seq == seq).values(ledger_entry_hash=entry.entry_hash))
         recorded = self._recorded_by_nonce(signed.statement.nonce)
@@ -136,19 +143,29 @@ class StatementStore:
                 raise StatementRefused(signed, "not recorded in the statement store (submit it first)")
             if recorded.digest != signed.digest:
                 raise StatementRefused(
-                    signed, f"differs from the statement recorded with nonce {signed.statement.nonce} "
-                            f"(recorded digest {recorded.digest})")
+                    signed,
+                    f"differs from the statement recorded with nonce {signed.statement.nonce} "
+                    f"(recorded digest {recorded.digest})",
+                )
             if recorded.ledger_entry_hash is None:
                 raise StatementRefused(
-                    signed, "recorded without its ledger entry (its submit was interrupted); sign a new statement")
+                    signed, "recorded without its ledger entry (its submit was interrupted); sign a new statement"
+                )
             _check_authentic(signed, roster, now)
         except StatementRefused as refusal:
             self._refused(refusal, signed, roster)
             raise
         return recorded
 
-    def find(self, *, action: str | None = None, model: str | None = None, version: str | None = None,
-             principal: str | None = None, active_at: datetime | None = None) -> list[RecordedStatement]:
+    def find(
+        self,
+        *,
+        action: str | None = None,
+        model: str | None = None,
+        version: str | None = None,
+        principal: str | None = None,
+        active_at: datetime | None = None,
+    ) -> list[RecordedStatement]:
         """Recorded statements matching every given filter, newest first.
 
         `active_at` keeps only statements not yet expired at that moment. Found is
@@ -196,9 +213,16 @@ class StatementStore:
             raise StatementRefused(signed, self._replay_reason(signed)) from None
 
     def _refused(self, refusal: StatementRefused, signed: SignedStatement, roster: Roster) -> StatementRefused:
-        refusal.ledger_entry = self.ledger.append(events.StatementRefused(
-            actor=signed.statement.principal, **_subject(signed), statement=signed.digest, roster=roster.digest,
-            statement_action=signed.statement.action, reason=refusal.reason))
+        refusal.ledger_entry = self.ledger.append(
+            events.StatementRefused(
+                actor=signed.statement.principal,
+                **_subject(signed),
+                statement=signed.digest,
+                roster=roster.digest,
+                statement_action=signed.statement.action,
+                reason=refusal.reason,
+            )
+        )
         return refusal
 
     def _replay_reason(self, signed: SignedStatement) -> str:
@@ -219,7 +243,8 @@ def _check_authentic(signed: SignedStatement, roster: Roster, now: datetime) -> 
     principal = roster.principals.get(statement.principal)
     if principal is None:
         raise StatementRefused(
-            signed, f"principal {statement.principal!r} is not in the roster (version {roster.version}, {roster.path})")
+            signed, f"principal {statement.principal!r} is not in the roster (version {roster.version}, {roster.path})"
+        )
     try:
         signature = base64.b64decode(signed.signature, validate=True)
     except (binascii.Error, ValueError):
@@ -230,8 +255,9 @@ def _check_authentic(signed: SignedStatement, roster: Roster, now: datetime) -> 
         principal.public_key.verify(signature, signing_bytes(statement))
     except InvalidSignature:
         raise StatementRefused(
-            signed, f"the signature does not verify with {principal.name!r}'s public key in roster version "
-                    f"{roster.version}: it was made with another key, or the statement was changed after signing"
+            signed,
+            f"the signature does not verify with {principal.name!r}'s public key in roster version "
+            f"{roster.version}: it was made with another key, or the statement was changed after signing",
         ) from None
     if now >= statement.expires_at:
         raise StatementRefused(signed, f"expired at {utc_timestamp(statement.expires_at)} (now {utc_timestamp(now)})")
@@ -248,8 +274,10 @@ def _check_not_future(signed: SignedStatement, now: datetime) -> None:
     issued = signed.statement.issued_at
     if issued > now + MAX_CLOCK_SKEW:
         raise StatementRefused(
-            signed, f"issued at {utc_timestamp(issued)}, more than {int(MAX_CLOCK_SKEW.total_seconds())} s "
-                    f"after this machine's clock ({utc_timestamp(now)}); check the signer's clock")
+            signed,
+            f"issued at {utc_timestamp(issued)}, more than {int(MAX_CLOCK_SKEW.total_seconds())} s "
+            f"after this machine's clock ({utc_timestamp(now)}); check the signer's clock",
+        )
 
 
 def _from_row(row: Mapping) -> RecordedStatement:

@@ -26,11 +26,17 @@ class GeneratorScenario(dg.Config):
 
 
 def data_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
-    @dg.asset(key=key(model, "applications"), group_name=model.name, owners=owners(model),
-              kinds={"dvc", "parquet"}, tags=tags(model, "data"),
-              description=f"Snapshot of {model.name}'s source data, versioned with DVC (md5 in metadata).")
-    def applications(context: dg.AssetExecutionContext, config: GeneratorScenario,
-                     governance: GovernanceResource) -> dg.Output[dict]:
+    @dg.asset(
+        key=key(model, "applications"),
+        group_name=model.name,
+        owners=owners(model),
+        kinds={"dvc", "parquet"},
+        tags=tags(model, "data"),
+        description=f"Snapshot of {model.name}'s source data, versioned with DVC (md5 in metadata).",
+    )
+    def applications(
+        context: dg.AssetExecutionContext, config: GeneratorScenario, governance: GovernanceResource
+    ) -> dg.Output[dict]:
         settings = governance.settings
         overrides = config.model_dump(exclude_none=True)
         if model.source.generator is not None:
@@ -38,52 +44,106 @@ def data_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                 frame, source = generate(model, **overrides)
             snap = snapshots.snapshot_frame(settings, model.name, frame, source)
         elif overrides:
-            raise GovernanceError(f"{model.name} reads {model.source.file.path}; generator overrides {overrides} "
-                                  "do not apply to a file source")
+            raise GovernanceError(
+                f"{model.name} reads {model.source.file.path}; generator overrides {overrides} "
+                "do not apply to a file source"
+            )
         else:
             path = model.source.file.path
             frame = read_dataset(model, path)
             snap = snapshots.snapshot_file(settings, model.name, path, frame)
         context.log.info(f"snapshot {snap.md5} ({snap.rows} rows) of {snap.source}")
-        links = record(governance, events.DataSnapshotted(
-            actor=actor("applications"), model=model.name, data=snap.sha256, dvc_md5=snap.md5, rows=snap.rows,
-            columns=snap.columns, source=str(snap.source)))
-        return dg.Output(snap.to_dict(), metadata={**links,
-            "dvc_md5": snap.md5, "rows": dg.MetadataValue.int(snap.rows), "columns": snap.columns,
-            "size_bytes": snap.size, "source": snap.source, "dvc_file": dg.MetadataValue.path(snap.dvc_file),
-            "schema": dg.MetadataValue.table_schema(_schema(frame)),
-        })
+        links = record(
+            governance,
+            events.DataSnapshotted(
+                actor=actor("applications"),
+                model=model.name,
+                data=snap.sha256,
+                dvc_md5=snap.md5,
+                rows=snap.rows,
+                columns=snap.columns,
+                source=str(snap.source),
+            ),
+        )
+        return dg.Output(
+            snap.to_dict(),
+            metadata={
+                **links,
+                "dvc_md5": snap.md5,
+                "rows": dg.MetadataValue.int(snap.rows),
+                "columns": snap.columns,
+                "size_bytes": snap.size,
+                "source": snap.source,
+                "dvc_file": dg.MetadataValue.path(snap.dvc_file),
+                "schema": dg.MetadataValue.table_schema(_schema(frame)),
+            },
+        )
 
-    @dg.asset(key=key(model, "validated_applications"), group_name=model.name, owners=owners(model),
-              ins={"applications": dg.AssetIn(key(model, "applications"))},
-              kinds={"great_expectations"}, tags=tags(model, "data"),
-              check_specs=[dg.AssetCheckSpec(CONTRACT_CHECK, asset=key(model, "validated_applications"),
-                                             blocking=True, description="The snapshot meets the configured data contract.")],
-              description="The snapshot checked against the data contract in the config (Great Expectations). "
-                          "Blocks training when it fails.")
-    def validated_applications(context: dg.AssetExecutionContext, governance: GovernanceResource,
-                               applications: dict):
+    @dg.asset(
+        key=key(model, "validated_applications"),
+        group_name=model.name,
+        owners=owners(model),
+        ins={"applications": dg.AssetIn(key(model, "applications"))},
+        kinds={"great_expectations"},
+        tags=tags(model, "data"),
+        check_specs=[
+            dg.AssetCheckSpec(
+                CONTRACT_CHECK,
+                asset=key(model, "validated_applications"),
+                blocking=True,
+                description="The snapshot meets the configured data contract.",
+            )
+        ],
+        description="The snapshot checked against the data contract in the config (Great Expectations). "
+        "Blocks training when it fails.",
+    )
+    def validated_applications(context: dg.AssetExecutionContext, governance: GovernanceResource, applications: dict):
         settings = governance.settings
         frame = read_snapshot(settings, model, applications["md5"], keep=True)  # training reads it next
         report = validate(model, frame, applications["md5"])
         path = save_validation(settings, report, applications)
         checked = events.DataValidated if report.passed else events.DataRejected
-        links = record(governance, checked(
-            actor=actor("validated_applications"), model=model.name, validation=report.digest,
-            data=applications["sha256"], dvc_md5=applications["md5"], suite=report.suite,
-            failed=len(report.failures)))
-        summary = {"passed": report.passed, "suite": report.suite, "evaluated": report.evaluated,
-                   "failures": report.failures, "digest": report.digest, "path": str(path)}
-        yield dg.Output({**applications, "validation": summary}, metadata={**links,
-            "dvc_md5": applications["md5"], "passed": report.passed, "expectations": report.evaluated,
-            "failed": len(report.failures), "suite": report.suite, "result_digest": report.digest,
-            "result": dg.MetadataValue.path(str(path)),
-            "failures": md_table(["problem"], [[f] for f in report.failures] or [["none"]]),
-        })
+        links = record(
+            governance,
+            checked(
+                actor=actor("validated_applications"),
+                model=model.name,
+                validation=report.digest,
+                data=applications["sha256"],
+                dvc_md5=applications["md5"],
+                suite=report.suite,
+                failed=len(report.failures),
+            ),
+        )
+        summary = {
+            "passed": report.passed,
+            "suite": report.suite,
+            "evaluated": report.evaluated,
+            "failures": report.failures,
+            "digest": report.digest,
+            "path": str(path),
+        }
+        yield dg.Output(
+            {**applications, "validation": summary},
+            metadata={
+                **links,
+                "dvc_md5": applications["md5"],
+                "passed": report.passed,
+                "expectations": report.evaluated,
+                "failed": len(report.failures),
+                "suite": report.suite,
+                "result_digest": report.digest,
+                "result": dg.MetadataValue.path(str(path)),
+                "failures": md_table(["problem"], [[f] for f in report.failures] or [["none"]]),
+            },
+        )
         yield dg.AssetCheckResult(
-            check_name=CONTRACT_CHECK, passed=report.passed, severity=dg.AssetCheckSeverity.ERROR,
+            check_name=CONTRACT_CHECK,
+            passed=report.passed,
+            severity=dg.AssetCheckSeverity.ERROR,
             description="; ".join(report.failures[:5]) or "all expectations met",
-            metadata={"failed": len(report.failures), "failures": json.dumps(report.failures[:20])})
+            metadata={"failed": len(report.failures), "failures": json.dumps(report.failures[:20])},
+        )
 
     return [applications, validated_applications]
 

@@ -28,43 +28,93 @@ from resources import GovernanceResource
 
 
 def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
-    common = dict(group_name=model.name, owners=owners(model), partitions_def=versions(model),
-                  tags=tags(model, "evaluation"))
+    common = dict(
+        group_name=model.name, owners=owners(model), partitions_def=versions(model), tags=tags(model, "evaluation")
+    )
     trained_in = {"trained": dg.AssetIn(key(model, "trained_model"))}
 
-    @dg.asset(key=key(model, "performance_report"), ins=trained_in, kinds={"scikit-learn"}, **common,
-              description="AUC, Gini, KS, Brier and calibration on the held-out test set, overall and by group.")
+    @dg.asset(
+        key=key(model, "performance_report"),
+        ins=trained_in,
+        kinds={"scikit-learn"},
+        **common,
+        description="AUC, Gini, KS, Brier and calibration on the held-out test set, overall and by group.",
+    )
     def performance(governance: GovernanceResource, trained: dict) -> dg.Output[dict]:
         test, scores = _test_set(governance.settings, model, trained)
-        report = performance_report(training.unfavourable(model, test), scores, protected_groups(model, test),
-                                    model.decisioning)
+        report = performance_report(
+            training.unfavourable(model, test), scores, protected_groups(model, test), model.decisioning
+        )
         saved, links = _save(governance, model, trained, "performance", report)
-        rows = [[name, g, v["rows"], v["auc"], v["ks"]] for name, groups in report["by_group"].items()
-                for g, v in groups.items()]
-        return dg.Output(saved, metadata={
-            "auc": report["auc"], "gini": report["gini"], "ks": report["ks"], "brier": report["brier"],
-            "calibration_error": report["calibration"]["expected_calibration_error"],
-            "by_group": md_table(["attribute", "group", "rows", "AUC", "KS"], rows), **_file_metadata(saved), **links})
+        rows = [
+            [name, g, v["rows"], v["auc"], v["ks"]]
+            for name, groups in report["by_group"].items()
+            for g, v in groups.items()
+        ]
+        return dg.Output(
+            saved,
+            metadata={
+                "auc": report["auc"],
+                "gini": report["gini"],
+                "ks": report["ks"],
+                "brier": report["brier"],
+                "calibration_error": report["calibration"]["expected_calibration_error"],
+                "by_group": md_table(["attribute", "group", "rows", "AUC", "KS"], rows),
+                **_file_metadata(saved),
+                **links,
+            },
+        )
 
-    @dg.asset(key=key(model, "fairness_report"), ins=trained_in, kinds={"fairlearn"}, **common,
-              description="Fairlearn MetricFrame by protected group and intersection: selection rate, parity, "
-                          "equalized odds, disparate impact, with bootstrap confidence intervals.")
+    @dg.asset(
+        key=key(model, "fairness_report"),
+        ins=trained_in,
+        kinds={"fairlearn"},
+        **common,
+        description="Fairlearn MetricFrame by protected group and intersection: selection rate, parity, "
+        "equalized odds, disparate impact, with bootstrap confidence intervals.",
+    )
     def fairness(governance: GovernanceResource, trained: dict) -> dg.Output[dict]:
         test, scores = _test_set(governance.settings, model, trained)
-        report = fairness_report(model, 1 - training.unfavourable(model, test),
-                                 scores < model.decisioning.approve_below, protected_groups(model, test))
+        report = fairness_report(
+            model,
+            1 - training.unfavourable(model, test),
+            scores < model.decisioning.approve_below,
+            protected_groups(model, test),
+        )
         saved, links = _save(governance, model, trained, "fairness", report)
-        rows = [[name, g, v["rows"], v["selection_rate"], v.get("disparate_impact"),
-                 _interval(v.get("disparate_impact_ci"))]
-                for name in report["gated_attributes"] for g, v in report["attributes"][name]["groups"].items()]
-        odds = {f"equalized_odds_difference[{n}]": report["attributes"][n]["equalized_odds_difference"]
-                for n in report["gated_attributes"]}
-        return dg.Output(saved, metadata={
-            **odds, "groups": md_table(["attribute", "group", "rows", "approval rate", "DI", "DI interval"], rows),
-            **_file_metadata(saved), **links})
+        rows = [
+            [
+                name,
+                g,
+                v["rows"],
+                v["selection_rate"],
+                v.get("disparate_impact"),
+                _interval(v.get("disparate_impact_ci")),
+            ]
+            for name in report["gated_attributes"]
+            for g, v in report["attributes"][name]["groups"].items()
+        ]
+        odds = {
+            f"equalized_odds_difference[{n}]": report["attributes"][n]["equalized_odds_difference"]
+            for n in report["gated_attributes"]
+        }
+        return dg.Output(
+            saved,
+            metadata={
+                **odds,
+                "groups": md_table(["attribute", "group", "rows", "approval rate", "DI", "DI interval"], rows),
+                **_file_metadata(saved),
+                **links,
+            },
+        )
 
-    @dg.asset(key=key(model, "explainability_report"), ins=trained_in, kinds={"shap"}, **common,
-              description="SHAP global importance on a bounded sample, and the proxy screen of every feature.")
+    @dg.asset(
+        key=key(model, "explainability_report"),
+        ins=trained_in,
+        kinds={"shap"},
+        **common,
+        description="SHAP global importance on a bounded sample, and the proxy screen of every feature.",
+    )
     def explainability(governance: GovernanceResource, trained: dict) -> dg.Output[dict]:
         settings, registry = governance.settings, governance.registry
         registered = registry.version(model.name, trained["version"])
@@ -72,66 +122,134 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         test, _ = _test_set(settings, model, trained)
         explainer = version_explainer(settings, model, pipeline, trained["data_md5"])
         report, values = explainability_report(model, explainer, test, protected_groups(model, test))
-        plots.shap_summary(values, test.loc[values.index], _dir(settings, model, trained) / "plots" / "shap_summary.svg")
+        plots.shap_summary(
+            values, test.loc[values.index], _dir(settings, model, trained) / "plots" / "shap_summary.svg"
+        )
         saved, links = _save(governance, model, trained, "explainability", report)
-        rows = [[r["rank"], r["feature"], r["mean_abs_shap"], max(report["proxy_strength"][r["feature"]].values())]
-                for r in report["importance"][:10]]
+        rows = [
+            [r["rank"], r["feature"], r["mean_abs_shap"], max(report["proxy_strength"][r["feature"]].values())]
+            for r in report["importance"][:10]
+        ]
         flags = [[f["feature"], f["attribute"], f["strength"], f["weighted"], f["why"]] for f in report["proxy_flags"]]
-        return dg.Output(saved, metadata={
-            "top_features": md_table(["rank", "feature", "mean |SHAP|", "proxy strength"], rows),
-            "proxy_flags": len(report["proxy_flags"]),
-            "flagged_proxies": md_table(["feature", "attribute", "strength", "weighted", "why"], flags),
-            **_file_metadata(saved), **links})
+        return dg.Output(
+            saved,
+            metadata={
+                "top_features": md_table(["rank", "feature", "mean |SHAP|", "proxy strength"], rows),
+                "proxy_flags": len(report["proxy_flags"]),
+                "flagged_proxies": md_table(["feature", "attribute", "strength", "weighted", "why"], flags),
+                **_file_metadata(saved),
+                **links,
+            },
+        )
 
-    @dg.asset(key=key(model, "model_card"), kinds={"markdown", "html"}, **common,
-              ins={"trained": dg.AssetIn(key(model, "trained_model")),
-                   "performance": dg.AssetIn(key(model, "performance_report")),
-                   "fairness": dg.AssetIn(key(model, "fairness_report")),
-                   "explainability": dg.AssetIn(key(model, "explainability_report"))},
-              description="The model card (Markdown and self-contained HTML with plots) from the version's reports.")
-    def model_card(context: dg.AssetExecutionContext, governance: GovernanceResource, trained: dict,
-                   performance: dict, fairness: dict, explainability: dict) -> dg.Output[dict]:
+    @dg.asset(
+        key=key(model, "model_card"),
+        kinds={"markdown", "html"},
+        **common,
+        ins={
+            "trained": dg.AssetIn(key(model, "trained_model")),
+            "performance": dg.AssetIn(key(model, "performance_report")),
+            "fairness": dg.AssetIn(key(model, "fairness_report")),
+            "explainability": dg.AssetIn(key(model, "explainability_report")),
+        },
+        description="The model card (Markdown and self-contained HTML with plots) from the version's reports.",
+    )
+    def model_card(
+        context: dg.AssetExecutionContext,
+        governance: GovernanceResource,
+        trained: dict,
+        performance: dict,
+        fairness: dict,
+        explainability: dict,
+    ) -> dg.Output[dict]:
         services = governance.services
-        subject = VersionSubject(model.name, trained["key"], model.risk_tier, tuple(trained["trained_by"]),
-                                 tuple(requested_by(context)))
-        waivers = [w.to_dict() for w in honoured_waivers(bundle=services.policies, roster=services.roster,
-                                                         store=services.statements, subject=subject)]
+        subject = VersionSubject(
+            model.name, trained["key"], model.risk_tier, tuple(trained["trained_by"]), tuple(requested_by(context))
+        )
+        waivers = [
+            w.to_dict()
+            for w in honoured_waivers(
+                bundle=services.policies, roster=services.roster, store=services.statements, subject=subject
+            )
+        ]
         return publish_card(governance, model, trained, performance, fairness, explainability, waivers)
 
     return [performance, fairness, explainability, model_card]
 
 
-def publish_card(governance: GovernanceResource, model: GovernedModel, trained: dict, performance: dict,
-                 fairness: dict, explainability: dict, waivers: list[dict]) -> dg.Output[dict]:
+def publish_card(
+    governance: GovernanceResource,
+    model: GovernedModel,
+    trained: dict,
+    performance: dict,
+    fairness: dict,
+    explainability: dict,
+    waivers: list[dict],
+) -> dg.Output[dict]:
     """Render the version's card from its reports with `waivers` listed, ledger its digests, and return the
     model_card output (the release gate publishes it again when the waivers it honoured differ)."""
     settings, services = governance.settings, governance.services
-    reports = {name: _load(saved) for name, saved in
-               (("performance", performance), ("fairness", fairness), ("explainability", explainability))}
+    reports = {
+        name: _load(saved)
+        for name, saved in (("performance", performance), ("fairness", fairness), ("explainability", explainability))
+    }
     validation = load_validation(settings, model.name, trained["data_md5"])
     reports["validation"], reports["snapshot"] = validation, validation["snapshot"]
     out = _dir(settings, model, trained)
     plots.roc(reports["performance"], out / "plots" / "roc.svg")
     plots.calibration(reports["performance"], out / "plots" / "calibration.svg")
     plots.selection_rates(reports["fairness"], out / "plots" / "selection_rates.svg")
-    digests = {"Performance report": performance["sha256"], "Fairness report": fairness["sha256"],
-               "Explainability report": explainability["sha256"]}
+    digests = {
+        "Performance report": performance["sha256"],
+        "Fairness report": fairness["sha256"],
+        "Explainability report": explainability["sha256"],
+    }
     watch = card_watch(services.policies, model, trained["key"], reports["explainability"])
-    card = write_card(model, trained["key"], services.registry.version(model.name, trained["version"]), reports,
-                      digests, waivers=waivers, out_dir=out, monitoring=watch)
-    links = record(governance, events.CardPublished(
-        actor=actor("model_card"), model=model.name, version=trained["key"], html=card.html_sha256,
-        markdown=card.markdown_sha256, complete=card.complete, missing_sections=tuple(card.missing_sections),
-        waivers=tuple(w["statement_digest"] for w in waivers)))
-    result = {"key": trained["key"], "markdown_path": str(card.markdown), "html_path": str(card.html),
-              "markdown_sha256": card.markdown_sha256, "html_sha256": card.html_sha256,
-              "complete": card.complete, "missing_sections": card.missing_sections,
-              "waivers": sorted(w["statement_digest"] for w in waivers)}
-    return dg.Output(result, metadata={
-        "card": dg.MetadataValue.md(_without_images(card.markdown.read_text(encoding="utf-8"))),
-        "html": dg.MetadataValue.path(str(card.html)), "html_sha256": card.html_sha256,
-        "complete": card.complete, "missing_sections": ", ".join(card.missing_sections) or "none",
-        "waivers": len(waivers), **links})
+    card = write_card(
+        model,
+        trained["key"],
+        services.registry.version(model.name, trained["version"]),
+        reports,
+        digests,
+        waivers=waivers,
+        out_dir=out,
+        monitoring=watch,
+    )
+    links = record(
+        governance,
+        events.CardPublished(
+            actor=actor("model_card"),
+            model=model.name,
+            version=trained["key"],
+            html=card.html_sha256,
+            markdown=card.markdown_sha256,
+            complete=card.complete,
+            missing_sections=tuple(card.missing_sections),
+            waivers=tuple(w["statement_digest"] for w in waivers),
+        ),
+    )
+    result = {
+        "key": trained["key"],
+        "markdown_path": str(card.markdown),
+        "html_path": str(card.html),
+        "markdown_sha256": card.markdown_sha256,
+        "html_sha256": card.html_sha256,
+        "complete": card.complete,
+        "missing_sections": card.missing_sections,
+        "waivers": sorted(w["statement_digest"] for w in waivers),
+    }
+    return dg.Output(
+        result,
+        metadata={
+            "card": dg.MetadataValue.md(_without_images(card.markdown.read_text(encoding="utf-8"))),
+            "html": dg.MetadataValue.path(str(card.html)),
+            "html_sha256": card.html_sha256,
+            "complete": card.complete,
+            "missing_sections": ", ".join(card.missing_sections) or "none",
+            "waivers": len(waivers),
+            **links,
+        },
+    )
 
 
 def _dir(settings: Settings, model: GovernedModel, trained: dict) -> Path:
@@ -152,15 +270,23 @@ def _test_set(settings: Settings, model: GovernedModel, trained: dict) -> tuple[
     return test.reset_index(drop=True), scores
 
 
-def _save(governance: GovernanceResource, model: GovernedModel, trained: dict, name: str,
-          report: dict) -> tuple[dict, dict]:
+def _save(
+    governance: GovernanceResource, model: GovernedModel, trained: dict, name: str, report: dict
+) -> tuple[dict, dict]:
     """Write a report, ledger its digest; returns what downstream reads and the metadata linking the ledger."""
     path = _dir(governance.settings, model, trained) / f"{name}.json"
     path.write_bytes(canonical_json(report))
     saved = {"key": trained["key"], "report": name, "path": str(path), "sha256": file_sha256(path)}
-    links = record(governance, events.REPORT_EVENTS[name](
-        actor=actor(f"{name}_report"), model=model.name, version=trained["key"], report=saved["sha256"],
-        artifact=trained["artifact_sha256"]))
+    links = record(
+        governance,
+        events.REPORT_EVENTS[name](
+            actor=actor(f"{name}_report"),
+            model=model.name,
+            version=trained["key"],
+            report=saved["sha256"],
+            artifact=trained["artifact_sha256"],
+        ),
+    )
     return saved, links
 
 

@@ -24,12 +24,21 @@ WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
 
 def daemon_environment(settings: Settings) -> dict[str, str]:
     """The environment under which the daemon and its code server rebuild exactly these settings."""
-    env = {**os.environ, "DAGSTER_HOME": str(settings.dagster_home), "GOVERN_HOME": str(settings.home),
-           "GOVERN_CONFIG": str(settings.config_path), "GOVERN_SERVE_URL": settings.serve_url}
-    optional = {"GOVERN_POLICIES": settings.policies_override, "GOVERN_ROSTER": settings.roster_override,
-                "GOVERN_SYSTEM_KEY": settings.system_key_override, "GOVERN_DATABASE_URL": settings.database_url,
-                "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
-                "GOVERN_DAGSTER_DATABASE_URL": settings.dagster_database_url}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(settings.dagster_home),
+        "GOVERN_HOME": str(settings.home),
+        "GOVERN_CONFIG": str(settings.config_path),
+        "GOVERN_SERVE_URL": settings.serve_url,
+    }
+    optional = {
+        "GOVERN_POLICIES": settings.policies_override,
+        "GOVERN_ROSTER": settings.roster_override,
+        "GOVERN_SYSTEM_KEY": settings.system_key_override,
+        "GOVERN_DATABASE_URL": settings.database_url,
+        "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+        "GOVERN_DAGSTER_DATABASE_URL": settings.dagster_database_url,
+    }
     env.update({name: str(value) for name, value in optional.items() if value})
     return env
 
@@ -45,8 +54,14 @@ class DagsterDaemon:
         create_databases(self.settings)
         command = [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(WORKSPACE)]
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(command, env=daemon_environment(self.settings), stdout=log,
-                                            stderr=subprocess.STDOUT, cwd=WORKSPACE.parent, start_new_session=True)
+            self.process = subprocess.Popen(
+                command,
+                env=daemon_environment(self.settings),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=WORKSPACE.parent,
+                start_new_session=True,
+            )
         return self
 
     def __exit__(self, *_exc) -> None:

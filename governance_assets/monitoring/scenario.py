@@ -42,13 +42,20 @@ from jobs.monitoring import IN_FLIGHT
 from sensors.monitoring import SENSORS
 
 SHIFT, BREACH = {"drift": 0.25}, {"bias": 1.0}
-SHOWN = (events.MonitoringAlert, events.RemediationDecided, events.RetrainingRequested, events.RollbackCompleted,
-         events.KillSwitchOn, events.ApprovalRequested)
+SHOWN = (
+    events.MonitoringAlert,
+    events.RemediationDecided,
+    events.RetrainingRequested,
+    events.RollbackCompleted,
+    events.KillSwitchOn,
+    events.ApprovalRequested,
+)
 CONTAINED = (events.RollbackCompleted, events.KillSwitchOn)
 
 
-def play(settings: Settings, model_name: str, say: Callable[[str], None] = print,
-         timeout_seconds: float = 600.0) -> list[events.Event]:
+def play(
+    settings: Settings, model_name: str, say: Callable[[str], None] = print, timeout_seconds: float = 600.0
+) -> list[events.Event]:
     model = load_config(settings.config_path).model(model_name)
     if not model.monitoring.collect_protected_attributes:
         raise GovernanceError(f"{model_name} does not collect protected attributes: fairness cannot be monitored")
@@ -58,8 +65,10 @@ def play(settings: Settings, model_name: str, say: Callable[[str], None] = print
     start, seed = services.ledger.size(), 100
     wait = _Waiter(timeout_seconds)
     with DagsterDaemon(settings, settings.dagster_home / "monitoring-scenario.log") as daemon:
-        say(f"monitoring {model_name}: the Dagster daemon runs the sensors every "
-            f"{model.monitoring.check_interval_seconds} s")
+        say(
+            f"monitoring {model_name}: the Dagster daemon runs the sensors every "
+            f"{model.monitoring.check_interval_seconds} s"
+        )
         _complete_the_open_window(traffic, seed - 1)
         windows = [_window(traffic, seed + i) for i in range(2)]
         wait(lambda: _all_judged(instance, model_name, windows), "every sensor to judge the healthy windows")
@@ -67,11 +76,15 @@ def play(settings: Settings, model_name: str, say: Callable[[str], None] = print
         say(f"1. healthy traffic, windows {', '.join(windows)}: judged by every sensor, {len(alerts)} alerts")
 
         shifted = [_window(traffic, seed + 10 + i, **SHIFT) for i in range(2)]
-        wait(lambda: services.ledger.events(events.RetrainingRequested, model=model_name, since_seq=start),
-             "a retraining request")
+        wait(
+            lambda: services.ledger.events(events.RetrainingRequested, model=model_name, since_seq=start),
+            "a retraining request",
+        )
         run = wait(lambda: _candidate_run(instance, model_name), "the retraining run")
-        say(f"2. population shift (drift {SHIFT['drift']}), windows {', '.join(shifted)}: drift alert, retraining "
-            f"requested; run {run.run_id[:8]} trains a candidate that will wait for approval")
+        say(
+            f"2. population shift (drift {SHIFT['drift']}), windows {', '.join(shifted)}: drift alert, retraining "
+            f"requested; run {run.run_id[:8]} trains a candidate that will wait for approval"
+        )
 
         breach = services.ledger.size()
         for attempt in range(3):
@@ -81,11 +94,15 @@ def play(settings: Settings, model_name: str, say: Callable[[str], None] = print
                 break
         else:
             raise GovernanceError("the fairness breach was not contained after three harmful windows")
-        say(f"3. fairness breach (bias {BREACH['bias']}): {', '.join(contained.actions)} "
+        say(
+            f"3. fairness breach (bias {BREACH['bias']}): {', '.join(contained.actions)} "
             f"{_mttr(services, model_name, breach, contained):.1f} s after window {contained.window} "
-            "was complete")
-        wait(lambda: not instance.get_runs(dg.RunsFilter(job_name=candidate_job_name(model_name), statuses=IN_FLIGHT)),
-             "the retraining run to finish")
+            "was complete"
+        )
+        wait(
+            lambda: not instance.get_runs(dg.RunsFilter(job_name=candidate_job_name(model_name), statuses=IN_FLIGHT)),
+            "the retraining run to finish",
+        )
         assert daemon.running, f"the daemon stopped; see {daemon.log_path}"
     shown = services.ledger.events(SHOWN, model=model_name, since_seq=start)
     say("4. timeline (ledger):")
@@ -127,15 +144,17 @@ def _window(traffic: Traffic, seed: int, **knobs) -> str:
 
 def _all_judged(instance: dg.DagsterInstance, model: str, windows: list[str]) -> bool:
     records = instance.fetch_observations(dg.AssetKey([model, "monitoring_report"]), limit=500).records
-    seen = {(r.asset_observation.metadata["sensor"].value, r.asset_observation.metadata["window"].value)
-            for r in records}
+    seen = {
+        (r.asset_observation.metadata["sensor"].value, r.asset_observation.metadata["window"].value) for r in records
+    }
     live = [f"{model}_{name}" for name, streams in SENSORS.items() if "live" in streams]
     return all((sensor, window) in seen for sensor in live for window in windows)
 
 
 def _candidate_run(instance: dg.DagsterInstance, model: str) -> dg.DagsterRun | None:
-    runs = instance.get_runs(dg.RunsFilter(job_name=candidate_job_name(model),
-                                           tags={"governance/trigger": "monitoring"}), limit=1)
+    runs = instance.get_runs(
+        dg.RunsFilter(job_name=candidate_job_name(model), tags={"governance/trigger": "monitoring"}), limit=1
+    )
     return runs[0] if runs else None
 
 

@@ -34,29 +34,60 @@ GATE_CHECK = "policy_decision"
 
 
 def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
-    common = dict(group_name=model.name, owners=owners(model), partitions_def=versions(model),
-                  tags=tags(model, "release"))
+    common = dict(
+        group_name=model.name, owners=owners(model), partitions_def=versions(model), tags=tags(model, "release")
+    )
 
-    @dg.asset(key=key(model, "release_gate"), kinds={"cedar"}, **common,
-              ins={"trained": dg.AssetIn(key(model, "trained_model")),
-                   "performance": dg.AssetIn(key(model, "performance_report")),
-                   "fairness": dg.AssetIn(key(model, "fairness_report")),
-                   "explainability": dg.AssetIn(key(model, "explainability_report")),
-                   "card": dg.AssetIn(key(model, "model_card"))},
-              check_specs=[dg.AssetCheckSpec(GATE_CHECK, asset=key(model, "release_gate"), blocking=True,
-                                             description="The Cedar release policies allow promotion.")],
-              description="The policy decision (Cedar) on this version's evidence, with every rule that denied, "
-                          "the measured value and the threshold; honoured waivers applied.")
-    def release_gate(context: dg.AssetExecutionContext, governance: GovernanceResource, trained: dict,
-                     performance: dict, fairness: dict, explainability: dict, card: dict):
+    @dg.asset(
+        key=key(model, "release_gate"),
+        kinds={"cedar"},
+        **common,
+        ins={
+            "trained": dg.AssetIn(key(model, "trained_model")),
+            "performance": dg.AssetIn(key(model, "performance_report")),
+            "fairness": dg.AssetIn(key(model, "fairness_report")),
+            "explainability": dg.AssetIn(key(model, "explainability_report")),
+            "card": dg.AssetIn(key(model, "model_card")),
+        },
+        check_specs=[
+            dg.AssetCheckSpec(
+                GATE_CHECK,
+                asset=key(model, "release_gate"),
+                blocking=True,
+                description="The Cedar release policies allow promotion.",
+            )
+        ],
+        description="The policy decision (Cedar) on this version's evidence, with every rule that denied, "
+        "the measured value and the threshold; honoured waivers applied.",
+    )
+    def release_gate(
+        context: dg.AssetExecutionContext,
+        governance: GovernanceResource,
+        trained: dict,
+        performance: dict,
+        fairness: dict,
+        explainability: dict,
+        card: dict,
+    ):
         services, version = governance.services, context.partition_key
-        reports = {name: _load(saved) for name, saved in
-                   (("performance", performance), ("fairness", fairness), ("explainability", explainability))}
+        reports = {
+            name: _load(saved)
+            for name, saved in (
+                ("performance", performance),
+                ("fairness", fairness),
+                ("explainability", explainability),
+            )
+        }
         requested_by = requested_by_tag(context)
-        evidence = gate_evidence(model, version, validation=load_validation(governance.settings, model.name,
-                                                                             trained["data_md5"]),
-                                 card=card, champion_auc=_champion_auc(services, model, trained),
-                                 requested_by=requested_by, **reports)
+        evidence = gate_evidence(
+            model,
+            version,
+            validation=load_validation(governance.settings, model.name, trained["data_md5"]),
+            card=card,
+            champion_auc=_champion_auc(services, model, trained),
+            requested_by=requested_by,
+            **reports,
+        )
         subject = VersionSubject(model.name, version, model.risk_tier, evidence.trained_by, requested_by)
         bundle, roster = services.policies, services.roster
         waivers = honoured_waivers(bundle=bundle, roster=roster, store=services.statements, subject=subject)
@@ -70,97 +101,188 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         path = governance.settings.model_dir(model.name, version) / "gate_decision.json"
         path.write_bytes(canonical_json(decision.to_dict()))
         reasons = decision.reasons()
-        result = {"key": version, "allowed": decision.allowed, "path": str(path), "sha256": file_sha256(path),
-                  "policy_digest": decision.policy_digest, "valid_until": decision.valid_until,
-                  "ledger_entry": entry.entry_hash, "requested_by": requested_by}
-        yield dg.Output(result, metadata={
-            "allowed": decision.allowed, "policy_digest": decision.policy_digest,
-            "rules_evaluated": len(decision.rules_evaluated),
-            "denials": md_table(["rule", "measured", "threshold", "waived by", "until"], _denial_rows(decision))
-            if decision.denials else dg.MetadataValue.md("No rule denied."),
-            "decision": dg.MetadataValue.path(str(path)), "ledger_entry": entry.entry_hash,
-            "ledger_link": dg.MetadataValue.url(f"{governance.settings.serve_url}/ledger/entries/{entry.seq}")})
-        yield dg.AssetCheckResult(check_name=GATE_CHECK, passed=decision.allowed, severity=dg.AssetCheckSeverity.ERROR,
-                                  description="; ".join(reasons) or "every release rule allows promotion",
-                                  metadata={"denied_rules": ", ".join(d.rule for d in decision.denials) or "none"})
+        result = {
+            "key": version,
+            "allowed": decision.allowed,
+            "path": str(path),
+            "sha256": file_sha256(path),
+            "policy_digest": decision.policy_digest,
+            "valid_until": decision.valid_until,
+            "ledger_entry": entry.entry_hash,
+            "requested_by": requested_by,
+        }
+        yield dg.Output(
+            result,
+            metadata={
+                "allowed": decision.allowed,
+                "policy_digest": decision.policy_digest,
+                "rules_evaluated": len(decision.rules_evaluated),
+                "denials": md_table(["rule", "measured", "threshold", "waived by", "until"], _denial_rows(decision))
+                if decision.denials
+                else dg.MetadataValue.md("No rule denied."),
+                "decision": dg.MetadataValue.path(str(path)),
+                "ledger_entry": entry.entry_hash,
+                "ledger_link": dg.MetadataValue.url(f"{governance.settings.serve_url}/ledger/entries/{entry.seq}"),
+            },
+        )
+        yield dg.AssetCheckResult(
+            check_name=GATE_CHECK,
+            passed=decision.allowed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description="; ".join(reasons) or "every release rule allows promotion",
+            metadata={"denied_rules": ", ".join(d.rule for d in decision.denials) or "none"},
+        )
 
-    @dg.asset(key=key(model, "approval_request"), kinds={"evidence"}, **common,
-              ins={"gate": dg.AssetIn(key(model, "release_gate")), "trained": dg.AssetIn(key(model, "trained_model")),
-                   "card": dg.AssetIn(key(model, "model_card")),
-                   "performance": dg.AssetIn(key(model, "performance_report")),
-                   "fairness": dg.AssetIn(key(model, "fairness_report")),
-                   "explainability": dg.AssetIn(key(model, "explainability_report"))},
-              description="The sealed evidence pack (SHA-256 manifest, one pack digest) waiting for a human decision.")
-    def approval_request(context: dg.AssetExecutionContext, governance: GovernanceResource, gate: dict,
-                         trained: dict, card: dict, performance: dict, fairness: dict,
-                         explainability: dict) -> dg.Output[dict]:
+    @dg.asset(
+        key=key(model, "approval_request"),
+        kinds={"evidence"},
+        **common,
+        ins={
+            "gate": dg.AssetIn(key(model, "release_gate")),
+            "trained": dg.AssetIn(key(model, "trained_model")),
+            "card": dg.AssetIn(key(model, "model_card")),
+            "performance": dg.AssetIn(key(model, "performance_report")),
+            "fairness": dg.AssetIn(key(model, "fairness_report")),
+            "explainability": dg.AssetIn(key(model, "explainability_report")),
+        },
+        description="The sealed evidence pack (SHA-256 manifest, one pack digest) waiting for a human decision.",
+    )
+    def approval_request(
+        context: dg.AssetExecutionContext,
+        governance: GovernanceResource,
+        gate: dict,
+        trained: dict,
+        card: dict,
+        performance: dict,
+        fairness: dict,
+        explainability: dict,
+    ) -> dg.Output[dict]:
         decision = _load(gate)
         if not decision["allowed"]:
-            raise GovernanceError(f"{context.partition_key}: the release gate denied this version; it cannot be "
-                                  "submitted for approval")
+            raise GovernanceError(
+                f"{context.partition_key}: the release gate denied this version; it cannot be submitted for approval"
+            )
         if decision["valid_until"] and parse_utc(decision["valid_until"]) <= utc_now():
-            raise GovernanceError(f"{context.partition_key}: the gate passed on a waiver that expired at "
-                                  f"{decision['valid_until']}; run the release gate again")
+            raise GovernanceError(
+                f"{context.partition_key}: the gate passed on a waiver that expired at "
+                f"{decision['valid_until']}; run the release gate again"
+            )
         settings, version = governance.settings, context.partition_key
-        files = {"model_card.html": Path(card["html_path"]), "model_card.md": Path(card["markdown_path"]),
-                 "performance.json": Path(performance["path"]), "fairness.json": Path(fairness["path"]),
-                 "explainability.json": Path(explainability["path"]), "gate_decision.json": Path(gate["path"]),
-                 "validation.json": validation_path(settings, model.name, trained["data_md5"])}
+        files = {
+            "model_card.html": Path(card["html_path"]),
+            "model_card.md": Path(card["markdown_path"]),
+            "performance.json": Path(performance["path"]),
+            "fairness.json": Path(fairness["path"]),
+            "explainability.json": Path(explainability["path"]),
+            "gate_decision.json": Path(gate["path"]),
+            "validation.json": validation_path(settings, model.name, trained["data_md5"]),
+        }
         files.update({f"plots/{p.name}": p for p in sorted((Path(card["html_path"]).parent / "plots").iterdir())})
         # The policy bundle the gate applied, so the evidence says which rules were in force, byte for byte.
         bundle = governance.services.policies
         if bundle.digest != decision["policy_digest"]:
-            raise GovernanceError(f"{context.partition_key}: the policies changed since the gate decided "
-                                  f"({decision['policy_digest'][:12]} -> {bundle.digest[:12]}); run the release gate again")
+            raise GovernanceError(
+                f"{context.partition_key}: the policies changed since the gate decided "
+                f"({decision['policy_digest'][:12]} -> {bundle.digest[:12]}); run the release gate again"
+            )
         files.update({f"policy/{name}": bundle.directory / name for name in bundle.file_digests})
-        facts = {"data_md5": trained["data_md5"], "artifact_sha256": trained["artifact_sha256"],
-                 "policy_digest": decision["policy_digest"], "mlflow_run_id": trained["run_id"],
-                 "registered_version": trained["version"], "code_version": trained["code_version"],
-                 "validation_digest": trained["validation_digest"], "gate_ledger_entry": gate["ledger_entry"]}
+        facts = {
+            "data_md5": trained["data_md5"],
+            "artifact_sha256": trained["artifact_sha256"],
+            "policy_digest": decision["policy_digest"],
+            "mlflow_run_id": trained["run_id"],
+            "registered_version": trained["version"],
+            "code_version": trained["code_version"],
+            "validation_digest": trained["validation_digest"],
+            "gate_ledger_entry": gate["ledger_entry"],
+        }
         pack = seal(settings.model_dir(model.name, version) / "evidence", model.name, version, files, facts)
-        sealed_policy = {name.removeprefix("policy/"): digest for name, digest in pack.manifest["files"].items()
-                         if name.startswith("policy/")}
+        sealed_policy = {
+            name.removeprefix("policy/"): digest
+            for name, digest in pack.manifest["files"].items()
+            if name.startswith("policy/")
+        }
         if sealed_policy != dict(bundle.file_digests):
             raise GovernanceError(f"{pack.path}: the policy files changed while they were sealed; run it again")
         request = request_approval(governance.services, pack, tuple(gate["requested_by"]))
-        return dg.Output({"key": version, "pack_digest": pack.digest, "pack_path": str(pack.path),
-                          "ledger_entry": request.entry_hash}, metadata={
-            "status": "pending approval", "evidence_pack_digest": pack.digest,
-            "evidence_pack": dg.MetadataValue.path(str(pack.path)),
-            "manifest": md_table(["file", "sha256"], [[n, d] for n, d in pack.manifest["files"].items()]),
-            "facts": md_table(["fact", "value"], [[k, v] for k, v in facts.items()]),
-            "approve_with": f"govern approve {model.name} {version} --as <model risk approver>",
-            "ledger_entry": request.entry_hash})
+        return dg.Output(
+            {
+                "key": version,
+                "pack_digest": pack.digest,
+                "pack_path": str(pack.path),
+                "ledger_entry": request.entry_hash,
+            },
+            metadata={
+                "status": "pending approval",
+                "evidence_pack_digest": pack.digest,
+                "evidence_pack": dg.MetadataValue.path(str(pack.path)),
+                "manifest": md_table(["file", "sha256"], [[n, d] for n, d in pack.manifest["files"].items()]),
+                "facts": md_table(["fact", "value"], [[k, v] for k, v in facts.items()]),
+                "approve_with": f"govern approve {model.name} {version} --as <model risk approver>",
+                "ledger_entry": request.entry_hash,
+            },
+        )
 
-    @dg.asset(key=key(model, "approved_release"), kinds={"ed25519"}, **common,
-              deps=[key(model, "approval_request")],
-              description="Exists only when a valid signed approval of exactly this version's sealed evidence "
-                          "exists: verified here, never taken from upstream.")
+    @dg.asset(
+        key=key(model, "approved_release"),
+        kinds={"ed25519"},
+        **common,
+        deps=[key(model, "approval_request")],
+        description="Exists only when a valid signed approval of exactly this version's sealed evidence "
+        "exists: verified here, never taken from upstream.",
+    )
     def approved_release(context: dg.AssetExecutionContext, governance: GovernanceResource) -> dg.MaterializeResult:
         approval, pack = valid_approval(governance.services, model.name, context.partition_key, "approved_release")
-        links = record(governance, events.ReleaseApproved(
-            actor=actor("approved_release"), model=model.name, version=context.partition_key,
-            statement=approval.statement_digest, evidence_pack=pack.digest, approver=approval.principal,
-            roles=tuple(approval.roles)))
-        return dg.MaterializeResult(metadata={
-            "approver": approval.principal, "role": ", ".join(approval.roles), "approved_at": approval.issued_at,
-            "comment": approval.comment or "-", "statement_digest": approval.statement_digest,
-            "evidence_pack_digest": pack.digest, "policy_digest": approval.policy_digest, **links})
+        links = record(
+            governance,
+            events.ReleaseApproved(
+                actor=actor("approved_release"),
+                model=model.name,
+                version=context.partition_key,
+                statement=approval.statement_digest,
+                evidence_pack=pack.digest,
+                approver=approval.principal,
+                roles=tuple(approval.roles),
+            ),
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "approver": approval.principal,
+                "role": ", ".join(approval.roles),
+                "approved_at": approval.issued_at,
+                "comment": approval.comment or "-",
+                "statement_digest": approval.statement_digest,
+                "evidence_pack_digest": pack.digest,
+                "policy_digest": approval.policy_digest,
+                **links,
+            }
+        )
 
-    @dg.asset(key=key(model, "production_deployment"), kinds={"mlflow"}, **common,
-              deps=[key(model, "approved_release")],
-              description="Moves the MLflow champion alias to this version after re-verifying the approval and "
-                          "the artifact digest itself.")
-    def production_deployment(context: dg.AssetExecutionContext,
-                              governance: GovernanceResource) -> dg.MaterializeResult:
+    @dg.asset(
+        key=key(model, "production_deployment"),
+        kinds={"mlflow"},
+        **common,
+        deps=[key(model, "approved_release")],
+        description="Moves the MLflow champion alias to this version after re-verifying the approval and "
+        "the artifact digest itself.",
+    )
+    def production_deployment(
+        context: dg.AssetExecutionContext, governance: GovernanceResource
+    ) -> dg.MaterializeResult:
         services = governance.services
         approval, pack = valid_approval(services, model.name, context.partition_key, "production_deployment")
         move = deploy(services, approval, pack, actor="system:production_deployment")
-        return dg.MaterializeResult(metadata={
-            "champion": dg.MetadataValue.int(move.version), "previous_champion": move.previous_version or 0,
-            "artifact_sha256": move.artifact_sha256, "approver": approval.principal,
-            "approval_statement": approval.statement_digest, "deployment_id": move.id,
-            "deployed_at": move.finished_at or move.started_at})
+        return dg.MaterializeResult(
+            metadata={
+                "champion": dg.MetadataValue.int(move.version),
+                "previous_champion": move.previous_version or 0,
+                "artifact_sha256": move.artifact_sha256,
+                "approver": approval.principal,
+                "approval_statement": approval.statement_digest,
+                "deployment_id": move.id,
+                "deployed_at": move.finished_at or move.started_at,
+            }
+        )
 
     return [release_gate, approval_request, approved_release, production_deployment]
 
@@ -186,6 +308,13 @@ def _denial_rows(decision) -> list[list]:
     rows = []
     for denial in decision.denials:
         for finding in denial.findings or [None]:
-            rows.append([denial.rule, finding and finding.measured, finding and finding.requirement,
-                         denial.waiver.granted_by if denial.waiver else "", denial.waiver and denial.waiver.until])
+            rows.append(
+                [
+                    denial.rule,
+                    finding and finding.measured,
+                    finding and finding.requirement,
+                    denial.waiver.granted_by if denial.waiver else "",
+                    denial.waiver and denial.waiver.until,
+                ]
+            )
     return rows

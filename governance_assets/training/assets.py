@@ -17,13 +17,20 @@ from resources import GovernanceResource
 
 
 def training_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
-    @dg.asset(key=key(model, "trained_model"), group_name=model.name, owners=owners(model),
-              partitions_def=versions(model), kinds={"mlflow", "scikit-learn"}, tags=tags(model, "training"),
-              ins={"validated": dg.AssetIn(key(model, "validated_applications"))},
-              description="The model version: trained on the validated snapshot, logged to one MLflow run and "
-                          "registered as the MLflow model version the partition key names.")
-    def trained_model(context: dg.AssetExecutionContext, governance: GovernanceResource,
-                      validated: dict) -> dg.Output[dict]:
+    @dg.asset(
+        key=key(model, "trained_model"),
+        group_name=model.name,
+        owners=owners(model),
+        partitions_def=versions(model),
+        kinds={"mlflow", "scikit-learn"},
+        tags=tags(model, "training"),
+        ins={"validated": dg.AssetIn(key(model, "validated_applications"))},
+        description="The model version: trained on the validated snapshot, logged to one MLflow run and "
+        "registered as the MLflow model version the partition key names.",
+    )
+    def trained_model(
+        context: dg.AssetExecutionContext, governance: GovernanceResource, validated: dict
+    ) -> dg.Output[dict]:
         settings, registry = governance.settings, governance.registry
         model_name, number = parse_version_key(context.partition_key)
         if model_name != model.name:
@@ -39,35 +46,69 @@ def training_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             split = training.split(model, read_snapshot(settings, model, md5))
             registered, pipeline = _train_and_register(context, registry, model, md5, validated, split)
             test = split.test
-            links = record(governance, events.ModelRegistered(
-                actor=actor("trained_model"), model=model.name, version=registered.key,
-                artifact=registered.artifact_sha256, validation=validated["validation"]["digest"], dvc_md5=md5,
-                mlflow_run_id=registered.run_id, registered_version=number,
-                code_version=registered.tags["governance.code_version"], params=training.params_of(model)))
+            links = record(
+                governance,
+                events.ModelRegistered(
+                    actor=actor("trained_model"),
+                    model=model.name,
+                    version=registered.key,
+                    artifact=registered.artifact_sha256,
+                    validation=validated["validation"]["digest"],
+                    dvc_md5=md5,
+                    mlflow_run_id=registered.run_id,
+                    registered_version=number,
+                    code_version=registered.tags["governance.code_version"],
+                    params=training.params_of(model),
+                ),
+            )
         result = _record(settings, model, registered, pipeline, md5, test)
-        return dg.Output(result, metadata={**links,
-            "registered_version": dg.MetadataValue.int(number), "mlflow_run_id": registered.run_id,
-            "mlflow_run": dg.MetadataValue.url(f"{settings.mlflow_ui_url}/#/experiments/"
-                                               f"{registry.experiment_id(model.name)}/runs/{registered.run_id}"),
-            "artifact_sha256": registered.artifact_sha256, "dvc_md5": md5, "code_version": result["code_version"],
-            "test_rows": result["test_rows"], "test_auc": dg.MetadataValue.float(result["test_auc"]),
-        })
+        return dg.Output(
+            result,
+            metadata={
+                **links,
+                "registered_version": dg.MetadataValue.int(number),
+                "mlflow_run_id": registered.run_id,
+                "mlflow_run": dg.MetadataValue.url(
+                    f"{settings.mlflow_ui_url}/#/experiments/"
+                    f"{registry.experiment_id(model.name)}/runs/{registered.run_id}"
+                ),
+                "artifact_sha256": registered.artifact_sha256,
+                "dvc_md5": md5,
+                "code_version": result["code_version"],
+                "test_rows": result["test_rows"],
+                "test_auc": dg.MetadataValue.float(result["test_auc"]),
+            },
+        )
 
     return [trained_model]
 
 
-def _train_and_register(context, registry: ModelRegistry, model: GovernedModel, md5: str, validated: dict,
-                        split: training.Split) -> tuple[RegisteredVersion, object]:
-    version_tags = {"governance.data_md5": md5, "governance.code_version": code_version(),
-                    "governance.validation_digest": validated["validation"]["digest"]}
-    run_id = registry.start_run(model.name, context.partition_key,
-                                tags={**version_tags, "dagster.run_id": context.run_id})
+def _train_and_register(
+    context, registry: ModelRegistry, model: GovernedModel, md5: str, validated: dict, split: training.Split
+) -> tuple[RegisteredVersion, object]:
+    version_tags = {
+        "governance.data_md5": md5,
+        "governance.code_version": code_version(),
+        "governance.validation_digest": validated["validation"]["digest"],
+    }
+    run_id = registry.start_run(
+        model.name, context.partition_key, tags={**version_tags, "dagster.run_id": context.run_id}
+    )
     try:
         pipeline = training.fit(model, split.train)
-        registry.log(run_id, params=training.params_of(model),
-                     metrics={"train_rows": len(split.train), "test_rows": len(split.test)})
-        registered = registry.register(model.name, context.partition_key, run_id, pipeline,
-                                       training.TRUSTED_TYPES[model.estimator.kind], tags=version_tags)
+        registry.log(
+            run_id,
+            params=training.params_of(model),
+            metrics={"train_rows": len(split.train), "test_rows": len(split.test)},
+        )
+        registered = registry.register(
+            model.name,
+            context.partition_key,
+            run_id,
+            pipeline,
+            training.TRUSTED_TYPES[model.estimator.kind],
+            tags=version_tags,
+        )
     except Exception:
         registry.finish_run(run_id, ok=False)
         raise
@@ -75,8 +116,7 @@ def _train_and_register(context, registry: ModelRegistry, model: GovernedModel, 
     return registered, pipeline
 
 
-def _record(settings: Settings, model: GovernedModel, registered: RegisteredVersion, pipeline, md5: str,
-            test) -> dict:
+def _record(settings: Settings, model: GovernedModel, registered: RegisteredVersion, pipeline, md5: str, test) -> dict:
     """Score the version's test set once; the evaluation assets read these rows and scores."""
     scores = training.score(pipeline, model, test)
     path = settings.model_dir(model.name, registered.key) / "test_scores.npy"
@@ -86,13 +126,20 @@ def _record(settings: Settings, model: GovernedModel, registered: RegisteredVers
     test.reset_index(drop=True).to_parquet(test_path, index=False)
     metrics = discrimination(training.unfavourable(model, test), scores)
     return {
-        "key": registered.key, "model": model.name, "version": registered.version, "run_id": registered.run_id,
-        "artifact_sha256": registered.artifact_sha256, "data_md5": md5,
+        "key": registered.key,
+        "model": model.name,
+        "version": registered.version,
+        "run_id": registered.run_id,
+        "artifact_sha256": registered.artifact_sha256,
+        "data_md5": md5,
         "validation_digest": registered.tags.get("governance.validation_digest"),
         "code_version": registered.tags.get("governance.code_version", "unknown"),
-        "test_rows": len(test), "test_auc": metrics["auc"],
-        "scores_path": str(path), "scores_sha256": file_sha256(path),
-        "test_path": str(test_path), "test_sha256": file_sha256(test_path),
+        "test_rows": len(test),
+        "test_auc": metrics["auc"],
+        "scores_path": str(path),
+        "scores_sha256": file_sha256(path),
+        "test_path": str(test_path),
+        "test_sha256": file_sha256(test_path),
         "trained_by": list(model.owners.data_scientists),
     }
 

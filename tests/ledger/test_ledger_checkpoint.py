@@ -40,8 +40,9 @@ def test_the_log_proves_it_extends_an_older_checkpoint(ledger, signing_key):
     assert ledger.verify(sign_checkpoint(ledger, signing_key, "system")).ok
 
 
-@pytest.mark.parametrize("change", [{"size": 599}, {"root": "00" * 32}, {"signer": "mallory"},
-                                    {"issued_at": "2030-01-01T00:00:00.000000Z"}])
+@pytest.mark.parametrize(
+    "change", [{"size": 599}, {"root": "00" * 32}, {"signer": "mallory"}, {"issued_at": "2030-01-01T00:00:00.000000Z"}]
+)
 def test_any_changed_field_breaks_the_signature(ledger, signing_key, change):
     forged = replace(sign_checkpoint(ledger, signing_key, "system"), **change)
     with pytest.raises(CheckpointError, match="does not verify with the given public key"):
@@ -56,20 +57,27 @@ def test_another_key_does_not_verify(ledger, signing_key):
 
 def test_the_signature_is_bound_to_the_checkpoint_kind(ledger, signing_key):
     checkpoint = sign_checkpoint(ledger, signing_key, "system")
-    unbound = {"size": checkpoint.size, "root": checkpoint.root, "issued_at": checkpoint.issued_at,
-               "signer": checkpoint.signer}
+    unbound = {
+        "size": checkpoint.size,
+        "root": checkpoint.root,
+        "issued_at": checkpoint.issued_at,
+        "signer": checkpoint.signer,
+    }
     assert json.loads(checkpoint.signed_bytes()) == {**unbound, "kind": "governance.ledger.checkpoint/v1"}
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda d: d.pop("root"), "field 'root' is missing"),
-    (lambda d: d.update(size=-1), "field 'size' is invalid"),
-    (lambda d: d.update(size=True), "field 'size' is invalid"),
-    (lambda d: d.update(signature="abc"), "field 'signature' is invalid"),
-    (lambda d: d.update(issued_at="yesterday"), "field 'issued_at' is invalid"),
-    (lambda d: d.update(kind="statement"), "field 'kind' must be"),
-    (lambda d: d.update(extra=1), "unknown field"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda d: d.pop("root"), "field 'root' is missing"),
+        (lambda d: d.update(size=-1), "field 'size' is invalid"),
+        (lambda d: d.update(size=True), "field 'size' is invalid"),
+        (lambda d: d.update(signature="abc"), "field 'signature' is invalid"),
+        (lambda d: d.update(issued_at="yesterday"), "field 'issued_at' is invalid"),
+        (lambda d: d.update(kind="statement"), "field 'kind' must be"),
+        (lambda d: d.update(extra=1), "unknown field"),
+    ],
+)
 def test_malformed_checkpoints_are_refused_by_field(ledger, signing_key, edit, message):
     data = json.loads(sign_checkpoint(ledger, signing_key, "system").to_json())
     edit(data)
@@ -88,8 +96,9 @@ def test_a_broken_ledger_gets_no_checkpoint(ledger_file, signing_key):
 
 @pytest.mark.parametrize("size", [0, 1, 255, 256, 257, 512, 599])
 def test_verify_proves_extension_of_a_checkpoint_at_any_size(ledger, size):
-    checkpoint = Checkpoint(size=size, root=ledger.root(size), issued_at="2026-11-22T10:00:00.000000Z",
-                            signer="system", signature="")  # Ledger.verify leaves the signature to its caller
+    checkpoint = Checkpoint(
+        size=size, root=ledger.root(size), issued_at="2026-11-22T10:00:00.000000Z", signer="system", signature=""
+    )  # Ledger.verify leaves the signature to its caller
     report = ledger.verify(checkpoint)
     assert report.ok and report.consistency.verify() and report.consistency.old_size == size
     rewritten = ledger.verify(replace(checkpoint, root=ledger.root(size + 1)))

@@ -83,7 +83,8 @@ def test_a_named_signer_signs_with_their_own_roster_key(settings, ledger_file, c
     by_audrey.write_text(result.output)
     refused = govern(settings, "verify", "--checkpoint", str(by_audrey))
     assert refused.exit_code != 0 and str(refused.exception) == (
-        f"{by_audrey}: signed by 'audrey', not by 'system'; pass --signer if another principal signs your checkpoints")
+        f"{by_audrey}: signed by 'audrey', not by 'system'; pass --signer if another principal signs your checkpoints"
+    )
     assert govern(settings, "verify", "--checkpoint", str(by_audrey), "--signer", "audrey").exit_code == 0
 
 
@@ -132,7 +133,10 @@ def test_show_lists_an_altered_entry_as_altered_rather_than_failing(settings, le
         db.execute("UPDATE ledger_entries SET payload = CAST(? AS BLOB) WHERE seq = 598", (b'{"forged":true}',))
     listed = json.loads(govern(settings, "show", "--model", "taiwan_default", "--limit", "3", "--json").output)
     assert [(e["seq"], e["altered"]) for e in listed] == [
-        (592, None), (595, None), (598, "entry 598: its payload does not hash to its payload_digest")]
+        (592, None),
+        (595, None),
+        (598, "entry 598: its payload does not hash to its payload_digest"),
+    ]
     human = govern(settings, "show", "--model", "taiwan_default", "--limit", "1").output
     assert "ALTERED: entry 598: its payload does not hash to its payload_digest" in human
 

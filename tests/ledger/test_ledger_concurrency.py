@@ -38,9 +38,15 @@ def run_writers(url: str, count: int, workdir: Path) -> None:
     writers = {}
     for name in ("a", "b"):
         ready = workdir / f"ready-{name}"
-        writers[name] = (ready, subprocess.Popen([sys.executable, "-c", WRITER, url, name, str(count), str(ready),
-                                                  str(go)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                                 text=True))
+        writers[name] = (
+            ready,
+            subprocess.Popen(
+                [sys.executable, "-c", WRITER, url, name, str(count), str(ready), str(go)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+        )
     deadline = time.monotonic() + 60
     while not all(ready.exists() for ready, _ in writers.values()):
         assert time.monotonic() < deadline, "writers did not start"

@@ -22,8 +22,10 @@ from governance.ledger.merkle import (
 )
 
 # Certificate Transparency's reference leaves and tree heads (used by every RFC 6962 implementation).
-CT_LEAVES = [bytes.fromhex(h) for h in
-             ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"]]
+CT_LEAVES = [
+    bytes.fromhex(h)
+    for h in ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"]
+]
 CT_ROOTS = [
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
     "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
@@ -36,20 +38,28 @@ CT_ROOTS = [
     "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
 ]
 CT_INCLUSION = {
-    (0, 8): ["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-             "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-             "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"],
-    (5, 8): ["bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-             "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-             "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"],
+    (0, 8): [
+        "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+        "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+        "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+    ],
+    (5, 8): [
+        "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+        "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+        "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    ],
 }
 CT_CONSISTENCY = {
     (1, 8): CT_INCLUSION[(0, 8)],
-    (6, 8): ["0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-             "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-             "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"],
-    (2, 5): ["5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-             "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"],
+    (6, 8): [
+        "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+        "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+        "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    ],
+    (2, 5): [
+        "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+        "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+    ],
 }
 
 LEAVES = [leaf_hash(sha256(str(i).encode()).digest()) for i in range(70)]
@@ -126,9 +136,9 @@ def test_every_consistency_proof_verifies_and_any_alteration_fails():
             path = consistency_path(old, new, subtree)
             assert verify_consistency(old, new, old_root, new_root, path)
             if 0 < old < new:
-                forked = reference_mth(LEAVES[:old - 1] + [LEAVES[69]] + LEAVES[old:new])
+                forked = reference_mth(LEAVES[: old - 1] + [LEAVES[69]] + LEAVES[old:new])
                 assert not verify_consistency(old, new, old_root, forked, path)
-                assert not verify_consistency(old, new, reference_mth(LEAVES[1:old + 1]), new_root, path)
+                assert not verify_consistency(old, new, reference_mth(LEAVES[1 : old + 1]), new_root, path)
                 assert not verify_consistency(old - 1, new, old_root, new_root, path)
                 for k in range(len(path)):
                     bad = list(path)
@@ -141,15 +151,29 @@ def test_proof_objects_verify_and_reject_altered_fields():
     entry_hash = sha256(b"5").digest()
     leaves = LEAVES[:5] + [leaf_hash(entry_hash)] + LEAVES[6:20]
     tree = subtree_of(leaves)
-    proof = InclusionProof(seq=6, size=20, entry_hash=entry_hash.hex(),
-                           path=tuple(p.hex() for p in inclusion_path(5, 20, tree)), root=reference_mth(leaves).hex())
+    proof = InclusionProof(
+        seq=6,
+        size=20,
+        entry_hash=entry_hash.hex(),
+        path=tuple(p.hex() for p in inclusion_path(5, 20, tree)),
+        root=reference_mth(leaves).hex(),
+    )
     assert proof.verify()
-    for changes in ({"seq": 7}, {"size": 40}, {"entry_hash": "00" * 32}, {"root": "zz"},
-                    {"path": proof.path[:-1] + ("ab" * 32,)}):
+    for changes in (
+        {"seq": 7},
+        {"size": 40},
+        {"entry_hash": "00" * 32},
+        {"root": "zz"},
+        {"path": proof.path[:-1] + ("ab" * 32,)},
+    ):
         assert not InclusionProof(**{**proof.__dict__, **changes}).verify(), changes
-    consistency = ConsistencyProof(old_size=7, new_size=20, old_root=reference_mth(LEAVES[:7]).hex(),
-                                   new_root=reference_mth(LEAVES[:20]).hex(),
-                                   path=tuple(p.hex() for p in consistency_path(7, 20, subtree)))
+    consistency = ConsistencyProof(
+        old_size=7,
+        new_size=20,
+        old_root=reference_mth(LEAVES[:7]).hex(),
+        new_root=reference_mth(LEAVES[:20]).hex(),
+        path=tuple(p.hex() for p in consistency_path(7, 20, subtree)),
+    )
     assert consistency.verify()
     for changes in ({"old_size": 8}, {"new_root": "00" * 32}, {"path": consistency.path[1:]}):
         assert not ConsistencyProof(**{**consistency.__dict__, **changes}).verify(), changes

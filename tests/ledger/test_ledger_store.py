@@ -27,25 +27,47 @@ def ledger(request, tmp_path) -> Ledger:
 
 
 def test_entry_hash_is_sha256_of_the_documented_canonical_record(ledger):
-    first = ledger.append_record(actor="system:data", action="data.snapshot", subject={"model": "credit_default"},
-                          digests={"data": "ab" * 32}, payload={"rows": 50_000, "label": "é 𝄞"})
-    second = ledger.append_record(actor="alice", action="approval.granted",
-                           subject={"model": "credit_default", "version": "3"})
+    first = ledger.append_record(
+        actor="system:data",
+        action="data.snapshot",
+        subject={"model": "credit_default"},
+        digests={"data": "ab" * 32},
+        payload={"rows": 50_000, "label": "é 𝄞"},
+    )
+    second = ledger.append_record(
+        actor="alice", action="approval.granted", subject={"model": "credit_default", "version": "3"}
+    )
     assert (first.seq, second.seq) == (1, 2)
     assert (first.prev_hash, second.prev_hash) == (GENESIS, first.entry_hash)
     assert second.payload == {} and first.payload_digest == sha256(canonical_json(first.payload)).hexdigest()
     assert first.ts.endswith("Z") and datetime.fromisoformat(first.ts[:-1]) <= datetime.fromisoformat(second.ts[:-1])
     for entry in (first, second):
-        record = {"entry": {"action": entry.action, "actor": entry.actor, "digests": entry.digests,
-                            "subject": entry.subject, "ts": entry.ts},
-                  "payload_digest": entry.payload_digest, "prev_hash": entry.prev_hash, "seq": entry.seq}
+        record = {
+            "entry": {
+                "action": entry.action,
+                "actor": entry.actor,
+                "digests": entry.digests,
+                "subject": entry.subject,
+                "ts": entry.ts,
+            },
+            "payload_digest": entry.payload_digest,
+            "prev_hash": entry.prev_hash,
+            "seq": entry.seq,
+        }
         assert sha256(canonical_json(record)).hexdigest() == entry.entry_hash
         assert ledger.entry(entry.seq) == entry
 
 
 def test_record_template_is_the_canonical_json_of_the_record():
-    content = canonical_json({"action": "a.b", "actor": "x\"y\\z\u00e9\n", "digests": {}, "subject": {"model": "m"},
-                              "ts": "2026-11-22T10:00:00.000000Z"})
+    content = canonical_json(
+        {
+            "action": "a.b",
+            "actor": 'x"y\\z\u00e9\n',
+            "digests": {},
+            "subject": {"model": "m"},
+            "ts": "2026-11-22T10:00:00.000000Z",
+        }
+    )
     record = {"entry": json.loads(content), "payload_digest": "cd" * 32, "prev_hash": "ef" * 32, "seq": 123456789}
     assert record_bytes(content, "cd" * 32, "ef" * 32, 123456789) == canonical_json(record)
 
@@ -57,9 +79,13 @@ def test_queries_filter_by_model_version_action_and_position(ledger):
     taiwan = ledger.entries(model="taiwan_default")
     assert taiwan == [e for e in written if e.subject["model"] == "taiwan_default"]
     assert ledger.entries(model="credit_default", version="1", action="gate.decision") == [
-        e for e in written if e.subject == {"model": "credit_default", "version": "1"} and e.action == "gate.decision"]
+        e for e in written if e.subject == {"model": "credit_default", "version": "1"} and e.action == "gate.decision"
+    ]
     assert ledger.entries(since_seq=35) == written[35:]
-    assert ledger.entries(model="credit_default", limit=3) == [e for e in written if e.subject["model"] == "credit_default"][-3:]
+    assert (
+        ledger.entries(model="credit_default", limit=3)
+        == [e for e in written if e.subject["model"] == "credit_default"][-3:]
+    )
     assert ledger.entries(model="nobody") == []
     with pytest.raises(LedgerError, match="no entry 41; the ledger has 40 entries"):
         ledger.entry(41)
@@ -74,7 +100,9 @@ def test_roots_and_proofs_across_stored_node_boundaries(ledger, verifying):
         assert ledger.root(size) == mth(leaves[:size]).hex()
         for seq in {1, size // 2, size - 1, size} & set(range(1, size + 1)):
             proof = ledger.inclusion_proof(seq, size)
-            assert proof.verify() and proof.root == ledger.root(size) and proof.entry_hash == entries[seq - 1].entry_hash
+            assert (
+                proof.verify() and proof.root == ledger.root(size) and proof.entry_hash == entries[seq - 1].entry_hash
+            )
         for old in {0, 1, size // 3, 256, size} & set(range(size + 1)):
             proof = ledger.consistency_proof(old, size)
             assert proof.verify() and proof.old_root == mth(leaves[:old]).hex()
@@ -107,17 +135,20 @@ def test_retention_drops_payloads_keeps_digests_and_the_chain_verifies(ledger):
         ledger.expire_payloads(datetime(2026, 1, 1))
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"action": "Gate"}, "field 'action' must be dotted lowercase"),
-    ({"actor": " "}, "field 'actor'"),
-    ({"subject": {"version": "1"}}, "non-empty string 'model'"),
-    ({"subject": {"model": "m", "version": 3}}, "'subject.version' must be a string"),
-    ({"digests": {"data": "not-a-digest"}}, "field 'digests'"),
-    ({"payload": {"x": float("nan")}}, "field 'payload' is not plain JSON"),
-    ({"payload": {"blob": "x" * 20_000}}, "keep payloads under"),
-    ({"payload": {"name": "a\x00b"}}, "NUL character"),
-    ({"approver": "bob"}, "unknown field"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"action": "Gate"}, "field 'action' must be dotted lowercase"),
+        ({"actor": " "}, "field 'actor'"),
+        ({"subject": {"version": "1"}}, "non-empty string 'model'"),
+        ({"subject": {"model": "m", "version": 3}}, "'subject.version' must be a string"),
+        ({"digests": {"data": "not-a-digest"}}, "field 'digests'"),
+        ({"payload": {"x": float("nan")}}, "field 'payload' is not plain JSON"),
+        ({"payload": {"blob": "x" * 20_000}}, "keep payloads under"),
+        ({"payload": {"name": "a\x00b"}}, "NUL character"),
+        ({"approver": "bob"}, "unknown field"),
+    ],
+)
 def test_bad_events_are_refused_by_name_and_append_nothing(tmp_path, change, message):
     ledger = Ledger(sqlite_url(tmp_path / "governance.db"))
     ledger.append_record(**event(0))
@@ -139,15 +170,25 @@ def test_generated_query_columns_cannot_be_written(ledger_file):
         db.execute("UPDATE ledger_entries SET model = 'forged' WHERE seq = 3")
 
 
-@pytest.mark.parametrize("statement, seq, problem", [
-    ("UPDATE ledger_entries SET payload = replace(payload, '\"i\":4', '\"i\":5') WHERE seq = 5", 5, "payload was altered"),
-    ("UPDATE ledger_entries SET content = replace(content, 'alice', 'alicf') WHERE seq = 11", 11, "content"),
-    ("DELETE FROM ledger_entries WHERE seq = 7", 7, "entry 7 is missing"),
-    # after entry 256, where two processes cut this log
-    ("UPDATE ledger_entries SET payload = replace(payload, '\"i\":299', '\"i\":298') WHERE seq = 300", 300,
-     "payload was altered"),
-    ("DELETE FROM ledger_entries WHERE seq = 400", 400, "entry 400 is missing"),
-])
+@pytest.mark.parametrize(
+    "statement, seq, problem",
+    [
+        (
+            "UPDATE ledger_entries SET payload = replace(payload, '\"i\":4', '\"i\":5') WHERE seq = 5",
+            5,
+            "payload was altered",
+        ),
+        ("UPDATE ledger_entries SET content = replace(content, 'alice', 'alicf') WHERE seq = 11", 11, "content"),
+        ("DELETE FROM ledger_entries WHERE seq = 7", 7, "entry 7 is missing"),
+        # after entry 256, where two processes cut this log
+        (
+            "UPDATE ledger_entries SET payload = replace(payload, '\"i\":299', '\"i\":298') WHERE seq = 300",
+            300,
+            "payload was altered",
+        ),
+        ("DELETE FROM ledger_entries WHERE seq = 400", 400, "entry 400 is missing"),
+    ],
+)
 def test_tampering_is_named_on_both_backends(ledger, statement, seq, problem, verifying):
     ledger.append_records([event(i) for i in range(600)])
     with ledger.engine.begin() as conn:

@@ -22,8 +22,12 @@ from governance.timestamps import utc_timestamp
 pytestmark = pytest.mark.usefixtures("verifying")
 
 CONTENT_FIELDS = {  # field -> the JSON text just before its value in `content`
-    "ts": b'"ts":"', "actor": b'"actor":"', "action": b'"action":"',
-    "subject.model": b'"model":"', "subject.version": b'"version":"', "digests": b'"evidence":"',
+    "ts": b'"ts":"',
+    "actor": b'"actor":"',
+    "action": b'"action":"',
+    "subject.model": b'"model":"',
+    "subject.version": b'"version":"',
+    "digests": b'"evidence":"',
 }
 
 
@@ -38,7 +42,7 @@ def stored(path: Path, seq: int, column: str) -> bytes:
 
 
 def one_byte_changed(value: bytes, at: int) -> bytes:
-    return value[:at] + (b"x" if value[at:at + 1] != b"x" else b"y") + value[at + 1:]
+    return value[:at] + (b"x" if value[at : at + 1] != b"x" else b"y") + value[at + 1 :]
 
 
 def change_byte(path: Path, seq: int, column: str, at: int) -> None:
@@ -107,8 +111,11 @@ def test_content_that_is_not_json_is_refused_by_the_indexes(ledger_file):
 def test_bytes_that_are_not_utf8_are_reported_not_raised(ledger_file):
     content = stored(ledger_file, 77, "content")
     at = content.index(b'"actor":"') + len(b'"actor":"')
-    execute(ledger_file, "UPDATE ledger_entries SET content = CAST(? AS TEXT) WHERE seq = 77",
-            content[:at] + b"\xff" + content[at + 1:])
+    execute(
+        ledger_file,
+        "UPDATE ledger_entries SET content = CAST(? AS TEXT) WHERE seq = 77",
+        content[:at] + b"\xff" + content[at + 1 :],
+    )
     assert_names(verify(ledger_file), 77, "content")
     with pytest.raises(LedgerError, match="entry 77: its fields do not hash to its entry hash"):
         Ledger(sqlite_url(ledger_file)).entry(77)
@@ -129,8 +136,9 @@ def test_a_payload_removed_outside_retention_is_named(ledger_file, expired):
     ledger = Ledger(sqlite_url(ledger_file))
     if expired:  # a retention run before the entry was written explains nothing about it
         cutoff = datetime.now(UTC) - timedelta(days=1)
-        ledger.append(RetentionApplied(actor="system:retention", model="m",
-                                       ledger_payloads_before=utc_timestamp(cutoff)))
+        ledger.append(
+            RetentionApplied(actor="system:retention", model="m", ledger_payloads_before=utc_timestamp(cutoff))
+        )
     execute(ledger_file, "UPDATE ledger_entries SET payload = NULL WHERE seq = 300")
     assert_names(verify(ledger_file), 300, "its payload is gone", "removed outside retention")
 
@@ -144,11 +152,17 @@ def test_a_deleted_entry_is_named(ledger_file, seq):
 
 def test_two_swapped_entries_are_named(ledger_file):
     with closing(sqlite3.connect(ledger_file)) as db, db:
-        rows = {seq: rest for seq, *rest in db.execute(
-            "SELECT seq, content, payload, payload_digest, entry_hash FROM ledger_entries WHERE seq IN (100, 200)")}
+        rows = {
+            seq: rest
+            for seq, *rest in db.execute(
+                "SELECT seq, content, payload, payload_digest, entry_hash FROM ledger_entries WHERE seq IN (100, 200)"
+            )
+        }
         for seq, other in ((100, 200), (200, 100)):
-            db.execute("UPDATE ledger_entries SET content = ?, payload = ?, payload_digest = ?, entry_hash = ? "
-                       "WHERE seq = ?", (*rows[other], seq))
+            db.execute(
+                "UPDATE ledger_entries SET content = ?, payload = ?, payload_digest = ?, entry_hash = ? WHERE seq = ?",
+                (*rows[other], seq),
+            )
     assert_names(verify(ledger_file), 100, "replaced, moved or swapped")
 
 
@@ -191,15 +205,19 @@ def rewrite_consistently(path: Path, seq: int, field: str, value: str) -> None:
                 entry[field] = value
             record = {"entry": entry, "payload_digest": payload_digest, "prev_hash": prev, "seq": current}
             prev = sha256(canonical_json(record)).hexdigest()
-            db.execute("UPDATE ledger_entries SET content = ?, entry_hash = ? WHERE seq = ?",
-                       (canonical_json(entry).decode(), prev, current))
+            db.execute(
+                "UPDATE ledger_entries SET content = ?, entry_hash = ? WHERE seq = ?",
+                (canonical_json(entry).decode(), prev, current),
+            )
             leaves.append(leaf_hash(bytes.fromhex(prev)))
         db.execute("DELETE FROM ledger_nodes")
         for level in range(8, len(leaves).bit_length()):
             span = 1 << level
             for idx in range(len(leaves) // span):
-                db.execute("INSERT INTO ledger_nodes VALUES (?, ?, ?)",
-                           (level, idx, mth(leaves[idx * span:(idx + 1) * span]).hex()))
+                db.execute(
+                    "INSERT INTO ledger_nodes VALUES (?, ?, ?)",
+                    (level, idx, mth(leaves[idx * span : (idx + 1) * span]).hex()),
+                )
 
 
 def test_a_history_rewritten_consistently_after_a_checkpoint_is_detected(ledger_file, signing_key):

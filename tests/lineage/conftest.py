@@ -56,6 +56,9 @@ def copy_of(world: World, home: Path):
 def govern(settings, *args):
     """Run `govern` on a state dir as a user would (settings from options and the environment)."""
     base = ["--home", str(settings.home), "--config", str(settings.config_path)]
-    env = {"GOVERN_POLICIES": str(settings.policies_dir), "GOVERN_DATABASE_URL": settings.database_url or "",
-           "GOVERN_ROSTER": str(settings.roster_override or "")}
+    env = {
+        "GOVERN_POLICIES": str(settings.policies_dir),
+        "GOVERN_DATABASE_URL": settings.database_url or "",
+        "GOVERN_ROSTER": str(settings.roster_override or ""),
+    }
     return CliRunner(env=env).invoke(app, base + [str(a) for a in args])

@@ -27,35 +27,58 @@ def test_the_shipped_map_covers_every_requirement_the_issue_names():
 
 
 def test_rows_name_the_files_present_and_the_gaps(tmp_path):
-    path = _write(tmp_path, {"version": 1,
-                             "requirements": {"a.one": _requirement("One"), "a.two": _requirement("Two")},
-                             "artefacts": {"card": {"title": "Card", "files": ["approved_evidence/*.html"],
-                                                    "evidences": {"a.one": "documents it"}},
-                                           "alerts": {"title": "Alerts", "files": ["monitoring/*"],
-                                                      "evidences": {"a.one": "watches it"}}}})
+    path = _write(
+        tmp_path,
+        {
+            "version": 1,
+            "requirements": {"a.one": _requirement("One"), "a.two": _requirement("Two")},
+            "artefacts": {
+                "card": {
+                    "title": "Card",
+                    "files": ["approved_evidence/*.html"],
+                    "evidences": {"a.one": "documents it"},
+                },
+                "alerts": {"title": "Alerts", "files": ["monitoring/*"], "evidences": {"a.one": "watches it"}},
+            },
+        },
+    )
     rows = load_control_map(path).rows(["approved_evidence/model_card.html", "lineage.json"])
     assert [(r["requirement"], r["artefact"], r["files"], r["status"]) for r in rows] == [
         ("One", "Card", "approved_evidence/model_card.html", "in this pack"),
         ("One", "Alerts", "", "GAP: not in this pack"),
-        ("Two", "", "", "GAP: no artefact mapped")]
+        ("Two", "", "", "GAP: no artefact mapped"),
+    ]
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda m: m["artefacts"]["card"]["evidences"].update({"eu.art99": "x"}),
-     "field 'artefacts.card.evidences.eu.art99': unknown requirement"),
-    (lambda m: m["requirements"]["a.one"].pop("title"), "field 'requirements.a.one.title': Field required"),
-    (lambda m: m["requirements"]["a.one"].update(owner="x"), "field 'requirements.a.one.owner': Extra inputs"),
-    (lambda m: m["artefacts"]["card"].update(files=["../secrets.txt"]),
-     "field 'artefacts.card.files': '../secrets.txt' is not a relative path inside the pack"),
-    (lambda m: m["artefacts"]["card"].update(files=[]), "field 'artefacts.card.files': List should have at least 1"),
-    (lambda m: m["artefacts"]["card"]["evidences"].update({"a.one": " "}), "say how the artefact evidences a.one"),
-    (lambda m: m.update(version=0), "field 'version': Input should be greater than or equal to 1"),
-    (lambda m: m["requirements"].update({"Bad Id": _requirement("x")}), "field 'requirements.Bad Id': ids are"),
-    (lambda m: m.update(extra=1), "field 'extra': Extra inputs are not permitted"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda m: m["artefacts"]["card"]["evidences"].update({"eu.art99": "x"}),
+            "field 'artefacts.card.evidences.eu.art99': unknown requirement",
+        ),
+        (lambda m: m["requirements"]["a.one"].pop("title"), "field 'requirements.a.one.title': Field required"),
+        (lambda m: m["requirements"]["a.one"].update(owner="x"), "field 'requirements.a.one.owner': Extra inputs"),
+        (
+            lambda m: m["artefacts"]["card"].update(files=["../secrets.txt"]),
+            "field 'artefacts.card.files': '../secrets.txt' is not a relative path inside the pack",
+        ),
+        (
+            lambda m: m["artefacts"]["card"].update(files=[]),
+            "field 'artefacts.card.files': List should have at least 1",
+        ),
+        (lambda m: m["artefacts"]["card"]["evidences"].update({"a.one": " "}), "say how the artefact evidences a.one"),
+        (lambda m: m.update(version=0), "field 'version': Input should be greater than or equal to 1"),
+        (lambda m: m["requirements"].update({"Bad Id": _requirement("x")}), "field 'requirements.Bad Id': ids are"),
+        (lambda m: m.update(extra=1), "field 'extra': Extra inputs are not permitted"),
+    ],
+)
 def test_bad_edits_are_refused_naming_the_file_and_field(tmp_path, edit, message):
-    document = {"version": 1, "requirements": {"a.one": _requirement("One")},
-                "artefacts": {"card": {"title": "Card", "files": ["x.html"], "evidences": {"a.one": "documents it"}}}}
+    document = {
+        "version": 1,
+        "requirements": {"a.one": _requirement("One")},
+        "artefacts": {"card": {"title": "Card", "files": ["x.html"], "evidences": {"a.one": "documents it"}}},
+    }
     edit(document)
     path = _write(tmp_path, document)
     with pytest.raises(ControlMapError) as refused:
@@ -63,8 +86,10 @@ def test_bad_edits_are_refused_naming_the_file_and_field(tmp_path, edit, message
     assert str(refused.value).startswith(f"{path}: ") and message in str(refused.value)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("version: [1", "not valid YAML"), ("- a\n- b\n", "expected a mapping"), (b"\xff\xfe", "not UTF-8 text")])
+@pytest.mark.parametrize(
+    "text, message",
+    [("version: [1", "not valid YAML"), ("- a\n- b\n", "expected a mapping"), (b"\xff\xfe", "not UTF-8 text")],
+)
 def test_unreadable_files_are_refused_by_name(tmp_path, text, message):
     path = tmp_path / "control_map.yaml"
     path.write_bytes(text if isinstance(text, bytes) else text.encode())

@@ -64,8 +64,9 @@ def test_a_fresh_pack_verifies_on_both_backends(any_world, tmp_path):
     assert checked.ok, checked.problems
     assert (checked.model, checked.version, checked.files) == (MODEL, V1, written.files)
     assert any("the policy bundle is the one the release gate applied" in n for n in checked.notes)
-    assert any(n.startswith("statements/approve-") and "signed by ravi; the signature verifies" in n
-               for n in checked.notes)
+    assert any(
+        n.startswith("statements/approve-") and "signed by ravi; the signature verifies" in n for n in checked.notes
+    )
 
 
 def test_the_cli_verifies_and_pins_the_key(world, pack, tmp_path):
@@ -73,8 +74,9 @@ def test_the_cli_verifies_and_pins_the_key(world, pack, tmp_path):
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"evidence pack OK: {V1}")
     system = tmp_path / "system.pub.pem"
-    system.write_bytes(world.services.system_key().public_key().public_bytes(Encoding.PEM,
-                                                                            PublicFormat.SubjectPublicKeyInfo))
+    system.write_bytes(
+        world.services.system_key().public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    )
     assert govern(world.settings, "evidence", "verify", pack, "--public-key", system).exit_code == 0
     other = tmp_path / "other.pub.pem"
     other.write_bytes(generate_key_pair()[1].public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
@@ -96,8 +98,9 @@ def test_any_changed_byte_in_any_file_fails_naming_the_file(pack, tmp_path):
 def test_a_removed_or_added_file_fails_naming_it(pack, tmp_path):
     original = files_of(pack)
     for name in original:
-        checked = verify_pack(rewritten(pack, tmp_path / "removed.zip",
-                                        {n: d for n, d in original.items() if n != name}))
+        checked = verify_pack(
+            rewritten(pack, tmp_path / "removed.zip", {n: d for n, d in original.items() if n != name})
+        )
         assert not checked.ok and any(p.startswith(name) for p in checked.problems), (name, checked.problems)
     checked = verify_pack(rewritten(pack, tmp_path / "added.zip", {**original, "approved_evidence/extra.json": b"{}"}))
     assert checked.problems == ["approved_evidence/extra.json: not in the manifest"]
@@ -164,9 +167,24 @@ def test_an_examiner_checks_it_with_standard_tools(pack, tmp_path):
     folder = tmp_path / FOLDER
     sums = subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=folder, capture_output=True, text=True)
     assert sums.returncode == 0, sums.stdout + sums.stderr
-    signature = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "keys/system.pub.pem", "-rawin",
-                                "-in", "MANIFEST.json", "-sigfile", "MANIFEST.sig"], cwd=folder, capture_output=True,
-                               text=True)
+    signature = subprocess.run(
+        [
+            "openssl",
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            "keys/system.pub.pem",
+            "-rawin",
+            "-in",
+            "MANIFEST.json",
+            "-sigfile",
+            "MANIFEST.sig",
+        ],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+    )
     assert signature.returncode == 0 and "Signature Verified Successfully" in signature.stdout, signature.stderr
     index = (folder / "index.html").read_text()
     assert "approved_evidence/model_card.html" in index and "ravi" in index and "<script" not in index
@@ -194,14 +212,25 @@ def test_the_version_s_monitoring_reports_are_carried(world, tmp_path):
         (reports / stream / "data_drift.html").write_bytes(html)
         report = json.dumps({"version": version, "alerted": True}).encode()
         (reports / stream / "report.json").write_bytes(report)
-        services.ledger.append(events.MonitoringAlert(
-            actor="system:monitoring", model=MODEL, version=version, report=hashlib.sha256(report).hexdigest(),
-            evidently_html=hashlib.sha256(html).hexdigest(), window=stream.split("-", 1)[1], stream="drift",
-            run_id="test-run", path=settings.relative(reports / stream / "report.json")))
+        services.ledger.append(
+            events.MonitoringAlert(
+                actor="system:monitoring",
+                model=MODEL,
+                version=version,
+                report=hashlib.sha256(report).hexdigest(),
+                evidently_html=hashlib.sha256(html).hexdigest(),
+                window=stream.split("-", 1)[1],
+                stream="drift",
+                run_id="test-run",
+                path=settings.relative(reports / stream / "report.json"),
+            )
+        )
     export_evidence(services, MODEL, V1, tmp_path / "pack.zip")
     contents = files_of(tmp_path / "pack.zip")
     assert [n for n in contents if n.startswith("monitoring/")] == [
-        "monitoring/drift-1-500-abc/data_drift.html", "monitoring/drift-1-500-abc/report.json"]
+        "monitoring/drift-1-500-abc/data_drift.html",
+        "monitoring/drift-1-500-abc/report.json",
+    ]
     rows = list(csv.DictReader(io.StringIO(contents["control_map.csv"].decode())))
     assert all(r["status"] == "in this pack" for r in rows)
     assert json.loads(contents["lineage.json"])["monitoring"][0]["action"] == "monitoring.alert"
@@ -220,6 +249,7 @@ def test_export_refuses_a_key_the_roster_does_not_name(world, tmp_path):
 
 def _row_patterns(row: dict) -> list[re.Pattern]:
     """A serialised row in any key order we write (as given, or sorted): its values in that order, close together."""
+
     def value(v) -> str:
         if isinstance(v, float) and v.is_integer():
             return rf"{int(v)}(?:\.0)?"
@@ -229,8 +259,9 @@ def _row_patterns(row: dict) -> list[re.Pattern]:
     return [re.compile(r"\W{1,40}(?:\w+\W{1,5})?".join(value(row[k]) for k in keys)) for keys in orders]
 
 
-def _pack_by_the_signing_key_holder(tmp_path: Path, approver_key, roster_key, action: str = "approve",
-                                    version: str = V1, names_it: bool = True) -> tuple[Path, object]:
+def _pack_by_the_signing_key_holder(
+    tmp_path: Path, approver_key, roster_key, action: str = "approve", version: str = V1, names_it: bool = True
+) -> tuple[Path, object]:
     """A pack built from scratch by whoever holds the system key: its own ledger, checkpoint and roster, and a
     statement "by ravi" (`action` of `version`) signed with `approver_key` (None: a signature of zeros) while
     the roster names `roster_key` as ravi's; the manifest names it as the approval (`names_it`, else names only
@@ -245,30 +276,55 @@ def _pack_by_the_signing_key_holder(tmp_path: Path, approver_key, roster_key, ac
     system, system_public = generate_key_pair()
     sealed = canonical_json({"model": MODEL, "version": V1, "facts": {}, "files": {}})
     evidence = sha256_hex(sealed)
-    statement = Statement.new(action, {"model": MODEL, "version": version, "evidence_digest": evidence}, "ravi",
-                              valid_for=timedelta(days=1))
-    approval = (sign(statement, approver_key) if approver_key else
-                SignedStatement(statement, base64.b64encode(bytes(64)).decode()))
+    statement = Statement.new(
+        action, {"model": MODEL, "version": version, "evidence_digest": evidence}, "ravi", valid_for=timedelta(days=1)
+    )
+    approval = (
+        sign(statement, approver_key)
+        if approver_key
+        else SignedStatement(statement, base64.b64encode(bytes(64)).decode())
+    )
     ledger = Ledger(f"sqlite:///{tmp_path / 'forged.db'}")
-    ledger.append_record(actor="ravi", action="approval.granted", subject={"model": MODEL, "version": V1},
-                         digests={"statement": approval.digest, "evidence_pack": evidence})
+    ledger.append_record(
+        actor="ravi",
+        action="approval.granted",
+        subject={"model": MODEL, "version": V1},
+        digests={"statement": approval.digest, "evidence_pack": evidence},
+    )
     checkpoint = sign_checkpoint(ledger, system, "system")
     entry = {**ledger.entry(1).to_dict(), "inclusion_proof": list(ledger.inclusion_proof(1, checkpoint.size).path)}
-    roster = {"version": 1, "principals": {
-        "system": {"roles": ["automation"], "public_key": public_key_line(system_public)},
-        "ravi": {"roles": ["model_risk_approver"], "public_key": public_key_line(roster_key)}}}
-    files = {"approved_evidence/manifest.json": sealed, "roster.json": canonical_json(roster),
-             "ledger/checkpoint.json": checkpoint.to_json().encode(),
-             "ledger/entries.json": json.dumps({"entries": [entry]}).encode(),
-             f"statements/{action}-{approval.digest}.json": approval.to_json().encode(), "policy/bundle/x.cedar": b""}
-    manifest = canonical_json({
-        "kind": PACK_KIND, "model": MODEL, "version": V1, "signer": "system",
-        "public_key": public_key_line(system_public), "roster": {"version": 1, "digest": digest_of(roster)},
-        "ledger_checkpoint": {"size": checkpoint.size, "root": checkpoint.root}, "approved_evidence_digest": evidence,
-        "summary": {"approver": "ravi", "approval_statement": approval.digest if names_it else None},
-        "files": {name: sha256_hex(data) for name, data in files.items()}})
-    out = rewritten(None, tmp_path / "forged.zip", {**files, "MANIFEST.json": manifest,
-                                                    "MANIFEST.sig": system.sign(manifest)})
+    roster = {
+        "version": 1,
+        "principals": {
+            "system": {"roles": ["automation"], "public_key": public_key_line(system_public)},
+            "ravi": {"roles": ["model_risk_approver"], "public_key": public_key_line(roster_key)},
+        },
+    }
+    files = {
+        "approved_evidence/manifest.json": sealed,
+        "roster.json": canonical_json(roster),
+        "ledger/checkpoint.json": checkpoint.to_json().encode(),
+        "ledger/entries.json": json.dumps({"entries": [entry]}).encode(),
+        f"statements/{action}-{approval.digest}.json": approval.to_json().encode(),
+        "policy/bundle/x.cedar": b"",
+    }
+    manifest = canonical_json(
+        {
+            "kind": PACK_KIND,
+            "model": MODEL,
+            "version": V1,
+            "signer": "system",
+            "public_key": public_key_line(system_public),
+            "roster": {"version": 1, "digest": digest_of(roster)},
+            "ledger_checkpoint": {"size": checkpoint.size, "root": checkpoint.root},
+            "approved_evidence_digest": evidence,
+            "summary": {"approver": "ravi", "approval_statement": approval.digest if names_it else None},
+            "files": {name: sha256_hex(data) for name, data in files.items()},
+        }
+    )
+    out = rewritten(
+        None, tmp_path / "forged.zip", {**files, "MANIFEST.json": manifest, "MANIFEST.sig": system.sign(manifest)}
+    )
     return out, system_public
 
 
@@ -295,11 +351,14 @@ def test_a_roster_of_the_signing_key_holder_s_own_fails_against_the_published_on
     assert result.exit_code == 0 and "checked against the roster the pack carries" not in result.output, result.output
 
 
-@pytest.mark.parametrize("action, version, names_it", [
-    ("reject", V1, True),  # ravi's genuine rejection of this pack, named as its approval
-    ("approve", V2, True),  # ravi's genuine approval of another version, replayed
-    ("approve", V1, False),  # an approver named without the statement
-])
+@pytest.mark.parametrize(
+    "action, version, names_it",
+    [
+        ("reject", V1, True),  # ravi's genuine rejection of this pack, named as its approval
+        ("approve", V2, True),  # ravi's genuine approval of another version, replayed
+        ("approve", V1, False),  # an approver named without the statement
+    ],
+)
 def test_the_approval_the_manifest_names_must_be_an_approval_of_this_version(tmp_path, action, version, names_it):
     ravi, ravi_public = generate_key_pair()
     forged, system = _pack_by_the_signing_key_holder(tmp_path, ravi, ravi_public, action, version, names_it)

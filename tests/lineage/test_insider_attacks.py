@@ -65,10 +65,17 @@ def _incidents(settings) -> list[str]:
 def test_a_forged_deployment_row_and_alias_are_not_completed_and_serving_keeps_the_verified_champion(attacked):
     services = Services(attacked)
     real = services.control.deployments(MODEL, "completed")[-1]
-    _sql(attacked, "INSERT INTO deployments (model, version, kind, status, artifact_sha256, evidence_digest, "
-                   "approval_digest, previous_version, actor, started_at) VALUES (?, 2, 'deploy', 'started', ?, ?, ?, "
-                   "1, 'system:production_deployment', ?)",
-         MODEL, "a" * 64, real.evidence_digest, real.approval_digest, utc_timestamp())
+    _sql(
+        attacked,
+        "INSERT INTO deployments (model, version, kind, status, artifact_sha256, evidence_digest, "
+        "approval_digest, previous_version, actor, started_at) VALUES (?, 2, 'deploy', 'started', ?, ?, ?, "
+        "1, 'system:production_deployment', ?)",
+        MODEL,
+        "a" * 64,
+        real.evidence_digest,
+        real.approval_digest,
+        utc_timestamp(),
+    )
     services.registry.set_champion(MODEL, 2)
 
     status = govern(attacked, "status")
@@ -93,13 +100,30 @@ def test_appended_rehashed_forgeries_of_an_approval_and_a_deployment_deploy_noth
     ledger = services.ledger
     forged = "f" * 64
     granted = ledger.latest(events.ApprovalGranted, model=MODEL, version=f"{MODEL}-v2")
-    ledger.append(events.ApprovalGranted(actor="ravi", model=MODEL, version=f"{MODEL}-v2", statement=forged,
-                                         evidence_pack=granted.evidence_pack, policy=granted.policy,
-                                         roles=("model_risk_approver",)))
+    ledger.append(
+        events.ApprovalGranted(
+            actor="ravi",
+            model=MODEL,
+            version=f"{MODEL}-v2",
+            statement=forged,
+            evidence_pack=granted.evidence_pack,
+            policy=granted.policy,
+            roles=("model_risk_approver",),
+        )
+    )
     completed = ledger.latest(events.DeploymentCompleted, model=MODEL, version=f"{MODEL}-v2")
-    ledger.append(events.DeploymentCompleted(
-        actor="system:production_deployment", model=MODEL, version=f"{MODEL}-v2", artifact=completed.artifact,
-        evidence_pack=completed.evidence_pack, approval=forged, deployment_id=999, previous_version=1))
+    ledger.append(
+        events.DeploymentCompleted(
+            actor="system:production_deployment",
+            model=MODEL,
+            version=f"{MODEL}-v2",
+            artifact=completed.artifact,
+            evidence_pack=completed.evidence_pack,
+            approval=forged,
+            deployment_id=999,
+            previous_version=1,
+        )
+    )
     assert ledger.verify().ok  # nothing wrong with the chain itself
 
     # The latest move does not verify: nothing is served (never an older move, which a person moved away from).
@@ -114,10 +138,18 @@ def test_a_replayed_approval_does_not_bring_back_a_version_rolled_back_from(atta
     """v2's real approval and deployment id, replayed after paul rolled v2 back (the reviewer's C1)."""
     ledger = Services(attacked).ledger
     completed = ledger.latest(events.DeploymentCompleted, model=MODEL, version=f"{MODEL}-v2")
-    ledger.append(events.DeploymentCompleted(
-        actor="system:production_deployment", model=MODEL, version=f"{MODEL}-v2", artifact=completed.artifact,
-        evidence_pack=completed.evidence_pack, approval=completed.approval, deployment_id=completed.deployment_id,
-        previous_version=1))
+    ledger.append(
+        events.DeploymentCompleted(
+            actor="system:production_deployment",
+            model=MODEL,
+            version=f"{MODEL}-v2",
+            artifact=completed.artifact,
+            evidence_pack=completed.evidence_pack,
+            approval=completed.approval,
+            deployment_id=completed.deployment_id,
+            previous_version=1,
+        )
+    )
     production = verified_production(Services(attacked), MODEL)
     assert production.champion is None and any("already completed" in i for i in production.incidents)
     assert {a["outcome"] for a in _answers(attacked)} == {"refer"}
@@ -127,9 +159,18 @@ def test_a_replayed_approval_under_a_new_deployment_id_is_refused(attacked):
     ledger = Services(attacked).ledger
     started = ledger.latest(events.DeploymentStarted, model=MODEL, version=f"{MODEL}-v2")
     for step in (events.DeploymentStarted, events.DeploymentCompleted):
-        ledger.append(step(actor="system:production_deployment", model=MODEL, version=f"{MODEL}-v2",
-                           artifact=started.artifact, evidence_pack=started.evidence_pack, approval=started.approval,
-                           deployment_id=999, previous_version=1))
+        ledger.append(
+            step(
+                actor="system:production_deployment",
+                model=MODEL,
+                version=f"{MODEL}-v2",
+                artifact=started.artifact,
+                evidence_pack=started.evidence_pack,
+                approval=started.approval,
+                deployment_id=999,
+                previous_version=1,
+            )
+        )
     production = verified_production(Services(attacked), MODEL)
     assert production.champion is None and any("reuses the authority" in i for i in production.incidents)
 
@@ -138,8 +179,9 @@ def test_a_replayed_enable_does_not_lift_a_later_disable(attacked):
     services = Services(attacked)
     set_kill_switch(services, MODEL, True, "bea", load_private_key(demo_key_path(attacked, "bea")), "fraud ring")
     old = services.ledger.latest(events.KillSwitchOff, model=MODEL)
-    services.ledger.append(events.KillSwitchOff(actor="bea", model=MODEL, statement=old.statement, policy=old.policy,
-                                                reason="all clear"))
+    services.ledger.append(
+        events.KillSwitchOff(actor="bea", model=MODEL, statement=old.statement, policy=old.policy, reason="all clear")
+    )
     _sql(attacked, "UPDATE kill_switches SET disabled = 0 WHERE model = ?", MODEL)
     assert verified_production(services, MODEL).kill_switch
     assert {a["outcome"] for a in _answers(attacked)} == {"refer"}
@@ -155,9 +197,18 @@ def test_a_statement_cedar_refused_authorises_nothing(attacked):
     [dana] = services.statements.find(action="approve", principal="dana")
     started = services.ledger.latest(events.DeploymentStarted, model=MODEL, version=f"{MODEL}-v2")
     for step in (events.DeploymentStarted, events.DeploymentCompleted):
-        services.ledger.append(step(actor="system:production_deployment", model=MODEL, version=f"{MODEL}-v2",
-                                    artifact=started.artifact, evidence_pack=started.evidence_pack,
-                                    approval=dana.digest, deployment_id=77, previous_version=1))
+        services.ledger.append(
+            step(
+                actor="system:production_deployment",
+                model=MODEL,
+                version=f"{MODEL}-v2",
+                artifact=started.artifact,
+                evidence_pack=started.evidence_pack,
+                approval=dana.digest,
+                deployment_id=77,
+                previous_version=1,
+            )
+        )
     assert verified_production(services, MODEL).champion is None
     assert {a["outcome"] for a in _answers(attacked)} == {"refer"}
 
@@ -185,8 +236,9 @@ def test_a_fresh_entry_expired_by_retention_of_the_right_age_still_verifies(atta
     ledger = Ledger.for_settings(attacked)
     cutoff = utc_now() + timedelta(seconds=1)
     ledger.expire_payloads(cutoff)
-    ledger.append(events.RetentionApplied(actor="system:retention", model=MODEL,
-                                          ledger_payloads_before=utc_timestamp(cutoff)))
+    ledger.append(
+        events.RetentionApplied(actor="system:retention", model=MODEL, ledger_payloads_before=utc_timestamp(cutoff))
+    )
     assert govern(attacked, "ledger", "verify").exit_code == 0
 
 
@@ -196,7 +248,6 @@ def test_the_kill_switch_is_not_lifted_without_a_reason(attacked, reason):
     result = govern(attacked, "enable", MODEL, "--reason", reason, "--as", "bea")
     assert result.exit_code != 0 and "needs a reason" in f"{result.output}{result.exception}"
     assert Ledger.for_settings(attacked).size() == before
-
 
 
 def test_trace_takes_the_move_in_force_from_the_signed_record_not_the_rows(world, attacked):

@@ -41,8 +41,11 @@ def test_every_step_is_named_with_its_facts(world):
     assert doc["gate"]["allowed"] and doc["gate"]["policy_digest"] == doc["evidence_pack"]["facts"]["policy_digest"]
     assert doc["evidence_pack"]["status"] == "verified"
     [approval] = doc["approvals"]
-    assert (approval["approver"], approval["roles"], approval["comment"]) == ("ravi", ["model_risk_approver"],
-                                                                              f"reviewed {V1}")
+    assert (approval["approver"], approval["roles"], approval["comment"]) == (
+        "ravi",
+        ["model_risk_approver"],
+        f"reviewed {V1}",
+    )
     assert approval["relied_on_by_deployments"] == [1, 3]  # the deployment, and the rollback back to v1
     moves = {m["id"]: m for m in doc["deployments"]}
     assert moves[1]["kind"] == "deploy" and moves[1]["automated"] and moves[1]["to"] == V1
@@ -64,8 +67,13 @@ def test_every_entry_is_cited_with_a_proof_that_verifies(world):
     assert own <= set(citations)
     for seq, citation in citations.items():
         assert citation["verified"]
-        proof = InclusionProof(seq=seq, size=size, entry_hash=ledger.entry(seq).entry_hash,
-                               path=tuple(citation["inclusion_proof"]), root=root)
+        proof = InclusionProof(
+            seq=seq,
+            size=size,
+            entry_hash=ledger.entry(seq).entry_hash,
+            path=tuple(citation["inclusion_proof"]),
+            root=root,
+        )
         assert proof.verify()
 
 
@@ -84,8 +92,18 @@ def test_the_human_lineage_reads_step_by_step(world):
 def test_a_rewritten_ledger_entry_is_a_finding(world):
     ledger = world.services.ledger
     card = ledger.entries(model=MODEL, version=V1, action=events.CardPublished.action)[-1]
-    forged = json.dumps({"action": card.action, "actor": "dana", "digests": card.digests, "facts": card.facts,
-                         "subject": card.subject, "ts": card.ts}, separators=(",", ":"), sort_keys=True)
+    forged = json.dumps(
+        {
+            "action": card.action,
+            "actor": "dana",
+            "digests": card.digests,
+            "facts": card.facts,
+            "subject": card.subject,
+            "ts": card.ts,
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+    )
     original = _set_content(ledger, card.seq, forged)
     try:
         doc = version_lineage(world.services, MODEL, V1).document

@@ -30,9 +30,19 @@ def stores(request, settings):
 
 def record(log: DecisionLog, decision_id: str, model: str, days_ago: float) -> None:
     """A decision written the way the scoring API writes one."""
-    log.record(decision_id=decision_id, ts=utc_timestamp(utc_now() - timedelta(days=days_ago)), model=model,
-               version=1, input_digest="d" * 64, features={"annual_income": 41000.0}, protected={"sex": "F"},
-               score=0.3, outcome="refer", reasons=[], kill_switch=False)
+    log.record(
+        decision_id=decision_id,
+        ts=utc_timestamp(utc_now() - timedelta(days=days_ago)),
+        model=model,
+        version=1,
+        input_digest="d" * 64,
+        features={"annual_income": 41000.0},
+        protected={"sex": "F"},
+        score=0.3,
+        outcome="refer",
+        reasons=[],
+        kill_switch=False,
+    )
 
 
 def test_the_decision_log_forgets_inputs_then_rows(stores):
@@ -57,8 +67,12 @@ def test_retention_expires_payloads_and_every_proof_still_verifies(stores):
     record(log, "recent", MODEL, 0.5)
     record(log, "ancient", MODEL, 30)
     for i in range(300):  # more than one Merkle block of stored nodes
-        services.ledger.append_record(actor="system:test", action="report.performance",
-                                      subject={"model": MODEL, "version": V1}, payload={"auc": 0.8, "i": i})
+        services.ledger.append_record(
+            actor="system:test",
+            action="report.performance",
+            subject={"model": MODEL, "version": V1},
+            payload={"auc": 0.8, "i": i},
+        )
     retention = Retention(decision_features_days=1, decision_log_days=10, ledger_payload_days=1)
     run = apply_retention(services, retention, [MODEL], now=utc_now() + timedelta(days=2))
     assert run.ledger_ok and run.ledger_payloads_expired == 300
@@ -91,8 +105,10 @@ def test_after_retention_a_trace_still_names_version_approver_and_data(world, tm
             lineage = traced["lineage"]
             assert traced["decision"]["inputs_retained"] is False
             assert (traced["decision"]["version"], traced["approval"]["approver"]) == (version, APPROVERS[version])
-            assert lineage["summary"]["data_md5"] == world.services.registry.version(
-                MODEL, int(version[-1])).tags["governance.data_md5"]
+            assert (
+                lineage["summary"]["data_md5"]
+                == world.services.registry.version(MODEL, int(version[-1])).tags["governance.data_md5"]
+            )
             assert lineage["findings"] == [] and lineage["evidence_pack"]["status"] == "verified"
     exported = export_evidence(services, MODEL, V1, tmp_path / "pack.zip")
     checked = verify_pack(exported.path)

@@ -60,7 +60,9 @@ def test_a_decision_in_the_safe_state_says_who_stopped_the_model(world):
     traced = json.loads(govern(world.settings, "trace", answer["decision_id"], "--json").output)
     assert traced["decision"]["outcome"] == "refer" and traced["decision"]["version"] is None
     assert traced["decision"]["safe_state_reason"] == "kill switch on: complaints spike"
-    assert "safe state: kill switch on: complaints spike" in govern(world.settings, "trace", answer["decision_id"]).output
+    assert (
+        "safe state: kill switch on: complaints spike" in govern(world.settings, "trace", answer["decision_id"]).output
+    )
     assert traced["kill_switch"]["on"] is True
     change = traced["kill_switch"]["last_change"]
     assert (change["state"], change["by"], change["reason"]) == ("on", "bea", "complaints spike")

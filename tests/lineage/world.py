@@ -87,8 +87,15 @@ def _history(world: World, decisions_per_phase: int) -> None:
     life = world.life
     for version in (V1, V2):
         _candidate(world, version)
-        decide(world.services, MODEL, version, "approve", APPROVERS[version], world.key(APPROVERS[version]),
-               comment=f"reviewed {version}")
+        decide(
+            world.services,
+            MODEL,
+            version,
+            "approve",
+            APPROVERS[version],
+            world.key(APPROVERS[version]),
+            comment=f"reviewed {version}",
+        )
         release = life.defs.resolve_job_def(release_job_name(MODEL))
         assert release.execute_in_process(instance=life.instance, partition_key=version).success
     app = create_app(life.settings, life.config, poll_seconds=0.1)
@@ -107,8 +114,11 @@ def _candidate(world: World, version: str) -> None:
     assert key == version
     job = life.defs.resolve_job_def(candidate_job_name(MODEL))
     result = job.execute_in_process(
-        instance=life.instance, partition_key=key, tags={"governance/requested_by": "dana"},
-        run_config={"ops": {f"{MODEL}__applications": {"config": {"seed": SEEDS[version]}}}})
+        instance=life.instance,
+        partition_key=key,
+        tags={"governance/requested_by": "dana"},
+        run_config={"ops": {f"{MODEL}__applications": {"config": {"seed": SEEDS[version]}}}},
+    )
     assert result.success
 
 

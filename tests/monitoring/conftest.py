@@ -78,8 +78,11 @@ class Monitored:
         """One evaluation of a sensor as the daemon does it: from its last cursor, keeping the new one and
         persisting the observations it reports."""
         definition = self.defs.resolve_sensor_def(f"{MODEL}_{sensor}")
-        context = dg.build_sensor_context(instance=self.instance, cursor=self.cursors.get(sensor),
-                                          resources=resources or governance_resources(self.settings))
+        context = dg.build_sensor_context(
+            instance=self.instance,
+            cursor=self.cursors.get(sensor),
+            resources=resources or governance_resources(self.settings),
+        )
         result = definition(context)
         if result.cursor is not None:
             self.cursors[sensor] = result.cursor
@@ -93,13 +96,20 @@ class Monitored:
     def run(self, request: dg.RunRequest, job: str = "remediation") -> dg.ExecuteInProcessResult:
         """Execute a requested run in this process, on the state dir's instance."""
         return self.defs.resolve_job_def(f"{MODEL}_{job}").execute_in_process(
-            run_config=request.run_config, tags=request.tags, partition_key=request.partition_key,
-            instance=self.instance, raise_on_error=False)
+            run_config=request.run_config,
+            tags=request.tags,
+            partition_key=request.partition_key,
+            instance=self.instance,
+            raise_on_error=False,
+        )
 
     def labels_file(self, path: Path, flip: bool = False, everyone_repaid: bool = False) -> Path:
         """Every sent decision's real outcome (the generator's `default`), its opposite, or "repaid" for all."""
-        rows = [{"decision_id": answer["decision_id"], "label": 0 if everyone_repaid else int(outcome) ^ int(flip)}
-                for frame, answers in self.sent for answer, outcome in zip(answers, frame["default"])]
+        rows = [
+            {"decision_id": answer["decision_id"], "label": 0 if everyone_repaid else int(outcome) ^ int(flip)}
+            for frame, answers in self.sent
+            for answer, outcome in zip(answers, frame["default"])
+        ]
         pd.DataFrame(rows, columns=["decision_id", "label"]).to_csv(path, index=False)
         return path
 
@@ -123,5 +133,6 @@ def monitored(golden: Settings, tmp_path: Path) -> Monitored:
     settings = copy_state(golden, tmp_path)
     config = load_config(settings.config_path)
     model = config.model(MODEL)
-    return Monitored(settings, model, open_instance(settings), build_definitions(settings, config),
-                     Traffic(settings, model))
+    return Monitored(
+        settings, model, open_instance(settings), build_definitions(settings, config), Traffic(settings, model)
+    )

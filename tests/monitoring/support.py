@@ -34,8 +34,13 @@ from governance.trust.demo import demo_principals
 from tests.helpers import REPO, signed_approval, small_model, write_config
 
 MODEL = "credit_scoring"
-MONITORING = {"collect_protected_attributes": True, "window_size": 500, "min_window_size": 200,
-              "check_interval_seconds": 1, "retrain_cron": "0 3 * * 1"}
+MONITORING = {
+    "collect_protected_attributes": True,
+    "window_size": 500,
+    "min_window_size": 200,
+    "check_interval_seconds": 1,
+    "retrain_cron": "0 3 * * 1",
+}
 
 
 def monitored_config(path: Path, models: tuple[str, ...] = (MODEL,), **monitoring) -> Path:
@@ -88,10 +93,18 @@ def redeploy(settings: Settings, model: str, version: int) -> None:
 def _approve_and_deploy(services: Services, pack) -> None:
     """A real signed approval by ravi, ledgered as `decide` ledgers a grant, then the deployment."""
     approval = replace(signed_approval(services.settings, pack), policy_digest=services.policies.digest)
-    services.ledger.append(events.ApprovalGranted(
-        actor=approval.principal, model=approval.model, version=approval.version,
-        statement=approval.statement_digest, evidence_pack=pack.digest, policy=approval.policy_digest,
-        roles=approval.roles, comment=""))
+    services.ledger.append(
+        events.ApprovalGranted(
+            actor=approval.principal,
+            model=approval.model,
+            version=approval.version,
+            statement=approval.statement_digest,
+            evidence_pack=pack.digest,
+            policy=approval.policy_digest,
+            roles=approval.roles,
+            comment="",
+        )
+    )
     deploy(services, approval, pack, actor="system:production_deployment")
 
 
@@ -110,26 +123,49 @@ def seal_trained(settings: Settings, model, frame, pipeline, source: str):
     snapshot = snapshot_frame(settings, model.name, frame, source)
     key = version_key(model.name, registry.latest_version(model.name) + 1)
     run_id = registry.start_run(model.name, key, tags={})
-    registered = registry.register(model.name, key, run_id, pipeline, training.TRUSTED_TYPES[model.estimator.kind],
-                                   tags={"governance.data_md5": snapshot.md5})
+    registered = registry.register(
+        model.name,
+        key,
+        run_id,
+        pipeline,
+        training.TRUSTED_TYPES[model.estimator.kind],
+        tags={"governance.data_md5": snapshot.md5},
+    )
     registry.finish_run(run_id, ok=True)
     test = training.split(model, frame).test.reset_index(drop=True)
-    report = performance_report(training.unfavourable(model, test), training.score(pipeline, model, test),
-                                protected_groups(model, test), model.decisioning)
+    report = performance_report(
+        training.unfavourable(model, test),
+        training.score(pipeline, model, test),
+        protected_groups(model, test),
+        model.decisioning,
+    )
     out = settings.model_dir(model.name, key)
     out.mkdir(parents=True, exist_ok=True)
     (out / "performance.json").write_bytes(canonical_json(report))
     explainer = version_explainer(settings, model, pipeline, snapshot.md5)
     explained, _ = explainability_report(model, explainer, test, protected_groups(model, test))
     (out / "explainability.json").write_bytes(canonical_json(explained))
-    Services(settings).ledger.append(events.ExplainabilityReportPublished(  # as the graph's asset ledgers it
-        actor="system:explainability_report", model=model.name, version=key,
-        report=file_sha256(out / "explainability.json"), artifact=registered.artifact_sha256))
+    Services(settings).ledger.append(
+        events.ExplainabilityReportPublished(  # as the graph's asset ledgers it
+            actor="system:explainability_report",
+            model=model.name,
+            version=key,
+            report=file_sha256(out / "explainability.json"),
+            artifact=registered.artifact_sha256,
+        )
+    )
     (out / "model_card.md").write_text(f"# {key}\n")
-    pack = seal(out / "evidence", model.name, key, {"performance.json": out / "performance.json",
-                                                    "explainability.json": out / "explainability.json",
-                                                    "model_card.md": out / "model_card.md"},
-                {"artifact_sha256": registered.artifact_sha256, "policy_digest": "0" * 64})
+    pack = seal(
+        out / "evidence",
+        model.name,
+        key,
+        {
+            "performance.json": out / "performance.json",
+            "explainability.json": out / "explainability.json",
+            "model_card.md": out / "model_card.md",
+        },
+        {"artifact_sha256": registered.artifact_sha256, "policy_digest": "0" * 64},
+    )
     return key, registered, pack
 
 

@@ -25,11 +25,22 @@ def log_decisions(log: DecisionLog, count: int) -> None:
     rows = []
     for i in range(count):
         ours, safe = i % 2 == 0, i % 6 == 0
-        rows.append({"decision_id": f"d-{i}", "ts": f"2026-11-22T10:{i // 60 % 60:02d}:{i % 60:02d}.000000Z",
-                     "model": "credit_scoring" if ours else "other", "version": None if safe else 3,
-                     "input_digest": "0" * 64, "features": json.dumps({"x": i}), "protected": None,
-                     "score": None if safe else 0.1, "outcome": "refer" if safe else "approve", "reasons": "[]",
-                     "kill_switch": safe, "label": 1 if i % 5 == 0 else None})
+        rows.append(
+            {
+                "decision_id": f"d-{i}",
+                "ts": f"2026-11-22T10:{i // 60 % 60:02d}:{i % 60:02d}.000000Z",
+                "model": "credit_scoring" if ours else "other",
+                "version": None if safe else 3,
+                "input_digest": "0" * 64,
+                "features": json.dumps({"x": i}),
+                "protected": None,
+                "score": None if safe else 0.1,
+                "outcome": "refer" if safe else "approve",
+                "reasons": "[]",
+                "kill_switch": safe,
+                "label": 1 if i % 5 == 0 else None,
+            }
+        )
     with log.engine.begin() as conn:
         conn.execute(insert(decisions), rows)
 
@@ -60,8 +71,9 @@ def test_one_remediation_at_a_time_per_model_and_an_abandoned_lease_expires(url)
         pass
     engine = engine_for(url)
     with engine.begin() as conn:  # a holder that crashed long ago
-        conn.execute(insert(leases).values(model="credit_scoring", holder="crashed",
-                                           expires_at="2026-01-01T00:00:00.000000Z"))
+        conn.execute(
+            insert(leases).values(model="credit_scoring", holder="crashed", expires_at="2026-01-01T00:00:00.000000Z")
+        )
     with remediation_lease(url, "credit_scoring", "run-c", wait_seconds=0.3):
         with engine.begin() as conn:
             holder = conn.execute(leases.select()).mappings().one()["holder"]

@@ -48,9 +48,13 @@ def test_the_daemon_s_sensors_and_remediation_roll_back_a_harmful_champion(monit
     # another sensor's run for the same window, if the daemon started one, found nothing left to do
     assert all("nothing to do" in " ".join(r.notes) for r in remediations if not r.actions)
     assert len(monitored.services.control.deployments(MODEL)) == 3  # two deployments and one rollback
-    requested = [tick for state in monitored.instance.all_instigator_state() if state.name.startswith(MODEL)
-                  for tick in monitored.instance.get_ticks(state.instigator_origin_id, state.selector_id)
-                  if tick.run_ids]
+    requested = [
+        tick
+        for state in monitored.instance.all_instigator_state()
+        if state.name.startswith(MODEL)
+        for tick in monitored.instance.get_ticks(state.instigator_origin_id, state.selector_id)
+        if tick.run_ids
+    ]
     assert {t.instigator_name for t in requested} & {f"{MODEL}_data_drift", f"{MODEL}_score_drift"}
     assert not daemon.running
 
@@ -58,19 +62,24 @@ def test_the_daemon_s_sensors_and_remediation_roll_back_a_harmful_champion(monit
 def test_the_sensors_tick_at_the_configured_interval(monitored: Monitored, tmp_path):
     """With `check_interval_seconds: 5` (the daemon's own loop), each monitoring sensor ticks about every 5 s,
     not every other loop (10 s, as it did with the interval passed to Dagster as is)."""
-    settings = replace(monitored.settings, config_path=monitored_config(tmp_path / "governance.yaml",
-                                                                        check_interval_seconds=5))
+    settings = replace(
+        monitored.settings, config_path=monitored_config(tmp_path / "governance.yaml", check_interval_seconds=5)
+    )
     log = tmp_path / "daemon.log"
     sensor = f"{MODEL}_data_drift"
     with DagsterDaemon(settings, log) as daemon:
         deadline = time.monotonic() + DEADLINE_SECONDS
         while len(_tick_times(monitored.instance, sensor)) < 7:
             assert daemon.running, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, f"fewer than 7 ticks in {DEADLINE_SECONDS} s:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, (
+                f"fewer than 7 ticks in {DEADLINE_SECONDS} s:\n{log.read_text()[-3000:]}"
+            )
             time.sleep(0.5)
     ticks = _tick_times(monitored.instance, sensor)
     gaps = [later - earlier for earlier, later in zip(ticks, ticks[1:])]
-    print(f"{sensor} ticked every {statistics.mean(gaps):.2f} s on average (gaps {', '.join(f'{g:.1f}' for g in gaps)})")
+    print(
+        f"{sensor} ticked every {statistics.mean(gaps):.2f} s on average (gaps {', '.join(f'{g:.1f}' for g in gaps)})"
+    )
     assert statistics.mean(gaps) < 6.0, gaps  # a skipped loop makes a 10 s gap
 
 

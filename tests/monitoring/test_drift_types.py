@@ -15,8 +15,15 @@ def test_an_integer_code_with_missing_values_in_the_reference_is_not_drift():
     reference_rows = frame.iloc[:3000].copy()
     reference_rows.loc[reference_rows.index[::100], "existing_customer"] = np.nan  # float64 now: 0.0, 1.0, NaN
     reference_rows[SCORE_COLUMN] = 0.5
-    reference = Reference(model="credit_scoring", version=1, artifact_sha256="a" * 64, rows=reference_rows,
-                          sha256="b" * 64, card=None, card_problem="not needed here")
+    reference = Reference(
+        model="credit_scoring",
+        version=1,
+        artifact_sha256="a" * 64,
+        rows=reference_rows,
+        sha256="b" * 64,
+        card=None,
+        card_problem="not needed here",
+    )
     window = frame.iloc[3000:].copy()  # as logged JSON decodes: int64
     assert reference_rows["existing_customer"].dtype == np.float64 and window["existing_customer"].dtype == np.int64
 

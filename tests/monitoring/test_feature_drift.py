@@ -21,8 +21,7 @@ def _numeric_by_importance(monitored: Monitored) -> list[str]:
     reference = monitor_for(monitored.settings).references.get(monitored.model, 2)
     assert reference.importance is not None, reference.importance_problem
     contract = monitored.model.contract
-    numeric = [f for f in monitored.model.feature_columns
-               if contract[f].kind != "category" and not contract[f].values]
+    numeric = [f for f in monitored.model.feature_columns if contract[f].kind != "category" and not contract[f].values]
     return sorted(numeric, key=lambda f: reference.importance[f]["rank"])
 
 
@@ -64,5 +63,6 @@ def test_the_card_says_which_features_alone_would_call_for_retraining(monitored:
     by_feature = {row["feature"]: row for row in watch["features"]}
     assert by_feature[explained["importance"][0]["feature"]]["fires_from"] == pytest.approx(0.3)
     assert by_feature[explained["importance"][-1]["feature"]]["fires_from"] is None
-    assert {"rule": "monitoring.data_drift", "action": "retrain", "fires_when": ["drift_share >= 0.3000"]} in \
-        [{k: r[k] for k in ("rule", "action", "fires_when")} for r in watch["rules"]]
+    assert {"rule": "monitoring.data_drift", "action": "retrain", "fires_when": ["drift_share >= 0.3000"]} in [
+        {k: r[k] for k in ("rule", "action", "fires_when")} for r in watch["rules"]
+    ]

@@ -21,9 +21,19 @@ IDS = [f"d-{i}" for i in range(6)]
 def log(settings) -> DecisionLog:
     decisions = DecisionLog.for_settings(settings)
     for decision_id in IDS:
-        decisions.record(decision_id=decision_id, ts="2026-11-22T10:00:00.000000Z", model="credit_scoring", version=1,
-                         input_digest="0" * 64, features={}, protected=None, score=0.1, outcome="approve", reasons=[],
-                         kill_switch=False)
+        decisions.record(
+            decision_id=decision_id,
+            ts="2026-11-22T10:00:00.000000Z",
+            model="credit_scoring",
+            version=1,
+            input_digest="0" * 64,
+            features={},
+            protected=None,
+            score=0.1,
+            outcome="approve",
+            reasons=[],
+            kill_switch=False,
+        )
     return decisions
 
 
@@ -47,13 +57,20 @@ def test_a_file_of_outcomes_labels_the_decisions_and_is_ledgered_without_them(se
     assert again["labelled"] == {} and again["unchanged"] == 4  # the same outcomes again change nothing
 
 
-@pytest.mark.parametrize("rows, columns, problem", [
-    ([("d-0", 0), ("nobody", 1)], None, "no such decision in the decision log, row(s) 2"),
-    ([("d-0", 0), ("d-1", 2)], None, "label not one of credit_scoring's outcomes [0, 1] (column 'default'), row(s) 2"),
-    ([("d-0", 0), ("d-0", 0)], None, "decision(s) listed more than once, row(s) 1, 2"),
-    ([("d-0", "yes")], None, "label is not a whole number in row(s) 1"),
-    ([("d-0", 0, "x")], ["decision_id", "label", "name"], "expected exactly the columns decision_id, label"),
-])
+@pytest.mark.parametrize(
+    "rows, columns, problem",
+    [
+        ([("d-0", 0), ("nobody", 1)], None, "no such decision in the decision log, row(s) 2"),
+        (
+            [("d-0", 0), ("d-1", 2)],
+            None,
+            "label not one of credit_scoring's outcomes [0, 1] (column 'default'), row(s) 2",
+        ),
+        ([("d-0", 0), ("d-0", 0)], None, "decision(s) listed more than once, row(s) 1, 2"),
+        ([("d-0", "yes")], None, "label is not a whole number in row(s) 1"),
+        ([("d-0", 0, "x")], ["decision_id", "label", "name"], "expected exactly the columns decision_id, label"),
+    ],
+)
 def test_a_bad_file_is_refused_naming_the_rows_and_labels_nothing(settings, log, tmp_path, rows, columns, problem):
     path = tmp_path / "labels.csv"
     pd.DataFrame(rows, columns=columns or ["decision_id", "label"]).to_csv(path, index=False)
@@ -74,18 +91,31 @@ def test_every_kind_of_problem_in_a_file_is_named_at_once(settings, log, tmp_pat
         "decision(s) listed more than once, row(s) 4, 5; no such decision in the decision log, row(s) 6; "
         "label not one of credit_scoring's outcomes [0, 1] (column 'default'), row(s) 7; "
         "decision(s) already labelled with another outcome, row(s) 8; a label is a recorded fact and is not "
-        "overwritten")
+        "overwritten"
+    )
     assert labelled_count(log, "credit_scoring") == 1  # d-0's, from the first file only
 
 
 def test_decisions_of_a_model_no_longer_governed_are_named_with_the_rest(settings, log, tmp_path):
-    log.record(decision_id="r-0", ts="2026-11-22T10:00:00.000000Z", model="retired_model", version=1,
-               input_digest="0" * 64, features={}, protected=None, score=0.1, outcome="approve", reasons=[],
-               kill_switch=False)
+    log.record(
+        decision_id="r-0",
+        ts="2026-11-22T10:00:00.000000Z",
+        model="retired_model",
+        version=1,
+        input_digest="0" * 64,
+        features={},
+        protected=None,
+        score=0.1,
+        outcome="approve",
+        reasons=[],
+        kill_switch=False,
+    )
     path = write(tmp_path / "a.csv", [("d-0", 0), ("r-0", 1), ("nobody", 0)])
     refused = str(govern_labels(settings, "import", str(path)).exception)
-    assert refused == (f"{path}: no such decision in the decision log, row(s) 3; "
-                       "decision(s) of a model this config does not govern, row(s) 2")
+    assert refused == (
+        f"{path}: no such decision in the decision log, row(s) 3; "
+        "decision(s) of a model this config does not govern, row(s) 2"
+    )
     refused = str(govern_labels(settings, "import", str(path), "--model", "credit_scoring").exception)
     assert refused.endswith("decision(s) of another model than 'credit_scoring', row(s) 2")
     assert labelled_count(log, "credit_scoring") == 0

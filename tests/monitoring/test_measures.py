@@ -29,8 +29,16 @@ def bundle() -> PolicyBundle:
 
 def window(bundle, **attributes) -> object:
     measured = [Measurement("test", attributes, "constructed")]
-    return judge(bundle, model="credit_scoring", version=2, risk_tier="high", window="1-500", stream="live",
-                 decisions=500, measurements=measured)
+    return judge(
+        bundle,
+        model="credit_scoring",
+        version=2,
+        risk_tier="high",
+        window="1-500",
+        stream="live",
+        decisions=500,
+        measurements=measured,
+    )
 
 
 def test_psi_is_zero_on_the_reference_and_grows_with_a_shift():
@@ -94,8 +102,10 @@ def test_performance_needs_the_card_and_both_outcomes():
     rng = np.random.default_rng(1)
     y = rng.integers(0, 2, 400)
     assert performance(None, "no sealed pack", y, rng.random(400), 0.95).attributes == {}
-    assert "need 10 of each" in performance({"auc": 0.8, "ks": 0.5}, None, np.zeros(400, int), rng.random(400),
-                                            0.95).summary
+    assert (
+        "need 10 of each"
+        in performance({"auc": 0.8, "ks": 0.5}, None, np.zeros(400, int), rng.random(400), 0.95).summary
+    )
     ranked = performance({"auc": 0.8, "ks": 0.5}, None, y, y + rng.normal(0, 0.3, 400), 0.95)
     assert ranked.attributes["auc_drop_ci_low"] < 0 and ranked.attributes["ks_drop_ci_low"] < 0
     noise = performance({"auc": 0.8, "ks": 0.5}, None, y, rng.random(400), 0.95)
@@ -122,8 +132,16 @@ def test_the_policy_chooses_how_to_contain(bundle):
 
 def features_judged(bundle, risk_tier: str = "high", **features: dict) -> object:
     measured = [Measurement("data_drift", {"drift_share": 0.0}, "constructed", {}, features)]
-    return judge(bundle, model="credit_scoring", version=2, risk_tier=risk_tier, window="1-500", stream="live",
-                 decisions=500, measurements=measured)
+    return judge(
+        bundle,
+        model="credit_scoring",
+        version=2,
+        risk_tier=risk_tier,
+        window="1-500",
+        stream="live",
+        decisions=500,
+        measurements=measured,
+    )
 
 
 def test_one_important_feature_drifting_strongly_calls_for_retraining_by_risk_tier(bundle):
@@ -134,8 +152,10 @@ def test_one_important_feature_drifting_strongly_calls_for_retraining_by_risk_ti
     assert strong.retrain.allowed and not strong.contain.allowed
     (finding,) = strong.retrain.findings
     assert finding.rule == "monitoring.important_feature_drift"
-    assert finding.conditions == ("annual_income: importance = 0.2500 (fires when >= 0.1000)",
-                                  "annual_income: drift_distance = 1.0200 (fires when >= 0.3000)")
+    assert finding.conditions == (
+        "annual_income: importance = 0.2500 (fires when >= 0.1000)",
+        "annual_income: drift_distance = 1.0200 (fires when >= 0.3000)",
+    )
     assert not features_judged(bundle, dependents=feature(1.02, 0.01, 17)).alert  # moved, but hardly used
     assert not features_judged(bundle, annual_income=feature(0.29, 0.25)).alert  # used, but moved little
     assert not features_judged(bundle, "low", annual_income=feature(0.5, 0.25)).alert  # the low tier's 0.75
@@ -146,8 +166,14 @@ def test_one_important_feature_drifting_strongly_calls_for_retraining_by_risk_ti
 def test_a_recorded_judgement_with_whole_number_figures_is_judged_again(bundle):
     """Canonical JSON writes 0.0 as 0: a feature the model never uses (importance 0) or that did not move
     (distance 0) must still be judged as a decimal when remediation re-reads the report."""
-    recorded = json.loads(canonical_json(features_judged(bundle, dependents={
-        "method": "wasserstein", "drift_distance": 0.0, "importance": 0.0, "importance_rank": 17}).to_dict()))
+    recorded = json.loads(
+        canonical_json(
+            features_judged(
+                bundle,
+                dependents={"method": "wasserstein", "drift_distance": 0.0, "importance": 0.0, "importance_rank": 17},
+            ).to_dict()
+        )
+    )
     assert recorded["measurements"][0]["features"]["dependents"]["importance"] == 0
     assert rejudge(bundle, recorded).retrain.allowed is False
 
@@ -187,11 +213,13 @@ def test_a_window_without_the_configured_reference_group_judges_nothing_against_
 
 
 def test_a_labelled_window_without_a_favourable_outcome_is_not_judged_for_equal_opportunity():
-    unreferenced = MODEL.model_copy(update={"protected_attributes": [
-        a.model_copy(update={"reference": None}) for a in MODEL.protected_attributes]})
+    unreferenced = MODEL.model_copy(
+        update={"protected_attributes": [a.model_copy(update={"reference": None}) for a in MODEL.protected_attributes]}
+    )
     frame = protected(["M"] * 200 + ["F"] * 200)
     for model in (MODEL, unreferenced):  # with no reference configured, the largest group of none was an error
         measured = equal_opportunity(model, frame, np.zeros(400, dtype=bool), np.zeros(400, dtype=bool))
         assert measured.attributes == {}
-        assert measured.summary == ("equal opportunity not judged: no favourable outcome among the window's "
-                                    "400 labelled decisions")
+        assert measured.summary == (
+            "equal opportunity not judged: no favourable outcome among the window's 400 labelled decisions"
+        )

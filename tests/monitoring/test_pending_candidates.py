@@ -31,8 +31,10 @@ def test_a_candidate_trained_before_a_newer_drift_says_so(monitored: Monitored):
     (drift,) = waiting["predates_drift"]
     assert (drift["version"], drift["window"]) == ("credit_scoring-v2", "1-500") and drift["rules"]
     assert drift["seq"] == monitored.ledger(events.MonitoringAlert)[-1].seq
-    assert (f"PREDATES DRIFT alerted at {drift['at']} on credit_scoring-v2 window 1-500 ({', '.join(drift['rules'])})"
-            in _status_text([found]))
+    assert (
+        f"PREDATES DRIFT alerted at {drift['at']} on credit_scoring-v2 window 1-500 ({', '.join(drift['rules'])})"
+        in _status_text([found])
+    )
 
 
 def test_a_candidate_trained_after_the_drift_is_not_marked(monitored: Monitored):

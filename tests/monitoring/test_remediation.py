@@ -42,9 +42,16 @@ def test_severe_drift_rolls_back_to_the_previous_version_that_passes_on_the_wind
     move = services.control.deployments(MODEL, "completed")[-1]
     assert (move.kind, move.version, move.actor) == ("rollback", 1, "system")
     steps = [events.event_type(e.action) for e in services.ledger.entries(model=MODEL)][-8:]
-    assert steps == [events.MonitoringAlert, events.MonitoringReferenceBuilt, events.StatementRecorded,
-                     events.RollbackStarted, events.RollbackCompleted, events.StatementRecorded,
-                     events.RetrainingRequested, events.RemediationDecided]
+    assert steps == [
+        events.MonitoringAlert,
+        events.MonitoringReferenceBuilt,
+        events.StatementRecorded,
+        events.RollbackStarted,
+        events.RollbackCompleted,
+        events.StatementRecorded,
+        events.RetrainingRequested,
+        events.RemediationDecided,
+    ]
     acted = remediation(monitored)
     assert acted.actions == ("rollback", "retraining_requested") and acted.contained is True
     assert acted.rollback_target["version"] == 1 and acted.rollback_target["passes"] is True
@@ -106,7 +113,9 @@ def test_monitoring_never_flaps_back_to_a_version_it_contained(monitored: Monito
     target = remediation(monitored).rollback_target
     assert target["version"] is None and target["passes"] is False
     (skipped,) = target["skipped"]
-    assert skipped["version"] == 2 and "contained by monitoring and no person has put it back since" in skipped["reason"]
+    assert (
+        skipped["version"] == 2 and "contained by monitoring and no person has put it back since" in skipped["reason"]
+    )
 
 
 def test_automation_never_restores_a_version_a_person_rolled_back_from(monitored: Monitored):
@@ -121,7 +130,9 @@ def test_automation_never_restores_a_version_a_person_rolled_back_from(monitored
     assert target["version"] is None and target["passes"] is False
     (skipped,) = target["skipped"]
     assert skipped["version"] == 2
-    assert "paul rolled back away from v2" in skipped["reason"] and "no person has put it back since" in skipped["reason"]
+    assert (
+        "paul rolled back away from v2" in skipped["reason"] and "no person has put it back since" in skipped["reason"]
+    )
     assert "auto_rollback_target not permitted" in skipped["reason"]
 
 
@@ -155,7 +166,8 @@ def _changed_policies(tmp_path: Path, allow_older_policy: bool) -> Path:
 
 @pytest.mark.parametrize("allow_older_policy", [False, True])
 def test_a_version_approved_under_another_policy_is_restored_only_if_the_policy_says_so(
-        monitored: Monitored, tmp_path: Path, allow_older_policy: bool):
+    monitored: Monitored, tmp_path: Path, allow_older_policy: bool
+):
     monitored.use_policies(_changed_policies(tmp_path, allow_older_policy))
     monitored.send(seed=100, drift=1.0)  # v2 drifts severely; v1 would pass
     assert monitored.run(alert(monitored, "score_drift")).success
@@ -199,9 +211,12 @@ def test_the_action_is_the_policy_s_choice_not_the_code_s(monitored: Monitored, 
     policies = tmp_path / "policies"
     shutil.copytree(REPO / "policies", policies)
     rules = policies / "monitoring.cedar"
-    rules.write_text(rules.read_text().replace("when { context.rollback_target_passes };", "when { false };")
-                     .replace("unless { context.rollback_target_passes };", ";")
-                     .replace("  context.approved_under_policy_in_force &&\n", ""))  # v1 stays a target
+    rules.write_text(
+        rules.read_text()
+        .replace("when { context.rollback_target_passes };", "when { false };")
+        .replace("unless { context.rollback_target_passes };", ";")
+        .replace("  context.approved_under_policy_in_force &&\n", "")
+    )  # v1 stays a target
     monitored.use_policies(policies)  # a stricter policy: never roll back automatically, always switch off
     monitored.send(seed=100, drift=1.0)  # the rollback scenario: v1 passes on the window
     assert monitored.run(alert(monitored, "score_drift")).success
@@ -227,8 +242,11 @@ def test_harm_that_the_policy_permits_no_containment_for_fails_loudly(monitored:
 
 
 def test_a_window_that_is_not_in_the_decision_log_acts_on_nothing(monitored: Monitored):
-    bogus = dg.RunRequest(run_config={"ops": {f"{MODEL}__monitoring_report": {"config": {
-        "first_seq": 1, "last_seq": 500, "stream": "live"}}}})
+    bogus = dg.RunRequest(
+        run_config={
+            "ops": {f"{MODEL}__monitoring_report": {"config": {"first_seq": 1, "last_seq": 500, "stream": "live"}}}
+        }
+    )
     result = monitored.run(bogus)
     assert not result.success
     assert "no window 1-500 of model 'credit_scoring'" in str(result.all_events)
@@ -239,8 +257,11 @@ def test_a_window_that_is_not_in_the_decision_log_acts_on_nothing(monitored: Mon
 def test_the_retraining_schedule_authorises_ledgers_and_requests_a_new_version(monitored: Monitored):
     schedule = monitored.defs.resolve_schedule_def(f"{MODEL}_retraining_schedule")
     assert schedule.cron_schedule == "0 3 * * 1" and schedule.execution_timezone == "UTC"
-    context = dg.build_schedule_context(instance=monitored.instance, resources=governance_resources(monitored.settings),
-                                        scheduled_execution_time=datetime(2026, 11, 23, 3, tzinfo=UTC))
+    context = dg.build_schedule_context(
+        instance=monitored.instance,
+        resources=governance_resources(monitored.settings),
+        scheduled_execution_time=datetime(2026, 11, 23, 3, tzinfo=UTC),
+    )
     request = schedule(context)
     assert request.partition_key == "credit_scoring-v3" and request.tags["governance/requested_by"] == "system"
     requested = monitored.ledger(events.RetrainingRequested)[-1]

@@ -44,18 +44,26 @@ def test_no_alarm_on_stationary_traffic_over_many_windows(monitored: Monitored, 
     assert requests == [], [r.tags for r in requests]
     judged = judged_windows(monitored)
     expected = [f"{500 * i + 1}-{500 * (i + 1)}" for i in range(WINDOWS)]
-    for stream in ("credit_scoring_data_drift/live", "credit_scoring_score_drift/live", "credit_scoring_fairness/live",
-                   "credit_scoring_fairness/labelled", "credit_scoring_performance/labelled"):
+    for stream in (
+        "credit_scoring_data_drift/live",
+        "credit_scoring_score_drift/live",
+        "credit_scoring_fairness/live",
+        "credit_scoring_fairness/labelled",
+        "credit_scoring_performance/labelled",
+    ):
         assert judged[stream] == expected, stream
     assert json.loads(monitored.cursors["fairness"]) == {"live": 500 * WINDOWS, "labelled": 500 * WINDOWS}
     assert "window not complete" in skip_message(monitored.tick("score_drift"))
 
 
-@pytest.mark.parametrize("knobs, sensor, calls_for", [
-    ({"drift": 0.3}, "data_drift", "retrain"),
-    ({"drift": 0.3}, "score_drift", "retrain"),
-    ({"bias": 1.0}, "fairness", "contain"),
-])
+@pytest.mark.parametrize(
+    "knobs, sensor, calls_for",
+    [
+        ({"drift": 0.3}, "data_drift", "retrain"),
+        ({"drift": 0.3}, "score_drift", "retrain"),
+        ({"bias": 1.0}, "fairness", "contain"),
+    ],
+)
 def test_each_injected_shift_alerts_with_the_rule_that_fired(monitored: Monitored, knobs, sensor, calls_for):
     monitored.send(seed=2000)
     monitored.send(seed=2001, **knobs)
@@ -88,8 +96,12 @@ def test_equal_opportunity_is_judged_on_labelled_windows(monitored: Monitored, t
     # outcome_labels asset this time
     path = monitored.labels_file(tmp_path / "labels.csv", everyone_repaid=True)
     labels = monitored.defs.get_assets_def(dg.AssetKey(["credit_scoring", "outcome_labels"]))
-    imported = dg.materialize([labels], instance=monitored.instance, resources=governance_resources(monitored.settings),
-                              run_config={"ops": {"credit_scoring__outcome_labels": {"config": {"path": str(path)}}}})
+    imported = dg.materialize(
+        [labels],
+        instance=monitored.instance,
+        resources=governance_resources(monitored.settings),
+        run_config={"ops": {"credit_scoring__outcome_labels": {"config": {"path": str(path)}}}},
+    )
     metadata = imported.asset_materializations_for_node("credit_scoring__outcome_labels")[0].metadata
     assert metadata["newly_labelled"].value == 1000 and metadata["coverage"].value == 1.0
     fairness = monitored.tick("fairness")
@@ -138,8 +150,14 @@ def test_failure_modes_never_act_and_say_why(monitored: Monitored):
     assert "(minimum 200), too few to judge" in skip_message(small)
 
     configured = governance_resources(monitored.settings)["governance"]
-    down = {"governance": GovernanceResource(**{**configured.model_dump(),  # the database server is down
-                                                "database_url": "postgresql://govern@127.0.0.1:1/unreachable"})}
+    down = {
+        "governance": GovernanceResource(
+            **{
+                **configured.model_dump(),  # the database server is down
+                "database_url": "postgresql://govern@127.0.0.1:1/unreachable",
+            }
+        )
+    }
     monitored.send(seed=6002, bias=1.0)
     before = monitored.cursors["fairness"]
     unavailable = monitored.tick("fairness", resources=down)
@@ -161,8 +179,10 @@ def test_labels_that_never_arrive_are_passed_over_once_later_ones_have(monitored
     result = monitored.tick("performance")
     message = skip_message(result)
     assert result.run_requests == []
-    assert "labelled window 1-500 passed over: 0 of 500 decisions labelled (minimum 200), and later decisions " \
-           "are labelled: these labels never arrived" in message
+    assert (
+        "labelled window 1-500 passed over: 0 of 500 decisions labelled (minimum 200), and later decisions "
+        "are labelled: these labels never arrived" in message
+    )
     assert judged_windows(monitored)["credit_scoring_performance/labelled"] == ["501-1000"]
 
 

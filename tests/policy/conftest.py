@@ -17,13 +17,27 @@ POLICIES = Path(__file__).resolve().parents[2] / "policies"
 def passing_evidence(**changes) -> GateEvidence:
     """Evidence that passes every gate rule in every risk tier; `changes` override fields."""
     base = GateEvidence(
-        model="credit_scoring", version="7", risk_tier="high", validation_passed=True,
-        auc=0.80, ks=0.40, champion_auc=None,
-        di_ci_high_min=1.05, di_ci_low_max=0.95, di_point_min=0.97, di_point_max=1.01,
-        equalized_odds_difference_max=0.03, equalized_odds_ci_low_max=0.01, proxy_strength_max=0.05,
+        model="credit_scoring",
+        version="7",
+        risk_tier="high",
+        validation_passed=True,
+        auc=0.80,
+        ks=0.40,
+        champion_auc=None,
+        di_ci_high_min=1.05,
+        di_ci_low_max=0.95,
+        di_point_min=0.97,
+        di_point_max=1.01,
+        equalized_odds_difference_max=0.03,
+        equalized_odds_ci_low_max=0.01,
+        proxy_strength_max=0.05,
         proxy_weighted_max=0.05,
-        card_complete=True, card_missing_sections=[], data_age_days=10,
-        trained_by=["dana"], requested_by=["dana"], context={},
+        card_complete=True,
+        card_missing_sections=[],
+        data_age_days=10,
+        trained_by=["dana"],
+        requested_by=["dana"],
+        context={},
     )
     return replace(base, **changes)
 

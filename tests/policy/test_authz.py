@@ -26,7 +26,7 @@ ROLLBACK = {"target_version": "6", "target_approved": True}
 
 # action, subject, context, principals allowed (everyone else in ROSTER is denied)
 MATRIX = [
-    ("approve", HIGH, FRESH, {"ravi"}),                  # rhea requested it
+    ("approve", HIGH, FRESH, {"ravi"}),  # rhea requested it
     ("reject", HIGH, {}, {"ravi", "rhea"}),
     ("approve", MEDIUM, FRESH, {"ravi", "bea"}),
     ("reject", MEDIUM, {}, {"ravi", "rhea", "bea"}),
@@ -42,8 +42,11 @@ MATRIX = [
 ]
 
 
-@pytest.mark.parametrize("action, subject, context, allowed", MATRIX,
-                         ids=[f"{a}-{getattr(s, 'risk_tier', 'model')}" for a, s, _, _ in MATRIX])
+@pytest.mark.parametrize(
+    "action, subject, context, allowed",
+    MATRIX,
+    ids=[f"{a}-{getattr(s, 'risk_tier', 'model')}" for a, s, _, _ in MATRIX],
+)
 def test_role_by_action_matrix(bundle, action, subject, context, allowed):
     decided = {name: authorize(bundle, ROSTER, name, action, subject, context) for name in ROSTER}
     assert {name for name, decision in decided.items() if decision.allowed} == allowed
@@ -70,7 +73,9 @@ def test_trainer_or_requester_never_approves(bundle, field):
 def test_a_person_with_both_roles_still_cannot_approve_own_work(bundle):
     roster = {**ROSTER, "dana": ["data_scientist", "model_risk_approver"]}
     assert not authorize(bundle, roster, "dana", "approve", HIGH, FRESH).allowed
-    assert authorize(bundle, roster, "dana", "approve", VersionSubject("credit_scoring", "8", "high", ["paul"]), FRESH).allowed
+    assert authorize(
+        bundle, roster, "dana", "approve", VersionSubject("credit_scoring", "8", "high", ["paul"]), FRESH
+    ).allowed
 
 
 @pytest.mark.parametrize("hours, allowed", [(0, True), (168, True), (169, False), (-1, False)])
@@ -81,14 +86,15 @@ def test_approvals_expire(bundle, hours, allowed):
         assert decision.rules == ("authorisation.approval_expiry",)
 
 
-@pytest.mark.parametrize("action, context", [
-    ("approve", FRESH), ("reject", {}), ("enable", {}), ("waive", WAIVE)])
+@pytest.mark.parametrize("action, context", [("approve", FRESH), ("reject", {}), ("enable", {}), ("waive", WAIVE)])
 def test_system_principal_never_takes_human_decisions(bundle, action, context):
     subject = MODEL if action == "enable" else HIGH
     assert not authorize(bundle, ROSTER, "system", action, subject, context).allowed
     # Even holding every human role (the roster refuses that, Cedar does not rely on it), the forbid wins.
-    everything = {**ROSTER, "system": ["automation", "model_risk_approver", "ml_platform", "business_owner",
-                                       "compliance_manager"]}
+    everything = {
+        **ROSTER,
+        "system": ["automation", "model_risk_approver", "ml_platform", "business_owner", "compliance_manager"],
+    }
     decision = authorize(bundle, everything, "system", action, subject, context)
     assert not decision.allowed and decision.rules == ("authorisation.automation_limits",)
 
@@ -98,10 +104,20 @@ def test_rollback_only_to_an_approved_version(bundle):
     assert not decision.allowed and decision.rules == ("authorisation.rollback_target_approved",)
 
 
-@pytest.mark.parametrize("tier, days, allowed", [
-    ("high", 30, True), ("high", 31, False), ("medium", 60, True), ("medium", 61, False),
-    ("low", 90, True), ("low", 91, False), ("high", 1, True), ("high", 0, False), ("high", -3, False),
-])
+@pytest.mark.parametrize(
+    "tier, days, allowed",
+    [
+        ("high", 30, True),
+        ("high", 31, False),
+        ("medium", 60, True),
+        ("medium", 61, False),
+        ("low", 90, True),
+        ("low", 91, False),
+        ("high", 1, True),
+        ("high", 0, False),
+        ("high", -3, False),
+    ],
+)
 def test_waiver_duration_limits_per_tier(bundle, tier, days, allowed):
     version = VersionSubject("credit_scoring", "7", tier, trained_by=["dana"])
     decision = authorize(bundle, ROSTER, "carl", "waive", version, {**WAIVE, "duration_days": days})
@@ -130,9 +146,11 @@ def test_unknown_principal_is_denied_and_bad_input_is_an_error(bundle):
 
 def test_a_forbid_that_errors_while_evaluating_denies(policy_copy):
     with (policy_copy / "waivers.cedar").open("a") as fh:
-        fh.write('\n@id("waivers.overflowing")\n@message("m")\n'
-                 'forbid (principal, action == Action::"waive", resource)\n'
-                 "when { context.duration_days * 9223372036854775807 > 0 };\n")
+        fh.write(
+            '\n@id("waivers.overflowing")\n@message("m")\n'
+            'forbid (principal, action == Action::"waive", resource)\n'
+            "when { context.duration_days * 9223372036854775807 > 0 };\n"
+        )
     decision = authorize(PolicyBundle.load(policy_copy), ROSTER, "carl", "waive", HIGH, WAIVE)
     assert not decision.allowed
     assert any("could not be evaluated" in reason and "waivers.overflowing" in reason for reason in decision.reasons)

@@ -25,17 +25,33 @@ def load_error(directory: Path) -> str:
 def test_repository_policies_load_with_ids_messages_and_thresholds(bundle):
     gate_rules = {rule.id for rule in bundle.gate_rules}
     assert gate_rules == {
-        "data_quality.validation_passed", "data_quality.data_age", "performance.auc_floor", "performance.ks_floor",
-        "performance.champion_auc_drop", "fairness.disparate_impact", "fairness.equalized_odds",
-        "explainability.protected_proxy", "explainability.encoded_attribute", "documentation.model_card_complete",
+        "data_quality.validation_passed",
+        "data_quality.data_age",
+        "performance.auc_floor",
+        "performance.ks_floor",
+        "performance.champion_auc_drop",
+        "fairness.disparate_impact",
+        "fairness.equalized_odds",
+        "explainability.protected_proxy",
+        "explainability.encoded_attribute",
+        "documentation.model_card_complete",
         "separation_of_duties.trainer_recorded",
     }
     assert all(rule.message for rule in bundle.rules.values())
     assert {rule.id for rule in bundle.rules.values() if rule.unwaivable} == {
-        "data_quality.validation_passed", "separation_of_duties.trainer_recorded"}
+        "data_quality.validation_passed",
+        "separation_of_duties.trainer_recorded",
+    }
     assert bundle.rule("performance.auc_floor").location == f"{POLICIES}/performance.cedar:3"
-    assert bundle.roles == {"data_scientist", "model_risk_approver", "ml_platform", "business_owner",
-                            "compliance_manager", "auditor", "automation"}
+    assert bundle.roles == {
+        "data_scientist",
+        "model_risk_approver",
+        "ml_platform",
+        "business_owner",
+        "compliance_manager",
+        "auditor",
+        "automation",
+    }
 
 
 def test_digest_covers_every_file_and_nothing_else(policy_copy, bundle):
@@ -59,16 +75,20 @@ def test_syntax_error_names_file_and_line(policy_copy):
 
 def test_missing_semicolon_points_at_the_next_rule(policy_copy):
     path = policy_copy / "documentation.cedar"
-    path.write_text(path.read_text().replace("unless { resource.card_complete };", "unless { resource.card_complete }")
-                    + '\n@id("documentation.more")\n@message("m")\nforbid (principal, action == Action::"promote", resource)\n'
-                      "unless { resource.card_complete };\n")
+    path.write_text(
+        path.read_text().replace("unless { resource.card_complete };", "unless { resource.card_complete }")
+        + '\n@id("documentation.more")\n@message("m")\nforbid (principal, action == Action::"promote", resource)\n'
+        "unless { resource.card_complete };\n"
+    )
     line = line_of(path, "documentation.more")
     assert f"{path}:{line}: syntax error: unexpected token `@`" in load_error(policy_copy)
 
 
 def test_unknown_attribute_names_file_line_and_attribute(policy_copy):
     path = policy_copy / "performance.cedar"
-    path.write_text(path.read_text().replace('resource.ks.lessThan(decimal("0.2000"))', 'resource.kss.lessThan(decimal("0.2000"))'))
+    path.write_text(
+        path.read_text().replace('resource.ks.lessThan(decimal("0.2000"))', 'resource.kss.lessThan(decimal("0.2000"))')
+    )
     message = load_error(policy_copy)
     assert f"{path}:{line_of(path, 'resource.kss')}: " in message
     assert "attribute `kss` on entity type `ReleaseCandidate` not found" in message
@@ -76,9 +96,11 @@ def test_unknown_attribute_names_file_line_and_attribute(policy_copy):
 
 def test_type_error_names_file_and_line(policy_copy):
     path = policy_copy / "documentation.cedar"
-    path.write_text(path.read_text() + '\n@id("documentation.typed")\n@message("m")\n'
-                    'forbid (principal, action == Action::"promote", resource)\n'
-                    'when { resource.card_complete.lessThan(decimal("0.5000")) };\n')
+    path.write_text(
+        path.read_text() + '\n@id("documentation.typed")\n@message("m")\n'
+        'forbid (principal, action == Action::"promote", resource)\n'
+        'when { resource.card_complete.lessThan(decimal("0.5000")) };\n'
+    )
     message = load_error(policy_copy)
     assert f"{path}:{line_of(path, 'documentation.typed')}: " in message
     assert "unexpected type: expected decimal but saw Bool" in message
@@ -86,30 +108,52 @@ def test_type_error_names_file_and_line(policy_copy):
 
 def test_misspelt_role_or_action_fails_validation(policy_copy):
     path = policy_copy / "authorisation.cedar"
-    path.write_text(path.read_text().replace('Role::"business_owner", action == Action::"enable"',
-                                             'Role::"busines_owner", action == Action::"enable"'))
+    path.write_text(
+        path.read_text().replace(
+            'Role::"business_owner", action == Action::"enable"', 'Role::"busines_owner", action == Action::"enable"'
+        )
+    )
     message = load_error(policy_copy)
     assert f"{path}:{line_of(path, 'busines_owner')}: " in message and "busines_owner" in message
 
 
-@pytest.mark.parametrize("policy, problem", [
-    ('@message("m")\nforbid (principal, action == Action::"promote", resource) unless { resource.card_complete };',
-     'rule without @id("concern.rule")'),
-    ('@id("documentation.quiet")\nforbid (principal, action == Action::"promote", resource) unless { resource.card_complete };',
-     'rule documentation.quiet has no @message'),
-    ('@id("Documentation Rule")\n@message("m")\nforbid (principal, action == Action::"promote", resource) unless { resource.card_complete };',
-     "is not of the form concern.rule"),
-    ('@id("documentation.model_card_complete")\n@message("m")\nforbid (principal, action == Action::"promote", resource) unless { resource.card_complete };',
-     "@id 'documentation.model_card_complete' is already used at"),
-    ('@id("documentation.typo")\n@message("m")\n@unwaiveable\nforbid (principal, action == Action::"promote", resource) unless { resource.card_complete };',
-     "unknown annotation @unwaiveable"),
-    ('@id("documentation.sticky")\n@message("m")\n@unwaivable\nforbid (principal, action == Action::"deploy", resource);',
-     "@unwaivable only applies to release-gate rules"),
-    ('@id("documentation.vague")\n@message("m")\nforbid (principal, action == Action::"promote", resource) when { resource has champion_auc_drop };',
-     "compares no resource attribute with a literal threshold"),
-    ('@id("documentation.everything")\n@message("m")\nforbid (principal, action, resource) when { principal is System };',
-     "must name its action(s)"),
-])
+@pytest.mark.parametrize(
+    "policy, problem",
+    [
+        (
+            '@message("m")\nforbid (principal, action == Action::"promote", resource) unless { resource.card_complete };',
+            'rule without @id("concern.rule")',
+        ),
+        (
+            '@id("documentation.quiet")\nforbid (principal, action == Action::"promote", resource) unless { resource.card_complete };',
+            "rule documentation.quiet has no @message",
+        ),
+        (
+            '@id("Documentation Rule")\n@message("m")\nforbid (principal, action == Action::"promote", resource) unless { resource.card_complete };',
+            "is not of the form concern.rule",
+        ),
+        (
+            '@id("documentation.model_card_complete")\n@message("m")\nforbid (principal, action == Action::"promote", resource) unless { resource.card_complete };',
+            "@id 'documentation.model_card_complete' is already used at",
+        ),
+        (
+            '@id("documentation.typo")\n@message("m")\n@unwaiveable\nforbid (principal, action == Action::"promote", resource) unless { resource.card_complete };',
+            "unknown annotation @unwaiveable",
+        ),
+        (
+            '@id("documentation.sticky")\n@message("m")\n@unwaivable\nforbid (principal, action == Action::"deploy", resource);',
+            "@unwaivable only applies to release-gate rules",
+        ),
+        (
+            '@id("documentation.vague")\n@message("m")\nforbid (principal, action == Action::"promote", resource) when { resource has champion_auc_drop };',
+            "compares no resource attribute with a literal threshold",
+        ),
+        (
+            '@id("documentation.everything")\n@message("m")\nforbid (principal, action, resource) when { principal is System };',
+            "must name its action(s)",
+        ),
+    ],
+)
 def test_rule_annotation_problems_name_file_and_line(policy_copy, policy, problem):
     path = policy_copy / "documentation.cedar"
     original_lines = len(path.read_text().splitlines())
@@ -120,8 +164,10 @@ def test_rule_annotation_problems_name_file_and_line(policy_copy, policy, proble
 
 
 def test_every_problem_of_every_file_is_reported_at_once(policy_copy):
-    for name, old, new in [("performance.cedar", "resource.auc.lessThan", "resource.aucc.lessThan"),
-                           ("fairness.cedar", "@id(\"fairness.equalized_odds\")", "")]:
+    for name, old, new in [
+        ("performance.cedar", "resource.auc.lessThan", "resource.aucc.lessThan"),
+        ("fairness.cedar", '@id("fairness.equalized_odds")', ""),
+    ]:
         path = policy_copy / name
         path.write_text(path.read_text().replace(old, new))
     message = load_error(policy_copy)

@@ -38,9 +38,10 @@ def govern(settings):
 def gated(cast, settings):
     """A recorded gate decision for credit_scoring-v7 (`waive` takes 7, v7 or the key); the demo roster of `cast` is the one in force."""
     assert settings.roster_path == settings.home / "roster.yaml"
-    record_gate_decision(Ledger.for_settings(settings),
-                         evaluate_gate(PolicyBundle.load(POLICIES),
-                                       passing_evidence(di_ci_high_min=0.7, version="credit_scoring-v7")))
+    record_gate_decision(
+        Ledger.for_settings(settings),
+        evaluate_gate(PolicyBundle.load(POLICIES), passing_evidence(di_ci_high_min=0.7, version="credit_scoring-v7")),
+    )
 
 
 def test_policy_check_prints_digest_and_thresholds(govern):
@@ -51,7 +52,9 @@ def test_policy_check_prints_digest_and_thresholds(govern):
     data = json.loads(govern("policy", "check", "--policies", POLICIES, "--json").output)
     assert data["digest"] == PolicyBundle.load(POLICIES).digest
     rule = next(r for r in data["gate_rules"] if r["id"] == "data_quality.validation_passed")
-    assert rule["unwaivable"] and rule["thresholds"] == [{"tier": "every tier", "requirement": "validation_passed is true"}]
+    assert rule["unwaivable"] and rule["thresholds"] == [
+        {"tier": "every tier", "requirement": "validation_passed is true"}
+    ]
 
 
 def test_policy_check_fails_on_a_broken_file(govern, policy_copy):
@@ -63,8 +66,20 @@ def test_policy_check_fails_on_a_broken_file(govern, policy_copy):
 
 def test_waive_grants_a_signed_waiver(govern, gated):
     last_day = (datetime.now(UTC) + timedelta(days=20)).date()
-    result = govern("waive", "credit_scoring", "7", "--rule", "fairness.disparate_impact", "--until", last_day,
-                    "--reason", "remediation plan agreed", "--as", "carl", "--json")
+    result = govern(
+        "waive",
+        "credit_scoring",
+        "7",
+        "--rule",
+        "fairness.disparate_impact",
+        "--until",
+        last_day,
+        "--reason",
+        "remediation plan agreed",
+        "--as",
+        "carl",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["granted_by"] == "carl" and data["rule"] == "fairness.disparate_impact"
@@ -74,43 +89,102 @@ def test_waive_grants_a_signed_waiver(govern, gated):
 def test_waive_judges_the_version_under_the_risk_tier_the_gate_will(govern, settings, cast):
     """The gate honours a waiver under the model's configured tier (high), even where the recorded gate
     decision judged the version as medium: a 45-day waiver, allowed for medium, is refused up front."""
-    record_gate_decision(Ledger.for_settings(settings),
-                         evaluate_gate(PolicyBundle.load(POLICIES), passing_evidence(
-                             di_ci_high_min=0.7, version="credit_scoring-v7", risk_tier="medium")))
-    result = govern("waive", "credit_scoring", "7", "--rule", "fairness.disparate_impact", "--until",
-                    date.today() + timedelta(days=45), "--reason", "remediation plan agreed", "--as", "carl")
+    record_gate_decision(
+        Ledger.for_settings(settings),
+        evaluate_gate(
+            PolicyBundle.load(POLICIES),
+            passing_evidence(di_ci_high_min=0.7, version="credit_scoring-v7", risk_tier="medium"),
+        ),
+    )
+    result = govern(
+        "waive",
+        "credit_scoring",
+        "7",
+        "--rule",
+        "fairness.disparate_impact",
+        "--until",
+        date.today() + timedelta(days=45),
+        "--reason",
+        "remediation plan agreed",
+        "--as",
+        "carl",
+    )
     assert isinstance(result.exception, WaiverRefused) and "at most 30 days" in str(result.exception)
-    ungoverned = govern("waive", "retired_model", "7", "--rule", "fairness.disparate_impact", "--until",
-                        date.today() + timedelta(days=5), "--reason", "r", "--as", "carl")
+    ungoverned = govern(
+        "waive",
+        "retired_model",
+        "7",
+        "--rule",
+        "fairness.disparate_impact",
+        "--until",
+        date.today() + timedelta(days=5),
+        "--reason",
+        "r",
+        "--as",
+        "carl",
+    )
     assert "unknown model 'retired_model' (governed models: credit_scoring)" in str(ungoverned.exception)
 
 
-@pytest.mark.parametrize("args, reason", [
-    (["--as", "ravi"], "no rule permits ravi"),
-    (["--as", "carl", "--rule", "data_quality.validation_passed"], "marked @unwaivable"),
-    (["--as", "carl", "--until", str(date.today() + timedelta(days=60))], "at most 30 days"),
-])
+@pytest.mark.parametrize(
+    "args, reason",
+    [
+        (["--as", "ravi"], "no rule permits ravi"),
+        (["--as", "carl", "--rule", "data_quality.validation_passed"], "marked @unwaivable"),
+        (["--as", "carl", "--until", str(date.today() + timedelta(days=60))], "at most 30 days"),
+    ],
+)
 def test_waive_refusals_exit_with_the_reason(govern, gated, args, reason):
-    options = {"--rule": "fairness.disparate_impact", "--until": str(date.today() + timedelta(days=5)),
-               "--reason": "because"}
+    options = {
+        "--rule": "fairness.disparate_impact",
+        "--until": str(date.today() + timedelta(days=5)),
+        "--reason": "because",
+    }
     options.update(dict(zip(args[::2], args[1::2])))
     result = govern("waive", "credit_scoring", "7", *[item for pair in options.items() for item in pair])
     assert isinstance(result.exception, WaiverRefused) and reason in str(result.exception)
 
 
 def test_waive_with_another_principals_key_is_refused(govern, gated, settings):
-    result = govern("waive", "credit_scoring", "7", "--rule", "fairness.disparate_impact",
-                    "--until", date.today() + timedelta(days=5), "--reason", "because", "--as", "carl",
-                    "--key", settings.keys_dir / "cora.key")
+    result = govern(
+        "waive",
+        "credit_scoring",
+        "7",
+        "--rule",
+        "fairness.disparate_impact",
+        "--until",
+        date.today() + timedelta(days=5),
+        "--reason",
+        "because",
+        "--as",
+        "carl",
+        "--key",
+        settings.keys_dir / "cora.key",
+    )
     assert isinstance(result.exception, WaiverRefused)
     assert "signature does not verify" in str(result.exception)
 
 
-@pytest.mark.parametrize("until, message", [
-    ("2026-02-30", "not a calendar date"), ("next week", "expected YYYY-MM-DD"),
-    ("2026-12-31T12:00:00", "give the time zone"),
-])
+@pytest.mark.parametrize(
+    "until, message",
+    [
+        ("2026-02-30", "not a calendar date"),
+        ("next week", "expected YYYY-MM-DD"),
+        ("2026-12-31T12:00:00", "give the time zone"),
+    ],
+)
 def test_waive_rejects_a_bad_until(govern, gated, until, message):
-    result = govern("waive", "credit_scoring", "7", "--rule", "fairness.disparate_impact", "--until", until,
-                    "--reason", "because", "--as", "carl")
+    result = govern(
+        "waive",
+        "credit_scoring",
+        "7",
+        "--rule",
+        "fairness.disparate_impact",
+        "--until",
+        until,
+        "--reason",
+        "because",
+        "--as",
+        "carl",
+    )
     assert result.exit_code == 2 and message in result.output

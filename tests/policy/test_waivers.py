@@ -22,8 +22,14 @@ from governance.trust.store import StatementStore
 from .conftest import passing_evidence
 
 RULE = "fairness.disparate_impact"
-UNFAIR = passing_evidence(version="7", di_ci_high_min=0.70, di_point_min=0.62, trained_by=["dana"], requested_by=["rhea"],
-                          context={"di_ci_high_min": "sex=F vs M: 0.62 [0.55, 0.70]"})
+UNFAIR = passing_evidence(
+    version="7",
+    di_ci_high_min=0.70,
+    di_point_min=0.62,
+    trained_by=["dana"],
+    requested_by=["rhea"],
+    context={"di_ci_high_min": "sex=F vs M: 0.62 [0.55, 0.70]"},
+)
 
 
 class World:
@@ -38,16 +44,37 @@ class World:
         record_gate_decision(self.ledger, evaluate_gate(bundle, UNFAIR, now=self.now))
         self.subject = gate_subject(self.ledger, "credit_scoring", "7")
 
-    def grant(self, principal: str = "carl", *, rule: str = RULE, days: float = 10, key: str | None = None,
-              subject: VersionSubject | None = None, bundle: PolicyBundle | None = None):
-        return grant_waiver(bundle=bundle or self.bundle, roster=self.roster, store=self.store,
-                            subject=subject or self.subject, rule_id=rule, until=self.now + timedelta(days=days),
-                            reason="remediation plan FR-12 agreed", principal=principal,
-                            private_key=self.keys[key or principal], now=self.now)
+    def grant(
+        self,
+        principal: str = "carl",
+        *,
+        rule: str = RULE,
+        days: float = 10,
+        key: str | None = None,
+        subject: VersionSubject | None = None,
+        bundle: PolicyBundle | None = None,
+    ):
+        return grant_waiver(
+            bundle=bundle or self.bundle,
+            roster=self.roster,
+            store=self.store,
+            subject=subject or self.subject,
+            rule_id=rule,
+            until=self.now + timedelta(days=days),
+            reason="remediation plan FR-12 agreed",
+            principal=principal,
+            private_key=self.keys[key or principal],
+            now=self.now,
+        )
 
     def honoured(self, *, after: timedelta = timedelta(0), subject=None, roster=None, bundle=None):
-        return honoured_waivers(bundle=bundle or self.bundle, roster=roster or self.roster, store=self.store,
-                                subject=subject or self.subject, now=self.now + after)
+        return honoured_waivers(
+            bundle=bundle or self.bundle,
+            roster=roster or self.roster,
+            store=self.store,
+            subject=subject or self.subject,
+            now=self.now + after,
+        )
 
     def events(self, kind: type[events.E]) -> list[events.E]:
         return self.ledger.events(kind)
@@ -144,7 +171,9 @@ def test_expiry_takes_effect_without_anyone_acting(world):
     assert world.honoured(after=timedelta(days=1, hours=23)) == [waiver]
     assert world.honoured(after=timedelta(days=2)) == []
     later = world.now + timedelta(days=2, seconds=1)
-    assert not evaluate_gate(world.bundle, UNFAIR, world.honoured(after=timedelta(days=2, seconds=1)), now=later).allowed
+    assert not evaluate_gate(
+        world.bundle, UNFAIR, world.honoured(after=timedelta(days=2, seconds=1)), now=later
+    ).allowed
 
 
 def test_waiver_counts_only_for_its_version_and_rule(world):
@@ -159,8 +188,9 @@ def test_waiver_counts_only_for_its_version_and_rule(world):
 
 def test_a_waiver_stops_counting_when_its_grantor_loses_the_role(world, settings):
     world.grant()
-    demoted = [replace(p, roles=frozenset({"auditor"})) if p.name == "carl" else p
-               for p in world.roster.principals.values()]
+    demoted = [
+        replace(p, roles=frozenset({"auditor"})) if p.name == "carl" else p for p in world.roster.principals.values()
+    ]
     roster = Roster.write(settings.home / "roster-v2.yaml", version=2, principals=demoted)
     assert world.honoured(roster=roster) == []
 
@@ -168,15 +198,19 @@ def test_a_waiver_stops_counting_when_its_grantor_loses_the_role(world, settings
 def test_a_waiver_stops_counting_when_policy_makes_its_rule_unwaivable(world, policy_copy):
     world.grant()
     path = policy_copy / "fairness.cedar"
-    path.write_text(path.read_text().replace('@id("fairness.disparate_impact")', '@id("fairness.disparate_impact")\n@unwaivable'))
+    path.write_text(
+        path.read_text().replace('@id("fairness.disparate_impact")', '@id("fairness.disparate_impact")\n@unwaivable')
+    )
     assert world.honoured(bundle=PolicyBundle.load(policy_copy)) == []
 
 
 def test_a_statement_cedar_refused_never_counts_even_if_it_would_pass_today(world, settings):
     with pytest.raises(WaiverRefused):
         world.grant(principal="audrey")
-    promoted = [replace(p, roles=frozenset({"compliance_manager"})) if p.name == "audrey" else p
-                for p in world.roster.principals.values()]
+    promoted = [
+        replace(p, roles=frozenset({"compliance_manager"})) if p.name == "audrey" else p
+        for p in world.roster.principals.values()
+    ]
     roster = Roster.write(settings.home / "roster-v2.yaml", version=2, principals=promoted)
     assert world.honoured(roster=roster) == []  # never granted: no "waiver.granted" entry
 
@@ -189,6 +223,10 @@ def test_waivers_on_postgresql(postgres_url, tmp_path, bundle, cast):
     with pytest.raises(WaiverRefused):
         world.grant(principal="ravi")
     assert [events.event_type(e.action) for e in world.ledger.entries()] == [
-        events.GateDecided, events.StatementRecorded, events.WaiverGranted, events.StatementRecorded,
-        events.WaiverRefused]
+        events.GateDecided,
+        events.StatementRecorded,
+        events.WaiverGranted,
+        events.StatementRecorded,
+        events.WaiverRefused,
+    ]
     assert world.ledger.verify().ok

@@ -43,8 +43,10 @@ SMALL_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "small.yaml"
 MODEL = "credit_scoring"
 LINEAR = "credit_linear"
 POLL_SECONDS = 0.2
-REASON_CODES = {"debt_to_income": "Excessive obligations in relation to income",
-                "credit_utilisation": "High balances relative to credit limits"}
+REASON_CODES = {
+    "debt_to_income": "Excessive obligations in relation to income",
+    "credit_utilisation": "High balances relative to credit limits",
+}
 
 
 @dataclass
@@ -64,12 +66,19 @@ class Deployed:
     linear_training_rows: pd.DataFrame
 
 
-def register(registry: ModelRegistry, model: GovernedModel, version: int, pipeline,
-             data_md5: str = "not-read-for-tree-models") -> RegisteredVersion:
+def register(
+    registry: ModelRegistry, model: GovernedModel, version: int, pipeline, data_md5: str = "not-read-for-tree-models"
+) -> RegisteredVersion:
     key = version_key(model.name, version)
     run_id = registry.start_run(model.name, key, tags={"governance.data_md5": data_md5})
-    registered = registry.register(model.name, key, run_id, pipeline, training.TRUSTED_TYPES[model.estimator.kind],
-                                   tags={"governance.data_md5": data_md5})
+    registered = registry.register(
+        model.name,
+        key,
+        run_id,
+        pipeline,
+        training.TRUSTED_TYPES[model.estimator.kind],
+        tags={"governance.data_md5": data_md5},
+    )
     registry.finish_run(run_id, ok=True)
     return registered
 
@@ -136,8 +145,21 @@ def deployed(tmp_path_factory) -> Deployed:
     register(registry, linear, 1, linear_pipeline, data_md5=snapshot.md5)
     deploy_version(settings, 1, LINEAR)
     applications = generate_applications(400, seed=23)
-    return Deployed(settings, Services(settings), config, model, registry, control, DecisionLog.for_settings(settings),
-                    versions, pipelines, applications, linear, linear_pipeline, train)
+    return Deployed(
+        settings,
+        Services(settings),
+        config,
+        model,
+        registry,
+        control,
+        DecisionLog.for_settings(settings),
+        versions,
+        pipelines,
+        applications,
+        linear,
+        linear_pipeline,
+        train,
+    )
 
 
 @pytest.fixture(scope="package")
@@ -168,8 +190,10 @@ def v1_champion_switch_off(request):
         services.registry.set_champion(MODEL, 1)
     if "api" in request.fixturenames:
         url = request.getfixturevalue("api").url
-        wait_until(lambda: httpx.get(f"{url}/healthz").json()["models"][MODEL]["answering_version"] == 1,
-                   "v1 to be answered again")
+        wait_until(
+            lambda: httpx.get(f"{url}/healthz").json()["models"][MODEL]["answering_version"] == 1,
+            "v1 to be answered again",
+        )
 
 
 def body(row: pd.Series, model: GovernedModel, protected: bool = True) -> dict:

@@ -27,15 +27,25 @@ def test_health_readiness_and_metrics_state_the_safe_state(deployed, client):
     assert alive["models"][MODEL]["answering_version"] == 1 and alive["models"][MODEL]["safe_state"] is False
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["ready"] is True
-    assert ready.json()["models"][MODEL] == {"champion_version": 1, "answering_version": 1, "safe_state": False,
-                                             "safe_state_reason": None, "kill_switch": "off"}
+    assert ready.json()["models"][MODEL] == {
+        "champion_version": 1,
+        "answering_version": 1,
+        "safe_state": False,
+        "safe_state_reason": None,
+        "kill_switch": "off",
+    }
     wait_until(lambda: metric(client, "govern_serving_served_version") == 1, "v1 in the metrics")
     assert metric(client, "govern_serving_kill_switch") == 0
 
     flip_kill_switch(deployed.services, True, "hygiene drill")
     ready = client.get("/readyz").json()["models"][MODEL]
-    assert ready == {"champion_version": 1, "answering_version": None, "safe_state": True,
-                     "safe_state_reason": "kill switch on: hygiene drill", "kill_switch": "on"}
+    assert ready == {
+        "champion_version": 1,
+        "answering_version": None,
+        "safe_state": True,
+        "safe_state_reason": "kill switch on: hygiene drill",
+        "kill_switch": "on",
+    }
     wait_until(lambda: client.get("/healthz").json()["models"][MODEL]["safe_state"], "liveness to see the switch")
     assert client.get("/healthz").json()["models"][MODEL]["safe_state_reason"] == "kill switch on: hygiene drill"
     wait_until(lambda: metric(client, "govern_serving_served_version") == 0, "0, the safe state, in the metrics")
@@ -60,8 +70,10 @@ def raw_request(url: str, head: str, body_parts: list[bytes] = (), pause: float 
 
 def test_a_declared_body_over_the_limit_is_refused_before_it_is_read(deployed, api):
     limit, before = deployed.config.serving.max_request_bytes, deployed.decisions.count()
-    head = (f"POST {DECIDE} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {100 * 1024 * 1024}\r\n\r\n")
+    head = (
+        f"POST {DECIDE} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {100 * 1024 * 1024}\r\n\r\n"
+    )
     answer, seconds = raw_request(api.url, head)  # no byte of the 100 MB is ever sent
     assert answer.startswith("HTTP/1.1 413")
     assert f"request body over {limit} bytes (serving.max_request_bytes in governance.yaml); not read" in answer
@@ -82,15 +94,17 @@ def test_a_streamed_body_is_refused_as_soon_as_it_goes_over_the_limit(deployed, 
 def test_a_body_within_the_limit_is_decided_whether_declared_or_streamed(deployed, client):
     sent = body(deployed.applications.iloc[5], deployed.model)
     declared = client.post(DECIDE, json=sent)
-    streamed = client.post(DECIDE, content=iter([declared.request.content[:10], declared.request.content[10:]]),
-                           headers={"content-type": "application/json"})
+    streamed = client.post(
+        DECIDE,
+        content=iter([declared.request.content[:10], declared.request.content[10:]]),
+        headers={"content-type": "application/json"},
+    )
     for answer in (declared, streamed):
         assert answer.status_code == 200, answer.text
         assert deployed.decisions.get(answer.json()["decision_id"]) is not None
 
 
-@pytest.mark.parametrize("seq", ["0", "-1", "-99999999999999999999", str(2**63), str(2**64 + 1), "9" * 40,
-                                 "123456789"])
+@pytest.mark.parametrize("seq", ["0", "-1", "-99999999999999999999", str(2**63), str(2**64 + 1), "9" * 40, "123456789"])
 def test_a_ledger_entry_that_does_not_exist_is_not_found_whatever_its_number(client, seq):
     answer = client.get(f"/ledger/entries/{seq}")
     assert answer.status_code == 404, answer.text

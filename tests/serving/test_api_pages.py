@@ -24,10 +24,13 @@ def offline_browser():
         browser.close()
 
 
-@pytest.mark.parametrize("page_path, rendered", [
-    ("/docs", f"#swagger-ui .opblock-summary-path[data-path='/models/{MODEL}/decisions']"),
-    ("/redoc", "redoc-wrap, .redoc-wrap"),
-])
+@pytest.mark.parametrize(
+    "page_path, rendered",
+    [
+        ("/docs", f"#swagger-ui .opblock-summary-path[data-path='/models/{MODEL}/decisions']"),
+        ("/redoc", "redoc-wrap, .redoc-wrap"),
+    ],
+)
 def test_the_api_pages_render_with_the_network_off(api, offline_browser, page_path, rendered):
     page, refused = offline_browser.new_page(), []
 

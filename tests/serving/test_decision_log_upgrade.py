@@ -10,21 +10,41 @@ from sqlalchemy import Column, MetaData, Table, insert, inspect
 from governance.db import engine_for
 from governance.decisions import DecisionLog, decisions
 
-OLD_ROW = dict(decision_id="before-upgrade", ts="2026-11-01T10:00:00.000000Z", model="credit_scoring", version=None,
-               input_digest="a" * 64, features=None, protected=None, score=None, outcome="refer", reasons="[]",
-               kill_switch=True)
+OLD_ROW = dict(
+    decision_id="before-upgrade",
+    ts="2026-11-01T10:00:00.000000Z",
+    model="credit_scoring",
+    version=None,
+    input_digest="a" * 64,
+    features=None,
+    protected=None,
+    score=None,
+    outcome="refer",
+    reasons="[]",
+    kill_switch=True,
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request, tmp_path):
-    return f"sqlite:///{tmp_path / 'decisions.db'}" if request.param == "sqlite" else \
-        request.getfixturevalue("postgres_url")
+    return (
+        f"sqlite:///{tmp_path / 'decisions.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
 
 
 def test_an_old_decision_log_gains_the_safe_state_reason_and_keeps_its_rows(url):
     old = MetaData()
-    Table(decisions.name, old, *(Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
-                                 for c in decisions.columns if c.name != "safe_state_reason"))
+    Table(
+        decisions.name,
+        old,
+        *(
+            Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+            for c in decisions.columns
+            if c.name != "safe_state_reason"
+        ),
+    )
     engine = engine_for(url)
     old.create_all(engine)
     with engine.begin() as conn:
@@ -34,9 +54,20 @@ def test_an_old_decision_log_gains_the_safe_state_reason_and_keeps_its_rows(url)
     assert "safe_state_reason" in {c["name"] for c in inspect(log.engine).get_columns(decisions.name)}
     kept = log.get("before-upgrade")
     assert (kept.outcome, kept.kill_switch, kept.safe_state_reason) == ("refer", True, None)
-    log.record(decision_id="after-upgrade", ts="2026-11-02T10:00:00.000000Z", model="credit_scoring", version=None,
-               input_digest="b" * 64, features=None, protected=None, score=None, outcome="refer", reasons=[],
-               kill_switch=False, safe_state_reason="no champion has been deployed")
+    log.record(
+        decision_id="after-upgrade",
+        ts="2026-11-02T10:00:00.000000Z",
+        model="credit_scoring",
+        version=None,
+        input_digest="b" * 64,
+        features=None,
+        protected=None,
+        score=None,
+        outcome="refer",
+        reasons=[],
+        kill_switch=False,
+        safe_state_reason="no champion has been deployed",
+    )
     assert DecisionLog(url).get("after-upgrade").safe_state_reason == "no champion has been deployed"  # idempotent
     assert log.count() == 2
 
@@ -60,8 +91,15 @@ def test_on_postgresql_the_upgrade_gives_up_rather_than_hold_up_the_logs_writers
 
     monkeypatch.setattr(module, "UPGRADE_LOCK_TIMEOUT", "200ms")
     old = MetaData()
-    table = Table(decisions.name, old, *(Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
-                                         for c in decisions.columns if c.name != "safe_state_reason"))
+    table = Table(
+        decisions.name,
+        old,
+        *(
+            Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+            for c in decisions.columns
+            if c.name != "safe_state_reason"
+        ),
+    )
     engine = engine_for(postgres_url)
     old.create_all(engine)
     failures = []

@@ -29,8 +29,9 @@ def principal(attributions: pd.Series) -> list[str]:
 
 def test_decisions_carry_score_outcome_and_reasons_and_are_logged(deployed, client):
     model, rule = deployed.model, deployed.model.decisioning
-    scores = pd.Series(training.score(deployed.pipelines[1], model, deployed.applications),
-                       index=deployed.applications.index)
+    scores = pd.Series(
+        training.score(deployed.pipelines[1], model, deployed.applications), index=deployed.applications.index
+    )
     bands = pd.cut(scores, [0, rule.approve_below, rule.decline_at_or_above, 1], right=False)
     some_of_each = deployed.applications.groupby(bands, observed=True).head(12)
     # What the model card's explainer says about the same rows (scored here from the generator's own frame).
@@ -45,8 +46,9 @@ def test_decisions_carry_score_outcome_and_reasons_and_are_logged(deployed, clie
         score = scores[index]
         assert answer["version"] == 1 and answer["model"] == MODEL and not answer["safe_state"]
         assert answer["score"] == pytest.approx(score, abs=1e-12)
-        expected = ("approve" if score < rule.approve_below else
-                    "decline" if score >= rule.decline_at_or_above else "refer")
+        expected = (
+            "approve" if score < rule.approve_below else "decline" if score >= rule.decline_at_or_above else "refer"
+        )
         assert answer["outcome"] == expected
         outcomes.add(expected)
         assert [r["feature"] for r in answer["reasons"]] == principal(attributions.loc[index])
@@ -85,10 +87,15 @@ def test_an_application_whose_attributions_miss_its_score_is_referred_alone(depl
     answers = DecisionMaker(model, follower, deployed.control, deployed.decisions).decide(batch)
 
     referred = answers[1]
-    assert (referred["outcome"], referred["score"], referred["version"], referred["reasons"]) == ("refer", None,
-                                                                                                 None, [])
+    assert (referred["outcome"], referred["score"], referred["version"], referred["reasons"]) == (
+        "refer",
+        None,
+        None,
+        [],
+    )
     assert referred["safe_state"] and referred["safe_state_reason"].startswith(
-        "v1 could not explain this application: its attributions miss its score by ")
+        "v1 could not explain this application: its attributions miss its score by "
+    )
     logged = deployed.decisions.get(referred["decision_id"])
     assert (logged.outcome, logged.safe_state_reason) == ("refer", referred["safe_state_reason"])
     assert deployed.decisions.get(answers[0]["decision_id"]).safe_state_reason is None
@@ -100,8 +107,9 @@ def test_an_application_whose_attributions_miss_its_score_is_referred_alone(depl
     for position in (0, 2):
         answer, score = answers[position], scores[position]
         assert not answer["safe_state"] and answer["score"] == pytest.approx(score, abs=1e-12)
-        assert answer["outcome"] == ("approve" if score < rule.approve_below else
-                                     "decline" if score >= rule.decline_at_or_above else "refer")
+        assert answer["outcome"] == (
+            "approve" if score < rule.approve_below else "decline" if score >= rule.decline_at_or_above else "refer"
+        )
         assert [r["feature"] for r in answer["reasons"]] == principal(attributions.iloc[position])
 
 
@@ -121,7 +129,10 @@ def test_a_version_that_fails_to_score_refers_the_batch_without_quoting_the_erro
     answers = DecisionMaker(model, follower, deployed.control, deployed.decisions).decide(batch)
     for answer in answers:
         assert (answer["outcome"], answer["score"], answer["safe_state_reason"]) == (
-            "refer", None, f"v{served.version} failed to score (ValueError)")
+            "refer",
+            None,
+            f"v{served.version} failed to score (ValueError)",
+        )
         assert deployed.decisions.get(answer["decision_id"]).safe_state_reason == answer["safe_state_reason"]
 
 

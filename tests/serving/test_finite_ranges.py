@@ -17,6 +17,9 @@ def test_a_huge_savings_balance_is_refused_by_the_scoring_schema():
     schema(**body)  # a real application passes
     with pytest.raises(pydantic.ValidationError, match="savings_balance"):
         schema(**{**body, "savings_balance": 1e308})
-    numeric = [c for c in model.feature_columns
-               if model.contract[c].kind in ("integer", "number") and not model.contract[c].values]
+    numeric = [
+        c
+        for c in model.feature_columns
+        if model.contract[c].kind in ("integer", "number") and not model.contract[c].values
+    ]
     assert numeric and all(model.contract[c].max is not None and model.contract[c].min is not None for c in numeric)

@@ -38,8 +38,11 @@ def assert_safe_state(answer: dict, why: str) -> None:
 
 
 def incidents(deployed, *words: str) -> list[events.ProductionIncident]:
-    return [i for i in deployed.services.ledger.events(events.ProductionIncident, model=MODEL)
-            if all(word in i.description for word in words)]
+    return [
+        i
+        for i in deployed.services.ledger.events(events.ProductionIncident, model=MODEL)
+        if all(word in i.description for word in words)
+    ]
 
 
 def test_kill_switch_turns_every_answer_into_refer_within_a_second(deployed, client):
@@ -65,8 +68,10 @@ def test_champion_changes_are_followed_without_a_restart(deployed, client):
     assert decide(client, deployed)["score"] == pytest.approx(score(deployed, 1), abs=1e-12)
     for version in (2, 1):  # signed rollbacks to v2, deployed before, and back to v1
         roll_back(deployed.services, version, f"back to v{version}")
-        wait_until(lambda: decide(client, deployed)["version"] == version,  # noqa: B023 (waited for in this iteration)
-                   f"v{version} to be served")
+        wait_until(
+            lambda: decide(client, deployed)["version"] == version,  # noqa: B023 (waited for in this iteration)
+            f"v{version} to be served",
+        )
         answer = decide(client, deployed)
         assert answer["score"] == pytest.approx(score(deployed, version), abs=1e-12)
         assert deployed.decisions.get(answer["decision_id"]).version == version
@@ -76,8 +81,10 @@ def test_champion_changes_are_followed_without_a_restart(deployed, client):
 
 def test_an_alias_moved_outside_governance_is_an_incident_and_changes_nothing_served(deployed, client):
     deployed.registry.set_champion(MODEL, 3)  # registered, never deployed through governance
-    alias = (f"the MLflow champion alias points at {version_key(MODEL, 3)}, but the verified champion is "
-             f"{version_key(MODEL, 1)}")
+    alias = (
+        f"the MLflow champion alias points at {version_key(MODEL, 3)}, but the verified champion is "
+        f"{version_key(MODEL, 1)}"
+    )
     time.sleep(3 * POLL_SECONDS)  # the follower has read the moved alias
     answer = decide(client, deployed)
     assert answer["version"] == 1 and not answer["safe_state"]
@@ -96,10 +103,13 @@ def test_an_artifact_changed_after_its_governed_deployment_is_not_served(deploye
     artifact = deployed.registry.artifact_root / MODEL / v3.run_id / "artifacts" / "model" / "MLmodel"
     artifact.write_text(artifact.read_text() + "\n# changed after approval\n")
     # A server starting now must load v3 from its artifact (the package's server may hold it loaded already).
-    with RunningAPI(create_app(deployed.settings, deployed.config, poll_seconds=POLL_SECONDS)) as api, \
-            httpx.Client(base_url=api.url, timeout=10) as client:
-        wait_until(lambda: "digest" in (client.get(f"/models/{MODEL}").json()["unserved_reason"] or ""),
-                   "the digest refusal")
+    with (
+        RunningAPI(create_app(deployed.settings, deployed.config, poll_seconds=POLL_SECONDS)) as api,
+        httpx.Client(base_url=api.url, timeout=10) as client,
+    ):
+        wait_until(
+            lambda: "digest" in (client.get(f"/models/{MODEL}").json()["unserved_reason"] or ""), "the digest refusal"
+        )
         status = client.get(f"/models/{MODEL}").json()
         assert status["champion_version"] == 3
         assert status["served_version"] is None and status["safe_state"] is True
@@ -154,8 +164,8 @@ def test_under_load_while_the_kill_switch_flips_nothing_fails_and_every_answer_i
     async def load(seconds: float) -> list[httpx.Response]:
         responses: list[httpx.Response] = []
         deadline = time.monotonic() + seconds
-        async with httpx.AsyncClient(base_url=api.url, timeout=10,
-                                     limits=httpx.Limits(max_connections=32)) as client:
+        async with httpx.AsyncClient(base_url=api.url, timeout=10, limits=httpx.Limits(max_connections=32)) as client:
+
             async def worker(n: int) -> None:
                 i = n
                 # at least `seconds`, and under load until ten signed flips were made (each is signed, authorised
@@ -163,6 +173,7 @@ def test_under_load_while_the_kill_switch_flips_nothing_fails_and_every_answer_i
                 while (time.monotonic() < deadline or len(flips) < 10) and time.monotonic() < deadline + 30:
                     responses.append(await client.post(DECIDE, json=bodies[i % len(bodies)]))
                     i += 32
+
             await asyncio.gather(*(worker(n) for n in range(32)))
         return responses
 

@@ -61,14 +61,18 @@ def test_every_request_is_answered_and_logged_or_refused_through_an_outage(deplo
     settings = on_database(deployed.settings, proxied)  # v1 deployed there; MLflow stays where it is
     internals = ("127.0.0.1", str(proxy.port), str(database.port), "psycopg", "connection", "SELECT")
     try:
-        with RunningAPI(create_app(settings, deployed.config, poll_seconds=0.2)) as api, \
-                httpx.Client(base_url=api.url, timeout=30) as client, \
-                Load(api.url, body(deployed.applications.iloc[7], deployed.model)) as load:
+        with (
+            RunningAPI(create_app(settings, deployed.config, poll_seconds=0.2)) as api,
+            httpx.Client(base_url=api.url, timeout=30) as client,
+            Load(api.url, body(deployed.applications.iloc[7], deployed.model)) as load,
+        ):
             wait_until(lambda: any(status == 200 for status, *_ in load.answers), "decisions before the outage")
             proxy.stop()
             outage = time.monotonic() - load._started
-            wait_until(lambda: any(status == 503 and at > outage for status, _, at in load.answers),
-                       "a refused decision in the outage")
+            wait_until(
+                lambda: any(status == 503 and at > outage for status, _, at in load.answers),
+                "a refused decision in the outage",
+            )
             assert client.get("/healthz").status_code == 200
             during = {path: client.get(path) for path in ("/readyz", f"/models/{MODEL}", "/ledger/entries/1")}
             assert {path: answer.status_code for path, answer in during.items()} == dict.fromkeys(during, 503)
@@ -78,8 +82,11 @@ def test_every_request_is_answered_and_logged_or_refused_through_an_outage(deplo
                 assert not any(text in answer.text for text in internals), answer.text
             proxy.start()
             back = time.monotonic() - load._started
-            wait_until(lambda: any(status == 200 and at > back for status, _, at in load.answers),
-                       "decisions again, without a restart", timeout=15)
+            wait_until(
+                lambda: any(status == 200 and at > back for status, _, at in load.answers),
+                "decisions again, without a restart",
+                timeout=15,
+            )
             assert client.get("/readyz").json()["ready"] is True
     finally:
         proxy.stop()
@@ -124,8 +131,10 @@ def test_a_database_that_does_not_answer_costs_a_request_seconds_not_minutes(dep
     settings = on_database(deployed.settings, proxied)
     sent = body(deployed.applications.iloc[11], deployed.model)
     try:
-        with RunningAPI(create_app(settings, deployed.config, poll_seconds=0.2)) as api, \
-                httpx.Client(base_url=api.url, timeout=60) as client:
+        with (
+            RunningAPI(create_app(settings, deployed.config, poll_seconds=0.2)) as api,
+            httpx.Client(base_url=api.url, timeout=60) as client,
+        ):
             assert client.post(DECIDE, json=sent).status_code == 200
             proxy.hang()
             started = time.monotonic()
@@ -134,13 +143,18 @@ def test_a_database_that_does_not_answer_costs_a_request_seconds_not_minutes(dep
             assert time.monotonic() - started < 4 * POSTGRES_CONNECT_TIMEOUT_SECONDS  # kill switch read, then log
             proxy.stop()
             proxy.start()
-            wait_until(lambda: client.post(DECIDE, json=sent).status_code == 200, "decisions once the network is back",
-                       timeout=30)
+            wait_until(
+                lambda: client.post(DECIDE, json=sent).status_code == 200,
+                "decisions once the network is back",
+                timeout=30,
+            )
     finally:
         proxy.stop()
 
 
-def test_unreadable_deployment_records_keep_the_champion_and_their_error_stays_in_the_server_log(deployed, postgres_url):
+def test_unreadable_deployment_records_keep_the_champion_and_their_error_stays_in_the_server_log(
+    deployed, postgres_url
+):
     database = make_url(postgres_url)
     proxy = TcpProxy((database.host, database.port or 5432))
     proxy.start()

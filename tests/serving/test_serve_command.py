@@ -28,8 +28,18 @@ def free_port() -> int:
 def test_two_workers_share_the_decision_log_and_the_metrics(deployed, tmp_path):
     port = free_port()
     config = config_file(tmp_path / "governance.yaml", collect_protected=True, with_linear=False)
-    command = [str(GOVERN), "--home", str(deployed.settings.home), "--config", str(config),
-               "serve", "--port", str(port), "--workers", "2"]
+    command = [
+        str(GOVERN),
+        "--home",
+        str(deployed.settings.home),
+        "--config",
+        str(config),
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+    ]
     log = open(tmp_path / "serve.log", "wb")
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -48,13 +58,19 @@ def test_two_workers_share_the_decision_log_and_the_metrics(deployed, tmp_path):
         answers = []
         for i in range(12):  # a new connection each time, so both workers answer
             with httpx.Client(base_url=url) as client:
-                answers.append(client.post(f"/models/{MODEL}/decisions", json=body(deployed.applications.iloc[i],
-                                                                                  deployed.model)).json())
+                answers.append(
+                    client.post(
+                        f"/models/{MODEL}/decisions", json=body(deployed.applications.iloc[i], deployed.model)
+                    ).json()
+                )
         assert all(a["version"] == 1 for a in answers)
         assert deployed.decisions.count() - before == 12
         metrics = httpx.get(f"{url}/metrics").text
-        served = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
-                     if line.startswith(f'govern_serving_requests_total{{model="{MODEL}",status="200"}}'))
+        served = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
+            if line.startswith(f'govern_serving_requests_total{{model="{MODEL}",status="200"}}')
+        )
         assert served == 12
     finally:
         os.killpg(server.pid, signal.SIGTERM)

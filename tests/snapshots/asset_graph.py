@@ -35,9 +35,15 @@ def describe_partitions(partitions: dg.PartitionsDefinition | None) -> dict | No
     if isinstance(partitions, dg.StaticPartitionsDefinition):
         return {"static": partitions.get_partition_keys()}
     if isinstance(partitions, dg.TimeWindowPartitionsDefinition):
-        return {"time_window": {"cron": partitions.cron_schedule, "timezone": partitions.timezone,
-                                "start": partitions.start.isoformat(), "fmt": partitions.fmt,
-                                "end": partitions.end.isoformat() if partitions.end else None}}
+        return {
+            "time_window": {
+                "cron": partitions.cron_schedule,
+                "timezone": partitions.timezone,
+                "start": partitions.start.isoformat(),
+                "fmt": partitions.fmt,
+                "end": partitions.end.isoformat() if partitions.end else None,
+            }
+        }
     if isinstance(partitions, dg.MultiPartitionsDefinition):
         return {"multi": {dim.name: describe_partitions(dim.partitions_def) for dim in partitions.partitions_defs}}
     return {type(partitions).__name__: str(partitions)}
@@ -70,38 +76,61 @@ def describe_assets(graph) -> dict:
             "tags": {k: v for k, v in sorted(node.tags.items()) if not k.startswith(KIND_TAG)},
             "kinds": sorted(node.kinds),
             "group": node.group_name,
-            **_where_set(automation_condition=describe_automation(node.automation_condition),
-                         code_version=node.code_version, pools=sorted(node.pools) or None),
+            **_where_set(
+                automation_condition=describe_automation(node.automation_condition),
+                code_version=node.code_version,
+                pools=sorted(node.pools) or None,
+            ),
         }
     return described
 
 
 def describe_jobs(defs: dg.Definitions) -> dict:
     """Each job with the assets it selects (Dagster's own `__ASSET_JOB`, which selects everything, left out)."""
-    return {job.name: {"selects": _user(job.asset_layer.selected_asset_keys),
-                       "partitions": describe_partitions(job.partitions_def),
-                       "tags": dict(sorted(job.tags.items()))}
-            for job in sorted(defs.resolve_all_job_defs(), key=lambda j: j.name) if not job.name.startswith("__")}
+    return {
+        job.name: {
+            "selects": _user(job.asset_layer.selected_asset_keys),
+            "partitions": describe_partitions(job.partitions_def),
+            "tags": dict(sorted(job.tags.items())),
+        }
+        for job in sorted(defs.resolve_all_job_defs(), key=lambda j: j.name)
+        if not job.name.startswith("__")
+    }
 
 
 def describe_sensors(defs: dg.Definitions) -> dict:
-    return {sensor.name: _where_set(
-        type=sensor.sensor_type.value, minimum_interval_seconds=sensor.minimum_interval_seconds,
-        default_status=sensor.default_status.value, jobs=sorted(target.job_name for target in sensor.targets),
-        asset_selection=str(sensor.asset_selection) if sensor.asset_selection is not None else None)
-        for sensor in sorted(defs.sensors or [], key=lambda s: s.name)}
+    return {
+        sensor.name: _where_set(
+            type=sensor.sensor_type.value,
+            minimum_interval_seconds=sensor.minimum_interval_seconds,
+            default_status=sensor.default_status.value,
+            jobs=sorted(target.job_name for target in sensor.targets),
+            asset_selection=str(sensor.asset_selection) if sensor.asset_selection is not None else None,
+        )
+        for sensor in sorted(defs.sensors or [], key=lambda s: s.name)
+    }
 
 
 def describe_schedules(defs: dg.Definitions) -> dict:
-    return {schedule.name: {"cron": schedule.cron_schedule, "timezone": schedule.execution_timezone,
-                            "job": schedule.job_name, "default_status": schedule.default_status.value}
-            for schedule in sorted(defs.schedules or [], key=lambda s: s.name)}
+    return {
+        schedule.name: {
+            "cron": schedule.cron_schedule,
+            "timezone": schedule.execution_timezone,
+            "job": schedule.job_name,
+            "default_status": schedule.default_status.value,
+        }
+        for schedule in sorted(defs.schedules or [], key=lambda s: s.name)
+    }
 
 
 def describe(defs: dg.Definitions) -> dict:
-    return {"assets": describe_assets(defs.resolve_asset_graph()), "jobs": describe_jobs(defs),
-            "sensors": describe_sensors(defs), "schedules": describe_schedules(defs),
-            "resources": {name: type(resource).__name__ for name, resource in sorted((defs.resources or {}).items())}}
+    return {
+        "assets": describe_assets(defs.resolve_asset_graph()),
+        "jobs": describe_jobs(defs),
+        "sensors": describe_sensors(defs),
+        "schedules": describe_schedules(defs),
+        "resources": {name: type(resource).__name__ for name, resource in sorted((defs.resources or {}).items())},
+    }
 
 
 def current(home: Path) -> dict:
@@ -116,9 +145,14 @@ def as_text(description: dict) -> str:
 
 def difference(recorded: str, now: str) -> str:
     """A unified diff from the reviewed snapshot to the current definitions ('' when they agree)."""
-    return "".join(difflib.unified_diff(recorded.splitlines(keepends=True), now.splitlines(keepends=True),
-                                        fromfile="reviewed: tests/snapshots/asset_graph.json",
-                                        tofile="current definitions"))
+    return "".join(
+        difflib.unified_diff(
+            recorded.splitlines(keepends=True),
+            now.splitlines(keepends=True),
+            fromfile="reviewed: tests/snapshots/asset_graph.json",
+            tofile="current definitions",
+        )
+    )
 
 
 def update() -> str:

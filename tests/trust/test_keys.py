@@ -136,14 +136,17 @@ def test_the_small_order_key_check_is_needed():
     assert not is_prime_order_point(identity)
 
 
-@pytest.mark.parametrize("raw_hex", [
-    "0000000000000000000000000000000000000000000000000000000000000000",  # order 4
-    "0000000000000000000000000000000000000000000000000000000000000080",  # order 4, other sign
-    "0100000000000000000000000000000000000000000000000000000000000080",  # identity with the sign bit: not canonical
-    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",  # order 8
-    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # y = p - 1: order 2
-    "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # y = p: not canonical
-])
+@pytest.mark.parametrize(
+    "raw_hex",
+    [
+        "0000000000000000000000000000000000000000000000000000000000000000",  # order 4
+        "0000000000000000000000000000000000000000000000000000000000000080",  # order 4, other sign
+        "0100000000000000000000000000000000000000000000000000000000000080",  # identity with the sign bit: not canonical
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",  # order 8
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # y = p - 1: order 2
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # y = p: not canonical
+    ],
+)
 def test_small_order_and_non_canonical_points_are_refused(raw_hex):
     assert not is_prime_order_point(bytes.fromhex(raw_hex))
 
@@ -185,7 +188,6 @@ def test_signing_key_path_prefers_the_state_dir_and_names_both_places(settings, 
         signing_key_path(settings.keys_dir, "nobody")
     assert str(settings.keys_dir / "nobody.key") in str(caught.value)
     assert str(tmp_path / "home" / ".config" / "govern" / "keys" / "nobody.key") in str(caught.value)
-
 
 
 def test_demo_keys_go_into_a_git_ignored_state_dir_but_never_a_tracked_one(tmp_path):

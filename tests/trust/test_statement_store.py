@@ -37,8 +37,9 @@ def store(url, ledger) -> StatementStore:
 
 
 def approval(cast, signer="ravi", principal="ravi", *, valid_for=timedelta(days=7), now=None, **subject):
-    statement = Statement.new("approve", SUBJECT | subject, principal, valid_for=valid_for,
-                              comment="evidence pack reviewed", now=now)
+    statement = Statement.new(
+        "approve", SUBJECT | subject, principal, valid_for=valid_for, comment="evidence pack reviewed", now=now
+    )
     key = cast.keys[signer] if isinstance(signer, str) else signer
     return sign(statement, key)
 
@@ -58,7 +59,11 @@ def test_an_authentic_statement_is_recorded_found_and_ledgered(cast, store, ledg
     entry = ledger.latest(events.StatementRecorded)
     assert recorded.ledger_entry_hash == entry.entry_hash
     assert (entry.actor, entry.model, entry.version, entry.evidence_digest) == (
-        "ravi", SUBJECT["model"], SUBJECT["version"], SUBJECT["evidence_digest"])
+        "ravi",
+        SUBJECT["model"],
+        SUBJECT["version"],
+        SUBJECT["evidence_digest"],
+    )
     assert (entry.rule, entry.until) == (None, None)
     assert (entry.statement, entry.roster) == (signed.digest, cast.roster.digest)
     assert (entry.statement_action, entry.roster_version) == ("approve", 1)
@@ -124,7 +129,10 @@ def test_refused_statements_give_a_reason_leave_a_ledger_entry_and_record_nothin
     assert entry.actor == signed.statement.principal
     subject = signed.statement.subject
     assert (entry.model, entry.version, entry.evidence_digest) == (
-        subject["model"], subject["version"], subject["evidence_digest"])
+        subject["model"],
+        subject["version"],
+        subject["evidence_digest"],
+    )
     assert (entry.statement, entry.roster) == (signed.digest, cast.roster.digest)
     assert (entry.statement_action, entry.reason) == ("approve", refusal.reason)
     assert store.find() == []
@@ -157,14 +165,20 @@ def test_reverify_accepts_the_recorded_statement_again_and_again(cast, store, le
 
 
 def without(roster: Roster, name: str, tmp_path) -> Roster:
-    return Roster.write(tmp_path / "next.yaml", version=roster.version + 1,
-                        principals=[p for n, p in roster.principals.items() if n != name])
+    return Roster.write(
+        tmp_path / "next.yaml",
+        version=roster.version + 1,
+        principals=[p for n, p in roster.principals.items() if n != name],
+    )
 
 
 def rotated(roster: Roster, name: str, tmp_path) -> Roster:
     fresh = Principal(name, roster.principal(name).roles, generate_key_pair()[1])
-    return Roster.write(tmp_path / "next.yaml", version=roster.version + 1,
-                        principals=[fresh if n == name else p for n, p in roster.principals.items()])
+    return Roster.write(
+        tmp_path / "next.yaml",
+        version=roster.version + 1,
+        principals=[fresh if n == name else p for n, p in roster.principals.items()],
+    )
 
 
 def test_reverify_refuses_what_no_longer_holds(cast, store, ledger, tmp_path):
@@ -173,12 +187,18 @@ def test_reverify_refuses_what_no_longer_holds(cast, store, ledger, tmp_path):
     store.submit(signed, cast.roster, now=now)
     checks = [
         (lambda: store.reverify(signed, cast.roster, now + timedelta(hours=1)), "expired at"),
-        (lambda: store.reverify(signed, without(cast.roster, "ravi", tmp_path), now),
-         "principal 'ravi' is not in the roster (version 2"),
+        (
+            lambda: store.reverify(signed, without(cast.roster, "ravi", tmp_path), now),
+            "principal 'ravi' is not in the roster (version 2",
+        ),
         (lambda: store.reverify(signed, rotated(cast.roster, "ravi", tmp_path), now), "does not verify"),
         (lambda: store.reverify(approval(cast), cast.roster, now), "not recorded in the statement store"),
-        (lambda: store.reverify(sign(replace(signed.statement, comment="edited"), cast.keys["ravi"]), cast.roster, now),
-         "differs from the statement recorded"),
+        (
+            lambda: store.reverify(
+                sign(replace(signed.statement, comment="edited"), cast.keys["ravi"]), cast.roster, now
+            ),
+            "differs from the statement recorded",
+        ),
     ]
     for check, reason in checks:
         with pytest.raises(StatementRefused, match=reason.replace("(", r"\(")):
@@ -203,6 +223,7 @@ def test_a_statement_whose_ledger_entry_never_landed_is_not_trusted(cast, store)
         store.reverify(signed, cast.roster)
     with pytest.raises(StatementRefused, match="replay: this statement was already recorded"):
         store.submit(signed, cast.roster)
+
 
 def _submit_in_child(url: str, roster_path: str, statement_json: str, barrier, results) -> None:
     store = StatementStore(url, Ledger(url))
@@ -246,7 +267,9 @@ def test_no_private_key_material_reaches_the_database_or_the_roster(cast, settin
     stored += cast.roster.path.read_bytes()
     for name, key in cast.keys.items():
         raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        pem_body = "".join(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode().splitlines()[1:-1])
+        pem_body = "".join(
+            key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode().splitlines()[1:-1]
+        )
         for secret in (raw, raw.hex().encode(), base64.b64encode(raw), pem_body.encode()):
             assert secret not in stored, name
     assert b"PRIVATE KEY" not in stored

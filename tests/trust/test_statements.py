@@ -25,17 +25,31 @@ APPROVAL = {"model": "credit_scoring", "version": "credit_scoring-v3", "evidence
 
 
 def approval(**changes) -> Statement:
-    fields = dict(action="approve", subject=APPROVAL, principal="ravi", issued_at=NOW,
-                  expires_at=NOW + timedelta(days=7), nonce="n" * 32, comment="evidence reviewed")
+    fields = dict(
+        action="approve",
+        subject=APPROVAL,
+        principal="ravi",
+        issued_at=NOW,
+        expires_at=NOW + timedelta(days=7),
+        nonce="n" * 32,
+        comment="evidence reviewed",
+    )
     return Statement(**(fields | changes))
 
 
 def test_signed_form_is_rfc8785_of_the_typed_payload_and_verifies(cast):
     signed = sign(approval(), cast.keys["ravi"])
     payload = json.loads(signing_bytes(signed.statement))
-    assert payload == {"type": STATEMENT_TYPE, "action": "approve", "subject": APPROVAL, "principal": "ravi",
-                       "issued_at": "2026-11-22T10:00:00.123456Z", "expires_at": "2026-11-29T10:00:00.123456Z",
-                       "nonce": "n" * 32, "comment": "evidence reviewed"}
+    assert payload == {
+        "type": STATEMENT_TYPE,
+        "action": "approve",
+        "subject": APPROVAL,
+        "principal": "ravi",
+        "issued_at": "2026-11-22T10:00:00.123456Z",
+        "expires_at": "2026-11-29T10:00:00.123456Z",
+        "nonce": "n" * 32,
+        "comment": "evidence reviewed",
+    }
     assert signing_bytes(signed.statement) == canonical_json(payload)
     cast.roster.principal("ravi").public_key.verify(base64.b64decode(signed.signature), canonical_json(payload))
     assert signed.digest == sha256_hex(canonical_json({"statement": payload, "signature": signed.signature}))
@@ -56,27 +70,43 @@ def test_new_statements_get_fresh_nonces_and_utc_times():
     assert first.nonce != second.nonce and len(first.nonce) == 32
     assert first.expires_at - first.issued_at == timedelta(hours=1)
     local = datetime(2026, 11, 22, 11, 0, tzinfo=timezone(timedelta(hours=1)))
-    assert utc_timestamp(approval(issued_at=local, expires_at=local + timedelta(1)).issued_at) == "2026-11-22T10:00:00.000000Z"
+    assert (
+        utc_timestamp(approval(issued_at=local, expires_at=local + timedelta(1)).issued_at)
+        == "2026-11-22T10:00:00.000000Z"
+    )
 
 
-@pytest.mark.parametrize("changes, field, problem", [
-    ({"action": "promote"}, "action", "unknown action 'promote'"),
-    ({"subject": {"model": "credit_scoring", "version": "credit_scoring-v3"}}, "subject", "binds exactly"),
-    ({"subject": APPROVAL | {"rule": "fairness"}}, "subject", "binds exactly"),
-    ({"subject": APPROVAL | {"evidence_digest": "abc"}}, "subject.evidence_digest", "malformed"),
-    ({"subject": APPROVAL | {"model": "Credit Scoring"}}, "subject.model", "malformed"),
-    ({"action": "disable", "subject": {"model": "credit_scoring", "version": "credit_scoring-v3"}}, "subject", "['model']"),
-    ({"action": "waive", "subject": {"model": "credit_scoring", "version": "v3", "rule": "fairness.di",
-                                     "until": "2026-12-31"}}, "subject.until", "malformed"),
-    ({"principal": "Ravi K"}, "principal", "not a principal name"),
-    ({"nonce": "short"}, "nonce", "16-64"),
-    ({"expires_at": NOW}, "expires_at", "later than issued_at"),
-    ({"issued_at": NOW.replace(tzinfo=None)}, "issued_at", "aware UTC"),
-    ({"comment": "call me: ravi.kumar@example.com"}, "comment", "e-mail address"),
-    ({"comment": "applicant 123456789 complained"}, "comment", "long number"),
-    ({"comment": "x" * 501}, "comment", "at most 500"),
-    ({"comment": "ok\x1b[31m"}, "comment", "control characters"),
-])
+@pytest.mark.parametrize(
+    "changes, field, problem",
+    [
+        ({"action": "promote"}, "action", "unknown action 'promote'"),
+        ({"subject": {"model": "credit_scoring", "version": "credit_scoring-v3"}}, "subject", "binds exactly"),
+        ({"subject": APPROVAL | {"rule": "fairness"}}, "subject", "binds exactly"),
+        ({"subject": APPROVAL | {"evidence_digest": "abc"}}, "subject.evidence_digest", "malformed"),
+        ({"subject": APPROVAL | {"model": "Credit Scoring"}}, "subject.model", "malformed"),
+        (
+            {"action": "disable", "subject": {"model": "credit_scoring", "version": "credit_scoring-v3"}},
+            "subject",
+            "['model']",
+        ),
+        (
+            {
+                "action": "waive",
+                "subject": {"model": "credit_scoring", "version": "v3", "rule": "fairness.di", "until": "2026-12-31"},
+            },
+            "subject.until",
+            "malformed",
+        ),
+        ({"principal": "Ravi K"}, "principal", "not a principal name"),
+        ({"nonce": "short"}, "nonce", "16-64"),
+        ({"expires_at": NOW}, "expires_at", "later than issued_at"),
+        ({"issued_at": NOW.replace(tzinfo=None)}, "issued_at", "aware UTC"),
+        ({"comment": "call me: ravi.kumar@example.com"}, "comment", "e-mail address"),
+        ({"comment": "applicant 123456789 complained"}, "comment", "long number"),
+        ({"comment": "x" * 501}, "comment", "at most 500"),
+        ({"comment": "ok\x1b[31m"}, "comment", "control characters"),
+    ],
+)
 def test_malformed_statements_are_refused_naming_the_field(changes, field, problem):
     with pytest.raises(StatementFormatError) as caught:
         approval(**changes)
@@ -88,7 +118,10 @@ def test_every_action_binds_its_own_subject():
     until = "2026-12-31T23:59:59.000000Z"
     for action, subject in [
         ("reject", APPROVAL),
-        ("waive", {"model": "credit_scoring", "version": "credit_scoring-v3", "rule": "fairness.di_ratio", "until": until}),
+        (
+            "waive",
+            {"model": "credit_scoring", "version": "credit_scoring-v3", "rule": "fairness.di_ratio", "until": until},
+        ),
         ("disable", {"model": "credit_scoring"}),
         ("enable", {"model": "credit_scoring"}),
         ("rollback", {"model": "credit_scoring", "version": "credit_scoring-v2"}),
@@ -102,16 +135,19 @@ def edited(signed: SignedStatement, edit) -> str:
     return json.dumps(document)
 
 
-@pytest.mark.parametrize("edit, problem", [
-    (lambda d: d.update(extra=1), "exactly 'statement' and 'signature'"),
-    (lambda d: d["statement"].update(role="auditor"), "expected exactly the fields"),
-    (lambda d: d["statement"].update(type="checkpoint/v1"), "field 'statement.type'"),
-    (lambda d: d["statement"].update(issued_at="2026-11-22T10:00:00Z"), "field 'statement.issued_at'"),
-    (lambda d: d["statement"].update(comment=7), "field 'statement.comment'"),
-    (lambda d: d["statement"].update(subject=["credit_scoring"]), "field 'statement.subject'"),
-    (lambda d: d["statement"]["subject"].update(evidence_digest="zz"), "'subject.evidence_digest'"),
-    (lambda d: d.update(signature=None), "field 'signature'"),
-])
+@pytest.mark.parametrize(
+    "edit, problem",
+    [
+        (lambda d: d.update(extra=1), "exactly 'statement' and 'signature'"),
+        (lambda d: d["statement"].update(role="auditor"), "expected exactly the fields"),
+        (lambda d: d["statement"].update(type="checkpoint/v1"), "field 'statement.type'"),
+        (lambda d: d["statement"].update(issued_at="2026-11-22T10:00:00Z"), "field 'statement.issued_at'"),
+        (lambda d: d["statement"].update(comment=7), "field 'statement.comment'"),
+        (lambda d: d["statement"].update(subject=["credit_scoring"]), "field 'statement.subject'"),
+        (lambda d: d["statement"]["subject"].update(evidence_digest="zz"), "'subject.evidence_digest'"),
+        (lambda d: d.update(signature=None), "field 'signature'"),
+    ],
+)
 def test_malformed_statement_files_name_the_source_and_field(cast, edit, problem):
     text = edited(sign(approval(), cast.keys["ravi"]), edit)
     with pytest.raises(StatementFormatError) as caught:
