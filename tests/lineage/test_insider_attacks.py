@@ -29,6 +29,7 @@ from governance.serving.decide import Application, DecisionMaker
 from governance.timestamps import utc_now, utc_timestamp
 from governance.trust.demo import demo_key_path
 from governance.trust.keys import load_private_key
+from tests.helpers import travel
 from tests.lineage.conftest import copy_of, govern
 from tests.lineage.world import MODEL, World
 
@@ -231,11 +232,31 @@ def test_a_payload_removed_outside_retention_fails_verification(attacked):
     assert verify.exit_code != 0 and "removed outside retention" in verify.output
 
 
-def test_a_fresh_entry_expired_by_retention_of_the_right_age_still_verifies(attacked):
-    """The same expiry, by retention with its cut-off recorded, is not an incident."""
+@pytest.mark.parametrize(
+    "dated, cutoff, problem",
+    [
+        (None, timedelta(seconds=1), "closer to the run than the shortest retention"),
+        (timedelta(days=400), timedelta(days=399), "in the future"),
+    ],
+    ids=["cut-off at the run", "run dated in the future"],
+)
+def test_a_forged_retention_run_does_not_explain_fresh_payloads_away(attacked, monkeypatch, dated, cutoff, problem):
     ledger = Ledger.for_settings(attacked)
+    ledger.expire_payloads(utc_now() + timedelta(seconds=1))
+    if dated:
+        travel(monkeypatch, dated)
+    forged = utc_timestamp(utc_now() + cutoff - (dated or timedelta()))
+    ledger.append(events.RetentionApplied(actor="system:retention", model=MODEL, ledger_payloads_before=forged))
+    monkeypatch.undo()
+    verify = govern(attacked, "ledger", "verify")
+    assert verify.exit_code != 0 and problem in verify.output, verify.output
+
+
+def test_the_same_expiry_by_a_retention_run_a_day_later_verifies(attacked, monkeypatch):
     cutoff = utc_now() + timedelta(seconds=1)
+    ledger = Ledger.for_settings(attacked)
     ledger.expire_payloads(cutoff)
+    travel(monkeypatch, timedelta(days=1, seconds=2))
     ledger.append(
         events.RetentionApplied(actor="system:retention", model=MODEL, ledger_payloads_before=utc_timestamp(cutoff))
     )
