@@ -30,7 +30,13 @@ from governance.ledger import InclusionProof, LedgerEntry
 from governance.lineage.proofs import entry_problem
 from governance.registry import parse_version_key, version_key
 from governance.release import evidence_pack
-from governance.release.production import confirmed_production, move_problem, statement_problem
+from governance.release.production import (
+    FACTS,
+    confirmed_production,
+    move_problem,
+    statement_problem,
+    verified_moves,
+)
 from governance.release.services import Services
 from governance.timestamps import utc_timestamp
 
@@ -106,7 +112,9 @@ class _Builder:
     others: dict[str, list[LedgerEntry]] = field(default_factory=dict)
     root: str = field(init=False)
     own: list[LedgerEntry] = field(init=False)  # every entry naming this version
-    moves: list[Deployment] = field(init=False)  # every deployment and rollback of the model
+    moves: list[Deployment] = field(init=False)  # every deployment and rollback row of the model
+    completed: list[ev.MoveStep] = field(init=False)  # every completed move in the ledger (up to size)
+    governed: set[int] = field(init=False)  # the seqs of those whose authority verifies
 
     def build(self) -> Lineage:
         ledger = self.services.ledger
@@ -121,6 +129,9 @@ class _Builder:
                 f"first {self.size}); it was not produced by the governed pipeline"
             )
         self.moves = self.services.control.deployments(self.model)
+        completed = self.services.ledger.events(ev.MOVE_COMPLETED, model=self.model, checked=FACTS)
+        self.completed = [m for m in completed if m.seq <= self.size]
+        self.governed = {m.seq for m in verified_moves(self.services, self.model)}
         registered = self._latest(self.own, ev.ModelRegistered)
         pack = self._evidence_pack()
         registry = self._registry()
@@ -503,12 +514,14 @@ class _Builder:
         return self.others[version]
 
     def _champion_periods(self) -> list[tuple[str, str | None]]:
-        """When this version was the governed champion: from each completed move to it until the next one."""
-        done = sorted((m for m in self.moves if m.status == "completed"), key=lambda m: m.finished_at)
+        """When this version was the governed champion, from the ledger's completed moves (never the rows): from
+        each verified move to it until the next completed move (a move that does not verify ends it too: serving
+        then answers in the safe state)."""
+        done = self.completed
         return [
-            (m.finished_at, done[i + 1].finished_at if i + 1 < len(done) else None)
+            (m.ts, done[i + 1].ts if i + 1 < len(done) else None)
             for i, m in enumerate(done)
-            if m.version == self.number
+            if m.seq in self.governed and m.version == self.version
         ]
 
     def _kill_switch(self) -> dict:
@@ -613,12 +626,13 @@ class _Builder:
         }
 
     def _status(self, document: dict) -> str:
-        done = sorted((m for m in self.moves if m.status == "completed"), key=lambda m: m.finished_at)
-        if any(m.version == self.number for m in done):
-            last = done[-1]
-            if last.version == self.number:
+        if self._champion_periods():
+            last = self.completed[-1]
+            if last.seq not in self.governed:
+                return f"not the champion: the latest move (#{last.seq} to {last.version}) does not verify (safe state)"
+            if last.version == self.version:
                 return "champion"
-            return f"not the champion: {version_key(self.model, last.version)} is ({last.kind} at {last.finished_at})"
+            return f"not the champion: {last.version} is ({last.kind} at {last.ts})"
         if any(a["decision"] == "granted" for a in document["approvals"]):
             return "approved, not deployed"
         if document["evidence_pack"]:

@@ -278,3 +278,14 @@ def test_trace_takes_the_move_in_force_from_the_signed_record_not_the_rows(world
     after = json.loads(govern(attacked, "trace", decision, "--json").output)
     assert after["in_force"] == before["in_force"] and after["in_force"]["kind"] == "rollback"
     assert after["in_force"]["version"] == f"{MODEL}-v1"
+
+
+def test_lineage_takes_champion_periods_and_status_from_the_ledger_not_the_rows(attacked):
+    def lineage(version: str) -> dict:
+        result = json.loads(govern(attacked, "lineage", MODEL, version, "--json").output)
+        return {"status": result["summary"]["status"], "periods": result["kill_switch"]["champion_periods"]}
+
+    before = {version: lineage(version) for version in ("1", "2")}
+    _sql(attacked, "UPDATE deployments SET finished_at = '2000-01-01T00:00:00.000000Z', version = 2")
+    assert {version: lineage(version) for version in ("1", "2")} == before
+    assert before["1"]["status"] == "champion" and before["2"]["periods"]
