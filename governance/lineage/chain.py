@@ -82,6 +82,7 @@ def version_lineage(
     owner, number = parse_version_key(version)
     if owner != model:
         raise LineageError(f"{version} is not a version of {model}")
+    size = services.ledger.size() if size is None else size
     return _Builder(services, model, version, number, size, with_registry=registry).build()
 
 
@@ -103,7 +104,7 @@ class _Builder:
     model: str
     version: str
     number: int
-    size: int | None
+    size: int
     with_registry: bool = True
     findings: list[str] = field(default_factory=list)
     cited: dict[int, dict] = field(default_factory=dict)
@@ -118,7 +119,6 @@ class _Builder:
 
     def build(self) -> Lineage:
         ledger = self.services.ledger
-        self.size = ledger.size() if self.size is None else self.size
         self.root = ledger.root(self.size)
         self.own = [
             e for e in ledger.entries(model=self.model, version=self.version, checked=False) if e.seq <= self.size
@@ -257,7 +257,7 @@ class _Builder:
         if validated is None:
             self._missing("data validation", f"no data validation event with validation digest {validation_digest}")
             return None, None
-        assert isinstance(validated, ev.DataChecked)
+        assert isinstance(validated, ev.DataChecked) and validated_entry is not None
         snapshot_entry, snapshot = self._latest(
             self._model_entries(ev.DataSnapshotted),
             ev.DataSnapshotted,
@@ -274,7 +274,7 @@ class _Builder:
         if snapshot is None:
             self._missing("data snapshot", f"no data snapshot event with data digest {validated.data}")
             return validation, None
-        assert isinstance(snapshot, ev.DataSnapshotted)
+        assert isinstance(snapshot, ev.DataSnapshotted) and snapshot_entry is not None
         data = {
             "dvc_md5": self._agree("data md5", ledger=snapshot.dvc_md5, registry=md5),
             "sha256": validated.data,
@@ -333,7 +333,7 @@ class _Builder:
             if report is None:
                 self._missing(f"{name} report", f"no {kind.__name__} event")
                 continue
-            assert isinstance(report, ev.ReportPublished)
+            assert isinstance(report, ev.ReportPublished) and entry is not None
             found.append(
                 {
                     "report": name,
@@ -346,7 +346,7 @@ class _Builder:
         if card is None:
             self._missing("model card", "no CardPublished event")
         else:
-            assert isinstance(card, ev.CardPublished)
+            assert isinstance(card, ev.CardPublished) and entry is not None
             found.append(
                 {
                     "report": "model_card",
@@ -367,7 +367,7 @@ class _Builder:
         if gate is None:
             self._missing("release gate", "no GateDecided event")
             return None
-        assert isinstance(gate, ev.GateDecided)
+        assert isinstance(gate, ev.GateDecided) and entry is not None
         decision = gate.decision or {}
         return {
             "allowed": gate.allowed,
@@ -401,7 +401,7 @@ class _Builder:
         entry, request = self._latest(self.own, ev.ApprovalRequested)
         if request is None:
             return None
-        assert isinstance(request, ev.ApprovalRequested)
+        assert isinstance(request, ev.ApprovalRequested) and entry is not None
         path = self.services.settings.evidence_pack_dir(self.model, self.version, request.evidence_pack)
         found = {
             "digest": request.evidence_pack,
