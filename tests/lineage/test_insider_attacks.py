@@ -9,12 +9,12 @@ ledger and a non-zero `govern status`, `lineage` or `ledger verify`.
 from __future__ import annotations
 
 import json
-import sqlite3
-from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy
+from sqlalchemy.pool import NullPool
 
 from governance import events
 from governance.control import ControlStore
@@ -37,14 +37,17 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def attacked(world: World, tmp_path: Path):
-    return copy_of(world, tmp_path / "govern")
+def attacked(any_world: World, tmp_path: Path):
+    """A copy of the history, on each backend, for an insider who can write its databases and state dir."""
+    return copy_of(any_world, tmp_path / "govern")
 
 
-def _sql(settings, statement: str, *args) -> None:
-    with closing(sqlite3.connect(settings.home / "governance.db")) as db:
-        db.execute(statement, args)
-        db.commit()
+def _sql(settings, statement: str, **params) -> None:
+    """What an insider with the database's credentials runs, outside the project's code."""
+    engine = sqlalchemy.create_engine(settings.ledger_url, poolclass=NullPool)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text(statement), params)
+    engine.dispose()
 
 
 def _answers(settings) -> list[dict]:
@@ -69,13 +72,13 @@ def test_a_forged_deployment_row_and_alias_are_not_completed_and_serving_keeps_t
     _sql(
         attacked,
         "INSERT INTO deployments (model, version, kind, status, artifact_sha256, evidence_digest, "
-        "approval_digest, previous_version, actor, started_at) VALUES (?, 2, 'deploy', 'started', ?, ?, ?, "
-        "1, 'system:production_deployment', ?)",
-        MODEL,
-        "a" * 64,
-        real.evidence_digest,
-        real.approval_digest,
-        utc_timestamp(),
+        "approval_digest, previous_version, actor, started_at) VALUES (:model, 2, 'deploy', 'started', :artifact, "
+        ":evidence, :approval, 1, 'system:production_deployment', :at)",
+        model=MODEL,
+        artifact="a" * 64,
+        evidence=real.evidence_digest,
+        approval=real.approval_digest,
+        at=utc_timestamp(),
     )
     services.registry.set_champion(MODEL, 2)
 
@@ -183,7 +186,7 @@ def test_a_replayed_enable_does_not_lift_a_later_disable(attacked):
     services.ledger.append(
         events.KillSwitchOff(actor="bea", model=MODEL, statement=old.statement, policy=old.policy, reason="all clear")
     )
-    _sql(attacked, "UPDATE kill_switches SET disabled = 0 WHERE model = ?", MODEL)
+    _sql(attacked, "UPDATE kill_switches SET disabled = false WHERE model = :model", model=MODEL)
     assert verified_production(services, MODEL).kill_switch
     assert {a["outcome"] for a in _answers(attacked)} == {"refer"}
 
@@ -217,7 +220,7 @@ def test_a_statement_cedar_refused_authorises_nothing(attacked):
 def test_an_edited_kill_switch_row_lifts_nothing(attacked):
     services = Services(attacked)
     set_kill_switch(services, MODEL, True, "bea", load_private_key(demo_key_path(attacked, "bea")), "drill")
-    _sql(attacked, "UPDATE kill_switches SET disabled = 0 WHERE model = ?", MODEL)
+    _sql(attacked, "UPDATE kill_switches SET disabled = false WHERE model = :model", model=MODEL)
     answers = _answers(attacked)
     assert {a["outcome"] for a in answers} == {"refer"} and all(a["safe_state"] for a in answers)
     assert any("kill switch row says off" in i for i in _incidents(attacked))
@@ -227,7 +230,7 @@ def test_an_edited_kill_switch_row_lifts_nothing(attacked):
 
 def test_a_payload_removed_outside_retention_fails_verification(attacked):
     seq = Ledger.for_settings(attacked).size() - 1
-    _sql(attacked, "UPDATE ledger_entries SET payload = NULL WHERE seq = ?", seq)
+    _sql(attacked, "UPDATE ledger_entries SET payload = NULL WHERE seq = :seq", seq=seq)
     verify = govern(attacked, "ledger", "verify")
     assert verify.exit_code != 0 and "removed outside retention" in verify.output
 
@@ -271,8 +274,8 @@ def test_the_kill_switch_is_not_lifted_without_a_reason(attacked, reason):
     assert Ledger.for_settings(attacked).size() == before
 
 
-def test_trace_takes_the_move_in_force_from_the_signed_record_not_the_rows(world, attacked):
-    decision = world.decisions["after_rollback"][0]["decision_id"]
+def test_trace_takes_the_move_in_force_from_the_signed_record_not_the_rows(any_world, attacked):
+    decision = any_world.decisions["after_rollback"][0]["decision_id"]
     before = json.loads(govern(attacked, "trace", decision, "--json").output)
     _sql(attacked, "UPDATE deployments SET finished_at = '2000-01-01T00:00:00.000000Z', version = 2")
     after = json.loads(govern(attacked, "trace", decision, "--json").output)
