@@ -58,7 +58,6 @@ from sqlalchemy import (
     create_engine,
     func,
     insert,
-    inspect,
     literal,
     or_,
     select,
@@ -83,6 +82,7 @@ from governance.ledger.merkle import (
     split_point,
     verify_consistency,
 )
+from governance.migrations import require_current
 from governance.timestamps import utc_timestamp
 
 if TYPE_CHECKING:
@@ -677,11 +677,7 @@ class Ledger:
     def __init__(self, url: str) -> None:
         self.engine = engine_for(url)
         self._entries, self._nodes = _tables(self.engine.dialect.name)
-        with self.engine.connect() as conn:
-            present = all(inspect(conn).has_table(table.name) for table in (self._entries, self._nodes))
-        if not present:  # take the write lock only to create, so two first users cannot race
-            with write_transaction(self.engine, LOCK) as conn:
-                self._entries.metadata.create_all(conn)
+        require_current(self.engine, "governance")
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Ledger:
