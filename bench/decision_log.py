@@ -51,7 +51,7 @@ REASONS = (
 
 
 def _fill(url: str, rows: int, typed: bool) -> None:
-    ts = f"timestamptz '{utc_timestamp(START)}' + (g * interval '864 milliseconds') * {10 * 1_000_000 / rows}"
+    ts = f"timestamptz '{utc_timestamp(START)}' + (g * interval '864 milliseconds') * {1_000_000 / rows}"  # 10 days
     ts = ts if typed else f"to_char(({ts}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
     with engine_for(url).begin() as conn:
         conn.exec_driver_sql(
@@ -140,10 +140,8 @@ def main() -> None:
     print(f"decision log on PostgreSQL, {args.rows:,} decisions over 10 days")
     print(f"{'':28}{'before migrations':>20}{'migrated':>14}{'ratio':>8}")
     for key, label in (("first", "retention, oldest day"), ("rest", "retention, 8 more days")):
-        print(
-            f"{label:28}{old[key][0]:>15.2f} s ({old[key][1]:,})"[:48].ljust(48)
-            + f"{new[key][0]:>9.2f} s{new[key][0] / old[key][0]:>8.2f}  ({new[key][1]:,} rows)"
-        )
+        (before, n_before), (after, n_after) = old[key], new[key]
+        print(f"{label:28}{before:>18.2f} s{after:>12.2f} s{after / before:>8.2f}  ({n_before:,} / {n_after:,} rows)")
     print(f"{'size per decision':28}{old['size']:>18.0f} B{new['size']:>12.0f} B{new['size'] / old['size']:>8.2f}")
     print(f"{'insert per decision':28}{'':>20}{new['insert'] * 1e6:>10.0f} us  (record_many, batches of 32)")
 
