@@ -58,7 +58,6 @@ from sqlalchemy import (
     create_engine,
     func,
     insert,
-    inspect,
     literal,
     or_,
     select,
@@ -84,6 +83,7 @@ from governance.ledger.merkle import (
     split_point,
     verify_consistency,
 )
+from governance.migrations import require_current
 from governance.timestamps import MAX_CLOCK_SKEW, parse_utc, utc_now, utc_timestamp
 
 if TYPE_CHECKING:
@@ -694,11 +694,7 @@ class Ledger:
     def __init__(self, url: str) -> None:
         self.engine = engine_for(url)
         self._entries, self._nodes = _tables(self.engine.dialect.name)
-        with self.engine.connect() as conn:
-            present = all(inspect(conn).has_table(table.name) for table in (self._entries, self._nodes))
-        if not present:  # take the write lock only to create, so two first users cannot race
-            with write_transaction(self.engine, LOCK) as conn:
-                self._entries.metadata.create_all(conn)
+        require_current(self.engine, "governance")
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Ledger:
