@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy
 from typer.testing import CliRunner
 
+from governance import migrations
 from governance.cli import app
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.lineage.world import World, build_world
@@ -34,6 +35,8 @@ def pg_world(tmp_path_factory) -> World:
     except sqlalchemy.exc.OperationalError as exc:
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {exc.orig}")
     url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    for schema in migrations.SCHEMAS:  # as a platform engineer does first: `govern db upgrade`
+        migrations.upgrade(url, schema)
     yield build_world(tmp_path_factory.mktemp("lineage-pg") / "govern", database_url=url)
     from governance.db import engine_for
 
