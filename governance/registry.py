@@ -10,6 +10,7 @@ process can never share a run.
 
 from __future__ import annotations
 
+import logging
 import re
 import tempfile
 from collections.abc import Iterator
@@ -89,7 +90,13 @@ class ModelRegistry:
             return  # a tracking server: its own --default-artifact-root decides
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-        SqlAlchemyStore(settings.tracking_uri, settings.artifact_root_uri)
+        quiet = logging.getLogger("mlflow.store.db.utils")  # its table creation notes would mix into --json output
+        level = quiet.level
+        quiet.setLevel(logging.WARNING)
+        try:
+            SqlAlchemyStore(settings.tracking_uri, settings.artifact_root_uri)
+        finally:
+            quiet.setLevel(level)
 
     def run_artifacts(self, model: str, run_id: str) -> str:
         """A run's artifact URI, in MLflow's own layout (experiment location / run id / artifacts)."""
