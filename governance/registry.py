@@ -10,6 +10,7 @@ process can never share a run.
 
 from __future__ import annotations
 
+import logging
 import re
 import tempfile
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from filelock import FileLock
 
 from governance.digests import tree_sha256
 from governance.errors import GovernanceError
+from governance.objectstore import repository
 
 CHAMPION = "champion"
 # MLflow writes this into a stored artifact directory whenever a `models:/` URI is loaded (e.g. by
@@ -65,17 +67,40 @@ class RegisteredVersion:
 
 
 class ModelRegistry:
-    def __init__(self, tracking_uri: str, artifact_root: Path, lock_dir: Path) -> None:
+    def __init__(self, tracking_uri: str, artifact_root: str, lock_dir: Path) -> None:
+        """`artifact_root` is a URI (`file:` in the state dir, `s3:` in the object store). Every artifact
+        location is derived from it, never read back from MLflow's database (which holds absolute URIs): a
+        copied or restored state writes into its own root, never into the original's."""
         from mlflow import MlflowClient
 
         self.tracking_uri = tracking_uri
-        self.artifact_root = Path(artifact_root)
+        self.artifact_root = artifact_root.rstrip("/")
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         self._lock_dir = Path(lock_dir)
 
     @classmethod
     def for_settings(cls, settings) -> ModelRegistry:
-        return cls(settings.tracking_uri, settings.mlflow_artifacts, settings.home)
+        return cls(settings.tracking_uri, settings.artifact_root_uri, settings.home)
+
+    @staticmethod
+    def prepare(settings) -> None:
+        """Create MLflow's database (when the tracking URI is one) with its `Default` experiment under the
+        artifact root: MLflow's own client would put it under the current directory."""
+        if settings.tracking_uri.partition(":")[0].split("+")[0] not in ("sqlite", "postgresql", "mysql"):
+            return  # a tracking server: its own --default-artifact-root decides
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        quiet = logging.getLogger("mlflow.store.db.utils")  # its table creation notes would mix into --json output
+        level = quiet.level
+        quiet.setLevel(logging.WARNING)
+        try:
+            SqlAlchemyStore(settings.tracking_uri, settings.artifact_root_uri)
+        finally:
+            quiet.setLevel(level)
+
+    def run_artifacts(self, model: str, run_id: str) -> str:
+        """A run's artifact URI, in MLflow's own layout (experiment location / run id / artifacts)."""
+        return f"{self.artifact_root}/{model}/{run_id}/artifacts"
 
     # --- runs ------------------------------------------------------------------
     def experiment_id(self, model: str) -> str:
@@ -83,7 +108,7 @@ class ModelRegistry:
         found = self.client.get_experiment_by_name(name)
         if found is not None:
             return found.experiment_id
-        location = (self.artifact_root / model).as_uri()
+        location = f"{self.artifact_root}/{model}"
         return self.client.create_experiment(name, artifact_location=location, tags={"governance.model": model})
 
     def run_for(self, model: str, key: str):
@@ -159,8 +184,8 @@ class ModelRegistry:
                 signature=signature,
             )
             digest = tree_sha256(local, NOT_MODEL_CONTENT)
-            self.client.log_artifacts(run_id, str(local), artifact_path="model")
-        source = f"{self.client.get_run(run_id).info.artifact_uri}/model"
+            repository(self.run_artifacts(model, run_id)).log_artifacts(str(local), artifact_path="model")
+        source = f"{self.run_artifacts(model, run_id)}/model"
         with FileLock(self._lock_dir / f".register-{model}.lock"):
             latest = self.latest_version(model)
             if latest != expected - 1:
@@ -231,13 +256,9 @@ class ModelRegistry:
 
     @contextmanager
     def _local_copy(self, registered: RegisteredVersion) -> Iterator[Path]:
-        import mlflow.artifacts
-
         with tempfile.TemporaryDirectory(prefix="govern-model-") as tmp:
-            path = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"runs:/{registered.run_id}/model", dst_path=tmp, tracking_uri=self.tracking_uri
-            )
-            yield Path(path)
+            artifacts = repository(self.run_artifacts(registered.model, registered.run_id))
+            yield Path(artifacts.download_artifacts("model", dst_path=tmp))
 
     # --- aliases -------------------------------------------------------------------
     def champion(self, model: str) -> int | None:

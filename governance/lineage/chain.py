@@ -28,6 +28,7 @@ from governance.errors import GovernanceError
 from governance.events import Event, EventError
 from governance.ledger import InclusionProof, LedgerEntry
 from governance.lineage.proofs import entry_problem
+from governance.objectstore import sealed_pack_dir
 from governance.registry import parse_version_key, version_key
 from governance.release import evidence_pack
 from governance.release.production import (
@@ -402,7 +403,7 @@ class _Builder:
         if request is None:
             return None
         assert isinstance(request, ev.ApprovalRequested) and entry is not None
-        path = self.services.settings.evidence_pack_dir(self.model, self.version, request.evidence_pack)
+        path = sealed_pack_dir(self.services.settings, self.model, self.version, request.evidence_pack)
         found = {
             "digest": request.evidence_pack,
             "path": str(path),

@@ -31,6 +31,7 @@ from governance.config import GovernedModel
 from governance.data.source import read_snapshot
 from governance.digests import file_sha256
 from governance.errors import GovernanceError
+from governance.objectstore import sealed_pack_dir
 from governance.registry import version_key
 from governance.release import evidence_pack
 from governance.release.production import approved_artifact, verified_moves
@@ -162,7 +163,7 @@ def _approved_pack(services: Services, model: GovernedModel, version: int):
         return None, f"{key} was never deployed"
     digest = done[-1].evidence_pack
     try:
-        return evidence_pack.verify(services.settings.evidence_pack_dir(model.name, key, digest), digest), None
+        return evidence_pack.verify(sealed_pack_dir(services.settings, model.name, key, digest), digest), None
     except evidence_pack.EvidenceError as exc:
         return None, f"{key}'s approved evidence pack cannot be used: {exc}"
 

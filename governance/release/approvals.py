@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from governance import events
 from governance.digests import sha256_hex
 from governance.errors import GovernanceError
+from governance.objectstore import sealed_pack_dir
 from governance.policy.authz import VersionSubject, approval_context, authorize, roles_of
 from governance.policy.evidence import RISK_TIERS
 from governance.policy.records import requesters
@@ -385,7 +386,7 @@ def _request(services: Services, requested: events.ApprovalRequested) -> Approva
         model=requested.model,
         version=requested.version,
         pack_digest=requested.evidence_pack,
-        pack_path=str(services.settings.evidence_pack_dir(requested.model, requested.version, requested.evidence_pack)),
+        pack_path=str(sealed_pack_dir(services.settings, requested.model, requested.version, requested.evidence_pack)),
         requested_at=requested.ts,
         entry_hash=requested.entry_hash,
         seq=requested.seq,

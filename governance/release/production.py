@@ -28,6 +28,7 @@ from pathlib import Path
 from governance import events
 from governance.digests import digest_of
 from governance.errors import GovernanceError
+from governance.objectstore import sealed_pack_dir
 from governance.policy.authz import ModelSubject, approval_context, authorize, roles_of
 from governance.policy.records import gate_subject
 from governance.registry import parse_version_key, version_key
@@ -252,7 +253,7 @@ def approval_problem(
     if not decision.allowed:
         return f"Cedar refuses {principal}'s approval: {' '.join(decision.reasons)}"
     try:
-        sealed = _sealed_artifact(str(services.settings.evidence_pack_dir(model, version, evidence)), evidence)
+        sealed = _sealed_artifact(str(sealed_pack_dir(services.settings, model, version, evidence)), evidence)
     except (GovernanceError, OSError, ValueError, KeyError) as exc:
         return f"the approved evidence pack {evidence[:12]} does not verify: {exc}"
     if sealed != artifact:

@@ -18,6 +18,7 @@ from governance.monitoring.monitor import monitor_for
 from governance.monitoring.remediation import remediate
 from governance.monitoring.report import run_report, write_report
 from governance.monitoring.windows import LIVE, STREAMS, read_window
+from governance.objectstore import publish
 from governance.registry import version_key
 from governance_assets.common import actor, group, key, md_table, owners, record, tags
 from governance_assets.production.assets import observe_serving
@@ -114,6 +115,7 @@ def monitoring_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             directory,
             {"alerted_by": config.alerted_by, "run_id": context.run_id},
         )
+        publish(governance.settings, directory)
         judgement = report.judgement
         judged = events.MonitoringAlert if judgement.alert else events.MonitoringReported
         links = record(

@@ -14,6 +14,7 @@ from governance.data.validation import load_validation, validation_path
 from governance.digests import canonical_json, file_sha256
 from governance.errors import GovernanceError
 from governance.metrics.performance import discrimination
+from governance.objectstore import publish
 from governance.policy.authz import VersionSubject
 from governance.policy.gate import evaluate_gate
 from governance.policy.records import record_gate_decision
@@ -213,6 +214,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             "gate_ledger_entry": gate["ledger_entry"],
         }
         pack = seal(settings.model_dir(model.name, version) / "evidence", model.name, version, files, facts)
+        publish(settings, pack.path)
         sealed_policy = {
             name.removeprefix("policy/"): digest
             for name, digest in pack.manifest["files"].items()
