@@ -105,8 +105,14 @@ def _key(settings: Settings, principal: str):
 
 def on_database(settings: Settings, database_url: str) -> Settings:
     """The same state dir with its governance stores on `database_url` (MLflow stays where it is), trusting the
-    demo roster (production reads no roster from the state dir by default) and v1 deployed there."""
-    moved = dataclasses.replace(settings, database_url=database_url, roster_override=settings.home / "roster.yaml")
+    demo roster and the policies it uses (production reads neither from the state dir unless told to) and v1
+    deployed there."""
+    moved = dataclasses.replace(
+        settings,
+        database_url=database_url,
+        roster_override=settings.home / "roster.yaml",
+        policies_override=settings.policies_dir,
+    )
     deploy_version(moved, 1)
     return moved
 
