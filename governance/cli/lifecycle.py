@@ -57,7 +57,8 @@ def ui(
     mlflow_port: Annotated[int, typer.Option(help="MLflow UI port")] = 5000,
     api_port: Annotated[int, typer.Option(help="scoring API port")] = 8000,
 ) -> None:
-    """Start the Dagster UI and daemon (`dagster dev`), the MLflow UI and the scoring API on the state dir."""
+    """Start the Dagster UI and daemon (`dagster dev`), the MLflow UI, the scoring API and its fairness guard on
+    the state dir."""
     from governance_assets.instance import create_databases
 
     settings: Settings = ctx.obj
@@ -91,6 +92,7 @@ def ui(
             str(mlflow_port),
         ],
         [str(bin_dir / "govern"), "serve", "--port", str(api_port)],
+        [str(bin_dir / "govern"), "guard"],
     ]
     processes: list[subprocess.Popen] = []
     signal.signal(signal.SIGTERM, _interrupt)  # `kill`, systemd or `docker stop` end it as Ctrl-C does
