@@ -22,7 +22,6 @@ from jobs import model_jobs
 from jobs.monitoring import monitoring_jobs, retraining_schedule
 from resources import governance_resources
 from sensors.approvals import approval_sensor
-from sensors.guard import guard_reports_sensor
 from sensors.monitoring import monitoring_sensors
 
 
@@ -37,7 +36,7 @@ def model_definitions(model: GovernedModel) -> dg.Definitions:
             *monitoring_assets(model),
         ],
         jobs=[*model_jobs(model), *monitoring_jobs(model)],
-        sensors=[approval_sensor(model), *monitoring_sensors(model), guard_reports_sensor(model)],
+        sensors=[approval_sensor(model), *monitoring_sensors(model)],
         schedules=[retraining_schedule(model)],
     )
 

@@ -22,16 +22,15 @@ from governance.release.services import SYSTEM
 from governance_assets.common import REQUESTED_BY_TAG
 from jobs.monitoring import remediation_job_name, report_run_config
 from resources import GovernanceResource
-from sensors.monitoring import daemon_interval
 
 
-def guard_reports_sensor(model: GovernedModel) -> dg.SensorDefinition:
+def guard_reports_sensor(model: GovernedModel, minimum_interval_seconds: int) -> dg.SensorDefinition:
     name = f"{model.name}_guard_reports"
 
     @dg.sensor(
         name=name,
         job_name=remediation_job_name(model.name),
-        minimum_interval_seconds=daemon_interval(model.monitoring.check_interval_seconds),
+        minimum_interval_seconds=minimum_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Requests {remediation_job_name(model.name)} (the window report, for the record) for the "
         f"decisions of {model.name} the fairness guard contained while their window filled.",

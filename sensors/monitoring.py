@@ -35,6 +35,7 @@ from jobs import candidate_job_name
 from jobs.candidates import next_candidate_key
 from jobs.monitoring import IN_FLIGHT, candidate_in_flight, remediation_job_name, report_run_config
 from resources import GovernanceResource
+from sensors.guard import guard_reports_sensor
 
 SENSORS: dict[str, dict[str, tuple[str, ...]]] = {
     "data_drift": {LIVE: ("data_drift",)},
@@ -178,4 +179,8 @@ def retraining_requests_sensor(model: GovernedModel) -> dg.SensorDefinition:
 
 
 def monitoring_sensors(model: GovernedModel) -> list[dg.SensorDefinition]:
-    return [*(monitoring_sensor(model, concern) for concern in SENSORS), retraining_requests_sensor(model)]
+    return [
+        *(monitoring_sensor(model, concern) for concern in SENSORS),
+        retraining_requests_sensor(model),
+        guard_reports_sensor(model, daemon_interval(model.monitoring.check_interval_seconds)),
+    ]
