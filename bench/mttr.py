@@ -35,7 +35,8 @@ Guard (issue 24). The same two versions, `govern serve` and `govern guard`
 (the fairness guard, polling the decision log every 0.1 s) on a new state dir.
 Each trial first sends a random number (0 to one window) of baseline
 applications quickly, so harm starts anywhere in the guard's tests, then biased
-applications (generator bias=1.0: women approved far less often) paced at
+applications (generator --bias, default 3.0: women approved at about 0.3% against
+men's 53%, the magnitude issue 24 saw: 46% to 1.3%) paced at
 --rate decisions a second (batches of 10 every 0.1 s), until answers come back
 in the safe state; then bea re-enables. It reports the harmful decisions served
 before containment (scored answers to biased applications) and the seconds
@@ -53,6 +54,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -346,8 +348,10 @@ def main() -> None:
     parser.add_argument("--sensor-trials", type=int, default=2, help="the same breaches with the sensors only")
     parser.add_argument("--healthy", type=int, default=24, help="healthy windows the guard watches")
     parser.add_argument("--rate", type=float, default=100.0, help="harmful decisions a second")
+    parser.add_argument("--bias", type=float, default=3.0, help="the breach: generator bias against women")
     args = parser.parse_args()
     apply_offline_env()
+    os.environ["GOVERN_POLICIES"] = str(REPO / "policies")  # what `state` gives this process: serve, guard, daemon too
     with tempfile.TemporaryDirectory(prefix="bench-mttr-") as tmp:
         if args.only in (None, "mttr"):
             report_mttr(args, *measure_mttr(Path(tmp) / "mttr", args.trials, args.interval, args.rows))
@@ -434,7 +438,7 @@ def measure_guard(root: Path, args) -> tuple[list[dict], list[dict], int, int]:
         guard = Guard(settings, root / "govern-guard.log")
         try:
             for trial in range(args.guard_trials):
-                guarded.append(_breach(api, model, args.rate, 3000 + trial, head=(trial * 211) % 500))
+                guarded.append(_breach(api, model, args, 3000 + trial, head=(trial * 211) % 500))
                 print(f"  guard trial {trial + 1}: {_described(guarded[-1])}", flush=True)
                 _reset(api, services, bea)
             healthy, false_alarms = _healthy(settings, model, services, args.healthy)
@@ -442,7 +446,7 @@ def measure_guard(root: Path, args) -> tuple[list[dict], list[dict], int, int]:
             guard.stop()
         with DagsterDaemon(settings, root / "daemon.log"):
             for trial in range(args.sensor_trials):
-                sensed.append(_breach(api, model, args.rate, 4000 + trial, head=0, timeout=120))
+                sensed.append(_breach(api, model, args, 4000 + trial, head=0, timeout=120))
                 print(f"  sensors-only trial {trial + 1}: {_described(sensed[-1])}", flush=True)
                 _reset(api, services, bea)
     finally:
@@ -450,11 +454,14 @@ def measure_guard(root: Path, args) -> tuple[list[dict], list[dict], int, int]:
     return guarded, sensed, healthy, false_alarms
 
 
-def _breach(api: Api, model: GovernedModel, rate: float, seed: int, head: int, timeout: float = 30.0) -> dict:
-    """`head` baseline applications at once, then biased ones at `rate` a second until the safe state."""
+def _breach(api: Api, model: GovernedModel, args, seed: int, head: int, timeout: float = 30.0) -> dict:
+    """`head` baseline applications at once, then biased ones at `args.rate` a second until the safe state."""
+    rate = args.rate
+    if api.status()["safe_state"]:
+        raise RuntimeError(f"serving is in the safe state before the breach: {api.status()['safe_state_reason']}")
     if head:
         api.decide(bodies(model, seed, rows=head))
-    harmful = bodies(model, seed + 10_000, rows=int(rate * timeout) + GUARD_BATCH, bias=1.0)
+    harmful = bodies(model, seed + 10_000, rows=int(rate * timeout) + GUARD_BATCH, bias=args.bias)
     served, first, started = 0, None, time.monotonic()
     for start in range(0, len(harmful), GUARD_BATCH):
         due = started + start / rate
@@ -498,7 +505,10 @@ def _described(trial: dict) -> str:
 def report_guard(args, guarded: list[dict], sensed: list[dict], healthy: int, false_alarms: int) -> None:
     served = statistics.median(t["served"] for t in guarded)
     seconds = statistics.median(t["seconds"] for t in guarded)
-    print(f"\nFairness breach at {args.rate:.0f} decisions a second: harmful decisions served before containment")
+    print(
+        f"\nFairness breach (generator bias {args.bias}) at {args.rate:.0f} decisions a second: harmful decisions "
+        "served before containment"
+    )
     print(
         f"  guard (govern guard, {len(guarded)} trials): median {served:.0f} decisions "
         f"(min {min(t['served'] for t in guarded)}, max {max(t['served'] for t in guarded)}), "

@@ -8,10 +8,10 @@ own window rule (`monitoring.disparate_impact`, at the model's risk tier), so
 the guard judges the same harm the window report does, only sooner.
 
 A test follows an unbroken run of the version's scored decisions: each group's
-approvals feed a confidence sequence (`governance.monitoring.sequential`,
+approvals feed a beta-binomial mixture (`governance.monitoring.sequential`,
 centred on the card's rate), and the test's evidence is the strongest, over
 every group and its reference, that their ratio lies outside the bounds,
-divided by the number of confidence sequences it rests on. A new test starts
+divided by the number of such comparisons. A new test starts
 every half window (`RESTARTS_PER_WINDOW`), so harm that begins in the middle of
 one is judged from near its start; each lasts a window, and the evidence is
 divided by the restarts too. By Ville's inequality and the union bound, on
@@ -32,6 +32,7 @@ from governance.monitoring.sequential import Counts, Prior, log_evidence_outside
 from governance.policy.bundle import PolicyBundle
 
 RESTARTS_PER_WINDOW = 2
+_LOG_MAX_EVIDENCE = math.log(1e9)  # far beyond any threshold; what Cedar's decimals hold comfortably
 WINDOW_RULE = "monitoring.disparate_impact"
 _BOUNDS = {"di_ci_high_min": "<", "di_ci_low_max": ">"}  # attribute -> how the window rule reads it
 
@@ -56,9 +57,9 @@ class Armed:
     window_size: int
 
     @property
-    def sequences(self) -> int:
-        """Confidence sequences a test's evidence rests on: one per group judged, references included."""
-        return sum(len(groups) for groups in self.card_rates.values())
+    def comparisons(self) -> int:
+        """Groups compared with their attribute's reference group: each could raise the alarm."""
+        return sum(len(groups) - 1 for groups in self.card_rates.values())
 
 
 def arm(bundle: PolicyBundle, model: GovernedModel, version: int, report: dict, card: str, source: str) -> Armed:
@@ -155,7 +156,7 @@ class Finding:
             f"{self.model}-v{self.version} decisions {self.window} ({self.decisions} judged as they were logged): "
             f"{s['attribute']} {s['group']!r} approved at {s['group_rate']:.3f} against {s['reference']!r} at "
             f"{s['reference_rate']:.3f} (disparate impact {s['side']} the bound {s['bound']}); "
-            f"anytime-valid evidence {self.evidence:.1f}"
+            f"anytime-valid evidence {self.evidence:.3g}"
         )
 
     def to_dict(self) -> dict:
@@ -200,14 +201,14 @@ class _Test:
                 if side and log_e > best[0]:
                     best = (log_e, (name, group, side, counts, reference))
         log_e, strongest = best
-        adjust = math.log(armed.sequences * RESTARTS_PER_WINDOW)
+        adjust = math.log(armed.comparisons * RESTARTS_PER_WINDOW)
         return Finding(
             armed.model,
             armed.version,
             self.first_seq,
             self.last_seq,
             self.decisions,
-            math.exp(min(log_e - adjust, 50.0)),
+            math.exp(min(log_e - adjust, _LOG_MAX_EVIDENCE)),
             self._describe(strongest),
             self._groups(),
             armed.card,

@@ -2,30 +2,30 @@
 
 Each group's approvals are Bernoulli draws. For a rate p, Robbins' beta-binomial
 mixture M(p) = B(a + s, b + n - s) / B(a, b) / (p^s (1 - p)^(n - s)) is a
-nonnegative martingale with mean 1 when p is the true rate, so by Ville's
-inequality it ever reaches 1/alpha with probability at most alpha, however
-often it is looked at: {p : M(p) < 1/alpha} is a confidence sequence.
+nonnegative martingale with mean 1 when p is the true rate. Decisions of the
+group and of its reference arrive one at a time and each moves one of the two
+mixtures, so their product at the true pair of rates is a test martingale too,
+and by Ville's inequality it ever reaches 1/alpha with probability at most
+alpha, however often it is looked at.
 
-The null "the ratio p_g / p_r is at least `low`" holds for some (p_g, p_r) in
-the region p_g >= low * p_r; the evidence against it is the smallest, over that
-region, of max(M_g(p_g), M_r(p_r)). It reaches 1/alpha only if both confidence
-sequences (each at alpha) exclude every null point together, so under the null
-it ever does with probability at most 2 alpha. The minimum lies where the
-region's boundary p_g = low * p_r meets the point at which the two mixtures are
-equal (each is log-convex in its rate), found by bisection. The same holds for
-"at most `high`" mirrored.
+The null "the ratio p_g / p_r is at least `low`" holds at some pair (p_g, p_r)
+with p_g >= low * p_r; the evidence against it is the smallest product over
+that region: below the true pair's, so it too reaches 1/alpha with probability
+at most alpha under the null. As the log of the product is convex in the pair
+and the rates measured lie outside the region, the smallest is on its boundary
+p_g = low * p_r, at the root of a quadratic (the constrained maximum
+likelihood). The same holds for "at most `high`" mirrored.
 
-Reference: Howard, Ramdas, McAuliffe, Sekhon, "Time-uniform, nonparametric,
-nonasymptotic confidence sequences", Ann. Statist. 49 (2021), section on
-conjugate mixtures.
+References: Howard, Ramdas, McAuliffe, Sekhon, "Time-uniform, nonparametric,
+nonasymptotic confidence sequences", Ann. Statist. 49 (2021), on conjugate
+mixtures; Ramdas, Grunwald, Vovk, Shafer, "Game-theoretic statistics and safe
+anytime-valid inference", Statist. Sci. 38 (2023), on test martingales.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-_BISECTIONS = 60
 
 
 @dataclass(frozen=True)
@@ -68,38 +68,27 @@ class Counts:
 
 def log_evidence_outside(group: Counts, reference: Counts, low: float, high: float) -> tuple[float, str | None]:
     """log of the evidence that group/reference rate lies below `low` or above `high`, and which side ("low",
-    "high"; None while the rates as measured lie within the bounds, where the evidence is at most 1)."""
+    "high"; None while the rates as measured lie within the bounds, where there is none)."""
     if not group.n or not reference.n:
         return 0.0, None
-    pg, pr = group.rate, reference.rate
-    if pg < low * pr:
-        return _boundary_minmax(group, reference, low), "low"
-    if pg > high * pr:
-        return _boundary_minmax(group, reference, high), "high"
+    if group.rate < low * reference.rate:
+        return _on_boundary(group, reference, low), "low"
+    if group.rate > high * reference.rate:
+        return _on_boundary(group, reference, high), "high"
     return 0.0, None
 
 
-def _boundary_minmax(group: Counts, reference: Counts, ratio: float) -> float:
-    """min over the null boundary p_g = ratio * p_r of max(log M_g, log M_r): between p_r = the reference's
-    measured rate (where M_r is least) and p_r = the group's measured rate / ratio (where M_g is least), log M_g
-    falls and log M_r rises, so their difference crosses zero once."""
-    mg, mr = group.log_mixture(), reference.log_mixture()
-
-    def gap(pr: float) -> float:
-        return group.log_evidence(ratio * pr, mg) - reference.log_evidence(pr, mr)
-
-    start, end = reference.rate, min(group.rate / ratio, 1.0)
-    if gap(start) <= 0:  # M_g is already below M_r where M_r is least
-        return max(0.0, reference.log_evidence(start, mr))
-    if gap(end) >= 0:  # M_r is already below M_g where M_g is least
-        return max(0.0, group.log_evidence(ratio * end, mg))
-    for _ in range(_BISECTIONS):
-        middle = (start + end) / 2
-        if gap(middle) > 0:
-            start = middle
-        else:
-            end = middle
-    return max(0.0, reference.log_evidence((start + end) / 2, mr))
+def _on_boundary(group: Counts, reference: Counts, ratio: float) -> float:
+    """min over p_g = ratio * p_r of log M_g(p_g) + log M_r(p_r). Its derivative in p_r vanishes where
+    ratio * N * p^2 - (S * (1 + ratio) + ratio * A + B) * p + S = 0 (N decisions, S approvals, A and B the
+    group's and the reference's others); the smaller root is the minimum."""
+    approvals, others_g, others_r = group.s + reference.s, group.n - group.s, reference.n - reference.s
+    total = group.n + reference.n
+    b = approvals * (1 + ratio) + ratio * others_g + others_r
+    root = (b - math.sqrt(max(b * b - 4 * ratio * total * approvals, 0.0))) / (2 * ratio * total)
+    pr = min(max(root, 0.0), min(1.0, 1.0 / ratio))
+    log_e = group.log_evidence(ratio * pr, group.log_mixture()) + reference.log_evidence(pr, reference.log_mixture())
+    return max(0.0, log_e)
 
 
 def _log_likelihood(s: int, n: int, p: float) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 
 import numpy as np
@@ -18,6 +19,7 @@ from governance.monitoring.guard import FairnessGuard, GuardNotArmed, Observatio
 from governance.monitoring.guard_watch import FAIRNESS_REPORT, GuardWatch
 from governance.monitoring.monitor import monitor_for
 from governance.monitoring.reference import sealed_report
+from governance.monitoring.sequential import Counts, Prior, log_evidence_outside
 from governance.policy.bundle import PolicyBundle
 from tests.helpers import REPO
 from tests.monitoring.conftest import MODEL, Monitored
@@ -154,3 +156,20 @@ def test_the_guard_s_evidence_grows_with_harm_and_not_with_noise(monitored: Moni
         assert (crossed is not None) is contains, (ratio, crossed)
         if contains:
             assert crossed < 250
+
+
+def test_at_the_bound_itself_the_evidence_keeps_its_promise():
+    """The worst healthy case: a group approved at exactly 0.8 of its reference's rate. Looked at after every
+    ten decisions of each of 300 windows, the raw evidence (no multiplicity adjustment) reaches 20 in at most
+    1/20 of them, as Ville's inequality promises for the test martingale it is bounded by."""
+    rng, alarms = np.random.default_rng(11), 0
+    for _ in range(300):
+        group, reference = Counts(Prior.centred(0.4)), Counts(Prior.centred(0.5))
+        for _ in range(50):
+            group.add(5, int(rng.binomial(5, 0.4)))
+            reference.add(5, int(rng.binomial(5, 0.5)))
+            if log_evidence_outside(group, reference, 0.8, 1.25)[0] >= math.log(20):
+                alarms += 1
+                break
+    print(f"raw evidence reached 20 in {alarms} of 300 windows at the bound (promise: at most 15)")
+    assert alarms <= 15
