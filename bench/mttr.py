@@ -41,8 +41,9 @@ men's 53%, the magnitude issue 24 saw: 46% to 1.3%) paced at
 in the safe state; then bea re-enables. It reports the harmful decisions served
 before containment (scored answers to biased applications) and the seconds
 from the first harmful decision to the first safe-state answer. Today's figure
-beside it, in the same run: the guard stopped, the Dagster daemon's sensors
-and remediation (`--interval`) contain the same paced harm. False alarms:
+beside it, in the same run: the Dagster daemon runs throughout (its sensors'
+cursors keep up), and once the guard is stopped its sensors and remediation
+(`--interval`) contain the same paced harm alone. False alarms:
 --healthy windows of baseline applications decided through serving's own
 decision path (governance.monitoring.traffic) with the guard watching.
 Goals: median harmful decisions before containment at most 200 at 100
@@ -434,17 +435,18 @@ def measure_guard(root: Path, args) -> tuple[list[dict], list[dict], int, int]:
     bea = load_private_key(demo_key_path(settings, "bea"))
     api = Api(settings, root / "govern-serve.log")
     guarded, sensed = [], []
-    try:
-        guard = Guard(settings, root / "govern-guard.log")
-        try:
-            for trial in range(args.guard_trials):
-                guarded.append(_breach(api, model, args, 3000 + trial, head=(trial * 211) % 500))
-                print(f"  guard trial {trial + 1}: {_described(guarded[-1])}", flush=True)
-                _reset(api, services, bea)
-            healthy, false_alarms = _healthy(settings, model, services, args.healthy)
-        finally:
-            guard.stop()
+    try:  # the daemon throughout, so its sensors' cursors keep up; the guard only for its own trials
         with DagsterDaemon(settings, root / "daemon.log"):
+            guard = Guard(settings, root / "govern-guard.log")
+            try:
+                for trial in range(args.guard_trials):
+                    guarded.append(_breach(api, model, args, 3000 + trial, head=(trial * 211) % 500))
+                    print(f"  guard trial {trial + 1}: {_described(guarded[-1])}", flush=True)
+                    _reset(api, services, bea)
+                healthy, false_alarms = _healthy(settings, model, services, args.healthy)
+                print(f"  healthy: {false_alarms} containments in {healthy} windows", flush=True)
+            finally:
+                guard.stop()
             for trial in range(args.sensor_trials):
                 sensed.append(_breach(api, model, args, 4000 + trial, head=0, timeout=120))
                 print(f"  sensors-only trial {trial + 1}: {_described(sensed[-1])}", flush=True)
