@@ -38,9 +38,9 @@ applications quickly, so harm starts anywhere in the guard's tests, then biased
 applications (generator --bias, default 3.0: women approved at about 0.3% against
 men's 53%, the magnitude issue 24 saw: 46% to 1.3%) paced at
 --rate decisions a second (batches of 10 every 0.1 s), until answers come back
-in the safe state; then bea re-enables. It reports the harmful decisions served
-before containment (scored answers to biased applications) and the seconds
-from the first harmful decision to the first safe-state answer. Today's figure
+in the safe state or from another version; then people put v2 back. It reports
+the harmful decisions served before containment (v2's answers to biased
+applications) and the seconds from the first harmful decision to containment. Today's figure
 beside it, in the same run: the Dagster daemon runs throughout (its sensors'
 cursors keep up), and once the guard is stopped its sensors and remediation
 (`--interval`) contain the same paced harm alone. False alarms:
@@ -94,7 +94,7 @@ from tests.monitoring.support import deploy_trained, deploy_version, redeploy, t
 
 MODEL = "credit_scoring"
 GOAL_MEDIAN_S, CLAIM_S, GOAL_TICK_S = 30.0, 60.0, 2.0
-GOAL_HARMFUL, GUARD_BATCH = 200, 10
+GOAL_HARMFUL, GUARD_BATCH, HARMFUL_VERSION = 200, 10, 2
 CLIENTS, POLL_S, WINDOW_TIMEOUT_S, MAX_WINDOWS = 16, 0.05, 60.0, 4
 SENSORS = ("data_drift", "score_drift", "fairness", "performance")
 
@@ -457,7 +457,8 @@ def measure_guard(root: Path, args) -> tuple[list[dict], list[dict], int, int]:
 
 
 def _breach(api: Api, model: GovernedModel, args, seed: int, head: int, timeout: float = 30.0) -> dict:
-    """`head` baseline applications at once, then biased ones at `args.rate` a second until the safe state."""
+    """`head` baseline applications at once, then biased ones at `args.rate` a second until v2 no longer decides
+    them (the safe state, or a rollback); the decisions v2 made, and the seconds from the first."""
     rate = args.rate
     if api.status()["safe_state"]:
         raise RuntimeError(f"serving is in the safe state before the breach: {api.status()['safe_state_reason']}")
@@ -470,21 +471,21 @@ def _breach(api: Api, model: GovernedModel, args, seed: int, head: int, timeout:
         time.sleep(max(0.0, due - time.monotonic()))
         answers = api.decide(harmful[start : start + GUARD_BATCH])
         first = first or datetime.now(UTC)
-        if any(a["safe_state"] for a in answers):
-            served += sum(not a["safe_state"] for a in answers)
+        harmful_now = sum(a["version"] == HARMFUL_VERSION for a in answers)  # v2's, not a rollback's or refer
+        served += harmful_now
+        if harmful_now < len(answers):
             return {"served": served, "seconds": _since(first, datetime.now(UTC)), "head": head}
-        served += len(answers)
     raise RuntimeError(f"a fairness breach was not contained within {timeout:.0f} s")
 
 
 def _reset(api: Api, services: Services, bea) -> None:
-    """bea re-enables (and the serving API answers again)."""
-    deadline = time.monotonic() + WINDOW_TIMEOUT_S
-    while not services.control.kill_switch(MODEL).disabled:  # remediation's own flip may still be coming
-        assert time.monotonic() < deadline
-        time.sleep(POLL_S)
-    time.sleep(1.0)  # let a remediation run in flight finish before the person acts
-    set_kill_switch(services, MODEL, False, "bea", bea, "bench: reviewed, re-enabled")
+    """People put v2 back: a release if remediation rolled back, bea's enable if a kill switch is on."""
+    time.sleep(2.0)  # let a remediation in flight finish before people act
+    if services.registry.champion(MODEL) != HARMFUL_VERSION:
+        redeploy(services.settings, MODEL, HARMFUL_VERSION)
+        api.wait_until(lambda s: s["served_version"] == HARMFUL_VERSION)
+    if services.control.kill_switch(MODEL).disabled:
+        set_kill_switch(services, MODEL, False, "bea", bea, "bench: reviewed, re-enabled")
     api.wait_until(lambda s: not s["safe_state"])
 
 
@@ -499,7 +500,8 @@ def _healthy(settings: Settings, model: GovernedModel, services: Services, windo
 
 def _described(trial: dict) -> str:
     return (
-        f"{trial['served']} harmful decisions served, contained {trial['seconds']:.2f} s after the first "
+        f"{trial['served']} harmful decisions served (by v{HARMFUL_VERSION}), contained {trial['seconds']:.2f} s "
+        "after the first "
         f"(harm began after {trial['head']} baseline decisions)"
     )
 
