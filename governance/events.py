@@ -483,6 +483,19 @@ class KillSwitchOff(KillSwitchFlipped):
     disabled = False
 
 
+@event("api_token.issued")
+class ApiTokenIssued(Event):
+    """A bearer token of the scoring API was created (its secret is never recorded)."""
+
+    token_id: str = fact()
+    name: str = fact()
+
+
+@event("api_token.revoked")
+class ApiTokenRevoked(Event):
+    token_id: str = fact()
+
+
 @event("kill_switch.refused")
 class KillSwitchRefused(Event):
     statement: str = digest()

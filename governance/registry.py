@@ -119,17 +119,44 @@ class ModelRegistry:
         versions = self.client.search_model_versions(f"name = '{model}'")
         return max((int(v.version) for v in versions), default=0)
 
+    def log_evaluation(self, run_id: str, metrics: dict[str, float]) -> None:
+        """Record a version's evaluation figures (performance, fairness) on its run, for MLflow's own views;
+        the reports whose digests the ledger holds stay the evidence."""
+        self.log(run_id, {}, {name: value for name, value in metrics.items() if value is not None})
+
+    def describe_version(self, model: str, version: int, description: str, tags: dict[str, str]) -> None:
+        """Describe and tag a version after the fact, from a verified record (evidence pack, approval, run).
+        These tags are caches for people browsing MLflow: nothing reads them back as authority."""
+        self.client.update_model_version(model, str(version), description=description)
+        for name, value in tags.items():
+            self.client.set_model_version_tag(model, str(version), name, value)
+
     def register(
-        self, model: str, key: str, run_id: str, pipeline, trusted_types: list[str], tags: dict[str, str]
+        self,
+        model: str,
+        key: str,
+        run_id: str,
+        pipeline,
+        trusted_types: list[str],
+        tags: dict[str, str],
+        sample=None,
+        description: str = "",
     ) -> RegisteredVersion:
-        """Save the pipeline into the run and register it as exactly the version `key` names."""
+        """Save the pipeline into the run and register it as exactly the version `key` names; `sample` (a few
+        feature rows) gives the saved model its input and output signature."""
         import mlflow.sklearn
+        from mlflow.models import infer_signature
 
         _, expected = parse_version_key(key)
+        signature = None if sample is None else infer_signature(sample, pipeline.predict_proba(sample)[:, 1])
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp) / "model"
             mlflow.sklearn.save_model(
-                pipeline, str(local), skops_trusted_types=trusted_types, pip_requirements=_pip_requirements()
+                pipeline,
+                str(local),
+                skops_trusted_types=trusted_types,
+                pip_requirements=_pip_requirements(),
+                signature=signature,
             )
             digest = tree_sha256(local, NOT_MODEL_CONTENT)
             self.client.log_artifacts(run_id, str(local), artifact_path="model")
@@ -142,9 +169,18 @@ class ModelRegistry:
                     f"partition would not get v{expected}; request a new candidate"
                 )
             if self.client.search_registered_models(f"name = '{model}'") == []:
-                self.client.create_registered_model(model, tags={"governance.model": model})
+                self.client.create_registered_model(
+                    model,
+                    tags={"governance.model": model},
+                    description=f"Governed model {model}: the champion alias moves only through a signed, "
+                    "verified deployment or rollback (governance-assets); versions carry their evidence digests.",
+                )
             created = self.client.create_model_version(
-                model, source, run_id=run_id, tags={PARTITION_TAG: key, "governance.artifact_sha256": digest, **tags}
+                model,
+                source,
+                run_id=run_id,
+                tags={PARTITION_TAG: key, "governance.artifact_sha256": digest, **tags},
+                description=description or None,
             )
         if int(created.version) != expected:
             raise RegistryError(f"{key}: MLflow assigned v{created.version} instead of v{expected}")

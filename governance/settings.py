@@ -93,11 +93,12 @@ class Settings:
     @property
     def policies_dir(self) -> Path:
         """The versioned Cedar policy bundle: `GOVERN_POLICIES`, else `policies/` beside the config file, else
-        the copy `govern init` made in the state dir for a config that has none beside it."""
+        the copy `govern init` made in the state dir for a config that has none beside it (embedded default
+        only: production never reads its rules from the state dir, which its writers could rewrite)."""
         if self.policies_override:
             return self.policies_override
         beside, own = self.config_path.parent / "policies", self.home / "policies"
-        return own if not beside.is_dir() and own.is_dir() else beside
+        return own if not self.production and not beside.is_dir() and own.is_dir() else beside
 
     @property
     def roster_path(self) -> Path:

@@ -37,6 +37,11 @@ def owners(model: GovernedModel) -> list[str]:
     return [f"team:{model.owners.team}"]
 
 
+def group(model: GovernedModel, stage: str) -> str:
+    """Asset groups by lifecycle stage, per model (`credit_scoring_release`): the UI lists each stage apart."""
+    return f"{model.name}_{stage}"
+
+
 def tags(model: GovernedModel, stage: str) -> dict[str, str]:
     return {"governance/model": model.name, "governance/risk_tier": model.risk_tier, "governance/stage": stage}
 
@@ -64,7 +69,7 @@ def record(governance: GovernanceResource, event: Event) -> dict:
     entry = governance.services.ledger.append(event)
     return {
         "ledger_entry": entry.entry_hash,
-        "ledger_seq": dg.MetadataValue.int(entry.seq),
+        "ledger_seq": dg.MetadataValue.text(str(entry.seq)),  # an identifier: text, so the UI does not plot it
         "ledger_link": dg.MetadataValue.url(f"{governance.settings.serve_url}/ledger/entries/{entry.seq}"),
     }
 

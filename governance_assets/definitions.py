@@ -16,6 +16,7 @@ from governance.settings import Settings, apply_offline_env
 from governance_assets.data.assets import data_assets
 from governance_assets.evaluation.assets import evaluation_assets
 from governance_assets.monitoring.assets import monitoring_assets
+from governance_assets.production.assets import serving_state_asset
 from governance_assets.release.assets import release_assets
 from governance_assets.training.assets import training_assets
 from jobs import model_jobs
@@ -34,6 +35,7 @@ def model_definitions(model: GovernedModel) -> dg.Definitions:
             *evaluation_assets(model),
             *release_assets(model),
             *monitoring_assets(model),
+            serving_state_asset(model),
         ],
         jobs=[*model_jobs(model), *monitoring_jobs(model)],
         sensors=[approval_sensor(model), *monitoring_sensors(model)],

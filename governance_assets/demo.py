@@ -103,7 +103,7 @@ class Demo:
 
     def pending_approval(self, key: str, result: dg.ExecuteInProcessResult, role: str) -> dict:
         """The approval request of a candidate the story goes on with; if its gate stopped it, why, then stop."""
-        if result.success:
+        if result.success and result.asset_materializations_for_node(f"{self.model.name}__approval_request"):
             return result.output_for_node(f"{self.model.name}__approval_request")
         if self._gate_file(key).is_file():
             self.say_gate(key)

@@ -15,7 +15,8 @@ moves only past windows that were judged or passed over for good; anything
 that cannot be judged now leaves it in place and says why in the tick.
 
 `<model>_retraining_requests` launches `<model>_candidate` for retraining that
-monitoring requested (ledger `retraining.requested`), one run at a time.
+monitoring or the retraining schedule requested (ledger `retraining.requested`),
+one run at a time.
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ from governance.config import GovernedModel
 from governance.errors import GovernanceError
 from governance.monitoring.monitor import monitor_for, scan
 from governance.monitoring.policy import Judgement
-from governance.monitoring.retraining import MONITORING, monitoring_requests
+from governance.monitoring.retraining import MONITORING, SCHEDULE, monitoring_requests
 from governance.monitoring.windows import LABELLED, LIVE, Cursor, CursorError
+from governance.registry import version_key
 from governance.release.services import SYSTEM
-from governance_assets.common import REQUESTED_BY_TAG, key
+from governance_assets.common import REQUESTED_BY_TAG, key, versions
 from jobs import candidate_job_name
-from jobs.candidates import next_candidate_key
 from jobs.monitoring import IN_FLIGHT, candidate_in_flight, remediation_job_name, report_run_config
 from resources import GovernanceResource
 from sensors.guard import guard_reports_sensor
@@ -72,7 +73,7 @@ def monitoring_sensor(model: GovernedModel, concern: str) -> dg.SensorDefinition
             cursor = Cursor.parse(context.cursor, tuple(streams))
         except CursorError as exc:
             return dg.SensorResult(skip_reason=str(exc))
-        result = scan(monitor_for(governance.settings), model, streams, cursor)
+        result = scan(monitor_for(governance.settings, record=False), model, streams, cursor)  # a tick writes nothing
         requests, covered = [], []
         for judgement in (j for j in result.judgements if j.alert):
             earlier = _reported(context.instance, model, judgement)
@@ -143,12 +144,12 @@ def retraining_requests_sensor(model: GovernedModel) -> dg.SensorDefinition:
         minimum_interval_seconds=daemon_interval(model.monitoring.check_interval_seconds),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Launches {candidate_job_name(model.name)} when monitoring requests retraining of "
-        f"{model.name} (ledger retraining.requested); the candidate waits for approval.",
+        f"{model.name} or its retraining schedule runs (ledger retraining.requested); the candidate waits for approval.",
     )
     def retraining_requests(context: dg.SensorEvaluationContext, governance: GovernanceResource) -> dg.SensorResult:
         after = int(context.cursor or 0)
         try:
-            requested = monitoring_requests(governance.services, model.name, after)
+            requested = monitoring_requests(governance.services, model.name, after, triggers=(MONITORING, SCHEDULE))
         except (GovernanceError, SQLAlchemyError) as exc:
             return dg.SensorResult(
                 skip_reason="the ledger cannot be read now (tried again next tick): " + str(exc).splitlines()[0]
@@ -163,17 +164,24 @@ def retraining_requests_sensor(model: GovernedModel) -> dg.SensorDefinition:
                 f"requests up to ledger entry {latest.seq}",
                 cursor=str(latest.seq),
             )
-        partition = next_candidate_key(context.instance, governance.registry, model)
+        # The new partition is a request the daemon applies with the run: a preview of this tick adds nothing.
+        partition = version_key(model.name, governance.registry.latest_version(model.name) + 1)
+        partitions = versions(model)
+        new = [] if context.instance.has_dynamic_partition(partitions.name, partition) else [partition]
         request = dg.RunRequest(
             run_key=f"retraining-{latest.seq}",
             partition_key=partition,
             tags={
                 REQUESTED_BY_TAG: SYSTEM,
-                "governance/trigger": MONITORING,
+                "governance/trigger": latest.trigger,
                 "governance/ledger_entry": str(latest.seq),
             },
         )
-        return dg.SensorResult(run_requests=[request], cursor=str(latest.seq))
+        return dg.SensorResult(
+            run_requests=[request],
+            cursor=str(latest.seq),
+            dynamic_partitions_requests=[partitions.build_add_request(new)] if new else [],
+        )
 
     return retraining_requests
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -15,6 +17,7 @@ from governance.config import load_config
 from governance.registry import ModelRegistry
 from governance.release.services import Services
 from governance.settings import Settings
+from governance.timestamps import utc_now
 from governance_assets.definitions import build_definitions
 from governance_assets.instance import open_instance
 from jobs.candidates import run_candidate
@@ -185,3 +188,14 @@ def wait_until(condition, what: str, timeout: float = 10.0) -> float:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.01)
     return time.monotonic() - started
+
+
+def travel(monkeypatch, by: timedelta) -> None:
+    """From now on (for the test), the governance code's clock reads `by` later: every module that took
+    `utc_now` from governance.timestamps, and that module itself, so what is written next is dated then."""
+    moved = lambda: utc_now() + by  # noqa: E731
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] in ("governance", "governance_assets", "jobs", "sensors") and (
+            getattr(module, "utc_now", None) is utc_now
+        ):
+            monkeypatch.setattr(module, "utc_now", moved)

@@ -76,7 +76,7 @@ class Monitored:
 
     def tick(self, sensor: str, resources: dict | None = None) -> dg.SensorResult:
         """One evaluation of a sensor as the daemon does it: from its last cursor, keeping the new one and
-        persisting the observations it reports."""
+        persisting the observations and partitions it reports."""
         definition = self.defs.resolve_sensor_def(f"{MODEL}_{sensor}")
         context = dg.build_sensor_context(
             instance=self.instance,
@@ -88,6 +88,8 @@ class Monitored:
             self.cursors[sensor] = result.cursor
         for event in result.asset_events:
             self.instance.report_runless_asset_event(event)
+        for request in result.dynamic_partitions_requests or []:  # the daemon applies them with the tick's runs
+            self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys or []))
         return result
 
     def tick_all(self) -> list[dg.RunRequest]:

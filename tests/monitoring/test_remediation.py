@@ -263,7 +263,7 @@ def test_a_window_that_is_not_in_the_decision_log_acts_on_nothing(monitored: Mon
     assert monitored.ledger(events.RemediationDecided) == []
 
 
-def test_the_retraining_schedule_authorises_ledgers_and_requests_a_new_version(monitored: Monitored):
+def test_the_retraining_schedule_launches_a_run_that_authorises_and_ledgers_a_new_version(monitored: Monitored):
     schedule = monitored.defs.resolve_schedule_def(f"{MODEL}_retraining_schedule")
     assert schedule.cron_schedule == "0 3 * * 1" and schedule.execution_timezone == "UTC"
     context = dg.build_schedule_context(
@@ -272,8 +272,13 @@ def test_the_retraining_schedule_authorises_ledgers_and_requests_a_new_version(m
         scheduled_execution_time=datetime(2026, 11, 23, 3, tzinfo=UTC),
     )
     request = schedule(context)
-    assert request.partition_key == "credit_scoring-v3" and request.tags["governance/requested_by"] == "system"
+    assert request.tags["governance/requested_by"] == "system" and not monitored.ledger(events.RetrainingRequested)
+    assert monitored.run(request, job="retraining").success
     requested = monitored.ledger(events.RetrainingRequested)[-1]
     assert requested.trigger == "schedule" and requested.actor == "system"
+    assert requested.scheduled_for == "2026-11-23T03:00:00+00:00"
     signed = monitored.services.statements.find(action="train", model=MODEL)[0]
     assert requested.statement == signed.digest and signed.signed.statement.principal == "system"
+    launched = monitored.tick("retraining_requests")
+    assert [r.partition_key for r in launched.run_requests] == ["credit_scoring-v3"]
+    assert launched.run_requests[0].tags["governance/trigger"] == "schedule"
