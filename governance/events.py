@@ -602,6 +602,34 @@ class RemediationDecided(Event):
     judgement: dict | None = detail(default=None)
 
 
+@event("monitoring.guard_contained")
+class GuardContained(Event):
+    """The fairness guard found harm conclusive while a window filled, and what was done: the kill switch
+    (`statement`: the system's signed statement), or why nothing was. `window` is the decisions it judged."""
+
+    version: str = subject()
+    policy: str = digest()
+    card: str = digest()  # the sealed fairness report the guard was armed with
+    statement: str | None = digest(default=None)
+    window: str = fact()
+    decisions: int = fact()
+    actions: tuple[str, ...] = fact(default=())
+    contained: bool = fact()
+    evidence: dict | None = detail(default=None)
+    rules: tuple[str, ...] | None = detail(default=None)
+    notes: tuple[str, ...] | None = detail(default=None)
+
+
+@event("monitoring.guard_not_armed")
+class GuardNotArmed(Event):
+    """The fairness guard cannot judge a version's decisions as they are logged (its approved card's figures or
+    the policy's bounds are missing or unusable); windows are still judged when complete."""
+
+    version: str = subject()
+    problem: str = digest()  # SHA-256 of the reason, so one reason is ledgered once
+    reason: str = fact()
+
+
 @dataclass(frozen=True, kw_only=True)
 class RetrainingDecided(Event):
     version: str | None = subject(default=None)

@@ -36,6 +36,7 @@ from governance_assets.common import REQUESTED_BY_TAG, key, versions
 from jobs import candidate_job_name
 from jobs.monitoring import IN_FLIGHT, candidate_in_flight, remediation_job_name, report_run_config
 from resources import GovernanceResource
+from sensors.guard import guard_reports_sensor
 
 SENSORS: dict[str, dict[str, tuple[str, ...]]] = {
     "data_drift": {LIVE: ("data_drift",)},
@@ -186,4 +187,8 @@ def retraining_requests_sensor(model: GovernedModel) -> dg.SensorDefinition:
 
 
 def monitoring_sensors(model: GovernedModel) -> list[dg.SensorDefinition]:
-    return [*(monitoring_sensor(model, concern) for concern in SENSORS), retraining_requests_sensor(model)]
+    return [
+        *(monitoring_sensor(model, concern) for concern in SENSORS),
+        retraining_requests_sensor(model),
+        guard_reports_sensor(model, daemon_interval(model.monitoring.check_interval_seconds)),
+    ]

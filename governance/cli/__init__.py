@@ -64,6 +64,7 @@ app.command("demo")(lifecycle.demo)
 app.command("status")(lifecycle.status)
 app.command("ui")(lifecycle.ui)
 app.command("serve")(serve.serve)
+app.command("guard")(serve.guard)
 for command in (release.approve, release.reject, release.disable, release.enable, release.rollback):
     app.command(command.__name__)(command)
 app.command("waive")(policy.waive)

@@ -59,10 +59,11 @@ def ui(
     mlflow_port: Annotated[int, typer.Option(help="MLflow UI port")] = 5000,
     api_port: Annotated[int, typer.Option(help="scoring API port")] = 8000,
 ) -> None:
-    """Start the Dagster UI and daemon (`dagster dev`), the MLflow UI and the scoring API on the state dir.
+    """Start the Dagster UI and daemon (`dagster dev`), the MLflow UI, the scoring API and its fairness guard on
+    the state dir.
 
     Config, policies, state and the code location are checked first; nothing starts if one fails. Once
-    started, any of the three exiting stops the others and `govern ui` exits non-zero, naming it."""
+    started, any of them exiting stops the others and `govern ui` exits non-zero, naming it."""
     from governance_assets.instance import create_databases
 
     settings: Settings = ctx.obj
@@ -93,6 +94,7 @@ def ui(
             str(mlflow_port),
         ],
         "scoring API (govern serve)": [str(bin_dir / "govern"), "serve", "--port", str(api_port)],
+        "fairness guard (govern guard)": [str(bin_dir / "govern"), "guard"],
     }
     processes: dict[str, subprocess.Popen] = {}
     signal.signal(signal.SIGTERM, _interrupt)  # `kill`, systemd or `docker stop` end it as Ctrl-C does

@@ -168,6 +168,16 @@ def _approved_pack(services: Services, model: GovernedModel, version: int):
         return None, f"{key}'s approved evidence pack cannot be used: {exc}"
 
 
+def sealed_report(services: Services, model: GovernedModel, version: int, name: str) -> tuple[dict | None, str, str]:
+    """A report sealed in the evidence pack the version was deployed with, verified: (report or None, where it
+    is or why it cannot be used, its SHA-256 or "")."""
+    pack, problem = _approved_pack(services, model, version)
+    report, problem = _sealed_report(pack, name) if pack else (None, problem)
+    if report is None:
+        return None, problem or "", ""
+    return report, str(pack.path / name), pack.manifest["files"][name]
+
+
 def _sealed_report(pack, name: str) -> tuple[dict | None, str | None]:
     if name not in pack.manifest["files"]:
         return None, f"{pack.manifest['version']}'s approved evidence pack {pack.digest[:12]}... has no {name}"

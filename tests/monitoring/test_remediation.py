@@ -12,6 +12,8 @@ import dagster as dg
 import pytest
 
 from governance import events
+from governance.monitoring.monitor import monitor_for
+from governance.monitoring.windows import read_window
 from governance.release.kill_switch import set_kill_switch
 from governance.trust.demo import demo_key_path
 from governance.trust.keys import load_private_key
@@ -134,6 +136,13 @@ def test_automation_never_restores_a_version_a_person_rolled_back_from(monitored
         "paul rolled back away from v2" in skipped["reason"] and "no person has put it back since" in skipped["reason"]
     )
     assert "auto_rollback_target not permitted" in skipped["reason"]
+    # v2 is the only earlier approved version, and it would pass on this window: only people's choice kept it out
+    monitor, judged = monitor_for(monitored.settings), acted.judgement
+    window = read_window(monitor.log, MODEL, int(acted.window.split("-")[0]), int(acted.window.split("-")[1]))
+    concerns = tuple(m["concern"] for m in judged["measurements"])
+    as_v2, _ = monitor.judge(monitored.model, window, acted.stream, concerns, as_version=2)
+    assert not as_v2.contain.allowed, as_v2.summary()
+    assert [m.version for m in services.control.deployments(MODEL, "completed")] == [1, 2, 1]
 
 
 def test_a_release_over_an_automatic_rollback_is_not_a_person_rolling_back(monitored: Monitored):
