@@ -26,6 +26,7 @@ from pydantic_core import ErrorDetails
 from sqlalchemy.exc import SQLAlchemyError
 
 from governance.config import GovernanceConfig, GovernedModel, load_config
+from governance.console import create_console
 from governance.control import ControlStore, KillSwitch
 from governance.decisions import DecisionLog
 from governance.ledger import Ledger, LedgerError
@@ -94,6 +95,7 @@ def create_app(settings: Settings, config: GovernanceConfig | None = None, *, po
         setting=f"serving.max_request_bytes in {config.path.name}",
     )
     app.add_middleware(SameOriginPages)
+    app.mount("/console", create_console(settings, config))  # the read-only audit console (governance.console)
     for endpoint in endpoints.values():
         _add_decision_route(app, endpoint)
 
