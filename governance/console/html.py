@@ -16,6 +16,9 @@ from governance.console import links
 class Markup(str):
     """HTML built by this module, inserted as is."""
 
+    def __add__(self, other: str) -> Markup:
+        return Markup(str.__add__(self, text(other)))
+
 
 def text(value: Any) -> str:
     if isinstance(value, Markup):
