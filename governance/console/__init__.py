@@ -7,7 +7,3 @@ inclusion proofs), the sealed model card and reports, Evidently's HTML, and an e
 Actions are never taken here: where one is due, the page shows the signed `govern` command to run on the
 machine that holds the person's key.
 """
-
-from governance.console.app import create_console
-
-__all__ = ["create_console"]

@@ -26,7 +26,7 @@ from pydantic_core import ErrorDetails
 from sqlalchemy.exc import SQLAlchemyError
 
 from governance.config import GovernanceConfig, GovernedModel, load_config
-from governance.console import create_console
+from governance.console.app import create_console
 from governance.control import ControlStore, KillSwitch
 from governance.decisions import DecisionLog
 from governance.ledger import Ledger, LedgerError
