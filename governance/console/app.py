@@ -150,8 +150,10 @@ def create_console(settings: Settings, config: GovernanceConfig | None = None) -
         action: str | None = None,
         before: Annotated[int | None, Query(ge=1)] = None,
     ) -> Response:
-        filters = {"model": model, "version": version, "action": action}
-        found = views.ledger_page(services, model=model, version=version, action=action, before=before)
+        filters = {"model": model or None, "version": version or None, "action": action or None}  # blank: any
+        found = views.ledger_page(
+            services, model=filters["model"], version=filters["version"], action=filters["action"], before=before
+        )
         return _html(*pages.ledger(_base(request), found, filters))
 
     @app.get("/ledger/verify")
