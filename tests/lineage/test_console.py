@@ -215,9 +215,16 @@ def test_no_page_writes_anything(world, tmp_path):
     assert _snapshot(settings) == before
 
 
-def test_console_links_follow_the_configured_address(monkeypatch):
-    monkeypatch.setenv(links.CONSOLE_URL, "https://governance.example/console/")
-    assert links.version_url(MODEL, V1) == f"https://governance.example/console/models/{MODEL}/versions/{V1}"
-    monkeypatch.delenv(links.CONSOLE_URL)
-    assert links.ledger_entry_url(7) == "http://127.0.0.1:8000/console/ledger/7"
-    assert links.ledger_url(model=MODEL, version=None) == "http://127.0.0.1:8000/console/ledger?model=credit_scoring"
+def test_console_links_follow_the_serving_address(world):
+    from dataclasses import replace
+
+    settings = replace(world.settings, serve_url="https://governance.example/")
+    base = links.console_base(settings)
+    assert links.version_url(MODEL, V1, base) == f"https://governance.example/console/models/{MODEL}/versions/{V1}"
+    assert (
+        links.ledger_url(base, model=MODEL, version=None)
+        == "https://governance.example/console/ledger?model=credit_scoring"
+    )
+    assert (
+        links.decision_url("a b", links.console_base(world.settings)) == "http://127.0.0.1:8000/console/decisions/a%20b"
+    )
