@@ -50,6 +50,7 @@ from governance.settings import apply_offline_env  # noqa: E402
 from tests.lineage.world import MODEL, V1, build_world  # noqa: E402
 
 GOAL = 0.3
+GRANTED = events.ApprovalGranted.action
 OTHER = "other_model"  # bench/trace.py pads the ledger with entries about this model
 
 
@@ -116,8 +117,8 @@ def measure(world, ids: list[str], runs: int) -> None:
         )
         yield (
             "ledger, by type (approval.granted)",
-            page(links.ledger_url("/console", action="approval.granted")),
-            lambda: services.ledger.entries(action="approval.granted", limit=51, checked=False),
+            page(links.ledger_url("/console", action=GRANTED)),
+            lambda: services.ledger.entries(action=GRANTED, limit=51, checked=False),
         )
         seq = rng.randint(1, size)
         yield (

@@ -90,7 +90,6 @@ def test_a_decisions_trace(tab, world):
     decision = world.decisions["after_rollback"][0]["decision_id"]
     text = tab.open(links.decision_url(decision, "/console"))
     assert tab.status == 200 and f"Decision {decision}" in text and f"Lineage of {V1}" in text
-    _screenshot(tab.page, "console_trace.png")
 
 
 def test_the_card_with_its_plots(tab):
@@ -111,7 +110,6 @@ def test_the_ledger_verifies_and_pages(tab):
     tab.page.get_by_role("button", name="Filter").click()
     tab.page.wait_for_url("**/console/ledger?*action=approval.granted*")
     assert tab.page.locator("tbody tr").count() == 2
-    _screenshot(tab.page, "console_ledger.png")
 
 
 def test_a_tampered_ledger_is_shown_as_such(browser, world, tmp_path):
