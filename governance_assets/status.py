@@ -22,7 +22,7 @@ from governance.release.approvals import (
     who_may_approve,
 )
 from governance.release.deployment import reconcile
-from governance.release.production import Production, confirmed_production, record_incidents
+from governance.release.production import Production, confirmed_production, open_incidents, record_incidents
 from governance.release.services import Services
 from governance.settings import Settings
 from governance_assets.common import key, versions
@@ -57,7 +57,7 @@ def model_status(instance: dg.DagsterInstance, services: Services, model: Govern
         "champion_alias": services.registry.champion(model.name),
         "last_move": _last_move(production.move),
         "kill_switch": _kill_switch(production, switch),
-        "incidents": _incidents(services, production),
+        "incidents": open_incidents(services, production),
         "trust": trust_warnings(services.settings),
         "awaiting_approval": [_awaiting(services, request) for request, stage, _ in stages if stage == "pending"],
         "awaiting_release": [
@@ -84,19 +84,6 @@ def _kill_switch(production: Production, row: KillSwitch) -> dict:
         "signed": True,
         "ledger_entry": flip.seq,
     }
-
-
-def _incidents(services: Services, production: Production) -> list[str]:
-    """What disagrees with the signed record now, and the incidents ledgered since the last verified signed
-    action on production (a move or a kill-switch flip): until a person acts again, they stand."""
-    acted = max((e.seq for e in (production.move, production.flip) if e is not None), default=0)
-    ledgered = [
-        i.description
-        for i in services.ledger.events(
-            events.ProductionIncident, model=production.model, since_seq=acted, checked=False
-        )
-    ]
-    return list(dict.fromkeys([*production.incidents, *ledgered]))
 
 
 def trust_warnings(settings: Settings) -> list[str]:

@@ -881,13 +881,17 @@ class Ledger:
         since_seq: int = 0,
         limit: int | None = None,
         checked: bool | str = True,
+        before_seq: int | None = None,
     ) -> list[LedgerEntry]:
-        """Entries after `since_seq` matching the filters, oldest first; `limit` keeps the most recent N.
+        """Entries after `since_seq` (and before `before_seq`) matching the filters, oldest first; `limit` keeps
+        the most recent N.
 
         Each is refused (LedgerError) if it no longer hashes to what the chain recorded; `checked=False` gives
         entries as stored, to a caller that checks them itself (the lineage reports an altered entry)."""
         e = self._entries.c
         query = self._entry_query().where(e.seq > since_seq)
+        if before_seq is not None:
+            query = query.where(e.seq < before_seq)
         for column, value in ((e.model, model), (e.version, version)):
             if value is not None:
                 query = query.where(column == value)

@@ -110,6 +110,19 @@ def record_incidents(
     return fresh
 
 
+def open_incidents(services: Services, production: Production) -> list[str]:
+    """What disagrees with the signed record now, and the incidents ledgered since the last verified signed
+    action on production (a move or a kill-switch flip): until a person acts again, they stand."""
+    acted = max((e.seq for e in (production.move, production.flip) if e is not None), default=0)
+    ledgered = [
+        i.description
+        for i in services.ledger.events(
+            events.ProductionIncident, model=production.model, since_seq=acted, checked=False
+        )
+    ]
+    return list(dict.fromkeys([*production.incidents, *ledgered]))
+
+
 # --- moves ---------------------------------------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ from pydantic_core import ErrorDetails
 from sqlalchemy.exc import SQLAlchemyError
 
 from governance.config import GovernanceConfig, GovernedModel, load_config
+from governance.console.app import create_console
 from governance.control import ControlStore, KillSwitch
 from governance.decisions import DecisionLog
 from governance.ledger import Ledger, LedgerError
@@ -97,6 +98,7 @@ def create_app(settings: Settings, config: GovernanceConfig | None = None, *, po
         setting=f"serving.max_request_bytes in {config.path.name}",
     )
     app.add_middleware(SameOriginPages)
+    app.mount("/console", create_console(settings, config))  # the read-only audit console (governance.console)
     if settings.production:  # added last, so it runs first: nothing is read before the caller is known
         app.add_middleware(BearerAuth, tokens=ActiveTokens(TokenStore(settings.ledger_url, ledger)))
     authentication = "bearer tokens" if settings.production else "open (embedded default; production requires tokens)"

@@ -9,6 +9,7 @@ import dagster as dg
 
 from governance import events, training
 from governance.config import GovernedModel
+from governance.console.links import console_base, version_url
 from governance.data.source import read_snapshot
 from governance.data.validation import load_validation, validation_path
 from governance.digests import canonical_json, file_sha256
@@ -328,6 +329,9 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                 "deployment_id": dg.MetadataValue.text(str(move.id)),
                 "deployed_at": move.finished_at or move.started_at,
                 **(_ledger_links(governance, completed.entry_hash, completed.seq) if completed else {}),
+                "console": dg.MetadataValue.url(
+                    version_url(model.name, context.partition_key, console_base(governance.settings))
+                ),
             }
         )
 
