@@ -15,9 +15,11 @@ from governance.config import load_config
 from governance.registry import ModelRegistry
 from governance.release.services import Services
 from governance.settings import Settings
+from governance.trust.demo import demo_key_path, demo_principals
+from governance.trust.keys import load_private_key
 from governance_assets.definitions import build_definitions
 from governance_assets.instance import open_instance
-from jobs.candidates import run_candidate
+from jobs.candidates import requested_candidate, run_candidate
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_CONFIG = REPO / "tests" / "configs" / "small.yaml"
@@ -45,8 +47,14 @@ class Lifecycle:
         self.services = Services(self.settings)
         self.registry = self.services.registry
 
-    def candidate(self, model: str = "credit_scoring", tags: dict | None = None):
-        return run_candidate(self.defs, self.instance, self.registry, self.config.model(model), tags=tags)
+    def candidate(self, model: str = "credit_scoring", tags: dict | None = None, requested_by: str | None = None):
+        """Run the next candidate; `requested_by` (a demo principal) signs its request first, as `govern train`
+        does. Without one, nobody verifiably asked for it (as from the UI)."""
+        if requested_by is None:
+            return run_candidate(self.defs, self.instance, self.registry, self.config.model(model), tags=tags)
+        demo_principals(self.settings)
+        requester = (requested_by, load_private_key(demo_key_path(self.settings, requested_by)))
+        return requested_candidate(self.defs, self.instance, self.services, self.config.model(model), requester)
 
     def materialized(self, model: str, asset: str, partition: str | None = None) -> list:
         records_filter = dg.AssetRecordsFilter(

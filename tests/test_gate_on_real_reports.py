@@ -54,7 +54,7 @@ NUMERIC_RULES = [
 def life(tmp_path_factory):
     life = Lifecycle(tmp_path_factory.mktemp("gate") / "govern", SMALL_CONFIG)
     demo_principals(life.settings)
-    fair = life.candidate(tags={"governance/requested_by": "dana"})
+    fair = life.candidate(requested_by="dana")
     job = life.defs.resolve_job_def("credit_scoring_candidate")
     from jobs.candidates import next_candidate_key
 

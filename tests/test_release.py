@@ -36,7 +36,7 @@ MODEL, V1 = "credit_scoring", "credit_scoring-v1"
 def life(tmp_path_factory):
     life = Lifecycle(tmp_path_factory.mktemp("release") / "govern", SMALL_CONFIG)
     demo_principals(life.settings)
-    key, result = life.candidate(tags={"governance/requested_by": "dana"})
+    key, result = life.candidate(requested_by="dana")
     assert key == V1 and result.success
     return life
 

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from governance.cli import audit, config, keys, ledger, lifecycle, monitoring, policy, release, serve, setup
+from governance.cli import audit, config, keys, ledger, lifecycle, monitoring, policy, release, serve, setup, train
 from governance.cli.output import fail, run_guarded
 from governance.settings import Settings, apply_offline_env
 
@@ -62,6 +62,7 @@ CREATES_STATE = {"demo", "ui", "serve", "keygen", "policy", "evidence", "config"
 
 app.command("demo")(lifecycle.demo)
 app.command("status")(lifecycle.status)
+app.command("train")(train.train)
 app.command("ui")(lifecycle.ui)
 app.command("serve")(serve.serve)
 for command in (release.approve, release.reject, release.disable, release.enable, release.rollback):
