@@ -29,8 +29,9 @@ from governance.release import approvals
 from governance.release.approvals import ApprovalRefused, decide, valid_approval
 from governance.release.deployment import DeploymentRefused, rollback
 from governance.release.gate_evidence import gate_evidence
+from governance.release.requests import request_candidate
 from governance.timestamps import parse_utc, utc_now
-from governance.trust.demo import demo_principals
+from governance.trust.demo import demo_key_path, demo_principals
 from governance.trust.keys import load_private_key
 from tests.helpers import REPO, SMALL_CONFIG, Lifecycle
 
@@ -59,12 +60,9 @@ def life(tmp_path_factory):
     from jobs.candidates import next_candidate_key
 
     biased_key = next_candidate_key(life.instance, life.registry, life.config.model(MODEL))
+    request_candidate(life.services, MODEL, biased_key, "dana", load_private_key(demo_key_path(life.settings, "dana")))
     biased = job.execute_in_process(
-        instance=life.instance,
-        partition_key=biased_key,
-        run_config=BIASED,
-        tags={"governance/requested_by": "dana"},
-        raise_on_error=False,
+        instance=life.instance, partition_key=biased_key, run_config=BIASED, raise_on_error=False
     )
     life.runs = {"fair": fair, "biased": (biased_key, biased)}
     return life

@@ -228,14 +228,14 @@ def valid_approval(
         pack = _verified_pack(services, request)
         sealed = _sealed_subject(services, request, pack, now)
         standing = _standing(services, request, sealed, now, reasons)
-        for signed in standing.values():
-            approval = _authorised(services, request, sealed, signed, now, ledger=False, approvers=len(standing))
+        if standing:
+            newest = next(iter(standing.values()))
+            approval = _authorised(services, request, sealed, newest, now, ledger=False, approvers=len(standing))
             if not approval.awaiting_second_approver:
                 return approval, pack
             reasons.append(
-                f"only {signed.statement.principal} approved: {services.policies.rules[SECOND_APPROVER].message}"
+                f"only {newest.statement.principal} approved: {services.policies.rules[SECOND_APPROVER].message}"
             )
-            break
         reasons = reasons or ["no unexpired approve statement for this version"]
     except GovernanceError as error:
         reasons.append(str(error))
