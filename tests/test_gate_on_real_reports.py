@@ -29,6 +29,7 @@ from governance.release import approvals
 from governance.release.approvals import ApprovalRefused, decide, valid_approval
 from governance.release.deployment import DeploymentRefused, rollback
 from governance.release.gate_evidence import gate_evidence
+from governance.release.outcome import candidate_outcome
 from governance.release.requests import request_candidate
 from governance.timestamps import parse_utc, utc_now
 from governance.trust.demo import demo_key_path, demo_principals
@@ -146,6 +147,21 @@ def test_the_bias_knob_fails_the_fairness_gate_with_reasons(life):
     assert not life.materialized(MODEL, "approval_request", key)
     fair_key, fair = life.runs["fair"]
     assert fair.success and life.materialized(MODEL, "approval_request", fair_key)
+
+
+def test_status_and_the_train_outcome_give_a_denied_versions_reasons(life):
+    key, _ = life.runs["biased"]
+    outcome = candidate_outcome(life.services, MODEL, key)
+    assert outcome["outcome"] == "denied" and outcome["requested_by"] == ["dana"]
+    (reason,) = [r for r in outcome["reasons"] if r.startswith("fairness.disparate_impact: ")]
+    assert "sex=F vs M" in reason and "govern waive" in outcome["next"]
+    base = ["--home", str(life.settings.home), "--config", str(SMALL_CONFIG)]
+    shown = CliRunner(env={"GOVERN_POLICIES": str(REPO / "policies")}).invoke(app, [*base, "status"]).output
+    assert f"  {key}  requested by dana; gate DENIED\n" in shown and f"    - {reason}\n" in shown
+    fair_key, _ = life.runs["fair"]
+    pending = candidate_outcome(life.services, MODEL, fair_key)
+    assert pending["outcome"] == "pending approval" and pending["may_approve"] == ["ravi", "rhea"]
+    assert f"govern approve {MODEL} {fair_key} --as ravi --evidence {pending['evidence_pack']}" in pending["next"]
 
 
 def test_a_changed_threshold_changes_the_graphs_decision_with_a_new_digest(life, tmp_path):
