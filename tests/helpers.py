@@ -110,6 +110,7 @@ def signed_approval(settings: Settings, pack, approver: str = "ravi"):
 
     from governance import events
     from governance.release.approvals import Approval
+    from governance.release.requests import request_candidate
     from governance.trust.demo import demo_key_path
     from governance.trust.keys import load_private_key
     from governance.trust.statements import Statement, sign
@@ -124,6 +125,8 @@ def signed_approval(settings: Settings, pack, approver: str = "ravi"):
     )
     signed = sign(statement, load_private_key(demo_key_path(settings, approver)))
     services.statements.submit(signed, services.roster)
+    # dana's signed candidate request, as `govern train` makes it: the version's requester is known
+    request_candidate(services, model, version, "dana", load_private_key(demo_key_path(settings, "dana")))
     tier = services.governed_model(model).risk_tier
     services.ledger.append_many(
         [  # what the gate and `approvals.decide` ledger in the graph
