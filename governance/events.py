@@ -322,6 +322,17 @@ class GateDecided(Event):
 # --- approval ---------------------------------------------------------------------------------------
 
 
+@event("candidate.requested")
+class CandidateRequested(Event):
+    """A person (or the system) signed a request for this candidate version and Cedar let them `train` the
+    model. The actor is a cache: the requester is whoever signed `statement`, verified where it is used
+    (`governance.release.requests`)."""
+
+    version: str = subject()
+    statement: str = digest()
+    policy: str = digest()
+
+
 @event("approval.requested")
 class ApprovalRequested(Event):
     """A version waits for a human decision on exactly this sealed evidence pack. Where the pack lives

@@ -11,6 +11,7 @@ import dagster as dg
 
 from governance.config import GovernedModel
 from governance.events import Event
+from governance.release.requests import requesters
 from resources import GovernanceResource
 
 
@@ -24,13 +25,16 @@ def versions(model: GovernedModel) -> dg.DynamicPartitionsDefinition:
     return dg.DynamicPartitionsDefinition(name=f"{model.name}_versions")
 
 
+# Who launched a run, as the launcher says: shown in the UI, never read as the requester.
 REQUESTED_BY_TAG = "governance/requested_by"
+# The digest of the signed candidate request a run was launched for (`govern train`): a pointer for people.
+REQUEST_TAG = "governance/request"
 
 
-def requested_by(context: dg.AssetExecutionContext) -> list[str]:
-    """Who asked for this run: a run tag, so it is used only to deny self-approval, never to allow anything."""
-    tag = context.run.tags.get(REQUESTED_BY_TAG, "")
-    return sorted({name.strip() for name in tag.split(",") if name.strip()})
+def requested_by(governance: GovernanceResource, model: GovernedModel, version: str) -> list[str]:
+    """Who verifiably asked for this version: the signers of its candidate requests, checked now (no tag
+    counts); empty when nobody did, which Cedar answers by asking for two approvers."""
+    return list(requesters(governance.services, model.name, version).verified)
 
 
 def owners(model: GovernedModel) -> list[str]:

@@ -19,7 +19,7 @@ from governance_assets.monitoring.assets import monitoring_assets
 from governance_assets.production.assets import serving_state_asset
 from governance_assets.release.assets import release_assets
 from governance_assets.training.assets import training_assets
-from jobs import model_jobs
+from jobs import model_jobs, model_sensors
 from jobs.monitoring import monitoring_jobs, retraining_schedule
 from resources import governance_resources
 from sensors.approvals import approval_sensor
@@ -38,7 +38,7 @@ def model_definitions(model: GovernedModel) -> dg.Definitions:
             serving_state_asset(model),
         ],
         jobs=[*model_jobs(model), *monitoring_jobs(model)],
-        sensors=[approval_sensor(model), *monitoring_sensors(model)],
+        sensors=[approval_sensor(model), *monitoring_sensors(model), *model_sensors(model)],
         schedules=[retraining_schedule(model)],
     )
 

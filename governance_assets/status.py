@@ -22,7 +22,9 @@ from governance.release.approvals import (
     who_may_approve,
 )
 from governance.release.deployment import reconcile
+from governance.release.outcome import gate_reasons
 from governance.release.production import Production, confirmed_production, open_incidents, record_incidents
+from governance.release.requests import requesters
 from governance.release.services import Services
 from governance.settings import Settings
 from governance_assets.common import key, versions
@@ -65,9 +67,27 @@ def model_status(instance: dg.DagsterInstance, services: Services, model: Govern
         ],
         "data": {name: _latest(instance, key(model, name), None) for name in DATA_ASSETS},
         "versions": [
-            {"key": k, "assets": {name: _latest(instance, key(model, name), k) for name in VERSION_ASSETS}}
+            {
+                **_asked_and_gated(services, model.name, k),
+                "key": k,
+                "assets": {name: _latest(instance, key(model, name), k) for name in VERSION_ASSETS},
+            }
             for k in keys
         ],
+    }
+
+
+def _asked_and_gated(services: Services, model: str, version: str) -> dict:
+    """Who verifiably asked for the version (or that nobody is known to have), and its gate's latest outcome
+    with the reasons of every rule that denied."""
+    asked = requesters(services, model, version)
+    gate = services.ledger.latest(events.GateDecided, model=model, version=version)
+    return {
+        "requested_by": asked.describe(),
+        "unverified_requests": list(asked.unverified),
+        "gate": None
+        if gate is None
+        else {"allowed": gate.allowed, "at": gate.ts, "reasons": gate_reasons(gate.decision)},
     }
 
 

@@ -103,7 +103,7 @@ def test_an_event_reads_back_as_written_and_facts_survive_retention(tmp_path, mo
 def life(tmp_path_factory) -> Lifecycle:
     life = Lifecycle(tmp_path_factory.mktemp("events") / "govern", SMALL_CONFIG)
     demo_principals(life.settings)
-    key, result = life.candidate(tags={"governance/requested_by": "dana"})
+    key, result = life.candidate(requested_by="dana")
     assert key == "credit_scoring-v1" and result.success
     return life
 
@@ -154,7 +154,7 @@ def test_status_approve_deploy_rollback_and_lineage_work_after_the_shortest_rete
     if services.registry.champion(MODEL) != 1:
         decide(services, MODEL, "credit_scoring-v1", "approve", "ravi", _key(life, "ravi"))
         assert _release(life, "credit_scoring-v1").success
-    key, result = life.candidate(tags={"governance/requested_by": "dana"})
+    key, result = life.candidate(requested_by="dana")
     assert key == "credit_scoring-v2" and result.success
     shortest = Retention(decision_features_days=1, decision_log_days=1, ledger_payload_days=1)
     travel(monkeypatch, timedelta(days=2))

@@ -12,7 +12,21 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from governance.cli import audit, config, db, keys, ledger, lifecycle, monitoring, policy, release, serve, setup, token
+from governance.cli import (
+    audit,
+    config,
+    db,
+    keys,
+    ledger,
+    lifecycle,
+    monitoring,
+    policy,
+    release,
+    serve,
+    setup,
+    token,
+    train,
+)
 from governance.cli.output import fail, run_guarded
 from governance.settings import Settings, apply_offline_env
 
@@ -62,6 +76,7 @@ CREATES_STATE = {"db", "demo", "ui", "serve", "keygen", "policy", "evidence", "c
 
 app.command("demo")(lifecycle.demo)
 app.command("status")(lifecycle.status)
+app.command("train")(train.train)
 app.command("ui")(lifecycle.ui)
 app.command("serve")(serve.serve)
 app.command("guard")(serve.guard)

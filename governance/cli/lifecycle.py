@@ -202,10 +202,20 @@ def _status_text(found: list[dict]) -> str:
         if not model["versions"]:
             lines.append("  no versions yet: run `govern demo` or the candidate job")
         for version in model["versions"]:
-            lines.append(f"  {version['key']}")
+            lines += _version_lines(version)
             for name, state in version["assets"].items():
                 lines.append(f"    {name:<22} {_state_text(state)}")
     return "\n".join(lines)
+
+
+def _version_lines(version: dict) -> list[str]:
+    """The version, who asked for it and its gate's outcome with the reasons (denied, or waived)."""
+    gate = version.get("gate")
+    outcome = "no gate decision yet" if gate is None else "gate ALLOWED" if gate["allowed"] else "gate DENIED"
+    lines = [f"  {version['key']}  requested by {version['requested_by']}; {outcome}"]
+    lines += [f"    WARNING: {problem}" for problem in version.get("unverified_requests", [])]
+    lines += [f"    - {reason}" for reason in (gate or {}).get("reasons", [])]
+    return lines
 
 
 def _move_text(move: dict | None, champion: int) -> str:

@@ -38,6 +38,7 @@ from governance.release.production import (
     statement_problem,
     verified_moves,
 )
+from governance.release.requests import requesters
 from governance.release.services import Services
 from governance.timestamps import utc_timestamp
 
@@ -144,6 +145,7 @@ class _Builder:
             "ledger": {"size": self.size, "root": self.root},
             "data": data,
             "validation": validation,
+            "requested": self._requested(),
             "training": self._training(registered, registry, pack),
             "reports": self._reports(pack),
             "gate": self._gate(pack),
@@ -398,6 +400,18 @@ class _Builder:
             if isinstance(w, ev.WaiverGranted)
         ]
 
+    def _requested(self) -> dict:
+        """Who verifiably asked for the version (signed candidate requests), or that nobody is known to have;
+        a request entry whose signed statement does not verify is a finding."""
+        asked = requesters(self.services, self.model, self.version)
+        self.findings += [f"candidate request: {problem}" for problem in asked.unverified]
+        return {
+            "by": list(asked.verified),
+            "known": asked.known,
+            "text": asked.describe(),
+            "entries": [self.cite(e) for e, _ in self._of(self.own, ev.CandidateRequested)],
+        }
+
     def _evidence_pack(self) -> dict | None:
         entry, request = self._latest(self.own, ev.ApprovalRequested)
         if request is None:
@@ -407,7 +421,6 @@ class _Builder:
         found = {
             "digest": request.evidence_pack,
             "path": str(path),
-            "requested_by": list(request.requested_by),
             "requested_at": request.ts,
             "facts": None,
             "files": None,

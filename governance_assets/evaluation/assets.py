@@ -22,6 +22,7 @@ from governance.metrics.performance import performance_report
 from governance.monitoring.watch import card_watch
 from governance.policy.authz import VersionSubject
 from governance.policy.waivers import honoured_waivers
+from governance.release.requests import requesters
 from governance.settings import Settings
 from governance_assets.common import actor, group, key, md_table, owners, record, requested_by, tags, versions
 from resources import GovernanceResource
@@ -188,7 +189,11 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
     ) -> dg.Output[dict]:
         services = governance.services
         subject = VersionSubject(
-            model.name, trained["key"], model.risk_tier, tuple(trained["trained_by"]), tuple(requested_by(context))
+            model.name,
+            trained["key"],
+            model.risk_tier,
+            tuple(trained["trained_by"]),
+            tuple(requested_by(governance, model, trained["key"])),
         )
         waivers = [
             w.to_dict()
@@ -238,6 +243,7 @@ def publish_card(
         waivers=waivers,
         out_dir=out,
         monitoring=watch,
+        requested_by=requesters(services, model.name, trained["key"]).describe(),
     )
     links = record(
         governance,

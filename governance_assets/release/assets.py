@@ -29,7 +29,7 @@ from governance.release.production import verified_champion
 from governance.release.services import Services
 from governance.timestamps import parse_utc, utc_now
 from governance_assets.common import actor, group, key, md_table, owners, record, tags, versions
-from governance_assets.common import requested_by as requested_by_tag
+from governance_assets.common import requested_by as requested_by_of
 from governance_assets.evaluation.assets import publish_card
 from governance_assets.production.assets import observe_serving
 from resources import GovernanceResource
@@ -86,7 +86,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                 ("explainability", explainability),
             )
         }
-        requested_by = requested_by_tag(context)
+        requested_by = requested_by_of(governance, model, version)
         evidence = gate_evidence(
             model,
             version,

@@ -22,6 +22,7 @@ from governance.data.generator import generate_applications
 from governance.release.approvals import decide
 from governance.release.deployment import rollback
 from governance.release.kill_switch import set_kill_switch
+from governance.release.requests import request_candidate
 from governance.release.services import Services
 from governance.serving import create_app
 from governance.trust.demo import demo_principals
@@ -114,11 +115,11 @@ def _candidate(world: World, version: str) -> None:
     life = world.life
     key = next_candidate_key(life.instance, life.registry, life.config.model(MODEL))
     assert key == version
+    request_candidate(world.services, MODEL, key, "dana", world.key("dana"))  # as `govern train` signs it
     job = life.defs.resolve_job_def(candidate_job_name(MODEL))
     result = job.execute_in_process(
         instance=life.instance,
         partition_key=key,
-        tags={"governance/requested_by": "dana"},
         run_config={"ops": {f"{MODEL}__applications": {"config": {"seed": SEEDS[version]}}}},
     )
     assert result.success
