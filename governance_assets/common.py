@@ -57,6 +57,11 @@ def md_table(header: list[str], rows: list[list]) -> dg.MetadataValue:
     return dg.MetadataValue.md("\n".join(lines))
 
 
+def figure(value: float, digits: int = 4) -> dg.MetadataValue:
+    """A measured figure as the model card prints it (performance to 4 places, rates and fairness to 3)."""
+    return dg.MetadataValue.float(round(float(value), digits))
+
+
 def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"

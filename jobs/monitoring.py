@@ -74,7 +74,9 @@ def retraining_schedule(model: GovernedModel) -> dg.ScheduleDefinition:
         # Evaluation writes nothing (a UI preview evaluates for real): the run requests and ledgers.
         running = candidate_in_flight(context.instance, model)
         if running is not None:
-            return dg.SkipReason(f"candidate run {running.run_id} is in flight; not starting another")
+            skipped = f"candidate run {running.run_id} is in flight; not starting another"
+            context.log.info(skipped)
+            return dg.SkipReason(skipped)
         scheduled = context.scheduled_execution_time.isoformat()
         return dg.RunRequest(
             run_key=f"scheduled-{scheduled}",

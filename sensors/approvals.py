@@ -42,8 +42,10 @@ def approval_sensor(model: GovernedModel) -> dg.SensorDefinition:
         observed = [serving.observation()] if serving.version != cursor.serving_state else []
         granted = services.ledger.events(ApprovalGranted, model=model.name, since_seq=cursor.ledger_seq)
         if not granted:
+            skipped = "no new approvals" + (f"; serving state now {serving.serving}" if observed else "")
+            context.log.info(skipped)  # the tick's log, not only the hover text of a skipped tick
             return dg.SensorResult(
-                skip_reason="no new approvals" + (f"; serving state now {serving.serving}" if observed else ""),
+                skip_reason=skipped,
                 asset_events=observed,
                 cursor=Cursor(cursor.ledger_seq, serving.version).dumps(),
             )
@@ -65,6 +67,8 @@ def approval_sensor(model: GovernedModel) -> dg.SensorDefinition:
                     tags={"governance/approval": approval.statement[:32], "governance/approver": approval.actor},
                 )
             )
+        if observed:
+            context.log.info(f"serving state now {serving.serving}")
         return dg.SensorResult(
             run_requests=requests,
             asset_events=observed,

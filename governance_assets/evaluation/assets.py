@@ -24,7 +24,7 @@ from governance.policy.authz import VersionSubject
 from governance.policy.waivers import honoured_waivers
 from governance.release.requests import requesters
 from governance.settings import Settings
-from governance_assets.common import actor, group, key, md_table, owners, record, requested_by, tags, versions
+from governance_assets.common import actor, figure, group, key, md_table, owners, record, requested_by, tags, versions
 from resources import GovernanceResource
 
 
@@ -63,11 +63,8 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         return dg.Output(
             saved,
             metadata={
-                "auc": report["auc"],
-                "gini": report["gini"],
-                "ks": report["ks"],
-                "brier": report["brier"],
-                "calibration_error": report["calibration"]["expected_calibration_error"],
+                **{name: figure(report[name]) for name in ("auc", "gini", "ks", "brier")},
+                "calibration_error": figure(report["calibration"]["expected_calibration_error"]),
                 "by_group": md_table(["attribute", "group", "rows", "AUC", "KS"], rows),
                 **_file_metadata(saved),
                 **links,
@@ -104,7 +101,7 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             for g, v in report["attributes"][name]["groups"].items()
         ]
         odds = {
-            f"equalized_odds_difference[{n}]": report["attributes"][n]["equalized_odds_difference"]
+            f"equalized_odds_difference[{n}]": figure(report["attributes"][n]["equalized_odds_difference"], 3)
             for n in report["gated_attributes"]
         }
         impacts = {
@@ -121,7 +118,10 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         governance.registry.log_evaluation(
             trained["run_id"],
             impacts
-            | {f"fairness/equalized_odds_difference/{n}": v for n, v in zip(report["gated_attributes"], odds.values())},
+            | {
+                f"fairness/equalized_odds_difference/{n}": report["attributes"][n]["equalized_odds_difference"]
+                for n in report["gated_attributes"]
+            },
         )
         return dg.Output(
             saved,

@@ -12,7 +12,7 @@ from governance.metrics.performance import discrimination
 from governance.provenance import code_version
 from governance.registry import ModelRegistry, RegisteredVersion, parse_version_key
 from governance.settings import Settings
-from governance_assets.common import actor, group, key, owners, record, tags, versions
+from governance_assets.common import actor, figure, group, key, owners, record, tags, versions
 from resources import GovernanceResource
 
 
@@ -76,7 +76,7 @@ def training_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                 "dvc_md5": md5,
                 "code_version": result["code_version"],
                 "test_rows": result["test_rows"],
-                "test_auc": dg.MetadataValue.float(result["test_auc"]),
+                "test_auc": figure(result["test_auc"]),
             },
         )
 
