@@ -45,7 +45,7 @@ from governance.lineage.trace import trace_decision  # noqa: E402
 from governance.release import evidence_pack  # noqa: E402
 from governance.release.approvals import latest_request  # noqa: E402
 from governance.release.production import verified_production  # noqa: E402
-from governance.serving import create_app  # noqa: E402
+from governance.serving.app import create_app  # noqa: E402
 from governance.settings import apply_offline_env  # noqa: E402
 from tests.lineage.world import MODEL, V1, build_world  # noqa: E402
 

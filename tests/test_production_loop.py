@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from governance import events
 from governance.cli import app
 from governance.decisions import DecisionLog
-from governance.serving import create_app
+from governance.serving.app import create_app
 from governance.trust.demo import demo_principals
 from resources import governance_resources
 from sensors.approvals import approval_sensor

@@ -1,5 +1,3 @@
-"""The scoring API (`govern serve`): decisions from each governed model's approved champion."""
-
-from governance.serving.app import create_app
-
-__all__ = ["create_app"]
+"""The scoring API (`govern serve`, `governance.serving.app.create_app`): decisions from each governed model's
+approved champion. Nothing is imported here, so a command that needs only tokens or limits does not load the model
+stack."""

@@ -13,7 +13,7 @@ import pytest
 from governance import events
 from governance.console import links
 from governance.ledger import Ledger
-from governance.serving import create_app
+from governance.serving.app import create_app
 from tests.helpers import RunningAPI
 from tests.lineage.conftest import copy_of
 from tests.lineage.world import MODEL, V1, V2, World

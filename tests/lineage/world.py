@@ -24,7 +24,7 @@ from governance.release.deployment import rollback
 from governance.release.kill_switch import set_kill_switch
 from governance.release.requests import request_candidate
 from governance.release.services import Services
-from governance.serving import create_app
+from governance.serving.app import create_app
 from governance.trust.demo import demo_principals
 from governance.trust.keys import load_private_key
 from governance_assets.definitions import build_definitions

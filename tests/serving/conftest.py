@@ -33,7 +33,7 @@ from governance.release.deployment import deploy, rollback
 from governance.release.kill_switch import set_kill_switch
 from governance.release.production import verified_production
 from governance.release.services import Services
-from governance.serving import create_app
+from governance.serving.app import create_app
 from governance.serving.tokens import TokenStore
 from governance.settings import Settings
 from governance.trust.demo import demo_key_path, demo_principals

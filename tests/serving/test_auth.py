@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from governance import events
 from governance.ledger import Ledger
-from governance.serving import create_app
+from governance.serving.app import create_app
 from governance.serving.auth import REFRESH_SECONDS
 from governance.serving.tokens import TokenStore, api_tokens
 from tests.helpers import RunningAPI, wait_until

@@ -13,7 +13,7 @@ from governance.config import load_config
 from governance.digests import digest_of
 from governance.ledger import InclusionProof, Ledger
 from governance.metrics.explainability import Explainer
-from governance.serving import create_app
+from governance.serving.app import create_app
 from governance.serving.champion import ChampionFollower
 from governance.serving.decide import Application, DecisionMaker
 from tests.helpers import RunningAPI

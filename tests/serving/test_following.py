@@ -13,7 +13,7 @@ import pytest
 
 from governance import events, training
 from governance.registry import version_key
-from governance.serving import create_app
+from governance.serving.app import create_app
 from tests.helpers import RunningAPI, wait_until
 from tests.serving.conftest import MODEL, POLL_SECONDS, body, deploy_version, flip_kill_switch, roll_back
 

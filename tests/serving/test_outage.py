@@ -16,8 +16,7 @@ from sqlalchemy import make_url
 from governance.control import ControlStore, KillSwitch
 from governance.db import POSTGRES_CONNECT_TIMEOUT_SECONDS
 from governance.decisions import DecisionLog
-from governance.serving import create_app
-from governance.serving.app import DATABASE_UNAVAILABLE, NOT_LOGGED
+from governance.serving.app import DATABASE_UNAVAILABLE, NOT_LOGGED, create_app
 from governance.serving.champion import KILL_SWITCH_UNREADABLE, ChampionFollower
 from governance.serving.decide import Application, DecisionMaker
 from tests.helpers import RunningAPI, wait_until

@@ -6,7 +6,7 @@ import httpx
 
 from governance.decisions import DecisionLog
 from governance.release.services import Services
-from governance.serving import create_app
+from governance.serving.app import create_app
 from tests.helpers import RunningAPI, wait_until
 from tests.serving.conftest import MODEL, bearer, body, flip_kill_switch, on_database
 
