@@ -10,7 +10,7 @@ from governance.cli import app
 from governance.config import load_config
 from governance.errors import GovernanceError
 from governance.policy.gate import describe_finding
-from governance.settings import Settings
+from governance.settings import PRODUCTION_VARIABLES, Settings
 from governance_assets.demo import BIASED, Demo
 from tests.helpers import REPO, SMALL_CONFIG
 
@@ -51,10 +51,13 @@ def test_a_finding_of_any_kind_is_narrated():
 
 @pytest.mark.parametrize(
     "variable",
-    ["GOVERN_DATABASE_URL", "MLFLOW_TRACKING_URI", "GOVERN_DAGSTER_DATABASE_URL", "GOVERN_ROSTER", "GOVERN_SYSTEM_KEY"],
+    list(PRODUCTION_VARIABLES.values()),
 )
-def test_the_demo_refuses_production_stores_before_writing_anything(tmp_path, postgres_url, variable):
-    value = postgres_url if variable.endswith("_URL") or variable.endswith("_URI") else str(tmp_path / "prod.file")
+def test_the_demo_refuses_production_stores_before_writing_anything(tmp_path, empty_postgres_url, variable):
+    postgres_url = empty_postgres_url
+    value = {"GOVERN_OBJECT_STORE": "s3://production-bucket"}.get(variable) or (
+        postgres_url if variable.endswith(("_URL", "_URI")) else str(tmp_path / "prod.file")
+    )
     home = tmp_path / "state"
     result = CliRunner().invoke(
         app,
