@@ -9,7 +9,9 @@ import uuid
 import dagster as dg
 import pytest
 import sqlalchemy
+from typer.testing import CliRunner
 
+from governance.cli import app
 from governance.control import ControlStore
 from governance.decisions import DecisionLog
 from governance.errors import GovernanceError
@@ -68,6 +70,12 @@ def test_dagster_and_our_stores_run_on_postgresql_with_the_documented_urls(
         dagster_database_url=urls["dagster"],
         mlflow_tracking_uri=urls["mlflow"],
     )
+    upgraded = CliRunner().invoke(  # as docs/operations.md says, before any process uses the stores
+        app,
+        ["--home", str(settings.home), "--config", str(settings.config_path), "db", "upgrade"],
+        env={"GOVERN_DATABASE_URL": urls["governance"], "MLFLOW_TRACKING_URI": urls["mlflow"]},
+    )
+    assert upgraded.exit_code == 0, upgraded.output
     prepare(settings)
     assert production_role["dagster"].split("@")[0] not in (settings.dagster_home / "dagster.yaml").read_text()
 
