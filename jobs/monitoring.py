@@ -16,7 +16,7 @@ from governance.config import GovernedModel
 from governance.monitoring.retraining import SCHEDULE, RetrainingRefused, request_retraining
 from governance.release.services import SYSTEM
 from governance_assets.common import REQUESTED_BY_TAG, key
-from jobs import candidate_job_name
+from jobs import candidate_job_name, queue_tags
 from jobs.candidates import next_candidate_key
 from resources import GovernanceResource
 
@@ -27,6 +27,9 @@ IN_FLIGHT = [
     dg.DagsterRunStatus.STARTED,
 ]
 
+PRIORITY_TAG = "dagster/priority"  # read by Dagster's queued run coordinator: higher leaves the queue first
+REMEDIATION_PRIORITY = 10
+
 
 def remediation_job_name(model: str) -> str:
     return f"{model}_remediation"
@@ -36,7 +39,8 @@ def remediation_job(model: GovernedModel) -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         remediation_job_name(model.name),
         selection=dg.AssetSelection.assets(key(model, "monitoring_report"), key(model, "remediation")),
-        tags={"governance/model": model.name},
+        # Remediation jumps the run queue: a harmful window waits behind no candidate.
+        tags={**queue_tags(model.name, "remediation"), PRIORITY_TAG: str(REMEDIATION_PRIORITY)},
         description=f"Report one alerting window of {model.name}'s decisions, then remediate as the policy says "
         "(rollback or kill switch, retraining request).",
     )

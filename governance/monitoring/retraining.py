@@ -66,9 +66,10 @@ def request_retraining(
 
 
 def monitoring_requests(
-    services: Services, model: str, after_seq: int = 0, checked: bool = True
+    services: Services, model: str | None, after_seq: int = 0, checked: bool = True
 ) -> list[events.RetrainingRequested]:
-    """Retraining requests monitoring made for `model` after ledger entry `after_seq`, oldest first."""
+    """Retraining requests monitoring made for `model` (None: any model) after ledger entry `after_seq`, oldest
+    first."""
     return [
         requested
         for requested in services.ledger.events(

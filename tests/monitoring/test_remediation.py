@@ -17,6 +17,7 @@ from governance.trust.demo import demo_key_path
 from governance.trust.keys import load_private_key
 from resources import governance_resources
 from tests.helpers import REPO
+from tests.monitoring.test_retraining_runs import create_run
 from tests.monitoring.conftest import MODEL, Monitored
 from tests.monitoring.support import redeploy
 
@@ -204,7 +205,11 @@ def test_moderate_drift_opens_one_retraining_run_per_deployment_and_never_promot
     assert request.partition_key == "credit_scoring-v3"
     assert request.tags["governance/requested_by"] == "system"
     assert monitored.instance.has_dynamic_partition("credit_scoring_versions", "credit_scoring-v3")
-    assert monitored.tick("retraining_requests").run_requests == []  # nothing new in the ledger
+    # until the daemon has created its run, the request is still open: the same run key (which the daemon
+    # launches once); once created, the sensor waits for it
+    assert [r.run_key for r in monitored.tick("retraining_requests").run_requests] == [request.run_key]
+    create_run(monitored, request, dg.DagsterRunStatus.QUEUED)
+    assert monitored.tick("retraining_requests").run_requests == []
 
 
 def test_the_action_is_the_policy_s_choice_not_the_code_s(monitored: Monitored, tmp_path: Path):
