@@ -3,7 +3,8 @@
 - `<model>_remediation`: the monitoring report of one alerting window, then the
   remediation the policy chooses (governance.monitoring.remediation). The
   monitoring sensors request it with the window in the run config.
-- `<model>_retraining_schedule`: at `monitoring.retrain_cron` (UTC), authorise and
+- `<model>_retraining_schedule`: at `retrain_cron` (UTC) plus the model's offset within
+  `retrain_spread_minutes` (governance.monitoring.schedule), authorise and
   ledger a retraining by the system principal and run `<model>_candidate` for a
   new version, which stops at the approval request.
 """
@@ -63,7 +64,7 @@ def candidate_in_flight(instance: dg.DagsterInstance, model: GovernedModel) -> d
 
 
 def retraining_schedule(model: GovernedModel) -> dg.ScheduleDefinition:
-    cron = model.monitoring.retrain_cron
+    cron = model.retraining_cron
 
     @dg.schedule(
         name=f"{model.name}_retraining_schedule",

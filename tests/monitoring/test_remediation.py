@@ -17,9 +17,9 @@ from governance.trust.demo import demo_key_path
 from governance.trust.keys import load_private_key
 from resources import governance_resources
 from tests.helpers import REPO
-from tests.monitoring.test_retraining_runs import create_run
 from tests.monitoring.conftest import MODEL, Monitored
 from tests.monitoring.support import redeploy
+from tests.monitoring.test_retraining_runs import create_run
 
 
 def alert(monitored: Monitored, sensor: str) -> dg.RunRequest:
