@@ -166,7 +166,10 @@ def retraining_requests_sensor(models: Sequence[GovernedModel], jobs: Sequence) 
         "for approval.",
     )
     def retraining_requests(context: dg.SensorEvaluationContext, governance: GovernanceResource) -> dg.SensorResult:
-        answered = _answered(context.cursor)
+        try:
+            answered = _answered(context.cursor)
+        except CursorError as exc:
+            return dg.SensorResult(skip_reason=str(exc))
         try:
             requested = monitoring_requests(governance.services, None, min(answered.get(m.name, 0) for m in models))
         except (GovernanceError, SQLAlchemyError) as exc:
@@ -194,8 +197,16 @@ def retraining_requests_sensor(models: Sequence[GovernedModel], jobs: Sequence) 
 
 def _answered(cursor: str | None) -> dict[str, int]:
     """Per model, the last retraining request a run has answered (or that was given up on)."""
-    stored = json.loads(cursor) if cursor else {}
-    return stored if isinstance(stored, dict) else {}
+    try:
+        stored = json.loads(cursor) if cursor else {}
+    except ValueError:
+        stored = None
+    if not isinstance(stored, dict) or not all(isinstance(seq, int) for seq in stored.values()):
+        raise CursorError(
+            f"sensor cursor {str(cursor)[:200]!r} is not a retraining cursor (expected JSON like "
+            '{"credit_scoring": 57}); reset it in the Dagster UI'
+        )
+    return stored
 
 
 def _retraining(

@@ -40,13 +40,17 @@ class FleetCursor:
             stored: Any = json.loads(text)
         except ValueError:
             stored = None
-        if not isinstance(stored, dict) or not isinstance(stored.get("windows"), dict):
+        windows = stored.get("windows") if isinstance(stored, dict) else None
+        if not isinstance(windows, dict) or not all(isinstance(p, dict) for p in windows.values()):
             raise CursorError(
                 f"sensor cursor {text[:200]!r} is not a fleet monitoring cursor "
                 '(expected JSON like {"windows": {"credit_scoring": {"live": 1500}}}); reset it in the Dagster UI'
             )
         resume = stored.get("resume")
-        return cls({model: dict(positions) for model, positions in stored["windows"].items()}, resume)
+        return cls(
+            {model: dict(positions) for model, positions in windows.items()},
+            resume if isinstance(resume, str) else None,
+        )
 
     def of(self, model: str, streams: tuple[str, ...]) -> Cursor:
         """One model's cursor (validated as a single model's sensor validated its own)."""

@@ -95,3 +95,9 @@ def test_remediation_runs_jump_the_queue_and_each_model_runs_one_of_each_kind_at
     coordinator = monitored.instance.run_coordinator
     limits = coordinator.get_run_queue_config().tag_concurrency_limits
     assert {"key": "governance/queue", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
+
+
+def test_a_retraining_cursor_it_did_not_write_is_refused_with_a_message(monitored: Monitored):
+    monitored.cursors["retraining_requests"] = "57"
+    result = monitored.tick("retraining_requests")
+    assert result.run_requests == [] and "is not a retraining cursor" in skip(result)
