@@ -30,6 +30,24 @@ of its streams; and once idle (no new window). Baseline: Evidently's whole DataD
 data-drift tick would cost if it produced the report itself.
 Goals (issue 6): MTTR median at most 30 s (others claim "under 60 seconds");
 a sensor tick for 20 governed models under 2 s.
+
+Guard (issue 24). The same two versions, `govern serve` and `govern guard`
+(the fairness guard, polling the decision log every 0.1 s) on a new state dir.
+Each trial first sends a random number (0 to one window) of baseline
+applications quickly, so harm starts anywhere in the guard's tests, then biased
+applications (generator --bias, default 3.0: women approved at about 0.3% against
+men's 53%, the magnitude issue 24 saw: 46% to 1.3%) paced at
+--rate decisions a second (batches of 10 every 0.1 s), until answers come back
+in the safe state or from another version; then people put v2 back. It reports
+the harmful decisions served before containment (v2's answers to biased
+applications) and the seconds from the first harmful decision to containment. Today's figure
+beside it, in the same run: the Dagster daemon runs throughout (its sensors'
+cursors keep up), and once the guard is stopped its sensors and remediation
+(`--interval`) contain the same paced harm alone. False alarms:
+--healthy windows of baseline applications decided through serving's own
+decision path (governance.monitoring.traffic) with the guard watching.
+Goals: median harmful decisions before containment at most 200 at 100
+decisions a second; no containment in 20 healthy windows.
 """
 
 from __future__ import annotations
@@ -37,6 +55,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -76,6 +95,7 @@ from tests.monitoring.support import deploy_trained, deploy_version, redeploy, t
 
 MODEL = "credit_scoring"
 GOAL_MEDIAN_S, CLAIM_S, GOAL_TICK_S = 30.0, 60.0, 2.0
+GOAL_HARMFUL, GUARD_BATCH, HARMFUL_VERSION = 200, 10, 2
 CLIENTS, POLL_S, WINDOW_TIMEOUT_S, MAX_WINDOWS = 16, 0.05, 60.0, 4
 SENSORS = ("data_drift", "score_drift", "fairness", "performance")
 
@@ -176,9 +196,8 @@ class Api:
         self.log.close()
 
 
-def bodies(model: GovernedModel, seed: int, **knobs) -> list[dict]:
-    window = model.monitoring.window_size
-    frame = generate_applications(window, seed, **knobs)
+def bodies(model: GovernedModel, seed: int, rows: int | None = None, **knobs) -> list[dict]:
+    frame = generate_applications(rows or model.monitoring.window_size, seed, **knobs)
     return [{**a.features, **(a.protected or {})} for a in applications(model, frame)]
 
 
@@ -326,14 +345,22 @@ def main() -> None:
     parser.add_argument("--interval", type=int, default=5, help="the sensors' check_interval_seconds")
     parser.add_argument("--rows", type=int, default=50_000, help="generated rows per trained version")
     parser.add_argument("--models", type=int, default=20)
-    parser.add_argument("--only", choices=("mttr", "ticks"), help="measure one of the two")
+    parser.add_argument("--only", choices=("mttr", "ticks", "guard"), help="measure one of the three")
+    parser.add_argument("--guard-trials", type=int, default=7, help="fairness breaches the guard contains")
+    parser.add_argument("--sensor-trials", type=int, default=2, help="the same breaches with the sensors only")
+    parser.add_argument("--healthy", type=int, default=24, help="healthy windows the guard watches")
+    parser.add_argument("--rate", type=float, default=100.0, help="harmful decisions a second")
+    parser.add_argument("--bias", type=float, default=3.0, help="the breach: generator bias against women")
     args = parser.parse_args()
     apply_offline_env()
+    os.environ["GOVERN_POLICIES"] = str(REPO / "policies")  # what `state` gives this process: serve, guard, daemon too
     with tempfile.TemporaryDirectory(prefix="bench-mttr-") as tmp:
-        if args.only != "ticks":
+        if args.only in (None, "mttr"):
             report_mttr(args, *measure_mttr(Path(tmp) / "mttr", args.trials, args.interval, args.rows))
-        if args.only != "mttr":
+        if args.only in (None, "ticks"):
             report_ticks(args, *measure_ticks(Path(tmp) / "ticks", args.models, args.rows))
+        if args.only in (None, "guard"):
+            report_guard(args, *measure_guard(Path(tmp) / "guard", args))
 
 
 def report_mttr(args, results: list[dict], person_rollback: list[float], person_kill: list[float]) -> None:
@@ -374,6 +401,136 @@ def report_ticks(args, judging: dict, idle: dict, baseline: float, ours: float) 
     print(
         f"  baseline: Evidently's whole DataDriftPreset in the data-drift tick: {baseline:.2f} s "
         f"(ours {ours:.2f} s, ratio {baseline / ours:.1f}x)"
+    )
+
+
+# --- guard -------------------------------------------------------------------------------------
+
+
+class Guard:
+    """`govern guard` on the state dir, stopped by its own process group."""
+
+    def __init__(self, settings: Settings, log: Path) -> None:
+        command = [str(Path(sys.executable).parent / "govern"), "--home", str(settings.home)]
+        command += ["--config", str(settings.config_path), "guard", "--poll-seconds", "0.1"]
+        self.log = open(log, "wb")
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while b"guarding" not in Path(log).read_bytes():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"govern guard did not start; see {log}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        stop_process_groups([self.process])
+        self.log.close()
+
+
+def measure_guard(root: Path, args) -> tuple[list[dict], list[dict], int, int]:
+    settings = state(root, [MODEL], args.interval, args.rows)
+    model = load_config(settings.config_path).model(MODEL)
+    print(f"guard: training and deploying v1 and v2, {args.rows} rows each ...", flush=True)
+    deploy_version(settings, model, seed=8, rows=args.rows, drift=1.0)
+    deploy_version(settings, model, seed=7, rows=args.rows)
+    services = Services(settings)
+    bea = load_private_key(demo_key_path(settings, "bea"))
+    api = Api(settings, root / "govern-serve.log")
+    guarded, sensed = [], []
+    try:  # the daemon throughout, so its sensors' cursors keep up; the guard only for its own trials
+        with DagsterDaemon(settings, root / "daemon.log"):
+            guard = Guard(settings, root / "govern-guard.log")
+            try:
+                for trial in range(args.guard_trials):
+                    guarded.append(_breach(api, model, args, 3000 + trial, head=(trial * 211) % 500))
+                    print(f"  guard trial {trial + 1}: {_described(guarded[-1])}", flush=True)
+                    _reset(api, services, bea)
+                healthy, false_alarms = _healthy(settings, model, services, args.healthy)
+                print(f"  healthy: {false_alarms} containments in {healthy} windows", flush=True)
+            finally:
+                guard.stop()
+            for trial in range(args.sensor_trials):
+                sensed.append(_breach(api, model, args, 4000 + trial, head=0, timeout=120))
+                print(f"  sensors-only trial {trial + 1}: {_described(sensed[-1])}", flush=True)
+                _reset(api, services, bea)
+    finally:
+        api.stop()
+    return guarded, sensed, healthy, false_alarms
+
+
+def _breach(api: Api, model: GovernedModel, args, seed: int, head: int, timeout: float = 30.0) -> dict:
+    """`head` baseline applications at once, then biased ones at `args.rate` a second until v2 no longer decides
+    them (the safe state, or a rollback); the decisions v2 made, and the seconds from the first."""
+    rate = args.rate
+    if api.status()["safe_state"]:
+        raise RuntimeError(f"serving is in the safe state before the breach: {api.status()['safe_state_reason']}")
+    if head:
+        api.decide(bodies(model, seed, rows=head))
+    harmful = bodies(model, seed + 10_000, rows=int(rate * timeout) + GUARD_BATCH, bias=args.bias)
+    served, first, started = 0, None, time.monotonic()
+    for start in range(0, len(harmful), GUARD_BATCH):
+        due = started + start / rate
+        time.sleep(max(0.0, due - time.monotonic()))
+        answers = api.decide(harmful[start : start + GUARD_BATCH])
+        first = first or datetime.now(UTC)
+        harmful_now = sum(a["version"] == HARMFUL_VERSION for a in answers)  # v2's, not a rollback's or refer
+        served += harmful_now
+        if harmful_now < len(answers):
+            return {"served": served, "seconds": _since(first, datetime.now(UTC)), "head": head}
+    raise RuntimeError(f"a fairness breach was not contained within {timeout:.0f} s")
+
+
+def _reset(api: Api, services: Services, bea) -> None:
+    """People put v2 back: a release if remediation rolled back, bea's enable if a kill switch is on."""
+    time.sleep(2.0)  # let a remediation in flight finish before people act
+    if services.registry.champion(MODEL) != HARMFUL_VERSION:
+        redeploy(services.settings, MODEL, HARMFUL_VERSION)
+        api.wait_until(lambda s: s["served_version"] == HARMFUL_VERSION)
+    if services.control.kill_switch(MODEL).disabled:
+        set_kill_switch(services, MODEL, False, "bea", bea, "bench: reviewed, re-enabled")
+    api.wait_until(lambda s: not s["safe_state"])
+
+
+def _healthy(settings: Settings, model: GovernedModel, services: Services, windows: int) -> tuple[int, int]:
+    """Baseline windows through serving's decision path while the guard watches; its containments."""
+    since, traffic = services.ledger.size(), Traffic(settings, model)
+    for window in range(windows):
+        traffic.send(model.monitoring.window_size, seed=5000 + window)
+    time.sleep(2.0)  # the guard's last polls
+    return windows, len(services.ledger.events(events.GuardContained, model=MODEL, since_seq=since))
+
+
+def _described(trial: dict) -> str:
+    return (
+        f"{trial['served']} harmful decisions served (by v{HARMFUL_VERSION}), contained {trial['seconds']:.2f} s "
+        "after the first "
+        f"(harm began after {trial['head']} baseline decisions)"
+    )
+
+
+def report_guard(args, guarded: list[dict], sensed: list[dict], healthy: int, false_alarms: int) -> None:
+    served = statistics.median(t["served"] for t in guarded)
+    seconds = statistics.median(t["seconds"] for t in guarded)
+    print(
+        f"\nFairness breach (generator bias {args.bias}) at {args.rate:.0f} decisions a second: harmful decisions "
+        "served before containment"
+    )
+    print(
+        f"  guard (govern guard, {len(guarded)} trials): median {served:.0f} decisions "
+        f"(min {min(t['served'] for t in guarded)}, max {max(t['served'] for t in guarded)}), "
+        f"median {seconds:.2f} s from the first harmful decision   goal <= {GOAL_HARMFUL} "
+        f"(ratio {served / GOAL_HARMFUL:.2f})"
+    )
+    if sensed:
+        today = statistics.median(t["served"] for t in sensed)
+        print(
+            f"  today, sensors every {args.interval} s and remediation ({len(sensed)} trials): median {today:.0f} "
+            f"decisions, {statistics.median(t['seconds'] for t in sensed):.1f} s   (guard / today: "
+            f"{served / today:.2f})"
+        )
+    print(
+        f"  false alarms: {false_alarms} containments in {healthy} healthy windows of "
+        f"{load_config(REPO / 'governance.yaml').model(MODEL).monitoring.window_size} decisions "
+        "(policy bound: at most alpha = 0.01 per window)"
     )
 
 

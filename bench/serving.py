@@ -46,19 +46,17 @@ import uvloop
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from governance import training  # noqa: E402
 from governance.config import GovernedModel, load_config  # noqa: E402
 from governance.data.source import generate  # noqa: E402
 from governance.decisions import DecisionLog  # noqa: E402
 from governance.processes import stop_process_groups  # noqa: E402
-from governance.registry import ModelRegistry, version_key  # noqa: E402
-from governance.release.deployment import deploy  # noqa: E402
+from governance.registry import version_key  # noqa: E402
 from governance.release.kill_switch import set_kill_switch  # noqa: E402
 from governance.release.services import Services  # noqa: E402
 from governance.settings import Settings, apply_offline_env  # noqa: E402
 from governance.trust.demo import demo_key_path, demo_principals  # noqa: E402
 from governance.trust.keys import load_private_key  # noqa: E402
-from tests.helpers import sealed_approval  # noqa: E402
+from tests.monitoring.support import deploy_version  # noqa: E402
 
 MODEL = "credit_scoring"
 GOAL_P99_MS = 50.0
@@ -73,24 +71,11 @@ GOVERN = Path(sys.executable).parent / "govern"
 
 
 def deploy_champion(settings: Settings, model: GovernedModel) -> int:
-    """Train on the configured generator data, register v1 and deploy it on ravi's signed approval (demo cast)."""
-    registry = ModelRegistry.for_settings(settings)
-    frame, _ = generate(model)
-    pipeline = training.fit(model, training.split(model, frame).train)
-    key = version_key(model.name, 1)
-    run_id = registry.start_run(model.name, key, tags={"governance.data_md5": "bench"})
-    registered = registry.register(
-        model.name,
-        key,
-        run_id,
-        pipeline,
-        training.TRUSTED_TYPES[model.estimator.kind],
-        tags={"governance.data_md5": "bench"},
-    )
-    registry.finish_run(run_id, ok=True)
+    """Train on the configured generator data, register v1 and deploy it on ravi's signed approval of an evidence
+    pack sealing its real performance, fairness and explainability reports (so the fairness guard arms)."""
     demo_principals(settings)
-    deploy(Services(settings), *sealed_approval(settings, registered.version), actor="system:production_deployment")
-    return registered.version
+    assert model.source.generator is not None  # governance.yaml's default model is generated
+    return deploy_version(settings, model, seed=7, rows=model.source.generator.rows)
 
 
 def applications(model: GovernedModel, count: int = 64) -> list[dict]:
@@ -257,6 +242,24 @@ def measure(server: Server, requests: list[bytes], clients: int, seconds: float,
     return load, log.count(MODEL) - before
 
 
+def measure_guarded(server: Server, requests: list[bytes], args, settings: Settings) -> tuple[Load, float]:
+    """The same load with `govern guard` (the fairness guard, armed for the champion) watching; the guard
+    process's own CPU seconds during it."""
+    log = settings.home.parent / "govern-guard.log"
+    command = [str(GOVERN), "--home", str(settings.home), "--config", str(settings.config_path), "guard"]
+    guard = Server("govern guard", command, dict(os.environ), "", 0, log)
+    try:
+        while b"guarding" not in log.read_bytes():
+            if guard.process.poll() is not None:
+                raise RuntimeError(f"govern guard exited; see {log}")
+            time.sleep(0.1)
+        guard_cpu = guard.cpu_seconds()
+        load, _ = measure(server, requests, args.clients, args.seconds, DecisionLog.for_settings(settings))
+        return load, guard.cpu_seconds() - guard_cpu
+    finally:
+        guard.stop()
+
+
 # --- kill switch ----------------------------------------------------------------------------
 
 
@@ -309,6 +312,8 @@ class Measured:
     batch: float = 0.0  # govern serve: mean applications per batch
     kill_on: list[float] = field(default_factory=list)  # govern serve: kill switch on -> first refer (s)
     kill_off: list[float] = field(default_factory=list)
+    guarded: Load | None = None  # the same load again with `govern guard` watching the decision log
+    guard_cpu_seconds: float = 0.0
 
 
 def bench(server: Server, path: str, payloads: list[dict], args, settings: Settings, governed: bool) -> Measured:
@@ -320,8 +325,9 @@ def bench(server: Server, path: str, payloads: list[dict], args, settings: Setti
         if not governed:
             return Measured(load, ready, logged)
         batch = mean_batch_size(server.port)
+        guarded, guard_cpu = measure_guarded(server, requests, args, settings)
         on, off = kill_switch_latencies(settings, server.port, requests, args.flips)
-        return Measured(load, ready, logged, batch, on, off)
+        return Measured(load, ready, logged, batch, on, off, guarded, guard_cpu)
     finally:
         server.stop()
 
@@ -396,6 +402,7 @@ def report(args, ours: Measured, base: Measured) -> None:
     print(f"{'':28}{'govern serve':>16}{'mlflow serve':>16}{'ratio':>10}")
     a, b = ours.load, base.load
     cpu_a, cpu_b = (1000 * load.server_cpu_seconds / len(load.latencies) for load in (a, b))
+    report_guard(ours, cpu_a)
     for label, x, y in (
         ("throughput (req/s)", a.throughput, b.throughput),
         ("p50 latency (ms)", a.percentile_ms(0.50), b.percentile_ms(0.50)),
@@ -427,6 +434,20 @@ def report(args, ours: Measured, base: Measured) -> None:
         "every answer logged": ours.logged == answered and set(a.statuses) == {200},
     }
     print("goals: " + ", ".join(f"{goal}: {'met' if ok else 'MISSED'}" for goal, ok in goals.items()))
+
+
+def report_guard(ours: Measured, cpu_alone: float) -> None:
+    """Serving CPU per decision with the guard watching against without it, same run; and the guard's own."""
+    guarded = ours.guarded
+    assert guarded is not None
+    cpu_guarded = 1000 * guarded.server_cpu_seconds / len(guarded.latencies)
+    guard_own = 1000 * ours.guard_cpu_seconds / len(guarded.latencies)
+    print(
+        f"fairness guard: server CPU per request {cpu_guarded:.2f} ms with it watching, {cpu_alone:.2f} ms without "
+        f"(ratio {cpu_guarded / cpu_alone:.3f}); the guard process's own CPU {guard_own:.3f} ms per decision "
+        f"({100 * guard_own / cpu_alone:.1f}% of serving's); throughput {guarded.throughput:.0f} req/s with it; "
+        f"goal: at most 5% more serving CPU per decision"
+    )
 
 
 def _statuses(load: Load) -> str:

@@ -437,6 +437,11 @@ def _check_groups(attribute: ProtectedAttribute, spec: ColumnSpec) -> None:
         )
 
 
+# The shortest period any retention setting allows: ledger verification refuses a retention run whose cut-off is
+# closer to the run than this, so a forged run cannot explain away payloads removed from recent entries.
+SHORTEST_RETENTION_DAYS = 1
+
+
 class Retention(_Strict):
     """How long records keep their content. Digests in the ledger are kept forever.
 
@@ -444,9 +449,13 @@ class Retention(_Strict):
     records 25 months (12 CFR 1002.12); technical documentation and logs of high-risk
     AI systems are kept 10 years (EU AI Act Art. 18)."""
 
-    decision_features_days: int = Field(762, ge=1, description="decision inputs in the decision log (25 months)")
-    decision_log_days: int = Field(3653, ge=1, description="decision rows themselves")
-    ledger_payload_days: int = Field(3653, ge=1, description="ledger entry payloads (digests stay)")
+    decision_features_days: int = Field(
+        762, ge=SHORTEST_RETENTION_DAYS, description="decision inputs in the decision log (25 months)"
+    )
+    decision_log_days: int = Field(3653, ge=SHORTEST_RETENTION_DAYS, description="decision rows themselves")
+    ledger_payload_days: int = Field(
+        3653, ge=SHORTEST_RETENTION_DAYS, description="ledger entry payloads (digests stay)"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Retention:

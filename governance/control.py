@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text, insert, select, update
 
 from governance.db import engine_for, inserted_id, write_transaction
+from governance.migrations import require_current
 from governance.timestamps import utc_timestamp
 
 metadata = MetaData()
@@ -79,7 +80,7 @@ class Deployment:
 class ControlStore:
     def __init__(self, url: str) -> None:
         self.engine = engine_for(url)
-        metadata.create_all(self.engine)
+        require_current(self.engine, "governance")
 
     @classmethod
     def for_settings(cls, settings) -> ControlStore:

@@ -16,8 +16,11 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy import Connection, CursorResult, Engine, create_engine, event, text
+from sqlalchemy import Connection, CursorResult, Engine, String, TypeDecorator, create_engine, event, text
+from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.engine import make_url
+
+from governance.timestamps import parse_utc, utc_timestamp
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # A PostgreSQL that does not answer (a dropped network, a hung server) fails a new connection after this,
@@ -75,3 +78,24 @@ def inserted_id(result: CursorResult) -> int:
     if key is None:
         raise RuntimeError("the INSERT returned no primary key")
     return key[0]
+
+
+class UtcTimestamp(TypeDecorator):
+    """A UTC instant that Python code sees as its `utc_timestamp` text: timestamptz on PostgreSQL (8 bytes,
+    ordered, indexable as time), the same ISO-8601 text on SQLite (which sorts as time)."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(TIMESTAMP(timezone=True))
+        return dialect.type_descriptor(String(40))
+
+    def process_bind_param(self, value, dialect):
+        if value is None or dialect.name != "postgresql":
+            return value
+        return parse_utc(value)
+
+    def process_result_value(self, value, dialect):
+        return utc_timestamp(value) if value is not None and dialect.name == "postgresql" else value

@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -30,26 +31,21 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    inspect,
     or_,
     select,
-    text,
     update,
 )
-from sqlalchemy.exc import DBAPIError
 
-from governance.db import engine_for
-
-# How long opening an old decision log on PostgreSQL waits for the lock that adding a column needs.
-UPGRADE_LOCK_TIMEOUT = "5s"
+from governance.db import UtcTimestamp, engine_for
+from governance.migrations import require_current
 
 metadata = MetaData()
 decisions = Table(
     "decisions",
     metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("decision_id", String(40), nullable=False, unique=True),
-    Column("ts", String(40), nullable=False),
+    Column("ts", UtcTimestamp, nullable=False),
     Column("model", String(100), nullable=False),
     Column("version", Integer),  # None when no champion could be served (safe state)
     Column("input_digest", String(64), nullable=False),
@@ -62,8 +58,9 @@ decisions = Table(
     Column("kill_switch", Boolean, nullable=False),
     Column("safe_state_reason", Text),  # why the safe state answered (kill switch, no champion, ...); None if scored
     Column("label", Integer),
-    Column("labelled_at", String(40)),
+    Column("labelled_at", UtcTimestamp),
     Index("ix_decisions_model_seq", "model", "seq"),
+    Index("ix_decisions_model_ts", "model", "ts"),  # retention deletes through it
 )
 
 
@@ -98,8 +95,7 @@ class Decision:
 class DecisionLog:
     def __init__(self, url: str) -> None:
         self.engine = engine_for(url)
-        metadata.create_all(self.engine)
-        _add_new_columns(self.engine)
+        require_current(self.engine, "decisions")
 
     @classmethod
     def for_settings(cls, settings) -> DecisionLog:
@@ -226,33 +222,6 @@ class DecisionLog:
         """Delete `model`'s decisions made before `before` (a UTC timestamp); returns how many."""
         with self.engine.begin() as conn:
             return conn.execute(delete(decisions).where(decisions.c.model == model, decisions.c.ts < before)).rowcount
-
-
-def _add_new_columns(engine) -> None:
-    """A decision log written before a column existed gets it, empty for the rows it already holds (only
-    nullable columns are ever added, so `create_all` creating new logs and this upgrading old ones agree).
-    On PostgreSQL, where ALTER TABLE queues every write behind it, it waits at most UPGRADE_LOCK_TIMEOUT."""
-    present = _column_names(engine)
-    for column in [c for c in decisions.columns if c.name not in present]:
-        if not column.nullable or column.server_default is not None:
-            raise RuntimeError(
-                f"{decisions.name}.{column.name}: only nullable columns without a default are "
-                "added to an existing decision log"
-            )
-        try:
-            with engine.begin() as conn:
-                if engine.dialect.name == "postgresql":
-                    conn.execute(text(f"SET LOCAL lock_timeout = '{UPGRADE_LOCK_TIMEOUT}'"))
-                conn.execute(
-                    text(f"ALTER TABLE {decisions.name} ADD COLUMN {column.name} {column.type.compile(engine.dialect)}")
-                )
-        except DBAPIError:
-            if column.name not in _column_names(engine):  # not merely another process adding it first
-                raise
-
-
-def _column_names(engine) -> set[str]:
-    return {column["name"] for column in inspect(engine).get_columns(decisions.name)}
 
 
 def _json(value) -> str:

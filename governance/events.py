@@ -322,6 +322,17 @@ class GateDecided(Event):
 # --- approval ---------------------------------------------------------------------------------------
 
 
+@event("candidate.requested")
+class CandidateRequested(Event):
+    """A person (or the system) signed a request for this candidate version and Cedar let them `train` the
+    model. The actor is a cache: the requester is whoever signed `statement`, verified where it is used
+    (`governance.release.requests`)."""
+
+    version: str = subject()
+    statement: str = digest()
+    policy: str = digest()
+
+
 @event("approval.requested")
 class ApprovalRequested(Event):
     """A version waits for a human decision on exactly this sealed evidence pack. Where the pack lives
@@ -483,6 +494,19 @@ class KillSwitchOff(KillSwitchFlipped):
     disabled = False
 
 
+@event("api_token.issued")
+class ApiTokenIssued(Event):
+    """A bearer token of the scoring API was created (its secret is never recorded)."""
+
+    token_id: str = fact()
+    name: str = fact()
+
+
+@event("api_token.revoked")
+class ApiTokenRevoked(Event):
+    token_id: str = fact()
+
+
 @event("kill_switch.refused")
 class KillSwitchRefused(Event):
     statement: str = digest()
@@ -587,6 +611,34 @@ class RemediationDecided(Event):
     rollback_target: dict | None = fact(default=None)  # {"version", "passes", "summary"} when one was looked at
     notes: tuple[str, ...] | None = detail(default=None)
     judgement: dict | None = detail(default=None)
+
+
+@event("monitoring.guard_contained")
+class GuardContained(Event):
+    """The fairness guard found harm conclusive while a window filled, and what was done: the kill switch
+    (`statement`: the system's signed statement), or why nothing was. `window` is the decisions it judged."""
+
+    version: str = subject()
+    policy: str = digest()
+    card: str = digest()  # the sealed fairness report the guard was armed with
+    statement: str | None = digest(default=None)
+    window: str = fact()
+    decisions: int = fact()
+    actions: tuple[str, ...] = fact(default=())
+    contained: bool = fact()
+    evidence: dict | None = detail(default=None)
+    rules: tuple[str, ...] | None = detail(default=None)
+    notes: tuple[str, ...] | None = detail(default=None)
+
+
+@event("monitoring.guard_not_armed")
+class GuardNotArmed(Event):
+    """The fairness guard cannot judge a version's decisions as they are logged (its approved card's figures or
+    the policy's bounds are missing or unusable); windows are still judged when complete."""
+
+    version: str = subject()
+    problem: str = digest()  # SHA-256 of the reason, so one reason is ledgered once
+    reason: str = fact()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,6 +10,7 @@ process can never share a run.
 
 from __future__ import annotations
 
+import logging
 import re
 import tempfile
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from filelock import FileLock
 
 from governance.digests import tree_sha256
 from governance.errors import GovernanceError
+from governance.objectstore import repository
 
 CHAMPION = "champion"
 # MLflow writes this into a stored artifact directory whenever a `models:/` URI is loaded (e.g. by
@@ -65,17 +67,40 @@ class RegisteredVersion:
 
 
 class ModelRegistry:
-    def __init__(self, tracking_uri: str, artifact_root: Path, lock_dir: Path) -> None:
+    def __init__(self, tracking_uri: str, artifact_root: str, lock_dir: Path) -> None:
+        """`artifact_root` is a URI (`file:` in the state dir, `s3:` in the object store). Every artifact
+        location is derived from it, never read back from MLflow's database (which holds absolute URIs): a
+        copied or restored state writes into its own root, never into the original's."""
         from mlflow import MlflowClient
 
         self.tracking_uri = tracking_uri
-        self.artifact_root = Path(artifact_root)
+        self.artifact_root = artifact_root.rstrip("/")
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         self._lock_dir = Path(lock_dir)
 
     @classmethod
     def for_settings(cls, settings) -> ModelRegistry:
-        return cls(settings.tracking_uri, settings.mlflow_artifacts, settings.home)
+        return cls(settings.tracking_uri, settings.artifact_root_uri, settings.home)
+
+    @staticmethod
+    def prepare(settings) -> None:
+        """Create MLflow's database (when the tracking URI is one) with its `Default` experiment under the
+        artifact root: MLflow's own client would put it under the current directory."""
+        if settings.tracking_uri.partition(":")[0].split("+")[0] not in ("sqlite", "postgresql", "mysql"):
+            return  # a tracking server: its own --default-artifact-root decides
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        quiet = logging.getLogger("mlflow.store.db.utils")  # its table creation notes would mix into --json output
+        level = quiet.level
+        quiet.setLevel(logging.WARNING)
+        try:
+            SqlAlchemyStore(settings.tracking_uri, settings.artifact_root_uri)
+        finally:
+            quiet.setLevel(level)
+
+    def run_artifacts(self, model: str, run_id: str) -> str:
+        """A run's artifact URI, in MLflow's own layout (experiment location / run id / artifacts)."""
+        return f"{self.artifact_root}/{model}/{run_id}/artifacts"
 
     # --- runs ------------------------------------------------------------------
     def experiment_id(self, model: str) -> str:
@@ -83,7 +108,7 @@ class ModelRegistry:
         found = self.client.get_experiment_by_name(name)
         if found is not None:
             return found.experiment_id
-        location = (self.artifact_root / model).as_uri()
+        location = f"{self.artifact_root}/{model}"
         return self.client.create_experiment(name, artifact_location=location, tags={"governance.model": model})
 
     def run_for(self, model: str, key: str):
@@ -119,21 +144,48 @@ class ModelRegistry:
         versions = self.client.search_model_versions(f"name = '{model}'")
         return max((int(v.version) for v in versions), default=0)
 
+    def log_evaluation(self, run_id: str, metrics: dict[str, float]) -> None:
+        """Record a version's evaluation figures (performance, fairness) on its run, for MLflow's own views;
+        the reports whose digests the ledger holds stay the evidence."""
+        self.log(run_id, {}, {name: value for name, value in metrics.items() if value is not None})
+
+    def describe_version(self, model: str, version: int, description: str, tags: dict[str, str]) -> None:
+        """Describe and tag a version after the fact, from a verified record (evidence pack, approval, run).
+        These tags are caches for people browsing MLflow: nothing reads them back as authority."""
+        self.client.update_model_version(model, str(version), description=description)
+        for name, value in tags.items():
+            self.client.set_model_version_tag(model, str(version), name, value)
+
     def register(
-        self, model: str, key: str, run_id: str, pipeline, trusted_types: list[str], tags: dict[str, str]
+        self,
+        model: str,
+        key: str,
+        run_id: str,
+        pipeline,
+        trusted_types: list[str],
+        tags: dict[str, str],
+        sample=None,
+        description: str = "",
     ) -> RegisteredVersion:
-        """Save the pipeline into the run and register it as exactly the version `key` names."""
+        """Save the pipeline into the run and register it as exactly the version `key` names; `sample` (a few
+        feature rows) gives the saved model its input and output signature."""
         import mlflow.sklearn
+        from mlflow.models import infer_signature
 
         _, expected = parse_version_key(key)
+        signature = None if sample is None else infer_signature(sample, pipeline.predict_proba(sample)[:, 1])
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp) / "model"
             mlflow.sklearn.save_model(
-                pipeline, str(local), skops_trusted_types=trusted_types, pip_requirements=_pip_requirements()
+                pipeline,
+                str(local),
+                skops_trusted_types=trusted_types,
+                pip_requirements=_pip_requirements(),
+                signature=signature,
             )
             digest = tree_sha256(local, NOT_MODEL_CONTENT)
-            self.client.log_artifacts(run_id, str(local), artifact_path="model")
-        source = f"{self.client.get_run(run_id).info.artifact_uri}/model"
+            repository(self.run_artifacts(model, run_id)).log_artifacts(str(local), artifact_path="model")
+        source = f"{self.run_artifacts(model, run_id)}/model"
         with FileLock(self._lock_dir / f".register-{model}.lock"):
             latest = self.latest_version(model)
             if latest != expected - 1:
@@ -142,9 +194,18 @@ class ModelRegistry:
                     f"partition would not get v{expected}; request a new candidate"
                 )
             if self.client.search_registered_models(f"name = '{model}'") == []:
-                self.client.create_registered_model(model, tags={"governance.model": model})
+                self.client.create_registered_model(
+                    model,
+                    tags={"governance.model": model},
+                    description=f"Governed model {model}: the champion alias moves only through a signed, "
+                    "verified deployment or rollback (governance-assets); versions carry their evidence digests.",
+                )
             created = self.client.create_model_version(
-                model, source, run_id=run_id, tags={PARTITION_TAG: key, "governance.artifact_sha256": digest, **tags}
+                model,
+                source,
+                run_id=run_id,
+                tags={PARTITION_TAG: key, "governance.artifact_sha256": digest, **tags},
+                description=description or None,
             )
         if int(created.version) != expected:
             raise RegistryError(f"{key}: MLflow assigned v{created.version} instead of v{expected}")
@@ -195,13 +256,9 @@ class ModelRegistry:
 
     @contextmanager
     def _local_copy(self, registered: RegisteredVersion) -> Iterator[Path]:
-        import mlflow.artifacts
-
         with tempfile.TemporaryDirectory(prefix="govern-model-") as tmp:
-            path = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"runs:/{registered.run_id}/model", dst_path=tmp, tracking_uri=self.tracking_uri
-            )
-            yield Path(path)
+            artifacts = repository(self.run_artifacts(registered.model, registered.run_id))
+            yield Path(artifacts.download_artifacts("model", dst_path=tmp))
 
     # --- aliases -------------------------------------------------------------------
     def champion(self, model: str) -> int | None:

@@ -34,6 +34,7 @@ PRODUCTION_VARIABLES = {
     "database_url": "GOVERN_DATABASE_URL",
     "mlflow_tracking_uri": "MLFLOW_TRACKING_URI",
     "dagster_database_url": "GOVERN_DAGSTER_DATABASE_URL",
+    "object_store_url": "GOVERN_OBJECT_STORE",
     "roster_override": "GOVERN_ROSTER",
     "system_key_override": "GOVERN_SYSTEM_KEY",
 }
@@ -52,6 +53,7 @@ class Settings:
     database_url: str | None = None
     mlflow_tracking_uri: str | None = None
     dagster_database_url: str | None = None
+    object_store_url: str | None = None
     mlflow_ui_url: str = "http://127.0.0.1:5000"
     serve_url: str = "http://127.0.0.1:8000"
     policies_override: Path | None = None
@@ -61,6 +63,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.dagster_database_url is not None:
             dagster_postgres_url(self.dagster_database_url)  # refuses a URL Dagster's storage cannot take
+        if self.object_store_url is not None:
+            object.__setattr__(self, "object_store_url", object_store_url(self.object_store_url))
 
     @classmethod
     def from_env(cls, config_path: str | Path | None = None, home: str | Path | None = None) -> Settings:
@@ -73,6 +77,7 @@ class Settings:
             database_url=env.get("GOVERN_DATABASE_URL") or None,
             mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI") or None,
             dagster_database_url=env.get("GOVERN_DAGSTER_DATABASE_URL") or None,
+            object_store_url=env.get("GOVERN_OBJECT_STORE") or None,
             mlflow_ui_url=env.get("GOVERN_MLFLOW_UI_URL") or cls.mlflow_ui_url,
             serve_url=env.get("GOVERN_SERVE_URL") or cls.serve_url,
             policies_override=_path(env.get("GOVERN_POLICIES")),
@@ -93,11 +98,12 @@ class Settings:
     @property
     def policies_dir(self) -> Path:
         """The versioned Cedar policy bundle: `GOVERN_POLICIES`, else `policies/` beside the config file, else
-        the copy `govern init` made in the state dir for a config that has none beside it."""
+        the copy `govern init` made in the state dir for a config that has none beside it (embedded default
+        only: production never reads its rules from the state dir, which its writers could rewrite)."""
         if self.policies_override:
             return self.policies_override
         beside, own = self.config_path.parent / "policies", self.home / "policies"
-        return own if not beside.is_dir() and own.is_dir() else beside
+        return own if not self.production and not beside.is_dir() and own.is_dir() else beside
 
     @property
     def roster_path(self) -> Path:
@@ -142,6 +148,13 @@ class Settings:
     @property
     def mlflow_artifacts(self) -> Path:
         return self.home / "mlflow" / "artifacts"
+
+    @property
+    def artifact_root_uri(self) -> str:
+        """Where MLflow keeps model artifacts: the object store's `mlflow/` prefix, else the state dir's."""
+        if self.object_store_url:
+            return f"{self.object_store_url}/mlflow/artifacts"
+        return self.mlflow_artifacts.as_uri()
 
     # --- Dagster ----------------------------------------------------------------
     @property
@@ -204,6 +217,18 @@ def dagster_postgres_url(url: str) -> str:
             f"storage), not one of scheme {url.partition('://')[0][:30]!r}"
         )
     return _with_driver(url, "psycopg2")
+
+
+def object_store_url(url: str) -> str:
+    """`GOVERN_OBJECT_STORE`: an `s3://bucket[/prefix]` URI (endpoint and credentials come from boto3's own
+    variables, e.g. `AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`), without a trailing slash."""
+    scheme, separator, rest = url.partition("://")
+    bucket = rest.split("/", 1)[0]
+    if scheme != "s3" or not separator or not bucket:
+        raise GovernanceError(
+            f"GOVERN_OBJECT_STORE: expected an s3://bucket[/prefix] URI, not one of scheme {scheme[:30]!r}"
+        )
+    return url.rstrip("/")
 
 
 def _is_postgres(url: str) -> bool:

@@ -15,6 +15,7 @@ import yaml
 from governance.data.snapshot import ensure_repo
 from governance.errors import GovernanceError
 from governance.ledger import Ledger
+from governance.registry import ModelRegistry
 from governance.settings import Settings
 from governance.yamlfile import read_yaml
 
@@ -82,4 +83,5 @@ def prepare(settings: Settings) -> None:
     if wanted != present:
         instance_yaml.write_text(yaml.safe_dump(wanted, sort_keys=True))
     ensure_repo(settings)
+    ModelRegistry.prepare(settings)
     Ledger.for_settings(settings)  # its tables: a prepared state dir is one the CLI accepts

@@ -11,6 +11,7 @@ import dagster as dg
 
 from governance.config import GovernedModel
 from governance.events import Event
+from governance.release.requests import requesters
 from resources import GovernanceResource
 
 
@@ -24,17 +25,25 @@ def versions(model: GovernedModel) -> dg.DynamicPartitionsDefinition:
     return dg.DynamicPartitionsDefinition(name=f"{model.name}_versions")
 
 
+# Who launched a run, as the launcher says: shown in the UI, never read as the requester.
 REQUESTED_BY_TAG = "governance/requested_by"
+# The digest of the signed candidate request a run was launched for (`govern train`): a pointer for people.
+REQUEST_TAG = "governance/request"
 
 
-def requested_by(context: dg.AssetExecutionContext) -> list[str]:
-    """Who asked for this run: a run tag, so it is used only to deny self-approval, never to allow anything."""
-    tag = context.run.tags.get(REQUESTED_BY_TAG, "")
-    return sorted({name.strip() for name in tag.split(",") if name.strip()})
+def requested_by(governance: GovernanceResource, model: GovernedModel, version: str) -> list[str]:
+    """Who verifiably asked for this version: the signers of its candidate requests, checked now (no tag
+    counts); empty when nobody did, which Cedar answers by asking for two approvers."""
+    return list(requesters(governance.services, model.name, version).verified)
 
 
 def owners(model: GovernedModel) -> list[str]:
     return [f"team:{model.owners.team}"]
+
+
+def group(model: GovernedModel, stage: str) -> str:
+    """Asset groups by lifecycle stage, per model (`credit_scoring_release`): the UI lists each stage apart."""
+    return f"{model.name}_{stage}"
 
 
 def tags(model: GovernedModel, stage: str) -> dict[str, str]:
@@ -64,7 +73,7 @@ def record(governance: GovernanceResource, event: Event) -> dict:
     entry = governance.services.ledger.append(event)
     return {
         "ledger_entry": entry.entry_hash,
-        "ledger_seq": dg.MetadataValue.int(entry.seq),
+        "ledger_seq": dg.MetadataValue.text(str(entry.seq)),  # an identifier: text, so the UI does not plot it
         "ledger_link": dg.MetadataValue.url(f"{governance.settings.serve_url}/ledger/entries/{entry.seq}"),
     }
 

@@ -16,16 +16,19 @@ from governance.settings import Settings, apply_offline_env
 from governance_assets.data.assets import data_assets
 from governance_assets.evaluation.assets import evaluation_assets
 from governance_assets.monitoring.assets import monitoring_assets
+from governance_assets.production.assets import serving_state_asset
 from governance_assets.release.assets import release_assets
 from governance_assets.training.assets import training_assets
-from jobs import model_jobs
+from jobs import model_jobs, model_sensors
 from jobs.monitoring import monitoring_jobs, retraining_schedule
 from resources import governance_resources
 from sensors.approvals import approval_sensor
 from sensors.monitoring import fleet_sensors
 
 
-def model_definitions(model: GovernedModel, jobs: list[dg.UnresolvedAssetJobDefinition]) -> dg.Definitions:
+def model_definitions(
+    model: GovernedModel, jobs: list[dg.UnresolvedAssetJobDefinition | dg.JobDefinition]
+) -> dg.Definitions:
     """The asset graph, jobs (built by the caller: the fleet's sensors target the same ones) and schedule of one
     governed model."""
     return dg.Definitions(
@@ -35,9 +38,10 @@ def model_definitions(model: GovernedModel, jobs: list[dg.UnresolvedAssetJobDefi
             *evaluation_assets(model),
             *release_assets(model),
             *monitoring_assets(model),
+            serving_state_asset(model),
         ],
         jobs=jobs,
-        sensors=[approval_sensor(model)],
+        sensors=[approval_sensor(model), *model_sensors(model)],
         schedules=[retraining_schedule(model)],
     )
 

@@ -43,7 +43,7 @@ from governance_assets.definitions import build_definitions
 from governance_assets.instance import open_instance
 from governance_assets.monitoring.scenario import play
 from jobs import QUIET, release_job_name
-from jobs.candidates import run_candidate
+from jobs.candidates import requested_candidate
 from resources import governance_resources
 from sensors.approvals import approval_sensor
 
@@ -74,14 +74,8 @@ class Demo:
             **QUIET,
             **({"ops": {f"{self.model.name}__applications": {"config": scenario}}} if scenario else {}),
         }
-        return run_candidate(
-            self.defs,
-            self.instance,
-            self.services.registry,
-            self.model,
-            tags={"governance/requested_by": requested_by},
-            run_config=run_config,
-        )
+        requester = (requested_by, self._key(requested_by))  # signed, as `govern train` signs it
+        return requested_candidate(self.defs, self.instance, self.services, self.model, requester, run_config)
 
     def gate(self, key: str) -> dict:
         return json.loads(self._gate_file(key).read_bytes())
@@ -103,7 +97,7 @@ class Demo:
 
     def pending_approval(self, key: str, result: dg.ExecuteInProcessResult, role: str) -> dict:
         """The approval request of a candidate the story goes on with; if its gate stopped it, why, then stop."""
-        if result.success:
+        if result.success and result.asset_materializations_for_node(f"{self.model.name}__approval_request"):
             return result.output_for_node(f"{self.model.name}__approval_request")
         if self._gate_file(key).is_file():
             self.say_gate(key)

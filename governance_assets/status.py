@@ -22,7 +22,9 @@ from governance.release.approvals import (
     who_may_approve,
 )
 from governance.release.deployment import reconcile
-from governance.release.production import Production, confirmed_production, record_incidents
+from governance.release.outcome import gate_reasons
+from governance.release.production import Production, confirmed_production, open_incidents, record_incidents
+from governance.release.requests import requesters
 from governance.release.services import Services
 from governance.settings import Settings
 from governance_assets.common import key, versions
@@ -57,7 +59,7 @@ def model_status(instance: dg.DagsterInstance, services: Services, model: Govern
         "champion_alias": services.registry.champion(model.name),
         "last_move": _last_move(production.move),
         "kill_switch": _kill_switch(production, switch),
-        "incidents": _incidents(services, production),
+        "incidents": open_incidents(services, production),
         "trust": trust_warnings(services.settings),
         "awaiting_approval": [_awaiting(services, request) for request, stage, _ in stages if stage == "pending"],
         "awaiting_release": [
@@ -65,9 +67,27 @@ def model_status(instance: dg.DagsterInstance, services: Services, model: Govern
         ],
         "data": {name: _latest(instance, key(model, name), None) for name in DATA_ASSETS},
         "versions": [
-            {"key": k, "assets": {name: _latest(instance, key(model, name), k) for name in VERSION_ASSETS}}
+            {
+                **_asked_and_gated(services, model.name, k),
+                "key": k,
+                "assets": {name: _latest(instance, key(model, name), k) for name in VERSION_ASSETS},
+            }
             for k in keys
         ],
+    }
+
+
+def _asked_and_gated(services: Services, model: str, version: str) -> dict:
+    """Who verifiably asked for the version (or that nobody is known to have), and its gate's latest outcome
+    with the reasons of every rule that denied."""
+    asked = requesters(services, model, version)
+    gate = services.ledger.latest(events.GateDecided, model=model, version=version)
+    return {
+        "requested_by": asked.describe(),
+        "unverified_requests": list(asked.unverified),
+        "gate": None
+        if gate is None
+        else {"allowed": gate.allowed, "at": gate.ts, "reasons": gate_reasons(gate.decision)},
     }
 
 
@@ -84,19 +104,6 @@ def _kill_switch(production: Production, row: KillSwitch) -> dict:
         "signed": True,
         "ledger_entry": flip.seq,
     }
-
-
-def _incidents(services: Services, production: Production) -> list[str]:
-    """What disagrees with the signed record now, and the incidents ledgered since the last verified signed
-    action on production (a move or a kill-switch flip): until a person acts again, they stand."""
-    acted = max((e.seq for e in (production.move, production.flip) if e is not None), default=0)
-    ledgered = [
-        i.description
-        for i in services.ledger.events(
-            events.ProductionIncident, model=production.model, since_seq=acted, checked=False
-        )
-    ]
-    return list(dict.fromkeys([*production.incidents, *ledgered]))
 
 
 def trust_warnings(settings: Settings) -> list[str]:

@@ -4,9 +4,10 @@
   remediation the policy chooses (governance.monitoring.remediation). The
   monitoring sensors request it with the window in the run config.
 - `<model>_retraining_schedule`: at `retrain_cron` (UTC) plus the model's offset within
-  `retrain_spread_minutes` (governance.monitoring.schedule), authorise and
-  ledger a retraining by the system principal and run `<model>_candidate` for a
-  new version, which stops at the approval request.
+  `retrain_spread_minutes` (governance.monitoring.schedule), launch
+  `<model>_retraining` (jobs/retraining.py), which authorises and ledgers a
+  retraining by the system principal; `retraining_requests` then runs
+  `<model>_candidate` for a new version, which stops at the approval request.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from __future__ import annotations
 import dagster as dg
 
 from governance.config import GovernedModel
-from governance.monitoring.retraining import SCHEDULE, RetrainingRefused, request_retraining
+from governance.monitoring.retraining import SCHEDULE
 from governance.release.services import SYSTEM
 from governance_assets.common import REQUESTED_BY_TAG, key
 from jobs import candidate_job_name, queue_tags
-from jobs.candidates import next_candidate_key
-from resources import GovernanceResource
+from jobs.retraining import SCHEDULED_FOR_TAG, retraining_job, retraining_job_name
 
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
@@ -70,35 +70,24 @@ def retraining_schedule(model: GovernedModel) -> dg.ScheduleDefinition:
         name=f"{model.name}_retraining_schedule",
         cron_schedule=cron,
         execution_timezone="UTC",
-        job_name=candidate_job_name(model.name),
+        job_name=retraining_job_name(model.name),
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=f"Scheduled retraining of {model.name} ({cron}, UTC): a new candidate version, "
         "gated and sealed for approval; automation never promotes it.",
     )
-    def retraining(context: dg.ScheduleEvaluationContext, governance: GovernanceResource):
+    def retraining(context: dg.ScheduleEvaluationContext):
+        # Evaluation writes nothing (a UI preview evaluates for real): the run requests and ledgers.
         running = candidate_in_flight(context.instance, model)
         if running is not None:
             return dg.SkipReason(f"candidate run {running.run_id} is in flight; not starting another")
         scheduled = context.scheduled_execution_time.isoformat()
-        try:
-            entry = request_retraining(
-                governance.services,
-                model.name,
-                SCHEDULE,
-                f"scheduled retraining ({cron})",
-                {"scheduled_for": scheduled},
-            )
-        except RetrainingRefused as refused:
-            return dg.SkipReason(str(refused))
-        partition = next_candidate_key(context.instance, governance.registry, model)
         return dg.RunRequest(
             run_key=f"scheduled-{scheduled}",
-            partition_key=partition,
-            tags={REQUESTED_BY_TAG: SYSTEM, "governance/trigger": SCHEDULE, "governance/ledger_entry": str(entry.seq)},
+            tags={REQUESTED_BY_TAG: SYSTEM, "governance/trigger": SCHEDULE, SCHEDULED_FOR_TAG: scheduled},
         )
 
     return retraining
 
 
-def monitoring_jobs(model: GovernedModel) -> list[dg.UnresolvedAssetJobDefinition]:
-    return [remediation_job(model)]
+def monitoring_jobs(model: GovernedModel) -> list[dg.UnresolvedAssetJobDefinition | dg.JobDefinition]:
+    return [remediation_job(model), retraining_job(model)]

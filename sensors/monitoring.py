@@ -17,10 +17,12 @@ window; and the model the next tick resumes with) moves only past windows that
 were judged or passed over for good; anything that cannot be judged now leaves it
 in place and says why in the tick.
 
-`retraining_requests` launches `<model>_candidate` for retraining that monitoring
-requested (ledger `retraining.requested`), one run at a time per model; its cursor
-(per model, the last request answered) moves only once a run answering the request
-succeeded, so a run that never started or failed does not drop it.
+`retraining_requests` launches `<model>_candidate` for retraining that monitoring or
+the model's retraining schedule requested (ledger `retraining.requested`), one run
+at a time per model; its cursor (per model, the last request answered) moves only
+once a run answering the request succeeded, so a run that never started or failed
+does not drop it. Like every sensor here it writes nothing while evaluated: a new
+version's partition is requested from the daemon with the run.
 """
 
 from __future__ import annotations
@@ -33,19 +35,21 @@ from dagster._core.storage.tags import PARENT_RUN_ID_TAG, WILL_RETRY_TAG
 from dagster._time import get_current_timestamp
 from sqlalchemy.exc import SQLAlchemyError
 
+from governance import events
 from governance.config import GovernedModel
 from governance.errors import GovernanceError
 from governance.monitoring.fleet import FleetCursor, scan_fleet
 from governance.monitoring.monitor import monitor_for
 from governance.monitoring.policy import Judgement
-from governance.monitoring.retraining import MONITORING, monitoring_requests
+from governance.monitoring.retraining import MONITORING, SCHEDULE, monitoring_requests
 from governance.monitoring.windows import LABELLED, LIVE, CursorError
 from governance.release.services import SYSTEM
-from governance_assets.common import REQUESTED_BY_TAG, key
+from governance_assets.common import REQUESTED_BY_TAG, key, versions
 from jobs import candidate_job_name
-from jobs.candidates import next_candidate_key
 from jobs.monitoring import IN_FLIGHT, candidate_in_flight, remediation_job_name, report_run_config
+from jobs.requests import candidate_key
 from resources import GovernanceResource
+from sensors.guard import guard_reports_sensor
 
 SENSORS: dict[str, dict[str, tuple[str, ...]]] = {
     "data_drift": {LIVE: ("data_drift",)},
@@ -89,7 +93,8 @@ def monitoring_sensor(models: Sequence[GovernedModel], concern: str, jobs: Seque
             cursor = FleetCursor.parse(context.cursor)
         except CursorError as exc:
             return dg.SensorResult(skip_reason=str(exc))
-        result = scan_fleet(monitor_for(governance.settings), models, streams, cursor)
+        monitor = monitor_for(governance.settings, record=False)  # a tick writes nothing; the run records
+        result = scan_fleet(monitor, models, streams, cursor)
         requests, covered, observations = [], [], []
         for model, scanned in result.scans:
             for judgement in (j for j in scanned.judgements if j.alert):
@@ -161,9 +166,9 @@ def retraining_requests_sensor(models: Sequence[GovernedModel], jobs: Sequence) 
         jobs=list(jobs),
         minimum_interval_seconds=daemon_interval(min(m.monitoring.check_interval_seconds for m in models)),
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Launches a model's candidate job when monitoring requests its retraining (ledger "
-        "retraining.requested); a request stays open until a run answering it succeeds. The candidate waits "
-        "for approval.",
+        description="Launches a model's candidate job when monitoring or its retraining schedule requests its "
+        "retraining (ledger retraining.requested); a request stays open until a run answering it succeeds. The "
+        "candidate waits for approval.",
     )
     def retraining_requests(context: dg.SensorEvaluationContext, governance: GovernanceResource) -> dg.SensorResult:
         try:
@@ -171,25 +176,33 @@ def retraining_requests_sensor(models: Sequence[GovernedModel], jobs: Sequence) 
         except CursorError as exc:
             return dg.SensorResult(skip_reason=str(exc))
         try:
-            requested = monitoring_requests(governance.services, None, min(answered.get(m.name, 0) for m in models))
+            requested = monitoring_requests(
+                governance.services,
+                None,
+                min(answered.get(m.name, 0) for m in models),
+                triggers=(MONITORING, SCHEDULE),
+            )
         except (GovernanceError, SQLAlchemyError) as exc:
             return dg.SensorResult(
                 skip_reason="the ledger cannot be read now (tried again next tick): " + str(exc).splitlines()[0]
             )
-        requests, notes = [], []
+        requests, partitions, notes = [], [], []
         for model in models:
             open_requests = [r for r in requested if r.model == model.name and r.seq > answered.get(model.name, 0)]
             if not open_requests:
                 continue
-            request, note, done = _retraining(context.instance, governance, model, open_requests[-1].seq)
-            requests += [request] if request else []
+            request, note, done = _retraining(context.instance, governance, model, open_requests[-1])
+            if request is not None:
+                requests.append(request)
+                partitions += _new_partition(context.instance, model, request)
             notes.append(f"{model.name}: {note}")
             if done:
                 answered[model.name] = open_requests[-1].seq
         cursor = json.dumps(answered, sort_keys=True, separators=(",", ":"))
-        message = "; ".join(notes)[:_MAX_MESSAGE] or "no open retraining requests from monitoring"
+        message = "; ".join(notes)[:_MAX_MESSAGE] or "no open retraining requests"
         if requests:
-            return dg.SensorResult(run_requests=requests, cursor=cursor)
+            # The new partitions are requests the daemon applies with the runs: a preview of this tick adds nothing.
+            return dg.SensorResult(run_requests=requests, cursor=cursor, dynamic_partitions_requests=partitions)
         return dg.SensorResult(skip_reason=message, cursor=cursor)
 
     return retraining_requests
@@ -210,17 +223,17 @@ def _answered(cursor: str | None) -> dict[str, int]:
 
 
 def _retraining(
-    instance: dg.DagsterInstance, governance: GovernanceResource, model: GovernedModel, entry: int
+    instance: dg.DagsterInstance,
+    governance: GovernanceResource,
+    model: GovernedModel,
+    latest: events.RetrainingRequested,
 ) -> tuple[dg.RunRequest | None, str, bool]:
     """For the latest open request of a model: the run to launch (if any), what happens, and whether the request
     is settled. A run that never started or failed leaves it open: run monitoring fails a run stuck before it
     starts, Dagster retries a crashed one, and otherwise the sensor launches it again, up to MAX_ATTEMPTS runs."""
-    runs = instance.get_runs(
-        dg.RunsFilter(
-            job_name=candidate_job_name(model.name),
-            tags={"governance/trigger": MONITORING, "governance/ledger_entry": str(entry)},
-        )
-    )
+    entry = latest.seq
+    tags = {"governance/trigger": latest.trigger, "governance/ledger_entry": str(entry)}
+    runs = instance.get_runs(dg.RunsFilter(job_name=candidate_job_name(model.name), tags=tags))
     if any(r.status == dg.DagsterRunStatus.SUCCESS for r in runs):
         return None, f"retraining request {entry} answered by a successful candidate run", True
     waiting = candidate_in_flight(instance, model) or next((r for r in runs if _retried_soon(instance, r)), None)
@@ -228,14 +241,24 @@ def _retraining(
         return None, f"waits for candidate run {waiting.run_id} ({waiting.status.value}) to end", False
     if len(runs) >= MAX_ATTEMPTS:
         return None, f"retraining request {entry} given up after {len(runs)} failed candidate runs", True
-    partition = next_candidate_key(instance, governance.registry, model)
+    partition = candidate_key(governance.registry, model)
     request = dg.RunRequest(
         job_name=candidate_job_name(model.name),
         run_key=f"retraining-{model.name}-{entry}-{len(runs) + 1}",
         partition_key=partition,
-        tags={REQUESTED_BY_TAG: SYSTEM, "governance/trigger": MONITORING, "governance/ledger_entry": str(entry)},
+        tags={REQUESTED_BY_TAG: SYSTEM, **tags},
     )
     return request, f"launches {partition} (attempt {len(runs) + 1}) for retraining request {entry}", False
+
+
+def _new_partition(
+    instance: dg.DagsterInstance, model: GovernedModel, request: dg.RunRequest
+) -> list[dg.AddDynamicPartitionsRequest]:
+    """The request to add the run's partition, unless a failed attempt left it (it is reused)."""
+    partitions = versions(model)
+    if request.partition_key is None or instance.has_dynamic_partition(partitions.name, request.partition_key):
+        return []
+    return [partitions.build_add_request([request.partition_key])]
 
 
 def _retried_soon(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
@@ -250,10 +273,12 @@ def _retried_soon(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
 
 
 def fleet_sensors(models: Sequence[GovernedModel], jobs: Sequence) -> list[dg.SensorDefinition]:
-    """One sensor per monitoring concern and one for retraining requests, for every governed model."""
+    """One sensor per monitoring concern and one for retraining requests, for every governed model; and each
+    model's guard reports (a ledger read a tick, kept per model as the guard that feeds it is)."""
     remediation = [j for j in jobs if j.name in {remediation_job_name(m.name) for m in models}]
     candidates = [j for j in jobs if j.name in {candidate_job_name(m.name) for m in models}]
     return [
         *(monitoring_sensor(models, concern, remediation) for concern in SENSORS),
         retraining_requests_sensor(models, candidates),
+        *(guard_reports_sensor(m, daemon_interval(m.monitoring.check_interval_seconds)) for m in models),
     ]

@@ -24,7 +24,17 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def postgres_url() -> str:
+def postgres_url(empty_postgres_url: str) -> str:
+    """A new PostgreSQL database for one test with the governance schemas at head (`govern db upgrade`)."""
+    from governance import migrations
+
+    for schema in migrations.SCHEMAS:
+        migrations.upgrade(empty_postgres_url, schema)
+    return empty_postgres_url
+
+
+@pytest.fixture
+def empty_postgres_url() -> str:
     """A new, empty PostgreSQL database for one test, dropped afterwards."""
     sqlalchemy = pytest.importorskip("sqlalchemy")
     admin = sqlalchemy.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")

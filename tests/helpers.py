@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -15,9 +17,12 @@ from governance.config import load_config
 from governance.registry import ModelRegistry
 from governance.release.services import Services
 from governance.settings import Settings
+from governance.timestamps import utc_now
+from governance.trust.demo import demo_key_path, demo_principals
+from governance.trust.keys import load_private_key
 from governance_assets.definitions import build_definitions
 from governance_assets.instance import open_instance
-from jobs.candidates import run_candidate
+from jobs.candidates import requested_candidate, run_candidate
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_CONFIG = REPO / "tests" / "configs" / "small.yaml"
@@ -45,8 +50,14 @@ class Lifecycle:
         self.services = Services(self.settings)
         self.registry = self.services.registry
 
-    def candidate(self, model: str = "credit_scoring", tags: dict | None = None):
-        return run_candidate(self.defs, self.instance, self.registry, self.config.model(model), tags=tags)
+    def candidate(self, model: str = "credit_scoring", tags: dict | None = None, requested_by: str | None = None):
+        """Run the next candidate; `requested_by` (a demo principal) signs its request first, as `govern train`
+        does. Without one, nobody verifiably asked for it (as from the UI)."""
+        if requested_by is None:
+            return run_candidate(self.defs, self.instance, self.registry, self.config.model(model), tags=tags)
+        demo_principals(self.settings)
+        requester = (requested_by, load_private_key(demo_key_path(self.settings, requested_by)))
+        return requested_candidate(self.defs, self.instance, self.services, self.config.model(model), requester)
 
     def materialized(self, model: str, asset: str, partition: str | None = None) -> list:
         records_filter = dg.AssetRecordsFilter(
@@ -102,6 +113,7 @@ def signed_approval(settings: Settings, pack, approver: str = "ravi"):
 
     from governance import events
     from governance.release.approvals import Approval
+    from governance.release.requests import request_candidate
     from governance.trust.demo import demo_key_path
     from governance.trust.keys import load_private_key
     from governance.trust.statements import Statement, sign
@@ -116,6 +128,8 @@ def signed_approval(settings: Settings, pack, approver: str = "ravi"):
     )
     signed = sign(statement, load_private_key(demo_key_path(settings, approver)))
     services.statements.submit(signed, services.roster)
+    # dana's signed candidate request, as `govern train` makes it: the version's requester is known
+    request_candidate(services, model, version, "dana", load_private_key(demo_key_path(settings, "dana")))
     tier = services.governed_model(model).risk_tier
     services.ledger.append_many(
         [  # what the gate and `approvals.decide` ledger in the graph
@@ -185,3 +199,14 @@ def wait_until(condition, what: str, timeout: float = 10.0) -> float:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.01)
     return time.monotonic() - started
+
+
+def travel(monkeypatch, by: timedelta) -> None:
+    """From now on (for the test), the governance code's clock reads `by` later: every module that took
+    `utc_now` from governance.timestamps, and that module itself, so what is written next is dated then."""
+    moved = lambda: utc_now() + by  # noqa: E731
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] in ("governance", "governance_assets", "jobs", "sensors") and (
+            getattr(module, "utc_now", None) is utc_now
+        ):
+            monkeypatch.setattr(module, "utc_now", moved)

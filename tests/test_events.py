@@ -23,7 +23,7 @@ from governance.trust.demo import demo_principals
 from governance.trust.keys import load_private_key
 from resources import governance_resources
 from sensors.approvals import approval_sensor
-from tests.helpers import REPO, SMALL_CONFIG, Lifecycle
+from tests.helpers import REPO, SMALL_CONFIG, Lifecycle, travel
 
 MODEL = "credit_scoring"
 PRODUCT = ("governance", "governance_assets", "jobs", "sensors", "resources")
@@ -80,13 +80,14 @@ def test_a_missing_field_is_refused():
         )
 
 
-def test_an_event_reads_back_as_written_and_facts_survive_retention(tmp_path):
+def test_an_event_reads_back_as_written_and_facts_survive_retention(tmp_path, monkeypatch):
     ledger = Ledger(f"sqlite:///{tmp_path / 'governance.db'}")
     written = _requested()
     entry = ledger.append(written)
     assert entry.facts == {"requested_by": ["dana"]} and entry.payload == {}
-    cutoff = utc_now() + timedelta(days=1)
+    cutoff = utc_now() + timedelta(seconds=1)
     ledger.expire_payloads(cutoff)
+    travel(monkeypatch, timedelta(days=1, seconds=2))
     ledger.append(
         events.RetentionApplied(actor="system:retention", model=MODEL, ledger_payloads_before=utc_timestamp(cutoff))
     )
@@ -102,7 +103,7 @@ def test_an_event_reads_back_as_written_and_facts_survive_retention(tmp_path):
 def life(tmp_path_factory) -> Lifecycle:
     life = Lifecycle(tmp_path_factory.mktemp("events") / "govern", SMALL_CONFIG)
     demo_principals(life.settings)
-    key, result = life.candidate(tags={"governance/requested_by": "dana"})
+    key, result = life.candidate(requested_by="dana")
     assert key == "credit_scoring-v1" and result.success
     return life
 
@@ -147,16 +148,17 @@ def test_the_approval_sensor_launches_once_when_a_tick_falls_between_statement_a
 
 
 @pytest.mark.slow
-def test_status_approve_deploy_rollback_and_lineage_work_after_the_shortest_retention(life):
+def test_status_approve_deploy_rollback_and_lineage_work_after_the_shortest_retention(life, monkeypatch):
     """Retention at its shortest (1 day, applied two days later) removes every payload written so far."""
     services = Services(life.settings)
     if services.registry.champion(MODEL) != 1:
         decide(services, MODEL, "credit_scoring-v1", "approve", "ravi", _key(life, "ravi"))
         assert _release(life, "credit_scoring-v1").success
-    key, result = life.candidate(tags={"governance/requested_by": "dana"})
+    key, result = life.candidate(requested_by="dana")
     assert key == "credit_scoring-v2" and result.success
     shortest = Retention(decision_features_days=1, decision_log_days=1, ledger_payload_days=1)
-    run = apply_retention(services, shortest, [MODEL], now=utc_now() + timedelta(days=2))
+    travel(monkeypatch, timedelta(days=2))
+    run = apply_retention(services, shortest, [MODEL])
     assert run.ledger_ok and run.ledger_payloads_expired > 20
     assert all(e.payload is None for e in services.ledger.entries(model=MODEL) if e.seq < run_seq(services))
 

@@ -29,8 +29,10 @@ from governance.release import approvals
 from governance.release.approvals import ApprovalRefused, decide, valid_approval
 from governance.release.deployment import DeploymentRefused, rollback
 from governance.release.gate_evidence import gate_evidence
+from governance.release.outcome import candidate_outcome
+from governance.release.requests import request_candidate
 from governance.timestamps import parse_utc, utc_now
-from governance.trust.demo import demo_principals
+from governance.trust.demo import demo_key_path, demo_principals
 from governance.trust.keys import load_private_key
 from tests.helpers import REPO, SMALL_CONFIG, Lifecycle
 
@@ -54,17 +56,14 @@ NUMERIC_RULES = [
 def life(tmp_path_factory):
     life = Lifecycle(tmp_path_factory.mktemp("gate") / "govern", SMALL_CONFIG)
     demo_principals(life.settings)
-    fair = life.candidate(tags={"governance/requested_by": "dana"})
+    fair = life.candidate(requested_by="dana")
     job = life.defs.resolve_job_def("credit_scoring_candidate")
     from jobs.candidates import next_candidate_key
 
     biased_key = next_candidate_key(life.instance, life.registry, life.config.model(MODEL))
+    request_candidate(life.services, MODEL, biased_key, "dana", load_private_key(demo_key_path(life.settings, "dana")))
     biased = job.execute_in_process(
-        instance=life.instance,
-        partition_key=biased_key,
-        run_config=BIASED,
-        tags={"governance/requested_by": "dana"},
-        raise_on_error=False,
+        instance=life.instance, partition_key=biased_key, run_config=BIASED, raise_on_error=False
     )
     life.runs = {"fair": fair, "biased": (biased_key, biased)}
     return life
@@ -139,7 +138,10 @@ def test_data_age_and_documentation_rules_on_real_evidence(life):
 
 def test_the_bias_knob_fails_the_fairness_gate_with_reasons(life):
     key, result = life.runs["biased"]
-    assert not result.success
+    assert result.success  # a denial is the gate's outcome for the version, not a failed run
+    [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "policy_decision"]
+    assert (check.passed, check.partition) == (False, key)
+    assert "fairness.disparate_impact" in check.metadata["denied_rules"].value
     decision = json.loads((life.settings.model_dir(MODEL, key) / "gate_decision.json").read_bytes())
     denied = {d["rule"]: d for d in decision["denials"]}
     assert "fairness.disparate_impact" in denied
@@ -148,6 +150,21 @@ def test_the_bias_knob_fails_the_fairness_gate_with_reasons(life):
     assert not life.materialized(MODEL, "approval_request", key)
     fair_key, fair = life.runs["fair"]
     assert fair.success and life.materialized(MODEL, "approval_request", fair_key)
+
+
+def test_status_and_the_train_outcome_give_a_denied_versions_reasons(life):
+    key, _ = life.runs["biased"]
+    outcome = candidate_outcome(life.services, MODEL, key)
+    assert outcome["outcome"] == "denied" and outcome["requested_by"] == ["dana"]
+    (reason,) = [r for r in outcome["reasons"] if r.startswith("fairness.disparate_impact: ")]
+    assert "sex=F vs M" in reason and "govern waive" in outcome["next"]
+    base = ["--home", str(life.settings.home), "--config", str(SMALL_CONFIG)]
+    shown = CliRunner(env={"GOVERN_POLICIES": str(REPO / "policies")}).invoke(app, [*base, "status"]).output
+    assert f"  {key}  requested by dana; gate DENIED\n" in shown and f"    - {reason}\n" in shown
+    fair_key, _ = life.runs["fair"]
+    pending = candidate_outcome(life.services, MODEL, fair_key)
+    assert pending["outcome"] == "pending approval" and pending["may_approve"] == ["ravi", "rhea"]
+    assert f"govern approve {MODEL} {fair_key} --as ravi --evidence {pending['evidence_pack']}" in pending["next"]
 
 
 def test_a_changed_threshold_changes_the_graphs_decision_with_a_new_digest(life, tmp_path):
@@ -160,7 +177,7 @@ def test_a_changed_threshold_changes_the_graphs_decision_with_a_new_digest(life,
         raise_on_error=False,
         tags={"governance/requested_by": "dana"},
     )
-    assert not result.success
+    assert result.success and not result.asset_materializations_for_node(f"{MODEL}__approval_request")
     gate = stricter.services.ledger.latest(events.GateDecided, model=MODEL, version=fair_key)
     assert gate.policy == strict.digest != PolicyBundle.load(REPO / "policies").digest
     assert gate.allowed is False and [d["rule"] for d in gate.decision["denials"]] == ["performance.auc_floor"]

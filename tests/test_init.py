@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from governance.cli import app
 from governance.policy.bundle import PolicyBundle
+from governance.settings import Settings
 from governance.trust.roster import Roster
 from tests.helpers import REPO, SMALL_CONFIG
 
@@ -60,3 +61,21 @@ def test_init_creates_nothing_from_a_bad_config(tmp_path):
     result = govern(tmp_path / "state", config, "init")
     assert result.exit_code != 0 and "did you mean 'risk_tier'?" in str(result.exception) + result.output
     assert not (tmp_path / "state").exists()
+
+
+def test_production_never_takes_its_policies_from_the_state_dir(tmp_path, monkeypatch, postgres_url):
+    """The state dir's policy copy serves the embedded default only; production points GOVERN_POLICIES at the
+    versioned policies, and `govern init` says so instead of copying rules its writers could rewrite."""
+    monkeypatch.delenv("GOVERN_POLICIES", raising=False)
+    config = tmp_path / "elsewhere" / "governance.yaml"
+    config.parent.mkdir()
+    shutil.copy(SMALL_CONFIG, config)
+    home = tmp_path / "state"
+    assert govern(home, config, "init").exit_code == 0  # embedded default: a copy in the state dir
+    assert (home / "policies").is_dir()
+
+    monkeypatch.setenv("GOVERN_DATABASE_URL", postgres_url)
+    settings = Settings.from_env(config_path=config, home=home)
+    assert settings.production and settings.policies_dir == config.parent / "policies"
+    result = govern(home, config, "init")
+    assert result.exit_code != 0 and "set GOVERN_POLICIES" in result.output, result.output

@@ -61,7 +61,7 @@ def test_approve_deploy_decide_disable_enable_rollback(tmp_path):
 
     life = Lifecycle(tmp_path / "govern", SMALL_CONFIG)
     demo_principals(life.settings)
-    v1, first = life.candidate(tags={"governance/requested_by": "dana"})
+    v1, first = life.candidate(requested_by="dana")
     assert first.success
     govern(life, "approve", MODEL, v1, "--as", "ravi", "--comment", "first release")
     cursor = sensor_tick(life, None)
@@ -75,7 +75,7 @@ def test_approve_deploy_decide_disable_enable_rollback(tmp_path):
         first_answers = ask(client, life, applications.head(20))
         assert {a["version"] for a in first_answers} == {1}
 
-        v2, second = life.candidate(tags={"governance/requested_by": "dana"})
+        v2, second = life.candidate(requested_by="dana")
         assert second.success
         govern(life, "approve", MODEL, v2, "--as", "rhea")
         sensor_tick(life, cursor)

@@ -45,7 +45,7 @@ def denied(tmp_path_factory):
     columns = {**CONTRACT, PROXY: {"kind": "category", "values": [f"{s}_{m}" for s in "FM" for m in MARITAL]}}
     entry = small_model(source={"file": {"path": str(data)}}, columns=columns)
     life = Lifecycle(root / "govern", write_config(root / "governance.yaml", {MODEL: entry}))
-    key, result = life.candidate(MODEL, tags={"governance/requested_by": "dana"})
+    key, result = life.candidate(MODEL, requested_by="dana")
     return life, key, result
 
 

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from governance import events
 from governance.cli import app
 from governance.release.approvals import ApprovalRefused, approval_lapsed, decide, latest_request, valid_approval
+from governance.release.requests import requesters
 from governance.release.services import Services
 from governance.timestamps import utc_now
 from governance.trust.demo import demo_principals
@@ -36,7 +37,7 @@ MODEL, V1 = "credit_scoring", "credit_scoring-v1"
 def life(tmp_path_factory):
     life = Lifecycle(tmp_path_factory.mktemp("release") / "govern", SMALL_CONFIG)
     demo_principals(life.settings)
-    key, result = life.candidate(tags={"governance/requested_by": "dana"})
+    key, result = life.candidate(requested_by="dana")
     assert key == V1 and result.success
     return life
 
@@ -241,28 +242,20 @@ def test_a_rejection_cedar_refused_vetoes_nothing(life):
     _withdraw(services(life), "rhea")
 
 
-def test_whoever_once_requested_the_version_may_not_approve_it_after_an_untagged_run(life):
-    """A run tag names the requester; a later gate run or a whole new pack launched without it frees nobody."""
+def test_a_run_tag_names_no_requester_and_a_signed_one_stays(life):
+    """dana signed the request for v1; a re-run tagged as requested by rhea, or untagged, changes neither."""
     job = life.defs.resolve_job_def("credit_scoring_candidate")
     assert job.execute_in_process(
         instance=life.instance, partition_key=V1, tags={"governance/requested_by": "rhea"}
     ).success
-    refused = govern(life, "approve", MODEL, "1", "--as", "rhea")
-    assert "Whoever trained or requested a version may not approve it" in str(refused.exception)
-    assert job.execute_in_process(
-        instance=life.instance,
-        partition_key=V1,  # no requested_by tag this time
-        asset_selection=[dg.AssetKey([MODEL, "release_gate"])],
-    ).success
-    with pytest.raises(ApprovalRefused, match="rhea's approval .*Whoever trained or requested"):
-        valid_approval(services(life), MODEL, V1, "test")  # the statement she signed is still stored
-    assert not release(life).success
-    assert_nothing_deployed(life, "Whoever trained or requested a version may not approve it")
-    assert job.execute_in_process(instance=life.instance, partition_key=V1).success  # a new pack, untagged
-    resealed = govern(life, "approve", MODEL, "1", "--as", "rhea")
-    assert "Whoever trained or requested a version may not approve it" in str(resealed.exception)
-    assert "rhea" not in json.loads(govern(life, "status", "--json").output)[0]["awaiting_approval"][0]["may_approve"]
+    assert requesters(services(life), MODEL, V1).verified == ("dana",)
+    assert "rhea" in json.loads(govern(life, "status", "--json").output)[0]["awaiting_approval"][0]["may_approve"]
+    assert govern(life, "approve", MODEL, "1", "--as", "rhea").exit_code == 0  # the tag claimed her: ignored
+    assert valid_approval(services(life), MODEL, V1, "test")[0].principal == "rhea"
     _withdraw(services(life), "rhea")
+    assert job.execute_in_process(instance=life.instance, partition_key=V1).success  # a new pack, untagged
+    assert requesters(services(life), MODEL, V1).verified == ("dana",)
+    assert "requested by dana" in govern(life, "lineage", MODEL, "1").output
 
 
 def test_changed_evidence_or_artifact_after_approval_deploys_nothing(life):

@@ -104,7 +104,7 @@ def page(ui):
 
 def test_lineage_shows_the_governed_graph(ui, page):
     url, *_ = ui
-    page.goto(f"{url}/asset-groups/credit_scoring@governance_assets/lineage", wait_until="networkidle")
+    page.goto(f"{url}/asset-groups/credit_scoring_release@governance_assets/lineage", wait_until="networkidle")
     _skip_welcome(page)
     page.wait_for_selector("text=production_deployment", timeout=20_000)
     text = page.inner_text("body")

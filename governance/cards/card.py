@@ -68,9 +68,11 @@ def write_card(
     waivers: list[dict],
     out_dir: Path,
     monitoring: dict,
+    requested_by: str,
 ) -> Card:
     """Render `model_card.md` and `model_card.html` into `out_dir` (plots are expected in out_dir/plots);
-    `monitoring` is what the monitoring policy would do about it (`governance.monitoring.watch.card_watch`)."""
+    `monitoring` is what the monitoring policy would do about it (`governance.monitoring.watch.card_watch`);
+    `requested_by` who verifiably asked for the version, or that nobody is known to have."""
     missing = missing_sections(model, reports)
     limitations = list(model.limitations) + _automatic_limitations(reports)
     markdown = _TEMPLATES.get_template("model_card.md.j2").render(
@@ -81,6 +83,7 @@ def write_card(
         waivers=waivers,
         limitations=limitations,
         monitoring=monitoring,
+        requested_by=requested_by,
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         ci=_ci,
         num=_num,

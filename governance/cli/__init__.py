@@ -12,7 +12,21 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from governance.cli import audit, config, keys, ledger, lifecycle, monitoring, policy, release, serve, setup
+from governance.cli import (
+    audit,
+    config,
+    db,
+    keys,
+    ledger,
+    lifecycle,
+    monitoring,
+    policy,
+    release,
+    serve,
+    setup,
+    token,
+    train,
+)
 from governance.cli.output import fail, run_guarded
 from governance.settings import Settings, apply_offline_env
 
@@ -57,13 +71,15 @@ def _global(
 
 
 # Commands that run without an existing state (they create one, or read only files they are given).
-CREATES_STATE = {"demo", "ui", "serve", "keygen", "policy", "evidence", "config", "init", "roster"}
+CREATES_STATE = {"db", "demo", "ui", "serve", "keygen", "policy", "evidence", "config", "init", "roster"}
 
 
 app.command("demo")(lifecycle.demo)
 app.command("status")(lifecycle.status)
+app.command("train")(train.train)
 app.command("ui")(lifecycle.ui)
 app.command("serve")(serve.serve)
+app.command("guard")(serve.guard)
 for command in (release.approve, release.reject, release.disable, release.enable, release.rollback):
     app.command(command.__name__)(command)
 app.command("waive")(policy.waive)
@@ -72,6 +88,8 @@ app.add_typer(config.app, name="config")
 app.command("init")(setup.init)
 app.add_typer(setup.roster_app, name="roster")
 app.add_typer(ledger.app, name="ledger")
+app.add_typer(db.app, name="db")
+app.add_typer(token.app, name="token")
 app.command("keygen")(keys.keygen)
 app.command("lineage")(audit.lineage)
 app.command("trace")(audit.trace)

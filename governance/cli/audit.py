@@ -119,7 +119,7 @@ def lineage_text(doc: dict) -> str:
         lines.append(
             _line(
                 "evidence",
-                f"pack {pack['digest']} {pack['status']}, requested by {', '.join(pack['requested_by'] or []) or '-'}",
+                f"pack {pack['digest']} {pack['status']}, candidate requested by {doc['requested']['text']}",
                 pack["entry"],
             )
         )

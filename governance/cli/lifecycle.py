@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,7 @@ import typer
 
 from governance.cli.output import emit, fail
 from governance.config import load_config
+from governance.policy.bundle import PolicyBundle
 from governance.processes import stop_process_groups
 from governance.release.services import Services
 from governance.settings import Settings
@@ -61,30 +63,31 @@ def ui(
     mlflow_port: Annotated[int, typer.Option(help="MLflow UI port")] = 5000,
     api_port: Annotated[int, typer.Option(help="scoring API port")] = 8000,
 ) -> None:
-    """Start the Dagster UI and daemon (`dagster dev`), the MLflow UI and the scoring API on the state dir."""
+    """Start the Dagster UI and daemon (`dagster dev`), the MLflow UI, the scoring API and its fairness guard on
+    the state dir.
+
+    Config, policies, state and the code location are checked first; nothing starts if one fails. Once
+    started, any of them exiting stops the others and `govern ui` exits non-zero, naming it."""
     from governance_assets.instance import create_databases
 
     settings: Settings = ctx.obj
+    config = load_config(settings.config_path)  # a bad config is refused here, with every problem named
+    PolicyBundle.load(settings.policies_dir)
+    Services(settings).roster  # noqa: B018 (reading it verifies who may sign)
     create_databases(settings)
     env = {
         **os.environ,
         "DAGSTER_HOME": str(settings.dagster_home),
         "GOVERN_HOME": str(settings.home),
         "GOVERN_CONFIG": str(settings.config_path),
+        "GOVERN_POLICIES": str(settings.policies_dir),
     }
-    bin_dir = Path(sys.executable).parent
-    commands = [
-        [
-            str(bin_dir / "dagster"),
-            "dev",
-            "-w",
-            str(Path(__file__).resolve().parents[2] / "workspace.yaml"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        [
+    bin_dir, workspace = Path(sys.executable).parent, str(Path(__file__).resolve().parents[2] / "workspace.yaml")
+    typer.echo(f"checking the code location ({len(config.models)} governed models) ...")
+    _check_code_location(bin_dir, workspace, env)
+    commands = {
+        "Dagster (dagster dev)": [str(bin_dir / "dagster"), "dev", "-w", workspace, "-h", "127.0.0.1", "-p", str(port)],
+        "MLflow UI": [
             str(bin_dir / "mlflow"),
             "ui",
             "--backend-store-uri",
@@ -94,23 +97,51 @@ def ui(
             "--port",
             str(mlflow_port),
         ],
-        [str(bin_dir / "govern"), "serve", "--port", str(api_port)],
-    ]
-    processes: list[subprocess.Popen] = []
+        "scoring API (govern serve)": [str(bin_dir / "govern"), "serve", "--port", str(api_port)],
+        "fairness guard (govern guard)": [str(bin_dir / "govern"), "guard"],
+    }
+    processes: dict[str, subprocess.Popen] = {}
     signal.signal(signal.SIGTERM, _interrupt)  # `kill`, systemd or `docker stop` end it as Ctrl-C does
+    exited = None
     try:
-        processes.extend(subprocess.Popen(c, env=env, start_new_session=True) for c in commands)
+        processes.update({name: subprocess.Popen(c, env=env, start_new_session=True) for name, c in commands.items()})
         typer.echo(
             f"Dagster UI: http://127.0.0.1:{port}   MLflow UI: http://127.0.0.1:{mlflow_port}   "
             f"scoring API: http://127.0.0.1:{api_port}/docs   (Ctrl-C stops all)"
         )
-        processes[0].wait()
+        exited = _first_to_exit(processes)
     except KeyboardInterrupt:
         pass
     finally:
         for stop in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the shutdown short
             signal.signal(stop, signal.SIG_IGN)
-        stop_process_groups(processes)
+        stop_process_groups(list(processes.values()))
+    if exited is not None:
+        name, code = exited
+        fail(f"{name} exited with status {code}; stopped the others (its output above says why)")
+
+
+def _check_code_location(bin_dir: Path, workspace: str, env: dict) -> None:
+    """Load the code location as the UI will (`dagster definitions validate`), before anything starts."""
+    checked = subprocess.run(
+        [str(bin_dir / "dagster"), "definitions", "validate", "-w", workspace],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if checked.returncode != 0:
+        output = (checked.stderr or checked.stdout).strip().splitlines()
+        fail("the code location does not load; nothing was started:\n" + "\n".join(output[-15:]))
+
+
+def _first_to_exit(processes: dict[str, subprocess.Popen]) -> tuple[str, int]:
+    """Wait until one of the processes exits; its name and exit status."""
+    while True:
+        for name, process in processes.items():
+            code = process.poll()
+            if code is not None:
+                return name, code
+        time.sleep(1)
 
 
 def _interrupt(signum, frame) -> None:
@@ -175,7 +206,7 @@ def _status_text(found: list[dict]) -> str:
         if not model["versions"]:
             lines.append("  no versions yet: run `govern demo` or the candidate job")
         for version in model["versions"]:
-            lines.append(f"  {version['key']}")
+            lines += _version_lines(version)
             for name, state in version["assets"].items():
                 lines.append(f"    {name:<22} {_state_text(state)}")
     return "\n".join(lines)
@@ -202,6 +233,16 @@ def _summary_text(found: list[dict]) -> str:
             f"{model['model']:<{width}}  {model['risk_tier']:<6}  {production:<16}  {', '.join(f for f in facts if f)}"
         )
     return "\n".join(lines)
+
+
+def _version_lines(version: dict) -> list[str]:
+    """The version, who asked for it and its gate's outcome with the reasons (denied, or waived)."""
+    gate = version.get("gate")
+    outcome = "no gate decision yet" if gate is None else "gate ALLOWED" if gate["allowed"] else "gate DENIED"
+    lines = [f"  {version['key']}  requested by {version['requested_by']}; {outcome}"]
+    lines += [f"    WARNING: {problem}" for problem in version.get("unverified_requests", [])]
+    lines += [f"    - {reason}" for reason in (gate or {}).get("reasons", [])]
+    return lines
 
 
 def _move_text(move: dict | None, champion: int) -> str:

@@ -21,9 +21,10 @@ from governance.config import load_config
 from governance.policy.bundle import PolicyBundle
 from governance.policy.records import gate_subject
 from governance.policy.waivers import grant_waiver
+from governance.release.requests import requesters
+from governance.release.services import Services
 from governance.settings import Settings
 from governance.trust.roster import Roster
-from governance.trust.store import StatementStore
 
 app = typer.Typer(no_args_is_help=True, help="Policy as code: validate the Cedar policy bundle.")
 
@@ -84,14 +85,19 @@ def waive(
     """Grant a signed, time-bound waiver of one release-gate rule for one model version."""
     settings: Settings = ctx.obj
     end = _parse_until(until)
+    named = normalise_version(model, version)
     tier = load_config(settings.config_path).model(model).risk_tier  # the tier the gate honours waivers under
     bundle = PolicyBundle.load(settings.policies_dir)
-    store = StatementStore.for_settings(settings)
+    services = Services(settings)
+    store = services.statements
     granted = grant_waiver(
         bundle=bundle,
         roster=Roster.load(settings.roster_path),
         store=store,
-        subject=replace(gate_subject(store.ledger, model, normalise_version(model, version)), risk_tier=tier),
+        subject=replace(
+            gate_subject(store.ledger, model, named, requesters(services, model, named).verified),
+            risk_tier=tier,
+        ),
         rule_id=rule,
         until=end,
         reason=reason,

@@ -153,13 +153,18 @@ def _decide(
         reviewed=evidence,
     )
     verb = "approved" if action == "approve" else "rejected"
+    then = "\n  the approval sensor will now release and deploy it" if verb == "approved" else ""
+    if approval.awaiting_second_approver:
+        then = (
+            "\n  recorded; a second approver must approve: nobody verifiably requested this version "
+            "(no signed candidate request), so two different approvers are needed"
+        )
     emit(
         {**approval.to_dict(), "decision": verb},
         as_json,
         lambda r: (
             f"{r['version']} {verb} by {r['principal']} ({', '.join(r['roles'])}) at {r['issued_at']}\n"
-            f"  evidence pack {r['evidence_digest']}\n  statement {r['statement_digest']}"
-            + ("\n  the approval sensor will now release and deploy it" if verb == "approved" else "")
+            f"  evidence pack {r['evidence_digest']}\n  statement {r['statement_digest']}{then}"
         ),
     )
 

@@ -56,3 +56,30 @@ def _log_config(base: dict) -> dict:
     config = copy.deepcopy(base)
     config["loggers"]["governance"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     return config
+
+
+def guard(
+    ctx: typer.Context,
+    poll_seconds: Annotated[
+        float, typer.Option(min=0.01, max=10.0, help="how often the decision log is read for new decisions")
+    ] = 0.1,
+) -> None:
+    """Run the fairness guard beside the scoring API: every governed model's decisions judged as they are logged,
+    and harm contained (the kill switch, signed by the system principal) as soon as the evidence is conclusive
+    at the monitoring policy's confidence. Reads the system key from GOVERN_SYSTEM_KEY or the state dir."""
+    import logging
+    import signal
+    import threading
+
+    from governance.monitoring.guard_watch import GuardWatch
+
+    settings: Settings = ctx.obj
+    load_config(settings.config_path)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    watch, stop = GuardWatch(settings), threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    typer.echo(f"guarding {', '.join(watch.watched)} (state in {settings.home}); every {poll_seconds} s")
+    try:
+        watch.run(stop, poll_seconds)
+    except KeyboardInterrupt:
+        pass

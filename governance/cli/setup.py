@@ -35,6 +35,11 @@ def init(ctx: typer.Context, as_json: JsonOption = False) -> None:
     config = load_config(settings.config_path)  # a bad config creates nothing
     copied = False
     if settings.policies_override is None and not settings.policies_dir.is_dir():
+        if settings.production:
+            fail(
+                f"no Cedar policies at {settings.policies_dir}: production reads them from version control; "
+                "set GOVERN_POLICIES to your policies directory (the state dir copy is for the embedded default)"
+            )
         shutil.copytree(BUNDLED_POLICIES, settings.home / "policies")
         copied = True
     bundle = PolicyBundle.load(settings.policies_dir)

@@ -35,7 +35,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any
@@ -58,7 +58,6 @@ from sqlalchemy import (
     create_engine,
     func,
     insert,
-    inspect,
     literal,
     or_,
     select,
@@ -67,6 +66,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.pool import NullPool
 
+from governance.config import SHORTEST_RETENTION_DAYS
 from governance.db import engine_for, is_sqlite, write_transaction
 from governance.digests import canonical_json
 from governance.errors import GovernanceError
@@ -83,7 +83,8 @@ from governance.ledger.merkle import (
     split_point,
     verify_consistency,
 )
-from governance.timestamps import utc_timestamp
+from governance.migrations import require_current
+from governance.timestamps import MAX_CLOCK_SKEW, parse_utc, utc_now, utc_timestamp
 
 if TYPE_CHECKING:
     from governance.ledger.checkpoint import Checkpoint
@@ -116,6 +117,22 @@ def entry_content(fields: dict) -> bytes:
 def record_bytes(content: bytes, payload_digest: str, prev_hash: str, seq: int) -> bytes:
     """Canonical JSON of an entry's hashed record (see the module docstring)."""
     return _RECORD % (content, payload_digest.encode(), prev_hash.encode(), seq)
+
+
+def _incredible_retention(ts: str, cutoff: str) -> str | None:
+    """Why a retention run recorded at `ts` with payload cut-off `cutoff` cannot be real, or None."""
+    try:
+        recorded, before = parse_utc(ts), parse_utc(cutoff)
+    except ValueError:
+        return f"has no valid cut-off ({cutoff!r})"
+    if recorded > utc_now() + MAX_CLOCK_SKEW:
+        return f"is dated {ts}, in the future"
+    if before > recorded - timedelta(days=SHORTEST_RETENTION_DAYS):
+        return (
+            f"at {ts} claims to expire payloads recorded before {cutoff}, "
+            f"closer to the run than the shortest retention ({SHORTEST_RETENTION_DAYS} day)"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -677,11 +694,7 @@ class Ledger:
     def __init__(self, url: str) -> None:
         self.engine = engine_for(url)
         self._entries, self._nodes = _tables(self.engine.dialect.name)
-        with self.engine.connect() as conn:
-            present = all(inspect(conn).has_table(table.name) for table in (self._entries, self._nodes))
-        if not present:  # take the write lock only to create, so two first users cannot race
-            with write_transaction(self.engine, LOCK) as conn:
-                self._entries.metadata.create_all(conn)
+        require_current(self.engine, "governance")
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Ledger:
@@ -868,13 +881,17 @@ class Ledger:
         since_seq: int = 0,
         limit: int | None = None,
         checked: bool | str = True,
+        before_seq: int | None = None,
     ) -> list[LedgerEntry]:
-        """Entries after `since_seq` matching the filters, oldest first; `limit` keeps the most recent N.
+        """Entries after `since_seq` (and before `before_seq`) matching the filters, oldest first; `limit` keeps
+        the most recent N.
 
         Each is refused (LedgerError) if it no longer hashes to what the chain recorded; `checked=False` gives
         entries as stored, to a caller that checks them itself (the lineage reports an altered entry)."""
         e = self._entries.c
         query = self._entry_query().where(e.seq > since_seq)
+        if before_seq is not None:
+            query = query.where(e.seq < before_seq)
         for column, value in ((e.model, model), (e.version, version)):
             if value is not None:
                 query = query.where(column == value)
@@ -1023,17 +1040,22 @@ class Ledger:
 
     def _unexplained_expiry(self, conn: Connection, size: int) -> tuple[int, str] | None:
         """The first entry whose payload is gone although no later retention run's cut-off was past it: a
-        payload removed by hand, not by retention (the chain cannot tell, since it hashes only the digest)."""
+        payload removed by hand, not by retention (the chain cannot tell, since it hashes only the digest).
+        A retention run itself must be credible: recorded no later than now, and its cut-off at least the
+        shortest retention period before it; else it is reported as what explains nothing."""
         e = self._entries.c
         expired = conn.execute(select(e.seq, e.ts).where(e.payload.is_(None), e.seq <= size).order_by(e.seq)).all()
         if not expired:
             return None
-        runs = [
-            (seq, json.loads(content).get("facts", {}).get("ledger_payloads_before") or "")
-            for seq, content in conn.execute(
-                select(e.seq, e.content).where(e.action.in_(actions(RetentionApplied)), e.seq <= size).order_by(e.seq)
-            )
-        ]
+        runs = []
+        for seq, content in conn.execute(
+            select(e.seq, e.content).where(e.action.in_(actions(RetentionApplied)), e.seq <= size).order_by(e.seq)
+        ):
+            entry = json.loads(content)
+            cutoff = entry.get("facts", {}).get("ledger_payloads_before") or ""
+            if problem := _incredible_retention(entry["ts"], cutoff):
+                return seq, f"entry {seq}: retention run {problem}"
+            runs.append((seq, cutoff))
         for seq, ts in expired:
             if not any(run_seq > seq and ts < cutoff for run_seq, cutoff in runs):
                 return seq, (

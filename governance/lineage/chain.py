@@ -28,9 +28,17 @@ from governance.errors import GovernanceError
 from governance.events import Event, EventError
 from governance.ledger import InclusionProof, LedgerEntry
 from governance.lineage.proofs import entry_problem
+from governance.objectstore import sealed_pack_dir
 from governance.registry import parse_version_key, version_key
 from governance.release import evidence_pack
-from governance.release.production import confirmed_production, move_problem, statement_problem
+from governance.release.production import (
+    FACTS,
+    confirmed_production,
+    move_problem,
+    statement_problem,
+    verified_moves,
+)
+from governance.release.requests import requesters
 from governance.release.services import Services
 from governance.timestamps import utc_timestamp
 
@@ -76,6 +84,7 @@ def version_lineage(
     owner, number = parse_version_key(version)
     if owner != model:
         raise LineageError(f"{version} is not a version of {model}")
+    size = services.ledger.size() if size is None else size
     return _Builder(services, model, version, number, size, with_registry=registry).build()
 
 
@@ -97,7 +106,7 @@ class _Builder:
     model: str
     version: str
     number: int
-    size: int | None
+    size: int
     with_registry: bool = True
     findings: list[str] = field(default_factory=list)
     cited: dict[int, dict] = field(default_factory=dict)
@@ -106,11 +115,12 @@ class _Builder:
     others: dict[str, list[LedgerEntry]] = field(default_factory=dict)
     root: str = field(init=False)
     own: list[LedgerEntry] = field(init=False)  # every entry naming this version
-    moves: list[Deployment] = field(init=False)  # every deployment and rollback of the model
+    moves: list[Deployment] = field(init=False)  # every deployment and rollback row of the model
+    completed: list[ev.MoveStep] = field(init=False)  # every completed move in the ledger (up to size)
+    governed: set[int] = field(init=False)  # the seqs of those whose authority verifies
 
     def build(self) -> Lineage:
         ledger = self.services.ledger
-        self.size = ledger.size() if self.size is None else self.size
         self.root = ledger.root(self.size)
         self.own = [
             e for e in ledger.entries(model=self.model, version=self.version, checked=False) if e.seq <= self.size
@@ -121,6 +131,9 @@ class _Builder:
                 f"first {self.size}); it was not produced by the governed pipeline"
             )
         self.moves = self.services.control.deployments(self.model)
+        completed = self.services.ledger.events(ev.MOVE_COMPLETED, model=self.model, checked=FACTS)
+        self.completed = [m for m in completed if m.seq <= self.size]
+        self.governed = {m.seq for m in verified_moves(self.services, self.model)}
         registered = self._latest(self.own, ev.ModelRegistered)
         pack = self._evidence_pack()
         registry = self._registry()
@@ -132,6 +145,7 @@ class _Builder:
             "ledger": {"size": self.size, "root": self.root},
             "data": data,
             "validation": validation,
+            "requested": self._requested(),
             "training": self._training(registered, registry, pack),
             "reports": self._reports(pack),
             "gate": self._gate(pack),
@@ -246,7 +260,7 @@ class _Builder:
         if validated is None:
             self._missing("data validation", f"no data validation event with validation digest {validation_digest}")
             return None, None
-        assert isinstance(validated, ev.DataChecked)
+        assert isinstance(validated, ev.DataChecked) and validated_entry is not None
         snapshot_entry, snapshot = self._latest(
             self._model_entries(ev.DataSnapshotted),
             ev.DataSnapshotted,
@@ -263,7 +277,7 @@ class _Builder:
         if snapshot is None:
             self._missing("data snapshot", f"no data snapshot event with data digest {validated.data}")
             return validation, None
-        assert isinstance(snapshot, ev.DataSnapshotted)
+        assert isinstance(snapshot, ev.DataSnapshotted) and snapshot_entry is not None
         data = {
             "dvc_md5": self._agree("data md5", ledger=snapshot.dvc_md5, registry=md5),
             "sha256": validated.data,
@@ -322,7 +336,7 @@ class _Builder:
             if report is None:
                 self._missing(f"{name} report", f"no {kind.__name__} event")
                 continue
-            assert isinstance(report, ev.ReportPublished)
+            assert isinstance(report, ev.ReportPublished) and entry is not None
             found.append(
                 {
                     "report": name,
@@ -335,7 +349,7 @@ class _Builder:
         if card is None:
             self._missing("model card", "no CardPublished event")
         else:
-            assert isinstance(card, ev.CardPublished)
+            assert isinstance(card, ev.CardPublished) and entry is not None
             found.append(
                 {
                     "report": "model_card",
@@ -356,7 +370,7 @@ class _Builder:
         if gate is None:
             self._missing("release gate", "no GateDecided event")
             return None
-        assert isinstance(gate, ev.GateDecided)
+        assert isinstance(gate, ev.GateDecided) and entry is not None
         decision = gate.decision or {}
         return {
             "allowed": gate.allowed,
@@ -386,16 +400,27 @@ class _Builder:
             if isinstance(w, ev.WaiverGranted)
         ]
 
+    def _requested(self) -> dict:
+        """Who verifiably asked for the version (signed candidate requests), or that nobody is known to have;
+        a request entry whose signed statement does not verify is a finding."""
+        asked = requesters(self.services, self.model, self.version)
+        self.findings += [f"candidate request: {problem}" for problem in asked.unverified]
+        return {
+            "by": list(asked.verified),
+            "known": asked.known,
+            "text": asked.describe(),
+            "entries": [self.cite(e) for e, _ in self._of(self.own, ev.CandidateRequested)],
+        }
+
     def _evidence_pack(self) -> dict | None:
         entry, request = self._latest(self.own, ev.ApprovalRequested)
         if request is None:
             return None
-        assert isinstance(request, ev.ApprovalRequested)
-        path = self.services.settings.evidence_pack_dir(self.model, self.version, request.evidence_pack)
+        assert isinstance(request, ev.ApprovalRequested) and entry is not None
+        path = sealed_pack_dir(self.services.settings, self.model, self.version, request.evidence_pack)
         found = {
             "digest": request.evidence_pack,
             "path": str(path),
-            "requested_by": list(request.requested_by),
             "requested_at": request.ts,
             "facts": None,
             "files": None,
@@ -503,12 +528,14 @@ class _Builder:
         return self.others[version]
 
     def _champion_periods(self) -> list[tuple[str, str | None]]:
-        """When this version was the governed champion: from each completed move to it until the next one."""
-        done = sorted((m for m in self.moves if m.status == "completed"), key=lambda m: m.finished_at)
+        """When this version was the governed champion, from the ledger's completed moves (never the rows): from
+        each verified move to it until the next completed move (a move that does not verify ends it too: serving
+        then answers in the safe state)."""
+        done = self.completed
         return [
-            (m.finished_at, done[i + 1].finished_at if i + 1 < len(done) else None)
+            (m.ts, done[i + 1].ts if i + 1 < len(done) else None)
             for i, m in enumerate(done)
-            if m.version == self.number
+            if m.seq in self.governed and m.version == self.version
         ]
 
     def _kill_switch(self) -> dict:
@@ -613,12 +640,13 @@ class _Builder:
         }
 
     def _status(self, document: dict) -> str:
-        done = sorted((m for m in self.moves if m.status == "completed"), key=lambda m: m.finished_at)
-        if any(m.version == self.number for m in done):
-            last = done[-1]
-            if last.version == self.number:
+        if self._champion_periods():
+            last = self.completed[-1]
+            if last.seq not in self.governed:
+                return f"not the champion: the latest move (#{last.seq} to {last.version}) does not verify (safe state)"
+            if last.version == self.version:
                 return "champion"
-            return f"not the champion: {version_key(self.model, last.version)} is ({last.kind} at {last.finished_at})"
+            return f"not the champion: {last.version} is ({last.kind} at {last.ts})"
         if any(a["decision"] == "granted" for a in document["approvals"]):
             return "approved, not deployed"
         if document["evidence_pack"]:

@@ -80,7 +80,7 @@ def _entry(citation: dict | None) -> str:
     return f"#{citation['seq']} {citation['entry_hash'][:16]}…" if citation else ""
 
 
-def _steps(document: dict) -> list[list[Any]]:
+def lineage_steps(document: dict) -> list[list[Any]]:
     """One row per lineage step: step, what, by, when, ledger entry."""
     data, validation, training = document["data"] or {}, document["validation"] or {}, document["training"] or {}
     gate, pack = document["gate"] or {}, document["evidence_pack"] or {}
@@ -184,7 +184,7 @@ def index_page(document: dict, control_rows: list[dict[str, str]], files: dict[s
         f"<h2>Lineage</h2><p>Every step cites its ledger entry; <code>ledger/entries.json</code> holds each "
         f"entry with its Merkle inclusion proof in the tree of {document['ledger']['size']} entries with root "
         f"<code>{escape(document['ledger']['root'])}</code>, which <code>ledger/checkpoint.json</code> signs.</p>"
-        + _table(["Step", "What", "By", "When", "Ledger entry"], _steps(document))
+        + _table(["Step", "What", "By", "When", "Ledger entry"], lineage_steps(document))
         + f"<h2>Control map</h2>{control_map_table(control_rows)}<h2>Files</h2>{links}"
     )
     return _page(f"Evidence pack: {document['version']}", body)

@@ -19,6 +19,7 @@ from sqlalchemy import Column, MetaData, String, Table, delete, insert, select, 
 
 from governance.db import engine_for, write_transaction
 from governance.errors import GovernanceError
+from governance.migrations import require_current
 from governance.timestamps import utc_now, utc_timestamp
 
 LEASE_SECONDS = 120
@@ -43,7 +44,7 @@ class LeaseBusy(GovernanceError):
 def remediation_lease(url: str, model: str, holder: str, wait_seconds: float = WAIT_SECONDS) -> Iterator[None]:
     """Hold `model`'s remediation lease for the block (waiting for it up to `wait_seconds`)."""
     engine = engine_for(url)
-    metadata.create_all(engine)
+    require_current(engine, "governance")
     deadline = time.monotonic() + wait_seconds
     while not _acquire(engine, model, holder):
         if time.monotonic() > deadline:

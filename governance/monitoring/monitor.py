@@ -66,10 +66,10 @@ class Scan:
 class Monitor:
     """The stores, the policies in force and the references a model's windows are judged with."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, record: bool = True) -> None:
         self.settings = settings
         self.services = Services(settings)
-        self.references = References(self.services)
+        self.references = References(self.services, record=record)
         self._log: DecisionLog | None = None
         self._bundle: tuple[str, PolicyBundle] | None = None
 
@@ -155,9 +155,10 @@ class Monitor:
 
 
 @lru_cache(maxsize=8)
-def monitor_for(settings: Settings) -> Monitor:
-    """One Monitor per state dir and process, so references stay loaded between sensor ticks."""
-    return Monitor(settings)
+def monitor_for(settings: Settings, record: bool = True) -> Monitor:
+    """One Monitor per state dir and process, so references stay loaded between sensor ticks. A sensor's
+    (`record=False`) writes nothing: a reference it needs is built in memory, and recorded by the run."""
+    return Monitor(settings, record)
 
 
 class _Sample:

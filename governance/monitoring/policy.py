@@ -33,7 +33,7 @@ from governance.policy.bundle import SCHEMA_FILE, PolicyBundle, PolicyError
 RETRAIN, CONTAIN = "retrain", "contain"
 ROLLBACK, DISABLE, ROLLBACK_TARGET = "auto_rollback", "auto_disable", "auto_rollback_target"
 MONITORING = "monitoring"
-WINDOW, FEATURE = "MonitoringWindow", "FeatureDrift"
+WINDOW, FEATURE, GUARD = "MonitoringWindow", "FeatureDrift", "FairnessGuard"
 _PRINCIPAL = {"type": "System", "id": MONITORING}
 _PRINCIPAL_ENTITY = {
     "uid": _PRINCIPAL,
@@ -274,13 +274,27 @@ def _entities(bundle: PolicyBundle, entities: list[dict]) -> cedarpy.Entities:
         ) from None
 
 
-def _ask(bundle: PolicyBundle, action: str, attributes: dict[str, Any], context: dict) -> Verdict:
+def guard_containment(
+    bundle: PolicyBundle, model: str, version: int, risk_tier: str, decisions: int, evidence: float
+) -> tuple[Verdict, list[Verdict]]:
+    """Whether the fairness guard's evidence calls for containment now (`contain` on a FairnessGuard), and the
+    containments then permitted (no earlier version is judged on an incomplete window: no rollback passes)."""
+    attributes = {**_attributes(model, version, risk_tier, decisions, {}), "evidence": _decimal("evidence", evidence)}
+    contain = _ask(bundle, CONTAIN, attributes, {}, GUARD)
+    if not contain.allowed:
+        return contain, []
+    context = {"rollback_target_passes": False}
+    permitted = [_ask(bundle, action, attributes, context, GUARD) for action in (ROLLBACK, DISABLE)]
+    return contain, [v for v in permitted if v.allowed]
+
+
+def _ask(bundle: PolicyBundle, action: str, attributes: dict[str, Any], context: dict, kind: str = WINDOW) -> Verdict:
     identity = f"{attributes['model']}/{attributes['version']}"
-    entities = _entities(bundle, [_PRINCIPAL_ENTITY, _entity(WINDOW, identity, attributes)])
+    entities = _entities(bundle, [_PRINCIPAL_ENTITY, _entity(kind, identity, attributes)])
     request = {
         "principal": _PRINCIPAL,
         "action": {"type": "Action", "id": action},
-        "resource": {"type": WINDOW, "id": identity},
+        "resource": {"type": kind, "id": identity},
         "context": context,
     }
     result = cedarpy.is_authorized(request, bundle.policies, entities, schema=bundle.schema)

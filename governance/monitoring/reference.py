@@ -31,6 +31,7 @@ from governance.config import GovernedModel
 from governance.data.source import read_snapshot
 from governance.digests import file_sha256
 from governance.errors import GovernanceError
+from governance.objectstore import sealed_pack_dir
 from governance.registry import version_key
 from governance.release import evidence_pack
 from governance.release.production import approved_artifact, verified_moves
@@ -67,8 +68,8 @@ class Reference:
 class References:
     """References and approved pipelines of the versions being monitored, loaded once per process."""
 
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    def __init__(self, services: Services, record: bool = True) -> None:
+        self.services, self.record = services, record
         self._references: OrderedDict[tuple, Reference] = OrderedDict()
         self._pipelines: OrderedDict[tuple, Pipeline] = OrderedDict()
         self._lock = threading.RLock()
@@ -112,14 +113,15 @@ class References:
             if e.artifact == approved
         ]
         if path.is_file() and recorded and file_sha256(path) == recorded[-1].reference:
-            rows = pd.read_parquet(path)
+            rows, sha256 = pd.read_parquet(path), recorded[-1].reference
         else:
             rows = self._build(model, version, path, approved, rebuilt=path.is_file())
+            sha256 = file_sha256(path) if self.record else "not recorded yet (built in memory by a sensor)"
         pack, problem = _approved_pack(self.services, model, version)
         card, card_problem = _card(pack, problem)
         importance, importance_problem = _importance(pack, problem, model)
         return Reference(
-            model.name, version, approved, rows, file_sha256(path), card, card_problem, importance, importance_problem
+            model.name, version, approved, rows, sha256, card, card_problem, importance, importance_problem
         )
 
     def _build(self, model: GovernedModel, version: int, path, approved: str, rebuilt: bool) -> pd.DataFrame:
@@ -132,6 +134,8 @@ class References:
             held_out = held_out.sample(REFERENCE_ROWS, random_state=0)
         rows = held_out[model.feature_columns].reset_index(drop=True)
         rows[SCORE_COLUMN] = training.score(self.pipeline(model, version), model, held_out)
+        if not self.record:  # evaluated by a sensor: the same rows, built again, are recorded by the run
+            return rows
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = path.with_name(path.name + ".tmp")
         rows.to_parquet(staging, index=False)
@@ -159,9 +163,19 @@ def _approved_pack(services: Services, model: GovernedModel, version: int):
         return None, f"{key} was never deployed"
     digest = done[-1].evidence_pack
     try:
-        return evidence_pack.verify(services.settings.evidence_pack_dir(model.name, key, digest), digest), None
+        return evidence_pack.verify(sealed_pack_dir(services.settings, model.name, key, digest), digest), None
     except evidence_pack.EvidenceError as exc:
         return None, f"{key}'s approved evidence pack cannot be used: {exc}"
+
+
+def sealed_report(services: Services, model: GovernedModel, version: int, name: str) -> tuple[dict | None, str, str]:
+    """A report sealed in the evidence pack the version was deployed with, verified: (report or None, where it
+    is or why it cannot be used, its SHA-256 or "")."""
+    pack, problem = _approved_pack(services, model, version)
+    report, problem = _sealed_report(pack, name) if pack else (None, problem)
+    if report is None:
+        return None, problem or "", ""
+    return report, str(pack.path / name), pack.manifest["files"][name]
 
 
 def _sealed_report(pack, name: str) -> tuple[dict | None, str | None]:

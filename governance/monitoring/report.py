@@ -20,6 +20,7 @@ from governance.ledger import Ledger
 from governance.monitoring.monitor import CONCERNS, Monitor
 from governance.monitoring.policy import Judgement
 from governance.monitoring.windows import Window
+from governance.objectstore import fetched
 from governance.settings import Settings
 
 _RECENT = 200  # ledger entries of the model searched for a run's report (it was written moments before)
@@ -60,7 +61,7 @@ def run_report(ledger: Ledger, settings: Settings, model: str, run_id: str) -> d
     # Unchecked: an altered entry elsewhere must not stop containment; the report itself is digest-checked.
     for judged in reversed(ledger.events(WindowJudged, model=model, limit=_RECENT, checked=False)):
         if judged.run_id == run_id:
-            return load_report(settings.resolve(judged.path), judged.report)
+            return load_report(fetched(settings, settings.resolve(judged.path)), judged.report)
     raise GovernanceError(f"no monitoring report of {model} was ledgered by run {run_id}")
 
 
@@ -82,7 +83,7 @@ def drift_alerted_after(ledger: Ledger, settings: Settings, model: str, after_se
     for alerted in ledger.events(MonitoringAlert, model=model, since_seq=after_seq):
         alert = {"seq": alerted.seq, "at": alerted.ts, "version": alerted.version, "window": alerted.window}
         try:
-            retrain = load_report(settings.resolve(alerted.path), alerted.report)["retrain"]
+            retrain = load_report(fetched(settings, settings.resolve(alerted.path)), alerted.report)["retrain"]
         except (GovernanceError, OSError, KeyError, ValueError) as exc:
             found.append({**alert, "problem": f"its report cannot be read: {exc}"})
             continue

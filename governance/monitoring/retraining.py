@@ -4,7 +4,8 @@ Monitoring (a window that calls for `retrain`) and the retraining schedule ask
 here; the system principal must be allowed to `train` the model
 (policies/authorisation.cedar). The request is the ledger event
 `RetrainingRequested`; the retraining sensor launches the candidate run for
-each monitoring request, the schedule launches its own. The candidate stops at
+each request (the schedule's is made by the run it launches, never while the
+schedule is evaluated). The candidate stops at
 the approval request: automation never promotes.
 """
 
@@ -66,14 +67,18 @@ def request_retraining(
 
 
 def monitoring_requests(
-    services: Services, model: str | None, after_seq: int = 0, checked: bool = True
+    services: Services,
+    model: str | None,
+    after_seq: int = 0,
+    checked: bool = True,
+    triggers: tuple[str, ...] = (MONITORING,),
 ) -> list[events.RetrainingRequested]:
-    """Retraining requests monitoring made for `model` (None: any model) after ledger entry `after_seq`, oldest
-    first."""
+    """Retraining requests of `triggers` (default: monitoring's) for `model` (None: any model) after ledger entry
+    `after_seq`, oldest first."""
     return [
         requested
         for requested in services.ledger.events(
             events.RetrainingRequested, model=model, since_seq=after_seq, checked=checked
         )
-        if requested.trigger == MONITORING
+        if requested.trigger in triggers
     ]

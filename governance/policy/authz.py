@@ -47,7 +47,8 @@ class ModelSubject:
 
 @dataclass(frozen=True)
 class VersionSubject:
-    """One model version: the subject of approve, reject, deploy, waive (and read)."""
+    """One model version: the subject of approve, reject, deploy, waive (and read). `requested_by` holds the
+    verified requesters only (`governance.release.requests`); empty means nobody is known to have asked."""
 
     model: str
     version: str
@@ -66,6 +67,7 @@ class VersionSubject:
             "risk_tier": self.risk_tier,
             "trained_by": list(self.trained_by),
             "requested_by": list(self.requested_by),
+            "requester_known": bool(self.requested_by),
         }
         return [
             {"uid": self.uid(), "attrs": attrs, "parents": [ModelSubject(self.model).uid()]},
@@ -148,9 +150,10 @@ def roles_of(roster: Roster) -> dict[str, list[str]]:
     return {name: sorted(principal.roles) for name, principal in roster.principals.items()}
 
 
-def approval_context(signed_at: datetime, now: datetime) -> dict[str, int]:
-    """Context of an `approve` request: the approval's age in whole hours, rounded up."""
-    return {"approval_age_hours": math.ceil((now - signed_at) / timedelta(hours=1))}
+def approval_context(signed_at: datetime, now: datetime, approvers: int = 1) -> dict[str, int]:
+    """Context of an `approve` request: the approval's age in whole hours, rounded up, and how many different
+    principals' approvals of the same evidence stand (this one included)."""
+    return {"approval_age_hours": math.ceil((now - signed_at) / timedelta(hours=1)), "approvers": approvers}
 
 
 def _principal_uid(name: str, roles: list[str]) -> dict[str, str]:

@@ -175,12 +175,16 @@ def _load_file(path: Path, text: str, schema: cedarpy.Schema, problems: list[str
         return []
     ends = [start - 1 for start in starts[1:]] + [None]
     validation = cedarpy.validate_policies(text, schema)
+    invalid = set()
     for error in validation.errors:
         index = _position(error.policy_id)
+        invalid.add(index)
         line = line_mentioning(text, backticked(error.error), starts[index], ends[index])
         problems.append(f"{path}:{line}: {error.error}")
     entries = []
-    for start, est in zip(starts, policies):
+    for index, (start, est) in enumerate(zip(starts, policies)):
+        if index in invalid:  # reported above; its thresholds may not even parse (a malformed decimal literal)
+            continue
         rule, rule_problems = _rule(f"{path}:{start}", est)
         problems += rule_problems
         if rule is not None:

@@ -4,13 +4,16 @@ Every gate decision is one `events.GateDecided`: subject {model, version},
 digests {policy, evidence}, facts (allowed, risk tier, trainers, requesters) and
 the decision's JSON as its detail. Commands that act
 on a version later (waive) take its risk tier and trainers from the latest
-such entry, and its requesters from every entry that ever named one, rather
-than from anyone's say-so.
+such entry rather than from anyone's say-so; its requesters are the verified
+signers of its candidate requests (`governance.release.requests`), never a
+gate entry's copy.
 """
 
 from __future__ import annotations
 
-from governance.events import ApprovalRequested, GateDecided
+from collections.abc import Sequence
+
+from governance.events import GateDecided
 from governance.ledger import Ledger, LedgerEntry
 from governance.policy.authz import VersionSubject
 from governance.policy.bundle import PolicyError
@@ -34,24 +37,12 @@ def record_gate_decision(ledger: Ledger, decision: GateDecision) -> LedgerEntry:
     )
 
 
-def gate_subject(ledger: Ledger, model: str, version: str) -> VersionSubject:
-    """The version as its latest recorded gate decision describes it, with everyone who ever asked for it."""
+def gate_subject(ledger: Ledger, model: str, version: str, requested_by: Sequence[str]) -> VersionSubject:
+    """The version as its latest recorded gate decision describes it, with its verified requesters."""
     seen = ledger.latest(GateDecided, model=model, version=version)
     if seen is None:
         raise PolicyError(
             f"no release-gate decision for {model} version {version} in the ledger "
             f"({ledger.engine.url.render_as_string(hide_password=True)}): run the release gate first"
         )
-    return VersionSubject(
-        model, version, seen.risk_tier, tuple(seen.trained_by), tuple(sorted(requesters(ledger, model, version)))
-    )
-
-
-def requesters(ledger: Ledger, model: str, version: str) -> set[str]:
-    """Everyone a gate decision or approval request of the version names as having requested it. A run tag
-    names the requester, so a later run launched without the tag frees nobody."""
-    asked: list[GateDecided | ApprovalRequested] = [
-        *ledger.events(GateDecided, model=model, version=version),
-        *ledger.events(ApprovalRequested, model=model, version=version),
-    ]
-    return {name for event in asked for name in event.requested_by}
+    return VersionSubject(model, version, seen.risk_tier, tuple(seen.trained_by), tuple(sorted(requested_by)))

@@ -27,12 +27,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from governance import events
 from governance.digests import sha256_hex
 from governance.errors import GovernanceError
+from governance.objectstore import sealed_pack_dir
 from governance.policy.authz import VersionSubject, approval_context, authorize, roles_of
 from governance.policy.evidence import RISK_TIERS
-from governance.policy.records import requesters
 from governance.registry import parse_version_key
 from governance.release import evidence_pack
 from governance.release.evidence_pack import EvidencePack
+from governance.release.requests import requesters
 from governance.release.services import Services
 from governance.timestamps import parse_utc, utc_now, utc_timestamp
 from governance.trust.statements import SignedStatement, Statement, sign
@@ -42,6 +43,8 @@ from governance.trust.store import StatementRefused
 STATEMENT_VALIDITY = timedelta(days=30)
 # How much of a pack digest an approver must give to pin it (128 bits: no second pack can be made to match).
 REVIEWED_DIGEST_CHARS = 32
+# The Cedar rule that asks for a second approver of a version nobody verifiably requested.
+SECOND_APPROVER = "separation_of_duties.unknown_requester_second_approver"
 
 
 class ApprovalRefused(GovernanceError):
@@ -73,6 +76,7 @@ class Approval:
     statement_digest: str
     evidence_digest: str
     policy_digest: str
+    awaiting_second_approver: bool = False  # recorded, but counts only once another approver approves too
 
     def to_dict(self) -> dict:
         return {**self.__dict__, "roles": list(self.roles)}
@@ -138,14 +142,15 @@ def _decided(services: Services, request: ApprovalRequest) -> list[events.Approv
 
 
 def who_may_approve(services: Services, request: ApprovalRequest) -> list[str]:
-    """The roster principals Cedar would let approve this request's pack now; a GovernanceError saying why if
-    nobody can (the pack no longer verifies, its waiver has ended, the model's risk tier was raised)."""
+    """The roster principals Cedar would let approve this request's pack now (where two approvals are needed,
+    each of the two must be one of them); a GovernanceError saying why if nobody can (the pack no longer
+    verifies, its waiver has ended, the model's risk tier was raised)."""
     roster, bundle, now = services.roster, services.policies, utc_now()
     subject = _sealed_subject(services, request, _verified_pack(services, request), now)
     return sorted(
         name
         for name in roster.principals
-        if authorize(bundle, roles_of(roster), name, "approve", subject, approval_context(now, now)).allowed
+        if authorize(bundle, roles_of(roster), name, "approve", subject, approval_context(now, now, 2)).allowed
     )
 
 
@@ -190,9 +195,13 @@ def decide(
     except GovernanceError as refusal:  # the pack changed, its waiver ended, the model's tier was raised
         _ledger_refusal(services, request, signed, str(refusal))
         raise
+    approvers = 1
     if action == "approve":
         _refuse_if_rejected(services, request, signed)
-    approval = _authorised(services, request, sealed, signed, now)
+        approvers += len(set(_standing(services, request, sealed, now)) - {principal})
+    approval = _authorised(services, request, sealed, signed, now, approvers=approvers)
+    if approval.awaiting_second_approver:
+        return approval  # the signed statement is recorded; the second approver's grant releases it
     decided = events.ApprovalGranted if action == "approve" else events.ApprovalRejected
     services.ledger.append(
         decided(
@@ -219,19 +228,15 @@ def valid_approval(
         request = latest_request(services, model, version)
         pack = _verified_pack(services, request)
         sealed = _sealed_subject(services, request, pack, now)
-        candidates = services.statements.find(action="approve", model=model, version=version, active_at=now)
-        for recorded in candidates:
-            signed = recorded.signed
-            try:
-                _check_binding(request, signed)
-                _refuse_if_rejected(services, request, signed, ledger=False)
-                services.statements.reverify(signed, services.roster, now)
-                return _authorised(services, request, sealed, signed, now, ledger=False), pack
-            except (ApprovalRefused, StatementRefused) as refusal:
-                reasons.append(
-                    f"{signed.statement.principal}'s approval {signed.digest[:12]}: "
-                    f"{getattr(refusal, 'reason', None) or refusal}"
-                )
+        standing = _standing(services, request, sealed, now, reasons)
+        if standing:
+            newest = next(iter(standing.values()))
+            approval = _authorised(services, request, sealed, newest, now, ledger=False, approvers=len(standing))
+            if not approval.awaiting_second_approver:
+                return approval, pack
+            reasons.append(
+                f"only {newest.statement.principal} approved: {services.policies.rules[SECOND_APPROVER].message}"
+            )
         reasons = reasons or ["no unexpired approve statement for this version"]
     except GovernanceError as error:
         reasons.append(str(error))
@@ -239,6 +244,37 @@ def valid_approval(
         events.ReleaseRefused(actor=f"system:{relying}", model=model, version=version, reasons=tuple(reasons))
     )
     raise ApprovalRefused(f"{model} {version}: no valid approval: " + "; ".join(reasons))
+
+
+def _standing(
+    services: Services,
+    request: ApprovalRequest,
+    sealed: VersionSubject,
+    now: datetime,
+    reasons: list[str] | None = None,
+) -> dict[str, SignedStatement]:
+    """Per principal, newest first, the approve statement of this request's pack that stands now: bound to the
+    pack, signed after the request, not overruled by a rejection, still verifying, and allowed by Cedar once a
+    second approver is counted. Why each other one does not stand goes to `reasons`."""
+    standing: dict[str, SignedStatement] = {}
+    model, version = request.model, request.version
+    for recorded in services.statements.find(action="approve", model=model, version=version, active_at=now):
+        signed = recorded.signed
+        if signed.statement.principal in standing:
+            continue
+        try:
+            _check_binding(request, signed)
+            _refuse_if_rejected(services, request, signed, ledger=False)
+            services.statements.reverify(signed, services.roster, now)
+            _authorised(services, request, sealed, signed, now, ledger=False, approvers=2)
+            standing[signed.statement.principal] = signed
+        except (ApprovalRefused, StatementRefused) as refusal:
+            if reasons is not None:
+                reasons.append(
+                    f"{signed.statement.principal}'s approval {signed.digest[:12]}: "
+                    f"{getattr(refusal, 'reason', None) or refusal}"
+                )
+    return standing
 
 
 def _verified_pack(services: Services, request: ApprovalRequest) -> EvidencePack:
@@ -292,21 +328,17 @@ def _waiver_end(decision: dict, now: datetime) -> str | None:
 
 
 def _sealed_subject(services: Services, request: ApprovalRequest, pack: EvidencePack, now: datetime) -> VersionSubject:
-    """The version as the gate decision sealed in the pending pack describes it, with everyone who ever asked
-    for it: a run tag names the requester, so a later run launched without the tag (a new gate decision, a
-    new pack) frees nobody to approve. A gate that passed on a waiver counts only until the waiver ends, and a
-    gate that judged the version under a lower risk tier than the model now has not at all."""
+    """The version as the gate decision sealed in the pending pack describes it, with everyone whose signed
+    request for it verifies now (`governance.release.requests`; no run tag counts). A gate that passed on a
+    waiver counts only until the waiver ends, and a gate that judged the version under a lower risk tier than
+    the model now has not at all."""
     decision = _sealed_gate(pack)
     lapsed = _waiver_end(decision, now) or _tier_raised(services, request.model, request.version, decision)
     if lapsed:
         raise ApprovalRefused(f"{lapsed}; run the release gate again and request approval again")
-    asked = requesters(services.ledger, request.model, request.version)
+    asked = requesters(services, request.model, request.version)
     return VersionSubject(
-        request.model,
-        request.version,
-        decision["risk_tier"],
-        tuple(decision["trained_by"]),
-        tuple(sorted({*decision["requested_by"], *asked})),
+        request.model, request.version, decision["risk_tier"], tuple(decision["trained_by"]), asked.verified
     )
 
 
@@ -343,12 +375,16 @@ def _authorised(
     signed: SignedStatement,
     now: datetime,
     ledger: bool = True,
+    approvers: int = 1,
 ) -> Approval:
+    """The approval or rejection Cedar allows, given how many approvers' approvals stand (this one included);
+    an approval Cedar refuses only for want of a second approver comes back `awaiting_second_approver`."""
     statement = signed.statement
     roster, bundle = services.roster, services.policies
-    context = approval_context(statement.issued_at, now) if statement.action == "approve" else {}
+    context = approval_context(statement.issued_at, now, approvers) if statement.action == "approve" else {}
     decision = authorize(bundle, roles_of(roster), statement.principal, statement.action, subject, context)
-    if not decision.allowed:
+    awaiting = not decision.allowed and decision.rules == (SECOND_APPROVER,)
+    if not decision.allowed and not awaiting:
         reason = " ".join(decision.reasons)
         if ledger:
             _ledger_refusal(services, request, signed, reason)
@@ -363,6 +399,7 @@ def _authorised(
         statement_digest=signed.digest,
         evidence_digest=request.pack_digest,
         policy_digest=bundle.digest,
+        awaiting_second_approver=awaiting,
     )
 
 
@@ -385,7 +422,7 @@ def _request(services: Services, requested: events.ApprovalRequested) -> Approva
         model=requested.model,
         version=requested.version,
         pack_digest=requested.evidence_pack,
-        pack_path=str(services.settings.evidence_pack_dir(requested.model, requested.version, requested.evidence_pack)),
+        pack_path=str(sealed_pack_dir(services.settings, requested.model, requested.version, requested.evidence_pack)),
         requested_at=requested.ts,
         entry_hash=requested.entry_hash,
         seq=requested.seq,

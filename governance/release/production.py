@@ -28,10 +28,12 @@ from pathlib import Path
 from governance import events
 from governance.digests import digest_of
 from governance.errors import GovernanceError
+from governance.objectstore import sealed_pack_dir
 from governance.policy.authz import ModelSubject, approval_context, authorize, roles_of
 from governance.policy.records import gate_subject
 from governance.registry import parse_version_key, version_key
 from governance.release import evidence_pack
+from governance.release.requests import requesters
 from governance.release.services import Services
 from governance.timestamps import utc_timestamp
 from governance.trust.roster import Roster
@@ -107,6 +109,19 @@ def record_incidents(
     if fresh:
         services.ledger.append_many(fresh)
     return fresh
+
+
+def open_incidents(services: Services, production: Production) -> list[str]:
+    """What disagrees with the signed record now, and the incidents ledgered since the last verified signed
+    action on production (a move or a kill-switch flip): until a person acts again, they stand."""
+    acted = max((e.seq for e in (production.move, production.flip) if e is not None), default=0)
+    ledgered = [
+        i.description
+        for i in services.ledger.events(
+            events.ProductionIncident, model=production.model, since_seq=acted, checked=False
+        )
+    ]
+    return list(dict.fromkeys([*production.incidents, *ledgered]))
 
 
 # --- moves ---------------------------------------------------------------------------------------------
@@ -212,6 +227,28 @@ def _facts(move: events.MoveStep) -> tuple:
     return (move.kind, move.version, move.artifact, move.evidence_pack, move.approval, move.statement)
 
 
+def _cosigners(
+    services: Services, roster: Roster, subject, evidence: str, signed: SignedStatement, at: str | None
+) -> set[str]:
+    """Other principals whose authentic approval of the same evidence, signed before the move, Cedar allowed
+    (counting a second approver): with an unknown requester, two of them must stand behind a deployment."""
+    found = set()
+    for recorded in services.statements.find(action="approve", model=subject.model, version=subject.version):
+        other = recorded.signed.statement
+        if other.principal == signed.statement.principal or other.subject.get("evidence_digest") != evidence:
+            continue
+        if at is not None and utc_timestamp(other.issued_at) > at:
+            continue
+        try:
+            authentic(recorded.signed, roster)
+        except StatementRefused:
+            continue
+        context = approval_context(other.issued_at, other.issued_at, 2)
+        if authorize(services.policies, roles_of(roster), other.principal, "approve", subject, context).allowed:
+            found.add(other.principal)
+    return found
+
+
 def approval_problem(
     services: Services,
     roster: Roster,
@@ -242,17 +279,18 @@ def approval_problem(
     if AUTOMATION in roster.principals[principal].roles:
         return f"approval {approval[:12]} was signed by automation ({principal}), not a person"
     try:
-        subject = gate_subject(services.ledger, model, version)
+        subject = gate_subject(services.ledger, model, version, requesters(services, model, version).verified)
     except GovernanceError as exc:
         return f"approval {approval[:12]}: {exc}"
     issued = signed.statement.issued_at
+    approvers = len(_cosigners(services, roster, subject, evidence, signed, at) | {principal})
     decision = authorize(
-        services.policies, roles_of(roster), principal, "approve", subject, approval_context(issued, issued)
+        services.policies, roles_of(roster), principal, "approve", subject, approval_context(issued, issued, approvers)
     )
     if not decision.allowed:
         return f"Cedar refuses {principal}'s approval: {' '.join(decision.reasons)}"
     try:
-        sealed = _sealed_artifact(str(services.settings.evidence_pack_dir(model, version, evidence)), evidence)
+        sealed = _sealed_artifact(str(sealed_pack_dir(services.settings, model, version, evidence)), evidence)
     except (GovernanceError, OSError, ValueError, KeyError) as exc:
         return f"the approved evidence pack {evidence[:12]} does not verify: {exc}"
     if sealed != artifact:

@@ -8,6 +8,7 @@ not in the decision log (it is counted in the metrics). A body over the config's
 `serving.max_request_bytes` is refused (413) before it is read. When a store cannot be
 reached, clients get 503 with a fixed text; the error itself stays in the server log.
 `/healthz` says the process is alive (no database read); `/readyz` checks the databases.
+Everything else, mounted apps included, needs a bearer token in production (serving/auth.py).
 """
 
 import asyncio
@@ -26,17 +27,20 @@ from pydantic_core import ErrorDetails
 from sqlalchemy.exc import SQLAlchemyError
 
 from governance.config import GovernanceConfig, GovernedModel, load_config
+from governance.console.app import create_console
 from governance.control import ControlStore, KillSwitch
 from governance.decisions import DecisionLog
 from governance.ledger import Ledger, LedgerError
 from governance.registry import ModelRegistry
 from governance.serving import metrics
+from governance.serving.auth import ActiveTokens, BearerAuth
 from governance.serving.batching import MicroBatcher
 from governance.serving.champion import ChampionFollower
 from governance.serving.decide import Application, DecisionMaker
 from governance.serving.limits import BodyLimit
 from governance.serving.pages import DOCS_ASSETS, SameOriginPages
 from governance.serving.schema import ApplicationSchema, DecisionAnswer
+from governance.serving.tokens import TokenStore
 from governance.settings import Settings, apply_offline_env
 
 log = logging.getLogger(__name__)
@@ -94,6 +98,10 @@ def create_app(settings: Settings, config: GovernanceConfig | None = None, *, po
         setting=f"serving.max_request_bytes in {config.path.name}",
     )
     app.add_middleware(SameOriginPages)
+    app.mount("/console", create_console(settings, config))  # the read-only audit console (governance.console)
+    if settings.production:  # added last, so it runs first: nothing is read before the caller is known
+        app.add_middleware(BearerAuth, tokens=ActiveTokens(TokenStore(settings.ledger_url, ledger)))
+    authentication = "bearer tokens" if settings.production else "open (embedded default; production requires tokens)"
     for endpoint in endpoints.values():
         _add_decision_route(app, endpoint)
 
@@ -128,6 +136,7 @@ def create_app(settings: Settings, config: GovernanceConfig | None = None, *, po
     def healthz() -> dict:
         return {
             "status": "alive",
+            "authentication": authentication,
             "models": {
                 name: {**e.follower.state.describe(), **_safe_state(e, e.follower.kill_switch)}
                 for name, e in endpoints.items()

@@ -6,6 +6,7 @@ A statement binds one action to exactly one subject, e.g.
     waive     {"model", "version", "rule", "until"}
     disable   {"model"}                                  (enable: the same)
     rollback  {"model", "version"}                       (version: the rollback target)
+    request   {"model", "version"}                       (a candidate: who asked for this version)
 
 and is signed with Ed25519 over its RFC 8785 canonical JSON, which carries a
 `type` tag so that no other signed document of the project can pass for one.
@@ -53,6 +54,7 @@ ACTION_SUBJECTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "enable": ("model",),
         "rollback": ("model", "version"),
         "train": ("model",),
+        "request": ("model", "version"),
     }
 )
 SUBJECT_FORMATS: Mapping[str, re.Pattern] = MappingProxyType(

@@ -27,7 +27,7 @@ import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -38,12 +38,12 @@ from governance import events
 from governance.db import engine_for, inserted_id, write_transaction
 from governance.errors import GovernanceError
 from governance.ledger import Ledger, LedgerEntry
+from governance.migrations import require_current
 from governance.settings import Settings
-from governance.timestamps import utc_now, utc_timestamp
+from governance.timestamps import MAX_CLOCK_SKEW, utc_now, utc_timestamp
 from governance.trust.roster import Principal, Roster
 from governance.trust.statements import SignedStatement, signing_bytes
 
-MAX_CLOCK_SKEW = timedelta(minutes=5)
 _LOCK = "signed_statements"
 
 _metadata = MetaData()
@@ -101,8 +101,7 @@ class StatementStore:
     def __init__(self, url: str, ledger: Ledger) -> None:
         self.engine = engine_for(url)
         self.ledger = ledger
-        with write_transaction(self.engine, _LOCK) as conn:
-            _metadata.create_all(conn)
+        require_current(self.engine, "governance")
 
     @classmethod
     def for_settings(cls, settings: Settings) -> StatementStore:

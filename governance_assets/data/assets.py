@@ -10,7 +10,7 @@ from governance.data import snapshot as snapshots
 from governance.data.source import generate, read_dataset, read_snapshot
 from governance.data.validation import save_validation, validate
 from governance.errors import GovernanceError
-from governance_assets.common import actor, importing_meanwhile, key, md_table, owners, record, tags
+from governance_assets.common import actor, group, importing_meanwhile, key, md_table, owners, record, tags
 from resources import GovernanceResource
 
 CONTRACT_CHECK = "data_contract"
@@ -28,7 +28,7 @@ class GeneratorScenario(dg.Config):
 def data_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=key(model, "applications"),
-        group_name=model.name,
+        group_name=group(model, "data"),
         owners=owners(model),
         kinds={"dvc", "parquet"},
         tags=tags(model, "data"),
@@ -81,7 +81,7 @@ def data_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
 
     @dg.asset(
         key=key(model, "validated_applications"),
-        group_name=model.name,
+        group_name=group(model, "data"),
         owners=owners(model),
         ins={"applications": dg.AssetIn(key(model, "applications"))},
         kinds={"great_expectations"},

@@ -22,14 +22,18 @@ from governance.metrics.performance import performance_report
 from governance.monitoring.watch import card_watch
 from governance.policy.authz import VersionSubject
 from governance.policy.waivers import honoured_waivers
+from governance.release.requests import requesters
 from governance.settings import Settings
-from governance_assets.common import actor, key, md_table, owners, record, requested_by, tags, versions
+from governance_assets.common import actor, group, key, md_table, owners, record, requested_by, tags, versions
 from resources import GovernanceResource
 
 
 def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
     common = dict(
-        group_name=model.name, owners=owners(model), partitions_def=versions(model), tags=tags(model, "evaluation")
+        group_name=group(model, "evaluation"),
+        owners=owners(model),
+        partitions_def=versions(model),
+        tags=tags(model, "evaluation"),
     )
     trained_in = {"trained": dg.AssetIn(key(model, "trained_model"))}
 
@@ -46,6 +50,11 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             training.unfavourable(model, test), scores, protected_groups(model, test), model.decisioning
         )
         saved, links = _save(governance, model, trained, "performance", report)
+        governance.registry.log_evaluation(
+            trained["run_id"],
+            {f"performance/{name}": report[name] for name in ("auc", "gini", "ks", "brier")}
+            | {"performance/calibration_error": report["calibration"]["expected_calibration_error"]},
+        )
         rows = [
             [name, g, v["rows"], v["auc"], v["ks"]]
             for name, groups in report["by_group"].items()
@@ -98,6 +107,22 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             f"equalized_odds_difference[{n}]": report["attributes"][n]["equalized_odds_difference"]
             for n in report["gated_attributes"]
         }
+        impacts = {
+            f"fairness/min_disparate_impact/{n}": min(
+                (
+                    g["disparate_impact"]
+                    for g in report["attributes"][n]["groups"].values()
+                    if g.get("disparate_impact") is not None
+                ),
+                default=None,
+            )
+            for n in report["gated_attributes"]
+        }
+        governance.registry.log_evaluation(
+            trained["run_id"],
+            impacts
+            | {f"fairness/equalized_odds_difference/{n}": v for n, v in zip(report["gated_attributes"], odds.values())},
+        )
         return dg.Output(
             saved,
             metadata={
@@ -164,7 +189,11 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
     ) -> dg.Output[dict]:
         services = governance.services
         subject = VersionSubject(
-            model.name, trained["key"], model.risk_tier, tuple(trained["trained_by"]), tuple(requested_by(context))
+            model.name,
+            trained["key"],
+            model.risk_tier,
+            tuple(trained["trained_by"]),
+            tuple(requested_by(governance, model, trained["key"])),
         )
         waivers = [
             w.to_dict()
@@ -214,6 +243,7 @@ def publish_card(
         waivers=waivers,
         out_dir=out,
         monitoring=watch,
+        requested_by=requesters(services, model.name, trained["key"]).describe(),
     )
     links = record(
         governance,

@@ -18,8 +18,10 @@ from governance.monitoring.monitor import monitor_for
 from governance.monitoring.remediation import remediate
 from governance.monitoring.report import run_report, write_report
 from governance.monitoring.windows import LIVE, STREAMS, read_window
+from governance.objectstore import publish
 from governance.registry import version_key
-from governance_assets.common import actor, key, md_table, owners, record, tags
+from governance_assets.common import actor, group, key, md_table, owners, record, tags
+from governance_assets.production.assets import observe_serving
 from resources import GovernanceResource
 
 POLICY_CHECK = "within_policy"
@@ -41,7 +43,7 @@ class LabelsFile(dg.Config):
 
 
 def monitoring_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
-    common = dict(group_name=model.name, owners=owners(model), tags=tags(model, "monitoring"))
+    common = dict(group_name=group(model, "monitoring"), owners=owners(model), tags=tags(model, "monitoring"))
     report_key = key(model, "monitoring_report")
 
     @dg.asset(
@@ -113,6 +115,7 @@ def monitoring_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             directory,
             {"alerted_by": config.alerted_by, "run_id": context.run_id},
         )
+        publish(governance.settings, directory)
         judgement = report.judgement
         judged = events.MonitoringAlert if judgement.alert else events.MonitoringReported
         links = record(
@@ -176,9 +179,15 @@ def monitoring_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             raise GovernanceError(
                 f"{model.name}: harm was found and NOT contained: {done.summary()} (ledger entry {done.ledger_seq})"
             )
+        serving = observe_serving(governance.services, model)
+        context.log_event(serving.observation())
+        context.log.info(
+            f"{model.name} remediated ({', '.join(done.actions) or 'no action'}); serving: {serving.serving}"
+        )
         return dg.MaterializeResult(
             metadata={
                 "actions": ", ".join(done.actions) or "none",
+                "serving_now": serving.serving,
                 "window": done.window,
                 "judged_version": dg.MetadataValue.int(done.version),
                 "notes": dg.MetadataValue.md("\n".join(f"- {note}" for note in done.notes) or "-"),
@@ -188,7 +197,7 @@ def monitoring_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                     if done.rollback_target
                     else "-"
                 ),
-                "ledger_seq": dg.MetadataValue.int(done.ledger_seq),
+                "ledger_seq": dg.MetadataValue.text(str(done.ledger_seq)),
                 "ledger_link": dg.MetadataValue.url(
                     f"{governance.settings.serve_url}/ledger/entries/{done.ledger_seq}"
                 ),

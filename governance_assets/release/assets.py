@@ -2,22 +2,25 @@
 production_deployment (both re-verify the signed approval themselves)."""
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 
 from governance import events, training
 from governance.config import GovernedModel
+from governance.console.links import console_base, version_url
 from governance.data.source import read_snapshot
 from governance.data.validation import load_validation, validation_path
 from governance.digests import canonical_json, file_sha256
 from governance.errors import GovernanceError
 from governance.metrics.performance import discrimination
+from governance.objectstore import publish
 from governance.policy.authz import VersionSubject
 from governance.policy.gate import evaluate_gate
 from governance.policy.records import record_gate_decision
 from governance.policy.waivers import honoured_waivers
-from governance.registry import parse_version_key
+from governance.registry import parse_version_key, version_key
 from governance.release.approvals import request_approval, valid_approval
 from governance.release.deployment import deploy
 from governance.release.evidence_pack import seal
@@ -25,9 +28,10 @@ from governance.release.gate_evidence import gate_evidence
 from governance.release.production import verified_champion
 from governance.release.services import Services
 from governance.timestamps import parse_utc, utc_now
-from governance_assets.common import actor, key, md_table, owners, record, tags, versions
-from governance_assets.common import requested_by as requested_by_tag
+from governance_assets.common import actor, group, key, md_table, owners, record, tags, versions
+from governance_assets.common import requested_by as requested_by_of
 from governance_assets.evaluation.assets import publish_card
+from governance_assets.production.assets import observe_serving
 from resources import GovernanceResource
 
 GATE_CHECK = "policy_decision"
@@ -35,7 +39,10 @@ GATE_CHECK = "policy_decision"
 
 def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
     common = dict(
-        group_name=model.name, owners=owners(model), partitions_def=versions(model), tags=tags(model, "release")
+        group_name=group(model, "release"),
+        owners=owners(model),
+        partitions_def=versions(model),
+        tags=tags(model, "release"),
     )
 
     @dg.asset(
@@ -53,8 +60,9 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             dg.AssetCheckSpec(
                 GATE_CHECK,
                 asset=key(model, "release_gate"),
-                blocking=True,
-                description="The Cedar release policies allow promotion.",
+                partitions_def=versions(model),
+                description="The Cedar release policies allow promotion of this version. A denial is the "
+                "gate's outcome for the version, not a failed run: approval_request then seals nothing.",
             )
         ],
         description="The policy decision (Cedar) on this version's evidence, with every rule that denied, "
@@ -78,7 +86,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                 ("explainability", explainability),
             )
         }
-        requested_by = requested_by_tag(context)
+        requested_by = requested_by_of(governance, model, version)
         evidence = gate_evidence(
             model,
             version,
@@ -101,6 +109,8 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         path = governance.settings.model_dir(model.name, version) / "gate_decision.json"
         path.write_bytes(canonical_json(decision.to_dict()))
         reasons = decision.reasons()
+        outcome = "allowed" if decision.allowed else "denied: " + ", ".join(d.rule for d in decision.denials)
+        context.log.info(f"{version}: release gate {outcome} (policy {decision.policy_digest[:12]})")
         result = {
             "key": version,
             "allowed": decision.allowed,
@@ -114,6 +124,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         yield dg.Output(
             result,
             metadata={
+                "outcome": outcome,
                 "allowed": decision.allowed,
                 "policy_digest": decision.policy_digest,
                 "rules_evaluated": len(decision.rules_evaluated),
@@ -121,8 +132,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                 if decision.denials
                 else dg.MetadataValue.md("No rule denied."),
                 "decision": dg.MetadataValue.path(str(path)),
-                "ledger_entry": entry.entry_hash,
-                "ledger_link": dg.MetadataValue.url(f"{governance.settings.serve_url}/ledger/entries/{entry.seq}"),
+                **_ledger_links(governance, entry.entry_hash, entry.seq),
             },
         )
         yield dg.AssetCheckResult(
@@ -130,7 +140,11 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             passed=decision.allowed,
             severity=dg.AssetCheckSeverity.ERROR,
             description="; ".join(reasons) or "every release rule allows promotion",
-            metadata={"denied_rules": ", ".join(d.rule for d in decision.denials) or "none"},
+            metadata={
+                "version": version,
+                "denied_rules": ", ".join(d.rule for d in decision.denials) or "none",
+                "policy_digest": decision.policy_digest,
+            },
         )
 
     @dg.asset(
@@ -145,7 +159,9 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             "fairness": dg.AssetIn(key(model, "fairness_report")),
             "explainability": dg.AssetIn(key(model, "explainability_report")),
         },
-        description="The sealed evidence pack (SHA-256 manifest, one pack digest) waiting for a human decision.",
+        output_required=False,
+        description="The sealed evidence pack (SHA-256 manifest, one pack digest) waiting for a human decision. "
+        "Not materialized for a version the release gate denied: that version stops at its gate decision.",
     )
     def approval_request(
         context: dg.AssetExecutionContext,
@@ -156,12 +172,14 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         performance: dict,
         fairness: dict,
         explainability: dict,
-    ) -> dg.Output[dict]:
+    ) -> Iterator[dg.Output[dict]]:
         decision = _load(gate)
         if not decision["allowed"]:
-            raise GovernanceError(
-                f"{context.partition_key}: the release gate denied this version; it cannot be submitted for approval"
+            context.log.info(
+                f"{context.partition_key}: the release gate denied this version (see release_gate's "
+                f"{GATE_CHECK} check for this partition); nothing is sealed or submitted for approval"
             )
+            return
         if decision["valid_until"] and parse_utc(decision["valid_until"]) <= utc_now():
             raise GovernanceError(
                 f"{context.partition_key}: the gate passed on a waiver that expired at "
@@ -197,6 +215,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             "gate_ledger_entry": gate["ledger_entry"],
         }
         pack = seal(settings.model_dir(model.name, version) / "evidence", model.name, version, files, facts)
+        publish(settings, pack.path)
         sealed_policy = {
             name.removeprefix("policy/"): digest
             for name, digest in pack.manifest["files"].items()
@@ -205,7 +224,15 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         if sealed_policy != dict(bundle.file_digests):
             raise GovernanceError(f"{pack.path}: the policy files changed while they were sealed; run it again")
         request = request_approval(governance.services, pack, tuple(gate["requested_by"]))
-        return dg.Output(
+        context.log.info(f"{version}: evidence pack {pack.digest[:12]} sealed; awaiting a signed approval")
+        governance.registry.describe_version(
+            model.name,
+            trained["version"],
+            f"{version}: release gate allowed (policy {decision['policy_digest'][:12]}); evidence pack "
+            f"{pack.digest[:12]} sealed, awaiting a signed approval.",
+            {"governance.evidence_pack": pack.digest, "governance.policy_digest": decision["policy_digest"]},
+        )
+        yield dg.Output(
             {
                 "key": version,
                 "pack_digest": pack.digest,
@@ -272,19 +299,51 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         services = governance.services
         approval, pack = valid_approval(services, model.name, context.partition_key, "production_deployment")
         move = deploy(services, approval, pack, actor="system:production_deployment")
+        completed = services.ledger.latest(events.DeploymentCompleted, model=model.name, version=context.partition_key)
+        serving = observe_serving(services, model)
+        context.log_event(serving.observation())
+        context.log.info(f"{context.partition_key} deployed; serving state: {serving.serving}")
+        services.registry.describe_version(  # from the verified approval and pack: tags are caches, never read
+            model.name,
+            move.version,
+            f"{context.partition_key}: approved by {approval.principal} on evidence pack {pack.digest[:12]}, "
+            f"deployed by Dagster run {context.run_id}.",
+            {
+                "governance.evidence_pack": pack.digest,
+                "governance.approver": approval.principal,
+                "governance.approval_statement": approval.statement_digest,
+                "governance.dagster_run": context.run_id,
+            },
+        )
         return dg.MaterializeResult(
             metadata={
-                "champion": dg.MetadataValue.int(move.version),
-                "previous_champion": move.previous_version or 0,
+                "deployed": context.partition_key,
+                "previous_champion": version_key(model.name, move.previous_version) if move.previous_version else None,
+                "serving_now": serving.serving,
                 "artifact_sha256": move.artifact_sha256,
+                "evidence_pack_digest": pack.digest,
+                "policy_digest": pack.facts["policy_digest"],
+                "data_md5": pack.facts["data_md5"],
                 "approver": approval.principal,
                 "approval_statement": approval.statement_digest,
-                "deployment_id": move.id,
+                "deployment_id": dg.MetadataValue.text(str(move.id)),
                 "deployed_at": move.finished_at or move.started_at,
+                **(_ledger_links(governance, completed.entry_hash, completed.seq) if completed else {}),
+                "console": dg.MetadataValue.url(
+                    version_url(model.name, context.partition_key, console_base(governance.settings))
+                ),
             }
         )
 
     return [release_gate, approval_request, approved_release, production_deployment]
+
+
+def _ledger_links(governance: GovernanceResource, entry_hash: str, seq: int) -> dict:
+    return {
+        "ledger_entry": entry_hash,
+        "ledger_seq": dg.MetadataValue.text(str(seq)),
+        "ledger_link": dg.MetadataValue.url(f"{governance.settings.serve_url}/ledger/entries/{seq}"),
+    }
 
 
 def _load(saved: dict) -> dict:

@@ -12,14 +12,14 @@ from governance.metrics.performance import discrimination
 from governance.provenance import code_version
 from governance.registry import ModelRegistry, RegisteredVersion, parse_version_key
 from governance.settings import Settings
-from governance_assets.common import actor, key, owners, record, tags, versions
+from governance_assets.common import actor, group, key, owners, record, tags, versions
 from resources import GovernanceResource
 
 
 def training_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=key(model, "trained_model"),
-        group_name=model.name,
+        group_name=group(model, "training"),
         owners=owners(model),
         partitions_def=versions(model),
         kinds={"mlflow", "scikit-learn"},
@@ -108,6 +108,9 @@ def _train_and_register(
             pipeline,
             training.TRUSTED_TYPES[model.estimator.kind],
             tags=version_tags,
+            sample=training.feature_frame(split.train.head(20), model.feature_columns),
+            description=f"{context.partition_key}: trained on data snapshot {md5} (DVC md5) by Dagster run "
+            f"{context.run_id}; awaiting its release gate and a signed approval.",
         )
     except Exception:
         registry.finish_run(run_id, ok=False)

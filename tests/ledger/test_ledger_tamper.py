@@ -18,6 +18,7 @@ from governance.ledger import Ledger, LedgerError, VerifyReport, sign_checkpoint
 from governance.ledger.merkle import leaf_hash, mth
 from governance.ledger.store import GENESIS
 from governance.timestamps import utc_timestamp
+from tests.helpers import travel
 
 pytestmark = pytest.mark.usefixtures("verifying")
 
@@ -121,10 +122,11 @@ def test_bytes_that_are_not_utf8_are_reported_not_raised(ledger_file):
         Ledger(sqlite_url(ledger_file)).entry(77)
 
 
-def test_changes_to_an_entry_whose_payload_expired_are_named(ledger_file):
+def test_changes_to_an_entry_whose_payload_expired_are_named(ledger_file, monkeypatch):
     ledger = Ledger(sqlite_url(ledger_file))
     cutoff = datetime.now(UTC) + timedelta(seconds=1)
     assert ledger.expire_payloads(cutoff) == TEMPLATE_SIZE
+    travel(monkeypatch, timedelta(days=1, seconds=2))
     ledger.append(RetentionApplied(actor="system:retention", model="m", ledger_payloads_before=utc_timestamp(cutoff)))
     assert ledger.verify().ok
     change_byte(ledger_file, 300, "payload_digest", 0)

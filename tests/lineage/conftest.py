@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import sqlalchemy
 from typer.testing import CliRunner
 
+from governance import migrations
 from governance.cli import app
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.lineage.world import World, build_world
@@ -33,12 +35,16 @@ def pg_world(tmp_path_factory) -> World:
     except sqlalchemy.exc.OperationalError as exc:
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {exc.orig}")
     url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    for schema in migrations.SCHEMAS:  # as a platform engineer does first: `govern db upgrade`
+        migrations.upgrade(url, schema)
     yield build_world(tmp_path_factory.mktemp("lineage-pg") / "govern", database_url=url)
     from governance.db import engine_for
 
     engine_for(url).dispose()
     with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        copies = conn.exec_driver_sql("SELECT datname FROM pg_database WHERE datname LIKE %s", (f"{name}_copy_%",))
+        for database in [name, *(row[0] for row in copies)]:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     admin.dispose()
 
 
@@ -48,9 +54,33 @@ def any_world(request) -> World:
 
 
 def copy_of(world: World, home: Path):
-    """Settings for a copy of the world's state dir (SQLite), for tests that change what cannot be undone."""
+    """Settings for a copy of the world (state dir, and its PostgreSQL database if it has one), for tests that
+    change what cannot be undone."""
     shutil.copytree(world.settings.home, home)
-    return replace(world.settings, home=home)
+    settings = replace(world.settings, home=home)
+    if settings.roster_override:
+        settings = replace(settings, roster_override=home / settings.roster_override.relative_to(world.settings.home))
+    if settings.database_url:
+        settings = replace(settings, database_url=_copy_database(settings.database_url))
+    return settings
+
+
+def _copy_database(url: str) -> str:
+    """A new database with `url`'s content (pg_dump into it: the source may have open sessions), dropped at the
+    end of the session with the others of its name."""
+    source = url.rsplit("/", 1)[1]
+    name = f"{source}_copy_{uuid.uuid4().hex[:8]}"
+    admin = sqlalchemy.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    copy = url.rsplit("/", 1)[0] + f"/{name}"
+    plain = lambda u: u.replace("postgresql+psycopg://", "postgresql://")  # noqa: E731 (libpq takes no driver)
+    dump = subprocess.run(["pg_dump", "--no-owner", plain(url)], check=True, capture_output=True)
+    subprocess.run(
+        ["psql", "-q", "-v", "ON_ERROR_STOP=1", plain(copy)], input=dump.stdout, check=True, capture_output=True
+    )
+    return copy
 
 
 def govern(settings, *args):

@@ -9,12 +9,12 @@ ledger and a non-zero `govern status`, `lineage` or `ledger verify`.
 from __future__ import annotations
 
 import json
-import sqlite3
-from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy
+from sqlalchemy.pool import NullPool
 
 from governance import events
 from governance.control import ControlStore
@@ -29,6 +29,7 @@ from governance.serving.decide import Application, DecisionMaker
 from governance.timestamps import utc_now, utc_timestamp
 from governance.trust.demo import demo_key_path
 from governance.trust.keys import load_private_key
+from tests.helpers import travel
 from tests.lineage.conftest import copy_of, govern
 from tests.lineage.world import MODEL, World
 
@@ -36,14 +37,17 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def attacked(world: World, tmp_path: Path):
-    return copy_of(world, tmp_path / "govern")
+def attacked(any_world: World, tmp_path: Path):
+    """A copy of the history, on each backend, for an insider who can write its databases and state dir."""
+    return copy_of(any_world, tmp_path / "govern")
 
 
-def _sql(settings, statement: str, *args) -> None:
-    with closing(sqlite3.connect(settings.home / "governance.db")) as db:
-        db.execute(statement, args)
-        db.commit()
+def _sql(settings, statement: str, **params) -> None:
+    """What an insider with the database's credentials runs, outside the project's code."""
+    engine = sqlalchemy.create_engine(settings.ledger_url, poolclass=NullPool)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text(statement), params)
+    engine.dispose()
 
 
 def _answers(settings) -> list[dict]:
@@ -68,13 +72,13 @@ def test_a_forged_deployment_row_and_alias_are_not_completed_and_serving_keeps_t
     _sql(
         attacked,
         "INSERT INTO deployments (model, version, kind, status, artifact_sha256, evidence_digest, "
-        "approval_digest, previous_version, actor, started_at) VALUES (?, 2, 'deploy', 'started', ?, ?, ?, "
-        "1, 'system:production_deployment', ?)",
-        MODEL,
-        "a" * 64,
-        real.evidence_digest,
-        real.approval_digest,
-        utc_timestamp(),
+        "approval_digest, previous_version, actor, started_at) VALUES (:model, 2, 'deploy', 'started', :artifact, "
+        ":evidence, :approval, 1, 'system:production_deployment', :at)",
+        model=MODEL,
+        artifact="a" * 64,
+        evidence=real.evidence_digest,
+        approval=real.approval_digest,
+        at=utc_timestamp(),
     )
     services.registry.set_champion(MODEL, 2)
 
@@ -182,7 +186,7 @@ def test_a_replayed_enable_does_not_lift_a_later_disable(attacked):
     services.ledger.append(
         events.KillSwitchOff(actor="bea", model=MODEL, statement=old.statement, policy=old.policy, reason="all clear")
     )
-    _sql(attacked, "UPDATE kill_switches SET disabled = 0 WHERE model = ?", MODEL)
+    _sql(attacked, "UPDATE kill_switches SET disabled = false WHERE model = :model", model=MODEL)
     assert verified_production(services, MODEL).kill_switch
     assert {a["outcome"] for a in _answers(attacked)} == {"refer"}
 
@@ -216,7 +220,7 @@ def test_a_statement_cedar_refused_authorises_nothing(attacked):
 def test_an_edited_kill_switch_row_lifts_nothing(attacked):
     services = Services(attacked)
     set_kill_switch(services, MODEL, True, "bea", load_private_key(demo_key_path(attacked, "bea")), "drill")
-    _sql(attacked, "UPDATE kill_switches SET disabled = 0 WHERE model = ?", MODEL)
+    _sql(attacked, "UPDATE kill_switches SET disabled = false WHERE model = :model", model=MODEL)
     answers = _answers(attacked)
     assert {a["outcome"] for a in answers} == {"refer"} and all(a["safe_state"] for a in answers)
     assert any("kill switch row says off" in i for i in _incidents(attacked))
@@ -226,16 +230,36 @@ def test_an_edited_kill_switch_row_lifts_nothing(attacked):
 
 def test_a_payload_removed_outside_retention_fails_verification(attacked):
     seq = Ledger.for_settings(attacked).size() - 1
-    _sql(attacked, "UPDATE ledger_entries SET payload = NULL WHERE seq = ?", seq)
+    _sql(attacked, "UPDATE ledger_entries SET payload = NULL WHERE seq = :seq", seq=seq)
     verify = govern(attacked, "ledger", "verify")
     assert verify.exit_code != 0 and "removed outside retention" in verify.output
 
 
-def test_a_fresh_entry_expired_by_retention_of_the_right_age_still_verifies(attacked):
-    """The same expiry, by retention with its cut-off recorded, is not an incident."""
+@pytest.mark.parametrize(
+    "dated, cutoff, problem",
+    [
+        (None, timedelta(seconds=1), "closer to the run than the shortest retention"),
+        (timedelta(days=400), timedelta(days=399), "in the future"),
+    ],
+    ids=["cut-off at the run", "run dated in the future"],
+)
+def test_a_forged_retention_run_does_not_explain_fresh_payloads_away(attacked, monkeypatch, dated, cutoff, problem):
     ledger = Ledger.for_settings(attacked)
+    ledger.expire_payloads(utc_now() + timedelta(seconds=1))
+    if dated:
+        travel(monkeypatch, dated)
+    forged = utc_timestamp(utc_now() + cutoff - (dated or timedelta()))
+    ledger.append(events.RetentionApplied(actor="system:retention", model=MODEL, ledger_payloads_before=forged))
+    monkeypatch.undo()
+    verify = govern(attacked, "ledger", "verify")
+    assert verify.exit_code != 0 and problem in verify.output, verify.output
+
+
+def test_the_same_expiry_by_a_retention_run_a_day_later_verifies(attacked, monkeypatch):
     cutoff = utc_now() + timedelta(seconds=1)
+    ledger = Ledger.for_settings(attacked)
     ledger.expire_payloads(cutoff)
+    travel(monkeypatch, timedelta(days=1, seconds=2))
     ledger.append(
         events.RetentionApplied(actor="system:retention", model=MODEL, ledger_payloads_before=utc_timestamp(cutoff))
     )
@@ -250,10 +274,21 @@ def test_the_kill_switch_is_not_lifted_without_a_reason(attacked, reason):
     assert Ledger.for_settings(attacked).size() == before
 
 
-def test_trace_takes_the_move_in_force_from_the_signed_record_not_the_rows(world, attacked):
-    decision = world.decisions["after_rollback"][0]["decision_id"]
+def test_trace_takes_the_move_in_force_from_the_signed_record_not_the_rows(any_world, attacked):
+    decision = any_world.decisions["after_rollback"][0]["decision_id"]
     before = json.loads(govern(attacked, "trace", decision, "--json").output)
     _sql(attacked, "UPDATE deployments SET finished_at = '2000-01-01T00:00:00.000000Z', version = 2")
     after = json.loads(govern(attacked, "trace", decision, "--json").output)
     assert after["in_force"] == before["in_force"] and after["in_force"]["kind"] == "rollback"
     assert after["in_force"]["version"] == f"{MODEL}-v1"
+
+
+def test_lineage_takes_champion_periods_and_status_from_the_ledger_not_the_rows(attacked):
+    def lineage(version: str) -> dict:
+        result = json.loads(govern(attacked, "lineage", MODEL, version, "--json").output)
+        return {"status": result["summary"]["status"], "periods": result["kill_switch"]["champion_periods"]}
+
+    before = {version: lineage(version) for version in ("1", "2")}
+    _sql(attacked, "UPDATE deployments SET finished_at = '2000-01-01T00:00:00.000000Z', version = 2")
+    assert {version: lineage(version) for version in ("1", "2")} == before
+    assert before["1"]["status"] == "champion" and before["2"]["periods"]

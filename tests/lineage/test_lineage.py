@@ -167,4 +167,5 @@ def _set_content(ledger, seq: int, content: str) -> str:
 
 
 def _rollback_time(world) -> str:
-    return world.services.control.deployments(MODEL, "completed")[-1].finished_at
+    """When the rollback completed, by the ledger (lineage never takes it from the deployments rows)."""
+    return world.services.ledger.latest(events.RollbackCompleted, model=MODEL).ts

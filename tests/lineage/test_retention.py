@@ -16,6 +16,7 @@ from governance.lineage.trace import trace_decision
 from governance.lineage.verify import verify_pack
 from governance.release.services import Services
 from governance.timestamps import utc_now, utc_timestamp
+from tests.helpers import travel
 from tests.lineage.conftest import copy_of, govern
 from tests.lineage.world import APPROVERS, MODEL, V1, V2
 
@@ -61,7 +62,7 @@ def test_the_decision_log_forgets_inputs_then_rows(stores):
     assert log.get("other").features is not None  # another model's decisions are its own retention's business
 
 
-def test_retention_expires_payloads_and_every_proof_still_verifies(stores):
+def test_retention_expires_payloads_and_every_proof_still_verifies(stores, monkeypatch):
     services = Services(stores)
     log = DecisionLog.for_settings(stores)
     record(log, "recent", MODEL, 0.5)
@@ -74,7 +75,8 @@ def test_retention_expires_payloads_and_every_proof_still_verifies(stores):
             payload={"auc": 0.8, "i": i},
         )
     retention = Retention(decision_features_days=1, decision_log_days=10, ledger_payload_days=1)
-    run = apply_retention(services, retention, [MODEL], now=utc_now() + timedelta(days=2))
+    travel(monkeypatch, timedelta(days=2))
+    run = apply_retention(services, retention, [MODEL])
     assert run.ledger_ok and run.ledger_payloads_expired == 300
     assert run.decision_inputs_expired == {MODEL: 1} and run.decisions_deleted == {MODEL: 1}
     assert log.get("recent").features is None and log.get("ancient") is None
@@ -89,14 +91,15 @@ def test_retention_expires_payloads_and_every_proof_still_verifies(stores):
 
 
 @pytest.mark.slow
-def test_after_retention_a_trace_still_names_version_approver_and_data(world, tmp_path):
+def test_after_retention_a_trace_still_names_version_approver_and_data(world, tmp_path, monkeypatch):
     settings = copy_of(world, tmp_path / "govern")  # retention cannot be undone: work on a copy of the history
     result = govern(settings, "retention", "--json")  # the configured periods: nothing is old enough yet
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["ledger_payloads_expired"] == 0
     services = Services(settings)
     retention = Retention(decision_features_days=1, decision_log_days=3653, ledger_payload_days=1)
-    run = apply_retention(services, retention, [MODEL], now=utc_now() + timedelta(days=2))
+    travel(monkeypatch, timedelta(days=2))
+    run = apply_retention(services, retention, [MODEL])
     assert run.ledger_ok and run.ledger_payloads_expired == services.ledger.size() - 1
     log = DecisionLog.for_settings(settings)
     for phase, version in (("before_rollback", V2), ("after_rollback", V1)):

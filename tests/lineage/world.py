@@ -22,6 +22,7 @@ from governance.data.generator import generate_applications
 from governance.release.approvals import decide
 from governance.release.deployment import rollback
 from governance.release.kill_switch import set_kill_switch
+from governance.release.requests import request_candidate
 from governance.release.services import Services
 from governance.serving import create_app
 from governance.trust.demo import demo_principals
@@ -30,6 +31,7 @@ from governance_assets.definitions import build_definitions
 from jobs import candidate_job_name, release_job_name
 from jobs.candidates import next_candidate_key
 from tests.helpers import SMALL_CONFIG, Lifecycle, RunningAPI
+from tests.serving.conftest import bearer
 
 MODEL = "credit_scoring"
 V1, V2 = f"{MODEL}-v1", f"{MODEL}-v2"
@@ -99,7 +101,8 @@ def _history(world: World, decisions_per_phase: int) -> None:
         release = life.defs.resolve_job_def(release_job_name(MODEL))
         assert release.execute_in_process(instance=life.instance, partition_key=version).success
     app = create_app(life.settings, life.config, poll_seconds=0.1)
-    with RunningAPI(app) as api, httpx.Client(base_url=api.url, timeout=10) as client:
+    headers = bearer(life.settings) if life.settings.production else {}
+    with RunningAPI(app) as api, httpx.Client(base_url=api.url, timeout=10, headers=headers) as client:
         world.decisions["before_rollback"] = _serve(world, client, 2, decisions_per_phase, seed=21)
         rollback(world.services, MODEL, "paul", world.key("paul"), "v2 under investigation")
         world.decisions["after_rollback"] = _serve(world, client, 1, decisions_per_phase, seed=22)
@@ -112,11 +115,11 @@ def _candidate(world: World, version: str) -> None:
     life = world.life
     key = next_candidate_key(life.instance, life.registry, life.config.model(MODEL))
     assert key == version
+    request_candidate(world.services, MODEL, key, "dana", world.key("dana"))  # as `govern train` signs it
     job = life.defs.resolve_job_def(candidate_job_name(MODEL))
     result = job.execute_in_process(
         instance=life.instance,
         partition_key=key,
-        tags={"governance/requested_by": "dana"},
         run_config={"ops": {f"{MODEL}__applications": {"config": {"seed": SEEDS[version]}}}},
     )
     assert result.success

@@ -34,15 +34,18 @@ from governance.trust.keys import load_private_key
 from governance_assets.definitions import build_definitions
 from governance_assets.instance import open_instance
 from resources import governance_resources
-from sensors.monitoring import monitoring_sensor_name
+from sensors.monitoring import RETRAINING_SENSOR, monitoring_sensor_name
 from tests.monitoring.support import MODEL, build_state, copy_state
 
 CONCERNS = ("data_drift", "score_drift", "fairness", "performance")
 
 
 def sensor_name(sensor: str) -> str:
-    """The fleet sensor of a monitoring concern (or `retraining_requests` as is)."""
-    return monitoring_sensor_name(sensor) if sensor in CONCERNS else sensor
+    """The fleet sensor of a monitoring concern, `retraining_requests` as is, else the model's own sensor
+    (`guard_reports`: `credit_scoring_guard_reports`)."""
+    if sensor in CONCERNS:
+        return monitoring_sensor_name(sensor)
+    return sensor if sensor == RETRAINING_SENSOR else f"{MODEL}_{sensor}"
 
 
 def windows_cursor(cursor: str, model: str = MODEL) -> dict[str, int]:
@@ -88,7 +91,7 @@ class Monitored:
 
     def tick(self, sensor: str, resources: dict | None = None) -> dg.SensorResult:
         """One evaluation of a sensor as the daemon does it: from its last cursor, keeping the new one and
-        persisting the observations it reports."""
+        persisting the observations and partitions it reports."""
         definition = self.defs.resolve_sensor_def(sensor_name(sensor))
         context = dg.build_sensor_context(
             instance=self.instance,
@@ -100,6 +103,8 @@ class Monitored:
             self.cursors[sensor] = result.cursor
         for event in result.asset_events:
             self.instance.report_runless_asset_event(event)
+        for request in result.dynamic_partitions_requests or []:  # the daemon applies them with the tick's runs
+            self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys or []))
         return result
 
     def tick_all(self) -> list[dg.RunRequest]:

@@ -1,7 +1,7 @@
 """A state dir with governed champions, built through the core (no Dagster): where the tests and bench/mttr.py start.
 
 Each version is trained on its own generated data snapshot (real DVC), registered
-in MLflow, given a sealed evidence pack holding its real performance and
+in MLflow, given a sealed evidence pack holding its real performance, fairness and
 explainability (SHAP) reports, and
 deployed through `governance.release.deployment.deploy`, in order, so the last
 is the champion and the one before it the rollback target. The approval it is
@@ -22,7 +22,7 @@ from governance.data.generator import generate_applications
 from governance.data.snapshot import snapshot_frame
 from governance.digests import canonical_json, file_sha256
 from governance.metrics.explainability import explainability_report, version_explainer
-from governance.metrics.fairness import protected_groups
+from governance.metrics.fairness import fairness_report, protected_groups
 from governance.metrics.performance import performance_report
 from governance.registry import ModelRegistry, version_key
 from governance.release.approvals import request_approval
@@ -133,15 +133,20 @@ def seal_trained(settings: Settings, model, frame, pipeline, source: str):
     )
     registry.finish_run(run_id, ok=True)
     test = training.split(model, frame).test.reset_index(drop=True)
+    scores = training.score(pipeline, model, test)
     report = performance_report(
-        training.unfavourable(model, test),
-        training.score(pipeline, model, test),
-        protected_groups(model, test),
-        model.decisioning,
+        training.unfavourable(model, test), scores, protected_groups(model, test), model.decisioning
     )
     out = settings.model_dir(model.name, key)
     out.mkdir(parents=True, exist_ok=True)
     (out / "performance.json").write_bytes(canonical_json(report))
+    fairness = fairness_report(
+        model,
+        1 - training.unfavourable(model, test),
+        scores < model.decisioning.approve_below,
+        protected_groups(model, test),
+    )
+    (out / "fairness.json").write_bytes(canonical_json(fairness))
     explainer = version_explainer(settings, model, pipeline, snapshot.md5)
     explained, _ = explainability_report(model, explainer, test, protected_groups(model, test))
     (out / "explainability.json").write_bytes(canonical_json(explained))
@@ -161,6 +166,7 @@ def seal_trained(settings: Settings, model, frame, pipeline, source: str):
         key,
         {
             "performance.json": out / "performance.json",
+            "fairness.json": out / "fairness.json",
             "explainability.json": out / "explainability.json",
             "model_card.md": out / "model_card.md",
         },

@@ -12,6 +12,8 @@ import dagster as dg
 import pytest
 
 from governance import events
+from governance.monitoring.monitor import monitor_for
+from governance.monitoring.windows import read_window
 from governance.release.kill_switch import set_kill_switch
 from governance.trust.demo import demo_key_path
 from governance.trust.keys import load_private_key
@@ -135,6 +137,13 @@ def test_automation_never_restores_a_version_a_person_rolled_back_from(monitored
         "paul rolled back away from v2" in skipped["reason"] and "no person has put it back since" in skipped["reason"]
     )
     assert "auto_rollback_target not permitted" in skipped["reason"]
+    # v2 is the only earlier approved version, and it would pass on this window: only people's choice kept it out
+    monitor, judged = monitor_for(monitored.settings), acted.judgement
+    window = read_window(monitor.log, MODEL, int(acted.window.split("-")[0]), int(acted.window.split("-")[1]))
+    concerns = tuple(m["concern"] for m in judged["measurements"])
+    as_v2, _ = monitor.judge(monitored.model, window, acted.stream, concerns, as_version=2)
+    assert not as_v2.contain.allowed, as_v2.summary()
+    assert [m.version for m in services.control.deployments(MODEL, "completed")] == [1, 2, 1]
 
 
 def test_a_release_over_an_automatic_rollback_is_not_a_person_rolling_back(monitored: Monitored):
@@ -208,7 +217,7 @@ def test_moderate_drift_opens_one_retraining_run_per_deployment_and_never_promot
     # until the daemon has created its run, the request is still open: the same run key (which the daemon
     # launches once); once created, the sensor waits for it
     assert [r.run_key for r in monitored.tick("retraining_requests").run_requests] == [request.run_key]
-    create_run(monitored, request, dg.DagsterRunStatus.QUEUED)
+    create_run(monitored, request, dg.DagsterRunStatus.NOT_STARTED)
     assert monitored.tick("retraining_requests").run_requests == []
 
 
@@ -259,17 +268,23 @@ def test_a_window_that_is_not_in_the_decision_log_acts_on_nothing(monitored: Mon
     assert monitored.ledger(events.RemediationDecided) == []
 
 
-def test_the_retraining_schedule_authorises_ledgers_and_requests_a_new_version(monitored: Monitored):
+def test_the_retraining_schedule_launches_a_run_that_authorises_and_ledgers_a_new_version(monitored: Monitored):
     schedule = monitored.defs.resolve_schedule_def(f"{MODEL}_retraining_schedule")
-    assert schedule.cron_schedule == "0 3 * * 1" and schedule.execution_timezone == "UTC"
+    # "0 3 * * 1" moved by credit_scoring's offset in the default 120-minute spread (sha256 of the name)
+    assert schedule.cron_schedule == "11 3 * * 1" and schedule.execution_timezone == "UTC"
     context = dg.build_schedule_context(
         instance=monitored.instance,
         resources=governance_resources(monitored.settings),
         scheduled_execution_time=datetime(2026, 11, 23, 3, tzinfo=UTC),
     )
     request = schedule(context)
-    assert request.partition_key == "credit_scoring-v3" and request.tags["governance/requested_by"] == "system"
+    assert request.tags["governance/requested_by"] == "system" and not monitored.ledger(events.RetrainingRequested)
+    assert monitored.run(request, job="retraining").success
     requested = monitored.ledger(events.RetrainingRequested)[-1]
     assert requested.trigger == "schedule" and requested.actor == "system"
+    assert requested.scheduled_for == "2026-11-23T03:00:00+00:00"
     signed = monitored.services.statements.find(action="train", model=MODEL)[0]
     assert requested.statement == signed.digest and signed.signed.statement.principal == "system"
+    launched = monitored.tick("retraining_requests")
+    assert [r.partition_key for r in launched.run_requests] == ["credit_scoring-v3"]
+    assert launched.run_requests[0].tags["governance/trigger"] == "schedule"

@@ -20,7 +20,7 @@ ROSTER = {
 MODEL = ModelSubject("credit_scoring")
 HIGH = VersionSubject("credit_scoring", "7", "high", trained_by=["dana"], requested_by=["rhea"])
 MEDIUM = VersionSubject("credit_scoring", "7", "medium", trained_by=["dana"], requested_by=["rhea"])
-FRESH = {"approval_age_hours": 0}
+FRESH = {"approval_age_hours": 0, "approvers": 1}
 WAIVE = {"rule": "fairness.disparate_impact", "rule_unwaivable": False, "duration_days": 30}
 ROLLBACK = {"target_version": "6", "target_approved": True}
 
@@ -63,7 +63,9 @@ def test_denial_without_a_permit_says_who_lacks_what(bundle):
 
 @pytest.mark.parametrize("field", ["trained_by", "requested_by"])
 def test_trainer_or_requester_never_approves(bundle, field):
-    version = VersionSubject("credit_scoring", "7", "high", **{field: ["ravi"]})
+    version = VersionSubject(
+        "credit_scoring", "7", "high", **{"trained_by": ["dana"], "requested_by": ["paul"], field: ["ravi"]}
+    )
     decision = authorize(bundle, ROSTER, "ravi", "approve", version, FRESH)
     assert not decision.allowed
     assert decision.rules == ("separation_of_duties.no_self_approval",)
@@ -74,13 +76,23 @@ def test_a_person_with_both_roles_still_cannot_approve_own_work(bundle):
     roster = {**ROSTER, "dana": ["data_scientist", "model_risk_approver"]}
     assert not authorize(bundle, roster, "dana", "approve", HIGH, FRESH).allowed
     assert authorize(
-        bundle, roster, "dana", "approve", VersionSubject("credit_scoring", "8", "high", ["paul"]), FRESH
+        bundle, roster, "dana", "approve", VersionSubject("credit_scoring", "8", "high", ["paul"], ["paul"]), FRESH
     ).allowed
+
+
+@pytest.mark.parametrize("approvers, allowed", [(1, False), (2, True)])
+def test_a_version_nobody_verifiably_requested_needs_two_approvers(bundle, approvers, allowed):
+    unknown = VersionSubject("credit_scoring", "7", "high", trained_by=["dana"], requested_by=[])
+    decision = authorize(bundle, ROSTER, "ravi", "approve", unknown, {**FRESH, "approvers": approvers})
+    assert decision.allowed is allowed
+    if not allowed:
+        assert decision.rules == ("separation_of_duties.unknown_requester_second_approver",)
+        assert "two different approvers" in decision.reasons[0]
 
 
 @pytest.mark.parametrize("hours, allowed", [(0, True), (168, True), (169, False), (-1, False)])
 def test_approvals_expire(bundle, hours, allowed):
-    decision = authorize(bundle, ROSTER, "ravi", "approve", HIGH, {"approval_age_hours": hours})
+    decision = authorize(bundle, ROSTER, "ravi", "approve", HIGH, {**FRESH, "approval_age_hours": hours})
     assert decision.allowed is allowed
     if not allowed:
         assert decision.rules == ("authorisation.approval_expiry",)

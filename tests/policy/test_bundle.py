@@ -106,6 +106,14 @@ def test_type_error_names_file_and_line(policy_copy):
     assert "unexpected type: expected decimal but saw Bool" in message
 
 
+def test_malformed_decimal_threshold_names_file_line_and_literal(policy_copy):
+    path = policy_copy / "explainability.cedar"
+    path.write_text(path.read_text().replace('decimal("0.5000")', 'decimal("0.5.000")', 1))
+    message = load_error(policy_copy)
+    assert f"{path}:{line_of(path, '0.5.000')}: " in message
+    assert 'failed to parse as a decimal value: `"0.5.000"`' in message
+
+
 def test_misspelt_role_or_action_fails_validation(policy_copy):
     path = policy_copy / "authorisation.cedar"
     path.write_text(

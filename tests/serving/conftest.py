@@ -34,6 +34,7 @@ from governance.release.kill_switch import set_kill_switch
 from governance.release.production import verified_production
 from governance.release.services import Services
 from governance.serving import create_app
+from governance.serving.tokens import TokenStore
 from governance.settings import Settings
 from governance.trust.demo import demo_key_path, demo_principals
 from governance.trust.keys import load_private_key
@@ -104,10 +105,21 @@ def _key(settings: Settings, principal: str):
 
 def on_database(settings: Settings, database_url: str) -> Settings:
     """The same state dir with its governance stores on `database_url` (MLflow stays where it is), trusting the
-    demo roster (production reads no roster from the state dir by default) and v1 deployed there."""
-    moved = dataclasses.replace(settings, database_url=database_url, roster_override=settings.home / "roster.yaml")
+    demo roster and the policies it uses (production reads neither from the state dir unless told to) and v1
+    deployed there."""
+    moved = dataclasses.replace(
+        settings,
+        database_url=database_url,
+        roster_override=settings.home / "roster.yaml",
+        policies_override=settings.policies_dir,
+    )
     deploy_version(moved, 1)
     return moved
+
+
+def bearer(settings: Settings, name: str = "tests") -> dict[str, str]:
+    """Headers with a new API token (production's scoring API refuses requests without one)."""
+    return {"Authorization": f"Bearer {TokenStore.for_settings(settings).create(name, 'cli:tests')}"}
 
 
 def config_file(path: Path, collect_protected: bool, with_linear: bool = True) -> Path:

@@ -100,7 +100,7 @@ def test_an_alias_moved_outside_governance_is_an_incident_and_changes_nothing_se
 def test_an_artifact_changed_after_its_governed_deployment_is_not_served(deployed):
     deploy_version(deployed.settings, 3)  # approved, and deployed, with the digest of its artifact as it was
     v3 = deployed.versions[3]
-    artifact = deployed.registry.artifact_root / MODEL / v3.run_id / "artifacts" / "model" / "MLmodel"
+    artifact = deployed.settings.mlflow_artifacts / MODEL / v3.run_id / "artifacts" / "model" / "MLmodel"
     artifact.write_text(artifact.read_text() + "\n# changed after approval\n")
     # A server starting now must load v3 from its artifact (the package's server may hold it loaded already).
     with (

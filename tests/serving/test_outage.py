@@ -22,7 +22,7 @@ from governance.serving.champion import KILL_SWITCH_UNREADABLE, ChampionFollower
 from governance.serving.decide import Application, DecisionMaker
 from tests.helpers import RunningAPI, wait_until
 from tests.proxy import TcpProxy
-from tests.serving.conftest import MODEL, body, on_database
+from tests.serving.conftest import MODEL, bearer, body, on_database
 
 DECIDE = f"/models/{MODEL}/decisions"
 
@@ -30,14 +30,14 @@ DECIDE = f"/models/{MODEL}/decisions"
 class Load:
     """Clients posting decisions until stopped; every answer kept as (status, body, seconds into the load)."""
 
-    def __init__(self, url: str, sent: dict, clients: int = 4) -> None:
-        self.url, self.sent, self.answers = url, sent, []
+    def __init__(self, url: str, sent: dict, headers: dict, clients: int = 4) -> None:
+        self.url, self.sent, self.headers, self.answers = url, sent, headers, []
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._client, daemon=True) for _ in range(clients)]
         self._started = time.monotonic()
 
     def _client(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=30) as client:
+        with httpx.Client(base_url=self.url, headers=self.headers, timeout=30) as client:
             while not self._stop.is_set():
                 answer = client.post(DECIDE, json=self.sent)
                 self.answers.append((answer.status_code, answer.json(), time.monotonic() - self._started))
@@ -63,8 +63,8 @@ def test_every_request_is_answered_and_logged_or_refused_through_an_outage(deplo
     try:
         with (
             RunningAPI(create_app(settings, deployed.config, poll_seconds=0.2)) as api,
-            httpx.Client(base_url=api.url, timeout=30) as client,
-            Load(api.url, body(deployed.applications.iloc[7], deployed.model)) as load,
+            httpx.Client(base_url=api.url, headers=bearer(settings), timeout=30) as client,
+            Load(api.url, body(deployed.applications.iloc[7], deployed.model), client.headers) as load,
         ):
             wait_until(lambda: any(status == 200 for status, *_ in load.answers), "decisions before the outage")
             proxy.stop()
@@ -133,7 +133,7 @@ def test_a_database_that_does_not_answer_costs_a_request_seconds_not_minutes(dep
     try:
         with (
             RunningAPI(create_app(settings, deployed.config, poll_seconds=0.2)) as api,
-            httpx.Client(base_url=api.url, timeout=60) as client,
+            httpx.Client(base_url=api.url, headers=bearer(settings), timeout=60) as client,
         ):
             assert client.post(DECIDE, json=sent).status_code == 200
             proxy.hang()

@@ -8,7 +8,7 @@ from governance.decisions import DecisionLog
 from governance.release.services import Services
 from governance.serving import create_app
 from tests.helpers import RunningAPI, wait_until
-from tests.serving.conftest import MODEL, body, flip_kill_switch, on_database
+from tests.serving.conftest import MODEL, bearer, body, flip_kill_switch, on_database
 
 
 def test_decisions_and_the_kill_switch_on_postgresql(deployed, postgres_url):
@@ -17,7 +17,7 @@ def test_decisions_and_the_kill_switch_on_postgresql(deployed, postgres_url):
     sent = body(deployed.applications.iloc[3], deployed.model)
     with (
         RunningAPI(create_app(settings, deployed.config, poll_seconds=0.2)) as api,
-        httpx.Client(base_url=api.url) as client,
+        httpx.Client(base_url=api.url, headers=bearer(settings)) as client,
     ):
         scored = client.post(f"/models/{MODEL}/decisions", json=sent).json()
         assert scored["version"] == 1 and not scored["safe_state"]

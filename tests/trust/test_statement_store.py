@@ -11,11 +11,11 @@ import pytest
 
 from governance import events
 from governance.ledger import Ledger
-from governance.timestamps import utc_now
+from governance.timestamps import MAX_CLOCK_SKEW, utc_now
 from governance.trust.keys import generate_key_pair
 from governance.trust.roster import Principal, Roster
 from governance.trust.statements import SignedStatement, Statement, sign
-from governance.trust.store import MAX_CLOCK_SKEW, StatementRefused, StatementStore
+from governance.trust.store import StatementRefused, StatementStore
 
 EVIDENCE = "cd" * 32
 SUBJECT = {"model": "credit_scoring", "version": "credit_scoring-v3", "evidence_digest": EVIDENCE}

@@ -1,0 +1,5 @@
+"""Alembic environment of the decisions schema."""
+
+from governance.migrations.env import run
+
+run()

@@ -1,0 +1,5 @@
+"""Alembic environment of the governance schema."""
+
+from governance.migrations.env import run
+
+run()

@@ -1,0 +1,245 @@
+"""The guard's watch: beside the scoring API, every governed model's decisions judged as they are logged.
+
+`govern guard` runs it: one process tailing the decision log (so it sees the
+decisions of every serving worker and replica), polling every
+`poll_seconds`. Per model it arms a `FairnessGuard` for the version deciding
+(from its sealed fairness report; a version it cannot arm for is ledgered once
+as `monitoring.guard_not_armed` and its windows are left to the sensors), feeds
+it each new decision and asks the monitoring policy about the strongest
+finding. When the policy calls for containment it acts as remediation does,
+under the model's remediation lease: the kill switch, signed by the system
+principal, authorised by Cedar, ledgered, then `monitoring.guard_contained`
+with the guard's evidence. Serving reads the kill switch per batch, so the
+next batch is in the safe state. The window report follows for the record
+(`sensors/guard.py` requests it for the decisions the guard judged).
+
+The API process never holds the system key: this process reads it at each
+action from `GOVERN_SYSTEM_KEY` (or the state dir's keys), as the Dagster code
+server does for remediation; it is never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+
+import pandas as pd
+from sqlalchemy import select
+
+from governance import events
+from governance.config import GovernedModel, load_config
+from governance.decisions import DecisionLog, decisions
+from governance.digests import sha256_hex
+from governance.errors import GovernanceError
+from governance.metrics.fairness import protected_groups
+from governance.monitoring.guard import Armed, FairnessGuard, Finding, GuardNotArmed, Observation, arm
+from governance.monitoring.lease import remediation_lease
+from governance.monitoring.monitor import Monitor
+from governance.monitoring.policy import DISABLE, guard_containment
+from governance.monitoring.reference import sealed_report
+from governance.registry import version_key
+from governance.release.kill_switch import set_kill_switch
+from governance.release.services import SYSTEM
+from governance.serving.decide import APPROVE
+from governance.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ACTOR = "system:guard"
+SWITCHED_OFF = "kill_switch"
+FAIRNESS_REPORT = "fairness.json"
+MAX_READ = 5000  # decisions read per model and poll
+LEASE_WAIT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class GuardContained:
+    """What the guard did about a conclusive finding (ledgered as `monitoring.guard_contained`)."""
+
+    ledger_seq: int
+    actions: tuple[str, ...]
+    notes: tuple[str, ...]
+    finding: Finding
+
+
+@dataclass
+class _Watched:
+    model: GovernedModel
+    after_seq: int
+    guard: FairnessGuard | None = None
+    not_armed: dict[int, str] = field(default_factory=dict)  # version -> why (ledgered once per process)
+
+
+class GuardWatch:
+    """The fairness guards of every governed model in the settings' config."""
+
+    def __init__(self, settings: Settings, from_start: bool = False) -> None:
+        self.monitor = Monitor(settings)
+        self.services = self.monitor.services
+        config = load_config(settings.config_path)
+        self.log = DecisionLog.for_settings(settings)
+        self.watched = {
+            name: _Watched(model, 0 if from_start else self.log.last_seq(name)) for name, model in config.models.items()
+        }
+        self.holder = f"guard:{os.getpid()}"
+
+    def poll(self) -> list[GuardContained]:
+        """Judge every model's new decisions; what was ledgered about containment."""
+        done = []
+        for watched in self.watched.values():
+            if not watched.model.monitoring.collect_protected_attributes:
+                continue
+            contained = self._poll_model(watched)
+            if contained is not None:
+                done.append(contained)
+        return done
+
+    def run(self, stop: threading.Event, poll_seconds: float) -> None:
+        while not stop.wait(poll_seconds):
+            try:
+                for contained in self.poll():
+                    log.warning("guard: %s (ledger entry %d)", " ".join(contained.notes), contained.ledger_seq)
+            except Exception:  # never stop watching; the next poll tries again
+                log.exception("guard: a poll failed")
+
+    def _poll_model(self, watched: _Watched) -> GuardContained | None:
+        observed = _read(self.log, watched.model, watched.after_seq)
+        if not observed:
+            return None
+        watched.after_seq = observed[-1].seq
+        finding = None
+        for version, run in _by_version(observed):
+            guard = self._guard_for(watched, version)
+            finding = guard.observe(run) if guard else None
+        if finding is None or finding.evidence < 1.0:
+            return None
+        return self._judge(watched, finding)
+
+    def _guard_for(self, watched: _Watched, version: int | None) -> FairnessGuard | None:
+        if version is None:  # the safe state: the live tests end
+            if watched.guard is not None:
+                watched.guard.reset()
+            return None
+        if watched.guard is not None and watched.guard.armed.version == version:
+            return watched.guard
+        watched.guard = None
+        if version in watched.not_armed:
+            return None
+        try:
+            watched.guard = FairnessGuard(self._arm(watched.model, version))
+        except GovernanceError as exc:
+            self._not_armed(watched, version, str(exc))
+        return watched.guard
+
+    def _arm(self, model: GovernedModel, version: int) -> Armed:
+        report, where, sha = sealed_report(self.services, model, version, FAIRNESS_REPORT)
+        if report is None:
+            raise GuardNotArmed(f"{version_key(model.name, version)}: {where}")
+        return arm(self.monitor.policies(), model, version, report, sha, where)
+
+    def _not_armed(self, watched: _Watched, version: int, reason: str) -> None:
+        watched.not_armed[version] = reason
+        key = version_key(watched.model.name, version)
+        log.error("guard not armed for %s (its windows are judged when complete): %s", key, reason)
+        problem = sha256_hex(reason.encode())
+        recorded = self.services.ledger.events(events.GuardNotArmed, model=watched.model.name, version=key)
+        if not any(e.problem == problem for e in recorded):
+            self.services.ledger.append(
+                events.GuardNotArmed(actor=ACTOR, model=watched.model.name, version=key, problem=problem, reason=reason)
+            )
+
+    def _judge(self, watched: _Watched, finding: Finding) -> GuardContained | None:
+        model = watched.model
+        contain, permitted = guard_containment(
+            self.monitor.policies(), model.name, finding.version, model.risk_tier, finding.decisions, finding.evidence
+        )
+        if not contain.allowed:
+            return None
+        with remediation_lease(self.services.settings.ledger_url, model.name, self.holder, LEASE_WAIT_SECONDS):
+            contained = self._contain(model, finding, list(contain.findings), permitted)
+        if watched.guard is not None:
+            watched.guard.reset()  # judged: the next decisions start afresh
+        return contained
+
+    def _contain(self, model: GovernedModel, finding: Finding, fired: list, permitted) -> GuardContained:
+        services, notes, actions, statement = self.services, [finding.summary()], [], None
+        rules = [f.rule for f in fired]
+        disable = next((v for v in permitted if v.action == DISABLE), None)
+        switch = services.control.kill_switch(model.name)
+        if switch.disabled:
+            notes.append("the kill switch is already on: serving is in the safe state")
+        elif disable is None:
+            notes.append("CONTAINMENT FAILED: the policy permits no kill switch for the guard's finding")
+        else:
+            fired += disable.findings
+            rules += [f.rule for f in disable.findings]
+            reason = f"fairness guard: {'; '.join(f.describe() for f in fired)}: {finding.summary()}"
+            try:
+                flipped = set_kill_switch(services, model.name, True, SYSTEM, services.system_key(), reason)
+            except (GovernanceError, OSError) as refused:
+                notes.append(f"CONTAINMENT FAILED: the kill switch was refused: {refused}")
+            else:
+                actions.append(SWITCHED_OFF)
+                statement = flipped.statement_digest
+                notes.append("kill switch on; a person re-enables with `govern enable`")
+        entry = services.ledger.append(
+            events.GuardContained(
+                actor=ACTOR,
+                model=model.name,
+                version=version_key(model.name, finding.version),
+                policy=self.monitor.policies().digest,
+                card=finding.card,
+                statement=statement,
+                window=finding.window,
+                decisions=finding.decisions,
+                actions=tuple(actions),
+                contained=bool(actions) or switch.disabled,
+                evidence=finding.to_dict(),
+                rules=tuple(rules),
+                notes=tuple(notes),
+            )
+        )
+        return GuardContained(entry.seq, tuple(actions), tuple(notes), finding)
+
+
+def _read(log: DecisionLog, model: GovernedModel, after_seq: int) -> list[Observation]:
+    """The model's decisions after `after_seq`, oldest first, with their groups as the card forms them."""
+    c = decisions.c
+    query = (
+        select(c.seq, c.version, c.score.is_not(None).label("scored"), c.outcome, c.protected)
+        .where(c.model == model.name, c.seq > after_seq)
+        .order_by(c.seq)
+        .limit(MAX_READ)
+    )
+    with log.engine.connect() as conn:
+        rows = list(conn.execute(query))
+    if not rows:
+        return []
+    protected = pd.DataFrame(
+        [json.loads(r.protected) if r.protected else {} for r in rows], columns=model.protected_columns
+    )
+    groups = {name: labels.tolist() for name, labels in protected_groups(model, protected).items()}
+    missing = protected.isna().any(axis=1).tolist()
+    return [
+        Observation(
+            seq=row.seq,
+            version=row.version if row.scored else None,
+            approved=row.outcome == APPROVE,
+            groups={} if missing[i] else {name: groups[name][i] for name in groups},
+        )
+        for i, row in enumerate(rows)
+    ]
+
+
+def _by_version(observed: list[Observation]) -> list[tuple[int | None, list[Observation]]]:
+    """Consecutive runs of decisions by the same version (None: the safe state)."""
+    runs: list[tuple[int | None, list[Observation]]] = []
+    for seen in observed:
+        if runs and runs[-1][0] == seen.version:
+            runs[-1][1].append(seen)
+        else:
+            runs.append((seen.version, [seen]))
+    return runs

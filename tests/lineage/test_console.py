@@ -1,0 +1,230 @@
+"""The audit console on a real governed history (the lineage world): what each page shows, bad input, a
+tampered ledger, and that crawling every page writes nothing."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from contextlib import closing
+from html import unescape
+from urllib.parse import urljoin
+
+import pytest
+from fastapi.testclient import TestClient
+
+from governance import events
+from governance.console import links
+from governance.ledger import Ledger
+from governance.serving import create_app
+from tests.lineage.conftest import copy_of
+from tests.lineage.world import MODEL, V1, V2, World
+
+pytestmark = pytest.mark.slow
+TRACEBACK = ("Traceback", 'File "', "Error(")
+
+
+def _client(settings, config=None) -> TestClient:
+    """The console as served: mounted on the scoring API (no lifespan: nothing is followed or served)."""
+    return TestClient(create_app(settings, config), raise_server_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def console(world: World) -> TestClient:
+    return _client(world.settings, world.life.config)
+
+
+def _body(response) -> str:
+    """The page's HTML, entities decoded; never a traceback."""
+    text = unescape(response.text)
+    assert not any(marker in text for marker in TRACEBACK), text[:2000]
+    return text
+
+
+def test_the_inventory_shows_the_verified_champion_and_kill_switch(console):
+    response = console.get("/console/")
+    body = _body(response)
+    assert response.status_code == 200
+    row = re.search(r"<tr><td><a href=\"/console/models/credit_scoring\">credit_scoring</a>.*?</tr>", body).group(0)
+    # the world ends rolled back to v1 with the kill switch turned off again: v1, not the later v2
+    assert f">{V1}</a>" in row and "rollback by paul" in row and V2 not in row
+    assert ">off<" in row and "high" in row
+    assert "no window judged yet" in row
+
+
+def test_the_model_page_lists_versions_and_offers_signed_commands(console):
+    body = _body(console.get("/console/models/credit_scoring"))
+    assert f">{V1}</a>" in body and f">{V2}</a>" in body
+    assert "govern disable credit_scoring --as YOUR_NAME --reason why" in body
+    assert "govern rollback credit_scoring --as YOUR_NAME --reason why" in body
+    assert "<form" not in body.split("Actions")[1]  # no action is taken from the browser
+
+
+def test_a_versions_lineage_shows_every_check_verified(console, world):
+    response = console.get(f"/console/models/{MODEL}/versions/{V2}")
+    body = _body(response)
+    assert response.status_code == 200, body
+    assert "approval granted" in body and "rhea" in body and "rollback" in body
+    checks = body.split("Every check")[1].split("</table>")[0]
+    assert checks.count('class="ok">verified<') >= 10 and "DOES NOT VERIFY" not in checks
+    assert "model_card.html" in body and "evidence-pack.zip" in body
+
+
+def test_a_decisions_trace_shows_the_rollback_in_force(console, world):
+    decision = world.decisions["after_rollback"][0]["decision_id"]
+    response = console.get(links.decision_url(decision, "/console"))
+    body = _body(response)
+    assert response.status_code == 200, body
+    assert f"Decision {decision}" in body and "rollback #" in body and f"to {V1}" in body
+    assert f"Lineage of {V1}" in body
+
+
+def test_the_model_card_is_served_from_the_sealed_pack_with_its_plots(console):
+    response = console.get(links.evidence_file_url(MODEL, V2, "model_card.html", "/console"))
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert response.text.count("data:image/svg+xml;base64,") >= 3
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
+def test_the_evidence_pack_downloads_and_verifies(console, tmp_path):
+    from governance.lineage.verify import verify_pack
+
+    response = console.get(links.evidence_pack_url(MODEL, V1, "/console"))
+    assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
+    archive = tmp_path / "pack.zip"
+    archive.write_bytes(response.content)
+    assert verify_pack(archive).ok
+
+
+def test_the_ledger_pages_through_every_entry_newest_first(console, world):
+    stored = [e.seq for e in Ledger.for_settings(world.settings).entries()]
+    seen, url = [], "/console/ledger"
+    while url:
+        body = _body(console.get(url))
+        seen += [int(s) for s in re.findall(r'<td><a href="/console/ledger/(\d+)">', body)]
+        older = re.search(r'<a href="([^"]+)">Older entries', body)
+        url = older.group(1) if older else None
+    assert seen == stored[::-1]
+
+
+def test_the_ledger_filters_by_type_model_and_version(console, world):
+    body = _body(console.get(links.ledger_url("/console", model=MODEL, version=V1, action="approval.granted")))
+    rows = re.findall(r"<tr><td><a href=\"/console/ledger/(\d+)\">.*?</tr>", body)
+    granted = Ledger.for_settings(world.settings).events(events.ApprovalGranted, model=MODEL, version=V1)
+    assert [int(s) for s in rows] == [g.seq for g in granted][::-1] and rows
+
+
+def test_a_ledger_entry_shows_its_verified_inclusion_proof(console):
+    response = console.get(links.ledger_entry_url(3, "/console"))
+    body = _body(response)
+    assert response.status_code == 200 and "entry hash and inclusion proof verify" in body
+    assert "Inclusion proof" in body
+
+
+def test_the_ledger_verifies(console, world):
+    response = console.get("/console/ledger/verify")
+    assert response.status_code == 200
+    assert f"The ledger verifies: {Ledger.for_settings(world.settings).size()} entries" in _body(response)
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "says"),
+    [
+        ("/console/models/no_such_model", 404, "unknown model 'no_such_model'"),
+        (f"/console/models/{MODEL}/versions/{MODEL}-v9", 404, f"{MODEL}-v9"),
+        (f"/console/models/{MODEL}/versions/garbage", 404, "'garbage' is not a version key"),
+        (f"/console/models/no_such_model/versions/{V1}", 404, "unknown model"),
+        (f"/console/models/{MODEL}/versions/{V1}/evidence/secret.txt", 404, "has no file 'secret.txt'"),
+        (f"/console/models/{MODEL}/versions/{V1}/evidence/../../keys/system.key", 404, "no"),
+        ("/console/decisions/not-a-decision", 404, "decision 'not-a-decision' is not in the decision log"),
+        ("/console/ledger/999999", 404, "there is no ledger entry 999999"),
+        ("/console/ledger/0", 404, "there is no ledger entry 0"),
+        ("/console/ledger/abc", 422, "seq"),
+        ("/console/ledger?before=-1", 422, "before"),
+        (f"/console/models/{MODEL}/monitoring/3", 404, "ledger entry 3 is no monitoring report"),
+        ("/console/nothing/here", 404, "no console page at /console/nothing/here"),
+    ],
+)
+def test_bad_input_gets_a_clear_page(console, path, status, says):
+    response = console.get(path)
+    assert response.status_code == status, response.text
+    assert says in _body(response) and "<h1>" in response.text
+
+
+def _tamper(settings, seq: int) -> None:
+    with closing(sqlite3.connect(settings.home / "governance.db")) as db:
+        db.execute("UPDATE ledger_entries SET content = replace(content, 'rhea', 'mallory') WHERE seq = ?", (seq,))
+        db.commit()
+
+
+def test_a_tampered_ledger_is_named_on_every_page_that_reads_it(world, tmp_path):
+    settings = copy_of(world, tmp_path / "govern")
+    granted = Ledger.for_settings(settings).latest(events.ApprovalGranted, model=MODEL, version=V2)
+    _tamper(settings, granted.seq)
+    console = _client(settings, world.life.config)
+    verify = console.get("/console/ledger/verify")
+    assert verify.status_code == 409 and f"#{granted.seq}</a>: " in _body(verify)
+    entry = console.get(links.ledger_entry_url(granted.seq, "/console"))
+    assert entry.status_code == 409 and "FAILS: entry" in _body(entry)
+    browse = console.get(links.ledger_url("/console", model=MODEL, version=V2))
+    assert browse.status_code == 409 and "ALTERED" in _body(browse)
+    lineage = console.get(f"/console/models/{MODEL}/versions/{V2}")
+    assert lineage.status_code == 409 and f"entry {granted.seq}: its fields do not hash" in _body(lineage)
+    assert console.get("/console/").status_code == 200
+
+
+def _snapshot(settings) -> dict:
+    """Row counts of every table of every SQLite database in the state dir, the ledger head, and every file's
+    size and modification time (SQLite's -wal/-shm files change on any read and are left out)."""
+    found: dict = {"head": (Ledger.for_settings(settings).size(), Ledger.for_settings(settings).root())}
+    for path in sorted(settings.home.rglob("*")):
+        if path.is_file() and not path.name.endswith(("-wal", "-shm", "-journal")):
+            found[str(path)] = (path.stat().st_size, path.stat().st_mtime_ns)
+    for db in sorted(settings.home.rglob("*.db")):
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            found[f"{db}:rows"] = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+    return found
+
+
+def _crawl(console: TestClient, start: str) -> set[str]:
+    """Every console page reachable by links from `start` (each fetched once)."""
+    seen, todo = set(), [start]
+    while todo:
+        url = todo.pop()
+        if url in seen:
+            continue
+        seen.add(url)
+        response = console.get(url)
+        assert response.status_code < 500, (url, response.status_code)
+        if response.headers["content-type"].startswith("text/html"):
+            for href in re.findall(r'href="([^"]+)"', response.text):
+                target = urljoin(url, href.replace("&amp;", "&"))
+                if target.startswith("/console/") and "/static/" not in target:
+                    todo.append(target)
+    return seen
+
+
+def test_no_page_writes_anything(world, tmp_path):
+    settings = copy_of(world, tmp_path / "govern")
+    console = _client(settings, world.life.config)
+    before = _snapshot(settings)
+    crawled = _crawl(console, "/console/")
+    crawled |= _crawl(console, links.decision_url(world.decisions["kill_switch"][0]["decision_id"], "/console"))
+    assert any(u.endswith("evidence-pack.zip") for u in crawled) and any("/decisions/" in u for u in crawled)
+    assert len(crawled) > 50
+    assert _snapshot(settings) == before
+
+
+def test_console_links_follow_the_serving_address(world):
+    from dataclasses import replace
+
+    settings = replace(world.settings, serve_url="https://governance.example/")
+    base = links.console_base(settings)
+    assert links.version_url(MODEL, V1, base) == f"https://governance.example/console/models/{MODEL}/versions/{V1}"
+    assert (
+        links.ledger_url(base, model=MODEL, version=None)
+        == "https://governance.example/console/ledger?model=credit_scoring"
+    )
+    assert (
+        links.decision_url("a b", links.console_base(world.settings)) == "http://127.0.0.1:8000/console/decisions/a%20b"
+    )

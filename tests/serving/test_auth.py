@@ -1,0 +1,67 @@
+"""Production's scoring API denies by default: every route, mounted apps included, needs an active bearer
+token, except the liveness and readiness probes; tokens are stored as digests, revocable, and ledgered."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import select
+
+from governance import events
+from governance.ledger import Ledger
+from governance.serving import create_app
+from governance.serving.auth import REFRESH_SECONDS
+from governance.serving.tokens import TokenStore, api_tokens
+from tests.helpers import RunningAPI, wait_until
+from tests.serving.conftest import MODEL, body, on_database
+
+DECIDE = f"/models/{MODEL}/decisions"
+
+
+def test_production_api_refuses_requests_without_a_valid_token(deployed, postgres_url):
+    settings = on_database(deployed.settings, postgres_url)
+    tokens = TokenStore.for_settings(settings)
+    token = tokens.create("loan-frontend", "cli:tests")
+    sent = body(deployed.applications.iloc[5], deployed.model)
+    app = create_app(settings, deployed.config, poll_seconds=0.2)
+    with RunningAPI(app) as api, httpx.Client(base_url=api.url, timeout=30) as client:
+        closed = {
+            "POST " + DECIDE: lambda h: client.post(DECIDE, json=sent, headers=h),
+            **{
+                f"GET {path}": (lambda h, path=path: client.get(path, headers=h))
+                for path in (f"/models/{MODEL}", "/ledger/entries/1", "/metrics", "/docs", "/openapi.json", "/console/")
+            },
+        }
+        for headers in ({}, {"Authorization": "Bearer gvt_0000_nope"}, {"Authorization": f"Basic {token}"}):
+            answers = {route: call(headers) for route, call in closed.items()}
+            assert {r: a.status_code for r, a in answers.items()} == dict.fromkeys(closed, 401), headers
+            assert answers["POST " + DECIDE].headers["www-authenticate"] == "Bearer"
+        assert {p: client.get(p).status_code for p in ("/healthz", "/readyz")} == {"/healthz": 200, "/readyz": 200}
+        assert client.get("/healthz").json()["authentication"] == "bearer tokens"
+
+        valid = {"Authorization": f"Bearer {token}"}
+        answers = {route: call(valid) for route, call in closed.items()}
+        assert {r: a.status_code for r, a in answers.items()} == dict.fromkeys(closed, 200)
+        assert "Governed models" in answers["GET /console/"].text  # the mounted audit console, behind the token
+
+        token_id = token.split("_")[1]
+        tokens.revoke(token_id, "cli:tests")
+        wait_until(
+            lambda: client.post(DECIDE, json=sent, headers=valid).status_code == 401,
+            "the revoked token refused",
+            timeout=2 * REFRESH_SECONDS + 2,
+        )
+    with tokens.engine.connect() as conn:
+        stored = conn.execute(select(api_tokens)).mappings().one()
+    assert token.split("_", 2)[2] not in str(dict(stored))  # only the secret's digest is kept
+    ledger = Ledger.for_settings(settings)
+    assert [e.token_id for e in ledger.events(events.ApiTokenIssued)] == [token_id]
+    assert [e.token_id for e in ledger.events(events.ApiTokenRevoked)] == [token_id]
+
+
+def test_the_embedded_default_serves_without_tokens_and_says_so(deployed):
+    with (
+        RunningAPI(create_app(deployed.settings, deployed.config, poll_seconds=0.2)) as api,
+        httpx.Client(base_url=api.url, timeout=30) as client,
+    ):
+        assert client.get(f"/models/{MODEL}").status_code == 200
+        assert client.get("/healthz").json()["authentication"].startswith("open (embedded default")
