@@ -90,6 +90,7 @@ from governance.timestamps import parse_utc  # noqa: E402
 from governance.trust.demo import demo_key_path, demo_principals  # noqa: E402
 from governance.trust.keys import load_private_key  # noqa: E402
 from governance_assets.monitoring.daemon import DagsterDaemon  # noqa: E402
+from sensors.monitoring import monitoring_sensor_name  # noqa: E402
 from tests.monitoring.support import deploy_trained, deploy_version, redeploy, train  # noqa: E402
 
 MODEL = "credit_scoring"
@@ -311,20 +312,20 @@ def measure_ticks(root: Path, count: int, rows: int) -> tuple[dict, dict, float,
     defs, instance = build_definitions(settings, config), open_instance(settings)
     resources = governance_resources(settings)
 
-    def tick(name: str, sensor: str, cursor: str | None) -> tuple[float, str | None]:
-        definition = defs.resolve_sensor_def(f"{name}_{sensor}")
+    def tick(sensor: str, cursor: str | None) -> tuple[float, str | None]:
+        """One evaluation of a fleet sensor: every model's window (cursor None) or nothing new."""
+        definition = defs.resolve_sensor_def(monitoring_sensor_name(sensor))
         context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
         started = time.perf_counter()
         result = definition(context)
         return time.perf_counter() - started, result.cursor
 
-    for name in names:  # warm: references built and loaded, as after the code server's first ticks
-        for sensor in SENSORS:
-            tick(name, sensor, None)
+    for sensor in SENSORS:  # warm: references built and loaded, as after the code server's first ticks
+        tick(sensor, None)
     judging, idle = {}, {}
     for sensor in SENSORS:
-        judging[sensor] = sum(statistics.median(tick(name, sensor, None)[0] for _ in range(3)) for name in names)
-        idle[sensor] = sum(tick(name, sensor, tick(name, sensor, None)[1])[0] for name in names)
+        judging[sensor] = statistics.median(tick(sensor, None)[0] for _ in range(3))
+        idle[sensor] = tick(sensor, tick(sensor, None)[1])[0]
     monitor = monitor_for(settings)
     baseline = 0.0
     for name in names:

@@ -19,6 +19,7 @@ from pydantic_core import ErrorDetails
 
 from governance.data.contract import CONTRACT, PROTECTED_SOURCES
 from governance.errors import GovernanceError
+from governance.monitoring.schedule import check_spread, spread_cron
 from governance.yamlfile import read_yaml
 
 MODEL_NAME = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
@@ -216,11 +217,19 @@ class Monitoring(_Strict):
     min_window_size: int = Field(200, ge=10, description="never judge a smaller window")
     check_interval_seconds: int = Field(30, ge=1, description="how often the sensors look")
     retrain_cron: str = Field("0 3 * * 1", description="scheduled retraining (cron, UTC)")
+    retrain_spread_minutes: int = Field(
+        120,
+        ge=0,
+        le=1440,
+        description="each model's scheduled retraining fires sha256(name) mod this many minutes after "
+        "retrain_cron's time, so models do not all queue at once (0: at retrain_cron exactly)",
+    )
 
     @model_validator(mode="after")
     def _sizes(self) -> Monitoring:
         if self.min_window_size > self.window_size:
             raise ValueError("min_window_size must not exceed window_size")
+        check_spread(self.retrain_cron, self.retrain_spread_minutes)
         return self
 
 
@@ -271,6 +280,11 @@ class GovernedModel(_Strict):
     @property
     def protected_columns(self) -> list[str]:
         return [p.column for p in self.protected_attributes]
+
+    @property
+    def retraining_cron(self) -> str:
+        """When this model's scheduled retraining fires: `retrain_cron` moved by its offset in the spread window."""
+        return spread_cron(self.monitoring.retrain_cron, self.name, self.monitoring.retrain_spread_minutes)
 
     @property
     def protected_sources(self) -> dict[str, str]:

@@ -28,6 +28,13 @@ RUN_MONITORING = {
     "cancel_timeout_seconds": 180,
     "poll_interval_seconds": 30,
 }
+# Remediation runs are queued; dequeue every second (default 5 s) to keep time-to-contain short. Per model, one
+# candidate and one remediation run at a time (the `governance/queue` tag jobs/ sets); remediation runs carry a
+# higher `dagster/priority`, so they leave the queue before candidates.
+RUN_QUEUE = {
+    "dequeue_interval_seconds": 1,
+    "tag_concurrency_limits": [{"key": "governance/queue", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}],
+}
 # A run that failed because its worker crashed or was lost is launched again, twice at most. A run that failed
 # on its own steps (a blocking gate, a refused approval) is an outcome, not a crash: never retried.
 RUN_RETRIES = {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False}
@@ -37,8 +44,7 @@ def dagster_instance_config(settings: Settings) -> dict:
     config: dict = {
         "telemetry": {"enabled": False},
         "nux": {"enabled": False},
-        # Remediation runs are queued; dequeue every second (default 5 s) to keep time-to-contain short.
-        "run_queue": {"dequeue_interval_seconds": 1},
+        "run_queue": RUN_QUEUE,
         "run_monitoring": RUN_MONITORING,
         "run_retries": RUN_RETRIES,
     }

@@ -23,11 +23,14 @@ from jobs import model_jobs, model_sensors
 from jobs.monitoring import monitoring_jobs, retraining_schedule
 from resources import governance_resources
 from sensors.approvals import approval_sensor
-from sensors.monitoring import monitoring_sensors
+from sensors.monitoring import fleet_sensors
 
 
-def model_definitions(model: GovernedModel) -> dg.Definitions:
-    """The asset graph and jobs of one governed model."""
+def model_definitions(
+    model: GovernedModel, jobs: list[dg.UnresolvedAssetJobDefinition | dg.JobDefinition]
+) -> dg.Definitions:
+    """The asset graph, jobs (built by the caller: the fleet's sensors target the same ones) and schedule of one
+    governed model."""
     return dg.Definitions(
         assets=[
             *data_assets(model),
@@ -37,8 +40,8 @@ def model_definitions(model: GovernedModel) -> dg.Definitions:
             *monitoring_assets(model),
             serving_state_asset(model),
         ],
-        jobs=[*model_jobs(model), *monitoring_jobs(model)],
-        sensors=[approval_sensor(model), *monitoring_sensors(model), *model_sensors(model)],
+        jobs=jobs,
+        sensors=[approval_sensor(model), *model_sensors(model)],
         schedules=[retraining_schedule(model)],
     )
 
@@ -46,9 +49,15 @@ def model_definitions(model: GovernedModel) -> dg.Definitions:
 def build_definitions(settings: Settings, config: GovernanceConfig) -> dg.Definitions:
     # In-process: steps form a chain and each would otherwise pay seconds of imports (GX, MLflow, SHAP).
     # Scale out per run with a run launcher (k8s, celery) in dagster.yaml.
+    models = list(config.models.values())
+    jobs = {model.name: [*model_jobs(model), *monitoring_jobs(model)] for model in models}
     return dg.Definitions.merge(
-        *(model_definitions(model) for model in config.models.values()),
-        dg.Definitions(resources=governance_resources(settings), executor=dg.in_process_executor),
+        *(model_definitions(model, jobs[model.name]) for model in models),
+        dg.Definitions(
+            sensors=fleet_sensors(models, [job for model_jobs in jobs.values() for job in model_jobs]),
+            resources=governance_resources(settings),
+            executor=dg.in_process_executor,
+        ),
     )
 
 

@@ -20,6 +20,13 @@ from jobs.requests import request_job, request_sensor
 # figures): Dagster's console log of, say, an expected gate denial would bury it. Events still reach the
 # instance's event log.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+# The run queue (governance.state) runs at most one run at a time per value of this tag: per model, one
+# candidate and one remediation in flight; more wait in the queue.
+QUEUE_TAG = "governance/queue"
+
+
+def queue_tags(model: str, lane: str) -> dict[str, str]:
+    return {"governance/model": model, QUEUE_TAG: f"{model}/{lane}"}
 
 
 def candidate_job_name(model: str) -> str:
@@ -35,7 +42,7 @@ def candidate_job(model: GovernedModel) -> dg.UnresolvedAssetJobDefinition:
         candidate_job_name(model.name),
         selection=dg.AssetSelection.assets(key(model, "approval_request")).upstream(),
         partitions_def=versions(model),
-        tags={"governance/model": model.name},
+        tags=queue_tags(model.name, "candidate"),
         description=f"Train and evaluate one new {model.name} version, gate it, and seal its evidence for approval.",
     )
 

@@ -3,9 +3,10 @@
 - `<model>_remediation`: the monitoring report of one alerting window, then the
   remediation the policy chooses (governance.monitoring.remediation). The
   monitoring sensors request it with the window in the run config.
-- `<model>_retraining_schedule`: at `monitoring.retrain_cron` (UTC), launch
+- `<model>_retraining_schedule`: at `retrain_cron` (UTC) plus the model's offset within
+  `retrain_spread_minutes` (governance.monitoring.schedule), launch
   `<model>_retraining` (jobs/retraining.py), which authorises and ledgers a
-  retraining by the system principal; `<model>_retraining_requests` then runs
+  retraining by the system principal; `retraining_requests` then runs
   `<model>_candidate` for a new version, which stops at the approval request.
 """
 
@@ -17,7 +18,7 @@ from governance.config import GovernedModel
 from governance.monitoring.retraining import SCHEDULE
 from governance.release.services import SYSTEM
 from governance_assets.common import REQUESTED_BY_TAG, key
-from jobs import candidate_job_name
+from jobs import candidate_job_name, queue_tags
 from jobs.retraining import SCHEDULED_FOR_TAG, retraining_job, retraining_job_name
 
 IN_FLIGHT = [
@@ -26,6 +27,9 @@ IN_FLIGHT = [
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
 ]
+
+PRIORITY_TAG = "dagster/priority"  # read by Dagster's queued run coordinator: higher leaves the queue first
+REMEDIATION_PRIORITY = 10
 
 
 def remediation_job_name(model: str) -> str:
@@ -36,7 +40,8 @@ def remediation_job(model: GovernedModel) -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         remediation_job_name(model.name),
         selection=dg.AssetSelection.assets(key(model, "monitoring_report"), key(model, "remediation")),
-        tags={"governance/model": model.name},
+        # Remediation jumps the run queue: a harmful window waits behind no candidate.
+        tags={**queue_tags(model.name, "remediation"), PRIORITY_TAG: str(REMEDIATION_PRIORITY)},
         description=f"Report one alerting window of {model.name}'s decisions, then remediate as the policy says "
         "(rollback or kill switch, retraining request).",
     )
@@ -59,7 +64,7 @@ def candidate_in_flight(instance: dg.DagsterInstance, model: GovernedModel) -> d
 
 
 def retraining_schedule(model: GovernedModel) -> dg.ScheduleDefinition:
-    cron = model.monitoring.retrain_cron
+    cron = model.retraining_cron
 
     @dg.schedule(
         name=f"{model.name}_retraining_schedule",

@@ -2,7 +2,7 @@
 
 Evaluating a schedule must write nothing (Dagster's "Preview tick result" runs the evaluation for real), so the
 schedule only launches this run; the run signs, authorises and ledgers the request
-(`governance.monitoring.retraining.request_retraining`), and `<model>_retraining_requests` launches the
+(`governance.monitoring.retraining.request_retraining`), and the `retraining_requests` sensor launches the
 candidate for it as it does for monitoring's requests. A refusal by the policy is ledgered and is the run's
 outcome, not a failure.
 """
@@ -39,7 +39,7 @@ def retraining_job(model: GovernedModel) -> dg.JobDefinition:
             return
         context.log.info(
             f"retraining of {model.name} requested (ledger entry {entry.seq}); "
-            f"{model.name}_retraining_requests launches the candidate"
+            "the retraining_requests sensor launches the candidate"
         )
 
     @dg.job(

@@ -1,40 +1,53 @@
-"""Monitoring sensors: each judges the complete windows of a model's decisions for its concern.
+"""Monitoring sensors: one per concern, each judging the complete windows of every governed model's decisions.
 
-- `<model>_data_drift`, `<model>_score_drift`: live windows (Evidently, PSI);
-- `<model>_fairness`: live windows (selection rate, parity, disparate impact), and
+- `monitoring_data_drift`, `monitoring_score_drift`: live windows (Evidently, PSI);
+- `monitoring_fairness`: live windows (selection rate, parity, disparate impact), and
   labelled windows once outcomes arrive (equal opportunity);
-- `<model>_performance`: labelled windows (AUC, KS against the model card).
+- `monitoring_performance`: labelled windows (AUC, KS against the model card).
 
-A window the policy (policies/monitoring.cedar) finds alerting requests
-`<model>_remediation` for it, unless another sensor already did (the report of
-that run judges every concern of the window's stream). Every judged window is
+A tick walks the models in turn within a time budget (governance.monitoring.fleet),
+so the sensors the daemon evaluates do not grow with the models it governs.
+A window the policy (policies/monitoring.cedar) finds alerting requests that
+model's `<model>_remediation` for it, unless another sensor already did (the report
+of that run judges every concern of the window's stream). Every judged window is
 also recorded as an observation of `<model>/monitoring_report`, so its figures
 chart in the UI.
-The cursor (JSON, per stream: the last decision seq of the last closed window)
-moves only past windows that were judged or passed over for good; anything
-that cannot be judged now leaves it in place and says why in the tick.
+The cursor (JSON: per model and stream, the last decision seq of the last closed
+window; and the model the next tick resumes with) moves only past windows that
+were judged or passed over for good; anything that cannot be judged now leaves it
+in place and says why in the tick.
 
-`<model>_retraining_requests` launches `<model>_candidate` for retraining that
-monitoring or the retraining schedule requested (ledger `retraining.requested`),
-one run at a time.
+`retraining_requests` launches `<model>_candidate` for retraining that monitoring or
+the model's retraining schedule requested (ledger `retraining.requested`), one run
+at a time per model; its cursor (per model, the last request answered) moves only
+once a run answering the request succeeded, so a run that never started or failed
+does not drop it. Like every sensor here it writes nothing while evaluated: a new
+version's partition is requested from the daemon with the run.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+
 import dagster as dg
+from dagster._core.storage.tags import PARENT_RUN_ID_TAG, WILL_RETRY_TAG
+from dagster._time import get_current_timestamp
 from sqlalchemy.exc import SQLAlchemyError
 
+from governance import events
 from governance.config import GovernedModel
 from governance.errors import GovernanceError
-from governance.monitoring.monitor import monitor_for, scan
+from governance.monitoring.fleet import FleetCursor, scan_fleet
+from governance.monitoring.monitor import monitor_for
 from governance.monitoring.policy import Judgement
 from governance.monitoring.retraining import MONITORING, SCHEDULE, monitoring_requests
-from governance.monitoring.windows import LABELLED, LIVE, Cursor, CursorError
-from governance.registry import version_key
+from governance.monitoring.windows import LABELLED, LIVE, CursorError
 from governance.release.services import SYSTEM
 from governance_assets.common import REQUESTED_BY_TAG, key, versions
 from jobs import candidate_job_name
 from jobs.monitoring import IN_FLIGHT, candidate_in_flight, remediation_job_name, report_run_config
+from jobs.requests import candidate_key
 from resources import GovernanceResource
 from sensors.guard import guard_reports_sensor
 
@@ -45,6 +58,13 @@ SENSORS: dict[str, dict[str, tuple[str, ...]]] = {
     "performance": {LABELLED: ("performance",)},
 }
 _MAX_MESSAGE = 4000
+RETRAINING_SENSOR = "retraining_requests"
+MAX_ATTEMPTS = 3  # candidate runs for one retraining request, Dagster's retries included
+RETRY_GRACE_SECONDS = 300  # how long a failed run Dagster will retry holds its request before the sensor relaunches
+
+
+def monitoring_sensor_name(concern: str) -> str:
+    return f"monitoring_{concern}"
 
 
 def daemon_interval(seconds: int) -> int:
@@ -55,44 +75,38 @@ def daemon_interval(seconds: int) -> int:
     return max(1, seconds - 1)
 
 
-def monitoring_sensor(model: GovernedModel, concern: str) -> dg.SensorDefinition:
+def monitoring_sensor(models: Sequence[GovernedModel], concern: str, jobs: Sequence) -> dg.SensorDefinition:
     streams = SENSORS[concern]
-    name = f"{model.name}_{concern}"
+    name = monitoring_sensor_name(concern)
+    judged = ", ".join(c for cs in streams.values() for c in cs).replace("_", " ")
 
     @dg.sensor(
         name=name,
-        job_name=remediation_job_name(model.name),
-        minimum_interval_seconds=daemon_interval(model.monitoring.check_interval_seconds),
+        jobs=list(jobs),
+        minimum_interval_seconds=daemon_interval(min(m.monitoring.check_interval_seconds for m in models)),
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Judges each complete window of {model.name}'s decisions for "
-        f"{', '.join(c for cs in streams.values() for c in cs).replace('_', ' ')} and requests "
-        f"{remediation_job_name(model.name)} when the monitoring policy alerts.",
+        description=f"Judges each complete window of every governed model's decisions for {judged}, and "
+        "requests that model's remediation job when the monitoring policy alerts.",
     )
     def sense(context: dg.SensorEvaluationContext, governance: GovernanceResource) -> dg.SensorResult:
         try:
-            cursor = Cursor.parse(context.cursor, tuple(streams))
+            cursor = FleetCursor.parse(context.cursor)
         except CursorError as exc:
             return dg.SensorResult(skip_reason=str(exc))
-        result = scan(monitor_for(governance.settings, record=False), model, streams, cursor)  # a tick writes nothing
-        requests, covered = [], []
-        for judgement in (j for j in result.judgements if j.alert):
-            earlier = _reported(context.instance, model, judgement)
-            if earlier is not None:
-                covered.append(
-                    f"window {judgement.window} is already being reported and remediated by run "
-                    f"{earlier.run_id} ({earlier.tags.get('governance/alerted_by')})"
-                )
-                continue
-            requests.append(
-                dg.RunRequest(
-                    run_key=f"{name}:{judgement.stream}:{judgement.window}",
-                    run_config=report_run_config(
-                        model, judgement.first_seq, judgement.last_seq, judgement.stream, name
-                    ),
-                    tags={**_window_tags(judgement), "governance/alerted_by": name, REQUESTED_BY_TAG: SYSTEM},
-                )
-            )
-        observations = [_observation(model, name, j) for j in result.judgements]
+        monitor = monitor_for(governance.settings, record=False)  # a tick writes nothing; the run records
+        result = scan_fleet(monitor, models, streams, cursor)
+        requests, covered, observations = [], [], []
+        for model, scanned in result.scans:
+            for judgement in (j for j in scanned.judgements if j.alert):
+                earlier = _reported(context.instance, model, judgement)
+                if earlier is None:
+                    requests.append(_remediation_request(model, judgement, name))
+                else:
+                    covered.append(
+                        f"{model.name} window {judgement.window} is already being reported and remediated by run "
+                        f"{earlier.run_id} ({earlier.tags.get('governance/alerted_by')})"
+                    )
+            observations += [_observation(model, name, j) for j in scanned.judgements]
         message = "; ".join([result.message(), *covered])[:_MAX_MESSAGE] or "nothing to judge"
         if requests:
             context.log.warning(message)
@@ -100,6 +114,15 @@ def monitoring_sensor(model: GovernedModel, concern: str) -> dg.SensorDefinition
         return dg.SensorResult(skip_reason=message, cursor=result.cursor.dumps(), asset_events=observations)
 
     return sense
+
+
+def _remediation_request(model: GovernedModel, judgement: Judgement, sensor: str) -> dg.RunRequest:
+    return dg.RunRequest(
+        job_name=remediation_job_name(model.name),
+        run_key=f"{model.name}:{sensor}:{judgement.stream}:{judgement.window}",
+        run_config=report_run_config(model, judgement.first_seq, judgement.last_seq, judgement.stream, sensor),
+        tags={**_window_tags(judgement), "governance/alerted_by": sensor, REQUESTED_BY_TAG: SYSTEM},
+    )
 
 
 def _window_tags(judgement: Judgement) -> dict[str, str]:
@@ -137,58 +160,125 @@ def _observation(model: GovernedModel, sensor: str, judgement: Judgement) -> dg.
     )
 
 
-def retraining_requests_sensor(model: GovernedModel) -> dg.SensorDefinition:
+def retraining_requests_sensor(models: Sequence[GovernedModel], jobs: Sequence) -> dg.SensorDefinition:
     @dg.sensor(
-        name=f"{model.name}_retraining_requests",
-        job_name=candidate_job_name(model.name),
-        minimum_interval_seconds=daemon_interval(model.monitoring.check_interval_seconds),
+        name=RETRAINING_SENSOR,
+        jobs=list(jobs),
+        minimum_interval_seconds=daemon_interval(min(m.monitoring.check_interval_seconds for m in models)),
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Launches {candidate_job_name(model.name)} when monitoring requests retraining of "
-        f"{model.name} or its retraining schedule runs (ledger retraining.requested); the candidate waits for approval.",
+        description="Launches a model's candidate job when monitoring or its retraining schedule requests its "
+        "retraining (ledger retraining.requested); a request stays open until a run answering it succeeds. The "
+        "candidate waits for approval.",
     )
     def retraining_requests(context: dg.SensorEvaluationContext, governance: GovernanceResource) -> dg.SensorResult:
-        after = int(context.cursor or 0)
         try:
-            requested = monitoring_requests(governance.services, model.name, after, triggers=(MONITORING, SCHEDULE))
+            answered = _answered(context.cursor)
+        except CursorError as exc:
+            return dg.SensorResult(skip_reason=str(exc))
+        try:
+            requested = monitoring_requests(
+                governance.services,
+                None,
+                min(answered.get(m.name, 0) for m in models),
+                triggers=(MONITORING, SCHEDULE),
+            )
         except (GovernanceError, SQLAlchemyError) as exc:
             return dg.SensorResult(
                 skip_reason="the ledger cannot be read now (tried again next tick): " + str(exc).splitlines()[0]
             )
-        if not requested:
-            return dg.SensorResult(skip_reason="no new retraining requests from monitoring")
-        latest = requested[-1]
-        running = candidate_in_flight(context.instance, model)
-        if running is not None:
-            return dg.SensorResult(
-                skip_reason=f"candidate run {running.run_id} is already in flight; it answers the "
-                f"requests up to ledger entry {latest.seq}",
-                cursor=str(latest.seq),
-            )
-        # The new partition is a request the daemon applies with the run: a preview of this tick adds nothing.
-        partition = version_key(model.name, governance.registry.latest_version(model.name) + 1)
-        partitions = versions(model)
-        new = [] if context.instance.has_dynamic_partition(partitions.name, partition) else [partition]
-        request = dg.RunRequest(
-            run_key=f"retraining-{latest.seq}",
-            partition_key=partition,
-            tags={
-                REQUESTED_BY_TAG: SYSTEM,
-                "governance/trigger": latest.trigger,
-                "governance/ledger_entry": str(latest.seq),
-            },
-        )
-        return dg.SensorResult(
-            run_requests=[request],
-            cursor=str(latest.seq),
-            dynamic_partitions_requests=[partitions.build_add_request(new)] if new else [],
-        )
+        requests, partitions, notes = [], [], []
+        for model in models:
+            open_requests = [r for r in requested if r.model == model.name and r.seq > answered.get(model.name, 0)]
+            if not open_requests:
+                continue
+            request, note, done = _retraining(context.instance, governance, model, open_requests[-1])
+            if request is not None:
+                requests.append(request)
+                partitions += _new_partition(context.instance, model, request)
+            notes.append(f"{model.name}: {note}")
+            if done:
+                answered[model.name] = open_requests[-1].seq
+        cursor = json.dumps(answered, sort_keys=True, separators=(",", ":"))
+        message = "; ".join(notes)[:_MAX_MESSAGE] or "no open retraining requests"
+        if requests:
+            # The new partitions are requests the daemon applies with the runs: a preview of this tick adds nothing.
+            return dg.SensorResult(run_requests=requests, cursor=cursor, dynamic_partitions_requests=partitions)
+        return dg.SensorResult(skip_reason=message, cursor=cursor)
 
     return retraining_requests
 
 
-def monitoring_sensors(model: GovernedModel) -> list[dg.SensorDefinition]:
+def _answered(cursor: str | None) -> dict[str, int]:
+    """Per model, the last retraining request a run has answered (or that was given up on)."""
+    try:
+        stored = json.loads(cursor) if cursor else {}
+    except ValueError:
+        stored = None
+    if not isinstance(stored, dict) or not all(isinstance(seq, int) for seq in stored.values()):
+        raise CursorError(
+            f"sensor cursor {str(cursor)[:200]!r} is not a retraining cursor (expected JSON like "
+            '{"credit_scoring": 57}); reset it in the Dagster UI'
+        )
+    return stored
+
+
+def _retraining(
+    instance: dg.DagsterInstance,
+    governance: GovernanceResource,
+    model: GovernedModel,
+    latest: events.RetrainingRequested,
+) -> tuple[dg.RunRequest | None, str, bool]:
+    """For the latest open request of a model: the run to launch (if any), what happens, and whether the request
+    is settled. A run that never started or failed leaves it open: run monitoring fails a run stuck before it
+    starts, Dagster retries a crashed one, and otherwise the sensor launches it again, up to MAX_ATTEMPTS runs."""
+    entry = latest.seq
+    tags = {"governance/trigger": latest.trigger, "governance/ledger_entry": str(entry)}
+    runs = instance.get_runs(dg.RunsFilter(job_name=candidate_job_name(model.name), tags=tags))
+    if any(r.status == dg.DagsterRunStatus.SUCCESS for r in runs):
+        return None, f"retraining request {entry} answered by a successful candidate run", True
+    waiting = candidate_in_flight(instance, model) or next((r for r in runs if _retried_soon(instance, r)), None)
+    if waiting is not None:
+        return None, f"waits for candidate run {waiting.run_id} ({waiting.status.value}) to end", False
+    if len(runs) >= MAX_ATTEMPTS:
+        return None, f"retraining request {entry} given up after {len(runs)} failed candidate runs", True
+    partition = candidate_key(governance.registry, model)
+    request = dg.RunRequest(
+        job_name=candidate_job_name(model.name),
+        run_key=f"retraining-{model.name}-{entry}-{len(runs) + 1}",
+        partition_key=partition,
+        tags={REQUESTED_BY_TAG: SYSTEM, **tags},
+    )
+    return request, f"launches {partition} (attempt {len(runs) + 1}) for retraining request {entry}", False
+
+
+def _new_partition(
+    instance: dg.DagsterInstance, model: GovernedModel, request: dg.RunRequest
+) -> list[dg.AddDynamicPartitionsRequest]:
+    """The request to add the run's partition, unless a failed attempt left it (it is reused)."""
+    partitions = versions(model)
+    if request.partition_key is None or instance.has_dynamic_partition(partitions.name, request.partition_key):
+        return []
+    return [partitions.build_add_request([request.partition_key])]
+
+
+def _retried_soon(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
+    """A failed run Dagster said it will retry, recently enough that its retry has yet to appear."""
+    if run.status != dg.DagsterRunStatus.FAILURE or run.tags.get(WILL_RETRY_TAG) != "true":
+        return False
+    if instance.get_runs(dg.RunsFilter(tags={PARENT_RUN_ID_TAG: run.run_id}), limit=1):
+        return False
+    record = instance.get_run_record_by_id(run.run_id)
+    ended = record.end_time if record is not None else None
+    return ended is not None and get_current_timestamp() - ended < RETRY_GRACE_SECONDS
+
+
+def fleet_sensors(models: Sequence[GovernedModel], jobs: Sequence) -> list[dg.SensorDefinition]:
+    """One sensor per monitoring concern and one for retraining requests, for every governed model; and each
+    model's guard reports (a ledger read a tick, kept per model as the guard that feeds it is)."""
+    remediation = [j for j in jobs if j.name in {remediation_job_name(m.name) for m in models}]
+    candidates = [j for j in jobs if j.name in {candidate_job_name(m.name) for m in models}]
     return [
-        *(monitoring_sensor(model, concern) for concern in SENSORS),
-        retraining_requests_sensor(model),
-        guard_reports_sensor(model, daemon_interval(model.monitoring.check_interval_seconds)),
+        *(monitoring_sensor(models, concern, remediation) for concern in SENSORS),
+        retraining_requests_sensor(models, candidates),
+        *(guard_reports_sensor(m, daemon_interval(m.monitoring.check_interval_seconds)) for m in models),
     ]

@@ -40,15 +40,19 @@ def demo(
     typer.echo(_where_to_look(settings, facts))
 
 
-def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Per governed model: versions and the state of each of their assets."""
+def status(
+    ctx: typer.Context,
+    as_json: JsonOption = False,
+    summary: Annotated[bool, typer.Option("--summary", help="one line a model (for many models)")] = False,
+) -> None:
+    """Per governed model: versions and the state of each of their assets (`--summary`: one line a model)."""
     from governance_assets.instance import open_instance
     from governance_assets.status import status as collect
 
     settings: Settings = ctx.obj
     with open_instance(settings) as instance:
         found = collect(instance, Services(settings), load_config(settings.config_path))
-    emit(found, as_json, _status_text)
+    emit(found, as_json, _summary_text if summary else _status_text)
     if any(model["incidents"] for model in found):
         raise typer.Exit(1)  # production disagrees with the signed record: see the incidents
 
@@ -205,6 +209,29 @@ def _status_text(found: list[dict]) -> str:
             lines += _version_lines(version)
             for name, state in version["assets"].items():
                 lines.append(f"    {name:<22} {_state_text(state)}")
+    return "\n".join(lines)
+
+
+def _summary_text(found: list[dict]) -> str:
+    """One line a model: production's state first, then what waits for a person."""
+    width = max((len(model["model"]) for model in found), default=5)
+    lines = []
+    for model in found:
+        if model["kill_switch"]["on"]:
+            production = "KILL SWITCH ON"
+        elif model["champion"]:
+            production = f"serving v{model['champion']}"
+        else:
+            production = "no champion"
+        facts = [
+            f"{len(model['incidents'])} INCIDENTS" if model["incidents"] else "",
+            f"{len(model['awaiting_approval'])} awaiting approval" if model["awaiting_approval"] else "",
+            f"{len(model['awaiting_release'])} awaiting release" if model["awaiting_release"] else "",
+            f"{len(model['versions'])} versions",
+        ]
+        lines.append(
+            f"{model['model']:<{width}}  {model['risk_tier']:<6}  {production:<16}  {', '.join(f for f in facts if f)}"
+        )
     return "\n".join(lines)
 
 

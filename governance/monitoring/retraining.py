@@ -68,13 +68,13 @@ def request_retraining(
 
 def monitoring_requests(
     services: Services,
-    model: str,
+    model: str | None,
     after_seq: int = 0,
     checked: bool = True,
     triggers: tuple[str, ...] = (MONITORING,),
 ) -> list[events.RetrainingRequested]:
-    """Retraining requests of `triggers` (default: monitoring's) for `model` after ledger entry `after_seq`,
-    oldest first."""
+    """Retraining requests of `triggers` (default: monitoring's) for `model` (None: any model) after ledger entry
+    `after_seq`, oldest first."""
     return [
         requested
         for requested in services.ledger.events(

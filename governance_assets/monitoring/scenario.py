@@ -39,7 +39,7 @@ from governance_assets.instance import open_instance
 from governance_assets.monitoring.daemon import DagsterDaemon
 from jobs import candidate_job_name
 from jobs.monitoring import IN_FLIGHT
-from sensors.monitoring import SENSORS
+from sensors.monitoring import SENSORS, monitoring_sensor_name
 
 SHIFT, BREACH = {"drift": 0.25}, {"bias": 1.0}
 SHOWN = (
@@ -147,7 +147,7 @@ def _all_judged(instance: dg.DagsterInstance, model: str, windows: list[str]) ->
     seen = {
         (r.asset_observation.metadata["sensor"].value, r.asset_observation.metadata["window"].value) for r in records
     }
-    live = [f"{model}_{name}" for name, streams in SENSORS.items() if "live" in streams]
+    live = [monitoring_sensor_name(name) for name, streams in SENSORS.items() if "live" in streams]
     return all((sensor, window) in seen for sensor in live for window in windows)
 
 

@@ -11,6 +11,7 @@ request in-process.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -33,9 +34,23 @@ from governance.trust.keys import load_private_key
 from governance_assets.definitions import build_definitions
 from governance_assets.instance import open_instance
 from resources import governance_resources
+from sensors.monitoring import RETRAINING_SENSOR, monitoring_sensor_name
 from tests.monitoring.support import MODEL, build_state, copy_state
 
 CONCERNS = ("data_drift", "score_drift", "fairness", "performance")
+
+
+def sensor_name(sensor: str) -> str:
+    """The fleet sensor of a monitoring concern, `retraining_requests` as is, else the model's own sensor
+    (`guard_reports`: `credit_scoring_guard_reports`)."""
+    if sensor in CONCERNS:
+        return monitoring_sensor_name(sensor)
+    return sensor if sensor == RETRAINING_SENSOR else f"{MODEL}_{sensor}"
+
+
+def windows_cursor(cursor: str, model: str = MODEL) -> dict[str, int]:
+    """One model's stream positions in a fleet sensor's cursor."""
+    return json.loads(cursor)["windows"][model]
 
 
 def govern_labels(settings: Settings, *args: str):
@@ -77,7 +92,7 @@ class Monitored:
     def tick(self, sensor: str, resources: dict | None = None) -> dg.SensorResult:
         """One evaluation of a sensor as the daemon does it: from its last cursor, keeping the new one and
         persisting the observations and partitions it reports."""
-        definition = self.defs.resolve_sensor_def(f"{MODEL}_{sensor}")
+        definition = self.defs.resolve_sensor_def(sensor_name(sensor))
         context = dg.build_sensor_context(
             instance=self.instance,
             cursor=self.cursors.get(sensor),

@@ -51,11 +51,11 @@ def test_the_daemon_s_sensors_and_remediation_roll_back_a_harmful_champion(monit
     requested = [
         tick
         for state in monitored.instance.all_instigator_state()
-        if state.name.startswith(MODEL)
+        if state.name.startswith("monitoring_")
         for tick in monitored.instance.get_ticks(state.instigator_origin_id, state.selector_id)
         if tick.run_ids
     ]
-    assert {t.instigator_name for t in requested} & {f"{MODEL}_data_drift", f"{MODEL}_score_drift"}
+    assert {t.instigator_name for t in requested} & {"monitoring_data_drift", "monitoring_score_drift"}
     assert not daemon.running
 
 
@@ -66,7 +66,7 @@ def test_the_sensors_tick_at_the_configured_interval(monitored: Monitored, tmp_p
         monitored.settings, config_path=monitored_config(tmp_path / "governance.yaml", check_interval_seconds=5)
     )
     log = tmp_path / "daemon.log"
-    sensor = f"{MODEL}_data_drift"
+    sensor = "monitoring_data_drift"
     with DagsterDaemon(settings, log) as daemon:
         deadline = time.monotonic() + DEADLINE_SECONDS
         while len(_tick_times(monitored.instance, sensor)) < 7:

@@ -50,7 +50,9 @@ def test_a_one_sd_shift_alerts_when_the_feature_matters(monitored: Monitored, wh
         assert any(c.startswith(f"{feature}: drift_distance = ") for c in fired[RULE]["conditions"])
         assert "monitoring.data_drift" not in fired  # one feature of 17 is far from the share rule's 30%
     else:
-        assert message.split(";")[0].startswith("credit_scoring-v2 window") and "within policy" in message, message
+        assert (
+            message.split(";")[0].startswith("credit_scoring: credit_scoring-v2 window") and "within policy" in message
+        ), message
         assert RULE not in message
 
 

@@ -17,6 +17,7 @@ import dagster as dg
 from governance.monitoring.retraining import MONITORING, request_retraining
 from governance_assets.common import versions
 from resources import governance_resources
+from sensors.monitoring import RETRAINING_SENSOR, monitoring_sensor_name
 from tests.monitoring.conftest import Monitored
 from tests.monitoring.support import MODEL
 
@@ -40,14 +41,14 @@ def test_previewing_every_schedule_and_sensor_writes_nothing(monitored: Monitore
         if after["files"].get(name) != before["files"].get(name)
     }
     assert not changed
-    retraining = results[f"{MODEL}_retraining_requests"]
+    retraining = results[RETRAINING_SENSOR]
     assert [r.partition_key for r in retraining.run_requests] == ["credit_scoring-v3"]
     assert [r.partition_keys for r in retraining.dynamic_partitions_requests] == [["credit_scoring-v3"]]
     schedule = results[f"{MODEL}_retraining_schedule"]
     assert schedule.run_requests and schedule.run_requests[0].partition_key is None
     approvals = results[f"{MODEL}_approvals"]
     assert [e.asset_key for e in approvals.asset_events] == [dg.AssetKey([MODEL, "serving_state"])]
-    judged = [results[f"{MODEL}_{concern}"] for concern in ("data_drift", "score_drift", "fairness")]
+    judged = [results[monitoring_sensor_name(concern)] for concern in ("data_drift", "score_drift", "fairness")]
     assert any(result.run_requests for result in judged)  # there was work: the preview shows it, does not do it
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import dagster as dg
 import pytest
 
@@ -12,7 +10,7 @@ from governance.release.kill_switch import set_kill_switch
 from governance.trust.demo import demo_key_path
 from governance.trust.keys import load_private_key
 from resources import GovernanceResource, governance_resources
-from tests.monitoring.conftest import CONCERNS, Monitored, govern_labels
+from tests.monitoring.conftest import CONCERNS, Monitored, govern_labels, sensor_name, windows_cursor
 
 WINDOWS = 16  # 8,000 stationary decisions
 
@@ -45,14 +43,14 @@ def test_no_alarm_on_stationary_traffic_over_many_windows(monitored: Monitored, 
     judged = judged_windows(monitored)
     expected = [f"{500 * i + 1}-{500 * (i + 1)}" for i in range(WINDOWS)]
     for stream in (
-        "credit_scoring_data_drift/live",
-        "credit_scoring_score_drift/live",
-        "credit_scoring_fairness/live",
-        "credit_scoring_fairness/labelled",
-        "credit_scoring_performance/labelled",
+        "monitoring_data_drift/live",
+        "monitoring_score_drift/live",
+        "monitoring_fairness/live",
+        "monitoring_fairness/labelled",
+        "monitoring_performance/labelled",
     ):
         assert judged[stream] == expected, stream
-    assert json.loads(monitored.cursors["fairness"]) == {"live": 500 * WINDOWS, "labelled": 500 * WINDOWS}
+    assert windows_cursor(monitored.cursors["fairness"]) == {"live": 500 * WINDOWS, "labelled": 500 * WINDOWS}
     assert "window not complete" in skip_message(monitored.tick("score_drift"))
 
 
@@ -73,7 +71,7 @@ def test_each_injected_shift_alerts_with_the_rule_that_fired(monitored: Monitore
     assert request.tags["governance/window"] == "501-1000" and request.tags["governance/requested_by"] == "system"
     config = request.run_config["ops"]["credit_scoring__monitoring_report"]["config"]
     assert (config["first_seq"], config["last_seq"], config["stream"]) == (501, 1000, "live")
-    observed = judged_windows(monitored)[f"credit_scoring_{sensor}/live"]
+    observed = judged_windows(monitored)[f"{sensor_name(sensor)}/live"]
     assert observed == ["1-500", "501-1000"]
     key = dg.AssetKey(["credit_scoring", "monitoring_report"])
     records = monitored.instance.fetch_observations(key, limit=1).records
@@ -107,7 +105,7 @@ def test_equal_opportunity_is_judged_on_labelled_windows(monitored: Monitored, t
     fairness = monitored.tick("fairness")
     alerts = sorted((r.tags["governance/stream"], r.tags["governance/window"]) for r in fairness.run_requests)
     assert alerts == [("labelled", "501-1000"), ("live", "501-1000")]
-    assert judged_windows(monitored)["credit_scoring_fairness/labelled"] == ["1-500", "501-1000"]
+    assert judged_windows(monitored)["monitoring_fairness/labelled"] == ["1-500", "501-1000"]
 
 
 def test_a_second_sensor_alerting_on_a_reported_window_requests_nothing_more(monitored: Monitored):
@@ -124,15 +122,15 @@ def test_cursors_neither_skip_nor_repeat_windows_across_restarts(monitored: Moni
     monitored.send(seed=5000, rows=700)  # one window and 200 of the next
     assert len(judged_windows(monitored)) == 0
     monitored.tick("score_drift")
-    assert json.loads(monitored.cursors["score_drift"]) == {"live": 500}
+    assert windows_cursor(monitored.cursors["score_drift"]) == {"live": 500}
     again = monitored.tick("score_drift")
     assert "200 of 500 decisions since seq 500, window not complete" in skip_message(again)
     monitor_for.cache_clear()  # a restarted code server: nothing in memory, the cursor from the instance
     monitored.send(seed=5001, rows=1100)
     monitored.tick("score_drift")
     monitored.tick("score_drift")
-    assert judged_windows(monitored)["credit_scoring_score_drift/live"] == ["1-500", "501-1000", "1001-1500"]
-    assert json.loads(monitored.cursors["score_drift"]) == {"live": 1500}
+    assert judged_windows(monitored)["monitoring_score_drift/live"] == ["1-500", "501-1000", "1001-1500"]
+    assert windows_cursor(monitored.cursors["score_drift"]) == {"live": 1500}
 
 
 def test_failure_modes_never_act_and_say_why(monitored: Monitored):
@@ -183,18 +181,21 @@ def test_labels_that_never_arrive_are_passed_over_once_later_ones_have(monitored
         "labelled window 1-500 passed over: 0 of 500 decisions labelled (minimum 200), and later decisions "
         "are labelled: these labels never arrived" in message
     )
-    assert judged_windows(monitored)["credit_scoring_performance/labelled"] == ["501-1000"]
+    assert judged_windows(monitored)["monitoring_performance/labelled"] == ["501-1000"]
 
 
 def test_a_cursor_it_did_not_write_is_refused_with_a_message(monitored: Monitored):
     monitored.cursors["score_drift"] = "1500"
     result = monitored.tick("score_drift")
-    assert result.run_requests == [] and "is not a monitoring cursor" in skip_message(result)
+    assert result.run_requests == [] and "is not a fleet monitoring cursor" in skip_message(result)
 
 
 def test_sensors_exist_for_every_concern_and_run_by_default(monitored: Monitored):
     names = {s.name for s in monitored.defs.sensors}
-    assert {f"credit_scoring_{c}" for c in CONCERNS} | {"credit_scoring_retraining_requests"} <= names
+    assert {sensor_name(c) for c in CONCERNS} | {"retraining_requests"} <= names
+    # per model only the light ones: approvals, the guard's reports, candidate requests (ledger or run-list reads)
+    per_model = {name for name in names if name.startswith("credit_scoring_")}
+    assert per_model == {f"credit_scoring_{s}" for s in ("approvals", "guard_reports", "candidate_requests")}
     for concern in CONCERNS:
-        sensor = monitored.defs.resolve_sensor_def(f"credit_scoring_{concern}")
+        sensor = monitored.defs.resolve_sensor_def(sensor_name(concern))
         assert sensor.default_status.value == "RUNNING" and sensor.minimum_interval_seconds == 1

@@ -1,0 +1,112 @@
+"""Judging every governed model's new windows in one sensor tick per concern, within a time budget.
+
+One sensor per concern walks the models in turn, each from its own cursor (the
+streams' last closed windows, as `scan` keeps them), so the number of sensors
+the daemon evaluates does not grow with the number of models. A tick stops
+starting new models once `budget_seconds` have passed and names the model the
+next tick resumes with; a tick that visits every model starts the next one from
+the first again. Models no longer configured drop out of the cursor; new ones
+start at the beginning of their decision log, as a new model's sensor did.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from governance.config import GovernedModel
+from governance.monitoring.monitor import Monitor, Scan, scan
+from governance.monitoring.windows import Cursor, CursorError
+
+# Dagster fails a sensor evaluation after 60 s by default; a tick stops starting models well before that.
+TICK_BUDGET_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class FleetCursor:
+    """Per model, its streams' cursor positions; and the model the next tick starts with (None: the first)."""
+
+    windows: dict[str, dict[str, int]]
+    resume: str | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> FleetCursor:
+        if not text:
+            return cls({})
+        try:
+            stored: Any = json.loads(text)
+        except ValueError:
+            stored = None
+        windows = stored.get("windows") if isinstance(stored, dict) else None
+        if not isinstance(windows, dict) or not all(isinstance(p, dict) for p in windows.values()):
+            raise CursorError(
+                f"sensor cursor {text[:200]!r} is not a fleet monitoring cursor "
+                '(expected JSON like {"windows": {"credit_scoring": {"live": 1500}}}); reset it in the Dagster UI'
+            )
+        resume = stored.get("resume")
+        return cls(
+            {model: dict(positions) for model, positions in windows.items()},
+            resume if isinstance(resume, str) else None,
+        )
+
+    def of(self, model: str, streams: tuple[str, ...]) -> Cursor:
+        """One model's cursor (validated as a single model's sensor validated its own)."""
+        return Cursor.parse(json.dumps(self.windows[model]) if model in self.windows else None, streams)
+
+    def dumps(self) -> str:
+        return json.dumps({"windows": self.windows, "resume": self.resume}, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class FleetScan:
+    """What one tick judged, per model visited (in the order visited), and the cursor to store."""
+
+    scans: tuple[tuple[GovernedModel, Scan], ...]
+    refused: tuple[str, ...]  # models whose stored cursor this module did not write
+    cursor: FleetCursor
+
+    def message(self) -> str:
+        visited = [f"{model.name}: {result.message() or 'nothing to judge'}" for model, result in self.scans]
+        later = (
+            [f"models from {self.cursor.resume} on wait for the next tick (time budget)"] if self.cursor.resume else []
+        )
+        return "; ".join([*visited, *self.refused, *later])
+
+
+def in_turn(models: Sequence[GovernedModel], resume: str | None) -> list[GovernedModel]:
+    """The models in config order, starting with `resume` (the first if it is None or no longer configured)."""
+    names = [m.name for m in models]
+    start = names.index(resume) if resume in names else 0
+    return [*models[start:], *models[:start]]
+
+
+def scan_fleet(
+    monitor: Monitor,
+    models: Sequence[GovernedModel],
+    streams: dict[str, tuple[str, ...]],
+    cursor: FleetCursor,
+    budget_seconds: float = TICK_BUDGET_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+) -> FleetScan:
+    """Scan each model's streams from its cursor, in turn from `cursor.resume`, until the budget is spent."""
+    started = clock()
+    windows = {m.name: cursor.windows[m.name] for m in models if m.name in cursor.windows}
+    scans: list[tuple[GovernedModel, Scan]] = []
+    refused: list[str] = []
+    resume = None
+    for model in in_turn(models, cursor.resume):
+        if scans and clock() - started >= budget_seconds:
+            resume = model.name
+            break
+        try:
+            own = cursor.of(model.name, tuple(streams))
+        except CursorError as exc:
+            refused.append(f"{model.name}: {exc}")
+            continue
+        result = scan(monitor, model, streams, own)
+        scans.append((model, result))
+        windows[model.name] = {**windows.get(model.name, {}), **result.cursor.positions}
+    return FleetScan(tuple(scans), tuple(refused), FleetCursor(windows, resume))

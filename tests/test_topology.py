@@ -1,0 +1,78 @@
+"""Dagster's production topology, run: a gRPC code server, the webserver and the daemon as separate processes on
+PostgreSQL storage. A candidate launched through the webserver's GraphQL API is queued, dequeued by the daemon
+and run to completion in a run worker process the code server starts."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import dagster as dg
+import pytest
+from dagster_graphql import DagsterGraphQLClient
+
+from governance.config import load_config
+from governance.registry import ModelRegistry
+from governance.settings import Settings
+from governance_assets.instance import open_instance
+from governance_assets.topology import LOCATION, Ports, Topology
+from jobs import candidate_job_name
+from jobs.candidates import next_candidate_key
+from tests.helpers import REPO, SMALL_CONFIG
+
+pytestmark = pytest.mark.slow
+MODEL = "credit_scoring"
+DEADLINE_SECONDS = 240
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_candidate_launched_through_the_webserver_runs_in_a_worker_the_daemon_launched(
+    tmp_path, postgres_url, monkeypatch
+):
+    settings = Settings(
+        home=tmp_path / "govern",
+        config_path=SMALL_CONFIG,
+        dagster_database_url=postgres_url,
+        policies_override=REPO / "policies",
+    )
+    monkeypatch.setenv("GOVERN_DAGSTER_DATABASE_URL", postgres_url)  # the instance config names the variable
+    ports = Ports(webserver=free_port(), code=free_port())
+    with Topology(settings, tmp_path / "logs", ports) as topology:
+        instance = open_instance(settings)
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        model = load_config(SMALL_CONFIG).model(MODEL)
+        partition = next_candidate_key(instance, ModelRegistry.for_settings(settings), model)
+        client = DagsterGraphQLClient(ports.host, port_number=ports.webserver)
+        run_id = client.submit_job_execution(
+            candidate_job_name(MODEL),
+            repository_location_name=LOCATION,
+            tags={"dagster/partition": partition},
+        )
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while (status := client.get_run_status(run_id)) not in (
+            dg.DagsterRunStatus.SUCCESS,
+            dg.DagsterRunStatus.FAILURE,
+        ):
+            assert time.monotonic() < deadline, f"run {run_id} still {status} after {DEADLINE_SECONDS} s"
+            assert all(p.poll() is None for p in topology.processes.values()), "a topology process exited"
+            time.sleep(1)
+        assert status == dg.DagsterRunStatus.SUCCESS, (tmp_path / "logs" / "daemon.log").read_text()[-3000:]
+        kinds = [
+            e
+            for e in (
+                r.event_log_entry.dagster_event_type for r in instance.get_records_for_run(run_id, limit=1000).records
+            )
+            if e
+        ]
+        # queued by the webserver's submission; launched (STARTING) by the daemon's run queue; started by its worker
+        assert kinds.index(dg.DagsterEventType.RUN_ENQUEUED) < kinds.index(dg.DagsterEventType.RUN_STARTING)
+        assert kinds.index(dg.DagsterEventType.RUN_STARTING) < kinds.index(dg.DagsterEventType.RUN_START)
+        run = instance.get_run_by_id(run_id)
+        assert run.tags["governance/queue"] == f"{MODEL}/candidate" and run.tags["dagster/partition"] == partition
+        assert instance.get_latest_materialization_event(dg.AssetKey([MODEL, "trained_model"])) is not None
+        instance.dispose()
