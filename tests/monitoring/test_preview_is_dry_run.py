@@ -53,22 +53,26 @@ def test_previewing_every_schedule_and_sensor_writes_nothing(monitored: Monitore
 
 
 def _evaluate_all(monitored: Monitored):
+    """Each sensor and schedule evaluated as the code server evaluates a preview: from a reference to the
+    instance, in a context that is closed afterwards (an open one leaves the instance it opened installed as
+    Dagster's current defs-state storage, and every later Definitions load fails once it is collected)."""
     resources = governance_resources(monitored.settings)
     repository = monitored.defs.get_repository_def()
     for sensor in repository.sensor_defs:
-        # As the code server evaluates a preview: from a reference to the instance.
-        context = dg.build_sensor_context(
+        with dg.build_sensor_context(
             instance_ref=monitored.instance.get_ref(), resources=resources, repository_def=repository
-        )
-        yield sensor.name, sensor.evaluate_tick(context)
+        ) as context:
+            result = sensor.evaluate_tick(context)
+        yield sensor.name, result
     for schedule in repository.schedule_defs:
-        context = dg.build_schedule_context(
+        with dg.build_schedule_context(
             instance_ref=monitored.instance.get_ref(),
             resources=resources,
             repository_def=repository,
             scheduled_execution_time=datetime(2026, 11, 23, 3, tzinfo=UTC),
-        )
-        yield schedule.name, schedule.evaluate_tick(context)
+        ) as context:
+            result = schedule.evaluate_tick(context)
+        yield schedule.name, result
 
 
 def _state(monitored: Monitored) -> dict:
