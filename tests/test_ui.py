@@ -75,7 +75,7 @@ def build_ui_state(home: Path) -> tuple[Lifecycle, str]:
         instance=life.instance, partition_key=denied, run_config=biased, tags=REQUESTED
     )
     for approver in ("ravi", "rhea"):
-        version, run = life.candidate(tags=REQUESTED)
+        version, run = life.candidate(requested_by="dana")  # signed, as `govern train` signs it
         assert run.success
         decide(life.services, MODEL, version, "approve", approver, _key(life, approver), comment="reviewed")
         release = life.defs.resolve_job_def(release_job_name(MODEL))
