@@ -295,31 +295,17 @@ class _Builder:
             return None
         assert isinstance(trained, ev.ModelRegistered)
         facts = (pack or {}).get("facts") or {}
+        agreed = {  # name (as the pack's facts say it), what a finding calls it, the ledger's, the registry's key
+            name: self._agree(label, ledger=recorded, registry=registry.get(held), evidence_pack=facts.get(name))
+            for name, label, recorded, held in (
+                ("mlflow_run_id", "MLflow run id", trained.mlflow_run_id, "run_id"),
+                ("code_version", "code version", trained.code_version, "code_version"),
+                ("artifact_sha256", "model artifact digest", trained.artifact, "artifact_sha256"),
+                ("data_md5", "training data md5", trained.dvc_md5, "data_md5"),
+            )
+        }
         return {
-            "mlflow_run_id": self._agree(
-                "MLflow run id",
-                ledger=trained.mlflow_run_id,
-                registry=registry.get("run_id"),
-                evidence_pack=facts.get("mlflow_run_id"),
-            ),
-            "code_version": self._agree(
-                "code version",
-                ledger=trained.code_version,
-                registry=registry.get("code_version"),
-                evidence_pack=facts.get("code_version"),
-            ),
-            "artifact_sha256": self._agree(
-                "model artifact digest",
-                ledger=trained.artifact,
-                registry=registry.get("artifact_sha256"),
-                evidence_pack=facts.get("artifact_sha256"),
-            ),
-            "data_md5": self._agree(
-                "training data md5",
-                ledger=trained.dvc_md5,
-                registry=registry.get("data_md5"),
-                evidence_pack=facts.get("data_md5"),
-            ),
+            **agreed,
             "params": registry.get("params") or trained.params,
             "run_status": registry.get("status"),
             "started_at": registry.get("started_at"),
