@@ -185,10 +185,11 @@ def _strongest(by_feature: dict[str, dict]) -> str:
 
 def _baseline(model: GovernedModel, reference: Reference, definition):
     """The reference as an Evidently dataset and as typed rows, prepared once per reference (it is the same
-    every tick)."""
+    every tick). Keyed on the rows' content: every reference a sensor built in memory has the same `sha256`
+    placeholder, and keying on it judged one model's windows against another's reference."""
     from evidently import Dataset
 
-    key = (reference.sha256, tuple(model.feature_columns), tuple(definition.categorical_columns or ()))
+    key = (reference.content_digest, tuple(model.feature_columns), tuple(definition.categorical_columns or ()))
     if key not in _BASELINES:
         rows = _typed(model, reference.rows)
         _BASELINES[key] = Dataset.from_pandas(rows, data_definition=definition), rows

@@ -30,3 +30,22 @@ def test_an_integer_code_with_missing_values_in_the_reference_is_not_drift():
     measurement, _ = data_drift(model, reference, window, full_report=True)
     tests = {t["feature"]: t for t in measurement.details["by_feature"]}
     assert not tests["existing_customer"]["drifted"] and tests["existing_customer"]["score"] < 0.05
+
+
+def test_each_reference_built_in_memory_is_its_own_baseline():
+    """Sensors build references in memory, none with a recorded digest: a window is judged against its own
+    model's reference, not against the last one judged in the process."""
+    model = load_config(REPO / "governance.yaml").model("credit_scoring")
+    window = generate_applications(500, seed=12)[model.feature_columns]
+
+    def in_memory(**knobs) -> Reference:
+        rows = generate_applications(3000, seed=13, **knobs)[model.feature_columns]
+        rows[SCORE_COLUMN] = 0.5
+        unrecorded = "not recorded yet (built in memory by a sensor)"
+        return Reference("credit_scoring", 1, "a" * 64, rows, unrecorded, card=None, card_problem="not needed")
+
+    shifted, stationary = in_memory(drift=1.0), in_memory()
+    against_shifted, _ = data_drift(model, shifted, window)
+    against_stationary, _ = data_drift(model, stationary, window)
+    assert against_shifted.attributes["drift_share"] >= 0.3, against_shifted.summary
+    assert against_stationary.attributes["drift_share"] < 0.3, against_stationary.summary
