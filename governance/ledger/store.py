@@ -196,6 +196,7 @@ def _tables(dialect: str) -> tuple[Table, Table]:
         *(_derived_column(dialect, name) for name in _DERIVED),
         CheckConstraint("seq >= 1", name="ledger_entries_seq_positive"),
         Index("ix_ledger_entries_model", "model", "version", "seq"),
+        Index("ix_ledger_entries_model_seq", "model", "seq"),  # a model's newest entries, without a sort
         Index("ix_ledger_entries_action", "action", "seq"),
         # Entries whose payload retention expired: verify checks each against the retention runs.
         Index(
