@@ -52,6 +52,7 @@ ACTOR = "system:guard"
 SWITCHED_OFF = "kill_switch"
 FAIRNESS_REPORT = "fairness.json"
 MAX_READ = 5000  # decisions read per model and poll
+MAX_REMEMBERED_GROUPS = 10_000  # distinct logged protected values remembered per model
 LEASE_WAIT_SECONDS = 5.0
 
 
@@ -69,6 +70,7 @@ class GuardContained:
 class _Watched:
     model: GovernedModel
     after_seq: int
+    groups: _Groups
     guard: FairnessGuard | None = None
     not_armed: dict[int, str] = field(default_factory=dict)  # version -> why (ledgered once per process)
 
@@ -82,7 +84,8 @@ class GuardWatch:
         config = load_config(settings.config_path)
         self.log = DecisionLog.for_settings(settings)
         self.watched = {
-            name: _Watched(model, 0 if from_start else self.log.last_seq(name)) for name, model in config.models.items()
+            name: _Watched(model, 0 if from_start else self.log.last_seq(name), _Groups(model))
+            for name, model in config.models.items()
         }
         self.holder = f"guard:{os.getpid()}"
 
@@ -106,7 +109,7 @@ class GuardWatch:
                 log.exception("guard: a poll failed")
 
     def _poll_model(self, watched: _Watched) -> GuardContained | None:
-        observed = _read(self.log, watched.model, watched.after_seq)
+        observed = _read(self.log, watched.model, watched.after_seq, watched.groups)
         if not observed:
             return None
         watched.after_seq = observed[-1].seq
@@ -205,7 +208,7 @@ class GuardWatch:
         return GuardContained(entry.seq, tuple(actions), tuple(notes), finding)
 
 
-def _read(log: DecisionLog, model: GovernedModel, after_seq: int) -> list[Observation]:
+def _read(log: DecisionLog, model: GovernedModel, after_seq: int, groups: _Groups) -> list[Observation]:
     """The model's decisions after `after_seq`, oldest first, with their groups as the card forms them."""
     c = decisions.c
     query = (
@@ -216,22 +219,40 @@ def _read(log: DecisionLog, model: GovernedModel, after_seq: int) -> list[Observ
     )
     with log.engine.connect() as conn:
         rows = list(conn.execute(query))
-    if not rows:
-        return []
-    protected = pd.DataFrame(
-        [json.loads(r.protected) if r.protected else {} for r in rows], columns=model.protected_columns
-    )
-    groups = {name: labels.tolist() for name, labels in protected_groups(model, protected).items()}
-    missing = protected.isna().any(axis=1).tolist()
     return [
         Observation(
             seq=row.seq,
             version=row.version if row.scored else None,
             approved=row.outcome == APPROVE,
-            groups={} if missing[i] else {name: groups[name][i] for name in groups},
+            groups=groups.of(row.protected),
         )
-        for i, row in enumerate(rows)
+        for row in rows
     ]
+
+
+class _Groups:
+    """A decision's group under each protected attribute, as `protected_groups` labels them for the card (bands
+    cut, intersections joined), remembered per distinct logged value: a population has a few hundred, so a
+    poll costs a lookup per decision, not a DataFrame (guard CPU per decision at 100 decisions a poll 0.105 ->
+    0.03 ms, bench in the commit that made it)."""
+
+    def __init__(self, model: GovernedModel) -> None:
+        self.model = model
+        self._known: dict[str | None, dict[str, str]] = {}
+
+    def of(self, protected: str | None) -> dict[str, str]:
+        """{} when the decision lacks a protected attribute: it joins no group."""
+        if protected not in self._known:
+            if len(self._known) >= MAX_REMEMBERED_GROUPS:
+                self._known.clear()
+            self._known[protected] = self._label(protected)
+        return self._known[protected]
+
+    def _label(self, protected: str | None) -> dict[str, str]:
+        row = pd.DataFrame([json.loads(protected) if protected else {}], columns=self.model.protected_columns)
+        if row.isna().any(axis=None):
+            return {}
+        return {name: str(labels.iloc[0]) for name, labels in protected_groups(self.model, row).items()}
 
 
 def _by_version(observed: list[Observation]) -> list[tuple[int | None, list[Observation]]]:

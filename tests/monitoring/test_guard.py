@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 
 from governance import events, training
+from governance.config import ProtectedAttribute, load_config
 from governance.data.generator import generate_applications
 from governance.metrics.fairness import protected_groups
 from governance.monitoring.guard import FairnessGuard, GuardNotArmed, Observation, arm
-from governance.monitoring.guard_watch import FAIRNESS_REPORT, GuardWatch
+from governance.monitoring.guard_watch import FAIRNESS_REPORT, GuardWatch, _Groups
 from governance.monitoring.monitor import monitor_for
 from governance.monitoring.reference import sealed_report
 from governance.monitoring.sequential import Counts, Prior, log_evidence_outside
@@ -173,3 +174,22 @@ def test_at_the_bound_itself_the_evidence_keeps_its_promise():
                 break
     print(f"raw evidence reached 20 in {alarms} of 300 windows at the bound (promise: at most 15)")
     assert alarms <= 15
+
+
+@pytest.mark.parametrize("banded", [False, True])
+def test_the_watch_labels_each_logged_decision_as_the_card_labels_its_group(banded):
+    """The watch remembers each distinct logged value's groups; they are what `protected_groups` gives the
+    whole frame (bands cut, intersections joined), gaps included: a decision missing an attribute joins no
+    group."""
+    model = load_config(REPO / "governance.yaml").model("credit_scoring")
+    if banded:  # age as a number, cut into bands
+        attributes = [model.protected_attributes[0], ProtectedAttribute(column="age", bands=[18, 40, 60, 101])]
+        model = model.model_copy(update={"protected_attributes": attributes})
+    frame = generate_applications(2000, seed=7200)[model.protected_columns].astype(object)
+    frame.iloc[::37, 0] = None
+    logged = [json.dumps({k: v for k, v in row.items() if v is not None}) for row in frame.to_dict("records")]
+    expected, missing = protected_groups(model, frame), frame.isna().any(axis=1)
+    labels = _Groups(model)
+    for i, text in enumerate(logged):
+        assert labels.of(text) == ({} if missing[i] else {name: groups[i] for name, groups in expected.items()})
+    assert len(labels._known) < len(logged) / 4  # remembered by distinct value
