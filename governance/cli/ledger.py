@@ -38,8 +38,12 @@ def _checkpoint(path: Path) -> Checkpoint:
 
 def _write_atomically(path: Path, text: str) -> None:
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text)
-    os.replace(partial, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(text)
+        os.replace(partial, path)
+    except OSError as exc:
+        raise GovernanceError(f"{path}: cannot write the checkpoint: {exc.strerror}") from None
 
 
 def _describe_report(report: dict) -> str:
