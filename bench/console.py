@@ -2,8 +2,8 @@
 
 Builds the governed history of tests/lineage/world.py (two versions through the real graph, signed
 approvals, deployments, decisions served by the scoring API, a signed rollback, the kill switch), pads the
-decision log to --decisions rows and the ledger with --ledger-entries entries (both in bulk, as
-bench/trace.py does), then times each console page through the scoring API's ASGI app (the mount under
+decision log to --decisions rows and the ledger with --ledger-entries entries (both in bulk, by
+bench/history.py), then times each console page through the scoring API's ASGI app (the mount under
 /console; TestClient adds well under a millisecond) against the store calls the page rests on:
 
   inventory, model page    verified_production (+ the model's registrations)
@@ -23,11 +23,9 @@ Run by hand (a few minutes and about 1 GB of temporary disk at the defaults):
 
 from __future__ import annotations
 
-import argparse
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -36,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from bench.trace import pad_decisions, pad_ledger  # noqa: E402
+from bench.history import arguments, history, pad_decisions, pad_ledger  # noqa: E402
 from governance import events  # noqa: E402
 from governance.console import links  # noqa: E402
 from governance.decisions import DecisionLog  # noqa: E402
@@ -46,12 +44,11 @@ from governance.release import evidence_pack  # noqa: E402
 from governance.release.approvals import latest_request  # noqa: E402
 from governance.release.production import verified_production  # noqa: E402
 from governance.serving.app import create_app  # noqa: E402
-from governance.settings import apply_offline_env  # noqa: E402
-from tests.lineage.world import MODEL, V1, build_world  # noqa: E402
+from tests.lineage.world import MODEL, V1  # noqa: E402
 
 GOAL = 0.3
 GRANTED = events.ApprovalGranted.action
-OTHER = "other_model"  # bench/trace.py pads the ledger with entries about this model
+OTHER = "other_model"  # bench/history.py pads the ledger with entries about this model
 
 
 def median(runs: int, action) -> float:
@@ -139,18 +136,8 @@ def measure(world, ids: list[str], runs: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--decisions", type=int, default=1_000_000)
-    parser.add_argument("--ledger-entries", type=int, default=100_000)
-    parser.add_argument("--database-url", help="governance stores on this (empty) PostgreSQL database")
-    parser.add_argument("--dir", type=Path, help="where to build the history (default: a temporary directory)")
-    parser.add_argument("--runs", type=int, default=15)
-    args = parser.parse_args()
-    apply_offline_env()
-    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        started = time.perf_counter()
-        world = build_world(Path(tmp) / "govern", database_url=args.database_url)
-        print(f"history built in {time.perf_counter() - started:.0f} s", flush=True)
+    args = arguments(__doc__, runs=15)
+    with history(args) as (world, _):
         started = time.perf_counter()
         ids = pad_decisions(world, args.decisions)
         pad_ledger(world, args.ledger_entries)

@@ -20,34 +20,27 @@ Run by hand (about two minutes and 1 GB of temporary disk at the defaults):
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
-import json
 import os
 import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # tests.lineage.world builds the history
+sys.path.insert(0, str(REPO))  # bench.history builds the history
 
-from sqlalchemy import insert  # noqa: E402
-
-from governance.decisions import DecisionLog, decisions  # noqa: E402
+from bench.history import arguments, history, pad_decisions, pad_ledger  # noqa: E402
+from governance.decisions import DecisionLog  # noqa: E402
 from governance.lineage.pack import export_evidence  # noqa: E402
 from governance.lineage.trace import trace_decision  # noqa: E402
 from governance.lineage.verify import verify_pack  # noqa: E402
-from governance.settings import apply_offline_env  # noqa: E402
-from tests.lineage.world import MODEL, V1, World, build_world  # noqa: E402
+from tests.lineage.world import MODEL, V1, World  # noqa: E402
 
-BATCH = 20_000
 PROCESS_SCRIPT = """
 import json, sys
 from governance.settings import Settings, apply_offline_env
@@ -77,54 +70,6 @@ def row(name: str, value: float, baseline: float, baseline_name: str, goal: str 
         f"{value / baseline:>7,.1f}x  {goal} {verdict}",
         flush=True,
     )
-
-
-def pad_decisions(world: World, total: int) -> list[str]:
-    """Fill the decision log to `total` rows like the API writes them; returns some of the new ids."""
-    log = DecisionLog.for_settings(world.settings)
-    bodies = [json.dumps(b, separators=(",", ":")) for b in world.sent.values()]
-    served = [a for answers in world.decisions.values() for a in answers if a["version"]]
-    rng, ids = random.Random(7), []
-    for low in range(log.count(), total, BATCH):
-        rows = []
-        for i in range(low, min(low + BATCH, total)):
-            answer = served[i % len(served)]
-            rows.append(
-                {
-                    "decision_id": str(uuid.UUID(int=rng.getrandbits(128))),
-                    "ts": answer["ts"],
-                    "model": MODEL,
-                    "version": answer["version"],
-                    "input_digest": hashlib.sha256(b"%d" % i).hexdigest(),
-                    "features": bodies[i % len(bodies)],
-                    "protected": None,
-                    "score": answer["score"],
-                    "outcome": answer["outcome"],
-                    "reasons": json.dumps(answer["reasons"]),
-                    "kill_switch": False,
-                }
-            )
-        with log.engine.begin() as conn:
-            conn.execute(insert(decisions), rows)
-        ids += [r["decision_id"] for r in rows[:: max(1, len(rows) // 20)]]
-    return ids
-
-
-def pad_ledger(world: World, entries: int) -> None:
-    ledger = world.services.ledger
-    for low in range(0, entries, 10_000):
-        ledger.append_records(
-            [
-                {
-                    "actor": "system:bench",
-                    "action": "report.performance",
-                    "subject": {"model": "other_model", "version": f"other_model-v{1 + i // 40}"},
-                    "digests": {"report": hashlib.sha256(b"%d" % i).hexdigest()},
-                    "payload": {"auc": 0.81, "i": i},
-                }
-                for i in range(low, min(low + 10_000, entries))
-            ]
-        )
 
 
 def bench_trace(world: World, ids: list[str], runs: int) -> tuple[float, float]:
@@ -185,22 +130,8 @@ def bench_evidence(world: World, out_dir: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--decisions", type=int, default=1_000_000)
-    parser.add_argument("--ledger-entries", type=int, default=100_000)
-    parser.add_argument("--database-url", help="governance stores on this (empty) PostgreSQL database")
-    parser.add_argument("--dir", type=Path, help="where to build the history (default: a temporary directory)")
-    parser.add_argument("--runs", type=int, default=100)
-    args = parser.parse_args()
-    apply_offline_env()
-    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        started = time.perf_counter()
-        world = build_world(Path(tmp) / "govern", database_url=args.database_url)
-        print(
-            f"history built in {time.perf_counter() - started:.0f} s "
-            f"({'PostgreSQL' if args.database_url else 'SQLite'})",
-            flush=True,
-        )
+    args = arguments(__doc__, runs=100)
+    with history(args) as (world, tmp):
         few = [a["decision_id"] for answers in world.decisions.values() for a in answers if a["version"]]
         small_trace, _ = bench_trace(world, few, args.runs)
         started = time.perf_counter()
@@ -230,7 +161,7 @@ def main() -> None:
         )
         process, cli = bench_process(world, ids[0])
         row("trace, new process", process, cli, "importing the govern CLI")
-        bench_evidence(world, Path(tmp))
+        bench_evidence(world, tmp)
 
 
 if __name__ == "__main__":
