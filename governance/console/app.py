@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException
 from governance import events
 from governance.config import GovernanceConfig, GovernedModel, load_config
 from governance.console import pages, views
+from governance.console.html import PAGE_POLICY
 from governance.decisions import DecisionLog
 from governance.digests import file_sha256
 from governance.errors import GovernanceError
@@ -41,9 +42,8 @@ from governance.settings import Settings
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
-# Console pages load only the console's stylesheet; served evidence (the card, Evidently's HTML) runs in a
-# sandbox that may use what it carries inline and fetch nothing.
-PAGE_POLICY = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'self'"
+# Served evidence (the card, Evidently's HTML) runs in a sandbox that may use what it carries inline and fetch
+# nothing.
 EVIDENCE_POLICY = (
     "sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; "
     "style-src 'unsafe-inline'; img-src data: blob:; font-src data:"

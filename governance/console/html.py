@@ -12,6 +12,9 @@ from typing import Any
 
 from governance.console import links
 
+# Console pages load only the console's stylesheet and post forms only to the console.
+PAGE_POLICY = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'self'"
+
 
 class Markup(str):
     """HTML built by this module, inserted as is."""

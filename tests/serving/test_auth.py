@@ -65,3 +65,40 @@ def test_the_embedded_default_serves_without_tokens_and_says_so(deployed):
     ):
         assert client.get(f"/models/{MODEL}").status_code == 200
         assert client.get("/healthz").json()["authentication"].startswith("open (embedded default")
+
+
+def test_a_browser_signs_in_to_the_console_with_a_token_that_reads_the_console_and_nothing_else(
+    deployed, postgres_url
+):
+    settings = on_database(deployed.settings, postgres_url)
+    tokens = TokenStore.for_settings(settings)
+    token = tokens.create("auditor", "cli:tests")
+    sent = body(deployed.applications.iloc[5], deployed.model)
+    app = create_app(settings, deployed.config, poll_seconds=0.2)
+    with RunningAPI(app) as api, httpx.Client(base_url=api.url, timeout=30) as browser:
+        asked = browser.get("/console/ledger")
+        assert asked.status_code == 401 and 'action="/console/sign-in"' in asked.text
+        assert "default-src 'none'" in asked.headers["content-security-policy"]
+        assert browser.get("/console/sign-in").status_code == 200
+
+        for wrong in ("", "gvt_0000_nope", token + "x", "a" * 5000):
+            refused = browser.post("/console/sign-in", data={"token": wrong})
+            assert refused.status_code in (401, 413) and "set-cookie" not in refused.headers, wrong[:20]
+        signed_in = browser.post("/console/sign-in", data={"token": token})
+        assert signed_in.status_code == 303 and signed_in.headers["location"] == "/console/"
+        cookie = signed_in.headers["set-cookie"]
+        assert all(part in cookie for part in ("HttpOnly", "SameSite=Strict", "Path=/console")), cookie
+        assert "Governed models" in browser.get("/console/").text  # the cookie, no header
+        assert browser.get("/console/ledger").status_code == 200
+
+        session = {"cookie": f"govern_console={token}"}  # the cookie sent where it does not count
+        assert browser.post(DECIDE, json=sent, headers=session).status_code == 401
+        assert browser.get(f"/models/{MODEL}", headers=session).status_code == 401
+        assert browser.get("/metrics", headers=session).status_code == 401
+
+        tokens.revoke(token.split("_")[1], "cli:tests")
+        wait_until(
+            lambda: browser.get("/console/").status_code == 401,
+            "the revoked token's console session ended",
+            timeout=2 * REFRESH_SECONDS + 2,
+        )
