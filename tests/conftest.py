@@ -17,6 +17,18 @@ POSTGRES_ADMIN_URL = os.environ.get("GOVERN_TEST_POSTGRES_URL", "postgresql://po
 apply_offline_env()
 
 
+@pytest.fixture(autouse=True)
+def no_dagster_context_left_open():
+    """A sensor or schedule context built on an instance and never closed leaves that instance installed as
+    Dagster's defs-state storage, and every later Definitions load in the session fails once it is collected:
+    the test that leaves one open fails here, not some test far after it."""
+    yield
+    from dagster._core.storage.defs_state.base import DefsStateStorage
+
+    left = DefsStateStorage.get()
+    assert left is None, f"a Dagster context was left open (defs-state storage {left!r}): close it or use `with`"
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """A fresh embedded-default state dir, with the repository's governance.yaml."""

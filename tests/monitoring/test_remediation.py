@@ -272,12 +272,12 @@ def test_the_retraining_schedule_launches_a_run_that_authorises_and_ledgers_a_ne
     schedule = monitored.defs.resolve_schedule_def(f"{MODEL}_retraining_schedule")
     # "0 3 * * 1" moved by credit_scoring's offset in the default 120-minute spread (sha256 of the name)
     assert schedule.cron_schedule == "11 3 * * 1" and schedule.execution_timezone == "UTC"
-    context = dg.build_schedule_context(
+    with dg.build_schedule_context(
         instance=monitored.instance,
         resources=governance_resources(monitored.settings),
         scheduled_execution_time=datetime(2026, 11, 23, 3, tzinfo=UTC),
-    )
-    request = schedule(context)
+    ) as context:
+        request = schedule(context)
     assert request.tags["governance/requested_by"] == "system" and not monitored.ledger(events.RetrainingRequested)
     assert monitored.run(request, job="retraining").success
     requested = monitored.ledger(events.RetrainingRequested)[-1]
