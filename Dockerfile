@@ -1,6 +1,6 @@
 # The code location (dagster api grpc; also the image of each run worker K8sRunLauncher starts) and the scoring
 # API (govern serve), from the locked dependency set. Build: docker build -t governance-assets:VERSION .
-# Run as the code location:  dagster api grpc --module-name governance_assets.definitions --attribute defs
+# Run as the code location:  dagster api grpc --module-name definitions --attribute defs
 #                            --host 0.0.0.0 --port 4266
 # Run as the scoring API:    govern serve --host 0.0.0.0 --port 8000   (probes: /healthz liveness, /readyz readiness)
 FROM python:3.11.7-slim-bookworm
@@ -26,6 +26,8 @@ COPY governance_assets ./governance_assets
 COPY jobs ./jobs
 COPY sensors ./sensors
 COPY resources ./resources
+COPY programs ./programs
+COPY definitions.py ./
 COPY policies ./policies
 COPY governance.yaml workspace.yaml README.md ./
 RUN pip install --no-deps . \
@@ -35,4 +37,4 @@ RUN pip install --no-deps . \
 
 USER 10001
 EXPOSE 4266 8000
-CMD ["dagster", "api", "grpc", "--module-name", "governance_assets.definitions", "--attribute", "defs", "--host", "0.0.0.0", "--port", "4266"]
+CMD ["dagster", "api", "grpc", "--module-name", "definitions", "--attribute", "defs", "--host", "0.0.0.0", "--port", "4266"]

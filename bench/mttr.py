@@ -89,7 +89,7 @@ from governance.settings import Settings, apply_offline_env  # noqa: E402
 from governance.timestamps import parse_utc  # noqa: E402
 from governance.trust.demo import demo_key_path, demo_principals  # noqa: E402
 from governance.trust.keys import load_private_key  # noqa: E402
-from governance_assets.monitoring.daemon import DagsterDaemon  # noqa: E402
+from programs.daemon import DagsterDaemon  # noqa: E402
 from sensors.monitoring import monitoring_sensor_name  # noqa: E402
 from tests.monitoring.support import deploy_trained, deploy_version, redeploy, train  # noqa: E402
 
@@ -290,8 +290,8 @@ def _since(start: datetime, end: datetime) -> float:
 def measure_ticks(root: Path, count: int, rows: int) -> tuple[dict, dict, float, float]:
     import dagster as dg
 
-    from governance_assets.definitions import build_definitions
-    from governance_assets.instance import open_instance
+    from definitions import build_definitions
+    from programs.instance import open_instance
     from resources import governance_resources
 
     names = [f"model_{i:02d}" for i in range(1, count + 1)]

@@ -32,13 +32,13 @@ from pathlib import Path
 import yaml
 from bare_training import bare
 
+from definitions import build_definitions, spare_the_collector
 from governance.config import load_config
 from governance.registry import ModelRegistry
 from governance.settings import Settings, apply_offline_env
-from governance_assets.definitions import build_definitions, spare_the_collector
-from governance_assets.instance import create_databases, open_instance
 from jobs import QUIET
 from jobs.candidates import run_candidate
+from programs.instance import create_databases, open_instance
 
 REPO = Path(__file__).resolve().parents[1]
 GOAL = 1.5

@@ -36,7 +36,7 @@ LOAD = """
 import json, resource, sys, time
 from governance.settings import Settings
 from governance.config import load_config
-from governance_assets.definitions import build_definitions
+from definitions import build_definitions
 settings = Settings(home=__import__('pathlib').Path(sys.argv[1]), config_path=__import__('pathlib').Path(sys.argv[2]))
 started = time.perf_counter()
 defs = build_definitions(settings, load_config(settings.config_path))
@@ -59,7 +59,7 @@ def measure(root: Path, count: int, windows: bool) -> dict:
     from governance.config import load_config
     from governance.settings import Settings
     from governance.trust.demo import demo_principals
-    from governance_assets.instance import create_databases
+    from programs.instance import create_databases
 
     root.mkdir(parents=True)
     settings = Settings(home=root / "govern", config_path=config(root / "governance.yaml", count),
@@ -93,8 +93,8 @@ def tick(settings, defs, instance, sensor: str, cursor: str | None) -> tuple[flo
 
 def idle_tick(settings, config) -> float:
     """One evaluation of every fleet sensor with nothing new (after a first, warming one)."""
-    from governance_assets.definitions import build_definitions
-    from governance_assets.instance import open_instance
+    from definitions import build_definitions
+    from programs.instance import open_instance
 
     defs, instance = build_definitions(settings, config), open_instance(settings)
     sensors = [s.name for s in defs.sensors if s.name.startswith("monitoring_") or s.name == "retraining_requests"]
@@ -104,10 +104,10 @@ def idle_tick(settings, config) -> float:
 
 def window_tick(settings, config) -> float:
     """Every model with a champion and one new window: one data-drift tick judging them all (references warm)."""
+    from definitions import build_definitions
     from governance.monitoring.monitor import monitor_for
     from governance.monitoring.traffic import Traffic
-    from governance_assets.definitions import build_definitions
-    from governance_assets.instance import open_instance
+    from programs.instance import open_instance
     from tests.monitoring.support import deploy_trained, train
 
     models = list(config.models.values())

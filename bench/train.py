@@ -40,8 +40,8 @@ import os
 from governance.config import load_config
 from governance.registry import ModelRegistry
 from governance.settings import Settings, apply_offline_env
-from governance_assets.definitions import build_definitions
-from governance_assets.instance import open_instance
+from definitions import build_definitions
+from programs.instance import open_instance
 from jobs import QUIET
 from jobs.candidates import run_candidate
 
@@ -54,7 +54,7 @@ with open_instance(settings) as instance:
         config.model("credit_scoring"), run_config=QUIET,
     )
 print(key, result.success, flush=True)
-os._exit(0)  # as `jobs.train` leaves: no heap teardown on either side
+os._exit(0)  # as `programs.train` leaves: no heap teardown on either side
 """
 LOAD = "from governance.config import load_config; load_config({!r})"
 REQUEST = """
@@ -64,7 +64,7 @@ from governance.release.services import Services
 from governance.settings import Settings
 from governance.trust.keys import load_private_key
 services = Services(Settings.from_env())
-services.ledger, services.statements, services.policies, services.roster  # opened, as in `jobs.train`
+services.ledger, services.statements, services.policies, services.roster  # opened, as in `programs.train`
 start = time.perf_counter()
 request_candidate(services, "credit_scoring", "credit_scoring-v999", "dana", load_private_key({key!r}))
 print(time.perf_counter() - start)
@@ -98,7 +98,7 @@ def prepare(home: Path) -> tuple[dict[str, str], Path]:
     }
     setup = (
         "from governance.settings import Settings; from governance.trust.demo import demo_principals; "
-        "from governance_assets.instance import create_databases; s = Settings.from_env(); "
+        "from programs.instance import create_databases; s = Settings.from_env(); "
         "demo_principals(s); create_databases(s)"
     )
     subprocess.run([sys.executable, "-c", setup], env=env, check=True)

@@ -2,9 +2,9 @@
 
 Idempotent and offline. The embedded default keeps Dagster on SQLite inside
 `<state dir>/dagster`, through Dagster's SQLite storage with pooled connections
-(`governance_assets.storage`); with `GOVERN_DAGSTER_DATABASE_URL` set, the
+(`programs.storage`); with `GOVERN_DAGSTER_DATABASE_URL` set, the
 instance uses PostgreSQL (dagster-postgres, on psycopg2 whatever driver the URL names:
-`governance_assets.postgres_storage`) instead. Telemetry and the UI's first-run
+`programs.postgres_storage`) instead. Telemetry and the UI's first-run
 dialog are off in both; run monitoring and run retries are on in both.
 """
 
@@ -52,7 +52,7 @@ def dagster_instance_config(settings: Settings) -> dict:
         # The URL stays an environment reference: the UI shows the variable's name, never a password.
         config["storage"] = {
             "custom": {
-                "module": "governance_assets.postgres_storage",
+                "module": "programs.postgres_storage",
                 "class": "PostgresStorage",
                 "config": {"postgres_url": {"env": "GOVERN_DAGSTER_DATABASE_URL"}},
             }
@@ -60,7 +60,7 @@ def dagster_instance_config(settings: Settings) -> dict:
     else:
         config["storage"] = {
             "custom": {
-                "module": "governance_assets.storage",
+                "module": "programs.storage",
                 "class": "PooledSqliteStorage",
                 "config": {"base_dir": str(settings.dagster_home)},
             }

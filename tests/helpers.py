@@ -13,6 +13,7 @@ import dagster as dg
 import uvicorn
 import yaml
 
+from definitions import build_definitions
 from governance.config import load_config
 from governance.registry import ModelRegistry
 from governance.release.services import Services
@@ -20,9 +21,8 @@ from governance.settings import Settings
 from governance.timestamps import utc_now
 from governance.trust.demo import demo_key_path, demo_principals
 from governance.trust.keys import load_private_key
-from governance_assets.definitions import build_definitions
-from governance_assets.instance import open_instance
 from jobs.candidates import requested_candidate, run_candidate
+from programs.instance import open_instance
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_CONFIG = REPO / "tests" / "configs" / "small.yaml"
@@ -206,7 +206,7 @@ def travel(monkeypatch, by: timedelta) -> None:
     `utc_now` from governance.timestamps, and that module itself, so what is written next is dated then."""
     moved = lambda: utc_now() + by  # noqa: E731
     for name, module in list(sys.modules.items()):
-        if name.split(".")[0] in ("governance", "governance_assets", "jobs", "sensors") and (
+        if name.split(".")[0] in ("governance", "governance_assets", "jobs", "sensors", "programs") and (
             getattr(module, "utc_now", None) is utc_now
         ):
             monkeypatch.setattr(module, "utc_now", moved)

@@ -7,8 +7,8 @@ reviewed it and run `make snapshot` (`python -m tests.snapshots update`). The te
 import dagster as dg
 import pytest
 
+from definitions import build_definitions
 from governance.config import load_config
-from governance_assets.definitions import build_definitions
 from tests.conftest import REPO
 from tests.snapshots.asset_graph import SNAPSHOT, as_text, current, describe, difference
 

@@ -11,9 +11,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from governance.cli import app
 from governance.config import ConfigError, load_config
 from governance.data.generator import CONTRACT, generate_applications
+from programs.cli import app
 from tests.helpers import REPO, small_model, write_config
 
 pytestmark = pytest.mark.slow

@@ -79,7 +79,7 @@ def test_taiwan_data_reaches_production_by_commands_only(tmp_path):
         "asset",
         "materialize",
         "-m",
-        "governance_assets.definitions",
+        "definitions",
         "--select",
         f"{MODEL}/approved_release,{MODEL}/production_deployment",
         "--partition",

@@ -21,10 +21,7 @@ def test_importing_meanwhile_has_imported_when_the_block_ends_and_leaves_failure
 
 
 def test_loading_the_code_location_keeps_its_imports_out_of_collections():
-    probe = (
-        "import gc; from governance_assets.definitions import defs; defs(); "
-        "print(gc.get_freeze_count(), gc.get_threshold()[0])"
-    )
+    probe = "import gc; from definitions import defs; defs(); print(gc.get_freeze_count(), gc.get_threshold()[0])"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     frozen, threshold = map(int, out.split()[-2:])  # a fresh process, as a run worker loads it
     assert frozen > 10_000 and threshold == 10_000

@@ -10,9 +10,9 @@ import pandas as pd
 import yaml
 from typer.testing import CliRunner
 
-from governance.cli import app
 from governance.config import GovernedModel, Retention, load_config
 from governance.config_reference import DOC, documented, reference_markdown
+from programs.cli import app
 from tests.helpers import REPO
 
 TEXT = DOC.read_text(encoding="utf-8")
@@ -91,7 +91,7 @@ def test_config_check_answers_in_under_two_seconds_of_cpu():
         [
             sys.executable,
             "-c",
-            "import resource, sys; from governance.cli import app; "
+            "import resource, sys; from programs.cli import app; "
             "sys.argv = ['govern', 'config', 'check', sys.argv[1]]\n"
             "try:\n    app()\nexcept SystemExit:\n    pass\n"
             "u = resource.getrusage(resource.RUSAGE_SELF); print(u.ru_utime + u.ru_stime)",

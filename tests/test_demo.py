@@ -6,12 +6,12 @@ import pytest
 import sqlalchemy
 from typer.testing import CliRunner
 
-from governance.cli import app
 from governance.config import load_config
 from governance.errors import GovernanceError
 from governance.policy.gate import describe_finding
 from governance.settings import PRODUCTION_VARIABLES, Settings
-from governance_assets.demo import BIASED, Demo
+from programs.cli import app
+from programs.demo import BIASED, Demo
 from tests.helpers import REPO, SMALL_CONFIG
 
 

@@ -11,7 +11,6 @@ import pytest
 from typer.testing import CliRunner
 
 from governance import events
-from governance.cli import app
 from governance.config import Retention
 from governance.events import EventError
 from governance.ledger import Ledger
@@ -21,12 +20,13 @@ from governance.release.services import Services
 from governance.timestamps import utc_now, utc_timestamp
 from governance.trust.demo import demo_principals
 from governance.trust.keys import load_private_key
+from programs.cli import app
 from resources import governance_resources
 from sensors.approvals import approval_sensor
 from tests.helpers import REPO, SMALL_CONFIG, Lifecycle, travel
 
 MODEL = "credit_scoring"
-PRODUCT = ("governance", "governance_assets", "jobs", "sensors", "resources")
+PRODUCT = ("governance", "governance_assets", "jobs", "sensors", "resources", "programs")
 
 
 def test_each_action_is_spelled_in_exactly_one_module():

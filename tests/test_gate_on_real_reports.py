@@ -21,7 +21,6 @@ from dagster import AssetKey
 from typer.testing import CliRunner
 
 from governance import events
-from governance.cli import app
 from governance.data.validation import load_validation
 from governance.policy.bundle import PolicyBundle
 from governance.policy.gate import evaluate_gate
@@ -34,6 +33,7 @@ from governance.release.requests import request_candidate
 from governance.timestamps import parse_utc, utc_now
 from governance.trust.demo import demo_key_path, demo_principals
 from governance.trust.keys import load_private_key
+from programs.cli import app
 from tests.helpers import REPO, SMALL_CONFIG, Lifecycle
 
 pytestmark = pytest.mark.slow

@@ -5,10 +5,10 @@ import shutil
 
 from typer.testing import CliRunner
 
-from governance.cli import app
 from governance.policy.bundle import PolicyBundle
 from governance.settings import Settings
 from governance.trust.roster import Roster
+from programs.cli import app
 from tests.helpers import REPO, SMALL_CONFIG
 
 

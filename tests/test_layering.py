@@ -1,5 +1,5 @@
-"""Boundaries a reader can trust: the core knows no Dagster, the wiring packages form no cycle, keys stay
-out of the repository.
+"""Boundaries a reader can trust: the core knows no Dagster, the wiring packages and the programs above them form
+no import cycle, keys stay out of the repository.
 
 Imports are read from the source (every `import`, at module level or inside a function), so a lazy
 import counts like any other.
@@ -13,36 +13,12 @@ from pathlib import Path
 from tests.conftest import REPO
 
 CORE = "governance"
-# The wiring: every first-party package besides the core, and Dagster's own libraries.
-FIRST_PARTY = {p.name for p in REPO.iterdir() if (p / "__init__.py").exists()} - {CORE, "tests"}
-WIRING_PACKAGES = ("governance_assets", "jobs", "sensors", "resources")
-
-# Programs that drive Dagster but are not assets (the demo, `govern status`, the Dagster instance of a state
-# dir) still live in governance_assets, and `govern` imports them from there. They are to move out of the asset
-# package (issue 19, item 5); until then exactly these imports are allowed, as (importing file, module). Any
-# other import of the wiring from the CLI fails, and so does an entry that no longer occurs: the list only shrinks.
-CLI_IMPORTS_AWAITING_A_MOVE = {
-    ("governance/cli/lifecycle.py", "governance_assets.demo"),  # `govern demo` (it plays monitoring/scenario.py)
-    ("governance/cli/lifecycle.py", "governance_assets.status"),  # `govern status`
-    ("governance/cli/lifecycle.py", "governance_assets.instance"),  # `govern status`, `govern ui`
-}
-
-# Today's package cycles: governance_assets imports jobs and sensors (to assemble the code location and to
-# drive runs from the demo), while jobs and sensors import asset keys and partitions from governance_assets.common.
-# These imports close them; the programs go with the move above, and definitions.py is the one assembly point
-# left to place above jobs and sensors. Any other import that closes a cycle fails, as does a stale entry.
-IMPORTS_CLOSING_A_PACKAGE_CYCLE = {
-    ("governance_assets/definitions.py", "jobs"),
-    ("governance_assets/definitions.py", "jobs.monitoring"),
-    ("governance_assets/definitions.py", "sensors.approvals"),
-    ("governance_assets/definitions.py", "sensors.monitoring"),
-    ("governance_assets/demo.py", "jobs"),
-    ("governance_assets/demo.py", "jobs.candidates"),
-    ("governance_assets/demo.py", "sensors.approvals"),
-    ("governance_assets/monitoring/scenario.py", "jobs"),
-    ("governance_assets/monitoring/scenario.py", "jobs.monitoring"),
-    ("governance_assets/monitoring/scenario.py", "sensors.monitoring"),
-}
+# The wiring and the programs above it: every first-party package or top-level module besides the core (the asset
+# package, jobs, sensors, resources, the code location's assembly in definitions.py, the programs), and Dagster's
+# own libraries.
+FIRST_PARTY = {
+    p.stem for p in REPO.iterdir() if (p / "__init__.py").exists() or (p.suffix == ".py" and p.is_file())
+} - {CORE, "tests"}
 
 
 def _is_module(dotted: str) -> bool:
@@ -71,24 +47,25 @@ def _is_wiring(module: str) -> bool:
 
 
 def _sources(package: str) -> Iterator[tuple[str, Path]]:
-    for path in sorted((REPO / package).rglob("*.py")):
+    module = REPO / f"{package}.py"
+    for path in [module] if module.is_file() else sorted((REPO / package).rglob("*.py")):
         yield path.relative_to(REPO).as_posix(), path
 
 
 def test_the_governance_core_and_its_cli_do_not_import_dagster_or_its_wiring():
     found = {(name, module) for name, path in _sources(CORE) for module in imported_modules(path) if _is_wiring(module)}
-    assert found - CLI_IMPORTS_AWAITING_A_MOVE == set(), "the core imports the wiring"
-    assert CLI_IMPORTS_AWAITING_A_MOVE - found == set(), "no longer imported: remove from CLI_IMPORTS_AWAITING_A_MOVE"
+    assert found == set(), "the core imports the wiring"
 
 
 def _package_imports() -> set[tuple[str, str]]:
-    """(importing file, module) for every import from one wiring package into another."""
+    """(importing file, module) for every import from one first-party package (or top-level module) besides the
+    core into another."""
     return {
         (name, module)
-        for package in WIRING_PACKAGES
+        for package in FIRST_PARTY
         for name, path in _sources(package)
         for module in imported_modules(path)
-        if module.split(".")[0] in WIRING_PACKAGES and module.split(".")[0] != package
+        if module.split(".")[0] in FIRST_PARTY and module.split(".")[0] != package
     }
 
 
@@ -96,7 +73,7 @@ def package_cycles(imports: set[tuple[str, str]]) -> list[list[str]]:
     """Each package that reaches itself through the imports, with the path it takes (shortest first)."""
     edges: dict[str, set[str]] = {}
     for name, module in imports:
-        edges.setdefault(name.split("/")[0], set()).add(module.split(".")[0])
+        edges.setdefault(name.split("/")[0].removesuffix(".py"), set()).add(module.split(".")[0])
     cycles = []
     for start in sorted(edges):
         paths = [[start]]
@@ -121,18 +98,17 @@ def test_package_cycles_are_found():
     assert package_cycles({("a/x.py", "b.y"), ("b/y.py", "c")}) == []
 
 
-def test_no_import_cycle_between_the_wiring_packages():
+def test_no_import_cycle_between_the_wiring_packages_and_the_programs():
+    """governance_assets, jobs, sensors and resources, the assembly above them (definitions.py) and the programs
+    above it: an import from a lower package into a higher one closes a cycle and fails here."""
+    assert {"governance_assets", "jobs", "sensors", "resources", "definitions", "programs"} <= FIRST_PARTY
     imports = _package_imports()
-    allowed = IMPORTS_CLOSING_A_PACKAGE_CYCLE & imports
-    cycles = package_cycles(imports - allowed)
+    cycles = package_cycles(imports)
     steps = {pair for cycle in cycles for pair in zip(cycle, cycle[1:])}
-    in_cycles = sorted(site for site in imports - allowed if (site[0].split("/")[0], site[1].split(".")[0]) in steps)
-    assert cycles == [], f"package cycles {cycles} through {in_cycles}"
-    assert IMPORTS_CLOSING_A_PACKAGE_CYCLE - imports == set(), (
-        "no longer imported: remove from IMPORTS_CLOSING_A_PACKAGE_CYCLE"
+    in_cycles = sorted(
+        site for site in imports if (site[0].split("/")[0].removesuffix(".py"), site[1].split(".")[0]) in steps
     )
-    open_now = {site for site in allowed if not package_cycles(imports - allowed | {site})}
-    assert open_now == set(), "these close no cycle any more: remove from IMPORTS_CLOSING_A_PACKAGE_CYCLE"
+    assert cycles == [], f"package cycles {cycles} through {in_cycles}"
 
 
 def test_no_private_key_material_is_tracked_by_git():

@@ -16,10 +16,10 @@ import pytest
 from typer.testing import CliRunner
 
 from governance import events
-from governance.cli import app
 from governance.decisions import DecisionLog
 from governance.serving.app import create_app
 from governance.trust.demo import demo_principals
+from programs.cli import app
 from resources import governance_resources
 from sensors.approvals import approval_sensor
 from tests.helpers import REPO, SMALL_CONFIG, Lifecycle, RunningAPI, wait_until

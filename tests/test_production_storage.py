@@ -11,7 +11,6 @@ import pytest
 import sqlalchemy
 from typer.testing import CliRunner
 
-from governance.cli import app
 from governance.control import ControlStore
 from governance.decisions import DecisionLog
 from governance.errors import GovernanceError
@@ -19,6 +18,7 @@ from governance.ledger import Ledger
 from governance.registry import ModelRegistry
 from governance.settings import Settings
 from governance.state import prepare
+from programs.cli import app
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.helpers import REPO
 

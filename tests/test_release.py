@@ -16,7 +16,6 @@ from sqlalchemy import insert
 from typer.testing import CliRunner
 
 from governance import events
-from governance.cli import app
 from governance.release.approvals import ApprovalRefused, approval_lapsed, decide, latest_request, valid_approval
 from governance.release.requests import requesters
 from governance.release.services import Services
@@ -25,6 +24,7 @@ from governance.trust.demo import demo_principals
 from governance.trust.keys import generate_key_pair, load_private_key
 from governance.trust.statements import SignedStatement, Statement, sign
 from governance.trust.store import StatementRefused
+from programs.cli import app
 from resources import governance_resources
 from sensors.approvals import approval_sensor
 from tests.helpers import SMALL_CONFIG, Lifecycle

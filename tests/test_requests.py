@@ -11,13 +11,13 @@ import pytest
 from typer.testing import CliRunner
 
 from governance import events
-from governance.cli import app
 from governance.release.approvals import ApprovalRefused, decide, valid_approval
 from governance.release.requests import CandidateRequestRefused, request_candidate, requesters
 from governance.release.services import Services
 from governance.trust.demo import demo_key_path, demo_principals
 from governance.trust.keys import load_private_key
 from jobs.requests import request_job_name, request_sensor
+from programs.cli import app
 from resources import governance_resources
 from tests.helpers import SMALL_CONFIG, Lifecycle
 

@@ -9,7 +9,6 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from governance import events
-from governance.cli import app
 from governance.config import ConfigError
 from governance.release.deployment import DeploymentRefused, deploy, rollback
 from governance.release.kill_switch import set_kill_switch
@@ -17,6 +16,7 @@ from governance.release.services import Services
 from governance.settings import Settings
 from governance.trust.demo import demo_principals
 from governance.trust.keys import load_private_key
+from programs.cli import app
 from tests.helpers import REPO, register_version, sealed_approval
 
 pytestmark = pytest.mark.slow

@@ -6,9 +6,9 @@ from collections import Counter
 
 import pytest
 
+from definitions import build_definitions
 from governance.config import ConfigError, load_config
 from governance.settings import Settings
-from governance_assets.definitions import build_definitions
 from tests.helpers import small_model, write_config
 
 FIFTY = [f"model_{i:02d}" for i in range(50)]

@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from governance.cli import app
+from programs.cli import app
 from tests.helpers import REPO, small_model, write_config
 
 MODELS = [f"model_{i:02d}" for i in range(20)]

@@ -16,8 +16,8 @@ import yaml
 from governance.errors import GovernanceError
 from governance.settings import Settings
 from governance.state import dagster_instance_config, prepare
-from governance_assets.instance import create_databases
-from governance_assets.storage import PooledSqliteEventLogStorage, PooledSqliteRunStorage, PooledSqliteScheduleStorage
+from programs.instance import create_databases
+from programs.storage import PooledSqliteEventLogStorage, PooledSqliteRunStorage, PooledSqliteScheduleStorage
 from tests.helpers import wait_until
 
 VERSIONS = dg.DynamicPartitionsDefinition(name="versions")
@@ -85,7 +85,7 @@ def test_the_embedded_default_is_pooled_sqlite_and_production_is_postgres(tmp_pa
     )
     assert dagster_instance_config(production)["storage"] == {
         "custom": {
-            "module": "governance_assets.postgres_storage",
+            "module": "programs.postgres_storage",
             "class": "PostgresStorage",
             "config": {"postgres_url": {"env": "GOVERN_DAGSTER_DATABASE_URL"}},
         }

@@ -14,10 +14,10 @@ from dagster_graphql import DagsterGraphQLClient
 from governance.config import load_config
 from governance.registry import ModelRegistry
 from governance.settings import Settings
-from governance_assets.instance import open_instance
-from governance_assets.topology import LOCATION, Ports, Topology
 from jobs import candidate_job_name
 from jobs.candidates import next_candidate_key
+from programs.instance import open_instance
+from programs.topology import LOCATION, Ports, Topology
 from tests.helpers import REPO, SMALL_CONFIG
 
 pytestmark = pytest.mark.slow

@@ -1,7 +1,9 @@
-"""`govern`: the command line of governance-assets.
+"""`govern`: the command line of governance-assets, its commands over the governance core.
 
 Human-readable output by default, `--json` for machines; every refusal or bad
-input prints `error: ...` and exits non-zero.
+input prints `error: ...` and exits non-zero. The commands that drive Dagster
+(`demo`, `status`, `ui`) are mounted on this app by `programs.cli`, the `govern`
+entry point: nothing here imports Dagster.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from governance.cli import (
     db,
     keys,
     ledger,
-    lifecycle,
     monitoring,
     policy,
     release,
@@ -27,7 +28,7 @@ from governance.cli import (
     token,
     train,
 )
-from governance.cli.output import fail, run_guarded
+from governance.cli.output import fail
 from governance.settings import Settings, apply_offline_env
 
 
@@ -74,10 +75,7 @@ def _global(
 CREATES_STATE = {"db", "demo", "ui", "serve", "keygen", "policy", "evidence", "config", "init", "roster"}
 
 
-app.command("demo")(lifecycle.demo)
-app.command("status")(lifecycle.status)
 app.command("train")(train.train)
-app.command("ui")(lifecycle.ui)
 app.command("serve")(serve.serve)
 app.command("guard")(serve.guard)
 for command in (release.approve, release.reject, release.disable, release.enable, release.rollback):
@@ -96,7 +94,3 @@ app.command("trace")(audit.trace)
 app.add_typer(audit.evidence_app, name="evidence")
 app.command("retention")(audit.retention)
 app.add_typer(monitoring.labels_app, name="labels")
-
-
-def main() -> None:
-    run_guarded(app)

@@ -1,7 +1,7 @@
 """`govern train MODEL`: a signed candidate, run headless on the Dagster instance the UI shows.
 
 The command signs nothing itself and imports no Dagster: it finds the requester's key, then runs the
-program `jobs.train` (same interpreter, same state dir and config), which signs the request, allocates the
+program `programs.train` (same interpreter, same state dir and config), which signs the request, allocates the
 next version's partition, runs the candidate with progress lines and prints the gate's outcome.
 """
 
@@ -31,5 +31,5 @@ def train(ctx: typer.Context, model: ModelArg, principal: AsOption, key: KeyOpti
         "DAGSTER_HOME": str(settings.dagster_home),
     }
     key_file = key or signing_key_path(settings.keys_dir, principal)
-    command = [sys.executable, "-m", "jobs.train", model, "--as", principal, "--key", str(key_file)]
+    command = [sys.executable, "-m", "programs.train", model, "--as", principal, "--key", str(key_file)]
     raise typer.Exit(subprocess.run(command, env=env, check=False).returncode)

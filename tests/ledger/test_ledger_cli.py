@@ -12,10 +12,10 @@ from ledger_support import TEMPLATE_SIZE
 from typer.testing import CliRunner
 
 from governance import state
-from governance.cli import app
 from governance.ledger import Checkpoint, CheckpointError
 from governance.settings import Settings
 from governance.trust.demo import demo_principals
+from programs.cli import app
 from tests.helpers import REPO
 
 runner = CliRunner()

@@ -13,7 +13,7 @@ import sqlalchemy
 from typer.testing import CliRunner
 
 from governance import migrations
-from governance.cli import app
+from programs.cli import app
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.lineage.world import World, build_world
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from definitions import build_definitions
 from governance.data.generator import generate_applications
 from governance.release.approvals import decide
 from governance.release.deployment import rollback
@@ -27,7 +28,6 @@ from governance.release.services import Services
 from governance.serving.app import create_app
 from governance.trust.demo import demo_principals
 from governance.trust.keys import load_private_key
-from governance_assets.definitions import build_definitions
 from jobs import candidate_job_name, release_job_name
 from jobs.candidates import next_candidate_key
 from tests.helpers import SMALL_CONFIG, Lifecycle, RunningAPI

@@ -21,6 +21,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from definitions import build_definitions
 from governance import events
 from governance.cli.monitoring import labels_app
 from governance.config import GovernedModel, load_config
@@ -31,8 +32,7 @@ from governance.release.services import Services
 from governance.settings import Settings
 from governance.trust.demo import demo_key_path
 from governance.trust.keys import load_private_key
-from governance_assets.definitions import build_definitions
-from governance_assets.instance import open_instance
+from programs.instance import open_instance
 from resources import governance_resources
 from sensors.monitoring import RETRAINING_SENSOR, monitoring_sensor_name
 from tests.monitoring.support import MODEL, build_state, copy_state

@@ -12,8 +12,8 @@ import pytest
 
 from governance import events
 from governance.timestamps import parse_utc
-from governance_assets.monitoring.daemon import DagsterDaemon
 from jobs.monitoring import IN_FLIGHT, remediation_job_name
+from programs.daemon import DagsterDaemon
 from tests.monitoring.conftest import MODEL, Monitored
 from tests.monitoring.support import monitored_config
 

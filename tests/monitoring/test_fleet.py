@@ -9,14 +9,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from definitions import build_definitions
 from governance.config import load_config
 from governance.monitoring.fleet import FleetCursor, scan_fleet
 from governance.monitoring.monitor import monitor_for
 from governance.monitoring.traffic import Traffic
 from governance.monitoring.windows import LIVE
 from governance.trust.demo import demo_principals
-from governance_assets.definitions import build_definitions
-from governance_assets.instance import open_instance
+from programs.instance import open_instance
 from resources import governance_resources
 from sensors.monitoring import SENSORS, monitoring_sensor_name
 from tests.monitoring.support import deploy_trained, monitored_config, settings_for, train

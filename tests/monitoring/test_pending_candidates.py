@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 from governance import events
-from governance.cli.lifecycle import _status_text
 from governance_assets.common import versions
-from governance_assets.status import model_status
+from programs.lifecycle import _status_text
+from programs.status import model_status
 from tests.monitoring.conftest import Monitored
 from tests.monitoring.support import request_candidate
 from tests.monitoring.test_remediation import alert

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from definitions import build_definitions
 from governance.config import load_config
 from governance.settings import Settings
-from governance_assets.definitions import build_definitions
 
 REPO = Path(__file__).resolve().parents[2]
 SNAPSHOT = Path(__file__).with_name("asset_graph.json")

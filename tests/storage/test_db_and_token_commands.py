@@ -6,10 +6,10 @@ import json
 
 from typer.testing import CliRunner
 
-from governance.cli import app
 from governance.errors import GovernanceError
 from governance.serving.tokens import TokenStore, token_matches
 from governance.settings import Settings
+from programs.cli import app
 from tests.conftest import REPO
 
 

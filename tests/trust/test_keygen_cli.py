@@ -12,9 +12,9 @@ import yaml
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from typer.testing import CliRunner
 
-from governance.cli import app
 from governance.trust.keys import load_private_key
 from governance.trust.roster import Roster
+from programs.cli import app
 
 
 def keygen(*args: str, home: Path | None = None):

@@ -1,6 +1,6 @@
 """The monitoring scenario `govern demo` plays on a deployed champion, with the Dagster daemon running.
 
-    from governance_assets.monitoring.scenario import play
+    from programs.scenario import play
     entries = play(settings, "credit_scoring")  # prints as it goes; returns the scenario's ledger entries
 
 1. healthy traffic: every sensor judges the windows, nothing alerts;
@@ -35,10 +35,10 @@ from governance.monitoring.windows import completed_at
 from governance.release.services import Services
 from governance.settings import Settings
 from governance.timestamps import parse_utc
-from governance_assets.instance import open_instance
-from governance_assets.monitoring.daemon import DagsterDaemon
 from jobs import candidate_job_name
 from jobs.monitoring import IN_FLIGHT
+from programs.daemon import DagsterDaemon
+from programs.instance import open_instance
 from sensors.monitoring import SENSORS, monitoring_sensor_name
 
 SHIFT, BREACH = {"drift": 0.25}, {"bias": 1.0}

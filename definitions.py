@@ -1,6 +1,8 @@
 """The code location: every governed model's asset graph, jobs, sensors and resources, assembled here.
 
-`dagster dev -w workspace.yaml` loads `defs`, lazily. Which models exist comes from the
+The one assembly point, above the packages it assembles (governance_assets, jobs, sensors, resources), which
+never import it; the programs (programs/) and the tests build from it. `dagster dev -w workspace.yaml`, the
+image and the Helm chart load `defs`, lazily. Which models exist comes from the
 governance config (`GOVERN_CONFIG`, default `governance.yaml`); where state lives
 comes from the environment through `Settings.from_env`.
 """

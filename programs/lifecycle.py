@@ -28,7 +28,7 @@ def demo(
     port: Annotated[int, typer.Option(help="port for the scoring API the demo starts")] = 8000,
 ) -> None:
     """Run the governed lifecycle headless on the embedded default and print where to look."""
-    from governance_assets import demo as scenario
+    from programs import demo as scenario
 
     settings: Settings = ctx.obj
     config = load_config(settings.config_path)
@@ -46,8 +46,8 @@ def status(
     summary: Annotated[bool, typer.Option("--summary", help="one line a model (for many models)")] = False,
 ) -> None:
     """Per governed model: versions and the state of each of their assets (`--summary`: one line a model)."""
-    from governance_assets.instance import open_instance
-    from governance_assets.status import status as collect
+    from programs.instance import open_instance
+    from programs.status import status as collect
 
     settings: Settings = ctx.obj
     with open_instance(settings) as instance:
@@ -68,7 +68,7 @@ def ui(
 
     Config, policies, state and the code location are checked first; nothing starts if one fails. Once
     started, any of them exiting stops the others and `govern ui` exits non-zero, naming it."""
-    from governance_assets.instance import create_databases
+    from programs.instance import create_databases
 
     settings: Settings = ctx.obj
     config = load_config(settings.config_path)  # a bad config is refused here, with every problem named
@@ -82,7 +82,7 @@ def ui(
         "GOVERN_CONFIG": str(settings.config_path),
         "GOVERN_POLICIES": str(settings.policies_dir),
     }
-    bin_dir, workspace = Path(sys.executable).parent, str(Path(__file__).resolve().parents[2] / "workspace.yaml")
+    bin_dir, workspace = Path(sys.executable).parent, str(Path(__file__).resolve().parents[1] / "workspace.yaml")
     typer.echo(f"checking the code location ({len(config.models)} governed models) ...")
     _check_code_location(bin_dir, workspace, env)
     commands = {

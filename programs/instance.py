@@ -1,4 +1,5 @@
-"""The Dagster instance of a state dir, for the CLI (the UI and daemon find it through DAGSTER_HOME)."""
+"""The Dagster instance of a state dir, for the programs (the UI, the daemon and the code server find it through
+DAGSTER_HOME)."""
 
 import dagster as dg
 

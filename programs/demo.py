@@ -23,6 +23,7 @@ from pathlib import Path
 import dagster as dg
 import httpx
 
+from definitions import build_definitions
 from governance.config import GovernanceConfig, GovernedModel
 from governance.data.generator import generate_applications
 from governance.decisions import DecisionLog
@@ -39,11 +40,10 @@ from governance.release.services import Services
 from governance.settings import Settings
 from governance.trust.demo import demo_principals
 from governance.trust.keys import load_private_key
-from governance_assets.definitions import build_definitions
-from governance_assets.instance import open_instance
-from governance_assets.monitoring.scenario import play
 from jobs import QUIET, release_job_name
 from jobs.candidates import requested_candidate
+from programs.instance import open_instance
+from programs.scenario import play
 from resources import governance_resources
 from sensors.approvals import approval_sensor
 

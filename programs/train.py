@@ -1,6 +1,6 @@
 """The program behind `govern train MODEL`: one signed candidate, run headless on the state dir's own instance.
 
-`govern train` starts it as `python -m jobs.train` (the CLI imports no Dagster). It signs the requester's
+`govern train` starts it as `python -m programs.train` (the CLI imports no Dagster). It signs the requester's
 request for the next version (refused: nothing is created), adds that version's dynamic partition to the
 Dagster instance of the state dir (DAGSTER_HOME = <state dir>/dagster, the one `govern ui` shows), runs the
 candidate job in this process on that instance (no daemon needed, and a running daemon changes nothing),
@@ -23,16 +23,16 @@ from pathlib import Path
 
 import dagster as dg
 
+from definitions import build_definitions
 from governance.config import load_config
 from governance.errors import GovernanceError
 from governance.release.outcome import candidate_outcome, outcome_text
 from governance.release.services import Services
 from governance.settings import Settings, apply_offline_env
 from governance.trust.keys import load_private_key
-from governance_assets.definitions import build_definitions
-from governance_assets.instance import open_instance
 from jobs import QUIET
 from jobs.candidates import requested_candidate
+from programs.instance import open_instance
 
 _STEPS = {
     dg.DagsterEventType.STEP_START: "started",

@@ -1,7 +1,7 @@
 """Dagster's production topology on one machine: a gRPC code server, the webserver and the daemon as separate
 processes on the state dir's instance (PostgreSQL storage when `GOVERN_DAGSTER_DATABASE_URL` is set).
 
-    python -m governance_assets.topology [--host 127.0.0.1] [--webserver-port 3000] [--code-port 4266]
+    python -m programs.topology [--host 127.0.0.1] [--webserver-port 3000] [--code-port 4266]
 
 The code server (`dagster api grpc`) is the only process that imports the governed models' definitions; the
 webserver and the daemon reach it through `deploy/workspace.grpc.yaml`-style workspace (written into the state
@@ -24,8 +24,8 @@ import yaml
 
 from governance.processes import stop_process_groups
 from governance.settings import Settings, apply_offline_env
-from governance_assets.instance import create_databases
-from governance_assets.monitoring.daemon import WORKSPACE, daemon_environment
+from programs.daemon import WORKSPACE, daemon_environment
+from programs.instance import create_databases
 
 LOCATION = "governance_assets"
 
@@ -50,7 +50,7 @@ def commands(settings: Settings, ports: Ports) -> dict[str, list[str]]:
     workspace = str(workspace_file(settings, ports))
     return {
         "code": [
-            str(bin_dir / "dagster"), "api", "grpc", "--module-name", "governance_assets.definitions",
+            str(bin_dir / "dagster"), "api", "grpc", "--module-name", "definitions",
             "--attribute", "defs", "--host", ports.host, "--port", str(ports.code),
         ],
         "webserver": [

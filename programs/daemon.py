@@ -17,9 +17,9 @@ from pathlib import Path
 
 from governance.processes import stop_process_groups
 from governance.settings import Settings
-from governance_assets.instance import create_databases
+from programs.instance import create_databases
 
-WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
+WORKSPACE = Path(__file__).resolve().parents[1] / "workspace.yaml"
 
 
 def daemon_environment(settings: Settings) -> dict[str, str]:
