@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, cached_property
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any
 
@@ -833,7 +833,10 @@ class Ledger:
             raise LedgerError(f"the ledger has {head} entries; there is no tree of size {size}")
         return size
 
+    @cached_property
     def _entry_query(self):
+        """Entries with their predecessor's hash; built once (a statement is immutable, and building it cost
+        about 1 ms a read: a third of `govern status` at 50 models)."""
         e, previous = self._entries.c, self._entries.alias("previous")
         prev_hash = select(previous.c.entry_hash).where(previous.c.seq == e.seq - 1).scalar_subquery()
         return select(e.seq, self._bytes(e.content), self._bytes(e.payload), e.payload_digest, e.entry_hash, prev_hash)
@@ -890,7 +893,7 @@ class Ledger:
         Each is refused (LedgerError) if it no longer hashes to what the chain recorded; `checked=False` gives
         entries as stored, to a caller that checks them itself (the lineage reports an altered entry)."""
         e = self._entries.c
-        query = self._entry_query().where(e.seq > since_seq)
+        query = self._entry_query.where(e.seq > since_seq)
         if before_seq is not None:
             query = query.where(e.seq < before_seq)
         for column, value in ((e.model, model), (e.version, version)):
@@ -938,7 +941,7 @@ class Ledger:
 
     def entry(self, seq: int) -> LedgerEntry:
         with self._reading() as conn:
-            row = conn.execute(self._entry_query().where(self._entries.c.seq == seq)).first()
+            row = conn.execute(self._entry_query.where(self._entries.c.seq == seq)).first()
             if row is None:
                 raise LedgerError(f"there is no entry {seq}; the ledger has {self._head(conn)[0]} entries")
         return self._entry_from_row(row, checked=True)
