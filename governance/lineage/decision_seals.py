@@ -94,8 +94,7 @@ def _seal_next(services: Services, log: DecisionLog, model: str, through: int) -
             last_ts=max(d.ts for d in rows),
             leaves=leaves,
         )
-        services.ledger.append(seal)
-        return seal
+        return DecisionsSealed.from_entry(services.ledger.append(seal))
 
 
 # --- verification ----------------------------------------------------------------------------------
@@ -126,19 +125,23 @@ class DecisionLogReport:
 
 
 def verify_decision_log(services: Services, log: DecisionLog, models: list[str] | None = None) -> DecisionLogReport:
-    """Each model's decision log (default: every model in it) against its seals; each disagreement is ledgered
-    as an incident, once."""
-    checks = tuple(_check_model(services, log, model) for model in (models or log.models()))
+    """Each model's decision log (default: every model in the log or in a seal) against its seals; each
+    disagreement is ledgered as an incident, once."""
+    seals: dict[str, list[DecisionsSealed]] = {}
+    for seal in services.ledger.events(DecisionsSealed):
+        seals.setdefault(seal.model, []).append(seal)
+    names = models or sorted(set(log.models()) | set(seals))
+    checks = tuple(_check_model(services, log, model, seals.get(model, [])) for model in names)
     for check in checks:
         record_incidents(services, check.model, check.findings, ACTOR)
     return DecisionLogReport(checks)
 
 
-def _check_model(services: Services, log: DecisionLog, model: str) -> ModelCheck:
+def _check_model(services: Services, log: DecisionLog, model: str, seals: list[DecisionsSealed]) -> ModelCheck:
     check = ModelCheck(model)
     runs = services.ledger.events(RetentionApplied, model=model)
     after = 0
-    for seal in services.ledger.events(DecisionsSealed, model=model):
+    for seal in seals:
         check.seals += 1
         problem = seal_problem(seal, after)
         after = max(after, seal.last_seq)
