@@ -183,16 +183,6 @@ class DecisionLog:
         with self.engine.connect() as conn:
             return [Decision.from_row(row) for row in conn.execute(query).mappings()]
 
-    def settled_through(self, before: str) -> int:
-        """The largest seq below which every decision, of any model, was logged before `before` (a UTC timestamp):
-        the log up to it no longer changes, since a writer commits its decision long before `before`."""
-        c = decisions.c
-        with self.engine.connect() as conn:
-            later = conn.execute(select(func.min(c.seq)).where(c.ts >= before)).scalar()
-            return (
-                later - 1 if later is not None else conn.execute(select(func.coalesce(func.max(c.seq), 0))).scalar_one()
-            )
-
     def count(self, model: str | None = None, after_seq: int = 0) -> int:
         query = select(func.count()).select_from(decisions).where(decisions.c.seq > after_seq)
         if model:

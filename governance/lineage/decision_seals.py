@@ -1,8 +1,8 @@
 """The decision log sealed into the ledger: a decision row is a cache, its seal the record.
 
-Sealing (`seal_decisions`): per model, the decisions logged since its last seal, up to where the log has
-settled (every decision with a lower seq was logged before a given time, so no writer still holds one
-uncommitted), in ranges of at most `MAX_SEAL` decisions, each ledgered as `decisions.sealed` with every
+Sealing (`seal_decisions`): per model, the decisions logged since its last seal, in seq order up to the first
+one logged less than `SETTLE` ago (a writer commits its decision well within that, so no lower seq is still
+to come), in ranges of at most `MAX_SEAL` decisions, each ledgered as `decisions.sealed` with every
 decision's digest (`decision_digest`). The digest covers what an auditor relies on and retention keeps: id,
 time, model, version, input digest, score, outcome, reasons, how many were withheld, the kill switch and why a
 safe-state answer was given; not the inputs (retention expires them; while they are kept they must still have
@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import takewhile
 
 from governance.decisions import Decision, DecisionLog
 from governance.digests import digest_of
@@ -67,20 +68,20 @@ def seal_root(leaves: tuple[list, ...]) -> str:
 
 def seal_decisions(services: Services, log: DecisionLog, before: str | None = None) -> list[DecisionsSealed]:
     """Seal every model's decisions logged before `before` (default: `SETTLE` ago); the seals ledgered."""
-    through = log.settled_through(before or utc_timestamp(utc_now() - SETTLE))
+    before = before or utc_timestamp(utc_now() - SETTLE)
     sealed = []
     for model in log.models():
-        while (made := _seal_next(services, log, model, through)) is not None:
+        while (made := _seal_next(services, log, model, before)) is not None:
             sealed.append(made)
     return sealed
 
 
-def _seal_next(services: Services, log: DecisionLog, model: str, through: int) -> DecisionsSealed | None:
-    """Ledger the next range of `model`'s decisions up to seq `through`, if it has any."""
+def _seal_next(services: Services, log: DecisionLog, model: str, before: str) -> DecisionsSealed | None:
+    """Ledger the next range of `model`'s decisions, up to the first one logged at or after `before`, if any."""
     with remediation_lease(services.settings.ledger_url, _LEASE, f"{ACTOR}:{os.getpid()}"):
         last = services.ledger.latest(DecisionsSealed, model=model)
         after = last.last_seq if last else 0
-        rows = [d for d in log.window(model, after, MAX_SEAL) if d.seq <= through]
+        rows = list(takewhile(lambda d: d.ts < before, log.window(model, after, MAX_SEAL)))
         if not rows:
             return None
         leaves = tuple([d.seq, d.decision_id, decision_digest(d)] for d in rows)
@@ -89,7 +90,7 @@ def _seal_next(services: Services, log: DecisionLog, model: str, through: int) -
             model=model,
             root=seal_root(leaves),
             first_seq=after + 1,
-            last_seq=rows[-1].seq if len(rows) == MAX_SEAL else through,
+            last_seq=rows[-1].seq,
             count=len(rows),
             last_ts=max(d.ts for d in rows),
             leaves=leaves,
