@@ -8,20 +8,26 @@ import json
 import logging
 import math
 import re
+import threading
+import time
+from datetime import timedelta
 
 import numpy as np
 import pytest
 
 from governance import events, training
 from governance.data.generator import generate_applications
+from governance.decisions import DecisionLog
+from governance.lineage.decision_seals import SETTLE
 from governance.metrics.fairness import protected_groups
+from governance.monitoring import guard_watch
 from governance.monitoring.guard import FairnessGuard, GuardNotArmed, Observation, arm
 from governance.monitoring.guard_watch import FAIRNESS_REPORT, GuardWatch
 from governance.monitoring.monitor import monitor_for
 from governance.monitoring.reference import sealed_report
 from governance.monitoring.sequential import Counts, Prior, log_evidence_outside
 from governance.policy.bundle import PolicyBundle
-from tests.helpers import REPO
+from tests.helpers import REPO, travel
 from tests.monitoring.conftest import MODEL, Monitored
 
 BATCH = 10  # about what the API's micro-batches hold at 100 decisions a second
@@ -173,3 +179,24 @@ def test_at_the_bound_itself_the_evidence_keeps_its_promise():
                 break
     print(f"raw evidence reached 20 in {alarms} of 300 windows at the bound (promise: at most 15)")
     assert alarms <= 15
+
+
+def test_the_guard_seals_every_decision_once_it_has_settled(monitored: Monitored, monkeypatch):
+    monkeypatch.setattr(guard_watch, "SEAL_EVERY_SECONDS", 0.1)  # every minute in production
+    monitored.send(seed=7000, rows=BATCH)
+    watch = GuardWatch(monitored.settings)
+    stop = threading.Event()
+    running = threading.Thread(target=watch.run, args=(stop, 0.05))
+    running.start()
+    try:
+        time.sleep(0.5)
+        assert monitored.ledger(events.DecisionsSealed) == []  # just answered: not settled yet
+        travel(monkeypatch, SETTLE + timedelta(seconds=1))
+        deadline = time.monotonic() + 30
+        while not monitored.ledger(events.DecisionsSealed) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        running.join()
+    (sealed,) = monitored.ledger(events.DecisionsSealed)
+    assert sealed.count == DecisionLog.for_settings(monitored.settings).count(MODEL) >= BATCH
