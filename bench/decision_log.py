@@ -4,7 +4,8 @@ the log as it was before migrations (varchar timestamps, no time index, 32-bit s
 Each layout gets --rows decisions spread over 10 days for one model (filled server-side with realistic
 features and reasons), then:
 
-  retention, 10 %   delete the oldest day's decisions (DecisionLog.delete_before), as a nightly run does
+  retention, 10 %   delete the oldest day's decisions (DecisionLog.delete_through the last seq logged before
+                    the cut-off: a sealed range's end), as a nightly run does
   retention, rest   delete everything older than the last day (90 % of the log at once)
   insert            DecisionLog.record_many in batches of 32 (the scoring API's micro-batches), per decision
   size              table + indexes + TOAST per decision, before retention
@@ -99,6 +100,12 @@ def _old_delete_before(url: str, before: str) -> int:
         return conn.exec_driver_sql("DELETE FROM decisions WHERE model = %s AND ts < %s", (MODEL, before)).rowcount
 
 
+def _last_seq_before(url: str, before: str) -> int:
+    """The end of the last sealed range logged before `before`, as retention finds it in the ledger."""
+    with engine_for(url).connect() as conn:
+        return conn.exec_driver_sql("SELECT max(seq) FROM decisions WHERE ts < %s", (before,)).scalar_one()
+
+
 def measure(url: str, rows: int, layout: str) -> dict:
     old = layout == "before migrations"
     if old:
@@ -111,8 +118,10 @@ def measure(url: str, rows: int, layout: str) -> dict:
     size = _size_per_row(url, rows)
     log = None if old else DecisionLog(url)
     cutoffs = [utc_timestamp(START + timedelta(days=d)) for d in (1, 9)]
+    ends = {c: _last_seq_before(url, c) for c in cutoffs}
     timings = [
-        _timed(lambda c=c: _old_delete_before(url, c) if log is None else log.delete_before(MODEL, c)) for c in cutoffs
+        _timed(lambda c=c: _old_delete_before(url, c) if log is None else log.delete_through(MODEL, ends[c]))
+        for c in cutoffs
     ]
     return {"size": size, "first": timings[0], "rest": timings[1], "insert": _insert_cost(log) if log else None}
 

@@ -176,8 +176,15 @@ class DecisionLog:
         with self.engine.connect() as conn:
             return [Decision.from_row(row) for row in conn.execute(query).mappings()]
 
-    def count(self, model: str | None = None) -> int:
-        query = select(func.count()).select_from(decisions)
+    def between(self, model: str, first_seq: int, last_seq: int) -> list[Decision]:
+        """`model`'s decisions with first_seq <= seq <= last_seq, oldest first."""
+        c = decisions.c
+        query = select(decisions).where(c.model == model, c.seq.between(first_seq, last_seq)).order_by(c.seq)
+        with self.engine.connect() as conn:
+            return [Decision.from_row(row) for row in conn.execute(query).mappings()]
+
+    def count(self, model: str | None = None, after_seq: int = 0) -> int:
+        query = select(func.count()).select_from(decisions).where(decisions.c.seq > after_seq)
         if model:
             query = query.where(decisions.c.model == model)
         with self.engine.connect() as conn:
@@ -218,10 +225,12 @@ class DecisionLog:
         with self.engine.begin() as conn:
             return conn.execute(statement).rowcount
 
-    def delete_before(self, model: str, before: str) -> int:
-        """Delete `model`'s decisions made before `before` (a UTC timestamp); returns how many."""
+    def delete_through(self, model: str, last_seq: int) -> int:
+        """Delete `model`'s decisions with seq <= last_seq (retention's end of a sealed range); returns how many."""
         with self.engine.begin() as conn:
-            return conn.execute(delete(decisions).where(decisions.c.model == model, decisions.c.ts < before)).rowcount
+            return conn.execute(
+                delete(decisions).where(decisions.c.model == model, decisions.c.seq <= last_seq)
+            ).rowcount
 
 
 def _json(value) -> str:

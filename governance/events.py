@@ -683,12 +683,29 @@ class LabelsImported(Event):
     labelled_at: str | None = detail(default=None)
 
 
+@event("decisions.sealed")
+class DecisionsSealed(Event):
+    """A contiguous range of the model's decision log sealed (`governance.lineage.decision_seals`): every decision of
+    the model with `first_seq` <= seq <= `last_seq`, `count` of them, as `leaves` ([seq, decision id, digest of
+    what an auditor relies on], in seq order) under `root`, their Merkle root. A model's seals abut, from seq 1,
+    so every decision up to the last `last_seq` is in exactly one. `last_ts` is the latest decision's time:
+    retention deletes a sealed range whole, once it is past `decision_log_days`."""
+
+    root: str = digest()
+    first_seq: int = fact()
+    last_seq: int = fact()
+    count: int = fact()
+    last_ts: str = fact()
+    leaves: tuple[list, ...] = fact()
+
+
 @event("retention.applied")
 class RetentionApplied(Event):
     """Retention ran. `ledger_payloads_before` is the cut-off it applied to ledger payloads, kept so that
     `govern ledger verify` can tell an expiry retention made from a payload removed by hand."""
 
     ledger_payloads_before: str = fact()
+    decisions_before: str | None = fact(default=None)  # sealed ranges wholly before it were deleted (older runs: None)
     cutoffs: dict | None = detail(default=None)
     decision_inputs_expired: int | None = detail(default=None)
     decisions_deleted: int | None = detail(default=None)

@@ -18,6 +18,7 @@ from governance.cli import (
     audit,
     config,
     db,
+    decisions,
     keys,
     ledger,
     monitoring,
@@ -87,6 +88,7 @@ app.command("init")(setup.init)
 app.add_typer(setup.roster_app, name="roster")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(db.app, name="db")
+app.add_typer(decisions.app, name="decisions")
 app.add_typer(token.app, name="token")
 app.command("keygen")(keys.keygen)
 app.command("lineage")(audit.lineage)

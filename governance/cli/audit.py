@@ -199,6 +199,7 @@ def trace_text(traced: dict) -> str:
         f"  input digest sha256 {d['input_digest']}"
         + ("" if d["inputs_retained"] else " (inputs expired by retention)"),
         "  reasons: " + ("; ".join(f"{r.get('code')} {r.get('text')}" for r in d["reasons"]) or "none"),
+        f"  {_sealed_text(traced['seal'])}",
     ]
     if d["safe_state_reason"]:
         lines.append(f"  safe state: {d['safe_state_reason']}")
@@ -223,6 +224,13 @@ def trace_text(traced: dict) -> str:
     if traced["lineage"]:
         lines += ["", lineage_text(traced["lineage"])]
     return "\n".join(lines)
+
+
+def _sealed_text(seal: dict) -> str:
+    if "ledger_entry" not in seal:
+        return f"seal: {seal['status']} (decisions are sealed into the ledger within minutes)"
+    first, last = seal["range"]
+    return f"seal: {seal['status']} (ledger entry {seal['ledger_entry']}, seq {first}..{last})"
 
 
 # --- evidence ----------------------------------------------------------------------------------

@@ -119,8 +119,9 @@ def record_bytes(content: bytes, payload_digest: str, prev_hash: str, seq: int) 
     return _RECORD % (content, payload_digest.encode(), prev_hash.encode(), seq)
 
 
-def _incredible_retention(ts: str, cutoff: str) -> str | None:
-    """Why a retention run recorded at `ts` with payload cut-off `cutoff` cannot be real, or None."""
+def incredible_retention(ts: str, cutoff: str, what: str = "payloads") -> str | None:
+    """Why a retention run recorded at `ts` that forgot `what` (payloads, decisions) made before `cutoff` cannot be
+    real, or None."""
     try:
         recorded, before = parse_utc(ts), parse_utc(cutoff)
     except ValueError:
@@ -129,7 +130,7 @@ def _incredible_retention(ts: str, cutoff: str) -> str | None:
         return f"is dated {ts}, in the future"
     if before > recorded - timedelta(days=SHORTEST_RETENTION_DAYS):
         return (
-            f"at {ts} claims to expire payloads recorded before {cutoff}, "
+            f"at {ts} claims to expire {what} recorded before {cutoff}, "
             f"closer to the run than the shortest retention ({SHORTEST_RETENTION_DAYS} day)"
         )
     return None
@@ -1057,7 +1058,7 @@ class Ledger:
         ):
             entry = json.loads(content)
             cutoff = entry.get("facts", {}).get("ledger_payloads_before") or ""
-            if problem := _incredible_retention(entry["ts"], cutoff):
+            if problem := incredible_retention(entry["ts"], cutoff):
                 return seq, f"entry {seq}: retention run {problem}"
             runs.append((seq, cutoff))
         for seq, ts in expired:

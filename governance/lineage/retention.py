@@ -2,8 +2,11 @@
 
 Decision inputs (features and protected attributes) go after
 `decision_features_days` (the input digest stays, so a decision can still be
-matched to an input someone presents); decision rows after `decision_log_days`;
-ledger payloads after `ledger_payload_days`. Ledger entries hash their
+matched to an input someone presents); decision rows after `decision_log_days`,
+a sealed range at a time (the run seals what it may delete first, and deletes a
+range once all its decisions are past the period, so that `govern decisions
+verify` tells a deletion by retention from one by hand); ledger payloads after
+`ledger_payload_days`. Ledger entries hash their
 payload's digest, not the payload, so the chain and every Merkle proof still
 verify: the run ends by verifying the whole ledger, and it records itself in
 the ledger (`RetentionApplied`, one entry per model) so that an examiner sees
@@ -18,6 +21,7 @@ from datetime import datetime, timedelta
 from governance import events
 from governance.config import Retention
 from governance.decisions import DecisionLog
+from governance.lineage.decision_seals import seal_decisions
 from governance.release.services import Services
 from governance.timestamps import utc_now, utc_timestamp
 
@@ -51,7 +55,8 @@ def apply_retention(
     }
     log = DecisionLog.for_settings(services.settings)
     names = sorted(set(models) | set(log.models()))
-    deleted = {name: log.delete_before(name, cutoffs["decisions"]) for name in names}
+    seal_decisions(services, log, cutoffs["decisions"])  # nothing is deleted unsealed
+    deleted = {name: _delete_sealed(services, log, name, cutoffs["decisions"]) for name in names}
     inputs = {name: log.expire_inputs(name, cutoffs["decision_inputs"]) for name in names}
     payloads = services.ledger.expire_payloads(now - timedelta(days=retention.ledger_payload_days))
     services.ledger.append_many(
@@ -60,6 +65,7 @@ def apply_retention(
                 actor=ACTOR,
                 model=name,
                 ledger_payloads_before=cutoffs["ledger_payloads"],
+                decisions_before=cutoffs["decisions"],
                 cutoffs=cutoffs,
                 decision_inputs_expired=inputs[name],
                 decisions_deleted=deleted[name],
@@ -78,3 +84,14 @@ def apply_retention(
         ledger_ok=report.ok,
         ledger_problem=report.problem,
     )
+
+
+def _delete_sealed(services: Services, log: DecisionLog, model: str, before: str) -> int:
+    """Delete `model`'s sealed ranges whose decisions were all made before `before`, oldest first; how many
+    decisions went. A range is deleted whole, so that verification tells retention from tampering."""
+    through = 0
+    for seal in services.ledger.events(events.DecisionsSealed, model=model):
+        if seal.last_ts >= before:
+            break
+        through = seal.last_seq
+    return log.delete_through(model, through) if through else 0

@@ -1,7 +1,8 @@
 """From one served decision to everything behind it.
 
 The decision log gives the version, input digest, reasons, whether the kill
-switch was on and why a safe-state answer was given. The control store says
+switch was on and why a safe-state answer was given; its seal in the ledger
+says whether the row is still what was logged (or that it is not yet sealed). The control store says
 which governed move had made which version champion at that moment (a
 deployment, or a rollback) and which approval it relied on; the ledger says who
 turned the kill switch on and why. Then the version's lineage. Never the
@@ -15,6 +16,7 @@ from typing import Any
 from governance.decisions import DecisionLog
 from governance.events import KillSwitchFlipped, MoveStep
 from governance.lineage.chain import Lineage, LineageError, version_lineage
+from governance.lineage.decision_seals import decision_seal, sealed_but_gone
 from governance.registry import version_key
 from governance.release.production import statement_problem, verified_moves
 from governance.release.services import Services
@@ -26,9 +28,11 @@ def trace_decision(services: Services, decisions: DecisionLog, decision_id: str,
     decision = decisions.get(decision_id)
     if decision is None:
         raise LineageError(
-            f"decision {decision_id!r} is not in the decision log: unknown, or deleted after the "
+            sealed_but_gone(services, decision_id)
+            or f"decision {decision_id!r} is not in the decision log: unknown, or deleted after the "
             "retention period (retention.decision_log_days)"
         )
+    seal, seal_problem = decision_seal(services, decision)
     moves = verified_moves(services, decision.model)  # the deployments rows are a cache: never trusted here
     in_force = move_in_force(moves, decision.ts)
     version = version_key(decision.model, decision.version) if decision.version is not None else None
@@ -46,10 +50,11 @@ def trace_decision(services: Services, decisions: DecisionLog, decision_id: str,
             "safe_state_reason": decision.safe_state_reason,
             "inputs_retained": decision.features is not None,
         },
+        "seal": seal,
         "kill_switch": {"on": decision.kill_switch, "last_change": _kill_switch_change(services, decision)},
         "in_force": _describe_move(in_force, decision.model),
         "rollback_in_force": bool(in_force and in_force.kind == "rollback"),
-        "findings": [],
+        "findings": [seal_problem] if seal_problem else [],
         "lineage": lineage.document if lineage else None,
     }
     if version and in_force and in_force.version != version:

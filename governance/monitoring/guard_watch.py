@@ -13,6 +13,9 @@ with the guard's evidence. Serving reads the kill switch per batch, so the
 next batch is in the safe state. The window report follows for the record
 (`sensors/guard.py` requests it for the decisions the guard judged).
 
+Every `SEAL_EVERY_SECONDS` it also seals the decisions logged since the last
+seal into the ledger (`governance.lineage.decision_seals`), off the scoring path.
+
 The API process never holds the system key: this process reads it at each
 action from `GOVERN_SYSTEM_KEY` (or the state dir's keys), as the Dagster code
 server does for remediation; it is never logged.
@@ -24,6 +27,7 @@ import json
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -34,6 +38,7 @@ from governance.config import GovernedModel, load_config
 from governance.decisions import DecisionLog, decisions
 from governance.digests import sha256_hex
 from governance.errors import GovernanceError
+from governance.lineage.decision_seals import seal_decisions
 from governance.metrics.fairness import protected_groups
 from governance.monitoring.guard import Armed, FairnessGuard, Finding, GuardNotArmed, Observation, arm
 from governance.monitoring.lease import remediation_lease
@@ -53,6 +58,7 @@ SWITCHED_OFF = "kill_switch"
 FAIRNESS_REPORT = "fairness.json"
 MAX_READ = 5000  # decisions read per model and poll
 MAX_REMEMBERED_GROUPS = 10_000  # distinct logged protected values remembered per model
+SEAL_EVERY_SECONDS = 60  # how often the watch seals the settled decisions of every model into the ledger
 LEASE_WAIT_SECONDS = 5.0
 
 
@@ -101,10 +107,14 @@ class GuardWatch:
         return done
 
     def run(self, stop: threading.Event, poll_seconds: float) -> None:
+        sealed_at = 0.0
         while not stop.wait(poll_seconds):
             try:
                 for contained in self.poll():
                     log.warning("guard: %s (ledger entry %d)", " ".join(contained.notes), contained.ledger_seq)
+                if time.monotonic() - sealed_at >= SEAL_EVERY_SECONDS:
+                    seal_decisions(self.services, self.log)
+                    sealed_at = time.monotonic()
             except Exception:  # never stop watching; the next poll tries again
                 log.exception("guard: a poll failed")
 

@@ -8,6 +8,9 @@ import json
 import logging
 import math
 import re
+import threading
+import time
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -15,14 +18,17 @@ import pytest
 from governance import events, training
 from governance.config import ProtectedAttribute, load_config
 from governance.data.generator import generate_applications
+from governance.decisions import DecisionLog
+from governance.lineage.decision_seals import SETTLE
 from governance.metrics.fairness import protected_groups
+from governance.monitoring import guard_watch
 from governance.monitoring.guard import FairnessGuard, GuardNotArmed, Observation, arm
 from governance.monitoring.guard_watch import FAIRNESS_REPORT, GuardWatch, _Groups
 from governance.monitoring.monitor import monitor_for
 from governance.monitoring.reference import sealed_report
 from governance.monitoring.sequential import Counts, Prior, log_evidence_outside
 from governance.policy.bundle import PolicyBundle
-from tests.helpers import REPO
+from tests.helpers import REPO, travel
 from tests.monitoring.conftest import MODEL, Monitored
 
 BATCH = 10  # about what the API's micro-batches hold at 100 decisions a second
@@ -193,3 +199,24 @@ def test_the_watch_labels_each_logged_decision_as_the_card_labels_its_group(band
     for i, text in enumerate(logged):
         assert labels.of(text) == ({} if missing[i] else {name: groups[i] for name, groups in expected.items()})
     assert len(labels._known) < len(logged) / 4  # remembered by distinct value
+
+
+def test_the_guard_seals_every_decision_once_it_has_settled(monitored: Monitored, monkeypatch):
+    monkeypatch.setattr(guard_watch, "SEAL_EVERY_SECONDS", 0.1)  # every minute in production
+    monitored.send(seed=7000, rows=BATCH)
+    watch = GuardWatch(monitored.settings)
+    stop = threading.Event()
+    running = threading.Thread(target=watch.run, args=(stop, 0.05))
+    running.start()
+    try:
+        time.sleep(0.5)
+        assert monitored.ledger(events.DecisionsSealed) == []  # just answered: not settled yet
+        travel(monkeypatch, SETTLE + timedelta(seconds=1))
+        deadline = time.monotonic() + 30
+        while not monitored.ledger(events.DecisionsSealed) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        running.join()
+    (sealed,) = monitored.ledger(events.DecisionsSealed)
+    assert sealed.count == DecisionLog.for_settings(monitored.settings).count(MODEL) >= BATCH

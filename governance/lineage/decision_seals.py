@@ -1,0 +1,266 @@
+"""The decision log sealed into the ledger: a decision row is a cache, its seal the record.
+
+Sealing (`seal_decisions`): per model, the decisions logged since its last seal, in seq order up to the first
+one logged less than `SETTLE` ago (a writer commits its decision well within that, so no lower seq is still
+to come), in ranges of at most `MAX_SEAL` decisions, each ledgered as `decisions.sealed` with every
+decision's digest (`decision_digest`). The digest covers what an auditor relies on and retention keeps: id,
+time, model, version, input digest, score, outcome, reasons, how many were withheld, the kill switch and why a
+safe-state answer was given; not the inputs (retention expires them; while they are kept they must still have
+the input digest) nor the label (it arrives later). The guard seals as it watches (`govern guard`), retention
+seals before it deletes, `govern decisions seal` on demand.
+
+Verification (`verify_decision_log`) holds each seal against the rows of its range and names each sealed
+decision whose row is gone (unless a credible retention run deleted its whole range), each row in a sealed
+range the seal does not hold, each row that no longer has its sealed digest, and each seal that does not
+abut the previous one or whose leaves do not make its root. Decisions after the last seal are counted as not
+yet sealed, never as verified.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from itertools import takewhile
+
+from governance.decisions import Decision, DecisionLog
+from governance.digests import digest_of
+from governance.events import DecisionsSealed, RetentionApplied
+from governance.ledger.merkle import leaf_hash, mth
+from governance.ledger.store import incredible_retention
+from governance.monitoring.lease import remediation_lease
+from governance.release.production import record_incidents
+from governance.release.services import Services
+from governance.timestamps import utc_now, utc_timestamp
+
+ACTOR = "system:decision_seals"
+MAX_SEAL = 500  # decisions per ledger entry (about 60 kB of leaves)
+SETTLE = timedelta(seconds=60)  # a decision logged longer ago than this is committed (or never will be)
+_LEASE = "decision-log:seal"  # no model has this name: sealers take turns in the monitoring lease table
+SEALED_FIELDS = (
+    "seq",
+    "decision_id",
+    "ts",
+    "model",
+    "version",
+    "input_digest",
+    "score",
+    "outcome",
+    "reasons",
+    "reasons_withheld",
+    "kill_switch",
+    "safe_state_reason",
+)
+
+
+def decision_digest(decision: Decision) -> str:
+    """SHA-256 of the canonical JSON of the decision's sealed fields."""
+    return digest_of({name: getattr(decision, name) for name in SEALED_FIELDS})
+
+
+def seal_root(leaves: tuple[list, ...]) -> str:
+    """Merkle root (RFC 6962) of the leaves' decision digests, in seq order."""
+    return mth([leaf_hash(bytes.fromhex(digest)) for _seq, _id, digest in leaves]).hex()
+
+
+# --- sealing ---------------------------------------------------------------------------------------
+
+
+def seal_decisions(services: Services, log: DecisionLog, before: str | None = None) -> list[DecisionsSealed]:
+    """Seal every model's decisions logged before `before` (default: `SETTLE` ago); the seals ledgered."""
+    before = before or utc_timestamp(utc_now() - SETTLE)
+    sealed = []
+    for model in log.models():
+        while (made := _seal_next(services, log, model, before)) is not None:
+            sealed.append(made)
+    return sealed
+
+
+def _seal_next(services: Services, log: DecisionLog, model: str, before: str) -> DecisionsSealed | None:
+    """Ledger the next range of `model`'s decisions, up to the first one logged at or after `before`, if any."""
+    with remediation_lease(services.settings.ledger_url, _LEASE, f"{ACTOR}:{os.getpid()}"):
+        last = services.ledger.latest(DecisionsSealed, model=model)
+        after = last.last_seq if last else 0
+        rows = list(takewhile(lambda d: d.ts < before, log.window(model, after, MAX_SEAL)))
+        if not rows:
+            return None
+        leaves = tuple([d.seq, d.decision_id, decision_digest(d)] for d in rows)
+        seal = DecisionsSealed(
+            actor=ACTOR,
+            model=model,
+            root=seal_root(leaves),
+            first_seq=after + 1,
+            last_seq=rows[-1].seq,
+            count=len(rows),
+            last_ts=max(d.ts for d in rows),
+            leaves=leaves,
+        )
+        return DecisionsSealed.from_entry(services.ledger.append(seal))
+
+
+# --- verification ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ModelCheck:
+    """One model's decision log against its seals."""
+
+    model: str
+    seals: int = 0
+    verified: int = 0  # decisions whose row matches its seal
+    expired: int = 0  # sealed decisions a credible retention run deleted
+    unsealed: int = 0  # decisions after the last seal: not yet sealed, so not verified
+    findings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DecisionLogReport:
+    models: tuple[ModelCheck, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not any(m.findings for m in self.models)
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "models": [m.__dict__ for m in self.models]}
+
+
+def verify_decision_log(services: Services, log: DecisionLog, models: list[str] | None = None) -> DecisionLogReport:
+    """Each model's decision log (default: every model in the log or in a seal) against its seals; each
+    disagreement is ledgered as an incident, once."""
+    seals: dict[str, list[DecisionsSealed]] = {}
+    for seal in services.ledger.events(DecisionsSealed):
+        seals.setdefault(seal.model, []).append(seal)
+    names = models or sorted(set(log.models()) | set(seals))
+    checks = tuple(_check_model(services, log, model, seals.get(model, [])) for model in names)
+    for check in checks:
+        record_incidents(services, check.model, check.findings, ACTOR)
+    return DecisionLogReport(checks)
+
+
+def _check_model(services: Services, log: DecisionLog, model: str, seals: list[DecisionsSealed]) -> ModelCheck:
+    check = ModelCheck(model)
+    runs = services.ledger.events(RetentionApplied, model=model)
+    after = 0
+    for seal in seals:
+        check.seals += 1
+        problem = seal_problem(seal, after)
+        after = max(after, seal.last_seq)
+        if problem:
+            check.findings.append(problem)
+            continue
+        _check_range(check, seal, log.between(model, seal.first_seq, seal.last_seq), _retention_deleted(seal, runs))
+    check.unsealed = log.count(model, after_seq=after)
+    return check
+
+
+def seal_problem(seal: DecisionsSealed, after: int) -> str | None:
+    """Why a seal cannot be checked (it does not abut the previous seal, ending at `after`; its leaves are not its
+    range's decisions in seq order; they do not make its root), or None."""
+    where = f"the seal in ledger entry {seal.seq} over seq {seal.first_seq}..{seal.last_seq}"
+    if seal.first_seq > after + 1:
+        return f"{where} leaves a gap: seq {after + 1}..{seal.first_seq - 1} are in no seal"
+    if seal.first_seq <= after:
+        return f"{where} overlaps the previous seal, which ends at seq {after}"
+    if not _leaves_in_order(seal):
+        return f"{where}: its leaves are not {seal.count} decisions of the range in seq order"
+    if seal_root(seal.leaves) != seal.root:
+        return f"{where}: its leaves do not make its root {seal.root}"
+    return None
+
+
+def _leaves_in_order(seal: DecisionsSealed) -> bool:
+    """Whether the leaves are `count` [seq, decision id, digest] of the range, in strictly increasing seq."""
+    well_formed = all(isinstance(leaf, list) and len(leaf) == 3 and isinstance(leaf[0], int) for leaf in seal.leaves)
+    if not well_formed or len(seal.leaves) != seal.count or not seal.leaves:
+        return False
+    seqs = [leaf[0] for leaf in seal.leaves]
+    return seqs == sorted(set(seqs)) and seal.first_seq <= seqs[0] and seqs[-1] <= seal.last_seq
+
+
+def _check_range(check: ModelCheck, seal: DecisionsSealed, rows: list[Decision], retention_deleted: bool) -> None:
+    present = {d.seq: d for d in rows}
+    for seq, decision_id, digest in seal.leaves:
+        row = present.pop(seq, None)
+        if row is None and retention_deleted:
+            check.expired += 1
+        elif row is None:
+            check.findings.append(_gone(seq, decision_id, seal))
+        elif decision_digest(row) != digest:
+            check.findings.append(_edited(row, seal))
+        elif row.features is not None and digest_of({**row.features, **(row.protected or {})}) != row.input_digest:
+            check.findings.append(f"decision {decision_id} (seq {seq}): its inputs no longer have its input digest")
+        else:
+            check.verified += 1
+    check.findings += [_inserted(d, seal) for d in present.values()]
+
+
+def _gone(seq: int, decision_id: str, seal: DecisionsSealed) -> str:
+    return (
+        f"decision {decision_id} (seq {seq}), sealed in ledger entry {seal.seq}, is gone from the decision log: "
+        "deleted outside retention"
+    )
+
+
+def _edited(row: Decision, seal: DecisionsSealed) -> str:
+    return (
+        f"decision {row.decision_id} (seq {row.seq}) no longer matches its seal in ledger entry {seal.seq}: "
+        "its row was edited"
+    )
+
+
+def _inserted(row: Decision, seal: DecisionsSealed) -> str:
+    return (
+        f"decision {row.decision_id} (seq {row.seq}) lies in the range ledger entry {seal.seq} sealed "
+        f"(seq {seal.first_seq}..{seal.last_seq}) but is not in the seal: inserted"
+    )
+
+
+def _retention_deleted(seal: DecisionsSealed, runs: list[RetentionApplied]) -> bool:
+    """Whether a retention run after the seal, dated credibly, deleted the model's decisions past its range."""
+    return any(
+        run.seq > seal.seq
+        and run.decisions_before is not None
+        and seal.last_ts < run.decisions_before
+        and incredible_retention(run.ts, run.decisions_before, "decisions") is None
+        for run in runs
+    )
+
+
+# --- one decision ----------------------------------------------------------------------------------
+
+
+def decision_seal(services: Services, decision: Decision) -> tuple[dict, str | None]:
+    """Where the decision is sealed (or that it is not yet), and how its row disagrees with the seal, if it does
+    (ledgered as an incident, once)."""
+    for seal in services.ledger.events(DecisionsSealed, model=decision.model):
+        if seal.first_seq <= decision.seq <= seal.last_seq:
+            digest = next((leaf[2] for leaf in seal.leaves if leaf[0] == decision.seq), None)
+            problem = (
+                _inserted(decision, seal)
+                if digest is None
+                else _edited(decision, seal)
+                if digest != decision_digest(decision)
+                else None
+            )
+            record_incidents(services, decision.model, [problem] if problem else [], ACTOR)
+            where = {"ledger_entry": seal.seq, "entry_hash": seal.entry_hash, "range": [seal.first_seq, seal.last_seq]}
+            return {"status": "DOES NOT MATCH ITS SEAL" if problem else "sealed", **where}, problem
+    return {"status": "not yet sealed"}, None
+
+
+def sealed_but_gone(services: Services, decision_id: str) -> str | None:
+    """Why a decision that is not in the log is not there, if a seal holds it: retention deleted it, or it was
+    deleted outside retention (ledgered as an incident, once)."""
+    for seal in services.ledger.events(DecisionsSealed):
+        for seq, sealed_id, _digest in seal.leaves:
+            if sealed_id != decision_id:
+                continue
+            if _retention_deleted(seal, services.ledger.events(RetentionApplied, model=seal.model)):
+                return (
+                    f"decision {decision_id} (seq {seq}), sealed in ledger entry {seal.seq}, was deleted by retention"
+                )
+            problem = _gone(seq, decision_id, seal)
+            record_incidents(services, seal.model, [problem], ACTOR)
+            return problem
+    return None

@@ -1,0 +1,184 @@
+"""The decision log sealed into the ledger, against an insider who can write the decision log's database.
+
+Each test runs on a copy of the lineage world (decisions served by the real scoring API under v2, after the
+signed rollback to v1, and in the safe state), on SQLite and on PostgreSQL. A deleted, edited or inserted
+decision in a sealed range is named by `govern decisions verify` and `govern trace`, which exit non-zero and
+ledger the incident once (`govern status` shows it); retention within the configured periods is not tampering;
+decisions served since the last seal are not yet sealed, never verified.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+from sqlalchemy.pool import NullPool
+
+from governance import events
+from governance.config import Retention
+from governance.decisions import DecisionLog
+from governance.lineage.decision_seals import ACTOR, seal_decisions
+from governance.lineage.retention import apply_retention
+from governance.release.services import Services
+from governance.timestamps import utc_now, utc_timestamp
+from tests.helpers import travel
+from tests.lineage.conftest import copy_of, govern
+from tests.lineage.test_insider_attacks import _answers
+from tests.lineage.world import MODEL, World
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def attacked(any_world: World, tmp_path: Path):
+    return copy_of(any_world, tmp_path / "govern")
+
+
+def _sql(settings, statement: str, **params) -> None:
+    """What an insider with the decision log's credentials runs, outside the project's code."""
+    engine = sqlalchemy.create_engine(settings.decisions_url, poolclass=NullPool)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text(statement), params)
+    engine.dispose()
+
+
+def _seal(settings) -> list[events.DecisionsSealed]:
+    """Seal everything logged so far (the guard seals what was logged over a minute ago)."""
+    log = DecisionLog.for_settings(settings)
+    return seal_decisions(Services(settings), log, utc_timestamp(utc_now() + timedelta(seconds=1)))
+
+
+def _verify(settings) -> tuple[int, dict]:
+    result = govern(settings, "decisions", "verify", "--json")
+    [model] = [m for m in json.loads(result.output)["models"] if m["model"] == MODEL]
+    return result.exit_code, model
+
+
+def _incidents(settings, word: str = "") -> list[str]:
+    """The incidents the decision log's seals ledgered, naming `word`."""
+    found = Services(settings).ledger.events(events.ProductionIncident, model=MODEL)
+    return [i.description for i in found if i.actor == ACTOR and word in i.description]
+
+
+def test_served_decisions_are_not_yet_sealed_until_sealed_then_verify(any_world, attacked):
+    served = DecisionLog.for_settings(attacked).count(MODEL)
+    decision = any_world.decisions["after_rollback"][0]["decision_id"]
+    assert _verify(attacked) == (0, _model(unsealed=served))
+    traced = govern(attacked, "trace", decision)
+    assert traced.exit_code == 0 and "seal: not yet sealed" in traced.output, traced.output
+
+    [seal] = _seal(attacked)
+    assert (seal.first_seq, seal.count, len(seal.leaves)) == (1, served, served)
+    assert _verify(attacked) == (0, _model(seals=1, verified=served))
+    traced = json.loads(govern(attacked, "trace", decision, "--json").output)["seal"]
+    entry = Services(attacked).ledger.latest(events.DecisionsSealed, model=MODEL)
+    assert (traced["status"], traced["ledger_entry"], traced["range"]) == ("sealed", entry.seq, [1, seal.last_seq])
+
+    _answers(attacked)  # 20 more, just now: the guard's sealing leaves them for its next minute
+    assert seal_decisions(Services(attacked), DecisionLog.for_settings(attacked)) == []
+    assert _verify(attacked) == (0, _model(seals=1, verified=served, unsealed=20))
+    assert not _incidents(attacked)
+
+
+def _model(seals=0, verified=0, expired=0, unsealed=0, findings=()) -> dict:
+    return {
+        "model": MODEL,
+        "seals": seals,
+        "verified": verified,
+        "expired": expired,
+        "unsealed": unsealed,
+        "findings": list(findings),
+    }
+
+
+ATTACKS = {
+    "delete": ("DELETE FROM decisions WHERE decision_id = :id", "deleted outside retention"),
+    "edit": ("UPDATE decisions SET outcome = 'approve', score = 0.01 WHERE decision_id = :id", "its row was edited"),
+    "insert": (
+        "INSERT INTO decisions (seq, decision_id, ts, model, version, input_digest, score, outcome, reasons, "
+        "kill_switch) SELECT :gap, 'forged-decision', ts, model, version, input_digest, score, outcome, "
+        "reasons, kill_switch FROM decisions WHERE decision_id = :id",
+        "but is not in the seal: inserted",
+    ),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_a_sealed_decision_deleted_edited_or_inserted_is_named_by_verify_and_trace_and_ledgered_once(
+    any_world, attacked, attack
+):
+    # A PostgreSQL sequence skips the numbers of inserts that were rolled back: the log has a gap the seal spans.
+    _sql(attacked, "UPDATE decisions SET seq = seq + 1 WHERE seq = (SELECT max(seq) FROM decisions)")
+    [seal] = _seal(attacked)
+    decision = any_world.decisions["before_rollback"][1]["decision_id"]
+    statement, finding = ATTACKS[attack]
+    _sql(attacked, statement, id=decision, gap=seal.last_seq - 1)
+    named = "forged-decision" if attack == "insert" else decision
+
+    code, model = _verify(attacked)
+    [found] = model["findings"]
+    assert code == 1 and named in found and finding in found and f"ledger entry {seal.seq}" in found
+    traced = govern(attacked, "trace", named)
+    assert traced.exit_code != 0 and finding in f"{traced.output}{traced.exception}"
+    assert _verify(attacked)[0] == 1
+    assert _incidents(attacked, named) == [found]  # verify twice and trace: one incident
+    status = govern(attacked, "status")
+    assert status.exit_code == 1 and "INCIDENT" in status.output, status.output
+
+
+def test_retention_within_the_configured_periods_is_not_tampering(any_world, attacked, monkeypatch):
+    services, log = Services(attacked), DecisionLog.for_settings(attacked)
+    served = log.count(MODEL)
+    _seal(attacked)
+    travel(monkeypatch, timedelta(days=2))
+    apply_retention(services, Retention(decision_features_days=1, decision_log_days=3653, ledger_payload_days=1), [])
+    assert _verify(attacked) == (0, _model(seals=1, verified=served))  # inputs expired, the rest still sealed
+    travel(monkeypatch, timedelta(days=3))
+    run = apply_retention(services, Retention(decision_features_days=1, decision_log_days=2, ledger_payload_days=1), [])
+    assert run.decisions_deleted == {MODEL: served}
+    assert _verify(attacked) == (0, _model(seals=1, expired=served))
+    decision = any_world.decisions["after_rollback"][0]["decision_id"]
+    traced = govern(attacked, "trace", decision)
+    assert traced.exit_code != 0 and "was deleted by retention" in f"{traced.output}{traced.exception}"
+    assert not _incidents(attacked)
+
+
+def test_rows_deleted_outside_retention_are_not_explained_by_a_forged_retention_run(attacked):
+    [seal] = _seal(attacked)
+    _sql(attacked, "DELETE FROM decisions")
+    Services(attacked).ledger.append(
+        events.RetentionApplied(
+            actor="system:retention", model=MODEL, ledger_payloads_before=seal.last_ts, decisions_before=utc_timestamp()
+        )
+    )  # a cut-off at the run, closer than the shortest retention period
+    code, model = _verify(attacked)
+    assert code == 1 and len(model["findings"]) == seal.count and model["expired"] == 0
+
+
+@pytest.mark.parametrize(
+    "first, problem",
+    [(5, "leaves a gap: seq 1..4 are in no seal"), (1, "overlaps the previous seal, which ends at seq")],
+    ids=["gap", "overlap"],
+)
+def test_a_seal_that_does_not_abut_the_previous_one_is_named_with_its_range(attacked, first, problem):
+    if first == 1:
+        _seal(attacked)
+    forged = events.DecisionsSealed(
+        actor=ACTOR,
+        model=MODEL,
+        root="a" * 64,
+        first_seq=first,
+        last_seq=first,
+        count=1,
+        last_ts=utc_timestamp(),
+        leaves=([first, "forged-decision", "0" * 64],),
+    )
+    entry = Services(attacked).ledger.append(forged)
+    code, model = _verify(attacked)
+    assert code == 1 and model["findings"][-1].startswith(
+        f"the seal in ledger entry {entry.seq} over seq {first}..{first}"
+    )
+    assert problem in model["findings"][-1]
