@@ -69,6 +69,7 @@ def defs() -> dg.Definitions:
     demo and the tests build their own, from their `--config` and `--home`)."""
     apply_offline_env()
     settings = Settings.from_env()
+    settings.require_state()  # never a state dir of its own making, nor another config's
     definitions = build_definitions(settings, load_config(settings.config_path))
     spare_the_collector()
     return definitions

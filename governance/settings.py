@@ -40,6 +40,19 @@ PRODUCTION_VARIABLES = {
 }
 
 
+# The file in a state dir naming the config the state dir was created for.
+CONFIG_RECORD = "config-path"
+
+
+def recorded_config(home: Path) -> Path | None:
+    """The config the state dir at `home` was created for, if it says."""
+    try:
+        text = (home / CONFIG_RECORD).read_text().strip()
+    except OSError:
+        return None
+    return Path(text) if text else None
+
+
 # The policies shipped with the project, which `govern init` copies for a config that has none beside it.
 BUNDLED_POLICIES = Path(__file__).resolve().parents[1] / "policies"
 
@@ -70,7 +83,11 @@ class Settings:
     def from_env(cls, config_path: str | Path | None = None, home: str | Path | None = None) -> Settings:
         env = os.environ
         home_path = Path(home or env.get("GOVERN_HOME") or ".govern").expanduser().resolve()
-        config = Path(config_path or env.get("GOVERN_CONFIG") or "governance.yaml").expanduser().resolve()
+        named = config_path or env.get("GOVERN_CONFIG")
+        # The embedded default's state dir remembers its config, so a command run from another directory
+        # governs the same models; production names it (a file in the state dir is never its authority).
+        remembered = None if env.get("GOVERN_DATABASE_URL") else recorded_config(home_path)
+        config = Path(named).expanduser().resolve() if named else remembered or Path("governance.yaml").resolve()
         return cls(
             home=home_path,
             config_path=config,
@@ -84,6 +101,36 @@ class Settings:
             roster_override=_path(env.get("GOVERN_ROSTER")),
             system_key_override=_path(env.get("GOVERN_SYSTEM_KEY")),
         )
+
+    def require_state(self) -> None:
+        """Refuse to go on without the state this process is meant to govern: an embedded default state dir
+        that was never created (a mistyped or forgotten GOVERN_HOME), or one created for another config."""
+        if not self.production and not self.governance_db.is_file():
+            raise GovernanceError(
+                f"no governance state at {self.home} (no governance.db): check --home / GOVERN_HOME, or "
+                "GOVERN_DATABASE_URL for production; `govern init` creates one for your config (`make demo` or "
+                "`govern ui` for the demo's)"
+            )
+        self.require_its_config()
+
+    def require_its_config(self) -> None:
+        """Refuse a config other than the one the embedded default's state dir was created for (a command run
+        from another directory, with another governance.yaml, would govern other models under other policies).
+        Production names its config in each process (GOVERN_CONFIG, mounted where each container mounts it)."""
+        recorded = None if self.production else recorded_config(self.home)
+        if recorded is not None and recorded != self.config_path:
+            raise GovernanceError(
+                f"the state dir {self.home} governs the models of {recorded}, not {self.config_path}: pass "
+                f"--config {recorded} (or set GOVERN_CONFIG to it), or run `govern init --config "
+                f"{self.config_path}` to make the state dir govern that config from now on"
+            )
+
+    def record_config(self, replace: bool = False) -> None:
+        """Remember, in the state dir, the config it governs: once when it is created; `govern init` again
+        (`replace`) points it at another."""
+        record = self.home / CONFIG_RECORD
+        if not self.production and (replace or not record.exists()):
+            record.write_text(f"{self.config_path}\n")
 
     # --- policy and principals ---------------------------------------------------
     @property

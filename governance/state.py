@@ -85,3 +85,4 @@ def prepare(settings: Settings) -> None:
     ensure_repo(settings)
     ModelRegistry.prepare(settings)
     Ledger.for_settings(settings)  # its tables: a prepared state dir is one the CLI accepts
+    settings.record_config()

@@ -1,10 +1,16 @@
 """`govern init` for a config outside the repository, and `govern roster add` growing its roster."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+from governance.errors import GovernanceError
 from governance.policy.bundle import PolicyBundle
 from governance.settings import Settings
 from governance.trust.roster import Roster
@@ -79,3 +85,68 @@ def test_production_never_takes_its_policies_from_the_state_dir(tmp_path, monkey
     assert settings.production and settings.policies_dir == config.parent / "policies"
     result = govern(home, config, "init")
     assert result.exit_code != 0 and "set GOVERN_POLICIES" in result.output, result.output
+
+
+def test_the_state_dir_remembers_its_config_and_refuses_another(tmp_path, monkeypatch):
+    """A command run from another directory governs the models the state dir was created for; another config
+    is refused by name (and by the code location too), until `govern init --config` points it there."""
+    mine = tmp_path / "mine" / "governance.yaml"
+    mine.parent.mkdir()
+    shutil.copy(SMALL_CONFIG, mine)
+    other = tmp_path / "other" / "governance.yaml"
+    other.parent.mkdir()
+    other.write_text(SMALL_CONFIG.read_text().replace("credit_scoring:", "other_model:", 1))
+    home = tmp_path / "state"
+    assert govern(home, mine, "init").exit_code == 0
+    monkeypatch.chdir(REPO)  # where a governance.yaml of other models sits
+    monkeypatch.delenv("GOVERN_CONFIG", raising=False)
+
+    remembered = CliRunner().invoke(app, ["--home", str(home), "status", "--json"])
+    assert remembered.exit_code == 0, remembered.output
+    assert [m["model"] for m in json.loads(remembered.output)] == ["credit_scoring"]
+    assert Settings.from_env(home=home).config_path == mine
+
+    size = (home / "governance.db").stat().st_size
+    for command in (["status"], ["ledger", "verify"], ["serve", "--help"]):
+        refused = govern(home, other, *command)
+        if command[-1] == "--help":
+            assert refused.exit_code == 0
+            continue
+        assert refused.exit_code == 2 and f"governs the models of {mine}, not {other}" in refused.output, command
+        assert f"govern init --config {other}" in refused.output
+    assert (home / "governance.db").stat().st_size == size
+
+    monkeypatch.setenv("GOVERN_HOME", str(home))
+    monkeypatch.setenv("GOVERN_CONFIG", str(other))
+    with pytest.raises(GovernanceError, match="governs the models of"):
+        Settings.from_env().require_state()  # what the code location does before loading anything
+
+    assert govern(home, other, "init").exit_code == 0  # pointed at the other config, on purpose
+    moved = govern(home, other, "status", "--json")
+    assert [m["model"] for m in json.loads(moved.output)] == ["other_model"]
+
+
+def test_production_names_its_config_and_the_state_dir_file_decides_nothing(tmp_path, monkeypatch):
+    home = tmp_path / "state"
+    home.mkdir()
+    (home / "config-path").write_text(f"{tmp_path / 'planted.yaml'}\n")  # written by whoever can write the dir
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GOVERN_CONFIG", raising=False)
+    monkeypatch.setenv("GOVERN_DATABASE_URL", "postgresql://govern@db/governance")
+    settings = Settings.from_env(home=home)
+    assert settings.config_path == tmp_path / "governance.yaml"
+    settings.require_its_config()  # each production process names its config; the file decides nothing
+
+
+def test_the_code_location_refuses_a_state_dir_that_does_not_exist(tmp_path):
+    """`dagster ... -m definitions` with a forgotten or mistyped GOVERN_HOME: a clear refusal, and no state dir
+    made up in the working directory."""
+    env = {**os.environ, "GOVERN_HOME": str(tmp_path / "typo"), "GOVERN_CONFIG": str(SMALL_CONFIG)}
+    env.pop("GOVERN_DATABASE_URL", None)
+    listed = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "asset", "list", "-m", "definitions"],
+        cwd=tmp_path, env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert listed.returncode != 0
+    assert f"no governance state at {tmp_path / 'typo'}" in listed.stderr + listed.stdout
+    assert list(tmp_path.iterdir()) == []

@@ -30,6 +30,7 @@ from governance.cli import (
     train,
 )
 from governance.cli.output import fail
+from governance.errors import GovernanceError
 from governance.settings import Settings, apply_offline_env
 
 
@@ -55,7 +56,10 @@ def _global(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option("--config", help="governed models config (default: $GOVERN_CONFIG or governance.yaml)"),
+        typer.Option(
+            "--config",
+            help="governed models config (default: $GOVERN_CONFIG, else the state dir's own, else governance.yaml)",
+        ),
     ] = None,
     home: Annotated[
         Path | None, typer.Option("--home", help="state directory (default: $GOVERN_HOME or .govern)")
@@ -63,13 +67,15 @@ def _global(
 ) -> None:
     apply_offline_env()
     ctx.obj = settings = Settings.from_env(config_path=config, home=home)
-    needs_state = ctx.invoked_subcommand not in CREATES_STATE and not ctx.meta.get("asks_for_help")
-    if needs_state and not settings.production and not settings.governance_db.is_file():
-        fail(
-            f"no governance state at {settings.home} (no governance.db): check --home / GOVERN_HOME, or "
-            "GOVERN_DATABASE_URL for production; `govern init` creates one for your config (`make demo` or "
-            "`govern ui` for the demo's)"
-        )
+    if ctx.meta.get("asks_for_help") or ctx.invoked_subcommand == "init":  # init may point it at another config
+        return
+    try:
+        if ctx.invoked_subcommand in CREATES_STATE:
+            settings.require_its_config()
+        else:
+            settings.require_state()
+    except GovernanceError as exc:
+        fail(str(exc))
 
 
 # Commands that run without an existing state (they create one, or read only files they are given).

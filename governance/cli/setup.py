@@ -46,6 +46,7 @@ def init(ctx: typer.Context, as_json: JsonOption = False) -> None:
     from governance.state import prepare  # brings DVC and pandas: only for the command that needs them
 
     prepare(settings)
+    settings.record_config(replace=True)
     roster = Roster.load(settings.roster_path)
     emit(
         {
