@@ -248,9 +248,9 @@ class _Groups:
 
     def __init__(self, model: GovernedModel) -> None:
         self.model = model
-        self._known: dict[str | None, dict[str, str]] = {}
+        self._known: dict[str | None, dict[str, str | None]] = {}
 
-    def of(self, protected: str | None) -> dict[str, str]:
+    def of(self, protected: str | None) -> dict[str, str | None]:
         """{} when the decision lacks a protected attribute: it joins no group."""
         if protected not in self._known:
             if len(self._known) >= MAX_REMEMBERED_GROUPS:
@@ -258,7 +258,7 @@ class _Groups:
             self._known[protected] = self._label(protected)
         return self._known[protected]
 
-    def _label(self, protected: str | None) -> dict[str, str]:
+    def _label(self, protected: str | None) -> dict[str, str | None]:
         row = pd.DataFrame([json.loads(protected) if protected else {}], columns=self.model.protected_columns)
         if row.isna().any(axis=None):
             return {}

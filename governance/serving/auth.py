@@ -152,7 +152,7 @@ def _sign_in_page(status: int, problem: str = "") -> HTMLResponse:
         '<p class="muted">A token from <code>govern token create</code>. The browser keeps it for this session, '
         "for the console's pages only; revoking the token signs out everyone using it.</p>"
     )
-    notice = Markup(f"<p class=\"bad\">{escape(problem)}</p>") if problem else ""
+    notice = Markup(f'<p class="bad">{escape(problem)}</p>') if problem else ""
     return HTMLResponse(
         page(CONSOLE, "Sign in to the console", notice, form), status, headers={"content-security-policy": PAGE_POLICY}
     )

@@ -67,9 +67,7 @@ def test_the_embedded_default_serves_without_tokens_and_says_so(deployed):
         assert client.get("/healthz").json()["authentication"].startswith("open (embedded default")
 
 
-def test_a_browser_signs_in_to_the_console_with_a_token_that_reads_the_console_and_nothing_else(
-    deployed, postgres_url
-):
+def test_a_browser_signs_in_to_the_console_with_a_token_that_reads_the_console_and_nothing_else(deployed, postgres_url):
     settings = on_database(deployed.settings, postgres_url)
     tokens = TokenStore.for_settings(settings)
     token = tokens.create("auditor", "cli:tests")
