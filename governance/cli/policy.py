@@ -86,7 +86,7 @@ def waive(
     settings: Settings = ctx.obj
     end = _parse_until(until)
     named = normalise_version(model, version)
-    tier = load_config(settings.config_path).model(model).risk_tier  # the tier the gate honours waivers under
+    governed = load_config(settings.config_path).model(model)  # the tier the gate honours waivers under
     bundle = PolicyBundle.load(settings.policies_dir)
     services = Services(settings)
     store = services.statements
@@ -95,8 +95,10 @@ def waive(
         roster=Roster.load(settings.roster_path),
         store=store,
         subject=replace(
-            gate_subject(store.ledger, model, named, requesters(services, model, named).verified),
-            risk_tier=tier,
+            gate_subject(
+                store.ledger, model, named, requesters(services, model, named).verified, governed.owners.business_owner
+            ),
+            risk_tier=governed.risk_tier,
         ),
         rule_id=rule,
         until=end,

@@ -31,12 +31,16 @@ SYSTEM_ROLE = "automation"
 
 @dataclass(frozen=True)
 class ModelSubject:
-    """A governed model: the subject of rollback, disable, enable, train and read."""
+    """A governed model: the subject of rollback, disable, enable, train and read. `business_owner` is the
+    roster principal its config names (owners.business_owner): the business-owner role acts on its own models
+    only, so a subject built without it gives that role nothing."""
 
     model: str
+    business_owner: str | None = None
 
     def entities(self) -> list[dict]:
-        return [{"uid": self.uid(), "attrs": {"name": self.model}, "parents": []}]
+        owner = {} if self.business_owner is None else {"business_owner": self.business_owner}
+        return [{"uid": self.uid(), "attrs": {"name": self.model, **owner}, "parents": []}]
 
     def uid(self) -> dict[str, str]:
         return {"type": "Model", "id": self.model}
@@ -55,6 +59,7 @@ class VersionSubject:
     risk_tier: str
     trained_by: Sequence[str] = field(default_factory=tuple)
     requested_by: Sequence[str] = field(default_factory=tuple)
+    business_owner: str | None = None
 
     def __post_init__(self) -> None:
         if self.risk_tier not in RISK_TIERS:
@@ -68,11 +73,10 @@ class VersionSubject:
             "trained_by": list(self.trained_by),
             "requested_by": list(self.requested_by),
             "requester_known": bool(self.requested_by),
+            **({} if self.business_owner is None else {"business_owner": self.business_owner}),
         }
-        return [
-            {"uid": self.uid(), "attrs": attrs, "parents": [ModelSubject(self.model).uid()]},
-            *ModelSubject(self.model).entities(),
-        ]
+        model = ModelSubject(self.model, self.business_owner)
+        return [{"uid": self.uid(), "attrs": attrs, "parents": [model.uid()]}, *model.entities()]
 
     def uid(self) -> dict[str, str]:
         return {"type": "ModelVersion", "id": f"{self.model}/{self.version}"}

@@ -37,12 +37,17 @@ def record_gate_decision(ledger: Ledger, decision: GateDecision) -> LedgerEntry:
     )
 
 
-def gate_subject(ledger: Ledger, model: str, version: str, requested_by: Sequence[str]) -> VersionSubject:
-    """The version as its latest recorded gate decision describes it, with its verified requesters."""
+def gate_subject(
+    ledger: Ledger, model: str, version: str, requested_by: Sequence[str], business_owner: str | None
+) -> VersionSubject:
+    """The version as its latest recorded gate decision describes it, with its verified requesters and the
+    business owner the model's config names."""
     seen = ledger.latest(GateDecided, model=model, version=version)
     if seen is None:
         raise PolicyError(
             f"no release-gate decision for {model} version {version} in the ledger "
             f"({ledger.engine.url.render_as_string(hide_password=True)}): run the release gate first"
         )
-    return VersionSubject(model, version, seen.risk_tier, tuple(seen.trained_by), tuple(sorted(requested_by)))
+    return VersionSubject(
+        model, version, seen.risk_tier, tuple(seen.trained_by), tuple(sorted(requested_by)), business_owner
+    )

@@ -338,7 +338,12 @@ def _sealed_subject(services: Services, request: ApprovalRequest, pack: Evidence
         raise ApprovalRefused(f"{lapsed}; run the release gate again and request approval again")
     asked = requesters(services, request.model, request.version)
     return VersionSubject(
-        request.model, request.version, decision["risk_tier"], tuple(decision["trained_by"]), asked.verified
+        request.model,
+        request.version,
+        decision["risk_tier"],
+        tuple(decision["trained_by"]),
+        asked.verified,
+        services.governed_model(request.model).owners.business_owner,
     )
 
 

@@ -43,7 +43,8 @@ def set_kill_switch(
         services.statements.submit(signed, roster)
     except StatementRefused as refusal:
         raise KillSwitchRefused(f"{action} refused: {refusal.reason}") from None
-    decision = authorize(services.policies, roles_of(roster), principal, action, ModelSubject(model))
+    owner = services.governed_model(model).owners.business_owner
+    decision = authorize(services.policies, roles_of(roster), principal, action, ModelSubject(model, owner))
     if not decision.allowed:
         services.ledger.append(
             events.KillSwitchRefused(

@@ -279,7 +279,8 @@ def approval_problem(
     if AUTOMATION in roster.principals[principal].roles:
         return f"approval {approval[:12]} was signed by automation ({principal}), not a person"
     try:
-        subject = gate_subject(services.ledger, model, version, requesters(services, model, version).verified)
+        owner = services.governed_model(model).owners.business_owner
+        subject = gate_subject(services.ledger, model, version, requesters(services, model, version).verified, owner)
     except GovernanceError as exc:
         return f"approval {approval[:12]}: {exc}"
     issued = signed.statement.issued_at
@@ -364,7 +365,8 @@ def _verified_flip(
     )
     if problem is None:
         principal = _principal_of(services, flip.statement)
-        decision = authorize(services.policies, roles_of(roster), principal, action, ModelSubject(model))
+        subject = ModelSubject(model, services.governed_model(model).owners.business_owner)
+        decision = authorize(services.policies, roles_of(roster), principal, action, subject)
         problem = None if decision.allowed else f"Cedar refuses {principal}: {' '.join(decision.reasons)}"
     if problem is None:
         return flip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from governance.policy.authz import ModelSubject, VersionSubject, authorize
@@ -13,13 +15,16 @@ ROSTER = {
     "rhea": ["model_risk_approver"],
     "paul": ["ml_platform"],
     "bea": ["business_owner"],
+    "bob": ["business_owner"],  # of another model
     "carl": ["compliance_manager"],
     "audrey": ["auditor"],
     "system": ["automation"],
 }
-MODEL = ModelSubject("credit_scoring")
-HIGH = VersionSubject("credit_scoring", "7", "high", trained_by=["dana"], requested_by=["rhea"])
-MEDIUM = VersionSubject("credit_scoring", "7", "medium", trained_by=["dana"], requested_by=["rhea"])
+MODEL = ModelSubject("credit_scoring", business_owner="bea")
+HIGH = VersionSubject("credit_scoring", "7", "high", trained_by=["dana"], requested_by=["rhea"], business_owner="bea")
+MEDIUM = VersionSubject(
+    "credit_scoring", "7", "medium", trained_by=["dana"], requested_by=["rhea"], business_owner="bea"
+)
 FRESH = {"approval_age_hours": 0, "approvers": 1}
 WAIVE = {"rule": "fairness.disparate_impact", "rule_unwaivable": False, "duration_days": 30}
 ROLLBACK = {"target_version": "6", "target_approved": True}
@@ -37,8 +42,8 @@ MATRIX = [
     ("enable", MODEL, {}, {"bea"}),
     ("waive", HIGH, WAIVE, {"carl"}),
     ("train", MODEL, {}, {"dana", "system"}),
-    ("read", HIGH, {}, {"dana", "ravi", "rhea", "paul", "bea", "carl", "audrey"}),
-    ("read", MODEL, {}, {"dana", "ravi", "rhea", "paul", "bea", "carl", "audrey"}),
+    ("read", HIGH, {}, {"dana", "ravi", "rhea", "paul", "bea", "bob", "carl", "audrey"}),
+    ("read", MODEL, {}, {"dana", "ravi", "rhea", "paul", "bea", "bob", "carl", "audrey"}),
 ]
 
 
@@ -53,6 +58,16 @@ def test_role_by_action_matrix(bundle, action, subject, context, allowed):
     for name, decision in decided.items():
         assert decision.reasons, f"{name} {action}: a decision always says why"
         assert decision.policy_digest == bundle.digest
+
+
+@pytest.mark.parametrize("action, subject", [("enable", MODEL), ("disable", MODEL), ("approve", MEDIUM)])
+def test_the_business_owner_role_acts_on_its_own_models_only(bundle, action, subject):
+    context = FRESH if action == "approve" else {}
+    assert authorize(bundle, ROSTER, "bea", action, subject, context).allowed
+    other = authorize(bundle, ROSTER, "bob", action, subject, context)
+    assert not other.allowed and other.reasons
+    unowned = replace(subject, business_owner=None)  # a subject that does not say whose it is gives the role nothing
+    assert not authorize(bundle, ROSTER, "bea", action, unowned, context).allowed
 
 
 def test_denial_without_a_permit_says_who_lacks_what(bundle):

@@ -42,7 +42,7 @@ class World:
         self.store = StatementStore(settings.ledger_url, self.ledger)
         self.now = utc_now()
         record_gate_decision(self.ledger, evaluate_gate(bundle, UNFAIR, now=self.now))
-        self.subject = gate_subject(self.ledger, "credit_scoring", "7", ("rhea",))  # rhea's verified request
+        self.subject = gate_subject(self.ledger, "credit_scoring", "7", ("rhea",), "bea")  # rhea's verified request
 
     def grant(
         self,
@@ -93,14 +93,14 @@ def refused(world: World, **grant) -> str:
 
 
 def test_gate_subject_comes_from_the_recorded_gate_decision(world):
-    assert world.subject == VersionSubject("credit_scoring", "7", "high", ("dana",), ("rhea",))
+    assert world.subject == VersionSubject("credit_scoring", "7", "high", ("dana",), ("rhea",), "bea")
     (entry,) = world.events(events.GateDecided)
     assert entry.policy == world.bundle.digest and entry.allowed is False and entry.decision["allowed"] is False
     assert (entry.trained_by, entry.requested_by, entry.risk_tier) == (("dana",), ("rhea",), "high")
     with pytest.raises(PolicyError, match="no release-gate decision for credit_scoring version 8"):
-        gate_subject(world.ledger, "credit_scoring", "8", ())
+        gate_subject(world.ledger, "credit_scoring", "8", (), "bea")
     # The requesters are the verified ones the caller gives, never a gate entry's copy (a cache).
-    assert gate_subject(world.ledger, "credit_scoring", "7", ()).requested_by == ()
+    assert gate_subject(world.ledger, "credit_scoring", "7", (), "bea").requested_by == ()
 
 
 def test_granted_waiver_is_signed_ledgered_and_honoured_by_the_gate(world):
