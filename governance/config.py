@@ -202,8 +202,8 @@ class Evaluation(_Strict):
     min_group_size: int = Field(
         30,
         ge=1,
-        description="rows of each outcome a group needs for its rates to count in "
-        "the equalized odds difference (smaller groups: intervals only)",
+        description="rows of each outcome a group needs for its rates to count in the equalized odds "
+        "difference and for bootstrap intervals (a smaller group is judged on exact Clopper-Pearson intervals)",
     )
 
 
