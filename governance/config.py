@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import math
 import re
 import typing
 from pathlib import Path
@@ -428,6 +429,8 @@ def _check_groups(attribute: ProtectedAttribute, spec: ColumnSpec) -> None:
             f"{where}: a numeric column needs bands (left-closed edges), else every distinct value is a "
             f"group; e.g. bands: [{low}, 30, 40, 50, 65, 101], or give the column its values"
         )
+    if attribute.bands is not None:
+        _check_coverage(where, attribute.bands, spec, attribute.column)
     groups = attribute.band_labels if attribute.bands is not None else [str(v) for v in spec.values or ()]
     if attribute.reference is not None and groups and attribute.reference not in groups:
         hint = difflib.get_close_matches(attribute.reference, groups, n=1)
@@ -435,6 +438,35 @@ def _check_groups(attribute: ProtectedAttribute, spec: ColumnSpec) -> None:
             f"{where}: reference {attribute.reference!r} is not one of its groups "
             f"({', '.join(repr(g) for g in groups)})" + (f"; did you mean {hint[0]!r}?" if hint else "")
         )
+
+
+def _check_coverage(where: str, bands: list[float], spec: ColumnSpec, column: str) -> None:
+    """Every value the contract allows falls in a band: left-closed bands cover [first edge, last edge), so the
+    column's max must lie below the last edge (a value in no band would be in no group, never judged)."""
+    first, last = bands[0], bands[-1]
+    if spec.min is None or spec.max is None:
+        bound = "min" if spec.min is None else "max"
+        raise ValueError(
+            f"{where}: columns.{column} has no {bound}, so its bands cannot be shown to cover every value; "
+            f"give the column a {bound}"
+        )
+    uncovered, fix = [], [_edge(b) for b in bands]
+    if spec.min < first:
+        uncovered.append(f"{_edge(spec.min)} up to {_edge(first)} (below the first edge)")
+        fix.insert(0, _edge(spec.min))
+    if spec.max >= last:
+        values = f"{_edge(last)}" if spec.max == last else f"{_edge(last)} to {_edge(spec.max)}"
+        uncovered.append(f"{values} (bands are left-closed: the last edge is in no band)")
+        fix[-1 if spec.max == last else len(fix) :] = [_edge(math.floor(spec.max) + 1)]
+    if uncovered:
+        raise ValueError(
+            f"{where}: bands {[_edge(b) for b in bands]} do not cover columns.{column} (min {_edge(spec.min)}, "
+            f"max {_edge(spec.max)}): values {' and '.join(uncovered)} fall in no group; e.g. bands: {fix}"
+        )
+
+
+def _edge(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
 
 
 # The shortest period any retention setting allows: ledger verification refuses a retention run whose cut-off is
