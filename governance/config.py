@@ -247,8 +247,16 @@ class GovernedModel(_Strict):
 
     name: str = Field(description="set from the entry's key under `models`")
     description: str = Field("", description="what the model predicts, for the model card")
-    intended_use: str = Field("", description="what it may be used for (the card is incomplete without it)")
-    limitations: list[str] = Field(default_factory=list, description="known limits, printed on the model card")
+    intended_use: str = Field(
+        "",
+        description="what it may be used for; the release gate denies a version whose card lacks it "
+        "(`govern config check` warns)",
+    )
+    limitations: list[str] = Field(
+        default_factory=list,
+        description="known limits, printed on the model card; at least one is needed, else the release gate "
+        "denies every version (`govern config check` warns)",
+    )
     source: DataSource = Field(description="where the training data comes from")
     columns: dict[str, ColumnSpec] | None = Field(
         None, description="data contract; optional for the generator, which brings its own"
@@ -407,6 +415,17 @@ class GovernedModel(_Strict):
         if self.columns is not None:
             return self.columns
         return {name: ColumnSpec(**spec) for name, spec in CONTRACT.items()}
+
+    @property
+    def undocumented(self) -> list[str]:
+        """Model card sections only this config can give and does not: the release gate's documentation rule
+        (documentation.model_card_complete) denies every version whose card lacks one."""
+        given = {
+            "intended_use": bool(self.intended_use.strip()),
+            "limitations": bool(self.limitations),
+            "owners": bool(self.owners.data_scientists and self.owners.business_owner),
+        }
+        return [name for name, present in given.items() if not present]
 
     @property
     def feature_columns(self) -> list[str]:
