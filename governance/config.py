@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import math
 import re
 import typing
 from pathlib import Path
@@ -202,8 +203,8 @@ class Evaluation(_Strict):
     min_group_size: int = Field(
         30,
         ge=1,
-        description="rows of each outcome a group needs for its rates to count in "
-        "the equalized odds difference (smaller groups: intervals only)",
+        description="rows of each outcome a group needs for its rates to count in the equalized odds "
+        "difference and for bootstrap intervals (a smaller group is judged on exact Clopper-Pearson intervals)",
     )
 
 
@@ -246,8 +247,16 @@ class GovernedModel(_Strict):
 
     name: str = Field(description="set from the entry's key under `models`")
     description: str = Field("", description="what the model predicts, for the model card")
-    intended_use: str = Field("", description="what it may be used for (the card is incomplete without it)")
-    limitations: list[str] = Field(default_factory=list, description="known limits, printed on the model card")
+    intended_use: str = Field(
+        "",
+        description="what it may be used for; the release gate denies a version whose card lacks it "
+        "(`govern config check` warns)",
+    )
+    limitations: list[str] = Field(
+        default_factory=list,
+        description="known limits, printed on the model card; at least one is needed, else the release gate "
+        "denies every version (`govern config check` warns)",
+    )
     source: DataSource = Field(description="where the training data comes from")
     columns: dict[str, ColumnSpec] | None = Field(
         None, description="data contract; optional for the generator, which brings its own"
@@ -408,6 +417,17 @@ class GovernedModel(_Strict):
         return {name: ColumnSpec(**spec) for name, spec in CONTRACT.items()}
 
     @property
+    def undocumented(self) -> list[str]:
+        """Model card sections only this config can give and does not: the release gate's documentation rule
+        (documentation.model_card_complete) denies every version whose card lacks one."""
+        given = {
+            "intended_use": bool(self.intended_use.strip()),
+            "limitations": bool(self.limitations),
+            "owners": bool(self.owners.data_scientists and self.owners.business_owner),
+        }
+        return [name for name, present in given.items() if not present]
+
+    @property
     def feature_columns(self) -> list[str]:
         """The model's features (resolves `features: all` against the data contract)."""
         if isinstance(self.features, list):
@@ -428,6 +448,8 @@ def _check_groups(attribute: ProtectedAttribute, spec: ColumnSpec) -> None:
             f"{where}: a numeric column needs bands (left-closed edges), else every distinct value is a "
             f"group; e.g. bands: [{low}, 30, 40, 50, 65, 101], or give the column its values"
         )
+    if attribute.bands is not None:
+        _check_coverage(where, attribute.bands, spec, attribute.column)
     groups = attribute.band_labels if attribute.bands is not None else [str(v) for v in spec.values or ()]
     if attribute.reference is not None and groups and attribute.reference not in groups:
         hint = difflib.get_close_matches(attribute.reference, groups, n=1)
@@ -435,6 +457,35 @@ def _check_groups(attribute: ProtectedAttribute, spec: ColumnSpec) -> None:
             f"{where}: reference {attribute.reference!r} is not one of its groups "
             f"({', '.join(repr(g) for g in groups)})" + (f"; did you mean {hint[0]!r}?" if hint else "")
         )
+
+
+def _check_coverage(where: str, bands: list[float], spec: ColumnSpec, column: str) -> None:
+    """Every value the contract allows falls in a band: left-closed bands cover [first edge, last edge), so the
+    column's max must lie below the last edge (a value in no band would be in no group, never judged)."""
+    first, last = bands[0], bands[-1]
+    if spec.min is None or spec.max is None:
+        bound = "min" if spec.min is None else "max"
+        raise ValueError(
+            f"{where}: columns.{column} has no {bound}, so its bands cannot be shown to cover every value; "
+            f"give the column a {bound}"
+        )
+    uncovered, fix = [], [_edge(b) for b in bands]
+    if spec.min < first:
+        uncovered.append(f"{_edge(spec.min)} up to {_edge(first)} (below the first edge)")
+        fix.insert(0, _edge(spec.min))
+    if spec.max >= last:
+        values = f"{_edge(last)}" if spec.max == last else f"{_edge(last)} to {_edge(spec.max)}"
+        uncovered.append(f"{values} (bands are left-closed: the last edge is in no band)")
+        fix[-1 if spec.max == last else len(fix) :] = [_edge(math.floor(spec.max) + 1)]
+    if uncovered:
+        raise ValueError(
+            f"{where}: bands {[_edge(b) for b in bands]} do not cover columns.{column} (min {_edge(spec.min)}, "
+            f"max {_edge(spec.max)}): values {' and '.join(uncovered)} fall in no group; e.g. bands: {fix}"
+        )
+
+
+def _edge(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
 
 
 # The shortest period any retention setting allows: ledger verification refuses a retention run whose cut-off is

@@ -176,6 +176,25 @@ CONFIG_CASES = {
         {"protected_attributes": [{"column": "age", "bands": [18, 40, 101], "reference": "18-40"}]},
         "protected_attributes.age: reference '18-40' is not one of its groups ('[18.0, 40.0)', '[40.0, 101.0)')",
     ),
+    "bands_not_covering_the_contract": (
+        {"protected_attributes": [{"column": "age", "bands": [25, 30, 40, 50, 60]}]},
+        "protected_attributes.age: bands [25, 30, 40, 50, 60] do not cover columns.age (min 18, max 100): values "
+        "18 up to 25 (below the first edge) and 60 to 100 (bands are left-closed: the last edge is in no band) fall "
+        "in no group; e.g. bands: [18, 25, 30, 40, 50, 60, 101]",
+    ),
+    "last_band_edge_at_the_contract_max": (
+        {"protected_attributes": [{"column": "age", "bands": [18, 30, 40, 50, 100]}]},
+        "protected_attributes.age: bands [18, 30, 40, 50, 100] do not cover columns.age (min 18, max 100): values "
+        "100 (bands are left-closed: the last edge is in no band) fall in no group; e.g. bands: [18, 30, 40, 50, 101]",
+    ),
+    "bands_on_a_column_without_a_max": (
+        {
+            "columns": {**CONTRACT, "age": {"kind": "integer", "min": 18}},
+            "protected_attributes": [{"column": "age", "bands": [18, 40, 101]}],
+        },
+        "protected_attributes.age: columns.age has no max, so its bands cannot be shown to cover every value; "
+        "give the column a max",
+    ),
     "numeric_feature_without_range": (
         {"columns": {**CONTRACT, "loan_amount": {"kind": "number", "min": 0}}},
         "columns.loan_amount: a numeric feature needs a finite range; add max",

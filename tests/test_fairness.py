@@ -108,13 +108,43 @@ def test_a_reference_group_without_approvals_makes_disparate_impact_infinite_and
     assert interval["low"] == float("inf")  # the gate's di_ci_low_max: far above the 1.25 the policy allows
 
 
-def test_a_small_reference_group_leaves_the_upper_bound_open_when_resamples_approve_none_of_it():
+def test_a_small_reference_group_leaves_the_upper_bound_wide_from_its_exact_interval():
+    """2 approvals in 20 rows: the reference's exact interval reaches down to about 0.012, so no group can be
+    failed for a ratio below the band over it (resamples that approve none of it had made the bound infinite)."""
     rng = np.random.default_rng(6)
     sex = ["M"] * 20 + ["F"] * 2000
     approved = [1, 1] + [0] * 18 + (rng.random(2000) < 0.5).astype(int).tolist()
     figures = report(sex, rng.integers(0, 2, 2020).tolist(), approved)
-    point, (low, high) = figures["groups"]["F"]["disparate_impact"], figures["groups"]["F"]["disparate_impact_ci"]
-    assert np.isfinite(point) and np.isfinite(low) and low < point and high == "inf"
+    female, male = figures["groups"]["F"], figures["groups"]["M"]
+    point, (low, high) = female["disparate_impact"], female["disparate_impact_ci"]
+    assert male["small_group"] and male["selection_rate_interval"] == "clopper-pearson"
+    assert male["selection_rate_ci"][0] == pytest.approx(0.0123, abs=1e-4)
+    assert np.isfinite(point) and low < point < 25 < high
+    assert high == pytest.approx(female["selection_rate_ci"][1] / male["selection_rate_ci"][0])
+
+
+def test_a_small_group_is_judged_on_its_exact_interval_not_a_zero_width_bootstrap():
+    """The outsider's case: 6 rows, all approved, against a reference approving about 74 %. Every bootstrap
+    resample of those 6 rows approves all 6, so its interval had zero width ([1.312, 1.386]) and the gate denied
+    on a certainty the data do not give; 6 of 6 is [0.54, 1] exactly. A small group whose exact interval still
+    lies outside the band is failed, and large groups keep their bootstrap intervals."""
+    rng = np.random.default_rng(8)
+    sex = ["M"] * 2000 + ["F"] * 2000 + ["X"] * 6 + ["Z"] * 40
+    approved = np.r_[(rng.random(4000) < 0.74).astype(int), np.ones(6, int), np.zeros(40, int)]
+    figures = report(sex, rng.integers(0, 2, 4046).tolist(), approved.tolist())
+    tiny = figures["groups"]["X"]
+    assert tiny["rows"] == 6 and tiny["selection_rate_ci"] == [pytest.approx(0.5407, abs=1e-4), 1.0]
+    assert tiny["small_group"] and tiny["selection_rate_interval"] == "clopper-pearson"
+    low, high = tiny["disparate_impact_ci"]
+    assert low < 1.25 < tiny["disparate_impact"] < high  # compatible with the band: not failed
+    assert figures["groups"]["Z"]["disparate_impact_ci"][1] < 0.8  # 0 of 40 approved: failed even so
+    female = figures["groups"]["F"]
+    assert not female["small_group"] and female["selection_rate_interval"] == "bootstrap"
+    assert 0 < female["disparate_impact_ci"][1] - female["disparate_impact_ci"][0] < 0.15
+
+    intervals = _disparate_impact({"gated_attributes": ["sex"], "attributes": {"sex": figures}})
+    highest_low = max(intervals, key=lambda i: i["low"])
+    assert highest_low["group"] != "X" and highest_low["low"] < 1.25  # the gate's di_ci_low_max
 
 
 def test_a_rate_a_group_cannot_have_is_undefined_and_left_out_of_the_odds_figures():

@@ -34,7 +34,7 @@ TAIWAN_MODEL = {
     "favourable_outcome": 0,
     "protected_attributes": [
         {"column": "X2", "name": "sex"},
-        {"column": "X5", "name": "age", "bands": [18, 30, 40, 50, 100]},
+        {"column": "X5", "name": "age", "bands": [18, 30, 40, 50, 101]},
     ],
     "risk_tier": "high",
     "estimator": {"kind": "hist_gradient_boosting", "params": {"max_iter": 80, "random_state": 0}},
@@ -60,7 +60,7 @@ def test_taiwan_credit_runs_through_the_same_graph(tmp_path, lifecycle):
         "[18.0, 30.0)",
         "[30.0, 40.0)",
         "[40.0, 50.0)",
-        "[50.0, 100.0)",
+        "[50.0, 101.0)",
     }
     trained = result.output_for_node("taiwan_credit__trained_model")
     assert 0.70 < trained["test_auc"] < 0.85

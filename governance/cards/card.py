@@ -48,15 +48,12 @@ class Card:
 def missing_sections(model: GovernedModel, reports: dict) -> list[str]:
     """Sections a complete card needs and this one lacks."""
     checks = {
-        "intended_use": bool(model.intended_use.strip()),
-        "limitations": bool(model.limitations),
-        "owners": bool(model.owners.data_scientists and model.owners.business_owner),
         "data_validation": bool(reports["validation"].get("passed")),
         "performance": reports["performance"].get("auc") is not None,
         "fairness": all(a in reports["fairness"]["attributes"] for a in reports["fairness"]["gated_attributes"]),
         "explanations": bool(reports["explainability"].get("importance")),
     }
-    return [name for name, present in checks.items() if not present]
+    return [*model.undocumented, *(name for name, present in checks.items() if not present)]
 
 
 def write_card(

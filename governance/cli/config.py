@@ -2,7 +2,9 @@
 
 Every problem of every model is printed on its own `error:` line naming the file, the model, the field
 and the fix (a mistyped key with the allowed keys and the closest match); the exit status is 1 when
-there is any. Nothing is trained, registered or written.
+there is any. A valid model without what the release gate requires of its card (intended_use,
+limitations, owners) gets a `warning:` line naming them; warnings leave the exit status 0. Nothing is
+trained, registered or written.
 """
 
 from __future__ import annotations
@@ -39,10 +41,22 @@ def check(
             "risk_tier": model.risk_tier,
             "features": model.feature_columns,
             "protected_attributes": [a.label for a in model.protected_attributes],
+            "warnings": [_undocumented(file, name, model.undocumented)] if model.undocumented else [],
         }
         for name, model in config.models.items()
     ]
+    if not as_json:
+        for model in models:
+            for warning in model["warnings"]:
+                typer.echo(f"warning: {warning}", err=True)
     emit({"file": str(file), "valid": True, "models": models}, as_json, _human)
+
+
+def _undocumented(file: Path, name: str, sections: list[str]) -> str:
+    return (
+        f"{file}: model '{name}': no {', '.join(sections)}: its model card will lack them, so the release gate "
+        f"(documentation.model_card_complete) will deny every version; add them to the model"
+    )
 
 
 def _human(result: dict) -> str:

@@ -16,6 +16,15 @@ Equal opportunity and equalized odds compare true- and false-positive rates
 across the groups with at least `min_group_size` rows of each outcome (all
 groups if fewer than two qualify); smaller groups are flagged `small_group`
 and judged on their disparate-impact intervals.
+
+A bootstrap says nothing honest about a small group: six rows all approved
+resample to six rows all approved, an interval of zero width. So a small
+group's approval rate has the exact (Clopper-Pearson) binomial interval
+instead (six of six: [0.54, 1] at 95 %), and a disparate impact involving a
+small group (or a small reference) is bounded by both groups' intervals, the
+lowest rate over the highest and the highest over the lowest: wider than
+either, so the gate fails it only when even that lies outside the band.
+`selection_rate_interval` says which method each group's interval used.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
+from scipy.stats import beta
 
 from governance.config import GovernedModel
 from governance.data.categories import category_text
@@ -163,6 +173,11 @@ def _attribute(
     # A rate with no rows to measure (a group without one of the outcomes) is undefined, not 0 as Fairlearn has it.
     tpr_all = np.where(per_class[1] > 0, by_group["true_positive_rate"].to_numpy(dtype=float), np.nan)
     fpr_all = np.where(per_class[0] > 0, by_group["false_positive_rate"].to_numpy(dtype=float), np.nan)
+    rows, selected = np.bincount(codes, minlength=len(labels)), np.bincount(codes[pred == 1], minlength=len(labels))
+    rate_ci = [
+        _ci(boot["selection_rate"][:, i], low, high) if measured[i] else _exact_ci(selected[i], rows[i], confidence)
+        for i in range(len(labels))
+    ]
     groups = {}
     for i, label in enumerate(labels):
         row = by_group.iloc[i]
@@ -171,14 +186,17 @@ def _attribute(
             "selection_rate": float(row["selection_rate"]),
             "true_positive_rate": _num(tpr_all[i]),
             "false_positive_rate": _num(fpr_all[i]),
-            "selection_rate_ci": _ci(boot["selection_rate"][:, i], low, high),
+            "selection_rate_ci": rate_ci[i],
+            "selection_rate_interval": "bootstrap" if measured[i] else "clopper-pearson",
             "small_group": not bool(measured[i]),
         }
         if i != ref:
             ratio = float(_ratio(point_sel[i], point_sel[ref]))  # infinite: the reference has no approvals
             entry["disparate_impact"] = None if np.isnan(ratio) else ratio
-            entry["disparate_impact_ci"] = _ci(
-                _ratio(boot["selection_rate"][:, i], boot["selection_rate"][:, ref]), low, high
+            entry["disparate_impact_ci"] = (
+                _ci(_ratio(boot["selection_rate"][:, i], boot["selection_rate"][:, ref]), low, high)
+                if measured[i] and measured[ref]
+                else _ratio_bounds(rate_ci[i], rate_ci[ref])
             )
         groups[label] = entry
     odds = measured if measured.sum() >= 2 else np.ones(len(labels), dtype=bool)
@@ -236,6 +254,23 @@ def _ci(samples: np.ndarray, low: float, high: float) -> list[float | None]:
     if not len(kept):
         return [None, None]
     return [_percentile(kept, q) for q in (low, high)]
+
+
+def _exact_ci(successes: int, trials: int, confidence: float) -> list[float | None]:
+    """Clopper-Pearson interval of a binomial proportion: never narrower than the data allow, 0 or 1 included."""
+    alpha = 1 - confidence
+    lower = 0.0 if successes == 0 else float(beta.ppf(alpha / 2, successes, trials - successes + 1))
+    upper = 1.0 if successes == trials else float(beta.ppf(1 - alpha / 2, successes + 1, trials - successes))
+    return [lower, upper]
+
+
+def _ratio_bounds(group: list[float | None], reference: list[float | None]) -> list[float | None]:
+    """The widest ratio two rate intervals allow: lowest over highest, highest over lowest (infinite over a
+    reference that may approve nobody; None where a bound is unknown or 0 over 0)."""
+    if None in group or None in reference:
+        return [None, None]
+    bounds = (_ratio(group[0], reference[1]), _ratio(group[1], reference[0]))
+    return [None if np.isnan(bound) else float(bound) for bound in bounds]
 
 
 def _percentile(ordered: np.ndarray, q: float) -> float:

@@ -4,7 +4,8 @@ Fairness is judged over every gated protected attribute and every group other
 than its reference: the gate sees the lowest upper bound and the highest lower
 bound of the disparate-impact intervals (a group fails only when its whole
 interval lies outside the band), and the largest equalized odds difference.
-`context` tells the decision which group each figure came from.
+`context` tells the decision which group each figure came from, and how the
+champion's AUC was obtained (`champion_basis`, governance.release.champion).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def gate_evidence(
     card: dict,
     champion_auc: float | None,
     requested_by: list[str],
+    champion_basis: str | None = None,
     now: datetime | None = None,
 ) -> GateEvidence:
     intervals = _disparate_impact(fairness)
@@ -69,6 +71,7 @@ def gate_evidence(
             f"{weighted['strength']:.2f} x importance share {weighted['importance_share']:.2f}",
             "validation_passed": f"snapshot {validation['data_md5']}: {len(validation['failures'])} failed expectations",
             "data_age_days": f"snapshot taken {validation['snapshot']['taken_at']}",
+            **({"champion_auc_drop": champion_basis} if champion_basis else {}),
         },
     )
 

@@ -7,26 +7,23 @@ from pathlib import Path
 
 import dagster as dg
 
-from governance import events, training
+from governance import events
 from governance.config import GovernedModel
 from governance.console.links import console_base, version_url
-from governance.data.source import read_snapshot
 from governance.data.validation import load_validation, validation_path
 from governance.digests import canonical_json, file_sha256
 from governance.errors import GovernanceError
-from governance.metrics.performance import discrimination
 from governance.objectstore import publish
 from governance.policy.authz import VersionSubject
 from governance.policy.gate import evaluate_gate
 from governance.policy.records import record_gate_decision
 from governance.policy.waivers import honoured_waivers
-from governance.registry import parse_version_key, version_key
+from governance.registry import version_key
 from governance.release.approvals import request_approval, valid_approval
+from governance.release.champion import champion_comparison
 from governance.release.deployment import deploy
 from governance.release.evidence_pack import seal
 from governance.release.gate_evidence import gate_evidence
-from governance.release.production import verified_champion
-from governance.release.services import Services
 from governance.timestamps import parse_utc, utc_now
 from governance_assets.common import actor, group, key, md_table, owners, record, tags, versions
 from governance_assets.common import requested_by as requested_by_of
@@ -87,12 +84,14 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             )
         }
         requested_by = requested_by_of(governance, model, version)
+        champion = champion_comparison(services, model, trained["version"], trained["data_md5"])
         evidence = gate_evidence(
             model,
             version,
             validation=load_validation(governance.settings, model.name, trained["data_md5"]),
             card=card,
-            champion_auc=_champion_auc(services, model, trained),
+            champion_auc=champion.auc,
+            champion_basis=champion.basis,
             requested_by=requested_by,
             **reports,
         )
@@ -111,6 +110,9 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         reasons = decision.reasons()
         outcome = "allowed" if decision.allowed else "denied: " + ", ".join(d.rule for d in decision.denials)
         context.log.info(f"{version}: release gate {outcome} (policy {decision.policy_digest[:12]})")
+        described = "; ".join(reasons) or "every release rule allows promotion"
+        if champion.basis and not any(d.rule == "performance.champion_auc_drop" for d in decision.denials):
+            described += f" (against the champion: {champion.basis})"  # a denial of that rule quotes it already
         result = {
             "key": version,
             "allowed": decision.allowed,
@@ -128,6 +130,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                 "allowed": decision.allowed,
                 "policy_digest": decision.policy_digest,
                 "rules_evaluated": len(decision.rules_evaluated),
+                "champion_comparison": champion.basis or "no champion",
                 "denials": md_table(["rule", "measured", "threshold", "waived by", "until"], _denial_rows(decision))
                 if decision.denials
                 else dg.MetadataValue.md("No rule denied."),
@@ -139,7 +142,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             check_name=GATE_CHECK,
             passed=decision.allowed,
             severity=dg.AssetCheckSeverity.ERROR,
-            description="; ".join(reasons) or "every release rule allows promotion",
+            description=described,
             metadata={
                 "version": version,
                 "denied_rules": ", ".join(d.rule for d in decision.denials) or "none",
@@ -350,17 +353,6 @@ def _load(saved: dict) -> dict:
     if file_sha256(saved["path"]) != saved["sha256"]:
         raise GovernanceError(f"{saved['path']}: changed since it was produced")
     return json.loads(Path(saved["path"]).read_bytes())
-
-
-def _champion_auc(services: Services, model: GovernedModel, trained: dict) -> float | None:
-    """The governed champion's AUC on this version's test set; None without one."""
-    move = verified_champion(services, model.name)  # the alias and rows are caches
-    if move is None or parse_version_key(move.version)[1] == trained["version"]:
-        return None
-    champion, approved = parse_version_key(move.version)[1], move.artifact
-    pipeline = services.registry.load(services.registry.version(model.name, champion), approved)
-    test = training.split(model, read_snapshot(services.settings, model, trained["data_md5"])).test
-    return discrimination(training.unfavourable(model, test), training.score(pipeline, model, test))["auc"]
 
 
 def _denial_rows(decision) -> list[list]:
