@@ -595,6 +595,26 @@ def _parse_model(path: Path, name: str, body: dict) -> GovernedModel:
     return model
 
 
+def data_file_problems(config: GovernanceConfig, names: list[str] | None = None) -> list[str]:
+    """Each model's data file that does not exist or cannot be read (`govern config check`, and `govern train`
+    before it creates anything). Not part of loading: a config still loads while its data is being replaced."""
+    problems = []
+    for name in names if names is not None else list(config.models):
+        source = config.model(name).source.file
+        if source is None:
+            continue
+        where = f"{config.path}: model {name!r}: field 'source.file.path': {source.path}"
+        if not source.path.is_file():
+            problems.append(f"{where}: data file not found (a relative path is relative to the config file)")
+            continue
+        try:
+            with source.path.open("rb") as handle:
+                handle.read(1)
+        except OSError as exc:
+            problems.append(f"{where}: cannot be read: {exc.strerror or exc}")
+    return problems
+
+
 def _check_file_header(path: Path, model: GovernedModel) -> None:
     """A CSV source's header names exactly the contract's columns (read before anything is trained)."""
     source = model.source.file

@@ -204,7 +204,7 @@ def _status_text(found: list[dict]) -> str:
         for name, state in model["data"].items():
             lines.append(f"  {name:<24} {_state_text(state)}")
         if not model["versions"]:
-            lines.append("  no versions yet: run `govern demo` or the candidate job")
+            lines.append(f"  no versions yet: `govern train {model['model']} --as YOUR_NAME` requests and runs one")
         for version in model["versions"]:
             lines += _version_lines(version)
             for name, state in version["assets"].items():
@@ -237,12 +237,21 @@ def _summary_text(found: list[dict]) -> str:
 
 def _version_lines(version: dict) -> list[str]:
     """The version, who asked for it and its gate's outcome with the reasons (denied, or waived)."""
-    gate = version.get("gate")
-    outcome = "no gate decision yet" if gate is None else "gate ALLOWED" if gate["allowed"] else "gate DENIED"
+    gate, failed = version.get("gate"), version.get("failed_run")
+    if gate is not None:
+        outcome = "gate ALLOWED" if gate["allowed"] else "gate DENIED"
+    else:
+        outcome = f"RUN FAILED (run {failed['run_id']}), no gate decision" if failed else "no gate decision yet"
     lines = [f"  {version['key']}  requested by {version['requested_by']}; {outcome}"]
     lines += [f"    WARNING: {problem}" for problem in version.get("unverified_requests", [])]
     lines += [f"    - {reason}" for reason in (gate or {}).get("reasons", [])]
+    lines += [f"    - {_brief(reason)}" for reason in (failed or {}).get("reasons", [])]
     return lines
+
+
+def _brief(reason: str, width: int = 200) -> str:
+    """A failure reason cut to one terminal-friendly line (`govern status --json` has it whole)."""
+    return reason if len(reason) <= width else reason[: width - 3] + "..."
 
 
 def _move_text(move: dict | None, champion: int) -> str:

@@ -28,6 +28,8 @@ from governance.release.requests import requesters
 from governance.release.services import Services
 from governance.settings import Settings
 from governance_assets.common import key, versions
+from jobs import candidate_job_name
+from programs.failures import run_failures
 
 DATA_ASSETS = ("applications", "validated_applications")
 VERSION_ASSETS = (
@@ -66,15 +68,25 @@ def model_status(instance: dg.DagsterInstance, services: Services, model: Govern
             _approved(services, request, by) for request, stage, by in stages if stage == "awaiting_release"
         ],
         "data": {name: _latest(instance, key(model, name), None) for name in DATA_ASSETS},
-        "versions": [
-            {
-                **_asked_and_gated(services, model.name, k),
-                "key": k,
-                "assets": {name: _latest(instance, key(model, name), k) for name in VERSION_ASSETS},
-            }
-            for k in keys
-        ],
+        "versions": [_version(instance, services, model, k) for k in keys],
     }
+
+
+def _version(instance: dg.DagsterInstance, services: Services, model: GovernedModel, version: str) -> dict:
+    found = {**_asked_and_gated(services, model.name, version), "key": version}
+    if found["gate"] is None:
+        found["failed_run"] = _failed_run(instance, model.name, version)
+    return {**found, "assets": {name: _latest(instance, key(model, name), version) for name in VERSION_ASSETS}}
+
+
+def _failed_run(instance: dg.DagsterInstance, model: str, version: str) -> dict | None:
+    """The version's latest candidate run, if it failed: when, and each failed step and blocking check, why."""
+    runs = instance.get_runs(
+        dg.RunsFilter(job_name=candidate_job_name(model), tags={"dagster/partition": version}), limit=1
+    )
+    if not runs or runs[0].status != dg.DagsterRunStatus.FAILURE:
+        return None
+    return {"run_id": runs[0].run_id, "reasons": run_failures(instance, runs[0].run_id)}
 
 
 def _asked_and_gated(services: Services, model: str, version: str) -> dict:

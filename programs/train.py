@@ -4,9 +4,12 @@
 request for the next version (refused: nothing is created), adds that version's dynamic partition to the
 Dagster instance of the state dir (DAGSTER_HOME = <state dir>/dagster, the one `govern ui` shows), runs the
 candidate job in this process on that instance (no daemon needed, and a running daemon changes nothing),
-prints one line per step as the run goes, and ends with the gate's outcome, its reasons and the next command.
+prints one line per step as the run goes, and ends with the gate's outcome, its reasons and the next command;
+when the run failed, each failed step with its error and each failed blocking check with its description.
+A config whose checks fail for the model (`govern config check`: its data file missing or unreadable) is
+refused before anything is created.
 
-Exit status: 0 when the version waits for approval, 1 when the gate denied it or the run failed.
+Exit status: 0 when the version waits for approval, 1 when the gate denied it, the run failed or it was refused.
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
 
 from definitions import build_definitions
-from governance.config import load_config
+from governance.config import ConfigError, data_file_problems, load_config
 from governance.errors import GovernanceError
 from governance.release.outcome import candidate_outcome, outcome_text
 from governance.release.services import Services
@@ -32,6 +36,7 @@ from governance.settings import Settings, apply_offline_env
 from governance.trust.keys import load_private_key
 from jobs import QUIET
 from jobs.candidates import requested_candidate
+from programs.failures import run_failures
 from programs.instance import open_instance
 
 _STEPS = {
@@ -45,12 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     apply_offline_env()
     settings = Settings.from_env()
-    model = load_config(settings.config_path).model(args.model)
+    config = load_config(settings.config_path)
+    model = config.model(args.model)
+    if problems := data_file_problems(config, [model.name]):
+        raise ConfigError("\n".join(problems) + "\nnothing was requested or created", problems)
     services = Services(settings)
     say = _printer()
     with open_instance(settings) as instance:
         say(f"{model.name}: Dagster instance {settings.dagster_home} (the one `govern ui` shows)")
-        defs = build_definitions(settings, load_config(settings.config_path))
+        defs = build_definitions(settings, config)
         run_id = str(uuid.uuid4())  # known before the run starts, so progress can follow it
         with _progress(instance, run_id, say):
             key, result = requested_candidate(
@@ -63,8 +71,18 @@ def main(argv: list[str] | None = None) -> int:
                 run_id=run_id,
                 announce=say,
             )
-    say(f"{key}: run {run_id} {'succeeded' if result.success else 'stopped'}")
+        failures = [] if result.success else run_failures(instance, run_id)
+    say(f"{key}: run {run_id} {'succeeded' if result.success else 'FAILED'}")
     outcome = candidate_outcome(services, model.name, key)
+    if failures and outcome["outcome"] == "no gate decision":
+        outcome = {
+            **outcome,
+            "outcome": "run failed",
+            "reasons": failures,
+            "next": f"fix what failed, then `govern train {model.name} --as {args.principal}` again",
+        }
+    else:
+        outcome["reasons"] += failures
     print(outcome_text(outcome), flush=True)
     return 0 if outcome["outcome"] == "pending approval" else 1
 
@@ -128,6 +146,9 @@ def _exit(code: int) -> None:
 
 
 if __name__ == "__main__":
+    # Dagster's notes on its preview and beta APIs the definitions use, printed on every run: not the user's concern.
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
     try:
         status = main()
     except GovernanceError as exc:

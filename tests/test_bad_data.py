@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from governance.config import ConfigError, load_config
 from governance.data.generator import CONTRACT, generate_applications
 from programs.cli import app
+from programs.failures import run_failures
 from tests.helpers import REPO, small_model, write_config
 
 pytestmark = pytest.mark.slow
@@ -61,9 +62,9 @@ def _break(kind: str, path: Path) -> None:
 DATASET_CASES = {
     "missing_column": "missing columns ['debt_to_income']",
     "extra_column": "unexpected columns ['favourite_colour']",
-    "wrong_type": "column 'annual_income': type",
-    "null_target": "column 'default': 2 of 1500 rows are null",
-    "out_of_range": "column 'credit_utilisation': 1 of 1500 rows are outside [0.0, 2.0]",
+    "wrong_type": "column 'annual_income': 1 of 1500 rows are not numbers: row(s) 6 ('about forty thousand')",
+    "null_target": "column 'default': 2 of 1500 rows are null: row(s) 4, 10",
+    "out_of_range": "column 'credit_utilisation': 1 of 1500 rows are outside [0.0, 2.0]: row(s) 8 (7.5)",
     "single_class": "column 'default': the target needs both classes [0, 1]: 1 absent",
     "duplicated_ids": "column 'application_id': 2 of 1500 rows have duplicated ids",
     "unknown_category": "column 'housing': 1 of 1500 rows are not in",
@@ -127,6 +128,9 @@ def test_unreadable_file_fails_naming_it(kind, tmp_path, lifecycle):
     key, result = life.candidate()
     text = _failure_text(result)
     assert not result.success and str(csv) in text and message in text
+    reasons = run_failures(life.instance, result.run_id)  # what `govern train` and `govern status` print
+    assert reasons[0].startswith(f"credit_scoring/applications: DataError: {csv}: ") and message in reasons[0]
+    assert "Traceback" not in "".join(reasons) and "dagster" not in "".join(reasons)
     assert not life.materialized("credit_scoring", "applications")
     _assert_nothing_downstream(life, key)
 
@@ -289,8 +293,26 @@ def test_narrow_integer_columns_are_range_checked_and_left_as_they_are(tmp_path)
     frame = generate_applications(1500, seed=3).astype({"age": "int16", "dependents": "int8"})
     frame.loc[[5, 6], "age"] = 150
     report = validate(model, frame, "md5")
-    assert "column 'age': 2 of 1500 rows are outside [18.0, 100.0]" in report.failures
+    assert "column 'age': 2 of 1500 rows are outside [18.0, 100.0]: row(s) 6 (150), 7 (150)" in report.failures
     assert str(frame["age"].dtype) == "int16"
+
+
+def test_a_failure_names_its_rows_but_never_a_protected_attributes_values(tmp_path):
+    from governance.data.validation import validate
+
+    model = load_config(write_config(tmp_path / "governance.yaml", _file_model(tmp_path / "unused.csv"))).model(
+        "credit_scoring"
+    )
+    frame = generate_applications(1500, seed=3).astype({"sex": str, "loan_purpose": str})  # as read from a file
+    frame.loc[[2, 8], "sex"] = "X"
+    frame.loc[list(range(20, 30)), "loan_purpose"] = "yacht"
+    failures = "\n".join(validate(model, frame, "md5").failures)
+    assert "column 'sex': 2 of 1500 rows are not in ['F', 'M']: row(s) 3, 9\n" in failures + "\n"
+    assert "'X'" not in failures
+    assert (
+        "rows are not in" in failures and "row(s) 21 ('yacht'), 22 ('yacht'), 23 ('yacht'), 24 ('yacht'), " in failures
+    )
+    assert "25 ('yacht') and 5 more" in failures
 
 
 @pytest.mark.parametrize(

@@ -230,7 +230,15 @@ def test_an_approval_names_the_pack_its_approver_reviewed(life):
     )
     short = govern(life, "approve", MODEL, "1", "--as", "rhea", "--evidence", pending[:12])
     assert str(short.exception) == f"{V1}: give at least 32 characters of the evidence pack digest you reviewed, not 12"
-    assert govern(life, "approve", MODEL, "1", "--as", "rhea", "--evidence", pending[:32].upper()).exit_code == 0
+    approved = govern(life, "approve", MODEL, "1", "--as", "rhea", "--evidence", pending[:32].upper())
+    assert approved.exit_code == 0
+    # No daemon runs here: the command says the sensor releases only with one, and what to run without it.
+    assert "the approval sensor will now" not in approved.output
+    assert "released and deployed by the approval sensor if the Dagster daemon runs" in approved.output
+    assert (
+        f"DAGSTER_HOME={life.settings.dagster_home} dagster asset materialize -m definitions "
+        f"--select '{MODEL}/approved_release,{MODEL}/production_deployment' --partition {V1}"
+    ) in approved.output
     _withdraw(services(life), "rhea")
 
 

@@ -1,10 +1,10 @@
 """`govern config check FILE`: validate a governed models config before anything runs.
 
 Every problem of every model is printed on its own `error:` line naming the file, the model, the field
-and the fix (a mistyped key with the allowed keys and the closest match); the exit status is 1 when
-there is any. A valid model without what the release gate requires of its card (intended_use,
-limitations, owners) gets a `warning:` line naming them; warnings leave the exit status 0. Nothing is
-trained, registered or written.
+and the fix (a mistyped key with the allowed keys and the closest match, a data file that is missing or
+unreadable); the exit status is 1 when there is any. A valid model without what the release gate requires
+of its card (intended_use, limitations, owners) gets a `warning:` line naming them; warnings leave the exit
+status 0. Nothing is trained, registered or written.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from governance.cli.output import emit
-from governance.config import ConfigError, load_config
+from governance.config import ConfigError, data_file_problems, load_config
 
 app = typer.Typer(no_args_is_help=True, help="The governed models config: check it before anything runs.")
 
@@ -28,6 +28,9 @@ def check(
     """Validate FILE as `govern` and the UI will load it; print each model, or every error."""
     try:
         config = load_config(file)
+        missing = data_file_problems(config)
+        if missing:
+            raise ConfigError("\n".join(missing), missing)
     except ConfigError as exc:
         if as_json:
             emit({"file": str(file), "valid": False, "errors": exc.problems}, True, str)

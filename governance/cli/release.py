@@ -8,6 +8,7 @@ verifies it, asks Cedar and writes the ledger before anything changes.
 from __future__ import annotations
 
 from pathlib import Path
+from shlex import quote
 from typing import Annotated
 
 import typer
@@ -153,7 +154,7 @@ def _decide(
         reviewed=evidence,
     )
     verb = "approved" if action == "approve" else "rejected"
-    then = "\n  the approval sensor will now release and deploy it" if verb == "approved" else ""
+    then = _release_hint(settings, model, approval.version) if verb == "approved" else ""
     if approval.awaiting_second_approver:
         then = (
             "\n  recorded; a second approver must approve: nobody verifiably requested this version "
@@ -166,6 +167,18 @@ def _decide(
             f"{r['version']} {verb} by {r['principal']} ({', '.join(r['roles'])}) at {r['issued_at']}\n"
             f"  evidence pack {r['evidence_digest']}\n  statement {r['statement_digest']}{then}"
         ),
+    )
+
+
+def _release_hint(settings: Settings, model: str, version: str) -> str:
+    """What releases an approved version: the approval sensor only while the Dagster daemon runs, else the
+    release run by hand on the same instance (this command cannot tell whether a daemon runs)."""
+    return (
+        "\n  released and deployed by the approval sensor if the Dagster daemon runs on this state dir "
+        "(`govern ui`); headless, run the release yourself:"
+        f"\n  GOVERN_HOME={quote(str(settings.home))} GOVERN_CONFIG={quote(str(settings.config_path))} "
+        f"DAGSTER_HOME={quote(str(settings.dagster_home))} dagster asset materialize -m definitions "
+        f"--select '{model}/approved_release,{model}/production_deployment' --partition {version}"
     )
 
 

@@ -2,9 +2,12 @@
 
 The suite is derived from the model's configuration: the exact column set,
 each column's type, range, allowed values and nulls, at least two target
-classes, unique ids and a minimum row count. Results are kept without
-personal data: counts and percentages only, never the unexpected values or
-their row indexes that Great Expectations would otherwise embed.
+classes, unique ids and a minimum row count. The results kept are counts and
+percentages only, never the unexpected values or row indexes that Great
+Expectations would otherwise embed. Each failure line, for the person who
+fixes the file, names the column, how many rows, and the first few of them
+(data rows, 1 = the first row after the header) with their values, except the
+values of protected attributes and the columns they are computed from.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from governance.config import ColumnSpec, GovernedModel
@@ -22,6 +26,7 @@ from governance.errors import GovernanceError
 from governance.settings import Settings
 
 SUITE_VERSION = 1
+_SHOWN = 5  # offending rows named in a failure line
 # Only these result fields survive; anything else GX reports may hold row values.
 _KEPT_RESULT_FIELDS = ("element_count", "unexpected_count", "unexpected_percent", "missing_count")
 _TABLE_LEVEL = {
@@ -101,7 +106,8 @@ def validate(model: GovernedModel, frame: pd.DataFrame, data_md5: str) -> Valida
         )
     results = [_clean(r.to_json_dict()) for r in outcome.results]
     missing = set(model.contract) - set(frame.columns)  # already named by the schema expectation
-    failures = [_describe(r) for r in results if not r["success"] and r["kwargs"].get("column") not in missing]
+    failed = [r for r in results if not r["success"] and r["kwargs"].get("column") not in missing]
+    failures = [line for r in failed if (line := _with_rows(model, frame, r))]
     return ValidationReport(
         model=model.name,
         data_md5=data_md5,
@@ -176,6 +182,76 @@ def _clean(raw: dict) -> dict:
     if error.get("raised_exception"):
         kept["error"] = str(error.get("exception_message", "")).splitlines()[0][:200]
     return {"expectation": kind, "kwargs": kwargs, "success": bool(raw["success"]), "result": kept}
+
+
+def _with_rows(model: GovernedModel, frame: pd.DataFrame, r: dict) -> str | None:
+    """The failure's line with the first offending rows (and values); None for a range check GX could not run
+    on a column that is not numeric (its type line names the values that are not numbers)."""
+    column = r["kwargs"].get("column")
+    if column not in frame:
+        return _describe(r)
+    series = frame[column]
+    numbers = pd.to_numeric(series, errors="coerce") if r["expectation"] in _NUMERIC_CHECKS else series
+    if r["expectation"] == "expect_column_values_to_be_in_type_list":
+        return _type_failure(model, column, series, numbers, r)
+    values = True
+    match r["expectation"]:
+        case "expect_column_values_to_not_be_null":
+            bad, values = series.isna(), False
+        case "expect_column_values_to_be_in_set":
+            bad = series.notna() & ~series.isin(r["kwargs"]["value_set"])
+        case "expect_column_values_to_be_unique":
+            bad = series.notna() & series.duplicated(keep=False)
+        case "expect_column_values_to_be_between":
+            low, high = r["kwargs"].get("min_value"), r["kwargs"].get("max_value")
+            bad = numbers.notna() & (
+                (numbers < low if low is not None else False) | (numbers > high if high is not None else False)
+            )
+            if "unexpected_count" not in r["result"]:
+                if not bad.any():
+                    return None
+                r = {**r, "result": {**r["result"], "unexpected_count": int(bad.sum()), "element_count": len(series)}}
+        case _:
+            return _describe(r)
+    return f"{_describe(r)}: {_rows(model, column, series, bad, values)}" if bad.any() else _describe(r)
+
+
+_NUMERIC_CHECKS = {"expect_column_values_to_be_between", "expect_column_values_to_be_in_type_list"}
+
+
+def _type_failure(model: GovernedModel, column: str, series: pd.Series, numbers: pd.Series, r: dict) -> str:
+    """A numeric column with values that are not numbers names them; an integer column read as decimals names
+    the values that are not whole, or the empty rows that made it decimal."""
+    spec = model.contract[column]
+    if spec.kind not in ("number", "integer"):
+        return _describe(r)
+    text = series.notna() & numbers.isna()
+    if text.any():
+        return f"column {column!r}: {int(text.sum())} of {len(series)} rows are not numbers: {_rows(model, column, series, text)}"
+    fraction = numbers.notna() & (numbers % 1 != 0)
+    if spec.kind == "integer" and fraction.any():
+        return (
+            f"column {column!r}: {int(fraction.sum())} of {len(series)} rows are not whole numbers: "
+            f"{_rows(model, column, series, fraction)}"
+        )
+    if spec.kind == "integer" and series.isna().any():
+        empty = _rows(model, column, series, series.isna(), values=False)
+        return f"{_describe(r)} (whole numbers with empty values are read as decimals: {empty})"
+    return _describe(r)
+
+
+def _rows(model: GovernedModel, column: str, series: pd.Series, bad: pd.Series, values: bool = True) -> str:
+    """`row(s) 5 ('12O00'), 9 (-3) and 3 more`: data rows (1 = the first after the header) with their values,
+    except where they are empty or are a protected attribute's (or those of a column one is computed from)."""
+    positions = np.flatnonzero(bad.to_numpy())
+    values = values and column not in model.protected_columns and column not in model.protected_sources
+    shown = [f"{p + 1} ({_plain(series.iloc[p])!r})" if values else str(p + 1) for p in positions[:_SHOWN]]
+    more = len(positions) - len(shown)
+    return "row(s) " + ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+def _plain(value: object) -> object:
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _describe(r: dict) -> str:

@@ -1,6 +1,7 @@
 """`applications` (a DVC-versioned snapshot) and `validated_applications` (Great Expectations)."""
 
 import json
+from pathlib import Path
 
 import dagster as dg
 
@@ -141,11 +142,17 @@ def data_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             check_name=CONTRACT_CHECK,
             passed=report.passed,
             severity=dg.AssetCheckSeverity.ERROR,
-            description="; ".join(report.failures[:5]) or "all expectations met",
+            description=_summary(report.failures, path),
             metadata={"failed": len(report.failures), "failures": json.dumps(report.failures[:20])},
         )
 
     return [applications, validated_applications]
+
+
+def _summary(failures: list[str], path: Path) -> str:
+    """The first five problems, and how many more the validation result lists."""
+    more = f"; and {len(failures) - 5} more (all in {path})" if len(failures) > 5 else ""
+    return "; ".join(failures[:5]) + more or "all expectations met"
 
 
 def _schema(frame) -> dg.TableSchema:
