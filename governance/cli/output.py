@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from shlex import quote
 from typing import Any, NoReturn
 
 import typer
@@ -29,3 +30,14 @@ def run_guarded(app: typer.Typer) -> None:
     except GovernanceError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
+
+
+def materialize_command(settings, model: str, assets: tuple[str, ...], version: str) -> str:
+    """The `dagster` command that materializes `assets` of one version on the state dir's own instance (what
+    a headless user runs where the Dagster daemon would otherwise act)."""
+    selection = ",".join(f"{model}/{asset}" for asset in assets)
+    return (
+        f"GOVERN_HOME={quote(str(settings.home))} GOVERN_CONFIG={quote(str(settings.config_path))} "
+        f"DAGSTER_HOME={quote(str(settings.dagster_home))} dagster asset materialize -m definitions "
+        f"--select '{selection}' --partition {version}"
+    )

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from governance.cli.output import emit, fail
+from governance.cli.output import emit, fail, materialize_command
 from governance.cli.release import normalise_version, signing_key
 from governance.config import load_config
 from governance.policy.bundle import PolicyBundle
@@ -106,7 +106,15 @@ def waive(
         principal=principal,
         private_key=signing_key(settings, principal, key),
     )
-    emit({**granted.to_dict(), "policy_digest": bundle.digest}, as_json, _human_waiver)
+    regate = materialize_command(settings, model, ("release_gate", "approval_request"), named)
+    emit(
+        {**granted.to_dict(), "policy_digest": bundle.digest, "next": regate},
+        as_json,
+        lambda r: (
+            f"{_human_waiver(r)}\n  next: the gate counts the waiver when it runs again (Launchpad in the UI, "
+            f"or headless):\n  {regate}"
+        ),
+    )
 
 
 def _parse_until(text: str) -> datetime:

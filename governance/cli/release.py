@@ -8,12 +8,11 @@ verifies it, asks Cedar and writes the ledger before anything changes.
 from __future__ import annotations
 
 from pathlib import Path
-from shlex import quote
 from typing import Annotated
 
 import typer
 
-from governance.cli.output import emit
+from governance.cli.output import emit, materialize_command
 from governance.registry import parse_version_key, version_key
 from governance.release.services import Services
 from governance.settings import Settings
@@ -176,9 +175,7 @@ def _release_hint(settings: Settings, model: str, version: str) -> str:
     return (
         "\n  released and deployed by the approval sensor if the Dagster daemon runs on this state dir "
         "(`govern ui`); headless, run the release yourself:"
-        f"\n  GOVERN_HOME={quote(str(settings.home))} GOVERN_CONFIG={quote(str(settings.config_path))} "
-        f"DAGSTER_HOME={quote(str(settings.dagster_home))} dagster asset materialize -m definitions "
-        f"--select '{model}/approved_release,{model}/production_deployment' --partition {version}"
+        f"\n  {materialize_command(settings, model, ('approved_release', 'production_deployment'), version)}"
     )
 
 

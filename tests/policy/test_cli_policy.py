@@ -84,6 +84,11 @@ def test_waive_grants_a_signed_waiver(govern, gated):
     data = json.loads(result.output)
     assert data["granted_by"] == "carl" and data["rule"] == "fairness.disparate_impact"
     assert data["until"] == f"{last_day + timedelta(days=1)}T00:00:00.000000Z"  # through the last day, UTC
+    # what to do next: run the gate again, which honours the waiver (headless, on the state dir's instance)
+    assert "--select 'credit_scoring/release_gate,credit_scoring/approval_request'" in data["next"]
+    assert (
+        "--partition credit_scoring-v7" in data["next"] and "dagster asset materialize -m definitions" in data["next"]
+    )
 
 
 def test_waive_judges_the_version_under_the_risk_tier_the_gate_will(govern, settings, cast):
