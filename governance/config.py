@@ -239,7 +239,11 @@ class Owners(_Strict):
 
     team: str = Field(description="the owning team")
     data_scientists: list[str] = Field(min_length=1, description="who trains it: they may never approve its versions")
-    business_owner: str = Field(description="who answers for its decisions (the kill switch)")
+    business_owner: str = Field(
+        description="who answers for its decisions: the one business owner who may switch it on and off and "
+        "approve its medium- and low-risk versions (the role acts on the models that name them only); after a "
+        "change, the new owner signs `govern enable` (the old owner's flips and approvals stop verifying)"
+    )
 
 
 class GovernedModel(_Strict):
