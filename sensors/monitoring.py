@@ -273,12 +273,13 @@ def _retried_soon(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
 
 
 def fleet_sensors(models: Sequence[GovernedModel], jobs: Sequence) -> list[dg.SensorDefinition]:
-    """One sensor per monitoring concern and one for retraining requests, for every governed model; and each
-    model's guard reports (a ledger read a tick, kept per model as the guard that feeds it is)."""
+    """One sensor per monitoring concern, one for retraining requests and one for the guard's reports, for
+    every governed model: their number does not grow with the models."""
     remediation = [j for j in jobs if j.name in {remediation_job_name(m.name) for m in models}]
     candidates = [j for j in jobs if j.name in {candidate_job_name(m.name) for m in models}]
+    interval = daemon_interval(min(m.monitoring.check_interval_seconds for m in models))
     return [
         *(monitoring_sensor(models, concern, remediation) for concern in SENSORS),
         retraining_requests_sensor(models, candidates),
-        *(guard_reports_sensor(m, daemon_interval(m.monitoring.check_interval_seconds)) for m in models),
+        guard_reports_sensor(models, remediation, interval),
     ]

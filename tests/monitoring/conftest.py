@@ -34,18 +34,15 @@ from governance.trust.demo import demo_key_path
 from governance.trust.keys import load_private_key
 from programs.instance import open_instance
 from resources import governance_resources
-from sensors.monitoring import RETRAINING_SENSOR, monitoring_sensor_name
+from sensors.monitoring import monitoring_sensor_name
 from tests.monitoring.support import MODEL, build_state, copy_state
 
 CONCERNS = ("data_drift", "score_drift", "fairness", "performance")
 
 
 def sensor_name(sensor: str) -> str:
-    """The fleet sensor of a monitoring concern, `retraining_requests` as is, else the model's own sensor
-    (`guard_reports`: `credit_scoring_guard_reports`)."""
-    if sensor in CONCERNS:
-        return monitoring_sensor_name(sensor)
-    return sensor if sensor == RETRAINING_SENSOR else f"{MODEL}_{sensor}"
+    """The fleet sensor of a monitoring concern; `retraining_requests` and `guard_reports` as they are."""
+    return monitoring_sensor_name(sensor) if sensor in CONCERNS else sensor
 
 
 def windows_cursor(cursor: str, model: str = MODEL) -> dict[str, int]:

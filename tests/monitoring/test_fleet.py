@@ -57,6 +57,9 @@ def test_every_model_s_new_window_is_judged_within_two_ticks(fleet):
     instance = open_instance(settings)
     assert {s.name for s in defs.sensors} >= {monitoring_sensor_name(c) for c in SENSORS}
     assert len([s for s in defs.sensors if s.name.startswith("monitoring_")]) == len(SENSORS)  # not per model
+    fleet_wide = {s.name for s in defs.sensors if not s.name.startswith(MODELS)}
+    assert fleet_wide == {*(monitoring_sensor_name(c) for c in SENSORS), "retraining_requests", "guard_reports"}
+    assert len(defs.sensors) == len(fleet_wide) + 2 * len(MODELS)  # per model: approvals, candidate requests
     for concern in LIVE_CONCERNS:
         sensor, cursor = defs.resolve_sensor_def(monitoring_sensor_name(concern)), None
         for _ in range(2):

@@ -140,6 +140,9 @@ def test_a_kill_switch_row_edited_off_while_the_signed_record_says_on_keeps_ever
 def test_status_reports_the_safe_state_the_signed_record_holds_whatever_the_row_says(deployed, client):
     flip_kill_switch(deployed.services, True, "fraud investigation")
     wait_until(lambda: client.get("/healthz").json()["models"][MODEL]["safe_state"], "the follower to read it")
+    # The row is on before the flip's ledger entry: let the follower poll again so it holds the verified record
+    # (on a loaded machine the poll that set safe_state may have read the row alone).
+    time.sleep(3 * POLL_SECONDS)
     deployed.control.set_kill_switch(MODEL, False, "lifted by hand", "ops", "0" * 64)  # the row only, unsigned
     assert decide(client, deployed)["safe_state"]
     for status in (client.get(f"/models/{MODEL}").json(), client.get("/readyz").json()["models"][MODEL]):
