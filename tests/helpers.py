@@ -89,6 +89,20 @@ def register_version(settings: Settings, model_name: str = "credit_scoring", see
     return registered
 
 
+def gate_decision_file(settings: Settings, model: str, version: str) -> Path:
+    """The gate decision a pack seals (`gate_decision.json`), as an allowing gate writes it under the model's
+    risk tier: what says who may approve the version (for tests that skip the gate; `signed_approval` ledgers
+    the same decision)."""
+    from governance.digests import canonical_json
+
+    tier = Services(settings).governed_model(model).risk_tier
+    decision = {"model": model, "version": version, "allowed": True, "risk_tier": tier, "trained_by": []}
+    path = settings.model_dir(model, version) / "gate_decision.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(canonical_json(decision | {"requested_by": [], "denials": [], "policy_digest": "0" * 64}))
+    return path
+
+
 def sealed_approval(settings: Settings, version: int, model: str = "credit_scoring", approver: str = "ravi"):
     """A sealed evidence pack of registered `version` and a real signed, recorded approval of it by `approver`
     (the demo cast's key: call `demo_principals` first), for tests of deployment mechanics that skip the gate."""
@@ -101,7 +115,7 @@ def sealed_approval(settings: Settings, version: int, model: str = "credit_scori
         settings.model_dir(model, registered.key) / "evidence",
         model,
         registered.key,
-        {"model_card.md": card},
+        {"model_card.md": card, "gate_decision.json": gate_decision_file(settings, model, registered.key)},
         {"artifact_sha256": registered.artifact_sha256, "policy_digest": "0" * 64},
     )
     return signed_approval(settings, pack, approver), pack

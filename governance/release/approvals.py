@@ -290,7 +290,7 @@ def approval_lapsed(
     for requested in services.ledger.events(events.ApprovalRequested, model=model, version=version):
         if requested.evidence_pack == evidence_digest:
             try:
-                decision = _sealed_gate(
+                decision = sealed_gate_decision(
                     evidence_pack.verify(Path(_request(services, requested).pack_path), evidence_digest)
                 )
             except GovernanceError as exc:  # the pack no longer verifies, or seals no gate decision
@@ -299,7 +299,7 @@ def approval_lapsed(
     return None
 
 
-def _sealed_gate(pack: EvidencePack) -> dict:
+def sealed_gate_decision(pack: EvidencePack) -> dict:
     """The gate decision sealed in the pack, checked against the pack's manifest."""
     sealed = pack.manifest["files"].get("gate_decision.json")
     if sealed is None:
@@ -332,7 +332,7 @@ def _sealed_subject(services: Services, request: ApprovalRequest, pack: Evidence
     request for it verifies now (`governance.release.requests`; no run tag counts). A gate that passed on a
     waiver counts only until the waiver ends, and a gate that judged the version under a lower risk tier than
     the model now has not at all."""
-    decision = _sealed_gate(pack)
+    decision = sealed_gate_decision(pack)
     lapsed = _waiver_end(decision, now) or _tier_raised(services, request.model, request.version, decision)
     if lapsed:
         raise ApprovalRefused(f"{lapsed}; run the release gate again and request approval again")

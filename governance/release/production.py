@@ -29,10 +29,11 @@ from governance import events
 from governance.digests import digest_of
 from governance.errors import GovernanceError
 from governance.objectstore import sealed_pack_dir
-from governance.policy.authz import ModelSubject, approval_context, authorize, roles_of
-from governance.policy.records import gate_subject
+from governance.policy.authz import ModelSubject, VersionSubject, approval_context, authorize, roles_of
+from governance.policy.evidence import RISK_TIERS
 from governance.registry import parse_version_key, version_key
 from governance.release import evidence_pack
+from governance.release.approvals import sealed_gate_decision
 from governance.release.requests import requesters
 from governance.release.services import Services
 from governance.timestamps import utc_timestamp
@@ -279,8 +280,21 @@ def approval_problem(
     if AUTOMATION in roster.principals[principal].roles:
         return f"approval {approval[:12]} was signed by automation ({principal}), not a person"
     try:
-        owner = services.governed_model(model).owners.business_owner
-        subject = gate_subject(services.ledger, model, version, requesters(services, model, version).verified, owner)
+        sealed, tier, trained_by = _sealed(str(sealed_pack_dir(services.settings, model, version, evidence)), evidence)
+    except (GovernanceError, OSError, ValueError, KeyError) as exc:
+        return f"the approved evidence pack {evidence[:12]} does not verify: {exc}"
+    if sealed != artifact:
+        return f"it deployed artifact {artifact[:12]}, but the approved evidence names {sealed[:12]}"
+    try:
+        governed = services.governed_model(model)
+        subject = VersionSubject(  # who may approve: from the pack the approval signed, never a ledger copy
+            model,
+            version,
+            _stricter(tier, governed.risk_tier),
+            trained_by,
+            requesters(services, model, version).verified,
+            governed.owners.business_owner,
+        )
     except GovernanceError as exc:
         return f"approval {approval[:12]}: {exc}"
     issued = signed.statement.issued_at
@@ -290,19 +304,23 @@ def approval_problem(
     )
     if not decision.allowed:
         return f"Cedar refuses {principal}'s approval: {' '.join(decision.reasons)}"
-    try:
-        sealed = _sealed_artifact(str(sealed_pack_dir(services.settings, model, version, evidence)), evidence)
-    except (GovernanceError, OSError, ValueError, KeyError) as exc:
-        return f"the approved evidence pack {evidence[:12]} does not verify: {exc}"
-    if sealed != artifact:
-        return f"it deployed artifact {artifact[:12]}, but the approved evidence names {sealed[:12]}"
     return None
 
 
 @lru_cache(maxsize=256)
-def _sealed_artifact(path: str, digest: str) -> str:
-    """The artifact digest a sealed pack names; a pack is verified once per process (its digest binds it)."""
-    return evidence_pack.verify(Path(path), digest).facts["artifact_sha256"]
+def _sealed(path: str, digest: str) -> tuple[str, str, tuple[str, ...]]:
+    """What a sealed pack says: the artifact digest, and the risk tier and trainers its sealed gate decision
+    judged. A pack is verified once per process (its digest binds it)."""
+    pack = evidence_pack.verify(Path(path), digest)
+    decision = sealed_gate_decision(pack)
+    if decision.get("risk_tier") not in RISK_TIERS:
+        raise GovernanceError(f"its sealed gate decision names no risk tier ({decision.get('risk_tier')!r})")
+    return pack.facts["artifact_sha256"], decision["risk_tier"], tuple(decision["trained_by"])
+
+
+def _stricter(sealed: str, configured: str) -> str:
+    """The higher of two risk tiers: a tier raised since the gate judged the version binds its approvals."""
+    return min(sealed, configured, key=RISK_TIERS.index)
 
 
 def _signed(services: Services, digest: str) -> SignedStatement:

@@ -138,6 +138,22 @@ def test_appended_rehashed_forgeries_of_an_approval_and_a_deployment_deploy_noth
     assert govern(attacked, "status").exit_code == 1
 
 
+def test_a_forged_gate_entry_does_not_change_who_may_approve(attacked):
+    """Who may approve a version is judged on the gate decision sealed in the pack the approval signed, not on
+    the latest `gate.decision` entry, which a ledger writer can append: naming the champion's approver as its
+    trainer (or calling it low risk) changes nothing."""
+    services = Services(attacked)
+    gate = services.ledger.latest(events.GateDecided, model=MODEL, version=f"{MODEL}-v1")
+    forged = {"evidence": gate.evidence, "policy": gate.policy, "allowed": True, "requested_by": ()}
+    services.ledger.append(
+        events.GateDecided(actor="system:release_gate", model=MODEL, version=f"{MODEL}-v1", risk_tier="high",
+                           trained_by=("ravi",), **forged)
+    )  # fmt: skip
+    assert services.ledger.verify().ok
+    assert verified_production(services, MODEL).champion == 1  # ravi's approval still verifies
+    assert {a["version"] for a in _answers(attacked)} == {1}
+
+
 def test_a_replayed_approval_does_not_bring_back_a_version_rolled_back_from(attacked):
     """v2's real approval and deployment id, replayed after paul rolled v2 back (the reviewer's C1)."""
     ledger = Services(attacked).ledger

@@ -31,7 +31,7 @@ from governance.release.evidence_pack import seal, verify
 from governance.release.services import Services
 from governance.settings import Settings
 from governance.trust.demo import demo_principals
-from tests.helpers import REPO, signed_approval, small_model, write_config
+from tests.helpers import REPO, gate_decision_file, signed_approval, small_model, write_config
 
 MODEL = "credit_scoring"
 MONITORING = {
@@ -169,6 +169,7 @@ def seal_trained(settings: Settings, model, frame, pipeline, source: str):
             "fairness.json": out / "fairness.json",
             "explainability.json": out / "explainability.json",
             "model_card.md": out / "model_card.md",
+            "gate_decision.json": gate_decision_file(settings, model.name, key),
         },
         {"artifact_sha256": registered.artifact_sha256, "policy_digest": "0" * 64},
     )

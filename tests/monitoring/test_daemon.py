@@ -65,6 +65,7 @@ def test_the_sensors_tick_at_the_configured_interval(monitored: Monitored, tmp_p
     settings = replace(
         monitored.settings, config_path=monitored_config(tmp_path / "governance.yaml", check_interval_seconds=5)
     )
+    settings.record_config(replace=True)  # as `govern init --config` points the state dir at this config
     log = tmp_path / "daemon.log"
     sensor = "monitoring_data_drift"
     with DagsterDaemon(settings, log) as daemon:
