@@ -94,12 +94,28 @@ def gate_decision_file(settings: Settings, model: str, version: str) -> Path:
     risk tier: what says who may approve the version (for tests that skip the gate; `signed_approval` ledgers
     the same decision)."""
     from governance.digests import canonical_json
+    from governance.policy.gate import GateDecision
+    from governance.timestamps import utc_now, utc_timestamp
 
-    tier = Services(settings).governed_model(model).risk_tier
-    decision = {"model": model, "version": version, "allowed": True, "risk_tier": tier, "trained_by": []}
+    services = Services(settings)
+    decision = GateDecision(
+        model=model,
+        version=version,
+        risk_tier=services.governed_model(model).risk_tier,
+        trained_by=(),
+        requested_by=(),
+        allowed=True,
+        policy_digest=services.policies.digest,
+        evidence_digest="",  # the pack that seals it is not made yet
+        decided_at=utc_timestamp(utc_now()),
+        valid_until=None,
+        rules_evaluated=(),
+        denials=(),
+        errors=(),
+    )
     path = settings.model_dir(model, version) / "gate_decision.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(canonical_json(decision | {"requested_by": [], "denials": [], "policy_digest": "0" * 64}))
+    path.write_bytes(canonical_json(decision.to_dict()))
     return path
 
 
