@@ -168,8 +168,8 @@ def _check_model(services: Services, log: DecisionLog, model: str, seals: list[D
     check.unsealed = log.count(model, after_seq=after)
     if log.count(model, after_seq=after, before=utc_timestamp(utc_now() - STALE)):
         check.findings.append(
-            f"decisions after seq {after} (the last sealed) were logged over {STALE} ago and are not sealed: "
-            "sealing has stalled"
+            f"decisions after seq {after} (the last sealed) were logged over {STALE.total_seconds() // 60:.0f} "
+            "minutes ago and are not sealed: sealing has stalled"
         )
     return check
 
