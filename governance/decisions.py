@@ -183,10 +183,13 @@ class DecisionLog:
         with self.engine.connect() as conn:
             return [Decision.from_row(row) for row in conn.execute(query).mappings()]
 
-    def count(self, model: str | None = None, after_seq: int = 0) -> int:
+    def count(self, model: str | None = None, after_seq: int = 0, before: str | None = None) -> int:
+        """How many decisions (of `model`) have seq > after_seq (and were made before `before`, if given)."""
         query = select(func.count()).select_from(decisions).where(decisions.c.seq > after_seq)
         if model:
             query = query.where(decisions.c.model == model)
+        if before:
+            query = query.where(decisions.c.ts < before)
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one()
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from governance.cli.output import emit
+from governance.cli.output import emit, fail
 from governance.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="The decision log: seal it into the ledger, verify it against its seals.")
@@ -29,11 +29,13 @@ def _stores(settings: Settings):
 def seal(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Seal every model's decisions logged over a minute ago and not sealed yet, one ledger entry per range."""
     from governance.lineage.decision_seals import seal_decisions
+    from governance.monitoring.lease import LeaseBusy
 
-    sealed = [
-        {"model": s.model, "first_seq": s.first_seq, "last_seq": s.last_seq, "count": s.count}
-        for s in seal_decisions(*_stores(ctx.obj))
-    ]
+    try:
+        made = seal_decisions(*_stores(ctx.obj))
+    except LeaseBusy as exc:
+        fail(f"another sealer holds the decision log's sealing lease (try again later): {exc}", 1)
+    sealed = [{"model": s.model, "first_seq": s.first_seq, "last_seq": s.last_seq, "count": s.count} for s in made]
     emit(sealed, as_json, _sealed_text)
 
 

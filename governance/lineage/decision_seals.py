@@ -2,7 +2,8 @@
 
 Sealing (`seal_decisions`): per model, the decisions logged since its last seal, in seq order up to the first
 one logged less than `SETTLE` ago (a writer commits its decision well within that, so no lower seq is still
-to come), in ranges of at most `MAX_SEAL` decisions, each ledgered as `decisions.sealed` with every
+to come; a decision dated further ahead than `MAX_CLOCK_SKEW` does not hold sealing back: it is sealed as it
+stands, and verification names it), in ranges of at most `MAX_SEAL` decisions, each ledgered as `decisions.sealed` with every
 decision's digest (`decision_digest`). The digest covers what an auditor relies on and retention keeps: id,
 time, model, version, input digest, score, outcome, reasons, how many were withheld, the kill switch and why a
 safe-state answer was given; not the inputs (retention expires them; while they are kept they must still have
@@ -10,15 +11,17 @@ the input digest) nor the label (it arrives later). The guard seals as it watche
 seals before it deletes, `govern decisions seal` on demand.
 
 Verification (`verify_decision_log`) holds each seal against the rows of its range and names each sealed
-decision whose row is gone (unless a credible retention run deleted its whole range), each row in a sealed
-range the seal does not hold, each row that no longer has its sealed digest, and each seal that does not
+decision whose row is gone (unless a credible retention run deleted its whole range: no row of the range is
+left), each row in a sealed range the seal does not hold, each row that no longer has its sealed digest, each
+sealed decision dated in the future, each seal that cannot be read (then left out), and each seal that does not
 abut the previous one or whose leaves do not make its root. Decisions after the last seal are counted as not
-yet sealed, never as verified.
+yet sealed, never as verified; any logged over `STALE` ago is a finding (sealing has stalled).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import takewhile
@@ -31,11 +34,14 @@ from governance.ledger.store import incredible_retention
 from governance.monitoring.lease import remediation_lease
 from governance.release.production import record_incidents
 from governance.release.services import Services
-from governance.timestamps import utc_now, utc_timestamp
+from governance.timestamps import MAX_CLOCK_SKEW, utc_now, utc_timestamp
 
 ACTOR = "system:decision_seals"
 MAX_SEAL = 500  # decisions per ledger entry (about 60 kB of leaves)
 SETTLE = timedelta(seconds=60)  # a decision logged longer ago than this is committed (or never will be)
+STALE = timedelta(
+    hours=1
+)  # a decision unsealed for longer than this: sealing has stalled (the guard seals each minute)
 _LEASE = "decision-log:seal"  # no model has this name: sealers take turns in the monitoring lease table
 SEALED_FIELDS = (
     "seq",
@@ -80,8 +86,13 @@ def _seal_next(services: Services, log: DecisionLog, model: str, before: str) ->
     """Ledger the next range of `model`'s decisions, up to the first one logged at or after `before`, if any."""
     with remediation_lease(services.settings.ledger_url, _LEASE, f"{ACTOR}:{os.getpid()}"):
         last = services.ledger.latest(DecisionsSealed, model=model)
+        if last is not None and unreadable(last):  # a forged seal: seal on from the last one that can be read
+            last = next(
+                (s for s in reversed(services.ledger.events(DecisionsSealed, model=model)) if not unreadable(s)), None
+            )
         after = last.last_seq if last else 0
-        rows = list(takewhile(lambda d: d.ts < before, log.window(model, after, MAX_SEAL)))
+        future = _future()
+        rows = list(takewhile(lambda d: d.ts < before or d.ts > future, log.window(model, after, MAX_SEAL)))
         if not rows:
             return None
         leaves = tuple([d.seq, d.decision_id, decision_digest(d)] for d in rows)
@@ -144,14 +155,46 @@ def _check_model(services: Services, log: DecisionLog, model: str, seals: list[D
     after = 0
     for seal in seals:
         check.seals += 1
+        if problem := unreadable(seal):
+            check.findings.append(problem)
+            continue
         problem = seal_problem(seal, after)
         after = max(after, seal.last_seq)
         if problem:
             check.findings.append(problem)
             continue
-        _check_range(check, seal, log.between(model, seal.first_seq, seal.last_seq), _retention_deleted(seal, runs))
+        rows = log.between(model, seal.first_seq, seal.last_seq)
+        _check_range(check, seal, rows, not rows and _retention_deleted(seal, runs))
     check.unsealed = log.count(model, after_seq=after)
+    if log.count(model, after_seq=after, before=utc_timestamp(utc_now() - STALE)):
+        check.findings.append(
+            f"decisions after seq {after} (the last sealed) were logged over {STALE.total_seconds() // 60:.0f} "
+            "minutes ago and are not sealed: sealing has stalled"
+        )
     return check
+
+
+def unreadable(seal: DecisionsSealed) -> str | None:
+    """Why a seal cannot be read (its range is not integers, its leaves not [seq, decision id, hex digest]), or
+    None."""
+    integers = all(type(n) is int for n in (seal.first_seq, seal.last_seq, seal.count))
+    leaves = isinstance(seal.leaves, list | tuple) and all(
+        isinstance(leaf, list)
+        and len(leaf) == 3
+        and type(leaf[0]) is int
+        and isinstance(leaf[1], str)
+        and isinstance(leaf[2], str)
+        and re.fullmatch(r"[0-9a-f]{64}", leaf[2]) is not None
+        for leaf in seal.leaves
+    )
+    if integers and leaves and isinstance(seal.last_ts, str) and isinstance(seal.root, str):
+        return None
+    return f"the seal in ledger entry {seal.seq} cannot be read: its range or leaves are malformed (forged)"
+
+
+def _future() -> str:
+    """Decisions dated after this are in the future, beyond any writer's clock skew."""
+    return utc_timestamp(utc_now() + MAX_CLOCK_SKEW)
 
 
 def seal_problem(seal: DecisionsSealed, after: int) -> str | None:
@@ -180,6 +223,7 @@ def _leaves_in_order(seal: DecisionsSealed) -> bool:
 
 def _check_range(check: ModelCheck, seal: DecisionsSealed, rows: list[Decision], retention_deleted: bool) -> None:
     present = {d.seq: d for d in rows}
+    future = _future()
     for seq, decision_id, digest in seal.leaves:
         row = present.pop(seq, None)
         if row is None and retention_deleted:
@@ -190,6 +234,11 @@ def _check_range(check: ModelCheck, seal: DecisionsSealed, rows: list[Decision],
             check.findings.append(_edited(row, seal))
         elif row.features is not None and digest_of({**row.features, **(row.protected or {})}) != row.input_digest:
             check.findings.append(f"decision {decision_id} (seq {seq}): its inputs no longer have its input digest")
+        elif row.ts > future:
+            check.findings.append(
+                f"decision {decision_id} (seq {seq}), sealed in ledger entry {seal.seq}, is dated {row.ts}, in the "
+                "future: its row was edited before it was sealed (or its writer's clock is wrong)"
+            )
         else:
             check.verified += 1
     check.findings += [_inserted(d, seal) for d in present.values()]
@@ -221,8 +270,8 @@ def _retention_deleted(seal: DecisionsSealed, runs: list[RetentionApplied]) -> b
     return any(
         run.seq > seal.seq
         and run.decisions_before is not None
-        and seal.last_ts < run.decisions_before
         and incredible_retention(run.ts, run.decisions_before, "decisions") is None
+        and seal.last_ts < run.decisions_before
         for run in runs
     )
 
@@ -231,32 +280,48 @@ def _retention_deleted(seal: DecisionsSealed, runs: list[RetentionApplied]) -> b
 
 
 def decision_seal(services: Services, decision: Decision) -> tuple[dict, str | None]:
-    """Where the decision is sealed (or that it is not yet), and how its row disagrees with the seal, if it does
-    (ledgered as an incident, once)."""
-    for seal in services.ledger.events(DecisionsSealed, model=decision.model):
-        if seal.first_seq <= decision.seq <= seal.last_seq:
-            digest = next((leaf[2] for leaf in seal.leaves if leaf[0] == decision.seq), None)
-            problem = (
-                _inserted(decision, seal)
-                if digest is None
-                else _edited(decision, seal)
-                if digest != decision_digest(decision)
-                else None
-            )
-            record_incidents(services, decision.model, [problem] if problem else [], ACTOR)
-            where = {"ledger_entry": seal.seq, "entry_hash": seal.entry_hash, "range": [seal.first_seq, seal.last_seq]}
-            return {"status": "DOES NOT MATCH ITS SEAL" if problem else "sealed", **where}, problem
-    return {"status": "not yet sealed"}, None
+    """Where the decision is sealed (or that it is not yet), and how its row disagrees with the seal, if it does:
+    the seal holding its id sealed it at another seq or model, or with another digest; or a seal spans its seq
+    without holding it (ledgered as an incident, once)."""
+    seals = [s for s in services.ledger.events(DecisionsSealed) if not unreadable(s)]
+    holder = next(((s, leaf) for s in seals for leaf in s.leaves if leaf[1] == decision.decision_id), None)
+    if holder is not None:
+        seal, (seq, _id, digest) = holder
+        problem = (
+            _moved(decision, seal, seq)
+            if (seal.model, seq) != (decision.model, decision.seq)
+            else _edited(decision, seal)
+            if digest != decision_digest(decision)
+            else None
+        )
+    else:
+        spans = [s for s in seals if s.model == decision.model and s.first_seq <= decision.seq <= s.last_seq]
+        if not spans:
+            return {"status": "not yet sealed"}, None
+        seal, problem = spans[0], _inserted(decision, spans[0])
+    record_incidents(services, seal.model, [problem] if problem else [], ACTOR)
+    where = {"ledger_entry": seal.seq, "entry_hash": seal.entry_hash, "range": [seal.first_seq, seal.last_seq]}
+    return {"status": "DOES NOT MATCH ITS SEAL" if problem else "sealed", **where}, problem
 
 
-def sealed_but_gone(services: Services, decision_id: str) -> str | None:
-    """Why a decision that is not in the log is not there, if a seal holds it: retention deleted it, or it was
-    deleted outside retention (ledgered as an incident, once)."""
+def _moved(row: Decision, seal: DecisionsSealed, seq: int) -> str:
+    return (
+        f"decision {row.decision_id} is at seq {row.seq} of {row.model} in the decision log, but ledger entry "
+        f"{seal.seq} sealed it at seq {seq} of {seal.model}: its row was moved"
+    )
+
+
+def sealed_but_gone(services: Services, log: DecisionLog, decision_id: str) -> str | None:
+    """Why a decision that is not in the log is not there, if a seal holds it: retention deleted it (its whole
+    range is gone), or it was deleted outside retention (ledgered as an incident, once)."""
     for seal in services.ledger.events(DecisionsSealed):
+        if unreadable(seal):
+            continue
         for seq, sealed_id, _digest in seal.leaves:
             if sealed_id != decision_id:
                 continue
-            if _retention_deleted(seal, services.ledger.events(RetentionApplied, model=seal.model)):
+            runs = services.ledger.events(RetentionApplied, model=seal.model)
+            if not log.between(seal.model, seal.first_seq, seal.last_seq) and _retention_deleted(seal, runs):
                 return (
                     f"decision {decision_id} (seq {seq}), sealed in ledger entry {seal.seq}, was deleted by retention"
                 )

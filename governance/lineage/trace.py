@@ -28,7 +28,7 @@ def trace_decision(services: Services, decisions: DecisionLog, decision_id: str,
     decision = decisions.get(decision_id)
     if decision is None:
         raise LineageError(
-            sealed_but_gone(services, decision_id)
+            sealed_but_gone(services, decisions, decision_id)
             or f"decision {decision_id!r} is not in the decision log: unknown, or deleted after the "
             "retention period (retention.decision_log_days)"
         )

@@ -22,6 +22,7 @@ from governance.config import Retention
 from governance.decisions import DecisionLog
 from governance.lineage.decision_seals import ACTOR, seal_decisions
 from governance.lineage.retention import apply_retention
+from governance.monitoring import lease
 from governance.release.services import Services
 from governance.timestamps import utc_now, utc_timestamp
 from tests.helpers import travel
@@ -37,9 +38,10 @@ def attacked(any_world: World, tmp_path: Path):
     return copy_of(any_world, tmp_path / "govern")
 
 
-def _sql(settings, statement: str, **params) -> None:
-    """What an insider with the decision log's credentials runs, outside the project's code."""
-    engine = sqlalchemy.create_engine(settings.decisions_url, poolclass=NullPool)
+def _sql(settings, statement: str, url: str | None = None, **params) -> None:
+    """What an insider with the decision log's (or the governance database's) credentials runs, outside the
+    project's code."""
+    engine = sqlalchemy.create_engine(url or settings.decisions_url, poolclass=NullPool)
     with engine.begin() as conn:
         conn.execute(sqlalchemy.text(statement), params)
     engine.dispose()
@@ -182,3 +184,88 @@ def test_a_seal_that_does_not_abut_the_previous_one_is_named_with_its_range(atta
         f"the seal in ledger entry {entry.seq} over seq {first}..{first}"
     )
     assert problem in model["findings"][-1]
+
+
+def test_a_decision_dated_in_the_future_is_sealed_as_it_stands_and_named(attacked):
+    served = DecisionLog.for_settings(attacked).count(MODEL)
+    _sql(attacked, "UPDATE decisions SET ts = '9999-12-31T00:00:00.000000Z' WHERE seq = 3")
+    [seal] = _seal(attacked)  # the decisions after it are sealed too: editing them later is detected
+    assert seal.count == served
+    code, model = _verify(attacked)
+    [found] = model["findings"]
+    assert code == 1 and "(seq 3)" in found and "is dated 9999-12-31T00:00:00.000000Z, in the future" in found
+    _sql(attacked, "UPDATE decisions SET ts = :ts WHERE seq = 3", ts=utc_timestamp())  # set back to a plausible time
+    assert "its row was edited" in _verify(attacked)[1]["findings"][0]
+
+
+def test_a_forged_retention_run_does_not_explain_one_decision_deleted_from_a_range_left_in_the_log(
+    any_world, attacked, monkeypatch
+):
+    [seal] = _seal(attacked)
+    decision = any_world.decisions["before_rollback"][1]["decision_id"]
+    _sql(attacked, "DELETE FROM decisions WHERE decision_id = :id", id=decision)
+    travel(monkeypatch, timedelta(days=3))
+    Services(attacked).ledger.append(
+        events.RetentionApplied(
+            actor="system:retention",
+            model=MODEL,
+            ledger_payloads_before=seal.last_ts,
+            decisions_before=utc_timestamp(utc_now() + timedelta(days=1)),  # this module's clock did not travel
+        )
+    )  # credible: a day past the seal, two before the run
+    code, model = _verify(attacked)
+    [found] = model["findings"]
+    assert code == 1 and decision in found and "deleted outside retention" in found and model["expired"] == 0
+    traced = govern(attacked, "trace", decision)
+    assert traced.exit_code != 0 and "deleted outside retention" in f"{traced.output}{traced.exception}"
+
+
+def test_trace_names_a_sealed_decision_moved_to_another_seq_and_edited(any_world, attacked):
+    _seal(attacked)
+    decision = any_world.decisions["before_rollback"][1]["decision_id"]
+    _sql(
+        attacked,
+        "UPDATE decisions SET seq = 1000000, outcome = 'approve', score = 0.01 WHERE decision_id = :id",
+        id=decision,
+    )
+    traced = govern(attacked, "trace", decision)
+    output = f"{traced.output}{traced.exception}"
+    assert traced.exit_code != 0 and "is at seq 1000000" in output and "its row was moved" in output, output
+
+
+@pytest.mark.parametrize(
+    "first, leaves",
+    [(10**6, ([10**6, "forged-decision", "zz"],)), ("a", (["a", "forged-decision", "0" * 64],))],
+    ids=["digest", "seq"],
+)
+def test_a_seal_that_cannot_be_read_is_named_and_the_other_seals_still_checked(any_world, attacked, first, leaves):
+    _seal(attacked)
+    forged = events.DecisionsSealed._unchecked(  # as an insider appending to the ledger writes it: unchecked
+        actor=ACTOR, model=MODEL, root="a" * 64, first_seq=first, last_seq=first, count=1, last_ts="x", leaves=leaves
+    )
+    entry = Services(attacked).ledger.append(forged)
+    decision = any_world.decisions["before_rollback"][1]["decision_id"]
+    _sql(attacked, ATTACKS["edit"][0], id=decision)
+    code, model = _verify(attacked)
+    edited, unread = model["findings"]
+    assert code == 1 and f"ledger entry {entry.seq} cannot be read" in unread and decision in edited
+
+
+def test_decisions_left_unsealed_for_over_an_hour_are_named(attacked, monkeypatch):
+    served = DecisionLog.for_settings(attacked).count(MODEL)
+    travel(monkeypatch, timedelta(hours=2))
+    code, model = _verify(attacked)
+    assert code == 1 and model["unsealed"] == served and "sealing has stalled" in model["findings"][0]
+
+
+def test_a_squatted_sealing_lease_is_taken_over_and_a_busy_one_is_an_error(attacked, monkeypatch, caplog):
+    squat = "INSERT INTO monitoring_leases (model, holder, expires_at) VALUES ('decision-log:seal', 'guard:1', :at)"
+    _sql(attacked, squat, url=attacked.ledger_url, at="9999-12-31T00:00:00.000000Z")
+    sealed = govern(attacked, "decisions", "seal")
+    assert sealed.exit_code == 0 and "sealed" in sealed.output, sealed.output
+    assert "took over decision-log:seal's lease from guard:1" in caplog.text
+
+    _sql(attacked, squat, url=attacked.ledger_url, at=utc_timestamp(utc_now() + timedelta(seconds=60)))
+    monkeypatch.setattr(lease, "WAIT_SECONDS", 0.5)
+    busy = govern(attacked, "decisions", "seal")
+    assert busy.exit_code == 1 and "error: another sealer holds the decision log's sealing lease" in busy.output
