@@ -8,6 +8,7 @@ screenshots from this test.
 """
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -186,12 +187,16 @@ def test_a_denied_versions_history_shows_the_denial_for_that_version(ui, page):
     assert "This is a non-blocking asset check." in text  # a denial is the version's outcome, not a stopped run
     assert "A denial is the gate's outcome for the version" in text
     page.get_by_text("Execution history").first.click()  # one row per evaluation, with its partition
-    row = page.locator("tr", has_text=denied)
+
+    def evaluation_of(version: str):  # the row whose partition cell is the version (a description may name others)
+        return page.locator("tr").filter(has=page.locator("td", has_text=re.compile(rf"^\s*{version}\s*$")))
+
+    row = evaluation_of(denied)
     row.wait_for(timeout=20_000)
     for expected in ("Failed", "fairness.disparate_impact", "sex=F vs M"):
         assert expected in row.inner_text(), expected
     for allowed in (f"{MODEL}-v2", f"{MODEL}-v3"):
-        assert "Passed" in page.locator("tr", has_text=allowed).inner_text(), allowed
+        assert "Passed" in evaluation_of(allowed).inner_text(), allowed
     _screenshot(page, "release_gate_check.png")
 
 
