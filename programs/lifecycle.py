@@ -46,11 +46,11 @@ def status(
     summary: Annotated[bool, typer.Option("--summary", help="one line a model (for many models)")] = False,
 ) -> None:
     """Per governed model: versions and the state of each of their assets (`--summary`: one line a model)."""
-    from programs.instance import open_instance
+    from programs.instance import existing_instance
     from programs.status import status as collect
 
     settings: Settings = ctx.obj
-    with open_instance(settings) as instance:
+    with existing_instance(settings) as instance:
         found = collect(instance, Services(settings), load_config(settings.config_path))
     emit(found, as_json, _summary_text if summary else _status_text)
     if any(model["incidents"] for model in found):
