@@ -55,8 +55,10 @@ class Services:
         return _current(self.settings.policies_dir, PolicyBundle.load)
 
     def governed_model(self, model: str) -> GovernedModel:
-        """The model's configuration; ConfigError (naming the governed models) if it is not governed here."""
-        return load_config(self.settings.config_path).model(model)
+        """The model's configuration; ConfigError (naming the governed models) if it is not governed here. The
+        file is parsed again only when it changed: serving's follower asks at every poll (the business owner
+        behind a kill-switch flip or an approval), and a parse costs about 8 ms."""
+        return _current(self.settings.config_path, load_config).model(model)
 
     def system_key(self) -> Ed25519PrivateKey:
         """The `system` principal's key, for automated actions."""

@@ -4,6 +4,7 @@ token, except the liveness and readiness probes; tokens are stored as digests, r
 from __future__ import annotations
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from governance import events
@@ -17,39 +18,46 @@ from tests.serving.conftest import MODEL, body, on_database
 DECIDE = f"/models/{MODEL}/decisions"
 
 
-def test_production_api_refuses_requests_without_a_valid_token(deployed, postgres_url):
+@pytest.fixture
+def production(deployed, postgres_url):
+    """The deployed state on PostgreSQL (production), its token store, an application body, and a client of its
+    scoring API, which has no token."""
     settings = on_database(deployed.settings, postgres_url)
-    tokens = TokenStore.for_settings(settings)
-    token = tokens.create("loan-frontend", "cli:tests")
     sent = body(deployed.applications.iloc[5], deployed.model)
     app = create_app(settings, deployed.config, poll_seconds=0.2)
     with RunningAPI(app) as api, httpx.Client(base_url=api.url, timeout=30) as client:
-        closed = {
-            "POST " + DECIDE: lambda h: client.post(DECIDE, json=sent, headers=h),
-            **{
-                f"GET {path}": (lambda h, path=path: client.get(path, headers=h))
-                for path in (f"/models/{MODEL}", "/ledger/entries/1", "/metrics", "/docs", "/openapi.json", "/console/")
-            },
-        }
-        for headers in ({}, {"Authorization": "Bearer gvt_0000_nope"}, {"Authorization": f"Basic {token}"}):
-            answers = {route: call(headers) for route, call in closed.items()}
-            assert {r: a.status_code for r, a in answers.items()} == dict.fromkeys(closed, 401), headers
-            assert answers["POST " + DECIDE].headers["www-authenticate"] == "Bearer"
-        assert {p: client.get(p).status_code for p in ("/healthz", "/readyz")} == {"/healthz": 200, "/readyz": 200}
-        assert client.get("/healthz").json()["authentication"] == "bearer tokens"
+        yield settings, TokenStore.for_settings(settings), sent, client
 
-        valid = {"Authorization": f"Bearer {token}"}
-        answers = {route: call(valid) for route, call in closed.items()}
-        assert {r: a.status_code for r, a in answers.items()} == dict.fromkeys(closed, 200)
-        assert "Governed models" in answers["GET /console/"].text  # the mounted audit console, behind the token
 
-        token_id = token.split("_")[1]
-        tokens.revoke(token_id, "cli:tests")
-        wait_until(
-            lambda: client.post(DECIDE, json=sent, headers=valid).status_code == 401,
-            "the revoked token refused",
-            timeout=2 * REFRESH_SECONDS + 2,
-        )
+def test_production_api_refuses_requests_without_a_valid_token(production):
+    settings, tokens, sent, client = production
+    token = tokens.create("loan-frontend", "cli:tests")
+    closed = {
+        "POST " + DECIDE: lambda h: client.post(DECIDE, json=sent, headers=h),
+        **{
+            f"GET {path}": (lambda h, path=path: client.get(path, headers=h))
+            for path in (f"/models/{MODEL}", "/ledger/entries/1", "/metrics", "/docs", "/openapi.json", "/console/")
+        },
+    }
+    for headers in ({}, {"Authorization": "Bearer gvt_0000_nope"}, {"Authorization": f"Basic {token}"}):
+        answers = {route: call(headers) for route, call in closed.items()}
+        assert {r: a.status_code for r, a in answers.items()} == dict.fromkeys(closed, 401), headers
+        assert answers["POST " + DECIDE].headers["www-authenticate"] == "Bearer"
+    assert {p: client.get(p).status_code for p in ("/healthz", "/readyz")} == {"/healthz": 200, "/readyz": 200}
+    assert client.get("/healthz").json()["authentication"] == "bearer tokens"
+
+    valid = {"Authorization": f"Bearer {token}"}
+    answers = {route: call(valid) for route, call in closed.items()}
+    assert {r: a.status_code for r, a in answers.items()} == dict.fromkeys(closed, 200)
+    assert "Governed models" in answers["GET /console/"].text  # the mounted audit console, behind the token
+
+    token_id = token.split("_")[1]
+    tokens.revoke(token_id, "cli:tests")
+    wait_until(
+        lambda: client.post(DECIDE, json=sent, headers=valid).status_code == 401,
+        "the revoked token refused",
+        timeout=2 * REFRESH_SECONDS + 2,
+    )
     with tokens.engine.connect() as conn:
         stored = conn.execute(select(api_tokens)).mappings().one()
     assert token.split("_", 2)[2] not in str(dict(stored))  # only the secret's digest is kept
@@ -67,36 +75,32 @@ def test_the_embedded_default_serves_without_tokens_and_says_so(deployed):
         assert client.get("/healthz").json()["authentication"].startswith("open (embedded default")
 
 
-def test_a_browser_signs_in_to_the_console_with_a_token_that_reads_the_console_and_nothing_else(deployed, postgres_url):
-    settings = on_database(deployed.settings, postgres_url)
-    tokens = TokenStore.for_settings(settings)
+def test_a_browser_signs_in_to_the_console_with_a_token_that_reads_the_console_and_nothing_else(production):
+    _, tokens, sent, browser = production
     token = tokens.create("auditor", "cli:tests")
-    sent = body(deployed.applications.iloc[5], deployed.model)
-    app = create_app(settings, deployed.config, poll_seconds=0.2)
-    with RunningAPI(app) as api, httpx.Client(base_url=api.url, timeout=30) as browser:
-        asked = browser.get("/console/ledger")
-        assert asked.status_code == 401 and 'action="/console/sign-in"' in asked.text
-        assert "default-src 'none'" in asked.headers["content-security-policy"]
-        assert browser.get("/console/sign-in").status_code == 200
+    asked = browser.get("/console/ledger")
+    assert asked.status_code == 401 and 'action="/console/sign-in"' in asked.text
+    assert "default-src 'none'" in asked.headers["content-security-policy"]
+    assert browser.get("/console/sign-in").status_code == 200
 
-        for wrong in ("", "gvt_0000_nope", token + "x", "a" * 5000):
-            refused = browser.post("/console/sign-in", data={"token": wrong})
-            assert refused.status_code in (401, 413) and "set-cookie" not in refused.headers, wrong[:20]
-        signed_in = browser.post("/console/sign-in", data={"token": token})
-        assert signed_in.status_code == 303 and signed_in.headers["location"] == "/console/"
-        cookie = signed_in.headers["set-cookie"]
-        assert all(part in cookie for part in ("HttpOnly", "SameSite=Strict", "Path=/console")), cookie
-        assert "Governed models" in browser.get("/console/").text  # the cookie, no header
-        assert browser.get("/console/ledger").status_code == 200
+    for wrong in ("", "gvt_0000_nope", token + "x", "a" * 5000):
+        refused = browser.post("/console/sign-in", data={"token": wrong})
+        assert refused.status_code in (401, 413) and "set-cookie" not in refused.headers, wrong[:20]
+    signed_in = browser.post("/console/sign-in", data={"token": token})
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/console/"
+    cookie = signed_in.headers["set-cookie"]
+    assert all(part in cookie for part in ("HttpOnly", "SameSite=Strict", "Path=/console")), cookie
+    assert "Governed models" in browser.get("/console/").text  # the cookie, no header
+    assert browser.get("/console/ledger").status_code == 200
 
-        session = {"cookie": f"govern_console={token}"}  # the cookie sent where it does not count
-        assert browser.post(DECIDE, json=sent, headers=session).status_code == 401
-        assert browser.get(f"/models/{MODEL}", headers=session).status_code == 401
-        assert browser.get("/metrics", headers=session).status_code == 401
+    session = {"cookie": f"govern_console={token}"}  # the cookie sent where it does not count
+    assert browser.post(DECIDE, json=sent, headers=session).status_code == 401
+    assert browser.get(f"/models/{MODEL}", headers=session).status_code == 401
+    assert browser.get("/metrics", headers=session).status_code == 401
 
-        tokens.revoke(token.split("_")[1], "cli:tests")
-        wait_until(
-            lambda: browser.get("/console/").status_code == 401,
-            "the revoked token's console session ended",
-            timeout=2 * REFRESH_SECONDS + 2,
-        )
+    tokens.revoke(token.split("_")[1], "cli:tests")
+    wait_until(
+        lambda: browser.get("/console/").status_code == 401,
+        "the revoked token's console session ended",
+        timeout=2 * REFRESH_SECONDS + 2,
+    )
