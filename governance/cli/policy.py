@@ -8,7 +8,6 @@ The policy bundle and the roster in force come from the settings
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -17,11 +16,10 @@ import typer
 
 from governance.cli.output import emit, fail, materialize_command
 from governance.cli.release import normalise_version, signing_key
-from governance.config import load_config
 from governance.policy.bundle import PolicyBundle
-from governance.policy.records import gate_subject
+from governance.policy.records import require_gate_decision
 from governance.policy.waivers import grant_waiver
-from governance.release.requests import requesters
+from governance.release.requests import version_subject
 from governance.release.services import Services
 from governance.settings import Settings
 from governance.trust.roster import Roster
@@ -86,20 +84,16 @@ def waive(
     settings: Settings = ctx.obj
     end = _parse_until(until)
     named = normalise_version(model, version)
-    governed = load_config(settings.config_path).model(model)  # the tier the gate honours waivers under
     bundle = PolicyBundle.load(settings.policies_dir)
     services = Services(settings)
     store = services.statements
+    subject = version_subject(services, model, named)  # refuses an ungoverned model, naming the governed ones
+    require_gate_decision(store.ledger, model, named)
     granted = grant_waiver(
         bundle=bundle,
         roster=Roster.load(settings.roster_path),
         store=store,
-        subject=replace(
-            gate_subject(
-                store.ledger, model, named, requesters(services, model, named).verified, governed.owners.business_owner
-            ),
-            risk_tier=governed.risk_tier,
-        ),
+        subject=subject,
         rule_id=rule,
         until=end,
         reason=reason,

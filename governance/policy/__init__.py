@@ -5,6 +5,6 @@
 - gate:       evaluate_gate(bundle, evidence, waivers, now) -> GateDecision
 - authz:      authorize(bundle, roles, principal, action, subject, context) -> AuthzDecision
 - waivers:    grant_waiver / honoured_waivers (signed statements, ledger)
-- records:    gate decisions in the ledger (record_gate_decision, gate_subject)
+- records:    gate decisions in the ledger (record_gate_decision, require_gate_decision)
 - thresholds, source: reading thresholds and file lines out of Cedar
 """

@@ -2,20 +2,17 @@
 
 Every gate decision is one `events.GateDecided`: subject {model, version},
 digests {policy, evidence}, facts (allowed, risk tier, trainers, requesters) and
-the decision's JSON as its detail. Commands that act
-on a version later (waive) take its risk tier and trainers from the latest
-such entry rather than from anyone's say-so; its requesters are the verified
-signers of its candidate requests (`governance.release.requests`), never a
-gate entry's copy.
+the decision's JSON as its detail. An entry says that a version was gated; its
+facts authorise nothing (anyone who can write the ledger can append one): a
+waiver is judged on the version as the gate will judge it when it runs again
+(`governance.release.requests.version_subject`), an approval on the gate
+decision sealed in the evidence pack.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from governance.events import GateDecided
 from governance.ledger import Ledger, LedgerEntry
-from governance.policy.authz import VersionSubject
 from governance.policy.bundle import PolicyError
 from governance.policy.gate import RELEASE_GATE, GateDecision
 
@@ -37,17 +34,10 @@ def record_gate_decision(ledger: Ledger, decision: GateDecision) -> LedgerEntry:
     )
 
 
-def gate_subject(
-    ledger: Ledger, model: str, version: str, requested_by: Sequence[str], business_owner: str | None
-) -> VersionSubject:
-    """The version as its latest recorded gate decision describes it, with its verified requesters and the
-    business owner the model's config names."""
-    seen = ledger.latest(GateDecided, model=model, version=version)
-    if seen is None:
+def require_gate_decision(ledger: Ledger, model: str, version: str) -> None:
+    """Refuse to act on a version the release gate has not judged yet."""
+    if ledger.latest(GateDecided, model=model, version=version) is None:
         raise PolicyError(
             f"no release-gate decision for {model} version {version} in the ledger "
             f"({ledger.engine.url.render_as_string(hide_password=True)}): run the release gate first"
         )
-    return VersionSubject(
-        model, version, seen.risk_tier, tuple(seen.trained_by), tuple(sorted(requested_by)), business_owner
-    )

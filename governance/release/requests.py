@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from governance import events
 from governance.errors import GovernanceError
-from governance.policy.authz import ModelSubject, authorize, roles_of
+from governance.policy.authz import ModelSubject, VersionSubject, authorize, roles_of
 from governance.release.services import Services
 from governance.trust.statements import Statement, sign
 from governance.trust.store import StatementRefused, authentic
@@ -95,6 +95,21 @@ def requesters(services: Services, model: str, version: str) -> Requesters:
         else:
             unverified.append(f"ledger entry {requested.seq} names {requested.actor} as requester, but {problem}")
     return Requesters(tuple(sorted(verified)), tuple(unverified))
+
+
+def version_subject(services: Services, model: str, version: str) -> VersionSubject:
+    """The version as the release gate judges it when it runs again, and so as a waiver of its rules is judged:
+    the risk tier and data scientists its model's config gives now, its verified requesters and its business
+    owner. No ledger entry's copy of these counts: anyone who can write the ledger can append one."""
+    governed = services.governed_model(model)
+    return VersionSubject(
+        model,
+        version,
+        governed.risk_tier,
+        tuple(governed.owners.data_scientists),
+        requesters(services, model, version).verified,
+        governed.owners.business_owner,
+    )
 
 
 def _problem(services: Services, requested: events.CandidateRequested) -> str | None:

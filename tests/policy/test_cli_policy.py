@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -15,12 +16,17 @@ from governance.policy.bundle import PolicyBundle, PolicyError
 from governance.policy.gate import evaluate_gate
 from governance.policy.records import record_gate_decision
 from governance.policy.waivers import WaiverRefused
+from tests.helpers import REPO
 
 from .conftest import POLICIES, passing_evidence
 
 
 @pytest.fixture
 def govern(settings):
+    return _cli(settings)
+
+
+def _cli(settings):
     """The two commands mounted as the lead's `govern` app mounts them, with `settings` as ctx.obj."""
     app = typer.Typer()
 
@@ -193,3 +199,26 @@ def test_waive_rejects_a_bad_until(govern, gated, until, message):
         "carl",
     )
     assert result.exit_code == 2 and message in result.output
+
+
+def test_waive_judges_the_trainers_the_config_names_not_a_gate_entrys(settings, cast, tmp_path):
+    """carl trained the version, as the model's config says; a gate entry naming dana instead (appended by
+    anyone who can write the ledger, or left from before the config changed) does not free him to waive."""
+    config = tmp_path / "governance.yaml"
+    config.write_text(
+        (REPO / "governance.yaml").read_text().replace("data_scientists: [dana]", "data_scientists: [carl]")
+    )
+    (tmp_path / "policies").symlink_to(POLICIES)  # the config names its policies relative to itself
+    record_gate_decision(
+        Ledger.for_settings(settings),
+        evaluate_gate(
+            PolicyBundle.load(POLICIES),
+            passing_evidence(di_ci_high_min=0.7, version="credit_scoring-v7", trained_by=["dana"]),
+        ),
+    )
+    args = ["waive", "credit_scoring", "7", "--rule", "fairness.disparate_impact", "--reason", "agreed", "--as", "carl"]
+    until = ["--until", str(date.today() + timedelta(days=5))]
+    result = _cli(replace(settings, config_path=config))(*args, *until)
+    assert isinstance(result.exception, WaiverRefused)
+    assert "Whoever trained or requested a version may not waive its rules" in str(result.exception)
+    assert _cli(settings)(*args, *until).exit_code == 0  # dana trained it, as the repository's config says

@@ -12,7 +12,7 @@ from governance.ledger import Ledger
 from governance.policy.authz import VersionSubject
 from governance.policy.bundle import PolicyBundle, PolicyError
 from governance.policy.gate import evaluate_gate
-from governance.policy.records import gate_subject, record_gate_decision
+from governance.policy.records import record_gate_decision, require_gate_decision
 from governance.policy.waivers import WaiverRefused, grant_waiver, honoured_waivers
 from governance.settings import Settings
 from governance.timestamps import utc_now
@@ -42,7 +42,8 @@ class World:
         self.store = StatementStore(settings.ledger_url, self.ledger)
         self.now = utc_now()
         record_gate_decision(self.ledger, evaluate_gate(bundle, UNFAIR, now=self.now))
-        self.subject = gate_subject(self.ledger, "credit_scoring", "7", ("rhea",), "bea")  # rhea's verified request
+        # The version as the gate judges it: the config's tier and data scientist, rhea's verified request.
+        self.subject = VersionSubject("credit_scoring", "7", "high", ("dana",), ("rhea",), "bea")
 
     def grant(
         self,
@@ -92,15 +93,13 @@ def refused(world: World, **grant) -> str:
     return str(raised.value)
 
 
-def test_gate_subject_comes_from_the_recorded_gate_decision(world):
-    assert world.subject == VersionSubject("credit_scoring", "7", "high", ("dana",), ("rhea",), "bea")
+def test_a_gate_decision_is_ledgered_and_required_before_a_waiver(world):
     (entry,) = world.events(events.GateDecided)
     assert entry.policy == world.bundle.digest and entry.allowed is False and entry.decision["allowed"] is False
     assert (entry.trained_by, entry.requested_by, entry.risk_tier) == (("dana",), ("rhea",), "high")
+    require_gate_decision(world.ledger, "credit_scoring", "7")
     with pytest.raises(PolicyError, match="no release-gate decision for credit_scoring version 8"):
-        gate_subject(world.ledger, "credit_scoring", "8", (), "bea")
-    # The requesters are the verified ones the caller gives, never a gate entry's copy (a cache).
-    assert gate_subject(world.ledger, "credit_scoring", "7", (), "bea").requested_by == ()
+        require_gate_decision(world.ledger, "credit_scoring", "8")
 
 
 def test_granted_waiver_is_signed_ledgered_and_honoured_by_the_gate(world):
