@@ -496,15 +496,28 @@ class KillSwitchOff(KillSwitchFlipped):
 
 @event("api_token.issued")
 class ApiTokenIssued(Event):
-    """A bearer token of the scoring API was created (its secret is never recorded)."""
+    """A bearer token of the scoring API was created. `secret` is the SHA-256 of its secret (the secret is
+    never recorded): a token's row counts only if this entry binds the same digest."""
 
     token_id: str = fact()
     name: str = fact()
+    secret: str = digest()
 
 
 @event("api_token.revoked")
 class ApiTokenRevoked(Event):
     token_id: str = fact()
+
+
+@event("api_token.refused")
+class ApiTokenRefused(Event):
+    """A token's row disagrees with the ledger (issued without an `api_token.issued` entry, its digest
+    replaced, or revoked in the ledger but not in its row): the token is refused. `incident` names the
+    disagreement, so it is ledgered once."""
+
+    token_id: str = fact()
+    incident: str = digest()
+    problem: str = fact()
 
 
 @event("kill_switch.refused")

@@ -1,7 +1,9 @@
 """`govern token create/revoke/list`: bearer tokens of the scoring API (required in production).
 
-Whoever can write the governance database can issue a token, so issuing needs no signature; both issuing and
-revoking are ledgered with the operating-system user who ran the command."""
+Issuing needs no signature: a token opens the API (scoring and reading), never a move or a kill-switch flip.
+Issuing and revoking are ledgered with the operating-system user who ran the command, and a token counts only
+while the ledger backs its row (`governance.serving.tokens`); `list` names every row it does not back, and
+exits 1 then."""
 
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ def revoke(
 
 @app.command("list")
 def list_tokens(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Tokens issued, without their secrets."""
+    """Tokens issued, without their secrets; a row the ledger does not back is named REFUSED (exit 1)."""
     tokens = [vars(t) for t in TokenStore.for_settings(ctx.obj).list()]
 
     def human(rows) -> str:
@@ -52,9 +54,12 @@ def list_tokens(ctx: typer.Context, as_json: JsonOption = False) -> None:
             "\n".join(
                 f"{r['token_id']}  {r['name']}  by {r['created_by']} at {r['created_at']}"
                 + (f"  REVOKED {r['revoked_at']}" if r["revoked_at"] else "")
+                + (f"\n  REFUSED: {r['problem']}" if r["problem"] else "")
                 for r in rows
             )
             or "no API tokens"
         )
 
     emit(tokens, as_json, human)
+    if any(t["problem"] for t in tokens):
+        raise typer.Exit(1)

@@ -8,6 +8,7 @@ shown once, when created, and stored nowhere. Issuing and revoking are ledgered 
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from hashlib import sha256
@@ -16,10 +17,13 @@ from sqlalchemy import Column, MetaData, String, Table, insert, select, update
 
 from governance import events
 from governance.db import engine_for
+from governance.digests import digest_of
 from governance.errors import GovernanceError
 from governance.ledger import Ledger
 from governance.migrations import require_current
 from governance.timestamps import utc_timestamp
+
+log = logging.getLogger(__name__)
 
 PREFIX = "gvt"
 ALL_MODELS = "*"  # the ledger subject of a token: it opens the API, not one model
@@ -44,6 +48,28 @@ class TokenInfo:
     created_by: str
     created_at: str
     revoked_at: str | None
+    problem: str | None = None  # why an active row does not count: it disagrees with the ledger
+
+
+@dataclass(frozen=True)
+class _Ledgered:
+    """What the ledger says of the tokens: the first issuing entry of each id, and the ids it revoked."""
+
+    issued: dict[str, events.ApiTokenIssued]
+    revoked: dict[str, int]
+
+    def problem(self, token_id: str, digest: str) -> str | None:
+        """Why an active row with this id and digest does not count; None when the ledger backs it."""
+        issued = self.issued.get(token_id)
+        if issued is None:
+            return "no api_token.issued entry in the ledger issues it (the row was written outside `govern token`)"
+        if issued.secret is None:
+            return f"ledger entry {issued.seq} issued it without binding its secret's digest: issue a new token"
+        if not hmac.compare_digest(issued.secret, digest):
+            return f"its secret's digest is not the one ledger entry {issued.seq} issued (the row was rewritten)"
+        if token_id in self.revoked:
+            return f"ledger entry {self.revoked[token_id]} revoked it, but its row says active (the row was edited)"
+        return None
 
 
 def _digest(secret: str) -> str:
@@ -65,20 +91,25 @@ class TokenStore:
         if not name.strip():
             raise GovernanceError("a token needs a name saying who or what uses it (--name)")
         token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+        digest = _digest(secret)
+        # The ledger first: until its row exists the token is unknown, never a row the ledger does not back.
+        self.ledger.append(
+            events.ApiTokenIssued(actor=created_by, model=ALL_MODELS, token_id=token_id, name=name, secret=digest)
+        )
         with self.engine.begin() as conn:
             conn.execute(
                 insert(api_tokens).values(
                     token_id=token_id,
                     name=name,
-                    secret_sha256=_digest(secret),
+                    secret_sha256=digest,
                     created_by=created_by,
                     created_at=utc_timestamp(),
                 )
             )
-        self.ledger.append(events.ApiTokenIssued(actor=created_by, model=ALL_MODELS, token_id=token_id, name=name))
         return f"{PREFIX}_{token_id}_{secret}"
 
     def revoke(self, token_id: str, revoked_by: str) -> None:
+        # The row first: a revoked row is refused at once, whatever the ledger says.
         with self.engine.begin() as conn:
             changed = conn.execute(
                 update(api_tokens)
@@ -90,17 +121,51 @@ class TokenStore:
         self.ledger.append(events.ApiTokenRevoked(actor=revoked_by, model=ALL_MODELS, token_id=token_id))
 
     def list(self) -> list[TokenInfo]:
-        columns = [c for c in api_tokens.c if c.name != "secret_sha256"]
+        """Every token's row, each active one with why it does not count if the ledger does not back it."""
+        ledgered = self._ledgered()
         with self.engine.connect() as conn:
-            return [
-                TokenInfo(**row) for row in conn.execute(select(*columns).order_by(api_tokens.c.created_at)).mappings()
-            ]
+            rows = conn.execute(select(api_tokens).order_by(api_tokens.c.created_at)).mappings().all()
+        return [
+            TokenInfo(
+                **{k: v for k, v in row.items() if k != "secret_sha256"},
+                problem=None if row["revoked_at"] else ledgered.problem(row["token_id"], row["secret_sha256"]),
+            )
+            for row in rows
+        ]
 
     def active_digests(self) -> dict[str, str]:
-        """token id -> secret digest of every token not revoked."""
+        """token id -> secret digest of every active token the ledger backs. Each active row it does not back is
+        refused, logged and ledgered once (`api_token.refused`)."""
         query = select(api_tokens.c.token_id, api_tokens.c.secret_sha256).where(api_tokens.c.revoked_at.is_(None))
         with self.engine.connect() as conn:
-            return {token_id: digest for token_id, digest in conn.execute(query)}
+            rows = dict(conn.execute(query).tuples().all())
+        ledgered = self._ledgered()
+        refused = {t: p for t, d in rows.items() if (p := ledgered.problem(t, d))}
+        if refused:
+            self._record_refused(refused)
+        return {t: d for t, d in rows.items() if t not in refused}
+
+    def _ledgered(self) -> _Ledgered:
+        issued: dict[str, events.ApiTokenIssued] = {}
+        for entry in self.ledger.events(events.ApiTokenIssued, model=ALL_MODELS):
+            issued.setdefault(entry.token_id, entry)
+        revoked = {e.token_id: e.seq for e in self.ledger.events(events.ApiTokenRevoked, model=ALL_MODELS)}
+        return _Ledgered(issued, revoked)
+
+    def _record_refused(self, refused: dict[str, str]) -> None:
+        seen = {e.incident for e in self.ledger.events(events.ApiTokenRefused, model=ALL_MODELS)}
+        fresh = []
+        for token_id, problem in refused.items():
+            incident = digest_of({"token_id": token_id, "problem": problem})
+            if incident not in seen:
+                log.warning("API token %s refused: %s", token_id, problem)
+                fresh.append(
+                    events.ApiTokenRefused(
+                        actor="system:serving", model=ALL_MODELS, token_id=token_id, incident=incident, problem=problem
+                    )
+                )
+        if fresh:
+            self.ledger.append_many(fresh)
 
 
 def token_matches(token: str, active: dict[str, str]) -> bool:
