@@ -6,9 +6,11 @@ route dependency so that it also covers what is mounted on the app. Production r
 default (a single-machine sandbox) serves without it and says so on /healthz.
 
 A browser cannot send a bearer header, so the read-only console signs a person in: a console page asked for
-without a token answers 401 with a sign-in form; posting an active token to /console/sign-in sets it as a
-session cookie (HttpOnly, SameSite=Strict, Path=/console, Secure over https). The cookie counts only for
-GET and HEAD under /console, so it can read the console and nothing else: no decision, no other route.
+without a token answers 401 with a sign-in form; posting an active token to /console/sign-in sets a session
+cookie (HttpOnly, SameSite=Strict, Path=/console, Secure over https). The cookie is not the token: it names
+the token and its expiry under a MAC keyed by the token's stored digest (`tokens.console_session`), so any
+replica checks it, and it ends after SESSION_SECONDS or when the token is revoked. It counts only for GET and
+HEAD under /console, so it can read the console and nothing else: no decision, no other route.
 
 The active tokens are read from the database at most every REFRESH_SECONDS, so a request costs no query and a
 revocation takes effect within that time. If the database cannot be read, the last tokens read stay in force;
@@ -28,7 +30,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from governance.console.html import PAGE_POLICY, Markup, page
-from governance.serving.tokens import TokenStore, token_matches
+from governance.serving.tokens import SESSION_SECONDS, TokenStore, console_session, session_matches, token_matches
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +83,7 @@ class BearerAuth:
             response = await self._sign_in(scope, receive)
             return await response(scope, receive, send)
         active = await self.tokens.current()
-        token = _bearer(scope) or _console_cookie(scope)
-        if active is not None and token is not None and token_matches(token, active):
+        if active is not None and _authenticated(scope, active):
             return await self.app(scope, receive, send)
         if scope["type"] == "websocket":
             return await send({"type": "websocket.close", "code": 1008})
@@ -104,13 +105,21 @@ class BearerAuth:
         active = await self.tokens.current()
         if active is None:
             return _sign_in_page(503, CANNOT_CHECK)
-        token = form.get("token", [""])[0].strip()
-        if not token_matches(token, active):
+        session = console_session(form.get("token", [""])[0].strip(), active, time.time())
+        if session is None:
             log.warning("console sign-in refused: not an active token")  # the token itself is never logged
             return _sign_in_page(401, "That is not an active token.")
         secure = "; Secure" if scope.get("scheme") == "https" else ""
-        cookie = f"{COOKIE}={token}; Path={CONSOLE}; HttpOnly; SameSite=Strict{secure}"
+        cookie = f"{COOKIE}={session}; Path={CONSOLE}; Max-Age={SESSION_SECONDS}; HttpOnly; SameSite=Strict{secure}"
         return RedirectResponse(f"{CONSOLE}/", 303, headers={"set-cookie": cookie})
+
+
+def _authenticated(scope: Scope, active: dict[str, str]) -> bool:
+    """An active bearer token, or (for reading the console) an unexpired session of one."""
+    token, session = _bearer(scope), _console_cookie(scope)
+    if token is not None:
+        return token_matches(token, active)
+    return session is not None and session_matches(session, active, time.time())
 
 
 def _reads_console(scope: Scope) -> bool:
@@ -119,7 +128,7 @@ def _reads_console(scope: Scope) -> bool:
 
 
 def _console_cookie(scope: Scope) -> str | None:
-    """The console's session token, for reading the console only."""
+    """The console's session cookie, for reading the console only."""
     if scope["type"] != "http" or not _reads_console(scope):
         return None
     for name, value in scope.get("headers", ()):
@@ -149,8 +158,9 @@ def _sign_in_page(status: int, problem: str = "") -> HTMLResponse:
         f'<form method="post" action="{SIGN_IN}"><label>API token '
         '<input type="password" name="token" autocomplete="off" required></label> '
         '<button type="submit">Sign in</button></form>'
-        '<p class="muted">A token from <code>govern token create</code>. The browser keeps it for this session, '
-        "for the console's pages only; revoking the token signs out everyone using it.</p>"
+        '<p class="muted">A token from <code>govern token create</code>. The browser keeps a session, not the '
+        f"token, for the console's pages only, for {SESSION_SECONDS // 3600} hours; revoking the token signs out "
+        "everyone using it.</p>"
     )
     notice = Markup(f'<p class="bad">{escape(problem)}</p>') if problem else ""
     return HTMLResponse(

@@ -25,7 +25,8 @@ from governance.timestamps import utc_timestamp
 
 log = logging.getLogger(__name__)
 
-PREFIX = "gvt"
+PREFIX, SESSION = "gvt", "gvs"
+SESSION_SECONDS = 8 * 3600  # a console sign-in lasts a working day
 ALL_MODELS = "*"  # the ledger subject of a token: it opens the API, not one model
 
 metadata = MetaData()
@@ -166,6 +167,30 @@ class TokenStore:
                 )
         if fresh:
             self.ledger.append_many(fresh)
+
+
+def console_session(token: str, active: dict[str, str], now: float) -> str | None:
+    """A console session for an active token: `gvs_<id>_<expiry>_<mac>`, the MAC keyed by the token's stored
+    digest. It names the token without holding it, so a copied cookie cannot call the API, and it ends at its
+    expiry (SESSION_SECONDS) or when the token is revoked. None if the token is not active."""
+    if not token_matches(token, active):
+        return None
+    token_id = token.split("_")[1]
+    expires = int(now) + SESSION_SECONDS
+    return f"{SESSION}_{token_id}_{expires}_{_session_mac(active[token_id], token_id, expires)}"
+
+
+def session_matches(session: str, active: dict[str, str], now: float) -> bool:
+    """Whether `session` is an unexpired console session of an active token."""
+    prefix, token_id, expires, mac = (session.split("_") + ["", "", "", ""])[:4]
+    digest = active.get(token_id) if prefix == SESSION and expires.isdigit() else None
+    if digest is None or int(expires) <= now:
+        return False
+    return hmac.compare_digest(mac, _session_mac(digest, token_id, int(expires)))
+
+
+def _session_mac(digest: str, token_id: str, expires: int) -> str:
+    return hmac.new(bytes.fromhex(digest), f"{token_id}_{expires}".encode(), sha256).hexdigest()
 
 
 def token_matches(token: str, active: dict[str, str]) -> bool:

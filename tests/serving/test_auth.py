@@ -3,6 +3,8 @@ token, except the liveness and readiness probes; tokens are stored as digests, r
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from sqlalchemy import select
@@ -11,7 +13,7 @@ from governance import events
 from governance.ledger import Ledger
 from governance.serving.app import create_app
 from governance.serving.auth import REFRESH_SECONDS
-from governance.serving.tokens import TokenStore, api_tokens
+from governance.serving.tokens import SESSION_SECONDS, TokenStore, api_tokens, console_session, session_matches
 from tests.helpers import RunningAPI, wait_until
 from tests.serving.conftest import MODEL, body, on_database
 
@@ -89,14 +91,27 @@ def test_a_browser_signs_in_to_the_console_with_a_token_that_reads_the_console_a
     signed_in = browser.post("/console/sign-in", data={"token": token})
     assert signed_in.status_code == 303 and signed_in.headers["location"] == "/console/"
     cookie = signed_in.headers["set-cookie"]
-    assert all(part in cookie for part in ("HttpOnly", "SameSite=Strict", "Path=/console")), cookie
+    assert all(part in cookie for part in ("HttpOnly", "SameSite=Strict", "Path=/console", "Max-Age=28800")), cookie
+    session = browser.cookies["govern_console"]
+    assert token.split("_", 2)[2] not in session and session.startswith(f"gvs_{token.split('_')[1]}_")
     assert "Governed models" in browser.get("/console/").text  # the cookie, no header
     assert browser.get("/console/ledger").status_code == 200
 
-    session = {"cookie": f"govern_console={token}"}  # the cookie sent where it does not count
-    assert browser.post(DECIDE, json=sent, headers=session).status_code == 401
-    assert browser.get(f"/models/{MODEL}", headers=session).status_code == 401
-    assert browser.get("/metrics", headers=session).status_code == 401
+    sent_where_it_does_not_count = {"cookie": f"govern_console={session}"}
+    assert browser.post(DECIDE, json=sent, headers=sent_where_it_does_not_count).status_code == 401
+    assert browser.get(f"/models/{MODEL}", headers=sent_where_it_does_not_count).status_code == 401
+    assert browser.get("/metrics", headers=sent_where_it_does_not_count).status_code == 401
+
+    def elsewhere(path: str, **headers: str) -> int:
+        """A request from another client (no cookie jar): what someone holding a copied cookie can do."""
+        return httpx.get(str(browser.base_url.join(path)), headers=headers, timeout=30).status_code
+
+    assert elsewhere("/console/", cookie=f"govern_console={session}") == 200
+    assert elsewhere(f"/models/{MODEL}", authorization=f"Bearer {session}") == 401  # a session is not a token
+    assert elsewhere("/console/", authorization=f"Bearer {session}") == 401
+    prefix, token_id, expires, mac = session.split("_")
+    for forged in (f"{prefix}_{token_id}_{int(expires) + 3600}_{mac}", f"{prefix}_{token_id}_{expires}_{'0' * 64}"):
+        assert elsewhere("/console/", cookie=f"govern_console={forged}") == 401
 
     tokens.revoke(token.split("_")[1], "cli:tests")
     wait_until(
@@ -104,3 +119,15 @@ def test_a_browser_signs_in_to_the_console_with_a_token_that_reads_the_console_a
         "the revoked token's console session ended",
         timeout=2 * REFRESH_SECONDS + 2,
     )
+
+
+def test_a_console_session_ends_at_its_expiry_and_with_its_token(production):
+    _, tokens, _, _ = production
+    token, now = tokens.create("auditor", "cli:tests"), time.time()
+    active = tokens.active_digests()
+    session = console_session(token, active, now)
+    assert session is not None and console_session(token + "x", active, now) is None
+    assert session_matches(session, active, now + SESSION_SECONDS - 1)
+    assert not session_matches(session, active, now + SESSION_SECONDS)
+    tokens.revoke(token.split("_")[1], "cli:tests")
+    assert not session_matches(session, tokens.active_digests(), now)
