@@ -719,6 +719,7 @@ class RetentionApplied(Event):
 
     ledger_payloads_before: str = fact()
     decisions_before: str | None = fact(default=None)  # sealed ranges wholly before it were deleted (older runs: None)
+    decision_inputs_before: str | None = fact(default=None)  # inputs of decisions before it were dropped (older: None)
     cutoffs: dict | None = detail(default=None)
     decision_inputs_expired: int | None = detail(default=None)
     decisions_deleted: int | None = detail(default=None)

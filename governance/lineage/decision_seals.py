@@ -152,6 +152,7 @@ def verify_decision_log(services: Services, log: DecisionLog, models: list[str] 
 def _check_model(services: Services, log: DecisionLog, model: str, seals: list[DecisionsSealed]) -> ModelCheck:
     check = ModelCheck(model)
     runs = services.ledger.events(RetentionApplied, model=model)
+    inputs_dropped_before = _inputs_dropped_before(runs)
     after = 0
     for seal in seals:
         check.seals += 1
@@ -164,7 +165,7 @@ def _check_model(services: Services, log: DecisionLog, model: str, seals: list[D
             check.findings.append(problem)
             continue
         rows = log.between(model, seal.first_seq, seal.last_seq)
-        _check_range(check, seal, rows, not rows and _retention_deleted(seal, runs))
+        _check_range(check, seal, rows, not rows and _retention_deleted(seal, runs), inputs_dropped_before)
     check.unsealed = log.count(model, after_seq=after)
     if log.count(model, after_seq=after, before=utc_timestamp(utc_now() - STALE)):
         check.findings.append(
@@ -221,7 +222,9 @@ def _leaves_in_order(seal: DecisionsSealed) -> bool:
     return seqs == sorted(set(seqs)) and seal.first_seq <= seqs[0] and seqs[-1] <= seal.last_seq
 
 
-def _check_range(check: ModelCheck, seal: DecisionsSealed, rows: list[Decision], retention_deleted: bool) -> None:
+def _check_range(
+    check: ModelCheck, seal: DecisionsSealed, rows: list[Decision], retention_deleted: bool, dropped_before: str
+) -> None:
     present = {d.seq: d for d in rows}
     future = _future()
     for seq, decision_id, digest in seal.leaves:
@@ -232,8 +235,8 @@ def _check_range(check: ModelCheck, seal: DecisionsSealed, rows: list[Decision],
             check.findings.append(_gone(seq, decision_id, seal))
         elif decision_digest(row) != digest:
             check.findings.append(_edited(row, seal))
-        elif row.features is not None and digest_of({**row.features, **(row.protected or {})}) != row.input_digest:
-            check.findings.append(f"decision {decision_id} (seq {seq}): its inputs no longer have its input digest")
+        elif problem := _inputs_problem(row, seal, dropped_before):
+            check.findings.append(problem)
         elif row.ts > future:
             check.findings.append(
                 f"decision {decision_id} (seq {seq}), sealed in ledger entry {seal.seq}, is dated {row.ts}, in the "
@@ -265,6 +268,33 @@ def _inserted(row: Decision, seal: DecisionsSealed) -> str:
     )
 
 
+def _inputs_problem(row: Decision, seal: DecisionsSealed, dropped_before: str) -> str | None:
+    """Why a decision's inputs are not the ones it was made on: changed (they no longer have its input digest),
+    or gone from a decision more recent than any credible retention run's cut-off for inputs."""
+    where = f"decision {row.decision_id} (seq {row.seq}), sealed in ledger entry {seal.seq}"
+    if row.features is None:
+        if row.ts < dropped_before:
+            return None
+        return (
+            f"{where} and dated {row.ts}: its inputs are gone, but no retention run dropped the inputs of decisions "
+            "that recent (removed outside retention)"
+        )
+    if digest_of({**row.features, **(row.protected or {})}) != row.input_digest:
+        return f"{where}: its inputs no longer have its input digest"
+    return None
+
+
+def _inputs_dropped_before(runs: list[RetentionApplied]) -> str:
+    """The latest cut-off before which a credibly dated retention run dropped decision inputs ("" if none did)."""
+    cutoffs = [
+        cutoff
+        for run in runs
+        if (cutoff := run.decision_inputs_before or (run.cutoffs or {}).get("decision_inputs"))
+        and incredible_retention(run.ts, cutoff, "decision inputs") is None
+    ]
+    return max(cutoffs, default="")
+
+
 def _retention_deleted(seal: DecisionsSealed, runs: list[RetentionApplied]) -> bool:
     """Whether a retention run after the seal, dated credibly, deleted the model's decisions past its range."""
     return any(
@@ -287,12 +317,13 @@ def decision_seal(services: Services, decision: Decision) -> tuple[dict, str | N
     holder = next(((s, leaf) for s in seals for leaf in s.leaves if leaf[1] == decision.decision_id), None)
     if holder is not None:
         seal, (seq, _id, digest) = holder
+        runs = services.ledger.events(RetentionApplied, model=decision.model)
         problem = (
             _moved(decision, seal, seq)
             if (seal.model, seq) != (decision.model, decision.seq)
             else _edited(decision, seal)
             if digest != decision_digest(decision)
-            else None
+            else _inputs_problem(decision, seal, _inputs_dropped_before(runs))
         )
     else:
         spans = [s for s in seals if s.model == decision.model and s.first_seq <= decision.seq <= s.last_seq]

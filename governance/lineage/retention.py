@@ -66,6 +66,7 @@ def apply_retention(
                 model=name,
                 ledger_payloads_before=cutoffs["ledger_payloads"],
                 decisions_before=cutoffs["decisions"],
+                decision_inputs_before=cutoffs["decision_inputs"],
                 cutoffs=cutoffs,
                 decision_inputs_expired=inputs[name],
                 decisions_deleted=deleted[name],

@@ -105,6 +105,14 @@ ATTACKS = {
         "reasons, kill_switch FROM decisions WHERE decision_id = :id",
         "but is not in the seal: inserted",
     ),
+    "drop inputs": (
+        "UPDATE decisions SET features = NULL, protected = NULL WHERE decision_id = :id",
+        "its inputs are gone, but no retention run dropped the inputs of decisions that recent",
+    ),
+    "edit inputs": (
+        "UPDATE decisions SET features = replace(features, '\"', '\" ') WHERE decision_id = :id",
+        "its inputs no longer have its input digest",
+    ),
 }
 
 
