@@ -121,8 +121,9 @@ class DecisionMaker:
         frame = pd.DataFrame([a.features for a in applications], columns=self.features)
         explanation = served.explainer.explain(frame)  # one pass through the preprocessing
         reasons = served.reasons.principal(explanation.attributions)
+        outcomes = [self._outcome(score) for score in explanation.scores]
         return [
-            self._answer(served.version, float(score), self._outcome(score), why.given, None, why.withheld)
+            self._answer(served.version, float(score), outcome, _principal(outcome, why.given), None, why.withheld)
             if faithful
             else self._answer(
                 None,
@@ -131,7 +132,9 @@ class DecisionMaker:
                 [],
                 f"v{served.version} could not explain this application: its attributions miss its score by {gap:.3g}",
             )
-            for score, why, faithful, gap in zip(explanation.scores, reasons, explanation.faithful, explanation.gaps)
+            for score, outcome, why, faithful, gap in zip(
+                explanation.scores, outcomes, reasons, explanation.faithful, explanation.gaps
+            )
         ]
 
     def _outcome(self, score: float) -> str:
@@ -169,6 +172,12 @@ def input_digest(application: Application) -> str:
     """SHA-256 of the canonical JSON of the validated request: every feature (nulls included) plus any
     protected attributes sent, as one flat object."""
     return digest_of({**application.features, **(application.protected or {})})
+
+
+def _principal(outcome: str, reasons: list[dict]) -> list[dict]:
+    """The reasons an answer gives: adverse-action reasons (what pushed the score towards decline) explain a
+    decline or a referral; an approval takes no adverse action, so it states none."""
+    return [] if outcome == APPROVE else reasons
 
 
 def _row(model: str, application: Application, answer: dict, kill_switch: bool) -> dict:

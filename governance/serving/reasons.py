@@ -6,7 +6,8 @@ positive attributions, at most four. A protected attribute, or a feature the
 version's proxy screen flagged as a proxy of one, is never given (Reg B, ECOA):
 the next eligible feature is, and the decision counts how many were withheld.
 Each reason is {code, feature, text}; the text is the model's configured
-adverse-action reason, or one made from the feature name.
+adverse-action reason, or one made from the feature name. An approval states
+none (`decide._principal`): it takes no adverse action.
 """
 
 from __future__ import annotations
