@@ -26,7 +26,7 @@ from pathlib import Path
 
 from governance.digests import canonical_json
 from governance.ledger import Ledger
-from governance.ledger.store import entry_content, record_bytes
+from governance.ledger.records import entry_content, record_bytes
 
 BATCH = 10_000
 ACTIONS = ["data.snapshot", "validation.result", "model.registered", "gate.decision", "approval.granted"]

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, dataclass_transform
 from governance.errors import GovernanceError
 
 if TYPE_CHECKING:  # the ledger imports this module
-    from governance.ledger.store import LedgerEntry
+    from governance.ledger.records import LedgerEntry
 
 SUBJECT, DIGEST, FACT, DETAIL, ENTRY = "subject", "digest", "fact", "detail", "entry"
 _PART = "ledger_part"

@@ -30,7 +30,7 @@ from governance.decisions import Decision, DecisionLog
 from governance.digests import digest_of
 from governance.events import DecisionsSealed, RetentionApplied
 from governance.ledger.merkle import leaf_hash, mth
-from governance.ledger.store import incredible_retention
+from governance.ledger.retention import incredible_retention
 from governance.monitoring.lease import remediation_lease
 from governance.release.production import record_incidents
 from governance.release.services import Services

@@ -12,11 +12,11 @@ from typing import Any
 
 from governance.digests import canonical_json, sha256_hex
 from governance.ledger.merkle import InclusionProof
-from governance.ledger.store import entry_content, record_bytes
+from governance.ledger.records import entry_content, record_bytes
 
 
 def entry_hash_of(entry: dict[str, Any]) -> str:
-    """The SHA-256 the ledger chains for this entry (see governance.ledger.store)."""
+    """The SHA-256 the ledger chains for this entry (see governance.ledger.records)."""
     content = entry_content(entry)
     return sha256_hex(record_bytes(content, entry["payload_digest"], entry["prev_hash"], entry["seq"]))
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from governance import events
 from governance.errors import GovernanceError
-from governance.ledger.store import LedgerEntry
+from governance.ledger.records import LedgerEntry
 from governance.policy.authz import ModelSubject, authorize, roles_of
 from governance.registry import version_key
 from governance.release.services import SYSTEM, Services

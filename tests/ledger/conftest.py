@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger_support import TEMPLATE_SIZE, event, sqlite_url
 
-from governance.ledger import Ledger, store
+from governance.ledger import Ledger, scan
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +45,6 @@ def verifying(request, monkeypatch) -> str:
     """Verify as for a small log (one process) and as the CLI does for a large one (a forked process takes the
     second half), on the test's own small log."""
     if request.param == "in two processes":
-        monkeypatch.setattr(store, "PARALLEL_FROM", 1)
-        monkeypatch.setattr(store, "_forking_is_safe", lambda: True)
+        monkeypatch.setattr(scan, "PARALLEL_FROM", 1)
+        monkeypatch.setattr(scan, "_forking_is_safe", lambda: True)
     return request.param

@@ -15,7 +15,7 @@ from governance.digests import canonical_json
 from governance.events import RetentionApplied
 from governance.ledger import Ledger, LedgerError
 from governance.ledger.merkle import leaf_hash, mth
-from governance.ledger.store import GENESIS, record_bytes
+from governance.ledger.records import GENESIS, record_bytes
 from governance.timestamps import utc_timestamp
 from tests.helpers import travel
 

@@ -16,7 +16,7 @@ from governance.digests import canonical_json
 from governance.events import RetentionApplied
 from governance.ledger import Ledger, LedgerError, VerifyReport, sign_checkpoint
 from governance.ledger.merkle import leaf_hash, mth
-from governance.ledger.store import GENESIS
+from governance.ledger.records import GENESIS
 from governance.timestamps import utc_timestamp
 from tests.helpers import travel
 

@@ -18,7 +18,7 @@ from governance.control import metadata as control_metadata
 from governance.db import engine_for
 from governance.decisions import DecisionLog, decisions
 from governance.ledger import Ledger
-from governance.ledger.store import _tables
+from governance.ledger.tables import ledger_tables
 from governance.monitoring.lease import metadata as lease_metadata
 from governance.serving.tokens import metadata as token_metadata
 from governance.trust.store import _metadata as statement_metadata
@@ -66,7 +66,7 @@ def _load_premigration_schema(urls: dict[str, str]) -> None:
 
 def _code_tables(dialect: str) -> dict[str, list]:
     """The tables the stores' code queries, by schema."""
-    governance = [*_tables(dialect), *control_metadata.tables.values(), *lease_metadata.tables.values()]
+    governance = [*ledger_tables(dialect), *control_metadata.tables.values(), *lease_metadata.tables.values()]
     governance += [*statement_metadata.tables.values(), *token_metadata.tables.values()]
     return {"governance": governance, "decisions": list(decisions.metadata.tables.values())}
 
@@ -105,8 +105,8 @@ def test_the_premigration_schema_upgrades_without_losing_a_row(urls, tmp_path):
             actor="test", action="test.entry", subject={"model": "m", "version": str(n)}, payload={"n": n}
         )
     _load_premigration_schema(urls)
-    entries, nodes = _tables(engine_for(urls["governance"]).dialect.name)
-    old_entries, old_nodes = _tables("sqlite")
+    entries, nodes = ledger_tables(engine_for(urls["governance"]).dialect.name)
+    old_entries, old_nodes = ledger_tables("sqlite")
     with engine_for(scratch).connect() as read, engine_for(urls["governance"]).begin() as write:
         stored = [c.name for c in old_entries.columns if c.computed is None]
         write.execute(
