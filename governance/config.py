@@ -286,7 +286,9 @@ class GovernedModel(_Strict):
     evaluation: Evaluation = Field(default_factory=Evaluation, description="test set, intervals, SHAP, proxy screen")
     monitoring: Monitoring = Field(default_factory=Monitoring, description="production monitoring of the champion")
     reason_codes: dict[str, str] = Field(
-        default_factory=dict, description="feature -> adverse-action reason text (default: from the feature name)"
+        default_factory=dict,
+        description="feature -> adverse-action reason text a decline or referral states (default: made from the "
+        "feature name; `govern config check` warns of each feature without one)",
     )
     owners: Owners = Field(description="team, data scientists and business owner")
 
@@ -430,6 +432,16 @@ class GovernedModel(_Strict):
             "owners": bool(self.owners.data_scientists and self.owners.business_owner),
         }
         return [name for name, present in given.items() if not present]
+
+    @property
+    def reasons_without_text(self) -> list[str]:
+        """Features a decision may give as a reason that have no `reason_codes` text: an adverse-action notice
+        would state one made from the column name (`paid_sep` -> "Paid sep")."""
+        return [f for f in self.feature_columns if f not in self.reason_codes and f not in self.protected_columns]
+
+    def reason_text(self, feature: str) -> str:
+        """The adverse-action reason a decision states for `feature`: its configured text, else its name."""
+        return self.reason_codes.get(feature) or feature.replace("_", " ").strip().capitalize()
 
     @property
     def feature_columns(self) -> list[str]:

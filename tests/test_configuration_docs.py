@@ -136,14 +136,20 @@ def test_config_check_warns_of_card_sections_the_gate_requires(tmp_path):
     raw = yaml.safe_load(worked_example(tmp_path).read_text())
     raw["models"]["loans"].pop("intended_use")
     raw["models"]["loans"]["limitations"] = []
+    del raw["models"]["loans"]["reason_codes"]["history_months"], raw["models"]["loans"]["reason_codes"]["purpose"]
     path = tmp_path / "undocumented.yaml"
     path.write_text(yaml.safe_dump(raw))
     result = CliRunner().invoke(app, ["config", "check", str(path)])
     assert result.exit_code == 0 and f"{path}: valid" in result.output  # it can train: a warning, not an error
-    warning = (
+    warnings = [
         f"{path}: model 'loans': no intended_use, limitations: its model card will lack them, so the release gate "
-        "(documentation.model_card_complete) will deny every version; add them to the model"
-    )
-    assert [line for line in result.output.splitlines() if line.startswith("warning: ")] == [f"warning: {warning}"]
+        "(documentation.model_card_complete) will deny every version; add them to the model",
+        f"{path}: model 'loans': no reason_codes text for history_months, purpose: a decline would state a text "
+        "made from the column name (history_months -> 'History months'), not a reason an applicant can read; add "
+        "reason_codes.<feature> for each",
+    ]
+    assert [line for line in result.output.splitlines() if line.startswith("warning: ")] == [
+        f"warning: {w}" for w in warnings
+    ]
     json_result = CliRunner().invoke(app, ["config", "check", str(path), "--json"])
-    assert json_result.exit_code == 0 and json.loads(json_result.stdout)["models"][0]["warnings"] == [warning]
+    assert json_result.exit_code == 0 and json.loads(json_result.stdout)["models"][0]["warnings"] == warnings

@@ -3,8 +3,8 @@
 Every problem of every model is printed on its own `error:` line naming the file, the model, the field
 and the fix (a mistyped key with the allowed keys and the closest match, a data file that is missing or
 unreadable); the exit status is 1 when there is any. A valid model without what the release gate requires
-of its card (intended_use, limitations, owners) gets a `warning:` line naming them; warnings leave the exit
-status 0. Nothing is trained, registered or written.
+of its card (intended_use, limitations, owners), or with features that have no adverse-action reason text,
+gets a `warning:` line naming them; warnings leave the exit status 0. Nothing is trained, registered or written.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from governance.cli.output import emit
-from governance.config import ConfigError, data_file_problems, load_config
+from governance.config import ConfigError, GovernedModel, data_file_problems, load_config
 
 app = typer.Typer(no_args_is_help=True, help="The governed models config: check it before anything runs.")
 
@@ -44,7 +44,7 @@ def check(
             "risk_tier": model.risk_tier,
             "features": model.feature_columns,
             "protected_attributes": [a.label for a in model.protected_attributes],
-            "warnings": [_undocumented(file, name, model.undocumented)] if model.undocumented else [],
+            "warnings": _warnings(file, name, model),
         }
         for name, model in config.models.items()
     ]
@@ -55,11 +55,21 @@ def check(
     emit({"file": str(file), "valid": True, "models": models}, as_json, _human)
 
 
-def _undocumented(file: Path, name: str, sections: list[str]) -> str:
-    return (
-        f"{file}: model '{name}': no {', '.join(sections)}: its model card will lack them, so the release gate "
-        f"(documentation.model_card_complete) will deny every version; add them to the model"
-    )
+def _warnings(file: Path, name: str, model: GovernedModel) -> list[str]:
+    where, warnings = f"{file}: model '{name}'", []
+    if model.undocumented:
+        warnings.append(
+            f"{where}: no {', '.join(model.undocumented)}: its model card will lack them, so the release gate "
+            "(documentation.model_card_complete) will deny every version; add them to the model"
+        )
+    if untexted := model.reasons_without_text:
+        example = untexted[0]
+        warnings.append(
+            f"{where}: no reason_codes text for {', '.join(untexted)}: a decline would state a text made from the "
+            f"column name ({example} -> {model.reason_text(example)!r}), not a reason an applicant can read; add "
+            "reason_codes.<feature> for each"
+        )
+    return warnings
 
 
 def _human(result: dict) -> str:

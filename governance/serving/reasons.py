@@ -39,7 +39,7 @@ class ReasonCodes:
             {
                 "code": feature.upper(),
                 "feature": feature,
-                "text": model.reason_codes.get(feature) or default_text(feature),
+                "text": model.reason_text(feature),
             }
             for feature in self.features
         ]
@@ -57,7 +57,3 @@ class ReasonCodes:
             Reasons([self._reasons[i] for i in row if eligible_values[r, i] > 0], int(withheld[r]))
             for r, row in enumerate(order)
         ]
-
-
-def default_text(feature: str) -> str:
-    return feature.replace("_", " ").strip().capitalize()
