@@ -10,7 +10,7 @@ time across processes, so the chain never forks and no entry is lost.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cache, cached_property
@@ -263,6 +263,11 @@ class Ledger:
     def inclusion_proof(self, seq: int, size: int | None = None) -> InclusionProof:
         with self._reading() as conn:
             return tree.inclusion_proof(conn, self._entries, self._nodes, seq, self._checked_size(conn, size))
+
+    def inclusion_proofs(self, seqs: Iterable[int], size: int | None = None) -> dict[int, InclusionProof]:
+        """The inclusion proof of each of `seqs`, read together (`tree.inclusion_proofs`)."""
+        with self._reading() as conn:
+            return tree.inclusion_proofs(conn, self._entries, self._nodes, seqs, self._checked_size(conn, size))
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
         with self._reading() as conn:

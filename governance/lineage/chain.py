@@ -160,30 +160,38 @@ class _Builder:
         }
         self._check_signed_record()
         document["other_events"] = [self.cite(e) for e in self.own if e.seq not in self.cited]
+        self._prove_cited()
         document["summary"] = self._summary(document)
         document["findings"] = self.findings
         return Lineage(document, dict(sorted(self.entries.items())), self.proofs, self.size, self.root)
 
     # --- ledger entries ------------------------------------------------------------------
     def cite(self, entry: LedgerEntry) -> dict:
-        """The entry as the lineage shows it: identity, inclusion proof, and whether both verified."""
+        """The entry as the lineage shows it: identity, inclusion proof, and whether both verified (both filled
+        in by `_prove_cited`, once every entry is cited)."""
         if entry.seq not in self.cited:
-            proof = self.services.ledger.inclusion_proof(entry.seq, self.size)
-            problem = entry_problem(entry.to_dict(), list(proof.path), self.size, self.root)
-            if problem:
-                self.findings.append(f"ledger {problem}")
-            self.entries[entry.seq], self.proofs[entry.seq] = entry, proof
+            self.entries[entry.seq] = entry
             self.cited[entry.seq] = {
                 "seq": entry.seq,
                 "ts": entry.ts,
                 "actor": entry.actor,
                 "action": entry.action,
                 "entry_hash": entry.entry_hash,
-                "inclusion_proof": list(proof.path),
-                "verified": problem is None,
+                "inclusion_proof": [],
+                "verified": False,
                 "payload_expired": entry.payload is None,
             }
         return self.cited[entry.seq]
+
+    def _prove_cited(self) -> None:
+        """Each cited entry's inclusion proof (read together: one query for the tree's nodes) and whether the
+        entry and its proof verify against the root."""
+        self.proofs = self.services.ledger.inclusion_proofs(self.entries, self.size) if self.entries else {}
+        for seq, proof in sorted(self.proofs.items()):
+            problem = entry_problem(self.entries[seq].to_dict(), list(proof.path), self.size, self.root)
+            if problem:
+                self.findings.append(f"ledger {problem}")
+            self.cited[seq].update(inclusion_proof=list(proof.path), verified=problem is None)
 
     def _model_entries(self, *kinds: type[Event]) -> list[LedgerEntry]:
         found = self.services.ledger.entries(model=self.model, action=ev.actions(*kinds), checked=False)

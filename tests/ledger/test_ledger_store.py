@@ -99,11 +99,14 @@ def test_roots_and_proofs_across_stored_node_boundaries(ledger, verifying):
     leaves = [leaf_hash(bytes.fromhex(e.entry_hash)) for e in entries]
     for size in (0, 1, 255, 256, 257, 511, 512, 513, 600):
         assert ledger.root(size) == mth(leaves[:size]).hex()
-        for seq in {1, size // 2, size - 1, size} & set(range(1, size + 1)):
+        seqs = {1, size // 2, size - 1, size} & set(range(1, size + 1))
+        together = ledger.inclusion_proofs(seqs, size)  # read in one go, as a lineage reads its citations
+        for seq in seqs:
             proof = ledger.inclusion_proof(seq, size)
             assert (
                 proof.verify() and proof.root == ledger.root(size) and proof.entry_hash == entries[seq - 1].entry_hash
             )
+            assert together[seq] == proof
         for old in {0, 1, size // 3, 256, size} & set(range(size + 1)):
             proof = ledger.consistency_proof(old, size)
             assert proof.verify() and proof.old_root == mth(leaves[:old]).hex()
@@ -111,6 +114,8 @@ def test_roots_and_proofs_across_stored_node_boundaries(ledger, verifying):
         ledger.root(601)
     with pytest.raises(LedgerError, match="entry 0 is not among"):
         ledger.inclusion_proof(0)
+    with pytest.raises(LedgerError, match="entry 601 is not among the first 600"):
+        ledger.inclusion_proofs([3, 601])
     report = ledger.verify()
     assert report.ok and report.size == 600 and report.root == ledger.root()
 
