@@ -3,13 +3,14 @@ DAGSTER_HOME)."""
 
 import dagster as dg
 
-from governance import state
 from governance.registry import ModelRegistry
 from governance.settings import Settings
 
 
 def open_instance(settings: Settings) -> dg.DagsterInstance:
     """Prepare the state dir and return its persistent Dagster instance."""
+    from governance import state  # with the data layer (pandas, DVC): `govern status` reads without them
+
     state.prepare(settings)
     return dg.DagsterInstance.from_config(str(settings.dagster_home))
 

@@ -10,7 +10,7 @@ from governance import events
 from governance.config import GovernanceConfig, GovernedModel
 from governance.control import KillSwitch
 from governance.errors import GovernanceError
-from governance.monitoring.report import drift_alerted_after
+from governance.monitoring.recorded import drift_alerted_after
 from governance.registry import parse_version_key
 from governance.release.approvals import (
     ApprovalRefused,

@@ -34,6 +34,7 @@ from governance.lineage.chain import LineageError, version_lineage
 from governance.lineage.pack import export_evidence
 from governance.lineage.proofs import entry_problem
 from governance.lineage.trace import trace_decision
+from governance.monitoring.recorded import DRIFT_HTML
 from governance.registry import RegistryError, parse_version_key
 from governance.release import evidence_pack
 from governance.release.approvals import ApprovalRefused, latest_request
@@ -121,8 +122,6 @@ def create_console(settings: Settings, config: GovernanceConfig | None = None) -
 
     @app.get("/models/{model}/monitoring/{seq}")
     def monitoring_report(request: Request, model: str, seq: int) -> Response:
-        from governance.monitoring.report import DRIFT_HTML  # the monitoring stack loads on this page only
-
         judged = _judged(services, governed(model).name, seq)
         if judged.evidently_html is None:
             raise NotFound(f"the {judged.stream} report of window {judged.window} has no Evidently HTML")

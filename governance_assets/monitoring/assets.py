@@ -15,8 +15,9 @@ from governance.decisions import DecisionLog
 from governance.errors import GovernanceError
 from governance.monitoring.labels import import_labels, labelled_count
 from governance.monitoring.monitor import monitor_for
+from governance.monitoring.recorded import run_report
 from governance.monitoring.remediation import remediate
-from governance.monitoring.report import run_report, write_report
+from governance.monitoring.report import write_report
 from governance.monitoring.windows import LIVE, STREAMS, read_window
 from governance.objectstore import publish
 from governance.registry import version_key
