@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated state dir per test, and a real PostgreSQL when present."""
+"""Shared fixtures: an isolated state dir per test, a real PostgreSQL when present, and the lineage world (one
+governed history per database backend for the whole session)."""
 
 from __future__ import annotations
 
@@ -75,3 +76,61 @@ def lifecycle(tmp_path: Path):
         return Lifecycle(tmp_path / "govern", config_path)
 
     return build
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory):
+    """The lineage world (tests/lineage/world.py) on the embedded default (SQLite), built once for the session (about
+    a minute): the lineage tests read it, the attack suite and any test that changes it works on a copy
+    (`tests.lineage.conftest.copy_of`)."""
+    from tests.lineage.world import build_world
+
+    return build_world(tmp_path_factory.mktemp("lineage") / "govern")
+
+
+@pytest.fixture(scope="session")
+def pg_world(tmp_path_factory):
+    """The same history with the governance stores on PostgreSQL (the production configuration); its copies
+    (`<name>_copy_*`) are dropped with it at the end of the session."""
+    import sqlalchemy
+
+    from governance import migrations
+    from tests.lineage.world import build_world
+
+    admin = sqlalchemy.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"govern_lineage_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sqlalchemy.exc.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {exc.orig}")
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    for schema in migrations.SCHEMAS:  # as a platform engineer does first: `govern db upgrade`
+        migrations.upgrade(url, schema)
+    yield build_world(tmp_path_factory.mktemp("lineage-pg") / "govern", database_url=url)
+    from governance.db import engine_for
+
+    engine_for(url).dispose()
+    with admin.connect() as conn:
+        copies = conn.exec_driver_sql("SELECT datname FROM pg_database WHERE datname LIKE %s", (f"{name}_copy_%",))
+        for database in [name, *(row[0] for row in copies)]:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_world(request):
+    """The lineage world on each backend."""
+    return request.getfixturevalue("world" if request.param == "sqlite" else "pg_world")
+
+
+@pytest.fixture(params=["in one process", "in two processes"])
+def verifying(request, monkeypatch) -> str:
+    """Verify as for a small log (one process) and as the CLI does for a large one (a forked process takes the
+    second half), on the test's own small log."""
+    if request.param == "in two processes":
+        from governance.ledger import scan
+
+        monkeypatch.setattr(scan, "PARALLEL_FROM", 1)
+        monkeypatch.setattr(scan, "_forking_is_safe", lambda: True)
+    return request.param

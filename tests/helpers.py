@@ -43,11 +43,23 @@ class Lifecycle:
     """A state dir with its Dagster instance, and the Definitions of a config, for one test."""
 
     def __init__(self, home: Path, config_path: Path, policies: Path = REPO / "policies") -> None:
-        self.settings = Settings(home=home, config_path=config_path, policies_override=policies)
-        self.instance = open_instance(self.settings)  # the state dir's own, as the CLI and UI use it
-        self.config = load_config(config_path)
-        self.defs = build_definitions(self.settings, self.config)
-        self.services = Services(self.settings)
+        self._open(Settings(home=home, config_path=config_path, policies_override=policies))
+
+    @classmethod
+    def of(cls, settings: Settings) -> Lifecycle:
+        """The lifecycle of settings made elsewhere (a copied state dir, with its PostgreSQL database and roster).
+        Jobs on a PostgreSQL one run inside `tests.lineage.world.database_env`: the resources read the URL from
+        the environment, as in production."""
+        life = cls.__new__(cls)
+        life._open(settings)
+        return life
+
+    def _open(self, settings: Settings) -> None:
+        self.settings = settings
+        self.instance = open_instance(settings)  # the state dir's own, as the CLI and UI use it
+        self.config = load_config(settings.config_path)
+        self.defs = build_definitions(settings, self.config)
+        self.services = Services(settings)
         self.registry = self.services.registry
 
     def candidate(self, model: str = "credit_scoring", tags: dict | None = None, requested_by: str | None = None):

@@ -1,4 +1,5 @@
-"""Fixtures for the ledger tests: a real 600-entry SQLite ledger file, copied fresh per test."""
+"""Fixtures for the ledger tests: a real 600-entry SQLite ledger file, copied fresh per test (`verifying`, the
+ledger verified in one process and in two, is in tests/conftest.py: the attack suite verifies both ways too)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger_support import TEMPLATE_SIZE, event, sqlite_url
 
-from governance.ledger import Ledger, scan
+from governance.ledger import Ledger
 
 
 @pytest.fixture(scope="session")
@@ -38,13 +39,3 @@ def ledger_file(ledger_template: Path, settings) -> Path:
 @pytest.fixture(scope="session")
 def signing_key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
-
-
-@pytest.fixture(params=["in one process", "in two processes"])
-def verifying(request, monkeypatch) -> str:
-    """Verify as for a small log (one process) and as the CLI does for a large one (a forked process takes the
-    second half), on the test's own small log."""
-    if request.param == "in two processes":
-        monkeypatch.setattr(scan, "PARALLEL_FROM", 1)
-        monkeypatch.setattr(scan, "_forking_is_safe", lambda: True)
-    return request.param

@@ -1,4 +1,5 @@
-"""One governed history per database backend for the whole package (building one takes about a minute)."""
+"""Copies of the lineage world and `govern` on them. The worlds themselves (`world`, `pg_world`, `any_world`) are
+session fixtures in tests/conftest.py: the lineage tests and the attack suite (tests/attacks) share one per backend."""
 
 from __future__ import annotations
 
@@ -8,49 +9,12 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 import sqlalchemy
 from typer.testing import CliRunner
 
-from governance import migrations
 from programs.cli import app
 from tests.conftest import POSTGRES_ADMIN_URL
-from tests.lineage.world import World, build_world
-
-
-@pytest.fixture(scope="package")
-def world(tmp_path_factory) -> World:
-    """The history on the embedded default (SQLite)."""
-    return build_world(tmp_path_factory.mktemp("lineage") / "govern")
-
-
-@pytest.fixture(scope="package")
-def pg_world(tmp_path_factory) -> World:
-    """The same history with the governance stores on PostgreSQL (the production configuration)."""
-    admin = sqlalchemy.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"govern_lineage_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sqlalchemy.exc.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {exc.orig}")
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    for schema in migrations.SCHEMAS:  # as a platform engineer does first: `govern db upgrade`
-        migrations.upgrade(url, schema)
-    yield build_world(tmp_path_factory.mktemp("lineage-pg") / "govern", database_url=url)
-    from governance.db import engine_for
-
-    engine_for(url).dispose()
-    with admin.connect() as conn:
-        copies = conn.exec_driver_sql("SELECT datname FROM pg_database WHERE datname LIKE %s", (f"{name}_copy_%",))
-        for database in [name, *(row[0] for row in copies)]:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_world(request) -> World:
-    return request.getfixturevalue("world" if request.param == "sqlite" else "pg_world")
+from tests.lineage.world import World
 
 
 def copy_of(world: World, home: Path):

@@ -65,13 +65,13 @@ def build_world(home: Path, decisions_per_phase: int = 5, database_url: str | No
         life.defs = build_definitions(life.settings, life.config)
     demo_principals(life.settings)
     world = World(life)
-    with _database_env(database_url):
+    with database_env(database_url):
         _history(world, decisions_per_phase)
     return world
 
 
 @contextmanager
-def _database_env(database_url: str | None):
+def database_env(database_url: str | None):
     """The Dagster resources read the database URL from the environment, as in production."""
     saved = os.environ.get("GOVERN_DATABASE_URL")
     if database_url:

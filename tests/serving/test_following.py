@@ -1,5 +1,6 @@
-"""Following the signed record's champion and kill switch without a restart, and the safe state. An alias
-moved or a kill-switch row edited outside governance changes nothing served; it is an incident."""
+"""Following the signed record's champion and kill switch without a restart, and the safe state. What an alias
+moved, a kill-switch row edited or an artifact changed outside governance does to serving is in the attack suite
+(tests/attacks/test_production_moves.py, test_kill_switch.py, test_artifacts.py), on both backends."""
 
 from __future__ import annotations
 
@@ -11,11 +12,9 @@ import httpx
 import pandas as pd
 import pytest
 
-from governance import events, training
-from governance.registry import version_key
-from governance.serving.app import create_app
-from tests.helpers import RunningAPI, wait_until
-from tests.serving.conftest import MODEL, POLL_SECONDS, body, deploy_version, flip_kill_switch, roll_back
+from governance import training
+from tests.helpers import wait_until
+from tests.serving.conftest import MODEL, body, flip_kill_switch, roll_back
 
 DECIDE = f"/models/{MODEL}/decisions"
 
@@ -35,14 +34,6 @@ def assert_safe_state(answer: dict, why: str) -> None:
     assert answer["outcome"] == "refer" and answer["safe_state"] is True
     assert answer["score"] is None and answer["version"] is None and answer["reasons"] == []
     assert why in answer["safe_state_reason"]
-
-
-def incidents(deployed, *words: str) -> list[events.ProductionIncident]:
-    return [
-        i
-        for i in deployed.services.ledger.events(events.ProductionIncident, model=MODEL)
-        if all(word in i.description for word in words)
-    ]
 
 
 def test_kill_switch_turns_every_answer_into_refer_within_a_second(deployed, client):
@@ -77,76 +68,6 @@ def test_champion_changes_are_followed_without_a_restart(deployed, client):
         assert deployed.decisions.get(answer["decision_id"]).version == version
         assert client.get(f"/models/{MODEL}").json()["served_version"] == version
     assert score(deployed, 1) != score(deployed, 2)
-
-
-def test_an_alias_moved_outside_governance_is_an_incident_and_changes_nothing_served(deployed, client):
-    deployed.registry.set_champion(MODEL, 3)  # registered, never deployed through governance
-    alias = (
-        f"the MLflow champion alias points at {version_key(MODEL, 3)}, but the verified champion is "
-        f"{version_key(MODEL, 1)}"
-    )
-    time.sleep(3 * POLL_SECONDS)  # the follower has read the moved alias
-    answer = decide(client, deployed)
-    assert answer["version"] == 1 and not answer["safe_state"]
-    assert answer["score"] == pytest.approx(score(deployed, 1), abs=1e-12)
-    assert deployed.decisions.get(answer["decision_id"]).version == 1
-    status = client.get(f"/models/{MODEL}").json()
-    assert (status["champion_version"], status["served_version"]) == (1, 1)
-    wait_until(lambda: incidents(deployed, alias), "the moved alias to be ledgered as an incident")
-    time.sleep(3 * POLL_SECONDS)  # further polls see the same disagreement
-    assert len(incidents(deployed, alias)) == 1  # ledgered once
-
-
-def test_an_artifact_changed_after_its_governed_deployment_is_not_served(deployed):
-    deploy_version(deployed.settings, 3)  # approved, and deployed, with the digest of its artifact as it was
-    v3 = deployed.versions[3]
-    artifact = deployed.settings.mlflow_artifacts / MODEL / v3.run_id / "artifacts" / "model" / "MLmodel"
-    artifact.write_text(artifact.read_text() + "\n# changed after approval\n")
-    # A server starting now must load v3 from its artifact (the package's server may hold it loaded already).
-    with (
-        RunningAPI(create_app(deployed.settings, deployed.config, poll_seconds=POLL_SECONDS)) as api,
-        httpx.Client(base_url=api.url, timeout=10) as client,
-    ):
-        wait_until(
-            lambda: "digest" in (client.get(f"/models/{MODEL}").json()["unserved_reason"] or ""), "the digest refusal"
-        )
-        status = client.get(f"/models/{MODEL}").json()
-        assert status["champion_version"] == 3
-        assert status["served_version"] is None and status["safe_state"] is True
-        answer = decide(client, deployed)
-        assert_safe_state(answer, "refusing to load a changed artifact")
-        assert "refusing to load a changed artifact" in deployed.decisions.get(answer["decision_id"]).safe_state_reason
-    incidents = deployed.services.ledger.events(events.ProductionIncident, model=MODEL)
-    assert any("refusing to load a changed artifact" in i.description for i in incidents)
-
-
-def test_a_kill_switch_row_edited_off_while_the_signed_record_says_on_keeps_every_answer_refer(deployed, client):
-    flip_kill_switch(deployed.services, True, "fraud investigation")
-    wait_until(lambda: decide(client, deployed)["safe_state"], "the kill switch to be followed")
-    wait_until(lambda: client.get("/healthz").json()["models"][MODEL]["safe_state"], "the follower to read it")
-    deployed.control.set_kill_switch(MODEL, False, "lifted by hand", "ops", "0" * 64)  # the row only, unsigned
-    deadline = time.monotonic() + 5 * POLL_SECONDS  # answers from before and after the follower reads the row
-    while time.monotonic() < deadline or not incidents(deployed, "kill switch row says off"):
-        answer = decide(client, deployed)
-        assert_safe_state(answer, "fraud investigation")
-        assert "kill switch on" in answer["safe_state_reason"]
-        assert deployed.decisions.get(answer["decision_id"]).kill_switch is True
-        assert time.monotonic() < deadline + 10, "the edited row was not ledgered as an incident"
-    assert len(incidents(deployed, "kill switch row says off", "latest verified statement says on")) == 1
-    alive = client.get("/healthz").json()["models"][MODEL]
-    assert alive["safe_state"] is True and alive["answering_version"] is None
-
-
-def test_status_reports_the_safe_state_the_signed_record_holds_whatever_the_row_says(deployed, client):
-    flip_kill_switch(deployed.services, True, "fraud investigation")
-    wait_until(lambda: client.get("/healthz").json()["models"][MODEL]["safe_state"], "the follower to read it")
-    # The row is on before the flip's ledger entry: let the follower poll again so it holds the verified record
-    # (on a loaded machine the poll that set safe_state may have read the row alone).
-    time.sleep(3 * POLL_SECONDS)
-    deployed.control.set_kill_switch(MODEL, False, "lifted by hand", "ops", "0" * 64)  # the row only, unsigned
-    assert decide(client, deployed)["safe_state"]
-    for status in (client.get(f"/models/{MODEL}").json(), client.get("/readyz").json()["models"][MODEL]):
-        assert status["safe_state"] is True and status["answering_version"] is None, status
 
 
 def test_under_load_while_the_kill_switch_flips_nothing_fails_and_every_answer_is_logged(deployed, api):

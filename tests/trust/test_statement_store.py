@@ -1,4 +1,6 @@
-"""The statement store on a real ledger: what it accepts, what it refuses and why, on SQLite and PostgreSQL."""
+"""The statement store on a real ledger: what it accepts, what it refuses and why, on SQLite and PostgreSQL.
+Forged, replayed and otherwise refused statements submitted to a real state's store are in the attack suite
+(tests/attacks/test_statements.py)."""
 
 from __future__ import annotations
 
@@ -11,14 +13,12 @@ import pytest
 
 from governance import events
 from governance.ledger import Ledger
-from governance.timestamps import MAX_CLOCK_SKEW, utc_now
+from governance.timestamps import utc_now
 from governance.trust.keys import generate_key_pair
 from governance.trust.roster import Principal, Roster
-from governance.trust.statements import SignedStatement, Statement, sign
+from governance.trust.statements import SignedStatement, sign
 from governance.trust.store import StatementRefused, StatementStore
-
-EVIDENCE = "cd" * 32
-SUBJECT = {"model": "credit_scoring", "version": "credit_scoring-v3", "evidence_digest": EVIDENCE}
+from tests.trust.conftest import SUBJECT, approval
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -34,14 +34,6 @@ def ledger(url) -> Ledger:
 @pytest.fixture
 def store(url, ledger) -> StatementStore:
     return StatementStore(url, ledger)
-
-
-def approval(cast, signer="ravi", principal="ravi", *, valid_for=timedelta(days=7), now=None, **subject):
-    statement = Statement.new(
-        "approve", SUBJECT | subject, principal, valid_for=valid_for, comment="evidence pack reviewed", now=now
-    )
-    key = cast.keys[signer] if isinstance(signer, str) else signer
-    return sign(statement, key)
 
 
 def only_event(ledger: Ledger, kind: type[events.E]) -> events.E:
@@ -77,83 +69,6 @@ def test_find_active_at_drops_expired_statements(cast, store):
     store.submit(approval(cast, valid_for=timedelta(minutes=10), now=now), cast.roster, now=now)
     assert len(store.find(active_at=now + timedelta(minutes=9))) == 1
     assert store.find(active_at=now + timedelta(minutes=10)) == []
-
-
-def foreign_key_statement(cast):
-    """Claims to be ravi, signed with a key that is not in the roster."""
-    return approval(cast, signer=generate_key_pair()[0])
-
-
-def changed_after_signing(cast):
-    signed = approval(cast)
-    other = replace(signed.statement, subject=SUBJECT | {"version": "credit_scoring-v4"})
-    return SignedStatement(other, signed.signature)
-
-
-def expired(cast):
-    return approval(cast, now=utc_now() - timedelta(days=8))
-
-
-def from_the_future(cast):
-    return approval(cast, now=utc_now() + MAX_CLOCK_SKEW + timedelta(minutes=1))
-
-
-def unknown_principal(cast):
-    return approval(cast, principal="mallory")
-
-
-def garbage_signature(cast):
-    return SignedStatement(approval(cast).statement, "not-a-signature")
-
-
-REFUSALS = [
-    (foreign_key_statement, "does not verify with 'ravi'"),
-    (changed_after_signing, "changed after signing"),
-    (expired, "expired at"),
-    (from_the_future, "after this machine's clock"),
-    (unknown_principal, "principal 'mallory' is not in the roster"),
-    (garbage_signature, "not base64 of a 64-byte Ed25519 signature"),
-]
-
-
-@pytest.mark.parametrize("url", ["sqlite"], indirect=True)  # backend-independent checks; replay runs on both
-@pytest.mark.parametrize("make, reason", REFUSALS, ids=[make.__name__ for make, _ in REFUSALS])
-def test_refused_statements_give_a_reason_leave_a_ledger_entry_and_record_nothing(cast, store, ledger, make, reason):
-    signed = make(cast)
-    with pytest.raises(StatementRefused) as caught:
-        store.submit(signed, cast.roster)
-    refusal = caught.value
-    assert reason in refusal.reason and reason in str(refusal)
-    entry = only_event(ledger, events.StatementRefused)
-    assert refusal.ledger_entry == ledger.entry(entry.seq)
-    assert entry.actor == signed.statement.principal
-    subject = signed.statement.subject
-    assert (entry.model, entry.version, entry.evidence_digest) == (
-        subject["model"],
-        subject["version"],
-        subject["evidence_digest"],
-    )
-    assert (entry.statement, entry.roster) == (signed.digest, cast.roster.digest)
-    assert (entry.statement_action, entry.reason) == ("approve", refusal.reason)
-    assert store.find() == []
-    assert ledger.events(events.StatementRecorded) == []
-
-
-def test_a_replayed_statement_is_refused_and_ledgered(cast, store, ledger):
-    signed = approval(cast)
-    store.submit(signed, cast.roster)
-    with pytest.raises(StatementRefused, match="replay: this statement was already recorded at"):
-        store.submit(SignedStatement.from_json(signed.to_json()), cast.roster)
-    assert only_event(ledger, events.StatementRefused).statement == signed.digest
-    assert len(store.find()) == 1
-
-
-def test_a_new_statement_reusing_a_nonce_is_refused(cast, store):
-    first = approval(cast)
-    store.submit(first, cast.roster)
-    second = sign(replace(first.statement, subject=SUBJECT | {"version": "credit_scoring-v4"}), cast.keys["ravi"])
-    with pytest.raises(StatementRefused, match=f"nonce {first.statement.nonce} was already used by another statement"):
-        store.submit(second, cast.roster)
 
 
 def test_reverify_accepts_the_recorded_statement_again_and_again(cast, store, ledger):

@@ -1,4 +1,5 @@
-"""The decision log sealed into the ledger, against an insider who can write the decision log's database.
+"""Attacks on the decision log: the decision log sealed into the ledger, against an insider who can write the
+decision log's database (and the ledger's: forged seals and retention runs).
 
 Each test runs on a copy of the lineage world (decisions served by the real scoring API under v2, after the
 signed rollback to v1, and in the safe state), on SQLite and on PostgreSQL. A deleted, edited or inserted
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy
@@ -25,17 +25,12 @@ from governance.lineage.retention import apply_retention
 from governance.monitoring import lease
 from governance.release.services import Services
 from governance.timestamps import utc_now, utc_timestamp
+from tests.attacks.support import answers
 from tests.helpers import travel
-from tests.lineage.conftest import copy_of, govern
-from tests.lineage.test_insider_attacks import _answers
-from tests.lineage.world import MODEL, World
+from tests.lineage.conftest import govern
+from tests.lineage.world import MODEL
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def attacked(any_world: World, tmp_path: Path):
-    return copy_of(any_world, tmp_path / "govern")
 
 
 def _sql(settings, statement: str, url: str | None = None, **params) -> None:
@@ -79,7 +74,7 @@ def test_served_decisions_are_not_yet_sealed_until_sealed_then_verify(any_world,
     entry = Services(attacked).ledger.latest(events.DecisionsSealed, model=MODEL)
     assert (traced["status"], traced["ledger_entry"], traced["range"]) == ("sealed", entry.seq, [1, seal.last_seq])
 
-    _answers(attacked)  # 20 more, just now: the guard's sealing leaves them for its next minute
+    answers(attacked)  # 20 more, just now: the guard's sealing leaves them for its next minute
     assert seal_decisions(Services(attacked), DecisionLog.for_settings(attacked)) == []
     assert _verify(attacked) == (0, _model(seals=1, verified=served, unsealed=20))
     assert not _incidents(attacked)

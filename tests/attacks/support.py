@@ -1,0 +1,128 @@
+"""What the attack suite's modules share: the insider's own tools (SQL outside the project's code), what serving
+answers now, the incidents the ledger holds, and the copies of pending candidates to attack."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+import sqlalchemy
+from sqlalchemy.pool import NullPool
+
+from governance import events
+from governance.config import load_config
+from governance.control import ControlStore
+from governance.data.generator import generate_applications
+from governance.decisions import DecisionLog
+from governance.release.services import Services
+from governance.serving.app import create_app
+from governance.serving.champion import ChampionFollower
+from governance.serving.decide import Application, DecisionMaker
+from governance.trust.demo import demo_key_path
+from governance.trust.keys import load_private_key
+from jobs import candidate_job_name, release_job_name
+from tests.helpers import Lifecycle, RunningAPI
+from tests.lineage.world import MODEL, database_env
+from tests.serving.conftest import bearer
+
+V3, V4 = f"{MODEL}-v3", f"{MODEL}-v4"
+POLL_SECONDS = 0.1  # the scoring API's follower polls this often in the suite
+
+
+def sql(settings, statement: str, url: str | None = None, **params) -> None:
+    """What an insider with the governance database's (or `url`'s) credentials runs, outside the project's code."""
+    engine = sqlalchemy.create_engine(url or settings.ledger_url, poolclass=NullPool)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text(statement), params)
+    engine.dispose()
+
+
+def answers(settings, count: int = 20) -> list[dict]:
+    """What serving answers now: the follower derives champion and kill switch, the maker decides."""
+    services = Services(settings)
+    model = services.governed_model(MODEL)
+    follower = ChampionFollower(settings, model, services.registry, services.control)
+    follower.refresh()
+    follower.refresh()  # an incident is one seen at two polls in a row
+    maker = DecisionMaker(model, follower, ControlStore.for_settings(settings), DecisionLog.for_settings(settings))
+    rows = generate_applications(count, seed=5).to_dict("records")
+    return maker.decide([Application({c: row[c] for c in model.feature_columns}, None) for row in rows])
+
+
+@contextmanager
+def scoring_api(settings) -> Iterator[httpx.Client]:
+    """The real scoring API over the state (in a thread, as `govern serve` runs it), and a client for it (with an
+    API token in production)."""
+    headers = bearer(settings) if settings.production else {}
+    with (
+        RunningAPI(create_app(settings, load_config(settings.config_path), poll_seconds=POLL_SECONDS)) as api,
+        httpx.Client(base_url=api.url, timeout=10, headers=headers) as client,
+    ):
+        yield client
+
+
+def ask(client: httpx.Client, settings, count: int = 5) -> list[dict]:
+    """`count` decisions asked of the running scoring API (generator applications)."""
+    model = Services(settings).governed_model(MODEL)
+    rows = generate_applications(count, seed=5)[model.feature_columns].to_dict("records")
+    replies = [
+        client.post(
+            f"/models/{MODEL}/decisions", json={k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+        )
+        for r in rows
+    ]
+    assert all(r.status_code == 200 for r in replies), [r.text for r in replies]
+    return [r.json() for r in replies]
+
+
+def incidents(settings, *words: str) -> list[str]:
+    """The descriptions of the model's ledgered production incidents that name every one of `words`."""
+    found = Services(settings).ledger.events(events.ProductionIncident, model=MODEL)
+    return [i.description for i in found if all(word in i.description for word in words)]
+
+
+def key_of(settings, principal: str):
+    """A demo principal's private key (the insider of a test holds only the ones it uses)."""
+    return load_private_key(demo_key_path(settings, principal))
+
+
+@dataclass
+class Pending:
+    """A copy of the lineage world with two candidates awaiting approval: v3, requested by dana (signed, as `govern
+    train` does), and v4, launched as from the UI with a run tag naming paul (nobody verifiably requested it)."""
+
+    life: Lifecycle
+
+    @property
+    def settings(self):
+        return self.life.settings
+
+    @property
+    def services(self) -> Services:
+        return Services(self.life.settings)
+
+    def candidate(self, version: str, tags: dict[str, str] | None = None, seed: int = 13):
+        """Run the candidate job for `version` again (a new evidence pack and approval request)."""
+        job = self.life.defs.resolve_job_def(candidate_job_name(MODEL))
+        with database_env(self.settings.database_url):
+            return job.execute_in_process(
+                instance=self.life.instance,
+                partition_key=version,
+                tags=tags or {},
+                run_config={"ops": {f"{MODEL}__applications": {"config": {"seed": seed}}}},
+                raise_on_error=False,
+            )
+
+    def release(self, version: str = V3, selection=None):
+        """Run what the approval sensor launches: approved_release then production_deployment."""
+        job = self.life.defs.resolve_job_def(release_job_name(MODEL))
+        with database_env(self.settings.database_url):
+            return job.execute_in_process(
+                instance=self.life.instance, partition_key=version, raise_on_error=False, asset_selection=selection
+            )
+
+    def release_refusal(self) -> str:
+        refused = self.services.ledger.latest(events.ReleaseRefused, model=MODEL)
+        return " ".join(refused.reasons) if refused else ""
