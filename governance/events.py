@@ -333,6 +333,16 @@ class CandidateRequested(Event):
     policy: str = digest()
 
 
+@event("candidate.refused")
+class CandidateRefused(Event):
+    """A signed candidate request Cedar refused (the signer may not `train` the model): it names nobody."""
+
+    version: str = subject()
+    statement: str = digest()
+    policy: str = digest()
+    reason: str | None = detail(default=None)
+
+
 @event("approval.requested")
 class ApprovalRequested(Event):
     """A version waits for a human decision on exactly this sealed evidence pack. Where the pack lives

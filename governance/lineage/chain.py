@@ -17,7 +17,6 @@ signed checkpoint (taken after verifying the whole ledger) vouches for.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,7 +32,7 @@ from governance.registry import parse_version_key, version_key
 from governance.release import evidence_pack
 from governance.release.production import (
     FACTS,
-    confirmed_production,
+    incidents_about,
     move_problem,
     statement_problem,
     verified_moves,
@@ -591,6 +590,7 @@ class _Builder:
                 roster,
                 decided.statement,
                 action,
+                signer=decided.actor,
                 model=self.model,
                 version=self.version,
                 evidence_digest=decided.evidence_pack,
@@ -600,7 +600,14 @@ class _Builder:
         for _, waiver in self._of(self.own, ev.WaiverGranted):
             assert isinstance(waiver, ev.WaiverGranted)
             problem = statement_problem(
-                services, roster, waiver.statement, "waive", model=self.model, version=self.version, rule=waiver.rule
+                services,
+                roster,
+                waiver.statement,
+                "waive",
+                signer=waiver.actor,
+                model=self.model,
+                version=self.version,
+                rule=waiver.rule,
             )
             if problem:
                 self.findings.append(f"{waiver.action} #{waiver.seq} by {waiver.actor}: {problem}")
@@ -609,9 +616,7 @@ class _Builder:
             problem = move_problem(services, roster, move)
             if problem:
                 self.findings.append(f"{move.action} #{move.seq}: {problem}")
-        incidents = confirmed_production(services, self.model).incidents
-        named = re.compile(rf"(?:{re.escape(self.version)}|\bv{self.number})(?!\d)")
-        self.findings += [f"production incident: {i}" for i in incidents if named.search(i)]
+        self.findings += [f"production incident: {i}" for i in incidents_about(services, self.model, self.number)]
 
     def _summary(self, document: dict) -> dict:
         approvals = [a for a in document["approvals"] if a["decision"] == "granted"]

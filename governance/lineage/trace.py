@@ -18,7 +18,7 @@ from governance.events import KillSwitchFlipped, MoveStep
 from governance.lineage.chain import Lineage, LineageError, version_lineage
 from governance.lineage.decision_seals import decision_seal, sealed_but_gone
 from governance.registry import version_key
-from governance.release.production import statement_problem, verified_moves
+from governance.release.production import incidents_about, statement_problem, verified_moves
 from governance.release.services import Services
 
 
@@ -69,6 +69,8 @@ def trace_decision(services: Services, decisions: DecisionLog, decision_id: str,
         )
     if lineage:
         traced["approval"] = _approval_relied_on(lineage, in_force)
+    else:  # the lineage reports production's disagreements with the record; a safe-state answer has none
+        traced["findings"] += [f"production incident: {i}" for i in incidents_about(services, decision.model, None)]
     return traced
 
 
@@ -103,7 +105,12 @@ def _kill_switch_change(services: Services, decision) -> dict | None:
         return None
     last = flips[-1]
     problem = statement_problem(
-        services, services.roster, last.statement, "disable" if last.disabled else "enable", model=decision.model
+        services,
+        services.roster,
+        last.statement,
+        "disable" if last.disabled else "enable",
+        signer=last.actor,
+        model=decision.model,
     )
     return {
         "state": "on" if last.disabled else "off",

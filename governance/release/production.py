@@ -20,6 +20,7 @@ for anything, so re-approve what they approved before removing them (docs/operat
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -57,6 +58,10 @@ class Production:
     kill_switch: bool
     flip: events.KillSwitchFlipped | None  # the verified flip that set the kill switch
     incidents: tuple[str, ...]
+    # Incidents of completed moves the caches record and the ledger does not: a later move's record may have
+    # been removed (its champion may be one a person moved away from), so serving, once it sees one at two polls
+    # in a row, answers in the safe state rather than serve `champion`.
+    unrecorded_moves: tuple[str, ...] = ()
 
     @property
     def artifact(self) -> str | None:
@@ -88,8 +93,9 @@ def verified_production(services: Services, model: str) -> Production:
         flip=flip,
         incidents=(),
     )
-    incidents += _caches_disagree(services, production)
-    return Production(**{**production.__dict__, "incidents": tuple(incidents)})
+    unrecorded, edited = _rows_disagree(services, model)
+    incidents += _caches_disagree(services, production) + unrecorded + edited
+    return replace(production, incidents=tuple(incidents), unrecorded_moves=tuple(unrecorded))
 
 
 def record_incidents(
@@ -335,10 +341,17 @@ def _principal_of(services: Services, digest: str) -> str:
 
 
 def statement_problem(
-    services: Services, roster: Roster, digest: str, action: str, at: str | None = None, **subject: str
+    services: Services,
+    roster: Roster,
+    digest: str,
+    action: str,
+    at: str | None = None,
+    signer: str | None = None,
+    **subject: str,
 ) -> str | None:
-    """Why the statement with this digest is not an authentic `action` statement on `subject` (valid at `at`,
-    when given); None if it is. A statement that cannot even be read is a problem, not an error."""
+    """Why the statement with this digest is not an authentic `action` statement on `subject` (valid at `at`, and
+    signed by `signer`, when given: the actor an entry names is a cache of who signed); None if it is. A
+    statement that cannot even be read is a problem, not an error."""
     try:
         recorded = services.statements.by_digest(digest)
     except GovernanceError as exc:
@@ -353,6 +366,8 @@ def statement_problem(
         )
     if statement.action != action:
         return f"statement {digest[:12]} is a {statement.action!r}, not a {action!r}"
+    if signer is not None and statement.principal != signer:
+        return f"statement {digest[:12]} was signed by {statement.principal}, not by {signer}"
     differs = {k: v for k, v in subject.items() if statement.subject.get(k) != v}
     if differs:
         return f"statement {digest[:12]} is about {statement.subject}, not {differs}"
@@ -423,14 +438,45 @@ def _caches_disagree(services: Services, production: Production) -> list[str]:
             f"the kill switch row says {'on' if switch.disabled else 'off'}, but the latest verified "
             f"statement says {'on' if production.kill_switch else 'off'}"
         )
-    recorded = {m.deployment_id for m in services.ledger.events(events.MOVE_COMPLETED, model=model, checked=FACTS)}
-    for row in services.control.deployments(model, "completed"):
-        if row.id not in recorded:
-            found.append(
-                f"deployments row #{row.id} says {row.kind} to v{row.version} completed, but the ledger "
-                "records no such move"
-            )
     return found
+
+
+def _rows_disagree(services: Services, model: str) -> tuple[list[str], list[str]]:
+    """Completed deployments rows the ledger records no completion of, and those that say another move than the
+    ledger's completion of the same deployment (edited)."""
+    recorded = {m.deployment_id: m for m in services.ledger.events(events.MOVE_COMPLETED, model=model, checked=FACTS)}
+    unrecorded, edited = [], []
+    for row in services.control.deployments(model, "completed"):
+        move = recorded.get(row.id)
+        if move is None:
+            unrecorded.append(
+                f"deployments row #{row.id} says {row.kind} to v{row.version} completed, but the ledger records no "
+                "such move: serving answers in the safe state until it does"
+            )
+        elif (row.kind, row.version, row.artifact_sha256) != (
+            move.kind,
+            parse_version_key(move.version)[1],
+            move.artifact,
+        ):
+            edited.append(
+                f"deployments row #{row.id} says {row.kind} to v{row.version}, but ledger entry {move.seq} records "
+                f"{move.kind} to {move.version}: the row was edited"
+            )
+    return unrecorded, edited
+
+
+_ANY_VERSION = re.compile(r"\bv\d+\b|-v\d+\b")
+
+
+def incidents_about(services: Services, model: str, version: int | None) -> list[str]:
+    """The model's disagreements with the signed record now (confirmed after a pause) that concern `version`:
+    those naming it, and those naming no version (the kill switch's, for one)."""
+    named = re.compile(rf"\bv{version}\b|{re.escape(version_key(model, version))}\b") if version else None
+    return [
+        i
+        for i in confirmed_production(services, model).incidents
+        if not _ANY_VERSION.search(i) or (named is not None and named.search(i))
+    ]
 
 
 def _named(model: str, version: int | None) -> str:

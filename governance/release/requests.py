@@ -77,7 +77,18 @@ def request_candidate(
         raise CandidateRequestRefused(f"request for {version} refused: {refusal.reason}") from None
     decision = authorize(services.policies, roles_of(services.roster), principal, "train", ModelSubject(model))
     if not decision.allowed:
-        raise CandidateRequestRefused(f"{principal} may not request a {model} candidate: {' '.join(decision.reasons)}")
+        why = f"{principal} may not request a {model} candidate: {' '.join(decision.reasons)}"
+        services.ledger.append(
+            events.CandidateRefused(
+                actor=principal,
+                model=model,
+                version=version,
+                statement=signed.digest,
+                policy=decision.policy_digest,
+                reason=why,
+            )
+        )
+        raise CandidateRequestRefused(why)
     requested = events.CandidateRequested(
         actor=principal, model=model, version=version, statement=signed.digest, policy=decision.policy_digest
     )
@@ -113,7 +124,8 @@ def version_subject(services: Services, model: str, version: str) -> VersionSubj
 
 
 def _problem(services: Services, requested: events.CandidateRequested) -> str | None:
-    """Why this request entry names nobody (None when its signed statement verifies)."""
+    """Why this request entry names nobody (None when its signed statement verifies and Cedar lets its signer
+    `train` the model, judged now: an entry appended for a request Cedar refused names nobody)."""
     recorded = services.statements.by_digest(requested.statement)
     if recorded is None:
         return f"no signed statement {requested.statement[:12]} is recorded"
@@ -127,4 +139,6 @@ def _problem(services: Services, requested: events.CandidateRequested) -> str | 
         authentic(recorded.signed, services.roster)
     except StatementRefused as refusal:
         return refusal.reason
-    return None
+    roles = roles_of(services.roster)
+    decision = authorize(services.policies, roles, statement.principal, "train", ModelSubject(requested.model))
+    return None if decision.allowed else f"Cedar refuses {statement.principal}'s request: {' '.join(decision.reasons)}"

@@ -193,6 +193,7 @@ class ChampionFollower:
             record_incidents(self.services, name, confirmed, actor="system:serving")
             champion, approved = production.champion, production.artifact
             self.switched_off_by_record = _switched_off(production)
+            unrecorded = [i for i in production.unrecorded_moves if i in confirmed]
         except Exception as exc:  # the record cannot be checked: hold the kill switch on until it can (fail safe)
             # The error names hosts and ports: it stays in the server log; clients see that reading failed.
             self.problem = f"cannot read or verify the signed record of {name!r} (the server log says why)"
@@ -201,6 +202,8 @@ class ChampionFollower:
             metrics.ERRORS.labels(name, "champion_read").inc()
             return self.state
         self.problem = None
+        if unrecorded:
+            return self._set(ServingState(None, None, unrecorded[0]))
         if champion is None or approved is None:
             return self._set(
                 ServingState(None, None, f"model {name!r} has no champion whose deployment the signed record verifies")

@@ -23,10 +23,10 @@ Issue 20's four paths
                                  test_separation_of_duties: test_an_approver_launching_without_a_request_cannot_be_...,
                                  test_a_run_tag_names_no_requester_and_a_signed_one_stays,
                                  test_a_forged_request_entry_names_nobody,
-                                 test_a_request_cedar_refused_names_nobody_when_a_ledger_writer_appends_it (XFAIL)
+                                 test_a_request_cedar_refused_names_nobody_when_a_ledger_writer_appends_it
   4. kill-switch row edited      test_kill_switch: test_an_edited_kill_switch_row_lifts_nothing,
                                  test_a_kill_switch_row_edited_off_under_a_running_api_keeps_every_answer_refer,
-                                 test_an_edited_kill_switch_row_is_reported_by_lineage_and_trace (XFAIL)
+                                 test_an_edited_kill_switch_row_is_reported_by_lineage_and_trace
 
 Refused before the suite existed
   key not in roster, forged signature, wrong role, self-approval
@@ -55,7 +55,7 @@ Refused before the suite existed
                                  test_production_moves: test_a_rollback_to_a_version_nobody_approved_is_refused_...
   deployment rows edited         test_production_moves: test_trace_takes_the_move_in_force_from_the_signed_record_...,
                                  test_lineage_takes_champion_periods_and_status_from_the_ledger_not_the_rows,
-                                 test_completed_deployment_rows_edited_by_hand_are_reported (XFAIL)
+                                 test_completed_deployment_rows_edited_by_hand_are_reported
   wrong principal for enable; forged or reasonless enable
                                  test_kill_switch: test_an_enable_by_a_principal_the_policy_does_not_let_lift_it_...,
                                  test_an_enable_signed_with_another_principals_key_is_refused_and_ledgered,
@@ -65,24 +65,27 @@ Refused before the suite existed
                                  Cedar-refused waiver, forged `waiver.granted` entry)
   request by someone who may not train, or with another's key
                                  test_separation_of_duties: test_only_who_may_train_can_sign_a_request,
-                                 test_a_request_cedar_refused_is_ledgered_as_a_refusal (XFAIL)
+                                 test_a_request_cedar_refused_is_ledgered_as_a_refusal
+  API token rows inserted, un-revoked or rewritten
+                                 test_api_tokens: test_a_token_row_the_ledger_does_not_back_opens_nothing_and_...,
+                                 test_a_rewritten_secret_digest_is_refused
   forged gate entry              test_separation_of_duties: test_a_forged_gate_entry_does_not_change_who_may_approve,
                                  test_a_forged_gate_entry_is_reported (XFAIL)
   ledger edits of every kind (update, delete, insert, reorder, re-hash), Merkle nodes
                                  test_ledger_edits: the 600-entry ledger tests (one changed byte in each column,
                                  deleted, moved, swapped entries, changed nodes), verified in one process and two;
                                  on the world's ledger: test_an_edited_entry_of_a_real_ledger_is_named_by_ledger_...,
-                                 test_a_deleted_rollback_entry_does_not_bring_back_the_rolled_back_version (XFAIL),
+                                 test_a_deleted_rollback_entry_does_not_bring_back_the_rolled_back_version,
                                  test_a_rewritten_ledger_entry_is_a_finding_of_lineage_and_trace,
                                  test_a_tampered_ledger_is_named_on_every_console_page_that_reads_it,
-                                 test_an_approval_entry_rehashed_to_name_another_approver_is_a_finding_... (XFAIL)
+                                 test_an_approval_entry_rehashed_to_name_another_approver_is_a_finding_...
   truncation and rewrite after a checkpoint
                                  test_ledger_edits: test_a_clean_truncation_is_found_only_with_a_checkpoint,
                                  test_a_history_rewritten_consistently_after_a_checkpoint_is_detected,
                                  test_a_history_rewritten_from_the_first_entry_is_detected,
                                  test_a_real_ledger_truncated_after_a_checkpoint_is_detected,
                                  test_a_real_ledger_rehashed_consistently_after_a_checkpoint_is_detected,
-                                 test_a_real_ledger_truncated_to_before_a_rollback_does_not_bring_back_... (XFAIL)
+                                 test_a_real_ledger_truncated_to_before_a_rollback_does_not_bring_back_...
   forged retention, NULLed payloads
                                  test_ledger_edits: test_a_payload_removed_outside_retention_is_named,
                                  test_a_payload_removed_outside_retention_fails_verification,

@@ -49,12 +49,6 @@ def test_an_edited_kill_switch_row_lifts_nothing(attacked):
     assert status.exit_code == 1 and "KILL SWITCH ON" in status.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="NOT REPORTED BY LINEAGE OR TRACE: the edited row is ledgered as an incident and `govern status` exits 1, "
-    "but `govern lineage` says 'findings none' and `govern trace` of a decision answered meanwhile exits 0 (issue "
-    "20 asks a non-zero lineage/trace for each of its four paths; path 2, the moved alias, is reported by both)",
-)
 def test_an_edited_kill_switch_row_is_reported_by_lineage_and_trace(attacked):
     _switch_off(attacked, "drill")
     sql(attacked, ROW_OFF, model=MODEL)

@@ -527,14 +527,6 @@ def test_an_edited_entry_of_a_real_ledger_is_named_by_ledger_verify(attacked, ed
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="ATTACK SUCCEEDS: with the `rollback.completed` entry deleted, a running scoring API switches to v2, "
-    "the version paul rolled back, at its next poll (the latest completed move left is v2's deployment); the "
-    "disagreement is ledgered (the alias and the completed rollback row are not backed by the ledger) and `ledger "
-    "verify` names the gap, but serving does not take the safe side. `govern status` then re-ledgers the "
-    "completion as recovered from the row and the alias, and exits 0",
-)
 def test_a_deleted_rollback_entry_does_not_bring_back_the_rolled_back_version(attacked):
     from governance.release.services import Services
     from tests.attacks.support import POLL_SECONDS, ask, incidents, scoring_api
@@ -568,14 +560,6 @@ def test_a_real_ledger_truncated_after_a_checkpoint_is_detected(attacked, tmp_pa
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="ATTACK SUCCEEDS: with the ledger truncated to before paul's rollback (no checkpoint involved), the "
-    "verified record is the truncated one and serving answers from v2, the version paul rolled back; `govern "
-    "status` does report the disagreement (exit 1: the alias and the completed rollback row are not backed by the "
-    "ledger), but serving does not take the safe side, and paul's rollback statement, still in the statement "
-    "store, is not consulted",
-)
 def test_a_real_ledger_truncated_to_before_a_rollback_does_not_bring_back_the_rolled_back_version(attacked):
     """Without a checkpoint at hand, as serving is: everything from paul's rollback on deleted cleanly."""
     from governance.release.services import Services
@@ -605,12 +589,6 @@ def test_a_real_ledger_rehashed_consistently_after_a_checkpoint_is_detected(atta
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="NOT DETECTED without a checkpoint: lineage reads an approval's approver from the ledger entry's actor "
-    "and does not hold it against the signed statement it cites; after a consistent re-hash it prints 'approval "
-    "granted by mallory (model_risk_approver)' (mallory is in no roster) with 'findings none' and exits 0",
-)
 def test_an_approval_entry_rehashed_to_name_another_approver_is_a_finding_of_lineage(attacked):
     from governance.release.services import Services
 

@@ -257,12 +257,6 @@ def test_a_rollback_to_a_version_nobody_approved_is_refused_and_ledgered(pending
     assert {a["version"] for a in answers(settings)} == {1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="NOT DETECTED: rows of completed moves are never held against the ledger; `govern status` and `trace` "
-    "exit 0, and `govern lineage` prints the edited rows as the moves ('deploy #1 - -> credit_scoring-v2 ... "
-    "completed 2000-01-01', 'rollback #3 credit_scoring-v2 -> credit_scoring-v2') with 'findings none'",
-)
 def test_completed_deployment_rows_edited_by_hand_are_reported(attacked):
     """The rows trace and lineage no longer take the move in force from (above), edited: every completed move now
     names v2 and a date in 2000. Serving and the record are unmoved (that part holds); the disagreement between

@@ -113,11 +113,6 @@ def test_only_who_may_train_can_sign_a_request(attacked):
     assert forgery.actor == "dana" and forgery.statement_action == "request"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a request Cedar refused (ravi may not train) is not ledgered as a refusal: only the statement's "
-    "`statement.recorded` entry is, unlike refused approvals, kill-switch flips and waivers",
-)
 def test_a_request_cedar_refused_is_ledgered_as_a_refusal(attacked):
     services = Services(attacked)
     size = services.ledger.size()
@@ -127,13 +122,6 @@ def test_a_request_cedar_refused_is_ledgered_as_a_refusal(attacked):
     assert kinds - {events.StatementRecorded}, kinds
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ATTACK SUCCEEDS: `requesters` checks a request entry's signed statement (recorded, subject, signer, "
-    "roster key) but does not ask Cedar again whether its signer may train; the entry a refusal withheld, "
-    "appended by a ledger writer, makes bea a verified requester, ravi's single approval then deploys v4 (launched "
-    "without a request) and lineage says 'candidate requested by bea', 'findings none'",
-)
 def test_a_request_cedar_refused_names_nobody_when_a_ledger_writer_appends_it(pending):
     """bea (business owner, who may not train) signs a request for v4; Cedar refuses it, but the store recorded the
     statement. A ledger writer appends the `candidate.requested` entry the refusal withheld: were bea a verified
