@@ -17,6 +17,7 @@ import dagster as dg
 from definitions import build_definitions
 from governance.config import load_config
 from governance.settings import Settings
+from resources.reports import STORED_AS
 
 REPO = Path(__file__).resolve().parents[2]
 SNAPSHOT = Path(__file__).with_name("asset_graph.json")
@@ -80,9 +81,19 @@ def describe_assets(graph) -> dict:
                 automation_condition=describe_automation(node.automation_condition),
                 code_version=node.code_version,
                 pools=sorted(node.pools) or None,
+                io_manager=_io_manager(node),
             ),
         }
     return described
+
+
+def _io_manager(node) -> str | None:
+    """Where an asset's output is stored, when not Dagster's default IO manager: the key, and the file the asset
+    names (the reports IO manager's `stored_as`)."""
+    if not node.is_materializable or node.io_manager_key == "io_manager":
+        return None
+    stored_as = node.metadata.get(STORED_AS)
+    return f"{node.io_manager_key}: {stored_as}" if stored_as else node.io_manager_key
 
 
 def describe_jobs(defs: dg.Definitions) -> dict:
