@@ -1,12 +1,16 @@
 """Dagster resources: small typed interfaces over the governance core.
 
 - `GovernanceResource` (state.py): where governance state lives (state dir, config, policies, databases, MLflow),
-  and the core's services for the functions that take them;
+  and the core's services (`Services`) for the core functions that take them all;
+- `LedgerResource` (ledger.py): the audit ledger: record a typed event and link the materialization to it;
+- `RegistryResource` (registry.py): the MLflow model registry;
 - `ReportIOManager` (reports.py): stores the reports, the model card's record and the gate decision as canonical
   JSON and verifies each one's digest when a later step reads it.
 
 `governance_resources(settings)` is the one place the Dagster side turns the resolved environment
-(`Settings.from_env`) into resource config; assets never read environment variables themselves.
+(`Settings.from_env`) into resource config; assets never read environment variables themselves. The other
+resources depend on `GovernanceResource` (nested resources), so each says where state lives in one place; an asset
+takes the small ones it uses.
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ from __future__ import annotations
 import dagster as dg
 
 from governance.settings import Settings
+from resources.ledger import LedgerResource
+from resources.registry import RegistryResource
 from resources.reports import REPORTS_IO_MANAGER, ReportIOManager
 from resources.state import GovernanceResource
 
-__all__ = ["GovernanceResource", "ReportIOManager", "governance_resources"]
+__all__ = ["GovernanceResource", "LedgerResource", "RegistryResource", "ReportIOManager", "governance_resources"]
 
 
 def governance_resources(settings: Settings) -> dict[str, dg.ConfigurableResource | dg.ConfigurableIOManager]:
@@ -34,4 +40,9 @@ def governance_resources(settings: Settings) -> dict[str, dg.ConfigurableResourc
         serve_url=settings.serve_url,
         mlflow_ui_url=settings.mlflow_ui_url,
     )
-    return {"governance": governance, REPORTS_IO_MANAGER: ReportIOManager(governance=governance)}
+    return {
+        "governance": governance,
+        "ledger": LedgerResource(governance=governance),
+        "registry": RegistryResource(governance=governance),
+        REPORTS_IO_MANAGER: ReportIOManager(governance=governance),
+    }

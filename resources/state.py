@@ -8,13 +8,13 @@ from pathlib import Path
 import dagster as dg
 
 from governance.config import GovernanceConfig, load_config
-from governance.registry import ModelRegistry
 from governance.release.services import Services
 from governance.settings import Settings
 
 
 class GovernanceResource(dg.ConfigurableResource):
-    """Where governance state lives: state dir, config, policies, roster, databases, MLflow."""
+    """Where governance state lives: state dir, config, policies, roster, databases, MLflow. The other resources
+    depend on it (nested), so this is the one resource whose config names the state."""
 
     home: str
     config_path: str
@@ -46,12 +46,10 @@ class GovernanceResource(dg.ConfigurableResource):
 
     @cached_property
     def services(self) -> Services:
-        """Ledger, statements, control store, registry, roster and policies."""
+        """Ledger, statements, control store, registry, roster and policies, for the core functions that take them
+        all (approvals, deployment, waivers, requesters, serving state). An asset that only records events or uses
+        the registry takes `LedgerResource` or `RegistryResource` instead."""
         return Services(self.settings)
-
-    @property
-    def registry(self) -> ModelRegistry:
-        return self.services.registry
 
 
 def _optional_path(value: str | None) -> Path | None:

@@ -23,8 +23,8 @@ from governance.policy.authz import VersionSubject
 from governance.policy.waivers import honoured_waivers
 from governance.release.requests import requesters
 from governance.settings import Settings
-from governance_assets.common import actor, figure, group, key, md_table, owners, record, requested_by, tags, versions
-from resources import GovernanceResource
+from governance_assets.common import actor, figure, group, key, md_table, owners, requested_by, tags, versions
+from resources import GovernanceResource, LedgerResource, RegistryResource
 from resources.reports import stored_as
 
 
@@ -45,13 +45,15 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         **stored_as("performance.json"),
         description="AUC, Gini, KS, Brier and calibration on the held-out test set, overall and by group.",
     )
-    def performance(governance: GovernanceResource, trained: dict) -> dg.Output[dict]:
+    def performance(
+        governance: GovernanceResource, registry: RegistryResource, ledger: LedgerResource, trained: dict
+    ) -> dg.Output[dict]:
         test, scores = _test_set(governance.settings, model, trained)
         report = performance_report(
             training.unfavourable(model, test), scores, protected_groups(model, test), model.decisioning
         )
-        links = _publish(governance, model, trained, "performance", report)
-        governance.registry.log_evaluation(
+        links = _publish(ledger, model, trained, "performance", report)
+        registry.store.log_evaluation(
             trained["run_id"],
             {f"performance/{name}": report[name] for name in ("auc", "gini", "ks", "brier")}
             | {"performance/calibration_error": report["calibration"]["expected_calibration_error"]},
@@ -80,7 +82,9 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         description="Fairlearn MetricFrame by protected group and intersection: selection rate, parity, "
         "equalized odds, disparate impact, with bootstrap confidence intervals.",
     )
-    def fairness(governance: GovernanceResource, trained: dict) -> dg.Output[dict]:
+    def fairness(
+        governance: GovernanceResource, registry: RegistryResource, ledger: LedgerResource, trained: dict
+    ) -> dg.Output[dict]:
         test, scores = _test_set(governance.settings, model, trained)
         report = fairness_report(
             model,
@@ -88,7 +92,7 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             scores < model.decisioning.approve_below,
             protected_groups(model, test),
         )
-        links = _publish(governance, model, trained, "fairness", report)
+        links = _publish(ledger, model, trained, "fairness", report)
         rows = [
             [
                 name,
@@ -116,7 +120,7 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             )
             for n in report["gated_attributes"]
         }
-        governance.registry.log_evaluation(
+        registry.store.log_evaluation(
             trained["run_id"],
             impacts
             | {
@@ -141,17 +145,19 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         **stored_as("explainability.json"),
         description="SHAP global importance on a bounded sample, and the proxy screen of every feature.",
     )
-    def explainability(governance: GovernanceResource, trained: dict) -> dg.Output[dict]:
-        settings, registry = governance.settings, governance.registry
-        registered = registry.version(model.name, trained["version"])
-        pipeline = registry.load(registered, trained["artifact_sha256"])
+    def explainability(
+        governance: GovernanceResource, registry: RegistryResource, ledger: LedgerResource, trained: dict
+    ) -> dg.Output[dict]:
+        settings = governance.settings
+        registered = registry.store.version(model.name, trained["version"])
+        pipeline = registry.store.load(registered, trained["artifact_sha256"])
         test, _ = _test_set(settings, model, trained)
         explainer = version_explainer(settings, model, pipeline, trained["data_md5"])
         report, values = explainability_report(model, explainer, test, protected_groups(model, test))
         plots.shap_summary(
             values, test.loc[values.index], _dir(settings, model, trained) / "plots" / "shap_summary.svg"
         )
-        links = _publish(governance, model, trained, "explainability", report)
+        links = _publish(ledger, model, trained, "explainability", report)
         rows = [
             [r["rank"], r["feature"], r["mean_abs_shap"], max(report["proxy_strength"][r["feature"]].values())]
             for r in report["importance"][:10]
@@ -183,6 +189,7 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
     def model_card(
         context: dg.AssetExecutionContext,
         governance: GovernanceResource,
+        ledger: LedgerResource,
         trained: dict,
         performance: dict,
         fairness: dict,
@@ -202,13 +209,14 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                 bundle=services.policies, roster=services.roster, store=services.statements, subject=subject
             )
         ]
-        return publish_card(governance, model, trained, performance, fairness, explainability, waivers)
+        return publish_card(governance, ledger, model, trained, performance, fairness, explainability, waivers)
 
     return [performance, fairness, explainability, model_card]
 
 
 def publish_card(
     governance: GovernanceResource,
+    ledger: LedgerResource,
     model: GovernedModel,
     trained: dict,
     performance: dict,
@@ -244,8 +252,7 @@ def publish_card(
         monitoring=watch,
         requested_by=requesters(services, model.name, trained["key"]).describe(),
     )
-    links = record(
-        governance,
+    links = ledger.record(
         events.CardPublished(
             actor=actor("model_card"),
             model=model.name,
@@ -299,11 +306,10 @@ def _test_set(settings: Settings, model: GovernedModel, trained: dict) -> tuple[
     return test.reset_index(drop=True), scores
 
 
-def _publish(governance: GovernanceResource, model: GovernedModel, trained: dict, name: str, report: dict) -> dict:
+def _publish(ledger: LedgerResource, model: GovernedModel, trained: dict, name: str, report: dict) -> dict:
     """Ledger a report's digest (of its canonical JSON: the bytes the reports IO manager stores); returns the
     metadata linking the materialization to the ledger."""
-    return record(
-        governance,
+    return ledger.record(
         events.REPORT_EVENTS[name](
             actor=actor(f"{name}_report"),
             model=model.name,

@@ -25,11 +25,11 @@ from governance.release.evidence_pack import seal
 from governance.release.gate_evidence import gate_evidence
 from governance.release.services import Services
 from governance.timestamps import parse_utc, utc_now
-from governance_assets.common import actor, group, key, md_table, owners, record, tags, versions
+from governance_assets.common import actor, group, key, md_table, owners, tags, versions
 from governance_assets.common import requested_by as requested_by_of
 from governance_assets.evaluation.assets import publish_card
 from governance_assets.production.assets import observe_serving
-from resources import GovernanceResource
+from resources import GovernanceResource, LedgerResource
 from resources.reports import stored_as, stored_path
 
 GATE_CHECK = "policy_decision"
@@ -71,6 +71,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
     def release_gate(
         context: dg.AssetExecutionContext,
         governance: GovernanceResource,
+        ledger: LedgerResource,
         trained: dict,
         performance: dict,
         fairness: dict,
@@ -99,7 +100,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         if sorted(w["statement_digest"] for w in relied_on) != card.get("waivers", []):
             # The card lists exactly the waivers this decision honoured (granted after the card was written,
             # or no longer relied upon): it is published again, before anything seals it.
-            publish_card(governance, model, trained, performance, fairness, explainability, relied_on)
+            publish_card(governance, ledger, model, trained, performance, fairness, explainability, relied_on)
         entry = record_gate_decision(services.ledger, decision)
         reasons = decision.reasons()
         outcome = "allowed" if decision.allowed else "denied: " + ", ".join(d.rule for d in decision.denials)
@@ -118,7 +119,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                 "denials": md_table(["rule", "measured", "threshold", "waived by", "until"], _denial_rows(decision))
                 if decision.denials
                 else dg.MetadataValue.md("No rule denied."),
-                **_ledger_links(governance, entry.entry_hash, entry.seq),
+                **ledger.links(entry.entry_hash, entry.seq),
             },
         )
         yield dg.AssetCheckResult(
@@ -219,7 +220,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             raise GovernanceError(f"{pack.path}: the policy files changed while they were sealed; run it again")
         request = request_approval(services, pack, tuple(decision["requested_by"]))
         context.log.info(f"{version}: evidence pack {pack.digest[:12]} sealed; awaiting a signed approval")
-        governance.registry.describe_version(
+        services.registry.describe_version(
             model.name,
             trained["version"],
             f"{version}: release gate allowed (policy {decision['policy_digest'][:12]}); evidence pack "
@@ -252,10 +253,11 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         description="Exists only when a valid signed approval of exactly this version's sealed evidence "
         "exists: verified here, never taken from upstream.",
     )
-    def approved_release(context: dg.AssetExecutionContext, governance: GovernanceResource) -> dg.MaterializeResult:
+    def approved_release(
+        context: dg.AssetExecutionContext, governance: GovernanceResource, ledger: LedgerResource
+    ) -> dg.MaterializeResult:
         approval, pack = valid_approval(governance.services, model.name, context.partition_key, "approved_release")
-        links = record(
-            governance,
+        links = ledger.record(
             events.ReleaseApproved(
                 actor=actor("approved_release"),
                 model=model.name,
@@ -288,7 +290,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         "the artifact digest itself.",
     )
     def production_deployment(
-        context: dg.AssetExecutionContext, governance: GovernanceResource
+        context: dg.AssetExecutionContext, governance: GovernanceResource, ledger: LedgerResource
     ) -> dg.MaterializeResult:
         services = governance.services
         approval, pack = valid_approval(services, model.name, context.partition_key, "production_deployment")
@@ -322,7 +324,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                 "approval_statement": approval.statement_digest,
                 "deployment_id": dg.MetadataValue.text(str(move.id)),
                 "deployed_at": move.finished_at or move.started_at,
-                **(_ledger_links(governance, completed.entry_hash, completed.seq) if completed else {}),
+                **(ledger.links(completed.entry_hash, completed.seq) if completed else {}),
                 "console": dg.MetadataValue.url(
                     version_url(model.name, context.partition_key, console_base(governance.settings))
                 ),
@@ -330,14 +332,6 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         )
 
     return [release_gate, approval_request, approved_release, production_deployment]
-
-
-def _ledger_links(governance: GovernanceResource, entry_hash: str, seq: int) -> dict:
-    return {
-        "ledger_entry": entry_hash,
-        "ledger_seq": dg.MetadataValue.text(str(seq)),
-        "ledger_link": dg.MetadataValue.url(f"{governance.settings.serve_url}/ledger/entries/{seq}"),
-    }
 
 
 def _gate_entry(services: Services, model: GovernedModel, version: str, decision: dict) -> events.GateDecided:

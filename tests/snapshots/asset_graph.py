@@ -77,6 +77,7 @@ def describe_assets(graph) -> dict:
             "tags": {k: v for k, v in sorted(node.tags.items()) if not k.startswith(KIND_TAG)},
             "kinds": sorted(node.kinds),
             "group": node.group_name,
+            "resources": _resources(node.assets_def.required_resource_keys),
             **_where_set(
                 automation_condition=describe_automation(node.automation_condition),
                 code_version=node.code_version,
@@ -85,6 +86,11 @@ def describe_assets(graph) -> dict:
             ),
         }
     return described
+
+
+def _resources(keys) -> list[str]:
+    """The resources a definition takes (the IO managers its outputs use are under `io_manager`)."""
+    return sorted(key for key in keys if not key.endswith("io_manager"))
 
 
 def _io_manager(node) -> str | None:
@@ -116,6 +122,7 @@ def describe_sensors(defs: dg.Definitions) -> dict:
             minimum_interval_seconds=sensor.minimum_interval_seconds,
             default_status=sensor.default_status.value,
             jobs=sorted(target.job_name for target in sensor.targets),
+            resources=_resources(sensor.required_resource_keys) or None,
             asset_selection=str(sensor.asset_selection) if sensor.asset_selection is not None else None,
         )
         for sensor in sorted(defs.sensors or [], key=lambda s: s.name)
