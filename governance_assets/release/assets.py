@@ -202,7 +202,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             "registered_version": trained["version"],
             "code_version": trained["code_version"],
             "validation_digest": trained["validation_digest"],
-            "gate_ledger_entry": _gate_entry(services, model, version, decision).entry_hash,
+            "gate_ledger_entry": recorded_gate_entry(services, model, version, decision).entry_hash,
         }
         pack = seal(settings.model_dir(model.name, version) / "evidence", model.name, version, files, facts)
         changed = [name for name, document in documents.items() if pack.manifest["files"][name] != digest_of(document)]
@@ -334,7 +334,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
     return [release_gate, approval_request, approved_release, production_deployment]
 
 
-def _gate_entry(services: Services, model: GovernedModel, version: str, decision: dict) -> events.GateDecided:
+def recorded_gate_entry(services: Services, model: GovernedModel, version: str, decision: dict) -> events.GateDecided:
     """The ledger entry that recorded exactly this gate decision (the pack seals it as a fact). Once retention
     removed an entry's detail, its digests and outcome identify the decision."""
     recorded = [
