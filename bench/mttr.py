@@ -315,10 +315,10 @@ def measure_ticks(root: Path, count: int, rows: int) -> tuple[dict, dict, float,
     def tick(sensor: str, cursor: str | None) -> tuple[float, str | None]:
         """One evaluation of a fleet sensor: every model's window (cursor None) or nothing new."""
         definition = defs.resolve_sensor_def(monitoring_sensor_name(sensor))
-        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
-        started = time.perf_counter()
-        result = definition(context)
-        return time.perf_counter() - started, result.cursor
+        with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
+            started = time.perf_counter()
+            result = definition(context)
+            return time.perf_counter() - started, result.cursor
 
     for sensor in SENSORS:  # warm: references built and loaded, as after the code server's first ticks
         tick(sensor, None)

@@ -85,10 +85,10 @@ def tick(settings, defs, instance, sensor: str, cursor: str | None) -> tuple[flo
 
     from resources import governance_resources
 
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=governance_resources(settings))
-    started = time.perf_counter()
-    result = defs.resolve_sensor_def(sensor)(context)
-    return time.perf_counter() - started, result.cursor
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources=governance_resources(settings)) as context:
+        started = time.perf_counter()
+        result = defs.resolve_sensor_def(sensor)(context)
+        return time.perf_counter() - started, result.cursor
 
 
 def idle_tick(settings, config) -> float:

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 import dagster as dg
 
 from governance.config import GovernedModel
-from governance.events import Event
 from governance.release.requests import requesters
 from resources import GovernanceResource
 
@@ -71,16 +70,6 @@ def _cell(value) -> str:
 def actor(asset: str) -> str:
     """The principal an asset records its events as."""
     return f"system:{asset}"
-
-
-def record(governance: GovernanceResource, event: Event) -> dict:
-    """Append a governance event to the ledger; returns the metadata that links the materialization to it."""
-    entry = governance.services.ledger.append(event)
-    return {
-        "ledger_entry": entry.entry_hash,
-        "ledger_seq": dg.MetadataValue.text(str(entry.seq)),  # an identifier: text, so the UI does not plot it
-        "ledger_link": dg.MetadataValue.url(f"{governance.settings.serve_url}/ledger/entries/{entry.seq}"),
-    }
 
 
 @contextlib.contextmanager

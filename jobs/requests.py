@@ -19,7 +19,7 @@ from governance.config import GovernedModel
 from governance.errors import GovernanceError
 from governance.registry import ModelRegistry, version_key
 from governance_assets.common import REQUESTED_BY_TAG, versions
-from resources import GovernanceResource
+from resources import RegistryResource
 
 UNSIGNED = "unknown (launched without a signed request)"
 
@@ -54,9 +54,9 @@ class CandidateRequest(dg.Config):
 
 def request_job(model: GovernedModel) -> dg.JobDefinition:
     @dg.op(name=f"{model.name}__check_candidate_request")
-    def check_request(context: dg.OpExecutionContext, config: CandidateRequest, governance: GovernanceResource) -> str:
+    def check_request(context: dg.OpExecutionContext, config: CandidateRequest, registry: RegistryResource) -> str:
         try:
-            key = check_candidate_key(governance.services.registry, model, config.version.strip())
+            key = check_candidate_key(registry.store, model, config.version.strip())
         except CandidateKeyError as refused:  # bad input, said plainly: no stack trace, nothing created
             raise dg.Failure(description=str(refused), allow_retries=False) from None
         context.log.info(f"{key} will be allocated and run by the {model.name}_candidate_requests sensor")
@@ -84,7 +84,7 @@ def request_sensor(model: GovernedModel, candidate_job: str) -> dg.SensorDefinit
         description=f"For each successful {request_job_name(model.name)} run, adds the next version's "
         f"partition and launches {candidate_job} for it.",
     )
-    def candidate_requests(context: dg.SensorEvaluationContext, governance: GovernanceResource) -> dg.SensorResult:
+    def candidate_requests(context: dg.SensorEvaluationContext, registry: RegistryResource) -> dg.SensorResult:
         since = float(context.cursor or 0)
         done = context.instance.get_run_records(
             dg.RunsFilter(
@@ -98,7 +98,7 @@ def request_sensor(model: GovernedModel, candidate_job: str) -> dg.SensorDefinit
         if not done:
             return dg.SensorResult(skip_reason="no new candidate requests")
         cursor = str(done[0].update_timestamp.timestamp())  # one candidate per request, oldest first
-        key = candidate_key(governance.services.registry, model)
+        key = candidate_key(registry.store, model)
         if _in_flight(context.instance, key):
             context.log.info(f"{key} already has a candidate run; {len(done)} request(s) wait for it to end")
             return dg.SensorResult(skip_reason=f"{key} is already running")

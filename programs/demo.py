@@ -112,13 +112,12 @@ class Demo:
     def sensor_tick(self) -> list[str]:
         """What the daemon does: evaluate the approval sensor, launch the runs it requests."""
         sensor = approval_sensor(self.model)
-        result = sensor(
-            dg.build_sensor_context(
-                instance=self.instance,
-                cursor=self.facts.get("sensor_cursor"),
-                resources=governance_resources(self.settings),
-            )
-        )
+        with dg.build_sensor_context(
+            instance=self.instance,
+            cursor=self.facts.get("sensor_cursor"),
+            resources=governance_resources(self.settings),
+        ) as context:  # the resources set up for the tick are torn down after it
+            result = sensor(context)
         self.facts["sensor_cursor"] = result.cursor or self.facts.get("sensor_cursor")
         launched = []
         for request in result.run_requests or []:

@@ -25,7 +25,7 @@ from governance.monitoring.windows import LIVE
 from governance.release.services import SYSTEM
 from governance_assets.common import REQUESTED_BY_TAG
 from jobs.monitoring import remediation_job_name, report_run_config
-from resources import GovernanceResource
+from resources import LedgerResource
 
 GUARD_REPORTS = "guard_reports"
 
@@ -43,10 +43,10 @@ def guard_reports_sensor(
         description="Requests the model's remediation job (the window report, for the record) for the "
         "decisions of any governed model the fairness guard contained while their window filled.",
     )
-    def guard_reports(context: dg.SensorEvaluationContext, governance: GovernanceResource) -> dg.SensorResult:
+    def guard_reports(context: dg.SensorEvaluationContext, ledger: LedgerResource) -> dg.SensorResult:
         after = int(context.cursor or 0)
         try:
-            found = governance.services.ledger.events(events.GuardContained, since_seq=after)
+            found = ledger.store.events(events.GuardContained, since_seq=after)
         except (GovernanceError, SQLAlchemyError) as exc:
             return dg.SensorResult(
                 skip_reason="the ledger cannot be read now (tried again next tick): " + str(exc).splitlines()[0]

@@ -241,7 +241,7 @@ def _retraining(
         return None, f"waits for candidate run {waiting.run_id} ({waiting.status.value}) to end", False
     if len(runs) >= MAX_ATTEMPTS:
         return None, f"retraining request {entry} given up after {len(runs)} failed candidate runs", True
-    partition = candidate_key(governance.registry, model)
+    partition = candidate_key(governance.services.registry, model)
     request = dg.RunRequest(
         job_name=candidate_job_name(model.name),
         run_key=f"retraining-{model.name}-{entry}-{len(runs) + 1}",

@@ -5,7 +5,6 @@ champion with the features its approved artifact was trained on, over v2's test 
 """
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -37,7 +36,7 @@ def test_a_version_that_drops_a_feature_is_gated_against_the_champion_trained_wi
     v2, result = second.candidate(requested_by="dana")
     assert result.success and v2 == f"{MODEL}-v2"  # gated, not crashed on the column the champion needs
     gate = result.output_for_node(f"{MODEL}__release_gate")
-    decision = json.loads(Path(gate["path"]).read_bytes())
+    decision = json.loads((second.settings.model_dir(MODEL, v2) / "gate_decision.json").read_bytes())
     assert decision["allowed"] == gate["allowed"] and not decision["errors"]
     [record] = second.materialized(MODEL, "release_gate", v2)
     basis = record.asset_materialization.metadata["champion_comparison"].value

@@ -132,7 +132,8 @@ def test_the_approval_sensor_launches_once_when_a_tick_falls_between_statement_a
 
     def tick_in_the_gap(ledger: Ledger, event: events.Event):
         if isinstance(event, events.ApprovalGranted) and not ticks:
-            ticks.append(sensor(dg.build_sensor_context(instance=life.instance, resources=resources)))
+            with dg.build_sensor_context(instance=life.instance, resources=resources) as context:
+                ticks.append(sensor(context))
         return appending(ledger, event)
 
     monkeypatch.setattr(Ledger, "append", tick_in_the_gap)
@@ -140,9 +141,11 @@ def test_the_approval_sensor_launches_once_when_a_tick_falls_between_statement_a
     monkeypatch.undo()
     (in_the_gap,) = ticks
     assert not in_the_gap.run_requests
-    after = sensor(dg.build_sensor_context(instance=life.instance, cursor=in_the_gap.cursor, resources=resources))
+    with dg.build_sensor_context(instance=life.instance, cursor=in_the_gap.cursor, resources=resources) as context:
+        after = sensor(context)
     assert [r.partition_key for r in after.run_requests] == ["credit_scoring-v1"]
-    again = sensor(dg.build_sensor_context(instance=life.instance, cursor=after.cursor, resources=resources))
+    with dg.build_sensor_context(instance=life.instance, cursor=after.cursor, resources=resources) as context:
+        again = sensor(context)
     assert not again.run_requests
     assert _release(life, "credit_scoring-v1").success
 

@@ -71,13 +71,10 @@ def life(tmp_path_factory):
 
 def real_evidence(life, which: str):
     key, result = life.runs[which]
-    out = {
-        name: result.output_for_node(f"{MODEL}__{name}")
-        for name in ("trained_model", "performance_report", "fairness_report", "explainability_report", "model_card")
-    }
+    out = {name: result.output_for_node(f"{MODEL}__{name}") for name in ("trained_model", "model_card")}
 
-    def load(name):
-        return json.loads(Path(out[name]["path"]).read_bytes())
+    def load(name):  # as the reports IO manager stored it
+        return json.loads((life.settings.model_dir(MODEL, key) / f"{name.removesuffix('_report')}.json").read_bytes())
 
     return gate_evidence(
         life.config.model(MODEL),
@@ -223,7 +220,7 @@ def test_a_waiver_is_honoured_by_the_gate_and_shown_on_the_card(life, monkeypatc
         asset_selection=[AssetKey([MODEL, "release_gate"]), AssetKey([MODEL, "approval_request"])],
     )
     assert result.success
-    gate = json.loads(Path(result.output_for_node(f"{MODEL}__release_gate")["path"]).read_bytes())
+    gate = json.loads((life.settings.model_dir(MODEL, key) / "gate_decision.json").read_bytes())
     assert gate["allowed"] and gate["valid_until"] and all(d["waiver"]["granted_by"] == "carl" for d in gate["denials"])
     card = (life.settings.model_dir(MODEL, key) / "model_card.md").read_text()
     assert "No waiver applies" not in card

@@ -67,7 +67,7 @@ def test_fairness_figures_match_a_hand_computation(two_versions):
     life, runs = two_versions
     result = runs[0][1]
     trained = result.output_for_node("credit_scoring__trained_model")
-    report = json.loads(Path(result.output_for_node("credit_scoring__fairness_report")["path"]).read_bytes())
+    report = json.loads((life.settings.model_dir("credit_scoring", runs[0][0]) / "fairness.json").read_bytes())
     model = life.config.model("credit_scoring")
     frame = generate_applications(6000, seed=7)
     from governance.training import split
@@ -100,12 +100,17 @@ def test_model_card_names_its_evidence(two_versions):
     assert card["complete"] and file_sha256(card["html_path"]) == card["html_sha256"]
     for fact in (trained["data_md5"], trained["run_id"], trained["artifact_sha256"], "passed"):
         assert fact in markdown and fact in html
-    for name in ("performance_report", "fairness_report", "explainability_report"):
-        assert result.output_for_node(f"credit_scoring__{name}")["sha256"] in markdown
+    stored = life.settings.model_dir("credit_scoring", runs[1][0])
+    for name in (
+        "performance",
+        "fairness",
+        "explainability",
+    ):  # each report's file, as the reports IO manager stored it
+        assert file_sha256(stored / f"{name}.json") in markdown
     assert html.count("data:image/svg+xml;base64,") == 4
     metadata = life.materialized("credit_scoring", "model_card", "credit_scoring-v2")[0].asset_materialization.metadata
     assert "## Fairness" in metadata["card"].value
-    explained = json.loads(Path(result.output_for_node("credit_scoring__explainability_report")["path"]).read_bytes())
+    explained = json.loads((stored / "explainability.json").read_bytes())
     top = explained["importance"][0]["feature"]  # the monitoring section: what would fire, the top feature included
     assert (
         "## Monitoring" in markdown and "| monitoring.score_drift_severe | contain | score_psi >= 0.2500 |" in markdown
@@ -125,3 +130,67 @@ def test_metadata_a_reviewer_needs_is_on_each_asset(two_versions):
     for (asset, partition), keys in expected.items():
         metadata = life.materialized("credit_scoring", asset, partition)[0].asset_materialization.metadata
         assert keys <= set(metadata), f"{asset} lacks {keys - set(metadata)}"
+
+
+def test_a_stored_report_edited_between_materializations_stops_the_step_that_reads_it(two_versions):
+    """A report file is a cache of what its asset produced, never an authority: edited in the state dir after its
+    materialization, the next step that reads it (the model card) fails naming the asset, the partition, the file
+    and both digests, and publishes nothing; the bytes the materialization recorded, or a new materialization of
+    the report, let it run again."""
+    import dagster as dg
+
+    from governance import events
+    from governance.digests import canonical_json
+    from resources import governance_resources
+
+    life, runs = two_versions
+    version = runs[0][0]
+    path = life.settings.model_dir("credit_scoring", version) / "fairness.json"
+    original = path.read_bytes()
+    metadata = life.materialized("credit_scoring", "fairness_report", version)[0].asset_materialization.metadata
+    recorded = metadata["sha256"].value
+    published = life.services.ledger.latest(events.FairnessReportPublished, model="credit_scoring", version=version)
+    assert recorded == file_sha256(path) == published.report  # the file, its materialization and the ledger agree
+
+    def card(*also: str):
+        return dg.materialize(
+            life.defs.assets,
+            selection=[dg.AssetKey(["credit_scoring", name]) for name in (*also, "model_card")],
+            partition_key=version,
+            instance=life.instance,
+            resources=governance_resources(life.settings),
+            raise_on_error=False,
+        )
+
+    def failure(result) -> str:
+        [step] = [event for event in result.all_events if event.is_step_failure]
+        error, messages = step.step_failure_data.error, []
+        while error is not None:
+            messages.append(error.message)
+            error = error.cause
+        return "\n".join(messages)
+
+    cards = len(life.services.ledger.events(events.CardPublished, model="credit_scoring", version=version))
+    report = json.loads(original)
+    report["attributes"]["sex"]["groups"]["F"]["disparate_impact"] = 1.0  # a disparity edited to look fair
+    path.write_bytes(canonical_json(report))
+    edited = file_sha256(path)
+    try:
+        tampered = card()
+        assert not tampered.success
+        message = failure(tampered)
+        for named in ("credit_scoring/fairness_report", f"partition {version}", str(path), recorded, edited):
+            assert named in message, f"{named!r} not in {message!r}"
+        assert "changed after it was written" in message
+        assert len(life.services.ledger.events(events.CardPublished, model="credit_scoring", version=version)) == cards
+    finally:
+        path.write_bytes(original)
+    assert card().success  # the bytes the materialization recorded: the card reads them again
+
+    # A materialization reported by hand records no digest: nothing says what the file should hold.
+    life.instance.report_runless_asset_event(
+        dg.AssetMaterialization(dg.AssetKey(["credit_scoring", "fairness_report"]), partition=version)
+    )
+    unrecorded = card()
+    assert not unrecorded.success and "no materialization recorded the SHA-256" in failure(unrecorded)
+    assert card("fairness_report").success  # materialized again, as the message says: read again

@@ -37,9 +37,9 @@ def govern(life, *args):
 
 def sensor_tick(life, cursor):
     """What the daemon does on a tick: evaluate the sensor and launch the runs it asks for."""
-    result = approval_sensor(life.config.model(MODEL))(
-        dg.build_sensor_context(instance=life.instance, cursor=cursor, resources=governance_resources(life.settings))
-    )
+    resources = governance_resources(life.settings)
+    with dg.build_sensor_context(instance=life.instance, cursor=cursor, resources=resources) as context:
+        result = approval_sensor(life.config.model(MODEL))(context)
     for request in result.run_requests or []:
         run = life.defs.resolve_job_def("credit_scoring_release").execute_in_process(
             instance=life.instance, partition_key=request.partition_key, tags=request.tags
@@ -106,9 +106,8 @@ def test_approve_deploy_decide_disable_enable_rollback(tmp_path):
 
     # A fresh daemon's approval sensor (no cursor) must not bring v2 back: both approvals were released already,
     # and an approval is spent by its deployment, so even a forced re-run of v2's release deploys nothing.
-    fresh = approval_sensor(life.config.model(MODEL))(
-        dg.build_sensor_context(instance=life.instance, resources=governance_resources(life.settings))
-    )
+    with dg.build_sensor_context(instance=life.instance, resources=governance_resources(life.settings)) as context:
+        fresh = approval_sensor(life.config.model(MODEL))(context)
     assert not fresh.run_requests
     rerun = life.defs.resolve_job_def("credit_scoring_release").execute_in_process(
         instance=life.instance, partition_key=v2, raise_on_error=False

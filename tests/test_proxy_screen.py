@@ -51,7 +51,7 @@ def denied(tmp_path_factory):
 
 def test_the_screen_flags_a_low_importance_exact_proxy(denied):
     life, key, result = denied
-    report = json.loads(Path(result.output_for_node(f"{MODEL}__explainability_report")["path"]).read_bytes())
+    report = json.loads((life.settings.model_dir(MODEL, key) / "explainability.json").read_bytes())
     row = next(r for r in report["proxy_screen"] if r["feature"] == PROXY)
     assert row["attribute"] == "sex" and row["strength"] == 1.0
     assert row["rank"] > 5 and row["weighted"] < 0.5  # outside the old top five, and barely used

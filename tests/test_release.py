@@ -169,11 +169,13 @@ def test_the_approval_sensor_launches_the_release_that_deploys(life):
     assert approved.exit_code == 0, approved.output
     sensor = approval_sensor(life.config.model(MODEL))
     resources = governance_resources(life.settings)
-    result = sensor(dg.build_sensor_context(instance=life.instance, resources=resources))
+    with dg.build_sensor_context(instance=life.instance, resources=resources) as context:
+        result = sensor(context)
     requests = result.run_requests
     assert requests and {r.partition_key for r in requests} == {V1}
     assert len({r.run_key for r in requests}) == len(requests)
-    follow_up = sensor(dg.build_sensor_context(instance=life.instance, cursor=result.cursor, resources=resources))
+    with dg.build_sensor_context(instance=life.instance, cursor=result.cursor, resources=resources) as context:
+        follow_up = sensor(context)
     assert not follow_up.run_requests  # the cursor moved past every approval
     waiting = govern(life, "status")
     assert f"{V1} approved by ravi; awaits release by the approval sensor" in waiting.output, waiting.output

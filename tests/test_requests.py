@@ -63,12 +63,15 @@ def test_a_candidate_from_the_ui_needs_no_partition_name_and_a_typo_creates_noth
     )
     sensor = request_sensor(life.config.model(MODEL), f"{MODEL}_candidate")
     resources = governance_resources(life.settings)
-    assert sensor(dg.build_sensor_context(instance=life.instance, resources=resources)).skip_reason
+    with dg.build_sensor_context(instance=life.instance, resources=resources) as context:
+        assert sensor(context).skip_reason
     assert job.execute_in_process(instance=life.instance).success  # no name typed
-    result = sensor(dg.build_sensor_context(instance=life.instance, resources=resources))
+    with dg.build_sensor_context(instance=life.instance, resources=resources) as context:
+        result = sensor(context)
     (run,) = result.run_requests
     assert run.partition_key == "credit_scoring-v2" and run.tags["governance/requested_by"].startswith("unknown")
     assert [r.partition_keys for r in result.dynamic_partitions_requests] == [["credit_scoring-v2"]]
     assert life.instance.get_dynamic_partitions(partitions) == before  # the evaluation wrote nothing
-    later = sensor(dg.build_sensor_context(instance=life.instance, cursor=result.cursor, resources=resources))
+    with dg.build_sensor_context(instance=life.instance, cursor=result.cursor, resources=resources) as context:
+        later = sensor(context)
     assert later.skip_reason and not later.run_requests  # one candidate per request

@@ -54,7 +54,7 @@ def test_taiwan_credit_runs_through_the_same_graph(tmp_path, lifecycle):
     model = life.config.model("taiwan_credit")
     assert "X2" not in model.feature_columns and "X5" not in model.feature_columns
     assert len(model.feature_columns) == 21
-    fairness = json.loads(Path(result.output_for_node("taiwan_credit__fairness_report")["path"]).read_bytes())
+    fairness = json.loads((life.settings.model_dir("taiwan_credit", key) / "fairness.json").read_bytes())
     assert set(fairness["gated_attributes"]) == {"sex", "age"}
     assert set(fairness["attributes"]["age"]["groups"]) == {
         "[18.0, 30.0)",

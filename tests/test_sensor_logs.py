@@ -10,8 +10,8 @@ from tests.helpers import SMALL_CONFIG, Lifecycle
 
 def test_the_approval_sensor_logs_why_it_skipped(tmp_path, capfd):
     life = Lifecycle(tmp_path / "govern", SMALL_CONFIG)
-    context = dg.build_sensor_context(instance=life.instance, resources=governance_resources(life.settings))
-    capfd.readouterr()
-    result = approval_sensor(life.config.model("credit_scoring"))(context)
+    with dg.build_sensor_context(instance=life.instance, resources=governance_resources(life.settings)) as context:
+        capfd.readouterr()
+        result = approval_sensor(life.config.model("credit_scoring"))(context)
     assert result.skip_reason.skip_message.startswith("no new approvals; serving state now no verified champion")
     assert result.skip_reason.skip_message in capfd.readouterr().err

@@ -83,9 +83,8 @@ def build_ui_state(home: Path) -> tuple[Lifecycle, str]:
         assert release.execute_in_process(instance=life.instance, partition_key=version).success
     rollback(life.services, MODEL, "paul", _key(life, "paul"), "v3 under investigation")
     set_kill_switch(life.services, MODEL, True, "bea", _key(life, "bea"), "complaints spike")
-    tick = approval_sensor(model)(
-        dg.build_sensor_context(instance=life.instance, resources=governance_resources(life.settings))
-    )
+    with dg.build_sensor_context(instance=life.instance, resources=governance_resources(life.settings)) as context:
+        tick = approval_sensor(model)(context)
     for event in tick.asset_events:  # what the daemon records from the sensor's tick
         life.instance.report_runless_asset_event(event)
     return life, denied

@@ -11,8 +11,8 @@ from governance.data import snapshot as snapshots
 from governance.data.source import generate, read_dataset, read_snapshot
 from governance.data.validation import save_validation, validate
 from governance.errors import GovernanceError
-from governance_assets.common import actor, group, importing_meanwhile, key, md_table, owners, record, tags
-from resources import GovernanceResource
+from governance_assets.common import actor, group, importing_meanwhile, key, md_table, owners, tags
+from resources import GovernanceResource, LedgerResource
 
 CONTRACT_CHECK = "data_contract"
 
@@ -36,7 +36,10 @@ def data_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         description=f"Snapshot of {model.name}'s source data, versioned with DVC (md5 in metadata).",
     )
     def applications(
-        context: dg.AssetExecutionContext, config: GeneratorScenario, governance: GovernanceResource
+        context: dg.AssetExecutionContext,
+        config: GeneratorScenario,
+        governance: GovernanceResource,
+        ledger: LedgerResource,
     ) -> dg.Output[dict]:
         settings = governance.settings
         overrides = config.model_dump(exclude_none=True)
@@ -54,8 +57,7 @@ def data_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             frame = read_dataset(model, path)
             snap = snapshots.snapshot_file(settings, model.name, path, frame)
         context.log.info(f"snapshot {snap.md5} ({snap.rows} rows) of {snap.source}")
-        links = record(
-            governance,
+        links = ledger.record(
             events.DataSnapshotted(
                 actor=actor("applications"),
                 model=model.name,
@@ -98,14 +100,15 @@ def data_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         description="The snapshot checked against the data contract in the config (Great Expectations). "
         "Blocks training when it fails.",
     )
-    def validated_applications(context: dg.AssetExecutionContext, governance: GovernanceResource, applications: dict):
+    def validated_applications(
+        context: dg.AssetExecutionContext, governance: GovernanceResource, ledger: LedgerResource, applications: dict
+    ):
         settings = governance.settings
         frame = read_snapshot(settings, model, applications["md5"], keep=True)  # training reads it next
         report = validate(model, frame, applications["md5"])
         path = save_validation(settings, report, applications)
         checked = events.DataValidated if report.passed else events.DataRejected
-        links = record(
-            governance,
+        links = ledger.record(
             checked(
                 actor=actor("validated_applications"),
                 model=model.name,

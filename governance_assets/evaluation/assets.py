@@ -1,6 +1,5 @@
 """Per version: performance, fairness and explainability reports, and the model card."""
 
-import json
 import re
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from governance.cards.card import write_card
 from governance.config import GovernedModel
 from governance.data.source import read_dataset
 from governance.data.validation import load_validation
-from governance.digests import canonical_json, file_sha256
+from governance.digests import digest_of, file_sha256
 from governance.errors import GovernanceError
 from governance.metrics.explainability import explainability_report, version_explainer
 from governance.metrics.fairness import fairness_report, protected_groups
@@ -24,8 +23,9 @@ from governance.policy.authz import VersionSubject
 from governance.policy.waivers import honoured_waivers
 from governance.release.requests import requesters
 from governance.settings import Settings
-from governance_assets.common import actor, figure, group, key, md_table, owners, record, requested_by, tags, versions
-from resources import GovernanceResource
+from governance_assets.common import actor, figure, group, key, md_table, owners, requested_by, tags, versions
+from resources import GovernanceResource, LedgerResource, RegistryResource
+from resources.reports import stored_as
 
 
 def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
@@ -42,15 +42,18 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         ins=trained_in,
         kinds={"scikit-learn"},
         **common,
+        **stored_as("performance.json"),
         description="AUC, Gini, KS, Brier and calibration on the held-out test set, overall and by group.",
     )
-    def performance(governance: GovernanceResource, trained: dict) -> dg.Output[dict]:
+    def performance(
+        governance: GovernanceResource, registry: RegistryResource, ledger: LedgerResource, trained: dict
+    ) -> dg.Output[dict]:
         test, scores = _test_set(governance.settings, model, trained)
         report = performance_report(
             training.unfavourable(model, test), scores, protected_groups(model, test), model.decisioning
         )
-        saved, links = _save(governance, model, trained, "performance", report)
-        governance.registry.log_evaluation(
+        links = _publish(ledger, model, trained, "performance", report)
+        registry.store.log_evaluation(
             trained["run_id"],
             {f"performance/{name}": report[name] for name in ("auc", "gini", "ks", "brier")}
             | {"performance/calibration_error": report["calibration"]["expected_calibration_error"]},
@@ -61,12 +64,11 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             for g, v in groups.items()
         ]
         return dg.Output(
-            saved,
+            report,
             metadata={
                 **{name: figure(report[name]) for name in ("auc", "gini", "ks", "brier")},
                 "calibration_error": figure(report["calibration"]["expected_calibration_error"]),
                 "by_group": md_table(["attribute", "group", "rows", "AUC", "KS"], rows),
-                **_file_metadata(saved),
                 **links,
             },
         )
@@ -76,10 +78,13 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         ins=trained_in,
         kinds={"fairlearn"},
         **common,
+        **stored_as("fairness.json"),
         description="Fairlearn MetricFrame by protected group and intersection: selection rate, parity, "
         "equalized odds, disparate impact, with bootstrap confidence intervals.",
     )
-    def fairness(governance: GovernanceResource, trained: dict) -> dg.Output[dict]:
+    def fairness(
+        governance: GovernanceResource, registry: RegistryResource, ledger: LedgerResource, trained: dict
+    ) -> dg.Output[dict]:
         test, scores = _test_set(governance.settings, model, trained)
         report = fairness_report(
             model,
@@ -87,7 +92,7 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             scores < model.decisioning.approve_below,
             protected_groups(model, test),
         )
-        saved, links = _save(governance, model, trained, "fairness", report)
+        links = _publish(ledger, model, trained, "fairness", report)
         rows = [
             [
                 name,
@@ -115,7 +120,7 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             )
             for n in report["gated_attributes"]
         }
-        governance.registry.log_evaluation(
+        registry.store.log_evaluation(
             trained["run_id"],
             impacts
             | {
@@ -124,11 +129,10 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             },
         )
         return dg.Output(
-            saved,
+            report,
             metadata={
                 **odds,
                 "groups": md_table(["attribute", "group", "rows", "approval rate", "DI", "DI interval"], rows),
-                **_file_metadata(saved),
                 **links,
             },
         )
@@ -138,31 +142,33 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         ins=trained_in,
         kinds={"shap"},
         **common,
+        **stored_as("explainability.json"),
         description="SHAP global importance on a bounded sample, and the proxy screen of every feature.",
     )
-    def explainability(governance: GovernanceResource, trained: dict) -> dg.Output[dict]:
-        settings, registry = governance.settings, governance.registry
-        registered = registry.version(model.name, trained["version"])
-        pipeline = registry.load(registered, trained["artifact_sha256"])
+    def explainability(
+        governance: GovernanceResource, registry: RegistryResource, ledger: LedgerResource, trained: dict
+    ) -> dg.Output[dict]:
+        settings = governance.settings
+        registered = registry.store.version(model.name, trained["version"])
+        pipeline = registry.store.load(registered, trained["artifact_sha256"])
         test, _ = _test_set(settings, model, trained)
         explainer = version_explainer(settings, model, pipeline, trained["data_md5"])
         report, values = explainability_report(model, explainer, test, protected_groups(model, test))
         plots.shap_summary(
             values, test.loc[values.index], _dir(settings, model, trained) / "plots" / "shap_summary.svg"
         )
-        saved, links = _save(governance, model, trained, "explainability", report)
+        links = _publish(ledger, model, trained, "explainability", report)
         rows = [
             [r["rank"], r["feature"], r["mean_abs_shap"], max(report["proxy_strength"][r["feature"]].values())]
             for r in report["importance"][:10]
         ]
         flags = [[f["feature"], f["attribute"], f["strength"], f["weighted"], f["why"]] for f in report["proxy_flags"]]
         return dg.Output(
-            saved,
+            report,
             metadata={
                 "top_features": md_table(["rank", "feature", "mean |SHAP|", "proxy strength"], rows),
                 "proxy_flags": len(report["proxy_flags"]),
                 "flagged_proxies": md_table(["feature", "attribute", "strength", "weighted", "why"], flags),
-                **_file_metadata(saved),
                 **links,
             },
         )
@@ -171,6 +177,7 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         key=key(model, "model_card"),
         kinds={"markdown", "html"},
         **common,
+        **stored_as("model_card.json"),
         ins={
             "trained": dg.AssetIn(key(model, "trained_model")),
             "performance": dg.AssetIn(key(model, "performance_report")),
@@ -182,6 +189,7 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
     def model_card(
         context: dg.AssetExecutionContext,
         governance: GovernanceResource,
+        ledger: LedgerResource,
         trained: dict,
         performance: dict,
         fairness: dict,
@@ -201,13 +209,14 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                 bundle=services.policies, roster=services.roster, store=services.statements, subject=subject
             )
         ]
-        return publish_card(governance, model, trained, performance, fairness, explainability, waivers)
+        return publish_card(governance, ledger, model, trained, performance, fairness, explainability, waivers)
 
     return [performance, fairness, explainability, model_card]
 
 
 def publish_card(
     governance: GovernanceResource,
+    ledger: LedgerResource,
     model: GovernedModel,
     trained: dict,
     performance: dict,
@@ -215,23 +224,21 @@ def publish_card(
     explainability: dict,
     waivers: list[dict],
 ) -> dg.Output[dict]:
-    """Render the version's card from its reports with `waivers` listed, ledger its digests, and return the
-    model_card output (the release gate publishes it again when the waivers it honoured differ)."""
+    """Render the version's card from its reports (as stored and verified by the reports IO manager) with
+    `waivers` listed, ledger its digests, and return the model_card output (the release gate publishes it again
+    when the waivers it honoured differ)."""
     settings, services = governance.settings, governance.services
-    reports = {
-        name: _load(saved)
-        for name, saved in (("performance", performance), ("fairness", fairness), ("explainability", explainability))
-    }
+    reports = {"performance": performance, "fairness": fairness, "explainability": explainability}
     validation = load_validation(settings, model.name, trained["data_md5"])
     reports["validation"], reports["snapshot"] = validation, validation["snapshot"]
     out = _dir(settings, model, trained)
     plots.roc(reports["performance"], out / "plots" / "roc.svg")
     plots.calibration(reports["performance"], out / "plots" / "calibration.svg")
     plots.selection_rates(reports["fairness"], out / "plots" / "selection_rates.svg")
-    digests = {
-        "Performance report": performance["sha256"],
-        "Fairness report": fairness["sha256"],
-        "Explainability report": explainability["sha256"],
+    digests = {  # each report's canonical JSON: the bytes its file holds and its ledger entry names
+        "Performance report": digest_of(performance),
+        "Fairness report": digest_of(fairness),
+        "Explainability report": digest_of(explainability),
     }
     watch = card_watch(services.policies, model, trained["key"], reports["explainability"])
     card = write_card(
@@ -245,8 +252,7 @@ def publish_card(
         monitoring=watch,
         requested_by=requesters(services, model.name, trained["key"]).describe(),
     )
-    links = record(
-        governance,
+    links = ledger.record(
         events.CardPublished(
             actor=actor("model_card"),
             model=model.name,
@@ -300,39 +306,23 @@ def _test_set(settings: Settings, model: GovernedModel, trained: dict) -> tuple[
     return test.reset_index(drop=True), scores
 
 
-def _save(
-    governance: GovernanceResource, model: GovernedModel, trained: dict, name: str, report: dict
-) -> tuple[dict, dict]:
-    """Write a report, ledger its digest; returns what downstream reads and the metadata linking the ledger."""
-    path = _dir(governance.settings, model, trained) / f"{name}.json"
-    path.write_bytes(canonical_json(report))
-    saved = {"key": trained["key"], "report": name, "path": str(path), "sha256": file_sha256(path)}
-    links = record(
-        governance,
+def _publish(ledger: LedgerResource, model: GovernedModel, trained: dict, name: str, report: dict) -> dict:
+    """Ledger a report's digest (of its canonical JSON: the bytes the reports IO manager stores); returns the
+    metadata linking the materialization to the ledger."""
+    return ledger.record(
         events.REPORT_EVENTS[name](
             actor=actor(f"{name}_report"),
             model=model.name,
             version=trained["key"],
-            report=saved["sha256"],
+            report=digest_of(report),
             artifact=trained["artifact_sha256"],
         ),
     )
-    return saved, links
-
-
-def _load(saved: dict) -> dict:
-    if file_sha256(saved["path"]) != saved["sha256"]:
-        raise GovernanceError(f"{saved['path']}: report changed since it was produced")
-    return json.loads(Path(saved["path"]).read_bytes())
 
 
 def _without_images(markdown: str) -> str:
     """The UI cannot resolve the card's relative plot files: point to the HTML card instead."""
     return re.sub(r"!\[[^\]]*\]\([^)]*\)( !\[[^\]]*\]\([^)]*\))*", "_(plots: see the HTML card)_", markdown)
-
-
-def _file_metadata(saved: dict) -> dict:
-    return {"report": dg.MetadataValue.path(saved["path"]), "sha256": saved["sha256"]}
 
 
 def _interval(bounds) -> str:

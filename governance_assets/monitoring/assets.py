@@ -21,9 +21,9 @@ from governance.monitoring.report import write_report
 from governance.monitoring.windows import LIVE, STREAMS, read_window
 from governance.objectstore import publish
 from governance.registry import version_key
-from governance_assets.common import actor, group, key, md_table, owners, record, tags
+from governance_assets.common import actor, group, key, md_table, owners, tags
 from governance_assets.production.assets import observe_serving
-from resources import GovernanceResource
+from resources import GovernanceResource, LedgerResource
 
 POLICY_CHECK = "within_policy"
 
@@ -54,13 +54,15 @@ def monitoring_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         description="Real outcomes joined to logged decisions (`govern labels import FILE`, or a path in the "
         "launchpad); performance and equal opportunity are judged on labelled windows.",
     )
-    def outcome_labels(config: LabelsFile, governance: GovernanceResource) -> dg.MaterializeResult:
+    def outcome_labels(
+        config: LabelsFile, governance: GovernanceResource, ledger: LedgerResource
+    ) -> dg.MaterializeResult:
         settings, metadata = governance.settings, {}
         log = DecisionLog.for_settings(settings)
         if config.path:
             done = import_labels(
                 log,
-                governance.services.ledger,
+                ledger.store,
                 governance.config,
                 config.path,
                 actor="system:outcome_labels",
@@ -97,7 +99,7 @@ def monitoring_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         "Each judged window is also an observation of this asset.",
     )
     def monitoring_report(
-        context: dg.AssetExecutionContext, config: AlertedWindow, governance: GovernanceResource
+        context: dg.AssetExecutionContext, config: AlertedWindow, governance: GovernanceResource, ledger: LedgerResource
     ) -> dg.MaterializeResult:
         if config.stream not in STREAMS:
             raise GovernanceError(f"stream {config.stream!r} is not one of {', '.join(STREAMS)}")
@@ -119,8 +121,7 @@ def monitoring_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         publish(governance.settings, directory)
         judgement = report.judgement
         judged = events.MonitoringAlert if judgement.alert else events.MonitoringReported
-        links = record(
-            governance,
+        links = ledger.record(
             judged(
                 actor=actor("monitoring_report"),
                 model=model.name,

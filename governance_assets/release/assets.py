@@ -1,7 +1,6 @@
 """Per version: release_gate (Cedar), approval_request (sealed evidence), approved_release and
 production_deployment (both re-verify the signed approval themselves)."""
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from governance import events
 from governance.config import GovernedModel
 from governance.console.links import console_base, version_url
 from governance.data.validation import load_validation, validation_path
-from governance.digests import canonical_json, file_sha256
+from governance.digests import digest_of
 from governance.errors import GovernanceError
 from governance.objectstore import publish
 from governance.policy.authz import VersionSubject
@@ -24,14 +23,17 @@ from governance.release.champion import champion_comparison
 from governance.release.deployment import deploy
 from governance.release.evidence_pack import seal
 from governance.release.gate_evidence import gate_evidence
+from governance.release.services import Services
 from governance.timestamps import parse_utc, utc_now
-from governance_assets.common import actor, group, key, md_table, owners, record, tags, versions
+from governance_assets.common import actor, group, key, md_table, owners, tags, versions
 from governance_assets.common import requested_by as requested_by_of
 from governance_assets.evaluation.assets import publish_card
 from governance_assets.production.assets import observe_serving
-from resources import GovernanceResource
+from resources import GovernanceResource, LedgerResource
+from resources.reports import stored_as, stored_path
 
 GATE_CHECK = "policy_decision"
+GATE_FILE = "gate_decision.json"
 
 
 def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
@@ -46,6 +48,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         key=key(model, "release_gate"),
         kinds={"cedar"},
         **common,
+        **stored_as(GATE_FILE),
         ins={
             "trained": dg.AssetIn(key(model, "trained_model")),
             "performance": dg.AssetIn(key(model, "performance_report")),
@@ -68,6 +71,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
     def release_gate(
         context: dg.AssetExecutionContext,
         governance: GovernanceResource,
+        ledger: LedgerResource,
         trained: dict,
         performance: dict,
         fairness: dict,
@@ -75,14 +79,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         card: dict,
     ):
         services, version = governance.services, context.partition_key
-        reports = {
-            name: _load(saved)
-            for name, saved in (
-                ("performance", performance),
-                ("fairness", fairness),
-                ("explainability", explainability),
-            )
-        }
+        reports = {"performance": performance, "fairness": fairness, "explainability": explainability}
         requested_by = requested_by_of(governance, model, version)
         champion = champion_comparison(services, model, trained["version"], trained["data_md5"])
         evidence = gate_evidence(
@@ -103,28 +100,16 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         if sorted(w["statement_digest"] for w in relied_on) != card.get("waivers", []):
             # The card lists exactly the waivers this decision honoured (granted after the card was written,
             # or no longer relied upon): it is published again, before anything seals it.
-            publish_card(governance, model, trained, performance, fairness, explainability, relied_on)
+            publish_card(governance, ledger, model, trained, performance, fairness, explainability, relied_on)
         entry = record_gate_decision(services.ledger, decision)
-        path = governance.settings.model_dir(model.name, version) / "gate_decision.json"
-        path.write_bytes(canonical_json(decision.to_dict()))
         reasons = decision.reasons()
         outcome = "allowed" if decision.allowed else "denied: " + ", ".join(d.rule for d in decision.denials)
         context.log.info(f"{version}: release gate {outcome} (policy {decision.policy_digest[:12]})")
         described = "; ".join(reasons) or "every release rule allows promotion"
         if champion.basis and not any(d.rule == "performance.champion_auc_drop" for d in decision.denials):
             described += f" (against the champion: {champion.basis})"  # a denial of that rule quotes it already
-        result = {
-            "key": version,
-            "allowed": decision.allowed,
-            "path": str(path),
-            "sha256": file_sha256(path),
-            "policy_digest": decision.policy_digest,
-            "valid_until": decision.valid_until,
-            "ledger_entry": entry.entry_hash,
-            "requested_by": requested_by,
-        }
         yield dg.Output(
-            result,
+            decision.to_dict(),  # gate_decision.json, as the evidence pack seals it
             metadata={
                 "outcome": outcome,
                 "allowed": decision.allowed,
@@ -134,8 +119,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                 "denials": md_table(["rule", "measured", "threshold", "waived by", "until"], _denial_rows(decision))
                 if decision.denials
                 else dg.MetadataValue.md("No rule denied."),
-                "decision": dg.MetadataValue.path(str(path)),
-                **_ledger_links(governance, entry.entry_hash, entry.seq),
+                **ledger.links(entry.entry_hash, entry.seq),
             },
         )
         yield dg.AssetCheckResult(
@@ -176,7 +160,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         fairness: dict,
         explainability: dict,
     ) -> Iterator[dg.Output[dict]]:
-        decision = _load(gate)
+        decision = gate  # gate_decision.json, verified against its materialization's digest by the IO manager
         if not decision["allowed"]:
             context.log.info(
                 f"{context.partition_key}: the release gate denied this version (see release_gate's "
@@ -188,19 +172,22 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                 f"{context.partition_key}: the gate passed on a waiver that expired at "
                 f"{decision['valid_until']}; run the release gate again"
             )
-        settings, version = governance.settings, context.partition_key
+        settings, services, version = governance.settings, governance.services, context.partition_key
+        documents = {
+            "performance.json": performance,
+            "fairness.json": fairness,
+            "explainability.json": explainability,
+            GATE_FILE: decision,
+        }
         files = {
             "model_card.html": Path(card["html_path"]),
             "model_card.md": Path(card["markdown_path"]),
-            "performance.json": Path(performance["path"]),
-            "fairness.json": Path(fairness["path"]),
-            "explainability.json": Path(explainability["path"]),
-            "gate_decision.json": Path(gate["path"]),
+            **{name: stored_path(settings, model.name, version, name) for name in documents},
             "validation.json": validation_path(settings, model.name, trained["data_md5"]),
         }
         files.update({f"plots/{p.name}": p for p in sorted((Path(card["html_path"]).parent / "plots").iterdir())})
         # The policy bundle the gate applied, so the evidence says which rules were in force, byte for byte.
-        bundle = governance.services.policies
+        bundle = services.policies
         if bundle.digest != decision["policy_digest"]:
             raise GovernanceError(
                 f"{context.partition_key}: the policies changed since the gate decided "
@@ -215,9 +202,14 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             "registered_version": trained["version"],
             "code_version": trained["code_version"],
             "validation_digest": trained["validation_digest"],
-            "gate_ledger_entry": gate["ledger_entry"],
+            "gate_ledger_entry": recorded_gate_entry(services, model, version, decision).entry_hash,
         }
         pack = seal(settings.model_dir(model.name, version) / "evidence", model.name, version, files, facts)
+        changed = [name for name, document in documents.items() if pack.manifest["files"][name] != digest_of(document)]
+        if changed:
+            raise GovernanceError(
+                f"{pack.path}: {', '.join(changed)} changed after this step read and verified them; run it again"
+            )
         publish(settings, pack.path)
         sealed_policy = {
             name.removeprefix("policy/"): digest
@@ -226,9 +218,9 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         }
         if sealed_policy != dict(bundle.file_digests):
             raise GovernanceError(f"{pack.path}: the policy files changed while they were sealed; run it again")
-        request = request_approval(governance.services, pack, tuple(gate["requested_by"]))
+        request = request_approval(services, pack, tuple(decision["requested_by"]))
         context.log.info(f"{version}: evidence pack {pack.digest[:12]} sealed; awaiting a signed approval")
-        governance.registry.describe_version(
+        services.registry.describe_version(
             model.name,
             trained["version"],
             f"{version}: release gate allowed (policy {decision['policy_digest'][:12]}); evidence pack "
@@ -261,10 +253,11 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         description="Exists only when a valid signed approval of exactly this version's sealed evidence "
         "exists: verified here, never taken from upstream.",
     )
-    def approved_release(context: dg.AssetExecutionContext, governance: GovernanceResource) -> dg.MaterializeResult:
+    def approved_release(
+        context: dg.AssetExecutionContext, governance: GovernanceResource, ledger: LedgerResource
+    ) -> dg.MaterializeResult:
         approval, pack = valid_approval(governance.services, model.name, context.partition_key, "approved_release")
-        links = record(
-            governance,
+        links = ledger.record(
             events.ReleaseApproved(
                 actor=actor("approved_release"),
                 model=model.name,
@@ -297,7 +290,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         "the artifact digest itself.",
     )
     def production_deployment(
-        context: dg.AssetExecutionContext, governance: GovernanceResource
+        context: dg.AssetExecutionContext, governance: GovernanceResource, ledger: LedgerResource
     ) -> dg.MaterializeResult:
         services = governance.services
         approval, pack = valid_approval(services, model.name, context.partition_key, "production_deployment")
@@ -331,7 +324,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                 "approval_statement": approval.statement_digest,
                 "deployment_id": dg.MetadataValue.text(str(move.id)),
                 "deployed_at": move.finished_at or move.started_at,
-                **(_ledger_links(governance, completed.entry_hash, completed.seq) if completed else {}),
+                **(ledger.links(completed.entry_hash, completed.seq) if completed else {}),
                 "console": dg.MetadataValue.url(
                     version_url(model.name, context.partition_key, console_base(governance.settings))
                 ),
@@ -341,18 +334,22 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
     return [release_gate, approval_request, approved_release, production_deployment]
 
 
-def _ledger_links(governance: GovernanceResource, entry_hash: str, seq: int) -> dict:
-    return {
-        "ledger_entry": entry_hash,
-        "ledger_seq": dg.MetadataValue.text(str(seq)),
-        "ledger_link": dg.MetadataValue.url(f"{governance.settings.serve_url}/ledger/entries/{seq}"),
-    }
-
-
-def _load(saved: dict) -> dict:
-    if file_sha256(saved["path"]) != saved["sha256"]:
-        raise GovernanceError(f"{saved['path']}: changed since it was produced")
-    return json.loads(Path(saved["path"]).read_bytes())
+def recorded_gate_entry(services: Services, model: GovernedModel, version: str, decision: dict) -> events.GateDecided:
+    """The ledger entry that recorded exactly this gate decision (the pack seals it as a fact). Once retention
+    removed an entry's detail, its digests and outcome identify the decision."""
+    recorded = [
+        gate
+        for gate in services.ledger.events(events.GateDecided, model=model.name, version=version)
+        if (gate.policy, gate.evidence, gate.allowed)
+        == (decision["policy_digest"], decision["evidence_digest"], decision["allowed"])
+        and (gate.expired or gate.decision == decision)
+    ]
+    if not recorded:
+        raise GovernanceError(
+            f"{version}: no release-gate decision in the ledger is the one in {GATE_FILE} (decided at "
+            f"{decision['decided_at']}); run the release gate again"
+        )
+    return recorded[-1]
 
 
 def _denial_rows(decision) -> list[list]:

@@ -12,8 +12,8 @@ from governance.metrics.performance import discrimination
 from governance.provenance import code_version
 from governance.registry import ModelRegistry, RegisteredVersion, parse_version_key
 from governance.settings import Settings
-from governance_assets.common import actor, figure, group, key, owners, record, tags, versions
-from resources import GovernanceResource
+from governance_assets.common import actor, figure, group, key, owners, tags, versions
+from resources import GovernanceResource, LedgerResource, RegistryResource
 
 
 def training_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
@@ -29,25 +29,28 @@ def training_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         "registered as the MLflow model version the partition key names.",
     )
     def trained_model(
-        context: dg.AssetExecutionContext, governance: GovernanceResource, validated: dict
+        context: dg.AssetExecutionContext,
+        governance: GovernanceResource,
+        registry: RegistryResource,
+        ledger: LedgerResource,
+        validated: dict,
     ) -> dg.Output[dict]:
-        settings, registry = governance.settings, governance.registry
+        settings = governance.settings
         model_name, number = parse_version_key(context.partition_key)
         if model_name != model.name:
             raise GovernanceError(f"partition {context.partition_key!r} does not belong to model {model.name!r}")
-        if registry.latest_version(model.name) >= number:
+        if registry.store.latest_version(model.name) >= number:
             context.log.info(f"{context.partition_key} is already registered: re-recording it, not retraining")
-            registered = registry.version(model.name, number)
-            pipeline = registry.load(registered, registered.artifact_sha256)
+            registered = registry.store.version(model.name, number)
+            pipeline = registry.store.load(registered, registered.artifact_sha256)
             md5, links = registered.tags["governance.data_md5"], {}
             test = training.split(model, read_snapshot(settings, model, md5)).test
         else:
             md5 = _validated_md5(validated)
             split = training.split(model, read_snapshot(settings, model, md5))
-            registered, pipeline = _train_and_register(context, registry, model, md5, validated, split)
+            registered, pipeline = _train_and_register(context, registry.store, model, md5, validated, split)
             test = split.test
-            links = record(
-                governance,
+            links = ledger.record(
                 events.ModelRegistered(
                     actor=actor("trained_model"),
                     model=model.name,
@@ -70,7 +73,7 @@ def training_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                 "mlflow_run_id": registered.run_id,
                 "mlflow_run": dg.MetadataValue.url(
                     f"{settings.mlflow_ui_url}/#/experiments/"
-                    f"{registry.experiment_id(model.name)}/runs/{registered.run_id}"
+                    f"{registry.store.experiment_id(model.name)}/runs/{registered.run_id}"
                 ),
                 "artifact_sha256": registered.artifact_sha256,
                 "dvc_md5": md5,

@@ -90,12 +90,12 @@ class Monitored:
         """One evaluation of a sensor as the daemon does it: from its last cursor, keeping the new one and
         persisting the observations and partitions it reports."""
         definition = self.defs.resolve_sensor_def(sensor_name(sensor))
-        context = dg.build_sensor_context(
+        with dg.build_sensor_context(
             instance=self.instance,
             cursor=self.cursors.get(sensor),
             resources=resources or governance_resources(self.settings),
-        )
-        result = definition(context)
+        ) as context:
+            result = definition(context)
         if result.cursor is not None:
             self.cursors[sensor] = result.cursor
         for event in result.asset_events:

@@ -63,10 +63,10 @@ def test_every_model_s_new_window_is_judged_within_two_ticks(fleet):
     for concern in LIVE_CONCERNS:
         sensor, cursor = defs.resolve_sensor_def(monitoring_sensor_name(concern)), None
         for _ in range(2):
-            context = dg.build_sensor_context(
+            with dg.build_sensor_context(
                 instance=instance, cursor=cursor, resources=governance_resources(settings)
-            )
-            result = sensor(context)
+            ) as context:
+                result = sensor(context)
             cursor = result.cursor
             for event in result.asset_events:  # as the daemon records them
                 instance.report_runless_asset_event(event)

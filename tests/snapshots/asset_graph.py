@@ -17,6 +17,7 @@ import dagster as dg
 from definitions import build_definitions
 from governance.config import load_config
 from governance.settings import Settings
+from resources.reports import STORED_AS
 
 REPO = Path(__file__).resolve().parents[2]
 SNAPSHOT = Path(__file__).with_name("asset_graph.json")
@@ -76,13 +77,29 @@ def describe_assets(graph) -> dict:
             "tags": {k: v for k, v in sorted(node.tags.items()) if not k.startswith(KIND_TAG)},
             "kinds": sorted(node.kinds),
             "group": node.group_name,
+            "resources": _resources(node.assets_def.required_resource_keys),
             **_where_set(
                 automation_condition=describe_automation(node.automation_condition),
                 code_version=node.code_version,
                 pools=sorted(node.pools) or None,
+                io_manager=_io_manager(node),
             ),
         }
     return described
+
+
+def _resources(keys) -> list[str]:
+    """The resources a definition takes (the IO managers its outputs use are under `io_manager`)."""
+    return sorted(key for key in keys if not key.endswith("io_manager"))
+
+
+def _io_manager(node) -> str | None:
+    """Where an asset's output is stored, when not Dagster's default IO manager: the key, and the file the asset
+    names (the reports IO manager's `stored_as`)."""
+    if not node.is_materializable or node.io_manager_key == "io_manager":
+        return None
+    stored_as = node.metadata.get(STORED_AS)
+    return f"{node.io_manager_key}: {stored_as}" if stored_as else node.io_manager_key
 
 
 def describe_jobs(defs: dg.Definitions) -> dict:
@@ -105,6 +122,7 @@ def describe_sensors(defs: dg.Definitions) -> dict:
             minimum_interval_seconds=sensor.minimum_interval_seconds,
             default_status=sensor.default_status.value,
             jobs=sorted(target.job_name for target in sensor.targets),
+            resources=_resources(sensor.required_resource_keys) or None,
             asset_selection=str(sensor.asset_selection) if sensor.asset_selection is not None else None,
         )
         for sensor in sorted(defs.sensors or [], key=lambda s: s.name)
