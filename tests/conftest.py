@@ -30,6 +30,30 @@ def no_dagster_context_left_open():
     assert left is None, f"a Dagster context was left open (defs-state storage {left!r}): close it or use `with`"
 
 
+@pytest.fixture(autouse=True)
+def copied_databases_released():
+    """A test on a copy of the lineage world's PostgreSQL database leaves the pools of the stores it opened
+    until they are collected; a few hundred such tests exhaust the server's connection slots. Their idle
+    connections are closed after each test (a pool checks a connection before use and reconnects)."""
+    yield
+    from tests.lineage.conftest import COPIES
+
+    if not COPIES:
+        return
+    import sqlalchemy
+
+    admin = sqlalchemy.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(
+            sqlalchemy.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = ANY(:names) AND state = 'idle' AND pid <> pg_backend_pid()"
+            ),
+            {"names": COPIES},
+        )
+    admin.dispose()
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """A fresh embedded-default state dir, with the repository's governance.yaml."""

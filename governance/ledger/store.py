@@ -10,6 +10,7 @@ time across processes, so the chain never forks and no entry is lost.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -33,7 +34,7 @@ from governance.ledger.records import (
     record_bytes,
     validated,
 )
-from governance.ledger.tables import ledger_tables, stored_bytes
+from governance.ledger.tables import definition_problem, ledger_tables, stored_bytes
 from governance.ledger.verify import VerifyReport, verify_log
 from governance.migrations import require_current
 from governance.timestamps import utc_timestamp
@@ -51,6 +52,10 @@ def _head_query(entries: Table) -> Select[Any]:
     return select(entries.c.seq, entries.c.entry_hash).order_by(entries.c.seq.desc()).limit(1)
 
 
+# A redefined table is refused within this long of its redefinition (a check costs one catalog query).
+DEFINITION_CHECK_SECONDS = 1.0
+
+
 class Ledger:
     """The append-only audit ledger in the database at `url` (tables created if missing)."""
 
@@ -58,6 +63,7 @@ class Ledger:
         self.engine = engine_for(url)
         self._entries, self._nodes = ledger_tables(self.engine.dialect.name)
         require_current(self.engine, "governance")
+        self._definition_checked_at = float("-inf")
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Ledger:
@@ -151,10 +157,16 @@ class Ledger:
 
     # --- reading --------------------------------------------------------------------------
     @contextmanager
-    def _reading(self) -> Iterator[Connection]:
-        """One consistent snapshot for several statements (WAL on SQLite, REPEATABLE READ on PostgreSQL)."""
+    def _reading(self, check_definition: bool = True) -> Iterator[Connection]:
+        """One consistent snapshot for several statements (WAL on SQLite, REPEATABLE READ on PostgreSQL), read only
+        while the table is defined as the ledger defines it (checked at most every DEFINITION_CHECK_SECONDS)."""
         options = {} if is_sqlite(self.engine) else {"isolation_level": "REPEATABLE READ"}
         with self.engine.connect().execution_options(**options) as conn, conn.begin():
+            if check_definition and time.monotonic() - self._definition_checked_at >= DEFINITION_CHECK_SECONDS:
+                problem = definition_problem(conn)
+                if problem:
+                    raise LedgerError(f"{problem}; run `govern ledger verify`")
+                self._definition_checked_at = time.monotonic()
             yield conn
 
     def _head(self, conn: Connection) -> tuple[int, str]:
@@ -285,5 +297,8 @@ class Ledger:
         consistency proof from it to the current head. A large log is verified by two processes,
         a half each (see `governance.ledger.scan`); the answer is the same as from one.
         """
-        with self._reading() as conn:
+        with self._reading(check_definition=False) as conn:
+            problem = definition_problem(conn)
+            if problem:
+                return VerifyReport(ok=False, size=self._head(conn)[0], root=None, first_bad_seq=None, problem=problem)
             return verify_log(conn, self._entries, self._nodes, self._head(conn)[0], checkpoint)

@@ -9,10 +9,17 @@
 
 The migrations under `governance/migrations/governance` create them; these definitions are what the code
 queries (and what the migration tests compare the database with).
+
+Whoever can write the database can also redefine a derived column (PostgreSQL's `ALTER COLUMN ... DROP
+EXPRESSION`, a rebuilt SQLite table) or hide rows (row-level security): every query that finds entries by
+model, version or action would then miss an entry whose hashed bytes still verify. `definition_problem` holds
+the table's definition, as the database reports it, against the one here; the ledger checks it before it
+reads (`Ledger._reading`) and in `verify`.
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -33,6 +40,8 @@ from sqlalchemy import (
     literal,
     text,
 )
+from sqlalchemy.engine import Connection
+from sqlalchemy.schema import CreateTable
 
 # Query columns the database derives from `content`: name -> JSON path.
 _DERIVED = {"model": ("subject", "model"), "version": ("subject", "version"), "action": ("action",), "ts": ("ts",)}
@@ -86,3 +95,45 @@ def stored_bytes(dialect: str, column: ColumnElement[Any]) -> ColumnElement[Any]
     if dialect == "sqlite":
         return cast(column, LargeBinary)
     return func.convert_to(column, literal("UTF8"))
+
+
+_PG_DEFINITION = text(
+    "SELECT a.attname, a.attgenerated, pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a "
+    "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+    "WHERE a.attrelid = 'ledger_entries'::regclass AND a.attnum > 0 AND NOT a.attisdropped"
+)
+_PG_RELATION = text(
+    "SELECT relkind, relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = 'ledger_entries'::regclass"
+)
+
+
+def definition_problem(conn: Connection) -> str | None:
+    """Why the database's ledger_entries is not the table defined here (a derived column redefined, rows hidden
+    from queries, a view in its place); None when it is."""
+    if conn.dialect.name == "sqlite":
+        return _sqlite_problem(conn)
+    return _postgresql_problem(conn)
+
+
+def _sqlite_problem(conn: Connection) -> str | None:
+    stored = conn.execute(text("SELECT type, sql FROM sqlite_master WHERE name = 'ledger_entries'")).all()
+    expected = _normal(str(CreateTable(ledger_tables("sqlite")[0]).compile(dialect=conn.dialect)))
+    if [(kind, _normal(sql or "")) for kind, sql in stored] != [("table", expected)]:
+        return "the ledger_entries table is not defined as the ledger defines it (its derived columns were redefined)"
+    return None
+
+
+def _postgresql_problem(conn: Connection) -> str | None:
+    kind, row_security, forced = conn.execute(_PG_RELATION).one()
+    if kind != "r" or row_security or forced:
+        return "ledger_entries is not a plain table (a view, or row-level security hides rows from queries)"
+    generated = {name: (flag, expression) for name, flag, expression in conn.execute(_PG_DEFINITION)}
+    for name, path in _DERIVED.items():
+        wanted = f"((content)::jsonb #>> '{{{','.join(path)}}}'::text[])"
+        if generated.get(name) != ("s", wanted):
+            return f"the ledger_entries column {name!r} is no longer derived from the hashed content (redefined)"
+    return None
+
+
+def _normal(sql: str) -> str:
+    return re.sub(r"\s+", " ", sql).strip()

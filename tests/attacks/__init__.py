@@ -77,6 +77,7 @@ Refused before the suite existed
                                  on the world's ledger: test_an_edited_entry_of_a_real_ledger_is_named_by_ledger_...,
                                  test_a_deleted_rollback_entry_does_not_bring_back_the_rolled_back_version,
                                  test_a_rewritten_ledger_entry_is_a_finding_of_lineage_and_trace,
+                                 test_a_redefined_query_column_hiding_the_rollback_is_refused_and_named,
                                  test_a_tampered_ledger_is_named_on_every_console_page_that_reads_it,
                                  test_an_approval_entry_rehashed_to_name_another_approver_is_a_finding_...
   truncation and rewrite after a checkpoint

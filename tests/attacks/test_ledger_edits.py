@@ -639,3 +639,60 @@ def test_the_same_expiry_by_a_retention_run_a_day_later_verifies(attacked, monke
         events.RetentionApplied(actor="system:retention", model=MODEL, ledger_payloads_before=utc_timestamp(cutoff))
     )
     assert govern(attacked, "ledger", "verify").exit_code == 0
+
+
+def _hide_from_queries(settings, seq: int) -> None:
+    """Redefine the derived `action` column so that entry `seq` no longer reads as what it records: its hashed
+    bytes stay as they were, so the chain and the Merkle tree still verify (PostgreSQL: the column made an
+    ordinary one and updated; SQLite: the table rebuilt with another formula for it)."""
+    if settings.ledger_url.startswith("postgresql"):
+        sql(settings, "ALTER TABLE ledger_entries ALTER COLUMN action DROP EXPRESSION")
+        sql(settings, "UPDATE ledger_entries SET action = 'noted' WHERE seq = :seq", seq=seq)
+        return
+    engine = sqlalchemy.create_engine(settings.ledger_url, poolclass=NullPool)
+    with engine.begin() as conn:
+        [ddl] = conn.execute(sqlalchemy.text("SELECT sql FROM sqlite_master WHERE name = 'ledger_entries'")).scalars()
+        indexes = conn.execute(
+            sqlalchemy.text("SELECT sql FROM sqlite_master WHERE tbl_name = 'ledger_entries' AND type = 'index'")
+        ).scalars()
+        indexes = [i for i in indexes if i]
+        conn.execute(sqlalchemy.text("ALTER TABLE ledger_entries RENAME TO ledger_entries_old"))
+        conn.execute(
+            sqlalchemy.text(
+                ddl.replace(
+                    "AS (json_extract(content, '$.action'))",
+                    f"AS (CASE WHEN seq = {seq} THEN 'noted' ELSE json_extract(content, '$.action') END)",
+                )
+            )
+        )
+        conn.execute(
+            sqlalchemy.text(
+                "INSERT INTO ledger_entries (seq, content, payload, payload_digest, entry_hash) "
+                "SELECT seq, content, payload, payload_digest, entry_hash FROM ledger_entries_old"
+            )
+        )
+        conn.execute(sqlalchemy.text("DROP TABLE ledger_entries_old"))
+        for index in indexes:
+            conn.execute(sqlalchemy.text(index))
+    engine.dispose()
+
+
+@pytest.mark.slow
+def test_a_redefined_query_column_hiding_the_rollback_is_refused_and_named(attacked):
+    """An insider hides paul's completed rollback from every query by model, version or action (the hashed entry
+    untouched), deletes its deployments row and moves the alias back to v2: the ledger is not read at all, so
+    serving answers in the safe state, and status and `ledger verify` name the redefined table."""
+    from governance.release.services import Services
+
+    services = Services(attacked)
+    completed = services.ledger.latest(events.RollbackCompleted, model=MODEL)
+    _hide_from_queries(attacked, completed.seq)
+    sql(attacked, "DELETE FROM deployments WHERE kind = 'rollback'")
+    services.registry.client.set_registered_model_alias(MODEL, "champion", "2")
+
+    assert {a["version"] for a in answers(attacked)} == {None}  # refer, the safe state, never v2
+    verify = govern(attacked, "ledger", "verify")
+    named = ("no longer derived from the hashed content", "derived columns were redefined")
+    assert verify.exit_code == 1 and any(n in verify.output for n in named), verify.output
+    status = govern(attacked, "status")
+    assert status.exit_code != 0, status.output

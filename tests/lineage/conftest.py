@@ -29,6 +29,9 @@ def copy_of(world: World, home: Path):
     return settings
 
 
+COPIES: list[str] = []  # the databases copied in this session (their idle connections are closed after each test)
+
+
 def _copy_database(url: str) -> str:
     """A new database with `url`'s content (pg_dump into it: the source may have open sessions), dropped at the
     end of the session with the others of its name."""
@@ -39,6 +42,7 @@ def _copy_database(url: str) -> str:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     admin.dispose()
     copy = url.rsplit("/", 1)[0] + f"/{name}"
+    COPIES.append(name)
     plain = lambda u: u.replace("postgresql+psycopg://", "postgresql://")  # noqa: E731 (libpq takes no driver)
     dump = subprocess.run(["pg_dump", "--no-owner", plain(url)], check=True, capture_output=True)
     subprocess.run(
