@@ -117,10 +117,17 @@ def definition_problem(conn: Connection) -> str | None:
 
 def _sqlite_problem(conn: Connection) -> str | None:
     stored = conn.execute(text("SELECT type, sql FROM sqlite_master WHERE name = 'ledger_entries'")).all()
-    expected = _normal(str(CreateTable(ledger_tables("sqlite")[0]).compile(dialect=conn.dialect)))
-    if [(kind, _normal(sql or "")) for kind, sql in stored] != [("table", expected)]:
+    if [(kind, _normal(sql or "")) for kind, sql in stored] != [("table", _sqlite_definition())]:
         return "the ledger_entries table is not defined as the ledger defines it (its derived columns were redefined)"
     return None
+
+
+@cache
+def _sqlite_definition() -> str:
+    """The CREATE TABLE of ledger_entries as SQLite stores it (compiled once: it is compared at every check)."""
+    from sqlalchemy.dialects import sqlite
+
+    return _normal(str(CreateTable(ledger_tables("sqlite")[0]).compile(dialect=sqlite.dialect())))
 
 
 def _postgresql_problem(conn: Connection) -> str | None:

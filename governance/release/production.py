@@ -83,7 +83,8 @@ def verified_production(services: Services, model: str) -> Production:
     """The model's verified champion and kill switch, with the incidents found on the way (caches included)."""
     roster = services.roster
     incidents: list[str] = []
-    move = _verified_move(services, roster, model, incidents)
+    completed = _completed(services, model)  # read once: serving derives production at every poll
+    move = _verified_move(services, roster, completed, incidents)
     flip = _verified_flip(services, roster, model, incidents)
     production = Production(
         model=model,
@@ -93,7 +94,7 @@ def verified_production(services: Services, model: str) -> Production:
         flip=flip,
         incidents=(),
     )
-    unrecorded, edited = _rows_disagree(services, model)
+    unrecorded, edited = _rows_disagree(services, model, completed)
     incidents += _caches_disagree(services, production) + unrecorded + edited
     return replace(production, incidents=tuple(incidents), unrecorded_moves=tuple(unrecorded))
 
@@ -134,10 +135,15 @@ def open_incidents(services: Services, production: Production) -> list[str]:
 # --- moves ---------------------------------------------------------------------------------------------
 
 
-def _verified_move(services: Services, roster: Roster, model: str, incidents: list[str]) -> events.MoveStep | None:
+def _completed(services: Services, model: str) -> list[events.MoveStep]:
+    return services.ledger.events(events.MOVE_COMPLETED, model=model, checked=FACTS)
+
+
+def _verified_move(
+    services: Services, roster: Roster, completed: list[events.MoveStep], incidents: list[str]
+) -> events.MoveStep | None:
     """The latest completed move, if its authority verifies. If it does not, nothing is served (the safe state):
     falling back to an older move would restore a version a person moved away from."""
-    completed = services.ledger.events(events.MOVE_COMPLETED, model=model, checked=FACTS)
     if not completed:
         return None
     move = completed[-1]
@@ -152,13 +158,13 @@ def _verified_move(services: Services, roster: Roster, model: str, incidents: li
 
 def verified_champion(services: Services, model: str) -> events.MoveStep | None:
     """The move that made the current champion, if it verifies (else None: the safe state)."""
-    return _verified_move(services, services.roster, model, [])
+    return _verified_move(services, services.roster, _completed(services, model), [])
 
 
 def verified_moves(services: Services, model: str) -> list[events.MoveStep]:
     """Every completed move of the model whose authority verifies, oldest first (forgeries left out)."""
     roster = services.roster
-    completed = services.ledger.events(events.MOVE_COMPLETED, model=model, checked=FACTS)
+    completed = _completed(services, model)
     replays = _replays(completed)
     return [move for move in completed if move.seq not in replays and move_problem(services, roster, move) is None]
 
@@ -441,10 +447,10 @@ def _caches_disagree(services: Services, production: Production) -> list[str]:
     return found
 
 
-def _rows_disagree(services: Services, model: str) -> tuple[list[str], list[str]]:
+def _rows_disagree(services: Services, model: str, completed: list[events.MoveStep]) -> tuple[list[str], list[str]]:
     """Completed deployments rows the ledger records no completion of, and those that say another move than the
     ledger's completion of the same deployment (edited)."""
-    recorded = {m.deployment_id: m for m in services.ledger.events(events.MOVE_COMPLETED, model=model, checked=FACTS)}
+    recorded = {m.deployment_id: m for m in completed}
     unrecorded, edited = [], []
     for row in services.control.deployments(model, "completed"):
         move = recorded.get(row.id)
