@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -71,24 +73,43 @@ def postgres_url(empty_postgres_url: str) -> str:
 
 
 @pytest.fixture
-def empty_postgres_url() -> str:
+def empty_postgres_url() -> Iterator[str]:
     """A new, empty PostgreSQL database for one test, dropped afterwards."""
-    sqlalchemy = pytest.importorskip("sqlalchemy")
-    admin = sqlalchemy.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            name = f"govern_test_{uuid.uuid4().hex[:12]}"
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sqlalchemy.exc.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {exc.orig}")
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    yield url
+    with new_postgres_database("govern_test") as url:
+        yield url
+
+
+@contextmanager
+def new_postgres_database(prefix: str, *, template: str | None = None, schemas: bool = False) -> Iterator[str]:
+    """The URL of a new PostgreSQL database named `<prefix>_<random>`: a copy of `template` when given, with the
+    governance schemas at head when `schemas` (as a platform engineer's `govern db upgrade` makes them). On exit
+    it is dropped with every database whose name starts with its own (its copies). Skips the test, saying why,
+    where the server is unreachable."""
+    import sqlalchemy
+
+    from governance import migrations
     from governance.db import engine_for
 
-    engine_for(url).dispose()
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    admin = sqlalchemy.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    except sqlalchemy.exc.OperationalError as exc:
+        admin.dispose()
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {exc.orig}")
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    for schema in migrations.SCHEMAS if schemas else ():
+        migrations.upgrade(url, schema)
+    try:
+        yield url
+    finally:
+        engine_for(url).dispose()
+        with admin.connect() as conn:
+            found = conn.exec_driver_sql("SELECT datname FROM pg_database WHERE datname LIKE %s", (f"{name}%",))
+            for (database,) in found.all():
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        admin.dispose()
 
 
 @pytest.fixture
@@ -116,30 +137,10 @@ def world(tmp_path_factory):
 def pg_world(tmp_path_factory):
     """The same history with the governance stores on PostgreSQL (the production configuration); its copies
     (`<name>_copy_*`) are dropped with it at the end of the session."""
-    import sqlalchemy
-
-    from governance import migrations
     from tests.lineage.world import build_world
 
-    admin = sqlalchemy.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"govern_lineage_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sqlalchemy.exc.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {exc.orig}")
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    for schema in migrations.SCHEMAS:  # as a platform engineer does first: `govern db upgrade`
-        migrations.upgrade(url, schema)
-    yield build_world(tmp_path_factory.mktemp("lineage-pg") / "govern", database_url=url)
-    from governance.db import engine_for
-
-    engine_for(url).dispose()
-    with admin.connect() as conn:
-        copies = conn.exec_driver_sql("SELECT datname FROM pg_database WHERE datname LIKE %s", (f"{name}_copy_%",))
-        for database in [name, *(row[0] for row in copies)]:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    admin.dispose()
+    with new_postgres_database("govern_lineage", schemas=True) as url:
+        yield build_world(tmp_path_factory.mktemp("lineage-pg") / "govern", database_url=url)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -63,7 +63,7 @@ def reject(
     evidence: EvidenceOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Reject a version's pending evidence pack; approving it later needs a new approval request."""
+    """Reject a version's pending evidence pack for good; releasing the version needs a new pack."""
     _decide(ctx.obj, "reject", model, version, principal, key, comment, evidence, as_json)
 
 

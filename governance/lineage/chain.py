@@ -357,6 +357,7 @@ class _Builder:
 
     def _gate(self, pack: dict | None) -> dict | None:
         sealed_gate = ((pack or {}).get("facts") or {}).get("gate_ledger_entry")
+        self._gate_contradictions(sealed_gate)
         entry, gate = self._latest(self.own, ev.GateDecided, where=lambda e: e.entry_hash == sealed_gate)
         if gate is None:
             entry, gate = self._latest(self.own, ev.GateDecided)
@@ -378,6 +379,32 @@ class _Builder:
             "sealed": gate.entry_hash == sealed_gate,
             "entry": self.cite(entry),
         }
+
+    def _gate_contradictions(self, sealed_gate: str | None) -> None:
+        """Gate entries are unsigned, so a ledger writer can append one (naming the approver as trainer, say). It
+        changes nothing (who may approve is read from the decision sealed in the pack an approval signed), but is
+        reported: an entry whose facts contradict the decision it records, or another entry on the same evidence
+        (the evidence digest binds the tier, the trainers and the requesters), the sealed entry first."""
+        gates = sorted(self._of(self.own, ev.GateDecided), key=lambda g: (g[0].entry_hash != sealed_gate, g[0].seq))
+        first: dict[str, tuple[int, tuple]] = {}
+        for entry, gate in gates:
+            assert isinstance(gate, ev.GateDecided)
+            facts = (gate.evidence, gate.risk_tier, tuple(gate.trained_by), tuple(gate.requested_by))
+            recorded = gate.decision
+            if recorded is not None and facts != (
+                recorded.get("evidence_digest"),
+                recorded.get("risk_tier"),
+                tuple(recorded.get("trained_by", ())),
+                tuple(recorded.get("requested_by", ())),
+            ):
+                self.findings.append(f"gate.decision #{entry.seq}: its facts contradict the decision it records")
+            seq, agreed = first.setdefault(gate.evidence, (entry.seq, facts))
+            if agreed != facts:
+                self.findings.append(
+                    f"gate.decision #{entry.seq} names tier {gate.risk_tier}, trainers {list(gate.trained_by)} and "
+                    f"requesters {list(gate.requested_by)} for the evidence #{seq} judged with tier {agreed[1]}, "
+                    f"trainers {list(agreed[2])} and requesters {list(agreed[3])}: a forged or altered gate entry"
+                )
 
     def _waivers(self) -> list[dict]:
         return [
@@ -616,7 +643,21 @@ class _Builder:
             problem = move_problem(services, roster, move)
             if problem:
                 self.findings.append(f"{move.action} #{move.seq}: {problem}")
+        self._unfinished_moves()
         self.findings += [f"production incident: {i}" for i in incidents_about(services, self.model, self.number)]
+
+    def _unfinished_moves(self) -> None:
+        """A started move the ledger records no end of, while no deployment row says it is under way: recovery
+        ledgers an end for every move it finds started, so such an entry was appended or its end removed."""
+        steps = [m for _, m in self._of(self.own, ev.MoveStep) if isinstance(m, ev.MoveStep)]
+        ended = {m.deployment_id for m in steps if m.step != "started"}
+        running = {d.id for d in self.services.control.deployments(self.model, "started")}
+        for move in steps:
+            if move.step == "started" and move.deployment_id not in ended | running:
+                self.findings.append(
+                    f"{move.action} #{move.seq}: deployment #{move.deployment_id} was started, but the ledger "
+                    "records neither its completion nor its abort"
+                )
 
     def _summary(self, document: dict) -> dict:
         approvals = [a for a in document["approvals"] if a["decision"] == "granted"]

@@ -11,8 +11,8 @@ it refused vetoes nothing.
 `valid_approval` is what the release assets rely on. It trusts nothing it did
 not check itself at that moment: the pack's files are re-hashed, the statement
 re-verified against today's roster, Cedar asked again with the approval's age,
-and a rejection after the request closes it (a new request is needed). Every
-refusal is ledgered with its reason.
+and a rejection closes the pack for good (a new gate run seals a new one).
+Every refusal is ledgered with its reason.
 """
 
 from __future__ import annotations
@@ -85,6 +85,12 @@ class Approval:
 def request_approval(services: Services, pack: EvidencePack, requested_by: tuple[str, ...]) -> ApprovalRequest:
     """Mark the version pending approval of exactly this pack."""
     model, version = pack.manifest["model"], pack.manifest["version"]
+    rejected = _rejections(services, model, version, pack.digest)
+    if rejected:
+        raise ApprovalRefused(
+            f"{pack.path}: {rejected[0].actor} rejected this evidence pack at {rejected[0].ts}; a rejected pack is "
+            "never released: run the release gate again for a new one"
+        )
     expected = services.settings.evidence_pack_dir(model, version, pack.digest)
     if pack.path.resolve() != expected.resolve():
         raise ApprovalRefused(
@@ -285,8 +291,11 @@ def approval_lapsed(
     services: Services, model: str, version: str, evidence_digest: str, now: datetime | None = None
 ) -> str | None:
     """Why an approval of this sealed evidence no longer stands (a rollback must not bring such a version back):
-    its gate passed on a waiver that has ended, or judged it under a lower risk tier than the model now has, or
-    its pack cannot be read. None when it stands, or when no request sealed it."""
+    someone rejected that pack, or its gate passed on a waiver that has ended, or judged it under a lower risk
+    tier than the model now has, or its pack cannot be read. None when it stands, or when no request sealed it."""
+    rejected = _rejections(services, model, version, evidence_digest)
+    if rejected:
+        return f"{rejected[0].actor} rejected its evidence pack at {rejected[0].ts}"
     for requested in services.ledger.events(events.ApprovalRequested, model=model, version=version):
         if requested.evidence_pack == evidence_digest:
             try:
@@ -361,12 +370,13 @@ def _check_binding(request: ApprovalRequest, signed: SignedStatement) -> None:
 def _refuse_if_rejected(
     services: Services, request: ApprovalRequest, signed: SignedStatement, ledger: bool = True
 ) -> None:
-    """Refuse once someone allowed to reject this pack did (a rejection Cedar refused vetoes nothing)."""
-    rejections = [e for e in _decided(services, request) if isinstance(e, events.ApprovalRejected)]
+    """Refuse once someone allowed to reject this pack did (a rejection Cedar refused vetoes nothing), under any
+    request of it: a rejected pack is never released."""
+    rejections = _rejections(services, request.model, request.version, request.pack_digest)
     if rejections:
         reason = (
-            f"{rejections[0].actor} rejected this evidence pack at {rejections[0].ts}; approving needs a "
-            "new approval request"
+            f"{rejections[0].actor} rejected this evidence pack at {rejections[0].ts}; a rejected pack is never "
+            "released: run the release gate again for a new one"
         )
         if ledger:
             _ledger_refusal(services, request, signed, reason)
@@ -406,6 +416,12 @@ def _authorised(
         policy_digest=bundle.digest,
         awaiting_second_approver=awaiting,
     )
+
+
+def _rejections(services: Services, model: str, version: str, pack: str) -> list[events.ApprovalRejected]:
+    """The ledgered (Cedar-allowed) rejections of this evidence pack, oldest first."""
+    found = services.ledger.events(events.ApprovalRejected, model=model, version=version)
+    return [e for e in found if e.evidence_pack == pack]
 
 
 def _ledger_refusal(services: Services, request: ApprovalRequest, signed: SignedStatement, reason: str) -> None:

@@ -59,8 +59,9 @@ class Production:
     flip: events.KillSwitchFlipped | None  # the verified flip that set the kill switch
     incidents: tuple[str, ...]
     # Incidents of completed moves the caches record and the ledger does not: a later move's record may have
-    # been removed (its champion may be one a person moved away from), so serving, once it sees one at two polls
-    # in a row, answers in the safe state rather than serve `champion`.
+    # been removed (its champion may be one a person moved away from), so serving never switches to `champion`
+    # while one stands: at the first poll it keeps what it serves, and once it sees it at two polls in a row it
+    # answers in the safe state.
     unrecorded_moves: tuple[str, ...] = ()
 
     @property
@@ -262,6 +263,35 @@ def _cosigners(
     return found
 
 
+def _rejection(services: Services, roster: Roster, subject, evidence: str, at: str | None) -> str | None:
+    """Why a rejection vetoes deploying this evidence pack: before the move, the ledger recorded a rejection of
+    it, or someone Cedar lets reject the version signed an authentic rejection of it (which a ledger writer may
+    have kept out of the ledger to grant an approval around it). Either one vetoes: it can only stop a move."""
+    for rejected in services.ledger.events(
+        events.ApprovalRejected, model=subject.model, version=subject.version, checked=FACTS
+    ):
+        if rejected.evidence_pack == evidence and (at is None or rejected.ts <= at):
+            return _vetoed(rejected.actor, evidence, rejected.ts, rejected.statement)
+    for recorded in services.statements.find(action="reject", model=subject.model, version=subject.version):
+        statement, issued = recorded.signed.statement, utc_timestamp(recorded.signed.statement.issued_at)
+        if statement.subject.get("evidence_digest") != evidence or (at is not None and issued > at):
+            continue
+        try:
+            authentic(recorded.signed, roster)
+        except StatementRefused:
+            continue
+        if authorize(services.policies, roles_of(roster), statement.principal, "reject", subject, {}).allowed:
+            return _vetoed(statement.principal, evidence, issued, recorded.signed.digest)
+    return None
+
+
+def _vetoed(principal: str, evidence: str, at: str, statement: str) -> str:
+    return (
+        f"{principal} rejected evidence pack {evidence[:12]} at {at} (statement {statement[:12]}): "
+        "a rejected pack is never released"
+    )
+
+
 def approval_problem(
     services: Services,
     roster: Roster,
@@ -309,6 +339,9 @@ def approval_problem(
         )
     except GovernanceError as exc:
         return f"approval {approval[:12]}: {exc}"
+    rejection = _rejection(services, roster, subject, evidence, at)
+    if rejection:
+        return rejection
     issued = signed.statement.issued_at
     approvers = len(_cosigners(services, roster, subject, evidence, signed, at) | {principal})
     decision = authorize(

@@ -204,6 +204,8 @@ class ChampionFollower:
         self.problem = None
         if unrecorded:
             return self._set(ServingState(None, None, unrecorded[0]))
+        if production.unrecorded_moves:  # seen once: hold what is served until the next poll confirms or clears it
+            return self.state
         if champion is None or approved is None:
             return self._set(
                 ServingState(None, None, f"model {name!r} has no champion whose deployment the signed record verifies")

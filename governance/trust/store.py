@@ -95,6 +95,25 @@ class RecordedStatement:
         return self.signed.digest
 
 
+def statement_row(signed: SignedStatement, roster: Roster, recorded_at: datetime) -> dict:
+    """The store's row for a statement checked against `roster`: its columns are query caches of the document."""
+    statement = signed.statement
+    return {
+        "nonce": statement.nonce,
+        "digest": signed.digest,
+        "action": statement.action,
+        "principal": statement.principal,
+        "model": statement.subject["model"],
+        "version": statement.subject.get("version"),
+        "issued_at": utc_timestamp(statement.issued_at),
+        "expires_at": utc_timestamp(statement.expires_at),
+        "recorded_at": utc_timestamp(recorded_at),
+        "roster_version": roster.version,
+        "roster_digest": roster.digest,
+        "document": signed.to_json(),
+    }
+
+
 class StatementStore:
     """Signed statements in the governance database (settings.ledger_url)."""
 
@@ -190,24 +209,9 @@ class StatementStore:
         return recorded if recorded.digest == digest else None  # the document, not the column, names it
 
     def _insert(self, signed: SignedStatement, roster: Roster, now: datetime) -> int:
-        statement = signed.statement
-        row = {
-            "nonce": statement.nonce,
-            "digest": signed.digest,
-            "action": statement.action,
-            "principal": statement.principal,
-            "model": statement.subject["model"],
-            "version": statement.subject.get("version"),
-            "issued_at": utc_timestamp(statement.issued_at),
-            "expires_at": utc_timestamp(statement.expires_at),
-            "recorded_at": utc_timestamp(now),
-            "roster_version": roster.version,
-            "roster_digest": roster.digest,
-            "document": signed.to_json(),
-        }
         try:
             with write_transaction(self.engine, _LOCK) as conn:
-                return inserted_id(conn.execute(insert(_statements).values(**row)))
+                return inserted_id(conn.execute(insert(_statements).values(**statement_row(signed, roster, now))))
         except IntegrityError:  # the unique nonce: the one guard against replays, concurrent or not
             raise StatementRefused(signed, self._replay_reason(signed)) from None
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
@@ -32,7 +31,7 @@ from governance.ledger.merkle import leaf_hash, mth
 from governance.ledger.records import GENESIS
 from governance.timestamps import utc_now, utc_timestamp
 from tests.attacks.support import answers, sql
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.conftest import new_postgres_database
 from tests.helpers import travel
 from tests.ledger.ledger_support import TEMPLATE_SIZE, event, sqlite_url
 from tests.lineage.conftest import govern
@@ -63,30 +62,15 @@ def sqlite_template(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgresql_template():
+def postgresql_template() -> Iterator[str]:
     """The same ledger in a PostgreSQL database that each test's database is created from (CREATE DATABASE ...
     TEMPLATE), all dropped at the end of the session."""
-    from governance import migrations
     from governance.db import engine_for
 
-    admin = sqlalchemy.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"govern_ledger_edits_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sqlalchemy.exc.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {exc.orig}")
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    for schema in migrations.SCHEMAS:
-        migrations.upgrade(url, schema)
-    _fill(Ledger(url))
-    engine_for(url).dispose()  # a template has no sessions
-    yield name
-    with admin.connect() as conn:
-        copies = conn.exec_driver_sql("SELECT datname FROM pg_database WHERE datname LIKE %s", (f"{name}%",))
-        for (database,) in copies:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    admin.dispose()
+    with new_postgres_database("govern_ledger_edits", schemas=True) as url:
+        _fill(Ledger(url))
+        engine_for(url).dispose()  # a template has no sessions
+        yield url.rsplit("/", 1)[1]
 
 
 def _fill(ledger: Ledger) -> None:
@@ -117,16 +101,8 @@ def ledger_url(backend, verifying, request, settings) -> Iterator[str]:
         yield sqlite_url(path)
         return
     template = request.getfixturevalue("postgresql_template")
-    name = f"{template}_copy_{uuid.uuid4().hex[:8]}"
-    admin = sqlalchemy.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    admin.dispose()
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    yield url
-    from governance.db import engine_for
-
-    engine_for(url).dispose()
+    with new_postgres_database(f"{template}_copy", template=template) as url:
+        yield url
 
 
 def execute(url: str, statement: str, **params) -> None:
@@ -542,6 +518,22 @@ def test_a_deleted_rollback_entry_does_not_bring_back_the_rolled_back_version(at
     assert verify.exit_code == 1 and f"ledger FAILED at entry {completed.seq}" in verify.output, verify.output
     assert incidents(attacked, "the verified champion is credit_scoring-v2")
     assert served <= {1, None}
+
+
+def test_serving_never_switches_to_the_champion_a_deleted_completion_gives(attacked):
+    """Poll by poll: v1 served; the rollback's completion deleted, which makes v2 the champion the ledger gives.
+    At the first poll serving keeps v1 (a governed move writes its row a moment before its ledger entry); at the
+    second it answers in the safe state. v2, which a person rolled back, is never served."""
+    from governance.release.services import Services
+    from governance.serving.champion import ChampionFollower
+
+    services = Services(attacked)
+    follower = ChampionFollower(attacked, services.governed_model(MODEL), services.registry, services.control)
+    assert follower.refresh().served.version == 1
+    _delete(attacked, services.ledger.latest(events.RollbackCompleted, model=MODEL).seq)
+    assert follower.refresh().served.version == 1
+    held = follower.refresh()
+    assert held.served is None and "the ledger records no such move" in held.safe_reason, held
 
 
 @pytest.mark.slow

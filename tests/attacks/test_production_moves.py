@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from governance import events
-from governance.registry import version_key
-from governance.release.deployment import DeploymentRefused, rollback
+from governance.registry import parse_version_key, version_key
+from governance.release import evidence_pack
+from governance.release.approvals import ApprovalRefused, decide, latest_request, request_approval
+from governance.release.deployment import DeploymentRefused, _move, rollback
 from governance.release.production import verified_production
 from governance.release.services import Services
 from governance.timestamps import utc_timestamp
@@ -109,31 +113,9 @@ def test_appended_rehashed_forgeries_of_an_approval_and_a_deployment_deploy_noth
     services = Services(attacked)
     ledger = services.ledger
     forged = "f" * 64
-    granted = ledger.latest(events.ApprovalGranted, model=MODEL, version=f"{MODEL}-v2")
-    ledger.append(
-        events.ApprovalGranted(
-            actor="ravi",
-            model=MODEL,
-            version=f"{MODEL}-v2",
-            statement=forged,
-            evidence_pack=granted.evidence_pack,
-            policy=granted.policy,
-            roles=("model_risk_approver",),
-        )
-    )
+    ledger.append(replace(ledger.latest(events.ApprovalGranted, model=MODEL, version=f"{MODEL}-v2"), statement=forged))
     completed = ledger.latest(events.DeploymentCompleted, model=MODEL, version=f"{MODEL}-v2")
-    ledger.append(
-        events.DeploymentCompleted(
-            actor="system:production_deployment",
-            model=MODEL,
-            version=f"{MODEL}-v2",
-            artifact=completed.artifact,
-            evidence_pack=completed.evidence_pack,
-            approval=forged,
-            deployment_id=999,
-            previous_version=1,
-        )
-    )
+    ledger.append(replace(completed, approval=forged, deployment_id=999, previous_version=1))
     assert ledger.verify().ok  # nothing wrong with the chain itself
 
     # The latest move does not verify: nothing is served (never an older move, which a person moved away from).
@@ -148,18 +130,7 @@ def test_a_replayed_approval_does_not_bring_back_a_version_rolled_back_from(atta
     """v2's real approval and deployment id, replayed after paul rolled v2 back (the reviewer's C1)."""
     ledger = Services(attacked).ledger
     completed = ledger.latest(events.DeploymentCompleted, model=MODEL, version=f"{MODEL}-v2")
-    ledger.append(
-        events.DeploymentCompleted(
-            actor="system:production_deployment",
-            model=MODEL,
-            version=f"{MODEL}-v2",
-            artifact=completed.artifact,
-            evidence_pack=completed.evidence_pack,
-            approval=completed.approval,
-            deployment_id=completed.deployment_id,
-            previous_version=1,
-        )
-    )
+    ledger.append(replace(completed, previous_version=1))
     production = verified_production(Services(attacked), MODEL)
     assert production.champion is None and any("already completed" in i for i in production.incidents)
     assert {a["outcome"] for a in answers(attacked)} == {"refer"}
@@ -169,19 +140,9 @@ def test_a_replayed_approval_does_not_bring_back_a_version_rolled_back_from(atta
 
 def test_a_replayed_approval_under_a_new_deployment_id_is_refused(attacked):
     ledger = Services(attacked).ledger
-    started = ledger.latest(events.DeploymentStarted, model=MODEL, version=f"{MODEL}-v2")
     for step in (events.DeploymentStarted, events.DeploymentCompleted):
         ledger.append(
-            step(
-                actor="system:production_deployment",
-                model=MODEL,
-                version=f"{MODEL}-v2",
-                artifact=started.artifact,
-                evidence_pack=started.evidence_pack,
-                approval=started.approval,
-                deployment_id=999,
-                previous_version=1,
-            )
+            replace(ledger.latest(step, model=MODEL, version=f"{MODEL}-v2"), deployment_id=999, previous_version=1)
         )
     production = verified_production(Services(attacked), MODEL)
     assert production.champion is None and any("reuses the authority" in i for i in production.incidents)
@@ -192,26 +153,14 @@ def test_a_replayed_approval_under_a_new_deployment_id_is_refused(attacked):
 
 def test_a_statement_cedar_refused_authorises_nothing(attacked):
     """dana (a data scientist) signs an approval of v2; Cedar refuses it, but the statement is recorded."""
-    from governance.release.approvals import ApprovalRefused, decide
 
     services = Services(attacked)
     with pytest.raises(ApprovalRefused):
         decide(services, MODEL, f"{MODEL}-v2", "approve", "dana", key_of(attacked, "dana"))
     [dana] = services.statements.find(action="approve", principal="dana")
-    started = services.ledger.latest(events.DeploymentStarted, model=MODEL, version=f"{MODEL}-v2")
     for step in (events.DeploymentStarted, events.DeploymentCompleted):
-        services.ledger.append(
-            step(
-                actor="system:production_deployment",
-                model=MODEL,
-                version=f"{MODEL}-v2",
-                artifact=started.artifact,
-                evidence_pack=started.evidence_pack,
-                approval=dana.digest,
-                deployment_id=77,
-                previous_version=1,
-            )
-        )
+        genuine = services.ledger.latest(step, model=MODEL, version=f"{MODEL}-v2")
+        services.ledger.append(replace(genuine, approval=dana.digest, deployment_id=77, previous_version=1))
     assert verified_production(services, MODEL).champion is None
     assert {a["outcome"] for a in answers(attacked)} == {"refer"}
     assert govern(attacked, "status").exit_code == 1
@@ -268,3 +217,96 @@ def test_completed_deployment_rows_edited_by_hand_are_reported(attacked):
     assert lineage.exit_code == 1, lineage.output
     status = govern(attacked, "status")
     assert status.exit_code == 1 and "INCIDENT" in status.output, status.output
+
+
+def _moved_with(pending, version: str, approval: str) -> None:
+    """The insider grants `approval` in the ledger and runs the project's own move (row, alias, ledger) to
+    `version` with it, skipping every check the release makes."""
+    services = pending.services
+    requested = services.ledger.latest(events.ApprovalRequested, model=MODEL, version=version)
+    principal = services.statements.by_digest(approval).signed.statement.principal
+    if not any(g.statement == approval for g in services.ledger.events(events.ApprovalGranted, version=version)):
+        services.ledger.append(
+            events.ApprovalGranted(
+                actor=principal,
+                model=MODEL,
+                version=version,
+                statement=approval,
+                evidence_pack=requested.evidence_pack,
+                policy=requested.policy,
+                roles=("model_risk_approver",),
+            )
+        )
+    _move(
+        services,
+        MODEL,
+        parse_version_key(version)[1],
+        kind="deploy",
+        actor="system:production_deployment",
+        artifact_sha256=requested.artifact,
+        evidence_digest=requested.evidence_pack,
+        approval_digest=approval,
+    )
+
+
+def _vetoed(settings, version: str) -> None:
+    """Nothing the rejection vetoed is served, and status and lineage say so."""
+    assert verified_production(Services(settings), MODEL).champion is None
+    assert {(a["outcome"], a["safe_state"]) for a in answers(settings)} == {("refer", True)}
+    status = govern(settings, "status")
+    assert status.exit_code == 1 and "a rejected pack is never released" in status.output, status.output
+    lineage = govern(settings, "lineage", MODEL, version.rsplit("v", 1)[1])
+    assert lineage.exit_code == 1 and "rhea rejected evidence pack" in lineage.output, lineage.output
+
+
+def test_an_approval_granted_around_a_rejection_deploys_nothing(pending):
+    """Nobody verifiably requested v4, so two approvers must approve it. ravi approves, rhea rejects, then signs an
+    approval too: refused, but her signed statement is recorded. A ledger writer grants it and runs the move: two
+    approvers' authentic signatures stand behind it, and the rejection vetoes them."""
+    settings, services = pending.settings, pending.services
+    assert decide(services, MODEL, V4, "approve", "ravi", key_of(settings, "ravi")).awaiting_second_approver
+    decide(services, MODEL, V4, "reject", "rhea", key_of(settings, "rhea"), comment="calibration drifts")
+    with pytest.raises(ApprovalRefused, match="rhea rejected this evidence pack"):
+        decide(services, MODEL, V4, "approve", "rhea", key_of(settings, "rhea"))
+    [approval] = services.statements.find(action="approve", principal="rhea", version=V4)
+    _moved_with(pending, V4, approval.signed.digest)
+    _vetoed(settings, V4)
+
+
+def test_an_approval_rejected_before_its_release_deploys_nothing_and_its_pack_stays_rejected(pending):
+    """dana requested v3, so ravi's approval alone is granted; rhea rejects the pack before the sensor releases it.
+    The release refuses, the same pack cannot be requested again, and a move run by hand with ravi's genuine grant
+    is vetoed."""
+    settings, services = pending.settings, pending.services
+    granted = decide(services, MODEL, V3, "approve", "ravi", key_of(settings, "ravi"))
+    decide(services, MODEL, V3, "reject", "rhea", key_of(settings, "rhea"), comment="calibration drifts")
+    assert not pending.release(V3).success and "rhea rejected this evidence pack" in pending.release_refusal()
+    request = latest_request(services, MODEL, V3)
+    with pytest.raises(ApprovalRefused, match="rejected this evidence pack.*run the release gate again"):
+        request_approval(services, evidence_pack.verify(Path(request.pack_path), request.pack_digest), ("dana",))
+    assert latest_request(services, MODEL, V3) == request
+    _moved_with(pending, V3, granted.statement_digest)
+    _vetoed(settings, V3)
+
+
+def test_a_version_whose_pack_was_rejected_after_its_deployment_is_not_rolled_back_to(attacked):
+    """v2's pack was approved and deployed, then rolled back from; a rejection of it since means a rollback to
+    v2 would release a rejected pack."""
+    services = Services(attacked)
+    decide(services, MODEL, f"{MODEL}-v2", "reject", "rhea", key_of(attacked, "rhea"), comment="found a leak")
+    with pytest.raises(DeploymentRefused, match="rhea rejected its evidence pack"):
+        rollback(services, MODEL, "paul", key_of(attacked, "paul"), "v1 suspect", to_version=2)
+    assert verified_production(services, MODEL).champion == 1
+
+
+def test_a_started_move_nobody_finished_changes_nothing_and_is_reported(attacked):
+    """A ledger writer appends a `deploy.started` of v2 under a new deployment id and never ends it (or removes
+    the end of a real one, rehashing the chain): only completed moves move production, and lineage names it."""
+    services = Services(attacked)
+    started = services.ledger.latest(events.DeploymentStarted, model=MODEL, version=f"{MODEL}-v2")
+    services.ledger.append(replace(started, deployment_id=999))
+    assert verified_production(services, MODEL).champion == 1
+    assert {a["version"] for a in answers(attacked)} == {1}
+    lineage = govern(attacked, "lineage", MODEL, "2")
+    assert lineage.exit_code == 1, lineage.output
+    assert "deployment #999 was started, but the ledger records neither its completion nor its abort" in lineage.output

@@ -25,10 +25,11 @@ from governance.release.approvals import ApprovalRefused, decide
 from governance.release.production import verified_production
 from governance.release.services import Services
 from governance.timestamps import MAX_CLOCK_SKEW, utc_now
+from governance.trust import store as store_module
 from governance.trust.demo import DEMO_CAST
 from governance.trust.keys import generate_key_pair
 from governance.trust.statements import SignedStatement, Statement, sign
-from governance.trust.store import StatementRefused, StatementStore
+from governance.trust.store import StatementRefused, StatementStore, statement_row
 from tests.attacks.support import V3, Pending, key_of
 from tests.lineage.conftest import govern
 from tests.lineage.world import MODEL
@@ -45,28 +46,12 @@ def _assert_nothing_deployed(pending: Pending, reason: str) -> None:
     assert reason in pending.release_refusal(), pending.release_refusal()
 
 
-def _insert_raw(store: StatementStore, signed: SignedStatement, version: str | None = None) -> None:
-    """An attacker with write access to the database, bypassing `submit`."""
-    from governance.trust import store as store_module
-
-    statement = signed.statement
-    row = {
-        "nonce": statement.nonce,
-        "digest": signed.digest,
-        "action": statement.action,
-        "principal": statement.principal,
-        "model": statement.subject["model"],
-        "version": version or statement.subject.get("version"),
-        "issued_at": statement.issued_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "expires_at": statement.expires_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "recorded_at": statement.issued_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "roster_version": 1,
-        "roster_digest": "0" * 64,
-        "ledger_entry_hash": "0" * 64,
-        "document": signed.to_json(),
-    }
-    with store.engine.begin() as conn:
-        conn.execute(insert(store_module._statements).values(**row))
+def _insert_raw(services: Services, signed: SignedStatement, version: str | None = None) -> None:
+    """An attacker with write access to the database, bypassing `submit` (and relabelling the version column)."""
+    row = statement_row(signed, services.roster, signed.statement.issued_at)
+    row["version"] = version or row["version"]
+    with services.statements.engine.begin() as conn:
+        conn.execute(insert(store_module._statements).values(**row, ledger_entry_hash="0" * 64))
 
 
 # --- the release, without a valid approval ------------------------------------------------------------------------
@@ -142,7 +127,7 @@ def test_a_forged_statement_written_straight_into_the_store_deploys_nothing(pend
         "ravi",
         valid_for=timedelta(days=1),
     )
-    _insert_raw(pending.services.statements, sign(statement, generate_key_pair()[0]))
+    _insert_raw(pending.services, sign(statement, generate_key_pair()[0]))
     assert not pending.release(V3).success
     _assert_nothing_deployed(pending, "signature does not verify")
 
@@ -155,7 +140,7 @@ def test_an_approval_of_another_version_replayed_deploys_nothing(pending):
         "ravi",
         valid_for=timedelta(days=1),
     )
-    _insert_raw(pending.services.statements, sign(other, key_of(pending.settings, "ravi")), version=V3)
+    _insert_raw(pending.services, sign(other, key_of(pending.settings, "ravi")), version=V3)
     assert not pending.release(V3).success
     _assert_nothing_deployed(pending, "not the pending pack")
 
