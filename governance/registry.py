@@ -16,15 +16,18 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache, cached_property
 from pathlib import Path
 
 from filelock import FileLock
+from sqlalchemy.exc import SQLAlchemyError
 
 from governance.digests import tree_sha256
 from governance.errors import GovernanceError
 from governance.objectstore import repository
 
 CHAMPION = "champion"
+log = logging.getLogger(__name__)
 # MLflow writes this into a stored artifact directory whenever a `models:/` URI is loaded (e.g. by
 # `mlflow models serve`); it describes the registration, not the model, so it is not part of the digest.
 NOT_MODEL_CONTENT = frozenset({"registered_model_meta"})
@@ -71,12 +74,17 @@ class ModelRegistry:
         """`artifact_root` is a URI (`file:` in the state dir, `s3:` in the object store). Every artifact
         location is derived from it, never read back from MLflow's database (which holds absolute URIs): a
         copied or restored state writes into its own root, never into the original's."""
-        from mlflow import MlflowClient
-
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root.rstrip("/")
-        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         self._lock_dir = Path(lock_dir)
+
+    @cached_property
+    def client(self):
+        """MLflow's client, made on first use: importing MLflow and opening its store take about 4 s, which
+        reading the champion alias does not need (`champion`)."""
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
     @classmethod
     def for_settings(cls, settings) -> ModelRegistry:
@@ -86,7 +94,7 @@ class ModelRegistry:
     def prepare(settings) -> None:
         """Create MLflow's database (when the tracking URI is one) with its `Default` experiment under the
         artifact root: MLflow's own client would put it under the current directory."""
-        if settings.tracking_uri.partition(":")[0].split("+")[0] not in ("sqlite", "postgresql", "mysql"):
+        if not _is_database(settings.tracking_uri):
             return  # a tracking server: its own --default-artifact-root decides
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
@@ -262,6 +270,14 @@ class ModelRegistry:
 
     # --- aliases -------------------------------------------------------------------
     def champion(self, model: str) -> int | None:
+        """The version the `champion` alias points at (a cache: `governance.release.production` says what may be
+        served). On MLflow's own database it is read with one query, without importing MLflow; elsewhere, or
+        should that table not read as expected, through MLflow's client."""
+        if _is_database(self.tracking_uri):
+            try:
+                return _alias_in_database(self.tracking_uri, model, CHAMPION)
+            except SQLAlchemyError as exc:
+                log.warning("reading MLflow's alias table failed (%s); asking MLflow's client", type(exc).__name__)
         from mlflow.exceptions import MlflowException
 
         try:
@@ -271,6 +287,31 @@ class ModelRegistry:
 
     def set_champion(self, model: str, version: int) -> None:
         self.client.set_registered_model_alias(model, CHAMPION, str(version))
+
+
+def _is_database(tracking_uri: str) -> bool:
+    return tracking_uri.partition(":")[0].split("+")[0] in ("sqlite", "postgresql", "mysql")
+
+
+def _alias_in_database(tracking_uri: str, model: str, alias: str) -> int | None:
+    """An alias as MLflow's registry stores it (`registered_model_aliases`, MLflow 2.3 and later);
+    tests/test_registry.py holds this against MLflow's client, so an MLflow upgrade that moves it fails there."""
+    from sqlalchemy import text
+
+    with _registry_database(tracking_uri).connect() as conn:
+        found = conn.execute(
+            text("SELECT version FROM registered_model_aliases WHERE name = :model AND alias = :alias"),
+            {"model": model, "alias": alias},
+        ).scalar()
+    return None if found is None else int(found)
+
+
+@cache
+def _registry_database(tracking_uri: str):
+    """MLflow's database, opened as MLflow opens it (none of the settings the project's own stores make)."""
+    from sqlalchemy import create_engine
+
+    return create_engine(tracking_uri, pool_pre_ping=True)
 
 
 def _pip_requirements() -> list[str]:
