@@ -37,7 +37,9 @@ from sqlalchemy import (
 )
 
 from governance.db import UtcTimestamp, engine_for
+from governance.errors import GovernanceError
 from governance.migrations import require_current
+from governance.timestamps import parse_utc
 
 metadata = MetaData()
 decisions = Table(
@@ -90,6 +92,24 @@ class Decision:
             data[field] = json.loads(data[field]) if data[field] is not None else None
         data["reasons"] = json.loads(data["reasons"])
         return cls(**data)
+
+    def malformed(self) -> str | None:
+        """What in this decision no code of the project writes; None when it is well formed."""
+        if not isinstance(self.reasons, list) or not all(isinstance(r, dict) for r in self.reasons):
+            return f"its reasons are {type(self.reasons).__name__} {self.reasons!r:.80}, not a list of reason codes"
+        for name in ("features", "protected"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, dict):
+                return f"its {name} are {type(value).__name__}, not a mapping"
+        try:
+            parse_utc(self.ts)
+        except (ValueError, TypeError):
+            return f"its time {self.ts!r:.40} is not a UTC timestamp"
+        return None
+
+
+class DecisionRowError(GovernanceError):
+    """A decision row that is not one the project writes."""
 
 
 class DecisionLog:
@@ -161,9 +181,22 @@ class DecisionLog:
             conn.exec_driver_sql("SELECT 1")
 
     def get(self, decision_id: str) -> Decision | None:
+        """One decision, read as its row says; a DecisionRowError naming it if the row is not one this project
+        writes (edited by hand: `govern decisions verify` names edits to sealed rows)."""
         with self.engine.connect() as conn:
             row = conn.execute(select(decisions).where(decisions.c.decision_id == decision_id)).mappings().first()
-        return Decision.from_row(row) if row else None
+        if row is None:
+            return None
+        try:
+            decision = Decision.from_row(row)
+            problem = decision.malformed()
+        except (ValueError, TypeError) as exc:  # JSON that does not parse, a column of the wrong type
+            problem = f"it does not read as a decision ({exc})"
+        if problem:
+            raise DecisionRowError(
+                f"decision {decision_id} (row {row['seq']}): {problem}: the row was written outside the project"
+            )
+        return decision
 
     def window(self, model: str, after_seq: int, limit: int) -> list[Decision]:
         """Up to `limit` decisions of `model` with seq > after_seq, oldest first."""

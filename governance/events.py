@@ -18,6 +18,7 @@ the event and the field, so nothing is written.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Callable, Iterable
@@ -93,9 +94,11 @@ class Event:
         }
 
     @classmethod
-    def from_entry(cls: type[E], entry: LedgerEntry) -> E:
+    def from_entry(cls: type[E], entry: LedgerEntry, typed: bool = True) -> E:
         """The typed event a ledger entry records; fields an older entry lacks are None, and so are details once
-        retention expired the payload. Keys the type no longer declares are ignored."""
+        retention expired the payload. Keys the type no longer declares are ignored. A field of the wrong type
+        (written by hand: the project's own writes are checked) is an EventError naming the entry, unless not
+        `typed`: then the values are as stored, for a reader that judges malformed entries itself."""
         kind = _BY_ACTION.get(entry.action)
         if kind is None or not issubclass(kind, cls):
             raise EventError(f"ledger entry {entry.seq} records {entry.action!r}, not a {cls.__name__}")
@@ -107,10 +110,18 @@ class Event:
             "entry_hash": entry.entry_hash,
             "expired": entry.payload is None,
         }
-        for f in _declared(kind):
-            source = sources.get(f.metadata.get(_PART, ""))
-            if source is not None:
-                values[f.name] = _restore(f, source.get(f.name))
+        for name, part, hint, plain, as_tuple in _layout(kind.action):
+            value = sources[part].get(name)
+            if as_tuple and isinstance(value, list):  # JSON has no tuples
+                value = tuple(value)
+            values[name] = value
+            if not typed or value is None or (plain and type(value) is str):
+                continue
+            if not _fits(value, hint):  # written by hand, not by this project
+                raise EventError(
+                    f"ledger entry {entry.seq} ({entry.action}): field {name!r} must be {_describe(hint)}, "
+                    f"got {type(value).__name__} {value!r:.80}"
+                )
         return kind._unchecked(**values)
 
     @classmethod
@@ -163,7 +174,7 @@ def _check(kind: type[Event], values: dict[str, Any]) -> None:
     unknown = sorted(set(values) - set(declared) - _ENTRY_FIELDS)
     if unknown:
         raise EventError(f"event {name}: undeclared field(s) {unknown}; declared: {sorted(declared)}")
-    hints = typing.get_type_hints(kind)
+    hints = _hints(kind)
     for fname, f in declared.items():
         if fname not in values:
             if _default(f) is dataclasses.MISSING:
@@ -174,6 +185,27 @@ def _check(kind: type[Event], values: dict[str, Any]) -> None:
                 f"event {name}: field {fname!r} must be {_describe(hints[fname])}, "
                 f"got {type(values[fname]).__name__} {values[fname]!r:.80}"
             )
+
+
+def _hints(kind: type[Event]) -> dict[str, Any]:
+    return _hints_of(kind.action)
+
+
+@functools.cache
+def _hints_of(action: str) -> dict[str, Any]:
+    """An event type's field types, resolved once (each action is declared by one type)."""
+    return typing.get_type_hints(_BY_ACTION[action])
+
+
+@functools.cache
+def _layout(action: str) -> tuple[tuple[str, str, Any, bool, bool], ...]:
+    """How an entry of `action` is read back: each declared field's name, entry part and type, whether a plain
+    string fits it (the common case, checked without `_fits`) and whether it is a tuple (a list in JSON)."""
+    hints = _hints_of(action)
+    return tuple(
+        (f.name, f.metadata[_PART], hints[f.name], _fits("", hints[f.name]), "tuple" in str(f.type))
+        for f in _declared(_BY_ACTION[action])
+    )
 
 
 def _default(f: dataclasses.Field) -> Any:
@@ -212,10 +244,6 @@ def _describe(hint: Any) -> str:
 
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
-
-
-def _restore(f: dataclasses.Field, value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) and "tuple" in str(f.type) else value
 
 
 # --- data -------------------------------------------------------------------------------------------

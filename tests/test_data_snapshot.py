@@ -11,6 +11,7 @@ from governance.config import load_config
 from governance.data import snapshot
 from governance.data.generator import generate_applications
 from governance.data.source import DataError, read_snapshot
+from governance.errors import GovernanceError
 from tests.helpers import SMALL_CONFIG
 
 
@@ -56,4 +57,16 @@ def test_a_snapshot_changed_in_the_cache_is_refused_even_when_its_parse_was_kept
     os.chmod(cached, 0o644)  # DVC leaves its cache read-only
     cached.write_bytes(cached.read_bytes()[:-1] + b"\0")
     with pytest.raises(DataError, match=re.escape(f"{cached}: data snapshot {snap.md5} changed on disk")):
+        read_snapshot(settings, model, snap.md5)
+
+
+def test_a_snapshot_replaced_by_a_fifo_is_refused_without_blocking(settings, taken):
+    """A writer of the state dir puts a named pipe where the snapshot was: reading it would wait forever (serving
+    reads a linear model's snapshot while it loads a new champion); only a regular file is a snapshot."""
+    _, snap = taken
+    model = load_config(SMALL_CONFIG).model("credit_scoring")
+    cached = snapshot.cached_path(settings, snap.md5)
+    cached.unlink()
+    os.mkfifo(cached)
+    with pytest.raises(GovernanceError, match=re.escape(f"data snapshot md5 {snap.md5} is not in the DVC cache")):
         read_snapshot(settings, model, snap.md5)

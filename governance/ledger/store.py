@@ -231,8 +231,10 @@ class Ledger:
         since_seq: int = 0,
         limit: int | None = None,
         checked: bool | str = True,
+        typed: bool = True,
     ) -> list[E]:
-        """Typed events of these kinds (and kinds derived from them), oldest first; filters as in `entries`."""
+        """Typed events of these kinds (and kinds derived from them), oldest first; filters as in `entries`;
+        `typed` as in `Event.from_entry`."""
         kinds = kinds if isinstance(kinds, tuple) else (kinds,)
         found = self.entries(
             model=model, version=version, action=actions(*kinds), since_seq=since_seq, limit=limit, checked=checked
@@ -240,7 +242,7 @@ class Ledger:
         # Event.from_entry gives each entry's own type, one of `kinds` (the query asked for their actions only);
         # mypy cannot tell that the union of several kinds is E.
         return [
-            kinds[0].from_entry(entry) if len(kinds) == 1 else Event.from_entry(entry)  # type: ignore[misc]
+            kinds[0].from_entry(entry, typed) if len(kinds) == 1 else Event.from_entry(entry, typed)  # type: ignore[misc]
             for entry in found
         ]
 
@@ -251,9 +253,10 @@ class Ledger:
         model: str | None = None,
         version: str | None = None,
         checked: bool | str = True,
+        typed: bool = True,
     ) -> E | None:
         """The most recent event of these kinds, or None."""
-        found = self.events(kinds, model=model, version=version, limit=1, checked=checked)
+        found = self.events(kinds, model=model, version=version, limit=1, checked=checked, typed=typed)
         return found[-1] if found else None
 
     def entry(self, seq: int) -> LedgerEntry:

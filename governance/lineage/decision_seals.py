@@ -85,10 +85,15 @@ def seal_decisions(services: Services, log: DecisionLog, before: str | None = No
 def _seal_next(services: Services, log: DecisionLog, model: str, before: str) -> DecisionsSealed | None:
     """Ledger the next range of `model`'s decisions, up to the first one logged at or after `before`, if any."""
     with remediation_lease(services.settings.ledger_url, _LEASE, f"{ACTOR}:{os.getpid()}"):
-        last = services.ledger.latest(DecisionsSealed, model=model)
+        last = services.ledger.latest(DecisionsSealed, model=model, typed=False)
         if last is not None and unreadable(last):  # a forged seal: seal on from the last one that can be read
             last = next(
-                (s for s in reversed(services.ledger.events(DecisionsSealed, model=model)) if not unreadable(s)), None
+                (
+                    s
+                    for s in reversed(services.ledger.events(DecisionsSealed, model=model, typed=False))
+                    if not unreadable(s)
+                ),
+                None,
             )
         after = last.last_seq if last else 0
         future = _future()
@@ -140,7 +145,7 @@ def verify_decision_log(services: Services, log: DecisionLog, models: list[str] 
     """Each model's decision log (default: every model in the log or in a seal) against its seals; each
     disagreement is ledgered as an incident, once."""
     seals: dict[str, list[DecisionsSealed]] = {}
-    for seal in services.ledger.events(DecisionsSealed):
+    for seal in services.ledger.events(DecisionsSealed, typed=False):
         seals.setdefault(seal.model, []).append(seal)
     names = models or sorted(set(log.models()) | set(seals))
     checks = tuple(_check_model(services, log, model, seals.get(model, [])) for model in names)
@@ -313,7 +318,7 @@ def decision_seal(services: Services, decision: Decision) -> tuple[dict, str | N
     """Where the decision is sealed (or that it is not yet), and how its row disagrees with the seal, if it does:
     the seal holding its id sealed it at another seq or model, or with another digest; or a seal spans its seq
     without holding it (ledgered as an incident, once)."""
-    seals = [s for s in services.ledger.events(DecisionsSealed) if not unreadable(s)]
+    seals = [s for s in services.ledger.events(DecisionsSealed, typed=False) if not unreadable(s)]
     holder = next(((s, leaf) for s in seals for leaf in s.leaves if leaf[1] == decision.decision_id), None)
     if holder is not None:
         seal, (seq, _id, digest) = holder
@@ -345,7 +350,7 @@ def _moved(row: Decision, seal: DecisionsSealed, seq: int) -> str:
 def sealed_but_gone(services: Services, log: DecisionLog, decision_id: str) -> str | None:
     """Why a decision that is not in the log is not there, if a seal holds it: retention deleted it (its whole
     range is gone), or it was deleted outside retention (ledgered as an incident, once)."""
-    for seal in services.ledger.events(DecisionsSealed):
+    for seal in services.ledger.events(DecisionsSealed, typed=False):
         if unreadable(seal):
             continue
         for seq, sealed_id, _digest in seal.leaves:

@@ -23,12 +23,14 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
 from governance import events
 from governance.digests import digest_of
 from governance.errors import GovernanceError
+from governance.ledger import LedgerError
 from governance.objectstore import sealed_pack_dir
 from governance.policy.authz import ModelSubject, VersionSubject, approval_context, authorize, roles_of
 from governance.policy.evidence import RISK_TIERS
@@ -37,7 +39,7 @@ from governance.release import evidence_pack
 from governance.release.approvals import sealed_gate_decision
 from governance.release.requests import requesters
 from governance.release.services import Services
-from governance.timestamps import utc_timestamp
+from governance.timestamps import MAX_CLOCK_SKEW, parse_utc, utc_timestamp
 from governance.trust.roster import Roster
 from governance.trust.statements import SignedStatement
 from governance.trust.store import StatementRefused, authentic
@@ -204,8 +206,19 @@ def move_problem(services: Services, roster: Roster, move: events.MoveStep) -> s
         return f"the ledger records no start of deployment #{move.deployment_id}"
     if move is not started and _facts(move) != _facts(started):
         return f"it does not complete deployment #{move.deployment_id} as that was started"
+    backdated = _backdated(services, started)
+    if backdated:
+        return backdated
     problem = approval_problem(
-        services, roster, move.model, move.version, move.approval, move.evidence_pack, move.artifact, at=started.ts
+        services,
+        roster,
+        move.model,
+        move.version,
+        move.approval,
+        move.evidence_pack,
+        move.artifact,
+        at=started.ts,
+        deploying=move.kind == "deploy",
     )
     if problem or move.kind == "deploy":
         return problem
@@ -228,6 +241,23 @@ def move_problem(services: Services, roster: Roster, move: events.MoveStep) -> s
     return None if decision.allowed else f"Cedar refuses {principal}'s rollback: {' '.join(decision.reasons)}"
 
 
+def _backdated(services: Services, started: events.MoveStep) -> str | None:
+    """Why a move's start is dated by hand: well before the entry the ledger appended just before it (the ledger
+    dates each entry as it appends it), as to a time when its approval was still valid. None when it is not."""
+    if started.seq <= 1:
+        return None
+    try:
+        before = services.ledger.entry(started.seq - 1)
+    except LedgerError as exc:
+        return f"the entry before its start cannot be read: {exc}"
+    if parse_utc(started.ts) + MAX_CLOCK_SKEW < parse_utc(before.ts):
+        return (
+            f"its start is dated {started.ts}, before ledger entry {before.seq} ({before.ts}) that precedes it: "
+            "a date set by hand"
+        )
+    return None
+
+
 def _start_of(services: Services, move: events.MoveStep) -> events.MoveStep | None:
     starts = [
         s
@@ -242,10 +272,17 @@ def _facts(move: events.MoveStep) -> tuple:
 
 
 def _cosigners(
-    services: Services, roster: Roster, subject, evidence: str, signed: SignedStatement, at: str | None
+    services: Services,
+    roster: Roster,
+    subject,
+    evidence: str,
+    signed: SignedStatement,
+    at: str | None,
+    deployed: datetime | None,
 ) -> set[str]:
     """Other principals whose authentic approval of the same evidence, signed before the move, Cedar allowed
-    (counting a second approver): with an unknown requester, two of them must stand behind a deployment."""
+    (counting a second approver, and at its age when `deployed`): with an unknown requester, two of them must
+    stand behind a deployment."""
     found = set()
     for recorded in services.statements.find(action="approve", model=subject.model, version=subject.version):
         other = recorded.signed.statement
@@ -257,7 +294,7 @@ def _cosigners(
             authentic(recorded.signed, roster)
         except StatementRefused:
             continue
-        context = approval_context(other.issued_at, other.issued_at, 2)
+        context = approval_context(other.issued_at, deployed or other.issued_at, 2)
         if authorize(services.policies, roles_of(roster), other.principal, "approve", subject, context).allowed:
             found.add(other.principal)
     return found
@@ -301,10 +338,12 @@ def approval_problem(
     evidence: str,
     artifact: str,
     at: str | None = None,
+    deploying: bool = False,
 ) -> str | None:
     """Why `approval` does not authorise deploying `artifact` of `version`; None when it does: a person's signed
     approve statement bound to the sealed pack `evidence` (which still verifies and names that artifact),
-    granted in the ledger, and one Cedar lets that person make on this version (roles, separation of duties)."""
+    granted in the ledger, and one Cedar lets that person make on this version (roles, separation of duties),
+    at the age it had `at` the move when `deploying` (a rollback returns to a version approved long before)."""
     problem = statement_problem(
         services, roster, approval, "approve", model=model, version=version, evidence_digest=evidence
     )
@@ -343,10 +382,10 @@ def approval_problem(
     if rejection:
         return rejection
     issued = signed.statement.issued_at
-    approvers = len(_cosigners(services, roster, subject, evidence, signed, at) | {principal})
-    decision = authorize(
-        services.policies, roles_of(roster), principal, "approve", subject, approval_context(issued, issued, approvers)
-    )
+    deployed = parse_utc(at) if deploying and at is not None else None
+    approvers = len(_cosigners(services, roster, subject, evidence, signed, at, deployed) | {principal})
+    context = approval_context(issued, deployed or issued, approvers)
+    decision = authorize(services.policies, roles_of(roster), principal, "approve", subject, context)
     if not decision.allowed:
         return f"Cedar refuses {principal}'s approval: {' '.join(decision.reasons)}"
     return None

@@ -45,6 +45,10 @@ KEEP_LOADED = 3
 # The kill switch's reason when its state cannot be read (the error stays in the server log: it names hosts).
 KILL_SWITCH_UNREADABLE = "its state cannot be read, so it counts as on"
 RETRY_FAILED_LOAD_SECONDS = 30.0
+# A following thread whose check of the signed record has not completed for this long (or for five polls, if
+# longer) is stalled, by a lock an insider holds on a table it reads, say: the kill switch then counts as on, as
+# the record might say so by now.
+RECORD_STALE_SECONDS = 5.0
 
 
 class ServingError(GovernanceError):
@@ -152,6 +156,7 @@ class ChampionFollower:
         self.kill_switch = KillSwitch(model=model.name, disabled=True, reason="the kill switch has not been read yet")
         # The kill switch as the latest verified signed statement sets it; until read, on (deny by default).
         self.switched_off_by_record: str | None = "the signed record has not been read yet"
+        self.verified_at = time.monotonic()  # when the signed record's check last completed
         self.services = Services(settings)
         self._seen_incidents: set[str] = set()
         self._loaded: OrderedDict[tuple[int, str], ServedVersion] = OrderedDict()
@@ -172,8 +177,18 @@ class ChampionFollower:
     def in_force(self, row: KillSwitch) -> KillSwitch:
         """The kill switch serving obeys: its row (read per batch, so a flip acts at once), held on while the
         latest verified signed statement says on, whatever the row says."""
-        held = self.switched_off_by_record
+        held = self.switched_off_by_record or self._stalled()
         return KillSwitch(model=self.model.name, disabled=True, reason=held) if held and not row.disabled else row
+
+    def _stalled(self) -> str | None:
+        """Why the following thread's view of the signed record is too old to rely on; None while it is fresh, or
+        when no thread follows (a caller that refreshes by hand, as in-process traffic does, keeps it fresh)."""
+        if self._thread is None:
+            return None
+        age = time.monotonic() - self.verified_at
+        if age <= max(RECORD_STALE_SECONDS, 5 * self.poll_seconds):
+            return None
+        return f"serving has not completed a check of the signed record for {age:.0f} s, so it counts as on"
 
     def _read_kill_switch(self) -> KillSwitch:
         try:
@@ -186,6 +201,7 @@ class ChampionFollower:
         name = self.model.name
         try:
             production = verified_production(self.services, name)
+            self.verified_at = time.monotonic()
             # A governed move or flip writes its caches a moment before its ledger event: only a disagreement
             # seen at two polls in a row is an incident.
             confirmed = [i for i in production.incidents if i in self._seen_incidents]
@@ -233,6 +249,7 @@ class ChampionFollower:
             return self._failed_load(wanted, exc)
         self._failed = None
         self._loaded[wanted] = served
+        self.verified_at = time.monotonic()  # the check this load followed: a load (once a version) is not a stall
         while len(self._loaded) > KEEP_LOADED:
             self._loaded.popitem(last=False)
         return served

@@ -3,9 +3,11 @@ answers now, the incidents the ledger holds, and the copies of pending candidate
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from hashlib import sha256
 
 import httpx
 import sqlalchemy
@@ -16,6 +18,9 @@ from governance.config import load_config
 from governance.control import ControlStore
 from governance.data.generator import generate_applications
 from governance.decisions import DecisionLog
+from governance.digests import canonical_json
+from governance.ledger.merkle import leaf_hash, mth
+from governance.ledger.records import GENESIS
 from governance.release.services import Services
 from governance.serving.app import create_app
 from governance.serving.champion import ChampionFollower
@@ -126,3 +131,31 @@ class Pending:
     def release_refusal(self) -> str:
         refused = self.services.ledger.latest(events.ReleaseRefused, model=MODEL)
         return " ".join(refused.reasons) if refused else ""
+
+
+def rewrite_consistently(url: str, seq: int, field: str, value: str) -> None:
+    """An attacker with write access and the documented formula: change one entry, re-hash everything after it."""
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+    with engine.begin() as db:
+        rows = db.execute(sqlalchemy.text("SELECT seq, content, payload_digest FROM ledger_entries ORDER BY seq"))
+        prev, leaves = GENESIS, []
+        for current, content, payload_digest in rows.fetchall():
+            entry = json.loads(content)
+            if current == seq:
+                entry[field] = value
+            record = {"entry": entry, "payload_digest": payload_digest, "prev_hash": prev, "seq": current}
+            prev = sha256(canonical_json(record)).hexdigest()
+            db.execute(
+                sqlalchemy.text("UPDATE ledger_entries SET content = :content, entry_hash = :hash WHERE seq = :seq"),
+                {"content": canonical_json(entry).decode(), "hash": prev, "seq": current},
+            )
+            leaves.append(leaf_hash(bytes.fromhex(prev)))
+        db.execute(sqlalchemy.text("DELETE FROM ledger_nodes"))
+        for level in range(8, len(leaves).bit_length()):
+            span = 1 << level
+            for idx in range(len(leaves) // span):
+                db.execute(
+                    sqlalchemy.text("INSERT INTO ledger_nodes (level, idx, hash) VALUES (:level, :idx, :hash)"),
+                    {"level": level, "idx": idx, "hash": mth(leaves[idx * span : (idx + 1) * span]).hex()},
+                )
+    engine.dispose()

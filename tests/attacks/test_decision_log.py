@@ -20,6 +20,7 @@ from sqlalchemy.pool import NullPool
 from governance import events
 from governance.config import Retention
 from governance.decisions import DecisionLog
+from governance.errors import GovernanceError
 from governance.lineage.decision_seals import ACTOR, seal_decisions
 from governance.lineage.retention import apply_retention
 from governance.monitoring import lease
@@ -272,3 +273,15 @@ def test_a_squatted_sealing_lease_is_taken_over_and_a_busy_one_is_an_error(attac
     monkeypatch.setattr(lease, "WAIT_SECONDS", 0.5)
     busy = govern(attacked, "decisions", "seal")
     assert busy.exit_code == 1 and "error: another sealer holds the decision log's sealing lease" in busy.output
+
+
+def test_a_decision_row_of_the_wrong_shape_is_named_not_a_crash(any_world, attacked):
+    """A decision's reasons edited into an object no code of the project writes: `govern trace` names
+    the decision and its row and exits 1 (no traceback)."""
+    decision = any_world.decisions["after_rollback"][0]["decision_id"]
+    _sql(attacked, "UPDATE decisions SET reasons = :reasons WHERE decision_id = :id", reasons='{"x": 1}', id=decision)
+    traced = govern(attacked, "trace", decision)
+    assert isinstance(traced.exception, GovernanceError), traced.exception  # `govern` prints it as one line
+    assert f"decision {decision} (row " in str(traced.exception) and "not a list of reason codes" in str(
+        traced.exception
+    )

@@ -15,6 +15,7 @@ import pytest
 
 from governance import events
 from governance.decisions import DecisionLog
+from governance.errors import GovernanceError
 from governance.ledger import Ledger
 from governance.release.kill_switch import KillSwitchRefused, set_kill_switch
 from governance.release.production import verified_production
@@ -131,3 +132,54 @@ def test_the_kill_switch_is_not_lifted_without_a_reason(attacked, reason):
     assert result.exit_code != 0 and "needs a reason" in f"{result.output}{result.exception}"
     assert Ledger.for_settings(attacked).size() == before
     _assert_held_on(attacked)
+
+
+def test_a_stalled_check_of_the_signed_record_holds_the_kill_switch_on(pg_world, tmp_path, monkeypatch):
+    """On PostgreSQL the insider locks the deployments table, which serving's check of the signed record reads,
+    so that check waits; bea disables the model, and the insider edits the row back off. Without a completed
+    check serving cannot know the record says on: once the check has stalled for RECORD_STALE_SECONDS (1 s
+    here), every answer is `refer`, and /readyz says why."""
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    from governance.serving import champion
+    from tests.lineage.conftest import copy_of
+
+    monkeypatch.setattr(champion, "RECORD_STALE_SECONDS", 1.0)
+    settings = copy_of(pg_world, tmp_path / "govern")
+    with scoring_api(settings) as client:
+        wait_until(lambda: client.get(f"/models/{MODEL}").json()["served_version"] == 1, "v1 to be served")
+        locker = sqlalchemy.create_engine(settings.database_url, poolclass=NullPool)
+        with locker.connect() as conn:
+            conn.exec_driver_sql("LOCK TABLE deployments IN ACCESS EXCLUSIVE MODE")
+            time.sleep(3 * POLL_SECONDS)  # the follower's next check now waits on the lock
+            _switch_off(settings, "fraud investigation")
+            sql(settings, ROW_OFF, model=MODEL)
+            time.sleep(1.5)
+            answered = ask(client, settings)
+            ready = client.get("/readyz").json()["models"][MODEL]
+            conn.rollback()
+        locker.dispose()
+    assert {(a["outcome"], a["safe_state"]) for a in answered} == {("refer", True)}, answered
+    assert "has not completed a check of the signed record" in answered[0]["safe_state_reason"]
+    assert ready["safe_state"] is True and ready["answering_version"] is None, ready
+
+
+def test_a_forged_flip_of_the_wrong_shape_is_named_not_a_crash(attacked):
+    """A well-chained `kill_switch.off` entry whose reason is a number, as no code of the project writes one:
+    `govern status` and `lineage` name the entry and exit 1 (no traceback), and serving holds the kill switch
+    on, as for any record it cannot read."""
+    ledger = Ledger.for_settings(attacked)
+    genuine = ledger.latest(events.KillSwitchOff, model=MODEL)
+    entry = ledger.append_record(
+        actor="bea",
+        action=genuine.action,
+        subject={"model": MODEL},
+        digests={"statement": genuine.statement, "policy": genuine.policy},
+        payload={"reason": 12345},
+    )
+    named = f"ledger entry {entry.seq} (kill_switch.off): field 'reason' must be"
+    for args in (("status",), ("lineage", MODEL, "1")):
+        shown = govern(attacked, *args)  # `govern` prints a GovernanceError as one line, exit 1 (run_guarded)
+        assert isinstance(shown.exception, GovernanceError) and named in str(shown.exception), shown.exception
+    assert {(a["outcome"], a["safe_state"]) for a in answers(attacked)} == {("refer", True)}

@@ -15,7 +15,6 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from hashlib import sha256
 from pathlib import Path
 
 import pytest
@@ -24,13 +23,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.pool import NullPool
 
 from governance import events
-from governance.digests import canonical_json
 from governance.events import RetentionApplied
 from governance.ledger import Ledger, LedgerError, VerifyReport, sign_checkpoint
-from governance.ledger.merkle import leaf_hash, mth
-from governance.ledger.records import GENESIS
 from governance.timestamps import utc_now, utc_timestamp
-from tests.attacks.support import answers, sql
+from tests.attacks.support import answers, rewrite_consistently, sql
 from tests.conftest import new_postgres_database
 from tests.helpers import travel
 from tests.ledger.ledger_support import TEMPLATE_SIZE, event, sqlite_url
@@ -284,34 +280,6 @@ def test_a_clean_truncation_is_found_only_with_a_checkpoint(ledger_url, signing_
     assert verify(ledger_url).ok  # self-consistent: this is what checkpoints are for
     report = verify(ledger_url, checkpoint)
     assert_names(report, 501, "is missing", f"covers {TEMPLATE_SIZE}", "truncated")
-
-
-def rewrite_consistently(url: str, seq: int, field: str, value: str) -> None:
-    """An attacker with write access and the documented formula: change one entry, re-hash everything after it."""
-    engine = sqlalchemy.create_engine(url, poolclass=NullPool)
-    with engine.begin() as db:
-        rows = db.execute(sqlalchemy.text("SELECT seq, content, payload_digest FROM ledger_entries ORDER BY seq"))
-        prev, leaves = GENESIS, []
-        for current, content, payload_digest in rows.fetchall():
-            entry = json.loads(content)
-            if current == seq:
-                entry[field] = value
-            record = {"entry": entry, "payload_digest": payload_digest, "prev_hash": prev, "seq": current}
-            prev = sha256(canonical_json(record)).hexdigest()
-            db.execute(
-                sqlalchemy.text("UPDATE ledger_entries SET content = :content, entry_hash = :hash WHERE seq = :seq"),
-                {"content": canonical_json(entry).decode(), "hash": prev, "seq": current},
-            )
-            leaves.append(leaf_hash(bytes.fromhex(prev)))
-        db.execute(sqlalchemy.text("DELETE FROM ledger_nodes"))
-        for level in range(8, len(leaves).bit_length()):
-            span = 1 << level
-            for idx in range(len(leaves) // span):
-                db.execute(
-                    sqlalchemy.text("INSERT INTO ledger_nodes (level, idx, hash) VALUES (:level, :idx, :hash)"),
-                    {"level": level, "idx": idx, "hash": mth(leaves[idx * span : (idx + 1) * span]).hex()},
-                )
-    engine.dispose()
 
 
 def test_a_history_rewritten_consistently_after_a_checkpoint_is_detected(ledger_url, signing_key):

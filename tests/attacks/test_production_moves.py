@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -24,8 +25,19 @@ from governance.release.approvals import ApprovalRefused, decide, latest_request
 from governance.release.deployment import DeploymentRefused, _move, rollback
 from governance.release.production import verified_production
 from governance.release.services import Services
-from governance.timestamps import utc_timestamp
-from tests.attacks.support import POLL_SECONDS, V3, V4, answers, ask, incidents, key_of, scoring_api, sql
+from governance.timestamps import utc_now, utc_timestamp
+from tests.attacks.support import (
+    POLL_SECONDS,
+    V3,
+    V4,
+    answers,
+    ask,
+    incidents,
+    key_of,
+    rewrite_consistently,
+    scoring_api,
+    sql,
+)
 from tests.helpers import wait_until
 from tests.lineage.conftest import govern
 from tests.lineage.world import MODEL
@@ -310,3 +322,35 @@ def test_a_started_move_nobody_finished_changes_nothing_and_is_reported(attacked
     lineage = govern(attacked, "lineage", MODEL, "2")
     assert lineage.exit_code == 1, lineage.output
     assert "deployment #999 was started, but the ledger records neither its completion nor its abort" in lineage.output
+
+
+def test_a_move_with_an_approval_older_than_its_validity_deploys_nothing(pending):
+    """ravi's approval of v3, dated eight days ago (approvals are valid for seven): the release refuses it. A
+    ledger writer runs the move with it anyway; the move is checked at the approval's age when it started, so it
+    does not verify."""
+    settings, services = pending.settings, pending.services
+    old = decide(services, MODEL, V3, "approve", "ravi", key_of(settings, "ravi"), now=utc_now() - timedelta(days=8))
+    assert not pending.release(V3).success and "signed before the pending approval request" in pending.release_refusal()
+    _moved_with(pending, V3, old.statement_digest)
+    assert verified_production(services, MODEL).champion is None
+    assert {(a["outcome"], a["safe_state"]) for a in answers(settings)} == {("refer", True)}
+    lineage = govern(settings, "lineage", MODEL, "3")
+    assert lineage.exit_code == 1 and "An approval is valid for 7 days" in lineage.output, lineage.output
+
+
+def test_a_move_backdated_into_its_approvals_validity_deploys_nothing(pending):
+    """As above, and the ledger writer also dates the move's entries back to an hour after ravi dated his approval
+    (when it was still valid), re-hashing the chain after them: the move is dated well before the entry the
+    ledger appended before it, so it does not verify."""
+    settings, services = pending.settings, pending.services
+    signed_at = utc_now() - timedelta(days=8)
+    old = decide(services, MODEL, V3, "approve", "ravi", key_of(settings, "ravi"), now=signed_at)
+    _moved_with(pending, V3, old.statement_digest)
+    for step in (events.DeploymentStarted, events.DeploymentCompleted):
+        moved = services.ledger.latest(step, model=MODEL, version=V3)
+        rewrite_consistently(settings.ledger_url, moved.seq, "ts", utc_timestamp(signed_at + timedelta(hours=1)))
+    assert services.ledger.verify().ok  # consistent: only a signed checkpoint would see the rewrite itself
+    assert verified_production(services, MODEL).champion is None
+    assert {(a["outcome"], a["safe_state"]) for a in answers(settings)} == {("refer", True)}
+    lineage = govern(settings, "lineage", MODEL, "3")
+    assert lineage.exit_code == 1 and "a date set by hand" in lineage.output, lineage.output
