@@ -192,5 +192,5 @@ def entry_from_row(row: Sequence[Any], checked: bool | str) -> LedgerEntry:
             prev_hash=prev_hash or GENESIS,
             entry_hash=entry_hash,
         )
-    except (TypeError, ValueError, KeyError) as exc:
-        raise LedgerError(f"entry {seq} is unreadable ({exc!r}); run `govern ledger verify`") from None
+    except (TypeError, ValueError, KeyError, RecursionError) as exc:  # RecursionError: nested deeper than any entry
+        raise LedgerError(f"entry {seq} is unreadable ({exc!r:.200}); run `govern ledger verify`") from None

@@ -37,7 +37,7 @@ from governance.ledger.records import (
 from governance.ledger.tables import definition_problem, ledger_tables, stored_bytes
 from governance.ledger.verify import VerifyReport, verify_log
 from governance.migrations import require_current
-from governance.timestamps import utc_timestamp
+from governance.timestamps import MAX_CLOCK_SKEW, TIMESTAMP_PATTERN, parse_utc, utc_timestamp
 
 if TYPE_CHECKING:
     from governance.ledger.checkpoint import Checkpoint
@@ -64,6 +64,7 @@ class Ledger:
         self._entries, self._nodes = ledger_tables(self.engine.dialect.name)
         require_current(self.engine, "governance")
         self._definition_checked_at = float("-inf")
+        self._dated_through, self._latest_date, self._misdated = 0, "", set[int]()
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Ledger:
@@ -258,6 +259,23 @@ class Ledger:
         """The most recent event of these kinds, or None."""
         found = self.events(kinds, model=model, version=version, limit=1, checked=checked, typed=typed)
         return found[-1] if found else None
+
+    def misdated(self) -> frozenset[int]:
+        """Entries dated more than the clock skew before an entry appended earlier. The ledger dates each entry
+        as it appends it, so such a date was set by hand (back to when a statement was still valid, say). Each
+        call reads the dates of the entries appended since the last call only."""
+        c = self._entries.c
+        with self._reading() as conn:
+            dated = conn.execute(select(c.seq, c.ts).where(c.seq > self._dated_through).order_by(c.seq)).all()
+        for seq, ts in dated:
+            if not isinstance(ts, str) or not TIMESTAMP_PATTERN.match(ts):
+                self._misdated.add(seq)
+            elif ts > self._latest_date:
+                self._latest_date = ts
+            elif parse_utc(ts) + MAX_CLOCK_SKEW < parse_utc(self._latest_date):
+                self._misdated.add(seq)
+            self._dated_through = seq
+        return frozenset(self._misdated)
 
     def entry(self, seq: int) -> LedgerEntry:
         with self._reading() as conn:

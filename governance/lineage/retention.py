@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from governance import events
 from governance.config import Retention
 from governance.decisions import DecisionLog
-from governance.lineage.decision_seals import seal_decisions
+from governance.lineage.decision_seals import decision_digest, seal_decisions, seal_problem, unreadable
 from governance.release.services import Services
 from governance.timestamps import utc_now, utc_timestamp
 
@@ -89,10 +89,19 @@ def apply_retention(
 
 def _delete_sealed(services: Services, log: DecisionLog, model: str, before: str) -> int:
     """Delete `model`'s sealed ranges whose decisions were all made before `before`, oldest first; how many
-    decisions went. A range is deleted whole, so that verification tells retention from tampering."""
-    through = 0
-    for seal in services.ledger.events(events.DecisionsSealed, model=model):
-        if seal.last_ts >= before:
+    decisions went. A range is deleted whole, so that verification tells retention from tampering. A seal counts
+    only if it reads, abuts the one before, and its leaves are its range's rows as they stand, each made before
+    `before`: deletion stops at a seal a ledger writer forged (one dated old over recent decisions, say)."""
+    through = after = 0
+    for seal in services.ledger.events(events.DecisionsSealed, model=model, typed=False):
+        if unreadable(seal) or seal_problem(seal, after) or seal.last_ts >= before:
+            break
+        after = seal.last_seq
+        rows = log.between(model, seal.first_seq, seal.last_seq)
+        if rows and (
+            any(d.ts >= before for d in rows)
+            or [[d.seq, d.decision_id, decision_digest(d)] for d in rows] != [list(leaf) for leaf in seal.leaves]
+        ):
             break
         through = seal.last_seq
     return log.delete_through(model, through) if through else 0

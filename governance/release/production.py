@@ -30,7 +30,6 @@ from pathlib import Path
 from governance import events
 from governance.digests import digest_of
 from governance.errors import GovernanceError
-from governance.ledger import LedgerError
 from governance.objectstore import sealed_pack_dir
 from governance.policy.authz import ModelSubject, VersionSubject, approval_context, authorize, roles_of
 from governance.policy.evidence import RISK_TIERS
@@ -39,7 +38,7 @@ from governance.release import evidence_pack
 from governance.release.approvals import sealed_gate_decision
 from governance.release.requests import requesters
 from governance.release.services import Services
-from governance.timestamps import MAX_CLOCK_SKEW, parse_utc, utc_timestamp
+from governance.timestamps import parse_utc, utc_timestamp
 from governance.trust.roster import Roster
 from governance.trust.statements import SignedStatement
 from governance.trust.store import StatementRefused, authentic
@@ -241,20 +240,11 @@ def move_problem(services: Services, roster: Roster, move: events.MoveStep) -> s
     return None if decision.allowed else f"Cedar refuses {principal}'s rollback: {' '.join(decision.reasons)}"
 
 
-def _backdated(services: Services, started: events.MoveStep) -> str | None:
-    """Why a move's start is dated by hand: well before the entry the ledger appended just before it (the ledger
-    dates each entry as it appends it), as to a time when its approval was still valid. None when it is not."""
-    if started.seq <= 1:
-        return None
-    try:
-        before = services.ledger.entry(started.seq - 1)
-    except LedgerError as exc:
-        return f"the entry before its start cannot be read: {exc}"
-    if parse_utc(started.ts) + MAX_CLOCK_SKEW < parse_utc(before.ts):
-        return (
-            f"its start is dated {started.ts}, before ledger entry {before.seq} ({before.ts}) that precedes it: "
-            "a date set by hand"
-        )
+def _backdated(services: Services, entry: events.Event) -> str | None:
+    """Why an entry that a statement's validity is judged at is dated by hand (before an entry the ledger
+    appended earlier: see `Ledger.misdated`); None when it is not."""
+    if entry.seq in services.ledger.misdated():
+        return f"ledger entry {entry.seq} is dated {entry.ts}, before an entry appended earlier: a date set by hand"
     return None
 
 
@@ -474,6 +464,7 @@ def _verified_flip(
         if flip.statement in earlier
         else statement_problem(services, roster, flip.statement, action, at=flip.ts, model=model)
     )
+    problem = problem or _backdated(services, flip)
     if problem is None:
         principal = _principal_of(services, flip.statement)
         subject = ModelSubject(model, services.governed_model(model).owners.business_owner)

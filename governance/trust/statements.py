@@ -22,6 +22,7 @@ comment refuses things that look like an e-mail address or an account number.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import re
 import secrets
@@ -190,11 +191,24 @@ class SignedStatement:
             document = json.loads(text, object_pairs_hook=_unique_keys)
         except ValueError as exc:
             raise StatementFormatError(f"{source}: not valid JSON: {exc}") from None
+        except RecursionError:
+            raise StatementFormatError(f"{source}: not valid JSON: nested deeper than any statement") from None
         if not isinstance(document, dict) or set(document) != {"statement", "signature"}:
             raise StatementFormatError(f"{source}: expected an object with exactly 'statement' and 'signature'")
-        if not isinstance(document["signature"], str):
-            raise StatementFormatError(f"{source}: field 'signature': expected base64 text")
+        if not isinstance(document["signature"], str) or not canonical_signature(document["signature"]):
+            raise StatementFormatError(f"{source}: field 'signature': expected the base64 of a 64-byte signature")
         return cls(Statement.from_payload(document["statement"], source), document["signature"])
+
+
+def canonical_signature(text: str) -> bool:
+    """Whether `text` is the one base64 spelling of a 64-byte signature. Base64 decoding ignores the unused bits
+    before `==`, so one signature has 16 spellings; a statement's digest covers the spelling, and every replay
+    check keys on the digest, so only the spelling `sign` writes is a statement."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return len(raw) == 64 and base64.b64encode(raw).decode("ascii") == text
 
 
 def signing_bytes(statement: Statement) -> bytes:

@@ -24,7 +24,6 @@ that is the Cedar policies' job, with the verified statement as input.
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -42,7 +41,7 @@ from governance.migrations import require_current
 from governance.settings import Settings
 from governance.timestamps import MAX_CLOCK_SKEW, utc_now, utc_timestamp
 from governance.trust.roster import Principal, Roster
-from governance.trust.statements import SignedStatement, signing_bytes
+from governance.trust.statements import SignedStatement, canonical_signature, signing_bytes
 
 _LOCK = "signed_statements"
 
@@ -248,12 +247,9 @@ def _check_authentic(signed: SignedStatement, roster: Roster, now: datetime) -> 
         raise StatementRefused(
             signed, f"principal {statement.principal!r} is not in the roster (version {roster.version}, {roster.path})"
         )
-    try:
-        signature = base64.b64decode(signed.signature, validate=True)
-    except (binascii.Error, ValueError):
-        signature = b""
-    if len(signature) != 64:
+    if not canonical_signature(signed.signature):
         raise StatementRefused(signed, "the signature is not base64 of a 64-byte Ed25519 signature")
+    signature = base64.b64decode(signed.signature)
     try:
         principal.public_key.verify(signature, signing_bytes(statement))
     except InvalidSignature:

@@ -21,7 +21,7 @@ from governance import events
 from governance.config import Retention
 from governance.decisions import DecisionLog
 from governance.errors import GovernanceError
-from governance.lineage.decision_seals import ACTOR, seal_decisions
+from governance.lineage.decision_seals import ACTOR, decision_digest, seal_decisions, seal_root
 from governance.lineage.retention import apply_retention
 from governance.monitoring import lease
 from governance.release.services import Services
@@ -285,3 +285,31 @@ def test_a_decision_row_of_the_wrong_shape_is_named_not_a_crash(any_world, attac
     assert f"decision {decision} (row " in str(traced.exception) and "not a list of reason codes" in str(
         traced.exception
     )
+
+
+def test_a_forged_seal_dated_old_over_recent_decisions_deletes_none_of_them(attacked, monkeypatch):
+    """A ledger writer seals the decisions served five days on with a well-formed seal (their real leaves and
+    root) dated as old as the last real one, hoping retention deletes them as past `decision_log_days`:
+    retention deletes the real seal's range, and nothing the forged seal covers (its rows were made after the
+    cut-off)."""
+    services, log = Services(attacked), DecisionLog.for_settings(attacked)
+    [sealed] = _seal(attacked)
+    travel(monkeypatch, timedelta(days=5))
+    answers(attacked)  # decisions served five days on
+    recent = log.between(MODEL, sealed.last_seq + 1, 10**9)
+    leaves = tuple([d.seq, d.decision_id, decision_digest(d)] for d in recent)
+    services.ledger.append(
+        events.DecisionsSealed(
+            actor=ACTOR,
+            model=MODEL,
+            root=seal_root(leaves),
+            first_seq=recent[0].seq,
+            last_seq=recent[-1].seq,
+            count=len(recent),
+            last_ts=sealed.last_ts,
+            leaves=leaves,
+        )
+    )
+    run = apply_retention(services, Retention(decision_features_days=1, decision_log_days=2, ledger_payload_days=1), [])
+    assert run.decisions_deleted == {MODEL: sealed.count}
+    assert log.count(MODEL) == len(recent) > 0

@@ -20,7 +20,7 @@ from governance.ledger import Ledger
 from governance.release.kill_switch import KillSwitchRefused, set_kill_switch
 from governance.release.production import verified_production
 from governance.release.services import Services
-from tests.attacks.support import POLL_SECONDS, answers, ask, incidents, key_of, scoring_api, sql
+from tests.attacks.support import POLL_SECONDS, answers, ask, incidents, key_of, rewrite_consistently, scoring_api, sql
 from tests.helpers import wait_until
 from tests.lineage.conftest import govern
 from tests.lineage.world import MODEL
@@ -183,3 +183,15 @@ def test_a_forged_flip_of_the_wrong_shape_is_named_not_a_crash(attacked):
         shown = govern(attacked, *args)  # `govern` prints a GovernanceError as one line, exit 1 (run_guarded)
         assert isinstance(shown.exception, GovernanceError) and named in str(shown.exception), shown.exception
     assert {(a["outcome"], a["safe_state"]) for a in answers(attacked)} == {("refer", True)}
+
+
+def test_a_flip_dated_by_hand_holds_the_kill_switch_on(attacked):
+    """A ledger writer dates bea's last flip (her enable) back and re-hashes the chain after it (consistent: only
+    a signed checkpoint sees the rewrite itself): the flip does not verify, so the kill switch counts as on."""
+    ledger = Ledger.for_settings(attacked)
+    flip = ledger.latest(events.KillSwitchOff, model=MODEL)
+    rewrite_consistently(attacked.ledger_url, flip.seq, "ts", "2026-01-01T00:00:00.000000Z")
+    assert Ledger.for_settings(attacked).misdated() == {flip.seq}
+    assert {(a["outcome"], a["safe_state"]) for a in answers(attacked)} == {("refer", True)}
+    status = govern(attacked, "status")
+    assert status.exit_code == 1 and f"kill_switch.off #{flip.seq} does not verify" in status.output, status.output

@@ -656,3 +656,13 @@ def test_a_redefined_query_column_hiding_the_rollback_is_refused_and_named(attac
     assert verify.exit_code == 1 and any(n in verify.output for n in named), verify.output
     status = govern(attacked, "status")
     assert status.exit_code != 0, status.output
+
+
+def test_an_entry_dated_before_one_appended_earlier_is_misdated(ledger_url):
+    """The ledger dates each entry as it appends it: an entry dated (by a rewrite) more than the clock skew
+    before one appended earlier is named, and entries appended after it are not, read at once or as they come."""
+    rewrite_consistently(ledger_url, 300, "ts", "2000-01-01T00:00:00.000000Z")
+    ledger = Ledger(ledger_url)
+    assert ledger.misdated() == {300}
+    ledger.append_record(**event(TEMPLATE_SIZE))
+    assert ledger.misdated() == {300} and Ledger(ledger_url).misdated() == {300}

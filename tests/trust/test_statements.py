@@ -165,3 +165,29 @@ def test_duplicate_keys_and_garbage_are_refused(cast):
         SignedStatement.from_json("{")
     with pytest.raises(StatementFormatError, match="larger than"):
         SignedStatement.from_json(" " * 70_000)
+
+
+def test_only_the_base64_spelling_sign_writes_is_a_signature(cast):
+    """Base64 decoding ignores the 4 unused bits before `==`: 16 spellings of one signature decode alike, each
+    giving the statement another digest, so a used approval could be replayed under a new one. Only the
+    spelling `sign` writes is read or verified."""
+    from dataclasses import replace
+
+    from governance.trust.store import StatementRefused, authentic
+
+    signed = sign(approval(), cast.keys["ravi"])
+    last = signed.signature[-3]  # the character before "==", whose low 4 bits are unused
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    variant = replace(signed, signature=signed.signature[:-3] + alphabet[alphabet.index(last) ^ 1] + "==")
+    assert base64.b64decode(variant.signature) == base64.b64decode(signed.signature)
+    assert variant.digest != signed.digest
+    with pytest.raises(StatementFormatError, match="field 'signature'"):
+        SignedStatement.from_json(variant.to_json())
+    with pytest.raises(StatementRefused, match="not base64 of a 64-byte"):
+        authentic(variant, cast.roster)
+    authentic(signed, cast.roster)
+
+
+def test_a_document_nested_too_deep_for_the_parser_is_a_format_error():
+    with pytest.raises(StatementFormatError, match="not valid JSON: nested deeper than any statement"):
+        SignedStatement.from_json("[" * 30000 + "]" * 30000)
