@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 # How far ahead of this machine's clock another's may be before a time it wrote counts as in the future.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 
-TIMESTAMP_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+TIMESTAMP_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\Z")  # \Z: no trailing newline
 
 
 def utc_now() -> datetime:

@@ -156,7 +156,8 @@ class ChampionFollower:
         self.kill_switch = KillSwitch(model=model.name, disabled=True, reason="the kill switch has not been read yet")
         # The kill switch as the latest verified signed statement sets it; until read, on (deny by default).
         self.switched_off_by_record: str | None = "the signed record has not been read yet"
-        self.verified_at = time.monotonic()  # when the signed record's check last completed
+        self.verified_at = time.monotonic()  # when the last completed check of the signed record started
+        self._loads = 0  # versions loaded so far
         self.services = Services(settings)
         self._seen_incidents: set[str] = set()
         self._loaded: OrderedDict[tuple[int, str], ServedVersion] = OrderedDict()
@@ -167,7 +168,10 @@ class ChampionFollower:
     def refresh(self) -> ServingState:
         """Derive the champion and the kill switch from the signed record; load and swap in a new champion if it
         changed. Publish what is answered: with the kill switch on (or unreadable), the safe state."""
+        loads = self._loads
         state = self._follow_champion()
+        if self._loads != loads:  # a load takes seconds: check the record again before relying on it
+            state = self._follow_champion()
         self.kill_switch = switch = self.in_force(self._read_kill_switch())
         metrics.KILL_SWITCH.labels(self.model.name).set(1 if switch.disabled else 0)
         served = state.served.version if state.served and not switch.disabled else 0
@@ -200,8 +204,9 @@ class ChampionFollower:
     def _follow_champion(self) -> ServingState:
         name = self.model.name
         try:
+            checking = time.monotonic()  # what the check reads is as old as its start
             production = verified_production(self.services, name)
-            self.verified_at = time.monotonic()
+            self.verified_at = checking
             # A governed move or flip writes its caches a moment before its ledger event: only a disagreement
             # seen at two polls in a row is an incident.
             confirmed = [i for i in production.incidents if i in self._seen_incidents]
@@ -249,7 +254,7 @@ class ChampionFollower:
             return self._failed_load(wanted, exc)
         self._failed = None
         self._loaded[wanted] = served
-        self.verified_at = time.monotonic()  # the check this load followed: a load (once a version) is not a stall
+        self._loads += 1
         while len(self._loaded) > KEEP_LOADED:
             self._loaded.popitem(last=False)
         return served
