@@ -519,7 +519,11 @@ class Retention(_Strict):
     decision_features_days: int = Field(
         762, ge=SHORTEST_RETENTION_DAYS, description="decision inputs in the decision log (25 months)"
     )
-    decision_log_days: int = Field(3653, ge=SHORTEST_RETENTION_DAYS, description="decision rows themselves")
+    decision_log_days: int = Field(
+        3653,
+        ge=SHORTEST_RETENTION_DAYS,
+        description="decision rows themselves, once their range is this old and was sealed this long ago",
+    )
     ledger_payload_days: int = Field(
         3653, ge=SHORTEST_RETENTION_DAYS, description="ledger entry payloads (digests stay)"
     )

@@ -740,7 +740,9 @@ class DecisionsSealed(Event):
     the model with `first_seq` <= seq <= `last_seq`, `count` of them, as `leaves` ([seq, decision id, digest of
     what an auditor relies on], in seq order) under `root`, their Merkle root. A model's seals abut, from seq 1,
     so every decision up to the last `last_seq` is in exactly one. `last_ts` is the latest decision's time:
-    retention deletes a sealed range whole, once it is past `decision_log_days`."""
+    retention deletes a sealed range whole, once it is past `decision_log_days`. `sealed_before` is the time the
+    sealer sealed up to: a seal of fewer than the most decisions a seal holds left none logged before it (older
+    seals: None)."""
 
     root: str = digest()
     first_seq: int = fact()
@@ -748,6 +750,7 @@ class DecisionsSealed(Event):
     count: int = fact()
     last_ts: str = fact()
     leaves: tuple[list, ...] = fact()
+    sealed_before: str | None = fact(default=None)
 
 
 @event("retention.applied")

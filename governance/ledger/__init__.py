@@ -7,6 +7,7 @@
 - `tree`: the Merkle tree as stored: nodes written on append, roots and proofs read from them;
 - `scan`: the chain and tree recomputed from the stored bytes (two processes for a large log);
 - `verify`: the report of a verification: the first break in words, the checkpoint's proof;
+- `dates`: entries dated by hand, read incrementally by a long-lived reader;
 - `retention`: a payload may be gone only because a credible retention run expired it;
 - `checkpoint`: signed checkpoints of the ledger's size and root.
 """

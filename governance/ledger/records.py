@@ -161,6 +161,17 @@ def validated(event: Any, where: str) -> ValidatedEvent:
 # --- reading an entry back -----------------------------------------------------------------
 
 
+def _without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object of the hashed content, refused when a key repeats: the ledger never writes one, and SQLite's
+    derived columns read the first of two keys where Python reads the last (a date or action seen by queries
+    would differ from the one acted on). About 2 us more per entry read."""
+    fields = dict(pairs)
+    if len(fields) != len(pairs):
+        repeated = sorted({key for key, _ in pairs if sum(1 for k, _ in pairs if k == key) > 1})
+        raise ValueError(f"the key(s) {repeated} appear twice in its content")
+    return fields
+
+
 def entry_from_row(row: Sequence[Any], checked: bool | str) -> LedgerEntry:
     """An entry as stored, from a row (seq, content, payload, payload_digest, entry_hash, prev_hash) whose
     content and payload are bytes; when `checked`, refused if its payload or fields no longer hash to what the
@@ -178,7 +189,7 @@ def entry_from_row(row: Sequence[Any], checked: bool | str) -> LedgerEntry:
         if sha256(record_bytes(content, payload_digest, prev_hash or GENESIS, seq)).hexdigest() != entry_hash:
             raise LedgerError(f"entry {seq}: its fields do not hash to its entry hash; run `govern ledger verify`")
     try:
-        fields = json.loads(content)
+        fields = json.loads(content, object_pairs_hook=_without_duplicate_keys)
         return LedgerEntry(
             seq=seq,
             ts=fields["ts"],

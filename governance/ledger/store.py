@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Select, Table, insert, select, update
 from governance.db import engine_for, is_sqlite, write_transaction
 from governance.events import E, Event, actions
 from governance.ledger import tree
+from governance.ledger.dates import EntryDates
 from governance.ledger.merkle import ConsistencyProof, InclusionProof
 from governance.ledger.records import (
     GENESIS,
@@ -37,7 +38,7 @@ from governance.ledger.records import (
 from governance.ledger.tables import definition_problem, ledger_tables, stored_bytes
 from governance.ledger.verify import VerifyReport, verify_log
 from governance.migrations import require_current
-from governance.timestamps import MAX_CLOCK_SKEW, TIMESTAMP_PATTERN, parse_utc, utc_timestamp
+from governance.timestamps import utc_timestamp
 
 if TYPE_CHECKING:
     from governance.ledger.checkpoint import Checkpoint
@@ -64,7 +65,7 @@ class Ledger:
         self._entries, self._nodes = ledger_tables(self.engine.dialect.name)
         require_current(self.engine, "governance")
         self._definition_checked_at = float("-inf")
-        self._dated_through, self._latest_date, self._misdated = 0, "", set[int]()
+        self._dates = EntryDates()
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Ledger:
@@ -140,6 +141,11 @@ class Ledger:
                 )
                 prev = entry_hash
             conn.execute(insert(self._entries), rows)
+            if self._head(conn) != (size + len(rows), prev):
+                raise LedgerError(
+                    f"the database did not keep the {len(rows)} entry(ies) appended after entry {size} as written (a "
+                    "trigger or rule on ledger_entries changed or dropped them); nothing was appended"
+                )
             tree.store_nodes(conn, self._entries, self._nodes, size, size + len(rows))
         return made
 
@@ -263,19 +269,17 @@ class Ledger:
     def misdated(self) -> frozenset[int]:
         """Entries dated more than the clock skew before an entry appended earlier. The ledger dates each entry
         as it appends it, so such a date was set by hand (back to when a statement was still valid, say). Each
-        call reads the dates of the entries appended since the last call only."""
+        call reads the dates of the entries appended since the last call only, unless the entry it read last
+        was replaced since (the tail rewritten): then it reads them all again."""
         c = self._entries.c
+        dates = self._dates
         with self._reading() as conn:
-            dated = conn.execute(select(c.seq, c.ts).where(c.seq > self._dated_through).order_by(c.seq)).all()
-        for seq, ts in dated:
-            if not isinstance(ts, str) or not TIMESTAMP_PATTERN.match(ts):
-                self._misdated.add(seq)
-            elif ts > self._latest_date:
-                self._latest_date = ts
-            elif parse_utc(ts) + MAX_CLOCK_SKEW < parse_utc(self._latest_date):
-                self._misdated.add(seq)
-            self._dated_through = seq
-        return frozenset(self._misdated)
+            query = select(c.seq, c.ts, c.entry_hash).order_by(c.seq)
+            rows = conn.execute(query.where(c.seq >= dates.through)).all()
+            if not dates.still_reads(rows[0] if rows else None):
+                self._dates = dates = EntryDates()
+                rows = conn.execute(query).all()
+        return dates.add(rows)
 
     def entry(self, seq: int) -> LedgerEntry:
         with self._reading() as conn:

@@ -34,7 +34,7 @@ from governance.ledger.retention import incredible_retention
 from governance.monitoring.lease import remediation_lease
 from governance.release.production import record_incidents
 from governance.release.services import Services
-from governance.timestamps import MAX_CLOCK_SKEW, utc_now, utc_timestamp
+from governance.timestamps import MAX_CLOCK_SKEW, TIMESTAMP_PATTERN, parse_utc, utc_now, utc_timestamp
 
 ACTOR = "system:decision_seals"
 MAX_SEAL = 500  # decisions per ledger entry (about 60 kB of leaves)
@@ -110,6 +110,7 @@ def _seal_next(services: Services, log: DecisionLog, model: str, before: str) ->
             count=len(rows),
             last_ts=max(d.ts for d in rows),
             leaves=leaves,
+            sealed_before=before,
         )
         return DecisionsSealed.from_entry(services.ledger.append(seal))
 
@@ -158,7 +159,7 @@ def _check_model(services: Services, log: DecisionLog, model: str, seals: list[D
     check = ModelCheck(model)
     runs = services.ledger.events(RetentionApplied, model=model)
     inputs_dropped_before = _inputs_dropped_before(runs)
-    after = 0
+    after, latest = 0, ""
     for seal in seals:
         check.seals += 1
         if problem := unreadable(seal):
@@ -171,6 +172,9 @@ def _check_model(services: Services, log: DecisionLog, model: str, seals: list[D
             continue
         rows = log.between(model, seal.first_seq, seal.last_seq)
         _check_range(check, seal, rows, not rows and _retention_deleted(seal, runs), inputs_dropped_before)
+        early, latest = dated_by_hand(rows, latest)
+        check.findings += [_redated(row, seal) for row in early]
+        latest = sealed_after(seal, latest)
     check.unsealed = log.count(model, after_seq=after)
     if log.count(model, after_seq=after, before=utc_timestamp(utc_now() - STALE)):
         check.findings.append(
@@ -218,6 +222,33 @@ def seal_problem(seal: DecisionsSealed, after: int) -> str | None:
     return None
 
 
+def dated_by_hand(rows: list[Decision], latest: str) -> tuple[list[Decision], str]:
+    """The rows (in seq order) dated more than the clock skew before `latest`, the latest date a decision logged
+    before them has (or `sealed_after`'s floor); and the latest date through the rows. The scoring API dates a
+    decision as it logs it and the log numbers decisions as it writes them, so such a date was set by hand (back
+    past retention's cut-off, say)."""
+    early, future = [], _future()  # a decision dated in the future is named as such, and raises no floor
+    for row in rows:
+        if not TIMESTAMP_PATTERN.match(row.ts):
+            early.append(row)
+        elif row.ts > future:
+            continue
+        elif row.ts > latest:
+            latest = row.ts
+        elif parse_utc(row.ts) + MAX_CLOCK_SKEW < parse_utc(latest):
+            early.append(row)
+    return early, latest
+
+
+def sealed_after(seal: DecisionsSealed, latest: str) -> str:
+    """The date decisions after this seal are logged at or after (within the clock skew): its latest decision's,
+    and, when it left no decision logged before its `sealed_before` (it was not full), that time."""
+    floors = [latest, min(seal.last_ts, _future())]
+    if seal.count < MAX_SEAL and isinstance(seal.sealed_before, str) and TIMESTAMP_PATTERN.match(seal.sealed_before):
+        floors.append(seal.sealed_before)
+    return max(f for f in floors if TIMESTAMP_PATTERN.match(f) or f == "")
+
+
 def _leaves_in_order(seal: DecisionsSealed) -> bool:
     """Whether the leaves are `count` [seq, decision id, digest] of the range, in strictly increasing seq."""
     well_formed = all(isinstance(leaf, list) and len(leaf) == 3 and isinstance(leaf[0], int) for leaf in seal.leaves)
@@ -250,6 +281,13 @@ def _check_range(
         else:
             check.verified += 1
     check.findings += [_inserted(d, seal) for d in present.values()]
+
+
+def _redated(row: Decision, seal: DecisionsSealed) -> str:
+    return (
+        f"decision {row.decision_id} (seq {row.seq}), sealed in ledger entry {seal.seq}, is dated {row.ts}, before "
+        "decisions logged (or sealed) ahead of it: a date set by hand before it was sealed"
+    )
 
 
 def _gone(seq: int, decision_id: str, seal: DecisionsSealed) -> str:

@@ -21,7 +21,14 @@ from datetime import datetime, timedelta
 from governance import events
 from governance.config import Retention
 from governance.decisions import DecisionLog
-from governance.lineage.decision_seals import decision_digest, seal_decisions, seal_problem, unreadable
+from governance.lineage.decision_seals import (
+    dated_by_hand,
+    decision_digest,
+    seal_decisions,
+    seal_problem,
+    sealed_after,
+    unreadable,
+)
 from governance.release.services import Services
 from governance.timestamps import utc_now, utc_timestamp
 
@@ -88,20 +95,30 @@ def apply_retention(
 
 
 def _delete_sealed(services: Services, log: DecisionLog, model: str, before: str) -> int:
-    """Delete `model`'s sealed ranges whose decisions were all made before `before`, oldest first; how many
-    decisions went. A range is deleted whole, so that verification tells retention from tampering. A seal counts
-    only if it reads, abuts the one before, and its leaves are its range's rows as they stand, each made before
-    `before`: deletion stops at a seal a ledger writer forged (one dated old over recent decisions, say)."""
+    """Delete `model`'s sealed ranges whose decisions were all made, and sealed, before `before`, oldest first;
+    how many decisions went. A range is deleted whole, so that verification tells retention from tampering. A seal
+    counts only if it reads, abuts the one before, was ledgered before `before` (the ledger dates it, where a
+    writer of the decision log dates decisions), and its leaves are its range's rows as they stand, each made
+    before `before` and none dated before a decision logged ahead of it: deletion stops at a seal a ledger writer
+    forged over recent decisions, dated old or re-dated. Sealing within a minute (the guard) costs a minute of
+    retention; a range sealed late is kept `decision_log_days` from its sealing."""
     through = after = 0
+    latest = ""
+    misdated = services.ledger.misdated()
     for seal in services.ledger.events(events.DecisionsSealed, model=model, typed=False):
-        if unreadable(seal) or seal_problem(seal, after) or seal.last_ts >= before:
+        if unreadable(seal) or seal_problem(seal, after) or max(seal.last_ts, seal.ts) >= before:
+            break
+        if seal.seq in misdated:
             break
         after = seal.last_seq
         rows = log.between(model, seal.first_seq, seal.last_seq)
+        early, latest = dated_by_hand(rows, latest)
         if rows and (
-            any(d.ts >= before for d in rows)
+            early
+            or any(d.ts >= before for d in rows)
             or [[d.seq, d.decision_id, decision_digest(d)] for d in rows] != [list(leaf) for leaf in seal.leaves]
         ):
             break
+        latest = sealed_after(seal, latest)
         through = seal.last_seq
     return log.delete_through(model, through) if through else 0

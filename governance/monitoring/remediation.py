@@ -37,8 +37,9 @@ from governance.monitoring.windows import completed_at, read_window
 from governance.registry import parse_version_key, version_key
 from governance.release.deployment import reconcile, rollback
 from governance.release.kill_switch import set_kill_switch
-from governance.release.production import verified_champion, verified_moves
-from governance.release.services import SYSTEM
+from governance.release.production import flip_problem, verified_champion, verified_moves
+from governance.release.services import SYSTEM, Services
+from governance.trust.roster import Roster
 
 ACTOR = "system:monitoring"
 ROLLED_BACK, SWITCHED_OFF, RETRAINING = "rollback", "kill_switch", "retraining_requested"
@@ -183,7 +184,7 @@ def _rollback_target(
     candidates = [parse_version_key(v)[1] for v in dict.fromkeys(m.version for m in reversed(moves)) if v != champion]
     if not candidates:
         return None, False, None
-    contained, skipped = _contained_by_monitoring(monitor, model), []
+    contained, skipped = _contained_by_monitoring(monitor, model, moves), []
     for target in candidates:
         reason = _why_not_restored(monitor, judgement, target, moves, contained)
         if reason:
@@ -298,23 +299,51 @@ def _approval_in_force(
     return policy_ok, roster_ok, problems
 
 
-def _contained_by_monitoring(monitor: Monitor, model: GovernedModel) -> set[int]:
-    """Versions monitoring rolled back from or switched off that no person has put back since (by deploying or
-    rolling back to them, or by re-enabling while they were champion): never restored automatically."""
-    contained, champion = set(), None
-    history: list[events.Event] = monitor.services.ledger.events(
-        (*events.MOVE_COMPLETED, events.KillSwitchOff, events.RemediationDecided), model=model.name, checked=False
-    )  # containment must not stall
+def _contained_by_monitoring(monitor: Monitor, model: GovernedModel, moves: list[events.MoveStep]) -> set[int]:
+    """Versions monitoring rolled back from or switched off that no person has put back since (by a verified
+    deploy or rollback to them, or a verified re-enable while they were champion): never restored automatically.
+    `moves` are the verified moves; an entry that does not verify, or does not read, puts nothing back."""
+    services, roster = monitor.services, monitor.services.roster
+    verified = {m.seq for m in moves}
+    contained, champion, flipped_with = set[int](), None, set[str]()
+    history: list[events.Event] = services.ledger.events(
+        (*events.MOVE_COMPLETED, events.KillSwitchFlipped, events.RemediationDecided),
+        model=model.name,
+        checked=False,  # containment must not stall on an edited entry
+        typed=False,  # nor on a forged one of the wrong shape
+    )
     for event in history:
-        if isinstance(event, events.MoveStep):
+        if isinstance(event, events.MoveStep) and event.seq in verified:
             champion = parse_version_key(event.version)[1]
             if event.actor != SYSTEM:
                 contained.discard(champion)
-        elif isinstance(event, events.KillSwitchOff) and event.actor != SYSTEM:
-            contained.discard(champion)
-        elif isinstance(event, events.RemediationDecided) and {ROLLED_BACK, SWITCHED_OFF} & set(event.actions):
-            contained.add(parse_version_key(event.version)[1])
+        elif isinstance(event, events.KillSwitchFlipped):
+            if _person_enabled(services, roster, event, flipped_with):
+                contained.discard(champion)
+            flipped_with.add(event.statement)
+        elif isinstance(event, events.RemediationDecided):
+            contained |= _contained_by(event)
     return contained
+
+
+def _person_enabled(services: Services, roster: Roster, flip: events.KillSwitchFlipped, earlier: set[str]) -> bool:
+    if flip.disabled or flip.actor == SYSTEM:
+        return False
+    try:
+        return flip_problem(services, roster, flip, earlier) is None
+    except (GovernanceError, TypeError, ValueError):  # a forged flip of the wrong shape puts nothing back
+        return False
+
+
+def _contained_by(decided: events.RemediationDecided) -> set[int]:
+    """The version a remediation decision rolled back from or switched off, if it did and reads."""
+    actions = decided.actions if isinstance(decided.actions, list | tuple) else ()
+    if not {ROLLED_BACK, SWITCHED_OFF} & {a for a in actions if isinstance(a, str)}:
+        return set()
+    try:
+        return {parse_version_key(decided.version)[1]}
+    except (GovernanceError, TypeError, ValueError, AttributeError):
+        return set()
 
 
 def _retrain(

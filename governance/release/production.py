@@ -38,7 +38,7 @@ from governance.release import evidence_pack
 from governance.release.approvals import sealed_gate_decision
 from governance.release.requests import requesters
 from governance.release.services import Services
-from governance.timestamps import parse_utc, utc_timestamp
+from governance.timestamps import MAX_CLOCK_SKEW, parse_utc, utc_timestamp
 from governance.trust.roster import Roster
 from governance.trust.statements import SignedStatement
 from governance.trust.store import StatementRefused, authentic
@@ -199,26 +199,17 @@ def approved_artifact(moves: list[events.MoveStep], version: int) -> str | None:
 
 def move_problem(services: Services, roster: Roster, move: events.MoveStep) -> str | None:
     """Why this move's authority does not verify; None when it does. A step that completes a move must follow
-    the move's recorded start with the same facts; the authority is checked as of that start."""
+    the move's recorded start with the same facts; its statements are checked as of that start, and the approval's
+    age and any rejection as of the step itself (a move started early and completed late is judged late)."""
     started = move if move.step == "started" else _start_of(services, move)
     if started is None:
         return f"the ledger records no start of deployment #{move.deployment_id}"
     if move is not started and _facts(move) != _facts(started):
         return f"it does not complete deployment #{move.deployment_id} as that was started"
-    backdated = _backdated(services, started)
+    backdated = _backdated(services, started) or _backdated(services, move)
     if backdated:
         return backdated
-    problem = approval_problem(
-        services,
-        roster,
-        move.model,
-        move.version,
-        move.approval,
-        move.evidence_pack,
-        move.artifact,
-        at=started.ts,
-        deploying=move.kind == "deploy",
-    )
+    problem = approval_problem(services, roster, started, move)
     if problem or move.kind == "deploy":
         return problem
     if move.statement is None:
@@ -290,18 +281,20 @@ def _cosigners(
     return found
 
 
-def _rejection(services: Services, roster: Roster, subject, evidence: str, at: str | None) -> str | None:
-    """Why a rejection vetoes deploying this evidence pack: before the move, the ledger recorded a rejection of
-    it, or someone Cedar lets reject the version signed an authentic rejection of it (which a ledger writer may
-    have kept out of the ledger to grant an approval around it). Either one vetoes: it can only stop a move."""
+def _rejection(services: Services, roster: Roster, subject, evidence: str, step: events.MoveStep) -> str | None:
+    """Why a rejection vetoes deploying this evidence pack at this step of a move: before it, the ledger recorded
+    a rejection of the pack, or someone Cedar lets reject the version signed an authentic rejection of it (which a
+    ledger writer may have kept out of the ledger to grant an approval around it; signed up to the clock skew
+    after the step's date, which a writer may have set back that far). Either one vetoes: it only stops a move."""
     for rejected in services.ledger.events(
         events.ApprovalRejected, model=subject.model, version=subject.version, checked=FACTS
     ):
-        if rejected.evidence_pack == evidence and (at is None or rejected.ts <= at):
+        if rejected.evidence_pack == evidence and rejected.seq < step.seq:
             return _vetoed(rejected.actor, evidence, rejected.ts, rejected.statement)
+    latest = utc_timestamp(parse_utc(step.ts) + MAX_CLOCK_SKEW)
     for recorded in services.statements.find(action="reject", model=subject.model, version=subject.version):
         statement, issued = recorded.signed.statement, utc_timestamp(recorded.signed.statement.issued_at)
-        if statement.subject.get("evidence_digest") != evidence or (at is not None and issued > at):
+        if statement.subject.get("evidence_digest") != evidence or issued > latest:
             continue
         try:
             authentic(recorded.signed, roster)
@@ -320,27 +313,23 @@ def _vetoed(principal: str, evidence: str, at: str, statement: str) -> str:
 
 
 def approval_problem(
-    services: Services,
-    roster: Roster,
-    model: str,
-    version: str,
-    approval: str,
-    evidence: str,
-    artifact: str,
-    at: str | None = None,
-    deploying: bool = False,
+    services: Services, roster: Roster, started: events.MoveStep, ended: events.MoveStep
 ) -> str | None:
-    """Why `approval` does not authorise deploying `artifact` of `version`; None when it does: a person's signed
-    approve statement bound to the sealed pack `evidence` (which still verifies and names that artifact),
-    granted in the ledger, and one Cedar lets that person make on this version (roles, separation of duties),
-    at the age it had `at` the move when `deploying` (a rollback returns to a version approved long before)."""
+    """Why the approval a move names does not authorise deploying its artifact; None when it does: a person's
+    signed approve statement, signed before the move `started`, bound to the sealed pack the move names (which
+    still verifies and names that artifact), granted in the ledger, and one Cedar lets that person make on this
+    version (roles, separation of duties). A deploy is judged at the age its approval had when the move `ended`
+    (the step verified; a rollback returns to a version approved long before), and a rejection of the pack
+    before that step vetoes it, however early the move started."""
+    model, version, approval = started.model, started.version, started.approval
+    evidence, artifact, at = started.evidence_pack, started.artifact, started.ts
     problem = statement_problem(
         services, roster, approval, "approve", model=model, version=version, evidence_digest=evidence
     )
     if problem:
         return f"approval {approval[:12]}: {problem}"
     signed = _signed(services, approval)
-    if at is not None and utc_timestamp(signed.statement.issued_at) > at:
+    if utc_timestamp(signed.statement.issued_at) > at:
         return f"approval {approval[:12]} was signed after the move it authorises"
     if not any(
         g.statement == approval
@@ -368,11 +357,11 @@ def approval_problem(
         )
     except GovernanceError as exc:
         return f"approval {approval[:12]}: {exc}"
-    rejection = _rejection(services, roster, subject, evidence, at)
+    rejection = _rejection(services, roster, subject, evidence, ended)
     if rejection:
         return rejection
     issued = signed.statement.issued_at
-    deployed = parse_utc(at) if deploying and at is not None else None
+    deployed = parse_utc(ended.ts) if started.kind == "deploy" else None
     approvers = len(_cosigners(services, roster, subject, evidence, signed, at, deployed) | {principal})
     context = approval_context(issued, deployed or issued, approvers)
     decision = authorize(services.policies, roles_of(roster), principal, "approve", subject, context)
@@ -453,12 +442,41 @@ def _verified_flip(
     services: Services, roster: Roster, model: str, incidents: list[str]
 ) -> events.KillSwitchFlipped | None:
     """The latest kill-switch flip, if a fresh, Cedar-allowed statement backs it and no earlier flip used that
-    statement. A latest flip that does not verify holds the kill switch on (see `verified_production`)."""
+    statement. A latest flip that does not verify holds the kill switch on (see `verified_production`), and so
+    does a signed disable recorded after it that the ledger has no flip for."""
     flips = services.ledger.events(events.KillSwitchFlipped, model=model, checked=FACTS)
-    if not flips:
-        return None
-    flip, earlier = flips[-1], {f.statement for f in flips[:-1]}
-    action = "disable" if flip.disabled else "enable"
+    flip = _latest_flip(services, roster, model, flips, incidents) if flips else None
+    if flip is not None and flip.disabled:
+        return flip
+    held = _unledgered_disable(services, roster, model, flips)
+    if held is None:
+        return flip
+    incidents.append(
+        f"{held.actor}'s signed disable {held.statement[:12]} (issued {held.ts}) is recorded, but the ledger has no "
+        "kill_switch.on for it; the kill switch counts as on"
+    )
+    return held
+
+
+def _latest_flip(
+    services: Services,
+    roster: Roster,
+    model: str,
+    flips: list[events.KillSwitchFlipped],
+    incidents: list[str],
+) -> events.KillSwitchFlipped:
+    flip = flips[-1]
+    problem = flip_problem(services, roster, flip, {f.statement for f in flips[:-1]})
+    if problem is None:
+        return flip
+    incidents.append(f"{flip.action} #{flip.seq} does not verify: {problem}; the kill switch counts as on")
+    return _UNVERIFIED_FLIP(flip)
+
+
+def flip_problem(services: Services, roster: Roster, flip: events.KillSwitchFlipped, earlier: set[str]) -> str | None:
+    """Why a kill-switch flip does not verify (its statement backed an `earlier` flip, is not a fresh statement of
+    its action, is dated by hand, or Cedar refuses its signer); None when it does."""
+    model, action = flip.model, "disable" if flip.disabled else "enable"
     problem = (
         f"statement {flip.statement[:12]} already backed an earlier flip"
         if flip.statement in earlier
@@ -470,10 +488,39 @@ def _verified_flip(
         subject = ModelSubject(model, services.governed_model(model).owners.business_owner)
         decision = authorize(services.policies, roles_of(roster), principal, action, subject)
         problem = None if decision.allowed else f"Cedar refuses {principal}: {' '.join(decision.reasons)}"
-    if problem is None:
-        return flip
-    incidents.append(f"{flip.action} #{flip.seq} does not verify: {problem}; the kill switch counts as on")
-    return _UNVERIFIED_FLIP(flip)
+    return problem
+
+
+def _unledgered_disable(
+    services: Services, roster: Roster, model: str, flips: list[events.KillSwitchFlipped]
+) -> events.KillSwitchOn | None:
+    """A stand-in flip for an authentic disable, one Cedar allows its signer, recorded after the latest flip and
+    backing none: the ledger should have its flip (one in flight is about to be; a ledger writer may have kept
+    one out). Expired or not, it holds the kill switch on until a person flips it again."""
+    used = {f.statement for f in flips}
+    after = flips[-1].ts if flips else ""
+    subject = ModelSubject(model, services.governed_model(model).owners.business_owner)
+    for recorded in services.statements.find(action="disable", model=model):
+        statement, issued = recorded.signed.statement, utc_timestamp(recorded.signed.statement.issued_at)
+        if issued <= after or recorded.signed.digest in used:
+            continue
+        try:
+            authentic(recorded.signed, roster)
+        except StatementRefused:
+            continue
+        decision = authorize(services.policies, roles_of(roster), statement.principal, "disable", subject)
+        if decision.allowed:
+            return events.KillSwitchOn(
+                actor=statement.principal,
+                model=model,
+                statement=recorded.signed.digest,
+                policy=decision.policy_digest,
+                reason=statement.comment,
+                seq=flips[-1].seq if flips else 0,
+                ts=issued,
+                entry_hash=flips[-1].entry_hash if flips else "",
+            )
+    return None
 
 
 def _UNVERIFIED_FLIP(flip: events.KillSwitchFlipped) -> events.KillSwitchOn:  # noqa: N802 (reads as a constant)

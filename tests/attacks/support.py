@@ -4,7 +4,7 @@ answers now, the incidents the ledger holds, and the copies of pending candidate
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from hashlib import sha256
@@ -20,7 +20,7 @@ from governance.data.generator import generate_applications
 from governance.decisions import DecisionLog
 from governance.digests import canonical_json
 from governance.ledger.merkle import leaf_hash, mth
-from governance.ledger.records import GENESIS
+from governance.ledger.records import GENESIS, record_bytes
 from governance.release.services import Services
 from governance.serving.app import create_app
 from governance.serving.champion import ChampionFollower
@@ -42,6 +42,26 @@ def sql(settings, statement: str, url: str | None = None, **params) -> None:
     with engine.begin() as conn:
         conn.execute(sqlalchemy.text(statement), params)
     engine.dispose()
+
+
+def drop_inserts(settings, action: str) -> None:
+    """A trigger, added by a writer of the governance database, that silently drops new ledger entries of `action`."""
+    if Services(settings).ledger.engine.dialect.name == "sqlite":
+        sql(
+            settings,
+            "CREATE TRIGGER drop_action BEFORE INSERT ON ledger_entries "
+            f"WHEN json_extract(NEW.content, '$.action') = '{action}' BEGIN SELECT RAISE(IGNORE); END",
+        )
+        return
+    sql(
+        settings,
+        "CREATE FUNCTION drop_action() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.content::jsonb ->> "
+        f"'action' = '{action}' THEN RETURN NULL; END IF; RETURN NEW; END $$",
+    )
+    sql(
+        settings,
+        "CREATE TRIGGER drop_action BEFORE INSERT ON ledger_entries FOR EACH ROW EXECUTE FUNCTION drop_action()",
+    )
 
 
 def answers(settings, count: int = 20) -> list[dict]:
@@ -133,8 +153,11 @@ class Pending:
         return " ".join(refused.reasons) if refused else ""
 
 
-def rewrite_consistently(url: str, seq: int, field: str, value: str) -> None:
-    """An attacker with write access and the documented formula: change one entry, re-hash everything after it."""
+def rewrite_consistently(
+    url: str, seq: int, field: str, value: str, *, spelled: Callable[[bytes], bytes] | None = None
+) -> None:
+    """An attacker with write access and the documented formula: change one entry, re-hash everything after it.
+    `spelled` rewrites the changed entry's canonical bytes as stored (a key written twice, say)."""
     engine = sqlalchemy.create_engine(url, poolclass=NullPool)
     with engine.begin() as db:
         rows = db.execute(sqlalchemy.text("SELECT seq, content, payload_digest FROM ledger_entries ORDER BY seq"))
@@ -143,11 +166,13 @@ def rewrite_consistently(url: str, seq: int, field: str, value: str) -> None:
             entry = json.loads(content)
             if current == seq:
                 entry[field] = value
-            record = {"entry": entry, "payload_digest": payload_digest, "prev_hash": prev, "seq": current}
-            prev = sha256(canonical_json(record)).hexdigest()
+            stored = canonical_json(entry)
+            if current == seq and spelled:
+                stored = spelled(stored)
+            prev = sha256(record_bytes(stored, payload_digest, prev, current)).hexdigest()
             db.execute(
                 sqlalchemy.text("UPDATE ledger_entries SET content = :content, entry_hash = :hash WHERE seq = :seq"),
-                {"content": canonical_json(entry).decode(), "hash": prev, "seq": current},
+                {"content": stored.decode(), "hash": prev, "seq": current},
             )
             leaves.append(leaf_hash(bytes.fromhex(prev)))
         db.execute(sqlalchemy.text("DELETE FROM ledger_nodes"))

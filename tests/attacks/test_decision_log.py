@@ -25,7 +25,7 @@ from governance.lineage.decision_seals import ACTOR, decision_digest, seal_decis
 from governance.lineage.retention import apply_retention
 from governance.monitoring import lease
 from governance.release.services import Services
-from governance.timestamps import utc_now, utc_timestamp
+from governance.timestamps import parse_utc, utc_now, utc_timestamp
 from tests.attacks.support import answers
 from tests.helpers import travel
 from tests.lineage.conftest import govern
@@ -313,3 +313,37 @@ def test_a_forged_seal_dated_old_over_recent_decisions_deletes_none_of_them(atta
     run = apply_retention(services, Retention(decision_features_days=1, decision_log_days=2, ledger_payload_days=1), [])
     assert run.decisions_deleted == {MODEL: sealed.count}
     assert log.count(MODEL) == len(recent) > 0
+
+
+@pytest.mark.parametrize("moved", [timedelta(days=1), -timedelta(days=1)], ids=["after-the-seal", "before-it"])
+def test_decisions_redated_past_retention_under_a_forged_seal_are_kept(attacked, monkeypatch, moved):
+    """Five days on, before the guard seals them, a writer of both databases dates the new decisions back past the
+    two-day `decision_log_days` and seals them with their real leaves. The ledger dated that seal today: retention
+    deletes the real seal's range only. Dated before the decisions the real seal holds, verify names each."""
+    services, log = Services(attacked), DecisionLog.for_settings(attacked)
+    [sealed] = _seal(attacked)
+    travel(monkeypatch, timedelta(days=5))
+    answers(attacked)
+    redated_to = utc_timestamp(parse_utc(sealed.last_ts) + moved)
+    _sql(attacked, "UPDATE decisions SET ts = :ts WHERE seq > :seq", ts=redated_to, seq=sealed.last_seq)
+    redated = log.between(MODEL, sealed.last_seq + 1, 10**9)
+    leaves = tuple([d.seq, d.decision_id, decision_digest(d)] for d in redated)
+    services.ledger.append(
+        events.DecisionsSealed(
+            actor=ACTOR,
+            model=MODEL,
+            root=seal_root(leaves),
+            first_seq=redated[0].seq,
+            last_seq=redated[-1].seq,
+            count=len(redated),
+            last_ts=redated_to,
+            leaves=leaves,
+        )
+    )
+    run = apply_retention(services, Retention(decision_features_days=1, decision_log_days=2, ledger_payload_days=1), [])
+    assert run.decisions_deleted == {MODEL: sealed.count}
+    assert log.count(MODEL) == len(redated) > 0
+    code, checked = _verify(attacked)
+    named = [f for f in checked["findings"] if "a date set by hand before it was sealed" in f]
+    assert len(named) == (len(redated) if moved < timedelta(0) else 0), checked["findings"]
+    assert code == (1 if named else 0)

@@ -16,11 +16,21 @@ import pytest
 from governance import events
 from governance.decisions import DecisionLog
 from governance.errors import GovernanceError
-from governance.ledger import Ledger
+from governance.ledger import Ledger, LedgerError
 from governance.release.kill_switch import KillSwitchRefused, set_kill_switch
 from governance.release.production import verified_production
 from governance.release.services import Services
-from tests.attacks.support import POLL_SECONDS, answers, ask, incidents, key_of, rewrite_consistently, scoring_api, sql
+from tests.attacks.support import (
+    POLL_SECONDS,
+    answers,
+    ask,
+    drop_inserts,
+    incidents,
+    key_of,
+    rewrite_consistently,
+    scoring_api,
+    sql,
+)
 from tests.helpers import wait_until
 from tests.lineage.conftest import govern
 from tests.lineage.world import MODEL
@@ -195,3 +205,38 @@ def test_a_flip_dated_by_hand_holds_the_kill_switch_on(attacked):
     assert {(a["outcome"], a["safe_state"]) for a in answers(attacked)} == {("refer", True)}
     status = govern(attacked, "status")
     assert status.exit_code == 1 and f"kill_switch.off #{flip.seq} does not verify" in status.output, status.output
+
+
+def test_a_flip_dated_twice_is_unreadable_not_dated_twice(attacked):
+    """A ledger writer gives bea's enable a second `ts`, dated back, after its real one, and re-hashes the chain:
+    SQLite's derived column reads the first key (the real date, so nothing looks misdated) where a JSON reader
+    would take the last. The entry is unreadable to every reader: serving holds the kill switch on, and
+    `govern status` names the entry and exits 1."""
+    ledger = Ledger.for_settings(attacked)
+    flip = ledger.latest(events.KillSwitchOff, model=MODEL)
+    backdated = b',"ts":"2026-01-01T00:00:00.000000Z"}'
+    rewrite_consistently(attacked.ledger_url, flip.seq, "ts", flip.ts, spelled=lambda content: content[:-1] + backdated)
+    if attacked.ledger_url.startswith("sqlite"):  # PostgreSQL's jsonb keeps the last key, as Python does
+        assert Ledger.for_settings(attacked).misdated() == set()
+    assert {(a["outcome"], a["safe_state"]) for a in answers(attacked)} == {("refer", True)}
+    status = govern(attacked, "status")
+    assert isinstance(status.exception, GovernanceError), status.output
+    assert f"entry {flip.seq} is unreadable" in str(status.exception) and "['ts'] appear twice" in str(status.exception)
+
+
+def test_a_disable_kept_out_of_the_ledger_still_holds_the_kill_switch_on(attacked):
+    """A database writer adds a trigger that silently drops `kill_switch.on` entries, then bea disables the model:
+    her signed statement is recorded and the row set, but the ledger has no flip (she is told it was not kept).
+    Serving holds the kill switch on all the same, even with the row edited back off, and `govern status` names
+    her disable as recorded without its ledger entry."""
+    drop_inserts(attacked, "kill_switch.on")
+    with pytest.raises(
+        LedgerError, match=r"did not keep the 1 entry\(ies\) appended after entry \d+ as written \(a trigger"
+    ):
+        _switch_off(attacked, "drill")
+    assert Services(attacked).ledger.latest(events.KillSwitchFlipped, model=MODEL).action == "kill_switch.off"
+    sql(attacked, ROW_OFF, model=MODEL)
+    _assert_held_on(attacked)
+    status = govern(attacked, "status")
+    assert status.exit_code == 1 and "bea's signed disable" in status.output, status.output
+    assert "the ledger has no kill_switch.on for it" in status.output, status.output

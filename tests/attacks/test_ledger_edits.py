@@ -666,3 +666,13 @@ def test_an_entry_dated_before_one_appended_earlier_is_misdated(ledger_url):
     assert ledger.misdated() == {300}
     ledger.append_record(**event(TEMPLATE_SIZE))
     assert ledger.misdated() == {300} and Ledger(ledger_url).misdated() == {300}
+
+
+@pytest.mark.parametrize("seq", [300, TEMPLATE_SIZE])
+def test_dates_rewritten_after_a_reader_read_them_are_read_again(ledger_url, seq):
+    """A long-lived reader (serving) reads each date once; a ledger writer who then dates an entry it read back
+    and re-hashes the chain from there (the last entry alone, or one before it and all after) is still seen."""
+    ledger = Ledger(ledger_url)
+    assert ledger.misdated() == set()
+    rewrite_consistently(ledger_url, seq, "ts", "2000-01-01T00:00:00.000000Z")
+    assert ledger.misdated() == {seq}

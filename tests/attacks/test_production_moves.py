@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 
 from governance import events
+from governance.ledger import LedgerError
 from governance.registry import parse_version_key, version_key
 from governance.release import evidence_pack
 from governance.release.approvals import ApprovalRefused, decide, latest_request, request_approval
-from governance.release.deployment import DeploymentRefused, _move, rollback
+from governance.release.deployment import DeploymentRefused, _ledger_step, _move, rollback
 from governance.release.production import verified_production
 from governance.release.services import Services
 from governance.timestamps import utc_now, utc_timestamp
@@ -32,6 +33,7 @@ from tests.attacks.support import (
     V4,
     answers,
     ask,
+    drop_inserts,
     incidents,
     key_of,
     rewrite_consistently,
@@ -298,6 +300,44 @@ def test_an_approval_rejected_before_its_release_deploys_nothing_and_its_pack_st
         request_approval(services, evidence_pack.verify(Path(request.pack_path), request.pack_digest), ("dana",))
     assert latest_request(services, MODEL, V3) == request
     _moved_with(pending, V3, granted.statement_digest)
+    _vetoed(settings, V3)
+
+
+def test_a_rejection_kept_out_of_the_ledger_still_vetoes(pending):
+    """dana requested v3 and ravi approved it; a writer of the governance database adds a trigger that drops
+    `approval.rejected` entries, so rhea's rejection is signed and recorded but never ledgered (she is told), and
+    runs the move with ravi's genuine grant: her signed rejection vetoes it all the same."""
+    settings, services = pending.settings, pending.services
+    granted = decide(services, MODEL, V3, "approve", "ravi", key_of(settings, "ravi"))
+    drop_inserts(settings, "approval.rejected")
+    with pytest.raises(LedgerError, match="a trigger or rule on ledger_entries"):
+        decide(services, MODEL, V3, "reject", "rhea", key_of(settings, "rhea"), comment="calibration drifts")
+    assert services.ledger.latest(events.ApprovalRejected, model=MODEL, version=V3) is None
+    _moved_with(pending, V3, granted.statement_digest)
+    _vetoed(settings, V3)
+
+
+def test_a_move_started_before_a_rejection_and_completed_after_it_deploys_nothing(pending):
+    """dana requested v3 and ravi approved it. A ledger writer pre-arms a move with ravi's genuine grant (its start
+    appended while nobody had rejected the pack), rhea then rejects the pack, and the writer completes the move: a
+    move is judged when it completes, so the rejection vetoes it however early it started."""
+    settings, services = pending.settings, pending.services
+    granted = decide(services, MODEL, V3, "approve", "ravi", key_of(settings, "ravi"))
+    requested = services.ledger.latest(events.ApprovalRequested, model=MODEL, version=V3)
+    move = services.control.start_deployment(
+        model=MODEL,
+        version=parse_version_key(V3)[1],
+        kind="deploy",
+        artifact_sha256=requested.artifact,
+        evidence_digest=requested.evidence_pack,
+        approval_digest=granted.statement_digest,
+        previous_version=1,
+        actor="system:production_deployment",
+    )
+    _ledger_step(services, move, "started")
+    decide(services, MODEL, V3, "reject", "rhea", key_of(settings, "rhea"), comment="calibration drifts")
+    services.registry.set_champion(MODEL, move.version)
+    _ledger_step(services, services.control.finish_deployment(move.id, "completed"), "completed")
     _vetoed(settings, V3)
 
 

@@ -9,6 +9,7 @@ import pytest
 from governance import events
 from governance.config import Retention
 from governance.decisions import DecisionLog
+from governance.lineage.decision_seals import seal_decisions
 from governance.lineage.pack import export_evidence
 from governance.lineage.proofs import entry_problem
 from governance.lineage.retention import apply_retention
@@ -66,6 +67,7 @@ def test_retention_expires_payloads_and_every_proof_still_verifies(stores, monke
     services = Services(stores)
     log = DecisionLog.for_settings(stores)
     record(log, "ancient", MODEL, 30)
+    seal_decisions(services, log)  # as the guard seals it; the ledger dates the seal today
     record(log, "recent", MODEL, 0.5)
     for i in range(300):  # more than one Merkle block of stored nodes
         services.ledger.append_record(
@@ -75,9 +77,9 @@ def test_retention_expires_payloads_and_every_proof_still_verifies(stores, monke
             payload={"auc": 0.8, "i": i},
         )
     retention = Retention(decision_features_days=1, decision_log_days=10, ledger_payload_days=1)
-    travel(monkeypatch, timedelta(days=2))
+    travel(monkeypatch, timedelta(days=11))  # the seal is past `decision_log_days`; "recent" is sealed by the run
     run = apply_retention(services, retention, [MODEL])
-    assert run.ledger_ok and run.ledger_payloads_expired == 300
+    assert run.ledger_ok and run.ledger_payloads_expired == 301  # the 300 reports and the seal
     assert run.decision_inputs_expired == {MODEL: 1} and run.decisions_deleted == {MODEL: 1}
     assert log.get("recent").features is None and log.get("ancient") is None
     ledger = services.ledger

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,8 +14,10 @@ import pytest
 
 from governance import events
 from governance.monitoring.monitor import monitor_for
+from governance.monitoring.remediation import _contained_by_monitoring
 from governance.monitoring.windows import read_window
 from governance.release.kill_switch import set_kill_switch
+from governance.release.production import verified_moves
 from governance.trust.demo import demo_key_path
 from governance.trust.keys import load_private_key
 from resources import governance_resources
@@ -119,6 +122,27 @@ def test_monitoring_never_flaps_back_to_a_version_it_contained(monitored: Monito
     assert (
         skipped["version"] == 2 and "contained by monitoring and no person has put it back since" in skipped["reason"]
     )
+
+
+def test_forged_entries_neither_put_back_a_contained_version_nor_stall_containment(monitored: Monitored):
+    """After monitoring contained v2, a ledger writer appends a deploy of v2 by a person that no approval backs (a
+    replay of its old completion under a new deployment id), an enable by bea with no statement behind it, and a
+    remediation decision of the wrong shape: v2 stays contained, and none of them stops the reading."""
+    monitored.send(seed=400, drift=1.0)
+    assert monitored.run(alert(monitored, "score_drift")).success
+    services = monitored.services
+    deployed = services.ledger.latest(events.DeploymentCompleted, model=MODEL, version=f"{MODEL}-v2")
+    services.ledger.append(replace(deployed, actor="ravi", deployment_id=999))
+    services.ledger.append(events.KillSwitchOff(actor="bea", model=MODEL, statement="b" * 64, policy="c" * 64))
+    services.ledger.append_record(
+        actor="system:monitoring",
+        action=events.RemediationDecided.action,
+        subject={"model": MODEL},
+        facts={"actions": 7},
+    )
+    monitor = monitor_for(monitored.settings)
+    model = services.governed_model(MODEL)
+    assert _contained_by_monitoring(monitor, model, verified_moves(services, MODEL)) == {2}
 
 
 def test_automation_never_restores_a_version_a_person_rolled_back_from(monitored: Monitored):

@@ -1,0 +1,39 @@
+"""Which ledger entries carry a date set by hand, read incrementally by a long-lived reader (see `Ledger.misdated`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from governance.timestamps import MAX_CLOCK_SKEW, TIMESTAMP_PATTERN, parse_utc
+
+
+class EntryDates:
+    """The dates read so far: through which entry (and that entry's hash, so a rewritten tail is noticed), the
+    latest date, and the entries dated more than the clock skew before an entry appended earlier."""
+
+    def __init__(self) -> None:
+        self.through, self.through_hash, self.latest = 0, "", ""
+        self.misdated: frozenset[int] = frozenset()
+
+    def still_reads(self, first: Sequence[Any] | None) -> bool:
+        """Whether the first row of a read from `through` is the entry last read: if its hash changed, the chain
+        was rewritten from it or before, and every date must be read again."""
+        return self.through == 0 or (first is not None and (first[0], first[2]) == (self.through, self.through_hash))
+
+    def add(self, rows: Sequence[Sequence[Any]]) -> frozenset[int]:
+        """Read the dates of rows (seq, ts, entry_hash) appended after `through`, oldest first."""
+        found = set[int]()
+        for seq, ts, entry_hash in rows:
+            if seq <= self.through:
+                continue
+            if not isinstance(ts, str) or not TIMESTAMP_PATTERN.match(ts):
+                found.add(seq)
+            elif ts > self.latest:
+                self.latest = ts
+            elif parse_utc(ts) + MAX_CLOCK_SKEW < parse_utc(self.latest):
+                found.add(seq)
+            self.through, self.through_hash = seq, entry_hash
+        if found:
+            self.misdated = self.misdated | found
+        return self.misdated
