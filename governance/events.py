@@ -174,7 +174,7 @@ def _check(kind: type[Event], values: dict[str, Any]) -> None:
     unknown = sorted(set(values) - set(declared) - _ENTRY_FIELDS)
     if unknown:
         raise EventError(f"event {name}: undeclared field(s) {unknown}; declared: {sorted(declared)}")
-    hints = _hints(kind)
+    hints = _hints_of(kind.action)
     for fname, f in declared.items():
         if fname not in values:
             if _default(f) is dataclasses.MISSING:
@@ -185,10 +185,6 @@ def _check(kind: type[Event], values: dict[str, Any]) -> None:
                 f"event {name}: field {fname!r} must be {_describe(hints[fname])}, "
                 f"got {type(values[fname]).__name__} {values[fname]!r:.80}"
             )
-
-
-def _hints(kind: type[Event]) -> dict[str, Any]:
-    return _hints_of(kind.action)
 
 
 @functools.cache

@@ -11,15 +11,17 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from datetime import timedelta
 
 import pytest
 
 from governance import events
 from governance.release.deployment import deploy, reconcile
+from governance.release.production import verified_production
 from governance.release.services import Services
 from governance.settings import Settings
 from governance.trust.demo import demo_principals
-from tests.helpers import REPO, register_version, sealed_approval
+from tests.helpers import REPO, register_version, sealed_approval, travel
 
 pytestmark = pytest.mark.slow
 MODEL = "credit_scoring"
@@ -119,3 +121,18 @@ def test_a_crash_at_any_step_leaves_old_or_new_champion_and_an_agreeing_ledger(p
     assert not reconcile(services, MODEL)  # settled once, stays settled
     expected = {"before the ledger records the start": 1, "before the alias moves": 1}.get(point, 2)
     assert champion == expected
+
+
+def test_a_move_recovered_after_its_approval_expired_is_aborted_not_completed(golden, tmp_path, monkeypatch):
+    """The deployment of v2 dies after the alias moved; recovery runs eight days later, when ravi's approval (valid
+    for seven) has lapsed. Production judges a move at its completion, so recovery does too: it aborts the move
+    instead of completing one that would not verify, and v1 stays the verified champion."""
+    home = tmp_path / "govern"
+    shutil.copytree(golden.home, home)
+    settings = Settings(home=home, config_path=golden.config_path)
+    assert _child(settings, CRASH_POINTS["after the alias moved"]) == 9
+    travel(monkeypatch, timedelta(days=8))
+    services = Services(settings)
+    [settled] = reconcile(services, MODEL)
+    assert (settled.version, settled.status) == (2, "aborted")
+    assert verified_production(services, MODEL).champion == 1

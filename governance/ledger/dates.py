@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from governance.timestamps import MAX_CLOCK_SKEW, TIMESTAMP_PATTERN, parse_utc
+from governance.timestamps import MAX_CLOCK_SKEW, TIMESTAMP_PATTERN, parse_utc, utc_now, utc_timestamp
 
 
 class EntryDates:
@@ -17,17 +17,18 @@ class EntryDates:
         self.misdated: frozenset[int] = frozenset()
 
     def still_reads(self, first: Sequence[Any] | None) -> bool:
-        """Whether the first row of a read from `through` is the entry last read: if its hash changed, the chain
-        was rewritten from it or before, and every date must be read again."""
+        """Whether the first row of a read from `through` is the entry last read (if its hash changed, the chain
+        was rewritten from it or before; if it is gone, truncated)."""
         return self.through == 0 or (first is not None and (first[0], first[2]) == (self.through, self.through_hash))
 
     def add(self, rows: Sequence[Sequence[Any]]) -> frozenset[int]:
-        """Read the dates of rows (seq, ts, entry_hash) appended after `through`, oldest first."""
-        found = set[int]()
+        """Read the dates of rows (seq, ts, entry_hash) appended after `through`, oldest first. An entry dated
+        beyond the clock skew ahead of now is misdated itself, and dates nothing after it."""
+        found, future = set[int](), utc_timestamp(utc_now() + MAX_CLOCK_SKEW)
         for seq, ts, entry_hash in rows:
             if seq <= self.through:
                 continue
-            if not isinstance(ts, str) or not TIMESTAMP_PATTERN.match(ts):
+            if not isinstance(ts, str) or not TIMESTAMP_PATTERN.match(ts) or ts > future:
                 found.add(seq)
             elif ts > self.latest:
                 self.latest = ts

@@ -267,18 +267,21 @@ class Ledger:
         return found[-1] if found else None
 
     def misdated(self) -> frozenset[int]:
-        """Entries dated more than the clock skew before an entry appended earlier. The ledger dates each entry
-        as it appends it, so such a date was set by hand (back to when a statement was still valid, say). Each
-        call reads the dates of the entries appended since the last call only, unless the entry it read last
-        was replaced since (the tail rewritten): then it reads them all again."""
+        """Entries dated more than the clock skew before an entry appended earlier, or ahead of now. The ledger
+        dates each entry as it appends it, so such a date was set by hand (back to when a statement was still
+        valid, say). Each call reads the dates of the entries appended since the last call only; if the entry it
+        read last was replaced or removed since (the tail truncated or rewritten), it raises LedgerError: what
+        this reader relied on is gone, and only a fresh reader (and `govern ledger verify` with a checkpoint)
+        can judge the ledger as it now stands."""
         c = self._entries.c
         dates = self._dates
         with self._reading() as conn:
-            query = select(c.seq, c.ts, c.entry_hash).order_by(c.seq)
-            rows = conn.execute(query.where(c.seq >= dates.through)).all()
-            if not dates.still_reads(rows[0] if rows else None):
-                self._dates = dates = EntryDates()
-                rows = conn.execute(query).all()
+            rows = conn.execute(select(c.seq, c.ts, c.entry_hash).where(c.seq >= dates.through).order_by(c.seq)).all()
+        if not dates.still_reads(rows[0] if rows else None):
+            raise LedgerError(
+                f"ledger entry {dates.through}, read before, was removed or replaced since: the ledger was truncated "
+                "or rewritten under a running reader; run `govern ledger verify` against a signed checkpoint"
+            )
         return dates.add(rows)
 
     def entry(self, seq: int) -> LedgerEntry:

@@ -320,7 +320,8 @@ def _contained_by_monitoring(monitor: Monitor, model: GovernedModel, moves: list
         elif isinstance(event, events.KillSwitchFlipped):
             if _person_enabled(services, roster, event, flipped_with):
                 contained.discard(champion)
-            flipped_with.add(event.statement)
+            if isinstance(event.statement, str):  # a forged flip may carry anything
+                flipped_with.add(event.statement)
         elif isinstance(event, events.RemediationDecided):
             contained |= _contained_by(event)
     return contained

@@ -16,6 +16,7 @@ move completed, so until then it answers in the safe state.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 from datetime import timedelta
 from typing import NoReturn
@@ -37,6 +38,7 @@ from governance.release.production import (
     verified_moves,
 )
 from governance.release.services import Services
+from governance.timestamps import utc_timestamp
 from governance.trust.statements import Statement, sign
 from governance.trust.store import StatementRefused
 
@@ -229,7 +231,11 @@ def reconcile(services: Services, model: str) -> list[Deployment]:
         if move.status != "started" and move.status in recorded:
             continue
         started = recorded.get("started")
-        problem = "the ledger records no start of it" if started is None else move_problem(services, roster, started)
+        problem = (
+            "the ledger records no start of it"
+            if started is None
+            else move_problem(services, roster, _completing(services, started))
+        )
         if problem:
             incidents.append(
                 f"deployments row #{move.id} ({move.kind} to v{move.version}, {move.status}) is not "
@@ -246,6 +252,16 @@ def reconcile(services: Services, model: str) -> list[Deployment]:
             _ledger_step(services, move, move.status, recovered=True, **(_carried(started) if started else {}))
     record_incidents(services, model, incidents, actor="system:reconcile")
     return settled
+
+
+def _completing(services: Services, started: events.MoveStep) -> events.MoveStep:
+    """The completion recovery would ledger now, to judge the move as production will judge it once completed
+    (its approval's age, and any rejection, as of now)."""
+    declared = {f.name for f in dataclasses.fields(events.MoveStep)} - {"seq", "ts", "entry_hash", "expired"}
+    completion = events.move_step(started.kind, "completed")
+    return completion(
+        **{name: getattr(started, name) for name in declared}, seq=services.ledger.size() + 1, ts=utc_timestamp()
+    )
 
 
 def _carried(started: events.MoveStep) -> dict:

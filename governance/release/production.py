@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
@@ -38,10 +39,10 @@ from governance.release import evidence_pack
 from governance.release.approvals import sealed_gate_decision
 from governance.release.requests import requesters
 from governance.release.services import Services
-from governance.timestamps import MAX_CLOCK_SKEW, parse_utc, utc_timestamp
+from governance.timestamps import parse_utc, utc_timestamp
 from governance.trust.roster import Roster
 from governance.trust.statements import SignedStatement
-from governance.trust.store import StatementRefused, authentic
+from governance.trust.store import Accepted, StatementRefused, authentic
 
 AUTOMATION = "automation"
 # Production rests on facts and digests: an altered entry is refused, an altered detail only dropped (an edited
@@ -283,26 +284,61 @@ def _cosigners(
 
 def _rejection(services: Services, roster: Roster, subject, evidence: str, step: events.MoveStep) -> str | None:
     """Why a rejection vetoes deploying this evidence pack at this step of a move: before it, the ledger recorded
-    a rejection of the pack, or someone Cedar lets reject the version signed an authentic rejection of it (which a
-    ledger writer may have kept out of the ledger to grant an approval around it; signed up to the clock skew
-    after the step's date, which a writer may have set back that far). Either one vetoes: it only stops a move."""
+    a rejection of the pack, or the store accepted a rejection of it by someone Cedar lets reject the version
+    (which a ledger writer may have kept out of the ledger to grant an approval around it, or whose statement row
+    a database writer may have relabelled or deleted since). Either one vetoes: it only stops a move."""
     for rejected in services.ledger.events(
         events.ApprovalRejected, model=subject.model, version=subject.version, checked=FACTS
     ):
         if rejected.evidence_pack == evidence and rejected.seq < step.seq:
             return _vetoed(rejected.actor, evidence, rejected.ts, rejected.statement)
-    latest = utc_timestamp(parse_utc(step.ts) + MAX_CLOCK_SKEW)
-    for recorded in services.statements.find(action="reject", model=subject.model, version=subject.version):
-        statement, issued = recorded.signed.statement, utc_timestamp(recorded.signed.statement.issued_at)
-        if statement.subject.get("evidence_digest") != evidence or issued > latest:
+    for accepted in services.statements.ever_recorded("reject", subject.model, subject.version):
+        signed = _counting(accepted, roster)
+        if signed is None or signed.subject.get("evidence_digest") != evidence or not _before(signed, step):
             continue
-        try:
-            authentic(recorded.signed, roster)
-        except StatementRefused:
-            continue
-        if authorize(services.policies, roles_of(roster), statement.principal, "reject", subject, {}).allowed:
-            return _vetoed(statement.principal, evidence, issued, recorded.signed.digest)
+        if authorize(services.policies, roles_of(roster), signed.principal, "reject", subject, {}).allowed:
+            return _vetoed(signed.principal, evidence, signed.issued, signed.digest)
     return None
+
+
+@dataclass(frozen=True)
+class _Statement:
+    """What an accepted statement says: from its row, which still verifies, or from the ledger's record of it."""
+
+    principal: str
+    issued: str
+    digest: str
+    subject: Mapping[str, str | None]
+    comment: str
+    ledgered_at: int | None  # the seq of its `statement.recorded` entry
+
+
+def _counting(accepted: Accepted, roster: Roster) -> _Statement | None:
+    """What a statement found by `StatementStore.ever_recorded` says, if it still counts: its row verifies with
+    its signer's roster key, or, its row gone or altered, the ledger recorded that the store accepted it from a
+    principal still in the roster. None when it no longer counts."""
+    row, entry = accepted.row, accepted.entry
+    seq = entry.seq if entry else None
+    if row is None:
+        if entry is None or entry.actor not in roster.principals:
+            return None
+        subject = {"model": entry.model, "version": entry.version, "evidence_digest": entry.evidence_digest}
+        gone = f"its statement row is gone or altered; ledger entry {entry.seq} recorded it"
+        return _Statement(entry.actor, entry.ts, entry.statement, subject, gone, seq)
+    try:
+        authentic(row.signed, roster)
+    except StatementRefused:
+        return None
+    statement = row.signed.statement
+    issued = utc_timestamp(statement.issued_at)
+    return _Statement(statement.principal, issued, row.signed.digest, statement.subject, statement.comment, seq)
+
+
+def _before(statement: _Statement, step: events.MoveStep) -> bool:
+    """Whether a statement came before a move's step: in ledger order where the ledger recorded it, else by date."""
+    if statement.ledgered_at is not None:
+        return statement.ledgered_at < step.seq
+    return statement.issued <= step.ts
 
 
 def _vetoed(principal: str, evidence: str, at: str, statement: str) -> str:
@@ -497,27 +533,25 @@ def _unledgered_disable(
     """A stand-in flip for an authentic disable, one Cedar allows its signer, recorded after the latest flip and
     backing none: the ledger should have its flip (one in flight is about to be; a ledger writer may have kept
     one out). Expired or not, it holds the kill switch on until a person flips it again."""
-    used = {f.statement for f in flips}
+    since = flips[-1].seq if flips else 0
+    refused = services.ledger.events(events.KillSwitchRefused, model=model, since_seq=since, checked=FACTS)
+    used = {f.statement for f in flips} | {r.statement for r in refused}  # backing a flip, or refused by Cedar
     after = flips[-1].ts if flips else ""
     subject = ModelSubject(model, services.governed_model(model).owners.business_owner)
-    for recorded in services.statements.find(action="disable", model=model):
-        statement, issued = recorded.signed.statement, utc_timestamp(recorded.signed.statement.issued_at)
-        if issued <= after or recorded.signed.digest in used:
+    for accepted in services.statements.ever_recorded("disable", model, since_seq=since):
+        signed = _counting(accepted, roster)
+        if signed is None or signed.issued <= after or signed.digest in used:
             continue
-        try:
-            authentic(recorded.signed, roster)
-        except StatementRefused:
-            continue
-        decision = authorize(services.policies, roles_of(roster), statement.principal, "disable", subject)
+        decision = authorize(services.policies, roles_of(roster), signed.principal, "disable", subject)
         if decision.allowed:
             return events.KillSwitchOn(
-                actor=statement.principal,
+                actor=signed.principal,
                 model=model,
-                statement=recorded.signed.digest,
+                statement=signed.digest,
                 policy=decision.policy_digest,
-                reason=statement.comment,
-                seq=flips[-1].seq if flips else 0,
-                ts=issued,
+                reason=signed.comment,
+                seq=since,
+                ts=signed.issued,
                 entry_hash=flips[-1].entry_hash if flips else "",
             )
     return None

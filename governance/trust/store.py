@@ -113,6 +113,15 @@ def statement_row(signed: SignedStatement, roster: Roster, recorded_at: datetime
     }
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """A statement the store accepted: its row (None once deleted or altered) and the ledger's record of it (None
+    when its append was lost)."""
+
+    row: RecordedStatement | None
+    entry: events.StatementRecorded | None
+
+
 class StatementStore:
     """Signed statements in the governance database (settings.ledger_url)."""
 
@@ -185,8 +194,9 @@ class StatementStore:
     ) -> list[RecordedStatement]:
         """Recorded statements matching every given filter, newest first.
 
-        `active_at` keeps only statements not yet expired at that moment. Found is
-        not verified: call `reverify` on the one you rely on.
+        The filters select rows by their columns and keep those whose signed document says the same (a column is a
+        cache: a relabelled row is not found as what its column says). `active_at` keeps only statements not yet
+        expired at that moment. Found is not verified: call `reverify` on the one you rely on.
         """
         filters = {"action": action, "model": model, "version": version, "principal": principal}
         query = select(_statements).order_by(_statements.c.seq.desc())
@@ -196,7 +206,28 @@ class StatementStore:
         if active_at is not None:
             query = query.where(_statements.c.expires_at > utc_timestamp(active_at))
         with self.engine.connect() as conn:
-            return [_from_row(row) for row in conn.execute(query).mappings()]
+            found = [_from_row(row) for row in conn.execute(query).mappings()]
+        return [r for r in found if _says(r.signed, filters)]
+
+    def ever_recorded(self, action: str, model: str, version: str | None = None, since_seq: int = 0) -> list[Accepted]:
+        """Every statement the store accepted as an `action` on `model` (and `version`), with its row where the row
+        reads and its document says so, and the ledger's record of accepting it (`statement.recorded`, ledgered
+        after `since_seq`), which stands for a row deleted or altered since. For what must count when it exists (a
+        rejection, a disable): no edit of the statements table hides one the ledger recorded."""
+        rows = {r.digest: r for r in self.find(action=action, model=model, version=version)}
+        ledgered = {
+            e.statement: e
+            for e in self.ledger.events(
+                events.StatementRecorded, model=model, version=version, since_seq=since_seq, checked="facts"
+            )
+            if e.statement_action == action
+        }
+        wanted = {"action": action, "model": model, "version": version}
+        for digest in ledgered.keys() - rows.keys():
+            recorded = self.by_digest(digest)
+            if recorded is not None and _says(recorded.signed, wanted):
+                rows[digest] = recorded
+        return [Accepted(rows.get(d), ledgered.get(d)) for d in rows.keys() | ledgered.keys()]
 
     def by_digest(self, digest: str) -> RecordedStatement | None:
         """The recorded statement with this digest, unverified (check it with `authentic` or `reverify`)."""
@@ -277,6 +308,18 @@ def _check_not_future(signed: SignedStatement, now: datetime) -> None:
             f"issued at {utc_timestamp(issued)}, more than {int(MAX_CLOCK_SKEW.total_seconds())} s "
             f"after this machine's clock ({utc_timestamp(now)}); check the signer's clock",
         )
+
+
+def _says(signed: SignedStatement, filters: Mapping[str, str | None]) -> bool:
+    """Whether the signed document itself has these fields (None: any)."""
+    statement = signed.statement
+    actual = {
+        "action": statement.action,
+        "principal": statement.principal,
+        "model": statement.subject.get("model"),
+        "version": statement.subject.get("version"),
+    }
+    return all(value is None or actual[name] == value for name, value in filters.items())
 
 
 def _from_row(row: Mapping) -> RecordedStatement:

@@ -287,6 +287,27 @@ def test_a_decision_row_of_the_wrong_shape_is_named_not_a_crash(any_world, attac
     )
 
 
+def _retention_after_a_forged_seal(services: Services, rows: list, last_ts: str) -> dict[str, int]:
+    """A ledger writer seals `rows` with their real leaves and root, its newest dated `last_ts`; then retention
+    runs with a two-day `decision_log_days`: what it deleted."""
+    leaves = tuple([d.seq, d.decision_id, decision_digest(d)] for d in rows)
+    services.ledger.append(
+        events.DecisionsSealed(
+            actor=ACTOR,
+            model=MODEL,
+            root=seal_root(leaves),
+            first_seq=rows[0].seq,
+            last_seq=rows[-1].seq,
+            count=len(rows),
+            last_ts=last_ts,
+            leaves=leaves,
+        )
+    )
+    return apply_retention(
+        services, Retention(decision_features_days=1, decision_log_days=2, ledger_payload_days=1), []
+    ).decisions_deleted
+
+
 def test_a_forged_seal_dated_old_over_recent_decisions_deletes_none_of_them(attacked, monkeypatch):
     """A ledger writer seals the decisions served five days on with a well-formed seal (their real leaves and
     root) dated as old as the last real one, hoping retention deletes them as past `decision_log_days`:
@@ -297,21 +318,7 @@ def test_a_forged_seal_dated_old_over_recent_decisions_deletes_none_of_them(atta
     travel(monkeypatch, timedelta(days=5))
     answers(attacked)  # decisions served five days on
     recent = log.between(MODEL, sealed.last_seq + 1, 10**9)
-    leaves = tuple([d.seq, d.decision_id, decision_digest(d)] for d in recent)
-    services.ledger.append(
-        events.DecisionsSealed(
-            actor=ACTOR,
-            model=MODEL,
-            root=seal_root(leaves),
-            first_seq=recent[0].seq,
-            last_seq=recent[-1].seq,
-            count=len(recent),
-            last_ts=sealed.last_ts,
-            leaves=leaves,
-        )
-    )
-    run = apply_retention(services, Retention(decision_features_days=1, decision_log_days=2, ledger_payload_days=1), [])
-    assert run.decisions_deleted == {MODEL: sealed.count}
+    assert _retention_after_a_forged_seal(services, recent, sealed.last_ts) == {MODEL: sealed.count}
     assert log.count(MODEL) == len(recent) > 0
 
 
@@ -327,21 +334,7 @@ def test_decisions_redated_past_retention_under_a_forged_seal_are_kept(attacked,
     redated_to = utc_timestamp(parse_utc(sealed.last_ts) + moved)
     _sql(attacked, "UPDATE decisions SET ts = :ts WHERE seq > :seq", ts=redated_to, seq=sealed.last_seq)
     redated = log.between(MODEL, sealed.last_seq + 1, 10**9)
-    leaves = tuple([d.seq, d.decision_id, decision_digest(d)] for d in redated)
-    services.ledger.append(
-        events.DecisionsSealed(
-            actor=ACTOR,
-            model=MODEL,
-            root=seal_root(leaves),
-            first_seq=redated[0].seq,
-            last_seq=redated[-1].seq,
-            count=len(redated),
-            last_ts=redated_to,
-            leaves=leaves,
-        )
-    )
-    run = apply_retention(services, Retention(decision_features_days=1, decision_log_days=2, ledger_payload_days=1), [])
-    assert run.decisions_deleted == {MODEL: sealed.count}
+    assert _retention_after_a_forged_seal(services, redated, redated_to) == {MODEL: sealed.count}
     assert log.count(MODEL) == len(redated) > 0
     code, checked = _verify(attacked)
     named = [f for f in checked["findings"] if "a date set by hand before it was sealed" in f]

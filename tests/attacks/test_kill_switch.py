@@ -224,17 +224,27 @@ def test_a_flip_dated_twice_is_unreadable_not_dated_twice(attacked):
     assert f"entry {flip.seq} is unreadable" in str(status.exception) and "['ts'] appear twice" in str(status.exception)
 
 
-def test_a_disable_kept_out_of_the_ledger_still_holds_the_kill_switch_on(attacked):
+@pytest.mark.parametrize(
+    "edit",
+    [
+        None,
+        "UPDATE signed_statements SET action = 'enable' WHERE seq = (SELECT max(seq) FROM signed_statements)",
+        "UPDATE signed_statements SET model = 'other' WHERE seq = (SELECT max(seq) FROM signed_statements)",
+        "DELETE FROM signed_statements WHERE seq = (SELECT max(seq) FROM signed_statements)",
+    ],
+    ids=["kept-out", "relabelled", "moved", "deleted"],
+)
+def test_a_disable_kept_out_of_the_ledger_still_holds_the_kill_switch_on(attacked, edit):
     """A database writer adds a trigger that silently drops `kill_switch.on` entries, then bea disables the model:
     her signed statement is recorded and the row set, but the ledger has no flip (she is told it was not kept).
-    Serving holds the kill switch on all the same, even with the row edited back off, and `govern status` names
-    her disable as recorded without its ledger entry."""
+    The writer relabels, moves or deletes her statement's row too, and edits the kill switch row back off.
+    Serving holds the kill switch on all the same, and `govern status` names her disable."""
     drop_inserts(attacked, "kill_switch.on")
-    with pytest.raises(
-        LedgerError, match=r"did not keep the 1 entry\(ies\) appended after entry \d+ as written \(a trigger"
-    ):
+    with pytest.raises(LedgerError, match=r"did not keep the 1 entry\(ies\) appended after entry \d+ as written"):
         _switch_off(attacked, "drill")
     assert Services(attacked).ledger.latest(events.KillSwitchFlipped, model=MODEL).action == "kill_switch.off"
+    if edit:
+        sql(attacked, edit)
     sql(attacked, ROW_OFF, model=MODEL)
     _assert_held_on(attacked)
     status = govern(attacked, "status")

@@ -669,10 +669,21 @@ def test_an_entry_dated_before_one_appended_earlier_is_misdated(ledger_url):
 
 
 @pytest.mark.parametrize("seq", [300, TEMPLATE_SIZE])
-def test_dates_rewritten_after_a_reader_read_them_are_read_again(ledger_url, seq):
+def test_dates_rewritten_after_a_reader_read_them_are_refused_by_it(ledger_url, seq):
     """A long-lived reader (serving) reads each date once; a ledger writer who then dates an entry it read back
-    and re-hashes the chain from there (the last entry alone, or one before it and all after) is still seen."""
+    and re-hashes the chain from there (the last entry alone, or one before it and all after) is caught by it:
+    it refuses to go on (serving then holds the safe state), and a fresh reader names the entry."""
     ledger = Ledger(ledger_url)
     assert ledger.misdated() == set()
     rewrite_consistently(ledger_url, seq, "ts", "2000-01-01T00:00:00.000000Z")
-    assert ledger.misdated() == {seq}
+    with pytest.raises(LedgerError, match=f"ledger entry {TEMPLATE_SIZE}, read before, was removed or replaced"):
+        ledger.misdated()
+    assert Ledger(ledger_url).misdated() == {seq}
+
+
+def test_an_entry_dated_in_the_future_is_misdated_and_dates_nothing_after_it(ledger_url):
+    """One well-chained entry dated 2099 must not make every later entry look dated by hand."""
+    rewrite_consistently(ledger_url, 300, "ts", "2099-01-01T00:00:00.000000Z")
+    ledger = Ledger(ledger_url)
+    ledger.append_record(**event(TEMPLATE_SIZE))
+    assert ledger.misdated() == {300}

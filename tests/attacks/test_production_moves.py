@@ -303,16 +303,29 @@ def test_an_approval_rejected_before_its_release_deploys_nothing_and_its_pack_st
     _vetoed(settings, V3)
 
 
-def test_a_rejection_kept_out_of_the_ledger_still_vetoes(pending):
+@pytest.mark.parametrize(
+    "edit",
+    [
+        None,
+        "UPDATE signed_statements SET action = 'approve' WHERE action = 'reject'",
+        "UPDATE signed_statements SET version = 'hidden' WHERE action = 'reject'",
+        "DELETE FROM signed_statements WHERE action = 'reject'",
+    ],
+    ids=["kept-out", "relabelled", "moved", "deleted"],
+)
+def test_a_rejection_kept_out_of_the_ledger_still_vetoes(pending, edit):
     """dana requested v3 and ravi approved it; a writer of the governance database adds a trigger that drops
-    `approval.rejected` entries, so rhea's rejection is signed and recorded but never ledgered (she is told), and
-    runs the move with ravi's genuine grant: her signed rejection vetoes it all the same."""
+    `approval.rejected` entries, so rhea's rejection is signed and recorded but never ledgered (she is told),
+    relabels, moves or deletes her statement's row (the columns are caches; the ledger recorded the statement),
+    and runs the move with ravi's genuine grant: her rejection vetoes it all the same."""
     settings, services = pending.settings, pending.services
     granted = decide(services, MODEL, V3, "approve", "ravi", key_of(settings, "ravi"))
     drop_inserts(settings, "approval.rejected")
     with pytest.raises(LedgerError, match="a trigger or rule on ledger_entries"):
         decide(services, MODEL, V3, "reject", "rhea", key_of(settings, "rhea"), comment="calibration drifts")
     assert services.ledger.latest(events.ApprovalRejected, model=MODEL, version=V3) is None
+    if edit:
+        sql(settings, edit)
     _moved_with(pending, V3, granted.statement_digest)
     _vetoed(settings, V3)
 

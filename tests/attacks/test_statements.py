@@ -133,7 +133,8 @@ def test_a_forged_statement_written_straight_into_the_store_deploys_nothing(pend
 
 
 def test_an_approval_of_another_version_replayed_deploys_nothing(pending):
-    """ravi's real signature over an approval of v9, inserted as a row re-labelled as an approval of v3."""
+    """ravi's real signature over an approval of v9, inserted as a row re-labelled as an approval of v3: the row's
+    columns are caches, so it is not found as an approval of v3 at all."""
     other = Statement.new(
         "approve",
         {"model": MODEL, "version": f"{MODEL}-v9", "evidence_digest": "0" * 64},
@@ -142,7 +143,7 @@ def test_an_approval_of_another_version_replayed_deploys_nothing(pending):
     )
     _insert_raw(pending.services, sign(other, key_of(pending.settings, "ravi")), version=V3)
     assert not pending.release(V3).success
-    _assert_nothing_deployed(pending, "not the pending pack")
+    _assert_nothing_deployed(pending, "no unexpired approve statement for this version")
 
 
 def test_a_recorded_approval_submitted_again_is_a_replay_refused_and_ledgered(attacked):

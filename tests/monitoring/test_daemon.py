@@ -28,11 +28,12 @@ def test_the_daemon_s_sensors_and_remediation_roll_back_a_harmful_champion(monit
         complete = parse_utc(window[-1]["ts"])
         services = monitored.services
         deadline = time.monotonic() + DEADLINE_SECONDS
-        while services.registry.champion(MODEL) != 1:
+        # the rollback's row completes after the alias moves: wait for the row, the end of the move
+        while (move := services.control.deployments(MODEL, "completed")[-1]).kind != "rollback":
             assert daemon.running, log.read_text()[-3000:]
             assert time.monotonic() < deadline, f"no rollback within {DEADLINE_SECONDS} s:\n{log.read_text()[-3000:]}"
             time.sleep(0.2)
-        move = services.control.deployments(MODEL, "completed")[-1]
+        assert services.registry.champion(MODEL) == 1
         took = (parse_utc(move.finished_at) - complete).total_seconds()
         print(f"rolled back {took:.1f} s after the harmful window was complete")
         assert (move.kind, move.actor) == ("rollback", "system")
