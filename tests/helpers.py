@@ -101,10 +101,10 @@ def register_version(settings: Settings, model_name: str = "credit_scoring", see
     return registered
 
 
-def gate_decision_file(settings: Settings, model: str, version: str) -> Path:
+def gate_decision_file(settings: Settings, model: str, version: str, waived_until: str | None = None) -> Path:
     """The gate decision a pack seals (`gate_decision.json`), as an allowing gate writes it under the model's
-    risk tier: what says who may approve the version (for tests that skip the gate; `signed_approval` ledgers
-    the same decision)."""
+    risk tier (passing on a waiver until `waived_until`, when given): what says who may approve the version (for
+    tests that skip the gate; `signed_approval` ledgers the same decision)."""
     from governance.digests import canonical_json
     from governance.policy.gate import GateDecision
     from governance.timestamps import utc_now, utc_timestamp
@@ -120,7 +120,7 @@ def gate_decision_file(settings: Settings, model: str, version: str) -> Path:
         policy_digest=services.policies.digest,
         evidence_digest="",  # the pack that seals it is not made yet
         decided_at=utc_timestamp(utc_now()),
-        valid_until=None,
+        valid_until=waived_until,
         rules_evaluated=(),
         denials=(),
         errors=(),
@@ -131,7 +131,13 @@ def gate_decision_file(settings: Settings, model: str, version: str) -> Path:
     return path
 
 
-def sealed_approval(settings: Settings, version: int, model: str = "credit_scoring", approver: str = "ravi"):
+def sealed_approval(
+    settings: Settings,
+    version: int,
+    model: str = "credit_scoring",
+    approver: str = "ravi",
+    waived_until: str | None = None,
+):
     """A sealed evidence pack of registered `version` and a real signed, recorded approval of it by `approver`
     (the demo cast's key: call `demo_principals` first), for tests of deployment mechanics that skip the gate."""
     from governance.release.evidence_pack import seal
@@ -143,7 +149,10 @@ def sealed_approval(settings: Settings, version: int, model: str = "credit_scori
         settings.model_dir(model, registered.key) / "evidence",
         model,
         registered.key,
-        {"model_card.md": card, "gate_decision.json": gate_decision_file(settings, model, registered.key)},
+        {
+            "model_card.md": card,
+            "gate_decision.json": gate_decision_file(settings, model, registered.key, waived_until),
+        },
         {"artifact_sha256": registered.artifact_sha256, "policy_digest": "0" * 64},
     )
     return signed_approval(settings, pack, approver), pack

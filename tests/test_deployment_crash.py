@@ -16,10 +16,11 @@ from datetime import timedelta
 import pytest
 
 from governance import events
-from governance.release.deployment import deploy, reconcile
+from governance.release.deployment import _move, deploy, reconcile
 from governance.release.production import verified_production
 from governance.release.services import Services
 from governance.settings import Settings
+from governance.timestamps import utc_now, utc_timestamp
 from governance.trust.demo import demo_principals
 from tests.helpers import REPO, register_version, sealed_approval, travel
 
@@ -136,3 +137,29 @@ def test_a_move_recovered_after_its_approval_expired_is_aborted_not_completed(go
     [settled] = reconcile(services, MODEL)
     assert (settled.version, settled.status) == (2, "aborted")
     assert verified_production(services, MODEL).champion == 1
+
+
+def test_a_move_completed_after_the_waiver_its_gate_passed_on_ended_does_not_verify(golden, tmp_path, monkeypatch):
+    """v2's gate passed on a waiver that ends in an hour, and ravi approved it. Two hours later the release would
+    be refused; an insider runs the project's own move with the approval anyway: the move does not verify (the
+    waiver had ended when it completed), so v1's deployment is not replaced by a verified one."""
+    home = tmp_path / "govern"
+    shutil.copytree(golden.home, home)
+    settings = Settings(home=home, config_path=golden.config_path)
+    approval, pack = sealed_approval(settings, 2, waived_until=utc_timestamp(utc_now() + timedelta(hours=1)))
+    travel(monkeypatch, timedelta(hours=2))
+    services = Services(settings)
+    registered = services.registry.version(MODEL, 2)
+    _move(
+        services,
+        MODEL,
+        2,
+        kind="deploy",
+        actor="system:production_deployment",
+        artifact_sha256=registered.artifact_sha256,
+        evidence_digest=pack.digest,
+        approval_digest=approval.statement_digest,
+    )
+    production = verified_production(services, MODEL)
+    assert production.champion is None
+    assert any("the gate passed on a waiver that ended at" in i for i in production.incidents), production.incidents

@@ -34,6 +34,19 @@ def incredible_retention(ts: str, cutoff: str, what: str = "payloads") -> str | 
     return None
 
 
+def _run_dates(content: str | bytes) -> tuple[str, str]:
+    """A retention run's date and payload cut-off, as its content records them ("" where it does not: a run
+    that does not read explains nothing)."""
+    try:
+        entry = json.loads(content)
+    except (ValueError, RecursionError):
+        return "", ""
+    entry = entry if isinstance(entry, dict) else {}
+    facts = entry.get("facts")
+    ts, cutoff = entry.get("ts"), facts.get("ledger_payloads_before") if isinstance(facts, dict) else None
+    return (ts if isinstance(ts, str) else ""), (cutoff if isinstance(cutoff, str) else "")
+
+
 def unexplained_expiry(conn: Connection, entries: Table, size: int) -> tuple[int, str] | None:
     """The first entry whose payload is gone although no later retention run's cut-off was past it: a
     payload removed by hand, not by retention (the chain cannot tell, since it hashes only the digest).
@@ -47,9 +60,8 @@ def unexplained_expiry(conn: Connection, entries: Table, size: int) -> tuple[int
     for seq, content in conn.execute(
         select(e.seq, e.content).where(e.action.in_(actions(RetentionApplied)), e.seq <= size).order_by(e.seq)
     ):
-        entry = json.loads(content)
-        cutoff = entry.get("facts", {}).get("ledger_payloads_before") or ""
-        if problem := incredible_retention(entry["ts"], cutoff):
+        ts, cutoff = _run_dates(content)
+        if problem := incredible_retention(ts, cutoff):
             return seq, f"entry {seq}: retention run {problem}"
         runs.append((seq, cutoff))
     for seq, ts in expired:

@@ -249,6 +249,22 @@ def _start_of(services: Services, move: events.MoveStep) -> events.MoveStep | No
     return starts[0] if starts else None
 
 
+def _spent_before(services: Services, started: events.MoveStep) -> str:
+    """When the latest earlier deployment of the pack a deploy names completed ("" if none): the approvals
+    signed before it were spent on it, so deploying the version again needs a new approval (a rollback returns
+    to a version on the approval it was deployed with)."""
+    if started.kind != "deploy":
+        return ""
+    done = [
+        m.ts
+        for m in services.ledger.events(
+            events.DeploymentCompleted, model=started.model, version=started.version, checked=FACTS
+        )
+        if m.evidence_pack == started.evidence_pack and m.seq < started.seq
+    ]
+    return done[-1] if done else ""
+
+
 def _facts(move: events.MoveStep) -> tuple:
     return (move.kind, move.version, move.artifact, move.evidence_pack, move.approval, move.statement)
 
@@ -259,18 +275,19 @@ def _cosigners(
     subject,
     evidence: str,
     signed: SignedStatement,
-    at: str | None,
+    signed_within: tuple[str, str],
     deployed: datetime | None,
 ) -> set[str]:
-    """Other principals whose authentic approval of the same evidence, signed before the move, Cedar allowed
-    (counting a second approver, and at its age when `deployed`): with an unknown requester, two of them must
-    stand behind a deployment."""
-    found = set()
+    """Other principals whose authentic approval of the same evidence, signed within (after, until] (after any
+    earlier deployment of the pack spent the approvals before it, and before the move), Cedar allowed (counting a
+    second approver, and at its age when `deployed`): with an unknown requester, two of them must stand behind a
+    deployment."""
+    found, (after, until) = set(), signed_within
     for recorded in services.statements.find(action="approve", model=subject.model, version=subject.version):
         other = recorded.signed.statement
         if other.principal == signed.statement.principal or other.subject.get("evidence_digest") != evidence:
             continue
-        if at is not None and utc_timestamp(other.issued_at) > at:
+        if not after < utc_timestamp(other.issued_at) <= until:
             continue
         try:
             authentic(recorded.signed, roster)
@@ -335,10 +352,9 @@ def _counting(accepted: Accepted, roster: Roster) -> _Statement | None:
 
 
 def _before(statement: _Statement, step: events.MoveStep) -> bool:
-    """Whether a statement came before a move's step: in ledger order where the ledger recorded it, else by date."""
-    if statement.ledgered_at is not None:
-        return statement.ledgered_at < step.seq
-    return statement.issued <= step.ts
+    """Whether a statement came before a move's step, by its signed date or, where the ledger recorded it, in
+    ledger order: either one places it before (a ledger writer can set a step's date back, not its place)."""
+    return statement.issued <= step.ts or (statement.ledgered_at is not None and statement.ledgered_at < step.seq)
 
 
 def _vetoed(principal: str, evidence: str, at: str, statement: str) -> str:
@@ -367,6 +383,9 @@ def approval_problem(
     signed = _signed(services, approval)
     if utc_timestamp(signed.statement.issued_at) > at:
         return f"approval {approval[:12]} was signed after the move it authorises"
+    spent = _spent_before(services, started)
+    if utc_timestamp(signed.statement.issued_at) <= spent:
+        return f"approval {approval[:12]} was spent on the deployment of this pack completed at {spent}"
     if not any(
         g.statement == approval
         for g in services.ledger.events(events.ApprovalGranted, model=model, version=version, checked=FACTS)
@@ -376,11 +395,15 @@ def approval_problem(
     if AUTOMATION in roster.principals[principal].roles:
         return f"approval {approval[:12]} was signed by automation ({principal}), not a person"
     try:
-        sealed, tier, trained_by = _sealed(str(sealed_pack_dir(services.settings, model, version, evidence)), evidence)
+        sealed, tier, trained_by, waived_until = _sealed(
+            str(sealed_pack_dir(services.settings, model, version, evidence)), evidence
+        )
     except (GovernanceError, OSError, ValueError, KeyError) as exc:
         return f"the approved evidence pack {evidence[:12]} does not verify: {exc}"
     if sealed != artifact:
         return f"it deployed artifact {artifact[:12]}, but the approved evidence names {sealed[:12]}"
+    if waived_until and waived_until <= (ended.ts if started.kind == "deploy" else at):
+        return f"the gate passed on a waiver that ended at {waived_until}, before the move"
     try:
         governed = services.governed_model(model)
         subject = VersionSubject(  # who may approve: from the pack the approval signed, never a ledger copy
@@ -398,7 +421,7 @@ def approval_problem(
         return rejection
     issued = signed.statement.issued_at
     deployed = parse_utc(ended.ts) if started.kind == "deploy" else None
-    approvers = len(_cosigners(services, roster, subject, evidence, signed, at, deployed) | {principal})
+    approvers = len(_cosigners(services, roster, subject, evidence, signed, (spent, at), deployed) | {principal})
     context = approval_context(issued, deployed or issued, approvers)
     decision = authorize(services.policies, roles_of(roster), principal, "approve", subject, context)
     if not decision.allowed:
@@ -407,14 +430,17 @@ def approval_problem(
 
 
 @lru_cache(maxsize=256)
-def _sealed(path: str, digest: str) -> tuple[str, str, tuple[str, ...]]:
-    """What a sealed pack says: the artifact digest, and the risk tier and trainers its sealed gate decision
-    judged. A pack is verified once per process (its digest binds it)."""
+def _sealed(path: str, digest: str) -> tuple[str, str, tuple[str, ...], str]:
+    """What a sealed pack says: the artifact digest, and the risk tier, trainers and end of any waiver ("" when
+    none) of its sealed gate decision. A pack is verified once per process (its digest binds it)."""
     pack = evidence_pack.verify(Path(path), digest)
     decision = sealed_gate_decision(pack)
     if decision.get("risk_tier") not in RISK_TIERS:
         raise GovernanceError(f"its sealed gate decision names no risk tier ({decision.get('risk_tier')!r})")
-    return pack.facts["artifact_sha256"], decision["risk_tier"], tuple(decision["trained_by"])
+    waived_until = decision.get("valid_until") or ""
+    if waived_until:
+        waived_until = utc_timestamp(parse_utc(waived_until))
+    return pack.facts["artifact_sha256"], decision["risk_tier"], tuple(decision["trained_by"]), waived_until
 
 
 def _stricter(sealed: str, configured: str) -> str:
@@ -530,12 +556,12 @@ def flip_problem(services: Services, roster: Roster, flip: events.KillSwitchFlip
 def _unledgered_disable(
     services: Services, roster: Roster, model: str, flips: list[events.KillSwitchFlipped]
 ) -> events.KillSwitchOn | None:
-    """A stand-in flip for an authentic disable, one Cedar allows its signer, recorded after the latest flip and
-    backing none: the ledger should have its flip (one in flight is about to be; a ledger writer may have kept
-    one out). Expired or not, it holds the kill switch on until a person flips it again."""
+    """A stand-in flip for an authentic disable, one Cedar allows its signer now, recorded after the latest flip
+    and backing none: the ledger should have its flip (one in flight is about to be; a ledger writer may have kept
+    one out). Expired or not, it holds the kill switch on until a person flips it again. A `kill_switch.refused`
+    entry does not cancel it: a ledger writer can append one; Cedar, asked now, decides."""
     since = flips[-1].seq if flips else 0
-    refused = services.ledger.events(events.KillSwitchRefused, model=model, since_seq=since, checked=FACTS)
-    used = {f.statement for f in flips} | {r.statement for r in refused}  # backing a flip, or refused by Cedar
+    used = {f.statement for f in flips}
     after = flips[-1].ts if flips else ""
     subject = ModelSubject(model, services.governed_model(model).owners.business_owner)
     for accepted in services.statements.ever_recorded("disable", model, since_seq=since):

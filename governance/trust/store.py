@@ -215,13 +215,12 @@ class StatementStore:
         after `since_seq`), which stands for a row deleted or altered since. For what must count when it exists (a
         rejection, a disable): no edit of the statements table hides one the ledger recorded."""
         rows = {r.digest: r for r in self.find(action=action, model=model, version=version)}
-        ledgered = {
-            e.statement: e
-            for e in self.ledger.events(
-                events.StatementRecorded, model=model, version=version, since_seq=since_seq, checked="facts"
-            )
-            if e.statement_action == action
-        }
+        ledgered: dict[str, events.StatementRecorded] = {}
+        for entry in self.ledger.events(
+            events.StatementRecorded, model=model, version=version, since_seq=since_seq, checked="facts"
+        ):
+            if entry.statement_action == action:
+                ledgered.setdefault(entry.statement, entry)  # the first: a later copy is appended by hand
         wanted = {"action": action, "model": model, "version": version}
         for digest in ledgered.keys() - rows.keys():
             recorded = self.by_digest(digest)

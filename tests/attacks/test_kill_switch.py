@@ -250,3 +250,20 @@ def test_a_disable_kept_out_of_the_ledger_still_holds_the_kill_switch_on(attacke
     status = govern(attacked, "status")
     assert status.exit_code == 1 and "bea's signed disable" in status.output, status.output
     assert "the ledger has no kill_switch.on for it" in status.output, status.output
+
+
+def test_a_forged_refusal_does_not_cancel_a_disable_kept_out_of_the_ledger(attacked):
+    """As above, and the writer appends a `kill_switch.refused` entry for bea's disable, as if Cedar had refused
+    it: Cedar, asked now, lets bea disable, so her disable still holds the kill switch on."""
+    drop_inserts(attacked, "kill_switch.on")
+    with pytest.raises(LedgerError, match="a trigger or rule on ledger_entries"):
+        _switch_off(attacked, "drill")
+    services = Services(attacked)
+    disable = services.statements.find(action="disable", principal="bea")[0]
+    services.ledger.append(
+        events.KillSwitchRefused(
+            actor="bea", model=MODEL, statement=disable.digest, policy="0" * 64, statement_action="disable"
+        )
+    )
+    sql(attacked, ROW_OFF, model=MODEL)
+    _assert_held_on(attacked)

@@ -687,3 +687,16 @@ def test_an_entry_dated_in_the_future_is_misdated_and_dates_nothing_after_it(led
     ledger = Ledger(ledger_url)
     ledger.append_record(**event(TEMPLATE_SIZE))
     assert ledger.misdated() == {300}
+
+
+def test_a_retention_run_whose_facts_do_not_read_is_named_not_a_crash(ledger_url):
+    """A ledger writer nulls a payload and appends a retention run whose `facts` is null (re-hashed in place):
+    verify names the run, no traceback."""
+    ledger = Ledger(ledger_url)
+    run = ledger.append(
+        RetentionApplied(actor="system:retention", model="m", ledger_payloads_before="2000-01-01T00:00:00.000000Z")
+    )
+    execute(ledger_url, "UPDATE ledger_entries SET payload = NULL WHERE seq = 5")
+    rewrite_consistently(ledger_url, run.seq, "facts", None)
+    report = Ledger(ledger_url).verify()
+    assert not report.ok and report.first_bad_seq == run.seq and "has no valid cut-off" in report.problem

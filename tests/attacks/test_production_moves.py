@@ -330,6 +330,41 @@ def test_a_rejection_kept_out_of_the_ledger_still_vetoes(pending, edit):
     _vetoed(settings, V3)
 
 
+def test_a_rejection_recorded_again_after_the_move_still_vetoes_it(pending):
+    """As above, and after running the move the writer appends a copy of the `statement.recorded` entry of rhea's
+    rejection, hoping the copy (after the move) stands for it: the first record counts, and so does the date she
+    signed it."""
+    settings, services = pending.settings, pending.services
+    granted = decide(services, MODEL, V3, "approve", "ravi", key_of(settings, "ravi"))
+    drop_inserts(settings, "approval.rejected")
+    with pytest.raises(LedgerError, match="a trigger or rule on ledger_entries"):
+        decide(services, MODEL, V3, "reject", "rhea", key_of(settings, "rhea"), comment="calibration drifts")
+    [recorded] = [
+        e for e in services.ledger.events(events.StatementRecorded, model=MODEL, version=V3) if e.actor == "rhea"
+    ]
+    _moved_with(pending, V3, granted.statement_digest)
+    services.ledger.append(recorded)
+    _vetoed(settings, V3)
+
+
+def test_a_cosigner_s_approval_spent_on_a_deployment_does_not_deploy_the_version_again(pending):
+    """Nobody verifiably requested v4: ravi approves, then rhea, and the release deploys it on her approval with
+    his as the second. paul rolls back to v1. A ledger writer grants ravi's approval (never granted: it waited for
+    a second) and runs a move of v4 on it, rhea's as the second again: both were spent on v4's deployment, so a
+    version deployed again needs a new approval, and the move does not verify."""
+    settings, services = pending.settings, pending.services
+    first = decide(services, MODEL, V4, "approve", "ravi", key_of(settings, "ravi"))
+    assert first.awaiting_second_approver
+    decide(services, MODEL, V4, "approve", "rhea", key_of(settings, "rhea"))
+    assert pending.release(V4).success and verified_production(services, MODEL).champion == 4
+    rollback(services, MODEL, "paul", key_of(settings, "paul"), "v4 suspect", to_version=1)
+    _moved_with(pending, V4, first.statement_digest)
+    assert verified_production(services, MODEL).champion is None
+    assert {(a["outcome"], a["safe_state"]) for a in answers(settings)} == {("refer", True)}
+    lineage = govern(settings, "lineage", MODEL, "4")
+    assert lineage.exit_code == 1 and "was spent on the deployment of this pack" in lineage.output, lineage.output
+
+
 def test_a_move_started_before_a_rejection_and_completed_after_it_deploys_nothing(pending):
     """dana requested v3 and ravi approved it. A ledger writer pre-arms a move with ravi's genuine grant (its start
     appended while nobody had rejected the pack), rhea then rejects the pack, and the writer completes the move: a
