@@ -47,7 +47,8 @@ from governance.monitoring.policy import DISABLE, guard_containment
 from governance.monitoring.reference import sealed_report
 from governance.registry import version_key
 from governance.release.kill_switch import set_kill_switch
-from governance.release.services import SYSTEM
+from governance.release.production import verified_production
+from governance.release.services import SYSTEM, Services
 from governance.serving.decide import APPROVE
 from governance.settings import Settings
 
@@ -181,9 +182,9 @@ class GuardWatch:
         services, notes, actions, statement = self.services, [finding.summary()], [], None
         rules = [f.rule for f in fired]
         disable = next((v for v in permitted if v.action == DISABLE), None)
-        switch = services.control.kill_switch(model.name)
-        if switch.disabled:
-            notes.append("the kill switch is already on: serving is in the safe state")
+        held_on = _held_on(services, model.name)
+        if held_on:
+            notes.append("the kill switch is already on (the signed record says so): serving is in the safe state")
         elif disable is None:
             notes.append("CONTAINMENT FAILED: the policy permits no kill switch for the guard's finding")
         else:
@@ -209,7 +210,7 @@ class GuardWatch:
                 window=finding.window,
                 decisions=finding.decisions,
                 actions=tuple(actions),
-                contained=bool(actions) or switch.disabled,
+                contained=bool(actions) or held_on,
                 evidence=finding.to_dict(),
                 rules=tuple(rules),
                 notes=tuple(notes),
@@ -274,3 +275,12 @@ def _by_version(observed: list[Observation]) -> list[tuple[int | None, list[Obse
         else:
             runs.append((seen.version, [seen]))
     return runs
+
+
+def _held_on(services: Services, model: str) -> bool:
+    """Whether the signed record holds the kill switch on (its row is a cache); a record that cannot be read
+    holds it on too, as serving does."""
+    try:
+        return verified_production(services, model).kill_switch
+    except GovernanceError:
+        return True

@@ -37,7 +37,7 @@ from governance.monitoring.windows import completed_at, read_window
 from governance.registry import parse_version_key, version_key
 from governance.release.deployment import reconcile, rollback
 from governance.release.kill_switch import set_kill_switch
-from governance.release.production import flip_problem, verified_champion, verified_moves
+from governance.release.production import flip_problem, verified_champion, verified_moves, verified_production
 from governance.release.services import SYSTEM, Services
 from governance.trust.roster import Roster
 
@@ -124,15 +124,20 @@ def _contain(
     monitor: Monitor, model: GovernedModel, judgement: Judgement, actions: list, notes: list
 ) -> tuple[bool, dict | None]:
     services = monitor.services
-    switch = services.control.kill_switch(model.name)
-    if switch.disabled:
-        notes.append("the kill switch is already on: serving is in the safe state")
+    try:
+        production = verified_production(services, model.name)  # the kill switch row is a cache: never read here
+    except GovernanceError as unreadable:
+        notes.append(f"the signed record cannot be read ({unreadable}): serving holds the safe state")
+        return True, None
+    if production.kill_switch:
+        notes.append("the kill switch is already on (the signed record says so): serving is in the safe state")
         return True, None
     complete = completed_at(monitor.log, model.name, judgement.window)
-    if switch.changed_by and switch.changed_by != SYSTEM and switch.changed_at > complete:
+    enabled = production.flip
+    if enabled is not None and enabled.actor != SYSTEM and enabled.ts > complete:
         notes.append(
-            f"{switch.changed_by} re-enabled the model at {switch.changed_at}, after this window was "
-            f"complete ({complete}): a person's decision on it is not overridden"
+            f"{enabled.actor} re-enabled the model at {enabled.ts} (signed, ledger entry {enabled.seq}), after this "
+            f"window was complete ({complete}): a person's decision on it is not overridden"
         )
         return True, None
     target, passes, described = _rollback_target(monitor, model, judgement)

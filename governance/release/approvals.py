@@ -252,6 +252,18 @@ def valid_approval(
     raise ApprovalRefused(f"{model} {version}: no valid approval: " + "; ".join(reasons))
 
 
+def spent_until(services: Services, model: str, version: str, evidence: str, before_seq: int | None = None) -> str:
+    """When the latest deployment of this evidence pack completed (before ledger entry `before_seq`; "" if none):
+    the approvals of it signed before then were spent on it, so deploying the version again needs new ones (a
+    rollback returns to a version on the approvals it was deployed with)."""
+    done = [
+        m.ts
+        for m in services.ledger.events(events.DeploymentCompleted, model=model, version=version, checked="facts")
+        if m.evidence_pack == evidence and (before_seq is None or m.seq < before_seq)
+    ]
+    return done[-1] if done else ""
+
+
 def _standing(
     services: Services,
     request: ApprovalRequest,
@@ -264,9 +276,17 @@ def _standing(
     second approver is counted. Why each other one does not stand goes to `reasons`."""
     standing: dict[str, SignedStatement] = {}
     model, version = request.model, request.version
+    spent = spent_until(services, model, version, request.pack_digest)
     for recorded in services.statements.find(action="approve", model=model, version=version, active_at=now):
         signed = recorded.signed
         if signed.statement.principal in standing:
+            continue
+        if utc_timestamp(signed.statement.issued_at) <= spent:
+            if reasons is not None:
+                reasons.append(
+                    f"{signed.statement.principal}'s approval {signed.digest[:12]} was spent on the deployment of "
+                    f"this pack completed at {spent}"
+                )
             continue
         try:
             _check_binding(request, signed)

@@ -36,7 +36,7 @@ from governance.policy.authz import ModelSubject, VersionSubject, approval_conte
 from governance.policy.evidence import RISK_TIERS
 from governance.registry import parse_version_key, version_key
 from governance.release import evidence_pack
-from governance.release.approvals import sealed_gate_decision
+from governance.release.approvals import sealed_gate_decision, spent_until
 from governance.release.requests import requesters
 from governance.release.services import Services
 from governance.timestamps import parse_utc, utc_timestamp
@@ -217,7 +217,7 @@ def move_problem(services: Services, roster: Roster, move: events.MoveStep) -> s
         return "the rollback names no signed rollback statement"
     problem = statement_problem(
         services, roster, move.statement, "rollback", at=started.ts, model=move.model, version=move.version
-    )
+    ) or _rollback_problem(services, started)
     if problem:
         return problem
     principal = _principal_of(services, move.statement)
@@ -230,6 +230,24 @@ def move_problem(services: Services, roster: Roster, move: events.MoveStep) -> s
         {"target_version": move.version, "target_approved": True},
     )
     return None if decision.allowed else f"Cedar refuses {principal}'s rollback: {' '.join(decision.reasons)}"
+
+
+def _rollback_problem(services: Services, started: events.MoveStep) -> str | None:
+    """Why a rollback's own facts do not stand: its statement was refused when it was signed (a refused rollback
+    leaves a signed statement behind), or no deployment of that version on the approval it names came before it
+    (a rollback returns only to a version deployed before; the approval itself is verified with the move)."""
+    for refused in services.ledger.events(events.DeploymentRefused, model=started.model, checked=FACTS):
+        if refused.statement == started.statement:
+            return f"rollback statement {(started.statement or '')[:12]} was refused at {refused.ts}"
+    for deployed in services.ledger.events(
+        events.DeploymentCompleted, model=started.model, version=started.version, checked=FACTS
+    ):
+        if deployed.seq < started.seq and (deployed.evidence_pack, deployed.approval) == (
+            started.evidence_pack,
+            started.approval,
+        ):
+            return None
+    return f"no deployment of {started.version} on approval {started.approval[:12]} came before it"
 
 
 def _backdated(services: Services, entry: events.Event) -> str | None:
@@ -247,22 +265,6 @@ def _start_of(services: Services, move: events.MoveStep) -> events.MoveStep | No
         if s.step == "started" and s.deployment_id == move.deployment_id and s.seq < move.seq
     ]
     return starts[0] if starts else None
-
-
-def _spent_before(services: Services, started: events.MoveStep) -> str:
-    """When the latest earlier deployment of the pack a deploy names completed ("" if none): the approvals
-    signed before it were spent on it, so deploying the version again needs a new approval (a rollback returns
-    to a version on the approval it was deployed with)."""
-    if started.kind != "deploy":
-        return ""
-    done = [
-        m.ts
-        for m in services.ledger.events(
-            events.DeploymentCompleted, model=started.model, version=started.version, checked=FACTS
-        )
-        if m.evidence_pack == started.evidence_pack and m.seq < started.seq
-    ]
-    return done[-1] if done else ""
 
 
 def _facts(move: events.MoveStep) -> tuple:
@@ -383,7 +385,7 @@ def approval_problem(
     signed = _signed(services, approval)
     if utc_timestamp(signed.statement.issued_at) > at:
         return f"approval {approval[:12]} was signed after the move it authorises"
-    spent = _spent_before(services, started)
+    spent = spent_until(services, model, version, evidence, started.seq) if started.kind == "deploy" else ""
     if utc_timestamp(signed.statement.issued_at) <= spent:
         return f"approval {approval[:12]} was spent on the deployment of this pack completed at {spent}"
     if not any(

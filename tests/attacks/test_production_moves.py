@@ -365,6 +365,20 @@ def test_a_cosigner_s_approval_spent_on_a_deployment_does_not_deploy_the_version
     assert lineage.exit_code == 1 and "was spent on the deployment of this pack" in lineage.output, lineage.output
 
 
+def test_a_version_deployed_again_needs_two_new_approvals_not_one(pending):
+    """v4 (unknown requester) was deployed on ravi's and rhea's approvals and rolled back from. ravi approves it
+    again: rhea's approval was spent on the first deployment, so his waits for a second approver (granting it
+    would deploy a move production does not verify)."""
+    settings, services = pending.settings, pending.services
+    decide(services, MODEL, V4, "approve", "ravi", key_of(settings, "ravi"))
+    decide(services, MODEL, V4, "approve", "rhea", key_of(settings, "rhea"))
+    assert pending.release(V4).success
+    rollback(services, MODEL, "paul", key_of(settings, "paul"), "v4 suspect", to_version=1)
+    again = decide(services, MODEL, V4, "approve", "ravi", key_of(settings, "ravi"))
+    assert again.awaiting_second_approver
+    assert verified_production(services, MODEL).champion == 1
+
+
 def test_a_move_started_before_a_rejection_and_completed_after_it_deploys_nothing(pending):
     """dana requested v3 and ravi approved it. A ledger writer pre-arms a move with ravi's genuine grant (its start
     appended while nobody had rejected the pack), rhea then rejects the pack, and the writer completes the move: a
@@ -397,6 +411,31 @@ def test_a_version_whose_pack_was_rejected_after_its_deployment_is_not_rolled_ba
     with pytest.raises(DeploymentRefused, match="rhea rejected its evidence pack"):
         rollback(services, MODEL, "paul", key_of(attacked, "paul"), "v1 suspect", to_version=2)
     assert verified_production(services, MODEL).champion == 1
+
+
+def test_a_refused_rollback_s_statement_completes_no_move(attacked):
+    """paul's rollback to v1, the champion already, is refused after his statement was recorded; a ledger writer
+    runs the move with that statement anyway: a statement a refusal names is spent, so the move does not verify."""
+    services = Services(attacked)
+    with pytest.raises(DeploymentRefused, match="already the champion"):
+        rollback(services, MODEL, "paul", key_of(attacked, "paul"), "once more", to_version=1)
+    refused = services.ledger.latest(events.DeploymentRefused, model=MODEL)
+    original = services.ledger.latest(events.DeploymentCompleted, model=MODEL, version=f"{MODEL}-v1")
+    _move(
+        services,
+        MODEL,
+        1,
+        kind="rollback",
+        actor="paul",
+        artifact_sha256=original.artifact,
+        evidence_digest=original.evidence_pack,
+        approval_digest=original.approval,
+        statement=refused.statement,
+        reason="once more",
+    )
+    production = verified_production(services, MODEL)
+    assert production.champion is None, production
+    assert any(f"rollback statement {refused.statement[:12]} was refused" in i for i in production.incidents)
 
 
 def test_a_started_move_nobody_finished_changes_nothing_and_is_reported(attacked):

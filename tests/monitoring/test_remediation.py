@@ -21,6 +21,7 @@ from governance.release.production import verified_moves
 from governance.trust.demo import demo_key_path
 from governance.trust.keys import load_private_key
 from resources import governance_resources
+from tests.attacks.support import sql
 from tests.helpers import REPO
 from tests.monitoring.conftest import MODEL, Monitored
 from tests.monitoring.support import redeploy
@@ -106,6 +107,26 @@ def test_a_fairness_breach_no_earlier_version_avoids_trips_the_kill_switch(monit
     assert monitored.run(request).success  # the same window reported again after a person re-enabled
     assert not services.control.kill_switch(MODEL).disabled
     assert "bea re-enabled the model at" in " ".join(remediation(monitored).notes)
+
+
+def test_a_forged_kill_switch_row_does_not_stop_containment(monitored: Monitored):
+    """A writer of the governance database rewrites the kill switch row as a re-enable by bea dated far ahead,
+    before a fairness breach: the row is a cache, so monitoring still switches the model off with a signed
+    statement, and serving refers."""
+    sql(monitored.settings, "DELETE FROM kill_switches WHERE model = :model", model=MODEL)
+    sql(
+        monitored.settings,
+        "INSERT INTO kill_switches (model, disabled, reason, changed_by, changed_at, statement_digest) "
+        "VALUES (:model, :disabled, 'reviewed', 'bea', '9999-01-01T00:00:00.000000Z', :digest)",
+        model=MODEL,
+        disabled=False,
+        digest="0" * 64,
+    )
+    monitored.send(seed=200, bias=1.0)
+    assert monitored.run(alert(monitored, "fairness")).success
+    assert "kill_switch" in remediation(monitored).actions
+    assert monitored.services.ledger.latest(events.KillSwitchOn, model=MODEL).actor == "system"
+    assert monitored.send(seed=201, rows=1)[0]["outcome"] == "refer"
 
 
 def test_monitoring_never_flaps_back_to_a_version_it_contained(monitored: Monitored):
