@@ -113,8 +113,8 @@ def test_approve_deploy_decide_disable_enable_rollback(tmp_path):
         instance=life.instance, partition_key=v2, raise_on_error=False
     )
     assert not rerun.success and life.registry.champion(MODEL) == 1
-    refused = life.services.ledger.latest(events.DeploymentRefused, model=MODEL)
-    assert "needs a new approval request and approval" in refused.reason
+    refused = life.services.ledger.latest(events.ReleaseRefused, model=MODEL, version=v2)
+    assert "was spent on the deployment of this pack completed at" in " ".join(refused.reasons or ()), refused
 
     answered = 20 + 60 + 60 + 10  # the batches above, plus the single polls counted below
     log = DecisionLog.for_settings(life.settings)

@@ -39,7 +39,7 @@ from governance.release import evidence_pack
 from governance.release.approvals import sealed_gate_decision, spent_until
 from governance.release.requests import requesters
 from governance.release.services import Services
-from governance.timestamps import parse_utc, utc_timestamp
+from governance.timestamps import MAX_CLOCK_SKEW, parse_utc, utc_timestamp
 from governance.trust.roster import Roster
 from governance.trust.statements import SignedStatement
 from governance.trust.store import Accepted, StatementRefused, authentic
@@ -174,12 +174,17 @@ def verified_moves(services: Services, model: str) -> list[events.MoveStep]:
 
 def _replays(completed: list[events.MoveStep]) -> dict[int, str]:
     """Moves that reuse a deployment or the authority of an earlier one: a deployment completes once, an approval
-    authorises one deployment, a rollback statement one rollback."""
+    authorises one deployment, a rollback statement one rollback. A completion recorded again right after itself
+    (a recovery racing the move it recovers) is the same move."""
     deployments: set[int] = set()
     owner: dict[str, int] = {}
     found = {}
+    previous: events.MoveStep | None = None
     for move in completed:
         authority = move.statement if move.kind == "rollback" else move.approval
+        if previous is not None and move.deployment_id == previous.deployment_id and _facts(move) == _facts(previous):
+            continue  # recovery and the mover both ledgered the same completion: the same move, recorded twice
+        previous = move
         if move.deployment_id in deployments:
             found[move.seq] = f"deployment #{move.deployment_id} already completed"
         elif authority is None:
@@ -354,9 +359,11 @@ def _counting(accepted: Accepted, roster: Roster) -> _Statement | None:
 
 
 def _before(statement: _Statement, step: events.MoveStep) -> bool:
-    """Whether a statement came before a move's step, by its signed date or, where the ledger recorded it, in
-    ledger order: either one places it before (a ledger writer can set a step's date back, not its place)."""
-    return statement.issued <= step.ts or (statement.ledgered_at is not None and statement.ledgered_at < step.seq)
+    """Whether a statement came before a move's step: in ledger order where the ledger recorded it (its first
+    record; a ledger writer can set a step's date back, not its place), else by its signed date."""
+    if statement.ledgered_at is not None:
+        return statement.ledgered_at < step.seq
+    return statement.issued <= step.ts
 
 
 def _vetoed(principal: str, evidence: str, at: str, statement: str) -> str:
@@ -383,7 +390,7 @@ def approval_problem(
     if problem:
         return f"approval {approval[:12]}: {problem}"
     signed = _signed(services, approval)
-    if utc_timestamp(signed.statement.issued_at) > at:
+    if signed.statement.issued_at > parse_utc(at) + MAX_CLOCK_SKEW:  # the approver's clock may run ahead
         return f"approval {approval[:12]} was signed after the move it authorises"
     spent = spent_until(services, model, version, evidence, started.seq) if started.kind == "deploy" else ""
     if utc_timestamp(signed.statement.issued_at) <= spent:
@@ -423,7 +430,8 @@ def approval_problem(
         return rejection
     issued = signed.statement.issued_at
     deployed = parse_utc(ended.ts) if started.kind == "deploy" else None
-    approvers = len(_cosigners(services, roster, subject, evidence, signed, (spent, at), deployed) | {principal})
+    until = utc_timestamp(parse_utc(at) + MAX_CLOCK_SKEW)
+    approvers = len(_cosigners(services, roster, subject, evidence, signed, (spent, until), deployed) | {principal})
     context = approval_context(issued, deployed or issued, approvers)
     decision = authorize(services.policies, roles_of(roster), principal, "approve", subject, context)
     if not decision.allowed:
@@ -567,8 +575,10 @@ def _unledgered_disable(
     after = flips[-1].ts if flips else ""
     subject = ModelSubject(model, services.governed_model(model).owners.business_owner)
     for accepted in services.statements.ever_recorded("disable", model, since_seq=since):
+        if accepted.issued <= after or accepted.digest in used:  # before the signature check: polled every second
+            continue
         signed = _counting(accepted, roster)
-        if signed is None or signed.issued <= after or signed.digest in used:
+        if signed is None:
             continue
         decision = authorize(services.policies, roles_of(roster), signed.principal, "disable", subject)
         if decision.allowed:

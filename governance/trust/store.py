@@ -121,6 +121,17 @@ class Accepted:
     row: RecordedStatement | None
     entry: events.StatementRecorded | None
 
+    @property
+    def digest(self) -> str:
+        return self.row.digest if self.row is not None else self.entry.statement if self.entry else ""
+
+    @property
+    def issued(self) -> str:
+        """When it was signed (as its row says), or when the ledger recorded it (its row gone)."""
+        if self.row is not None:
+            return utc_timestamp(self.row.signed.statement.issued_at)
+        return self.entry.ts if self.entry else ""
+
 
 class StatementStore:
     """Signed statements in the governance database (settings.ledger_url)."""

@@ -413,6 +413,25 @@ def test_a_version_whose_pack_was_rejected_after_its_deployment_is_not_rolled_ba
     assert verified_production(services, MODEL).champion == 1
 
 
+def test_a_completion_recorded_twice_in_a_row_is_one_move(attacked):
+    """Recovery racing the move it recovers ledgers the same completion as the mover does: the same move, recorded
+    twice, leaves the champion verified."""
+    services = Services(attacked)
+    completed = services.ledger.latest(events.RollbackCompleted, model=MODEL)
+    services.ledger.append(replace(completed, recovered=True))
+    production = verified_production(services, MODEL)
+    assert production.champion == 1 and not production.incidents, production
+
+
+def test_an_approval_from_a_clock_a_minute_ahead_deploys(pending):
+    """ravi's machine runs a minute ahead of the deployer's: his approval is dated after the move starts, within
+    the clock skew the statement store accepts, and the release it triggers verifies."""
+    settings, services = pending.settings, pending.services
+    decide(services, MODEL, V3, "approve", "ravi", key_of(settings, "ravi"), now=utc_now() + timedelta(seconds=60))
+    assert pending.release(V3).success
+    assert verified_production(services, MODEL).champion == 3
+
+
 def test_a_refused_rollback_s_statement_completes_no_move(attacked):
     """paul's rollback to v1, the champion already, is refused after his statement was recorded; a ledger writer
     runs the move with that statement anyway: a statement a refusal names is spent, so the move does not verify."""
