@@ -348,14 +348,13 @@ def _counting(accepted: Accepted, roster: Roster) -> _Statement | None:
             return None
         subject = {"model": entry.model, "version": entry.version, "evidence_digest": entry.evidence_digest}
         gone = f"its statement row is gone or altered; ledger entry {entry.seq} recorded it"
-        return _Statement(entry.actor, entry.ts, entry.statement, subject, gone, seq)
+        return _Statement(entry.actor, accepted.issued, accepted.digest, subject, gone, seq)
     try:
         authentic(row.signed, roster)
     except StatementRefused:
         return None
     statement = row.signed.statement
-    issued = utc_timestamp(statement.issued_at)
-    return _Statement(statement.principal, issued, row.signed.digest, statement.subject, statement.comment, seq)
+    return _Statement(statement.principal, accepted.issued, accepted.digest, statement.subject, statement.comment, seq)
 
 
 def _before(statement: _Statement, step: events.MoveStep) -> bool:
