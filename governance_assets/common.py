@@ -10,8 +10,6 @@ from collections.abc import Iterator
 import dagster as dg
 
 from governance.config import GovernedModel
-from governance.release.requests import requesters
-from resources import GovernanceResource
 
 
 def key(model: GovernedModel, name: str) -> dg.AssetKey:
@@ -28,12 +26,6 @@ def versions(model: GovernedModel) -> dg.DynamicPartitionsDefinition:
 REQUESTED_BY_TAG = "governance/requested_by"
 # The digest of the signed candidate request a run was launched for (`govern train`): a pointer for people.
 REQUEST_TAG = "governance/request"
-
-
-def requested_by(governance: GovernanceResource, model: GovernedModel, version: str) -> list[str]:
-    """Who verifiably asked for this version: the signers of its candidate requests, checked now (no tag
-    counts); empty when nobody did, which Cedar answers by asking for two approvers."""
-    return list(requesters(governance.services, model.name, version).verified)
 
 
 def owners(model: GovernedModel) -> list[str]:

@@ -52,7 +52,10 @@ class ModelSubject:
 @dataclass(frozen=True)
 class VersionSubject:
     """One model version: the subject of approve, reject, deploy, waive (and read). `requested_by` holds the
-    verified requesters only (`governance.release.requests`); empty means nobody is known to have asked."""
+    verified requesters only (`governance.release.requests`); empty means nobody is known to have asked.
+    `named_requesters` are named by request entries whose signed statement no longer verifies (its row deleted
+    or altered): they do not make the requester known, but may have asked, so Cedar sees them among
+    `requested_by` and keeps them from approving or waiving the version."""
 
     model: str
     version: str
@@ -60,6 +63,7 @@ class VersionSubject:
     trained_by: Sequence[str] = field(default_factory=tuple)
     requested_by: Sequence[str] = field(default_factory=tuple)
     business_owner: str | None = None
+    named_requesters: Sequence[str] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         if self.risk_tier not in RISK_TIERS:
@@ -71,7 +75,7 @@ class VersionSubject:
             "version": self.version,
             "risk_tier": self.risk_tier,
             "trained_by": list(self.trained_by),
-            "requested_by": list(self.requested_by),
+            "requested_by": sorted({*self.requested_by, *self.named_requesters}),
             "requester_known": bool(self.requested_by),
             **({} if self.business_owner is None else {"business_owner": self.business_owner}),
         }

@@ -373,6 +373,7 @@ def _sealed_subject(services: Services, request: ApprovalRequest, pack: Evidence
         tuple(decision["trained_by"]),
         asked.verified,
         services.governed_model(request.model).owners.business_owner,
+        named_requesters=asked.named,
     )
 
 

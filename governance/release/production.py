@@ -414,13 +414,15 @@ def approval_problem(
         return f"the gate passed on a waiver that ended at {waived_until}, before the move"
     try:
         governed = services.governed_model(model)
+        asked = requesters(services, model, version)
         subject = VersionSubject(  # who may approve: from the pack the approval signed, never a ledger copy
             model,
             version,
             _stricter(tier, governed.risk_tier),
             trained_by,
-            requesters(services, model, version).verified,
+            asked.verified,
             governed.owners.business_owner,
+            named_requesters=asked.named,
         )
     except GovernanceError as exc:
         return f"approval {approval[:12]}: {exc}"

@@ -35,10 +35,12 @@ class CandidateRequestRefused(GovernanceError):
 
 @dataclass(frozen=True)
 class Requesters:
-    """Who verifiably asked for a version, and the ledger's request entries that count for nobody (why)."""
+    """Who verifiably asked for a version, the ledger's request entries that count for nobody (why), and whom
+    those entries name: a request whose statement row was deleted or altered may still be theirs."""
 
     verified: tuple[str, ...]
     unverified: tuple[str, ...]
+    named: tuple[str, ...] = ()
 
     @property
     def known(self) -> bool:
@@ -98,28 +100,31 @@ def request_candidate(
 
 def requesters(services: Services, model: str, version: str) -> Requesters:
     """Everyone who verifiably requested `version`, checked now against the statement store and the roster."""
-    verified, unverified = set(), []
+    verified, unverified, named = set(), [], set()
     for requested in services.ledger.events(events.CandidateRequested, model=model, version=version):
         problem = _problem(services, requested)
         if problem is None:
             verified.add(requested.actor)
         else:
             unverified.append(f"ledger entry {requested.seq} names {requested.actor} as requester, but {problem}")
-    return Requesters(tuple(sorted(verified)), tuple(unverified))
+            named.add(requested.actor)
+    return Requesters(tuple(sorted(verified)), tuple(unverified), tuple(sorted(named - verified)))
 
 
 def version_subject(services: Services, model: str, version: str) -> VersionSubject:
     """The version as the release gate judges it when it runs again, and so as a waiver of its rules is judged:
-    the risk tier and data scientists its model's config gives now, its verified requesters and its business
-    owner. No ledger entry's copy of these counts: anyone who can write the ledger can append one."""
+    the risk tier and data scientists its model's config gives now, its requesters and its business owner. No
+    ledger entry's copy of these counts: anyone who can write the ledger can append one."""
     governed = services.governed_model(model)
+    asked = requesters(services, model, version)
     return VersionSubject(
         model,
         version,
         governed.risk_tier,
         tuple(governed.owners.data_scientists),
-        requesters(services, model, version).verified,
+        asked.verified,
         governed.owners.business_owner,
+        named_requesters=asked.named,
     )
 
 

@@ -23,7 +23,7 @@ from governance.policy.authz import VersionSubject
 from governance.policy.waivers import honoured_waivers
 from governance.release.requests import requesters
 from governance.settings import Settings
-from governance_assets.common import actor, figure, group, key, md_table, owners, requested_by, tags, versions
+from governance_assets.common import actor, figure, group, key, md_table, owners, tags, versions
 from resources import GovernanceResource, LedgerResource, RegistryResource
 from resources.reports import stored_as
 
@@ -196,12 +196,14 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         explainability: dict,
     ) -> dg.Output[dict]:
         services = governance.services
+        asked = requesters(services, model.name, trained["key"])
         subject = VersionSubject(
             model.name,
             trained["key"],
             model.risk_tier,
             tuple(trained["trained_by"]),
-            tuple(requested_by(governance, model, trained["key"])),
+            asked.verified,
+            named_requesters=asked.named,
         )
         waivers = [
             w.to_dict()

@@ -23,10 +23,10 @@ from governance.release.champion import champion_comparison
 from governance.release.deployment import deploy
 from governance.release.evidence_pack import seal
 from governance.release.gate_evidence import gate_evidence
+from governance.release.requests import requesters
 from governance.release.services import Services
 from governance.timestamps import parse_utc, utc_now
 from governance_assets.common import actor, group, key, md_table, owners, tags, versions
-from governance_assets.common import requested_by as requested_by_of
 from governance_assets.evaluation.assets import publish_card
 from governance_assets.production.assets import observe_serving
 from resources import GovernanceResource, LedgerResource
@@ -80,7 +80,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
     ):
         services, version = governance.services, context.partition_key
         reports = {"performance": performance, "fairness": fairness, "explainability": explainability}
-        requested_by = requested_by_of(governance, model, version)
+        asked = requesters(services, model.name, version)
         champion = champion_comparison(services, model, trained["version"], trained["data_md5"])
         evidence = gate_evidence(
             model,
@@ -89,10 +89,12 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             card=card,
             champion_auc=champion.auc,
             champion_basis=champion.basis,
-            requested_by=requested_by,
+            requested_by=list(asked.verified),
             **reports,
         )
-        subject = VersionSubject(model.name, version, model.risk_tier, evidence.trained_by, requested_by)
+        subject = VersionSubject(
+            model.name, version, model.risk_tier, evidence.trained_by, asked.verified, named_requesters=asked.named
+        )
         bundle, roster = services.policies, services.roster
         waivers = honoured_waivers(bundle=bundle, roster=roster, store=services.statements, subject=subject)
         decision = evaluate_gate(bundle, evidence, waivers)

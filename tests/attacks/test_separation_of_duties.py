@@ -21,7 +21,8 @@ from governance.release.approvals import ApprovalRefused, decide, valid_approval
 from governance.release.production import verified_production
 from governance.release.requests import CandidateRequestRefused, request_candidate, requesters
 from governance.release.services import Services
-from tests.attacks.support import V3, V4, answers, key_of
+from governance.trust.roster import Roster
+from tests.attacks.support import V3, V4, answers, key_of, sql
 from tests.lineage.conftest import govern
 from tests.lineage.world import MODEL
 
@@ -99,6 +100,30 @@ def test_a_forged_request_entry_names_nobody(pending):
     assert _awaiting(settings, V4)["may_approve"] == ["ravi", "rhea"]  # still two approvers needed
     lineage = govern(settings, "lineage", MODEL, "4")
     assert lineage.exit_code != 0 and "candidate request: ledger entry" in lineage.output
+
+
+def test_a_requester_who_deletes_their_request_row_still_may_not_approve(pending):
+    """ravi, an approver who also trains, signs the request for v4 and then deletes its statement row: the request
+    no longer verifies, so two approvers must approve, but ravi, whom the ledger's request entry names, is not one
+    of them (before, ravi's approval counted as the first of the two)."""
+    settings, services = pending.settings, pending.services
+    both = [
+        replace(p, roles=p.roles | {"data_scientist"}) if p.name == "ravi" else p
+        for p in services.roster.principals.values()
+    ]
+    Roster.write(settings.roster_path, version=services.roster.version + 1, principals=both)
+    services = Services(settings)
+    requested = request_candidate(services, MODEL, V4, "ravi", key_of(settings, "ravi"))
+    assert requesters(services, MODEL, V4).verified == ("ravi",)
+    sql(settings, "delete from signed_statements where digest = :digest", digest=requested.statement)
+    asked = requesters(services, MODEL, V4)
+    assert (asked.verified, asked.named) == ((), ("ravi",))
+    assert _awaiting(settings, V4)["may_approve"] == ["rhea"]
+    refused = govern(settings, "approve", MODEL, "4", "--as", "ravi")
+    assert isinstance(refused.exception, ApprovalRefused) and "may not approve" in str(refused.exception)
+    assert "a second approver must approve" in govern(settings, "approve", MODEL, "4", "--as", "rhea").output
+    assert not pending.release(V4).success
+    assert services.registry.champion(MODEL) == 1 and verified_production(services, MODEL).champion == 1
 
 
 def test_only_who_may_train_can_sign_a_request(attacked):

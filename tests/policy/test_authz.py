@@ -95,6 +95,15 @@ def test_a_person_with_both_roles_still_cannot_approve_own_work(bundle):
     ).allowed
 
 
+def test_a_requester_a_ledger_entry_names_without_a_verifying_statement_may_not_approve(bundle):
+    roster = {**ROSTER, "dana": ["data_scientist", "model_risk_approver"]}
+    named = VersionSubject("credit_scoring", "7", "high", ["paul"], [], named_requesters=["dana"])
+    two = {**FRESH, "approvers": 2}
+    assert authorize(bundle, roster, "dana", "approve", named, two).rules == ("separation_of_duties.no_self_approval",)
+    assert authorize(bundle, roster, "ravi", "approve", named, two).allowed  # a second approver still counts
+    assert not authorize(bundle, roster, "ravi", "approve", named, FRESH).allowed  # and is needed: unknown
+
+
 @pytest.mark.parametrize("approvers, allowed", [(1, False), (2, True)])
 def test_a_version_nobody_verifiably_requested_needs_two_approvers(bundle, approvers, allowed):
     unknown = VersionSubject("credit_scoring", "7", "high", trained_by=["dana"], requested_by=[])
