@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 import threading
@@ -140,11 +141,13 @@ def sealed_approval(
 ):
     """A sealed evidence pack of registered `version` and a real signed, recorded approval of it by `approver`
     (the demo cast's key: call `demo_principals` first), for tests of deployment mechanics that skip the gate."""
-    from governance.release.evidence_pack import seal
+    from governance.release.evidence_pack import EXPLAINABILITY_FILE, seal
 
     registered = Services(settings).registry.version(model, version)
     card = settings.home / f"card-v{version}.md"
     card.write_text(f"card of v{version}")
+    screened = settings.home / f"explainability-v{version}.json"  # a proxy screen that flagged nothing
+    screened.write_text(json.dumps({"proxy_screen": [], "proxy_flags": []}))
     pack = seal(
         settings.model_dir(model, registered.key) / "evidence",
         model,
@@ -152,6 +155,7 @@ def sealed_approval(
         {
             "model_card.md": card,
             "gate_decision.json": gate_decision_file(settings, model, registered.key, waived_until),
+            EXPLAINABILITY_FILE: screened,
         },
         {"artifact_sha256": registered.artifact_sha256, "policy_digest": "0" * 64},
     )

@@ -9,9 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from governance import events
 from governance.control import ControlStore
 from governance.data.generator import CONTRACT, generate_applications
 from governance.decisions import DecisionLog
+from governance.digests import file_sha256
+from governance.ledger import Ledger
+from governance.release.evidence_pack import EXPLAINABILITY_FILE, EvidencePack, seal
 from governance.serving.champion import ChampionFollower, ServingError, ServingState, load_version
 from governance.serving.decide import Application, DecisionMaker
 from governance.serving.reasons import ReasonCodes
@@ -74,11 +78,26 @@ def test_the_gate_denies_naming_the_feature_and_the_attribute(denied):
     assert not life.materialized(MODEL, "approval_request", key)
 
 
+def _served(life, key: str, result, pack: EvidencePack):
+    trained = result.output_for_node(f"{MODEL}__trained_model")
+    model = life.config.model(MODEL)
+    return load_version(
+        life.settings, life.registry, model, trained["version"], trained["artifact_sha256"], pack.digest
+    )
+
+
+def _pack(life, key: str) -> EvidencePack:
+    """A pack sealing the version's explainability report, as the release gate seals it in an approved one (the
+    gate denied this version, so no pack of its own exists)."""
+    report = life.settings.model_dir(MODEL, key) / EXPLAINABILITY_FILE
+    return seal(life.settings.model_dir(MODEL, key) / "evidence", MODEL, key, {EXPLAINABILITY_FILE: report}, {})
+
+
 def test_no_decision_gives_the_proxy_as_a_reason(denied, tmp_path):
     life, key, result = denied
     trained = result.output_for_node(f"{MODEL}__trained_model")
     model = life.config.model(MODEL)
-    served = load_version(life.settings, life.registry, model, trained["version"], trained["artifact_sha256"])
+    served = _served(life, key, result, _pack(life, key))
     rows = applications_with_personal_status(3000).sample(600, random_state=1)
     attributions = served.explainer.attributions(rows)
     unscreened = ReasonCodes(model).principal(attributions)  # what the reasons were before the screen
@@ -107,20 +126,30 @@ def test_no_decision_gives_the_proxy_as_a_reason(denied, tmp_path):
     assert sum(log.get(a["decision_id"]).reasons_withheld for a in answers) == len(would_give)
 
 
-def test_a_version_whose_report_was_changed_is_not_served(denied):
-    """Unflagging the proxy in the report on disk must not bring it back as a reason: the report is the one the
-    ledger recorded, or the version is not served."""
+def test_the_proxies_are_read_from_the_approved_pack_only(denied):
+    """Unflagging the proxy in the state dir's report (and appending a ledger entry for it, as a writer of both
+    could) must not bring it back as a reason: the flags come from the sealed pack the move was approved on, and
+    a pack whose report was changed is not served."""
     life, key, result = denied
-    trained = result.output_for_node(f"{MODEL}__trained_model")
-    path = life.settings.model_dir(MODEL, key) / "explainability.json"
+    pack = _pack(life, key)
+    path = life.settings.model_dir(MODEL, key) / EXPLAINABILITY_FILE
     original = path.read_bytes()
-    report = json.loads(original)
-    report["proxy_flags"] = []
-    path.write_text(json.dumps(report))
+    unflagged = json.dumps({**json.loads(original), "proxy_flags": []})
+    path.write_text(unflagged)
+    trained = result.output_for_node(f"{MODEL}__trained_model")
+    forged = events.ExplainabilityReportPublished(
+        actor="system:explainability_report",
+        model=MODEL,
+        version=key,
+        report=file_sha256(path),
+        artifact=trained["artifact_sha256"],
+    )
+    Ledger.for_settings(life.settings).append(forged)
     try:
-        with pytest.raises(ServingError, match="is not the one the ledger recorded"):
-            load_version(
-                life.settings, life.registry, life.config.model(MODEL), trained["version"], trained["artifact_sha256"]
-            )
+        assert PROXY in _served(life, key, result, pack).reasons.withheld
+        (pack.path / EXPLAINABILITY_FILE).write_text(unflagged)
+        with pytest.raises(ServingError, match=f"approved evidence pack {pack.digest[:12]} cannot be read"):
+            _served(life, key, result, pack)
     finally:
         path.write_bytes(original)
+        (pack.path / EXPLAINABILITY_FILE).write_bytes(original)

@@ -17,7 +17,6 @@ Every refusal is ledgered with its reason.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,14 +24,13 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from governance import events
-from governance.digests import sha256_hex
 from governance.errors import GovernanceError
 from governance.objectstore import sealed_pack_dir
 from governance.policy.authz import VersionSubject, approval_context, authorize, roles_of
 from governance.policy.evidence import RISK_TIERS
 from governance.registry import parse_version_key
 from governance.release import evidence_pack
-from governance.release.evidence_pack import EvidencePack
+from governance.release.evidence_pack import GATE_FILE, EvidenceError, EvidencePack
 from governance.release.requests import requesters
 from governance.release.services import Services
 from governance.timestamps import parse_utc, utc_now, utc_timestamp
@@ -330,13 +328,10 @@ def approval_lapsed(
 
 def sealed_gate_decision(pack: EvidencePack) -> dict:
     """The gate decision sealed in the pack, checked against the pack's manifest."""
-    sealed = pack.manifest["files"].get("gate_decision.json")
-    if sealed is None:
-        raise ApprovalRefused(f"{pack.path}: the pack seals no gate decision, so nothing says who may approve it")
-    data = (pack.path / "gate_decision.json").read_bytes()
-    if sha256_hex(data) != sealed:
-        raise ApprovalRefused(f"{pack.path}: gate_decision.json is not the sealed one")
-    return json.loads(data)
+    try:
+        return pack.document(GATE_FILE, "the pack seals no gate decision, so nothing says who may approve it")
+    except EvidenceError as exc:
+        raise ApprovalRefused(str(exc)) from None
 
 
 def _tier_raised(services: Services, model: str, version: str, decision: dict) -> str | None:

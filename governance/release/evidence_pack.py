@@ -20,10 +20,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from governance.digests import canonical_json, digest_of, file_sha256
+from governance.digests import canonical_json, digest_of, file_sha256, sha256_hex
 from governance.errors import GovernanceError
 
 MANIFEST = "manifest.json"
+# What the release gate seals in every pack, besides the card, plots, policies and validation result.
+GATE_FILE = "gate_decision.json"
+EXPLAINABILITY_FILE = "explainability.json"
 
 
 class EvidenceError(GovernanceError):
@@ -39,6 +42,17 @@ class EvidencePack:
     @property
     def facts(self) -> dict:
         return self.manifest["facts"]
+
+    def document(self, name: str, missing: str) -> dict:
+        """The JSON document the pack sealed as `name`, read once and checked against the manifest (a file
+        changed since `verify` is refused); EvidenceError saying `missing` when the pack seals no such file."""
+        sealed = self.manifest["files"].get(name)
+        if sealed is None:
+            raise EvidenceError(f"{self.path}: {missing}")
+        data = (self.path / name).read_bytes()
+        if sha256_hex(data) != sealed:
+            raise EvidenceError(f"{self.path / name}: changed since the evidence pack was sealed")
+        return json.loads(data)
 
 
 def seal(root: Path, model: str, version: str, files: dict[str, Path], facts: dict) -> EvidencePack:

@@ -15,7 +15,6 @@ so a rollback to one of them takes effect at the next poll.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -26,12 +25,12 @@ from sklearn.pipeline import Pipeline
 
 from governance.config import GovernedModel
 from governance.control import ControlStore, KillSwitch
-from governance.digests import file_sha256
 from governance.errors import GovernanceError
-from governance.events import ExplainabilityReportPublished
-from governance.ledger import Ledger
+from governance.events import MoveStep
 from governance.metrics.explainability import Explainer, flagged_proxies, version_explainer
+from governance.objectstore import sealed_pack_dir
 from governance.registry import ArtifactChanged, ModelRegistry, RegisteredVersion, version_key
+from governance.release.evidence_pack import EXPLAINABILITY_FILE, verify
 from governance.release.production import Production, record_incidents, verified_production
 from governance.release.services import Services
 from governance.serving import metrics
@@ -45,6 +44,7 @@ KEEP_LOADED = 3
 # The kill switch's reason when its state cannot be read (the error stays in the server log: it names hosts).
 KILL_SWITCH_UNREADABLE = "its state cannot be read, so it counts as on"
 RETRY_FAILED_LOAD_SECONDS = 30.0
+Loadable = tuple[int, str, str]  # version, approved artifact digest, approved evidence pack digest
 # A following thread whose check of the signed record has not completed for this long (or for five polls, if
 # longer) is stalled, by a lock an insider holds on a table it reads, say: the kill switch then counts as on, as
 # the record might say so by now.
@@ -88,10 +88,17 @@ class ServingState:
 
 
 def load_version(
-    settings: Settings, registry: ModelRegistry, model: GovernedModel, version: int, approved_sha256: str
+    settings: Settings,
+    registry: ModelRegistry,
+    model: GovernedModel,
+    version: int,
+    approved_sha256: str,
+    evidence_pack: str,
 ) -> ServedVersion:
-    """Load a version from the artifact with the approved digest and build its explainer; raise if anything fails."""
+    """Load a version from the artifact with the approved digest, with the proxies flagged in the evidence pack
+    its move was approved on, and build its explainer; raise if anything fails."""
     registered = registry.version(model.name, version)
+    proxies = _sealed_proxies(settings, registered, evidence_pack)
     pipeline = registry.load(registered, approved_sha256)
     trained_on = list(getattr(pipeline, "feature_names_in_", []))
     if trained_on != model.feature_columns:
@@ -104,28 +111,23 @@ def load_version(
         artifact_sha256=approved_sha256,
         pipeline=pipeline,
         explainer=_explainer(settings, model, registered, pipeline),
-        reasons=ReasonCodes(model, _version_proxies(settings, model, registered)),
+        reasons=ReasonCodes(model, proxies),
         loaded_at=utc_timestamp(),
     )
 
 
-def _version_proxies(settings: Settings, model: GovernedModel, registered: RegisteredVersion) -> frozenset[str]:
-    """The proxies the version's explainability report flagged, from the report whose digest the ledger
-    recorded (a changed report is refused: its reasons could name a proxy). None are known without a report:
-    a version registered outside the graph, which no gate passed."""
-    path = settings.model_dir(model.name, registered.key) / "explainability.json"
-    recorded = Ledger.for_settings(settings).latest(
-        ExplainabilityReportPublished, model=model.name, version=registered.key
-    )
-    if not path.is_file() and not recorded:
-        log.warning("%s: no explainability report; only protected attributes are withheld from reasons", registered.key)
-        return frozenset()
-    if not path.is_file() or not recorded or file_sha256(path) != recorded.report:
+def _sealed_proxies(settings: Settings, registered: RegisteredVersion, evidence_pack: str) -> frozenset[str]:
+    """The proxies flagged by the explainability report sealed in the approved evidence pack: never the state
+    dir's copy or a ledger entry's digest of it, which a writer of either could replace to unflag a proxy."""
+    path = sealed_pack_dir(settings, registered.model, registered.key, evidence_pack)
+    try:
+        report = verify(path, evidence_pack).document(EXPLAINABILITY_FILE, "the pack seals no explainability report")
+    except (GovernanceError, ValueError, OSError) as exc:  # a pack that does not verify, or cannot be fetched
         raise ServingError(
-            f"{registered.key}: its explainability report at {path} is missing or is not the one "
-            "the ledger recorded; its flagged proxies cannot be known"
-        )
-    return flagged_proxies(json.loads(path.read_bytes()))
+            f"{registered.key}: the flagged proxies of its approved evidence pack {evidence_pack[:12]} cannot be "
+            f"read ({exc}), so its reasons could name one"
+        ) from None
+    return flagged_proxies(report)
 
 
 def _explainer(
@@ -160,8 +162,8 @@ class ChampionFollower:
         self._loads = 0  # versions loaded so far
         self.services = Services(settings)
         self._seen_incidents: set[str] = set()
-        self._loaded: OrderedDict[tuple[int, str], ServedVersion] = OrderedDict()
-        self._failed: tuple[tuple[int, str], float, str] | None = None  # (version, digest), when, why
+        self._loaded: OrderedDict[Loadable, ServedVersion] = OrderedDict()
+        self._failed: tuple[Loadable, float, str] | None = None  # what, when, why
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -212,7 +214,7 @@ class ChampionFollower:
             confirmed = [i for i in production.incidents if i in self._seen_incidents]
             self._seen_incidents = set(production.incidents)
             record_incidents(self.services, name, confirmed, actor="system:serving")
-            champion, approved = production.champion, production.artifact
+            champion, move = production.champion, production.move
             self.switched_off_by_record = _switched_off(production)
             unrecorded = [i for i in production.unrecorded_moves if i in confirmed]
         except Exception as exc:  # the record cannot be checked: hold the kill switch on until it can (fail safe)
@@ -227,18 +229,20 @@ class ChampionFollower:
             return self._set(ServingState(None, None, unrecorded[0]))
         if production.unrecorded_moves:  # seen once: hold what is served until the next poll confirms or clears it
             return self.state
-        if champion is None or approved is None:
+        if champion is None or move is None:
             return self._set(
                 ServingState(None, None, f"model {name!r} has no champion whose deployment the signed record verifies")
             )
-        served = self._loaded_or_load(champion, approved)
+        served = self._loaded_or_load(champion, move)
         if isinstance(served, str):
             return self._set(ServingState(champion, None, served))
         return self._set(ServingState(champion, served, None))
 
-    def _loaded_or_load(self, version: int, approved: str) -> ServedVersion | str:
-        """The loaded version, or why it cannot be served (a failed load is retried after a while)."""
-        wanted = (version, approved)
+    def _loaded_or_load(self, version: int, move: MoveStep) -> ServedVersion | str:
+        """The version the verified `move` made champion, loaded, or why it cannot be served (a failed load is
+        retried after a while)."""
+        approved, evidence_pack = move.artifact, move.evidence_pack
+        wanted = (version, approved, evidence_pack)
         if wanted in self._loaded:
             self._loaded.move_to_end(wanted)
             return self._loaded[wanted]
@@ -246,7 +250,7 @@ class ChampionFollower:
         if failed and failed[0] == wanted and time.monotonic() - failed[1] < RETRY_FAILED_LOAD_SECONDS:
             return failed[2]
         try:
-            served = load_version(self.settings, self.registry, self.model, version, approved)
+            served = load_version(self.settings, self.registry, self.model, version, approved, evidence_pack)
         except ArtifactChanged as exc:  # the store was written after approval: the record says so
             record_incidents(self.services, self.model.name, [str(exc)], actor="system:serving")
             return self._failed_load(wanted, exc)
@@ -259,7 +263,7 @@ class ChampionFollower:
             self._loaded.popitem(last=False)
         return served
 
-    def _failed_load(self, wanted: tuple[int, str], exc: Exception) -> str:
+    def _failed_load(self, wanted: Loadable, exc: Exception) -> str:
         why = f"{version_key(self.model.name, wanted[0])} could not be served: {exc}"
         self._failed = (wanted, time.monotonic(), why)
         metrics.ERRORS.labels(self.model.name, "champion_load").inc()

@@ -21,7 +21,7 @@ from governance.registry import version_key
 from governance.release.approvals import request_approval, valid_approval
 from governance.release.champion import champion_comparison
 from governance.release.deployment import deploy
-from governance.release.evidence_pack import seal
+from governance.release.evidence_pack import EXPLAINABILITY_FILE, GATE_FILE, seal
 from governance.release.gate_evidence import gate_evidence
 from governance.release.requests import requesters
 from governance.release.services import Services
@@ -33,7 +33,6 @@ from resources import GovernanceResource, LedgerResource
 from resources.reports import stored_as, stored_path
 
 GATE_CHECK = "policy_decision"
-GATE_FILE = "gate_decision.json"
 
 
 def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
@@ -178,7 +177,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         documents = {
             "performance.json": performance,
             "fairness.json": fairness,
-            "explainability.json": explainability,
+            EXPLAINABILITY_FILE: explainability,
             GATE_FILE: decision,
         }
         files = {
