@@ -14,6 +14,7 @@ import typer
 
 from governance.cli.output import emit, fail
 from governance.config import load_config
+from governance.monitoring.recorded import predates_drift_text
 from governance.policy.bundle import PolicyBundle
 from governance.processes import stop_process_groups
 from governance.release.services import Services
@@ -187,11 +188,7 @@ def _status_text(found: list[dict]) -> str:
                 else f"by one of: {', '.join(waiting['may_approve']) or 'nobody in the roster'}"
             )
             lines.append(f"  {waiting['version']} awaits approval of evidence pack {waiting['evidence_pack']} {who}")
-            for drift in waiting.get("predates_drift", []):
-                lines.append(
-                    f"    PREDATES DRIFT alerted at {drift['at']} on {drift['version']} window {drift['window']} "
-                    f"({drift.get('problem') or ', '.join(drift['rules'])}): its evidence does not reflect it"
-                )
+            lines += [f"    {predates_drift_text(drift)}" for drift in waiting.get("predates_drift", [])]
         for approved in model["awaiting_release"]:
             lines.append(
                 f"  {approved['version']} approved by {approved['approved_by']}; "

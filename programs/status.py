@@ -10,7 +10,7 @@ from governance import events
 from governance.config import GovernanceConfig, GovernedModel
 from governance.control import KillSwitch
 from governance.errors import GovernanceError
-from governance.monitoring.recorded import drift_alerted_after
+from governance.monitoring.recorded import drift_since_trained
 from governance.registry import parse_version_key
 from governance.release.approvals import (
     ApprovalRefused,
@@ -97,9 +97,7 @@ def _asked_and_gated(services: Services, model: str, version: str) -> dict:
     return {
         "requested_by": asked.describe(),
         "unverified_requests": list(asked.unverified),
-        "gate": None
-        if gate is None
-        else {"allowed": gate.allowed, "at": gate.ts, "reasons": gate_reasons(gate.decision)},
+        "gate": None if gate is None else {"allowed": gate.allowed, "at": gate.ts, "reasons": gate_reasons(gate)},
     }
 
 
@@ -156,19 +154,13 @@ def _awaiting(services: Services, request: ApprovalRequest) -> dict:
     """A pending version: the pack it waits on, drift alerted since it was trained (its evidence predates it),
     and who may approve it, or why nobody can."""
     waiting = {"version": request.version, "evidence_pack": request.pack_digest}
-    newer = _drift_since_trained(services, request)
+    newer = drift_since_trained(services.ledger, services.settings, request.model, request.version)
     if newer:
         waiting["predates_drift"] = newer
     try:
         return {**waiting, "may_approve": who_may_approve(services, request)}
     except GovernanceError as exc:
         return {**waiting, "may_approve": [], "cannot_be_approved": str(exc)}
-
-
-def _drift_since_trained(services: Services, request: ApprovalRequest) -> list[dict]:
-    """Drift alerted after the version's first ledger entry (its registration): none of it is in its evidence."""
-    own = services.ledger.entries(model=request.model, version=request.version, checked=False)
-    return drift_alerted_after(services.ledger, services.settings, request.model, own[0].seq) if own else []
 
 
 def _approved(services: Services, request: ApprovalRequest, approver: str) -> dict:

@@ -3,6 +3,7 @@ state outlives retention; the approval sensor reads events after a ledger cursor
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
@@ -167,6 +168,8 @@ def test_status_approve_deploy_rollback_and_lineage_work_after_the_shortest_rete
 
     status = _govern(life, "status")
     assert status.exit_code == 0 and "credit_scoring-v2 awaits approval" in status.output, status.output
+    for version in json.loads(_govern(life, "status", "--json").output)[0]["versions"]:  # forgotten, and said
+        assert "removed from ledger entry" in version["gate"]["reasons"][0], version
     decide(services, MODEL, "credit_scoring-v2", "approve", "rhea", _key(life, "rhea"))
     assert _release(life, "credit_scoring-v2").success and services.registry.champion(MODEL) == 2
     rolled = _govern(life, "rollback", MODEL, "--to", "1", "--reason", "after retention", "--as", "paul")

@@ -140,10 +140,12 @@ def _decide(
     evidence: str | None,
     as_json: bool,
 ) -> None:
+    from governance.monitoring.recorded import drift_since_trained, predates_drift_text
     from governance.release.approvals import decide
 
+    services = Services(settings)
     approval = decide(
-        Services(settings),
+        services,
         model,
         normalise_version(model, version),
         action,
@@ -159,8 +161,10 @@ def _decide(
             "\n  recorded; a second approver must approve: nobody verifiably requested this version "
             "(no signed candidate request), so two different approvers are needed"
         )
+    drifts = drift_since_trained(services.ledger, settings, model, approval.version)
+    then += "".join(f"\n  WARNING: {predates_drift_text(drift)}" for drift in drifts)
     emit(
-        {**approval.to_dict(), "decision": verb},
+        {**approval.to_dict(), "decision": verb, "predates_drift": drifts},
         as_json,
         lambda r: (
             f"{r['version']} {verb} by {r['principal']} ({', '.join(r['roles'])}) at {r['issued_at']}\n"

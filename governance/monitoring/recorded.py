@@ -54,3 +54,19 @@ def drift_alerted_after(ledger: Ledger, settings: Settings, model: str, after_se
         if retrain["allowed"]:
             found.append({**alert, "rules": [f["rule"] for f in retrain["findings"]]})
     return found
+
+
+def drift_since_trained(ledger: Ledger, settings: Settings, model: str, version: str) -> list[dict]:
+    """Drift alerted after the version's first ledger entry (its registration): none of it is in its evidence,
+    which an approver of the version should know (`drift_alerted_after`'s records)."""
+    own = ledger.entries(model=model, version=version, checked=False)
+    return drift_alerted_after(ledger, settings, model, own[0].seq) if own else []
+
+
+def predates_drift_text(drift: dict) -> str:
+    """One line for an approver: a drift alerted since the version was trained."""
+    why = drift.get("problem") or ", ".join(drift["rules"])
+    return (
+        f"PREDATES DRIFT alerted at {drift['at']} on {drift['version']} window {drift['window']} ({why}): "
+        "its evidence does not reflect it"
+    )

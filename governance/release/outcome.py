@@ -5,14 +5,19 @@ from __future__ import annotations
 
 from governance import events
 from governance.errors import GovernanceError
+from governance.monitoring.recorded import drift_since_trained, predates_drift_text
 from governance.policy.gate import describe_finding
 from governance.release.approvals import latest_request, who_may_approve
 from governance.release.requests import requesters
 from governance.release.services import Services
 
 
-def gate_reasons(decision: dict | None) -> list[str]:
-    """One line per rule that denied (waived or not), with its findings rounded as the card rounds them."""
+def gate_reasons(gate: events.GateDecided) -> list[str]:
+    """One line per rule that denied (waived or not), with its findings rounded as the card rounds them; once
+    retention expired the entry's payload, a line saying so (the reasons were forgotten by design)."""
+    if gate.expired:
+        return [f"the gate's reasons were removed from ledger entry {gate.seq} by retention (ledger_payload_days)"]
+    decision = gate.decision
     if not decision:
         return []
     lines = []
@@ -26,7 +31,7 @@ def gate_reasons(decision: dict | None) -> list[str]:
 
 def candidate_outcome(services: Services, model: str, version: str) -> dict:
     """The version's gate outcome ("no gate decision", "denied", "pending approval"), its reasons, its verified
-    requesters and what to do next."""
+    requesters, drift alerted since it was trained, and what to do next."""
     asked = requesters(services, model, version)
     outcome = {
         "model": model,
@@ -34,11 +39,12 @@ def candidate_outcome(services: Services, model: str, version: str) -> dict:
         "requested_by": list(asked.verified),
         "requester": asked.describe(),
         "unverified_requests": list(asked.unverified),
+        "predates_drift": drift_since_trained(services.ledger, services.settings, model, version),
     }
     gate = services.ledger.latest(events.GateDecided, model=model, version=version)
     if gate is None:
         return {**outcome, "outcome": "no gate decision", "reasons": [], "next": f"govern status ({version})"}
-    reasons = gate_reasons(gate.decision)
+    reasons = gate_reasons(gate)
     if not gate.allowed:
         return {
             **outcome,
@@ -75,5 +81,6 @@ def outcome_text(outcome: dict) -> str:
     ]
     lines += [f"  WARNING: {problem}" for problem in outcome["unverified_requests"]]
     lines += [f"  - {reason}" for reason in outcome["reasons"]]
+    lines += [f"  {predates_drift_text(drift)}" for drift in outcome["predates_drift"]]
     lines.append(f"  next: {outcome['next']}")
     return "\n".join(lines)

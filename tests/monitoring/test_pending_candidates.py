@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 from governance import events
+from governance.release.outcome import candidate_outcome, outcome_text
 from governance_assets.common import versions
 from programs.lifecycle import _status_text
 from programs.status import model_status
+from tests.lineage.conftest import govern
 from tests.monitoring.conftest import Monitored
 from tests.monitoring.support import request_candidate
 from tests.monitoring.test_remediation import alert
@@ -24,6 +26,7 @@ def test_a_candidate_trained_before_a_newer_drift_says_so(monitored: Monitored):
     found, waiting = _waiting(monitored)
     assert waiting["version"] == candidate and "predates_drift" not in waiting
     assert "PREDATES DRIFT" not in _status_text([found])
+    assert candidate_outcome(monitored.services, monitored.model.name, candidate)["predates_drift"] == []
 
     monitored.send(seed=300, drift=0.3)  # a drift the candidate's data never saw
     assert monitored.run(alert(monitored, "data_drift")).success
@@ -31,10 +34,13 @@ def test_a_candidate_trained_before_a_newer_drift_says_so(monitored: Monitored):
     (drift,) = waiting["predates_drift"]
     assert (drift["version"], drift["window"]) == ("credit_scoring-v2", "1-500") and drift["rules"]
     assert drift["seq"] == monitored.ledger(events.MonitoringAlert)[-1].seq
-    assert (
-        f"PREDATES DRIFT alerted at {drift['at']} on credit_scoring-v2 window 1-500 ({', '.join(drift['rules'])})"
-        in _status_text([found])
-    )
+    said = f"PREDATES DRIFT alerted at {drift['at']} on credit_scoring-v2 window 1-500 ({', '.join(drift['rules'])})"
+    assert said in _status_text([found])
+    outcome = candidate_outcome(monitored.services, monitored.model.name, candidate)  # what `govern train` prints
+    assert outcome["predates_drift"] == [drift] and said in outcome_text(outcome)
+    approved = govern(monitored.settings, "approve", monitored.model.name, candidate, "--as", waiting["may_approve"][0])
+    assert approved.exit_code == 0, approved.output
+    assert f"WARNING: {said}" in approved.output  # the approver is told again when signing
 
 
 def test_a_candidate_trained_after_the_drift_is_not_marked(monitored: Monitored):
