@@ -138,6 +138,12 @@ class Settings:
         """Production is the PostgreSQL configuration; the embedded default is a single-machine sandbox."""
         return self.database_url is not None
 
+    @property
+    def api_authentication(self) -> str:
+        """How the scoring API admits callers, as `/healthz` and `govern status` say it: production requires
+        bearer tokens on every route but the probes; the embedded default, a single-machine sandbox, needs none."""
+        return "bearer tokens" if self.production else "open (embedded default; production requires tokens)"
+
     def production_variables(self) -> list[str]:
         """The variables of `PRODUCTION_VARIABLES` that are set: stores or trust outside the state dir."""
         return [variable for field, variable in PRODUCTION_VARIABLES.items() if getattr(self, field) is not None]

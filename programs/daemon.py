@@ -38,6 +38,7 @@ def daemon_environment(settings: Settings) -> dict[str, str]:
         "GOVERN_DATABASE_URL": settings.database_url,
         "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
         "GOVERN_DAGSTER_DATABASE_URL": settings.dagster_database_url,
+        "GOVERN_OBJECT_STORE": settings.object_store_url,
     }
     env.update({name: str(value) for name, value in optional.items() if value})
     return env

@@ -117,8 +117,14 @@ def _kill_switch(production: Production, row: KillSwitch) -> dict:
 
 
 def trust_warnings(settings: Settings) -> list[str]:
-    """Where the state dir holds trust material (demo trust): anyone who can write it can sign as anyone."""
+    """Where the state dir holds trust material (demo trust): anyone who can write it can sign as anyone; and
+    whether the scoring API is open to anyone who can reach it."""
     found = []
+    if not settings.production:
+        found.append(
+            f"the scoring API is {settings.api_authentication}: whoever can reach it gets decisions, the ledger "
+            "and the console without a token"
+        )
     if settings.roster_path.is_relative_to(settings.home):
         found.append(
             f"the roster is in the state dir ({settings.roster_path}): whoever can write the state dir "

@@ -27,8 +27,8 @@ __all__ = ["GovernanceResource", "LedgerResource", "RegistryResource", "ReportIO
 
 
 def governance_resources(settings: Settings) -> dict[str, dg.ConfigurableResource | dg.ConfigurableIOManager]:
-    """Resources for Definitions. URLs that may carry credentials stay environment references,
-    so the Dagster UI shows the variable's name, never its value."""
+    """Resources for Definitions. URLs that may carry credentials, and the object store beside them, stay
+    environment references, so the Dagster UI shows the variable's name, never its value."""
     governance = GovernanceResource(
         home=str(settings.home),
         config_path=str(settings.config_path),
@@ -37,6 +37,7 @@ def governance_resources(settings: Settings) -> dict[str, dg.ConfigurableResourc
         system_key_path=str(settings.system_key_override) if settings.system_key_override else None,
         database_url=dg.EnvVar("GOVERN_DATABASE_URL") if settings.database_url else None,
         mlflow_tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI") if settings.mlflow_tracking_uri else None,
+        object_store_url=dg.EnvVar("GOVERN_OBJECT_STORE") if settings.object_store_url else None,
         serve_url=settings.serve_url,
         mlflow_ui_url=settings.mlflow_ui_url,
     )

@@ -13,8 +13,8 @@ from governance.settings import Settings
 
 
 class GovernanceResource(dg.ConfigurableResource):
-    """Where governance state lives: state dir, config, policies, roster, databases, MLflow. The other resources
-    depend on it (nested), so this is the one resource whose config names the state."""
+    """Where governance state lives: state dir, config, policies, roster, databases, MLflow, object store. The other
+    resources depend on it (nested), so this is the one resource whose config names the state."""
 
     home: str
     config_path: str
@@ -23,6 +23,7 @@ class GovernanceResource(dg.ConfigurableResource):
     system_key_path: str | None = None
     database_url: str | None = None
     mlflow_tracking_uri: str | None = None
+    object_store_url: str | None = None
     serve_url: str = Settings.serve_url
     mlflow_ui_url: str = Settings.mlflow_ui_url
 
@@ -33,6 +34,7 @@ class GovernanceResource(dg.ConfigurableResource):
             config_path=Path(self.config_path),
             database_url=self.database_url,
             mlflow_tracking_uri=self.mlflow_tracking_uri,
+            object_store_url=self.object_store_url,
             policies_override=Path(self.policies_dir),
             roster_override=_optional_path(self.roster_path),
             system_key_override=_optional_path(self.system_key_path),

@@ -9,6 +9,7 @@ import uuid
 import dagster as dg
 import pytest
 import sqlalchemy
+import yaml
 from typer.testing import CliRunner
 
 from governance.control import ControlStore
@@ -106,6 +107,29 @@ def test_dagster_and_our_stores_run_on_postgresql_with_the_documented_urls(
     run_id = registry.start_run("credit_scoring", "credit_scoring-v1", tags={"governance.data_md5": "0" * 32})
     registry.finish_run(run_id, ok=True)
     assert registry.run_for("credit_scoring", "credit_scoring-v1").info.run_id == run_id
+
+
+def test_dagster_writes_on_the_storage_the_helm_chart_configures(tmp_path, monkeypatch, production_role):
+    """The chart renders `storage: postgres: postgres_db:` from deploy/helm/values.yaml's `postgresql` values
+    (its _postgresql.tpl), the password from a secret in DAGSTER_PG_PASSWORD; Dagster must write events on it."""
+    values = yaml.safe_load((REPO / "deploy" / "helm" / "values.yaml").read_text())["postgresql"]
+    url = sqlalchemy.make_url(production_role["dagster"])
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", url.password)
+    postgres_db = {
+        "username": url.username,
+        "password": {"env": "DAGSTER_PG_PASSWORD"},
+        "hostname": url.host,
+        "db_name": url.database,
+        "port": url.port or 5432,
+        "scheme": values["postgresqlScheme"],
+    }
+    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump({"storage": {"postgres": {"postgres_db": postgres_db}}}))
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    try:
+        instance.add_dynamic_partitions("versions", ["v1"])
+        assert dg.materialize([report], instance=instance, partition_key="v1").success
+    finally:
+        instance.dispose()
 
 
 def test_a_dagster_database_url_that_is_not_postgresql_is_refused_without_showing_it(tmp_path):

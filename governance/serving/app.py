@@ -101,7 +101,6 @@ def create_app(settings: Settings, config: GovernanceConfig | None = None, *, po
     app.mount("/console", create_console(settings, config))  # the read-only audit console (governance.console)
     if settings.production:  # added last, so it runs first: nothing is read before the caller is known
         app.add_middleware(BearerAuth, tokens=ActiveTokens(TokenStore(settings.ledger_url, ledger)))
-    authentication = "bearer tokens" if settings.production else "open (embedded default; production requires tokens)"
     for endpoint in endpoints.values():
         _add_decision_route(app, endpoint)
 
@@ -136,7 +135,7 @@ def create_app(settings: Settings, config: GovernanceConfig | None = None, *, po
     def healthz() -> dict:
         return {
             "status": "alive",
-            "authentication": authentication,
+            "authentication": settings.api_authentication,
             "models": {
                 name: {**e.follower.state.describe(), **_safe_state(e, e.follower.kill_switch)}
                 for name, e in endpoints.items()

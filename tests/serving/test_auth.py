@@ -3,18 +3,24 @@ token, except the liveness and readiness probes; tokens are stored as digests, r
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import replace
 
 import httpx
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from governance import events
 from governance.ledger import Ledger
 from governance.serving.app import create_app
 from governance.serving.auth import REFRESH_SECONDS
 from governance.serving.tokens import SESSION_SECONDS, TokenStore, api_tokens, console_session, session_matches
-from tests.helpers import RunningAPI, wait_until
+from governance.settings import Settings
+from programs.cli import app as govern_cli
+from programs.status import trust_warnings
+from tests.helpers import REPO, SMALL_CONFIG, RunningAPI, wait_until
 from tests.serving.conftest import MODEL, body, on_database
 
 DECIDE = f"/models/{MODEL}/decisions"
@@ -75,6 +81,19 @@ def test_the_embedded_default_serves_without_tokens_and_says_so(deployed):
     ):
         assert client.get(f"/models/{MODEL}").status_code == 200
         assert client.get("/healthz").json()["authentication"].startswith("open (embedded default")
+
+
+def test_govern_status_says_the_embedded_default_api_is_open_as_healthz_does(tmp_path):
+    base = ["--home", str(tmp_path / "govern"), "--config", str(SMALL_CONFIG)]
+    runner = CliRunner(env={"GOVERN_POLICIES": str(REPO / "policies")})
+    assert runner.invoke(govern_cli, [*base, "init"]).exit_code == 0
+    open_api = "the scoring API is open (embedded default; production requires tokens): whoever can reach it"
+    assert f"WARNING: {open_api}" in runner.invoke(govern_cli, [*base, "status"]).output
+    (model,) = json.loads(runner.invoke(govern_cli, [*base, "status", "--json"]).output)
+    assert [warning for warning in model["trust"] if warning.startswith(open_api)]
+    embedded = Settings(home=tmp_path / "govern", config_path=SMALL_CONFIG, policies_override=REPO / "policies")
+    production = replace(embedded, database_url="postgresql://govern@db/governance")
+    assert not [warning for warning in trust_warnings(production) if "scoring API" in warning]
 
 
 def test_a_browser_signs_in_to_the_console_with_a_token_that_reads_the_console_and_nothing_else(production):

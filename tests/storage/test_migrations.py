@@ -3,6 +3,7 @@ created before migrations (keeping every row), idempotent, serialised; PostgreSQ
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ from governance.serving.tokens import metadata as token_metadata
 from governance.trust.store import _metadata as statement_metadata
 
 PREMIGRATION = Path(__file__).resolve().parents[1] / "fixtures" / "premigration"
+OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 OLD_DECISION = dict(
     decision_id="before-upgrade",
     ts="2026-11-01T10:00:00.123456Z",
@@ -178,8 +180,10 @@ def test_two_upgrades_at_once_run_one_after_the_other(urls):
 
 def test_on_postgresql_stores_refuse_a_schema_that_is_not_at_head(empty_postgres_url):
     for open_store in (Ledger, ControlStore, DecisionLog):
-        with pytest.raises(migrations.SchemaNotCurrent, match="run `govern db upgrade`"):
+        with pytest.raises(migrations.SchemaNotCurrent, match="run `govern db upgrade`") as refused:
             open_store(empty_postgres_url)
+        section = re.search(r"see docs/operations\.md, ([^)]+)\)$", str(refused.value))
+        assert section is not None and f"\n## {section.group(1)}\n" in OPERATIONS.read_text()
     assert inspect(engine_for(empty_postgres_url)).get_table_names() == []  # nothing was created
 
 

@@ -1,21 +1,28 @@
-"""Model artifacts and evidence packs in an S3-compatible object store (a real SeaweedFS server started here), and
-state dirs that never write into another's: every artifact location follows from the settings, never from the
-absolute URIs MLflow's database keeps."""
+"""Model artifacts and evidence packs in an S3-compatible object store (a real SeaweedFS server started here), from
+the core and from Dagster runs, and state dirs that never write into another's: every artifact location follows
+from the settings, never from the absolute URIs MLflow's database keeps."""
 
 from __future__ import annotations
 
 import shutil
 from dataclasses import replace
 
+import httpx
 import pytest
 import sqlalchemy
 
+from governance.data.generator import generate_applications
 from governance.objectstore import publish, sealed_pack_dir
 from governance.registry import ModelRegistry
 from governance.release import evidence_pack
+from governance.release.approvals import decide
+from governance.serving.app import create_app
 from governance.settings import Settings
 from governance.state import prepare
-from tests.helpers import REPO, register_version
+from governance.trust.demo import demo_key_path
+from governance.trust.keys import load_private_key
+from jobs import release_job_name
+from tests.helpers import REPO, SMALL_CONFIG, Lifecycle, RunningAPI, register_version, wait_until
 from tests.storage.s3_server import S3Server, weed_binary
 
 MODEL = "credit_scoring"
@@ -32,10 +39,14 @@ def s3_server(tmp_path_factory):
 
 
 @pytest.fixture
-def s3_settings(s3_server, tmp_path, monkeypatch) -> Settings:
+def s3_env(s3_server, monkeypatch) -> None:
     for name, value in s3_server.env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("MLFLOW_S3_ENDPOINT_URL", raising=False)
+
+
+@pytest.fixture
+def s3_settings(s3_server, s3_env, tmp_path) -> Settings:
     bucket = s3_server.new_bucket()
     settings = Settings(
         home=tmp_path / "govern", config_path=REPO / "governance.yaml", object_store_url=f"s3://{bucket}/state/"
@@ -115,3 +126,40 @@ def test_a_copied_state_dir_writes_and_reads_only_its_own_artifacts(tmp_path, mo
 
     shutil.move(original.home, tmp_path / "original-moved-away")  # the copy does not read the original either
     assert ModelRegistry.for_settings(copy).load(v1, v1.artifact_sha256) is not None
+
+
+@pytest.mark.slow
+def test_dagster_runs_train_into_and_seal_into_the_object_store(s3_server, s3_env, tmp_path, monkeypatch):
+    """The runs' resources take the object store from GOVERN_OBJECT_STORE, as the CLI and `govern serve` do."""
+    bucket = s3_server.new_bucket()
+    monkeypatch.setenv("GOVERN_OBJECT_STORE", f"s3://{bucket}/state")
+    settings = Settings(
+        home=tmp_path / "govern",
+        config_path=SMALL_CONFIG,
+        object_store_url=f"s3://{bucket}/state",
+        policies_override=REPO / "policies",
+    )
+    life = Lifecycle.of(settings)
+    version, result = life.candidate(requested_by="dana")
+    assert result.success
+
+    registered = life.registry.version(MODEL, 1)
+    assert registered.source.startswith(f"s3://{bucket}/state/mlflow/artifacts/{MODEL}/")
+    assert not list(settings.mlflow_artifacts.rglob("MLmodel"))  # nothing trained into the state dir
+    shutil.rmtree(settings.model_dir(MODEL, version) / "evidence")  # only the bucket keeps the pack now
+    approval = decide(
+        life.services, MODEL, version, "approve", "ravi", load_private_key(demo_key_path(settings, "ravi"))
+    )
+    sealed = s3_server.keys(bucket, f"state/reports/{MODEL}/{version}/evidence/{approval.evidence_digest}/")
+    assert any(key.endswith("/manifest.json") for key in sealed), sealed
+    release = life.defs.resolve_job_def(release_job_name(MODEL))
+    assert release.execute_in_process(instance=life.instance, partition_key=version).success
+
+    (body,) = generate_applications(1, seed=3)[life.config.model(MODEL).feature_columns].to_dict(orient="records")
+    with (
+        RunningAPI(create_app(settings, life.config, poll_seconds=0.1)) as api,
+        httpx.Client(base_url=api.url, timeout=30) as client,
+    ):
+        wait_until(lambda: client.get(f"/models/{MODEL}").json()["served_version"] == 1, "v1 served", timeout=60)
+        answer = client.post(f"/models/{MODEL}/decisions", json=body).json()
+    assert (answer["version"], answer["safe_state"]) == (1, False), answer  # the bucket's artifact, digest checked
