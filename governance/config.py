@@ -547,10 +547,14 @@ class Serving(_Strict):
 
 
 class GovernanceConfig(_Strict):
-    path: Path
-    models: dict[str, GovernedModel]
-    retention: Retention = Field(default_factory=Retention)
-    serving: Serving = Field(default_factory=Serving)
+    """The file itself: its top-level keys."""
+
+    path: Path = Field(description="set by the loader: the file the config was read from")
+    models: dict[str, GovernedModel] = Field(description="every governed model, keyed by its name (at least one)")
+    retention: Retention = Field(
+        default_factory=Retention, description="how long records keep their content (all models)"
+    )
+    serving: Serving = Field(default_factory=Serving, description="the scoring API's limits (all models)")
 
     def model(self, name: str) -> GovernedModel:
         try:
