@@ -12,11 +12,12 @@ import difflib
 import math
 import re
 import typing
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from governance.data.contract import CONTRACT, PROTECTED_SOURCES
 from governance.errors import GovernanceError
@@ -26,6 +27,8 @@ from governance.yamlfile import read_yaml
 MODEL_NAME = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
 RiskTier = Literal["high", "medium", "low"]
 EstimatorKind = Literal["hist_gradient_boosting", "logistic_regression", "random_forest"]
+# The error type of a governed model's cross-field checks; its context lists each problem.
+MODEL_CHECKS = "model_checks"
 # SHAP's categorical split reads its category set from a float32 bit mask: categories 1..24 at most.
 MAX_SHAP_CATEGORIES = 24
 
@@ -319,38 +322,83 @@ class GovernedModel(_Strict):
 
     @model_validator(mode="after")
     def _roles_of_columns(self) -> GovernedModel:
-        if not MODEL_NAME.match(self.name):
-            raise ValueError(f"model name {self.name!r} must be lower snake_case (letters, digits, _)")
-        protected, sources = set(self.protected_columns), self.protected_sources
-        reserved = {self.id_column, self.target}
-        if isinstance(self.features, list):
-            for column in self.features:
-                if column in protected:
-                    raise ValueError(
-                        f"features: {column!r} is a protected attribute and may never be a model feature "
-                        "(remove it from features)"
-                    )
-                if column in sources:
-                    raise ValueError(
-                        f"features: {column!r} is the source of protected attribute {sources[column]!r} "
-                        "and may never be a model feature (remove it from features)"
-                    )
-                if column in reserved:
-                    raise ValueError(f"features: {column!r} is the id or target column")
-            if len(set(self.features)) != len(self.features):
-                raise ValueError(
-                    "features: listed twice: "
-                    + ", ".join(sorted({c for c in self.features if self.features.count(c) > 1}))
-                )
-        if self.target in protected or self.id_column in protected:
-            raise ValueError("protected_attributes: the id or target column cannot be a protected attribute")
-        if self.source.file is not None and self.columns is None:
-            raise ValueError("columns: a file source needs its data contract (one entry per column)")
-        self._check_contract(self.contract)
-        self._check_reason_codes()
+        """The checks that relate fields to each other: every problem found is reported, not only the first."""
+        problems = [*self._role_problems(), *self._contract_problems()]
+        if problems:
+            raise PydanticCustomError(MODEL_CHECKS, "; ".join(problems), {"problems": problems})
         return self
 
-    def _check_reason_codes(self) -> None:
+    def _role_problems(self) -> Iterator[str]:
+        if not MODEL_NAME.match(self.name):
+            yield f"model name {self.name!r} must be lower snake_case (letters, digits, _)"
+        if isinstance(self.features, list):
+            yield from self._listed_feature_problems(self.features)
+        if self.target in self.protected_columns or self.id_column in self.protected_columns:
+            yield "protected_attributes: the id or target column cannot be a protected attribute"
+
+    def _listed_feature_problems(self, features: list[str]) -> Iterator[str]:
+        protected, sources = set(self.protected_columns), self.protected_sources
+        for column in features:
+            if column in protected:
+                yield (
+                    f"features: {column!r} is a protected attribute and may never be a model feature "
+                    "(remove it from features)"
+                )
+            elif column in sources:
+                yield (
+                    f"features: {column!r} is the source of protected attribute {sources[column]!r} "
+                    "and may never be a model feature (remove it from features)"
+                )
+            elif column in (self.id_column, self.target):
+                yield f"features: {column!r} is the id or target column (remove it from features)"
+        if twice := sorted({c for c in features if features.count(c) > 1}):
+            yield f"features: listed twice: {', '.join(twice)} (list each once)"
+
+    def _contract_problems(self) -> Iterator[str]:
+        """The data contract covers every column the config names, and each column suits its role (a column
+        without a contract is named once, and its other checks wait for its contract)."""
+        if self.source.file is not None and self.columns is None:
+            yield "columns: a file source needs its data contract (one entry per column)"
+            return
+        columns = self.contract
+        if missing := {column: role for column, role in self._named_columns().items() if column not in columns}:
+            named = ", ".join(f"{column} (named in {role})" for column, role in sorted(missing.items()))
+            yield (
+                f"columns: no contract for {named}; add each to columns with its kind (and min and max, or its values)"
+            )
+        target = columns.get(self.target)
+        if target is not None and (
+            not target.values or len(target.values) != 2 or self.favourable_outcome not in target.values
+        ):
+            yield (
+                f"columns.{self.target}: the target needs exactly two values including "
+                f"favourable_outcome {self.favourable_outcome!r}"
+            )
+        for attribute in self.protected_attributes:
+            if attribute.column in columns:
+                yield from _group_problems(attribute, columns[attribute.column])
+        features = {name: columns[name] for name in self.feature_columns if name in columns}
+        yield from self._estimator_problems(features)
+        yield from _range_problems(features)
+        yield from self._reason_code_problems()
+
+    def _named_columns(self) -> dict[str, str]:
+        """Every column the config names outside `columns` -> the field naming it (the first, in this order)."""
+        named: dict[str, str] = {}
+        roles = [
+            ("id_column", [self.id_column]),
+            ("target", [self.target]),
+            ("protected_attributes", self.protected_columns),
+            ("protected_attributes.derived_from", [c for p in self.protected_attributes for c in p.derived_from]),
+            ("features", self.features if isinstance(self.features, list) else []),
+            ("exclude", self.exclude),
+        ]
+        for role, names in roles:
+            for name in names:
+                named.setdefault(name, role)
+        return named
+
+    def _reason_code_problems(self) -> Iterator[str]:
         features, contract = set(self.feature_columns), self.contract
         for name in sorted(set(self.reason_codes) - features):
             if name not in contract:
@@ -359,57 +407,20 @@ class GovernedModel(_Strict):
                 why = "is protected: a decision never gives it as a reason (remove this reason)"
             else:
                 why = "is not a model feature (it is the id, the target or excluded; remove this reason)"
-            raise ValueError(f"reason_codes.{name}: {name!r} {why}")
+            yield f"reason_codes.{name}: {name!r} {why}"
 
-    def _check_contract(self, columns: dict[str, ColumnSpec]) -> None:
-        named = {
-            self.id_column,
-            self.target,
-            *self.protected_columns,
-            *self.exclude,
-            *(c for p in self.protected_attributes for c in p.derived_from),
-        }
-        if isinstance(self.features, list):
-            named.update(self.features)
-        missing = sorted(named - set(columns))
-        if missing:
-            raise ValueError(f"columns: no contract for {', '.join(missing)}")
-        target = columns[self.target]
-        if not target.values or len(target.values) != 2 or self.favourable_outcome not in target.values:
-            raise ValueError(
-                f"columns.{self.target}: the target needs exactly two values including "
-                f"favourable_outcome {self.favourable_outcome!r}"
-            )
-        for attribute in self.protected_attributes:
-            _check_groups(attribute, columns[attribute.column])
-        self._check_features_fit_estimator(columns)
-        self._check_finite_ranges(columns)
-
-    def _check_finite_ranges(self, columns: dict[str, ColumnSpec]) -> None:
-        """Every numeric feature has a finite range, so the scoring API refuses e.g. 1e308 (its schema is the
-        contract)."""
-        for name in self.feature_columns:
-            spec = columns[name]
-            if spec.kind in ("integer", "number") and not spec.values and (spec.min is None or spec.max is None):
-                missing = " and ".join(bound for bound in ("min", "max") if getattr(spec, bound) is None)
-                raise ValueError(
-                    f"columns.{name}: a numeric feature needs a finite range; add {missing} (the "
-                    "scoring API refuses values outside it, and validation refuses them in training data)"
-                )
-
-    def _check_features_fit_estimator(self, columns: dict[str, ColumnSpec]) -> None:
-        """Refuse, before anything is trained, features the configured estimator cannot fit or SHAP explain."""
+    def _estimator_problems(self, features: dict[str, ColumnSpec]) -> Iterator[str]:
+        """Features the configured estimator cannot fit or SHAP explain, refused before anything is trained."""
         kind = self.estimator.kind
-        for name in self.feature_columns:
-            spec = columns[name]
+        for name, spec in features.items():
             if kind == "logistic_regression" and spec.nullable and spec.kind != "category":
-                raise ValueError(
+                yield (
                     f"columns.{name}: nullable, but logistic_regression cannot take missing values "
                     "(make the column required, exclude it, or choose a tree estimator)"
                 )
             categories = len(spec.values or ()) + spec.nullable  # the estimator keeps "missing" as a category
             if kind == "hist_gradient_boosting" and spec.kind == "category" and categories > MAX_SHAP_CATEGORIES:
-                raise ValueError(
+                yield (
                     f"columns.{name}: {categories} categories (a missing value counts), but SHAP "
                     f"explains a hist_gradient_boosting model's categorical splits of at most "
                     f"{MAX_SHAP_CATEGORIES} (group categories or exclude the column)"
@@ -452,39 +463,54 @@ class GovernedModel(_Strict):
         return [c for c in self.contract if c not in skip]
 
 
-def _check_groups(attribute: ProtectedAttribute, spec: ColumnSpec) -> None:
+def _range_problems(features: dict[str, ColumnSpec]) -> Iterator[str]:
+    """Every numeric feature has a finite range, so the scoring API refuses e.g. 1e308 (its schema is the
+    contract)."""
+    for name, spec in features.items():
+        if spec.kind in ("integer", "number") and not spec.values and (spec.min is None or spec.max is None):
+            missing = " and ".join(bound for bound in ("min", "max") if getattr(spec, bound) is None)
+            yield (
+                f"columns.{name}: a numeric feature needs a finite range; add {missing} (the "
+                "scoring API refuses values outside it, and validation refuses them in training data)"
+            )
+
+
+def _group_problems(attribute: ProtectedAttribute, spec: ColumnSpec) -> Iterator[str]:
     """A protected attribute has a few named groups, and its reference is one of them."""
     where = f"protected_attributes.{attribute.column}"
     numeric = spec.kind in ("integer", "number")
     if attribute.bands is not None and not numeric:
-        raise ValueError(f"{where}: bands need a numeric column (columns.{attribute.column} is {spec.kind})")
+        yield f"{where}: bands need a numeric column (columns.{attribute.column} is {spec.kind})"
+        return
     if attribute.bands is None and numeric and not spec.values:
         low = int(spec.min) if spec.min is not None else 18
-        raise ValueError(
+        yield (
             f"{where}: a numeric column needs bands (left-closed edges), else every distinct value is a "
             f"group; e.g. bands: [{low}, 30, 40, 50, 65, 101], or give the column its values"
         )
+        return
     if attribute.bands is not None:
-        _check_coverage(where, attribute.bands, spec, attribute.column)
+        yield from _coverage_problems(where, attribute.bands, spec, attribute.column)
     groups = attribute.band_labels if attribute.bands is not None else [str(v) for v in spec.values or ()]
     if attribute.reference is not None and groups and attribute.reference not in groups:
         hint = difflib.get_close_matches(attribute.reference, groups, n=1)
-        raise ValueError(
+        yield (
             f"{where}: reference {attribute.reference!r} is not one of its groups "
             f"({', '.join(repr(g) for g in groups)})" + (f"; did you mean {hint[0]!r}?" if hint else "")
         )
 
 
-def _check_coverage(where: str, bands: list[float], spec: ColumnSpec, column: str) -> None:
+def _coverage_problems(where: str, bands: list[float], spec: ColumnSpec, column: str) -> Iterator[str]:
     """Every value the contract allows falls in a band: left-closed bands cover [first edge, last edge), so the
     column's max must lie below the last edge (a value in no band would be in no group, never judged)."""
     first, last = bands[0], bands[-1]
     if spec.min is None or spec.max is None:
         bound = "min" if spec.min is None else "max"
-        raise ValueError(
+        yield (
             f"{where}: columns.{column} has no {bound}, so its bands cannot be shown to cover every value; "
             f"give the column a {bound}"
         )
+        return
     uncovered, fix = [], [_edge(b) for b in bands]
     if spec.min < first:
         uncovered.append(f"{_edge(spec.min)} up to {_edge(first)} (below the first edge)")
@@ -494,7 +520,7 @@ def _check_coverage(where: str, bands: list[float], spec: ColumnSpec, column: st
         uncovered.append(f"{values} (bands are left-closed: the last edge is in no band)")
         fix[-1 if spec.max == last else len(fix) :] = [_edge(math.floor(spec.max) + 1)]
     if uncovered:
-        raise ValueError(
+        yield (
             f"{where}: bands {[_edge(b) for b in bands]} do not cover columns.{column} (min {_edge(spec.min)}, "
             f"max {_edge(spec.max)}): values {' and '.join(uncovered)} fall in no group; e.g. bands: {fix}"
         )
@@ -547,10 +573,14 @@ class Serving(_Strict):
 
 
 class GovernanceConfig(_Strict):
-    path: Path
-    models: dict[str, GovernedModel]
-    retention: Retention = Field(default_factory=Retention)
-    serving: Serving = Field(default_factory=Serving)
+    """The file itself: its top-level keys."""
+
+    path: Path = Field(description="set by the loader: the file the config was read from")
+    models: dict[str, GovernedModel] = Field(description="every governed model, keyed by its name (at least one)")
+    retention: Retention = Field(
+        default_factory=Retention, description="how long records keep their content (all models)"
+    )
+    serving: Serving = Field(default_factory=Serving, description="the scoring API's limits (all models)")
 
     def model(self, name: str) -> GovernedModel:
         try:
@@ -603,7 +633,7 @@ def _parse_model(path: Path, name: str, body: dict) -> GovernedModel:
     try:
         model = GovernedModel(name=name, **body)
     except ValidationError as exc:
-        problems = [_describe(err, GovernedModel) for err in exc.errors()]
+        problems = [problem for err in exc.errors() for problem in _model_problems(err)]
         raise ConfigError(
             f"{path}: model {name!r}: " + "; ".join(problems),
             [f"{path}: model {name!r}: {problem}" for problem in problems],
@@ -654,9 +684,20 @@ def _check_file_header(path: Path, model: GovernedModel) -> None:
             "with exclude if it is not a feature)"
         )
     if absent := [c for c in model.contract if c not in header]:
-        problems.append(f"columns in the contract are not in the file: {', '.join(absent)}")
+        problems.append(
+            f"columns in the contract are not in the file: {', '.join(absent)} (remove each from columns, or "
+            "give the file the column)"
+        )
     if problems:
-        raise ConfigError(f"{path}: model {model.name!r}: field 'columns': {source.path}: " + "; ".join(problems))
+        where = f"{path}: model {model.name!r}: field 'columns': {source.path}: "
+        raise ConfigError(where + "; ".join(problems), [where + problem for problem in problems])
+
+
+def _model_problems(error: ErrorDetails) -> list[str]:
+    """A governed model's validation error as problems: each one its cross-field checks found, else the one."""
+    if error["type"] == MODEL_CHECKS:
+        return list(error.get("ctx", {})["problems"])
+    return [_describe(error, GovernedModel)]
 
 
 def _describe(error: ErrorDetails, schema: type[BaseModel], prefix: tuple = ()) -> str:

@@ -1,8 +1,8 @@
 """The configuration reference in docs/configuration.md, generated from the config's JSON Schema.
 
-`reference_markdown()` walks the pydantic JSON Schema of a governed model and of
-`retention`: one table per section (field, type, default, meaning), in the order
-the sections nest. docs/configuration.md holds it between two markers and a test
+`reference_markdown()` walks the pydantic JSON Schema of the whole file, from its
+top-level keys down: one table per section (field, type, default, meaning), in the
+order the sections nest. docs/configuration.md holds it between two markers and a test
 checks it is what this module generates, so the documentation cannot drift from
 the code (regenerate with `python -m governance.config_reference --write`).
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from governance import config
-from governance.config import GovernedModel, Retention
+from governance.config import GovernanceConfig
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 BEGIN, END = "<!-- BEGIN GENERATED REFERENCE -->", "<!-- END GENERATED REFERENCE -->"
@@ -27,31 +27,33 @@ _BOUNDS = (
     ("exclusiveMaximum", "< {}"),
     ("minItems", "at least {} item(s)"),
 )
+# Fields the loader sets, never written in the file: the file's own path, and a model's name (its key under `models`).
+SET_BY_LOADER = {("GovernanceConfig", "path"), ("GovernedModel", "name")}
+# What a mapping's key stands for in the path of the section its values lead to.
+_MAP_KEYS = {"models": "<name>", "columns": "<column>"}
 
 
 def reference_markdown() -> str:
     sections: list[str] = []
-    model = GovernedModel.model_json_schema()
-    _section(sections, "models.<name>", model, model.get("$defs", {}), hidden={"name"})
-    retention = Retention.model_json_schema()
-    _section(sections, "retention", retention, retention.get("$defs", {}), hidden=set())
+    schema = GovernanceConfig.model_json_schema()
+    _section(sections, "", schema, schema["$defs"])
     return "\n".join(sections)
 
 
-def _section(out: list[str], path: str, schema: dict, defs: dict, hidden: set[str]) -> None:
+def _section(out: list[str], path: str, schema: dict, defs: dict) -> None:
     required = set(schema.get("required", ()))
     rows, nested = [], []
     for name, prop in schema.get("properties", {}).items():
-        if name in hidden:
+        if (schema.get("title"), name) in SET_BY_LOADER:
             continue
         default = "required" if name in required else _default(prop, schema.get("title"), name)
         meaning = " ".join(filter(None, [prop.get("description", ""), _bounds(prop)])).replace("|", "\\|")
         rows.append(f"| `{name}` | {_type(prop, defs)} | {default} | {meaning} |")
-        for suffix, ref in _refs(prop):
-            nested.append((f"{path}.{name}{suffix}", defs[ref]))
+        for suffix, ref in _refs(prop, name):
+            nested.append((f"{path}.{name}{suffix}" if path else f"{name}{suffix}", defs[ref]))
     title = schema.get("description", "").strip().split("\n\n")[0].replace("\n", " ")
     out += [
-        f"### `{path}`",
+        f"### `{path}`" if path else "### The top level",
         "",
         *([title, ""] if title else []),
         "| field | type | default | meaning |",
@@ -60,20 +62,22 @@ def _section(out: list[str], path: str, schema: dict, defs: dict, hidden: set[st
         "",
     ]
     for sub_path, sub_schema in nested:
-        _section(out, sub_path, sub_schema, defs, hidden=set())
+        _section(out, sub_path, sub_schema, defs)
 
 
-def _refs(prop: dict) -> list[tuple[str, str]]:
-    """The sections a property leads to, with how the path continues (`[]` a list item, `.<key>` a map value)."""
+def _refs(prop: dict, name: str) -> list[tuple[str, str]]:
+    """The sections property `name` leads to, with how the path continues (`[]` a list item, `.<key>` a map
+    value, named by _MAP_KEYS)."""
     if "$ref" in prop:
         return [("", prop["$ref"].rsplit("/", 1)[1])]
     found = []
     for option in prop.get("anyOf", ()):
-        found += _refs(option)
+        found += _refs(option, name)
     if "items" in prop:
-        found += [("[]" + suffix, ref) for suffix, ref in _refs(prop["items"])]
+        found += [("[]" + suffix, ref) for suffix, ref in _refs(prop["items"], name)]
     if isinstance(prop.get("additionalProperties"), dict):
-        found += [(".<column>" + suffix, ref) for suffix, ref in _refs(prop["additionalProperties"])]
+        key = _MAP_KEYS.get(name, "<key>")
+        found += [(f".{key}{suffix}", ref) for suffix, ref in _refs(prop["additionalProperties"], name)]
     return found
 
 

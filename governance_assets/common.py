@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from governance.config import GovernedModel
+from governance.errors import GovernanceError
 
 
 def key(model: GovernedModel, name: str) -> dg.AssetKey:
@@ -20,6 +21,36 @@ def key(model: GovernedModel, name: str) -> dg.AssetKey:
 def versions(model: GovernedModel) -> dg.DynamicPartitionsDefinition:
     """One dynamic partition per registered model version, keyed `<model>-v<N>`."""
     return dg.DynamicPartitionsDefinition(name=f"{model.name}_versions")
+
+
+class PartitionError(GovernanceError):
+    """A candidate run that names no version partition of its instance; refused before the step writes anything."""
+
+
+def version_partition(context: dg.AssetExecutionContext, model: GovernedModel) -> str:
+    """The version partition (`<model>-v<N>`) this run trains, which must exist on the run's Dagster instance.
+
+    A run without one (`dagster job execute -j <model>_candidate`, a re-execution or launch that names none) or
+    naming one nobody created (a partition tag, a typo, another instance's) is refused with what to run
+    instead: else the data steps would snapshot and ledger, and `trained_model` would register an MLflow
+    version before Dagster failed to store its output."""
+    how = (
+        f"to train a version, run `govern train {model.name} --as PRINCIPAL` (it adds the next version's "
+        f"partition and runs the candidate on this instance), or launch the {model.name}_request_candidate job "
+        "with the Dagster daemon running"
+    )
+    if not context.has_partition_key:
+        raise PartitionError(
+            f"{context.job_name} run {context.run_id} names no version partition ({model.name}-v<N>); this step "
+            f"wrote nothing; {how}"
+        )
+    key = context.partition_key
+    if not context.instance.has_dynamic_partition(versions(model).name, key):
+        raise PartitionError(
+            f"partition {key!r} does not exist on this Dagster instance (the `dagster` CLI needs "
+            f"DAGSTER_HOME=$GOVERN_HOME/dagster to use the state dir's); this step wrote nothing; {how}"
+        )
+    return key
 
 
 # Who launched a run, as the launcher says: shown in the UI, never read as the requester.

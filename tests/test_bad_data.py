@@ -207,6 +207,15 @@ CONFIG_CASES = {
         {"reason_codes": {"salary": "Income"}},
         "reason_codes.salary: 'salary' is not a column of the data contract",
     ),
+    "feature_without_contract": (
+        {"features": ["annual_income", "bank_tenure"]},
+        "model 'credit_scoring': columns: no contract for bank_tenure (named in features); add each to columns "
+        "with its kind (and min and max, or its values)",
+    ),
+    "excluded_column_without_contract": (
+        {"exclude": ["age", "postcode"]},
+        "columns: no contract for postcode (named in exclude); add each to columns",
+    ),
     "bad_tier": ({"risk_tier": "extreme"}, "field 'risk_tier'"),
     "file_without_contract": ({"source": {"file": {"path": "data.csv"}}}, "a file source needs its data contract"),
     "wrong_file_type": ({"source": {"file": {"path": "data.xlsx"}}}, "unsupported data file type '.xlsx'"),
@@ -241,6 +250,68 @@ def test_broken_config_names_file_model_and_field(case, tmp_path):
     with pytest.raises(ConfigError) as error:
         load_config(path)
     assert str(path) in str(error.value) and message in str(error.value)
+
+
+def test_every_problem_of_a_model_is_reported_not_only_the_first(tmp_path):
+    """Its cross-field checks all run: a protected feature, a feature without a contract, an unbanded numeric
+    attribute and a reason for no column are four problems, one each (`govern config check` prints a line each)."""
+    model = small_model(
+        features=["annual_income", "sex", "bank_tenure"],
+        protected_attributes=[{"column": "sex"}, {"column": "age"}],
+        reason_codes={"salary": "Income"},
+    )
+    path = write_config(tmp_path / "governance.yaml", {"credit_scoring": model})
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    where = f"{path}: model 'credit_scoring': "
+    assert error.value.problems == [
+        where + "features: 'sex' is a protected attribute and may never be a model feature (remove it from features)",
+        where + "columns: no contract for bank_tenure (named in features); add each to columns with its kind "
+        "(and min and max, or its values)",
+        where + "protected_attributes.age: a numeric column needs bands (left-closed edges), else every distinct "
+        "value is a group; e.g. bands: [18, 30, 40, 50, 65, 101], or give the column its values",
+        where + "reason_codes.salary: 'salary' is not a column of the data contract (add it to columns, or remove "
+        "this reason)",
+    ]
+
+
+HEADER_CASES = {
+    "extra_column": (
+        lambda frame: frame.assign(favourite_colour="blue"),
+        [
+            "the file has columns with no contract: favourite_colour (add each to columns, with exclude if it is not a "
+            "feature)"
+        ],
+    ),
+    "missing_column": (
+        lambda frame: frame.drop(columns=["debt_to_income"]),
+        [
+            "columns in the contract are not in the file: debt_to_income (remove each from columns, or give the file "
+            "the column)"
+        ],
+    ),
+    "extra_and_missing": (
+        lambda frame: frame.rename(columns={"debt_to_income": "dti"}),
+        [
+            "the file has columns with no contract: dti (add each to columns, with exclude if it is not a feature)",
+            "columns in the contract are not in the file: debt_to_income (remove each from columns, or give the file "
+            "the column)",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HEADER_CASES))
+def test_a_csv_whose_header_differs_from_the_contract_is_refused_on_load(case, tmp_path):
+    """The header is read when the config loads, before anything runs; each problem names the config, the model,
+    the field, the data file and the fix."""
+    change, expected = HEADER_CASES[case]
+    csv = tmp_path / "applications.csv"
+    change(generate_applications(200, seed=3)).to_csv(csv, index=False)
+    path = write_config(tmp_path / "governance.yaml", _file_model(csv))
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert error.value.problems == [f"{path}: model 'credit_scoring': field 'columns': {csv}: {e}" for e in expected]
 
 
 def test_config_that_is_not_utf8_or_not_yaml(tmp_path):

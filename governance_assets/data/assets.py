@@ -11,7 +11,16 @@ from governance.data import snapshot as snapshots
 from governance.data.source import generate, read_dataset, read_snapshot
 from governance.data.validation import save_validation, validate
 from governance.errors import GovernanceError
-from governance_assets.common import actor, group, importing_meanwhile, key, md_table, owners, tags
+from governance_assets.common import (
+    actor,
+    group,
+    importing_meanwhile,
+    key,
+    md_table,
+    owners,
+    tags,
+    version_partition,
+)
 from resources import GovernanceResource, LedgerResource
 
 CONTRACT_CHECK = "data_contract"
@@ -41,6 +50,7 @@ def data_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         governance: GovernanceResource,
         ledger: LedgerResource,
     ) -> dg.Output[dict]:
+        version_partition(context, model)  # a run naming no version is refused before its snapshot is taken
         settings = governance.settings
         overrides = config.model_dump(exclude_none=True)
         if model.source.generator is not None:

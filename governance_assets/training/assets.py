@@ -12,7 +12,7 @@ from governance.metrics.performance import discrimination
 from governance.provenance import code_version
 from governance.registry import ModelRegistry, RegisteredVersion, parse_version_key
 from governance.settings import Settings
-from governance_assets.common import actor, figure, group, key, owners, tags, versions
+from governance_assets.common import actor, figure, group, key, owners, tags, version_partition, versions
 from resources import GovernanceResource, LedgerResource, RegistryResource
 
 
@@ -36,7 +36,7 @@ def training_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         validated: dict,
     ) -> dg.Output[dict]:
         settings = governance.settings
-        model_name, number = parse_version_key(context.partition_key)
+        model_name, number = parse_version_key(version_partition(context, model))
         if model_name != model.name:
             raise GovernanceError(f"partition {context.partition_key!r} does not belong to model {model.name!r}")
         if registry.store.latest_version(model.name) >= number:
