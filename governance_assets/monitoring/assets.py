@@ -11,6 +11,7 @@ import dagster as dg
 
 from governance import events
 from governance.config import GovernedModel
+from governance.console.links import console_base, ledger_entry_url
 from governance.decisions import DecisionLog
 from governance.errors import GovernanceError
 from governance.monitoring.labels import import_labels, labelled_count
@@ -201,7 +202,7 @@ def monitoring_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                 ),
                 "ledger_seq": dg.MetadataValue.text(str(done.ledger_seq)),
                 "ledger_link": dg.MetadataValue.url(
-                    f"{governance.settings.serve_url}/ledger/entries/{done.ledger_seq}"
+                    ledger_entry_url(done.ledger_seq, console_base(governance.settings))
                 ),
             }
         )
