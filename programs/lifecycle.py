@@ -14,6 +14,7 @@ import typer
 
 from governance.cli.output import emit, fail
 from governance.config import load_config
+from governance.console import links
 from governance.monitoring.recorded import predates_drift_text
 from governance.policy.bundle import PolicyBundle
 from governance.processes import stop_process_groups
@@ -106,9 +107,10 @@ def ui(
     exited = None
     try:
         processes.update({name: subprocess.Popen(c, env=env, start_new_session=True) for name, c in commands.items()})
+        api = f"http://127.0.0.1:{api_port}"
         typer.echo(
             f"Dagster UI: http://127.0.0.1:{port}   MLflow UI: http://127.0.0.1:{mlflow_port}   "
-            f"scoring API: http://127.0.0.1:{api_port}/docs   (Ctrl-C stops all)"
+            f"scoring API: {api}/docs   console: {links.inventory_url(api + links.MOUNT)}   (Ctrl-C stops all)"
         )
         exited = _first_to_exit(processes)
     except KeyboardInterrupt:
@@ -161,6 +163,8 @@ def _where_to_look(settings: Settings, facts: dict) -> str:
             "  ledger                 govern ledger verify   /   govern ledger show --model credit_scoring",
             "  versions and assets    govern status",
             "  the UI                 make ui, then http://127.0.0.1:3000 (lineage, metadata, checks)",
+            f"  the console            make ui, then {links.inventory_url(links.console_base(settings))} "
+            "(models, lineage, ledger, evidence)",
         ]
     )
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import dagster as dg
 
+from governance.console.links import console_base, ledger_entry_url
 from governance.events import Event
 from governance.ledger import Ledger
 from resources.state import GovernanceResource
@@ -29,9 +30,10 @@ class LedgerResource(dg.ConfigurableResource):
         return self.links(entry.entry_hash, entry.seq)
 
     def links(self, entry_hash: str, seq: int) -> dict[str, Any]:
-        """Metadata naming a ledger entry, with its page on the scoring API."""
+        """Metadata naming a ledger entry, with its console page (the entry, its inclusion proof and whether both
+        verify)."""
         return {
             "ledger_entry": entry_hash,
             "ledger_seq": dg.MetadataValue.text(str(seq)),  # an identifier: text, so the UI does not plot it
-            "ledger_link": dg.MetadataValue.url(f"{self.governance.settings.serve_url}/ledger/entries/{seq}"),
+            "ledger_link": dg.MetadataValue.url(ledger_entry_url(seq, console_base(self.governance.settings))),
         }

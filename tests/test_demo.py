@@ -12,6 +12,7 @@ from governance.policy.gate import describe_finding
 from governance.settings import PRODUCTION_VARIABLES, Settings
 from programs.cli import app
 from programs.demo import BIASED, Demo
+from programs.lifecycle import _where_to_look
 from tests.helpers import REPO, SMALL_CONFIG
 
 
@@ -47,6 +48,12 @@ def test_a_finding_of_any_kind_is_narrated():
         _finding({"attribute": "di", "measured": "inf", "requirement": "<= 1.25", "detail": None})
         == 'di = "inf", requires <= 1.25'
     )
+
+
+def test_the_demo_says_where_the_console_is(tmp_path):
+    settings = Settings(home=tmp_path / "state", config_path=SMALL_CONFIG)
+    said = _where_to_look(settings, {"card": "model_card.html", "evidence_pack": "pack", "evidence_archive": "a.zip"})
+    assert "  the console            make ui, then http://127.0.0.1:8000/console/ (models, lineage" in said
 
 
 @pytest.mark.parametrize(

@@ -72,6 +72,7 @@ def test_a_part_that_does_not_come_up_is_named_and_nothing_is_left_running(tmp_p
     with socket.socket() as taken:  # the scoring API's port is held by someone else: `govern serve` cannot bind
         taken.bind(("127.0.0.1", 0))
         taken.listen()
+        api = f"http://127.0.0.1:{taken.getsockname()[1]}"
         ports = ["--port", str(_free_port()), "--mlflow-port", str(_free_port())]
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("GOVERN_")},
@@ -88,6 +89,7 @@ def test_a_part_that_does_not_come_up_is_named_and_nothing_is_left_running(tmp_p
             timeout=300,
         )
     assert failed.returncode != 0, failed.stdout
+    assert f"scoring API: {api}/docs   console: {api}/console/" in failed.stdout  # said once all were started
     assert "scoring API (govern serve) exited with status" in failed.stderr + failed.stdout
     assert "stopped the others" in failed.stderr + failed.stdout
     assert _started_by(home) == [], "a part of `govern ui` outlived it"

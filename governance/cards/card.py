@@ -20,6 +20,7 @@ from governance.config import GovernedModel
 from governance.digests import file_sha256
 from governance.registry import RegisteredVersion
 
+CARD_HTML = "model_card.html"  # in the version's model dir, as published (the evidence pack seals it by this name)
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("governance.cards", "templates"),
     autoescape=False,
@@ -89,7 +90,7 @@ def write_card(
     )
     if missing:
         markdown += "\n## Incomplete\n\nThis card lacks: " + ", ".join(missing) + ".\n"
-    md_path, html_path = out_dir / "model_card.md", out_dir / "model_card.html"
+    md_path, html_path = out_dir / "model_card.md", out_dir / CARD_HTML
     md_path.write_text(markdown, encoding="utf-8")
     html_path.write_text(_html(markdown, out_dir, title=f"Model card: {model.name} {key}"), encoding="utf-8")
     return Card(md_path, html_path, file_sha256(md_path), file_sha256(html_path), missing)

@@ -23,11 +23,12 @@ from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 
 from governance import events
+from governance.cards.card import CARD_HTML
 from governance.config import GovernanceConfig, GovernedModel, load_config
 from governance.console import pages, views
 from governance.console.html import PAGE_POLICY
 from governance.decisions import DecisionLog
-from governance.digests import file_sha256
+from governance.digests import sha256_hex
 from governance.errors import GovernanceError
 from governance.events import Event, EventError
 from governance.lineage.chain import LineageError, version_lineage
@@ -96,6 +97,16 @@ def create_console(settings: Settings, config: GovernanceConfig | None = None) -
         found = version_lineage(services, model, version_of(model, version), registry=False)
         return _html(*pages.version(_base(request), found.document))
 
+    @app.get("/models/{model}/versions/{version}/card")
+    def published_card(request: Request, model: str, version: str) -> Response:
+        key = version_of(model, version)
+        card = services.ledger.latest(events.CardPublished, model=model, version=key)
+        if card is None:
+            raise NotFound(f"{key} has no published model card")
+        path = settings.model_dir(model, key) / CARD_HTML
+        changed = f"{path.name} of {key} is missing or no longer the card ledgered in entry #{card.seq}"
+        return _ledgered_html(request, path, card.html, "Model card changed", changed)
+
     @app.get("/models/{model}/versions/{version}/evidence/{name:path}")
     def evidence_file(model: str, version: str, name: str) -> Response:
         pack = _sealed_pack(services, model, version_of(model, version))
@@ -126,16 +137,8 @@ def create_console(settings: Settings, config: GovernanceConfig | None = None) -
         if judged.evidently_html is None:
             raise NotFound(f"the {judged.stream} report of window {judged.window} has no Evidently HTML")
         path = settings.resolve(judged.path).parent / DRIFT_HTML
-        if not path.is_file() or file_sha256(path) != judged.evidently_html:
-            return _html(
-                *pages.problem(
-                    _base(request),
-                    "Evidently report changed",
-                    f"{path.name} of window {judged.window} is missing or no longer the file ledgered in entry #{seq}",
-                    pages.CONFLICT,
-                )
-            )
-        return Response(path.read_bytes(), media_type=MEDIA[".html"], headers=_policy(EVIDENCE_POLICY))
+        changed = f"{path.name} of window {judged.window} is missing or no longer the file ledgered in entry #{seq}"
+        return _ledgered_html(request, path, judged.evidently_html, "Evidently report changed", changed)
 
     @app.get("/decisions/{decision_id}")
     def decision_page(request: Request, decision_id: str) -> Response:
@@ -181,6 +184,15 @@ def _policy(policy: str) -> dict[str, str]:
 
 def _html(content: str, status: int) -> HTMLResponse:
     return HTMLResponse(content, status, headers=_policy(PAGE_POLICY))
+
+
+def _ledgered_html(request: Request, path: Path, digest: str, title: str, changed: str) -> Response:
+    """The HTML file at `path` as evidence, if its bytes are the ones the ledger recorded `digest` of; otherwise a
+    page saying it changed."""
+    content = path.read_bytes() if path.is_file() else None
+    if content is None or sha256_hex(content) != digest:
+        return _html(*pages.problem(_base(request), title, changed, pages.CONFLICT))
+    return Response(content, media_type=MEDIA[".html"], headers=_policy(EVIDENCE_POLICY))
 
 
 def _sealed_pack(services: Services, model: str, version: str) -> evidence_pack.EvidencePack:

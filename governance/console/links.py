@@ -34,6 +34,11 @@ def version_url(model: str, version: str, base: str) -> str:
     return f"{model_url(model, base)}/versions/{quote(version, safe='')}"
 
 
+def card_url(model: str, version: str, base: str) -> str:
+    """The version's model card as last published (ledgered), sealed or not."""
+    return f"{version_url(model, version, base)}/card"
+
+
 def evidence_file_url(model: str, version: str, name: str, base: str) -> str:
     return f"{version_url(model, version, base)}/evidence/{quote(name)}"
 

@@ -193,7 +193,11 @@ def version(base: str, doc: dict) -> Page:
     model, key = doc["model"], doc["version"]
     pack = doc["evidence_pack"] or {}
     files = sorted((pack.get("files") or {}).keys())
+    published = any(r["report"] == "model_card" for r in doc["reports"])
     evidence = [
+        Markup(f"<p>{link(links.card_url(model, key, base), 'The model card as last published')}, with its plots</p>")
+        if published
+        else "",
         facts(
             [
                 ("Sealed pack", code(pack.get("digest"))),

@@ -11,6 +11,7 @@ from governance import events, training
 from governance.cards import plots
 from governance.cards.card import write_card
 from governance.config import GovernedModel
+from governance.console.links import card_url, console_base
 from governance.data.source import read_dataset
 from governance.data.validation import load_validation
 from governance.digests import digest_of, file_sha256
@@ -266,6 +267,7 @@ def publish_card(
             waivers=tuple(w["statement_digest"] for w in waivers),
         ),
     )
+    page = card_url(model.name, trained["key"], console_base(settings))  # the card, plots included, in the console
     result = {
         "key": trained["key"],
         "markdown_path": str(card.markdown),
@@ -279,8 +281,8 @@ def publish_card(
     return dg.Output(
         result,
         metadata={
-            "card": dg.MetadataValue.md(_without_images(card.markdown.read_text(encoding="utf-8"))),
-            "html": dg.MetadataValue.path(str(card.html)),
+            "card": dg.MetadataValue.md(_without_images(card.markdown.read_text(encoding="utf-8"), page)),
+            "html": dg.MetadataValue.url(page),
             "html_sha256": card.html_sha256,
             "complete": card.complete,
             "missing_sections": ", ".join(card.missing_sections) or "none",
@@ -322,9 +324,10 @@ def _publish(ledger: LedgerResource, model: GovernedModel, trained: dict, name: 
     )
 
 
-def _without_images(markdown: str) -> str:
-    """The UI cannot resolve the card's relative plot files: point to the HTML card instead."""
-    return re.sub(r"!\[[^\]]*\]\([^)]*\)( !\[[^\]]*\]\([^)]*\))*", "_(plots: see the HTML card)_", markdown)
+def _without_images(markdown: str, html_url: str) -> str:
+    """The UI cannot resolve the card's relative plot files: link the HTML card, which carries them, instead."""
+    plots = f"_(plots: see the [HTML card]({html_url}))_"
+    return re.sub(r"!\[[^\]]*\]\([^)]*\)( !\[[^\]]*\]\([^)]*\))*", lambda _: plots, markdown)
 
 
 def _interval(bounds) -> str:

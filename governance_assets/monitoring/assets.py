@@ -11,6 +11,7 @@ import dagster as dg
 
 from governance import events
 from governance.config import GovernedModel
+from governance.console.links import console_base, ledger_entry_url, monitoring_url
 from governance.decisions import DecisionLog
 from governance.errors import GovernanceError
 from governance.monitoring.labels import import_labels, labelled_count
@@ -121,7 +122,7 @@ def monitoring_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         publish(governance.settings, directory)
         judgement = report.judgement
         judged = events.MonitoringAlert if judgement.alert else events.MonitoringReported
-        links = ledger.record(
+        entry = ledger.store.append(
             judged(
                 actor=actor("monitoring_report"),
                 model=model.name,
@@ -137,6 +138,7 @@ def monitoring_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                 policy_digest=judgement.policy_digest,
             ),
         )
+        console = console_base(governance.settings)
         figures = {name: dg.MetadataValue.float(float(value)) for name, value in judgement.attributes.items()}
         check = dg.AssetCheckResult(
             check_name=POLICY_CHECK,
@@ -158,8 +160,12 @@ def monitoring_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                 ),
                 "policy": md_table(["calls for", "rule", "why"], _rule_rows(judgement)),
                 "report": dg.MetadataValue.path(str(report.path)),
-                **({"evidently_report": dg.MetadataValue.path(str(report.html_path))} if report.html_path else {}),
-                **links,
+                **(
+                    {"evidently_report": dg.MetadataValue.url(monitoring_url(model.name, entry.seq, console))}
+                    if report.html_path
+                    else {}
+                ),
+                **ledger.links(entry.entry_hash, entry.seq),
             },
         )
 
@@ -201,7 +207,7 @@ def monitoring_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                 ),
                 "ledger_seq": dg.MetadataValue.text(str(done.ledger_seq)),
                 "ledger_link": dg.MetadataValue.url(
-                    f"{governance.settings.serve_url}/ledger/entries/{done.ledger_seq}"
+                    ledger_entry_url(done.ledger_seq, console_base(governance.settings))
                 ),
             }
         )

@@ -15,6 +15,7 @@ import dagster as dg
 
 from governance import events
 from governance.config import GovernedModel
+from governance.console.links import console_base, ledger_entry_url, model_url
 from governance.digests import digest_of
 from governance.registry import version_key
 from governance.release.production import Production, verified_moves, verified_production
@@ -75,7 +76,7 @@ def observe_serving(services: Services, model: GovernedModel) -> ServingState:
     production = verified_production(services, model.name)
     moves = verified_moves(services, model.name)
     rollback = next((m for m in reversed(moves) if m.kind == "rollback"), None)
-    link = services.settings.serve_url + "/ledger/entries/{}"
+    console = console_base(services.settings)
     metadata: dict[str, Any] = {
         "serving": _serving(model, production),
         "champion": version_key(model.name, production.champion) if production.champion else "none",
@@ -91,8 +92,9 @@ def observe_serving(services: Services, model: GovernedModel) -> ServingState:
             artifact_sha256=production.move.artifact,
             evidence_pack_digest=production.move.evidence_pack,
             approval_statement=production.move.approval,
-            move_ledger_link=dg.MetadataValue.url(link.format(production.move.seq)),
+            move_ledger_link=dg.MetadataValue.url(ledger_entry_url(production.move.seq, console)),
         )
+    metadata["console"] = dg.MetadataValue.url(model_url(model.name, console))
     state = {
         "champion": production.champion,
         "move": production.move.seq if production.move else None,

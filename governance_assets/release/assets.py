@@ -8,7 +8,7 @@ import dagster as dg
 
 from governance import events
 from governance.config import GovernedModel
-from governance.console.links import console_base, version_url
+from governance.console.links import console_base, evidence_pack_url, version_url
 from governance.data.validation import load_validation, validation_path
 from governance.digests import digest_of
 from governance.errors import GovernanceError
@@ -220,6 +220,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         if sealed_policy != dict(bundle.file_digests):
             raise GovernanceError(f"{pack.path}: the policy files changed while they were sealed; run it again")
         request = request_approval(services, pack, tuple(decision["requested_by"]))
+        console = console_base(settings)  # the pack's files, each viewable, and its signed zip for an examiner
         context.log.info(f"{version}: evidence pack {pack.digest[:12]} sealed; awaiting a signed approval")
         services.registry.describe_version(
             model.name,
@@ -238,7 +239,8 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             metadata={
                 "status": "pending approval",
                 "evidence_pack_digest": pack.digest,
-                "evidence_pack": dg.MetadataValue.path(str(pack.path)),
+                "evidence_pack": dg.MetadataValue.url(evidence_pack_url(model.name, version, console)),
+                "console": dg.MetadataValue.url(version_url(model.name, version, console)),
                 "manifest": md_table(["file", "sha256"], [[n, d] for n, d in pack.manifest["files"].items()]),
                 "facts": md_table(["fact", "value"], [[k, v] for k, v in facts.items()]),
                 "approve_with": f"govern approve {model.name} {version} --as <model risk approver>",

@@ -85,6 +85,26 @@ def test_the_model_card_is_served_from_the_sealed_pack_with_its_plots(console):
     assert "default-src 'none'" in response.headers["content-security-policy"]
 
 
+def test_a_versions_card_as_published_is_served_with_its_plots(console):
+    assert links.card_url(MODEL, V1, "/console") in console.get(f"/console/models/{MODEL}/versions/{V1}").text
+    response = console.get(links.card_url(MODEL, V1, "/console"))
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert response.text.count("data:image/svg+xml;base64,") >= 3 and f"Model card: {MODEL} {V1}" in response.text
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
+def test_a_card_changed_after_it_was_ledgered_is_not_served(world, tmp_path):
+    settings = copy_of(world, tmp_path / "govern")
+    with (settings.model_dir(MODEL, V1) / "model_card.html").open("a") as card:
+        card.write("<p>approved by everyone</p>")
+    response = _client(settings, world.life.config).get(links.card_url(MODEL, V1, "/console"))
+    assert response.status_code == 409
+    assert "model_card.html of credit_scoring-v1 is missing or no longer the card ledgered in entry #" in _body(
+        response
+    )
+    assert "approved by everyone" not in response.text
+
+
 def test_the_evidence_pack_downloads_and_verifies(console, tmp_path):
     from governance.lineage.verify import verify_pack
 
@@ -133,6 +153,7 @@ def test_the_ledger_verifies(console, world):
         (f"/console/models/{MODEL}/versions/{MODEL}-v9", 404, f"{MODEL}-v9"),
         (f"/console/models/{MODEL}/versions/garbage", 404, "'garbage' is not a version key"),
         (f"/console/models/no_such_model/versions/{V1}", 404, "unknown model"),
+        (f"/console/models/{MODEL}/versions/{MODEL}-v9/card", 404, f"{MODEL}-v9 has no published model card"),
         (f"/console/models/{MODEL}/versions/{V1}/evidence/secret.txt", 404, "has no file 'secret.txt'"),
         (f"/console/models/{MODEL}/versions/{V1}/evidence/../../keys/system.key", 404, "no"),
         ("/console/decisions/not-a-decision", 404, "decision 'not-a-decision' is not in the decision log"),

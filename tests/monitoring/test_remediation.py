@@ -8,16 +8,20 @@ import shutil
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dagster as dg
 import pytest
+from fastapi.testclient import TestClient
 
 from governance import events
 from governance.monitoring.monitor import monitor_for
+from governance.monitoring.recorded import DRIFT_HTML
 from governance.monitoring.remediation import _contained_by_monitoring
 from governance.monitoring.windows import read_window
 from governance.release.kill_switch import set_kill_switch
 from governance.release.production import verified_moves
+from governance.serving.app import create_app
 from governance.trust.demo import demo_key_path
 from governance.trust.keys import load_private_key
 from resources import governance_resources
@@ -69,8 +73,9 @@ def test_severe_drift_rolls_back_to_the_previous_version_that_passes_on_the_wind
     assert "monitoring.score_drift_severe" in statement.signed.statement.comment
 
     report = result.asset_materializations_for_node(f"{MODEL}__monitoring_report")[0]
-    html = Path(report.metadata["evidently_report"].value)
-    assert html.is_file() and html.stat().st_size > 100_000  # Evidently's self-contained HTML
+    console = TestClient(create_app(monitored.settings), raise_server_exceptions=False)
+    html = console.get(urlsplit(report.metadata["evidently_report"].value).path)  # the console's page of it
+    assert html.status_code == 200 and len(html.content) > 100_000  # Evidently's self-contained HTML
     figures = json.loads(Path(report.metadata["report"].value).read_bytes())
     drift = next(m for m in figures["measurements"] if m["concern"] == "data_drift")
     assert len(drift["details"]["by_feature"]) == len(monitored.model.feature_columns)
@@ -84,6 +89,11 @@ def test_severe_drift_rolls_back_to_the_previous_version_that_passes_on_the_wind
     assert again.actions == ()
     assert "the window was judged on v2 but the champion is now v1: nothing to do" in again.notes
     assert services.ledger.verify().ok
+
+    with (Path(report.metadata["report"].value).parent / DRIFT_HTML).open("a") as edited:  # edited after ledgering
+        edited.write("<p>no drift</p>")
+    refused = console.get(urlsplit(report.metadata["evidently_report"].value).path)
+    assert refused.status_code == 409 and "Evidently report changed" in refused.text and "no drift" not in refused.text
 
 
 def test_a_fairness_breach_no_earlier_version_avoids_trips_the_kill_switch(monitored: Monitored):
