@@ -143,7 +143,8 @@ def sealed_approval(
     (the demo cast's key: call `demo_principals` first), for tests of deployment mechanics that skip the gate."""
     from governance.release.evidence_pack import EXPLAINABILITY_FILE, seal
 
-    registered = Services(settings).registry.version(model, version)
+    services = Services(settings)
+    registered = services.registry.version(model, version)
     card = settings.home / f"card-v{version}.md"
     card.write_text(f"card of v{version}")
     screened = settings.home / f"explainability-v{version}.json"  # a proxy screen that flagged nothing
@@ -157,7 +158,7 @@ def sealed_approval(
             "gate_decision.json": gate_decision_file(settings, model, registered.key, waived_until),
             EXPLAINABILITY_FILE: screened,
         },
-        {"artifact_sha256": registered.artifact_sha256, "policy_digest": "0" * 64},
+        {"artifact_sha256": registered.artifact_sha256, "policy_digest": services.policies.digest},
     )
     return signed_approval(settings, pack, approver), pack
 

@@ -34,8 +34,10 @@ from governance.monitoring.monitor import Monitor
 from governance.monitoring.policy import DISABLE, ROLLBACK, Judgement, containment, may_restore, rejudge
 from governance.monitoring.retraining import MONITORING, RetrainingRefused, monitoring_requests, request_retraining
 from governance.monitoring.windows import completed_at, read_window
+from governance.objectstore import sealed_pack_dir
 from governance.registry import parse_version_key, version_key
 from governance.release.deployment import reconcile, rollback
+from governance.release.evidence_pack import verify
 from governance.release.kill_switch import set_kill_switch
 from governance.release.production import flip_problem, verified_champion, verified_moves, verified_production
 from governance.release.services import SYSTEM, Services
@@ -271,34 +273,34 @@ def _rolled_back_by_person(moves: list[events.MoveStep]) -> dict[int, events.Mov
 def _approval_in_force(
     monitor: Monitor, model: str, target: int, moves: list[events.MoveStep]
 ) -> tuple[bool, bool, list[str]]:
-    """Whether the approval `target` was last deployed on was granted under the policy bundle in force and by a
-    principal today's roster still gives the roles they approved with; and what is not so."""
+    """Whether the approval `target` was last deployed on was granted under the policy bundle in force (the one
+    its sealed evidence pack names) and by a principal today's roster still gives the roles they approved with
+    (the signed statement's signer); and what is not so. No ledger entry's copy of either counts."""
     key = version_key(model, target)
-    digest = [m for m in moves if m.version == key][-1].approval
+    move = [m for m in moves if m.version == key][-1]
+    services = monitor.services
     try:
-        granted = [
-            e
-            for e in monitor.services.ledger.events(events.ApprovalGranted, model=model, version=key)
-            if e.statement == digest
-        ]
-    except GovernanceError as exc:  # an altered entry: nothing vouches for the approval
-        return False, False, [f"{key}'s approval cannot be read from the ledger: {exc}"]
-    if not granted:
-        return False, False, [f"no approval {digest[:12]}... of {key} is in the ledger"]
-    approval, problems = granted[-1], []
-    in_force = monitor.policies().digest
-    policy_ok = approval.policy == in_force
+        pack = verify(sealed_pack_dir(services.settings, model, key, move.evidence_pack), move.evidence_pack)
+        approver = services.statements.by_digest(move.approval)
+        grants = services.ledger.events(events.ApprovalGranted, model=model, version=key)
+    except (GovernanceError, OSError) as exc:  # nothing readable vouches for the approval
+        return False, False, [f"{key}'s approval or evidence pack cannot be read: {exc}"]
+    problems = []
+    in_force, sealed = monitor.policies().digest, pack.facts.get("policy_digest", "")
+    policy_ok = sealed == in_force
     if not policy_ok:
         problems.append(
-            f"{key} was approved under policy {approval.policy[:12]}..., not the policy in force ({in_force[:12]}...)"
+            f"{key} was approved under policy {sealed[:12]}..., not the policy in force ({in_force[:12]}...)"
         )
-    roster = monitor.services.roster
-    holder = roster.principals.get(approval.actor)
-    roles = set(approval.roles)
+    roster = services.roster
+    principal = approver.signed.statement.principal if approver else None
+    holder = roster.principals.get(principal or "")
+    granted = next((g for g in grants if g.statement == move.approval), None)  # the first: a copy is forged
+    roles = set(granted.roles) if granted and granted.actor == principal else set()
     roster_ok = holder is not None and bool(roles) and roles <= holder.roles
     if not roster_ok:
         problems.append(
-            f"its approver {approval.actor} no longer holds {', '.join(sorted(roles)) or 'their roles'} "
+            f"its approver {principal or 'unknown'} no longer holds {', '.join(sorted(roles)) or 'their roles'} "
             f"in the roster in force (version {roster.version})"
         )
     return policy_ok, roster_ok, problems

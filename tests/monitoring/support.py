@@ -171,7 +171,7 @@ def seal_trained(settings: Settings, model, frame, pipeline, source: str):
             "model_card.md": out / "model_card.md",
             "gate_decision.json": gate_decision_file(settings, model.name, key),
         },
-        {"artifact_sha256": registered.artifact_sha256, "policy_digest": "0" * 64},
+        {"artifact_sha256": registered.artifact_sha256, "policy_digest": Services(settings).policies.digest},
     )
     return key, registered, pack
 

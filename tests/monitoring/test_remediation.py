@@ -234,9 +234,12 @@ def test_a_version_approved_under_another_policy_is_restored_only_if_the_policy_
     monitored: Monitored, tmp_path: Path, allow_older_policy: bool
 ):
     monitored.use_policies(_changed_policies(tmp_path, allow_older_policy))
+    services = monitored.services
+    granted = services.ledger.latest(events.ApprovalGranted, model=MODEL, version=f"{MODEL}-v1")
+    in_force = monitor_for(monitored.settings).policies().digest
+    services.ledger.append(replace(granted, policy=in_force))  # a ledger writer's copy: the pack still says which
     monitored.send(seed=100, drift=1.0)  # v2 drifts severely; v1 would pass
     assert monitored.run(alert(monitored, "score_drift")).success
-    services = monitored.services
     target = remediation(monitored).rollback_target
     if allow_older_policy:
         assert services.registry.champion(MODEL) == 1 and not services.control.kill_switch(MODEL).disabled
