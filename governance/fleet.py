@@ -11,10 +11,11 @@ starts where a new model's sensor started.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from governance.config import GovernedModel
 from governance.errors import GovernanceError
@@ -64,3 +65,39 @@ def take_turns(
             return Turns(tuple(visits), model.name)
         visits.append((model, visit(model)))
     return Turns(tuple(visits), None)
+
+
+@dataclass(frozen=True)
+class ModelCursors:
+    """A fleet sensor's cursor: per model, its position (any JSON value, the sensor's own), and the model the next
+    tick starts with."""
+
+    positions: dict[str, Any]
+    resume: str | None = None
+
+    @classmethod
+    def parse(cls, text: str | None, example: str) -> ModelCursors:
+        """A stored cursor (`example`: what one looks like, for the message if `text` is not one)."""
+        if not text:
+            return cls({})
+        try:
+            stored: Any = json.loads(text)
+        except ValueError:
+            stored = None
+        positions = stored.get("models") if isinstance(stored, dict) else None
+        if not isinstance(positions, dict):
+            raise CursorError(
+                f"sensor cursor {text[:200]!r} is not this sensor's cursor (expected JSON like {example}); "
+                "reset it in the Dagster UI"
+            )
+        resume = stored.get("resume")
+        return cls(positions, resume if isinstance(resume, str) else None)
+
+    def after(self, models: Sequence[GovernedModel], turns: Turns[Any], moved: dict[str, Any]) -> ModelCursors:
+        """The cursor after a tick: the `moved` positions, the others kept (of configured models only)."""
+        configured = {m.name for m in models}
+        kept = {name: position for name, position in self.positions.items() if name in configured}
+        return ModelCursors({**kept, **moved}, turns.resume)
+
+    def dumps(self) -> str:
+        return json.dumps({"models": self.positions, "resume": self.resume}, sort_keys=True, separators=(",", ":"))
