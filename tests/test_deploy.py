@@ -1,6 +1,7 @@
-"""The cluster path's files agree with what the project runs: the Helm values carry the run queue, run monitoring
-and retries of governance.state, the image and the Procfile start the same code location, dagster-k8s is locked
-on dagster's version line, and the scoring API's manifest probes its liveness and readiness routes."""
+"""The cluster path's files agree with what the project runs: the Helm values carry the run queue, run monitoring,
+retries and threaded sensors of governance.state, the image and the Procfile start the same code location,
+dagster-k8s is locked on dagster's version line, and the scoring API's manifest probes its liveness and readiness
+routes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 
 import yaml
 
-from governance.state import RUN_MONITORING, RUN_QUEUE, RUN_RETRIES
+from governance.state import RUN_MONITORING, RUN_QUEUE, RUN_RETRIES, SENSOR_THREADS
 from tests.helpers import REPO
 
 DEPLOY = REPO / "deploy"
@@ -29,6 +30,10 @@ def test_helm_values_carry_the_instance_settings_the_project_tests():
     assert monitoring["enabled"] and monitoring["startTimeoutSeconds"] == RUN_MONITORING["start_timeout_seconds"]
     assert daemon["runRetries"]["maxRetries"] == RUN_RETRIES["max_retries"]
     assert daemon["runRetries"]["retryOnAssetOrOpFailure"] == RUN_RETRIES["retry_on_asset_or_op_failure"]
+    assert daemon["sensors"] == {
+        "useThreads": SENSOR_THREADS["use_threads"],
+        "numWorkers": SENSOR_THREADS["num_workers"],
+    }
     assert values["runLauncher"]["type"] == "K8sRunLauncher" and values["postgresql"]["enabled"] is False
     (code,) = values["dagster-user-deployments"]["deployments"]
     assert code["readinessProbe"] and code["livenessProbe"]
