@@ -21,18 +21,19 @@ from governance_assets.monitoring.assets import monitoring_assets
 from governance_assets.production.assets import serving_state_asset
 from governance_assets.release.assets import release_assets
 from governance_assets.training.assets import training_assets
-from jobs import model_jobs, model_sensors
+from jobs import model_jobs
 from jobs.monitoring import monitoring_jobs, retraining_schedule
 from resources import governance_resources
-from sensors.approvals import approval_sensor
+from sensors.approvals import approvals_sensor
 from sensors.monitoring import fleet_sensors
+from sensors.requests import candidate_requests_sensor
 
 
 def model_definitions(
     model: GovernedModel, jobs: list[dg.UnresolvedAssetJobDefinition | dg.JobDefinition]
 ) -> dg.Definitions:
     """The asset graph, jobs (built by the caller: the fleet's sensors target the same ones) and schedule of one
-    governed model."""
+    governed model; its sensors are the fleet's."""
     return dg.Definitions(
         assets=[
             *data_assets(model),
@@ -43,7 +44,6 @@ def model_definitions(
             serving_state_asset(model),
         ],
         jobs=jobs,
-        sensors=[approval_sensor(model), *model_sensors(model)],
         schedules=[retraining_schedule(model)],
     )
 
@@ -53,10 +53,15 @@ def build_definitions(settings: Settings, config: GovernanceConfig) -> dg.Defini
     # Scale out per run with a run launcher (k8s, celery) in dagster.yaml.
     models = list(config.models.values())
     jobs = {model.name: [*model_jobs(model), *monitoring_jobs(model)] for model in models}
+    every_job = [job for model_jobs in jobs.values() for job in model_jobs]
     return dg.Definitions.merge(
         *(model_definitions(model, jobs[model.name]) for model in models),
         dg.Definitions(
-            sensors=fleet_sensors(models, [job for model_jobs in jobs.values() for job in model_jobs]),
+            sensors=[
+                *fleet_sensors(models, every_job),
+                approvals_sensor(models, every_job),
+                candidate_requests_sensor(models, every_job),
+            ],
             resources=governance_resources(settings),
             executor=dg.in_process_executor,
         ),

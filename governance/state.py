@@ -5,7 +5,8 @@ Idempotent and offline. The embedded default keeps Dagster on SQLite inside
 (`programs.storage`); with `GOVERN_DAGSTER_DATABASE_URL` set, the
 instance uses PostgreSQL (dagster-postgres, on psycopg2 whatever driver the URL names:
 `programs.postgres_storage`) instead. Telemetry and the UI's first-run
-dialog are off in both; run monitoring and run retries are on in both.
+dialog are off in both; run monitoring, run retries and threaded sensor
+evaluation are on in both.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ RUN_QUEUE = {
 # A run that failed because its worker crashed or was lost is launched again, twice at most. A run that failed
 # on its own steps (a blocking gate, a refused approval) is an outcome, not a crash: never retried.
 RUN_RETRIES = {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False}
+# The daemon evaluates the sensors on a pool of threads instead of one after another, so that a monitoring tick
+# judging windows (seconds of Evidently) does not hold back the approvals or guard-report sensors' ticks.
+SENSOR_THREADS = {"use_threads": True, "num_workers": 4}
 
 
 def dagster_instance_config(settings: Settings) -> dict:
@@ -47,6 +51,7 @@ def dagster_instance_config(settings: Settings) -> dict:
         "run_queue": RUN_QUEUE,
         "run_monitoring": RUN_MONITORING,
         "run_retries": RUN_RETRIES,
+        "sensors": SENSOR_THREADS,
     }
     if settings.dagster_database_url:
         # The URL stays an environment reference: the UI shows the variable's name, never a password.

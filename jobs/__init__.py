@@ -3,9 +3,10 @@
 - `<model>_candidate`: one new version (a partition) from the data snapshot to
   the sealed approval request; it stops there, waiting for a person.
 - `<model>_release`: `approved_release` then `production_deployment` for one
-  version; the approval sensor launches it when a signed approval arrives.
+  version; the `approvals` sensor launches it when a signed approval arrives.
 - `<model>_request_candidate`: ask for the next candidate from the UI without
-  naming a partition (`jobs.requests`); its sensor allocates and launches it.
+  naming a partition (`jobs.requests`); the `candidate_requests` sensor
+  allocates and launches it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import dagster as dg
 
 from governance.config import GovernedModel
 from governance_assets.common import key, versions
-from jobs.requests import request_job, request_sensor
+from jobs.requests import request_job
 
 # Run config for runs launched in process whose story is told elsewhere (the demo's narration, a benchmark's
 # figures): Dagster's console log of, say, an expected gate denial would bury it. Events still reach the
@@ -59,7 +60,3 @@ def release_job(model: GovernedModel) -> dg.UnresolvedAssetJobDefinition:
 
 def model_jobs(model: GovernedModel) -> list[dg.UnresolvedAssetJobDefinition | dg.JobDefinition]:
     return [candidate_job(model), release_job(model), request_job(model)]
-
-
-def model_sensors(model: GovernedModel) -> list[dg.SensorDefinition]:
-    return [request_sensor(model, candidate_job_name(model.name))]

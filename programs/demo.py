@@ -40,12 +40,12 @@ from governance.release.services import Services
 from governance.settings import Settings
 from governance.trust.demo import demo_principals
 from governance.trust.keys import load_private_key
-from jobs import QUIET, release_job_name
+from jobs import QUIET
 from jobs.candidates import requested_candidate
 from programs.instance import open_instance
 from programs.scenario import play
 from resources import governance_resources
-from sensors.approvals import approval_sensor
+from sensors.approvals import APPROVALS
 
 BIASED = {"bias": 0.6}
 
@@ -110,8 +110,8 @@ class Demo:
         decide(self.services, self.model.name, key, "approve", approver, self._key(approver), comment)
 
     def sensor_tick(self) -> list[str]:
-        """What the daemon does: evaluate the approval sensor, launch the runs it requests."""
-        sensor = approval_sensor(self.model)
+        """What the daemon does: evaluate the approvals sensor, launch the runs it requests."""
+        sensor = self.defs.resolve_sensor_def(APPROVALS)
         with dg.build_sensor_context(
             instance=self.instance,
             cursor=self.facts.get("sensor_cursor"),
@@ -121,7 +121,7 @@ class Demo:
         self.facts["sensor_cursor"] = result.cursor or self.facts.get("sensor_cursor")
         launched = []
         for request in result.run_requests or []:
-            run = self.defs.resolve_job_def(release_job_name(self.model.name)).execute_in_process(
+            run = self.defs.resolve_job_def(request.job_name).execute_in_process(
                 instance=self.instance,
                 partition_key=request.partition_key,
                 tags=request.tags,

@@ -1,1 +1,1 @@
-"""Sensors per governed model."""
+"""Sensors for every governed model: one per concern, whatever the number of models (governance.fleet)."""

@@ -38,11 +38,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from governance import events
 from governance.config import GovernedModel
 from governance.errors import GovernanceError
+from governance.fleet import CursorError
 from governance.monitoring.fleet import FleetCursor, scan_fleet
 from governance.monitoring.monitor import monitor_for
 from governance.monitoring.policy import Judgement
 from governance.monitoring.retraining import MONITORING, SCHEDULE, monitoring_requests
-from governance.monitoring.windows import LABELLED, LIVE, CursorError
+from governance.monitoring.windows import LABELLED, LIVE
 from governance.release.services import SYSTEM
 from governance_assets.common import REQUESTED_BY_TAG, key, versions
 from jobs import candidate_job_name

@@ -1,7 +1,8 @@
-"""The cluster path's files agree with what the project runs: the Helm values carry the run queue, run monitoring
-and retries of governance.state and the psycopg2 driver of Dagster's storage (tests/test_production_storage.py
-writes on the storage they configure), the image and the Procfile start the same code location, dagster-k8s is
-locked on dagster's version line, and the scoring API's manifest probes its liveness and readiness routes."""
+"""The cluster path's files agree with what the project runs: the Helm values carry the run queue, run monitoring,
+retries and threaded sensors of governance.state and the psycopg2 driver of Dagster's storage
+(tests/test_production_storage.py writes on the storage they configure), the image and the Procfile start the
+same code location, dagster-k8s is locked on dagster's version line, and the scoring API's manifest probes its
+liveness and readiness routes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import re
 import yaml
 
 from governance.settings import dagster_postgres_url
-from governance.state import RUN_MONITORING, RUN_QUEUE, RUN_RETRIES
+from governance.state import RUN_MONITORING, RUN_QUEUE, RUN_RETRIES, SENSOR_THREADS
 from tests.helpers import REPO
 
 DEPLOY = REPO / "deploy"
@@ -31,6 +32,10 @@ def test_helm_values_carry_the_instance_settings_the_project_tests():
     assert monitoring["enabled"] and monitoring["startTimeoutSeconds"] == RUN_MONITORING["start_timeout_seconds"]
     assert daemon["runRetries"]["maxRetries"] == RUN_RETRIES["max_retries"]
     assert daemon["runRetries"]["retryOnAssetOrOpFailure"] == RUN_RETRIES["retry_on_asset_or_op_failure"]
+    assert daemon["sensors"] == {
+        "useThreads": SENSOR_THREADS["use_threads"],
+        "numWorkers": SENSOR_THREADS["num_workers"],
+    }
     assert values["runLauncher"]["type"] == "K8sRunLauncher" and values["postgresql"]["enabled"] is False
     # the chart's storage URL is postgresqlScheme://...: the driver the project gives Dagster's storage, psycopg2
     scheme = dagster_postgres_url("postgresql://dagster@postgres/dagster").partition("://")[0]

@@ -1,5 +1,5 @@
 """The event contract: one typed event per governance fact, declared once, refused when malformed; operational
-state outlives retention; the approval sensor reads events after a ledger cursor."""
+state outlives retention; the approvals sensor reads events after a ledger cursor."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from governance.trust.demo import demo_principals
 from governance.trust.keys import load_private_key
 from programs.cli import app
 from resources import governance_resources
-from sensors.approvals import approval_sensor
+from sensors.approvals import APPROVALS
 from tests.helpers import REPO, SMALL_CONFIG, Lifecycle, travel
 
 MODEL = "credit_scoring"
@@ -124,9 +124,9 @@ def _release(life: Lifecycle, version: str) -> dg.ExecuteInProcessResult:
 
 
 @pytest.mark.slow
-def test_the_approval_sensor_launches_once_when_a_tick_falls_between_statement_and_grant(life, monkeypatch):
+def test_the_approvals_sensor_launches_once_when_a_tick_falls_between_statement_and_grant(life, monkeypatch):
     """`decide` records the signed statement before it ledgers the grant; a tick in that gap must not lose it."""
-    sensor = approval_sensor(life.config.model(MODEL))
+    sensor = life.defs.resolve_sensor_def(APPROVALS)
     resources = governance_resources(life.settings)
     ticks: list[dg.SensorResult] = []
     appending = Ledger.append

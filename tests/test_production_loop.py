@@ -21,7 +21,7 @@ from governance.serving.app import create_app
 from governance.trust.demo import demo_principals
 from programs.cli import app
 from resources import governance_resources
-from sensors.approvals import approval_sensor
+from sensors.approvals import APPROVALS
 from tests.helpers import REPO, SMALL_CONFIG, Lifecycle, RunningAPI, wait_until
 
 pytestmark = pytest.mark.slow
@@ -39,9 +39,9 @@ def sensor_tick(life, cursor):
     """What the daemon does on a tick: evaluate the sensor and launch the runs it asks for."""
     resources = governance_resources(life.settings)
     with dg.build_sensor_context(instance=life.instance, cursor=cursor, resources=resources) as context:
-        result = approval_sensor(life.config.model(MODEL))(context)
+        result = life.defs.resolve_sensor_def(APPROVALS)(context)
     for request in result.run_requests or []:
-        run = life.defs.resolve_job_def("credit_scoring_release").execute_in_process(
+        run = life.defs.resolve_job_def(request.job_name).execute_in_process(
             instance=life.instance, partition_key=request.partition_key, tags=request.tags
         )
         assert run.success
@@ -104,10 +104,10 @@ def test_approve_deploy_decide_disable_enable_rollback(tmp_path):
         wait_until(lambda: ask(client, life, applications.head(1))[0]["version"] == 1, "serving v1 again")
         assert {a["version"] for a in ask(client, life, applications.head(10))} == {1}
 
-    # A fresh daemon's approval sensor (no cursor) must not bring v2 back: both approvals were released already,
+    # A fresh daemon's approvals sensor (no cursor) must not bring v2 back: both approvals were released already,
     # and an approval is spent by its deployment, so even a forced re-run of v2's release deploys nothing.
     with dg.build_sensor_context(instance=life.instance, resources=governance_resources(life.settings)) as context:
-        fresh = approval_sensor(life.config.model(MODEL))(context)
+        fresh = life.defs.resolve_sensor_def(APPROVALS)(context)
     assert not fresh.run_requests
     rerun = life.defs.resolve_job_def("credit_scoring_release").execute_in_process(
         instance=life.instance, partition_key=v2, raise_on_error=False

@@ -2,7 +2,7 @@
 approvable by nobody.
 
 One state dir for the module: version 1 passes its gate and waits for approval. An expired approval, a rejection
-and a stale review deploy nothing; finally a proper approval, released by the approval sensor's run, deploys it.
+and a stale review deploy nothing; finally a proper approval, released by the approvals sensor's run, deploys it.
 The attacks that must deploy nothing (no approval, a reported materialization, forged, replayed or refused
 statements, a pack or artifact changed after approval) are in the attack suite, tests/attacks.
 """
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 from typer.testing import CliRunner
 
 from governance import events
@@ -23,7 +24,7 @@ from governance.trust.demo import demo_principals
 from governance.trust.keys import load_private_key
 from programs.cli import app
 from resources import governance_resources
-from sensors.approvals import approval_sensor
+from sensors.approvals import APPROVALS
 from tests.helpers import SMALL_CONFIG, Lifecycle
 
 pytestmark = pytest.mark.slow
@@ -164,18 +165,22 @@ def test_a_rejection_cedar_refused_vetoes_nothing(life):
     _withdraw(services(life), "rhea")
 
 
-def test_the_approval_sensor_launches_the_release_that_deploys(life):
+def approvals_tick(life, cursor: str | None = None) -> dg.SensorResult:
+    with dg.build_sensor_context(
+        instance=life.instance, cursor=cursor, resources=governance_resources(life.settings)
+    ) as context:
+        return life.defs.resolve_sensor_def(APPROVALS)(context)
+
+
+def test_the_approvals_sensor_launches_the_release_that_deploys(life):
     approved = govern(life, "approve", MODEL, "1", "--as", "ravi", "--comment", "reviewed again")
     assert approved.exit_code == 0, approved.output
-    sensor = approval_sensor(life.config.model(MODEL))
-    resources = governance_resources(life.settings)
-    with dg.build_sensor_context(instance=life.instance, resources=resources) as context:
-        result = sensor(context)
+    result = approvals_tick(life)
     requests = result.run_requests
     assert requests and {r.partition_key for r in requests} == {V1}
+    assert {r.job_name for r in requests} == {f"{MODEL}_release"}
     assert len({r.run_key for r in requests}) == len(requests)
-    with dg.build_sensor_context(instance=life.instance, cursor=result.cursor, resources=resources) as context:
-        follow_up = sensor(context)
+    follow_up = approvals_tick(life, result.cursor)
     assert not follow_up.run_requests  # the cursor moved past every approval
     waiting = govern(life, "status")
     assert f"{V1} approved by ravi; awaits release by the approval sensor" in waiting.output, waiting.output
@@ -196,6 +201,25 @@ def test_the_approval_sensor_launches_the_release_that_deploys(life):
     again = govern(life, "approve", MODEL, "v1", "--as", "ravi")
     assert again.exit_code != 0 and f"{V1} is already the champion: there is nothing to approve" in str(again.exception)
     assert svc.ledger.size() == size
+
+
+def test_after_the_upgrade_to_one_sensor_no_approval_the_model_s_own_sensor_launched_is_launched_again(life):
+    """A deployment whose models each had their own `<model>_approvals` sensor: the fleet's sensor has no position
+    for the model yet, so it reads every grant since the start of the ledger, as the model's own sensor did on its
+    first tick. A grant whose release run the old sensor launched is passed over, deployed or not (Dagster's own
+    run-key check is scoped to a sensor's name and would not see that run)."""
+    never_launched = approvals_tick(life).run_requests  # rhea's earlier grants: withdrawn, never deployed
+    assert never_launched and all(r.partition_key == V1 for r in never_launched)
+    for request in never_launched:  # as the old sensor's daemon launched them: refused, v1 is the champion
+        tags = {**request.tags, RUN_KEY_TAG: request.run_key, SENSOR_NAME_TAG: f"{MODEL}_approvals"}
+        run = life.defs.resolve_job_def(request.job_name).execute_in_process(
+            instance=life.instance, partition_key=request.partition_key, tags=tags, raise_on_error=False
+        )
+        assert not run.success
+    upgraded = approvals_tick(life)
+    assert not upgraded.run_requests
+    assert upgraded.skip_reason.skip_message.count("was already launched by run") == len(never_launched)
+    assert services(life).registry.champion(MODEL) == 1
 
 
 def _withdraw(svc, principal: str) -> None:

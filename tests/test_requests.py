@@ -9,14 +9,16 @@ import json
 
 import dagster as dg
 import pytest
+from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 from typer.testing import CliRunner
 
 from governance.release.requests import requesters
 from governance.release.services import Services
 from governance.trust.demo import demo_principals
-from jobs.requests import request_job_name, request_sensor
+from jobs.requests import request_job_name
 from programs.cli import app
 from resources import governance_resources
+from sensors.requests import CANDIDATE_REQUESTS
 from tests.helpers import SMALL_CONFIG, Lifecycle
 
 pytestmark = pytest.mark.slow
@@ -61,17 +63,36 @@ def test_a_candidate_from_the_ui_needs_no_partition_name_and_a_typo_creates_noth
     assert "'credit_scoring-v6' is not the next credit_scoring version: the next candidate is 'credit_scoring-v2'" in (
         failure.step_failure_data.user_failure_data.description
     )
-    sensor = request_sensor(life.config.model(MODEL), f"{MODEL}_candidate")
-    resources = governance_resources(life.settings)
-    with dg.build_sensor_context(instance=life.instance, resources=resources) as context:
-        assert sensor(context).skip_reason
+    assert requests_tick(life).skip_reason
     assert job.execute_in_process(instance=life.instance).success  # no name typed
-    with dg.build_sensor_context(instance=life.instance, resources=resources) as context:
-        result = sensor(context)
+    result = requests_tick(life)
     (run,) = result.run_requests
-    assert run.partition_key == "credit_scoring-v2" and run.tags["governance/requested_by"].startswith("unknown")
+    assert run.job_name == f"{MODEL}_candidate" and run.partition_key == "credit_scoring-v2"
+    assert run.tags["governance/requested_by"].startswith("unknown")
     assert [r.partition_keys for r in result.dynamic_partitions_requests] == [["credit_scoring-v2"]]
     assert life.instance.get_dynamic_partitions(partitions) == before  # the evaluation wrote nothing
-    with dg.build_sensor_context(instance=life.instance, cursor=result.cursor, resources=resources) as context:
-        later = sensor(context)
+    later = requests_tick(life, result.cursor)
     assert later.skip_reason and not later.run_requests  # one candidate per request
+
+
+def test_after_the_upgrade_to_one_sensor_no_request_the_model_s_own_sensor_answered_is_answered_again(life):
+    """A deployment whose models each had their own `<model>_candidate_requests` sensor: the fleet's sensor has no
+    position for the model yet, so it reads every request run, as the model's own sensor did on its first tick. A
+    request the old sensor launched a candidate for is passed over (Dagster's own run-key check is scoped to a
+    sensor's name and would not see that run)."""
+    (request,) = requests_tick(life).run_requests  # the request of the test above, not answered yet
+    job = life.defs.resolve_job_def(request.job_name)
+    tags = {**request.tags, RUN_KEY_TAG: request.run_key, SENSOR_NAME_TAG: f"{MODEL}_candidate_requests"}
+    life.instance.add_dynamic_partitions(f"{MODEL}_versions", [request.partition_key])
+    # as the old sensor's daemon launched it
+    assert job.execute_in_process(instance=life.instance, partition_key=request.partition_key, tags=tags).success
+    upgraded = requests_tick(life)
+    assert not upgraded.run_requests and upgraded.skip_reason.skip_message == "no new candidate requests"
+    assert json.loads(upgraded.cursor)["models"][MODEL] > 0  # past the request answered
+
+
+def requests_tick(life, cursor: str | None = None) -> dg.SensorResult:
+    with dg.build_sensor_context(
+        instance=life.instance, cursor=cursor, resources=governance_resources(life.settings)
+    ) as context:
+        return life.defs.resolve_sensor_def(CANDIDATE_REQUESTS)(context)

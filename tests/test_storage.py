@@ -256,3 +256,13 @@ def test_the_instance_monitors_runs_and_retries_those_whose_worker_was_lost(tmp_
         assert not inst.run_retries_retry_on_asset_or_op_failure  # a denied gate is an outcome, not retried
     finally:
         inst.dispose()
+
+
+def test_the_daemon_evaluates_sensors_on_threads(tmp_path):
+    settings = Settings(home=tmp_path, config_path=tmp_path / "governance.yaml")
+    prepare(settings)
+    inst = dg.DagsterInstance.from_config(str(settings.dagster_home))
+    try:
+        assert inst.get_sensor_settings() == {"use_threads": True, "num_workers": 4}
+    finally:
+        inst.dispose()

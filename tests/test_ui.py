@@ -28,7 +28,7 @@ from governance.trust.keys import load_private_key
 from jobs import candidate_job_name, release_job_name
 from jobs.candidates import next_candidate_key
 from resources import governance_resources
-from sensors.approvals import approval_sensor
+from sensors.approvals import APPROVALS
 from tests.helpers import REPO, SMALL_CONFIG, Lifecycle
 
 pytestmark = pytest.mark.slow
@@ -65,7 +65,7 @@ ASSETS = [
 
 def build_ui_state(home: Path) -> tuple[Lifecycle, str]:
     """The state dir a reviewer walks: v1 denied by the fairness gate, v2 and v3 approved and deployed, v3 rolled
-    back to v2 by a person, the kill switch on; the approval sensor observed the serving state, as the daemon
+    back to v2 by a person, the kill switch on; the approvals sensor observed the serving state, as the daemon
     would. Returns the Lifecycle and the denied version."""
     life = Lifecycle(home, SMALL_CONFIG)
     demo_principals(life.settings)
@@ -84,7 +84,7 @@ def build_ui_state(home: Path) -> tuple[Lifecycle, str]:
     rollback(life.services, MODEL, "paul", _key(life, "paul"), "v3 under investigation")
     set_kill_switch(life.services, MODEL, True, "bea", _key(life, "bea"), "complaints spike")
     with dg.build_sensor_context(instance=life.instance, resources=governance_resources(life.settings)) as context:
-        tick = approval_sensor(model)(context)
+        tick = life.defs.resolve_sensor_def(APPROVALS)(context)
     for event in tick.asset_events:  # what the daemon records from the sensor's tick
         life.instance.report_runless_asset_event(event)
     return life, denied

@@ -1,12 +1,9 @@
 """Judging every governed model's new windows in one sensor tick per concern, within a time budget.
 
-One sensor per concern walks the models in turn, each from its own cursor (the
-streams' last closed windows, as `scan` keeps them), so the number of sensors
-the daemon evaluates does not grow with the number of models. A tick stops
-starting new models once `budget_seconds` have passed and names the model the
-next tick resumes with; a tick that visits every model starts the next one from
-the first again. Models no longer configured drop out of the cursor; new ones
-start at the beginning of their decision log, as a new model's sensor did.
+One sensor per concern walks the models in turn (`governance.fleet`), each from
+its own cursor (the streams' last closed windows, as `scan` keeps them). New
+models start at the beginning of their decision log, as a new model's sensor
+did.
 """
 
 from __future__ import annotations
@@ -18,11 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from governance.config import GovernedModel
+from governance.fleet import TICK_BUDGET_SECONDS, CursorError, take_turns, waiting
 from governance.monitoring.monitor import Monitor, Scan, scan
-from governance.monitoring.windows import Cursor, CursorError
-
-# Dagster fails a sensor evaluation after 60 s by default; a tick stops starting models well before that.
-TICK_BUDGET_SECONDS = 20.0
+from governance.monitoring.windows import Cursor
 
 
 @dataclass(frozen=True)
@@ -70,17 +65,7 @@ class FleetScan:
 
     def message(self) -> str:
         visited = [f"{model.name}: {result.message() or 'nothing to judge'}" for model, result in self.scans]
-        later = (
-            [f"models from {self.cursor.resume} on wait for the next tick (time budget)"] if self.cursor.resume else []
-        )
-        return "; ".join([*visited, *self.refused, *later])
-
-
-def in_turn(models: Sequence[GovernedModel], resume: str | None) -> list[GovernedModel]:
-    """The models in config order, starting with `resume` (the first if it is None or no longer configured)."""
-    names = [m.name for m in models]
-    start = names.index(resume) if resume in names else 0
-    return [*models[start:], *models[:start]]
+        return "; ".join([*visited, *self.refused, *waiting(self.cursor.resume)])
 
 
 def scan_fleet(
@@ -92,21 +77,18 @@ def scan_fleet(
     clock: Callable[[], float] = time.monotonic,
 ) -> FleetScan:
     """Scan each model's streams from its cursor, in turn from `cursor.resume`, until the budget is spent."""
-    started = clock()
-    windows = {m.name: cursor.windows[m.name] for m in models if m.name in cursor.windows}
-    scans: list[tuple[GovernedModel, Scan]] = []
-    refused: list[str] = []
-    resume = None
-    for model in in_turn(models, cursor.resume):
-        if scans and clock() - started >= budget_seconds:
-            resume = model.name
-            break
+
+    def visit(model: GovernedModel) -> Scan | str:
         try:
             own = cursor.of(model.name, tuple(streams))
         except CursorError as exc:
-            refused.append(f"{model.name}: {exc}")
-            continue
-        result = scan(monitor, model, streams, own)
-        scans.append((model, result))
+            return f"{model.name}: {exc}"
+        return scan(monitor, model, streams, own)
+
+    turns = take_turns(models, cursor.resume, visit, budget_seconds, clock)
+    scans = tuple((model, result) for model, result in turns.visits if isinstance(result, Scan))
+    windows = {m.name: cursor.windows[m.name] for m in models if m.name in cursor.windows}
+    for model, result in scans:
         windows[model.name] = {**windows.get(model.name, {}), **result.cursor.positions}
-    return FleetScan(tuple(scans), tuple(refused), FleetCursor(windows, resume))
+    refused = tuple(result for _, result in turns.visits if isinstance(result, str))
+    return FleetScan(scans, refused, FleetCursor(windows, turns.resume))

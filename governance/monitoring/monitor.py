@@ -28,7 +28,7 @@ from governance import training
 from governance.config import GovernedModel
 from governance.decisions import DecisionLog
 from governance.digests import digest_of, sha256_hex
-from governance.errors import GovernanceError
+from governance.errors import GovernanceError, brief
 from governance.monitoring.drift import data_drift, score_drift
 from governance.monitoring.fairness import equal_opportunity, live_fairness
 from governance.monitoring.figures import Measurement
@@ -252,7 +252,7 @@ def _scan_stream(
                 return cursor
             judgement, note, wait = _judge_or_pass(monitor, model, window, stream, concerns)
         except (GovernanceError, SQLAlchemyError, OSError) as exc:
-            notes.append(f"{stream} window after seq {after} not judged now (tried again next tick): {_brief(exc)}")
+            notes.append(f"{stream} window after seq {after} not judged now (tried again next tick): {brief(exc)}")
             return cursor
         if wait:
             notes.append(f"{stream} window {window.key}: {note}")
@@ -291,9 +291,3 @@ def _judge_or_pass(
         return None, f"waiting for outcomes: {arrived}", True
     judgement, _ = monitor.judge(model, window, stream, concerns)
     return judgement, "", False
-
-
-def _brief(exc: Exception) -> str:
-    """The problem in one line (SQLAlchemy's messages carry the SQL and a link)."""
-    cause = getattr(exc, "orig", None) or exc
-    return f"{type(cause).__name__}: {str(cause).strip().splitlines()[0] if str(cause).strip() else ''}"

@@ -22,13 +22,10 @@ from sqlalchemy import func, select
 
 from governance.decisions import DecisionLog, decisions
 from governance.errors import GovernanceError
+from governance.fleet import CursorError
 
 LIVE, LABELLED = "live", "labelled"
 STREAMS = (LIVE, LABELLED)
-
-
-class CursorError(GovernanceError):
-    """A sensor cursor is not one this module wrote."""
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""Twenty governed models watched by the same four monitoring sensors: each model's new window is judged within
-two ticks of each sensor, and a tick out of time budget resumes with the next model."""
+"""Twenty governed models watched by the same sensors as one: each model's new window is judged within two ticks of
+each monitoring sensor, one approvals tick covers every model, and a tick out of time budget resumes with the next
+model. The sensors are as many at 50 models as at one."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from governance.monitoring.windows import LIVE
 from governance.trust.demo import demo_principals
 from programs.instance import open_instance
 from resources import governance_resources
+from sensors.approvals import APPROVALS
 from sensors.monitoring import SENSORS, monitoring_sensor_name
+from sensors.requests import CANDIDATE_REQUESTS
 from tests.monitoring.support import deploy_trained, monitored_config, settings_for, train
 
 pytestmark = pytest.mark.slow
@@ -51,15 +54,28 @@ def fleet(tmp_path_factory):
     return settings, config
 
 
+def test_the_sensors_are_as_many_at_fifty_models_as_at_one(tmp_path: Path):
+    def sensors(models: tuple[str, ...]) -> list[str]:
+        settings = settings_for(tmp_path / "govern", monitored_config(tmp_path / f"{len(models)}.yaml", models))
+        return sorted(s.name for s in build_definitions(settings, load_config(settings.config_path)).sensors)
+
+    one = sensors(MODELS[:1])
+    assert one == sorted(
+        [
+            *(monitoring_sensor_name(c) for c in SENSORS),
+            "retraining_requests",
+            "guard_reports",
+            APPROVALS,
+            CANDIDATE_REQUESTS,
+        ]
+    )
+    assert sensors(tuple(f"model_{i:02d}" for i in range(50))) == one
+
+
 def test_every_model_s_new_window_is_judged_within_two_ticks(fleet):
     settings, config = fleet
     defs = build_definitions(settings, config)
     instance = open_instance(settings)
-    assert {s.name for s in defs.sensors} >= {monitoring_sensor_name(c) for c in SENSORS}
-    assert len([s for s in defs.sensors if s.name.startswith("monitoring_")]) == len(SENSORS)  # not per model
-    fleet_wide = {s.name for s in defs.sensors if not s.name.startswith(MODELS)}
-    assert fleet_wide == {*(monitoring_sensor_name(c) for c in SENSORS), "retraining_requests", "guard_reports"}
-    assert len(defs.sensors) == len(fleet_wide) + 2 * len(MODELS)  # per model: approvals, candidate requests
     for concern in LIVE_CONCERNS:
         sensor, cursor = defs.resolve_sensor_def(monitoring_sensor_name(concern)), None
         for _ in range(2):
@@ -97,3 +113,22 @@ def test_a_tick_out_of_time_resumes_with_the_next_model(fleet, tmp_path: Path):
     assert [m.name for m, _ in everyone.scans] == [*MODELS[2:], *MODELS[:2]] and everyone.cursor.resume is None
     assert all(everyone.cursor.windows[name] == {LIVE: last_seq(name)} for name in MODELS)
     assert "models from" in first.message() and "wait for the next tick" in first.message()
+
+
+def test_one_approvals_tick_observes_every_model_and_launches_no_deployed_approval(fleet):
+    """As each model's own approvals sensor did on its first tick: every grant since the start of the ledger is
+    looked at, and the ones deployments used are passed over."""
+    settings, config = fleet
+    sensor = build_definitions(settings, config).resolve_sensor_def(APPROVALS)
+    instance = open_instance(settings)
+    with dg.build_sensor_context(instance=instance, resources=governance_resources(settings)) as context:
+        first = sensor(context)
+    assert not first.run_requests
+    assert sorted(e.asset_key for e in first.asset_events) == [dg.AssetKey([n, "serving_state"]) for n in MODELS]
+    positions = json.loads(first.cursor)["models"]
+    assert sorted(positions) == sorted(MODELS) and all(p["ledger_seq"] > 0 for p in positions.values())
+    with dg.build_sensor_context(
+        instance=instance, cursor=first.cursor, resources=governance_resources(settings)
+    ) as context:
+        second = sensor(context)
+    assert not second.run_requests and not second.asset_events and second.cursor == first.cursor

@@ -10,12 +10,13 @@ import pytest
 
 from governance.config import load_config
 from governance.digests import canonical_json
+from governance.fleet import CursorError
 from governance.monitoring.drift import psi
 from governance.monitoring.fairness import equal_opportunity, live_fairness
 from governance.monitoring.figures import Measurement
 from governance.monitoring.performance import performance
 from governance.monitoring.policy import containment, judge, rejudge
-from governance.monitoring.windows import Cursor, CursorError
+from governance.monitoring.windows import Cursor
 from governance.policy.bundle import PolicyBundle
 from tests.helpers import REPO, SMALL_CONFIG
 

@@ -3,7 +3,7 @@
 Each schedule and sensor of the code location is evaluated through Dagster's own evaluation entry point
 (`evaluate_tick`, what the UI's preview calls in the code server) on a copy of a monitored state with work
 waiting for every one of them (complete windows of decisions, a monitoring retraining request, a granted
-approval is not needed: the approval sensor still observes the serving state). The ledger, the dynamic
+approval is not needed: the approvals sensor still observes the serving state). The ledger, the dynamic
 partitions and every file of the state dir are the same afterwards; what the daemon would do is only in the
 returned results (run requests, partition requests, observations).
 """
@@ -46,7 +46,7 @@ def test_previewing_every_schedule_and_sensor_writes_nothing(monitored: Monitore
     assert [r.partition_keys for r in retraining.dynamic_partitions_requests] == [["credit_scoring-v3"]]
     schedule = results[f"{MODEL}_retraining_schedule"]
     assert schedule.run_requests and schedule.run_requests[0].partition_key is None
-    approvals = results[f"{MODEL}_approvals"]
+    approvals = results["approvals"]
     assert [e.asset_key for e in approvals.asset_events] == [dg.AssetKey([MODEL, "serving_state"])]
     judged = [results[monitoring_sensor_name(concern)] for concern in ("data_drift", "score_drift", "fairness")]
     assert any(result.run_requests for result in judged)  # there was work: the preview shows it, does not do it

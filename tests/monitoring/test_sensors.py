@@ -192,10 +192,10 @@ def test_a_cursor_it_did_not_write_is_refused_with_a_message(monitored: Monitore
 
 def test_sensors_exist_for_every_concern_and_run_by_default(monitored: Monitored):
     names = {s.name for s in monitored.defs.sensors}
-    assert {sensor_name(c) for c in CONCERNS} | {"retraining_requests", "guard_reports"} <= names
-    # per model only the release ones: approvals and candidate requests (a ledger or run-list read a tick)
-    per_model = {name for name in names if name.startswith("credit_scoring_")}
-    assert per_model == {f"credit_scoring_{s}" for s in ("approvals", "candidate_requests")}
+    assert names == {sensor_name(c) for c in CONCERNS} | {"retraining_requests", "guard_reports"} | {
+        "approvals",
+        "candidate_requests",
+    }  # none per model
     for concern in CONCERNS:
         sensor = monitored.defs.resolve_sensor_def(sensor_name(concern))
         assert sensor.default_status.value == "RUNNING" and sensor.minimum_interval_seconds == 1
