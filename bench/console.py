@@ -113,7 +113,7 @@ def measure(world, ids: list[str], runs: int) -> None:
             lambda: services.ledger.entries(model=OTHER, before_seq=middle, limit=51, checked=False),
         )
         yield (
-            "ledger, by type (approval.granted)",
+            f"ledger, by type ({GRANTED})",
             page(links.ledger_url("/console", action=GRANTED)),
             lambda: services.ledger.entries(action=GRANTED, limit=51, checked=False),
         )

@@ -21,6 +21,7 @@ sys.path.insert(0, str(REPO))  # tests.lineage.world builds the history
 
 from sqlalchemy import insert  # noqa: E402
 
+from governance import events  # noqa: E402
 from governance.decisions import DecisionLog, decisions  # noqa: E402
 from governance.settings import apply_offline_env  # noqa: E402
 from tests.lineage.world import MODEL, World, build_world  # noqa: E402
@@ -89,7 +90,7 @@ def pad_ledger(world: World, entries: int) -> None:
             [
                 {
                     "actor": "system:bench",
-                    "action": "report.performance",
+                    "action": events.PerformanceReportPublished.action,
                     "subject": {"model": "other_model", "version": f"other_model-v{1 + i // 40}"},
                     "digests": {"report": hashlib.sha256(b"%d" % i).hexdigest()},
                     "payload": {"auc": 0.81, "i": i},

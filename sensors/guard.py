@@ -5,7 +5,7 @@ before its window is complete, and once the kill switch is on the rest of the
 window is answered in the safe state, so the monitoring sensors pass that
 window over (too few scored decisions). This sensor requests the model's
 `<model>_remediation` for exactly the decisions the guard judged (ledger
-`monitoring.guard_contained`): their full monitoring report, with every live
+`events.GuardContained`): their full monitoring report, with every live
 figure and Evidently's HTML, then remediation, which finds the kill switch on.
 One sensor for every governed model: a tick is one ledger read after the
 cursor (the sequence number of the last finding it requested a report for).

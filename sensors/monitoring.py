@@ -18,7 +18,7 @@ were judged or passed over for good; anything that cannot be judged now leaves i
 in place and says why in the tick.
 
 `retraining_requests` launches `<model>_candidate` for retraining that monitoring or
-the model's retraining schedule requested (ledger `retraining.requested`), one run
+the model's retraining schedule requested (ledger `events.RetrainingRequested`), one run
 at a time per model; its cursor (per model, the last request answered) moves only
 once a run answering the request succeeded, so a run that never started or failed
 does not drop it. Like every sensor here it writes nothing while evaluated: a new
@@ -168,7 +168,7 @@ def retraining_requests_sensor(models: Sequence[GovernedModel], jobs: Sequence) 
         minimum_interval_seconds=daemon_interval(min(m.monitoring.check_interval_seconds for m in models)),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Launches a model's candidate job when monitoring or its retraining schedule requests its "
-        "retraining (ledger retraining.requested); a request stays open until a run answering it succeeds. The "
+        f"retraining (ledger {events.RetrainingRequested.action}); a request stays open until a run answering it succeeds. The "
         "candidate waits for approval.",
     )
     def retraining_requests(context: dg.SensorEvaluationContext, governance: GovernanceResource) -> dg.SensorResult:

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from governance import events
 from governance.cli.output import emit
 from governance.errors import GovernanceError
 from governance.ledger import Checkpoint, Ledger, sign_checkpoint, verify_checkpoint_signature
@@ -140,7 +141,9 @@ def show(
     ctx: typer.Context,
     model: Annotated[str | None, typer.Option("--model", help="only entries about this model")] = None,
     version: Annotated[str | None, typer.Option("--version", help="only entries about this model version")] = None,
-    action: Annotated[str | None, typer.Option("--action", help="only this action, e.g. gate.decision")] = None,
+    action: Annotated[
+        str | None, typer.Option("--action", help=f"only this action, e.g. {events.GateDecided.action}")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=0, help="the most recent N matching entries (0: all)")] = 50,
     as_json: JsonOption = False,
 ) -> None:

@@ -397,11 +397,13 @@ class _Builder:
                 tuple(recorded.get("trained_by", ())),
                 tuple(recorded.get("requested_by", ())),
             ):
-                self.findings.append(f"gate.decision #{entry.seq}: its facts contradict the decision it records")
+                self.findings.append(
+                    f"{ev.GateDecided.action} #{entry.seq}: its facts contradict the decision it records"
+                )
             seq, agreed = first.setdefault(gate.evidence, (entry.seq, facts))
             if agreed != facts:
                 self.findings.append(
-                    f"gate.decision #{entry.seq} names tier {gate.risk_tier}, trainers {list(gate.trained_by)} and "
+                    f"{ev.GateDecided.action} #{entry.seq} names tier {gate.risk_tier}, trainers {list(gate.trained_by)} and "
                     f"requesters {list(gate.requested_by)} for the evidence #{seq} judged with tier {agreed[1]}, "
                     f"trainers {list(agreed[2])} and requesters {list(agreed[3])}: a forged or altered gate entry"
                 )

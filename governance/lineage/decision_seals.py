@@ -3,7 +3,7 @@
 Sealing (`seal_decisions`): per model, the decisions logged since its last seal, in seq order up to the first
 one logged less than `SETTLE` ago (a writer commits its decision well within that, so no lower seq is still
 to come; a decision dated further ahead than `MAX_CLOCK_SKEW` does not hold sealing back: it is sealed as it
-stands, and verification names it), in ranges of at most `MAX_SEAL` decisions, each ledgered as `decisions.sealed` with every
+stands, and verification names it), in ranges of at most `MAX_SEAL` decisions, each ledgered as `events.DecisionsSealed` with every
 decision's digest (`decision_digest`). The digest covers what an auditor relies on and retention keeps: id,
 time, model, version, input digest, score, outcome, reasons, how many were withheld, the kill switch and why a
 safe-state answer was given; not the inputs (retention expires them; while they are kept they must still have

@@ -4,11 +4,11 @@
 decisions of every serving worker and replica), polling every
 `poll_seconds`. Per model it arms a `FairnessGuard` for the version deciding
 (from its sealed fairness report; a version it cannot arm for is ledgered once
-as `monitoring.guard_not_armed` and its windows are left to the sensors), feeds
+as `events.GuardNotArmed` and its windows are left to the sensors), feeds
 it each new decision and asks the monitoring policy about the strongest
 finding. When the policy calls for containment it acts as remediation does,
 under the model's remediation lease: the kill switch, signed by the system
-principal, authorised by Cedar, ledgered, then `monitoring.guard_contained`
+principal, authorised by Cedar, ledgered, then `events.GuardContained`
 with the guard's evidence. Serving reads the kill switch per batch, so the
 next batch is in the safe state. The window report follows for the record
 (`sensors/guard.py` requests it for the decisions the guard judged).
@@ -65,7 +65,7 @@ LEASE_WAIT_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class GuardContained:
-    """What the guard did about a conclusive finding (ledgered as `monitoring.guard_contained`)."""
+    """What the guard did about a conclusive finding (ledgered as `events.GuardContained`)."""
 
     ledger_seq: int
     actions: tuple[str, ...]

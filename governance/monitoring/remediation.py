@@ -19,7 +19,7 @@ reference, calls for no containment. The policy then permits `auto_rollback` or
 as if the target did not pass. The rollback and the kill switch are the core's
 own actions: signed by the system principal, authorised by Cedar, ledgered.
 The decision itself, with the rules that made it, is the ledger entry
-`monitoring.remediation`.
+`events.RemediationDecided`.
 """
 
 from __future__ import annotations

@@ -334,7 +334,7 @@ class _Statement:
     digest: str
     subject: Mapping[str, str | None]
     comment: str
-    ledgered_at: int | None  # the seq of its `statement.recorded` entry
+    ledgered_at: int | None  # the seq of its `StatementRecorded` entry
 
 
 def _counting(accepted: Accepted, roster: Roster) -> _Statement | None:
@@ -398,7 +398,7 @@ def approval_problem(
         g.statement == approval
         for g in services.ledger.events(events.ApprovalGranted, model=model, version=version, checked=FACTS)
     ):
-        return f"approval {approval[:12]} was never granted (no approval.granted entry: Cedar did not allow it)"
+        return f"approval {approval[:12]} was never granted (no {events.ApprovalGranted.action} entry: Cedar did not allow it)"
     principal = signed.statement.principal
     if AUTOMATION in roster.principals[principal].roles:
         return f"approval {approval[:12]} was signed by automation ({principal}), not a person"
@@ -526,7 +526,7 @@ def _verified_flip(
         return flip
     incidents.append(
         f"{held.actor}'s signed disable {held.statement[:12]} (issued {held.ts}) is recorded, but the ledger has no "
-        "kill_switch.on for it; the kill switch counts as on"
+        f"{events.KillSwitchOn.action} for it; the kill switch counts as on"
     )
     return held
 
@@ -569,7 +569,7 @@ def _unledgered_disable(
 ) -> events.KillSwitchOn | None:
     """A stand-in flip for an authentic disable, one Cedar allows its signer now, recorded after the latest flip
     and backing none: the ledger should have its flip (one in flight is about to be; a ledger writer may have kept
-    one out). Expired or not, it holds the kill switch on until a person flips it again. A `kill_switch.refused`
+    one out). Expired or not, it holds the kill switch on until a person flips it again. A `KillSwitchRefused`
     entry does not cancel it: a ledger writer can append one; Cedar, asked now, decides."""
     since = flips[-1].seq if flips else 0
     used = {f.statement for f in flips}

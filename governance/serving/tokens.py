@@ -63,7 +63,7 @@ class _Ledgered:
         """Why an active row with this id and digest does not count; None when the ledger backs it."""
         issued = self.issued.get(token_id)
         if issued is None:
-            return "no api_token.issued entry in the ledger issues it (the row was written outside `govern token`)"
+            return f"no {events.ApiTokenIssued.action} entry in the ledger issues it (the row was written outside `govern token`)"
         if issued.secret is None:
             return f"ledger entry {issued.seq} issued it without binding its secret's digest: issue a new token"
         if not hmac.compare_digest(issued.secret, digest):
@@ -136,7 +136,7 @@ class TokenStore:
 
     def active_digests(self) -> dict[str, str]:
         """token id -> secret digest of every active token the ledger backs. Each active row it does not back is
-        refused, logged and ledgered once (`api_token.refused`)."""
+        refused, logged and ledgered once (`events.ApiTokenRefused`)."""
         query = select(api_tokens.c.token_id, api_tokens.c.secret_sha256).where(api_tokens.c.revoked_at.is_(None))
         with self.engine.connect() as conn:
             rows = dict(conn.execute(query).tuples().all())

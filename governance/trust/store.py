@@ -222,7 +222,7 @@ class StatementStore:
 
     def ever_recorded(self, action: str, model: str, version: str | None = None, since_seq: int = 0) -> list[Accepted]:
         """Every statement the store accepted as an `action` on `model` (and `version`), with its row where the row
-        reads and its document says so, and the ledger's record of accepting it (`statement.recorded`, ledgered
+        reads and its document says so, and the ledger's record of accepting it (`events.StatementRecorded`, ledgered
         after `since_seq`), which stands for a row deleted or altered since. For what must count when it exists (a
         rejection, a disable): no edit of the statements table hides one the ledger recorded."""
         rows = {r.digest: r for r in self.find(action=action, model=model, version=version)}
