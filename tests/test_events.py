@@ -52,6 +52,20 @@ def test_each_action_is_spelled_in_exactly_one_module():
     assert moves == {f"{k}.{s}" for k in families for s in ("started", "completed", "aborted")}
 
 
+def test_the_product_appends_typed_events_only():
+    """`Ledger.append_record(s)` takes raw entry fields unchecked against any event type: the storage layer's door
+    for its own tests and benchmarks. No product module may use it, so every entry the project writes is checked
+    against its declared type when it is appended."""
+    raw = re.compile(r"\.append_records?\(")
+    users = sorted(
+        str(path.relative_to(REPO))
+        for package in PRODUCT
+        for path in (REPO / package).rglob("*.py")
+        if raw.search(path.read_text())
+    )
+    assert users == []
+
+
 def _requested(**overrides) -> events.ApprovalRequested:
     fields = {
         "actor": "system:approval_request",
