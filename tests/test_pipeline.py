@@ -116,6 +116,13 @@ def test_model_card_names_its_evidence(two_versions):
         "## Monitoring" in markdown and "| monitoring.score_drift_severe | contain | score_psi >= 0.2500 |" in markdown
     )
     assert f"| 1 | {top} |" in markdown.split("## Monitoring")[1]
+    withheld = explained["withheld_reasons"]  # no flagged proxy, no protected feature: nothing to withhold
+    assert explained["proxy_flags"] == [] and withheld["applications"] == withheld["reasons"] == 0
+    assert withheld["adverse"] > 0
+    assert (
+        f"On the {explained['sample_rows']} explained test applications, {withheld['adverse']} would be declined or "
+        "referred; none of them would have given a withheld feature as a principal reason." in markdown
+    )
 
 
 def test_metadata_a_reviewer_needs_is_on_each_asset(two_versions):

@@ -12,13 +12,14 @@ import pytest
 from governance import events
 from governance.control import ControlStore
 from governance.data.generator import CONTRACT, generate_applications
+from governance.data.source import read_dataset
 from governance.decisions import DecisionLog
 from governance.digests import file_sha256
 from governance.ledger import Ledger
+from governance.metrics.reasons import ReasonCodes
 from governance.release.evidence_pack import EXPLAINABILITY_FILE, EvidencePack, seal
 from governance.serving.champion import ChampionFollower, ServingError, ServingState, load_version
 from governance.serving.decide import Application, DecisionMaker
-from governance.serving.reasons import ReasonCodes
 from tests.helpers import small_model, write_config
 
 pytestmark = pytest.mark.slow
@@ -64,6 +65,14 @@ def test_the_screen_flags_a_low_importance_exact_proxy(denied):
     card = Path(result.output_for_node(f"{MODEL}__model_card")["markdown_path"]).read_text()
     assert f"| {PROXY} | sex | 1.00 |" in card and "yes: encodes it" in card
     assert f"or a flagged proxy ({PROXY}) as a principal reason" in card
+    withheld = report["withheld_reasons"]
+    assert withheld["applications"] > 0 and withheld["by_feature"] == {PROXY: withheld["applications"]}
+    assert withheld["reasons"] == withheld["applications"]  # the one withheld feature, once per application
+    assert (
+        f"On the {report['sample_rows']} explained test applications, {withheld['adverse']} would be declined or "
+        f"referred; {withheld['applications']} of them would have given a withheld feature as a principal reason "
+        f"({PROXY}: {withheld['applications']}); {withheld['reasons']} reasons are withheld in all"
+    ) in card
 
 
 def test_the_gate_denies_naming_the_feature_and_the_attribute(denied):
@@ -93,9 +102,21 @@ def _pack(life, key: str) -> EvidencePack:
     return seal(life.settings.model_dir(MODEL, key) / "evidence", MODEL, key, {EXPLAINABILITY_FILE: report}, {})
 
 
-def test_no_decision_gives_the_proxy_as_a_reason(denied, tmp_path):
-    life, key, result = denied
+def _decide(life, result, served, rows: pd.DataFrame) -> tuple[list[dict], DecisionLog]:
+    """The scoring API's decisions on `rows` by the served version, logged, and the log."""
     trained = result.output_for_node(f"{MODEL}__trained_model")
+    model = life.config.model(MODEL)
+    follower = ChampionFollower(life.settings, model, life.registry, ControlStore.for_settings(life.settings))
+    follower.state = ServingState(trained["version"], served, None)
+    follower.switched_off_by_record = None  # driven directly: no governed deployment, the kill switch never on
+    log = DecisionLog.for_settings(life.settings)
+    maker = DecisionMaker(model, follower, ControlStore.for_settings(life.settings), log)
+    applications = [Application({c: row[c] for c in model.feature_columns}, None) for row in rows.to_dict("records")]
+    return maker.decide(applications), log
+
+
+def test_no_decision_gives_the_proxy_as_a_reason(denied):
+    life, key, result = denied
     model = life.config.model(MODEL)
     served = _served(life, key, result, _pack(life, key))
     rows = applications_with_personal_status(3000).sample(600, random_state=1)
@@ -104,13 +125,7 @@ def test_no_decision_gives_the_proxy_as_a_reason(denied, tmp_path):
     would_give = [i for i, reasons in enumerate(unscreened) if PROXY in {r["feature"] for r in reasons.given}]
     assert would_give, "the constructed proxy must be among some rows' principal reasons for this test to bite"
 
-    follower = ChampionFollower(life.settings, model, life.registry, ControlStore.for_settings(life.settings))
-    follower.state = ServingState(trained["version"], served, None)
-    follower.switched_off_by_record = None  # driven directly: no governed deployment, the kill switch never on
-    log = DecisionLog.for_settings(life.settings)
-    maker = DecisionMaker(model, follower, ControlStore.for_settings(life.settings), log)
-    applications = [Application({c: row[c] for c in model.feature_columns}, None) for row in rows.to_dict("records")]
-    answers = maker.decide(applications)
+    answers, log = _decide(life, result, served, rows)
     assert all(PROXY not in {r["feature"] for r in answer["reasons"]} for answer in answers)
     assert "reasons_withheld" not in answers[0]  # logged, not sent
     next_given = 0
@@ -124,6 +139,24 @@ def test_no_decision_gives_the_proxy_as_a_reason(denied, tmp_path):
         assert log.get(answers[i]["decision_id"]).reasons_withheld == 1
     assert next_given, "some declined row should get its next eligible reason in the proxy's place"
     assert sum(log.get(a["decision_id"]).reasons_withheld for a in answers) == len(would_give)
+
+
+def test_the_reports_count_is_what_the_decision_log_records_on_the_same_applications(denied):
+    """Decided by the scoring API, the test rows the report explained are logged with the withheld reasons the
+    report (and so the card) counts on its declined or referred ones."""
+    life, key, result = denied
+    report = json.loads((life.settings.model_dir(MODEL, key) / EXPLAINABILITY_FILE).read_bytes())
+    trained = result.output_for_node(f"{MODEL}__trained_model")
+    test = read_dataset(life.config.model(MODEL), trained["test_path"]).reset_index(drop=True)
+    sample = test.sample(n=report["sample_rows"], random_state=0)  # as explainability_report draws it
+    answers, log = _decide(life, result, _served(life, key, result, _pack(life, key)), sample)
+    logged = [log.get(a["decision_id"]).reasons_withheld for a in answers if a["outcome"] != "approve"]
+    withheld = report["withheld_reasons"]
+    assert (len(logged), sum(n > 0 for n in logged), sum(logged)) == (
+        withheld["adverse"],
+        withheld["applications"],
+        withheld["reasons"],
+    )
 
 
 def test_the_proxies_are_read_from_the_approved_pack_only(denied):

@@ -198,7 +198,9 @@ def trace_text(traced: dict) -> str:
         f"decision {d['decision_id']} at {d['ts']}: {d['outcome']}, {score}, by {d['version'] or 'no version (safe state)'}",
         f"  input digest sha256 {d['input_digest']}"
         + ("" if d["inputs_retained"] else " (inputs expired by retention)"),
-        "  reasons: " + ("; ".join(f"{r.get('code')} {r.get('text')}" for r in d["reasons"]) or "none"),
+        "  reasons: "
+        + ("; ".join(f"{r.get('code')} {r.get('text')}" for r in d["reasons"]) or "none")
+        + _withheld_text(d["reasons_withheld"]),
         f"  {_sealed_text(traced['seal'])}",
     ]
     if d["safe_state_reason"]:
@@ -224,6 +226,11 @@ def trace_text(traced: dict) -> str:
     if traced["lineage"]:
         lines += ["", lineage_text(traced["lineage"])]
     return "\n".join(lines)
+
+
+def _withheld_text(withheld: int | None) -> str:
+    """The reasons the proxy screen kept out; a safe-state answer has no reasons to screen."""
+    return "" if withheld is None else f" ({withheld} withheld as a protected attribute or flagged proxy)"
 
 
 def _sealed_text(seal: dict) -> str:

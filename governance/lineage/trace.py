@@ -1,6 +1,7 @@
 """From one served decision to everything behind it.
 
-The decision log gives the version, input digest, reasons, whether the kill
+The decision log gives the version, input digest, reasons (and how many were
+withheld as a protected attribute or flagged proxy), whether the kill
 switch was on and why a safe-state answer was given; its seal in the ledger
 says whether the row is still what was logged (or that it is not yet sealed). The control store says
 which governed move had made which version champion at that moment (a
@@ -47,6 +48,7 @@ def trace_decision(services: Services, decisions: DecisionLog, decision_id: str,
             "score": decision.score,
             "outcome": decision.outcome,
             "reasons": decision.reasons,
+            "reasons_withheld": decision.reasons_withheld,
             "safe_state_reason": decision.safe_state_reason,
             "inputs_retained": decision.features is not None,
         },

@@ -30,6 +30,7 @@ from sklearn.pipeline import Pipeline
 
 from governance.config import MAX_SHAP_CATEGORIES, GovernedModel
 from governance.errors import GovernanceError
+from governance.metrics.reasons import ReasonCodes, withheld_count
 from governance.training import feature_frame
 
 PROXY_SAMPLE_ROWS = 20_000
@@ -81,6 +82,10 @@ class Explainer:
     def attributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """SHAP values per row and original feature (summed over one-hot columns); refused if any row's do not
         add up to its score."""
+        return self.explain_all(frame).attributions
+
+    def explain_all(self, frame: pd.DataFrame) -> Explanation:
+        """`explain`, refused if any row's attributions do not add up to its score."""
         explanation = self.explain(frame)
         gaps = explanation.gaps
         if not explanation.faithful.all():
@@ -90,7 +95,7 @@ class Explainer:
                 f"{int((~explanation.faithful).sum())} of {len(gaps)} rows (largest gap {np.nanmax(gaps):.3g}); "
                 "the explanation would misstate the model, so none is given"
             )
-        return explanation.attributions
+        return explanation
 
     def explain(self, frame: pd.DataFrame) -> Explanation:
         """Each row's score and attributions from one pass through the preprocessing, with how far each row's
@@ -137,10 +142,12 @@ def version_explainer(settings, model: GovernedModel, pipeline: Pipeline, data_m
 def explainability_report(
     model: GovernedModel, explainer: Explainer, test: pd.DataFrame, groups: dict[str, pd.Series]
 ) -> tuple[dict, pd.DataFrame]:
-    """Global importance on a bounded sample, and the proxy screen of every feature; also the sample's values."""
+    """Global importance on a bounded sample, the proxy screen of every feature, and what the reason codes would
+    withhold on the sample (`reasons.withheld_count`); also the sample's values."""
     evaluation = model.evaluation
     sample = test.sample(n=min(evaluation.shap_sample_rows, len(test)), random_state=0)
-    values = explainer.attributions(sample)
+    explanation = explainer.explain_all(sample)
+    values = explanation.attributions
     importance = values.abs().mean().sort_values(ascending=False)
     gated = {a.label for a in model.protected_attributes}
     proxies = proxy_strengths(test[model.feature_columns], {k: v for k, v in groups.items() if k in gated})
@@ -158,6 +165,9 @@ def explainability_report(
         "proxy_strength_max": _strongest(screen, "strength"),
         "proxy_weighted_max": _strongest(screen, "weighted"),
     }
+    reasons = ReasonCodes(model, flagged_proxies(report)).principal(values)  # as the scoring API gives them
+    declined_or_referred = explanation.scores >= model.decisioning.approve_below
+    report["withheld_reasons"] = withheld_count(reasons, declined_or_referred)
     return report, values
 
 

@@ -28,13 +28,13 @@ from governance.control import ControlStore, KillSwitch
 from governance.errors import GovernanceError
 from governance.events import MoveStep
 from governance.metrics.explainability import Explainer, flagged_proxies, version_explainer
+from governance.metrics.reasons import ReasonCodes
 from governance.objectstore import sealed_pack_dir
 from governance.registry import ArtifactChanged, ModelRegistry, RegisteredVersion, version_key
 from governance.release.evidence_pack import EXPLAINABILITY_FILE, verify
 from governance.release.production import Production, record_incidents, verified_production
 from governance.release.services import Services
 from governance.serving import metrics
-from governance.serving.reasons import ReasonCodes
 from governance.settings import Settings
 from governance.timestamps import utc_timestamp
 

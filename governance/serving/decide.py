@@ -123,7 +123,7 @@ class DecisionMaker:
         reasons = served.reasons.principal(explanation.attributions)
         outcomes = [self._outcome(score) for score in explanation.scores]
         return [
-            self._answer(served.version, float(score), outcome, _principal(outcome, why.given), None, why.withheld)
+            self._answer(served.version, float(score), outcome, _principal(outcome, why.given), None, len(why.withheld))
             if faithful
             else self._answer(
                 None,

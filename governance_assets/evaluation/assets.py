@@ -144,7 +144,8 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         kinds={"shap"},
         **common,
         **stored_as("explainability.json"),
-        description="SHAP global importance on a bounded sample, and the proxy screen of every feature.",
+        description="SHAP global importance on a bounded sample, the proxy screen of every feature, and how many "
+        "reasons the screen withholds on the sample's declined or referred applications.",
     )
     def explainability(
         governance: GovernanceResource, registry: RegistryResource, ledger: LedgerResource, trained: dict

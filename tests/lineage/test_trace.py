@@ -34,6 +34,7 @@ def test_a_decision_names_its_version_approver_and_data(any_world, phase, versio
         assert decision["version"] == version == lineage["version"]
         assert decision["input_digest"] == digest_of(world.sent[answer["decision_id"]])
         assert decision["reasons"] == answer["reasons"] and decision["outcome"] == answer["outcome"]
+        assert decision["reasons_withheld"] == 0  # the small model has no flagged proxy and no protected feature
         assert traced["approval"]["approver"] == APPROVERS[version] == lineage["summary"]["approver"]
         assert traced["approval"]["roles"] == ["model_risk_approver"]
         assert lineage["summary"]["data_md5"] == trained_on(world, version) == lineage["data"]["dvc_md5"]
@@ -50,6 +51,7 @@ def test_the_human_trace_says_what_was_in_force(world):
     assert before.exit_code == after.exit_code == 0
     assert f"by {V2}" in before.output and "approved by rhea (model_risk_approver)" in before.output
     assert "ROLLBACK IN FORCE" not in before.output
+    assert "(0 withheld as a protected attribute or flagged proxy)" in before.output
     assert f"in force: rollback #3 to {V1} by paul" in after.output and "ROLLBACK IN FORCE" in after.output
     assert "approved by ravi (model_risk_approver)" in after.output
     assert f"DVC md5 {trained_on(world, V1)}" in after.output
@@ -60,6 +62,7 @@ def test_a_decision_in_the_safe_state_says_who_stopped_the_model(world):
     traced = json.loads(govern(world.settings, "trace", answer["decision_id"], "--json").output)
     assert traced["decision"]["outcome"] == "refer" and traced["decision"]["version"] is None
     assert traced["decision"]["safe_state_reason"] == "kill switch on: complaints spike"
+    assert traced["decision"]["reasons_withheld"] is None  # no reasons were screened
     assert (
         "safe state: kill switch on: complaints spike" in govern(world.settings, "trace", answer["decision_id"]).output
     )
