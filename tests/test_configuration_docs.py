@@ -3,6 +3,7 @@ loads, and `govern config check` answers with every error, the allowed keys and 
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -15,8 +16,9 @@ from typer.testing import CliRunner
 from governance.config import GovernanceConfig, load_config
 from governance.config_reference import DOC, SET_BY_LOADER, documented, reference_markdown
 from programs.cli import app
-from tests.helpers import REPO, write_config
-from tests.test_second_model import TAIWAN, TAIWAN_MODEL
+from tests import readme
+from tests.helpers import REPO
+from tests.test_second_model import TAIWAN
 
 TEXT = DOC.read_text(encoding="utf-8")
 
@@ -130,16 +132,11 @@ def test_config_check_answers_in_under_two_seconds_of_cpu():
 
 
 def readme_example(tmp_path):
-    """The README's bring-your-own-model config, its elided columns ("# ... one line per column") completed
-    from the Taiwan contract the walkthrough's test uses, its CSV the real one."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    step = readme[readme.index("1. **Describe the model.**") :]
-    block = re.search(r"```yaml\n(.*?)```", step, re.S).group(1)
-    raw = yaml.safe_load("\n".join(line.removeprefix("   ") for line in block.splitlines()))
-    model = raw["models"]["card_default"]
-    model["columns"] = {**TAIWAN_MODEL["columns"], **model["columns"]}
-    model["source"] = {"file": {"path": str(TAIWAN)}}
-    return write_config(tmp_path / "governance.yaml", raw["models"])
+    """The README's bring-your-own-model config as written, beside a copy of the real CSV it names."""
+    shutil.copyfile(TAIWAN, tmp_path / "clients.csv")
+    path = tmp_path / "governance.yaml"
+    path.write_text(readme.config())
+    return path
 
 
 @pytest.mark.skipif(not TAIWAN.is_file(), reason=f"real dataset not present at {TAIWAN}")
