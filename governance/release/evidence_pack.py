@@ -83,8 +83,9 @@ def seal(root: Path, model: str, version: str, files: dict[str, Path], facts: di
     return verify(final, digest)
 
 
-def verify(path: Path, expected_digest: str) -> EvidencePack:
-    """Recompute a pack from its files; raise EvidenceError naming the first thing that differs."""
+def opened(path: Path, expected_digest: str) -> EvidencePack:
+    """The pack whose manifest is the sealed one, its files unchecked: read a document with `document`, which
+    checks it; raise EvidenceError if the manifest is missing, unreadable or not the sealed one."""
     path = Path(path)
     manifest_file = path / MANIFEST
     if not manifest_file.is_file():
@@ -96,6 +97,13 @@ def verify(path: Path, expected_digest: str) -> EvidencePack:
     digest = digest_of(manifest)
     if digest != expected_digest:
         raise EvidenceError(f"{manifest_file}: the manifest's digest is {digest}, not the sealed {expected_digest}")
+    return EvidencePack(path=path, digest=digest, manifest=manifest)
+
+
+def verify(path: Path, expected_digest: str) -> EvidencePack:
+    """Recompute a pack from its files; raise EvidenceError naming the first thing that differs."""
+    pack = opened(path, expected_digest)
+    path, manifest = pack.path, pack.manifest
     for name, sha256 in manifest["files"].items():
         file = path / name
         if not file.is_file():
@@ -109,4 +117,4 @@ def verify(path: Path, expected_digest: str) -> EvidencePack:
     )
     if extra:
         raise EvidenceError(f"{path}: files not in the sealed manifest: {', '.join(extra)}")
-    return EvidencePack(path=path, digest=digest, manifest=manifest)
+    return pack

@@ -31,7 +31,7 @@ from governance.metrics.explainability import Explainer, flagged_proxies, versio
 from governance.metrics.reasons import ReasonCodes
 from governance.objectstore import sealed_pack_dir
 from governance.registry import ArtifactChanged, ModelRegistry, RegisteredVersion, version_key
-from governance.release.evidence_pack import EXPLAINABILITY_FILE, verify
+from governance.release.evidence_pack import EXPLAINABILITY_FILE, opened
 from governance.release.production import Production, record_incidents, verified_production
 from governance.release.services import Services
 from governance.serving import metrics
@@ -121,8 +121,8 @@ def _sealed_proxies(settings: Settings, registered: RegisteredVersion, evidence_
     dir's copy or a ledger entry's digest of it, which a writer of either could replace to unflag a proxy."""
     path = sealed_pack_dir(settings, registered.model, registered.key, evidence_pack)
     try:
-        report = verify(path, evidence_pack).document(EXPLAINABILITY_FILE, "the pack seals no explainability report")
-    except (GovernanceError, ValueError, OSError) as exc:  # a pack that does not verify, or cannot be fetched
+        report = opened(path, evidence_pack).document(EXPLAINABILITY_FILE, "the pack seals no explainability report")
+    except (GovernanceError, ValueError, OSError) as exc:  # not the sealed manifest or report, or not fetched
         raise ServingError(
             f"{registered.key}: the flagged proxies of its approved evidence pack {evidence_pack[:12]} cannot be "
             f"read ({exc}), so its reasons could name one"
