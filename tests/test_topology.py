@@ -1,11 +1,15 @@
 """Dagster's production topology, run: a gRPC code server, the webserver and the daemon as separate processes on
 PostgreSQL storage. A candidate launched through the webserver's GraphQL API is queued, dequeued by the daemon
-and run to completion in a run worker process the code server starts."""
+and run to completion in a run worker process the code server starts; then one asked for with `dagster job
+launch`, as the README says, without naming a version."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -16,6 +20,8 @@ from governance.registry import ModelRegistry
 from governance.settings import Settings
 from jobs import candidate_job_name
 from jobs.candidates import next_candidate_key
+from jobs.requests import request_job_name
+from programs.daemon import daemon_environment
 from programs.instance import open_instance
 from programs.topology import LOCATION, Ports, Topology
 from tests.helpers import REPO, SMALL_CONFIG
@@ -75,4 +81,27 @@ def test_a_candidate_launched_through_the_webserver_runs_in_a_worker_the_daemon_
         run = instance.get_run_by_id(run_id)
         assert run.tags["governance/queue"] == f"{MODEL}/candidate" and run.tags["dagster/partition"] == partition
         assert instance.get_latest_materialization_event(dg.AssetKey([MODEL, "trained_model"])) is not None
+        _request_from_the_dagster_cli(settings, instance, tmp_path)
         instance.dispose()
+
+
+def _request_from_the_dagster_cli(settings: Settings, instance: dg.DagsterInstance, cwd: Path) -> None:
+    """The README's headless path with the daemon running: `dagster job launch` of the request job, from outside
+    the repo, on the state dir's instance; the candidate_requests sensor adds the next version's partition and
+    launches its candidate, which the daemon runs."""
+    launched = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "job", "launch", "-w", str(REPO / "workspace.yaml")]
+        + ["-j", request_job_name(MODEL)],
+        env=daemon_environment(settings),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    wanted = dg.RunsFilter(job_name=candidate_job_name(MODEL), tags={"dagster/partition": f"{MODEL}-v2"})
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while not (runs := instance.get_runs(wanted, limit=1)) or not runs[0].is_finished:
+        assert time.monotonic() < deadline, f"no finished {MODEL}-v2 candidate after {DEADLINE_SECONDS} s"
+        time.sleep(1)
+    assert runs[0].status == dg.DagsterRunStatus.SUCCESS, runs[0].run_id
