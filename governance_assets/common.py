@@ -11,6 +11,7 @@ import dagster as dg
 
 from governance.config import GovernedModel
 from governance.errors import GovernanceError
+from governance.registry import parse_version_key, version_key
 
 
 def key(model: GovernedModel, name: str) -> dg.AssetKey:
@@ -27,13 +28,15 @@ class PartitionError(GovernanceError):
     """A candidate run that names no version partition of its instance; refused before the step writes anything."""
 
 
-def version_partition(context: dg.AssetExecutionContext, model: GovernedModel) -> str:
-    """The version partition (`<model>-v<N>`) this run trains, which must exist on the run's Dagster instance.
+def version_partition(context: dg.AssetExecutionContext, model: GovernedModel, latest: int) -> str:
+    """The version partition (`<model>-v<N>`) this run trains, which must exist on the run's Dagster instance and
+    be registered already (a re-run) or the next one after `latest`, the registry's latest version.
 
-    A run without one (`dagster job execute -j <model>_candidate`, a re-execution or launch that names none) or
-    naming one nobody created (a partition tag, a typo, another instance's) is refused with what to run
-    instead: else the data steps would snapshot and ledger, and `trained_model` would register an MLflow
-    version before Dagster failed to store its output."""
+    A run without one (`dagster job execute -j <model>_candidate`, a re-execution or launch that names none),
+    naming one nobody created (a partition tag, a typo, another instance's) or one typed into the UI that skips
+    versions is refused with what to run instead: else the data steps would snapshot and ledger, and
+    `trained_model` would train (and, for a partition nobody created, register an MLflow version) before the
+    run failed."""
     how = (
         f"to train a version, run `govern train {model.name} --as PRINCIPAL` (it adds the next version's "
         f"partition and runs the candidate on this instance), or launch the {model.name}_request_candidate job "
@@ -49,6 +52,12 @@ def version_partition(context: dg.AssetExecutionContext, model: GovernedModel) -
         raise PartitionError(
             f"partition {key!r} does not exist on this Dagster instance (the `dagster` CLI needs "
             f"DAGSTER_HOME=$GOVERN_HOME/dagster to use the state dir's); this step wrote nothing; {how}"
+        )
+    named, number = parse_version_key(key)
+    if named != model.name or number > latest + 1:
+        raise PartitionError(
+            f"partition {key!r} is not a {model.name} version this run may train: the next one is "
+            f"{version_key(model.name, latest + 1)} (versions are allocated in order); this step wrote nothing; {how}"
         )
     return key
 

@@ -82,3 +82,23 @@ def test_trained_model_refuses_a_partition_the_instance_does_not_have_before_it_
     [failure] = run_failures(life.instance, result.run_id)
     assert failure.startswith(f"{MODEL}/trained_model: PartitionError: partition '{version}' does not exist")
     assert life.registry.latest_version(MODEL) == 0 and life.services.ledger.size() == ledgered
+
+
+def test_a_partition_typed_into_the_ui_that_skips_versions_is_refused_before_anything_is_written(life):
+    """`credit_scoring-v3` added by hand (the UI's "Add a partition") while v1 is next: refused by the first step,
+    before a snapshot, a ledger entry or a training run (before, `trained_model` trained it and the registry
+    refused only to register it)."""
+    partitions, typo = f"{MODEL}_versions", f"{MODEL}-v3"
+    life.instance.add_dynamic_partitions(partitions, [typo])
+    try:
+        before = written(life.settings.home)
+        job = life.defs.resolve_job_def(f"{MODEL}_candidate")
+        result = job.execute_in_process(instance=life.instance, partition_key=typo, raise_on_error=False)
+        refusal = (
+            f"{MODEL}/applications: PartitionError: partition '{typo}' is not a {MODEL} version this run may "
+            f"train: the next one is {MODEL}-v1 (versions are allocated in order); this step wrote nothing; {HOW}"
+        )
+        assert run_failures(life.instance, result.run_id) == [refusal]
+        assert written(life.settings.home) == before and life.services.ledger.size() == 0
+    finally:
+        life.instance.delete_dynamic_partition(partitions, typo)

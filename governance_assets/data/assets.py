@@ -50,7 +50,8 @@ def data_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         governance: GovernanceResource,
         ledger: LedgerResource,
     ) -> dg.Output[dict]:
-        version_partition(context, model)  # a run naming no version is refused before its snapshot is taken
+        # a run naming no version it may train is refused before its snapshot is taken
+        version_partition(context, model, governance.services.registry.latest_version(model.name))
         settings = governance.settings
         overrides = config.model_dump(exclude_none=True)
         if model.source.generator is not None:

@@ -36,10 +36,9 @@ def training_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         validated: dict,
     ) -> dg.Output[dict]:
         settings = governance.settings
-        model_name, number = parse_version_key(version_partition(context, model))
-        if model_name != model.name:
-            raise GovernanceError(f"partition {context.partition_key!r} does not belong to model {model.name!r}")
-        if registry.store.latest_version(model.name) >= number:
+        latest = registry.store.latest_version(model.name)
+        number = parse_version_key(version_partition(context, model, latest))[1]
+        if latest >= number:
             context.log.info(f"{context.partition_key} is already registered: re-recording it, not retraining")
             registered = registry.store.version(model.name, number)
             pipeline = registry.store.load(registered, registered.artifact_sha256)
