@@ -158,7 +158,11 @@ def sealed_approval(
             "gate_decision.json": gate_decision_file(settings, model, registered.key, waived_until),
             EXPLAINABILITY_FILE: screened,
         },
-        {"artifact_sha256": registered.artifact_sha256, "policy_digest": services.policies.digest},
+        {
+            "artifact_sha256": registered.artifact_sha256,
+            "policy_digest": services.policies.digest,
+            "data_md5": registered.tags["governance.data_md5"],
+        },
     )
     return signed_approval(settings, pack, approver), pack
 

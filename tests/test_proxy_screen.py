@@ -99,7 +99,8 @@ def _pack(life, key: str) -> EvidencePack:
     """A pack sealing the version's explainability report, as the release gate seals it in an approved one (the
     gate denied this version, so no pack of its own exists)."""
     report = life.settings.model_dir(MODEL, key) / EXPLAINABILITY_FILE
-    return seal(life.settings.model_dir(MODEL, key) / "evidence", MODEL, key, {EXPLAINABILITY_FILE: report}, {})
+    facts = {"data_md5": life.registry.version(MODEL, int(key.rsplit("v", 1)[1])).tags["governance.data_md5"]}
+    return seal(life.settings.model_dir(MODEL, key) / "evidence", MODEL, key, {EXPLAINABILITY_FILE: report}, facts)
 
 
 def _decide(life, result, served, rows: pd.DataFrame) -> tuple[list[dict], DecisionLog]:

@@ -116,15 +116,16 @@ class References:
     def _load_or_build(self, model: GovernedModel, version: int, approved: str) -> Reference:
         key = version_key(model.name, version)
         path = self.services.settings.model_dir(model.name, key) / FILE_NAME
+        md5 = _sealed_data_md5(self.services, model, version)
         recorded = [
             e
             for e in self.services.ledger.events(events.MonitoringReferenceBuilt, model=model.name, version=key)
-            if e.artifact == approved
+            if e.artifact == approved and e.data_md5 == md5
         ]
         if path.is_file() and recorded and file_sha256(path) == recorded[-1].reference:
             rows, sha256 = pd.read_parquet(path), recorded[-1].reference
         else:
-            rows = self._build(model, version, path, approved, rebuilt=path.is_file())
+            rows = self._build(model, version, path, approved, md5, rebuilt=path.is_file())
             sha256 = file_sha256(path) if self.record else "not recorded yet (built in memory by a sensor)"
         pack, problem = _approved_pack(self.services, model, version)
         card, card_problem = _card(pack, problem)
@@ -133,11 +134,8 @@ class References:
             model.name, version, approved, rows, sha256, card, card_problem, importance, importance_problem
         )
 
-    def _build(self, model: GovernedModel, version: int, path, approved: str, rebuilt: bool) -> pd.DataFrame:
+    def _build(self, model: GovernedModel, version: int, path, approved: str, md5: str, rebuilt: bool) -> pd.DataFrame:
         registered = self.services.registry.version(model.name, version)
-        md5 = registered.tags.get("governance.data_md5")
-        if not md5:
-            raise GovernanceError(f"{registered.key}: no governance.data_md5 tag, so its training data is unknown")
         held_out = training.split(model, read_snapshot(self.services.settings, model, md5)).test
         if len(held_out) > REFERENCE_ROWS:
             held_out = held_out.sample(REFERENCE_ROWS, random_state=0)
@@ -162,6 +160,24 @@ class References:
             )
         )
         return rows
+
+
+def _sealed_data_md5(services: Services, model: GovernedModel, version: int) -> str:
+    """The DVC md5 of the data the version was trained on, as the evidence pack it was deployed with seals it
+    (never the MLflow tag: a writer of MLflow's store could point monitoring at other data and blind it)."""
+    key = version_key(model.name, version)
+    done = [m for m in verified_moves(services, model.name) if m.version == key]
+    if not done:
+        raise GovernanceError(f"{key} was never deployed through governance: its training data is unknown")
+    digest = done[-1].evidence_pack
+    md5 = evidence_pack.opened(sealed_pack_dir(services.settings, model.name, key, digest), digest).facts.get(
+        "data_md5"
+    )
+    if not md5:
+        raise GovernanceError(
+            f"{key}: its evidence pack {digest[:12]} seals no data_md5, so its training data is unknown"
+        )
+    return md5
 
 
 def _approved_pack(services: Services, model: GovernedModel, version: int):

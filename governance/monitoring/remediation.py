@@ -39,7 +39,14 @@ from governance.registry import parse_version_key, version_key
 from governance.release.deployment import reconcile, rollback
 from governance.release.evidence_pack import verify
 from governance.release.kill_switch import set_kill_switch
-from governance.release.production import flip_problem, verified_champion, verified_moves, verified_production
+from governance.release.production import (
+    flip_problem,
+    replaced,
+    rollback_signer,
+    verified_champion,
+    verified_moves,
+    verified_production,
+)
 from governance.release.services import SYSTEM, Services
 from governance.trust.roster import Roster
 
@@ -242,10 +249,10 @@ def _why_not_restored(
 def _restore_facts(monitor: Monitor, model: str, target: int, moves: list[events.MoveStep]) -> tuple[dict, list[str]]:
     """The auto_rollback_target context for `target`, and each fact against restoring it, for people."""
     problems = []
-    away = _rolled_back_by_person(moves).get(target)
+    away = _rolled_back_by_person(monitor.services, moves).get(target)
     if away is not None:
         problems.append(
-            f"{away.actor} rolled back away from v{target} (deployment #{away.deployment_id} at "
+            f"{rollback_signer(monitor.services, away)} rolled back away from v{target} (deployment #{away.deployment_id} at "
             f"{away.ts}) and no person has put it back since"
         )
     policy_ok, roster_ok, approval_problems = _approval_in_force(monitor, model, target, moves)
@@ -258,15 +265,16 @@ def _restore_facts(monitor: Monitor, model: str, target: int, moves: list[events
     return facts, problems + approval_problems
 
 
-def _rolled_back_by_person(moves: list[events.MoveStep]) -> dict[int, events.MoveStep]:
+def _rolled_back_by_person(services: Services, moves: list[events.MoveStep]) -> dict[int, events.MoveStep]:
     """Versions a person rolled back away from, with that rollback, that no later move by a person (a deployment
-    on an approval, a rollback) brought back."""
+    on an approval, a rollback) brought back. Who moved, and from which version, come from the signed record:
+    the rollback statement's signer and the verified move before it."""
     away: dict[int, events.MoveStep] = {}
-    for move in moves:
-        if move.actor != SYSTEM:
+    for move, before in replaced(moves):
+        if rollback_signer(services, move) != SYSTEM:
             away.pop(parse_version_key(move.version)[1], None)
-            if move.kind == "rollback" and move.previous_version is not None:
-                away[move.previous_version] = move
+            if move.kind == "rollback" and before is not None:
+                away[before] = move
     return away
 
 
@@ -312,7 +320,7 @@ def _contained_by_monitoring(monitor: Monitor, model: GovernedModel, moves: list
     `moves` are the verified moves; an entry that does not verify, or does not read, puts nothing back."""
     services, roster = monitor.services, monitor.services.roster
     verified = {m.seq for m in moves}
-    contained, champion, flipped_with = set[int](), None, set[str]()
+    contained, champion, flips = set[int](), None, list[events.KillSwitchFlipped]()
     history: list[events.Event] = services.ledger.events(
         (*events.MOVE_COMPLETED, events.KillSwitchFlipped, events.RemediationDecided),
         model=model.name,
@@ -325,16 +333,18 @@ def _contained_by_monitoring(monitor: Monitor, model: GovernedModel, moves: list
             if event.actor != SYSTEM:
                 contained.discard(champion)
         elif isinstance(event, events.KillSwitchFlipped):
-            if _person_enabled(services, roster, event, flipped_with):
+            if _person_enabled(services, roster, event, flips):
                 contained.discard(champion)
             if isinstance(event.statement, str):  # a forged flip may carry anything
-                flipped_with.add(event.statement)
+                flips.append(event)
         elif isinstance(event, events.RemediationDecided):
             contained |= _contained_by(event)
     return contained
 
 
-def _person_enabled(services: Services, roster: Roster, flip: events.KillSwitchFlipped, earlier: set[str]) -> bool:
+def _person_enabled(
+    services: Services, roster: Roster, flip: events.KillSwitchFlipped, earlier: list[events.KillSwitchFlipped]
+) -> bool:
     if flip.disabled or flip.actor == SYSTEM:
         return False
     try:

@@ -34,6 +34,7 @@ from governance.release.production import (
     approved_artifact,
     move_problem,
     record_incidents,
+    replaced,
     verified_champion,
     verified_moves,
 )
@@ -207,12 +208,12 @@ def previous_version(services: Services, model: str) -> int | None:
 
 
 def _rolled_back_from(moves: list[events.MoveStep]) -> set[int]:
-    """Versions a rollback moved away from and that no later move brought back."""
+    """Versions a verified rollback moved away from and that no later move brought back."""
     away: set[int] = set()
-    for move in moves:
+    for move, before in replaced(moves):
         away.discard(parse_version_key(move.version)[1])
-        if move.kind == "rollback" and move.previous_version is not None:
-            away.add(move.previous_version)
+        if move.kind == "rollback" and before is not None:
+            away.add(before)
     return away
 
 

@@ -172,6 +172,20 @@ def verified_moves(services: Services, model: str) -> list[events.MoveStep]:
     return [move for move in completed if move.seq not in replays and move_problem(services, roster, move) is None]
 
 
+def replaced(moves: list[events.MoveStep]) -> list[tuple[events.MoveStep, int | None]]:
+    """Each verified move with the version it replaced as champion: the one the verified move before it made
+    champion (None for the first), never the entry's own `previous_version`, which is copied from a deployments
+    row a writer of the control store can change."""
+    before = [None, *(parse_version_key(m.version)[1] for m in moves)]
+    return list(zip(moves, before, strict=False))
+
+
+def rollback_signer(services: Services, move: events.MoveStep) -> str | None:
+    """Who signed the statement a verified rollback names (the system principal for monitoring's), not the
+    entry's or the row's `actor`; None for a deployment, which a person's approval authorises."""
+    return _principal_of(services, move.statement) if move.kind == "rollback" and move.statement else None
+
+
 def _replays(completed: list[events.MoveStep]) -> dict[int, str]:
     """Moves that reuse a deployment or the authority of an earlier one: a deployment completes once, an approval
     authorises one deployment, a rollback statement one rollback. A completion recorded again right after itself
@@ -539,29 +553,55 @@ def _latest_flip(
     incidents: list[str],
 ) -> events.KillSwitchFlipped:
     flip = flips[-1]
-    problem = flip_problem(services, roster, flip, {f.statement for f in flips[:-1]})
+    problem = flip_problem(services, roster, flip, flips[:-1])
     if problem is None:
         return flip
     incidents.append(f"{flip.action} #{flip.seq} does not verify: {problem}; the kill switch counts as on")
     return _UNVERIFIED_FLIP(flip)
 
 
-def flip_problem(services: Services, roster: Roster, flip: events.KillSwitchFlipped, earlier: set[str]) -> str | None:
-    """Why a kill-switch flip does not verify (its statement backed an `earlier` flip, is not a fresh statement of
-    its action, is dated by hand, or Cedar refuses its signer); None when it does."""
+def flip_problem(
+    services: Services, roster: Roster, flip: events.KillSwitchFlipped, earlier: list[events.KillSwitchFlipped]
+) -> str | None:
+    """Why a kill-switch flip does not verify (its statement backed an `earlier` flip or came before the flip it
+    overrides, is not a fresh statement of its action, is dated by hand, or Cedar refuses its signer); None when it
+    does."""
     model, action = flip.model, "disable" if flip.disabled else "enable"
     problem = (
         f"statement {flip.statement[:12]} already backed an earlier flip"
-        if flip.statement in earlier
+        if flip.statement in {f.statement for f in earlier}
         else statement_problem(services, roster, flip.statement, action, at=flip.ts, model=model)
     )
-    problem = problem or _backdated(services, flip)
+    problem = problem or (_overtaken(services, flip, earlier[-1]) if earlier else None) or _backdated(services, flip)
     if problem is None:
         principal = _principal_of(services, flip.statement)
         subject = ModelSubject(model, services.governed_model(model).owners.business_owner)
         decision = authorize(services.policies, roles_of(roster), principal, action, subject)
         problem = None if decision.allowed else f"Cedar refuses {principal}: {' '.join(decision.reasons)}"
     return problem
+
+
+def _overtaken(services: Services, flip: events.KillSwitchFlipped, previous: events.KillSwitchFlipped) -> str | None:
+    """Why a flip's statement cannot override the flip before it: the store recorded it before that flip (an
+    enable a failed flip left unused, kept for after a person switched the model off again), in ledger order where
+    the ledger recorded it, else by its signed date. Records are read unchecked: an entry edited or deleted
+    elsewhere in the model's history must not stall the check (`ledger verify` names it), and a record appended
+    later never counts before the first."""
+    recorded = next(
+        (
+            r.seq
+            for r in services.ledger.events(events.StatementRecorded, model=flip.model, checked=False, typed=False)
+            if r.statement == flip.statement
+        ),
+        None,
+    )
+    issued = _signed(services, flip.statement).statement.issued_at
+    if (recorded < previous.seq) if recorded is not None else (utc_timestamp(issued) <= previous.ts):
+        return (
+            f"statement {flip.statement[:12]} was recorded before {previous.action} #{previous.seq}, the flip it "
+            "would override: a person's later flip is never undone by an older statement"
+        )
+    return None
 
 
 def _unledgered_disable(

@@ -101,8 +101,10 @@ def request_candidate(
 def requesters(services: Services, model: str, version: str) -> Requesters:
     """Everyone who verifiably requested `version`, checked now against the statement store and the roster."""
     verified, unverified, named = set(), [], set()
+    registered = services.ledger.events(events.ModelRegistered, model=model, version=version)
+    trained_at = registered[0].seq if registered else None
     for requested in services.ledger.events(events.CandidateRequested, model=model, version=version):
-        problem = _problem(services, requested)
+        problem = _problem(services, requested) or _late(requested, trained_at)
         if problem is None:
             verified.add(requested.actor)
         else:
@@ -126,6 +128,14 @@ def version_subject(services: Services, model: str, version: str) -> VersionSubj
         governed.owners.business_owner,
         named_requesters=asked.named,
     )
+
+
+def _late(requested: events.CandidateRequested, trained_at: int | None) -> str | None:
+    """Why a request came too late to be the version's: it was ledgered after the version was trained (a request
+    authorises a run before it starts; one signed afterwards would let its signer stand for whoever launched it)."""
+    if trained_at is not None and requested.seq > trained_at:
+        return f"it was ledgered after the version was trained (ledger entry {trained_at})"
+    return None
 
 
 def _problem(services: Services, requested: events.CandidateRequested) -> str | None:

@@ -98,7 +98,7 @@ def load_version(
     """Load a version from the artifact with the approved digest, with the proxies flagged in the evidence pack
     its move was approved on, and build its explainer; raise if anything fails."""
     registered = registry.version(model.name, version)
-    proxies = _sealed_proxies(settings, registered, evidence_pack)
+    proxies, md5 = _sealed(settings, registered, evidence_pack)
     pipeline = registry.load(registered, approved_sha256)
     trained_on = list(getattr(pipeline, "feature_names_in_", []))
     if trained_on != model.feature_columns:
@@ -110,34 +110,32 @@ def load_version(
         version=version,
         artifact_sha256=approved_sha256,
         pipeline=pipeline,
-        explainer=_explainer(settings, model, registered, pipeline),
+        explainer=version_explainer(settings, model, pipeline, md5),  # the model card's explainer
         reasons=ReasonCodes(model, proxies),
         loaded_at=utc_timestamp(),
     )
 
 
-def _sealed_proxies(settings: Settings, registered: RegisteredVersion, evidence_pack: str) -> frozenset[str]:
-    """The proxies flagged by the explainability report sealed in the approved evidence pack: never the state
-    dir's copy or a ledger entry's digest of it, which a writer of either could replace to unflag a proxy."""
+def _sealed(settings: Settings, registered: RegisteredVersion, evidence_pack: str) -> tuple[frozenset[str], str]:
+    """From the evidence pack the version's move was approved on: the proxies its explainability report flagged,
+    and the md5 of its training data (its SHAP background). Never the state dir's copy of the report, a ledger
+    entry's digest of it or an MLflow tag, which a writer of those could change to unflag a proxy."""
     path = sealed_pack_dir(settings, registered.model, registered.key, evidence_pack)
     try:
-        report = opened(path, evidence_pack).document(EXPLAINABILITY_FILE, "the pack seals no explainability report")
+        pack = opened(path, evidence_pack)
+        report = pack.document(EXPLAINABILITY_FILE, "the pack seals no explainability report")
+        md5 = pack.facts.get("data_md5")
     except (GovernanceError, ValueError, OSError) as exc:  # not the sealed manifest or report, or not fetched
         raise ServingError(
             f"{registered.key}: the flagged proxies of its approved evidence pack {evidence_pack[:12]} cannot be "
             f"read ({exc}), so its reasons could name one"
         ) from None
-    return flagged_proxies(report)
-
-
-def _explainer(
-    settings: Settings, model: GovernedModel, registered: RegisteredVersion, pipeline: Pipeline
-) -> Explainer:
-    """The model card's explainer (same construction as the explainability report)."""
-    md5 = registered.tags.get("governance.data_md5")
     if not md5:
-        raise ServingError(f"{registered.key}: no governance.data_md5 tag, so its SHAP background cannot be read")
-    return version_explainer(settings, model, pipeline, md5)
+        raise ServingError(
+            f"{registered.key}: its evidence pack {evidence_pack[:12]} seals no data_md5, so its "
+            "SHAP background cannot be read"
+        )
+    return flagged_proxies(report), md5
 
 
 class ChampionFollower:

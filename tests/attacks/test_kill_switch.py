@@ -17,9 +17,10 @@ from governance import events
 from governance.decisions import DecisionLog
 from governance.errors import GovernanceError
 from governance.ledger import Ledger, LedgerError
-from governance.release.kill_switch import KillSwitchRefused, set_kill_switch
+from governance.release.kill_switch import STATEMENT_VALIDITY, KillSwitchRefused, set_kill_switch
 from governance.release.production import verified_production
 from governance.release.services import Services
+from governance.trust.statements import Statement, sign
 from tests.attacks.support import (
     POLL_SECONDS,
     answers,
@@ -109,6 +110,28 @@ def test_a_replayed_enable_does_not_lift_a_later_disable(attacked):
     _assert_held_on(attacked)
     status = govern(attacked, "status")
     assert status.exit_code == 1 and "KILL SWITCH ON" in status.output, status.output
+
+
+def test_an_enable_left_unused_by_a_failed_flip_does_not_lift_a_later_disable(attacked):
+    """bea's enable the store recorded but no flip used (her `govern enable` failed after recording it), kept by a
+    ledger writer until a person switched the model off again, then appended as her flip with the row edited to
+    match: an older statement never undoes a person's later flip (before, it lifted the kill switch, status 0)."""
+    _switch_off(attacked, "incident 1")
+    services = Services(attacked)
+    unused = sign(
+        Statement.new("enable", {"model": MODEL}, "bea", valid_for=STATEMENT_VALIDITY, comment="explained"),
+        key_of(attacked, "bea"),
+    )
+    services.statements.submit(unused, services.roster)  # what a flip that failed after this step leaves
+    set_kill_switch(services, MODEL, False, "bea", key_of(attacked, "bea"), "incident 1 explained (retry)")
+    set_kill_switch(services, MODEL, True, "paul", key_of(attacked, "paul"), "incident 2")
+    services.ledger.append(
+        events.KillSwitchOff(actor="bea", model=MODEL, statement=unused.digest, policy=services.policies.digest)
+    )
+    sql(attacked, ROW_OFF, model=MODEL)
+    _assert_held_on(attacked)
+    status = govern(attacked, "status")
+    assert status.exit_code == 1 and "was recorded before kill_switch.on" in status.output, status.output
 
 
 @pytest.mark.parametrize("principal", ["dana", "paul", "ravi", "system"])

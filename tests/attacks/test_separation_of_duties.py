@@ -103,27 +103,37 @@ def test_a_forged_request_entry_names_nobody(pending):
 
 
 def test_a_requester_who_deletes_their_request_row_still_may_not_approve(pending):
-    """ravi, an approver who also trains, signs the request for v4 and then deletes its statement row: the request
-    no longer verifies, so two approvers must approve, but ravi, whom the ledger's request entry names, is not one
-    of them (before, ravi's approval counted as the first of the two)."""
+    """dana, who signed the request for v3 before it was trained, is made an approver too; she deletes her
+    request's statement row: the request no longer verifies, so two approvers must approve, but dana, whom the
+    ledger's request entry names, is not one of them (before, her approval counted as the first of the two)."""
     settings, services = pending.settings, pending.services
     both = [
-        replace(p, roles=p.roles | {"data_scientist"}) if p.name == "ravi" else p
+        replace(p, roles=p.roles | {"model_risk_approver"}) if p.name == "dana" else p
         for p in services.roster.principals.values()
     ]
     Roster.write(settings.roster_path, version=services.roster.version + 1, principals=both)
     services = Services(settings)
-    requested = request_candidate(services, MODEL, V4, "ravi", key_of(settings, "ravi"))
-    assert requesters(services, MODEL, V4).verified == ("ravi",)
+    [requested] = services.ledger.events(events.CandidateRequested, model=MODEL, version=V3)
     sql(settings, "delete from signed_statements where digest = :digest", digest=requested.statement)
-    asked = requesters(services, MODEL, V4)
-    assert (asked.verified, asked.named) == ((), ("ravi",))
-    assert _awaiting(settings, V4)["may_approve"] == ["rhea"]
-    refused = govern(settings, "approve", MODEL, "4", "--as", "ravi")
+    asked = requesters(services, MODEL, V3)
+    assert (asked.verified, asked.named) == ((), ("dana",))
+    assert _awaiting(settings, V3)["may_approve"] == ["ravi", "rhea"]
+    refused = govern(settings, "approve", MODEL, "3", "--as", "dana")
     assert isinstance(refused.exception, ApprovalRefused) and "may not approve" in str(refused.exception)
-    assert "a second approver must approve" in govern(settings, "approve", MODEL, "4", "--as", "rhea").output
-    assert not pending.release(V4).success
+    assert "a second approver must approve" in govern(settings, "approve", MODEL, "3", "--as", "rhea").output
+    assert not pending.release(V3).success
     assert services.registry.champion(MODEL) == 1 and verified_production(services, MODEL).champion == 1
+
+
+def test_a_request_signed_after_the_version_was_trained_names_nobody(pending):
+    """v4 was launched from the UI (its requester unknown: two approvers); dana signs a request for it afterwards,
+    which would let one approver release what anyone, an approver included, launched. It counts for nobody."""
+    settings, services = pending.settings, pending.services
+    request_candidate(services, MODEL, V4, "dana", key_of(settings, "dana"))
+    asked = requesters(services, MODEL, V4)
+    assert asked.verified == () and "ledgered after the version was trained" in asked.unverified[0]
+    assert "a second approver must approve" in govern(settings, "approve", MODEL, "4", "--as", "ravi").output
+    assert not pending.release(V4).success and services.registry.champion(MODEL) == 1
 
 
 def test_only_who_may_train_can_sign_a_request(attacked):

@@ -171,7 +171,11 @@ def seal_trained(settings: Settings, model, frame, pipeline, source: str):
             "model_card.md": out / "model_card.md",
             "gate_decision.json": gate_decision_file(settings, model.name, key),
         },
-        {"artifact_sha256": registered.artifact_sha256, "policy_digest": Services(settings).policies.digest},
+        {
+            "artifact_sha256": registered.artifact_sha256,
+            "policy_digest": Services(settings).policies.digest,
+            "data_md5": snapshot.md5,
+        },
     )
     return key, registered, pack
 

@@ -42,6 +42,18 @@ def remediation(monitored: Monitored) -> events.RemediationDecided:
     return monitored.ledger(events.RemediationDecided)[-1]
 
 
+def test_an_mlflow_tag_naming_other_training_data_blinds_nothing(monitored: Monitored):
+    """A writer of MLflow's store points v2's `governance.data_md5` tag at v1's data, on which the drifted traffic
+    looks normal: the reference is built from the data v2's approved evidence pack seals, so the drift alerts."""
+    registry = monitored.services.registry
+    v1_data, v2_data = (registry.version(MODEL, v).tags["governance.data_md5"] for v in (1, 2))
+    registry.client.set_model_version_tag(MODEL, "2", "governance.data_md5", v1_data)
+    monitored.send(seed=100, drift=1.0)
+    assert monitored.run(alert(monitored, "score_drift")).success
+    built = [e for e in monitored.ledger(events.MonitoringReferenceBuilt) if e.version == f"{MODEL}-v2"]
+    assert built and {e.data_md5 for e in built} == {v2_data}
+
+
 def test_severe_drift_rolls_back_to_the_previous_version_that_passes_on_the_window(monitored: Monitored):
     monitored.send(seed=100, drift=1.0)  # v1's shifted population: v2's scores drift severely, v1 would be fine
     request = alert(monitored, "score_drift")
@@ -176,7 +188,17 @@ def test_forged_entries_neither_put_back_a_contained_version_nor_stall_containme
     assert _contained_by_monitoring(monitor, model, verified_moves(services, MODEL)) == {2}
 
 
-def test_automation_never_restores_a_version_a_person_rolled_back_from(monitored: Monitored):
+@pytest.mark.parametrize("hidden", [False, True], ids=["as_recorded", "row_rewritten_by_a_trigger"])
+def test_automation_never_restores_a_version_a_person_rolled_back_from(monitored: Monitored, hidden: bool):
+    """Also when a writer of the control store had a trigger rewrite paul's rollback row as the system's, from no
+    version: who rolled back, and from which version, come from the signed record (before, the row's copy in the
+    ledger let automation restore v2)."""
+    if hidden:
+        sql(
+            monitored.settings,
+            "CREATE TRIGGER quiet_rollback AFTER INSERT ON deployments WHEN NEW.kind = 'rollback' BEGIN "
+            "UPDATE deployments SET previous_version = NULL, actor = 'system' WHERE id = NEW.id; END",
+        )
     monitored.roll_back_by_hand(1)  # paul took v2 out of production: v1, trained on a shifted population, serves
     monitored.send(seed=100)  # baseline applicants: v1's scores drift severely; v2 would pass, but paul removed it
     assert monitored.run(alert(monitored, "score_drift")).success
