@@ -51,13 +51,12 @@ class CandidateRequest(dg.Config):
 
 def request_job(model: GovernedModel) -> dg.JobDefinition:
     @dg.op(name=f"{model.name}__check_candidate_request")
-    def check_request(context: dg.OpExecutionContext, config: CandidateRequest, registry: RegistryResource) -> str:
+    def check_request(context: dg.OpExecutionContext, config: CandidateRequest, registry: RegistryResource) -> None:
         try:
             key = check_candidate_key(registry.store, model, config.version.strip())
         except CandidateKeyError as refused:  # bad input, said plainly: no stack trace, nothing created
             raise dg.Failure(description=str(refused), allow_retries=False) from None
         context.log.info(f"{key} will be allocated and run by the candidate_requests sensor")
-        return key
 
     @dg.job(
         name=request_job_name(model.name),

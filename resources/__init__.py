@@ -4,8 +4,8 @@
   and the core's services (`Services`) for the core functions that take them all;
 - `LedgerResource` (ledger.py): the audit ledger: record a typed event and link the materialization to it;
 - `RegistryResource` (registry.py): the MLflow model registry;
-- `ReportIOManager` (reports.py): stores the reports, the model card's record and the gate decision as canonical
-  JSON and verifies each one's digest when a later step reads it.
+- `ReportIOManager` (reports.py): the code location's `io_manager`: stores every output an asset hands another
+  as canonical JSON and verifies its digest when a later step reads it; nothing is pickled.
 
 `governance_resources(settings)` is the one place the Dagster side turns the resolved environment
 (`Settings.from_env`) into resource config; assets never read environment variables themselves. The other
@@ -20,7 +20,7 @@ import dagster as dg
 from governance.settings import Settings
 from resources.ledger import LedgerResource
 from resources.registry import RegistryResource
-from resources.reports import REPORTS_IO_MANAGER, ReportIOManager
+from resources.reports import ReportIOManager
 from resources.state import GovernanceResource
 
 __all__ = ["GovernanceResource", "LedgerResource", "RegistryResource", "ReportIOManager", "governance_resources"]
@@ -45,5 +45,6 @@ def governance_resources(settings: Settings) -> dict[str, dg.ConfigurableResourc
         "governance": governance,
         "ledger": LedgerResource(governance=governance),
         "registry": RegistryResource(governance=governance),
-        REPORTS_IO_MANAGER: ReportIOManager(governance=governance),
+        # Dagster's default key: an output that names no IO manager is never pickled into the state dir
+        "io_manager": ReportIOManager(governance=governance),
     }

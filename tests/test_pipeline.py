@@ -1,6 +1,8 @@
 """End to end through Dagster: the graph from raw data to model card, with real values checked."""
 
 import json
+import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -169,14 +171,6 @@ def test_a_stored_report_edited_between_materializations_stops_the_step_that_rea
             raise_on_error=False,
         )
 
-    def failure(result) -> str:
-        [step] = [event for event in result.all_events if event.is_step_failure]
-        error, messages = step.step_failure_data.error, []
-        while error is not None:
-            messages.append(error.message)
-            error = error.cause
-        return "\n".join(messages)
-
     cards = len(life.services.ledger.events(events.CardPublished, model="credit_scoring", version=version))
     report = json.loads(original)
     report["attributes"]["sex"]["groups"]["F"]["disparate_impact"] = 1.0  # a disparity edited to look fair
@@ -185,7 +179,7 @@ def test_a_stored_report_edited_between_materializations_stops_the_step_that_rea
     try:
         tampered = card()
         assert not tampered.success
-        message = failure(tampered)
+        message = step_failure(tampered)
         for named in ("credit_scoring/fairness_report", f"partition {version}", str(path), recorded, edited):
             assert named in message, f"{named!r} not in {message!r}"
         assert "changed after it was written" in message
@@ -199,5 +193,88 @@ def test_a_stored_report_edited_between_materializations_stops_the_step_that_rea
         dg.AssetMaterialization(dg.AssetKey(["credit_scoring", "fairness_report"]), partition=version)
     )
     unrecorded = card()
-    assert not unrecorded.success and "no materialization recorded the SHA-256" in failure(unrecorded)
+    assert not unrecorded.success and "no materialization recorded the SHA-256" in step_failure(unrecorded)
     assert card("fairness_report").success  # materialized again, as the message says: read again
+
+
+class _Planted:
+    """A pickle that runs code when loaded: here, harmlessly, it creates the directory `marker`."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.mkdir, (str(self.marker),)
+
+
+def rerun(life, version: str, asset: str):
+    """A run of one asset of `version` in its candidate job, as launched from the UI (no key)."""
+    import dagster as dg
+
+    from jobs import candidate_job_name
+
+    job = life.defs.resolve_job_def(candidate_job_name("credit_scoring"))
+    return job.execute_in_process(
+        instance=life.instance,
+        partition_key=version,
+        asset_selection=[dg.AssetKey(["credit_scoring", asset])],
+        raise_on_error=False,
+    )
+
+
+def step_failure(result) -> str:
+    """The failed step's error messages, its causes' included."""
+    [step] = [event for event in result.all_events if event.is_step_failure]
+    error, messages = step.step_failure_data.error, []
+    while error is not None:
+        messages.append(error.message)
+        error = error.cause
+    return "\n".join(messages)
+
+
+def test_a_pickle_planted_where_dagster_stored_outputs_is_never_loaded(two_versions, tmp_path):
+    """Dagster's default IO manager pickled outputs into the instance's storage, in the state dir; a run worker
+    holds the system key. No output of the code location is stored there now, and a pickle planted where
+    `trained_model`'s was is never read by a run of a downstream asset."""
+    life, runs = two_versions
+    version = runs[0][0]
+    storage = Path(life.instance.storage_directory()) / "credit_scoring"
+    marker = tmp_path / "unpickled"
+    planted = storage / "trained_model" / version
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.write_bytes(pickle.dumps(_Planted(marker)))
+
+    result = rerun(life, version, "performance_report")
+
+    assert not marker.exists(), "a run unpickled the planted file"
+    assert result.success
+    assert sorted(storage.rglob("*")) == [planted.parent, planted]  # no output of the graph was stored there
+
+
+@pytest.mark.parametrize(
+    ("asset", "field", "downstream"),
+    [("trained_model", "artifact_sha256", "performance_report"), ("validated_applications", "md5", "trained_model")],
+)
+def test_an_edited_json_output_is_refused_naming_its_file(two_versions, asset, field, downstream):
+    """Every output an asset hands another is a JSON document whose digest its materialization recorded: edited
+    in the state dir, the step that reads it fails naming the asset and the file, and reads nothing."""
+    from governance.digests import canonical_json
+
+    life, runs = two_versions
+    version = runs[0][0]
+    partition = version if asset == "trained_model" else None
+    path = life.settings.model_dir("credit_scoring", partition) / f"{asset}.json"
+    recorded = life.materialized("credit_scoring", asset, partition)[0].asset_materialization.metadata["sha256"]
+    original = path.read_bytes()
+    assert file_sha256(path) == recorded.value
+    document = json.loads(original)
+    document[field] = "0" * len(document[field])
+    path.write_bytes(canonical_json(document))
+    try:
+        result = rerun(life, version, downstream)
+    finally:
+        path.write_bytes(original)
+    assert not result.success
+    message = step_failure(result)
+    for named in (f"credit_scoring/{asset}", str(path), "changed after it was written"):
+        assert named in message, f"{named!r} not in {message!r}"

@@ -22,6 +22,7 @@ from governance_assets.common import (
     version_partition,
 )
 from resources import GovernanceResource, LedgerResource
+from resources.reports import stored_as
 
 CONTRACT_CHECK = "data_contract"
 
@@ -42,6 +43,7 @@ def data_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         owners=owners(model),
         kinds={"dvc", "parquet"},
         tags=tags(model, "data"),
+        **stored_as("applications.json"),
         description=f"Snapshot of {model.name}'s source data, versioned with DVC (md5 in metadata).",
     )
     def applications(
@@ -100,6 +102,7 @@ def data_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         ins={"applications": dg.AssetIn(key(model, "applications"))},
         kinds={"great_expectations"},
         tags=tags(model, "data"),
+        **stored_as("validated_applications.json"),
         check_specs=[
             dg.AssetCheckSpec(
                 CONTRACT_CHECK,

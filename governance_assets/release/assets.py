@@ -139,6 +139,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         key=key(model, "approval_request"),
         kinds={"evidence"},
         **common,
+        **stored_as("approval_request.json"),
         ins={
             "gate": dg.AssetIn(key(model, "release_gate")),
             "trained": dg.AssetIn(key(model, "trained_model")),

@@ -14,6 +14,7 @@ from governance.registry import ModelRegistry, RegisteredVersion, parse_version_
 from governance.settings import Settings
 from governance_assets.common import actor, figure, group, key, owners, tags, version_partition, versions
 from resources import GovernanceResource, LedgerResource, RegistryResource
+from resources.reports import stored_as
 
 
 def training_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
@@ -25,6 +26,7 @@ def training_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         kinds={"mlflow", "scikit-learn"},
         tags=tags(model, "training"),
         ins={"validated": dg.AssetIn(key(model, "validated_applications"))},
+        **stored_as("trained_model.json"),
         description="The model version: trained on the validated snapshot, logged to one MLflow run and "
         "registered as the MLflow model version the partition key names.",
     )

@@ -94,11 +94,11 @@ def _resources(keys) -> list[str]:
 
 
 def _io_manager(node) -> str | None:
-    """Where an asset's output is stored, when not Dagster's default IO manager: the key, and the file the asset
-    names (the reports IO manager's `stored_as`)."""
-    if not node.is_materializable or node.io_manager_key == "io_manager":
-        return None
+    """Where an asset's output is stored: the IO manager's key and the file the asset names (`stored_as`), or
+    the key alone for any IO manager but the code location's default."""
     stored_as = node.metadata.get(STORED_AS)
+    if not node.is_materializable or not (stored_as or node.io_manager_key != "io_manager"):
+        return None
     return f"{node.io_manager_key}: {stored_as}" if stored_as else node.io_manager_key
 
 
