@@ -115,7 +115,10 @@ def test_model_card_names_its_evidence(two_versions):
     assert (
         "## Monitoring" in markdown and "| monitoring.score_drift_severe | contain | score_psi >= 0.2500 |" in markdown
     )
-    assert f"| 1 | {top} |" in markdown.split("## Monitoring")[1]
+    watched = markdown.split("## Monitoring")[1].split("## Waivers")[0]
+    assert f"| 1 | {top} |" in watched
+    assert "| monitoring.decision_rate_drift | retrain | decision_shift_ci_low_max > 0.0500 |" in watched
+    assert all(f"| {outcome} | " in watched for outcome in ("approve", "refer", "decline"))
 
 
 def test_metadata_a_reviewer_needs_is_on_each_asset(two_versions):
