@@ -1,6 +1,8 @@
 """Monitoring sensors: one per concern, each judging the complete windows of every governed model's decisions.
 
-- `monitoring_data_drift`, `monitoring_score_drift`: live windows (Evidently, PSI);
+- `monitoring_data_drift`: live windows (Evidently);
+- `monitoring_score_drift`: live windows (score PSI, and the shift of the shares of decisions approved,
+  referred and declined: both read only the window's scores);
 - `monitoring_fairness`: live windows (selection rate, parity, disparate impact), and
   labelled windows once outcomes arrive (equal opportunity);
 - `monitoring_performance`: labelled windows (AUC, KS against the model card).
@@ -54,7 +56,7 @@ from sensors.guard import guard_reports_sensor
 
 SENSORS: dict[str, dict[str, tuple[str, ...]]] = {
     "data_drift": {LIVE: ("data_drift",)},
-    "score_drift": {LIVE: ("score_drift",)},
+    "score_drift": {LIVE: ("score_drift", "decision_rate_drift")},
     "fairness": {LIVE: ("fairness",), LABELLED: ("equal_opportunity",)},
     "performance": {LABELLED: ("performance",)},
 }

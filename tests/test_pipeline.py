@@ -117,7 +117,10 @@ def test_model_card_names_its_evidence(two_versions):
     assert (
         "## Monitoring" in markdown and "| monitoring.score_drift_severe | contain | score_psi >= 0.2500 |" in markdown
     )
-    assert f"| 1 | {top} |" in markdown.split("## Monitoring")[1]
+    watched = markdown.split("## Monitoring")[1].split("## Waivers")[0]
+    assert f"| 1 | {top} |" in watched
+    assert "| monitoring.decision_rate_drift | retrain | decision_shift_ci_low_max > 0.0500 |" in watched
+    assert all(f"| {outcome} | " in watched for outcome in ("approve", "refer", "decline"))
     withheld = explained["withheld_reasons"]  # no flagged proxy, no protected feature: nothing to withhold
     assert explained["proxy_flags"] == [] and withheld["applications"] == withheld["reasons"] == 0
     assert withheld["adverse"] > 0

@@ -1,7 +1,7 @@
 """Judging windows of live decisions: what a sensor tick runs, and what reports and remediation rely on.
 
 Two streams of windows per model:
-- live: every complete window, judged for data drift, score drift and fairness;
+- live: every complete window, judged for data drift, score drift, decision-rate drift and fairness;
 - labelled: the same windows again once outcomes have arrived, judged for
   equal opportunity and performance.
 
@@ -29,6 +29,7 @@ from governance.config import GovernedModel
 from governance.decisions import DecisionLog
 from governance.digests import digest_of, sha256_hex
 from governance.errors import GovernanceError, brief
+from governance.monitoring.decision_rates import decision_rate_drift
 from governance.monitoring.drift import data_drift, score_drift
 from governance.monitoring.fairness import equal_opportunity, live_fairness
 from governance.monitoring.figures import Measurement
@@ -44,6 +45,7 @@ from governance.settings import Settings
 CONCERNS = {
     "data_drift": LIVE,
     "score_drift": LIVE,
+    "decision_rate_drift": LIVE,
     "fairness": LIVE,
     "equal_opportunity": LABELLED,
     "performance": LABELLED,
@@ -133,6 +135,8 @@ class Monitor:
             return data_drift(model, self.references.get(model, version), sample.features, full_report)
         if concern == "score_drift":
             return score_drift(self.references.get(model, version), sample.scores), None
+        if concern == "decision_rate_drift":
+            return decision_rate_drift(model, self.references.get(model, version).scores, sample.scores), None
         if concern == "performance":
             reference = self.references.get(model, version)
             return performance(

@@ -339,6 +339,12 @@ def _cedar(value: Any) -> Any:
     return {"__extn": {"fn": "decimal", "arg": str(value)}} if isinstance(value, Decimal) else value
 
 
+def retrains(bundle: PolicyBundle, window: dict[str, Any], figures: dict[str, float]) -> bool:
+    """Whether a window (its model, version, risk_tier and decisions) with these figures calls for retraining."""
+    attributes = {**window, **{name: _decimal(name, value) for name, value in figures.items()}}
+    return _ask(bundle, RETRAIN, attributes, {}).allowed
+
+
 def what_would_fire(
     bundle: PolicyBundle, model: str, version: str, risk_tier: str, features: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:

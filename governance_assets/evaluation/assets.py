@@ -244,7 +244,7 @@ def publish_card(
         "Fairness report": digest_of(fairness),
         "Explainability report": digest_of(explainability),
     }
-    watch = card_watch(services.policies, model, trained["key"], reports["explainability"])
+    watch = card_watch(services.policies, model, trained["key"], explainability, performance)
     card = write_card(
         model,
         trained["key"],

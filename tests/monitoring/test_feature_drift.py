@@ -60,8 +60,10 @@ def test_the_card_says_which_features_alone_would_call_for_retraining(monitored:
     """The model card's monitoring section: the champion's top feature is watched from the high tier's distance,
     its least important is not watched by itself, and the window rules are quoted with their thresholds."""
     settings, model = monitored.settings, monitored.model
-    explained = json.loads((settings.model_dir(model.name, "credit_scoring-v2") / "explainability.json").read_bytes())
-    watch = card_watch(monitor_for(settings).policies(), model, "credit_scoring-v2", explained)
+    reports = settings.model_dir(model.name, "credit_scoring-v2")
+    explained = json.loads((reports / "explainability.json").read_bytes())
+    performance = json.loads((reports / "performance.json").read_bytes())
+    watch = card_watch(monitor_for(settings).policies(), model, "credit_scoring-v2", explained, performance)
     by_feature = {row["feature"]: row for row in watch["features"]}
     assert by_feature[explained["importance"][0]["feature"]]["fires_from"] == pytest.approx(0.3)
     assert by_feature[explained["importance"][-1]["feature"]]["fires_from"] is None

@@ -11,6 +11,7 @@ import pytest
 from governance.config import load_config
 from governance.digests import canonical_json
 from governance.fleet import CursorError
+from governance.monitoring.decision_rates import decision_rate_drift, moved_at_least, shift_interval
 from governance.monitoring.drift import psi
 from governance.monitoring.fairness import equal_opportunity, live_fairness
 from governance.monitoring.figures import Measurement
@@ -49,6 +50,50 @@ def test_psi_is_zero_on_the_reference_and_grows_with_a_shift():
     assert psi(reference, rng.beta(2, 8, 500)) < 0.05
     assert psi(reference, rng.beta(3, 6, 500)) > 0.25
     assert np.isfinite(psi(reference, np.full(500, 0.99)))  # empty bins count as a 0.01% share, not infinity
+
+
+def test_a_decision_share_s_shift_is_judged_on_newcombe_s_interval():
+    # Newcombe (1998), example (a): 56/70 against 48/80, method 10 at 95%: 0.0524 to 0.3339. The three outcomes'
+    # intervals are Bonferroni-adjusted, so 85% for the three together is 95% for each.
+    low, high = shift_interval(56 / 70, 70, 48 / 80, 80, 0.85)
+    assert (round(low, 4), round(high, 4)) == (0.0524, 0.3339)
+    assert moved_at_least((low, high)) == moved_at_least((-high, -low)) == low  # a fall counts as a rise does
+    assert moved_at_least((-0.02, 0.03)) == 0.0  # no change is within the interval
+
+
+def decided(approve: int, refer: int, decline: int) -> np.ndarray:
+    """Scores that the default cut-offs (approve below 0.2, decline from 0.5) decide so."""
+    return np.repeat([0.1, 0.3, 0.7], [approve, refer, decline])
+
+
+@pytest.mark.parametrize(
+    "risk_tier, window_of_500, retrain",
+    [
+        ("high", decided(200, 200, 100), False),  # the reference's own shares
+        ("high", decided(50, 200, 250), True),  # approvals fall from 40% to 10%, declines rise to 50%
+        ("high", decided(140, 240, 120), True),  # 12 points of approvals to referrals: beyond the high tier's 5
+        ("low", decided(140, 240, 120), False),  # ... within the low tier's 15
+        ("low", decided(50, 200, 250), True),
+    ],
+)
+def test_decision_rate_drift_retrains_beyond_the_tier_s_margin(bundle, risk_tier, window_of_500, retrain):
+    measured = decision_rate_drift(MODEL, decided(1200, 1200, 600), window_of_500)
+    judged = judge(
+        bundle,
+        model="credit_scoring",
+        version=2,
+        risk_tier=risk_tier,
+        window="1-500",
+        stream="live",
+        decisions=500,
+        measurements=[measured],
+    )
+    assert judged.retrain.allowed is retrain and not judged.contain.allowed
+    assert [f.rule for f in judged.retrain.findings] == (["monitoring.decision_rate_drift"] if retrain else [])
+    assert measured.details["outcomes"]["approve"]["reference_share"] == pytest.approx(0.4)
+    assert measured.attributes["decision_shift_ci_low_max"] == max(
+        o["moved_at_least"] for o in measured.details["outcomes"].values()
+    )
 
 
 def protected(sexes: list[str]) -> pd.DataFrame:
