@@ -712,6 +712,31 @@ class RetrainingRefused(RetrainingDecided):
     refused_because: tuple[str, ...] | None = detail(default=None)
 
 
+@dataclass(frozen=True, kw_only=True)
+class RequestAbandoned(Event):
+    """Automation gave up on a request it answers with Dagster runs: each of `runs` (the Dagster run ids launched
+    for it, retries included) ended without answering it (never started, lost its worker, canceled). `request` is
+    the ledger entry of the request, `request_entry` its entry hash. Nothing more is launched for it."""
+
+    request: int = fact()
+    request_entry: str = digest()
+    runs: tuple[str, ...] = fact()
+    reason: str | None = detail(default=None)
+
+
+@event("retraining.abandoned")
+class RetrainingAbandoned(RequestAbandoned):
+    """Given up on a `RetrainingRequested`: no new candidate comes of it."""
+
+
+@event("release.abandoned")
+class ReleaseAbandoned(RequestAbandoned):
+    """Given up on releasing an `ApprovalGranted`: the approval stands, but no release run comes of it."""
+
+    version: str = subject()
+    approval: str = digest()  # the granted approve statement
+
+
 @event("production.incident")
 class ProductionIncident(Event):
     """The verified record and production disagree: a move or kill-switch flip without a verifiable signed

@@ -7,6 +7,9 @@
 - `<model>_request_candidate`: ask for the next candidate from the UI without
   naming a partition (`jobs.requests`); the `candidate_requests` sensor
   allocates and launches it.
+- `<model>_abandon`: ledgers that automation gave up on a retraining request or
+  a release whose runs never answered it (`jobs.abandon`); the retraining and
+  approvals sensors launch it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import dagster as dg
 
 from governance.config import GovernedModel
 from governance_assets.common import key, versions
+from jobs.abandon import abandon_job
 from jobs.requests import request_job
 
 # Run config for runs launched in process whose story is told elsewhere (the demo's narration, a benchmark's
@@ -59,4 +63,4 @@ def release_job(model: GovernedModel) -> dg.UnresolvedAssetJobDefinition:
 
 
 def model_jobs(model: GovernedModel) -> list[dg.UnresolvedAssetJobDefinition | dg.JobDefinition]:
-    return [candidate_job(model), release_job(model), request_job(model)]
+    return [candidate_job(model), release_job(model), request_job(model), abandon_job(model)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from governance import events
 from governance.config import GovernedModel
 from governance.monitoring.retraining import SCHEDULE
 from governance.release.services import SYSTEM
@@ -61,6 +62,19 @@ def candidate_in_flight(instance: dg.DagsterInstance, model: GovernedModel) -> d
     """A `<model>_candidate` run queued or running, if any: one retraining at a time is enough."""
     runs = instance.get_runs(dg.RunsFilter(job_name=candidate_job_name(model.name), statuses=IN_FLIGHT), limit=1)
     return runs[0] if runs else None
+
+
+def retraining_tags(request: events.RetrainingRequested) -> dict[str, str]:
+    """The tags of the candidate runs launched for a retraining request."""
+    return {"governance/trigger": request.trigger, "governance/ledger_entry": str(request.seq)}
+
+
+def retraining_runs(
+    instance: dg.DagsterInstance, model: GovernedModel, request: events.RetrainingRequested
+) -> list[dg.DagsterRun]:
+    """The candidate runs launched for a retraining request (Dagster's retries of them included), newest first."""
+    filtered = dg.RunsFilter(job_name=candidate_job_name(model.name), tags=retraining_tags(request))
+    return list(instance.get_runs(filtered))
 
 
 def retraining_schedule(model: GovernedModel) -> dg.ScheduleDefinition:

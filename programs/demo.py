@@ -22,6 +22,7 @@ from pathlib import Path
 
 import dagster as dg
 import httpx
+from dagster._core.storage.tags import RUN_KEY_TAG
 
 from definitions import build_definitions
 from governance.config import GovernanceConfig, GovernedModel
@@ -124,7 +125,7 @@ class Demo:
             run = self.defs.resolve_job_def(request.job_name).execute_in_process(
                 instance=self.instance,
                 partition_key=request.partition_key,
-                tags=request.tags,
+                tags={**request.tags, RUN_KEY_TAG: request.run_key},  # as the daemon tags it: the sensor finds it
                 run_config=QUIET,
                 raise_on_error=False,
             )

@@ -194,14 +194,8 @@ def _status_text(found: list[dict]) -> str:
             lines.append(f"  {waiting['version']} awaits approval of evidence pack {waiting['evidence_pack']} {who}")
             lines += [f"    {predates_drift_text(drift)}" for drift in waiting.get("predates_drift", [])]
         for approved in model["awaiting_release"]:
-            lines.append(
-                f"  {approved['version']} approved by {approved['approved_by']}; "
-                + (
-                    f"cannot be released: {approved['cannot_be_released']}"
-                    if "cannot_be_released" in approved
-                    else "awaits release by the approval sensor (the Dagster daemon: `govern ui` or dagster-daemon)"
-                )
-            )
+            lines += _awaiting_release_lines(model["model"], approved)
+        lines += _retraining_lines(model["model"], model["retraining"])
         for name, state in model["data"].items():
             lines.append(f"  {name:<24} {_state_text(state)}")
         if not model["versions"]:
@@ -211,6 +205,43 @@ def _status_text(found: list[dict]) -> str:
             for name, state in version["assets"].items():
                 lines.append(f"    {name:<22} {_state_text(state)}")
     return "\n".join(lines)
+
+
+def _awaiting_release_lines(model: str, approved: dict) -> list[str]:
+    """An approved version: why it cannot be released, or that the approval sensor gave up on releasing it and how
+    to release it, or that it awaits its release."""
+    given_up = approved.get("release_abandoned")
+    if "cannot_be_released" in approved:
+        waits = f"cannot be released: {approved['cannot_be_released']}"
+    elif given_up is not None:
+        waits = f"RELEASE GIVEN UP (ledger entry {given_up['ledger_entry']}, {given_up['at']})"
+    else:
+        waits = "awaits release by the approval sensor (the Dagster daemon: `govern ui` or dagster-daemon)"
+    lines = [f"  {approved['version']} approved by {approved['approved_by']}; {waits}"]
+    if given_up is not None:
+        lines += [
+            f"    - {_brief(given_up['reason'] or 'its release runs never ran')}",
+            f"    once the cause is fixed (the runs' logs in the Dagster UI), launch {model}_release for "
+            f"{approved['version']} in the Dagster UI, or have it approved again: the sensor releases a new approval",
+        ]
+    return lines
+
+
+def _retraining_lines(model: str, retraining: dict | None) -> list[str]:
+    """The latest retraining request no candidate run answered yet: under way, or given up and how to ask again."""
+    if retraining is None:
+        return []
+    requested = f"retraining requested by {retraining['trigger']} (ledger entry {retraining['ledger_entry']})"
+    runs = "; ".join(retraining["runs"]) or "no candidate run yet"
+    given_up = retraining.get("abandoned")
+    if given_up is None:
+        return [f"  {requested}: open ({runs}); the retraining_requests sensor launches its candidate (Dagster daemon)"]
+    return [
+        f"  {requested}: RETRAINING GIVEN UP (ledger entry {given_up['ledger_entry']}, {given_up['at']})",
+        f"    - {_brief(given_up['reason'] or runs)}",
+        f"    once the cause is fixed (the runs' logs in the Dagster UI), launch {model}_retraining in the Dagster "
+        f"UI (a new request the sensor answers), or `govern train {model} --as YOU`",
+    ]
 
 
 def _summary_text(found: list[dict]) -> str:
@@ -228,12 +259,18 @@ def _summary_text(found: list[dict]) -> str:
             f"{len(model['incidents'])} INCIDENTS" if model["incidents"] else "",
             f"{len(model['awaiting_approval'])} awaiting approval" if model["awaiting_approval"] else "",
             f"{len(model['awaiting_release'])} awaiting release" if model["awaiting_release"] else "",
+            f"{len(given_up)} RELEASE(S) GIVEN UP" if (given_up := _releases_given_up(model)) else "",
+            "RETRAINING GIVEN UP" if (model["retraining"] or {}).get("state") == "abandoned" else "",
             f"{len(model['versions'])} versions",
         ]
         lines.append(
             f"{model['model']:<{width}}  {model['risk_tier']:<6}  {production:<16}  {', '.join(f for f in facts if f)}"
         )
     return "\n".join(lines)
+
+
+def _releases_given_up(model: dict) -> list[dict]:
+    return [approved for approved in model["awaiting_release"] if "release_abandoned" in approved]
 
 
 def _version_lines(version: dict) -> list[str]:

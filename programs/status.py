@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from governance import events
+from governance.abandoned import abandoned
 from governance.config import GovernanceConfig, GovernedModel
 from governance.control import KillSwitch
 from governance.errors import GovernanceError
@@ -19,6 +20,7 @@ from governance.release.approvals import (
     approval_stage,
     deployed_approvals,
     latest_request,
+    release_abandoned,
     who_may_approve,
 )
 from governance.release.deployment import reconcile
@@ -29,7 +31,9 @@ from governance.release.services import Services
 from governance.settings import Settings
 from governance_assets.common import key, versions
 from jobs import candidate_job_name
+from jobs.monitoring import retraining_runs
 from programs.failures import run_failures
+from sensors.attempts import ended
 
 DATA_ASSETS = ("applications", "validated_applications")
 VERSION_ASSETS = (
@@ -67,6 +71,7 @@ def model_status(instance: dg.DagsterInstance, services: Services, model: Govern
         "awaiting_release": [
             _approved(services, request, by) for request, stage, by in stages if stage == "awaiting_release"
         ],
+        "retraining": _retraining(instance, services, model),
         "data": {name: _latest(instance, key(model, name), None) for name in DATA_ASSETS},
         "versions": [_version(instance, services, model, k) for k in keys],
     }
@@ -99,6 +104,30 @@ def _asked_and_gated(services: Services, model: str, version: str) -> dict:
         "unverified_requests": list(asked.unverified),
         "gate": None if gate is None else {"allowed": gate.allowed, "at": gate.ts, "reasons": gate_reasons(gate)},
     }
+
+
+def _retraining(instance: dg.DagsterInstance, services: Services, model: GovernedModel) -> dict | None:
+    """The model's latest retraining request unless a candidate run answered it: open (the runs launched for it so
+    far), or abandoned (the retraining sensor gave up on it after its runs never answered it)."""
+    requested = services.ledger.latest(events.RetrainingRequested, model=model.name)
+    if requested is None:
+        return None
+    runs = retraining_runs(instance, model, requested)
+    if any(run.status == dg.DagsterRunStatus.SUCCESS for run in runs):
+        return None
+    found = {
+        "ledger_entry": requested.seq,
+        "requested_at": requested.ts,
+        "trigger": requested.trigger,
+        "runs": [ended(run) for run in runs],
+        "state": "open",
+    }
+    given_up = abandoned(services, model.name, requested.seq)
+    return found if given_up is None else {**found, "state": "abandoned", "abandoned": _given_up(given_up)}
+
+
+def _given_up(event: events.RequestAbandoned) -> dict:
+    return {"ledger_entry": event.seq, "at": event.ts, "runs": list(event.runs), "reason": event.reason}
 
 
 def _kill_switch(production: Production, row: KillSwitch) -> dict:
@@ -170,9 +199,13 @@ def _awaiting(services: Services, request: ApprovalRequest) -> dict:
 
 
 def _approved(services: Services, request: ApprovalRequest, approver: str) -> dict:
-    """An approved version waiting for its release, and why the release will refuse it if its approval has
-    lapsed (the waiver its gate passed on ended, the model's risk tier was raised, its pack no longer verifies)."""
-    approved = {"version": request.version, "approved_by": approver}
+    """An approved version waiting for its release: whether the approvals sensor gave up on releasing it (its
+    release runs never ran), and why the release will refuse it if its approval has lapsed (the waiver its gate
+    passed on ended, the model's risk tier was raised, its pack no longer verifies)."""
+    approved: dict = {"version": request.version, "approved_by": approver}
+    given_up = release_abandoned(services, request)
+    if given_up is not None:
+        approved["release_abandoned"] = _given_up(given_up)
     try:
         lapsed = approval_lapsed(services, request.model, request.version, request.pack_digest)
     except GovernanceError as exc:

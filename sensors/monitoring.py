@@ -23,8 +23,9 @@ in place and says why in the tick.
 the model's retraining schedule requested (ledger `events.RetrainingRequested`), one run
 at a time per model; its cursor (per model, the last request answered) moves only
 once a run answering the request succeeded, so a run that never started or failed
-does not drop it. Like every sensor here it writes nothing while evaluated: a new
-version's partition is requested from the daemon with the run.
+does not drop it: the request is launched again, and after MAX_ATTEMPTS runs given up
+and ledgered as such (sensors.attempts). Like every sensor here it writes nothing while
+evaluated: a new version's partition is requested from the daemon with the run.
 """
 
 from __future__ import annotations
@@ -33,8 +34,6 @@ import json
 from collections.abc import Sequence
 
 import dagster as dg
-from dagster._core.storage.tags import PARENT_RUN_ID_TAG, WILL_RETRY_TAG
-from dagster._time import get_current_timestamp
 from sqlalchemy.exc import SQLAlchemyError
 
 from governance import events
@@ -49,9 +48,18 @@ from governance.monitoring.windows import LABELLED, LIVE
 from governance.release.services import SYSTEM
 from governance_assets.common import REQUESTED_BY_TAG, key, versions
 from jobs import candidate_job_name
-from jobs.monitoring import IN_FLIGHT, candidate_in_flight, remediation_job_name, report_run_config
+from jobs.abandon import abandon_job_name
+from jobs.monitoring import (
+    IN_FLIGHT,
+    candidate_in_flight,
+    remediation_job_name,
+    report_run_config,
+    retraining_runs,
+    retraining_tags,
+)
 from jobs.requests import candidate_key
 from resources import GovernanceResource
+from sensors.attempts import MAX_ATTEMPTS, attempts, give_up
 from sensors.guard import guard_reports_sensor
 
 SENSORS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -62,8 +70,6 @@ SENSORS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 _MAX_MESSAGE = 4000
 RETRAINING_SENSOR = "retraining_requests"
-MAX_ATTEMPTS = 3  # candidate runs for one retraining request, Dagster's retries included
-RETRY_GRACE_SECONDS = 300  # how long a failed run Dagster will retry holds its request before the sensor relaunches
 
 
 def monitoring_sensor_name(concern: str) -> str:
@@ -170,7 +176,8 @@ def retraining_requests_sensor(models: Sequence[GovernedModel], jobs: Sequence) 
         minimum_interval_seconds=daemon_interval(min(m.monitoring.check_interval_seconds for m in models)),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Launches a model's candidate job when monitoring or its retraining schedule requests its "
-        f"retraining (ledger {events.RetrainingRequested.action}); a request stays open until a run answering it succeeds. The "
+        f"retraining (ledger {events.RetrainingRequested.action}); a request stays open until a run answering it succeeds, "
+        f"or until its giving up after {MAX_ATTEMPTS} runs is ledgered ({events.RetrainingAbandoned.action}). The "
         "candidate waits for approval.",
     )
     def retraining_requests(context: dg.SensorEvaluationContext, governance: GovernanceResource) -> dg.SensorResult:
@@ -232,26 +239,27 @@ def _retraining(
     latest: events.RetrainingRequested,
 ) -> tuple[dg.RunRequest | None, str, bool]:
     """For the latest open request of a model: the run to launch (if any), what happens, and whether the request
-    is settled. A run that never started or failed leaves it open: run monitoring fails a run stuck before it
-    starts, Dagster retries a crashed one, and otherwise the sensor launches it again, up to MAX_ATTEMPTS runs."""
+    is settled (sensors.attempts: up to MAX_ATTEMPTS runs, then the giving up is ledgered)."""
     entry = latest.seq
-    tags = {"governance/trigger": latest.trigger, "governance/ledger_entry": str(entry)}
-    runs = instance.get_runs(dg.RunsFilter(job_name=candidate_job_name(model.name), tags=tags))
-    if any(r.status == dg.DagsterRunStatus.SUCCESS for r in runs):
+    tried = attempts(instance, retraining_runs(instance, model, latest))
+    if tried.answer is not None:
         return None, f"retraining request {entry} answered by a successful candidate run", True
-    waiting = candidate_in_flight(instance, model) or next((r for r in runs if _retried_soon(instance, r)), None)
+    waiting = candidate_in_flight(instance, model) or tried.waiting
     if waiting is not None:
         return None, f"waits for candidate run {waiting.run_id} ({waiting.status.value}) to end", False
-    if len(runs) >= MAX_ATTEMPTS:
-        return None, f"retraining request {entry} given up after {len(runs)} failed candidate runs", True
+    if tried.given_up:
+        request, note, settled = give_up(
+            instance, governance.services, model, entry, tried, f"retraining-{model.name}-{entry}-abandoned"
+        )
+        return request, f"retraining request {entry} {note}", settled
     partition = candidate_key(governance.services.registry, model)
     request = dg.RunRequest(
         job_name=candidate_job_name(model.name),
-        run_key=f"retraining-{model.name}-{entry}-{len(runs) + 1}",
+        run_key=f"retraining-{model.name}-{entry}-{tried.attempt}",
         partition_key=partition,
-        tags={REQUESTED_BY_TAG: SYSTEM, **tags},
+        tags={REQUESTED_BY_TAG: SYSTEM, **retraining_tags(latest)},
     )
-    return request, f"launches {partition} (attempt {len(runs) + 1}) for retraining request {entry}", False
+    return request, f"launches {partition} (attempt {tried.attempt}) for retraining request {entry}", False
 
 
 def _new_partition(
@@ -264,22 +272,12 @@ def _new_partition(
     return [partitions.build_add_request([request.partition_key])]
 
 
-def _retried_soon(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
-    """A failed run Dagster said it will retry, recently enough that its retry has yet to appear."""
-    if run.status != dg.DagsterRunStatus.FAILURE or run.tags.get(WILL_RETRY_TAG) != "true":
-        return False
-    if instance.get_runs(dg.RunsFilter(tags={PARENT_RUN_ID_TAG: run.run_id}), limit=1):
-        return False
-    record = instance.get_run_record_by_id(run.run_id)
-    ended = record.end_time if record is not None else None
-    return ended is not None and get_current_timestamp() - ended < RETRY_GRACE_SECONDS
-
-
 def fleet_sensors(models: Sequence[GovernedModel], jobs: Sequence) -> list[dg.SensorDefinition]:
     """One sensor per monitoring concern, one for retraining requests and one for the guard's reports, for
     every governed model: their number does not grow with the models."""
     remediation = [j for j in jobs if j.name in {remediation_job_name(m.name) for m in models}]
-    candidates = [j for j in jobs if j.name in {candidate_job_name(m.name) for m in models}]
+    launched = {name for m in models for name in (candidate_job_name(m.name), abandon_job_name(m.name))}
+    candidates = [j for j in jobs if j.name in launched]
     interval = daemon_interval(min(m.monitoring.check_interval_seconds for m in models))
     return [
         *(monitoring_sensor(models, concern, remediation) for concern in SENSORS),

@@ -3,7 +3,10 @@
 One sensor for every governed model (sensors.fleet). For a model's oldest successful request run after its
 position (the run's update time), a tick asks the daemon to add the next version's dynamic partition and
 launches `<model>_candidate` for it, both applied by the daemon with the tick (the evaluation writes nothing);
-one candidate per request, and none while a run of that version is in flight.
+one candidate per request, and none while a run of that version is in flight. The position moves past a request
+once a candidate run answered it (succeeded, or failed on its own steps); a candidate run that never started, lost
+its worker or was canceled is launched again, up to MAX_ATTEMPTS runs (sensors.attempts), and then the request is
+given up with a warning in the tick's log.
 
 A model the cursor does not name yet starts with its first request run, as each model's own
 `<model>_candidate_requests` sensor of earlier releases did on its first tick; a request a candidate run was
@@ -14,6 +17,7 @@ see the runs those sensors launched).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +31,7 @@ from governance_assets.common import REQUESTED_BY_TAG, versions
 from jobs import candidate_job_name
 from jobs.requests import UNSIGNED, candidate_key, request_job_name
 from resources import RegistryResource
+from sensors.attempts import MAX_ATTEMPTS, Attempts, attempts, reached_an_outcome
 from sensors.fleet import Visit, fleet_tick
 
 CANDIDATE_REQUESTS = "candidate_requests"
@@ -57,28 +62,52 @@ def candidate_requests_sensor(models: Sequence[GovernedModel], jobs: Sequence) -
 
 
 def _visit(instance: dg.DagsterInstance, registry: ModelRegistry, model: GovernedModel, since: float) -> Visit:
-    done = _requests_after(instance, model, since)
-    launched = _launched(instance, model, done)
-    waiting = [record for record in done if _run_key(record.dagster_run) not in launched]
-    if not waiting:
-        return Visit(done[-1].update_timestamp.timestamp() if done else since)
+    # The position stays before the oldest request run no candidate run has answered yet (sensors.attempts), so a
+    # candidate run that never ran does not drop its request.
+    position, given_up = since, []
+    for record in _requests_after(instance, model, since):
+        tried = attempts(instance, _candidates(instance, model, record.dagster_run), reached_an_outcome)
+        if tried.answer is None and not tried.given_up:
+            opened = _answer(instance, registry, model, record.dagster_run, tried)
+            return replace(opened, position=position, warnings=(*given_up, *opened.warnings))
+        if tried.answer is None:
+            given_up.append(
+                f"request run {record.dagster_run.run_id} given up after {len(tried.runs)} candidate runs that did "
+                f"not answer it ({tried.described()}); launch {request_job_name(model.name)} again"
+            )
+        position = record.update_timestamp.timestamp()
+    return Visit(position, warnings=tuple(given_up))
+
+
+def _answer(
+    instance: dg.DagsterInstance,
+    registry: ModelRegistry,
+    model: GovernedModel,
+    request_run: dg.DagsterRun,
+    tried: Attempts,
+) -> Visit:
+    """For an open request: the candidate to launch, unless a run of it or of its version is under way."""
+    if tried.waiting is not None:
+        return Visit(
+            None, notes=(f"candidate run {tried.waiting.run_id} ({tried.waiting.status.value}) has not ended",)
+        )
     key = candidate_key(registry, model)
     if _in_flight(instance, key):
-        return Visit(since, notes=(f"{key} already has a candidate run; {len(waiting)} request(s) wait for it to end",))
-    oldest = waiting[0]  # one candidate per request, oldest first
+        return Visit(None, notes=(f"{key} already has a candidate run; the next request waits for it to end",))
     partitions = versions(model).name
     added = [] if instance.has_dynamic_partition(partitions, key) else [key]
     return Visit(
-        oldest.update_timestamp.timestamp(),
+        None,
         requests=(
             dg.RunRequest(
                 job_name=candidate_job_name(model.name),
                 partition_key=key,
-                run_key=_run_key(oldest.dagster_run),
-                tags={REQUESTED_BY_TAG: UNSIGNED, "governance/request_run": oldest.dagster_run.run_id},
+                run_key=_run_key(request_run, tried.attempt),
+                tags={REQUESTED_BY_TAG: UNSIGNED, "governance/request_run": request_run.run_id},
             ),
         ),
         partitions=(dg.AddDynamicPartitionsRequest(partitions, added),) if added else (),
+        warnings=(f"launched again (attempt {tried.attempt}) after {tried.described()}",) if tried.runs else (),
     )
 
 
@@ -106,17 +135,16 @@ def _requests_after(instance: dg.DagsterInstance, model: GovernedModel, since: f
     return [record for record in done if record.update_timestamp.timestamp() > since]
 
 
-def _launched(instance: dg.DagsterInstance, model: GovernedModel, done: list[dg.RunRecord]) -> set[str]:
-    """The run keys of these requests that a candidate run was launched for already."""
-    if not done:
-        return set()
-    keys = [_run_key(record.dagster_run) for record in done]
-    runs = instance.get_runs(dg.RunsFilter(job_name=candidate_job_name(model.name), tags={RUN_KEY_TAG: keys}))
-    return {run.tags[RUN_KEY_TAG] for run in runs}
+def _candidates(instance: dg.DagsterInstance, model: GovernedModel, request_run: dg.DagsterRun) -> list[dg.DagsterRun]:
+    """The candidate runs launched for a request run, by this sensor or a model's own sensor of earlier releases
+    (Dagster's retries keep their run key), newest first."""
+    keys = [_run_key(request_run, attempt) for attempt in range(1, MAX_ATTEMPTS + 1)]
+    return list(instance.get_runs(dg.RunsFilter(job_name=candidate_job_name(model.name), tags={RUN_KEY_TAG: keys})))
 
 
-def _run_key(request_run: dg.DagsterRun) -> str:
-    return f"request-{request_run.run_id}"
+def _run_key(request_run: dg.DagsterRun, attempt: int = 1) -> str:
+    first = f"request-{request_run.run_id}"
+    return first if attempt == 1 else f"{first}-{attempt}"
 
 
 def _in_flight(instance: dg.DagsterInstance, key: str) -> bool:

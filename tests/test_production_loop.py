@@ -13,6 +13,7 @@ import time
 import dagster as dg
 import httpx
 import pytest
+from dagster._core.storage.tags import RUN_KEY_TAG
 from typer.testing import CliRunner
 
 from governance import events
@@ -42,7 +43,9 @@ def sensor_tick(life, cursor):
         result = life.defs.resolve_sensor_def(APPROVALS)(context)
     for request in result.run_requests or []:
         run = life.defs.resolve_job_def(request.job_name).execute_in_process(
-            instance=life.instance, partition_key=request.partition_key, tags=request.tags
+            instance=life.instance,
+            partition_key=request.partition_key,
+            tags={**request.tags, RUN_KEY_TAG: request.run_key},
         )
         assert run.success
     return result.cursor or cursor

@@ -25,6 +25,14 @@ from governance.trust.keys import load_private_key
 from programs.cli import app
 from resources import governance_resources
 from sensors.approvals import APPROVALS
+from sensors.attempts import MAX_ATTEMPTS
+from tests.daemon_runs import (
+    cancel_before_start,
+    create_requested_run,
+    execute_requested,
+    fail_by_run_monitoring,
+    retries_spent,
+)
 from tests.helpers import SMALL_CONFIG, Lifecycle
 
 pytestmark = pytest.mark.slow
@@ -172,6 +180,50 @@ def approvals_tick(life, cursor: str | None = None) -> dg.SensorResult:
         return life.defs.resolve_sensor_def(APPROVALS)(context)
 
 
+def _releasing(result: dg.SensorResult, grant: events.ApprovalGranted) -> list[dg.RunRequest]:
+    return [r for r in result.run_requests if r.tags.get("governance/approval") == grant.statement[:32]]
+
+
+def test_a_release_whose_runs_never_ran_is_launched_again_then_given_up_ledgered_and_shown(life):
+    """The approvals sensor used to move past an approval as it launched its release run: a run that never started
+    (terminated before it started, a launcher that failed) dropped the release for good (issue 21). Runs are created
+    as the daemon creates them for the sensor's requests, and ended by Dagster's own code (a termination before it
+    started, run monitoring)."""
+    assert govern(life, "approve", MODEL, "1", "--as", "ravi", "--comment", "first review").exit_code == 0
+    grant = services(life).ledger.latest(events.ApprovalGranted, model=MODEL)
+    cursor, runs = None, []
+    for cancel in (True, False, True):
+        result = approvals_tick(life, cursor)
+        cursor = result.cursor
+        (request,) = _releasing(result, grant)
+        assert json.loads(cursor)["models"][MODEL]["ledger_seq"] < grant.seq  # held until a run answers it
+        run = create_requested_run(life.defs, life.instance, request, dg.DagsterRunStatus.NOT_STARTED)
+        runs.append(run)
+        assert not _releasing(approvals_tick(life, cursor), grant)  # nothing more while its run is in flight
+        if cancel:
+            cancel_before_start(life.instance, run)
+        else:  # never started: run monitoring fails it, and Dagster's retries are spent
+            retries_spent(life.instance, fail_by_run_monitoring(life.instance, run))
+    assert len({run.tags[RUN_KEY_TAG] for run in runs}) == MAX_ATTEMPTS  # a run key of its own per attempt
+    given_up = approvals_tick(life, cursor)
+    assert not _releasing(given_up, grant) and services(life).registry.champion(MODEL) is None
+    (ledger_it,) = [r for r in given_up.run_requests if r.job_name == f"{MODEL}_abandon"]
+
+    assert execute_requested(life.defs, life.instance, ledger_it).success
+    ledgered = services(life).ledger.latest(events.ReleaseAbandoned, model=MODEL)
+    assert (ledgered.request, ledgered.approval, ledgered.version) == (grant.seq, grant.statement, V1)
+    assert ledgered.runs == tuple(run.run_id for run in reversed(runs)) and "START_TIMEOUT" in ledgered.reason
+    settled = approvals_tick(life, cursor)
+    assert not _releasing(settled, grant) and not [r for r in settled.run_requests if r.job_name == ledger_it.job_name]
+
+    (waiting,) = json.loads(govern(life, "status", "--json").output)[0]["awaiting_release"]
+    assert waiting["approved_by"] == "ravi" and waiting["release_abandoned"]["ledger_entry"] == ledgered.seq
+    text = govern(life, "status").output
+    assert f"{V1} approved by ravi; RELEASE GIVEN UP (ledger entry {ledgered.seq}" in text
+    assert f"launch {MODEL}_release for {V1} in the Dagster UI, or have it approved again" in text
+    assert "1 RELEASE(S) GIVEN UP" in govern(life, "status", "--summary").output
+
+
 def test_the_approvals_sensor_launches_the_release_that_deploys(life):
     approved = govern(life, "approve", MODEL, "1", "--as", "ravi", "--comment", "reviewed again")
     assert approved.exit_code == 0, approved.output
@@ -180,8 +232,8 @@ def test_the_approvals_sensor_launches_the_release_that_deploys(life):
     assert requests and {r.partition_key for r in requests} == {V1}
     assert {r.job_name for r in requests} == {f"{MODEL}_release"}
     assert len({r.run_key for r in requests}) == len(requests)
-    follow_up = approvals_tick(life, result.cursor)
-    assert not follow_up.run_requests  # the cursor moved past every approval
+    follow_up = approvals_tick(life, result.cursor)  # no run was created for them yet: the same runs, which the
+    assert follow_up.run_requests == requests  # daemon's run-key check launches once
     waiting = govern(life, "status")
     assert f"{V1} approved by ravi; awaits release by the approval sensor" in waiting.output, waiting.output
 

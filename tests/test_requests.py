@@ -18,7 +18,9 @@ from governance.trust.demo import demo_principals
 from jobs.requests import request_job_name
 from programs.cli import app
 from resources import governance_resources
+from sensors.attempts import MAX_ATTEMPTS
 from sensors.requests import CANDIDATE_REQUESTS
+from tests.daemon_runs import cancel_before_start, create_requested_run, fail_by_run_monitoring, retries_spent, skip
 from tests.helpers import SMALL_CONFIG, Lifecycle
 
 pytestmark = pytest.mark.slow
@@ -71,8 +73,8 @@ def test_a_candidate_from_the_ui_needs_no_partition_name_and_a_typo_creates_noth
     assert run.tags["governance/requested_by"].startswith("unknown")
     assert [r.partition_keys for r in result.dynamic_partitions_requests] == [["credit_scoring-v2"]]
     assert life.instance.get_dynamic_partitions(partitions) == before  # the evaluation wrote nothing
-    later = requests_tick(life, result.cursor)
-    assert later.skip_reason and not later.run_requests  # one candidate per request
+    later = requests_tick(life, result.cursor)  # no run was created for it yet: the same run, which the daemon's
+    assert later.run_requests == result.run_requests  # run-key check launches once: one candidate per request
 
 
 def test_after_the_upgrade_to_one_sensor_no_request_the_model_s_own_sensor_answered_is_answered_again(life):
@@ -89,6 +91,34 @@ def test_after_the_upgrade_to_one_sensor_no_request_the_model_s_own_sensor_answe
     upgraded = requests_tick(life)
     assert not upgraded.run_requests and upgraded.skip_reason.skip_message == "no new candidate requests"
     assert json.loads(upgraded.cursor)["models"][MODEL] > 0  # past the request answered
+
+
+def test_a_request_whose_candidate_runs_never_ran_is_launched_again_then_given_up(life):
+    """The sensor used to move past a request as it launched its candidate: a candidate run that never started
+    dropped the request for good (issue 21). Runs are created as the daemon creates them for the sensor's requests,
+    and ended by Dagster's own code (a termination before it started, run monitoring)."""
+    asked = life.defs.resolve_job_def(request_job_name(MODEL)).execute_in_process(instance=life.instance)
+    cursor, runs = None, []
+    for cancel in (False, True, False):
+        result = requests_tick(life, cursor)
+        cursor = result.cursor
+        (request,) = result.run_requests
+        assert request.tags["governance/request_run"] == asked.run_id
+        run = create_requested_run(life.defs, life.instance, request, dg.DagsterRunStatus.NOT_STARTED)
+        runs.append(run)
+        held = requests_tick(life, cursor)
+        assert not held.run_requests and f"candidate run {run.run_id} (NOT_STARTED) has not ended" in skip(held)
+        if cancel:
+            cancel_before_start(life.instance, run)
+        else:  # never started: run monitoring fails it, and Dagster's retries are spent
+            retries_spent(life.instance, fail_by_run_monitoring(life.instance, run))
+    assert len({run.tags["dagster/partition"] for run in runs}) == 1  # the version number none of them used
+    assert len({run.tags[RUN_KEY_TAG] for run in runs}) == MAX_ATTEMPTS  # a run key of its own per attempt
+    given_up = requests_tick(life, cursor)
+    assert not given_up.run_requests
+    assert f"request run {asked.run_id} given up after {MAX_ATTEMPTS} candidate runs" in skip(given_up)
+    assert f"launch {request_job_name(MODEL)} again" in skip(given_up)
+    assert requests_tick(life, given_up.cursor).skip_reason.skip_message == "no new candidate requests"
 
 
 def requests_tick(life, cursor: str | None = None) -> dg.SensorResult:

@@ -24,6 +24,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from governance import events
+from governance.abandoned import abandoned
 from governance.errors import GovernanceError
 from governance.objectstore import sealed_pack_dir
 from governance.policy.authz import VersionSubject, approval_context, authorize, roles_of
@@ -125,6 +126,16 @@ def approval_stage(services: Services, request: ApprovalRequest, deployed: set[s
     if isinstance(last, events.ApprovalGranted) and last.statement not in deployed:
         return "awaiting_release", last.actor
     return None
+
+
+def release_abandoned(services: Services, request: ApprovalRequest) -> events.ReleaseAbandoned | None:
+    """Automation's giving up on releasing the request's latest decision, a grant, if that is ledgered (a grant
+    signed after it is released anew)."""
+    decisions = _decided(services, request)
+    if not decisions or not isinstance(decisions[-1], events.ApprovalGranted):
+        return None
+    given_up = abandoned(services, request.model, decisions[-1].seq)
+    return given_up if isinstance(given_up, events.ReleaseAbandoned) else None
 
 
 def deployed_approvals(services: Services, model: str) -> set[str]:

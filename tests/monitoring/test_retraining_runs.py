@@ -7,39 +7,32 @@ failed by Dagster's own run monitoring code, as the daemon's run monitoring does
 
 from __future__ import annotations
 
-import logging
+import json
 import time
 
 import dagster as dg
 from dagster._core.test_utils import freeze_time
-from dagster._daemon.monitoring.run_monitoring import monitor_starting_run
+from typer.testing import CliRunner
 
+from governance import events
 from governance.monitoring.retraining import MONITORING, request_retraining
 from jobs import candidate_job_name
-from sensors.monitoring import MAX_ATTEMPTS, RETRY_GRACE_SECONDS
+from programs.cli import app
+from programs.status import model_status
+from sensors.attempts import MAX_ATTEMPTS, RETRY_GRACE_SECONDS
+from tests.daemon_runs import (
+    cancel_before_start,
+    create_requested_run,
+    execute_requested,
+    fail_by_run_monitoring,
+    retries_spent,
+    skip,
+)
 from tests.monitoring.conftest import MODEL, Monitored
 
 
 def create_run(monitored: Monitored, request: dg.RunRequest, status: dg.DagsterRunStatus) -> dg.DagsterRun:
-    """The run the daemon creates for a sensor's request (before the queue launches it)."""
-    job = monitored.defs.resolve_job_def(candidate_job_name(MODEL))
-    tags = {**job.tags, **request.tags, "dagster/partition": request.partition_key}
-    return monitored.instance.create_run_for_job(job, tags=tags, status=status)
-
-
-def fail_by_run_monitoring(monitored: Monitored, run: dg.DagsterRun) -> dg.DagsterRun:
-    """Dagster's run monitoring, after its start timeout: the run stuck before starting is failed."""
-    record = monitored.instance.get_run_record_by_id(run.run_id)
-    later = time.time() + monitored.instance.run_monitoring_start_timeout_seconds + 1
-    with freeze_time(later):
-        monitor_starting_run(monitored.instance, record, logging.getLogger("run_monitoring"))
-    failed = monitored.instance.get_run_by_id(run.run_id)
-    assert failed.status == dg.DagsterRunStatus.FAILURE
-    return failed
-
-
-def skip(result) -> str:
-    return result.skip_reason.skip_message if result.skip_reason else ""
+    return create_requested_run(monitored.defs, monitored.instance, request, status)
 
 
 def test_a_run_stuck_before_it_starts_does_not_drop_the_request(monitored: Monitored):
@@ -52,7 +45,7 @@ def test_a_run_stuck_before_it_starts_does_not_drop_the_request(monitored: Monit
     assert waiting.run_requests == [] and f"waits for candidate run {stuck.run_id} (NOT_STARTED)" in skip(waiting)
     assert MODEL not in (monitored.cursors.get("retraining_requests") or "{}")
 
-    failed = fail_by_run_monitoring(monitored, stuck)
+    failed = fail_by_run_monitoring(monitored.instance, stuck)
     assert failed.tags["dagster/will_retry"] == "true"  # run retries are on: the daemon's retry comes ...
     assert "waits for candidate run" in skip(monitored.tick("retraining_requests"))
     retry_overdue = time.time() + monitored.instance.run_monitoring_start_timeout_seconds + RETRY_GRACE_SECONDS + 2
@@ -74,17 +67,63 @@ def test_a_run_stuck_before_it_starts_does_not_drop_the_request(monitored: Monit
     assert "no open retraining requests" in skip(monitored.tick("retraining_requests"))
 
 
-def test_a_request_whose_runs_keep_failing_is_given_up_after_a_bounded_number_of_attempts(monitored: Monitored):
-    request_retraining(monitored.services, MODEL, MONITORING, "test: drift")
+def test_a_request_whose_runs_keep_failing_is_given_up_ledgered_once_and_shown(monitored: Monitored):
+    entry = request_retraining(monitored.services, MODEL, MONITORING, "test: drift")
+    runs = []
     for _ in range(MAX_ATTEMPTS):
         (request,) = monitored.tick("retraining_requests").run_requests
         run = create_run(monitored, request, dg.DagsterRunStatus.NOT_STARTED)
         monitored.instance.report_run_failed(monitored.instance.get_run_by_id(run.run_id), "test: worker lost")
-        # what the daemon's retry loop records once a run's retries are spent
-        monitored.instance.add_run_tags(run.run_id, {"dagster/will_retry": "false"})
+        retries_spent(monitored.instance, run)
+        runs.append(run.run_id)
+    assert _retraining_status(monitored) == {
+        "ledger_entry": entry.seq,
+        "requested_at": entry.ts,
+        "trigger": MONITORING,
+        "runs": [f"run {run_id} FAILURE" for run_id in reversed(runs)],
+        "state": "open",
+    }
+
     given_up = monitored.tick("retraining_requests")
-    assert given_up.run_requests == [] and f"given up after {MAX_ATTEMPTS} failed candidate runs" in skip(given_up)
+    (ledger_it,) = given_up.run_requests  # not a candidate: the run that ledgers the giving up
+    assert ledger_it.job_name == f"{MODEL}_abandon" and ledger_it.partition_key is None
+    assert MODEL not in json.loads(given_up.cursor)  # held until the ledger has it
+    assert monitored.services.ledger.latest(events.RetrainingAbandoned, model=MODEL) is None  # the tick wrote nothing
+    pending = create_run(monitored, ledger_it, dg.DagsterRunStatus.NOT_STARTED)
+    waiting = monitored.tick("retraining_requests")
+    assert waiting.run_requests == [] and f"run {pending.run_id} (NOT_STARTED) ledgers that" in skip(waiting)
+    cancel_before_start(monitored.instance, pending)
+    assert f"run {pending.run_id} ledgering that ended CANCELED: re-execute it" in skip(
+        monitored.tick("retraining_requests")
+    )
+
+    assert execute_requested(monitored.defs, monitored.instance, ledger_it).success  # re-executed
+    ledgered = monitored.services.ledger.latest(events.RetrainingAbandoned, model=MODEL)
+    assert (ledgered.request, ledgered.request_entry) == (entry.seq, entry.entry_hash)
+    assert ledgered.runs == tuple(reversed(runs)) and "did not answer it" in ledgered.reason
+    settled = monitored.tick("retraining_requests")
+    assert settled.run_requests == [] and f"given up after {MAX_ATTEMPTS} runs" in skip(settled)
+    assert f"ledger entry {ledgered.seq}" in skip(settled)
     assert "no open retraining requests" in skip(monitored.tick("retraining_requests"))
+    assert execute_requested(monitored.defs, monitored.instance, ledger_it).success  # once: a repeat appends nothing
+    assert len(monitored.services.ledger.events(events.RetrainingAbandoned, model=MODEL)) == 1
+
+    shown = _retraining_status(monitored)
+    assert shown["state"] == "abandoned" and shown["abandoned"]["ledger_entry"] == ledgered.seq
+    text = _govern(monitored, "status").output
+    assert f"retraining requested by monitoring (ledger entry {entry.seq}): RETRAINING GIVEN UP" in text
+    assert f"launch {MODEL}_retraining in the Dagster UI" in text
+    assert "RETRAINING GIVEN UP" in _govern(monitored, "status", "--summary").output
+
+
+def _retraining_status(monitored: Monitored) -> dict:
+    return model_status(monitored.instance, monitored.services, monitored.model)["retraining"]
+
+
+def _govern(monitored: Monitored, *args: str):
+    settings = monitored.settings
+    base = ["--home", str(settings.home), "--config", str(settings.config_path)]
+    return CliRunner(env={"GOVERN_POLICIES": str(settings.policies_dir)}).invoke(app, [*base, *args])
 
 
 def test_remediation_runs_jump_the_queue_and_each_model_runs_one_of_each_kind_at_a_time(monitored: Monitored):
