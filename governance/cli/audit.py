@@ -235,7 +235,7 @@ def _withheld_text(withheld: int | None) -> str:
 
 def _sealed_text(seal: dict) -> str:
     if "ledger_entry" not in seal:
-        return f"seal: {seal['status']} (decisions are sealed into the ledger within minutes)"
+        return f"seal: {seal['status']} (sealed into the ledger by `govern guard`, or by `govern decisions seal`)"
     first, last = seal["range"]
     return f"seal: {seal['status']} (ledger entry {seal['ledger_entry']}, seq {first}..{last})"
 
