@@ -52,10 +52,10 @@ def status(
     from programs.status import ASSETS
     from programs.status import status as collect
 
-    settings: Settings = ctx.obj
-    config = load_config(settings.config_path)
-    with DagsterRecords(settings, list(config.models), ASSETS) as dagster:
-        found = collect(dagster, Services(settings), config)
+    services = Services(ctx.obj)
+    config = services.config
+    with DagsterRecords(services.settings, list(config.models), ASSETS) as dagster:
+        found = collect(dagster, services, config)
     emit(found, as_json, _summary_text if summary else _status_text)
     if any(model["incidents"] for model in found):
         raise typer.Exit(1)  # production disagrees with the signed record: see the incidents
