@@ -168,7 +168,10 @@ def _databases(settings: Settings) -> tuple[Engine | None, Engine | None]:
             raise GovernanceError(f"{path} keeps Dagster on PostgreSQL, and GOVERN_DAGSTER_DATABASE_URL is not set")
         engine = create_engine(dagster_postgres_url(settings.dagster_database_url))
         return engine, engine
-    raise GovernanceError(f"{path}: Dagster storage {kind} is not one `govern` configures (governance.state)")
+    raise GovernanceError(
+        f"{path}: Dagster storage {kind} is not one `govern` writes (a state dir from before the storage classes "
+        "moved?): `govern init` writes it again"
+    )
 
 
 def _sqlite(path: Path) -> Engine | None:

@@ -11,6 +11,7 @@ import dagster as dg
 import pytest
 import yaml
 
+from governance.errors import GovernanceError
 from governance.settings import Settings
 from governance.state import dagster_instance_config
 from governance_assets.names import asset_path, candidate_job_name, versions_name
@@ -138,3 +139,13 @@ def test_a_state_dir_dagster_never_wrote_has_no_records(tmp_path):
         assert records.versions("model_a") == [] and records.latest("model_a", "applications", None) is None
         assert records.latest_run(candidate_job_name("model_a"), "model_a-v1") is None
     assert not settings.dagster_home.exists()  # reading created nothing
+
+
+def test_a_dagster_yaml_naming_another_storage_says_what_rewrites_it(tmp_path):
+    """A state dir from before the storage classes moved names them by their old module."""
+    settings = Settings(home=tmp_path / "govern", config_path=tmp_path / "governance.yaml")
+    settings.dagster_home.mkdir(parents=True)
+    old = {"module": "governance_assets.storage", "class": "PooledSqliteStorage", "config": {"base_dir": "."}}
+    (settings.dagster_home / "dagster.yaml").write_text(yaml.safe_dump({"storage": {"custom": old}}))
+    with pytest.raises(GovernanceError, match="`govern init` writes it again"):
+        DagsterRecords(settings, ["model_a"], ASSETS)
