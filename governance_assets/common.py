@@ -12,16 +12,17 @@ import dagster as dg
 from governance.config import GovernedModel
 from governance.errors import GovernanceError
 from governance.registry import parse_version_key, version_key
+from governance_assets.names import asset_path, versions_name
 
 
 def key(model: GovernedModel, name: str) -> dg.AssetKey:
     """Asset keys are prefixed with the model name: `credit_scoring/trained_model`."""
-    return dg.AssetKey([model.name, name])
+    return dg.AssetKey(list(asset_path(model.name, name)))
 
 
 def versions(model: GovernedModel) -> dg.DynamicPartitionsDefinition:
     """One dynamic partition per registered model version, keyed `<model>-v<N>`."""
-    return dg.DynamicPartitionsDefinition(name=f"{model.name}_versions")
+    return dg.DynamicPartitionsDefinition(name=versions_name(model.name))
 
 
 class PartitionError(GovernanceError):

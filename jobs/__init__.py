@@ -18,6 +18,7 @@ import dagster as dg
 
 from governance.config import GovernedModel
 from governance_assets.common import key, versions
+from governance_assets.names import candidate_job_name
 from jobs.abandon import abandon_job
 from jobs.requests import request_job
 
@@ -32,10 +33,6 @@ QUEUE_TAG = "governance/queue"
 
 def queue_tags(model: str, lane: str) -> dict[str, str]:
     return {"governance/model": model, QUEUE_TAG: f"{model}/{lane}"}
-
-
-def candidate_job_name(model: str) -> str:
-    return f"{model}_candidate"
 
 
 def release_job_name(model: str) -> str:

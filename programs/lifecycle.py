@@ -48,12 +48,14 @@ def status(
     summary: Annotated[bool, typer.Option("--summary", help="one line a model (for many models)")] = False,
 ) -> None:
     """Per governed model: versions and the state of each of their assets (`--summary`: one line a model)."""
-    from programs.instance import existing_instance
+    from programs.dagster_records import DagsterRecords
+    from programs.status import ASSETS
     from programs.status import status as collect
 
-    settings: Settings = ctx.obj
-    with existing_instance(settings) as instance:
-        found = collect(instance, Services(settings), load_config(settings.config_path))
+    services = Services(ctx.obj)
+    config = services.config
+    with DagsterRecords(services.settings, list(config.models), ASSETS) as dagster:
+        found = collect(dagster, services, config)
     emit(found, as_json, _summary_text if summary else _status_text)
     if any(model["incidents"] for model in found):
         raise typer.Exit(1)  # production disagrees with the signed record: see the incidents

@@ -4,8 +4,6 @@ settled first."""
 
 from datetime import UTC, datetime
 
-import dagster as dg
-
 from governance import events
 from governance.abandoned import abandoned
 from governance.config import GovernanceConfig, GovernedModel
@@ -29,11 +27,8 @@ from governance.release.production import Production, confirmed_production, open
 from governance.release.requests import requesters
 from governance.release.services import Services
 from governance.settings import Settings
-from governance_assets.common import key, versions
-from jobs import candidate_job_name
-from jobs.monitoring import retraining_runs
-from programs.failures import run_failures
-from sensors.attempts import ended
+from governance_assets.names import candidate_job_name
+from programs.dagster_records import DagsterRecords
 
 DATA_ASSETS = ("applications", "validated_applications")
 VERSION_ASSETS = (
@@ -47,13 +42,14 @@ VERSION_ASSETS = (
     "approved_release",
     "production_deployment",
 )
+ASSETS = DATA_ASSETS + VERSION_ASSETS
 
 
-def model_status(instance: dg.DagsterInstance, services: Services, model: GovernedModel) -> dict:
+def model_status(dagster: DagsterRecords, services: Services, model: GovernedModel) -> dict:
     reconcile(services, model.name)
     production = confirmed_production(services, model.name)
     record_incidents(services, model.name, production.incidents, actor="system:status")
-    keys = instance.get_dynamic_partitions(versions(model).name)
+    keys = dagster.versions(model.name)
     switch = services.control.kill_switch(model.name)
     deployed = deployed_approvals(services, model.name)
     requests = [request for k in keys if (request := _request(services, model.name, k))]
@@ -71,27 +67,25 @@ def model_status(instance: dg.DagsterInstance, services: Services, model: Govern
         "awaiting_release": [
             _approved(services, request, by) for request, stage, by in stages if stage == "awaiting_release"
         ],
-        "retraining": _retraining(instance, services, model),
-        "data": {name: _latest(instance, key(model, name), None) for name in DATA_ASSETS},
-        "versions": [_version(instance, services, model, k) for k in keys],
+        "retraining": _retraining(dagster, services, model),
+        "data": {name: _latest(dagster, model, name, None) for name in DATA_ASSETS},
+        "versions": [_version(dagster, services, model, k) for k in keys],
     }
 
 
-def _version(instance: dg.DagsterInstance, services: Services, model: GovernedModel, version: str) -> dict:
+def _version(dagster: DagsterRecords, services: Services, model: GovernedModel, version: str) -> dict:
     found = {**_asked_and_gated(services, model.name, version), "key": version}
     if found["gate"] is None:
-        found["failed_run"] = _failed_run(instance, model.name, version)
-    return {**found, "assets": {name: _latest(instance, key(model, name), version) for name in VERSION_ASSETS}}
+        found["failed_run"] = _failed_run(dagster, model.name, version)
+    return {**found, "assets": {name: _latest(dagster, model, name, version) for name in VERSION_ASSETS}}
 
 
-def _failed_run(instance: dg.DagsterInstance, model: str, version: str) -> dict | None:
+def _failed_run(dagster: DagsterRecords, model: str, version: str) -> dict | None:
     """The version's latest candidate run, if it failed: when, and each failed step and blocking check, why."""
-    runs = instance.get_runs(
-        dg.RunsFilter(job_name=candidate_job_name(model), tags={"dagster/partition": version}), limit=1
-    )
-    if not runs or runs[0].status != dg.DagsterRunStatus.FAILURE:
+    run = dagster.latest_run(candidate_job_name(model), version)
+    if run is None or run[1] != "FAILURE":
         return None
-    return {"run_id": runs[0].run_id, "reasons": run_failures(instance, runs[0].run_id)}
+    return {"run_id": run[0], "reasons": dagster.run_failures(run[0])}
 
 
 def _asked_and_gated(services: Services, model: str, version: str) -> dict:
@@ -106,13 +100,19 @@ def _asked_and_gated(services: Services, model: str, version: str) -> dict:
     }
 
 
-def _retraining(instance: dg.DagsterInstance, services: Services, model: GovernedModel) -> dict | None:
+def _retraining(dagster: DagsterRecords, services: Services, model: GovernedModel) -> dict | None:
     """The model's latest retraining request unless a candidate run answered it: open (the runs launched for it so
-    far), or abandoned (the retraining sensor gave up on it after its runs never answered it)."""
+    far), or abandoned (the retraining sensor gave up on it after its runs never answered it). Reads runs through
+    the Dagster instance, imported only when a request exists."""
     requested = services.ledger.latest(events.RetrainingRequested, model=model.name)
     if requested is None:
         return None
-    runs = retraining_runs(instance, model, requested)
+    import dagster as dg
+
+    from jobs.monitoring import retraining_runs
+    from sensors.attempts import ended
+
+    runs = retraining_runs(dagster.instance(), model, requested)
     if any(run.status == dg.DagsterRunStatus.SUCCESS for run in runs):
         return None
     found = {
@@ -173,8 +173,8 @@ def trust_warnings(settings: Settings) -> list[str]:
     return found
 
 
-def status(instance: dg.DagsterInstance, services: Services, config: GovernanceConfig) -> list[dict]:
-    return [model_status(instance, services, model) for model in config.models.values()]
+def status(dagster: DagsterRecords, services: Services, config: GovernanceConfig) -> list[dict]:
+    return [model_status(dagster, services, model) for model in config.models.values()]
 
 
 def _request(services: Services, model: str, version: str) -> ApprovalRequest | None:
@@ -226,19 +226,15 @@ def _last_move(move: events.MoveStep | None) -> dict | None:
     }
 
 
-def _latest(instance: dg.DagsterInstance, asset: dg.AssetKey, partition: str | None) -> dict:
-    """The newest materialization (or a newer failure) of one asset partition."""
-    records_filter = dg.AssetRecordsFilter(asset_key=asset, asset_partitions=[partition] if partition else None)
-    done = instance.fetch_materializations(records_filter, limit=1).records
-    failed = instance.fetch_failed_materializations(records_filter, limit=1).records
-    latest_done = done[0].timestamp if done else None
-    if failed and (latest_done is None or failed[0].timestamp > latest_done):
-        return {"state": "failed", "at": _iso(failed[0].timestamp), "run_id": failed[0].run_id}
-    if not done:
+def _latest(dagster: DagsterRecords, model: GovernedModel, asset: str, partition: str | None) -> dict:
+    """The newest materialization of one asset partition. (Dagster's SQL storages, ours, answer no failed
+    materialization: a failed run shows as the version's `failed_run`.)"""
+    done = dagster.latest(model.name, asset, partition)
+    if done is None:
         return {"state": "missing"}
-    metadata = done[0].asset_materialization.metadata
-    facts = {k: metadata[k].value for k in ("dvc_md5", "passed", "complete", "allowed", "champion") if k in metadata}
-    return {"state": "materialized", "at": _iso(latest_done), "run_id": done[0].run_id, **facts}
+    metadata = done.metadata
+    facts = {k: metadata[k] for k in ("dvc_md5", "passed", "complete", "allowed", "champion") if k in metadata}
+    return {"state": "materialized", "at": _iso(done.timestamp), "run_id": done.run_id, **facts}
 
 
 def _iso(timestamp: float) -> str:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from governance import events
 from governance.release.outcome import candidate_outcome, outcome_text
 from governance_assets.common import versions
+from programs.dagster_records import DagsterRecords
 from programs.lifecycle import _status_text
-from programs.status import model_status
+from programs.status import ASSETS, model_status
 from tests.lineage.conftest import govern
 from tests.monitoring.conftest import Monitored
 from tests.monitoring.support import request_candidate
@@ -15,7 +16,8 @@ from tests.monitoring.test_remediation import alert
 
 
 def _waiting(monitored: Monitored) -> tuple[dict, dict]:
-    found = model_status(monitored.instance, monitored.services, monitored.model)
+    with DagsterRecords(monitored.settings, [monitored.model.name], ASSETS) as dagster:
+        found = model_status(dagster, monitored.services, monitored.model)
     (waiting,) = found["awaiting_approval"]
     return found, waiting
 

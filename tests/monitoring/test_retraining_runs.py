@@ -18,7 +18,8 @@ from governance import events
 from governance.monitoring.retraining import MONITORING, request_retraining
 from jobs import candidate_job_name
 from programs.cli import app
-from programs.status import model_status
+from programs.dagster_records import DagsterRecords
+from programs.status import ASSETS, model_status
 from sensors.attempts import MAX_ATTEMPTS, RETRY_GRACE_SECONDS
 from tests.daemon_runs import (
     cancel_before_start,
@@ -117,7 +118,8 @@ def test_a_request_whose_runs_keep_failing_is_given_up_ledgered_once_and_shown(m
 
 
 def _retraining_status(monitored: Monitored) -> dict:
-    return model_status(monitored.instance, monitored.services, monitored.model)["retraining"]
+    with DagsterRecords(monitored.settings, [monitored.model.name], ASSETS) as dagster:
+        return model_status(dagster, monitored.services, monitored.model)["retraining"]
 
 
 def _govern(monitored: Monitored, *args: str):
