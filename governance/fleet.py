@@ -80,18 +80,8 @@ class ModelCursors:
         """A stored cursor (`example`: what one looks like, for the message if `text` is not one)."""
         if not text:
             return cls({})
-        try:
-            stored: Any = json.loads(text)
-        except ValueError:
-            stored = None
-        positions = stored.get("models") if isinstance(stored, dict) else None
-        if not isinstance(positions, dict):
-            raise CursorError(
-                f"sensor cursor {text[:200]!r} is not this sensor's cursor (expected JSON like {example}); "
-                "reset it in the Dagster UI"
-            )
-        resume = stored.get("resume")
-        return cls(positions, resume if isinstance(resume, str) else None)
+        positions, resume = stored_positions(text, "models", f"this sensor's cursor (expected JSON like {example})")
+        return cls(positions, resume)
 
     def after(self, models: Sequence[GovernedModel], turns: Turns[Any], moved: dict[str, Any]) -> ModelCursors:
         """The cursor after a tick: the `moved` positions, the others kept (of configured models only)."""
@@ -101,3 +91,17 @@ class ModelCursors:
 
     def dumps(self) -> str:
         return json.dumps({"models": self.positions, "resume": self.resume}, sort_keys=True, separators=(",", ":"))
+
+
+def stored_positions(text: str, key: str, what: str) -> tuple[dict[str, Any], str | None]:
+    """A stored fleet cursor's per-model positions (under `key`) and resume model; `what` says what `text` should
+    have been, for the message when it is not."""
+    try:
+        stored: Any = json.loads(text)
+    except ValueError:
+        stored = None
+    positions = stored.get(key) if isinstance(stored, dict) else None
+    if not isinstance(positions, dict):
+        raise CursorError(f"sensor cursor {text[:200]!r} is not {what}; reset it in the Dagster UI")
+    resume = stored.get("resume")
+    return positions, resume if isinstance(resume, str) else None

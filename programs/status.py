@@ -27,6 +27,7 @@ from governance.release.production import Production, confirmed_production, open
 from governance.release.requests import requesters
 from governance.release.services import Services
 from governance.settings import Settings
+from governance.trust.roster import BUSINESS_OWNER_ROLE, Roster
 from governance_assets.names import candidate_job_name
 from programs.dagster_records import DagsterRecords
 
@@ -62,7 +63,7 @@ def model_status(dagster: DagsterRecords, services: Services, model: GovernedMod
         "last_move": _last_move(production.move),
         "kill_switch": _kill_switch(production, switch),
         "incidents": open_incidents(services, production),
-        "trust": trust_warnings(services.settings),
+        "trust": trust_warnings(services.settings) + owner_warnings(services.roster, model),
         "awaiting_approval": [_awaiting(services, request) for request, stage, _ in stages if stage == "pending"],
         "awaiting_release": [
             _approved(services, request, by) for request, stage, by in stages if stage == "awaiting_release"
@@ -171,6 +172,23 @@ def trust_warnings(settings: Settings) -> list[str]:
             "sign as those principals (demo trust; keep people's keys on their own machines)"
         )
     return found
+
+
+def owner_warnings(roster: Roster, model: GovernedModel) -> list[str]:
+    """A business owner the roster cannot stand behind: found now, not when the kill switch has to be lifted."""
+    owner = model.owners.business_owner
+    principal = roster.principals.get(owner)
+    if principal is None:
+        problem = "is not in the roster"
+    elif BUSINESS_OWNER_ROLE not in principal.roles:
+        problem = f"has no {BUSINESS_OWNER_ROLE} role in the roster (roles: {', '.join(sorted(principal.roles))})"
+    else:
+        return []
+    return [
+        f"business owner {owner} {problem}: nobody can switch {model.name} back on after the kill switch, nor "
+        f"approve its medium- and low-risk versions (`govern roster add {owner} --role {BUSINESS_OWNER_ROLE} "
+        "--public-key FILE`, or name another owner in the config)"
+    ]
 
 
 def status(dagster: DagsterRecords, services: Services, config: GovernanceConfig) -> list[dict]:

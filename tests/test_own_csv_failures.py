@@ -37,7 +37,7 @@ def _user(tmp_path: Path, csv: str = "apps.csv"):
         )
 
     assert govern("init").returncode == 0
-    keygen = govern("keygen", "--principal", "dana", "--roles", "data_scientist", "--out", "dana.key", "--json")
+    keygen = govern("keygen", "--principal", "dana", "--role", "data_scientist", "--out", "dana.key", "--json")
     (tmp_path / "dana.pub").write_text(json.loads(keygen.stdout)["public_key"] + "\n")
     assert govern("roster", "add", "dana", "--role", "data_scientist", "--public-key", "dana.pub").returncode == 0
     return govern

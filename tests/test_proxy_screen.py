@@ -84,6 +84,7 @@ def test_the_gate_denies_naming_the_feature_and_the_attribute(denied):
     (finding,) = denial["findings"]
     assert finding["attribute"] == "proxy_strength_max" and finding["measured"] == 1.0
     assert f"feature {PROXY} for sex" in finding["detail"]
+    assert f"add {PROXY} to the model's `exclude`" in finding["detail"]  # the denial says what to do
     assert not life.materialized(MODEL, "approval_request", key)
 
 

@@ -6,6 +6,8 @@ import json
 
 from typer.testing import CliRunner
 
+from governance.settings import Settings
+from governance.trust.demo import demo_principals
 from programs.cli import app
 from tests.helpers import REPO, small_model, write_config
 
@@ -25,3 +27,31 @@ def test_the_summary_is_one_line_a_model_and_json_lists_every_model(tmp_path):
     as_json = runner.invoke(app, [*base, "--json"])
     assert as_json.exit_code == 0, as_json.output
     assert [model["model"] for model in json.loads(as_json.stdout)] == MODELS
+
+
+def test_status_warns_of_a_business_owner_the_roster_cannot_stand_behind(tmp_path):
+    owners = {"team": "consumer-credit-risk", "data_scientists": ["dana"]}
+    models = {
+        "owned": small_model(owners={**owners, "business_owner": "bea"}),
+        "unknown_owner": small_model(owners={**owners, "business_owner": "zoe"}),
+        "owner_without_role": small_model(owners={**owners, "business_owner": "ravi"}),
+    }
+    config = write_config(tmp_path / "governance.yaml", models)
+    runner = CliRunner(env={"GOVERN_POLICIES": str(REPO / "policies")})
+    base = ["--home", str(tmp_path / "govern"), "--config", str(config)]
+    assert runner.invoke(app, [*base, "init"]).exit_code == 0
+    demo_principals(Settings(home=tmp_path / "govern", config_path=config, policies_override=REPO / "policies"))
+    found = runner.invoke(app, [*base, "status", "--json"])
+    assert found.exit_code == 0, found.output
+    owned, unknown, without_role = (
+        [w for w in model["trust"] if w.startswith("business owner")] for model in json.loads(found.stdout)
+    )
+    assert owned == []
+    assert unknown == [
+        "business owner zoe is not in the roster: nobody can switch unknown_owner back on after the kill switch, "
+        "nor approve its medium- and low-risk versions (`govern roster add zoe --role business_owner "
+        "--public-key FILE`, or name another owner in the config)"
+    ]
+    assert "ravi has no business_owner role in the roster (roles: model_risk_approver)" in without_role[0]
+    text = runner.invoke(app, [*base, "status"])
+    assert "WARNING: business owner zoe is not in the roster" in text.stdout

@@ -23,18 +23,20 @@ def keygen(
     out: Annotated[
         Path | None, typer.Option("--out", help="private key file (default: ~/.config/govern/keys/NAME.key)")
     ] = None,
-    roles: Annotated[str, typer.Option("--roles", help="comma-separated roles for the printed roster entry")] = "",
+    role: Annotated[
+        list[str] | None, typer.Option("--role", help="a role for the printed roster entry (repeat for several)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Create a principal's Ed25519 key pair; print the roster entry for its public key."""
-    role_list = [role.strip() for role in roles.split(",") if role.strip()]
+    role_list = [r.strip() for r in role or [] if r.strip()]
     if not PRINCIPAL_NAME.match(principal):
         fail(f"--principal {principal!r}: use 2-32 characters of a-z, 0-9, '_' or '-', starting with a letter")
     if role_list:  # the roster's own rules, so the printed entry is one the roster accepts
         try:
             parse_roles(role_list, lambda _field, why: RosterError(why))
         except RosterError as exc:
-            fail(f"--roles: {exc}")
+            fail(f"--role: {exc}")
     private, public = generate_key_pair()
     try:
         path = write_private_key(out or user_key_path(principal), private)
@@ -54,7 +56,7 @@ def keygen(
 def _human(result: dict) -> str:
     entry = yaml.safe_dump(result["roster_entry"], default_flow_style=None, sort_keys=False).rstrip()
     indented = "\n".join("  " + line for line in entry.splitlines())
-    hint = "" if result["roles"] else "no --roles given: fill in 'roles' before the entry is accepted\n"
+    hint = "" if result["roles"] else "no --role given: fill in 'roles' before the entry is accepted\n"
     return (
         f"private key written to {result['key_file']} (mode 0600; keep it secret, never commit it)\n{hint}"
         f"add this entry under 'principals:' in the roster and have it reviewed:\n\n{indented}"

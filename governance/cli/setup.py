@@ -73,7 +73,7 @@ def _init_human(result: dict) -> str:
     ]
     if not result["principals"]:
         lines += [
-            "next: each person runs `govern keygen --principal NAME --roles ROLE` on their own machine, then",
+            "next: each person runs `govern keygen --principal NAME --role ROLE` on their own machine, then",
             "      `govern roster add NAME --role ROLE --public-key FILE` adds them here",
         ]
     return "\n".join(lines)

@@ -12,10 +12,9 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from governance.config import GovernedModel
-from governance.fleet import TICK_BUDGET_SECONDS, CursorError, take_turns, waiting
+from governance.fleet import TICK_BUDGET_SECONDS, CursorError, stored_positions, take_turns, waiting
 from governance.monitoring.monitor import Monitor, Scan, scan
 from governance.monitoring.windows import Cursor
 
@@ -31,21 +30,11 @@ class FleetCursor:
     def parse(cls, text: str | None) -> FleetCursor:
         if not text:
             return cls({})
-        try:
-            stored: Any = json.loads(text)
-        except ValueError:
-            stored = None
-        windows = stored.get("windows") if isinstance(stored, dict) else None
-        if not isinstance(windows, dict) or not all(isinstance(p, dict) for p in windows.values()):
-            raise CursorError(
-                f"sensor cursor {text[:200]!r} is not a fleet monitoring cursor "
-                '(expected JSON like {"windows": {"credit_scoring": {"live": 1500}}}); reset it in the Dagster UI'
-            )
-        resume = stored.get("resume")
-        return cls(
-            {model: dict(positions) for model, positions in windows.items()},
-            resume if isinstance(resume, str) else None,
-        )
+        what = 'a fleet monitoring cursor (expected JSON like {"windows": {"credit_scoring": {"live": 1500}}})'
+        windows, resume = stored_positions(text, "windows", what)
+        if not all(isinstance(p, dict) for p in windows.values()):
+            raise CursorError(f"sensor cursor {text[:200]!r} is not {what}; reset it in the Dagster UI")
+        return cls({model: dict(positions) for model, positions in windows.items()}, resume)
 
     def of(self, model: str, streams: tuple[str, ...]) -> Cursor:
         """One model's cursor (validated as a single model's sensor validated its own)."""

@@ -66,7 +66,8 @@ def gate_evidence(
             "equalized_odds_difference_max": _describe_odds(worst_odds, odds[worst_odds]),
             "equalized_odds_ci_low_max": _describe_odds(widest_low, odds[widest_low]),
             "proxy_strength_max": f"feature {strongest['feature']} for {strongest['attribute']}: strength "
-            f"{strongest['strength']:.2f}, importance rank {strongest['rank']}",
+            f"{strongest['strength']:.2f}, importance rank {strongest['rank']} (if it encodes {strongest['attribute']}, "
+            f"add {strongest['feature']} to the model's `exclude` in the config and train again)",
             "proxy_weighted_max": f"feature {weighted['feature']} for {weighted['attribute']}: strength "
             f"{weighted['strength']:.2f} x importance share {weighted['importance_share']:.2f}",
             "validation_passed": f"snapshot {validation['data_md5']}: {len(validation['failures'])} failed expectations",

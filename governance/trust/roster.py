@@ -32,8 +32,9 @@ from governance.errors import GovernanceError
 from governance.trust.keys import PublicKeyError, parse_public_key_line, public_key_line
 from governance.yamlfile import read_yaml
 
+BUSINESS_OWNER_ROLE = "business_owner"
 HUMAN_ROLES = frozenset(
-    {"data_scientist", "model_risk_approver", "ml_platform", "business_owner", "compliance_manager", "auditor"}
+    {"data_scientist", "model_risk_approver", "ml_platform", BUSINESS_OWNER_ROLE, "compliance_manager", "auditor"}
 )
 # Signs what the system does by itself (monitoring rollback or kill switch, ledger
 # checkpoints, evidence manifests). A machine principal holds no human role.

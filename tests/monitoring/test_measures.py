@@ -30,16 +30,20 @@ def bundle() -> PolicyBundle:
 
 
 def window(bundle, **attributes) -> object:
-    measured = [Measurement("test", attributes, "constructed")]
+    return judged_window(bundle, [Measurement("test", attributes, "constructed")])
+
+
+def judged_window(bundle, measurements: list[Measurement], risk_tier: str = "high") -> object:
+    """The policy's judgement of a 500-decision live window of credit_scoring v2 with these measurements."""
     return judge(
         bundle,
         model="credit_scoring",
         version=2,
-        risk_tier="high",
+        risk_tier=risk_tier,
         window="1-500",
         stream="live",
         decisions=500,
-        measurements=measured,
+        measurements=measurements,
     )
 
 
@@ -78,16 +82,7 @@ def decided(approve: int, refer: int, decline: int) -> np.ndarray:
 )
 def test_decision_rate_drift_retrains_beyond_the_tier_s_margin(bundle, risk_tier, window_of_500, retrain):
     measured = decision_rate_drift(MODEL, decided(1200, 1200, 600), window_of_500)
-    judged = judge(
-        bundle,
-        model="credit_scoring",
-        version=2,
-        risk_tier=risk_tier,
-        window="1-500",
-        stream="live",
-        decisions=500,
-        measurements=[measured],
-    )
+    judged = judged_window(bundle, [measured], risk_tier)
     assert judged.retrain.allowed is retrain and not judged.contain.allowed
     assert [f.rule for f in judged.retrain.findings] == (["monitoring.decision_rate_drift"] if retrain else [])
     assert measured.details["outcomes"]["approve"]["reference_share"] == pytest.approx(0.4)
@@ -177,16 +172,8 @@ def test_the_policy_chooses_how_to_contain(bundle):
 
 
 def features_judged(bundle, risk_tier: str = "high", **features: dict) -> object:
-    measured = [Measurement("data_drift", {"drift_share": 0.0}, "constructed", {}, features)]
-    return judge(
-        bundle,
-        model="credit_scoring",
-        version=2,
-        risk_tier=risk_tier,
-        window="1-500",
-        stream="live",
-        decisions=500,
-        measurements=measured,
+    return judged_window(
+        bundle, [Measurement("data_drift", {"drift_share": 0.0}, "constructed", {}, features)], risk_tier
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections import Counter
 
 import httpx
 import pandas as pd
@@ -113,7 +114,8 @@ def test_under_load_while_the_kill_switch_flips_nothing_fails_and_every_answer_i
     answers = [r.json() for r in responses]
     safe = [a for a in answers if a["safe_state"]]
     scored = [a for a in answers if not a["safe_state"]]
-    assert safe and scored and len(flips) >= 10
+    assert safe and len(flips) >= 10
+    assert scored, Counter(a["safe_state_reason"] for a in safe)  # why nothing was scored, if so
     assert all(a["outcome"] == "refer" and "kill switch on" in a["safe_state_reason"] for a in safe)
     assert all(a["version"] == 1 and a["score"] is not None for a in scored)
     logged = deployed.decisions.window(MODEL, before, limit=len(answers) + 1000)

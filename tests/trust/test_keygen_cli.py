@@ -33,7 +33,7 @@ def secret_forms(key_file: Path) -> list[str]:
 
 def test_keygen_writes_the_key_and_prints_a_roster_entry_that_loads(tmp_path):
     key_file = tmp_path / "keys" / "zed.key"
-    result = keygen("--principal", "zed", "--out", str(key_file), "--roles", "model_risk_approver,auditor")
+    result = keygen("--principal", "zed", "--out", str(key_file), "--role", "model_risk_approver", "--role", "auditor")
     assert result.exit_code == 0, result.output
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     for secret in secret_forms(key_file):
@@ -49,7 +49,7 @@ def test_keygen_writes_the_key_and_prints_a_roster_entry_that_loads(tmp_path):
 
 def test_keygen_json_output_for_machines(tmp_path):
     key_file = tmp_path / "zed.key"
-    result = keygen("--principal", "zed", "--out", str(key_file), "--json", "--roles", "auditor")
+    result = keygen("--principal", "zed", "--out", str(key_file), "--json", "--role", "auditor")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["key_file"] == str(key_file)
@@ -62,7 +62,7 @@ def test_keygen_defaults_to_the_users_config_dir(tmp_path):
     result = keygen("--principal", "zed", home=tmp_path)
     assert result.exit_code == 0, result.output
     assert (tmp_path / ".config" / "govern" / "keys" / "zed.key").exists()
-    assert "no --roles given" in result.output
+    assert "no --role given" in result.output
     assert yaml.safe_load(result.output.split("reviewed:\n", 1)[1])["zed"]["roles"] == []
 
 
@@ -85,10 +85,12 @@ def test_keygen_refuses_a_repository_path(tmp_path):
 
 
 def test_keygen_refuses_bad_names_and_roles_before_writing_anything(tmp_path):
-    bad_role = keygen("--principal", "zed", "--out", str(tmp_path / "a.key"), "--roles", "auditor,superuser")
+    bad_role = keygen(
+        "--principal", "zed", "--out", str(tmp_path / "a.key"), "--role", "auditor", "--role", "superuser"
+    )
     assert bad_role.exit_code == 2
-    assert "--roles: unknown role 'superuser'" in bad_role.stderr
-    mixed = keygen("--principal", "zed", "--out", str(tmp_path / "c.key"), "--roles", "automation,auditor")
+    assert "--role: unknown role 'superuser'" in bad_role.stderr
+    mixed = keygen("--principal", "zed", "--out", str(tmp_path / "c.key"), "--role", "automation", "--role", "auditor")
     assert mixed.exit_code == 2
     assert "'automation' is for machine principals and cannot be combined with human roles" in mixed.stderr
     bad_name = keygen("--principal", "Zed Smith", "--out", str(tmp_path / "b.key"))
