@@ -1,6 +1,7 @@
 """Scoring API: `govern serve` side by side with `mlflow models serve` on the same model version.
 
     .venv/bin/python bench/serving.py [--seconds 15] [--clients 32] [--workers 1] [--flips 20]
+                                      [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
 
 Trains the default credit_scoring model (governance.yaml: 50,000 generated rows),
 registers it as v1 and deploys it through governance (a demo principal's signed
@@ -10,7 +11,11 @@ keep-alive connections, each sending one-row JSON requests back to back, the sam
 
 - `govern serve`: validation, score, SHAP reasons, decision log commit before every answer;
 - baseline `mlflow models serve -m models:/credit_scoring/1 --env-manager local`
-  (one worker, its default): a bare `predict`, nothing logged, no reasons.
+  with as many workers as `govern serve`: a bare `predict`, nothing logged, no reasons.
+
+With --postgres ADMIN_URL the governance stores (ledger, signed statements, control state, decision log) are on a
+new database of that server (dropped at the end), as in production: `govern serve` then requires an API token, which
+the load client sends. MLflow stays in the state dir (serving reads it only when it loads a version).
 
 It prints throughput, p50/p99 latency and server CPU per request (all worker
 processes; the steadiest figure when other work shares the machine) of both and
@@ -37,7 +42,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import psutil
@@ -46,6 +51,8 @@ import uvloop
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.status import postgres_databases  # noqa: E402  (new databases on the server, dropped on exit)
+from governance import migrations  # noqa: E402
 from governance.config import GovernedModel, load_config  # noqa: E402
 from governance.data.source import generate  # noqa: E402
 from governance.decisions import DecisionLog  # noqa: E402
@@ -53,6 +60,7 @@ from governance.processes import stop_process_groups  # noqa: E402
 from governance.registry import version_key  # noqa: E402
 from governance.release.kill_switch import set_kill_switch  # noqa: E402
 from governance.release.services import Services  # noqa: E402
+from governance.serving.tokens import TokenStore  # noqa: E402
 from governance.settings import Settings, apply_offline_env  # noqa: E402
 from governance.trust.demo import demo_key_path, demo_principals  # noqa: E402
 from governance.trust.keys import load_private_key  # noqa: E402
@@ -144,7 +152,7 @@ def govern_server(settings: Settings, workers: int, log_dir: Path) -> Server:
     return Server("govern serve", command, dict(os.environ), "/healthz", port, log_dir / "govern-serve.log")
 
 
-def mlflow_server(settings: Settings, version: int, log_dir: Path) -> Server:
+def mlflow_server(settings: Settings, version: int, workers: int, log_dir: Path) -> Server:
     port = free_port()
     env = {
         **os.environ,
@@ -163,6 +171,8 @@ def mlflow_server(settings: Settings, version: int, log_dir: Path) -> Server:
         "127.0.0.1",
         "--port",
         str(port),
+        "--workers",
+        str(workers),
     ]
     return Server("mlflow models serve", command, env, "/ping", port, log_dir / "mlflow-serve.log")
 
@@ -187,10 +197,11 @@ class Load:
         return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def request_bytes(port: int, path: str, payload: dict) -> bytes:
+def request_bytes(port: int, path: str, payload: dict, token: str | None = None) -> bytes:
     body = json.dumps(payload).encode()
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
     return (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n{auth}"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode() + body
 
@@ -316,15 +327,17 @@ class Measured:
     guard_cpu_seconds: float = 0.0
 
 
-def bench(server: Server, path: str, payloads: list[dict], args, settings: Settings, governed: bool) -> Measured:
+def bench(
+    server: Server, path: str, payloads: list[dict], args, settings: Settings, governed: bool, token: str | None = None
+) -> Measured:
     """Load one server (and, for govern serve, flip its kill switch); always stop it."""
     try:
         ready = server.wait_ready()
-        requests = [request_bytes(server.port, path, p) for p in payloads]
+        requests = [request_bytes(server.port, path, p, token) for p in payloads]
         load, logged = measure(server, requests, args.clients, args.seconds, DecisionLog.for_settings(settings))
         if not governed:
             return Measured(load, ready, logged)
-        batch = mean_batch_size(server.port)
+        batch = mean_batch_size(server.port, token)
         guarded, guard_cpu = measure_guarded(server, requests, args, settings)
         on, off = kill_switch_latencies(settings, server.port, requests, args.flips)
         return Measured(load, ready, logged, batch, on, off, guarded, guard_cpu)
@@ -339,12 +352,23 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="govern serve worker processes")
     parser.add_argument("--flips", type=int, default=20, help="kill switch flips on and off")
     parser.add_argument("--keep", action="store_true", help="keep the temporary state dir and server logs")
+    parser.add_argument("--postgres", metavar="ADMIN_URL", help="governance stores on a new PostgreSQL database")
     args = parser.parse_args()
     apply_offline_env()
+    with postgres_databases(args.postgres, 1) as databases:
+        return run(args, databases.get("governance"))
 
+
+def run(args, database_url: str | None) -> int:
     root = Path(tempfile.mkdtemp(prefix="govern-bench-serving-"))
     settings = Settings(home=root / "govern", config_path=REPO / "governance.yaml")
     settings.home.mkdir(parents=True)
+    token = None
+    if database_url:
+        settings = replace(settings, database_url=database_url, roster_override=settings.home / "roster.yaml")
+        for schema in migrations.SCHEMAS:
+            migrations.upgrade(settings.ledger_url, schema)  # as `govern db upgrade`
+        os.environ.update(GOVERN_DATABASE_URL=database_url, GOVERN_ROSTER=str(settings.roster_override))  # servers
     model = load_config(settings.config_path).model(MODEL)
     started = time.perf_counter()
     version = deploy_champion(settings, model)
@@ -352,6 +376,8 @@ def main() -> int:
         f"trained, registered and deployed {version_key(MODEL, version)} in {time.perf_counter() - started:.1f} s "
         f"({model.source.generator.rows} rows, {model.estimator.kind})"
     )
+    if database_url:
+        token = TokenStore.for_settings(settings).create("bench", "cli:bench")
     sample = applications(model)
     features = [{c: a[c] for c in model.feature_columns} for a in sample]
     try:
@@ -362,11 +388,12 @@ def main() -> int:
             args,
             settings,
             governed=True,
+            token=token,
         )
         # mlflow serve goes second: loading `models:/...` from a local artifact store writes a
         # `registered_model_meta` file into the stored artifact, which changes its digest.
         base = bench(
-            mlflow_server(settings, version, root),
+            mlflow_server(settings, version, args.workers, root),
             "/invocations",
             [{"dataframe_records": [f]} for f in features],
             args,
@@ -382,9 +409,11 @@ def main() -> int:
     return 0
 
 
-def mean_batch_size(port: int) -> float:
+def mean_batch_size(port: int, token: str | None) -> float:
     """Applications decided per batch so far (from /metrics)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers=headers)
+    with urllib.request.urlopen(request, timeout=5) as response:
         text = response.read().decode()
     values = {
         line.split("{")[0]: float(line.rsplit(" ", 1)[1])
@@ -397,7 +426,8 @@ def mean_batch_size(port: int) -> float:
 def report(args, ours: Measured, base: Measured) -> None:
     print(
         f"\n{args.clients} clients, {args.seconds:.0f} s each, one-row JSON requests; "
-        f"govern serve with {args.workers} worker(s), mlflow models serve with its default 1"
+        f"govern serve and mlflow models serve with {args.workers} worker(s) each; governance stores on "
+        f"{'PostgreSQL' if args.postgres else 'SQLite'}"
     )
     print(f"{'':28}{'govern serve':>16}{'mlflow serve':>16}{'ratio':>10}")
     a, b = ours.load, base.load

@@ -143,6 +143,21 @@ def pg_world(tmp_path_factory):
         yield build_world(tmp_path_factory.mktemp("lineage-pg") / "govern", database_url=url)
 
 
+@pytest.fixture(scope="session")
+def production_world(tmp_path_factory):
+    """The same history with every store on a PostgreSQL database of its own, as docs/operations.md sets up
+    production: the governance stores, MLflow's tracking and registry store, and Dagster's storage."""
+    from tests.lineage.world import build_world
+
+    with (
+        new_postgres_database("govern_production", schemas=True) as governance,
+        new_postgres_database("govern_production_mlflow") as mlflow,
+        new_postgres_database("govern_production_dagster") as dagster,
+    ):
+        home = tmp_path_factory.mktemp("lineage-production") / "govern"
+        yield build_world(home, database_url=governance, mlflow_tracking_uri=mlflow, dagster_database_url=dagster)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def any_world(request):
     """The lineage world on each backend."""

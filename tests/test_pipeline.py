@@ -55,9 +55,9 @@ def test_rematerializing_a_version_reuses_its_run(two_versions):
 def test_dvc_md5_is_the_snapshot_files_md5(two_versions):
     life, runs = two_versions
     snapshot = runs[0][1].output_for_node("credit_scoring__applications")
-    dvc_file = Path(snapshot["dvc_file"])
+    dvc_file = life.settings.resolve(snapshot["dvc_file"])  # recorded relative to the state dir
     data_file = dvc_file.with_name(dvc_file.name.removesuffix(".dvc"))
-    assert file_md5(data_file) == snapshot["md5"] == file_md5(snapshot["cache_path"])
+    assert file_md5(data_file) == snapshot["md5"] == file_md5(life.settings.resolve(snapshot["cache_path"]))
     assert (life.settings.dvc_remote / "files" / "md5" / snapshot["md5"][:2] / snapshot["md5"][2:]).is_file()
     metadata = life.materialized("credit_scoring", "applications")[0].asset_materialization.metadata
     assert metadata["dvc_md5"].value == snapshot["md5"]

@@ -34,7 +34,7 @@ class Snapshot:
     size: int
     rows: int
     columns: int
-    dvc_file: str
+    dvc_file: str  # this and cache_path relative to the state dir (Settings.relative): a copy stays whole
     cache_path: str
     source: str
     taken_at: str
@@ -79,9 +79,22 @@ def ensure_repo(settings: Settings) -> None:
     repo = Repo.init(str(settings.dvc_repo), no_scm=True)
     with repo.config.edit() as conf:
         conf["core"]["analytics"] = False
-        conf["core"]["remote"] = "local"
-        conf["remote"]["local"] = {"url": str(settings.dvc_remote)}
+    _own_remote(repo, settings)
     repo.close()
+
+
+def _own_remote(repo, settings: Settings) -> None:
+    """Make the repository's default remote the state dir's own `dvc-remote`, by a path relative to the config (a
+    copied, restored or moved state dir pushes into itself); rewrites one an older state dir keeps as an absolute
+    path, which would push into the original from a copy."""
+    from dvc.config_schema import RelPath  # DVC's marker for a path it stores relative to its config file
+
+    url = repo.config["remote"].get("local", {}).get("url")
+    if isinstance(url, RelPath) and url == str(settings.dvc_remote) and repo.config["core"].get("remote") == "local":
+        return
+    with repo.config.edit() as conf:
+        conf["core"]["remote"] = "local"
+        conf["remote"]["local"] = {"url": RelPath(str(settings.dvc_remote))}
 
 
 def _workdir(settings: Settings, model: str) -> Path:
@@ -100,6 +113,7 @@ def _track(settings: Settings, model: str, target: Path, *, rows: int, columns: 
     from dvc.repo import Repo
 
     with Repo(str(settings.dvc_repo)) as repo:
+        _own_remote(repo, settings)
         repo.add(str(target))
         repo.push()
     dvc_file = target.with_name(target.name + ".dvc")
@@ -111,8 +125,8 @@ def _track(settings: Settings, model: str, target: Path, *, rows: int, columns: 
         size=int(out["size"]),
         rows=rows,
         columns=columns,
-        dvc_file=str(dvc_file),
-        cache_path=str(cached_path(settings, out["md5"])),
+        dvc_file=settings.relative(dvc_file),
+        cache_path=settings.relative(cached_path(settings, out["md5"])),
         source=source,
         taken_at=utc_timestamp(),
     )

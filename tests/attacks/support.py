@@ -131,7 +131,7 @@ class Pending:
     def candidate(self, version: str, tags: dict[str, str] | None = None, seed: int = 13):
         """Run the candidate job for `version` again (a new evidence pack and approval request)."""
         job = self.life.defs.resolve_job_def(candidate_job_name(MODEL))
-        with database_env(self.settings.database_url):
+        with database_env(self.settings):
             return job.execute_in_process(
                 instance=self.life.instance,
                 partition_key=version,
@@ -143,7 +143,7 @@ class Pending:
     def release(self, version: str = V3, selection=None):
         """Run what the approval sensor launches: approved_release then production_deployment."""
         job = self.life.defs.resolve_job_def(release_job_name(MODEL))
-        with database_env(self.settings.database_url):
+        with database_env(self.settings):
             return job.execute_in_process(
                 instance=self.life.instance, partition_key=version, raise_on_error=False, asset_selection=selection
             )

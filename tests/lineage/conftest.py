@@ -18,14 +18,15 @@ from tests.lineage.world import World
 
 
 def copy_of(world: World, home: Path):
-    """Settings for a copy of the world (state dir, and its PostgreSQL database if it has one), for tests that
-    change what cannot be undone."""
+    """Settings for a copy of the world (state dir, and each PostgreSQL database it has), for tests that change
+    what cannot be undone."""
     shutil.copytree(world.settings.home, home)
     settings = replace(world.settings, home=home)
     if settings.roster_override:
         settings = replace(settings, roster_override=home / settings.roster_override.relative_to(world.settings.home))
-    if settings.database_url:
-        settings = replace(settings, database_url=_copy_database(settings.database_url))
+    for store in ("database_url", "mlflow_tracking_uri", "dagster_database_url"):
+        if getattr(settings, store):
+            settings = replace(settings, **{store: _copy_database(getattr(settings, store))})
     return settings
 
 
@@ -58,5 +59,7 @@ def govern(settings, *args):
         "GOVERN_POLICIES": str(settings.policies_dir),
         "GOVERN_DATABASE_URL": settings.database_url or "",
         "GOVERN_ROSTER": str(settings.roster_override or ""),
+        "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,  # None: unset (the state dir's MLflow)
+        "GOVERN_DAGSTER_DATABASE_URL": settings.dagster_database_url,
     }
     return CliRunner(env=env).invoke(app, base + [str(a) for a in args])

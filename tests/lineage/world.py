@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from definitions import build_definitions
+from governance.config import GovernanceConfig
 from governance.data.generator import generate_applications
 from governance.release.approvals import decide
 from governance.release.deployment import rollback
@@ -26,11 +26,12 @@ from governance.release.kill_switch import set_kill_switch
 from governance.release.requests import request_candidate
 from governance.release.services import Services
 from governance.serving.app import create_app
+from governance.settings import Settings
 from governance.trust.demo import demo_principals
 from governance.trust.keys import load_private_key
 from jobs import candidate_job_name, release_job_name
 from jobs.candidates import next_candidate_key
-from tests.helpers import SMALL_CONFIG, Lifecycle, RunningAPI
+from tests.helpers import REPO, SMALL_CONFIG, Lifecycle, RunningAPI
 from tests.serving.conftest import bearer
 
 MODEL = "credit_scoring"
@@ -57,32 +58,54 @@ class World:
         return load_private_key(self.settings.keys_dir / f"{principal}.key")
 
 
-def build_world(home: Path, decisions_per_phase: int = 5, database_url: str | None = None) -> World:
-    """The history in a new state dir; the governance stores on `database_url` (PostgreSQL) if given."""
-    life = Lifecycle(home, SMALL_CONFIG)
+def build_world(
+    home: Path,
+    decisions_per_phase: int = 5,
+    database_url: str | None = None,
+    mlflow_tracking_uri: str | None = None,
+    dagster_database_url: str | None = None,
+) -> World:
+    """The history in a new state dir; the governance stores on `database_url` (PostgreSQL) if given, and MLflow
+    and Dagster on theirs if given too (else in the state dir)."""
+    settings = Settings(home=home, config_path=SMALL_CONFIG, policies_override=REPO / "policies")
     if database_url:
-        life.settings = replace(life.settings, database_url=database_url, roster_override=home / "roster.yaml")
-        life.defs = build_definitions(life.settings, life.config)
-    demo_principals(life.settings)
-    world = World(life)
-    with database_env(database_url):
+        settings = replace(
+            settings,
+            database_url=database_url,
+            mlflow_tracking_uri=mlflow_tracking_uri,
+            dagster_database_url=dagster_database_url,
+            roster_override=home / "roster.yaml",
+        )
+    with database_env(settings):
+        life = Lifecycle.of(settings)
+        demo_principals(life.settings)
+        world = World(life)
         _history(world, decisions_per_phase)
     return world
 
 
 @contextmanager
-def database_env(database_url: str | None):
-    """The Dagster resources read the database URL from the environment, as in production."""
-    saved = os.environ.get("GOVERN_DATABASE_URL")
-    if database_url:
-        os.environ["GOVERN_DATABASE_URL"] = database_url
+def database_env(settings: Settings):
+    """The Dagster resources (and dagster.yaml) read the stores' URLs from the environment, as in production."""
+    wanted = {
+        "GOVERN_DATABASE_URL": settings.database_url,
+        "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+        "GOVERN_DAGSTER_DATABASE_URL": settings.dagster_database_url,
+    }
+    saved = {name: os.environ.get(name) for name in wanted}
+    _set_env(wanted)
     try:
         yield
     finally:
-        if saved is None:
-            os.environ.pop("GOVERN_DATABASE_URL", None)
+        _set_env(saved)
+
+
+def _set_env(values: dict[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
         else:
-            os.environ["GOVERN_DATABASE_URL"] = saved
+            os.environ[name] = value
 
 
 def _history(world: World, decisions_per_phase: int) -> None:
@@ -126,20 +149,27 @@ def _candidate(world: World, version: str) -> None:
 
 
 def _serve(world: World, client: httpx.Client, version: int | None, count: int, seed: int) -> list[dict]:
-    """Wait until the API serves `version` (None: the safe state), then send `count` applications."""
+    sent = served_decisions(client, world.life.config, version, count, seed)
+    world.sent.update((answer["decision_id"], body) for body, answer in sent)
+    return [answer for _, answer in sent]
+
+
+def served_decisions(
+    client: httpx.Client, config: GovernanceConfig, version: int | None, count: int, seed: int
+) -> list[tuple[dict, dict]]:
+    """Wait until the API serves `version` (None: the safe state), then send `count` applications; each with the
+    answer it got, all from `version`."""
     deadline = time.monotonic() + 30
     while client.get(f"/models/{MODEL}").json()["served_version"] != version and version is not None:
         assert time.monotonic() < deadline, f"the scoring API did not follow to v{version}"
         time.sleep(0.05)
     time.sleep(0.3 if version is None else 0)  # the kill switch is read per batch: no follower to wait for
-    model = world.life.config.model(MODEL)
-    frame = generate_applications(count, seed=seed)[model.feature_columns]
-    answers = []
+    frame = generate_applications(count, seed=seed)[config.model(MODEL).feature_columns]
+    sent = []
     for record in frame.to_dict(orient="records"):
         body = {k: (v.item() if hasattr(v, "item") else v) for k, v in record.items()}
         response = client.post(f"/models/{MODEL}/decisions", json=body)
         assert response.status_code == 200, response.text
-        answers.append(response.json())
-        world.sent[answers[-1]["decision_id"]] = body
-    assert all(a["version"] == version for a in answers), answers
-    return answers
+        sent.append((body, response.json()))
+    assert all(answer["version"] == version for _, answer in sent), sent
+    return sent
