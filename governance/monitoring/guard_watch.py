@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from governance import events
 from governance.config import GovernedModel, load_config
@@ -219,25 +219,24 @@ class GuardWatch:
         return GuardContained(entry.seq, tuple(actions), tuple(notes), finding)
 
 
-def _read(log: DecisionLog, model: GovernedModel, after_seq: int, groups: _Groups) -> list[Observation]:
-    """The model's decisions after `after_seq`, oldest first, with their groups as the card forms them."""
-    c = decisions.c
-    query = (
-        select(c.seq, c.version, c.score.is_not(None).label("scored"), c.outcome, c.protected)
-        .where(c.model == model.name, c.seq > after_seq)
-        .order_by(c.seq)
-        .limit(MAX_READ)
+_NEW_DECISIONS = (
+    select(
+        decisions.c.seq, decisions.c.version, decisions.c.score.is_not(None), decisions.c.outcome, decisions.c.protected
     )
+    .where(decisions.c.model == bindparam("model"), decisions.c.seq > bindparam("after_seq"))
+    .order_by(decisions.c.seq)
+    .limit(MAX_READ)
+)
+
+
+def _read(log: DecisionLog, model: GovernedModel, after_seq: int, groups: _Groups) -> list[Observation]:
+    """The model's decisions after `after_seq`, oldest first, with their groups as the card forms them. The
+    query is built once, its rows fetched at once and unpacked as tuples (the gain: `FairnessGuard.observe`)."""
     with log.engine.connect() as conn:
-        rows = list(conn.execute(query))
+        rows = conn.execute(_NEW_DECISIONS, {"model": model.name, "after_seq": after_seq}).all()
     return [
-        Observation(
-            seq=row.seq,
-            version=row.version if row.scored else None,
-            approved=row.outcome == APPROVE,
-            groups=groups.of(row.protected),
-        )
-        for row in rows
+        Observation(seq, version if scored else None, outcome == APPROVE, groups.of(protected))
+        for seq, version, scored, outcome, protected in rows
     ]
 
 

@@ -22,7 +22,7 @@ from governance.decisions import DecisionLog
 from governance.lineage.decision_seals import SETTLE
 from governance.metrics.fairness import protected_groups
 from governance.monitoring import guard_watch
-from governance.monitoring.guard import FairnessGuard, GuardNotArmed, Observation, arm
+from governance.monitoring.guard import Armed, FairnessGuard, GuardNotArmed, Observation, arm
 from governance.monitoring.guard_watch import FAIRNESS_REPORT, GuardWatch, _Groups
 from governance.monitoring.monitor import monitor_for
 from governance.monitoring.reference import sealed_report
@@ -220,3 +220,52 @@ def test_the_guard_seals_every_decision_once_it_has_settled(monitored: Monitored
         running.join()
     (sealed,) = monitored.ledger(events.DecisionsSealed)
     assert sealed.count == DecisionLog.for_settings(monitored.settings).count(MODEL) >= BATCH
+
+
+def _stream(decisions: int, seed: int) -> list[Observation]:
+    """Decisions of v2 (women approved at a fifth of men's rate from the middle on), a stretch in the safe state
+    and one of v3, groups drawn across the card's and one it does not know, some without a group."""
+    rng, observed = np.random.default_rng(seed), []
+    for seq in range(1, decisions + 1):
+        version = None if decisions // 3 < seq <= decisions // 3 + 40 else 3 if seq % 997 < 30 else 2
+        sex = str(rng.choice(["F", "M", "X"], p=[0.45, 0.45, 0.1]))
+        groups = {} if seq % 41 == 0 else {"sex": sex, "age_band": str(rng.choice(["18-39", "40-59", "60+"]))}
+        rate = 0.1 if sex == "F" and seq > decisions // 2 else 0.5
+        observed.append(Observation(seq, version, bool(rng.random() < rate), groups))
+    return observed
+
+
+def _armed_by_hand(window_size: int) -> Armed:
+    rates = {"sex": {"M": 0.5, "F": 0.45}, "age_band": {"40-59": 0.5, "18-39": 0.4, "60+": 0.55}}
+    return Armed(MODEL, 2, "high", "0" * 64, {"sex": "M", "age_band": "40-59"}, rates, 0.8, 1.25, window_size)
+
+
+@pytest.mark.parametrize("window_size, judged", [(500, 100.0), (7, 0.1)])  # 7: tests restart every 3 decisions
+def test_a_poll_s_decisions_judged_together_give_the_findings_of_one_decision_at_a_time(window_size, judged):
+    """The watch feeds a poll's decisions at once; the guard counts them by runs. After every poll its finding
+    is the one it gives when fed the same decisions one by one (tests started, ended and reset alike)."""
+    stream, one_by_one = _stream(3000, seed=21), FairnessGuard(_armed_by_hand(window_size))
+    together, strongest = FairnessGuard(_armed_by_hand(window_size)), 0.0
+    for start in range(0, len(stream), 97):
+        poll = stream[start : start + 97]
+        for seen in poll:
+            alone = one_by_one.observe([seen])
+        by_poll = together.observe(poll)
+        assert repr(by_poll) == repr(alone), start
+        strongest = max(strongest, by_poll.evidence if by_poll else 0.0)
+    assert strongest >= judged  # the harm was judged, not only the noise
+
+
+def test_a_poll_s_work_on_the_group_counts_does_not_grow_with_its_decisions(monkeypatch):
+    """Per poll the guard adds each run's tally to each live test's group counts: a few additions per group,
+    not one per decision and test (before: 4 per decision here)."""
+    added = []
+    monkeypatch.setattr(Counts, "add", lambda self, n, s: added.append((n, s)))
+    armed, stream = _armed_by_hand(500), [o for o in _stream(2000, seed=22) if o.version == 2]
+    guard = FairnessGuard(armed)
+    for start in range(0, len(stream), 100):
+        guard.observe(stream[start : start + 100])
+    polls, groups = math.ceil(len(stream) / 100), sum(len(g) for g in armed.card_rates.values())
+    assert sum(n for n, _ in added) > len(stream)  # every decision counted, in each of its tests and groups
+    # at most three runs a poll (a test starting, one ending), two live tests
+    assert len(added) <= polls * 3 * 2 * groups, f"{len(added)} additions for {len(stream)} decisions"
