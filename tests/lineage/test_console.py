@@ -13,9 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from governance import events
+from governance.console import app as console_app
 from governance.console import links
 from governance.ledger import Ledger
 from governance.serving.app import create_app
+from tests.helpers import console_verification
 from tests.lineage.conftest import copy_of
 from tests.lineage.world import MODEL, V1, V2, World
 
@@ -141,9 +143,28 @@ def test_a_ledger_entry_shows_its_verified_inclusion_proof(console):
 
 
 def test_the_ledger_verifies(console, world):
-    response = console.get("/console/ledger/verify")
+    response = console_verification(console)
     assert response.status_code == 200
     assert f"The ledger verifies: {Ledger.for_settings(world.settings).size()} entries" in _body(response)
+
+
+def test_a_long_verification_answers_at_once_then_shows_its_result(world, tmp_path, monkeypatch):
+    settings = copy_of(world, tmp_path / "govern")
+    padding = {"actor": "system:test", "action": events.PerformanceReportPublished.action}
+    Ledger.for_settings(settings).append_records(
+        [{**padding, "subject": {"model": "other", "version": "other-v1"}, "payload": {"i": i}} for i in range(20_000)]
+    )
+    monkeypatch.setattr(console_app, "VERIFY_WAIT_SECONDS", 0.0)  # the page answers before any verification ends
+    console = _client(settings, world.life.config)
+    first = console.get("/console/ledger/verify")
+    assert first.status_code == 202 and "Verifying the whole ledger" in _body(first)
+    reload = re.search(r'<meta http-equiv="refresh" content="1; url=([^"]+)">', first.text).group(1)
+    assert reload in console.get("/console/ledger/verify").text  # a second visit joins the verification running
+    result = console_verification(console)
+    assert result.status_code == 200 and "The ledger verifies: " in _body(result)
+    assert f"{Ledger.for_settings(settings).size()} entries" in result.text
+    unknown = console.get(links.ledger_verify_url("/console", run="no-such-run"))
+    assert unknown.status_code == 404 and "no ledger verification 'no-such-run'" in _body(unknown)
 
 
 @pytest.mark.parametrize(
