@@ -12,7 +12,7 @@ Embedded default: everything under one state directory (`.govern/`, or
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from governance.errors import GovernanceError
@@ -101,6 +101,13 @@ class Settings:
             roster_override=_path(env.get("GOVERN_ROSTER")),
             system_key_override=_path(env.get("GOVERN_SYSTEM_KEY")),
         )
+
+    def serving_on(self, port: int) -> Settings:
+        """These settings for a process that starts the scoring API on 127.0.0.1:`port` (`govern ui --api-port`):
+        the console is at that port, unless GOVERN_SERVE_URL names the address people reach the API at (a proxy)."""
+        if os.environ.get("GOVERN_SERVE_URL"):
+            return self
+        return replace(self, serve_url=f"http://127.0.0.1:{port}")
 
     def require_state(self) -> None:
         """Refuse to go on without the state this process is meant to govern: an embedded default state dir

@@ -74,8 +74,10 @@ def owners(model: GovernedModel) -> list[str]:
 
 
 def group(model: GovernedModel, stage: str) -> str:
-    """Asset groups by lifecycle stage, per model (`credit_scoring_release`): the UI lists each stage apart."""
-    return f"{model.name}_{stage}"
+    """Asset groups by lifecycle stage, per model (`release_credit_scoring`): the UI lists each stage apart. The
+    model ends the name: the zoomed-out graph cuts a long name in the middle, which hid the model between prefix
+    and stage (model_07_monitoring showed as `model…_monitoring` for every model)."""
+    return f"{stage}_{model.name}"
 
 
 def tags(model: GovernedModel, stage: str) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -72,20 +71,16 @@ def ui(
 
     Config, policies, state and the code location are checked first; nothing starts if one fails. Once
     started, any of them exiting stops the others and `govern ui` exits non-zero, naming it."""
+    from programs.daemon import daemon_environment
     from programs.instance import create_databases
 
-    settings: Settings = ctx.obj
+    settings: Settings = ctx.obj.serving_on(api_port)
     config = load_config(settings.config_path)  # a bad config is refused here, with every problem named
     PolicyBundle.load(settings.policies_dir)
     Services(settings).roster  # noqa: B018 (reading it verifies who may sign)
     create_databases(settings)
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(settings.dagster_home),
-        "GOVERN_HOME": str(settings.home),
-        "GOVERN_CONFIG": str(settings.config_path),
-        "GOVERN_POLICIES": str(settings.policies_dir),
-    }
+    # Dagster's processes rebuild these settings from it: their metadata links name the console printed below
+    env = {**daemon_environment(settings), "GOVERN_POLICIES": str(settings.policies_dir)}
     bin_dir, workspace = Path(sys.executable).parent, str(Path(__file__).resolve().parents[1] / "workspace.yaml")
     typer.echo(f"checking the code location ({len(config.models)} governed models) ...")
     _check_code_location(bin_dir, workspace, env)
@@ -109,10 +104,11 @@ def ui(
     exited = None
     try:
         processes.update({name: subprocess.Popen(c, env=env, start_new_session=True) for name, c in commands.items()})
-        api = f"http://127.0.0.1:{api_port}"
+        api = settings.serve_url.rstrip("/")
         typer.echo(
             f"Dagster UI: http://127.0.0.1:{port}   MLflow UI: http://127.0.0.1:{mlflow_port}   "
-            f"scoring API: {api}/docs   console: {links.inventory_url(api + links.MOUNT)}   (Ctrl-C stops all)"
+            f"scoring API: {api}/docs   console: {links.inventory_url(links.console_base(settings))}   "
+            "(Ctrl-C stops all)"
         )
         exited = _first_to_exit(processes)
     except KeyboardInterrupt:

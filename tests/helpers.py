@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import sys
 import threading
 import time
 from datetime import timedelta
+from html import unescape
 from pathlib import Path
 
 import dagster as dg
@@ -249,6 +251,20 @@ class RunningAPI:
         self.server.should_exit = True
         self.thread.join(timeout=15)
         self.socket.close()
+
+
+def console_verification(client, base: str = "/console", timeout: float = 60.0):
+    """The console's ledger verification as a browser follows it: the page answers at once and, while the
+    verification runs, reloads itself (meta refresh) until the result is there. The result's response."""
+    response = client.get(f"{base}/ledger/verify")
+    deadline = time.monotonic() + timeout
+    while response.status_code == 202:
+        assert time.monotonic() < deadline, f"the ledger verification did not finish in {timeout} s"
+        reload = re.search(r'<meta http-equiv="refresh" content="1; url=([^"]+)">', response.text)
+        assert reload, response.text[:2000]
+        time.sleep(0.05)
+        response = client.get(unescape(reload.group(1)))
+    return response
 
 
 def wait_until(condition, what: str, timeout: float = 10.0) -> float:

@@ -9,7 +9,9 @@ import pytest
 
 from definitions import build_definitions
 from governance.config import load_config
+from governance.settings import Settings
 from tests.conftest import REPO
+from tests.helpers import small_model, write_config
 from tests.snapshots.asset_graph import SNAPSHOT, as_text, current, describe, difference
 
 UPDATE = "review the change, then run `make snapshot` (python -m tests.snapshots update) and commit the file"
@@ -55,3 +57,26 @@ def test_asset_selection_strings_parse(settings):
     everything = dg.AssetSelection.from_string("*").resolve(graph)
     observed = {k for k in graph.get_all_asset_keys() if k.path[-1] == "serving_state"}  # observable sources
     assert observed and everything == graph.get_all_asset_keys() - observed
+
+
+def test_zoomed_out_group_names_still_tell_models_and_stages_apart(tmp_path):
+    """Zoomed out, Dagster's graph cuts a group's name in the middle to about 17 characters, keeping its start and
+    its end, and every model's nodes have the same names: a model named in the middle of its groups' names made
+    the stages of model_00 ... model_19 look the same (`model…_monitoring`). The ends of the names must tell
+    both apart: the model at one end, the stage at the other."""
+    models = [f"model_{i:02d}" for i in range(20)]
+    path = write_config(tmp_path / "governance.yaml", {name: small_model() for name in models})
+    graph = build_definitions(
+        Settings(home=tmp_path / "govern", config_path=path), load_config(path)
+    ).resolve_asset_graph()
+    groups = {
+        (graph.get(key).tags["governance/model"], graph.get(key).tags["governance/stage"]): graph.get(key).group_name
+        for key in graph.get_all_asset_keys()
+    }
+    assert len(set(groups.values())) == len(groups) == 20 * 6
+    for stage in {stage for _, stage in groups}:
+        ends = {name[-5:] for (_, of), name in groups.items() if of == stage}
+        assert len(ends) == 20, f"the {stage} groups of different models end alike: {sorted(ends)}"
+    for model in models:
+        starts = {name[:5] for (of, _), name in groups.items() if of == model}
+        assert len(starts) == 6, f"{model}'s stage groups start alike: {sorted(starts)}"

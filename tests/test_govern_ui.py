@@ -6,13 +6,18 @@ Run as a person runs it: the installed `govern` command in a shell, outside the 
 
 from __future__ import annotations
 
+import json
 import os
+import queue
 import shutil
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
@@ -93,6 +98,75 @@ def test_a_part_that_does_not_come_up_is_named_and_nothing_is_left_running(tmp_p
     assert "scoring API (govern serve) exited with status" in failed.stderr + failed.stdout
     assert "stopped the others" in failed.stderr + failed.stdout
     assert _started_by(home) == [], "a part of `govern ui` outlived it"
+
+
+def test_dagsters_metadata_links_name_the_console_it_prints(tmp_path):
+    """`govern ui --api-port N` serves the console at port N; the Dagster processes it starts write links to
+    that console into asset metadata (their `serve_url`, as the code location resolved it), not to port 8000."""
+    home, port, api_port = tmp_path / "home", _free_port(), _free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("GOVERN_")},
+        "GOVERN_HOME": str(home),
+        "GOVERN_CONFIG": str(SMALL_CONFIG),
+        "GOVERN_POLICIES": str(REPO / "policies"),
+    }
+    command = [GOVERN, "ui", "--port", str(port), "--mlflow-port", str(_free_port()), "--api-port", str(api_port)]
+    ui = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        printed = _printed_console(ui, deadline=time.monotonic() + 240)
+        linked = _resource_value(f"http://127.0.0.1:{port}/graphql", "governance", "serve_url", time.monotonic() + 240)
+    finally:
+        ui.terminate()  # as Ctrl-C: it stops what it started
+        ui.wait(timeout=120)
+    assert printed == f"http://127.0.0.1:{api_port}/console/"
+    assert linked == f"http://127.0.0.1:{api_port}"
+    assert _started_by(home) == [], "a part of `govern ui` outlived it"
+
+
+def _printed_console(ui: subprocess.Popen, deadline: float) -> str:
+    """The console address `govern ui` prints once everything is started."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in ui.stdout], daemon=True).start()
+    seen = []
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            assert ui.poll() is None, f"govern ui exited with {ui.returncode}: {''.join(seen)[-3000:]}"
+            continue
+        seen.append(line)
+        if "console: " in line:
+            return line.split("console: ")[1].split()[0]
+    raise AssertionError(f"govern ui printed no console address: {''.join(seen)[-3000:]}")
+
+
+RESOURCE_QUERY = """
+query ($selector: ResourceSelector!) {
+  topLevelResourceDetailsOrError(resourceSelector: $selector) {
+    __typename
+    ... on ResourceDetails { configuredValues { key value } }
+  }
+}
+"""
+
+
+def _resource_value(graphql: str, resource: str, key: str, deadline: float) -> str:
+    """A configured value of a resource as the Dagster webserver's code location loaded it (once it is up)."""
+    selector = {"repositoryLocationName": "governance_assets", "repositoryName": "__repository__"}
+    variables = {"selector": {**selector, "resourceName": resource}}
+    answer = None
+    while time.monotonic() < deadline:
+        try:
+            answer = httpx.post(graphql, json={"query": RESOURCE_QUERY, "variables": variables}, timeout=10).json()
+        except httpx.HTTPError:
+            answer = None
+        found = (answer or {}).get("data", {}) or {}
+        details = found.get("topLevelResourceDetailsOrError") or {}
+        if details.get("__typename") == "ResourceDetails":
+            values = {v["key"]: v["value"] for v in details["configuredValues"]}
+            return json.loads(values[key])
+        time.sleep(1)
+    raise AssertionError(f"Dagster's webserver did not show the {resource} resource: {answer}")
 
 
 def _started_by(home: Path) -> list[str]:

@@ -148,7 +148,7 @@ def test_lineage_shows_the_governed_graph_by_stage(ui, page):
     url, *_ = ui
     page.goto(f"{url}/asset-groups", wait_until="networkidle")
     _skip_welcome(page)
-    page.wait_for_selector(f"text={MODEL}_release", timeout=20_000)
+    page.wait_for_selector(f"text=release_{MODEL}", timeout=20_000)
     page.mouse.click(1200, 900)  # on the graph, so that its shortcut applies
     page.keyboard.press("Alt+e")  # "Expand all groups"
     page.wait_for_selector("text=serving_state", timeout=20_000)
@@ -157,7 +157,7 @@ def test_lineage_shows_the_governed_graph_by_stage(ui, page):
         tree.nth(group).click()
     page.wait_for_selector("text=production_deployment", timeout=20_000)
     text = page.inner_text("body")
-    assert all(f"{MODEL}_{stage}" in text for stage in STAGES), text
+    assert all(f"{stage}_{MODEL}" in text for stage in STAGES), text
     assert all(name in text for name in ASSETS), [n for n in ASSETS if n not in text]
     _screenshot(page, "lineage.png")
 
@@ -201,7 +201,7 @@ def test_a_denied_versions_history_shows_the_denial_for_that_version(ui, page):
 
 def test_the_graph_after_a_rollback_with_the_kill_switch_on_shows_v2_and_the_safe_state(ui, page):
     url, *_ = ui
-    page.goto(f"{url}/locations/governance_assets/asset-groups/{MODEL}_production/lineage", wait_until="networkidle")
+    page.goto(f"{url}/locations/governance_assets/asset-groups/production_{MODEL}/lineage", wait_until="networkidle")
     page.wait_for_selector("text=Observed", timeout=20_000)  # the serving_state node, with its last observation
     page.goto(f"{url}/assets/credit_scoring/serving_state", wait_until="networkidle")
     page.wait_for_selector("text=kill_switch", timeout=20_000)

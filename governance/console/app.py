@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException
 from governance import events
 from governance.cards.card import CARD_HTML
 from governance.config import GovernanceConfig, GovernedModel, load_config
-from governance.console import pages, views
+from governance.console import pages, verifying, views
 from governance.console.html import PAGE_POLICY
 from governance.decisions import DecisionLog
 from governance.digests import sha256_hex
@@ -53,6 +53,8 @@ EVIDENCE_POLICY = (
 MEDIA = {".html": "text/html; charset=utf-8", ".json": "application/json", ".md": "text/markdown; charset=utf-8"}
 UNAVAILABLE = "a governance database cannot be reached; nothing was read or changed, retry later"
 INTERNAL = "the console could not build this page; the error is in the server log"
+# How long the verify page waits for its verification before it answers with a page that reloads itself.
+VERIFY_WAIT_SECONDS = 0.2
 
 
 class NotFound(GovernanceError):
@@ -62,6 +64,7 @@ class NotFound(GovernanceError):
 def create_console(settings: Settings, config: GovernanceConfig | None = None) -> FastAPI:
     config = config or load_config(settings.config_path)
     services, decisions = Services(settings), DecisionLog.for_settings(settings)
+    verifications = verifying.Verifications(services.ledger)
     app = FastAPI(title="governance-assets console", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _error_pages(app)
@@ -159,8 +162,16 @@ def create_console(settings: Settings, config: GovernanceConfig | None = None) -
         return _html(*pages.ledger(_base(request), found, filters))
 
     @app.get("/ledger/verify")
-    def ledger_verify(request: Request) -> Response:
-        return _html(*pages.verify(_base(request), services.ledger.verify()))
+    def ledger_verify(request: Request, run: str | None = None) -> Response:
+        verification = verifications.start() if run is None else verifications.get(run)
+        if verification is None:
+            raise NotFound(f"no ledger verification {run!r} here (the last {verifying.KEEP} are kept): start another")
+        if not verification.done.wait(VERIFY_WAIT_SECONDS):
+            return _html(*pages.verifying(_base(request), verification.id, verification.started))
+        if verification.error is not None:
+            raise verification.error
+        assert verification.report is not None
+        return _html(*pages.verify(_base(request), verification.report, verification.started))
 
     @app.get("/ledger/{seq}")
     def ledger_entry(request: Request, seq: int) -> Response:

@@ -75,7 +75,8 @@ def command(line: str) -> Markup:
     return Markup(f'<pre class="command">{escape(line)}</pre>')
 
 
-def page(base: str, title: str, *parts: Any) -> str:
+def page(base: str, title: str, *parts: Any, refresh: str | None = None) -> str:
+    """The console's frame around `parts`; with `refresh`, the browser loads that address after a second."""
     nav = " · ".join(
         [
             link(links.inventory_url(base), "Inventory"),
@@ -86,7 +87,8 @@ def page(base: str, title: str, *parts: Any) -> str:
     )
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-        f'<link rel="stylesheet" href="{escape(base)}/static/console.css"></head><body>'
+        + (f'<meta http-equiv="refresh" content="1; url={escape(refresh)}">' if refresh else "")
+        + f'<link rel="stylesheet" href="{escape(base)}/static/console.css"></head><body>'
         f'<nav><b>governance-assets console</b> · {nav} <span class="muted">read-only</span></nav>'
         f"<main><h1>{escape(title)}</h1>{''.join(text(p) for p in parts)}</main></body></html>"
     )

@@ -64,5 +64,6 @@ def ledger_entry_url(seq: int, base: str) -> str:
     return f"{_base(base)}/ledger/{seq}"
 
 
-def ledger_verify_url(base: str) -> str:
-    return f"{_base(base)}/ledger/verify"
+def ledger_verify_url(base: str, run: str | None = None) -> str:
+    """The verify page: a new verification, or (with `run`) the one of that id."""
+    return f"{_base(base)}/ledger/verify" + (f"?{urlencode({'run': run})}" if run else "")

@@ -6,6 +6,7 @@ that does not verify) answers 409, as `govern` exits 1 on them; the page itself 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from governance import events
@@ -26,8 +27,9 @@ from governance.console.html import (
 from governance.console.views import LedgerPage, ModelState
 from governance.ledger import InclusionProof, LedgerEntry, VerifyReport
 from governance.lineage.html import lineage_steps
+from governance.timestamps import utc_timestamp
 
-OK, CONFLICT = 200, 409
+OK, ACCEPTED, CONFLICT = 200, 202, 409
 CITATION = {"seq", "entry_hash", "verified", "action", "actor", "ts"}
 Page = tuple[str, int]
 
@@ -319,11 +321,23 @@ def entry(base: str, stored: LedgerEntry, proof: InclusionProof, problem: str | 
     return page(base, f"Ledger entry #{stored.seq}", *body), CONFLICT if problem else OK
 
 
-def verify(base: str, report: VerifyReport) -> Page:
+def verifying(base: str, verification_id: str, started: float) -> Page:
+    """A verification still running: the page reloads itself (no script) until its result is there."""
+    result = links.ledger_verify_url(base, run=verification_id)
+    body = Markup(
+        f"<p>Verifying the whole ledger (started {text(_clock(started))}): its chain, payload digests and Merkle "
+        f"tree are recomputed from the stored bytes. This page reloads itself until the "
+        f"{link(result, 'result')} is there.</p>"
+    )
+    return page(base, "Ledger verification", body, refresh=result), ACCEPTED
+
+
+def verify(base: str, report: VerifyReport, started: float) -> Page:
     if report.ok:
         body = Markup(
             f'<p class="ok">The ledger verifies: {report.size} entries, chain and Merkle tree recomputed from the '
-            f"stored bytes.</p><p>Merkle root {code(report.root)}</p>"
+            f"stored bytes by the verification started {text(_clock(started))}.</p>"
+            f"<p>Merkle root {code(report.root)}</p>"
         )
     else:
         body = Markup(
@@ -333,6 +347,10 @@ def verify(base: str, report: VerifyReport) -> Page:
             "see docs/operations.md for what to do.</p>"
         )
     return page(base, "Ledger verification", body), OK if report.ok else CONFLICT
+
+
+def _clock(epoch: float) -> str:
+    return utc_timestamp(datetime.fromtimestamp(epoch, tz=UTC))
 
 
 def problem(base: str, title: str, message: str, status: int) -> Page:

@@ -34,10 +34,11 @@ def trace_decision(services: Services, decisions: DecisionLog, decision_id: str,
             "retention period (retention.decision_log_days)"
         )
     seal, seal_problem = decision_seal(services, decision)
-    moves = verified_moves(services, decision.model)  # the deployments rows are a cache: never trusted here
-    in_force = move_in_force(moves, decision.ts)
     version = version_key(decision.model, decision.version) if decision.version is not None else None
     lineage: Lineage | None = version_lineage(services, decision.model, version, registry=registry) if version else None
+    # the deployments rows are a cache: never trusted here; the lineage verified the moves already
+    moves = list(lineage.moves) if lineage else verified_moves(services, decision.model)
+    in_force = move_in_force(moves, decision.ts)
     traced: dict[str, Any] = {
         "decision": {
             "decision_id": decision.decision_id,

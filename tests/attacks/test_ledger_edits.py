@@ -28,7 +28,7 @@ from governance.ledger import Ledger, LedgerError, VerifyReport, sign_checkpoint
 from governance.timestamps import utc_now, utc_timestamp
 from tests.attacks.support import answers, rewrite_consistently, sql
 from tests.conftest import new_postgres_database
-from tests.helpers import travel
+from tests.helpers import console_verification, travel
 from tests.ledger.ledger_support import TEMPLATE_SIZE, event, sqlite_url
 from tests.lineage.conftest import govern
 from tests.lineage.world import MODEL, V1, V2
@@ -389,7 +389,7 @@ def test_a_tampered_ledger_is_named_on_every_console_page_that_reads_it(attacked
         assert "Traceback" not in text, text[:2000]
         return text
 
-    verify = console.get("/console/ledger/verify")
+    verify = console_verification(console)
     assert verify.status_code == 409 and f"#{granted.seq}</a>: " in body(verify)
     entry = console.get(links.ledger_entry_url(granted.seq, "/console"))
     assert entry.status_code == 409 and "FAILS: entry" in body(entry)

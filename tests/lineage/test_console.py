@@ -3,21 +3,30 @@ crawling every page writes nothing (a tampered ledger on its pages: tests/attack
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
+from dataclasses import replace
 from html import unescape
+from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
 from fastapi.testclient import TestClient
 
 from governance import events
+from governance.console import app as console_app
 from governance.console import links
 from governance.ledger import Ledger
 from governance.serving.app import create_app
+from jobs.candidates import requested_candidate
+from tests.helpers import Lifecycle, console_verification
 from tests.lineage.conftest import copy_of
-from tests.lineage.world import MODEL, V1, V2, World
+from tests.lineage.world import MODEL, SEEDS, V1, V2, World
 
 pytestmark = pytest.mark.slow
 TRACEBACK = ("Traceback", 'File "', "Error(")
@@ -141,9 +150,28 @@ def test_a_ledger_entry_shows_its_verified_inclusion_proof(console):
 
 
 def test_the_ledger_verifies(console, world):
-    response = console.get("/console/ledger/verify")
+    response = console_verification(console)
     assert response.status_code == 200
     assert f"The ledger verifies: {Ledger.for_settings(world.settings).size()} entries" in _body(response)
+
+
+def test_a_long_verification_answers_at_once_then_shows_its_result(world, tmp_path, monkeypatch):
+    settings = copy_of(world, tmp_path / "govern")
+    padding = {"actor": "system:test", "action": events.PerformanceReportPublished.action}
+    Ledger.for_settings(settings).append_records(
+        [{**padding, "subject": {"model": "other", "version": "other-v1"}, "payload": {"i": i}} for i in range(20_000)]
+    )
+    monkeypatch.setattr(console_app, "VERIFY_WAIT_SECONDS", 0.0)  # the page answers before any verification ends
+    console = _client(settings, world.life.config)
+    first = console.get("/console/ledger/verify")
+    assert first.status_code == 202 and "Verifying the whole ledger" in _body(first)
+    reload = re.search(r'<meta http-equiv="refresh" content="1; url=([^"]+)">', first.text).group(1)
+    assert reload in console.get("/console/ledger/verify").text  # a second visit joins the verification running
+    result = console_verification(console)
+    assert result.status_code == 200 and "The ledger verifies: " in _body(result)
+    assert f"{Ledger.for_settings(settings).size()} entries" in result.text
+    unknown = console.get(links.ledger_verify_url("/console", run="no-such-run"))
+    assert unknown.status_code == 404 and "no ledger verification 'no-such-run'" in _body(unknown)
 
 
 @pytest.mark.parametrize(
@@ -169,6 +197,80 @@ def test_bad_input_gets_a_clear_page(console, path, status, says):
     response = console.get(path)
     assert response.status_code == status, response.text
     assert says in _body(response) and "<h1>" in response.text
+
+
+V3 = f"{MODEL}-v3"
+
+
+@pytest.fixture(scope="module")
+def pending(world: World, tmp_path_factory):
+    """A copy of the world with v3 requested by dana (signed, as `govern train` does) and run through the real
+    candidate job: its sealed evidence pack waits for an approver."""
+    settings = copy_of(world, tmp_path_factory.mktemp("pending") / "govern")
+    life = Lifecycle.of(settings)
+    seed = {"ops": {f"{MODEL}__applications": {"config": {"seed": SEEDS[V2]}}}}
+    version, run = requested_candidate(
+        life.defs, life.instance, life.services, life.config.model(MODEL), ("dana", world.key("dana")), seed
+    )
+    assert (version, run.success) == (V3, True)
+    return settings
+
+
+def _state_copy(settings, home: Path):
+    shutil.copytree(settings.home, home)
+    return replace(settings, home=home)
+
+
+def _shown_command(console: TestClient, verb: str) -> tuple[str, list[str]]:
+    """The `govern <verb>` line the model page shows for v3, and who the page says may approve."""
+    body = _body(console.get(links.model_url(MODEL, "/console")))
+    waiting = body.split("Approvals waiting")[1].split("<h2")[0]
+    assert f"<b>{V3}</b> waits for approval" in waiting, waiting
+    may = re.search(r"may approve: ([^)]*)\)", waiting).group(1).split(", ")
+    lines = re.findall(rf'<pre class="command">(govern {verb} [^<]*)</pre>', waiting)
+    assert len(lines) == 1, waiting
+    return lines[0], may
+
+
+def _run_as_shown(settings, line: str) -> subprocess.CompletedProcess:
+    """The line run by a shell on the approver's machine: `govern` on the PATH, the state dir from the environment
+    (its demo keys are the approvers' own)."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("GOVERN_")},
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "GOVERN_HOME": str(settings.home),
+        "GOVERN_CONFIG": str(settings.config_path),
+        "GOVERN_POLICIES": str(settings.policies_dir),
+    }
+    return subprocess.run(line, shell=True, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_approve_command_a_pending_version_shows_approves_it(pending, tmp_path):
+    settings = _state_copy(pending, tmp_path / "govern")
+    console = _client(settings)
+    line, may = _shown_command(console, "approve")
+    request = Ledger.for_settings(settings).latest(events.ApprovalRequested, model=MODEL, version=V3)
+    assert f"--evidence {request.evidence_pack}" in line and "YOUR_NAME" in line
+    assert "dana" not in may and "ravi" in may  # who requested v3 may not approve it
+    done = _run_as_shown(settings, line.replace("YOUR_NAME", "ravi"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    granted = Ledger.for_settings(settings).latest(events.ApprovalGranted, model=MODEL, version=V3)
+    assert (granted.actor, granted.evidence_pack) == ("ravi", request.evidence_pack)
+    page = _body(console.get(links.model_url(MODEL, "/console")))
+    assert f"{V3}: approved by ravi, not yet released" in page and "govern approve" not in page
+
+
+def test_the_reject_command_a_pending_version_shows_rejects_it(pending, tmp_path):
+    settings = _state_copy(pending, tmp_path / "govern")
+    console = _client(settings)
+    line, may = _shown_command(console, "reject")
+    done = _run_as_shown(settings, line.replace("YOUR_NAME", may[0]))
+    assert done.returncode == 0, done.stdout + done.stderr
+    rejected = Ledger.for_settings(settings).latest(events.ApprovalRejected, model=MODEL, version=V3)
+    assert rejected.actor == may[0]
+    assert (
+        V3 not in _body(console.get(links.model_url(MODEL, "/console"))).split("Approvals waiting")[1].split("<h2")[0]
+    )
 
 
 def _snapshot(settings) -> dict:

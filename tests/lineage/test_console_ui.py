@@ -60,6 +60,16 @@ class Offline:
         self.status = response.status
         return self.page.inner_text("body")
 
+    def verification(self) -> str:
+        """The verify page, followed as the browser follows it: it reloads itself until the result is there."""
+        with self.page.expect_response(
+            lambda r: "/ledger/verify" in r.url and r.status != 202, timeout=60_000
+        ) as result:
+            self.page.goto(f"{self.url}/console/ledger/verify")
+        self.status = result.value.status
+        self.page.wait_for_selector("main p.ok, main p.bad")
+        return self.page.inner_text("body")
+
 
 @pytest.fixture
 def tab(browser, served):
@@ -103,7 +113,7 @@ def test_the_card_with_its_plots(tab):
 
 
 def test_the_ledger_verifies_and_pages(tab):
-    text = tab.open("/console/ledger/verify")
+    text = tab.verification()
     assert tab.status == 200 and "The ledger verifies" in text
     tab.page.get_by_role("link", name="Ledger", exact=True).click()
     tab.page.fill("input[name=action]", "approval.granted")
@@ -122,7 +132,7 @@ def test_a_tampered_ledger_is_shown_as_such(browser, world, tmp_path):
         db.commit()
     with RunningAPI(create_app(settings, world.life.config)) as api:
         tab = Offline(browser, api.url)
-        text = tab.open("/console/ledger/verify")
+        text = tab.verification()
         assert tab.status == 409 and f"does NOT verify, from entry #{granted.seq}" in text
         _screenshot(tab.page, "console_ledger_tampered.png")
         tab.page.get_by_role("link", name=f"#{granted.seq}").click()
