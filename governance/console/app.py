@@ -145,7 +145,7 @@ def create_console(settings: Settings, config: GovernanceConfig | None = None) -
 
     @app.get("/decisions/{decision_id}")
     def decision_page(request: Request, decision_id: str) -> Response:
-        return _html(*pages.trace(_base(request), trace_decision(services, decisions, decision_id)))
+        return _html(*pages.trace(_base(request), trace_decision(services, decisions, decision_id, record=False)))
 
     @app.get("/ledger")
     def ledger_page(

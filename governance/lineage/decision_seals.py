@@ -352,10 +352,10 @@ def _retention_deleted(seal: DecisionsSealed, runs: list[RetentionApplied]) -> b
 # --- one decision ----------------------------------------------------------------------------------
 
 
-def decision_seal(services: Services, decision: Decision) -> tuple[dict, str | None]:
+def decision_seal(services: Services, decision: Decision, record: bool = True) -> tuple[dict, str | None]:
     """Where the decision is sealed (or that it is not yet), and how its row disagrees with the seal, if it does:
     the seal holding its id sealed it at another seq or model, or with another digest; or a seal spans its seq
-    without holding it (ledgered as an incident, once)."""
+    without holding it (ledgered as an incident, once, when `record`: a console page only reports it)."""
     seals = [s for s in services.ledger.events(DecisionsSealed, typed=False) if not unreadable(s)]
     holder = next(((s, leaf) for s in seals for leaf in s.leaves if leaf[1] == decision.decision_id), None)
     if holder is not None:
@@ -373,7 +373,8 @@ def decision_seal(services: Services, decision: Decision) -> tuple[dict, str | N
         if not spans:
             return {"status": "not yet sealed"}, None
         seal, problem = spans[0], _inserted(decision, spans[0])
-    record_incidents(services, seal.model, [problem] if problem else [], ACTOR)
+    if record:
+        record_incidents(services, seal.model, [problem] if problem else [], ACTOR)
     where = {"ledger_entry": seal.seq, "entry_hash": seal.entry_hash, "range": [seal.first_seq, seal.last_seq]}
     return {"status": "DOES NOT MATCH ITS SEAL" if problem else "sealed", **where}, problem
 
@@ -385,9 +386,9 @@ def _moved(row: Decision, seal: DecisionsSealed, seq: int) -> str:
     )
 
 
-def sealed_but_gone(services: Services, log: DecisionLog, decision_id: str) -> str | None:
+def sealed_but_gone(services: Services, log: DecisionLog, decision_id: str, record: bool = True) -> str | None:
     """Why a decision that is not in the log is not there, if a seal holds it: retention deleted it (its whole
-    range is gone), or it was deleted outside retention (ledgered as an incident, once)."""
+    range is gone), or it was deleted outside retention (ledgered as an incident, once, when `record`)."""
     for seal in services.ledger.events(DecisionsSealed, typed=False):
         if unreadable(seal):
             continue
@@ -400,6 +401,7 @@ def sealed_but_gone(services: Services, log: DecisionLog, decision_id: str) -> s
                     f"decision {decision_id} (seq {seq}), sealed in ledger entry {seal.seq}, was deleted by retention"
                 )
             problem = _gone(seq, decision_id, seal)
-            record_incidents(services, seal.model, [problem], ACTOR)
+            if record:
+                record_incidents(services, seal.model, [problem], ACTOR)
             return problem
     return None

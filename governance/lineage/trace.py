@@ -23,17 +23,20 @@ from governance.release.production import incidents_about, statement_problem, ve
 from governance.release.services import Services
 
 
-def trace_decision(services: Services, decisions: DecisionLog, decision_id: str, registry: bool = False) -> dict:
-    """The decision, what was in force when it was made, and its version's lineage
-    (cross-checked against the MLflow registry only when `registry` is true)."""
+def trace_decision(
+    services: Services, decisions: DecisionLog, decision_id: str, registry: bool = False, record: bool = True
+) -> dict:
+    """The decision, what was in force when it was made, and its version's lineage (cross-checked against the
+    MLflow registry only when `registry` is true). A row that disagrees with its seal is ledgered as an incident
+    when `record` (`govern trace`); a console page (a GET) only reports it."""
     decision = decisions.get(decision_id)
     if decision is None:
         raise LineageError(
-            sealed_but_gone(services, decisions, decision_id)
+            sealed_but_gone(services, decisions, decision_id, record)
             or f"decision {decision_id!r} is not in the decision log: unknown, or deleted after the "
             "retention period (retention.decision_log_days)"
         )
-    seal, seal_problem = decision_seal(services, decision)
+    seal, seal_problem = decision_seal(services, decision, record)
     version = version_key(decision.model, decision.version) if decision.version is not None else None
     lineage: Lineage | None = version_lineage(services, decision.model, version, registry=registry) if version else None
     # the deployments rows are a cache: never trusted here; the lineage verified the moves already

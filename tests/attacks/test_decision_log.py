@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy
+from fastapi.testclient import TestClient
 from sqlalchemy.pool import NullPool
 
 from governance import events
@@ -25,6 +26,7 @@ from governance.lineage.decision_seals import ACTOR, decision_digest, seal_decis
 from governance.lineage.retention import apply_retention
 from governance.monitoring import lease
 from governance.release.services import Services
+from governance.serving.app import create_app
 from governance.timestamps import parse_utc, utc_now, utc_timestamp
 from tests.attacks.support import answers
 from tests.helpers import travel
@@ -124,6 +126,8 @@ def test_a_sealed_decision_deleted_edited_or_inserted_is_named_by_verify_and_tra
     _sql(attacked, statement, id=decision, gap=seal.last_seq - 1)
     named = "forged-decision" if attack == "insert" else decision
 
+    page = TestClient(create_app(attacked), raise_server_exceptions=False).get(f"/console/decisions/{named}")
+    assert finding in page.text and _incidents(attacked, named) == []  # a console GET reports it, writes nothing
     code, model = _verify(attacked)
     [found] = model["findings"]
     assert code == 1 and named in found and finding in found and f"ledger entry {seal.seq}" in found
