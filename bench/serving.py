@@ -88,7 +88,9 @@ def deploy_champion(settings: Settings, model: GovernedModel) -> int:
     return deploy_version(settings, model, seed=7, rows=model.source.generator.rows)
 
 
-def applications(model: GovernedModel, count: int = 64) -> list[dict]:
+def applications(model: GovernedModel, count: int = 2000) -> list[dict]:
+    """A healthy sample of applications, sent in turn. Enough of them that each group's approval rate is the
+    population's: a few dozen repeated look biased to the fairness guard, which then asks Cedar on most polls."""
     rows = generate(model, rows=10_000, seed=99)[0].sample(count, random_state=1)
     columns = model.feature_columns + model.protected_columns
     return [
