@@ -20,6 +20,7 @@ from governance import events
 from governance.errors import GovernanceError
 from governance.policy.authz import ModelSubject, VersionSubject, authorize, roles_of
 from governance.release.services import Services
+from governance.timestamps import parse_utc, utc_now, utc_timestamp
 from governance.trust.statements import Statement, sign
 from governance.trust.store import StatementRefused, authentic
 
@@ -103,8 +104,9 @@ def requesters(services: Services, model: str, version: str) -> Requesters:
     verified, unverified, named = set(), [], set()
     registered = services.ledger.events(events.ModelRegistered, model=model, version=version)
     trained_at = registered[0].seq if registered else None
+    run_at = parse_utc(registered[0].ts) if registered else utc_now()
     for requested in services.ledger.events(events.CandidateRequested, model=model, version=version):
-        problem = _problem(services, requested) or _late(requested, trained_at)
+        problem = _problem(services, requested, run_at) or _late(requested, trained_at)
         if problem is None:
             verified.add(requested.actor)
         else:
@@ -138,9 +140,12 @@ def _late(requested: events.CandidateRequested, trained_at: int | None) -> str |
     return None
 
 
-def _problem(services: Services, requested: events.CandidateRequested) -> str | None:
-    """Why this request entry names nobody (None when its signed statement verifies and Cedar lets its signer
-    `train` the model, judged now: an entry appended for a request Cedar refused names nobody)."""
+def _problem(services: Services, requested: events.CandidateRequested, run_at: datetime) -> str | None:
+    """Why this request entry names nobody (None when its signed statement verifies, was still valid at `run_at`
+    (when the version was trained, or now if it is not yet) and Cedar lets its signer `train` the model, judged
+    now: an entry appended for a request Cedar refused names nobody). An expired request authorises no run: a
+    request whose run never registered a version would otherwise let whoever launches that partition later stand
+    behind its signer."""
     recorded = services.statements.by_digest(requested.statement)
     if recorded is None:
         return f"no signed statement {requested.statement[:12]} is recorded"
@@ -154,6 +159,11 @@ def _problem(services: Services, requested: events.CandidateRequested) -> str | 
         authentic(recorded.signed, services.roster)
     except StatementRefused as refusal:
         return refusal.reason
+    if statement.expires_at < run_at:
+        return (
+            f"statement {requested.statement[:12]} expired at {utc_timestamp(statement.expires_at)}, before the "
+            f"version was trained ({utc_timestamp(run_at)})"
+        )
     roles = roles_of(services.roster)
     decision = authorize(services.policies, roles, statement.principal, "train", ModelSubject(requested.model))
     return None if decision.allowed else f"Cedar refuses {statement.principal}'s request: {' '.join(decision.reasons)}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
@@ -21,7 +22,9 @@ from governance.release.approvals import ApprovalRefused, decide, valid_approval
 from governance.release.production import verified_production
 from governance.release.requests import CandidateRequestRefused, request_candidate, requesters
 from governance.release.services import Services
+from governance.timestamps import utc_now
 from governance.trust.roster import Roster
+from jobs.candidates import next_candidate_key
 from tests.attacks.support import V3, V4, answers, key_of, sql
 from tests.lineage.conftest import govern
 from tests.lineage.world import MODEL
@@ -134,6 +137,22 @@ def test_a_request_signed_after_the_version_was_trained_names_nobody(pending):
     assert asked.verified == () and "ledgered after the version was trained" in asked.unverified[0]
     assert "a second approver must approve" in govern(settings, "approve", MODEL, "4", "--as", "ravi").output
     assert not pending.release(V4).success and services.registry.champion(MODEL) == 1
+
+
+def test_an_expired_request_authorises_no_later_run(pending):
+    """dana signed a request for v5 ten days ago and its run never registered a version; an approver launches v5
+    from the UI now. The request expired long before the version was trained: it names nobody, so the version
+    needs two approvers (before, dana stood behind the run and one approver, its launcher, was enough)."""
+    settings, services = pending.settings, pending.services
+    v5 = next_candidate_key(pending.life.instance, pending.life.registry, pending.life.config.model(MODEL))
+    assert v5 == f"{MODEL}-v5"
+    request_candidate(services, MODEL, v5, "dana", key_of(settings, "dana"), now=utc_now() - timedelta(days=10))
+    assert pending.candidate(v5, None).success
+    asked = requesters(services, MODEL, v5)
+    assert asked.verified == () and asked.named == ("dana",)
+    assert "expired at" in asked.unverified[0] and "before the version was trained" in asked.unverified[0]
+    assert "a second approver must approve" in govern(settings, "approve", MODEL, "5", "--as", "ravi").output
+    assert not pending.release(v5).success and services.registry.champion(MODEL) == 1
 
 
 def test_only_who_may_train_can_sign_a_request(attacked):
