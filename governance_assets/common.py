@@ -11,6 +11,7 @@ import dagster as dg
 
 from governance.config import GovernedModel
 from governance.errors import GovernanceError
+from governance.provenance import code_digest
 from governance.registry import parse_version_key, version_key
 from governance_assets.names import asset_path, versions_name
 
@@ -67,6 +68,15 @@ def version_partition(context: dg.AssetExecutionContext, model: GovernedModel, l
 REQUESTED_BY_TAG = "governance/requested_by"
 # The digest of the signed candidate request a run was launched for (`govern train`): a pointer for people.
 REQUEST_TAG = "governance/request"
+
+
+def asset_code_version() -> str:
+    """Every governed asset's Dagster code version: the digest of the code that computes assets
+    (`governance.provenance.code_digest`). A materialization records it, so the UI shows which code produced each
+    version and marks it stale ("has a new code version") once that code changes. One digest for all: which asset
+    an edit to a shared module (config, digests, events) affects is not worth guessing, and guessing wrong would
+    show an asset fresh that is not."""
+    return f"sha256:{code_digest()[:16]}"
 
 
 def owners(model: GovernedModel) -> list[str]:
