@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import threading
-from collections.abc import Iterator
-
 import dagster as dg
 
 from governance.config import GovernedModel
@@ -113,28 +108,3 @@ def _cell(value) -> str:
 def actor(asset: str) -> str:
     """The principal an asset records its events as."""
     return f"system:{asset}"
-
-
-@contextlib.contextmanager
-def importing_meanwhile(*modules: str) -> Iterator[None]:
-    """Import `modules` on a second thread while the body runs; wait for them when it ends.
-
-    A run process is fresh, and Great Expectations takes seconds to import in the step that first needs
-    it; started a step early, around vectorised work that leaves a core idle (generating data), the import
-    mostly overlaps it. Wrap only code that imports nothing and leaves warning filters alone (imports
-    change them process-wide), and that hands the GIL back rarely: an estimator's fit hands it back
-    thousands of times and can stall behind an importing thread. A failed import is left to fail again,
-    with its error, where the module is really used.
-    """
-    thread = threading.Thread(target=_import_quietly, args=(modules,), name="importing-meanwhile", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        thread.join()
-
-
-def _import_quietly(modules: tuple[str, ...]) -> None:
-    for name in modules:
-        with contextlib.suppress(Exception):
-            importlib.import_module(name)

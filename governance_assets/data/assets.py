@@ -15,7 +15,6 @@ from governance_assets.common import (
     actor,
     asset_code_version,
     group,
-    importing_meanwhile,
     key,
     md_table,
     owners,
@@ -24,6 +23,7 @@ from governance_assets.common import (
 )
 from resources import GovernanceResource, LedgerResource
 from resources.reports import stored_as
+from speedups import importing_meanwhile
 
 CONTRACT_CHECK = "data_contract"
 
