@@ -12,10 +12,10 @@ pays for it, and say so in docs/architecture.md (Performance).
   1.4-2 s of a fresh 1M-row candidate run.
 - `importing_meanwhile`: Great Expectations imported on a second thread while `applications` generates its data,
   so that its seconds of import overlap the generator's vectorised work in a fresh run process. Measured again
-  (December 2026, 1M rows, three alternating pairs of fresh processes, generating then importing GX): 16.1 s
-  (13.5-18.3) with the thread against 13.2 s (11.4-15.8) without, i.e. 1.22x slower, on the shared machine at a
-  load average of about 8 on its 2 cores, where no core is idle for the thread to use. Not re-measured idle yet:
-  kept until it is, then kept or removed on that figure.
+  (December 2026, 1M rows, three alternating pairs of fresh processes, generating then importing GX): at a load
+  average of 2-4 on the 2 cores, 3.85 s (3.13-5.31) with the thread against 4.40 s (4.33-5.46) without, 0.55 s
+  saved (1.14x); at a load of about 8, where no core is idle for the thread, 16.1 s against 13.2 s (1.22x
+  slower). Kept: a run worker normally has its core to itself.
 
 One trick stays outside this module: `governance.data.source.read_snapshot(keep=True)` hands validation's parse of
 the snapshot to training (0.1-0.3 s of a 1M-row run, as measured when it was added). It lives in the core, which
