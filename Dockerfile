@@ -27,7 +27,7 @@ COPY jobs ./jobs
 COPY sensors ./sensors
 COPY resources ./resources
 COPY programs ./programs
-COPY definitions.py ./
+COPY definitions.py speedups.py ./
 COPY policies ./policies
 COPY governance.yaml workspace.yaml README.md ./
 RUN pip install --no-deps . \

@@ -9,8 +9,6 @@ comes from the environment through `Settings.from_env`.
 
 from __future__ import annotations
 
-import gc
-
 import dagster as dg
 
 from governance.config import GovernanceConfig, GovernedModel, load_config
@@ -27,6 +25,7 @@ from resources import governance_resources
 from sensors.approvals import approvals_sensor
 from sensors.monitoring import fleet_sensors
 from sensors.requests import candidate_requests_sensor
+from speedups import spare_the_collector
 
 
 def model_definitions(
@@ -78,20 +77,3 @@ def defs() -> dg.Definitions:
     definitions = build_definitions(settings, load_config(settings.config_path))
     spare_the_collector()
     return definitions
-
-
-def spare_the_collector() -> None:
-    """Keep what the process has imported so far out of Python's garbage collections.
-
-    A run process holds several hundred thousand objects from its imports (Dagster, pandas,
-    scikit-learn, later MLflow, Great Expectations, SHAP) for its whole life, and each full collection
-    re-scans every one of them. In a fresh process running a 1M-row candidate, the full collections
-    after this module loaded took 1.4-2 s (0.4-0.5 s apiece). Frozen, these objects are skipped, and a
-    larger young generation lets a step's temporaries die before a collection sees them: in the same
-    run, no full collection ran before the run ended. The pipeline benchmark calls it too, so that its
-    runs are collected as a run process's are. Call it once, after the imports: a frozen object is never
-    collected, even once it is garbage.
-    """
-    gc.collect()  # what is garbage now is not frozen with the rest
-    gc.freeze()
-    gc.set_threshold(10_000, 10, 10)

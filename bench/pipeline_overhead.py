@@ -32,13 +32,14 @@ from pathlib import Path
 import yaml
 from bare_training import bare
 
-from definitions import build_definitions, spare_the_collector
+from definitions import build_definitions
 from governance.config import load_config
 from governance.registry import ModelRegistry
 from governance.settings import Settings, apply_offline_env
 from jobs import QUIET
 from jobs.candidates import run_candidate
 from programs.instance import create_databases, open_instance
+from speedups import spare_the_collector
 
 REPO = Path(__file__).resolve().parents[1]
 GOAL = 1.5

@@ -2,7 +2,7 @@
 
 Idempotent and offline. The embedded default keeps Dagster on SQLite inside
 `<state dir>/dagster`, through Dagster's SQLite storage with pooled connections
-(`programs.storage`); with `GOVERN_DAGSTER_DATABASE_URL` set, the
+(`speedups`); with `GOVERN_DAGSTER_DATABASE_URL` set, the
 instance uses PostgreSQL (dagster-postgres, on psycopg2 whatever driver the URL names:
 `programs.postgres_storage`) instead. Telemetry and the UI's first-run
 dialog are off in both; run monitoring, run retries and threaded sensor
@@ -65,7 +65,7 @@ def dagster_instance_config(settings: Settings) -> dict:
     else:
         config["storage"] = {
             "custom": {
-                "module": "programs.storage",
+                "module": "speedups",
                 "class": "PooledSqliteStorage",
                 "config": {"base_dir": str(settings.dagster_home)},
             }

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import threading
-from collections.abc import Iterator
-
 import dagster as dg
 
 from governance.config import GovernedModel
 from governance.errors import GovernanceError
+from governance.provenance import code_digest
 from governance.registry import parse_version_key, version_key
 from governance_assets.names import asset_path, versions_name
 
@@ -69,6 +65,15 @@ REQUESTED_BY_TAG = "governance/requested_by"
 REQUEST_TAG = "governance/request"
 
 
+def asset_code_version() -> str:
+    """Every governed asset's Dagster code version: the digest of the code that computes assets
+    (`governance.provenance.code_digest`). A materialization records it, so the UI shows which code produced each
+    version and marks it stale ("has a new code version") once that code changes. One digest for all: which asset
+    an edit to a shared module (config, digests, events) affects is not worth guessing, and guessing wrong would
+    show an asset fresh that is not."""
+    return f"sha256:{code_digest()[:16]}"
+
+
 def owners(model: GovernedModel) -> list[str]:
     return [f"team:{model.owners.team}"]
 
@@ -105,28 +110,3 @@ def _cell(value) -> str:
 def actor(asset: str) -> str:
     """The principal an asset records its events as."""
     return f"system:{asset}"
-
-
-@contextlib.contextmanager
-def importing_meanwhile(*modules: str) -> Iterator[None]:
-    """Import `modules` on a second thread while the body runs; wait for them when it ends.
-
-    A run process is fresh, and Great Expectations takes seconds to import in the step that first needs
-    it; started a step early, around vectorised work that leaves a core idle (generating data), the import
-    mostly overlaps it. Wrap only code that imports nothing and leaves warning filters alone (imports
-    change them process-wide), and that hands the GIL back rarely: an estimator's fit hands it back
-    thousands of times and can stall behind an importing thread. A failed import is left to fail again,
-    with its error, where the module is really used.
-    """
-    thread = threading.Thread(target=_import_quietly, args=(modules,), name="importing-meanwhile", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        thread.join()
-
-
-def _import_quietly(modules: tuple[str, ...]) -> None:
-    for name in modules:
-        with contextlib.suppress(Exception):
-            importlib.import_module(name)

@@ -7,7 +7,9 @@
   `retrain_spread_minutes` (governance.monitoring.schedule), launch
   `<model>_retraining` (jobs/retraining.py), which authorises and ledgers a
   retraining by the system principal; `retraining_requests` then runs
-  `<model>_candidate` for a new version, which stops at the approval request.
+  `<model>_candidate` for a new version, which stops at the approval request. A tick while a
+  candidate is in flight still requests: Dagster's run queue (`governance/queue`, one candidate per
+  model) holds the new candidate until the one in flight ends.
 """
 
 from __future__ import annotations
@@ -58,12 +60,6 @@ def report_run_config(model: GovernedModel, first_seq: int, last_seq: int, strea
     }
 
 
-def candidate_in_flight(instance: dg.DagsterInstance, model: GovernedModel) -> dg.DagsterRun | None:
-    """A `<model>_candidate` run queued or running, if any: one retraining at a time is enough."""
-    runs = instance.get_runs(dg.RunsFilter(job_name=candidate_job_name(model.name), statuses=IN_FLIGHT), limit=1)
-    return runs[0] if runs else None
-
-
 def retraining_tags(request: events.RetrainingRequested) -> dict[str, str]:
     """The tags of the candidate runs launched for a retraining request."""
     return {"governance/trigger": request.trigger, "governance/ledger_entry": str(request.seq)}
@@ -90,12 +86,8 @@ def retraining_schedule(model: GovernedModel) -> dg.ScheduleDefinition:
         "gated and sealed for approval; automation never promotes it.",
     )
     def retraining(context: dg.ScheduleEvaluationContext):
-        # Evaluation writes nothing (a UI preview evaluates for real): the run requests and ledgers.
-        running = candidate_in_flight(context.instance, model)
-        if running is not None:
-            skipped = f"candidate run {running.run_id} is in flight; not starting another"
-            context.log.info(skipped)
-            return dg.SkipReason(skipped)
+        # Evaluation reads and writes nothing (a UI preview evaluates for real): the run requests and ledgers. A
+        # tick while a candidate is in flight is not skipped: its candidate waits in Dagster's run queue.
         scheduled = context.scheduled_execution_time.isoformat()
         return dg.RunRequest(
             run_key=f"scheduled-{scheduled}",

@@ -32,7 +32,7 @@ from governance.yamlfile import read_yaml
 from governance_assets.names import asset_path, versions_name
 
 # The storages `governance.state` writes into dagster.yaml, by module and class.
-SQLITE_STORAGE = ("programs.storage", "PooledSqliteStorage")
+SQLITE_STORAGE = ("speedups", "PooledSqliteStorage")
 POSTGRES_STORAGE = ("programs.postgres_storage", "PostgresStorage")
 
 # Dagster's tables (dagster/_core/storage/event_log/schema.py, runs/schema.py), the columns read here.

@@ -108,6 +108,13 @@ def give_up(
     return ledger_it, f"{after}; launches the run that ledgers that", False
 
 
+def partition_in_flight(instance: dg.DagsterInstance, key: str) -> bool:
+    """A run of this version partition that has not ended (or ended well): another candidate would only fail."""
+    ended_badly = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+    runs = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": key}), limit=20)
+    return any(run.status not in ended_badly for run in runs)
+
+
 def _retried_soon(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
     """A failed run Dagster said it will retry, recently enough that its retry has yet to appear."""
     if run.status != dg.DagsterRunStatus.FAILURE or run.tags.get(WILL_RETRY_TAG) != "true":

@@ -20,9 +20,9 @@ were judged or passed over for good; anything that cannot be judged now leaves i
 in place and says why in the tick.
 
 `retraining_requests` launches `<model>_candidate` for retraining that monitoring or
-the model's retraining schedule requested (ledger `events.RetrainingRequested`), one run
-at a time per model; its cursor (per model, the last request answered) moves only
-once a run answering the request succeeded, so a run that never started or failed
+the model's retraining schedule requested (ledger `events.RetrainingRequested`); Dagster's
+run queue runs one candidate per model at a time (jobs.queue_tags). Its cursor (per model,
+the last request answered) moves only once a run answering the request succeeded, so a run that never started or failed
 does not drop it: the request is launched again, and after MAX_ATTEMPTS runs given up
 and ledgered as such (sensors.attempts). Like every sensor here it writes nothing while
 evaluated: a new version's partition is requested from the daemon with the run.
@@ -51,7 +51,6 @@ from jobs import candidate_job_name
 from jobs.abandon import abandon_job_name
 from jobs.monitoring import (
     IN_FLIGHT,
-    candidate_in_flight,
     remediation_job_name,
     report_run_config,
     retraining_runs,
@@ -59,7 +58,7 @@ from jobs.monitoring import (
 )
 from jobs.requests import candidate_key
 from resources import GovernanceResource
-from sensors.attempts import MAX_ATTEMPTS, attempts, give_up
+from sensors.attempts import MAX_ATTEMPTS, attempts, give_up, partition_in_flight
 from sensors.guard import guard_reports_sensor
 
 SENSORS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -244,15 +243,18 @@ def _retraining(
     tried = attempts(instance, retraining_runs(instance, model, latest))
     if tried.answer is not None:
         return None, f"retraining request {entry} answered by a successful candidate run", True
-    waiting = candidate_in_flight(instance, model) or tried.waiting
-    if waiting is not None:
-        return None, f"waits for candidate run {waiting.run_id} ({waiting.status.value}) to end", False
+    if tried.waiting is not None:
+        return None, f"waits for candidate run {tried.waiting.run_id} ({tried.waiting.status.value}) to end", False
     if tried.given_up:
         request, note, settled = give_up(
             instance, governance.services, model, entry, tried, f"retraining-{model.name}-{entry}-abandoned"
         )
         return request, f"retraining request {entry} {note}", settled
     partition = candidate_key(governance.services.registry, model)
+    # Another candidate in flight is Dagster's to serialise (the run queue); one training this very version, not
+    # registered yet, would leave a second run of it nothing to train.
+    if partition_in_flight(instance, partition):
+        return None, f"waits: {partition} already has a candidate run", False
     request = dg.RunRequest(
         job_name=candidate_job_name(model.name),
         run_key=f"retraining-{model.name}-{entry}-{tried.attempt}",

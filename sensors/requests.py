@@ -31,7 +31,7 @@ from governance_assets.common import REQUESTED_BY_TAG, versions
 from jobs import candidate_job_name
 from jobs.requests import UNSIGNED, candidate_key, request_job_name
 from resources import RegistryResource
-from sensors.attempts import MAX_ATTEMPTS, Attempts, attempts, reached_an_outcome
+from sensors.attempts import MAX_ATTEMPTS, Attempts, attempts, partition_in_flight, reached_an_outcome
 from sensors.fleet import Visit, fleet_tick
 
 CANDIDATE_REQUESTS = "candidate_requests"
@@ -92,7 +92,7 @@ def _answer(
             None, notes=(f"candidate run {tried.waiting.run_id} ({tried.waiting.status.value}) has not ended",)
         )
     key = candidate_key(registry, model)
-    if _in_flight(instance, key):
+    if partition_in_flight(instance, key):
         return Visit(None, notes=(f"{key} already has a candidate run; the next request waits for it to end",))
     partitions = versions(model).name
     added = [] if instance.has_dynamic_partition(partitions, key) else [key]
@@ -145,10 +145,3 @@ def _candidates(instance: dg.DagsterInstance, model: GovernedModel, request_run:
 def _run_key(request_run: dg.DagsterRun, attempt: int = 1) -> str:
     first = f"request-{request_run.run_id}"
     return first if attempt == 1 else f"{first}-{attempt}"
-
-
-def _in_flight(instance: dg.DagsterInstance, key: str) -> bool:
-    """A run of this partition that has not ended (or ended well): another candidate would only fail."""
-    ended_badly = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
-    runs = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": key}), limit=20)
-    return any(run.status not in ended_badly for run in runs)

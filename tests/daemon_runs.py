@@ -7,9 +7,16 @@ import logging
 import time
 
 import dagster as dg
+from dagster._core.definitions.repository_definition.valid_definitions import SINGLETON_REPOSITORY_NAME
+from dagster._core.remote_origin import ManagedGrpcPythonEnvCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+from dagster._core.run_coordinator import SubmitRunContext
 from dagster._core.storage.tags import RUN_KEY_TAG
 from dagster._core.test_utils import freeze_time
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._daemon.monitoring.run_monitoring import monitor_starting_run
+from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
+
+from programs.topology import LOCATION
 
 
 def requested_run_tags(defs: dg.Definitions, request: dg.RunRequest) -> dict[str, str]:
@@ -25,6 +32,30 @@ def create_requested_run(
     job = defs.resolve_job_def(request.job_name)
     tags = requested_run_tags(defs, request)
     return instance.create_run_for_job(job, run_config=request.run_config, tags=tags, status=status)
+
+
+def queued_run(defs: dg.Definitions, instance: dg.DagsterInstance, request: dg.RunRequest) -> dg.DagsterRun:
+    """The run of a sensor's request as the daemon submits it to the instance's run queue: with the origin of the
+    job in the workspace's code location (a queued run needs one, to be launched from), enqueued."""
+    code_location = ManagedGrpcPythonEnvCodeLocationOrigin(
+        LoadableTargetOrigin(module_name="definitions", attribute="defs"), location_name=LOCATION
+    )
+    origin = RemoteJobOrigin(RemoteRepositoryOrigin(code_location, SINGLETON_REPOSITORY_NAME), request.job_name)
+    run = instance.create_run_for_job(
+        defs.resolve_job_def(request.job_name),
+        run_config=request.run_config,
+        tags=requested_run_tags(defs, request),
+        status=dg.DagsterRunStatus.NOT_STARTED,
+        remote_job_origin=origin,
+    )
+    return instance.run_coordinator.submit_run(SubmitRunContext(run, workspace=None))
+
+
+def dequeued(instance: dg.DagsterInstance) -> list[str]:
+    """The queued runs the daemon's run queue would launch now, by its own dequeue decision (tag limits,
+    priorities); nothing is launched."""
+    queue = QueuedRunCoordinatorDaemon(interval_seconds=1)
+    return [run.run_id for run in queue._get_runs_to_dequeue(instance, instance.get_concurrency_config(), None)]
 
 
 def cancel_before_start(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:

@@ -1,4 +1,4 @@
-"""The helpers every model's assets share."""
+"""The helpers every model's assets share, and the speed tricks (speedups) a run process applies."""
 
 import importlib
 import os
@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from governance.state import prepare
-from governance_assets.common import importing_meanwhile
+from speedups import importing_meanwhile
 
 
 def test_importing_meanwhile_has_imported_when_the_block_ends_and_leaves_failures_to_the_real_import(monkeypatch):

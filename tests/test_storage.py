@@ -18,7 +18,7 @@ from governance.errors import GovernanceError
 from governance.settings import Settings
 from governance.state import dagster_instance_config, prepare
 from programs.instance import create_databases
-from programs.storage import PooledSqliteEventLogStorage, PooledSqliteRunStorage, PooledSqliteScheduleStorage
+from speedups import PooledSqliteEventLogStorage, PooledSqliteRunStorage, PooledSqliteScheduleStorage
 from tests.helpers import wait_until
 
 VERSIONS = dg.DynamicPartitionsDefinition(name="versions")
@@ -95,7 +95,7 @@ def test_the_embedded_default_is_pooled_sqlite_and_production_is_postgres(tmp_pa
 
 
 def test_the_dagster_internals_the_pooled_storage_relies_on_are_unchanged():
-    """programs/storage.py overrides private pieces of Dagster's SQLite storages (measured gain: about 2 s of a
+    """speedups.py's pooled storage overrides private pieces of Dagster's SQLite storages (measured gain: about 2 s of a
     governed candidate run). An upgrade that renames or reshapes one of them fails here, by name, before runs
     fail obscurely: then re-measure with bench/pipeline_overhead.py and port the override or drop it."""
     from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage

@@ -13,8 +13,8 @@ from governance.data.validation import save_validation, validate
 from governance.errors import GovernanceError
 from governance_assets.common import (
     actor,
+    asset_code_version,
     group,
-    importing_meanwhile,
     key,
     md_table,
     owners,
@@ -23,6 +23,7 @@ from governance_assets.common import (
 )
 from resources import GovernanceResource, LedgerResource
 from resources.reports import stored_as
+from speedups import importing_meanwhile
 
 CONTRACT_CHECK = "data_contract"
 
@@ -41,6 +42,7 @@ def data_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         key=key(model, "applications"),
         group_name=group(model, "data"),
         owners=owners(model),
+        code_version=asset_code_version(),
         kinds={"dvc", "parquet"},
         tags=tags(model, "data"),
         **stored_as("applications.json"),
@@ -83,6 +85,7 @@ def data_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         )
         return dg.Output(
             snap.to_dict(),
+            data_version=dg.DataVersion(snap.sha256),  # the snapshot's digest, as the ledger entry names it
             metadata={
                 **links,
                 "dvc_md5": snap.md5,
@@ -99,6 +102,7 @@ def data_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         key=key(model, "validated_applications"),
         group_name=group(model, "data"),
         owners=owners(model),
+        code_version=asset_code_version(),
         ins={"applications": dg.AssetIn(key(model, "applications"))},
         kinds={"great_expectations"},
         tags=tags(model, "data"),
@@ -143,6 +147,7 @@ def data_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         }
         yield dg.Output(
             {**applications, "validation": summary},
+            data_version=dg.DataVersion(report.digest),
             metadata={
                 **links,
                 "dvc_md5": applications["md5"],

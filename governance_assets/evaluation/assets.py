@@ -24,13 +24,14 @@ from governance.policy.authz import VersionSubject
 from governance.policy.waivers import honoured_waivers
 from governance.release.requests import requesters
 from governance.settings import Settings
-from governance_assets.common import actor, figure, group, key, md_table, owners, tags, versions
+from governance_assets.common import actor, asset_code_version, figure, group, key, md_table, owners, tags, versions
 from resources import GovernanceResource, LedgerResource, RegistryResource
 from resources.reports import stored_as
 
 
 def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
     common = dict(
+        code_version=asset_code_version(),
         group_name=group(model, "evaluation"),
         owners=owners(model),
         partitions_def=versions(model),
@@ -64,9 +65,9 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             for name, groups in report["by_group"].items()
             for g, v in groups.items()
         ]
-        return dg.Output(
+        return _report(
             report,
-            metadata={
+            {
                 **{name: figure(report[name]) for name in ("auc", "gini", "ks", "brier")},
                 "calibration_error": figure(report["calibration"]["expected_calibration_error"]),
                 "by_group": md_table(["attribute", "group", "rows", "AUC", "KS"], rows),
@@ -129,9 +130,9 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                 for n in report["gated_attributes"]
             },
         )
-        return dg.Output(
+        return _report(
             report,
-            metadata={
+            {
                 **odds,
                 "groups": md_table(["attribute", "group", "rows", "approval rate", "DI", "DI interval"], rows),
                 **links,
@@ -165,9 +166,9 @@ def evaluation_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             for r in report["importance"][:10]
         ]
         flags = [[f["feature"], f["attribute"], f["strength"], f["weighted"], f["why"]] for f in report["proxy_flags"]]
-        return dg.Output(
+        return _report(
             report,
-            metadata={
+            {
                 "top_features": md_table(["rank", "feature", "mean |SHAP|", "proxy strength"], rows),
                 "proxy_flags": len(report["proxy_flags"]),
                 "flagged_proxies": md_table(["feature", "attribute", "strength", "weighted", "why"], flags),
@@ -281,6 +282,7 @@ def publish_card(
     }
     return dg.Output(
         result,
+        data_version=dg.DataVersion(card.html_sha256),
         metadata={
             "card": dg.MetadataValue.md(_without_images(card.markdown.read_text(encoding="utf-8"), page)),
             "html": dg.MetadataValue.url(page),
@@ -309,6 +311,11 @@ def _test_set(settings: Settings, model: GovernedModel, trained: dict) -> tuple[
     if len(scores) != len(test):
         raise GovernanceError(f"{trained['key']}: {len(scores)} recorded scores for {len(test)} test rows")
     return test.reset_index(drop=True), scores
+
+
+def _report(report: dict, metadata: dict) -> dg.Output[dict]:
+    """A report's output; its data version is the digest its ledger entry names (and its stored file hashes to)."""
+    return dg.Output(report, data_version=dg.DataVersion(digest_of(report)), metadata=metadata)
 
 
 def _publish(ledger: LedgerResource, model: GovernedModel, trained: dict, name: str, report: dict) -> dict:

@@ -148,6 +148,7 @@ def monitoring_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         )
         return dg.MaterializeResult(
             check_results=[check],
+            data_version=dg.DataVersion(report.sha256),
             metadata={
                 "window": judgement.window,
                 "stream": judgement.stream,

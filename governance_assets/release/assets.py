@@ -26,7 +26,7 @@ from governance.release.gate_evidence import gate_evidence
 from governance.release.requests import requesters
 from governance.release.services import Services
 from governance.timestamps import parse_utc, utc_now
-from governance_assets.common import actor, group, key, md_table, owners, tags, versions
+from governance_assets.common import actor, asset_code_version, group, key, md_table, owners, tags, versions
 from governance_assets.evaluation.assets import publish_card
 from governance_assets.production.assets import observe_serving
 from resources import GovernanceResource, LedgerResource
@@ -37,6 +37,7 @@ GATE_CHECK = "policy_decision"
 
 def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
     common = dict(
+        code_version=asset_code_version(),
         group_name=group(model, "release"),
         owners=owners(model),
         partitions_def=versions(model),
@@ -109,8 +110,10 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         described = "; ".join(reasons) or "every release rule allows promotion"
         if champion.basis and not any(d.rule == "performance.champion_auc_drop" for d in decision.denials):
             described += f" (against the champion: {champion.basis})"  # a denial of that rule quotes it already
+        document = decision.to_dict()  # gate_decision.json, as the evidence pack seals it
         yield dg.Output(
-            decision.to_dict(),  # gate_decision.json, as the evidence pack seals it
+            document,
+            data_version=dg.DataVersion(digest_of(document)),
             metadata={
                 "outcome": outcome,
                 "allowed": decision.allowed,
@@ -247,6 +250,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                 "approve_with": f"govern approve {model.name} {version} --as <model risk approver>",
                 "ledger_entry": request.entry_hash,
             },
+            data_version=dg.DataVersion(pack.digest),
         )
 
     @dg.asset(
@@ -273,6 +277,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             ),
         )
         return dg.MaterializeResult(
+            data_version=dg.DataVersion(approval.statement_digest),
             metadata={
                 "approver": approval.principal,
                 "role": ", ".join(approval.roles),
@@ -282,7 +287,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                 "evidence_pack_digest": pack.digest,
                 "policy_digest": approval.policy_digest,
                 **links,
-            }
+            },
         )
 
     @dg.asset(
@@ -316,6 +321,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             },
         )
         return dg.MaterializeResult(
+            data_version=dg.DataVersion(move.artifact_sha256),
             metadata={
                 "deployed": context.partition_key,
                 "previous_champion": version_key(model.name, move.previous_version) if move.previous_version else None,
@@ -332,7 +338,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
                 "console": dg.MetadataValue.url(
                     version_url(model.name, context.partition_key, console_base(governance.settings))
                 ),
-            }
+            },
         )
 
     return [release_gate, approval_request, approved_release, production_deployment]

@@ -12,7 +12,17 @@ from governance.metrics.performance import discrimination
 from governance.provenance import code_version
 from governance.registry import ModelRegistry, RegisteredVersion, parse_version_key
 from governance.settings import Settings
-from governance_assets.common import actor, figure, group, key, owners, tags, version_partition, versions
+from governance_assets.common import (
+    actor,
+    asset_code_version,
+    figure,
+    group,
+    key,
+    owners,
+    tags,
+    version_partition,
+    versions,
+)
 from resources import GovernanceResource, LedgerResource, RegistryResource
 from resources.reports import stored_as
 
@@ -22,6 +32,7 @@ def training_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         key=key(model, "trained_model"),
         group_name=group(model, "training"),
         owners=owners(model),
+        code_version=asset_code_version(),
         partitions_def=versions(model),
         kinds={"mlflow", "scikit-learn"},
         tags=tags(model, "training"),
@@ -68,6 +79,7 @@ def training_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         result = _record(settings, model, registered, pipeline, md5, test)
         return dg.Output(
             result,
+            data_version=dg.DataVersion(registered.artifact_sha256),
             metadata={
                 **links,
                 "registered_version": dg.MetadataValue.int(number),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 
 import dagster as dg
 from dagster._core.test_utils import freeze_time
@@ -16,19 +17,24 @@ from typer.testing import CliRunner
 
 from governance import events
 from governance.monitoring.retraining import MONITORING, request_retraining
+from governance_assets.common import versions
 from jobs import candidate_job_name
 from programs.cli import app
 from programs.dagster_records import DagsterRecords
 from programs.status import ASSETS, model_status
+from resources import governance_resources
 from sensors.attempts import MAX_ATTEMPTS, RETRY_GRACE_SECONDS
 from tests.daemon_runs import (
     cancel_before_start,
     create_requested_run,
+    dequeued,
     execute_requested,
     fail_by_run_monitoring,
+    queued_run,
     retries_spent,
     skip,
 )
+from tests.helpers import register_version
 from tests.monitoring.conftest import MODEL, Monitored
 
 
@@ -136,6 +142,44 @@ def test_remediation_runs_jump_the_queue_and_each_model_runs_one_of_each_kind_at
     coordinator = monitored.instance.run_coordinator
     limits = coordinator.get_run_queue_config().tag_concurrency_limits
     assert {"key": "governance/queue", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
+
+
+def test_a_scheduled_retraining_while_a_candidate_runs_waits_in_dagster_s_run_queue(monitored: Monitored):
+    """One candidate per model at a time is Dagster's run queue, not the schedule or the sensor polling runs: a
+    tick while a candidate runs still requests, and its candidate waits in the queue until the first ends."""
+    instance = monitored.instance
+    instance.add_dynamic_partitions(versions(monitored.model).name, [f"{MODEL}-v3"])
+    first = queued_run(
+        monitored.defs,
+        instance,
+        dg.RunRequest(job_name=candidate_job_name(MODEL), partition_key=f"{MODEL}-v3", run_key="first"),
+    )
+    assert dequeued(instance) == [first.run_id]
+    instance.report_dagster_event(  # what the daemon records as it launches a dequeued run
+        dg.DagsterEvent(dg.DagsterEventType.RUN_STARTING.value, job_name=first.job_name), run_id=first.run_id
+    )
+
+    schedule = monitored.defs.resolve_schedule_def(f"{MODEL}_retraining_schedule")
+    with dg.build_schedule_context(
+        instance=instance,
+        resources=governance_resources(monitored.settings),
+        scheduled_execution_time=datetime(2026, 11, 23, 3, tzinfo=UTC),
+    ) as context:
+        tick = schedule(context)
+    assert isinstance(tick, dg.RunRequest), tick  # queued behind the candidate, not skipped
+    assert monitored.run(tick, job="retraining").success
+    waiting = monitored.tick("retraining_requests")
+    assert waiting.run_requests == [] and f"{MODEL}-v3 already has a candidate run" in skip(waiting)
+
+    register_version(monitored.settings)  # the first run's trained_model registered v3; its evaluation goes on
+    (request,) = monitored.tick("retraining_requests").run_requests
+    assert request.partition_key == f"{MODEL}-v4" and request.tags["governance/trigger"] == "schedule"
+    second = queued_run(monitored.defs, instance, request)
+    assert dequeued(instance) == []  # the first is still running: Dagster holds the second
+    instance.handle_run_event(
+        first.run_id, dg.DagsterEvent(dg.DagsterEventType.RUN_SUCCESS.value, job_name=first.job_name)
+    )
+    assert dequeued(instance) == [second.run_id]
 
 
 def test_a_retraining_cursor_it_did_not_write_is_refused_with_a_message(monitored: Monitored):

@@ -17,6 +17,7 @@ import dagster as dg
 from definitions import build_definitions
 from governance.config import load_config
 from governance.settings import Settings
+from governance_assets.common import asset_code_version
 from resources.reports import STORED_AS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -80,12 +81,18 @@ def describe_assets(graph) -> dict:
             "resources": _resources(node.assets_def.required_resource_keys),
             **_where_set(
                 automation_condition=describe_automation(node.automation_condition),
-                code_version=node.code_version,
+                code_version=_code_version(node),
                 pools=sorted(node.pools) or None,
                 io_manager=_io_manager(node),
             ),
         }
     return described
+
+
+def _code_version(node) -> str | None:
+    """The governance code digest by name (its value changes with every edit of the code it covers), any other
+    code version as it is."""
+    return "asset_code_version()" if node.code_version == asset_code_version() else node.code_version
 
 
 def _resources(keys) -> list[str]:
