@@ -48,6 +48,7 @@ AUTOMATION = "automation"
 # Production rests on facts and digests: an altered entry is refused, an altered detail only dropped (an edited
 # reason must not stop containment; `govern ledger verify` names it).
 FACTS = "facts"
+MAX_INCIDENT_TEXT = 2000  # characters of an incident's description the ledger keeps (its digest is of these)
 
 
 @dataclass(frozen=True)
@@ -105,21 +106,29 @@ def verified_production(services: Services, model: str) -> Production:
 def record_incidents(
     services: Services, model: str, incidents: tuple[str, ...] | list[str], actor: str
 ) -> list[events.ProductionIncident]:
-    """Ledger each incident not ledgered before for this model (an incident is named by the digest of its text)."""
+    """Ledger each incident not ledgered before for this model (an incident is named by the digest of its text).
+    An entry counts as ledgered only if its digest is that of its own text: an entry appended ahead with the
+    digest of a predictable incident and a soothing text would otherwise keep the real one out of the ledger."""
     if not incidents:
         return []
-    seen = {i.incident for i in services.ledger.events(events.ProductionIncident, model=model, checked=False)}
+    recorded = services.ledger.events(events.ProductionIncident, model=model, checked=False)
+    seen = {i.incident for i in recorded if i.incident == _incident_digest(model, i.description)}
     fresh = []
     for text in incidents:
-        incident = digest_of({"model": model, "incident": text})
+        description = text[:MAX_INCIDENT_TEXT]
+        incident = _incident_digest(model, description)
         if incident not in seen:
             seen.add(incident)
             fresh.append(
-                events.ProductionIncident(actor=actor, model=model, incident=incident, description=text[:2000])
+                events.ProductionIncident(actor=actor, model=model, incident=incident, description=description)
             )
     if fresh:
         services.ledger.append_many(fresh)
     return fresh
+
+
+def _incident_digest(model: str, description: str) -> str:
+    return digest_of({"model": model, "incident": description})
 
 
 def open_incidents(services: Services, production: Production) -> list[str]:

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from governance import events
+from governance.digests import digest_of
 from governance.ledger import LedgerError
 from governance.registry import parse_version_key, version_key
 from governance.release import evidence_pack
@@ -120,6 +121,28 @@ def test_a_hand_moved_alias_is_ignored_by_the_scoring_api_and_ledgered_once(atta
     assert lineage.exit_code == 1 and f"FINDING     production incident: {alias}" in lineage.output, lineage.output
     traced = govern(attacked, "trace", answered[0]["decision_id"])
     assert traced.exit_code == 1 and alias in traced.output, traced.output
+
+
+def test_an_incident_entry_appended_ahead_with_a_soothing_text_keeps_the_real_one_in_the_ledger(attacked):
+    """A ledger writer predicts the moved alias's incident text and appends its digest with another text first:
+    status still ledgers the real text (an entry whose digest is not of its own text records nothing)."""
+    alias = f"the MLflow champion alias points at {version_key(MODEL, 2)}, but the verified champion is " + (
+        version_key(MODEL, 1)
+    )
+    services = Services(attacked)
+    services.ledger.append(
+        events.ProductionIncident(
+            actor="system:serving",
+            model=MODEL,
+            incident=digest_of({"model": MODEL, "incident": alias}),
+            description="routine cache refresh (no action needed)",
+        )
+    )
+    services.registry.set_champion(MODEL, 2)
+    shown = govern(attacked, "status")
+    assert shown.exit_code == 1 and f"INCIDENT: {alias}" in shown.output, shown.output
+    assert len(incidents(attacked, alias)) == 1
+    assert govern(attacked, "status").exit_code == 1 and len(incidents(attacked, alias)) == 1  # once
 
 
 def test_appended_rehashed_forgeries_of_an_approval_and_a_deployment_deploy_nothing(attacked):
