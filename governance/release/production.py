@@ -98,7 +98,7 @@ def verified_production(services: Services, model: str) -> Production:
         incidents=(),
     )
     unrecorded, edited = _rows_disagree(services, model, completed)
-    incidents += _caches_disagree(services, production) + unrecorded + edited
+    incidents += _caches_disagree(services, production) + unrecorded + edited + _gated_below_tier(services, move)
     return replace(production, incidents=tuple(incidents), unrecorded_moves=tuple(unrecorded))
 
 
@@ -466,6 +466,23 @@ def _sealed(path: str, digest: str) -> tuple[str, str, tuple[str, ...], str]:
     if waived_until:
         waived_until = utc_timestamp(parse_utc(waived_until))
     return pack.facts["artifact_sha256"], decision["risk_tier"], tuple(decision["trained_by"]), waived_until
+
+
+def _gated_below_tier(services: Services, move: events.MoveStep | None) -> list[str]:
+    """The verified champion's gate judged it under a lower risk tier than its model has now (the tier was raised
+    while it was live): it stays served, with the raised tier's approver rules (`approval_problem`), but no
+    deploy, rollback or recovery moves to it again until its gate runs under the raised tier."""
+    if move is None:
+        return []
+    pack = sealed_pack_dir(services.settings, move.model, move.version, move.evidence_pack)
+    _, sealed, _, _ = _sealed(str(pack), move.evidence_pack)  # read when the move verified: cached
+    configured = services.governed_model(move.model).risk_tier
+    if _stricter(sealed, configured) == sealed:
+        return []
+    return [
+        f"{move.version} is served on a gate that judged it as {sealed} risk, but {move.model}'s risk tier is now "
+        f"{configured}: run its release gate again (and approve and deploy what it seals) or deploy another version"
+    ]
 
 
 def _stricter(sealed: str, configured: str) -> str:
