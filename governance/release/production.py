@@ -7,7 +7,8 @@ them, verified where it is used (serving, recovery, rollback, status, lineage, t
 - the champion is the version of the latest completed move (deploy or rollback) whose authority verifies.
   A deploy's authority is an `approve` statement of that version's sealed evidence pack, signed by a person
   in the roster with their roster key; the pack must still verify and name the artifact the move deployed.
-  A rollback needs that too (the version was approved once) and its own signed `rollback` statement;
+  A rollback needs that too (the version was approved once) and its own signed `rollback` statement, recorded
+  after the move it undoes;
 - the kill switch is as the latest kill-switch event whose `disable`/`enable` statement verifies and which
   Cedar allows that principal says.
 
@@ -234,9 +235,13 @@ def move_problem(services: Services, roster: Roster, move: events.MoveStep) -> s
         return problem
     if move.statement is None:
         return "the rollback names no signed rollback statement"
-    problem = statement_problem(
-        services, roster, move.statement, "rollback", at=started.ts, model=move.model, version=move.version
-    ) or _rollback_problem(services, started)
+    problem = (
+        statement_problem(
+            services, roster, move.statement, "rollback", at=started.ts, model=move.model, version=move.version
+        )
+        or _rollback_problem(services, started)
+        or _undoes_later_move(services, move, move.statement)
+    )
     if problem:
         return problem
     principal = _principal_of(services, move.statement)
@@ -267,6 +272,41 @@ def _rollback_problem(services: Services, started: events.MoveStep) -> str | Non
         ):
             return None
     return f"no deployment of {started.version} on approval {started.approval[:12]} came before it"
+
+
+def _undoes_later_move(services: Services, move: events.MoveStep, statement: str) -> str | None:
+    """Why a rollback's statement cannot undo the move before it: the store recorded it before that move
+    completed (a rollback that failed, or never ran, left it unused, kept for after a person moved production
+    again). The move it undoes is the latest completion of another deployment before this step (a move completed
+    while the rollback ran is undone too, and its statement did not know of it)."""
+    before = (m for m in reversed(_completed(services, move.model)) if m.seq < move.seq)
+    undone = next((m for m in before if m.deployment_id != move.deployment_id), None)
+    if undone is None or not _recorded_before(services, statement, move.model, move.version, undone):
+        return None
+    return (
+        f"rollback statement {statement[:12]} was recorded before {undone.action} #{undone.seq}, the move it "
+        "would undo: a person's later move is never undone by an older statement"
+    )
+
+
+def _recorded_before(services: Services, digest: str, model: str, version: str | None, entry: events.Event) -> bool:
+    """Whether the store recorded the statement `digest` (about `model`, and `version` when given) before ledger
+    `entry`: in ledger order where the ledger recorded it, else by its signed date. Records are read unchecked: an
+    entry edited or deleted elsewhere in the model's history must not stall the check (`ledger verify` names it),
+    and a record appended later never counts before the first."""
+    recorded = next(
+        (
+            r.seq
+            for r in services.ledger.events(
+                events.StatementRecorded, model=model, version=version, checked=False, typed=False
+            )
+            if r.statement == digest
+        ),
+        None,
+    )
+    if recorded is not None:
+        return recorded < entry.seq
+    return utc_timestamp(_signed(services, digest).statement.issued_at) <= entry.ts
 
 
 def _backdated(services: Services, entry: events.Event) -> str | None:
@@ -600,20 +640,8 @@ def flip_problem(
 
 def _overtaken(services: Services, flip: events.KillSwitchFlipped, previous: events.KillSwitchFlipped) -> str | None:
     """Why a flip's statement cannot override the flip before it: the store recorded it before that flip (an
-    enable a failed flip left unused, kept for after a person switched the model off again), in ledger order where
-    the ledger recorded it, else by its signed date. Records are read unchecked: an entry edited or deleted
-    elsewhere in the model's history must not stall the check (`ledger verify` names it), and a record appended
-    later never counts before the first."""
-    recorded = next(
-        (
-            r.seq
-            for r in services.ledger.events(events.StatementRecorded, model=flip.model, checked=False, typed=False)
-            if r.statement == flip.statement
-        ),
-        None,
-    )
-    issued = _signed(services, flip.statement).statement.issued_at
-    if (recorded < previous.seq) if recorded is not None else (utc_timestamp(issued) <= previous.ts):
+    enable a failed flip left unused, kept for after a person switched the model off again)."""
+    if _recorded_before(services, flip.statement, flip.model, None, previous):
         return (
             f"statement {flip.statement[:12]} was recorded before {previous.action} #{previous.seq}, the flip it "
             "would override: a person's later flip is never undone by an older statement"
