@@ -140,7 +140,7 @@ def open_incidents(services: Services, production: Production) -> list[str]:
 
 
 def _completed(services: Services, model: str) -> list[events.MoveStep]:
-    return services.ledger.events(events.MOVE_COMPLETED, model=model, checked=FACTS)
+    return services.ledger.history(events.MOVE_COMPLETED, model=model, checked=FACTS)
 
 
 def _verified_move(
@@ -260,7 +260,10 @@ def _rollback_problem(services: Services, started: events.MoveStep) -> str | Non
     """Why a rollback's own facts do not stand: its statement was refused when it was signed (a refused rollback
     leaves a signed statement behind), or no deployment of that version on the approval it names came before it
     (a rollback returns only to a version deployed before; the approval itself is verified with the move)."""
-    for refused in services.ledger.events(events.DeploymentRefused, model=started.model, checked=FACTS):
+    refusals = services.ledger.events(
+        events.DeploymentRefused, model=started.model, version=started.version, checked=FACTS
+    )  # a refused rollback is ledgered under the version its statement names, as the move is
+    for refused in refusals:
         if refused.statement == started.statement:
             return f"rollback statement {(started.statement or '')[:12]} was refused at {refused.ts}"
     for deployed in services.ledger.events(
@@ -297,7 +300,7 @@ def _recorded_before(services: Services, digest: str, model: str, version: str |
     recorded = next(
         (
             r.seq
-            for r in services.ledger.events(
+            for r in services.ledger.history(
                 events.StatementRecorded, model=model, version=version, checked=False, typed=False
             )
             if r.statement == digest
@@ -320,7 +323,7 @@ def _backdated(services: Services, entry: events.Event) -> str | None:
 def _start_of(services: Services, move: events.MoveStep) -> events.MoveStep | None:
     starts = [
         s
-        for s in services.ledger.events(events.MoveStep, model=move.model, version=move.version, checked=FACTS)
+        for s in services.ledger.history(events.MoveStep, model=move.model, version=move.version, checked=FACTS)
         if s.step == "started" and s.deployment_id == move.deployment_id and s.seq < move.seq
     ]
     return starts[0] if starts else None
@@ -588,7 +591,7 @@ def _verified_flip(
     """The latest kill-switch flip, if a fresh, Cedar-allowed statement backs it and no earlier flip used that
     statement. A latest flip that does not verify holds the kill switch on (see `verified_production`), and so
     does a signed disable recorded after it that the ledger has no flip for."""
-    flips = services.ledger.events(events.KillSwitchFlipped, model=model, checked=FACTS)
+    flips = services.ledger.history(events.KillSwitchFlipped, model=model, checked=FACTS)
     flip = _latest_flip(services, roster, model, flips, incidents) if flips else None
     if flip is not None and flip.disabled:
         return flip
@@ -660,7 +663,7 @@ def _unledgered_disable(
     used = {f.statement for f in flips}
     after = flips[-1].ts if flips else ""
     subject = ModelSubject(model, services.governed_model(model).owners.business_owner)
-    for accepted in services.statements.ever_recorded("disable", model, since_seq=since):
+    for accepted in services.statements.ever_recorded("disable", model, since_seq=since, issued_after=after):
         if accepted.issued <= after or accepted.digest in used:  # before the signature check: polled every second
             continue
         signed = _counting(accepted, roster)
