@@ -66,6 +66,7 @@ class Ledger:
         require_current(self.engine, "governance")
         self._definition_checked_at = float("-inf")
         self._dates = EntryDates()
+        self._kept: dict[tuple, tuple[int, int, str, list[Event]]] = {}  # see `history`
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Ledger:
@@ -215,6 +216,22 @@ class Ledger:
         Each is refused (LedgerError) if it no longer hashes to what the chain recorded; `checked=False` gives
         entries as stored, to a caller that checks them itself (the lineage reports an altered entry)."""
         e = self._entries.c
+        query = self._filtered(model, version, action, since_seq, before_seq)
+        query = query.order_by(e.seq.desc()).limit(limit) if limit else query.order_by(e.seq)
+        with self._reading() as conn:
+            rows = conn.execute(query).all()
+        found = [entry_from_row(row, checked) for row in rows]
+        return found[::-1] if limit else found
+
+    def _filtered(
+        self,
+        model: str | None,
+        version: str | None,
+        action: str | tuple[str, ...] | None,
+        since_seq: int,
+        before_seq: int | None,
+    ) -> Select[Any]:
+        e = self._entries.c
         query = self._entry_query.where(e.seq > since_seq)
         if before_seq is not None:
             query = query.where(e.seq < before_seq)
@@ -223,11 +240,7 @@ class Ledger:
                 query = query.where(column == value)
         if action is not None:
             query = query.where(e.action.in_(action) if isinstance(action, tuple) else e.action == action)
-        query = query.order_by(e.seq.desc()).limit(limit) if limit else query.order_by(e.seq)
-        with self._reading() as conn:
-            rows = conn.execute(query).all()
-        found = [entry_from_row(row, checked) for row in rows]
-        return found[::-1] if limit else found
+        return query
 
     def events(
         self,
@@ -252,6 +265,49 @@ class Ledger:
             kinds[0].from_entry(entry, typed) if len(kinds) == 1 else Event.from_entry(entry, typed)  # type: ignore[misc]
             for entry in found
         ]
+
+    def history(
+        self,
+        kinds: type[E] | tuple[type[E], ...],
+        *,
+        model: str,
+        version: str | None = None,
+        since_seq: int = 0,
+        checked: bool | str = True,
+        typed: bool = True,
+    ) -> list[E]:
+        """`events(kinds, model=model, version=version, since_seq=since_seq, checked=checked, typed=typed)`, for a
+        reader that asks again and again (serving's follower, at every poll): the events read before are kept, and
+        each call reads only the entries appended since (and, asked for older ones than it kept, those), so a call
+        costs what is new, not the model's whole history. If the entry the last call read through was replaced or
+        removed since (the tail truncated or rewritten), it raises LedgerError, as `misdated` does; an entry edited
+        in place before it is for `verify` to find, and for every fresh reader, which reads it again (a kept event
+        stays as it was read)."""
+        kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+        wanted = (actions(*kinds), model, version, checked, typed)
+        start, through, through_hash, kept = self._kept.get(wanted, (since_seq, since_seq, "", []))
+        if since_seq < start:
+            start, through, through_hash, kept = since_seq, since_seq, "", []
+        with self._reading() as conn:
+            head, head_hash = self._head(conn)
+            rows: Sequence[Any] = ()
+            if (head, head_hash) != (through, through_hash):  # else nothing was appended, and the tail still reads
+                if through and through_hash and self._hash_of(conn, through) != through_hash:
+                    raise LedgerError(
+                        f"ledger entry {through}, read before, was removed or replaced since: the ledger was truncated "
+                        "or rewritten under a running reader; run `govern ledger verify` against a signed checkpoint"
+                    )
+                query = self._filtered(model, version, wanted[0], through, head + 1).order_by(self._entries.c.seq)
+                rows = conn.execute(query).all()
+        new = [Event.from_entry(entry_from_row(row, checked), typed) for row in rows]
+        kept = kept + new if new else kept
+        self._kept[wanted] = (start, head, head_hash, kept)
+        # the query asked for these kinds' actions only, so each kept event is one of them
+        return [e for e in kept if e.seq > since_seq]  # type: ignore[misc]
+
+    def _hash_of(self, conn: Connection, seq: int) -> str | None:
+        c = self._entries.c
+        return conn.execute(select(c.entry_hash).where(c.seq == seq)).scalar()
 
     def latest(
         self,

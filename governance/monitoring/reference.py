@@ -116,7 +116,8 @@ class References:
     def _load_or_build(self, model: GovernedModel, version: int, approved: str) -> Reference:
         key = version_key(model.name, version)
         path = self.services.settings.model_dir(model.name, key) / FILE_NAME
-        md5 = _sealed_data_md5(self.services, model, version)
+        move = _last_move(self.services, model, version)  # one verification for the md5 and the pack
+        md5 = _sealed_data_md5(self.services, model, key, move)
         recorded = [
             e
             for e in self.services.ledger.events(events.MonitoringReferenceBuilt, model=model.name, version=key)
@@ -127,7 +128,7 @@ class References:
         else:
             rows = self._build(model, version, path, approved, md5, rebuilt=path.is_file())
             sha256 = file_sha256(path) if self.record else "not recorded yet (built in memory by a sensor)"
-        pack, problem = _approved_pack(self.services, model, version)
+        pack, problem = _approved_pack(self.services, model, key, move)
         card, card_problem = _card(pack, problem)
         importance, importance_problem = _importance(pack, problem, model)
         return Reference(
@@ -162,14 +163,19 @@ class References:
         return rows
 
 
-def _sealed_data_md5(services: Services, model: GovernedModel, version: int) -> str:
-    """The DVC md5 of the data the version was trained on, as the evidence pack it was deployed with seals it
-    (never the MLflow tag: a writer of MLflow's store could point monitoring at other data and blind it)."""
+def _last_move(services: Services, model: GovernedModel, version: int) -> events.MoveStep | None:
+    """The latest verified move to the version (the one whose evidence pack monitoring reads), or None."""
     key = version_key(model.name, version)
     done = [m for m in verified_moves(services, model.name) if m.version == key]
-    if not done:
+    return done[-1] if done else None
+
+
+def _sealed_data_md5(services: Services, model: GovernedModel, key: str, move: events.MoveStep | None) -> str:
+    """The DVC md5 of the data the version was trained on, as the evidence pack of its latest verified `move`
+    seals it (never the MLflow tag: a writer of MLflow's store could point monitoring at other data and blind it)."""
+    if move is None:
         raise GovernanceError(f"{key} was never deployed through governance: its training data is unknown")
-    digest = done[-1].evidence_pack
+    digest = move.evidence_pack
     md5 = evidence_pack.opened(sealed_pack_dir(services.settings, model.name, key, digest), digest).facts.get(
         "data_md5"
     )
@@ -180,13 +186,11 @@ def _sealed_data_md5(services: Services, model: GovernedModel, version: int) -> 
     return md5
 
 
-def _approved_pack(services: Services, model: GovernedModel, version: int):
-    """The evidence pack the version was deployed with, verified; or None and why it cannot be used."""
-    key = version_key(model.name, version)
-    done = [m for m in verified_moves(services, model.name) if m.version == key]
-    if not done:
+def _approved_pack(services: Services, model: GovernedModel, key: str, move: events.MoveStep | None):
+    """The evidence pack of the version's latest verified `move`, verified; or None and why it cannot be used."""
+    if move is None:
         return None, f"{key} was never deployed"
-    digest = done[-1].evidence_pack
+    digest = move.evidence_pack
     try:
         return evidence_pack.verify(sealed_pack_dir(services.settings, model.name, key, digest), digest), None
     except evidence_pack.EvidenceError as exc:
@@ -196,7 +200,8 @@ def _approved_pack(services: Services, model: GovernedModel, version: int):
 def sealed_report(services: Services, model: GovernedModel, version: int, name: str) -> tuple[dict | None, str, str]:
     """A report sealed in the evidence pack the version was deployed with, verified: (report or None, where it
     is or why it cannot be used, its SHA-256 or "")."""
-    pack, problem = _approved_pack(services, model, version)
+    key = version_key(model.name, version)
+    pack, problem = _approved_pack(services, model, key, _last_move(services, model, version))
     report, problem = _sealed_report(pack, name) if pack else (None, problem)
     if report is None:
         return None, problem or "", ""

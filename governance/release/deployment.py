@@ -242,8 +242,14 @@ def reconcile(services: Services, model: str) -> list[Deployment]:
                 f"deployments row #{move.id} ({move.kind} to v{move.version}, {move.status}) is not "
                 f"backed by the signed record: {problem}"
             )
+        lapsed = _lapsed(services, started) if move.status == "started" and started and problem is None else None
+        if lapsed:
+            incidents.append(
+                f"deployments row #{move.id} ({move.kind} to v{move.version}) is not completed: {lapsed}; "
+                "recovery does not complete a move a new one would be refused"
+            )
         if move.status == "started":
-            done = problem is None and champion == move.version
+            done = problem is None and lapsed is None and champion == move.version
             move = services.control.finish_deployment(move.id, "completed" if done else "aborted")
             settled.append(move)
         if move.status == "aborted" and started is None:  # the record says it was tried and came to nothing
@@ -253,6 +259,13 @@ def reconcile(services: Services, model: str) -> list[Deployment]:
             _ledger_step(services, move, move.status, recovered=True, **(_carried(started) if started else {}))
     record_incidents(services, model, incidents, actor="system:reconcile")
     return settled
+
+
+def _lapsed(services: Services, started: events.MoveStep) -> str | None:
+    """Why the approval the ledgered start of a move rests on no longer stands (the model's risk tier was raised
+    since its gate ran, say): the release and `rollback` refuse such a move, so recovery does not finish one."""
+    lapsed = approval_lapsed(services, started.model, started.version, started.evidence_pack)
+    return f"{started.version}: {lapsed}" if lapsed else None
 
 
 def _completing(services: Services, started: events.MoveStep) -> events.MoveStep:

@@ -7,7 +7,8 @@ them, verified where it is used (serving, recovery, rollback, status, lineage, t
 - the champion is the version of the latest completed move (deploy or rollback) whose authority verifies.
   A deploy's authority is an `approve` statement of that version's sealed evidence pack, signed by a person
   in the roster with their roster key; the pack must still verify and name the artifact the move deployed.
-  A rollback needs that too (the version was approved once) and its own signed `rollback` statement;
+  A rollback needs that too (the version was approved once) and its own signed `rollback` statement, recorded
+  after the move it undoes;
 - the kill switch is as the latest kill-switch event whose `disable`/`enable` statement verifies and which
   Cedar allows that principal says.
 
@@ -99,7 +100,7 @@ def verified_production(services: Services, model: str) -> Production:
         incidents=(),
     )
     unrecorded, edited = _rows_disagree(services, model, completed)
-    incidents += _caches_disagree(services, production) + unrecorded + edited
+    incidents += _caches_disagree(services, production) + unrecorded + edited + _gated_below_tier(services, move)
     return replace(production, incidents=tuple(incidents), unrecorded_moves=tuple(unrecorded))
 
 
@@ -148,7 +149,7 @@ def open_incidents(services: Services, production: Production) -> list[str]:
 
 
 def _completed(services: Services, model: str) -> list[events.MoveStep]:
-    return services.ledger.events(events.MOVE_COMPLETED, model=model, checked=FACTS)
+    return services.ledger.history(events.MOVE_COMPLETED, model=model, checked=FACTS)
 
 
 def _verified_move(
@@ -243,9 +244,13 @@ def move_problem(services: Services, roster: Roster, move: events.MoveStep) -> s
         return problem
     if move.statement is None:
         return "the rollback names no signed rollback statement"
-    problem = statement_problem(
-        services, roster, move.statement, "rollback", at=started.ts, model=move.model, version=move.version
-    ) or _rollback_problem(services, started)
+    problem = (
+        statement_problem(
+            services, roster, move.statement, "rollback", at=started.ts, model=move.model, version=move.version
+        )
+        or _rollback_problem(services, started)
+        or _undoes_later_move(services, move, move.statement)
+    )
     if problem:
         return problem
     principal = _principal_of(services, move.statement)
@@ -264,7 +269,10 @@ def _rollback_problem(services: Services, started: events.MoveStep) -> str | Non
     """Why a rollback's own facts do not stand: its statement was refused when it was signed (a refused rollback
     leaves a signed statement behind), or no deployment of that version on the approval it names came before it
     (a rollback returns only to a version deployed before; the approval itself is verified with the move)."""
-    for refused in services.ledger.events(events.DeploymentRefused, model=started.model, checked=FACTS):
+    refusals = services.ledger.events(
+        events.DeploymentRefused, model=started.model, version=started.version, checked=FACTS
+    )  # a refused rollback is ledgered under the version its statement names, as the move is
+    for refused in refusals:
         if refused.statement == started.statement:
             return f"rollback statement {(started.statement or '')[:12]} was refused at {refused.ts}"
     for deployed in services.ledger.events(
@@ -278,6 +286,41 @@ def _rollback_problem(services: Services, started: events.MoveStep) -> str | Non
     return f"no deployment of {started.version} on approval {started.approval[:12]} came before it"
 
 
+def _undoes_later_move(services: Services, move: events.MoveStep, statement: str) -> str | None:
+    """Why a rollback's statement cannot undo the move before it: the store recorded it before that move
+    completed (a rollback that failed, or never ran, left it unused, kept for after a person moved production
+    again). The move it undoes is the latest completion of another deployment before this step (a move completed
+    while the rollback ran is undone too, and its statement did not know of it)."""
+    before = (m for m in reversed(_completed(services, move.model)) if m.seq < move.seq)
+    undone = next((m for m in before if m.deployment_id != move.deployment_id), None)
+    if undone is None or not _recorded_before(services, statement, move.model, move.version, undone):
+        return None
+    return (
+        f"rollback statement {statement[:12]} was recorded before {undone.action} #{undone.seq}, the move it "
+        "would undo: a person's later move is never undone by an older statement"
+    )
+
+
+def _recorded_before(services: Services, digest: str, model: str, version: str | None, entry: events.Event) -> bool:
+    """Whether the store recorded the statement `digest` (about `model`, and `version` when given) before ledger
+    `entry`: in ledger order where the ledger recorded it, else by its signed date. Records are read unchecked: an
+    entry edited or deleted elsewhere in the model's history must not stall the check (`ledger verify` names it),
+    and a record appended later never counts before the first."""
+    recorded = next(
+        (
+            r.seq
+            for r in services.ledger.history(
+                events.StatementRecorded, model=model, version=version, checked=False, typed=False
+            )
+            if r.statement == digest
+        ),
+        None,
+    )
+    if recorded is not None:
+        return recorded < entry.seq
+    return utc_timestamp(_signed(services, digest).statement.issued_at) <= entry.ts
+
+
 def _backdated(services: Services, entry: events.Event) -> str | None:
     """Why an entry that a statement's validity is judged at is dated by hand (before an entry the ledger
     appended earlier: see `Ledger.misdated`); None when it is not."""
@@ -289,7 +332,7 @@ def _backdated(services: Services, entry: events.Event) -> str | None:
 def _start_of(services: Services, move: events.MoveStep) -> events.MoveStep | None:
     starts = [
         s
-        for s in services.ledger.events(events.MoveStep, model=move.model, version=move.version, checked=FACTS)
+        for s in services.ledger.history(events.MoveStep, model=move.model, version=move.version, checked=FACTS)
         if s.step == "started" and s.deployment_id == move.deployment_id and s.seq < move.seq
     ]
     return starts[0] if starts else None
@@ -477,6 +520,23 @@ def _sealed(path: str, digest: str) -> tuple[str, str, tuple[str, ...], str]:
     return pack.facts["artifact_sha256"], decision["risk_tier"], tuple(decision["trained_by"]), waived_until
 
 
+def _gated_below_tier(services: Services, move: events.MoveStep | None) -> list[str]:
+    """The verified champion's gate judged it under a lower risk tier than its model has now (the tier was raised
+    while it was live): it stays served, with the raised tier's approver rules (`approval_problem`), but no
+    deploy, rollback or recovery moves to it again until its gate runs under the raised tier."""
+    if move is None:
+        return []
+    pack = sealed_pack_dir(services.settings, move.model, move.version, move.evidence_pack)
+    _, sealed, _, _ = _sealed(str(pack), move.evidence_pack)  # read when the move verified: cached
+    configured = services.governed_model(move.model).risk_tier
+    if _stricter(sealed, configured) == sealed:
+        return []
+    return [
+        f"{move.version} is served on a gate that judged it as {sealed} risk, but {move.model}'s risk tier is now "
+        f"{configured}: run its release gate again (and approve and deploy what it seals) or deploy another version"
+    ]
+
+
 def _stricter(sealed: str, configured: str) -> str:
     """The higher of two risk tiers: a tier raised since the gate judged the version binds its approvals."""
     return min(sealed, configured, key=RISK_TIERS.index)
@@ -540,7 +600,7 @@ def _verified_flip(
     """The latest kill-switch flip, if a fresh, Cedar-allowed statement backs it and no earlier flip used that
     statement. A latest flip that does not verify holds the kill switch on (see `verified_production`), and so
     does a signed disable recorded after it that the ledger has no flip for."""
-    flips = services.ledger.events(events.KillSwitchFlipped, model=model, checked=FACTS)
+    flips = services.ledger.history(events.KillSwitchFlipped, model=model, checked=FACTS)
     flip = _latest_flip(services, roster, model, flips, incidents) if flips else None
     if flip is not None and flip.disabled:
         return flip
@@ -592,20 +652,8 @@ def flip_problem(
 
 def _overtaken(services: Services, flip: events.KillSwitchFlipped, previous: events.KillSwitchFlipped) -> str | None:
     """Why a flip's statement cannot override the flip before it: the store recorded it before that flip (an
-    enable a failed flip left unused, kept for after a person switched the model off again), in ledger order where
-    the ledger recorded it, else by its signed date. Records are read unchecked: an entry edited or deleted
-    elsewhere in the model's history must not stall the check (`ledger verify` names it), and a record appended
-    later never counts before the first."""
-    recorded = next(
-        (
-            r.seq
-            for r in services.ledger.events(events.StatementRecorded, model=flip.model, checked=False, typed=False)
-            if r.statement == flip.statement
-        ),
-        None,
-    )
-    issued = _signed(services, flip.statement).statement.issued_at
-    if (recorded < previous.seq) if recorded is not None else (utc_timestamp(issued) <= previous.ts):
+    enable a failed flip left unused, kept for after a person switched the model off again)."""
+    if _recorded_before(services, flip.statement, flip.model, None, previous):
         return (
             f"statement {flip.statement[:12]} was recorded before {previous.action} #{previous.seq}, the flip it "
             "would override: a person's later flip is never undone by an older statement"
@@ -624,7 +672,7 @@ def _unledgered_disable(
     used = {f.statement for f in flips}
     after = flips[-1].ts if flips else ""
     subject = ModelSubject(model, services.governed_model(model).owners.business_owner)
-    for accepted in services.statements.ever_recorded("disable", model, since_seq=since):
+    for accepted in services.statements.ever_recorded("disable", model, since_seq=since, issued_after=after):
         if accepted.issued <= after or accepted.digest in used:  # before the signature check: polled every second
             continue
         signed = _counting(accepted, roster)

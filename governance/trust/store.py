@@ -202,12 +202,14 @@ class StatementStore:
         version: str | None = None,
         principal: str | None = None,
         active_at: datetime | None = None,
+        issued_after: str = "",
     ) -> list[RecordedStatement]:
         """Recorded statements matching every given filter, newest first.
 
         The filters select rows by their columns and keep those whose signed document says the same (a column is a
         cache: a relabelled row is not found as what its column says). `active_at` keeps only statements not yet
-        expired at that moment. Found is not verified: call `reverify` on the one you rely on.
+        expired at that moment, `issued_after` (a UTC timestamp) only those issued after it, by their column.
+        Found is not verified: call `reverify` on the one you rely on.
         """
         filters = {"action": action, "model": model, "version": version, "principal": principal}
         query = select(_statements).order_by(_statements.c.seq.desc())
@@ -216,18 +218,24 @@ class StatementStore:
                 query = query.where(_statements.c[column] == value)
         if active_at is not None:
             query = query.where(_statements.c.expires_at > utc_timestamp(active_at))
+        if issued_after:
+            query = query.where(_statements.c.issued_at > issued_after)
         with self.engine.connect() as conn:
             found = [_from_row(row) for row in conn.execute(query).mappings()]
         return [r for r in found if _says(r.signed, filters)]
 
-    def ever_recorded(self, action: str, model: str, version: str | None = None, since_seq: int = 0) -> list[Accepted]:
+    def ever_recorded(
+        self, action: str, model: str, version: str | None = None, since_seq: int = 0, issued_after: str = ""
+    ) -> list[Accepted]:
         """Every statement the store accepted as an `action` on `model` (and `version`), with its row where the row
         reads and its document says so, and the ledger's record of accepting it (`events.StatementRecorded`, ledgered
         after `since_seq`), which stands for a row deleted or altered since. For what must count when it exists (a
-        rejection, a disable): no edit of the statements table hides one the ledger recorded."""
-        rows = {r.digest: r for r in self.find(action=action, model=model, version=version)}
+        rejection, a disable): no edit of the statements table hides one the ledger recorded. `issued_after` leaves
+        out rows whose column dates them no later (a row whose column was set back is still found by its ledger
+        record, when that came after `since_seq`)."""
+        rows = {r.digest: r for r in self.find(action=action, model=model, version=version, issued_after=issued_after)}
         ledgered: dict[str, events.StatementRecorded] = {}
-        for entry in self.ledger.events(
+        for entry in self.ledger.history(
             events.StatementRecorded, model=model, version=version, since_seq=since_seq, checked="facts"
         ):
             if entry.statement_action == action:

@@ -53,6 +53,9 @@ Refused before the suite existed
   MLflow tags rewritten          test_artifacts: test_rewritten_mlflow_tags_change_nothing_in_status_or_serving
   rollback to an unapproved version
                                  test_production_moves: test_a_rollback_to_a_version_nobody_approved_is_refused_...
+  rollback statement left unused by a failed rollback, completed after a person's later move
+                                 test_production_moves: test_a_rollback_statement_left_unused_does_not_undo_a_...,
+                                 test_a_failed_rollback_revived_in_its_rows_and_alias_is_not_completed_by_recovery
   deployment rows edited         test_production_moves: test_trace_takes_the_move_in_force_from_the_signed_record_...,
                                  test_lineage_takes_champion_periods_and_status_from_the_ledger_not_the_rows,
                                  test_completed_deployment_rows_edited_by_hand_are_reported

@@ -681,6 +681,28 @@ def test_dates_rewritten_after_a_reader_read_them_are_refused_by_it(ledger_url, 
     assert Ledger(ledger_url).misdated() == {seq}
 
 
+@pytest.mark.parametrize("seq", [300, TEMPLATE_SIZE + 30])
+def test_a_history_a_reader_kept_reads_as_a_fresh_one_and_refuses_a_rewrite(ledger_url, seq):
+    """Serving's follower keeps the events it read and reads only the entries appended since (`Ledger.history`):
+    it returns what a fresh read does as entries come, from any starting entry, and a ledger writer who re-hashes
+    the chain from an entry it read (the last one alone, or one before it and all after) is caught by it, as by
+    `misdated`; a fresh reader reads the rewritten history."""
+    kept = Ledger(ledger_url)
+
+    def read(ledger: Ledger, since: int = 0, how: str = "history") -> list[int]:
+        found = getattr(ledger, how)(events.GateDecided, model="credit_default", since_seq=since, typed=False)
+        return [e.seq for e in found]
+
+    assert read(kept, 400) == read(Ledger(ledger_url), 400, "events")
+    assert read(kept) == read(Ledger(ledger_url), 0, "events")  # asked for older ones than it kept
+    kept.append_records([event(i) for i in range(TEMPLATE_SIZE, TEMPLATE_SIZE + 30)])
+    assert read(kept, 400) == read(Ledger(ledger_url), 400, "events") and max(read(kept)) > TEMPLATE_SIZE
+    rewrite_consistently(ledger_url, seq, "ts", "2000-01-01T00:00:00.000000Z")
+    with pytest.raises(LedgerError, match=f"ledger entry {TEMPLATE_SIZE + 30}, read before, was removed or replaced"):
+        read(kept)
+    assert read(Ledger(ledger_url)) == read(Ledger(ledger_url), 0, "events")
+
+
 def test_an_entry_dated_in_the_future_is_misdated_and_dates_nothing_after_it(ledger_url):
     """One well-chained entry dated 2099 must not make every later entry look dated by hand."""
     rewrite_consistently(ledger_url, 300, "ts", "2099-01-01T00:00:00.000000Z")

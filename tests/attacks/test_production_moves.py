@@ -24,10 +24,17 @@ from governance.ledger import LedgerError
 from governance.registry import parse_version_key, version_key
 from governance.release import evidence_pack
 from governance.release.approvals import ApprovalRefused, decide, latest_request, request_approval
-from governance.release.deployment import DeploymentRefused, _ledger_step, _move, rollback
+from governance.release.deployment import (
+    ROLLBACK_STATEMENT_VALIDITY,
+    DeploymentRefused,
+    _ledger_step,
+    _move,
+    rollback,
+)
 from governance.release.production import verified_production
 from governance.release.services import Services
 from governance.timestamps import utc_now, utc_timestamp
+from governance.trust.statements import Statement, sign
 from tests.attacks.support import (
     POLL_SECONDS,
     V3,
@@ -480,6 +487,93 @@ def test_a_refused_rollback_s_statement_completes_no_move(attacked):
     production = verified_production(services, MODEL)
     assert production.champion is None, production
     assert any(f"rollback statement {refused.statement[:12]} was refused" in i for i in production.incidents)
+
+
+def _unused_rollback_to_v2(settings) -> str:
+    """paul's signed rollback to v2, recorded by the store, and then paul's own rollbacks to v2 and back to v1: the
+    first statement is left unused, as a `govern rollback` that failed after recording it leaves it. Its digest."""
+    services = Services(settings)
+    unused = sign(
+        Statement.new(
+            "rollback",
+            {"model": MODEL, "version": f"{MODEL}-v2"},
+            "paul",
+            valid_for=ROLLBACK_STATEMENT_VALIDITY,
+            comment="v1 suspect",
+        ),
+        key_of(settings, "paul"),
+    )
+    services.statements.submit(unused, services.roster)
+    rollback(services, MODEL, "paul", key_of(settings, "paul"), "v1 suspect (retry)", to_version=2)
+    rollback(services, MODEL, "paul", key_of(settings, "paul"), "v2 worse after all", to_version=1)
+    assert verified_production(services, MODEL).champion == 1
+    return unused.digest
+
+
+def test_a_rollback_statement_left_unused_does_not_undo_a_later_move(attacked):
+    """A ledger writer keeps paul's unused rollback to v2 until he has moved production again (back to v1), then
+    runs the rollback with it: an older statement never undoes a person's later move (before, v2 was served)."""
+    statement = _unused_rollback_to_v2(attacked)
+    services = Services(attacked)
+    original = services.ledger.latest(events.DeploymentCompleted, model=MODEL, version=f"{MODEL}-v2")
+    _move(
+        services,
+        MODEL,
+        2,
+        kind="rollback",
+        actor="paul",
+        artifact_sha256=original.artifact,
+        evidence_digest=original.evidence_pack,
+        approval_digest=original.approval,
+        statement=statement,
+        reason="v1 suspect",
+    )
+    production = verified_production(services, MODEL)
+    assert production.champion is None, production
+    assert any(f"rollback statement {statement[:12]} was recorded before" in i for i in production.incidents)
+    assert {a["outcome"] for a in answers(attacked)} == {"refer"}
+    status = govern(attacked, "status")
+    assert status.exit_code == 1 and "the move it would undo" in status.output, status.output
+
+
+def test_a_failed_rollback_revived_in_its_rows_and_alias_is_not_completed_by_recovery(attacked):
+    """paul's rollback to v2 failed after it started (MLflow was down: the alias did not move) and recovery aborted
+    it; paul then rolled back to v2 and on to v1 himself. A writer of the control store and MLflow sets the old
+    row back to `started` and moves the alias to v2: recovery completes nothing (before, it completed the rollback
+    with paul's old statement and v2 was served). Nothing is written to the ledger by the attacker."""
+    services = Services(attacked)
+    statement = sign(
+        Statement.new(
+            "rollback", {"model": MODEL, "version": f"{MODEL}-v2"}, "paul", valid_for=ROLLBACK_STATEMENT_VALIDITY
+        ),
+        key_of(attacked, "paul"),
+    )
+    services.statements.submit(statement, services.roster)
+    original = services.ledger.latest(events.DeploymentCompleted, model=MODEL, version=f"{MODEL}-v2")
+    failed = services.control.start_deployment(
+        model=MODEL,
+        version=2,
+        kind="rollback",
+        artifact_sha256=original.artifact,
+        evidence_digest=original.evidence_pack,
+        approval_digest=original.approval,
+        previous_version=1,
+        actor="paul",
+    )
+    _ledger_step(services, failed, "started", statement=statement.digest, reason="v1 suspect")
+    assert govern(attacked, "status").exit_code == 0  # recovery aborts it: the alias never moved
+    assert services.control.deployment(failed.id).status == "aborted"
+    rollback(services, MODEL, "paul", key_of(attacked, "paul"), "v1 suspect (retry)", to_version=2)
+    rollback(services, MODEL, "paul", key_of(attacked, "paul"), "v2 worse after all", to_version=1)
+
+    sql(attacked, "UPDATE deployments SET status = 'started' WHERE id = :id", id=failed.id)
+    services.registry.set_champion(MODEL, 2)
+    status = govern(attacked, "status")
+    assert status.exit_code == 1 and "the move it would undo" in status.output, status.output
+    assert services.control.deployment(failed.id).status == "aborted"
+    assert verified_production(services, MODEL).champion == 1
+    assert {a["version"] for a in answers(attacked)} == {1}
+    assert incidents(attacked, f"deployments row #{failed.id}", "the move it would undo")
 
 
 def test_a_started_move_nobody_finished_changes_nothing_and_is_reported(attacked):
