@@ -136,7 +136,8 @@ def test_a_move_recovered_after_its_approval_expired_is_aborted_not_completed(go
     services = Services(settings)
     [settled] = reconcile(services, MODEL)
     assert (settled.version, settled.status) == (2, "aborted")
-    assert verified_production(services, MODEL).champion == 1
+    production = verified_production(services, MODEL)
+    assert production.champion == 1, production.incidents
 
 
 def test_a_move_completed_after_the_waiver_its_gate_passed_on_ended_does_not_verify(golden, tmp_path, monkeypatch):

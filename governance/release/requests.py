@@ -20,7 +20,7 @@ from governance import events
 from governance.errors import GovernanceError
 from governance.policy.authz import ModelSubject, VersionSubject, authorize, roles_of
 from governance.release.services import Services
-from governance.timestamps import parse_utc, utc_now, utc_timestamp
+from governance.timestamps import parse_utc, utc_timestamp
 from governance.trust.statements import Statement, sign
 from governance.trust.store import StatementRefused, authentic
 
@@ -104,7 +104,7 @@ def requesters(services: Services, model: str, version: str) -> Requesters:
     verified, unverified, named = set(), [], set()
     registered = services.ledger.events(events.ModelRegistered, model=model, version=version)
     trained_at = registered[0].seq if registered else None
-    run_at = parse_utc(registered[0].ts) if registered else utc_now()
+    run_at = parse_utc(registered[0].ts) if registered else None
     for requested in services.ledger.events(events.CandidateRequested, model=model, version=version):
         problem = _problem(services, requested, run_at) or _late(requested, trained_at)
         if problem is None:
@@ -140,12 +140,12 @@ def _late(requested: events.CandidateRequested, trained_at: int | None) -> str |
     return None
 
 
-def _problem(services: Services, requested: events.CandidateRequested, run_at: datetime) -> str | None:
+def _problem(services: Services, requested: events.CandidateRequested, run_at: datetime | None) -> str | None:
     """Why this request entry names nobody (None when its signed statement verifies, was still valid at `run_at`
-    (when the version was trained, or now if it is not yet) and Cedar lets its signer `train` the model, judged
-    now: an entry appended for a request Cedar refused names nobody). An expired request authorises no run: a
-    request whose run never registered a version would otherwise let whoever launches that partition later stand
-    behind its signer."""
+    when the version was trained (None: not yet) and Cedar lets its signer `train` the model, judged now: an entry
+    appended for a request Cedar refused names nobody). An expired request authorises no run: a request whose run
+    never registered a version would otherwise let whoever launches that partition later stand behind its
+    signer."""
     recorded = services.statements.by_digest(requested.statement)
     if recorded is None:
         return f"no signed statement {requested.statement[:12]} is recorded"
@@ -159,7 +159,7 @@ def _problem(services: Services, requested: events.CandidateRequested, run_at: d
         authentic(recorded.signed, services.roster)
     except StatementRefused as refusal:
         return refusal.reason
-    if statement.expires_at < run_at:
+    if run_at is not None and statement.expires_at < run_at:
         return (
             f"statement {requested.statement[:12]} expired at {utc_timestamp(statement.expires_at)}, before the "
             f"version was trained ({utc_timestamp(run_at)})"
