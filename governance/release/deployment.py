@@ -8,8 +8,7 @@ A move is a small protocol over two stores that cannot share a transaction
 3. mark the move `completed`, and ledger it.
 
 A crash anywhere leaves the alias on the old or the new version, never between,
-and `reconcile` (run before every move, by `govern status` and by serving's
-startup) settles each `started` move by reading where the alias points, then
+and `reconcile` (run before every move and by `govern status`) settles each `started` move by reading where the alias points, then
 makes sure the ledger records every step. Serving only follows a champion whose
 move completed, so until then it answers in the safe state.
 """
