@@ -282,7 +282,7 @@ class Ledger:
         costs what is new, not the model's whole history. If the entry the last call read through was replaced or
         removed since (the tail truncated or rewritten), it raises LedgerError, as `misdated` does; an entry edited
         in place before it is for `verify` to find, and for every fresh reader, which reads it again (a kept event
-        stays as it was read)."""
+        stays as it was read, unless its entry was deleted or re-hashed: then every event is read again)."""
         kinds = kinds if isinstance(kinds, tuple) else (kinds,)
         wanted = (actions(*kinds), model, version, checked, typed)
         start, through, through_hash, kept = self._kept.get(wanted, (since_seq, since_seq, "", []))
@@ -291,12 +291,15 @@ class Ledger:
         with self._reading() as conn:
             head, head_hash = self._head(conn)
             rows: Sequence[Any] = ()
-            if (head, head_hash) != (through, through_hash):  # else nothing was appended, and the tail still reads
-                if through and through_hash and self._hash_of(conn, through) != through_hash:
-                    raise LedgerError(
-                        f"ledger entry {through}, read before, was removed or replaced since: the ledger was truncated "
-                        "or rewritten under a running reader; run `govern ledger verify` against a signed checkpoint"
-                    )
+            moved = (head, head_hash) != (through, through_hash)  # else nothing was appended: the tail still reads
+            if moved and through and through_hash and self._hash_of(conn, through) != through_hash:
+                raise LedgerError(
+                    f"ledger entry {through}, read before, was removed or replaced since: the ledger was truncated "
+                    "or rewritten under a running reader; run `govern ledger verify` against a signed checkpoint"
+                )
+            if kept and not self._still_there(conn, kept):  # one read before was deleted or re-hashed: read afresh
+                start, through, through_hash, kept = since_seq, since_seq, "", []
+            if (head, head_hash) != (through, through_hash):
                 query = self._filtered(model, version, wanted[0], through, head + 1).order_by(self._entries.c.seq)
                 rows = conn.execute(query).all()
         new = [Event.from_entry(entry_from_row(row, checked), typed) for row in rows]
@@ -304,6 +307,13 @@ class Ledger:
         self._kept[wanted] = (start, head, head_hash, kept)
         # the query asked for these kinds' actions only, so each kept event is one of them
         return [e for e in kept if e.seq > since_seq]  # type: ignore[misc]
+
+    def _still_there(self, conn: Connection, kept: list) -> bool:
+        """Whether every kept event's entry is still in the ledger with the hash it was read with: a deleted
+        rollback completion must not stay in force for a long-lived reader (one indexed lookup per kept event)."""
+        c = self._entries.c
+        found = dict(conn.execute(select(c.seq, c.entry_hash).where(c.seq.in_([e.seq for e in kept]))).tuples().all())
+        return all(found.get(e.seq) == e.entry_hash for e in kept)
 
     def _hash_of(self, conn: Connection, seq: int) -> str | None:
         c = self._entries.c

@@ -32,6 +32,7 @@ from tests.attacks.support import answers
 from tests.helpers import travel
 from tests.lineage.conftest import govern
 from tests.lineage.world import MODEL
+from tests.serving.conftest import bearer
 
 pytestmark = pytest.mark.slow
 
@@ -126,7 +127,8 @@ def test_a_sealed_decision_deleted_edited_or_inserted_is_named_by_verify_and_tra
     _sql(attacked, statement, id=decision, gap=seal.last_seq - 1)
     named = "forged-decision" if attack == "insert" else decision
 
-    page = TestClient(create_app(attacked), raise_server_exceptions=False).get(f"/console/decisions/{named}")
+    console = TestClient(create_app(attacked), raise_server_exceptions=False)
+    page = console.get(f"/console/decisions/{named}", headers=bearer(attacked))  # production needs a token
     assert finding in page.text and _incidents(attacked, named) == []  # a console GET reports it, writes nothing
     code, model = _verify(attacked)
     [found] = model["findings"]
