@@ -76,18 +76,28 @@ def test_under_load_while_the_kill_switch_flips_nothing_fails_and_every_answer_i
     stop = threading.Event()
     flips = []
 
+    responses: list[httpx.Response] = []
+
+    def followed(since: int) -> bool:
+        return any(not r.json()["safe_state"] for r in responses[since:])
+
     def flip() -> None:
         disabled = False
         while not stop.wait(0.1):
             disabled = not disabled
+            since = len(responses)
             flip_kill_switch(deployed.services, disabled, "load test flip")  # signed, as in production
             flips.append(disabled)
+            # serving lifts the switch once its follower has verified the signed enable (the safe side until
+            # then): hold each enable until it did, so a loaded machine cannot make every enable too short
+            deadline = time.monotonic() + 10
+            while not disabled and not stop.is_set() and not followed(since) and time.monotonic() < deadline:
+                time.sleep(0.05)
         flip_kill_switch(deployed.services, False, "load test over")
 
     bodies = [body(row, deployed.model) for _, row in deployed.applications.head(64).iterrows()]
 
     async def load(seconds: float) -> list[httpx.Response]:
-        responses: list[httpx.Response] = []
         deadline = time.monotonic() + seconds
         async with httpx.AsyncClient(base_url=api.url, timeout=10, limits=httpx.Limits(max_connections=32)) as client:
 
