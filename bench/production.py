@@ -32,9 +32,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from governance import events  # noqa: E402
 from governance.release.approvals import STATEMENT_VALIDITY as APPROVAL_VALIDITY  # noqa: E402
-from governance.release.deployment import ROLLBACK_STATEMENT_VALIDITY, _move, deploy, rollback  # noqa: E402
+from governance.release.deployment import ROLLBACK_STATEMENT_VALIDITY, deploy, rollback  # noqa: E402
 from governance.release.kill_switch import set_kill_switch  # noqa: E402
 from governance.release.requests import request_candidate  # noqa: E402
 from governance.release.services import Services  # noqa: E402
@@ -42,6 +41,7 @@ from governance.settings import Settings, apply_offline_env  # noqa: E402
 from governance.trust.demo import demo_principals  # noqa: E402
 from governance.trust.keys import load_private_key  # noqa: E402
 from governance.trust.statements import Statement, sign  # noqa: E402
+from tests.attacks.support import replayed_rollback  # noqa: E402
 from tests.helpers import register_version, sealed_approval  # noqa: E402
 
 MODEL = "credit_scoring"
@@ -90,9 +90,6 @@ def long_history(settings: Settings, versions: int, moves: int, flips: int) -> N
         subject = {"model": MODEL, "version": key, "evidence_digest": "0" * 64}
         approval = Statement.new("approve", subject, "ravi", valid_for=APPROVAL_VALIDITY)
         services.statements.submit(sign(approval, _key(settings, "ravi")), services.roster)
-    deployed = {
-        v: services.ledger.latest(events.DeploymentCompleted, model=MODEL, version=f"{MODEL}-v{v}") for v in (1, 2)
-    }
     for i in range(moves):
         target = 2 if i % 2 == 0 else 1  # ends on v1 for an even count
         signed = sign(
@@ -105,20 +102,8 @@ def long_history(settings: Settings, versions: int, moves: int, flips: int) -> N
             _key(settings, "paul"),
         )
         services.statements.submit(signed, services.roster)
-        original = deployed[target]
-        assert original is not None
-        _move(  # what `rollback` does once it has checked the move: the bench needs the record, not the checks
-            services,
-            MODEL,
-            target,
-            kind="rollback",
-            actor="paul",
-            artifact_sha256=original.artifact,
-            evidence_digest=original.evidence_pack,
-            approval_digest=original.approval,
-            statement=signed.digest,
-            reason=f"bench move {i}",
-        )
+        # what `rollback` records once it has checked the move: the bench needs the record, not the checks
+        replayed_rollback(services, target, signed.digest, f"bench move {i}")
 
 
 def _key(settings: Settings, principal: str):

@@ -1,4 +1,4 @@
-"""Reading a DVC snapshot back: by its md5, checked on every read, parsed once for validation and training."""
+"""Reading a DVC snapshot back: by its md5, checked on every read."""
 
 import os
 import re
@@ -6,7 +6,6 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -24,38 +23,10 @@ def taken(settings):
     return frame, snapshot.snapshot_frame(settings, "credit_scoring", frame, "generator(test)")
 
 
-def _same_parse(a: pd.DataFrame, b: pd.DataFrame) -> bool:
-    return np.shares_memory(a["annual_income"].to_numpy(), b["annual_income"].to_numpy())
-
-
-def test_the_parse_validation_keeps_is_the_one_training_takes_over_and_no_later_read(settings, taken):
-    frame, snap = taken
-    model = load_config(SMALL_CONFIG).model("credit_scoring")
-    validated = read_snapshot(settings, model, snap.md5, keep=True)
-    pd.testing.assert_frame_equal(validated, frame)
-    validated["added_by_validation"] = 1  # the keeping reader's own columns stay its own
-    validated["sex"] = "X"
-    trained = read_snapshot(settings, model, snap.md5)
-    pd.testing.assert_frame_equal(trained, frame)
-    assert _same_parse(validated, trained)
-    later = read_snapshot(settings, model, snap.md5)  # nothing is held after it was taken over
-    pd.testing.assert_frame_equal(later, frame)
-    assert not _same_parse(trained, later)
-
-
-def test_a_kept_parse_is_dropped_by_a_read_of_another_snapshot(settings, taken):
+def test_a_snapshot_changed_in_the_cache_is_refused(settings, taken):
     _, snap = taken
     model = load_config(SMALL_CONFIG).model("credit_scoring")
-    other = snapshot.snapshot_frame(settings, "other", generate_applications(500, seed=4), "generator(other)")
-    kept = read_snapshot(settings, model, snap.md5, keep=True)
-    read_snapshot(settings, model, other.md5)
-    assert not _same_parse(kept, read_snapshot(settings, model, snap.md5))
-
-
-def test_a_snapshot_changed_in_the_cache_is_refused_even_when_its_parse_was_kept(settings, taken):
-    _, snap = taken
-    model = load_config(SMALL_CONFIG).model("credit_scoring")
-    read_snapshot(settings, model, snap.md5, keep=True)
+    pd.testing.assert_frame_equal(read_snapshot(settings, model, snap.md5), taken[0])
     cached = snapshot.cached_path(settings, snap.md5)
     os.chmod(cached, 0o644)  # DVC leaves its cache read-only
     cached.write_bytes(cached.read_bytes()[:-1] + b"\0")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pandas as pd
@@ -17,10 +16,6 @@ from governance.settings import Settings
 
 class DataError(GovernanceError):
     """A data file cannot be read as a table. The message names the file."""
-
-
-_kept: dict[tuple, pd.DataFrame] = {}  # at most one parse, kept for the next reader (see read_snapshot)
-_kept_lock = threading.Lock()
 
 
 def generate(model: GovernedModel, **overrides) -> tuple[pd.DataFrame, str]:
@@ -45,29 +40,13 @@ def read_dataset(model: GovernedModel, path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def read_snapshot(settings: Settings, model: GovernedModel, md5: str, *, keep: bool = False) -> pd.DataFrame:
-    """The immutable snapshot with this md5, from the DVC cache, refused if its bytes no longer have that md5.
-
-    A candidate run reads its snapshot twice, to validate it and then to train on it, and a second parse
-    costs 0.1-0.3 s at a million rows. So `keep=True` (validation) keeps this parse for the next read of the
-    same snapshot, which takes it over; any other read drops it, so a parse is never held longer than until
-    the next read. Hashing the file is not skipped (0.03 s at a million rows). The keeping reader gets a
-    shallow copy of what it keeps: it may add or replace columns, not change values in place.
-    """
+def read_snapshot(settings: Settings, model: GovernedModel, md5: str) -> pd.DataFrame:
+    """The immutable snapshot with this md5, from the DVC cache, refused if its bytes no longer have that md5."""
     path = cached_path(settings, md5)
     actual = file_md5(path)
     if actual != md5:
         raise DataError(f"{path}: data snapshot {md5} changed on disk (its md5 is now {actual}); it is not used")
-    key = (path, tuple(column for column, spec in model.contract.items() if spec.kind == "category"))
-    with _kept_lock:
-        frame = _kept.pop(key, None)
-        _kept.clear()  # a parse kept for a read that never came
-        if frame is None:
-            frame = read_dataset(model, path)
-        if not keep:
-            return frame
-        _kept[key] = frame
-        return frame.copy(deep=False)
+    return read_dataset(model, path)
 
 
 def read_table(path: str | Path) -> pd.DataFrame:

@@ -137,12 +137,19 @@ def open_incidents(services: Services, production: Production) -> list[str]:
     action on production (a move or a kill-switch flip): until a person acts again, they stand."""
     acted = max((e.seq for e in (production.move, production.flip) if e is not None), default=0)
     ledgered = [
-        i.description
+        _as_ledgered(i)
         for i in services.ledger.events(
             events.ProductionIncident, model=production.model, since_seq=acted, checked=False
         )
     ]
     return list(dict.fromkeys([*production.incidents, *ledgered]))
+
+
+def _as_ledgered(entry: events.ProductionIncident) -> str:
+    """An incident entry's text; one the project did not write (its digest is not of its text) is named as such."""
+    if entry.incident == _incident_digest(entry.model, entry.description):
+        return entry.description
+    return f"ledger entry {entry.seq} is not an incident the project recorded (its digest is not of its text): {entry.description}"
 
 
 # --- moves ---------------------------------------------------------------------------------------------

@@ -122,7 +122,7 @@ def data_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext, governance: GovernanceResource, ledger: LedgerResource, applications: dict
     ):
         settings = governance.settings
-        frame = read_snapshot(settings, model, applications["md5"], keep=True)  # training reads it next
+        frame = read_snapshot(settings, model, applications["md5"])
         report = validate(model, frame, applications["md5"])
         path = save_validation(settings, report, applications)
         checked = events.DataValidated if report.passed else events.DataRejected

@@ -21,6 +21,7 @@ from governance.decisions import DecisionLog
 from governance.digests import canonical_json
 from governance.ledger.merkle import leaf_hash, mth
 from governance.ledger.records import GENESIS, record_bytes
+from governance.release.deployment import _move
 from governance.release.services import Services
 from governance.serving.app import create_app
 from governance.serving.champion import ChampionFollower
@@ -111,6 +112,25 @@ def incidents(settings, *words: str) -> list[str]:
 def key_of(settings, principal: str):
     """A demo principal's private key (the insider of a test holds only the ones it uses)."""
     return load_private_key(demo_key_path(settings, principal))
+
+
+def replayed_rollback(services: Services, version: int, statement: str, reason: str, actor: str = "paul") -> None:
+    """What `rollback` records once it has checked the move, run directly with `statement`: the move back to
+    `version`, with the artifact, evidence pack and approval of its latest completed deployment."""
+    original = services.ledger.latest(events.DeploymentCompleted, model=MODEL, version=f"{MODEL}-v{version}")
+    assert original is not None, f"{MODEL}-v{version} was never deployed"
+    _move(
+        services,
+        MODEL,
+        version,
+        kind="rollback",
+        actor=actor,
+        artifact_sha256=original.artifact,
+        evidence_digest=original.evidence_pack,
+        approval_digest=original.approval,
+        statement=statement,
+        reason=reason,
+    )
 
 
 @dataclass

@@ -44,6 +44,7 @@ from tests.attacks.support import (
     drop_inserts,
     incidents,
     key_of,
+    replayed_rollback,
     rewrite_consistently,
     scoring_api,
     sql,
@@ -148,6 +149,9 @@ def test_an_incident_entry_appended_ahead_with_a_soothing_text_keeps_the_real_on
     services.registry.set_champion(MODEL, 2)
     shown = govern(attacked, "status")
     assert shown.exit_code == 1 and f"INCIDENT: {alias}" in shown.output, shown.output
+    assert "not an incident the project recorded (its digest is not of its text): routine cache refresh" in (
+        " ".join(shown.output.split())
+    ), shown.output
     assert len(incidents(attacked, alias)) == 1
     assert govern(attacked, "status").exit_code == 1 and len(incidents(attacked, alias)) == 1  # once
 
@@ -471,19 +475,7 @@ def test_a_refused_rollback_s_statement_completes_no_move(attacked):
     with pytest.raises(DeploymentRefused, match="already the champion"):
         rollback(services, MODEL, "paul", key_of(attacked, "paul"), "once more", to_version=1)
     refused = services.ledger.latest(events.DeploymentRefused, model=MODEL)
-    original = services.ledger.latest(events.DeploymentCompleted, model=MODEL, version=f"{MODEL}-v1")
-    _move(
-        services,
-        MODEL,
-        1,
-        kind="rollback",
-        actor="paul",
-        artifact_sha256=original.artifact,
-        evidence_digest=original.evidence_pack,
-        approval_digest=original.approval,
-        statement=refused.statement,
-        reason="once more",
-    )
+    replayed_rollback(services, 1, refused.statement, "once more")
     production = verified_production(services, MODEL)
     assert production.champion is None, production
     assert any(f"rollback statement {refused.statement[:12]} was refused" in i for i in production.incidents)
@@ -515,19 +507,7 @@ def test_a_rollback_statement_left_unused_does_not_undo_a_later_move(attacked):
     runs the rollback with it: an older statement never undoes a person's later move (before, v2 was served)."""
     statement = _unused_rollback_to_v2(attacked)
     services = Services(attacked)
-    original = services.ledger.latest(events.DeploymentCompleted, model=MODEL, version=f"{MODEL}-v2")
-    _move(
-        services,
-        MODEL,
-        2,
-        kind="rollback",
-        actor="paul",
-        artifact_sha256=original.artifact,
-        evidence_digest=original.evidence_pack,
-        approval_digest=original.approval,
-        statement=statement,
-        reason="v1 suspect",
-    )
+    replayed_rollback(services, 2, statement, "v1 suspect")
     production = verified_production(services, MODEL)
     assert production.champion is None, production
     assert any(f"rollback statement {statement[:12]} was recorded before" in i for i in production.incidents)
