@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,7 +24,10 @@ from sqlalchemy import insert  # noqa: E402
 
 from governance import events  # noqa: E402
 from governance.decisions import DecisionLog, decisions  # noqa: E402
+from governance.digests import digest_of  # noqa: E402
+from governance.lineage.decision_seals import seal_decisions  # noqa: E402
 from governance.settings import apply_offline_env  # noqa: E402
+from governance.timestamps import utc_now, utc_timestamp  # noqa: E402
 from tests.lineage.world import MODEL, World, build_world  # noqa: E402
 
 BATCH = 20_000
@@ -53,9 +57,12 @@ def history(args: argparse.Namespace) -> Iterator[tuple[World, Path]]:
 
 
 def pad_decisions(world: World, total: int) -> list[str]:
-    """Fill the decision log to `total` rows like the API writes them; returns some of the new ids."""
+    """Fill the decision log to `total` rows like the API writes them, sealed into the ledger as the guard seals a
+    production log each minute (`seal_decisions`: about 2,000 seals of 500 decisions at a million); returns some
+    of the new ids."""
     log = DecisionLog.for_settings(world.settings)
     bodies = [json.dumps(b, separators=(",", ":")) for b in world.sent.values()]
+    digests = [digest_of(b) for b in world.sent.values()]  # the inputs' digest, as serving records it
     served = [a for answers in world.decisions.values() for a in answers if a["version"]]
     rng, ids = random.Random(7), []
     for low in range(log.count(), total, BATCH):
@@ -68,7 +75,7 @@ def pad_decisions(world: World, total: int) -> list[str]:
                     "ts": answer["ts"],
                     "model": MODEL,
                     "version": answer["version"],
-                    "input_digest": hashlib.sha256(b"%d" % i).hexdigest(),
+                    "input_digest": digests[i % len(digests)],
                     "features": bodies[i % len(bodies)],
                     "protected": None,
                     "score": answer["score"],
@@ -80,6 +87,9 @@ def pad_decisions(world: World, total: int) -> list[str]:
         with log.engine.begin() as conn:
             conn.execute(insert(decisions), rows)
         ids += [r["decision_id"] for r in rows[:: max(1, len(rows) // 20)]]
+    started = time.perf_counter()
+    sealed = seal_decisions(world.services, log, before=utc_timestamp(utc_now() + timedelta(seconds=1)))
+    print(f"{len(sealed)} seals of the padded log in {time.perf_counter() - started:.0f} s", flush=True)
     return ids
 
 

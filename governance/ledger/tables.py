@@ -71,6 +71,7 @@ def ledger_tables(dialect: str) -> tuple[Table, Table]:
         CheckConstraint("seq >= 1", name="ledger_entries_seq_positive"),
         Index("ix_ledger_entries_model", "model", "version", "seq"),
         Index("ix_ledger_entries_model_seq", "model", "seq"),  # a model's newest entries, without a sort
+        Index("ix_ledger_entries_model_action", "model", "action", "seq"),  # a model's events of a kind
         Index("ix_ledger_entries_action", "action", "seq"),
         # Entries whose payload retention expired: verify checks each against the retention runs.
         Index(

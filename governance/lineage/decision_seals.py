@@ -27,7 +27,7 @@ from datetime import timedelta
 from itertools import takewhile
 
 from governance.decisions import Decision, DecisionLog
-from governance.digests import digest_of
+from governance.digests import canonical_json, digest_of
 from governance.events import DecisionsSealed, RetentionApplied
 from governance.ledger.merkle import leaf_hash, mth
 from governance.ledger.retention import incredible_retention
@@ -356,8 +356,7 @@ def decision_seal(services: Services, decision: Decision, record: bool = True) -
     """Where the decision is sealed (or that it is not yet), and how its row disagrees with the seal, if it does:
     the seal holding its id sealed it at another seq or model, or with another digest; or a seal spans its seq
     without holding it (ledgered as an incident, once, when `record`: a console page only reports it)."""
-    seals = [s for s in services.ledger.events(DecisionsSealed, typed=False) if not unreadable(s)]
-    holder = next(((s, leaf) for s in seals for leaf in s.leaves if leaf[1] == decision.decision_id), None)
+    holder = _holding(services, decision.decision_id)
     if holder is not None:
         seal, (seq, _id, digest) = holder
         runs = services.ledger.events(RetentionApplied, model=decision.model)
@@ -369,7 +368,12 @@ def decision_seal(services: Services, decision: Decision, record: bool = True) -
             else _inputs_problem(decision, seal, _inputs_dropped_before(runs))
         )
     else:
-        spans = [s for s in seals if s.model == decision.model and s.first_seq <= decision.seq <= s.last_seq]
+        last = services.ledger.latest(DecisionsSealed, model=decision.model, typed=False)
+        if last is None or (not unreadable(last) and decision.seq > last.last_seq):
+            return {"status": "not yet sealed"}, None
+        # a row inside the model's sealed range that no seal holds: which seal spans it (the model's seals read)
+        seals = [s for s in services.ledger.events(DecisionsSealed, model=decision.model, typed=False)]
+        spans = [s for s in seals if not unreadable(s) and s.first_seq <= decision.seq <= s.last_seq]
         if not spans:
             return {"status": "not yet sealed"}, None
         seal, problem = spans[0], _inserted(decision, spans[0])
@@ -389,19 +393,21 @@ def _moved(row: Decision, seal: DecisionsSealed, seq: int) -> str:
 def sealed_but_gone(services: Services, log: DecisionLog, decision_id: str, record: bool = True) -> str | None:
     """Why a decision that is not in the log is not there, if a seal holds it: retention deleted it (its whole
     range is gone), or it was deleted outside retention (ledgered as an incident, once, when `record`)."""
-    for seal in services.ledger.events(DecisionsSealed, typed=False):
-        if unreadable(seal):
-            continue
-        for seq, sealed_id, _digest in seal.leaves:
-            if sealed_id != decision_id:
-                continue
-            runs = services.ledger.events(RetentionApplied, model=seal.model)
-            if not log.between(seal.model, seal.first_seq, seal.last_seq) and _retention_deleted(seal, runs):
-                return (
-                    f"decision {decision_id} (seq {seq}), sealed in ledger entry {seal.seq}, was deleted by retention"
-                )
-            problem = _gone(seq, decision_id, seal)
-            if record:
-                record_incidents(services, seal.model, [problem], ACTOR)
-            return problem
-    return None
+    holder = _holding(services, decision_id)
+    if holder is None:
+        return None
+    seal, (seq, _id, _digest) = holder
+    runs = services.ledger.events(RetentionApplied, model=seal.model)
+    if not log.between(seal.model, seal.first_seq, seal.last_seq) and _retention_deleted(seal, runs):
+        return f"decision {decision_id} (seq {seq}), sealed in ledger entry {seal.seq}, was deleted by retention"
+    problem = _gone(seq, decision_id, seal)
+    if record:
+        record_incidents(services, seal.model, [problem], ACTOR)
+    return problem
+
+
+def _holding(services: Services, decision_id: str) -> tuple[DecisionsSealed, list] | None:
+    """The first readable seal that holds this decision id, and its leaf. Only the seals whose stored bytes have
+    the id as canonical JSON are read (the database searches them: a trace does not read a million leaves)."""
+    found = services.ledger.events(DecisionsSealed, typed=False, containing=canonical_json(decision_id).decode())
+    return next(((s, leaf) for s in found if not unreadable(s) for leaf in s.leaves if leaf[1] == decision_id), None)

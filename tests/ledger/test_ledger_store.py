@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 
 import pytest
+import sqlalchemy
 from ledger_support import event, sqlite_url
 
 from governance.digests import canonical_json
@@ -90,6 +91,38 @@ def test_queries_filter_by_model_version_action_and_position(ledger):
     assert ledger.entries(model="nobody") == []
     with pytest.raises(LedgerError, match="no entry 41; the ledger has 40 entries"):
         ledger.entry(41)
+
+
+def test_a_search_by_text_finds_the_entries_that_hold_it_literally(ledger):
+    """`containing` is a literal text, not a pattern: LIKE's wildcards and its escape character match only
+    themselves, and what it finds is filtered as the other filters are (and checked as they are)."""
+    ids = ["run_1", "runx1", "50%_off", "50%Xoff", "a/b", "a\\b"]
+    written = ledger.append_records(
+        [{**event(i), "facts": {"decision_id": decision_id}} for i, decision_id in enumerate(ids)]
+    )
+    for entry, decision_id in zip(written, ids, strict=True):
+        quoted = canonical_json(decision_id).decode()
+        assert ledger.entries(containing=quoted) == [entry], decision_id
+    assert ledger.entries(containing="run", action=written[0].action) == [written[0]]
+    assert ledger.entries(containing='"run') == written[:2]
+    assert ledger.entries(containing="nowhere") == []
+
+
+@pytest.mark.parametrize("limit", [None, 1], ids=["all", "latest"])
+def test_a_model_s_events_of_some_kinds_are_found_in_the_index_not_by_parsing_its_other_entries(tmp_path, limit):
+    """SQLite derives `action` from each entry's content (a virtual column): a query that walked a model's entries
+    to test their action would parse every one (a decision seal is 58 kB; at a million sealed decisions, 0.17 s
+    a query). The queries the ledger runs for a model's events of some kinds search the (model, action) index."""
+    ledger = Ledger(sqlite_url(tmp_path / "governance.db"))
+    ledger.append_records([event(i) for i in range(20)])
+    ran: list[tuple[str, object]] = []
+    sqlalchemy.event.listen(ledger.engine, "before_cursor_execute", lambda *a: ran.append((a[2], a[3])))
+    found = ledger.entries(model="credit_default", action=("gate.decision", "approval.granted"), limit=limit)
+    assert found and all(e.action in ("gate.decision", "approval.granted") for e in found)
+    statement, parameters = next((q, p) for q, p in ran if "FROM ledger_entries" in q and "action IN" in q)
+    with ledger.engine.connect() as conn:
+        plan = " ".join(str(row) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters))
+    assert "ix_ledger_entries_model_action" in plan, plan
 
 
 def test_roots_and_proofs_across_stored_node_boundaries(ledger, verifying):
