@@ -475,8 +475,9 @@ def _breach(api: Api, model: GovernedModel, args, seed: int, head: int, timeout:
         harmful_now = sum(a["version"] == HARMFUL_VERSION for a in answers)  # v2's, not a rollback's or refer
         served += harmful_now
         if harmful_now < len(answers):
-            return {"served": served, "seconds": _since(first, datetime.now(UTC)), "head": head}
-    raise RuntimeError(f"a fairness breach was not contained within {timeout:.0f} s")
+            return {"served": served, "seconds": _since(first, datetime.now(UTC)), "head": head, "contained": True}
+    # not contained while it was sent: what was served is a lower bound
+    return {"served": served, "seconds": _since(first, datetime.now(UTC)), "head": head, "contained": False}
 
 
 def _reset(api: Api, services: Services, bea) -> None:
@@ -500,6 +501,11 @@ def _healthy(settings: Settings, model: GovernedModel, services: Services, windo
 
 
 def _described(trial: dict) -> str:
+    if not trial["contained"]:
+        return (
+            f"NOT contained while harm was sent for {trial['seconds']:.0f} s: at least {trial['served']} harmful "
+            f"decisions served (by v{HARMFUL_VERSION})"
+        )
     return (
         f"{trial['served']} harmful decisions served (by v{HARMFUL_VERSION}), contained {trial['seconds']:.2f} s "
         "after the first "
@@ -515,17 +521,20 @@ def report_guard(args, guarded: list[dict], sensed: list[dict], healthy: int, fa
         "served before containment"
     )
     print(
-        f"  guard (govern guard, {len(guarded)} trials): median {served:.0f} decisions "
+        f"  guard (govern guard, {len(guarded)} trials, {sum(t['contained'] for t in guarded)} contained within "
+        f"30 s): median {served:.0f} decisions "
         f"(min {min(t['served'] for t in guarded)}, max {max(t['served'] for t in guarded)}), "
         f"median {seconds:.2f} s from the first harmful decision   goal <= {GOAL_HARMFUL} "
         f"(ratio {served / GOAL_HARMFUL:.2f})"
     )
     if sensed:
         today = statistics.median(t["served"] for t in sensed)
+        bound = "" if all(t["contained"] for t in sensed) else "at least "  # a trial not contained: a lower bound
         print(
-            f"  today, sensors every {args.interval} s and remediation ({len(sensed)} trials): median {today:.0f} "
-            f"decisions, {statistics.median(t['seconds'] for t in sensed):.1f} s   (guard / today: "
-            f"{served / today:.2f})"
+            f"  today, sensors every {args.interval} s and remediation ({len(sensed)} trials, "
+            f"{sum(t['contained'] for t in sensed)} contained): median {bound}{today:.0f} decisions, "
+            f"{bound}{statistics.median(t['seconds'] for t in sensed):.1f} s   (guard / today: "
+            f"{'at most ' if bound else ''}{served / today:.2f})"
         )
     print(
         f"  false alarms: {false_alarms} containments in {healthy} healthy windows of "

@@ -60,6 +60,7 @@ def _entry(**kwargs: Any) -> Any:
     return field(metadata={_PART: ENTRY}, compare=False, repr=False, **kwargs)
 
 
+ALL_MODELS = "*"  # the subject of an event about every model (an API token, a ledger checkpoint)
 _BY_ACTION: dict[str, type[Event]] = {}
 _ENTRY_FIELDS = frozenset({"seq", "ts", "entry_hash", "expired"})  # set by the ledger, not by writers
 
@@ -772,6 +773,16 @@ class DecisionsSealed(Event):
     last_ts: str = fact()
     leaves: tuple[list, ...] = fact()
     sealed_before: str | None = fact(default=None)
+
+
+@event("ledger.checkpointed")
+class LedgerCheckpointed(Event):
+    """A signed checkpoint of the ledger's first `size` entries (Merkle `root`) was taken by `actor`
+    (`govern ledger checkpoint`). The checkpoint is kept outside the database, where only it can show a deleted
+    tail; this entry lets `govern status` say when the newest was taken. `model` is `ALL_MODELS`."""
+
+    size: int = fact()
+    root: str = digest()
 
 
 @event("retention.applied")

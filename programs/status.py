@@ -2,7 +2,7 @@
 waits for whom, and each version with the state of each of its assets. Interrupted champion moves are
 settled first."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from governance import events
 from governance.abandoned import abandoned
@@ -27,6 +27,7 @@ from governance.release.production import Production, confirmed_production, open
 from governance.release.requests import requesters
 from governance.release.services import Services
 from governance.settings import Settings
+from governance.timestamps import parse_utc, utc_now
 from governance.trust.roster import BUSINESS_OWNER_ROLE, Roster
 from governance_assets.names import candidate_job_name
 from programs.dagster_records import DagsterRecords
@@ -44,6 +45,7 @@ VERSION_ASSETS = (
     "production_deployment",
 )
 ASSETS = DATA_ASSETS + VERSION_ASSETS
+CHECKPOINT_DUE = timedelta(hours=25)  # a daily checkpoint, and an hour's slack
 
 
 def model_status(dagster: DagsterRecords, services: Services, model: GovernedModel) -> dict:
@@ -63,7 +65,9 @@ def model_status(dagster: DagsterRecords, services: Services, model: GovernedMod
         "last_move": _last_move(production.move),
         "kill_switch": _kill_switch(production, switch),
         "incidents": open_incidents(services, production),
-        "trust": trust_warnings(services.settings) + owner_warnings(services.roster, model),
+        "trust": trust_warnings(services.settings)
+        + checkpoint_warnings(services)
+        + owner_warnings(services.roster, model),
         "awaiting_approval": [_awaiting(services, request) for request, stage, _ in stages if stage == "pending"],
         "awaiting_release": [
             _approved(services, request, by) for request, stage, by in stages if stage == "awaiting_release"
@@ -172,6 +176,29 @@ def trust_warnings(settings: Settings) -> list[str]:
             "sign as those principals (demo trust; keep people's keys on their own machines)"
         )
     return found
+
+
+def checkpoint_warnings(services: Services) -> list[str]:
+    """No signed checkpoint of the ledger taken within `CHECKPOINT_DUE`: a deleted tail of the ledger shows only
+    against a checkpoint kept outside the database, so one taken long ago leaves that much of the history unproven."""
+    if services.ledger.size() == 0:
+        return []
+    taken = services.ledger.latest(events.LedgerCheckpointed, model=events.ALL_MODELS, checked=False)
+    if taken is not None and utc_now() - parse_utc(taken.ts) <= CHECKPOINT_DUE:
+        return []
+    when = (
+        "no signed checkpoint of the ledger was ever taken"
+        if taken is None
+        else (
+            f"the newest signed checkpoint of the ledger was taken at {taken.ts}, over "
+            f"{CHECKPOINT_DUE.total_seconds() / 3600:.0f} hours ago"
+        )
+    )
+    return [
+        f"{when}: entries deleted from the ledger's tail since then would go unseen (`govern ledger checkpoint "
+        "--out FILE` on a schedule, kept where the database's administrators cannot write, then `govern ledger "
+        "verify --checkpoint FILE`; docs/operations.md)"
+    ]
 
 
 def owner_warnings(roster: Roster, model: GovernedModel) -> list[str]:

@@ -277,12 +277,22 @@ def wait_until(condition, what: str, timeout: float = 10.0) -> float:
     return time.monotonic() - started
 
 
+class _Clock:
+    ahead = timedelta(0)  # how far `travel` moved the clock; monkeypatch sets it back after the test
+
+
+def _moved_now():
+    return utc_now() + _Clock.ahead
+
+
 def travel(monkeypatch, by: timedelta) -> None:
     """From now on (for the test), the governance code's clock reads `by` later: every module that took
-    `utc_now` from governance.timestamps, and that module itself, so what is written next is dated then."""
-    moved = lambda: utc_now() + by  # noqa: E731
+    `utc_now` from governance.timestamps, and that module itself, so what is written next is dated then. A module
+    imported during the test takes the moved clock and keeps it: it reads the right time again once the test has
+    ended, since the move itself is undone."""
+    monkeypatch.setattr(_Clock, "ahead", _Clock.ahead + by)
     for name, module in list(sys.modules.items()):
         if name.split(".")[0] in ("governance", "governance_assets", "jobs", "sensors", "programs") and (
             getattr(module, "utc_now", None) is utc_now
         ):
-            monkeypatch.setattr(module, "utc_now", moved)
+            monkeypatch.setattr(module, "utc_now", _moved_now)

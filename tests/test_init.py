@@ -87,6 +87,18 @@ def test_production_never_takes_its_policies_from_the_state_dir(tmp_path, monkey
     assert result.exit_code != 0 and "set GOVERN_POLICIES" in result.output, result.output
 
 
+def test_production_without_dagster_s_database_writes_nothing(tmp_path, monkeypatch, postgres_url):
+    """A process given the governance database but not Dagster's would have rewritten dagster.yaml to SQLite in
+    the state dir every process shares: `govern status` then saw no runs and no versions."""
+    home = tmp_path / "state"
+    monkeypatch.setenv("GOVERN_DATABASE_URL", postgres_url)
+    monkeypatch.setenv("GOVERN_POLICIES", str(REPO / "policies"))
+    monkeypatch.delenv("GOVERN_DAGSTER_DATABASE_URL", raising=False)
+    result = govern(home, SMALL_CONFIG, "init")
+    assert result.exit_code != 0 and "GOVERN_DAGSTER_DATABASE_URL is not" in result.output, result.output
+    assert not (home / "dagster" / "dagster.yaml").exists()
+
+
 def test_the_state_dir_remembers_its_config_and_refuses_another(tmp_path, monkeypatch):
     """A command run from another directory governs the models the state dir was created for; another config
     is refused by name (and by the code location too), until `govern init --config` points it there."""

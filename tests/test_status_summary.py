@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from typer.testing import CliRunner
 
 from governance.settings import Settings
 from governance.trust.demo import demo_principals
 from programs.cli import app
-from tests.helpers import REPO, small_model, write_config
+from tests.helpers import REPO, small_model, travel, write_config
 
 MODELS = [f"model_{i:02d}" for i in range(20)]
 
@@ -55,3 +56,34 @@ def test_status_warns_of_a_business_owner_the_roster_cannot_stand_behind(tmp_pat
     assert "ravi has no business_owner role in the roster (roles: model_risk_approver)" in without_role[0]
     text = runner.invoke(app, [*base, "status"])
     assert "WARNING: business owner zoe is not in the roster" in text.stdout
+
+
+def test_status_warns_until_a_signed_checkpoint_of_the_ledger_is_taken_and_a_day_after_the_newest(
+    tmp_path, monkeypatch
+):
+    """A deleted tail of the ledger shows only against a signed checkpoint kept outside the database: status says
+    when none was taken, or none for a day."""
+    config = write_config(tmp_path / "governance.yaml", {"owned": small_model()})
+    runner = CliRunner(env={"GOVERN_POLICIES": str(REPO / "policies")})
+    base = ["--home", str(tmp_path / "govern"), "--config", str(config)]
+    assert runner.invoke(app, [*base, "init"]).exit_code == 0
+    demo_principals(Settings(home=tmp_path / "govern", config_path=config, policies_override=REPO / "policies"))
+
+    def warned() -> list[str]:
+        found = runner.invoke(app, [*base, "status", "--json"])
+        assert found.exit_code == 0, found.output
+        return [w for w in json.loads(found.stdout)[0]["trust"] if "checkpoint" in w]
+
+    assert warned() == []  # an empty ledger has nothing to prove
+    switched = runner.invoke(app, [*base, "disable", "owned", "--as", "bea", "--reason", "complaints spike"])
+    assert switched.exit_code == 0, switched.output
+    (never,) = warned()
+    assert never.startswith("no signed checkpoint of the ledger was ever taken: entries deleted from the ledger's")
+    taken = runner.invoke(app, [*base, "ledger", "checkpoint", "--out", str(tmp_path / "checkpoint.json")])
+    assert taken.exit_code == 0, taken.output
+    assert warned() == []
+    travel(monkeypatch, timedelta(hours=26))
+    (stale,) = warned()
+    assert "the newest signed checkpoint of the ledger was taken at" in stale and "over 25 hours ago" in stale
+    text = runner.invoke(app, [*base, "status"])
+    assert "WARNING: the newest signed checkpoint of the ledger was taken at" in text.stdout

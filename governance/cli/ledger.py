@@ -106,17 +106,22 @@ def checkpoint_command(
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="write the checkpoint here instead of stdout")] = None,
 ) -> None:
-    """Verify the ledger and sign a checkpoint of its head (size, Merkle root, time)."""
+    """Verify the ledger and sign a checkpoint of its head (size, Merkle root, time); the ledger records that it was
+    taken (`govern status` warns when none was taken for a day)."""
     settings: Settings = ctx.obj
     public_key = Roster.load(settings.roster_path).principal(signer).public_key
     default = settings.system_key_path if signer == "system" else signing_key_path(settings.keys_dir, signer)
-    signed = sign_checkpoint(Ledger.for_settings(settings), load_private_key(key or default), signer)
+    ledger = Ledger.for_settings(settings)
+    signed = sign_checkpoint(ledger, load_private_key(key or default), signer)
     verify_checkpoint_signature(signed, public_key)  # a key that is not the roster's makes no checkpoint
+    if out is not None:
+        _write_atomically(out, signed.to_json() + "\n")
+    # recorded once the checkpoint exists (a failed write records nothing, and status still warns)
+    ledger.append(events.LedgerCheckpointed(actor=signer, model=events.ALL_MODELS, size=signed.size, root=signed.root))
     if out is None:
         typer.echo(signed.to_json())
-        return
-    _write_atomically(out, signed.to_json() + "\n")
-    typer.echo(f"checkpoint of {signed.size} entries (root {signed.root}) signed by {signer}: {out}")
+    else:
+        typer.echo(f"checkpoint of {signed.size} entries (root {signed.root}) signed by {signer}: {out}")
 
 
 def _describe_entries(entries: list[dict]) -> str:

@@ -42,6 +42,12 @@ def init(ctx: typer.Context, as_json: JsonOption = False) -> None:
             )
         shutil.copytree(BUNDLED_POLICIES, settings.home / "policies")
         copied = True
+    if settings.production and settings.dagster_database_url is None:
+        fail(
+            "GOVERN_DATABASE_URL is set (production) but GOVERN_DAGSTER_DATABASE_URL is not: dagster.yaml would send "
+            "Dagster's runs, schedules and sensors to SQLite in the state dir, for every process that shares it; "
+            "set it (docs/operations.md, Upgrades). Nothing was written"
+        )
     bundle = PolicyBundle.load(settings.policies_dir)
     from governance.state import prepare  # brings DVC and pandas: only for the command that needs them
 

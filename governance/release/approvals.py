@@ -333,7 +333,11 @@ def approval_lapsed(
                 )
             except GovernanceError as exc:  # the pack no longer verifies, or seals no gate decision
                 return f"the approved evidence pack cannot be read as sealed: {exc}"
-            return _waiver_end(decision, now or utc_now()) or _tier_raised(services, model, version, decision)
+            return (
+                gate_problem(services, model, version, decision)
+                or _waiver_end(decision, now or utc_now())
+                or _tier_raised(services, model, version, decision)
+            )
     return None
 
 
@@ -356,6 +360,32 @@ def _tier_raised(services: Services, model: str, version: str, decision: dict) -
     return None
 
 
+def gate_problem(services: Services, model: str, version: str, decision: dict) -> str | None:
+    """Why the gate decision sealed in a pack lets nobody approve the version: it did not allow it, it allows it
+    with a rule denied and not waived, or the ledger holds a denial of the same evidence under the same policy that
+    it does not overcome with a waiver of each rule denied. Gate entries are unsigned: a writer of the ledger and
+    the state dir can append an allowance and seal it in a pack of its own, but not undo the denial before it."""
+    if decision.get("allowed") is not True:
+        return f"the gate decision sealed for {version} did not allow it"
+    denials = decision.get("denials") or []
+    unwaived = sorted(str(d.get("rule")) for d in denials if not d.get("waiver"))
+    if unwaived:
+        return f"the gate decision sealed for {version} allows it with {', '.join(unwaived)} denied and not waived"
+    waived = {d.get("rule") for d in denials}
+    sealed_on = (decision.get("evidence_digest"), decision.get("policy_digest"))
+    for gate in services.ledger.events(events.GateDecided, model=model, version=version, checked=False):
+        if gate.allowed or (gate.evidence, gate.policy) != sealed_on:
+            continue
+        denied = {d.get("rule") for d in (gate.decision or {}).get("denials", [])}  # unknown once expired
+        if not waived or not denied <= waived:
+            rules = ", ".join(sorted(map(str, denied - waived))) or "the rules it denied"
+            return (
+                f"the release gate denied {version} on this very evidence under this very policy (ledger entry "
+                f"{gate.seq}), and the allowance sealed in its pack waives none of {rules}: a forged allowance"
+            )
+    return None
+
+
 def _waiver_end(decision: dict, now: datetime) -> str | None:
     if decision["valid_until"] and parse_utc(decision["valid_until"]) <= now:
         return f"the gate passed on a waiver that ended at {decision['valid_until']}"
@@ -368,6 +398,9 @@ def _sealed_subject(services: Services, request: ApprovalRequest, pack: Evidence
     waiver counts only until the waiver ends, and a gate that judged the version under a lower risk tier than
     the model now has not at all."""
     decision = sealed_gate_decision(pack)
+    forged = gate_problem(services, request.model, request.version, decision)
+    if forged:
+        raise ApprovalRefused(f"{forged}; nothing of this pack can be approved")
     lapsed = _waiver_end(decision, now) or _tier_raised(services, request.model, request.version, decision)
     if lapsed:
         raise ApprovalRefused(f"{lapsed}; run the release gate again and request approval again")

@@ -37,7 +37,7 @@ from governance.policy.authz import ModelSubject, VersionSubject, approval_conte
 from governance.policy.evidence import RISK_TIERS
 from governance.registry import parse_version_key, version_key
 from governance.release import evidence_pack
-from governance.release.approvals import sealed_gate_decision, spent_until
+from governance.release.approvals import gate_problem, sealed_gate_decision, spent_until
 from governance.release.requests import requesters
 from governance.release.services import Services
 from governance.timestamps import MAX_CLOCK_SKEW, parse_utc, utc_timestamp
@@ -476,11 +476,14 @@ def approval_problem(
     if AUTOMATION in roster.principals[principal].roles:
         return f"approval {approval[:12]} was signed by automation ({principal}), not a person"
     try:
-        sealed, tier, trained_by, waived_until = _sealed(
+        (sealed, tier, trained_by, waived_until), gate = _sealed_pack(
             str(sealed_pack_dir(services.settings, model, version, evidence)), evidence
         )
     except (GovernanceError, OSError, ValueError, KeyError) as exc:
         return f"the approved evidence pack {evidence[:12]} does not verify: {exc}"
+    forged = gate_problem(services, model, version, gate)
+    if forged:
+        return forged
     if sealed != artifact:
         return f"it deployed artifact {artifact[:12]}, but the approved evidence names {sealed[:12]}"
     if waived_until and waived_until <= (ended.ts if started.kind == "deploy" else at):
@@ -514,9 +517,10 @@ def approval_problem(
 
 
 @lru_cache(maxsize=256)
-def _sealed(path: str, digest: str) -> tuple[str, str, tuple[str, ...], str]:
+def _sealed_pack(path: str, digest: str) -> tuple[tuple[str, str, tuple[str, ...], str], dict]:
     """What a sealed pack says: the artifact digest, and the risk tier, trainers and end of any waiver ("" when
-    none) of its sealed gate decision. A pack is verified once per process (its digest binds it)."""
+    none) of its sealed gate decision; and that decision. A pack is verified once per process (its digest binds
+    it)."""
     pack = evidence_pack.verify(Path(path), digest)
     decision = sealed_gate_decision(pack)
     if decision.get("risk_tier") not in RISK_TIERS:
@@ -524,7 +528,7 @@ def _sealed(path: str, digest: str) -> tuple[str, str, tuple[str, ...], str]:
     waived_until = decision.get("valid_until") or ""
     if waived_until:
         waived_until = utc_timestamp(parse_utc(waived_until))
-    return pack.facts["artifact_sha256"], decision["risk_tier"], tuple(decision["trained_by"]), waived_until
+    return (pack.facts["artifact_sha256"], decision["risk_tier"], tuple(decision["trained_by"]), waived_until), decision
 
 
 def _gated_below_tier(services: Services, move: events.MoveStep | None) -> list[str]:
@@ -534,7 +538,7 @@ def _gated_below_tier(services: Services, move: events.MoveStep | None) -> list[
     if move is None:
         return []
     pack = sealed_pack_dir(services.settings, move.model, move.version, move.evidence_pack)
-    _, sealed, _, _ = _sealed(str(pack), move.evidence_pack)  # read when the move verified: cached
+    (_, sealed, _, _), _ = _sealed_pack(str(pack), move.evidence_pack)  # read when the move verified: cached
     configured = services.governed_model(move.model).risk_tier
     if _stricter(sealed, configured) == sealed:
         return []

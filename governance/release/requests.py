@@ -103,8 +103,10 @@ def requesters(services: Services, model: str, version: str) -> Requesters:
     """Everyone who verifiably requested `version`, checked now against the statement store and the roster."""
     verified, unverified, named = set(), [], set()
     registered = services.ledger.events(events.ModelRegistered, model=model, version=version)
+    # A registration entry is unsigned and one version registers once: of several (one appended by a ledger
+    # writer), each check takes the strictest, the first for lateness and the last for a request's expiry.
     trained_at = registered[0].seq if registered else None
-    run_at = parse_utc(registered[0].ts) if registered else None
+    run_at = parse_utc(registered[-1].ts) if registered else None
     for requested in services.ledger.events(events.CandidateRequested, model=model, version=version):
         problem = _problem(services, requested, run_at) or _late(requested, trained_at)
         if problem is None:

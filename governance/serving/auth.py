@@ -20,6 +20,7 @@ before any could be read, requests are answered 503.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from html import escape
@@ -39,13 +40,16 @@ CONSOLE, SIGN_IN = "/console", "/console/sign-in"
 COOKIE = "govern_console"
 MAX_FORM_BYTES = 4096
 REFRESH_SECONDS = 5.0
+STALE_WAIT_SECONDS = 1.0
 UNAUTHENTICATED = "this API needs a bearer token (Authorization: Bearer <token>); `govern token create` issues one"
 CANNOT_CHECK = "credentials cannot be checked: a governance database cannot be reached; retry later"
 
 
 class ActiveTokens:
-    """The active tokens' digests, re-read in the background when older than REFRESH_SECONDS (so that a slow
-    or unreachable database delays no request once the tokens were read)."""
+    """The active tokens' digests, re-read when older than REFRESH_SECONDS: the request that finds them older waits
+    for the re-read up to STALE_WAIT_SECONDS, then answers from the last tokens read (so a revoked token is refused
+    within REFRESH_SECONDS of its revocation, however long the API was idle, and a slow or unreachable database
+    delays a request by STALE_WAIT_SECONDS at most)."""
 
     def __init__(self, store: TokenStore, refresh_seconds: float = REFRESH_SECONDS) -> None:
         self.store, self.refresh_seconds = store, refresh_seconds
@@ -56,8 +60,12 @@ class ActiveTokens:
     async def current(self) -> dict[str, str] | None:
         if self.digests is None:
             await self._refresh()
-        elif time.monotonic() - self.read_at >= self.refresh_seconds and not self._busy():
-            self._refreshing = asyncio.create_task(self._refresh())
+        elif time.monotonic() - self.read_at >= self.refresh_seconds:
+            if not self._busy():
+                self._refreshing = asyncio.create_task(self._refresh())
+            assert self._refreshing is not None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._refreshing), STALE_WAIT_SECONDS)
         return self.digests
 
     def _busy(self) -> bool:

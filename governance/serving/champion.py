@@ -262,7 +262,14 @@ class ChampionFollower:
         return served
 
     def _failed_load(self, wanted: Loadable, exc: Exception) -> str:
-        why = f"{version_key(self.model.name, wanted[0])} could not be served: {exc}"
+        """Why the version is not served, as every client reads it: a changed artifact by its digests (ledgered as
+        an incident), any other failure only in the log (its text can name the state dir's paths and stores)."""
+        key = version_key(self.model.name, wanted[0])
+        if isinstance(exc, ArtifactChanged):
+            why = f"{key} could not be served: {exc}"
+        else:
+            log.warning("%s could not be served", key, exc_info=exc)
+            why = f"{key} could not be served: loading it failed (the scoring API's log says why)"
         self._failed = (wanted, time.monotonic(), why)
         metrics.ERRORS.labels(self.model.name, "champion_load").inc()
         return why

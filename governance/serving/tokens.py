@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 
 PREFIX, SESSION = "gvt", "gvs"
 SESSION_SECONDS = 8 * 3600  # a console sign-in lasts a working day
-ALL_MODELS = "*"  # the ledger subject of a token: it opens the API, not one model
 
 metadata = MetaData()
 api_tokens = Table(
@@ -95,7 +94,9 @@ class TokenStore:
         digest = _digest(secret)
         # The ledger first: until its row exists the token is unknown, never a row the ledger does not back.
         self.ledger.append(
-            events.ApiTokenIssued(actor=created_by, model=ALL_MODELS, token_id=token_id, name=name, secret=digest)
+            events.ApiTokenIssued(
+                actor=created_by, model=events.ALL_MODELS, token_id=token_id, name=name, secret=digest
+            )
         )
         with self.engine.begin() as conn:
             conn.execute(
@@ -119,7 +120,7 @@ class TokenStore:
             ).rowcount
         if not changed:
             raise GovernanceError(f"there is no active API token {token_id!r} (`govern token list` shows them)")
-        self.ledger.append(events.ApiTokenRevoked(actor=revoked_by, model=ALL_MODELS, token_id=token_id))
+        self.ledger.append(events.ApiTokenRevoked(actor=revoked_by, model=events.ALL_MODELS, token_id=token_id))
 
     def list(self) -> list[TokenInfo]:
         """Every token's row, each active one with why it does not count if the ledger does not back it."""
@@ -148,13 +149,13 @@ class TokenStore:
 
     def _ledgered(self) -> _Ledgered:
         issued: dict[str, events.ApiTokenIssued] = {}
-        for entry in self.ledger.events(events.ApiTokenIssued, model=ALL_MODELS):
+        for entry in self.ledger.events(events.ApiTokenIssued, model=events.ALL_MODELS):
             issued.setdefault(entry.token_id, entry)
-        revoked = {e.token_id: e.seq for e in self.ledger.events(events.ApiTokenRevoked, model=ALL_MODELS)}
+        revoked = {e.token_id: e.seq for e in self.ledger.events(events.ApiTokenRevoked, model=events.ALL_MODELS)}
         return _Ledgered(issued, revoked)
 
     def _record_refused(self, refused: dict[str, str]) -> None:
-        seen = {e.incident for e in self.ledger.events(events.ApiTokenRefused, model=ALL_MODELS)}
+        seen = {e.incident for e in self.ledger.events(events.ApiTokenRefused, model=events.ALL_MODELS)}
         fresh = []
         for token_id, problem in refused.items():
             incident = digest_of({"token_id": token_id, "problem": problem})
@@ -162,7 +163,11 @@ class TokenStore:
                 log.warning("API token %s refused: %s", token_id, problem)
                 fresh.append(
                     events.ApiTokenRefused(
-                        actor="system:serving", model=ALL_MODELS, token_id=token_id, incident=incident, problem=problem
+                        actor="system:serving",
+                        model=events.ALL_MODELS,
+                        token_id=token_id,
+                        incident=incident,
+                        problem=problem,
                     )
                 )
         if fresh:

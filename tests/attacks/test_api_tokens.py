@@ -16,7 +16,7 @@ from sqlalchemy.pool import NullPool
 from typer.testing import CliRunner
 
 from governance import events
-from governance.serving.tokens import ALL_MODELS, TokenStore, token_matches
+from governance.serving.tokens import TokenStore, token_matches
 from governance.settings import Settings
 from programs.cli import app
 from tests.conftest import REPO
@@ -64,7 +64,7 @@ def test_a_token_row_the_ledger_does_not_back_opens_nothing_and_is_named(token_c
     assert token_matches(honest, active)
     assert not token_matches(f"gvt_f0f0f0f0f0f0f0f0_{secret}", active) and not token_matches(revoked, active)
     store.active_digests()  # a second server read ledgers nothing new
-    refused = {e.token_id: e.problem for e in store.ledger.events(events.ApiTokenRefused, model=ALL_MODELS)}
+    refused = {e.token_id: e.problem for e in store.ledger.events(events.ApiTokenRefused, model=events.ALL_MODELS)}
     assert refused == {
         "f0f0f0f0f0f0f0f0": "no api_token.issued entry in the ledger issues it (the row was written outside "
         "`govern token`)",

@@ -12,6 +12,7 @@ SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,15 @@ def test_rewritten_mlflow_tags_change_nothing_in_status_or_serving(attacked):
     assert verified_production(Services(attacked), MODEL) == before[1]
     assert {a["version"] for a in answers(attacked)} == {1}
     assert not Services(attacked).ledger.events(events.ProductionIncident, model=MODEL, since_seq=last)
+
+
+def test_a_champion_that_cannot_be_loaded_is_not_explained_to_clients_with_the_server_s_paths(attacked):
+    """v1's artifact directory removed from the store: serving answers in the safe state, and neither the answers
+    nor the open health route quote the loader's error (it names the state dir's paths)."""
+    shutil.rmtree(_artifact(attacked, 1).parent)
+    with scoring_api(attacked) as client:
+        wait_until(lambda: client.get(f"/models/{MODEL}").json()["unserved_reason"], "the failed load")
+        reasons = [a["safe_state_reason"] for a in ask(client, attacked)]
+        shown = [*reasons, client.get("/healthz").text, client.get(f"/models/{MODEL}").text]
+    assert reasons and all("loading it failed (the scoring API's log says why)" in r for r in reasons), reasons
+    assert not [text for text in shown if str(attacked.home) in text or "mlflow" in text.lower()], shown

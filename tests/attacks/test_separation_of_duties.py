@@ -20,12 +20,13 @@ import pytest
 from governance import events
 from governance.release.approvals import ApprovalRefused, decide, valid_approval
 from governance.release.production import verified_production
-from governance.release.requests import CandidateRequestRefused, request_candidate, requesters
+from governance.release.requests import REQUEST_VALIDITY, CandidateRequestRefused, request_candidate, requesters
 from governance.release.services import Services
 from governance.timestamps import utc_now
 from governance.trust.roster import Roster
 from jobs.candidates import next_candidate_key
 from tests.attacks.support import V3, V4, answers, key_of, sql
+from tests.helpers import travel
 from tests.lineage.conftest import govern
 from tests.lineage.world import MODEL
 
@@ -139,14 +140,23 @@ def test_a_request_signed_after_the_version_was_trained_names_nobody(pending):
     assert not pending.release(V4).success and services.registry.champion(MODEL) == 1
 
 
-def test_an_expired_request_authorises_no_later_run(pending):
+@pytest.mark.parametrize("registered", ["once", "also by a ledger writer while the request was valid"])
+def test_an_expired_request_authorises_no_later_run(pending, registered, monkeypatch):
     """dana signed a request for v5 ten days ago and its run never registered a version; an approver launches v5
     from the UI now. The request expired long before the version was trained: it names nobody, so the version
-    needs two approvers (before, dana stood behind the run and one approver, its launcher, was enough)."""
+    needs two approvers (before, dana stood behind the run and one approver, its launcher, was enough). A ledger
+    writer who appended a registration of v5 while the request was still valid changes nothing: of several
+    registrations, a request's expiry is judged at the last."""
     settings, services = pending.settings, pending.services
     v5 = next_candidate_key(pending.life.instance, pending.life.registry, pending.life.config.model(MODEL))
     assert v5 == f"{MODEL}-v5"
-    request_candidate(services, MODEL, v5, "dana", key_of(settings, "dana"), now=utc_now() - timedelta(days=10))
+    if registered == "once":
+        request_candidate(services, MODEL, v5, "dana", key_of(settings, "dana"), now=utc_now() - timedelta(days=10))
+    else:
+        request_candidate(services, MODEL, v5, "dana", key_of(settings, "dana"))
+        v3 = services.ledger.latest(events.ModelRegistered, model=MODEL, version=V3)
+        services.ledger.append(replace(v3, version=v5, seq=0, ts="", entry_hash=""))
+        travel(monkeypatch, REQUEST_VALIDITY + timedelta(hours=1))
     assert pending.candidate(v5, None).success
     asked = requesters(services, MODEL, v5)
     assert asked.verified == () and asked.named == ("dana",)

@@ -3,6 +3,7 @@ token, except the liveness and readiness probes; tokens are stored as digests, r
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import replace
@@ -15,8 +16,15 @@ from typer.testing import CliRunner
 from governance import events
 from governance.ledger import Ledger
 from governance.serving.app import create_app
-from governance.serving.auth import REFRESH_SECONDS
-from governance.serving.tokens import SESSION_SECONDS, TokenStore, api_tokens, console_session, session_matches
+from governance.serving.auth import REFRESH_SECONDS, ActiveTokens
+from governance.serving.tokens import (
+    SESSION_SECONDS,
+    TokenStore,
+    api_tokens,
+    console_session,
+    session_matches,
+    token_matches,
+)
 from governance.settings import Settings
 from programs.cli import app as govern_cli
 from programs.status import trust_warnings
@@ -150,3 +158,15 @@ def test_a_console_session_ends_at_its_expiry_and_with_its_token(production):
     assert not session_matches(session, active, now + SESSION_SECONDS)
     tokens.revoke(token.split("_")[1], "cli:tests")
     assert not session_matches(session, tokens.active_digests(), now)
+
+
+def test_a_revoked_token_is_refused_by_the_first_request_after_the_refresh_period(settings):
+    """Tokens were re-read in the background once a request found them old, and that request (with any before the
+    re-read) was answered from the old list: after an idle minute a revoked token still got through once."""
+    store = TokenStore.for_settings(settings)
+    token = store.create("loan-frontend", "cli:tests")
+    active = ActiveTokens(store, refresh_seconds=0.2)
+    assert token_matches(token, asyncio.run(active.current()))
+    store.revoke(token.split("_")[1], "cli:tests")
+    time.sleep(0.3)  # idle for longer than the refresh period
+    assert not token_matches(token, asyncio.run(active.current()))
