@@ -235,7 +235,10 @@ def _withheld_text(withheld: int | None) -> str:
 
 def _sealed_text(seal: dict) -> str:
     if "ledger_entry" not in seal:
-        return f"seal: {seal['status']} (sealed into the ledger by `govern guard`, or by `govern decisions seal`)"
+        return (
+            f"seal: {seal['status']} (a decision is sealed into the ledger once it is a minute old, by `govern guard` "
+            "or by `govern decisions seal`)"
+        )
     first, last = seal["range"]
     return f"seal: {seal['status']} (ledger entry {seal['ledger_entry']}, seq {first}..{last})"
 

@@ -136,7 +136,7 @@ class _Builder:
         verified = verified_moves(self.services, self.model)
         self.governed = {m.seq for m in verified}
         registered = self._latest(self.own, ev.ModelRegistered)
-        pack = self._evidence_pack()
+        pack = self._evidence_pack(verified)
         registry = self._registry()
         validation, data = self._data(registered, registry)
         document = {
@@ -436,11 +436,21 @@ class _Builder:
             "entries": [self.cite(e) for e, _ in self._of(self.own, ev.CandidateRequested)],
         }
 
-    def _evidence_pack(self) -> dict | None:
-        entry, request = self._latest(self.own, ev.ApprovalRequested)
+    def _evidence_pack(self, verified: list[ev.MoveStep]) -> dict | None:
+        """The pack the version's latest verified move deployed (the approval it relied on signed that digest),
+        else the latest one requested for approval. Request entries are unsigned: a later one naming another pack
+        does not change what production relied on; it is shown as pending."""
+        deployed = next((m.evidence_pack for m in reversed(verified) if m.version == self.version), None)
+        entry, request = self._latest(
+            self.own, ev.ApprovalRequested, where=lambda r: deployed in (None, getattr(r, "evidence_pack", None))
+        )
         if request is None:
+            if deployed is not None:
+                self.findings.append(f"evidence pack {deployed[:12]}, deployed, was never requested for approval")
             return None
         assert isinstance(request, ev.ApprovalRequested) and entry is not None
+        _, latest = self._latest(self.own, ev.ApprovalRequested)
+        pending = latest.evidence_pack if isinstance(latest, ev.ApprovalRequested) else None
         path = sealed_pack_dir(self.services.settings, self.model, self.version, request.evidence_pack)
         found = {
             "digest": request.evidence_pack,
@@ -449,6 +459,8 @@ class _Builder:
             "facts": None,
             "files": None,
             "entry": self.cite(entry),
+            "deployed": deployed is not None,
+            "pending": pending if pending != request.evidence_pack else None,  # a later request, not yet approved
         }
         try:
             pack = evidence_pack.verify(path, request.evidence_pack)

@@ -55,6 +55,10 @@ class ServingError(GovernanceError):
     """A version cannot be served; the message names the version and why."""
 
 
+class ThresholdsNotApproved(ServingError):
+    """The config's decision thresholds are not the ones sealed with the version's approved evidence pack."""
+
+
 @dataclass(frozen=True)
 class ServedVersion:
     """A champion loaded from its approved artifact, with the explainer its reasons come from and the reason
@@ -98,7 +102,14 @@ def load_version(
     """Load a version from the artifact with the approved digest, with the proxies flagged in the evidence pack
     its move was approved on, and build its explainer; raise if anything fails."""
     registered = registry.version(model.name, version)
-    proxies, md5 = _sealed(settings, registered, evidence_pack)
+    proxies, md5, decisioning = _sealed(settings, registered, evidence_pack)
+    configured = model.decisioning.model_dump()
+    if decisioning is not None and decisioning != configured:  # packs sealed before thresholds were: None
+        raise ThresholdsNotApproved(
+            f"{registered.key}: the config's decision thresholds {_thresholds(configured)} are not the ones "
+            f"approved with its evidence pack {evidence_pack[:12]} ({_thresholds(decisioning)}): decisions would "
+            "change without an approval; restore them, or approve a version trained under the new ones"
+        )
     pipeline = registry.load(registered, approved_sha256)
     trained_on = list(getattr(pipeline, "feature_names_in_", []))
     if trained_on != model.feature_columns:
@@ -116,10 +127,17 @@ def load_version(
     )
 
 
-def _sealed(settings: Settings, registered: RegisteredVersion, evidence_pack: str) -> tuple[frozenset[str], str]:
+def _thresholds(decisioning: dict) -> str:
+    return f"(approve below {decisioning.get('approve_below')}, decline at or above {decisioning.get('decline_at_or_above')})"
+
+
+def _sealed(
+    settings: Settings, registered: RegisteredVersion, evidence_pack: str
+) -> tuple[frozenset[str], str, dict | None]:
     """From the evidence pack the version's move was approved on: the proxies its explainability report flagged,
-    and the md5 of its training data (its SHAP background). Never the state dir's copy of the report, a ledger
-    entry's digest of it or an MLflow tag, which a writer of those could change to unflag a proxy."""
+    the md5 of its training data (its SHAP background) and the decision thresholds its reports were made with.
+    Never the state dir's copy of the report, a ledger entry's digest of it or an MLflow tag, which a writer of
+    those could change to unflag a proxy."""
     path = sealed_pack_dir(settings, registered.model, registered.key, evidence_pack)
     try:
         pack = opened(path, evidence_pack)
@@ -135,7 +153,7 @@ def _sealed(settings: Settings, registered: RegisteredVersion, evidence_pack: st
             f"{registered.key}: its evidence pack {evidence_pack[:12]} seals no data_md5, so its "
             "SHAP background cannot be read"
         )
-    return flagged_proxies(report), md5
+    return flagged_proxies(report), md5, pack.facts.get("decisioning")
 
 
 class ChampionFollower:
@@ -249,7 +267,7 @@ class ChampionFollower:
             return failed[2]
         try:
             served = load_version(self.settings, self.registry, self.model, version, approved, evidence_pack)
-        except ArtifactChanged as exc:  # the store was written after approval: the record says so
+        except (ArtifactChanged, ThresholdsNotApproved) as exc:  # changed after approval: the record says so
             record_incidents(self.services, self.model.name, [str(exc)], actor="system:serving")
             return self._failed_load(wanted, exc)
         except Exception as exc:
@@ -265,7 +283,7 @@ class ChampionFollower:
         """Why the version is not served, as every client reads it: a changed artifact by its digests (ledgered as
         an incident), any other failure only in the log (its text can name the state dir's paths and stores)."""
         key = version_key(self.model.name, wanted[0])
-        if isinstance(exc, ArtifactChanged):
+        if isinstance(exc, ArtifactChanged | ThresholdsNotApproved):
             why = f"{key} could not be served: {exc}"
         else:
             log.warning("%s could not be served", key, exc_info=exc)

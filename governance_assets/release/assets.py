@@ -208,6 +208,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             "code_version": trained["code_version"],
             "validation_digest": trained["validation_digest"],
             "gate_ledger_entry": recorded_gate_entry(services, model, version, decision).entry_hash,
+            "decisioning": model.decisioning.model_dump(),  # serving decides with these, or not at all
         }
         pack = seal(settings.model_dir(model.name, version) / "evidence", model.name, version, files, facts)
         changed = [name for name, document in documents.items() if pack.manifest["files"][name] != digest_of(document)]

@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import json
 import shutil
+import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from governance import events
 from governance.lineage.chain import version_lineage
 from governance.lineage.pack import EvidenceExportError, export_evidence
-from governance.release.approvals import latest_request
+from governance.objectstore import sealed_pack_dir
+from governance.release import evidence_pack
+from governance.release.approvals import latest_request, request_approval
 from governance.release.production import verified_production
 from governance.release.services import Services
 from tests.attacks.support import V3, Pending, answers, ask, incidents, scoring_api
@@ -139,3 +144,45 @@ def test_a_champion_that_cannot_be_loaded_is_not_explained_to_clients_with_the_s
         shown = [*reasons, client.get("/healthz").text, client.get(f"/models/{MODEL}").text]
     assert reasons and all("loading it failed (the scoring API's log says why)" in r for r in reasons), reasons
     assert not [text for text in shown if str(attacked.home) in text or "mlflow" in text.lower()], shown
+
+
+def test_a_later_request_naming_another_pack_does_not_change_the_evidence_of_what_was_deployed(attacked, tmp_path):
+    """A writer of the ledger and the state dir seals a copy of the champion's pack with edited figures and appends
+    an approval request for it (unsigned): lineage, the console and the evidence export still show the pack the
+    deployed approval signed, and name the later one as pending."""
+    services = Services(attacked)
+    move = verified_production(services, MODEL).move
+    real = evidence_pack.verify(sealed_pack_dir(attacked, MODEL, move.version, move.evidence_pack), move.evidence_pack)
+    files = {}
+    for name in real.manifest["files"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(real.path / name, tmp_path / name)
+        files[name] = tmp_path / name
+    (tmp_path / "model_card.md").write_text((tmp_path / "model_card.md").read_text() + "\nFORGED\n")
+    forged = evidence_pack.seal(
+        attacked.model_dir(MODEL, move.version) / "evidence", MODEL, move.version, files, real.manifest["facts"]
+    )
+    request_approval(services, forged, ())
+    number = move.version.rsplit("-v", 1)[1]
+    shown = version_lineage(services, MODEL, move.version).document["evidence_pack"]
+    assert (shown["digest"], shown["deployed"], shown["pending"]) == (move.evidence_pack, True, forged.digest)
+    exported = govern(attacked, "evidence", MODEL, number, "--out", str(tmp_path / "export.zip"))
+    assert exported.exit_code == 0, exported.output
+    with zipfile.ZipFile(tmp_path / "export.zip") as archive:
+        assert not [n for n in archive.namelist() if b"FORGED" in archive.read(n)]
+    with scoring_api(attacked) as client:
+        card = client.get(f"/console/models/{MODEL}/versions/{move.version}/evidence/model_card.md")
+    assert card.status_code == 200 and "FORGED" not in card.text
+
+
+def test_decision_thresholds_changed_in_the_config_after_approval_serve_nothing(attacked, tmp_path):
+    """Someone who can edit the config moves the approval threshold: the champion would approve applicants its
+    approval never saw approved. Serving answers in the safe state and the change is ledgered as an incident."""
+    config = yaml.safe_load(attacked.config_path.read_text())
+    config["models"][MODEL]["decisioning"] = {"approve_below": 0.45, "decline_at_or_above": 0.9}
+    edited = replace(attacked, config_path=tmp_path / "governance.yaml")  # the world's config is the repo's
+    edited.config_path.write_text(yaml.safe_dump(config))
+    given = answers(edited, 5)
+    assert all(a["safe_state"] and a["outcome"] == "refer" for a in given), given
+    assert all("are not the ones approved with its evidence pack" in a["safe_state_reason"] for a in given), given
+    assert incidents(edited, "decision thresholds", "are not the ones approved")
