@@ -142,6 +142,16 @@ class ColumnSpec(_Strict):
     )
     nullable: bool = Field(False, description="whether a value may be missing")
 
+    @field_validator("values", mode="before")
+    @classmethod
+    def _not_booleans(cls, values: Any) -> Any:
+        if isinstance(values, list) and any(isinstance(v, bool) for v in values):
+            raise ValueError(
+                f"values {values} were read as booleans: YAML reads unquoted no, yes, on, off, true and false "
+                "as booleans; quote them (e.g. ['no', 'yes'])"
+            )
+        return values
+
     @model_validator(mode="after")
     def _consistent(self) -> ColumnSpec:
         if self.min is not None and self.max is not None and self.min > self.max:
@@ -319,6 +329,16 @@ class GovernedModel(_Strict):
                 }
             )
         return sources
+
+    @field_validator("favourable_outcome", mode="before")
+    @classmethod
+    def _outcome_not_boolean(cls, outcome: Any) -> Any:
+        if isinstance(outcome, bool):
+            raise ValueError(
+                f"{outcome} was read as a boolean: YAML reads unquoted no, yes, on, off, true and false as booleans; "
+                "quote it (e.g. 'no')"
+            )
+        return outcome
 
     @model_validator(mode="after")
     def _roles_of_columns(self) -> GovernedModel:

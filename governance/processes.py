@@ -49,3 +49,13 @@ def _still_running(processes: list[subprocess.Popen]) -> list[subprocess.Popen]:
         except (ProcessLookupError, PermissionError):
             continue
     return [p for p in processes if p.pid in groups]
+
+
+def stop_on_sigterm() -> None:
+    """`kill`, systemd or `docker stop` (SIGTERM) end this process as Ctrl-C does (KeyboardInterrupt), so that the
+    caller's cleanup stops the processes it started instead of leaving them running."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

@@ -88,6 +88,19 @@ def build_pipeline(model: GovernedModel) -> Pipeline:
     return Pipeline([("prep", prep), ("model", estimator)])
 
 
+def estimator_problem(model: GovernedModel) -> str | None:
+    """Why the model's estimator cannot be built with its configured `params` (a misspelled keyword), or None:
+    `govern train` says so before anything is requested, not `trained_model` after the data was snapshotted."""
+    try:
+        build_pipeline(model)
+    except TypeError as exc:
+        return (
+            f"model '{model.name}': field 'estimator.params': {model.estimator.kind} cannot take "
+            f"{sorted(model.estimator.params)}: {exc}"
+        )
+    return None
+
+
 def fit(model: GovernedModel, train: pd.DataFrame) -> Pipeline:
     pipeline = build_pipeline(model)
     pipeline.fit(feature_frame(train, model.feature_columns), unfavourable(model, train))

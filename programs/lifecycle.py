@@ -16,7 +16,7 @@ from governance.config import load_config
 from governance.console import links
 from governance.monitoring.recorded import predates_drift_text
 from governance.policy.bundle import PolicyBundle
-from governance.processes import stop_process_groups
+from governance.processes import stop_on_sigterm, stop_process_groups
 from governance.release.services import Services
 from governance.settings import Settings
 
@@ -100,7 +100,7 @@ def ui(
         "fairness guard (govern guard)": [str(bin_dir / "govern"), "guard"],
     }
     processes: dict[str, subprocess.Popen] = {}
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill`, systemd or `docker stop` end it as Ctrl-C does
+    stop_on_sigterm()
     exited = None
     try:
         processes.update({name: subprocess.Popen(c, env=env, start_new_session=True) for name, c in commands.items()})
@@ -143,10 +143,6 @@ def _first_to_exit(processes: dict[str, subprocess.Popen]) -> tuple[str, int]:
             if code is not None:
                 return name, code
         time.sleep(1)
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
 
 
 def _where_to_look(settings: Settings, facts: dict) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from governance.processes import stop_process_groups
+from governance.processes import stop_on_sigterm, stop_process_groups
 from governance.settings import Settings, apply_offline_env
 from programs.daemon import WORKSPACE, daemon_environment
 from programs.instance import create_databases
@@ -71,14 +71,19 @@ class Topology:
         create_databases(self.settings)
         env = daemon_environment(self.settings)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for name, command in commands(self.settings, self.ports).items():
-            with open(self.log_dir / f"{name}.log", "ab") as log:
-                self.processes[name] = subprocess.Popen(
-                    command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=WORKSPACE.parent, start_new_session=True
-                )
-            if name == "code":
-                self.wait_for_port(self.ports.code, "code server")
-        self.wait_for_port(self.ports.webserver, "webserver")
+        try:
+            for name, command in commands(self.settings, self.ports).items():
+                with open(self.log_dir / f"{name}.log", "ab") as log:
+                    self.processes[name] = subprocess.Popen(
+                        command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=WORKSPACE.parent,
+                        start_new_session=True,
+                    )  # fmt: skip
+                if name == "code":
+                    self.wait_for_port(self.ports.code, "code server")
+            self.wait_for_port(self.ports.webserver, "webserver")
+        except BaseException:  # a stop (or a failure) while starting: what started stops too
+            stop_process_groups(list(self.processes.values()))
+            raise
         return self
 
     def __exit__(self, *_exc) -> None:
@@ -108,6 +113,7 @@ def main() -> None:
     apply_offline_env()
     settings = Settings.from_env()
     ports = Ports(args.host, args.webserver_port, args.code_port)
+    stop_on_sigterm()  # a service manager's stop must not leave the three running
     with Topology(settings, settings.home / "logs", ports) as topology:
         print(f"webserver http://{ports.host}:{ports.webserver}, code server {ports.host}:{ports.code}, daemon; "
               f"logs in {topology.log_dir}; Ctrl-C stops all three", flush=True)  # fmt: skip

@@ -33,6 +33,7 @@ from governance.errors import GovernanceError
 from governance.release.outcome import candidate_outcome, outcome_text
 from governance.release.services import Services
 from governance.settings import Settings, apply_offline_env
+from governance.training import estimator_problem
 from governance.trust.keys import load_private_key
 from jobs import QUIET
 from jobs.candidates import requested_candidate
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     config = load_config(settings.config_path)
     model = config.model(args.model)
-    if problems := data_file_problems(config, [model.name]):
+    if problems := data_file_problems(config, [model.name]) + [p for p in [estimator_problem(model)] if p]:
         raise ConfigError("\n".join(problems) + "\nnothing was requested or created", problems)
     services = Services(settings)
     say = _printer()

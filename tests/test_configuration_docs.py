@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from governance.config import GovernanceConfig, load_config
 from governance.config_reference import DOC, SET_BY_LOADER, documented, reference_markdown
+from governance.training import estimator_problem
 from programs.cli import app
 from tests import readme
 from tests.helpers import REPO
@@ -108,6 +109,31 @@ def test_config_check_prints_every_error_with_allowed_keys_and_closest_match(tmp
     ]
     json_result = CliRunner().invoke(app, ["config", "check", str(bad), "--json"])
     assert json_result.exit_code == 1 and len(yaml.safe_load(json_result.output)["errors"]) == 3
+
+
+def test_config_check_names_yaml_booleans_and_train_a_misspelled_estimator_parameter(tmp_path):
+    """Before, both passed the check: unquoted no/yes (read as false/true, then 0/1) failed validation with classes
+    the file never had, and a misspelled parameter failed `trained_model` after the data was snapshotted (`govern
+    train` now says so before it requests anything; the check stays free of scikit-learn's import)."""
+    raw = yaml.safe_load(worked_example(tmp_path).read_text())
+    loans = raw["models"]["loans"]
+    booleans = {
+        **loans,
+        "columns": {**loans["columns"], loans["target"]: {"kind": "category", "values": [False, True]}},
+        "favourable_outcome": False,
+    }
+    bad = tmp_path / "booleans.yaml"
+    bad.write_text(yaml.safe_dump({**raw, "models": {"booleans": booleans}}))
+    result = CliRunner().invoke(app, ["config", "check", str(bad)])
+    errors = " ".join(line for line in result.output.splitlines() if line.startswith("error: "))
+    assert result.exit_code == 1, result.output
+    assert "values [False, True] were read as booleans" in errors and "False was read as a boolean" in errors
+    misspelled = {**loans, "estimator": {**loans.get("estimator", {}), "params": {"max_iters": 60}}}
+    (tmp_path / "misspelled.yaml").write_text(yaml.safe_dump({**raw, "models": {"misspelled": misspelled}}))
+    model = load_config(tmp_path / "misspelled.yaml").model("misspelled")
+    problem = estimator_problem(model)
+    assert problem and "field 'estimator.params'" in problem and "max_iters" in problem, problem
+    assert estimator_problem(load_config(REPO / "governance.yaml").model("credit_scoring")) is None
 
 
 def test_config_check_answers_in_under_two_seconds_of_cpu():

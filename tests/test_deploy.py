@@ -99,6 +99,7 @@ def test_dagster_the_scoring_api_and_the_guard_each_hold_their_own_role_s_secret
     (api,) = _manifest("scoring-api.yaml")["spec"]["template"]["spec"]["containers"]
     (guard,) = _manifest("guard.yaml")["spec"]["template"]["spec"]["containers"]
     assert dagster == {"governance-dagster-env"}
+    assert values["postgresql"]["postgresqlUsername"] == "govern_dagster"  # Dagster's storage, as its role too
     assert _secrets(api) == {"governance-serving-env"} and _secrets(guard) == {"governance-guard-env"}
     grants = (DEPLOY / "postgres" / "grants.sql").read_text()
     for role in ("govern_dagster", "govern_serving", "govern_guard"):

@@ -5,6 +5,8 @@ launch`, as the README says, without naming a version."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -12,10 +14,12 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import psutil
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
 from governance.config import load_config
+from governance.processes import stop_process_groups
 from governance.registry import ModelRegistry
 from governance.settings import Settings
 from jobs import candidate_job_name
@@ -24,7 +28,7 @@ from jobs.requests import request_job_name
 from programs.daemon import daemon_environment
 from programs.instance import open_instance
 from programs.topology import LOCATION, Ports, Topology
-from tests.helpers import REPO, SMALL_CONFIG
+from tests.helpers import REPO, SMALL_CONFIG, wait_until
 
 pytestmark = pytest.mark.slow
 MODEL = "credit_scoring"
@@ -105,3 +109,35 @@ def _request_from_the_dagster_cli(settings: Settings, instance: dg.DagsterInstan
         assert time.monotonic() < deadline, f"no finished {MODEL}-v2 candidate after {DEADLINE_SECONDS} s"
         time.sleep(1)
     assert runs[0].status == dg.DagsterRunStatus.SUCCESS, runs[0].run_id
+
+
+def test_a_service_manager_s_stop_ends_all_three(tmp_path):
+    """`python -m programs.topology` under systemd or `docker stop` gets SIGTERM: it stops the code server, the
+    webserver and the daemon as Ctrl-C does (before, it exited alone and left the three running on their ports)."""
+    home = tmp_path / "govern"
+    env = {**os.environ, "GOVERN_HOME": str(home), "GOVERN_CONFIG": str(SMALL_CONFIG), "PYTHONPATH": str(REPO)}
+    env["GOVERN_POLICIES"] = str(REPO / "policies")
+    for production in ("GOVERN_DATABASE_URL", "GOVERN_DAGSTER_DATABASE_URL", "MLFLOW_TRACKING_URI"):
+        env.pop(production, None)
+    ports = Ports(webserver=free_port(), code=free_port())
+    command = [sys.executable, "-m", "programs.topology", "--webserver-port", str(ports.webserver)]
+    with open(tmp_path / "topology.log", "wb") as log:
+        topology = subprocess.Popen(
+            [*command, "--code-port", str(ports.code)], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_until(lambda: _listening(ports.webserver) or topology.poll() is not None, "the webserver", timeout=180)
+        children = psutil.Process(topology.pid).children(recursive=True)
+        assert topology.poll() is None and children, (tmp_path / "topology.log").read_text()[-2000:]
+        topology.send_signal(signal.SIGTERM)
+        topology.wait(timeout=60)
+        gone, alive = psutil.wait_procs(children, timeout=30)
+        assert not alive, [p.cmdline() for p in alive]
+        assert not _listening(ports.webserver) and not _listening(ports.code)
+    finally:
+        stop_process_groups([topology])
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0

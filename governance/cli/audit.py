@@ -297,7 +297,9 @@ def verify(
     public_key: Annotated[
         Path | None,
         typer.Option(
-            "--public-key", help="PEM Ed25519 public key the pack must be signed with (else: the key it carries)"
+            "--public-key",
+            help="Ed25519 public key the pack must be signed with, as PEM or the 'ed25519:...' line govern keygen "
+            "prints (else: the key it carries)",
         ),
     ] = None,
     roster: Annotated[
@@ -324,15 +326,25 @@ def verify(
 
 
 def _pinned_key(path: Path):
+    """A PEM public key, or the one-line `ed25519:<base64>` form `govern keygen` prints and the roster holds."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+    from governance.trust.keys import KEY_PREFIX, PublicKeyError, parse_public_key_line
+
     try:
-        key = load_pem_public_key(path.read_bytes())
+        content = path.read_bytes()
     except OSError as exc:
         raise GovernanceError(f"{path}: cannot read the public key: {exc.strerror}") from None
+    if content.strip().startswith(KEY_PREFIX.encode()):
+        try:
+            return parse_public_key_line(content.strip().decode("ascii", errors="replace"))
+        except PublicKeyError as exc:
+            raise GovernanceError(f"{path}: {exc}") from None
+    try:
+        key = load_pem_public_key(content)
     except (ValueError, TypeError):
-        raise GovernanceError(f"{path}: not a PEM public key") from None
+        raise GovernanceError(f"{path}: not a PEM public key, nor a line 'ed25519:<base64>'") from None
     if not isinstance(key, Ed25519PublicKey):
         raise GovernanceError(f"{path}: not an Ed25519 public key")
     return key

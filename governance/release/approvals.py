@@ -162,10 +162,16 @@ def who_may_approve(services: Services, request: ApprovalRequest) -> list[str]:
     verifies, its waiver has ended, the model's risk tier was raised)."""
     roster, bundle, now = services.roster, services.policies, utc_now()
     subject = _sealed_subject(services, request, _verified_pack(services, request), now)
+    signed = {  # who signed an approval of this pack still in force: a second approval must be someone else's
+        r.signed.statement.principal
+        for r in services.statements.find(action="approve", model=request.model, version=request.version, active_at=now)
+        if dict(r.signed.statement.subject).get("evidence_digest") == request.pack_digest
+    }
     return sorted(
         name
         for name in roster.principals
-        if authorize(bundle, roles_of(roster), name, "approve", subject, approval_context(now, now, 2)).allowed
+        if name not in signed
+        and authorize(bundle, roles_of(roster), name, "approve", subject, approval_context(now, now, 2)).allowed
     )
 
 

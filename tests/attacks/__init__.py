@@ -98,6 +98,13 @@ Refused before the suite existed
                                  test_the_same_expiry_by_a_retention_run_a_day_later_verifies)
   decision log rows deleted, edited, inserted, moved; forged seals, retention runs, sealing lease
                                  test_decision_log: every test
+  an allowance forged over the gate's denial, sealed in a pack of the version's own reports
+                                 test_forged_gate: every test
+  a later approval request naming another pack for a deployed version; config thresholds moved
+                                 test_artifacts: test_a_later_request_naming_another_pack_does_not_change_...,
+                                 test_decision_thresholds_changed_in_the_config_after_approval_serve_nothing
+  a registration appended while an expired request was still valid
+                                 test_separation_of_duties: test_an_expired_request_authorises_no_later_run
 
 Related tests that stay where they are: an exported evidence archive changed by its holder
 (tests/lineage/test_evidence.py), the ledger's generated query columns and backend tampering smoke test

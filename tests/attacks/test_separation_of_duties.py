@@ -47,6 +47,7 @@ def test_an_approver_launching_without_a_request_cannot_be_the_sole_approver(pen
     first = govern(settings, "approve", MODEL, "4", "--as", "ravi")
     assert first.exit_code == 0, first.output
     assert "a second approver must approve" in first.output
+    assert _awaiting(settings, V4)["may_approve"] == ["rhea"]  # ravi's approval is in: the second is rhea's
     assert services.ledger.latest(events.ApprovalGranted, model=MODEL, version=V4) is None  # nothing for the sensor
     with pytest.raises(ApprovalRefused, match=TWO):
         valid_approval(services, MODEL, V4, "test")

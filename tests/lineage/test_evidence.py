@@ -78,6 +78,9 @@ def test_the_cli_verifies_and_pins_the_key(world, pack, tmp_path):
         world.services.system_key().public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
     )
     assert govern(world.settings, "evidence", "verify", pack, "--public-key", system).exit_code == 0
+    line = tmp_path / "system.pub"  # the roster's one-line form, as `govern keygen` prints it
+    line.write_text(public_key_line(world.services.system_key().public_key()) + "\n")
+    assert govern(world.settings, "evidence", "verify", pack, "--public-key", line).exit_code == 0
     other = tmp_path / "other.pub.pem"
     other.write_bytes(generate_key_pair()[1].public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
     refused = govern(world.settings, "evidence", "verify", pack, "--public-key", other, "--json")
