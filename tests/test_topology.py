@@ -5,6 +5,7 @@ launch`, as the README says, without naming a version."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -125,6 +126,7 @@ def test_a_service_manager_s_stop_ends_all_three(tmp_path):
         topology = subprocess.Popen(
             [*command, "--code-port", str(ports.code)], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT
         )
+    children: list[psutil.Process] = []
     try:
         wait_until(lambda: _listening(ports.webserver) or topology.poll() is not None, "the webserver", timeout=180)
         children = psutil.Process(topology.pid).children(recursive=True)
@@ -134,8 +136,11 @@ def test_a_service_manager_s_stop_ends_all_three(tmp_path):
         gone, alive = psutil.wait_procs(children, timeout=30)
         assert not alive, [p.cmdline() for p in alive]
         assert not _listening(ports.webserver) and not _listening(ports.code)
-    finally:
+    finally:  # a failure leaves nothing running: the three are in sessions of their own
         stop_process_groups([topology])
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
 
 
 def _listening(port: int) -> bool:
