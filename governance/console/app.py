@@ -40,7 +40,7 @@ from governance.objectstore import sealed_pack_dir
 from governance.registry import RegistryError, parse_version_key
 from governance.release import evidence_pack
 from governance.release.approvals import ApprovalRefused, latest_request
-from governance.release.production import verified_moves
+from governance.release.production import deployed_pack, verified_moves
 from governance.release.services import Services
 from governance.settings import Settings
 
@@ -211,8 +211,7 @@ def _ledgered_html(request: Request, path: Path, digest: str, title: str, change
 def _sealed_pack(services: Services, model: str, version: str) -> evidence_pack.EvidencePack:
     """The pack the version's latest verified move deployed (its approval signed that digest), else the one last
     requested for approval: a request entry is unsigned, and one appended later changes nothing deployed."""
-    moves = verified_moves(services, model)
-    deployed = next((m.evidence_pack for m in reversed(moves) if m.version == version), None)
+    deployed = deployed_pack(verified_moves(services, model), version)
     if deployed is not None:
         return evidence_pack.verify(sealed_pack_dir(services.settings, model, version, deployed), deployed)
     try:

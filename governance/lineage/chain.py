@@ -32,6 +32,7 @@ from governance.registry import parse_version_key, version_key
 from governance.release import evidence_pack
 from governance.release.production import (
     FACTS,
+    deployed_pack,
     incidents_about,
     move_problem,
     statement_problem,
@@ -440,7 +441,7 @@ class _Builder:
         """The pack the version's latest verified move deployed (the approval it relied on signed that digest),
         else the latest one requested for approval. Request entries are unsigned: a later one naming another pack
         does not change what production relied on; it is shown as pending."""
-        deployed = next((m.evidence_pack for m in reversed(verified) if m.version == self.version), None)
+        deployed = deployed_pack(verified, self.version)
         entry, request = self._latest(
             self.own, ev.ApprovalRequested, where=lambda r: deployed in (None, getattr(r, "evidence_pack", None))
         )

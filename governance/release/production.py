@@ -181,6 +181,13 @@ def verified_champion(services: Services, model: str) -> events.MoveStep | None:
     return _verified_move(services, services.roster, _completed(services, model), [])
 
 
+def deployed_pack(moves: list[events.MoveStep], version: str) -> str | None:
+    """The evidence pack the latest of these verified moves to `version` deployed (its approval signed that digest),
+    or None: what lineage, the console and the evidence export show for a deployed version, whatever request entry
+    (unsigned) came after it."""
+    return next((m.evidence_pack for m in reversed(moves) if m.version == version), None)
+
+
 def verified_moves(services: Services, model: str) -> list[events.MoveStep]:
     """Every completed move of the model whose authority verifies, oldest first (forgeries left out)."""
     roster = services.roster
