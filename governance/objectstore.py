@@ -13,8 +13,10 @@ The transfers are MLflow's artifact repositories (its S3 one uses boto3), the sa
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from governance.errors import GovernanceError
@@ -47,14 +49,29 @@ def publish(settings: Settings, path: Path) -> None:
         raise ObjectStoreError(f"{key}: could not be published to the object store ({type(exc).__name__})") from exc
 
 
+def for_reading(settings: Settings) -> Settings:
+    """These settings for a process that only reads: what it fetches lands in a temporary directory of its own,
+    removed when it exits, never in the state dir (a GET, a lineage or a trace writes nothing there)."""
+    if settings.object_store_url is None or settings.fetch_cache is not None:
+        return settings
+    cache = Path(tempfile.mkdtemp(prefix="govern-fetched-"))
+    atexit.register(shutil.rmtree, cache, ignore_errors=True)
+    return replace(settings, fetch_cache=cache)
+
+
 def fetched(settings: Settings, path: Path) -> Path:
-    """`path` in the state dir, fetched from the object store first if this state dir has no copy of it.
+    """`path` in the state dir, fetched from the object store first if this state dir has no copy of it (into
+    `settings.fetch_cache` instead, for a process that only reads).
 
     A fetch lands under a temporary name and is renamed into place, so a failed one leaves nothing behind;
-    a key the store does not hold leaves `path` missing, for the caller to report as missing."""
+    a key the store does not hold leaves the path returned missing, for the caller to report as missing."""
     if settings.object_store_url is None or path.exists():
         return path
     key = settings.relative(path)
+    if settings.fetch_cache is not None:
+        path = settings.fetch_cache / key
+        if path.exists():
+            return path
     parent_key, _, name = key.rpartition("/")
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".fetching-", dir=path.parent))

@@ -72,6 +72,9 @@ class Settings:
     policies_override: Path | None = None
     roster_override: Path | None = None
     system_key_override: Path | None = None
+    # Where a process that only reads (the console, lineage, trace, status) lands files it fetches from the
+    # object store: outside the state dir, so reading writes nothing there (`objectstore.for_reading`).
+    fetch_cache: Path | None = None
 
     def __post_init__(self) -> None:
         if self.dagster_database_url is not None:

@@ -15,6 +15,7 @@ from governance.cli.output import emit, fail
 from governance.config import load_config
 from governance.console import links
 from governance.monitoring.recorded import predates_drift_text
+from governance.objectstore import for_reading
 from governance.policy.bundle import PolicyBundle
 from governance.processes import stop_on_sigterm, stop_process_groups
 from governance.release.services import Services
@@ -51,7 +52,7 @@ def status(
     from programs.status import ASSETS
     from programs.status import status as collect
 
-    services = Services(ctx.obj)
+    services = Services(for_reading(ctx.obj))  # status ledgers incidents, but fetches nothing into the state dir
     config = services.config
     with DagsterRecords(services.settings, list(config.models), ASSETS) as dagster:
         found = collect(dagster, services, config)

@@ -32,6 +32,13 @@ def _services(settings: Settings):
     return Services(settings)
 
 
+def _reading(settings: Settings):
+    """Services for a command that only reads: what it fetches from the object store stays out of the state dir."""
+    from governance.objectstore import for_reading
+
+    return _services(for_reading(settings))
+
+
 # --- lineage -----------------------------------------------------------------------------------
 
 
@@ -42,7 +49,7 @@ def lineage(ctx: typer.Context, model: ModelArg, version: VersionArg, as_json: J
     approvals, deployments and rollbacks, kill switch, monitoring."""
     from governance.lineage.chain import version_lineage
 
-    found = version_lineage(_services(ctx.obj), model, normalise_version(model, version))
+    found = version_lineage(_reading(ctx.obj), model, normalise_version(model, version))
     emit(found.document, as_json, lineage_text)
     _exit_on_findings(found.document["findings"])
 
@@ -186,7 +193,7 @@ def trace(
     from governance.lineage.trace import trace_decision
 
     settings: Settings = ctx.obj
-    traced = trace_decision(_services(settings), DecisionLog.for_settings(settings), decision_id, registry=registry)
+    traced = trace_decision(_reading(settings), DecisionLog.for_settings(settings), decision_id, registry=registry)
     emit(traced, as_json, trace_text)
     _exit_on_findings(traced["findings"] + (traced["lineage"] or {}).get("findings", []))
 
@@ -276,7 +283,7 @@ def export(
     inclusion proofs and a signed checkpoint, the control map, and a manifest of SHA-256 digests."""
     from governance.lineage.pack import export_evidence
 
-    written = export_evidence(_services(ctx.obj), model, normalise_version(model, version), out.resolve())
+    written = export_evidence(_reading(ctx.obj), model, normalise_version(model, version), out.resolve())
     emit(
         written.to_dict(),
         as_json,

@@ -36,7 +36,7 @@ from governance.lineage.pack import export_evidence
 from governance.lineage.proofs import entry_problem
 from governance.lineage.trace import trace_decision
 from governance.monitoring.recorded import DRIFT_HTML
-from governance.objectstore import sealed_pack_dir
+from governance.objectstore import for_reading, sealed_pack_dir
 from governance.registry import RegistryError, parse_version_key
 from governance.release import evidence_pack
 from governance.release.approvals import ApprovalRefused, latest_request
@@ -65,6 +65,7 @@ class NotFound(GovernanceError):
 
 def create_console(settings: Settings, config: GovernanceConfig | None = None) -> FastAPI:
     config = config or load_config(settings.config_path)
+    settings = for_reading(settings)  # a page fetches what it shows outside the state dir
     services, decisions = Services(settings), DecisionLog.for_settings(settings)
     verifications = verifying.Verifications(services.ledger)
     app = FastAPI(title="governance-assets console", docs_url=None, redoc_url=None, openapi_url=None)

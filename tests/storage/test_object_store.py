@@ -4,13 +4,16 @@ from the settings, never from the absolute URIs MLflow's database keeps."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import replace
 
 import httpx
 import pytest
 import sqlalchemy
+from fastapi.testclient import TestClient
 
+from governance.console.app import create_console
 from governance.data.generator import generate_applications
 from governance.objectstore import publish, sealed_pack_dir
 from governance.registry import ModelRegistry
@@ -23,6 +26,7 @@ from governance.trust.demo import demo_key_path
 from governance.trust.keys import load_private_key
 from jobs import release_job_name
 from tests.helpers import REPO, SMALL_CONFIG, Lifecycle, RunningAPI, register_version, wait_until
+from tests.lineage.conftest import govern
 from tests.storage.s3_server import S3Server, weed_binary
 
 MODEL = "credit_scoring"
@@ -163,3 +167,16 @@ def test_dagster_runs_train_into_and_seal_into_the_object_store(s3_server, s3_en
         wait_until(lambda: client.get(f"/models/{MODEL}").json()["served_version"] == 1, "v1 served", timeout=60)
         answer = client.post(f"/models/{MODEL}/decisions", json=body).json()
     assert (answer["version"], answer["safe_state"]) == (1, False), answer  # the bucket's artifact, digest checked
+
+    # Reading the record writes nothing into the state dir: the console, lineage and status fetch the pack
+    # only the bucket keeps into a temporary directory of their own, and verify it there.
+    shutil.rmtree(settings.model_dir(MODEL, version) / "evidence")
+    before = sorted(settings.reports_dir.rglob("*"))
+    with TestClient(create_console(settings, life.config)) as console:
+        page = console.get(f"/models/{MODEL}/versions/{version}")
+    assert page.status_code == 200 and approval.evidence_digest[:12] in page.text, page.text[:500]
+    assert "DOES NOT VERIFY" not in page.text
+    lineage = govern(settings, "lineage", MODEL, version, "--json")
+    assert lineage.exit_code == 0, lineage.output
+    assert json.loads(lineage.output)["evidence_pack"]["status"] == "verified"
+    assert sorted(settings.reports_dir.rglob("*")) == before
