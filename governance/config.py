@@ -140,7 +140,13 @@ class ColumnSpec(_Strict):
     values: list[int | str] | None = Field(
         None, description="the allowed values (required for a category column; optional for an integer column)"
     )
-    nullable: bool = Field(False, description="whether a value may be missing")
+    nullable: bool = Field(
+        False,
+        description=(
+            "whether a value may be missing (in a CSV: an empty cell; outside a category column also the cells pandas "
+            "reads as missing, such as NA or null: in a category column those are values)"
+        ),
+    )
 
     @field_validator("values", mode="before")
     @classmethod

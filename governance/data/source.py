@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +17,15 @@ from governance.settings import Settings
 
 class DataError(GovernanceError):
     """A data file cannot be read as a table. The message names the file."""
+
+
+# The cells pandas reads as missing by default (its read_csv documentation), kept for every column but those a
+# contract lists values for: there "NA" (North America), "None" or "null" are values like any other, as they are
+# in a JSON request to the scoring API, and only an empty cell is missing.
+MISSING_MARKERS = (
+    *("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A"),
+    *("NA", "NULL", "NaN", "None", "n/a", "nan", "null"),
+)
 
 
 def generate(model: GovernedModel, **overrides) -> tuple[pd.DataFrame, str]:
@@ -33,7 +43,7 @@ def generate(model: GovernedModel, **overrides) -> tuple[pd.DataFrame, str]:
 
 def read_dataset(model: GovernedModel, path: str | Path) -> pd.DataFrame:
     """Read a snapshot; text columns the contract calls categories become pandas categoricals."""
-    frame = read_table(path)
+    frame = read_table(path, literal=[c for c, spec in model.contract.items() if spec.kind == "category"])
     for column, spec in model.contract.items():
         if spec.kind == "category" and column in frame and frame[column].dtype == object:
             frame[column] = frame[column].astype("category")
@@ -49,8 +59,9 @@ def read_snapshot(settings: Settings, model: GovernedModel, md5: str) -> pd.Data
     return read_dataset(model, path)
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV (strict UTF-8) or Parquet file, raising DataError that names the file on failure."""
+def read_table(path: str | Path, literal: Collection[str] = ()) -> pd.DataFrame:
+    """Read a CSV (strict UTF-8) or Parquet file, raising DataError that names the file on failure. In a CSV only
+    an empty cell of a `literal` column is missing; elsewhere pandas' usual markers ("NA", "null", ...) are too."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: data file not found")
@@ -59,7 +70,14 @@ def read_table(path: str | Path) -> pd.DataFrame:
     try:
         if _is_parquet(path):
             return pd.read_parquet(path)
-        return pd.read_csv(path, encoding="utf-8", encoding_errors="strict", low_memory=False)
+        return pd.read_csv(
+            path,
+            encoding="utf-8",
+            encoding_errors="strict",
+            low_memory=False,
+            keep_default_na=False,
+            na_values=_missing_markers(path, set(literal)),
+        )
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
     except pd.errors.EmptyDataError:
@@ -68,6 +86,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise DataError(f"{path}: malformed CSV: {exc}") from None
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot be read as {path.suffix.lstrip('.') or 'a table'}: {exc}") from None
+
+
+def _missing_markers(path: Path, literal: set[str]) -> dict[str, list[str]]:
+    header = pd.read_csv(path, nrows=0, encoding="utf-8", encoding_errors="strict").columns
+    return {column: [""] if column in literal else list(MISSING_MARKERS) for column in header}
 
 
 def _is_parquet(path: Path) -> bool:

@@ -1,0 +1,32 @@
+"""A user's CSV read as the scoring API reads a request: a category value that pandas would take for a missing
+marker ("NA" for North America, "None", "null") stays that value, and a number column's usual markers are missing."""
+
+from __future__ import annotations
+
+import math
+
+from governance.config import load_config
+from governance.data.contract import CONTRACT
+from governance.data.generator import generate_applications
+from governance.data.source import read_dataset
+from tests.helpers import small_model, write_config
+
+MARKERS = ["NA", "None", "null", "N/A"]
+
+
+def test_category_values_that_look_missing_are_values_and_number_markers_are_missing(tmp_path):
+    frame = generate_applications(8, seed=3)
+    frame["housing"] = [*MARKERS, "own", "rent", "own", ""]
+    frame["annual_income"] = frame["annual_income"].astype(object)
+    frame.loc[0, "annual_income"], frame.loc[1, "annual_income"] = "NA", "null"
+    csv = tmp_path / "apps.csv"
+    frame.to_csv(csv, index=False)
+    columns = {**CONTRACT, "housing": {**CONTRACT["housing"], "values": [*MARKERS, "own", "rent"], "nullable": True}}
+    config = load_config(write_config(tmp_path / "governance.yaml", {"credit_scoring": small_model(columns=columns)}))
+
+    read = read_dataset(config.model("credit_scoring"), csv)
+
+    assert list(read["housing"].iloc[:7]) == [*MARKERS, "own", "rent", "own"]
+    assert read["housing"].isna().tolist() == [False] * 7 + [True]  # only the empty cell is missing
+    assert math.isnan(read.loc[0, "annual_income"]) and math.isnan(read.loc[1, "annual_income"])
+    assert read["annual_income"].dtype.kind == "f"  # still a number column
