@@ -203,6 +203,8 @@ def decide(
         )
     if action == "approve" and services.registry.champion(model) == parse_version_key(version)[1]:
         raise ApprovalRefused(f"{version} is already the champion: there is nothing to approve")
+    if action == "approve":
+        _refuse_if_standing(services, request, principal, now)
     subject = {"model": model, "version": version, "evidence_digest": request.pack_digest}
     signed = sign(
         Statement.new(action, subject, principal, valid_for=STATEMENT_VALIDITY, comment=comment, now=now), private_key
@@ -277,6 +279,27 @@ def spent_until(services: Services, model: str, version: str, evidence: str, bef
         if m.evidence_pack == evidence and (before_seq is None or m.seq < before_seq)
     ]
     return done[-1] if done else ""
+
+
+def _refuse_if_standing(services: Services, request: ApprovalRequest, principal: str, now: datetime) -> None:
+    """Refuse a second approval of the pending pack by one principal while their first stands and waits for a
+    second approver: it would count for nothing and only repeat the record. (A granted one may be given again,
+    as `govern status` advises once its release was given up.)"""
+    try:
+        sealed = _sealed_subject(services, request, _verified_pack(services, request), now)
+    except GovernanceError:
+        return  # the approval itself is refused, and ledgered, below
+    earlier = _standing(services, request, sealed, now).get(principal)
+    granted = {
+        g.statement
+        for g in services.ledger.events(events.ApprovalGranted, model=request.model, version=request.version)
+    }
+    if earlier is not None and earlier.digest not in granted:
+        raise ApprovalRefused(
+            f"{principal} already approved evidence pack {request.pack_digest[:12]} of {request.version} (statement "
+            f"{earlier.digest[:12]}, valid until {utc_timestamp(earlier.statement.expires_at)}); it waits for a "
+            "second approver, who must be someone else: nothing was recorded"
+        )
 
 
 def _standing(

@@ -54,8 +54,13 @@ def test_an_approver_launching_without_a_request_cannot_be_the_sole_approver(pen
     assert not pending.release(V4).success
     assert TWO in pending.release_refusal()
     assert services.registry.champion(MODEL) == 1 and verified_production(services, MODEL).champion == 1
-    again = decide(services, MODEL, V4, "approve", "ravi", key_of(settings, "ravi"))  # the same person twice
-    assert again.awaiting_second_approver
+    size = services.ledger.size()
+    with pytest.raises(
+        ApprovalRefused, match="ravi already approved evidence pack .* someone else: nothing was recorded"
+    ):
+        decide(services, MODEL, V4, "approve", "ravi", key_of(settings, "ravi"))  # the same person twice
+    assert services.ledger.size() == size
+    assert len(services.statements.find(action="approve", model=MODEL, version=V4)) == 1
     assert not pending.release(V4).success and services.registry.champion(MODEL) == 1
 
     second = decide(services, MODEL, V4, "approve", "rhea", key_of(settings, "rhea"))
