@@ -156,7 +156,9 @@ def _waiting_part(waiting) -> Markup:
     )
     return Markup(
         f"<p><b>{text(request.version)}</b> waits for approval of evidence pack {code(request.pack_digest)} "
-        f"({text(who)})</p>" + command(commands.approve(request)) + command(commands.reject(request))
+        f"(requested by {text(waiting.requested_by)}; {text(who)})</p>"
+        + command(commands.approve(request))
+        + command(commands.reject(request))
     )
 
 

@@ -22,6 +22,7 @@ from governance.release.approvals import (
     who_may_approve,
 )
 from governance.release.production import Production, open_incidents, verified_production
+from governance.release.requests import requesters
 from governance.release.services import Services
 
 PAGE = 50  # ledger entries per page
@@ -36,6 +37,7 @@ class Waiting:
     approver: str | None
     may_approve: tuple[str, ...] = ()
     problem: str | None = None
+    requested_by: str = ""  # who verifiably asked for the version, or that nobody is known to have
 
 
 @dataclass(frozen=True)
@@ -76,10 +78,12 @@ def _waiting(services: Services, model: str) -> list[Waiting]:
         if stage is None:
             continue
         if stage[0] == "pending":
+            asked = requesters(services, model, version).describe()
             try:
-                found.append(Waiting(request, "pending", None, tuple(who_may_approve(services, request))))
+                may = tuple(who_may_approve(services, request))
+                found.append(Waiting(request, "pending", None, may, requested_by=asked))
             except GovernanceError as exc:
-                found.append(Waiting(request, "pending", None, problem=str(exc)))
+                found.append(Waiting(request, "pending", None, problem=str(exc), requested_by=asked))
         else:
             found.append(Waiting(request, stage[0], stage[1]))
     return found
