@@ -45,9 +45,17 @@ def read_dataset(model: GovernedModel, path: str | Path) -> pd.DataFrame:
     """Read a snapshot; text columns the contract calls categories become pandas categoricals."""
     frame = read_table(path, literal=[c for c, spec in model.contract.items() if spec.kind == "category"])
     for column, spec in model.contract.items():
-        if spec.kind == "category" and column in frame and frame[column].dtype == object:
+        if column not in frame:
+            continue
+        if spec.kind == "category" and frame[column].dtype == object:
             frame[column] = frame[column].astype("category")
+        elif spec.kind == "integer" and spec.nullable and _whole_with_gaps(frame[column]):
+            frame[column] = frame[column].astype("Int64")  # pandas reads whole numbers with gaps as decimals
     return frame
+
+
+def _whole_with_gaps(values: pd.Series) -> bool:
+    return pd.api.types.is_float_dtype(values) and bool((values.dropna() % 1 == 0).all())
 
 
 def read_snapshot(settings: Settings, model: GovernedModel, md5: str) -> pd.DataFrame:

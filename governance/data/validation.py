@@ -35,9 +35,11 @@ _TABLE_LEVEL = {
     "expect_column_distinct_values_to_equal_set",
     "expect_column_values_to_be_in_type_list",
 }
+# GX names pandas' nullable dtypes by their class ("Int64Dtype"): "Int64" matched nothing, and a nullable integer
+# column with gaps (read as Int64, `source.read_dataset`) failed its type check.
 _DTYPES = {
-    "integer": ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "Int64"],
-    "number": ["float16", "float32", "float64", "Float64", "int8", "int16", "int32", "int64", "Int64"],
+    "integer": ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "Int64Dtype"],
+    "number": ["float16", "float32", "float64", "Float64Dtype", "int8", "int16", "int32", "int64", "Int64Dtype"],
     "boolean": ["bool", "boolean"],
 }
 
@@ -194,6 +196,8 @@ def _with_rows(model: GovernedModel, frame: pd.DataFrame, r: dict) -> str | None
     numbers = pd.to_numeric(series, errors="coerce") if r["expectation"] in _NUMERIC_CHECKS else series
     if r["expectation"] == "expect_column_values_to_be_in_type_list":
         return _type_failure(model, column, series, numbers, r)
+    if r["expectation"] == "expect_column_distinct_values_to_equal_set":
+        return _classes_failure(column, series, list(r["kwargs"]["value_set"]))
     values = True
     match r["expectation"]:
         case "expect_column_values_to_not_be_null":
@@ -238,6 +242,17 @@ def _type_failure(model: GovernedModel, column: str, series: pd.Series, numbers:
         empty = _rows(model, column, series, series.isna(), values=False)
         return f"{_describe(r)} (whole numbers with empty values are read as decimals: {empty})"
     return _describe(r)
+
+
+def _classes_failure(column: str, series: pd.Series, wanted: list) -> str:
+    """The target's classes the data lacks, and any it has beyond them, by value."""
+    observed = sorted(series.dropna().unique().tolist(), key=str)
+    extra = [v for v in observed if v not in wanted]
+    return (
+        f"column {column!r}: the target needs both classes {wanted}; absent: "
+        + str([v for v in wanted if v not in observed])
+        + (f", unexpected: {extra}" if extra else "")
+    )
 
 
 def _rows(model: GovernedModel, column: str, series: pd.Series, bad: pd.Series, values: bool = True) -> str:
