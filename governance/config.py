@@ -144,7 +144,8 @@ class ColumnSpec(_Strict):
         False,
         description=(
             "whether a value may be missing (in a CSV: an empty cell; outside a category column also the cells pandas "
-            "reads as missing, such as NA or null: in a category column those are values)"
+            "reads as missing, such as NA or null: in a category column those are values). A request sends a "
+            "missing value as null; it may not leave the feature out"
         ),
     )
 
@@ -155,6 +156,12 @@ class ColumnSpec(_Strict):
             raise ValueError(
                 f"values {values} were read as booleans: YAML reads unquoted no, yes, on, off, true and false "
                 "as booleans; quote them (e.g. ['no', 'yes'])"
+            )
+        if isinstance(values, list) and any(v is None for v in values):
+            raise ValueError(
+                f"values {values} hold a null: YAML reads an unquoted null, Null, ~ or an empty item as no value; "
+                "quote a value spelled so (e.g. ['null', 'gold']), or leave it out and set nullable: true for "
+                "missing values"
             )
         return values
 

@@ -42,11 +42,12 @@ class ApplicationSchema:
 
 
 def _field(spec: ColumnSpec, required: bool) -> tuple[Any, Any]:
+    """A feature is `required`: a nullable one may be null, never left out (a client that drops a field by
+    mistake would get a decision on a missing value, quietly another one)."""
     kind = _kind(spec)
     if spec.nullable or not required:
         kind = kind | None
-    default = ... if required and not spec.nullable else None
-    return kind, default
+    return kind, ... if required else None
 
 
 def _kind(spec: ColumnSpec) -> Any:
