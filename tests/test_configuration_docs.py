@@ -197,3 +197,15 @@ def test_config_check_warns_of_card_sections_the_gate_requires(tmp_path):
     ]
     json_result = CliRunner().invoke(app, ["config", "check", str(path), "--json"])
     assert json_result.exit_code == 0 and json.loads(json_result.stdout)["models"][0]["warnings"] == warnings
+
+
+def test_config_check_names_an_unquoted_null_among_a_columns_values(tmp_path):
+    raw = yaml.safe_load(worked_example(tmp_path).read_text())
+    loans = raw["models"]["loans"]
+    nulls = {**loans, "columns": {**loans["columns"], loans["target"]: {"kind": "category", "values": [None, "x"]}}}
+    bad = tmp_path / "nulls.yaml"
+    bad.write_text(yaml.safe_dump({**raw, "models": {"nulls": nulls}}))
+    result = CliRunner().invoke(app, ["config", "check", str(bad)])
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert result.exit_code == 1, result.output
+    assert len(errors) == 1 and "values [None, 'x'] hold a null" in errors[0] and "quote a value" in errors[0], errors

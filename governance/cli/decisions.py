@@ -40,8 +40,13 @@ def seal(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
 
 def _sealed_text(sealed: list[dict]) -> str:
+    from governance.lineage.decision_seals import SETTLE
+
     if not sealed:
-        return "nothing to seal: every settled decision is sealed"
+        return (
+            f"nothing to seal: every decision logged over {SETTLE.seconds} s ago is sealed (a newer one is "
+            "sealed once it has settled: run this again a minute later, or leave it to `govern guard`)"
+        )
     return "\n".join(
         f"sealed {s['model']} seq {s['first_seq']}..{s['last_seq']}: {s['count']} decisions" for s in sealed
     )
