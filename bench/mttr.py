@@ -1,6 +1,7 @@
 """Monitoring: time to remediate a harmful window (MTTR), and the cost of a sensor tick for 20 governed models.
 
-    .venv/bin/python bench/mttr.py [--trials 6] [--interval 5] [--rows 50000] [--models 20] [--only mttr|ticks]
+    .venv/bin/python bench/mttr.py [--trials 6] [--interval 5] [--rows 50000] [--fleet 50] [--models 20]
+                                   [--only mttr|ticks|guard]
 
 MTTR. Two versions of the default credit_scoring model (governance.yaml; the
 sensors' `check_interval_seconds` set to --interval) are deployed in a
@@ -21,6 +22,12 @@ version or the safe state. The ledger gives the alert and the action times.
 Baseline, measured in the same run: people acting directly (releasing v2 again
 after a rollback trial, and bea's kill switch as `govern disable` does it) to
 the API reporting it: what a champion move costs without detection.
+
+MTTR among --fleet models (issue 25). The same trials again, in a new state dir whose config governs
+credit_scoring and --fleet - 1 more models (copies of it, model_01 ...), each with a deployed champion; before
+every harmful window of credit_scoring, each other model decides a healthy window of its own, so every fleet
+sensor's tick judges --fleet windows at once (the worst case: all models busy). Baseline: the one-model
+median above, measured in the same run. Goal: at most 1.5x it.
 
 Tick. --models copies of the default model, each with a deployed champion and
 one complete, labelled window of decisions; each monitoring sensor is
@@ -94,7 +101,7 @@ from sensors.monitoring import monitoring_sensor_name  # noqa: E402
 from tests.monitoring.support import deploy_trained, deploy_version, redeploy, train  # noqa: E402
 
 MODEL = "credit_scoring"
-GOAL_MEDIAN_S, CLAIM_S, GOAL_TICK_S = 30.0, 60.0, 2.0
+GOAL_MEDIAN_S, CLAIM_S, GOAL_TICK_S, GOAL_FLEET_RATIO = 30.0, 60.0, 2.0, 1.5
 GOAL_HARMFUL, GUARD_BATCH, HARMFUL_VERSION = 200, 10, 2
 CLIENTS, POLL_S, WINDOW_TIMEOUT_S, MAX_WINDOWS = 16, 0.05, 60.0, 4
 SENSORS = ("data_drift", "score_drift", "fairness", "performance")
@@ -201,12 +208,24 @@ def bodies(model: GovernedModel, seed: int, rows: int | None = None, **knobs) ->
     return [{**a.features, **(a.protected or {})} for a in applications(model, frame)]
 
 
-def measure_mttr(root: Path, trials: int, interval: int, rows: int) -> tuple[list[dict], list[float], list[float]]:
-    settings = state(root, [MODEL], interval, rows)
-    model = load_config(settings.config_path).model(MODEL)
+def measure_mttr(
+    root: Path, trials: int, interval: int, rows: int, others: int = 0
+) -> tuple[list[dict], list[float], list[float]]:
+    """MTTR trials on credit_scoring; with `others`, among that many more governed models, each with a deployed
+    champion and a healthy window of its own decided before each harmful one (every sensor judges them all)."""
+    fleet = [f"model_{i:02d}" for i in range(1, others + 1)]
+    settings = state(root, [MODEL, *fleet], interval, rows)
+    config = load_config(settings.config_path)
+    model = config.model(MODEL)
     print(f"training and deploying v1 (shifted population) and v2 (baseline), {rows} rows each ...", flush=True)
     deploy_version(settings, model, seed=8, rows=rows, drift=1.0)
     deploy_version(settings, model, seed=7, rows=rows)
+    if fleet:
+        print(f"deploying {others} other governed models ...", flush=True)
+        frame, pipeline = train(config.model(fleet[0]), seed=7, rows=min(rows, 5000))
+        for name in fleet:
+            deploy_trained(settings, config.model(name), frame, pipeline, "bench")
+    background = [Traffic(settings, config.model(name)) for name in fleet]
     services, log = Services(settings), DecisionLog.for_settings(settings)
     bea = load_private_key(demo_key_path(settings, "bea"))
     api = Api(settings, root / "govern-serve.log")
@@ -219,7 +238,7 @@ def measure_mttr(root: Path, trials: int, interval: int, rows: int) -> tuple[lis
                     knobs, done = {"drift": 1.0}, lambda s: s["served_version"] == 1
                 else:
                     knobs, done = {"bias": 1.0}, lambda s: s["safe_state"]
-                results.append(_trial(api, services, log, model, trial, kind, knobs, done))
+                results.append(_trial(api, services, log, model, trial, kind, knobs, done, background))
                 print(
                     f"  trial {trial + 1} ({kind}): contained {results[-1]['mttr']:.1f} s after window "
                     f"{results[-1]['window']} was complete",
@@ -241,11 +260,22 @@ def measure_mttr(root: Path, trials: int, interval: int, rows: int) -> tuple[lis
 
 
 def _trial(
-    api: Api, services: Services, log: DecisionLog, model: GovernedModel, trial: int, kind: str, knobs: dict, done
+    api: Api,
+    services: Services,
+    log: DecisionLog,
+    model: GovernedModel,
+    trial: int,
+    kind: str,
+    knobs: dict,
+    done,
+    background: list[Traffic],
 ) -> dict:
-    """Harmful windows until serving is contained; the times, from the window the remediation names."""
+    """Harmful windows until serving is contained, each after a healthy window of every other model; the times,
+    from the window the remediation names."""
     since = services.ledger.size()
     for attempt in range(MAX_WINDOWS):
+        for other in background:
+            other.send(other.model.monitoring.window_size, seed=1000 * trial + attempt)
         api.decide(bodies(model, 1000 * trial + attempt, **knobs))
         reached = api.wait_until(done)
         if reached is not None:
@@ -345,6 +375,7 @@ def main() -> None:
     parser.add_argument("--interval", type=int, default=5, help="the sensors' check_interval_seconds")
     parser.add_argument("--rows", type=int, default=50_000, help="generated rows per trained version")
     parser.add_argument("--models", type=int, default=20)
+    parser.add_argument("--fleet", type=int, default=50, help="MTTR again among this many models (0: not)")
     parser.add_argument("--only", choices=("mttr", "ticks", "guard"), help="measure one of the three")
     parser.add_argument("--guard-trials", type=int, default=7, help="fairness breaches the guard contains")
     parser.add_argument("--sensor-trials", type=int, default=2, help="the same breaches with the sensors only")
@@ -356,7 +387,11 @@ def main() -> None:
     os.environ["GOVERN_POLICIES"] = str(REPO / "policies")  # what `state` gives this process: serve, guard, daemon too
     with tempfile.TemporaryDirectory(prefix="bench-mttr-") as tmp:
         if args.only in (None, "mttr"):
-            report_mttr(args, *measure_mttr(Path(tmp) / "mttr", args.trials, args.interval, args.rows))
+            alone = measure_mttr(Path(tmp) / "mttr", args.trials, args.interval, args.rows)
+            report_mttr(args, *alone)
+            if args.fleet > 1:
+                among = measure_mttr(Path(tmp) / "fleet", args.trials, args.interval, args.rows, args.fleet - 1)
+                report_fleet(args, alone[0], among[0])
         if args.only in (None, "ticks"):
             report_ticks(args, *measure_ticks(Path(tmp) / "ticks", args.models, args.rows))
         if args.only in (None, "guard"):
@@ -386,6 +421,21 @@ def report_mttr(args, results: list[dict], person_rollback: list[float], person_
             f"    {kind:<12} person {statistics.median(person):.2f} s   monitoring {ours:.1f} s   "
             f"(detection and orchestration add {ours - statistics.median(person):.1f} s)"
         )
+
+
+def report_fleet(args, alone: list[dict], among: list[dict]) -> None:
+    one, fleet = statistics.median(r["mttr"] for r in alone), statistics.median(r["mttr"] for r in among)
+    print(f"\nMTTR of credit_scoring among {args.fleet} governed models (each other one deciding a window each trial)")
+    print(f"  {'trial':<6}{'harm':<13}{'windows':>8}{'alert':>8}{'action':>9}{'serving':>9}")
+    for r in among:
+        print(
+            f"  {r['trial']:<6}{r['kind']:<13}{r['windows_sent']:>8}{_s(r['alert']):>8}{_s(r['action']):>9}"
+            f"{_s(r['mttr']):>9}"
+        )
+    print(
+        f"  median {fleet:.1f} s among {args.fleet}, {one:.1f} s alone (baseline, this run): ratio {fleet / one:.2f}"
+        f"   goal <= {GOAL_FLEET_RATIO}"
+    )
 
 
 def report_ticks(args, judging: dict, idle: dict, baseline: float, ours: float) -> None:
