@@ -77,3 +77,16 @@ def test_missing_numbers_are_left_out_of_a_features_distance_not_made_nan():
     assert emptied.details["missing_on_one_side"] == ["annual_income"]  # Evidently cannot test it: drifted
     assert {"feature": "annual_income", "drifted": True}.items() <= emptied.details["by_feature"][-1].items()
     assert emptied.attributes["drift_share"] >= 1 / len(model.feature_columns)
+
+
+def test_a_feature_gone_mostly_missing_has_moved_whatever_its_remaining_values():
+    """A client that starts sending null for 90% of a nullable feature: the 10% left look like the reference,
+    but the change in the share of missing values is the feature's distance."""
+    model = load_config(REPO / "governance.yaml").model("credit_scoring")
+    frame = generate_applications(4000, seed=11)[model.feature_columns].astype({"annual_income": float})
+    window = frame.iloc[3000:].copy()
+    window.loc[window.index[: int(len(window) * 0.9)], "annual_income"] = np.nan
+
+    measured, _ = data_drift(model, _reference(model, frame.iloc[:3000]), window)
+
+    assert measured.features["annual_income"]["drift_distance"] >= 0.89
