@@ -116,10 +116,11 @@ def feature_frame(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     """The feature columns as the pipeline must see them: every missing value NaN. A request's null arrives
     as None, which the category encoder would take for a category of its own (a snapshot's missing value
     is NaN), so the same applicant would be scored differently in training and in serving. A nullable integer
-    read with gaps (pandas' Int64, whose pd.NA scikit-learn refuses) becomes float64 with NaN, as serving frames it."""
+    or boolean read with gaps (pandas' Int64 or boolean, whose pd.NA scikit-learn refuses) becomes float64 with NaN,
+    as serving frames it."""
     chosen = frame[features]
     text = chosen.select_dtypes(include="object").columns
-    nullable = [c for c in features if pd.api.types.is_extension_array_dtype(chosen[c]) and _numeric(chosen[c])]
+    nullable = [c for c in features if pd.api.types.is_extension_array_dtype(chosen[c]) and _nullable(chosen[c])]
     if not len(text) and not nullable:
         return chosen
     return chosen.assign(
@@ -128,8 +129,9 @@ def feature_frame(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     )
 
 
-def _numeric(values: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+def _nullable(values: pd.Series) -> bool:
+    """pandas' nullable numbers and booleans (Int64, Float64, boolean), not categories or text."""
+    return pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
 
 
 def params_of(model: GovernedModel) -> dict[str, str]:

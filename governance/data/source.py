@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -19,9 +19,9 @@ class DataError(GovernanceError):
     """A data file cannot be read as a table. The message names the file."""
 
 
-# The cells pandas reads as missing by default (its read_csv documentation), kept for every column but those a
-# contract lists values for: there "NA" (North America), "None" or "null" are values like any other, as they are
-# in a JSON request to the scoring API, and only an empty cell is missing.
+# The cells pandas reads as missing by default (its read_csv documentation), missing in every column but where a
+# category's values include one: there "NA" (North America), "None" or "null" is a value like any other, as it is
+# in a JSON request to the scoring API.
 MISSING_MARKERS = (
     *("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A"),
     *("NA", "NULL", "NaN", "None", "n/a", "nan", "null"),
@@ -43,7 +43,8 @@ def generate(model: GovernedModel, **overrides) -> tuple[pd.DataFrame, str]:
 
 def read_dataset(model: GovernedModel, path: str | Path) -> pd.DataFrame:
     """Read a snapshot; text columns the contract calls categories become pandas categoricals."""
-    frame = read_table(path, literal=[c for c, spec in model.contract.items() if spec.kind == "category"])
+    literal = {c: [str(v) for v in spec.values or ()] for c, spec in model.contract.items() if spec.kind == "category"}
+    frame = read_table(path, literal=literal)
     for column, spec in model.contract.items():
         if column not in frame:
             continue
@@ -51,11 +52,22 @@ def read_dataset(model: GovernedModel, path: str | Path) -> pd.DataFrame:
             frame[column] = frame[column].astype("category")
         elif spec.kind == "integer" and spec.nullable and _whole_with_gaps(frame[column]):
             frame[column] = frame[column].astype("Int64")  # pandas reads whole numbers with gaps as decimals
+        elif spec.kind == "boolean" and spec.nullable and _booleans_with_gaps(frame[column]):
+            frame[column] = frame[column].astype("boolean")  # and true/false with gaps as objects
     return frame
 
 
 def _whole_with_gaps(values: pd.Series) -> bool:
-    return pd.api.types.is_float_dtype(values) and bool((values.dropna() % 1 == 0).all())
+    present = values.dropna()
+    return (
+        pd.api.types.is_float_dtype(values)
+        and bool((present % 1 == 0).all())
+        and bool((present.abs() < 2**63).all())  # beyond int64 the contract's range check names the rows
+    )
+
+
+def _booleans_with_gaps(values: pd.Series) -> bool:
+    return values.dtype == object and bool(values.dropna().map(lambda v: isinstance(v, bool)).all())
 
 
 def read_snapshot(settings: Settings, model: GovernedModel, md5: str) -> pd.DataFrame:
@@ -67,9 +79,10 @@ def read_snapshot(settings: Settings, model: GovernedModel, md5: str) -> pd.Data
     return read_dataset(model, path)
 
 
-def read_table(path: str | Path, literal: Collection[str] = ()) -> pd.DataFrame:
-    """Read a CSV (strict UTF-8) or Parquet file, raising DataError that names the file on failure. In a CSV only
-    an empty cell of a `literal` column is missing; elsewhere pandas' usual markers ("NA", "null", ...) are too."""
+def read_table(path: str | Path, literal: Mapping[str, Collection[str]] | None = None) -> pd.DataFrame:
+    """Read a CSV (strict UTF-8) or Parquet file, raising DataError that names the file on failure. In a CSV,
+    pandas' usual missing markers ("", "NA", "null", ...) are missing values, except in a `literal` column those
+    of its values it lists (a category whose values include "NA" reads "NA" as that value)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: data file not found")
@@ -84,7 +97,7 @@ def read_table(path: str | Path, literal: Collection[str] = ()) -> pd.DataFrame:
             encoding_errors="strict",
             low_memory=False,
             keep_default_na=False,
-            na_values=_missing_markers(path, set(literal)),
+            na_values=_missing_markers(path, literal or {}),
         )
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
@@ -96,9 +109,9 @@ def read_table(path: str | Path, literal: Collection[str] = ()) -> pd.DataFrame:
         raise DataError(f"{path}: cannot be read as {path.suffix.lstrip('.') or 'a table'}: {exc}") from None
 
 
-def _missing_markers(path: Path, literal: set[str]) -> dict[str, list[str]]:
+def _missing_markers(path: Path, literal: Mapping[str, Collection[str]]) -> dict[str, list[str]]:
     header = pd.read_csv(path, nrows=0, encoding="utf-8", encoding_errors="strict").columns
-    return {column: [""] if column in literal else list(MISSING_MARKERS) for column in header}
+    return {column: [m for m in MISSING_MARKERS if m not in literal.get(column, ())] for column in header}
 
 
 def _is_parquet(path: Path) -> bool:

@@ -40,7 +40,7 @@ _TABLE_LEVEL = {
 _DTYPES = {
     "integer": ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "Int64Dtype"],
     "number": ["float16", "float32", "float64", "Float64Dtype", "int8", "int16", "int32", "int64", "Int64Dtype"],
-    "boolean": ["bool", "boolean"],
+    "boolean": ["bool", "BooleanDtype"],
 }
 
 
@@ -196,7 +196,7 @@ def _with_rows(model: GovernedModel, frame: pd.DataFrame, r: dict) -> str | None
     numbers = pd.to_numeric(series, errors="coerce") if r["expectation"] in _NUMERIC_CHECKS else series
     if r["expectation"] == "expect_column_values_to_be_in_type_list":
         return _type_failure(model, column, series, numbers, r)
-    if r["expectation"] == "expect_column_distinct_values_to_equal_set":
+    if r["expectation"] == "expect_column_distinct_values_to_equal_set" and "error" not in r["result"]:
         return _classes_failure(column, series, list(r["kwargs"]["value_set"]))
     values = True
     match r["expectation"]:
@@ -220,6 +220,7 @@ def _with_rows(model: GovernedModel, frame: pd.DataFrame, r: dict) -> str | None
     return f"{_describe(r)}: {_rows(model, column, series, bad, values)}" if bad.any() else _describe(r)
 
 
+_SHOWN_VALUES = 5
 _NUMERIC_CHECKS = {"expect_column_values_to_be_between", "expect_column_values_to_be_in_type_list"}
 
 
@@ -245,14 +246,13 @@ def _type_failure(model: GovernedModel, column: str, series: pd.Series, numbers:
 
 
 def _classes_failure(column: str, series: pd.Series, wanted: list) -> str:
-    """The target's classes the data lacks, and any it has beyond them, by value."""
+    """The target's classes the data lacks, and the first few it has beyond them, by value."""
     observed = sorted(series.dropna().unique().tolist(), key=str)
     extra = [v for v in observed if v not in wanted]
-    return (
-        f"column {column!r}: the target needs both classes {wanted}; absent: "
-        + str([v for v in wanted if v not in observed])
-        + (f", unexpected: {extra}" if extra else "")
-    )
+    more = f" and {len(extra) - _SHOWN_VALUES} more" if len(extra) > _SHOWN_VALUES else ""
+    shown = f", unexpected: {extra[:_SHOWN_VALUES]}{more}" if extra else ""
+    absent = [v for v in wanted if v not in observed]
+    return f"column {column!r}: the target needs both classes {wanted}; absent: {absent}{shown}"
 
 
 def _rows(model: GovernedModel, column: str, series: pd.Series, bad: pd.Series, values: bool = True) -> str:
