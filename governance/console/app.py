@@ -36,7 +36,7 @@ from governance.lineage.pack import export_evidence
 from governance.lineage.proofs import entry_problem
 from governance.lineage.trace import trace_decision
 from governance.monitoring.recorded import DRIFT_HTML
-from governance.objectstore import for_reading, sealed_pack_dir
+from governance.objectstore import fetched, for_reading, sealed_pack_dir
 from governance.registry import RegistryError, parse_version_key
 from governance.release import evidence_pack
 from governance.release.approvals import ApprovalRefused, latest_request
@@ -142,7 +142,7 @@ def create_console(settings: Settings, config: GovernanceConfig | None = None) -
         judged = _judged(services, governed(model).name, seq)
         if judged.evidently_html is None:
             raise NotFound(f"the {judged.stream} report of window {judged.window} has no Evidently HTML")
-        path = settings.resolve(judged.path).parent / DRIFT_HTML
+        path = fetched(settings, settings.resolve(judged.path).parent / DRIFT_HTML)
         changed = f"{path.name} of window {judged.window} is missing or no longer the file ledgered in entry #{seq}"
         return _ledgered_html(request, path, judged.evidently_html, "Evidently report changed", changed)
 

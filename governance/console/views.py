@@ -78,12 +78,12 @@ def _waiting(services: Services, model: str) -> list[Waiting]:
         if stage is None:
             continue
         if stage[0] == "pending":
-            asked = requesters(services, model, version).describe()
-            try:
+            try:  # an altered entry behind this version is its own problem, not the model's
+                asked = requesters(services, model, version).describe()
                 may = tuple(who_may_approve(services, request))
                 found.append(Waiting(request, "pending", None, may, requested_by=asked))
             except GovernanceError as exc:
-                found.append(Waiting(request, "pending", None, problem=str(exc), requested_by=asked))
+                found.append(Waiting(request, "pending", None, problem=str(exc), requested_by="(not known)"))
         else:
             found.append(Waiting(request, stage[0], stage[1]))
     return found

@@ -179,4 +179,9 @@ def test_dagster_runs_train_into_and_seal_into_the_object_store(s3_server, s3_en
     lineage = govern(settings, "lineage", MODEL, version, "--json")
     assert lineage.exit_code == 0, lineage.output
     assert json.loads(lineage.output)["evidence_pack"]["status"] == "verified"
+    trace = govern(settings, "trace", answer["decision_id"], "--json")
+    assert trace.exit_code == 0 and json.loads(trace.output)["decision"]["decision_id"] == answer["decision_id"]
+    exported = govern(settings, "evidence", MODEL, version, "--out", tmp_path / "pack.zip")
+    assert exported.exit_code == 0 and (tmp_path / "pack.zip").is_file(), exported.output
+    assert govern(settings, "status").exit_code == 0
     assert sorted(settings.reports_dir.rglob("*")) == before
