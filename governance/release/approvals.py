@@ -283,18 +283,18 @@ def spent_until(services: Services, model: str, version: str, evidence: str, bef
 
 def _refuse_if_standing(services: Services, request: ApprovalRequest, principal: str, now: datetime) -> None:
     """Refuse a second approval of the pending pack by one principal while their first stands and waits for a
-    second approver: it would count for nothing and only repeat the record. (A granted one may be given again,
-    as `govern status` advises once its release was given up.)"""
+    second approver: it would count for nothing and only repeat the record. (Once the pack was granted, anyone
+    may approve it again, as `govern status` advises when its release was given up.)"""
     try:
         sealed = _sealed_subject(services, request, _verified_pack(services, request), now)
     except GovernanceError:
         return  # the approval itself is refused, and ledgered, below
     earlier = _standing(services, request, sealed, now).get(principal)
-    granted = {
-        g.statement
+    granted = any(  # the pack was approved since its request: its release, not a second approver, is awaited
+        g.evidence_pack == request.pack_digest and g.seq > request.seq
         for g in services.ledger.events(events.ApprovalGranted, model=request.model, version=request.version)
-    }
-    if earlier is not None and earlier.digest not in granted:
+    )
+    if earlier is not None and not granted:
         raise ApprovalRefused(
             f"{principal} already approved evidence pack {request.pack_digest[:12]} of {request.version} (statement "
             f"{earlier.digest[:12]}, valid until {utc_timestamp(earlier.statement.expires_at)}); it waits for a "

@@ -230,3 +230,16 @@ def test_a_forged_gate_entry_changes_nothing_and_is_reported(attacked):
     assert lineage.output.count("its facts contradict the decision it records") == 1, lineage.output
     assert lineage.output.count("trainers ['ravi'] and requesters") == 2
     assert "a forged or altered gate entry" in lineage.output
+
+
+def test_once_two_approvers_granted_a_pack_the_first_may_approve_it_again(pending):
+    """ravi's approval of v4 waited for a second; rhea's granted it. If its release is then given up, `govern
+    status` advises approving it again: ravi's own first approval still stands, yet he is not refused as if it
+    still waited for a second approver."""
+    settings, services = pending.settings, pending.services
+    assert decide(services, MODEL, V4, "approve", "ravi", key_of(settings, "ravi")).awaiting_second_approver
+    assert not decide(services, MODEL, V4, "approve", "rhea", key_of(settings, "rhea")).awaiting_second_approver
+    again = decide(services, MODEL, V4, "approve", "ravi", key_of(settings, "ravi"))
+    assert not again.awaiting_second_approver
+    grants = services.ledger.events(events.ApprovalGranted, model=MODEL, version=V4)
+    assert [g.actor for g in grants] == ["rhea", "ravi"]
