@@ -17,8 +17,11 @@ from typer.testing import CliRunner
 
 from governance import events
 from governance.monitoring.retraining import MONITORING, request_retraining
+from governance.monitoring.windows import LIVE
 from governance_assets.common import versions
 from jobs import candidate_job_name
+from jobs.monitoring import remediation_job_name, report_run_config
+from jobs.retraining import retraining_job_name
 from programs.cli import app
 from programs.dagster_records import DagsterRecords
 from programs.status import ASSETS, model_status
@@ -142,6 +145,36 @@ def test_remediation_runs_jump_the_queue_and_each_model_runs_one_of_each_kind_at
     coordinator = monitored.instance.run_coordinator
     limits = coordinator.get_run_queue_config().tag_concurrency_limits
     assert {"key": "governance/queue", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
+
+
+def test_a_remediation_queued_behind_a_full_run_queue_is_launched_first(monitored: Monitored):
+    """More runs wait than the run queue launches at once (Dagster's max_concurrent_runs): retrainings of many
+    models, each in its own queue, then one remediation. The daemon's dequeue takes the remediation first."""
+    instance = monitored.instance
+    limit = instance.get_concurrency_config().run_queue_config.max_concurrent_runs
+    assert 0 < limit < 50, limit  # a full queue is possible: otherwise priority would never matter
+    waiting = [
+        queued_run(
+            monitored.defs,
+            instance,
+            dg.RunRequest(
+                job_name=retraining_job_name(MODEL), run_key=f"r{i}", tags={"governance/queue": f"model_{i}"}
+            ),
+        )
+        for i in range(limit + 2)
+    ]
+    remediation = queued_run(
+        monitored.defs,
+        instance,
+        dg.RunRequest(
+            job_name=remediation_job_name(MODEL),
+            run_key="harm",
+            run_config=report_run_config(monitored.model, 1, 100, LIVE, "monitoring_data_drift"),
+        ),
+    )
+    launched = dequeued(instance)
+    assert len(launched) == limit and launched[0] == remediation.run_id, launched
+    assert waiting[-1].run_id not in launched  # the last retrainings wait for a free slot
 
 
 def test_a_scheduled_retraining_while_a_candidate_runs_waits_in_dagster_s_run_queue(monitored: Monitored):
