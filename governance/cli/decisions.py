@@ -44,8 +44,8 @@ def _sealed_text(sealed: list[dict]) -> str:
 
     if not sealed:
         return (
-            f"nothing to seal: every decision logged over {SETTLE.seconds} s ago is sealed (a newer one is "
-            "sealed once it has settled: run this again a minute later, or leave it to `govern guard`)"
+            f"nothing new to seal: a decision is sealed once it has settled, {SETTLE.seconds} s after it was "
+            "logged (run this again a minute later, or leave it to `govern guard`)"
         )
     return "\n".join(
         f"sealed {s['model']} seq {s['first_seq']}..{s['last_seq']}: {s['count']} decisions" for s in sealed
