@@ -25,9 +25,11 @@ the API reporting it: what a champion move costs without detection.
 
 MTTR among --fleet models (issue 25). The same trials again, in a new state dir whose config governs
 credit_scoring and --fleet - 1 more models (copies of it, model_01 ...), each with a deployed champion; before
-every harmful window of credit_scoring, each other model decides a healthy window of its own, so every fleet
-sensor's tick judges --fleet windows at once (the worst case: all models busy). Baseline: the one-model
-median above, measured in the same run. Goal: at most 1.5x it.
+every harmful window of credit_scoring, each other model decides a healthy window of its own, in this process
+(serving's decision path, one model after another, on the same cores as the daemon and the API), so the fleet
+sensors have every model's window to judge around the harmful one (all models busy; some of those windows
+are judged before the harmful one exists). Baseline: the one-model median above, measured in the same run.
+Goal: at most 1.5x it.
 
 Tick. --models copies of the default model, each with a deployed champion and
 one complete, labelled window of decisions; each monitoring sensor is
