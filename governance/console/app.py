@@ -31,6 +31,7 @@ from governance.decisions import DecisionLog
 from governance.digests import sha256_hex
 from governance.errors import GovernanceError
 from governance.events import Event, EventError
+from governance.ledger import LAST_SEQ
 from governance.lineage.chain import LineageError, version_lineage
 from governance.lineage.pack import export_evidence
 from governance.lineage.proofs import entry_problem
@@ -156,7 +157,7 @@ def create_console(settings: Settings, config: GovernanceConfig | None = None) -
         model: str | None = None,
         version: str | None = None,
         action: str | None = None,
-        before: Annotated[int | None, Query(ge=1)] = None,
+        before: Annotated[int | None, Query(ge=1, le=LAST_SEQ)] = None,
     ) -> Response:
         filters = {"model": model or None, "version": version or None, "action": action or None}  # blank: any
         found = views.ledger_page(

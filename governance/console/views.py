@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from governance import events
 from governance.config import GovernedModel
 from governance.errors import GovernanceError
-from governance.ledger import LedgerEntry
+from governance.ledger import LAST_SEQ, LedgerEntry
 from governance.lineage.proofs import altered
 from governance.release.approvals import (
     ApprovalRefused,
@@ -128,6 +128,9 @@ def ledger_page(
 
 
 def stored_entry(services: Services, seq: int) -> LedgerEntry | None:
-    """Entry `seq` as stored (not refused when altered: the page says so), or None."""
+    """Entry `seq` as stored (not refused when altered: the page says so), or None (for any number a store
+    cannot hold too)."""
+    if not 1 <= seq <= LAST_SEQ:
+        return None
     found = services.ledger.entries(since_seq=seq - 1, before_seq=seq + 1, checked=False)
     return found[0] if found else None

@@ -15,10 +15,11 @@
 from governance.ledger.checkpoint import Checkpoint, CheckpointError, sign_checkpoint, verify_checkpoint_signature
 from governance.ledger.merkle import ConsistencyProof, InclusionProof, verify_consistency, verify_inclusion
 from governance.ledger.records import LedgerEntry, LedgerError
-from governance.ledger.store import Ledger
+from governance.ledger.store import LAST_SEQ, Ledger
 from governance.ledger.verify import VerifyReport
 
 __all__ = [
+    "LAST_SEQ",
     "Checkpoint",
     "CheckpointError",
     "ConsistencyProof",

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from governance.settings import Settings
 
 LOCK = "governance.ledger"
+LAST_SEQ = 2**63 - 1  # the largest ledger sequence number a store can hold (a 64-bit integer column)
 
 
 @cache

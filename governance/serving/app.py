@@ -30,7 +30,7 @@ from governance.config import GovernanceConfig, GovernedModel, load_config
 from governance.console.app import create_console
 from governance.control import ControlStore, KillSwitch
 from governance.decisions import DecisionLog
-from governance.ledger import Ledger, LedgerError
+from governance.ledger import LAST_SEQ, Ledger, LedgerError
 from governance.registry import ModelRegistry
 from governance.serving import metrics
 from governance.serving.auth import ActiveTokens, BearerAuth
@@ -48,7 +48,6 @@ log = logging.getLogger(__name__)
 # What a client is told when a store fails; the error itself (driver text, host, port) stays in the server log.
 DATABASE_UNAVAILABLE = "a governance database cannot be reached; nothing was decided or changed, retry later"
 NOT_LOGGED = "the decision could not be logged, so none was made; retry later"
-LAST_SEQ = 2**63 - 1  # the largest ledger sequence number a store can hold
 
 
 @dataclass
