@@ -75,15 +75,30 @@ def inventory(base: str, states: list[ModelState]) -> Page:
             s.model.risk_tier,
             _champion(base, s),
             _kill_switch(s),
-            ", ".join(w.request.version for w in s.waiting if w.stage == "pending") or "none",
-            Markup(f'<span class="bad">{len(s.incidents)}</span>') if s.incidents else "0",
+            _pending(s),
+            _incidents(s),
             _verdict(base, s),
         ]
         for s in states
     ]
     header = ["Model", "Risk tier", "Champion (verified)", "Kill switch", "Pending approval", "Open incidents"]
     body = table([*header, "Last monitoring verdict"], rows, empty="no governed models in the config")
-    return page(base, "Governed models", body), OK
+    return page(base, "Governed models", body), CONFLICT if any(s.problem for s in states) else OK
+
+
+UNKNOWN = Markup('<span class="bad">unknown: the signed record cannot be verified</span>')
+
+
+def _pending(state: ModelState) -> Any:
+    if state.waiting is None:
+        return UNKNOWN
+    return ", ".join(w.request.version for w in state.waiting if w.stage == "pending") or "none"
+
+
+def _incidents(state: ModelState) -> Any:
+    if state.problem:
+        return UNKNOWN
+    return Markup(f'<span class="bad">{len(state.incidents)}</span>') if state.incidents else "0"
 
 
 def model(
@@ -109,7 +124,12 @@ def model(
         ]
         for v in reversed(versions)
     ]
-    waiting = [_waiting_part(w) for w in state.waiting] or [Markup('<p class="muted">nothing waits</p>')]
+    waiting = (
+        [Markup(f"<p>{UNKNOWN}</p>")]
+        if state.waiting is None
+        else [_waiting_part(w) for w in state.waiting] or [Markup('<p class="muted">nothing waits</p>')]
+    )
+    incidents = Markup(f"<p>{UNKNOWN}</p>") if state.problem else findings(state.incidents, none="none")
     verdict_rows = [
         [
             link(links.monitoring_url(name, v.seq, base), v.ts),
@@ -124,7 +144,7 @@ def model(
     on = bool(production and production.kill_switch)
     body = [
         summary,
-        section("Open incidents", findings(state.incidents, none="none")),
+        section("Open incidents", incidents),
         section("Approvals waiting", *waiting),
         section(
             "Versions", table(["Version", "Registered", "Artifact sha256", "Data md5", "Ledger"], version_rows)
@@ -142,7 +162,7 @@ def model(
             command(commands.rollback(name)),
         ),
     ]  # fmt: skip
-    return page(base, f"{name}", *body), OK
+    return page(base, f"{name}", *body), CONFLICT if state.problem else OK
 
 
 def _waiting_part(waiting) -> Markup:

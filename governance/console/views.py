@@ -44,25 +44,25 @@ class Waiting:
 class ModelState:
     model: GovernedModel
     production: Production | None  # None when the record cannot be read (see `problem`)
-    incidents: list[str] = field(default_factory=list)
-    waiting: list[Waiting] = field(default_factory=list)
+    incidents: list[str] = field(default_factory=list)  # open ones; unknown while `problem` is set
+    waiting: list[Waiting] | None = field(default_factory=list)  # None: the record cannot say
     verdict: events.WindowJudged | None = None
     problem: str | None = None
 
 
 def model_state(services: Services, model: GovernedModel) -> ModelState:
     """The model's verified production, open incidents, approvals waiting and last monitoring verdict."""
+    verdict = services.ledger.latest(events.WindowJudged, model=model.name, checked=False)
+    try:
+        waiting: list[Waiting] | None = _waiting(services, model.name)
+    except GovernanceError:
+        waiting = None  # unknown, said as such: never "nothing waits"
     try:
         production = verified_production(services, model.name)
-        return ModelState(
-            model=model,
-            production=production,
-            incidents=open_incidents(services, production),
-            waiting=_waiting(services, model.name),
-            verdict=services.ledger.latest(events.WindowJudged, model=model.name, checked=False),
-        )
+        incidents = open_incidents(services, production)
     except GovernanceError as exc:  # an altered entry the verified state rests on: no state can be vouched for
-        return ModelState(model=model, production=None, problem=str(exc))
+        return ModelState(model=model, production=None, waiting=waiting, verdict=verdict, problem=str(exc))
+    return ModelState(model, production, incidents, waiting, verdict)
 
 
 def _waiting(services: Services, model: str) -> list[Waiting]:

@@ -722,3 +722,27 @@ def test_a_retention_run_whose_facts_do_not_read_is_named_not_a_crash(ledger_url
     rewrite_consistently(ledger_url, run.seq, "facts", None)
     report = Ledger(ledger_url).verify()
     assert not report.ok and report.first_bad_seq == run.seq and "has no valid cut-off" in report.problem
+
+
+def test_a_tampered_rollback_leaves_no_all_clear_on_the_inventory_or_the_model_page(attacked):
+    """The rollback's entry re-signed by nobody (its actor edited): nothing of the model's state can be vouched
+    for, so the pages say unknown, never "0" open incidents or "nothing waits", and answer 409."""
+    from fastapi.testclient import TestClient
+
+    from governance.config import load_config
+    from governance.serving.app import create_app
+    from tests.serving.conftest import bearer
+
+    rolled = Ledger.for_settings(attacked).latest(events.RollbackCompleted, model=MODEL)
+    sql(
+        attacked,
+        "UPDATE ledger_entries SET content = replace(content, 'paul', 'ravi') WHERE seq = :s",
+        s=rolled.seq,
+    )
+    console = TestClient(create_app(attacked, load_config(attacked.config_path)), raise_server_exceptions=False)
+    console.headers.update(bearer(attacked) if attacked.production else {})
+    for page in ("/console/", f"/console/models/{MODEL}"):
+        shown = console.get(page)
+        assert shown.status_code == 409 and "cannot be verified" in shown.text, (page, shown.text[-2000:])
+        assert shown.text.count("unknown: the signed record cannot be verified") == 2, page
+        assert "Traceback" not in shown.text
