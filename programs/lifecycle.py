@@ -167,6 +167,10 @@ def _where_to_look(settings: Settings, facts: dict) -> str:
 def _status_text(found: list[dict]) -> str:
     lines = []
     for model in found:
+        if "unverifiable" in model:
+            lines.append(f"{model['model']} (risk tier {model['risk_tier']}; {model['kill_switch']['reason']})")
+            lines += [f"  INCIDENT: {incident}" for incident in model["incidents"]]
+            continue
         switch = model["kill_switch"]
         state = [
             f"champion v{model['champion']}{_move_text(model['last_move'], model['champion'])}"
@@ -244,7 +248,9 @@ def _summary_text(found: list[dict]) -> str:
     width = max((len(model["model"]) for model in found), default=5)
     lines = []
     for model in found:
-        if model["kill_switch"]["on"]:
+        if "unverifiable" in model:
+            production = "UNVERIFIABLE"
+        elif model["kill_switch"]["on"]:
             production = "KILL SWITCH ON"
         elif model["champion"]:
             production = f"serving v{model['champion']}"

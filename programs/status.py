@@ -49,6 +49,34 @@ CHECKPOINT_DUE = timedelta(hours=25)  # a daily checkpoint, and an hour's slack
 
 
 def model_status(dagster: DagsterRecords, services: Services, model: GovernedModel) -> dict:
+    try:
+        return _model_status(dagster, services, model)
+    except GovernanceError as exc:  # an altered ledger entry the signed record rests on: nothing can be vouched for
+        return _unverifiable(services, model, exc)
+
+
+def _unverifiable(services: Services, model: GovernedModel, problem: GovernanceError) -> dict:
+    """A model whose signed record cannot be verified: what serving does about it (the safe state), and the
+    problem as its incident; nothing else is shown as if it were known."""
+    return {
+        "model": model.name,
+        "risk_tier": model.risk_tier,
+        "champion": None,
+        "champion_alias": None,
+        "last_move": None,
+        "kill_switch": {"on": True, "reason": UNVERIFIABLE, "by": None, "at": None, "signed": False},
+        "incidents": [f"the signed record cannot be verified: {problem}"],
+        "trust": trust_warnings(services.settings),
+        "awaiting_approval": [],
+        "awaiting_release": [],
+        "retraining": None,
+        "data": {},
+        "versions": [],
+        "unverifiable": str(problem),
+    }
+
+
+def _model_status(dagster: DagsterRecords, services: Services, model: GovernedModel) -> dict:
     reconcile(services, model.name)
     production = confirmed_production(services, model.name)
     record_incidents(services, model.name, production.incidents, actor="system:status")
@@ -133,6 +161,9 @@ def _retraining(dagster: DagsterRecords, services: Services, model: GovernedMode
 
 def _given_up(event: events.RequestAbandoned) -> dict:
     return {"ledger_entry": event.seq, "at": event.ts, "runs": list(event.runs), "reason": event.reason}
+
+
+UNVERIFIABLE = "unknown: the signed record cannot be verified, so serving answers in the safe state"
 
 
 def _kill_switch(production: Production, row: KillSwitch) -> dict:

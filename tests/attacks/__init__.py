@@ -83,6 +83,7 @@ Refused before the suite existed
                                  test_a_redefined_query_column_hiding_the_rollback_is_refused_and_named,
                                  test_a_tampered_ledger_is_named_on_every_console_page_that_reads_it,
                                  test_a_tampered_rollback_leaves_no_all_clear_on_the_inventory_or_the_...,
+                                 test_status_on_a_tampered_rollback_names_it_as_an_incident_and_exits_1,
                                  test_an_approval_entry_rehashed_to_name_another_approver_is_a_finding_...
   truncation and rewrite after a checkpoint
                                  test_ledger_edits: test_a_clean_truncation_is_found_only_with_a_checkpoint,

@@ -746,3 +746,21 @@ def test_a_tampered_rollback_leaves_no_all_clear_on_the_inventory_or_the_model_p
         assert shown.status_code == 409 and "cannot be verified" in shown.text, (page, shown.text[-2000:])
         assert shown.text.count("unknown: the signed record cannot be verified") == 2, page
         assert "Traceback" not in shown.text
+
+
+def test_status_on_a_tampered_rollback_names_it_as_an_incident_and_exits_1(attacked):
+    """`govern status` on the same tampering still prints every model, the unverifiable one with an incident
+    that names the altered entry, and exits 1 (as for any incident); before, it printed nothing and exited 2."""
+    rolled = Ledger.for_settings(attacked).latest(events.RollbackCompleted, model=MODEL)
+    sql(
+        attacked,
+        "UPDATE ledger_entries SET content = replace(content, 'paul', 'ravi') WHERE seq = :s",
+        s=rolled.seq,
+    )
+    result = govern(attacked, "status", "--json")
+    assert result.exit_code == 1, (result.output, result.exception)
+    (model,) = json.loads(result.output)
+    assert model["model"] == MODEL and model["champion"] is None
+    assert any(f"entry {rolled.seq}" in incident for incident in model["incidents"]), model["incidents"]
+    text = govern(attacked, "status")
+    assert text.exit_code == 1 and "INCIDENT" in text.output, text.output
