@@ -177,6 +177,7 @@ def _waiting_part(waiting) -> Markup:
     return Markup(
         f"<p><b>{text(request.version)}</b> waits for approval of evidence pack {code(request.pack_digest)} "
         f"(requested by {text(waiting.requested_by)}; {text(who)})</p>"
+        + "".join(f'<p class="bad">{text(drift)}</p>' for drift in waiting.predates_drift)
         + command(commands.approve(request))
         + command(commands.reject(request))
     )

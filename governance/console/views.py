@@ -13,6 +13,7 @@ from governance.config import GovernedModel
 from governance.errors import GovernanceError
 from governance.ledger import LAST_SEQ, LedgerEntry
 from governance.lineage.proofs import altered
+from governance.monitoring.recorded import drift_since_trained, predates_drift_text
 from governance.release.approvals import (
     ApprovalRefused,
     ApprovalRequest,
@@ -38,6 +39,7 @@ class Waiting:
     may_approve: tuple[str, ...] = ()
     problem: str | None = None
     requested_by: str = ""  # who verifiably asked for the version, or that nobody is known to have
+    predates_drift: tuple[str, ...] = ()  # drift alerted since it was trained: its evidence does not reflect it
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,11 @@ def _waiting(services: Services, model: str) -> list[Waiting]:
         if stage[0] == "pending":
             try:  # an altered entry behind this version is its own problem, not the model's
                 asked = requesters(services, model, version).describe()
+                drift = drift_since_trained(services.ledger, services.settings, model, version)
                 may = tuple(who_may_approve(services, request))
-                found.append(Waiting(request, "pending", None, may, requested_by=asked))
+                found.append(
+                    Waiting(request, "pending", None, may, None, asked, tuple(map(predates_drift_text, drift)))
+                )
             except GovernanceError as exc:
                 found.append(Waiting(request, "pending", None, problem=str(exc), requested_by="(not known)"))
         else:

@@ -84,7 +84,15 @@ def lineage_steps(document: dict) -> list[list[Any]]:
     """One row per lineage step: step, what, by, when, ledger entry."""
     data, validation, training = document["data"] or {}, document["validation"] or {}, document["training"] or {}
     gate, pack = document["gate"] or {}, document["evidence_pack"] or {}
+    requested = document.get("requested") or {"text": "", "by": [], "entries": []}
     rows = [
+        [
+            "candidate request",
+            f"requested by {requested['text']}",
+            ", ".join(requested["by"]),
+            requested["entries"][0]["ts"] if requested["entries"] else None,
+            ", ".join(_entry(e) for e in requested["entries"]),
+        ],
         [
             "data snapshot",
             f"DVC md5 {data.get('dvc_md5')}; source {data.get('source')}; {data.get('rows')} rows",
@@ -146,9 +154,13 @@ def lineage_steps(document: dict) -> list[list[Any]]:
         for a in document["approvals"]
     ]
     rows += [
+        [f"refused: {r['action']}", str(r["reason"] or ""), r["by"], r["at"], _entry(r["entry"])]
+        for r in document.get("refusals", [])
+    ]
+    rows += [
         [
             f"{d['kind']} #{d['id']} ({d['status']})",
-            f"{d['from']} → {d['to']}; {d['reason'] or ''}",
+            f"{d['from'] or 'none'} → {d['to']}; {d['reason'] or ''}",
             d["actor"],
             d["finished_at"] or d["started_at"],
             ", ".join(_entry(e) for e in d["entries"]),

@@ -73,6 +73,9 @@ def test_a_versions_lineage_shows_every_check_verified(console, world):
     body = _body(response)
     assert response.status_code == 200, body
     assert "approval granted" in body and "rhea" in body and "rollback" in body
+    assert "candidate request" in body and "requested by dana" in body  # as `govern lineage` says it
+    first = _body(console.get(f"/console/models/{MODEL}/versions/{V1}"))
+    assert f"none → {V1}" in first and "None →" not in first  # the first deployment replaced nothing
     checks = body.split("Every check")[1].split("</table>")[0]
     assert checks.count('class="ok">verified<') >= 10 and "DOES NOT VERIFY" not in checks
     assert "model_card.html" in body and "evidence-pack.zip" in body

@@ -1,9 +1,15 @@
 """A candidate waiting for approval while a newer drift is alerted is marked as predating it, in `govern status`
-(JSON and text) where the approver sees the request."""
+(JSON and text) and on the console's model page, where the approver sees the request."""
 
 from __future__ import annotations
 
+from html import unescape
+
+from fastapi.testclient import TestClient
+
 from governance import events
+from governance.config import load_config
+from governance.console.app import create_console
 from governance.release.outcome import candidate_outcome, outcome_text
 from governance_assets.common import versions
 from programs.dagster_records import DagsterRecords
@@ -22,6 +28,10 @@ def _waiting(monitored: Monitored) -> tuple[dict, dict]:
     return found, waiting
 
 
+def _console(monitored: Monitored) -> TestClient:
+    return TestClient(create_console(monitored.settings, load_config(monitored.settings.config_path)))
+
+
 def test_a_candidate_trained_before_a_newer_drift_says_so(monitored: Monitored):
     candidate = request_candidate(monitored.settings, monitored.model, seed=11)
     monitored.instance.add_dynamic_partitions(versions(monitored.model).name, [candidate])
@@ -38,6 +48,8 @@ def test_a_candidate_trained_before_a_newer_drift_says_so(monitored: Monitored):
     assert drift["seq"] == monitored.ledger(events.MonitoringAlert)[-1].seq
     said = f"PREDATES DRIFT alerted at {drift['at']} on credit_scoring-v2 window 1-500 ({', '.join(drift['rules'])})"
     assert said in _status_text([found])
+    shown = _console(monitored).get(f"/models/{monitored.model.name}")
+    assert shown.status_code == 200 and said in unescape(shown.text)  # where an approver looks in the browser
     outcome = candidate_outcome(monitored.services, monitored.model.name, candidate)  # what `govern train` prints
     assert outcome["predates_drift"] == [drift] and said in outcome_text(outcome)
     approved = govern(monitored.settings, "approve", monitored.model.name, candidate, "--as", waiting["may_approve"][0])
