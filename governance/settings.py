@@ -105,12 +105,16 @@ class Settings:
             system_key_override=_path(env.get("GOVERN_SYSTEM_KEY")),
         )
 
-    def serving_on(self, port: int) -> Settings:
-        """These settings for a process that starts the scoring API on 127.0.0.1:`port` (`govern ui --api-port`):
-        the console is at that port, unless GOVERN_SERVE_URL names the address people reach the API at (a proxy)."""
-        if os.environ.get("GOVERN_SERVE_URL"):
-            return self
-        return replace(self, serve_url=f"http://127.0.0.1:{port}")
+    def serving_on(self, port: int, mlflow_port: int | None = None) -> Settings:
+        """These settings for a process that starts the scoring API on 127.0.0.1:`port` (`govern ui --api-port`),
+        and the MLflow UI on `mlflow_port`: links name those, unless GOVERN_SERVE_URL or GOVERN_MLFLOW_UI_URL
+        names the address people reach them at (a proxy)."""
+        here = self
+        if not os.environ.get("GOVERN_SERVE_URL"):
+            here = replace(here, serve_url=f"http://127.0.0.1:{port}")
+        if mlflow_port is not None and not os.environ.get("GOVERN_MLFLOW_UI_URL"):
+            here = replace(here, mlflow_ui_url=f"http://127.0.0.1:{mlflow_port}")
+        return here
 
     def require_state(self) -> None:
         """Refuse to go on without the state this process is meant to govern: an embedded default state dir

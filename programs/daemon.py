@@ -30,6 +30,7 @@ def daemon_environment(settings: Settings) -> dict[str, str]:
         "GOVERN_HOME": str(settings.home),
         "GOVERN_CONFIG": str(settings.config_path),
         "GOVERN_SERVE_URL": settings.serve_url,
+        "GOVERN_MLFLOW_UI_URL": settings.mlflow_ui_url,
     }
     optional = {
         "GOVERN_POLICIES": settings.policies_override,

@@ -75,7 +75,7 @@ def ui(
     from programs.daemon import daemon_environment
     from programs.instance import create_databases
 
-    settings: Settings = ctx.obj.serving_on(api_port)
+    settings: Settings = ctx.obj.serving_on(api_port, mlflow_port)
     config = load_config(settings.config_path)  # a bad config is refused here, with every problem named
     PolicyBundle.load(settings.policies_dir)
     Services(settings).roster  # noqa: B018 (reading it verifies who may sign)

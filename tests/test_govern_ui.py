@@ -102,24 +102,28 @@ def test_a_part_that_does_not_come_up_is_named_and_nothing_is_left_running(tmp_p
 
 def test_dagsters_metadata_links_name_the_console_it_prints(tmp_path):
     """`govern ui --api-port N` serves the console at port N; the Dagster processes it starts write links to
-    that console into asset metadata (their `serve_url`, as the code location resolved it), not to port 8000."""
-    home, port, api_port = tmp_path / "home", _free_port(), _free_port()
+    that console into asset metadata (their `serve_url`, as the code location resolved it), not to port 8000,
+    and to the MLflow UI on its --mlflow-port, not 5000."""
+    home, port, api_port, mlflow_port = tmp_path / "home", _free_port(), _free_port(), _free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("GOVERN_")},
         "GOVERN_HOME": str(home),
         "GOVERN_CONFIG": str(SMALL_CONFIG),
         "GOVERN_POLICIES": str(REPO / "policies"),
     }
-    command = [GOVERN, "ui", "--port", str(port), "--mlflow-port", str(_free_port()), "--api-port", str(api_port)]
+    command = [GOVERN, "ui", "--port", str(port), "--mlflow-port", str(mlflow_port), "--api-port", str(api_port)]
     ui = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         printed = _printed_console(ui, deadline=time.monotonic() + 240)
-        linked = _resource_value(f"http://127.0.0.1:{port}/graphql", "governance", "serve_url", time.monotonic() + 240)
+        graphql, deadline = f"http://127.0.0.1:{port}/graphql", time.monotonic() + 240
+        linked = _resource_value(graphql, "governance", "serve_url", deadline)
+        mlflow = _resource_value(graphql, "governance", "mlflow_ui_url", deadline)
     finally:
         ui.terminate()  # as Ctrl-C: it stops what it started
         ui.wait(timeout=120)
     assert printed == f"http://127.0.0.1:{api_port}/console/"
     assert linked == f"http://127.0.0.1:{api_port}"
+    assert mlflow == f"http://127.0.0.1:{mlflow_port}"  # the MLflow UI it started, not port 5000
     assert _started_by(home) == [], "a part of `govern ui` outlived it"
 
 
