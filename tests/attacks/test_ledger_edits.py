@@ -368,21 +368,11 @@ def test_a_rewritten_ledger_entry_is_a_finding_of_lineage_and_trace(any_world, a
 def test_a_tampered_ledger_is_named_on_every_console_page_that_reads_it(attacked):
     from html import unescape
 
-    from fastapi.testclient import TestClient
-
-    from governance.config import load_config
     from governance.console import links
-    from governance.serving.app import create_app
-    from tests.serving.conftest import bearer
 
     granted = Ledger.for_settings(attacked).latest(events.ApprovalGranted, model=MODEL, version=V2)
-    sql(
-        attacked,
-        "UPDATE ledger_entries SET content = replace(content, 'rhea', 'mallory') WHERE seq = :s",
-        s=granted.seq,
-    )
-    console = TestClient(create_app(attacked, load_config(attacked.config_path)), raise_server_exceptions=False)
-    console.headers.update(bearer(attacked) if attacked.production else {})
+    _relabel(attacked, granted.seq, "rhea", "mallory")
+    console = _api(attacked)
 
     def body(response) -> str:
         text = unescape(response.text)
@@ -727,20 +717,9 @@ def test_a_retention_run_whose_facts_do_not_read_is_named_not_a_crash(ledger_url
 def test_a_tampered_rollback_leaves_no_all_clear_on_the_inventory_or_the_model_page(attacked):
     """The rollback's entry re-signed by nobody (its actor edited): nothing of the model's state can be vouched
     for, so the pages say unknown, never "0" open incidents or "nothing waits", and answer 409."""
-    from fastapi.testclient import TestClient
-
-    from governance.config import load_config
-    from governance.serving.app import create_app
-    from tests.serving.conftest import bearer
-
     rolled = Ledger.for_settings(attacked).latest(events.RollbackCompleted, model=MODEL)
-    sql(
-        attacked,
-        "UPDATE ledger_entries SET content = replace(content, 'paul', 'ravi') WHERE seq = :s",
-        s=rolled.seq,
-    )
-    console = TestClient(create_app(attacked, load_config(attacked.config_path)), raise_server_exceptions=False)
-    console.headers.update(bearer(attacked) if attacked.production else {})
+    _relabel(attacked, rolled.seq, "paul", "ravi")
+    console = _api(attacked)
     for page in ("/console/", f"/console/models/{MODEL}"):
         shown = console.get(page)
         assert shown.status_code == 409 and "cannot be verified" in shown.text, (page, shown.text[-2000:])
@@ -752,11 +731,7 @@ def test_status_on_a_tampered_rollback_names_it_as_an_incident_and_exits_1(attac
     """`govern status` on the same tampering still prints every model, the unverifiable one with an incident
     that names the altered entry, and exits 1 (as for any incident); before, it printed nothing and exited 2."""
     rolled = Ledger.for_settings(attacked).latest(events.RollbackCompleted, model=MODEL)
-    sql(
-        attacked,
-        "UPDATE ledger_entries SET content = replace(content, 'paul', 'ravi') WHERE seq = :s",
-        s=rolled.seq,
-    )
+    _relabel(attacked, rolled.seq, "paul", "ravi")
     result = govern(attacked, "status", "--json")
     assert result.exit_code == 1, (result.output, result.exception)
     (model,) = json.loads(result.output)
@@ -764,3 +739,27 @@ def test_status_on_a_tampered_rollback_names_it_as_an_incident_and_exits_1(attac
     assert any(f"entry {rolled.seq}" in incident for incident in model["incidents"]), model["incidents"]
     text = govern(attacked, "status")
     assert text.exit_code == 1 and "INCIDENT" in text.output, text.output
+
+
+def _relabel(settings, seq: int, old: str, new: str) -> None:
+    """A database writer's edit of one entry's content: `old` replaced by `new`, the hashes left as they were."""
+    sql(
+        settings,
+        "UPDATE ledger_entries SET content = replace(content, :old, :new) WHERE seq = :s",
+        old=old,
+        new=new,
+        s=seq,
+    )
+
+
+def _api(settings):
+    """The scoring API with its console, as a browser reaches it (with a token in production)."""
+    from fastapi.testclient import TestClient
+
+    from governance.config import load_config
+    from governance.serving.app import create_app
+    from tests.serving.conftest import bearer
+
+    client = TestClient(create_app(settings, load_config(settings.config_path)), raise_server_exceptions=False)
+    client.headers.update(bearer(settings) if settings.production else {})
+    return client
