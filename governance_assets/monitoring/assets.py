@@ -196,7 +196,7 @@ def monitoring_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
         return dg.MaterializeResult(
             metadata={
                 "actions": ", ".join(done.actions) or "none",
-                "serving_now": serving.serving,
+                "serving_when_remediated": serving.serving,  # of its time: serving_state shows it now
                 "window": done.window,
                 "judged_version": dg.MetadataValue.int(done.version),
                 "notes": dg.MetadataValue.md("\n".join(f"- {note}" for note in done.notes) or "-"),

@@ -326,7 +326,7 @@ def release_assets(model: GovernedModel) -> list[dg.AssetsDefinition]:
             metadata={
                 "deployed": context.partition_key,
                 "previous_champion": version_key(model.name, move.previous_version) if move.previous_version else None,
-                "serving_now": serving.serving,
+                "serving_when_deployed": serving.serving,  # of its time: serving_state shows it now
                 "artifact_sha256": move.artifact_sha256,
                 "evidence_pack_digest": pack.digest,
                 "policy_digest": pack.facts["policy_digest"],

@@ -101,6 +101,8 @@ def test_a_deployment_and_the_serving_state_it_observed_carry_the_ledgers_digest
     assert shown["approver"].value == released.approver == APPROVERS[version]
     assert shown["approval_statement"].value == completed.approval == released.statement
     assert shown["deployment_id"] == dg.MetadataValue.text(str(completed.deployment_id))
+    # what served then is named as of then: a later rollback or kill switch shows on serving_state, not here
+    assert "serving_when_deployed" in shown and not any(name.endswith("_now") for name in shown)
     assert shown["previous_champion"].value == previous  # none is null, never a 0
     assert (shown["ledger_entry"].value, shown["ledger_seq"]) == (
         completed.entry_hash,
