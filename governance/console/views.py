@@ -84,9 +84,8 @@ def _waiting(services: Services, model: str) -> list[Waiting]:
                 asked = requesters(services, model, version).describe()
                 drift = drift_since_trained(services.ledger, services.settings, model, version)
                 may = tuple(who_may_approve(services, request))
-                found.append(
-                    Waiting(request, "pending", None, may, None, asked, tuple(map(predates_drift_text, drift)))
-                )
+                drifts = tuple(map(predates_drift_text, drift))
+                found.append(Waiting(request, "pending", None, may, requested_by=asked, predates_drift=drifts))
             except GovernanceError as exc:
                 found.append(Waiting(request, "pending", None, problem=str(exc), requested_by="(not known)"))
         else:

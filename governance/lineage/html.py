@@ -84,7 +84,7 @@ def lineage_steps(document: dict) -> list[list[Any]]:
     """One row per lineage step: step, what, by, when, ledger entry."""
     data, validation, training = document["data"] or {}, document["validation"] or {}, document["training"] or {}
     gate, pack = document["gate"] or {}, document["evidence_pack"] or {}
-    requested = document.get("requested") or {"text": "", "by": [], "entries": []}
+    requested = document["requested"]
     rows = [
         [
             "candidate request",
@@ -155,7 +155,7 @@ def lineage_steps(document: dict) -> list[list[Any]]:
     ]
     rows += [
         [f"refused: {r['action']}", str(r["reason"] or ""), r["by"], r["at"], _entry(r["entry"])]
-        for r in document.get("refusals", [])
+        for r in document["refusals"]
     ]
     rows += [
         [
